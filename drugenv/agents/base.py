@@ -1,0 +1,34 @@
+"""The one policy interface every agent implements: batched ``act(observations) -> actions``.
+
+Baselines, the LLM policy and the trained checkpoints all sit behind it, so evaluation, the
+server demo and GRPO rollouts treat them alike.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, Optional, Sequence
+
+from drugenv.models import DrugTargetAction, ValidationObservation
+
+
+class Policy(ABC):
+    """A batched policy.
+
+    ``reset(batch_size, seeds)`` starts new episodes for each slot of the batch; ``act`` maps one
+    observation per slot to one action per slot. Slots are independent episodes.
+    """
+
+    name: str = "policy"
+    needs_truth: bool = False
+    """True only for the oracle: the evaluator then calls ``observe_truth`` after each reset."""
+
+    def reset(self, batch_size: int = 1, seeds: Optional[Sequence[int]] = None) -> None:
+        """Start ``batch_size`` fresh episodes (default: no state to clear)."""
+
+    def observe_truth(self, slot: int, truth: Any) -> None:  # pragma: no cover - only the oracle
+        raise NotImplementedError(f"{type(self).__name__} does not read the hidden truth")
+
+    @abstractmethod
+    def act(self, observations: Sequence[ValidationObservation]) -> list[DrugTargetAction]:
+        """One action per observation."""

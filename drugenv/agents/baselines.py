@@ -1,0 +1,207 @@
+"""Baseline agents: random, heuristic (a sensible scientist's fixed protocol), expression-only (naive),
+and oracle (reads the hidden truth; the source of SFT warm-start data)."""
+
+from __future__ import annotations
+
+import typing
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from drugenv.actions import ACTION_TABLE, EVIDENCE_ACTIONS, ActionType, EvidenceDimension
+from drugenv.agents.base import Policy
+from drugenv.agents.belief import assess
+from drugenv.models import DrugTargetAction, ValidationObservation
+
+A = ActionType
+
+
+def _submit(decision: str, confidence: float, reasoning: str) -> DrugTargetAction:
+    return DrugTargetAction(action_type=A.SUBMIT_VALIDATION_REPORT, final_decision=decision,
+                            confidence=round(float(np.clip(confidence, 0.0, 1.0)), 3), reasoning=reasoning)
+
+
+def _honest_report(obs: ValidationObservation, reason: str) -> DrugTargetAction:
+    decision, conf = assess(obs.dossier).decision()
+    return _submit(decision, conf, f"{reason}; belief P(go) = {assess(obs.dossier).p_go:.2f}")
+
+
+class RandomPolicy(Policy):
+    """Uniform over affordable actions with random valid parameters; submits with probability
+    ``submit_prob`` each step (random decision, confidence uniform in [0.5, 1])."""
+
+    name = "random"
+
+    def __init__(self, seed: int = 0, submit_prob: float = 0.15):
+        self.seed, self.submit_prob = seed, submit_prob
+        self._rngs: list[np.random.Generator] = [np.random.default_rng(seed)]
+
+    def reset(self, batch_size: int = 1, seeds: Optional[Sequence[int]] = None) -> None:
+        seeds = list(seeds) if seeds is not None else [self.seed + i for i in range(batch_size)]
+        self._rngs = [np.random.default_rng(s) for s in seeds]
+
+    @staticmethod
+    def random_parameters(action_type: ActionType, rng: np.random.Generator) -> dict[str, Any]:
+        """Random valid parameters for an action type, drawn from its parameter model."""
+        out: dict[str, Any] = {}
+        for name, f in ACTION_TABLE[action_type].params.model_fields.items():
+            ann = f.annotation
+            args = typing.get_args(ann)
+            if typing.get_origin(ann) is typing.Literal:
+                out[name] = args[int(rng.integers(len(args)))]
+            elif ann is bool:
+                out[name] = bool(rng.integers(2))
+            elif f.is_required():
+                out[name] = "unexpected readout"
+        return out
+
+    def act(self, observations: Sequence[ValidationObservation]) -> list[DrugTargetAction]:
+        actions = []
+        for i, obs in enumerate(observations):
+            rng = self._rngs[i % len(self._rngs)]
+            options = [a for a in obs.legal_actions if a != A.SUBMIT_VALIDATION_REPORT and ACTION_TABLE[a].cost < obs.credits_remaining]
+            if not options or rng.random() < self.submit_prob:
+                actions.append(_submit(("go", "no_go")[int(rng.integers(2))], float(rng.uniform(0.5, 1.0)), "random"))
+                continue
+            a = options[int(rng.integers(len(options)))]
+            actions.append(DrugTargetAction(action_type=a, parameters=self.random_parameters(a, rng), reasoning="random"))
+        return actions
+
+
+class ProtocolPolicy(Policy):
+    """Runs a fixed list of investigations, then submits an honest report from ``belief.assess``.
+
+    Stops early once ``|logit| >= stop_logit`` after ``min_steps`` investigations, and never
+    spends the last credit (running out of credits ends the episode without a report).
+    """
+
+    name = "protocol"
+    protocol: tuple[tuple[ActionType, dict], ...] = ()
+    stop_logit: float = 4.0
+    min_steps: int = 4
+
+    def act(self, observations: Sequence[ValidationObservation]) -> list[DrugTargetAction]:
+        return [self._act_one(o) for o in observations]
+
+    def _act_one(self, obs: ValidationObservation) -> DrugTargetAction:
+        done_keys = {(h.action_type, tuple(sorted(h.parameters.items()))) for h in obs.pipeline_history}
+        n_done = sum(1 for h in obs.pipeline_history if h.action_type in {a.value for a in EVIDENCE_ACTIONS})
+        if n_done >= self.min_steps and abs(assess(obs.dossier).logit) >= self.stop_logit:
+            return _honest_report(obs, "evidence is decisive")
+        for action_type, params in self.protocol:
+            act = DrugTargetAction(action_type=action_type, parameters=params, reasoning=f"protocol step: {action_type.value}")
+            if (act.action_type.value, tuple(sorted(act.parameters.items()))) in done_keys:
+                continue
+            if ACTION_TABLE[action_type].cost >= obs.credits_remaining:
+                continue
+            return act
+        return _honest_report(obs, "protocol complete")
+
+
+class HeuristicPolicy(ProtocolPolicy):
+    """A sensible scientist: disease linkage, tractability (incl. allosteric sites and recent
+    literature), safety, selectivity, clinical precedent, then translation experiments."""
+
+    name = "heuristic"
+    protocol = (
+        (A.QUERY_EXPRESSION, {"database": "TCGA"}),
+        (A.DRUGGABILITY_SCREEN, {"modality": "any"}),
+        (A.BINDING_SITE_ANALYSIS, {"include_allosteric": True}),
+        (A.LITERATURE_SEARCH, {"since_year": 2013}),
+        (A.TOXICITY_PANEL, {}),
+        (A.OFF_TARGET_SCREEN, {}),
+        (A.CLINICAL_TRIAL_LOOKUP, {}),
+        (A.PATIENT_STRATIFICATION, {}),
+        (A.IN_VITRO_ASSAY, {}),
+        (A.CRISPR_KNOCKOUT, {"cell_lines": "altered"}),
+    )
+
+
+class ExpressionOnlyPolicy(ProtocolPolicy):
+    """The naive investigator: reads expression only, then reports its belief."""
+
+    name = "expression_only"
+    protocol = (
+        (A.QUERY_EXPRESSION, {"database": "TCGA"}),
+        (A.DIFFERENTIAL_EXPRESSION, {"comparison": "altered_vs_unaltered"}),
+    )
+    stop_logit = float("inf")
+
+
+# Cheapest action that covers each dimension, with the parameters a careful scientist would use.
+_ORACLE_ACTION: dict[EvidenceDimension, tuple[ActionType, dict]] = {
+    EvidenceDimension.EXPRESSION: (A.QUERY_EXPRESSION, {"database": "TCGA"}),
+    EvidenceDimension.PATHWAY: (A.PATHWAY_ENRICHMENT, {}),
+    EvidenceDimension.STRUCTURE: (A.BINDING_SITE_ANALYSIS, {"include_allosteric": True}),
+    EvidenceDimension.DRUGGABILITY: (A.DRUGGABILITY_SCREEN, {"modality": "any"}),
+    EvidenceDimension.CLINICAL: (A.COMPETITOR_LANDSCAPE, {}),
+    EvidenceDimension.TOXICITY: (A.TOXICITY_PANEL, {}),
+    EvidenceDimension.OFF_TARGET: (A.OFF_TARGET_SCREEN, {}),
+    EvidenceDimension.STRATIFICATION: (A.PATIENT_STRATIFICATION, {}),
+    EvidenceDimension.LITERATURE: (A.LITERATURE_SEARCH, {"since_year": 2013}),
+    EvidenceDimension.DEPENDENCY: (A.CRISPR_KNOCKOUT, {"cell_lines": "altered"}),
+    EvidenceDimension.BIOMARKER: (A.BIOMARKER_CORRELATION, {}),
+    EvidenceDimension.IN_VITRO: (A.IN_VITRO_ASSAY, {}),
+    EvidenceDimension.IN_VIVO: (A.IN_VIVO_MODEL, {}),
+    EvidenceDimension.EXPERT: (A.REQUEST_EXPERT_REVIEW, {}),
+}
+
+
+def oracle_plan(truth: Any) -> list[DrugTargetAction]:
+    """Investigate every key dimension once, cheaply, prerequisites first; then report correctly."""
+    profile = truth.profile
+    planned: list[tuple[ActionType, dict]] = []
+    covered: set[EvidenceDimension] = set()
+
+    def add(dim: EvidenceDimension) -> None:
+        if dim in covered:
+            return
+        at, params = _ORACLE_ACTION[dim]
+        params = {**params, **profile.required_parameters.get(at, {})}
+        prereq = ACTION_TABLE[at].soft_prereq
+        if prereq and not covered.intersection(prereq):
+            add(prereq[0])
+        covered.add(dim)
+        planned.append((at, params))
+
+    for dim in profile.key_evidence_dimensions:
+        add(dim)
+    plan = [DrugTargetAction(action_type=a, parameters=p, reasoning=f"investigate key dimension via {a.value}") for a, p in planned]
+    plan.append(_submit(profile.correct_decision, 0.95, "all key evidence dimensions investigated"))
+    return plan
+
+
+class OraclePolicy(Policy):
+    """Reads the hidden truth: investigates the key dimensions cheaply and answers right with
+    confidence 0.95. An upper bound, and the teacher for SFT warm-start."""
+
+    name = "oracle"
+    needs_truth = True
+
+    def __init__(self) -> None:
+        self._plans: list[list[DrugTargetAction]] = []
+
+    def reset(self, batch_size: int = 1, seeds: Optional[Sequence[int]] = None) -> None:
+        self._plans = [[] for _ in range(batch_size)]
+
+    def observe_truth(self, slot: int, truth: Any) -> None:
+        while len(self._plans) <= slot:
+            self._plans.append([])
+        self._plans[slot] = oracle_plan(truth)
+
+    def act(self, observations: Sequence[ValidationObservation]) -> list[DrugTargetAction]:
+        out = []
+        for i, obs in enumerate(observations):
+            plan = self._plans[i]
+            out.append(plan[min(obs.step_count, len(plan) - 1)])
+        return out
+
+
+BASELINES: dict[str, type[Policy]] = {
+    "random": RandomPolicy,
+    "heuristic": HeuristicPolicy,
+    "expression_only": ExpressionOnlyPolicy,
+    "oracle": OraclePolicy,
+}
+
+__all__ = ["BASELINES", "ExpressionOnlyPolicy", "HeuristicPolicy", "OraclePolicy", "ProtocolPolicy", "RandomPolicy", "oracle_plan"]

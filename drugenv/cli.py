@@ -1,0 +1,52 @@
+"""``drugenv`` command line: one subcommand per job, each with its own ``@dataclass`` Args.
+
+    drugenv eval       score an agent on a suite (table + JSON)
+    drugenv train      train from an rllib_configs/ config (GRPO or PPO)
+    drugenv sweep      Ray Tune sweep over reward weights or curricula
+    drugenv serve-env  OpenEnv-compatible environment server
+    drugenv run-agent  play episodes with an LLM agent, live dashboard snapshot
+
+Subcommand modules are imported only when used, so ``drugenv eval`` never imports torch or Ray.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+# name -> (module, Args dataclass, main function, one-line help)
+COMMANDS: dict[str, tuple[str, str, str, str]] = {
+    "eval": ("drugenv.evaluation.cli", "EvalArgs", "eval_main", "score an agent on a suite"),
+    "train": ("drugenv.training.cli", "TrainArgs", "train_main", "train from an rllib_configs/ config"),
+    "sweep": ("drugenv.tuning.sweep", "SweepArgs", "sweep_main", "Ray Tune sweep over reward weights or curricula"),
+    "serve-env": ("drugenv.server.app", "Args", "serve_env_main", "OpenEnv-compatible environment server"),
+    "run-agent": ("drugenv.llm.run_agent", "RunAgentArgs", "run_agent_main", "play episodes with an LLM agent"),
+}
+
+
+def _usage() -> str:
+    lines = ["usage: drugenv COMMAND [options]   (drugenv COMMAND --help for options)", "", "commands:"]
+    lines += [f"  {name:<10} {help_}" for name, (_, _, _, help_) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"drugenv: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module_name, args_name, main_name, _ = COMMANDS[name]
+    import tyro
+
+    module = importlib.import_module(module_name)
+    args = tyro.cli(getattr(module, args_name), args=rest, prog=f"drugenv {name}")
+    result = getattr(module, main_name)(args)
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

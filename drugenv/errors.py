@@ -1,0 +1,51 @@
+"""DrugEnv's exceptions. Messages give the value, what was expected, and the likely fix.
+
+    DrugEnvError
+     ├── UnknownScenarioError      a scenario or suite name that does not exist
+     ├── EnvNotResetError          step()/state before reset()
+     ├── DependencyNotInstalled    an optional extra (torch, ray, vllm, ...) is missing
+     └── ConfigError (ValueError)  a configuration value clashes with another or is out of range
+
+Malformed *actions* never raise: they become ``invalid_action`` rule violations (see
+``drugenv.simulator.rules``), so an agent's bad output costs reward, not the episode.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+
+class DrugEnvError(Exception):
+    """Base class of every DrugEnv error."""
+
+
+class UnknownScenarioError(DrugEnvError, KeyError):
+    """Raised when a scenario, suite or config name is not known."""
+
+    def __init__(self, name: object, valid: Iterable[str], kind: str = "scenario"):
+        self.name, self.valid = name, tuple(valid)
+        super().__init__(f"unknown {kind} {name!r}; expected one of: {', '.join(self.valid)}")
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self.args[0]
+
+
+class EnvNotResetError(DrugEnvError, RuntimeError):
+    """Raised when the environment is used before ``reset()``."""
+
+    def __init__(self) -> None:
+        super().__init__("call reset() before step() or state")
+
+
+class DependencyNotInstalled(DrugEnvError, ImportError):
+    """Raised when an optional dependency is needed but missing; the message has the pip command."""
+
+    def __init__(self, package: str, extra: str):
+        super().__init__(f"{package} is not installed; install it with: pip install 'drugenv[{extra}]'")
+
+
+class ConfigError(DrugEnvError, ValueError):
+    """Raised when configuration values clash or are out of range."""
+
+
+__all__ = ["ConfigError", "DependencyNotInstalled", "DrugEnvError", "EnvNotResetError", "UnknownScenarioError"]

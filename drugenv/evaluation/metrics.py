@@ -1,0 +1,107 @@
+"""Evaluation metrics over finished episodes. Keys are constants so tables, JSON and Tune agree.
+
+| key                | meaning                                                                   |
+|--------------------|---------------------------------------------------------------------------|
+| decision_accuracy  | fraction of episodes whose report matched the hidden decision (no report = wrong) |
+| mean_return        | mean undiscounted episode return                                          |
+| terminal_reward    | mean terminal reward (sum of terminal/* terms)                            |
+| brier              | mean (p_go − y)², p_go the stated probability of go (no report: 0.25)     |
+| ece                | expected calibration error of confidence vs correctness, 10 equal bins    |
+| evidence_coverage  | mean fraction of key evidence dimensions covered                          |
+| credits_used       | mean credits spent                                                        |
+| steps              | mean steps per episode                                                    |
+| violation_rate     | rule violations per step                                                  |
+| report_rate        | fraction of episodes that ended with a report                             |
+| decision_utility   | mean decision score under the linear rule (+2|c−½| right, −2|c−½| wrong)  |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+
+DECISION_ACCURACY = "decision_accuracy"
+MEAN_RETURN = "mean_return"
+TERMINAL_REWARD = "terminal_reward"
+BRIER = "brier"
+ECE = "ece"
+EVIDENCE_COVERAGE = "evidence_coverage"
+CREDITS_USED = "credits_used"
+STEPS = "steps"
+VIOLATION_RATE = "violation_rate"
+REPORT_RATE = "report_rate"
+DECISION_UTILITY = "decision_utility"
+
+METRIC_KEYS: tuple[str, ...] = (DECISION_ACCURACY, MEAN_RETURN, TERMINAL_REWARD, BRIER, ECE, EVIDENCE_COVERAGE,
+                                CREDITS_USED, STEPS, VIOLATION_RATE, REPORT_RATE, DECISION_UTILITY)
+LOWER_IS_BETTER = frozenset({BRIER, ECE, CREDITS_USED, VIOLATION_RATE})
+
+
+@dataclass
+class EpisodeRecord:
+    """One finished episode, as evaluation sees it (hidden truth reduced to 'was it right')."""
+
+    scenario: str
+    seed: int
+    difficulty: str
+    decision: Optional[str]
+    confidence: Optional[float]
+    correct_decision: str
+    episode_return: float
+    terminal_reward: float
+    coverage: float
+    credits_used: int
+    steps: int
+    violations: int
+    termination: str
+
+    @property
+    def correct(self) -> bool:
+        return self.decision == self.correct_decision
+
+    @property
+    def p_go(self) -> float:
+        if self.decision is None or self.confidence is None:
+            return 0.5
+        return self.confidence if self.decision == "go" else 1.0 - self.confidence
+
+
+def expected_calibration_error(confidences: Sequence[float], correct: Sequence[bool], bins: int = 10) -> float:
+    """ECE = Σ_b (n_b / n)·|acc_b − conf_b| over equal-width confidence bins."""
+    c = np.asarray(confidences, dtype=float)
+    y = np.asarray(correct, dtype=float)
+    if len(c) == 0:
+        return 0.0
+    idx = np.minimum((c * bins).astype(int), bins - 1)
+    ece = 0.0
+    for b in range(bins):
+        m = idx == b
+        if m.any():
+            ece += m.mean() * abs(y[m].mean() - c[m].mean())
+    return float(ece)
+
+
+def summarize(records: Sequence[EpisodeRecord]) -> dict[str, float]:
+    """Aggregate metrics over episodes (see the module table)."""
+    if not records:
+        return {k: float("nan") for k in METRIC_KEYS}
+    reported = [r for r in records if r.decision is not None]
+    y = np.array([1.0 if r.correct_decision == "go" else 0.0 for r in records])
+    p = np.array([r.p_go for r in records])
+    util = [(2 * abs(r.confidence - 0.5)) * (1 if r.correct else -1) if r.decision else 0.0 for r in records]
+    steps = sum(r.steps for r in records)
+    return {
+        DECISION_ACCURACY: float(np.mean([r.correct for r in records])),
+        MEAN_RETURN: float(np.mean([r.episode_return for r in records])),
+        TERMINAL_REWARD: float(np.mean([r.terminal_reward for r in records])),
+        BRIER: float(np.mean((p - y) ** 2)),
+        ECE: expected_calibration_error([r.confidence for r in reported], [r.correct for r in reported]),
+        EVIDENCE_COVERAGE: float(np.mean([r.coverage for r in records])),
+        CREDITS_USED: float(np.mean([r.credits_used for r in records])),
+        STEPS: float(np.mean([r.steps for r in records])),
+        VIOLATION_RATE: float(sum(r.violations for r in records) / max(1, steps)),
+        REPORT_RATE: len(reported) / len(records),
+        DECISION_UTILITY: float(np.mean(util)),
+    }

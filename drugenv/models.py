@@ -1,0 +1,163 @@
+"""Public data models: what an agent sends (``DrugTargetAction``) and sees (``ValidationObservation``).
+
+Nothing here holds hidden truth; that lives in ``drugenv.simulator.latent`` alone. Field
+descriptions are the single source for the server's JSON schema, the LLM prompt and TRL tool schemas.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from drugenv.actions import ActionType, parse_parameters
+
+Decision = Literal["go", "no_go"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DrugTargetAction(_Model):
+    """One step of the agent: an investigation, a meta action, or the final report.
+
+    ``parameters`` are validated against the action type's parameter model (see
+    ``drugenv.actions.ACTION_TABLE``) and stored with defaults filled in.
+    """
+
+    action_type: ActionType = Field(..., description="Which action to take (see the action table).")
+    parameters: dict[str, Any] = Field(
+        default_factory=dict, description="Action-specific parameters; unknown keys are rejected."
+    )
+    reasoning: str = Field("", max_length=2000, description="Why this action, in a sentence or two.")
+    final_decision: Optional[Decision] = Field(
+        None, description="submit_validation_report only: 'go' or 'no_go'."
+    )
+    confidence: Optional[float] = Field(
+        None, ge=0.0, le=1.0, description="submit_validation_report only: probability the decision is right, 0-1."
+    )
+
+    @field_validator("parameters", mode="before")
+    @classmethod
+    def _none_is_empty(cls, v: Any) -> Any:
+        return {} if v is None else v
+
+    @model_validator(mode="after")
+    def _typed_parameters(self) -> "DrugTargetAction":
+        # Normalise to the canonical form so identical queries compare equal.
+        self.parameters = parse_parameters(self.action_type, self.parameters).model_dump(mode="json")
+        return self
+
+    def key(self) -> tuple[str, str]:
+        """(action type, canonical parameters) — two actions with the same key are redundant."""
+        import json
+
+        return self.action_type.value, json.dumps(self.parameters, sort_keys=True)
+
+
+class IntermediateOutput(_Model):
+    """Typed result of the latest step."""
+
+    action_type: Optional[ActionType] = Field(None, description="Action that produced it (None after reset).")
+    dimension: Optional[str] = Field(None, description="Evidence dimension investigated.")
+    status: Literal["ok", "no_data", "blocked", "info"] = Field(
+        "info", description="ok: data returned; no_data: the database had no coverage; blocked: a hard rule refused the action."
+    )
+    summary: str = Field("", description="One-line human readable result.")
+    data: dict[str, Any] = Field(default_factory=dict, description="Readouts with units in the key names.")
+    cost: int = Field(0, description="Credits charged for this step.")
+
+
+class Finding(_Model):
+    """One filed result in the dossier."""
+
+    step: int
+    action_type: ActionType
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    summary: str
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class EvidenceDossier(_Model):
+    """Everything learned so far, by section. The dossier is the agent's memory."""
+
+    expression: list[Finding] = Field(default_factory=list)
+    protein: list[Finding] = Field(default_factory=list)
+    clinical: list[Finding] = Field(default_factory=list)
+    safety: list[Finding] = Field(default_factory=list)
+    literature: list[Finding] = Field(default_factory=list)
+    experimental: list[Finding] = Field(default_factory=list)
+    flagged_red_flags: list[str] = Field(default_factory=list)
+
+    def all_findings(self) -> list[Finding]:
+        out = [*self.expression, *self.protein, *self.clinical, *self.safety, *self.literature, *self.experimental]
+        return sorted(out, key=lambda f: f.step)
+
+
+class HistoryEntry(_Model):
+    """One past step, summarised."""
+
+    step: int
+    action_type: str
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    summary: str
+    cost: int
+    violations: list[str] = Field(default_factory=list)
+
+
+class RuleViolation(_Model):
+    """A broken rule. Hard violations block the action; soft ones penalise but execute it."""
+
+    rule: str = Field(..., description="Rule id, e.g. 'unaffordable', 'redundant', 'prerequisite'.")
+    severity: Literal["hard", "soft"]
+    message: str
+
+
+class ValidationObservation(_Model):
+    """What the agent sees after ``reset`` and each ``step``."""
+
+    target_gene: str
+    disease_context: str = Field(..., description="Disease area, e.g. 'oncology / solid tumour'.")
+    indication: str
+    credits_remaining: int
+    credits_total: int
+    step_count: int = 0
+    max_steps: int
+    dossier: EvidenceDossier = Field(default_factory=EvidenceDossier)
+    pipeline_history: list[HistoryEntry] = Field(default_factory=list)
+    latest_output: IntermediateOutput = Field(default_factory=IntermediateOutput)
+    rule_violations: list[RuleViolation] = Field(default_factory=list)
+    step_reward_breakdown: dict[str, float] = Field(default_factory=dict)
+    legal_actions: list[ActionType] = Field(default_factory=list, description="Actions allowed now (affordable, episode running).")
+    done: bool = False
+    reward: Optional[float] = None
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Public episode metadata (episode id, seed, termination reason).")
+
+
+class DrugTargetState(_Model):
+    """Visible episode state (OpenEnv ``state``): bookkeeping only, never the hidden profile."""
+
+    episode_id: Optional[str] = None
+    step_count: int = 0
+    seed: Optional[int] = None
+    target_gene: Optional[str] = None
+    indication: Optional[str] = None
+    credits_remaining: int = 0
+    credits_total: int = 0
+    done: bool = False
+    cumulative_reward: float = 0.0
+    termination_reason: Optional[str] = None
+
+
+__all__ = [
+    "Decision",
+    "DrugTargetAction",
+    "DrugTargetState",
+    "EvidenceDossier",
+    "Finding",
+    "HistoryEntry",
+    "IntermediateOutput",
+    "RuleViolation",
+    "ValidationObservation",
+]

@@ -1,0 +1,53 @@
+"""Scenario library: curated scenarios, the procedural generator, and evaluation suites.
+
+Suites (what ``drugenv eval --suite`` accepts):
+
+| suite              | episodes                                                              |
+|--------------------|-----------------------------------------------------------------------|
+| curated            | the five curated scenarios, round-robin, each with its own noise seed |
+| procedural-train   | procedural scenarios from training seeds                              |
+| procedural-test    | procedural scenarios from held-out test seeds (disjoint from train)   |
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from drugenv.errors import UnknownScenarioError
+from drugenv.scenarios.base import Scenario
+from drugenv.scenarios.curated import CURATED_NAMES, curated_scenarios
+from drugenv.simulator.params import SimParams
+
+SUITES: tuple[str, ...] = ("curated", "procedural-train", "procedural-test")
+
+
+def make_scenario(
+    scenario: Optional[str | Scenario], seed: int, difficulty: Optional[str] = None, params: SimParams | None = None
+) -> Scenario:
+    """Resolve a scenario request: a curated name, ``"procedural"`` / None (generated from the seed), or a Scenario."""
+    if isinstance(scenario, Scenario):
+        return scenario
+    if scenario is None or scenario == "procedural":
+        from drugenv.scenarios.procedural import generate_scenario
+
+        return generate_scenario(seed, difficulty)
+    curated = curated_scenarios(params)
+    if scenario in curated:
+        return curated[scenario]
+    raise UnknownScenarioError(scenario, CURATED_NAMES)
+
+
+def suite_episodes(suite: str, episodes: int, seed: int = 0) -> list[tuple[str, int]]:
+    """(scenario request, episode seed) pairs of a suite; deterministic in ``seed``."""
+    if suite == "curated":
+        return [(CURATED_NAMES[i % len(CURATED_NAMES)], seed + i) for i in range(episodes)]
+    from drugenv.scenarios.procedural import procedural_test_seeds, procedural_train_seeds
+
+    if suite == "procedural-train":
+        return [("procedural", s) for s in procedural_train_seeds(episodes, start=seed)]
+    if suite == "procedural-test":
+        return [("procedural", s) for s in procedural_test_seeds(episodes, start=seed)]
+    raise UnknownScenarioError(suite, SUITES, kind="suite")
+
+
+__all__ = ["CURATED_NAMES", "SUITES", "Scenario", "curated_scenarios", "make_scenario", "suite_episodes"]

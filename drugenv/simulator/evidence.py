@@ -1,0 +1,306 @@
+"""Evidence generator: noisy, typed readouts drawn from the hidden profile through DataQualityState.
+
+Every query draws from its own RNG, seeded by (episode seed, action type, canonical parameters),
+so an identical repeated query returns the identical result — redundancy only wastes credits —
+and episodes are reproducible wherever they run. Units are in the data keys.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from typing import Any, Callable
+
+import numpy as np
+
+from drugenv.actions import ACTION_TABLE, ActionType
+from drugenv.models import DrugTargetAction, IntermediateOutput
+from drugenv.simulator.latent import OTHER_TISSUES, VITAL_TISSUES, DataQualityState, TargetProfile
+
+# Which database answers each action (for coverage), given its parameters.
+_DB_OF: dict[ActionType, Callable[[dict], str]] = {
+    ActionType.QUERY_EXPRESSION: lambda p: p["database"],
+    ActionType.DIFFERENTIAL_EXPRESSION: lambda p: "TCGA",
+    ActionType.PATHWAY_ENRICHMENT: lambda p: p["database"],
+    ActionType.COEXPRESSION_NETWORK: lambda p: p["database"],
+    ActionType.PROTEIN_INTERACTION_NETWORK: lambda p: p["database"],
+    ActionType.PROTEIN_STRUCTURE_LOOKUP: lambda p: p["source"],
+    ActionType.DRUGGABILITY_SCREEN: lambda p: "ChEMBL",
+    ActionType.CLINICAL_TRIAL_LOOKUP: lambda p: "ClinicalTrials.gov",
+    ActionType.LITERATURE_SEARCH: lambda p: "PubMed",
+    ActionType.CRISPR_KNOCKOUT: lambda p: "DepMap",
+}
+# Relative noise of each source (1 = the episode's noise level).
+_DB_NOISE = {"GTEx": 1.0, "HPA": 1.3, "TCGA": 1.0, "CCLE": 1.5, "STRING": 1.0, "BioGRID": 1.3, "Reactome": 1.0,
+             "KEGG": 1.2, "GO": 1.5, "kinome": 1.0, "safety_panel": 1.0, "proteome": 1.6,
+             "fpocket": 1.0, "DoGSiteScorer": 0.8, "xenograft": 1.2, "PDX": 0.8, "GEMM": 1.0}
+
+
+def _stable_seed(*parts: Any) -> int:
+    return zlib.crc32(json.dumps(parts, sort_keys=True, default=str).encode())
+
+
+class _Draw:
+    """Noise helpers bound to one query's RNG and the episode's data quality."""
+
+    def __init__(self, rng: np.random.Generator, quality: DataQualityState, scale: float = 1.0):
+        self.rng, self.q, self.scale = rng, quality, scale
+
+    @property
+    def sd(self) -> float:
+        return self.q.noise_level * self.scale
+
+    def lognormal(self, value: float) -> float:
+        """Positive quantity (TPM, nM, fold): multiplicative noise."""
+        return float(value * np.exp(self.rng.normal(0.0, self.sd)))
+
+    def score(self, value: float, lo: float = 0.0, hi: float = 1.0) -> float:
+        """Bounded score: additive noise, clipped."""
+        return float(np.clip(value + self.rng.normal(0.0, self.sd * (hi - lo) * 0.5), lo, hi))
+
+    def shift(self, value: float, unit_sd: float) -> float:
+        """Unbounded readout with noise SD ``unit_sd`` at noise_level 1."""
+        return float(value + self.rng.normal(0.0, self.sd * unit_sd))
+
+    def flag(self, truth: bool) -> bool:
+        """Categorical flag through false-positive / false-negative rates."""
+        if truth:
+            return bool(self.rng.random() >= self.q.false_negative_rate)
+        return bool(self.rng.random() < self.q.false_positive_rate)
+
+    def subset(self, items: tuple[str, ...], rate_scale: float = 1.0) -> list[str]:
+        return [x for x in items if self.rng.random() >= self.q.false_negative_rate * rate_scale]
+
+
+def _r(x: float, nd: int = 2) -> float:
+    return float(round(x, nd))
+
+
+def _level(tpm: float) -> str:
+    return "off" if tpm < 1 else "low" if tpm < 10 else "moderate" if tpm < 100 else "high"
+
+
+def generate(profile: TargetProfile, quality: DataQualityState, action: DrugTargetAction, episode_seed: int) -> IntermediateOutput:
+    """Simulate the readout of one evidence action (meta and terminal actions are handled by the environment)."""
+    spec = ACTION_TABLE[action.action_type]
+    params = action.parameters
+    rng = np.random.default_rng(_stable_seed(episode_seed, action.action_type.value, params))
+    db = _DB_OF.get(action.action_type, lambda p: None)(params)
+    if db is not None:
+        coverage = quality.database_coverage.get(db, 1.0)
+        # Coverage is a property of (episode, database): the same database always has or lacks data.
+        if np.random.default_rng(_stable_seed(episode_seed, "coverage", db)).random() >= coverage:
+            return IntermediateOutput(
+                action_type=action.action_type, dimension=spec.dimension.value if spec.dimension else None,
+                status="no_data", summary=f"{db} holds no data for {profile.gene} in {profile.indication}.",
+                data={"database": db}, cost=spec.cost,
+            )
+    source = db or params.get("panel") or params.get("method") or params.get("model")
+    scale = _DB_NOISE.get(str(source), 1.0)
+    d = _Draw(rng, quality, scale)
+    summary, data = _GENERATORS[action.action_type](profile, d, params)
+    if db is not None:
+        data = {"database": db, **data}
+    return IntermediateOutput(
+        action_type=action.action_type, dimension=spec.dimension.value if spec.dimension else None,
+        status="ok", summary=summary, data=data, cost=spec.cost,
+    )
+
+
+# --- one generator per action: (profile, draw, params) -> (summary, data) --------------------------
+
+
+def _query_expression(p: TargetProfile, d: _Draw, params: dict):
+    dbname = params["database"]
+    normal = {t: _r(d.lognormal(v), 1) for t, v in p.normal_expression_tpm.items()}
+    max_vital = max((normal.get(t, 0.0) for t in VITAL_TISSUES), default=0.0)
+    if dbname in ("GTEx", "HPA"):
+        if dbname == "HPA":
+            data = {"normal_level_by_tissue": {t: _level(v) for t, v in normal.items()}}
+        else:
+            data = {"normal_tpm_by_tissue": normal, "max_vital_tissue_tpm": _r(max_vital, 1)}
+        return (f"{p.gene} normal-tissue expression ({dbname}): highest vital tissue "
+                f"{_level(max_vital)}; {dbname} holds no tumour samples."), data
+    tumor = d.lognormal(p.tumor_expression_tpm)
+    if dbname == "CCLE":
+        return f"{p.gene} in {p.indication} cell lines: {tumor:.0f} TPM ({_level(tumor)}).", {"cell_line_tpm": _r(tumor, 1)}
+    log2fc = d.shift(p.disease_overexpression_log2fc, 1.5)
+    return (f"{p.gene} in {p.indication} tumours: {tumor:.0f} TPM ({_level(tumor)}), "
+            f"log2FC vs matched normal {log2fc:+.1f}."), {
+        "tumor_tpm": _r(tumor, 1), "log2fc_tumor_vs_normal": _r(log2fc), "max_vital_tissue_tpm": _r(max_vital, 1)}
+
+
+def _differential_expression(p: TargetProfile, d: _Draw, params: dict):
+    if params["comparison"] == "tumor_vs_normal":
+        fc = d.shift(p.disease_overexpression_log2fc, 1.2)
+        return f"Tumour vs normal log2FC {fc:+.2f} for {p.gene}.", {"log2fc": _r(fc)}
+    freq = d.score(p.alteration_frequency)
+    fc = d.shift(p.disease_overexpression_log2fc * 0.5 + 0.5, 1.2)
+    return (f"{p.gene} altered in {freq:.0%} of {p.indication} patients; altered vs unaltered log2FC {fc:+.2f}."), {
+        "alteration_frequency": _r(freq), "log2fc_altered_vs_unaltered": _r(fc)}
+
+
+def _pathway(p: TargetProfile, d: _Draw, params: dict):
+    rel = d.score(p.pathway_relevance)
+    nes = 1.0 + 2.0 * rel
+    fdr = float(10 ** (-4 * rel))
+    return (f"{p.gene}'s pathways enriched in {p.indication}: NES {nes:.2f}, FDR {fdr:.1e}."), {
+        "normalized_enrichment_score": _r(nes), "fdr": float(f"{fdr:.2e}"), "disease_relevance": _r(rel)}
+
+
+def _network(p: TargetProfile, d: _Draw, params: dict):
+    rel = d.score(p.pathway_relevance)
+    n = int(max(1, round(d.lognormal(20 + 60 * rel) * (1.0 - 0.5 * params.get("min_score", 0.7)))))
+    return f"{n} partners above score {params.get('min_score', 0.7)}; disease-module overlap {rel:.2f}.", {
+        "n_partners": n, "disease_module_overlap": _r(rel)}
+
+
+def _structure(p: TargetProfile, d: _Draw, params: dict):
+    if params["source"] == "AlphaFold":
+        plddt = d.score(50 + 45 * p.binding_pocket_quality, 0, 100)
+        return f"AlphaFold model of {p.gene}: mean pLDDT {plddt:.0f}.", {"mean_plddt": _r(plddt, 1)}
+    n = int(round(d.lognormal(p.structure_count))) if p.structure_count else 0
+    res = d.score(1.5 + 2.0 * (1 - p.binding_pocket_quality), 1.0, 4.0)
+    return f"{n} PDB structures of {p.gene}; best resolution {res:.1f} Å.", {"n_structures": n, "best_resolution_angstrom": _r(res)}
+
+
+def _binding_site(p: TargetProfile, d: _Draw, params: dict):
+    ortho = d.score(p.druggability_score)
+    data: dict[str, Any] = {"orthosteric_pocket_score": _r(ortho), "allosteric_searched": params["include_allosteric"]}
+    best = ortho
+    text = f"Orthosteric pocket druggability {ortho:.2f}"
+    if params["include_allosteric"]:
+        allo = d.score(p.allosteric_pocket_score) if p.allosteric_pocket_score > 0 else d.score(0.05)
+        data["allosteric_pocket_score"] = _r(allo)
+        best = max(best, allo)
+        text += f"; best allosteric/cryptic pocket {allo:.2f}"
+    else:
+        text += "; allosteric sites not searched"
+    data["best_pocket_score"] = _r(best)
+    return text + ".", data
+
+
+def _druggability(p: TargetProfile, d: _Draw, params: dict):
+    mod = params["modality"]
+    sm = d.score(p.druggability_score)
+    ab = d.score(0.9 if p.antibody_accessible else 0.05)
+    score = sm if mod == "small_molecule" else ab if mod == "antibody" else max(sm, ab)
+    pchembl = 4.0 + 5.0 * sm
+    return (f"{mod.replace('_', ' ')} druggability of {p.gene}: {score:.2f} "
+            f"({'tractable' if score >= 0.5 else 'poor'}); best ligand pChEMBL {pchembl:.1f}."), {
+        "modality": mod, "druggability_score": _r(score), "best_pchembl": _r(pchembl, 1)}
+
+
+def _clinical(p: TargetProfile, d: _Draw, params: dict):
+    notes = [n for n in p.clinical_notes if d.rng.random() >= d.q.false_negative_rate]
+    n_trials = int(round(d.lognormal({"approved": 60, "late_clinical": 20, "early_clinical": 6, "failed": 12, "none": 0.5}[p.clinical_precedent])))
+    return (f"Clinical precedent for {p.gene} in {p.indication}: {p.clinical_precedent.replace('_', ' ')}; "
+            f"{n_trials} trials (phase >= {params['min_phase']})."), {
+        "clinical_precedent": p.clinical_precedent, "n_trials": n_trials, "notes": notes}
+
+
+def _toxicity(p: TargetProfile, d: _Draw, params: dict):
+    tissues = VITAL_TISSUES + (OTHER_TISSUES if params["panel"] == "full" else ())
+    expr = {t: _r(d.lognormal(p.normal_expression_tpm.get(t, 0.5)), 1) for t in tissues}
+    risk = d.score(p.toxicity_risk)
+    findings = d.subset(p.toxicity_profile)
+    ko_flag = d.flag(p.toxicity_risk >= 0.6)
+    return (f"On-target toxicity risk {risk:.2f}; "
+            f"{'adverse knockout phenotype; ' if ko_flag else ''}findings: {', '.join(findings) or 'none'}."), {
+        "toxicity_risk": _r(risk), "tissue_tpm": expr, "adverse_knockout_phenotype": ko_flag, "findings": findings}
+
+
+def _off_target(p: TargetProfile, d: _Draw, params: dict):
+    ratio = d.lognormal(p.selectivity_ratio)
+    hits = d.subset(p.off_target_genes)
+    return f"Selectivity {ratio:.0f}x over nearest off-target; hits: {', '.join(hits) or 'none'}.", {
+        "panel": params["panel"], "selectivity_ratio": _r(ratio, 1), "off_target_hits": hits}
+
+
+def _stratification(p: TargetProfile, d: _Draw, params: dict):
+    named = params.get("biomarker")
+    matches = bool(named) and named.strip().lower() in p.stratification_biomarker.lower()
+    d2 = _Draw(d.rng, d.q, d.scale * (0.5 if matches else 1.0))
+    frac = d2.score(p.responder_fraction)
+    marker = p.stratification_biomarker or "main alteration"
+    return f"{frac:.0%} of {p.indication} patients carry a responsive biomarker ({marker}).", {
+        "responder_fraction": _r(frac), "biomarker": marker}
+
+
+def _literature(p: TargetProfile, d: _Draw, params: dict):
+    papers = int(round(d.lognormal(p.literature_volume)))
+    support = d.score(p.literature_support)
+    recent_only = params.get("since_year") is not None and params["since_year"] >= 2013
+    # Older literature swamps recent inhibitor reports unless the search is restricted to recent years.
+    miss = d.q.false_negative_rate if recent_only else min(0.5, 3 * d.q.false_negative_rate + 0.1)
+    recent = p.recent_inhibitor_evidence and d.rng.random() >= miss or (
+        not p.recent_inhibitor_evidence and d.rng.random() < d.q.false_positive_rate)
+    return (f"{papers} papers on {p.gene} in {p.indication}; {support:.0%} supportive; "
+            f"{'recent clinical-grade inhibitors reported' if recent else 'no recent clinical-grade inhibitors found'}."), {
+        "paper_count": papers, "support_fraction": _r(support), "recent_inhibitors_reported": bool(recent)}
+
+
+def _synthesis(p: TargetProfile, d: _Draw, params: dict):
+    c = d.score(p.literature_support)
+    return f"Evidence consistency {c:.2f} across reviewed studies.", {"consistency": _r(c)}
+
+
+def _competitors(p: TargetProfile, d: _Draw, params: dict):
+    n = int(round(d.lognormal(p.competitor_programs + 0.3)))
+    return f"{n} competing programmes at phase 2+{' (crowded field)' if n >= 5 else ''}.", {"programs_phase2_plus": n}
+
+
+def _crispr(p: TargetProfile, d: _Draw, params: dict):
+    factor = {"altered": 1.0, "unaltered": 0.15, "panel": 0.4 + 0.6 * p.alteration_frequency}[params["cell_lines"]]
+    chronos = d.shift(p.dependency_score * factor, 0.8)
+    return f"Chronos gene effect {chronos:+.2f} in {params['cell_lines']} lines ({'dependent' if chronos <= -0.5 else 'not dependent'}).", {
+        "cell_lines": params["cell_lines"], "chronos_score": _r(chronos)}
+
+
+def _biomarker(p: TargetProfile, d: _Draw, params: dict):
+    r = float(np.clip(d.shift(p.biomarker_correlation, 0.6), -1, 1))
+    return f"Biomarker-response correlation r = {r:+.2f}.", {"pearson_r": _r(r)}
+
+
+def _in_vitro(p: TargetProfile, d: _Draw, params: dict):
+    ic50 = d.lognormal(p.in_vitro_ic50_nm)
+    if params["assay"] == "target_engagement":
+        eng = 100.0 / (1.0 + ic50 / 100.0)
+        return f"Target engagement {eng:.0f}% at 100 nM (IC50 ~{ic50:.0f} nM).", {"engagement_pct": _r(eng, 1), "ic50_nm": _r(ic50, 1)}
+    return f"Tool compound IC50 {ic50:.0f} nM in {p.indication} lines ({'potent' if ic50 < 100 else 'weak'}).", {"ic50_nm": _r(ic50, 1)}
+
+
+def _in_vivo(p: TargetProfile, d: _Draw, params: dict):
+    tgi = d.shift(p.in_vivo_tgi_pct, 40)
+    bwl = max(0.0, d.shift(3 + 20 * p.toxicity_risk, 10))
+    return f"{params['model']}: tumour growth inhibition {tgi:.0f}%, body-weight loss {bwl:.0f}%.", {
+        "tgi_pct": _r(tgi, 1), "body_weight_loss_pct": _r(bwl, 1)}
+
+
+def _expert(p: TargetProfile, d: _Draw, params: dict):
+    v = float(np.clip(p.true_viability_score + d.rng.normal(0, 0.1 + 0.5 * d.q.noise_level), 0, 1))
+    return f"Expert panel viability estimate {v:.2f} ({'leaning go' if v >= 0.5 else 'leaning no-go'}).", {"viability_estimate": _r(v)}
+
+
+_GENERATORS: dict[ActionType, Callable[[TargetProfile, _Draw, dict], tuple[str, dict]]] = {
+    ActionType.QUERY_EXPRESSION: _query_expression,
+    ActionType.DIFFERENTIAL_EXPRESSION: _differential_expression,
+    ActionType.PATHWAY_ENRICHMENT: _pathway,
+    ActionType.COEXPRESSION_NETWORK: _network,
+    ActionType.PROTEIN_STRUCTURE_LOOKUP: _structure,
+    ActionType.BINDING_SITE_ANALYSIS: _binding_site,
+    ActionType.DRUGGABILITY_SCREEN: _druggability,
+    ActionType.PROTEIN_INTERACTION_NETWORK: _network,
+    ActionType.CLINICAL_TRIAL_LOOKUP: _clinical,
+    ActionType.TOXICITY_PANEL: _toxicity,
+    ActionType.OFF_TARGET_SCREEN: _off_target,
+    ActionType.PATIENT_STRATIFICATION: _stratification,
+    ActionType.LITERATURE_SEARCH: _literature,
+    ActionType.EVIDENCE_SYNTHESIS: _synthesis,
+    ActionType.COMPETITOR_LANDSCAPE: _competitors,
+    ActionType.CRISPR_KNOCKOUT: _crispr,
+    ActionType.BIOMARKER_CORRELATION: _biomarker,
+    ActionType.IN_VITRO_ASSAY: _in_vitro,
+    ActionType.IN_VIVO_MODEL: _in_vivo,
+    ActionType.REQUEST_EXPERT_REVIEW: _expert,
+}

@@ -1,0 +1,72 @@
+"""Simulator constants and reward weights: one place each, every field with its unit.
+
+``RewardConfig`` is what Tune sweeps; ``SimParams`` fixes episode limits per difficulty tier.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Difficulty = Literal["easy", "medium", "hard", "very_hard"]
+DIFFICULTIES: tuple[str, ...] = ("easy", "medium", "hard", "very_hard")
+
+
+class RewardConfig(BaseModel):
+    """Every reward weight. Step reward (summed; penalties enter with a minus sign)::
+
+        r_t = novelty_bonus·[new dimension] + coherence_bonus·[soft prerequisites met]
+              − credit_cost_weight·cost/credits_total − Σ violation penalties
+              + shaping_weight·(Φ(s_{t+1}) − Φ(s_t)),   Φ = fraction of key dimensions covered
+
+    Terminal reward (added on the last step)::
+
+        R_T = w_decision·decision_accuracy + w_coverage·evidence_coverage
+              + w_efficiency·credit_efficiency + w_coherence·reasoning_coherence − hard penalties
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    novelty_bonus: float = Field(0.05, ge=0, description="Per step that investigates a dimension for the first time.")
+    coherence_bonus: float = Field(0.02, ge=0, description="Per evidence step whose soft prerequisites were met.")
+    credit_cost_weight: float = Field(0.1, ge=0, description="Penalty per fraction of the budget spent (cost / credits_total).")
+    soft_violation_penalty: float = Field(0.05, ge=0, description="Per soft-rule violation (redundant, prerequisite).")
+    hard_violation_penalty: float = Field(0.1, ge=0, description="Per blocked action (unaffordable, invalid, after done).")
+    shaping: bool = Field(True, description="Add potential-based shaping over key-dimension coverage.")
+    shaping_weight: float = Field(0.2, ge=0, description="Scale of the potential Φ (its range is [0, shaping_weight]).")
+    w_decision: float = Field(0.40, description="Terminal weight of decision accuracy.")
+    w_coverage: float = Field(0.35, description="Terminal weight of key-evidence coverage.")
+    w_efficiency: float = Field(0.15, description="Terminal weight of credit efficiency (1 − redundant/total calls).")
+    w_coherence: float = Field(0.10, description="Terminal weight of reasoning coherence (fraction of prerequisites met).")
+    decision_scoring: Literal["linear", "brier"] = Field(
+        "linear",
+        description="linear (the spec's): ±2·|confidence − 0.5|, rewards over-confidence; "
+        "brier (proper): 1 − 2·(p_go − y)², maximised in expectation by the true probability.",
+    )
+    no_evidence_penalty: float = Field(1.0, ge=0, description="Submitting a report with no evidence gathered.")
+    missing_decision_penalty: float = Field(0.5, ge=0, description="A report without final_decision or confidence (refused).")
+    no_report_penalty: float = Field(1.0, ge=0, description="Episode ended (credits exhausted or step limit) with no report.")
+
+
+class SimParams(BaseModel):
+    """Episode limits and instrument noise by difficulty tier."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_steps: int = Field(30, ge=1, description="Step cap (truncation), steps.")
+    credits: dict[str, int] = Field(
+        default_factory=lambda: {"easy": 30, "medium": 35, "hard": 40, "very_hard": 45},
+        description="Credit budget by difficulty, credits.",
+    )
+    noise_level: dict[str, float] = Field(
+        default_factory=lambda: {"easy": 0.08, "medium": 0.15, "hard": 0.22, "very_hard": 0.25},
+        description="Relative readout noise SD by difficulty.",
+    )
+    false_rate: dict[str, float] = Field(
+        default_factory=lambda: {"easy": 0.02, "medium": 0.05, "hard": 0.08, "very_hard": 0.1},
+        description="False-positive and false-negative rate of categorical flags by difficulty.",
+    )
+
+
+__all__ = ["DIFFICULTIES", "Difficulty", "RewardConfig", "SimParams"]

@@ -1,0 +1,88 @@
+"""Reward computer: every step reward comes with its breakdown (keys are ``reward/...`` names).
+
+Formulas are in ``RewardConfig``'s docstring; the terms here carry their sign (penalties negative),
+so a step's reward is the plain sum of its breakdown.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from drugenv.models import DrugTargetAction
+from drugenv.simulator.latent import FullLatentState
+from drugenv.simulator.params import RewardConfig
+from drugenv.simulator.rules import RuleCheck
+from drugenv.simulator.transitions import Transition
+
+
+def decision_score(decision: str, confidence: float, correct: str, scoring: str) -> float:
+    """Decision accuracy in [-1, 1].
+
+    linear: ``+2·|c − 0.5|`` if right, ``−2·|c − 0.5|`` if wrong (the spec's rule; improper — it
+    pays to state 0 or 1 whatever one believes).
+    brier: ``1 − 2·(p_go − y)²`` with ``p_go`` the stated probability that go is right
+    (``c`` if the decision is go, ``1 − c`` otherwise) and ``y = 1`` iff go is correct. Proper: its
+    expectation under belief q peaks at ``p_go = q``.
+    """
+    if scoring == "linear":
+        magnitude = 2.0 * abs(confidence - 0.5)
+        return magnitude if decision == correct else -magnitude
+    if scoring == "brier":
+        p_go = confidence if decision == "go" else 1.0 - confidence
+        y = 1.0 if correct == "go" else 0.0
+        return 1.0 - 2.0 * (p_go - y) ** 2
+    raise ValueError(f"unknown decision_scoring {scoring!r}; expected 'linear' or 'brier'")
+
+
+def potential(latent: FullLatentState, cfg: RewardConfig) -> float:
+    """Φ(s) = shaping_weight × fraction of key dimensions covered (0 when shaping is off)."""
+    if not cfg.shaping:
+        return 0.0
+    keys = latent.profile.key_evidence_dimensions
+    return cfg.shaping_weight * len(latent.progress.covered_key_dimensions) / max(1, len(keys))
+
+
+def step_terms(
+    latent: FullLatentState, check: RuleCheck, tr: Transition, phi_before: float, cfg: RewardConfig,
+    extra_violations: int = 0,
+) -> dict[str, float]:
+    """Per-step terms (signed). ``extra_violations`` counts hard violations found before the rule engine (invalid actions)."""
+    terms = {
+        "reward/novelty": cfg.novelty_bonus if tr.new_dimension else 0.0,
+        "reward/coherence": cfg.coherence_bonus if (check.prereq_applicable and check.prereq_met and not check.blocked) else 0.0,
+        "reward/credit_cost": -cfg.credit_cost_weight * tr.cost / latent.credits.total,
+        "reward/violations": -(cfg.hard_violation_penalty * (len(check.hard) + extra_violations)
+                               + cfg.soft_violation_penalty * len(check.soft)),
+        "reward/shaping": potential(latent, cfg) - phi_before,
+    }
+    if any(v.rule == "missing_decision" for v in check.hard):
+        terms["reward/missing_decision"] = -cfg.missing_decision_penalty
+    return terms
+
+
+def terminal_terms(latent: FullLatentState, action: Optional[DrugTargetAction], cfg: RewardConfig) -> dict[str, float]:
+    """Terminal terms, added on the episode's last step.
+
+    ``action`` is the submitted report, or None when the episode ended without one
+    (credits exhausted or step limit): then only coverage/efficiency/coherence and the
+    no-report penalty count.
+    """
+    prog = latent.progress
+    keys = latent.profile.key_evidence_dimensions
+    coverage = len(prog.covered_key_dimensions) / max(1, len(keys))
+    efficiency = 1.0 - prog.redundant_calls / prog.evidence_calls if prog.evidence_calls else 0.0
+    coherence = prog.prereq_satisfied / prog.prereq_checked if prog.prereq_checked else 1.0
+    terms = {
+        "terminal/evidence_coverage": cfg.w_coverage * coverage,
+        "terminal/credit_efficiency": cfg.w_efficiency * efficiency,
+        "terminal/reasoning_coherence": cfg.w_coherence * coherence,
+    }
+    if action is None:
+        terms["terminal/decision_accuracy"] = 0.0
+        terms["terminal/no_report_penalty"] = -cfg.no_report_penalty
+        return terms
+    acc = decision_score(action.final_decision, float(action.confidence), latent.profile.correct_decision, cfg.decision_scoring)
+    terms["terminal/decision_accuracy"] = cfg.w_decision * acc
+    if prog.evidence_calls == 0:
+        terms["terminal/no_evidence_penalty"] = -cfg.no_evidence_penalty
+    return terms

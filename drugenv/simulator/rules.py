@@ -1,0 +1,135 @@
+"""Rule engine: decides whether an action may run, and which soft rules it breaks.
+
+It sees only what the agent could know (credits, what was done before); never the hidden truth.
+
+| rule           | severity | when                                                              | effect                         |
+|----------------|----------|-------------------------------------------------------------------|--------------------------------|
+| episode_done   | hard     | any action after the episode ended                                | blocked, penalty               |
+| invalid_action | hard     | unknown action type, bad or unknown parameters, bad field values  | blocked (no-op step), penalty  |
+| unaffordable   | hard     | cost > credits remaining                                          | blocked, penalty               |
+| missing_decision | hard   | submit_validation_report without final_decision or confidence    | blocked, missing_decision_penalty |
+| redundant      | soft     | same action with the same canonical parameters as before          | runs (same result), penalty    |
+| prerequisite   | soft     | a soft prerequisite of the action table is unmet                  | runs, penalty, lowers coherence|
+
+Soft prerequisites are listed once, in ``drugenv.actions.ACTION_TABLE`` (``soft_prereq``,
+``needs_any_evidence``): e.g. expression before toxicity_panel, in_vitro before in_vivo.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Union
+
+from pydantic import ValidationError
+
+from drugenv.actions import ACTION_TABLE, ActionType, EvidenceDimension
+from drugenv.models import DrugTargetAction, RuleViolation
+
+
+@dataclass
+class RuleCheck:
+    """Outcome of checking one action."""
+
+    violations: list[RuleViolation] = field(default_factory=list)
+    blocked: bool = False
+    redundant: bool = False
+    prereq_applicable: bool = False
+    prereq_met: bool = True
+
+    @property
+    def hard(self) -> list[RuleViolation]:
+        return [v for v in self.violations if v.severity == "hard"]
+
+    @property
+    def soft(self) -> list[RuleViolation]:
+        return [v for v in self.violations if v.severity == "soft"]
+
+
+def _describe_validation_error(err: ValidationError) -> str:
+    parts = []
+    for e in err.errors()[:5]:
+        loc = ".".join(str(x) for x in e.get("loc", ())) or "action"
+        if loc == "action_type" and e.get("type") == "enum":
+            valid = ", ".join(a.value for a in ActionType)
+            parts.append(f"action_type: {e.get('input')!r} is not an action (valid: {valid})")
+        else:
+            parts.append(f"{loc}: {e.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+def parse_action(raw: Union[DrugTargetAction, Mapping[str, Any]]) -> tuple[DrugTargetAction | None, RuleViolation | None]:
+    """Turn a raw action into a validated one, or an ``invalid_action`` violation (never raises)."""
+    if isinstance(raw, DrugTargetAction):
+        return raw, None
+    if not isinstance(raw, Mapping):
+        return None, RuleViolation(rule="invalid_action", severity="hard",
+                                   message=f"an action must be an object with action_type, got {type(raw).__name__}")
+    try:
+        return DrugTargetAction.model_validate(dict(raw)), None
+    except ValidationError as err:
+        return None, RuleViolation(rule="invalid_action", severity="hard",
+                                   message=f"invalid action: {_describe_validation_error(err)}")
+    except Exception as err:  # noqa: BLE001 - any malformed payload is a violation, never a crash
+        return None, RuleViolation(rule="invalid_action", severity="hard", message=f"invalid action: {err}")
+
+
+def check(
+    action: DrugTargetAction,
+    *,
+    done: bool,
+    credits_remaining: int,
+    investigated: Iterable[EvidenceDimension],
+    past_calls: Iterable[tuple[str, str]],
+    any_evidence: bool,
+) -> RuleCheck:
+    """Apply the hard rules, then (if not blocked) the soft rules."""
+    spec = ACTION_TABLE[action.action_type]
+    out = RuleCheck()
+    if done:
+        out.violations.append(RuleViolation(rule="episode_done", severity="hard",
+                                            message="the episode has ended; call reset() to start a new one"))
+        out.blocked = True
+        return out
+    if spec.cost > credits_remaining:
+        out.violations.append(RuleViolation(
+            rule="unaffordable", severity="hard",
+            message=f"{action.action_type.value} costs {spec.cost} credits but only {credits_remaining} remain"))
+        out.blocked = True
+        return out
+    if action.action_type == ActionType.SUBMIT_VALIDATION_REPORT and (
+        action.final_decision is None or action.confidence is None
+    ):
+        missing = [n for n in ("final_decision", "confidence") if getattr(action, n) is None]
+        out.violations.append(RuleViolation(
+            rule="missing_decision", severity="hard",
+            message=f"submit_validation_report needs {' and '.join(missing)} (final_decision: go|no_go, confidence: 0-1)"))
+        out.blocked = True
+        return out
+
+    if action.key() in set(past_calls) and spec.dimension is not None:
+        out.redundant = True
+        out.violations.append(RuleViolation(
+            rule="redundant", severity="soft",
+            message=f"{action.action_type.value} with these parameters was already run; the result is the same"))
+    done_dims = set(investigated)
+    if spec.soft_prereq or spec.needs_any_evidence:
+        out.prereq_applicable = True
+        if spec.soft_prereq and not done_dims.intersection(spec.soft_prereq):
+            out.prereq_met = False
+            need = " or ".join(d.value for d in spec.soft_prereq)
+            out.violations.append(RuleViolation(
+                rule="prerequisite", severity="soft",
+                message=f"{action.action_type.value} is usually preceded by {need} evidence"))
+        elif spec.needs_any_evidence and not any_evidence:
+            out.prereq_met = False
+            out.violations.append(RuleViolation(
+                rule="prerequisite", severity="soft",
+                message=f"{action.action_type.value} needs some evidence gathered first"))
+    return out
+
+
+def legal_actions(*, done: bool, credits_remaining: int) -> list[ActionType]:
+    """Actions a hard rule would not block (submit is always legal while the episode runs)."""
+    if done:
+        return []
+    return [a for a, s in ACTION_TABLE.items() if s.cost <= credits_remaining]

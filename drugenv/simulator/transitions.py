@@ -1,0 +1,80 @@
+"""Transition engine: charges credits, updates progress and asks the evidence generator for the readout.
+
+Pure function of (latent state, action, rule check); it mutates only ``latent.credits`` and
+``latent.progress``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from drugenv.actions import ACTION_TABLE, ActionType, EvidenceDimension
+from drugenv.models import DrugTargetAction, IntermediateOutput
+from drugenv.simulator import evidence
+from drugenv.simulator.latent import FullLatentState, TargetProfile
+from drugenv.simulator.rules import RuleCheck
+
+
+@dataclass
+class Transition:
+    """What one executed (or blocked) step did."""
+
+    output: IntermediateOutput
+    cost: int
+    new_dimension: bool
+    submitted: bool
+
+
+def covers_key_dimension(profile: TargetProfile, action: DrugTargetAction) -> Optional[EvidenceDimension]:
+    """The key dimension this action covers, if any.
+
+    A dimension with required parameters (e.g. PTPN11's structure needs
+    ``binding_site_analysis(include_allosteric=True)``) is covered only by that exact call.
+    """
+    dim = ACTION_TABLE[action.action_type].dimension
+    if dim is None or dim not in profile.key_evidence_dimensions:
+        return None
+    required_here = {a: p for a, p in profile.required_parameters.items() if ACTION_TABLE[a].dimension == dim}
+    if not required_here:
+        return dim
+    want = required_here.get(action.action_type)
+    if want is not None and all(action.parameters.get(k) == v for k, v in want.items()):
+        return dim
+    return None
+
+
+def apply(latent: FullLatentState, action: DrugTargetAction, check: RuleCheck) -> Transition:
+    spec = ACTION_TABLE[action.action_type]
+    if check.blocked:
+        msg = "; ".join(v.message for v in check.hard)
+        return Transition(IntermediateOutput(action_type=action.action_type, status="blocked", summary=f"Blocked: {msg}"),
+                          cost=0, new_dimension=False, submitted=False)
+
+    progress = latent.progress
+    latent.credits.used += spec.cost
+    if action.action_type == ActionType.SUBMIT_VALIDATION_REPORT:
+        progress.report_submitted = True
+        out = IntermediateOutput(action_type=action.action_type, status="info",
+                                 summary=f"Report submitted: {action.final_decision} (confidence {action.confidence:.2f}).")
+        return Transition(out, cost=0, new_dimension=False, submitted=True)
+
+    if check.prereq_applicable:
+        progress.prereq_checked += 1
+        progress.prereq_satisfied += int(check.prereq_met)
+    if action.action_type == ActionType.FLAG_RED_FLAG:
+        out = IntermediateOutput(action_type=action.action_type, status="info",
+                                 summary=f"Red flag recorded: {action.parameters['description']}")
+        progress.calls.append(action.key())
+        return Transition(out, cost=spec.cost, new_dimension=False, submitted=False)
+
+    progress.evidence_calls += 1
+    progress.redundant_calls += int(check.redundant)
+    progress.calls.append(action.key())
+    new_dim = spec.dimension not in progress.investigated
+    progress.investigated.add(spec.dimension)
+    key_dim = covers_key_dimension(latent.profile, action)
+    if key_dim is not None:
+        progress.covered_key_dimensions.add(key_dim)
+    out = evidence.generate(latent.profile, latent.quality, action, latent.seed)
+    return Transition(out, cost=spec.cost, new_dimension=new_dim, submitted=False)

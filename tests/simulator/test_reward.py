@@ -1,0 +1,100 @@
+"""Each reward term and the terminal formula on hand-computed cases; both decision-scoring rules."""
+
+import numpy as np
+import pytest
+
+from drugenv.simulator.environment import DrugTargetEnvironment
+from drugenv.simulator.params import RewardConfig
+from drugenv.simulator.reward import decision_score
+
+
+def test_linear_decision_score():
+    assert decision_score("go", 0.9, "go", "linear") == pytest.approx(0.8)
+    assert decision_score("go", 0.9, "no_go", "linear") == pytest.approx(-0.8)
+    assert decision_score("no_go", 0.5, "no_go", "linear") == 0.0
+
+
+def test_brier_decision_score():
+    # p_go = 0.9 when saying go with 0.9; y = 1 -> 1 - 2*0.01
+    assert decision_score("go", 0.9, "go", "brier") == pytest.approx(0.98)
+    # saying no_go with 0.9 means p_go = 0.1; truth go -> 1 - 2*0.81
+    assert decision_score("no_go", 0.9, "go", "brier") == pytest.approx(1 - 2 * 0.81)
+    with pytest.raises(ValueError, match="linear"):
+        decision_score("go", 0.5, "go", "log")
+
+
+@pytest.mark.parametrize("q", [0.1, 0.3, 0.65, 0.9])
+def test_brier_is_proper_and_linear_is_not(q):
+    """Expected score under belief q (go correct with probability q) peaks at reporting p_go = q."""
+    grid = np.linspace(0.0, 1.0, 201)
+
+    def expected(p_go, rule):
+        decision, conf = ("go", p_go) if p_go >= 0.5 else ("no_go", 1 - p_go)
+        return q * decision_score(decision, conf, "go", rule) + (1 - q) * decision_score(decision, conf, "no_go", rule)
+
+    brier = [expected(p, "brier") for p in grid]
+    assert grid[int(np.argmax(brier))] == pytest.approx(q, abs=0.005)
+    linear = [expected(p, "linear") for p in grid]
+    assert grid[int(np.argmax(linear))] in (0.0, 1.0)  # linear pays to overstate
+
+
+def test_step_terms_hand_computed():
+    cfg = RewardConfig()
+    env = DrugTargetEnvironment(reward_config=cfg)
+    env.reset(seed=0, scenario="egfr_nsclc_viable")  # key dims: expression, druggability; 30 credits
+    obs = env.step({"action_type": "query_expression"})
+    t = obs.step_reward_breakdown
+    assert t["reward/novelty"] == cfg.novelty_bonus
+    assert t["reward/credit_cost"] == pytest.approx(-cfg.credit_cost_weight * 2 / 30, abs=1e-6)
+    assert t["reward/violations"] == 0
+    assert t["reward/shaping"] == pytest.approx(cfg.shaping_weight * 0.5)  # 1 of 2 key dims
+    assert obs.reward == pytest.approx(sum(t.values()), abs=1e-5)
+    obs = env.step({"action_type": "toxicity_panel"})  # prerequisite (expression) met
+    assert obs.step_reward_breakdown["reward/coherence"] == cfg.coherence_bonus
+    assert obs.step_reward_breakdown["reward/shaping"] == 0.0  # toxicity is not a key dimension here
+
+
+def test_terminal_formula_hand_computed():
+    cfg = RewardConfig()
+    env = DrugTargetEnvironment(reward_config=cfg)
+    env.reset(seed=0, scenario="egfr_nsclc_viable")
+    env.step({"action_type": "query_expression"})            # key dim 1
+    env.step({"action_type": "query_expression"})            # redundant
+    env.step({"action_type": "toxicity_panel"})               # prereq met
+    env.step({"action_type": "in_vivo_model"})                # prereq unmet
+    obs = env.step({"action_type": "submit_validation_report", "final_decision": "go", "confidence": 0.8})
+    t = obs.step_reward_breakdown
+    coverage, efficiency, coherence = 1 / 2, 1 - 1 / 4, 1 / 2
+    assert t["terminal/evidence_coverage"] == pytest.approx(0.35 * coverage)
+    assert t["terminal/credit_efficiency"] == pytest.approx(0.15 * efficiency)
+    assert t["terminal/reasoning_coherence"] == pytest.approx(0.10 * coherence)
+    assert t["terminal/decision_accuracy"] == pytest.approx(0.40 * 2 * abs(0.8 - 0.5))
+    assert "terminal/no_evidence_penalty" not in t
+
+
+def test_submit_without_evidence_is_penalised():
+    env = DrugTargetEnvironment()
+    env.reset(seed=0, scenario="tp53_solid_tumors_clear_fail")
+    obs = env.step({"action_type": "submit_validation_report", "final_decision": "no_go", "confidence": 0.99})
+    assert obs.done and obs.step_reward_breakdown["terminal/no_evidence_penalty"] == -1.0
+
+
+def test_brier_config_changes_terminal():
+    env = DrugTargetEnvironment(reward_config=RewardConfig(decision_scoring="brier"))
+    env.reset(seed=0, scenario="egfr_nsclc_viable")
+    env.step({"action_type": "query_expression"})
+    obs = env.step({"action_type": "submit_validation_report", "final_decision": "no_go", "confidence": 0.7})
+    assert obs.step_reward_breakdown["terminal/decision_accuracy"] == pytest.approx(0.4 * (1 - 2 * 0.7 ** 2))
+
+
+def test_shaping_off_and_potential_based():
+    """Shaping terms telescope: their episode sum is Φ(final) − Φ(0)."""
+    on = DrugTargetEnvironment()
+    on.reset(seed=0, scenario="cd33_aml_misleading")
+    total = 0.0
+    for a in ["query_expression", "off_target_screen", "toxicity_panel", "clinical_trial_lookup"]:
+        total += on.step({"action_type": a}).step_reward_breakdown["reward/shaping"]
+    assert total == pytest.approx(RewardConfig().shaping_weight * 1.0, abs=1e-5)
+    off = DrugTargetEnvironment(reward_config=RewardConfig(shaping=False))
+    off.reset(seed=0, scenario="cd33_aml_misleading")
+    assert off.step({"action_type": "off_target_screen"}).step_reward_breakdown["reward/shaping"] == 0.0
