@@ -1,1 +1,36 @@
-"""DrugEnv."""
+"""DrugEnv: drug-target validation as a partially observable RL environment, with Ray RLlib training.
+
+    from drugenv import DrugTargetEnvironment, DrugTargetAction      # in-process
+    from drugenv import DrugTargetEnv                                 # OpenEnv client (needs drugenv[server])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drugenv.actions import ACTION_TABLE, ActionType, EvidenceDimension
+from drugenv.errors import ConfigError, DependencyNotInstalled, DrugEnvError, EnvNotResetError, UnknownScenarioError
+from drugenv.models import DrugTargetAction, DrugTargetState, EvidenceDossier, IntermediateOutput, ValidationObservation
+from drugenv.simulator.environment import DrugTargetEnvironment
+from drugenv.simulator.params import RewardConfig, SimParams
+
+__version__ = "0.1.0"
+
+_LAZY = {"DrugTargetEnv": "drugenv.client", "StepResult": "drugenv.client"}
+
+
+def __getattr__(name: str) -> Any:
+    # The client pulls in httpx/websockets; import it only when asked for.
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'drugenv' has no attribute {name!r}")
+
+
+__all__ = sorted([
+    "ACTION_TABLE", "ActionType", "ConfigError", "DependencyNotInstalled", "DrugEnvError", "DrugTargetAction",
+    "DrugTargetEnv", "DrugTargetEnvironment", "DrugTargetState", "EnvNotResetError", "EvidenceDimension",
+    "EvidenceDossier", "IntermediateOutput", "RewardConfig", "SimParams", "StepResult", "UnknownScenarioError",
+    "ValidationObservation",
+])

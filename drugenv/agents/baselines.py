@@ -86,9 +86,11 @@ class ProtocolPolicy(Policy):
     def _act_one(self, obs: ValidationObservation) -> DrugTargetAction:
         done_keys = {(h.action_type, tuple(sorted(h.parameters.items()))) for h in obs.pipeline_history}
         n_done = sum(1 for h in obs.pipeline_history if h.action_type in {a.value for a in EVIDENCE_ACTIONS})
-        if n_done >= self.min_steps and abs(assess(obs.dossier).logit) >= self.stop_logit:
+        follow_ups = self.follow_ups(obs)
+        pending = [(a, p) for a, p in follow_ups if (a.value, tuple(sorted(p.items()))) not in done_keys]
+        if n_done >= self.min_steps and abs(assess(obs.dossier).logit) >= self.stop_logit and not pending:
             return _honest_report(obs, "evidence is decisive")
-        for action_type, params in self.protocol:
+        for action_type, params in (*pending, *self.protocol):
             act = DrugTargetAction(action_type=action_type, parameters=params, reasoning=f"protocol step: {action_type.value}")
             if (act.action_type.value, tuple(sorted(act.parameters.items()))) in done_keys:
                 continue
@@ -96,6 +98,10 @@ class ProtocolPolicy(Policy):
                 continue
             return act
         return _honest_report(obs, "protocol complete")
+
+    def follow_ups(self, obs: ValidationObservation) -> tuple[tuple[ActionType, dict], ...]:
+        """Extra investigations once the protocol is done (default: none)."""
+        return ()
 
 
 class HeuristicPolicy(ProtocolPolicy):
@@ -110,11 +116,22 @@ class HeuristicPolicy(ProtocolPolicy):
         (A.LITERATURE_SEARCH, {"since_year": 2013}),
         (A.TOXICITY_PANEL, {}),
         (A.OFF_TARGET_SCREEN, {}),
-        (A.CLINICAL_TRIAL_LOOKUP, {}),
-        (A.PATIENT_STRATIFICATION, {}),
-        (A.IN_VITRO_ASSAY, {}),
         (A.CRISPR_KNOCKOUT, {"cell_lines": "altered"}),
+        (A.IN_VITRO_ASSAY, {}),
+        (A.CLINICAL_TRIAL_LOOKUP, {}),
     )
+
+    def follow_ups(self, obs: ValidationObservation) -> tuple[tuple[ActionType, dict], ...]:
+        """When exactly one gate fails, it gets its second, independent readout: one assay can
+        mislead (IC50 misses differentiation and immune mechanisms; expression is not dependency)."""
+        b = assess(obs.dossier)
+        failing = [g for g, p in b.pass_prob.items() if p < 0.4]
+        second = {"translation": (A.IN_VIVO_MODEL, {"model": "PDX"}),
+                  "linkage": (A.DIFFERENTIAL_EXPRESSION, {"comparison": "altered_vs_unaltered"}),
+                  "tractability": (A.DRUGGABILITY_SCREEN, {"modality": "antibody"})}
+        if len(failing) == 1 and failing[0] in second:
+            return (second[failing[0]],)
+        return ()
 
 
 class ExpressionOnlyPolicy(ProtocolPolicy):

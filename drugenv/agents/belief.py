@@ -1,19 +1,23 @@
-"""A sensible scientist's reading of the dossier: public go/no-go gates as log-odds.
+"""A sensible scientist's reading of the dossier: the public go/no-go gates as probabilities.
 
 This is what the heuristic agent believes, what the vector env exposes as features, and what the
 curated-scenario tests use to show which evidence is decisive. It reads only the visible dossier.
 
-Gates (``shared/research/targets.md`` §5), each a log-odds contribution (positive = go):
+The gates of ``shared/research/targets.md`` §5 are conjunctive: any hard fail means no-go. So
+each gate gets a probability of passing from its readouts (a logistic in the readout's margin to the
+public threshold, scaled by typical assay noise; an unseen gate keeps the prior ``GATE_PRIOR``), and
 
-| gate          | evidence read                                                        | strong no-go when            |
-|---------------|----------------------------------------------------------------------|------------------------------|
-| tractability  | max of druggability score, best pocket, antibody route, recent drugs | best < 0.35                  |
-| linkage       | log2FC / alteration frequency, CRISPR Chronos                        | Chronos ≥ −0.2 and no over-expression |
-| safety        | toxicity risk, adverse knockout phenotype, body-weight loss          | risk ≥ 0.6                   |
-| selectivity   | fold selectivity                                                     | < 10x                        |
-| clinical      | precedent category                                                   | failed                       |
-| translation   | IC50, TGI, responder fraction, biomarker r                           | IC50 ≥ 1 µM, TGI < 30%       |
-| expert        | viability estimate                                                   | estimate < 0.5               |
+    P(go) = Π_g P(gate g passes) · adjusted by clinical precedent and expert opinion (log-odds).
+
+| gate          | readouts                                                        | passes when                        |
+|---------------|-----------------------------------------------------------------|------------------------------------|
+| tractability  | druggability score, best pocket (incl. allosteric), recent drugs | best ≥ 0.5, or recent inhibitors   |
+| linkage       | CRISPR Chronos; log2FC and alteration frequency                 | Chronos ≤ −0.5, or log2FC ≥ 2 and ≥ 30% altered |
+| safety        | toxicity risk, adverse knockout phenotype                       | risk < 0.6                         |
+| selectivity   | fold selectivity                                                | ≥ 10x                              |
+| translation   | IC50, tumour growth inhibition                                  | IC50 ≤ 300 nM, or TGI ≥ 40%        |
+| clinical      | precedent (soft evidence: history, not a gate)                  | —                                  |
+| expert        | viability estimate (soft evidence)                              | —                                  |
 """
 
 from __future__ import annotations
@@ -25,22 +29,64 @@ from drugenv.actions import ActionType as A
 from drugenv.models import EvidenceDossier
 
 GATES: tuple[str, ...] = ("tractability", "linkage", "safety", "selectivity", "clinical", "translation", "expert")
+HARD_GATES: tuple[str, ...] = ("tractability", "linkage", "safety", "selectivity", "translation")
+GATE_PRIOR = 0.87
+"""Prior pass probability of an uninspected gate (0.87^5 ≈ 0.5: go and no-go equally likely a priori)."""
+
+
+def _sig(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, x))))
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-9), 1 - 1e-9)
+    return math.log(p / (1 - p))
+
+
+def _pass(margin: float, scale: float) -> float:
+    """P(true value is past the threshold | reading at ``margin`` from it, noise ``scale``)."""
+    return _sig(1.7 * margin / scale)
+
+
+def _either(*ps: float | None) -> float | None:
+    seen = [p for p in ps if p is not None]
+    if not seen:
+        return None
+    fail = 1.0
+    for p in seen:
+        fail *= 1.0 - p
+    return 1.0 - fail
 
 
 @dataclass
 class Assessment:
     """Belief after reading a dossier."""
 
-    log_odds: dict[str, float] = field(default_factory=lambda: {g: 0.0 for g in GATES})
+    pass_prob: dict[str, float] = field(default_factory=lambda: {g: GATE_PRIOR for g in HARD_GATES})
+    soft_log_odds: dict[str, float] = field(default_factory=lambda: {"clinical": 0.0, "expert": 0.0})
     seen: dict[str, bool] = field(default_factory=lambda: {g: False for g in GATES})
 
     @property
-    def logit(self) -> float:
-        return sum(self.log_odds.values())
+    def log_odds(self) -> dict[str, float]:
+        """Per-gate evidence, as log-odds relative to the prior (0 = nothing learned), in GATES order."""
+        out = {}
+        for g in GATES:
+            if g in self.pass_prob:
+                out[g] = _logit(self.pass_prob[g]) - _logit(GATE_PRIOR)
+            else:
+                out[g] = self.soft_log_odds[g]
+        return out
 
     @property
     def p_go(self) -> float:
-        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, self.logit))))
+        p = 1.0
+        for g in HARD_GATES:
+            p *= self.pass_prob[g]
+        return _sig(_logit(p) + sum(self.soft_log_odds.values()))
+
+    @property
+    def logit(self) -> float:
+        return _logit(self.p_go)
 
     def decision(self) -> tuple[str, float]:
         """(decision, confidence) that states the belief honestly."""
@@ -48,21 +94,13 @@ class Assessment:
         return ("go", p) if p >= 0.5 else ("no_go", 1.0 - p)
 
 
-def _band(x: float, bands: list[tuple[float, float]], default: float) -> float:
-    """First matching (threshold, value) with x >= threshold, for descending thresholds."""
-    for thr, val in bands:
-        if x >= thr:
-            return val
-    return default
-
-
 def assess(dossier: EvidenceDossier) -> Assessment:
-    """Read every finding of the dossier into gate log-odds (the latest reading of a readout wins)."""
+    """Read every finding of the dossier into gate probabilities (the latest reading of a readout wins)."""
     a = Assessment()
     tract: list[float] = []
     recent = False
     fc = alt = chronos = None
-    tox = sel = ic50 = tgi = resp = r = expert = bwl = None
+    tox = sel = ic50 = tgi = expert = None
     ko = False
     precedent = None
     for f in dossier.all_findings():
@@ -88,54 +126,36 @@ def assess(dossier: EvidenceDossier) -> Assessment:
         elif t == A.IN_VITRO_ASSAY and "ic50_nm" in d:
             ic50 = d["ic50_nm"]
         elif t == A.IN_VIVO_MODEL and "tgi_pct" in d:
-            tgi, bwl = d["tgi_pct"], d.get("body_weight_loss_pct")
-        elif t == A.PATIENT_STRATIFICATION and "responder_fraction" in d:
-            resp = d["responder_fraction"]
-        elif t == A.BIOMARKER_CORRELATION and "pearson_r" in d:
-            r = d["pearson_r"]
+            tgi = d["tgi_pct"]
         elif t == A.REQUEST_EXPERT_REVIEW and "viability_estimate" in d:
             expert = d["viability_estimate"]
 
+    def put(gate: str, p: float | None) -> None:
+        if p is not None:
+            a.pass_prob[gate] = min(max(p, 0.005), 0.995)
+            a.seen[gate] = True
+
     if tract or recent:
-        best = max(tract + ([0.8] if recent else []))
-        a.log_odds["tractability"] = _band(best, [(0.6, 1.5), (0.45, 0.5), (0.35, -0.5)], -3.0)
-        a.seen["tractability"] = True
-    lk = 0.0
+        put("tractability", max([_pass(max(tract) - 0.5, 0.1) if tract else 0.0] + ([0.95] if recent else [])))
+    p_dep = _pass(-0.5 - chronos, 0.25) if chronos is not None else None
+    p_driver = None
     if fc is not None:
-        lk += _band(fc, [(2.0, 1.0), (1.0, 0.3), (0.5, 0.0)], -0.4)
-    if alt is not None:
-        lk += _band(alt, [(0.3, 0.3), (0.05, 0.0)], -0.5)
-    if chronos is not None:
-        lk += 1.2 if chronos <= -0.5 else (-1.0 if chronos >= -0.2 else 0.0)
-    if fc is not None or alt is not None or chronos is not None:
-        a.log_odds["linkage"], a.seen["linkage"] = lk, True
-    if tox is not None or bwl is not None:
-        s = 0.0
-        if tox is not None:
-            s += _band(tox, [(0.6, -3.0), (0.45, -0.6)], 0.5) - (0.5 if ko else 0.0)
-        if bwl is not None and bwl >= 15:
-            s -= 0.8
-        a.log_odds["safety"], a.seen["safety"] = s, True
+        p_driver = _pass(fc - 2.0, 0.5) * (_pass(alt - 0.3, 0.1) if alt is not None else 0.8)
+    put("linkage", _either(p_dep, p_driver) if (p_dep is not None or (p_driver is not None and p_driver > 0.5))
+        else (max(p_driver, 0.5) if p_driver is not None else None))  # no over-expression alone is weak evidence
+    if tox is not None:
+        put("safety", _pass(0.6 - tox, 0.08) * (0.7 if ko else 1.0))
     if sel is not None:
-        a.log_odds["selectivity"] = _band(sel, [(30, 0.7), (10, 0.0)], -2.0)
-        a.seen["selectivity"] = True
+        put("selectivity", _pass(math.log(sel / 10.0), 0.35))
+    p_ic = _pass(math.log(300.0 / ic50), 0.5) if ic50 is not None else None
+    p_tgi = _pass(tgi - 40.0, 15.0) if tgi is not None else None
+    put("translation", _either(p_ic, p_tgi))
     if precedent is not None:
-        a.log_odds["clinical"] = {"approved": 1.5, "late_clinical": 0.8, "early_clinical": 0.3, "failed": -2.0, "none": 0.0}[precedent]
+        a.soft_log_odds["clinical"] = {"approved": 0.5, "late_clinical": 0.3, "early_clinical": 0.1, "failed": -0.7, "none": 0.0}[precedent]
         a.seen["clinical"] = True
-    tr = 0.0
-    if ic50 is not None:
-        tr += 0.8 if ic50 <= 100 else (-1.0 if ic50 >= 1000 else 0.0)
-    if tgi is not None:
-        tr += 0.8 if tgi >= 60 else (-1.0 if tgi < 30 else 0.0)
-    if resp is not None:
-        tr += 0.5 if resp >= 0.2 else (-0.8 if resp < 0.05 else 0.0)
-    if r is not None:
-        tr += 0.3 if r >= 0.4 else 0.0
-    if any(v is not None for v in (ic50, tgi, resp, r)):
-        a.log_odds["translation"], a.seen["translation"] = tr, True
     if expert is not None:
-        a.log_odds["expert"], a.seen["expert"] = 3.0 * (expert - 0.5), True
+        a.soft_log_odds["expert"], a.seen["expert"] = 3.0 * (expert - 0.5), True
     return a
 
 
-__all__ = ["Assessment", "GATES", "assess"]
+__all__ = ["Assessment", "GATES", "GATE_PRIOR", "HARD_GATES", "assess"]

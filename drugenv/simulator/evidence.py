@@ -125,9 +125,11 @@ def _query_expression(p: TargetProfile, d: _Draw, params: dict):
     if dbname == "CCLE":
         return f"{p.gene} in {p.indication} cell lines: {tumor:.0f} TPM ({_level(tumor)}).", {"cell_line_tpm": _r(tumor, 1)}
     log2fc = d.shift(p.disease_overexpression_log2fc, 1.5)
+    altered = d.score(p.alteration_frequency)  # TCGA carries mutation / copy-number calls too
     return (f"{p.gene} in {p.indication} tumours: {tumor:.0f} TPM ({_level(tumor)}), "
-            f"log2FC vs matched normal {log2fc:+.1f}."), {
-        "tumor_tpm": _r(tumor, 1), "log2fc_tumor_vs_normal": _r(log2fc), "max_vital_tissue_tpm": _r(max_vital, 1)}
+            f"log2FC vs matched normal {log2fc:+.1f}; altered in {altered:.0%} of tumours."), {
+        "tumor_tpm": _r(tumor, 1), "log2fc_tumor_vs_normal": _r(log2fc), "alteration_frequency": _r(altered),
+        "max_vital_tissue_tpm": _r(max_vital, 1)}
 
 
 def _differential_expression(p: TargetProfile, d: _Draw, params: dict):

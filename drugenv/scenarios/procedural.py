@@ -1,0 +1,543 @@
+"""Procedural scenarios over real cancer targets, with counterfactual twins and seed splits.
+
+The data (``scenarios/data/targets.json``) holds public knowledge of 22 targets, 8 indications
+(+ CLL and GIST as alternates) and 52 (target, indication) pairs, each with base values for the
+``TargetProfile`` fields and its public verdict. See that file's ``_meta`` for units and sources.
+
+How a seed becomes a scenario (one ``np.random.default_rng(seed)``; child generators come from
+``rng.spawn``, so the whole scenario is a pure function of ``(seed, difficulty, twin)``):
+
+1. **Pair**: a target uniformly (so each gene is equally frequent), then one of its indications.
+2. **Tier**: a uniform draw over easy / medium / hard when ``difficulty`` is None (``very_hard`` only
+   on request). The draw is made either way, so ``generate_scenario(s)`` equals
+   ``generate_scenario(s, its_tier)``.
+3. **Perturbation** of the base values, with a tier-dependent spread (``SPREAD``).
+4. **Hidden truth**: a fair coin sets the wanted decision. If ``decide()`` on the perturbed values
+   disagrees, a counterfactual edit makes it agree: a go becomes no_go by failing *one* gate (safety,
+   selectivity, translation; linkage or tractability only where no drug is approved), a no_go becomes
+   go by rescuing every failing gate (an allosteric pocket or a recent inhibitor for an undruggable
+   target, a stronger dependency, a cleaner safety window, ...). So go / no_go is balanced for every
+   gene and memorising gene names cannot win.
+5. **Margins**: easy (and, less, medium) values are pushed away from the gate thresholds.
+6. **Misleading signals** (medium 1, hard 2, very_hard 3): true readouts that point the wrong way
+   when read alone (strong overexpression of an unsafe target, huge literature on an undruggable
+   one, a weak cell assay for a target that works in vivo, ...). Each one leaves ``decide()`` unchanged.
+7. **Labels** from ``latent.decide()``; ``key_evidence_dimensions`` are the dimensions of the gates
+   that decide the answer (easy 2, medium 3, hard 4, very_hard 5).
+
+**Counterfactual twins**: ``generate_scenario(seed, twin=True)`` (or ``twin_of``) draws the same pair,
+tier and perturbation and flips the coin, so the twin has the same gene and indication and the
+opposite decision. Twins are as likely to be go as their originals, so the ``-twin`` id suffix
+carries no information about the answer.
+
+**Splits**: train seeds are ``0 <= seed < TEST_SEED_OFFSET``, test seeds are ``TEST_SEED_OFFSET + i``.
+They are disjoint by construction; ``split_of(seed)`` names the split. Both splits draw from the same
+pairs (generalisation is over perturbations and hidden truths, not over unseen genes).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Literal
+
+import numpy as np
+
+from drugenv.actions import ActionType, EvidenceDimension
+from drugenv.scenarios.base import Scenario
+from drugenv.simulator.latent import VITAL_TISSUES, DataQualityState, MisleadingSignal, TargetProfile, decide
+from drugenv.simulator.params import DIFFICULTIES, SimParams
+
+TEST_SEED_OFFSET = 1_000_000
+"""Seeds below this are train seeds; seeds from it on are test seeds."""
+DEFAULT_TIERS = ("easy", "medium", "hard")
+"""Tiers drawn when ``difficulty`` is None."""
+SPREAD = {"easy": 0.05, "medium": 0.12, "hard": 0.2, "very_hard": 0.25}
+"""Relative perturbation spread of base values, by tier."""
+N_KEY_DIMS = {"easy": 2, "medium": 3, "hard": 4, "very_hard": 5}
+N_MISLEADING = {"easy": 0, "medium": 1, "hard": 2, "very_hard": 3}
+MARGIN = {"easy": 1.0, "medium": 0.5, "hard": 0.0, "very_hard": 0.0}
+"""How far values are pushed from gate thresholds (1 = full margins below)."""
+COVERAGE_TIER = {"easy": 1.0, "medium": 0.97, "hard": 0.92, "very_hard": 0.88}
+BASE_COVERAGE = {
+    "GTEx": 0.98, "HPA": 0.95, "TCGA": 0.95, "CCLE": 0.9, "Reactome": 0.9, "KEGG": 0.85, "GO": 0.95,
+    "STRING": 0.92, "BioGRID": 0.85, "PDB": 0.95, "AlphaFold": 0.99, "ClinicalTrials.gov": 0.95,
+    "PubMed": 0.99, "DepMap": 0.9, "ChEMBL": 0.9,
+}
+"""Chance a database holds data for a well-studied target (lowered for rarely studied ones)."""
+_CURATED_DBS = ("Reactome", "KEGG", "GO", "STRING", "BioGRID", "PubMed")
+
+# Gate thresholds: the same numbers as ``latent.decide`` (a test checks they agree).
+POCKET_MIN, DEPENDENCY_MAX, LOG2FC_MIN, ALTERATION_MIN = 0.5, -0.5, 2.0, 0.3
+TOXICITY_MAX, SELECTIVITY_MIN, TGI_MIN, IC50_MAX = 0.6, 10.0, 40.0, 300.0
+GATES = ("tractable", "safe", "linkage", "selective", "translates")
+"""Gate order = priority when choosing key dimensions of a no_go."""
+
+_D = EvidenceDimension
+_FAIL_DIMS = {
+    "tractable": (_D.DRUGGABILITY, _D.STRUCTURE),
+    "safe": (_D.TOXICITY, _D.EXPRESSION),
+    "linkage": (_D.DEPENDENCY, _D.EXPRESSION),
+    "selective": (_D.OFF_TARGET, _D.IN_VITRO),
+    "translates": (_D.IN_VITRO, _D.IN_VIVO),
+}
+_VITAL_TOX = {
+    "heart": "cardiotoxicity: troponin rise at efficacious exposure (heart)",
+    "liver": "grade >=3 transaminase rise (liver)",
+    "marrow": "grade >=3 cytopenias (marrow)",
+    "brain": "neurotoxicity (brain)",
+}
+_VITAL_RE = re.compile(r"\((heart|liver|marrow|brain)\b")
+_FAILURE_RE = re.compile(r"fail|withdrawn|CRL|hold|negative|stopped|excess deaths", re.IGNORECASE)
+_ID_RE = re.compile(r"^proc-(\d+)-([a-z_]+)(-twin)?$")
+
+
+@lru_cache(maxsize=1)
+def load_target_data() -> dict[str, Any]:
+    """The parsed ``targets.json`` (cached; do not mutate)."""
+    text = resources.files("drugenv.scenarios").joinpath("data/targets.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def _pairs_by_target() -> dict[str, list[dict]]:
+    data = load_target_data()
+    out: dict[str, list[dict]] = {key: [] for key in data["targets"]}
+    for pair in data["pairs"]:
+        out[pair["target"]].append(pair)
+    return out
+
+
+def base_fields(pair: dict) -> dict[str, Any]:
+    """Unperturbed TargetProfile inputs of one pair: target base, pair values, pair overrides."""
+    target = load_target_data()["targets"][pair["target"]]
+    f = json.loads(json.dumps(target["base"]))  # deep copy
+    for key in ("alteration_frequency", "disease_overexpression_log2fc", "tumor_expression_tpm", "clinical_precedent",
+                "clinical_notes", "competitor_programs", "responder_fraction", "stratification_biomarker",
+                "biomarker_correlation", "pathway_relevance", "literature_support"):
+        f[key] = pair[key]
+    f.update(pair["overrides"])
+    return f
+
+
+# ----------------------------------------------------------------------------------------- splits
+
+
+def procedural_train_seeds(n: int, start: int = 0) -> list[int]:
+    """``n`` train seeds from ``start`` (all below ``TEST_SEED_OFFSET``)."""
+    if start < 0 or n < 0 or start + n > TEST_SEED_OFFSET:
+        raise ValueError(f"train seeds must lie in [0, {TEST_SEED_OFFSET}); got start={start}, n={n}.")
+    return list(range(start, start + n))
+
+
+def procedural_test_seeds(n: int, start: int = 0) -> list[int]:
+    """``n`` test seeds: ``TEST_SEED_OFFSET + start + i``."""
+    if start < 0 or n < 0:
+        raise ValueError(f"start and n must be >= 0; got start={start}, n={n}.")
+    return [TEST_SEED_OFFSET + start + i for i in range(n)]
+
+
+def split_of(seed: int) -> Literal["train", "test"]:
+    """Which split a seed belongs to."""
+    if seed < 0:
+        raise ValueError(f"procedural seeds are >= 0; got {seed}.")
+    return "train" if seed < TEST_SEED_OFFSET else "test"
+
+
+# ------------------------------------------------------------------------------------------ gates
+
+
+def gates(f: dict) -> dict[str, bool]:
+    """The five public gates of ``latent.decide`` (targets.md §5), one bool each."""
+    best_pocket = max(f["druggability_score"], f.get("allosteric_pocket_score", 0.0))
+    return {
+        "tractable": best_pocket >= POCKET_MIN or f["antibody_accessible"] or f["recent_inhibitor_evidence"],
+        "safe": f["toxicity_risk"] < TOXICITY_MAX,
+        "linkage": f["dependency_score"] <= DEPENDENCY_MAX
+        or (f["disease_overexpression_log2fc"] >= LOG2FC_MIN and f["alteration_frequency"] >= ALTERATION_MIN),
+        "selective": f["selectivity_ratio"] >= SELECTIVITY_MIN,
+        "translates": f["in_vivo_tgi_pct"] >= TGI_MIN or f["in_vitro_ic50_nm"] <= IC50_MAX,
+    }
+
+
+def _failing(f: dict) -> list[str]:
+    g = gates(f)
+    return [name for name in GATES if not g[name]]
+
+
+def _clip(x: float, lo: float = 0.0, hi: float = 1.0) -> float:
+    return float(min(hi, max(lo, x)))
+
+
+def _perturb(f: dict, s: float, rng: np.random.Generator) -> None:
+    """Perturb in place; always draws the same number of normals (keeps twins aligned)."""
+    z = iter(rng.standard_normal(32))
+    for tissue in sorted(f["normal_expression_tpm"]):
+        f["normal_expression_tpm"][tissue] = round(f["normal_expression_tpm"][tissue] * float(np.exp(2 * s * next(z))), 2)
+    for key in ("tumor_expression_tpm", "selectivity_ratio", "in_vitro_ic50_nm"):
+        f[key] = f[key] * float(np.exp(2 * s * next(z)))
+    f["literature_volume"] = int(round(f["literature_volume"] * float(np.exp(s * next(z)))))
+    f["structure_count"] = int(round(f["structure_count"] * float(np.exp(s * next(z)))))
+    f["alteration_frequency"] = _clip(f["alteration_frequency"] * float(np.exp(s * next(z))))
+    for key in ("druggability_score", "binding_pocket_quality", "tissue_specificity", "toxicity_risk",
+                "pathway_relevance", "literature_support", "responder_fraction"):
+        f[key] = _clip(f[key] + 0.5 * s * next(z))
+    allo = next(z)
+    if f["allosteric_pocket_score"] > 0:
+        f["allosteric_pocket_score"] = _clip(f["allosteric_pocket_score"] + 0.5 * s * allo)
+    f["biomarker_correlation"] = _clip(f["biomarker_correlation"] + 0.5 * s * next(z), -1.0, 1.0)
+    f["dependency_score"] += s * next(z)
+    f["disease_overexpression_log2fc"] += 2 * s * next(z)
+    f["in_vivo_tgi_pct"] += 40 * s * next(z)
+
+
+def _break(f: dict, gate: str, rng: np.random.Generator) -> None:
+    """Make one passing gate fail (go -> no_go counterfactual)."""
+    if gate == "safe":
+        f["toxicity_risk"] = rng.uniform(0.68, 0.9)
+        tissue = VITAL_TISSUES[int(rng.integers(len(VITAL_TISSUES)))]
+        f["normal_expression_tpm"][tissue] = max(30.0, 3 * f["normal_expression_tpm"][tissue])
+        f["toxicity_profile"] = [_VITAL_TOX[tissue], *f["toxicity_profile"]]
+    elif gate == "selective":
+        f["selectivity_ratio"] = rng.uniform(1.5, 6.0)
+    elif gate == "translates":
+        f["in_vivo_tgi_pct"], f["in_vitro_ic50_nm"] = rng.uniform(5, 30), rng.uniform(600, 5000)
+    elif gate == "linkage":
+        f["dependency_score"] = rng.uniform(-0.3, 0.1)
+        if f["alteration_frequency"] >= ALTERATION_MIN:
+            f["disease_overexpression_log2fc"] = min(f["disease_overexpression_log2fc"], rng.uniform(0.5, 1.5))
+    elif gate == "tractable":
+        f["druggability_score"] = min(f["druggability_score"], rng.uniform(0.1, 0.35))
+        f["allosteric_pocket_score"] = min(f["allosteric_pocket_score"], rng.uniform(0.0, 0.35))
+        f["recent_inhibitor_evidence"] = False
+    else:
+        raise ValueError(f"Unknown gate {gate!r}; valid: {GATES}.")
+
+
+def _rescue(f: dict, gate: str, rng: np.random.Generator) -> None:
+    """Make one failing gate pass (no_go -> go counterfactual)."""
+    if gate == "tractable":
+        if rng.random() < 0.5:  # a cryptic / allosteric pocket is found
+            f["allosteric_pocket_score"] = rng.uniform(0.62, 0.8)
+            f["binding_pocket_quality"] = max(f["binding_pocket_quality"], 0.6)
+        else:  # recent clinical-grade inhibitors are reported
+            f["recent_inhibitor_evidence"] = True
+            f["literature_support"] = max(f["literature_support"], 0.6)
+    elif gate == "safe":
+        f["toxicity_risk"] = rng.uniform(0.15, 0.45)
+        for tissue in VITAL_TISSUES:
+            if f["normal_expression_tpm"][tissue] > 30:
+                f["normal_expression_tpm"][tissue] = round(0.3 * f["normal_expression_tpm"][tissue], 2)
+        mild = [t for t in f["toxicity_profile"] if not _VITAL_RE.search(t)]
+        f["toxicity_profile"] = mild or ["manageable grade 1-2 events"]
+    elif gate == "linkage":
+        f["dependency_score"] = rng.uniform(-1.2, -0.65)
+    elif gate == "selective":
+        f["selectivity_ratio"] = rng.uniform(30, 150)
+    elif gate == "translates":
+        f["in_vivo_tgi_pct"], f["in_vitro_ic50_nm"] = rng.uniform(55, 85), rng.uniform(20, 250)
+    else:
+        raise ValueError(f"Unknown gate {gate!r}; valid: {GATES}.")
+
+
+def _sharpen(f: dict, k: float) -> None:
+    """Push values away from the gate thresholds by margin factor ``k`` without changing any gate."""
+    if k <= 0:
+        return
+    g = gates(f)
+    if g["tractable"]:
+        if f["druggability_score"] >= POCKET_MIN:
+            f["druggability_score"] = max(f["druggability_score"], POCKET_MIN + 0.12 * k)
+        elif f["allosteric_pocket_score"] >= POCKET_MIN:
+            f["allosteric_pocket_score"] = max(f["allosteric_pocket_score"], POCKET_MIN + 0.12 * k)
+    else:
+        f["druggability_score"] = min(f["druggability_score"], POCKET_MIN - 0.12 * k)
+        f["allosteric_pocket_score"] = min(f["allosteric_pocket_score"], POCKET_MIN - 0.12 * k)
+    tox = f["toxicity_risk"]
+    f["toxicity_risk"] = min(tox, TOXICITY_MAX - 0.12 * k) if g["safe"] else max(tox, TOXICITY_MAX + 0.12 * k)
+    if f["dependency_score"] <= DEPENDENCY_MAX:
+        f["dependency_score"] = min(f["dependency_score"], DEPENDENCY_MAX - 0.2 * k)
+    elif g["linkage"]:
+        f["disease_overexpression_log2fc"] = max(f["disease_overexpression_log2fc"], LOG2FC_MIN + 0.4 * k)
+    else:
+        f["dependency_score"] = max(f["dependency_score"], DEPENDENCY_MAX + 0.2 * k)
+    sel = f["selectivity_ratio"]
+    f["selectivity_ratio"] = max(sel, SELECTIVITY_MIN * (1 + k)) if g["selective"] else min(sel, SELECTIVITY_MIN / (1 + k))
+    if not g["translates"]:
+        f["in_vivo_tgi_pct"] = min(f["in_vivo_tgi_pct"], TGI_MIN - 10 * k)
+        f["in_vitro_ic50_nm"] = max(f["in_vitro_ic50_nm"], IC50_MAX * (1 + k))
+    elif f["in_vitro_ic50_nm"] <= IC50_MAX:
+        f["in_vitro_ic50_nm"] = min(f["in_vitro_ic50_nm"], IC50_MAX / (1 + k))
+    else:
+        f["in_vivo_tgi_pct"] = max(f["in_vivo_tgi_pct"], TGI_MIN + 15 * k)
+    assert gates(f) == g, "sharpening must not change a gate"
+
+
+# ------------------------------------------------------------------------------ misleading signals
+
+
+def _tractability_route(f: dict) -> str:
+    if f["druggability_score"] >= POCKET_MIN:
+        return "orthosteric"
+    if f["antibody_accessible"]:
+        return "antibody"
+    if f["allosteric_pocket_score"] >= POCKET_MIN:
+        return "allosteric"
+    if f["recent_inhibitor_evidence"]:
+        return "inhibitor"
+    return "none"
+
+
+def _mislead_go(name: str, f: dict, rng: np.random.Generator) -> tuple[EvidenceDimension, str] | None:
+    """Readouts of a true go that point to no_go (mutates ``f``); None if not applicable."""
+    if name == "poor_orthosteric":
+        routes = {"antibody": "an antibody-accessible epitope", "inhibitor": "recent clinical-grade inhibitors",
+                  "allosteric": "an allosteric pocket"}
+        route = next((r for r in ("allosteric", "inhibitor", "antibody") if
+                      (r == "allosteric" and f["allosteric_pocket_score"] >= POCKET_MIN + 0.05)
+                      or (r == "inhibitor" and f["recent_inhibitor_evidence"])
+                      or (r == "antibody" and f["antibody_accessible"])), None)
+        if route is None or f["druggability_score"] >= POCKET_MIN:  # only where the pocket really is poor
+            return None
+        return _D.DRUGGABILITY, (f"Orthosteric small-molecule druggability reads poor "
+                                 f"({f['druggability_score']:.2f}); tractability comes from {routes[route]}.")
+    if name == "weak_cell_assay":
+        f["in_vivo_tgi_pct"] = max(f["in_vivo_tgi_pct"], rng.uniform(55, 75))
+        f["in_vitro_ic50_nm"] = rng.uniform(1500, 8000)
+        return _D.IN_VITRO, (f"Cell-viability IC50 is weak (~{f['in_vitro_ic50_nm'] / 1000:.1f} uM): the mechanism is "
+                             f"not antiproliferative in a dish, yet in vivo TGI is {f['in_vivo_tgi_pct']:.0f}%.")
+    if name == "sparse_literature":
+        if f["literature_volume"] >= 15_000:  # a famous target with few papers would be implausible
+            return None
+        f["literature_volume"] = int(rng.integers(60, 400))
+        f["literature_support"] = rng.uniform(0.25, 0.4)
+        return _D.LITERATURE, f"Only ~{f['literature_volume']} papers with mixed support; popularity is not validity."
+    if name == "vital_expression":
+        tissue = VITAL_TISSUES[int(rng.integers(len(VITAL_TISSUES)))]
+        f["normal_expression_tpm"][tissue] = round(rng.uniform(60, 150), 1)
+        return _D.EXPRESSION, (f"High normal expression in {tissue} ({f['normal_expression_tpm'][tissue]:.0f} TPM) "
+                               "looks like a safety risk, but the on-target toxicity data show it is tolerated.")
+    if name == "no_dependency":
+        if not (f["disease_overexpression_log2fc"] >= LOG2FC_MIN and f["alteration_frequency"] >= ALTERATION_MIN):
+            return None
+        f["dependency_score"] = rng.uniform(-0.25, 0.05)
+        return _D.DEPENDENCY, ("CRISPR knockout shows little fitness effect; the target acts through its "
+                               "overexpression (delivery / immune / differentiation), not cell-autonomous dependency.")
+    if name == "failure_history":
+        if f["clinical_precedent"] != "failed" and not any(_FAILURE_RE.search(n) for n in f["clinical_notes"]):
+            return None
+        return _D.CLINICAL, "Clinical history lists failures or withdrawals; they were molecule- or setting-specific."
+    raise ValueError(f"Unknown misleading signal {name!r}.")
+
+
+def _mislead_no_go(name: str, f: dict, failing: list[str], rng: np.random.Generator) -> tuple[EvidenceDimension, str] | None:
+    """Readouts of a true no_go that point to go (mutates ``f``); None if not applicable."""
+    why = ", ".join(failing)
+    if name == "overexpression":
+        if "linkage" in failing and f["alteration_frequency"] >= ALTERATION_MIN:
+            return None
+        f["disease_overexpression_log2fc"] = rng.uniform(2.8, 4.0)
+        f["tumor_expression_tpm"] *= rng.uniform(3, 6)
+        return _D.EXPRESSION, (f"Strong tumour overexpression (log2FC {f['disease_overexpression_log2fc']:.1f}) reads "
+                               f"like validation, but expression is not dependency or a safety window (fails: {why}).")
+    if name == "huge_literature":
+        f["literature_volume"] = max(f["literature_volume"], int(rng.integers(20_000, 120_000)))
+        f["literature_support"] = max(f["literature_support"], rng.uniform(0.6, 0.8))
+        return _D.LITERATURE, f"Very large, upbeat literature; popularity is not validation (fails: {why})."
+    if name == "potent_cells":
+        if "translates" in failing:
+            return None
+        f["in_vitro_ic50_nm"] = rng.uniform(2, 40)
+        return _D.IN_VITRO, (f"Potent killing of disease lines (IC50 {f['in_vitro_ic50_nm']:.0f} nM) says nothing "
+                             f"about the failing gates ({why}).")
+    if name == "strong_dependency":
+        if "linkage" in failing or f["dependency_score"] > DEPENDENCY_MAX:  # only real dependencies (MCL1, MYC)
+            return None
+        f["dependency_score"] = min(f["dependency_score"], rng.uniform(-1.5, -0.9))
+        return _D.DEPENDENCY, (f"Strong CRISPR dependency ({f['dependency_score']:.2f}); in vitro essentiality is not "
+                               f"a safety window or tractability (fails: {why}).")
+    if name == "many_structures":
+        if "tractable" not in failing:
+            return None
+        f["structure_count"] = max(f["structure_count"], int(rng.integers(150, 400)))
+        f["binding_pocket_quality"] = max(f["binding_pocket_quality"], rng.uniform(0.7, 0.9))
+        return _D.STRUCTURE, (f"{f['structure_count']} high-quality structures; structures are not a druggable "
+                              f"pocket (fails: {why}).")
+    if name == "frequent_alteration":
+        if "linkage" not in failing or f["disease_overexpression_log2fc"] >= LOG2FC_MIN:
+            return None
+        f["alteration_frequency"] = max(f["alteration_frequency"], rng.uniform(0.4, 0.7))
+        return _D.EXPRESSION, (f"Altered in {100 * f['alteration_frequency']:.0f}% of patients, but alteration is not "
+                               f"dependency (fails: {why}).")
+    if name == "approved_precedent":
+        if f["clinical_precedent"] != "approved":
+            return None
+        return _D.CLINICAL, f"Approved drugs exist on this target here; the precedent does not fix this program ({why})."
+    raise ValueError(f"Unknown misleading signal {name!r}.")
+
+
+_MISLEAD_GO = ("poor_orthosteric", "weak_cell_assay", "sparse_literature", "vital_expression", "no_dependency",
+               "failure_history")
+_MISLEAD_NO_GO = ("overexpression", "huge_literature", "potent_cells", "strong_dependency", "many_structures",
+                  "frequent_alteration", "approved_precedent")
+
+
+def _add_misleading(f: dict, decision: str, n: int, rng: np.random.Generator) -> list[MisleadingSignal]:
+    names = _MISLEAD_GO if decision == "go" else _MISLEAD_NO_GO
+    signals: list[MisleadingSignal] = []
+    for i in rng.permutation(len(names)):
+        if len(signals) >= n:
+            break
+        trial = json.loads(json.dumps(f))
+        failing = _failing(f)
+        out = _mislead_go(names[i], trial, rng) if decision == "go" else _mislead_no_go(names[i], trial, failing, rng)
+        if out is None or decide(trial)[0] != decision or _failing(trial) != failing:
+            continue
+        f.clear()
+        f.update(trial)
+        signals.append(MisleadingSignal(dimension=out[0], description=out[1]))
+    return signals
+
+
+# --------------------------------------------------------------------------------- key dimensions
+
+
+def key_dimensions(f: dict, decision: str, n: int) -> tuple[EvidenceDimension, ...]:
+    """The ``n`` dimensions whose gates decide the answer (see the module docstring)."""
+    if decision == "no_go":
+        failing = _failing(f)
+        order = [_FAIL_DIMS[g][0] for g in failing] + [_FAIL_DIMS[g][1] for g in failing]
+        if "safe" in failing and f["clinical_precedent"] == "failed":
+            order.append(_D.CLINICAL)
+        order += [_D.CLINICAL, _D.DEPENDENCY, _D.DRUGGABILITY, _D.TOXICITY, _D.OFF_TARGET, _D.EXPRESSION]
+    else:
+        linkage = _D.DEPENDENCY if f["dependency_score"] <= DEPENDENCY_MAX else _D.EXPRESSION
+        tract = {"orthosteric": _D.DRUGGABILITY, "antibody": _D.DRUGGABILITY, "allosteric": _D.STRUCTURE,
+                 "inhibitor": _D.LITERATURE}[_tractability_route(f)]
+        translation = _D.IN_VITRO if f["in_vitro_ic50_nm"] <= IC50_MAX else _D.IN_VIVO
+        order = [linkage, tract, _D.TOXICITY, _D.OFF_TARGET, translation, _D.STRATIFICATION, _D.CLINICAL]
+    return tuple(dict.fromkeys(order))[:n]
+
+
+def _database_coverage(f: dict, indication: dict, tier: str, rng: np.random.Generator) -> dict[str, float]:
+    study = _clip((np.log10(f["literature_volume"] + 1) - 2) / 2.5, 0.3, 1.0)
+    cov = dict(BASE_COVERAGE)
+    for db in _CURATED_DBS:
+        cov[db] *= 0.7 + 0.3 * study
+    cov["PDB"] = 0.05 if f["structure_count"] == 0 else min(0.98, 0.5 + 0.08 * np.log2(1 + f["structure_count"]))
+    tractable = max(f["druggability_score"], f["allosteric_pocket_score"], 0.8 * f["recent_inhibitor_evidence"])
+    cov["ChEMBL"] = 0.4 + 0.55 * tractable
+    if f["clinical_precedent"] == "none":
+        cov["ClinicalTrials.gov"] = 0.5
+    for db, p in indication["database_coverage"].items():
+        cov[db] = min(cov[db], p)
+    noise = rng.normal(0.0, 0.02, size=len(cov))
+    return {db: round(_clip(p * COVERAGE_TIER[tier] + e, 0.05, 1.0), 3) for (db, p), e in zip(sorted(cov.items()), noise)}
+
+
+# ------------------------------------------------------------------------------------- generation
+
+
+def _draw_pair_and_tier(rng: np.random.Generator) -> tuple[dict, str]:
+    by_target = _pairs_by_target()
+    targets = sorted(by_target)
+    target = targets[int(rng.integers(len(targets)))]
+    pairs = by_target[target]
+    pair = pairs[int(rng.integers(len(pairs)))]
+    tier = DEFAULT_TIERS[int(rng.integers(len(DEFAULT_TIERS)))]
+    return pair, tier
+
+
+def pair_of(seed: int) -> str:
+    """The pair id (e.g. ``"EGFR/NSCLC"``) a seed draws; the same for its twin and every tier."""
+    return _draw_pair_and_tier(np.random.default_rng(seed))[0]["id"]
+
+
+def generate_scenario(seed: int, difficulty: str | None = None, *, twin: bool = False,
+                      params: SimParams | None = None) -> Scenario:
+    """A deterministic procedural scenario.
+
+    Args:
+        seed: any int >= 0; ``split_of(seed)`` says whether it is a train or a test seed.
+        difficulty: easy | medium | hard | very_hard; None draws one of easy / medium / hard.
+        twin: return the counterfactual twin (same gene, indication, tier and perturbation; the
+            opposite decision).
+        params: tier credits and noise (default ``SimParams()``).
+    """
+    if difficulty is not None and difficulty not in DIFFICULTIES:
+        raise ValueError(f"difficulty={difficulty!r} is not one of {DIFFICULTIES} (or None to draw one).")
+    split_of(seed)  # validates the seed
+    params = params or SimParams()
+    rng = np.random.default_rng(seed)
+    pair, drawn_tier = _draw_pair_and_tier(rng)
+    tier = difficulty or drawn_tier
+    f = base_fields(pair)
+    _perturb(f, SPREAD[tier], rng)
+    want_go = bool(rng.random() < 0.5) != twin
+    edit_rng, mislead_rng, quality_rng = rng.spawn(3)
+
+    want = "go" if want_go else "no_go"
+    if decide(f)[0] != want:
+        if want == "go":
+            for gate in _failing(f):
+                _rescue(f, gate, edit_rng)
+        else:
+            options = ["safe", "selective", "translates"]
+            if f["clinical_precedent"] != "approved":
+                options.append("linkage")
+                if not f["antibody_accessible"] and f["druggability_score"] < 0.7:
+                    options.append("tractable")
+            _break(f, options[int(edit_rng.integers(len(options)))], edit_rng)
+    _sharpen(f, MARGIN[tier])
+    misleading = _add_misleading(f, want, N_MISLEADING[tier], mislead_rng)
+    decision, viability = decide(f)
+    assert decision == want and (decision == "go") == (not _failing(f)), "gates and decide() disagree"
+
+    target = load_target_data()["targets"][pair["target"]]
+    required = {}
+    if decision == "go" and _tractability_route(f) == "allosteric":
+        required[ActionType.BINDING_SITE_ANALYSIS] = {"include_allosteric": True}
+    profile = TargetProfile(
+        gene=target["gene"], indication=pair["indication"], disease_context=pair["disease_context"],
+        target_class=target["target_class"], **f,
+        correct_decision=decision, true_viability_score=viability,
+        key_evidence_dimensions=key_dimensions(f, decision, N_KEY_DIMS[tier]),
+        misleading_signals=tuple(misleading), required_parameters=required,
+    )
+    indication = load_target_data()["indications"][pair["indication"]]
+    quality = DataQualityState(
+        noise_level=params.noise_level[tier], false_positive_rate=params.false_rate[tier],
+        false_negative_rate=params.false_rate[tier],
+        database_coverage=_database_coverage(f, indication, tier, quality_rng),
+    )
+    scenario_id = f"proc-{seed}-{tier}" + ("-twin" if twin else "")
+    return Scenario(scenario_id=scenario_id, difficulty=tier, profile=profile, quality=quality,
+                    credits=params.credits[tier])
+
+
+def twin_of(scenario_or_seed: Scenario | int, difficulty: str | None = None) -> Scenario:
+    """The counterfactual twin: a seed's twin, or the other member of a procedural scenario's pair."""
+    if isinstance(scenario_or_seed, Scenario):
+        match = _ID_RE.match(scenario_or_seed.scenario_id)
+        if match is None:
+            raise ValueError(f"{scenario_or_seed.scenario_id!r} is not a procedural scenario id (proc-<seed>-<tier>).")
+        return generate_scenario(int(match.group(1)), match.group(2), twin=match.group(3) is None)
+    return generate_scenario(scenario_or_seed, difficulty, twin=True)
+
+
+__all__ = [
+    "DEFAULT_TIERS",
+    "GATES",
+    "TEST_SEED_OFFSET",
+    "base_fields",
+    "gates",
+    "generate_scenario",
+    "key_dimensions",
+    "load_target_data",
+    "pair_of",
+    "procedural_test_seeds",
+    "procedural_train_seeds",
+    "split_of",
+    "twin_of",
+]

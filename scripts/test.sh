@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Sets up the environment and runs the whole test suite (CPU only, offline, Ray on loopback).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+. .venv/bin/activate
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 WANDB_MODE=offline RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0
+export RAY_USAGE_STATS_ENABLED=0 TOKENIZERS_PARALLELISM=false
+python -m pytest -q "$@"

@@ -1,0 +1,42 @@
+"""The baselines' claimed properties, measured on fixed seeds."""
+
+import pytest
+
+from drugenv.agents.baselines import BASELINES, ExpressionOnlyPolicy, HeuristicPolicy, OraclePolicy, RandomPolicy
+from drugenv.evaluation.evaluate import by_scenario, evaluate
+from drugenv.evaluation.metrics import BRIER, DECISION_ACCURACY, REPORT_RATE, VIOLATION_RATE
+
+
+@pytest.mark.parametrize("suite,n", [("curated", 25), ("procedural-test", 60)])
+def test_oracle_is_right(suite, n):
+    summary, _ = evaluate(OraclePolicy(), suite, n, 0, progress=False)
+    assert summary[DECISION_ACCURACY] >= 0.95 and summary[VIOLATION_RATE] == 0.0
+
+
+@pytest.mark.parametrize("suite,n", [("curated", 25), ("procedural-test", 60)])
+def test_heuristic_beats_random(suite, n):
+    h, _ = evaluate(HeuristicPolicy(), suite, n, 0, progress=False)
+    r, _ = evaluate(RandomPolicy(seed=0), suite, n, 0, progress=False)
+    assert h[DECISION_ACCURACY] >= r[DECISION_ACCURACY] + 0.15
+    assert h[BRIER] <= r[BRIER] - 0.05
+    assert h[REPORT_RATE] == 1.0
+
+
+def test_expression_only_fails_cd33():
+    _, recs = evaluate(ExpressionOnlyPolicy(), "curated", 25, 0, progress=False)
+    assert by_scenario(recs)["cd33_aml_misleading"][DECISION_ACCURACY] <= 0.2
+
+
+def test_random_policy_parameters_are_valid():
+    import numpy as np
+
+    from drugenv.actions import EVIDENCE_ACTIONS, parse_parameters
+
+    rng = np.random.default_rng(0)
+    for a in EVIDENCE_ACTIONS:
+        for _ in range(5):
+            parse_parameters(a, RandomPolicy.random_parameters(a, rng))
+
+
+def test_registry_names():
+    assert set(BASELINES) == {"random", "heuristic", "expression_only", "oracle"}

@@ -1,0 +1,248 @@
+"""Procedural scenarios: determinism, validity, splits, twins, balance, key dimensions, data coverage."""
+
+from __future__ import annotations
+
+import collections
+import inspect
+import re
+
+import pytest
+
+from drugenv.actions import ActionType, EvidenceDimension
+from drugenv.scenarios import procedural
+from drugenv.scenarios.procedural import (
+    TEST_SEED_OFFSET,
+    base_fields,
+    gates,
+    generate_scenario,
+    load_target_data,
+    pair_of,
+    procedural_test_seeds,
+    procedural_train_seeds,
+    split_of,
+    twin_of,
+)
+from drugenv.simulator.latent import TargetProfile, decide
+from drugenv.simulator.params import DIFFICULTIES, SimParams
+
+DATABASES = {"GTEx", "HPA", "TCGA", "CCLE", "Reactome", "KEGG", "GO", "STRING", "BioGRID", "PDB", "AlphaFold",
+             "ClinicalTrials.gov", "PubMed", "DepMap", "ChEMBL"}
+
+
+@pytest.fixture(scope="module")
+def scenarios_500():
+    return [generate_scenario(seed) for seed in range(500)]
+
+
+def _fields(profile: TargetProfile) -> dict:
+    return profile.model_dump()
+
+
+# ---------------------------------------------------------------------------------- determinism
+
+
+@pytest.mark.parametrize("difficulty", [None, *DIFFICULTIES])
+def test_same_seed_same_scenario(difficulty):
+    for seed in (0, 7, 123, TEST_SEED_OFFSET + 5):
+        assert generate_scenario(seed, difficulty) == generate_scenario(seed, difficulty)
+
+
+def test_different_seeds_differ():
+    assert len({generate_scenario(s).profile.model_dump_json() for s in range(30)}) == 30
+
+
+def test_drawn_tier_equals_explicit_tier():
+    for seed in range(40):
+        drawn = generate_scenario(seed)
+        assert generate_scenario(seed, drawn.difficulty) == drawn
+
+
+def test_no_global_numpy_random():
+    source = inspect.getsource(procedural)
+    assert set(re.findall(r"np\.random\.(\w+)", source)) <= {"default_rng", "Generator"}
+
+
+def test_unknown_difficulty_and_negative_seed_raise():
+    with pytest.raises(ValueError, match="difficulty"):
+        generate_scenario(0, "impossible")
+    with pytest.raises(ValueError, match=">= 0"):
+        generate_scenario(-1)
+
+
+# ------------------------------------------------------------------------------------- validity
+
+
+def test_profiles_validate_and_labels_match_decide(scenarios_500):
+    for sc in scenarios_500:
+        fields = _fields(sc.profile)
+        assert TargetProfile.model_validate(fields) == sc.profile
+        decision, viability = decide(fields)
+        assert (decision, viability) == (sc.profile.correct_decision, sc.profile.true_viability_score)
+        assert all(gates(fields).values()) == (decision == "go")
+
+
+def test_quality_and_credits_follow_sim_params(scenarios_500):
+    params = SimParams()
+    for sc in scenarios_500[:100]:
+        tier = sc.difficulty
+        assert sc.credits == params.credits[tier]
+        assert sc.quality.noise_level == params.noise_level[tier]
+        assert sc.quality.false_positive_rate == sc.quality.false_negative_rate == params.false_rate[tier]
+        assert set(sc.quality.database_coverage) == DATABASES
+        assert all(0.05 <= p <= 1.0 for p in sc.quality.database_coverage.values())
+
+
+def test_rare_indication_has_lower_database_coverage():
+    jmml = [s for s in range(3000) if pair_of(s) == "PTPN11/JMML"][:5]
+    nsclc = [s for s in range(3000) if pair_of(s) == "EGFR/NSCLC"][:5]
+    for a, b in zip(jmml, nsclc):
+        cov_a = generate_scenario(a, "easy").quality.database_coverage
+        cov_b = generate_scenario(b, "easy").quality.database_coverage
+        assert cov_a["TCGA"] < 0.3 < cov_b["TCGA"]
+        assert cov_a["DepMap"] < cov_b["DepMap"]
+
+
+def test_scenario_id_is_opaque(scenarios_500):
+    for sc in scenarios_500:
+        assert re.fullmatch(r"proc-\d+-[a-z_]+", sc.scenario_id)
+        assert sc.profile.gene.lower() not in sc.scenario_id
+        assert "go" not in sc.scenario_id.split("-")
+
+
+# ---------------------------------------------------------------------------------------- splits
+
+
+def test_splits_are_disjoint():
+    train = procedural_train_seeds(2000)
+    test = procedural_test_seeds(2000)
+    assert not set(train) & set(test)
+    assert {split_of(s) for s in train} == {"train"} and {split_of(s) for s in test} == {"test"}
+    assert max(train) < TEST_SEED_OFFSET <= min(test)
+    assert procedural_train_seeds(3, start=10) == [10, 11, 12]
+    with pytest.raises(ValueError):
+        procedural_train_seeds(10, start=TEST_SEED_OFFSET - 5)
+
+
+# ----------------------------------------------------------------------------------------- twins
+
+
+def test_twins_flip_the_decision_and_keep_gene_and_indication():
+    for seed in range(150):
+        sc = generate_scenario(seed)
+        tw = twin_of(sc)
+        assert tw == generate_scenario(seed, twin=True) == twin_of(seed)
+        assert (tw.profile.gene, tw.profile.indication, tw.profile.disease_context, tw.difficulty) == (
+            sc.profile.gene, sc.profile.indication, sc.profile.disease_context, sc.difficulty)
+        assert tw.profile.correct_decision != sc.profile.correct_decision
+        assert twin_of(tw) == sc
+
+
+def test_every_gene_gets_both_decisions():
+    per_gene = collections.defaultdict(collections.Counter)
+    for seed in range(2000):
+        sc = generate_scenario(seed)
+        per_gene[sc.profile.gene][sc.profile.correct_decision] += 1
+    for gene, counts in sorted(per_gene.items()):
+        frac = counts["go"] / sum(counts.values())
+        assert 0.25 <= frac <= 0.75, (gene, dict(counts))
+
+
+def test_go_no_go_balance(scenarios_500):
+    go = sum(sc.profile.correct_decision == "go" for sc in scenarios_500) / len(scenarios_500)
+    print(f"go fraction over 500 seeds: {go:.3f}")
+    assert 0.35 <= go <= 0.65
+
+
+# -------------------------------------------------------------------------- key dims / misleading
+
+
+@pytest.mark.parametrize("difficulty,n_key,n_mislead", [("easy", 2, {0}), ("medium", 3, {1}), ("hard", 4, {2}),
+                                                        ("very_hard", 5, {2, 3})])
+def test_key_dimensions_and_misleading_per_tier(difficulty, n_key, n_mislead):
+    for seed in range(120):
+        p = generate_scenario(seed, difficulty).profile
+        assert len(p.key_evidence_dimensions) == len(set(p.key_evidence_dimensions)) == n_key
+        assert len(p.misleading_signals) in n_mislead, (seed, p.misleading_signals)
+        assert all(isinstance(d, EvidenceDimension) for d in p.key_evidence_dimensions)
+
+
+def test_key_dimensions_cover_the_deciding_gates():
+    for seed in range(300):
+        p = generate_scenario(seed).profile
+        keys = set(p.key_evidence_dimensions)
+        if p.correct_decision == "go":
+            assert keys & {EvidenceDimension.DEPENDENCY, EvidenceDimension.EXPRESSION}
+            assert keys & {EvidenceDimension.DRUGGABILITY, EvidenceDimension.STRUCTURE, EvidenceDimension.LITERATURE}
+        else:
+            failing = [g for g, ok in gates(_fields(p)).items() if not ok]
+            first = {"tractable": EvidenceDimension.DRUGGABILITY, "safe": EvidenceDimension.TOXICITY,
+                     "linkage": EvidenceDimension.DEPENDENCY, "selective": EvidenceDimension.OFF_TARGET,
+                     "translates": EvidenceDimension.IN_VITRO}
+            assert first[failing[0]] in keys
+
+
+def test_allosteric_go_requires_include_allosteric():
+    seen = 0
+    for seed in range(400):
+        p = generate_scenario(seed).profile
+        if p.correct_decision == "go" and p.druggability_score < 0.5 and p.allosteric_pocket_score >= 0.5 \
+                and not p.antibody_accessible:
+            assert p.required_parameters[ActionType.BINDING_SITE_ANALYSIS] == {"include_allosteric": True}
+            assert EvidenceDimension.STRUCTURE in p.key_evidence_dimensions
+            seen += 1
+    assert seen > 0
+
+
+def test_misleading_descriptions_do_not_name_the_answer():
+    for seed in range(200):
+        p = generate_scenario(seed, "hard").profile
+        for signal in p.misleading_signals:
+            assert signal.description and "go" not in signal.description.lower().split()
+
+
+# --------------------------------------------------------------------------------- data coverage
+
+
+def test_data_file_shape():
+    data = load_target_data()
+    assert {"description", "units", "sources"} <= set(data["_meta"])
+    assert len(data["targets"]) >= 20
+    assert sum(not i["alternate"] for i in data["indications"].values()) == 8
+    assert len(data["pairs"]) >= 40
+    assert len({p["id"] for p in data["pairs"]}) == len(data["pairs"])
+    per_target = collections.Counter(p["target"] for p in data["pairs"])
+    assert set(per_target) == set(data["targets"])
+    assert sum(n >= 2 for n in per_target.values()) >= 15
+    for p in data["pairs"]:
+        assert p["indication"] in data["indications"]
+        assert p["public_verdict"] in {"GO", "NO-GO", "BORDERLINE"}
+        assert p["expected_decision"] in {"go", "no_go"}
+        assert isinstance(p["unverified"], bool) and p["source_note"]
+        TargetProfile.model_validate({  # every pair builds a valid profile unperturbed
+            **base_fields(p), "gene": "X", "indication": "Y", "disease_context": "Z", "target_class": "c",
+            "correct_decision": "go", "true_viability_score": 0.5, "key_evidence_dimensions": ()})
+    records = [*data["targets"].values(), *data["indications"].values(), *data["pairs"]]
+    assert all(isinstance(r["source_marked_u"], bool) and (r["unverified"] or not r["source_marked_u"]) for r in records)
+    assert data["targets"]["PTPN11"]["source_marked_u"] and not data["targets"]["ALK"]["source_marked_u"]
+
+
+def test_every_target_indication_and_pair_is_reachable():
+    data = load_target_data()
+    reached = {pair_of(seed) for seed in range(3000)}
+    assert reached == {p["id"] for p in data["pairs"]}
+    indications = {generate_scenario(seed).profile.indication for seed in range(600)}
+    assert indications == set(data["indications"])
+
+
+def test_decide_agrees_with_public_verdicts():
+    data = load_target_data()
+    disagreements = []
+    for p in data["pairs"]:
+        decision, viability = decide(base_fields(p))
+        if decision != p["expected_decision"]:
+            disagreements.append(f"{p['id']}: decide={decision} ({viability}), public={p['public_verdict']} "
+                                 f"({p['verdict_text']})")
+    rate = 1 - len(disagreements) / len(data["pairs"])
+    print(f"decide() agreement with public verdicts: {rate:.3f} ({len(data['pairs'])} pairs)")
+    print("\n".join(disagreements))
+    assert rate >= 0.8
