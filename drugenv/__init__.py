@@ -16,7 +16,9 @@ from drugenv.simulator.params import RewardConfig, SimParams
 
 __version__ = "0.1.0"
 
-_LAZY = {"DrugTargetEnv": "drugenv.client", "StepResult": "drugenv.client"}
+_LAZY = {name: "drugenv.client" for name in (
+    "AsyncDrugTargetEnv", "CapacityReachedError", "DrugTargetEnv", "EnvConnectionError", "EnvServerError",
+    "InvalidRequestError", "StepResult")}
 
 
 def __getattr__(name: str) -> Any:
@@ -29,8 +31,9 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = sorted([
-    "ACTION_TABLE", "ActionType", "ConfigError", "DependencyNotInstalled", "DrugEnvError", "DrugTargetAction",
-    "DrugTargetEnv", "DrugTargetEnvironment", "DrugTargetState", "EnvNotResetError", "EvidenceDimension",
-    "EvidenceDossier", "IntermediateOutput", "RewardConfig", "SimParams", "StepResult", "UnknownScenarioError",
+    "ACTION_TABLE", "ActionType", "AsyncDrugTargetEnv", "CapacityReachedError", "ConfigError", "DependencyNotInstalled", "DrugEnvError", "DrugTargetAction",
+    "DrugTargetEnv", "DrugTargetEnvironment", "DrugTargetState", "EnvConnectionError", "EnvNotResetError", "EnvServerError",
+    "EvidenceDimension",
+    "EvidenceDossier", "IntermediateOutput", "InvalidRequestError", "RewardConfig", "SimParams", "StepResult", "UnknownScenarioError",
     "ValidationObservation",
 ])

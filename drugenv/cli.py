@@ -19,7 +19,7 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "eval": ("drugenv.evaluation.cli", "EvalArgs", "eval_main", "score an agent on a suite"),
     "train": ("drugenv.training.cli", "TrainArgs", "train_main", "train from an rllib_configs/ config"),
     "sweep": ("drugenv.tuning.sweep", "SweepArgs", "sweep_main", "Ray Tune sweep over reward weights or curricula"),
-    "serve-env": ("drugenv.server.app", "Args", "serve_env_main", "OpenEnv-compatible environment server"),
+    "serve-env": ("drugenv.server.serve", "Args", "serve_env_main", "OpenEnv-compatible environment server"),
     "run-agent": ("drugenv.llm.run_agent", "RunAgentArgs", "run_agent_main", "play episodes with an LLM agent"),
 }
 

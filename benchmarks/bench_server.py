@@ -1,0 +1,198 @@
+"""Server load benchmark: N concurrent ``/ws`` clients play random episodes against DrugEnv's server
+and against OpenEnv's reference server (``openenv.core`` ``create_app``) hosting the same
+environment; prints steps/s and step latency side by side, and their ratio.
+
+How to run this script::
+
+    python benchmarks/bench_server.py --clients 64 --episodes 6
+
+Each server runs in its own subprocess on 127.0.0.1 (a free port), so the load generator does not
+share a GIL with it; both get the identical load (same seeds, same actions). The reference side
+needs the ``openenv`` package (``pip install 'openenv==0.10.*'``); ``--servers drugenv`` skips it.
+
+Results to expect: steps/s of both servers, p50/p99 latency of one step (send -> reply), and
+``drugenv / reference`` ratios (> 1 for throughput means DrugEnv is faster). Numbers depend on
+the machine and on what else runs on it; compare only runs made back to back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import statistics
+import subprocess
+import sys
+import time
+import typing
+from dataclasses import asdict, dataclass
+from typing import Any, Literal, Optional
+
+import tyro
+
+
+@dataclass
+class Args:
+    clients: int = 64
+    """Concurrent WebSocket sessions (one environment each)."""
+    episodes: int = 6
+    """Measured episodes per client (after one warm-up episode)."""
+    max_steps: int = 30
+    """Step cap per episode on the client side (the environment also truncates at its max_steps)."""
+    servers: Literal["both", "drugenv", "reference"] = "both"
+    """Which servers to measure."""
+    seed: int = 0
+    """Base seed: client i plays seeds seed + 1000 * i + episode."""
+    repeats: int = 3
+    """Measure each server this many times, alternating them (the machine's load drifts); medians are reported."""
+    json_out: Optional[str] = None
+    """Also write the results as JSON to this path."""
+    serve: Optional[Literal["drugenv", "reference"]] = None
+    """Internal: run that server in this process on --port and block (used for the subprocesses)."""
+    port: int = 0
+    """Internal: port for --serve (0: a free one)."""
+    env_threads: int = 8
+    """DrugEnv server: frames handled in a pool of this many threads (0: inline on the event loop)."""
+
+
+CURATED = ("egfr_nsclc_viable", "kras_pdac_borderline", "cd33_aml_misleading", "tp53_solid_tumors_clear_fail",
+           "ptpn11_juvenile_mml_complex")
+
+
+# ------------------------------------------------------------------------------------ servers
+def serve(kind: str, port: int, max_sessions: int, env_threads: int = 0) -> None:
+    import uvicorn
+
+    if kind == "drugenv":
+        from drugenv.server.serve import Args as ServeArgs
+        from drugenv.server.serve import serve_env_main
+
+        serve_env_main(ServeArgs(host="127.0.0.1", port=port, max_sessions=max_sessions, log_level="info",
+                                 env_threads=env_threads))
+    else:
+        from drugenv.server.openenv_reference import make_reference_app
+
+        uvicorn.run(make_reference_app(max_sessions=max_sessions), host="127.0.0.1", port=port, log_level="info")
+
+
+def start_server(kind: str, max_sessions: int, env_threads: int = 0) -> tuple[subprocess.Popen, str]:
+    """Start ``kind`` in a subprocess; returns (process, base URL) once uvicorn reports its port."""
+    proc = subprocess.Popen([sys.executable, __file__, "--serve", kind, "--port", "0", "--clients", str(max_sessions),
+                             "--env-threads", str(env_threads)],
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    deadline = time.monotonic() + 120
+    assert proc.stderr is not None
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line and proc.poll() is not None:
+            break
+        if "Uvicorn running on" in line:
+            return proc, line.split("running on ")[1].split()[0]
+    proc.kill()
+    raise RuntimeError(f"{kind} server did not start")
+
+
+# ------------------------------------------------------------------------------------ load
+def random_action(rng: random.Random, obs: dict[str, Any]) -> dict[str, Any]:
+    """A random legal action with random parameter choices; submits once in a while after step 3."""
+    from drugenv.actions import ACTION_TABLE, ActionType
+
+    if obs["step_count"] >= 3 and rng.random() < 0.15:
+        return {"action_type": "submit_validation_report", "final_decision": rng.choice(["go", "no_go"]),
+                "confidence": round(rng.random(), 3)}
+    legal = [a for a in obs["legal_actions"] if a != "submit_validation_report"] or obs["legal_actions"]
+    kind = ActionType(rng.choice(legal))
+    params = {n: rng.choice(typing.get_args(f.annotation)) for n, f in ACTION_TABLE[kind].params.model_fields.items()
+              if typing.get_origin(f.annotation) is typing.Literal}
+    if kind == ActionType.FLAG_RED_FLAG:
+        params["description"] = "off-target liability"
+    action: dict[str, Any] = {"action_type": kind.value, "parameters": params}
+    if kind == ActionType.SUBMIT_VALIDATION_REPORT:
+        action.update(final_decision="no_go", confidence=0.6)
+    return action
+
+
+async def client(url: str, i: int, args: Args, start: asyncio.Event, latencies: list[float]) -> int:
+    from websockets.asyncio.client import connect
+
+    steps = 0
+    async with connect(url.replace("http://", "ws://") + "/ws", ping_interval=None, max_size=None) as ws:
+        await start.wait()
+        for episode in range(args.episodes + 1):  # episode 0 warms up and is not measured
+            seed = args.seed + 1000 * i + episode
+            rng = random.Random(seed)
+            await ws.send(json.dumps({"type": "reset", "data": {"seed": seed, "scenario": CURATED[seed % len(CURATED)]}}))
+            frame = json.loads(await ws.recv())
+            for _ in range(args.max_steps):
+                if frame["data"]["done"]:
+                    break
+                text = json.dumps({"type": "step", "data": random_action(rng, frame["data"]["observation"])})
+                t0 = time.perf_counter()
+                await ws.send(text)
+                raw = await ws.recv()
+                if episode:
+                    latencies.append(time.perf_counter() - t0)
+                    steps += 1
+                frame = json.loads(raw)
+                assert frame["type"] == "observation", frame
+        await ws.send('{"type":"close"}')
+    return steps
+
+
+async def run_load(url: str, args: Args) -> dict[str, float]:
+    start, latencies = asyncio.Event(), []
+    tasks = [asyncio.create_task(client(url, i, args, start, latencies)) for i in range(args.clients)]
+    await asyncio.sleep(0.5)  # let every socket connect
+    t0 = time.perf_counter()
+    start.set()
+    steps = sum(await asyncio.gather(*tasks))
+    wall = time.perf_counter() - t0
+    latencies.sort()
+    return {"steps": steps, "wall_s": round(wall, 3), "steps_per_s": round(steps / wall, 1),
+            "p50_ms": round(1000 * statistics.median(latencies), 2),
+            "p99_ms": round(1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 2)}
+
+
+def measure(kind: str, args: Args) -> dict[str, float]:
+    proc, url = start_server(kind, max_sessions=args.clients, env_threads=args.env_threads)
+    try:
+        return asyncio.run(run_load(url, args))
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def main(args: Args) -> None:
+    if args.serve:
+        serve(args.serve, args.port, max_sessions=args.clients, env_threads=args.env_threads)
+        return
+    print(f"config: {asdict(args)}")
+    kinds = ["drugenv", "reference"] if args.servers == "both" else [args.servers]
+    runs: dict[str, list[dict[str, float]]] = {kind: [] for kind in kinds}
+    for r in range(args.repeats):
+        for kind in (kinds if r % 2 == 0 else kinds[::-1]):
+            runs[kind].append(measure(kind, args))
+            print(f"run {r}: {kind:<10} {runs[kind][-1]}", flush=True)
+    results: dict[str, Any] = {kind: {key: statistics.median(run[key] for run in runs[kind]) for key in runs[kind][0]}
+                               for kind in kinds}
+    print(f"\nmedians over {args.repeats} alternating runs:")
+    print(f"\n{'server':<10} {'steps':>7} {'wall_s':>8} {'steps/s':>9} {'p50_ms':>8} {'p99_ms':>8}")
+    for kind, r in results.items():
+        print(f"{kind:<10} {r['steps']:>7} {r['wall_s']:>8} {r['steps_per_s']:>9} {r['p50_ms']:>8} {r['p99_ms']:>8}")
+    if len(results) == 2:
+        ours, ref = results["drugenv"], results["reference"]
+        results["ratio"] = {"steps_per_s": round(ours["steps_per_s"] / ref["steps_per_s"], 2),
+                            "p50_ms": round(ours["p50_ms"] / ref["p50_ms"], 2),
+                            "p99_ms": round(ours["p99_ms"] / ref["p99_ms"], 2)}
+        print(f"\nratio drugenv/reference: throughput x{results['ratio']['steps_per_s']}, "
+              f"p50 latency x{results['ratio']['p50_ms']}, p99 latency x{results['ratio']['p99_ms']}")
+    if args.json_out:
+        with open(args.json_out, "w") as f:
+            json.dump({"config": asdict(args), "results": results, "runs": runs}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Args))

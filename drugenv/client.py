@@ -1,0 +1,384 @@
+"""``DrugTargetEnv``: talk to a DrugEnv server (or any OpenEnv 0.10 server of this environment) over ``/ws``.
+
+One client is one WebSocket is one server-side environment, so one client plays one episode at
+a time; open one client per concurrent rollout. ``DrugTargetEnv`` is blocking,
+``AsyncDrugTargetEnv`` is its asyncio twin; both are context managers::
+
+    from drugenv import DrugTargetAction, DrugTargetEnv
+
+    with DrugTargetEnv(base_url="http://127.0.0.1:8000") as env:
+        result = env.reset(seed=0, scenario="egfr_nsclc_viable")
+        result = env.step(DrugTargetAction(action_type="query_expression", parameters={"database": "GTEx"}))
+        print(result.observation.latest_output.summary, result.reward, result.done)
+
+The client only builds frames and ``model_validate``s replies; it needs ``websockets`` (the
+``server`` extra), not the ``openenv`` package.
+
+Exceptions::
+
+    DrugEnvError
+     ├── EnvConnectionError (ConnectionError)   could not connect, the socket closed, or no reply in time;
+     │                                          the server-side episode is gone: reset() to start again
+     └── EnvServerError                         the server answered with an error frame (.code, .message, .data)
+          ├── CapacityReachedError              every session slot is taken (CAPACITY_REACHED): retry later
+          └── InvalidRequestError (ValueError)  the frame was refused (VALIDATION_ERROR, NOT_RESET, EPISODE_DONE,
+                                                INVALID_JSON, UNKNOWN_TYPE, MESSAGE_TOO_LARGE); the session is intact
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import AsyncExitStack, ExitStack
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional, Union
+
+from drugenv.errors import DependencyNotInstalled, DrugEnvError
+from drugenv.models import DrugTargetAction, DrugTargetState, ValidationObservation
+from drugenv.server.protocol import ErrorCode, parse_step_data
+
+ActionLike = Union[DrugTargetAction, Mapping[str, Any]]
+
+
+# ============================================================================================ results, errors
+@dataclass
+class StepResult:
+    """What ``reset`` and ``step`` return (OpenEnv's ``StepResult`` shape, typed)."""
+
+    observation: ValidationObservation
+    reward: Optional[float] = None
+    """Step reward (None after reset); also ``observation.reward``."""
+    done: bool = False
+    """The episode has ended (report submitted, credits exhausted, or step cap)."""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    """Public episode metadata (episode_id, seed, difficulty, termination_reason, truncated)."""
+
+
+class EnvConnectionError(DrugEnvError, ConnectionError):
+    """Raised when the server cannot be reached, closes the socket, or does not reply in time.
+
+    The server-side environment of that socket is gone; the next call opens a new session, so
+    call ``reset()`` before stepping again.
+    """
+
+
+class EnvServerError(DrugEnvError):
+    """Raised when the server answers with an error frame; ``code`` is its ``ErrorCode`` value."""
+
+    def __init__(self, code: str, message: str, data: Optional[dict[str, Any]] = None):
+        self.code, self.message, self.data = code, message, dict(data or {})
+        super().__init__(f"{message} (code: {code})")
+
+
+class CapacityReachedError(EnvServerError):
+    """Raised when every session slot of the server is taken; retry later or raise ``--max-sessions``."""
+
+
+class InvalidRequestError(EnvServerError, ValueError):
+    """Raised when the server refuses a frame (bad action, step before reset or after done, ...).
+
+    The session and its episode are unchanged; ``data["errors"]`` lists schema errors when there are any.
+    """
+
+
+_REFUSED = {ErrorCode.VALIDATION_ERROR.value, ErrorCode.INVALID_JSON.value, ErrorCode.UNKNOWN_TYPE.value,
+            ErrorCode.MESSAGE_TOO_LARGE.value, ErrorCode.NOT_RESET.value, ErrorCode.EPISODE_DONE.value}
+
+
+def _raise_for_error(frame: dict[str, Any]) -> None:
+    data = frame.get("data") if isinstance(frame.get("data"), dict) else {}
+    code, message = str(data.get("code", "UNKNOWN")), str(data.get("message", "unknown error"))
+    if code == ErrorCode.CAPACITY_REACHED.value:
+        raise CapacityReachedError(code, message, data)
+    if code in _REFUSED:
+        raise InvalidRequestError(code, message, data)
+    raise EnvServerError(code, message, data)
+
+
+# ============================================================================================ frames
+def _ws_url(base_url: str) -> str:
+    url = base_url.rstrip("/")
+    if url.startswith("http://"):
+        url = "ws://" + url[len("http://"):]
+    elif url.startswith("https://"):
+        url = "wss://" + url[len("https://"):]
+    elif not url.startswith(("ws://", "wss://")):
+        raise ValueError(f"base_url={base_url!r} must start with http://, https://, ws:// or wss://")
+    return url if url.endswith("/ws") else url + "/ws"
+
+
+def _reset_frame(seed: Optional[int], episode_id: Optional[str], scenario: Optional[str], difficulty: Optional[str]) -> str:
+    data = {k: v for k, v in (("seed", seed), ("episode_id", episode_id), ("scenario", scenario),
+                              ("difficulty", difficulty)) if v is not None}
+    return json.dumps({"type": "reset", "data": data})
+
+
+def _step_frame(action: ActionLike) -> str:
+    if isinstance(action, DrugTargetAction):
+        return f'{{"type":"step","data":{action.model_dump_json()}}}'
+    if isinstance(action, Mapping):
+        return json.dumps({"type": "step", "data": dict(action)})
+    raise TypeError(f"action must be a DrugTargetAction or a dict, got {type(action).__name__}")
+
+
+def _result(raw: Union[str, bytes], expected: str) -> dict[str, Any]:
+    frame = json.loads(raw)
+    if frame.get("type") == "error":
+        _raise_for_error(frame)
+    if frame.get("type") != expected or not isinstance(frame.get("data"), dict):
+        raise EnvServerError("PROTOCOL", f"expected a {expected!r} frame, got {str(frame)[:200]}")
+    return frame["data"]
+
+
+def _step_result(data: dict[str, Any]) -> StepResult:
+    obs, reward, done, metadata = parse_step_data(data)
+    return StepResult(observation=obs, reward=reward, done=done, metadata=metadata)
+
+
+class _Options:
+    def __init__(self, base_url: str, connect_timeout_s: float, message_timeout_s: float, max_message_bytes: int,
+                 ping_interval_s: Optional[float]):
+        self.base_url, self.ws_url = base_url, _ws_url(base_url)
+        self.connect_timeout_s, self.message_timeout_s = connect_timeout_s, message_timeout_s
+        self.max_message_bytes, self.ping_interval_s = max_message_bytes, ping_interval_s
+
+
+# ============================================================================================ sync
+class DrugTargetEnv:
+    """Blocking client of one server-side ``DrugTargetEnvironment`` (one WebSocket).
+
+    Args:
+        base_url: ``http(s)://host:port`` or ``ws(s)://host:port`` of the server (``/ws`` is added).
+        connect_timeout_s: seconds to open the socket.
+        message_timeout_s: seconds to wait for each reply; on timeout the socket is dropped.
+        max_message_bytes: largest reply accepted, bytes (observations are a few KiB to ~100 KiB).
+        ping_interval_s: keepalive ping interval, seconds (None: no pings).
+    """
+
+    def __init__(self, base_url: str, *, connect_timeout_s: float = 10.0, message_timeout_s: float = 60.0,
+                 max_message_bytes: int = 16 << 20, ping_interval_s: Optional[float] = 20.0):
+        self._opt = _Options(base_url, connect_timeout_s, message_timeout_s, max_message_bytes, ping_interval_s)
+        self._stack: Optional[ExitStack] = None
+        self._ws: Any = None
+
+    @property
+    def base_url(self) -> str:
+        return self._opt.base_url
+
+    def connect(self) -> "DrugTargetEnv":
+        """Open the WebSocket now (otherwise the first call opens it)."""
+        if self._ws is not None:
+            return self
+        try:
+            from websockets.sync.client import connect
+        except ImportError as e:  # pragma: no cover - the server extra is missing
+            raise DependencyNotInstalled("websockets", "server") from e
+        stack = ExitStack()
+        try:
+            self._ws = stack.enter_context(connect(
+                self._opt.ws_url, open_timeout=self._opt.connect_timeout_s, max_size=self._opt.max_message_bytes,
+                ping_interval=self._opt.ping_interval_s, close_timeout=2))
+        except Exception as e:
+            stack.close()
+            raise EnvConnectionError(f"could not connect to {self._opt.ws_url}: {e}") from e
+        self._stack = stack
+        return self
+
+    def reset(self, seed: Optional[int] = None, episode_id: Optional[str] = None, scenario: Optional[str] = None,
+              difficulty: Optional[str] = None) -> StepResult:
+        """Start an episode (see ``DrugTargetEnvironment.reset``); returns the first observation."""
+        return _step_result(self._call(_reset_frame(seed, episode_id, scenario, difficulty), "observation"))
+
+    def step(self, action: ActionLike) -> StepResult:
+        """Take one action; raises ``InvalidRequestError`` if the server refuses it."""
+        return _step_result(self._call(_step_frame(action), "observation"))
+
+    def state(self) -> DrugTargetState:
+        """Visible bookkeeping of the current episode."""
+        return DrugTargetState.model_validate(self._call('{"type":"state"}', "state"))
+
+    def close(self) -> None:
+        """End the session (the server frees its slot); idempotent."""
+        if self._ws is None:
+            return
+        ws, stack, self._ws, self._stack = self._ws, self._stack, None, None
+        try:
+            ws.send('{"type":"close"}')
+        except Exception:  # noqa: BLE001 - already closed
+            pass
+        try:
+            assert stack is not None
+            stack.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+    def _drop(self) -> None:
+        ws, stack, self._ws, self._stack = self._ws, self._stack, None, None
+        if stack is not None:
+            try:
+                ws.close()
+                stack.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+    def _call(self, frame: str, expected: str) -> dict[str, Any]:
+        self.connect()
+        ws = self._ws
+        try:
+            ws.send(frame)
+            raw = ws.recv(timeout=self._opt.message_timeout_s)
+        except TimeoutError as e:
+            self._drop()
+            raise EnvConnectionError(f"no reply from {self._opt.ws_url} within {self._opt.message_timeout_s} s; "
+                                     "the connection was dropped (reset() to start again)") from e
+        except Exception as e:  # websockets.ConnectionClosed and socket errors
+            pending = _pending_frame_sync(ws)
+            self._drop()
+            if pending is not None:
+                _result(pending, expected)
+            raise EnvConnectionError(f"connection to {self._opt.ws_url} closed: {e} (reset() to start again)") from e
+        try:
+            return _result(raw, expected)
+        except CapacityReachedError:
+            self._drop()
+            raise
+
+    def __enter__(self) -> "DrugTargetEnv":
+        return self.connect()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:  # pragma: no cover - best effort
+        try:
+            self._drop()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def _pending_frame_sync(ws: Any) -> Optional[str]:
+    """A frame the server sent before closing (e.g. CAPACITY_REACHED, IDLE_TIMEOUT), if one is queued."""
+    try:
+        return ws.recv(timeout=0)
+    except Exception:  # noqa: BLE001
+        return None
+
+
+# ============================================================================================ async
+class AsyncDrugTargetEnv:
+    """asyncio twin of ``DrugTargetEnv`` (same arguments; ``await`` every call, ``async with``)."""
+
+    def __init__(self, base_url: str, *, connect_timeout_s: float = 10.0, message_timeout_s: float = 60.0,
+                 max_message_bytes: int = 16 << 20, ping_interval_s: Optional[float] = 20.0):
+        self._opt = _Options(base_url, connect_timeout_s, message_timeout_s, max_message_bytes, ping_interval_s)
+        self._stack: Optional[AsyncExitStack] = None
+        self._ws: Any = None
+
+    @property
+    def base_url(self) -> str:
+        return self._opt.base_url
+
+    async def connect(self) -> "AsyncDrugTargetEnv":
+        """Open the WebSocket now (otherwise the first call opens it)."""
+        if self._ws is not None:
+            return self
+        try:
+            from websockets.asyncio.client import connect
+        except ImportError as e:  # pragma: no cover
+            raise DependencyNotInstalled("websockets", "server") from e
+        stack = AsyncExitStack()
+        try:
+            self._ws = await stack.enter_async_context(connect(
+                self._opt.ws_url, open_timeout=self._opt.connect_timeout_s, max_size=self._opt.max_message_bytes,
+                ping_interval=self._opt.ping_interval_s, close_timeout=2))
+        except Exception as e:
+            await stack.aclose()
+            raise EnvConnectionError(f"could not connect to {self._opt.ws_url}: {e}") from e
+        self._stack = stack
+        return self
+
+    async def reset(self, seed: Optional[int] = None, episode_id: Optional[str] = None, scenario: Optional[str] = None,
+                    difficulty: Optional[str] = None) -> StepResult:
+        """Start an episode; returns the first observation."""
+        return _step_result(await self._call(_reset_frame(seed, episode_id, scenario, difficulty), "observation"))
+
+    async def step(self, action: ActionLike) -> StepResult:
+        """Take one action; raises ``InvalidRequestError`` if the server refuses it."""
+        return _step_result(await self._call(_step_frame(action), "observation"))
+
+    async def state(self) -> DrugTargetState:
+        """Visible bookkeeping of the current episode."""
+        return DrugTargetState.model_validate(await self._call('{"type":"state"}', "state"))
+
+    async def close(self) -> None:
+        """End the session (the server frees its slot); idempotent."""
+        if self._ws is None:
+            return
+        ws, stack, self._ws, self._stack = self._ws, self._stack, None, None
+        try:
+            await ws.send('{"type":"close"}')
+        except Exception:  # noqa: BLE001
+            pass
+        try:
+            assert stack is not None
+            await stack.aclose()
+        except Exception:  # noqa: BLE001
+            pass
+
+    async def _drop(self) -> None:
+        ws, stack, self._ws, self._stack = self._ws, self._stack, None, None
+        if stack is not None:
+            try:
+                ws.transport.abort() if getattr(ws, "transport", None) is not None else None
+                await stack.aclose()
+            except Exception:  # noqa: BLE001
+                pass
+
+    async def _call(self, frame: str, expected: str) -> dict[str, Any]:
+        import asyncio
+
+        await self.connect()
+        ws = self._ws
+        try:
+            await ws.send(frame)
+            raw = await asyncio.wait_for(ws.recv(), timeout=self._opt.message_timeout_s)
+        except asyncio.TimeoutError as e:
+            await self._drop()
+            raise EnvConnectionError(f"no reply from {self._opt.ws_url} within {self._opt.message_timeout_s} s; "
+                                     "the connection was dropped (reset() to start again)") from e
+        except Exception as e:  # noqa: BLE001 - websockets.ConnectionClosed and socket errors
+            pending = await _pending_frame_async(ws)
+            await self._drop()
+            if pending is not None:
+                _result(pending, expected)
+            raise EnvConnectionError(f"connection to {self._opt.ws_url} closed: {e} (reset() to start again)") from e
+        try:
+            return _result(raw, expected)
+        except CapacityReachedError:
+            await self._drop()
+            raise
+
+    async def __aenter__(self) -> "AsyncDrugTargetEnv":
+        return await self.connect()
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+
+async def _pending_frame_async(ws: Any) -> Optional[str]:
+    import asyncio
+
+    try:
+        return await asyncio.wait_for(ws.recv(), timeout=0.05)
+    except Exception:  # noqa: BLE001
+        return None
+
+
+__all__ = [
+    "AsyncDrugTargetEnv",
+    "CapacityReachedError",
+    "DrugTargetEnv",
+    "EnvConnectionError",
+    "EnvServerError",
+    "InvalidRequestError",
+    "StepResult",
+]

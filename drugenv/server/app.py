@@ -1,0 +1,353 @@
+"""``create_app``: DrugTargetEnvironment behind the OpenEnv 0.10 wire protocol (FastAPI).
+
+Routes (OpenEnv simulation mode; frame and payload shapes in ``drugenv.server.protocol``):
+
+| route              | what                                                                            |
+|--------------------|---------------------------------------------------------------------------------|
+| WS   /ws           | one environment per connection: reset / step / state / close frames            |
+| POST /reset        | stateless: a fresh environment is reset and discarded (OpenEnv semantics)       |
+| POST /step         | stateless: the fresh environment was never reset, so a valid action gets 409    |
+| GET  /state        | the state of a fresh environment                                                |
+| GET  /schema       | JSON schemas of action, observation, state, reset_observation                   |
+| GET  /metadata     | name, description, version                                                      |
+| GET  /health       | ``{"status": "healthy", "active_sessions": n, "max_sessions": N}``              |
+| POST /mcp          | JSON-RPC 2.0 error: this environment has no MCP tools                           |
+| GET  /openapi.json | FastAPI's schema (``info.version`` is the drugenv version)                      |
+
+Episodes only live on ``/ws``: HTTP ``/reset`` and ``/step`` are stateless, as in OpenEnv 0.10.
+
+Sessions. At most ``max_sessions`` sockets hold an environment; the next one gets a
+``CAPACITY_REACHED`` frame and is closed. A session ends, and its slot frees, when the client sends
+``close``, disconnects (cleanly or not: uvicorn's keepalive pings detect half-open sockets), or
+sends nothing for ``idle_timeout_s`` (an ``IDLE_TIMEOUT`` frame, then the socket closes: the slot
+and the socket always go together). Frames are parsed and environments stepped in a small thread
+pool (``env_threads``), one call at a time per session, so socket I/O overlaps the ~1 ms of pure
+Python a step takes; ``env_threads=0`` runs them inline on the event loop (measured slower under
+CPU contention, see ``docs/server.md``).
+
+Bad input never ends a session or the server: every malformed frame gets an error frame and the
+session reads on; HTTP answers 4xx. Hidden truth cannot leave: the server only serializes
+``ValidationObservation`` and ``DrugTargetState``, never ``debug_truth()``, and the messages of
+unexpected environment errors stay in the server log.
+
+The protocol logic (session registry, frame handler) lives in ``drugenv.server.session``; this
+module adds only I/O. The app is a plain FastAPI object, so Ray Serve can mount it
+(``serve.ingress(create_app())``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from importlib import metadata as importlib_metadata
+from typing import Any, AsyncIterator, Callable, Optional
+
+from fastapi import Body, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from drugenv.errors import ConfigError, EnvNotResetError, UnknownScenarioError
+from drugenv.models import DrugTargetAction, DrugTargetState, ValidationObservation
+from drugenv.server.protocol import (
+    EnvironmentMetadata,
+    ErrorCode,
+    HealthResponse,
+    ResetRequest,
+    StepRequest,
+    StepResponse,
+    error_frame,
+    observation_data,
+    validation_errors,
+)
+from drugenv.server.session import (
+    EnvFactory,
+    FrameHandler,
+    SessionCapacityError,
+    SessionRegistry,
+    mcp_error,
+    unknown_scenario_message,
+)
+from drugenv.simulator.environment import DrugTargetEnvironment
+
+logger = logging.getLogger("drugenv.server")
+
+DEFAULT_MAX_SESSIONS = 256
+"""Default session cap: above TRL's usual generation batch (one socket per rollout)."""
+DEFAULT_IDLE_TIMEOUT_S = 3600.0
+"""Default idle timeout, seconds: longer than any optimizer step between two rollout phases."""
+DEFAULT_ENV_THREADS = 8
+"""Default worker threads for frame handling (see ``create_app``'s ``env_threads``)."""
+DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024
+"""Default frame / request-body cap, bytes (an action with its longest strings is under 4 KiB)."""
+
+_NOT_RESET_HTTP = ("HTTP /step is stateless (OpenEnv 0.10): each request gets a fresh environment that was never "
+                   "reset. Play episodes over the WebSocket /ws (drugenv.DrugTargetEnv does).")
+
+
+def _version() -> str:
+    try:
+        return importlib_metadata.version("drugenv")
+    except importlib_metadata.PackageNotFoundError:  # pragma: no cover - source checkout without install
+        return "0.0.0"
+
+
+# ============================================================================================ HTTP body cap
+class _BodyLimit:
+    """ASGI middleware: HTTP request bodies over ``max_bytes`` get 413 before the app reads them."""
+
+    def __init__(self, app: Any, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http" or scope.get("method") not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._too_large(scope, receive, send)
+            return
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._too_large(scope, receive, send)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body, replayed = b"".join(chunks), False
+
+        async def replay() -> dict:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, scope: dict, receive: Callable, send: Callable) -> None:
+        resp = JSONResponse({"detail": f"request body exceeds the server's {self.max_bytes}-byte cap"}, status_code=413)
+        await resp(scope, receive, send)
+
+
+# ============================================================================================ app
+def create_app(
+    env_factory: EnvFactory = DrugTargetEnvironment,
+    *,
+    max_sessions: int = DEFAULT_MAX_SESSIONS,
+    idle_timeout_s: Optional[float] = DEFAULT_IDLE_TIMEOUT_S,
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    strict_actions: bool = True,
+    env_threads: int = DEFAULT_ENV_THREADS,
+    env_name: str = "drugenv",
+) -> FastAPI:
+    """Build the FastAPI app serving ``env_factory()`` environments, one per WebSocket.
+
+    Args:
+        env_factory: zero-argument callable returning a fresh ``DrugTargetEnvironment`` (the class
+            itself, or e.g. ``lambda: DrugTargetEnvironment(reward_config=cfg)``). Called once per session.
+        max_sessions: most concurrent ``/ws`` sessions; set it at least to the number of rollouts in
+            flight (TRL: ``generation_batch_size`` summed over every trainer using this server).
+        idle_timeout_s: close a session after this many seconds without a frame (``None``: never).
+            Keep it above the longest pause between two steps of one episode (an optimizer step).
+        max_message_bytes: cap on one WebSocket frame and on an HTTP request body, bytes.
+        strict_actions: True (OpenEnv's behaviour): an action that fails ``DrugTargetAction``'s
+            schema, or a step after the episode ended, gets an error frame and does not count as a
+            step. False: such actions go to the environment, which answers with a penalised
+            observation, exactly as in-process (what LLM rollouts with unparseable output need).
+        env_threads: worker threads that parse frames and step the environments (calls of one
+            session stay in order); 0 runs them inline on the event loop.
+        env_name: ``name`` served by ``/metadata``.
+
+    Raises:
+        ConfigError: a limit is out of range.
+    """
+    if max_sessions < 1:
+        raise ConfigError(f"max_sessions={max_sessions} must be >= 1 (the number of concurrent /ws sessions)")
+    if idle_timeout_s is not None and idle_timeout_s <= 0:
+        raise ConfigError(f"idle_timeout_s={idle_timeout_s} must be > 0 seconds, or None to disable the idle timeout")
+    if env_threads < 0:
+        raise ConfigError(f"env_threads={env_threads} must be >= 0 (0: step environments on the event loop)")
+    if max_message_bytes < 1024:
+        raise ConfigError(f"max_message_bytes={max_message_bytes} must be >= 1024: a reset or step frame needs that much")
+
+    registry = SessionRegistry(max_sessions)
+    handle = FrameHandler(max_message_bytes=max_message_bytes, strict_actions=strict_actions)
+    pool = ThreadPoolExecutor(max_workers=env_threads, thread_name_prefix="drugenv-env") if env_threads else None
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    app = FastAPI(title="DrugEnv environment server", version=_version(), lifespan=lifespan,
+                  description="Drug-target validation POMDP over the OpenEnv 0.10 wire protocol.")
+    app.state.sessions = registry
+    app.state.strict_actions = strict_actions
+    app.add_middleware(_BodyLimit, max_bytes=max_message_bytes)
+
+    schemas = {
+        "action": DrugTargetAction.model_json_schema(),
+        "observation": ValidationObservation.model_json_schema(),
+        "state": DrugTargetState.model_json_schema(),
+        "reset_observation": ValidationObservation.model_json_schema(),
+    }
+    env_doc = (DrugTargetEnvironment.__doc__ or "").strip().splitlines()
+    env_metadata = EnvironmentMetadata(
+        name=env_name, description=env_doc[0] if env_doc else "DrugEnv", version=_version(),
+        author="DrugEnv contributors", documentation_url=None,
+    )
+
+    # ------------------------------------------------------------------------------ WebSocket
+    @app.websocket("/ws")
+    async def ws_session(websocket: WebSocket) -> None:
+        await websocket.accept()
+        try:
+            session = registry.open(env_factory)
+        except SessionCapacityError:
+            await _send_quietly(websocket, error_frame(
+                ErrorCode.CAPACITY_REACHED, f"all {registry.max_sessions} sessions are in use; retry later",
+                active_sessions=registry.active, max_sessions=registry.max_sessions))
+            await _close_quietly(websocket, 1013)
+            return
+        except Exception as err:  # noqa: BLE001
+            logger.exception("environment factory failed")
+            await _send_quietly(websocket, error_frame(ErrorCode.FACTORY_ERROR,
+                                                       f"could not create the environment ({type(err).__name__})"))
+            await _close_quietly(websocket, 1011)
+            return
+        try:
+            while True:
+                try:
+                    if idle_timeout_s is None:
+                        message = await websocket.receive()
+                    else:
+                        message = await asyncio.wait_for(websocket.receive(), timeout=idle_timeout_s)
+                except asyncio.TimeoutError:
+                    await _send_quietly(websocket, error_frame(
+                        ErrorCode.IDLE_TIMEOUT, f"no frame for {idle_timeout_s} s; the session is closed"))
+                    break
+                if message["type"] == "websocket.disconnect":
+                    break
+                text = message.get("text")
+                if text is None:
+                    try:
+                        text = (message.get("bytes") or b"").decode("utf-8")
+                    except UnicodeDecodeError:
+                        await websocket.send_text(error_frame(ErrorCode.INVALID_JSON, "binary frame is not UTF-8"))
+                        continue
+                if pool is None:
+                    reply, keep = handle(session, text)
+                else:
+                    reply, keep = await asyncio.get_running_loop().run_in_executor(pool, handle, session, text)
+                if reply is not None:
+                    await websocket.send_text(reply)
+                if not keep:
+                    break
+        except (WebSocketDisconnect, ConnectionError, RuntimeError):
+            pass  # the client went away mid-send; the slot is freed below
+        except Exception:  # noqa: BLE001
+            logger.exception("session %s failed", session.id)
+            await _send_quietly(websocket, error_frame(ErrorCode.SESSION_ERROR, "session failed on the server"))
+        finally:
+            registry.close(session)
+            await _close_quietly(websocket, 1000)
+
+    # ------------------------------------------------------------------------------ HTTP
+    @app.post("/reset", response_model=StepResponse, tags=["Environment Control"],
+              summary="Reset a fresh environment (stateless) and return its first observation")
+    async def http_reset(request: Optional[ResetRequest] = Body(None)) -> Response:
+        req = request or ResetRequest()
+        env = env_factory()
+        try:
+            obs = env.reset(**req.model_dump())
+        except UnknownScenarioError:
+            return JSONResponse({"detail": unknown_scenario_message(req.scenario)}, status_code=422)
+        finally:
+            env.close()
+        return Response(observation_data(obs, http=True), media_type="application/json")
+
+    @app.post("/step", response_model=StepResponse, tags=["Environment Control"],
+              summary="Stateless step: always 409 for a valid action (episodes live on /ws)",
+              responses={409: {"description": "the fresh environment was never reset"},
+                         422: {"description": "the action fails DrugTargetAction's schema"}})
+    async def http_step(request: StepRequest) -> Response:
+        if strict_actions:
+            try:
+                DrugTargetAction.model_validate(request.action)
+            except ValidationError as err:
+                detail = [{**e, "loc": ["body", "action", *e["loc"]]} for e in validation_errors(err)]
+                return JSONResponse({"detail": detail}, status_code=422)
+        env = env_factory()
+        try:
+            obs = env.step(request.action)
+        except EnvNotResetError:
+            return JSONResponse({"detail": _NOT_RESET_HTTP}, status_code=409)
+        finally:
+            env.close()
+        return Response(observation_data(obs, http=True), media_type="application/json")  # pragma: no cover
+
+    @app.get("/state", response_model=DrugTargetState, tags=["State Management"],
+             summary="State of a fresh environment (stateless)")
+    async def http_state() -> Response:
+        env = env_factory()
+        try:
+            return Response(env.state.model_dump_json(), media_type="application/json")
+        finally:
+            env.close()
+
+    @app.get("/schema", tags=["Schema"], summary="JSON schemas of action, observation, state and reset observation")
+    async def http_schema() -> dict[str, Any]:
+        return schemas
+
+    @app.get("/metadata", response_model=EnvironmentMetadata, tags=["Environment Info"])
+    async def http_metadata() -> EnvironmentMetadata:
+        return env_metadata
+
+    @app.get("/health", response_model=HealthResponse, tags=["Health"])
+    async def http_health() -> HealthResponse:
+        return HealthResponse(status="healthy", active_sessions=registry.active, max_sessions=registry.max_sessions)
+
+    @app.post("/mcp", tags=["MCP"], summary="JSON-RPC 2.0; this environment has no MCP tools")
+    async def http_mcp(request: Request) -> JSONResponse:
+        try:
+            payload = json.loads(await request.body())
+        except (ValueError, RecursionError):
+            return JSONResponse({"jsonrpc": "2.0", "id": None, "error": {"code": -32700, "message": "Parse error"}})
+        return JSONResponse(mcp_error(payload.get("id") if isinstance(payload, dict) else None))
+
+    return app
+
+
+async def _send_quietly(websocket: WebSocket, text: str) -> None:
+    try:
+        await websocket.send_text(text)
+    except Exception:  # noqa: BLE001 - the peer may already be gone
+        pass
+
+
+async def _close_quietly(websocket: WebSocket, code: int) -> None:
+    if websocket.application_state == WebSocketState.DISCONNECTED:
+        return
+    try:
+        await websocket.close(code=code)
+    except Exception:  # noqa: BLE001
+        pass
+
+
+__all__ = [
+    "DEFAULT_ENV_THREADS",
+    "DEFAULT_IDLE_TIMEOUT_S",
+    "DEFAULT_MAX_MESSAGE_BYTES",
+    "DEFAULT_MAX_SESSIONS",
+    "create_app",
+]

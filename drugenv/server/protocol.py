@@ -1,0 +1,178 @@
+"""The OpenEnv 0.10 wire protocol, as DrugEnv speaks it: frame shapes, error codes, serialization.
+
+Shared by the server (``drugenv.server.app``) and the client (``drugenv.client``); it imports
+neither FastAPI nor a WebSocket library.
+
+WebSocket ``/ws`` frames (one environment per connection)::
+
+    -> {"type": "reset", "data": {"seed": 3, "episode_id": "ep1", "scenario": ..., "difficulty": ...}}
+    <- {"type": "observation", "data": {"observation": {...}, "reward": null, "done": false, "metadata": {...}}}
+    -> {"type": "step", "data": {<DrugTargetAction fields>}}        # data is the bare action
+    <- {"type": "observation", "data": {"observation": {...}, "reward": 0.05, "done": false, "metadata": {...}}}
+    -> {"type": "state"}
+    <- {"type": "state", "data": {<DrugTargetState fields>}}
+    -> {"type": "close"}                                              # no reply; the server closes the socket
+    <- {"type": "error", "data": {"message": "...", "code": "VALIDATION_ERROR", "errors": [...]}}
+
+``observation`` holds every ``ValidationObservation`` field except ``reward`` and ``done``, which
+sit beside it; ``metadata`` (the observation's public metadata) is repeated at the top level when
+non-empty, exactly like ``openenv.core.env_server.serialization.serialize_observation``.
+
+Error codes: the first seven are OpenEnv's ``WSErrorCode``; the last four are DrugEnv extensions
+(an OpenEnv client raises ``RuntimeError("Server error: <message> (code: <CODE>)")`` for any code).
+
+| code              | when                                                                   | session  |
+|-------------------|------------------------------------------------------------------------|----------|
+| INVALID_JSON      | the frame is not UTF-8 JSON (NaN/Infinity count as invalid)            | kept     |
+| UNKNOWN_TYPE      | ``type`` is not reset / step / state / close / mcp                     | kept     |
+| VALIDATION_ERROR  | bad frame shape, bad reset arguments, or an action failing its schema  | kept     |
+| EXECUTION_ERROR   | the environment raised (details only in the server log)                | kept     |
+| CAPACITY_REACHED  | every session slot is taken (sent on connect, then the socket closes)  | refused  |
+| FACTORY_ERROR     | the environment could not be constructed                               | refused  |
+| SESSION_ERROR     | unexpected server-side failure of the session                          | closed   |
+| MESSAGE_TOO_LARGE | the frame exceeds the server's ``max_message_bytes``                   | kept     |
+| NOT_RESET         | ``step`` before the first ``reset`` of the connection                  | kept     |
+| EPISODE_DONE      | ``step`` after the episode ended (strict action mode); reset first     | kept     |
+| IDLE_TIMEOUT      | no frame for ``idle_timeout_s`` seconds (then the socket closes)       | closed   |
+"""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import to_json
+
+from drugenv.models import DrugTargetState, ValidationObservation
+from drugenv.simulator.params import Difficulty
+
+MAX_SEED = 2**63 - 1
+
+
+class ErrorCode(str, Enum):
+    """``data.code`` of an error frame (see the module docstring for when each is sent)."""
+
+    INVALID_JSON = "INVALID_JSON"
+    UNKNOWN_TYPE = "UNKNOWN_TYPE"
+    VALIDATION_ERROR = "VALIDATION_ERROR"
+    EXECUTION_ERROR = "EXECUTION_ERROR"
+    CAPACITY_REACHED = "CAPACITY_REACHED"
+    FACTORY_ERROR = "FACTORY_ERROR"
+    SESSION_ERROR = "SESSION_ERROR"
+    MESSAGE_TOO_LARGE = "MESSAGE_TOO_LARGE"
+    NOT_RESET = "NOT_RESET"
+    EPISODE_DONE = "EPISODE_DONE"
+    IDLE_TIMEOUT = "IDLE_TIMEOUT"
+
+
+class ResetRequest(BaseModel):
+    """Arguments of ``reset`` (the ``data`` of a WS reset frame, or the body of ``POST /reset``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seed: Optional[int] = Field(None, ge=0, le=MAX_SEED, strict=True,
+                                description="Episode seed; the same seed and actions give the same episode. None: random.")
+    episode_id: Optional[str] = Field(None, min_length=1, max_length=255,
+                                      description="Id echoed in the observation metadata and state. None: derived from the seed.")
+    scenario: Optional[str] = Field(None, min_length=1, max_length=100,
+                                    description="'procedural' (default: generated from the seed) or a curated scenario name.")
+    difficulty: Optional[Difficulty] = Field(None, description="Procedural difficulty tier. None: drawn from the seed.")
+
+
+class StepRequest(BaseModel):
+    """Body of ``POST /step`` (OpenEnv's shape; ``timeout_s`` and ``request_id`` are accepted and ignored)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: dict[str, Any] = Field(..., description="A DrugTargetAction as JSON.")
+    timeout_s: Optional[float] = Field(None, gt=0, description="Ignored (OpenEnv compatibility).")
+    request_id: Optional[str] = Field(None, max_length=255, description="Ignored (OpenEnv compatibility).")
+
+
+class StepResponse(BaseModel):
+    """Body of ``POST /reset`` and ``POST /step`` responses (also the ``data`` of an observation frame)."""
+
+    observation: dict[str, Any] = Field(..., description="ValidationObservation fields except reward and done.")
+    reward: Optional[float] = None
+    done: bool = False
+    metadata: Optional[dict[str, Any]] = None
+
+
+class EnvironmentMetadata(BaseModel):
+    """Body of ``GET /metadata`` (OpenEnv's ``EnvironmentMetadata``)."""
+
+    name: str
+    description: str
+    readme_content: Optional[str] = None
+    version: Optional[str] = None
+    author: Optional[str] = None
+    documentation_url: Optional[str] = None
+
+
+class HealthResponse(BaseModel):
+    """Body of ``GET /health``: OpenEnv's ``status`` plus the session counters."""
+
+    status: Literal["healthy", "unhealthy", "degraded"] = "healthy"
+    active_sessions: int = 0
+    max_sessions: int = 0
+
+
+# --------------------------------------------------------------------------------------------- frames
+_OBS_EXCLUDE = {"reward", "done"}
+
+
+def observation_data(obs: ValidationObservation, *, http: bool = False) -> str:
+    """JSON text of the observation payload ``{"observation", "reward", "done"[, "metadata"]}``.
+
+    Over the WebSocket ``metadata`` is present only when non-empty (OpenEnv's serializer); the
+    HTTP responses always carry it (``null`` when empty).
+    """
+    body = obs.model_dump_json(exclude=_OBS_EXCLUDE)
+    head = f'{{"observation":{body},"reward":{json.dumps(obs.reward)},"done":{"true" if obs.done else "false"}'
+    if obs.metadata:
+        return f'{head},"metadata":{to_json(obs.metadata).decode()}}}'
+    return head + (',"metadata":null}' if http else "}")
+
+
+def observation_frame(obs: ValidationObservation) -> str:
+    return f'{{"type":"observation","data":{observation_data(obs)}}}'
+
+
+def state_frame(state: DrugTargetState) -> str:
+    return f'{{"type":"state","data":{state.model_dump_json()}}}'
+
+
+def error_frame(code: ErrorCode, message: str, **extra: Any) -> str:
+    return json.dumps({"type": "error", "data": {"message": message, "code": code.value, **extra}})
+
+
+def validation_errors(err: ValidationError, limit: int = 10) -> list[dict[str, Any]]:
+    """pydantic errors as ``{loc, msg, type}`` (no ``input`` echo, no ``url``), at most ``limit``."""
+    return [{"loc": [str(x) for x in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+            for e in err.errors(include_url=False, include_input=False)[:limit]]
+
+
+def parse_step_data(data: dict[str, Any]) -> tuple[ValidationObservation, Optional[float], bool, dict[str, Any]]:
+    """Client side: an observation payload back into ``(observation, reward, done, metadata)``."""
+    reward, done = data.get("reward"), bool(data.get("done", False))
+    obs = ValidationObservation.model_validate({**data.get("observation", {}), "reward": reward, "done": done})
+    return obs, reward, done, dict(data.get("metadata") or {})
+
+
+__all__ = [
+    "EnvironmentMetadata",
+    "ErrorCode",
+    "HealthResponse",
+    "MAX_SEED",
+    "ResetRequest",
+    "StepRequest",
+    "StepResponse",
+    "error_frame",
+    "observation_data",
+    "observation_frame",
+    "parse_step_data",
+    "state_frame",
+    "validation_errors",
+]

@@ -1,0 +1,122 @@
+"""Run the environment server: ``drugenv serve-env`` / ``python -m drugenv.server``.
+
+How to run::
+
+    python -m drugenv.server --host 127.0.0.1 --port 8000 --max-sessions 256
+
+Results to expect: ``GET http://127.0.0.1:8000/health`` answers ``{"status": "healthy", ...}`` and
+``drugenv.DrugTargetEnv(base_url="http://127.0.0.1:8000")`` plays episodes over ``/ws``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import socket
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Iterator, Optional, Sequence
+
+from drugenv.errors import DependencyNotInstalled
+from drugenv.server.app import (
+    DEFAULT_ENV_THREADS,
+    DEFAULT_IDLE_TIMEOUT_S,
+    DEFAULT_MAX_MESSAGE_BYTES,
+    DEFAULT_MAX_SESSIONS,
+    create_app,
+)
+
+logger = logging.getLogger("drugenv.server")
+
+
+@dataclass
+class Args:
+    host: str = "127.0.0.1"
+    """Interface to bind. Keep 127.0.0.1 unless the server must be reachable from other machines."""
+    port: int = 8000
+    """TCP port (0: any free port)."""
+    max_sessions: int = DEFAULT_MAX_SESSIONS
+    """Most concurrent /ws sessions; at least the number of rollouts in flight against this server."""
+    idle_timeout_s: Optional[float] = DEFAULT_IDLE_TIMEOUT_S
+    """Close a session after this many seconds without a frame (None: never)."""
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    """Cap on one WebSocket frame and on an HTTP request body, bytes."""
+    strict_actions: bool = True
+    """True: schema-invalid actions get a VALIDATION_ERROR frame (OpenEnv). False: they get the environment's penalised observation."""
+    env_threads: int = DEFAULT_ENV_THREADS
+    """Worker threads that parse frames and step environments (0: inline on the event loop)."""
+    ws_ping_interval_s: float = 20.0
+    """Keepalive ping interval, seconds; a peer silent for interval + timeout is dropped and its slot freed."""
+    ws_ping_timeout_s: float = 20.0
+    """Keepalive pong timeout, seconds."""
+    log_level: str = "warning"
+    """uvicorn log level (critical, error, warning, info, debug)."""
+
+
+def build_server(app: Any, args: Args) -> Any:
+    """A ``uvicorn.Server`` for ``app`` with ``args``' limits (frames above 4x the app cap are cut at the protocol level)."""
+    try:
+        import uvicorn
+    except ImportError as e:  # pragma: no cover - the server extra is missing
+        raise DependencyNotInstalled("uvicorn", "server") from e
+    config = uvicorn.Config(
+        app, host=args.host, port=args.port, log_level=args.log_level,
+        ws_max_size=max(4 * args.max_message_bytes, 1 << 20),
+        ws_ping_interval=args.ws_ping_interval_s, ws_ping_timeout=args.ws_ping_timeout_s,
+        timeout_graceful_shutdown=5,
+    )
+    return uvicorn.Server(config)
+
+
+def make_app(args: Args) -> Any:
+    return create_app(max_sessions=args.max_sessions, idle_timeout_s=args.idle_timeout_s,
+                      max_message_bytes=args.max_message_bytes, strict_actions=args.strict_actions,
+                      env_threads=args.env_threads)
+
+
+def serve_env_main(args: Args) -> None:
+    """Serve ``DrugTargetEnvironment`` until interrupted (the ``drugenv serve-env`` command)."""
+    logging.basicConfig(level=args.log_level.upper())
+    logger.warning("drugenv server config: %s", dataclasses.asdict(args))
+    build_server(make_app(args), args).run()
+
+
+@contextmanager
+def serve_in_thread(app: Any, args: Optional[Args] = None, *, start_timeout_s: float = 20.0) -> Iterator[str]:
+    """Run ``app`` on 127.0.0.1 in a background thread; yields its base URL and stops it on exit.
+
+    The port is bound before the thread starts (``args.port`` 0 picks a free one), so there is no
+    race for it. Used by the tests and the benchmark.
+    """
+    args = dataclasses.replace(args or Args(port=0), host="127.0.0.1")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", args.port))
+    port = sock.getsockname()[1]
+    server = build_server(app, dataclasses.replace(args, port=port))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"drugenv-server-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + start_timeout_s
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            sock.close()
+            raise RuntimeError(f"server on 127.0.0.1:{port} did not start within {start_timeout_s} s")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        sock.close()
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    import tyro
+
+    serve_env_main(tyro.cli(Args, args=argv))
+
+
+__all__ = ["Args", "build_server", "main", "make_app", "serve_env_main", "serve_in_thread"]

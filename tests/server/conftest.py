@@ -1,0 +1,75 @@
+"""Shared fixtures: servers on 127.0.0.1 free ports (each stopped by its fixture), a scripted random
+player, and in-process replay of the same seed and actions."""
+
+from __future__ import annotations
+
+import json
+import random
+import typing
+from typing import Any, Iterator, Optional
+
+import pytest
+
+from drugenv.actions import ACTION_TABLE, ActionType
+from drugenv.scenarios import CURATED_NAMES
+from drugenv.server.app import create_app
+from drugenv.server.protocol import observation_data
+from drugenv.server.serve import serve_in_thread
+from drugenv.simulator.environment import DrugTargetEnvironment
+
+SCENARIOS = list(CURATED_NAMES)
+
+
+def ws_url(base: str) -> str:
+    return base.replace("http://", "ws://") + "/ws"
+
+
+def random_action(rng: random.Random, obs: dict[str, Any]) -> dict[str, Any]:
+    """A well-formed action: a legal action type, random parameter choices, submit once in a while."""
+    legal = obs.get("legal_actions") or [a.value for a in ActionType]
+    if obs.get("step_count", 0) >= 3 and rng.random() < 0.15:
+        return {"action_type": "submit_validation_report", "final_decision": rng.choice(["go", "no_go"]),
+                "confidence": round(rng.random(), 3), "reasoning": "enough evidence"}
+    kind = ActionType(rng.choice([a for a in legal if a != "submit_validation_report"] or legal))
+    params: dict[str, Any] = {}
+    for name, f in ACTION_TABLE[kind].params.model_fields.items():
+        if typing.get_origin(f.annotation) is typing.Literal and rng.random() < 0.7:
+            params[name] = rng.choice(typing.get_args(f.annotation))
+        elif f.annotation is bool:
+            params[name] = rng.random() < 0.5
+        elif name == "description":
+            params[name] = "toxicity signal in a vital tissue"
+    action: dict[str, Any] = {"action_type": kind.value, "parameters": params}
+    if kind == ActionType.SUBMIT_VALIDATION_REPORT:
+        action.update(final_decision="go", confidence=0.6)
+    return action
+
+
+def replay(seed: int, scenario: Optional[str], actions: list[dict[str, Any]], episode_id: Optional[str] = None
+           ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """In-process: (observation payloads as the wire carries them, states), for reset + each action."""
+    env = DrugTargetEnvironment()
+    obs = env.reset(seed=seed, episode_id=episode_id, scenario=scenario)
+    payloads, states = [json.loads(observation_data(obs))], [json.loads(env.state.model_dump_json())]
+    for a in actions:
+        obs = env.step(a)
+        payloads.append(json.loads(observation_data(obs)))
+        states.append(json.loads(env.state.model_dump_json()))
+    return payloads, states
+
+
+@pytest.fixture(scope="module")
+def server_url() -> Iterator[str]:
+    """A DrugEnv server with default limits."""
+    with serve_in_thread(create_app(max_sessions=256)) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def reference_url() -> Iterator[str]:
+    """OpenEnv 0.10's reference server hosting the same environment."""
+    pytest.importorskip("openenv.core", reason="the openenv package (test extra) is needed for the reference server")
+    from drugenv.server.openenv_reference import make_reference_app
+
+    with serve_in_thread(make_reference_app(max_sessions=64)) as url:
+        yield url

@@ -1,0 +1,242 @@
+"""Bad input gets a clear error frame (WS) or a 4xx (HTTP), never a 500, and the session and the
+server keep working. Property tests (hypothesis) throw arbitrary frames and bodies at one live
+session; the explicit tests pin each documented error code."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import time
+from typing import Any, Iterator
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from drugenv.actions import ActionType
+from drugenv.client import CapacityReachedError, DrugTargetEnv, EnvConnectionError, EnvServerError
+from drugenv.errors import ConfigError
+from drugenv.server.app import create_app
+from drugenv.server.protocol import ErrorCode
+from drugenv.server.serve import serve_in_thread
+from drugenv.simulator.environment import DrugTargetEnvironment
+
+from .conftest import SCENARIOS, ws_url
+
+CODES = {c.value for c in ErrorCode}
+HAS_PROCEDURAL = importlib.util.find_spec("drugenv.scenarios.procedural") is not None
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+                    derandomize=True, database=None)
+
+json_leaf = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12)
+json_value = st.recursive(json_leaf, lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4),
+                          max_leaves=12)
+action_type = st.sampled_from([a.value for a in ActionType]) | st.text(max_size=20)
+actions = st.fixed_dictionaries(
+    {"action_type": action_type},
+    optional={"parameters": st.dictionaries(st.sampled_from(["database", "panel", "min_score", "min_phase", "query",
+                                                            "description", "x"]), json_value, max_size=3) | json_value,
+              "final_decision": st.sampled_from(["go", "no_go", "maybe"]) | json_leaf,
+              "confidence": st.floats(-1e9, 1e9) | json_leaf,
+              "reasoning": st.text(max_size=50) | json_leaf,
+              "extra_field": json_value},
+)
+reset_data = st.fixed_dictionaries(
+    {"scenario": st.sampled_from(SCENARIOS) | st.text(max_size=20)},
+    optional={"seed": st.integers(-(2**70), 2**70) | json_leaf, "episode_id": st.text(max_size=300) | json_leaf,
+              "difficulty": st.sampled_from(["easy", "hard", "x"]) | json_leaf, "options": json_value},
+)
+frames = st.one_of(
+    st.text(max_size=200),
+    json_value.map(json.dumps),
+    st.builds(lambda a: json.dumps({"type": "step", "data": a}), actions),
+    st.builds(lambda d: json.dumps({"type": "reset", "data": d}), reset_data),
+    st.builds(lambda t, d: json.dumps({"type": t, "data": d}),
+              st.sampled_from(["reset", "step", "state", "close", "mcp", "STEP", ""]) | st.text(max_size=10), json_value),
+)
+
+
+def is_close_frame(text: str) -> bool:
+    try:
+        msg = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(msg, dict) and msg == {"type": "close"}
+
+
+@pytest.fixture(scope="module")
+def session(server_url: str) -> Iterator[Any]:
+    """One WebSocket shared by every hypothesis example: the session must survive all of them."""
+    with connect(ws_url(server_url)) as ws:
+        ws.send(json.dumps({"type": "reset", "data": {"seed": 0, "scenario": "egfr_nsclc_viable"}}))
+        assert json.loads(ws.recv())["type"] == "observation"
+        yield ws
+
+
+@SETTINGS
+@given(frame=frames)
+def test_any_frame_gets_a_clear_answer_and_the_session_lives(session: Any, frame: str) -> None:
+    assume(not is_close_frame(frame))
+    session.send(frame)
+    reply = json.loads(session.recv(timeout=10))
+    assert reply["type"] in {"observation", "error", "state", "mcp"}
+    if reply["type"] == "error":
+        assert reply["data"]["code"] in CODES and reply["data"]["message"]
+        assert reply["data"]["code"] not in {"SESSION_ERROR", "CAPACITY_REACHED", "FACTORY_ERROR"}
+        if reply["data"]["code"] == "EXECUTION_ERROR":  # only a procedural reset before the generator exists
+            assert not HAS_PROCEDURAL and "ModuleNotFoundError" in reply["data"]["message"]
+    session.send('{"type":"state"}')
+    assert json.loads(session.recv(timeout=10))["type"] == "state"
+
+
+@pytest.fixture(scope="module")
+def http(server_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server_url, timeout=10) as client:
+        yield client
+
+
+@settings(SETTINGS, max_examples=30)
+@given(body=json_value, action=actions)
+def test_http_bodies_get_4xx_never_500(http: httpx.Client, body: Any, action: dict[str, Any]) -> None:
+    for path, payload in (("/reset", body), ("/step", body), ("/step", {"action": action}),
+                          ("/step", {"action": action, "timeout_s": -1})):
+        if path == "/reset" and not HAS_PROCEDURAL and isinstance(body, dict) and "scenario" not in body:
+            continue  # a valid body without a scenario needs the procedural generator
+        resp = http.post(path, json=payload)
+        assert resp.status_code in {200, 409, 422}, (path, payload, resp.text)
+    assert http.post("/reset", content=b"{not json").status_code == 422
+    assert http.get("/health").json()["status"] == "healthy"
+
+
+def test_error_codes_are_specific(server_url: str) -> None:
+    cases = [
+        ('{"type":"step","data":{"action_type":"literature_search"}}', "NOT_RESET"),
+        ('{"type":"reset","data":{"seed":1,"scenario":"egfr_nsclc_viable"}}', None),
+        ("{not json", "INVALID_JSON"),
+        ('{"type":"step","data":{"action_type":"x"}}', "VALIDATION_ERROR"),
+        ('{"type":"step","data":{"action_type":"literature_search","bogus":1}}', "VALIDATION_ERROR"),
+        ('{"type":"step","data":{"action_type":"clinical_trial_lookup","parameters":{"min_phase":9}}}', "VALIDATION_ERROR"),
+        ('{"type":"step","data":{"action_type":"submit_validation_report","final_decision":"go","confidence":1.5}}',
+         "VALIDATION_ERROR"),
+        ('{"type":"step","data":{"action_type":"submit_validation_report","final_decision":"go","confidence":NaN}}',
+         "INVALID_JSON"),
+        ('{"type":"step","data":{"action_type":"literature_search","parameters":{"since_year":Infinity}}}',
+         "INVALID_JSON"),
+        ('{"type":"launch"}', "UNKNOWN_TYPE"),
+        ('{"data":{}}', "UNKNOWN_TYPE"),
+        ('{"type":"state","data":{}}', "VALIDATION_ERROR"),
+        ('{"type":"step","data":[1]}', "VALIDATION_ERROR"),
+        ('"step"', "VALIDATION_ERROR"),
+        ('{"type":"reset","data":{"scenario":"no_such"}}', "VALIDATION_ERROR"),
+        ('{"type":"reset","data":{"seed":true,"scenario":"egfr_nsclc_viable"}}', "VALIDATION_ERROR"),
+        ("[" * 5000 + "]" * 5000, "INVALID_JSON"),
+        ('{"type":"step","data":{"action_type":"literature_search","parameters":{"query":' + "[" * 500 + "]" * 500 + "}}}",
+         "VALIDATION_ERROR"),
+        ('{"type":"reset","data":{"seed":1,"scenario":"egfr_nsclc_viable"}}', None),
+        ('{"type":"step","data":{"action_type":"submit_validation_report","final_decision":"go","confidence":0.9}}', None),
+        ('{"type":"step","data":{"action_type":"literature_search"}}', "EPISODE_DONE"),
+    ]
+    with connect(ws_url(server_url)) as ws:
+        for frame, code in cases:
+            ws.send(frame)
+            reply = json.loads(ws.recv(timeout=10))
+            if code is None:
+                assert reply["type"] == "observation", (frame, reply)
+            else:
+                assert (reply["type"], reply["data"]["code"]) == ("error", code), (frame, reply)
+        ws.send(b'{"type":"state"}')  # binary frames carry UTF-8 JSON too
+        assert json.loads(ws.recv())["type"] == "state"
+        ws.send(b"\xff\xfe")
+        assert json.loads(ws.recv())["data"]["code"] == "INVALID_JSON"
+
+
+def test_penalty_mode_serves_the_environments_penalised_observations() -> None:
+    bad = [{"action_type": "nope"}, {"action_type": "query_expression", "parameters": {"database": "x"}},
+           {"action_type": "submit_validation_report"}, {"action_type": "literature_search", "bogus": 1},
+           {"action_type": "submit_validation_report", "final_decision": "no_go", "confidence": 0.8},
+           {"action_type": "literature_search"}]
+    env = DrugTargetEnvironment()
+    env.reset(seed=4, scenario="tp53_solid_tumors_clear_fail")
+    expected = [json.loads(env.step(a).model_dump_json()) for a in bad]
+    with serve_in_thread(create_app(strict_actions=False)) as url, DrugTargetEnv(base_url=url) as client:
+        client.reset(seed=4, scenario="tp53_solid_tumors_clear_fail")
+        got = [json.loads(client.step(a).observation.model_dump_json()) for a in bad]
+    assert got == expected
+    assert got[0]["rule_violations"][0]["rule"] == "invalid_action"
+    assert got[-1]["rule_violations"][0]["rule"] == "episode_done"
+
+
+def _active(url: str) -> int:
+    return httpx.get(url + "/health", timeout=5).json()["active_sessions"]
+
+
+def _wait_active(url: str, n: int, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while _active(url) != n:
+        assert time.monotonic() < deadline, f"active_sessions stuck at {_active(url)}, expected {n}"
+        time.sleep(0.05)
+
+
+def test_oversized_frames() -> None:
+    with serve_in_thread(create_app(max_message_bytes=4096)) as url:
+        with connect(ws_url(url), max_size=None) as ws:
+            ws.send(json.dumps({"type": "reset", "data": {"seed": 0, "scenario": "egfr_nsclc_viable"}}))
+            assert json.loads(ws.recv())["type"] == "observation"
+            ws.send(json.dumps({"type": "step", "data": {"action_type": "literature_search", "reasoning": "x" * 5000}}))
+            assert json.loads(ws.recv())["data"]["code"] == "MESSAGE_TOO_LARGE"
+            ws.send(json.dumps({"type": "step", "data": {"action_type": "literature_search", "reasoning": "é" * 2100}}))
+            assert json.loads(ws.recv())["data"]["code"] == "MESSAGE_TOO_LARGE"  # ~2.2k characters, ~4.3k bytes
+        with connect(ws_url(url), max_size=None) as ws:
+            ws.send("x" * (2 << 20))  # above uvicorn's ws_max_size: cut at the protocol level
+            with pytest.raises(ConnectionClosed) as closed:
+                ws.recv(timeout=10)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+        _wait_active(url, 0)
+        assert httpx.post(url + "/reset", content=b"{" + b" " * 5000 + b"}").status_code == 413
+        with DrugTargetEnv(base_url=url) as client:
+            assert client.reset(seed=0, scenario="egfr_nsclc_viable").observation.step_count == 0
+
+
+def test_capacity() -> None:
+    with serve_in_thread(create_app(max_sessions=3, idle_timeout_s=None)) as url:
+        clients = [DrugTargetEnv(base_url=url) for _ in range(3)]
+        for i, c in enumerate(clients):
+            c.reset(seed=i, scenario="egfr_nsclc_viable")
+        with connect(ws_url(url)) as ws:
+            reply = json.loads(ws.recv(timeout=5))
+            assert reply["data"]["code"] == "CAPACITY_REACHED" and reply["data"]["max_sessions"] == 3
+        with pytest.raises(CapacityReachedError):
+            DrugTargetEnv(base_url=url).reset(seed=9, scenario="egfr_nsclc_viable")
+        clients[0].close()
+        _wait_active(url, 2)
+        clients[0].reset(seed=5, scenario="egfr_nsclc_viable")  # the freed slot is usable again
+        for c in clients:
+            c.close()
+        _wait_active(url, 0)
+
+
+def test_idle_timeout_closes_the_session_and_frees_its_slot() -> None:
+    with serve_in_thread(create_app(max_sessions=2, idle_timeout_s=0.5)) as url:
+        client = DrugTargetEnv(base_url=url)
+        client.reset(seed=1, scenario="egfr_nsclc_viable")
+        with connect(ws_url(url)) as ws:
+            ws.send(json.dumps({"type": "reset", "data": {"seed": 5, "scenario": "egfr_nsclc_viable"}}))
+            assert json.loads(ws.recv(timeout=5))["type"] == "observation"
+            assert json.loads(ws.recv(timeout=10))["data"]["code"] == "IDLE_TIMEOUT"
+            with pytest.raises(ConnectionClosed):
+                ws.recv(timeout=5)
+        _wait_active(url, 0)
+        with pytest.raises((EnvServerError, EnvConnectionError)):  # IDLE_TIMEOUT frame, or the closed socket
+            client.step({"action_type": "literature_search"})
+        assert client.reset(seed=1, scenario="egfr_nsclc_viable").observation.step_count == 0  # reconnects
+        client.close()
+
+
+@pytest.mark.parametrize("kwargs", [{"max_sessions": 0}, {"idle_timeout_s": 0}, {"max_message_bytes": 10},
+                                    {"env_threads": -1}])
+def test_create_app_rejects_bad_limits(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError, match=next(iter(kwargs))):
+        create_app(**kwargs)
