@@ -49,7 +49,9 @@ def step_terms(
     """Per-step terms (signed). ``extra_violations`` counts hard violations found before the rule engine (invalid actions)."""
     terms = {
         "reward/novelty": cfg.novelty_bonus if tr.new_dimension else 0.0,
-        "reward/coherence": cfg.coherence_bonus if (check.prereq_applicable and check.prereq_met and not check.blocked) else 0.0,
+        # Only evidence steps earn coherence: a free meta action (flag_red_flag) must not farm it.
+        "reward/coherence": cfg.coherence_bonus if (check.prereq_applicable and check.prereq_met and not check.blocked
+                                                    and tr.output.dimension is not None) else 0.0,
         "reward/credit_cost": -cfg.credit_cost_weight * tr.cost / latent.credits.total,
         "reward/violations": -(cfg.hard_violation_penalty * (len(check.hard) + extra_violations)
                                + cfg.soft_violation_penalty * len(check.soft)),

@@ -106,7 +106,7 @@ def check(
         out.blocked = True
         return out
 
-    if action.key() in set(past_calls) and spec.dimension is not None:
+    if action.key() in set(past_calls):
         out.redundant = True
         out.violations.append(RuleViolation(
             rule="redundant", severity="soft",

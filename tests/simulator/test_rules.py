@@ -88,3 +88,12 @@ def test_credits_exhausted_terminates():
     obs = env.step({"action_type": "druggability_screen"})  # costs the last 3
     assert obs.done and obs.metadata["termination_reason"] == "credits_exhausted"
     assert obs.step_reward_breakdown["terminal/no_report_penalty"] == -CFG.no_report_penalty
+
+
+def test_free_flags_cannot_farm_reward():
+    env, obs = fresh()
+    env.step({"action_type": "query_expression"})
+    first = env.step({"action_type": "flag_red_flag", "parameters": {"description": "toxicity?"}})
+    assert first.step_reward_breakdown["reward/coherence"] == 0.0 and first.reward <= 0.0
+    again = env.step({"action_type": "flag_red_flag", "parameters": {"description": "toxicity?"}})
+    assert rules_of(again) == ["redundant"] and again.reward < 0

@@ -1,0 +1,162 @@
+"""Shared machinery of the gymnasium wrappers: episode selection and stepping the core environment.
+
+``DrugEnvBase`` owns one ``DrugTargetEnvironment`` and the gymnasium bookkeeping; subclasses only
+define the spaces and how an observation / action is encoded (``_encode`` / ``_decode``).
+
+Episode selection (constructor config, overridable per episode by ``reset(options=...)``):
+
+| key           | default            | meaning                                                                 |
+|---------------|--------------------|-------------------------------------------------------------------------|
+| suite         | "procedural-train" | where episodes come from: ``procedural-train``, ``procedural-test``, ``curated`` |
+| scenario      | None               | a curated name or "procedural": overrides the suite's choice            |
+| difficulty    | None               | a fixed procedural tier ("easy" … "very_hard"); overrides the curriculum |
+| curriculum    | None               | a ``CurriculumSpec`` (or its kind / dict) drawing the tier per episode  |
+| episode_seed  | None               | the core environment's seed (options only; None: drawn from np_random)  |
+| reward_config | RewardConfig()     | ``RewardConfig`` or a dict of its fields                                |
+| sim_params    | SimParams()        | ``SimParams`` or a dict of its fields                                   |
+
+Every random choice (scenario, core seed, tier) is drawn from ``self.np_random``, so
+``reset(seed=s)`` fixes the whole episode.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional, Union
+
+import gymnasium as gym
+
+from drugenv.errors import ConfigError
+from drugenv.models import DrugTargetAction, ValidationObservation
+from drugenv.scenarios import CURATED_NAMES, SUITES, suite_episodes
+from drugenv.simulator.environment import DrugTargetEnvironment
+from drugenv.simulator.params import DIFFICULTIES, RewardConfig, SimParams
+from drugenv.training.curriculum import Curriculum, CurriculumSpec
+
+ENV_CONFIG_KEYS: tuple[str, ...] = ("suite", "scenario", "difficulty", "curriculum", "reward_config", "sim_params")
+RESET_OPTION_KEYS: tuple[str, ...] = ("suite", "scenario", "difficulty", "episode_seed")
+_SEED_DRAW_HIGH = 1_000_000
+"""Episode indices into a suite are drawn from [0, _SEED_DRAW_HIGH)."""
+
+
+def _as_model(value: Any, cls: type) -> Any:
+    if value is None:
+        return cls()
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, Mapping):
+        return cls(**dict(value))
+    raise ConfigError(f"{cls.__name__} must be given as {cls.__name__} or a dict of its fields, got {type(value).__name__}")
+
+
+class DrugEnvBase(gym.Env):
+    """Common base of ``DrugEnvText`` and ``DrugEnvVector`` (see their docstrings for the spec)."""
+
+    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+
+    def __init__(self, config: Optional[Mapping[str, Any]] = None, render_mode: Optional[str] = None, **kwargs: Any):
+        cfg = {**dict(config or {}), **kwargs}
+        unknown = set(cfg) - set(ENV_CONFIG_KEYS)
+        if unknown:
+            raise ConfigError(f"unknown env config keys {sorted(unknown)}; expected some of {list(ENV_CONFIG_KEYS)}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ConfigError(f"render_mode {render_mode!r} is not supported; expected one of {self.metadata['render_modes']}")
+        self.render_mode = render_mode
+        self.suite: str = cfg.get("suite") or "procedural-train"
+        self.scenario: Optional[str] = cfg.get("scenario")
+        self.difficulty: Optional[str] = cfg.get("difficulty")
+        self._check_selection(self.suite, self.scenario, self.difficulty)
+        spec = CurriculumSpec.parse(cfg.get("curriculum"))
+        self.curriculum: Optional[Curriculum] = Curriculum(spec) if spec is not None else None
+        self.reward_config: RewardConfig = _as_model(cfg.get("reward_config"), RewardConfig)
+        self.sim_params: SimParams = _as_model(cfg.get("sim_params"), SimParams)
+        self.core = DrugTargetEnvironment(reward_config=self.reward_config, sim_params=self.sim_params)
+        self._obs: Optional[ValidationObservation] = None
+        self._tier: Optional[str] = None
+
+    # ------------------------------------------------------------------ subclass hooks
+    def _encode(self, obs: ValidationObservation) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _decode(self, action: Any) -> Union[DrugTargetAction, dict[str, Any]]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ gymnasium API
+    def reset(self, *, seed: Optional[int] = None, options: Optional[dict[str, Any]] = None):
+        super().reset(seed=seed)
+        opts = dict(options or {})
+        unknown = set(opts) - set(RESET_OPTION_KEYS)
+        if unknown:
+            raise ConfigError(f"unknown reset options {sorted(unknown)}; expected some of {list(RESET_OPTION_KEYS)}")
+        suite = opts.get("suite", self.suite)
+        scenario = opts.get("scenario", self.scenario)
+        difficulty = opts.get("difficulty", self.difficulty)
+        self._check_selection(suite, scenario, difficulty)
+        rng = self.np_random
+        if scenario is None:
+            scenario = CURATED_NAMES[int(rng.integers(len(CURATED_NAMES)))] if suite == "curated" else "procedural"
+        episode_seed = opts.get("episode_seed")
+        if episode_seed is None:
+            k = int(rng.integers(_SEED_DRAW_HIGH))
+            episode_seed = suite_episodes(suite, 1, seed=k)[0][1] if (scenario == "procedural" and suite != "curated") else k
+        if scenario == "procedural" and difficulty is None and self.curriculum is not None:
+            difficulty = self.curriculum.sample(rng)
+        self._tier = difficulty
+        self._obs = self.core.reset(seed=int(episode_seed), scenario=scenario, difficulty=difficulty)
+        info = {"reward_terms": {}, "episode_seed": int(episode_seed), "difficulty": self._obs.metadata.get("difficulty")}
+        return self._encode(self._obs), info
+
+    def step(self, action: Any):
+        assert self._obs is not None, "Call reset before using step method."
+        decoded = self._decode(action)
+        obs = self.core.step(decoded)
+        self._obs = obs
+        truncated = bool(obs.metadata.get("truncated", False))
+        terminated = bool(obs.done) and not truncated
+        if obs.done and self.curriculum is not None:
+            self._record_curriculum(obs, decoded)
+        info = {"reward_terms": dict(self.core.last_info.get("reward_terms", {})),
+                "violations": [v.rule for v in obs.rule_violations]}
+        if obs.done:
+            info["termination_reason"] = obs.metadata.get("termination_reason")
+        return self._encode(obs), float(obs.reward or 0.0), terminated, truncated, info
+
+    def render(self) -> Optional[str]:
+        if self.render_mode != "ansi" or self._obs is None:
+            return None
+        from drugenv.gym_envs.text_render import render_text
+
+        return render_text(self._obs, max_chars=None)
+
+    def close(self) -> None:
+        self.core.close()
+        self._obs = None
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def observation(self) -> Optional[ValidationObservation]:
+        """The core observation behind the last encoded one (visible data only)."""
+        return self._obs
+
+    def _record_curriculum(self, obs: ValidationObservation, last_action: Any) -> None:
+        # Success needs the hidden answer: computed here for the curriculum only, never returned.
+        assert self.curriculum is not None
+        tier = self._tier or str(obs.metadata.get("difficulty"))
+        success = False
+        if obs.metadata.get("termination_reason") == "report_submitted":
+            decision = getattr(last_action, "final_decision", None)
+            if decision is None and isinstance(last_action, Mapping):
+                decision = last_action.get("final_decision")
+            success = decision == self.core.debug_truth().profile.correct_decision
+        self.curriculum.update(tier, success)
+
+    @staticmethod
+    def _check_selection(suite: str, scenario: Optional[str], difficulty: Optional[str]) -> None:
+        if suite not in SUITES:
+            raise ConfigError(f"suite {suite!r} is unknown; expected one of {', '.join(SUITES)}")
+        if scenario is not None and scenario != "procedural" and scenario not in CURATED_NAMES:
+            raise ConfigError(f"scenario {scenario!r} is unknown; expected 'procedural' or one of {', '.join(CURATED_NAMES)}")
+        if difficulty is not None and difficulty not in DIFFICULTIES:
+            raise ConfigError(f"difficulty {difficulty!r} is unknown; expected one of {', '.join(DIFFICULTIES)}")
+
+
+__all__ = ["DrugEnvBase", "ENV_CONFIG_KEYS", "RESET_OPTION_KEYS"]

@@ -1,0 +1,94 @@
+"""``DrugEnvText``: DrugEnv with text observations and text (JSON) actions, for LLM agents."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional, Union
+
+from gymnasium import spaces
+
+from drugenv.gym_envs.base import DrugEnvBase
+from drugenv.gym_envs.text_render import TEXT_CHARSET, render_text
+from drugenv.models import DrugTargetAction, ValidationObservation
+
+MAX_OBSERVATION_CHARS = 8192
+"""Longest observation text; longer renderings fall back to more compact detail levels."""
+MAX_ACTION_CHARS = 4096
+"""Longest action text accepted by the action space."""
+
+
+class DrugEnvText(DrugEnvBase):
+    """DrugEnv with text in and text out: the observation is the LLM agent's rendered user turn, the
+    action is one JSON action object.
+
+    ## Description
+    The agent validates a drug target (gene × indication): it spends credits on noisy simulated
+    queries whose outputs come from a hidden target profile, then submits a go / no-go report with a
+    confidence. The system prompt describing the actions is ``drugenv.llm.prompts.system_prompt()``.
+
+    ## Action Space
+    ``Text(max_length=4096, charset=printable ASCII + newline)``: one JSON object
+    ``{"action_type": ..., "parameters": {...}, "reasoning": ..., "final_decision": "go"|"no_go",
+    "confidence": 0-1}`` (the last two for ``submit_validation_report`` only), optionally wrapped in
+    prose or a code fence. It is parsed by ``drugenv.llm.parsing.parse_action``; text that is not a
+    valid action becomes the core environment's ``invalid_action`` hard violation (blocked,
+    penalised, nothing charged, the episode goes on). It never raises.
+
+    ## Observation Space
+    ``Text(min_length=1, max_length=8192, charset=printable ASCII + newline)``:
+
+    | section          | content                                                     |
+    |------------------|-------------------------------------------------------------|
+    | header           | target, indication, disease context                         |
+    | budget           | credits remaining / total, step / max steps                 |
+    | legal actions    | the affordable actions                                      |
+    | dossier          | findings by section (summaries, readouts), red flags        |
+    | recent steps     | the last pipeline-history entries with violations           |
+    | last output      | status, summary and readouts of the latest step             |
+    | violations       | rule violations of the last step                            |
+
+    The most detailed rendering that fits 8192 characters is used.
+
+    ## Rewards
+    The core environment's reward (``RewardConfig``); ``info["reward_terms"]`` holds the breakdown.
+
+    ## Starting State
+    As ``DrugEnvVector``: a scenario of the configured suite; tier and core seed from ``self.np_random``.
+
+    ## Episode End
+    1. Termination: a report is submitted.
+    2. Termination: credits run out without a report.
+    3. Truncation: the step cap (``SimParams.max_steps``, 30) is reached without a report.
+
+    ## Arguments
+    As ``DrugEnvVector`` (see ``drugenv.gym_envs.base``): ``suite``, ``scenario``, ``difficulty``,
+    ``curriculum``, ``reward_config``, ``sim_params``; ``reset(options=...)`` may override
+    ``suite``, ``scenario``, ``difficulty`` and ``episode_seed``.
+
+    ```python
+    >>> import gymnasium as gym
+    >>> import drugenv.gym_envs
+    >>> env = gym.make("DrugEnv/Text-v0", scenario="egfr_nsclc_viable")
+    >>> obs, info = env.reset(seed=123)
+    >>> obs.splitlines()[0]
+    'Target: EGFR | Indication: non-small cell lung cancer (NSCLC) (oncology / solid tumour)'
+    ```
+
+    ## Version History
+    * v0: initial version.
+    """
+
+    def __init__(self, config: Optional[Mapping[str, Any]] = None, render_mode: Optional[str] = None, **kwargs: Any):
+        super().__init__(config, render_mode=render_mode, **kwargs)
+        self.observation_space = spaces.Text(max_length=MAX_OBSERVATION_CHARS, min_length=1, charset=TEXT_CHARSET)
+        self.action_space = spaces.Text(max_length=MAX_ACTION_CHARS, min_length=0, charset=TEXT_CHARSET)
+
+    def _encode(self, obs: ValidationObservation) -> str:
+        return render_text(obs, MAX_OBSERVATION_CHARS)
+
+    def _decode(self, action: Any) -> Union[DrugTargetAction, dict[str, Any]]:
+        from drugenv.llm.parsing import parse_action, to_env_action
+
+        return to_env_action(parse_action(action if isinstance(action, str) else None))
+
+
+__all__ = ["DrugEnvText", "MAX_ACTION_CHARS", "MAX_OBSERVATION_CHARS"]

@@ -1,0 +1,51 @@
+"""Observation -> ASCII text that fits a ``gymnasium.spaces.Text`` (charset and length).
+
+The text is the LLM agent's user turn (``drugenv.llm.prompts.render_observation``), at the most
+detailed level that fits ``max_chars``; non-ASCII characters are transliterated (``µ`` → ``u``,
+``−`` → ``-``) or replaced by ``?`` so every character is in ``TEXT_CHARSET``.
+"""
+
+from __future__ import annotations
+
+import string
+import unicodedata
+from typing import Optional
+
+from drugenv.models import ValidationObservation
+
+TEXT_CHARSET: str = "".join(sorted(set(string.printable) - set("\t\r\x0b\x0c")))
+"""Printable ASCII (space to ``~``) plus newline."""
+_CHARSET = frozenset(TEXT_CHARSET)
+_TRANSLIT = {"−": "-", "–": "-", "—": "-", "µ": "u", "μ": "u", "≥": ">=", "≤": "<=", "→": "->", "×": "x", "·": "*",
+             "±": "+/-", "’": "'", "‘": "'", "“": '"', "”": '"', "…": "...", "\t": " ", "\r": ""}
+
+
+def to_charset(text: str) -> str:
+    """``text`` with every character mapped into ``TEXT_CHARSET``."""
+    out = []
+    for ch in text:
+        if ch in _CHARSET:
+            out.append(ch)
+            continue
+        rep = _TRANSLIT.get(ch)
+        if rep is None:
+            rep = unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode("ascii")
+        out.append("".join(c if c in _CHARSET else "?" for c in rep) or "?")
+    return "".join(out)
+
+
+def render_text(obs: ValidationObservation, max_chars: Optional[int] = 8192) -> str:
+    """The most detailed rendering of ``obs`` with at most ``max_chars`` characters (cut if even the
+    most compact level is longer; ``None``: no limit)."""
+    from drugenv.llm.prompts import DETAIL_LEVELS, render_observation
+
+    text = ""
+    for level in range(len(DETAIL_LEVELS)):
+        text = to_charset(render_observation(obs, level))
+        if max_chars is None or len(text) <= max_chars:
+            return text
+    marker = "\n[truncated]"
+    return text[: max(0, max_chars - len(marker))] + marker
+
+
+__all__ = ["TEXT_CHARSET", "render_text", "to_charset"]

@@ -1,0 +1,226 @@
+"""``DrugEnvVector``: DrugEnv for classic RL (Box observation, Discrete actions).
+
+The features and the action catalogue are pure functions of the visible observation
+(``vector_features``, ``VECTOR_ACTIONS``), so a trained policy can be evaluated on the core
+environment directly (``drugenv.training.ppo.RLlibCheckpointPolicy``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional
+
+import numpy as np
+from gymnasium import spaces
+
+from drugenv.actions import ACTION_TABLE, ActionType, EvidenceDimension
+from drugenv.agents.belief import GATES, assess
+from drugenv.gym_envs.base import DrugEnvBase
+from drugenv.models import DrugTargetAction, ValidationObservation
+
+A = ActionType
+
+CONFIDENCE_BINS: tuple[float, ...] = (0.55, 0.65, 0.75, 0.85, 0.95)
+"""Confidences a report may state, one submit action each per decision."""
+GATE_SCALE = 3.0
+"""Gate log-odds are divided by this and clipped to [-1, 1] (the strongest gate is ±3)."""
+LOGIT_SCALE = 4.0
+"""The summed belief logit enters as tanh(logit / LOGIT_SCALE)."""
+MAX_CREDITS = 50.0
+"""credits_total is divided by this (budgets are 30-45 credits)."""
+
+
+@dataclass(frozen=True)
+class VectorAction:
+    """One discrete action: a concrete ``DrugTargetAction``."""
+
+    name: str
+    action_type: ActionType
+    parameters: tuple[tuple[str, Any], ...] = ()
+    final_decision: Optional[str] = None
+    confidence: Optional[float] = None
+
+    def to_action(self) -> DrugTargetAction:
+        return DrugTargetAction(action_type=self.action_type, parameters=dict(self.parameters),
+                                final_decision=self.final_decision, confidence=self.confidence,
+                                reasoning=f"vector policy: {self.name}")
+
+    def key(self) -> tuple[str, str]:
+        """Canonical (action, parameters) key, as the rule engine compares calls."""
+        return self.to_action().key()
+
+
+def _ev(action_type: ActionType, name: Optional[str] = None, **params: Any) -> VectorAction:
+    return VectorAction(name or action_type.value, action_type, tuple(sorted(params.items())))
+
+
+EVIDENCE_VECTOR_ACTIONS: tuple[VectorAction, ...] = (
+    _ev(A.QUERY_EXPRESSION),
+    _ev(A.DIFFERENTIAL_EXPRESSION),
+    _ev(A.PATHWAY_ENRICHMENT),
+    _ev(A.COEXPRESSION_NETWORK),
+    _ev(A.PROTEIN_STRUCTURE_LOOKUP),
+    _ev(A.BINDING_SITE_ANALYSIS, "binding_site_analysis(orthosteric)", include_allosteric=False),
+    _ev(A.BINDING_SITE_ANALYSIS, "binding_site_analysis(allosteric)", include_allosteric=True),
+    _ev(A.DRUGGABILITY_SCREEN, "druggability_screen(small_molecule)", modality="small_molecule"),
+    _ev(A.DRUGGABILITY_SCREEN, "druggability_screen(any)", modality="any"),
+    _ev(A.PROTEIN_INTERACTION_NETWORK),
+    _ev(A.CLINICAL_TRIAL_LOOKUP),
+    _ev(A.TOXICITY_PANEL),
+    _ev(A.OFF_TARGET_SCREEN),
+    _ev(A.PATIENT_STRATIFICATION),
+    _ev(A.LITERATURE_SEARCH, "literature_search(all_years)", since_year=None),
+    _ev(A.LITERATURE_SEARCH, "literature_search(since_2013)", since_year=2013),
+    _ev(A.EVIDENCE_SYNTHESIS),
+    _ev(A.COMPETITOR_LANDSCAPE),
+    _ev(A.CRISPR_KNOCKOUT, "crispr_knockout(panel)", cell_lines="panel"),
+    _ev(A.CRISPR_KNOCKOUT, "crispr_knockout(altered)", cell_lines="altered"),
+    _ev(A.BIOMARKER_CORRELATION),
+    _ev(A.IN_VITRO_ASSAY),
+    _ev(A.IN_VIVO_MODEL),
+    _ev(A.REQUEST_EXPERT_REVIEW),
+)
+"""Evidence actions (default parameters plus the variants that change what is learned).
+``flag_red_flag`` is left out: it gathers no evidence."""
+
+SUBMIT_VECTOR_ACTIONS: tuple[VectorAction, ...] = tuple(
+    VectorAction(f"submit({d}, {c:.2f})", A.SUBMIT_VALIDATION_REPORT, (), d, c)
+    for d in ("go", "no_go") for c in CONFIDENCE_BINS
+)
+VECTOR_ACTIONS: tuple[VectorAction, ...] = EVIDENCE_VECTOR_ACTIONS + SUBMIT_VECTOR_ACTIONS
+"""The Discrete action space, in order: index i is ``VECTOR_ACTIONS[i]``."""
+
+_EVIDENCE_KEYS = tuple(a.key() for a in EVIDENCE_VECTOR_ACTIONS)
+_DIMS = tuple(EvidenceDimension)
+
+FEATURE_NAMES: tuple[str, ...] = (
+    ("credits_fraction", "step_fraction", "credits_total", "last_blocked", "last_soft_violation", "belief_logit", "belief_p_go")
+    + tuple(f"gate_logodds/{g}" for g in GATES)
+    + tuple(f"gate_seen/{g}" for g in GATES)
+    + tuple(f"investigated/{d.value}" for d in _DIMS)
+    + tuple(f"done/{a.name}" for a in EVIDENCE_VECTOR_ACTIONS)
+)
+"""Name of each observation entry, in order."""
+OBS_DIM = len(FEATURE_NAMES)
+
+
+def vector_features(obs: ValidationObservation) -> np.ndarray:
+    """The observation vector of ``obs`` (float32, shape ``(OBS_DIM,)``, every entry in [-1, 1])."""
+    belief = assess(obs.dossier)
+    investigated = {ACTION_TABLE[f.action_type].dimension for f in obs.dossier.all_findings()}
+    # Findings store canonical parameters, so this matches ``DrugTargetAction.key()``.
+    done_keys = {(f.action_type.value, json.dumps(f.parameters, sort_keys=True)) for f in obs.dossier.all_findings()}
+    rules = [v.severity for v in obs.rule_violations]
+    x = [
+        obs.credits_remaining / max(1, obs.credits_total),
+        obs.step_count / max(1, obs.max_steps),
+        min(1.0, obs.credits_total / MAX_CREDITS),
+        float("hard" in rules),
+        float("soft" in rules),
+        float(np.tanh(belief.logit / LOGIT_SCALE)),
+        belief.p_go,
+    ]
+    x += [max(-1.0, min(1.0, belief.log_odds[g] / GATE_SCALE)) for g in GATES]
+    x += [float(belief.seen[g]) for g in GATES]
+    x += [float(d in investigated) for d in _DIMS]
+    x += [float(k in done_keys) for k in _EVIDENCE_KEYS]
+    return np.clip(np.asarray(x, dtype=np.float32), -1.0, 1.0)
+
+
+class DrugEnvVector(DrugEnvBase):
+    """DrugEnv with a feature-vector observation and a discrete action catalogue, for classic RL.
+
+    ## Description
+    The agent validates a drug target (gene × indication): it spends credits on noisy simulated
+    queries whose outputs come from a hidden target profile, then submits a go / no-go report with a
+    confidence. The dossier is summarised into features: budget, which dimensions were looked at,
+    and the public go/no-go gates of ``drugenv.agents.belief.assess`` as log-odds.
+
+    ## Action Space
+    ``Discrete(34)``: ``VECTOR_ACTIONS[i]``.
+
+    | index  | action                                                                                   |
+    |--------|------------------------------------------------------------------------------------------|
+    | 0-23   | evidence actions (``EVIDENCE_VECTOR_ACTIONS``): every evidence action with default parameters, plus binding_site_analysis include_allosteric False/True, druggability_screen small_molecule/any, literature_search all years/since 2013, crispr_knockout panel/altered |
+    | 24-28  | submit go with confidence 0.55, 0.65, 0.75, 0.85, 0.95                                   |
+    | 29-33  | submit no_go with confidence 0.55, 0.65, 0.75, 0.85, 0.95                                |
+
+    Costs and soft prerequisites are those of ``drugenv.actions.ACTION_TABLE``.
+
+    ## Observation Space
+    ``Box(-1, 1, (59,), float32)`` (``FEATURE_NAMES``):
+
+    | Num   | Observation                                         | Min | Max |
+    |-------|-----------------------------------------------------|-----|-----|
+    | 0     | credits remaining / credits total                   | 0   | 1   |
+    | 1     | step / max_steps                                    | 0   | 1   |
+    | 2     | credits total / 50                                  | 0   | 1   |
+    | 3     | last step was blocked (hard violation)              | 0   | 1   |
+    | 4     | last step broke a soft rule                         | 0   | 1   |
+    | 5     | tanh(belief logit / 4)                              | -1  | 1   |
+    | 6     | belief P(go)                                        | 0   | 1   |
+    | 7-13  | gate log-odds / 3, clipped (tractability, linkage, safety, selectivity, clinical, translation, expert) | -1 | 1 |
+    | 14-20 | gate seen flags (same order)                        | 0   | 1   |
+    | 21-34 | dimension investigated flags (``EvidenceDimension`` order) | 0 | 1 |
+    | 35-58 | evidence action i already run (same parameters)     | 0   | 1   |
+
+    ## Rewards
+    The core environment's reward, unchanged (``RewardConfig``): per step novelty + coherence −
+    credit cost − violations + shaping; on the last step the terminal terms (decision score,
+    evidence coverage, credit efficiency, reasoning coherence, hard penalties).
+    ``info["reward_terms"]`` holds the signed breakdown.
+
+    ## Starting State
+    A scenario from the configured suite (default ``procedural-train``), tier and core seed drawn
+    with ``self.np_random``: all features 0 except credits fraction 1 and credits total.
+
+    ## Episode End
+    1. Termination: a report is submitted.
+    2. Termination: credits run out without a report.
+    3. Truncation: the step cap (``SimParams.max_steps``, 30) is reached without a report.
+
+    ## Arguments
+    Constructor config dict (RLlib's ``env_config``) or keyword arguments; see
+    ``drugenv.gym_envs.base`` for the table: ``suite``, ``scenario``, ``difficulty``,
+    ``curriculum``, ``reward_config``, ``sim_params``. ``reset(options=...)`` may override
+    ``suite``, ``scenario``, ``difficulty`` and ``episode_seed`` for one episode.
+
+    ```python
+    >>> import gymnasium as gym
+    >>> import drugenv.gym_envs
+    >>> env = gym.make("DrugEnv/Vector-v0", scenario="egfr_nsclc_viable")
+    >>> obs, info = env.reset(seed=123)
+    >>> obs.shape, env.action_space
+    ((59,), Discrete(34))
+    ```
+
+    ## Version History
+    * v0: initial version.
+    """
+
+    def __init__(self, config: Optional[Mapping[str, Any]] = None, render_mode: Optional[str] = None, **kwargs: Any):
+        super().__init__(config, render_mode=render_mode, **kwargs)
+        self.action_space = spaces.Discrete(len(VECTOR_ACTIONS))
+        self.observation_space = spaces.Box(-1.0, 1.0, shape=(OBS_DIM,), dtype=np.float32)
+
+    def _encode(self, obs: ValidationObservation) -> np.ndarray:
+        return vector_features(obs)
+
+    def _decode(self, action: Any) -> DrugTargetAction:
+        i = int(action)
+        assert 0 <= i < len(VECTOR_ACTIONS), f"action {action!r} is outside Discrete({len(VECTOR_ACTIONS)})"
+        return VECTOR_ACTIONS[i].to_action()
+
+
+__all__ = [
+    "CONFIDENCE_BINS",
+    "DrugEnvVector",
+    "EVIDENCE_VECTOR_ACTIONS",
+    "FEATURE_NAMES",
+    "OBS_DIM",
+    "SUBMIT_VECTOR_ACTIONS",
+    "VECTOR_ACTIONS",
+    "VectorAction",
+    "vector_features",
+]

@@ -1,0 +1,335 @@
+"""Ray Tune sweeps over reward weights and curricula, each trial scored on the same held-out evaluation.
+
+How to run::
+
+    drugenv sweep tune_sweeps/reward_weights --num-samples 12
+    drugenv sweep tune_sweeps/curriculum --num-samples 8 --max-concurrent-trials 2
+    python -m drugenv.tuning.sweep tune_sweeps/reward_weights --num-samples 4 --iterations 4   # a smoke run
+
+A sweep file (``tune_sweeps/*.py``) defines ``NAME``, ``METRIC`` / ``MODE`` (a ``heldout/*`` key),
+``NUM_SAMPLES``, ``ALGO``, ``BASE_OVERRIDES`` (settings every trial shares), ``ASHA``
+(``grace_period`` / ``reduction_factor`` in evaluation rounds), ``KEY_PARAMS`` (dotted paths plotted)
+and ``search_space()`` (nested overrides of the algo's settings with Tune primitives at the leaves).
+
+Each trial trains the algo (``--algo ppo_vector``: ``rllib_configs/ppo_vector.py``) and, every
+``run.eval_interval`` iterations, runs ``drugenv.training.ppo.heldout_eval``: the SAME
+``procedural-test`` episodes for every trial, default ``RewardConfig`` — never the trial's own
+training reward, whose scale the swept weights change. ASHA early-stops on that metric.
+
+Writes into ``--out/<NAME>/``: ``results.csv`` and ``results.md`` (trials sorted by the metric, with
+their config), ``metric_vs_params.png``, ``best_config.json`` (the best trial's searched settings,
+``{"algo": ..., ...}``: pass it to ``drugenv train rllib_configs/ppo_vector --overrides``) and
+``best_trial.json`` (its metrics). Tune's own files go to ``--out/<NAME>/tune/``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Annotated, Any, Mapping, Optional
+
+import tyro
+
+from drugenv.errors import ConfigError
+
+HELDOUT_COLUMNS: tuple[str, ...] = ("decision_accuracy", "brier", "ece", "credits_used", "decision_utility", "mean_return")
+"""Held-out metrics every results table shows."""
+ALGO_CONFIGS: dict[str, str] = {"ppo_vector": "rllib_configs/ppo_vector.py"}
+"""Algo name -> its rllib config file, relative to the repository root (GRPO joins when it lands)."""
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_sweep(path: str | Path) -> ModuleType:
+    """Import a ``tune_sweeps/<name>.py`` file by path (``.py`` optional)."""
+    p = Path(path)
+    if p.suffix != ".py":
+        p = p.with_suffix(".py")
+    if not p.is_file() and (_REPO_ROOT / p).is_file():
+        p = _REPO_ROOT / p
+    if not p.is_file():
+        raise ConfigError(f"sweep file {str(path)!r} not found; e.g. tune_sweeps/reward_weights")
+    name = f"drugenv_sweep_{p.stem}"
+    spec = importlib.util.spec_from_file_location(name, p.resolve())
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    missing = [a for a in ("NAME", "METRIC", "MODE", "search_space") if not hasattr(mod, a)]
+    if missing:
+        raise ConfigError(f"{p} must define {', '.join(missing)} (see tune_sweeps/reward_weights.py)")
+    if mod.MODE not in ("min", "max"):
+        raise ConfigError(f"{p}: MODE must be 'min' or 'max', got {mod.MODE!r}")
+    return mod
+
+
+def algo_config_path(algo: str) -> Path:
+    if algo not in ALGO_CONFIGS:
+        raise ConfigError(f"--algo {algo!r} is not supported by sweeps yet; expected one of {', '.join(ALGO_CONFIGS)}")
+    local = Path(ALGO_CONFIGS[algo])
+    return local.resolve() if local.is_file() else _REPO_ROOT / ALGO_CONFIGS[algo]
+
+
+def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (lists stay values)."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping) and v:
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The trial
+# ---------------------------------------------------------------------------------------------
+
+
+def _trainable(config: dict[str, Any]) -> None:
+    """One trial: train with ``config["overrides"]`` and report each held-out evaluation to Tune."""
+    from ray import tune
+
+    from drugenv.training.ppo import load_rllib_config, train_ppo
+
+    mod = load_rllib_config(config["algo_config"])
+    overrides = mod.merge(config["base"], config["overrides"])
+
+    def report(row: dict[str, Any], algo: Any) -> None:
+        metrics = {k: float(v) for k, v in row.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        metrics["ppo_iteration"] = metrics.pop("iteration")
+        tune.report(metrics)
+
+    train_ppo(mod, overrides, out_dir=None, progress=False, on_eval=report)
+
+
+# ---------------------------------------------------------------------------------------------
+# Running and reporting
+# ---------------------------------------------------------------------------------------------
+
+
+def run_sweep(
+    sweep: ModuleType,
+    *,
+    algo: str = "ppo_vector",
+    num_samples: Optional[int] = None,
+    out: str | Path = "runs/sweeps",
+    max_concurrent_trials: int = 1,
+    base_overrides: Optional[Mapping[str, Any]] = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Run the Tune sweep (Ray must be initialised) and write table, plot and best config.
+
+    ``base_overrides`` are merged over the sweep's ``BASE_OVERRIDES`` (e.g. a smaller budget).
+    Returns ``{"table": rows, "best": row, "files": {...}}``.
+    """
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search import BasicVariantGenerator
+
+    cfg_path = algo_config_path(algo)
+    from drugenv.training.ppo import load_rllib_config
+
+    mod = load_rllib_config(cfg_path)
+    base = mod.merge(getattr(sweep, "BASE_OVERRIDES", {}), base_overrides or {})
+    settings = mod.settings(base)
+    rounds = max(1, math.ceil(int(settings["run"]["iterations"]) / max(1, int(settings["run"]["eval_interval"]))))
+    asha = {"grace_period": 1, "reduction_factor": 2, **getattr(sweep, "ASHA", {})}
+    scheduler = ASHAScheduler(time_attr="training_iteration", max_t=rounds,
+                              grace_period=min(int(asha["grace_period"]), rounds),
+                              reduction_factor=float(asha["reduction_factor"]))
+    out_dir = Path(out).resolve() / sweep.NAME
+    out_dir.mkdir(parents=True, exist_ok=True)
+    param_space = {"algo_config": str(cfg_path), "base": base, "overrides": sweep.search_space()}
+    tuner = tune.Tuner(
+        tune.with_resources(_trainable, {"cpu": 1}),
+        param_space=param_space,
+        tune_config=tune.TuneConfig(
+            metric=sweep.METRIC, mode=sweep.MODE, scheduler=scheduler,
+            num_samples=int(num_samples or getattr(sweep, "NUM_SAMPLES", 4)),
+            # BasicVariantGenerator caps concurrency itself (Tune ignores max_concurrent_trials with it).
+            search_alg=BasicVariantGenerator(random_state=seed, max_concurrent=max_concurrent_trials),
+        ),
+        run_config=tune.RunConfig(name="tune", storage_path=str(out_dir), verbose=0,
+                                  failure_config=tune.FailureConfig(max_failures=0)),
+    )
+    results = tuner.fit()
+    rows = _rows(results, sweep.METRIC)
+    if not rows:
+        errors = [str(e) for e in results.errors]
+        raise RuntimeError(f"sweep {sweep.NAME}: no trial reported a result; errors: {errors[:2]}")
+    rows.sort(key=lambda r: (math.isnan(r[sweep.METRIC]), r[sweep.METRIC] if sweep.MODE == "min" else -r[sweep.METRIC]))
+    files = _write_outputs(sweep, algo, rows, out_dir)
+    return {"table": rows, "best": rows[0], "files": files, "errors": [str(e) for e in results.errors]}
+
+
+def _rows(results: Any, metric: str) -> list[dict[str, Any]]:
+    """One row per trial: its last held-out evaluation and its searched config (dotted keys)."""
+    rows = []
+    for res in results:
+        if res.metrics is None or metric not in res.metrics:
+            continue
+        m = res.metrics
+        row: dict[str, Any] = {
+            "trial_id": m.get("trial_id", ""),
+            "eval_rounds": int(m.get("training_iteration", 0)),
+            "ppo_iterations": int(m.get("ppo_iteration", 0)),
+            metric: float(m[metric]),
+        }
+        for k in HELDOUT_COLUMNS:
+            row[f"heldout/{k}"] = float(m.get(f"heldout/{k}", float("nan")))
+        row.update({f"config.{k}": v for k, v in flatten(res.config["overrides"]).items()})
+        row["_overrides"] = res.config["overrides"]
+        rows.append(row)
+    return rows
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.3f}" if abs(v) < 1000 else f"{v:.0f}"
+    return str(v)
+
+
+def format_table(rows: list[dict[str, Any]], metric: str) -> str:
+    """The sorted results as a Markdown table (metric first, then held-out metrics, then config)."""
+    cols = ["trial_id", "eval_rounds", "ppo_iterations"] + [f"heldout/{k}" for k in HELDOUT_COLUMNS]
+    cols += sorted({k for r in rows for k in r if k.startswith("config.")})
+    head = [c.replace("config.env_config.", "").replace("heldout/", "") for c in cols]
+    lines = [f"sorted by {metric}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(_fmt(r.get(c, "")) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _plot(rows: list[dict[str, Any]], metric: str, key_params: tuple[str, ...], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    params = [p for p in key_params if any(f"config.{p}" in r for r in rows)] or \
+        sorted({k[len("config."):] for r in rows for k in r if k.startswith("config.")})[:6]
+    n = max(1, len(params))
+    ncols = min(3, n)
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.3 * nrows), squeeze=False)
+    y = np.array([r[metric] for r in rows], dtype=float)
+    rng = np.random.default_rng(0)
+    for ax, p in zip(axes.flat, params):
+        vals = [r.get(f"config.{p}") for r in rows]
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals)
+        if numeric:
+            ax.scatter(vals, y, c="tab:blue")
+            if min(vals) > 0 and max(vals) / max(min(vals), 1e-12) > 100:
+                ax.set_xscale("log")
+        else:
+            cats = sorted({str(v) for v in vals})
+            x = np.array([cats.index(str(v)) for v in vals], dtype=float) + rng.uniform(-0.12, 0.12, len(vals))
+            ax.scatter(x, y, c="tab:orange")
+            ax.set_xticks(range(len(cats)))
+            ax.set_xticklabels(cats, rotation=20, fontsize=8)
+        ax.set_xlabel(p.split(".")[-1])
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    fig.suptitle(f"{metric} (held-out procedural-test) vs. swept parameters, {len(rows)} trials", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _write_outputs(sweep: ModuleType, algo: str, rows: list[dict[str, Any]], out_dir: Path) -> dict[str, str]:
+    import csv
+
+    metric = sweep.METRIC
+    table = format_table(rows, metric)
+    (out_dir / "results.md").write_text(table + "\n")
+    cols = list(dict.fromkeys(k for r in rows for k in r if not k.startswith("_")))
+    with open(out_dir / "results.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=cols)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in r.items() if not k.startswith("_")})
+    plot = _plot(rows, metric, tuple(getattr(sweep, "KEY_PARAMS", ())), out_dir / "metric_vs_params.png")
+    best = rows[0]
+    best_config = {"algo": algo, **best["_overrides"]}
+    (out_dir / "best_config.json").write_text(json.dumps(best_config, indent=2) + "\n")
+    (out_dir / "best_trial.json").write_text(json.dumps(
+        {"sweep": sweep.NAME, "metric": metric, "mode": sweep.MODE,
+         **{k: v for k, v in best.items() if not k.startswith(("_", "config."))}}, indent=2) + "\n")
+    return {"table": str(out_dir / "results.md"), "csv": str(out_dir / "results.csv"), "plot": str(plot),
+            "best_config": str(out_dir / "best_config.json"), "best_trial": str(out_dir / "best_trial.json")}
+
+
+@dataclass
+class SweepArgs:
+    """Run a Tune sweep (``drugenv sweep tune_sweeps/<name>``)."""
+
+    sweep: Annotated[str, tyro.conf.Positional]
+    """Sweep file, e.g. tune_sweeps/reward_weights or tune_sweeps/curriculum (``.py`` optional)."""
+    num_samples: Optional[int] = None
+    """Trials to sample (None: the sweep file's NUM_SAMPLES)."""
+    algo: str = "ppo_vector"
+    """Algorithm each trial trains: ppo_vector (grpo_tiny_cpu once the GRPO config lands)."""
+    out: str = "runs/sweeps"
+    """Output root; results go to OUT/<sweep NAME>/."""
+    max_concurrent_trials: int = 1
+    """Trials running at once (each needs 1 CPU; the box has 2 shared cores)."""
+    iterations: Optional[int] = None
+    """Override the sweep's PPO iterations per trial."""
+    eval_interval: Optional[int] = None
+    """Override iterations between held-out evaluations (= ASHA rounds)."""
+    eval_episodes: Optional[int] = None
+    """Override held-out episodes per evaluation."""
+    train_batch_size: Optional[int] = None
+    """Override PPO's train_batch_size_per_learner (env steps per iteration)."""
+    seed: int = 0
+    """Seed of the random search (same seed, same trial configs)."""
+    num_cpus: int = 2
+    """CPUs Ray may use."""
+
+
+def budget_overrides(args: SweepArgs) -> dict[str, Any]:
+    """Budget flags of ``args`` as settings overrides."""
+    run = {k: v for k, v in (("iterations", args.iterations), ("eval_interval", args.eval_interval),
+                             ("eval_episodes", args.eval_episodes)) if v is not None}
+    out: dict[str, Any] = {"run": run} if run else {}
+    if args.train_batch_size is not None:
+        mb = min(args.train_batch_size, 250)
+        out["training"] = {"train_batch_size_per_learner": args.train_batch_size, "minibatch_size": mb}
+    return out
+
+
+def sweep_main(args: SweepArgs) -> dict[str, Any]:
+    """CLI entry: run the sweep on a local loopback Ray, print the table and where the files are."""
+    from drugenv.training.ppo import init_ray
+
+    sweep = load_sweep(args.sweep)
+    started = init_ray(args.num_cpus)
+    try:
+        res = run_sweep(sweep, algo=args.algo, num_samples=args.num_samples, out=args.out,
+                        max_concurrent_trials=args.max_concurrent_trials, base_overrides=budget_overrides(args),
+                        seed=args.seed)
+    finally:
+        if started:
+            import ray
+
+            ray.shutdown()
+    print(format_table(res["table"], sweep.METRIC))
+    print("\n" + "\n".join(f"{k}: {v}" for k, v in res["files"].items()))
+    return res
+
+
+__all__ = ["ALGO_CONFIGS", "HELDOUT_COLUMNS", "SweepArgs", "budget_overrides", "flatten", "format_table",
+           "load_sweep", "run_sweep", "sweep_main"]
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sweep_main(tyro.cli(SweepArgs))

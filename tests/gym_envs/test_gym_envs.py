@@ -1,0 +1,185 @@
+"""The gymnasium wrappers: API conformance (check_env), determinism by seed, encodings, curricula."""
+
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env, check_step_determinism
+
+import drugenv.gym_envs  # noqa: F401  (registers the ids)
+from drugenv.gym_envs import TEXT_ENV_ID, VECTOR_ENV_ID, DrugEnvText, DrugEnvVector
+from drugenv.gym_envs.text_render import TEXT_CHARSET
+from drugenv.gym_envs.vector_env import FEATURE_NAMES, OBS_DIM, VECTOR_ACTIONS, vector_features
+from drugenv.errors import ConfigError
+from drugenv.scenarios import CURATED_NAMES
+from drugenv.scenarios.procedural import TEST_SEED_OFFSET
+
+CONFIGS = [{"suite": "curated"}, {"suite": "procedural-train"}, {"suite": "procedural-test", "difficulty": "hard"},
+           {"scenario": "ptpn11_juvenile_mml_complex"}, {"curriculum": "adaptive"}]
+
+
+def _play(env, seed, actions):
+    obs, info = env.reset(seed=seed)
+    out = [(obs, info)]
+    for a in actions:
+        obs, r, term, trunc, info = env.step(a)
+        out.append((obs, r, term, trunc, info))
+        if term or trunc:
+            break
+    return out
+
+
+@pytest.mark.parametrize("env_id", [TEXT_ENV_ID, VECTOR_ENV_ID])
+@pytest.mark.parametrize("config", CONFIGS)
+def test_check_env_passes(env_id, config):
+    env = gym.make(env_id, **config)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any checker warning fails the test
+        check_env(env.unwrapped)
+        check_step_determinism(env.unwrapped)
+    env.close()
+
+
+@pytest.mark.parametrize("cls", [DrugEnvText, DrugEnvVector])
+def test_same_seed_same_episode(cls):
+    rng = np.random.default_rng(0)
+    if cls is DrugEnvVector:
+        actions = [int(a) for a in rng.integers(0, len(VECTOR_ACTIONS), size=40)]
+    else:
+        actions = ['{"action_type": "query_expression", "parameters": {}}', "not json",
+                   '{"action_type": "druggability_screen", "parameters": {"modality": "any"}}',
+                   '{"action_type": "submit_validation_report", "final_decision": "go", "confidence": 0.7}']
+    a, b = _play(cls(), 7, actions), _play(cls(), 7, actions)
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        for u, v in zip(x, y):
+            if isinstance(u, np.ndarray):
+                np.testing.assert_array_equal(u, v)
+            else:
+                assert u == v
+    c = _play(cls(), 8, actions)
+    assert a[0][1]["episode_seed"] != c[0][1]["episode_seed"]
+
+
+def test_vector_spaces_and_features():
+    env = DrugEnvVector(scenario="egfr_nsclc_viable")
+    obs, info = env.reset(seed=0)
+    assert env.action_space.n == len(VECTOR_ACTIONS) == 34
+    assert obs.shape == (OBS_DIM,) == (len(FEATURE_NAMES),) and obs.dtype == np.float32
+    assert obs[0] == 1.0 and obs[1] == 0.0 and info["reward_terms"] == {}
+    names = [a.name for a in VECTOR_ACTIONS]
+    i_expr, i_drug = names.index("query_expression"), names.index("druggability_screen(any)")
+    obs, r, term, trunc, info = env.step(i_expr)
+    assert obs[FEATURE_NAMES.index("investigated/expression")] == 1.0
+    assert obs[FEATURE_NAMES.index("done/query_expression")] == 1.0
+    assert obs[FEATURE_NAMES.index("gate_seen/linkage")] == 1.0
+    assert "reward/credit_cost" in info["reward_terms"] and r == pytest.approx(sum(info["reward_terms"].values()), abs=1e-5)
+    obs, r, term, trunc, info = env.step(i_drug)
+    assert obs[FEATURE_NAMES.index("gate_logodds/tractability")] > 0  # EGFR is tractable
+    np.testing.assert_array_equal(obs, vector_features(env.observation))
+    obs, r, term, trunc, info = env.step(names.index("submit(go, 0.95)"))
+    assert term and not trunc and info["termination_reason"] == "report_submitted"
+    assert info["reward_terms"]["terminal/decision_accuracy"] > 0
+
+
+def test_vector_redundant_action_is_flagged():
+    env = DrugEnvVector(scenario="egfr_nsclc_viable")
+    env.reset(seed=0)
+    env.step(0)
+    obs, r, term, trunc, info = env.step(0)
+    assert info["violations"] == ["redundant"] and obs[FEATURE_NAMES.index("last_soft_violation")] == 1.0
+
+
+def test_vector_step_cap_truncates():
+    env = DrugEnvVector(scenario="ptpn11_juvenile_mml_complex")
+    env.reset(seed=0)
+    names = [a.name for a in VECTOR_ACTIONS]
+    cheap = names.index("literature_search(all_years)")  # 1 credit, repeated: redundant but affordable
+    term = trunc = False
+    steps = 0
+    while not (term or trunc):
+        _, r, term, trunc, info = env.step(cheap)
+        steps += 1
+    assert trunc and not term and steps == 30 and info["termination_reason"] == "step_limit"
+    assert info["reward_terms"]["terminal/no_report_penalty"] < 0
+
+
+@pytest.mark.parametrize("text", ["", "hello", "{not json", '{"action_type": "teleport"}', "\x00" * 3,
+                                  '{"action_type": "toxicity_panel", "parameters": {"panel": 7}}'])
+def test_text_unparseable_is_a_violation_not_a_crash(text):
+    env = DrugEnvText(scenario="egfr_nsclc_viable")
+    obs0, _ = env.reset(seed=0)
+    obs, r, term, trunc, info = env.step(text)
+    assert info["violations"] == ["invalid_action"] and r < 0 and not (term or trunc)
+    assert "invalid_action" in obs and env.observation_space.contains(obs)
+    assert env.observation.credits_remaining == env.observation.credits_total
+
+
+def test_text_valid_action_and_observation_in_space():
+    env = DrugEnvText(scenario="cd33_aml_misleading")
+    obs, _ = env.reset(seed=1)
+    assert set(obs) <= set(TEXT_CHARSET) and obs.startswith("Target: CD33")
+    for a in ["query_expression", "toxicity_panel", "off_target_screen", "clinical_trial_lookup", "in_vitro_assay",
+              "druggability_screen", "binding_site_analysis", "literature_search", "patient_stratification"]:
+        obs, r, term, trunc, info = env.step(f'```json\n{{"action_type": "{a}", "parameters": {{}}, "reasoning": "x"}}\n```')
+        assert env.observation_space.contains(obs) and info["violations"] in ([], ["prerequisite"])
+    obs, r, term, trunc, info = env.step('{"action_type": "submit_validation_report", "final_decision": "no_go", "confidence": 0.8}')
+    assert term and "terminal/decision_accuracy" in info["reward_terms"]
+
+
+def test_suite_selection_respects_splits():
+    env = DrugEnvVector(suite="procedural-test")
+    seeds = [env.reset(seed=s)[1]["episode_seed"] for s in range(5)]
+    assert all(s >= TEST_SEED_OFFSET for s in seeds)
+    env = DrugEnvVector(suite="procedural-train")
+    assert all(env.reset(seed=s)[1]["episode_seed"] < TEST_SEED_OFFSET for s in range(5))
+    env = DrugEnvVector(suite="procedural-train", difficulty="easy")
+    assert {env.reset(seed=s)[1]["difficulty"] for s in range(5)} == {"easy"}
+    _, info = env.reset(options={"episode_seed": 123, "difficulty": "hard"})
+    assert info == {"reward_terms": {}, "episode_seed": 123, "difficulty": "hard"}
+    env = DrugEnvVector(suite="curated")
+    genes = {env.reset(seed=s) and env.observation.target_gene for s in range(30)}
+    assert len(genes) == len(CURATED_NAMES)
+
+
+def test_bad_config_raises_config_error():
+    with pytest.raises(ConfigError, match="unknown env config keys"):
+        DrugEnvVector(level=3)
+    with pytest.raises(ConfigError, match="difficulty"):
+        DrugEnvVector(difficulty="brutal")
+    with pytest.raises(ConfigError, match="suite"):
+        DrugEnvText(suite="everything")
+    with pytest.raises(ConfigError, match="reset options"):
+        DrugEnvVector().reset(options={"gene": "EGFR"})
+
+
+def test_reward_config_passes_through():
+    env = DrugEnvVector(scenario="egfr_nsclc_viable", reward_config={"decision_scoring": "brier", "shaping": False})
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(0)
+    assert info["reward_terms"]["reward/shaping"] == 0.0
+    _, _, _, _, info = env.step(len(VECTOR_ACTIONS) - 1)  # no_go with 0.95 on a go target
+    assert info["reward_terms"]["terminal/decision_accuracy"] == pytest.approx(0.4 * (1 - 2 * 0.95 ** 2))
+
+
+def test_info_never_holds_the_truth():
+    env = DrugEnvVector(suite="procedural-train", curriculum="adaptive")
+    rng = np.random.default_rng(0)
+    for s in range(5):
+        _, info = env.reset(seed=s)
+        blob = [repr(info)]
+        done = False
+        while not done:
+            _, _, term, trunc, info = env.step(int(rng.integers(len(VECTOR_ACTIONS))))
+            blob.append(repr(info))
+            done = term or trunc
+        text = "\n".join(blob)
+        for secret in ("correct_decision", "key_evidence", "true_viability", "success"):
+            assert secret not in text
+
+
+def test_render_ansi():
+    env = gym.make(VECTOR_ENV_ID, render_mode="ansi", scenario="egfr_nsclc_viable")
+    env.reset(seed=0)
+    assert env.render().startswith("Target: EGFR")

@@ -1,0 +1,64 @@
+"""Curricula: difficulty mix and schedules, and their use inside the vector env."""
+
+import numpy as np
+import pytest
+
+from drugenv.errors import ConfigError
+from drugenv.gym_envs import DrugEnvVector
+from drugenv.training.curriculum import Curriculum, CurriculumSpec
+
+
+def _draws(cur, n, seed=0):
+    rng = np.random.default_rng(seed)
+    return [cur.sample(rng) for _ in range(n)]
+
+
+def test_fixed_and_mixed():
+    assert set(_draws(Curriculum(CurriculumSpec(kind="fixed", tiers=("hard",))), 20)) == {"hard"}
+    draws = _draws(Curriculum(CurriculumSpec(kind="mixed", weights=(0.0, 1.0, 3.0))), 400)
+    assert "easy" not in draws and 0.65 < draws.count("hard") / 400 < 0.85
+
+
+def test_easy_to_hard_schedule():
+    cur = Curriculum(CurriculumSpec(kind="easy_to_hard", schedule_episodes=30, review_prob=0.0))
+    seen = []
+    for _ in range(40):
+        t = cur.sample(np.random.default_rng(0))
+        seen.append(t)
+        cur.update(t, success=False)
+    assert seen[:10] == ["easy"] * 10 and seen[10:20] == ["medium"] * 10 and seen[20:] == ["hard"] * 20
+
+
+def test_adaptive_promotes_on_success_only():
+    spec = CurriculumSpec(kind="adaptive", window=5, promote_threshold=0.8, review_prob=0.0)
+    cur = Curriculum(spec)
+    for _ in range(20):
+        cur.update("easy", success=False)
+    assert cur.current_stage() == 0
+    for _ in range(5):
+        cur.update("easy", success=True)
+    assert cur.current_stage() == 1 and cur.sample(np.random.default_rng(0)) == "medium"
+    cur.update("easy", success=True)  # a review episode does not count for the stage
+    assert cur.stats()["stage"] == 1.0
+
+
+def test_parse_and_validation():
+    assert CurriculumSpec.parse("adaptive").kind == "adaptive"
+    spec = CurriculumSpec.parse({"kind": "mixed", "tiers": ["easy", "hard"], "weights": [1, 1]})
+    assert spec.tiers == ("easy", "hard") and CurriculumSpec.parse(spec.to_dict()) == spec
+    with pytest.raises(ConfigError):
+        CurriculumSpec(kind="zigzag")
+    with pytest.raises(ConfigError):
+        CurriculumSpec(kind="mixed", weights=(1.0,))
+    with pytest.raises(ConfigError):
+        CurriculumSpec.parse({"kind": "mixed", "speed": 2})
+
+
+def test_env_follows_the_curriculum():
+    env = DrugEnvVector(curriculum={"kind": "easy_to_hard", "schedule_episodes": 6, "review_prob": 0.0})
+    tiers = []
+    for s in range(8):
+        _, info = env.reset(seed=s)
+        tiers.append(info["difficulty"])
+        env.step(24)  # submit go
+    assert tiers[:2] == ["easy"] * 2 and tiers[2:4] == ["medium"] * 2 and tiers[4:] == ["hard"] * 4
