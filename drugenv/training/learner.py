@@ -1,0 +1,79 @@
+"""TorchLearner for DrugGRPO: the loss is ``losses.grpo_loss``; this class only wires it to RLlib.
+
+Works unchanged with ``.learners(num_learners=N)``: RLlib wraps the module in DDP, and only the
+LoRA parameters (the only ones with ``requires_grad``) are registered with the optimizer.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict
+
+import torch
+from ray.rllib.core.learner.torch.torch_learner import TorchLearner
+from ray.rllib.utils.annotations import override
+
+from drugenv.training import metrics as M
+from drugenv.training.losses import grpo_loss
+from drugenv.training.rl_module import ADVANTAGES, COMPLETION_MASK, LOGP, OLD_LOGP, REF_LOGP
+
+
+class DrugGRPOLearner(TorchLearner):
+    """Clipped GRPO / Dr. GRPO / DAPO on completion tokens; logs loss, KL, clip fraction, ratio
+    stats and the gradient norm (``drugenv.training.metrics``)."""
+
+    @override(TorchLearner)
+    def build(self) -> None:
+        if self.config.torch_num_threads:
+            torch.set_num_threads(int(self.config.torch_num_threads))
+        super().build()
+
+    @override(TorchLearner)
+    def configure_optimizers_for_module(self, module_id, config=None) -> None:
+        module = self._module[module_id]
+        params = [p for p in self.get_parameters(module) if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, weight_decay=config.weight_decay)
+        self.register_optimizer(
+            module_id=module_id, optimizer=optimizer, params=params, lr_or_lr_schedule=config.lr
+        )
+
+    @override(TorchLearner)
+    def compute_loss_for_module(self, *, module_id, config, batch: Dict[str, Any], fwd_out: Dict[str, Any]):
+        loss, stats = grpo_loss(
+            fwd_out[LOGP],
+            batch[OLD_LOGP],
+            fwd_out.get(REF_LOGP),
+            batch[ADVANTAGES],
+            batch[COMPLETION_MASK],
+            loss_type=config.loss_type,
+            epsilon=config.epsilon,
+            epsilon_high=config.epsilon_high,
+            beta=config.beta,
+            max_completion_length=config.max_new_tokens,
+        )
+        self.metrics.log_dict(
+            {
+                (module_id, M.LOSS): loss.detach(),
+                (module_id, M.POLICY_LOSS): stats["policy_loss"],
+                (module_id, M.KL): stats["kl"],
+                (module_id, M.CLIP_FRACTION): stats["clip_fraction"],
+                (module_id, M.RATIO_MEAN): stats["ratio_mean"],
+                (module_id, M.RATIO_MIN): stats["ratio_min"],
+                (module_id, M.RATIO_MAX): stats["ratio_max"],
+                (module_id, M.NUM_COMPLETION_TOKENS): batch[COMPLETION_MASK].sum().detach(),
+            },
+            window=1,
+        )
+        return loss
+
+    @override(TorchLearner)
+    def postprocess_gradients_for_module(self, *, module_id, config=None, module_gradients_dict):
+        grads = [g for g in module_gradients_dict.values() if g is not None]
+        if grads:
+            norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+            self.metrics.log_value((module_id, M.GRAD_NORM), norm.detach(), window=1)
+        return super().postprocess_gradients_for_module(
+            module_id=module_id, config=config, module_gradients_dict=module_gradients_dict
+        )
+
+
+__all__ = ["DrugGRPOLearner"]

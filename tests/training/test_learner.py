@@ -1,0 +1,175 @@
+"""Module- and learner-level tests on a tiny model (no Ray cluster): masking, LoRA-only updates,
+on-policy ratio, adapter-only state, token-in/token-out batches."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("peft")
+pytest.importorskip("ray.rllib")
+
+from ray.rllib.core import DEFAULT_MODULE_ID  # noqa: E402
+from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch  # noqa: E402
+from ray.rllib.utils.metrics.metrics_logger import MetricsLogger  # noqa: E402
+
+from drugenv.training import metrics as M  # noqa: E402
+from drugenv.training.grpo import build_train_batch  # noqa: E402
+from drugenv.training.grpo_config import (  # noqa: E402
+    PLACEHOLDER_ACTION_SPACE,
+    PLACEHOLDER_OBSERVATION_SPACE,
+    DrugGRPOConfig,
+)
+from drugenv.training.rl_module import COMPLETION_MASK, LOGP  # noqa: E402
+
+SPACES = {DEFAULT_MODULE_ID: (PLACEHOLDER_OBSERVATION_SPACE, PLACEHOLDER_ACTION_SPACE)}
+
+
+def _learner(model_dir, **training):
+    kw = dict(model_name_or_path=model_dir, lr=1e-2, max_new_tokens=6, num_epochs=1, torch_num_threads=1) | training
+    return DrugGRPOConfig().training(**kw).build_learner(spaces=SPACES)
+
+
+def _on_policy_episodes(module, tokenizer, group_size=4, seed=0):
+    """Two prompts x group_size sampled completions with made-up, varied returns."""
+    torch.manual_seed(seed)
+    prompts = [tokenizer("target EGFR in lung cancer")["input_ids"], tokenizer("KRAS")["input_ids"]]
+    ps = [p for p in prompts for _ in range(group_size)]
+    comps, lps, trunc = module.generate(
+        ps, max_new_tokens=6, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id
+    )
+    rng = np.random.default_rng(seed)
+    return [
+        {"group_id": i // group_size, "index": i % group_size, "return": float(rng.normal()),
+         "turns": [{"prompt_ids": p, "completion_ids": c, "logprobs": lp, "truncated": t}], "parse_failures": 0}
+        for i, (p, c, lp, t) in enumerate(zip(ps, comps, lps, trunc))
+    ]
+
+
+def _batch(episodes, group_size=4, loss_type="dapo"):
+    cols, _ = build_train_batch(episodes, group_size, loss_type=loss_type)
+    return MultiAgentBatch({DEFAULT_MODULE_ID: SampleBatch(cols)}, env_steps=len(cols[COMPLETION_MASK]))
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_model_dir)
+
+
+def test_only_lora_parameters_change(tiny_model_dir, tokenizer):
+    learner = _learner(tiny_model_dir)
+    module = learner.module[DEFAULT_MODULE_ID]
+    before = {n: p.detach().clone() for n, p in module.named_parameters()}
+    episodes = _on_policy_episodes(module, tokenizer)
+    for _ in range(2):  # lora_B starts at 0, so lora_A only gets gradient from the 2nd step on
+        learner.update(batch=_batch(episodes))
+    after = dict(module.named_parameters())
+    changed = {n for n in before if not torch.equal(before[n], after[n].detach())}
+    lora = {n for n in before if "lora_" in n}
+    assert changed == lora, f"unexpected changes: {sorted(changed ^ lora)[:4]}"
+    assert all(not after[n].requires_grad for n in before if n not in lora)
+    # Only the adapter is registered with the optimizer.
+    optim = learner.get_optimizer(DEFAULT_MODULE_ID)
+    assert sum(p.numel() for g in optim.param_groups for p in g["params"]) == sum(before[n].numel() for n in lora)
+
+
+@pytest.mark.parametrize("loss_type,beta", [("dapo", 0.0), ("grpo", 0.04), ("dr_grpo", 0.0)])
+def test_first_epoch_ratio_is_one_on_policy(tiny_model_dir, tokenizer, loss_type, beta):
+    learner = _learner(tiny_model_dir, loss_type=loss_type, beta=beta)
+    module = learner.module[DEFAULT_MODULE_ID]
+    res = MetricsLogger.peek_results(learner.update(batch=_batch(_on_policy_episodes(module, tokenizer), loss_type=loss_type)))
+    stats = res[DEFAULT_MODULE_ID]
+    assert stats[M.RATIO_MIN] == pytest.approx(1.0, abs=1e-4)
+    assert stats[M.RATIO_MAX] == pytest.approx(1.0, abs=1e-4)
+    assert stats[M.CLIP_FRACTION] == 0.0
+    assert stats[M.KL] == pytest.approx(0.0, abs=1e-6)  # LoRA B = 0 at init: policy == reference
+    assert stats[M.GRAD_NORM] > 0
+    # After the update the policy moved: the same (now off-policy) batch has ratio != 1.
+    res2 = MetricsLogger.peek_results(learner.update(batch=_batch(_on_policy_episodes(module, tokenizer, seed=1), loss_type=loss_type)))
+    assert res2[DEFAULT_MODULE_ID][M.RATIO_MIN] == pytest.approx(1.0, abs=1e-4)  # fresh on-policy data again
+    if beta:
+        assert res2[DEFAULT_MODULE_ID][M.KL] > 0
+
+
+def test_prompt_and_padding_tokens_get_no_gradient(tiny_model_dir, tokenizer):
+    learner = _learner(tiny_model_dir)
+    module = learner.module[DEFAULT_MODULE_ID]
+    episodes = _on_policy_episodes(module, tokenizer)
+    episodes[0]["turns"][0]["completion_ids"] = episodes[0]["turns"][0]["completion_ids"][:2]  # ragged
+    episodes[0]["turns"][0]["logprobs"] = episodes[0]["turns"][0]["logprobs"][:2]
+    cols, _ = build_train_batch(episodes, 4, loss_type="dapo")
+    batch = {k: torch.as_tensor(v) for k, v in cols.items()}
+    p_len = batch["input_ids"].shape[1] - batch[COMPLETION_MASK].shape[1]
+
+    captured = {}
+
+    def keep_grad(_mod, _inp, out):
+        out.retain_grad()
+        captured["logits"] = out
+
+    handle = module.lm.get_output_embeddings().register_forward_hook(keep_grad)
+    try:
+        fwd = module.forward_train(batch)
+        loss = learner.compute_loss_for_module(module_id=DEFAULT_MODULE_ID, config=learner.config,
+                                               batch=batch, fwd_out=fwd)
+        loss.backward()
+    finally:
+        handle.remove()
+    logits = captured["logits"]
+    c_used = int(batch[COMPLETION_MASK].sum(-1).max())
+    # Logits exist only for the positions that predict completion tokens (+1 dropped): no
+    # prompt/observation position is ever scored.
+    assert logits.shape[1] == c_used + 1
+    g = logits.grad.abs().sum(-1)  # (B, c_used + 1)
+    assert torch.all(g[:, -1] == 0)  # the position after the last token
+    assert torch.all(g[0, 2:c_used] == 0)  # row 0's completion padding
+    assert torch.all(g[1:, :c_used] > 0)  # real completion tokens do get gradient
+    # Token ids under the prompt padding change nothing.
+    batch2 = dict(batch)
+    ids = batch["input_ids"].clone()
+    ids[batch["attention_mask"] == 0] = 7
+    batch2["input_ids"] = ids
+    mask = batch[COMPLETION_MASK]
+    with torch.no_grad():
+        torch.testing.assert_close(module.forward_train(batch2)[LOGP] * mask, fwd[LOGP].detach() * mask)
+    assert p_len > 0
+
+
+def test_train_batch_is_token_in_token_out(tiny_model_dir, tokenizer):
+    learner = _learner(tiny_model_dir)
+    module = learner.module[DEFAULT_MODULE_ID]
+    episodes = _on_policy_episodes(module, tokenizer)
+    cols, stats = build_train_batch(episodes, 4, loss_type="dapo")
+    c = cols[COMPLETION_MASK].shape[1]
+    p_len = cols["input_ids"].shape[1] - c
+    for row, ep in enumerate(episodes):
+        turn = ep["turns"][0]
+        n_p, n_c = len(turn["prompt_ids"]), len(turn["completion_ids"])
+        assert cols["input_ids"][row, p_len - n_p : p_len].tolist() == turn["prompt_ids"]
+        assert cols["input_ids"][row, p_len : p_len + n_c].tolist() == turn["completion_ids"]
+        np.testing.assert_allclose(cols["old_logp"][row, :n_c], turn["logprobs"], rtol=1e-6)
+        assert cols[COMPLETION_MASK][row].sum() == n_c
+    # Behaviour log-probs recorded by generate() equal the learner's recomputation.
+    with torch.no_grad():
+        lp = module.forward_train({k: torch.as_tensor(v) for k, v in cols.items()})[LOGP]
+    mask = torch.as_tensor(cols[COMPLETION_MASK])
+    assert float(((lp - torch.as_tensor(cols["old_logp"])).abs() * mask).max()) < 1e-4
+    assert stats[M.NUM_TURNS] == len(episodes)
+
+
+def test_adapter_state_is_lora_only_and_round_trips(tiny_model_dir):
+    learner = _learner(tiny_model_dir)
+    module = learner.module[DEFAULT_MODULE_ID]
+    state = module.get_state()
+    assert state and all("lora_" in k for k in state)
+    n_lora = sum(p.numel() for n, p in module.named_parameters() if "lora_" in n)
+    assert sum(v.size for v in state.values()) == n_lora
+    bumped = {k: v + 1.0 for k, v in state.items()}
+    module.set_state(bumped)
+    for k, v in module.get_state().items():
+        np.testing.assert_array_equal(v, bumped[k])
+    with pytest.raises(ValueError, match="missing"):
+        module.set_state({k: v for k, v in list(state.items())[1:]})
