@@ -1,0 +1,191 @@
+"""Model text -> ``DrugTargetAction``, or a typed ``ParseFailure``; never an exception.
+
+Tolerant of the wrapping, strict about the content:
+
+- accepted: code fences (```json … ```), prose before/after the object, several objects (the
+  first one carrying ``action_type`` wins), trailing ``<|im_end|>``-style special tokens;
+- rejected: anything that is not a JSON object matching ``DrugTargetAction`` exactly, with
+  pydantic's strict JSON mode (no ``"0.8"`` for a number, no unknown keys, no unknown action
+  names, parameters checked strictly against the action's parameter model).
+
+A failure reaches the environment as ``unparseable_action(failure)``: the action dict
+``{"action_type": UNPARSEABLE_ACTION_TYPE, "parameters": {}, "reasoning": "<kind>: <message>"}``.
+``UNPARSEABLE_ACTION_TYPE`` is not an ``ActionType``, so the environment's validation refuses it
+as a hard ``invalid_action`` violation: the step is blocked and penalised, nothing is charged,
+the episode goes on, and the next observation's ``rule_violations`` carries the reason.
+
+Failure kinds (``ParseFailure.kind``):
+
+| kind           | meaning                                                          |
+|----------------|------------------------------------------------------------------|
+| ``empty``      | no text (after stripping whitespace and special tokens)          |
+| ``no_json``    | no ``{`` at all: prose only                                      |
+| ``invalid_json`` | a ``{`` but no decodable JSON object (truncated, single quotes…) |
+| ``schema``     | a JSON object that fails ``DrugTargetAction``'s schema             |
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Literal, Union
+
+from pydantic import ValidationError
+
+from drugenv.actions import ACTION_TABLE, ActionType
+from drugenv.models import DrugTargetAction
+
+UNPARSEABLE_ACTION_TYPE = "__unparseable__"
+"""``action_type`` sent to the environment for output that could not be parsed (a hard violation there)."""
+
+ParseFailureKind = Literal["empty", "no_json", "invalid_json", "schema"]
+
+MAX_RAW_CHARS = 400
+"""How much of the raw text a ParseFailure keeps (for logs and the dashboard)."""
+
+_FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)(?:```|$)", re.DOTALL)
+_ACTION_NAMES = frozenset(a.value for a in ActionType)
+_SPECIAL = re.compile(r"<\|[a-z_]+\|>")
+
+
+@dataclass(frozen=True)
+class ParseFailure:
+    """Why model output is not an action. ``message`` is short and says what was expected."""
+
+    kind: ParseFailureKind
+    message: str
+    raw: str
+
+    @property
+    def violation(self) -> str:
+        """One-line text for the environment's violation message and logs."""
+        return f"unparseable model output ({self.kind}): {self.message}"
+
+
+ParseResult = Union[DrugTargetAction, ParseFailure]
+
+
+def _top_level_starts(text: str) -> list[int]:
+    """Offsets of each ``{`` that opens a brace group at depth 0 (quotes are tracked inside groups)."""
+    starts: list[int] = []
+    depth, in_str, esc = 0, False, False
+    for i, ch in enumerate(text):
+        if in_str:
+            if esc:
+                esc = False
+            elif ch == "\\":
+                esc = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"' and depth > 0:
+            in_str = True
+        elif ch == "{":
+            if depth == 0:
+                starts.append(i)
+            depth += 1
+        elif ch == "}" and depth > 0:
+            depth -= 1
+    return starts
+
+
+def _decode_at(text: str, starts: list[int]) -> list[Any]:
+    decoder = json.JSONDecoder()
+    found = []
+    for i in starts:
+        try:
+            found.append(decoder.raw_decode(text, i)[0])
+        except json.JSONDecodeError:
+            continue
+    return found
+
+
+def _candidates(text: str) -> tuple[list[dict], list[dict]]:
+    """(objects at brace depth 0, objects at any ``{``) decodable from ``text``, in order."""
+    top = [o for o in _decode_at(text, _top_level_starts(text)) if isinstance(o, dict)]
+    anywhere = [o for o in _decode_at(text, [i for i, c in enumerate(text) if c == "{"]) if isinstance(o, dict)]
+    return top, anywhere
+
+
+def _schema_message(err: ValidationError) -> str:
+    parts = []
+    for e in err.errors()[:3]:
+        loc = ".".join(str(x) for x in e["loc"]) or "action"
+        msg = e["msg"]
+        if e["type"] == "enum":
+            msg = "unknown action_type; expected one of the action table's names"
+        parts.append(f"{loc}: {msg}")
+    more = len(err.errors()) - 3
+    return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
+
+
+def _validate(obj: dict[str, Any]) -> DrugTargetAction | str:
+    """The action, or a schema error message (parameters are checked first for a precise location)."""
+    at = obj.get("action_type")
+    if isinstance(at, str) and at in _ACTION_NAMES and isinstance(obj.get("parameters", {}), (dict, type(None))):
+        try:
+            ACTION_TABLE[ActionType(at)].params.model_validate(obj.get("parameters") or {}, strict=True)
+        except ValidationError as e:
+            return "parameters." + _schema_message(e)
+    try:
+        action = DrugTargetAction.model_validate_json(json.dumps(obj), strict=True)
+    except ValidationError as e:
+        return _schema_message(e)
+    # A report without final_decision/confidence is schema-valid: the environment's own
+    # missing-decision rule judges it, as for any other agent.
+    return action
+
+
+def parse_action(text: str | None) -> ParseResult:
+    """Parse one model reply into a ``DrugTargetAction``; a ``ParseFailure`` if impossible (never raises)."""
+    raw = (text or "")[:MAX_RAW_CHARS]
+    body = _SPECIAL.sub("", text or "").strip()
+    if not body:
+        return ParseFailure("empty", "the reply was empty; expected one JSON action object", raw)
+    top: list[dict] = []
+    anywhere: list[dict] = []
+    for chunk in [*_FENCE.findall(body), body]:
+        t, a = _candidates(chunk)
+        top += t
+        anywhere += a
+    # Prefer a depth-0 object naming an action; then a nested one (prose with a stray "{" before
+    # the JSON); never a fragment of a broken object that has no action_type.
+    chosen = next((d for d in top if "action_type" in d), None) or next((d for d in anywhere if "action_type" in d), None)
+    if chosen is None and top:
+        chosen = top[0]
+    if chosen is None:
+        if "{" not in body:
+            return ParseFailure("no_json", "no JSON object found; reply with one {\"action_type\": ...} object", raw)
+        return ParseFailure("invalid_json", "JSON object is malformed or truncated", raw)
+    result = _validate(chosen)
+    if isinstance(result, str):
+        return ParseFailure("schema", result, raw)
+    return result
+
+
+def unparseable_action(failure: ParseFailure) -> dict[str, Any]:
+    """The action dict sent to the environment for a ``ParseFailure`` (blocked there as a hard violation)."""
+    return {"action_type": UNPARSEABLE_ACTION_TYPE, "parameters": {}, "reasoning": failure.violation[:2000]}
+
+
+def to_env_action(result: ParseResult) -> DrugTargetAction | dict[str, Any]:
+    """What to pass to ``env.step``: the action itself, or ``unparseable_action`` for a failure."""
+    return unparseable_action(result) if isinstance(result, ParseFailure) else result
+
+
+def is_valid(result: ParseResult | dict[str, Any]) -> bool:
+    """True for a parsed ``DrugTargetAction``."""
+    return isinstance(result, DrugTargetAction)
+
+
+__all__ = [
+    "MAX_RAW_CHARS",
+    "ParseFailure",
+    "ParseFailureKind",
+    "ParseResult",
+    "UNPARSEABLE_ACTION_TYPE",
+    "is_valid",
+    "parse_action",
+    "to_env_action",
+    "unparseable_action",
+]

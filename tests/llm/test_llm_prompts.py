@@ -1,0 +1,101 @@
+import random
+
+import pytest
+
+from drugenv.actions import ACTION_TABLE, ActionType
+from drugenv.llm.prompts import (
+    CHARS_PER_TOKEN,
+    build_messages,
+    make_token_counter,
+    prompt_token_ids,
+    render_observation,
+    system_prompt,
+)
+from drugenv.simulator.environment import DrugTargetEnvironment
+
+
+def _longest_episode_observations(seed: int = 0):
+    """Every observation of a 30-step episode full of cheap evidence, red flags and invalid actions."""
+    env = DrugTargetEnvironment()
+    obs = env.reset(seed=seed, scenario="ptpn11_juvenile_mml_complex")
+    rng = random.Random(seed)
+    cheap = [a for a in ActionType if ACTION_TABLE[a].cost <= 2 and a is not ActionType.SUBMIT_VALIDATION_REPORT]
+    seen = [obs]
+    while not obs.done:
+        at = rng.choice(cheap)
+        params = {"description": "possible hepatotoxicity " * 8} if at is ActionType.FLAG_RED_FLAG else {}
+        obs = env.step({"action_type": at.value, "parameters": params, "reasoning": "probe"} if rng.random() < 0.9
+                       else {"action_type": "__unparseable__"})
+        seen.append(obs)
+    return seen
+
+
+def test_system_prompt_lists_every_action_with_cost_and_params():
+    sp = system_prompt()
+    for at, spec in ACTION_TABLE.items():
+        assert f"- {at.value} ({spec.cost}):" in sp
+        for name in spec.params.model_fields:
+            assert f"{name}:" in sp
+    assert "submit_validation_report" in sp and '"final_decision"' in sp and '"confidence"' in sp
+
+
+def test_rendering_is_deterministic(make_long_observation):
+    obs = make_long_observation(20)
+    a = build_messages(obs, max_prompt_tokens=4096)
+    b = build_messages(obs.model_copy(deep=True), max_prompt_tokens=4096)
+    assert a == b
+    assert [m["role"] for m in a] == ["system", "user"]
+
+
+def test_user_turn_shows_state_violations_and_last_output():
+    env = DrugTargetEnvironment()
+    env.reset(seed=3, scenario="egfr_nsclc_viable")
+    obs = env.step({"action_type": "query_expression", "parameters": {"database": "GTEx"}})
+    obs = env.step({"action_type": "query_expression", "parameters": {"database": "GTEx"}})  # redundant
+    user = render_observation(obs)
+    assert "Target: EGFR" in user
+    assert f"Credits: {obs.credits_remaining}/{obs.credits_total}" in user
+    assert "query_expression(database=GTEx)" in user
+    assert "Violations last step:" in user and "redundant" in user
+    assert obs.latest_output.summary[:40] in user
+
+
+@pytest.mark.parametrize("budget", [1200, 1500, 2048])
+def test_longest_episode_fits_budget_bpe(bpe_tokenizer, budget, make_long_observation):
+    count = make_token_counter(bpe_tokenizer)
+    for obs in _longest_episode_observations()[::2] + [make_long_observation(60)]:
+        msgs = build_messages(obs, tokenizer=bpe_tokenizer, max_prompt_tokens=budget)
+        assert count(msgs) <= budget
+        assert msgs[1]["content"].startswith("Target: ")
+
+
+def test_longest_episode_fits_budget_qwen(qwen_tokenizer, make_long_observation):
+    obs_list = _longest_episode_observations(seed=1)
+    assert obs_list[-1].step_count == obs_list[-1].max_steps  # it really is a longest episode
+    for budget in (1200, 2048):
+        for obs in obs_list[::3] + [obs_list[-1], make_long_observation(60)]:
+            ids = prompt_token_ids(qwen_tokenizer, build_messages(obs, tokenizer=qwen_tokenizer, max_prompt_tokens=budget))
+            assert len(ids) <= budget
+
+
+def test_budget_degrades_detail_before_truncating(bpe_tokenizer, make_long_observation):
+    obs = make_long_observation(60)
+    roomy = build_messages(obs, tokenizer=bpe_tokenizer, max_prompt_tokens=20000)[1]["content"]
+    tight = build_messages(obs, tokenizer=bpe_tokenizer, max_prompt_tokens=1300)[1]["content"]
+    assert "[truncated]" not in roomy and "older omitted" not in roomy
+    assert len(tight) < len(roomy)
+    assert tight.startswith("Target: PTPN11")
+
+
+def test_char_estimate_is_conservative_for_qwen(qwen_tokenizer, make_long_observation):
+    """Without a tokenizer the budget uses chars/CHARS_PER_TOKEN; it must not undercount Qwen tokens."""
+    estimate = make_token_counter(None)
+    exact = make_token_counter(qwen_tokenizer)
+    for obs in _longest_episode_observations(seed=2)[::5] + [make_long_observation(30)]:
+        msgs = build_messages(obs, max_prompt_tokens=100_000)
+        assert exact(msgs) <= estimate(msgs), (exact(msgs), estimate(msgs), CHARS_PER_TOKEN)
+
+
+def test_budget_below_system_prompt_raises(bpe_tokenizer, make_long_observation):
+    with pytest.raises(ValueError, match="raise max_prompt_tokens"):
+        build_messages(make_long_observation(5), tokenizer=bpe_tokenizer, max_prompt_tokens=200)
