@@ -58,13 +58,10 @@ def make_policy(spec: str, *, model: Optional[str] = None, adapter: Optional[str
         cls = BASELINES[spec]
         return cls(seed=seed, **kwargs) if spec == "random" else cls(**kwargs)
     if spec == "hf":
-        import os
+        from drugenv.llm.run_agent import make_hf_policy
 
-        from drugenv.llm.policy import HFPolicy
-
-        model = model or os.environ.get("RUN_AGENT_MODEL_ID", "Qwen/Qwen2.5-0.5B-Instruct")
-        adapter = adapter or os.environ.get("RUN_AGENT_LORA_ADAPTER") or None
-        return HFPolicy(model, adapter=adapter, **kwargs)
+        # Same precedence as run-agent: --model, else $RUN_AGENT_MODEL_ID; "tiny" builds the offline model.
+        return make_hf_policy(model, adapter, **kwargs)
     if spec.startswith("checkpoint:"):
         from drugenv.agents.checkpoint import load_checkpoint_policy
 

@@ -17,7 +17,7 @@ from drugenv.evaluation.metrics import EpisodeRecord, summarize
 from drugenv.models import DrugTargetAction
 from drugenv.scenarios import suite_episodes
 from drugenv.simulator.environment import DrugTargetEnvironment
-from drugenv.simulator.params import RewardConfig
+from drugenv.simulator.params import RewardConfig, SimParams
 
 EnvFactory = Callable[[], DrugTargetEnvironment]
 
@@ -27,6 +27,7 @@ def run_episodes(
     episodes: Sequence[tuple[str, int]],
     *,
     reward_config: Optional[RewardConfig] = None,
+    sim_params: Optional[SimParams] = None,
     batch_size: int = 8,
     progress: bool = True,
     desc: str = "eval",
@@ -37,7 +38,7 @@ def run_episodes(
     bar = tqdm(total=len(episodes), desc=desc, disable=not progress, leave=False)
     for start in range(0, len(episodes), batch_size):
         chunk = episodes[start:start + batch_size]
-        envs = [DrugTargetEnvironment(reward_config=reward_config) for _ in chunk]
+        envs = [DrugTargetEnvironment(reward_config=reward_config, sim_params=sim_params) for _ in chunk]
         obs = [env.reset(seed=seed, scenario=sc) for env, (sc, seed) in zip(envs, chunk)]
         policy.reset(len(chunk), seeds=[seed for _, seed in chunk])
         if policy.needs_truth:
@@ -87,13 +88,19 @@ def evaluate(
     seed: int = 0,
     *,
     reward_config: Optional[RewardConfig] = None,
+    max_steps: Optional[int] = None,
     batch_size: int = 8,
     progress: bool = True,
 ) -> tuple[dict[str, float], list[EpisodeRecord]]:
-    """Evaluate ``policy`` on ``episodes`` episodes of ``suite``; returns (summary, records)."""
+    """Evaluate ``policy`` on ``episodes`` episodes of ``suite``; returns (summary, records).
+
+    ``max_steps`` lowers the environment's step cap (an LLM that never submits then costs
+    ``max_steps`` generations per episode instead of the default 30).
+    """
     eps = suite_episodes(suite, episodes, seed)
-    records = run_episodes(policy, eps, reward_config=reward_config, batch_size=batch_size, progress=progress,
-                           desc=f"eval {policy.name} on {suite}")
+    sim = SimParams(max_steps=max_steps) if max_steps else None
+    records = run_episodes(policy, eps, reward_config=reward_config, sim_params=sim, batch_size=batch_size,
+                           progress=progress, desc=f"eval {policy.name} on {suite}")
     return summarize(records), records
 
 

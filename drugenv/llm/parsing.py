@@ -35,9 +35,7 @@ from pydantic import ValidationError
 
 from drugenv.actions import ACTION_TABLE, ActionType
 from drugenv.models import DrugTargetAction
-
-UNPARSEABLE_ACTION_TYPE = "__unparseable__"
-"""``action_type`` sent to the environment for output that could not be parsed (a hard violation there)."""
+from drugenv.simulator.rules import UNPARSEABLE_ACTION_TYPE  # one definition, in the rule engine
 
 ParseFailureKind = Literal["empty", "no_json", "invalid_json", "schema"]
 

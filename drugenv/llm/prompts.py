@@ -123,6 +123,20 @@ def system_prompt() -> str:
     return "\n".join(lines)
 
 
+COMPACT_BELOW = 768
+"""Prompt budgets below this many tokens use ``compact_system_prompt`` (small models, CPU training)."""
+
+
+@lru_cache(maxsize=1)
+def compact_system_prompt() -> str:
+    """A short system prompt for small budgets: the action names with costs and the JSON format only."""
+    names = ", ".join(f"{at.value}({spec.cost})" for at, spec in ACTION_TABLE.items())
+    return "\n".join([
+        "You validate a drug target. Choose ONE action per turn (cost in credits): " + names + ".",
+        "Reply with one JSON object:", ACTION_JSON_FORMAT, "To finish:", SUBMIT_JSON_FORMAT,
+    ])
+
+
 def _fmt_value(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.3g}"
@@ -210,8 +224,9 @@ def render_observation(obs: ValidationObservation, level: int = 0) -> str:
     return "\n".join(lines)
 
 
-def _messages(user: str) -> list[dict[str, str]]:
-    return [{"role": "system", "content": system_prompt()}, {"role": "user", "content": user}]
+def _messages(user: str, compact: bool = False) -> list[dict[str, str]]:
+    system = compact_system_prompt() if compact else system_prompt()
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
 def make_token_counter(tokenizer: Any = None) -> Callable[[list[dict[str, str]]], int]:
@@ -239,15 +254,19 @@ def build_messages(
 ) -> list[dict[str, str]]:
     """``[system, user]`` chat messages for ``obs`` whose rendered prompt fits ``max_prompt_tokens``.
 
+    Budgets below ``COMPACT_BELOW`` tokens get the compact system prompt (action names and the JSON
+    format only), so small models train on short sequences.
+
     Raises ``ValueError`` when the system prompt alone does not fit (raise the budget).
     """
     count = make_token_counter(tokenizer)
+    compact = max_prompt_tokens < COMPACT_BELOW
     for level in range(len(DETAIL_LEVELS)):
-        msgs = _messages(render_observation(obs, level))
+        msgs = _messages(render_observation(obs, level), compact)
         if count(msgs) <= max_prompt_tokens:
             return msgs
     # Most compact level still too long: cut the user turn.
-    overhead = count(_messages(""))
+    overhead = count(_messages("", compact))
     room = max_prompt_tokens - overhead - 8
     if room <= 0:
         raise ValueError(
@@ -264,10 +283,10 @@ def build_messages(
         while True:
             ids = ids[:room]
             user = tokenizer.decode(ids) + marker
-            if count(_messages(user)) <= max_prompt_tokens or not ids:
+            if count(_messages(user, compact)) <= max_prompt_tokens or not ids:
                 break
             room -= 4
-    return _messages(user)
+    return _messages(user, compact)
 
 
 def action_to_json(action: Any) -> str:

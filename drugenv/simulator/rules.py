@@ -25,6 +25,9 @@ from pydantic import ValidationError
 from drugenv.actions import ACTION_TABLE, ActionType, EvidenceDimension
 from drugenv.models import DrugTargetAction, RuleViolation
 
+UNPARSEABLE_ACTION_TYPE = "__unparseable__"
+"""What an LLM policy sends when its output did not parse (``drugenv.llm.parsing`` uses this)."""
+
 
 @dataclass
 class RuleCheck:
@@ -61,6 +64,11 @@ def parse_action(raw: Union[DrugTargetAction, Mapping[str, Any]]) -> tuple[DrugT
     """Turn a raw action into a validated one, or an ``invalid_action`` violation (never raises)."""
     if isinstance(raw, DrugTargetAction):
         return raw, None
+    if isinstance(raw, Mapping) and raw.get("action_type") == UNPARSEABLE_ACTION_TYPE:
+        # An LLM policy's text that did not parse: its reasoning carries the parse error, which is
+        # what the model needs to read next turn (not the list of valid action names).
+        return None, RuleViolation(rule="invalid_action", severity="hard",
+                                   message=str(raw.get("reasoning") or "unparseable model output")[:300])
     if not isinstance(raw, Mapping):
         return None, RuleViolation(rule="invalid_action", severity="hard",
                                    message=f"an action must be an object with action_type, got {type(raw).__name__}")

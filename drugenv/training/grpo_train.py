@@ -1,0 +1,256 @@
+"""The GRPO main job: SFT warm-start → LoRA-GRPO → held-out evaluation, checkpoints and metrics.
+
+How to run::
+
+    drugenv train rllib_configs/grpo_tiny_cpu.py                     # the README's main job
+    drugenv train rllib_configs/grpo_tiny_cpu.py --resume runs/grpo_tiny_cpu/checkpoint_final --set run.iterations=2
+
+Output directory (``--out``, default ``runs/<config name>``)::
+
+    base_model/                 the tiny model built offline (``model: tiny:...`` only)
+    sft_model/                  base + oracle SFT, merged (GRPO trains a fresh LoRA on top of it)
+    checkpoint_iter_NNNN/       RLlib checkpoint + adapter/ (peft) + drugenv_checkpoint.json
+    checkpoint_final/           the same, at the end
+    metrics.jsonl               one line per iteration (rollout / learner / sync times, losses, returns)
+    evidence/before_after_metrics.json   held-out metrics: base, after SFT, after GRPO, heuristic, oracle
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Mapping, Optional
+
+CHECKPOINT_META = "drugenv_checkpoint.json"
+ADAPTER_DIR = "adapter"
+
+
+# ------------------------------------------------------------------------------------- model prep
+
+
+def resolve_base_model(spec: str, out_dir: Path) -> str:
+    """``tiny`` / ``tiny:L4H256`` → build (cached) and copy into ``out_dir/base_model``; else the path or hub id."""
+    m = re.fullmatch(r"tiny(?::L(\d+)H(\d+))?", spec)
+    if not m:
+        return spec
+    import shutil
+
+    from drugenv.llm.tiny import cached_tiny_model
+
+    layers, hidden = (int(m.group(1)), int(m.group(2))) if m.group(1) else (2, 128)
+    src = cached_tiny_model(layers=layers, hidden=hidden)
+    dst = out_dir / "base_model"
+    if not (dst / "config.json").exists():
+        shutil.copytree(src, dst, dirs_exist_ok=True)
+    return str(dst.resolve())
+
+
+def sft_warm_start(base_model: str, sft: Mapping[str, Any], out_dir: Path, *, seed: int = 0, progress: bool = True) -> str:
+    """Fine-tune on oracle trajectories from the training split and save the merged model.
+
+    ``mode="full"`` trains every weight (a random-init tiny model needs it); ``mode="lora"`` trains
+    a LoRA (``lora_r``, ``lora_alpha``) and merges it, as the spec's ``sft_warmstart.py`` does.
+    Skipped when ``out_dir/sft_model`` already exists (a resumed run keeps its warm start).
+    """
+    dst = out_dir / "sft_model"
+    if (dst / "config.json").exists():
+        return str(dst.resolve())
+    import torch
+
+    from drugenv.llm.sft import oracle_examples, sft_on_trajectories
+    from drugenv.llm.tiny import load_model_and_tokenizer
+    from drugenv.scenarios import suite_episodes
+
+    torch.manual_seed(seed)
+    model, tok = load_model_and_tokenizer(base_model)
+    episodes = suite_episodes(sft["suite"], int(sft["episodes"]), seed)
+    examples = oracle_examples(episodes, tokenizer=tok, max_prompt_tokens=int(sft.get("max_prompt_tokens", 2048)))
+    if sft.get("mode", "lora") == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(model, LoraConfig(r=int(sft.get("lora_r", 16)), lora_alpha=int(sft.get("lora_alpha", 32)),
+                                                 target_modules=list(sft.get("target_modules", ["q_proj", "k_proj", "v_proj", "o_proj"])),
+                                                 lora_dropout=0.0, task_type="CAUSAL_LM"))
+    t0 = time.perf_counter()
+    losses = sft_on_trajectories(model, tok, examples, steps=int(sft["steps"]), lr=float(sft["lr"]),
+                                 batch_size=int(sft["batch_size"]), seed=seed, log_every=0)
+    if hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
+    tmp = dst.with_name(dst.name + ".tmp")
+    model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    (tmp / "drugenv_sft.json").write_text(json.dumps({
+        "base_model": base_model, "examples": len(examples), "episodes": len(episodes), "settings": dict(sft),
+        "loss_first": losses[0], "loss_last": losses[-1], "seconds": round(time.perf_counter() - t0, 1)}, indent=2))
+    os.replace(tmp, dst)
+    if progress:
+        print(f"SFT warm-start: {len(examples)} oracle turns, {sft['steps']} steps, loss {losses[0]:.3f} → {losses[-1]:.3f}")
+    return str(dst.resolve())
+
+
+# ------------------------------------------------------------------------------------- evaluation
+
+
+def evaluate_model(model: str, adapter: Optional[str], run: Mapping[str, Any], *, progress: bool = False) -> dict[str, float]:
+    """Greedy held-out evaluation of ``model`` (+ ``adapter``) with the standard metrics."""
+    from drugenv.evaluation.evaluate import evaluate
+    from drugenv.llm.policy import HFPolicy, SamplingConfig
+
+    policy = HFPolicy(model, adapter=adapter, sampling=SamplingConfig(temperature=0.0, max_new_tokens=int(run["eval_max_new_tokens"])),
+                      max_prompt_tokens=int(run["eval_max_prompt_tokens"]))
+    summary, _ = evaluate(policy, run["eval_suite"], int(run["eval_episodes"]), int(run["eval_seed"]),
+                          max_steps=run.get("eval_max_steps"), batch_size=16, progress=progress)
+    return summary
+
+
+def baseline_metrics(run: Mapping[str, Any]) -> dict[str, dict[str, float]]:
+    from drugenv.agents.baselines import HeuristicPolicy, OraclePolicy, RandomPolicy
+    from drugenv.evaluation.evaluate import evaluate
+
+    out = {}
+    for name, pol in (("random", RandomPolicy(seed=0)), ("heuristic", HeuristicPolicy()), ("oracle", OraclePolicy())):
+        # Uncapped: the step cap exists to bound an LLM's generation time, and baselines never loop.
+        out[name], _ = evaluate(pol, run["eval_suite"], int(run["eval_episodes"]), int(run["eval_seed"]), progress=False)
+    return out
+
+
+# ------------------------------------------------------------------------------------- checkpoints
+
+
+def export_adapter(algo: Any, path: Path) -> Path:
+    """Write the learner's LoRA adapter in peft format (``adapter_config.json`` + weights)."""
+    from ray.rllib.core import DEFAULT_MODULE_ID
+
+    target = str(path.resolve())
+    algo.learner_group.foreach_learner(lambda learner: learner.module[DEFAULT_MODULE_ID].lm.save_pretrained(target))
+    return path
+
+
+def save_checkpoint(algo: Any, path: Path, meta: Mapping[str, Any]) -> Path:
+    """RLlib checkpoint (resumable) + peft adapter + metadata that ``checkpoint:PATH`` agents read."""
+    path.mkdir(parents=True, exist_ok=True)
+    algo.save_to_path(str(path.resolve()))
+    export_adapter(algo, path / ADAPTER_DIR)
+    (path / CHECKPOINT_META).write_text(json.dumps({**meta, "iteration": int(algo.iteration)}, indent=2, default=str))
+    return path
+
+
+# ------------------------------------------------------------------------------------- main loop
+
+
+_CURVE_KEYS = ("env/episode_return_mean", "env/parse_failure_rate", "losses/loss", "timers/rollout", "timers/learner", "timers/sync")
+
+
+def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping):
+            out.update(_flatten(v, key + "/"))
+        elif isinstance(v, (int, float, str, bool)) or v is None:
+            out[key] = v
+    return out
+
+
+def _pick(flat: Mapping[str, Any], suffix: str) -> Optional[float]:
+    """The value of the first flattened key ending in ``suffix`` (RLlib nests results by component)."""
+    for k, v in flat.items():
+        if k.endswith(suffix) and isinstance(v, (int, float)):
+            return float(v)
+    return None
+
+
+def run_grpo(
+    config_module: ModuleType,
+    overrides: Optional[Mapping[str, Any]],
+    out_dir: Path,
+    *,
+    resume: Optional[str] = None,
+    progress: bool = True,
+    use_wandb: bool = False,
+) -> dict[str, Any]:
+    """Warm-start, train, evaluate and checkpoint. Ray must already be initialised."""
+    from tqdm.auto import tqdm
+
+    s = config_module.settings(overrides)
+    run = s["run"]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "settings.json").write_text(json.dumps(s, indent=2, default=str))
+    print("settings:", json.dumps(s, default=str))
+
+    base = resolve_base_model(str(s["model"]), out_dir)
+    evidence = out_dir / "evidence"
+    evidence.mkdir(exist_ok=True)
+    before_path = evidence / "before_after_metrics.json"
+    report: dict[str, Any] = json.loads(before_path.read_text()) if (resume and before_path.exists()) else {}
+    if "before" not in report:
+        report["before"] = evaluate_model(base, None, run, progress=progress)
+    # SFT renders prompts exactly as rollouts and evaluation do (same token budget).
+    sft_settings = {**s["sft"], "max_prompt_tokens": s["training"].get("max_prompt_tokens", 2048)}
+    model = sft_warm_start(base, sft_settings, out_dir, seed=int(s["seed"]), progress=progress) if s["sft"].get("enabled") else base
+    if s["sft"].get("enabled") and "after_sft" not in report:
+        report["after_sft"] = evaluate_model(model, None, run, progress=progress)
+
+    algo = config_module.build_config(overrides, model_path=model).build_algo()
+    first = 1
+    if resume:
+        algo.restore_from_path(str(Path(resume).resolve()))
+        first = int(algo.iteration) + 1
+    meta = {"algo": "grpo", "model": model, "base_model": base, "config": getattr(config_module, "__file__", None), "settings": s}
+
+    wandb_run = None
+    if use_wandb:
+        import wandb
+
+        os.environ.setdefault("WANDB_MODE", "offline")
+        wandb_run = wandb.init(project="drugenv", dir=str(out_dir), config=s, resume="allow")
+    metrics_path = out_dir / "metrics.jsonl"
+    iterations = int(run["iterations"])
+    eval_every, ckpt_every = max(1, int(run["eval_interval"])), max(1, int(run["checkpoint_interval"]))
+    curve: list[dict[str, Any]] = []
+    try:
+        bar = tqdm(range(first, first + iterations), desc="grpo", disable=not progress)
+        for it in bar:
+            t0 = time.perf_counter()
+            flat = _flatten(algo.train())
+            row = {"iteration": it, "seconds": round(time.perf_counter() - t0, 2)}
+            row.update({k: _pick(flat, k) for k in _CURVE_KEYS})
+            row["sync/adapter_bytes"] = _pick(flat, "sync/adapter_bytes")
+            if it % eval_every == 0 or it == first + iterations - 1:
+                ckpt = save_checkpoint(algo, out_dir / f"checkpoint_iter_{it:04d}", meta) if it % ckpt_every == 0 else None
+                adapter_dir = (ckpt / ADAPTER_DIR) if ckpt else export_adapter(algo, out_dir / "adapter_eval")
+                held = evaluate_model(model, str(adapter_dir), run)
+                row.update({f"heldout/{k}": v for k, v in held.items()})
+            elif it % ckpt_every == 0:
+                save_checkpoint(algo, out_dir / f"checkpoint_iter_{it:04d}", meta)
+            curve.append(row)
+            with open(metrics_path, "a") as f:
+                f.write(json.dumps(row) + "\n")
+            if wandb_run is not None:
+                wandb_run.log({k: v for k, v in row.items() if isinstance(v, (int, float))}, step=it)
+            bar.set_postfix(ret=f"{row['env/episode_return_mean'] or 0:.2f}", parse_fail=f"{row['env/parse_failure_rate'] or 0:.2f}",
+                            acc=f"{row.get('heldout/decision_accuracy', float('nan')):.2f}")
+        final = save_checkpoint(algo, out_dir / "checkpoint_final", meta)
+    finally:
+        algo.stop()
+        if wandb_run is not None:
+            wandb_run.finish()
+    report["after_grpo"] = evaluate_model(model, str(final / ADAPTER_DIR), run, progress=progress)
+    report.update(baseline_metrics(run))
+    report["_meta"] = {"suite": run["eval_suite"], "episodes": run["eval_episodes"], "seed": run["eval_seed"],
+                       "model": model, "checkpoint": str(final)}
+    before_path.write_text(json.dumps(report, indent=2, default=str))
+    print_report(report)
+    return {"settings": s, "curve": curve, "report": report, "checkpoint": str(final)}
+
+
+def print_report(report: Mapping[str, Any]) -> None:
+    from drugenv.evaluation.cli import format_table
+
+    rows = {k: v for k, v in report.items() if not k.startswith("_")}
+    print("\nheld-out evaluation (" + json.dumps(report.get("_meta", {})) + ")")
+    print(format_table(rows))

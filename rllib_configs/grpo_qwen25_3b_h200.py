@@ -1,0 +1,60 @@
+"""The flagship: LoRA-GRPO on Qwen2.5-3B-Instruct on one H200 (bf16, larger groups, GPU learner).
+
+How to run::
+
+    drugenv train rllib_configs/grpo_qwen25_3b_h200.py
+    ray job submit --address http://HEAD:8265 --working-dir . -- drugenv train rllib_configs/grpo_qwen25_3b_h200.py
+
+The learner and the sampling copy share the GPU (0.5 each); CPU env-runner capacity scales with
+``num_envs_per_env_runner``. vLLM generation is not wired yet: generation uses HF ``generate``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional
+
+from drugenv.training.grpo_settings import build_config as _build
+from drugenv.training.grpo_settings import settings as _settings
+
+ALGO = "grpo"
+
+DEFAULTS: dict[str, Any] = {
+    "model": "Qwen/Qwen2.5-3B-Instruct",
+    "sft": {"enabled": True, "mode": "lora", "suite": "procedural-train", "episodes": 1000, "steps": 500,
+            "lr": 1e-4, "batch_size": 16, "lora_r": 32, "lora_alpha": 64},
+    "training": {
+        "group_size": 16,
+        "groups_per_iteration": 16,
+        "scenario_suite": "procedural-train",
+        "max_turns": 14,
+        "max_new_tokens": 192,
+        "max_prompt_tokens": 3072,
+        "temperature": 1.0,
+        "loss_type": "dapo",
+        "epsilon": 0.2,
+        "epsilon_high": 0.28,
+        "beta": 0.0,
+        "lr": 5e-6,
+        "num_epochs": 1,
+        "minibatch_size": 64,
+        "lora_r": 32,
+        "lora_alpha": 64,
+        "lora_target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        "dtype": "bfloat16",
+        "device": "cuda",
+        "gradient_checkpointing": True,
+    },
+    "env_runners": {"num_env_runners": 1, "num_envs_per_env_runner": 64, "num_gpus_per_env_runner": 0.5},
+    "learners": {"num_learners": 1, "num_gpus_per_learner": 0.5},
+    "run": {"iterations": 200, "eval_interval": 10, "eval_episodes": 200, "eval_suite": "procedural-test",
+            "eval_seed": 0, "eval_max_steps": 12, "checkpoint_interval": 10, "eval_max_new_tokens": 192, "eval_max_prompt_tokens": 3072},
+    "seed": 0,
+}
+
+
+def settings(overrides: Optional[Mapping[str, Any]] = None) -> dict[str, Any]:
+    return _settings(DEFAULTS, overrides)
+
+
+def build_config(overrides: Optional[Mapping[str, Any]] = None, *, model_path: str):
+    return _build(settings(overrides), model_path)

@@ -1,0 +1,113 @@
+"""`drugenv train`: configs build, train → checkpoint → resume, the peft adapter serves, ray job submit."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from drugenv.training.cli import TrainArgs, parse_set, train_main
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIGS = sorted(p for p in (ROOT / "rllib_configs").glob("*.py") if not p.name.startswith("_"))
+# A run small enough for a test: no warm-start, 1 group of 2 episodes of at most 3 turns.
+TINY = ["run.eval_episodes=2", "run.eval_max_steps=3", "run.eval_interval=1", "run.checkpoint_interval=1",
+        "training.groups_per_iteration=1", "training.group_size=2", "training.max_turns=3",
+        "training.max_new_tokens=16", "env_runners.num_envs_per_env_runner=2"]
+
+
+def test_parse_set():
+    assert parse_set(["run.iterations=4", "training.lr=1e-4", "model=tiny", "x.y.z=[1, 2]", "flag=true"]) == {
+        "run": {"iterations": 4}, "training": {"lr": 1e-4}, "model": "tiny", "x": {"y": {"z": [1, 2]}}, "flag": True}
+    with pytest.raises(ValueError, match="key=value"):
+        parse_set(["iterations"])
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_every_config_builds(path, tmp_path):
+    """GPU configs are built (not run) without a GPU."""
+    from drugenv.training.ppo import load_rllib_config
+
+    module = load_rllib_config(path)
+    if module.ALGO == "grpo":
+        config = module.build_config(None, model_path=str(tmp_path / "model"))
+        assert config.group_size >= 2 and config.model_name_or_path == str(tmp_path / "model")
+    else:
+        config = module.build_config(None)
+    assert config.to_dict()
+    with pytest.raises(ValueError, match="unknown"):
+        module.settings({"no_such_section": {}})
+
+
+def _optimizer_step(checkpoint: Path) -> float:
+    state = pickle.loads((checkpoint / "learner_group" / "learner" / "state.pkl").read_bytes())
+    opt = next(iter(state["optimizer"].values()))["state"]["state"]
+    return float(next(iter(opt.values()))["step"])
+
+
+@pytest.mark.slow
+def test_train_checkpoint_resume_and_adapter(tmp_path):
+    out = tmp_path / "run"
+    train_main(TrainArgs(config=str(ROOT / "rllib_configs/grpo_tiny_cpu.py"), set=[*TINY, "run.iterations=2"],
+                         out=str(out), no_sft=True, progress=False))
+    final = out / "checkpoint_final"
+    meta = json.loads((final / "drugenv_checkpoint.json").read_text())
+    assert meta["iteration"] == 2 and _optimizer_step(final) == 2.0
+    assert (final / "adapter" / "adapter_config.json").exists()
+    report = json.loads((out / "evidence" / "before_after_metrics.json").read_text())
+    assert {"before", "after_grpo", "heuristic", "oracle"} <= set(report)
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
+
+    kept = tmp_path / "kept"
+    shutil.copytree(final, kept)
+    train_main(TrainArgs(config=str(ROOT / "rllib_configs/grpo_tiny_cpu.py"), set=[*TINY, "run.iterations=1"],
+                         out=str(out), no_sft=True, progress=False, resume=str(kept)))
+    meta = json.loads((final / "drugenv_checkpoint.json").read_text())
+    assert meta["iteration"] == 3 and _optimizer_step(final) == 3.0  # counted on, optimizer state carried
+
+    # The peft adapter loads into HFPolicy through --agent checkpoint:PATH, and plays.
+    from drugenv.evaluation.cli import make_policy
+    from drugenv.evaluation.evaluate import evaluate
+
+    policy = make_policy(f"checkpoint:{final}")
+    assert policy.adapter == str(final / "adapter")
+    summary, records = evaluate(policy, "curated", 2, 0, max_steps=3, progress=False)
+    assert len(records) == 2 and summary["steps"] == 3.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_ray_job_submit_against_local_head(tmp_path):
+    """The documented cluster path: `ray start --head`, then `ray job submit -- drugenv train ...`."""
+    ray_bin = Path(sys.executable).parent / "ray"
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "token", "HF_HUB_OFFLINE": "1",
+           "WANDB_MODE": "offline", "RAY_USAGE_STATS_ENABLED": "0"}
+    port, dash = _free_port(), _free_port()
+    start = subprocess.run([str(ray_bin), "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1",
+                            "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", "--num-cpus=2",
+                            "--disable-usage-stats"], env=env, capture_output=True, text=True, timeout=120)
+    try:
+        assert start.returncode == 0, start.stderr[-2000:]
+        out = tmp_path / "job_run"
+        job = subprocess.run(
+            [str(ray_bin), "job", "submit", f"--address=http://127.0.0.1:{dash}", "--working-dir", str(ROOT), "--",
+             sys.executable, "-m", "drugenv.cli", "train", "rllib_configs/grpo_tiny_cpu.py", "--no-sft", "--no-progress", "--out", str(out),
+             *[x for kv in [*TINY, "run.iterations=1"] for x in ("--set", kv)]],
+            env=env, capture_output=True, text=True, timeout=600, cwd=ROOT)
+        assert job.returncode == 0, (job.stdout + job.stderr)[-3000:]
+        assert "succeeded" in (job.stdout + job.stderr).lower()
+        assert json.loads((out / "checkpoint_final" / "drugenv_checkpoint.json").read_text())["iteration"] == 1
+    finally:
+        subprocess.run([str(ray_bin), "stop", "--force"], env=env, capture_output=True, timeout=120)
