@@ -36,6 +36,8 @@ class EvalArgs:
     """First seed of the suite (episodes are fully determined by suite, episodes and seed)."""
     batch_size: int = 8
     """Episodes stepped in lockstep (batched generation for LLM policies)."""
+    max_steps: Optional[int] = None
+    """Lower the step cap (default 30) to bound an LLM's generation time; an episode that hits it has no report."""
     decision_scoring: Literal["linear", "brier"] = "linear"
     """Decision-accuracy rule inside the reward (metrics report both accuracy and Brier regardless)."""
     model: Optional[str] = None
@@ -89,7 +91,7 @@ def format_table(rows: dict[str, dict[str, float]], keys: tuple[str, ...] = METR
 def eval_main(args: EvalArgs) -> dict:
     policy = make_policy(args.agent, model=args.model, adapter=args.adapter, seed=args.seed, **args.extra)
     cfg = RewardConfig(decision_scoring=args.decision_scoring)
-    summary, records = evaluate(policy, args.suite, args.episodes, args.seed, reward_config=cfg,
+    summary, records = evaluate(policy, args.suite, args.episodes, args.seed, reward_config=cfg, max_steps=args.max_steps,
                                 batch_size=args.batch_size, progress=args.progress)
     per = by_scenario(records)
     print(f"\n{args.agent} on {args.suite} ({args.episodes} episodes, seed {args.seed})")

@@ -88,26 +88,53 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _wait_for_jobs_api(ray_bin: Path, address: str, env: dict, timeout_s: float = 90.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if subprocess.run([str(ray_bin), "job", "list", f"--address={address}"], env=env, capture_output=True,
+                          timeout=60).returncode == 0:
+            return
+        time.sleep(2)
+    raise TimeoutError(f"Ray jobs API at {address} did not come up in {timeout_s}s")
+
+
 @pytest.mark.slow
 def test_ray_job_submit_against_local_head(tmp_path):
-    """The documented cluster path: `ray start --head`, then `ray job submit -- drugenv train ...`."""
+    """The documented cluster path: `ray start --head`, then `ray job submit -- drugenv train ...`.
+
+    The head runs with --block in its own process group, so the test stops exactly the Ray it
+    started (``ray stop`` would end every Ray on the machine).
+    """
+    import signal
+
     ray_bin = Path(sys.executable).parent / "ray"
     env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "token", "HF_HUB_OFFLINE": "1",
            "WANDB_MODE": "offline", "RAY_USAGE_STATS_ENABLED": "0"}
     port, dash = _free_port(), _free_port()
-    start = subprocess.run([str(ray_bin), "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1",
-                            "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", "--num-cpus=2",
-                            "--disable-usage-stats"], env=env, capture_output=True, text=True, timeout=120)
+    head = subprocess.Popen([str(ray_bin), "start", "--head", "--block", f"--port={port}", "--node-ip-address=127.0.0.1",
+                             "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", "--num-cpus=2",
+                             "--disable-usage-stats"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    address = f"http://127.0.0.1:{dash}"
     try:
-        assert start.returncode == 0, start.stderr[-2000:]
+        _wait_for_jobs_api(ray_bin, address, env)
         out = tmp_path / "job_run"
-        job = subprocess.run(
-            [str(ray_bin), "job", "submit", f"--address=http://127.0.0.1:{dash}", "--working-dir", str(ROOT), "--",
-             sys.executable, "-m", "drugenv.cli", "train", "rllib_configs/grpo_tiny_cpu.py", "--no-sft", "--no-progress", "--out", str(out),
-             *[x for kv in [*TINY, "run.iterations=1"] for x in ("--set", kv)]],
-            env=env, capture_output=True, text=True, timeout=600, cwd=ROOT)
+        cmd = [str(ray_bin), "job", "submit", f"--address={address}", "--working-dir", str(ROOT), "--",
+               sys.executable, "-m", "drugenv.cli", "train", "rllib_configs/grpo_tiny_cpu.py", "--no-sft", "--no-progress",
+               "--out", str(out), *[x for kv in [*TINY, "run.iterations=1"] for x in ("--set", kv)]]
+        for _ in range(3):  # the job agent can lag the jobs API by a few seconds after start
+            job = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=ROOT)
+            if "No available agent" not in job.stdout + job.stderr:
+                break
         assert job.returncode == 0, (job.stdout + job.stderr)[-3000:]
         assert "succeeded" in (job.stdout + job.stderr).lower()
         assert json.loads((out / "checkpoint_final" / "drugenv_checkpoint.json").read_text())["iteration"] == 1
     finally:
-        subprocess.run([str(ray_bin), "stop", "--force"], env=env, capture_output=True, timeout=120)
+        head.send_signal(signal.SIGTERM)
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+            head.wait(timeout=30)
