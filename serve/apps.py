@@ -97,7 +97,7 @@ class Args:
 def main(args: Args) -> None:
     import ray
 
-    ray.init(include_dashboard=False)
+    ray.init(address="local", include_dashboard=False)
     serve.start(http_options={"host": args.host, "port": args.port})
     app = env_app if args.app == "env" else build_agent_app({"model": args.model or "", **({"adapter": args.adapter} if args.adapter else {})})
     serve.run(app, name=args.app, route_prefix="/", blocking=True)

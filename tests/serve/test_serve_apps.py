@@ -27,7 +27,7 @@ def serve_url():
 
     model = str(cached_tiny_model())
     port = free_port()
-    ray.init(num_cpus=2, include_dashboard=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False)
     try:
         serve.start(http_options={"host": "127.0.0.1", "port": port})
         serve.run(env_app, name="env", route_prefix="/env")

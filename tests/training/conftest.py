@@ -23,7 +23,7 @@ def tiny_model_dir(tmp_path_factory) -> str:
 def ray_local():
     """A local Ray with 2 CPUs and no dashboard; always shut down."""
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         yield ray
     finally:
