@@ -30,8 +30,10 @@ the same keys) can override any part of it:
 
 from __future__ import annotations
 
-import copy
 from typing import Any, Mapping, Optional
+
+from drugenv.training.grpo_settings import merge  # noqa: F401  (re-exported: sweeps merge with it)
+from drugenv.training.grpo_settings import settings as _settings
 
 ALGO = "ppo_vector"
 
@@ -61,25 +63,9 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def merge(base: Mapping[str, Any], overrides: Optional[Mapping[str, Any]]) -> dict[str, Any]:
-    """Deep-merge ``overrides`` into a copy of ``base`` (dicts merge, everything else replaces)."""
-    out = copy.deepcopy(dict(base))
-    for k, v in (overrides or {}).items():
-        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
-            out[k] = merge(out[k], v)
-        else:
-            out[k] = copy.deepcopy(v)
-    return out
-
-
 def settings(overrides: Optional[Mapping[str, Any]] = None) -> dict[str, Any]:
     """``DEFAULTS`` with ``overrides`` merged in (unknown top-level keys raise)."""
-    unknown = set(overrides or {}) - set(DEFAULTS) - {"algo"}
-    if unknown:
-        raise ValueError(f"unknown ppo_vector settings {sorted(unknown)}; expected some of {sorted(DEFAULTS)}")
-    if overrides and overrides.get("algo", ALGO) != ALGO:
-        raise ValueError(f"these overrides are for algo {overrides['algo']!r}, not {ALGO!r}")
-    return merge(DEFAULTS, {k: v for k, v in (overrides or {}).items() if k != "algo"})
+    return _settings(DEFAULTS, overrides, ALGO)
 
 
 def build_config(overrides: Optional[Mapping[str, Any]] = None):

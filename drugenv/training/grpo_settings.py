@@ -29,9 +29,10 @@ def merge(base: Mapping[str, Any], overrides: Optional[Mapping[str, Any]]) -> di
 
 
 def settings(defaults: Mapping[str, Any], overrides: Optional[Mapping[str, Any]], algo: str = "grpo") -> dict[str, Any]:
+    """``defaults`` with ``overrides`` merged in; unknown top-level keys and another algo's overrides raise."""
     unknown = set(overrides or {}) - set(defaults) - {"algo"}
     if unknown:
-        raise ValueError(f"unknown GRPO settings {sorted(unknown)}; expected some of {sorted(defaults)}")
+        raise ValueError(f"unknown {algo} settings {sorted(unknown)}; expected some of {sorted(defaults)}")
     if overrides and overrides.get("algo", algo) != algo:
         raise ValueError(f"these overrides are for algo {overrides['algo']!r}, not {algo!r}")
     return merge(defaults, {k: v for k, v in (overrides or {}).items() if k != "algo"})
