@@ -64,7 +64,7 @@ def init_ray(num_cpus: int = 2) -> bool:
         raise DependencyNotInstalled("ray[rllib,tune]", "train") from e
     if ray.is_initialized():
         return False
-    # address="local": always a fresh local Ray, never a stale /tmp/ray cluster file from an earlier head.
+    # address="local": always a fresh local Ray, never a stale cluster file left by an earlier head.
     ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
     return True
 
