@@ -12,7 +12,6 @@ from drugenv.errors import EnvNotResetError
 from drugenv.models import (
     DrugTargetAction,
     DrugTargetState,
-    EvidenceDossier,
     Finding,
     HistoryEntry,
     IntermediateOutput,

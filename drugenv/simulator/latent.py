@@ -8,7 +8,7 @@ enforces the import boundary. Debugging uses ``DrugTargetEnvironment.debug_truth
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 

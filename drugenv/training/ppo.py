@@ -69,23 +69,35 @@ def init_ray(num_cpus: int = 2) -> bool:
     return True
 
 
-def load_rllib_config(path: str | Path) -> ModuleType:
-    """Import an ``rllib_configs/<name>.py`` file by path (``.py`` optional)."""
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def import_file(path: str | Path, *, namespace: str, required: Sequence[str], example: str) -> ModuleType:
+    """Import a config-like Python file by path (``.py`` optional; relative paths also tried from the
+    repository root) and check it defines ``required``; ``example`` names a file to copy from."""
     p = Path(path)
     if p.suffix != ".py":
         p = p.with_suffix(".py")
+    if not p.is_file() and (_REPO_ROOT / p).is_file():
+        p = _REPO_ROOT / p
     if not p.is_file():
-        raise ConfigError(f"rllib config {str(path)!r} not found (looked for {p}); e.g. rllib_configs/ppo_vector")
-    name = f"drugenv_rllib_config_{p.stem}"
+        raise ConfigError(f"{str(path)!r} not found (looked for {p}); e.g. {example}")
+    name = f"drugenv_{namespace}_{p.stem}"
     spec = importlib.util.spec_from_file_location(name, p.resolve())
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     sys.modules[name] = mod
     spec.loader.exec_module(mod)
-    for attr in ("ALGO", "settings", "build_config"):
-        if not hasattr(mod, attr):
-            raise ConfigError(f"{p} must define {attr} (see rllib_configs/ppo_vector.py)")
+    missing = [a for a in required if not hasattr(mod, a)]
+    if missing:
+        raise ConfigError(f"{p} must define {', '.join(missing)} (see {example}.py)")
     return mod
+
+
+def load_rllib_config(path: str | Path) -> ModuleType:
+    """Import an ``rllib_configs/<name>.py`` file by path (``.py`` optional)."""
+    return import_file(path, namespace="rllib_config", required=("ALGO", "settings", "build_config"),
+                       example="rllib_configs/ppo_vector")
 
 
 def load_overrides(path: Optional[str | Path]) -> dict[str, Any]:

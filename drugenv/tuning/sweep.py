@@ -24,10 +24,8 @@ their config), ``metric_vs_params.png``, ``best_config.json`` (the best trial's 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -46,24 +44,12 @@ _REPO_ROOT = Path(__file__).resolve().parents[2]
 
 def load_sweep(path: str | Path) -> ModuleType:
     """Import a ``tune_sweeps/<name>.py`` file by path (``.py`` optional)."""
-    p = Path(path)
-    if p.suffix != ".py":
-        p = p.with_suffix(".py")
-    if not p.is_file() and (_REPO_ROOT / p).is_file():
-        p = _REPO_ROOT / p
-    if not p.is_file():
-        raise ConfigError(f"sweep file {str(path)!r} not found; e.g. tune_sweeps/reward_weights")
-    name = f"drugenv_sweep_{p.stem}"
-    spec = importlib.util.spec_from_file_location(name, p.resolve())
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    missing = [a for a in ("NAME", "METRIC", "MODE", "search_space") if not hasattr(mod, a)]
-    if missing:
-        raise ConfigError(f"{p} must define {', '.join(missing)} (see tune_sweeps/reward_weights.py)")
+    from drugenv.training.ppo import import_file
+
+    mod = import_file(path, namespace="sweep", required=("NAME", "METRIC", "MODE", "search_space"),
+                      example="tune_sweeps/reward_weights")
     if mod.MODE not in ("min", "max"):
-        raise ConfigError(f"{p}: MODE must be 'min' or 'max', got {mod.MODE!r}")
+        raise ConfigError(f"{path}: MODE must be 'min' or 'max', got {mod.MODE!r}")
     return mod
 
 
