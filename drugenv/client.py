@@ -142,8 +142,22 @@ class _Options:
         self.max_message_bytes, self.ping_interval_s = max_message_bytes, ping_interval_s
 
 
+class _ClientBase:
+    """Connection options and socket slot shared by the sync and async clients."""
+
+    def __init__(self, base_url: str, *, connect_timeout_s: float = 10.0, message_timeout_s: float = 60.0,
+                 max_message_bytes: int = 16 << 20, ping_interval_s: Optional[float] = 20.0):
+        self._opt = _Options(base_url, connect_timeout_s, message_timeout_s, max_message_bytes, ping_interval_s)
+        self._stack: Any = None
+        self._ws: Any = None
+
+    @property
+    def base_url(self) -> str:
+        return self._opt.base_url
+
+
 # ============================================================================================ sync
-class DrugTargetEnv:
+class DrugTargetEnv(_ClientBase):
     """Blocking client of one server-side ``DrugTargetEnvironment`` (one WebSocket).
 
     Args:
@@ -153,16 +167,6 @@ class DrugTargetEnv:
         max_message_bytes: largest reply accepted, bytes (observations are a few KiB to ~100 KiB).
         ping_interval_s: keepalive ping interval, seconds (None: no pings).
     """
-
-    def __init__(self, base_url: str, *, connect_timeout_s: float = 10.0, message_timeout_s: float = 60.0,
-                 max_message_bytes: int = 16 << 20, ping_interval_s: Optional[float] = 20.0):
-        self._opt = _Options(base_url, connect_timeout_s, message_timeout_s, max_message_bytes, ping_interval_s)
-        self._stack: Optional[ExitStack] = None
-        self._ws: Any = None
-
-    @property
-    def base_url(self) -> str:
-        return self._opt.base_url
 
     def connect(self) -> "DrugTargetEnv":
         """Open the WebSocket now (otherwise the first call opens it)."""
@@ -264,18 +268,8 @@ def _pending_frame_sync(ws: Any) -> Optional[str]:
 
 
 # ============================================================================================ async
-class AsyncDrugTargetEnv:
+class AsyncDrugTargetEnv(_ClientBase):
     """asyncio twin of ``DrugTargetEnv`` (same arguments; ``await`` every call, ``async with``)."""
-
-    def __init__(self, base_url: str, *, connect_timeout_s: float = 10.0, message_timeout_s: float = 60.0,
-                 max_message_bytes: int = 16 << 20, ping_interval_s: Optional[float] = 20.0):
-        self._opt = _Options(base_url, connect_timeout_s, message_timeout_s, max_message_bytes, ping_interval_s)
-        self._stack: Optional[AsyncExitStack] = None
-        self._ws: Any = None
-
-    @property
-    def base_url(self) -> str:
-        return self._opt.base_url
 
     async def connect(self) -> "AsyncDrugTargetEnv":
         """Open the WebSocket now (otherwise the first call opens it)."""

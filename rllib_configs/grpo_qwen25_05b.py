@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional
 
-from drugenv.training.grpo_settings import build_config as _build
-from drugenv.training.grpo_settings import settings as _settings
+from drugenv.training.configs import build_config as _build
+from drugenv.training.configs import settings as _settings
 
 ALGO = "grpo"
 

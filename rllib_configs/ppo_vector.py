@@ -32,8 +32,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional
 
-from drugenv.training.grpo_settings import merge  # noqa: F401  (re-exported: sweeps merge with it)
-from drugenv.training.grpo_settings import settings as _settings
+from drugenv.training.configs import merge  # noqa: F401  (re-exported: sweeps merge with it)
+from drugenv.training.configs import settings as _settings
 
 ALGO = "ppo_vector"
 

@@ -201,13 +201,26 @@ def _bpe_split(ranks: dict[bytes, int], token: bytes, max_rank: int) -> list[byt
         parts = parts[:best_i] + [parts[best_i] + parts[best_i + 1]] + parts[best_i + 2:]
 
 
+def _qwen_byte_level(tk: Any) -> None:
+    """Qwen2's normaliser, pre-tokeniser (its split regex + byte level), decoder and post-processor."""
+    from tokenizers import Regex, decoders, normalizers, pre_tokenizers, processors
+
+    tk.normalizer = normalizers.NFC()
+    tk.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(QWEN_PATTERN), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False),
+    ])
+    tk.decoder = decoders.ByteLevel()
+    tk.post_processor = processors.ByteLevel(trim_offsets=False)
+
+
 def build_qwen_tokenizer(save_dir: Optional[Path] = None, tiktoken_path: Optional[Path] = None):
     """Qwen2.5's exact tokenizer (vocab, merges, regex, 22 added tokens, chat template), offline.
 
     The result encodes identically to the hub's ``Qwen/Qwen2.5-*-Instruct`` tokenizer
     (eos ``<|im_end|>`` 151645, pad ``<|endoftext|>`` 151643, len 151,665).
     """
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from tokenizers import AddedToken, Tokenizer, models
     from transformers import PreTrainedTokenizerFast
 
     path = Path(tiktoken_path) if tiktoken_path is not None else fetch_qwen_tiktoken()
@@ -231,13 +244,7 @@ def build_qwen_tokenizer(save_dir: Optional[Path] = None, tiktoken_path: Optiona
             merges.append((s(parts[0]), s(parts[1])))
     tk = Tokenizer(models.BPE(vocab=vocab, merges=merges, fuse_unk=False, byte_fallback=False,
                               continuing_subword_prefix="", end_of_word_suffix=""))
-    tk.normalizer = normalizers.NFC()
-    tk.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(QWEN_PATTERN), behavior="isolated", invert=False),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False),
-    ])
-    tk.decoder = decoders.ByteLevel()
-    tk.post_processor = processors.ByteLevel(trim_offsets=False)
+    _qwen_byte_level(tk)
     for tid, content, special in QWEN25_ADDED_TOKENS:
         added = AddedToken(content, special=special, normalized=False)
         (tk.add_special_tokens if special else tk.add_tokens)([added])
@@ -328,17 +335,11 @@ def domain_corpus(n: int = 4000, seed: int = 0) -> Iterator[str]:
 
 def build_bpe_tokenizer(save_dir: Optional[Path] = None, *, vocab_size: int = 2048, seed: int = 0):
     """Byte-level BPE on the DrugEnv corpus with Qwen's regex, specials and chat template (< 1 s)."""
-    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tk = Tokenizer(models.BPE(fuse_unk=False, byte_fallback=False))
-    tk.normalizer = normalizers.NFC()
-    tk.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(QWEN_PATTERN), behavior="isolated", invert=False),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False),
-    ])
-    tk.decoder = decoders.ByteLevel()
-    tk.post_processor = processors.ByteLevel(trim_offsets=False)
+    _qwen_byte_level(tk)
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2, special_tokens=list(BPE_SPECIAL_TOKENS),
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     tk.train_from_iterator(domain_corpus(seed=seed), trainer=trainer)

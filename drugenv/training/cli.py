@@ -74,7 +74,7 @@ def parse_set(items: list[str]) -> dict[str, Any]:
 
 
 def _start_ray(num_cpus: int) -> bool:
-    from drugenv.training.ppo import init_ray
+    from drugenv.training.configs import init_ray
 
     if os.environ.get("RAY_ADDRESS"):
         import ray
@@ -85,9 +85,9 @@ def _start_ray(num_cpus: int) -> bool:
 
 
 def train_main(args: TrainArgs) -> dict[str, Any]:
-    from drugenv.training.ppo import load_overrides, load_rllib_config
+    from drugenv.training.configs import load_overrides, load_rllib_config
 
-    from drugenv.training.grpo_settings import merge
+    from drugenv.training.configs import merge
 
     module = load_rllib_config(args.config)
     overrides = merge(load_overrides(args.overrides), parse_set(args.set))

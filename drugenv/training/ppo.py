@@ -7,7 +7,7 @@ How to run::
 
 Pieces:
 
-- ``load_rllib_config(path)``: import an ``rllib_configs/*.py`` file (``ALGO``, ``settings``, ``build_config``).
+- ``load_rllib_config(path)`` (from ``drugenv.training.configs``): import an ``rllib_configs/*.py`` file.
 - ``train_ppo(module, overrides, out_dir)``: the train loop (tqdm bar), a held-out evaluation every
   ``run.eval_interval`` iterations (``heldout_eval``: ``procedural-test``, fixed seed, default
   ``RewardConfig``, greedy actions), ``learning_curve.json`` and ``checkpoint_final``.
@@ -19,10 +19,7 @@ Results to expect: see ``docs/ppo_and_sweeps.md``.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,9 +29,10 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 import numpy as np
 
 from drugenv.agents.base import Policy
-from drugenv.errors import ConfigError, DependencyNotInstalled
+from drugenv.errors import ConfigError
 from drugenv.gym_envs.vector_env import VECTOR_ACTIONS, vector_features
 from drugenv.models import DrugTargetAction, ValidationObservation
+from drugenv.training.configs import init_ray, load_overrides, load_rllib_config  # noqa: F401  (re-exported)
 
 HELDOUT_SUITE = "procedural-test"
 """Every PPO run and sweep trial is scored on this suite (never on its own training reward)."""
@@ -51,63 +49,6 @@ _MODULE_SUBPATH = ("learner_group", "learner", "rl_module", "default_policy")
 # Ray set-up
 # ---------------------------------------------------------------------------------------------
 
-
-def init_ray(num_cpus: int = 2) -> bool:
-    """Start a local loopback-only Ray (no dashboard) unless one is running; True if started here."""
-    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # bind to 127.0.0.1, not the NIC
-    # Ray runs workers (Tune trials, env runners) at nice 15 by default; on a busy shared box that
-    # starves trials next to un-niced processes, so run them at the driver's priority.
-    os.environ.setdefault("RAY_worker_niceness", "0")
-    try:
-        import ray
-    except ImportError as e:  # pragma: no cover - depends on the install
-        raise DependencyNotInstalled("ray[rllib,tune]", "train") from e
-    if ray.is_initialized():
-        return False
-    # address="local": always a fresh local Ray, never a stale cluster file left by an earlier head.
-    ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    return True
-
-
-_REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def import_file(path: str | Path, *, namespace: str, required: Sequence[str], example: str) -> ModuleType:
-    """Import a config-like Python file by path (``.py`` optional; relative paths also tried from the
-    repository root) and check it defines ``required``; ``example`` names a file to copy from."""
-    p = Path(path)
-    if p.suffix != ".py":
-        p = p.with_suffix(".py")
-    if not p.is_file() and (_REPO_ROOT / p).is_file():
-        p = _REPO_ROOT / p
-    if not p.is_file():
-        raise ConfigError(f"{str(path)!r} not found (looked for {p}); e.g. {example}")
-    name = f"drugenv_{namespace}_{p.stem}"
-    spec = importlib.util.spec_from_file_location(name, p.resolve())
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    missing = [a for a in required if not hasattr(mod, a)]
-    if missing:
-        raise ConfigError(f"{p} must define {', '.join(missing)} (see {example}.py)")
-    return mod
-
-
-def load_rllib_config(path: str | Path) -> ModuleType:
-    """Import an ``rllib_configs/<name>.py`` file by path (``.py`` optional)."""
-    return import_file(path, namespace="rllib_config", required=("ALGO", "settings", "build_config"),
-                       example="rllib_configs/ppo_vector")
-
-
-def load_overrides(path: Optional[str | Path]) -> dict[str, Any]:
-    """A JSON overrides file (e.g. a sweep's ``best_config.json``); ``{}`` for None."""
-    if path is None:
-        return {}
-    data = json.loads(Path(path).read_text())
-    if not isinstance(data, dict):
-        raise ConfigError(f"overrides file {path} must hold a JSON object")
-    return data
 
 
 # ---------------------------------------------------------------------------------------------

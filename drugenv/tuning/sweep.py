@@ -44,7 +44,7 @@ _REPO_ROOT = Path(__file__).resolve().parents[2]
 
 def load_sweep(path: str | Path) -> ModuleType:
     """Import a ``tune_sweeps/<name>.py`` file by path (``.py`` optional)."""
-    from drugenv.training.ppo import import_file
+    from drugenv.training.configs import import_file
 
     mod = import_file(path, namespace="sweep", required=("NAME", "METRIC", "MODE", "search_space"),
                       example="tune_sweeps/reward_weights")
@@ -119,7 +119,7 @@ def run_sweep(
     from ray.tune.search import BasicVariantGenerator
 
     cfg_path = algo_config_path(algo)
-    from drugenv.training.ppo import load_rllib_config
+    from drugenv.training.configs import load_rllib_config
 
     mod = load_rllib_config(cfg_path)
     base = mod.merge(getattr(sweep, "BASE_OVERRIDES", {}), base_overrides or {})
@@ -295,7 +295,7 @@ def budget_overrides(args: SweepArgs) -> dict[str, Any]:
 
 def sweep_main(args: SweepArgs) -> dict[str, Any]:
     """CLI entry: run the sweep on a local loopback Ray, print the table and where the files are."""
-    from drugenv.training.ppo import init_ray
+    from drugenv.training.configs import init_ray
 
     sweep = load_sweep(args.sweep)
     started = init_ray(args.num_cpus)

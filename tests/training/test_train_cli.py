@@ -33,7 +33,7 @@ def test_parse_set():
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
 def test_every_config_builds(path, tmp_path):
     """GPU configs are built (not run) without a GPU."""
-    from drugenv.training.ppo import load_rllib_config
+    from drugenv.training.configs import load_rllib_config
 
     module = load_rllib_config(path)
     if module.ALGO == "grpo":
@@ -115,6 +115,8 @@ def test_ray_job_submit_against_local_head(tmp_path):
     port, dash = _free_port(), _free_port()
     head = subprocess.Popen([str(ray_bin), "start", "--head", "--block", f"--port={port}", "--node-ip-address=127.0.0.1",
                              "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", "--num-cpus=2",
+                             # Own ports for the job agent: a default one may still be held by an earlier Ray.
+                             f"--dashboard-agent-listen-port={_free_port()}", f"--metrics-export-port={_free_port()}",
                              "--disable-usage-stats"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     address = f"http://127.0.0.1:{dash}"
@@ -124,10 +126,13 @@ def test_ray_job_submit_against_local_head(tmp_path):
         cmd = [str(ray_bin), "job", "submit", f"--address={address}", "--working-dir", str(ROOT), "--",
                sys.executable, "-m", "drugenv.cli", "train", "rllib_configs/grpo_tiny_cpu.py", "--no-sft", "--no-progress",
                "--out", str(out), *[x for kv in [*TINY, "run.iterations=1"] for x in ("--set", kv)]]
-        for _ in range(3):  # the job agent can lag the jobs API by a few seconds after start
+        import time
+
+        for _ in range(20):  # the job agent can lag the jobs API by tens of seconds on a loaded machine
             job = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=ROOT)
             if "No available agent" not in job.stdout + job.stderr:
                 break
+            time.sleep(5)
         assert job.returncode == 0, (job.stdout + job.stderr)[-3000:]
         assert "succeeded" in (job.stdout + job.stderr).lower()
         assert json.loads((out / "checkpoint_final" / "drugenv_checkpoint.json").read_text())["iteration"] == 1

@@ -9,7 +9,7 @@ def local_ray():
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     import ray
 
-    from drugenv.training.ppo import init_ray
+    from drugenv.training.configs import init_ray
 
     started = init_ray(2)
     yield

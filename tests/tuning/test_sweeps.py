@@ -32,7 +32,7 @@ def test_sweep_writes_table_plot_and_best_config(local_ray, tmp_path, name, tiny
     best = json.loads((out / "best_config.json").read_text())
     assert best["algo"] == "ppo_vector" and flatten(best["env_config"])
     # The exported file is accepted by the trainer's settings (what `drugenv train --overrides` does).
-    from drugenv.training.ppo import load_rllib_config
+    from drugenv.training.configs import load_rllib_config
 
     s = load_rllib_config(REPO / "rllib_configs" / "ppo_vector").settings(best)
     if name == "reward_weights":

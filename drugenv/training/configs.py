@@ -1,0 +1,123 @@
+"""Config files: loading ``rllib_configs/`` and ``tune_sweeps/`` files, merging overrides, starting Ray.
+
+Shared shape of the GRPO configs in ``rllib_configs/`` (one nested dict each, overridable with --set).
+
+| key          | what it sets                                                                      |
+|--------------|-----------------------------------------------------------------------------------|
+| model        | base model: a local path, a hub id, or ``tiny`` / ``tiny:L4H256`` (built offline) |
+| sft          | warm-start on oracle trajectories before GRPO (``enabled``, ``mode`` full|lora, …) |
+| training     | ``DrugGRPOConfig.training`` keyword arguments (see its docstring)                |
+| env_runners  | ``.env_runners(...)``: actors and environments per actor                        |
+| learners     | ``.learners(...)``: number of learners, GPUs per learner                        |
+| run          | the train loop: iterations, held-out eval and checkpoint intervals              |
+| seed         | RLlib's ``debugging(seed=...)``                                                   |
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Mapping, Optional, Sequence
+
+from drugenv.errors import ConfigError, DependencyNotInstalled
+
+
+def merge(base: Mapping[str, Any], overrides: Optional[Mapping[str, Any]]) -> dict[str, Any]:
+    """Deep-merge ``overrides`` into a copy of ``base`` (dicts merge, everything else replaces)."""
+    out = copy.deepcopy(dict(base))
+    for k, v in (overrides or {}).items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+            out[k] = merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def settings(defaults: Mapping[str, Any], overrides: Optional[Mapping[str, Any]], algo: str = "grpo") -> dict[str, Any]:
+    """``defaults`` with ``overrides`` merged in; unknown top-level keys and another algo's overrides raise."""
+    unknown = set(overrides or {}) - set(defaults) - {"algo"}
+    if unknown:
+        raise ValueError(f"unknown {algo} settings {sorted(unknown)}; expected some of {sorted(defaults)}")
+    if overrides and overrides.get("algo", algo) != algo:
+        raise ValueError(f"these overrides are for algo {overrides['algo']!r}, not {algo!r}")
+    return merge(defaults, {k: v for k, v in (overrides or {}).items() if k != "algo"})
+
+
+def build_config(s: Mapping[str, Any], model_path: str):
+    """The ``DrugGRPOConfig`` for settings ``s``, training the model at ``model_path``."""
+    from drugenv.simulator.params import RewardConfig
+    from drugenv.training import DrugGRPOConfig
+
+    training = dict(s["training"])
+    if isinstance(training.get("reward_config"), Mapping):
+        training["reward_config"] = RewardConfig(**training["reward_config"])
+    return (
+        DrugGRPOConfig()
+        .training(model_name_or_path=model_path, **training)
+        .env_runners(**s["env_runners"])
+        .learners(**s["learners"])
+        .debugging(seed=s["seed"])
+    )
+
+
+def init_ray(num_cpus: int = 2) -> bool:
+    """Start a local loopback-only Ray (no dashboard) unless one is running; True if started here."""
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # bind to 127.0.0.1, not the NIC
+    # Ray runs workers (Tune trials, env runners) at nice 15 by default; on a busy shared box that
+    # starves trials next to un-niced processes, so run them at the driver's priority.
+    os.environ.setdefault("RAY_worker_niceness", "0")
+    try:
+        import ray
+    except ImportError as e:  # pragma: no cover - depends on the install
+        raise DependencyNotInstalled("ray[rllib,tune]", "train") from e
+    if ray.is_initialized():
+        return False
+    # address="local": always a fresh local Ray, never a stale cluster file left by an earlier head.
+    ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    return True
+
+
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def import_file(path: str | Path, *, namespace: str, required: Sequence[str], example: str) -> ModuleType:
+    """Import a config-like Python file by path (``.py`` optional; relative paths also tried from the
+    repository root) and check it defines ``required``; ``example`` names a file to copy from."""
+    p = Path(path)
+    if p.suffix != ".py":
+        p = p.with_suffix(".py")
+    if not p.is_file() and (_REPO_ROOT / p).is_file():
+        p = _REPO_ROOT / p
+    if not p.is_file():
+        raise ConfigError(f"{str(path)!r} not found (looked for {p}); e.g. {example}")
+    name = f"drugenv_{namespace}_{p.stem}"
+    spec = importlib.util.spec_from_file_location(name, p.resolve())
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    missing = [a for a in required if not hasattr(mod, a)]
+    if missing:
+        raise ConfigError(f"{p} must define {', '.join(missing)} (see {example}.py)")
+    return mod
+
+
+def load_rllib_config(path: str | Path) -> ModuleType:
+    """Import an ``rllib_configs/<name>.py`` file by path (``.py`` optional)."""
+    return import_file(path, namespace="rllib_config", required=("ALGO", "settings", "build_config"),
+                       example="rllib_configs/ppo_vector")
+
+
+def load_overrides(path: Optional[str | Path]) -> dict[str, Any]:
+    """A JSON overrides file (e.g. a sweep's ``best_config.json``); ``{}`` for None."""
+    if path is None:
+        return {}
+    data = json.loads(Path(path).read_text())
+    if not isinstance(data, dict):
+        raise ConfigError(f"overrides file {path} must hold a JSON object")
+    return data
