@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up the environment and runs the main job on local Ray with the tiny offline model:
-# SFT warm-start on oracle trajectories -> LoRA-GRPO -> held-out before/after table, then evaluates
+# SFT warm-start on heuristic trajectories -> LoRA-GRPO -> held-out before/after table, then evaluates
 # the final checkpoint the way a user would.
 set -euo pipefail
 cd "$(dirname "$0")/.."

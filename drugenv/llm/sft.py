@@ -1,4 +1,4 @@
-"""Supervised warm-start on oracle trajectories: the prompts of ``prompts.build_messages`` and the
+"""Supervised warm-start on expert (oracle or heuristic) trajectories: the prompts of ``prompts.build_messages`` and the
 oracle's actions as ``prompts.action_to_json`` replies, with loss on the assistant tokens only
 (``masks.assistant_token_mask``, which includes the closing ``<|im_end|>`` so the model learns to stop).
 
@@ -24,32 +24,55 @@ from drugenv.models import DrugTargetAction
 Messages = list[dict[str, str]]
 
 
+EXPERTS = ("oracle", "heuristic")
+
+
+def expert_examples(
+    episodes: Sequence[tuple[str, int]],
+    *,
+    expert: str = "oracle",
+    tokenizer: Any = None,
+    max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS,
+) -> list[Messages]:
+    """One ``[system, user, assistant]`` conversation per expert step of each ``(scenario, seed)`` episode.
+
+    ``episodes`` is what ``drugenv.scenarios.suite_episodes`` returns. ``expert``:
+
+    - ``"oracle"`` (the spec's warm start): sees the hidden truth, so its choices are not a function
+      of the observation. A large model still picks up the format and the decision prior from it;
+      a tiny one memorises it (measured: training loss 0.05, but 14% valid actions mid-episode).
+    - ``"heuristic"``: ``HeuristicPolicy``, whose actions follow from the observation alone, so a
+      small model can learn the mapping rather than memorise it (0.83 held-out accuracy).
+    """
+    from drugenv.agents.baselines import HeuristicPolicy, OraclePolicy
+    from drugenv.simulator.environment import DrugTargetEnvironment
+
+    if expert not in EXPERTS:
+        raise ValueError(f"expert={expert!r}; valid choices are {list(EXPERTS)}.")
+    out: list[Messages] = []
+    policy = OraclePolicy() if expert == "oracle" else HeuristicPolicy()
+    for scenario, seed in episodes:
+        env = DrugTargetEnvironment()
+        obs = env.reset(seed=seed, scenario=scenario)
+        policy.reset(1, [seed])
+        if expert == "oracle":
+            policy.observe_truth(0, env.debug_truth())
+        while not obs.done:
+            action = policy.act([obs])[0]
+            msgs = build_messages(obs, tokenizer=tokenizer, max_prompt_tokens=max_prompt_tokens)
+            out.append([*msgs, {"role": "assistant", "content": action_to_json(action)}])
+            obs = env.step(action)
+    return out
+
+
 def oracle_examples(
     episodes: Sequence[tuple[str, int]],
     *,
     tokenizer: Any = None,
     max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS,
 ) -> list[Messages]:
-    """One ``[system, user, assistant]`` conversation per oracle step of each ``(scenario, seed)`` episode.
-
-    ``episodes`` is what ``drugenv.scenarios.suite_episodes`` returns.
-    """
-    from drugenv.agents.baselines import OraclePolicy
-    from drugenv.simulator.environment import DrugTargetEnvironment
-
-    out: list[Messages] = []
-    oracle = OraclePolicy()
-    for scenario, seed in episodes:
-        env = DrugTargetEnvironment()
-        obs = env.reset(seed=seed, scenario=scenario)
-        oracle.reset(1, [seed])
-        oracle.observe_truth(0, env.debug_truth())
-        while not obs.done:
-            action = oracle.act([obs])[0]
-            msgs = build_messages(obs, tokenizer=tokenizer, max_prompt_tokens=max_prompt_tokens)
-            out.append([*msgs, {"role": "assistant", "content": action_to_json(action)}])
-            obs = env.step(action)
-    return out
+    """``expert_examples`` with the oracle (the spec's SFT warm start)."""
+    return expert_examples(episodes, expert="oracle", tokenizer=tokenizer, max_prompt_tokens=max_prompt_tokens)
 
 
 @dataclass
@@ -196,4 +219,4 @@ if __name__ == "__main__":
     main()
 
 
-__all__ = ["SFTBatch", "collate", "first_observations", "oracle_examples", "sft_on_trajectories", "valid_action_rate"]
+__all__ = ["EXPERTS", "SFTBatch", "collate", "expert_examples", "first_observations", "oracle_examples", "sft_on_trajectories", "valid_action_rate"]

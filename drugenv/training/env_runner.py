@@ -107,6 +107,7 @@ class _Episode:
     parse_failures: int = 0
     obs: Any = None
     done: bool = False
+    reported: bool = False
 
     def to_dict(self) -> Dict[str, Any]:
         return {
@@ -116,6 +117,7 @@ class _Episode:
             "turns": self.turns,
             "parse_failures": self.parse_failures,
             "terminated": self.done,
+            "reported": self.reported,
         }
 
 
@@ -158,7 +160,13 @@ class DrugEnvRunner(EnvRunner, Checkpointable):
             self.envs = [env_cls(**env_config) for _ in range(k)]
         else:
             from drugenv.simulator.environment import DrugTargetEnvironment
+            from drugenv.simulator.params import SimParams
 
+            # The runner stops an episode after max_turns; the environment's own step cap is set to
+            # the same number so a stopped episode ends as a truncation (no-report penalty), exactly
+            # as evaluation's ``max_steps`` does. Otherwise never reporting would look free in training.
+            if "sim_params" not in env_config:
+                env_config["sim_params"] = SimParams(max_steps=min(SimParams().max_steps, int(self.config.max_turns)))
             self.envs = [DrugTargetEnvironment(reward_config=self.config.reward_config, **env_config) for _ in range(k)]
         self.env = self.envs
 
@@ -199,7 +207,8 @@ class DrugEnvRunner(EnvRunner, Checkpointable):
         Returns:
             ``{"worker_index", "weights_seq_no", "episodes": [episode dicts], "timers": {...}}``;
             an episode dict has ``group_id``, ``index``, ``return``, ``turns`` (each turn:
-            ``prompt_ids``, ``completion_ids``, ``logprobs``, ``truncated``), ``parse_failures``.
+            ``prompt_ids``, ``completion_ids``, ``logprobs``, ``truncated``, ``reward``), ``parse_failures``,
+            ``terminated`` and ``reported`` (ended by a submitted report).
         """
         g = int(group_size or self.config.group_size)
         queue = deque(_Episode(t["group_id"], i, dict(t.get("reset_kwargs") or {})) for t in tasks for i in range(g))
@@ -240,7 +249,10 @@ class DrugEnvRunner(EnvRunner, Checkpointable):
                 ep.obs = self.envs[k].step(action)
                 t_env += time.perf_counter() - t1
                 ep.ret += float(ep.obs.reward or 0.0)
+                ep.turns[-1]["reward"] = float(ep.obs.reward or 0.0)
                 ep.done = bool(ep.obs.done)
+                # Public termination reason (the toy env has no metadata: never "reported").
+                ep.reported = (getattr(ep.obs, "metadata", None) or {}).get("termination_reason") == "report_submitted"
                 if ep.done or len(ep.turns) >= self.config.max_turns:
                     finished.append(ep)
                     refill(k)

@@ -23,7 +23,7 @@ from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.rllib.utils.annotations import override
 
-from drugenv.training.losses import LOSS_TYPES
+from drugenv.training.losses import ADVANTAGE_MODES, LOSS_TYPES
 
 # Token sequences have no fixed shape; RLlib still wants spaces for its module spec, so the
 # module and runners use these placeholders (ids are int64, one per position).
@@ -60,6 +60,7 @@ class DrugGRPOConfig(AlgorithmConfig):
         self.scenario_suite: Optional[str] = "procedural-train"
         self.difficulty: Union[None, str, Callable[[int], Optional[str]]] = None
         self.scenario_sampler: Optional[Callable[[np.random.Generator, int, int], List[Dict[str, Any]]]] = None
+        self.scenario_pool: Optional[int] = None
         self.temperature = 1.0
         self.max_new_tokens = 64
         self.max_turns = 8
@@ -68,6 +69,9 @@ class DrugGRPOConfig(AlgorithmConfig):
         self.env_url: Optional[str] = None
         self.agent_io: Optional[Union[str, type]] = None
         self.sample_attempts = 3
+        self.drop_zero_std_groups = True
+        self.advantage = "episode"
+        self.gamma = 1.0  # RLlib's knob (default 0.99 there); only advantage="turn" uses it
         self.env_runner_restart_wait_s = 180.0
 
         # Loss and optimisation.
@@ -113,6 +117,7 @@ class DrugGRPOConfig(AlgorithmConfig):
         scenario_suite: Optional[str] = NotProvided,
         difficulty: Union[None, str, Callable[[int], Optional[str]]] = NotProvided,
         scenario_sampler: Optional[Callable] = NotProvided,
+        scenario_pool: Optional[int] = NotProvided,
         temperature: Optional[float] = NotProvided,
         max_new_tokens: Optional[int] = NotProvided,
         max_turns: Optional[int] = NotProvided,
@@ -121,6 +126,8 @@ class DrugGRPOConfig(AlgorithmConfig):
         env_url: Optional[str] = NotProvided,
         agent_io: Optional[Union[str, type]] = NotProvided,
         sample_attempts: Optional[int] = NotProvided,
+        drop_zero_std_groups: Optional[bool] = NotProvided,
+        advantage: Optional[str] = NotProvided,
         loss_type: Optional[str] = NotProvided,
         epsilon: Optional[float] = NotProvided,
         epsilon_high: Optional[float] = NotProvided,
@@ -156,9 +163,15 @@ class DrugGRPOConfig(AlgorithmConfig):
                 ``f(iteration) -> level``.
             scenario_sampler: ``f(rng, iteration, n) -> [reset_kwargs, ...]`` replacing the
                 default sampler (seeds drawn from ``rng``, plus suite and difficulty above).
+            scenario_pool: draw each iteration's scenario seeds from a fixed pool of this many
+                ``scenario_suite`` episodes instead of fresh ones (None). With a pool of
+                ``groups_per_iteration`` the policy meets the same scenarios every iteration: a
+                learning check (can it improve where it has been?) rather than generalisation.
             temperature: sampling temperature τ; the learner divides logits by the same τ.
             max_new_tokens: token budget of one agent turn (``L_max`` in Dr. GRPO).
-            max_turns: agent turns per episode before the runner stops it (truncation).
+            max_turns: agent turns per episode before the runner stops it (truncation). For
+                in-process environments it is also the environment's step cap, so a stopped
+                episode pays the no-report penalty as in evaluation with ``max_steps``.
             max_prompt_tokens: token budget of one rendered prompt (system + observation);
                 ``drugenv.llm.prompts.build_messages`` compacts the observation to fit.
             reward_config: passed to ``DrugTargetEnvironment(reward_config=...)``.
@@ -168,6 +181,17 @@ class DrugGRPOConfig(AlgorithmConfig):
                 ids and completion text into actions; None uses ``drugenv.llm`` prompts/parsing.
             sample_attempts: rollout dispatch rounds per iteration; groups lost to a crashed
                 runner are re-dispatched to restarted/healthy runners.
+            drop_zero_std_groups: leave groups whose G returns are all equal out of the learner
+                batch (DAPO's dynamic-sampling filter, without resampling): their advantage is
+                exactly 0, so with ``beta = 0`` they only cost learner time. An iteration where
+                every group is constant skips the update (``reward/num_train_turns`` = 0).
+            advantage: ``"episode"``: every turn of an episode carries the episode's
+                group-relative advantage (outcome supervision); ``"turn"``: each turn gets its
+                discounted reward-to-go minus the mean reward-to-go of the group's episodes at the
+                same turn index (``losses.turn_advantages``), so a turn's own step reward (an
+                unparseable action's penalty, a new dimension's bonus) weighs on that turn.
+            gamma: (RLlib's own keyword, through ``**kwargs``) discount of the reward-to-go for
+                ``advantage="turn"``, in ``(0, 1]``; default 1 here. ``"episode"`` ignores it.
             loss_type: ``"grpo"`` (per-turn length normalisation, Shao et al. 2024),
                 ``"dr_grpo"`` (no std scaling, constant normaliser; arXiv 2503.20783) or
                 ``"dapo"`` (token-level mean; arXiv 2503.14476).
@@ -190,10 +214,12 @@ class DrugGRPOConfig(AlgorithmConfig):
             gradient_checkpointing=gradient_checkpointing, torch_num_threads=torch_num_threads,
             group_size=group_size,
             groups_per_iteration=groups_per_iteration, scenario_suite=scenario_suite,
-            difficulty=difficulty, scenario_sampler=scenario_sampler, temperature=temperature,
+            difficulty=difficulty, scenario_sampler=scenario_sampler, scenario_pool=scenario_pool,
+            temperature=temperature,
             max_new_tokens=max_new_tokens, max_turns=max_turns,
             max_prompt_tokens=max_prompt_tokens, reward_config=reward_config,
             env_url=env_url, agent_io=agent_io, sample_attempts=sample_attempts,
+            drop_zero_std_groups=drop_zero_std_groups, advantage=advantage,
             loss_type=loss_type, epsilon=epsilon, epsilon_high=epsilon_high, beta=beta,
             weight_decay=weight_decay,
         ).items():
@@ -210,11 +236,20 @@ class DrugGRPOConfig(AlgorithmConfig):
             raise ValueError(
                 "model_name_or_path is not set; call .training(model_name_or_path=<local model dir>)."
             )
+        if self.advantage not in ADVANTAGE_MODES:
+            raise ValueError(f"advantage={self.advantage!r} is unknown; valid choices are {list(ADVANTAGE_MODES)}.")
+        if not 0 < self.gamma <= 1:
+            raise ValueError(f"gamma={self.gamma} must be in (0, 1] (1 = undiscounted reward-to-go).")
         if self.loss_type not in LOSS_TYPES:
             raise ValueError(f"loss_type={self.loss_type!r} is unknown; valid choices are {list(LOSS_TYPES)}.")
         if self.group_size < 2:
             raise ValueError(
                 f"group_size={self.group_size} gives every episode zero advantage; use group_size >= 2."
+            )
+        if self.scenario_pool is not None and (self.scenario_pool < 1 or self.scenario_suite is None):
+            raise ValueError(
+                f"scenario_pool={self.scenario_pool} needs scenario_suite set and a pool size >= 1 "
+                "(e.g. scenario_pool=groups_per_iteration)."
             )
         if self.groups_per_iteration < 1:
             raise ValueError(f"groups_per_iteration={self.groups_per_iteration} must be >= 1.")

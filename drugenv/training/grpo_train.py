@@ -8,11 +8,12 @@ How to run::
 Output directory (``--out``, default ``runs/<config name>``)::
 
     base_model/                 the tiny model built offline (``model: tiny:...`` only)
-    sft_model/                  base + oracle SFT, merged (GRPO trains a fresh LoRA on top of it)
+    sft_model/                  base + expert (oracle or heuristic) SFT, merged (GRPO trains a fresh LoRA on top of it)
     checkpoint_iter_NNNN/       RLlib checkpoint + adapter/ (peft) + drugenv_checkpoint.json
     checkpoint_final/           the same, at the end
     metrics.jsonl               one line per iteration (rollout / learner / sync times, losses, returns)
     evidence/before_after_metrics.json   held-out metrics: base, after SFT, after GRPO, heuristic, oracle
+    evidence/training_curve.png          return, parse-failure/report rates and time split per iteration
 """
 
 from __future__ import annotations
@@ -50,25 +51,33 @@ def resolve_base_model(spec: str, out_dir: Path) -> str:
 
 
 def sft_warm_start(base_model: str, sft: Mapping[str, Any], out_dir: Path, *, seed: int = 0, progress: bool = True) -> str:
-    """Fine-tune on oracle trajectories from the training split and save the merged model.
+    """Fine-tune on expert trajectories (``sft["expert"]``: oracle | heuristic) from the training split and save the merged model.
 
     ``mode="full"`` trains every weight (a random-init tiny model needs it); ``mode="lora"`` trains
     a LoRA (``lora_r``, ``lora_alpha``) and merges it, as the spec's ``sft_warmstart.py`` does.
-    Skipped when ``out_dir/sft_model`` already exists (a resumed run keeps its warm start).
+    Skipped when ``out_dir/sft_model`` already holds a warm start made from the same base model and
+    settings (a resumed or repeated run keeps it); redone when they differ.
     """
+    import shutil
+
     dst = out_dir / "sft_model"
-    if (dst / "config.json").exists():
-        return str(dst.resolve())
+    made = dst / "drugenv_sft.json"
+    if (dst / "config.json").exists() and made.exists():
+        prev = json.loads(made.read_text())
+        if prev.get("base_model") == base_model and prev.get("settings") == json.loads(json.dumps(dict(sft))):
+            return str(dst.resolve())
+    shutil.rmtree(dst, ignore_errors=True)
     import torch
 
-    from drugenv.llm.sft import oracle_examples, sft_on_trajectories
+    from drugenv.llm.sft import expert_examples, sft_on_trajectories
     from drugenv.llm.tiny import load_model_and_tokenizer
     from drugenv.scenarios import suite_episodes
 
     torch.manual_seed(seed)
     model, tok = load_model_and_tokenizer(base_model)
     episodes = suite_episodes(sft["suite"], int(sft["episodes"]), seed)
-    examples = oracle_examples(episodes, tokenizer=tok, max_prompt_tokens=int(sft.get("max_prompt_tokens", 2048)))
+    expert = str(sft.get("expert", "oracle"))
+    examples = expert_examples(episodes, expert=expert, tokenizer=tok, max_prompt_tokens=int(sft.get("max_prompt_tokens", 2048)))
     if sft.get("mode", "lora") == "lora":
         from peft import LoraConfig, get_peft_model
 
@@ -88,7 +97,7 @@ def sft_warm_start(base_model: str, sft: Mapping[str, Any], out_dir: Path, *, se
         "loss_first": losses[0], "loss_last": losses[-1], "seconds": round(time.perf_counter() - t0, 1)}, indent=2))
     os.replace(tmp, dst)
     if progress:
-        print(f"SFT warm-start: {len(examples)} oracle turns, {sft['steps']} steps, loss {losses[0]:.3f} → {losses[-1]:.3f}")
+        print(f"SFT warm-start: {len(examples)} {expert} turns, {sft['steps']} steps, loss {losses[0]:.3f} → {losses[-1]:.3f}")
     return str(dst.resolve())
 
 
@@ -142,7 +151,9 @@ def save_checkpoint(algo: Any, path: Path, meta: Mapping[str, Any]) -> Path:
 # ------------------------------------------------------------------------------------- main loop
 
 
-_CURVE_KEYS = ("env/episode_return_mean", "env/parse_failure_rate", "losses/loss", "timers/rollout", "timers/learner", "timers/sync")
+_CURVE_KEYS = ("env/episode_return_mean", "env/parse_failure_rate", "env/report_rate", "reward/frac_zero_std_groups",
+               "losses/loss", "losses/kl", "losses/clip_fraction", "losses/grad_norm",
+               "timers/rollout", "timers/learner", "timers/sync")
 
 
 def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -209,6 +220,8 @@ def run_grpo(
         os.environ.setdefault("WANDB_MODE", "offline")
         wandb_run = wandb.init(project="drugenv", dir=str(out_dir), config=s, resume="allow")
     metrics_path = out_dir / "metrics.jsonl"
+    if not resume:
+        metrics_path.unlink(missing_ok=True)  # a fresh run starts a fresh curve
     iterations = int(run["iterations"])
     eval_every, ckpt_every = max(1, int(run["eval_interval"])), max(1, int(run["checkpoint_interval"]))
     curve: list[dict[str, Any]] = []
@@ -244,8 +257,60 @@ def run_grpo(
     report["_meta"] = {"suite": run["eval_suite"], "episodes": run["eval_episodes"], "seed": run["eval_seed"],
                        "model": model, "checkpoint": str(final)}
     before_path.write_text(json.dumps(report, indent=2, default=str))
+    if metrics_path.exists():  # the whole history, including iterations before a --resume
+        history = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
+        plot_curve(history, evidence / "training_curve.png", baselines={k: report[k] for k in ("heuristic", "oracle")},
+                   start=report.get("after_sft") or report.get("before"))
     print_report(report)
     return {"settings": s, "curve": curve, "report": report, "checkpoint": str(final)}
+
+
+def plot_curve(curve: list[Mapping[str, Any]], path: Path, baselines: Optional[Mapping[str, Mapping[str, float]]] = None,
+               start: Optional[Mapping[str, float]] = None) -> Path:
+    """Training curve PNG: rollout return (and its 3-iteration mean), parse failures, held-out greedy
+    return and report rate at each evaluation (``start``: the held-out metrics of the model GRPO
+    started from, drawn at iteration 0), and the rollout / learner / sync split per iteration."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    it = np.array([r["iteration"] for r in curve])
+    col = lambda k: np.array([np.nan if r.get(k) is None else r[k] for r in curve], dtype=float)  # noqa: E731
+    ret = col("env/episode_return_mean")
+    fig, ax = plt.subplots(1, 3, figsize=(15, 4))
+    ax[0].plot(it, ret, "o-", alpha=0.45, label="rollout return (T=τ, per iteration)")
+    if len(ret) >= 3:
+        ax[0].plot(it[2:], np.convolve(ret, np.ones(3) / 3, mode="valid"), "-", lw=2.5, label="rollout return, 3-iteration mean")
+    held = [(r["iteration"], r["heldout/mean_return"], r.get("heldout/report_rate")) for r in curve if r.get("heldout/mean_return") is not None]
+    if start and held:
+        held.insert(0, (0, start["mean_return"], start.get("report_rate")))
+    if held:
+        hx, hy, hr = map(np.array, zip(*held))
+        ax[0].plot(hx, hy, "s--", color="black", label="held-out return (greedy)")
+    for (name, m), color in zip((baselines or {}).items(), ("tab:green", "tab:purple", "tab:brown")):
+        if "mean_return" in m:
+            ax[0].axhline(m["mean_return"], ls=":", color=color, label=f"{name} (held-out)")
+    ax[0].set(xlabel="iteration", ylabel="episode return", title="Return")
+    ax[0].legend(fontsize=7, loc="upper center", ncol=2)  # the band between the curves and the baselines
+    ax[1].plot(it, col("env/parse_failure_rate"), "o-", label="parse failures (rollout)")
+    ax[1].plot(it, col("env/report_rate"), "^-", label="report rate (rollout)")
+    if held and not np.all(np.isnan(hr.astype(float))):
+        ax[1].plot(hx, hr, "s--", color="black", label="report rate (held-out)")
+    ax[1].set(xlabel="iteration", ylim=(0, 1), title="Rates")
+    ax[1].legend(fontsize=8)
+    bottom = np.zeros(len(it))
+    for key, label in (("timers/rollout", "rollout"), ("timers/learner", "learner"), ("timers/sync", "sync")):
+        v = np.nan_to_num(col(key))
+        ax[2].bar(it, v, bottom=bottom, label=label)
+        bottom += v
+    ax[2].set(xlabel="iteration", ylabel="seconds", title="Time per iteration")
+    ax[2].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def print_report(report: Mapping[str, Any]) -> None:

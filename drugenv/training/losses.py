@@ -19,12 +19,13 @@ agreement is tested in ``tests/training/test_losses.py``).
 
 from __future__ import annotations
 
-from typing import Dict, Sequence, Tuple, Union
+from typing import Dict, List, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 
 LOSS_TYPES = ("grpo", "dr_grpo", "dapo")
+ADVANTAGE_MODES = ("episode", "turn")  # see group_advantages and turn_advantages
 """Valid values of ``loss_type``."""
 
 _STD_SCALED = {"grpo": True, "dapo": True, "dr_grpo": False}
@@ -75,6 +76,70 @@ def group_advantages(
     # Exactly zero for constant groups (the centring can leave 1e-17 residues).
     adv = torch.where(g.std(dim=1, unbiased=False, keepdim=True) == 0, torch.zeros_like(adv), adv)
     return adv.reshape(-1).float().numpy()
+
+
+def turn_advantages(
+    turn_rewards: Sequence[Sequence[float]],
+    group_size: int,
+    *,
+    gamma: float = 1.0,
+    scale_by_std: bool = True,
+    eps: float = 1e-4,
+) -> List[np.ndarray]:
+    """Turn-level group-relative advantages: discounted reward-to-go against a per-turn baseline.
+
+    For episode ``i`` of a group and its turn ``t``, ``G_{i,t} = sum_{k>=t} gamma^(k-t) r_{i,k}``
+    (``r`` are the environment's per-step rewards; the terminal reward is the last one). The
+    baseline is the mean of ``G_{j,t}`` over the group's episodes that reached turn ``t``, so a
+    turn is compared with what the other episodes from the same start did at the same point:
+    ``A_{i,t} = G_{i,t} - mean_j G_{j,t}``, divided by the std of the group's ``A`` when
+    ``scale_by_std``. A turn that only one episode reached gets 0; a group whose episodes got the
+    same rewards turn by turn gets 0 everywhere (never NaN). With ``gamma = 1`` and equal-length
+    episodes this is the episode-level advantage minus what earlier turns already explain: a
+    turn's own step reward (e.g. the penalty of an unparseable action) counts towards its own
+    advantage instead of being averaged over the whole episode.
+
+    Args:
+        turn_rewards: per-episode lists of step rewards; consecutive blocks of ``group_size``
+            episodes form one group.
+        group_size: G.
+        gamma: discount of later rewards in the reward-to-go, in ``(0, 1]``.
+        scale_by_std: divide by the group's std of the centred values (GRPO, DAPO) or not (Dr. GRPO).
+        eps: added to the std.
+
+    Returns:
+        one ``np.float32`` array per episode, one entry per turn.
+    """
+    if group_size < 1 or len(turn_rewards) % group_size:
+        raise ValueError(f"{len(turn_rewards)} episodes cannot be split into groups of {group_size}.")
+    if not 0 < gamma <= 1:
+        raise ValueError(f"gamma={gamma} must be in (0, 1].")
+    out: List[np.ndarray] = []
+    for g0 in range(0, len(turn_rewards), group_size):
+        rtg = []
+        for rewards in turn_rewards[g0 : g0 + group_size]:
+            r = np.asarray(rewards, dtype=np.float64)
+            if not np.isfinite(r).all():
+                raise ValueError(f"rewards must be finite, got {r.tolist()}.")
+            g = np.zeros_like(r)
+            acc = 0.0
+            for t in range(len(r) - 1, -1, -1):
+                acc = r[t] + gamma * acc
+                g[t] = acc
+            rtg.append(g)
+        horizon = max((len(g) for g in rtg), default=0)
+        centred = []
+        for g in rtg:
+            base = np.array([np.mean([h[t] for h in rtg if len(h) > t]) for t in range(len(g))])
+            c = g - base
+            c[np.abs(c) < 1e-12] = 0.0  # exactly 0 where all episodes agree (no float residue)
+            centred.append(c)
+        flat = np.concatenate(centred) if horizon else np.zeros(0)
+        std = flat.std() if flat.size else 0.0
+        for c in centred:
+            a = c / (std + eps) if (scale_by_std and std > 0) else c
+            out.append(a.astype(np.float32))
+    return out
 
 
 def grpo_loss(
@@ -176,4 +241,4 @@ def scale_by_std_for(loss_type: str) -> bool:
     return _STD_SCALED[loss_type]
 
 
-__all__ = ["LOSS_TYPES", "group_advantages", "grpo_loss", "scale_by_std_for"]
+__all__ = ["ADVANTAGE_MODES", "LOSS_TYPES", "group_advantages", "grpo_loss", "scale_by_std_for", "turn_advantages"]

@@ -14,6 +14,7 @@ EPISODE_LEN_MEAN = "env/episode_len_mean"
 NUM_EPISODES = "env/num_episodes"
 NUM_TURNS = "env/num_turns"
 PARSE_FAILURE_RATE = "env/parse_failure_rate"
+REPORT_RATE = "env/report_rate"  # episodes ended by a submitted report
 COMPLETION_LEN_MEAN = "env/completion_len_mean"
 TRUNCATED_COMPLETION_RATE = "env/truncated_completion_rate"
 NUM_GROUPS_RETRIED = "env/num_groups_retried"
@@ -22,6 +23,7 @@ NUM_GROUPS_RETRIED = "env/num_groups_retried"
 ADVANTAGE_ABS_MEAN = "reward/advantage_abs_mean"
 FRAC_ZERO_STD_GROUPS = "reward/frac_zero_std_groups"
 GROUP_RETURN_STD_MEAN = "reward/group_return_std_mean"
+NUM_TRAIN_TURNS = "reward/num_train_turns"  # turns sent to the learner (after dropping zero-std groups)
 
 # Learner (logged per module under the learner results).
 LOSS = "losses/loss"
@@ -61,12 +63,14 @@ __all__ = sorted(
         "NUM_COMPLETION_TOKENS",
         "NUM_EPISODES",
         "NUM_GROUPS_RETRIED",
+        "NUM_TRAIN_TURNS",
         "NUM_TURNS",
         "PARSE_FAILURE_RATE",
         "POLICY_LOSS",
         "RATIO_MAX",
         "RATIO_MEAN",
         "RATIO_MIN",
+        "REPORT_RATE",
         "TIMER_ADVANTAGES",
         "TIMER_LEARNER",
         "TIMER_ROLLOUT",

@@ -2,8 +2,10 @@
 
 A random-init model never writes a parseable DrugEnv action, so every episode of the real
 environment gets the same (penalty) return and GRPO has no signal until the model is SFT
-warm-started. This task gives a graded reward from the first iteration, so "does the pipeline
-learn?" can be answered on CPU in a minute:
+warm-started. This task gives a graded reward from the first iteration, so the pipeline's
+plumbing (advantages, updates, sync, fault tolerance) can be exercised with non-zero signal on CPU
+in seconds. (It is not a good learning check for a random-init model: its mean return did not
+rise clearly in 40 iterations; docs/grpo.md has the learning runs on DrugEnv itself.)
 
 - the observation asks for capital letters; each episode has ``turns`` agent turns;
 - the reward of a turn is 1 when the reply's first non-space character is an uppercase letter,

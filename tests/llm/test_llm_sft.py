@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from drugenv.llm.sft import collate, oracle_examples, sft_on_trajectories
+from drugenv.llm.sft import collate, expert_examples, oracle_examples, sft_on_trajectories
 from drugenv.models import DrugTargetAction
 from drugenv.llm.parsing import parse_action
 
@@ -17,6 +17,24 @@ def test_oracle_examples_are_parseable_conversations(examples):
         assert [m["role"] for m in conv] == ["system", "user", "assistant"]
         assert isinstance(parse_action(conv[-1]["content"]), DrugTargetAction)
     assert parse_action(examples[-1][-1]["content"]).action_type.value == "submit_validation_report"
+
+
+def test_heuristic_examples_follow_the_heuristic_policy(bpe_tokenizer):
+    from drugenv.agents.baselines import HeuristicPolicy
+    from drugenv.simulator.environment import DrugTargetEnvironment
+
+    convs = expert_examples([("kras_pdac_borderline", 3)], expert="heuristic", tokenizer=bpe_tokenizer)
+    # Replaying the heuristic on the same episode gives the same action sequence, ending in a report.
+    env, pol = DrugTargetEnvironment(), HeuristicPolicy()
+    obs, actions = env.reset(seed=3, scenario="kras_pdac_borderline"), []
+    pol.reset(1, [3])
+    while not obs.done:
+        actions.append(pol.act([obs])[0])
+        obs = env.step(actions[-1])
+    assert [parse_action(c[-1]["content"]).action_type for c in convs] == [a.action_type for a in actions]
+    assert actions[-1].action_type.value == "submit_validation_report"
+    with pytest.raises(ValueError, match="heuristic"):
+        expert_examples([("kras_pdac_borderline", 3)], expert="human")
 
 
 def test_collate_labels_only_the_reply(bpe_tokenizer, examples):

@@ -160,3 +160,67 @@ def test_agrees_with_trl_grpo_loss(loss_type, beta):
     ours.backward()
     assert ours.item() == pytest.approx(trl_value, rel=1e-12)
     torch.testing.assert_close(logp.grad, trl_grad)
+
+
+def _episode(group_id, ret, n_turns=2):
+    turn = {"prompt_ids": [1, 2, 3], "completion_ids": [4, 5], "logprobs": [-0.5, -0.7], "truncated": False}
+    return {"group_id": group_id, "return": ret, "turns": [dict(turn) for _ in range(n_turns)], "parse_failures": 0}
+
+
+def test_zero_std_groups_are_dropped_from_the_learner_batch_but_not_the_stats():
+    from drugenv.training import metrics as M
+    from drugenv.training.grpo import build_train_batch
+
+    # Group 0 has equal returns (no signal); group 1 differs.
+    episodes = [_episode(0, 1.0), _episode(0, 1.0), _episode(1, 0.0, 3), _episode(1, 2.0, 3)]
+    cols, stats = build_train_batch(episodes, 2, loss_type="dapo", drop_zero_std_groups=True)
+    assert len(cols["advantages"]) == 6  # only group 1's 2 x 3 turns
+    assert sorted(set(np.round(cols["advantages"], 3))) == [-1.0, 1.0]
+    assert stats[M.NUM_TURNS] == 10 and stats[M.NUM_TRAIN_TURNS] == 6
+    assert stats[M.FRAC_ZERO_STD_GROUPS] == 0.5
+    assert stats[M.EPISODE_RETURN_MEAN] == 1.0  # all four episodes
+    kept, _ = build_train_batch(episodes, 2, loss_type="dapo", drop_zero_std_groups=False)
+    assert len(kept["advantages"]) == 10 and not kept["advantages"][:4].any()
+    # Every group constant: an empty batch (the algorithm then skips the update), no error.
+    empty, stats = build_train_batch(episodes[:2], 2, loss_type="dapo", drop_zero_std_groups=True)
+    assert len(empty["advantages"]) == 0 and stats[M.NUM_TRAIN_TURNS] == 0
+
+
+def test_turn_advantages_hand_computed():
+    from drugenv.training.losses import turn_advantages
+
+    # One group of two episodes from the same start; e0 reports at turn 3, e1 stops after 2 turns.
+    rewards = [[0.1, -0.1, 1.0], [0.1, 0.2]]
+    a0, a1 = turn_advantages(rewards, 2, gamma=1.0, scale_by_std=False)
+    # reward-to-go e0 [1.0, 0.9, 1.0], e1 [0.3, 0.2]; per-turn baselines [0.65, 0.55, (1.0 alone)]
+    np.testing.assert_allclose(a0, [0.35, 0.35, 0.0], atol=1e-6)
+    np.testing.assert_allclose(a1, [-0.35, -0.35], atol=1e-6)
+    b0, b1 = turn_advantages(rewards, 2, gamma=0.5, scale_by_std=False)
+    # e0 [0.1 + 0.5*(-0.1 + 0.5*1.0), -0.1 + 0.5*1.0, 1.0] = [0.3, 0.4, 1.0]; e1 [0.2, 0.2]
+    np.testing.assert_allclose(b0, [0.05, 0.1, 0.0], atol=1e-6)
+    np.testing.assert_allclose(b1, [-0.05, -0.1], atol=1e-6)
+    s0, s1 = turn_advantages(rewards, 2, gamma=1.0, scale_by_std=True)
+    np.testing.assert_allclose(np.concatenate([s0, s1]), np.array([0.35, 0.35, 0, -0.35, -0.35]) / (np.sqrt(0.098) + 1e-4), rtol=1e-5)
+    # With gamma=1 the first turn's advantage is the episode-level one (same centring).
+    np.testing.assert_allclose([a0[0], a1[0]], group_advantages([1.0, 0.3], 2, scale_by_std=False), atol=1e-6)
+    # Identical reward sequences: exactly zero, no NaN; bad inputs are named.
+    z = turn_advantages([[0.1, -0.1], [0.1, -0.1]], 2)
+    assert all((a == 0).all() for a in z)
+    with pytest.raises(ValueError, match="gamma"):
+        turn_advantages(rewards, 2, gamma=0.0)
+    with pytest.raises(ValueError, match="groups of 3"):
+        turn_advantages(rewards, 3)
+
+
+def test_turn_mode_batch_gives_each_turn_its_own_advantage():
+    from drugenv.training.grpo import build_train_batch
+
+    episodes = [_episode(0, 0.9), _episode(0, 0.3)]
+    for e, rs in zip(episodes, ([1.0, -0.1], [0.1, 0.2])):
+        for t, r in zip(e["turns"], rs):
+            t["reward"] = r
+    cols, _ = build_train_batch(episodes, 2, loss_type="dr_grpo", advantage="turn")
+    # reward-to-go [0.9, -0.1] vs [0.3, 0.2]; baselines [0.6, 0.05]
+    np.testing.assert_allclose(cols["advantages"], [0.3, -0.15, -0.3, 0.15], atol=1e-6)
+    with pytest.raises(ValueError, match="episode"):
+        build_train_batch(episodes, 2, loss_type="dapo", advantage="token")
