@@ -19,7 +19,7 @@ ALGO = "grpo"
 
 DEFAULTS: dict[str, Any] = {
     "model": "Qwen/Qwen2.5-0.5B-Instruct",
-    "sft": {"enabled": True, "mode": "lora", "suite": "procedural-train", "episodes": 500, "steps": 300,
+    "sft": {"enabled": True, "mode": "lora", "expert": "oracle", "suite": "procedural-train", "episodes": 500, "steps": 300,
             "lr": 1e-4, "batch_size": 8, "lora_r": 16, "lora_alpha": 32},
     "training": {
         "group_size": 8,
@@ -29,6 +29,10 @@ DEFAULTS: dict[str, Any] = {
         "max_new_tokens": 128,
         "max_prompt_tokens": 2048,
         "temperature": 1.0,
+        # Turn-level credit made the tiny CPU model learn where episode-level advantages stayed flat
+        # (docs/grpo.md, "Learning on DrugEnv"); not yet run on a GPU. "episode" is the alternative.
+        "advantage": "turn",
+        "gamma": 0.9,
         "loss_type": "dapo",
         "epsilon": 0.2,
         "epsilon_high": 0.28,

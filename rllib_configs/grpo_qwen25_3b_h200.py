@@ -20,7 +20,7 @@ ALGO = "grpo"
 
 DEFAULTS: dict[str, Any] = {
     "model": "Qwen/Qwen2.5-3B-Instruct",
-    "sft": {"enabled": True, "mode": "lora", "suite": "procedural-train", "episodes": 1000, "steps": 500,
+    "sft": {"enabled": True, "mode": "lora", "expert": "oracle", "suite": "procedural-train", "episodes": 1000, "steps": 500,
             "lr": 1e-4, "batch_size": 16, "lora_r": 32, "lora_alpha": 64},
     "training": {
         "group_size": 16,
@@ -30,6 +30,10 @@ DEFAULTS: dict[str, Any] = {
         "max_new_tokens": 192,
         "max_prompt_tokens": 3072,
         "temperature": 1.0,
+        # Turn-level credit made the tiny CPU model learn where episode-level advantages stayed flat
+        # (docs/grpo.md, "Learning on DrugEnv"); not yet run on a GPU. "episode" is the alternative.
+        "advantage": "turn",
+        "gamma": 0.9,
         "loss_type": "dapo",
         "epsilon": 0.2,
         "epsilon_high": 0.28,
@@ -47,7 +51,7 @@ DEFAULTS: dict[str, Any] = {
     "env_runners": {"num_env_runners": 1, "num_envs_per_env_runner": 64, "num_gpus_per_env_runner": 0.5},
     "learners": {"num_learners": 1, "num_gpus_per_learner": 0.5},
     "run": {"iterations": 200, "eval_interval": 10, "eval_episodes": 200, "eval_suite": "procedural-test",
-            "eval_seed": 0, "eval_max_steps": 12, "checkpoint_interval": 10, "eval_max_new_tokens": 192, "eval_max_prompt_tokens": 3072},
+            "eval_seed": 0, "eval_max_steps": 14, "checkpoint_interval": 10, "eval_max_new_tokens": 192, "eval_max_prompt_tokens": 3072},
     "seed": 0,
 }
 

@@ -179,6 +179,9 @@ def test_zero_std_groups_are_dropped_from_the_learner_batch_but_not_the_stats():
     assert stats[M.NUM_TURNS] == 10 and stats[M.NUM_TRAIN_TURNS] == 6
     assert stats[M.FRAC_ZERO_STD_GROUPS] == 0.5
     assert stats[M.EPISODE_RETURN_MEAN] == 1.0  # all four episodes
+    assert stats[M.REPORT_RATE] == 0.0
+    episodes[3]["reported"] = True
+    assert build_train_batch(episodes, 2, loss_type="dapo")[1][M.REPORT_RATE] == 0.25
     kept, _ = build_train_batch(episodes, 2, loss_type="dapo", drop_zero_std_groups=False)
     assert len(kept["advantages"]) == 10 and not kept["advantages"][:4].any()
     # Every group constant: an empty batch (the algorithm then skips the update), no error.

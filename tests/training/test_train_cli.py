@@ -146,3 +146,20 @@ def test_ray_job_submit_against_local_head(tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(head.pid, signal.SIGKILL)
             head.wait(timeout=30)
+
+
+def test_sft_warm_start_is_reused_only_with_the_same_settings(tiny_model_dir, tmp_path):
+    from drugenv.training.grpo_train import sft_warm_start
+
+    sft = {"suite": "curated", "episodes": 1, "steps": 1, "lr": 1e-3, "batch_size": 2, "mode": "full",
+           "expert": "heuristic", "max_prompt_tokens": 512}
+    path = Path(sft_warm_start(tiny_model_dir, sft, tmp_path, progress=False))
+    made = json.loads((path / "drugenv_sft.json").read_text())
+    assert made["settings"] == sft and made["base_model"] == tiny_model_dir
+    weights = next(path.glob("*.safetensors"))
+    stamp = weights.stat().st_mtime_ns
+    assert Path(sft_warm_start(tiny_model_dir, dict(sft), tmp_path, progress=False)) == path
+    assert weights.stat().st_mtime_ns == stamp  # same settings: the warm start is kept
+    changed = {**sft, "expert": "oracle"}
+    sft_warm_start(tiny_model_dir, changed, tmp_path, progress=False)
+    assert json.loads((path / "drugenv_sft.json").read_text())["settings"] == changed  # redone
