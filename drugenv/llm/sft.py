@@ -1,6 +1,7 @@
-"""Supervised warm-start on expert (oracle or heuristic) trajectories: the prompts of ``prompts.build_messages`` and the
-oracle's actions as ``prompts.action_to_json`` replies, with loss on the assistant tokens only
-(``masks.assistant_token_mask``, which includes the closing ``<|im_end|>`` so the model learns to stop).
+"""Supervised warm-start on expert trajectories (``expert_examples``: oracle or heuristic): the
+prompts of ``prompts.build_messages`` and the expert's actions as ``prompts.action_to_json``
+replies, with loss on the assistant tokens only (``masks.assistant_token_mask``, which includes
+the closing ``<|im_end|>`` so the model learns to stop).
 
 How to run (tiny model, CPU, ~1 min)::
 

@@ -248,8 +248,9 @@ class DrugEnvRunner(EnvRunner, Checkpointable):
                 t1 = time.perf_counter()
                 ep.obs = self.envs[k].step(action)
                 t_env += time.perf_counter() - t1
-                ep.ret += float(ep.obs.reward or 0.0)
-                ep.turns[-1]["reward"] = float(ep.obs.reward or 0.0)
+                reward = float(ep.obs.reward or 0.0)
+                ep.ret += reward
+                ep.turns[-1]["reward"] = reward
                 ep.done = bool(ep.obs.done)
                 # Public termination reason (the toy env has no metadata: never "reported").
                 ep.reported = (getattr(ep.obs, "metadata", None) or {}).get("termination_reason") == "report_submitted"

@@ -181,9 +181,10 @@ class DrugGRPOConfig(AlgorithmConfig):
                 ids and completion text into actions; None uses ``drugenv.llm`` prompts/parsing.
             sample_attempts: rollout dispatch rounds per iteration; groups lost to a crashed
                 runner are re-dispatched to restarted/healthy runners.
-            drop_zero_std_groups: leave groups whose G returns are all equal out of the learner
-                batch (DAPO's dynamic-sampling filter, without resampling): their advantage is
-                exactly 0, so with ``beta = 0`` they only cost learner time. An iteration where
+            drop_zero_std_groups: leave groups with no non-zero advantage (equal returns for
+                ``advantage="episode"``, equal rewards-to-go turn by turn for ``"turn"``) out of
+                the learner batch (DAPO's dynamic-sampling filter, without resampling): with
+                ``beta = 0`` they only cost learner time. An iteration where
                 every group is constant skips the update (``reward/num_train_turns`` = 0).
             advantage: ``"episode"``: every turn of an episode carries the episode's
                 group-relative advantage (outcome supervision); ``"turn"``: each turn gets its

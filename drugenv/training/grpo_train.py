@@ -51,7 +51,9 @@ def resolve_base_model(spec: str, out_dir: Path) -> str:
 
 
 def sft_warm_start(base_model: str, sft: Mapping[str, Any], out_dir: Path, *, seed: int = 0, progress: bool = True) -> str:
-    """Fine-tune on expert trajectories (``sft["expert"]``: oracle | heuristic) from the training split and save the merged model.
+    """Fine-tune on expert trajectories from the training split and save the merged model.
+
+    ``sft["expert"]`` is ``"oracle"`` (default, the spec's) or ``"heuristic"`` (see ``llm.sft.expert_examples``).
 
     ``mode="full"`` trains every weight (a random-init tiny model needs it); ``mode="lora"`` trains
     a LoRA (``lora_r``, ``lora_alpha``) and merges it, as the spec's ``sft_warmstart.py`` does.
@@ -287,7 +289,7 @@ def plot_curve(curve: list[Mapping[str, Any]], path: Path, baselines: Optional[M
     if start and held:
         held.insert(0, (0, start["mean_return"], start.get("report_rate")))
     if held:
-        hx, hy, hr = map(np.array, zip(*held))
+        hx, hy, hr = (np.array([np.nan if v is None else v for v in c], dtype=float) for c in zip(*held))
         ax[0].plot(hx, hy, "s--", color="black", label="held-out return (greedy)")
     for (name, m), color in zip((baselines or {}).items(), ("tab:green", "tab:purple", "tab:brown")):
         if "mean_return" in m:
@@ -296,7 +298,7 @@ def plot_curve(curve: list[Mapping[str, Any]], path: Path, baselines: Optional[M
     ax[0].legend(fontsize=7, loc="upper center", ncol=2)  # the band between the curves and the baselines
     ax[1].plot(it, col("env/parse_failure_rate"), "o-", label="parse failures (rollout)")
     ax[1].plot(it, col("env/report_rate"), "^-", label="report rate (rollout)")
-    if held and not np.all(np.isnan(hr.astype(float))):
+    if held and not np.all(np.isnan(hr)):
         ax[1].plot(hx, hr, "s--", color="black", label="report rate (held-out)")
     ax[1].set(xlabel="iteration", ylim=(0, 1), title="Rates")
     ax[1].legend(fontsize=8)

@@ -25,8 +25,10 @@ import numpy as np
 import torch
 
 LOSS_TYPES = ("grpo", "dr_grpo", "dapo")
-ADVANTAGE_MODES = ("episode", "turn")  # see group_advantages and turn_advantages
 """Valid values of ``loss_type``."""
+
+ADVANTAGE_MODES = ("episode", "turn")
+"""Valid values of ``advantage``: ``group_advantages`` per episode, ``turn_advantages`` per turn."""
 
 _STD_SCALED = {"grpo": True, "dapo": True, "dr_grpo": False}
 
@@ -127,14 +129,13 @@ def turn_advantages(
                 acc = r[t] + gamma * acc
                 g[t] = acc
             rtg.append(g)
-        horizon = max((len(g) for g in rtg), default=0)
         centred = []
         for g in rtg:
             base = np.array([np.mean([h[t] for h in rtg if len(h) > t]) for t in range(len(g))])
             c = g - base
             c[np.abs(c) < 1e-12] = 0.0  # exactly 0 where all episodes agree (no float residue)
             centred.append(c)
-        flat = np.concatenate(centred) if horizon else np.zeros(0)
+        flat = np.concatenate(centred)
         std = flat.std() if flat.size else 0.0
         for c in centred:
             a = c / (std + eps) if (scale_by_std and std > 0) else c
