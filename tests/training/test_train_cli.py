@@ -103,6 +103,29 @@ def _wait_for_jobs_api(ray_bin: Path, address: str, env: dict, timeout_s: float 
     raise TimeoutError(f"Ray jobs API at {address} did not come up in {timeout_s}s")
 
 
+def _start_head(ray_bin: Path, env: dict) -> tuple[subprocess.Popen, str]:
+    """``ray start --head --block`` in its own process group, on ports picked for it."""
+    dash = _free_port()
+    head = subprocess.Popen([str(ray_bin), "start", "--head", "--block", f"--port={_free_port()}", "--node-ip-address=127.0.0.1",
+                             "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", "--num-cpus=2",
+                             # Own ports for the job agent: a default one may still be held by an earlier Ray.
+                             f"--dashboard-agent-listen-port={_free_port()}", f"--metrics-export-port={_free_port()}",
+                             "--disable-usage-stats"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    return head, f"http://127.0.0.1:{dash}"
+
+
+def _stop_head(head: subprocess.Popen) -> None:
+    import signal
+
+    head.send_signal(signal.SIGTERM)
+    try:
+        head.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(head.pid, signal.SIGKILL)
+        head.wait(timeout=30)
+
+
 @pytest.mark.slow
 def test_ray_job_submit_against_local_head(tmp_path):
     """The documented cluster path: `ray start --head`, then `ray job submit -- drugenv train ...`.
@@ -110,42 +133,34 @@ def test_ray_job_submit_against_local_head(tmp_path):
     The head runs with --block in its own process group, so the test stops exactly the Ray it
     started (``ray stop`` would end every Ray on the machine).
     """
-    import signal
+    import time
 
     ray_bin = Path(sys.executable).parent / "ray"
     env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "token", "HF_HUB_OFFLINE": "1",
            "WANDB_MODE": "offline", "RAY_USAGE_STATS_ENABLED": "0"}
-    port, dash = _free_port(), _free_port()
-    head = subprocess.Popen([str(ray_bin), "start", "--head", "--block", f"--port={port}", "--node-ip-address=127.0.0.1",
-                             "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", "--num-cpus=2",
-                             # Own ports for the job agent: a default one may still be held by an earlier Ray.
-                             f"--dashboard-agent-listen-port={_free_port()}", f"--metrics-export-port={_free_port()}",
-                             "--disable-usage-stats"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    address = f"http://127.0.0.1:{dash}"
-    try:
-        _wait_for_jobs_api(ray_bin, address, env)
-        out = tmp_path / "job_run"
-        cmd = [str(ray_bin), "job", "submit", f"--address={address}", "--working-dir", str(ROOT), "--",
-               sys.executable, "-m", "drugenv.cli", "train", "rllib_configs/grpo_tiny_cpu.py", "--no-sft", "--no-progress",
-               "--out", str(out), *[x for kv in [*TINY, "run.iterations=1"] for x in ("--set", kv)]]
-        import time
-
-        for _ in range(20):  # the job agent can lag the jobs API by tens of seconds on a loaded machine
-            job = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=ROOT)
-            if "No available agent" not in job.stdout + job.stderr:
-                break
-            time.sleep(5)
-        assert job.returncode == 0, (job.stdout + job.stderr)[-3000:]
-        assert "succeeded" in (job.stdout + job.stderr).lower()
-        assert json.loads((out / "checkpoint_final" / "drugenv_checkpoint.json").read_text())["iteration"] == 1
-    finally:
-        head.send_signal(signal.SIGTERM)
+    out = tmp_path / "job_run"
+    job = None
+    # A port picked free can be taken before Ray binds it; the head's job agent then exits
+    # ("Address already in use") and never becomes available: start a new head on new ports.
+    for _head_attempt in range(3):
+        head, address = _start_head(ray_bin, env)
         try:
-            head.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(head.pid, signal.SIGKILL)
-            head.wait(timeout=30)
+            _wait_for_jobs_api(ray_bin, address, env)
+            cmd = [str(ray_bin), "job", "submit", f"--address={address}", "--working-dir", str(ROOT), "--",
+                   sys.executable, "-m", "drugenv.cli", "train", "rllib_configs/grpo_tiny_cpu.py", "--no-sft", "--no-progress",
+                   "--out", str(out), *[x for kv in [*TINY, "run.iterations=1"] for x in ("--set", kv)]]
+            for _ in range(12):  # the job agent can lag the jobs API by tens of seconds on a loaded machine
+                job = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=ROOT)
+                if "No available agent" not in job.stdout + job.stderr:
+                    break
+                time.sleep(5)
+        finally:
+            _stop_head(head)
+        if "No available agent" not in job.stdout + job.stderr:
+            break
+    assert job.returncode == 0, (job.stdout + job.stderr)[-3000:]
+    assert "succeeded" in (job.stdout + job.stderr).lower()
+    assert json.loads((out / "checkpoint_final" / "drugenv_checkpoint.json").read_text())["iteration"] == 1
 
 
 def test_sft_warm_start_is_reused_only_with_the_same_settings(tiny_model_dir, tmp_path):
