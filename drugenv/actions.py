@@ -33,6 +33,11 @@ Everything else (rule engine, evidence generator, prompts, vector env, docs) rea
 
 A soft prerequisite that is unmet does not block the action; it costs a rule-violation penalty
 and lowers the episode's reasoning-coherence score.
+
+Numeric and boolean parameters are strictly typed (pydantic ``strict=True``): a number field takes
+a JSON number (an int where the field is an int; any number where it is a float), a flag takes
+``true``/``false``. ``"0.5"``, ``"true"``, ``1`` for a flag or ``true`` for a number are refused, not
+coerced: a coerced ``true`` would silently become 1.0, so a typo would change what is measured.
 """
 
 from __future__ import annotations
@@ -127,7 +132,8 @@ class PathwayParams(_Params):
 
 class NetworkParams(_Params):
     database: Literal["STRING", "BioGRID"] = Field("STRING", description="Interaction database.")
-    min_score: float = Field(0.7, ge=0.0, le=1.0, description="Minimum edge confidence, 0-1.")
+    min_score: float = Field(0.7, ge=0.0, le=1.0, strict=True, allow_inf_nan=False,
+                             description="Minimum edge confidence, 0-1.")
 
 
 class StructureParams(_Params):
@@ -138,7 +144,7 @@ class StructureParams(_Params):
 
 class BindingSiteParams(_Params):
     include_allosteric: bool = Field(
-        False, description="Also search allosteric / cryptic sites, not only the orthosteric one."
+        False, strict=True, description="Also search allosteric / cryptic sites, not only the orthosteric one."
     )
     method: Literal["fpocket", "DoGSiteScorer"] = Field("fpocket", description="Pocket finder.")
 
@@ -150,7 +156,7 @@ class DruggabilityParams(_Params):
 
 
 class ClinicalParams(_Params):
-    min_phase: int = Field(1, ge=1, le=4, description="Lowest trial phase to include, 1-4.")
+    min_phase: int = Field(1, ge=1, le=4, strict=True, description="Lowest trial phase to include, 1-4.")
 
 
 class ToxicityParams(_Params):
@@ -174,7 +180,7 @@ class StratificationParams(_Params):
 class LiteratureParams(_Params):
     query: str = Field("", max_length=200, description="Free-text query, added to the target and indication.")
     since_year: Optional[int] = Field(
-        None, ge=1950, le=2030, description="Only papers from this year on (None: all years)."
+        None, ge=1950, le=2030, strict=True, description="Only papers from this year on (None: all years)."
     )
 
 

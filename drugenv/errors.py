@@ -3,6 +3,7 @@
     DrugEnvError
      ├── UnknownScenarioError      a scenario or suite name that does not exist
      ├── EnvNotResetError          step()/state before reset()
+     ├── EpisodeNotFinishedError   outcome() while the episode is still running
      ├── DependencyNotInstalled    an optional extra (torch, ray, vllm, ...) is missing
      └── ConfigError (ValueError)  a configuration value clashes with another or is out of range
 
@@ -37,6 +38,13 @@ class EnvNotResetError(DrugEnvError, RuntimeError):
         super().__init__("call reset() before step() or state")
 
 
+class EpisodeNotFinishedError(DrugEnvError, RuntimeError):
+    """Raised when ``outcome()`` is asked for before the episode has ended (the truth is revealed only at the end)."""
+
+    def __init__(self) -> None:
+        super().__init__("outcome() is available once the episode is done: submit a report, or run out of credits or steps")
+
+
 class DependencyNotInstalled(DrugEnvError, ImportError):
     """Raised when an optional dependency is needed but missing; the message has the pip command."""
 
@@ -48,4 +56,5 @@ class ConfigError(DrugEnvError, ValueError):
     """Raised when configuration values clash or are out of range."""
 
 
-__all__ = ["ConfigError", "DependencyNotInstalled", "DrugEnvError", "EnvNotResetError", "UnknownScenarioError"]
+__all__ = ["ConfigError", "DependencyNotInstalled", "DrugEnvError", "EnvNotResetError", "EpisodeNotFinishedError",
+           "UnknownScenarioError"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from drugenv.actions import ActionType, parse_parameters
 
@@ -23,19 +23,23 @@ class DrugTargetAction(_Model):
     """One step of the agent: an investigation, a meta action, or the final report.
 
     ``parameters`` are validated against the action type's parameter model (see
-    ``drugenv.actions.ACTION_TABLE``) and stored with defaults filled in.
+    ``drugenv.actions.ACTION_TABLE``) and stored with defaults filled in. Numbers and flags are
+    strictly typed: ``confidence`` takes a JSON number (``1`` is 1.0), never ``true`` or ``"0.5"``.
     """
 
     action_type: ActionType = Field(..., description="Which action to take (see the action table).")
+    # validate_default: omitted parameters get their defaults filled in too (see _typed_parameters).
     parameters: dict[str, Any] = Field(
-        default_factory=dict, description="Action-specific parameters; unknown keys are rejected."
+        default_factory=dict, validate_default=True, description="Action-specific parameters; unknown keys are rejected."
     )
     reasoning: str = Field("", max_length=2000, description="Why this action, in a sentence or two.")
     final_decision: Optional[Decision] = Field(
         None, description="submit_validation_report only: 'go' or 'no_go'."
     )
+    # strict: a lax float would score ``true`` as confidence 1.0 and accept the string "0.5".
     confidence: Optional[float] = Field(
-        None, ge=0.0, le=1.0, description="submit_validation_report only: probability the decision is right, 0-1."
+        None, ge=0.0, le=1.0, strict=True, allow_inf_nan=False,
+        description="submit_validation_report only: probability the decision is right, 0-1.",
     )
 
     @field_validator("parameters", mode="before")
@@ -43,11 +47,16 @@ class DrugTargetAction(_Model):
     def _none_is_empty(cls, v: Any) -> Any:
         return {} if v is None else v
 
-    @model_validator(mode="after")
-    def _typed_parameters(self) -> "DrugTargetAction":
+    @field_validator("parameters")
+    @classmethod
+    def _typed_parameters(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        # A field validator (not a model one) so parameter errors carry the "parameters" prefix and
+        # are reported beside errors in other fields. Without a valid action_type there is no
+        # parameter model to check against; that field's own error says so.
+        if "action_type" not in info.data:
+            return v
         # Normalise to the canonical form so identical queries compare equal.
-        self.parameters = parse_parameters(self.action_type, self.parameters).model_dump(mode="json")
-        return self
+        return parse_parameters(info.data["action_type"], v).model_dump(mode="json")
 
     def key(self) -> tuple[str, str]:
         """(action type, canonical parameters) — two actions with the same key are redundant."""

@@ -23,13 +23,15 @@ from pydantic import BaseModel, Field
 from ray import serve
 
 from drugenv.models import ValidationObservation
-from drugenv.server.app import create_app
+from drugenv.server.serve import Args as ServerArgs
+from drugenv.server.serve import make_app
 
 
 def _build_env_asgi_app() -> Any:
     # Built inside each replica: the app owns a thread pool and session registry, which neither
-    # pickle nor should be shared between replicas.
-    return create_app()
+    # pickle nor should be shared between replicas. ``make_app`` honours DRUGENV_SEAL (sealed
+    # evaluation): pass it to the replicas with ``runtime_env={"env_vars": {"DRUGENV_SEAL": ...}}``.
+    return make_app(ServerArgs())
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0.5})

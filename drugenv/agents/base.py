@@ -21,7 +21,7 @@ class Policy(ABC):
 
     name: str = "policy"
     needs_truth: bool = False
-    """True only for the oracle: the evaluator then calls ``observe_truth`` after each reset."""
+    """True only for the oracle: every episode loop then calls ``brief(policy, slot, env)`` after each reset."""
 
     def reset(self, batch_size: int = 1, seeds: Optional[Sequence[int]] = None) -> None:
         """Start ``batch_size`` fresh episodes (default: no state to clear)."""
@@ -29,6 +29,19 @@ class Policy(ABC):
     def observe_truth(self, slot: int, truth: Any) -> None:  # pragma: no cover - only the oracle
         raise NotImplementedError(f"{type(self).__name__} does not read the hidden truth")
 
+
+def brief(policy: Policy, slot: int, env: Any) -> None:
+    """Tell an oracle policy the truth of the episode just reset in ``env`` (no-op for every other policy).
+
+    The one place the truth reaches an agent: ``tests/simulator/test_hidden.py`` checks that
+    nothing else calls ``oracle_view()``, so only a policy that declares ``needs_truth`` sees it.
+    """
+    if policy.needs_truth:
+        policy.observe_truth(slot, env.oracle_view())
+
     @abstractmethod
     def act(self, observations: Sequence[ValidationObservation]) -> list[DrugTargetAction]:
         """One action per observation."""
+
+
+__all__ = ["Policy", "brief"]

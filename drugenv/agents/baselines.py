@@ -165,8 +165,11 @@ _ORACLE_ACTION: dict[EvidenceDimension, tuple[ActionType, dict]] = {
 
 
 def oracle_plan(truth: Any) -> list[DrugTargetAction]:
-    """Investigate every key dimension once, cheaply, prerequisites first; then report correctly."""
-    profile = truth.profile
+    """Investigate every key dimension once, cheaply, prerequisites first; then report correctly.
+
+    ``truth`` is the environment's ``oracle_view()`` (key dimensions, required parameters, correct decision).
+    """
+    profile = truth
     planned: list[tuple[ActionType, dict]] = []
     covered: set[EvidenceDimension] = set()
 

@@ -9,15 +9,18 @@ public threshold, scaled by typical assay noise; an unseen gate keeps the prior 
 
     P(go) = Π_g P(gate g passes) · adjusted by clinical precedent and expert opinion (log-odds).
 
-| gate          | readouts                                                        | passes when                        |
-|---------------|-----------------------------------------------------------------|------------------------------------|
-| tractability  | druggability score, best pocket (incl. allosteric), recent drugs | best ≥ 0.5, or recent inhibitors   |
-| linkage       | CRISPR Chronos; log2FC and alteration frequency                 | Chronos ≤ −0.5, or log2FC ≥ 2 and ≥ 30% altered |
-| safety        | toxicity risk, adverse knockout phenotype                       | risk < 0.6                         |
-| selectivity   | fold selectivity                                                | ≥ 10x                              |
-| translation   | IC50, tumour growth inhibition                                  | IC50 ≤ 300 nM, or TGI ≥ 40%        |
-| clinical      | precedent (soft evidence: history, not a gate)                  | —                                  |
-| expert        | viability estimate (soft evidence)                              | —                                  |
+The thresholds are the public ones of ``drugenv.simulator.gates`` (its docstring has the table);
+only the noise scales of the logistics belong to this module.
+
+| gate          | readouts                                                         | threshold (``gates``)                       |
+|---------------|------------------------------------------------------------------|---------------------------------------------|
+| tractability  | druggability score, best pocket (incl. allosteric), recent drugs | POCKET_MIN, or recent inhibitors            |
+| linkage       | CRISPR Chronos; log2FC and alteration frequency                  | DEPENDENCY_MAX; LOG2FC_MIN + ALTERATION_MIN |
+| safety        | toxicity risk, adverse knockout phenotype                        | TOXICITY_MAX                                |
+| selectivity   | fold selectivity                                                 | SELECTIVITY_MIN                             |
+| translation   | IC50, tumour growth inhibition                                   | IC50_MAX, or TGI_MIN                        |
+| clinical      | precedent (soft evidence: history, not a gate)                   | —                                           |
+| expert        | viability estimate (soft evidence)                               | —                                           |
 """
 
 from __future__ import annotations
@@ -27,6 +30,16 @@ from dataclasses import dataclass, field
 
 from drugenv.actions import ActionType as A
 from drugenv.models import EvidenceDossier
+from drugenv.simulator.gates import (
+    ALTERATION_MIN,
+    DEPENDENCY_MAX,
+    IC50_MAX,
+    LOG2FC_MIN,
+    POCKET_MIN,
+    SELECTIVITY_MIN,
+    TGI_MIN,
+    TOXICITY_MAX,
+)
 
 GATES: tuple[str, ...] = ("tractability", "linkage", "safety", "selectivity", "clinical", "translation", "expert")
 HARD_GATES: tuple[str, ...] = ("tractability", "linkage", "safety", "selectivity", "translation")
@@ -136,19 +149,19 @@ def assess(dossier: EvidenceDossier) -> Assessment:
             a.seen[gate] = True
 
     if tract or recent:
-        put("tractability", max([_pass(max(tract) - 0.5, 0.1) if tract else 0.0] + ([0.95] if recent else [])))
-    p_dep = _pass(-0.5 - chronos, 0.25) if chronos is not None else None
+        put("tractability", max([_pass(max(tract) - POCKET_MIN, 0.1) if tract else 0.0] + ([0.95] if recent else [])))
+    p_dep = _pass(DEPENDENCY_MAX - chronos, 0.25) if chronos is not None else None
     p_driver = None
     if fc is not None:
-        p_driver = _pass(fc - 2.0, 0.5) * (_pass(alt - 0.3, 0.1) if alt is not None else 0.8)
+        p_driver = _pass(fc - LOG2FC_MIN, 0.5) * (_pass(alt - ALTERATION_MIN, 0.1) if alt is not None else 0.8)
     put("linkage", _either(p_dep, p_driver) if (p_dep is not None or (p_driver is not None and p_driver > 0.5))
         else (max(p_driver, 0.5) if p_driver is not None else None))  # no over-expression alone is weak evidence
     if tox is not None:
-        put("safety", _pass(0.6 - tox, 0.08) * (0.7 if ko else 1.0))
+        put("safety", _pass(TOXICITY_MAX - tox, 0.08) * (0.7 if ko else 1.0))
     if sel is not None:
-        put("selectivity", _pass(math.log(sel / 10.0), 0.35))
-    p_ic = _pass(math.log(300.0 / ic50), 0.5) if ic50 is not None else None
-    p_tgi = _pass(tgi - 40.0, 15.0) if tgi is not None else None
+        put("selectivity", _pass(math.log(sel / SELECTIVITY_MIN), 0.35))
+    p_ic = _pass(math.log(IC50_MAX / ic50), 0.5) if ic50 is not None else None
+    p_tgi = _pass(tgi - TGI_MIN, 15.0) if tgi is not None else None
     put("translation", _either(p_ic, p_tgi))
     if precedent is not None:
         a.soft_log_odds["clinical"] = {"approved": 0.5, "late_clinical": 0.3, "early_clinical": 0.1, "failed": -0.7, "none": 0.0}[precedent]

@@ -2,15 +2,22 @@
 
 How to run::
 
-    python -m drugenv.evaluation.baseline_table --episodes 100 --out runs/eval/baselines.json
+    python -m drugenv.evaluation.baseline_table --episodes 100 --readme README.md
 
-Prints a markdown table: accuracy / Brier / mean return per curated scenario and on the
-procedural test split, for each baseline agent.
+Scores each baseline agent, writes the numbers to ``docs/results/baselines.json`` (committed, so
+anyone can check the README against them) and prints a markdown table: accuracy / Brier / mean
+return per curated scenario and on the procedural test split. ``--readme`` rewrites the table
+between the README's ``baseline-table`` markers from that JSON; ``tests/evaluation`` checks that
+the README's table is the one the committed JSON renders.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
 
 import tyro
 
@@ -27,8 +34,31 @@ class Args:
     """First seed of each suite."""
     agents: tuple[str, ...] = ("random", "expression_only", "heuristic", "oracle")
     """Baselines to score."""
-    out: str = "runs/eval/baselines.json"
-    """Where the full numbers go."""
+    out: str = "docs/results/baselines.json"
+    """Where the full numbers go (the committed source of the README table)."""
+    readme: Optional[str] = None
+    """Rewrite the table between this file's ``<!-- baseline-table:start/end -->`` markers."""
+
+MARK_START, MARK_END = "<!-- baseline-table:start -->", "<!-- baseline-table:end -->"
+
+
+def render_table(payload: dict) -> str:
+    """The markdown table of a ``baselines.json`` payload (cells: accuracy / Brier / mean return)."""
+    rows, agents = payload["results"], payload["agents"]
+    lines = ["| scenario | " + " | ".join(agents) + " |", "|" + "---|" * (len(agents) + 1)]
+    for b in [*CURATED_NAMES, "procedural-test"]:
+        cells = [f"{rows[a][b]['decision_accuracy']:.2f} / {rows[a][b]['brier']:.2f} / {rows[a][b]['mean_return']:.2f}"
+                 for a in agents]
+        lines.append(f"| {b} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def splice_readme(readme: str, table: str) -> str:
+    """``readme`` with the text between the baseline-table markers replaced by ``table``."""
+    pattern = re.compile(re.escape(MARK_START) + ".*?" + re.escape(MARK_END), re.S)
+    if not pattern.search(readme):
+        raise ValueError(f"no {MARK_START} ... {MARK_END} markers in the README")
+    return pattern.sub(lambda _: f"{MARK_START}\n{table}\n{MARK_END}", readme)
 
 
 def main(args: Args) -> str:
@@ -38,16 +68,13 @@ def main(args: Args) -> str:
         _, curated = evaluate(policy, "curated", args.episodes, args.seed, progress=True)
         test, _ = evaluate(policy, "procedural-test", args.episodes, args.seed, progress=True)
         rows[name] = {**by_scenario(curated), "procedural-test": test}
-    buckets = [*CURATED_NAMES, "procedural-test"]
-    head = "| scenario | " + " | ".join(args.agents) + " |"
-    lines = [head, "|" + "---|" * (len(args.agents) + 1)]
-    for b in buckets:
-        cells = [f"{rows[a][b]['decision_accuracy']:.2f} / {rows[a][b]['brier']:.2f} / {rows[a][b]['mean_return']:.2f}"
-                 for a in args.agents]
-        lines.append(f"| {b} | " + " | ".join(cells) + " |")
-    table = "\n".join(lines)
+    payload = {"episodes": args.episodes, "seed": args.seed, "agents": list(args.agents), "results": rows,
+               "command": f"python -m drugenv.evaluation.baseline_table --episodes {args.episodes} --seed {args.seed}"}
+    write_results(args.out, payload)
+    table = render_table(json.loads(Path(args.out).read_text()))
     print("cells: decision accuracy / Brier / mean return\n" + table)
-    write_results(args.out, rows)
+    if args.readme:
+        Path(args.readme).write_text(splice_readme(Path(args.readme).read_text(), table))
     return table
 
 

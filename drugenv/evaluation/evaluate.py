@@ -12,7 +12,7 @@ from typing import Callable, Optional, Sequence
 
 from tqdm.auto import tqdm
 
-from drugenv.agents.base import Policy
+from drugenv.agents.base import Policy, brief
 from drugenv.evaluation.metrics import EpisodeRecord, summarize
 from drugenv.models import DrugTargetAction
 from drugenv.scenarios import suite_episodes
@@ -41,13 +41,11 @@ def run_episodes(
         envs = [DrugTargetEnvironment(reward_config=reward_config, sim_params=sim_params) for _ in chunk]
         obs = [env.reset(seed=seed, scenario=sc) for env, (sc, seed) in zip(envs, chunk)]
         policy.reset(len(chunk), seeds=[seed for _, seed in chunk])
-        if policy.needs_truth:
-            for i, env in enumerate(envs):
-                policy.observe_truth(i, env.debug_truth())
+        for i, env in enumerate(envs):
+            brief(policy, i, env)
         returns = [0.0] * len(chunk)
         terminal = [0.0] * len(chunk)
         violations = [0] * len(chunk)
-        reports: list[Optional[DrugTargetAction]] = [None] * len(chunk)
         while not all(o.done for o in obs):
             live = [i for i, o in enumerate(obs) if not o.done]
             # Policies see the whole batch (slots stay aligned); finished slots' actions are ignored.
@@ -60,21 +58,17 @@ def run_episodes(
                 violations[i] += len(o.rule_violations)
                 if o.done:
                     terminal[i] = sum(v for k, v in o.step_reward_breakdown.items() if k.startswith("terminal/"))
-                    if o.metadata.get("termination_reason") == "report_submitted":
-                        reports[i] = a if isinstance(a, DrugTargetAction) else DrugTargetAction.model_validate(a)
                 if on_step is not None:
                     on_step(start + i, a, o)
         for i, env in enumerate(envs):
-            truth = env.debug_truth()
-            keys = truth.profile.key_evidence_dimensions
-            rep = reports[i]
+            out = env.outcome()  # the documented end-of-episode channel; the truth is never read directly
             records.append(EpisodeRecord(
-                scenario=chunk[i][0], seed=chunk[i][1], difficulty=truth.difficulty,
-                decision=rep.final_decision if rep else None, confidence=rep.confidence if rep else None,
-                correct_decision=truth.profile.correct_decision, episode_return=returns[i], terminal_reward=terminal[i],
-                coverage=len(truth.progress.covered_key_dimensions) / max(1, len(keys)),
-                credits_used=truth.credits.used, steps=obs[i].step_count, violations=violations[i],
-                termination=str(obs[i].metadata.get("termination_reason")),
+                scenario=chunk[i][0], seed=chunk[i][1], difficulty=out.difficulty,
+                decision=out.decision, confidence=out.confidence,
+                correct_decision=out.correct_decision, episode_return=returns[i], terminal_reward=terminal[i],
+                coverage=out.key_evidence_coverage,
+                credits_used=out.credits_used, steps=out.steps, violations=violations[i],
+                termination=out.termination_reason,
             ))
         bar.update(len(chunk))
     bar.close()

@@ -113,7 +113,7 @@ class DrugEnvBase(gym.Env):
         truncated = bool(obs.metadata.get("truncated", False))
         terminated = bool(obs.done) and not truncated
         if obs.done and self.curriculum is not None:
-            self._record_curriculum(obs, decoded)
+            self._record_curriculum(obs)
         info = {"reward_terms": dict(self.core.last_info.get("reward_terms", {})),
                 "violations": [v.rule for v in obs.rule_violations]}
         if obs.done:
@@ -137,17 +137,11 @@ class DrugEnvBase(gym.Env):
         """The core observation behind the last encoded one (visible data only)."""
         return self._obs
 
-    def _record_curriculum(self, obs: ValidationObservation, last_action: Any) -> None:
-        # Success needs the hidden answer: computed here for the curriculum only, never returned.
+    def _record_curriculum(self, obs: ValidationObservation) -> None:
+        # Success needs the hidden answer: read from the episode's outcome for the curriculum only, never returned.
         assert self.curriculum is not None
         tier = self._tier or str(obs.metadata.get("difficulty"))
-        success = False
-        if obs.metadata.get("termination_reason") == "report_submitted":
-            decision = getattr(last_action, "final_decision", None)
-            if decision is None and isinstance(last_action, Mapping):
-                decision = last_action.get("final_decision")
-            success = decision == self.core.debug_truth().profile.correct_decision
-        self.curriculum.update(tier, success)
+        self.curriculum.update(tier, bool(self.core.outcome().decision_correct))
 
     @staticmethod
     def _check_selection(suite: str, scenario: Optional[str], difficulty: Optional[str]) -> None:

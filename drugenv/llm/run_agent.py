@@ -33,7 +33,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from drugenv.agents.base import Policy
+from drugenv.agents.base import Policy, brief
 from drugenv.llm.parsing import ParseFailure
 from drugenv.models import DrugTargetAction, ValidationObservation
 
@@ -313,7 +313,7 @@ def run_episodes(
         policy.reset(1, [ep_seed])
         obs = env.reset(seed=ep_seed, scenario=scenario, difficulty=difficulty)
         if getattr(policy, "needs_truth", False) and hasattr(env, "env"):
-            policy.observe_truth(0, env.env.debug_truth())
+            brief(policy, 0, env.env)
         steps: list[DashboardStep] = []
         total, done, valid = 0.0, bool(obs.done), 0
         last_action: Any = None

@@ -45,6 +45,7 @@ def expert_examples(
     - ``"heuristic"``: ``HeuristicPolicy``, whose actions follow from the observation alone, so a
       small model can learn the mapping rather than memorise it (0.83 held-out accuracy).
     """
+    from drugenv.agents.base import brief
     from drugenv.agents.baselines import HeuristicPolicy, OraclePolicy
     from drugenv.simulator.environment import DrugTargetEnvironment
 
@@ -56,8 +57,7 @@ def expert_examples(
         env = DrugTargetEnvironment()
         obs = env.reset(seed=seed, scenario=scenario)
         policy.reset(1, [seed])
-        if expert == "oracle":
-            policy.observe_truth(0, env.debug_truth())
+        brief(policy, 0, env)  # the oracle's truth; a no-op for the heuristic
         while not obs.done:
             action = policy.act([obs])[0]
             msgs = build_messages(obs, tokenizer=tokenizer, max_prompt_tokens=max_prompt_tokens)

@@ -24,13 +24,17 @@ SUITES: tuple[str, ...] = ("curated", "procedural-train", "procedural-test")
 def make_scenario(
     scenario: Optional[str | Scenario], seed: int, difficulty: Optional[str] = None, params: SimParams | None = None
 ) -> Scenario:
-    """Resolve a scenario request: a curated name, ``"procedural"`` / None (generated from the seed), or a Scenario."""
+    """Resolve a scenario request: a curated name, ``"procedural"`` / None (generated from the seed), or a Scenario.
+
+    ``params`` (default ``SimParams()``) sets the credits and instrument noise of curated and
+    procedural scenarios alike; a ready Scenario is returned as given.
+    """
     if isinstance(scenario, Scenario):
         return scenario
     if scenario is None or scenario == "procedural":
         from drugenv.scenarios.procedural import generate_scenario
 
-        return generate_scenario(seed, difficulty)
+        return generate_scenario(seed, difficulty, params=params)
     curated = curated_scenarios(params)
     if scenario in curated:
         return curated[scenario]

@@ -10,170 +10,193 @@
 |                               |            |          | patient stratification and an in-vitro assay                           |
 
 Names are evaluation labels only: the agent never sees them (they give the answer away).
+
+Every value comes from ``scenarios/data/targets.json``: a scenario is one pair's base values
+(``target_data.base_fields``) plus a short dict of named overrides, each with the one-line reason
+the scenario needs it (usually its teaching point). ``curated_overrides`` lists them, and a test
+checks that a profile differs from its pair by exactly these. The indication and disease context are
+the scenario's wording shown to the agent, not facts of the pair. The verdict is not written here:
+it is ``gates.decide`` of the final values, and building a scenario fails if that verdict is not the
+one the table above promises. The viability is part of the design (it is what the expert panel of
+``request_expert_review`` reads, noisily), so each spec sets it, on its verdict's side of the gates'
+viability bounds.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any
+
 from drugenv.actions import ActionType
 from drugenv.actions import EvidenceDimension as D
 from drugenv.scenarios.base import Scenario
+from drugenv.scenarios.target_data import base_fields, load_target_data, pair_record
+from drugenv.simulator.gates import GO_VIABILITY_MIN, NO_GO_VIABILITY_MAX, Decision, decide
 from drugenv.simulator.latent import DataQualityState, MisleadingSignal, TargetProfile
-from drugenv.simulator.params import SimParams
+from drugenv.simulator.params import Difficulty, SimParams
 
 
-def _quality(difficulty: str, params: SimParams, **coverage: float) -> DataQualityState:
+@dataclass(frozen=True)
+class CuratedSpec:
+    """One curated scenario: a targets.json pair, the overrides it needs, and its hidden design."""
+
+    name: str
+    difficulty: Difficulty
+    decision: Decision
+    pair: str
+    indication: str
+    disease_context: str
+    overrides: dict[str, tuple[Any, str]]
+    """TargetProfile field -> (value, why this scenario departs from the pair's value)."""
+    viability: float
+    """True viability, 0-1: what the expert panel reads (e.g. clearly low for CD33, whatever the expression)."""
+    key_evidence_dimensions: tuple[D, ...]
+    misleading_signals: tuple[MisleadingSignal, ...] = ()
+    required_parameters: dict[ActionType, dict] = field(default_factory=dict)
+
+
+def _signal(dimension: D, description: str) -> MisleadingSignal:
+    return MisleadingSignal(dimension=dimension, description=description)
+
+
+SPECS: tuple[CuratedSpec, ...] = (
+    CuratedSpec(
+        name="egfr_nsclc_viable", difficulty="easy", decision="go", pair="EGFR/NSCLC",
+        indication="non-small cell lung cancer (NSCLC)", disease_context="oncology / solid tumour",
+        overrides={
+            "alteration_frequency": (0.45, "East-Asian adenocarcinoma cohort: EGFR mutated in 40-50% (targets.md §2); "
+                                           "the pair's 0.15 is the Western rate"),
+            "disease_overexpression_log2fc": (3.0, "the spec's easy case: expression + druggability decide, so linkage "
+                                                   "reads through overexpression (a simplification: targets.md §3 says "
+                                                   "expression alone does not predict EGFR response)"),
+            "tumor_expression_tpm": (180.0, "matches the raised log2FC over normal lung (~25 TPM)"),
+            "responder_fraction": (0.35, "ex19del/L858R carriers among all patients of the 45%-mutant cohort "
+                                         "(the pair's 0.7 counts EGFR-mutant patients only)"),
+        },
+        viability=0.9,
+        key_evidence_dimensions=(D.EXPRESSION, D.DRUGGABILITY),
+    ),
+    CuratedSpec(
+        name="kras_pdac_borderline", difficulty="medium", decision="go", pair="KRAS_G12D/PDAC",
+        indication="pancreatic ductal adenocarcinoma (PDAC)", disease_context="oncology / solid tumour",
+        overrides={
+            "alteration_frequency": (0.92, "the task is KRAS in all of PDAC (pan-RAS(ON) daraxonrasib is not "
+                                           "allele-restricted, targets.md §1): KRAS mutated in 90-95% (§2)"),
+            "druggability_score": (0.2, "the classic pocket must read clearly poor (the 'undruggable' 1982-2013 "
+                                        "trap) through medium-tier noise"),
+            "allosteric_pocket_score": (0.45, "below POCKET_MIN, so tractability rests on the recent inhibitor "
+                                              "literature: the scenario's teaching point"),
+            "toxicity_risk": (0.4, "only tractability is borderline here: 0.45 lets medium-tier noise fail the "
+                                   "safety gate too (pan-RAS rash/GI events mostly grade 1-2, targets.md §3, (u))"),
+            "selectivity_ratio": (25.0, "only tractability is borderline here: 15x lets medium-tier noise fail the "
+                                        "selectivity gate too"),
+        },
+        viability=0.62,
+        key_evidence_dimensions=(D.EXPRESSION, D.DRUGGABILITY, D.LITERATURE),
+        misleading_signals=(_signal(D.DRUGGABILITY, "classic orthosteric druggability is poor ('undruggable' 1982-2013)"),),
+    ),
+    CuratedSpec(
+        name="cd33_aml_misleading", difficulty="hard", decision="no_go", pair="CD33/AML",
+        indication="acute myeloid leukaemia (AML)", disease_context="oncology / haematological",
+        overrides={
+            "disease_overexpression_log2fc": (3.5, "the expression trap must say go decisively through hard-tier noise "
+                                                   "(2.5 reads near LOG2FC_MIN)"),
+            "clinical_precedent": ("failed", "a new CD33 program's history is failure (SWOG S0106 withdrawal 2010, "
+                                             "vadastuximab Ph3 stopped 2017): clinical evidence must reveal no_go"),
+        },
+        viability=0.25,
+        key_evidence_dimensions=(D.OFF_TARGET, D.TOXICITY, D.CLINICAL),
+        misleading_signals=(
+            _signal(D.EXPRESSION, "CD33+ blasts in ~85-90% of patients: expression says go"),
+            _signal(D.IN_VITRO, "AML lines die at pM-nM, but so do normal CD34+ colonies"),
+            _signal(D.IN_VIVO, "xenografts respond; rodents lack the human CD33 pattern"),
+        ),
+    ),
+    CuratedSpec(
+        # TP53/NSCLC: the pair whose alteration frequency (~50%) is the pan-solid-tumour rate (targets.md §3).
+        name="tp53_solid_tumors_clear_fail", difficulty="easy", decision="no_go", pair="TP53/NSCLC",
+        indication="solid tumours (pan-cancer)", disease_context="oncology / solid tumour",
+        overrides={
+            "clinical_precedent": ("failed", "pan-cancer framing: the target's record is the reactivator failures "
+                                             "(APR-246 Ph3 2020, FDA holds 2021; targets.md §3), absent from NSCLC"),
+            "clinical_notes": (tuple(pair_record("TP53/AML")["clinical_notes"]),
+                               "that record, as written for the TP53/AML pair where the trials ran"),
+        },
+        viability=0.1,
+        key_evidence_dimensions=(D.DRUGGABILITY,),
+        misleading_signals=(_signal(D.LITERATURE, ">100k papers: popularity, not tractability"),),
+    ),
+    CuratedSpec(
+        name="ptpn11_juvenile_mml_complex", difficulty="very_hard", decision="go", pair="PTPN11/JMML",
+        indication="juvenile myelomonocytic leukaemia (JMML)", disease_context="oncology / paediatric haematological",
+        overrides={
+            "druggability_score": (0.15, "the charged active site must read undruggable through very-hard noise, "
+                                         "so the plain pocket search says no_go"),
+            "allosteric_pocket_score": (0.82, "the tunnel site must read druggable through very-hard noise once "
+                                              "include_allosteric=True is asked (SHP099 ~70 nM, targets.md §3)"),
+            "recent_inhibitor_evidence": (False, "no SHP2 inhibitor trial in JMML (targets.md §3, (u)): tractability "
+                                                 "must come from binding_site_analysis(include_allosteric=True)"),
+            "dependency_score": (-1.0, "the difficulty is the allosteric route and allele stratification, not a "
+                                       "borderline dependency: -0.7 reads at DEPENDENCY_MAX under very-hard noise"),
+            "toxicity_risk": (0.35, "likewise a clear safety window (targets.md grades no SHP2 AE; "
+                                    "its toxicities are (u)): 0.45 reads at TOXICITY_MAX under very-hard noise"),
+        },
+        viability=0.58,
+        key_evidence_dimensions=(D.STRUCTURE, D.OFF_TARGET, D.STRATIFICATION, D.IN_VITRO),
+        required_parameters={ActionType.BINDING_SITE_ANALYSIS: {"include_allosteric": True}},
+        misleading_signals=(
+            _signal(D.DRUGGABILITY, "the charged active site is not druggable"),
+            _signal(D.CLINICAL, "no approval and ~0 monotherapy response in adults"),
+        ),
+    ),
+)
+
+CURATED_NAMES: tuple[str, ...] = tuple(spec.name for spec in SPECS)
+_SPEC_BY_NAME = {spec.name: spec for spec in SPECS}
+
+
+def curated_overrides(name: str) -> dict[str, tuple[Any, str]]:
+    """The documented departures of one curated scenario from its targets.json pair: field -> (value, reason)."""
+    return dict(_SPEC_BY_NAME[name].overrides)
+
+
+def curated_pair(name: str) -> str:
+    """The targets.json pair id a curated scenario is built from."""
+    return _SPEC_BY_NAME[name].pair
+
+
+def _profile(spec: CuratedSpec) -> TargetProfile:
+    pair = pair_record(spec.pair)
+    fields = base_fields(pair)
+    fields.update({key: value for key, (value, _) in spec.overrides.items()})
+    decision, _ = decide(fields)
+    if decision != spec.decision:
+        raise ValueError(f"curated scenario {spec.name!r} promises {spec.decision} but its values decide {decision}.")
+    if not (spec.viability <= NO_GO_VIABILITY_MAX if decision == "no_go" else spec.viability >= GO_VIABILITY_MIN):
+        raise ValueError(f"curated scenario {spec.name!r}: viability {spec.viability} contradicts its verdict {decision}.")
+    target = load_target_data()["targets"][pair["target"]]
+    return TargetProfile(
+        gene=target["gene"], target_class=target["target_class"], indication=spec.indication,
+        disease_context=spec.disease_context, **fields, correct_decision=decision, true_viability_score=spec.viability,
+        key_evidence_dimensions=spec.key_evidence_dimensions, misleading_signals=spec.misleading_signals,
+        required_parameters=spec.required_parameters,
+    )
+
+
+def _quality(difficulty: str, params: SimParams) -> DataQualityState:
     rate = params.false_rate[difficulty]
     return DataQualityState(noise_level=params.noise_level[difficulty], false_positive_rate=rate,
-                            false_negative_rate=rate, database_coverage=coverage)
-
-
-def _tpm(heart, liver, marrow, brain, skin, gut, lung, kidney) -> dict[str, float]:
-    return dict(heart=heart, liver=liver, marrow=marrow, brain=brain, skin=skin, gut=gut, lung=lung, kidney=kidney)
+                            false_negative_rate=rate)
 
 
 def curated_scenarios(params: SimParams | None = None) -> dict[str, Scenario]:
+    """The five curated scenarios by name, with credits and noise from ``params`` (default ``SimParams()``)."""
     params = params or SimParams()
-    out: list[Scenario] = []
-
-    out.append(Scenario(
-        scenario_id="egfr_nsclc_viable", difficulty="easy", credits=params.credits["easy"],
-        quality=_quality("easy", params),
-        profile=TargetProfile(
-            gene="EGFR", indication="non-small cell lung cancer (NSCLC)", disease_context="oncology / solid tumour",
-            target_class="receptor tyrosine kinase (ErbB)",
-            tumor_expression_tpm=180.0, normal_expression_tpm=_tpm(3, 8, 1, 4, 60, 25, 30, 12),
-            # East-Asian adenocarcinoma cohort: EGFR mutated in 40-50% (targets.md §2).
-            tissue_specificity=0.4, disease_overexpression_log2fc=3.0, alteration_frequency=0.45,
-            dependency_score=-1.0, pathway_relevance=0.9,
-            druggability_score=0.9, allosteric_pocket_score=0.6, antibody_accessible=True,
-            binding_pocket_quality=0.95, structure_count=300,
-            selectivity_ratio=60.0, off_target_genes=("ERBB2", "ERBB4"),
-            toxicity_risk=0.3, toxicity_profile=("acneiform rash", "diarrhea", "interstitial lung disease (1-4%)"),
-            clinical_precedent="approved",
-            clinical_notes=("IPASS 2009: ORR ~70% in EGFR-mutant", "FLAURA OS 38.6 vs 31.8 months", "8+ approvals"),
-            competitor_programs=8, literature_volume=60000, literature_support=0.9, recent_inhibitor_evidence=True,
-            responder_fraction=0.35, stratification_biomarker="EGFR ex19del / L858R", biomarker_correlation=0.7,
-            in_vitro_ic50_nm=12.0, in_vivo_tgi_pct=95.0,
-            correct_decision="go", true_viability_score=0.9,
-            key_evidence_dimensions=(D.EXPRESSION, D.DRUGGABILITY),
-        ),
-    ))
-
-    out.append(Scenario(
-        scenario_id="kras_pdac_borderline", difficulty="medium", credits=params.credits["medium"],
-        quality=_quality("medium", params),
-        profile=TargetProfile(
-            gene="KRAS", indication="pancreatic ductal adenocarcinoma (PDAC)", disease_context="oncology / solid tumour",
-            target_class="small GTPase",
-            tumor_expression_tpm=90.0, normal_expression_tpm=_tpm(15, 20, 25, 15, 30, 35, 30, 20),
-            tissue_specificity=0.1, disease_overexpression_log2fc=1.0, alteration_frequency=0.92,
-            dependency_score=-1.2, pathway_relevance=0.95,
-            druggability_score=0.2, allosteric_pocket_score=0.45, antibody_accessible=False,
-            binding_pocket_quality=0.6, structure_count=250,
-            selectivity_ratio=25.0, off_target_genes=("HRAS", "NRAS"),
-            toxicity_risk=0.4, toxicity_profile=("hepatotoxicity", "diarrhea", "rash (pan-RAS)"),
-            clinical_precedent="late_clinical",
-            clinical_notes=("sotorasib PDAC ORR 21% (n=38)", "daraxonrasib Breakthrough designation 2025",
-                            "G12C is only 1-2% of PDAC; G12D ~40%"),
-            competitor_programs=6, literature_volume=40000, literature_support=0.7, recent_inhibitor_evidence=True,
-            responder_fraction=0.4, stratification_biomarker="KRAS G12D / G12C allele", biomarker_correlation=0.5,
-            in_vitro_ic50_nm=40.0, in_vivo_tgi_pct=75.0,
-            correct_decision="go", true_viability_score=0.62,
-            key_evidence_dimensions=(D.EXPRESSION, D.DRUGGABILITY, D.LITERATURE),
-            misleading_signals=(MisleadingSignal(dimension=D.DRUGGABILITY,
-                                                 description="classic orthosteric druggability is poor ('undruggable' 1982-2013)"),),
-        ),
-    ))
-
-    out.append(Scenario(
-        scenario_id="cd33_aml_misleading", difficulty="hard", credits=params.credits["hard"],
-        quality=_quality("hard", params),
-        profile=TargetProfile(
-            gene="CD33", indication="acute myeloid leukaemia (AML)", disease_context="oncology / haematological",
-            target_class="Siglec-3 surface receptor",
-            tumor_expression_tpm=400.0, normal_expression_tpm=_tpm(2, 40, 250, 20, 3, 5, 15, 3),
-            tissue_specificity=0.6, disease_overexpression_log2fc=3.5, alteration_frequency=0.88,
-            dependency_score=0.0, pathway_relevance=0.3,
-            druggability_score=0.1, allosteric_pocket_score=0.0, antibody_accessible=True,
-            binding_pocket_quality=0.5, structure_count=6,
-            selectivity_ratio=3.0, off_target_genes=("normal myeloid progenitors (CD33+)", "liver sinusoidal cells", "microglia"),
-            toxicity_risk=0.85,
-            toxicity_profile=("hepatotoxicity incl. fatal VOD/SOS", "prolonged cytopenias", "infections"),
-            clinical_precedent="failed",
-            clinical_notes=("SWOG S0106: no benefit, more early deaths; withdrawn 2010",
-                            "vadastuximab talirine: hold 2016, CASCADE Ph3 stopped 2017 (excess deaths)"),
-            competitor_programs=3, literature_volume=8000, literature_support=0.45, recent_inhibitor_evidence=False,
-            responder_fraction=0.3, stratification_biomarker="favourable cytogenetics", biomarker_correlation=0.2,
-            in_vitro_ic50_nm=0.5, in_vivo_tgi_pct=85.0,
-            correct_decision="no_go", true_viability_score=0.25,
-            key_evidence_dimensions=(D.OFF_TARGET, D.TOXICITY, D.CLINICAL),
-            misleading_signals=(
-                MisleadingSignal(dimension=D.EXPRESSION, description="CD33+ blasts in ~85-90% of patients: expression says go"),
-                MisleadingSignal(dimension=D.IN_VITRO, description="AML lines die at pM-nM, but so do normal CD34+ colonies"),
-                MisleadingSignal(dimension=D.IN_VIVO, description="xenografts respond; rodents lack the human CD33 pattern"),
-            ),
-        ),
-    ))
-
-    out.append(Scenario(
-        scenario_id="tp53_solid_tumors_clear_fail", difficulty="easy", credits=params.credits["easy"],
-        quality=_quality("easy", params),
-        profile=TargetProfile(
-            gene="TP53", indication="solid tumours (pan-cancer)", disease_context="oncology / solid tumour",
-            target_class="transcription factor, tumour suppressor",
-            tumor_expression_tpm=60.0, normal_expression_tpm=_tpm(20, 25, 40, 15, 30, 35, 30, 25),
-            tissue_specificity=0.05, disease_overexpression_log2fc=0.6, alteration_frequency=0.5,
-            dependency_score=0.3, pathway_relevance=0.9,
-            druggability_score=0.08, allosteric_pocket_score=0.15, antibody_accessible=False,
-            binding_pocket_quality=0.3, structure_count=200,
-            selectivity_ratio=2.0, off_target_genes=("glutathione (thiol alkylation)",),
-            toxicity_risk=0.6, toxicity_profile=("nausea", "neurotoxicity", "liver and renal DLTs"),
-            clinical_precedent="failed",
-            clinical_notes=("APR-246 Ph3 TP53m MDS: CR 33% vs 22%, n.s. (2020)", "FDA holds 2021"),
-            competitor_programs=2, literature_volume=100000, literature_support=0.3, recent_inhibitor_evidence=False,
-            responder_fraction=0.01, stratification_biomarker="TP53 Y220C", biomarker_correlation=0.05,
-            in_vitro_ic50_nm=5000.0, in_vivo_tgi_pct=15.0,
-            correct_decision="no_go", true_viability_score=0.1,
-            key_evidence_dimensions=(D.DRUGGABILITY,),
-            misleading_signals=(MisleadingSignal(dimension=D.LITERATURE,
-                                                 description=">100k papers: popularity, not tractability"),),
-        ),
-    ))
-
-    out.append(Scenario(
-        scenario_id="ptpn11_juvenile_mml_complex", difficulty="very_hard", credits=params.credits["very_hard"],
-        quality=_quality("very_hard", params),
-        profile=TargetProfile(
-            gene="PTPN11", indication="juvenile myelomonocytic leukaemia (JMML)", disease_context="oncology / paediatric haematological",
-            target_class="non-receptor protein tyrosine phosphatase (SHP2)",
-            tumor_expression_tpm=70.0, normal_expression_tpm=_tpm(30, 35, 60, 40, 30, 35, 40, 30),
-            tissue_specificity=0.1, disease_overexpression_log2fc=0.7, alteration_frequency=0.35,
-            dependency_score=-1.0, pathway_relevance=0.9,
-            druggability_score=0.15, allosteric_pocket_score=0.82, antibody_accessible=False,
-            binding_pocket_quality=0.85, structure_count=120,
-            selectivity_ratio=45.0, off_target_genes=("PTPN6 (SHP1)",),
-            toxicity_risk=0.35, toxicity_profile=("edema", "anemia", "thrombocytopenia"),
-            clinical_precedent="none",
-            clinical_notes=("no JMML trial of a SHP2 inhibitor", "adult monotherapy ORR ~0; combination partner"),
-            competitor_programs=5, literature_volume=3000, literature_support=0.6, recent_inhibitor_evidence=False,
-            responder_fraction=0.3, stratification_biomarker="SHP099-sensitive PTPN11 alleles (not E76K), NF1/CBL",
-            biomarker_correlation=0.5, in_vitro_ic50_nm=70.0, in_vivo_tgi_pct=55.0,
-            correct_decision="go", true_viability_score=0.58,
-            key_evidence_dimensions=(D.STRUCTURE, D.OFF_TARGET, D.STRATIFICATION, D.IN_VITRO),
-            required_parameters={ActionType.BINDING_SITE_ANALYSIS: {"include_allosteric": True}},
-            misleading_signals=(
-                MisleadingSignal(dimension=D.DRUGGABILITY, description="the charged active site is not druggable"),
-                MisleadingSignal(dimension=D.CLINICAL, description="no approval and ~0 monotherapy response in adults"),
-            ),
-        ),
-    ))
-    return {s.scenario_id: s for s in out}
+    return {
+        spec.name: Scenario(scenario_id=spec.name, difficulty=spec.difficulty, profile=_profile(spec),
+                            quality=_quality(spec.difficulty, params), credits=params.credits[spec.difficulty])
+        for spec in SPECS
+    }
 
 
-CURATED_NAMES: tuple[str, ...] = (
-    "egfr_nsclc_viable",
-    "kras_pdac_borderline",
-    "cd33_aml_misleading",
-    "tp53_solid_tumors_clear_fail",
-    "ptpn11_juvenile_mml_complex",
-)
+__all__ = ["CURATED_NAMES", "CuratedSpec", "SPECS", "curated_overrides", "curated_pair", "curated_scenarios"]

@@ -1,8 +1,9 @@
 """Procedural scenarios over real cancer targets, with counterfactual twins and seed splits.
 
-The data (``scenarios/data/targets.json``) holds public knowledge of 22 targets, 8 indications
-(+ CLL and GIST as alternates) and 52 (target, indication) pairs, each with base values for the
-``TargetProfile`` fields and its public verdict. See that file's ``_meta`` for units and sources.
+The data (``scenarios/data/targets.json``, read through ``target_data``) holds public knowledge of
+22 targets, 8 indications (+ CLL and GIST as alternates) and 52 (target, indication) pairs, each with
+base values for the ``TargetProfile`` fields and its public verdict. See that file's ``_meta`` for
+units and sources.
 
 How a seed becomes a scenario (one ``np.random.default_rng(seed)``; child generators come from
 ``rng.spawn``, so the whole scenario is a pure function of ``(seed, difficulty, twin)``):
@@ -12,7 +13,7 @@ How a seed becomes a scenario (one ``np.random.default_rng(seed)``; child genera
    on request). The draw is made either way, so ``generate_scenario(s)`` equals
    ``generate_scenario(s, its_tier)``.
 3. **Perturbation** of the base values, with a tier-dependent spread (``SPREAD``).
-4. **Hidden truth**: a fair coin sets the wanted decision. If ``decide()`` on the perturbed values
+4. **Hidden truth**: a fair coin sets the wanted decision. If ``gates.decide()`` on the perturbed values
    disagrees, a counterfactual edit makes it agree: a go becomes no_go by failing *one* gate (safety,
    selectivity, translation; linkage or tractability only where no drug is approved), a no_go becomes
    go by rescuing every failing gate (an allosteric pocket or a recent inhibitor for an undruggable
@@ -22,8 +23,9 @@ How a seed becomes a scenario (one ``np.random.default_rng(seed)``; child genera
 6. **Misleading signals** (medium 1, hard 2, very_hard 3): true readouts that point the wrong way
    when read alone (strong overexpression of an unsafe target, huge literature on an undruggable
    one, a weak cell assay for a target that works in vivo, ...). Each one leaves ``decide()`` unchanged.
-7. **Labels** from ``latent.decide()``; ``key_evidence_dimensions`` are the dimensions of the gates
-   that decide the answer (easy 2, medium 3, hard 4, very_hard 5).
+7. **Labels** from ``drugenv.simulator.gates.decide()`` (the public gates and their thresholds live
+   there); ``key_evidence_dimensions`` are the dimensions of the gates that decide the answer
+   (easy 2, medium 3, hard 4, very_hard 5).
 
 **Counterfactual twins**: ``generate_scenario(seed, twin=True)`` (or ``twin_of``) draws the same pair,
 tier and perturbation and flips the coin, so the twin has the same gene and indication and the
@@ -39,15 +41,27 @@ from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
-from importlib import resources
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
 from drugenv.actions import ActionType, EvidenceDimension
 from drugenv.scenarios.base import Scenario
-from drugenv.simulator.latent import VITAL_TISSUES, DataQualityState, MisleadingSignal, TargetProfile, decide
+from drugenv.scenarios.target_data import base_fields, load_target_data
+from drugenv.simulator.gates import (
+    ALTERATION_MIN,
+    DEPENDENCY_MAX,
+    IC50_MAX,
+    LOG2FC_MIN,
+    POCKET_MIN,
+    SELECTIVITY_MIN,
+    STRONG_POCKET,
+    TGI_MIN,
+    TOXICITY_MAX,
+    decide,
+    gate_results,
+)
+from drugenv.simulator.latent import VITAL_TISSUES, DataQualityState, MisleadingSignal, TargetProfile
 from drugenv.simulator.params import DIFFICULTIES, SimParams
 
 TEST_SEED_OFFSET = 1_000_000
@@ -69,11 +83,8 @@ BASE_COVERAGE = {
 """Chance a database holds data for a well-studied target (lowered for rarely studied ones)."""
 _CURATED_DBS = ("Reactome", "KEGG", "GO", "STRING", "BioGRID", "PubMed")
 
-# Gate thresholds: the same numbers as ``latent.decide`` (a test checks they agree).
-POCKET_MIN, DEPENDENCY_MAX, LOG2FC_MIN, ALTERATION_MIN = 0.5, -0.5, 2.0, 0.3
-TOXICITY_MAX, SELECTIVITY_MIN, TGI_MIN, IC50_MAX = 0.6, 10.0, 40.0, 300.0
 GATES = ("tractable", "safe", "linkage", "selective", "translates")
-"""Gate order = priority when choosing key dimensions of a no_go."""
+"""The gates of ``drugenv.simulator.gates.GATE_NAMES``, in priority order for a no_go's key dimensions."""
 
 _D = EvidenceDimension
 _FAIL_DIMS = {
@@ -94,31 +105,12 @@ _FAILURE_RE = re.compile(r"fail|withdrawn|CRL|hold|negative|stopped|excess death
 _ID_RE = re.compile(r"^proc-(\d+)-([a-z_]+)(-twin)?$")
 
 
-@lru_cache(maxsize=1)
-def load_target_data() -> dict[str, Any]:
-    """The parsed ``targets.json`` (cached; do not mutate)."""
-    text = resources.files("drugenv.scenarios").joinpath("data/targets.json").read_text(encoding="utf-8")
-    return json.loads(text)
-
-
 def _pairs_by_target() -> dict[str, list[dict]]:
     data = load_target_data()
     out: dict[str, list[dict]] = {key: [] for key in data["targets"]}
     for pair in data["pairs"]:
         out[pair["target"]].append(pair)
     return out
-
-
-def base_fields(pair: dict) -> dict[str, Any]:
-    """Unperturbed TargetProfile inputs of one pair: target base, pair values, pair overrides."""
-    target = load_target_data()["targets"][pair["target"]]
-    f = json.loads(json.dumps(target["base"]))  # deep copy
-    for key in ("alteration_frequency", "disease_overexpression_log2fc", "tumor_expression_tpm", "clinical_precedent",
-                "clinical_notes", "competitor_programs", "responder_fraction", "stratification_biomarker",
-                "biomarker_correlation", "pathway_relevance", "literature_support"):
-        f[key] = pair[key]
-    f.update(pair["overrides"])
-    return f
 
 
 # ----------------------------------------------------------------------------------------- splits
@@ -148,21 +140,9 @@ def split_of(seed: int) -> Literal["train", "test"]:
 # ------------------------------------------------------------------------------------------ gates
 
 
-def gates(f: dict) -> dict[str, bool]:
-    """The five public gates of ``latent.decide`` (targets.md §5), one bool each."""
-    best_pocket = max(f["druggability_score"], f.get("allosteric_pocket_score", 0.0))
-    return {
-        "tractable": best_pocket >= POCKET_MIN or f["antibody_accessible"] or f["recent_inhibitor_evidence"],
-        "safe": f["toxicity_risk"] < TOXICITY_MAX,
-        "linkage": f["dependency_score"] <= DEPENDENCY_MAX
-        or (f["disease_overexpression_log2fc"] >= LOG2FC_MIN and f["alteration_frequency"] >= ALTERATION_MIN),
-        "selective": f["selectivity_ratio"] >= SELECTIVITY_MIN,
-        "translates": f["in_vivo_tgi_pct"] >= TGI_MIN or f["in_vitro_ic50_nm"] <= IC50_MAX,
-    }
-
-
 def _failing(f: dict) -> list[str]:
-    g = gates(f)
+    """The failing gates of ``f``, in ``GATES`` priority order."""
+    g = gate_results(f)
     return [name for name in GATES if not g[name]]
 
 
@@ -245,7 +225,7 @@ def _sharpen(f: dict, k: float) -> None:
     """Push values away from the gate thresholds by margin factor ``k`` without changing any gate."""
     if k <= 0:
         return
-    g = gates(f)
+    g = gate_results(f)
     if g["tractable"]:
         if f["druggability_score"] >= POCKET_MIN:
             f["druggability_score"] = max(f["druggability_score"], POCKET_MIN + 0.12 * k)
@@ -271,7 +251,7 @@ def _sharpen(f: dict, k: float) -> None:
         f["in_vitro_ic50_nm"] = min(f["in_vitro_ic50_nm"], IC50_MAX / (1 + k))
     else:
         f["in_vivo_tgi_pct"] = max(f["in_vivo_tgi_pct"], TGI_MIN + 15 * k)
-    assert gates(f) == g, "sharpening must not change a gate"
+    assert gate_results(f) == g, "sharpening must not change a gate"
 
 
 # ------------------------------------------------------------------------------ misleading signals
@@ -486,7 +466,7 @@ def generate_scenario(seed: int, difficulty: str | None = None, *, twin: bool = 
             options = ["safe", "selective", "translates"]
             if f["clinical_precedent"] != "approved":
                 options.append("linkage")
-                if not f["antibody_accessible"] and f["druggability_score"] < 0.7:
+                if not f["antibody_accessible"] and f["druggability_score"] < STRONG_POCKET:
                     options.append("tractable")
             _break(f, options[int(edit_rng.integers(len(options)))], edit_rng)
     _sharpen(f, MARGIN[tier])
@@ -516,14 +496,18 @@ def generate_scenario(seed: int, difficulty: str | None = None, *, twin: bool = 
                     credits=params.credits[tier])
 
 
-def twin_of(scenario_or_seed: Scenario | int, difficulty: str | None = None) -> Scenario:
-    """The counterfactual twin: a seed's twin, or the other member of a procedural scenario's pair."""
+def twin_of(scenario_or_seed: Scenario | int, difficulty: str | None = None, *,
+            params: SimParams | None = None) -> Scenario:
+    """The counterfactual twin: a seed's twin, or the other member of a procedural scenario's pair.
+
+    ``params`` sets the twin's credits and noise, as in ``generate_scenario`` (default ``SimParams()``).
+    """
     if isinstance(scenario_or_seed, Scenario):
         match = _ID_RE.match(scenario_or_seed.scenario_id)
         if match is None:
             raise ValueError(f"{scenario_or_seed.scenario_id!r} is not a procedural scenario id (proc-<seed>-<tier>).")
-        return generate_scenario(int(match.group(1)), match.group(2), twin=match.group(3) is None)
-    return generate_scenario(scenario_or_seed, difficulty, twin=True)
+        return generate_scenario(int(match.group(1)), match.group(2), twin=match.group(3) is None, params=params)
+    return generate_scenario(scenario_or_seed, difficulty, twin=True, params=params)
 
 
 __all__ = [
@@ -531,7 +515,6 @@ __all__ = [
     "GATES",
     "TEST_SEED_OFFSET",
     "base_fields",
-    "gates",
     "generate_scenario",
     "key_dimensions",
     "load_target_data",

@@ -26,9 +26,16 @@ Python a step takes; ``env_threads=0`` runs them inline on the event loop (measu
 CPU contention, see ``docs/server.md``).
 
 Bad input never ends a session or the server: every malformed frame gets an error frame and the
-session reads on; HTTP answers 4xx. Hidden truth cannot leave: the server only serializes
-``ValidationObservation`` and ``DrugTargetState``, never ``debug_truth()``, and the messages of
-unexpected environment errors stay in the server log.
+session reads on; HTTP answers 4xx. A body that is not strict JSON (``NaN``, ``Infinity``, not
+UTF-8; see ``protocol.loads_json``) or fails the request model gets 422 with
+``{"detail": [{"loc": [...], "msg": "...", "type": "..."}]}``: the shape of FastAPI's 422, minus
+its ``input`` and ``ctx``, which echo the client's value (FastAPI's own handler answered 500 when
+that value could not be encoded back: ``NaN``, a lone surrogate). Other HTTP errors are
+``{"detail": "<what, and the fix>"}``.
+
+Hidden truth cannot leave: the server only serializes ``ValidationObservation`` and
+``DrugTargetState``, never ``outcome()`` or ``oracle_view()``, and the messages of unexpected environment errors stay
+in the server log (the client gets the exception's type and a log reference, over WS and HTTP).
 
 The protocol logic (session registry, frame handler) lives in ``drugenv.server.session``; this
 module adds only I/O. The app is a plain FastAPI object, so Ray Serve can mount it
@@ -40,13 +47,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from importlib import metadata as importlib_metadata
 from typing import Any, AsyncIterator, Callable, Optional
 
 from fastapi import Body, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
@@ -60,6 +70,8 @@ from drugenv.server.protocol import (
     StepRequest,
     StepResponse,
     error_frame,
+    error_items,
+    loads_json,
     observation_data,
     validation_errors,
 )
@@ -138,6 +150,50 @@ class _BodyLimit:
         await resp(scope, receive, send)
 
 
+# ============================================================================================ strict JSON bodies
+class _StrictJSONRequest(Request):
+    """A request whose JSON body is decoded by ``loads_json`` (Starlette's ``json.loads`` takes NaN)."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = loads_json(await self.body())
+        return self._json
+
+
+class _StrictJSONRoute(APIRoute):
+    """Routes that hand FastAPI a ``_StrictJSONRequest``; its ``json.JSONDecodeError`` becomes a 422."""
+
+    def get_route_handler(self) -> Callable[[Request], Any]:
+        handler = super().get_route_handler()
+
+        async def strict_json_handler(request: Request) -> Response:
+            return await handler(_StrictJSONRequest(request.scope, request.receive))
+
+        return strict_json_handler
+
+
+def _request_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    items = []
+    for e in exc.errors():
+        if e.get("type") == "json_invalid":
+            # FastAPI puts the decoder's message in ctx and the offset in loc; rebuild the decoder's
+            # "what: line L column C" text from them (loads_json's messages never hold the input).
+            body = exc.body if isinstance(exc.body, str) else ""
+            pos = next((x for x in reversed(e.get("loc", ())) if isinstance(x, int)), 0)
+            why = json.JSONDecodeError(str((e.get("ctx") or {}).get("error", "")), body, min(pos, len(body)))
+            e = {"loc": ("body",), "msg": f"invalid JSON: {why}", "type": "json_invalid"}
+        items.append(e)
+    return error_items(items)
+
+
+def _execution_error(err: Exception, what: str) -> JSONResponse:
+    # The message of an unexpected environment error may quote hidden values: log it, send the type.
+    ref = uuid.uuid4().hex[:8]
+    logger.error("environment error (ref %s) in HTTP %s", ref, what, exc_info=err)
+    return JSONResponse({"detail": f"the environment raised {type(err).__name__} (server log ref {ref})"},
+                        status_code=500)
+
+
 # ============================================================================================ app
 def create_app(
     env_factory: EnvFactory = DrugTargetEnvironment,
@@ -191,9 +247,14 @@ def create_app(
 
     app = FastAPI(title="DrugEnv environment server", version=_version(), lifespan=lifespan,
                   description="Drug-target validation POMDP over the OpenEnv 0.10 wire protocol.")
+    app.router.route_class = _StrictJSONRoute  # before the routes below are declared
     app.state.sessions = registry
     app.state.strict_actions = strict_actions
     app.add_middleware(_BodyLimit, max_bytes=max_message_bytes)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _request_errors(exc)}, status_code=422)
 
     schemas = {
         "action": DrugTargetAction.model_json_schema(),
@@ -272,6 +333,8 @@ def create_app(
             obs = env.reset(**req.model_dump())
         except UnknownScenarioError:
             return JSONResponse({"detail": unknown_scenario_message(req.scenario)}, status_code=422)
+        except Exception as err:  # noqa: BLE001
+            return _execution_error(err, "/reset")
         finally:
             env.close()
         return Response(observation_data(obs, http=True), media_type="application/json")
@@ -292,6 +355,8 @@ def create_app(
             obs = env.step(request.action)
         except EnvNotResetError:
             return JSONResponse({"detail": _NOT_RESET_HTTP}, status_code=409)
+        except Exception as err:  # noqa: BLE001
+            return _execution_error(err, "/step")
         finally:
             env.close()
         return Response(observation_data(obs, http=True), media_type="application/json")  # pragma: no cover
@@ -320,8 +385,8 @@ def create_app(
     @app.post("/mcp", tags=["MCP"], summary="JSON-RPC 2.0; this environment has no MCP tools")
     async def http_mcp(request: Request) -> JSONResponse:
         try:
-            payload = json.loads(await request.body())
-        except (ValueError, RecursionError):
+            payload = loads_json(await request.body())
+        except ValueError:
             return JSONResponse({"jsonrpc": "2.0", "id": None, "error": {"code": -32700, "message": "Parse error"}})
         return JSONResponse(mcp_error(payload.get("id") if isinstance(payload, dict) else None))
 

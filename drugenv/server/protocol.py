@@ -34,13 +34,23 @@ Error codes: the first seven are OpenEnv's ``WSErrorCode``; the last four are Dr
 | NOT_RESET         | ``step`` before the first ``reset`` of the connection                  | kept     |
 | EPISODE_DONE      | ``step`` after the episode ended (strict action mode); reset first     | kept     |
 | IDLE_TIMEOUT      | no frame for ``idle_timeout_s`` seconds (then the socket closes)       | closed   |
+
+Frames and HTTP bodies are decoded by one strict decoder, ``loads_json``: UTF-8, and no ``NaN`` /
+``Infinity`` (Python's ``json`` accepts them; JSON does not). A number literal past a double's range
+(``1e400``) is valid JSON: it decodes to infinity, which every numeric field refuses.
+
+Errors never echo the client's value: ``errors`` items (and the HTTP 422 ``detail`` items) are
+``{"loc": [...], "msg": "...", "type": "..."}`` only. The value may be what cannot be encoded back
+(a lone surrogate such as ``"\\ud800"``, infinity), and echoing it turned a bad body into a 500.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import sys
 from enum import Enum
-from typing import Any, Literal, Optional
+from typing import Any, Iterable, Literal, Mapping, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import to_json
@@ -87,7 +97,8 @@ class StepRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     action: dict[str, Any] = Field(..., description="A DrugTargetAction as JSON.")
-    timeout_s: Optional[float] = Field(None, gt=0, description="Ignored (OpenEnv compatibility).")
+    timeout_s: Optional[float] = Field(None, gt=0, strict=True, allow_inf_nan=False,
+                                       description="Ignored (OpenEnv compatibility).")
     request_id: Optional[str] = Field(None, max_length=255, description="Ignored (OpenEnv compatibility).")
 
 
@@ -148,10 +159,76 @@ def error_frame(code: ErrorCode, message: str, **extra: Any) -> str:
     return json.dumps({"type": "error", "data": {"message": message, "code": code.value, **extra}})
 
 
+def _printable(value: Any, limit: int) -> str:
+    # Lone surrogates (a JSON key "\ud800" decodes to one) cannot be encoded as UTF-8; escape them.
+    return str(value)[:limit].encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def error_items(errors: Iterable[Mapping[str, Any]], limit: int = 10) -> list[dict[str, Any]]:
+    """pydantic-style error dicts as ``{loc, msg, type}``, at most ``limit``.
+
+    ``input``, ``ctx`` and ``url`` are dropped: the first two can hold the client's value. Location
+    parts (an unknown key can be anything the client sent) are cut to 100 characters and escaped so
+    the reply always encodes.
+    """
+    return [{"loc": [_printable(x, 100) for x in e.get("loc", ())], "msg": _printable(e.get("msg", ""), 300),
+             "type": _printable(e.get("type", ""), 50)}
+            for e in list(errors)[:limit]]
+
+
 def validation_errors(err: ValidationError, limit: int = 10) -> list[dict[str, Any]]:
     """pydantic errors as ``{loc, msg, type}`` (no ``input`` echo, no ``url``), at most ``limit``."""
-    return [{"loc": [str(x) for x in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
-            for e in err.errors(include_url=False, include_input=False)[:limit]]
+    return error_items(err.errors(include_url=False, include_input=False, include_context=False), limit)
+
+
+class _NotJSON(ValueError):
+    """``NaN`` / ``Infinity`` / ``-Infinity``: JavaScript, not JSON."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise _NotJSON(name)
+
+
+# A JSON string, or the token we are looking for outside strings.
+_TOKEN_OUTSIDE_STRINGS = r'"(?:[^"\\]|\\.)*"|({})'
+
+
+def _offset_of(text: str, token: str) -> int:
+    # json reports no position for what its hooks refuse; the text before the token decoded, so
+    # skipping whole strings finds it. 0 if not found (then the message still says what is wrong).
+    for m in re.finditer(_TOKEN_OUTSIDE_STRINGS.format(token), text):
+        if m.group(1) is not None:
+            return m.start(1)
+    return 0
+
+
+def loads_json(data: Union[str, bytes]) -> Any:
+    """Decode one JSON text strictly: UTF-8, no ``NaN`` / ``Infinity``, integers within Python's digit limit.
+
+    Raises:
+        json.JSONDecodeError: what is wrong and where (line, column); never the offending value.
+    """
+    if isinstance(data, (bytes, bytearray)):
+        try:
+            text = bytes(data).decode("utf-8")
+        except UnicodeDecodeError as err:
+            head = bytes(data[:err.start]).decode("utf-8")
+            raise json.JSONDecodeError("not UTF-8 (JSON text must be UTF-8 encoded)", head, len(head)) from None
+    else:
+        text = data
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError:
+        raise
+    except _NotJSON as err:
+        raise json.JSONDecodeError(f"{err} is not valid JSON; send a finite number, or null",
+                                   text, _offset_of(text, re.escape(str(err)))) from None
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply", text, 0) from None
+    except ValueError:  # int() of a literal past sys.get_int_max_str_digits()
+        digits = sys.get_int_max_str_digits()
+        raise json.JSONDecodeError(f"an integer has more than {digits} digits", text,
+                                   _offset_of(text, rf"-?\d{{{digits + 1},}}")) from None
 
 
 def parse_step_data(data: dict[str, Any]) -> tuple[ValidationObservation, Optional[float], bool, dict[str, Any]]:
@@ -170,6 +247,8 @@ __all__ = [
     "StepRequest",
     "StepResponse",
     "error_frame",
+    "error_items",
+    "loads_json",
     "observation_data",
     "observation_frame",
     "parse_step_data",

@@ -3,6 +3,7 @@
 How to run::
 
     python -m drugenv.server --host 127.0.0.1 --port 8000 --max-sessions 256
+    DRUGENV_SEAL=... drugenv serve-env        # sealed evaluation: seeds no longer reveal scenarios
 
 Results to expect: ``GET http://127.0.0.1:8000/health`` answers ``{"status": "healthy", ...}`` and
 ``drugenv.DrugTargetEnv(base_url="http://127.0.0.1:8000")`` plays episodes over ``/ws``.
@@ -11,7 +12,9 @@ Results to expect: ``GET http://127.0.0.1:8000/health`` answers ``{"status": "he
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
+import os
 import socket
 import threading
 import time
@@ -53,6 +56,10 @@ class Args:
     """Keepalive pong timeout, seconds."""
     log_level: str = "warning"
     """uvicorn log level (critical, error, warning, info, debug)."""
+    seal: Optional[str] = None
+    """Secret that salts scenario generation and noise (sealed evaluation: a public seed no longer maps to its truth,
+    metadata carries no seed; the same seed and secret replay exactly). Default: the DRUGENV_SEAL environment
+    variable, else unsealed. Prefer the variable: a command-line secret is visible in the process list."""
 
 
 def build_server(app: Any, args: Args) -> Any:
@@ -70,8 +77,15 @@ def build_server(app: Any, args: Args) -> Any:
     return uvicorn.Server(config)
 
 
+SEAL_ENV_VAR = "DRUGENV_SEAL"
+
+
 def make_app(args: Args) -> Any:
-    return create_app(max_sessions=args.max_sessions, idle_timeout_s=args.idle_timeout_s,
+    from drugenv.simulator.environment import DrugTargetEnvironment
+
+    seal = args.seal or os.environ.get(SEAL_ENV_VAR) or None
+    factory = functools.partial(DrugTargetEnvironment, seal=seal) if seal else DrugTargetEnvironment
+    return create_app(env_factory=factory, max_sessions=args.max_sessions, idle_timeout_s=args.idle_timeout_s,
                       max_message_bytes=args.max_message_bytes, strict_actions=args.strict_actions,
                       env_threads=args.env_threads)
 
@@ -79,7 +93,8 @@ def make_app(args: Args) -> Any:
 def serve_env_main(args: Args) -> None:
     """Serve ``DrugTargetEnvironment`` until interrupted (the ``drugenv serve-env`` command)."""
     logging.basicConfig(level=args.log_level.upper())
-    logger.warning("drugenv server config: %s", dataclasses.asdict(args))
+    # Log every setting but never the secret itself.
+    logger.warning("drugenv server config: %s", {**dataclasses.asdict(args), "seal": "<set>" if (args.seal or os.environ.get(SEAL_ENV_VAR)) else None})
     build_server(make_app(args), args).run()
 
 
@@ -119,4 +134,4 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     serve_env_main(tyro.cli(Args, args=argv))
 
 
-__all__ = ["Args", "build_server", "main", "make_app", "serve_env_main", "serve_in_thread"]
+__all__ = ["Args", "SEAL_ENV_VAR", "build_server", "main", "make_app", "serve_env_main", "serve_in_thread"]

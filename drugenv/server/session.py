@@ -22,6 +22,7 @@ from drugenv.server.protocol import (
     ErrorCode,
     ResetRequest,
     error_frame,
+    loads_json,
     observation_frame,
     state_frame,
     validation_errors,
@@ -88,10 +89,6 @@ _FRAME_KEYS = {"reset": {"type", "data"}, "step": {"type", "data"}, "state": {"t
                "mcp": {"type", "data"}}
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 class FrameHandler:
     """Turns one text frame into its reply, against one session. Pure of I/O, so tests drive it directly."""
 
@@ -107,8 +104,8 @@ class FrameHandler:
                                f"frame exceeds the server's {self.max_message_bytes}-byte cap; send smaller frames",
                                max_message_bytes=self.max_message_bytes), True
         try:
-            msg = json.loads(text, parse_constant=_reject_constant)
-        except (ValueError, RecursionError) as err:
+            msg = loads_json(text)
+        except ValueError as err:
             return error_frame(ErrorCode.INVALID_JSON, f"invalid JSON: {str(err)[:200]}"), True
         if not isinstance(msg, dict):
             return error_frame(ErrorCode.VALIDATION_ERROR,

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Any, Mapping, Optional, Union
 
 import numpy as np
 
 from drugenv.actions import ACTION_TABLE, ActionType
-from drugenv.errors import EnvNotResetError
+from drugenv.errors import EnvNotResetError, EpisodeNotFinishedError
 from drugenv.models import (
     DrugTargetAction,
     DrugTargetState,
+    EvidenceDossier,
     Finding,
     HistoryEntry,
     IntermediateOutput,
@@ -19,10 +21,23 @@ from drugenv.models import (
     ValidationObservation,
 )
 from drugenv.scenarios import Scenario, make_scenario
+from drugenv.scenarios.procedural import TEST_SEED_OFFSET
 from drugenv.simulator import reward as reward_engine
 from drugenv.simulator import rules, transitions
-from drugenv.simulator.latent import CreditState, FullLatentState
+from drugenv.simulator.episode import CreditState, EpisodeBook, EpisodeOutcome
+from drugenv.simulator.latent import FullLatentState, OracleView
 from drugenv.simulator.params import RewardConfig, SimParams
+
+
+def sealed_seed(seed: int, secret: str) -> int:
+    """The world seed of a sealed environment: a keyed hash (BLAKE2b) of the public seed.
+
+    Without the secret, a public seed says nothing about the scenario or its noise; with it, the
+    same (seed, secret) replays exactly. The train / held-out-test split of the seed is kept.
+    """
+    digest = hashlib.blake2b(str(int(seed)).encode(), key=secret.encode("utf-8")[:64], digest_size=8).digest()
+    h = int.from_bytes(digest, "big")
+    return h % TEST_SEED_OFFSET if seed < TEST_SEED_OFFSET else TEST_SEED_OFFSET + h % (2**62)
 
 
 class DrugTargetEnvironment:
@@ -63,6 +78,26 @@ class DrugTargetEnvironment:
     0.10·reasoning_coherence`` minus hard penalties (no evidence, no report). Weights and the
     decision scoring rule (linear | brier) are in ``RewardConfig``.
 
+    Every step term is computed from public quantities only: novelty (a dimension investigated for
+    the first time), coherence and violations (the public rules), credit cost, and the shaping
+    potential Φ = fraction of the five public go/no-go gates with evidence gathered. (The spec's Φ
+    counted the scenario's *hidden* key dimensions and so told an agent that read rewards which
+    dimensions mattered — and thereby the answer.) Terms computed from the truth (decision
+    accuracy, key-evidence coverage) are paid only in the terminal reward.
+
+    ## Sealed evaluation
+    ``DrugTargetEnvironment(seal=SECRET)`` (``drugenv serve-env --seal``, or ``DRUGENV_SEAL``)
+    derives the world seed of procedural scenarios and of all readout noise from (seed, SECRET)
+    with a keyed hash: the public generator can no longer map a seed to its truth, the same
+    (seed, SECRET) still replays exactly, and neither observation metadata nor ``state`` carries
+    the seed. Curated scenarios are public by name; a sealed benchmark uses procedural ones.
+
+    ## Outcome
+    ``outcome()`` (after the episode ends) returns an ``EpisodeOutcome``: the correct decision,
+    whether the report got it right, and the key-evidence coverage. It is the one channel the
+    truth leaves through; evaluation and SFT read it, the server never sends it. Only the oracle
+    agent reads the truth itself (``oracle_view()``).
+
     ## Starting State
     ``reset(seed=s)`` builds the scenario (curated by name, or procedural from the seed) and draws
     all noise from per-query RNGs derived from ``s``: the same seed gives the same episode.
@@ -77,9 +112,12 @@ class DrugTargetEnvironment:
     |---------------|----------------|---------------------------------------|
     | reward_config | RewardConfig() | reward weights and decision scoring   |
     | sim_params    | SimParams()    | step cap, budgets and noise per tier  |
+    | seal          | None           | secret that salts the world seed      |
 
     ## Version History
     - v0: initial release.
+    - v0.1: shaping potential over public gates (was: hidden key dimensions); ``seal``;
+      ``outcome()`` and ``oracle_view()`` replace ``debug_truth()``.
 
     >>> env = DrugTargetEnvironment()
     >>> obs = env.reset(seed=0, scenario="egfr_nsclc_viable")
@@ -87,14 +125,20 @@ class DrugTargetEnvironment:
     ('EGFR', 30)
     """
 
-    def __init__(self, reward_config: Optional[RewardConfig] = None, sim_params: Optional[SimParams] = None):
+    def __init__(self, reward_config: Optional[RewardConfig] = None, sim_params: Optional[SimParams] = None,
+                 seal: Optional[str] = None):
         self.reward_config = reward_config or RewardConfig()
         self.sim_params = sim_params or SimParams()
+        if seal is not None and not seal:
+            raise ValueError("seal must be a non-empty secret string (or None for an unsealed environment)")
+        self._seal = seal
         self._latent: Optional[FullLatentState] = None
+        self._book: Optional[EpisodeBook] = None
         self._obs: Optional[ValidationObservation] = None
         self._episode_id: Optional[str] = None
         self._cum_reward = 0.0
         self._termination: Optional[str] = None
+        self._report: Optional[DrugTargetAction] = None
         self.last_info: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ API
@@ -110,67 +154,92 @@ class DrugTargetEnvironment:
         if seed is None:
             seed = int(np.random.default_rng().integers(0, 2**31 - 1))
         seed = int(seed)
-        sc = make_scenario(scenario, seed, difficulty, self.sim_params)
-        self._latent = FullLatentState(
-            profile=sc.profile, quality=sc.quality, credits=CreditState(total=sc.credits), seed=seed,
-            scenario_id=sc.scenario_id, difficulty=sc.difficulty, max_steps=self.sim_params.max_steps,
-        )
-        self._episode_id = episode_id or str(uuid.UUID(bytes=np.random.default_rng(seed).bytes(16), version=4))
+        world_seed = seed if self._seal is None else sealed_seed(seed, self._seal)
+        sc = make_scenario(scenario, world_seed, difficulty, self.sim_params)
+        self._latent = FullLatentState(profile=sc.profile, quality=sc.quality, world_seed=world_seed, scenario_id=sc.scenario_id)
+        self._book = EpisodeBook(credits=CreditState(total=sc.credits), difficulty=sc.difficulty, max_steps=self.sim_params.max_steps)
+        # Derived from the world seed: a sealed episode's id must not let anyone recover the public seed's scenario either.
+        self._episode_id = episode_id or str(uuid.UUID(bytes=np.random.default_rng(world_seed).bytes(16), version=4))
         self._cum_reward = 0.0
         self._termination = None
+        self._report: Optional[DrugTargetAction] = None
         p = sc.profile
         self._obs = ValidationObservation(
             target_gene=p.gene, disease_context=p.disease_context, indication=p.indication,
             credits_remaining=sc.credits, credits_total=sc.credits, step_count=0, max_steps=self.sim_params.max_steps,
             latest_output=IntermediateOutput(status="info", summary=f"New validation task: {p.gene} in {p.indication}."),
             legal_actions=rules.legal_actions(done=False, credits_remaining=sc.credits),
-            metadata={"episode_id": self._episode_id, "seed": seed, "difficulty": sc.difficulty},
+            metadata={"episode_id": self._episode_id, "difficulty": sc.difficulty,
+                      **({"sealed": True} if self._seal is not None else {"seed": seed})},
         )
         self.last_info = {"reward_terms": {}}
-        return self._obs.model_copy(deep=True)
+        return self._snapshot(self._obs)
 
     def step(self, action: Union[DrugTargetAction, Mapping[str, Any]]) -> ValidationObservation:
         """Apply one action: validate → rules → transition → reward → observation."""
-        if self._latent is None or self._obs is None:
+        if self._latent is None or self._book is None or self._obs is None:
             raise EnvNotResetError()
-        latent, obs, cfg = self._latent, self._obs, self.reward_config
+        latent, book, obs, cfg = self._latent, self._book, self._obs, self.reward_config
 
         parsed, invalid = rules.parse_action(action)
         if parsed is None:
             return self._finish_step(None, [invalid], IntermediateOutput(status="blocked", summary=f"Blocked: {invalid.message}"),
                                      {"reward/violations": -cfg.hard_violation_penalty}, submitted=False, cost=0, frozen=obs.done)
 
-        check = rules.check(parsed, done=obs.done, credits_remaining=latent.credits.remaining,
-                            investigated=latent.progress.investigated, past_calls=latent.progress.calls,
-                            any_evidence=latent.progress.evidence_calls > 0)
+        check = rules.check(parsed, done=obs.done, credits_remaining=book.credits.remaining,
+                            investigated=book.progress.investigated, past_calls=book.progress.calls,
+                            any_evidence=book.progress.evidence_calls > 0)
         if obs.done:  # stepping a finished episode changes nothing but reports the violation
             return self._finish_step(parsed, check.violations, IntermediateOutput(status="blocked", summary="Blocked: episode has ended"),
                                      {"reward/violations": -cfg.hard_violation_penalty}, submitted=False, cost=0, frozen=True)
-        phi_before = reward_engine.potential(latent, cfg)
-        tr = transitions.apply(latent, parsed, check)
-        terms = reward_engine.step_terms(latent, check, tr, phi_before, cfg)
+        phi_before = reward_engine.potential(book, cfg)
+        tr = transitions.apply(latent, book, parsed, check)
+        terms = reward_engine.step_terms(book, check, tr, phi_before, cfg)
         return self._finish_step(parsed, check.violations, tr.output, terms, submitted=tr.submitted, cost=tr.cost)
 
     @property
     def state(self) -> DrugTargetState:
-        """Visible bookkeeping only (never the hidden profile)."""
-        if self._latent is None or self._obs is None:
+        """Visible bookkeeping only (never the hidden profile; no seed when sealed)."""
+        if self._book is None or self._obs is None:
             return DrugTargetState()
         return DrugTargetState(
-            episode_id=self._episode_id, step_count=self._obs.step_count, seed=self._latent.seed,
+            episode_id=self._episode_id, step_count=self._obs.step_count, seed=self._obs.metadata.get("seed"),
             target_gene=self._obs.target_gene, indication=self._obs.indication,
-            credits_remaining=self._latent.credits.remaining, credits_total=self._latent.credits.total,
+            credits_remaining=self._book.credits.remaining, credits_total=self._book.credits.total,
             done=self._obs.done, cumulative_reward=round(self._cum_reward, 6), termination_reason=self._termination,
         )
 
-    def debug_truth(self) -> FullLatentState:
-        """The hidden state, for the oracle agent, evaluation and debugging only. Never serve it."""
+    def outcome(self) -> EpisodeOutcome:
+        """How the finished episode turned out, truth included (the documented channel for
+        evaluation and SFT). Raises ``EpisodeNotFinishedError`` while the episode runs."""
+        if self._latent is None or self._book is None or self._obs is None:
+            raise EnvNotResetError()
+        if self._termination is None:
+            raise EpisodeNotFinishedError()
+        report = self._report
+        correct = self._latent.profile.correct_decision
+        return EpisodeOutcome(
+            termination_reason=self._termination,
+            decision=report.final_decision if report else None,
+            confidence=float(report.confidence) if report else None,
+            correct_decision=correct,
+            decision_correct=(report.final_decision == correct) if report else None,
+            key_evidence_coverage=self._latent.key_coverage,
+            difficulty=self._book.difficulty, credits_used=self._book.credits.used, steps=self._obs.step_count,
+        )
+
+    def oracle_view(self) -> OracleView:
+        """The slice of the truth the oracle agent plans from. For ``drugenv.agents.base.brief`` only:
+        any other caller would be an agent that wins without reading the evidence."""
         if self._latent is None:
             raise EnvNotResetError()
-        return self._latent.model_copy(deep=True)
+        p = self._latent.profile
+        return OracleView(key_evidence_dimensions=p.key_evidence_dimensions, required_parameters=p.required_parameters,
+                          correct_decision=p.correct_decision)
 
     def close(self) -> None:
         self._latent = None
+        self._book = None
         self._obs = None
 
     # ------------------------------------------------------------------ internals
@@ -178,10 +247,10 @@ class DrugTargetEnvironment:
         self, action: Optional[DrugTargetAction], violations: list[RuleViolation], output: IntermediateOutput,
         terms: dict[str, float], *, submitted: bool, cost: int, frozen: bool = False,
     ) -> ValidationObservation:
-        latent, obs = self._latent, self._obs
-        assert latent is not None and obs is not None
+        latent, book, obs = self._latent, self._book, self._obs
+        assert latent is not None and book is not None and obs is not None
         if frozen:
-            out = obs.model_copy(deep=True)
+            out = self._snapshot(obs)
             out.rule_violations, out.latest_output = violations, output
             out.step_reward_breakdown = {k: round(v, 6) for k, v in terms.items()}
             out.reward = round(sum(terms.values()), 6)
@@ -192,41 +261,66 @@ class DrugTargetEnvironment:
         if action is not None and output.status in ("ok", "no_data"):
             section = ACTION_TABLE[action.action_type].section
             if section is not None:
-                getattr(obs.dossier, section).append(Finding(step=step, action_type=action.action_type, parameters=action.parameters,
-                                                             summary=output.summary, data=output.data))
+                getattr(obs.dossier, section).append(Finding.model_construct(
+                    step=step, action_type=action.action_type, parameters=dict(action.parameters), summary=output.summary,
+                    data=dict(output.data)))
         if action is not None and action.action_type == ActionType.FLAG_RED_FLAG and output.status == "info":
             obs.dossier.flagged_red_flags.append(action.parameters["description"])
-        obs.pipeline_history.append(HistoryEntry(
-            step=step, action_type=action.action_type.value if action else "invalid", parameters=action.parameters if action else {},
-            summary=output.summary, cost=cost, violations=[v.rule for v in violations]))
+        obs.pipeline_history.append(HistoryEntry.model_construct(
+            step=step, action_type=action.action_type.value if action else "invalid",
+            parameters=dict(action.parameters) if action else {}, summary=output.summary, cost=cost,
+            violations=[v.rule for v in violations]))
 
         truncated = False
         if submitted:
             self._termination = "report_submitted"
-            terms.update(reward_engine.terminal_terms(latent, action, self.reward_config))
-        elif latent.credits.remaining <= 0:
+            self._report = action
+            terms.update(reward_engine.terminal_terms(latent, book, action, self.reward_config))
+        elif book.credits.remaining <= 0:
             self._termination = "credits_exhausted"
-            terms.update(reward_engine.terminal_terms(latent, None, self.reward_config))
-        elif step >= latent.max_steps:
+            terms.update(reward_engine.terminal_terms(latent, book, None, self.reward_config))
+        elif step >= book.max_steps:
             self._termination = "step_limit"
             truncated = True
-            terms.update(reward_engine.terminal_terms(latent, None, self.reward_config))
+            terms.update(reward_engine.terminal_terms(latent, book, None, self.reward_config))
         done = self._termination is not None
 
         reward = float(sum(terms.values()))
         self._cum_reward += reward
         obs.step_count = step
-        obs.credits_remaining = latent.credits.remaining
+        obs.credits_remaining = book.credits.remaining
         obs.latest_output = output
         obs.rule_violations = violations
         obs.step_reward_breakdown = {k: round(v, 6) for k, v in terms.items()}
         obs.done = done
         obs.reward = round(reward, 6)
-        obs.legal_actions = rules.legal_actions(done=done, credits_remaining=latent.credits.remaining)
+        obs.legal_actions = rules.legal_actions(done=done, credits_remaining=book.credits.remaining)
         obs.metadata = {**obs.metadata, "termination_reason": self._termination, "truncated": truncated}
         self.last_info = {"reward_terms": dict(obs.step_reward_breakdown), "truncated": truncated,
                           "termination_reason": self._termination}
-        return obs.model_copy(deep=True)
+        return self._snapshot(obs)
+
+    @staticmethod
+    def _snapshot(obs: ValidationObservation) -> ValidationObservation:
+        """The observation handed out: fresh containers over the environment's own records.
+
+        Why not ``model_copy(deep=True)``: the dossier and history grow every step, and deep-copying
+        them was ~75% of a step. Findings, history entries and outputs are written once and never
+        changed afterwards, so the copy shares them and copies only the lists and dicts a caller might
+        append to; ``model_construct`` skips re-validating data the simulator built itself (the
+        boundary where outside input arrives, ``rules.parse_action``, still validates).
+        """
+        d = obs.dossier
+        dossier = EvidenceDossier.model_construct(
+            expression=list(d.expression), protein=list(d.protein), clinical=list(d.clinical), safety=list(d.safety),
+            literature=list(d.literature), experimental=list(d.experimental), flagged_red_flags=list(d.flagged_red_flags))
+        return ValidationObservation.model_construct(
+            target_gene=obs.target_gene, disease_context=obs.disease_context, indication=obs.indication,
+            credits_remaining=obs.credits_remaining, credits_total=obs.credits_total, step_count=obs.step_count,
+            max_steps=obs.max_steps, dossier=dossier, pipeline_history=list(obs.pipeline_history),
+            latest_output=obs.latest_output, rule_violations=list(obs.rule_violations),
+            step_reward_breakdown=dict(obs.step_reward_breakdown), legal_actions=list(obs.legal_actions), done=obs.done,
+            reward=obs.reward, metadata=dict(obs.metadata))
 
 
 __all__ = ["DrugTargetEnvironment"]

@@ -3,7 +3,9 @@ schema, a log line or an error message.
 
 Only the engines that need the truth import it: ``transitions``, ``evidence``, ``reward`` (and the
 scenario builders that create it, and ``environment`` that holds it). ``tests/simulator/test_hidden.py``
-enforces the import boundary. Debugging uses ``DrugTargetEnvironment.debug_truth()``.
+enforces the import boundary. The truth leaves the simulator through two documented doors only:
+``DrugTargetEnvironment.outcome()`` once an episode is over (``simulator.episode.EpisodeOutcome``),
+and ``DrugTargetEnvironment.oracle_view()`` for the oracle agent.
 """
 
 from __future__ import annotations
@@ -93,80 +95,43 @@ class DataQualityState(_Frozen):
     )
 
 
-class CreditState(BaseModel):
-    """Credits of the episode (mutable)."""
-
-    total: int
-    used: int = 0
-
-    @property
-    def remaining(self) -> int:
-        return self.total - self.used
-
-
-class ValidationProgress(BaseModel):
-    """Which dimensions were investigated, and with which parameters (mutable)."""
-
-    investigated: set[EvidenceDimension] = Field(default_factory=set)
-    calls: list[tuple[str, str]] = Field(default_factory=list, description="(action, canonical params) of executed actions.")
-    redundant_calls: int = 0
-    prereq_checked: int = 0
-    prereq_satisfied: int = 0
-    evidence_calls: int = 0
-    report_submitted: bool = False
-    covered_key_dimensions: set[EvidenceDimension] = Field(default_factory=set)
-
-
 class FullLatentState(BaseModel):
-    """Everything the simulator knows: hidden profile + data quality + bookkeeping."""
+    """The secret side of an episode (the public side is ``simulator.episode.EpisodeBook``).
+
+    ``world_seed`` seeds every noise draw; it equals the reset seed unless the environment is
+    sealed, in which case it is derived from (seed, secret) and never shown.
+    """
 
     profile: TargetProfile
     quality: DataQualityState
-    credits: CreditState
-    progress: ValidationProgress = Field(default_factory=ValidationProgress)
-    seed: int
+    world_seed: int
     scenario_id: str
-    difficulty: str
-    max_steps: int
-
-
-def decide(profile_fields: dict) -> tuple[Literal["go", "no_go"], float]:
-    """Public go/no-go gates (``shared/research/targets.md`` §5) applied to true values.
-
-    Returns (decision, viability in [0, 1]). Used by the procedural generator to label scenarios.
-    """
-    p = profile_fields
-    best_pocket = max(p["druggability_score"], p.get("allosteric_pocket_score", 0.0))
-    tractable = best_pocket >= 0.5 or p.get("antibody_accessible", False) or p.get("recent_inhibitor_evidence", False)
-    linkage = p["dependency_score"] <= -0.5 or (p["disease_overexpression_log2fc"] >= 2.0 and p["alteration_frequency"] >= 0.3)
-    safe = p["toxicity_risk"] < 0.6
-    selective = p["selectivity_ratio"] >= 10.0
-    translates = p["in_vivo_tgi_pct"] >= 40.0 or p["in_vitro_ic50_nm"] <= 300
-    gates = [tractable, linkage, safe, selective, translates]
-    viability = (
-        0.25 * min(1.0, best_pocket / 0.7 if not p.get("antibody_accessible") else 1.0)
-        + 0.2 * min(1.0, max(0.0, -p["dependency_score"]))
-        + 0.2 * (1.0 - p["toxicity_risk"])
-        + 0.15 * min(1.0, p["selectivity_ratio"] / 100.0)
-        + 0.2 * min(1.0, max(0.0, p["in_vivo_tgi_pct"] / 100.0))
+    covered_key_dimensions: set[EvidenceDimension] = Field(
+        default_factory=set, description="Key dimensions investigated with the parameters they require (terminal coverage)."
     )
-    decision = "go" if all(gates) else "no_go"
-    if decision == "no_go":
-        viability = min(viability, 0.45)
-    else:
-        viability = max(viability, 0.55)
-    return decision, round(float(viability), 3)
+
+    @property
+    def key_coverage(self) -> float:
+        """Fraction of the key evidence dimensions covered, in [0, 1]."""
+        return len(self.covered_key_dimensions) / max(1, len(self.profile.key_evidence_dimensions))
+
+
+class OracleView(_Frozen):
+    """What the oracle agent is told: the plan-relevant slice of the truth. Only
+    ``drugenv.agents.base.brief`` asks for it (``tests/simulator/test_hidden.py`` enforces this)."""
+
+    key_evidence_dimensions: tuple[EvidenceDimension, ...]
+    required_parameters: dict[ActionType, dict]
+    correct_decision: Literal["go", "no_go"]
 
 
 __all__ = [
     "ClinicalPrecedent",
-    "CreditState",
     "DataQualityState",
     "FullLatentState",
     "MisleadingSignal",
     "OTHER_TISSUES",
+    "OracleView",
     "TargetProfile",
     "VITAL_TISSUES",
-    "ValidationProgress",
-    "decide",
 ]

@@ -18,7 +18,12 @@ class RewardConfig(BaseModel):
 
         r_t = novelty_bonus·[new dimension] + coherence_bonus·[soft prerequisites met]
               − credit_cost_weight·cost/credits_total − Σ violation penalties
-              + shaping_weight·(Φ(s_{t+1}) − Φ(s_t)),   Φ = fraction of key dimensions covered
+              + shaping_weight·(Φ(s_{t+1}) − Φ(s_t)),   Φ = fraction of the 5 public gates inspected
+
+    Every step term is computed from public quantities only (the agent's own actions and the
+    rules); the spec's Φ counted the scenario's hidden key dimensions, which made the step reward a
+    side channel to the answer (``simulator/reward.py`` explains). Key-dimension coverage is paid
+    in the terminal reward, once the episode is over.
 
     Terminal reward (added on the last step)::
 
@@ -33,7 +38,7 @@ class RewardConfig(BaseModel):
     credit_cost_weight: float = Field(0.1, ge=0, description="Penalty per fraction of the budget spent (cost / credits_total).")
     soft_violation_penalty: float = Field(0.05, ge=0, description="Per soft-rule violation (redundant, prerequisite).")
     hard_violation_penalty: float = Field(0.1, ge=0, description="Per blocked action (unaffordable, invalid, after done).")
-    shaping: bool = Field(True, description="Add potential-based shaping over key-dimension coverage.")
+    shaping: bool = Field(True, description="Add potential-based shaping over the public gates inspected.")
     shaping_weight: float = Field(0.2, ge=0, description="Scale of the potential Φ (its range is [0, shaping_weight]).")
     w_decision: float = Field(0.40, description="Terminal weight of decision accuracy.")
     w_coverage: float = Field(0.35, description="Terminal weight of key-evidence coverage.")

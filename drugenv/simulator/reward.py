@@ -2,13 +2,23 @@
 
 Formulas are in ``RewardConfig``'s docstring; the terms here carry their sign (penalties negative),
 so a step's reward is the plain sum of its breakdown.
+
+Why the step terms never see the secret: every client receives step rewards (OpenEnv results,
+``step_reward_breakdown``, the TRL tool text), so a step term computed from hidden quantities is a
+side channel. The spec's shaping potential was "fraction of the scenario's key dimensions covered";
+the key dimensions are hidden, and reading that scalar after six fixed queries predicted go/no-go
+with 0.99 accuracy on held-out seeds. So ``step_terms`` and ``potential`` take only the public
+``EpisodeBook``, and Φ counts the public go/no-go gates (``GATE_DIMENSIONS``) the agent has
+inspected. Only ``terminal_terms`` — paid once, when the episode is over — reads the secret.
 """
 
 from __future__ import annotations
 
 from typing import Optional
 
+from drugenv.actions import EvidenceDimension as D
 from drugenv.models import DrugTargetAction
+from drugenv.simulator.episode import EpisodeBook
 from drugenv.simulator.latent import FullLatentState
 from drugenv.simulator.params import RewardConfig
 from drugenv.simulator.rules import RuleCheck
@@ -34,44 +44,57 @@ def decision_score(decision: str, confidence: float, correct: str, scoring: str)
     raise ValueError(f"unknown decision_scoring {scoring!r}; expected 'linear' or 'brier'")
 
 
-def potential(latent: FullLatentState, cfg: RewardConfig) -> float:
-    """Φ(s) = shaping_weight × fraction of key dimensions covered (0 when shaping is off)."""
+GATE_DIMENSIONS: dict[str, frozenset[D]] = {
+    "tractable": frozenset({D.DRUGGABILITY, D.STRUCTURE, D.LITERATURE}),
+    "linkage": frozenset({D.EXPRESSION, D.DEPENDENCY}),
+    "safe": frozenset({D.TOXICITY}),
+    "selective": frozenset({D.OFF_TARGET}),
+    "translates": frozenset({D.IN_VITRO, D.IN_VIVO}),
+}
+"""The evidence dimensions whose readouts each public go/no-go gate (``gates.GATE_NAMES``) reads:
+the indication-independent evidence every validation needs, whatever the scenario's hidden key dimensions."""
+
+
+def potential(book: EpisodeBook, cfg: RewardConfig) -> float:
+    """Φ(s) = shaping_weight × fraction of public gates with at least one dimension investigated (0 when shaping is off)."""
     if not cfg.shaping:
         return 0.0
-    keys = latent.profile.key_evidence_dimensions
-    return cfg.shaping_weight * len(latent.progress.covered_key_dimensions) / max(1, len(keys))
+    inspected = sum(1 for dims in GATE_DIMENSIONS.values() if dims & book.progress.investigated)
+    return cfg.shaping_weight * inspected / len(GATE_DIMENSIONS)
 
 
 def step_terms(
-    latent: FullLatentState, check: RuleCheck, tr: Transition, phi_before: float, cfg: RewardConfig,
+    book: EpisodeBook, check: RuleCheck, tr: Transition, phi_before: float, cfg: RewardConfig,
     extra_violations: int = 0,
 ) -> dict[str, float]:
-    """Per-step terms (signed). ``extra_violations`` counts hard violations found before the rule engine (invalid actions)."""
+    """Per-step terms (signed), from public quantities only. ``extra_violations`` counts hard
+    violations found before the rule engine (invalid actions)."""
     terms = {
         "reward/novelty": cfg.novelty_bonus if tr.new_dimension else 0.0,
         # Only evidence steps earn coherence: a free meta action (flag_red_flag) must not farm it.
         "reward/coherence": cfg.coherence_bonus if (check.prereq_applicable and check.prereq_met and not check.blocked
                                                     and tr.output.dimension is not None) else 0.0,
-        "reward/credit_cost": -cfg.credit_cost_weight * tr.cost / latent.credits.total,
+        "reward/credit_cost": -cfg.credit_cost_weight * tr.cost / book.credits.total,
         "reward/violations": -(cfg.hard_violation_penalty * (len(check.hard) + extra_violations)
                                + cfg.soft_violation_penalty * len(check.soft)),
-        "reward/shaping": potential(latent, cfg) - phi_before,
+        "reward/shaping": potential(book, cfg) - phi_before,
     }
     if any(v.rule == "missing_decision" for v in check.hard):
         terms["reward/missing_decision"] = -cfg.missing_decision_penalty
     return terms
 
 
-def terminal_terms(latent: FullLatentState, action: Optional[DrugTargetAction], cfg: RewardConfig) -> dict[str, float]:
+def terminal_terms(
+    latent: FullLatentState, book: EpisodeBook, action: Optional[DrugTargetAction], cfg: RewardConfig
+) -> dict[str, float]:
     """Terminal terms, added on the episode's last step.
 
     ``action`` is the submitted report, or None when the episode ended without one
     (credits exhausted or step limit): then only coverage/efficiency/coherence and the
     no-report penalty count.
     """
-    prog = latent.progress
-    keys = latent.profile.key_evidence_dimensions
-    coverage = len(prog.covered_key_dimensions) / max(1, len(keys))
+    prog = book.progress
+    coverage = latent.key_coverage
     efficiency = 1.0 - prog.redundant_calls / prog.evidence_calls if prog.evidence_calls else 0.0
     coherence = prog.prereq_satisfied / prog.prereq_checked if prog.prereq_checked else 1.0
     terms = {

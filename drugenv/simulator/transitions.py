@@ -1,7 +1,7 @@
 """Transition engine: charges credits, updates progress and asks the evidence generator for the readout.
 
-Pure function of (latent state, action, rule check); it mutates only ``latent.credits`` and
-``latent.progress``.
+Pure function of (secret, public book, action, rule check); it mutates only the book (credits,
+progress) and the secret's ``covered_key_dimensions``.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Optional
 from drugenv.actions import ACTION_TABLE, ActionType, EvidenceDimension
 from drugenv.models import DrugTargetAction, IntermediateOutput
 from drugenv.simulator import evidence
+from drugenv.simulator.episode import EpisodeBook
 from drugenv.simulator.latent import FullLatentState, TargetProfile
 from drugenv.simulator.rules import RuleCheck
 
@@ -44,15 +45,15 @@ def covers_key_dimension(profile: TargetProfile, action: DrugTargetAction) -> Op
     return None
 
 
-def apply(latent: FullLatentState, action: DrugTargetAction, check: RuleCheck) -> Transition:
+def apply(latent: FullLatentState, book: EpisodeBook, action: DrugTargetAction, check: RuleCheck) -> Transition:
     spec = ACTION_TABLE[action.action_type]
     if check.blocked:
         msg = "; ".join(v.message for v in check.hard)
         return Transition(IntermediateOutput(action_type=action.action_type, status="blocked", summary=f"Blocked: {msg}"),
                           cost=0, new_dimension=False, submitted=False)
 
-    progress = latent.progress
-    latent.credits.used += spec.cost
+    progress = book.progress
+    book.credits.used += spec.cost
     if action.action_type == ActionType.SUBMIT_VALIDATION_REPORT:
         progress.report_submitted = True
         out = IntermediateOutput(action_type=action.action_type, status="info",
@@ -75,6 +76,6 @@ def apply(latent: FullLatentState, action: DrugTargetAction, check: RuleCheck) -
     progress.investigated.add(spec.dimension)
     key_dim = covers_key_dimension(latent.profile, action)
     if key_dim is not None:
-        progress.covered_key_dimensions.add(key_dim)
-    out = evidence.generate(latent.profile, latent.quality, action, latent.seed)
+        latent.covered_key_dimensions.add(key_dim)
+    out = evidence.generate(latent.profile, latent.quality, action, latent.world_seed)
     return Transition(out, cost=spec.cost, new_dimension=new_dim, submitted=False)

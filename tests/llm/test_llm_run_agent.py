@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+from drugenv.agents.base import brief
 from drugenv.agents.baselines import OraclePolicy
 from drugenv.llm import run_agent
 from drugenv.llm.policy import Generation, GenerationBackend, HFPolicy
@@ -19,7 +20,7 @@ class OracleTextBackend(GenerationBackend):
         self.calls += 1
         if self.calls == 1:
             self.oracle.reset(1)
-            self.oracle.observe_truth(0, self.env.env.debug_truth())
+            brief(self.oracle, 0, self.env.env)
             return [Generation(list(prompts[0]), [], [], "Let me think...", "length")]
         obs = self.env.env._obs
         text = "Next:\n```json\n" + action_to_json(self.oracle.act([obs.model_copy(update={"step_count": obs.step_count - 1})])[0]) + "\n```"

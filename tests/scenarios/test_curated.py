@@ -7,18 +7,26 @@ import pytest
 
 from drugenv.agents.belief import assess
 from drugenv.scenarios import CURATED_NAMES, curated_scenarios
+from drugenv.scenarios.curated import curated_overrides, curated_pair
+from drugenv.scenarios.target_data import base_fields, load_target_data, pair_record
 from drugenv.simulator.environment import DrugTargetEnvironment
+from drugenv.simulator.gates import GO_VIABILITY_MIN, NO_GO_VIABILITY_MAX, decide
 
 SEEDS = range(12)
 
 
 def belief_after(scenario, seed, actions):
+    """The belief after ``actions``, and the fraction of the scenario's key dimensions they covered
+    (read from the episode outcome, after reporting that belief)."""
     env = DrugTargetEnvironment()
     env.reset(seed=seed, scenario=scenario)
     for a in actions:
         obs = env.step(a)
         assert not obs.rule_violations or all(v.severity == "soft" for v in obs.rule_violations), obs.rule_violations
-    return assess(obs.dossier), env.debug_truth()
+    b = assess(obs.dossier)
+    decision, confidence = b.decision()
+    env.step({"action_type": "submit_validation_report", "final_decision": decision, "confidence": confidence})
+    return b, env.outcome().key_evidence_coverage
 
 
 def test_all_five_exist_with_spec_decisions():
@@ -28,6 +36,39 @@ def test_all_five_exist_with_spec_decisions():
             "cd33_aml_misleading": ("hard", "no_go"), "tp53_solid_tumors_clear_fail": ("easy", "no_go"),
             "ptpn11_juvenile_mml_complex": ("very_hard", "go")}
     assert {k: (v.difficulty, v.profile.correct_decision) for k, v in sc.items()} == want
+
+
+# Not facts of the pair: the scenario's design, its wording for the agent, and its verdict (from the gates).
+DESIGN = {"indication", "disease_context", "correct_decision", "true_viability_score", "key_evidence_dimensions",
+          "misleading_signals", "required_parameters"}
+
+
+@pytest.mark.parametrize("name", CURATED_NAMES)
+def test_profile_is_its_targets_json_pair_plus_documented_overrides(name):
+    profile = curated_scenarios()[name].profile.model_dump(mode="json")
+    pair = pair_record(curated_pair(name))
+    target = load_target_data()["targets"][pair["target"]]
+    want = {**base_fields(pair), "gene": target["gene"], "target_class": target["target_class"]}
+    overrides = curated_overrides(name)
+    for key, (value, reason) in overrides.items():
+        assert key in want and key not in DESIGN, f"{name}: override of unknown or design field {key!r}"
+        assert isinstance(reason, str) and len(reason) > 20, f"{name}: override {key!r} needs its reason"
+        assert value != want[key], f"{name}: override {key!r} repeats the pair's value"
+        want[key] = value
+    got = {k: v for k, v in profile.items() if k not in DESIGN}
+    # model_dump(mode="json") turns tuples into lists; compare in that form (80 == 80.0 already).
+    assert got == {k: (list(v) if isinstance(v, tuple) else v) for k, v in want.items()}
+
+
+@pytest.mark.parametrize("name", CURATED_NAMES)
+def test_verdict_is_the_public_gates_of_the_profile(name):
+    profile = curated_scenarios()[name].profile
+    assert profile.correct_decision == decide(profile.model_dump())[0]
+    # The designed viability (what the expert panel reads) lies on the verdict's side.
+    if profile.correct_decision == "go":
+        assert profile.true_viability_score >= GO_VIABILITY_MIN
+    else:
+        assert profile.true_viability_score <= NO_GO_VIABILITY_MAX
 
 
 # What a careful scientist would run on any target (binding_site_analysis is varied below).
@@ -47,10 +88,9 @@ def without(actions, action_type):
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_egfr_expression_plus_druggability_suffice(seed):
-    b, truth = belief_after("egfr_nsclc_viable", seed, [
+    b, coverage = belief_after("egfr_nsclc_viable", seed, [
         {"action_type": "query_expression"}, {"action_type": "druggability_screen"}])
-    assert b.decision()[0] == "go"
-    assert set(truth.progress.covered_key_dimensions) == set(truth.profile.key_evidence_dimensions)
+    assert b.decision()[0] == "go" and coverage == 1.0
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -69,11 +109,10 @@ def test_cd33_expression_says_go_but_safety_and_clinic_say_no_go(seed):
     b, _ = belief_after("cd33_aml_misleading", seed, [
         {"action_type": "query_expression"}, {"action_type": "druggability_screen", "parameters": {"modality": "antibody"}}])
     assert b.decision()[0] == "go"  # the trap: over-expressed, antibody-accessible
-    b, truth = belief_after("cd33_aml_misleading", seed, [
+    b, coverage = belief_after("cd33_aml_misleading", seed, [
         {"action_type": "query_expression"}, {"action_type": "druggability_screen", "parameters": {"modality": "antibody"}},
         {"action_type": "off_target_screen"}, {"action_type": "toxicity_panel"}, {"action_type": "clinical_trial_lookup"}])
-    assert b.decision()[0] == "no_go" and b.p_go < 0.1
-    assert set(truth.progress.covered_key_dimensions) == set(truth.profile.key_evidence_dimensions)
+    assert b.decision()[0] == "no_go" and b.p_go < 0.1 and coverage == 1.0
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -87,10 +126,10 @@ def test_ptpn11_needs_allosteric_offtarget_stratification_in_vitro(seed):
     # Everything (literature aside: a false 'recent inhibitors' hit is a separate story), but without
     # the allosteric search the target looks undruggable.
     full = without(FULL, "literature_search")
-    b, truth = belief_after("ptpn11_juvenile_mml_complex", seed, full + [ORTHOSTERIC])
+    keys = curated_scenarios()["ptpn11_juvenile_mml_complex"].profile.key_evidence_dimensions
+    assert {d.value for d in keys} == {"structure", "off_target", "stratification", "in_vitro"}
+    b, coverage = belief_after("ptpn11_juvenile_mml_complex", seed, full + [ORTHOSTERIC])
     assert b.decision()[0] == "no_go"
-    assert "structure" not in {d.value for d in truth.progress.covered_key_dimensions}  # plain search does not count
-    b, truth = belief_after("ptpn11_juvenile_mml_complex", seed, full + [ALLOSTERIC])
-    assert b.decision()[0] == "go"
-    assert set(truth.progress.covered_key_dimensions) == set(truth.profile.key_evidence_dimensions)
-    assert {d.value for d in truth.profile.key_evidence_dimensions} == {"structure", "off_target", "stratification", "in_vitro"}
+    assert coverage == 0.75  # all but structure: the plain pocket search does not count
+    b, coverage = belief_after("ptpn11_juvenile_mml_complex", seed, full + [ALLOSTERIC])
+    assert b.decision()[0] == "go" and coverage == 1.0

@@ -9,11 +9,11 @@ import re
 import pytest
 
 from drugenv.actions import ActionType, EvidenceDimension
-from drugenv.scenarios import procedural
+from drugenv.scenarios import make_scenario, procedural
 from drugenv.scenarios.procedural import (
+    GATES,
     TEST_SEED_OFFSET,
     base_fields,
-    gates,
     generate_scenario,
     load_target_data,
     pair_of,
@@ -22,7 +22,9 @@ from drugenv.scenarios.procedural import (
     split_of,
     twin_of,
 )
-from drugenv.simulator.latent import TargetProfile, decide
+from drugenv.simulator.environment import DrugTargetEnvironment
+from drugenv.simulator.gates import decide, gate_results
+from drugenv.simulator.latent import TargetProfile
 from drugenv.simulator.params import DIFFICULTIES, SimParams
 
 DATABASES = {"GTEx", "HPA", "TCGA", "CCLE", "Reactome", "KEGG", "GO", "STRING", "BioGRID", "PDB", "AlphaFold",
@@ -78,7 +80,7 @@ def test_profiles_validate_and_labels_match_decide(scenarios_500):
         assert TargetProfile.model_validate(fields) == sc.profile
         decision, viability = decide(fields)
         assert (decision, viability) == (sc.profile.correct_decision, sc.profile.true_viability_score)
-        assert all(gates(fields).values()) == (decision == "go")
+        assert all(gate_results(fields).values()) == (decision == "go")
 
 
 def test_quality_and_credits_follow_sim_params(scenarios_500):
@@ -90,6 +92,39 @@ def test_quality_and_credits_follow_sim_params(scenarios_500):
         assert sc.quality.false_positive_rate == sc.quality.false_negative_rate == params.false_rate[tier]
         assert set(sc.quality.database_coverage) == DATABASES
         assert all(0.05 <= p <= 1.0 for p in sc.quality.database_coverage.values())
+
+
+# Deliberately unlike the defaults in every tier, so a default leaking through cannot pass.
+CUSTOM = SimParams(credits={"easy": 91, "medium": 92, "hard": 93, "very_hard": 94},
+                   noise_level={"easy": 0.31, "medium": 0.32, "hard": 0.33, "very_hard": 0.34},
+                   false_rate={"easy": 0.11, "medium": 0.12, "hard": 0.13, "very_hard": 0.14})
+
+
+def _follows(sc, params):
+    tier = sc.difficulty
+    return (sc.credits, sc.quality.noise_level, sc.quality.false_positive_rate, sc.quality.false_negative_rate) == (
+        params.credits[tier], params.noise_level[tier], params.false_rate[tier], params.false_rate[tier])
+
+
+@pytest.mark.parametrize("difficulty", [None, *DIFFICULTIES])
+def test_make_scenario_passes_sim_params_to_procedural_scenarios(difficulty):
+    for seed in (0, 3, TEST_SEED_OFFSET + 1):
+        sc = make_scenario("procedural", seed, difficulty, CUSTOM)
+        assert _follows(sc, CUSTOM)
+        assert _follows(make_scenario(None, seed, difficulty, CUSTOM), CUSTOM)
+        assert _follows(twin_of(sc, params=CUSTOM), CUSTOM) and _follows(twin_of(seed, difficulty, params=CUSTOM), CUSTOM)
+        # Only credits and noise follow the params: the hidden truth is the same world.
+        assert sc.profile == generate_scenario(seed, difficulty).profile
+        assert make_scenario("procedural", seed, difficulty) == generate_scenario(seed, difficulty)
+
+
+def test_environment_budget_follows_sim_params_on_procedural_and_curated_episodes():
+    env = DrugTargetEnvironment(sim_params=CUSTOM)
+    for scenario in ("procedural", "egfr_nsclc_viable", "ptpn11_juvenile_mml_complex"):
+        for seed in (0, 1, 2):
+            obs = env.reset(seed=seed, scenario=scenario)
+            tier = make_scenario(scenario, seed).difficulty
+            assert obs.credits_remaining == obs.credits_total == CUSTOM.credits[tier]
 
 
 def test_rare_indication_has_lower_database_coverage():
@@ -174,7 +209,8 @@ def test_key_dimensions_cover_the_deciding_gates():
             assert keys & {EvidenceDimension.DEPENDENCY, EvidenceDimension.EXPRESSION}
             assert keys & {EvidenceDimension.DRUGGABILITY, EvidenceDimension.STRUCTURE, EvidenceDimension.LITERATURE}
         else:
-            failing = [g for g, ok in gates(_fields(p)).items() if not ok]
+            results = gate_results(_fields(p))
+            failing = [g for g in GATES if not results[g]]  # GATES is the priority order of key dimensions
             first = {"tractable": EvidenceDimension.DRUGGABILITY, "safe": EvidenceDimension.TOXICITY,
                      "linkage": EvidenceDimension.DEPENDENCY, "selective": EvidenceDimension.OFF_TARGET,
                      "translates": EvidenceDimension.IN_VITRO}

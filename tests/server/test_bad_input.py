@@ -111,6 +111,147 @@ def test_http_bodies_get_4xx_never_500(http: httpx.Client, body: Any, action: di
     assert http.get("/health").json()["status"] == "healthy"
 
 
+# Bodies that FastAPI's own 422 handler answered with a 500: it echoes the input, and NaN, infinity
+# or a lone surrogate cannot be encoded back. (path, body, error type, error loc)
+NOT_JSON = ("json_invalid", ["body"])
+UNENCODABLE_BODIES = [
+    ("/reset", '{"seed":NaN}', *NOT_JSON),
+    ("/reset", '{"seed":Infinity}', *NOT_JSON),
+    ("/reset", '{"seed":-Infinity}', *NOT_JSON),
+    ("/reset", '{"seed":1e400}', "int_type", ["body", "seed"]),
+    ("/reset", '{"episode_id":"\\ud800","scenario":"egfr_nsclc_viable"}', "string_unicode", ["body", "episode_id"]),
+    ("/reset", '{"scenario":"\\ud800"}', "string_unicode", ["body", "scenario"]),
+    ("/reset", '{"\\ud800":1}', "string_unicode", ["body"]),
+    ("/reset", '{"\\udc00":1}', "string_unicode", ["body"]),
+    ("/reset", '{"seed":1,"options":{"deep":[[{"x":NaN}]]}}', *NOT_JSON),
+    ("/reset", "NaN", *NOT_JSON),
+    ("/reset", '"\\ud800"', "model_attributes_type", ["body"]),
+    ("/step", '{"action":NaN}', *NOT_JSON),
+    ("/step", '{"action":{"action_type":"literature_search"},"timeout_s":NaN}', *NOT_JSON),
+    ("/step", '{"action":{"action_type":"literature_search"},"timeout_s":1e400}', "finite_number", ["body", "timeout_s"]),
+    ("/step", '{"action":{"action_type":"literature_search"},"request_id":"\\ud800"}', "string_unicode",
+     ["body", "request_id"]),
+    ("/step", '{"action":{"action_type":"literature_search","parameters":{"since_year":-Infinity}}}', *NOT_JSON),
+    ("/step", '{"action":{"action_type":"submit_validation_report","final_decision":"go","confidence":0.5,'
+              '"parameters":{"x":[{"y":NaN}]}}}', *NOT_JSON),
+]
+
+
+@pytest.mark.parametrize("path,body,kind,loc", UNENCODABLE_BODIES, ids=[f"{p}:{b[:60]}" for p, b, *_ in UNENCODABLE_BODIES])
+def test_unencodable_bodies_get_a_typed_422(http: httpx.Client, path: str, body: str, kind: str, loc: list[str]) -> None:
+    resp = http.post(path, content=body.encode("utf-8", "surrogatepass"), headers={"content-type": "application/json"})
+    assert resp.status_code == 422, (resp.status_code, resp.text)
+    detail = resp.json()["detail"]
+    assert all(set(item) == {"loc", "msg", "type"} and item["msg"] for item in detail), detail
+    assert (detail[0]["type"], detail[0]["loc"]) == (kind, loc), detail
+    assert "ud800" not in resp.text and "udc00" not in resp.text  # never echoed, not even escaped
+    assert http.get("/health").json()["status"] == "healthy"
+
+
+def test_invalid_json_says_what_and_where(http: httpx.Client) -> None:
+    cases = [(b'{\n "seed": NaN}', "NaN is not valid JSON; send a finite number, or null: line 2 column 10"),
+             (b'{"scenario": "\xff"}', "not UTF-8 (JSON text must be UTF-8 encoded): line 1 column 15"),
+             (b'{"seed": 1,}', "Expecting property name enclosed in double quotes: line 1 column 12"),
+             (b'{"seed": ' + b"9" * 5000 + b"}", "an integer has more than"),
+             (b"[" * 5000 + b"]" * 5000, "nested too deeply")]
+    for body, why in cases:
+        resp = http.post("/reset", content=body, headers={"content-type": "application/json"})
+        assert resp.status_code == 422, (body[:40], resp.text)
+        assert resp.json() == {"detail": [{"loc": ["body"], "msg": resp.json()["detail"][0]["msg"], "type": "json_invalid"}]}
+        assert resp.json()["detail"][0]["msg"].startswith("invalid JSON: " + why), resp.text
+    mcp = http.post("/mcp", content=b'{"jsonrpc":"2.0","id":NaN}', headers={"content-type": "application/json"})
+    assert mcp.json()["error"]["code"] == -32700  # the same decoder: NaN is a JSON-RPC parse error
+
+
+@pytest.mark.parametrize("path,body", [
+    ("/reset", {"seed": "LEAKME"}),
+    ("/reset", {"scenario": "egfr_nsclc_viable", "difficulty": "LEAKME"}),
+    ("/reset", {"episode_id": ["LEAKME"]}),
+    ("/step", {"action": "LEAKME"}),
+    ("/step", {"action": {"action_type": "literature_search"}, "timeout_s": "LEAKME"}),
+    ("/step", {"action": {"action_type": "literature_search"}, "request_id": "LEAKME" * 100}),
+])
+def test_422_never_echoes_the_input(http: httpx.Client, path: str, body: Any) -> None:
+    resp = http.post(path, json=body)
+    assert resp.status_code == 422 and "LEAKME" not in resp.text, resp.text
+    assert all(set(item) == {"loc", "msg", "type"} for item in resp.json()["detail"])
+
+
+def test_error_items_drop_values_and_always_encode() -> None:
+    from drugenv.server.protocol import error_items
+
+    items = error_items([{"loc": ("body", "\ud800" + "k" * 500, 3), "msg": "bad \udc00", "type": "t",
+                          "input": float("nan"), "ctx": {"error": ValueError("x")}, "url": "u"}])
+    assert items == [{"loc": ["body", "\\ud800" + "k" * 99, "3"], "msg": "bad \\udc00", "type": "t"}]
+    json.dumps(items, ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+class _BrokenEnv:
+    """An environment whose failures quote hidden values, as an unexpected bug might."""
+
+    def reset(self, **_: Any) -> Any:
+        raise RuntimeError("correct_decision=go true_viability=0.93")
+
+    def step(self, _: Any) -> Any:
+        raise RuntimeError("correct_decision=go true_viability=0.93")
+
+    def close(self) -> None:
+        pass
+
+
+def test_environment_errors_reach_http_clients_as_a_type_and_a_log_ref() -> None:
+    with serve_in_thread(create_app(env_factory=_BrokenEnv, strict_actions=False)) as url:  # type: ignore[arg-type]
+        for path, body in (("/reset", {"seed": 1}), ("/step", {"action": {"action_type": "literature_search"}})):
+            resp = httpx.post(url + path, json=body, timeout=10)
+            assert resp.status_code == 500, resp.text
+            assert resp.json()["detail"].startswith("the environment raised RuntimeError (server log ref ")
+            assert "correct_decision" not in resp.text and "0.93" not in resp.text
+
+
+# Lax types a strict action must refuse: (action, error loc). A lax model read `true` as 1.0 and "0.5" as 0.5.
+REPORT = {"action_type": "submit_validation_report", "final_decision": "go"}
+LAX_ACTIONS = [
+    ({**REPORT, "confidence": True}, ["confidence"]),
+    ({**REPORT, "confidence": "0.5"}, ["confidence"]),
+    ({"action_type": "coexpression_network", "parameters": {"min_score": "0.9"}}, ["parameters", "min_score"]),
+    ({"action_type": "coexpression_network", "parameters": {"min_score": True}}, ["parameters", "min_score"]),
+    ({"action_type": "clinical_trial_lookup", "parameters": {"min_phase": "2"}}, ["parameters", "min_phase"]),
+    ({"action_type": "clinical_trial_lookup", "parameters": {"min_phase": True}}, ["parameters", "min_phase"]),
+    ({"action_type": "literature_search", "parameters": {"since_year": "2013"}}, ["parameters", "since_year"]),
+    ({"action_type": "binding_site_analysis", "parameters": {"include_allosteric": "true"}},
+     ["parameters", "include_allosteric"]),
+    ({"action_type": "binding_site_analysis", "parameters": {"include_allosteric": 1}},
+     ["parameters", "include_allosteric"]),
+]
+
+
+@pytest.mark.parametrize("action,loc", LAX_ACTIONS, ids=[json.dumps(a)[:90] for a, _ in LAX_ACTIONS])
+def test_strict_mode_refuses_lax_types(server_url: str, http: httpx.Client, action: dict[str, Any], loc: list[str]) -> None:
+    with connect(ws_url(server_url)) as ws:
+        ws.send(json.dumps({"type": "reset", "data": {"seed": 2, "scenario": "egfr_nsclc_viable"}}))
+        assert json.loads(ws.recv(timeout=10))["type"] == "observation"
+        ws.send(json.dumps({"type": "step", "data": action}))
+        reply = json.loads(ws.recv(timeout=10))
+        assert (reply["type"], reply["data"]["code"]) == ("error", "VALIDATION_ERROR"), reply
+        assert [e["loc"] for e in reply["data"]["errors"]] == [loc], reply
+        ws.send(json.dumps({"type": "step", "data": {**REPORT, "confidence": 1}}))  # JSON 1 is the number 1.0
+        reply = json.loads(ws.recv(timeout=10))
+        assert reply["type"] == "observation" and reply["data"]["done"], reply
+    resp = http.post("/step", json={"action": action})
+    assert resp.status_code == 422 and [e["loc"] for e in resp.json()["detail"]] == [["body", "action", *loc]], resp.text
+
+
+@pytest.mark.parametrize("body,loc", [
+    ({"action": {"action_type": "literature_search"}, "timeout_s": True}, ["body", "timeout_s"]),
+    ({"action": {"action_type": "literature_search"}, "timeout_s": "5"}, ["body", "timeout_s"]),
+    ({"seed": "3", "scenario": "egfr_nsclc_viable"}, ["body", "seed"]),
+])
+def test_http_request_fields_are_strict(http: httpx.Client, body: dict[str, Any], loc: list[str]) -> None:
+    resp = http.post("/reset" if "seed" in body else "/step", json=body)
+    assert resp.status_code == 422 and [e["loc"] for e in resp.json()["detail"]] == [loc], resp.text
+    assert http.post("/step", json={"action": {"action_type": "literature_search"}, "timeout_s": 5}).status_code == 409
+
+
 def test_error_codes_are_specific(server_url: str) -> None:
     cases = [
         ('{"type":"step","data":{"action_type":"literature_search"}}', "NOT_RESET"),

@@ -36,13 +36,13 @@ PUBLIC_WORDS = {"gene", "indication", "disease_context", "seed", "difficulty", "
                 "report_submitted"}  # also the public termination_reason of a submitted episode
 ACTION_NAMES = {a.value for a in ActionType}  # "biomarker_correlation" is an action (a quoted value) and a hidden field
 ALWAYS_SECRET = ("correct_decision", "true_viability", "key_evidence_dimensions", "misleading_signal",
-                 "scenario_id", "required_parameters", "covered_key_dimensions", "debug_truth",
+                 "scenario_id", "required_parameters", "covered_key_dimensions", "oracle_view",
                  "TargetProfile", "FullLatentState", "DataQualityState", "LatentTargetState", "MisleadingSignal")
 
 
 def hidden_field_names() -> set[str]:
-    models = [latent.TargetProfile, latent.DataQualityState, latent.CreditState, latent.ValidationProgress,
-              latent.FullLatentState, latent.MisleadingSignal, Scenario]
+    models = [latent.TargetProfile, latent.DataQualityState, latent.FullLatentState, latent.OracleView,
+              latent.MisleadingSignal, Scenario]
     names = {n for m in models for n in m.model_fields}
     return names - PUBLIC_READOUT_KEYS - PUBLIC_WORDS
 

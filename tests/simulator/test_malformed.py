@@ -21,7 +21,24 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("raw,needle", BAD)
+# Lax types: a lax model scored `true` as confidence 1.0 and took "0.5"; numbers and flags are strict now.
+REPORT = {"action_type": "submit_validation_report", "final_decision": "go"}
+LAX = [
+    ({**REPORT, "confidence": True}, "confidence: Input should be a valid number"),
+    ({**REPORT, "confidence": "0.5"}, "confidence: Input should be a valid number"),
+    ({**REPORT, "confidence": float("nan")}, "confidence: Input should be a finite number"),
+    ({"action_type": "coexpression_network", "parameters": {"min_score": "0.9"}}, "parameters.min_score"),
+    ({"action_type": "coexpression_network", "parameters": {"min_score": False}}, "parameters.min_score"),
+    ({"action_type": "clinical_trial_lookup", "parameters": {"min_phase": True}}, "parameters.min_phase"),
+    ({"action_type": "clinical_trial_lookup", "parameters": {"min_phase": "2"}}, "parameters.min_phase"),
+    ({"action_type": "literature_search", "parameters": {"since_year": "2013"}}, "parameters.since_year"),
+    ({"action_type": "binding_site_analysis", "parameters": {"include_allosteric": "true"}},
+     "parameters.include_allosteric: Input should be a valid boolean"),
+    ({"action_type": "binding_site_analysis", "parameters": {"include_allosteric": 1}}, "parameters.include_allosteric"),
+]
+
+
+@pytest.mark.parametrize("raw,needle", BAD + LAX)
 def test_step_turns_bad_actions_into_violations(raw, needle):
     env = DrugTargetEnvironment()
     obs0 = env.reset(seed=1, scenario="egfr_nsclc_viable")
@@ -40,7 +57,7 @@ def test_missing_decision_is_a_violation():
     assert [v.rule for v in obs.rule_violations] == ["missing_decision"] and "confidence" in obs.rule_violations[0].message
 
 
-@pytest.mark.parametrize("raw", [r for r, _ in BAD[:5]])
+@pytest.mark.parametrize("raw", [r for r, _ in BAD[:5] + LAX])
 def test_model_raises_validation_error(raw):
     with pytest.raises(ValidationError):
         DrugTargetAction.model_validate(raw)
@@ -51,3 +68,22 @@ def test_step_before_reset_raises_typed_error():
 
     with pytest.raises(EnvNotResetError, match="reset"):
         DrugTargetEnvironment().step({"action_type": "query_expression"})
+
+
+def test_json_numbers_are_numbers():
+    """JSON has one number type: an integer is a valid float (1 is confidence 1.0)."""
+    report = DrugTargetAction.model_validate({**REPORT, "confidence": 1})
+    assert report.confidence == 1.0 and type(report.confidence) is float
+    net = DrugTargetAction.model_validate({"action_type": "coexpression_network", "parameters": {"min_score": 1}})
+    assert net.parameters["min_score"] == 1.0 and type(net.parameters["min_score"]) is float
+    env = DrugTargetEnvironment()
+    env.reset(seed=1, scenario="egfr_nsclc_viable")
+    obs = env.step({**REPORT, "confidence": 1})
+    assert obs.done and "invalid_action" not in [v.rule for v in obs.rule_violations]
+
+
+def test_parameter_errors_are_reported_with_the_other_fields():
+    env = DrugTargetEnvironment()
+    env.reset(seed=1, scenario="egfr_nsclc_viable")
+    obs = env.step({"action_type": "literature_search", "parameters": {"since_year": 1900}, "reasoning": 7})
+    assert "parameters.since_year" in obs.rule_violations[0].message and "reasoning" in obs.rule_violations[0].message

@@ -47,11 +47,17 @@ def test_step_terms_hand_computed():
     assert t["reward/novelty"] == cfg.novelty_bonus
     assert t["reward/credit_cost"] == pytest.approx(-cfg.credit_cost_weight * 2 / 30, abs=1e-6)
     assert t["reward/violations"] == 0
-    assert t["reward/shaping"] == pytest.approx(cfg.shaping_weight * 0.5)  # 1 of 2 key dims
+    assert t["reward/shaping"] == pytest.approx(cfg.shaping_weight / 5)  # 1 of 5 public gates (linkage)
     assert obs.reward == pytest.approx(sum(t.values()), abs=1e-5)
     obs = env.step({"action_type": "toxicity_panel"})  # prerequisite (expression) met
     assert obs.step_reward_breakdown["reward/coherence"] == cfg.coherence_bonus
-    assert obs.step_reward_breakdown["reward/shaping"] == 0.0  # toxicity is not a key dimension here
+    # Safety is a public gate although toxicity is not one of this scenario's hidden key dimensions:
+    # the step reward must not tell the two apart.
+    assert obs.step_reward_breakdown["reward/shaping"] == pytest.approx(cfg.shaping_weight / 5)
+    obs = env.step({"action_type": "differential_expression"})  # linkage again: no new gate
+    assert obs.step_reward_breakdown["reward/shaping"] == 0.0
+    obs = env.step({"action_type": "clinical_trial_lookup"})  # clinical precedent informs no hard gate
+    assert obs.step_reward_breakdown["reward/shaping"] == 0.0
 
 
 def test_terminal_formula_hand_computed():
@@ -88,13 +94,13 @@ def test_brier_config_changes_terminal():
 
 
 def test_shaping_off_and_potential_based():
-    """Shaping terms telescope: their episode sum is Φ(final) − Φ(0)."""
+    """Shaping terms telescope: their episode sum is Φ(final) − Φ(0) (3 of 5 gates inspected here)."""
     on = DrugTargetEnvironment()
     on.reset(seed=0, scenario="cd33_aml_misleading")
     total = 0.0
     for a in ["query_expression", "off_target_screen", "toxicity_panel", "clinical_trial_lookup"]:
         total += on.step({"action_type": a}).step_reward_breakdown["reward/shaping"]
-    assert total == pytest.approx(RewardConfig().shaping_weight * 1.0, abs=1e-5)
+    assert total == pytest.approx(RewardConfig().shaping_weight * 3 / 5, abs=1e-5)
     off = DrugTargetEnvironment(reward_config=RewardConfig(shaping=False))
     off.reset(seed=0, scenario="cd33_aml_misleading")
     assert off.step({"action_type": "off_target_screen"}).step_reward_breakdown["reward/shaping"] == 0.0

@@ -18,7 +18,7 @@ def rules_of(obs):
 
 def test_unaffordable_is_blocked():
     env, obs = fresh()
-    env._latent.credits.used = 28  # 2 left
+    env._book.credits.used = 28  # 2 left
     obs = env.step({"action_type": "in_vitro_assay"})
     assert rules_of(obs) == ["unaffordable"] and obs.latest_output.status == "blocked"
     assert obs.credits_remaining == 2 and obs.reward == -CFG.hard_violation_penalty
@@ -84,7 +84,7 @@ def test_step_limit_truncates_with_no_report_penalty():
 
 def test_credits_exhausted_terminates():
     env, obs = fresh()
-    env._latent.credits.used = 27
+    env._book.credits.used = 27
     obs = env.step({"action_type": "druggability_screen"})  # costs the last 3
     assert obs.done and obs.metadata["termination_reason"] == "credits_exhausted"
     assert obs.step_reward_breakdown["terminal/no_report_penalty"] == -CFG.no_report_penalty

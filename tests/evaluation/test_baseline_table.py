@@ -1,0 +1,26 @@
+"""The README's baseline table is generated from the committed results, not typed."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from drugenv.evaluation.baseline_table import MARK_END, MARK_START, render_table, splice_readme
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_readme_table_is_the_committed_json_rendered():
+    payload = json.loads((ROOT / "docs/results/baselines.json").read_text())
+    readme = (ROOT / "README.md").read_text()
+    assert readme == splice_readme(readme, render_table(payload))
+    # The table says what the environment claims: the heuristic and oracle separate from random.
+    rows = payload["results"]
+    test = {a: rows[a]["procedural-test"]["decision_accuracy"] for a in payload["agents"]}
+    assert test["oracle"] == 1.0 and test["heuristic"] >= test["random"] + 0.25
+
+
+def test_splice_needs_the_markers():
+    with pytest.raises(ValueError, match="markers"):
+        splice_readme("no markers here", "| t |")
+    assert splice_readme(f"a\n{MARK_START}\nold\n{MARK_END}\nb", "new") == f"a\n{MARK_START}\nnew\n{MARK_END}\nb"

@@ -1,0 +1,249 @@
+"""Environment integrity: an agent can win only by reading the evidence.
+
+Each test here is one way an adversarial agent could know the answer without doing the science:
+step rewards that encode the hidden key dimensions, a public seed that maps to the truth, and the
+truth read through a method. The side-channel classifier is checked to have teeth: given the
+readouts it does predict the decision.
+"""
+
+import ast
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import drugenv
+from drugenv.actions import ActionType as A
+from drugenv.agents.baselines import HeuristicPolicy, OraclePolicy, RandomPolicy
+from drugenv.errors import EpisodeNotFinishedError
+from drugenv.models import DrugTargetAction
+from drugenv.scenarios import suite_episodes
+from drugenv.scenarios.procedural import generate_scenario, procedural_test_seeds, procedural_train_seeds
+from drugenv.simulator.environment import DrugTargetEnvironment
+from drugenv.simulator.params import RewardConfig
+
+PKG = Path(drugenv.__file__).parent
+
+# The attack of the issue: six fixed queries, whose order and parameters do not depend on the evidence.
+PROBE = [
+    (A.QUERY_EXPRESSION, {"database": "TCGA"}),
+    (A.DRUGGABILITY_SCREEN, {"modality": "any"}),
+    (A.TOXICITY_PANEL, {}),
+    (A.OFF_TARGET_SCREEN, {}),
+    (A.CRISPR_KNOCKOUT, {"cell_lines": "altered"}),
+    (A.IN_VITRO_ASSAY, {}),
+]
+REWARD_KEYS = ("reward/novelty", "reward/coherence", "reward/credit_cost", "reward/violations", "reward/shaping")
+DIFFICULTY = ("easy", "medium", "hard", "very_hard")
+
+
+def _non_evidence_features(obs) -> list[float]:
+    """Everything a client receives on a step except the evidence readouts (dossier, outputs, history summaries)."""
+    b = obs.step_reward_breakdown
+    meta = obs.metadata
+    return [obs.reward or 0.0, *(b.get(k, 0.0) for k in REWARD_KEYS), float(len(b)), float(len(obs.rule_violations)),
+            float(len(obs.legal_actions)), float(obs.credits_remaining), float(obs.credits_total), float(obs.done),
+            float(bool(meta.get("truncated"))), *(float(meta.get("difficulty") == d) for d in DIFFICULTY)]
+
+
+def _readout_features(obs) -> list[float]:
+    """The numeric readouts of the latest output (the evidence itself): the classifier's control."""
+    return [float(v) for _, v in sorted(obs.latest_output.data.items()) if isinstance(v, (int, float))][:6]
+
+
+def _episode(seed: int, rng: np.random.Generator, cfg: RewardConfig, random_probe: bool) -> tuple[list[float], list[float], int]:
+    env = DrugTargetEnvironment(reward_config=cfg)
+    obs = env.reset(seed=seed)
+    side, evidence = _non_evidence_features(obs), []
+    probe = [PROBE[i] for i in rng.permutation(len(PROBE))] if random_probe else PROBE
+    for at, params in probe:
+        obs = env.step(DrugTargetAction(action_type=at, parameters=params, reasoning="probe"))
+        side += _non_evidence_features(obs)
+        feats = _readout_features(obs)
+        evidence += feats + [0.0] * (6 - len(feats))
+    env.step(DrugTargetAction(action_type=A.SUBMIT_VALIDATION_REPORT, reasoning="probe", final_decision="go", confidence=0.5))
+    return side, evidence, int(env.outcome().correct_decision == "go")
+
+
+def _dataset(seeds, cfg, random_probe=False, seed=0):
+    rng = np.random.default_rng(seed)
+    rows = [_episode(s, rng, cfg, random_probe) for s in seeds]
+    return (np.array([r[0] for r in rows]), np.array([r[1] for r in rows]), np.array([r[2] for r in rows]))
+
+
+def _logistic_accuracy(x_tr, y_tr, x_te, y_te, steps=800, lr=0.5, l2=1e-3) -> float:
+    """Plain L2 logistic regression by gradient descent on standardised features; held-out accuracy."""
+    mu, sd = x_tr.mean(0), x_tr.std(0) + 1e-9
+    x_tr, x_te = (x_tr - mu) / sd, (x_te - mu) / sd
+    w, b = np.zeros(x_tr.shape[1]), 0.0
+    for _ in range(steps):
+        p = 1.0 / (1.0 + np.exp(-(x_tr @ w + b)))
+        w -= lr * (x_tr.T @ (p - y_tr) / len(y_tr) + l2 * w)
+        b -= lr * float(np.mean(p - y_tr))
+    return float(np.mean(((x_te @ w + b) > 0) == y_te))
+
+
+@pytest.fixture(scope="module")
+def probe_data():
+    cfg = RewardConfig()
+    train = _dataset(procedural_train_seeds(600), cfg)
+    test = _dataset(procedural_test_seeds(400), cfg)
+    return train, test
+
+
+def test_nothing_but_the_evidence_predicts_the_decision(probe_data):
+    (side_tr, _, y_tr), (side_te, _, y_te) = probe_data
+    chance = max(y_te.mean(), 1 - y_te.mean())
+    acc = _logistic_accuracy(side_tr, y_tr, side_te, y_te)
+    assert acc <= chance + 0.05, f"rewards/metadata predict the decision: accuracy {acc:.3f} vs chance {chance:.3f}"
+
+
+def test_the_side_channel_classifier_has_teeth(probe_data):
+    """Control: the same classifier reading the readouts of the same six queries does predict the decision."""
+    (_, ev_tr, y_tr), (_, ev_te, y_te) = probe_data
+    chance = max(y_te.mean(), 1 - y_te.mean())
+    assert _logistic_accuracy(ev_tr, y_tr, ev_te, y_te) >= chance + 0.1
+
+
+def test_random_order_probes_leak_nothing_either():
+    cfg = RewardConfig(decision_scoring="brier")
+    side_tr, _, y_tr = _dataset(procedural_train_seeds(400), cfg, random_probe=True, seed=1)
+    side_te, _, y_te = _dataset(procedural_test_seeds(300), cfg, random_probe=True, seed=2)
+    chance = max(y_te.mean(), 1 - y_te.mean())
+    assert _logistic_accuracy(side_tr, y_tr, side_te, y_te) <= chance + 0.05
+
+
+def test_shaping_covers_exactly_the_public_gates():
+    from drugenv.simulator.gates import GATE_NAMES
+    from drugenv.simulator.reward import GATE_DIMENSIONS
+
+    assert tuple(GATE_DIMENSIONS) == GATE_NAMES
+
+
+def test_step_rewards_do_not_depend_on_the_hidden_truth():
+    """Counterfactual twins share gene, tier and perturbation but have opposite decisions and
+    different key dimensions: the same actions must earn the same step rewards."""
+    for seed in procedural_train_seeds(30):
+        rewards = []
+        for twin in (False, True):
+            env = DrugTargetEnvironment()
+            env.reset(seed=seed, scenario=generate_scenario(seed, twin=twin))
+            rng = np.random.default_rng(seed)
+            row = []
+            for _ in range(8):
+                at = list(A)[int(rng.integers(len(A) - 1))]
+                if at == A.SUBMIT_VALIDATION_REPORT:
+                    continue
+                obs = env.step(DrugTargetAction(action_type=at, parameters=RandomPolicy.random_parameters(at, rng), reasoning="r"))
+                if obs.done:
+                    break
+                row.append(obs.step_reward_breakdown)
+            rewards.append(row)
+        assert rewards[0] == rewards[1], f"seed {seed}: step rewards differ between twins"
+
+
+# ---------------------------------------------------------------------------------------- sealed mode
+
+
+def test_sealed_metadata_and_state_carry_no_seed():
+    env = DrugTargetEnvironment(seal="s3cret")
+    obs = env.reset(seed=procedural_test_seeds(1)[0])
+    assert "seed" not in obs.metadata and obs.metadata["sealed"] is True
+    assert env.state.seed is None
+    obs = env.step(DrugTargetAction(action_type=A.QUERY_EXPRESSION, parameters={"database": "TCGA"}, reasoning="x"))
+    assert "seed" not in obs.metadata and env.state.seed is None
+
+
+def test_sealed_seed_does_not_reveal_the_truth_but_replays_exactly():
+    seeds = procedural_test_seeds(200)
+    agree_open = agree_sealed = 0
+    for s in seeds:
+        public = generate_scenario(s).profile.correct_decision  # what an agent able to run code can compute
+        for env, key in ((DrugTargetEnvironment(), "open"), (DrugTargetEnvironment(seal="s3cret"), "sealed")):
+            env.reset(seed=s)
+            env.step(DrugTargetAction(action_type=A.SUBMIT_VALIDATION_REPORT, reasoning="x", final_decision="go", confidence=0.5))
+            same = env.outcome().correct_decision == public
+            agree_open += same and key == "open"
+            agree_sealed += same and key == "sealed"
+    assert agree_open == len(seeds)  # unsealed: seed -> truth, by design (reproducible training)
+    assert agree_sealed / len(seeds) < 0.65  # sealed: no better than a coin
+
+
+@pytest.mark.parametrize("policy_cls", [HeuristicPolicy, RandomPolicy])
+def test_sealed_replay_is_exact_and_secret_dependent(policy_cls):
+    def play(secret, seed=7):
+        env, pol = DrugTargetEnvironment(seal=secret), policy_cls()
+        pol.reset(1, [seed])
+        obs, dumps = env.reset(seed=seed), []
+        while not obs.done:
+            obs = env.step(pol.act([obs])[0])
+            dumps.append(obs.model_dump_json())
+        return dumps
+
+    assert play("alpha") == play("alpha")
+    assert play("alpha") != play("beta")
+
+
+def test_sealed_split_is_kept():
+    from drugenv.scenarios.procedural import split_of
+    from drugenv.simulator.environment import sealed_seed
+
+    for s in [*procedural_train_seeds(50), *procedural_test_seeds(50)]:
+        assert split_of(sealed_seed(s, "k")) == split_of(s)
+
+
+def test_empty_seal_is_refused():
+    with pytest.raises(ValueError, match="seal"):
+        DrugTargetEnvironment(seal="")
+
+
+# ---------------------------------------------------------------------------------------- outcome channel
+
+
+def test_outcome_only_after_the_episode_ends():
+    env = DrugTargetEnvironment()
+    env.reset(seed=3, scenario="cd33_aml_misleading")
+    with pytest.raises(EpisodeNotFinishedError):
+        env.outcome()
+    env.step(DrugTargetAction(action_type=A.TOXICITY_PANEL, reasoning="x"))
+    env.step(DrugTargetAction(action_type=A.SUBMIT_VALIDATION_REPORT, reasoning="x", final_decision="go", confidence=0.8))
+    out = env.outcome()
+    assert out.termination_reason == "report_submitted" and out.decision == "go" and out.confidence == 0.8
+    assert out.correct_decision == "no_go" and out.decision_correct is False
+    assert 0.0 < out.key_evidence_coverage < 1.0 and out.credits_used == 3 and out.steps == 2
+
+
+def test_outcome_of_an_episode_without_a_report():
+    from drugenv.simulator.params import SimParams
+
+    env = DrugTargetEnvironment(sim_params=SimParams(max_steps=2))
+    env.reset(seed=0, scenario="egfr_nsclc_viable")
+    for _ in range(2):
+        obs = env.step(DrugTargetAction(action_type=A.LITERATURE_SEARCH, reasoning="x"))
+    assert obs.done
+    out = env.outcome()
+    assert out.termination_reason == "step_limit" and out.decision is None and out.decision_correct is None
+
+
+def test_only_the_oracle_briefing_reads_the_truth():
+    """``oracle_view()`` is called only by ``agents.base.brief``; nothing outside the simulator touches
+    the environment's secret attributes; ``debug_truth`` is gone."""
+    offenders = []
+    for path in PKG.rglob("*.py"):
+        rel = path.relative_to(PKG).as_posix()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute):
+                if node.attr == "oracle_view" and rel not in ("agents/base.py", "simulator/environment.py"):
+                    offenders.append(f"{rel}: oracle_view")
+                if node.attr in ("_latent", "debug_truth") and rel != "simulator/environment.py":
+                    offenders.append(f"{rel}: {node.attr}")
+    assert not offenders, offenders
+    assert not hasattr(DrugTargetEnvironment, "debug_truth")
+
+
+def test_oracle_still_scores_perfectly_through_the_briefing():
+    from drugenv.evaluation.evaluate import run_episodes
+    from drugenv.evaluation.metrics import summarize
+
+    eps = suite_episodes("procedural-test", 20) + suite_episodes("curated", 5)
+    assert summarize(run_episodes(OraclePolicy(), eps, progress=False))["decision_accuracy"] == 1.0
