@@ -5,6 +5,7 @@
     drugenv sweep      Ray Tune sweep over reward weights or curricula
     drugenv serve-env  OpenEnv-compatible environment server
     drugenv run-agent  play episodes with an LLM agent, live dashboard snapshot
+    drugenv dashboard  live evidence dashboard in a browser: runs, curves, sweeps, episodes
 
 Subcommand modules are imported only when used, so ``drugenv eval`` never imports torch or Ray.
 """
@@ -21,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "sweep": ("drugenv.tuning.sweep", "SweepArgs", "sweep_main", "Ray Tune sweep over reward weights or curricula"),
     "serve-env": ("drugenv.server.serve", "Args", "serve_env_main", "OpenEnv-compatible environment server"),
     "run-agent": ("drugenv.llm.run_agent", "RunAgentArgs", "run_agent_main", "play episodes with an LLM agent"),
+    "dashboard": ("drugenv.dashboard.cli", "DashboardArgs", "dashboard_main", "live evidence dashboard in a browser"),
 }
 
 

@@ -7,6 +7,7 @@ How to run (loopback; Serve's proxy binds where ``http_options`` says)::
 
     serve run serve.apps:env_app                                                    # Serve CLI, same app
     serve run serve.apps:build_agent_app model=PATH adapter=ADAPTER
+    python -m serve.apps --app dashboard --port 8050                                # the live evidence dashboard
 
 The environment app is the same FastAPI app as ``drugenv serve-env`` (``drugenv.server.app.create_app``),
 mounted as a Serve ingress, so replicas scale with ``num_replicas``; each WebSocket session lives on
@@ -41,6 +42,25 @@ class EnvServer:
 
 
 env_app = EnvServer.bind()
+
+
+def _build_dashboard_asgi_app() -> Any:
+    # Built inside the replica, like the env app. The runs folder is read from the replica's
+    # environment: pass it with ``runtime_env={"env_vars": {"DRUGENV_DASHBOARD_RUNS": "/abs/runs"}}``.
+    import os
+
+    from drugenv.dashboard import create_app
+
+    return create_app(os.environ.get("DRUGENV_DASHBOARD_RUNS", "runs"))
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0.25})
+@serve.ingress(_build_dashboard_asgi_app)
+class DashboardServer:
+    """The live evidence dashboard (``drugenv dashboard``) as a Serve deployment, beside the env and agent apps."""
+
+
+dashboard_app = DashboardServer.bind()
 
 agent_api = FastAPI(title="DrugEnv agent", description="A trained DrugEnv agent: observation in, action out.")
 
@@ -85,7 +105,7 @@ def build_agent_app(args: dict[str, str]) -> Any:
 @dataclass
 class Args:
     app: str = "env"
-    """env | agent."""
+    """env | agent | dashboard."""
     host: str = "127.0.0.1"
     """Interface Serve's HTTP proxy binds."""
     port: int = 8000
@@ -94,6 +114,8 @@ class Args:
     """--app agent: model path or hub id."""
     adapter: Optional[str] = None
     """--app agent: peft LoRA adapter path."""
+    runs: str = "runs"
+    """--app dashboard: the runs folder to show."""
 
 
 def main(args: Args) -> None:
@@ -101,6 +123,13 @@ def main(args: Args) -> None:
 
     ray.init(address="local", include_dashboard=False)
     serve.start(http_options={"host": args.host, "port": args.port})
+    if args.app == "dashboard":
+        import os
+
+        env = {"env_vars": {"DRUGENV_DASHBOARD_RUNS": os.path.abspath(args.runs)}}
+        app = DashboardServer.options(ray_actor_options={"num_cpus": 0.25, "runtime_env": env}).bind()
+        serve.run(app, name="dashboard", route_prefix="/", blocking=True)
+        return
     app = env_app if args.app == "env" else build_agent_app({"model": args.model or "", **({"adapter": args.adapter} if args.adapter else {})})
     serve.run(app, name=args.app, route_prefix="/", blocking=True)
 

@@ -1,0 +1,221 @@
+"""The dashboard's HTTP layer: one HTML shell per view, a JSON API, and server-sent events.
+
+Every view is the same page (``static/index.html``) told which view to draw; ``static/dashboard.js``
+fetches ``/api/...`` and then follows ``/api/stream/...``, where the server polls the files and sends
+the view's JSON again whenever it changed, so a training run or an episode updates without a reload.
+Plotly's JavaScript comes from the installed ``plotly`` package: nothing is fetched from the internet.
+
+Errors are pages, not 500s: an unknown id is a 404 whose page says what was asked for and what
+exists; damaged files are listed on the page by ``drugenv.dashboard.runs``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, AsyncIterator, Callable, Optional
+
+import anyio
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from drugenv.dashboard import runs as runs_mod
+from drugenv.dashboard.episodes import EpisodeBook, EpisodeRequest, snapshot_view
+from drugenv.dashboard.sweeps import load_sweep
+from drugenv.errors import DrugEnvError
+
+STATIC = Path(__file__).parent / "static"
+HEARTBEAT_S = 15.0
+"""Seconds between SSE keep-alive comments (proxies drop silent connections)."""
+
+
+class NotFound(Exception):
+    """An id the dashboard does not know; rendered as a 404 page or JSON with the ids it does know."""
+
+    def __init__(self, what: str, name: str, known: list[str]):
+        listing = ", ".join(known[:20]) or "none"
+        super().__init__(f"Unknown {what} '{name}'. Known {what}s: {listing}.")
+
+
+def create_app(runs: str | Path = "runs", *, snapshots: tuple[str, ...] = (), poll_s: float = 1.0,
+               stale_after_s: float = 1800.0, step_delay_s: float = 0.4) -> FastAPI:
+    """The dashboard over the runs folder ``runs``.
+
+    Args:
+        runs: folder holding run folders (``drugenv train`` / ``drugenv sweep`` outputs); may not exist yet.
+        snapshots: extra ``_dashboard_state.json`` files to list (those under ``runs`` are found anyway).
+        poll_s: seconds between file checks of an open live view.
+        stale_after_s: an unfinished run with no write for this long is shown as failed.
+        step_delay_s: pause before each action of a live episode, so a person can follow it.
+    """
+    root = Path(runs).resolve()
+    book = EpisodeBook(step_delay_s)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        book.close()
+
+    app = FastAPI(title="DrugEnv dashboard", lifespan=lifespan)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    def run_path(run_id: str) -> Path:
+        path = runs_mod.resolve(root, run_id)
+        if path is None:
+            raise NotFound("run", run_id, sorted(runs_mod.discover(root)))
+        return path
+
+    def runs_index() -> dict[str, Any]:
+        found = {k: runs_mod.load_run(root, p, stale_after=stale_after_s) for k, p in runs_mod.discover(root).items()}
+        return {"root": str(root), "exists": root.is_dir(),
+                "runs": [r.model_dump(include=set(runs_mod.RunSummary.model_fields)) for r in found.values()],
+                "snapshots": sorted(all_snapshots())}
+
+    def all_snapshots() -> dict[str, Path]:
+        extra = {f"file:{Path(s).resolve()}": Path(s) for s in snapshots}
+        return {**runs_mod.snapshots(root), **extra}
+
+    def run_detail(run_id: str) -> dict[str, Any]:
+        path = run_path(run_id)
+        if runs_mod.kind_of(path) == "sweep":
+            return {"sweep": True, **load_sweep(root, path).model_dump()}
+        return runs_mod.load_run(root, path, stale_after=stale_after_s, with_references=True).model_dump()
+
+    def episode(episode_id: str) -> dict[str, Any]:
+        if episode_id in book.live:
+            return book.live[episode_id].view().model_dump(mode="json")
+        files = all_snapshots()
+        if episode_id in files:
+            return snapshot_view(episode_id, files[episode_id]).model_dump(mode="json")
+        raise NotFound("episode", episode_id, [*book.live, *files])
+
+    def episodes_index() -> dict[str, Any]:
+        from drugenv.agents.baselines import BASELINES
+        from drugenv.scenarios import CURATED_NAMES
+
+        live = [{"id": k, "agent": e.request.agent, "seed": e.request.seed, "scenario": e.request.scenario,
+                 "done": not e.thread.is_alive()} for k, e in book.live.items()]
+        return {"live": live, "snapshots": sorted(all_snapshots()), "agents": [*BASELINES, "checkpoint:PATH", "serve:URL"],
+                "scenarios": ["procedural", *CURATED_NAMES]}
+
+    @app.exception_handler(NotFound)
+    async def not_found(request: Request, exc: NotFound) -> Response:
+        if _local_path(request).startswith("/api/"):
+            return JSONResponse({"detail": str(exc)}, status_code=404)
+        return page(request, "missing", "", message=str(exc), status=404)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def no_route(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code != 404 or _local_path(request).startswith(("/api/", "/static/", "/vendor/")):
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+        return page(request, "missing", "", message=f"There is no page at {request.url.path}: start from the runs list.",
+                    status=404)
+
+    def page(request: Request, view: str, arg: str, message: str = "", status: int = 200) -> HTMLResponse:
+        text = (STATIC / "index.html").read_text()
+        for key, value in (("BASE", request.scope.get("root_path", "")), ("VIEW", view), ("ARG", arg)):
+            text = text.replace(f"__{key}__", html.escape(value, quote=True))
+        text = text.replace("__MESSAGE__", f'<p class="error">{html.escape(message)}</p>' if message else "")
+        return HTMLResponse(text, status_code=status)
+
+    @app.get("/", response_class=HTMLResponse)
+    def index_page(request: Request) -> HTMLResponse:
+        return page(request, "runs", "")
+
+    @app.get("/runs/{run_id:path}", response_class=HTMLResponse)
+    def run_page(request: Request, run_id: str) -> HTMLResponse:
+        return page(request, "sweep" if runs_mod.kind_of(run_path(run_id)) == "sweep" else "run", run_id)
+
+    @app.get("/episodes", response_class=HTMLResponse)
+    def episodes_page(request: Request) -> HTMLResponse:
+        return page(request, "episodes", "")
+
+    @app.get("/episodes/{episode_id:path}", response_class=HTMLResponse)
+    def episode_page(request: Request, episode_id: str) -> HTMLResponse:
+        episode(episode_id)
+        return page(request, "episode", episode_id)
+
+    @app.get("/vendor/plotly.min.js")
+    def plotly_js() -> Response:
+        try:
+            import plotly
+        except ImportError:
+            msg = "plotly is not installed: pip install 'drugenv[dashboard]' to draw the charts"
+            return Response(f"window.PLOTLY_MISSING = {json.dumps(msg)};", media_type="text/javascript")
+        return FileResponse(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", media_type="text/javascript")
+
+    @app.get("/api/runs")
+    def api_runs() -> dict[str, Any]:
+        return runs_index()
+
+    @app.get("/api/runs/{run_id:path}")
+    def api_run(run_id: str) -> dict[str, Any]:
+        return run_detail(run_id)
+
+    @app.get("/api/episodes")
+    def api_episodes() -> dict[str, Any]:
+        return episodes_index()
+
+    @app.post("/api/episodes")
+    def api_start_episode(request: EpisodeRequest) -> Response:
+        try:
+            live = book.start(request)
+        except DrugEnvError as e:
+            return JSONResponse({"detail": str(e)}, status_code=400)
+        return JSONResponse({"id": live.id}, status_code=201)
+
+    @app.get("/api/episodes/{episode_id:path}")
+    def api_episode(episode_id: str) -> dict[str, Any]:
+        return episode(episode_id)
+
+    streams: dict[str, Callable[[str], dict[str, Any]]] = {
+        "runs": lambda _: runs_index(), "run": run_detail, "episode": episode, "episodes": lambda _: episodes_index()}
+
+    @app.get("/api/stream/{what}/{arg:path}")
+    async def api_stream(request: Request, what: str, arg: str) -> Response:
+        if what not in streams:
+            raise NotFound("stream", what, sorted(streams))
+        fn = streams[what]
+        first = await anyio.to_thread.run_sync(fn, arg)  # an unknown id fails here, as a 404, not mid-stream
+        return StreamingResponse(_events(request, lambda: fn(arg), first, poll_s), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    app.state.book = book
+    return app
+
+
+def _local_path(request: Request) -> str:
+    """The request path below the mount point (a Serve route prefix arrives as ``root_path``)."""
+    root = request.scope.get("root_path", "")
+    path = request.url.path
+    return path[len(root):] if root and path.startswith(root) else path
+
+
+async def _events(request: Request, fn: Callable[[], dict[str, Any]], first: dict[str, Any], poll_s: float) -> AsyncIterator[str]:
+    """SSE: the payload now, then again each time it changes; a comment line keeps idle streams alive."""
+    last: Optional[str] = None
+    payload: Optional[dict[str, Any]] = first
+    idle = 0.0
+    while not await request.is_disconnected():
+        if payload is not None:
+            text = json.dumps(payload, default=str)
+            if text != last:
+                last, idle = text, 0.0
+                yield f"data: {text}\n\n"
+        if idle >= HEARTBEAT_S:
+            idle = 0.0
+            yield ": keep-alive\n\n"
+        await asyncio.sleep(poll_s)
+        idle += poll_s
+        try:
+            payload = await anyio.to_thread.run_sync(fn)
+        except NotFound as e:  # the run folder was deleted while watched
+            payload = {"gone": str(e)}
+
+
+__all__ = ["NotFound", "create_app"]

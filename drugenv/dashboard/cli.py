@@ -1,0 +1,58 @@
+"""``drugenv dashboard``: serve the live evidence dashboard over a runs folder.
+
+How to run::
+
+    drugenv dashboard --runs runs/ --host 127.0.0.1 --port 8050     # then open http://127.0.0.1:8050
+    bash scripts/main.sh & drugenv dashboard                          # watch the main job train
+
+Results to expect: the runs list (GRPO, PPO, sweeps) with status, iteration and elapsed time; a run's
+page draws its training curve, checkpoint progression and before/after card, and follows
+``metrics.jsonl`` as it grows; /episodes plays an agent step by step, or follows run-agent's
+``_dashboard_state.json``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from drugenv.errors import ConfigError
+
+
+@dataclass
+class DashboardArgs:
+    """Serve the dashboard (``drugenv dashboard``)."""
+
+    runs: str = "runs"
+    """Folder of run folders (drugenv train / drugenv sweep outputs); it may not exist yet."""
+    host: str = "127.0.0.1"
+    """Interface to bind. Loopback by default: the dashboard has no authentication."""
+    port: int = 8050
+    """HTTP port."""
+    snapshot: tuple[str, ...] = ()
+    """Extra run-agent snapshot files to list (e.g. ./_dashboard_state.json); those under --runs are found anyway."""
+    poll: float = 1.0
+    """Seconds between file checks of an open live view."""
+    stale_after: float = 1800.0
+    """An unfinished run with no new output for this many seconds is shown as failed."""
+    step_delay: float = 0.4
+    """Seconds before each action of an episode played from the page, so a person can follow it."""
+
+
+def dashboard_main(args: DashboardArgs) -> int:
+    """Check the arguments, then run uvicorn until interrupted."""
+    if not 0 < args.port < 65536:
+        raise ConfigError(f"--port {args.port} is not a TCP port; expected 1-65535, e.g. --port 8050")
+    if args.poll <= 0 or args.step_delay < 0:
+        raise ConfigError(f"--poll {args.poll} must be > 0 and --step-delay {args.step_delay} >= 0 (seconds)")
+    import uvicorn
+
+    from drugenv.dashboard.app import create_app
+
+    app = create_app(args.runs, snapshots=args.snapshot, poll_s=args.poll, stale_after_s=args.stale_after,
+                     step_delay_s=args.step_delay)
+    print(f"dashboard: http://{args.host}:{args.port}  (runs: {args.runs})")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=3)
+    return 0
+
+
+__all__ = ["DashboardArgs", "dashboard_main"]

@@ -1,0 +1,204 @@
+"""Episodes for the "watch an episode" page: live ones played here, and run-agent snapshots.
+
+A live episode is run-agent's own loop (``drugenv.llm.run_agent.run_episodes``) on the in-process
+simulator, in a thread, writing the same ``_dashboard_state.json`` (schema v1) that ``drugenv
+run-agent`` writes; so the page reads one format whichever fed it. The loop is paced
+(``step_delay``) so a person can follow it.
+
+The truth reaches the page through ``DrugTargetEnvironment.outcome()`` only, which refuses to answer
+before the episode ends: ``EpisodeView.outcome`` stays None until then by construction. A
+run-agent snapshot never carries the truth (schema v1 has no field for it).
+"""
+
+from __future__ import annotations
+
+import itertools
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any, Literal, Optional, Sequence
+
+from pydantic import BaseModel, Field, ValidationError
+
+from drugenv.agents.base import Policy
+from drugenv.dashboard.runs import SNAPSHOT_NAME
+from drugenv.llm.run_agent import DashboardState, LocalEnv, run_episodes
+from drugenv.models import DrugTargetAction, ValidationObservation
+from drugenv.simulator.episode import EpisodeOutcome
+
+
+class EpisodeRequest(BaseModel):
+    """What the page's "play an episode" form sends."""
+
+    agent: str = Field("heuristic", description="random | heuristic | expression_only | oracle | checkpoint:PATH | serve:URL "
+                                                "(a Serve agent app, e.g. serve:http://127.0.0.1:8001).")
+    scenario: Optional[str] = Field(None, description="Curated scenario name, or None / 'procedural'.")
+    difficulty: Optional[str] = Field(None, description="Procedural tier: easy, medium, hard, very_hard.")
+    seed: int = Field(0, description="Episode seed.")
+
+
+class EpisodeView(BaseModel):
+    """One episode as the page draws it."""
+
+    id: str
+    source: Literal["live", "snapshot"]
+    agent: str
+    state: Optional[DashboardState] = Field(None, description="The run-agent snapshot; None before the first step.")
+    reward_terms: list[dict[str, float]] = Field(default_factory=list, description="Per-step reward breakdown (live only).")
+    dossier: Optional[dict[str, list[dict[str, Any]]]] = Field(None, description="Findings by section (live only).")
+    red_flags: list[str] = Field(default_factory=list)
+    outcome: Optional[EpisodeOutcome] = Field(None, description="The truth; set only once the episode has ended.")
+    error: Optional[str] = None
+
+
+class ServeAgentPolicy(Policy):
+    """The Serve agent app (``serve.apps``, ``POST /act``) as a Policy, one observation per request."""
+
+    name = "serve"
+
+    def __init__(self, url: str, timeout: float = 120.0):
+        self.url, self.timeout = url.rstrip("/"), timeout
+
+    def act(self, observations: Sequence[ValidationObservation]) -> list[DrugTargetAction | dict[str, Any]]:
+        import httpx
+
+        out = []
+        for obs in observations:
+            resp = httpx.post(f"{self.url}/act", json=obs.model_dump(mode="json"), timeout=self.timeout)
+            resp.raise_for_status()
+            out.append(resp.json()["action"])
+        return out
+
+
+class _Stopped(Exception):
+    """Raised inside a live episode's thread when the dashboard shuts down."""
+
+
+class _Paced(Policy):
+    """Waits ``delay`` seconds before each action so the page can be followed; forwards the rest."""
+
+    def __init__(self, inner: Policy, delay: float, stop: threading.Event):
+        self.inner, self.delay, self.stop = inner, delay, stop
+        self.name, self.needs_truth = inner.name, inner.needs_truth
+
+    def reset(self, batch_size: int = 1, seeds: Optional[Sequence[int]] = None) -> None:
+        self.inner.reset(batch_size, seeds)
+
+    def observe_truth(self, slot: int, truth: Any) -> None:
+        self.inner.observe_truth(slot, truth)
+
+    @property
+    def last_steps(self) -> Any:
+        return getattr(self.inner, "last_steps", None)
+
+    def act(self, observations: Sequence[ValidationObservation]) -> list[Any]:
+        if self.stop.wait(self.delay):
+            raise _Stopped("the dashboard shut down")
+        return self.inner.act(observations)
+
+
+class _RecordingEnv(LocalEnv):
+    """LocalEnv that keeps the public observation after each step (dossier, reward breakdown)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last: Optional[ValidationObservation] = None
+        self.terms: list[dict[str, float]] = []
+
+    def step(self, action: DrugTargetAction | dict[str, Any]) -> tuple[ValidationObservation, float, bool]:
+        obs, reward, done = super().step(action)
+        self.last = obs
+        self.terms.append(dict(obs.step_reward_breakdown))
+        return obs, reward, done
+
+
+def make_policy(agent: str) -> Policy:
+    """``serve:URL`` for the Serve agent app; anything else as ``drugenv eval --agent`` takes it."""
+    if agent.startswith("serve:"):
+        return ServeAgentPolicy(agent.split(":", 1)[1])
+    from drugenv.evaluation.cli import make_policy as eval_policy
+
+    return eval_policy(agent)
+
+
+class LiveEpisode:
+    """One episode playing in a background thread; ``view()`` is safe to call at any time."""
+
+    def __init__(self, episode_id: str, request: EpisodeRequest, policy: Policy, folder: Path, step_delay: float,
+                 stop: threading.Event):
+        self.id, self.request = episode_id, request
+        self.path = folder / SNAPSHOT_NAME
+        self.env = _RecordingEnv()
+        self.outcome: Optional[EpisodeOutcome] = None
+        self.error: Optional[str] = None
+        self.thread = threading.Thread(target=self._play, args=(_Paced(policy, step_delay, stop),),
+                                       name=f"episode-{episode_id}", daemon=True)
+        self.thread.start()
+
+    def _play(self, policy: Policy) -> None:
+        r = self.request
+        try:
+            run_episodes(policy, self.env, episodes=1, seed=r.seed, scenario=r.scenario, difficulty=r.difficulty,
+                         dashboard_path=self.path, model_id=r.agent, env_name="local", echo=False)
+            self.outcome = self.env.env.outcome()
+        except Exception as e:  # the page shows why the episode stopped instead of hanging on "running"
+            self.error = f"{type(e).__name__}: {e}"
+
+    def view(self) -> EpisodeView:
+        state = DashboardState.model_validate_json(self.path.read_text()) if self.path.exists() else None
+        obs = self.env.last
+        dossier = None
+        if obs is not None:
+            d = obs.dossier.model_dump(mode="json")
+            dossier = {k: v for k, v in d.items() if k != "flagged_red_flags"}
+        n = len(state.steps) if state else 0
+        return EpisodeView(id=self.id, source="live", agent=self.request.agent, state=state, reward_terms=self.env.terms[:n],
+                           dossier=dossier, red_flags=list(obs.dossier.flagged_red_flags) if obs else [],
+                           outcome=self.outcome, error=self.error)
+
+
+def snapshot_view(episode_id: str, path: Path) -> EpisodeView:
+    """A ``_dashboard_state.json`` written by run-agent; a damaged one becomes ``error``."""
+    try:
+        state = DashboardState.model_validate_json(path.read_text())
+    except (OSError, UnicodeDecodeError) as e:
+        return EpisodeView(id=episode_id, source="snapshot", agent="?", error=f"{path.name} cannot be read ({e}).")
+    except ValidationError as e:
+        first = e.errors()[0]
+        return EpisodeView(id=episode_id, source="snapshot", agent="?", error=(
+            f"{path.name} is not a schema-v1 run-agent snapshot ({e.error_count()} problems; first: "
+            f"{'.'.join(map(str, first['loc'])) or 'file'}: {first['msg']})."))
+    return EpisodeView(id=episode_id, source="snapshot", agent=state.model_id, state=state)
+
+
+class EpisodeBook:
+    """The live episodes of one dashboard, each in its own folder of a temporary directory."""
+
+    def __init__(self, step_delay: float, max_live: int = 32):
+        self.step_delay, self.max_live = step_delay, max_live
+        self._tmp = tempfile.TemporaryDirectory(prefix="drugenv-dashboard-")
+        self._ids = itertools.count(1)
+        self._stop = threading.Event()
+        self.live: dict[str, LiveEpisode] = {}
+
+    def start(self, request: EpisodeRequest) -> LiveEpisode:
+        """Build the policy (an unknown agent raises ``DrugEnvError`` here, before any thread) and play."""
+        policy = make_policy(request.agent)
+        if len(self.live) >= self.max_live:  # bounded memory: forget the oldest finished episode
+            oldest = next((k for k, e in self.live.items() if not e.thread.is_alive()), None)
+            if oldest is not None:
+                del self.live[oldest]
+        episode_id = f"live-{next(self._ids)}"
+        folder = Path(self._tmp.name) / episode_id
+        folder.mkdir()
+        self.live[episode_id] = LiveEpisode(episode_id, request, policy, folder, self.step_delay, self._stop)
+        return self.live[episode_id]
+
+    def close(self) -> None:
+        self._stop.set()
+        for e in self.live.values():
+            e.thread.join(timeout=5)
+        self._tmp.cleanup()
+
+
+__all__ = ["EpisodeBook", "EpisodeRequest", "EpisodeView", "LiveEpisode", "ServeAgentPolicy", "make_policy", "snapshot_view"]

@@ -1,0 +1,257 @@
+"""Read what training runs leave under ``runs/``, tolerating folders that are half written or damaged.
+
+A run folder is read, never written. The files are those of ``drugenv train`` (see the module
+docstrings of ``drugenv.training.grpo_train`` and ``drugenv.training.ppo``):
+
+| kind | marker                  | curve                  | finished when                                   |
+|------|-------------------------|------------------------|-------------------------------------------------|
+| grpo | settings.json           | metrics.jsonl          | evidence/before_after_metrics.json has after_grpo |
+| ppo  | learning_curve.jsonl    | learning_curve.jsonl   | learning_curve.json exists                      |
+
+Sweeps (``drugenv.dashboard.sweeps``) and run-agent snapshots (``drugenv.dashboard.episodes``) are
+found by the same walk. Nothing here raises on bad input: every unreadable file, corrupt line or
+missing file becomes a sentence in ``problems``, which the page shows.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, Field
+
+from drugenv.dashboard.evidence import before_after, checkpoints, references
+from drugenv.training import metrics as m
+from drugenv.training.ppo import HELDOUT_PREFIX, TRAIN_RETURN
+
+SNAPSHOT_NAME = "_dashboard_state.json"
+GRPO_MARKERS = ("settings.json", "metrics.jsonl")
+PPO_MARKERS = ("learning_curve.jsonl", "learning_curve.json")
+SWEEP_MARKERS = ("results.csv", "best_trial.json", "tune")
+_NOT_RUNS = {"tune", "evidence", "base_model", "sft_model", "adapter", "adapter_eval"}
+"""Folders inside a run that are never runs themselves (checkpoint_* are skipped by prefix too)."""
+MAX_DEPTH = 3
+"""How deep under the runs root a run folder may sit (runs/sweeps/<name> is depth 2)."""
+
+H = HELDOUT_PREFIX
+CURVE_PANELS: list[dict[str, Any]] = [
+    {"id": "return", "title": "Episode return", "reference": "mean_return",
+     "series": [[m.EPISODE_RETURN_MEAN, "rollout return"], [TRAIN_RETURN, "rollout return"], [H + "mean_return", "held-out return"]]},
+    {"id": "decisions", "title": "Held-out decisions", "reference": "decision_accuracy",
+     "series": [[H + "decision_accuracy", "accuracy"], [H + "brier", "Brier"], [H + "decision_utility", "decision utility"],
+                [H + "report_rate", "report rate (held-out)"], [m.REPORT_RATE, "report rate (rollout)"]]},
+    {"id": "credits", "title": "Credits used (held-out)", "reference": "credits_used", "series": [[H + "credits_used", "credits used"]]},
+    {"id": "time", "title": "Seconds per iteration", "stacked": True,
+     "series": [[m.TIMER_ROLLOUT, "rollout"], [m.TIMER_LEARNER, "learner"], [m.TIMER_SYNC, "sync"]]},
+]
+"""The training-curve charts: each series is [metrics.jsonl key, label]; the page draws what a run has."""
+
+
+class RunSummary(BaseModel):
+    """One row of the runs list."""
+
+    id: str = Field(..., description="Path relative to the runs root, '/'-separated.")
+    kind: Literal["grpo", "ppo", "sweep", "unknown"]
+    status: Literal["running", "finished", "failed"]
+    status_reason: str
+    iteration: Optional[int] = None
+    iterations_total: Optional[int] = None
+    elapsed_s: Optional[float] = Field(None, description="First to last write, or to now while running, s.")
+    updated_at: Optional[float] = Field(None, description="Newest file write, Unix time.")
+    config: dict[str, Any] = Field(default_factory=dict, description="The few settings that name the run.")
+    problems: list[str] = Field(default_factory=list)
+
+
+class RunDetail(RunSummary):
+    """Everything the run page draws."""
+
+    settings: Optional[dict[str, Any]] = None
+    curve: list[dict[str, Any]] = Field(default_factory=list, description="metrics.jsonl rows, in file order.")
+    panels: list[dict[str, Any]] = Field(default_factory=lambda: CURVE_PANELS)
+    references: dict[str, dict[str, float]] = Field(default_factory=dict, description="heuristic / oracle held-out metrics.")
+    checkpoints: list[dict[str, Any]] = Field(default_factory=list)
+    before_after: Optional[dict[str, Any]] = None
+
+
+def read_json(path: Path, problems: list[str], root: Path) -> Optional[Any]:
+    """The parsed file, or None with a sentence in ``problems`` (a missing file is the caller's call)."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError) as e:
+        problems.append(f"{path.relative_to(root)}: cannot be read ({e}).")
+    except json.JSONDecodeError as e:
+        problems.append(f"{path.relative_to(root)}: not valid JSON ({e}); ignored.")
+    return None
+
+
+def read_jsonl(path: Path, problems: list[str], root: Path) -> list[dict[str, Any]]:
+    """Rows of a JSON-lines file; a bad line is skipped and reported. An unterminated last line that
+    does not parse is a write in progress, so it is skipped silently and read on the next poll."""
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        problems.append(f"{path.relative_to(root)}: cannot be read ({e}).")
+        return []
+    rows, lines = [], text.split("\n")
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            if n < len(lines):
+                problems.append(f"{path.relative_to(root)} line {n}: not valid JSON ({e.msg}); line skipped.")
+            continue
+        if not isinstance(row, dict) or not isinstance(row.get("iteration"), int):
+            problems.append(f"{path.relative_to(root)} line {n}: expected an object with an integer 'iteration'; line skipped.")
+            continue
+        rows.append(row)
+    return rows
+
+
+def kind_of(path: Path) -> Optional[str]:
+    """'grpo' | 'ppo' | 'sweep' | 'unknown' (a run folder without its marker) | None (not a run)."""
+    if any((path / f).exists() for f in SWEEP_MARKERS):
+        return "sweep"
+    if any((path / f).exists() for f in PPO_MARKERS):
+        return "ppo"
+    if any((path / f).exists() for f in GRPO_MARKERS):
+        return "grpo"
+    if (path / "evidence").is_dir() or any(p.name.startswith("checkpoint_") for p in path.iterdir() if p.is_dir()):
+        return "unknown"
+    return None
+
+
+def _folders(root: Path) -> list[Path]:
+    """Folders under ``root`` up to ``MAX_DEPTH`` deep, skipping hidden ones and a run's own subfolders."""
+    out, stack = [], [(root, 0)]
+    while stack:
+        path, depth = stack.pop()
+        try:
+            children = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+        except OSError:
+            continue
+        for child in children:
+            if child.name in _NOT_RUNS or child.name.startswith("checkpoint_"):
+                continue
+            out.append(child)
+            if depth + 1 < MAX_DEPTH:
+                stack.append((child, depth + 1))
+    return sorted(out)
+
+
+def discover(root: Path) -> dict[str, Path]:
+    """Run folders under ``root``, by id (the path relative to ``root``)."""
+    return {p.relative_to(root).as_posix(): p for p in _folders(root) if kind_of(p) is not None}
+
+
+def snapshots(root: Path) -> dict[str, Path]:
+    """``_dashboard_state.json`` files under ``root`` (run-agent snapshots), by id."""
+    dirs = [root, *_folders(root)] if root.is_dir() else []
+    return {(p / SNAPSHOT_NAME).relative_to(root).as_posix(): p / SNAPSHOT_NAME for p in dirs if (p / SNAPSHOT_NAME).is_file()}
+
+
+def resolve(root: Path, run_id: str) -> Optional[Path]:
+    """The folder of ``run_id`` if it is a run inside ``root`` (ids from the page are never trusted)."""
+    path = (root / run_id).resolve()
+    if not path.is_relative_to(root.resolve()) or not path.is_dir():
+        return None
+    return path if kind_of(path) is not None else None
+
+
+def _mtime(path: Path) -> Optional[float]:
+    try:
+        return path.stat().st_mtime
+    except OSError:  # deleted between listing and stat
+        return None
+
+
+def _times(path: Path) -> tuple[Optional[float], Optional[float]]:
+    """(start, last write): settings.json is written first, so its time is the start when it exists."""
+    files = [path, *path.iterdir(), *((path / "evidence").iterdir() if (path / "evidence").is_dir() else ())]
+    stamps = [t for t in map(_mtime, files) if t is not None]
+    if not stamps:
+        return None, None
+    return _mtime(path / "settings.json") or min(stamps), max(stamps)
+
+
+def _status(finished: bool, updated: Optional[float], stale_after: float, done_note: str) -> tuple[str, str]:
+    if finished:
+        return "finished", done_note
+    age = time.time() - (updated or 0.0)
+    if age <= stale_after:
+        return "running", f"last write {age:.0f} s ago"
+    return "failed", (f"no new output for {age / 60:.0f} min and no final results: the process stopped before "
+                      f"finishing (no write for {stale_after / 60:.0f} min counts as stopped)")
+
+
+def load_run(root: Path, path: Path, *, stale_after: float, with_references: bool = False) -> RunDetail:
+    """Everything known about the run in ``path``; bad or missing files become ``problems``.
+
+    ``with_references``: also evaluate the heuristic / oracle reference lines if the run has none yet
+    (seconds of CPU, once per held-out suite; the runs list does not need them).
+    """
+    problems: list[str] = []
+    kind = kind_of(path) or "unknown"
+    settings = read_json(path / "settings.json", problems, root) if (path / "settings.json").exists() else None
+    report: Optional[dict[str, Any]] = None
+    if kind == "sweep":
+        curve, finished, note = [], (path / "results.csv").exists(), "results.csv written"
+    elif kind == "ppo":
+        curve = read_jsonl(path / "learning_curve.jsonl", problems, root) if (path / "learning_curve.jsonl").exists() else []
+        final = read_json(path / "learning_curve.json", problems, root) if (path / "learning_curve.json").exists() else None
+        if settings is None and isinstance(final, dict):
+            settings = final.get("settings")
+        finished, note = final is not None, "learning_curve.json written"
+    else:
+        if settings is None and kind == "grpo":
+            problems.append("settings.json is missing: drugenv train writes it first, so this folder was not made by it "
+                            "or was copied in part.")
+        curve = read_jsonl(path / "metrics.jsonl", problems, root) if (path / "metrics.jsonl").exists() else []
+        ba = path / "evidence" / "before_after_metrics.json"
+        report = read_json(ba, problems, root) if ba.exists() else None
+        if report is not None and not isinstance(report, dict):
+            problems.append("evidence/before_after_metrics.json: expected an object of metric tables; ignored.")
+            report = None
+        finished, note = bool(report and "after_grpo" in report), "evidence/before_after_metrics.json has the final evaluation"
+    if settings is not None and not isinstance(settings, dict):
+        problems.append("settings.json: expected an object of settings; ignored.")
+        settings = None
+    first, updated = _times(path)
+    status, reason = _status(finished, updated, stale_after, note)
+    if kind not in ("ppo", "sweep") and not (path / "metrics.jsonl").exists():
+        if status == "running" and settings is not None:  # normal: base-model evaluation and SFT come first
+            reason += "; no iteration has finished yet (the base-model evaluation and SFT come first)"
+        else:
+            problems.append("metrics.jsonl is missing: no training iteration was recorded in this folder.")
+    run_cfg = (settings or {}).get("run", {}) if isinstance((settings or {}).get("run"), dict) else {}
+    end = time.time() if status == "running" else updated
+    return RunDetail(
+        id=path.relative_to(root).as_posix(), kind=kind, status=status, status_reason=reason,
+        iteration=curve[-1]["iteration"] if curve else None, iterations_total=run_cfg.get("iterations"),
+        elapsed_s=round(end - first, 1) if first and end else None, updated_at=updated,
+        config=summary_config(settings or {}),
+        problems=problems, settings=settings, curve=curve, checkpoints=checkpoints(path, curve, report),
+        references=references(report, run_cfg, kind, problems) if with_references else {}, before_after=before_after(report),
+    )
+
+
+SUMMARY_SETTINGS = ("model", "algo", "training.loss_type", "training.group_size", "sft.expert", "seed")
+"""Dotted settings.json keys the runs list shows: what tells one run from another at a glance."""
+
+
+def summary_config(settings: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for dotted in SUMMARY_SETTINGS:
+        value: Any = settings
+        for part in dotted.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is not None and not isinstance(value, (dict, list)):
+            out[dotted.split(".")[-1]] = value
+    return out
+
+
+__all__ = ["CURVE_PANELS", "RunDetail", "RunSummary", "SNAPSHOT_NAME", "discover", "kind_of", "load_run", "read_json",
+           "read_jsonl", "resolve", "snapshots", "summary_config"]

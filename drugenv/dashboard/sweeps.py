@@ -1,0 +1,102 @@
+"""Read a Tune sweep folder (``drugenv sweep`` output, see ``drugenv.tuning.sweep``) for the sweep page.
+
+A finished sweep has ``results.csv`` (trials sorted best first, ``config.*`` columns) and
+``best_trial.json`` (metric, mode, best trial id). While it runs only Tune's own files exist:
+``tune/<trial>/params.json`` (the trial's config) and ``tune/<trial>/result.json`` (one JSON line
+per ``tune.report``); the page then shows each trial's latest report.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Any, Optional
+
+from pydantic import BaseModel, Field
+
+from drugenv.dashboard.runs import read_json
+from drugenv.tuning.sweep import HELDOUT_COLUMNS, flatten
+
+
+class SweepDetail(BaseModel):
+    """The sweep page: trials table and metric-vs-parameter plot."""
+
+    id: str
+    status: str = Field(..., description="'finished' (results.csv written) or 'running' (Tune's files only).")
+    metric: Optional[str] = None
+    mode: Optional[str] = None
+    best_trial_id: Optional[str] = None
+    params: list[str] = Field(default_factory=list, description="config.* columns, the swept parameters.")
+    columns: list[str] = Field(default_factory=list)
+    trials: list[dict[str, Any]] = Field(default_factory=list)
+    problems: list[str] = Field(default_factory=list)
+
+
+def _number(text: str) -> Any:
+    """CSV cells back to numbers where they are numbers (results.csv stores everything as text)."""
+    try:
+        v = float(text)
+    except ValueError:
+        return text
+    return int(v) if v.is_integer() and "." not in text and "e" not in text.lower() else v
+
+
+def _clean(v: Any) -> Any:
+    """NaN is not JSON; the page shows it as a blank cell."""
+    return None if isinstance(v, float) and math.isnan(v) else v
+
+
+def _tune_trials(tune_dir: Path, problems: list[str], root: Path) -> list[dict[str, Any]]:
+    rows = []
+    for trial in sorted(p for p in tune_dir.iterdir() if p.is_dir()):
+        params = read_json(trial / "params.json", problems, root) if (trial / "params.json").exists() else None
+        result = trial / "result.json"
+        lines = [ln for ln in result.read_text().splitlines() if ln.strip()] if result.exists() else []
+        try:
+            last = json.loads(lines[-1]) if lines else {}
+        except json.JSONDecodeError:
+            problems.append(f"{result.relative_to(root)}: last line is not valid JSON; trial shown without results.")
+            last = {}
+        row = {"trial_id": last.get("trial_id", trial.name), "eval_rounds": last.get("training_iteration")}
+        row.update({k: v for k, v in last.items() if k.startswith("heldout/")})
+        if isinstance(params, dict) and isinstance(params.get("overrides"), dict):
+            row.update({f"config.{k}": v for k, v in flatten(params["overrides"]).items()})
+        rows.append(row)
+    return rows
+
+
+def load_sweep(root: Path, path: Path) -> SweepDetail:
+    """The sweep in ``path``: results.csv when written, else Tune's per-trial files."""
+    problems: list[str] = []
+    best = read_json(path / "best_trial.json", problems, root) if (path / "best_trial.json").exists() else None
+    best = best if isinstance(best, dict) else {}
+    trials: list[dict[str, Any]] = []
+    status = "running"
+    if (path / "results.csv").exists():
+        status = "finished"
+        try:
+            with open(path / "results.csv", newline="") as f:
+                trials = [{k: _number(v) for k, v in r.items() if k is not None} for r in csv.DictReader(f)]
+        except (OSError, csv.Error, UnicodeDecodeError) as e:
+            problems.append(f"results.csv cannot be read ({e}).")
+    elif (path / "tune").is_dir():
+        trials = _tune_trials(path / "tune", problems, root)
+    if not trials:
+        problems.append("No trial has reported a held-out evaluation yet.")
+    columns = list(dict.fromkeys(k for r in trials for k in r))
+    metric = best.get("metric") or next((f"heldout/{k}" for k in HELDOUT_COLUMNS if f"heldout/{k}" in columns), None)
+    mode = best.get("mode", "max")
+    best_id = best.get("trial_id")
+    scored = [r for r in trials if isinstance(r.get(metric), (int, float)) and not math.isnan(r[metric])]
+    if best_id is None and scored:
+        best_id = (min if mode == "min" else max)(scored, key=lambda r: r[metric])["trial_id"]
+    return SweepDetail(
+        id=path.relative_to(root).as_posix(), status=status, metric=metric, mode=mode, best_trial_id=best_id,
+        params=[c for c in columns if c.startswith("config.")], columns=columns,
+        trials=[{k: _clean(v) for k, v in r.items()} for r in trials], problems=problems,
+    )
+
+
+__all__ = ["SweepDetail", "load_sweep"]

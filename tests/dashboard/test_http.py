@@ -1,0 +1,165 @@
+"""The dashboard over HTTP (no browser): bad input gives a clear message, never a 500; the truth of
+a live episode is absent from every payload until the episode has ended."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from drugenv.dashboard import create_app
+from drugenv.dashboard.cli import DashboardArgs, dashboard_main
+from drugenv.errors import ConfigError
+from tests.dashboard.conftest import make_grpo_run, make_ppo_run, make_sweep
+
+
+@pytest.fixture
+def client(runs_root):
+    with TestClient(create_app(runs_root, step_delay_s=0.02, stale_after_s=600)) as c:
+        yield c
+
+
+def test_no_runs_yet(tmp_path):
+    with TestClient(create_app(tmp_path / "not_there")) as c:
+        index = c.get("/api/runs").json()
+        assert index["exists"] is False and index["runs"] == []
+        assert c.get("/").status_code == 200
+
+
+def test_unknown_run_is_a_404_that_names_the_known_runs(client, runs_root):
+    make_grpo_run(runs_root)
+    for path in ("/api/runs/nope", "/runs/nope", "/api/stream/run/nope", "/episodes/nope", "/api/episodes/nope",
+                 "/runs/..%2F..%2Fetc", "/api/runs/..%2F..%2Fetc"):
+        r = client.get(path)
+        assert r.status_code == 404, path
+        assert "grpo_tiny_cpu" in r.text or "Known episodes" in r.text, path
+    r = client.get("/no/such/page")
+    assert r.status_code == 404 and "There is no page at /no/such/page" in r.text
+
+
+def test_corrupt_line_is_reported_and_the_rest_is_drawn(client, runs_root):
+    run = make_grpo_run(runs_root, finished=False)
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    lines.insert(1, '{"iteration": 2, "env/episode_return_mean": 0.')  # a torn write in the middle of the file
+    lines.insert(2, "[1, 2, 3]")
+    (run / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+    r = client.get("/api/runs/grpo_tiny_cpu")
+    assert r.status_code == 200
+    d = r.json()
+    assert [row["iteration"] for row in d["curve"]] == [1, 2, 3, 4]
+    assert any("line 2: not valid JSON" in p for p in d["problems"])
+    assert any("line 3: expected an object" in p for p in d["problems"])
+
+
+def test_an_unterminated_last_line_is_a_write_in_progress(client, runs_root):
+    run = make_grpo_run(runs_root, finished=False)
+    with open(run / "metrics.jsonl", "a") as f:
+        f.write('{"iteration": 5, "env/episode')
+    d = client.get("/api/runs/grpo_tiny_cpu").json()
+    assert d["iteration"] == 4 and d["problems"] == []
+
+
+def test_missing_and_damaged_files(client, runs_root):
+    run = make_grpo_run(runs_root, "no_metrics", finished=False)
+    (run / "metrics.jsonl").unlink()
+    (run / "evidence" / "before_after_metrics.json").write_text("{oops")
+    (run / "settings.json").write_text("[]")
+    bare = runs_root / "only_metrics"
+    bare.mkdir()
+    (bare / "metrics.jsonl").write_text('{"iteration": 1}\n')
+    early = make_grpo_run(runs_root, "early", finished=False)
+    (early / "metrics.jsonl").unlink()
+    d = client.get("/api/runs/early").json()
+    assert d["status"] == "running" and "no iteration has finished yet" in d["status_reason"] and d["problems"] == []
+    for run_id, expected in (("no_metrics", "metrics.jsonl is missing"), ("no_metrics", "not valid JSON"),
+                             ("no_metrics", "settings.json: expected an object"),
+                             ("only_metrics", "settings.json is missing")):
+        r = client.get(f"/api/runs/{run_id}")
+        assert r.status_code == 200
+        assert any(expected in p for p in r.json()["problems"]), (run_id, r.json()["problems"])
+        assert client.get(f"/runs/{run_id}").status_code == 200
+    assert client.get("/api/runs").status_code == 200
+
+
+def test_status_running_finished_failed(client, runs_root):
+    make_grpo_run(runs_root, "done")
+    make_grpo_run(runs_root, "training", finished=False)
+    stalled = make_grpo_run(runs_root, "stalled", finished=False)
+    old = time.time() - 3600
+    for p in [stalled, *stalled.rglob("*")]:
+        os.utime(p, (old, old))
+    runs = {r["id"]: r for r in client.get("/api/runs").json()["runs"]}
+    assert runs["done"]["status"] == "finished"
+    assert runs["training"]["status"] == "running" and runs["training"]["iteration"] == 4
+    assert runs["stalled"]["status"] == "failed" and "no new output" in runs["stalled"]["status_reason"]
+    assert runs["done"]["config"]["model"] == "tiny:L2H128"
+
+
+def test_ppo_run(client, runs_root):
+    make_ppo_run(runs_root)
+    make_ppo_run(runs_root, "ppo_training", finished=False)
+    done = client.get("/api/runs/ppo_vector").json()
+    assert done["kind"] == "ppo" and done["status"] == "finished" and done["iteration"] == 4
+    assert [r["train/episode_return_mean"] for r in done["curve"]] == [0.2, 0.4]
+    assert [r["iteration"] for r in done["checkpoints"]] == [2, 4] and done["settings"] is not None
+    assert client.get("/api/runs/ppo_training").json()["status"] == "running"
+
+
+def test_sweep_detail(client, runs_root):
+    make_sweep(runs_root)
+    d = client.get("/api/runs/sweeps/reward_weights").json()
+    assert d["best_trial_id"] == "t2" and d["metric"] == "heldout/decision_utility"
+    assert [t["trial_id"] for t in d["trials"]] == ["t2", "t1", "t0"]
+    assert d["params"] == ["config.env_config.reward.novelty_weight"]
+
+
+def test_live_episode_never_sends_the_truth_before_the_end(client):
+    r = client.post("/api/episodes", json={"agent": "oracle", "scenario": "kras_pdac_borderline", "seed": 0})
+    assert r.status_code == 201
+    episode_id = r.json()["id"]
+    views = []
+    for _ in range(500):
+        views.append(client.get(f"/api/episodes/{episode_id}").json())
+        if views[-1]["outcome"] is not None or views[-1]["error"]:
+            break
+        time.sleep(0.01)
+    assert views[-1]["error"] is None and views[-1]["outcome"]["correct_decision"] == "go"
+    unfinished = [v for v in views if not (v["state"] and v["state"]["done"])]
+    assert len(unfinished) > 1
+    for v in unfinished:
+        assert v["outcome"] is None
+        assert "correct_decision" not in json.dumps(v) and "decision_correct" not in json.dumps(v)
+
+
+def test_bad_episode_requests(client, runs_root):
+    assert client.post("/api/episodes", json={"agent": "nobody"}).status_code == 400
+    assert client.post("/api/episodes", json={"seed": "x"}).status_code == 422
+    r = client.post("/api/episodes", json={"agent": "heuristic", "scenario": "no_such_scenario"})
+    episode_id = r.json()["id"]
+    for _ in range(200):
+        v = client.get(f"/api/episodes/{episode_id}").json()
+        if v["error"]:
+            break
+        time.sleep(0.01)
+    assert "no_such_scenario" in v["error"]
+    snap = runs_root / "agent" / "_dashboard_state.json"
+    snap.parent.mkdir()
+    snap.write_text('{"schema_version": 1}')
+    v = client.get("/api/episodes/agent/_dashboard_state.json").json()
+    assert "not a schema-v1 run-agent snapshot" in v["error"]
+    assert client.get("/episodes/agent/_dashboard_state.json").status_code == 200
+
+
+def test_plotly_is_served_from_the_installed_package(client):
+    r = client.get("/vendor/plotly.min.js")
+    assert r.status_code == 200 and len(r.content) > 1_000_000
+
+
+def test_cli_checks_arguments_before_serving():
+    with pytest.raises(ConfigError, match="not a TCP port"):
+        dashboard_main(DashboardArgs(port=0))
+    with pytest.raises(ConfigError, match="--poll"):
+        dashboard_main(DashboardArgs(poll=0))
