@@ -39,7 +39,6 @@ pairs (generalisation is over perturbations and hidden truths, not over unseen g
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Literal
 
@@ -47,7 +46,7 @@ import numpy as np
 
 from drugenv.actions import ActionType, EvidenceDimension
 from drugenv.scenarios.base import Scenario
-from drugenv.scenarios.target_data import base_fields, load_target_data
+from drugenv.scenarios.target_data import base_fields, json_copy, load_target_data
 from drugenv.simulator.gates import (
     ALTERATION_MIN,
     DEPENDENCY_MAX,
@@ -369,7 +368,7 @@ def _add_misleading(f: dict, decision: str, n: int, rng: np.random.Generator) ->
     for i in rng.permutation(len(names)):
         if len(signals) >= n:
             break
-        trial = json.loads(json.dumps(f))
+        trial = json_copy(f)
         failing = _failing(f)
         out = _mislead_go(names[i], trial, rng) if decision == "go" else _mislead_no_go(names[i], trial, failing, rng)
         if out is None or decide(trial)[0] != decision or _failing(trial) != failing:

@@ -13,7 +13,6 @@ from drugenv.errors import EnvNotResetError, EpisodeNotFinishedError
 from drugenv.models import (
     DrugTargetAction,
     DrugTargetState,
-    EvidenceDossier,
     Finding,
     HistoryEntry,
     IntermediateOutput,
@@ -261,12 +260,12 @@ class DrugTargetEnvironment:
         if action is not None and output.status in ("ok", "no_data"):
             section = ACTION_TABLE[action.action_type].section
             if section is not None:
-                getattr(obs.dossier, section).append(Finding.model_construct(
+                getattr(obs.dossier, section).append(Finding(
                     step=step, action_type=action.action_type, parameters=dict(action.parameters), summary=output.summary,
                     data=dict(output.data)))
         if action is not None and action.action_type == ActionType.FLAG_RED_FLAG and output.status == "info":
             obs.dossier.flagged_red_flags.append(action.parameters["description"])
-        obs.pipeline_history.append(HistoryEntry.model_construct(
+        obs.pipeline_history.append(HistoryEntry(
             step=step, action_type=action.action_type.value if action else "invalid",
             parameters=dict(action.parameters) if action else {}, summary=output.summary, cost=cost,
             violations=[v.rule for v in violations]))
@@ -287,15 +286,14 @@ class DrugTargetEnvironment:
 
         reward = float(sum(terms.values()))
         self._cum_reward += reward
-        obs.step_count = step
-        obs.credits_remaining = book.credits.remaining
-        obs.latest_output = output
-        obs.rule_violations = violations
-        obs.step_reward_breakdown = {k: round(v, 6) for k, v in terms.items()}
-        obs.done = done
-        obs.reward = round(reward, 6)
-        obs.legal_actions = rules.legal_actions(done=done, credits_remaining=book.credits.remaining)
-        obs.metadata = {**obs.metadata, "termination_reason": self._termination, "truncated": truncated}
+        # The environment's own record, updated in place: these values were built here, so pydantic's
+        # per-attribute assignment machinery (a third of a step) has nothing to check.
+        obs.__dict__.update(
+            step_count=step, credits_remaining=book.credits.remaining, latest_output=output, rule_violations=violations,
+            step_reward_breakdown={k: round(v, 6) for k, v in terms.items()}, done=done, reward=round(reward, 6),
+            legal_actions=rules.legal_actions(done=done, credits_remaining=book.credits.remaining),
+            metadata={**obs.metadata, "termination_reason": self._termination, "truncated": truncated},
+        )
         self.last_info = {"reward_terms": dict(obs.step_reward_breakdown), "truncated": truncated,
                           "termination_reason": self._termination}
         return self._snapshot(obs)
@@ -307,20 +305,18 @@ class DrugTargetEnvironment:
         Why not ``model_copy(deep=True)``: the dossier and history grow every step, and deep-copying
         them was ~75% of a step. Findings, history entries and outputs are written once and never
         changed afterwards, so the copy shares them and copies only the lists and dicts a caller might
-        append to; ``model_construct`` skips re-validating data the simulator built itself (the
-        boundary where outside input arrives, ``rules.parse_action``, still validates).
+        append to (``model_copy(update=...)`` copies ``__dict__`` without re-validating what the
+        simulator built itself; the boundary where outside input arrives, ``rules.parse_action``, validates).
         """
         d = obs.dossier
-        dossier = EvidenceDossier.model_construct(
-            expression=list(d.expression), protein=list(d.protein), clinical=list(d.clinical), safety=list(d.safety),
-            literature=list(d.literature), experimental=list(d.experimental), flagged_red_flags=list(d.flagged_red_flags))
-        return ValidationObservation.model_construct(
-            target_gene=obs.target_gene, disease_context=obs.disease_context, indication=obs.indication,
-            credits_remaining=obs.credits_remaining, credits_total=obs.credits_total, step_count=obs.step_count,
-            max_steps=obs.max_steps, dossier=dossier, pipeline_history=list(obs.pipeline_history),
-            latest_output=obs.latest_output, rule_violations=list(obs.rule_violations),
-            step_reward_breakdown=dict(obs.step_reward_breakdown), legal_actions=list(obs.legal_actions), done=obs.done,
-            reward=obs.reward, metadata=dict(obs.metadata))
+        dossier = d.model_copy(update={
+            "expression": list(d.expression), "protein": list(d.protein), "clinical": list(d.clinical),
+            "safety": list(d.safety), "literature": list(d.literature), "experimental": list(d.experimental),
+            "flagged_red_flags": list(d.flagged_red_flags)})
+        return obs.model_copy(update={
+            "dossier": dossier, "pipeline_history": list(obs.pipeline_history), "rule_violations": list(obs.rule_violations),
+            "step_reward_breakdown": dict(obs.step_reward_breakdown), "legal_actions": list(obs.legal_actions),
+            "metadata": dict(obs.metadata)})
 
 
 __all__ = ["DrugTargetEnvironment"]

@@ -37,7 +37,7 @@ class ValidationProgress(BaseModel):
     """Which dimensions were investigated, and with which parameters (mutable)."""
 
     investigated: set[EvidenceDimension] = Field(default_factory=set)
-    calls: list[tuple[str, str]] = Field(default_factory=list, description="(action, canonical params) of executed actions.")
+    calls: set[tuple[str, str]] = Field(default_factory=set, description="(action, canonical params) of executed actions.")
     redundant_calls: int = 0
     prereq_checked: int = 0
     prereq_satisfied: int = 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from functools import lru_cache
 from typing import Any, Callable
 
 import numpy as np
@@ -56,7 +57,7 @@ class _Draw:
 
     def score(self, value: float, lo: float = 0.0, hi: float = 1.0) -> float:
         """Bounded score: additive noise, clipped."""
-        return float(np.clip(value + self.rng.normal(0.0, self.sd * (hi - lo) * 0.5), lo, hi))
+        return _clip(value + self.rng.normal(0.0, self.sd * (hi - lo) * 0.5), lo, hi)
 
     def shift(self, value: float, unit_sd: float) -> float:
         """Unbounded readout with noise SD ``unit_sd`` at noise_level 1."""
@@ -70,6 +71,17 @@ class _Draw:
 
     def subset(self, items: tuple[str, ...], rate_scale: float = 1.0) -> list[str]:
         return [x for x in items if self.rng.random() >= self.q.false_negative_rate * rate_scale]
+
+
+def _clip(x: float, lo: float, hi: float) -> float:
+    """``np.clip`` for one float (same value; numpy's call overhead is ~20x a comparison)."""
+    return float(min(max(x, lo), hi))
+
+
+@lru_cache(maxsize=65536)
+def _coverage_draw(episode_seed: int, db: str) -> float:
+    """The uniform draw that decides whether ``db`` holds data in this episode (cached: it is fixed per episode)."""
+    return float(np.random.default_rng(_stable_seed(episode_seed, "coverage", db)).random())
 
 
 def _r(x: float, nd: int = 2) -> float:
@@ -89,8 +101,8 @@ def generate(profile: TargetProfile, quality: DataQualityState, action: DrugTarg
     if db is not None:
         coverage = quality.database_coverage.get(db, 1.0)
         # Coverage is a property of (episode, database): the same database always has or lacks data.
-        if np.random.default_rng(_stable_seed(episode_seed, "coverage", db)).random() >= coverage:
-            return IntermediateOutput(
+        if _coverage_draw(episode_seed, db) >= coverage:
+            return IntermediateOutput.model_construct(  # built here from typed values: nothing to validate
                 action_type=action.action_type, dimension=spec.dimension.value if spec.dimension else None,
                 status="no_data", summary=f"{db} holds no data for {profile.gene} in {profile.indication}.",
                 data={"database": db}, cost=spec.cost,
@@ -101,7 +113,7 @@ def generate(profile: TargetProfile, quality: DataQualityState, action: DrugTarg
     summary, data = _GENERATORS[action.action_type](profile, d, params)
     if db is not None:
         data = {"database": db, **data}
-    return IntermediateOutput(
+    return IntermediateOutput.model_construct(
         action_type=action.action_type, dimension=spec.dimension.value if spec.dimension else None,
         status="ok", summary=summary, data=data, cost=spec.cost,
     )
@@ -260,7 +272,7 @@ def _crispr(p: TargetProfile, d: _Draw, params: dict):
 
 
 def _biomarker(p: TargetProfile, d: _Draw, params: dict):
-    r = float(np.clip(d.shift(p.biomarker_correlation, 0.6), -1, 1))
+    r = _clip(d.shift(p.biomarker_correlation, 0.6), -1, 1)
     return f"Biomarker-response correlation r = {r:+.2f}.", {"pearson_r": _r(r)}
 
 
@@ -280,7 +292,7 @@ def _in_vivo(p: TargetProfile, d: _Draw, params: dict):
 
 
 def _expert(p: TargetProfile, d: _Draw, params: dict):
-    v = float(np.clip(p.true_viability_score + d.rng.normal(0, 0.1 + 0.5 * d.q.noise_level), 0, 1))
+    v = _clip(p.true_viability_score + d.rng.normal(0, 0.1 + 0.5 * d.q.noise_level), 0, 1)
     return f"Expert panel viability estimate {v:.2f} ({'leaning go' if v >= 0.5 else 'leaning no-go'}).", {"viability_estimate": _r(v)}
 
 

@@ -18,7 +18,7 @@ Soft prerequisites are listed once, in ``drugenv.actions.ACTION_TABLE`` (``soft_
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Union
+from typing import Any, Collection, Iterable, Mapping, Union
 
 from pydantic import ValidationError
 
@@ -34,6 +34,8 @@ class RuleCheck:
     """Outcome of checking one action."""
 
     violations: list[RuleViolation] = field(default_factory=list)
+    key: tuple[str, str] = ("", "")
+    """The action's ``DrugTargetAction.key()``, computed once per step (redundancy and bookkeeping both need it)."""
     blocked: bool = False
     redundant: bool = False
     prereq_applicable: bool = False
@@ -87,7 +89,7 @@ def check(
     done: bool,
     credits_remaining: int,
     investigated: Iterable[EvidenceDimension],
-    past_calls: Iterable[tuple[str, str]],
+    past_calls: Collection[tuple[str, str]],
     any_evidence: bool,
 ) -> RuleCheck:
     """Apply the hard rules, then (if not blocked) the soft rules."""
@@ -114,7 +116,8 @@ def check(
         out.blocked = True
         return out
 
-    if action.key() in set(past_calls):
+    out.key = action.key()
+    if out.key in past_calls:
         out.redundant = True
         out.violations.append(RuleViolation(
             rule="redundant", severity="soft",

@@ -66,12 +66,12 @@ def apply(latent: FullLatentState, book: EpisodeBook, action: DrugTargetAction, 
     if action.action_type == ActionType.FLAG_RED_FLAG:
         out = IntermediateOutput(action_type=action.action_type, status="info",
                                  summary=f"Red flag recorded: {action.parameters['description']}")
-        progress.calls.append(action.key())
+        progress.calls.add(check.key)
         return Transition(out, cost=spec.cost, new_dimension=False, submitted=False)
 
     progress.evidence_calls += 1
     progress.redundant_calls += int(check.redundant)
-    progress.calls.append(action.key())
+    progress.calls.add(check.key)
     new_dim = spec.dimension not in progress.investigated
     progress.investigated.add(spec.dimension)
     key_dim = covers_key_dimension(latent.profile, action)
