@@ -112,6 +112,7 @@ def vector_features(obs: ValidationObservation) -> np.ndarray:
     # Findings store canonical parameters, so this matches ``DrugTargetAction.key()``.
     done_keys = {(f.action_type.value, json.dumps(f.parameters, sort_keys=True)) for f in obs.dossier.all_findings()}
     rules = [v.severity for v in obs.rule_violations]
+    log_odds = belief.log_odds  # a computed property: read once, not once per gate
     x = [
         obs.credits_remaining / max(1, obs.credits_total),
         obs.step_count / max(1, obs.max_steps),
@@ -121,7 +122,7 @@ def vector_features(obs: ValidationObservation) -> np.ndarray:
         float(np.tanh(belief.logit / LOGIT_SCALE)),
         belief.p_go,
     ]
-    x += [max(-1.0, min(1.0, belief.log_odds[g] / GATE_SCALE)) for g in GATES]
+    x += [max(-1.0, min(1.0, log_odds[g] / GATE_SCALE)) for g in GATES]
     x += [float(belief.seen[g]) for g in GATES]
     x += [float(d in investigated) for d in _DIMS]
     x += [float(k in done_keys) for k in _EVIDENCE_KEYS]

@@ -183,3 +183,13 @@ def test_render_ansi():
     env = gym.make(VECTOR_ENV_ID, render_mode="ansi", scenario="egfr_nsclc_viable")
     env.reset(seed=0)
     assert env.render().startswith("Target: EGFR")
+
+
+def test_to_charset_maps_every_character_into_the_charset():
+    from drugenv.gym_envs.text_render import to_charset
+
+    text = "IC50 ≤ 300 nM · µM → log2FC −1.2 “quoted” café\ttab\rcr\x00nul 😀\nline"
+    out = to_charset(text)
+    assert set(out) <= set(TEXT_CHARSET)
+    assert out == 'IC50 <= 300 nM * uM -> log2FC -1.2 "quoted" cafe tab?cr?nul ?\nline'
+    assert to_charset(text) == out  # cached mappings give the same answer
