@@ -53,6 +53,8 @@ class Args:
     """Internal: port for --serve (0: a free one)."""
     env_threads: int = 8
     """DrugEnv server: frames handled in a pool of this many threads (0: inline on the event loop)."""
+    workers: int = 1
+    """DrugEnv server: worker processes (``drugenv serve-env --workers``); compare 1 and 2 for scaling."""
 
 
 CURATED = ("egfr_nsclc_viable", "kras_pdac_borderline", "cd33_aml_misleading", "tp53_solid_tumors_clear_fail",
@@ -60,7 +62,7 @@ CURATED = ("egfr_nsclc_viable", "kras_pdac_borderline", "cd33_aml_misleading", "
 
 
 # ------------------------------------------------------------------------------------ servers
-def serve(kind: str, port: int, max_sessions: int, env_threads: int = 0) -> None:
+def serve(kind: str, port: int, max_sessions: int, env_threads: int = 0, workers: int = 1) -> None:
     import uvicorn
 
     if kind == "drugenv":
@@ -68,17 +70,36 @@ def serve(kind: str, port: int, max_sessions: int, env_threads: int = 0) -> None
         from drugenv.server.serve import serve_env_main
 
         serve_env_main(ServeArgs(host="127.0.0.1", port=port, max_sessions=max_sessions, log_level="info",
-                                 env_threads=env_threads))
+                                 env_threads=env_threads, workers=workers))
     else:
         from drugenv.server.openenv_reference import make_reference_app
 
         uvicorn.run(make_reference_app(max_sessions=max_sessions), host="127.0.0.1", port=port, log_level="info")
 
 
-def start_server(kind: str, max_sessions: int, env_threads: int = 0) -> tuple[subprocess.Popen, str]:
+def _wait_healthy(url: str, deadline: float) -> None:
+    import urllib.request
+
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url}/health did not answer")
+
+
+def start_server(kind: str, max_sessions: int, env_threads: int = 0, workers: int = 1) -> tuple[subprocess.Popen, str]:
     """Start ``kind`` in a subprocess; returns (process, base URL) once uvicorn reports its port."""
-    proc = subprocess.Popen([sys.executable, __file__, "--serve", kind, "--port", "0", "--clients", str(max_sessions),
-                             "--env-threads", str(env_threads)],
+    port = 0
+    if workers > 1:  # the process manager binds before forking: give it a concrete free port
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, __file__, "--serve", kind, "--port", str(port), "--clients", str(max_sessions),
+                             "--env-threads", str(env_threads), "--workers", str(workers)],
                             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     deadline = time.monotonic() + 120
     assert proc.stderr is not None
@@ -87,7 +108,9 @@ def start_server(kind: str, max_sessions: int, env_threads: int = 0) -> tuple[su
         if not line and proc.poll() is not None:
             break
         if "Uvicorn running on" in line:
-            return proc, line.split("running on ")[1].split()[0]
+            url = line.split("running on ")[1].split()[0]
+            _wait_healthy(url, deadline)  # with --workers the manager logs this before its workers listen
+            return proc, url
     proc.kill()
     raise RuntimeError(f"{kind} server did not start")
 
@@ -154,7 +177,8 @@ async def run_load(url: str, args: Args) -> dict[str, float]:
 
 
 def measure(kind: str, args: Args) -> dict[str, float]:
-    proc, url = start_server(kind, max_sessions=args.clients, env_threads=args.env_threads)
+    proc, url = start_server(kind, max_sessions=args.clients, env_threads=args.env_threads,
+                             workers=args.workers if kind == "drugenv" else 1)
     try:
         return asyncio.run(run_load(url, args))
     finally:
@@ -167,7 +191,7 @@ def measure(kind: str, args: Args) -> dict[str, float]:
 
 def main(args: Args) -> None:
     if args.serve:
-        serve(args.serve, args.port, max_sessions=args.clients, env_threads=args.env_threads)
+        serve(args.serve, args.port, max_sessions=args.clients, env_threads=args.env_threads, workers=args.workers)
         return
     print(f"config: {asdict(args)}")
     kinds = ["drugenv", "reference"] if args.servers == "both" else [args.servers]

@@ -3,6 +3,7 @@
 How to run::
 
     python -m drugenv.server --host 127.0.0.1 --port 8000 --max-sessions 256
+    drugenv serve-env --workers 2             # one process per core: each WebSocket lives in one worker
     DRUGENV_SEAL=... drugenv serve-env        # sealed evaluation: seeds no longer reveal scenarios
 
 Results to expect: ``GET http://127.0.0.1:8000/health`` answers ``{"status": "healthy", ...}`` and
@@ -22,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterator, Optional, Sequence
 
-from drugenv.errors import DependencyNotInstalled
+from drugenv.errors import ConfigError, DependencyNotInstalled
 from drugenv.server.app import (
     DEFAULT_ENV_THREADS,
     DEFAULT_IDLE_TIMEOUT_S,
@@ -56,6 +57,11 @@ class Args:
     """Keepalive pong timeout, seconds."""
     log_level: str = "warning"
     """uvicorn log level (critical, error, warning, info, debug)."""
+    workers: int = 1
+    """Server processes. One Python process is GIL-bound; N workers share the port (uvicorn's process
+    manager) and each WebSocket session lives in the worker that accepted it. ``max_sessions`` applies
+    per worker: the kernel does not balance connections, so a split cap would refuse sessions while
+    another worker had room. HTTP /reset, /step, /state are stateless, so any worker can answer them."""
     seal: Optional[str] = None
     """Secret that salts scenario generation and noise (sealed evaluation: a public seed no longer maps to its truth,
     metadata carries no seed; the same seed and secret replay exactly). Default: the DRUGENV_SEAL environment
@@ -90,12 +96,34 @@ def make_app(args: Args) -> Any:
                       env_threads=args.env_threads)
 
 
+WORKER_ARGS_ENV_VAR = "DRUGENV_SERVER_ARGS"
+"""How ``--workers`` passes the settings to each worker process (JSON of ``Args``; read by ``drugenv.server.asgi``)."""
+
+
 def serve_env_main(args: Args) -> None:
     """Serve ``DrugTargetEnvironment`` until interrupted (the ``drugenv serve-env`` command)."""
+    if args.workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {args.workers}")
     logging.basicConfig(level=args.log_level.upper())
     # Log every setting but never the secret itself.
     logger.warning("drugenv server config: %s", {**dataclasses.asdict(args), "seal": "<set>" if (args.seal or os.environ.get(SEAL_ENV_VAR)) else None})
-    build_server(make_app(args), args).run()
+    if args.workers == 1:
+        build_server(make_app(args), args).run()
+        return
+    import json
+
+    import uvicorn
+
+    # Worker processes import the app by name, so the settings travel in the environment (the seal
+    # too, through its own variable, so it never sits in a JSON blob a log might print).
+    per_worker = dataclasses.replace(args, seal=None, workers=1)
+    os.environ[WORKER_ARGS_ENV_VAR] = json.dumps(dataclasses.asdict(per_worker))
+    if args.seal:
+        os.environ[SEAL_ENV_VAR] = args.seal
+    uvicorn.run("drugenv.server.asgi:app", host=args.host, port=args.port, workers=args.workers,
+                log_level=args.log_level, ws_max_size=max(4 * args.max_message_bytes, 1 << 20),
+                ws_ping_interval=args.ws_ping_interval_s, ws_ping_timeout=args.ws_ping_timeout_s,
+                timeout_graceful_shutdown=5)
 
 
 @contextmanager
@@ -134,4 +162,4 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     serve_env_main(tyro.cli(Args, args=argv))
 
 
-__all__ = ["Args", "SEAL_ENV_VAR", "build_server", "main", "make_app", "serve_env_main", "serve_in_thread"]
+__all__ = ["Args", "SEAL_ENV_VAR", "WORKER_ARGS_ENV_VAR", "build_server", "main", "make_app", "serve_env_main", "serve_in_thread"]

@@ -1,0 +1,85 @@
+"""``drugenv serve-env --workers 2``: several server processes behind one port, each WebSocket in one worker."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from drugenv.client import DrugTargetEnv
+from drugenv.server.protocol import observation_data
+
+from .conftest import replay
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def two_worker_server():
+    port = _free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("DRUGENV_SEAL", None)
+    proc = subprocess.Popen([sys.executable, "-m", "drugenv.cli", "serve-env", "--host", "127.0.0.1", "--port", str(port),
+                             "--workers", "2", "--max-sessions", "8"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(url + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start: {proc.stderr.read() if proc.poll() is not None else 'timeout'}")
+            time.sleep(0.2)
+        yield url, proc
+    finally:
+        proc.send_signal(signal.SIGTERM)  # uvicorn's process manager stops its workers, then exits
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _play(url: str, seed: int) -> tuple[list[dict], list[dict]]:
+    actions = [{"action_type": "query_expression", "parameters": {"database": "TCGA"}},
+               {"action_type": "toxicity_panel"}, {"action_type": "off_target_screen"},
+               {"action_type": "submit_validation_report", "final_decision": "go", "confidence": 0.6}]
+    with DrugTargetEnv(base_url=url) as env:
+        payloads = [env.reset(seed=seed, scenario="cd33_aml_misleading", episode_id=f"w-{seed}").observation]
+        payloads += [env.step(a).observation for a in actions]
+    return [json.loads(observation_data(o)) for o in payloads], actions
+
+
+def test_sessions_across_workers_replay_exactly(two_worker_server):
+    url, proc = two_worker_server
+    children = subprocess.run(["ps", "--ppid", str(proc.pid), "-o", "args="], capture_output=True, text=True).stdout
+    assert children.count("multiprocessing") >= 2, children  # two worker processes behind the one port
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(lambda s: (s, _play(url, s)), range(8)))
+    for seed, (wire, actions) in results:
+        local, _ = replay(seed, "cd33_aml_misleading", actions, episode_id=f"w-{seed}")
+        assert wire == local
+    health = httpx.get(url + "/health").json()
+    assert health["status"] == "healthy" and health["max_sessions"] == 8  # the cap holds per worker
+
+
+def test_workers_must_be_positive():
+    res = subprocess.run([sys.executable, "-m", "drugenv.cli", "serve-env", "--workers", "0"],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode != 0 and "--workers must be >= 1" in res.stderr
