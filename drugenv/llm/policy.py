@@ -30,6 +30,7 @@ from drugenv.agents.base import Policy
 from drugenv.errors import DependencyNotInstalled
 from drugenv.llm.parsing import ParseFailure, ParseResult, parse_action, to_env_action
 from drugenv.llm.prompts import DEFAULT_MAX_PROMPT_TOKENS, build_messages, prompt_token_ids
+from drugenv.llm.stopping import cut_at_stop, stop_token_ids
 from drugenv.models import DrugTargetAction, ValidationObservation
 
 
@@ -108,6 +109,7 @@ class HFGenerateBackend(GenerationBackend):
         import torch
 
         tok = self.tokenizer
+        stops = stop_token_ids(tok, self.model)  # the training sampler's rule too (drugenv.llm.stopping)
         pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
         width = max(len(p) for p in prompts)
         ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)  # (B, P) left-padded
@@ -119,7 +121,7 @@ class HFGenerateBackend(GenerationBackend):
         greedy = sampling.temperature == 0
         kwargs: dict[str, Any] = dict(
             max_new_tokens=sampling.max_new_tokens, do_sample=not greedy, pad_token_id=pad_id,
-            eos_token_id=tok.eos_token_id, return_dict_in_generate=True, output_logits=True,
+            eos_token_id=stops, return_dict_in_generate=True, output_logits=True,
         )
         if not greedy:
             kwargs.update(temperature=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k)
@@ -134,13 +136,10 @@ class HFGenerateBackend(GenerationBackend):
         token_lp = torch.log_softmax(logits, dim=-1).gather(-1, seqs[..., None]).squeeze(-1)  # (B, C)
         gens = []
         for r, p in enumerate(prompts):
-            row = seqs[r].tolist()
-            stop = row.index(tok.eos_token_id) + 1 if tok.eos_token_id in row else len(row)
-            comp = row[:stop]
+            comp, stopped = cut_at_stop(seqs[r].tolist(), stops)
             gens.append(Generation(
-                prompt_ids=list(p), completion_ids=comp, logprobs=token_lp[r, :stop].tolist(),
-                text=tok.decode(comp, skip_special_tokens=True),
-                finish_reason="stop" if comp and comp[-1] == tok.eos_token_id else "length",
+                prompt_ids=list(p), completion_ids=comp, logprobs=token_lp[r, :len(comp)].tolist(),
+                text=tok.decode(comp, skip_special_tokens=True), finish_reason="stop" if stopped else "length",
             ))
         return gens
 

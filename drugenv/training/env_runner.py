@@ -179,9 +179,10 @@ class DrugEnvRunner(EnvRunner, Checkpointable):
         self.module.to(self.config.device)
         self.module.eval()
         self.tokenizer = AutoTokenizer.from_pretrained(self.config.model_name_or_path)
+        from drugenv.llm.stopping import stop_token_ids
+
+        self.eos_token_ids = stop_token_ids(self.tokenizer, self.module.lm)  # the evaluation sampler's rule too
         eos = self.tokenizer.eos_token_id
-        gen_eos = self.module.lm.generation_config.eos_token_id
-        self.eos_token_ids = sorted({eos} | (set(gen_eos) if isinstance(gen_eos, list) else {gen_eos} - {None}))
         self.pad_token_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else eos
 
     @override(EnvRunner)

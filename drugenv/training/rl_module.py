@@ -27,6 +27,8 @@ from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.torch import TorchRLModule
 from ray.rllib.utils.annotations import override
 
+from drugenv.llm.stopping import cut_at_stop
+
 INPUT_IDS = "input_ids"
 ATTENTION_MASK = "attention_mask"
 COMPLETION_MASK = "completion_mask"
@@ -194,15 +196,13 @@ class DrugLLMRLModule(TorchRLModule):
         new = out.sequences[:, width:].cpu()  # (B, N)
         scores = torch.stack(out.scores, dim=1).float().cpu()  # (B, N, V), temperature applied
         logps = torch.log_softmax(scores, dim=-1).gather(-1, new.unsqueeze(-1)).squeeze(-1)
-        eos = set([eos_token_id] if isinstance(eos_token_id, int) else eos_token_id)
+        stops = [eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id)
         comps, lps, trunc = [], [], []
         for i in range(new.shape[0]):
-            row = new[i].tolist()
-            end = next((t + 1 for t, tok in enumerate(row) if tok in eos), None)
-            trunc.append(end is None)
-            end = len(row) if end is None else end
-            comps.append(row[:end])
-            lps.append(logps[i, :end].tolist())
+            comp, stopped = cut_at_stop(new[i].tolist(), stops)
+            trunc.append(not stopped)
+            comps.append(comp)
+            lps.append(logps[i, : len(comp)].tolist())
         return comps, lps, trunc
 
     # ------------------------------------------------------------------------ adapter-only state
