@@ -97,12 +97,11 @@ def resolve_adapter(adapter: Optional[str]) -> Optional[str]:
 
 
 def model_path(model: str) -> str:
-    """Map 'tiny' / 'tiny-qwen' to a cached offline model directory; anything else is returned unchanged."""
-    if model in ("tiny", "tiny-qwen"):
-        from drugenv.llm.tiny import cached_tiny_model
+    """'tiny' / 'tiny-qwen' / 'random:Qwen/...' → a cached offline model directory
+    (``architectures.resolve_model_spec``); anything else is returned unchanged."""
+    from drugenv.llm.architectures import resolve_model_spec
 
-        return str(cached_tiny_model(tokenizer="qwen" if model == "tiny-qwen" else "bpe"))
-    return model
+    return resolve_model_spec(model)
 
 
 def make_hf_policy(

@@ -526,7 +526,8 @@ def load_model_and_tokenizer(
     """``(model, tokenizer)`` from a local directory or hub id, optionally with a peft LoRA adapter.
 
     Args:
-        path_or_id: directory written by ``build_tiny_model`` / ``save_pretrained``, or a hub id
+        path_or_id: directory written by ``build_tiny_model`` / ``save_pretrained``, a hub id, or a model
+            string of ``architectures.resolve_model_spec`` (``tiny``, ``random:Qwen/Qwen2.5-3B-Instruct``…)
             (honours ``HF_HUB_OFFLINE=1``: then only the local HF cache is used).
         adapter: peft adapter directory or hub id; ``None`` for the bare model.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``…; ``None``/``"auto"`` picks CUDA when available.
@@ -539,6 +540,9 @@ def load_model_and_tokenizer(
     import torch
     from transformers import AutoModelForCausalLM
 
+    from drugenv.llm.architectures import resolve_model_spec
+
+    path_or_id = resolve_model_spec(path_or_id)  # tiny / tiny-qwen / random:<architecture> → cached directory
     dev = pick_device(device)
     torch_dtype = getattr(torch, dtype) if dtype else (torch.bfloat16 if dev.startswith("cuda") else torch.float32)
     tok = load_tokenizer(path_or_id)

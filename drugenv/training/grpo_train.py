@@ -34,16 +34,15 @@ ADAPTER_DIR = "adapter"
 
 
 def resolve_base_model(spec: str, out_dir: Path) -> str:
-    """``tiny`` / ``tiny:L4H256`` → build (cached) and copy into ``out_dir/base_model``; else the path or hub id."""
-    m = re.fullmatch(r"tiny(?::L(\d+)H(\d+))?", spec)
-    if not m:
-        return spec
+    """``architectures.resolve_model_spec``; a ``tiny`` / ``tiny:L4H256`` model is also copied into
+    ``out_dir/base_model``; ``random:<architecture>`` stays in the cache (~1 GB per 0.5B in bf16)."""
+    from drugenv.llm.architectures import resolve_model_spec
+
+    src = resolve_model_spec(spec)
+    if not re.fullmatch(r"tiny(?::L(\d+)H(\d+))?", spec):
+        return src
     import shutil
 
-    from drugenv.llm.tiny import cached_tiny_model
-
-    layers, hidden = (int(m.group(1)), int(m.group(2))) if m.group(1) else (2, 128)
-    src = cached_tiny_model(layers=layers, hidden=hidden)
     dst = out_dir / "base_model"
     if not (dst / "config.json").exists():
         shutil.copytree(src, dst, dirs_exist_ok=True)
