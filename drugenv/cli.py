@@ -3,23 +3,31 @@
     drugenv eval       score an agent on a suite (table + JSON)
     drugenv train      train from an rllib_configs/ config (GRPO or PPO)
     drugenv sweep      Ray Tune sweep over reward weights or curricula
+    drugenv serve      a trained agent as a Ray Serve app: /health, /act, /episodes
     drugenv serve-env  OpenEnv-compatible environment server
     drugenv run-agent  play episodes with an LLM agent, live dashboard snapshot
     drugenv dashboard  live evidence dashboard in a browser: runs, curves, sweeps, episodes
 
 Subcommand modules are imported only when used, so ``drugenv eval`` never imports torch or Ray.
+
+Mistakes are one line: a ``DrugEnvError`` (bad path, unknown key, value out of range, ...) is
+printed as ``drugenv COMMAND: error: <what, why, fix>`` on stderr with exit code 2, no traceback.
+Each command checks its arguments before Ray or a model starts.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
+from pathlib import Path
 
 # name -> (module, Args dataclass, main function, one-line help)
 COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "eval": ("drugenv.evaluation.cli", "EvalArgs", "eval_main", "score an agent on a suite"),
     "train": ("drugenv.training.cli", "TrainArgs", "train_main", "train from an rllib_configs/ config"),
     "sweep": ("drugenv.tuning.sweep", "SweepArgs", "sweep_main", "Ray Tune sweep over reward weights or curricula"),
+    "serve": ("serve.apps", "ServeArgs", "serve_main", "a trained agent as a Ray Serve app"),
     "serve-env": ("drugenv.server.serve", "Args", "serve_env_main", "OpenEnv-compatible environment server"),
     "run-agent": ("drugenv.llm.run_agent", "RunAgentArgs", "run_agent_main", "play episodes with an LLM agent"),
     "dashboard": ("drugenv.dashboard.cli", "DashboardArgs", "dashboard_main", "live evidence dashboard in a browser"),
@@ -44,10 +52,27 @@ def main(argv: list[str] | None = None) -> int:
     module_name, args_name, main_name, _ = COMMANDS[name]
     import tyro
 
+    from drugenv.errors import DrugEnvError
+
+    if module_name.startswith("serve."):  # serve/ sits beside the package, in the repository root
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        if importlib.util.find_spec("serve") is None:
+            print(f"drugenv {name}: error: the Serve apps (serve/) ship with the repository, not the package; "
+                  "run it from a clone of the repository (pip install -e '.[train]')", file=sys.stderr)
+            return 2
     module = importlib.import_module(module_name)
     args = tyro.cli(getattr(module, args_name), args=rest, prog=f"drugenv {name}")
-    result = getattr(module, main_name)(args)
+    try:
+        result = getattr(module, main_name)(args)
+    except DrugEnvError as e:
+        print(f"drugenv {name}: error: {one_line(e)}", file=sys.stderr)
+        return 2
     return result if isinstance(result, int) else 0
+
+
+def one_line(error: BaseException) -> str:
+    """The error's message on one line (a chained ``DrugEnvError`` keeps its own message only)."""
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,6 +7,8 @@
      ├── DependencyNotInstalled    an optional extra (torch, ray, vllm, ...) is missing
      └── ConfigError (ValueError)  a configuration value clashes with another or is out of range
 
+Every error pickles (``__reduce__``), so it crosses Ray task, actor and Serve handle boundaries intact.
+
 Malformed *actions* never raise: they become ``invalid_action`` rule violations (see
 ``drugenv.simulator.rules``), so an agent's bad output costs reward, not the episode.
 """
@@ -24,8 +26,11 @@ class UnknownScenarioError(DrugEnvError, KeyError):
     """Raised when a scenario, suite or config name is not known."""
 
     def __init__(self, name: object, valid: Iterable[str], kind: str = "scenario"):
-        self.name, self.valid = name, tuple(valid)
+        self.name, self.valid, self.kind = name, tuple(valid), kind
         super().__init__(f"unknown {kind} {name!r}; expected one of: {', '.join(self.valid)}")
+
+    def __reduce__(self) -> tuple:
+        return type(self), (self.name, self.valid, self.kind)
 
     def __str__(self) -> str:  # KeyError would quote the message
         return self.args[0]
@@ -37,6 +42,9 @@ class EnvNotResetError(DrugEnvError, RuntimeError):
     def __init__(self) -> None:
         super().__init__("call reset() before step() or state")
 
+    def __reduce__(self) -> tuple:
+        return type(self), ()
+
 
 class EpisodeNotFinishedError(DrugEnvError, RuntimeError):
     """Raised when ``outcome()`` is asked for before the episode has ended (the truth is revealed only at the end)."""
@@ -44,12 +52,19 @@ class EpisodeNotFinishedError(DrugEnvError, RuntimeError):
     def __init__(self) -> None:
         super().__init__("outcome() is available once the episode is done: submit a report, or run out of credits or steps")
 
+    def __reduce__(self) -> tuple:
+        return type(self), ()
+
 
 class DependencyNotInstalled(DrugEnvError, ImportError):
     """Raised when an optional dependency is needed but missing; the message has the pip command."""
 
     def __init__(self, package: str, extra: str):
+        self.package, self.extra = package, extra
         super().__init__(f"{package} is not installed; install it with: pip install 'drugenv[{extra}]'")
+
+    def __reduce__(self) -> tuple:
+        return type(self), (self.package, self.extra)
 
 
 class ConfigError(DrugEnvError, ValueError):

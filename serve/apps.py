@@ -1,31 +1,29 @@
-"""Ray Serve applications: the DrugEnv environment server and a trained agent, over HTTP.
+"""Ray Serve applications: the DrugEnv environment server, a trained agent, and the dashboard, over HTTP.
 
-How to run (loopback; Serve's proxy binds where ``http_options`` says)::
+How to run (from the repository root; loopback; Serve's proxy binds where ``http_options`` says)::
 
-    python -m serve.apps --app env   --port 8000                                   # OpenEnv protocol at /
-    python -m serve.apps --app agent --port 8001 --model PATH --adapter runs/grpo_tiny_cpu/adapter_final
-
-    serve run serve.apps:env_app                                                    # Serve CLI, same app
-    serve run serve.apps:build_agent_app model=PATH adapter=ADAPTER
-    python -m serve.apps --app dashboard --port 8050                                # the live evidence dashboard
+    drugenv serve --checkpoint runs/grpo_tiny_cpu/checkpoint_final --port 8001    # the agent service
+    serve run --address local serve/agent_service.yaml                            # same, from a Serve config file
+    serve run --address local serve.apps:build_agent_service checkpoint=runs/grpo_tiny_cpu/checkpoint_final
+    python -m serve.apps --app env   --port 8000                                  # OpenEnv protocol at /
+    serve run --address local serve.apps:env_app                                  # Serve CLI, same app
+    python -m serve.apps --app dashboard --port 8050                              # the live evidence dashboard
 
 The environment app is the same FastAPI app as ``drugenv serve-env`` (``drugenv.server.app.create_app``),
 mounted as a Serve ingress, so replicas scale with ``num_replicas``; each WebSocket session lives on
-one replica. The agent app loads ``HFPolicy`` (base model + optional peft LoRA adapter) once per
-replica and answers ``POST /act`` with the action for an observation.
+one replica. The agent service (``serve.agent_service``) composes an Agent deployment (``HFPolicy``,
+batched) and an Environment deployment behind ``GET /health``, ``POST /act`` and ``POST /episodes``.
 """
 
 
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from fastapi import Body, FastAPI
-from pydantic import BaseModel, Field
 from ray import serve
 
-from drugenv.models import ValidationObservation
 from drugenv.server.serve import Args as ServerArgs
 from drugenv.server.serve import make_app
+from serve.agent_service import AgentServiceArgs, build_agent_service
 
 
 def _build_env_asgi_app() -> Any:
@@ -62,44 +60,9 @@ class DashboardServer:
 
 dashboard_app = DashboardServer.bind()
 
-agent_api = FastAPI(title="DrugEnv agent", description="A trained DrugEnv agent: observation in, action out.")
-
-
-class ActResponse(BaseModel):
-    action: dict[str, Any] = Field(..., description="The action to send to the environment (a DrugTargetAction, or the "
-                                                    "documented unparseable no-op when the model's text was not a valid action).")
-    text: str = Field("", description="The model's raw completion.")
-    valid: bool = Field(..., description="Whether the completion parsed into a valid DrugTargetAction.")
-
-
-@serve.deployment(ray_actor_options={"num_cpus": 1})
-@serve.ingress(agent_api)
-class AgentServer:
-    """``HFPolicy`` behind HTTP; one model copy per replica."""
-
-    def __init__(self, model: str, adapter: Optional[str] = None, temperature: float = 0.0, max_new_tokens: int = 96):
-        from drugenv.llm.policy import HFPolicy, SamplingConfig
-
-        self.policy = HFPolicy(model, adapter=adapter, sampling=SamplingConfig(temperature=temperature, max_new_tokens=max_new_tokens))
-
-    @agent_api.get("/health")
-    def health(self) -> dict[str, Any]:
-        return {"status": "healthy", "model": self.policy.model_id, "adapter": self.policy.adapter}
-
-    @agent_api.post("/act", response_model=ActResponse)
-    def act(self, observation: ValidationObservation = Body(...)) -> ActResponse:  # no __future__ annotations: FastAPI must resolve these types
-        from drugenv.llm.parsing import is_valid
-
-        action = self.policy.act([observation])[0]
-        step = self.policy.last_steps[0]
-        payload = action.model_dump(mode="json") if hasattr(action, "model_dump") else dict(action)
-        return ActResponse(action=payload, text=step.generation.text, valid=is_valid(step.result))
-
-
-def build_agent_app(args: dict[str, str]) -> Any:
-    """App builder for ``serve run serve.apps:build_agent_app model=... [adapter=...]``."""
-    return AgentServer.bind(args["model"], args.get("adapter"), float(args.get("temperature", 0.0)),
-                            int(args.get("max_new_tokens", 96)))
+def build_agent_app(args: dict[str, Any]) -> Any:
+    """``serve run serve.apps:build_agent_app checkpoint=PATH`` (or ``model=... [adapter=...]``): the agent service."""
+    return build_agent_service(args)
 
 
 @dataclass
@@ -110,28 +73,83 @@ class Args:
     """Interface Serve's HTTP proxy binds."""
     port: int = 8000
     """HTTP port."""
+    checkpoint: Optional[str] = None
+    """--app agent: a GRPO checkpoint directory or a peft adapter directory."""
     model: Optional[str] = None
-    """--app agent: model path or hub id."""
+    """--app agent: base model path or hub id (default: the adapter's base model)."""
     adapter: Optional[str] = None
-    """--app agent: peft LoRA adapter path."""
+    """--app agent: peft LoRA adapter path (instead of --checkpoint)."""
     runs: str = "runs"
     """--app dashboard: the runs folder to show."""
 
 
-def main(args: Args) -> None:
+@dataclass
+class ServeArgs:
+    """Serve a trained agent over HTTP: GET /health, POST /act, POST /episodes (``drugenv serve``)."""
+
+    checkpoint: Optional[str] = None
+    """A GRPO run's checkpoint directory (e.g. runs/grpo_tiny_cpu/checkpoint_final) or a peft adapter directory."""
+    model: Optional[str] = None
+    """Base model path or hub id (default: base_model_name_or_path of the adapter's adapter_config.json)."""
+    host: str = "127.0.0.1"
+    """Interface Serve's HTTP proxy binds."""
+    port: int = 8000
+    """HTTP port."""
+    max_batch_size: int = 16
+    """Most observations the Agent deployment generates for at once (@serve.batch)."""
+    strict_actions: bool = False
+    """Refuse invalid actions with HTTP 422 instead of playing them as penalised steps."""
+    num_cpus: int = 2
+    """CPUs of the local Ray."""
+
+
+def _run_blocking(app: Any, name: str, host: str, port: int, num_cpus: Optional[int] = None) -> None:
+    """Start a local loopback Ray and Serve, run ``app`` until SIGTERM / Ctrl-C, then stop both."""
+    import os
+    import signal
+
     import ray
 
-    ray.init(address="local", include_dashboard=False)
-    serve.start(http_options={"host": args.host, "port": args.port})
-    if args.app == "dashboard":
-        import os
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
+    def _stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, configure_logging=False)
+    signal.signal(signal.SIGTERM, _stop)  # after ray.init, which installs its own handler
+    try:
+        serve.start(http_options={"host": host, "port": port})
+        serve.run(app, name=name, route_prefix="/")
+        print(f"drugenv: {name} ready at http://{host}:{port}/ (Ctrl-C or SIGTERM stops it)", flush=True)
+        while True:
+            signal.pause()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+
+
+def serve_main(args: ServeArgs) -> int:
+    """``drugenv serve``: check the checkpoint (before Ray starts), then serve the agent service."""
+    app_args = AgentServiceArgs(checkpoint=args.checkpoint, model=args.model, max_batch_size=args.max_batch_size,
+                                strict_actions=args.strict_actions)
+    app = build_agent_service(app_args.model_dump())
+    _run_blocking(app, "agent", args.host, args.port, args.num_cpus)
+    return 0
+
+
+def main(args: Args) -> None:
+    import os
+
+    if args.app == "dashboard":
         env = {"env_vars": {"DRUGENV_DASHBOARD_RUNS": os.path.abspath(args.runs)}}
         app = DashboardServer.options(ray_actor_options={"num_cpus": 0.25, "runtime_env": env}).bind()
-        serve.run(app, name="dashboard", route_prefix="/", blocking=True)
-        return
-    app = env_app if args.app == "env" else build_agent_app({"model": args.model or "", **({"adapter": args.adapter} if args.adapter else {})})
-    serve.run(app, name=args.app, route_prefix="/", blocking=True)
+    elif args.app == "agent":
+        app = build_agent_service({"checkpoint": args.checkpoint, "model": args.model, "adapter": args.adapter})
+    else:
+        app = env_app
+    _run_blocking(app, args.app, args.host, args.port)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -41,7 +41,7 @@ class EvalArgs:
     decision_scoring: Literal["linear", "brier"] = "linear"
     """Decision-accuracy rule inside the reward (metrics report both accuracy and Brier regardless)."""
     model: Optional[str] = None
-    """--agent hf: HF model id or local path (default $RUN_AGENT_MODEL_ID)."""
+    """--agent hf: HF model id or local path, or 'tiny' (default $RUN_AGENT_MODEL_ID; one of the two is required)."""
     adapter: Optional[str] = None
     """--agent hf: optional peft LoRA adapter path (default $RUN_AGENT_LORA_ADAPTER)."""
     out: Optional[str] = None
@@ -60,10 +60,21 @@ def make_policy(spec: str, *, model: Optional[str] = None, adapter: Optional[str
         cls = BASELINES[spec]
         return cls(seed=seed, **kwargs) if spec == "random" else cls(**kwargs)
     if spec == "hf":
-        from drugenv.llm.run_agent import make_hf_policy
+        import os
+
+        from drugenv.errors import ConfigError
+        from drugenv.llm.run_agent import MODEL_ENV_VAR, make_hf_policy
 
         # Same precedence as run-agent: --model, else $RUN_AGENT_MODEL_ID; "tiny" builds the offline model.
-        return make_hf_policy(model, adapter, **kwargs)
+        if not (model or os.environ.get(MODEL_ENV_VAR)):
+            raise ConfigError(f"--agent hf needs a model: pass --model PATH_OR_HUB_ID (or set ${MODEL_ENV_VAR}), "
+                              "e.g. --model tiny for the offline tiny model")
+        try:
+            return make_hf_policy(model, adapter, **kwargs)
+        except OSError as e:  # not on disk, not in the HF cache while offline, or no such hub repo
+            raise ConfigError(f"cannot load --model {model or os.environ.get(MODEL_ENV_VAR)!r}"
+                              f"{f' / --adapter {adapter!r}' if adapter else ''}: {' '.join(str(e).split())[:300]}; pass a "
+                              "local model directory, a cached hub id (HF_HUB_OFFLINE=1 allows only those), or 'tiny'") from None
     if spec.startswith("checkpoint:"):
         from drugenv.agents.checkpoint import load_checkpoint_policy
 
@@ -88,7 +99,22 @@ def format_table(rows: dict[str, dict[str, float]], keys: tuple[str, ...] = METR
     return "\n".join(lines)
 
 
+def check_args(args: EvalArgs) -> None:
+    """Numbers in range and output folder usable, before any model loads; ``ConfigError`` otherwise."""
+    from pathlib import Path
+
+    from drugenv.errors import ConfigError
+
+    for name, value, low in (("--episodes", args.episodes, 1), ("--batch-size", args.batch_size, 1), ("--seed", args.seed, 0),
+                             ("--max-steps", args.max_steps, 1)):
+        if value is not None and value < low:
+            raise ConfigError(f"{name} {value} is out of range: it must be >= {low}")
+    if args.out and Path(args.out).is_dir():
+        raise ConfigError(f"--out {args.out} is a directory; pass a file path, e.g. {Path(args.out) / 'eval.json'}")
+
+
 def eval_main(args: EvalArgs) -> dict:
+    check_args(args)
     policy = make_policy(args.agent, model=args.model, adapter=args.adapter, seed=args.seed, **args.extra)
     cfg = RewardConfig(decision_scoring=args.decision_scoring)
     summary, records = evaluate(policy, args.suite, args.episodes, args.seed, reward_config=cfg, max_steps=args.max_steps,

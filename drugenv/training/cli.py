@@ -6,21 +6,27 @@ How to run::
     drugenv train rllib_configs/grpo_tiny_cpu.py --set run.iterations=2 --set training.group_size=2
     drugenv train rllib_configs/grpo_tiny_cpu.py --resume runs/grpo_tiny_cpu/checkpoint_final
     drugenv train rllib_configs/ppo_vector.py --overrides runs/sweeps/reward_weights/best_config.json
+    drugenv train --overrides runs/sweeps/reward_weights/best_config.json   # the file names its algo
 
     # against a running cluster (local head here: ray start --head; RAY_AUTH_MODE=token for the CLI)
     ray job submit --address http://127.0.0.1:8265 --working-dir . -- drugenv train rllib_configs/grpo_tiny_cpu.py
 
 Inside a Ray job (``RAY_ADDRESS`` set) it joins that cluster; otherwise it starts a loopback-only local Ray.
+
+Everything the user typed is checked before Ray, SFT or a model starts (``check_args``): the config
+and overrides files, every ``--set`` key and value type against the config's settings, and the
+``--resume`` checkpoint; a mistake is one ``ConfigError`` line (``drugenv`` exits with code 2).
 """
 
 from __future__ import annotations
 
 import ast
+import difflib
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Callable, Mapping, Optional
 
 import tyro
 
@@ -31,8 +37,9 @@ from drugenv.errors import ConfigError
 class TrainArgs:
     """Train an agent from an rllib_configs/ config."""
 
-    config: tyro.conf.Positional[str]
-    """Config file, e.g. rllib_configs/grpo_tiny_cpu.py (the .py is optional)."""
+    config: tyro.conf.Positional[Optional[str]] = None
+    """Config file, e.g. rllib_configs/grpo_tiny_cpu.py (the .py is optional); may be left out when --overrides
+    names its algo (a sweep's best_config.json does)."""
     set: Annotated[list[str], tyro.conf.UseAppendAction] = field(default_factory=list)
     """Overrides as dotted key=value, repeatable: --set run.iterations=4 --set training.lr=1e-4."""
     overrides: Optional[str] = None
@@ -73,6 +80,138 @@ def parse_set(items: list[str]) -> dict[str, Any]:
     return out
 
 
+def _leaf_type_ok(default: Any, value: Any) -> bool:
+    if default is None:
+        return True
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, str):  # e.g. rollout_fragment_length "auto" | int, model "tiny" | a path
+        return isinstance(value, (str, int, float)) and not isinstance(value, bool)
+    if isinstance(default, (list, tuple)):
+        return isinstance(value, (list, tuple))
+    return True
+
+
+_TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string", list: "a list"}
+
+
+def check_overrides(defaults: Mapping[str, Any], overrides: Mapping[str, Any], *,
+                    extra_ok: Callable[[str], bool] = lambda path: False, prefix: str = "") -> None:
+    """Raise ``ConfigError`` for a key ``defaults`` does not have or a value of the wrong type.
+
+    A key missing from ``defaults`` passes when ``extra_ok(dotted path)`` says so (RLlib knobs the
+    config leaves at RLlib's default); an empty default mapping (e.g. ``reward_config``) takes any keys.
+    """
+    for key, value in overrides.items():
+        path = f"{prefix}{key}"
+        if not prefix and key == "algo":
+            continue
+        if key not in defaults:
+            if extra_ok(path):
+                continue
+            valid = set(defaults)
+            if prefix.endswith("reward_config."):
+                from drugenv.simulator.params import RewardConfig
+
+                valid |= set(RewardConfig.model_fields)
+            close = difflib.get_close_matches(key, sorted(valid), n=1)
+            hint = f"did you mean {prefix}{close[0]}? " if close else ""
+            where = f"under {prefix[:-1]}" if prefix else "at the top level"
+            raise ConfigError(f"unknown setting {path!r}: {hint}valid keys {where}: {', '.join(sorted(valid))}")
+        default = defaults[key]
+        if isinstance(default, Mapping):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"setting {path}={value!r} must be a mapping of {', '.join(sorted(default)) or 'keys'}; "
+                                  f"set one key with --set {path}.KEY=VALUE")
+            if default:
+                check_overrides(default, value, extra_ok=extra_ok, prefix=f"{path}.")
+        elif not (value is None and default is None) and not _leaf_type_ok(default, value):
+            kind = _TYPE_NAMES.get(type(default), type(default).__name__)
+            raise ConfigError(f"setting {path}={value!r} has the wrong type: expected {kind} "
+                              f"(the default is {default!r}), e.g. --set {path}={json.dumps(default)}")
+
+
+def _rllib_knob(module: Any) -> Callable[[str], bool]:
+    """``extra_ok`` for ``check_overrides``: ``training.X`` / ``env_runners.X`` / ``learners.X`` that the
+    built AlgorithmConfig has as an attribute (built only if such a key shows up)."""
+    built: list[Any] = []
+
+    def ok(path: str) -> bool:
+        parent, _, leaf = path.rpartition(".")
+        if parent.endswith("reward_config"):  # any RewardConfig field, not only the ones the config sets
+            from drugenv.simulator.params import RewardConfig
+
+            return leaf in RewardConfig.model_fields
+        section, _, name = path.partition(".")
+        if section not in ("training", "env_runners", "learners") or "." in name:
+            return False
+        if not built:
+            built.append(module.build_config(None, model_path="unused") if module.ALGO == "grpo" else module.build_config(None))
+        return hasattr(built[0], name)
+
+    return ok
+
+
+def resolve_config(args: "TrainArgs", overrides: Mapping[str, Any]) -> str:
+    """The config file to train: ``args.config``, else the one for the algo named in the overrides file."""
+    if args.config:
+        return args.config
+    from drugenv.tuning.sweep import ALGO_CONFIGS, algo_config_path
+
+    algo = overrides.get("algo")
+    if algo is None:
+        raise ConfigError("no config file given and the overrides name no algo; pass one, e.g. "
+                          "drugenv train rllib_configs/ppo_vector.py [--overrides FILE]")
+    if algo not in ALGO_CONFIGS:
+        raise ConfigError(f"the overrides name algo {algo!r}, which has no default config file (known: "
+                          f"{', '.join(ALGO_CONFIGS)}); pass the config file, e.g. drugenv train rllib_configs/grpo_tiny_cpu.py")
+    return str(algo_config_path(algo))
+
+
+def check_resume(module: Any, resume: Optional[str]) -> None:
+    """``--resume`` must be a checkpoint of this config's algo (checked before any SFT or Ray)."""
+    if resume is None:
+        return
+    from drugenv.agents.checkpoint import require_existing
+
+    p = require_existing(resume, "--resume checkpoint")
+    if module.ALGO == "grpo":
+        if not (p / "drugenv_checkpoint.json").is_file():
+            raise ConfigError(f"--resume {resume} is not a GRPO checkpoint (no drugenv_checkpoint.json in it); "
+                              "pass a checkpoint_* directory of an earlier run, e.g. runs/grpo_tiny_cpu/checkpoint_final")
+    else:
+        from drugenv.training.ppo import is_ppo_checkpoint
+
+        if not is_ppo_checkpoint(p):
+            raise ConfigError(f"--resume {resume} is not an RLlib PPO checkpoint; pass a checkpoint_* directory of an "
+                              "earlier run, e.g. runs/ppo_vector/checkpoint_final")
+
+
+def check_args(args: "TrainArgs") -> tuple[Any, dict[str, Any]]:
+    """The config module and merged overrides, every argument checked; ``ConfigError`` otherwise."""
+    from drugenv.training.configs import load_overrides, load_rllib_config, merge
+
+    if args.num_cpus < 1:
+        raise ConfigError(f"--num-cpus {args.num_cpus} must be >= 1")
+    file_overrides = load_overrides(args.overrides)
+    module = load_rllib_config(resolve_config(args, file_overrides))
+    overrides = merge(file_overrides, parse_set(args.set))
+    if args.no_sft:
+        overrides = merge(overrides, {"sft": {"enabled": False}})
+    defaults = module.settings(None)
+    check_overrides(defaults, overrides, extra_ok=_rllib_knob(module))
+    try:
+        module.settings(overrides)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    check_resume(module, args.resume)
+    return module, overrides
+
+
 def _start_ray(num_cpus: int) -> bool:
     from drugenv.training.configs import init_ray
 
@@ -85,15 +224,8 @@ def _start_ray(num_cpus: int) -> bool:
 
 
 def train_main(args: TrainArgs) -> dict[str, Any]:
-    from drugenv.training.configs import load_overrides, load_rllib_config
-
-    from drugenv.training.configs import merge
-
-    module = load_rllib_config(args.config)
-    overrides = merge(load_overrides(args.overrides), parse_set(args.set))
-    if args.no_sft:
-        overrides = merge(overrides, {"sft": {"enabled": False}})
-    out = Path(args.out or Path("runs") / Path(args.config).stem)
+    module, overrides = check_args(args)
+    out = Path(args.out or Path("runs") / Path(module.__file__).stem)
     started = _start_ray(args.num_cpus)
     try:
         if module.ALGO == "grpo":
@@ -106,7 +238,7 @@ def train_main(args: TrainArgs) -> dict[str, Any]:
             result = train_ppo(module, overrides, out, progress=args.progress, resume_from=args.resume)
             print(format_curve(result["curve"]))
             return result
-        raise ConfigError(f"{args.config}: ALGO={module.ALGO!r} is not trainable here (grpo | ppo_vector)")
+        raise ConfigError(f"{module.__file__}: ALGO={module.ALGO!r} is not trainable here (grpo | ppo_vector)")
     finally:
         if started:
             import ray

@@ -117,7 +117,13 @@ def load_overrides(path: Optional[str | Path]) -> dict[str, Any]:
     """A JSON overrides file (e.g. a sweep's ``best_config.json``); ``{}`` for None."""
     if path is None:
         return {}
-    data = json.loads(Path(path).read_text())
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"overrides file {str(path)!r} does not exist; e.g. runs/sweeps/reward_weights/best_config.json")
+    try:
+        data = json.loads(p.read_text())
+    except ValueError as e:
+        raise ConfigError(f"overrides file {path} is not valid JSON ({e}); it must hold one JSON object") from None
     if not isinstance(data, dict):
         raise ConfigError(f"overrides file {path} must hold a JSON object")
     return data

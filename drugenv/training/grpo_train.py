@@ -268,20 +268,37 @@ def run_grpo(
 
 def plot_curve(curve: list[Mapping[str, Any]], path: Path, baselines: Optional[Mapping[str, Mapping[str, float]]] = None,
                start: Optional[Mapping[str, float]] = None) -> Path:
-    """Training curve PNG: rollout return (and its 3-iteration mean), parse failures, held-out greedy
+    """Write ``curve_figure(...)`` to ``path`` (PNG)."""
+    import matplotlib.pyplot as plt
+
+    fig = curve_figure(curve, baselines=baselines, start=start)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def curve_figure(curve: list[Mapping[str, Any]], baselines: Optional[Mapping[str, Mapping[str, float]]] = None,
+                 start: Optional[Mapping[str, float]] = None) -> Any:
+    """Training curve: rollout return (and its 3-iteration mean), parse failures, held-out greedy
     return and report rate at each evaluation (``start``: the held-out metrics of the model GRPO
-    started from, drawn at iteration 0), and the rollout / learner / sync split per iteration."""
+    started from, drawn at iteration 0), and the rollout / learner / sync split per iteration.
+
+    Read at a glance: iterations are whole numbers; legends sit below the panels, never on the data;
+    each reference line carries its name at its right end; a one-iteration run still shows its
+    points and whole bars (markers on every series, x-range padded by half an iteration).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
+    from matplotlib.ticker import MaxNLocator
 
     it = np.array([r["iteration"] for r in curve])
     col = lambda k: np.array([np.nan if r.get(k) is None else r[k] for r in curve], dtype=float)  # noqa: E731
     ret = col("env/episode_return_mean")
-    fig, ax = plt.subplots(1, 3, figsize=(15, 4))
-    ax[0].plot(it, ret, "o-", alpha=0.45, label="rollout return (T=τ, per iteration)")
+    fig, ax = plt.subplots(1, 3, figsize=(15, 4.6))
+    ax[0].plot(it, ret, "o-", alpha=0.45, label="rollout return (sampled, each iteration)")
     if len(ret) >= 3:
         ax[0].plot(it[2:], np.convolve(ret, np.ones(3) / 3, mode="valid"), "-", lw=2.5, label="rollout return, 3-iteration mean")
     held = [(r["iteration"], r["heldout/mean_return"], r.get("heldout/report_rate")) for r in curve if r.get("heldout/mean_return") is not None]
@@ -290,28 +307,33 @@ def plot_curve(curve: list[Mapping[str, Any]], path: Path, baselines: Optional[M
     if held:
         hx, hy, hr = (np.array([np.nan if v is None else v for v in c], dtype=float) for c in zip(*held))
         ax[0].plot(hx, hy, "s--", color="black", label="held-out return (greedy)")
+    x_lo = min([*it.tolist(), *([0] if start and held else [])], default=0) - 0.5
+    x_hi = max(it.tolist(), default=1) + 0.5
     for (name, m), color in zip((baselines or {}).items(), ("tab:green", "tab:purple", "tab:brown")):
         if "mean_return" in m:
             ax[0].axhline(m["mean_return"], ls=":", color=color, label=f"{name} (held-out)")
+            ax[0].annotate(name, (1.0, m["mean_return"]), xycoords=("axes fraction", "data"), xytext=(3, 0),
+                           textcoords="offset points", va="center", fontsize=8, color=color)
     ax[0].set(xlabel="iteration", ylabel="episode return", title="Return")
-    ax[0].legend(fontsize=7, loc="upper center", ncol=2)  # the band between the curves and the baselines
     ax[1].plot(it, col("env/parse_failure_rate"), "o-", label="parse failures (rollout)")
     ax[1].plot(it, col("env/report_rate"), "^-", label="report rate (rollout)")
     if held and not np.all(np.isnan(hr)):
         ax[1].plot(hx, hr, "s--", color="black", label="report rate (held-out)")
-    ax[1].set(xlabel="iteration", ylim=(0, 1), title="Rates")
-    ax[1].legend(fontsize=8)
+    ax[1].set(xlabel="iteration", ylim=(-0.02, 1.02), title="Rates")
     bottom = np.zeros(len(it))
     for key, label in (("timers/rollout", "rollout"), ("timers/learner", "learner"), ("timers/sync", "sync")):
         v = np.nan_to_num(col(key))
-        ax[2].bar(it, v, bottom=bottom, label=label)
+        ax[2].bar(it, v, width=0.6, bottom=bottom, label=label)
         bottom += v
     ax[2].set(xlabel="iteration", ylabel="seconds", title="Time per iteration")
-    ax[2].legend(fontsize=8)
+    if len(bottom) and bottom.max() > 0:
+        ax[2].set_ylim(0, bottom.max() * 1.08)  # the whole stack, with room above it
+    for a in ax:
+        a.set_xlim(x_lo, x_hi)
+        a.xaxis.set_major_locator(MaxNLocator(integer=True))
+        a.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def print_report(report: Mapping[str, Any]) -> None:

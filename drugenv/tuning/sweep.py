@@ -17,9 +17,10 @@ Each trial trains the algo (``--algo ppo_vector``: ``rllib_configs/ppo_vector.py
 training reward, whose scale the swept weights change. ASHA early-stops on that metric.
 
 Writes into ``--out/<NAME>/``: ``results.csv`` and ``results.md`` (trials sorted by the metric, with
-their config), ``metric_vs_params.png``, ``best_config.json`` (the best trial's searched settings,
-``{"algo": ..., ...}``: pass it to ``drugenv train rllib_configs/ppo_vector --overrides``) and
-``best_trial.json`` (its metrics). Tune's own files go to ``--out/<NAME>/tune/``.
+their config), ``metric_vs_params.png``, ``best_config.json`` (the best trial's full settings:
+the algo's defaults, the sweep's base and budget overrides and the sampled values, ``{"algo": ...,
+...}``; ``drugenv train --overrides best_config.json`` retrains exactly that trial and reproduces its
+held-out metrics) and ``best_trial.json`` (its metrics). Tune's own files go to ``--out/<NAME>/tune/``.
 """
 
 from __future__ import annotations
@@ -58,6 +59,13 @@ def algo_config_path(algo: str) -> Path:
         raise ConfigError(f"--algo {algo!r} is not supported by sweeps yet; expected one of {', '.join(ALGO_CONFIGS)}")
     local = Path(ALGO_CONFIGS[algo])
     return local.resolve() if local.is_file() else _REPO_ROOT / ALGO_CONFIGS[algo]
+
+
+def load_rllib_config_for(algo: str) -> ModuleType:
+    """The rllib config module an algo name trains with."""
+    from drugenv.training.configs import load_rllib_config
+
+    return load_rllib_config(algo_config_path(algo))
 
 
 def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -171,6 +179,7 @@ def _rows(results: Any, metric: str) -> list[dict[str, Any]]:
             row[f"heldout/{k}"] = float(m.get(f"heldout/{k}", float("nan")))
         row.update({f"config.{k}": v for k, v in flatten(res.config["overrides"]).items()})
         row["_overrides"] = res.config["overrides"]
+        row["_base"] = res.config["base"]
         rows.append(row)
     return rows
 
@@ -245,7 +254,9 @@ def _write_outputs(sweep: ModuleType, algo: str, rows: list[dict[str, Any]], out
             w.writerow({k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in r.items() if not k.startswith("_")})
     plot = _plot(rows, metric, tuple(getattr(sweep, "KEY_PARAMS", ())), out_dir / "metric_vs_params.png")
     best = rows[0]
-    best_config = {"algo": algo, **best["_overrides"]}
+    # Everything the trial trained with (what _trainable merged), so a retrain needs nothing else.
+    mod = load_rllib_config_for(algo)
+    best_config = {"algo": algo, **mod.settings(mod.merge(best["_base"], best["_overrides"]))}
     (out_dir / "best_config.json").write_text(json.dumps(best_config, indent=2) + "\n")
     (out_dir / "best_trial.json").write_text(json.dumps(
         {"sweep": sweep.NAME, "metric": metric, "mode": sweep.MODE,
@@ -293,11 +304,23 @@ def budget_overrides(args: SweepArgs) -> dict[str, Any]:
     return out
 
 
+def check_args(args: SweepArgs) -> None:
+    """Numbers in range before Ray starts; ``ConfigError`` otherwise."""
+    for name, value, low in (("--num-samples", args.num_samples, 1), ("--max-concurrent-trials", args.max_concurrent_trials, 1),
+                             ("--iterations", args.iterations, 1), ("--eval-interval", args.eval_interval, 1),
+                             ("--eval-episodes", args.eval_episodes, 1), ("--train-batch-size", args.train_batch_size, 1),
+                             ("--num-cpus", args.num_cpus, 1), ("--seed", args.seed, 0)):
+        if value is not None and value < low:
+            raise ConfigError(f"{name} {value} is out of range: it must be >= {low}")
+
+
 def sweep_main(args: SweepArgs) -> dict[str, Any]:
     """CLI entry: run the sweep on a local loopback Ray, print the table and where the files are."""
     from drugenv.training.configs import init_ray
 
+    check_args(args)
     sweep = load_sweep(args.sweep)
+    algo_config_path(args.algo)
     started = init_ray(args.num_cpus)
     try:
         res = run_sweep(sweep, algo=args.algo, num_samples=args.num_samples, out=args.out,

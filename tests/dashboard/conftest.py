@@ -92,7 +92,7 @@ def make_sweep(root: Path, name: str = "reward_weights") -> Path:
         overrides = {"env_config": {"reward": {"novelty_weight": w}}}
         row = {"trial_id": f"t{i}", "eval_rounds": 2, "ppo_iterations": 4, "heldout/decision_utility": 0.1 * i}
         row.update({f"heldout/{k}": 0.05 * i for k in ("decision_accuracy", "brier", "ece", "credits_used", "mean_return")})
-        row.update({"config.env_config.reward.novelty_weight": w, "_overrides": overrides})
+        row.update({"config.env_config.reward.novelty_weight": w, "_overrides": overrides, "_base": {}})
         rows.append(row)
     rows.sort(key=lambda r: -r["heldout/decision_utility"])
     sweep = SimpleNamespace(NAME=name, METRIC="heldout/decision_utility", MODE="max", KEY_PARAMS=("env_config.reward.novelty_weight",))

@@ -1,0 +1,380 @@
+"""The trained agent as a service: one Ray Serve application of three deployments, composed with DeploymentHandles.
+
+    AgentService  FastAPI ingress: GET /health, POST /act, POST /episodes
+     ├── Agent        HFPolicy (base model + LoRA adapter); ``@serve.batch`` turns concurrent /act calls
+     │                and episode steps into one batched ``generate``
+     └── Environment  DrugTargetEnvironment sessions; non-strict by default: an action the model got
+                      wrong is a penalised step (hard ``invalid_action`` violation), never an error
+
+How to run (from the repository root; loopback)::
+
+    drugenv serve --checkpoint runs/grpo_tiny_cpu/checkpoint_final --port 8000
+    serve run --address local serve/agent_service.yaml  # the same app from a Serve config file
+    curl -s 127.0.0.1:8000/health
+    curl -s -X POST 127.0.0.1:8000/episodes -H 'content-type: application/json' \\
+        -d '{"gene": "EGFR", "indication": "NSCLC", "seed": 0}'
+
+``--checkpoint`` is a GRPO run's checkpoint directory (``adapter/`` inside) or a peft adapter
+directory; the base model is read from the adapter's ``adapter_config.json`` unless ``--model`` is
+given. ``POST /episodes`` plays one whole episode: the ingress runs the shared episode loop
+(``drugenv.llm.run_agent.run_episodes``) with the Agent and Environment handles as its policy and
+environment, and returns the report, confidence, dossier, steps and reward breakdown. The hidden
+truth never leaves the Environment deployment (it never calls ``outcome()``); the terminal reward
+is returned, as in every observation's ``step_reward_breakdown``.
+
+Results to expect: ``benchmarks/bench_agent_service.py`` (numbers in ``docs/server.md``, "The agent
+as a service").
+"""
+
+# No ``from __future__ import annotations``: FastAPI must resolve the endpoint types at import.
+import asyncio
+import collections
+import threading
+import uuid
+from pathlib import Path
+from typing import Any, Optional
+
+from fastapi import Body, FastAPI, HTTPException
+from pydantic import BaseModel, ConfigDict, Field
+from ray import serve
+
+from drugenv.agents.base import Policy
+from drugenv.errors import ConfigError, DrugEnvError, UnknownScenarioError
+from drugenv.models import DrugTargetAction, ValidationObservation
+
+GENE_SEARCH_SEEDS = 20_000
+"""How many procedural seeds from ``seed`` on are searched for a requested gene / indication."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Arguments and checkpoint resolution (no Ray, no torch: the CLI checks these first)
+# ---------------------------------------------------------------------------------------------
+
+
+class AgentServiceArgs(BaseModel):
+    """Arguments of ``build_agent_service`` (``serve run ... key=value`` or a config file's ``args``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    checkpoint: Optional[str] = Field(None, description="GRPO checkpoint directory or peft adapter directory.")
+    model: Optional[str] = Field(None, description="Base model path or hub id (default: the adapter's base model); "
+                                                   "'tiny' builds the offline tiny model.")
+    adapter: Optional[str] = Field(None, description="peft adapter directory, when not given through --checkpoint.")
+    temperature: float = Field(0.0, ge=0.0, description="Sampling temperature; 0 = greedy.")
+    max_new_tokens: Optional[int] = Field(None, ge=1, description="Completion cap (default: the checkpoint's "
+                                                                 "run.eval_max_new_tokens, else 96).")
+    max_batch_size: int = Field(16, ge=1, description="Most observations in one batched generate.")
+    batch_wait_timeout_s: float = Field(0.01, ge=0.0, description="How long a batch waits to fill, seconds.")
+    strict_actions: bool = Field(False, description="Refuse (HTTP 422) an action that is not a valid DrugTargetAction "
+                                                    "instead of playing it as a penalised step.")
+    torch_threads: Optional[int] = Field(None, ge=1, description="torch CPU threads in the Agent replica.")
+
+
+def resolve_agent(args: AgentServiceArgs) -> tuple[str, Optional[str], int]:
+    """``(model, adapter, max_new_tokens)``; ``ConfigError`` for a missing path or an unnamed base model."""
+    from drugenv.agents.checkpoint import require_existing, resolve_adapter_checkpoint
+
+    meta: dict[str, Any] = {}
+    if args.checkpoint:
+        model, adapter, meta = resolve_adapter_checkpoint(args.checkpoint, args.model)
+    elif args.model:
+        model, adapter = args.model, str(require_existing(args.adapter, "adapter").resolve()) if args.adapter else None
+    else:
+        raise ConfigError("the agent service needs a trained agent: pass --checkpoint PATH (a GRPO checkpoint or a "
+                          "peft adapter directory) or --model PATH_OR_HUB_ID")
+    if Path(model).exists():
+        model = str(Path(model).resolve())  # replicas may not share the caller's working directory
+    run = meta.get("settings", {}).get("run", {})
+    return model, adapter, int(args.max_new_tokens or run.get("eval_max_new_tokens") or 96)
+
+
+def episode_for(gene: str, indication: Optional[str], seed: int) -> int:
+    """The first procedural seed >= ``seed`` whose target / indication pair is ``gene`` / ``indication``."""
+    from drugenv.scenarios.procedural import pair_of
+    from drugenv.scenarios.target_data import load_target_data
+
+    pairs = [p["id"] for p in load_target_data()["pairs"]]
+    want = [p for p in pairs if p.split("/")[0].upper() == gene.upper()
+            and (indication is None or p.split("/")[1].upper() == indication.upper())]
+    if not want:
+        raise UnknownScenarioError(f"{gene}/{indication or '*'}", pairs, kind="gene/indication pair")
+    for s in range(seed, seed + GENE_SEARCH_SEEDS):
+        if pair_of(s) in want:
+            return s
+    raise ConfigError(f"no procedural seed in [{seed}, {seed + GENE_SEARCH_SEEDS}) draws {gene}/{indication}; try another seed")
+
+
+# ---------------------------------------------------------------------------------------------
+# Deployments
+# ---------------------------------------------------------------------------------------------
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 1}, max_ongoing_requests=256)
+class Agent:
+    """``HFPolicy`` in one replica; concurrent requests are batched into one ``generate``."""
+
+    def __init__(self, model: str, adapter: Optional[str] = None, temperature: float = 0.0, max_new_tokens: int = 96,
+                 max_batch_size: int = 16, batch_wait_timeout_s: float = 0.01, torch_threads: Optional[int] = None):
+        from drugenv.llm.policy import HFPolicy, SamplingConfig
+        from drugenv.llm.run_agent import model_path
+
+        if torch_threads:
+            import torch
+
+            torch.set_num_threads(torch_threads)
+        self.policy = HFPolicy(model_path(model), adapter=adapter, batch_size=max_batch_size,
+                               sampling=SamplingConfig(temperature=temperature, max_new_tokens=max_new_tokens))
+        self.act_batch.set_max_batch_size(max_batch_size)
+        self.act_batch.set_batch_wait_timeout_s(batch_wait_timeout_s)
+        self._lock = threading.Lock()  # HFPolicy keeps last_steps: one act at a time
+        self.batch_sizes: collections.Counter[int] = collections.Counter()
+
+    def info(self) -> dict[str, Any]:
+        return {"model": self.policy.model_id, "adapter": self.policy.adapter,
+                "batch_sizes": dict(sorted(self.batch_sizes.items()))}
+
+    def _act(self, observations: list[ValidationObservation]) -> list[dict[str, Any]]:
+        from drugenv.llm.parsing import is_valid
+
+        with self._lock:
+            actions = self.policy.act(observations)
+            steps = list(self.policy.last_steps)
+        self.batch_sizes[len(observations)] += 1
+        return [{"action": a.model_dump(mode="json") if isinstance(a, DrugTargetAction) else dict(a),
+                 "text": s.generation.text, "valid": is_valid(s.result)} for a, s in zip(actions, steps)]
+
+    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.01)
+    async def act_batch(self, observations: list[ValidationObservation]) -> list[dict[str, Any]]:
+        # Generate off the event loop, so the next batch keeps filling while this one runs.
+        return await asyncio.get_running_loop().run_in_executor(None, self._act, observations)
+
+    async def act(self, observation: ValidationObservation) -> dict[str, Any]:
+        return await self.act_batch(observation)
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0.1}, max_ongoing_requests=512)
+class Environment:
+    """DrugTargetEnvironment sessions, one per episode, addressed by a session id (one replica holds them all)."""
+
+    def __init__(self, strict_actions: bool = False, max_sessions: int = 4096):
+        self.strict_actions, self.max_sessions = strict_actions, max_sessions
+        self.sessions: collections.OrderedDict[str, Any] = collections.OrderedDict()
+
+    def reset(self, *, seed: int, scenario: Optional[str] = None, difficulty: Optional[str] = None,
+              max_steps: Optional[int] = None) -> tuple[str, ValidationObservation]:
+        from drugenv.simulator.environment import DrugTargetEnvironment
+        from drugenv.simulator.params import SimParams
+
+        env = DrugTargetEnvironment(sim_params=SimParams(max_steps=max_steps) if max_steps else None)
+        obs = env.reset(seed=seed, scenario=scenario, difficulty=difficulty)
+        session = uuid.uuid4().hex
+        self.sessions[session] = env
+        while len(self.sessions) > self.max_sessions:  # bounded memory: forget the oldest episode
+            self.sessions.popitem(last=False)
+        return session, obs
+
+    def step(self, session: str, action: DrugTargetAction | dict[str, Any]) -> ValidationObservation:
+        if session not in self.sessions:
+            raise ConfigError(f"unknown or expired episode session {session!r}; reset a new episode")
+        if self.strict_actions and not isinstance(action, DrugTargetAction):
+            from pydantic import ValidationError
+
+            try:
+                DrugTargetAction.model_validate(action)
+            except ValidationError as e:
+                raise ConfigError(f"invalid action refused (strict_actions=True): {e.errors()[0]['msg']}") from None
+        return self.sessions[session].step(action)
+
+    def close(self, session: str) -> None:
+        env = self.sessions.pop(session, None)
+        if env is not None:
+            env.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# The episode loop's policy and environment, over the handles (called from a worker thread)
+# ---------------------------------------------------------------------------------------------
+
+
+class HandlePolicy(Policy):
+    """The Agent deployment as a ``Policy``; keeps each step's raw text and validity."""
+
+    name = "serve-agent"
+
+    def __init__(self, agent: Any):
+        self.agent, self.records = agent, []
+
+    def act(self, observations: Any) -> list[Any]:
+        out = []
+        for obs in observations:
+            r = self.agent.act.remote(obs).result()
+            self.records.append(r)
+            out.append(DrugTargetAction.model_validate(r["action"]) if r["valid"] else r["action"])
+        return out
+
+
+class HandleEnv:
+    """The Environment deployment behind run-agent's ``(reset, step) -> (observation, reward, done)`` shape."""
+
+    def __init__(self, handle: Any, max_steps: Optional[int]):
+        self.handle, self.max_steps = handle, max_steps
+        self.session: Optional[str] = None
+        self.observations: list[ValidationObservation] = []
+
+    def reset(self, *, seed: int, scenario: Optional[str], difficulty: Optional[str]) -> ValidationObservation:
+        self.session, obs = self.handle.reset.remote(seed=seed, scenario=scenario, difficulty=difficulty,
+                                                  max_steps=self.max_steps).result()
+        return obs
+
+    def step(self, action: Any) -> tuple[ValidationObservation, float, bool]:
+        obs = self.handle.step.remote(self.session, action).result()
+        self.observations.append(obs)
+        return obs, float(obs.reward or 0.0), bool(obs.done)
+
+    def close(self) -> None:
+        if self.session is not None:
+            self.handle.close.remote(self.session)
+
+
+# ---------------------------------------------------------------------------------------------
+# The ingress
+# ---------------------------------------------------------------------------------------------
+
+
+class EpisodeRequest(BaseModel):
+    """``POST /episodes``: which episode to play. ``gene`` (and ``indication``) pick the first procedural seed
+    from ``seed`` on that draws that pair; otherwise ``scenario`` (curated name or 'procedural') and ``seed``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scenario: Optional[str] = Field(None, description="Curated scenario name, or None / 'procedural'.")
+    gene: Optional[str] = Field(None, description="Target gene, e.g. 'EGFR' (instead of scenario).")
+    indication: Optional[str] = Field(None, description="Indication with gene, e.g. 'NSCLC' (None: any).")
+    difficulty: Optional[str] = Field(None, description="Procedural tier: easy, medium, hard, very_hard.")
+    seed: int = Field(0, ge=0, description="Episode seed (with gene: the first seed searched).")
+    max_steps: Optional[int] = Field(None, ge=1, le=200, description="Lower the step cap (default 30).")
+
+
+class EpisodeStep(BaseModel):
+    step: int
+    action: dict[str, Any] = Field(..., description="The action played (the unparseable no-op when the text was not an action).")
+    valid: bool = Field(..., description="Whether the model's text parsed into a valid DrugTargetAction.")
+    text: str = Field("", description="The model's raw completion.")
+    reward: float
+    reward_terms: dict[str, float] = Field(default_factory=dict, description="This step's reward breakdown.")
+    credits_remaining: int
+    summary: str = ""
+    violations: list[str] = Field(default_factory=list)
+
+
+class EpisodeReport(BaseModel):
+    final_decision: Optional[str] = None
+    confidence: Optional[float] = None
+    reasoning: str = ""
+
+
+class EpisodeResult(BaseModel):
+    """One finished episode as the agent played it. Holds no hidden truth (no correct decision)."""
+
+    episode_id: Optional[str] = None
+    scenario: Optional[str] = None
+    seed: int
+    target_gene: str
+    indication: str
+    report: Optional[EpisodeReport] = Field(None, description="The submitted report; None when the episode ended without one.")
+    confidence: Optional[float] = None
+    dossier: dict[str, Any] = Field(default_factory=dict, description="The evidence dossier at the end.")
+    steps: list[EpisodeStep] = Field(default_factory=list)
+    total_reward: float
+    terminal_reward: float = Field(..., description="Sum of the last step's terminal/* reward terms.")
+    reward_breakdown: dict[str, float] = Field(default_factory=dict, description="Each reward term summed over the episode.")
+    valid_actions: int
+    termination_reason: Optional[str] = None
+
+
+class ActResponse(BaseModel):
+    action: dict[str, Any] = Field(..., description="The action to send to the environment (a DrugTargetAction, or the "
+                                                    "documented unparseable no-op when the model's text was not a valid action).")
+    text: str = Field("", description="The model's raw completion.")
+    valid: bool = Field(..., description="Whether the completion parsed into a valid DrugTargetAction.")
+
+
+# Defined before the ingress: @serve.ingress pickles the FastAPI app (and what its routes use) when applied.
+def _result(request: EpisodeRequest, seed: int, scenario: Optional[str], summary: Any, policy: HandlePolicy,
+            env: HandleEnv) -> EpisodeResult:
+    steps, breakdown = [], collections.defaultdict(float)
+    for i, (rec, obs) in enumerate(zip(policy.records, env.observations), start=1):
+        for k, v in obs.step_reward_breakdown.items():
+            breakdown[k] += v
+        steps.append(EpisodeStep(step=i, action=rec["action"], valid=rec["valid"], text=rec["text"][:2000],
+                                 reward=float(obs.reward or 0.0), reward_terms=dict(obs.step_reward_breakdown),
+                                 credits_remaining=obs.credits_remaining, summary=obs.latest_output.summary,
+                                 violations=[f"{v.rule} ({v.severity}): {v.message[:300]}" for v in obs.rule_violations]))
+    last = env.observations[-1] if env.observations else None
+    report = None
+    if summary.final_decision is not None:
+        reasoning = str(policy.records[-1]["action"].get("reasoning", "")) if policy.records else ""
+        report = EpisodeReport(final_decision=str(summary.final_decision.value if hasattr(summary.final_decision, "value")
+                                                  else summary.final_decision),
+                               confidence=summary.confidence, reasoning=reasoning)
+    terminal = sum(v for k, v in (last.step_reward_breakdown.items() if last else ()) if k.startswith("terminal/"))
+    return EpisodeResult(
+        episode_id=(last.metadata.get("episode_id") if last else None), scenario=scenario, seed=seed,
+        target_gene=summary.target_gene, indication=summary.indication, report=report, confidence=summary.confidence,
+        dossier=last.dossier.model_dump(mode="json") if last else {}, steps=steps, total_reward=summary.total_reward,
+        terminal_reward=terminal, reward_breakdown=dict(breakdown), valid_actions=summary.valid_actions,
+        termination_reason=summary.termination_reason,
+    )
+
+
+agent_service_api = FastAPI(title="DrugEnv agent service",
+                            description="A trained DrugEnv agent: one action (POST /act) or a whole episode (POST /episodes).")
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0.1}, max_ongoing_requests=256)
+@serve.ingress(agent_service_api)
+class AgentService:
+    """HTTP in front of the Agent and Environment deployments (DeploymentHandles, no HTTP between them)."""
+
+    def __init__(self, agent: Any, env: Any, strict_actions: bool = False):
+        self.agent, self.env, self.strict_actions = agent, env, strict_actions
+
+    @agent_service_api.get("/health")
+    async def health(self) -> dict[str, Any]:
+        return {"status": "healthy", **(await self.agent.info.remote()), "strict_actions": self.strict_actions}
+
+    @agent_service_api.post("/act", response_model=ActResponse)
+    async def act(self, observation: ValidationObservation = Body(...)) -> ActResponse:
+        return ActResponse(**(await self.agent.act.remote(observation)))
+
+    # A plain def: FastAPI runs it in a worker thread, where the shared (blocking) episode loop may wait on handles.
+    @agent_service_api.post("/episodes", response_model=EpisodeResult)
+    def episodes(self, request: EpisodeRequest) -> EpisodeResult:
+        from drugenv.llm.run_agent import run_episodes
+
+        try:
+            seed, scenario = request.seed, request.scenario
+            if request.gene:
+                seed, scenario = episode_for(request.gene, request.indication, request.seed), "procedural"
+            policy, env = HandlePolicy(self.agent), HandleEnv(self.env, request.max_steps)
+            try:
+                summary = run_episodes(policy, env, episodes=1, seed=seed, scenario=scenario, difficulty=request.difficulty,
+                                       dashboard_path=None, model_id="serve-agent", env_name="serve", echo=False)[0]
+            finally:
+                env.close()
+        except (DrugEnvError, ValueError) as e:  # unknown scenario, refused action (strict), bad difficulty
+            cause = getattr(e, "cause", None)  # raised in the Environment replica: Ray wraps it, keeps it as .cause
+            raise HTTPException(status_code=422, detail=" ".join(str(cause or e).split())) from None
+        return _result(request, seed, scenario, summary, policy, env)
+
+
+def build_agent_service(args: dict[str, Any]) -> Any:
+    """App builder: ``serve run serve.apps:build_agent_service checkpoint=PATH`` or a config file's ``args``."""
+    a = AgentServiceArgs.model_validate(args)
+    model, adapter, max_new_tokens = resolve_agent(a)
+    agent = Agent.bind(model, adapter, a.temperature, max_new_tokens, a.max_batch_size, a.batch_wait_timeout_s, a.torch_threads)
+    return AgentService.bind(agent, Environment.bind(a.strict_actions), a.strict_actions)
+
+
+__all__ = ["Agent", "AgentService", "AgentServiceArgs", "Environment", "EpisodeRequest", "EpisodeResult",
+           "build_agent_service", "episode_for", "resolve_agent"]

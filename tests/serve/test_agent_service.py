@@ -1,0 +1,86 @@
+"""The agent service (one Serve app: Agent + Environment deployments behind an ingress) on loopback:
+/health, /act (batched), /episodes (a whole episode, no truth), invalid output as a penalised step."""
+
+import asyncio
+import json
+import socket
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def service(tiny_checkpoint):
+    ray = pytest.importorskip("ray")
+    from ray import serve
+
+    from serve.apps import build_agent_service
+
+    port = free_port()
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        serve.start(http_options={"host": "127.0.0.1", "port": port})
+        serve.run(build_agent_service({"checkpoint": str(tiny_checkpoint), "torch_threads": 1, "batch_wait_timeout_s": 0.05}),
+                  name="agent", route_prefix="/")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+
+
+def test_health_reads_the_base_model_from_the_adapter(service, tiny_checkpoint):
+    from drugenv.llm.tiny import cached_tiny_model
+
+    body = httpx.get(f"{service}/health", timeout=60).json()
+    assert body["status"] == "healthy" and body["strict_actions"] is False
+    assert body["model"] == str(cached_tiny_model().resolve()) and body["adapter"] == str((tiny_checkpoint / "adapter").resolve())
+
+
+def test_act_and_concurrent_acts_are_batched(service):
+    from drugenv.simulator.environment import DrugTargetEnvironment
+
+    obs = [DrugTargetEnvironment().reset(seed=s, scenario="procedural").model_dump(mode="json") for s in range(8)]
+
+    async def fire():
+        async with httpx.AsyncClient(base_url=service, timeout=120) as c:
+            return await asyncio.gather(*(c.post("/act", json=o) for o in obs))
+
+    replies = asyncio.run(fire())
+    assert all(r.status_code == 200 for r in replies), replies[0].text
+    assert all("action_type" in r.json()["action"] and isinstance(r.json()["valid"], bool) for r in replies)
+    sizes = {int(k): v for k, v in httpx.get(f"{service}/health", timeout=60).json()["batch_sizes"].items()}
+    assert max(sizes) > 1, sizes  # concurrent requests shared a generate call
+    assert httpx.post(f"{service}/act", json={"target_gene": 1}, timeout=60).status_code == 422
+
+
+def test_episode_plays_to_the_end_without_truth(service):
+    r = httpx.post(f"{service}/episodes", json={"scenario": "egfr_nsclc_viable", "seed": 0, "max_steps": 3}, timeout=300)
+    assert r.status_code == 200, r.text
+    ep = r.json()
+    assert ep["target_gene"] == "EGFR" and len(ep["steps"]) == 3 and ep["termination_reason"]
+    # The untrained model's text is mostly not an action: each such step is played and penalised, the loop goes on.
+    bad = [s for s in ep["steps"] if not s["valid"]]
+    assert all(any(v.startswith("invalid_action") for v in s["violations"]) and s["reward"] < 0 for s in bad)
+    assert ep["reward_breakdown"] and set(ep["steps"][0]["reward_terms"]) <= set(ep["reward_breakdown"])
+    assert ep["total_reward"] == pytest.approx(sum(s["reward"] for s in ep["steps"]))
+    assert "dossier" in ep and "terminal_reward" in ep
+    text = json.dumps(ep)
+    assert "correct_decision" not in text and "decision_correct" not in text  # the truth never leaves the env
+
+
+def test_episode_by_gene_and_indication_and_bad_requests(service):
+    r = httpx.post(f"{service}/episodes", json={"gene": "egfr", "indication": "GBM", "seed": 0, "max_steps": 1}, timeout=300)
+    assert r.status_code == 200, r.text
+    assert (r.json()["target_gene"], r.json()["indication"]) == ("EGFR", "GBM")
+    for body, words in (({"gene": "NOPE1"}, "unknown gene/indication pair"), ({"scenario": "nope"}, "unknown scenario"),
+                        ({"seed": -1}, "greater than or equal")):
+        r = httpx.post(f"{service}/episodes", json=body, timeout=60)
+        assert r.status_code == 422 and words in r.text, r.text
