@@ -30,10 +30,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-import os
 import re
-import shutil
-import tempfile
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -249,21 +246,9 @@ def cached_random_model(name: str, *, seed: int = 0, dtype: str = "bfloat16", ca
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     key = hashlib.sha256(f"{name}-{seed}-{dtype}-{_fingerprint()}".encode()).hexdigest()[:16]
     final = cache / "random" / f"{name.replace('/', '--')}-s{seed}-{dtype}-{key}"
-    if (final / "config.json").exists():
-        return final
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=final.name + ".", dir=final.parent))
-    tmp.chmod(0o755)
-    try:
-        build_random_model_dir(name, tmp, seed=seed, dtype=dtype)
-        os.replace(tmp, final)
-    except OSError:
-        if not (final / "config.json").exists():
-            raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return final
+    from drugenv.llm.tiny import build_once
+
+    return build_once(final, lambda tmp: build_random_model_dir(name, tmp, seed=seed, dtype=dtype))
 
 
 def is_built_spec(spec: str) -> bool:

@@ -35,7 +35,7 @@ import zipfile
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterator, Literal, Optional
+from typing import Any, Callable, Iterator, Literal, Optional
 
 TokenizerKind = Literal["bpe", "qwen"]
 
@@ -452,13 +452,20 @@ def cached_tiny_model(cache_dir: Optional[Path | str] = None, **config: Any) -> 
     cfg = {"layers": 2, "hidden": 128, "tokenizer": "bpe", "seed": 0, **config}
     key = hashlib.sha256((json.dumps(cfg, sort_keys=True) + _code_fingerprint()).encode()).hexdigest()[:16]
     final = cache / "tiny" / f"L{cfg['layers']}H{cfg['hidden']}-{cfg['tokenizer']}-{key}"
+    return build_once(final, lambda tmp: build_tiny_model(tmp, **cfg))
+
+
+def build_once(final: Path, build: Callable[[Path], Any]) -> Path:
+    """``final`` (a model directory) if it holds a ``config.json``; else ``build(tmp)`` into a private
+    temporary directory beside it and rename that into place. Safe under concurrent builders (Ray
+    actors, pytest workers): each builds privately and the first atomic rename wins."""
     if (final / "config.json").exists():
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=final.name + ".", dir=final.parent))
     tmp.chmod(0o755)
     try:
-        build_tiny_model(tmp, **cfg)
+        build(tmp)
         os.replace(tmp, final)
     except OSError:
         if not (final / "config.json").exists():
