@@ -14,8 +14,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN_TAIL = '--set run.iterations=1 --out "$PWD/runs/grpo_job"'
-TINY = ("--no-sft --no-progress --set run.iterations=1 --set run.eval_episodes=2 "
-        "--set run.eval_max_steps=3 --set training.groups_per_iteration=1 "
+TINY = ("--no-sft --no-progress --set run.iterations=1 --set run.eval_episodes=2 --set run.curve_eval_episodes=2 "
+        "--set run.curated_episodes=2 --set run.eval_max_steps=3 --set training.groups_per_iteration=1 "
         "--set training.group_size=2 --set training.max_turns=3 --set training.max_new_tokens=16 "
         "--set env_runners.num_envs_per_env_runner=2")
 

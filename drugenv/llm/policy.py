@@ -43,6 +43,20 @@ def require_peft() -> Any:
     return PeftModel
 
 
+def trained_budget(adapter: str | Path | None) -> int:
+    """The prompt budget a checkpoint's adapter was trained with, else ``DEFAULT_MAX_PROMPT_TOKENS``."""
+    import json
+
+    if adapter is not None:
+        meta = Path(adapter).parent / "drugenv_checkpoint.json"
+        try:
+            s = json.loads(meta.read_text()).get("settings", {})
+            return int(s.get("training", {}).get("max_prompt_tokens") or s["run"]["eval_max_prompt_tokens"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass
+    return DEFAULT_MAX_PROMPT_TOKENS
+
+
 @dataclass(frozen=True)
 class SamplingConfig:
     """How completions are sampled."""
@@ -181,7 +195,11 @@ class HFPolicy(Policy):
         sampling: ``SamplingConfig``.
         device: ``"cpu"``, ``"cuda"``…; None/"auto" picks CUDA when available.
         dtype: ``"float32"``/``"bfloat16"``/``"float16"``; None: float32 on CPU, bfloat16 on CUDA.
-        max_prompt_tokens: token budget of each rendered prompt (see ``prompts.build_messages``).
+        max_prompt_tokens: token budget of each rendered prompt (see ``prompts.build_messages``); None:
+            the budget the adapter was trained with (``training.max_prompt_tokens`` in the
+            ``drugenv_checkpoint.json`` next to a checkpoint's ``adapter/``), else
+            ``DEFAULT_MAX_PROMPT_TOKENS``. Every consumer (evaluation, run-agent, the Serve agent)
+            then renders a trained agent's prompts exactly as its training did.
         batch_size: generation micro-batch.
         backend: ``"hf"`` or ``"vllm"`` (placeholder).
         model_obj, tokenizer_obj: an already loaded model and tokenizer (skips loading; for trainers/tests).
@@ -197,7 +215,7 @@ class HFPolicy(Policy):
         *,
         device: Optional[str] = None,
         dtype: Optional[str] = None,
-        max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS,
+        max_prompt_tokens: Optional[int] = None,
         batch_size: int = 8,
         backend: Literal["hf", "vllm"] = "hf",
         model_obj: Any = None,
@@ -208,7 +226,7 @@ class HFPolicy(Policy):
         if model_obj is None and model is None:
             raise ValueError("HFPolicy needs model=<path or hub id> or model_obj=<loaded model>")
         self.sampling = sampling
-        self.max_prompt_tokens = max_prompt_tokens
+        self.max_prompt_tokens = int(max_prompt_tokens) if max_prompt_tokens is not None else trained_budget(adapter)
         if sampling.seed is not None:
             import torch
 
@@ -264,4 +282,5 @@ __all__ = [
     "SamplingConfig",
     "VLLMBackend",
     "require_peft",
+    "trained_budget",
 ]

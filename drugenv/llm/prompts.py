@@ -38,8 +38,8 @@ ACTION_JSON_FORMAT = (
     '"reasoning": "<one sentence>"}'
 )
 SUBMIT_JSON_FORMAT = (
-    '{"action_type": "submit_validation_report", "parameters": {}, "reasoning": "<one sentence>", '
-    '"final_decision": "go" or "no_go", "confidence": <number between 0 and 1>}'
+    '{"action_type": "submit_validation_report", "final_decision": "go" or "no_go", '
+    '"confidence": <number between 0 and 1>, "parameters": {}, "reasoning": "<the deciding evidence>"}'
 )
 
 
@@ -129,10 +129,10 @@ COMPACT_BELOW = 768
 
 @lru_cache(maxsize=1)
 def compact_system_prompt() -> str:
-    """A short system prompt for small budgets: the action names with costs and the JSON format only."""
-    names = ", ".join(f"{at.value}({spec.cost})" for at, spec in ACTION_TABLE.items())
+    """A short system prompt for small budgets: the task and the JSON format only (the user turn
+    names the actions already done; a small model learns the action names from its SFT data)."""
     return "\n".join([
-        "You validate a drug target. Choose ONE action per turn (cost in credits): " + names + ".",
+        "You validate a drug target: gather evidence, then submit go or no_go with a calibrated confidence.",
         "Reply with one JSON object:", ACTION_JSON_FORMAT, "To finish:", SUBMIT_JSON_FORMAT,
     ])
 
@@ -189,39 +189,206 @@ def _render_dossier(d: EvidenceDossier, lvl: DetailLevel) -> list[str]:
     return out
 
 
-def render_observation(obs: ValidationObservation, level: int = 0) -> str:
-    """The user turn for ``obs`` at ``DETAIL_LEVELS[level]``."""
-    lvl = DETAIL_LEVELS[level]
+# ------------------------------------------------------------------------------------- evidence table
+
+GATE_READOUTS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    ("tractability", (("druggability_score", "drug"), ("best_pocket_score", "pocket"), ("recent_inhibitors_reported", "recent"))),
+    ("linkage", (("chronos_score", "chronos"), ("log2fc_tumor_vs_normal", "log2fc"), ("log2fc", "log2fc"),
+                 ("alteration_frequency", "altered"))),
+    ("safety", (("toxicity_risk", "tox"), ("adverse_knockout_phenotype", "ko"))),
+    ("selectivity", (("selectivity_ratio", "sel"),)),
+    ("translation", (("ic50_nm", "ic50"), ("tgi_pct", "tgi"))),
+    ("clinical", (("clinical_precedent", "precedent"),)),
+    ("expert", (("viability_estimate", "viability"),)),
+)
+"""Per public gate (``agents.belief.GATES``), the readouts its verdict depends on: (data key, short name).
+
+A readout is shown as ``name=value`` on its gate's line. Every reading of ``druggability_score`` and
+``best_pocket_score`` is listed (the gate uses the best); of the others the latest reading (the one
+the gate uses). ``chronos_score`` of unaltered cell lines is not shown (the gate ignores it)."""
+
+READOUT_NAMES: dict[str, str] = {k: n for _, pairs in GATE_READOUTS for k, n in pairs}
+_ALL_READINGS = frozenset({"druggability_score", "best_pocket_score"})
+FAIL_BELOW = 0.4
+"""A hard gate whose pass probability is below this is marked ``FAIL`` (the heuristic's follow-up rule)."""
+PASS_FROM = 0.6
+"""... and from this one up ``pass``; in between ``?``."""
+DECISIVE_LOGIT = 4.0
+"""``decisive`` is shown when |log-odds of P(go)| reaches this (the heuristic's stopping threshold)."""
+
+
+def fmt_readout(v: Any) -> str:
+    """A readout value as the evidence table shows it: bools yes/no, numbers to 3 significant digits
+    (integers from 100 up), text as is."""
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, (int, float)):
+        if abs(v) >= 100:
+            return str(int(round(v)))
+        return f"{v:.3g}"
+    return str(v)
+
+
+def gate_readouts(dossier: EvidenceDossier) -> dict[str, list[tuple[str, Any]]]:
+    """``{gate: [(data key, value), ...]}``: the readouts of ``GATE_READOUTS`` found in the dossier, in
+    dossier order (latest reading wins, except the tractability scores: every reading)."""
+    latest: dict[str, Any] = {}
+    every: dict[str, list[Any]] = {k: [] for k in _ALL_READINGS}
+    for f in dossier.all_findings():
+        for k, v in f.data.items():
+            if k not in READOUT_NAMES or isinstance(v, (dict, list)) or v is None:
+                continue
+            if k == "chronos_score" and f.data.get("cell_lines") == "unaltered":
+                continue
+            if k in every:
+                every[k].append(v)
+            else:
+                if k in ("log2fc", "log2fc_tumor_vs_normal"):  # one readout read from two assays
+                    latest.pop("log2fc", None)
+                    latest.pop("log2fc_tumor_vs_normal", None)
+                latest[k] = v
+    out: dict[str, list[tuple[str, Any]]] = {}
+    for gate, pairs in GATE_READOUTS:
+        rows: list[tuple[str, Any]] = []
+        for k, _ in pairs:
+            if k in every:
+                rows += [(k, v) for v in every[k]]
+            elif k in latest:
+                rows.append((k, latest[k]))
+        out[gate] = rows
+    return out
+
+
+def _belief(dossier: EvidenceDossier) -> Any:
+    from drugenv.agents.belief import assess
+
+    return assess(dossier)
+
+
+def _done_list(obs: ValidationObservation, keep: Optional[int] = None) -> str:
+    out = []
+    hist = obs.pipeline_history
+    if keep is not None and len(hist) > keep:
+        out.append(f"({len(hist) - keep} earlier)")
+        hist = hist[len(hist) - keep:]
+    for h in hist:
+        vals = [_fmt_value(h.parameters[k]) for k in sorted(h.parameters) if h.parameters[k] not in (None, "")]
+        item = h.action_type + (f"({','.join(vals)})" if vals else "")
+        if h.violations:
+            item += "!"
+        out.append(item)
+    return " ".join(out) if out else "nothing yet"
+
+
+def evidence_table(obs: ValidationObservation) -> list[str]:
+    """The decision view: one line per public gate with its pass probability, verdict and readouts
+    (``GATE_READOUTS``), then the overall belief ``P(go)`` with the decision and confidence it implies.
+
+    Pass probabilities and ``P(go)`` are ``agents.belief.assess`` of the visible dossier (public
+    information only). Example::
+
+        tractability 0.99 pass: drug=0.94 pocket=0.9 recent=yes
+        linkage 0.62 pass: log2fc=1.74 altered=0.23
+        safety 0.01 FAIL: tox=0.74 ko=yes
+        selectivity 0.87 unseen
+        ...
+        belief: "final_decision": "no_go", "confidence": 0.99 | P(go)=0.01 decisive
+    """
+    b = _belief(obs.dossier)
+    reads = gate_readouts(obs.dossier)
+    lines = ["Gates (pass probability, verdict, readouts):"]
+    for gate, _ in GATE_READOUTS:
+        vals = " ".join(f"{READOUT_NAMES[k]}={fmt_readout(v)}" for k, v in reads[gate])
+        if gate in b.pass_prob:
+            p = b.pass_prob[gate]
+            if not b.seen.get(gate):
+                lines.append(f" {gate} {p:.2f} unseen")
+                continue
+            verdict = "FAIL" if p < FAIL_BELOW else ("pass" if p >= PASS_FROM else "?")
+            lines.append(f" {gate} {p:.2f} {verdict}: {vals}")
+        else:  # soft evidence: a log-odds adjustment, not a gate
+            lines.append(f" {gate}: {vals}" if b.seen.get(gate) else f" {gate} unseen")
+    p_go = b.p_go
+    decision, conf = ("go", p_go) if p_go >= 0.5 else ("no_go", 1.0 - p_go)
+    # Written the way a report states it: a small model copies the decision and confidence by
+    # matching the reply's own keys (an induction pattern) rather than by reading numbers.
+    lines.append(f'belief: "final_decision": "{decision}", "confidence": {report_confidence(conf):.2f} | P(go)={p_go:.2f}'
+                 + (" decisive" if abs(b.logit) >= DECISIVE_LOGIT else ""))
+    return lines
+
+
+def report_confidence(conf: float) -> float:
+    """A confidence as the table shows it (2 decimals, kept within [0.5, 0.99])."""
+    return min(0.99, max(0.5, round(conf, 2)))
+
+
+def render_compact(obs: ValidationObservation, keep_done: Optional[int] = None) -> str:
+    """The user turn for small budgets: state, what was done (the last ``keep_done`` steps; None:
+    all), the last step's violations, the evidence table (its belief line last) and the request."""
     lines = [
+        f"Target: {obs.target_gene} | Indication: {obs.indication}",
+        f"Step: {obs.step_count}/{obs.max_steps} | Credits: {obs.credits_remaining}/{obs.credits_total}",
+    ]
+    if obs.legal_actions and len(obs.legal_actions) < len(ACTION_TABLE):
+        legal = {a.value for a in obs.legal_actions}
+        if 2 * len(legal) < len(ACTION_TABLE):
+            lines.append("Affordable only: " + " ".join(a.value for a in ACTION_TABLE if a.value in legal))
+        else:
+            lines.append("Not affordable: " + " ".join(a.value for a in ACTION_TABLE if a.value not in legal))
+    lines.append("Done: " + _done_list(obs, keep_done))
+    if obs.rule_violations:
+        lines.append("Violations last step: " + " ".join(f"{v.rule}({v.severity})" for v in obs.rule_violations))
+    # The belief line is the table's last line and sits right before the request, at a fixed distance
+    # from the reply's decision and confidence: a small model copies them by position.
+    lines += evidence_table(obs)
+    lines.append("Your next action (one JSON object):")
+    return "\n".join(lines)
+
+
+def _render_parts(obs: ValidationObservation, level: int) -> tuple[list[str], list[str], list[str]]:
+    """(head, body, tail) of the full user turn: the head (state and evidence table) and tail
+    (violations, the request) are always kept; only the body (dossier, history, last output) is
+    shortened by ``DETAIL_LEVELS`` or cut."""
+    lvl = DETAIL_LEVELS[level]
+    head = [
         f"Target: {obs.target_gene} | Indication: {obs.indication} ({obs.disease_context})",
         f"Credits: {obs.credits_remaining}/{obs.credits_total} | Step: {obs.step_count}/{obs.max_steps}",
     ]
     if obs.legal_actions:
         legal = [a.value for a in obs.legal_actions]
         if len(legal) == len(ACTION_TABLE):
-            lines.append("Legal actions: all")
+            head.append("Legal actions: all")
         else:
-            lines.append("Legal actions: " + ", ".join(legal))
-    lines += _render_dossier(obs.dossier, lvl)
+            head.append("Legal actions: " + ", ".join(legal))
+    head += evidence_table(obs)
+    body = _render_dossier(obs.dossier, lvl)
     hist = obs.pipeline_history[len(obs.pipeline_history) - lvl.history:] if lvl.history else []
     if hist:
-        lines.append(f"Recent steps (last {len(hist)} of {len(obs.pipeline_history)}):")
+        body.append(f"Recent steps (last {len(hist)} of {len(obs.pipeline_history)}):")
         for h in hist:
             v = f" VIOLATIONS: {', '.join(h.violations)}" if h.violations else ""
-            lines.append(f"  - [s{h.step}] {h.action_type}({_fmt_params(h.parameters)}) cost {h.cost}: "
-                         f"{_cut(h.summary, lvl.summary_chars)}{v}")
+            body.append(f"  - [s{h.step}] {h.action_type}({_fmt_params(h.parameters)}) cost {h.cost}: "
+                        f"{_cut(h.summary, lvl.summary_chars)}{v}")
     lo = obs.latest_output
     if lo.action_type is not None or lo.summary:
         name = lo.action_type.value if lo.action_type else "reset"
         line = f"Last output ({name}, {lo.status}): {_cut(lo.summary, 2 * lvl.summary_chars)}"
         if lvl.latest_data and lo.data:
             line += f" {{{_fmt_data(lo.data, 12)}}}"
-        lines.append(line)
+        body.append(line)
+    tail = []
     if obs.rule_violations:
-        lines.append("Violations last step:")
-        lines += [f"  - {v.rule} ({v.severity}): {_cut(v.message, 200)}" for v in obs.rule_violations]
-    lines.append("Your next action (one JSON object):")
-    return "\n".join(lines)
+        tail.append("Violations last step:")
+        tail += [f"  - {v.rule} ({v.severity}): {_cut(v.message, 200)}" for v in obs.rule_violations]
+    tail.append("Your next action (one JSON object):")
+    return head, body, tail
+
+
+def render_observation(obs: ValidationObservation, level: int = 0) -> str:
+    """The full user turn for ``obs`` at ``DETAIL_LEVELS[level]``: state, the evidence table
+    (``evidence_table``), the dossier, recent history, the last output and violations."""
+    head, body, tail = _render_parts(obs, level)
+    return "\n".join(head + body + tail)
 
 
 def _messages(user: str, compact: bool = False) -> list[dict[str, str]]:
@@ -254,49 +421,69 @@ def build_messages(
 ) -> list[dict[str, str]]:
     """``[system, user]`` chat messages for ``obs`` whose rendered prompt fits ``max_prompt_tokens``.
 
-    Budgets below ``COMPACT_BELOW`` tokens get the compact system prompt (action names and the JSON
-    format only), so small models train on short sequences.
+    Budgets below ``COMPACT_BELOW`` tokens get the compact system prompt and the compact user turn
+    (``render_compact``: state, what was done, the evidence table), so small models train on short
+    sequences that still hold every readout the decision depends on. Larger budgets get the full
+    system prompt and the full user turn, whose dossier part degrades through ``DETAIL_LEVELS`` and
+    is cut last; the evidence table is never cut.
 
-    Raises ``ValueError`` when the system prompt alone does not fit (raise the budget).
+    When the full system prompt, the evidence table and the violations leave no room for the dossier,
+    the compact prompt is used instead. Raises ``ValueError`` when even that does not fit.
     """
     count = make_token_counter(tokenizer)
-    compact = max_prompt_tokens < COMPACT_BELOW
+
+    def compact() -> list[dict[str, str]]:
+        n = 0
+        for keep in (None, 8, 4, 0):  # a long history shrinks first; the evidence table is never cut
+            msgs = _messages(render_compact(obs, keep), True)
+            n = count(msgs)
+            if n <= max_prompt_tokens:
+                return msgs
+        raise ValueError(f"max_prompt_tokens={max_prompt_tokens} but the compact prompt takes {n} tokens; "
+                         "raise max_prompt_tokens.")
+
+    if max_prompt_tokens < COMPACT_BELOW:
+        return compact()
     for level in range(len(DETAIL_LEVELS)):
-        msgs = _messages(render_observation(obs, level), compact)
+        msgs = _messages(render_observation(obs, level))
         if count(msgs) <= max_prompt_tokens:
             return msgs
-    # Most compact level still too long: cut the user turn.
-    overhead = count(_messages("", compact))
+    # Most compact level still too long: cut the body (dossier, history), keep the head and tail.
+    head, body, tail = _render_parts(obs, len(DETAIL_LEVELS) - 1)
+    marker = "[truncated]"
+    fixed = "\n".join(head + [marker] + tail)
+    overhead = count(_messages(fixed))
     room = max_prompt_tokens - overhead - 8
-    if room <= 0:
-        raise ValueError(
-            f"max_prompt_tokens={max_prompt_tokens} but the system prompt alone takes {overhead} tokens; "
-            "raise max_prompt_tokens."
-        )
-    user = render_observation(obs, len(DETAIL_LEVELS) - 1)
-    marker = "\n[truncated]"
+    if room <= 0:  # the full system prompt leaves no room: the compact prompt (or ValueError)
+        return compact()
+    text = "\n".join(body)
+
+    def assemble(cut: str) -> str:
+        return "\n".join(head + ([cut] if cut else []) + [marker] + tail)
+
     if tokenizer is None:
-        cut = int(room * CHARS_PER_TOKEN) - len(marker)
-        user = user[:cut] + marker
+        user = assemble(text[: int(room * CHARS_PER_TOKEN)])
     else:
-        ids = tokenizer(user, add_special_tokens=False)["input_ids"]
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
         while True:
             ids = ids[:room]
-            user = tokenizer.decode(ids) + marker
-            if count(_messages(user, compact)) <= max_prompt_tokens or not ids:
+            user = assemble(tokenizer.decode(ids))
+            if count(_messages(user)) <= max_prompt_tokens or not ids:
                 break
             room -= 4
-    return _messages(user, compact)
+    return _messages(user)
 
 
 def action_to_json(action: Any) -> str:
     """The canonical assistant reply for an action: compact JSON with only the fields that matter."""
     d = action.model_dump(mode="json") if hasattr(action, "model_dump") else dict(action)
-    out: dict[str, Any] = {"action_type": d["action_type"], "parameters": d.get("parameters") or {},
-                           "reasoning": d.get("reasoning", "")}
+    out: dict[str, Any] = {"action_type": d["action_type"]}
     if d["action_type"] == ActionType.SUBMIT_VALIDATION_REPORT.value or d.get("final_decision") is not None:
+        # The decision comes first: the model commits to it before writing any number or reasoning.
         out["final_decision"] = d.get("final_decision")
         out["confidence"] = d.get("confidence")
+    out["parameters"] = d.get("parameters") or {}
+    out["reasoning"] = d.get("reasoning", "")
     return json.dumps(out, ensure_ascii=False)
 
 
@@ -306,11 +493,19 @@ __all__ = [
     "DEFAULT_MAX_PROMPT_TOKENS",
     "DETAIL_LEVELS",
     "DetailLevel",
+    "GATE_READOUTS",
+    "READOUT_NAMES",
     "SUBMIT_JSON_FORMAT",
     "action_to_json",
     "build_messages",
+    "compact_system_prompt",
+    "evidence_table",
+    "fmt_readout",
+    "gate_readouts",
     "make_token_counter",
     "prompt_token_ids",
+    "render_compact",
     "render_observation",
+    "report_confidence",
     "system_prompt",
 ]

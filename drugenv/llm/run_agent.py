@@ -70,8 +70,8 @@ class RunAgentArgs:
     """Nucleus sampling mass (1.0 = off)."""
     max_new_tokens: int = 256
     """Completion cap per step, tokens."""
-    max_prompt_tokens: int = 2048
-    """Token budget of each rendered prompt."""
+    max_prompt_tokens: Optional[int] = None
+    """Token budget of each rendered prompt (None: the adapter's training budget, else 2048)."""
     device: str = "auto"
     """'auto' (CUDA if available), 'cpu', 'cuda', 'cuda:1'..."""
     dtype: Optional[str] = None
@@ -111,7 +111,7 @@ def make_hf_policy(
     temperature: float = 0.7,
     top_p: float = 1.0,
     max_new_tokens: int = 256,
-    max_prompt_tokens: int = 2048,
+    max_prompt_tokens: Optional[int] = None,
     device: Optional[str] = "auto",
     dtype: Optional[str] = None,
     seed: Optional[int] = 0,

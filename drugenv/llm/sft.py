@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from drugenv.llm.masks import assistant_token_mask
 from drugenv.llm.parsing import parse_action
 from drugenv.llm.prompts import DEFAULT_MAX_PROMPT_TOKENS, action_to_json, build_messages, prompt_token_ids
+from drugenv.actions import ActionType
 from drugenv.models import DrugTargetAction
 
 Messages = list[dict[str, str]]
@@ -28,41 +29,144 @@ Messages = list[dict[str, str]]
 EXPERTS = ("oracle", "heuristic")
 
 
+def teacher_reasoning(obs: Any, action: DrugTargetAction) -> str:
+    """The reasoning the SFT teacher writes: it names the evidence, never a bare number.
+
+    A report names the deciding gate and its readouts (``"safety fails: tox=0.74 ko=yes"``, or for a
+    go ``"no gate fails; weakest selectivity: sel=12.1"``); an investigation says why it is next
+    (``"next protocol step"``, or ``"second readout: linkage fails"`` for a follow-up).
+    """
+    from drugenv.agents.belief import HARD_GATES, assess
+    from drugenv.llm.prompts import FAIL_BELOW, READOUT_NAMES, fmt_readout, gate_readouts
+
+    b = assess(obs.dossier)
+    if action.action_type != ActionType.SUBMIT_VALIDATION_REPORT:
+        failing = [g for g in HARD_GATES if b.seen.get(g) and b.pass_prob[g] < FAIL_BELOW]
+        return f"second readout: {failing[0]} fails" if len(failing) == 1 and _is_follow_up(obs, action) else "next protocol step"
+    reads = gate_readouts(obs.dossier)
+    seen = [g for g in HARD_GATES if b.seen.get(g)]
+    if not seen:
+        return "no gate inspected"
+    worst = min(seen, key=lambda g: b.pass_prob[g])
+    vals = " ".join(f"{READOUT_NAMES[k]}={fmt_readout(v)}" for k, v in reads[worst])
+    if b.pass_prob[worst] < FAIL_BELOW:
+        return f"{worst} fails: {vals}"
+    return f"no gate fails; weakest {worst}: {vals}"
+
+
+def _is_follow_up(obs: Any, action: DrugTargetAction) -> bool:
+    from drugenv.agents.baselines import HeuristicPolicy
+
+    return any(a == action.action_type and p.items() <= action.parameters.items()
+               for a, p in HeuristicPolicy().follow_ups(obs))
+
+
+def teacher_action(obs: Any, action: DrugTargetAction, expert: str) -> DrugTargetAction:
+    """The expert's action as the SFT reply: heuristic reports state the table's rounded confidence
+    (``prompts.report_confidence``, what the model can copy from its prompt) and every heuristic
+    reply gets ``teacher_reasoning``. Decision and action are the expert's, except that on the last
+    step before the cap the heuristic's honest report replaces an investigation (an episode that
+    hits the cap ends without a report)."""
+    if expert != "heuristic":
+        return action
+    if action.action_type != ActionType.SUBMIT_VALIDATION_REPORT and obs.step_count >= obs.max_steps - 1:
+        from drugenv.agents.belief import assess
+
+        decision, conf = assess(obs.dossier).decision()  # the last step: report what the evidence says
+        action = DrugTargetAction(action_type=ActionType.SUBMIT_VALIDATION_REPORT, final_decision=decision,
+                                  confidence=round(conf, 3), reasoning="step cap")
+    update: dict[str, Any] = {"reasoning": teacher_reasoning(obs, action)}
+    if action.action_type == ActionType.SUBMIT_VALIDATION_REPORT and action.confidence is not None:
+        from drugenv.agents.belief import assess
+        from drugenv.llm.prompts import report_confidence
+
+        decision, conf = assess(obs.dossier).decision()  # what the heuristic reports, unrounded
+        if decision == action.final_decision:
+            update["confidence"] = report_confidence(conf)
+    return action.model_copy(update=update)
+
+
 def expert_examples(
     episodes: Sequence[tuple[str, int]],
     *,
     expert: str = "oracle",
     tokenizer: Any = None,
     max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS,
+    max_steps: Optional[int] = None,
+    explore: float = 0.0,
 ) -> list[Messages]:
     """One ``[system, user, assistant]`` conversation per expert step of each ``(scenario, seed)`` episode.
 
-    ``episodes`` is what ``drugenv.scenarios.suite_episodes`` returns. ``expert``:
+    ``episodes`` is what ``drugenv.scenarios.suite_episodes`` returns. ``max_steps`` is the
+    environment's step cap (``SimParams.max_steps``): pass the training config's ``max_turns`` so
+    SFT prompts say ``Step: k/<max_turns>`` exactly as rollouts and evaluation do. ``expert``:
 
     - ``"oracle"`` (the spec's warm start): sees the hidden truth, so its choices are not a function
       of the observation. A large model still picks up the format and the decision prior from it;
       a tiny one memorises it (measured: training loss 0.05, but 14% valid actions mid-episode).
     - ``"heuristic"``: ``HeuristicPolicy``, whose actions follow from the observation alone, so a
-      small model can learn the mapping rather than memorise it (0.83 held-out accuracy).
+      small model can learn the mapping rather than memorise it. Its replies are ``teacher_action``:
+      the decision first, then the confidence, and reasoning that names the deciding evidence.
+      One step before the step cap it reports (the heuristic itself ignores the cap).
+
+    ``explore`` (noise injection, DART-style): at each step, with this probability, the environment
+    is stepped with a random affordable investigation or (one time in four) an unparseable reply
+    instead of the expert's action; the expert's action is still the label of that state. The model
+    then also learns to recover from states its own mistakes lead to (repeats, skipped steps,
+    violations), which clean expert trajectories never show. Deterministic per episode seed.
     """
     from drugenv.agents.base import brief
     from drugenv.agents.baselines import HeuristicPolicy, OraclePolicy
     from drugenv.simulator.environment import DrugTargetEnvironment
+    from drugenv.simulator.params import SimParams
 
     if expert not in EXPERTS:
         raise ValueError(f"expert={expert!r}; valid choices are {list(EXPERTS)}.")
     out: list[Messages] = []
     policy = OraclePolicy() if expert == "oracle" else HeuristicPolicy()
+    sim = SimParams(max_steps=int(max_steps)) if max_steps else None
     for scenario, seed in episodes:
-        env = DrugTargetEnvironment()
+        env = DrugTargetEnvironment(sim_params=sim)
         obs = env.reset(seed=seed, scenario=scenario)
         policy.reset(1, [seed])
         brief(policy, 0, env)  # the oracle's truth; a no-op for the heuristic
+        rng = random.Random(f"explore-{scenario}-{seed}")
         while not obs.done:
             action = policy.act([obs])[0]
+            label = teacher_action(obs, action, expert)
             msgs = build_messages(obs, tokenizer=tokenizer, max_prompt_tokens=max_prompt_tokens)
-            out.append([*msgs, {"role": "assistant", "content": action_to_json(action)}])
-            obs = env.step(action)
+            out.append([*msgs, {"role": "assistant", "content": action_to_json(label)}])
+            obs = env.step(_explore_action(obs, rng) if explore and rng.random() < explore else label)
+    return out
+
+
+def _explore_action(obs: Any, rng: random.Random) -> Any:
+    """A random affordable investigation with random valid parameters, or an unparseable reply."""
+    import numpy as np
+
+    from drugenv.actions import ACTION_TABLE
+    from drugenv.agents.baselines import RandomPolicy
+    from drugenv.llm.parsing import ParseFailure, unparseable_action
+
+    options = [a for a in obs.legal_actions if a != ActionType.SUBMIT_VALIDATION_REPORT and ACTION_TABLE[a].cost < obs.credits_remaining]
+    if not options or rng.random() < 0.25:
+        return unparseable_action(ParseFailure("invalid_json", "exploration", "{"))
+    at = options[rng.randrange(len(options))]
+    params = RandomPolicy.random_parameters(at, np.random.default_rng(rng.randrange(2**32)))
+    return DrugTargetAction(action_type=at, parameters=params, reasoning="exploration")
+
+
+def is_report(conversation: Messages) -> bool:
+    """Whether the conversation's reply is a report (a decision turn)."""
+    return '"submit_validation_report"' in conversation[-1]["content"]
+
+
+def decision_weighted(examples: Sequence[Messages], report_weight: int = 1) -> list[Messages]:
+    """``examples`` with every report turn repeated ``report_weight`` times (decision-focused SFT:
+    a report is one turn in ~9, and its decision a few tokens of it)."""
+    out: list[Messages] = []
+    for c in examples:
+        out += [c] * (max(1, int(report_weight)) if is_report(c) else 1)
     return out
 
 
@@ -107,6 +211,22 @@ def collate(tokenizer: Any, conversations: Sequence[Messages]) -> SFTBatch:
     return SFTBatch(ids, attn, labels)
 
 
+def lr_factor(step: int, steps: int, *, warmup: float = 0.0, schedule: str = "constant", min_ratio: float = 0.1) -> float:
+    """Learning-rate multiplier at optimizer step ``step`` (0-based) of ``steps``: linear warm-up
+    over the first ``warmup`` fraction, then ``"constant"`` or ``"cosine"`` decay to ``min_ratio``."""
+    import math
+
+    n_warm = int(round(warmup * steps))
+    if step < n_warm:
+        return (step + 1) / n_warm
+    if schedule == "constant":
+        return 1.0
+    if schedule != "cosine":
+        raise ValueError(f"schedule={schedule!r}; expected 'constant' or 'cosine'")
+    t = (step - n_warm) / max(1, steps - n_warm - 1)
+    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * min(1.0, t)))
+
+
 def sft_on_trajectories(
     model: Any,
     tokenizer: Any,
@@ -118,6 +238,12 @@ def sft_on_trajectories(
     seed: int = 0,
     log_every: int = 0,
     max_grad_norm: float = 1.0,
+    warmup: float = 0.0,
+    schedule: str = "constant",
+    min_lr_ratio: float = 0.1,
+    eval_fn: Optional[Callable[[Any], dict[str, float]]] = None,
+    eval_every: int = 0,
+    eval_log: Optional[list[dict[str, float]]] = None,
 ) -> list[float]:
     """Completion-only SFT with AdamW: ``steps`` updates on random mini-batches of ``examples``.
 
@@ -126,15 +252,21 @@ def sft_on_trajectories(
         tokenizer: its tokenizer (chat template with prefix-stable rendering, fast offsets).
         examples: conversations ending with the assistant reply to learn.
         steps: optimizer steps.
-        lr: AdamW learning rate (3e-3 suits the random-init tiny model; use ~1e-4 with LoRA on a real model).
+        lr: peak AdamW learning rate (3e-3 suits the random-init tiny model; use ~1e-4 with LoRA on a real model).
         batch_size: conversations per step.
         seed: mini-batch sampling seed.
         log_every: print the loss every this many steps (0: never).
         max_grad_norm: gradient clipping.
+        warmup, schedule, min_lr_ratio: the learning-rate schedule (``lr_factor``).
+        eval_fn: ``eval_fn(model) -> {"score": float, ...}`` (e.g. ``imitation_accuracy``), called every
+            ``eval_every`` steps and after the last; the weights with the best score are restored at
+            the end (checkpoint selection). Each result, with its ``step``, is appended to ``eval_log``.
 
     Returns:
         The loss of every step (mean cross-entropy per assistant token).
     """
+    import copy
+
     import torch
 
     if not examples:
@@ -142,7 +274,23 @@ def sft_on_trajectories(
     rng = random.Random(seed)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda i: lr_factor(i, steps, warmup=warmup, schedule=schedule, min_ratio=min_lr_ratio))
     device = next(model.parameters()).device
+    best: tuple[float, int, Any] = (float("-inf"), -1, None)
+
+    def evaluate(step: int) -> None:
+        nonlocal best
+        model.eval()
+        res = {"step": step, **eval_fn(model)}  # type: ignore[misc]
+        if eval_log is not None:
+            eval_log.append(res)
+        if log_every:
+            print(f"sft eval step {step}: {res}")
+        if res["score"] > best[0]:
+            best = (res["score"], step, copy.deepcopy(model.state_dict()))
+        model.train()
+
     model.train()
     losses: list[float] = []
     for step in range(steps):
@@ -153,11 +301,57 @@ def sft_on_trajectories(
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
         opt.step()
+        sched.step()
         losses.append(float(out.loss.detach()))
         if log_every and (step + 1) % log_every == 0:
-            print(f"sft step {step + 1}/{steps} loss {losses[-1]:.4f}")
+            print(f"sft step {step + 1}/{steps} loss {losses[-1]:.4f} lr {sched.get_last_lr()[0]:.2e}")
+        if eval_fn is not None and eval_every and (step + 1) % eval_every == 0 and step + 1 < steps:
+            evaluate(step + 1)
+    if eval_fn is not None:
+        evaluate(steps)
+        if best[2] is not None and best[1] != steps:
+            model.load_state_dict(best[2])
     model.eval()
     return losses
+
+
+def imitation_accuracy(model: Any, tokenizer: Any, examples: Sequence[Messages], *, max_new_tokens: int = 64,
+                       batch_size: int = 32) -> dict[str, float]:
+    """Greedy replies to held-out expert turns, compared with the expert's.
+
+    Returns ``action_acc`` (same action type and parameters, all turns), ``report_acc`` (reports
+    exactly where the expert reports), ``decision_acc`` (same go / no_go on the expert's report
+    turns), ``confidence_acc`` (the same confidence to ±0.005 there), ``valid`` (parseable replies)
+    and ``score`` = mean of action_acc and decision_acc.
+    """
+    from drugenv.llm.policy import HFGenerateBackend, SamplingConfig
+
+    if not examples:
+        raise ValueError("imitation_accuracy needs held-out examples")
+    backend = HFGenerateBackend(model, tokenizer, batch_size=batch_size)
+    gens = backend.generate([prompt_token_ids(tokenizer, c[:-1]) for c in examples],
+                            SamplingConfig(temperature=0.0, max_new_tokens=max_new_tokens))
+    act = rep = valid = 0
+    dec: list[bool] = []
+    conf: list[bool] = []
+    for c, g in zip(examples, gens):
+        want = parse_action(c[-1]["content"])
+        got = parse_action(g.text)
+        ok = isinstance(got, DrugTargetAction)
+        valid += ok
+        is_rep = want.action_type == ActionType.SUBMIT_VALIDATION_REPORT
+        got_rep = ok and got.action_type == ActionType.SUBMIT_VALIDATION_REPORT
+        rep += is_rep == got_rep
+        act += ok and got.action_type == want.action_type and got.parameters == want.parameters
+        if is_rep:
+            dec.append(got_rep and got.final_decision == want.final_decision)
+            conf.append(got_rep and got.confidence is not None and abs(got.confidence - want.confidence) < 0.005)
+    n = len(examples)
+    out = {"action_acc": act / n, "report_acc": rep / n, "decision_acc": sum(dec) / max(1, len(dec)),
+           "confidence_acc": sum(conf) / max(1, len(conf)),
+           "valid": valid / n, "n": float(n), "n_reports": float(len(dec))}
+    out["score"] = 0.5 * (out["action_acc"] + out["decision_acc"])
+    return out
 
 
 def valid_action_rate(policy: Any, observations: Sequence[Any]) -> float:
@@ -220,4 +414,19 @@ if __name__ == "__main__":
     main()
 
 
-__all__ = ["EXPERTS", "SFTBatch", "collate", "expert_examples", "first_observations", "oracle_examples", "sft_on_trajectories", "valid_action_rate"]
+__all__ = [
+    "EXPERTS",
+    "SFTBatch",
+    "collate",
+    "decision_weighted",
+    "expert_examples",
+    "first_observations",
+    "imitation_accuracy",
+    "is_report",
+    "lr_factor",
+    "oracle_examples",
+    "sft_on_trajectories",
+    "teacher_action",
+    "teacher_reasoning",
+    "valid_action_rate",
+]

@@ -302,6 +302,58 @@ def field_is_required(spec, name: str) -> bool:
     return spec.params.model_fields[name].is_required()
 
 
+def _table_corpus(rng: random.Random, n: int = 400) -> Iterator[str]:
+    """Compact user turns (``prompts.render_compact``) of synthetic dossiers with random readouts, and
+    report / investigation replies like the SFT teacher's: the evidence table's vocabulary."""
+    from drugenv.actions import ACTION_TABLE, ActionType as A
+    from drugenv.models import EvidenceDossier, Finding, HistoryEntry, ValidationObservation
+
+    try:
+        from drugenv.llm.prompts import action_to_json, compact_system_prompt, render_compact
+    except ImportError:
+        return
+    for _ in range(20):
+        yield compact_system_prompt()
+    u = rng.uniform
+    readouts = {
+        A.QUERY_EXPRESSION: lambda: {"log2fc_tumor_vs_normal": round(u(-2, 6), 2), "alteration_frequency": round(u(0, 0.9), 2)},
+        A.DIFFERENTIAL_EXPRESSION: lambda: {"log2fc": round(u(-2, 6), 2), "alteration_frequency": round(u(0, 0.9), 2)},
+        A.DRUGGABILITY_SCREEN: lambda: {"druggability_score": round(u(0, 1), 2)},
+        A.BINDING_SITE_ANALYSIS: lambda: {"best_pocket_score": round(u(0, 1), 2)},
+        A.LITERATURE_SEARCH: lambda: {"recent_inhibitors_reported": rng.random() < 0.5},
+        A.TOXICITY_PANEL: lambda: {"toxicity_risk": round(u(0, 1), 2), "adverse_knockout_phenotype": rng.random() < 0.3},
+        A.OFF_TARGET_SCREEN: lambda: {"selectivity_ratio": round(u(1, 80), 1)},
+        A.CRISPR_KNOCKOUT: lambda: {"chronos_score": round(u(-2, 0.5), 2)},
+        A.IN_VITRO_ASSAY: lambda: {"ic50_nm": round(u(1, 3000), 1)},
+        A.IN_VIVO_MODEL: lambda: {"tgi_pct": round(u(0, 90), 1)},
+        A.CLINICAL_TRIAL_LOOKUP: lambda: {"clinical_precedent": rng.choice(["approved", "late_clinical", "early_clinical", "failed", "none"])},
+        A.REQUEST_EXPERT_REVIEW: lambda: {"viability_estimate": round(u(0, 1), 2)},
+    }
+    kinds = list(readouts)
+    for i in range(n):
+        dossier, history = EvidenceDossier(), []
+        for step, at in enumerate(rng.sample(kinds, rng.randint(0, len(kinds))), start=1):
+            spec = ACTION_TABLE[at]
+            params = _random_params(spec, rng)
+            getattr(dossier, spec.section).append(Finding(step=step, action_type=at, parameters=params, summary="", data=readouts[at]()))
+            history.append(HistoryEntry(step=step, action_type=at.value, parameters=params, summary="", cost=spec.cost))
+        total = rng.choice([30, 35, 40, 45])
+        obs = ValidationObservation(
+            target_gene=rng.choice(_GENES), disease_context="oncology", indication=rng.choice(_INDICATIONS),
+            credits_remaining=rng.randint(0, total), credits_total=total, step_count=len(history),
+            max_steps=rng.choice([12, 14, 30]), dossier=dossier, pipeline_history=history, legal_actions=list(ACTION_TABLE))
+        yield render_compact(obs)
+        gate = rng.choice(["tractability", "linkage", "safety", "selectivity", "translation"])
+        if i % 3 == 0:
+            yield action_to_json({"action_type": A.SUBMIT_VALIDATION_REPORT.value, "final_decision": rng.choice(["go", "no_go"]),
+                                  "confidence": round(u(0.5, 0.99), 2), "parameters": {},
+                                  "reasoning": rng.choice([f"{gate} fails", f"no gate fails; weakest {gate}"])})
+        else:
+            at = rng.choice(kinds)
+            yield action_to_json({"action_type": at.value, "parameters": _random_params(ACTION_TABLE[at], rng),
+                                  "reasoning": rng.choice(["next protocol step", f"second readout: {gate} fails"])})
+
+
 def domain_corpus(n: int = 4000, seed: int = 0) -> Iterator[str]:
     """Deterministic DrugEnv text: the system prompt, JSON actions of every type, observation-like lines."""
     from drugenv.actions import ACTION_TABLE, ActionType
@@ -315,6 +367,7 @@ def domain_corpus(n: int = 4000, seed: int = 0) -> Iterator[str]:
         sp = ""
     for _ in range(20):
         yield sp
+    yield from _table_corpus(rng)
     types = list(ACTION_TABLE)
     for i in range(n):
         at = types[i % len(types)]

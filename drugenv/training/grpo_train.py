@@ -49,6 +49,14 @@ def resolve_base_model(spec: str, out_dir: Path) -> str:
     return str(dst.resolve())
 
 
+def sft_settings_for(s: Mapping[str, Any]) -> dict[str, Any]:
+    """The SFT settings of a run: ``s["sft"]`` plus the game GRPO and evaluation play — the prompt
+    budget (``training.max_prompt_tokens``) and the step cap (``training.max_turns``), so SFT prompts
+    say ``Step: k/<max_turns>`` exactly as rollouts and evaluation do."""
+    return {**s["sft"], "max_prompt_tokens": int(s["training"].get("max_prompt_tokens", 2048)),
+            "max_steps": int(s["training"].get("max_turns") or s["run"].get("eval_max_steps") or 30)}
+
+
 def sft_warm_start(base_model: str, sft: Mapping[str, Any], out_dir: Path, *, seed: int = 0, progress: bool = True) -> str:
     """Fine-tune on expert trajectories from the training split and save the merged model.
 
@@ -70,7 +78,7 @@ def sft_warm_start(base_model: str, sft: Mapping[str, Any], out_dir: Path, *, se
     shutil.rmtree(dst, ignore_errors=True)
     import torch
 
-    from drugenv.llm.sft import expert_examples, sft_on_trajectories
+    from drugenv.llm.sft import decision_weighted, expert_examples, imitation_accuracy, sft_on_trajectories
     from drugenv.llm.tiny import load_model_and_tokenizer
     from drugenv.scenarios import suite_episodes
 
@@ -78,53 +86,112 @@ def sft_warm_start(base_model: str, sft: Mapping[str, Any], out_dir: Path, *, se
     model, tok = load_model_and_tokenizer(base_model)
     episodes = suite_episodes(sft["suite"], int(sft["episodes"]), seed)
     expert = str(sft.get("expert", "oracle"))
-    examples = expert_examples(episodes, expert=expert, tokenizer=tok, max_prompt_tokens=int(sft.get("max_prompt_tokens", 2048)))
+    budget = int(sft.get("max_prompt_tokens", 2048))
+    max_steps = sft.get("max_steps")  # the training config's max_turns: one game for SFT, GRPO and evaluation
+    examples = expert_examples(episodes, expert=expert, tokenizer=tok, max_prompt_tokens=budget, max_steps=max_steps,
+                               explore=float(sft.get("explore", 0.0)))
+    train = decision_weighted(examples, int(sft.get("report_weight", 1)))
     if sft.get("mode", "lora") == "lora":
         from peft import LoraConfig, get_peft_model
 
         model = get_peft_model(model, LoraConfig(r=int(sft.get("lora_r", 16)), lora_alpha=int(sft.get("lora_alpha", 32)),
                                                  target_modules=list(sft.get("target_modules", ["q_proj", "k_proj", "v_proj", "o_proj"])),
                                                  lora_dropout=0.0, task_type="CAUSAL_LM"))
+    eval_fn, eval_log = None, []
+    if int(sft.get("select_episodes", 0)) > 0:
+        # Checkpoint selection on held-out imitation accuracy (action and decision): training-split
+        # seeds disjoint from the SFT episodes (offset), never the test split.
+        held = expert_examples(suite_episodes(sft["suite"], int(sft["select_episodes"]), seed + 500_000), expert=expert,
+                               tokenizer=tok, max_prompt_tokens=budget, max_steps=max_steps)
+        n_new = int(sft.get("select_max_new_tokens", 64))
+        eval_fn = lambda m: imitation_accuracy(m, tok, held, max_new_tokens=n_new)  # noqa: E731
     t0 = time.perf_counter()
-    losses = sft_on_trajectories(model, tok, examples, steps=int(sft["steps"]), lr=float(sft["lr"]),
-                                 batch_size=int(sft["batch_size"]), seed=seed, log_every=0)
+    losses = sft_on_trajectories(model, tok, train, steps=int(sft["steps"]), lr=float(sft["lr"]),
+                                 batch_size=int(sft["batch_size"]), seed=seed, log_every=0,
+                                 warmup=float(sft.get("warmup", 0.0)), schedule=str(sft.get("schedule", "constant")),
+                                 eval_fn=eval_fn, eval_every=int(sft.get("select_every", 0)), eval_log=eval_log)
     if hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()
     tmp = dst.with_name(dst.name + ".tmp")
     model.save_pretrained(tmp)
     tok.save_pretrained(tmp)
     (tmp / "drugenv_sft.json").write_text(json.dumps({
-        "base_model": base_model, "examples": len(examples), "episodes": len(episodes), "settings": dict(sft),
-        "loss_first": losses[0], "loss_last": losses[-1], "seconds": round(time.perf_counter() - t0, 1)}, indent=2))
+        "base_model": base_model, "examples": len(examples), "train_rows": len(train), "episodes": len(episodes),
+        "settings": dict(sft), "loss_first": losses[0], "loss_last": losses[-1], "selection": eval_log,
+        "selected_step": max(eval_log, key=lambda r: r["score"])["step"] if eval_log else int(sft["steps"]),
+        "seconds": round(time.perf_counter() - t0, 1)}, indent=2))
     os.replace(tmp, dst)
     if progress:
-        print(f"SFT warm-start: {len(examples)} {expert} turns, {sft['steps']} steps, loss {losses[0]:.3f} → {losses[-1]:.3f}")
+        print(f"SFT warm-start: {len(examples)} {expert} turns ({len(train)} rows), {sft['steps']} steps, "
+              f"loss {losses[0]:.3f} → {losses[-1]:.3f}" + (f", held-out imitation {eval_log}" if eval_log else ""))
     return str(dst.resolve())
 
 
 # ------------------------------------------------------------------------------------- evaluation
 
 
-def evaluate_model(model: str, adapter: Optional[str], run: Mapping[str, Any], *, progress: bool = False) -> dict[str, float]:
-    """Greedy held-out evaluation of ``model`` (+ ``adapter``) with the standard metrics."""
+def evaluate_model(model: str, adapter: Optional[str], run: Mapping[str, Any], *, progress: bool = False,
+                   suite: Optional[str] = None, episodes: Optional[int] = None, records: Optional[list] = None) -> dict[str, float]:
+    """Greedy held-out evaluation of ``model`` (+ ``adapter``) with the standard metrics, on
+    ``suite`` / ``episodes`` (default: ``run["eval_suite"]`` / ``run["eval_episodes"]``) with the run's
+    step cap and prompt budget. ``records``, if given, receives the per-episode records."""
     from drugenv.evaluation.evaluate import evaluate
     from drugenv.llm.policy import HFPolicy, SamplingConfig
 
+    batch = int(run.get("eval_batch_size", 16))
     policy = HFPolicy(model, adapter=adapter, sampling=SamplingConfig(temperature=0.0, max_new_tokens=int(run["eval_max_new_tokens"])),
-                      max_prompt_tokens=int(run["eval_max_prompt_tokens"]))
-    summary, _ = evaluate(policy, run["eval_suite"], int(run["eval_episodes"]), int(run["eval_seed"]),
-                          max_steps=run.get("eval_max_steps"), batch_size=16, progress=progress)
+                      max_prompt_tokens=int(run["eval_max_prompt_tokens"]), batch_size=batch)
+    summary, recs = evaluate(policy, suite or run["eval_suite"], int(episodes or run["eval_episodes"]), int(run["eval_seed"]),
+                             max_steps=run.get("eval_max_steps"), batch_size=batch, progress=progress)
+    if records is not None:
+        records.extend(recs)
     return summary
 
 
-def baseline_metrics(run: Mapping[str, Any]) -> dict[str, dict[str, float]]:
+def baseline_metrics(run: Mapping[str, Any], *, suite: Optional[str] = None, episodes: Optional[int] = None,
+                     records: Optional[dict[str, list]] = None) -> dict[str, dict[str, float]]:
+    """random / heuristic / oracle on the held-out episodes, under the run's step cap (``eval_max_steps``:
+    the same game as the LLM rows; the heuristic finishes within 12 steps). ``records[name]``, if
+    given, receives each baseline's per-episode records."""
     from drugenv.agents.baselines import HeuristicPolicy, OraclePolicy, RandomPolicy
     from drugenv.evaluation.evaluate import evaluate
 
     out = {}
     for name, pol in (("random", RandomPolicy(seed=0)), ("heuristic", HeuristicPolicy()), ("oracle", OraclePolicy())):
-        # Uncapped: the step cap exists to bound an LLM's generation time, and baselines never loop.
-        out[name], _ = evaluate(pol, run["eval_suite"], int(run["eval_episodes"]), int(run["eval_seed"]), progress=False)
+        out[name], recs = evaluate(pol, suite or run["eval_suite"], int(episodes or run["eval_episodes"]), int(run["eval_seed"]),
+                                   max_steps=run.get("eval_max_steps"), progress=False)
+        if records is not None:
+            records[name] = recs
+    return out
+
+
+def final_evidence(model: str, adapters: Mapping[str, Optional[str]], run: Mapping[str, Any], *,
+                   progress: bool = False, known: Optional[Mapping[str, tuple[dict, list]]] = None) -> dict[str, Any]:
+    """The committed evidence: every agent of ``adapters`` (label → adapter, None = the bare model) and
+    the baselines on ``eval_suite`` and on ``curated_episodes`` curated episodes, with 95% paired
+    bootstrap intervals against the heuristic on the same episodes (``evaluation.bootstrap``).
+    ``known[label] = (summary, records)``: results already computed on ``eval_suite`` (not redone)."""
+    from drugenv.evaluation.bootstrap import paired_bootstrap
+
+    out: dict[str, Any] = {}
+    suites = [(run["eval_suite"], int(run["eval_episodes"]))]
+    if int(run.get("curated_episodes", 0)) > 0:
+        suites.append(("curated", int(run["curated_episodes"])))
+    for suite, n in suites:
+        base_recs: dict[str, list] = {}
+        table = baseline_metrics(run, suite=suite, episodes=n, records=base_recs)
+        rows: dict[str, Any] = {}
+        intervals: dict[str, Any] = {}
+        for label, adapter in adapters.items():
+            recs: list = []
+            if suite == run["eval_suite"] and known and label in known:
+                rows[label], recs = known[label][0], list(known[label][1])
+            else:
+                rows[label] = evaluate_model(model, adapter, run, suite=suite, episodes=n, records=recs, progress=progress)
+            intervals[label] = paired_bootstrap(recs, base_recs["heuristic"], seed=int(run["eval_seed"]))
+        rows.update(table)
+        out[suite] = {"episodes": n, "seed": int(run["eval_seed"]), "max_steps": run.get("eval_max_steps"),
+                      "metrics": rows, "vs_heuristic": intervals}
     return out
 
 
@@ -188,6 +255,7 @@ def run_grpo(
     """Warm-start, train, evaluate and checkpoint. Ray must already be initialised."""
     from tqdm.auto import tqdm
 
+    t_start = time.perf_counter()
     s = config_module.settings(overrides)
     run = s["run"]
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -199,13 +267,15 @@ def run_grpo(
     evidence.mkdir(exist_ok=True)
     before_path = evidence / "before_after_metrics.json"
     report: dict[str, Any] = json.loads(before_path.read_text()) if (resume and before_path.exists()) else {}
-    if "before" not in report:
-        report["before"] = evaluate_model(base, None, run, progress=progress)
-    # SFT renders prompts exactly as rollouts and evaluation do (same token budget).
-    sft_settings = {**s["sft"], "max_prompt_tokens": s["training"].get("max_prompt_tokens", 2048)}
+    if "before" not in report:  # the random-init model never reports: the short curve set is enough
+        report["before"] = evaluate_model(base, None, run, progress=progress, episodes=run.get("curve_eval_episodes"))
+    sft_settings = sft_settings_for(s)
     model = sft_warm_start(base, sft_settings, out_dir, seed=int(s["seed"]), progress=progress) if s["sft"].get("enabled") else base
+    known: dict[str, tuple[dict, list]] = {}
     if s["sft"].get("enabled") and "after_sft" not in report:
-        report["after_sft"] = evaluate_model(model, None, run, progress=progress)
+        recs: list = []
+        report["after_sft"] = evaluate_model(model, None, run, progress=progress, records=recs)
+        known["after_sft"] = (report["after_sft"], recs)
 
     algo = config_module.build_config(overrides, model_path=model).build_algo()
     first = 1
@@ -237,7 +307,7 @@ def run_grpo(
             if it % eval_every == 0 or it == first + iterations - 1:
                 ckpt = save_checkpoint(algo, out_dir / f"checkpoint_iter_{it:04d}", meta) if it % ckpt_every == 0 else None
                 adapter_dir = (ckpt / ADAPTER_DIR) if ckpt else export_adapter(algo, out_dir / "adapter_eval")
-                held = evaluate_model(model, str(adapter_dir), run)
+                held = evaluate_model(model, str(adapter_dir), run, episodes=run.get("curve_eval_episodes"))
                 row.update({f"heldout/{k}": v for k, v in held.items()})
             elif it % ckpt_every == 0:
                 save_checkpoint(algo, out_dir / f"checkpoint_iter_{it:04d}", meta)
@@ -253,10 +323,23 @@ def run_grpo(
         algo.stop()
         if wandb_run is not None:
             wandb_run.finish()
-    report["after_grpo"] = evaluate_model(model, str(final / ADAPTER_DIR), run, progress=progress)
-    report.update(baseline_metrics(run))
+    recs = []
+    report["after_grpo"] = evaluate_model(model, str(final / ADAPTER_DIR), run, progress=progress, records=recs)
+    known["after_grpo"] = (report["after_grpo"], recs)
     report["_meta"] = {"suite": run["eval_suite"], "episodes": run["eval_episodes"], "seed": run["eval_seed"],
-                       "model": model, "checkpoint": str(final)}
+                       "before_episodes": run.get("curve_eval_episodes") or run["eval_episodes"],
+                       "max_steps": run.get("eval_max_steps"), "model": model, "checkpoint": str(final)}
+    adapters = {"after_sft": None, "after_grpo": str(final / ADAPTER_DIR)} if s["sft"].get("enabled") else {"after_grpo": str(final / ADAPTER_DIR)}
+    evidence_all = final_evidence(model, adapters, run, progress=progress, known=known)
+    report.update({k: v for k, v in evidence_all[run["eval_suite"]]["metrics"].items() if k in ("random", "heuristic", "oracle")})
+    report["_evidence"] = evidence_all
+    sft_made = Path(model) / "drugenv_sft.json"
+    report["_timing"] = {
+        "train_seconds": round(time.perf_counter() - t_start, 1),
+        "sft": json.loads(sft_made.read_text()) if sft_made.exists() else None,
+        "iteration_seconds": [r["seconds"] for r in curve],
+        "torch_threads": __import__("torch").get_num_threads(), "cpu_count": os.cpu_count(),
+    }
     before_path.write_text(json.dumps(report, indent=2, default=str))
     if metrics_path.exists():  # the whole history, including iterations before a --resume
         history = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]

@@ -99,3 +99,16 @@ def test_char_estimate_is_conservative_for_qwen(qwen_tokenizer, make_long_observ
 def test_budget_below_system_prompt_raises(bpe_tokenizer, make_long_observation):
     with pytest.raises(ValueError, match="raise max_prompt_tokens"):
         build_messages(make_long_observation(5), tokenizer=bpe_tokenizer, max_prompt_tokens=200)
+
+
+def test_compact_prompt_keeps_the_evidence_table_in_the_longest_episode(bpe_tokenizer):
+    """Small budgets (the tiny model's 512) render the compact turn; a long history shrinks, the table stays."""
+    from drugenv.llm.prompts import COMPACT_BELOW, compact_system_prompt, evidence_table
+
+    count = make_token_counter(bpe_tokenizer)
+    assert 512 < COMPACT_BELOW
+    for obs in _longest_episode_observations()[::3]:
+        msgs = build_messages(obs, tokenizer=bpe_tokenizer, max_prompt_tokens=512)
+        assert count(msgs) <= 512 and msgs[0]["content"] == compact_system_prompt()
+        assert all(line in msgs[1]["content"].splitlines() for line in evidence_table(obs))
+        assert f"Step: {obs.step_count}/{obs.max_steps}" in msgs[1]["content"]

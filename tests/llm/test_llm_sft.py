@@ -61,3 +61,46 @@ def test_sft_lowers_the_reply_loss(tiny_model_dir, examples):
 def test_sft_needs_examples(tiny_model):
     with pytest.raises(ValueError, match="at least one example"):
         sft_on_trajectories(*tiny_model, [], steps=1)
+
+
+def test_lr_schedule_warms_up_and_decays():
+    from drugenv.llm.sft import lr_factor
+
+    f = [lr_factor(i, 100, warmup=0.1, schedule="cosine", min_ratio=0.1) for i in range(100)]
+    assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0) and f[10] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(f[10:], f[11:])) and f[-1] == pytest.approx(0.1)
+    assert lr_factor(50, 100) == 1.0
+    with pytest.raises(ValueError, match="schedule"):
+        lr_factor(50, 100, schedule="step")
+
+
+def test_decision_weighting_repeats_report_turns(bpe_tokenizer):
+    from drugenv.llm.sft import decision_weighted, is_report
+
+    ex = expert_examples([("kras_pdac_borderline", 3)], expert="heuristic", tokenizer=bpe_tokenizer, max_steps=12)
+    n_rep = sum(map(is_report, ex))
+    assert n_rep == 1
+    assert len(decision_weighted(ex, 4)) == len(ex) + 3 and decision_weighted(ex, 1) == ex
+
+
+def test_checkpoint_selection_keeps_the_best_weights(tiny_model_dir, examples):
+    """eval_fn scores every ``eval_every`` steps; the best-scoring weights are restored at the end."""
+    from drugenv.llm.sft import imitation_accuracy
+    from drugenv.llm.tiny import load_model_and_tokenizer
+
+    torch.manual_seed(0)
+    model, tok = load_model_and_tokenizer(tiny_model_dir, device="cpu")
+    short = [[{"role": "system", "content": "Reply with one JSON action."}, *conv[1:]] for conv in examples]
+    acc = imitation_accuracy(model, tok, short[:2], max_new_tokens=4)
+    assert set(acc) >= {"action_acc", "decision_acc", "report_acc", "valid", "score"} and acc["valid"] == 0.0
+    scores = iter([3.0, 1.0, 2.0])
+    snapshots, log = [], []
+
+    def fake_eval(m):
+        snapshots.append({k: v.clone() for k, v in m.state_dict().items()})
+        return {"score": next(scores)}
+
+    sft_on_trajectories(model, tok, short, steps=6, lr=3e-3, batch_size=2, eval_fn=fake_eval, eval_every=2, eval_log=log,
+                        warmup=0.2, schedule="cosine")
+    assert [r["step"] for r in log] == [2, 4, 6]
+    assert all(torch.equal(v, snapshots[0][k]) for k, v in model.state_dict().items())  # step 2 scored best

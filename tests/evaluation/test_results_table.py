@@ -1,0 +1,43 @@
+"""The README's main-job table is generated from the committed JSON (docs/results/), not typed."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from drugenv.evaluation.results_table import readme_block, table, update_readme
+
+ROOT = Path(__file__).resolve().parents[2]
+M = {"decision_accuracy": 0.8, "report_rate": 1.0, "brier": 0.15, "mean_return": 1.2, "evidence_coverage": 0.8}
+
+
+def _results():
+    iv = {k: {"mean": v, "ci": [v - 0.1, v + 0.1], "ref_mean": v, "diff": 0.0, "diff_ci": [-0.1, 0.1]}
+          for k, v in M.items() if k != "evidence_coverage"}
+    return {"before": {**M, "decision_accuracy": 0.0}, "after_grpo": M, "heuristic": M,
+            "_meta": {"suite": "procedural-test", "episodes": 100, "seed": 0, "max_steps": 12, "before_episodes": 32},
+            "_evidence": {"procedural-test": {"episodes": 100, "seed": 0, "max_steps": 12,
+                                              "metrics": {"after_grpo": M, "heuristic": M}, "vs_heuristic": {"after_grpo": iv}}}}
+
+
+def test_table_rows_intervals_and_paired_difference():
+    t = table(_results())
+    assert "| tiny model, untrained (32 episodes) | 0.00 |" in t
+    assert "| after SFT + GRPO | 0.80 [0.70, 0.90] | 1.00 [0.90, 1.10] | 0.150 [0.050, 0.250] |" in t
+    assert "after SFT + GRPO − heuristic (paired, same episodes): accuracy 0.00 [−0.10, 0.10]" in t
+
+
+def test_update_readme_rewrites_only_its_block(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- results:x (old) -->\nstale\n<!-- /results:x -->\nrest\n")
+    assert update_readme("x", _results(), readme)
+    text = readme.read_text()
+    assert text.startswith("intro\n") and text.endswith("\nrest\n") and "stale" not in text and "0.80 [0.70, 0.90]" in text
+    assert not update_readme("y", _results(), readme)
+
+
+def test_readme_main_job_table_matches_the_committed_json():
+    committed = ROOT / "docs" / "results" / "grpo_tiny_cpu.json"
+    if not committed.exists():
+        pytest.skip("no committed main-job results yet")
+    assert readme_block("grpo_tiny_cpu", json.loads(committed.read_text())) in (ROOT / "README.md").read_text()
