@@ -30,8 +30,12 @@ def test_tiny_run_writes_the_report_without_ray(tmp_path):
     argv = ["--tiny", "--device", "cpu", "--out", str(out), "--group-size", "2", "--max-new-tokens", "4",
             "--minibatch", "2", "--max-prompt-tokens", "384", "--row-cap", "4", "--repeats", "1"]
     code = _RUN.format(root=str(ROOT), script=str(ROOT / "benchmarks" / "gpu_grpo.py"), argv=argv, forbidden=FORBIDDEN)
+    from drugenv.llm.tiny import fetch_qwen_tiktoken
+
+    # The benchmark itself never fetches (the GPU machine is offline; the file is carried there). Here
+    # the test provides it, as on that machine: from the cache, or once from the package index.
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1",
-           "TOKENIZERS_PARALLELISM": "false"}
+           "TOKENIZERS_PARALLELISM": "false", "DRUGENV_QWEN_TIKTOKEN": str(fetch_qwen_tiktoken())}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == []  # none of FORBIDDEN was imported

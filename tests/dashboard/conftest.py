@@ -158,9 +158,11 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
-    """Headless Chromium (one per session: starting it is the slow part)."""
+    """Headless Chromium, shared by the dashboard tests (starting it is the slow part) and stopped
+    when they are done: Playwright's sync API holds an event loop on the main thread while it runs,
+    and later tests call ``asyncio.run``."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
