@@ -150,6 +150,7 @@ def main(args: Args) -> list[dict[str, Any]]:
               f"{r['episodes_per_s']:.2f} | {r['episode_steps_per_s']:.1f} |")
     print(f"batch sizes seen by the Agent deployment (size: batches): {batch_sizes}")
     if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps({"args": vars(args), "rows": rows, "batch_sizes": batch_sizes}, indent=1))
     return rows
 

@@ -26,7 +26,7 @@ tokenizer is rebuilt offline from ``qwen.tiktoken`` (``.cache/drugenv/qwen.tikto
 How to run (repository root)::
 
     python benchmarks/gpu_grpo.py --out benchmarks/results/gpu_grpo_h200.json       # H200, < 8 min
-    python benchmarks/gpu_grpo.py --tiny --device cpu --out /tmp/gpu_grpo_tiny.json  # CPU smoke, ~20 s
+    python benchmarks/gpu_grpo.py --tiny --device cpu --out runs/bench/gpu_grpo_tiny.json  # CPU smoke, ~20 s
 
 Results to expect: a JSON report (schema in ``docs/gpu.md``). ``--tiny`` keeps each architecture's
 vocabulary but shrinks it to 1 layer of width 64, so its numbers only prove that the code runs.

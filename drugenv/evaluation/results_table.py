@@ -102,9 +102,28 @@ def update_readme(name: str, results: Mapping[str, Any], readme: Path = ROOT / "
     return True
 
 
+def portable_paths(value: Any, base: Path) -> Any:
+    """``value`` with every absolute path string under ``base`` made relative to it, recursively.
+
+    A run records where its models live on the machine that trained it; a committed result must not
+    carry that machine's layout (``/home/me/drugenv/runs/...`` -> ``runs/...``)."""
+    if isinstance(value, dict):
+        return {k: portable_paths(v, base) for k, v in value.items()}
+    if isinstance(value, list):
+        return [portable_paths(v, base) for v in value]
+    if isinstance(value, str) and value.startswith("/"):
+        try:
+            return Path(value).relative_to(base).as_posix()
+        except ValueError:
+            return value
+    return value
+
+
 def publish(run_dir: Path, name: str, root: Path = ROOT) -> Path:
-    """Copy a finished run's evidence into ``docs/`` and regenerate the README block."""
+    """Copy a finished run's evidence into ``docs/`` and regenerate the README block. Paths inside
+    the run's parent folder are written relative to it (``runs/<run>/sft_model``)."""
     results = json.loads((run_dir / "evidence" / "before_after_metrics.json").read_text())
+    results = portable_paths(results, run_dir.resolve().parent.parent)
     curve = run_dir / "metrics.jsonl"
     if curve.exists():
         results["_curve"] = [json.loads(line) for line in curve.read_text().splitlines() if line.strip()]

@@ -41,3 +41,16 @@ def test_readme_main_job_table_matches_the_committed_json():
     if not committed.exists():
         pytest.skip("no committed main-job results yet")
     assert readme_block("grpo_tiny_cpu", json.loads(committed.read_text())) in (ROOT / "README.md").read_text()
+
+
+def test_published_results_carry_no_machine_paths(tmp_path):
+    from drugenv.evaluation.results_table import portable_paths
+
+    run = tmp_path / "runs" / "r1"
+    raw = {"model": str(run / "sft_model"), "_timing": {"sft": {"base_model": str(run / "base_model")}},
+           "list": [str(run / "x"), "/elsewhere/y", 1.5], "checkpoint": "runs/r1/checkpoint_final"}
+    out = portable_paths(raw, tmp_path)
+    assert out == {"model": "runs/r1/sft_model", "_timing": {"sft": {"base_model": "runs/r1/base_model"}},
+                   "list": ["runs/r1/x", "/elsewhere/y", 1.5], "checkpoint": "runs/r1/checkpoint_final"}
+    committed = (ROOT / "docs/results/grpo_tiny_cpu.json").read_text()
+    assert str(ROOT) not in committed and '"/tmp/' not in committed and '"/home/' not in committed
