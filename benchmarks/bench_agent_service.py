@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import statistics
 import sys
 import tempfile
@@ -56,12 +55,6 @@ class Args:
     """CPUs of the local Ray."""
     out: Optional[str] = None
     """Write the results as JSON here."""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _tiny_checkpoint(folder: Path) -> Path:
@@ -117,6 +110,7 @@ def main(args: Args) -> list[dict[str, Any]]:
     import ray
     from ray import serve
 
+    from drugenv.server.serve import free_port
     from drugenv.simulator.environment import DrugTargetEnvironment
     from serve.agent_service import build_agent_service
 
@@ -124,7 +118,7 @@ def main(args: Args) -> list[dict[str, Any]]:
     tmp = tempfile.TemporaryDirectory(prefix="bench-agent-")
     checkpoint = args.checkpoint or str(_tiny_checkpoint(Path(tmp.name)))
     observations = [DrugTargetEnvironment().reset(seed=s).model_dump(mode="json") for s in range(32)]
-    port = _free_port()
+    port = free_port()
     ray.init(address="local", num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False)
     rows = []
     try:

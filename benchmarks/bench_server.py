@@ -91,13 +91,9 @@ def _wait_healthy(url: str, deadline: float) -> None:
 
 def start_server(kind: str, max_sessions: int, env_threads: int = 0, workers: int = 1) -> tuple[subprocess.Popen, str]:
     """Start ``kind`` in a subprocess; returns (process, base URL) once uvicorn reports its port."""
-    port = 0
-    if workers > 1:  # the process manager binds before forking: give it a concrete free port
-        import socket
+    from drugenv.server.serve import free_port
 
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
+    port = free_port() if workers > 1 else 0  # the process manager binds before forking: give it a concrete port
     proc = subprocess.Popen([sys.executable, __file__, "--serve", kind, "--port", str(port), "--clients", str(max_sessions),
                              "--env-threads", str(env_threads), "--workers", str(workers)],
                             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)

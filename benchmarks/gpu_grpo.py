@@ -160,14 +160,10 @@ def drugenv_prompts(tokenizer: Any, group_size: int, max_turns: int, max_prompt_
 
 
 def _left_pad(rows: list[list[int]], pad_id: int, device: str):
-    import torch
+    """``logprobs.left_pad`` (the rollout sampler's batch layout), moved to ``device``."""
+    from drugenv.training.logprobs import left_pad
 
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    attn = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, width - len(r):] = torch.as_tensor(r, dtype=torch.long)
-        attn[i, width - len(r):] = 1
+    ids, attn = left_pad(rows, pad_id)
     return ids.to(device), attn.to(device)
 
 

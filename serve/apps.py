@@ -60,6 +60,15 @@ class DashboardServer:
 
 dashboard_app = DashboardServer.bind()
 
+
+def build_dashboard_app(runs: str = "runs") -> Any:
+    """The dashboard app over the runs folder ``runs`` (passed to the replica as an absolute path)."""
+    import os
+
+    env = {"env_vars": {"DRUGENV_DASHBOARD_RUNS": os.path.abspath(runs)}}
+    return DashboardServer.options(ray_actor_options={**DashboardServer.ray_actor_options, "runtime_env": env}).bind()
+
+
 def build_agent_app(args: dict[str, Any]) -> Any:
     """``serve run serve.apps:build_agent_app checkpoint=PATH`` (or ``model=... [adapter=...]``): the agent service."""
     return build_agent_service(args)
@@ -140,11 +149,8 @@ def serve_main(args: ServeArgs) -> int:
 
 
 def main(args: Args) -> None:
-    import os
-
     if args.app == "dashboard":
-        env = {"env_vars": {"DRUGENV_DASHBOARD_RUNS": os.path.abspath(args.runs)}}
-        app = DashboardServer.options(ray_actor_options={"num_cpus": 0.25, "runtime_env": env}).bind()
+        app = build_dashboard_app(args.runs)
     elif args.app == "agent":
         app = build_agent_service({"checkpoint": args.checkpoint, "model": args.model, "adapter": args.adapter})
     else:

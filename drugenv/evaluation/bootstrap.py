@@ -21,14 +21,15 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from drugenv.evaluation.metrics import EpisodeRecord
+from drugenv.evaluation.metrics import BRIER, DECISION_ACCURACY, MEAN_RETURN, REPORT_RATE, EpisodeRecord
 
 PER_EPISODE: dict[str, Callable[[EpisodeRecord], float]] = {
-    "decision_accuracy": lambda r: float(r.correct),
-    "brier": lambda r: (r.p_go - (1.0 if r.correct_decision == "go" else 0.0)) ** 2,
-    "report_rate": lambda r: float(r.decision is not None),
-    "mean_return": lambda r: float(r.episode_return),
+    DECISION_ACCURACY: lambda r: float(r.correct),
+    BRIER: lambda r: (r.p_go - (1.0 if r.correct_decision == "go" else 0.0)) ** 2,
+    REPORT_RATE: lambda r: float(r.decision is not None),
+    MEAN_RETURN: lambda r: float(r.episode_return),
 }
+"""Per-episode terms whose mean is ``metrics.summarize``'s value of the same key (tested)."""
 
 
 def paired_bootstrap(records: Sequence[EpisodeRecord], reference: Sequence[EpisodeRecord], *, n_boot: int = 2000,

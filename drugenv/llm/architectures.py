@@ -45,7 +45,8 @@ ARCHITECTURES_RESOURCE = "data/qwen2_architectures.json"
 BF16_BYTES = 2
 """Bytes per bf16 value."""
 
-_TINY = re.compile(r"tiny(?::L(\d+)H(\d+))?")
+TINY_SPEC = re.compile(r"tiny(?::L(\d+)H(\d+))?")
+"""``tiny`` / ``tiny:L4H256``: a cached tiny model with the domain BPE tokenizer (layers, hidden)."""
 
 
 @lru_cache(maxsize=1)
@@ -253,7 +254,7 @@ def cached_random_model(name: str, *, seed: int = 0, dtype: str = "bfloat16", ca
 
 def is_built_spec(spec: str) -> bool:
     """Whether ``spec`` names a model built offline (``random:…``, ``tiny``, ``tiny:LxHy``, ``tiny-qwen``)."""
-    return spec.startswith(RANDOM_PREFIX) or spec == "tiny-qwen" or _TINY.fullmatch(spec) is not None
+    return spec.startswith(RANDOM_PREFIX) or spec == "tiny-qwen" or TINY_SPEC.fullmatch(spec) is not None
 
 
 def resolve_model_spec(spec: str | Path) -> str:
@@ -268,7 +269,7 @@ def resolve_model_spec(spec: str | Path) -> str:
         from drugenv.llm.tiny import cached_tiny_model
 
         return str(cached_tiny_model(tokenizer="qwen"))
-    m = _TINY.fullmatch(spec)
+    m = TINY_SPEC.fullmatch(spec)
     if m:
         from drugenv.llm.tiny import cached_tiny_model
 
@@ -294,6 +295,7 @@ def summary_table() -> list[dict[str, Any]]:
 __all__ = [
     "ARCHITECTURES_RESOURCE",
     "RANDOM_PREFIX",
+    "TINY_SPEC",
     "architecture",
     "architecture_names",
     "build_random_model",

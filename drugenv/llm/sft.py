@@ -69,18 +69,16 @@ def teacher_action(obs: Any, action: DrugTargetAction, expert: str) -> DrugTarge
     hits the cap ends without a report)."""
     if expert != "heuristic":
         return action
-    if action.action_type != ActionType.SUBMIT_VALIDATION_REPORT and obs.step_count >= obs.max_steps - 1:
-        from drugenv.agents.belief import assess
+    from drugenv.agents.belief import assess
+    from drugenv.llm.prompts import report_confidence
 
-        decision, conf = assess(obs.dossier).decision()  # the last step: report what the evidence says
+    decision, conf = assess(obs.dossier).decision()  # what the heuristic reports, unrounded
+    if action.action_type != ActionType.SUBMIT_VALIDATION_REPORT and obs.step_count >= obs.max_steps - 1:
+        # the last step: report what the evidence says
         action = DrugTargetAction(action_type=ActionType.SUBMIT_VALIDATION_REPORT, final_decision=decision,
                                   confidence=round(conf, 3), reasoning="step cap")
     update: dict[str, Any] = {"reasoning": teacher_reasoning(obs, action)}
     if action.action_type == ActionType.SUBMIT_VALIDATION_REPORT and action.confidence is not None:
-        from drugenv.agents.belief import assess
-        from drugenv.llm.prompts import report_confidence
-
-        decision, conf = assess(obs.dossier).decision()  # what the heuristic reports, unrounded
         if decision == action.final_decision:
             update["confidence"] = report_confidence(conf)
     return action.model_copy(update=update)

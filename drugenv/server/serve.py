@@ -126,6 +126,14 @@ def serve_env_main(args: Args) -> None:
                 timeout_graceful_shutdown=5)
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on ``host`` right now (the OS picks it). Another process may take it before it
+    is used; callers that can, bind port 0 and keep the socket instead (``serve_in_thread`` does)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
 @contextmanager
 def serve_in_thread(app: Any, args: Optional[Args] = None, *, start_timeout_s: float = 20.0) -> Iterator[str]:
     """Run ``app`` on 127.0.0.1 in a background thread; yields its base URL and stops it on exit.
@@ -162,4 +170,4 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     serve_env_main(tyro.cli(Args, args=argv))
 
 
-__all__ = ["Args", "SEAL_ENV_VAR", "WORKER_ARGS_ENV_VAR", "build_server", "main", "make_app", "serve_env_main", "serve_in_thread"]
+__all__ = ["Args", "SEAL_ENV_VAR", "WORKER_ARGS_ENV_VAR", "build_server", "free_port", "main", "make_app", "serve_env_main", "serve_in_thread"]

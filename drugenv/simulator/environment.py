@@ -161,7 +161,7 @@ class DrugTargetEnvironment:
         self._episode_id = episode_id or str(uuid.UUID(bytes=np.random.default_rng(world_seed).bytes(16), version=4))
         self._cum_reward = 0.0
         self._termination = None
-        self._report: Optional[DrugTargetAction] = None
+        self._report = None
         p = sc.profile
         self._obs = ValidationObservation(
             target_gene=p.gene, disease_context=p.disease_context, indication=p.indication,

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Mapping, Optional
+
+from drugenv.llm.prompts import DEFAULT_MAX_PROMPT_TOKENS
 
 CHECKPOINT_META = "drugenv_checkpoint.json"
 ADAPTER_DIR = "adapter"
@@ -36,10 +37,10 @@ ADAPTER_DIR = "adapter"
 def resolve_base_model(spec: str, out_dir: Path) -> str:
     """``architectures.resolve_model_spec``; a ``tiny`` / ``tiny:L4H256`` model is also copied into
     ``out_dir/base_model``; ``random:<architecture>`` stays in the cache (~1 GB per 0.5B in bf16)."""
-    from drugenv.llm.architectures import resolve_model_spec
+    from drugenv.llm.architectures import TINY_SPEC, resolve_model_spec
 
     src = resolve_model_spec(spec)
-    if not re.fullmatch(r"tiny(?::L(\d+)H(\d+))?", spec):
+    if not TINY_SPEC.fullmatch(spec):
         return src
     import shutil
 
@@ -53,7 +54,7 @@ def sft_settings_for(s: Mapping[str, Any]) -> dict[str, Any]:
     """The SFT settings of a run: ``s["sft"]`` plus the game GRPO and evaluation play — the prompt
     budget (``training.max_prompt_tokens``) and the step cap (``training.max_turns``), so SFT prompts
     say ``Step: k/<max_turns>`` exactly as rollouts and evaluation do."""
-    return {**s["sft"], "max_prompt_tokens": int(s["training"].get("max_prompt_tokens", 2048)),
+    return {**s["sft"], "max_prompt_tokens": int(s["training"].get("max_prompt_tokens", DEFAULT_MAX_PROMPT_TOKENS)),
             "max_steps": int(s["training"].get("max_turns") or s["run"].get("eval_max_steps") or 30)}
 
 
@@ -86,7 +87,7 @@ def sft_warm_start(base_model: str, sft: Mapping[str, Any], out_dir: Path, *, se
     model, tok = load_model_and_tokenizer(base_model)
     episodes = suite_episodes(sft["suite"], int(sft["episodes"]), seed)
     expert = str(sft.get("expert", "oracle"))
-    budget = int(sft.get("max_prompt_tokens", 2048))
+    budget = int(sft.get("max_prompt_tokens", DEFAULT_MAX_PROMPT_TOKENS))
     max_steps = sft.get("max_steps")  # the training config's max_turns: one game for SFT, GRPO and evaluation
     examples = expert_examples(episodes, expert=expert, tokenizer=tok, max_prompt_tokens=budget, max_steps=max_steps,
                                explore=float(sft.get("explore", 0.0)))

@@ -28,7 +28,7 @@ from ray.rllib.core.rl_module.torch import TorchRLModule
 from ray.rllib.utils.annotations import override
 
 from drugenv.llm.stopping import cut_at_stop
-from drugenv.training.logprobs import completion_logprobs, resolve_dtype
+from drugenv.training.logprobs import completion_logprobs, left_pad, resolve_dtype
 
 INPUT_IDS = "input_ids"
 ATTENTION_MASK = "attention_mask"
@@ -133,12 +133,8 @@ class DrugLLMRLModule(TorchRLModule):
         """
         temperature = self.temperature if temperature is None else float(temperature)
         device = next(self.lm.parameters()).device
-        width = max(len(p) for p in prompts)
-        ids = torch.full((len(prompts), width), pad_token_id, dtype=torch.long)
-        attn = torch.zeros((len(prompts), width), dtype=torch.long)
-        for i, p in enumerate(prompts):
-            ids[i, width - len(p) :] = torch.as_tensor(list(p), dtype=torch.long)
-            attn[i, width - len(p) :] = 1
+        ids, attn = left_pad(prompts, pad_token_id)  # (B, P)
+        width = ids.shape[1]
         was_training = self.lm.training
         self.lm.eval()
         try:

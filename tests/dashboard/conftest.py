@@ -7,12 +7,10 @@ curve keys, the sweep's ``_write_outputs``) so a format change there shows up he
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
-import socket
-import threading
-import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Iterator
@@ -107,40 +105,18 @@ def runs_root(tmp_path: Path) -> Path:
     return root
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def serve_dashboard() -> Iterator[Any]:
     """``serve_dashboard(root, **create_app_kwargs) -> base URL``; every server is stopped afterwards."""
-    import uvicorn
-
     from drugenv.dashboard import create_app
+    from drugenv.server.serve import serve_in_thread
 
-    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+    with contextlib.ExitStack() as servers:
+        def start(root: Path, **kwargs: Any) -> str:
+            app = create_app(root, **{"poll_s": 0.2, "step_delay_s": 0.05, **kwargs})
+            return servers.enter_context(serve_in_thread(app))
 
-    def start(root: Path, **kwargs: Any) -> str:
-        port = _free_port()
-        app = create_app(root, **{"poll_s": 0.2, "step_delay_s": 0.05, **kwargs})
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                               timeout_graceful_shutdown=1))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 20
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("the dashboard did not start")
-            time.sleep(0.05)
-        servers.append((server, thread))
-        return f"http://127.0.0.1:{port}"
-
-    yield start
-    for server, thread in servers:
-        server.should_exit = True
-        thread.join(timeout=10)
+        yield start
 
 
 def find_chromium() -> str | None:

@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import json
-import socket
 
 import httpx
 import pytest
 
+from drugenv.server.serve import free_port
 from tests.dashboard.conftest import make_grpo_run
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.slow
@@ -22,16 +16,14 @@ def test_dashboard_serve_app(runs_root):
     ray = pytest.importorskip("ray")
     from ray import serve
 
-    from serve.apps import DashboardServer
+    from serve.apps import build_dashboard_app
 
     make_grpo_run(runs_root)
     port = free_port()
     ray.init(address="local", num_cpus=1, include_dashboard=False)
     try:
         serve.start(http_options={"host": "127.0.0.1", "port": port})
-        env = {"env_vars": {"DRUGENV_DASHBOARD_RUNS": str(runs_root)}}
-        serve.run(DashboardServer.options(ray_actor_options={"num_cpus": 0.25, "runtime_env": env}).bind(),
-                  name="dashboard", route_prefix="/dashboard")
+        serve.run(build_dashboard_app(str(runs_root)), name="dashboard", route_prefix="/dashboard")
         base = f"http://127.0.0.1:{port}/dashboard"
         page = httpx.get(base + "/runs/grpo_tiny_cpu", timeout=30)
         assert page.status_code == 200 and 'data-base="/dashboard"' in page.text

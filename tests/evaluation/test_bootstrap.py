@@ -30,3 +30,16 @@ def test_paired_bootstrap_needs_the_same_episodes():
         paired_bootstrap([_rec(1, "go", 0.9)], [_rec(2, "go", 0.9)])
     with pytest.raises(ValueError, match="equal"):
         paired_bootstrap([], [])
+
+
+def test_bootstrap_means_are_the_summary_metrics():
+    """The interval's centre is the number the table prints next to it (``metrics.summarize``)."""
+    from drugenv.evaluation.bootstrap import PER_EPISODE
+    from drugenv.evaluation.metrics import summarize
+
+    recs = [_rec(i, [None, "go", "no_go"][i % 3], [None, 0.8, 0.65][i % 3], truth="go" if i % 4 else "no_go", ret=0.1 * i - 1)
+            for i in range(30)]
+    ref = [_rec(i, "go", 0.9) for i in range(30)]
+    out, summary = paired_bootstrap(recs, ref, n_boot=10), summarize(recs)
+    for k in PER_EPISODE:
+        assert out[k]["mean"] == pytest.approx(summary[k]), k

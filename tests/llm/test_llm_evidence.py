@@ -105,8 +105,6 @@ def _check_turn(obs, tokenizer, budget: int) -> tuple[int, int]:
 
 
 def _tokenizer_for(settings: dict):
-    from drugenv.training.grpo_train import resolve_base_model  # noqa: F401  (documents where tiny models come from)
-
     model = str(settings["model"])
     if model.startswith("tiny"):
         from drugenv.llm.tiny import cached_tiny_model, load_tokenizer

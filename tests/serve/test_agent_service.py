@@ -3,18 +3,13 @@
 
 import asyncio
 import json
-import socket
 
 import httpx
 import pytest
 
+from drugenv.server.serve import free_port
+
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -1,20 +1,14 @@
 """Both Ray Serve apps on loopback: the environment plays an episode over HTTP and the agent answers /act."""
 
-import json
 import os
-import socket
 
 import httpx
 import pytest
 
+from drugenv.server.serve import free_port
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -6,13 +6,13 @@ import json
 import os
 import pickle
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from drugenv.server.serve import free_port
 from drugenv.training.cli import TrainArgs, parse_set, train_main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,12 +90,6 @@ def test_train_checkpoint_resume_and_adapter(tmp_path):
     assert len(records) == 2 and summary["steps"] == 3.0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _wait_for_jobs_api(ray_bin: Path, address: str, env: dict, timeout_s: float = 90.0) -> None:
     import time
 
@@ -110,11 +104,11 @@ def _wait_for_jobs_api(ray_bin: Path, address: str, env: dict, timeout_s: float 
 
 def _start_head(ray_bin: Path, env: dict) -> tuple[subprocess.Popen, str]:
     """``ray start --head --block`` in its own process group, on ports picked for it."""
-    dash = _free_port()
-    head = subprocess.Popen([str(ray_bin), "start", "--head", "--block", f"--port={_free_port()}", "--node-ip-address=127.0.0.1",
+    dash = free_port()
+    head = subprocess.Popen([str(ray_bin), "start", "--head", "--block", f"--port={free_port()}", "--node-ip-address=127.0.0.1",
                              "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", "--num-cpus=2",
                              # Own ports for the job agent: a default one may still be held by an earlier Ray.
-                             f"--dashboard-agent-listen-port={_free_port()}", f"--metrics-export-port={_free_port()}",
+                             f"--dashboard-agent-listen-port={free_port()}", f"--metrics-export-port={free_port()}",
                              "--disable-usage-stats"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     return head, f"http://127.0.0.1:{dash}"
