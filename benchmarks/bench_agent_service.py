@@ -60,7 +60,8 @@ class Args:
 def _tiny_checkpoint(folder: Path) -> Path:
     from peft import LoraConfig, get_peft_model
 
-    from drugenv.llm.tiny import cached_tiny_model, load_model_and_tokenizer
+    from drugenv.llm.loading import load_model_and_tokenizer
+    from drugenv.llm.tiny import cached_tiny_model
 
     base, _ = load_model_and_tokenizer(str(cached_tiny_model()), device="cpu")
     lora = get_peft_model(base, LoraConfig(r=16, lora_alpha=32, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],

@@ -84,7 +84,7 @@ DEFAULTS: dict[str, Any] = {
     },
     "env_runners": {"num_env_runners": 1, "num_envs_per_env_runner": 8},
     "learners": {"num_learners": 0},
-    "run": {"iterations": 16, "eval_interval": 4, "eval_episodes": 100, "curve_eval_episodes": 32, "curated_episodes": 20,
+    "run": {"iterations": 16, "eval_interval": 4, "eval_episodes": 100, "curve_eval_episodes": 32, "curated_episodes": 20, "twins_episodes": 100,
             "eval_suite": "procedural-test", "eval_seed": 0, "eval_max_steps": 12, "checkpoint_interval": 8,
             "eval_max_new_tokens": 64, "eval_max_prompt_tokens": 512, "eval_batch_size": 50},
     "seed": 0,

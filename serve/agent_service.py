@@ -17,7 +17,7 @@ How to run (from the repository root; loopback)::
 ``--checkpoint`` is a GRPO run's checkpoint directory (``adapter/`` inside) or a peft adapter
 directory; the base model is read from the adapter's ``adapter_config.json`` unless ``--model`` is
 given. ``POST /episodes`` plays one whole episode: the ingress runs the shared episode loop
-(``drugenv.llm.run_agent.run_episodes``) with the Agent and Environment handles as its policy and
+(``drugenv.evaluation.episodes.play_episodes``) with the Agent and Environment handles as its policy and
 environment, and returns the report, confidence, dossier, steps and reward breakdown. The hidden
 truth never leaves the Environment deployment (it never calls ``outcome()``); the terminal reward
 is returned, as in every observation's ``step_reward_breakdown``.
@@ -44,6 +44,8 @@ from drugenv.models import DrugTargetAction, ValidationObservation
 
 GENE_SEARCH_SEEDS = 20_000
 """How many procedural seeds from ``seed`` on are searched for a requested gene / indication."""
+EPISODE_STEP_CAP = 200
+"""Safety cap on the steps of one ``POST /episodes`` episode (the environment's own cap, at most 200, ends it first)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -72,7 +74,7 @@ class AgentServiceArgs(BaseModel):
 
 def resolve_agent(args: AgentServiceArgs) -> tuple[str, Optional[str], int]:
     """``(model, adapter, max_new_tokens)``; ``ConfigError`` for a missing path or an unnamed base model."""
-    from drugenv.agents.checkpoint import require_existing, resolve_adapter_checkpoint
+    from drugenv.llm.checkpoint import require_existing, resolve_adapter_checkpoint
 
     meta: dict[str, Any] = {}
     if args.checkpoint:
@@ -214,22 +216,23 @@ class HandlePolicy(Policy):
 
 
 class HandleEnv:
-    """The Environment deployment behind run-agent's ``(reset, step) -> (observation, reward, done)`` shape."""
+    """The Environment deployment behind the in-process environment interface (``reset``/``step`` return the
+    observation); no ``outcome()``: the truth stays in the Environment replica."""
 
     def __init__(self, handle: Any, max_steps: Optional[int]):
         self.handle, self.max_steps = handle, max_steps
         self.session: Optional[str] = None
         self.observations: list[ValidationObservation] = []
 
-    def reset(self, *, seed: int, scenario: Optional[str], difficulty: Optional[str]) -> ValidationObservation:
+    def reset(self, *, seed: int, scenario: Optional[str] = None, difficulty: Optional[str] = None) -> ValidationObservation:
         self.session, obs = self.handle.reset.remote(seed=seed, scenario=scenario, difficulty=difficulty,
                                                   max_steps=self.max_steps).result()
         return obs
 
-    def step(self, action: Any) -> tuple[ValidationObservation, float, bool]:
+    def step(self, action: Any) -> ValidationObservation:
         obs = self.handle.step.remote(self.session, action).result()
         self.observations.append(obs)
-        return obs, float(obs.reward or 0.0), bool(obs.done)
+        return obs
 
     def close(self) -> None:
         if self.session is not None:
@@ -300,7 +303,7 @@ class ActResponse(BaseModel):
 
 
 # Defined before the ingress: @serve.ingress pickles the FastAPI app (and what its routes use) when applied.
-def _result(request: EpisodeRequest, seed: int, scenario: Optional[str], summary: Any, policy: HandlePolicy,
+def _result(request: EpisodeRequest, seed: int, scenario: Optional[str], played: Any, policy: HandlePolicy,
             env: HandleEnv) -> EpisodeResult:
     steps, breakdown = [], collections.defaultdict(float)
     for i, (rec, obs) in enumerate(zip(policy.records, env.observations), start=1):
@@ -311,19 +314,20 @@ def _result(request: EpisodeRequest, seed: int, scenario: Optional[str], summary
                                  credits_remaining=obs.credits_remaining, summary=obs.latest_output.summary,
                                  violations=[f"{v.rule} ({v.severity}): {v.message[:300]}" for v in obs.rule_violations]))
     last = env.observations[-1] if env.observations else None
-    report = None
-    if summary.final_decision is not None:
+    report, submitted = None, played.report
+    if submitted is not None:
         reasoning = str(policy.records[-1]["action"].get("reasoning", "")) if policy.records else ""
-        report = EpisodeReport(final_decision=str(summary.final_decision.value if hasattr(summary.final_decision, "value")
-                                                  else summary.final_decision),
-                               confidence=summary.confidence, reasoning=reasoning)
+        report = EpisodeReport(final_decision=str(getattr(submitted.final_decision, "value", submitted.final_decision)),
+                               confidence=submitted.confidence, reasoning=reasoning)
     terminal = sum(v for k, v in (last.step_reward_breakdown.items() if last else ()) if k.startswith("terminal/"))
+    obs = played.last_observation
     return EpisodeResult(
         episode_id=(last.metadata.get("episode_id") if last else None), scenario=scenario, seed=seed,
-        target_gene=summary.target_gene, indication=summary.indication, report=report, confidence=summary.confidence,
-        dossier=last.dossier.model_dump(mode="json") if last else {}, steps=steps, total_reward=summary.total_reward,
-        terminal_reward=terminal, reward_breakdown=dict(breakdown), valid_actions=summary.valid_actions,
-        termination_reason=summary.termination_reason,
+        target_gene=obs.target_gene, indication=obs.indication, report=report,
+        confidence=submitted.confidence if submitted is not None else None,
+        dossier=last.dossier.model_dump(mode="json") if last else {}, steps=steps, total_reward=played.episode_return,
+        terminal_reward=terminal, reward_breakdown=dict(breakdown), valid_actions=sum(bool(r["valid"]) for r in policy.records),
+        termination_reason=obs.metadata.get("termination_reason"),
     )
 
 
@@ -350,22 +354,19 @@ class AgentService:
     # A plain def: FastAPI runs it in a worker thread, where the shared (blocking) episode loop may wait on handles.
     @agent_service_api.post("/episodes", response_model=EpisodeResult)
     def episodes(self, request: EpisodeRequest) -> EpisodeResult:
-        from drugenv.llm.run_agent import run_episodes
+        from drugenv.evaluation.episodes import EpisodeSpec, play_episodes
 
         try:
             seed, scenario = request.seed, request.scenario
             if request.gene:
                 seed, scenario = episode_for(request.gene, request.indication, request.seed), "procedural"
             policy, env = HandlePolicy(self.agent), HandleEnv(self.env, request.max_steps)
-            try:
-                summary = run_episodes(policy, env, episodes=1, seed=seed, scenario=scenario, difficulty=request.difficulty,
-                                       dashboard_path=None, model_id="serve-agent", env_name="serve", echo=False)[0]
-            finally:
-                env.close()
+            played = play_episodes(policy, [EpisodeSpec(scenario, seed, request.difficulty)], env_factory=lambda: env,
+                                   batch_size=1, max_steps=EPISODE_STEP_CAP)[0]  # the loop closes env
         except (DrugEnvError, ValueError) as e:  # unknown scenario, refused action (strict), bad difficulty
             cause = getattr(e, "cause", None)  # raised in the Environment replica: Ray wraps it, keeps it as .cause
             raise HTTPException(status_code=422, detail=" ".join(str(cause or e).split())) from None
-        return _result(request, seed, scenario, summary, policy, env)
+        return _result(request, seed, scenario, played, policy, env)
 
 
 def build_agent_service(args: dict[str, Any]) -> Any:

@@ -1,12 +1,13 @@
 """Episodes for the "watch an episode" page: live ones played here, and run-agent snapshots.
 
-A live episode is run-agent's own loop (``drugenv.llm.run_agent.run_episodes``) on the in-process
-simulator, in a thread, writing the same ``_dashboard_state.json`` (schema v1) that ``drugenv
-run-agent`` writes; so the page reads one format whichever fed it. The loop is paced
-(``step_delay``) so a person can follow it.
+A live episode is the shared episode loop (``drugenv.evaluation.episodes.play_episodes``, through
+run-agent's ``run_agent_episodes``) on the in-process simulator, in a thread, writing the same
+``_dashboard_state.json`` (schema v1) that ``drugenv run-agent`` writes; so the page reads one
+format whichever fed it. The loop is paced (``step_delay``) so a person can follow it.
 
-The truth reaches the page through ``DrugTargetEnvironment.outcome()`` only, which refuses to answer
-before the episode ends: ``EpisodeView.outcome`` stays None until then by construction. A
+The truth reaches the page through ``DrugTargetEnvironment.outcome()`` only (the loop reads it once
+the episode has ended, ``PlayedEpisode.outcome``): ``EpisodeView.outcome`` stays None until then by
+construction. A
 run-agent snapshot never carries the truth (schema v1 has no field for it).
 """
 
@@ -22,7 +23,8 @@ from pydantic import BaseModel, Field, ValidationError
 
 from drugenv.agents.base import Policy
 from drugenv.dashboard.runs import SNAPSHOT_NAME
-from drugenv.llm.run_agent import DashboardState, LocalEnv, run_episodes
+from drugenv.evaluation.episodes import PlayedEpisode, StepEvent
+from drugenv.llm.run_agent import DashboardState, run_agent_episodes
 from drugenv.models import DrugTargetAction, ValidationObservation
 from drugenv.simulator.episode import EpisodeOutcome
 
@@ -97,26 +99,11 @@ class _Paced(Policy):
         return self.inner.act(observations)
 
 
-class _RecordingEnv(LocalEnv):
-    """LocalEnv that keeps the public observation after each step (dossier, reward breakdown)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.last: Optional[ValidationObservation] = None
-        self.terms: list[dict[str, float]] = []
-
-    def step(self, action: DrugTargetAction | dict[str, Any]) -> tuple[ValidationObservation, float, bool]:
-        obs, reward, done = super().step(action)
-        self.last = obs
-        self.terms.append(dict(obs.step_reward_breakdown))
-        return obs, reward, done
-
-
 def make_policy(agent: str) -> Policy:
     """``serve:URL`` for the Serve agent app; anything else as ``drugenv eval --agent`` takes it."""
     if agent.startswith("serve:"):
         return ServeAgentPolicy(agent.split(":", 1)[1])
-    from drugenv.evaluation.cli import make_policy as eval_policy
+    from drugenv.evaluation.agents import make_policy as eval_policy
 
     return eval_policy(agent)
 
@@ -128,7 +115,8 @@ class LiveEpisode:
                  stop: threading.Event):
         self.id, self.request = episode_id, request
         self.path = folder / SNAPSHOT_NAME
-        self.env = _RecordingEnv()
+        self.last: Optional[ValidationObservation] = None
+        self.terms: list[dict[str, float]] = []
         self.outcome: Optional[EpisodeOutcome] = None
         self.error: Optional[str] = None
         self.thread = threading.Thread(target=self._play, args=(_Paced(policy, step_delay, stop),),
@@ -138,21 +126,28 @@ class LiveEpisode:
     def _play(self, policy: Policy) -> None:
         r = self.request
         try:
-            run_episodes(policy, self.env, episodes=1, seed=r.seed, scenario=r.scenario, difficulty=r.difficulty,
-                         dashboard_path=self.path, model_id=r.agent, env_name="local", echo=False)
-            self.outcome = self.env.env.outcome()
+            run_agent_episodes(policy, episodes=1, seed=r.seed, scenario=r.scenario, difficulty=r.difficulty,
+                               dashboard_path=self.path, model_id=r.agent, env_name="local", echo=False,
+                               on_step=self._record, on_episode_end=self._end)
         except Exception as e:  # the page shows why the episode stopped instead of hanging on "running"
             self.error = f"{type(e).__name__}: {e}"
 
+    def _record(self, ev: StepEvent) -> None:  # the public observation after each step (dossier, reward breakdown)
+        self.last = ev.observation
+        self.terms.append(dict(ev.observation.step_reward_breakdown))
+
+    def _end(self, ep: PlayedEpisode) -> None:
+        self.outcome = ep.outcome
+
     def view(self) -> EpisodeView:
         state = DashboardState.model_validate_json(self.path.read_text()) if self.path.exists() else None
-        obs = self.env.last
+        obs = self.last
         dossier = None
         if obs is not None:
             d = obs.dossier.model_dump(mode="json")
             dossier = {k: v for k, v in d.items() if k != "flagged_red_flags"}
         n = len(state.steps) if state else 0
-        return EpisodeView(id=self.id, source="live", agent=self.request.agent, state=state, reward_terms=self.env.terms[:n],
+        return EpisodeView(id=self.id, source="live", agent=self.request.agent, state=state, reward_terms=self.terms[:n],
                            dossier=dossier, red_flags=list(obs.dossier.flagged_red_flags) if obs else [],
                            outcome=self.outcome, error=self.error)
 

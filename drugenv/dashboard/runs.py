@@ -3,10 +3,12 @@
 A run folder is read, never written. The files are those of ``drugenv train`` (see the module
 docstrings of ``drugenv.training.grpo_train`` and ``drugenv.training.ppo``):
 
-| kind | marker                  | curve                  | finished when                                   |
-|------|-------------------------|------------------------|-------------------------------------------------|
-| grpo | settings.json           | metrics.jsonl          | evidence/before_after_metrics.json has after_grpo |
-| ppo  | learning_curve.jsonl    | learning_curve.jsonl   | learning_curve.json exists                      |
+| kind | marker                               | curve         | finished when                                     |
+|------|--------------------------------------|---------------|---------------------------------------------------|
+| grpo | settings.json (``algo`` grpo or none) | metrics.jsonl | evidence/before_after_metrics.json has after_grpo |
+| ppo  | settings.json with ``algo`` ppo_*     | metrics.jsonl | summary.json exists                               |
+
+(Both are ``drugenv.training.run_files``' layout.)
 
 Sweeps (``drugenv.dashboard.sweeps``) and run-agent snapshots (``drugenv.dashboard.episodes``) are
 found by the same walk. Nothing here raises on bad input: every unreadable file, corrupt line or
@@ -28,7 +30,6 @@ from drugenv.training.ppo import HELDOUT_PREFIX, TRAIN_RETURN
 
 SNAPSHOT_NAME = "_dashboard_state.json"
 GRPO_MARKERS = ("settings.json", "metrics.jsonl")
-PPO_MARKERS = ("learning_curve.jsonl", "learning_curve.json")
 SWEEP_MARKERS = ("results.csv", "best_trial.json", "tune")
 _NOT_RUNS = {"tune", "evidence", "base_model", "sft_model", "adapter", "adapter_eval"}
 """Folders inside a run that are never runs themselves (checkpoint_* are skipped by prefix too)."""
@@ -38,13 +39,13 @@ MAX_DEPTH = 3
 H = HELDOUT_PREFIX
 CURVE_PANELS: list[dict[str, Any]] = [
     {"id": "return", "title": "Episode return", "reference": "mean_return",
-     "series": [[m.EPISODE_RETURN_MEAN, "rollout return"], [TRAIN_RETURN, "rollout return"], [H + "mean_return", "held-out return"]]},
+     "series": [[m.CURVE_RETURN, "rollout return"], [TRAIN_RETURN, "rollout return"], [H + "mean_return", "held-out return"]]},
     {"id": "decisions", "title": "Held-out decisions", "reference": "decision_accuracy",
      "series": [[H + "decision_accuracy", "accuracy"], [H + "brier", "Brier"], [H + "decision_utility", "decision utility"],
                 [H + "report_rate", "report rate (held-out)"], [m.REPORT_RATE, "report rate (rollout)"]]},
     {"id": "credits", "title": "Credits used (held-out)", "reference": "credits_used", "series": [[H + "credits_used", "credits used"]]},
     {"id": "time", "title": "Seconds per iteration", "stacked": True,
-     "series": [[m.TIMER_ROLLOUT, "rollout"], [m.TIMER_LEARNER, "learner"], [m.TIMER_SYNC, "sync"]]},
+     "series": [[m.CURVE_TIMER_ROLLOUT, "rollout"], [m.CURVE_TIMER_LEARNER, "learner"], [m.CURVE_TIMER_SYNC, "sync"]]},
 ]
 """The training-curve charts: each series is [metrics.jsonl key, label]; the page draws what a run has."""
 
@@ -111,14 +112,21 @@ def read_jsonl(path: Path, problems: list[str], root: Path) -> list[dict[str, An
     return rows
 
 
+def _settings_algo(path: Path) -> str:
+    """``settings.json``'s ``algo`` ("" when absent or unreadable: GRPO runs made before it was written)."""
+    try:
+        algo = json.loads((path / "settings.json").read_text()).get("algo", "")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    return algo if isinstance(algo, str) else ""
+
+
 def kind_of(path: Path) -> Optional[str]:
     """'grpo' | 'ppo' | 'sweep' | 'unknown' (a run folder without its marker) | None (not a run)."""
     if any((path / f).exists() for f in SWEEP_MARKERS):
         return "sweep"
-    if any((path / f).exists() for f in PPO_MARKERS):
-        return "ppo"
     if any((path / f).exists() for f in GRPO_MARKERS):
-        return "grpo"
+        return "ppo" if _settings_algo(path).startswith("ppo") else "grpo"
     if (path / "evidence").is_dir() or any(p.name.startswith("checkpoint_") for p in path.iterdir() if p.is_dir()):
         return "unknown"
     return None
@@ -200,11 +208,8 @@ def load_run(root: Path, path: Path, *, stale_after: float, with_references: boo
     if kind == "sweep":
         curve, finished, note = [], (path / "results.csv").exists(), "results.csv written"
     elif kind == "ppo":
-        curve = read_jsonl(path / "learning_curve.jsonl", problems, root) if (path / "learning_curve.jsonl").exists() else []
-        final = read_json(path / "learning_curve.json", problems, root) if (path / "learning_curve.json").exists() else None
-        if settings is None and isinstance(final, dict):
-            settings = final.get("settings")
-        finished, note = final is not None, "learning_curve.json written"
+        curve = read_jsonl(path / "metrics.jsonl", problems, root) if (path / "metrics.jsonl").exists() else []
+        finished, note = (path / "summary.json").exists(), "summary.json written"
     else:
         if settings is None and kind == "grpo":
             problems.append("settings.json is missing: drugenv train writes it first, so this folder was not made by it "

@@ -16,9 +16,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Literal, Optional
 
-from drugenv.agents.base import Policy
+from drugenv.evaluation.agents import make_policy
 from drugenv.evaluation.evaluate import by_scenario, evaluate, write_results
-from drugenv.evaluation.metrics import METRIC_KEYS
+from drugenv.evaluation.metrics import METRIC_KEYS, twin_metrics
 from drugenv.simulator.params import RewardConfig
 
 
@@ -28,8 +28,9 @@ class EvalArgs:
 
     agent: str = "heuristic"
     """random | heuristic | expression_only | oracle | hf | checkpoint:PATH (a GRPO or PPO checkpoint)."""
-    suite: Literal["curated", "procedural-train", "procedural-test"] = "curated"
-    """Which episodes: the five curated scenarios, or procedural train / held-out test seeds."""
+    suite: Literal["curated", "procedural-train", "procedural-test", "procedural-test-twins"] = "curated"
+    """Which episodes: the five curated scenarios, procedural train / held-out test seeds, or held-out
+    counterfactual twin pairs (adds pair accuracy: does the verdict follow the evidence, not the gene?)."""
     episodes: int = 50
     """Number of episodes."""
     seed: int = 0
@@ -50,38 +51,6 @@ class EvalArgs:
     """Show a progress bar."""
     extra: dict = field(default_factory=dict)
     """Extra keyword arguments for the policy constructor."""
-
-
-def make_policy(spec: str, *, model: Optional[str] = None, adapter: Optional[str] = None, seed: int = 0, **kwargs) -> Policy:
-    """Build a policy from an ``--agent`` string."""
-    from drugenv.agents.baselines import BASELINES
-
-    if spec in BASELINES:
-        cls = BASELINES[spec]
-        return cls(seed=seed, **kwargs) if spec == "random" else cls(**kwargs)
-    if spec == "hf":
-        import os
-
-        from drugenv.errors import ConfigError
-        from drugenv.llm.run_agent import MODEL_ENV_VAR, make_hf_policy
-
-        # Same precedence as run-agent: --model, else $RUN_AGENT_MODEL_ID; "tiny" builds the offline model.
-        if not (model or os.environ.get(MODEL_ENV_VAR)):
-            raise ConfigError(f"--agent hf needs a model: pass --model PATH_OR_HUB_ID (or set ${MODEL_ENV_VAR}), "
-                              "e.g. --model tiny for the offline tiny model")
-        try:
-            return make_hf_policy(model, adapter, **kwargs)
-        except OSError as e:  # not on disk, not in the HF cache while offline, or no such hub repo
-            raise ConfigError(f"cannot load --model {model or os.environ.get(MODEL_ENV_VAR)!r}"
-                              f"{f' / --adapter {adapter!r}' if adapter else ''}: {' '.join(str(e).split())[:300]}; pass a "
-                              "local model directory, a cached hub id (HF_HUB_OFFLINE=1 allows only those), or 'tiny'") from None
-    if spec.startswith("checkpoint:"):
-        from drugenv.agents.checkpoint import load_checkpoint_policy
-
-        return load_checkpoint_policy(spec.split(":", 1)[1], **kwargs)
-    from drugenv.errors import UnknownScenarioError
-
-    raise UnknownScenarioError(spec, [*BASELINES, "hf", "checkpoint:PATH"], kind="agent")
 
 
 _SHORT = {"decision_accuracy": "acc", "mean_return": "return", "terminal_reward": "terminal", "brier": "brier",
@@ -124,6 +93,9 @@ def eval_main(args: EvalArgs) -> dict:
     print(format_table({**per, "ALL": summary}))
     payload = {"agent": args.agent, "suite": args.suite, "episodes": args.episodes, "seed": args.seed,
                "summary": summary, "by_scenario": per, "records": [r.__dict__ for r in records]}
+    if args.suite == "procedural-test-twins":
+        payload["twins"] = twin_metrics(records)
+        print("twins: " + "  ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in payload["twins"].items()))
     if args.out:
         print(f"wrote {write_results(args.out, payload)}")
     return payload

@@ -1,7 +1,9 @@
 """Run a policy over a suite of episodes and score it with the standard metrics.
 
-Environments are stepped in lockstep batches so batched policies (LLMs) generate for many
-episodes at once; every episode is fully determined by its (scenario, seed).
+Episodes are played by the one episode loop (``evaluation.episodes.play_episodes``): environments
+are stepped in lockstep batches so batched policies (LLMs) generate for many episodes at once;
+every episode is fully determined by its (scenario, seed). Scoring reads each episode's
+``outcome()``, so it needs environments with the truth in-process (the simulator).
 """
 
 from __future__ import annotations
@@ -10,69 +12,52 @@ import json
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from tqdm.auto import tqdm
-
-from drugenv.agents.base import Policy, brief
+from drugenv.agents.base import Policy
+from drugenv.errors import ConfigError
+from drugenv.evaluation.episodes import EnvFactory, EpisodeLike, PlayedEpisode, StepEvent, play_episodes
 from drugenv.evaluation.metrics import EpisodeRecord, summarize
-from drugenv.models import DrugTargetAction
 from drugenv.scenarios import suite_episodes
 from drugenv.simulator.environment import DrugTargetEnvironment
 from drugenv.simulator.params import RewardConfig, SimParams
 
-EnvFactory = Callable[[], DrugTargetEnvironment]
+
+def episode_record(ep: PlayedEpisode) -> EpisodeRecord:
+    """The metrics' view of a played episode (its ``outcome`` must be known)."""
+    out = ep.outcome
+    if out is None:
+        raise ConfigError(f"episode {ep.spec} has no outcome (a remote environment, or stopped before its end); "
+                          "evaluation scores episodes on the in-process simulator")
+    return EpisodeRecord(
+        scenario=ep.spec.scenario, seed=ep.spec.seed, difficulty=out.difficulty,
+        decision=out.decision, confidence=out.confidence,
+        correct_decision=out.correct_decision, episode_return=ep.episode_return, terminal_reward=ep.terminal_reward,
+        coverage=out.key_evidence_coverage,
+        credits_used=out.credits_used, steps=out.steps, violations=ep.violations,
+        termination=out.termination_reason,
+    )
 
 
 def run_episodes(
     policy: Policy,
-    episodes: Sequence[tuple[str, int]],
+    episodes: Sequence[EpisodeLike],
     *,
     reward_config: Optional[RewardConfig] = None,
     sim_params: Optional[SimParams] = None,
     batch_size: int = 8,
     progress: bool = True,
     desc: str = "eval",
-    on_step: Optional[Callable[[int, DrugTargetAction, object], None]] = None,
+    on_step: Optional[Callable[[StepEvent], None]] = None,
+    env_factory: Optional[EnvFactory] = None,
 ) -> list[EpisodeRecord]:
-    """Play each (scenario, seed) episode to the end; returns one record per episode, in order."""
-    records: list[EpisodeRecord] = []
-    bar = tqdm(total=len(episodes), desc=desc, disable=not progress, leave=False)
-    for start in range(0, len(episodes), batch_size):
-        chunk = episodes[start:start + batch_size]
-        envs = [DrugTargetEnvironment(reward_config=reward_config, sim_params=sim_params) for _ in chunk]
-        obs = [env.reset(seed=seed, scenario=sc) for env, (sc, seed) in zip(envs, chunk)]
-        policy.reset(len(chunk), seeds=[seed for _, seed in chunk])
-        for i, env in enumerate(envs):
-            brief(policy, i, env)
-        returns = [0.0] * len(chunk)
-        terminal = [0.0] * len(chunk)
-        violations = [0] * len(chunk)
-        while not all(o.done for o in obs):
-            live = [i for i, o in enumerate(obs) if not o.done]
-            # Policies see the whole batch (slots stay aligned); finished slots' actions are ignored.
-            actions = policy.act(obs)
-            for i in live:
-                a = actions[i]
-                o = envs[i].step(a)
-                obs[i] = o
-                returns[i] += o.reward or 0.0
-                violations[i] += len(o.rule_violations)
-                if o.done:
-                    terminal[i] = sum(v for k, v in o.step_reward_breakdown.items() if k.startswith("terminal/"))
-                if on_step is not None:
-                    on_step(start + i, a, o)
-        for i, env in enumerate(envs):
-            out = env.outcome()  # the documented end-of-episode channel; the truth is never read directly
-            records.append(EpisodeRecord(
-                scenario=chunk[i][0], seed=chunk[i][1], difficulty=out.difficulty,
-                decision=out.decision, confidence=out.confidence,
-                correct_decision=out.correct_decision, episode_return=returns[i], terminal_reward=terminal[i],
-                coverage=out.key_evidence_coverage,
-                credits_used=out.credits_used, steps=out.steps, violations=violations[i],
-                termination=out.termination_reason,
-            ))
-        bar.update(len(chunk))
-    bar.close()
-    return records
+    """Play each (scenario, seed) episode to the end; returns one record per episode, in order.
+
+    ``env_factory`` defaults to ``DrugTargetEnvironment(reward_config=..., sim_params=...)``; ``on_step``
+    receives every step (``episodes.StepEvent``).
+    """
+    factory = env_factory or (lambda: DrugTargetEnvironment(reward_config=reward_config, sim_params=sim_params))
+    played = play_episodes(policy, episodes, env_factory=factory, batch_size=batch_size, on_step=on_step,
+                           progress=progress, desc=desc)
+    return [episode_record(ep) for ep in played]
 
 
 def evaluate(

@@ -13,6 +13,17 @@
 | violation_rate     | rule violations per step                                                  |
 | report_rate        | fraction of episodes that ended with a report                             |
 | decision_utility   | mean decision score under the linear rule (+2|c−½| right, −2|c−½| wrong)  |
+
+Counterfactual twins (suite ``procedural-test-twins``) have their own metrics, ``twin_metrics``,
+kept out of ``summarize`` so every other suite's numbers are unchanged:
+
+| key                | meaning                                                                   |
+|--------------------|---------------------------------------------------------------------------|
+| twin_pairs         | number of (original, twin) pairs found in the records                     |
+| original_accuracy  | decision accuracy on the originals of those pairs                         |
+| twin_accuracy      | decision accuracy on the twins                                            |
+| pair_accuracy      | fraction of pairs with both members decided correctly                     |
+| same_decision_rate | fraction of pairs given the same reported decision (gene-name following)  |
 """
 
 from __future__ import annotations
@@ -37,6 +48,13 @@ DECISION_UTILITY = "decision_utility"
 METRIC_KEYS: tuple[str, ...] = (DECISION_ACCURACY, MEAN_RETURN, TERMINAL_REWARD, BRIER, ECE, EVIDENCE_COVERAGE,
                                 CREDITS_USED, STEPS, VIOLATION_RATE, REPORT_RATE, DECISION_UTILITY)
 LOWER_IS_BETTER = frozenset({BRIER, ECE, CREDITS_USED, VIOLATION_RATE})
+
+TWIN_PAIRS = "twin_pairs"
+ORIGINAL_ACCURACY = "original_accuracy"
+TWIN_ACCURACY = "twin_accuracy"
+PAIR_ACCURACY = "pair_accuracy"
+SAME_DECISION_RATE = "same_decision_rate"
+TWIN_METRIC_KEYS: tuple[str, ...] = (TWIN_PAIRS, ORIGINAL_ACCURACY, TWIN_ACCURACY, PAIR_ACCURACY, SAME_DECISION_RATE)
 
 
 @dataclass
@@ -104,4 +122,43 @@ def summarize(records: Sequence[EpisodeRecord]) -> dict[str, float]:
         VIOLATION_RATE: float(sum(r.violations for r in records) / max(1, steps)),
         REPORT_RATE: len(reported) / len(records),
         DECISION_UTILITY: float(np.mean(util)),
+    }
+
+
+def twin_metrics(records: Sequence[EpisodeRecord], twin_scenario: str = "procedural-twin") -> dict[str, float]:
+    """Does the verdict follow the evidence or the gene name? Metrics over counterfactual twin pairs.
+
+    A pair is the episode of a procedural seed (``scenario == "procedural"``) and the episode of
+    its twin (``scenario == twin_scenario``) with the same ``seed``, as the ``procedural-test-twins``
+    suite lays them out. The twin has the same gene, indication, tier and perturbation as the
+    original and the *opposite* correct decision, so the name (and everything else the two share)
+    carries no information about the answer.
+
+    - ``original_accuracy`` / ``twin_accuracy``: decision accuracy on each side of the pairs.
+    - ``pair_accuracy``: both members decided correctly. Only an agent that reads the evidence can
+      score high: one that answers from the gene name (or anything the twins share) gives both the
+      same answer and so gets at most one of each pair right, i.e. a pair accuracy of 0.
+    - ``same_decision_rate``: both members reported and given the same decision — the rate of
+      gene-name following (a missing report is no decision, so it never counts as "the same").
+    - ``twin_pairs``: how many pairs were found.
+
+    Records without a partner (other suites, an odd episode count) are ignored; with no pair every
+    rate is NaN. A seed seen several times pairs its originals and twins in order.
+    """
+    originals: dict[int, list[EpisodeRecord]] = {}
+    twins: dict[int, list[EpisodeRecord]] = {}
+    for r in records:
+        if r.scenario == "procedural":
+            originals.setdefault(r.seed, []).append(r)
+        elif r.scenario == twin_scenario:
+            twins.setdefault(r.seed, []).append(r)
+    pairs = [p for seed in originals for p in zip(originals[seed], twins.get(seed, []))]
+    if not pairs:
+        return {TWIN_PAIRS: 0, **{k: float("nan") for k in TWIN_METRIC_KEYS[1:]}}
+    return {
+        TWIN_PAIRS: len(pairs),
+        ORIGINAL_ACCURACY: float(np.mean([o.correct for o, _ in pairs])),
+        TWIN_ACCURACY: float(np.mean([t.correct for _, t in pairs])),
+        PAIR_ACCURACY: float(np.mean([o.correct and t.correct for o, t in pairs])),
+        SAME_DECISION_RATE: float(np.mean([o.decision is not None and o.decision == t.decision for o, t in pairs])),
     }

@@ -83,6 +83,15 @@ def table(results: Mapping[str, Any]) -> str:
         if diffs:
             out.append("")
             out += diffs
+        twins = block.get("twins") or {}
+        if twins:
+            rows = [(label, twins[key]) for key, label in ROWS if key in twins]
+            pairs = int(next(iter(twins.values())).get("twin_pairs", 0))
+            out.append("")
+            out.append(f"Counterfactual twins ({pairs} pairs: same gene, indication and tier, opposite truth). Pair accuracy "
+                       "(both twins decided right; an agent answering from the gene name scores 0) / same decision on both: "
+                       + "; ".join(f"{label} {_num(t['pair_accuracy'], 'pair')} / {_num(t['same_decision_rate'], 'same')}"
+                                   for label, t in rows) + ".")
         out.append("")
     return "\n".join(out).rstrip() + "\n"
 

@@ -28,9 +28,9 @@ import gymnasium as gym
 from drugenv.errors import ConfigError
 from drugenv.models import DrugTargetAction, ValidationObservation
 from drugenv.scenarios import CURATED_NAMES, SUITES, suite_episodes
+from drugenv.scenarios.curriculum import Curriculum, CurriculumSpec
 from drugenv.simulator.environment import DrugTargetEnvironment
 from drugenv.simulator.params import DIFFICULTIES, RewardConfig, SimParams
-from drugenv.training.curriculum import Curriculum, CurriculumSpec
 
 ENV_CONFIG_KEYS: tuple[str, ...] = ("suite", "scenario", "difficulty", "curriculum", "reward_config", "sim_params")
 RESET_OPTION_KEYS: tuple[str, ...] = ("suite", "scenario", "difficulty", "episode_seed")

@@ -2,16 +2,12 @@
 
 Per step and slot: observation -> ``build_messages`` -> chat-template token ids -> backend
 generation -> ``parse_action``. Generation sits behind ``GenerationBackend`` (token ids in,
-token ids + log-probs out) so the GRPO trainer samples with the very same code:
-
-| backend              | where          | status                                               |
-|----------------------|----------------|------------------------------------------------------|
-| ``HFGenerateBackend`` | CPU / one GPU  | batched ``model.generate``, left padding             |
-| ``VLLMBackend``      | GPU            | placeholder: raises ``DependencyNotInstalled`` / ``NotImplementedError`` |
-
-Log-probs are ``log_softmax(logits / temperature)`` of the sampled token (raw logits, before
-top-k/top-p truncation; ``temperature=0`` means greedy and plain ``log_softmax``), the quantity
-the trainer recomputes for its importance ratio.
+token ids + log-probs out). ``HFGenerateBackend`` micro-batches prompts into
+``drugenv.llm.generation.generate_completions``, the one sampler GRPO rollouts use too
+(``DrugLLMRLModule.generate``): same stop tokens (``drugenv.llm.stopping``), same left padding,
+same log-probs. Log-probs are ``log_softmax(logits / temperature)`` of the sampled token (raw
+logits, before top-k/top-p truncation; ``temperature=0`` means greedy and plain ``log_softmax``),
+the quantity the trainer recomputes for its importance ratio.
 
 ``act`` returns one entry per observation: a ``DrugTargetAction``, or for unparseable output
 the dict from ``parsing.unparseable_action`` (the environment blocks it as a hard
@@ -27,34 +23,12 @@ from pathlib import Path
 from typing import Any, Literal, Optional, Sequence
 
 from drugenv.agents.base import Policy
-from drugenv.errors import DependencyNotInstalled
+from drugenv.llm.checkpoint import trained_budget
+from drugenv.llm.generation import generate_completions
 from drugenv.llm.parsing import ParseFailure, ParseResult, parse_action, to_env_action
-from drugenv.llm.prompts import DEFAULT_MAX_PROMPT_TOKENS, build_messages, prompt_token_ids
-from drugenv.llm.stopping import cut_at_stop, stop_token_ids
+from drugenv.llm.prompts import build_messages, prompt_token_ids
+from drugenv.llm.stopping import stop_token_ids
 from drugenv.models import DrugTargetAction, ValidationObservation
-
-
-def require_peft() -> Any:
-    """``peft.PeftModel``, or ``DependencyNotInstalled`` with the pip command."""
-    try:
-        from peft import PeftModel
-    except ImportError as e:
-        raise DependencyNotInstalled("peft", "llm") from e
-    return PeftModel
-
-
-def trained_budget(adapter: str | Path | None) -> int:
-    """The prompt budget a checkpoint's adapter was trained with, else ``DEFAULT_MAX_PROMPT_TOKENS``."""
-    import json
-
-    if adapter is not None:
-        meta = Path(adapter).parent / "drugenv_checkpoint.json"
-        try:
-            s = json.loads(meta.read_text()).get("settings", {})
-            return int(s.get("training", {}).get("max_prompt_tokens") or s["run"]["eval_max_prompt_tokens"])
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            pass
-    return DEFAULT_MAX_PROMPT_TOKENS
 
 
 @dataclass(frozen=True)
@@ -96,7 +70,7 @@ class Generation:
 
 
 class GenerationBackend(ABC):
-    """Turns batches of prompt token ids into completions. Implementations: HF generate, vLLM."""
+    """Turns batches of prompt token ids into completions (``HFGenerateBackend``; tests script their own)."""
 
     tokenizer: Any
 
@@ -106,7 +80,7 @@ class GenerationBackend(ABC):
 
 
 class HFGenerateBackend(GenerationBackend):
-    """Batched ``model.generate`` with left padding, micro-batched by ``batch_size``."""
+    """``generation.generate_completions`` (batched ``model.generate``, left padding), micro-batched by ``batch_size``."""
 
     def __init__(self, model: Any, tokenizer: Any, *, batch_size: int = 8) -> None:
         self.model = model
@@ -120,59 +94,16 @@ class HFGenerateBackend(GenerationBackend):
         return out
 
     def _generate_batch(self, prompts: Sequence[list[int]], sampling: SamplingConfig) -> list[Generation]:
-        import torch
-
         tok = self.tokenizer
         stops = stop_token_ids(tok, self.model)  # the training sampler's rule too (drugenv.llm.stopping)
         pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-        width = max(len(p) for p in prompts)
-        ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)  # (B, P) left-padded
-        attn = torch.zeros((len(prompts), width), dtype=torch.long)  # (B, P)
-        for r, p in enumerate(prompts):
-            ids[r, width - len(p):] = torch.tensor(p, dtype=torch.long)
-            attn[r, width - len(p):] = 1
-        device = next(self.model.parameters()).device
-        greedy = sampling.temperature == 0
-        kwargs: dict[str, Any] = dict(
-            max_new_tokens=sampling.max_new_tokens, do_sample=not greedy, pad_token_id=pad_id,
-            eos_token_id=stops, return_dict_in_generate=True, output_logits=True,
-        )
-        if not greedy:
-            kwargs.update(temperature=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k)
-        else:
-            kwargs.update(temperature=None, top_p=None, top_k=None)
-        with torch.inference_mode():
-            res = self.model.generate(input_ids=ids.to(device), attention_mask=attn.to(device), **kwargs)
-        seqs = res.sequences[:, width:].cpu()  # (B, C)
-        logits = torch.stack(res.logits, dim=1).float().cpu()  # (B, C, V)
-        if not greedy:
-            logits = logits / sampling.temperature
-        token_lp = torch.log_softmax(logits, dim=-1).gather(-1, seqs[..., None]).squeeze(-1)  # (B, C)
-        gens = []
-        for r, p in enumerate(prompts):
-            comp, stopped = cut_at_stop(seqs[r].tolist(), stops)
-            gens.append(Generation(
-                prompt_ids=list(p), completion_ids=comp, logprobs=token_lp[r, :len(comp)].tolist(),
-                text=tok.decode(comp, skip_special_tokens=True), finish_reason="stop" if stopped else "length",
-            ))
-        return gens
-
-
-class VLLMBackend(GenerationBackend):
-    """Placeholder for vLLM generation on GPU (token ids in, ids + log-probs out, LoRA hot-swap).
-
-    vLLM ships CUDA-only wheels that pin their own torch; it is never imported by tests or on CPU.
-    """
-
-    def __init__(self, model: str, tokenizer: Any, **engine_kwargs: Any) -> None:
-        try:
-            import vllm  # noqa: F401
-        except ImportError as e:
-            raise DependencyNotInstalled("vllm (CUDA GPU only; it pins its own torch)", "vllm") from e
-        raise NotImplementedError("VLLMBackend is a placeholder: use HFGenerateBackend (backend='hf') for now")
-
-    def generate(self, prompts: Sequence[list[int]], sampling: SamplingConfig) -> list[Generation]:  # pragma: no cover
-        raise NotImplementedError
+        out = generate_completions(self.model, prompts, stop_ids=stops, pad_id=pad_id, max_new_tokens=sampling.max_new_tokens,
+                                   temperature=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k)
+        return [
+            Generation(prompt_ids=list(p), completion_ids=comp, logprobs=lp, text=tok.decode(comp, skip_special_tokens=True),
+                       finish_reason="length" if trunc else "stop")
+            for p, comp, lp, trunc in zip(prompts, out.completion_ids, out.logprobs, out.truncated)
+        ]
 
 
 @dataclass
@@ -201,7 +132,6 @@ class HFPolicy(Policy):
             ``DEFAULT_MAX_PROMPT_TOKENS``. Every consumer (evaluation, run-agent, the Serve agent)
             then renders a trained agent's prompts exactly as its training did.
         batch_size: generation micro-batch.
-        backend: ``"hf"`` or ``"vllm"`` (placeholder).
         model_obj, tokenizer_obj: an already loaded model and tokenizer (skips loading; for trainers/tests).
     """
 
@@ -217,11 +147,10 @@ class HFPolicy(Policy):
         dtype: Optional[str] = None,
         max_prompt_tokens: Optional[int] = None,
         batch_size: int = 8,
-        backend: Literal["hf", "vllm"] = "hf",
         model_obj: Any = None,
         tokenizer_obj: Any = None,
     ) -> None:
-        from drugenv.llm.tiny import load_model_and_tokenizer
+        from drugenv.llm.loading import load_model_and_tokenizer
 
         if model_obj is None and model is None:
             raise ValueError("HFPolicy needs model=<path or hub id> or model_obj=<loaded model>")
@@ -231,14 +160,9 @@ class HFPolicy(Policy):
             import torch
 
             torch.manual_seed(sampling.seed)
-        if backend == "vllm":
-            self.backend: GenerationBackend = VLLMBackend(str(model), tokenizer_obj)
-        elif backend == "hf":
-            if model_obj is None:
-                model_obj, tokenizer_obj = load_model_and_tokenizer(model, adapter=adapter, device=device, dtype=dtype)
-            self.backend = HFGenerateBackend(model_obj, tokenizer_obj, batch_size=batch_size)
-        else:
-            raise ValueError(f"backend={backend!r}; expected 'hf' or 'vllm'")
+        if model_obj is None:
+            model_obj, tokenizer_obj = load_model_and_tokenizer(model, adapter=adapter, device=device, dtype=dtype)
+        self.backend: GenerationBackend = HFGenerateBackend(model_obj, tokenizer_obj, batch_size=batch_size)
         self.model_id = str(model) if model is not None else type(model_obj).__name__
         self.adapter = str(adapter) if adapter is not None else None
         self.last_steps: list[PolicyStep] = []
@@ -280,7 +204,4 @@ __all__ = [
     "HFPolicy",
     "PolicyStep",
     "SamplingConfig",
-    "VLLMBackend",
-    "require_peft",
-    "trained_budget",
 ]

@@ -10,6 +10,11 @@ How to run::
     RUN_AGENT_MODEL_ID=Qwen/Qwen2.5-0.5B-Instruct RUN_AGENT_LORA_ADAPTER=path/or/hub-id \\
         drugenv run-agent --base-url http://localhost:8000
 
+Episodes are played by the shared episode loop (``drugenv.evaluation.episodes.play_episodes``, the
+loop of ``drugenv eval`` too) on the in-process simulator or, with ``--base-url``, a server through
+``drugenv.evaluation.remote_env.RemoteEnvironment``; ``run_agent_episodes`` adds the printing and the
+snapshot.
+
 Results to expect: one line per step (action, reward, credits, violations); the untrained tiny
 model mostly emits unparseable text, which the environment blocks and penalises as
 ``invalid_action`` while the episode continues to the step cap. ``_dashboard_state.json`` (schema:
@@ -25,15 +30,15 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Callable, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from drugenv.agents.base import Policy, brief
+from drugenv.agents.base import Policy
+from drugenv.evaluation.episodes import EpisodeSpec, PlayedEpisode, StepEvent, play_episodes
 from drugenv.llm.parsing import ParseFailure
 from drugenv.models import DrugTargetAction, ValidationObservation
 
@@ -123,73 +128,6 @@ def make_hf_policy(
     sampling = SamplingConfig(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed)
     return HFPolicy(model_path(resolve_model(model)), adapter=resolve_adapter(adapter), sampling=sampling,
                     device=device, dtype=dtype, max_prompt_tokens=max_prompt_tokens, batch_size=batch_size)
-
-
-# ---------------------------------------------------------------------------------------------
-# Environments: local simulator or server
-# ---------------------------------------------------------------------------------------------
-
-
-class LocalEnv:
-    """The in-process simulator behind the (reset, step) -> (observation, reward, done) shape."""
-
-    def __init__(self) -> None:
-        from drugenv.simulator.environment import DrugTargetEnvironment
-
-        self.env = DrugTargetEnvironment()
-
-    def reset(self, *, seed: int, scenario: Optional[str], difficulty: Optional[str]) -> ValidationObservation:
-        return self.env.reset(seed=seed, scenario=scenario, difficulty=difficulty)
-
-    def step(self, action: DrugTargetAction | dict[str, Any]) -> tuple[ValidationObservation, float, bool]:
-        obs = self.env.step(action)
-        return obs, float(obs.reward or 0.0), bool(obs.done)
-
-    def close(self) -> None:
-        self.env.close()
-
-
-class RemoteEnv:
-    """A DrugEnv server through ``drugenv.client.DrugTargetEnv`` (reset/step return a StepResult).
-
-    Unparseable output is sent as ``parsing.unparseable_action``. A server started with
-    ``strict_actions=False`` answers it exactly like the local simulator (penalised, blocked,
-    counted as a step). A strict server (OpenEnv's default) refuses the frame instead; then the
-    step does not happen server-side, and this adapter returns the previous observation with an
-    ``invalid_action`` violation and reward 0 (the loop's ``max_steps`` bounds such runs).
-    """
-
-    def __init__(self, base_url: str) -> None:
-        try:
-            from drugenv.client import DrugTargetEnv
-        except ImportError as e:
-            from drugenv.errors import DependencyNotInstalled
-
-            raise DependencyNotInstalled("drugenv.client (websockets)", "server") from e
-        self.client = DrugTargetEnv(base_url=base_url)
-        self._last: Optional[ValidationObservation] = None
-
-    def reset(self, *, seed: int, scenario: Optional[str], difficulty: Optional[str]) -> ValidationObservation:
-        self._last = self.client.reset(seed=seed, scenario=scenario, difficulty=difficulty).observation
-        return self._last
-
-    def step(self, action: DrugTargetAction | dict[str, Any]) -> tuple[ValidationObservation, float, bool]:
-        from drugenv.client import InvalidRequestError
-        from drugenv.models import RuleViolation
-
-        try:
-            res = self.client.step(action)
-        except InvalidRequestError as err:
-            if isinstance(action, DrugTargetAction) or self._last is None:
-                raise
-            violation = RuleViolation(rule="invalid_action", severity="hard", message=f"refused by the server: {err}")
-            self._last = self._last.model_copy(update={"rule_violations": [violation], "reward": 0.0})
-            return self._last, 0.0, False
-        self._last = res.observation
-        return res.observation, float(res.reward or 0.0), bool(res.done)
-
-    def close(self) -> None:
-        self.client.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -286,9 +224,20 @@ def _fmt_violations(obs: ValidationObservation) -> list[str]:
     return [f"{v.rule} ({v.severity}): {v.message[:300]}" for v in obs.rule_violations]
 
 
-def run_episodes(
+def make_env_factory(base_url: Optional[str] = None) -> Callable[[], Any]:
+    """``RemoteEnvironment(base_url)`` makers for a server URL, else the in-process ``DrugTargetEnvironment``."""
+    if base_url:
+        from drugenv.evaluation.remote_env import RemoteEnvironment
+
+        return lambda: RemoteEnvironment(base_url)
+    from drugenv.simulator.environment import DrugTargetEnvironment
+
+    return DrugTargetEnvironment
+
+
+def run_agent_episodes(
     policy: Policy,
-    env: Any,
+    env_factory: Optional[Callable[[], Any]] = None,
     *,
     episodes: int = 1,
     seed: int = 0,
@@ -300,81 +249,87 @@ def run_episodes(
     adapter: Optional[str] = None,
     env_name: str = "local",
     echo: bool = True,
+    on_step: Optional[Callable[[StepEvent], None]] = None,
+    on_episode_end: Optional[Callable[[PlayedEpisode], None]] = None,
 ) -> list[EpisodeSummary]:
-    """Play ``episodes`` with ``policy`` on ``env`` (``LocalEnv``/``RemoteEnv``), one slot at a time.
+    """Play ``episodes`` (seeds ``seed``, ``seed + 1``…) one at a time with ``policy``, through the shared
+    episode loop (``evaluation.episodes.play_episodes``), printing each step (``echo``) and rewriting the
+    snapshot at ``dashboard_path`` after every step (None/'' disables it).
 
-    After every step the snapshot goes to ``dashboard_path`` (None/'' disables it).
+    ``env_factory`` makes the environment (default: the in-process simulator; ``make_env_factory(url)``
+    for a server). ``on_step`` is called with each step before the snapshot is written, ``on_episode_end``
+    with each finished episode after its summary.
     """
     completed: list[EpisodeSummary] = []
-    n_outputs = n_valid = 0
-    for ep in range(episodes):
-        ep_seed = seed + ep
-        policy.reset(1, [ep_seed])
-        obs = env.reset(seed=ep_seed, scenario=scenario, difficulty=difficulty)
-        if getattr(policy, "needs_truth", False) and hasattr(env, "env"):
-            brief(policy, 0, env.env)
-        steps: list[DashboardStep] = []
-        total, done, valid = 0.0, bool(obs.done), 0
-        last_action: Any = None
+    counts = {"outputs": 0, "valid": 0}
+    current: dict[str, Any] = {"steps": [], "valid": 0}
+
+    def reset(index: int, spec: EpisodeSpec, obs: ValidationObservation) -> None:
+        current.update(steps=[], valid=0)
         if echo:
-            print(f"=== episode {ep} seed {ep_seed}: {obs.target_gene} / {obs.indication} "
+            print(f"=== episode {index} seed {spec.seed}: {obs.target_gene} / {obs.indication} "
                   f"credits {obs.credits_total} ({model_id or policy.name}) ===")
-        while not done and len(steps) < max_steps:
-            t0 = time.perf_counter()
-            action = policy.act([obs])[0]
-            record = (getattr(policy, "last_steps", None) or [None])[0]
-            obs, reward, done = env.step(action)
-            total += reward
-            raw, err = "", None
-            if record is not None:
-                n_outputs += 1
-                raw = record.generation.text[:2000]
-                if isinstance(record.result, ParseFailure):
-                    err = record.result.violation
-                else:
-                    n_valid += 1
-                    valid += 1
-            elif isinstance(action, DrugTargetAction):
-                valid += 1
-            last_action = action
-            a = action.model_dump(mode="json") if isinstance(action, DrugTargetAction) else dict(action)
-            ds = DashboardStep(
-                step=len(steps) + 1, action_type=str(a.get("action_type")), parameters=a.get("parameters") or {},
-                reasoning=str(a.get("reasoning", ""))[:2000], final_decision=a.get("final_decision"),
-                confidence=a.get("confidence"), raw_output=raw, parse_error=err, reward=reward, cumulative_reward=total,
-                credits_remaining=obs.credits_remaining, summary=obs.latest_output.summary,
-                status=obs.latest_output.status, violations=_fmt_violations(obs), done=done,
-                seconds=time.perf_counter() - t0,
-            )
-            steps.append(ds)
-            if echo:
-                params = ",".join(f"{k}={v}" for k, v in ds.parameters.items() if v not in (None, ""))
-                extra = f" | PARSE: {err}" if err else ""
-                viol = f" | violations: {'; '.join(v.split(':')[0] for v in ds.violations)}" if ds.violations else ""
-                print(f"[ep {ep} step {ds.step:>2}] {ds.action_type}({params}) r={reward:+.3f} R={total:+.3f} "
-                      f"credits {obs.credits_remaining}/{obs.credits_total} | {ds.summary[:100]}{viol}{extra}")
-            if dashboard_path:
-                write_dashboard(DashboardState(
-                    updated_at=datetime.now(timezone.utc).isoformat(), status="running", model_id=model_id,
-                    adapter=adapter, env=env_name, episode=ep, episodes_total=episodes,
-                    episode_id=obs.metadata.get("episode_id"), seed=ep_seed, scenario=scenario,
-                    target_gene=obs.target_gene, indication=obs.indication, credits_remaining=obs.credits_remaining,
-                    credits_total=obs.credits_total, step=obs.step_count, max_steps=obs.max_steps,
-                    cumulative_reward=total, done=done, last_step=ds, steps=steps, completed=completed,
-                    valid_action_rate=(n_valid / n_outputs) if n_outputs else 1.0,
-                ), dashboard_path)
-        la = last_action if isinstance(last_action, DrugTargetAction) else None
-        submitted = la is not None and la.action_type.value == "submit_validation_report"
+
+    def step(ev: StepEvent) -> None:
+        if on_step is not None:  # first: a caller's own record is complete before the snapshot shows the step
+            on_step(ev)
+        obs, action, record = ev.observation, ev.action, ev.record
+        steps: list[DashboardStep] = current["steps"]
+        raw, err = "", None
+        if record is not None:
+            counts["outputs"] += 1
+            raw = record.generation.text[:2000]
+            if isinstance(record.result, ParseFailure):
+                err = record.result.violation
+            else:
+                counts["valid"] += 1
+                current["valid"] += 1
+        elif isinstance(action, DrugTargetAction):
+            current["valid"] += 1
+        a = action.model_dump(mode="json") if isinstance(action, DrugTargetAction) else dict(action)
+        ds = DashboardStep(
+            step=ev.step, action_type=str(a.get("action_type")), parameters=a.get("parameters") or {},
+            reasoning=str(a.get("reasoning", ""))[:2000], final_decision=a.get("final_decision"),
+            confidence=a.get("confidence"), raw_output=raw, parse_error=err, reward=ev.reward,
+            cumulative_reward=ev.episode_return, credits_remaining=obs.credits_remaining, summary=obs.latest_output.summary,
+            status=obs.latest_output.status, violations=_fmt_violations(obs), done=bool(obs.done), seconds=ev.seconds,
+        )
+        steps.append(ds)
+        if echo:
+            params = ",".join(f"{k}={v}" for k, v in ds.parameters.items() if v not in (None, ""))
+            extra = f" | PARSE: {err}" if err else ""
+            viol = f" | violations: {'; '.join(v.split(':')[0] for v in ds.violations)}" if ds.violations else ""
+            print(f"[ep {ev.episode} step {ds.step:>2}] {ds.action_type}({params}) r={ev.reward:+.3f} R={ev.episode_return:+.3f} "
+                  f"credits {obs.credits_remaining}/{obs.credits_total} | {ds.summary[:100]}{viol}{extra}")
+        if dashboard_path:
+            write_dashboard(DashboardState(
+                updated_at=datetime.now(timezone.utc).isoformat(), status="running", model_id=model_id,
+                adapter=adapter, env=env_name, episode=ev.episode, episodes_total=episodes,
+                episode_id=obs.metadata.get("episode_id"), seed=ev.spec.seed, scenario=scenario,
+                target_gene=obs.target_gene, indication=obs.indication, credits_remaining=obs.credits_remaining,
+                credits_total=obs.credits_total, step=obs.step_count, max_steps=obs.max_steps,
+                cumulative_reward=ev.episode_return, done=bool(obs.done), last_step=ds, steps=steps, completed=completed,
+                valid_action_rate=(counts["valid"] / counts["outputs"]) if counts["outputs"] else 1.0,
+            ), dashboard_path)
+
+    def end(ep: PlayedEpisode) -> None:
+        obs, report = ep.last_observation, ep.report
         completed.append(EpisodeSummary(
-            episode=ep, seed=ep_seed, scenario=scenario, target_gene=obs.target_gene, indication=obs.indication,
-            steps=len(steps), total_reward=total, valid_actions=valid,
-            final_decision=la.final_decision if submitted else None, confidence=la.confidence if submitted else None,
+            episode=ep.index, seed=ep.spec.seed, scenario=scenario, target_gene=obs.target_gene, indication=obs.indication,
+            steps=ep.steps, total_reward=ep.episode_return, valid_actions=current["valid"],
+            final_decision=report.final_decision if report else None, confidence=report.confidence if report else None,
             termination_reason=obs.metadata.get("termination_reason"),
         ))
         if echo:
             c = completed[-1]
-            print(f"=== episode {ep} done: {c.steps} steps, return {c.total_reward:+.3f}, valid {c.valid_actions}/{c.steps}, "
+            print(f"=== episode {ep.index} done: {c.steps} steps, return {c.total_reward:+.3f}, valid {c.valid_actions}/{c.steps}, "
                   f"decision {c.final_decision} ({c.termination_reason}) ===")
+        if on_episode_end is not None:
+            on_episode_end(ep)
+
+    specs = [EpisodeSpec(scenario, seed + ep, difficulty) for ep in range(episodes)]
+    play_episodes(policy, specs, env_factory=env_factory, batch_size=1, max_steps=max_steps,
+                  on_reset=reset, on_step=step, on_episode_end=end)
     if dashboard_path and Path(dashboard_path).exists():
         state = DashboardState.model_validate_json(Path(dashboard_path).read_text())
         state.status, state.completed, state.updated_at = "finished", completed, datetime.now(timezone.utc).isoformat()
@@ -394,15 +349,11 @@ def run_agent_main(args: RunAgentArgs) -> list[EpisodeSummary]:
     policy = make_hf_policy(model_id, adapter, temperature=args.temperature, top_p=args.top_p,
                             max_new_tokens=args.max_new_tokens, max_prompt_tokens=args.max_prompt_tokens,
                             device=args.device, dtype=args.dtype, seed=args.seed, batch_size=1)
-    env = RemoteEnv(args.base_url) if args.base_url else LocalEnv()
-    try:
-        return run_episodes(
-            policy, env, episodes=args.episodes, seed=args.seed, scenario=args.scenario, difficulty=args.difficulty,
-            max_steps=args.max_steps, dashboard_path=args.dashboard_path or None, model_id=model_id, adapter=adapter,
-            env_name=args.base_url or "local", echo=not args.quiet,
-        )
-    finally:
-        env.close()
+    return run_agent_episodes(
+        policy, make_env_factory(args.base_url), episodes=args.episodes, seed=args.seed, scenario=args.scenario,
+        difficulty=args.difficulty, max_steps=args.max_steps, dashboard_path=args.dashboard_path or None, model_id=model_id,
+        adapter=adapter, env_name=args.base_url or "local", echo=not args.quiet,
+    )
 
 
 def main(argv: Optional[list[str]] = None) -> None:
@@ -422,16 +373,15 @@ __all__ = [
     "DashboardState",
     "DashboardStep",
     "EpisodeSummary",
-    "LocalEnv",
     "MODEL_ENV_VAR",
-    "RemoteEnv",
     "RunAgentArgs",
     "main",
+    "make_env_factory",
     "make_hf_policy",
     "model_path",
     "resolve_adapter",
     "resolve_model",
+    "run_agent_episodes",
     "run_agent_main",
-    "run_episodes",
     "write_dashboard",
 ]

@@ -376,7 +376,8 @@ def main(steps: int = 300, episodes: int = 40, samples: int = 50, seed: int = 0,
     import time
 
     from drugenv.llm.policy import HFPolicy, SamplingConfig
-    from drugenv.llm.tiny import cached_tiny_model, load_model_and_tokenizer
+    from drugenv.llm.loading import load_model_and_tokenizer
+    from drugenv.llm.tiny import cached_tiny_model
     from drugenv.scenarios import suite_episodes
 
     model, tok = load_model_and_tokenizer(cached_tiny_model(), device="cpu")

@@ -37,6 +37,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Iterator, Literal, Optional
 
+from drugenv.llm.loading import load_tokenizer
+
 TokenizerKind = Literal["bpe", "qwen"]
 
 QWEN_CHAT_TEMPLATE_SHA256 = "cd8e9439f0570856fd70470bf8889ebd8b5d1107207f67a5efb46e342330527f"
@@ -550,75 +552,6 @@ def cached_tokenizer(kind: TokenizerKind = "bpe", cache_dir: Optional[Path | str
     return load_tokenizer(final)
 
 
-# ---------------------------------------------------------------------------------------------
-# Loading (any HF model: tiny, local path, or hub id)
-# ---------------------------------------------------------------------------------------------
-
-
-def pick_device(device: Optional[str] = None) -> str:
-    """``device`` if given, else ``"cuda"`` when available, else ``"cpu"``."""
-    if device and device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def load_tokenizer(path_or_id: str | Path):
-    """Tokenizer with left padding and a pad token (generation-ready)."""
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(str(path_or_id))
-    tok.padding_side = "left"
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    return tok
-
-
-def load_model_and_tokenizer(
-    path_or_id: str | Path,
-    adapter: Optional[str | Path] = None,
-    device: Optional[str] = None,
-    dtype: Optional[str] = None,
-    *,
-    trainable_adapter: bool = False,
-) -> tuple[Any, Any]:
-    """``(model, tokenizer)`` from a local directory or hub id, optionally with a peft LoRA adapter.
-
-    Args:
-        path_or_id: directory written by ``build_tiny_model`` / ``save_pretrained``, a hub id, or a model
-            string of ``architectures.resolve_model_spec`` (``tiny``, ``random:Qwen/Qwen2.5-3B-Instruct``…)
-            (honours ``HF_HUB_OFFLINE=1``: then only the local HF cache is used).
-        adapter: peft adapter directory or hub id; ``None`` for the bare model.
-        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``…; ``None``/``"auto"`` picks CUDA when available.
-        dtype: ``"float32"``, ``"bfloat16"``, ``"float16"``; ``None`` = float32 on CPU, bfloat16 on CUDA.
-        trainable_adapter: load the adapter with ``is_trainable=True`` (for continued training).
-
-    Returns:
-        The model in eval mode on ``device`` and a left-padding tokenizer.
-    """
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    from drugenv.llm.architectures import resolve_model_spec
-
-    path_or_id = resolve_model_spec(path_or_id)  # tiny / tiny-qwen / random:<architecture> → cached directory
-    dev = pick_device(device)
-    torch_dtype = getattr(torch, dtype) if dtype else (torch.bfloat16 if dev.startswith("cuda") else torch.float32)
-    tok = load_tokenizer(path_or_id)
-    model = AutoModelForCausalLM.from_pretrained(str(path_or_id), dtype=torch_dtype)
-    if adapter is not None:
-        from drugenv.llm.policy import require_peft
-
-        PeftModel = require_peft()
-        model = PeftModel.from_pretrained(model, str(adapter), is_trainable=trainable_adapter)
-    if model.generation_config.pad_token_id is None:
-        model.generation_config.pad_token_id = tok.pad_token_id
-    model.to(dev)
-    model.eval()
-    return model, tok
-
-
 __all__ = [
     "BPE_SPECIAL_TOKENS",
     "QWEN25_ADDED_TOKENS",
@@ -638,7 +571,4 @@ __all__ = [
     "default_cache_dir",
     "domain_corpus",
     "fetch_qwen_tiktoken",
-    "load_model_and_tokenizer",
-    "load_tokenizer",
-    "pick_device",
 ]

@@ -7,6 +7,11 @@ Suites (what ``drugenv eval --suite`` accepts):
 | curated            | the five curated scenarios, round-robin, each with its own noise seed |
 | procedural-train   | procedural scenarios from training seeds                              |
 | procedural-test    | procedural scenarios from held-out test seeds (disjoint from train)   |
+| procedural-test-twins | held-out test seeds in counterfactual pairs: ``("procedural", s)`` then ``("procedural-twin", s)`` |
+
+``procedural-test-twins`` asks whether the verdict follows the evidence or the gene name: each pair
+has the same gene, indication, tier and perturbation and opposite correct decisions
+(``drugenv.scenarios.procedural.twin_of``); score it with ``drugenv.evaluation.metrics.twin_metrics``.
 """
 
 from __future__ import annotations
@@ -18,13 +23,17 @@ from drugenv.scenarios.base import Scenario
 from drugenv.scenarios.curated import CURATED_NAMES, curated_scenarios
 from drugenv.simulator.params import SimParams
 
-SUITES: tuple[str, ...] = ("curated", "procedural-train", "procedural-test")
+SUITES: tuple[str, ...] = ("curated", "procedural-train", "procedural-test", "procedural-test-twins")
+TWIN_SCENARIO = "procedural-twin"
+"""The scenario request for a procedural seed's counterfactual twin (``env.reset(seed=s, scenario=TWIN_SCENARIO)``)."""
 
 
 def make_scenario(
     scenario: Optional[str | Scenario], seed: int, difficulty: Optional[str] = None, params: SimParams | None = None
 ) -> Scenario:
-    """Resolve a scenario request: a curated name, ``"procedural"`` / None (generated from the seed), or a Scenario.
+    """Resolve a scenario request: a curated name, ``"procedural"`` / None (generated from the seed),
+    ``"procedural-twin"`` (the seed's counterfactual twin: same gene, indication, tier and
+    perturbation, the opposite decision), or a Scenario.
 
     ``params`` (default ``SimParams()``) sets the credits and instrument noise of curated and
     procedural scenarios alike; a ready Scenario is returned as given.
@@ -35,6 +44,10 @@ def make_scenario(
         from drugenv.scenarios.procedural import generate_scenario
 
         return generate_scenario(seed, difficulty, params=params)
+    if scenario == TWIN_SCENARIO:
+        from drugenv.scenarios.procedural import generate_scenario
+
+        return generate_scenario(seed, difficulty, twin=True, params=params)
     curated = curated_scenarios(params)
     if scenario in curated:
         return curated[scenario]
@@ -42,7 +55,12 @@ def make_scenario(
 
 
 def suite_episodes(suite: str, episodes: int, seed: int = 0) -> list[tuple[str, int]]:
-    """(scenario request, episode seed) pairs of a suite; deterministic in ``seed``."""
+    """(scenario request, episode seed) pairs of a suite; deterministic in ``seed``.
+
+    ``procedural-test-twins`` gives adjacent pairs ``("procedural", s)``, ``("procedural-twin", s)``
+    over the test seeds ``procedural_test_seeds(ceil(episodes / 2), start=seed)`` (a twin of a test
+    seed is a test scenario): ``episodes // 2`` pairs, and an odd ``episodes`` ends with one unpaired original.
+    """
     if suite == "curated":
         return [(CURATED_NAMES[i % len(CURATED_NAMES)], seed + i) for i in range(episodes)]
     from drugenv.scenarios.procedural import procedural_test_seeds, procedural_train_seeds
@@ -51,7 +69,11 @@ def suite_episodes(suite: str, episodes: int, seed: int = 0) -> list[tuple[str, 
         return [("procedural", s) for s in procedural_train_seeds(episodes, start=seed)]
     if suite == "procedural-test":
         return [("procedural", s) for s in procedural_test_seeds(episodes, start=seed)]
+    if suite == "procedural-test-twins":
+        pairs = [ep for s in procedural_test_seeds((episodes + 1) // 2, start=seed)
+                 for ep in (("procedural", s), (TWIN_SCENARIO, s))]
+        return pairs[:episodes]
     raise UnknownScenarioError(suite, SUITES, kind="suite")
 
 
-__all__ = ["CURATED_NAMES", "SUITES", "Scenario", "curated_scenarios", "make_scenario", "suite_episodes"]
+__all__ = ["CURATED_NAMES", "SUITES", "TWIN_SCENARIO", "Scenario", "curated_scenarios", "make_scenario", "suite_episodes"]

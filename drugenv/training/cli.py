@@ -176,7 +176,7 @@ def check_resume(module: Any, resume: Optional[str]) -> None:
     """``--resume`` must be a checkpoint of this config's algo (checked before any SFT or Ray)."""
     if resume is None:
         return
-    from drugenv.agents.checkpoint import require_existing
+    from drugenv.llm.checkpoint import require_existing
 
     p = require_existing(resume, "--resume checkpoint")
     if module.ALGO == "grpo":

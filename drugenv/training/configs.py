@@ -56,11 +56,21 @@ def build_config(s: Mapping[str, Any], model_path: str):
     training = dict(s["training"])
     if isinstance(training.get("reward_config"), Mapping):
         training["reward_config"] = RewardConfig(**training["reward_config"])
+    run = s["run"]
+    # The held-out curve is RLlib's evaluation: greedy, on the run's eval suite, in the run's game
+    # (step cap, prompt and completion budgets), every eval_interval iterations, in the driver.
+    game = {k: run[r] for k, r in (("max_turns", "eval_max_steps"), ("max_prompt_tokens", "eval_max_prompt_tokens"),
+                                    ("max_new_tokens", "eval_max_new_tokens")) if run.get(r)}
     return (
         DrugGRPOConfig()
         .training(model_name_or_path=model_path, **training)
         .env_runners(**s["env_runners"])
         .learners(**s["learners"])
+        .evaluation(evaluation_interval=max(1, int(run["eval_interval"])),
+                    evaluation_duration=int(run.get("curve_eval_episodes") or run["eval_episodes"]),
+                    evaluation_duration_unit="episodes", evaluation_num_env_runners=0,
+                    evaluation_suite=run["eval_suite"], evaluation_seed=int(run["eval_seed"]),
+                    evaluation_config=game)
         .debugging(seed=s["seed"])
     )
 

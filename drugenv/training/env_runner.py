@@ -7,8 +7,13 @@ copy of the policy (``DrugLLMRLModule``: base model + LoRA adapter). ``sample(ta
 lockstep: every step renders the prompts of all running episodes, generates their completions in
 one batch, parses and steps each environment, and refills finished slots from the queue.
 
-Every agent turn is recorded token-in/token-out: the prompt ids given to ``generate``, the
-completion ids it sampled and their behaviour log-probs. Nothing is re-tokenised later.
+Every DrugEnv episode comes back as one RLlib ``SingleAgentEpisode`` whose timesteps are the
+agent's turns, recorded token-in/token-out: the observation is the prompt ids given to
+``generate``, the action the completion ids it sampled, ``extra_model_outputs`` their behaviour
+log-probs. Nothing is re-tokenised later. The learner connector
+(``drugenv.training.connectors.GroupRelativeAdvantages``) turns the episodes into training rows.
+Rollout metrics go through RLlib's ``MetricsLogger`` (``get_metrics``) and user callbacks
+(``config.callbacks(on_episode_end=...)``) see every finished episode.
 """
 
 from __future__ import annotations
@@ -19,13 +24,36 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Protocol, Tuple
 
+import gymnasium as gym
+import numpy as np
 import ray
+from ray.rllib.callbacks.utils import make_callback
 from ray.rllib.core import COMPONENT_RL_MODULE, DEFAULT_MODULE_ID
-from ray.rllib.env import INPUT_ENV_SPACES, INPUT_ENV_SINGLE_SPACES
+from ray.rllib.core.columns import Columns
+from ray.rllib.env import INPUT_ENV_SINGLE_SPACES, INPUT_ENV_SPACES
 from ray.rllib.env.env_runner import EnvRunner
+from ray.rllib.env.single_agent_episode import SingleAgentEpisode
+from ray.rllib.utils import force_list
 from ray.rllib.utils.annotations import override
 from ray.rllib.utils.checkpoints import Checkpointable
-from ray.rllib.utils.metrics import WEIGHTS_SEQ_NO
+from ray.rllib.utils.metrics import (
+    EPISODE_LEN_MEAN,
+    EPISODE_RETURN_MAX,
+    EPISODE_RETURN_MEAN,
+    EPISODE_RETURN_MIN,
+    NUM_ENV_STEPS_SAMPLED,
+    NUM_ENV_STEPS_SAMPLED_LIFETIME,
+    NUM_EPISODES,
+    NUM_EPISODES_LIFETIME,
+    WEIGHTS_SEQ_NO,
+)
+
+from drugenv.training import metrics as M
+
+COMPLETION_LOGP = "completion_logp"
+"""``extra_model_outputs`` key: the behaviour log-prob of each completion token (float32, ragged)."""
+COMPLETION_TRUNCATED = "completion_truncated"
+"""``extra_model_outputs`` key: True when the completion hit ``max_new_tokens`` without a stop token."""
 
 
 class AgentIO(Protocol):
@@ -69,56 +97,63 @@ def _load_object(spec: Any) -> Any:
     return spec
 
 
-class _RemoteEnv:
-    """Adapter from the DrugEnv HTTP/WS client to the in-process ``reset``/``step`` interface."""
+def token_space(vocab_size: int) -> gym.spaces.Sequence:
+    """A variable-length sequence of token ids: the observation (the rendered prompt) and the action
+    (the sampled completion) of one agent turn."""
+    return gym.spaces.Sequence(gym.spaces.Discrete(int(vocab_size)))
 
-    def __init__(self, url: str):
-        from drugenv.client import DrugTargetEnv
 
-        self._client = DrugTargetEnv(base_url=url)
+def group_tasks(config: Any, iteration: int) -> List[Dict[str, Any]]:
+    """The scenario seeds of one training iteration: ``[{"group_id", "reset_kwargs"}, ...]``.
 
-    @staticmethod
-    def _obs(result: Any) -> Any:
-        obs = getattr(result, "observation", result)
-        for name in ("reward", "done"):
-            if getattr(obs, name, None) is None and getattr(result, name, None) is not None:
-                setattr(obs, name, getattr(result, name))
-        return obs
+    Deterministic in ``(config.seed, iteration)``, so a resumed run sees the same scenarios. The
+    G episodes of a group all start from ``env.reset(**reset_kwargs)``.
+    """
+    n = config.groups_per_iteration
+    base = 0 if config.seed is None else int(config.seed)
+    if config.scenario_sampler is not None:
+        rng = np.random.default_rng([base, iteration])
+        resets = list(config.scenario_sampler(rng, iteration, n))
+    else:
+        difficulty = config.difficulty(iteration) if callable(config.difficulty) else config.difficulty
+        tiers: List[Optional[str]] = [difficulty] * n
+        if config.curriculum is not None:
+            from drugenv.scenarios.curriculum import Curriculum, CurriculumSpec
 
-    def reset(self, **kwargs: Any) -> Any:
-        return self._obs(self._client.reset(**kwargs))
+            cur = Curriculum(CurriculumSpec.parse(config.curriculum), episodes=iteration * n * int(config.group_size))
+            tier_rng = np.random.default_rng([base, iteration, 1])
+            tiers = [cur.sample(tier_rng) for _ in range(n)]
+        if config.scenario_suite is None:
+            rng = np.random.default_rng([base, iteration])
+            resets = [{"seed": int(s)} for s in rng.integers(0, 2**31 - 1, size=n)]
+        else:
+            from drugenv.scenarios import suite_episodes
 
-    def step(self, action: Any) -> Any:
-        return self._obs(self._client.step(action))
-
-    def close(self) -> None:
-        close = getattr(self._client, "close", None)
-        if close is not None:
-            close()
+            if config.scenario_pool:
+                pool = suite_episodes(config.scenario_suite, config.scenario_pool, seed=base * 1_000_003)
+                rng = np.random.default_rng([base, iteration])
+                # A whole pass over the pool before any repeat within an iteration.
+                order = np.concatenate([rng.permutation(len(pool)) for _ in range(-(-n // len(pool)))])
+                pairs = [pool[i] for i in order[:n]]
+            else:
+                pairs = suite_episodes(config.scenario_suite, n, seed=base * 1_000_003 + iteration * n)
+            resets = [{"scenario": sc, "seed": int(s)} for sc, s in pairs]
+        for r, tier in zip(resets, tiers):
+            if tier is not None:
+                r["difficulty"] = tier
+    if len(resets) != n:
+        raise ValueError(f"scenario_sampler returned {len(resets)} reset dicts, expected groups_per_iteration={n}.")
+    return [{"group_id": i, "reset_kwargs": r} for i, r in enumerate(resets)]
 
 
 @dataclass
-class _Episode:
-    group_id: int
-    index: int
-    reset_kwargs: Dict[str, Any]
-    ret: float = 0.0
-    turns: List[Dict[str, Any]] = field(default_factory=list)
-    parse_failures: int = 0
-    obs: Any = None
-    done: bool = False
-    reported: bool = False
+class _Slot:
+    """One environment's running episode."""
 
-    def to_dict(self) -> Dict[str, Any]:
-        return {
-            "group_id": self.group_id,
-            "index": self.index,
-            "return": self.ret,
-            "turns": self.turns,
-            "parse_failures": self.parse_failures,
-            "terminated": self.done,
-            "reported": self.reported,
-        }
+    episode: SingleAgentEpisode
+    obs: Any
+    prompt: List[int]
+    turn_rewards: Dict[str, float] = field(default_factory=dict)
 
 
 class DrugEnvRunner(EnvRunner, Checkpointable):
@@ -132,7 +167,7 @@ class DrugEnvRunner(EnvRunner, Checkpointable):
             torch.set_num_threads(int(self.config.torch_num_threads))
         self.worker_index = kwargs.get("worker_index", 0)
         self._weights_seq_no = 0
-        self._last_set_state_s = 0.0
+        self._sample_calls = 0
         self.envs: List[Any] = []
         self.make_env()
         self.make_module()
@@ -141,6 +176,7 @@ class DrugEnvRunner(EnvRunner, Checkpointable):
         else:
             io = _load_object(self.config.agent_io)
             self.agent_io = io() if isinstance(io, type) else io
+        self._callbacks = [cls() for cls in force_list(self.config.callbacks_class)]
 
     # ------------------------------------------------------------------------------ construction
 
@@ -154,7 +190,10 @@ class DrugEnvRunner(EnvRunner, Checkpointable):
         k = max(1, int(self.config.num_envs_per_env_runner))
         env_config = dict(self.config.env_config or {})
         if self.config.env_url:
-            self.envs = [_RemoteEnv(self.config.env_url) for _ in range(k)]
+            from drugenv.evaluation.remote_env import RemoteEnvironment
+
+            # A refused action is an error here (the runner only sends parsed or __unparseable__ actions).
+            self.envs = [RemoteEnvironment(self.config.env_url, refused_as_violation=False) for _ in range(k)]
         elif self.config.env is not None:
             env_cls = _load_object(self.config.env)
             self.envs = [env_cls(**env_config) for _ in range(k)]
@@ -174,11 +213,12 @@ class DrugEnvRunner(EnvRunner, Checkpointable):
     def make_module(self) -> None:
         from transformers import AutoTokenizer
 
-        spec = self.config.get_rl_module_spec(inference_only=True)
+        self.tokenizer = AutoTokenizer.from_pretrained(self.config.model_name_or_path)
+        self._space = token_space(len(self.tokenizer))
+        spec = self.config.get_rl_module_spec(spaces=self.get_spaces(), inference_only=True)
         self.module = spec.build()
         self.module.to(self.config.device)
         self.module.eval()
-        self.tokenizer = AutoTokenizer.from_pretrained(self.config.model_name_or_path)
         from drugenv.llm.stopping import stop_token_ids
 
         self.eos_token_ids = stop_token_ids(self.tokenizer, self.module.lm)  # the evaluation sampler's rule too
@@ -191,82 +231,189 @@ class DrugEnvRunner(EnvRunner, Checkpointable):
 
     @override(EnvRunner)
     def get_spaces(self) -> Dict[str, Any]:
-        spaces = (self.config.observation_space, self.config.action_space)
+        spaces = (self._space, self._space)
         return {INPUT_ENV_SPACES: spaces, INPUT_ENV_SINGLE_SPACES: spaces, DEFAULT_MODULE_ID: spaces}
 
     # ---------------------------------------------------------------------------------- sampling
 
     @override(EnvRunner)
-    def sample(self, *, tasks: List[Dict[str, Any]], group_size: Optional[int] = None, **kwargs) -> Dict[str, Any]:
+    def sample(
+        self,
+        *,
+        tasks: Optional[List[Dict[str, Any]]] = None,
+        num_episodes: Optional[int] = None,
+        num_timesteps: Optional[int] = None,
+        explore: Optional[bool] = None,
+        group_size: Optional[int] = None,
+        **kwargs,
+    ) -> List[SingleAgentEpisode]:
         """Play ``group_size`` episodes for each task, K environments in lockstep.
 
         Args:
             tasks: ``[{"group_id": int, "reset_kwargs": {...}}, ...]``; all G episodes of a task
-                start from ``env.reset(**reset_kwargs)`` (same scenario and seed).
-            group_size: G (default: ``config.group_size``).
+                start from ``env.reset(**reset_kwargs)`` (same scenario and seed). None: when
+                exploring, one iteration's groups from ``group_tasks``; when not (RLlib's
+                evaluation calls ``sample(num_episodes=...)`` with ``explore=False`` in the
+                evaluation config), the first ``num_episodes`` held-out episodes of
+                ``scenario_suite`` (``evaluation_seed``), one per task, offset by the runner index
+                so parallel evaluation runners play different episodes.
+            num_episodes / num_timesteps: the evaluation duration (timesteps are turns; the
+                runner plays whole episodes, ``ceil(num_timesteps / max_turns)`` of them).
+            explore: sample at ``temperature`` (True) or greedily (False); default
+                ``config.explore``.
+            group_size: G (default: ``config.group_size``; 1 when not exploring).
 
         Returns:
-            ``{"worker_index", "weights_seq_no", "episodes": [episode dicts], "timers": {...}}``;
-            an episode dict has ``group_id``, ``index``, ``return``, ``turns`` (each turn:
-            ``prompt_ids``, ``completion_ids``, ``logprobs``, ``truncated``, ``reward``), ``parse_failures``,
-            ``terminated`` and ``reported`` (ended by a submitted report).
+            One ``SingleAgentEpisode`` per DrugEnv episode, ordered by ``(group_id, index)``:
+            observations are the prompt token ids of each turn (the final one empty), actions
+            the sampled completion ids, ``extra_model_outputs`` the per-token behaviour log-probs
+            (``COMPLETION_LOGP``), their sum (``action_logp``) and whether the completion hit
+            ``max_new_tokens`` (``COMPLETION_TRUNCATED``); ``custom_data`` holds ``group_id``,
+            ``index``, ``reported``, ``parse_failures``, the agent's ``decision`` and
+            ``confidence`` (None without a report) and the summed ``reward_breakdown``.
         """
-        g = int(group_size or self.config.group_size)
-        queue = deque(_Episode(t["group_id"], i, dict(t.get("reset_kwargs") or {})) for t in tasks for i in range(g))
-        slots: List[Optional[_Episode]] = [None] * len(self.envs)
-        finished: List[_Episode] = []
+        explore = self.config.explore if explore is None else bool(explore)
+        if tasks is None:
+            if explore:
+                tasks = group_tasks(self.config, self._sample_calls)
+            else:
+                tasks = self._evaluation_tasks(num_episodes, num_timesteps)
+        g = int(group_size or (self.config.group_size if explore else 1))
+        self._sample_calls += 1
+        queue = deque((t["group_id"], i, dict(t.get("reset_kwargs") or {})) for t in tasks for i in range(g))
+        slots: List[Optional[_Slot]] = [None] * len(self.envs)
+        finished: List[SingleAgentEpisode] = []
         t_gen = t_env = 0.0
 
         def refill(k: int) -> None:
             nonlocal t_env
             slots[k] = None
             if queue:
-                ep = queue.popleft()
+                group_id, index, reset_kwargs = queue.popleft()
                 t0 = time.perf_counter()
-                ep.obs = self.envs[k].reset(**ep.reset_kwargs)
+                obs = self.envs[k].reset(**reset_kwargs)
                 t_env += time.perf_counter() - t0
-                slots[k] = ep
+                ep = SingleAgentEpisode(observation_space=self._space, action_space=self._space)
+                ep.custom_data.update(group_id=group_id, index=index, parse_failures=0, reported=False,
+                                      decision=None, confidence=None)
+                prompt = self.agent_io.prompt_ids(self.tokenizer, obs)
+                ep.add_env_reset(observation=np.asarray(prompt, dtype=np.int64), infos={"reset_kwargs": reset_kwargs})
+                make_callback("on_episode_start", callbacks_objects=self._callbacks,
+                              callbacks_functions=self.config.callbacks_on_episode_start,
+                              kwargs=dict(episode=ep, env_runner=self, metrics_logger=self.metrics,
+                                          env=self.envs[k], env_index=k, rl_module=self.module))
+                slots[k] = _Slot(ep, obs, prompt)
 
         for k in range(len(self.envs)):
             refill(k)
         while any(s is not None for s in slots):
             active = [k for k, s in enumerate(slots) if s is not None]
-            prompts = [self.agent_io.prompt_ids(self.tokenizer, slots[k].obs) for k in active]
+            prompts = [slots[k].prompt for k in active]
             t0 = time.perf_counter()
             comps, logps, truncs = self.module.generate(
                 prompts,
                 max_new_tokens=self.config.max_new_tokens,
                 eos_token_id=self.eos_token_ids,
                 pad_token_id=self.pad_token_id,
+                temperature=None if explore else 0.0,  # None: the module's training temperature; 0: greedy
             )
             t_gen += time.perf_counter() - t0
-            for k, p, c, lp, tr in zip(active, prompts, comps, logps, truncs):
-                ep = slots[k]
+            for k, c, lp, tr in zip(active, comps, logps, truncs):
+                slot = slots[k]
+                ep = slot.episode
                 text = self.tokenizer.decode(c, skip_special_tokens=True)
                 action, ok = self.agent_io.to_action(text)
-                ep.parse_failures += int(not ok)
-                ep.turns.append({"prompt_ids": list(p), "completion_ids": c, "logprobs": lp, "truncated": tr})
+                ep.custom_data["parse_failures"] += int(not ok)
                 t1 = time.perf_counter()
-                ep.obs = self.envs[k].step(action)
+                obs = self.envs[k].step(action)
                 t_env += time.perf_counter() - t1
-                reward = float(ep.obs.reward or 0.0)
-                ep.ret += reward
-                ep.turns[-1]["reward"] = reward
-                ep.done = bool(ep.obs.done)
-                # Public termination reason (the toy env has no metadata: never "reported").
-                ep.reported = (getattr(ep.obs, "metadata", None) or {}).get("termination_reason") == "report_submitted"
-                if ep.done or len(ep.turns) >= self.config.max_turns:
-                    finished.append(ep)
+                reward = float(obs.reward or 0.0)
+                done = bool(obs.done)
+                capped = not done and len(ep) + 1 >= self.config.max_turns
+                for key, value in (getattr(obs, "step_reward_breakdown", None) or {}).items():
+                    slot.turn_rewards[key] = slot.turn_rewards.get(key, 0.0) + float(value)
+                slot.prompt = [] if (done or capped) else self.agent_io.prompt_ids(self.tokenizer, obs)
+                slot.obs = obs
+                ep.add_env_step(
+                    observation=np.asarray(slot.prompt, dtype=np.int64),
+                    action=np.asarray(c, dtype=np.int64),
+                    reward=reward,
+                    infos={"parsed": ok},
+                    terminated=done,
+                    truncated=capped,
+                    extra_model_outputs={
+                        COMPLETION_LOGP: np.asarray(lp, dtype=np.float32),
+                        Columns.ACTION_LOGP: np.float32(sum(lp)),
+                        COMPLETION_TRUNCATED: bool(tr),
+                    },
+                )
+                self.metrics.log_value(M.PARSE_FAILURE_RATE, float(not ok), reduce="mean")
+                self.metrics.log_value(M.COMPLETION_LEN_MEAN, len(c), reduce="mean")
+                self.metrics.log_value(M.TRUNCATED_COMPLETION_RATE, float(tr), reduce="mean")
+                if done or capped:
+                    self._finish(k, slot, action, finished, explore)
                     refill(k)
-        n_turns = sum(len(e.turns) for e in finished)
-        self.num_env_steps_sampled_lifetime += n_turns
-        finished.sort(key=lambda e: (e.group_id, e.index))
-        return {
-            "worker_index": self.worker_index,
-            "weights_seq_no": self._weights_seq_no,
-            "episodes": [e.to_dict() for e in finished],
-            "timers": {"generate_s": t_gen, "env_s": t_env, "last_set_state_s": self._last_set_state_s},
-        }
+        finished.sort(key=lambda e: (e.custom_data["group_id"], e.custom_data["index"]))
+        steps = sum(len(e) for e in finished)
+        self.metrics.log_value(NUM_ENV_STEPS_SAMPLED, steps, reduce="sum")
+        self.metrics.log_value(NUM_ENV_STEPS_SAMPLED_LIFETIME, steps, reduce="lifetime_sum")
+        self.metrics.log_value(NUM_EPISODES, len(finished), reduce="sum")
+        self.metrics.log_value(NUM_EPISODES_LIFETIME, len(finished), reduce="lifetime_sum")
+        self.metrics.log_value(M.GENERATE_S, t_gen, reduce="sum")
+        self.metrics.log_value(M.ENV_S, t_env, reduce="sum")
+        self.num_env_steps_sampled_lifetime += steps
+        return finished
+
+    def _finish(self, k: int, slot: _Slot, action: Any, finished: List[SingleAgentEpisode], explore: bool) -> None:
+        """Close one episode: its public summary in ``custom_data``, metrics, ``on_episode_end``."""
+        ep, obs = slot.episode, slot.obs
+        # Public termination reason (the toy env has no metadata: never "reported").
+        reported = (getattr(obs, "metadata", None) or {}).get("termination_reason") == "report_submitted"
+        ep.custom_data.update(
+            reported=reported,
+            decision=getattr(action, "final_decision", None) if reported else None,
+            confidence=getattr(action, "confidence", None) if reported else None,
+            reward_breakdown=dict(slot.turn_rewards),
+        )
+        ret = float(ep.get_return())
+        self.metrics.log_value(EPISODE_RETURN_MEAN, ret, reduce="mean")
+        self.metrics.log_value(EPISODE_RETURN_MIN, ret, reduce="min")
+        self.metrics.log_value(EPISODE_RETURN_MAX, ret, reduce="max")
+        self.metrics.log_value(EPISODE_LEN_MEAN, len(ep), reduce="mean")
+        self.metrics.log_value(M.REPORT_RATE, float(reported), reduce="mean")
+        outcome = getattr(self.envs[k], "outcome", None)
+        if not explore and outcome is not None:
+            # Held-out evaluation only: the documented end-of-episode channel is scored with
+            # evaluation's own metric definitions, for people; nothing of it enters the episode.
+            from drugenv.evaluation.metrics import EpisodeRecord, summarize
+
+            out = outcome()
+            record = EpisodeRecord(
+                scenario="", seed=0, difficulty=out.difficulty, decision=out.decision, confidence=out.confidence,
+                correct_decision=out.correct_decision, episode_return=ret,
+                terminal_reward=sum(v for key, v in slot.turn_rewards.items() if key.startswith("terminal/")),
+                coverage=out.key_evidence_coverage, credits_used=out.credits_used, steps=out.steps, violations=0,
+                termination=out.termination_reason)
+            for key, value in summarize([record]).items():
+                if key in M.HELDOUT_EPISODE_MEANS:
+                    self.metrics.log_value(key, value, reduce="mean")
+        make_callback("on_episode_end", callbacks_objects=self._callbacks,
+                      callbacks_functions=self.config.callbacks_on_episode_end,
+                      kwargs=dict(episode=ep, env_runner=self, metrics_logger=self.metrics,
+                                  env=self.envs[k], env_index=k, rl_module=self.module))
+        finished.append(ep)
+
+    def _evaluation_tasks(self, num_episodes: Optional[int], num_timesteps: Optional[int]) -> List[Dict[str, Any]]:
+        from drugenv.scenarios import suite_episodes
+
+        if num_episodes is None:
+            num_episodes = -(-int(num_timesteps or self.config.max_turns) // int(self.config.max_turns))
+        n = int(num_episodes)
+        offset = max(0, int(self.worker_index) - 1) * n
+        if self.config.scenario_suite is None:
+            return [{"group_id": i, "reset_kwargs": {"seed": int(self.config.evaluation_seed) + offset + i}} for i in range(n)]
+        pairs = suite_episodes(self.config.scenario_suite, offset + n, int(self.config.evaluation_seed))[offset:]
+        return [{"group_id": i, "reset_kwargs": {"scenario": sc, "seed": int(s)}} for i, (sc, s) in enumerate(pairs)]
 
     @override(EnvRunner)
     def get_metrics(self) -> Dict[str, Any]:
@@ -296,7 +443,7 @@ class DrugEnvRunner(EnvRunner, Checkpointable):
             if isinstance(module_state, dict) and DEFAULT_MODULE_ID in module_state:
                 module_state = module_state[DEFAULT_MODULE_ID]
             self.module.set_state(module_state)
-            self._last_set_state_s = time.perf_counter() - t0
+            self.metrics.log_value(M.SET_STATE_S, time.perf_counter() - t0, reduce="mean")
         if seq_no > 0:
             self._weights_seq_no = seq_no
 
@@ -317,4 +464,4 @@ class DrugEnvRunner(EnvRunner, Checkpointable):
                 pass
 
 
-__all__ = ["AgentIO", "ChatAgentIO", "DrugEnvRunner"]
+__all__ = ["AgentIO", "COMPLETION_LOGP", "COMPLETION_TRUNCATED", "ChatAgentIO", "DrugEnvRunner", "group_tasks", "token_space"]

@@ -17,18 +17,12 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Optional, Sequence, Type, Union
 
-import gymnasium as gym
 import numpy as np
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.rllib.utils.annotations import override
 
 from drugenv.training.losses import ADVANTAGE_MODES, LOSS_TYPES
-
-# Token sequences have no fixed shape; RLlib still wants spaces for its module spec, so the
-# module and runners use these placeholders (ids are int64, one per position).
-PLACEHOLDER_OBSERVATION_SPACE = gym.spaces.Box(low=0, high=2**31 - 1, shape=(1,), dtype=np.int64)
-PLACEHOLDER_ACTION_SPACE = gym.spaces.Box(low=0, high=2**31 - 1, shape=(1,), dtype=np.int64)
 
 
 class DrugGRPOConfig(AlgorithmConfig):
@@ -61,6 +55,7 @@ class DrugGRPOConfig(AlgorithmConfig):
         self.difficulty: Union[None, str, Callable[[int], Optional[str]]] = None
         self.scenario_sampler: Optional[Callable[[np.random.Generator, int, int], List[Dict[str, Any]]]] = None
         self.scenario_pool: Optional[int] = None
+        self.curriculum: Optional[Any] = None
         self.temperature = 1.0
         self.max_new_tokens = 64
         self.max_turns = 8
@@ -68,11 +63,10 @@ class DrugGRPOConfig(AlgorithmConfig):
         self.reward_config: Optional[Any] = None
         self.env_url: Optional[str] = None
         self.agent_io: Optional[Union[str, type]] = None
-        self.sample_attempts = 3
         self.drop_zero_std_groups = True
         self.advantage = "episode"
         self.gamma = 1.0  # RLlib's knob (default 0.99 there); only advantage="turn" uses it
-        self.env_runner_restart_wait_s = 180.0
+        self.evaluation_seed = 0
 
         # Loss and optimisation.
         self.loss_type = "dapo"
@@ -87,15 +81,17 @@ class DrugGRPOConfig(AlgorithmConfig):
         self.grad_clip_by = "global_norm"
 
         # RLlib plumbing: our own runner class, our own learner, no local env runner (the
-        # driver holds the learner; runners hold the sampling copies).
+        # driver holds the learner; runners hold the sampling copies). The spaces (token-id
+        # sequences) come from the runners' tokenizer (``DrugEnvRunner.get_spaces``). RLlib's
+        # default learner connectors are off: the advantage connector pads ragged turns itself.
         from drugenv.training.env_runner import DrugEnvRunner
 
         self.env_runner_cls = DrugEnvRunner
         self.create_local_env_runner = False
         self.num_env_runners = 1
-        self.observation_space = PLACEHOLDER_OBSERVATION_SPACE
-        self.action_space = PLACEHOLDER_ACTION_SPACE
+        self.add_default_connectors_to_learner_pipeline = False
         self.restart_failed_env_runners = True
+        self.delay_between_env_runner_restarts_s = 1.0  # RLlib's 60 s would stall a small run
         self.env_runner_health_probe_timeout_s = 60.0
         self.sample_timeout_s = None
 
@@ -118,6 +114,7 @@ class DrugGRPOConfig(AlgorithmConfig):
         difficulty: Union[None, str, Callable[[int], Optional[str]]] = NotProvided,
         scenario_sampler: Optional[Callable] = NotProvided,
         scenario_pool: Optional[int] = NotProvided,
+        curriculum: Optional[Any] = NotProvided,
         temperature: Optional[float] = NotProvided,
         max_new_tokens: Optional[int] = NotProvided,
         max_turns: Optional[int] = NotProvided,
@@ -125,7 +122,6 @@ class DrugGRPOConfig(AlgorithmConfig):
         reward_config: Optional[Any] = NotProvided,
         env_url: Optional[str] = NotProvided,
         agent_io: Optional[Union[str, type]] = NotProvided,
-        sample_attempts: Optional[int] = NotProvided,
         drop_zero_std_groups: Optional[bool] = NotProvided,
         advantage: Optional[str] = NotProvided,
         loss_type: Optional[str] = NotProvided,
@@ -167,6 +163,12 @@ class DrugGRPOConfig(AlgorithmConfig):
                 ``scenario_suite`` episodes instead of fresh ones (None). With a pool of
                 ``groups_per_iteration`` the policy meets the same scenarios every iteration: a
                 learning check (can it improve where it has been?) rather than generalisation.
+            curriculum: difficulty tiers over training (``drugenv.scenarios.curriculum``): a
+                ``CurriculumSpec``, its dict (``{"kind": "easy_to_hard", "schedule_episodes": 400}``)
+                or a kind name; each group's tier is drawn from it (overrides ``difficulty``).
+                ``fixed``, ``mixed`` and ``easy_to_hard`` (its schedule counts the episodes played,
+                ``iteration * groups_per_iteration * group_size``); ``adaptive`` needs per-episode
+                feedback that a group's scenario choice cannot wait for, and is refused.
             temperature: sampling temperature τ; the learner divides logits by the same τ.
             max_new_tokens: token budget of one agent turn (``L_max`` in Dr. GRPO).
             max_turns: agent turns per episode before the runner stops it (truncation). For
@@ -176,11 +178,11 @@ class DrugGRPOConfig(AlgorithmConfig):
                 ``drugenv.llm.prompts.build_messages`` compacts the observation to fit.
             reward_config: passed to ``DrugTargetEnvironment(reward_config=...)``.
             env_url: base URL of a DrugEnv server; when set, runners step remote sessions
-                through ``drugenv.client.DrugTargetEnv`` instead of in-process environments.
+                (``drugenv.evaluation.remote_env.RemoteEnvironment``) instead of in-process
+                environments. The server's own step cap and reward apply, and it must accept
+                malformed actions as violations (``drugenv serve-env --no-strict-actions``).
             agent_io: class (or ``"module:Class"``) turning observations into prompt token
                 ids and completion text into actions; None uses ``drugenv.llm`` prompts/parsing.
-            sample_attempts: rollout dispatch rounds per iteration; groups lost to a crashed
-                runner are re-dispatched to restarted/healthy runners.
             drop_zero_std_groups: leave groups with no non-zero advantage (equal returns for
                 ``advantage="episode"``, equal rewards-to-go turn by turn for ``"turn"``) out of
                 the learner batch (DAPO's dynamic-sampling filter, without resampling): with
@@ -216,10 +218,11 @@ class DrugGRPOConfig(AlgorithmConfig):
             group_size=group_size,
             groups_per_iteration=groups_per_iteration, scenario_suite=scenario_suite,
             difficulty=difficulty, scenario_sampler=scenario_sampler, scenario_pool=scenario_pool,
+            curriculum=curriculum,
             temperature=temperature,
             max_new_tokens=max_new_tokens, max_turns=max_turns,
             max_prompt_tokens=max_prompt_tokens, reward_config=reward_config,
-            env_url=env_url, agent_io=agent_io, sample_attempts=sample_attempts,
+            env_url=env_url, agent_io=agent_io,
             drop_zero_std_groups=drop_zero_std_groups, advantage=advantage,
             loss_type=loss_type, epsilon=epsilon, epsilon_high=epsilon_high, beta=beta,
             weight_decay=weight_decay,
@@ -228,6 +231,40 @@ class DrugGRPOConfig(AlgorithmConfig):
                 setattr(self, name, value)
         if lora_target_modules is not NotProvided:
             self.lora_target_modules = list(lora_target_modules)
+        return self
+
+    @override(AlgorithmConfig)
+    def evaluation(
+        self,
+        *,
+        evaluation_suite: Optional[str] = NotProvided,
+        evaluation_seed: Optional[int] = NotProvided,
+        **kwargs,
+    ) -> "DrugGRPOConfig":
+        """Sets RLlib's evaluation settings, plus where DrugEnv's held-out evaluation plays.
+
+        Evaluation runs through RLlib (``Algorithm.evaluate``, every ``evaluation_interval``
+        iterations, results under ``evaluation/env_runners/``): the evaluation runners play the
+        first ``evaluation_duration`` episodes of ``evaluation_suite`` greedily (one episode per
+        scenario, ``explore=False``) and log ``decision_accuracy`` and ``brier`` beside the
+        return and report rate.
+
+        Args:
+            evaluation_suite: scenario suite of the held-out episodes (e.g. ``"procedural-test"``);
+                sets ``scenario_suite`` in ``evaluation_config``.
+            evaluation_seed: seed of ``drugenv.scenarios.suite_episodes`` for the held-out
+                episodes (the same episodes at every evaluation).
+            **kwargs: ``AlgorithmConfig.evaluation`` keywords (``evaluation_interval``,
+                ``evaluation_duration``, ``evaluation_num_env_runners``, ...).
+        """
+        super().evaluation(**kwargs)
+        overrides = dict(self.evaluation_config or {})
+        overrides.setdefault("explore", False)
+        if evaluation_suite is not NotProvided:
+            overrides["scenario_suite"] = evaluation_suite
+        if evaluation_seed is not NotProvided:
+            self.evaluation_seed = int(evaluation_seed)
+        self.evaluation_config = overrides
         return self
 
     @override(AlgorithmConfig)
@@ -252,6 +289,12 @@ class DrugGRPOConfig(AlgorithmConfig):
                 f"scenario_pool={self.scenario_pool} needs scenario_suite set and a pool size >= 1 "
                 "(e.g. scenario_pool=groups_per_iteration)."
             )
+        if self.curriculum is not None:
+            from drugenv.scenarios.curriculum import CurriculumSpec
+
+            if CurriculumSpec.parse(self.curriculum).kind == "adaptive":
+                raise ValueError("curriculum kind 'adaptive' is not available for GRPO (a group's tier is chosen before its "
+                                 "episodes are played); use fixed, mixed or easy_to_hard.")
         if self.groups_per_iteration < 1:
             raise ValueError(f"groups_per_iteration={self.groups_per_iteration} must be >= 1.")
         if self.temperature <= 0:
@@ -304,4 +347,4 @@ class DrugGRPOConfig(AlgorithmConfig):
         }
 
 
-__all__ = ["DrugGRPOConfig", "PLACEHOLDER_ACTION_SPACE", "PLACEHOLDER_OBSERVATION_SPACE"]
+__all__ = ["DrugGRPOConfig"]

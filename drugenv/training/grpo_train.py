@@ -11,7 +11,9 @@ Output directory (``--out``, default ``runs/<config name>``)::
     sft_model/                  base + expert (oracle or heuristic) SFT, merged (GRPO trains a fresh LoRA on top of it)
     checkpoint_iter_NNNN/       RLlib checkpoint + adapter/ (peft) + drugenv_checkpoint.json
     checkpoint_final/           the same, at the end
-    metrics.jsonl               one line per iteration (rollout / learner / sync times, losses, returns)
+    settings.json               everything the run used (first file written; ``training.run_files``)
+    metrics.jsonl               one line per iteration (rollout / learner / sync times, losses, returns, held-out)
+    summary.json                final held-out metrics, the heuristic on the same episodes, the checkpoint
     evidence/before_after_metrics.json   held-out metrics: base, after SFT, after GRPO, heuristic, oracle
     evidence/training_curve.png          return, parse-failure/report rates and time split per iteration
 """
@@ -25,10 +27,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Mapping, Optional
 
+from drugenv.llm.checkpoint import ADAPTER_DIR, CHECKPOINT_META  # the checkpoint layout's one definition
 from drugenv.llm.prompts import DEFAULT_MAX_PROMPT_TOKENS
-
-CHECKPOINT_META = "drugenv_checkpoint.json"
-ADAPTER_DIR = "adapter"
+from drugenv.training import metrics as M
+from drugenv.training.run_files import CHECKPOINT_FINAL, RunFiles
 
 
 # ------------------------------------------------------------------------------------- model prep
@@ -80,7 +82,7 @@ def sft_warm_start(base_model: str, sft: Mapping[str, Any], out_dir: Path, *, se
     import torch
 
     from drugenv.llm.sft import decision_weighted, expert_examples, imitation_accuracy, sft_on_trajectories
-    from drugenv.llm.tiny import load_model_and_tokenizer
+    from drugenv.llm.loading import load_model_and_tokenizer
     from drugenv.scenarios import suite_episodes
 
     torch.manual_seed(seed)
@@ -173,16 +175,20 @@ def final_evidence(model: str, adapters: Mapping[str, Optional[str]], run: Mappi
     bootstrap intervals against the heuristic on the same episodes (``evaluation.bootstrap``).
     ``known[label] = (summary, records)``: results already computed on ``eval_suite`` (not redone)."""
     from drugenv.evaluation.bootstrap import paired_bootstrap
+    from drugenv.evaluation.metrics import twin_metrics
 
     out: dict[str, Any] = {}
     suites = [(run["eval_suite"], int(run["eval_episodes"]))]
     if int(run.get("curated_episodes", 0)) > 0:
         suites.append(("curated", int(run["curated_episodes"])))
+    if int(run.get("twins_episodes", 0)) > 0:  # counterfactual twins: does the verdict follow the evidence?
+        suites.append(("procedural-test-twins", int(run["twins_episodes"])))
     for suite, n in suites:
         base_recs: dict[str, list] = {}
         table = baseline_metrics(run, suite=suite, episodes=n, records=base_recs)
         rows: dict[str, Any] = {}
         intervals: dict[str, Any] = {}
+        agent_recs: dict[str, list] = {}
         for label, adapter in adapters.items():
             recs: list = []
             if suite == run["eval_suite"] and known and label in known:
@@ -190,9 +196,12 @@ def final_evidence(model: str, adapters: Mapping[str, Optional[str]], run: Mappi
             else:
                 rows[label] = evaluate_model(model, adapter, run, suite=suite, episodes=n, records=recs, progress=progress)
             intervals[label] = paired_bootstrap(recs, base_recs["heuristic"], seed=int(run["eval_seed"]))
+            agent_recs[label] = recs
         rows.update(table)
         out[suite] = {"episodes": n, "seed": int(run["eval_seed"]), "max_steps": run.get("eval_max_steps"),
                       "metrics": rows, "vs_heuristic": intervals}
+        if suite == "procedural-test-twins":
+            out[suite]["twins"] = {label: twin_metrics(r) for label, r in {**agent_recs, **base_recs}.items()}
     return out
 
 
@@ -220,11 +229,6 @@ def save_checkpoint(algo: Any, path: Path, meta: Mapping[str, Any]) -> Path:
 # ------------------------------------------------------------------------------------- main loop
 
 
-_CURVE_KEYS = ("env/episode_return_mean", "env/parse_failure_rate", "env/report_rate", "reward/frac_zero_std_groups",
-               "losses/loss", "losses/kl", "losses/clip_fraction", "losses/grad_norm",
-               "timers/rollout", "timers/learner", "timers/sync")
-
-
 def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in d.items():
@@ -236,12 +240,8 @@ def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _pick(flat: Mapping[str, Any], suffix: str) -> Optional[float]:
-    """The value of the first flattened key ending in ``suffix`` (RLlib nests results by component)."""
-    for k, v in flat.items():
-        if k.endswith(suffix) and isinstance(v, (int, float)):
-            return float(v)
-    return None
+def _number(v: Any) -> Optional[float]:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
 def run_grpo(
@@ -259,14 +259,12 @@ def run_grpo(
     t_start = time.perf_counter()
     s = config_module.settings(overrides)
     run = s["run"]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "settings.json").write_text(json.dumps(s, indent=2, default=str))
+    files = RunFiles(out_dir)
+    files.start("grpo", s, resume=bool(resume))
     print("settings:", json.dumps(s, default=str))
 
     base = resolve_base_model(str(s["model"]), out_dir)
-    evidence = out_dir / "evidence"
-    evidence.mkdir(exist_ok=True)
-    before_path = evidence / "before_after_metrics.json"
+    before_path = out_dir / "evidence" / "before_after_metrics.json"
     report: dict[str, Any] = json.loads(before_path.read_text()) if (resume and before_path.exists()) else {}
     if "before" not in report:  # the random-init model never reports: the short curve set is enough
         report["before"] = evaluate_model(base, None, run, progress=progress, episodes=run.get("curve_eval_episodes"))
@@ -291,35 +289,28 @@ def run_grpo(
 
         os.environ.setdefault("WANDB_MODE", "offline")
         wandb_run = wandb.init(project="drugenv", dir=str(out_dir), config=s, resume="allow")
-    metrics_path = out_dir / "metrics.jsonl"
-    if not resume:
-        metrics_path.unlink(missing_ok=True)  # a fresh run starts a fresh curve
     iterations = int(run["iterations"])
-    eval_every, ckpt_every = max(1, int(run["eval_interval"])), max(1, int(run["checkpoint_interval"]))
+    ckpt_every = max(1, int(run["checkpoint_interval"]))
     curve: list[dict[str, Any]] = []
     try:
         bar = tqdm(range(first, first + iterations), desc="grpo", disable=not progress)
         for it in bar:
             t0 = time.perf_counter()
-            flat = _flatten(algo.train())
+            flat = _flatten(algo.train())  # RLlib runs the held-out evaluation every eval_interval iterations
             row = {"iteration": it, "seconds": round(time.perf_counter() - t0, 2)}
-            row.update({k: _pick(flat, k) for k in _CURVE_KEYS})
-            row["sync/adapter_bytes"] = _pick(flat, "sync/adapter_bytes")
-            if it % eval_every == 0 or it == first + iterations - 1:
-                ckpt = save_checkpoint(algo, out_dir / f"checkpoint_iter_{it:04d}", meta) if it % ckpt_every == 0 else None
-                adapter_dir = (ckpt / ADAPTER_DIR) if ckpt else export_adapter(algo, out_dir / "adapter_eval")
-                held = evaluate_model(model, str(adapter_dir), run, episodes=run.get("curve_eval_episodes"))
-                row.update({f"heldout/{k}": v for k, v in held.items()})
-            elif it % ckpt_every == 0:
+            row.update({col: _number(flat.get(path)) for col, path in M.CURVE_COLUMNS.items()})
+            every = algo.config.evaluation_interval
+            if every and algo.iteration % every == 0:  # RLlib evaluated in this train() call (its result repeats the last one otherwise)
+                row.update({col: _number(flat.get(path)) for col, path in M.HELDOUT_CURVE_COLUMNS.items()})
+            if it % ckpt_every == 0:
                 save_checkpoint(algo, out_dir / f"checkpoint_iter_{it:04d}", meta)
             curve.append(row)
-            with open(metrics_path, "a") as f:
-                f.write(json.dumps(row) + "\n")
+            files.log(row)
             if wandb_run is not None:
                 wandb_run.log({k: v for k, v in row.items() if isinstance(v, (int, float))}, step=it)
             bar.set_postfix(ret=f"{row['env/episode_return_mean'] or 0:.2f}", parse_fail=f"{row['env/parse_failure_rate'] or 0:.2f}",
                             acc=f"{row.get('heldout/decision_accuracy', float('nan')):.2f}")
-        final = save_checkpoint(algo, out_dir / "checkpoint_final", meta)
+        final = save_checkpoint(algo, out_dir / CHECKPOINT_FINAL, meta)
     finally:
         algo.stop()
         if wandb_run is not None:
@@ -342,10 +333,12 @@ def run_grpo(
         "torch_threads": __import__("torch").get_num_threads(), "cpu_count": os.cpu_count(),
     }
     before_path.write_text(json.dumps(report, indent=2, default=str))
-    if metrics_path.exists():  # the whole history, including iterations before a --resume
-        history = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
-        plot_curve(history, evidence / "training_curve.png", baselines={k: report[k] for k in ("heuristic", "oracle")},
+    history = files.history()  # the whole history, including iterations before a --resume
+    if history:
+        plot_curve(history, files.curve_png, baselines={k: report[k] for k in ("heuristic", "oracle")},
                    start=report.get("after_sft") or report.get("before"))
+    files.finish(report["after_grpo"], heuristic=report["heuristic"], checkpoint=str(final),
+                 suite=run["eval_suite"], episodes=run["eval_episodes"])
     print_report(report)
     return {"settings": s, "curve": curve, "report": report, "checkpoint": str(final)}
 

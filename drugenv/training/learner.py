@@ -1,5 +1,9 @@
 """TorchLearner for DrugGRPO: the loss is ``losses.grpo_loss``; this class only wires it to RLlib.
 
+Like ``PPOLearner.build`` installs GAE, ``build`` installs the advantage connector
+(``connectors.GroupRelativeAdvantages``, then ``NumpyToTensor``), so ``update(episodes=...)``
+turns episodes into the loss batch on the learner.
+
 Works unchanged with ``.learners(num_learners=N)``: RLlib wraps the module in DDP, and only the
 LoRA parameters (the only ones with ``requires_grad``) are registered with the optimizer.
 """
@@ -9,10 +13,12 @@ from __future__ import annotations
 from typing import Any, Dict
 
 import torch
+from ray.rllib.connectors.common.numpy_to_tensor import NumpyToTensor
 from ray.rllib.core.learner.torch.torch_learner import TorchLearner
 from ray.rllib.utils.annotations import override
 
 from drugenv.training import metrics as M
+from drugenv.training.connectors import GroupRelativeAdvantages
 from drugenv.training.losses import grpo_loss
 from drugenv.training.rl_module import ADVANTAGES, COMPLETION_MASK, LOGP, OLD_LOGP, REF_LOGP
 
@@ -26,6 +32,11 @@ class DrugGRPOLearner(TorchLearner):
         if self.config.torch_num_threads:
             torch.set_num_threads(int(self.config.torch_num_threads))
         super().build()
+        cfg = self.config
+        self._learner_connector.append(
+            GroupRelativeAdvantages(advantage=cfg.advantage, loss_type=cfg.loss_type, gamma=cfg.gamma)
+        )
+        self._learner_connector.append(NumpyToTensor(as_learner_connector=True, device=self._device))
 
     @override(TorchLearner)
     def configure_optimizers_for_module(self, module_id, config=None) -> None:

@@ -6,9 +6,11 @@ step computes exactly what the RLlib learner computes.
 
 from __future__ import annotations
 
-from typing import Sequence, Union
+from typing import Union
 
 import torch
+
+from drugenv.llm.generation import left_pad  # noqa: F401  (re-exported: benchmarks/gpu_grpo.py, the sampler's layout)
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -20,18 +22,6 @@ def resolve_dtype(name: Union[str, torch.dtype]) -> torch.dtype:
     if name not in _DTYPES:
         raise ValueError(f"Unknown dtype {name!r}; valid choices are {sorted(_DTYPES)}.")
     return _DTYPES[name]
-
-
-def left_pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(input_ids, attention_mask)``, both ``(B, max len)`` long tensors on the CPU: each row
-    right-aligned after ``pad_id`` padding, the batch layout ``generate`` and ``completion_logprobs`` expect."""
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    attn = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, width - len(r):] = torch.as_tensor(list(r), dtype=torch.long)
-        attn[i, width - len(r):] = 1
-    return ids, attn
 
 
 def completion_logprobs(

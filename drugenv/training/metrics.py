@@ -1,29 +1,34 @@
 """Metric keys logged by DrugGRPO, as constants (listed with meanings in ``docs/grpo.md``).
 
-Namespaces: ``env/`` (rollouts), ``reward/`` (returns and advantages), ``losses/`` (learner),
-``timers/`` (phase wall-clock), ``sync/`` (adapter weight broadcast).
+Where they appear in ``Algorithm.train()``'s result: the env runners' keys under ``env_runners/``
+(beside RLlib's own ``episode_return_mean``, ``num_env_steps_sampled``, ...), the evaluation
+runners' under ``evaluation/env_runners/``, the advantage connector's and the loss's under
+``learners/default_policy/``, and the phase timers under ``timers/`` (RLlib's names).
 """
 
 from __future__ import annotations
 
-# Rollouts (env runners).
-EPISODE_RETURN_MEAN = "env/episode_return_mean"
-EPISODE_RETURN_MIN = "env/episode_return_min"
-EPISODE_RETURN_MAX = "env/episode_return_max"
-EPISODE_LEN_MEAN = "env/episode_len_mean"
-NUM_EPISODES = "env/num_episodes"
-NUM_TURNS = "env/num_turns"
-PARSE_FAILURE_RATE = "env/parse_failure_rate"
-REPORT_RATE = "env/report_rate"  # episodes ended by a submitted report
-COMPLETION_LEN_MEAN = "env/completion_len_mean"
-TRUNCATED_COMPLETION_RATE = "env/truncated_completion_rate"
-NUM_GROUPS_RETRIED = "env/num_groups_retried"
+# Rollouts (env runners; RLlib's own episode_return_mean/min/max, episode_len_mean, num_episodes
+# and num_env_steps_sampled (= agent turns) sit beside them).
+PARSE_FAILURE_RATE = "parse_failure_rate"  # turns whose text was not a valid action
+REPORT_RATE = "report_rate"  # episodes ended by a submitted report
+COMPLETION_LEN_MEAN = "completion_len_mean"  # tokens generated per turn
+TRUNCATED_COMPLETION_RATE = "truncated_completion_rate"  # turns that hit max_new_tokens
+GENERATE_S = "generate_s"  # seconds spent in generation, per sample() call (summed over calls)
+ENV_S = "env_s"  # seconds spent in env.reset/step
+SET_STATE_S = "set_state_s"  # seconds to load a pushed adapter
+# Held-out evaluation only (evaluation/env_runners/): drugenv.evaluation.metrics' per-episode
+# means, scored from env.outcome() after each episode (ECE, a binned statistic, is not one of them).
+HELDOUT_EPISODE_MEANS = ("decision_accuracy", "brier", "terminal_reward", "evidence_coverage", "credits_used",
+                         "decision_utility")
 
-# Advantages.
+# Groups (algorithm, under env_runners/: the sampling-stage filter) and advantages (the learner
+# connector, under learners/default_policy/).
+NUM_GROUPS_SAMPLED = "num_groups_sampled"  # complete groups that came back (a lost runner loses its groups)
+FRAC_ZERO_STD_GROUPS = "frac_zero_std_groups"  # groups without any non-zero advantage
+GROUP_RETURN_STD_MEAN = "group_return_std_mean"
 ADVANTAGE_ABS_MEAN = "reward/advantage_abs_mean"
-FRAC_ZERO_STD_GROUPS = "reward/frac_zero_std_groups"
-GROUP_RETURN_STD_MEAN = "reward/group_return_std_mean"
-NUM_TRAIN_TURNS = "reward/num_train_turns"  # turns sent to the learner (after dropping zero-std groups)
+NUM_TRAIN_TURNS = "reward/num_train_turns"  # turn rows sent to the loss
 
 # Learner (logged per module under the learner results).
 LOSS = "losses/loss"
@@ -36,45 +41,36 @@ RATIO_MAX = "losses/ratio_max"
 GRAD_NORM = "losses/grad_norm"
 NUM_COMPLETION_TOKENS = "losses/num_completion_tokens"
 
-# Phase timers (seconds, per training_step).
-TIMER_ROLLOUT = "timers/rollout"
-TIMER_ADVANTAGES = "timers/advantages"
-TIMER_LEARNER = "timers/learner"
-TIMER_SYNC = "timers/sync"
 
-# Weight sync.
-ADAPTER_BYTES = "sync/adapter_bytes"
+# A GRPO run's metrics.jsonl (one row per iteration, written by training.grpo_train): short, stable
+# column names (the curve plot, the dashboard and committed results read them) and where each one
+# sits in Algorithm.train()'s flattened result.
+CURVE_RETURN = "env/episode_return_mean"
+CURVE_TIMER_ROLLOUT = "timers/rollout"
+CURVE_TIMER_LEARNER = "timers/learner"
+CURVE_TIMER_SYNC = "timers/sync"
+CURVE_COLUMNS = {
+    CURVE_RETURN: "env_runners/episode_return_mean",
+    "env/parse_failure_rate": f"env_runners/{PARSE_FAILURE_RATE}",
+    "env/report_rate": f"env_runners/{REPORT_RATE}",
+    "reward/frac_zero_std_groups": f"env_runners/{FRAC_ZERO_STD_GROUPS}",
+    LOSS: f"learners/default_policy/{LOSS}",
+    KL: f"learners/default_policy/{KL}",
+    CLIP_FRACTION: f"learners/default_policy/{CLIP_FRACTION}",
+    GRAD_NORM: f"learners/default_policy/{GRAD_NORM}",
+    CURVE_TIMER_ROLLOUT: "timers/env_runner_sampling_timer",
+    CURVE_TIMER_LEARNER: "timers/learner_update_timer",
+    CURVE_TIMER_SYNC: "timers/synch_weights",
+    "timers/generate": f"env_runners/{GENERATE_S}",
+    "timers/env": f"env_runners/{ENV_S}",
+}
+# Held-out columns, from RLlib's evaluation (evaluation/env_runners/), on the iterations it ran.
+HELDOUT_CURVE_COLUMNS = {
+    "heldout/mean_return": "evaluation/env_runners/episode_return_mean",
+    "heldout/report_rate": f"evaluation/env_runners/{REPORT_RATE}",
+    "heldout/steps": "evaluation/env_runners/episode_len_mean",
+    "heldout/parse_failure_rate": f"evaluation/env_runners/{PARSE_FAILURE_RATE}",
+    **{f"heldout/{k}": f"evaluation/env_runners/{k}" for k in HELDOUT_EPISODE_MEANS},
+}
 
-__all__ = sorted(
-    [
-        "ADAPTER_BYTES",
-        "ADVANTAGE_ABS_MEAN",
-        "CLIP_FRACTION",
-        "COMPLETION_LEN_MEAN",
-        "EPISODE_LEN_MEAN",
-        "EPISODE_RETURN_MAX",
-        "EPISODE_RETURN_MEAN",
-        "EPISODE_RETURN_MIN",
-        "FRAC_ZERO_STD_GROUPS",
-        "GRAD_NORM",
-        "GROUP_RETURN_STD_MEAN",
-        "KL",
-        "LOSS",
-        "NUM_COMPLETION_TOKENS",
-        "NUM_EPISODES",
-        "NUM_GROUPS_RETRIED",
-        "NUM_TRAIN_TURNS",
-        "NUM_TURNS",
-        "PARSE_FAILURE_RATE",
-        "POLICY_LOSS",
-        "RATIO_MAX",
-        "RATIO_MEAN",
-        "RATIO_MIN",
-        "REPORT_RATE",
-        "TIMER_ADVANTAGES",
-        "TIMER_LEARNER",
-        "TIMER_ROLLOUT",
-        "TIMER_SYNC",
-        "TRUNCATED_COMPLETION_RATE",
-    ]
-)
+__all__ = sorted(k for k, v in list(globals().items()) if k.isupper() and isinstance(v, (str, tuple, dict)))

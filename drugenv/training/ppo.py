@@ -8,9 +8,11 @@ How to run::
 Pieces:
 
 - ``load_rllib_config(path)`` (from ``drugenv.training.configs``): import an ``rllib_configs/*.py`` file.
-- ``train_ppo(module, overrides, out_dir)``: the train loop (tqdm bar), a held-out evaluation every
-  ``run.eval_interval`` iterations (``heldout_eval``: ``procedural-test``, fixed seed, default
-  ``RewardConfig``, greedy actions), ``learning_curve.json`` and ``checkpoint_final``.
+- ``train_ppo(module, overrides, out_dir)``: ``Algorithm.train()`` in a loop (tqdm bar), a held-out
+  evaluation every ``run.eval_interval`` iterations (``heldout_eval``: ``procedural-test``, fixed
+  seed, default ``RewardConfig``, greedy actions); with ``out_dir`` the run files every
+  ``drugenv train`` run writes (``training.run_files``: ``settings.json``, ``metrics.jsonl``,
+  ``evidence/training_curve.png``, ``summary.json``, ``checkpoint_final``).
 - ``RLModulePolicy`` / ``RLlibCheckpointPolicy``: a ``Policy`` that acts greedily on the vector
   features of the core observation, so ``drugenv.evaluation.evaluate`` scores it like any baseline.
 
@@ -33,6 +35,7 @@ from drugenv.errors import ConfigError
 from drugenv.gym_envs.vector_env import VECTOR_ACTIONS, vector_features
 from drugenv.models import DrugTargetAction, ValidationObservation
 from drugenv.training.configs import init_ray, load_overrides, load_rllib_config  # noqa: F401  (re-exported)
+from drugenv.training.run_files import RunFiles
 
 HELDOUT_SUITE = "procedural-test"
 """Every PPO run and sweep trial is scored on this suite (never on its own training reward)."""
@@ -186,8 +189,9 @@ def train_ppo(
     ``on_eval(row, algo)`` is called after each held-out evaluation (Tune reports through it).
     ``resume_from``: an algorithm checkpoint (``checkpoint_final``) to continue from; iterations
     are then counted on from the checkpoint's.
-    Returns ``{"settings", "curve", "final", "checkpoint"}``; with ``out_dir`` also writes
-    ``learning_curve.json`` and ``checkpoint_final/``. Ray must already be initialised.
+    Returns ``{"settings", "curve", "final", "checkpoint"}`` (and ``"heuristic"``, its held-out
+    metrics on the same episodes, with ``out_dir``); with ``out_dir`` also writes the run files
+    (``training.run_files``). Ray must already be initialised.
     """
     from tqdm.auto import tqdm
 
@@ -200,11 +204,9 @@ def train_ppo(
         algo.restore_from_path(str(Path(resume_from).resolve()))
         first = int(algo.iteration) + 1
     curve: list[dict[str, Any]] = []
-    log = None
-    if out_dir is not None:
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-        log = Path(out_dir) / "learning_curve.jsonl"  # one line per evaluation, written as training goes
-        log.write_text("")
+    files = RunFiles(out_dir) if out_dir is not None else None
+    if files is not None:
+        files.start(config_module.ALGO, s, resume=resume_from is not None)
     ckpt: Optional[str] = None
     try:
         bar = tqdm(range(first, first + iterations), desc=f"train {config_module.ALGO}", disable=not progress)
@@ -215,23 +217,54 @@ def train_ppo(
                 metrics = heldout_eval(algo.get_module(), int(run["eval_episodes"]), int(run["eval_seed"]))
                 row.update({HELDOUT_PREFIX + k: v for k, v in metrics.items()})
                 row["eval_time_s"] = time.perf_counter() - t0
-                if log is not None:
-                    with open(log, "a") as f:
-                        f.write(json.dumps(row) + "\n")
                 if on_eval is not None:
                     on_eval(row, algo)
                 bar.set_postfix(acc=f"{metrics['decision_accuracy']:.2f}", util=f"{metrics['decision_utility']:.2f}",
                                 ret=f"{row[TRAIN_RETURN]:.2f}")
             curve.append(row)
-        if out_dir is not None:
-            out = Path(out_dir)
-            out.mkdir(parents=True, exist_ok=True)
-            ckpt = str(Path(algo.save_to_path(str((out / CHECKPOINT_NAME).resolve()))))
-            (out / "learning_curve.json").write_text(json.dumps({"settings": s, "curve": curve}, indent=2, default=str))
+            if files is not None:
+                files.log(row)
+        if files is not None:
+            ckpt = str(Path(algo.save_to_path(str((files.out / CHECKPOINT_NAME).resolve()))))
     finally:
         algo.stop()
     final = {k[len(HELDOUT_PREFIX):]: v for k, v in curve[-1].items() if k.startswith(HELDOUT_PREFIX)}
-    return {"settings": s, "curve": curve, "final": final, "checkpoint": ckpt}
+    result = {"settings": s, "curve": curve, "final": final, "checkpoint": ckpt}
+    if files is not None:
+        from drugenv.agents.baselines import HeuristicPolicy
+
+        result["heuristic"] = heldout_eval(HeuristicPolicy(), int(run["eval_episodes"]), int(run["eval_seed"]))
+        plot_ppo_curve(files.history(), files.curve_png, heuristic=result["heuristic"])
+        files.finish(final, heuristic=result["heuristic"], checkpoint=ckpt, suite=HELDOUT_SUITE,
+                     episodes=int(run["eval_episodes"]))
+    return result
+
+
+def plot_ppo_curve(curve: Sequence[Mapping[str, Any]], path: Path, heuristic: Optional[Mapping[str, float]] = None) -> Path:
+    """PPO's training curve: training return per iteration, and held-out decision accuracy and Brier
+    at each evaluation against the heuristic on the same episodes (dotted)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    it = [r["iteration"] for r in curve]
+    evals = [r for r in curve if HELDOUT_PREFIX + "decision_accuracy" in r]
+    fig, ax = plt.subplots(1, 2, figsize=(11, 4))
+    ax[0].plot(it, [r.get(TRAIN_RETURN) for r in curve], "o-", ms=3, label="training return (own reward)")
+    ax[0].set(xlabel="iteration", ylabel="episode return", title="Training return")
+    for key, label, color in (("decision_accuracy", "accuracy", "tab:blue"), ("brier", "Brier", "tab:red")):
+        ax[1].plot([r["iteration"] for r in evals], [r[HELDOUT_PREFIX + key] for r in evals], "s-", color=color,
+                   label=f"held-out {label}")
+        if heuristic and key in heuristic:
+            ax[1].axhline(heuristic[key], ls=":", color=color, label=f"heuristic {label}")
+    ax[1].set(xlabel="iteration", ylim=(-0.02, 1.02), title=f"Held-out ({HELDOUT_SUITE})")
+    for a in ax:
+        a.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
 
 
 def format_curve(curve: Sequence[Mapping[str, Any]]) -> str:
@@ -263,7 +296,7 @@ class PPOTrainArgs:
     seed: Optional[int] = None
     """RLlib seed (None: the config's)."""
     out: str = "runs/ppo_vector"
-    """Output directory: learning_curve.json and checkpoint_final/."""
+    """Output directory: the run files (settings.json, metrics.jsonl, summary.json, checkpoint_final/, ...)."""
     num_cpus: int = 2
     """CPUs Ray may use (the box is shared: keep it small)."""
     progress: bool = True
@@ -291,18 +324,12 @@ def train_ppo_main(args: PPOTrainArgs) -> dict[str, Any]:
             import ray
 
             ray.shutdown()
-    from drugenv.agents.baselines import HeuristicPolicy
-
-    s = result["settings"]["run"]
-    heur = heldout_eval(HeuristicPolicy(), int(s["eval_episodes"]), int(s["eval_seed"]))
     print("\nheld-out learning curve (" + HELDOUT_SUITE + "):\n" + format_curve(result["curve"]))
-    print(f"\nheuristic on the same episodes: decision_accuracy {heur['decision_accuracy']:.3f}, "
-          f"decision_utility {heur['decision_utility']:.3f}, brier {heur['brier']:.3f}, credits_used {heur['credits_used']:.1f}")
+    heur = result.get("heuristic")
+    if heur:
+        print(f"\nheuristic on the same episodes: decision_accuracy {heur['decision_accuracy']:.3f}, "
+              f"decision_utility {heur['decision_utility']:.3f}, brier {heur['brier']:.3f}, credits_used {heur['credits_used']:.1f}")
     print(f"checkpoint: {result['checkpoint']}")
-    result["heuristic"] = heur
-    if args.out:
-        Path(args.out, "summary.json").write_text(json.dumps(
-            {"final": result["final"], "heuristic": heur, "checkpoint": result["checkpoint"]}, indent=2))
     return result
 
 

@@ -27,8 +27,8 @@ from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.torch import TorchRLModule
 from ray.rllib.utils.annotations import override
 
-from drugenv.llm.stopping import cut_at_stop
-from drugenv.training.logprobs import completion_logprobs, left_pad, resolve_dtype
+from drugenv.llm.generation import generate_completions
+from drugenv.training.logprobs import completion_logprobs, resolve_dtype
 
 INPUT_IDS = "input_ids"
 ATTENTION_MASK = "attention_mask"
@@ -124,46 +124,29 @@ class DrugLLMRLModule(TorchRLModule):
     ) -> Tuple[List[List[int]], List[List[float]], List[bool]]:
         """Sample one completion per prompt (batched, left-padded); token-in/token-out.
 
-        Sampling is plain temperature sampling over the full vocabulary (no top-k/top-p), so the
-        recorded behaviour log-probs equal ``completion_logprobs`` of the same tokens.
+        The one sampler of evaluation too (``drugenv.llm.generation.generate_completions``): plain
+        temperature sampling over the full vocabulary (no top-k/top-p; ``temperature=0`` is greedy),
+        so the recorded behaviour log-probs equal ``completion_logprobs`` of the same tokens.
 
         Returns:
             ``(completion_ids, logprobs, truncated)`` per prompt; completions stop after the first
             EOS (which is kept); ``truncated`` is True when no EOS came within ``max_new_tokens``.
         """
         temperature = self.temperature if temperature is None else float(temperature)
-        device = next(self.lm.parameters()).device
-        ids, attn = left_pad(prompts, pad_token_id)  # (B, P)
-        width = ids.shape[1]
         was_training = self.lm.training
         self.lm.eval()
         try:
-            out = self.lm.generate(
-                input_ids=ids.to(device),
-                attention_mask=attn.to(device),
-                do_sample=True,
-                temperature=temperature,
-                top_k=0,
-                top_p=1.0,
+            out = generate_completions(
+                self.lm,
+                prompts,
+                stop_ids=[eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id),
+                pad_id=pad_token_id,
                 max_new_tokens=int(max_new_tokens),
-                eos_token_id=eos_token_id,
-                pad_token_id=pad_token_id,
-                return_dict_in_generate=True,
-                output_scores=True,
+                temperature=temperature,
             )
         finally:
             self.lm.train(was_training)
-        new = out.sequences[:, width:].cpu()  # (B, N)
-        scores = torch.stack(out.scores, dim=1).float().cpu()  # (B, N, V), temperature applied
-        logps = torch.log_softmax(scores, dim=-1).gather(-1, new.unsqueeze(-1)).squeeze(-1)
-        stops = [eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id)
-        comps, lps, trunc = [], [], []
-        for i in range(new.shape[0]):
-            comp, stopped = cut_at_stop(new[i].tolist(), stops)
-            trunc.append(not stopped)
-            comps.append(comp)
-            lps.append(logps[i, : len(comp)].tolist())
-        return comps, lps, trunc
+        return out.completion_ids, out.logprobs, out.truncated
 
     # ------------------------------------------------------------------------ adapter-only state
 

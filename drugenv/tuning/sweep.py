@@ -16,6 +16,12 @@ Each trial trains the algo (``--algo ppo_vector``: ``rllib_configs/ppo_vector.py
 ``procedural-test`` episodes for every trial, default ``RewardConfig`` — never the trial's own
 training reward, whose scale the swept weights change. ASHA early-stops on that metric.
 
+``--algo grpo_tiny_cpu`` sweeps the LLM agent the RLlib way: ``Tuner(DrugGRPO, param_space=config)``
+with the ``DrugGRPOConfig`` of ``rllib_configs/grpo_tiny_cpu.py`` (the sweep file's
+``search_space("grpo_tiny_cpu")`` and ``GRPO_BASE_OVERRIDES`` placed on it). The SFT warm start is
+made once, before Tune, and every trial starts from it; each is scored by RLlib's evaluation on the
+held-out suite (``heldout/x`` is ``evaluation/env_runners/x``).
+
 Writes into ``--out/<NAME>/``: ``results.csv`` and ``results.md`` (trials sorted by the metric, with
 their config), ``metric_vs_params.png``, ``best_config.json`` (the best trial's full settings:
 the algo's defaults, the sweep's base and budget overrides and the sampled values, ``{"algo": ...,
@@ -38,8 +44,8 @@ from drugenv.errors import ConfigError
 
 HELDOUT_COLUMNS: tuple[str, ...] = ("decision_accuracy", "brier", "ece", "credits_used", "decision_utility", "mean_return")
 """Held-out metrics every results table shows."""
-ALGO_CONFIGS: dict[str, str] = {"ppo_vector": "rllib_configs/ppo_vector.py"}
-"""Algo name -> its rllib config file, relative to the repository root (GRPO joins when it lands)."""
+ALGO_CONFIGS: dict[str, str] = {"ppo_vector": "rllib_configs/ppo_vector.py", "grpo_tiny_cpu": "rllib_configs/grpo_tiny_cpu.py"}
+"""Algo name -> its rllib config file, relative to the repository root."""
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -130,6 +136,9 @@ def run_sweep(
     from drugenv.training.configs import load_rllib_config
 
     mod = load_rllib_config(cfg_path)
+    if mod.ALGO == "grpo":
+        return _run_grpo_sweep(sweep, mod, algo=algo, num_samples=num_samples, out=out,
+                               base_overrides=base_overrides, seed=seed)
     base = mod.merge(getattr(sweep, "BASE_OVERRIDES", {}), base_overrides or {})
     settings = mod.settings(base)
     rounds = max(1, math.ceil(int(settings["run"]["iterations"]) / max(1, int(settings["run"]["eval_interval"]))))
@@ -157,6 +166,80 @@ def run_sweep(
     if not rows:
         errors = [str(e) for e in results.errors]
         raise RuntimeError(f"sweep {sweep.NAME}: no trial reported a result; errors: {errors[:2]}")
+    rows.sort(key=lambda r: (math.isnan(r[sweep.METRIC]), r[sweep.METRIC] if sweep.MODE == "min" else -r[sweep.METRIC]))
+    files = _write_outputs(sweep, algo, rows, out_dir)
+    return {"table": rows, "best": rows[0], "files": files, "errors": [str(e) for e in results.errors]}
+
+
+def _run_grpo_sweep(sweep: ModuleType, mod: ModuleType, *, algo: str, num_samples: Optional[int], out: str | Path,
+                    base_overrides: Optional[Mapping[str, Any]], seed: int) -> dict[str, Any]:
+    """``Tuner(DrugGRPO, param_space=DrugGRPOConfig)`` over the sweep's GRPO search space."""
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search import BasicVariantGenerator
+
+    from drugenv.training.configs import merge
+    from drugenv.training.grpo import DrugGRPO
+    from drugenv.training.grpo_train import resolve_base_model, sft_settings_for, sft_warm_start
+
+    space = sweep.search_space(algo) if "algo" in sweep.search_space.__code__.co_varnames else None
+    if not space or "training" not in space:
+        raise ConfigError(f"sweep {sweep.NAME} has no GRPO search space (search_space(algo) returning training "
+                          f"overrides); run it with --algo ppo_vector or add one (see tune_sweeps/curriculum.py)")
+    base = merge(getattr(sweep, "GRPO_BASE_OVERRIDES", {}), base_overrides or {})
+    s = mod.settings(base)
+    out_dir = Path(out).resolve() / sweep.NAME
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model = resolve_base_model(str(s["model"]), out_dir)
+    if s["sft"].get("enabled"):  # once, before Tune: every trial starts from the same warm start
+        model = sft_warm_start(model, sft_settings_for(s), out_dir, seed=int(s["seed"]))
+    config = mod.build_config(merge(base, space), model_path=model)
+    run = s["run"]
+    iterations, every = int(run["iterations"]), max(1, int(run["eval_interval"]))
+    metric = sweep.METRIC.replace("heldout/", "evaluation/env_runners/")
+    asha = {"grace_period": 1, "reduction_factor": 2, **getattr(sweep, "ASHA", {})}
+    scheduler = ASHAScheduler(time_attr="training_iteration", max_t=iterations,
+                              grace_period=min(int(asha["grace_period"]) * every, iterations),
+                              reduction_factor=float(asha["reduction_factor"]))
+    tuner = tune.Tuner(
+        DrugGRPO,
+        param_space=config,
+        tune_config=tune.TuneConfig(metric=metric, mode=sweep.MODE, scheduler=scheduler,
+                                    num_samples=int(num_samples or getattr(sweep, "NUM_SAMPLES", 4)),
+                                    search_alg=BasicVariantGenerator(random_state=seed, max_concurrent=1)),
+        run_config=tune.RunConfig(name="tune", storage_path=str(out_dir), verbose=0,
+                                  stop={"training_iteration": iterations},
+                                  failure_config=tune.FailureConfig(max_failures=0)),
+    )
+    results = tuner.fit()
+    searched = list(flatten(space))
+    rows = []
+    for res in results:
+        df = res.metrics_dataframe
+        if df is None or metric not in df or df[metric].dropna().empty:
+            continue
+        evals = df[df[metric].notna()]
+        last = evals.iloc[-1]
+        row: dict[str, Any] = {"trial_id": res.metrics.get("trial_id", ""), "eval_rounds": len(evals),
+                               "iterations": int(last.get("training_iteration", 0)), sweep.METRIC: float(last[metric])}
+        for k in HELDOUT_COLUMNS:
+            v = last.get(f"evaluation/env_runners/{k}")
+            row[f"heldout/{k}"] = float(v) if v is not None else float("nan")
+        sampled: dict[str, Any] = {}
+        for key in searched:  # "training.curriculum.kind" -> the trial's config["curriculum"]["kind"]
+            node: Any = res.config
+            for part in key.split(".")[1:]:
+                node = node.get(part) if isinstance(node, Mapping) else None
+            row[f"config.{key}"] = node
+            leaf = sampled
+            parts = key.split(".")
+            for part in parts[:-1]:
+                leaf = leaf.setdefault(part, {})
+            leaf[parts[-1]] = node
+        row["_overrides"], row["_base"] = sampled, base
+        rows.append(row)
+    if not rows:
+        raise RuntimeError(f"sweep {sweep.NAME}: no trial reported {metric}; errors: {[str(e) for e in results.errors][:2]}")
     rows.sort(key=lambda r: (math.isnan(r[sweep.METRIC]), r[sweep.METRIC] if sweep.MODE == "min" else -r[sweep.METRIC]))
     files = _write_outputs(sweep, algo, rows, out_dir)
     return {"table": rows, "best": rows[0], "files": files, "errors": [str(e) for e in results.errors]}
@@ -192,9 +275,10 @@ def _fmt(v: Any) -> str:
 
 def format_table(rows: list[dict[str, Any]], metric: str) -> str:
     """The sorted results as a Markdown table (metric first, then held-out metrics, then config)."""
-    cols = ["trial_id", "eval_rounds", "ppo_iterations"] + [f"heldout/{k}" for k in HELDOUT_COLUMNS]
+    counts = [c for c in ("ppo_iterations", "iterations") if any(c in r for r in rows)]
+    cols = ["trial_id", "eval_rounds", *counts] + [f"heldout/{k}" for k in HELDOUT_COLUMNS]
     cols += sorted({k for r in rows for k in r if k.startswith("config.")})
-    head = [c.replace("config.env_config.", "").replace("heldout/", "") for c in cols]
+    head = [c.replace("config.env_config.", "").replace("config.training.", "").replace("heldout/", "") for c in cols]
     lines = [f"sorted by {metric}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(_fmt(r.get(c, "")) for c in cols) + " |" for r in rows]
     return "\n".join(lines)
@@ -255,8 +339,10 @@ def _write_outputs(sweep: ModuleType, algo: str, rows: list[dict[str, Any]], out
     plot = _plot(rows, metric, tuple(getattr(sweep, "KEY_PARAMS", ())), out_dir / "metric_vs_params.png")
     best = rows[0]
     # Everything the trial trained with (what _trainable merged), so a retrain needs nothing else.
+    from drugenv.training.configs import merge
+
     mod = load_rllib_config_for(algo)
-    best_config = {"algo": algo, **mod.settings(mod.merge(best["_base"], best["_overrides"]))}
+    best_config = {"algo": algo, **mod.settings(merge(best["_base"], best["_overrides"]))}
     (out_dir / "best_config.json").write_text(json.dumps(best_config, indent=2) + "\n")
     (out_dir / "best_trial.json").write_text(json.dumps(
         {"sweep": sweep.NAME, "metric": metric, "mode": sweep.MODE,
@@ -274,7 +360,7 @@ class SweepArgs:
     num_samples: Optional[int] = None
     """Trials to sample (None: the sweep file's NUM_SAMPLES)."""
     algo: str = "ppo_vector"
-    """Algorithm each trial trains: ppo_vector (grpo_tiny_cpu once the GRPO config lands)."""
+    """Algorithm each trial trains: ppo_vector, or grpo_tiny_cpu (the LLM agent; sweep files with a GRPO search space)."""
     out: str = "runs/sweeps"
     """Output root; results go to OUT/<sweep NAME>/."""
     max_concurrent_trials: int = 1
@@ -295,9 +381,14 @@ class SweepArgs:
 
 def budget_overrides(args: SweepArgs) -> dict[str, Any]:
     """Budget flags of ``args`` as settings overrides."""
+    grpo = args.algo.startswith("grpo")
+    # GRPO's held-out evaluation during training is RLlib's, sized by run.curve_eval_episodes.
+    episodes_key = "curve_eval_episodes" if grpo else "eval_episodes"
     run = {k: v for k, v in (("iterations", args.iterations), ("eval_interval", args.eval_interval),
-                             ("eval_episodes", args.eval_episodes)) if v is not None}
+                             (episodes_key, args.eval_episodes)) if v is not None}
     out: dict[str, Any] = {"run": run} if run else {}
+    if args.train_batch_size is not None and grpo:
+        raise ConfigError("--train-batch-size is PPO's; a GRPO batch is training.groups_per_iteration x group_size episodes")
     if args.train_batch_size is not None:
         mb = min(args.train_batch_size, 250)
         out["training"] = {"train_batch_size_per_learner": args.train_batch_size, "minibatch_size": mb}

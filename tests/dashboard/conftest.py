@@ -18,8 +18,9 @@ from typing import Any, Iterator
 import pytest
 
 from drugenv.evaluation.metrics import METRIC_KEYS
+from drugenv.llm.checkpoint import CHECKPOINT_META
 from drugenv.training.configs import load_rllib_config
-from drugenv.training.grpo_train import _CURVE_KEYS, CHECKPOINT_META
+from drugenv.training.metrics import CURVE_COLUMNS
 
 REPO = Path(__file__).resolve().parents[2]
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -30,7 +31,7 @@ EVAL_EPISODES = 2
 def metrics_row(it: int, *, heldout: bool) -> dict[str, Any]:
     """One metrics.jsonl line as ``run_grpo`` writes it (values vary with the iteration)."""
     row: dict[str, Any] = {"iteration": it, "seconds": round(30 + it * 0.5, 2)}
-    row.update({k: round(0.01 * it + 0.001 * n, 4) for n, k in enumerate(_CURVE_KEYS)})
+    row.update({k: round(0.01 * it + 0.001 * n, 4) for n, k in enumerate(CURVE_COLUMNS)})
     row["env/episode_return_mean"] = round(-1.0 + 0.25 * it, 4)
     row["sync/adapter_bytes"] = 115_000.0
     if heldout:
@@ -65,17 +66,21 @@ def make_grpo_run(root: Path, name: str = "grpo_tiny_cpu", iterations: int = 4, 
 
 
 def make_ppo_run(root: Path, name: str = "ppo_vector", *, finished: bool = True) -> Path:
-    """A PPO run folder as ``train_ppo`` writes it: learning_curve.jsonl, then learning_curve.json at the end."""
+    """A PPO run folder as ``train_ppo`` writes it (``training.run_files``): settings.json, metrics.jsonl,
+    then summary.json at the end."""
     from drugenv.training.ppo import HELDOUT_PREFIX, TRAIN_RETURN
+    from drugenv.training.run_files import RunFiles
 
     out = root / name
-    out.mkdir(parents=True)
+    files = RunFiles(out)
+    settings = load_rllib_config(REPO / "rllib_configs" / "ppo_vector.py").settings({"run": {"eval_episodes": EVAL_EPISODES}})
+    files.start("ppo_vector", settings)
     curve = [{"iteration": it, "env_steps": 4000 * it, TRAIN_RETURN: 0.1 * it, "train/episode_len_mean": 9.0, "time_s": 5.0 * it,
               **{HELDOUT_PREFIX + k: v for k, v in metrics(it).items()}, "eval_time_s": 1.0} for it in (2, 4)]
-    (out / "learning_curve.jsonl").write_text("".join(json.dumps(r) + "\n" for r in curve))
+    for row in curve:
+        files.log(row)
     if finished:
-        settings = load_rllib_config(REPO / "rllib_configs" / "ppo_vector.py").settings({"run": {"eval_episodes": EVAL_EPISODES}})
-        (out / "learning_curve.json").write_text(json.dumps({"settings": settings, "curve": curve}, default=str))
+        files.finish(metrics(4), heuristic=metrics(5), checkpoint=str(out / "checkpoint_final"))
     return out
 
 

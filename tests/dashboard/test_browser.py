@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from drugenv.agents.baselines import HeuristicPolicy
-from drugenv.llm.run_agent import LocalEnv, run_episodes
+from drugenv.llm.run_agent import run_agent_episodes
 from drugenv.simulator.environment import DrugTargetEnvironment
 from tests.dashboard.conftest import make_grpo_run, make_sweep, metrics_row
 
@@ -144,8 +144,8 @@ def test_episode_steps_and_truth_only_at_end(page, runs_root, serve_dashboard):
 
 def test_run_agent_snapshot(page, runs_root, serve_dashboard):
     path = runs_root / "agent" / "_dashboard_state.json"
-    run_episodes(HeuristicPolicy(), LocalEnv(), seed=1, scenario="egfr_nsclc_viable", dashboard_path=path,
-                 model_id="heuristic", echo=False)
+    run_agent_episodes(HeuristicPolicy(), seed=1, scenario="egfr_nsclc_viable", dashboard_path=path,
+                       model_id="heuristic", echo=False)
     steps = json.loads(path.read_text())["steps"]
     base = serve_dashboard(runs_root)
     page.goto(base + "/episodes/agent/_dashboard_state.json")

@@ -27,6 +27,16 @@ def test_table_rows_intervals_and_paired_difference():
     assert "after SFT + GRPO − heuristic (paired, same episodes): accuracy 0.00 [−0.10, 0.10]" in t
 
 
+def test_twins_block_reports_pair_accuracy_per_agent():
+    r = _results()
+    tw = {"twin_pairs": 50, "original_accuracy": 0.8, "twin_accuracy": 0.9, "pair_accuracy": 0.7, "same_decision_rate": 0.3}
+    r["_evidence"]["procedural-test-twins"] = {"episodes": 100, "seed": 0, "max_steps": 12, "metrics": {"heuristic": M},
+                                               "twins": {"after_grpo": {**tw, "pair_accuracy": 0.6}, "heuristic": tw}}
+    t = table(r)
+    assert "**procedural-test-twins**" in t and "Counterfactual twins (50 pairs" in t
+    assert "after SFT + GRPO 0.60 / 0.30; heuristic 0.70 / 0.30." in t
+
+
 def test_update_readme_rewrites_only_its_block(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text("intro\n<!-- results:x (old) -->\nstale\n<!-- /results:x -->\nrest\n")

@@ -47,7 +47,7 @@ def tiny_model_dir():
 
 @pytest.fixture(scope="session")
 def bpe_tokenizer(tiny_model_dir):
-    from drugenv.llm.tiny import load_tokenizer
+    from drugenv.llm.loading import load_tokenizer
 
     return load_tokenizer(tiny_model_dir)
 
@@ -66,7 +66,7 @@ def qwen_tokenizer():
 @pytest.fixture(scope="session")
 def tiny_model(tiny_model_dir):
     """(model, tokenizer) loaded on CPU; shared, so tests must not train it."""
-    from drugenv.llm.tiny import load_model_and_tokenizer
+    from drugenv.llm.loading import load_model_and_tokenizer
 
     return load_model_and_tokenizer(tiny_model_dir, device="cpu")
 

@@ -87,8 +87,8 @@ def test_every_consumer_resolves_through_resolve_model_spec(monkeypatch):
     (load_model_and_tokenizer) all call the one resolver."""
     import inspect
 
-    from drugenv.llm import run_agent, tiny
+    from drugenv.llm import loading, run_agent
     from drugenv.training import grpo_train
 
-    for fn in (run_agent.model_path, grpo_train.resolve_base_model, tiny.load_model_and_tokenizer):
+    for fn in (run_agent.model_path, grpo_train.resolve_base_model, loading.load_model_and_tokenizer):
         assert "resolve_model_spec(" in inspect.getsource(fn), fn.__qualname__

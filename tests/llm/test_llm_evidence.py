@@ -107,7 +107,8 @@ def _check_turn(obs, tokenizer, budget: int) -> tuple[int, int]:
 def _tokenizer_for(settings: dict):
     model = str(settings["model"])
     if model.startswith("tiny"):
-        from drugenv.llm.tiny import cached_tiny_model, load_tokenizer
+        from drugenv.llm.loading import load_tokenizer
+        from drugenv.llm.tiny import cached_tiny_model
 
         return load_tokenizer(cached_tiny_model())
     from drugenv.llm.tiny import TokenizerUnavailable, cached_tokenizer
@@ -158,7 +159,8 @@ def test_table_states_the_public_belief():
 def test_one_game_sft_grpo_and_evaluation():
     """Step cap, prompt budget and renderer are the same in SFT data, GRPO rollouts and evaluation."""
     from drugenv.llm.sft import expert_examples
-    from drugenv.llm.tiny import cached_tiny_model, load_tokenizer
+    from drugenv.llm.loading import load_tokenizer
+    from drugenv.llm.tiny import cached_tiny_model
     from drugenv.training.grpo_train import sft_settings_for
 
     for name in ("grpo_tiny_cpu", "grpo_qwen25_05b", "grpo_qwen25_3b_h200"):

@@ -2,7 +2,7 @@ import importlib
 
 import pytest
 
-MODULES = ["masks", "parsing", "policy", "prompts", "run_agent", "sft", "tiny"]
+MODULES = ["checkpoint", "generation", "loading", "masks", "parsing", "policy", "prompts", "run_agent", "sft", "stopping", "tiny"]
 
 
 @pytest.mark.parametrize("name", MODULES)

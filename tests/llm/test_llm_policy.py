@@ -1,9 +1,8 @@
 import pytest
 import torch
 
-from drugenv.errors import DependencyNotInstalled
 from drugenv.llm.parsing import UNPARSEABLE_ACTION_TYPE, ParseFailure
-from drugenv.llm.policy import Generation, GenerationBackend, HFGenerateBackend, HFPolicy, SamplingConfig, VLLMBackend
+from drugenv.llm.policy import Generation, GenerationBackend, HFGenerateBackend, HFPolicy, SamplingConfig
 from drugenv.models import DrugTargetAction
 from drugenv.simulator.environment import DrugTargetEnvironment
 
@@ -82,7 +81,7 @@ def test_greedy_generation_is_deterministic(tiny_model):
 def test_peft_lora_adapter_loads_into_hfpolicy(tiny_model_dir, tmp_path):
     from peft import LoraConfig, PeftModel, get_peft_model
 
-    from drugenv.llm.tiny import load_model_and_tokenizer
+    from drugenv.llm.loading import load_model_and_tokenizer
 
     base, tok = load_model_and_tokenizer(tiny_model_dir, device="cpu")
     peft_model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
@@ -106,13 +105,6 @@ def test_peft_lora_adapter_loads_into_hfpolicy(tiny_model_dir, tmp_path):
     assert torch.allclose(got, want, atol=1e-5)
     assert not torch.allclose(got, bare, atol=1e-3)
     assert len(policy.act(_observations(1))) == 1
-
-
-def test_vllm_backend_is_a_placeholder_with_pip_hint(bpe_tokenizer):
-    with pytest.raises((DependencyNotInstalled, NotImplementedError)) as info:
-        VLLMBackend("Qwen/Qwen2.5-0.5B-Instruct", bpe_tokenizer)
-    if isinstance(info.value, DependencyNotInstalled):
-        assert "pip install" in str(info.value)
 
 
 @pytest.mark.parametrize("kwargs", [{"temperature": -1}, {"top_p": 0}, {"max_new_tokens": 0}])

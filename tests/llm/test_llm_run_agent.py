@@ -7,28 +7,31 @@ from drugenv.agents.baselines import OraclePolicy
 from drugenv.llm import run_agent
 from drugenv.llm.policy import Generation, GenerationBackend, HFPolicy
 from drugenv.llm.prompts import action_to_json
-from drugenv.llm.run_agent import DashboardState, LocalEnv, RunAgentArgs, run_agent_main, run_episodes
+from drugenv.llm.run_agent import DashboardState, RunAgentArgs, run_agent_episodes, run_agent_main
+from drugenv.simulator.environment import DrugTargetEnvironment
 
 
 class OracleTextBackend(GenerationBackend):
-    """Emits the oracle's action as model text (prose-wrapped), with one garbage step first."""
+    """Emits the oracle's action as model text (prose-wrapped), with one garbage step first.
 
-    def __init__(self, tokenizer, env):
-        self.tokenizer, self.env, self.oracle, self.calls = tokenizer, env, OraclePolicy(), 0
+    ``twin`` is an in-process environment playing the same episode (the played one, or a local replay of a remote one)."""
+
+    def __init__(self, tokenizer, twin):
+        self.tokenizer, self.env, self.oracle, self.calls = tokenizer, twin, OraclePolicy(), 0
 
     def generate(self, prompts, sampling):
         self.calls += 1
         if self.calls == 1:
             self.oracle.reset(1)
-            brief(self.oracle, 0, self.env.env)
+            brief(self.oracle, 0, self.env)
             return [Generation(list(prompts[0]), [], [], "Let me think...", "length")]
-        obs = self.env.env._obs
+        obs = self.env._obs
         text = "Next:\n```json\n" + action_to_json(self.oracle.act([obs.model_copy(update={"step_count": obs.step_count - 1})])[0]) + "\n```"
         return [Generation(list(prompts[0]), [1], [0.0], text, "stop")]
 
 
 def test_snapshot_written_and_valid_after_every_step(tmp_path, monkeypatch, bpe_tokenizer):
-    env = LocalEnv()
+    env = DrugTargetEnvironment()
     policy = HFPolicy(model_obj=object(), tokenizer_obj=bpe_tokenizer)
     policy.backend = OracleTextBackend(bpe_tokenizer, env)
     path = tmp_path / "dash" / "_dashboard_state.json"
@@ -40,8 +43,8 @@ def test_snapshot_written_and_valid_after_every_step(tmp_path, monkeypatch, bpe_
         snapshots.append(DashboardState.model_validate_json(open(p).read()))
 
     monkeypatch.setattr(run_agent, "write_dashboard", spy)
-    done = run_episodes(policy, env, episodes=1, seed=0, scenario="egfr_nsclc_viable", dashboard_path=path,
-                        model_id="scripted", echo=False)
+    done = run_agent_episodes(policy, lambda: env, episodes=1, seed=0, scenario="egfr_nsclc_viable", dashboard_path=path,
+                              model_id="scripted", echo=False)
     steps = done[0].steps
     assert len(snapshots) == steps + 1  # one per step, plus the final 'finished' rewrite
     assert [s.step for s in snapshots[:-1]] == list(range(1, steps + 1))
@@ -89,9 +92,11 @@ def test_run_episodes_against_a_server(tmp_path, bpe_tokenizer, strict):
     from drugenv.server.app import create_app
     from drugenv.server.serve import serve_in_thread
 
+    from drugenv.evaluation.remote_env import RemoteEnvironment
+
     class Server:  # what OracleTextBackend reads: a local twin replaying the same seed and actions
         def __init__(self, remote):
-            self.remote, self.env = remote, LocalEnv().env
+            self.remote, self.env = remote, DrugTargetEnvironment()
 
         def reset(self, **kw):
             self.env.reset(seed=kw["seed"], scenario=kw["scenario"])
@@ -105,12 +110,12 @@ def test_run_episodes_against_a_server(tmp_path, bpe_tokenizer, strict):
             self.remote.close()
 
     with serve_in_thread(create_app(max_sessions=4, strict_actions=strict)) as url:
-        env = Server(run_agent.RemoteEnv(url))
+        env = Server(RemoteEnvironment(url))
         policy = HFPolicy(model_obj=object(), tokenizer_obj=bpe_tokenizer)
-        policy.backend = OracleTextBackend(bpe_tokenizer, env)
+        policy.backend = OracleTextBackend(bpe_tokenizer, env.env)
         path = tmp_path / "remote.json"
-        done = run_episodes(policy, env, scenario="kras_pdac_borderline", dashboard_path=path, env_name=url, echo=False)
-        env.close()
+        done = run_agent_episodes(policy, lambda: env, scenario="kras_pdac_borderline", dashboard_path=path, env_name=url,
+                                  echo=False)  # the loop closes env
     state = DashboardState.model_validate_json(path.read_text())
     assert state.env == url and state.target_gene == "KRAS" and state.status == "finished"
     assert done[0].final_decision in ("go", "no_go") and done[0].termination_reason == "report_submitted"

@@ -47,7 +47,7 @@ def test_collate_labels_only_the_reply(bpe_tokenizer, examples):
 
 
 def test_sft_lowers_the_reply_loss(tiny_model_dir, examples):
-    from drugenv.llm.tiny import load_model_and_tokenizer
+    from drugenv.llm.loading import load_model_and_tokenizer
 
     torch.manual_seed(0)
     model, tok = load_model_and_tokenizer(tiny_model_dir, device="cpu")  # a private copy: this test trains it
@@ -86,7 +86,7 @@ def test_decision_weighting_repeats_report_turns(bpe_tokenizer):
 def test_checkpoint_selection_keeps_the_best_weights(tiny_model_dir, examples):
     """eval_fn scores every ``eval_every`` steps; the best-scoring weights are restored at the end."""
     from drugenv.llm.sft import imitation_accuracy
-    from drugenv.llm.tiny import load_model_and_tokenizer
+    from drugenv.llm.loading import load_model_and_tokenizer
 
     torch.manual_seed(0)
     model, tok = load_model_and_tokenizer(tiny_model_dir, device="cpu")

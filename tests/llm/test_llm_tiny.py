@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from drugenv.llm import tiny
+from drugenv.llm import loading, tiny
 
 
 def test_chat_template_is_qwen25_exact():
@@ -19,7 +19,7 @@ def test_bpe_tokenizer_is_deterministic_and_round_trips(tmp_path):
     b = tiny.build_bpe_tokenizer()
     assert a.get_vocab() == b.get_vocab()
     assert a.convert_ids_to_tokens([0, 1, 2]) == list(tiny.BPE_SPECIAL_TOKENS)
-    loaded = tiny.load_tokenizer(tmp_path / "a")
+    loaded = loading.load_tokenizer(tmp_path / "a")
     text = '{"action_type": "query_expression", "parameters": {"database": "GTEx"}} — EGFR ΔΔ 日本'
     assert loaded(text)["input_ids"] == a(text)["input_ids"]
     assert loaded.decode(loaded(text)["input_ids"]) == text
@@ -59,7 +59,7 @@ def test_tiny_model_save_load_generate_offline(tmp_path, monkeypatch):
     d = tiny.build_tiny_model(tmp_path / "m", layers=2, hidden=64, seed=3)
     meta = json.loads((d / "drugenv_tiny.json").read_text())
     assert meta["layers"] == 2 and meta["hidden"] == 64 and meta["tokenizer"] == "bpe"
-    model, tok = tiny.load_model_and_tokenizer(d, device="cpu")
+    model, tok = loading.load_model_and_tokenizer(d, device="cpu")
     assert model.config.model_type == "qwen2" and model.config.vocab_size % 64 == 0
     assert model.config.vocab_size >= len(tok) and tok.padding_side == "left"
     ids = tok.apply_chat_template([{"role": "user", "content": "EGFR?"}], add_generation_prompt=True,
@@ -70,8 +70,8 @@ def test_tiny_model_save_load_generate_offline(tmp_path, monkeypatch):
     # Same seed, same weights; another seed, other weights.
     again = tiny.build_tiny_model(tmp_path / "m2", layers=2, hidden=64, seed=3)
     other = tiny.build_tiny_model(tmp_path / "m3", layers=2, hidden=64, seed=4)
-    m2, _ = tiny.load_model_and_tokenizer(again, device="cpu")
-    m3, _ = tiny.load_model_and_tokenizer(other, device="cpu")
+    m2, _ = loading.load_model_and_tokenizer(again, device="cpu")
+    m3, _ = loading.load_model_and_tokenizer(other, device="cpu")
     w = "model.layers.0.self_attn.q_proj.weight"
     assert torch.equal(model.state_dict()[w], m2.state_dict()[w])
     assert not torch.equal(model.state_dict()[w], m3.state_dict()[w])
@@ -84,7 +84,7 @@ def test_offline_hub_id_fails_fast(monkeypatch):
     importlib.reload(huggingface_hub.constants)
     try:
         with pytest.raises(OSError):
-            tiny.load_model_and_tokenizer("drugenv-test/definitely-not-cached-model", device="cpu")
+            loading.load_model_and_tokenizer("drugenv-test/definitely-not-cached-model", device="cpu")
     finally:
         importlib.reload(huggingface_hub.constants)
 
@@ -101,7 +101,7 @@ def test_cached_tiny_model_builds_once(tmp_path):
 
 def test_qwen_vocab_tiny_model(tmp_path, qwen_tokenizer):
     d = tiny.build_tiny_model(tmp_path / "q", layers=1, hidden=32, tokenizer="qwen")
-    model, tok = tiny.load_model_and_tokenizer(d, device="cpu")
+    model, tok = loading.load_model_and_tokenizer(d, device="cpu")
     assert model.config.vocab_size == tiny.QWEN_VOCAB_ROWS and len(tok) == 151_665
     assert tok.eos_token_id == model.generation_config.eos_token_id == 151645
 

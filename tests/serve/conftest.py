@@ -15,7 +15,8 @@ def make_tiny_checkpoint(folder: Path) -> Path:
     no model on purpose: the base model must come from the adapter's ``adapter_config.json``."""
     from peft import LoraConfig, get_peft_model
 
-    from drugenv.llm.tiny import cached_tiny_model, load_model_and_tokenizer
+    from drugenv.llm.loading import load_model_and_tokenizer
+    from drugenv.llm.tiny import cached_tiny_model
 
     base, _ = load_model_and_tokenizer(str(cached_tiny_model()), device="cpu")
     peft_model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))

@@ -51,3 +51,43 @@ def test_environment_strictness():
     strict.close(session)
     with pytest.raises(ConfigError, match="unknown or expired"):
         strict.step(session, unparseable)
+
+
+class _Remote:
+    """A DeploymentHandle method stand-in: ``.remote(...).result()`` calls the replica's method in-process."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def remote(self, *args, **kwargs):
+        out = self.fn(*args, **kwargs)
+        return type("Response", (), {"result": lambda self: out})()
+
+
+def test_episode_result_through_the_shared_loop():
+    """``POST /episodes``' body without Ray: the shared loop over the handle policy / environment, then ``_result``
+    (a heuristic stands in for the Agent, so the episode ends with a report)."""
+    from types import SimpleNamespace
+
+    from drugenv.agents.baselines import HeuristicPolicy
+    from drugenv.evaluation.episodes import EpisodeSpec, play_episodes
+    from drugenv.models import DrugTargetAction
+    from serve.agent_service import EpisodeRequest, HandleEnv, HandlePolicy, _result
+
+    heuristic = HeuristicPolicy()
+    heuristic.reset(1)
+
+    def act(obs):
+        a = heuristic.act([obs])[0]
+        return {"action": a.model_dump(mode="json") if isinstance(a, DrugTargetAction) else dict(a), "text": "", "valid": True}
+
+    replica = Environment.func_or_class()
+    env_handle = SimpleNamespace(reset=_Remote(replica.reset), step=_Remote(replica.step), close=_Remote(replica.close))
+    policy, env = HandlePolicy(SimpleNamespace(act=_Remote(act))), HandleEnv(env_handle, None)
+    played = play_episodes(policy, [EpisodeSpec("egfr_nsclc_viable", 0)], env_factory=lambda: env, batch_size=1)[0]
+    res = _result(EpisodeRequest(scenario="egfr_nsclc_viable"), 0, "egfr_nsclc_viable", played, policy, env)
+    assert replica.sessions == {}  # the loop closed the episode's session
+    assert res.report is not None and res.report.final_decision in ("go", "no_go") and res.confidence == res.report.confidence
+    assert len(res.steps) == played.steps == res.valid_actions and res.total_reward == pytest.approx(sum(s.reward for s in res.steps))
+    assert res.termination_reason == "report_submitted" and res.target_gene == "EGFR"
+    assert res.terminal_reward == pytest.approx(sum(v for k, v in res.steps[-1].reward_terms.items() if k.startswith("terminal/")))

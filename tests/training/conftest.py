@@ -28,3 +28,4 @@ def ray_local():
         yield ray
     finally:
         ray.shutdown()
+

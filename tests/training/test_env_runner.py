@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 
 pytest.importorskip("ray.rllib")
 pytest.importorskip("peft")
 
-from drugenv.simulator.params import RewardConfig  # noqa: E402
-from drugenv.training.env_runner import DrugEnvRunner  # noqa: E402
-from drugenv.training.grpo import DrugGRPO  # noqa: E402
+import numpy as np  # noqa: E402
+from ray.rllib.core import DEFAULT_MODULE_ID  # noqa: E402
+from ray.rllib.core.columns import Columns  # noqa: E402
+from ray.rllib.utils.metrics import EPISODE_RETURN_MEAN, NUM_ENV_STEPS_SAMPLED, NUM_EPISODES  # noqa: E402
+from ray.rllib.utils.metrics.metrics_logger import MetricsLogger  # noqa: E402
+
+from drugenv.simulator.params import RewardConfig, SimParams  # noqa: E402
+from drugenv.training import metrics as M  # noqa: E402
+from drugenv.training.env_runner import COMPLETION_LOGP, DrugEnvRunner, group_tasks  # noqa: E402
 from drugenv.training.grpo_config import DrugGRPOConfig  # noqa: E402
 
 
@@ -26,33 +30,46 @@ def test_runner_plays_groups_on_the_real_environment_in_lockstep(tiny_model_dir)
         out = runner.sample(tasks=tasks)
     finally:
         runner.stop()
-    eps = out["episodes"]
-    assert [(e["group_id"], e["index"]) for e in eps] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    eps = out
+    assert [(e.custom_data["group_id"], e.custom_data["index"]) for e in eps] == [(0, 0), (0, 1), (1, 0), (1, 1)]
     for e in eps:
-        assert 1 <= len(e["turns"]) <= 2
-        for t in e["turns"]:
-            assert len(t["completion_ids"]) == len(t["logprobs"]) <= 8
-            assert all(lp <= 0 for lp in t["logprobs"])
-        # The prompt is the chat-templated observation, ending with the generation prompt.
-        assert runner.tokenizer.decode(e["turns"][0]["prompt_ids"]).rstrip().endswith("assistant")
+        assert 1 <= len(e) <= 2  # one timestep per agent turn
+        for t in range(len(e)):
+            comp, lp = e.get_actions(t), e.get_extra_model_outputs(COMPLETION_LOGP, t)
+            assert len(comp) == len(lp) <= 8
+            assert all(x <= 0 for x in lp)
+            assert e.get_extra_model_outputs(Columns.ACTION_LOGP, t) == pytest.approx(float(np.sum(lp)), abs=1e-4)
+        # The observation is the chat-templated prompt, ending with the generation prompt.
+        assert runner.tokenizer.decode(e.get_observations(0)).rstrip().endswith("assistant")
         # A random-init model writes no valid action: every turn is a parse failure, penalised by the env.
-        assert e["parse_failures"] == len(e["turns"])
-        assert e["return"] < 0
+        assert e.custom_data["parse_failures"] == len(e)
+        assert e.get_return() < 0
+        assert not e.custom_data["reported"] and e.custom_data["decision"] is None
+        breakdown = e.custom_data["reward_breakdown"]  # summed over the turns: the public step terms + terminal ones
+        assert sum(breakdown.values()) == pytest.approx(e.get_return(), abs=1e-6)
         # Stopped at max_turns, the environment itself truncates (its step cap is max_turns), so the
         # episode pays the no-report penalty exactly as evaluation with max_steps does.
-        assert e["terminated"] and len(e["turns"]) == 2
-        assert e["return"] <= -RewardConfig().no_report_penalty
+        assert e.is_terminated and len(e) == 2
+        assert e.get_return() <= -RewardConfig().no_report_penalty
     # Same scenario seed -> same first prompt within a group (the group shares its start state).
-    assert eps[0]["turns"][0]["prompt_ids"] == eps[1]["turns"][0]["prompt_ids"]
-    assert eps[0]["turns"][0]["prompt_ids"] != eps[2]["turns"][0]["prompt_ids"]
+    assert eps[0].get_observations(0).tolist() == eps[1].get_observations(0).tolist()
+    assert eps[0].get_observations(0).tolist() != eps[2].get_observations(0).tolist()
+    # Metrics go through RLlib's MetricsLogger, with RLlib's own keys where they exist.
+    m = MetricsLogger.peek_results(runner.get_metrics())
+    assert m[NUM_EPISODES] == 4 and m[NUM_ENV_STEPS_SAMPLED] == sum(len(e) for e in eps)
+    assert m[M.PARSE_FAILURE_RATE] == 1.0 and m[M.REPORT_RATE] == 0.0
+    assert m[EPISODE_RETURN_MEAN] == pytest.approx(np.mean([e.get_return() for e in eps]))
+    assert m[M.GENERATE_S] > 0 and m[M.ENV_S] > 0
+    # The spaces are the token-id sequences the episodes hold.
+    space = runner.get_spaces()[DEFAULT_MODULE_ID][0]
+    assert space.contains(tuple(eps[0].get_observations(0).tolist()))
 
 
 @pytest.mark.parametrize("suite", ["procedural-train", "curated"])
 def test_sample_tasks_is_deterministic_per_iteration(suite):
     cfg = DrugGRPOConfig().training(model_name_or_path="unused", groups_per_iteration=3, scenario_suite=suite,
                                     difficulty=lambda it: "easy" if it < 5 else "hard")
-    algo = SimpleNamespace(config=cfg)
-    a0, a0b, a1 = DrugGRPO.sample_tasks(algo, 0), DrugGRPO.sample_tasks(algo, 0), DrugGRPO.sample_tasks(algo, 7)
+    a0, a0b, a1 = group_tasks(cfg, 0), group_tasks(cfg, 0), group_tasks(cfg, 7)
     assert a0 == a0b and a0 != a1
     assert [t["group_id"] for t in a0] == [0, 1, 2]
     assert all(t["reset_kwargs"]["difficulty"] == "easy" for t in a0)
@@ -62,14 +79,13 @@ def test_sample_tasks_is_deterministic_per_iteration(suite):
 
 def test_scenario_pool_repeats_the_same_scenarios():
     cfg = DrugGRPOConfig().training(model_name_or_path="unused", groups_per_iteration=3, scenario_pool=3)
-    algo = SimpleNamespace(config=cfg)
     key = lambda tasks: sorted((t["reset_kwargs"]["scenario"], t["reset_kwargs"]["seed"]) for t in tasks)  # noqa: E731
-    assert key(DrugGRPO.sample_tasks(algo, 0)) == key(DrugGRPO.sample_tasks(algo, 9))  # the whole pool each time
-    assert len(set(key(DrugGRPO.sample_tasks(algo, 0)))) == 3
+    assert key(group_tasks(cfg, 0)) == key(group_tasks(cfg, 9))  # the whole pool each time
+    assert len(set(key(group_tasks(cfg, 0)))) == 3
     # A pool larger than an iteration: draws cover it without repeats inside one iteration.
-    big = SimpleNamespace(config=DrugGRPOConfig().training(model_name_or_path="unused", groups_per_iteration=2, scenario_pool=5))
-    seen = {k for it in range(20) for k in key(DrugGRPO.sample_tasks(big, it))}
-    assert len(seen) == 5 and all(len(set(key(DrugGRPO.sample_tasks(big, it)))) == 2 for it in range(20))
+    big = DrugGRPOConfig().training(model_name_or_path="unused", groups_per_iteration=2, scenario_pool=5)
+    seen = {k for it in range(20) for k in key(group_tasks(big, it))}
+    assert len(seen) == 5 and all(len(set(key(group_tasks(big, it)))) == 2 for it in range(20))
     with pytest.raises(ValueError, match="scenario_pool"):
         DrugGRPOConfig().training(model_name_or_path="m", scenario_pool=0).validate()
 
@@ -81,3 +97,47 @@ def test_config_validate_names_the_fix():
         DrugGRPOConfig().training(model_name_or_path="m", loss_type="ppo").validate()
     with pytest.raises(ValueError, match="group_size >= 2"):
         DrugGRPOConfig().training(model_name_or_path="m", group_size=1).validate()
+
+
+def test_runner_plays_a_remote_server_like_the_in_process_env(tiny_model_dir):
+    """``env_url``: the runner steps sessions of a real DrugEnv server on loopback; the episodes match
+    the in-process ones turn for turn (same prompts, rewards), since the same seed gives the same episode."""
+    from drugenv.server.app import create_app
+    from drugenv.server.serve import serve_in_thread
+
+    def play(env_config=None, **training):
+        config = (DrugGRPOConfig().environment(env_config=env_config or {})
+                  .training(model_name_or_path=tiny_model_dir, group_size=2, max_turns=2, max_new_tokens=6,
+                            torch_num_threads=1, **training).debugging(seed=0))
+        runner = DrugEnvRunner(config=config, worker_index=1)
+        try:
+            import torch
+
+            torch.manual_seed(0)
+            return runner.sample(tasks=[{"group_id": 0, "reset_kwargs": {"scenario": "procedural", "seed": 5}}])
+        finally:
+            runner.stop()
+
+    # A server's sessions keep its own step cap (SimParams().max_steps); in-process, the runner would
+    # lower it to max_turns, so give the local env the server's for a like-for-like comparison.
+    local = play(env_config={"sim_params": SimParams()})
+    with serve_in_thread(create_app(max_sessions=4, strict_actions=False)) as url:  # unparseable text is a violation there too
+        remote = play(env_url=url)
+    assert len(remote) == len(local) == 2
+    for a, b in zip(local, remote):
+        assert [o.tolist() for o in a.get_observations(slice(0, len(a)))] == \
+               [o.tolist() for o in b.get_observations(slice(0, len(b)))]
+        assert a.get_rewards(slice(0, len(a))) == pytest.approx(b.get_rewards(slice(0, len(b))))
+
+
+def test_curriculum_draws_each_groups_tier_from_the_schedule():
+    cfg = DrugGRPOConfig().training(model_name_or_path="unused", groups_per_iteration=4, group_size=2,
+                                    curriculum={"kind": "easy_to_hard", "schedule_episodes": 24, "review_prob": 0.0})
+    tiers = lambda it: [t["reset_kwargs"]["difficulty"] for t in group_tasks(cfg, it)]  # noqa: E731
+    # 8 episodes per iteration; the schedule moves up a tier every 8 episodes.
+    assert tiers(0) == ["easy"] * 4 and tiers(1) == ["medium"] * 4 and tiers(2) == tiers(9) == ["hard"] * 4
+    assert group_tasks(cfg, 1) == group_tasks(cfg, 1)  # a pure function of (seed, iteration)
+    mixed = DrugGRPOConfig().training(model_name_or_path="unused", groups_per_iteration=64, curriculum="mixed")
+    assert {t["reset_kwargs"]["difficulty"] for t in group_tasks(mixed, 0)} == {"easy", "medium", "hard"}
+    with pytest.raises(ValueError, match="adaptive"):
+        DrugGRPOConfig().training(model_name_or_path="m", curriculum="adaptive").validate()

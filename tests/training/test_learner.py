@@ -11,19 +11,17 @@ pytest.importorskip("peft")
 pytest.importorskip("ray.rllib")
 
 from ray.rllib.core import DEFAULT_MODULE_ID  # noqa: E402
-from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch  # noqa: E402
 from ray.rllib.utils.metrics.metrics_logger import MetricsLogger  # noqa: E402
 
 from drugenv.training import metrics as M  # noqa: E402
-from drugenv.training.grpo import build_train_batch  # noqa: E402
-from drugenv.training.grpo_config import (  # noqa: E402
-    PLACEHOLDER_ACTION_SPACE,
-    PLACEHOLDER_OBSERVATION_SPACE,
-    DrugGRPOConfig,
-)
+from drugenv.training.connectors import turn_rows  # noqa: E402
+from drugenv.training.env_runner import token_space  # noqa: E402
+from drugenv.training.grpo_config import DrugGRPOConfig  # noqa: E402
 from drugenv.training.rl_module import COMPLETION_MASK, LOGP  # noqa: E402
 
-SPACES = {DEFAULT_MODULE_ID: (PLACEHOLDER_OBSERVATION_SPACE, PLACEHOLDER_ACTION_SPACE)}
+from tests.training.episodes import make_episode  # noqa: E402
+
+SPACES = {DEFAULT_MODULE_ID: (token_space(2048), token_space(2048))}
 
 
 def _learner(model_dir, **training):
@@ -40,16 +38,12 @@ def _on_policy_episodes(module, tokenizer, group_size=4, seed=0):
         ps, max_new_tokens=6, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id
     )
     rng = np.random.default_rng(seed)
-    return [
-        {"group_id": i // group_size, "index": i % group_size, "return": float(rng.normal()),
-         "turns": [{"prompt_ids": p, "completion_ids": c, "logprobs": lp, "truncated": t}], "parse_failures": 0}
-        for i, (p, c, lp, t) in enumerate(zip(ps, comps, lps, trunc))
-    ]
+    return [make_episode(i // group_size, i % group_size, [(p, c, lp, float(rng.normal()))])
+            for i, (p, c, lp) in enumerate(zip(ps, comps, lps))]
 
 
-def _batch(episodes, group_size=4, loss_type="dapo"):
-    cols, _ = build_train_batch(episodes, group_size, loss_type=loss_type)
-    return MultiAgentBatch({DEFAULT_MODULE_ID: SampleBatch(cols)}, env_steps=len(cols[COMPLETION_MASK]))
+def _columns(episodes, loss_type="dapo"):
+    return turn_rows(episodes, advantage="episode", loss_type=loss_type, gamma=1.0)
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +59,7 @@ def test_only_lora_parameters_change(tiny_model_dir, tokenizer):
     before = {n: p.detach().clone() for n, p in module.named_parameters()}
     episodes = _on_policy_episodes(module, tokenizer)
     for _ in range(2):  # lora_B starts at 0, so lora_A only gets gradient from the 2nd step on
-        learner.update(batch=_batch(episodes))
+        learner.update(episodes=episodes)
     after = dict(module.named_parameters())
     changed = {n for n in before if not torch.equal(before[n], after[n].detach())}
     lora = {n for n in before if "lora_" in n}
@@ -80,7 +74,7 @@ def test_only_lora_parameters_change(tiny_model_dir, tokenizer):
 def test_first_epoch_ratio_is_one_on_policy(tiny_model_dir, tokenizer, loss_type, beta):
     learner = _learner(tiny_model_dir, loss_type=loss_type, beta=beta)
     module = learner.module[DEFAULT_MODULE_ID]
-    res = MetricsLogger.peek_results(learner.update(batch=_batch(_on_policy_episodes(module, tokenizer), loss_type=loss_type)))
+    res = MetricsLogger.peek_results(learner.update(episodes=_on_policy_episodes(module, tokenizer)))
     stats = res[DEFAULT_MODULE_ID]
     assert stats[M.RATIO_MIN] == pytest.approx(1.0, abs=1e-4)
     assert stats[M.RATIO_MAX] == pytest.approx(1.0, abs=1e-4)
@@ -88,7 +82,7 @@ def test_first_epoch_ratio_is_one_on_policy(tiny_model_dir, tokenizer, loss_type
     assert stats[M.KL] == pytest.approx(0.0, abs=1e-6)  # LoRA B = 0 at init: policy == reference
     assert stats[M.GRAD_NORM] > 0
     # After the update the policy moved: the same (now off-policy) batch has ratio != 1.
-    res2 = MetricsLogger.peek_results(learner.update(batch=_batch(_on_policy_episodes(module, tokenizer, seed=1), loss_type=loss_type)))
+    res2 = MetricsLogger.peek_results(learner.update(episodes=_on_policy_episodes(module, tokenizer, seed=1)))
     assert res2[DEFAULT_MODULE_ID][M.RATIO_MIN] == pytest.approx(1.0, abs=1e-4)  # fresh on-policy data again
     if beta:
         assert res2[DEFAULT_MODULE_ID][M.KL] > 0
@@ -98,9 +92,10 @@ def test_prompt_and_padding_tokens_get_no_gradient(tiny_model_dir, tokenizer):
     learner = _learner(tiny_model_dir)
     module = learner.module[DEFAULT_MODULE_ID]
     episodes = _on_policy_episodes(module, tokenizer)
-    episodes[0]["turns"][0]["completion_ids"] = episodes[0]["turns"][0]["completion_ids"][:2]  # ragged
-    episodes[0]["turns"][0]["logprobs"] = episodes[0]["turns"][0]["logprobs"][:2]
-    cols, _ = build_train_batch(episodes, 4, loss_type="dapo")
+    first = episodes[0]
+    comp, lp = first.get_actions(0)[:2], first.get_extra_model_outputs("completion_logp", 0)[:2]  # ragged
+    episodes[0] = make_episode(0, 0, [(first.get_observations(0), comp, lp, first.get_return())])
+    cols, _ = _columns(episodes)
     batch = {k: torch.as_tensor(v) for k, v in cols.items()}
     p_len = batch["input_ids"].shape[1] - batch[COMPLETION_MASK].shape[1]
 
@@ -142,22 +137,22 @@ def test_train_batch_is_token_in_token_out(tiny_model_dir, tokenizer):
     learner = _learner(tiny_model_dir)
     module = learner.module[DEFAULT_MODULE_ID]
     episodes = _on_policy_episodes(module, tokenizer)
-    cols, stats = build_train_batch(episodes, 4, loss_type="dapo")
+    cols, stats = _columns(episodes)
     c = cols[COMPLETION_MASK].shape[1]
     p_len = cols["input_ids"].shape[1] - c
     for row, ep in enumerate(episodes):
-        turn = ep["turns"][0]
-        n_p, n_c = len(turn["prompt_ids"]), len(turn["completion_ids"])
-        assert cols["input_ids"][row, p_len - n_p : p_len].tolist() == turn["prompt_ids"]
-        assert cols["input_ids"][row, p_len : p_len + n_c].tolist() == turn["completion_ids"]
-        np.testing.assert_allclose(cols["old_logp"][row, :n_c], turn["logprobs"], rtol=1e-6)
+        prompt, comp = ep.get_observations(0).tolist(), ep.get_actions(0).tolist()
+        n_p, n_c = len(prompt), len(comp)
+        assert cols["input_ids"][row, p_len - n_p : p_len].tolist() == prompt
+        assert cols["input_ids"][row, p_len : p_len + n_c].tolist() == comp
+        np.testing.assert_allclose(cols["old_logp"][row, :n_c], ep.get_extra_model_outputs("completion_logp", 0), rtol=1e-6)
         assert cols[COMPLETION_MASK][row].sum() == n_c
     # Behaviour log-probs recorded by generate() equal the learner's recomputation.
     with torch.no_grad():
         lp = module.forward_train({k: torch.as_tensor(v) for k, v in cols.items()})[LOGP]
     mask = torch.as_tensor(cols[COMPLETION_MASK])
     assert float(((lp - torch.as_tensor(cols["old_logp"])).abs() * mask).max()) < 1e-4
-    assert stats[M.NUM_TURNS] == len(episodes)
+    assert stats[M.NUM_TRAIN_TURNS] == len(episodes)
 
 
 def test_adapter_state_is_lora_only_and_round_trips(tiny_model_dir):

@@ -162,31 +162,32 @@ def test_agrees_with_trl_grpo_loss(loss_type, beta):
     torch.testing.assert_close(logp.grad, trl_grad)
 
 
-def _episode(group_id, ret, n_turns=2):
-    turn = {"prompt_ids": [1, 2, 3], "completion_ids": [4, 5], "logprobs": [-0.5, -0.7], "truncated": False}
-    return {"group_id": group_id, "return": ret, "turns": [dict(turn) for _ in range(n_turns)], "parse_failures": 0}
+def _episode(group_id, ret, n_turns=2, rewards=None):
+    from tests.training.episodes import make_episode
+
+    rewards = rewards or [0.0] * (n_turns - 1) + [ret]
+    return make_episode(group_id, 0, [([1, 2, 3], [4, 5], [-0.5, -0.7], r) for r in rewards])
 
 
-def test_zero_std_groups_are_dropped_from_the_learner_batch_but_not_the_stats():
+def test_connector_drops_nothing_and_the_sampling_filter_finds_zero_std_groups():
+    from ray.rllib.core import DEFAULT_MODULE_ID
+    from ray.rllib.utils.metrics.metrics_logger import MetricsLogger
+
     from drugenv.training import metrics as M
-    from drugenv.training.grpo import build_train_batch
+    from drugenv.training.connectors import GroupRelativeAdvantages, by_group, has_signal
 
     # Group 0 has equal returns (no signal); group 1 differs.
     episodes = [_episode(0, 1.0), _episode(0, 1.0), _episode(1, 0.0, 3), _episode(1, 2.0, 3)]
-    cols, stats = build_train_batch(episodes, 2, loss_type="dapo", drop_zero_std_groups=True)
-    assert len(cols["advantages"]) == 6  # only group 1's 2 x 3 turns
-    assert sorted(set(np.round(cols["advantages"], 3))) == [-1.0, 1.0]
-    assert stats[M.NUM_TURNS] == 10 and stats[M.NUM_TRAIN_TURNS] == 6
-    assert stats[M.FRAC_ZERO_STD_GROUPS] == 0.5
-    assert stats[M.EPISODE_RETURN_MEAN] == 1.0  # all four episodes
-    assert stats[M.REPORT_RATE] == 0.0
-    episodes[3]["reported"] = True
-    assert build_train_batch(episodes, 2, loss_type="dapo")[1][M.REPORT_RATE] == 0.25
-    kept, _ = build_train_batch(episodes, 2, loss_type="dapo", drop_zero_std_groups=False)
-    assert len(kept["advantages"]) == 10 and not kept["advantages"][:4].any()
-    # Every group constant: an empty batch (the algorithm then skips the update), no error.
-    empty, stats = build_train_batch(episodes[:2], 2, loss_type="dapo", drop_zero_std_groups=True)
-    assert len(empty["advantages"]) == 0 and stats[M.NUM_TRAIN_TURNS] == 0
+    kw = dict(advantage="episode", loss_type="dapo", gamma=1.0)
+    assert [has_signal(g, **kw) for g in by_group(episodes)] == [False, True]
+    logger = MetricsLogger()
+    batch = GroupRelativeAdvantages(**kw)(rl_module=None, batch={}, episodes=episodes, metrics=logger)
+    cols = batch[DEFAULT_MODULE_ID]
+    assert len(cols["advantages"]) == 10  # every turn of every episode it is given
+    assert not cols["advantages"][:4].any()  # group 0: zero advantage
+    np.testing.assert_allclose(cols["advantages"][4:], [-1, -1, -1, 1, 1, 1], atol=1e-3)  # (R - mean) / (std + 1e-4)
+    assert logger.peek((DEFAULT_MODULE_ID, M.NUM_TRAIN_TURNS)) == 10
+    assert logger.peek((DEFAULT_MODULE_ID, M.ADVANTAGE_ABS_MEAN)) == pytest.approx(0.6, abs=1e-3)
 
 
 def test_turn_advantages_hand_computed():
@@ -216,14 +217,11 @@ def test_turn_advantages_hand_computed():
 
 
 def test_turn_mode_batch_gives_each_turn_its_own_advantage():
-    from drugenv.training.grpo import build_train_batch
+    from drugenv.training.connectors import turn_rows
 
-    episodes = [_episode(0, 0.9), _episode(0, 0.3)]
-    for e, rs in zip(episodes, ([1.0, -0.1], [0.1, 0.2])):
-        for t, r in zip(e["turns"], rs):
-            t["reward"] = r
-    cols, _ = build_train_batch(episodes, 2, loss_type="dr_grpo", advantage="turn")
+    episodes = [_episode(0, 0.9, rewards=[1.0, -0.1]), _episode(0, 0.3, rewards=[0.1, 0.2])]
+    cols, _ = turn_rows(episodes, advantage="turn", loss_type="dr_grpo", gamma=1.0)
     # reward-to-go [0.9, -0.1] vs [0.3, 0.2]; baselines [0.6, 0.05]
     np.testing.assert_allclose(cols["advantages"], [0.3, -0.15, -0.3, 0.15], atol=1e-6)
     with pytest.raises(ValueError, match="episode"):
-        build_train_batch(episodes, 2, loss_type="dapo", advantage="token")
+        turn_rows(episodes, advantage="token", loss_type="dapo", gamma=1.0)

@@ -20,7 +20,7 @@ CONFIGS = sorted(p for p in (ROOT / "rllib_configs").glob("*.py") if not p.name.
 # A run small enough for a test: no warm-start, 1 group of 2 episodes of at most 3 turns. The
 # random-init model's episodes all score the same, so keep zero-variance groups in the batch: the
 # test needs real optimizer steps to check that resuming carries the optimizer state.
-TINY = ["run.eval_episodes=2", "run.curve_eval_episodes=2", "run.curated_episodes=2", "run.eval_max_steps=3", "run.eval_interval=1", "run.checkpoint_interval=1",
+TINY = ["run.eval_episodes=2", "run.curve_eval_episodes=2", "run.curated_episodes=2", "run.twins_episodes=2", "run.eval_max_steps=3", "run.eval_interval=1", "run.checkpoint_interval=1",
         "training.groups_per_iteration=1", "training.group_size=2", "training.max_turns=3",
         "training.max_new_tokens=16", "env_runners.num_envs_per_env_runner=2", "training.drop_zero_std_groups=false"]
 
@@ -65,13 +65,17 @@ def test_train_checkpoint_resume_and_adapter(tmp_path):
     assert (final / "adapter" / "adapter_config.json").exists()
     report = json.loads((out / "evidence" / "before_after_metrics.json").read_text())
     assert {"before", "after_grpo", "heuristic", "oracle"} <= set(report)
-    # The evidence: both suites, with paired bootstrap intervals against the heuristic on the same episodes.
+    # The evidence: the three suites, with paired bootstrap intervals against the heuristic on the same episodes.
     ev = report["_evidence"]
-    assert set(ev) == {"procedural-test", "curated"} and ev["curated"]["episodes"] == 2
+    assert set(ev) == {"procedural-test", "curated", "procedural-test-twins"} and ev["curated"]["episodes"] == 2
+    assert ev["procedural-test-twins"]["twins"]["heuristic"]["twin_pairs"] == 1  # one original + its twin
     assert {"decision_accuracy", "brier", "report_rate"} <= set(ev["procedural-test"]["vs_heuristic"]["after_grpo"])
     assert report["_timing"]["iteration_seconds"] and report["_timing"]["train_seconds"] > 0
-    assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 and all(r["heldout/decision_accuracy"] is not None for r in rows)  # RLlib's evaluation, each iteration
     assert (out / "evidence" / "training_curve.png").stat().st_size > 10_000
+    assert json.loads((out / "settings.json").read_text())["algo"] == "grpo"
+    assert json.loads((out / "summary.json").read_text())["final"] == report["after_grpo"]
 
     kept = tmp_path / "kept"
     shutil.copytree(final, kept)

@@ -34,8 +34,14 @@ def test_train_checkpoint_and_eval(local_ray, tmp_path, tiny):
     res = train_ppo(mod, overrides, tmp_path / "ppo", progress=False)
     assert [r["iteration"] for r in res["curve"]] == [1, 2]
     assert set(METRIC_KEYS) <= set(res["final"]) and 0.0 <= res["final"]["decision_accuracy"] <= 1.0
-    lines = (tmp_path / "ppo" / "learning_curve.jsonl").read_text().splitlines()
+    # The run files every `drugenv train` run writes (training.run_files), as for GRPO.
+    out = tmp_path / "ppo"
+    lines = (out / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 2 and "heldout/brier" in json.loads(lines[-1])
+    assert json.loads((out / "settings.json").read_text())["algo"] == "ppo_vector"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["final"] == pytest.approx(res["final"], nan_ok=True) and summary["heuristic"]["decision_accuracy"] > 0.5
+    assert (out / "evidence" / "training_curve.png").read_bytes()[:4] == b"\x89PNG"
     ckpt = Path(res["checkpoint"])
     assert is_ppo_checkpoint(ckpt) and is_ppo_checkpoint(tmp_path / "ppo") and not is_ppo_checkpoint(tmp_path)
 
@@ -50,7 +56,7 @@ def test_train_checkpoint_and_eval(local_ray, tmp_path, tiny):
 
 def test_eval_cli_agent_checkpoint(local_ray, tmp_path, tiny):
     """``drugenv eval --agent checkpoint:PATH`` resolves PPO checkpoints (once the lead wires the dispatcher)."""
-    pytest.importorskip("drugenv.agents.checkpoint")
+    pytest.importorskip("drugenv.evaluation.agents")
     from drugenv.evaluation.cli import make_policy
 
     mod = load_rllib_config(REPO / "rllib_configs" / "ppo_vector")

@@ -33,6 +33,6 @@ def test_retrain_from_best_config_reproduces_the_trial(local_ray, tmp_path, tiny
                           "--out", str(tmp_path / "retrain"), "--no-progress", "--num-cpus", "1"],
                          env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
-    last = json.loads((tmp_path / "retrain" / "learning_curve.jsonl").read_text().splitlines()[-1])
+    last = json.loads((tmp_path / "retrain" / "metrics.jsonl").read_text().splitlines()[-1])
     for k in HELDOUT_COLUMNS:
         assert last[f"heldout/{k}"] == pytest.approx(trial[f"heldout/{k}"], abs=1e-9, nan_ok=True), k

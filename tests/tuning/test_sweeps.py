@@ -40,7 +40,7 @@ def test_sweep_writes_table_plot_and_best_config(local_ray, tmp_path, name, tiny
 
         RewardConfig(**s["env_config"]["reward_config"])
     else:
-        from drugenv.training.curriculum import CurriculumSpec
+        from drugenv.scenarios.curriculum import CurriculumSpec
 
         CurriculumSpec.parse(s["env_config"]["curriculum"])
 
@@ -54,3 +54,29 @@ def test_sweep_files_and_budget_flags():
     args = SweepArgs(sweep="tune_sweeps/curriculum", iterations=3, eval_episodes=10, train_batch_size=400)
     assert budget_overrides(args) == {"run": {"iterations": 3, "eval_episodes": 10},
                                       "training": {"train_batch_size_per_learner": 400, "minibatch_size": 250}}
+
+
+def test_grpo_curriculum_sweep_runs_drug_grpo_under_tune(local_ray, tmp_path):
+    """`drugenv sweep tune_sweeps/curriculum --algo grpo_tiny_cpu`: Tuner(DrugGRPO, param_space=config),
+    2 trials, each scored by RLlib's held-out evaluation; the best trial's settings retrain with `drugenv train`."""
+    sweep = load_sweep(REPO / "tune_sweeps" / "curriculum")
+    tiny = {  # a random-init tiny model, no SFT: the plumbing, not learning (it never reports)
+        "sft": {"enabled": False},
+        "training": {"group_size": 2, "groups_per_iteration": 1, "max_turns": 2, "max_new_tokens": 4},
+        "env_runners": {"num_env_runners": 1, "num_envs_per_env_runner": 2},
+        "run": {"iterations": 2, "eval_interval": 1, "curve_eval_episodes": 2, "eval_max_steps": 2, "eval_max_new_tokens": 4},
+    }
+    res = run_sweep(sweep, algo="grpo_tiny_cpu", num_samples=2, out=tmp_path, base_overrides=tiny, seed=0)
+    rows = res["table"]
+    assert len(rows) == 2 and not res["errors"]
+    for r in rows:
+        assert r["eval_rounds"] == 2 and r["iterations"] == 2
+        assert r[sweep.METRIC] == 0.0  # never reports: no decision is right
+        assert r["config.training.curriculum.kind"] in ("fixed", "mixed", "easy_to_hard")
+    best = json.loads((tmp_path / sweep.NAME / "best_config.json").read_text())
+    assert best["algo"] == "grpo_tiny_cpu" and best["training"]["curriculum"]["kind"] == rows[0]["config.training.curriculum.kind"]
+    from drugenv.training.configs import load_rllib_config
+
+    mod = load_rllib_config(REPO / "rllib_configs" / "grpo_tiny_cpu")
+    retrain = mod.build_config({k: v for k, v in best.items() if k != "algo"}, model_path="unused")
+    assert retrain.curriculum == best["training"]["curriculum"]

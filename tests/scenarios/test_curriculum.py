@@ -5,7 +5,7 @@ import pytest
 
 from drugenv.errors import ConfigError
 from drugenv.gym_envs import DrugEnvVector
-from drugenv.training.curriculum import Curriculum, CurriculumSpec
+from drugenv.scenarios.curriculum import Curriculum, CurriculumSpec
 
 
 def _draws(cur, n, seed=0):

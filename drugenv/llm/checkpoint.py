@@ -1,0 +1,117 @@
+"""GRPO checkpoints as LLM agents: the checkpoint layout, its metadata, and loading one as an ``HFPolicy``.
+
+A GRPO checkpoint directory holds ``drugenv_checkpoint.json`` (``CHECKPOINT_META``: which base model
+the adapter belongs to, the run's settings) and the LoRA adapter in peft format under ``adapter/``
+(``ADAPTER_DIR``). ``training.grpo_train`` writes that layout; everything that reads it is here:
+
+- ``resolve_adapter_checkpoint``: a GRPO checkpoint, or a bare peft adapter directory, to the
+  ``(base model, adapter, metadata)`` the Serve agent loads; reads only small JSON files, so a CLI
+  can check a path before Ray or a model starts.
+- ``trained_budget``: the prompt budget an adapter was trained with (``HFPolicy``'s default).
+- ``load_grpo_checkpoint_policy``: the checkpoint as a greedy ``HFPolicy``.
+
+``--agent checkpoint:PATH`` (GRPO or PPO) is dispatched by the agent registry,
+``drugenv.evaluation.agents.load_checkpoint_policy``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+from drugenv.errors import ConfigError
+from drugenv.llm.prompts import DEFAULT_MAX_PROMPT_TOKENS
+
+CHECKPOINT_META = "drugenv_checkpoint.json"
+"""The metadata file of a GRPO checkpoint (``algo``, ``model``, ``settings``, ``iteration``)."""
+ADAPTER_DIR = "adapter"
+"""The peft adapter's directory inside a GRPO checkpoint."""
+
+
+def require_existing(path: str | Path, what: str = "checkpoint") -> Path:
+    """``path`` as a ``Path``; ``ConfigError`` (one line: what, why, fix) when it does not exist."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise ConfigError(f"{what} {str(path)!r} does not exist; pass a run's checkpoint directory, "
+                          f"e.g. runs/grpo_tiny_cpu/checkpoint_final")
+    return p
+
+
+def read_checkpoint_meta(path: str | Path) -> Optional[dict[str, Any]]:
+    """The ``drugenv_checkpoint.json`` of checkpoint directory ``path``; None when there is none."""
+    meta_file = Path(path) / CHECKPOINT_META
+    return json.loads(meta_file.read_text()) if meta_file.is_file() else None
+
+
+def is_grpo_checkpoint(path: str | Path) -> bool:
+    """True when ``path`` is a GRPO checkpoint directory (its metadata says ``algo: grpo``)."""
+    meta = read_checkpoint_meta(path) if Path(path).is_dir() else None
+    return bool(meta) and meta.get("algo") == "grpo"
+
+
+def resolve_adapter_checkpoint(path: str | Path, model: Optional[str] = None) -> tuple[str, str, dict[str, Any]]:
+    """``(base model, adapter dir, checkpoint metadata)`` for a GRPO checkpoint or a peft adapter directory.
+
+    The base model is ``model`` when given, else ``base_model_name_or_path`` from the adapter's
+    ``adapter_config.json``, else the ``model`` recorded in ``drugenv_checkpoint.json``.
+    """
+    p = require_existing(path)
+    adapter = p / ADAPTER_DIR if (p / ADAPTER_DIR / "adapter_config.json").is_file() else p
+    if not (adapter / "adapter_config.json").is_file():
+        raise ConfigError(f"{path} holds no LoRA adapter (no adapter_config.json in it or in {p / ADAPTER_DIR}); pass a GRPO "
+                          "run's checkpoint directory (e.g. runs/grpo_tiny_cpu/checkpoint_final) or a peft adapter directory")
+    meta = read_checkpoint_meta(adapter.parent) or {}
+    base = model or json.loads((adapter / "adapter_config.json").read_text()).get("base_model_name_or_path") or meta.get("model")
+    if not base:
+        raise ConfigError(f"{adapter / 'adapter_config.json'} names no base model (base_model_name_or_path is empty); "
+                          "pass it with --model PATH_OR_HUB_ID")
+    return str(base), str(adapter.resolve()), meta
+
+
+def trained_budget(adapter: str | Path | None) -> int:
+    """The prompt budget a checkpoint's adapter was trained with, else ``DEFAULT_MAX_PROMPT_TOKENS``.
+
+    Read from ``training.max_prompt_tokens`` (else ``run.eval_max_prompt_tokens``) of the settings in
+    the ``drugenv_checkpoint.json`` beside the adapter directory.
+    """
+    if adapter is not None:
+        try:
+            s = (read_checkpoint_meta(Path(adapter).parent) or {}).get("settings", {})
+            return int(s.get("training", {}).get("max_prompt_tokens") or s["run"]["eval_max_prompt_tokens"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass
+    return DEFAULT_MAX_PROMPT_TOKENS
+
+
+def load_grpo_checkpoint_policy(path: str | Path, **kwargs: Any) -> Any:
+    """A GRPO checkpoint as a greedy ``HFPolicy``.
+
+    The base model is the metadata's ``model`` (else the adapter's ``base_model_name_or_path``), with
+    ``adapter/``; the completion cap is the run's ``run.eval_max_new_tokens`` (else 128) and the prompt
+    budget its ``run.eval_max_prompt_tokens`` (else ``DEFAULT_MAX_PROMPT_TOKENS``). ``kwargs`` go to
+    ``HFPolicy`` (device, dtype, batch_size…)."""
+    from drugenv.llm.policy import HFPolicy, SamplingConfig
+
+    p = require_existing(path)
+    meta = read_checkpoint_meta(p)
+    if not meta or meta.get("algo") != "grpo":
+        raise ConfigError(f"{path} is not a DrugEnv GRPO checkpoint (no {CHECKPOINT_META} with algo 'grpo' in it); "
+                          "pass a checkpoint_* directory of a GRPO run")
+    run = meta.get("settings", {}).get("run", {})
+    model = meta.get("model") or resolve_adapter_checkpoint(p)[0]  # else the adapter's own base model
+    return HFPolicy(model, adapter=str(p / ADAPTER_DIR),
+                    sampling=SamplingConfig(temperature=0.0, max_new_tokens=int(run.get("eval_max_new_tokens", 128))),
+                    max_prompt_tokens=int(run.get("eval_max_prompt_tokens", DEFAULT_MAX_PROMPT_TOKENS)), **kwargs)
+
+
+__all__ = [
+    "ADAPTER_DIR",
+    "CHECKPOINT_META",
+    "is_grpo_checkpoint",
+    "load_grpo_checkpoint_policy",
+    "read_checkpoint_meta",
+    "require_existing",
+    "resolve_adapter_checkpoint",
+    "trained_budget",
+]

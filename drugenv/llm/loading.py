@@ -1,0 +1,95 @@
+"""Loading any Hugging Face causal LM (tiny, local directory or hub id), optionally with a peft LoRA adapter.
+
+``load_model_and_tokenizer`` is what ``HFPolicy`` (and through it evaluation, run-agent, the Serve
+agent and ``checkpoint:`` agents), SFT and the GRPO driver load models with. Model strings go
+through ``architectures.resolve_model_spec`` first (``tiny``, ``tiny-qwen``, ``random:<hub id>``
+build cached offline models); ``HF_HUB_OFFLINE=1`` restricts hub ids to the local HF cache.
+
+``drugenv.llm.tiny`` builds the tiny models and tokenizers; this module only loads.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+from drugenv.errors import DependencyNotInstalled
+
+
+def pick_device(device: Optional[str] = None) -> str:
+    """``device`` if given, else ``"cuda"`` when available, else ``"cpu"``."""
+    if device and device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def require_peft() -> Any:
+    """``peft.PeftModel``, or ``DependencyNotInstalled`` with the pip command."""
+    try:
+        from peft import PeftModel
+    except ImportError as e:
+        raise DependencyNotInstalled("peft", "llm") from e
+    return PeftModel
+
+
+def load_tokenizer(path_or_id: str | Path):
+    """Tokenizer with left padding and a pad token (generation-ready)."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(path_or_id))
+    tok.padding_side = "left"
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_model_and_tokenizer(
+    path_or_id: str | Path,
+    adapter: Optional[str | Path] = None,
+    device: Optional[str] = None,
+    dtype: Optional[str] = None,
+    *,
+    trainable_adapter: bool = False,
+) -> tuple[Any, Any]:
+    """``(model, tokenizer)`` from a local directory or hub id, optionally with a peft LoRA adapter.
+
+    Args:
+        path_or_id: directory written by ``build_tiny_model`` / ``save_pretrained``, a hub id, or a model
+            string of ``architectures.resolve_model_spec`` (``tiny``, ``random:Qwen/Qwen2.5-3B-Instruct``…)
+            (honours ``HF_HUB_OFFLINE=1``: then only the local HF cache is used).
+        adapter: peft adapter directory or hub id; ``None`` for the bare model.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``…; ``None``/``"auto"`` picks CUDA when available.
+        dtype: ``"float32"``, ``"bfloat16"``, ``"float16"``; ``None`` = float32 on CPU, bfloat16 on CUDA.
+        trainable_adapter: load the adapter with ``is_trainable=True`` (for continued training).
+
+    Returns:
+        The model in eval mode on ``device`` and a left-padding tokenizer.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from drugenv.llm.architectures import resolve_model_spec
+
+    path_or_id = resolve_model_spec(path_or_id)  # tiny / tiny-qwen / random:<architecture> → cached directory
+    dev = pick_device(device)
+    torch_dtype = getattr(torch, dtype) if dtype else (torch.bfloat16 if dev.startswith("cuda") else torch.float32)
+    tok = load_tokenizer(path_or_id)
+    model = AutoModelForCausalLM.from_pretrained(str(path_or_id), dtype=torch_dtype)
+    if adapter is not None:
+        PeftModel = require_peft()
+        model = PeftModel.from_pretrained(model, str(adapter), is_trainable=trainable_adapter)
+    if model.generation_config.pad_token_id is None:
+        model.generation_config.pad_token_id = tok.pad_token_id
+    model.to(dev)
+    model.eval()
+    return model, tok
+
+
+__all__ = [
+    "load_model_and_tokenizer",
+    "load_tokenizer",
+    "pick_device",
+    "require_peft",
+]

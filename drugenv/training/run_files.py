@@ -1,0 +1,67 @@
+"""The files every ``drugenv train`` run writes, GRPO or PPO: one layout, written in one place.
+
+| file                               | written                       | holds                                             |
+|------------------------------------|-------------------------------|---------------------------------------------------|
+| ``settings.json``                  | first, before training        | ``{"algo": ..., **settings}``: everything the run used |
+| ``metrics.jsonl``                  | one line per iteration        | the curve: training metrics, ``heldout/*`` when evaluated |
+| ``evidence/training_curve.png``    | at the end                    | the curve, drawn                                   |
+| ``summary.json``                   | at the end                    | final held-out metrics, the heuristic on the same episodes, the checkpoint |
+| ``checkpoint_final/``              | at the end                    | ``Algorithm.save_to_path`` (resume with ``--resume``) |
+
+GRPO adds ``evidence/before_after_metrics.json`` (base, SFT, GRPO and baselines with intervals) and
+its SFT model. The dashboard (``drugenv.dashboard.runs``) reads this layout.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+SETTINGS = "settings.json"
+METRICS = "metrics.jsonl"
+SUMMARY = "summary.json"
+CURVE_PNG = "evidence/training_curve.png"
+CHECKPOINT_FINAL = "checkpoint_final"
+
+
+class RunFiles:
+    """Writes one run's files under ``out`` (see the module table)."""
+
+    def __init__(self, out: str | Path):
+        self.out = Path(out)
+
+    def start(self, algo: str, settings: Mapping[str, Any], *, resume: bool = False) -> None:
+        """``settings.json``; a fresh run (not ``resume``) also starts a fresh ``metrics.jsonl``."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "evidence").mkdir(exist_ok=True)
+        (self.out / SETTINGS).write_text(json.dumps({"algo": algo, **settings}, indent=2, default=str))
+        if not resume:
+            (self.out / METRICS).unlink(missing_ok=True)
+
+    def log(self, row: Mapping[str, Any]) -> None:
+        """Append one iteration's row to ``metrics.jsonl`` (readable while the run goes on)."""
+        with open(self.out / METRICS, "a") as f:
+            f.write(json.dumps(dict(row), default=str) + "\n")
+
+    def history(self) -> list[dict[str, Any]]:
+        """Every row of ``metrics.jsonl``, including iterations before a ``--resume``."""
+        path = self.out / METRICS
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    def finish(self, final: Mapping[str, Any], *, heuristic: Optional[Mapping[str, Any]] = None,
+               checkpoint: Optional[str] = None, **extra: Any) -> Path:
+        """``summary.json``: the final held-out metrics and what to compare them with."""
+        path = self.out / SUMMARY
+        path.write_text(json.dumps({"final": dict(final), "heuristic": dict(heuristic or {}), "checkpoint": checkpoint,
+                                    **extra}, indent=2, default=str))
+        return path
+
+    @property
+    def curve_png(self) -> Path:
+        return self.out / CURVE_PNG
+
+
+__all__ = ["CHECKPOINT_FINAL", "CURVE_PNG", "METRICS", "RunFiles", "SETTINGS", "SUMMARY"]

@@ -1,0 +1,146 @@
+"""The one episode loop (``evaluation.episodes.play_episodes``) and the remote-environment adapter."""
+
+from __future__ import annotations
+
+import pytest
+
+from drugenv.agents.base import Policy
+from drugenv.agents.baselines import HeuristicPolicy, OraclePolicy, RandomPolicy
+from drugenv.errors import ConfigError
+from drugenv.evaluation.episodes import EpisodeSpec, play_episodes
+from drugenv.evaluation.evaluate import episode_record, run_episodes
+from drugenv.scenarios import suite_episodes
+from drugenv.simulator.environment import DrugTargetEnvironment
+
+EPISODES = suite_episodes("curated", 3, 0) + suite_episodes("procedural-test", 4, 0)
+
+
+def _summary(played):
+    return [(p.spec, p.steps, p.episode_return, p.terminal_reward, p.violations, p.last_observation.model_dump_json())
+            for p in played]
+
+
+def test_batching_does_not_change_episodes():
+    runs = {b: play_episodes(HeuristicPolicy(), EPISODES, batch_size=b) for b in (1, 3, 8)}
+    assert _summary(runs[1]) == _summary(runs[3]) == _summary(runs[8])
+    assert all(p.done and p.outcome is not None for p in runs[3])
+    assert [p.index for p in runs[3]] == list(range(len(EPISODES)))
+
+
+def test_evaluation_records_come_from_the_loop():
+    played = play_episodes(RandomPolicy(seed=3), EPISODES, batch_size=4)
+    assert run_episodes(RandomPolicy(seed=3), EPISODES, batch_size=4, progress=False) == [episode_record(p) for p in played]
+
+
+def test_hooks_see_every_reset_step_and_end():
+    resets, events, ends = [], [], []
+    played = play_episodes(HeuristicPolicy(), EPISODES[:4], batch_size=2, on_reset=lambda i, s, o: resets.append((i, s)),
+                           on_step=events.append, on_episode_end=ends.append)
+    assert [i for i, _ in resets] == [0, 1, 2, 3] and ends == played
+    assert len(events) == sum(p.steps for p in played)
+    for p in played:
+        mine = [e for e in events if e.episode == p.index]
+        assert [e.step for e in mine] == list(range(1, p.steps + 1))
+        assert mine[-1].episode_return == p.episode_return and mine[-1].observation is p.last_observation
+        assert all(e.record is None and e.seconds >= 0 for e in mine)  # baselines keep no per-step record
+
+
+def test_envs_are_made_once_per_slot_reused_and_closed():
+    made = []
+
+    class Env(DrugTargetEnvironment):
+        closed = False
+
+        def close(self):
+            self.closed = True
+            super().close()
+
+    def factory():
+        made.append(Env())
+        return made[-1]
+
+    play_episodes(HeuristicPolicy(), EPISODES, env_factory=factory, batch_size=3)
+    assert len(made) == 3 and all(e.closed for e in made)
+
+
+class _Counting(Policy):
+    """Always literature search; records which slots it was shown as running."""
+
+    name = "counting"
+
+    def __init__(self):
+        self.seen = []
+
+    def act(self, observations):
+        self.seen.append([not o.done for o in observations])
+        return [{"action_type": "literature_search", "reasoning": "x"} for _ in observations]
+
+
+def test_max_steps_caps_episodes_without_an_outcome():
+    policy = _Counting()
+    played = play_episodes(policy, [EpisodeSpec("egfr_nsclc_viable", 0), EpisodeSpec("procedural", 1)], max_steps=2)
+    assert [p.steps for p in played] == [2, 2] and all(p.outcome is None and not p.done for p in played)
+    assert policy.seen == [[True, True], [True, True]]
+
+
+def test_the_oracle_needs_the_truth_in_process():
+    class Opaque:  # an environment without the truth, like a server
+        def __init__(self):
+            self.env = DrugTargetEnvironment()
+
+        def reset(self, **kw):
+            return self.env.reset(**kw)
+
+        def step(self, action):
+            return self.env.step(action)
+
+        def close(self):
+            self.env.close()
+
+    with pytest.raises(ConfigError, match="in-process simulator"):
+        play_episodes(OraclePolicy(), EPISODES[:1], env_factory=Opaque)
+    with pytest.raises(ConfigError, match="no outcome"):
+        run_episodes(HeuristicPolicy(), EPISODES[:1], env_factory=Opaque, progress=False)
+
+
+@pytest.fixture
+def server():
+    pytest.importorskip("websockets")
+    from drugenv.server.app import create_app
+    from drugenv.server.serve import serve_in_thread
+
+    def start(strict: bool):
+        return serve_in_thread(create_app(max_sessions=8, strict_actions=strict))
+
+    return start
+
+
+def test_remote_environment_plays_like_the_local_simulator(server):
+    from drugenv.evaluation.remote_env import RemoteEnvironment
+
+    with server(False) as url:
+        remote = play_episodes(HeuristicPolicy(), EPISODES, env_factory=lambda: RemoteEnvironment(url), batch_size=3)
+    local = play_episodes(HeuristicPolicy(), EPISODES, batch_size=3)
+    assert [(p.steps, p.episode_return, p.terminal_reward, p.violations) for p in remote] == \
+           [(p.steps, p.episode_return, p.terminal_reward, p.violations) for p in local]
+    assert [p.last_observation.metadata.get("termination_reason") for p in remote] == \
+           [p.last_observation.metadata.get("termination_reason") for p in local]
+    assert all(p.outcome is None for p in remote)  # a server keeps the truth
+
+
+def test_remote_environment_turns_a_strict_refusal_into_a_violation(server):
+    from drugenv.client import InvalidRequestError
+    from drugenv.evaluation.remote_env import RemoteEnvironment
+    from drugenv.llm.parsing import ParseFailure, to_env_action
+
+    garbage = to_env_action(ParseFailure("no_json", "no JSON object found", "hmm"))
+    with server(True) as url:
+        with RemoteEnvironment(url) as env:
+            first = env.reset(seed=0, scenario="egfr_nsclc_viable")
+            obs = env.step(garbage)
+            assert obs.step_count == first.step_count and obs.reward == 0.0 and not obs.done
+            assert obs.rule_violations[0].rule == "invalid_action" and "refused by the server" in obs.rule_violations[0].message
+        with RemoteEnvironment(url, refused_as_violation=False) as env:
+            env.reset(seed=0, scenario="egfr_nsclc_viable")
+            with pytest.raises(InvalidRequestError):
+                env.step(garbage)
