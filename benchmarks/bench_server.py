@@ -13,6 +13,14 @@ needs the ``openenv`` package (``pip install 'openenv==0.10.*'``); ``--servers d
 Results to expect: steps/s of both servers, p50/p99 latency of one step (send -> reply), and
 ``drugenv / reference`` ratios (> 1 for throughput means DrugEnv is faster). Numbers depend on
 the machine and on what else runs on it; compare only runs made back to back.
+
+Memory per session (Linux: reads ``/proc``)::
+
+    python benchmarks/bench_server.py --memory-sessions 256
+
+opens that many ``/ws`` sessions on each server, resets each (a procedural episode) and plays
+``--memory-steps`` steps without ending it, then reports the server's resident memory (all its
+processes) before and after, per open session.
 """
 
 from __future__ import annotations
@@ -55,6 +63,10 @@ class Args:
     """DrugEnv server: frames handled in a pool of this many threads (0: inline on the event loop)."""
     workers: int = 1
     """DrugEnv server: worker processes (``drugenv serve-env --workers``); compare 1 and 2 for scaling."""
+    memory_sessions: int = 0
+    """If > 0: instead of the load test, measure resident memory with this many open sessions."""
+    memory_steps: int = 5
+    """Steps each session plays before memory is read (the episodes stay open)."""
 
 
 CURATED = ("egfr_nsclc_viable", "kras_pdac_borderline", "cd33_aml_misleading", "tp53_solid_tumors_clear_fail",
@@ -185,11 +197,93 @@ def measure(kind: str, args: Args) -> dict[str, float]:
             proc.kill()
 
 
+# ------------------------------------------------------------------------------------ memory
+def rss_bytes(pid: int) -> int:
+    """Resident memory of ``pid`` and all its descendants (Linux ``/proc``), bytes."""
+    import os
+
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/status") as f:
+                total += next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    todo += [int(c) for c in f.read().split()]
+        except (FileNotFoundError, ProcessLookupError, StopIteration):
+            continue
+    return total
+
+
+async def open_sessions(url: str, n: int, steps: int, seed: int) -> list[Any]:
+    """``n`` sockets, each mid-episode: reset (procedural) then ``steps`` investigations, never a report."""
+    from websockets.asyncio.client import connect
+
+    from drugenv.actions import ACTION_TABLE, ActionType
+
+    async def one(i: int) -> Any:
+        ws = await connect(url.replace("http://", "ws://") + "/ws", ping_interval=None, max_size=None)
+        rng = random.Random(seed + i)
+        await ws.send(json.dumps({"type": "reset", "data": {"seed": seed + i}}))
+        frame = json.loads(await ws.recv())
+        for _ in range(steps):
+            obs = frame["data"]["observation"]
+            # No report (step_count 0) and never the last credits: the episode stays open.
+            cheap = [a for a in obs["legal_actions"] if ACTION_TABLE[ActionType(a)].cost < obs["credits_remaining"]]
+            action = random_action(rng, {**obs, "step_count": 0, "legal_actions": cheap})
+            await ws.send(json.dumps({"type": "step", "data": action}))
+            frame = json.loads(await ws.recv())
+            assert frame["type"] == "observation" and not frame["data"]["done"], frame
+        return ws
+
+    sockets = []
+    for start in range(0, n, 32):  # 32 handshakes at a time
+        sockets += await asyncio.gather(*(one(i) for i in range(start, min(n, start + 32))))
+    return sockets
+
+
+def measure_memory(kind: str, args: Args) -> dict[str, float]:
+    proc, url = start_server(kind, max_sessions=args.memory_sessions, env_threads=args.env_threads,
+                             workers=args.workers if kind == "drugenv" else 1)
+
+    async def run() -> dict[str, float]:
+        for ws in await open_sessions(url, 4, args.memory_steps, args.seed):  # warm-up: lazy imports, caches
+            await ws.close()
+        await asyncio.sleep(0.5)
+        before = rss_bytes(proc.pid)
+        sockets = await open_sessions(url, args.memory_sessions, args.memory_steps, args.seed + 10_000)
+        await asyncio.sleep(0.5)
+        after = rss_bytes(proc.pid)
+        for ws in sockets:
+            await ws.close()
+        return {"sessions": args.memory_sessions, "rss_before_mb": round(before / 2**20, 1),
+                "rss_after_mb": round(after / 2**20, 1),
+                "kb_per_session": round((after - before) / args.memory_sessions / 1024, 1)}
+
+    try:
+        return asyncio.run(run())
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 def main(args: Args) -> None:
     if args.serve:
         serve(args.serve, args.port, max_sessions=args.clients, env_threads=args.env_threads, workers=args.workers)
         return
     print(f"config: {asdict(args)}")
+    if args.memory_sessions > 0:
+        import os
+
+        print(f"load average {os.getloadavg()[0]:.2f}")
+        kinds = ["drugenv", "reference"] if args.servers == "both" else [args.servers]
+        for kind in kinds:
+            print(f"{kind:<10} {measure_memory(kind, args)}", flush=True)
+        return
     kinds = ["drugenv", "reference"] if args.servers == "both" else [args.servers]
     runs: dict[str, list[dict[str, float]]] = {kind: [] for kind in kinds}
     for r in range(args.repeats):

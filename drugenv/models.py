@@ -6,13 +6,60 @@ descriptions are the single source for the server's JSON schema, the LLM prompt 
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional
+import json
+from typing import Any, Literal, Optional, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from drugenv.actions import ActionType, parse_parameters
 
 Decision = Literal["go", "no_go"]
+M = TypeVar("M", bound=BaseModel)
+
+_set = object.__setattr__
+
+
+def trusted(cls: type[M], **values: Any) -> M:
+    """An instance of ``cls`` from values the simulator built itself, without validation.
+
+    The hot path of a step builds a handful of models from values of their declared types; pydantic's
+    validation (or ``model_construct``, which walks every field's default) re-checked them each time.
+    The caller passes every field, in declaration order (serialization follows that order), as the
+    validated value would be: fresh containers, enums as enums. Input from outside (actions, requests)
+    is validated where it enters (``rules.parse_action``, the server); ``tests/simulator/test_trusted.py``
+    checks that what this builds equals what validation builds.
+    """
+    obj = cls.__new__(cls)
+    _set(obj, "__dict__", values)
+    _set(obj, "__pydantic_fields_set__", set(values))
+    _set(obj, "__pydantic_extra__", None)
+    _set(obj, "__pydantic_private__", None)
+    return obj
+
+
+_PARAMS_JSON = json.JSONEncoder(sort_keys=True)
+"""``json.dumps(x, sort_keys=True)`` without building an encoder per call (same text)."""
+_CANONICAL: dict[tuple, dict[str, Any]] = {}
+_CANONICAL_MAX = 4096
+
+
+def _canonical_parameters(action_type: ActionType, parameters: dict[str, Any]) -> dict[str, Any]:
+    """``parse_parameters(...).model_dump(mode="json")``, memoised on the exact input (a fresh dict each call).
+
+    The memo key holds each value's type (``True``, ``1`` and ``1.0`` are different inputs) and a
+    float's exact bits (``-0.0`` is not ``0.0``); invalid input raises and is never stored.
+    """
+    try:
+        key = (action_type, *[(k, x.__class__, x.hex() if x.__class__ is float else x) for k, x in parameters.items()])
+        hit = _CANONICAL.get(key)
+    except TypeError:  # an unhashable value: it fails validation below anyway
+        return parse_parameters(action_type, parameters).model_dump(mode="json")
+    if hit is None:
+        hit = parse_parameters(action_type, parameters).model_dump(mode="json")
+        if len(_CANONICAL) >= _CANONICAL_MAX:
+            _CANONICAL.clear()
+        _CANONICAL[key] = hit
+    return dict(hit)
 
 
 class _Model(BaseModel):
@@ -56,13 +103,11 @@ class DrugTargetAction(_Model):
         if "action_type" not in info.data:
             return v
         # Normalise to the canonical form so identical queries compare equal.
-        return parse_parameters(info.data["action_type"], v).model_dump(mode="json")
+        return _canonical_parameters(info.data["action_type"], v)
 
     def key(self) -> tuple[str, str]:
         """(action type, canonical parameters) — two actions with the same key are redundant."""
-        import json
-
-        return self.action_type.value, json.dumps(self.parameters, sort_keys=True)
+        return self.action_type.value, _PARAMS_JSON.encode(self.parameters)
 
 
 class IntermediateOutput(_Model):
@@ -169,4 +214,5 @@ __all__ = [
     "IntermediateOutput",
     "RuleViolation",
     "ValidationObservation",
+    "trusted",
 ]

@@ -92,6 +92,8 @@ VECTOR_ACTIONS: tuple[VectorAction, ...] = EVIDENCE_VECTOR_ACTIONS + SUBMIT_VECT
 """The Discrete action space, in order: index i is ``VECTOR_ACTIONS[i]``."""
 
 _EVIDENCE_KEYS = tuple(a.key() for a in EVIDENCE_VECTOR_ACTIONS)
+_DECODED: tuple[DrugTargetAction, ...] = tuple(a.to_action() for a in VECTOR_ACTIONS)
+"""``VECTOR_ACTIONS[i].to_action()``, validated once: the environment only reads the actions it is given."""
 _DIMS = tuple(EvidenceDimension)
 
 FEATURE_NAMES: tuple[str, ...] = (
@@ -105,12 +107,21 @@ FEATURE_NAMES: tuple[str, ...] = (
 OBS_DIM = len(FEATURE_NAMES)
 
 
+_SECTIONS = ("expression", "protein", "clinical", "safety", "literature", "experimental")
+_DIMENSION_OF = {a: spec.dimension for a, spec in ACTION_TABLE.items()}
+_PARAMS_JSON = json.JSONEncoder(sort_keys=True)
+"""``json.dumps(x, sort_keys=True)``, the encoding of ``DrugTargetAction.key()``, without an encoder per call."""
+
+
 def vector_features(obs: ValidationObservation) -> np.ndarray:
     """The observation vector of ``obs`` (float32, shape ``(OBS_DIM,)``, every entry in [-1, 1])."""
     belief = assess(obs.dossier)
-    investigated = {ACTION_TABLE[f.action_type].dimension for f in obs.dossier.all_findings()}
-    # Findings store canonical parameters, so this matches ``DrugTargetAction.key()``.
-    done_keys = {(f.action_type.value, json.dumps(f.parameters, sort_keys=True)) for f in obs.dossier.all_findings()}
+    investigated, done_keys = set(), set()
+    for section in _SECTIONS:
+        for f in getattr(obs.dossier, section):
+            investigated.add(_DIMENSION_OF[f.action_type])
+            # Findings store canonical parameters, so this matches ``DrugTargetAction.key()``.
+            done_keys.add((f.action_type.value, _PARAMS_JSON.encode(f.parameters)))
     rules = [v.severity for v in obs.rule_violations]
     log_odds = belief.log_odds  # a computed property: read once, not once per gate
     x = [
@@ -126,7 +137,8 @@ def vector_features(obs: ValidationObservation) -> np.ndarray:
     x += [float(belief.seen[g]) for g in GATES]
     x += [float(d in investigated) for d in _DIMS]
     x += [float(k in done_keys) for k in _EVIDENCE_KEYS]
-    return np.clip(np.asarray(x, dtype=np.float32), -1.0, 1.0)
+    # np.minimum(np.maximum(...)) is np.clip's result (NaN included) without its Python-level wrapper.
+    return np.minimum(np.maximum(np.asarray(x, dtype=np.float32), -1.0), 1.0)
 
 
 class DrugEnvVector(DrugEnvBase):
@@ -211,7 +223,7 @@ class DrugEnvVector(DrugEnvBase):
     def _decode(self, action: Any) -> DrugTargetAction:
         i = int(action)
         assert 0 <= i < len(VECTOR_ACTIONS), f"action {action!r} is outside Discrete({len(VECTOR_ACTIONS)})"
-        return VECTOR_ACTIONS[i].to_action()
+        return _DECODED[i]
 
 
 __all__ = [

@@ -189,14 +189,28 @@ def _quality(difficulty: str, params: SimParams) -> DataQualityState:
                             false_negative_rate=rate)
 
 
+_BUILT: dict[str, dict[str, Scenario]] = {}
+"""Curated scenarios already built, by the JSON of their ``SimParams`` (a reset used to build all five)."""
+
+
 def curated_scenarios(params: SimParams | None = None) -> dict[str, Scenario]:
-    """The five curated scenarios by name, with credits and noise from ``params`` (default ``SimParams()``)."""
+    """The five curated scenarios by name, with credits and noise from ``params`` (default ``SimParams()``).
+
+    Scenarios are frozen, so they are built once per distinct ``params`` and shared; the dict is fresh.
+    """
     params = params or SimParams()
-    return {
-        spec.name: Scenario(scenario_id=spec.name, difficulty=spec.difficulty, profile=_profile(spec),
-                            quality=_quality(spec.difficulty, params), credits=params.credits[spec.difficulty])
-        for spec in SPECS
-    }
+    key = params.model_dump_json()
+    built = _BUILT.get(key)
+    if built is None:
+        built = {
+            spec.name: Scenario(scenario_id=spec.name, difficulty=spec.difficulty, profile=_profile(spec),
+                                quality=_quality(spec.difficulty, params), credits=params.credits[spec.difficulty])
+            for spec in SPECS
+        }
+        if len(_BUILT) >= 64:
+            _BUILT.clear()
+        _BUILT[key] = built
+    return dict(built)
 
 
 __all__ = ["CURATED_NAMES", "CuratedSpec", "SPECS", "curated_overrides", "curated_pair", "curated_scenarios"]

@@ -40,13 +40,14 @@ pairs (generalisation is over perturbations and hidden truths, not over unseen g
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
 
 from drugenv.actions import ActionType, EvidenceDimension
 from drugenv.scenarios.base import Scenario
-from drugenv.scenarios.target_data import base_fields, json_copy, load_target_data
+from drugenv.scenarios.target_data import base_fields, load_target_data, pair_record
 from drugenv.simulator.gates import (
     ALTERATION_MIN,
     DEPENDENCY_MAX,
@@ -104,11 +105,37 @@ _FAILURE_RE = re.compile(r"fail|withdrawn|CRL|hold|negative|stopped|excess death
 _ID_RE = re.compile(r"^proc-(\d+)-([a-z_]+)(-twin)?$")
 
 
+@lru_cache(maxsize=1)
 def _pairs_by_target() -> dict[str, list[dict]]:
+    """Pairs of each target (cached: the data never changes; do not mutate)."""
     data = load_target_data()
     out: dict[str, list[dict]] = {key: [] for key in data["targets"]}
     for pair in data["pairs"]:
         out[pair["target"]].append(pair)
+    return out
+
+
+@lru_cache(maxsize=1)
+def _sorted_targets() -> tuple[str, ...]:
+    return tuple(sorted(_pairs_by_target()))
+
+
+@lru_cache(maxsize=None)
+def _base_template(pair_id: str) -> dict:
+    """``base_fields`` of a pair, computed once (do not mutate: ``_copy_fields`` it)."""
+    return base_fields(pair_record(pair_id))
+
+
+def _copy_fields(f: dict) -> dict:
+    """A deep copy of TargetProfile field values, as ``json_copy`` gives: the values nest one level at
+    most (a dict of numbers, lists of strings), so containers are copied one level down."""
+    out = dict(f)
+    for k, v in f.items():
+        cls = v.__class__
+        if cls is dict:
+            out[k] = dict(v)
+        elif cls is list:
+            out[k] = list(v)
     return out
 
 
@@ -149,26 +176,43 @@ def _clip(x: float, lo: float = 0.0, hi: float = 1.0) -> float:
     return float(min(hi, max(lo, x)))
 
 
+_EXP_KEYS = ("tumor_expression_tpm", "selectivity_ratio", "in_vitro_ic50_nm")
+_SCORE_KEYS = ("druggability_score", "binding_pocket_quality", "tissue_specificity", "toxicity_risk",
+               "pathway_relevance", "literature_support", "responder_fraction")
+
+
 def _perturb(f: dict, s: float, rng: np.random.Generator) -> None:
-    """Perturb in place; always draws the same number of normals (keeps twins aligned)."""
-    z = iter(rng.standard_normal(32))
-    for tissue in sorted(f["normal_expression_tpm"]):
-        f["normal_expression_tpm"][tissue] = round(f["normal_expression_tpm"][tissue] * float(np.exp(2 * s * next(z))), 2)
-    for key in ("tumor_expression_tpm", "selectivity_ratio", "in_vitro_ic50_nm"):
-        f[key] = f[key] * float(np.exp(2 * s * next(z)))
-    f["literature_volume"] = int(round(f["literature_volume"] * float(np.exp(s * next(z)))))
-    f["structure_count"] = int(round(f["structure_count"] * float(np.exp(s * next(z)))))
-    f["alteration_frequency"] = _clip(f["alteration_frequency"] * float(np.exp(s * next(z))))
-    for key in ("druggability_score", "binding_pocket_quality", "tissue_specificity", "toxicity_risk",
-                "pathway_relevance", "literature_support", "responder_fraction"):
-        f[key] = _clip(f[key] + 0.5 * s * next(z))
-    allo = next(z)
+    """Perturb in place; always draws the same number of normals (keeps twins aligned).
+
+    The multiplicative factors ``exp(c·z)`` take one ``np.exp`` over an array (elementwise the same
+    values as one call per draw), and the draws are Python floats: numpy scalar arithmetic cost ~1 µs
+    per operation and gives the same IEEE results.
+    """
+    z = rng.standard_normal(32).tolist()
+    tissue_tpm = f["normal_expression_tpm"]
+    tissues = sorted(tissue_tpm)
+    n = len(tissues)
+    # Draw order: one per tissue (2s), the _EXP_KEYS (2s), literature, structures, alteration (s).
+    two_s = 2 * s
+    factors = np.exp([two_s * x for x in z[:n + 3]] + [s * x for x in z[n + 3:n + 6]]).tolist()
+    for i, tissue in enumerate(tissues):
+        tissue_tpm[tissue] = round(tissue_tpm[tissue] * factors[i], 2)
+    for i, key in enumerate(_EXP_KEYS):
+        f[key] = f[key] * factors[n + i]
+    f["literature_volume"] = int(round(f["literature_volume"] * factors[n + 3]))
+    f["structure_count"] = int(round(f["structure_count"] * factors[n + 4]))
+    f["alteration_frequency"] = _clip(f["alteration_frequency"] * factors[n + 5])
+    i = n + 6
+    for key in _SCORE_KEYS:
+        f[key] = _clip(f[key] + 0.5 * s * z[i])
+        i += 1
+    allo = z[i]
     if f["allosteric_pocket_score"] > 0:
         f["allosteric_pocket_score"] = _clip(f["allosteric_pocket_score"] + 0.5 * s * allo)
-    f["biomarker_correlation"] = _clip(f["biomarker_correlation"] + 0.5 * s * next(z), -1.0, 1.0)
-    f["dependency_score"] += s * next(z)
-    f["disease_overexpression_log2fc"] += 2 * s * next(z)
-    f["in_vivo_tgi_pct"] += 40 * s * next(z)
+    f["biomarker_correlation"] = _clip(f["biomarker_correlation"] + 0.5 * s * z[i + 1], -1.0, 1.0)
+    f["dependency_score"] += s * z[i + 2]
+    f["disease_overexpression_log2fc"] += two_s * z[i + 3]
+    f["in_vivo_tgi_pct"] += 40 * s * z[i + 4]
 
 
 def _break(f: dict, gate: str, rng: np.random.Generator) -> None:
@@ -365,13 +409,15 @@ _MISLEAD_NO_GO = ("overexpression", "huge_literature", "potent_cells", "strong_d
 def _add_misleading(f: dict, decision: str, n: int, rng: np.random.Generator) -> list[MisleadingSignal]:
     names = _MISLEAD_GO if decision == "go" else _MISLEAD_NO_GO
     signals: list[MisleadingSignal] = []
+    failing = _failing(f)
     for i in rng.permutation(len(names)):
         if len(signals) >= n:
             break
-        trial = json_copy(f)
-        failing = _failing(f)
+        trial = _copy_fields(f)
         out = _mislead_go(names[i], trial, rng) if decision == "go" else _mislead_no_go(names[i], trial, failing, rng)
-        if out is None or decide(trial)[0] != decision or _failing(trial) != failing:
+        # decide() is "go" iff no gate fails, and f decides ``decision`` (generate_scenario asserts it), so the
+        # same failing gates also mean the same decision.
+        if out is None or _failing(trial) != failing:
             continue
         f.clear()
         f.update(trial)
@@ -411,16 +457,24 @@ def _database_coverage(f: dict, indication: dict, tier: str, rng: np.random.Gene
         cov["ClinicalTrials.gov"] = 0.5
     for db, p in indication["database_coverage"].items():
         cov[db] = min(cov[db], p)
-    noise = rng.normal(0.0, 0.02, size=len(cov))
-    return {db: round(_clip(p * COVERAGE_TIER[tier] + e, 0.05, 1.0), 3) for (db, p), e in zip(sorted(cov.items()), noise)}
+    noise = rng.normal(0.0, 0.02, size=len(cov)).tolist()
+    k = COVERAGE_TIER[tier]
+    return {db: round(_clip(p * k + e, 0.05, 1.0), 3) for (db, p), e in zip(sorted(cov.items()), noise)}
 
 
 # ------------------------------------------------------------------------------------- generation
 
 
+def _spawned(rng: np.random.Generator, i: int) -> np.random.Generator:
+    """Child ``i`` of ``rng.spawn(n)`` (n > i) on a generator that has not spawned before, built alone."""
+    ss = rng.bit_generator.seed_seq  # a SeedSequence; its child i is this SeedSequence
+    return np.random.default_rng(type(ss)(ss.entropy, spawn_key=(*ss.spawn_key, ss.n_children_spawned + i),
+                                          pool_size=ss.pool_size))
+
+
 def _draw_pair_and_tier(rng: np.random.Generator) -> tuple[dict, str]:
     by_target = _pairs_by_target()
-    targets = sorted(by_target)
+    targets = _sorted_targets()
     target = targets[int(rng.integers(len(targets)))]
     pairs = by_target[target]
     pair = pairs[int(rng.integers(len(pairs)))]
@@ -451,13 +505,15 @@ def generate_scenario(seed: int, difficulty: str | None = None, *, twin: bool = 
     rng = np.random.default_rng(seed)
     pair, drawn_tier = _draw_pair_and_tier(rng)
     tier = difficulty or drawn_tier
-    f = base_fields(pair)
+    f = _copy_fields(_base_template(pair["id"]))
     _perturb(f, SPREAD[tier], rng)
     want_go = bool(rng.random() < 0.5) != twin
-    edit_rng, mislead_rng, quality_rng = rng.spawn(3)
-
+    # The children of rng.spawn(3), in order edit, mislead, quality; each is built only where it is
+    # used (a child costs a SeedSequence and a PCG64 seeding, and edits and misleading signals are
+    # not always needed).
     want = "go" if want_go else "no_go"
     if decide(f)[0] != want:
+        edit_rng = _spawned(rng, 0)
         if want == "go":
             for gate in _failing(f):
                 _rescue(f, gate, edit_rng)
@@ -469,7 +525,8 @@ def generate_scenario(seed: int, difficulty: str | None = None, *, twin: bool = 
                     options.append("tractable")
             _break(f, options[int(edit_rng.integers(len(options)))], edit_rng)
     _sharpen(f, MARGIN[tier])
-    misleading = _add_misleading(f, want, N_MISLEADING[tier], mislead_rng)
+    # With no signal wanted, _add_misleading would only draw a permutation from its own child.
+    misleading = _add_misleading(f, want, N_MISLEADING[tier], _spawned(rng, 1)) if N_MISLEADING[tier] else []
     decision, viability = decide(f)
     assert decision == want and (decision == "go") == (not _failing(f)), "gates and decide() disagree"
 
@@ -488,7 +545,7 @@ def generate_scenario(seed: int, difficulty: str | None = None, *, twin: bool = 
     quality = DataQualityState(
         noise_level=params.noise_level[tier], false_positive_rate=params.false_rate[tier],
         false_negative_rate=params.false_rate[tier],
-        database_coverage=_database_coverage(f, indication, tier, quality_rng),
+        database_coverage=_database_coverage(f, indication, tier, _spawned(rng, 2)),
     )
     scenario_id = f"proc-{seed}-{tier}" + ("-twin" if twin else "")
     return Scenario(scenario_id=scenario_id, difficulty=tier, profile=profile, quality=quality,

@@ -13,11 +13,13 @@ from drugenv.errors import EnvNotResetError, EpisodeNotFinishedError
 from drugenv.models import (
     DrugTargetAction,
     DrugTargetState,
+    EvidenceDossier,
     Finding,
     HistoryEntry,
     IntermediateOutput,
     RuleViolation,
     ValidationObservation,
+    trusted,
 )
 from drugenv.scenarios import Scenario, make_scenario
 from drugenv.scenarios.procedural import TEST_SEED_OFFSET
@@ -158,16 +160,21 @@ class DrugTargetEnvironment:
         self._latent = FullLatentState(profile=sc.profile, quality=sc.quality, world_seed=world_seed, scenario_id=sc.scenario_id)
         self._book = EpisodeBook(credits=CreditState(total=sc.credits), difficulty=sc.difficulty, max_steps=self.sim_params.max_steps)
         # Derived from the world seed: a sealed episode's id must not let anyone recover the public seed's scenario either.
-        self._episode_id = episode_id or str(uuid.UUID(bytes=np.random.default_rng(world_seed).bytes(16), version=4))
+        self._episode_id = episode_id or _episode_uuid(world_seed)
         self._cum_reward = 0.0
         self._termination = None
         self._report = None
         p = sc.profile
-        self._obs = ValidationObservation(
+        # Built from values made here (what ValidationObservation(...) would validate them into).
+        self._obs = trusted(
+            ValidationObservation,
             target_gene=p.gene, disease_context=p.disease_context, indication=p.indication,
             credits_remaining=sc.credits, credits_total=sc.credits, step_count=0, max_steps=self.sim_params.max_steps,
-            latest_output=IntermediateOutput(status="info", summary=f"New validation task: {p.gene} in {p.indication}."),
-            legal_actions=rules.legal_actions(done=False, credits_remaining=sc.credits),
+            dossier=_empty_dossier(), pipeline_history=[],
+            latest_output=trusted(IntermediateOutput, action_type=None, dimension=None, status="info",
+                                  summary=f"New validation task: {p.gene} in {p.indication}.", data={}, cost=0),
+            rule_violations=[], step_reward_breakdown={},
+            legal_actions=rules.legal_actions(done=False, credits_remaining=sc.credits), done=False, reward=None,
             metadata={"episode_id": self._episode_id, "difficulty": sc.difficulty,
                       **({"sealed": True} if self._seal is not None else {"seed": seed})},
         )
@@ -201,7 +208,8 @@ class DrugTargetEnvironment:
         """Visible bookkeeping only (never the hidden profile; no seed when sealed)."""
         if self._book is None or self._obs is None:
             return DrugTargetState()
-        return DrugTargetState(
+        return trusted(
+            DrugTargetState,
             episode_id=self._episode_id, step_count=self._obs.step_count, seed=self._obs.metadata.get("seed"),
             target_gene=self._obs.target_gene, indication=self._obs.indication,
             credits_remaining=self._book.credits.remaining, credits_total=self._book.credits.total,
@@ -250,23 +258,23 @@ class DrugTargetEnvironment:
         assert latent is not None and book is not None and obs is not None
         if frozen:
             out = self._snapshot(obs)
-            out.rule_violations, out.latest_output = violations, output
-            out.step_reward_breakdown = {k: round(v, 6) for k, v in terms.items()}
-            out.reward = round(sum(terms.values()), 6)
-            self.last_info = {"reward_terms": dict(out.step_reward_breakdown)}
+            breakdown = {k: round(v, 6) for k, v in terms.items()}
+            out.__dict__.update(rule_violations=violations, latest_output=output, step_reward_breakdown=breakdown,
+                                reward=round(sum(terms.values()), 6))
+            self.last_info = {"reward_terms": dict(breakdown)}
             return out
 
         step = obs.step_count + 1
         if action is not None and output.status in ("ok", "no_data"):
             section = ACTION_TABLE[action.action_type].section
             if section is not None:
-                getattr(obs.dossier, section).append(Finding(
-                    step=step, action_type=action.action_type, parameters=dict(action.parameters), summary=output.summary,
-                    data=dict(output.data)))
+                getattr(obs.dossier, section).append(trusted(
+                    Finding, step=step, action_type=action.action_type, parameters=dict(action.parameters),
+                    summary=output.summary, data=dict(output.data)))
         if action is not None and action.action_type == ActionType.FLAG_RED_FLAG and output.status == "info":
             obs.dossier.flagged_red_flags.append(action.parameters["description"])
-        obs.pipeline_history.append(HistoryEntry(
-            step=step, action_type=action.action_type.value if action else "invalid",
+        obs.pipeline_history.append(trusted(
+            HistoryEntry, step=step, action_type=action.action_type.value if action else "invalid",
             parameters=dict(action.parameters) if action else {}, summary=output.summary, cost=cost,
             violations=[v.rule for v in violations]))
 
@@ -286,16 +294,17 @@ class DrugTargetEnvironment:
 
         reward = float(sum(terms.values()))
         self._cum_reward += reward
+        breakdown = {k: round(v, 6) for k, v in terms.items()}
+        remaining = book.credits.remaining
         # The environment's own record, updated in place: these values were built here, so pydantic's
         # per-attribute assignment machinery (a third of a step) has nothing to check.
         obs.__dict__.update(
-            step_count=step, credits_remaining=book.credits.remaining, latest_output=output, rule_violations=violations,
-            step_reward_breakdown={k: round(v, 6) for k, v in terms.items()}, done=done, reward=round(reward, 6),
-            legal_actions=rules.legal_actions(done=done, credits_remaining=book.credits.remaining),
+            step_count=step, credits_remaining=remaining, latest_output=output, rule_violations=violations,
+            step_reward_breakdown=breakdown, done=done, reward=round(reward, 6),
+            legal_actions=rules.legal_actions(done=done, credits_remaining=remaining),
             metadata={**obs.metadata, "termination_reason": self._termination, "truncated": truncated},
         )
-        self.last_info = {"reward_terms": dict(obs.step_reward_breakdown), "truncated": truncated,
-                          "termination_reason": self._termination}
+        self.last_info = {"reward_terms": dict(breakdown), "truncated": truncated, "termination_reason": self._termination}
         return self._snapshot(obs)
 
     @staticmethod
@@ -305,18 +314,33 @@ class DrugTargetEnvironment:
         Why not ``model_copy(deep=True)``: the dossier and history grow every step, and deep-copying
         them was ~75% of a step. Findings, history entries and outputs are written once and never
         changed afterwards, so the copy shares them and copies only the lists and dicts a caller might
-        append to (``model_copy(update=...)`` copies ``__dict__`` without re-validating what the
-        simulator built itself; the boundary where outside input arrives, ``rules.parse_action``, validates).
+        append to. Nothing is re-validated (``trusted``): the simulator built every value itself; the
+        boundary where outside input arrives, ``rules.parse_action``, validates.
         """
-        d = obs.dossier
-        dossier = d.model_copy(update={
-            "expression": list(d.expression), "protein": list(d.protein), "clinical": list(d.clinical),
-            "safety": list(d.safety), "literature": list(d.literature), "experimental": list(d.experimental),
-            "flagged_red_flags": list(d.flagged_red_flags)})
-        return obs.model_copy(update={
-            "dossier": dossier, "pipeline_history": list(obs.pipeline_history), "rule_violations": list(obs.rule_violations),
-            "step_reward_breakdown": dict(obs.step_reward_breakdown), "legal_actions": list(obs.legal_actions),
-            "metadata": dict(obs.metadata)})
+        d, o = obs.dossier, obs.__dict__
+        dossier = trusted(
+            EvidenceDossier, expression=d.expression[:], protein=d.protein[:], clinical=d.clinical[:],
+            safety=d.safety[:], literature=d.literature[:], experimental=d.experimental[:],
+            flagged_red_flags=d.flagged_red_flags[:])
+        return trusted(
+            ValidationObservation, target_gene=o["target_gene"], disease_context=o["disease_context"],
+            indication=o["indication"], credits_remaining=o["credits_remaining"], credits_total=o["credits_total"],
+            step_count=o["step_count"], max_steps=o["max_steps"], dossier=dossier,
+            pipeline_history=o["pipeline_history"][:], latest_output=o["latest_output"],
+            rule_violations=o["rule_violations"][:], step_reward_breakdown=dict(o["step_reward_breakdown"]),
+            legal_actions=o["legal_actions"][:], done=o["done"], reward=o["reward"], metadata=dict(o["metadata"]))
 
+
+def _empty_dossier() -> EvidenceDossier:
+    return trusted(EvidenceDossier, expression=[], protein=[], clinical=[], safety=[], literature=[], experimental=[],
+                   flagged_red_flags=[])
+
+
+def _episode_uuid(world_seed: int) -> str:
+    """The episode id of an unnamed episode: a version-4 UUID from the first 16 bytes of
+    ``default_rng(world_seed)``. ``Generator.bytes(16)`` is two 64-bit PCG64 outputs, little-endian,
+    read here directly (the same bytes, without the array round trip)."""
+    raw = np.random.PCG64(world_seed).random_raw(2)
+    return str(uuid.UUID(bytes=int(raw[0]).to_bytes(8, "little") + int(raw[1]).to_bytes(8, "little"), version=4))
 
 __all__ = ["DrugTargetEnvironment"]

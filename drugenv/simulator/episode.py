@@ -15,6 +15,7 @@ once the episode is over: evaluation, SFT data and the gym wrappers' ``success``
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,22 +23,27 @@ from pydantic import BaseModel, ConfigDict, Field
 from drugenv.actions import EvidenceDimension
 
 
-class CreditState(BaseModel):
+@dataclass
+class CreditState:
     """Credits of the episode (mutable)."""
 
-    total: int = Field(..., description="Budget at reset, credits.")
-    used: int = Field(0, description="Spent so far, credits.")
+    total: int
+    """Budget at reset, credits."""
+    used: int = 0
+    """Spent so far, credits."""
 
     @property
     def remaining(self) -> int:
         return self.total - self.used
 
 
-class ValidationProgress(BaseModel):
+@dataclass
+class ValidationProgress:
     """Which dimensions were investigated, and with which parameters (mutable)."""
 
-    investigated: set[EvidenceDimension] = Field(default_factory=set)
-    calls: set[tuple[str, str]] = Field(default_factory=set, description="(action, canonical params) of executed actions.")
+    investigated: set[EvidenceDimension] = field(default_factory=set)
+    calls: set[tuple[str, str]] = field(default_factory=set)
+    """(action, canonical params) of executed actions."""
     redundant_calls: int = 0
     prereq_checked: int = 0
     prereq_satisfied: int = 0
@@ -45,13 +51,20 @@ class ValidationProgress(BaseModel):
     report_submitted: bool = False
 
 
-class EpisodeBook(BaseModel):
-    """Public bookkeeping of one episode: what the agent did and what it cost."""
+@dataclass
+class EpisodeBook:
+    """Public bookkeeping of one episode: what the agent did and what it cost.
+
+    Plain dataclasses, not pydantic models: the simulator updates them several times a step and
+    never serializes them (pydantic's attribute assignment cost ~1 µs each).
+    """
 
     credits: CreditState
-    progress: ValidationProgress = Field(default_factory=ValidationProgress)
-    difficulty: str = Field(..., description="Tier of the scenario (public: the agent may request it).")
-    max_steps: int = Field(..., description="Step cap (truncation), steps.")
+    difficulty: str
+    """Tier of the scenario (public: the agent may request it)."""
+    max_steps: int
+    """Step cap (truncation), steps."""
+    progress: ValidationProgress = field(default_factory=ValidationProgress)
 
 
 class EpisodeOutcome(BaseModel):

@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import zlib
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import numpy as np
 
 from drugenv.actions import ACTION_TABLE, ActionType
-from drugenv.models import DrugTargetAction, IntermediateOutput
+from drugenv.models import DrugTargetAction, IntermediateOutput, trusted
 from drugenv.simulator.latent import OTHER_TISSUES, VITAL_TISSUES, DataQualityState, TargetProfile
 
 # Which database answers each action (for coverage), given its parameters.
@@ -39,6 +39,15 @@ _DB_NOISE = {"GTEx": 1.0, "HPA": 1.3, "TCGA": 1.0, "CCLE": 1.5, "STRING": 1.0, "
 
 def _stable_seed(*parts: Any) -> int:
     return zlib.crc32(json.dumps(parts, sort_keys=True, default=str).encode())
+
+
+def _query_seed(episode_seed: int, action_type: ActionType, params: dict, params_json: Optional[str]) -> int:
+    """``_stable_seed(episode_seed, action_type.value, params)``, reusing the parameters' JSON when the
+    caller has it (the rule engine's redundancy key is that text): the same bytes, one encoding less."""
+    if params_json is None or type(episode_seed) is not int:
+        return _stable_seed(episode_seed, action_type.value, params)
+    # json.dumps of [int, str, dict] is "[" + the items joined by ", " + "]"; action values are plain ASCII names.
+    return zlib.crc32(f'[{episode_seed}, "{action_type.value}", {params_json}]'.encode())
 
 
 class _Draw:
@@ -92,31 +101,38 @@ def _level(tpm: float) -> str:
     return "off" if tpm < 1 else "low" if tpm < 10 else "moderate" if tpm < 100 else "high"
 
 
-def generate(profile: TargetProfile, quality: DataQualityState, action: DrugTargetAction, episode_seed: int) -> IntermediateOutput:
-    """Simulate the readout of one evidence action (meta and terminal actions are handled by the environment)."""
+def generate(profile: TargetProfile, quality: DataQualityState, action: DrugTargetAction, episode_seed: int,
+             params_json: Optional[str] = None) -> IntermediateOutput:
+    """Simulate the readout of one evidence action (meta and terminal actions are handled by the environment).
+
+    ``params_json``: ``json.dumps(action.parameters, sort_keys=True)`` if the caller has it (the
+    second half of ``action.key()``); it only saves encoding the parameters again.
+    """
     spec = ACTION_TABLE[action.action_type]
     params = action.parameters
-    rng = np.random.default_rng(_stable_seed(episode_seed, action.action_type.value, params))
-    db = _DB_OF.get(action.action_type, lambda p: None)(params)
+    dimension = spec.dimension.value if spec.dimension else None
+    db = _DB_OF.get(action.action_type, _no_db)(params)
     if db is not None:
         coverage = quality.database_coverage.get(db, 1.0)
         # Coverage is a property of (episode, database): the same database always has or lacks data.
         if _coverage_draw(episode_seed, db) >= coverage:
-            return IntermediateOutput.model_construct(  # built here from typed values: nothing to validate
-                action_type=action.action_type, dimension=spec.dimension.value if spec.dimension else None,
-                status="no_data", summary=f"{db} holds no data for {profile.gene} in {profile.indication}.",
-                data={"database": db}, cost=spec.cost,
-            )
+            return trusted(  # built here from typed values: nothing to validate
+                IntermediateOutput, action_type=action.action_type, dimension=dimension, status="no_data",
+                summary=f"{db} holds no data for {profile.gene} in {profile.indication}.", data={"database": db},
+                cost=spec.cost)
+    rng = np.random.Generator(np.random.PCG64(_query_seed(episode_seed, action.action_type, params, params_json)))
     source = db or params.get("panel") or params.get("method") or params.get("model")
     scale = _DB_NOISE.get(str(source), 1.0)
     d = _Draw(rng, quality, scale)
     summary, data = _GENERATORS[action.action_type](profile, d, params)
     if db is not None:
         data = {"database": db, **data}
-    return IntermediateOutput.model_construct(
-        action_type=action.action_type, dimension=spec.dimension.value if spec.dimension else None,
-        status="ok", summary=summary, data=data, cost=spec.cost,
-    )
+    return trusted(IntermediateOutput, action_type=action.action_type, dimension=dimension, status="ok",
+                   summary=summary, data=data, cost=spec.cost)
+
+
+def _no_db(params: dict) -> None:
+    return None
 
 
 # --- one generator per action: (profile, draw, params) -> (summary, data) --------------------------

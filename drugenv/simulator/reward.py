@@ -53,14 +53,16 @@ GATE_DIMENSIONS: dict[str, frozenset[D]] = {
 }
 """The evidence dimensions whose readouts each public go/no-go gate (``gates.GATE_NAMES``) reads:
 the indication-independent evidence every validation needs, whatever the scenario's hidden key dimensions."""
+_GATE_DIMS = tuple(GATE_DIMENSIONS.values())
 
 
 def potential(book: EpisodeBook, cfg: RewardConfig) -> float:
     """Φ(s) = shaping_weight × fraction of public gates with at least one dimension investigated (0 when shaping is off)."""
     if not cfg.shaping:
         return 0.0
-    inspected = sum(1 for dims in GATE_DIMENSIONS.values() if dims & book.progress.investigated)
-    return cfg.shaping_weight * inspected / len(GATE_DIMENSIONS)
+    investigated = book.progress.investigated
+    inspected = sum(1 for dims in _GATE_DIMS if not dims.isdisjoint(investigated))
+    return cfg.shaping_weight * inspected / len(_GATE_DIMS)
 
 
 def step_terms(
@@ -69,17 +71,18 @@ def step_terms(
 ) -> dict[str, float]:
     """Per-step terms (signed), from public quantities only. ``extra_violations`` counts hard
     violations found before the rule engine (invalid actions)."""
+    hard = check.hard
     terms = {
         "reward/novelty": cfg.novelty_bonus if tr.new_dimension else 0.0,
         # Only evidence steps earn coherence: a free meta action (flag_red_flag) must not farm it.
         "reward/coherence": cfg.coherence_bonus if (check.prereq_applicable and check.prereq_met and not check.blocked
                                                     and tr.output.dimension is not None) else 0.0,
         "reward/credit_cost": -cfg.credit_cost_weight * tr.cost / book.credits.total,
-        "reward/violations": -(cfg.hard_violation_penalty * (len(check.hard) + extra_violations)
-                               + cfg.soft_violation_penalty * len(check.soft)),
+        "reward/violations": -(cfg.hard_violation_penalty * (len(hard) + extra_violations)
+                               + cfg.soft_violation_penalty * (len(check.violations) - len(hard))),
         "reward/shaping": potential(book, cfg) - phi_before,
     }
-    if any(v.rule == "missing_decision" for v in check.hard):
+    if any(v.rule == "missing_decision" for v in hard):
         terms["reward/missing_decision"] = -cfg.missing_decision_penalty
     return terms
 

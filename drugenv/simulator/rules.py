@@ -18,12 +18,12 @@ Soft prerequisites are listed once, in ``drugenv.actions.ACTION_TABLE`` (``soft_
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Collection, Iterable, Mapping, Union
+from typing import Any, Collection, Mapping, Union
 
 from pydantic import ValidationError
 
 from drugenv.actions import ACTION_TABLE, ActionType, EvidenceDimension
-from drugenv.models import DrugTargetAction, RuleViolation
+from drugenv.models import DrugTargetAction, RuleViolation, trusted
 
 UNPARSEABLE_ACTION_TYPE = "__unparseable__"
 """What an LLM policy sends when its output did not parse (``drugenv.llm.parsing`` uses this)."""
@@ -83,12 +83,16 @@ def parse_action(raw: Union[DrugTargetAction, Mapping[str, Any]]) -> tuple[DrugT
         return None, RuleViolation(rule="invalid_action", severity="hard", message=f"invalid action: {err}")
 
 
+def _violation(rule: str, severity: str, message: str) -> RuleViolation:
+    return trusted(RuleViolation, rule=rule, severity=severity, message=message)
+
+
 def check(
     action: DrugTargetAction,
     *,
     done: bool,
     credits_remaining: int,
-    investigated: Iterable[EvidenceDimension],
+    investigated: Collection[EvidenceDimension],
     past_calls: Collection[tuple[str, str]],
     any_evidence: bool,
 ) -> RuleCheck:
@@ -96,51 +100,50 @@ def check(
     spec = ACTION_TABLE[action.action_type]
     out = RuleCheck()
     if done:
-        out.violations.append(RuleViolation(rule="episode_done", severity="hard",
-                                            message="the episode has ended; call reset() to start a new one"))
+        out.violations.append(_violation("episode_done", "hard", "the episode has ended; call reset() to start a new one"))
         out.blocked = True
         return out
     if spec.cost > credits_remaining:
-        out.violations.append(RuleViolation(
-            rule="unaffordable", severity="hard",
-            message=f"{action.action_type.value} costs {spec.cost} credits but only {credits_remaining} remain"))
+        out.violations.append(_violation(
+            "unaffordable", "hard", f"{action.action_type.value} costs {spec.cost} credits but only {credits_remaining} remain"))
         out.blocked = True
         return out
     if action.action_type == ActionType.SUBMIT_VALIDATION_REPORT and (
         action.final_decision is None or action.confidence is None
     ):
         missing = [n for n in ("final_decision", "confidence") if getattr(action, n) is None]
-        out.violations.append(RuleViolation(
-            rule="missing_decision", severity="hard",
-            message=f"submit_validation_report needs {' and '.join(missing)} (final_decision: go|no_go, confidence: 0-1)"))
+        out.violations.append(_violation(
+            "missing_decision", "hard",
+            f"submit_validation_report needs {' and '.join(missing)} (final_decision: go|no_go, confidence: 0-1)"))
         out.blocked = True
         return out
 
     out.key = action.key()
     if out.key in past_calls:
         out.redundant = True
-        out.violations.append(RuleViolation(
-            rule="redundant", severity="soft",
-            message=f"{action.action_type.value} with these parameters was already run; the result is the same"))
-    done_dims = set(investigated)
+        out.violations.append(_violation(
+            "redundant", "soft", f"{action.action_type.value} with these parameters was already run; the result is the same"))
     if spec.soft_prereq or spec.needs_any_evidence:
         out.prereq_applicable = True
-        if spec.soft_prereq and not done_dims.intersection(spec.soft_prereq):
+        if spec.soft_prereq and not any(d in investigated for d in spec.soft_prereq):
             out.prereq_met = False
             need = " or ".join(d.value for d in spec.soft_prereq)
-            out.violations.append(RuleViolation(
-                rule="prerequisite", severity="soft",
-                message=f"{action.action_type.value} is usually preceded by {need} evidence"))
+            out.violations.append(_violation(
+                "prerequisite", "soft", f"{action.action_type.value} is usually preceded by {need} evidence"))
         elif spec.needs_any_evidence and not any_evidence:
             out.prereq_met = False
-            out.violations.append(RuleViolation(
-                rule="prerequisite", severity="soft",
-                message=f"{action.action_type.value} needs some evidence gathered first"))
+            out.violations.append(_violation(
+                "prerequisite", "soft", f"{action.action_type.value} needs some evidence gathered first"))
     return out
+
+
+_LEGAL_BY_CREDITS = [tuple(a for a, s in ACTION_TABLE.items() if s.cost <= c)
+                     for c in range(max(s.cost for s in ACTION_TABLE.values()) + 1)]
+"""Affordable actions for each credit balance up to the dearest action's cost (every action above it)."""
 
 
 def legal_actions(*, done: bool, credits_remaining: int) -> list[ActionType]:
     """Actions a hard rule would not block (submit is always legal while the episode runs)."""
-    if done:
+    if done or credits_remaining < 0:  # every action costs >= 0 credits
         return []
-    return [a for a, s in ACTION_TABLE.items() if s.cost <= credits_remaining]
+    return list(_LEGAL_BY_CREDITS[min(credits_remaining, len(_LEGAL_BY_CREDITS) - 1)])

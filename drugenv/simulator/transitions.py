@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from drugenv.actions import ACTION_TABLE, ActionType, EvidenceDimension
-from drugenv.models import DrugTargetAction, IntermediateOutput
+from drugenv.models import DrugTargetAction, IntermediateOutput, trusted
 from drugenv.simulator import evidence
 from drugenv.simulator.episode import EpisodeBook
 from drugenv.simulator.latent import FullLatentState, TargetProfile
@@ -45,27 +45,29 @@ def covers_key_dimension(profile: TargetProfile, action: DrugTargetAction) -> Op
     return None
 
 
+def _output(action: DrugTargetAction, status: str, summary: str) -> IntermediateOutput:
+    return trusted(IntermediateOutput, action_type=action.action_type, dimension=None, status=status, summary=summary,
+                   data={}, cost=0)
+
+
 def apply(latent: FullLatentState, book: EpisodeBook, action: DrugTargetAction, check: RuleCheck) -> Transition:
     spec = ACTION_TABLE[action.action_type]
     if check.blocked:
         msg = "; ".join(v.message for v in check.hard)
-        return Transition(IntermediateOutput(action_type=action.action_type, status="blocked", summary=f"Blocked: {msg}"),
-                          cost=0, new_dimension=False, submitted=False)
+        return Transition(_output(action, "blocked", f"Blocked: {msg}"), cost=0, new_dimension=False, submitted=False)
 
     progress = book.progress
     book.credits.used += spec.cost
     if action.action_type == ActionType.SUBMIT_VALIDATION_REPORT:
         progress.report_submitted = True
-        out = IntermediateOutput(action_type=action.action_type, status="info",
-                                 summary=f"Report submitted: {action.final_decision} (confidence {action.confidence:.2f}).")
+        out = _output(action, "info", f"Report submitted: {action.final_decision} (confidence {action.confidence:.2f}).")
         return Transition(out, cost=0, new_dimension=False, submitted=True)
 
     if check.prereq_applicable:
         progress.prereq_checked += 1
         progress.prereq_satisfied += int(check.prereq_met)
     if action.action_type == ActionType.FLAG_RED_FLAG:
-        out = IntermediateOutput(action_type=action.action_type, status="info",
-                                 summary=f"Red flag recorded: {action.parameters['description']}")
+        out = _output(action, "info", f"Red flag recorded: {action.parameters['description']}")
         progress.calls.add(check.key)
         return Transition(out, cost=spec.cost, new_dimension=False, submitted=False)
 
@@ -77,5 +79,5 @@ def apply(latent: FullLatentState, book: EpisodeBook, action: DrugTargetAction, 
     key_dim = covers_key_dimension(latent.profile, action)
     if key_dim is not None:
         latent.covered_key_dimensions.add(key_dim)
-    out = evidence.generate(latent.profile, latent.quality, action, latent.world_seed)
+    out = evidence.generate(latent.profile, latent.quality, action, latent.world_seed, params_json=check.key[1])
     return Transition(out, cost=spec.cost, new_dimension=new_dim, submitted=False)

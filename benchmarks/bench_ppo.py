@@ -1,0 +1,84 @@
+"""PPO iteration time on ``DrugEnv/Vector-v0``, with 1 and with N environments per env runner.
+
+How to run::
+
+    python benchmarks/bench_ppo.py                                   # num_envs_per_env_runner 1 vs 8
+    python benchmarks/bench_ppo.py --envs-per-runner 1 4 8 --iterations 3
+
+Builds ``rllib_configs/ppo_vector.py``'s PPO config (its defaults: 1000 env steps per iteration,
+6 epochs of 250-step minibatches, the env runner in the driver) on a local Ray
+(``ray.init(address="local", num_cpus=2)``), runs one warm-up iteration, then times
+``--iterations`` more and reports seconds per iteration, split into sampling and the learner
+update (RLlib's ``timers``), and env steps sampled per second of sampling.
+
+Results to expect: a few seconds per iteration on 2 shared cores; several environments per runner
+batch the policy's forward passes, so sampling gets cheaper per step. Compare only numbers taken
+in one run, with the load average it prints.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import tyro
+
+
+@dataclass
+class Args:
+    envs_per_runner: list[int] = field(default_factory=lambda: [1, 8])
+    """Values of ``num_envs_per_env_runner`` to measure, in order."""
+    config: str = str(Path(__file__).resolve().parents[1] / "rllib_configs" / "ppo_vector.py")
+    """The PPO config file (its ``build_config(overrides)`` is used)."""
+    iterations: int = 2
+    """Timed iterations per setting (after one warm-up iteration)."""
+    num_cpus: int = 2
+    """CPUs the local Ray may use."""
+
+
+def time_iterations(config: str, envs_per_runner: int, iterations: int) -> dict[str, float]:
+    """Seconds per PPO iteration and env steps sampled per second, for one setting."""
+    from drugenv.training.configs import load_rllib_config
+
+    overrides = {"env_runners": {"num_envs_per_env_runner": envs_per_runner}}
+    algo = load_rllib_config(config).build_config(overrides).build_algo()
+    try:
+        algo.train()  # warm-up: module build, first sampling
+        seconds, steps, sample_s, learn_s = [], [], [], []
+        for _ in range(iterations):
+            t0 = time.perf_counter()
+            result = algo.train()
+            seconds.append(time.perf_counter() - t0)
+            steps.append(result["env_runners"]["num_env_steps_sampled"])
+            sample_s.append(result["timers"]["env_runner_sampling_timer"])
+            learn_s.append(result["timers"]["learner_update_timer"])
+    finally:
+        algo.stop()
+    per_iter, sampling = statistics.mean(seconds), statistics.mean(sample_s)
+    return {"s_per_iteration": round(per_iter, 2), "sample_s": round(sampling, 2),
+            "learn_s": round(statistics.mean(learn_s), 2), "env_steps_per_iteration": statistics.mean(steps),
+            "sampled_steps_per_s": round(statistics.mean(steps) / sampling, 1)}
+
+
+def main(args: Args) -> None:
+    import ray
+
+    ray.init(address="local", num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False)
+    try:
+        load = os.getloadavg()[0]
+        rows = {n: time_iterations(args.config, n, args.iterations) for n in args.envs_per_runner}
+    finally:
+        ray.shutdown()
+    print(f"load average {load:.2f} before, {os.getloadavg()[0]:.2f} after; {args.iterations} timed iterations each")
+    print(f"{'num_envs_per_env_runner':>24} {'s/iteration':>12} {'sampling s':>11} {'learner s':>10} "
+          f"{'env steps/iter':>15} {'sampled steps/s':>16}")
+    for n, r in rows.items():
+        print(f"{n:>24} {r['s_per_iteration']:>12} {r['sample_s']:>11} {r['learn_s']:>10} "
+              f"{r['env_steps_per_iteration']:>15.0f} {r['sampled_steps_per_s']:>16}")
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Args))
