@@ -10,20 +10,58 @@ import numpy as np
 
 from drugenv.actions import ACTION_TABLE, EVIDENCE_ACTIONS, ActionType, EvidenceDimension
 from drugenv.agents.base import Policy
-from drugenv.agents.belief import assess
-from drugenv.models import DrugTargetAction, ValidationObservation
+from drugenv.agents.belief import Assessment, assess
+from drugenv.models import DrugTargetAction, ValidationObservation, _canonical_parameters, trusted
 
 A = ActionType
 
 
 def _submit(decision: str, confidence: float, reasoning: str) -> DrugTargetAction:
+    # Inside (0, 1] clipping returns the number itself; np.clip (a Python-level wrapper) only outside.
+    c = float(confidence) if 0.0 < confidence <= 1.0 else float(np.clip(confidence, 0.0, 1.0))
     return DrugTargetAction(action_type=A.SUBMIT_VALIDATION_REPORT, final_decision=decision,
-                            confidence=round(float(np.clip(confidence, 0.0, 1.0)), 3), reasoning=reasoning)
+                            confidence=round(c, 3), reasoning=reasoning)
 
 
-def _honest_report(obs: ValidationObservation, reason: str) -> DrugTargetAction:
-    decision, conf = assess(obs.dossier).decision()
-    return _submit(decision, conf, f"{reason}; belief P(go) = {assess(obs.dossier).p_go:.2f}")
+def _honest_report(obs: ValidationObservation, reason: str, belief: Optional[Assessment] = None) -> DrugTargetAction:
+    b = assess(obs.dossier) if belief is None else belief
+    decision, conf = b.decision()
+    return _submit(decision, conf, f"{reason}; belief P(go) = {b.p_go:.2f}")
+
+
+_COST: dict[ActionType, int] = {a: spec.cost for a, spec in ACTION_TABLE.items()}
+_LITERAL, _BOOL, _REQUIRED_TEXT = range(3)
+_PARAM_PLANS: dict[ActionType, tuple[tuple[str, int, tuple], ...]] = {}
+"""Per action type, what ``random_parameters`` draws for each parameter (read from its model once)."""
+_RANDOM_ACTION_FIELDS = frozenset({"action_type", "parameters", "reasoning"})
+
+
+def _param_plan(action_type: ActionType) -> tuple[tuple[str, int, tuple], ...]:
+    plan = _PARAM_PLANS.get(action_type)
+    if plan is None:
+        steps = []
+        for name, f in ACTION_TABLE[action_type].params.model_fields.items():
+            ann = f.annotation
+            args = typing.get_args(ann)
+            if typing.get_origin(ann) is typing.Literal:
+                steps.append((name, _LITERAL, args))
+            elif ann is bool:
+                steps.append((name, _BOOL, ()))
+            elif f.is_required():
+                steps.append((name, _REQUIRED_TEXT, ()))
+        plan = _PARAM_PLANS[action_type] = tuple(steps)
+    return plan
+
+
+def _random_action(action_type: ActionType, parameters: dict[str, Any]) -> DrugTargetAction:
+    """``DrugTargetAction(action_type=..., parameters=..., reasoning="random")`` without re-validating the
+    other fields: the parameters go through the same canonicalisation (validated, memoised) and the
+    instance equals the validated one, fields-set included (``tests/agents/test_random_policy.py``)."""
+    action = trusted(DrugTargetAction, action_type=action_type,
+                     parameters=_canonical_parameters(action_type, parameters), reasoning="random",
+                     final_decision=None, confidence=None)
+    object.__setattr__(action, "__pydantic_fields_set__", set(_RANDOM_ACTION_FIELDS))
+    return action
 
 
 class RandomPolicy(Policy):
@@ -44,27 +82,27 @@ class RandomPolicy(Policy):
     def random_parameters(action_type: ActionType, rng: np.random.Generator) -> dict[str, Any]:
         """Random valid parameters for an action type, drawn from its parameter model."""
         out: dict[str, Any] = {}
-        for name, f in ACTION_TABLE[action_type].params.model_fields.items():
-            ann = f.annotation
-            args = typing.get_args(ann)
-            if typing.get_origin(ann) is typing.Literal:
+        for name, kind, args in _param_plan(action_type):
+            if kind == _LITERAL:
                 out[name] = args[int(rng.integers(len(args)))]
-            elif ann is bool:
+            elif kind == _BOOL:
                 out[name] = bool(rng.integers(2))
-            elif f.is_required():
+            else:
                 out[name] = "unexpected readout"
         return out
 
     def act(self, observations: Sequence[ValidationObservation]) -> list[DrugTargetAction]:
         actions = []
+        submit, cost = A.SUBMIT_VALIDATION_REPORT, _COST
         for i, obs in enumerate(observations):
             rng = self._rngs[i % len(self._rngs)]
-            options = [a for a in obs.legal_actions if a != A.SUBMIT_VALIDATION_REPORT and ACTION_TABLE[a].cost < obs.credits_remaining]
+            credits = obs.credits_remaining
+            options = [a for a in obs.legal_actions if a != submit and cost[a] < credits]
             if not options or rng.random() < self.submit_prob:
                 actions.append(_submit(("go", "no_go")[int(rng.integers(2))], float(rng.uniform(0.5, 1.0)), "random"))
                 continue
             a = options[int(rng.integers(len(options)))]
-            actions.append(DrugTargetAction(action_type=a, parameters=self.random_parameters(a, rng), reasoning="random"))
+            actions.append(_random_action(a, self.random_parameters(a, rng)))
         return actions
 
 
@@ -88,8 +126,10 @@ class ProtocolPolicy(Policy):
         n_done = sum(1 for h in obs.pipeline_history if h.action_type in {a.value for a in EVIDENCE_ACTIONS})
         follow_ups = self.follow_ups(obs)
         pending = [(a, p) for a, p in follow_ups if (a.value, tuple(sorted(p.items()))) not in done_keys]
-        if n_done >= self.min_steps and abs(assess(obs.dossier).logit) >= self.stop_logit and not pending:
-            return _honest_report(obs, "evidence is decisive")
+        if n_done >= self.min_steps and not pending:
+            belief = assess(obs.dossier)
+            if abs(belief.logit) >= self.stop_logit:
+                return _honest_report(obs, "evidence is decisive", belief)
         for action_type, params in (*pending, *self.protocol):
             act = DrugTargetAction(action_type=action_type, parameters=params, reasoning=f"protocol step: {action_type.value}")
             if (act.action_type.value, tuple(sorted(act.parameters.items()))) in done_keys:

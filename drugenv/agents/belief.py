@@ -56,6 +56,9 @@ def _logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
+_LOGIT_PRIOR = _logit(GATE_PRIOR)
+
+
 def _pass(margin: float, scale: float) -> float:
     """P(true value is past the threshold | reading at ``margin`` from it, noise ``scale``)."""
     return _sig(1.7 * margin / scale)
@@ -83,9 +86,10 @@ class Assessment:
     def log_odds(self) -> dict[str, float]:
         """Per-gate evidence, as log-odds relative to the prior (0 = nothing learned), in GATES order."""
         out = {}
+        pass_prob = self.pass_prob
         for g in GATES:
-            if g in self.pass_prob:
-                out[g] = _logit(self.pass_prob[g]) - _logit(GATE_PRIOR)
+            if g in pass_prob:
+                out[g] = _logit(pass_prob[g]) - _LOGIT_PRIOR
             else:
                 out[g] = self.soft_log_odds[g]
         return out
@@ -93,13 +97,19 @@ class Assessment:
     @property
     def p_go(self) -> float:
         p = 1.0
+        pass_prob = self.pass_prob
         for g in HARD_GATES:
-            p *= self.pass_prob[g]
+            p *= pass_prob[g]
         return _sig(_logit(p) + sum(self.soft_log_odds.values()))
 
     @property
     def logit(self) -> float:
         return _logit(self.p_go)
+
+    def p_go_and_logit(self) -> tuple[float, float]:
+        """``(p_go, logit)`` with P(go) computed once (each property computes it)."""
+        p = self.p_go
+        return p, _logit(p)
 
     def decision(self) -> tuple[str, float]:
         """(decision, confidence) that states the belief honestly."""
@@ -107,40 +117,63 @@ class Assessment:
         return ("go", p) if p >= 0.5 else ("no_go", 1.0 - p)
 
 
+# What each action type's finding tells ``assess`` (the branch of its loop), looked up once per finding.
+_EXPRESSION, _DRUGGABILITY, _POCKET, _LITERATURE, _DEPENDENCY, _TOXICITY, _SELECTIVITY, _PRECEDENT, _IC50, _TGI, _EXPERT = range(11)
+_KIND: dict[A, int] = {
+    A.QUERY_EXPRESSION: _EXPRESSION, A.DIFFERENTIAL_EXPRESSION: _EXPRESSION,
+    A.DRUGGABILITY_SCREEN: _DRUGGABILITY, A.BINDING_SITE_ANALYSIS: _POCKET, A.LITERATURE_SEARCH: _LITERATURE,
+    A.CRISPR_KNOCKOUT: _DEPENDENCY, A.TOXICITY_PANEL: _TOXICITY, A.OFF_TARGET_SCREEN: _SELECTIVITY,
+    A.CLINICAL_TRIAL_LOOKUP: _PRECEDENT, A.IN_VITRO_ASSAY: _IC50, A.IN_VIVO_MODEL: _TGI, A.REQUEST_EXPERT_REVIEW: _EXPERT,
+}
+
+
 def assess(dossier: EvidenceDossier) -> Assessment:
     """Read every finding of the dossier into gate probabilities (the latest reading of a readout wins)."""
-    a = Assessment()
+    a = Assessment(pass_prob=dict.fromkeys(HARD_GATES, GATE_PRIOR), soft_log_odds={"clinical": 0.0, "expert": 0.0},
+                   seen=dict.fromkeys(GATES, False))
     tract: list[float] = []
     recent = False
     fc = alt = chronos = None
     tox = sel = ic50 = tgi = expert = None
     ko = False
     precedent = None
+    kind_of = _KIND.get
     for f in dossier.all_findings():
+        kind = kind_of(f.action_type)
+        if kind is None:
+            continue
         d = f.data
-        t = f.action_type
-        if t in (A.QUERY_EXPRESSION, A.DIFFERENTIAL_EXPRESSION):
+        if kind == _EXPRESSION:
             fc = d.get("log2fc_tumor_vs_normal", d.get("log2fc", fc))
             alt = d.get("alteration_frequency", alt)
-        elif t == A.DRUGGABILITY_SCREEN and "druggability_score" in d:
-            tract.append(d["druggability_score"])
-        elif t == A.BINDING_SITE_ANALYSIS and "best_pocket_score" in d:
-            tract.append(d["best_pocket_score"])
-        elif t == A.LITERATURE_SEARCH and "recent_inhibitors_reported" in d:
-            recent = recent or d["recent_inhibitors_reported"]
-        elif t == A.CRISPR_KNOCKOUT and d.get("cell_lines") != "unaltered" and "chronos_score" in d:
-            chronos = d["chronos_score"]
-        elif t == A.TOXICITY_PANEL and "toxicity_risk" in d:
-            tox, ko = d["toxicity_risk"], d.get("adverse_knockout_phenotype", False)
-        elif t == A.OFF_TARGET_SCREEN and "selectivity_ratio" in d:
-            sel = d["selectivity_ratio"]
-        elif t == A.CLINICAL_TRIAL_LOOKUP and "clinical_precedent" in d:
-            precedent = d["clinical_precedent"]
-        elif t == A.IN_VITRO_ASSAY and "ic50_nm" in d:
-            ic50 = d["ic50_nm"]
-        elif t == A.IN_VIVO_MODEL and "tgi_pct" in d:
-            tgi = d["tgi_pct"]
-        elif t == A.REQUEST_EXPERT_REVIEW and "viability_estimate" in d:
+        elif kind == _DRUGGABILITY:
+            if "druggability_score" in d:
+                tract.append(d["druggability_score"])
+        elif kind == _POCKET:
+            if "best_pocket_score" in d:
+                tract.append(d["best_pocket_score"])
+        elif kind == _LITERATURE:
+            if "recent_inhibitors_reported" in d:
+                recent = recent or d["recent_inhibitors_reported"]
+        elif kind == _DEPENDENCY:
+            if d.get("cell_lines") != "unaltered" and "chronos_score" in d:
+                chronos = d["chronos_score"]
+        elif kind == _TOXICITY:
+            if "toxicity_risk" in d:
+                tox, ko = d["toxicity_risk"], d.get("adverse_knockout_phenotype", False)
+        elif kind == _SELECTIVITY:
+            if "selectivity_ratio" in d:
+                sel = d["selectivity_ratio"]
+        elif kind == _PRECEDENT:
+            if "clinical_precedent" in d:
+                precedent = d["clinical_precedent"]
+        elif kind == _IC50:
+            if "ic50_nm" in d:
+                ic50 = d["ic50_nm"]
+        elif kind == _TGI:
+            if "tgi_pct" in d:
+                tgi = d["tgi_pct"]
+        elif "viability_estimate" in d:  # _EXPERT
             expert = d["viability_estimate"]
 
     def put(gate: str, p: float | None) -> None:

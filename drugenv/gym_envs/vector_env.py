@@ -113,25 +113,47 @@ _PARAMS_JSON = json.JSONEncoder(sort_keys=True)
 """``json.dumps(x, sort_keys=True)``, the encoding of ``DrugTargetAction.key()``, without an encoder per call."""
 
 
+_FINDING_KEYS: dict[int, tuple] = {}
+_FINDING_KEYS_MAX = 16384
+
+
+def _finding_key(f: Any) -> tuple[EvidenceDimension, tuple[str, str]]:
+    """(dimension, call key) of a finding, kept per finding: findings are written once and shared
+    between observations, so each is encoded once. An entry holds the finding (its id cannot be
+    reused meanwhile) and the fields the key was made from; either replaced means a miss."""
+    d = f.__dict__
+    hit = _FINDING_KEYS.get(id(f))
+    if hit is not None and hit[0] is f and hit[1] is d["action_type"] and hit[2] is d["parameters"]:
+        return hit[3]
+    at = d["action_type"]
+    # Findings store canonical parameters, so this matches ``DrugTargetAction.key()``.
+    out = (_DIMENSION_OF[at], (at.value, _PARAMS_JSON.encode(d["parameters"])))
+    if len(_FINDING_KEYS) >= _FINDING_KEYS_MAX:
+        _FINDING_KEYS.clear()
+    _FINDING_KEYS[id(f)] = (f, at, d["parameters"], out)
+    return out
+
+
 def vector_features(obs: ValidationObservation) -> np.ndarray:
     """The observation vector of ``obs`` (float32, shape ``(OBS_DIM,)``, every entry in [-1, 1])."""
     belief = assess(obs.dossier)
     investigated, done_keys = set(), set()
     for section in _SECTIONS:
         for f in getattr(obs.dossier, section):
-            investigated.add(_DIMENSION_OF[f.action_type])
-            # Findings store canonical parameters, so this matches ``DrugTargetAction.key()``.
-            done_keys.add((f.action_type.value, _PARAMS_JSON.encode(f.parameters)))
+            dimension, key = _finding_key(f)
+            investigated.add(dimension)
+            done_keys.add(key)
     rules = [v.severity for v in obs.rule_violations]
     log_odds = belief.log_odds  # a computed property: read once, not once per gate
+    p_go, logit = belief.p_go_and_logit()  # P(go) once (``logit`` and ``p_go`` each compute it)
     x = [
         obs.credits_remaining / max(1, obs.credits_total),
         obs.step_count / max(1, obs.max_steps),
         min(1.0, obs.credits_total / MAX_CREDITS),
         float("hard" in rules),
         float("soft" in rules),
-        float(np.tanh(belief.logit / LOGIT_SCALE)),
-        belief.p_go,
+        float(np.tanh(logit / LOGIT_SCALE)),
+        p_go,
     ]
     x += [max(-1.0, min(1.0, log_odds[g] / GATE_SCALE)) for g in GATES]
     x += [float(belief.seen[g]) for g in GATES]

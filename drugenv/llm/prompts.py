@@ -23,7 +23,7 @@ from functools import lru_cache
 from typing import Any, Callable, Optional
 
 from drugenv.actions import ACTION_TABLE, ActionType
-from drugenv.models import EvidenceDossier, Finding, ValidationObservation
+from drugenv.models import EvidenceDossier, Finding, HistoryEntry, ValidationObservation
 
 CHARS_PER_TOKEN = 3.0
 """Token estimate when no tokenizer is given (English + JSON with a BPE tokenizer, conservative)."""
@@ -160,10 +160,36 @@ def _cut(text: str, n: int) -> str:
     return text if len(text) <= n else text[: max(0, n - 1)] + "…"
 
 
-def _fmt_finding(f: Finding, lvl: DetailLevel) -> str:
+# Findings and history entries are written once (the simulator shares them between observations),
+# so the text made from one is kept and reused: a step re-renders only what is new. An entry holds
+# the record itself (so its id cannot be reused while the entry lives) and the field objects the
+# text was made from; any of them replaced means a miss. Bounded: cleared when full.
+_TEXT_CACHE: dict[tuple, tuple] = {}
+_TEXT_CACHE_MAX = 16384
+
+
+def _remember(key: tuple, entry: tuple) -> None:
+    if len(_TEXT_CACHE) >= _TEXT_CACHE_MAX:
+        _TEXT_CACHE.clear()
+    _TEXT_CACHE[key] = entry
+
+
+def _fmt_finding_uncached(f: Finding, lvl: DetailLevel) -> str:
     line = f"  - [s{f.step}] {f.action_type.value}({_fmt_params(f.parameters)}): {_cut(f.summary, lvl.summary_chars)}"
     if lvl.finding_data and f.data:
         line += f" {{{_fmt_data(f.data)}}}"
+    return line
+
+
+def _fmt_finding(f: Finding, lvl: DetailLevel) -> str:
+    d = f.__dict__
+    key = (id(f), lvl.summary_chars, lvl.finding_data)
+    hit = _TEXT_CACHE.get(key)
+    if (hit is not None and hit[0] is f and hit[1] is d["parameters"] and hit[2] is d["summary"]
+            and hit[3] is d["data"] and hit[4] == d["step"] and hit[5] is d["action_type"]):
+        return hit[6]
+    line = _fmt_finding_uncached(f, lvl)
+    _remember(key, (f, d["parameters"], d["summary"], d["data"], d["step"], d["action_type"], line))
     return line
 
 
@@ -229,17 +255,29 @@ def fmt_readout(v: Any) -> str:
     return str(v)
 
 
+def _finding_readouts(f: Finding) -> tuple[tuple[str, Any], ...]:
+    """The ``(data key, value)`` pairs of one finding that ``gate_readouts`` shows, in data order
+    (kept per finding, like its text)."""
+    data = f.__dict__["data"]
+    key = (id(f), "readouts")
+    hit = _TEXT_CACHE.get(key)
+    if hit is not None and hit[0] is f and hit[1] is data:
+        return hit[2]
+    unaltered = data.get("cell_lines") == "unaltered"
+    pairs = tuple((k, v) for k, v in data.items()
+                  if k in READOUT_NAMES and not isinstance(v, (dict, list)) and v is not None
+                  and not (k == "chronos_score" and unaltered))
+    _remember(key, (f, data, pairs))
+    return pairs
+
+
 def gate_readouts(dossier: EvidenceDossier) -> dict[str, list[tuple[str, Any]]]:
     """``{gate: [(data key, value), ...]}``: the readouts of ``GATE_READOUTS`` found in the dossier, in
     dossier order (latest reading wins, except the tractability scores: every reading)."""
     latest: dict[str, Any] = {}
     every: dict[str, list[Any]] = {k: [] for k in _ALL_READINGS}
     for f in dossier.all_findings():
-        for k, v in f.data.items():
-            if k not in READOUT_NAMES or isinstance(v, (dict, list)) or v is None:
-                continue
-            if k == "chronos_score" and f.data.get("cell_lines") == "unaltered":
-                continue
+        for k, v in _finding_readouts(f):
             if k in every:
                 every[k].append(v)
             else:
@@ -272,12 +310,47 @@ def _done_list(obs: ValidationObservation, keep: Optional[int] = None) -> str:
         out.append(f"({len(hist) - keep} earlier)")
         hist = hist[len(hist) - keep:]
     for h in hist:
+        out.append(_done_item(h))
+    return " ".join(out) if out else "nothing yet"
+
+
+def _history_fields(h: HistoryEntry) -> tuple:
+    d = h.__dict__
+    return (h, d["step"], d["action_type"], d["parameters"], d["summary"], d["cost"], d["violations"])
+
+
+def _cached_history_text(h: HistoryEntry, key: tuple) -> Optional[str]:
+    hit = _TEXT_CACHE.get(key)
+    if hit is None or hit[0] is not h:
+        return None
+    d = h.__dict__
+    if (hit[1] == d["step"] and hit[2] is d["action_type"] and hit[3] is d["parameters"] and hit[4] is d["summary"]
+            and hit[5] == d["cost"] and hit[6] is d["violations"]):
+        return hit[7]
+    return None
+
+
+def _done_item(h: HistoryEntry) -> str:
+    key = (id(h), "done")
+    item = _cached_history_text(h, key)
+    if item is None:
         vals = [_fmt_value(h.parameters[k]) for k in sorted(h.parameters) if h.parameters[k] not in (None, "")]
         item = h.action_type + (f"({','.join(vals)})" if vals else "")
         if h.violations:
             item += "!"
-        out.append(item)
-    return " ".join(out) if out else "nothing yet"
+        _remember(key, (*_history_fields(h), item))
+    return item
+
+
+def _history_line(h: HistoryEntry, lvl: DetailLevel) -> str:
+    key = (id(h), "history", lvl.summary_chars)
+    line = _cached_history_text(h, key)
+    if line is None:
+        v = f" VIOLATIONS: {', '.join(h.violations)}" if h.violations else ""
+        line = (f"  - [s{h.step}] {h.action_type}({_fmt_params(h.parameters)}) cost {h.cost}: "
+                f"{_cut(h.summary, lvl.summary_chars)}{v}")
+        _remember(key, (*_history_fields(h), line))
+    return line
 
 
 def evidence_table(obs: ValidationObservation) -> list[str]:
@@ -308,12 +381,12 @@ def evidence_table(obs: ValidationObservation) -> list[str]:
             lines.append(f" {gate} {p:.2f} {verdict}: {vals}")
         else:  # soft evidence: a log-odds adjustment, not a gate
             lines.append(f" {gate}: {vals}" if b.seen.get(gate) else f" {gate} unseen")
-    p_go = b.p_go
+    p_go, logit = b.p_go_and_logit()
     decision, conf = ("go", p_go) if p_go >= 0.5 else ("no_go", 1.0 - p_go)
     # Written the way a report states it: a small model copies the decision and confidence by
     # matching the reply's own keys (an induction pattern) rather than by reading numbers.
     lines.append(f'belief: "final_decision": "{decision}", "confidence": {report_confidence(conf):.2f} | P(go)={p_go:.2f}'
-                 + (" decisive" if abs(b.logit) >= DECISIVE_LOGIT else ""))
+                 + (" decisive" if abs(logit) >= DECISIVE_LOGIT else ""))
     return lines
 
 
@@ -365,10 +438,7 @@ def _render_parts(obs: ValidationObservation, level: int) -> tuple[list[str], li
     hist = obs.pipeline_history[len(obs.pipeline_history) - lvl.history:] if lvl.history else []
     if hist:
         body.append(f"Recent steps (last {len(hist)} of {len(obs.pipeline_history)}):")
-        for h in hist:
-            v = f" VIOLATIONS: {', '.join(h.violations)}" if h.violations else ""
-            body.append(f"  - [s{h.step}] {h.action_type}({_fmt_params(h.parameters)}) cost {h.cost}: "
-                        f"{_cut(h.summary, lvl.summary_chars)}{v}")
+        body += [_history_line(h, lvl) for h in hist]
     lo = obs.latest_output
     if lo.action_type is not None or lo.summary:
         name = lo.action_type.value if lo.action_type else "reset"

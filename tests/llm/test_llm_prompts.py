@@ -112,3 +112,24 @@ def test_compact_prompt_keeps_the_evidence_table_in_the_longest_episode(bpe_toke
         assert count(msgs) <= 512 and msgs[0]["content"] == compact_system_prompt()
         assert all(line in msgs[1]["content"].splitlines() for line in evidence_table(obs))
         assert f"Step: {obs.step_count}/{obs.max_steps}" in msgs[1]["content"]
+
+
+def test_kept_finding_text_follows_a_replaced_field():
+    """Rendering keeps each finding's text; a field replaced on the finding must show, not the kept text."""
+    from drugenv.agents.baselines import HeuristicPolicy
+    from drugenv.llm.prompts import render_observation
+    from drugenv.simulator.environment import DrugTargetEnvironment
+
+    env, policy = DrugTargetEnvironment(), HeuristicPolicy()
+    obs = env.reset(seed=11, scenario="procedural")
+    for _ in range(3):
+        obs = env.step(policy.act([obs])[0])
+    before = render_observation(obs)
+    finding = obs.dossier.all_findings()[0]
+    old_summary = finding.summary
+    finding.summary = "a replaced summary"
+    try:
+        assert "a replaced summary" in render_observation(obs)
+    finally:
+        finding.summary = old_summary
+    assert render_observation(obs) == before
