@@ -12,7 +12,8 @@ each bootstrap draw resamples episode indices once and recomputes both agents' m
 | ``diff_ci``       | 95% paired percentile interval of the difference                  |
 
 Metrics are per-episode quantities: ``decision_accuracy`` (0/1, no report = wrong),
-``brier`` ((p_go − y)², no report = 0.25), ``report_rate`` (0/1) and ``mean_return``.
+``brier`` ((p_go − y)², no report = 0.25), ``report_rate`` (0/1), ``mean_return`` and
+``decision_utility`` (+2|c − ½| right, −2|c − ½| wrong, 0 without a report).
 """
 
 from __future__ import annotations
@@ -21,13 +22,21 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from drugenv.evaluation.metrics import BRIER, DECISION_ACCURACY, MEAN_RETURN, REPORT_RATE, EpisodeRecord
+from drugenv.evaluation.metrics import (
+    BRIER,
+    DECISION_ACCURACY,
+    DECISION_UTILITY,
+    MEAN_RETURN,
+    REPORT_RATE,
+    EpisodeRecord,
+)
 
 PER_EPISODE: dict[str, Callable[[EpisodeRecord], float]] = {
     DECISION_ACCURACY: lambda r: float(r.correct),
     BRIER: lambda r: (r.p_go - (1.0 if r.correct_decision == "go" else 0.0)) ** 2,
     REPORT_RATE: lambda r: float(r.decision is not None),
     MEAN_RETURN: lambda r: float(r.episode_return),
+    DECISION_UTILITY: lambda r: (2 * abs(r.confidence - 0.5)) * (1 if r.correct else -1) if r.decision else 0.0,
 }
 """Per-episode terms whose mean is ``metrics.summarize``'s value of the same key (tested)."""
 

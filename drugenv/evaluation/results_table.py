@@ -78,7 +78,8 @@ def table(results: Mapping[str, Any]) -> str:
             iv = block.get("vs_heuristic", {}).get(key)
             if iv:
                 d = "; ".join(f"{c} {_num(iv[k]['diff'], k)} [{_num(iv[k]['diff_ci'][0], k)}, {_num(iv[k]['diff_ci'][1], k)}]"
-                              for k, c in (("decision_accuracy", "accuracy"), ("brier", "Brier"), ("report_rate", "reported")))
+                              for k, c in (("decision_accuracy", "accuracy"), ("brier", "Brier"), ("report_rate", "reported"),
+                                           ("decision_utility", "decision utility")) if k in iv)
                 diffs.append(f"{dict(ROWS)[key]} − heuristic (paired, same episodes): {d}.")
         if diffs:
             out.append("")
