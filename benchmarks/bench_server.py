@@ -190,11 +190,16 @@ def measure(kind: str, args: Args) -> dict[str, float]:
     try:
         return asyncio.run(run_load(url, args))
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc)
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    """Terminate a server this benchmark started; kill it if it has not exited in 15 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 # ------------------------------------------------------------------------------------ memory
@@ -264,11 +269,7 @@ def measure_memory(kind: str, args: Args) -> dict[str, float]:
     try:
         return asyncio.run(run())
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc)
 
 
 def main(args: Args) -> None:
