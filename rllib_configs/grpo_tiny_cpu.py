@@ -6,11 +6,12 @@ How to run::
     drugenv train rllib_configs/grpo_tiny_cpu.py --set run.iterations=4 --set training.group_size=2
     drugenv eval --agent checkpoint:runs/grpo_tiny_cpu/checkpoint_final --suite procedural-test
 
-Results to expect (2 shared CPU cores, load 3-4): ~11 min for ``drugenv train`` (SFT ~7 min, 16
-GRPO iterations of ~9 s, evaluations the rest). On 100 held-out procedural-test episodes (greedy,
-step cap 12): after SFT accuracy 0.79, report rate 0.98, Brier 0.177; after SFT + GRPO 0.82 / 0.99
-/ 0.167; the heuristic 0.83 / 1.00 / 0.152 (README, "What the main job measures", generated from
-``docs/results/grpo_tiny_cpu.json``).
+Results to expect (2 uncontended CPU cores): ~17 min for ``drugenv train`` (SFT ~5 min, 56 GRPO
+iterations of ~10 s with RLlib's held-out evaluation every 8, final evaluations ~2 min). On 300
+held-out procedural-test episodes (greedy, step cap 12): after SFT accuracy 0.80, report rate 0.98,
+Brier 0.168; after SFT + GRPO 0.85 / 1.00 / 0.129; the heuristic 0.83 / 1.00 / 0.146. On 200 other test episodes (seed 1000) the
+GRPO agent and the heuristic are level (0.76 / 0.985 / 0.205 vs 0.765 / 1.00 / 0.188). README,
+"What the main job measures", is generated from ``docs/results/grpo_tiny_cpu.json``.
 
 Why these settings (each measured on this CPU box, docs/grpo.md "Measured"):
 
