@@ -160,8 +160,8 @@ def drugenv_prompts(tokenizer: Any, group_size: int, max_turns: int, max_prompt_
 
 
 def _left_pad(rows: list[list[int]], pad_id: int, device: str):
-    """``logprobs.left_pad`` (the rollout sampler's batch layout), moved to ``device``."""
-    from drugenv.training.logprobs import left_pad
+    """``generation.left_pad`` (the sampler's batch layout), moved to ``device``."""
+    from drugenv.llm.generation import left_pad
 
     ids, attn = left_pad(rows, pad_id)
     return ids.to(device), attn.to(device)

@@ -176,12 +176,12 @@ def check_resume(module: Any, resume: Optional[str]) -> None:
     """``--resume`` must be a checkpoint of this config's algo (checked before any SFT or Ray)."""
     if resume is None:
         return
-    from drugenv.llm.checkpoint import require_existing
+    from drugenv.llm.checkpoint import CHECKPOINT_META, require_existing
 
     p = require_existing(resume, "--resume checkpoint")
     if module.ALGO == "grpo":
-        if not (p / "drugenv_checkpoint.json").is_file():
-            raise ConfigError(f"--resume {resume} is not a GRPO checkpoint (no drugenv_checkpoint.json in it); "
+        if not (p / CHECKPOINT_META).is_file():
+            raise ConfigError(f"--resume {resume} is not a GRPO checkpoint (no {CHECKPOINT_META} in it); "
                               "pass a checkpoint_* directory of an earlier run, e.g. runs/grpo_tiny_cpu/checkpoint_final")
     else:
         from drugenv.training.ppo import is_ppo_checkpoint

@@ -252,7 +252,9 @@ class DrugEnvRunner(EnvRunner, Checkpointable):
         Args:
             tasks: ``[{"group_id": int, "reset_kwargs": {...}}, ...]``; all G episodes of a task
                 start from ``env.reset(**reset_kwargs)`` (same scenario and seed). None: when
-                exploring, one iteration's groups from ``group_tasks``; when not (RLlib's
+                exploring, one iteration's groups from ``group_tasks`` counted by this runner's own
+                ``sample`` calls (for a runner used on its own; ``DrugGRPO`` always passes tasks, so
+                several runners never draw the same groups); when not (RLlib's
                 evaluation calls ``sample(num_episodes=...)`` with ``explore=False`` in the
                 evaluation config), the first ``num_episodes`` held-out episodes of
                 ``scenario_suite`` (``evaluation_seed``), one per task, offset by the runner index

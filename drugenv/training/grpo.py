@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Sequence
 
+import numpy as np
 import ray
 from ray.rllib.algorithms.algorithm import Algorithm
 from ray.rllib.utils.annotations import override
@@ -132,8 +133,6 @@ class DrugGRPO(Algorithm):
 
 
 def _return_std(group: Sequence[Any]) -> float:
-    import numpy as np
-
     return float(np.std([ep.get_return() for ep in group]))
 
 

@@ -10,8 +10,6 @@ from typing import Union
 
 import torch
 
-from drugenv.llm.generation import left_pad  # noqa: F401  (re-exported: benchmarks/gpu_grpo.py, the sampler's layout)
-
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -50,4 +48,4 @@ def completion_logprobs(
     return logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
 
 
-__all__ = ["completion_logprobs", "left_pad", "resolve_dtype"]
+__all__ = ["completion_logprobs", "resolve_dtype"]

@@ -31,6 +31,7 @@ held-out metrics) and ``best_trial.json`` (its metrics). Tune's own files go to 
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 from dataclasses import dataclass
@@ -162,13 +163,7 @@ def run_sweep(
                                   failure_config=tune.FailureConfig(max_failures=0)),
     )
     results = tuner.fit()
-    rows = _rows(results, sweep.METRIC)
-    if not rows:
-        errors = [str(e) for e in results.errors]
-        raise RuntimeError(f"sweep {sweep.NAME}: no trial reported a result; errors: {errors[:2]}")
-    rows.sort(key=lambda r: (math.isnan(r[sweep.METRIC]), r[sweep.METRIC] if sweep.MODE == "min" else -r[sweep.METRIC]))
-    files = _write_outputs(sweep, algo, rows, out_dir)
-    return {"table": rows, "best": rows[0], "files": files, "errors": [str(e) for e in results.errors]}
+    return _finish(sweep, algo, _rows(results, sweep.METRIC), results, out_dir, sweep.METRIC)
 
 
 def _run_grpo_sweep(sweep: ModuleType, mod: ModuleType, *, algo: str, num_samples: Optional[int], out: str | Path,
@@ -182,7 +177,8 @@ def _run_grpo_sweep(sweep: ModuleType, mod: ModuleType, *, algo: str, num_sample
     from drugenv.training.grpo import DrugGRPO
     from drugenv.training.grpo_train import resolve_base_model, sft_settings_for, sft_warm_start
 
-    space = sweep.search_space(algo) if "algo" in sweep.search_space.__code__.co_varnames else None
+    # A sweep file opts in to GRPO by taking the algo: search_space(algo) (tune_sweeps/curriculum.py).
+    space = sweep.search_space(algo) if "algo" in inspect.signature(sweep.search_space).parameters else None
     if not space or "training" not in space:
         raise ConfigError(f"sweep {sweep.NAME} has no GRPO search space (search_space(algo) returning training "
                           f"overrides); run it with --algo ppo_vector or add one (see tune_sweeps/curriculum.py)")
@@ -238,11 +234,18 @@ def _run_grpo_sweep(sweep: ModuleType, mod: ModuleType, *, algo: str, num_sample
             leaf[parts[-1]] = node
         row["_overrides"], row["_base"] = sampled, base
         rows.append(row)
+    return _finish(sweep, algo, rows, results, out_dir, metric)
+
+
+def _finish(sweep: ModuleType, algo: str, rows: list[dict[str, Any]], results: Any, out_dir: Path,
+            metric: str) -> dict[str, Any]:
+    """Sort the trials by the sweep's metric (NaN last), write the outputs and return the summary."""
+    errors = [str(e) for e in results.errors]
     if not rows:
-        raise RuntimeError(f"sweep {sweep.NAME}: no trial reported {metric}; errors: {[str(e) for e in results.errors][:2]}")
+        raise RuntimeError(f"sweep {sweep.NAME}: no trial reported {metric}; errors: {errors[:2]}")
     rows.sort(key=lambda r: (math.isnan(r[sweep.METRIC]), r[sweep.METRIC] if sweep.MODE == "min" else -r[sweep.METRIC]))
     files = _write_outputs(sweep, algo, rows, out_dir)
-    return {"table": rows, "best": rows[0], "files": files, "errors": [str(e) for e in results.errors]}
+    return {"table": rows, "best": rows[0], "files": files, "errors": errors}
 
 
 def _rows(results: Any, metric: str) -> list[dict[str, Any]]:
