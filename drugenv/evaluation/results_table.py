@@ -84,6 +84,26 @@ def table(results: Mapping[str, Any]) -> str:
         if diffs:
             out.append("")
             out += diffs
+        per = block.get("per_scenario") or {}
+        labels = [(key, label) for key, label in ROWS if any(key in v for v in per.values())]
+        if per and labels:
+            out.append("")
+            out.append("Per scenario, decision utility: agent [95% interval] and its paired difference to the heuristic:")
+            out.append("")
+            out.append("| scenario | episodes | heuristic | " + " | ".join(f"{label} | − heuristic" for _, label in labels) + " |")
+            out.append("|---|---|---|" + "---|---|" * len(labels))
+            for name, v in per.items():
+                u = {key: v[key]["decision_utility"] for key, _ in labels if key in v}
+                ref = next(iter(u.values()))["ref_mean"]
+                cells = [f"{_num(d['mean'], 'u')}{_ci({'u': d}, 'u')} | {_num(d['diff'], 'u')} "
+                         f"[{_num(d['diff_ci'][0], 'u')}, {_num(d['diff_ci'][1], 'u')}]" for d in u.values()]
+                out.append(f"| {name} | {v['episodes']} | {_num(ref, 'u')} | " + " | ".join(cells) + " |")
+        sel = meta.get("selection") if suite == main else None
+        if sel and sel.get("iteration") is not None:
+            out.append("")
+            out.append(f"GRPO checkpoint: iteration {sel['iteration']}, the best of {len(sel.get('history', []))} evaluations "
+                       f"on validation {sel['metric'].replace('_', ' ')} ({_num(sel['value'], sel['metric'])} on {sel['episodes']} "
+                       f"{sel['suite']} episodes from seed {sel['seed']}, held out of training); the rows above never chose anything.")
         twins = block.get("twins") or {}
         if twins:
             rows = [(label, twins[key]) for key, label in ROWS if key in twins]

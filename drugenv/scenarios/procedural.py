@@ -66,6 +66,13 @@ from drugenv.simulator.params import DIFFICULTIES, SimParams
 
 TEST_SEED_OFFSET = 1_000_000
 """Seeds below this are train seeds; seeds from it on are test seeds."""
+TRAINING_SEEDS_END = 500_000
+"""Training draws train seeds below this. The train seeds from here to ``TEST_SEED_OFFSET`` are held
+out of training for model selection, so selection never looks at the test split: SFT checkpoint
+selection from ``SFT_SELECT_SEED_START``, GRPO checkpoint selection (validation) from
+``VALIDATION_SEED_START``."""
+SFT_SELECT_SEED_START = 500_000
+VALIDATION_SEED_START = 700_000
 DEFAULT_TIERS = ("easy", "medium", "hard")
 """Tiers drawn when ``difficulty`` is None."""
 SPREAD = {"easy": 0.05, "medium": 0.12, "hard": 0.2, "very_hard": 0.25}

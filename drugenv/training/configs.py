@@ -9,7 +9,9 @@ Shared shape of the GRPO configs in ``rllib_configs/`` (one nested dict each, ov
 | training     | ``DrugGRPOConfig.training`` keyword arguments (see its docstring)                |
 | env_runners  | ``.env_runners(...)``: actors and environments per actor                        |
 | learners     | ``.learners(...)``: number of learners, GPUs per learner                        |
-| run          | the train loop: iterations, held-out eval and checkpoint intervals              |
+| run          | the train loop: iterations, held-out eval and checkpoint intervals, validation  |
+|              | selection (``select_suite`` / ``select_seed`` / ``select_episodes`` /           |
+|              | ``select_metric``: keep the checkpoint best on held-out train-split episodes)    |
 | seed         | RLlib's ``debugging(seed=...)``                                                   |
 """
 
@@ -57,19 +59,25 @@ def build_config(s: Mapping[str, Any], model_path: str):
     if isinstance(training.get("reward_config"), Mapping):
         training["reward_config"] = RewardConfig(**training["reward_config"])
     run = s["run"]
-    # The held-out curve is RLlib's evaluation: greedy, on the run's eval suite, in the run's game
-    # (step cap, prompt and completion budgets), every eval_interval iterations, in the driver.
+    # The held-out curve is RLlib's evaluation: greedy, in the run's game (step cap, prompt and
+    # completion budgets), every eval_interval iterations, in the driver. With ``run.select_suite``
+    # it plays validation episodes (train-split seeds held out of training) and picks the checkpoint
+    # (``grpo_train.run_grpo``); otherwise the first ``curve_eval_episodes`` of the eval suite.
     game = {k: run[r] for k, r in (("max_turns", "eval_max_steps"), ("max_prompt_tokens", "eval_max_prompt_tokens"),
                                     ("max_new_tokens", "eval_max_new_tokens")) if run.get(r)}
+    if run.get("select_suite"):
+        curve_suite, curve_seed, curve_n = run["select_suite"], int(run["select_seed"]), int(run["select_episodes"])
+    else:
+        curve_suite, curve_seed = run["eval_suite"], int(run["eval_seed"])
+        curve_n = int(run.get("curve_eval_episodes") or run["eval_episodes"])
     return (
         DrugGRPOConfig()
         .training(model_name_or_path=model_path, **training)
         .env_runners(**s["env_runners"])
         .learners(**s["learners"])
         .evaluation(evaluation_interval=max(1, int(run["eval_interval"])),
-                    evaluation_duration=int(run.get("curve_eval_episodes") or run["eval_episodes"]),
-                    evaluation_duration_unit="episodes", evaluation_num_env_runners=0,
-                    evaluation_suite=run["eval_suite"], evaluation_seed=int(run["eval_seed"]),
+                    evaluation_duration=curve_n, evaluation_duration_unit="episodes", evaluation_num_env_runners=0,
+                    evaluation_suite=curve_suite, evaluation_seed=curve_seed,
                     evaluation_config=game)
         .debugging(seed=s["seed"])
     )

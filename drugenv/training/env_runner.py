@@ -103,6 +103,15 @@ def token_space(vocab_size: int) -> gym.spaces.Sequence:
     return gym.spaces.Sequence(gym.spaces.Discrete(int(vocab_size)))
 
 
+def _training_start(start: int, n: int) -> int:
+    """``start`` folded into the seeds training may draw (``TRAINING_SEEDS_END``), ``n`` of them in a
+    row: every run seed trains on train-split scenarios, never on the held-out selection ranges
+    (seed 0 is unchanged: ``base * 1_000_003`` left the train split for every other seed)."""
+    from drugenv.scenarios.procedural import TRAINING_SEEDS_END
+
+    return start % (TRAINING_SEEDS_END - n)
+
+
 def group_tasks(config: Any, iteration: int) -> List[Dict[str, Any]]:
     """The scenario seeds of one training iteration: ``[{"group_id", "reset_kwargs"}, ...]``.
 
@@ -130,13 +139,13 @@ def group_tasks(config: Any, iteration: int) -> List[Dict[str, Any]]:
             from drugenv.scenarios import suite_episodes
 
             if config.scenario_pool:
-                pool = suite_episodes(config.scenario_suite, config.scenario_pool, seed=base * 1_000_003)
+                pool = suite_episodes(config.scenario_suite, config.scenario_pool, seed=_training_start(base, config.scenario_pool))
                 rng = np.random.default_rng([base, iteration])
                 # A whole pass over the pool before any repeat within an iteration.
                 order = np.concatenate([rng.permutation(len(pool)) for _ in range(-(-n // len(pool)))])
                 pairs = [pool[i] for i in order[:n]]
             else:
-                pairs = suite_episodes(config.scenario_suite, n, seed=base * 1_000_003 + iteration * n)
+                pairs = suite_episodes(config.scenario_suite, n, seed=_training_start(base * 1_000_003 + iteration * n, n))
             resets = [{"scenario": sc, "seed": int(s)} for sc, s in pairs]
         for r, tier in zip(resets, tiers):
             if tier is not None:

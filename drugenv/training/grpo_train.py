@@ -11,6 +11,7 @@ Output directory (``--out``, default ``runs/<config name>``)::
     sft_model/                  base + expert (oracle or heuristic) SFT, merged (GRPO trains a fresh LoRA on top of it)
     checkpoint_iter_NNNN/       RLlib checkpoint + adapter/ (peft) + drugenv_checkpoint.json
     checkpoint_final/           the same, at the end
+    checkpoint_best/            with ``run.select_suite``: the iteration best on validation episodes (evaluated on test)
     settings.json               everything the run used (first file written; ``training.run_files``)
     metrics.jsonl               one line per iteration (rollout / learner / sync times, losses, returns, held-out)
     summary.json                final held-out metrics, the heuristic on the same episodes, the checkpoint
@@ -22,15 +23,18 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Mapping, Optional
 
+from drugenv.evaluation.metrics import LOWER_IS_BETTER
 from drugenv.llm.checkpoint import ADAPTER_DIR, CHECKPOINT_META  # the checkpoint layout's one definition
 from drugenv.llm.prompts import DEFAULT_MAX_PROMPT_TOKENS
 from drugenv.training import metrics as M
-from drugenv.training.run_files import CHECKPOINT_FINAL, RunFiles
+from drugenv.training.run_files import CHECKPOINT_BEST, CHECKPOINT_FINAL, RunFiles
 
 
 # ------------------------------------------------------------------------------------- model prep
@@ -44,7 +48,6 @@ def resolve_base_model(spec: str, out_dir: Path) -> str:
     src = resolve_model_spec(spec)
     if not TINY_SPEC.fullmatch(spec):
         return src
-    import shutil
 
     dst = out_dir / "base_model"
     if not (dst / "config.json").exists():
@@ -70,8 +73,6 @@ def sft_warm_start(base_model: str, sft: Mapping[str, Any], out_dir: Path, *, se
     Skipped when ``out_dir/sft_model`` already holds a warm start made from the same base model and
     settings (a resumed or repeated run keeps it); redone when they differ.
     """
-    import shutil
-
     dst = out_dir / "sft_model"
     made = dst / "drugenv_sft.json"
     if (dst / "config.json").exists() and made.exists():
@@ -84,6 +85,7 @@ def sft_warm_start(base_model: str, sft: Mapping[str, Any], out_dir: Path, *, se
     from drugenv.llm.sft import decision_weighted, expert_examples, imitation_accuracy, sft_on_trajectories
     from drugenv.llm.loading import load_model_and_tokenizer
     from drugenv.scenarios import suite_episodes
+    from drugenv.scenarios.procedural import SFT_SELECT_SEED_START
 
     torch.manual_seed(seed)
     model, tok = load_model_and_tokenizer(base_model)
@@ -104,7 +106,7 @@ def sft_warm_start(base_model: str, sft: Mapping[str, Any], out_dir: Path, *, se
     if int(sft.get("select_episodes", 0)) > 0:
         # Checkpoint selection on held-out imitation accuracy (action and decision): training-split
         # seeds disjoint from the SFT episodes (offset), never the test split.
-        held = expert_examples(suite_episodes(sft["suite"], int(sft["select_episodes"]), seed + 500_000), expert=expert,
+        held = expert_examples(suite_episodes(sft["suite"], int(sft["select_episodes"]), seed + SFT_SELECT_SEED_START), expert=expert,
                                tokenizer=tok, max_prompt_tokens=budget, max_steps=max_steps)
         n_new = int(sft.get("select_max_new_tokens", 64))
         eval_fn = lambda m: imitation_accuracy(m, tok, held, max_new_tokens=n_new)  # noqa: E731
@@ -202,6 +204,21 @@ def final_evidence(model: str, adapters: Mapping[str, Optional[str]], run: Mappi
                       "metrics": rows, "vs_heuristic": intervals}
         if suite == "procedural-test-twins":
             out[suite]["twins"] = {label: twin_metrics(r) for label, r in {**agent_recs, **base_recs}.items()}
+        if suite == "curated":  # each hand-built case (misleading, complex, ...) on its own, paired as above
+            out[suite]["per_scenario"] = per_scenario_intervals(agent_recs, base_recs["heuristic"], seed=int(run["eval_seed"]))
+    return out
+
+
+def per_scenario_intervals(agent_recs: Mapping[str, list], heuristic_recs: list, *, seed: int = 0) -> dict[str, Any]:
+    """``{scenario: {"episodes": n, label: paired_bootstrap(...)}}``: each agent against the heuristic
+    on one scenario's episodes."""
+    from drugenv.evaluation.bootstrap import paired_bootstrap
+
+    out: dict[str, Any] = {}
+    for name in dict.fromkeys(r.scenario for r in heuristic_recs):
+        ref = [r for r in heuristic_recs if r.scenario == name]
+        out[name] = {"episodes": len(ref), **{label: paired_bootstrap([r for r in recs if r.scenario == name], ref, seed=seed)
+                                              for label, recs in agent_recs.items()}}
     return out
 
 
@@ -227,6 +244,48 @@ def save_checkpoint(algo: Any, path: Path, meta: Mapping[str, Any]) -> Path:
 
 
 # ------------------------------------------------------------------------------------- main loop
+
+
+@dataclass
+class Selection:
+    """Checkpoint selection on validation episodes: train-split seeds held out of training
+    (``scenarios.procedural.VALIDATION_SEED_START``), played by RLlib's evaluation every
+    ``eval_interval`` iterations. The best checkpoint is ``checkpoint_best/``, and the test suite
+    evaluates only it, so no choice is made on test episodes."""
+
+    metric: str
+    suite: str
+    seed: int
+    episodes: int
+    iteration: Optional[int] = None
+    value: Optional[float] = None
+    history: list = field(default_factory=list)
+
+    @classmethod
+    def from_run(cls, run: Mapping[str, Any]) -> Optional["Selection"]:
+        if not run.get("select_suite"):
+            return None
+        return cls(metric=str(run.get("select_metric", "decision_utility")), suite=str(run["select_suite"]),
+                   seed=int(run["select_seed"]), episodes=int(run["select_episodes"]))
+
+    def improved(self, iteration: int, value: Optional[float]) -> bool:
+        """Record ``value`` at ``iteration``; True if it is the best so far (ties keep the earlier)."""
+        if value is None:
+            return False
+        self.history.append([iteration, value])
+        lower = self.metric in LOWER_IS_BETTER
+        if self.value is None or (value < self.value if lower else value > self.value):
+            self.iteration, self.value = iteration, value
+            return True
+        return False
+
+    def restore(self, record: Mapping[str, Any]) -> None:
+        self.iteration, self.value = record.get("iteration"), record.get("value")
+        self.history = [list(r) for r in record.get("history", [])]
+
+    def record(self) -> dict[str, Any]:
+        return {"suite": self.suite, "seed": self.seed, "episodes": self.episodes, "metric": self.metric,
+                "iteration": self.iteration, "value": self.value, "history": self.history}
 
 
 def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -292,6 +351,10 @@ def run_grpo(
     iterations = int(run["iterations"])
     ckpt_every = max(1, int(run["checkpoint_interval"]))
     curve: list[dict[str, Any]] = []
+    selection = Selection.from_run(run)
+    best_meta = out_dir / CHECKPOINT_BEST / CHECKPOINT_META
+    if selection is not None and resume and best_meta.exists():  # a resumed run keeps its best so far
+        selection.restore(json.loads(best_meta.read_text()).get("selection") or {})
     try:
         bar = tqdm(range(first, first + iterations), desc="grpo", disable=not progress)
         for it in bar:
@@ -302,6 +365,9 @@ def run_grpo(
             every = algo.config.evaluation_interval
             if every and algo.iteration % every == 0:  # RLlib evaluated in this train() call (its result repeats the last one otherwise)
                 row.update({col: _number(flat.get(path)) for col, path in M.HELDOUT_CURVE_COLUMNS.items()})
+                if selection is not None and selection.improved(it, row.get(f"heldout/{selection.metric}")):
+                    shutil.rmtree(out_dir / CHECKPOINT_BEST, ignore_errors=True)
+                    save_checkpoint(algo, out_dir / CHECKPOINT_BEST, {**meta, "selection": selection.record()})
             if it % ckpt_every == 0:
                 save_checkpoint(algo, out_dir / f"checkpoint_iter_{it:04d}", meta)
             curve.append(row)
@@ -315,12 +381,18 @@ def run_grpo(
         algo.stop()
         if wandb_run is not None:
             wandb_run.finish()
+    if selection is not None and selection.iteration is not None:
+        final = out_dir / CHECKPOINT_BEST  # the test suite sees only the validation-selected checkpoint
+        if progress:
+            print(f"selected iteration {selection.iteration}: validation {selection.metric} {selection.value:.3f}")
     recs = []
     report["after_grpo"] = evaluate_model(model, str(final / ADAPTER_DIR), run, progress=progress, records=recs)
     known["after_grpo"] = (report["after_grpo"], recs)
     report["_meta"] = {"suite": run["eval_suite"], "episodes": run["eval_episodes"], "seed": run["eval_seed"],
                        "before_episodes": run.get("curve_eval_episodes") or run["eval_episodes"],
                        "max_steps": run.get("eval_max_steps"), "model": model, "checkpoint": str(final)}
+    if selection is not None:
+        report["_meta"]["selection"] = selection.record()
     adapters = {"after_sft": None, "after_grpo": str(final / ADAPTER_DIR)} if s["sft"].get("enabled") else {"after_grpo": str(final / ADAPTER_DIR)}
     evidence_all = final_evidence(model, adapters, run, progress=progress, known=known)
     report.update({k: v for k, v in evidence_all[run["eval_suite"]]["metrics"].items() if k in ("random", "heuristic", "oracle")})

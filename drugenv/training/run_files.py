@@ -23,6 +23,7 @@ METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
 CURVE_PNG = "evidence/training_curve.png"
 CHECKPOINT_FINAL = "checkpoint_final"
+CHECKPOINT_BEST = "checkpoint_best"  # GRPO with validation selection (run.select_suite)
 
 
 class RunFiles:
@@ -64,4 +65,4 @@ class RunFiles:
         return self.out / CURVE_PNG
 
 
-__all__ = ["CHECKPOINT_FINAL", "CURVE_PNG", "METRICS", "RunFiles", "SETTINGS", "SUMMARY"]
+__all__ = ["CHECKPOINT_BEST", "CHECKPOINT_FINAL", "CURVE_PNG", "METRICS", "RunFiles", "SETTINGS", "SUMMARY"]

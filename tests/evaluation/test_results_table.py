@@ -37,6 +37,18 @@ def test_twins_block_reports_pair_accuracy_per_agent():
     assert "after SFT + GRPO 0.60 / 0.30; heuristic 0.70 / 0.30." in t
 
 
+def test_per_scenario_utility_and_validation_selection_are_tabled():
+    r = _results()
+    u = {"mean": 0.9, "ci": [0.8, 1.0], "ref_mean": 0.6, "diff": 0.3, "diff_ci": [0.1, 0.5]}
+    r["_evidence"]["curated"] = {"episodes": 40, "seed": 0, "max_steps": 12, "metrics": {"heuristic": M},
+                                 "per_scenario": {"cd33_aml_misleading": {"episodes": 20, "after_grpo": {"decision_utility": u}}}}
+    r["_meta"]["selection"] = {"suite": "procedural-train", "seed": 700000, "episodes": 96, "metric": "decision_utility",
+                               "iteration": 48, "value": 0.61, "history": [[16, 0.5], [32, 0.55], [48, 0.61]]}
+    t = table(r)
+    assert "| cd33_aml_misleading | 20 | 0.60 | 0.90 [0.80, 1.00] | 0.30 [0.10, 0.50] |" in t
+    assert "GRPO checkpoint: iteration 48, the best of 3 evaluations on validation decision utility (0.61 on 96" in t
+
+
 def test_update_readme_rewrites_only_its_block(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text("intro\n<!-- results:x (old) -->\nstale\n<!-- /results:x -->\nrest\n")

@@ -77,6 +77,21 @@ def test_sample_tasks_is_deterministic_per_iteration(suite):
     assert len({(t["reset_kwargs"]["scenario"], t["reset_kwargs"]["seed"]) for t in a0}) == 3
 
 
+def test_every_run_seed_trains_on_train_scenarios_outside_the_selection_ranges():
+    """Seeds >= 1 used to start at seed * 1_000_003, past the test split (and raised)."""
+    from drugenv.scenarios.procedural import TRAINING_SEEDS_END
+
+    seeds = lambda cfg, its: [t["reset_kwargs"]["seed"] for it in its for t in group_tasks(cfg, it)]  # noqa: E731
+    base = dict(model_name_or_path="unused", groups_per_iteration=4, scenario_suite="procedural-train")
+    assert seeds(DrugGRPOConfig().training(**base), [0, 1, 2]) == list(range(12))  # seed 0: unchanged
+    for run_seed in (1, 2, 7, 123):
+        cfg = DrugGRPOConfig().training(**base).debugging(seed=run_seed)
+        got = seeds(cfg, [0, 1, 500, 200_000])
+        assert all(0 <= s < TRAINING_SEEDS_END for s in got) and len(set(got)) == len(got)
+    pooled = DrugGRPOConfig().training(**base, scenario_pool=4).debugging(seed=5)
+    assert all(0 <= s < TRAINING_SEEDS_END for s in seeds(pooled, [0, 3]))
+
+
 def test_scenario_pool_repeats_the_same_scenarios():
     cfg = DrugGRPOConfig().training(model_name_or_path="unused", groups_per_iteration=3, scenario_pool=3)
     key = lambda tasks: sorted((t["reset_kwargs"]["scenario"], t["reset_kwargs"]["seed"]) for t in tasks)  # noqa: E731

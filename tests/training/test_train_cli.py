@@ -94,6 +94,38 @@ def test_train_checkpoint_resume_and_adapter(tmp_path):
     assert len(records) == 2 and summary["steps"] == 3.0
 
 
+def test_validation_selection_keeps_the_best_and_never_a_worse_later_one():
+    from drugenv.training.grpo_train import Selection
+
+    assert Selection.from_run({"eval_suite": "procedural-test"}) is None
+    sel = Selection.from_run({"select_suite": "procedural-train", "select_seed": 700_000, "select_episodes": 8})
+    assert sel.metric == "decision_utility"
+    assert [sel.improved(i, v) for i, v in ((8, 0.2), (16, None), (24, 0.5), (32, 0.5), (40, 0.1))] == [True, False, True, False, False]
+    assert (sel.iteration, sel.value, sel.history) == (24, 0.5, [[8, 0.2], [24, 0.5], [32, 0.5], [40, 0.1]])
+    brier = Selection.from_run({"select_suite": "procedural-train", "select_seed": 0, "select_episodes": 8, "select_metric": "brier"})
+    assert [brier.improved(i, v) for i, v in ((1, 0.2), (2, 0.1), (3, 0.15))] == [True, True, False]
+    resumed = Selection.from_run({"select_suite": "procedural-train", "select_seed": 0, "select_episodes": 8})
+    resumed.restore(sel.record())
+    assert not resumed.improved(48, 0.4) and resumed.iteration == 24
+
+
+@pytest.mark.slow
+def test_validation_selection_run_evaluates_the_chosen_checkpoint(tmp_path):
+    """run.select_*: RLlib's evaluation plays the validation episodes, checkpoint_best is what the
+    test suite sees, and curated results come per scenario."""
+    out = tmp_path / "run"
+    train_main(TrainArgs(config=str(ROOT / "rllib_configs/grpo_tiny_cpu_long.py"), out=str(out), no_sft=True, progress=False,
+                         set=[*TINY, "run.iterations=2", "run.curated_episodes=5", "run.select_episodes=2"]))
+    report = json.loads((out / "evidence" / "before_after_metrics.json").read_text())
+    sel = report["_meta"]["selection"]
+    assert sel["suite"] == "procedural-train" and sel["seed"] >= 500_000 and [r[0] for r in sel["history"]] == [1, 2]
+    assert report["_meta"]["checkpoint"] == str(out / "checkpoint_best") and sel["iteration"] in (1, 2)
+    best = json.loads((out / "checkpoint_best" / "drugenv_checkpoint.json").read_text())
+    assert best["iteration"] == sel["iteration"] and (out / "checkpoint_final").exists()
+    per = report["_evidence"]["curated"]["per_scenario"]
+    assert len(per) == 5 and all(v["episodes"] == 1 and "decision_utility" in v["after_grpo"] for v in per.values())
+
+
 def _wait_for_jobs_api(ray_bin: Path, address: str, env: dict, timeout_s: float = 90.0) -> None:
     import time
 

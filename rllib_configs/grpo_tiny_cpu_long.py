@@ -1,0 +1,50 @@
+"""The longer recipe: the main job's SFT + LoRA-GRPO, trained 5x longer, with the checkpoint chosen
+on validation episodes and judged on test episodes that nothing else has looked at.
+
+How to run (one command; sets up, trains, evaluates, publishes ``docs/results/grpo_tiny_cpu_long.json``)::
+
+    CONFIG=grpo_tiny_cpu_long bash scripts/main.sh
+    drugenv train rllib_configs/grpo_tiny_cpu_long.py          # the training and evaluation alone
+
+What differs from ``grpo_tiny_cpu`` (everything else is that file's ``DEFAULTS``):
+
+- ``run.iterations = 288``: the main job's curve was still improving at 56 iterations (docs/grpo.md,
+  "Longer GRPO").
+- Validation selection (``run.select_*``): RLlib's greedy evaluation every 16 iterations plays 96
+  procedural-train episodes from seed ``VALIDATION_SEED_START`` (train-split seeds that no SFT or
+  GRPO episode uses) and the iteration with the best decision utility there becomes
+  ``checkpoint_best/``; only that checkpoint is evaluated on test.
+- Fresh test episodes: procedural-test from seed 2000 (400 episodes). The main job's 300 (seed 0)
+  and the 200 from seed 1000 helped choose its iteration count; these never chose anything.
+- Curated: 100 episodes, 20 per scenario, with per-scenario paired intervals (cd33, ptpn11, ...).
+
+Results to expect: README, "The longer recipe" (generated from ``docs/results/grpo_tiny_cpu_long.json``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+from drugenv.scenarios.procedural import VALIDATION_SEED_START
+from drugenv.training.configs import build_config as _build
+from drugenv.training.configs import load_rllib_config, merge
+from drugenv.training.configs import settings as _settings
+
+ALGO = "grpo"
+
+MAIN_JOB = load_rllib_config(Path(__file__).with_name("grpo_tiny_cpu.py"))
+DEFAULTS: dict[str, Any] = merge(MAIN_JOB.DEFAULTS, {
+    "run": {"iterations": 288, "eval_interval": 16, "checkpoint_interval": 96,
+            "select_suite": "procedural-train", "select_seed": VALIDATION_SEED_START, "select_episodes": 96,
+            "select_metric": "decision_utility",
+            "eval_seed": 2000, "eval_episodes": 400, "curated_episodes": 100, "twins_episodes": 100},
+})
+
+
+def settings(overrides: Optional[Mapping[str, Any]] = None) -> dict[str, Any]:
+    return _settings(DEFAULTS, overrides)
+
+
+def build_config(overrides: Optional[Mapping[str, Any]] = None, *, model_path: str):
+    return _build(settings(overrides), model_path)
