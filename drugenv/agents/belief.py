@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any, Sequence
 
 from drugenv.actions import ActionType as A
-from drugenv.models import EvidenceDossier
+from drugenv.agents.findings_fold import FindingsFold
+from drugenv.models import EvidenceDossier, Finding
 from drugenv.simulator.gates import (
     ALTERATION_MIN,
     DEPENDENCY_MAX,
@@ -127,54 +129,59 @@ _KIND: dict[A, int] = {
 }
 
 
-def assess(dossier: EvidenceDossier) -> Assessment:
-    """Read every finding of the dossier into gate probabilities (the latest reading of a readout wins)."""
+def _start() -> dict[str, Any]:
+    """What ``assess`` has read before any finding (the latest reading of each readout; every
+    tractability score)."""
+    return {"tract": (), "recent": False, "fc": None, "alt": None, "chronos": None, "tox": None, "ko": False,
+            "sel": None, "ic50": None, "tgi": None, "expert": None, "precedent": None}
+
+
+def _read(r: dict[str, Any], f: Finding) -> None:
+    """Read one finding into ``r`` (findings are read in step order: the latest reading wins)."""
+    kind = _KIND.get(f.action_type)
+    if kind is None:
+        return
+    d = f.data
+    if kind == _EXPRESSION:
+        r["fc"] = d.get("log2fc_tumor_vs_normal", d.get("log2fc", r["fc"]))
+        r["alt"] = d.get("alteration_frequency", r["alt"])
+    elif kind == _DRUGGABILITY:
+        if "druggability_score" in d:
+            r["tract"] += (d["druggability_score"],)
+    elif kind == _POCKET:
+        if "best_pocket_score" in d:
+            r["tract"] += (d["best_pocket_score"],)
+    elif kind == _LITERATURE:
+        if "recent_inhibitors_reported" in d:
+            r["recent"] = r["recent"] or d["recent_inhibitors_reported"]
+    elif kind == _DEPENDENCY:
+        if d.get("cell_lines") != "unaltered" and "chronos_score" in d:
+            r["chronos"] = d["chronos_score"]
+    elif kind == _TOXICITY:
+        if "toxicity_risk" in d:
+            r["tox"], r["ko"] = d["toxicity_risk"], d.get("adverse_knockout_phenotype", False)
+    elif kind == _SELECTIVITY:
+        if "selectivity_ratio" in d:
+            r["sel"] = d["selectivity_ratio"]
+    elif kind == _PRECEDENT:
+        if "clinical_precedent" in d:
+            r["precedent"] = d["clinical_precedent"]
+    elif kind == _IC50:
+        if "ic50_nm" in d:
+            r["ic50"] = d["ic50_nm"]
+    elif kind == _TGI:
+        if "tgi_pct" in d:
+            r["tgi"] = d["tgi_pct"]
+    elif "viability_estimate" in d:  # _EXPERT
+        r["expert"] = d["viability_estimate"]
+
+
+def _assessment(r: dict[str, Any], findings: Sequence[Finding]) -> Assessment:
+    """The belief ``r`` holds (kept per dossier by ``_ASSESSMENTS``; ``assess`` hands out copies)."""
     a = Assessment(pass_prob=dict.fromkeys(HARD_GATES, GATE_PRIOR), soft_log_odds={"clinical": 0.0, "expert": 0.0},
                    seen=dict.fromkeys(GATES, False))
-    tract: list[float] = []
-    recent = False
-    fc = alt = chronos = None
-    tox = sel = ic50 = tgi = expert = None
-    ko = False
-    precedent = None
-    kind_of = _KIND.get
-    for f in dossier.all_findings():
-        kind = kind_of(f.action_type)
-        if kind is None:
-            continue
-        d = f.data
-        if kind == _EXPRESSION:
-            fc = d.get("log2fc_tumor_vs_normal", d.get("log2fc", fc))
-            alt = d.get("alteration_frequency", alt)
-        elif kind == _DRUGGABILITY:
-            if "druggability_score" in d:
-                tract.append(d["druggability_score"])
-        elif kind == _POCKET:
-            if "best_pocket_score" in d:
-                tract.append(d["best_pocket_score"])
-        elif kind == _LITERATURE:
-            if "recent_inhibitors_reported" in d:
-                recent = recent or d["recent_inhibitors_reported"]
-        elif kind == _DEPENDENCY:
-            if d.get("cell_lines") != "unaltered" and "chronos_score" in d:
-                chronos = d["chronos_score"]
-        elif kind == _TOXICITY:
-            if "toxicity_risk" in d:
-                tox, ko = d["toxicity_risk"], d.get("adverse_knockout_phenotype", False)
-        elif kind == _SELECTIVITY:
-            if "selectivity_ratio" in d:
-                sel = d["selectivity_ratio"]
-        elif kind == _PRECEDENT:
-            if "clinical_precedent" in d:
-                precedent = d["clinical_precedent"]
-        elif kind == _IC50:
-            if "ic50_nm" in d:
-                ic50 = d["ic50_nm"]
-        elif kind == _TGI:
-            if "tgi_pct" in d:
-                tgi = d["tgi_pct"]
-        elif "viability_estimate" in d:  # _EXPERT
-            expert = d["viability_estimate"]
+    tract, recent, fc, alt, chronos = r["tract"], r["recent"], r["fc"], r["alt"], r["chronos"]
+    tox, ko, sel, ic50, tgi, expert, precedent = r["tox"], r["ko"], r["sel"], r["ic50"], r["tgi"], r["expert"], r["precedent"]
 
     def put(gate: str, p: float | None) -> None:
         if p is not None:
@@ -204,4 +211,20 @@ def assess(dossier: EvidenceDossier) -> Assessment:
     return a
 
 
-__all__ = ["Assessment", "GATES", "GATE_PRIOR", "HARD_GATES", "assess"]
+# Each step's dossier is the previous one plus at most one finding: its readings are the previous
+# readings plus that finding's (see ``findings_fold``).
+_ASSESSMENTS = FindingsFold(_start, _read, dict.copy, _assessment)
+
+
+def assess_findings(findings: Sequence[Finding]) -> Assessment:
+    """``assess`` of a dossier whose ``all_findings()`` are ``findings``."""
+    a = _ASSESSMENTS(findings)
+    return Assessment(pass_prob=dict(a.pass_prob), soft_log_odds=dict(a.soft_log_odds), seen=dict(a.seen))
+
+
+def assess(dossier: EvidenceDossier) -> Assessment:
+    """Read every finding of the dossier into gate probabilities (the latest reading of a readout wins)."""
+    return assess_findings(dossier.all_findings())
+
+
+__all__ = ["Assessment", "GATES", "GATE_PRIOR", "HARD_GATES", "assess", "assess_findings"]

@@ -20,9 +20,11 @@ import json
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 from drugenv.actions import ACTION_TABLE, ActionType
+from drugenv.agents.belief import assess_findings
+from drugenv.agents.findings_fold import FindingsFold
 from drugenv.models import EvidenceDossier, Finding, HistoryEntry, ValidationObservation
 
 CHARS_PER_TOKEN = 3.0
@@ -271,36 +273,72 @@ def _finding_readouts(f: Finding) -> tuple[tuple[str, Any], ...]:
     return pairs
 
 
-def gate_readouts(dossier: EvidenceDossier) -> dict[str, list[tuple[str, Any]]]:
-    """``{gate: [(data key, value), ...]}``: the readouts of ``GATE_READOUTS`` found in the dossier, in
-    dossier order (latest reading wins, except the tractability scores: every reading)."""
-    latest: dict[str, Any] = {}
-    every: dict[str, list[Any]] = {k: [] for k in _ALL_READINGS}
-    for f in dossier.all_findings():
-        for k, v in _finding_readouts(f):
-            if k in every:
-                every[k].append(v)
-            else:
-                if k in ("log2fc", "log2fc_tumor_vs_normal"):  # one readout read from two assays
-                    latest.pop("log2fc", None)
-                    latest.pop("log2fc_tumor_vs_normal", None)
-                latest[k] = v
+def _read_gates(r: dict[str, Any], f: Finding) -> None:
+    """Read one finding's readouts into ``r``: data key -> latest value, or for ``_ALL_READINGS`` the
+    tuple of every value (findings are read in step order)."""
+    for k, v in _finding_readouts(f):
+        if k in _ALL_READINGS:
+            r[k] = r.get(k, ()) + (v,)
+        else:
+            if k in ("log2fc", "log2fc_tumor_vs_normal"):  # one readout read from two assays
+                r.pop("log2fc", None)
+                r.pop("log2fc_tumor_vs_normal", None)
+            r[k] = v
+
+
+def _gate_rows(r: dict[str, Any]) -> dict[str, list[tuple[str, Any]]]:
     out: dict[str, list[tuple[str, Any]]] = {}
     for gate, pairs in GATE_READOUTS:
         rows: list[tuple[str, Any]] = []
         for k, _ in pairs:
-            if k in every:
-                rows += [(k, v) for v in every[k]]
-            elif k in latest:
-                rows.append((k, latest[k]))
+            if k in _ALL_READINGS:
+                rows += [(k, v) for v in r.get(k, ())]
+            elif k in r:
+                rows.append((k, r[k]))
         out[gate] = rows
     return out
 
 
-def _belief(dossier: EvidenceDossier) -> Any:
-    from drugenv.agents.belief import assess
+def gate_readouts(dossier: EvidenceDossier) -> dict[str, list[tuple[str, Any]]]:
+    """``{gate: [(data key, value), ...]}``: the readouts of ``GATE_READOUTS`` found in the dossier, in
+    dossier order (latest reading wins, except the tractability scores: every reading)."""
+    return _gate_rows(_GATE_READINGS(dossier.all_findings()))
 
-    return assess(dossier)
+
+def _table(r: dict[str, Any], findings: Sequence[Finding]) -> tuple[str, ...]:
+    """The lines of ``evidence_table`` for a dossier with ``findings`` whose gate readouts are ``r``."""
+    b = assess_findings(findings)
+    reads = _gate_rows(r)
+    lines = ["Gates (pass probability, verdict, readouts):"]
+    for gate, _ in GATE_READOUTS:
+        vals = " ".join(f"{READOUT_NAMES[k]}={fmt_readout(v)}" for k, v in reads[gate])
+        if gate in b.pass_prob:
+            p = b.pass_prob[gate]
+            if not b.seen.get(gate):
+                lines.append(f" {gate} {p:.2f} unseen")
+                continue
+            verdict = "FAIL" if p < FAIL_BELOW else ("pass" if p >= PASS_FROM else "?")
+            lines.append(f" {gate} {p:.2f} {verdict}: {vals}")
+        else:  # soft evidence: a log-odds adjustment, not a gate
+            lines.append(f" {gate}: {vals}" if b.seen.get(gate) else f" {gate} unseen")
+    p_go, logit = b.p_go_and_logit()
+    decision, conf = ("go", p_go) if p_go >= 0.5 else ("no_go", 1.0 - p_go)
+    # Written the way a report states it: a small model copies the decision and confidence by
+    # matching the reply's own keys (an induction pattern) rather than by reading numbers.
+    lines.append(f'belief: "final_decision": "{decision}", "confidence": {report_confidence(conf):.2f} | P(go)={p_go:.2f}'
+                 + (" decisive" if abs(logit) >= DECISIVE_LOGIT else ""))
+    return tuple(lines)
+
+
+def _identity(r: dict[str, Any], findings: Sequence[Finding]) -> dict[str, Any]:
+    return r
+
+
+# A step adds at most one finding, so each dossier's gate readouts are the previous dossier's plus
+# that finding's, and its evidence table is kept with them: a step reads and formats only what is new,
+# and rendering one observation at several detail levels formats the table once (``findings_fold``).
+_GATE_READINGS = FindingsFold(dict, _read_gates, dict.copy, _identity)
+_TABLES = FindingsFold(dict, _read_gates, dict.copy, _table)
 
 
 def _done_list(obs: ValidationObservation, keep: Optional[int] = None) -> str:
@@ -367,27 +405,7 @@ def evidence_table(obs: ValidationObservation) -> list[str]:
         ...
         belief: "final_decision": "no_go", "confidence": 0.99 | P(go)=0.01 decisive
     """
-    b = _belief(obs.dossier)
-    reads = gate_readouts(obs.dossier)
-    lines = ["Gates (pass probability, verdict, readouts):"]
-    for gate, _ in GATE_READOUTS:
-        vals = " ".join(f"{READOUT_NAMES[k]}={fmt_readout(v)}" for k, v in reads[gate])
-        if gate in b.pass_prob:
-            p = b.pass_prob[gate]
-            if not b.seen.get(gate):
-                lines.append(f" {gate} {p:.2f} unseen")
-                continue
-            verdict = "FAIL" if p < FAIL_BELOW else ("pass" if p >= PASS_FROM else "?")
-            lines.append(f" {gate} {p:.2f} {verdict}: {vals}")
-        else:  # soft evidence: a log-odds adjustment, not a gate
-            lines.append(f" {gate}: {vals}" if b.seen.get(gate) else f" {gate} unseen")
-    p_go, logit = b.p_go_and_logit()
-    decision, conf = ("go", p_go) if p_go >= 0.5 else ("no_go", 1.0 - p_go)
-    # Written the way a report states it: a small model copies the decision and confidence by
-    # matching the reply's own keys (an induction pattern) rather than by reading numbers.
-    lines.append(f'belief: "final_decision": "{decision}", "confidence": {report_confidence(conf):.2f} | P(go)={p_go:.2f}'
-                 + (" decisive" if abs(logit) >= DECISIVE_LOGIT else ""))
-    return lines
+    return list(_TABLES(obs.dossier.all_findings()))
 
 
 def report_confidence(conf: float) -> float:

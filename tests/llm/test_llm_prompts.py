@@ -133,3 +133,28 @@ def test_kept_finding_text_follows_a_replaced_field():
     finally:
         finding.summary = old_summary
     assert render_observation(obs) == before
+
+
+def test_kept_evidence_table_and_belief_follow_a_replaced_field():
+    """The evidence table and ``assess`` are kept per sequence of findings (``agents.findings_fold``);
+    a finding's ``data`` replaced must change them as a fresh reading would, and restoring it restores them."""
+    from drugenv.agents.baselines import HeuristicPolicy
+    from drugenv.agents.belief import assess
+    from drugenv.llm.prompts import evidence_table, gate_readouts
+    from drugenv.simulator.environment import DrugTargetEnvironment
+
+    env, policy = DrugTargetEnvironment(), HeuristicPolicy()
+    obs = env.reset(seed=11, scenario="procedural")
+    while not any("toxicity_risk" in f.data for f in obs.dossier.all_findings()):
+        obs = env.step(policy.act([obs])[0])
+    before = (evidence_table(obs), gate_readouts(obs.dossier), assess(obs.dossier))
+    finding = next(f for f in obs.dossier.all_findings() if "toxicity_risk" in f.data)
+    old_data = finding.data
+    finding.data = {**old_data, "toxicity_risk": 0.99, "adverse_knockout_phenotype": True}
+    try:
+        assert " tox=0.99 ko=yes" in "\n".join(evidence_table(obs))
+        assert ("toxicity_risk", 0.99) in gate_readouts(obs.dossier)["safety"]
+        assert assess(obs.dossier).pass_prob["safety"] < before[2].pass_prob["safety"]
+    finally:
+        finding.data = old_data
+    assert (evidence_table(obs), gate_readouts(obs.dossier), assess(obs.dossier)) == before
