@@ -7,7 +7,7 @@ this step is the fold after the previous step plus one finding. ``FindingsFold``
 without its last finding when that one is kept.
 
 An entry holds the findings themselves, so their ids (the key) cannot be reused while it lives, and
-the ``action_type`` and ``data`` objects it read (the fields a fold may read); any of them replaced
+the ``action_type``, ``parameters`` and ``data`` objects it read (the fields a fold may read); any of them replaced
 means a miss. Bounded: cleared when full (a live episode needs only its latest entry, so the bound is
 small: every entry keeps its findings alive).
 """
@@ -39,10 +39,9 @@ class FindingsFold(Generic[S, R]):
         entry = self._entries.get(key)
         if entry is None:
             return None
-        fields = entry[1]
-        for i, f in enumerate(entry[0]):
+        for f, (action_type, parameters, data) in zip(entry[0], entry[1]):
             d = f.__dict__
-            if d["action_type"] is not fields[2 * i] or d["data"] is not fields[2 * i + 1]:
+            if d["action_type"] is not action_type or d["parameters"] is not parameters or d["data"] is not data:
                 return None
         return entry
 
@@ -62,7 +61,7 @@ class FindingsFold(Generic[S, R]):
         result = self._finish(state, findings)
         if len(self._entries) >= self._max:
             self._entries.clear()
-        fields = tuple(x for f in findings for x in (f.__dict__["action_type"], f.__dict__["data"]))
+        fields = tuple((d["action_type"], d["parameters"], d["data"]) for d in (f.__dict__ for f in findings))
         self._entries[key] = (tuple(findings), fields, state, result)
         return result
 

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 from gymnasium import spaces
 
 from drugenv.actions import ACTION_TABLE, ActionType, EvidenceDimension
-from drugenv.agents.belief import GATES, assess
+from drugenv.agents.belief import GATES, assess_findings
+from drugenv.agents.findings_fold import FindingsFold
 from drugenv.gym_envs.base import DrugEnvBase
-from drugenv.models import DrugTargetAction, ValidationObservation
+from drugenv.models import DrugTargetAction, Finding, ValidationObservation
 
 A = ActionType
 
@@ -107,58 +108,50 @@ FEATURE_NAMES: tuple[str, ...] = (
 OBS_DIM = len(FEATURE_NAMES)
 
 
-_SECTIONS = ("expression", "protein", "clinical", "safety", "literature", "experimental")
 _DIMENSION_OF = {a: spec.dimension for a, spec in ACTION_TABLE.items()}
 _PARAMS_JSON = json.JSONEncoder(sort_keys=True)
 """``json.dumps(x, sort_keys=True)``, the encoding of ``DrugTargetAction.key()``, without an encoder per call."""
 
 
-_FINDING_KEYS: dict[int, tuple] = {}
-_FINDING_KEYS_MAX = 16384
-
-
-def _finding_key(f: Any) -> tuple[EvidenceDimension, tuple[str, str]]:
-    """(dimension, call key) of a finding, kept per finding: findings are written once and shared
-    between observations, so each is encoded once. An entry holds the finding (its id cannot be
-    reused meanwhile) and the fields the key was made from; either replaced means a miss."""
+def _read_calls(done: set, f: Finding) -> None:
+    """Add a finding's dimension and call key (``DrugTargetAction.key()``) to ``done``: the two kinds of
+    item cannot be equal, so one set holds both."""
     d = f.__dict__
-    hit = _FINDING_KEYS.get(id(f))
-    if hit is not None and hit[0] is f and hit[1] is d["action_type"] and hit[2] is d["parameters"]:
-        return hit[3]
     at = d["action_type"]
     # Findings store canonical parameters, so this matches ``DrugTargetAction.key()``.
-    out = (_DIMENSION_OF[at], (at.value, _PARAMS_JSON.encode(d["parameters"])))
-    if len(_FINDING_KEYS) >= _FINDING_KEYS_MAX:
-        _FINDING_KEYS.clear()
-    _FINDING_KEYS[id(f)] = (f, at, d["parameters"], out)
-    return out
+    done.add(_DIMENSION_OF[at])
+    done.add((at.value, _PARAMS_JSON.encode(d["parameters"])))
+
+
+def _dossier_features(done: set, findings: Sequence[Finding]) -> list[float]:
+    """Entries 5 onwards of ``vector_features``: belief, gates, dimensions investigated, calls done."""
+    belief = assess_findings(findings)
+    log_odds = belief.log_odds  # a computed property: read once, not once per gate
+    p_go, logit = belief.p_go_and_logit()  # P(go) once (``logit`` and ``p_go`` each compute it)
+    x = [float(np.tanh(logit / LOGIT_SCALE)), p_go]
+    x += [max(-1.0, min(1.0, log_odds[g] / GATE_SCALE)) for g in GATES]
+    x += [float(belief.seen[g]) for g in GATES]
+    x += [float(d in done) for d in _DIMS]
+    x += [float(k in done) for k in _EVIDENCE_KEYS]
+    return x
+
+
+# Everything but the first five entries depends on the findings alone, and a step adds at most one
+# finding: it is kept per sequence of findings and extended by the new one (``agents.findings_fold``).
+_DOSSIER_FEATURES = FindingsFold(set, _read_calls, set.copy, _dossier_features)
 
 
 def vector_features(obs: ValidationObservation) -> np.ndarray:
     """The observation vector of ``obs`` (float32, shape ``(OBS_DIM,)``, every entry in [-1, 1])."""
-    belief = assess(obs.dossier)
-    investigated, done_keys = set(), set()
-    for section in _SECTIONS:
-        for f in getattr(obs.dossier, section):
-            dimension, key = _finding_key(f)
-            investigated.add(dimension)
-            done_keys.add(key)
     rules = [v.severity for v in obs.rule_violations]
-    log_odds = belief.log_odds  # a computed property: read once, not once per gate
-    p_go, logit = belief.p_go_and_logit()  # P(go) once (``logit`` and ``p_go`` each compute it)
     x = [
         obs.credits_remaining / max(1, obs.credits_total),
         obs.step_count / max(1, obs.max_steps),
         min(1.0, obs.credits_total / MAX_CREDITS),
         float("hard" in rules),
         float("soft" in rules),
-        float(np.tanh(logit / LOGIT_SCALE)),
-        p_go,
+        *_DOSSIER_FEATURES(obs.dossier.all_findings()),
     ]
-    x += [max(-1.0, min(1.0, log_odds[g] / GATE_SCALE)) for g in GATES]
-    x += [float(belief.seen[g]) for g in GATES]
-    x += [float(d in investigated) for d in _DIMS]
-    x += [float(k in done_keys) for k in _EVIDENCE_KEYS]
     # np.minimum(np.maximum(...)) is np.clip's result (NaN included) without its Python-level wrapper.
     return np.minimum(np.maximum(np.asarray(x, dtype=np.float32), -1.0), 1.0)
 

@@ -193,3 +193,27 @@ def test_to_charset_maps_every_character_into_the_charset():
     assert set(out) <= set(TEXT_CHARSET)
     assert out == 'IC50 <= 300 nM * uM -> log2FC -1.2 "quoted" cafe tab?cr?nul ?\nline'
     assert to_charset(text) == out  # cached mappings give the same answer
+
+
+def test_kept_vector_features_follow_a_replaced_field():
+    """The dossier's features are kept per sequence of findings (``agents.findings_fold``); a finding's
+    ``parameters`` replaced must change them as a fresh reading would, and restoring them restores them."""
+    import numpy as np
+
+    from drugenv.gym_envs.vector_env import EVIDENCE_VECTOR_ACTIONS, FEATURE_NAMES, vector_features
+    from drugenv.simulator.environment import DrugTargetEnvironment
+
+    env = DrugTargetEnvironment()
+    env.reset(seed=3, scenario="procedural")
+    obs = env.step(EVIDENCE_VECTOR_ACTIONS[0].to_action())
+    before = vector_features(obs)
+    done = FEATURE_NAMES.index(f"done/{EVIDENCE_VECTOR_ACTIONS[0].name}")
+    finding = obs.dossier.all_findings()[0]
+    old = finding.parameters
+    assert before[done] == 1.0
+    finding.parameters = {**old, "database": "GTEx" if old["database"] != "GTEx" else "HPA"}
+    try:
+        assert vector_features(obs)[done] == 0.0
+    finally:
+        finding.parameters = old
+    assert np.array_equal(vector_features(obs), before)
