@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import Optional
 
+import numpy as np
+
 from drugenv.errors import UnknownScenarioError
 from drugenv.scenarios.base import Scenario
 from drugenv.scenarios.curated import CURATED_NAMES, curated_scenarios
@@ -29,25 +31,27 @@ TWIN_SCENARIO = "procedural-twin"
 
 
 def make_scenario(
-    scenario: Optional[str | Scenario], seed: int, difficulty: Optional[str] = None, params: SimParams | None = None
+    scenario: Optional[str | Scenario], seed: int, difficulty: Optional[str] = None, params: SimParams | None = None,
+    *, rng: Optional[np.random.Generator] = None,
 ) -> Scenario:
     """Resolve a scenario request: a curated name, ``"procedural"`` / None (generated from the seed),
     ``"procedural-twin"`` (the seed's counterfactual twin: same gene, indication, tier and
     perturbation, the opposite decision), or a Scenario.
 
     ``params`` (default ``SimParams()``) sets the credits and instrument noise of curated and
-    procedural scenarios alike; a ready Scenario is returned as given.
+    procedural scenarios alike; a ready Scenario is returned as given. ``rng``: the seed's generator,
+    if the caller has built one (see ``generate_scenario``); only procedural scenarios draw from it.
     """
     if isinstance(scenario, Scenario):
         return scenario
     if scenario is None or scenario == "procedural":
         from drugenv.scenarios.procedural import generate_scenario
 
-        return generate_scenario(seed, difficulty, params=params)
+        return generate_scenario(seed, difficulty, params=params, rng=rng)
     if scenario == TWIN_SCENARIO:
         from drugenv.scenarios.procedural import generate_scenario
 
-        return generate_scenario(seed, difficulty, twin=True, params=params)
+        return generate_scenario(seed, difficulty, twin=True, params=params, rng=rng)
     curated = curated_scenarios(params)
     if scenario in curated:
         return curated[scenario]

@@ -495,7 +495,7 @@ def pair_of(seed: int) -> str:
 
 
 def generate_scenario(seed: int, difficulty: str | None = None, *, twin: bool = False,
-                      params: SimParams | None = None) -> Scenario:
+                      params: SimParams | None = None, rng: np.random.Generator | None = None) -> Scenario:
     """A deterministic procedural scenario.
 
     Args:
@@ -504,12 +504,19 @@ def generate_scenario(seed: int, difficulty: str | None = None, *, twin: bool = 
         twin: return the counterfactual twin (same gene, indication, tier and perturbation; the
             opposite decision).
         params: tier credits and noise (default ``SimParams()``).
+        rng: ``np.random.default_rng(seed)`` at its start, if the caller has built it (the
+            environment reads the episode id from the same stream); None builds it here.
     """
     if difficulty is not None and difficulty not in DIFFICULTIES:
         raise ValueError(f"difficulty={difficulty!r} is not one of {DIFFICULTIES} (or None to draw one).")
     split_of(seed)  # validates the seed
     params = params or SimParams()
-    rng = np.random.default_rng(seed)
+    if rng is None:
+        rng = np.random.default_rng(seed)
+    else:
+        seeded = rng.bit_generator.seed_seq
+        if seeded.entropy != seed or seeded.spawn_key or seeded.n_children_spawned:
+            raise ValueError(f"rng must be np.random.default_rng({seed}) (the seed's own stream), or None.")
     pair, drawn_tier = _draw_pair_and_tier(rng)
     tier = difficulty or drawn_tier
     f = _copy_fields(_base_template(pair["id"]))
