@@ -89,6 +89,8 @@ BASE_COVERAGE = {
 }
 """Chance a database holds data for a well-studied target (lowered for rarely studied ones)."""
 _CURATED_DBS = ("Reactome", "KEGG", "GO", "STRING", "BioGRID", "PubMed")
+_DBS_BY_NAME = tuple(sorted(BASE_COVERAGE))
+"""The databases of a scenario's coverage (always ``BASE_COVERAGE``'s), in the order of their noise draws."""
 
 GATES = ("tractable", "safe", "linkage", "selective", "translates")
 """The gates of ``drugenv.simulator.gates.GATE_NAMES``, in priority order for a no_go's key dimensions."""
@@ -457,16 +459,17 @@ def _database_coverage(f: dict, indication: dict, tier: str, rng: np.random.Gene
     cov = dict(BASE_COVERAGE)
     for db in _CURATED_DBS:
         cov[db] *= 0.7 + 0.3 * study
-    cov["PDB"] = 0.05 if f["structure_count"] == 0 else min(0.98, 0.5 + 0.08 * np.log2(1 + f["structure_count"]))
+    cov["PDB"] = 0.05 if f["structure_count"] == 0 else float(min(0.98, 0.5 + 0.08 * np.log2(1 + f["structure_count"])))
     tractable = max(f["druggability_score"], f["allosteric_pocket_score"], 0.8 * f["recent_inhibitor_evidence"])
     cov["ChEMBL"] = 0.4 + 0.55 * tractable
     if f["clinical_precedent"] == "none":
         cov["ClinicalTrials.gov"] = 0.5
     for db, p in indication["database_coverage"].items():
-        cov[db] = min(cov[db], p)
-    noise = rng.normal(0.0, 0.02, size=len(cov)).tolist()
+        cov[db] = min(cov[db], p)  # a database outside BASE_COVERAGE fails here
+    noise = rng.normal(0.0, 0.02, size=len(_DBS_BY_NAME)).tolist()
     k = COVERAGE_TIER[tier]
-    return {db: round(_clip(p * k + e, 0.05, 1.0), 3) for (db, p), e in zip(sorted(cov.items()), noise)}
+    # cov[db] * k + e is a Python float (PDB's numpy value is converted above): min / max clip it as _clip does.
+    return {db: round(min(1.0, max(0.05, cov[db] * k + e)), 3) for db, e in zip(_DBS_BY_NAME, noise)}
 
 
 # ------------------------------------------------------------------------------------- generation
@@ -526,7 +529,8 @@ def generate_scenario(seed: int, difficulty: str | None = None, *, twin: bool = 
     # used (a child costs a SeedSequence and a PCG64 seeding, and edits and misleading signals are
     # not always needed).
     want = "go" if want_go else "no_go"
-    if decide(f)[0] != want:
+    # decide(f) disagrees with the coin: its decision is go iff no gate fails (its viability is not needed yet).
+    if (not _failing(f)) != want_go:
         edit_rng = _spawned(rng, 0)
         if want == "go":
             for gate in _failing(f):
