@@ -307,8 +307,9 @@ class DrugTargetEnvironment:
             step_count=step, credits_remaining=remaining, latest_output=output, rule_violations=violations,
             step_reward_breakdown=breakdown, done=done, reward=round(reward, 6),
             legal_actions=rules.legal_actions(done=done, credits_remaining=remaining),
-            metadata={**obs.metadata, "termination_reason": self._termination, "truncated": truncated},
         )
+        # The record's own dict (a snapshot copies it): the keys stay where the first step put them.
+        obs.metadata.update(termination_reason=self._termination, truncated=truncated)
         self.last_info = {"reward_terms": dict(breakdown), "truncated": truncated, "termination_reason": self._termination}
         return self._snapshot(obs)
 
@@ -322,18 +323,18 @@ class DrugTargetEnvironment:
         append to. Nothing is re-validated (``trusted``): the simulator built every value itself; the
         boundary where outside input arrives, ``rules.parse_action``, validates.
         """
-        d, o = obs.dossier, obs.__dict__
-        dossier = trusted(
+        d = obs.dossier
+        values = dict(obs.__dict__)  # every field, in declaration order (the record keeps it); containers replaced below
+        values["dossier"] = trusted(
             EvidenceDossier, expression=d.expression[:], protein=d.protein[:], clinical=d.clinical[:],
             safety=d.safety[:], literature=d.literature[:], experimental=d.experimental[:],
             flagged_red_flags=d.flagged_red_flags[:])
-        return trusted(
-            ValidationObservation, target_gene=o["target_gene"], disease_context=o["disease_context"],
-            indication=o["indication"], credits_remaining=o["credits_remaining"], credits_total=o["credits_total"],
-            step_count=o["step_count"], max_steps=o["max_steps"], dossier=dossier,
-            pipeline_history=o["pipeline_history"][:], latest_output=o["latest_output"],
-            rule_violations=o["rule_violations"][:], step_reward_breakdown=dict(o["step_reward_breakdown"]),
-            legal_actions=o["legal_actions"][:], done=o["done"], reward=o["reward"], metadata=dict(o["metadata"]))
+        values["pipeline_history"] = values["pipeline_history"][:]
+        values["rule_violations"] = values["rule_violations"][:]
+        values["step_reward_breakdown"] = dict(values["step_reward_breakdown"])
+        values["legal_actions"] = values["legal_actions"][:]
+        values["metadata"] = dict(values["metadata"])
+        return trusted(ValidationObservation, **values)
 
 
 def _empty_dossier() -> EvidenceDossier:
