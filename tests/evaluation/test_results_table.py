@@ -58,11 +58,12 @@ def test_update_readme_rewrites_only_its_block(tmp_path):
     assert not update_readme("y", _results(), readme)
 
 
-def test_readme_main_job_table_matches_the_committed_json():
-    committed = ROOT / "docs" / "results" / "grpo_tiny_cpu.json"
+@pytest.mark.parametrize("name", ["grpo_tiny_cpu", "grpo_tiny_cpu_long"])
+def test_readme_tables_match_the_committed_json(name):
+    committed = ROOT / "docs" / "results" / f"{name}.json"
     if not committed.exists():
-        pytest.skip("no committed main-job results yet")
-    assert readme_block("grpo_tiny_cpu", json.loads(committed.read_text())) in (ROOT / "README.md").read_text()
+        pytest.skip(f"no committed {name} results yet")
+    assert readme_block(name, json.loads(committed.read_text())) in (ROOT / "README.md").read_text()
 
 
 def test_published_results_carry_no_machine_paths(tmp_path):
