@@ -129,6 +129,13 @@ _KIND: dict[A, int] = {
 }
 
 
+# Kinds read as one readout whose latest reading wins: data key of the finding -> key of the state.
+_LATEST: dict[int, tuple[str, str]] = {
+    _SELECTIVITY: ("selectivity_ratio", "sel"), _PRECEDENT: ("clinical_precedent", "precedent"),
+    _IC50: ("ic50_nm", "ic50"), _TGI: ("tgi_pct", "tgi"), _EXPERT: ("viability_estimate", "expert"),
+}
+
+
 def _start() -> dict[str, Any]:
     """What ``assess`` has read before any finding (the latest reading of each readout; every
     tractability score)."""
@@ -160,20 +167,10 @@ def _read(r: dict[str, Any], f: Finding) -> None:
     elif kind == _TOXICITY:
         if "toxicity_risk" in d:
             r["tox"], r["ko"] = d["toxicity_risk"], d.get("adverse_knockout_phenotype", False)
-    elif kind == _SELECTIVITY:
-        if "selectivity_ratio" in d:
-            r["sel"] = d["selectivity_ratio"]
-    elif kind == _PRECEDENT:
-        if "clinical_precedent" in d:
-            r["precedent"] = d["clinical_precedent"]
-    elif kind == _IC50:
-        if "ic50_nm" in d:
-            r["ic50"] = d["ic50_nm"]
-    elif kind == _TGI:
-        if "tgi_pct" in d:
-            r["tgi"] = d["tgi_pct"]
-    elif "viability_estimate" in d:  # _EXPERT
-        r["expert"] = d["viability_estimate"]
+    else:  # one readout whose latest reading wins
+        data_key, state_key = _LATEST[kind]
+        if data_key in d:
+            r[state_key] = d[data_key]
 
 
 def _assessment(r: dict[str, Any], findings: Sequence[Finding]) -> Assessment:
