@@ -331,10 +331,14 @@ def test_oversized_frames() -> None:
             ws.send(json.dumps({"type": "step", "data": {"action_type": "literature_search", "reasoning": "é" * 2100}}))
             assert json.loads(ws.recv())["data"]["code"] == "MESSAGE_TOO_LARGE"  # ~2.2k characters, ~4.3k bytes
         with connect(ws_url(url), max_size=None) as ws:
-            ws.send("x" * (2 << 20))  # above uvicorn's ws_max_size: cut at the protocol level
+            # Above uvicorn's ws_max_size: cut at the protocol level. The server closes (1009) as soon
+            # as it reads the frame's header, while the 2 MiB payload may still be going out: the close
+            # then surfaces in send(), and the TCP reset that the unread payload causes can overtake
+            # the close frame (rcvd None). Either way the connection ends and the server lives on.
             with pytest.raises(ConnectionClosed) as closed:
+                ws.send("x" * (2 << 20))
                 ws.recv(timeout=10)
-            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+            assert closed.value.rcvd is None or closed.value.rcvd.code == 1009
         _wait_active(url, 0)
         assert httpx.post(url + "/reset", content=b"{" + b" " * 5000 + b"}").status_code == 413
         with DrugTargetEnv(base_url=url) as client:
