@@ -65,8 +65,11 @@ def build_config(s: Mapping[str, Any], model_path: str):
     # (``grpo_train.run_grpo``); otherwise the first ``curve_eval_episodes`` of the eval suite.
     game = {k: run[r] for k, r in (("max_turns", "eval_max_steps"), ("max_prompt_tokens", "eval_max_prompt_tokens"),
                                     ("max_new_tokens", "eval_max_new_tokens")) if run.get(r)}
-    if run.get("select_suite"):
-        curve_suite, curve_seed, curve_n = run["select_suite"], int(run["select_seed"]), int(run["select_episodes"])
+    from drugenv.training.grpo_train import Selection
+
+    selection = Selection.from_run(run)  # the one reader of the run.select_* keys
+    if selection is not None:
+        curve_suite, curve_seed, curve_n = selection.suite, selection.seed, selection.episodes
     else:
         curve_suite, curve_seed = run["eval_suite"], int(run["eval_seed"])
         curve_n = int(run.get("curve_eval_episodes") or run["eval_episodes"])
