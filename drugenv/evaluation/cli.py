@@ -6,6 +6,7 @@ How to run::
     drugenv eval --agent oracle --suite procedural-test --episodes 200 --out runs/eval/oracle.json
     drugenv eval --agent hf --model Qwen/Qwen2.5-0.5B-Instruct --suite curated --episodes 10
     drugenv eval --agent checkpoint:runs/grpo_tiny_cpu/checkpoint_final
+    drugenv eval --agent heuristic --suite procedural-test --episodes 3000 --reliability
 
 Results to expect (measured, README "Baseline scores"): oracle accuracy 1.0, heuristic well above random.
 """
@@ -18,7 +19,7 @@ from typing import Literal, Optional
 
 from drugenv.evaluation.agents import make_policy
 from drugenv.evaluation.evaluate import by_scenario, evaluate, write_results
-from drugenv.evaluation.metrics import METRIC_KEYS, twin_metrics
+from drugenv.evaluation.metrics import METRIC_KEYS, reliability, twin_metrics
 from drugenv.simulator.params import RewardConfig
 
 
@@ -47,6 +48,9 @@ class EvalArgs:
     """--agent hf: optional peft LoRA adapter path (default $RUN_AGENT_LORA_ADAPTER)."""
     out: Optional[str] = None
     """Write summary + per-scenario + per-episode results as JSON here."""
+    reliability: bool = False
+    """Also print how often each stated confidence was right, per decision and confidence bin
+    (``metrics.reliability``): where an agent is over- or under-confident."""
     progress: bool = True
     """Show a progress bar."""
     extra: dict = field(default_factory=dict)
@@ -65,6 +69,15 @@ def format_table(rows: dict[str, dict[str, float]], keys: tuple[str, ...] = METR
     lines = [head, "-" * len(head)]
     for name, m in rows.items():
         lines.append(name.ljust(name_w) + " " + " ".join(f"{m[k]:9.3f}" for k in keys))
+    return "\n".join(lines)
+
+
+def format_reliability(rows: list[dict]) -> str:
+    """``metrics.reliability`` rows as a plain-text table."""
+    lines = ["decision  confidence bin   reports  mean confidence  accuracy"]
+    for r in rows:
+        lines.append(f"{r['decision']:<9} [{r['low']:.3f}, {r['high']:.3f}{']' if r['high'] == 1.0 else ')'}"
+                     f" {r['reports']:>9} {r['confidence']:>16.3f} {r['accuracy']:>9.3f}")
     return "\n".join(lines)
 
 
@@ -96,6 +109,9 @@ def eval_main(args: EvalArgs) -> dict:
     if args.suite == "procedural-test-twins":
         payload["twins"] = twin_metrics(records)
         print("twins: " + "  ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in payload["twins"].items()))
+    if args.reliability:
+        payload["reliability"] = reliability(records)
+        print(format_reliability(payload["reliability"]))
     if args.out:
         print(f"wrote {write_results(args.out, payload)}")
     return payload

@@ -29,7 +29,7 @@ kept out of ``summarize`` so every other suite's numbers are unchanged:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
@@ -99,6 +99,28 @@ def expected_calibration_error(confidences: Sequence[float], correct: Sequence[b
         if m.any():
             ece += m.mean() * abs(y[m].mean() - c[m].mean())
     return float(ece)
+
+
+RELIABILITY_EDGES: tuple[float, ...] = (0.5, 0.7, 0.9, 0.98, 0.995, 1.0)
+"""Confidence bins of ``reliability``: finer at the top, where a confident report is worth most."""
+
+
+def reliability(records: Sequence[EpisodeRecord], edges: Sequence[float] = RELIABILITY_EDGES) -> list[dict[str, Any]]:
+    """How often a stated confidence is right, per reported decision and confidence bin: rows of
+    ``{"decision", "low", "high", "reports", "confidence", "accuracy"}`` (bins are ``[low, high)``,
+    the last one closed). A calibrated agent's accuracy matches its mean confidence in every row;
+    an empty bin has no row."""
+    rows = []
+    for decision in ("go", "no_go"):
+        stated = [r for r in records if r.decision == decision and r.confidence is not None]
+        for i, (low, high) in enumerate(zip(edges[:-1], edges[1:])):
+            last = i == len(edges) - 2
+            inside = [r for r in stated if low <= r.confidence < high or (last and r.confidence == high)]
+            if inside:
+                rows.append({"decision": decision, "low": low, "high": high, "reports": len(inside),
+                             "confidence": float(np.mean([r.confidence for r in inside])),
+                             "accuracy": float(np.mean([r.correct for r in inside]))})
+    return rows
 
 
 def summarize(records: Sequence[EpisodeRecord]) -> dict[str, float]:

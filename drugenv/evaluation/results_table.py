@@ -101,7 +101,8 @@ def table(results: Mapping[str, Any]) -> str:
         sel = meta.get("selection") if suite == main else None
         if sel and sel.get("iteration") is not None:
             out.append("")
-            out.append(f"GRPO checkpoint: iteration {sel['iteration']}, the best of {len(sel.get('history', []))} evaluations "
+            which = "0 (the SFT model: no GRPO iteration beat it)" if sel["iteration"] == 0 else sel["iteration"]
+            out.append(f"GRPO checkpoint: iteration {which}, the best of {len(sel.get('history', []))} evaluations "
                        f"on validation {sel['metric'].replace('_', ' ')} ({_num(sel['value'], sel['metric'])} on {sel['episodes']} "
                        f"{sel['suite']} episodes from seed {sel['seed']}, held out of training); the rows above never chose anything.")
         twins = block.get("twins") or {}

@@ -30,6 +30,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Mapping, Optional
 
+from drugenv.errors import ConfigError
 from drugenv.evaluation.metrics import LOWER_IS_BETTER
 from drugenv.llm.checkpoint import ADAPTER_DIR, CHECKPOINT_META  # the checkpoint layout's one definition
 from drugenv.llm.prompts import DEFAULT_MAX_PROMPT_TOKENS
@@ -250,8 +251,9 @@ def save_checkpoint(algo: Any, path: Path, meta: Mapping[str, Any]) -> Path:
 class Selection:
     """Checkpoint selection on validation episodes: train-split seeds held out of training
     (``scenarios.procedural.VALIDATION_SEED_START``), played by RLlib's evaluation every
-    ``eval_interval`` iterations. The best checkpoint is ``checkpoint_best/``, and the test suite
-    evaluates only it, so no choice is made on test episodes."""
+    ``eval_interval`` iterations and once before the first (iteration 0: the SFT model, so a run
+    whose GRPO never beats its start keeps the start). The best checkpoint is ``checkpoint_best/``,
+    and the test suite evaluates only it, so no choice is made on test episodes."""
 
     metric: str
     suite: str
@@ -265,8 +267,11 @@ class Selection:
     def from_run(cls, run: Mapping[str, Any]) -> Optional["Selection"]:
         if not run.get("select_suite"):
             return None
-        return cls(metric=str(run.get("select_metric", "decision_utility")), suite=str(run["select_suite"]),
-                   seed=int(run["select_seed"]), episodes=int(run["select_episodes"]))
+        metric = str(run.get("select_metric", "decision_utility"))
+        if f"heldout/{metric}" not in M.HELDOUT_CURVE_COLUMNS:
+            choices = sorted(k.removeprefix("heldout/") for k in M.HELDOUT_CURVE_COLUMNS)
+            raise ConfigError(f"run.select_metric={metric!r}: RLlib's evaluation reports {choices}")
+        return cls(metric=metric, suite=str(run["select_suite"]), seed=int(run["select_seed"]), episodes=int(run["select_episodes"]))
 
     def improved(self, iteration: int, value: Optional[float]) -> bool:
         """Record ``value`` at ``iteration``; True if it is the best so far (ties keep the earlier)."""
@@ -355,6 +360,17 @@ def run_grpo(
     best_meta = out_dir / CHECKPOINT_BEST / CHECKPOINT_META
     if selection is not None and resume and best_meta.exists():  # a resumed run keeps its best so far
         selection.restore(json.loads(best_meta.read_text()).get("selection") or {})
+    elif selection is not None and first == 1:
+        # Iteration 0 is a candidate too: the LoRA adapter starts at zero, so this is the SFT model
+        # itself, and a run whose GRPO iterations never beat it on validation keeps it. The
+        # evaluation runners play the same fixed validation episodes every time and draw nothing
+        # from the training streams, so the iterations after it are unchanged.
+        heldout = _flatten({"evaluation": algo.evaluate()})
+        value = _number(heldout.get(M.HELDOUT_CURVE_COLUMNS[f"heldout/{selection.metric}"]))
+        if selection.improved(0, value):
+            save_checkpoint(algo, out_dir / CHECKPOINT_BEST, {**meta, "selection": selection.record()})
+        if progress:
+            print(f"validation {selection.metric} before GRPO (iteration 0): {value}")
     try:
         bar = tqdm(range(first, first + iterations), desc="grpo", disable=not progress)
         for it in bar:

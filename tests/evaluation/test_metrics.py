@@ -22,3 +22,19 @@ def test_summary_hand_computed():
     assert s["report_rate"] == pytest.approx(2 / 3)
     assert s["violation_rate"] == pytest.approx(3 / 15)
     assert s["decision_utility"] == pytest.approx((0.6 - 0.2 + 0) / 3)
+
+
+def test_reliability_bins_each_decision_and_closes_the_last_bin():
+    from drugenv.evaluation.metrics import reliability
+
+    def rec(decision, confidence, truth):
+        return EpisodeRecord(scenario="s", seed=0, difficulty="easy", decision=decision, confidence=confidence,
+                             correct_decision=truth, episode_return=0.0, terminal_reward=0.0, coverage=0.0,
+                             credits_used=0, steps=1, violations=0, termination="report")
+
+    records = [rec("no_go", 1.0, "no_go"), rec("no_go", 0.996, "go"), rec("no_go", 0.99, "no_go"),
+               rec("go", 0.6, "go"), rec("go", 0.65, "no_go"), rec(None, None, "go")]
+    rows = reliability(records, edges=(0.5, 0.7, 0.995, 1.0))
+    assert [(r["decision"], r["low"], r["reports"]) for r in rows] == [("go", 0.5, 2), ("no_go", 0.7, 1), ("no_go", 0.995, 2)]
+    assert rows[0]["accuracy"] == 0.5 and rows[0]["confidence"] == pytest.approx(0.625)
+    assert rows[2]["accuracy"] == 0.5 and rows[2]["confidence"] == pytest.approx(0.998)

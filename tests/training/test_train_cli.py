@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from drugenv.errors import ConfigError
 from drugenv.server.serve import free_port
 from drugenv.training.cli import TrainArgs, parse_set, train_main
 
@@ -104,6 +105,8 @@ def test_validation_selection_keeps_the_best_and_never_a_worse_later_one():
     assert (sel.iteration, sel.value, sel.history) == (24, 0.5, [[8, 0.2], [24, 0.5], [32, 0.5], [40, 0.1]])
     brier = Selection.from_run({"select_suite": "procedural-train", "select_seed": 0, "select_episodes": 8, "select_metric": "brier"})
     assert [brier.improved(i, v) for i, v in ((1, 0.2), (2, 0.1), (3, 0.15))] == [True, True, False]
+    with pytest.raises(ConfigError, match="select_metric='ece'"):  # not something RLlib's evaluation reports
+        Selection.from_run({"select_suite": "procedural-train", "select_seed": 0, "select_episodes": 8, "select_metric": "ece"})
     resumed = Selection.from_run({"select_suite": "procedural-train", "select_seed": 0, "select_episodes": 8})
     resumed.restore(sel.record())
     assert not resumed.improved(48, 0.4) and resumed.iteration == 24
@@ -118,8 +121,9 @@ def test_validation_selection_run_evaluates_the_chosen_checkpoint(tmp_path):
                          set=[*TINY, "run.iterations=2", "run.curated_episodes=5", "run.select_episodes=2"]))
     report = json.loads((out / "evidence" / "before_after_metrics.json").read_text())
     sel = report["_meta"]["selection"]
-    assert sel["suite"] == "procedural-train" and sel["seed"] >= 500_000 and [r[0] for r in sel["history"]] == [1, 2]
-    assert report["_meta"]["checkpoint"] == str(out / "checkpoint_best") and sel["iteration"] in (1, 2)
+    # Iteration 0 (the SFT start, here the bare model) is evaluated before GRPO and is a candidate.
+    assert sel["suite"] == "procedural-train" and sel["seed"] >= 500_000 and [r[0] for r in sel["history"]] == [0, 1, 2]
+    assert report["_meta"]["checkpoint"] == str(out / "checkpoint_best") and sel["iteration"] in (0, 1, 2)
     best = json.loads((out / "checkpoint_best" / "drugenv_checkpoint.json").read_text())
     assert best["iteration"] == sel["iteration"] and (out / "checkpoint_final").exists()
     per = report["_evidence"]["curated"]["per_scenario"]
