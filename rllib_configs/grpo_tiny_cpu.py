@@ -61,6 +61,7 @@ DEFAULTS: dict[str, Any] = {
         "batch_size": 16,
         "select_episodes": 15,  # checkpoint selection on held-out (training-split) imitation accuracy
         "select_every": 125,
+        "candidates": 1,  # > 1: that many SFT seeds, the best on validation decisions kept (needs run.select_*)
     },
     "training": {
         "group_size": 4,

@@ -108,6 +108,13 @@ def table(results: Mapping[str, Any]) -> str:
             out.append(f"GRPO checkpoint: iteration {which}, the best of {len(sel.get('history', []))} evaluations "
                        f"on validation {sel['metric'].replace('_', ' ')} ({_num(sel['value'], sel['metric'])} on {sel['episodes']} "
                        f"{sel['suite']} episodes from seed {sel['seed']}, held out of training); the rows above never chose anything.")
+        choice = meta.get("sft_choice") if suite == main else None
+        if choice:
+            values = ", ".join(f"seed {c['seed']} {_num(c['value'], choice['metric'])}" for c in choice["candidates"])
+            out.append("")
+            out.append(f"SFT start: seed {choice['chosen_seed']}, the best of {len(choice['candidates'])} SFT seeds on validation "
+                       f"{choice['metric'].replace('_', ' ')} ({values}; {choice['episodes']} {choice['suite']} episodes "
+                       f"from seed {choice['seed']}).")
         twins = block.get("twins") or {}
         if twins:
             rows = [(label, twins[key]) for key, label in ROWS if key in twins]

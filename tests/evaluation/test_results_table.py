@@ -48,6 +48,12 @@ def test_per_scenario_utility_and_validation_selection_are_tabled():
     t = table(r)
     assert "| cd33_aml_misleading | 20 | 0.60 | 0.90 [0.80, 1.00] | 0.30 [0.10, 0.50] |" in t
     assert "GRPO checkpoint: iteration 48, the best of 3 evaluations on validation decision utility (0.61 on 96" in t
+    r["_meta"]["selection"]["iteration"] = 0
+    r["_meta"]["sft_choice"] = {"suite": "procedural-train", "seed": 700000, "episodes": 96, "metric": "decision_utility",
+                                "chosen_seed": 1001, "candidates": [{"seed": 1, "value": 0.41}, {"seed": 1001, "value": 0.47}]}
+    t = table(r)
+    assert "GRPO checkpoint: iteration 0 (the SFT model: no GRPO iteration beat it)" in t
+    assert "SFT start: seed 1001, the best of 2 SFT seeds on validation decision utility (seed 1 0.41, seed 1001 0.47; 96" in t
 
 
 def test_update_readme_rewrites_only_its_block(tmp_path):

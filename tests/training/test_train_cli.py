@@ -130,6 +130,33 @@ def test_validation_selection_run_evaluates_the_chosen_checkpoint(tmp_path):
     assert len(per) == 5 and all(v["episodes"] == 1 and "decision_utility" in v["after_grpo"] for v in per.values())
 
 
+def test_sft_candidates_need_validation_episodes(tmp_path):
+    from drugenv.training.grpo_train import sft_choose_start
+
+    from drugenv.training.configs import load_rllib_config
+
+    s = load_rllib_config(ROOT / "rllib_configs/grpo_tiny_cpu.py").settings({"sft": {"candidates": 2}})  # no run.select_*
+    with pytest.raises(ConfigError, match="sft.candidates > 1 chooses on the run's validation episodes"):
+        sft_choose_start("unused", s, tmp_path, progress=False)
+
+
+@pytest.mark.slow
+def test_sft_candidates_keep_the_start_best_on_validation(tmp_path):
+    """sft.candidates=2: two SFT seeds, each scored on the validation episodes, the best one is what
+    GRPO starts from and what the after-SFT row evaluates."""
+    out = tmp_path / "run"
+    train_main(TrainArgs(config=str(ROOT / "rllib_configs/grpo_tiny_cpu_long.py"), out=str(out), progress=False,
+                         set=[*TINY, "run.iterations=1", "run.curated_episodes=1", "run.select_episodes=2", "sft.candidates=2",
+                              "sft.steps=4", "sft.episodes=2", "sft.select_episodes=0", "sft.batch_size=4"]))
+    report = json.loads((out / "evidence" / "before_after_metrics.json").read_text())
+    choice = report["_meta"]["sft_choice"]
+    assert [c["seed"] for c in choice["candidates"]] == [0, 1000] and choice["episodes"] == 2
+    chosen = next(c for c in choice["candidates"] if c["seed"] == choice["chosen_seed"])
+    assert chosen["value"] == max(c["value"] for c in choice["candidates"])
+    assert report["_meta"]["model"] == chosen["model"]
+    assert (out / "sft_model").is_dir() and (out / "sft_model_seed1000").is_dir()
+
+
 def _wait_for_jobs_api(ray_bin: Path, address: str, env: dict, timeout_s: float = 90.0) -> None:
     import time
 
