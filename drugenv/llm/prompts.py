@@ -165,14 +165,16 @@ def _cut(text: str, n: int) -> str:
 # Findings and history entries are written once (the simulator shares them between observations),
 # so the text made from one is kept and reused: a step re-renders only what is new. An entry holds
 # the record itself (so its id cannot be reused while the entry lives) and the field objects the
-# text was made from; any of them replaced means a miss. Bounded: cleared when full.
+# text was made from; any of them replaced means a miss. Bounded: the oldest entry makes way (a live
+# episode needs only its recent records; kept records of finished episodes are what the garbage
+# collector walks).
 _TEXT_CACHE: dict[tuple, tuple] = {}
-_TEXT_CACHE_MAX = 16384
+_TEXT_CACHE_MAX = 4096
 
 
 def _remember(key: tuple, entry: tuple) -> None:
     if len(_TEXT_CACHE) >= _TEXT_CACHE_MAX:
-        _TEXT_CACHE.clear()
+        del _TEXT_CACHE[next(iter(_TEXT_CACHE))]
     _TEXT_CACHE[key] = entry
 
 
