@@ -136,14 +136,15 @@ _LATEST: dict[int, tuple[str, str]] = {
 }
 
 
-def _start() -> dict[str, Any]:
+def start_readings() -> dict[str, Any]:
     """What ``assess`` has read before any finding (the latest reading of each readout; every
-    tractability score)."""
+    tractability score). With ``read_finding`` and ``assessment_of`` it lets another fold over the
+    findings (the evidence table's) carry the belief along instead of reading the findings twice."""
     return {"tract": (), "recent": False, "fc": None, "alt": None, "chronos": None, "tox": None, "ko": False,
             "sel": None, "ic50": None, "tgi": None, "expert": None, "precedent": None}
 
 
-def _read(r: dict[str, Any], f: Finding) -> None:
+def read_finding(r: dict[str, Any], f: Finding) -> None:
     """Read one finding into ``r`` (findings are read in step order: the latest reading wins)."""
     kind = _KIND.get(f.action_type)
     if kind is None:
@@ -173,8 +174,8 @@ def _read(r: dict[str, Any], f: Finding) -> None:
             r[state_key] = d[data_key]
 
 
-def _assessment(r: dict[str, Any], findings: Sequence[Finding]) -> Assessment:
-    """The belief ``r`` holds (kept per dossier by ``_ASSESSMENTS``; ``assess`` hands out copies)."""
+def assessment_of(r: dict[str, Any]) -> Assessment:
+    """The belief the readings ``r`` hold (a new ``Assessment``)."""
     a = Assessment(pass_prob=dict.fromkeys(HARD_GATES, GATE_PRIOR), soft_log_odds={"clinical": 0.0, "expert": 0.0},
                    seen=dict.fromkeys(GATES, False))
     tract, recent, fc, alt, chronos = r["tract"], r["recent"], r["fc"], r["alt"], r["chronos"]
@@ -210,7 +211,7 @@ def _assessment(r: dict[str, Any], findings: Sequence[Finding]) -> Assessment:
 
 # Each step's dossier is the previous one plus at most one finding: its readings are the previous
 # readings plus that finding's (see ``findings_fold``).
-_ASSESSMENTS = FindingsFold(_start, _read, dict.copy, _assessment)
+_ASSESSMENTS = FindingsFold(start_readings, read_finding, dict.copy, lambda r, findings: assessment_of(r))
 
 
 def assess_findings(findings: Sequence[Finding]) -> Assessment:
@@ -224,4 +225,5 @@ def assess(dossier: EvidenceDossier) -> Assessment:
     return assess_findings(dossier.all_findings())
 
 
-__all__ = ["Assessment", "GATES", "GATE_PRIOR", "HARD_GATES", "assess", "assess_findings"]
+__all__ = ["Assessment", "GATES", "GATE_PRIOR", "HARD_GATES", "assess", "assess_findings", "assessment_of", "read_finding",
+           "start_readings"]

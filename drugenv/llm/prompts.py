@@ -23,7 +23,7 @@ from functools import lru_cache
 from typing import Any, Callable, Optional, Sequence
 
 from drugenv.actions import ACTION_TABLE, ActionType
-from drugenv.agents.belief import assess_findings
+from drugenv.agents.belief import assessment_of, read_finding, start_readings
 from drugenv.agents.findings_fold import FindingsFold
 from drugenv.models import EvidenceDossier, Finding, HistoryEntry, ValidationObservation
 
@@ -162,12 +162,12 @@ def _cut(text: str, n: int) -> str:
     return text if len(text) <= n else text[: max(0, n - 1)] + "…"
 
 
-# Findings and history entries are written once (the simulator shares them between observations),
-# so the text made from one is kept and reused: a step re-renders only what is new. An entry holds
-# the record itself (so its id cannot be reused while the entry lives) and the field objects the
-# text was made from; any of them replaced means a miss. Bounded: the oldest entry makes way (a live
-# episode needs only its recent records; kept records of finished episodes are what the garbage
-# collector walks).
+# History entries are written once (the simulator shares them between observations), so the text
+# made from one is kept and reused: a step re-renders only what is new. An entry holds the record
+# itself (so its id cannot be reused while the entry lives) and the field objects the text was made
+# from; any of them replaced means a miss. Bounded: the oldest entry makes way (a live episode needs
+# only its recent records; kept records of finished episodes are what the garbage collector walks).
+# Findings' lines are kept with the reading of their dossier instead (``_DOSSIERS``).
 _TEXT_CACHE: dict[tuple, tuple] = {}
 _TEXT_CACHE_MAX = 4096
 
@@ -178,26 +178,15 @@ def _remember(key: tuple, entry: tuple) -> None:
     _TEXT_CACHE[key] = entry
 
 
-def _fmt_finding_uncached(f: Finding, lvl: DetailLevel) -> str:
+def _finding_line(f: Finding, lvl: DetailLevel) -> str:
     line = f"  - [s{f.step}] {f.action_type.value}({_fmt_params(f.parameters)}): {_cut(f.summary, lvl.summary_chars)}"
     if lvl.finding_data and f.data:
         line += f" {{{_fmt_data(f.data)}}}"
     return line
 
 
-def _fmt_finding(f: Finding, lvl: DetailLevel) -> str:
-    d = f.__dict__
-    key = (id(f), lvl.summary_chars, lvl.finding_data)
-    hit = _TEXT_CACHE.get(key)
-    if (hit is not None and hit[0] is f and hit[1] is d["parameters"] and hit[2] is d["summary"]
-            and hit[3] is d["data"] and hit[4] == d["step"] and hit[5] is d["action_type"]):
-        return hit[6]
-    line = _fmt_finding_uncached(f, lvl)
-    _remember(key, (f, d["parameters"], d["summary"], d["data"], d["step"], d["action_type"], line))
-    return line
-
-
-def _render_dossier(d: EvidenceDossier, lvl: DetailLevel) -> list[str]:
+def _render_dossier(d: EvidenceDossier, lvl: DetailLevel, line_of: dict[int, str]) -> str:
+    """The dossier part of the user turn; ``line_of``: id of each finding -> its line at ``lvl``."""
     out = ["Dossier:"]
     empty = True
     for sec in SECTIONS:
@@ -210,13 +199,13 @@ def _render_dossier(d: EvidenceDossier, lvl: DetailLevel) -> list[str]:
             shown = []
         omitted = len(findings) - len(shown)
         out.append(f" {sec} ({len(findings)}):" + (f" {omitted} older omitted" if omitted else ""))
-        out += [_fmt_finding(f, lvl) for f in shown]
+        out += [line_of[id(f)] for f in shown]
     if d.flagged_red_flags:
         empty = False
         out.append(" red flags: " + "; ".join(_cut(r, lvl.summary_chars) for r in d.flagged_red_flags))
     if empty:
         out.append(" (empty: no evidence yet)")
-    return out
+    return "\n".join(out)
 
 
 # ------------------------------------------------------------------------------------- evidence table
@@ -259,70 +248,108 @@ def fmt_readout(v: Any) -> str:
     return str(v)
 
 
+_GATE_OF: dict[str, str] = {k: gate for gate, pairs in GATE_READOUTS for k, _ in pairs}
+"""Data key -> the gate whose line shows it."""
+_PAIRS_OF: dict[str, tuple[tuple[str, str], ...]] = dict(GATE_READOUTS)
+
+
 def _finding_readouts(f: Finding) -> tuple[tuple[str, Any], ...]:
-    """The ``(data key, value)`` pairs of one finding that ``gate_readouts`` shows, in data order
-    (kept per finding, like its text)."""
-    data = f.__dict__["data"]
-    key = (id(f), "readouts")
-    hit = _TEXT_CACHE.get(key)
-    if hit is not None and hit[0] is f and hit[1] is data:
-        return hit[2]
+    """The ``(data key, value)`` pairs of one finding that ``gate_readouts`` shows, in data order."""
+    data = f.data
     unaltered = data.get("cell_lines") == "unaltered"
-    pairs = tuple((k, v) for k, v in data.items()
-                  if k in READOUT_NAMES and not isinstance(v, (dict, list)) and v is not None
-                  and not (k == "chronos_score" and unaltered))
-    _remember(key, (f, data, pairs))
-    return pairs
+    return tuple((k, v) for k, v in data.items()
+                 if k in READOUT_NAMES and not isinstance(v, (dict, list)) and v is not None
+                 and not (k == "chronos_score" and unaltered))
 
 
-def _read_gates(r: dict[str, Any], f: Finding) -> None:
-    """Read one finding's readouts into ``r``: data key -> latest value, or for ``_ALL_READINGS`` the
-    tuple of every value (findings are read in step order)."""
+def _gate_rows_of(values: dict[str, Any], pairs: tuple[tuple[str, str], ...]) -> list[tuple[str, Any]]:
+    """One gate's ``(data key, value)`` rows (``pairs``: its ``GATE_READOUTS`` entry)."""
+    rows: list[tuple[str, Any]] = []
+    for k, _ in pairs:
+        if k in _ALL_READINGS:
+            rows += [(k, v) for v in values.get(k, ())]
+        elif k in values:
+            rows.append((k, values[k]))
+    return rows
+
+
+@dataclass
+class _DossierReading:
+    """What the user turn shows of a dossier's findings, read in step order (the state of
+    ``_DOSSIERS``): a new finding changes the readouts of its gates only, the belief, and adds its
+    own line, so only those are made again. One fold carries all of it so that a step checks the
+    kept findings once."""
+
+    values: dict[str, Any]
+    """Gate readouts: data key -> latest value, or for ``_ALL_READINGS`` the tuple of every value."""
+    shown: dict[str, str]
+    """Gate -> ``"name=value ..."`` of its readouts as its table line shows them (missing: none yet)."""
+    belief: dict[str, Any]
+    """``agents.belief``'s readings (``start_readings`` / ``read_finding``)."""
+    lines: dict[int, dict[int, str]]
+    """Detail level (index) -> id of each finding -> its dossier line, for the levels rendered so far."""
+    gate_lines: dict[str, tuple[Optional[float], Optional[bool], str, str]]
+    """Gate -> (pass probability, seen, readouts, its line) as the last table made from this reading
+    (or the one it was copied from) showed it."""
+
+    @classmethod
+    def start(cls) -> "_DossierReading":
+        return cls({}, {}, start_readings(), {}, {})
+
+    def copy(self) -> "_DossierReading":
+        return _DossierReading(dict(self.values), dict(self.shown), dict(self.belief),
+                               {level: dict(line_of) for level, line_of in self.lines.items()}, dict(self.gate_lines))
+
+
+def _read_finding(r: _DossierReading, f: Finding) -> None:
+    """Read one finding into ``r`` (findings are read in step order)."""
+    values = r.values
+    gates = set()
     for k, v in _finding_readouts(f):
         if k in _ALL_READINGS:
-            r[k] = r.get(k, ()) + (v,)
+            values[k] = values.get(k, ()) + (v,)
         else:
             if k in ("log2fc", "log2fc_tumor_vs_normal"):  # one readout read from two assays
-                r.pop("log2fc", None)
-                r.pop("log2fc_tumor_vs_normal", None)
-            r[k] = v
+                values.pop("log2fc", None)
+                values.pop("log2fc_tumor_vs_normal", None)
+            values[k] = v
+        gates.add(_GATE_OF[k])
+    for gate in gates:
+        r.shown[gate] = " ".join(f"{READOUT_NAMES[k]}={fmt_readout(v)}" for k, v in _gate_rows_of(values, _PAIRS_OF[gate]))
+    read_finding(r.belief, f)
+    for level, line_of in r.lines.items():
+        line_of[id(f)] = _finding_line(f, DETAIL_LEVELS[level])
 
 
-def _gate_rows(r: dict[str, Any]) -> dict[str, list[tuple[str, Any]]]:
-    out: dict[str, list[tuple[str, Any]]] = {}
-    for gate, pairs in GATE_READOUTS:
-        rows: list[tuple[str, Any]] = []
-        for k, _ in pairs:
-            if k in _ALL_READINGS:
-                rows += [(k, v) for v in r.get(k, ())]
-            elif k in r:
-                rows.append((k, r[k]))
-        out[gate] = rows
-    return out
+def _gate_line(gate: str, p: Optional[float], seen: Optional[bool], vals: str) -> str:
+    """One gate's table line: pass probability ``p`` (None: a soft gate), whether it was ``seen``,
+    its readouts ``vals``."""
+    if p is not None:
+        if not seen:
+            return f" {gate} {p:.2f} unseen"
+        verdict = "FAIL" if p < FAIL_BELOW else ("pass" if p >= PASS_FROM else "?")
+        return f" {gate} {p:.2f} {verdict}: {vals}"
+    # soft evidence: a log-odds adjustment, not a gate
+    return f" {gate}: {vals}" if seen else f" {gate} unseen"
 
 
-def gate_readouts(dossier: EvidenceDossier) -> dict[str, list[tuple[str, Any]]]:
-    """``{gate: [(data key, value), ...]}``: the readouts of ``GATE_READOUTS`` found in the dossier, in
-    dossier order (latest reading wins, except the tractability scores: every reading)."""
-    return _gate_rows(_GATE_READINGS(dossier.all_findings()))
-
-
-def _table(r: dict[str, Any], findings: Sequence[Finding]) -> tuple[str, ...]:
-    """The lines of ``evidence_table`` for a dossier with ``findings`` whose gate readouts are ``r``."""
-    b = assess_findings(findings)
-    reads = _gate_rows(r)
+def _table(r: _DossierReading) -> tuple[str, ...]:
+    """The lines of ``evidence_table`` for a dossier read into ``r``. A gate line whose inputs did not
+    change since the previous dossier's table (kept in ``r.gate_lines``) is reused: a new finding
+    moves one or two gates. Equal probabilities print equally (they lie in [0.005, 0.995])."""
+    b = assessment_of(r.belief)
     lines = ["Gates (pass probability, verdict, readouts):"]
+    kept_lines = r.gate_lines
     for gate, _ in GATE_READOUTS:
-        vals = " ".join(f"{READOUT_NAMES[k]}={fmt_readout(v)}" for k, v in reads[gate])
-        if gate in b.pass_prob:
-            p = b.pass_prob[gate]
-            if not b.seen.get(gate):
-                lines.append(f" {gate} {p:.2f} unseen")
-                continue
-            verdict = "FAIL" if p < FAIL_BELOW else ("pass" if p >= PASS_FROM else "?")
-            lines.append(f" {gate} {p:.2f} {verdict}: {vals}")
-        else:  # soft evidence: a log-odds adjustment, not a gate
-            lines.append(f" {gate}: {vals}" if b.seen.get(gate) else f" {gate} unseen")
+        vals = r.shown.get(gate, "")
+        p, seen = b.pass_prob.get(gate), b.seen.get(gate)
+        kept = kept_lines.get(gate)
+        if kept is not None and kept[0] == p and kept[1] == seen and kept[2] is vals:
+            lines.append(kept[3])
+        else:
+            line = _gate_line(gate, p, seen, vals)
+            kept_lines[gate] = (p, seen, vals, line)
+            lines.append(line)
     p_go, logit = b.p_go_and_logit()
     decision, conf = ("go", p_go) if p_go >= 0.5 else ("no_go", 1.0 - p_go)
     # Written the way a report states it: a small model copies the decision and confidence by
@@ -332,15 +359,46 @@ def _table(r: dict[str, Any], findings: Sequence[Finding]) -> tuple[str, ...]:
     return tuple(lines)
 
 
-def _identity(r: dict[str, Any], findings: Sequence[Finding]) -> dict[str, Any]:
-    return r
+class _DossierView:
+    """A dossier's findings as the user turn shows them (the result of ``_DOSSIERS``): the evidence
+    table and each finding's line, each made on first use and kept with the sequence of findings."""
+
+    def __init__(self, reading: _DossierReading, findings: Sequence[Finding]):
+        self._reading, self._findings = reading, findings
+        self._table: Optional[tuple[tuple[str, ...], str]] = None
+
+    @property
+    def gate_values(self) -> dict[str, Any]:
+        return self._reading.values
+
+    def table(self) -> tuple[tuple[str, ...], str]:
+        """The evidence table's lines, and the same joined."""
+        if self._table is None:
+            lines = _table(self._reading)
+            self._table = lines, "\n".join(lines)
+        return self._table
+
+    def lines(self, level: int) -> dict[int, str]:
+        """Id of each finding -> its dossier line at ``DETAIL_LEVELS[level]``. A level asked for the
+        first time is made for every finding, and from then on the fold keeps it up to date."""
+        line_of = self._reading.lines.get(level)
+        if line_of is None:
+            lvl = DETAIL_LEVELS[level]
+            line_of = self._reading.lines[level] = {id(f): _finding_line(f, lvl) for f in self._findings}
+        return line_of
 
 
-# A step adds at most one finding, so each dossier's gate readouts are the previous dossier's plus
-# that finding's, and its evidence table is kept with them: a step reads and formats only what is new,
-# and rendering one observation at several detail levels formats the table once (``findings_fold``).
-_GATE_READINGS = FindingsFold(dict, _read_gates, dict.copy, _identity)
-_TABLES = FindingsFold(dict, _read_gates, dict.copy, _table)
+# A step adds at most one finding, so each dossier's reading is the previous dossier's plus that
+# finding's (``findings_fold``): a step reads and formats only what is new, and rendering one
+# observation at several detail levels makes the table once.
+_DOSSIERS = FindingsFold(_DossierReading.start, _read_finding, _DossierReading.copy, _DossierView)
+
+
+def gate_readouts(dossier: EvidenceDossier) -> dict[str, list[tuple[str, Any]]]:
+    """``{gate: [(data key, value), ...]}``: the readouts of ``GATE_READOUTS`` found in the dossier, in
+    dossier order (latest reading wins, except the tractability scores: every reading)."""
+    values = _DOSSIERS(dossier.all_findings()).gate_values
+    return {gate: _gate_rows_of(values, pairs) for gate, pairs in GATE_READOUTS}
 
 
 def _done_list(obs: ValidationObservation, keep: Optional[int] = None) -> str:
@@ -407,7 +465,7 @@ def evidence_table(obs: ValidationObservation) -> list[str]:
         ...
         belief: "final_decision": "no_go", "confidence": 0.99 | P(go)=0.01 decisive
     """
-    return list(_TABLES(obs.dossier.all_findings()))
+    return list(_DOSSIERS(obs.dossier.all_findings()).table()[0])
 
 
 def report_confidence(conf: float) -> float:
@@ -438,27 +496,47 @@ def render_compact(obs: ValidationObservation, keep_done: Optional[int] = None) 
     return "\n".join(lines)
 
 
+# The legal-actions line is one of few (one per set of affordable actions), so it is kept per set:
+# the names read through the enum's ``value`` were most of its cost. Keyed by the members' ids (enum
+# members live as long as their class).
+_LEGAL_LINES: dict[tuple[int, ...], str] = {}
+
+
+def _legal_line(legal_actions: Sequence[ActionType]) -> str:
+    key = tuple(map(id, legal_actions))
+    line = _LEGAL_LINES.get(key)
+    if line is None:
+        legal = [a.value for a in legal_actions]
+        line = "Legal actions: all" if len(legal) == len(ACTION_TABLE) else "Legal actions: " + ", ".join(legal)
+        if len(_LEGAL_LINES) >= 256:
+            _LEGAL_LINES.clear()
+        _LEGAL_LINES[key] = line
+    return line
+
+
 def _render_parts(obs: ValidationObservation, level: int) -> tuple[list[str], list[str], list[str]]:
-    """(head, body, tail) of the full user turn: the head (state and evidence table) and tail
-    (violations, the request) are always kept; only the body (dossier, history, last output) is
-    shortened by ``DETAIL_LEVELS`` or cut."""
+    """(head, body, tail) of the full user turn, each a list of blocks of lines (every block holds
+    at least one line; the text is all blocks joined by newlines). The head (state and evidence
+    table) and tail (violations, the request) are always kept; only the body (dossier, history,
+    last output) is shortened by ``DETAIL_LEVELS`` or cut.
+
+    The evidence table and each dossier section are kept per sequence of findings and only change
+    when a finding joins them, so a step formats its new finding, history entry and output, and joins."""
     lvl = DETAIL_LEVELS[level]
     head = [
         f"Target: {obs.target_gene} | Indication: {obs.indication} ({obs.disease_context})",
         f"Credits: {obs.credits_remaining}/{obs.credits_total} | Step: {obs.step_count}/{obs.max_steps}",
     ]
     if obs.legal_actions:
-        legal = [a.value for a in obs.legal_actions]
-        if len(legal) == len(ACTION_TABLE):
-            head.append("Legal actions: all")
-        else:
-            head.append("Legal actions: " + ", ".join(legal))
-    head += evidence_table(obs)
-    body = _render_dossier(obs.dossier, lvl)
-    hist = obs.pipeline_history[len(obs.pipeline_history) - lvl.history:] if lvl.history else []
+        head.append(_legal_line(obs.legal_actions))
+    view = _DOSSIERS(obs.dossier.all_findings())
+    head.append(view.table()[1])
+    body = [_render_dossier(obs.dossier, lvl, view.lines(level))]
+    history = obs.pipeline_history
+    hist = history[len(history) - lvl.history:] if lvl.history else []
     if hist:
-        body.append(f"Recent steps (last {len(hist)} of {len(obs.pipeline_history)}):")
-        body += [_history_line(h, lvl) for h in hist]
+        body.append(f"Recent steps (last {len(hist)} of {len(history)}):\n"
+                    + "\n".join([_history_line(h, lvl) for h in hist]))
     lo = obs.latest_output
     if lo.action_type is not None or lo.summary:
         name = lo.action_type.value if lo.action_type else "reset"
