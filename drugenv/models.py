@@ -7,6 +7,7 @@ descriptions are the single source for the server's JSON schema, the LLM prompt 
 from __future__ import annotations
 
 import json
+import operator
 from typing import Any, Literal, Optional, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
@@ -133,6 +134,9 @@ class Finding(_Model):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
+_STEP = operator.attrgetter("step")
+
+
 class EvidenceDossier(_Model):
     """Everything learned so far, by section. The dossier is the agent's memory."""
 
@@ -146,7 +150,7 @@ class EvidenceDossier(_Model):
 
     def all_findings(self) -> list[Finding]:
         out = [*self.expression, *self.protein, *self.clinical, *self.safety, *self.literature, *self.experimental]
-        return sorted(out, key=lambda f: f.step)
+        return sorted(out, key=_STEP)
 
 
 class HistoryEntry(_Model):

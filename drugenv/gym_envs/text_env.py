@@ -8,6 +8,7 @@ from gymnasium import spaces
 
 from drugenv.gym_envs.base import DrugEnvBase
 from drugenv.gym_envs.text_render import TEXT_CHARSET, render_text
+from drugenv.llm.parsing import parse_action, to_env_action
 from drugenv.models import DrugTargetAction, ValidationObservation
 
 MAX_OBSERVATION_CHARS = 8192
@@ -86,8 +87,6 @@ class DrugEnvText(DrugEnvBase):
         return render_text(obs, MAX_OBSERVATION_CHARS)
 
     def _decode(self, action: Any) -> Union[DrugTargetAction, dict[str, Any]]:
-        from drugenv.llm.parsing import parse_action, to_env_action
-
         return to_env_action(parse_action(action if isinstance(action, str) else None))
 
 

@@ -11,6 +11,7 @@ import string
 import unicodedata
 from typing import Optional
 
+from drugenv.llm.prompts import DETAIL_LEVELS, render_observation
 from drugenv.models import ValidationObservation
 
 TEXT_CHARSET: str = "".join(sorted(set(string.printable) - set("\t\r\x0b\x0c")))
@@ -48,8 +49,6 @@ def to_charset(text: str) -> str:
 def render_text(obs: ValidationObservation, max_chars: Optional[int] = 8192) -> str:
     """The most detailed rendering of ``obs`` with at most ``max_chars`` characters (cut if even the
     most compact level is longer; ``None``: no limit)."""
-    from drugenv.llm.prompts import DETAIL_LEVELS, render_observation
-
     text = ""
     for level in range(len(DETAIL_LEVELS)):
         text = to_charset(render_observation(obs, level))
