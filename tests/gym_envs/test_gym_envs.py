@@ -195,6 +195,17 @@ def test_to_charset_maps_every_character_into_the_charset():
     assert to_charset(text) == out  # cached mappings give the same answer
 
 
+def test_to_charset_maps_ascii_controls_and_keeps_clean_text():
+    """ASCII text skips the translation only when every character is already in the charset."""
+    from drugenv.gym_envs.text_render import to_charset
+
+    for ch in [chr(c) for c in range(32) if chr(c) != "\n"] + ["\x7f"]:
+        out = to_charset(f"a{ch}b")
+        assert set(out) <= set(TEXT_CHARSET) and out != f"a{ch}b", repr(ch)
+    clean = TEXT_CHARSET * 3
+    assert to_charset(clean) == clean
+
+
 def test_kept_vector_features_follow_a_replaced_field():
     """The dossier's features are kept per sequence of findings (``agents.findings_fold``); a finding's
     ``parameters`` replaced must change them as a fresh reading would, and restoring them restores them."""
