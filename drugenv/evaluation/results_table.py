@@ -138,22 +138,32 @@ def _run_seed(results: Mapping[str, Any]) -> int:
     return int(results.get("_meta", {}).get("run_seed", 0))
 
 
+def _iteration(results: Mapping[str, Any]) -> str:
+    """Which GRPO iteration the trained row is: the validation choice (0 = the SFT model) or the last."""
+    sel = results.get("_meta", {}).get("selection")
+    if sel and sel.get("iteration") is not None:
+        return f"{sel['iteration']} (validation)" if sel["iteration"] else "0: the SFT model (validation)"
+    curve = results.get("_curve") or []
+    return f"{curve[-1]['iteration']} (last)" if curve else ""
+
+
 def seeds_table(runs: list[Mapping[str, Any]]) -> str:
     """Markdown: one row per run of the same config at another seed (same test episodes), then
     mean ± sd (sample sd) over the runs; after SFT and after SFT + GRPO as accuracy / reported /
-    Brier / decision utility, the paired utility difference to the heuristic, curated accuracy /
-    Brier and the twins' pair accuracy of the trained agent."""
+    Brier / decision utility, which GRPO iteration the trained row is, the paired utility difference
+    to the heuristic, curated accuracy / Brier and the twins' pair accuracy of the trained agent."""
     keys = ("decision_accuracy", "report_rate", "brier", "decision_utility")
     runs = sorted(runs, key=_run_seed)
     suite = runs[0].get("_meta", {}).get("suite", "procedural-test")
-    out = ["| seed | after SFT: accuracy / reported / Brier / utility | after SFT + GRPO | utility − heuristic (paired) "
-           "| curated accuracy / Brier | twins pair accuracy |", "|---|---|---|---|---|---|"]
+    out = ["| seed | after SFT: accuracy / reported / Brier / utility | after SFT + GRPO | GRPO iteration | utility − heuristic (paired) "
+           "| curated accuracy / Brier | twins pair accuracy |", "|---|---|---|---|---|---|---|"]
     for r in runs:
         ev = r.get("_evidence", {})
         d = ev.get(suite, {}).get("vs_heuristic", {}).get("after_grpo", {}).get("decision_utility")
         cur = ev.get("curated", {}).get("metrics", {}).get("after_grpo")
         twins = ev.get("procedural-test-twins", {}).get("twins", {}).get("after_grpo")
         cells = [" / ".join(_num(r[row][k], k) for k in keys) if row in r else "" for row in ("after_sft", "after_grpo")]
+        cells.append(_iteration(r))
         cells.append(f"{'+' if d['diff'] > 0 else ''}{_num(d['diff'], 'u')} [{_num(d['diff_ci'][0], 'u')}, {_num(d['diff_ci'][1], 'u')}]"
                      if d else "")
         cells.append(f"{_num(cur['decision_accuracy'], 'a')} / {_num(cur['brier'], 'brier')}" if cur else "")
@@ -163,9 +173,9 @@ def seeds_table(runs: list[Mapping[str, Any]]) -> str:
         cells = [" / ".join(_mean_sd([r[row][k] for r in runs], k) for k in keys) if all(row in r for r in runs) else ""
                  for row in ("after_sft", "after_grpo")]
         h = runs[0].get("heuristic")
-        out.append(f"| mean ± sd | " + " | ".join(cells) + " | | | |")
+        out.append(f"| mean ± sd | " + " | ".join(cells) + " | | | | |")
         if h:
-            out.append(f"| heuristic (same episodes) | | " + " / ".join(_num(h[k], k) for k in keys) + " | | | |")
+            out.append(f"| heuristic (same episodes) | | " + " / ".join(_num(h[k], k) for k in keys) + " | | | | |")
     return "\n".join(out) + "\n"
 
 
