@@ -286,17 +286,17 @@ def create_app(
                                                        f"could not create the environment ({type(err).__name__})"))
             await _close_quietly(websocket, 1011)
             return
+        idle = _IdleWatch(idle_timeout_s) if idle_timeout_s is not None else None
         try:
             while True:
-                try:
-                    if idle_timeout_s is None:
-                        message = await websocket.receive()
-                    else:
-                        message = await asyncio.wait_for(websocket.receive(), timeout=idle_timeout_s)
-                except asyncio.TimeoutError:
-                    await _send_quietly(websocket, error_frame(
-                        ErrorCode.IDLE_TIMEOUT, f"no frame for {idle_timeout_s} s; the session is closed"))
-                    break
+                if idle is None:
+                    message = await websocket.receive()
+                else:
+                    message = await idle.receive(websocket)
+                    if message is None:
+                        await _send_quietly(websocket, error_frame(
+                            ErrorCode.IDLE_TIMEOUT, f"no frame for {idle_timeout_s} s; the session is closed"))
+                        break
                 if message["type"] == "websocket.disconnect":
                     break
                 text = message.get("text")
@@ -320,6 +320,8 @@ def create_app(
             logger.exception("session %s failed", session.id)
             await _send_quietly(websocket, error_frame(ErrorCode.SESSION_ERROR, "session failed on the server"))
         finally:
+            if idle is not None:
+                idle.stop()
             registry.close(session)
             await _close_quietly(websocket, 1000)
 
@@ -391,6 +393,56 @@ def create_app(
         return JSONResponse(mcp_error(payload.get("id") if isinstance(payload, dict) else None))
 
     return app
+
+
+class _IdleWatch:
+    """A session's idle timeout, at the cost of one clock read per frame.
+
+    ``asyncio.wait_for`` around every read made a task, a timer and two callbacks per frame (the
+    largest asyncio cost of a step). Here one timer per session stays armed: each read only stamps
+    when it began, and when the timer fires it either cancels a read that has waited ``timeout_s``
+    (the same silence ``wait_for`` measured: from the start of the read) or re-arms itself for the
+    earliest moment the current or next read could reach it.
+    """
+
+    def __init__(self, timeout_s: float):
+        self.timeout_s = timeout_s
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        self._read_since = self._loop.time()
+        self._reading = False
+        self._expired = False
+        self._timer: Optional[asyncio.TimerHandle] = self._loop.call_at(self._read_since + timeout_s, self._check)
+
+    def _check(self) -> None:
+        now = self._loop.time()
+        if not self._reading:  # busy with a frame: the next read starts later than now
+            self._timer = self._loop.call_at(now + self.timeout_s, self._check)
+        elif now < self._read_since + self.timeout_s:
+            self._timer = self._loop.call_at(self._read_since + self.timeout_s, self._check)
+        else:
+            self._timer, self._expired = None, True
+            assert self._task is not None
+            self._task.cancel()
+
+    async def receive(self, websocket: WebSocket) -> Optional[dict[str, Any]]:
+        """The next ASGI message, or None once this read has waited ``timeout_s``."""
+        self._read_since, self._reading = self._loop.time(), True
+        try:
+            return await websocket.receive()
+        except asyncio.CancelledError:
+            if not self._expired:
+                raise  # the server is shutting down: not ours
+            if hasattr(self._task, "uncancel"):  # Python >= 3.11 counts cancellations
+                self._task.uncancel()  # type: ignore[union-attr]
+            return None
+        finally:
+            self._reading = False
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
 
 async def _send_quietly(websocket: WebSocket, text: str) -> None:
