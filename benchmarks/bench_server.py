@@ -59,8 +59,8 @@ class Args:
     """Internal: run that server in this process on --port and block (used for the subprocesses)."""
     port: int = 0
     """Internal: port for --serve (0: a free one)."""
-    env_threads: int = 8
-    """DrugEnv server: frames handled in a pool of this many threads (0: inline on the event loop)."""
+    env_threads: int = 0
+    """DrugEnv server: frames handled in a pool of this many threads (0, the server's default: inline on the event loop)."""
     workers: int = 1
     """DrugEnv server: worker processes (``drugenv serve-env --workers``); compare 1 and 2 for scaling."""
     memory_sessions: int = 0

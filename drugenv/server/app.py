@@ -20,10 +20,10 @@ Sessions. At most ``max_sessions`` sockets hold an environment; the next one get
 ``CAPACITY_REACHED`` frame and is closed. A session ends, and its slot frees, when the client sends
 ``close``, disconnects (cleanly or not: uvicorn's keepalive pings detect half-open sockets), or
 sends nothing for ``idle_timeout_s`` (an ``IDLE_TIMEOUT`` frame, then the socket closes: the slot
-and the socket always go together). Frames are parsed and environments stepped in a small thread
-pool (``env_threads``), one call at a time per session, so socket I/O overlaps the ~1 ms of pure
-Python a step takes; ``env_threads=0`` runs them inline on the event loop (measured slower under
-CPU contention, see ``docs/server.md``).
+and the socket always go together). Frames are parsed and environments stepped inline on the event loop by
+default: a step is ~0.1 ms of pure Python, less than handing it to a thread and back costs
+(``env_threads`` > 0 runs them in a thread pool instead, one call at a time per session; see
+``docs/performance.md``, "Sixth round").
 
 Bad input never ends a session or the server: every malformed frame gets an error frame and the
 session reads on; HTTP answers 4xx. A body that is not strict JSON (``NaN``, ``Infinity``, not
@@ -91,8 +91,9 @@ DEFAULT_MAX_SESSIONS = 256
 """Default session cap: above TRL's usual generation batch (one socket per rollout)."""
 DEFAULT_IDLE_TIMEOUT_S = 3600.0
 """Default idle timeout, seconds: longer than any optimizer step between two rollout phases."""
-DEFAULT_ENV_THREADS = 8
-"""Default worker threads for frame handling (see ``create_app``'s ``env_threads``)."""
+DEFAULT_ENV_THREADS = 0
+"""Default worker threads for frame handling, 0: inline on the event loop (see ``create_app``'s ``env_threads``).
+Inline served more steps/s than 8 threads at 32 and 128 sessions, with a lower p99 (``docs/performance.md``)."""
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024
 """Default frame / request-body cap, bytes (an action with its longest strings is under 4 KiB)."""
 
@@ -219,8 +220,9 @@ def create_app(
             schema, or a step after the episode ended, gets an error frame and does not count as a
             step. False: such actions go to the environment, which answers with a penalised
             observation, exactly as in-process (what LLM rollouts with unparseable output need).
-        env_threads: worker threads that parse frames and step the environments (calls of one
-            session stay in order); 0 runs them inline on the event loop.
+        env_threads: 0 (default) parses frames and steps the environments inline on the event
+            loop; N > 0 hands each frame to a pool of N threads (calls of one session stay in
+            order), which only pays when one step takes far longer than the hand-off (~0.1 ms).
         env_name: ``name`` served by ``/metadata``.
 
     Raises:
