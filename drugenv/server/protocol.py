@@ -202,6 +202,11 @@ def _offset_of(text: str, token: str) -> int:
     return 0
 
 
+_STRICT_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+"""What ``json.loads(text, parse_constant=...)`` builds on every call; built once (it holds no state between calls)."""
+_BOM_MESSAGE = "Unexpected UTF-8 BOM (decode using utf-8-sig)"  # json.loads' own check, which .decode() skips
+
+
 def loads_json(data: Union[str, bytes]) -> Any:
     """Decode one JSON text strictly: UTF-8, no ``NaN`` / ``Infinity``, integers within Python's digit limit.
 
@@ -216,8 +221,10 @@ def loads_json(data: Union[str, bytes]) -> Any:
             raise json.JSONDecodeError("not UTF-8 (JSON text must be UTF-8 encoded)", head, len(head)) from None
     else:
         text = data
+    if text.startswith("\ufeff"):
+        raise json.JSONDecodeError(_BOM_MESSAGE, text, 0)
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return _STRICT_DECODER.decode(text)
     except json.JSONDecodeError:
         raise
     except _NotJSON as err:
