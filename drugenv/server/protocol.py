@@ -47,6 +47,7 @@ Errors never echo the client's value: ``errors`` items (and the HTTP 422 ``detai
 from __future__ import annotations
 
 import json
+import math
 import re
 import sys
 from enum import Enum
@@ -134,6 +135,16 @@ class HealthResponse(BaseModel):
 _OBS_EXCLUDE = {"reward", "done"}
 
 
+def _reward_json(reward: Optional[float]) -> str:
+    # json.dumps builds an encoder for every call (~2 us for one number); for None and a finite float
+    # its text is "null" and float.__repr__, so those two are written directly (anything else: json.dumps).
+    if reward is None:
+        return "null"
+    if type(reward) is float and math.isfinite(reward):
+        return float.__repr__(reward)
+    return json.dumps(reward)
+
+
 def observation_data(obs: ValidationObservation, *, http: bool = False) -> str:
     """JSON text of the observation payload ``{"observation", "reward", "done"[, "metadata"]}``.
 
@@ -141,7 +152,7 @@ def observation_data(obs: ValidationObservation, *, http: bool = False) -> str:
     HTTP responses always carry it (``null`` when empty).
     """
     body = obs.model_dump_json(exclude=_OBS_EXCLUDE)
-    head = f'{{"observation":{body},"reward":{json.dumps(obs.reward)},"done":{"true" if obs.done else "false"}'
+    head = f'{{"observation":{body},"reward":{_reward_json(obs.reward)},"done":{"true" if obs.done else "false"}'
     if obs.metadata:
         return f'{head},"metadata":{to_json(obs.metadata).decode()}}}'
     return head + (',"metadata":null}' if http else "}")
