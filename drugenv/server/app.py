@@ -21,9 +21,9 @@ Sessions. At most ``max_sessions`` sockets hold an environment; the next one get
 ``close``, disconnects (cleanly or not: uvicorn's keepalive pings detect half-open sockets), or
 sends nothing for ``idle_timeout_s`` (an ``IDLE_TIMEOUT`` frame, then the socket closes: the slot
 and the socket always go together). Frames are parsed and environments stepped inline on the event loop by
-default: a step is ~0.1 ms of pure Python, less than handing it to a thread and back costs
-(``env_threads`` > 0 runs them in a thread pool instead, one call at a time per session; see
-``docs/performance.md``, "Sixth round").
+default: a step is ~0.1 ms of pure Python, and handing it to a thread and back cost more CPU than
+the overlap saved (``env_threads`` > 0 runs them in a thread pool instead, one call at a time per
+session; see ``docs/performance.md``, "Sixth round").
 
 Bad input never ends a session or the server: every malformed frame gets an error frame and the
 session reads on; HTTP answers 4xx. A body that is not strict JSON (``NaN``, ``Infinity``, not
