@@ -38,6 +38,8 @@ from typing import Any, Literal, Optional
 
 import tyro
 
+from drugenv.server.app import DEFAULT_ENV_THREADS
+
 
 @dataclass
 class Args:
@@ -59,8 +61,8 @@ class Args:
     """Internal: run that server in this process on --port and block (used for the subprocesses)."""
     port: int = 0
     """Internal: port for --serve (0: a free one)."""
-    env_threads: int = 0
-    """DrugEnv server: frames handled in a pool of this many threads (0, the server's default: inline on the event loop)."""
+    env_threads: int = DEFAULT_ENV_THREADS
+    """DrugEnv server: frames handled in a pool of this many threads (0: inline on the event loop; default: the server's)."""
     workers: int = 1
     """DrugEnv server: worker processes (``drugenv serve-env --workers``); compare 1 and 2 for scaling."""
     memory_sessions: int = 0
@@ -74,7 +76,7 @@ CURATED = ("egfr_nsclc_viable", "kras_pdac_borderline", "cd33_aml_misleading", "
 
 
 # ------------------------------------------------------------------------------------ servers
-def serve(kind: str, port: int, max_sessions: int, env_threads: int = 0, workers: int = 1) -> None:
+def serve(kind: str, port: int, max_sessions: int, env_threads: int = DEFAULT_ENV_THREADS, workers: int = 1) -> None:
     import uvicorn
 
     if kind == "drugenv":
@@ -101,7 +103,7 @@ def _wait_healthy(url: str, deadline: float) -> None:
     raise RuntimeError(f"{url}/health did not answer")
 
 
-def start_server(kind: str, max_sessions: int, env_threads: int = 0, workers: int = 1) -> tuple[subprocess.Popen, str]:
+def start_server(kind: str, max_sessions: int, env_threads: int = DEFAULT_ENV_THREADS, workers: int = 1) -> tuple[subprocess.Popen, str]:
     """Start ``kind`` in a subprocess; returns (process, base URL) once uvicorn reports its port."""
     from drugenv.server.serve import free_port
 

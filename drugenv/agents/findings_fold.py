@@ -4,9 +4,7 @@
 shared between observations, and a step files at most one finding, the newest. So the fold after
 this step is the fold after the previous step plus one finding. ``FindingsFold`` keeps each state
 (and what ``finish`` made of it) per sequence of findings and extends the state of the sequence
-without its last finding when that one is kept. The same holds for any one section of the dossier
-(a section's findings are a step-ordered sequence that grows at the end), so a fold may be called
-with a section's findings too.
+without its last finding when that one is kept.
 
 An entry holds the findings themselves, so their ids (the key) cannot be reused while it lives, and
 every field object of each finding (``step``, ``action_type``, ``parameters``, ``summary``,

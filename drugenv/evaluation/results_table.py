@@ -205,11 +205,6 @@ def seeds_block(name: str, paths: list[Path], root: Path = Path(".")) -> str:
             f"do not edit) -->\n" + seeds_table([json.loads((root / p).read_text()) for p in paths]) + f"<!-- /seeds:{name} -->")
 
 
-def update_readme_seeds(name: str, paths: list[Path], readme: Path = ROOT / "README.md") -> bool:
-    """Replace the README's ``<!-- seeds:<name> -->`` block (``seeds_table`` of ``paths``); False if absent."""
-    return _replace_block("seeds", name, seeds_block(name, paths), readme)
-
-
 def portable_paths(value: Any, base: Path) -> Any:
     """``value`` with every absolute path string under ``base`` made relative to it, recursively.
 
@@ -264,8 +259,9 @@ def main(argv: list[str] | None = None) -> None:
     sd.add_argument("json", type=Path, nargs="+")
     a = ap.parse_args(argv)
     if a.cmd == "seeds":
-        print(seeds_table([json.loads(p.read_text()) for p in a.json]))
-        if not update_readme_seeds(a.name, a.json):
+        block = seeds_block(a.name, a.json)
+        print(block)
+        if not _replace_block("seeds", a.name, block, ROOT / "README.md"):
             print(f"(README.md has no <!-- seeds:{a.name} --> block; printed only)")
     elif a.cmd == "publish":
         print(publish(a.run_dir, a.name))

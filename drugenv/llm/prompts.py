@@ -520,8 +520,8 @@ def _render_parts(obs: ValidationObservation, level: int) -> tuple[list[str], li
     table) and tail (violations, the request) are always kept; only the body (dossier, history,
     last output) is shortened by ``DETAIL_LEVELS`` or cut.
 
-    The evidence table and each dossier section are kept per sequence of findings and only change
-    when a finding joins them, so a step formats its new finding, history entry and output, and joins."""
+    The evidence table and each finding's line are kept per sequence of findings (``_DOSSIERS``), so a
+    step formats its new finding, history entry and output, and joins."""
     lvl = DETAIL_LEVELS[level]
     head = [
         f"Target: {obs.target_gene} | Indication: {obs.indication} ({obs.disease_context})",

@@ -60,7 +60,8 @@ def sft_settings_for(s: Mapping[str, Any]) -> dict[str, Any]:
     """The SFT settings of a run: ``s["sft"]`` plus the game GRPO and evaluation play — the prompt
     budget (``training.max_prompt_tokens``) and the step cap (``training.max_turns``), so SFT prompts
     say ``Step: k/<max_turns>`` exactly as rollouts and evaluation do."""
-    return {**s["sft"], "max_prompt_tokens": int(s["training"].get("max_prompt_tokens", DEFAULT_MAX_PROMPT_TOKENS)),
+    one_run = {k: v for k, v in s["sft"].items() if k != "candidates"}  # how many SFT runs, not what one is made from
+    return {**one_run, "max_prompt_tokens": int(s["training"].get("max_prompt_tokens", DEFAULT_MAX_PROMPT_TOKENS)),
             "max_steps": int(s["training"].get("max_turns") or s["run"].get("eval_max_steps") or 30)}
 
 
@@ -151,7 +152,7 @@ def sft_choose_start(base_model: str, s: Mapping[str, Any], out_dir: Path, *, pr
     spread 0.40-0.48 on 96 episodes, and the chosen start was no better on test, so both configs
     keep ``candidates = 1``."""
     seed = int(s["seed"])
-    sft = {k: v for k, v in sft_settings_for(s).items() if k != "candidates"}  # what one SFT run is made from
+    sft = sft_settings_for(s)
     n = int(s["sft"].get("candidates", 1))
     if n <= 1:
         return sft_warm_start(base_model, sft, out_dir, seed=seed, progress=progress), None
