@@ -106,3 +106,22 @@ def test_published_results_carry_no_machine_paths(tmp_path):
                    "list": ["runs/r1/x", "/elsewhere/y", 1.5], "checkpoint": "runs/r1/checkpoint_final"}
     committed = (ROOT / "docs/results/grpo_tiny_cpu.json").read_text()
     assert str(ROOT) not in committed and '"/tmp/' not in committed and '"/home/' not in committed
+
+
+def test_publish_writes_the_readme_block_the_committed_json_regenerates(tmp_path):
+    from drugenv.evaluation.results_table import publish
+
+    r = _results()
+    u = {"mean": 0.9, "ci": [0.8, 1.0], "ref_mean": 0.6, "diff": 0.3, "diff_ci": [0.1, 0.5]}
+    # Scenarios in play order, not alphabetical: the JSON is written with sorted keys.
+    r["_evidence"]["curated"] = {"episodes": 40, "seed": 0, "max_steps": 12, "metrics": {"heuristic": M},
+                                 "per_scenario": {name: {"episodes": 20, "after_grpo": {"decision_utility": u}}
+                                                  for name in ("egfr_nsclc_viable", "cd33_aml_misleading")}}
+    run = tmp_path / "runs" / "r1"
+    (run / "evidence").mkdir(parents=True)
+    (run / "evidence" / "before_after_metrics.json").write_text(json.dumps(r))
+    (tmp_path / "README.md").write_text("intro\n<!-- results:r1 (old) -->\nstale\n<!-- /results:r1 -->\n")
+    dst = publish(run, "r1", root=tmp_path)
+    readme = (tmp_path / "README.md").read_text()
+    assert readme_block("r1", json.loads(dst.read_text())) in readme
+    assert readme.index("| cd33_aml_misleading |") < readme.index("| egfr_nsclc_viable |")
