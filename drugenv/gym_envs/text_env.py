@@ -7,7 +7,7 @@ from typing import Any, Mapping, Optional, Union
 from gymnasium import spaces
 
 from drugenv.gym_envs.base import DrugEnvBase
-from drugenv.gym_envs.text_render import TEXT_CHARSET, render_text
+from drugenv.gym_envs.text_render import TEXT_CHARSET, EpisodeText
 from drugenv.llm.parsing import parse_action, to_env_action
 from drugenv.models import DrugTargetAction, ValidationObservation
 
@@ -82,9 +82,10 @@ class DrugEnvText(DrugEnvBase):
         super().__init__(config, render_mode=render_mode, **kwargs)
         self.observation_space = spaces.Text(max_length=MAX_OBSERVATION_CHARS, min_length=1, charset=TEXT_CHARSET)
         self.action_space = spaces.Text(max_length=MAX_ACTION_CHARS, min_length=0, charset=TEXT_CHARSET)
+        self._render = EpisodeText(MAX_OBSERVATION_CHARS)
 
     def _encode(self, obs: ValidationObservation) -> str:
-        return render_text(obs, MAX_OBSERVATION_CHARS)
+        return self._render(obs)
 
     def _decode(self, action: Any) -> Union[DrugTargetAction, dict[str, Any]]:
         return to_env_action(parse_action(action if isinstance(action, str) else None))

@@ -11,7 +11,7 @@ import string
 import unicodedata
 from typing import Optional
 
-from drugenv.llm.prompts import DETAIL_LEVELS, render_observation
+from drugenv.llm.prompts import DETAIL_LEVELS, EpisodeUserTurn, render_observation
 from drugenv.models import ValidationObservation
 
 TEXT_CHARSET: str = "".join(sorted(set(string.printable) - set("\t\r\x0b\x0c")))
@@ -67,4 +67,18 @@ def render_text(obs: ValidationObservation, max_chars: Optional[int] = 8192) -> 
     return text[: max(0, max_chars - len(marker))] + marker
 
 
-__all__ = ["TEXT_CHARSET", "render_text", "to_charset"]
+class EpisodeText:
+    """``render_text(obs, max_chars)`` for one environment's observations in step order (the text env's
+    encoder): the most detailed level is made by ``EpisodeUserTurn``, which extends the previous step's
+    pieces; a text longer than ``max_chars`` goes to ``render_text`` for the more compact levels."""
+
+    def __init__(self, max_chars: int):
+        self.max_chars = max_chars
+        self._user_turn = EpisodeUserTurn()
+
+    def __call__(self, obs: ValidationObservation) -> str:
+        text = to_charset(self._user_turn(obs))
+        return text if len(text) <= self.max_chars else render_text(obs, self.max_chars)
+
+
+__all__ = ["EpisodeText", "TEXT_CHARSET", "render_text", "to_charset"]

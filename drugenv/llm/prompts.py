@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable, Optional, Sequence
@@ -34,6 +35,7 @@ DEFAULT_MAX_PROMPT_TOKENS = 2048
 """Default budget for the whole rendered prompt (system + user + generation prompt), tokens."""
 
 SECTIONS = ("expression", "protein", "clinical", "safety", "literature", "experimental")
+_BY_STEP = operator.attrgetter("step")
 
 ACTION_JSON_FORMAT = (
     '{"action_type": "<action name>", "parameters": {<only the keys listed for that action>}, '
@@ -185,27 +187,37 @@ def _finding_line(f: Finding, lvl: DetailLevel) -> str:
     return line
 
 
+def _red_flags_line(flags: Sequence[str], lvl: DetailLevel) -> str:
+    return " red flags: " + "; ".join(_cut(r, lvl.summary_chars) for r in flags)
+
+
+def _dossier_text(sections: Sequence[tuple[str, int, Sequence[str]]], red_flags: Optional[str]) -> str:
+    """The dossier part of the user turn from each non-empty section's (name, number of findings,
+    lines shown) and the red-flags line (None: no flags)."""
+    out = ["Dossier:"]
+    for sec, n, shown in sections:
+        omitted = n - len(shown)
+        out.append(f" {sec} ({n}):" + (f" {omitted} older omitted" if omitted else ""))
+        out += shown
+    if red_flags is not None:
+        out.append(red_flags)
+    if len(out) == 1:
+        out.append(" (empty: no evidence yet)")
+    return "\n".join(out)
+
+
 def _render_dossier(d: EvidenceDossier, lvl: DetailLevel, line_of: dict[int, str]) -> str:
     """The dossier part of the user turn; ``line_of``: id of each finding -> its line at ``lvl``."""
-    out = ["Dossier:"]
-    empty = True
+    sections = []
     for sec in SECTIONS:
         findings: list[Finding] = getattr(d, sec)
         if not findings:
             continue
-        empty = False
         shown = findings if lvl.findings_per_section is None else findings[len(findings) - lvl.findings_per_section:]
         if lvl.findings_per_section == 0:
             shown = []
-        omitted = len(findings) - len(shown)
-        out.append(f" {sec} ({len(findings)}):" + (f" {omitted} older omitted" if omitted else ""))
-        out += [line_of[id(f)] for f in shown]
-    if d.flagged_red_flags:
-        empty = False
-        out.append(" red flags: " + "; ".join(_cut(r, lvl.summary_chars) for r in d.flagged_red_flags))
-    if empty:
-        out.append(" (empty: no evidence yet)")
-    return "\n".join(out)
+        sections.append((sec, len(findings), [line_of[id(f)] for f in shown]))
+    return _dossier_text(sections, _red_flags_line(d.flagged_red_flags, lvl) if d.flagged_red_flags else None)
 
 
 # ------------------------------------------------------------------------------------- evidence table
@@ -440,13 +452,16 @@ def _done_item(h: HistoryEntry) -> str:
     return item
 
 
+def _format_history_line(h: HistoryEntry, lvl: DetailLevel) -> str:
+    v = f" VIOLATIONS: {', '.join(h.violations)}" if h.violations else ""
+    return f"  - [s{h.step}] {h.action_type}({_fmt_params(h.parameters)}) cost {h.cost}: {_cut(h.summary, lvl.summary_chars)}{v}"
+
+
 def _history_line(h: HistoryEntry, lvl: DetailLevel) -> str:
     key = (id(h), "history", lvl.summary_chars)
     line = _cached_history_text(h, key)
     if line is None:
-        v = f" VIOLATIONS: {', '.join(h.violations)}" if h.violations else ""
-        line = (f"  - [s{h.step}] {h.action_type}({_fmt_params(h.parameters)}) cost {h.cost}: "
-                f"{_cut(h.summary, lvl.summary_chars)}{v}")
+        line = _format_history_line(h, lvl)
         _remember(key, (*_history_fields(h), line))
     return line
 
@@ -514,29 +529,27 @@ def _legal_line(legal_actions: Sequence[ActionType]) -> str:
     return line
 
 
-def _render_parts(obs: ValidationObservation, level: int) -> tuple[list[str], list[str], list[str]]:
-    """(head, body, tail) of the full user turn, each a list of blocks of lines (every block holds
-    at least one line; the text is all blocks joined by newlines). The head (state and evidence
-    table) and tail (violations, the request) are always kept; only the body (dossier, history,
-    last output) is shortened by ``DETAIL_LEVELS`` or cut.
+def _target_line(obs: ValidationObservation) -> str:
+    return f"Target: {obs.target_gene} | Indication: {obs.indication} ({obs.disease_context})"
 
-    The evidence table and each finding's line are kept per sequence of findings (``_DOSSIERS``), so a
-    step formats its new finding, history entry and output, and joins."""
-    lvl = DETAIL_LEVELS[level]
-    head = [
-        f"Target: {obs.target_gene} | Indication: {obs.indication} ({obs.disease_context})",
-        f"Credits: {obs.credits_remaining}/{obs.credits_total} | Step: {obs.step_count}/{obs.max_steps}",
-    ]
+
+def _recent(history: Sequence[Any], lvl: DetailLevel) -> Sequence[Any]:
+    """The part of ``history`` (the pipeline history's entries, or their lines) that ``lvl`` shows."""
+    return history[len(history) - lvl.history:] if lvl.history else []
+
+
+def _assemble(obs: ValidationObservation, lvl: DetailLevel, target: str, table: str, dossier: str,
+              recent: Sequence[str]) -> tuple[list[str], list[str], list[str]]:
+    """(head, body, tail) of the user turn at ``lvl`` around its pieces made from the episode's
+    records: the ``target`` line, the evidence ``table`` and the ``dossier`` (each joined), and the
+    ``recent`` history's lines."""
+    head = [target, f"Credits: {obs.credits_remaining}/{obs.credits_total} | Step: {obs.step_count}/{obs.max_steps}"]
     if obs.legal_actions:
         head.append(_legal_line(obs.legal_actions))
-    view = _DOSSIERS(obs.dossier.all_findings())
-    head.append(view.table()[1])
-    body = [_render_dossier(obs.dossier, lvl, view.lines(level))]
-    history = obs.pipeline_history
-    hist = history[len(history) - lvl.history:] if lvl.history else []
-    if hist:
-        body.append(f"Recent steps (last {len(hist)} of {len(history)}):\n"
-                    + "\n".join([_history_line(h, lvl) for h in hist]))
+    head.append(table)
+    body = [dossier]
+    if recent:
+        body.append(f"Recent steps (last {len(recent)} of {len(obs.pipeline_history)}):\n" + "\n".join(recent))
     lo = obs.latest_output
     if lo.action_type is not None or lo.summary:
         name = lo.action_type.value if lo.action_type else "reset"
@@ -552,11 +565,97 @@ def _render_parts(obs: ValidationObservation, level: int) -> tuple[list[str], li
     return head, body, tail
 
 
+def _render_parts(obs: ValidationObservation, level: int) -> tuple[list[str], list[str], list[str]]:
+    """(head, body, tail) of the full user turn, each a list of blocks of lines (every block holds
+    at least one line; the text is all blocks joined by newlines). The head (state and evidence
+    table) and tail (violations, the request) are always kept; only the body (dossier, history,
+    last output) is shortened by ``DETAIL_LEVELS`` or cut.
+
+    The evidence table and each finding's line are kept per sequence of findings (``_DOSSIERS``), so a
+    step formats its new finding, history entry and output, and joins."""
+    lvl = DETAIL_LEVELS[level]
+    view = _DOSSIERS(obs.dossier.all_findings())
+    return _assemble(obs, lvl, _target_line(obs), view.table()[1], _render_dossier(obs.dossier, lvl, view.lines(level)),
+                     [_history_line(h, lvl) for h in _recent(obs.pipeline_history, lvl)])
+
+
 def render_observation(obs: ValidationObservation, level: int = 0) -> str:
     """The full user turn for ``obs`` at ``DETAIL_LEVELS[level]``: state, the evidence table
     (``evidence_table``), the dossier, recent history, the last output and violations."""
     head, body, tail = _render_parts(obs, level)
     return "\n".join(head + body + tail)
+
+
+class EpisodeUserTurn:
+    """``render_observation(obs)`` (the most detailed level) for one episode's observations in step
+    order, made by extending what the previous observation's text was made of. The text env renders
+    every step of its episode with one; other callers use ``render_observation``.
+
+    Within an episode the simulator only appends (``DrugTargetEnvironment._snapshot``): a step files at
+    most one finding, one pipeline-history entry and at most one red flag, and a record is never
+    changed once written. So the evidence table's reading and text, each section's finding lines, the
+    dossier's text, the history's lines and the target line are kept, and a call reads only the
+    records added since the last one, where ``render_observation`` checks every kept piece. The step's
+    own lines (budget, legal actions, last output, violations) are made as ``render_observation``
+    makes them. An observation whose history does not continue the kept one (another episode, a
+    reset) starts afresh. Records are trusted as the simulator promises: a field replaced on a kept
+    record afterwards is not seen here (``render_observation`` checks for that)."""
+
+    _LEVEL = DETAIL_LEVELS[0]
+
+    def __init__(self) -> None:
+        self._entries_read = 0
+        self._last_entry: Optional[HistoryEntry] = None
+
+    def __call__(self, obs: ValidationObservation) -> str:
+        lvl = self._LEVEL
+        history = obs.pipeline_history
+        n = self._entries_read
+        # Each step appends an entry, so a continued episode holds the last entry read at the same place
+        # (the object itself is kept: its id cannot be reused). A reset's history is empty.
+        if not n or len(history) < n or history[n - 1] is not self._last_entry:
+            self._start(obs)
+            n = 0
+        if len(history) > n:
+            self._history_lines += [_format_history_line(h, lvl) for h in history[n:]]
+            self._entries_read, self._last_entry = len(history), history[-1]
+        self._read_dossier(obs.dossier)
+        head, body, tail = _assemble(obs, lvl, self._target, self._table, self._dossier, _recent(self._history_lines, lvl))
+        return "\n".join(head + body + tail)
+
+    def _start(self, obs: ValidationObservation) -> None:
+        self._target = _target_line(obs)
+        self._entries_read, self._last_entry = 0, None
+        self._history_lines: list[str] = []
+        self._section_lines: dict[str, list[str]] = {sec: [] for sec in SECTIONS}
+        self._flags_read = 0
+        self._red_flags: Optional[str] = None
+        self._reading = _DossierReading.start()
+        self._table = "\n".join(_table(self._reading))
+        self._dossier = _dossier_text((), None)
+
+    def _read_dossier(self, d: EvidenceDossier) -> None:
+        """Add the findings and red flags filed since the last call."""
+        lvl = self._LEVEL
+        new: list[Finding] = []
+        for sec, lines in self._section_lines.items():
+            findings: list[Finding] = getattr(d, sec)
+            if len(findings) > len(lines):
+                added = findings[len(lines):]
+                lines += [_finding_line(f, lvl) for f in added]
+                new += added
+        flags = d.flagged_red_flags
+        if not new and len(flags) == self._flags_read:
+            return
+        if new:
+            for f in sorted(new, key=_BY_STEP):  # the table reads findings in step order, as ``all_findings`` lists them
+                _read_finding(self._reading, f)
+            self._table = "\n".join(_table(self._reading))
+        if len(flags) != self._flags_read:
+            self._flags_read = len(flags)
+            self._red_flags = _red_flags_line(flags, lvl)
+        self._dossier = _dossier_text([(sec, len(lines), lines) for sec, lines in self._section_lines.items() if lines],
+                                      self._red_flags)
 
 
 def _messages(user: str, compact: bool = False) -> list[dict[str, str]]:
@@ -661,6 +760,7 @@ __all__ = [
     "DEFAULT_MAX_PROMPT_TOKENS",
     "DETAIL_LEVELS",
     "DetailLevel",
+    "EpisodeUserTurn",
     "GATE_READOUTS",
     "READOUT_NAMES",
     "SUBMIT_JSON_FORMAT",

@@ -228,3 +228,31 @@ def test_kept_vector_features_follow_a_replaced_field():
     finally:
         finding.parameters = old
     assert np.array_equal(vector_features(obs), before)
+
+
+def test_text_env_text_is_render_text_through_episodes_and_resets():
+    """The text env renders each episode by extending the previous step's text (``EpisodeText``); every
+    observation must be ``render_text``'s: through new episodes, a reset mid-episode (the same seed again, and
+    another scenario with the same seed), steps after the end, invalid replies, and texts too long for the most
+    detailed level."""
+    import json
+
+    from drugenv.actions import ACTION_TABLE, ActionType
+    from drugenv.gym_envs.text_env import MAX_OBSERVATION_CHARS
+    from drugenv.gym_envs.text_render import render_text
+
+    cheap = [a.value for a in ActionType if ACTION_TABLE[a].cost <= 2 and a is not ActionType.SUBMIT_VALIDATION_REPORT]
+    env = DrugEnvText(scenario="ptpn11_juvenile_mml_complex")
+    rng = np.random.default_rng(0)
+    longest = 0
+    for episode, options in enumerate([None, None, {"scenario": "egfr_nsclc_viable"}, None]):
+        text, _ = env.reset(seed=episode % 2, options=options)
+        assert text == render_text(env.observation, MAX_OBSERVATION_CHARS)
+        for step in range(34 if episode != 1 else 5):  # episode 1 is reset mid-episode
+            at = "flag_red_flag" if step % 3 == 0 else str(rng.choice(cheap))
+            params = {"description": "possible hepatotoxicity " * 12} if at == "flag_red_flag" else {}
+            reply = json.dumps({"action_type": at, "parameters": params}) if step % 7 != 3 else "{not json"
+            text, *_ = env.step(reply)
+            assert text == render_text(env.observation, MAX_OBSERVATION_CHARS)
+            longest = max(longest, len(render_text(env.observation, None)))
+    assert longest > MAX_OBSERVATION_CHARS  # the more compact levels were needed too

@@ -158,3 +158,22 @@ def test_kept_evidence_table_and_belief_follow_a_replaced_field():
     finally:
         finding.data = old_data
     assert (evidence_table(obs), gate_readouts(obs.dossier), assess(obs.dossier)) == before
+
+
+def test_episode_user_turn_is_render_observation_in_step_order():
+    """``EpisodeUserTurn`` extends the previous observation's pieces; each text must be ``render_observation``'s,
+    and an observation that does not continue the kept episode (another episode, a reset, one fed out of
+    order) must start afresh rather than extend the kept pieces."""
+    from drugenv.llm.prompts import EpisodeUserTurn
+
+    episode = _longest_episode_observations(seed=0)
+    other = _longest_episode_observations(seed=1)
+    turn = EpisodeUserTurn()
+    for obs in episode:
+        assert turn(obs) == render_observation(obs)
+    assert turn(episode[-1]) == render_observation(episode[-1])  # the same observation again
+    for a, b in zip(episode[::4], other[::4]):  # two episodes interleaved: each call starts afresh
+        assert turn(a) == render_observation(a) and turn(b) == render_observation(b)
+    assert turn(episode[3]) == render_observation(episode[3])  # an older observation of the kept episode
+    fresh = EpisodeUserTurn()
+    assert fresh(episode[10]) == render_observation(episode[10])  # first call mid-episode: every record read
