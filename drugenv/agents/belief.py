@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 from drugenv.actions import ActionType as A
 from drugenv.agents.findings_fold import FindingsFold
@@ -118,6 +118,9 @@ class Assessment:
         p = self.p_go
         return ("go", p) if p >= 0.5 else ("no_go", 1.0 - p)
 
+    def copy(self) -> "Assessment":
+        return Assessment(pass_prob=dict(self.pass_prob), soft_log_odds=dict(self.soft_log_odds), seen=dict(self.seen))
+
 
 # What each action type's finding tells ``assess`` (the branch of its loop), looked up once per finding.
 _EXPRESSION, _DRUGGABILITY, _POCKET, _LITERATURE, _DEPENDENCY, _TOXICITY, _SELECTIVITY, _PRECEDENT, _IC50, _TGI, _EXPERT = range(11)
@@ -126,6 +129,14 @@ _KIND: dict[A, int] = {
     A.DRUGGABILITY_SCREEN: _DRUGGABILITY, A.BINDING_SITE_ANALYSIS: _POCKET, A.LITERATURE_SEARCH: _LITERATURE,
     A.CRISPR_KNOCKOUT: _DEPENDENCY, A.TOXICITY_PANEL: _TOXICITY, A.OFF_TARGET_SCREEN: _SELECTIVITY,
     A.CLINICAL_TRIAL_LOOKUP: _PRECEDENT, A.IN_VITRO_ASSAY: _IC50, A.IN_VIVO_MODEL: _TGI, A.REQUEST_EXPERT_REVIEW: _EXPERT,
+}
+
+
+# The gate whose readings a finding of each kind may change.
+_INFORMS: dict[int, str] = {
+    _EXPRESSION: "linkage", _DEPENDENCY: "linkage", _DRUGGABILITY: "tractability", _POCKET: "tractability",
+    _LITERATURE: "tractability", _TOXICITY: "safety", _SELECTIVITY: "selectivity", _IC50: "translation",
+    _TGI: "translation", _PRECEDENT: "clinical", _EXPERT: "expert",
 }
 
 
@@ -138,17 +149,19 @@ _LATEST: dict[int, tuple[str, str]] = {
 
 def start_readings() -> dict[str, Any]:
     """What ``assess`` has read before any finding (the latest reading of each readout; every
-    tractability score). With ``read_finding`` and ``assessment_of`` it lets another fold over the
-    findings (the evidence table's) carry the belief along instead of reading the findings twice."""
+    tractability score). With ``read_finding`` and ``assessment_of`` / ``reassess`` it lets another fold
+    over the findings (the evidence table's) carry the belief along instead of reading the findings twice."""
     return {"tract": (), "recent": False, "fc": None, "alt": None, "chronos": None, "tox": None, "ko": False,
             "sel": None, "ic50": None, "tgi": None, "expert": None, "precedent": None}
 
 
-def read_finding(r: dict[str, Any], f: Finding) -> None:
-    """Read one finding into ``r`` (findings are read in step order: the latest reading wins)."""
+def read_finding(r: dict[str, Any], f: Finding) -> Optional[str]:
+    """Read one finding into ``r`` (findings are read in step order: the latest reading wins). Returns
+    the gate whose readings it may have changed (None: the finding informs no gate), so that a belief
+    kept along can recompute that gate alone (``reassess``)."""
     kind = _KIND.get(f.action_type)
     if kind is None:
-        return
+        return None
     d = f.data
     if kind == _EXPRESSION:
         r["fc"] = d.get("log2fc_tumor_vs_normal", d.get("log2fc", r["fc"]))
@@ -172,40 +185,82 @@ def read_finding(r: dict[str, Any], f: Finding) -> None:
         data_key, state_key = _LATEST[kind]
         if data_key in d:
             r[state_key] = d[data_key]
+    return _INFORMS[kind]
+
+
+# Each gate from the readings alone: a hard gate's pass probability, a soft one's log-odds (None: unseen).
+def _tractability(r: dict[str, Any]) -> float | None:
+    tract, recent = r["tract"], r["recent"]
+    if not (tract or recent):
+        return None
+    return max([_pass(max(tract) - POCKET_MIN, 0.1) if tract else 0.0] + ([0.95] if recent else []))
+
+
+def _linkage(r: dict[str, Any]) -> float | None:
+    chronos, fc, alt = r["chronos"], r["fc"], r["alt"]
+    p_dep = _pass(DEPENDENCY_MAX - chronos, 0.25) if chronos is not None else None
+    p_driver = None
+    if fc is not None:
+        p_driver = _pass(fc - LOG2FC_MIN, 0.5) * (_pass(alt - ALTERATION_MIN, 0.1) if alt is not None else 0.8)
+    if p_dep is not None or (p_driver is not None and p_driver > 0.5):
+        return _either(p_dep, p_driver)
+    return max(p_driver, 0.5) if p_driver is not None else None  # no over-expression alone is weak evidence
+
+
+def _safety(r: dict[str, Any]) -> float | None:
+    tox = r["tox"]
+    return _pass(TOXICITY_MAX - tox, 0.08) * (0.7 if r["ko"] else 1.0) if tox is not None else None
+
+
+def _selectivity(r: dict[str, Any]) -> float | None:
+    sel = r["sel"]
+    return _pass(math.log(sel / SELECTIVITY_MIN), 0.35) if sel is not None else None
+
+
+def _translation(r: dict[str, Any]) -> float | None:
+    ic50, tgi = r["ic50"], r["tgi"]
+    p_ic = _pass(math.log(IC50_MAX / ic50), 0.5) if ic50 is not None else None
+    p_tgi = _pass(tgi - TGI_MIN, 15.0) if tgi is not None else None
+    return _either(p_ic, p_tgi)
+
+
+_PRECEDENT_LOG_ODDS = {"approved": 0.5, "late_clinical": 0.3, "early_clinical": 0.1, "failed": -0.7, "none": 0.0}
+
+
+def _clinical(r: dict[str, Any]) -> float | None:
+    precedent = r["precedent"]
+    return _PRECEDENT_LOG_ODDS[precedent] if precedent is not None else None
+
+
+def _expert(r: dict[str, Any]) -> float | None:
+    expert = r["expert"]
+    return 3.0 * (expert - 0.5) if expert is not None else None
+
+
+_PASS_PROB = {"tractability": _tractability, "linkage": _linkage, "safety": _safety, "selectivity": _selectivity,
+              "translation": _translation}
+_SOFT_LOG_ODDS = {"clinical": _clinical, "expert": _expert}
+
+
+def reassess(a: Assessment, r: dict[str, Any], gate: str) -> None:
+    """Set ``gate`` of ``a`` to what the readings ``r`` say of it, as ``assessment_of(r)`` would: a new
+    finding changes one gate (``read_finding`` names it), so a kept belief recomputes that one alone."""
+    hard = _PASS_PROB.get(gate)
+    if hard is not None:
+        p = hard(r)
+        a.pass_prob[gate] = min(max(p, 0.005), 0.995) if p is not None else GATE_PRIOR
+    else:
+        p = _SOFT_LOG_ODDS[gate](r)
+        a.soft_log_odds[gate] = p if p is not None else 0.0
+    a.seen[gate] = p is not None
 
 
 def assessment_of(r: dict[str, Any]) -> Assessment:
     """The belief the readings ``r`` hold (a new ``Assessment``)."""
     a = Assessment(pass_prob=dict.fromkeys(HARD_GATES, GATE_PRIOR), soft_log_odds={"clinical": 0.0, "expert": 0.0},
                    seen=dict.fromkeys(GATES, False))
-    tract, recent, fc, alt, chronos = r["tract"], r["recent"], r["fc"], r["alt"], r["chronos"]
-    tox, ko, sel, ic50, tgi, expert, precedent = r["tox"], r["ko"], r["sel"], r["ic50"], r["tgi"], r["expert"], r["precedent"]
-
-    def put(gate: str, p: float | None) -> None:
-        if p is not None:
-            a.pass_prob[gate] = min(max(p, 0.005), 0.995)
-            a.seen[gate] = True
-
-    if tract or recent:
-        put("tractability", max([_pass(max(tract) - POCKET_MIN, 0.1) if tract else 0.0] + ([0.95] if recent else [])))
-    p_dep = _pass(DEPENDENCY_MAX - chronos, 0.25) if chronos is not None else None
-    p_driver = None
-    if fc is not None:
-        p_driver = _pass(fc - LOG2FC_MIN, 0.5) * (_pass(alt - ALTERATION_MIN, 0.1) if alt is not None else 0.8)
-    put("linkage", _either(p_dep, p_driver) if (p_dep is not None or (p_driver is not None and p_driver > 0.5))
-        else (max(p_driver, 0.5) if p_driver is not None else None))  # no over-expression alone is weak evidence
-    if tox is not None:
-        put("safety", _pass(TOXICITY_MAX - tox, 0.08) * (0.7 if ko else 1.0))
-    if sel is not None:
-        put("selectivity", _pass(math.log(sel / SELECTIVITY_MIN), 0.35))
-    p_ic = _pass(math.log(IC50_MAX / ic50), 0.5) if ic50 is not None else None
-    p_tgi = _pass(tgi - TGI_MIN, 15.0) if tgi is not None else None
-    put("translation", _either(p_ic, p_tgi))
-    if precedent is not None:
-        a.soft_log_odds["clinical"] = {"approved": 0.5, "late_clinical": 0.3, "early_clinical": 0.1, "failed": -0.7, "none": 0.0}[precedent]
-        a.seen["clinical"] = True
-    if expert is not None:
-        a.soft_log_odds["expert"], a.seen["expert"] = 3.0 * (expert - 0.5), True
+    for gate in GATES:
+        reassess(a, r, gate)
     return a
 
 
@@ -216,8 +271,7 @@ _ASSESSMENTS = FindingsFold(start_readings, read_finding, dict.copy, lambda r, f
 
 def assess_findings(findings: Sequence[Finding]) -> Assessment:
     """``assess`` of a dossier whose ``all_findings()`` are ``findings``."""
-    a = _ASSESSMENTS(findings)
-    return Assessment(pass_prob=dict(a.pass_prob), soft_log_odds=dict(a.soft_log_odds), seen=dict(a.seen))
+    return _ASSESSMENTS(findings).copy()
 
 
 def assess(dossier: EvidenceDossier) -> Assessment:
@@ -226,4 +280,4 @@ def assess(dossier: EvidenceDossier) -> Assessment:
 
 
 __all__ = ["Assessment", "GATES", "GATE_PRIOR", "HARD_GATES", "assess", "assess_findings", "assessment_of", "read_finding",
-           "start_readings"]
+           "reassess", "start_readings"]

@@ -70,14 +70,15 @@ def render_text(obs: ValidationObservation, max_chars: Optional[int] = 8192) -> 
 class EpisodeText:
     """``render_text(obs, max_chars)`` for one environment's observations in step order (the text env's
     encoder): the most detailed level is made by ``EpisodeUserTurn``, which extends the previous step's
-    pieces; a text longer than ``max_chars`` goes to ``render_text`` for the more compact levels."""
+    pieces and maps each new piece into the charset; a text longer than ``max_chars`` goes to
+    ``render_text`` for the more compact levels."""
 
     def __init__(self, max_chars: int):
         self.max_chars = max_chars
-        self._user_turn = EpisodeUserTurn()
+        self._user_turn = EpisodeUserTurn(to_charset)
 
     def __call__(self, obs: ValidationObservation) -> str:
-        text = to_charset(self._user_turn(obs))
+        text = self._user_turn(obs)
         return text if len(text) <= self.max_chars else render_text(obs, self.max_chars)
 
 

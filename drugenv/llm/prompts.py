@@ -24,7 +24,7 @@ from functools import lru_cache
 from typing import Any, Callable, Optional, Sequence
 
 from drugenv.actions import ACTION_TABLE, ActionType
-from drugenv.agents.belief import assessment_of, read_finding, start_readings
+from drugenv.agents.belief import Assessment, assessment_of, read_finding, reassess, start_readings
 from drugenv.agents.findings_fold import FindingsFold
 from drugenv.models import EvidenceDossier, Finding, HistoryEntry, ValidationObservation
 
@@ -191,14 +191,16 @@ def _red_flags_line(flags: Sequence[str], lvl: DetailLevel) -> str:
     return " red flags: " + "; ".join(_cut(r, lvl.summary_chars) for r in flags)
 
 
-def _dossier_text(sections: Sequence[tuple[str, int, Sequence[str]]], red_flags: Optional[str]) -> str:
-    """The dossier part of the user turn from each non-empty section's (name, number of findings,
-    lines shown) and the red-flags line (None: no flags)."""
-    out = ["Dossier:"]
-    for sec, n, shown in sections:
-        omitted = n - len(shown)
-        out.append(f" {sec} ({n}):" + (f" {omitted} older omitted" if omitted else ""))
-        out += shown
+def _section_block(sec: str, n: int, shown: Sequence[str]) -> str:
+    """One section of the dossier: its header (``n`` findings) and the lines shown."""
+    omitted = n - len(shown)
+    return "\n".join([f" {sec} ({n}):" + (f" {omitted} older omitted" if omitted else ""), *shown])
+
+
+def _dossier_text(blocks: Sequence[str], red_flags: Optional[str]) -> str:
+    """The dossier part of the user turn from its non-empty sections' blocks (``_section_block``) and
+    the red-flags line (None: no flags)."""
+    out = ["Dossier:", *blocks]
     if red_flags is not None:
         out.append(red_flags)
     if len(out) == 1:
@@ -208,7 +210,7 @@ def _dossier_text(sections: Sequence[tuple[str, int, Sequence[str]]], red_flags:
 
 def _render_dossier(d: EvidenceDossier, lvl: DetailLevel, line_of: dict[int, str]) -> str:
     """The dossier part of the user turn; ``line_of``: id of each finding -> its line at ``lvl``."""
-    sections = []
+    blocks = []
     for sec in SECTIONS:
         findings: list[Finding] = getattr(d, sec)
         if not findings:
@@ -216,8 +218,8 @@ def _render_dossier(d: EvidenceDossier, lvl: DetailLevel, line_of: dict[int, str
         shown = findings if lvl.findings_per_section is None else findings[len(findings) - lvl.findings_per_section:]
         if lvl.findings_per_section == 0:
             shown = []
-        sections.append((sec, len(findings), [line_of[id(f)] for f in shown]))
-    return _dossier_text(sections, _red_flags_line(d.flagged_red_flags, lvl) if d.flagged_red_flags else None)
+        blocks.append(_section_block(sec, len(findings), [line_of[id(f)] for f in shown]))
+    return _dossier_text(blocks, _red_flags_line(d.flagged_red_flags, lvl) if d.flagged_red_flags else None)
 
 
 # ------------------------------------------------------------------------------------- evidence table
@@ -298,19 +300,30 @@ class _DossierReading:
     """Gate -> ``"name=value ..."`` of its readouts as its table line shows them (missing: none yet)."""
     belief: dict[str, Any]
     """``agents.belief``'s readings (``start_readings`` / ``read_finding``)."""
+    assessment: Assessment
+    """The belief they hold (``assessment_of``), kept up to date gate by gate (``reassess``)."""
     lines: dict[int, dict[int, str]]
     """Detail level (index) -> id of each finding -> its dossier line, for the levels rendered so far."""
     gate_lines: dict[str, tuple[Optional[float], Optional[bool], str, str]]
     """Gate -> (pass probability, seen, readouts, its line) as the last table made from this reading
     (or the one it was copied from) showed it."""
+    belief_line: Optional[tuple[tuple[float, ...], str]]
+    """(the gates' pass probabilities and soft log-odds, the belief line) likewise."""
+    table: Optional[tuple[str, ...]]
+    """The last table made (None: none yet)."""
+    changed: set[str]
+    """Gates whose readouts or belief were read again since ``table`` was made: only their lines and
+    the belief line can differ from it."""
 
     @classmethod
     def start(cls) -> "_DossierReading":
-        return cls({}, {}, start_readings(), {}, {})
+        belief = start_readings()
+        return cls({}, {}, belief, assessment_of(belief), {}, {}, None, None, set())
 
     def copy(self) -> "_DossierReading":
-        return _DossierReading(dict(self.values), dict(self.shown), dict(self.belief),
-                               {level: dict(line_of) for level, line_of in self.lines.items()}, dict(self.gate_lines))
+        return _DossierReading(dict(self.values), dict(self.shown), dict(self.belief), self.assessment.copy(),
+                               {level: dict(line_of) for level, line_of in self.lines.items()}, dict(self.gate_lines),
+                               self.belief_line, self.table, set(self.changed))
 
 
 def _read_finding(r: _DossierReading, f: Finding) -> None:
@@ -328,7 +341,11 @@ def _read_finding(r: _DossierReading, f: Finding) -> None:
         gates.add(_GATE_OF[k])
     for gate in gates:
         r.shown[gate] = " ".join(f"{READOUT_NAMES[k]}={fmt_readout(v)}" for k, v in _gate_rows_of(values, _PAIRS_OF[gate]))
-    read_finding(r.belief, f)
+    gate = read_finding(r.belief, f)
+    if gate is not None:
+        reassess(r.assessment, r.belief, gate)
+        gates.add(gate)
+    r.changed |= gates
     for level, line_of in r.lines.items():
         line_of[id(f)] = _finding_line(f, DETAIL_LEVELS[level])
 
@@ -346,29 +363,34 @@ def _gate_line(gate: str, p: Optional[float], seen: Optional[bool], vals: str) -
 
 
 def _table(r: _DossierReading) -> tuple[str, ...]:
-    """The lines of ``evidence_table`` for a dossier read into ``r``. A gate line whose inputs did not
-    change since the previous dossier's table (kept in ``r.gate_lines``) is reused: a new finding
-    moves one or two gates. Equal probabilities print equally (they lie in [0.005, 0.995])."""
-    b = assessment_of(r.belief)
-    lines = ["Gates (pass probability, verdict, readouts):"]
+    """The lines of ``evidence_table`` for a dossier read into ``r``. Only the lines of gates read again
+    since the last table (``r.changed``) are looked at, and a gate line whose inputs are unchanged (kept
+    in ``r.gate_lines``) is reused: a new finding moves one or two gates, often to the same values (a
+    repeated query reads the same values). Equal probabilities print equally (they lie in [0.005, 0.995])."""
+    if r.table is not None and not r.changed:
+        return r.table
+    b = r.assessment
     kept_lines = r.gate_lines
-    for gate, _ in GATE_READOUTS:
+    for gate in (r.changed if r.table is not None else _PAIRS_OF):
         vals = r.shown.get(gate, "")
         p, seen = b.pass_prob.get(gate), b.seen.get(gate)
         kept = kept_lines.get(gate)
-        if kept is not None and kept[0] == p and kept[1] == seen and kept[2] is vals:
-            lines.append(kept[3])
-        else:
-            line = _gate_line(gate, p, seen, vals)
-            kept_lines[gate] = (p, seen, vals, line)
-            lines.append(line)
-    p_go, logit = b.p_go_and_logit()
-    decision, conf = ("go", p_go) if p_go >= 0.5 else ("no_go", 1.0 - p_go)
-    # Written the way a report states it: a small model copies the decision and confidence by
-    # matching the reply's own keys (an induction pattern) rather than by reading numbers.
-    lines.append(f'belief: "final_decision": "{decision}", "confidence": {report_confidence(conf):.2f} | P(go)={p_go:.2f}'
-                 + (" decisive" if abs(logit) >= DECISIVE_LOGIT else ""))
-    return tuple(lines)
+        if kept is None or kept[0] != p or kept[1] != seen or kept[2] != vals:
+            kept_lines[gate] = (p, seen, vals, _gate_line(gate, p, seen, vals))
+    # P(go) is a function of the gates' values alone: equal values, the same belief line.
+    inputs = (*b.pass_prob.values(), *b.soft_log_odds.values())
+    if r.belief_line is None or r.belief_line[0] != inputs:
+        p_go, logit = b.p_go_and_logit()
+        decision, conf = ("go", p_go) if p_go >= 0.5 else ("no_go", 1.0 - p_go)
+        # Written the way a report states it: a small model copies the decision and confidence by
+        # matching the reply's own keys (an induction pattern) rather than by reading numbers.
+        line = (f'belief: "final_decision": "{decision}", "confidence": {report_confidence(conf):.2f} | P(go)={p_go:.2f}'
+                + (" decisive" if abs(logit) >= DECISIVE_LOGIT else ""))
+        r.belief_line = (inputs, line)
+    r.table = ("Gates (pass probability, verdict, readouts):", *[kept_lines[gate][3] for gate in _PAIRS_OF],
+               r.belief_line[1])
+    r.changed.clear()
+    return r.table
 
 
 class _DossierView:
@@ -538,11 +560,16 @@ def _recent(history: Sequence[Any], lvl: DetailLevel) -> Sequence[Any]:
     return history[len(history) - lvl.history:] if lvl.history else []
 
 
+def _as_is(text: str) -> str:
+    return text
+
+
 def _assemble(obs: ValidationObservation, lvl: DetailLevel, target: str, table: str, dossier: str,
-              recent: Sequence[str]) -> tuple[list[str], list[str], list[str]]:
+              recent: Sequence[str], clean: Callable[[str], str] = _as_is) -> tuple[list[str], list[str], list[str]]:
     """(head, body, tail) of the user turn at ``lvl`` around its pieces made from the episode's
     records: the ``target`` line, the evidence ``table`` and the ``dossier`` (each joined), and the
-    ``recent`` history's lines."""
+    ``recent`` history's lines. The lines made here from the observation's records (last output,
+    violations) pass through ``clean`` (see ``EpisodeUserTurn``); the others are ASCII text and numbers."""
     head = [target, f"Credits: {obs.credits_remaining}/{obs.credits_total} | Step: {obs.step_count}/{obs.max_steps}"]
     if obs.legal_actions:
         head.append(_legal_line(obs.legal_actions))
@@ -556,11 +583,11 @@ def _assemble(obs: ValidationObservation, lvl: DetailLevel, target: str, table: 
         line = f"Last output ({name}, {lo.status}): {_cut(lo.summary, 2 * lvl.summary_chars)}"
         if lvl.latest_data and lo.data:
             line += f" {{{_fmt_data(lo.data, 12)}}}"
-        body.append(line)
+        body.append(clean(line))
     tail = []
     if obs.rule_violations:
         tail.append("Violations last step:")
-        tail += [f"  - {v.rule} ({v.severity}): {_cut(v.message, 200)}" for v in obs.rule_violations]
+        tail += [clean(f"  - {v.rule} ({v.severity}): {_cut(v.message, 200)}") for v in obs.rule_violations]
     tail.append("Your next action (one JSON object):")
     return head, body, tail
 
@@ -587,28 +614,33 @@ def render_observation(obs: ValidationObservation, level: int = 0) -> str:
 
 
 class EpisodeUserTurn:
-    """``render_observation(obs)`` (the most detailed level) for one episode's observations in step
-    order, made by extending what the previous observation's text was made of. The text env renders
-    every step of its episode with one; other callers use ``render_observation``.
+    """``clean(render_observation(obs))`` (the most detailed level) for one episode's observations in
+    step order, made by extending what the previous observation's text was made of. The text env
+    renders every step of its episode with one; other callers use ``render_observation``.
 
     Within an episode the simulator only appends (``DrugTargetEnvironment._snapshot``): a step files at
     most one finding, one pipeline-history entry and at most one red flag, and a record is never
-    changed once written. So the evidence table's reading and text, each section's finding lines, the
-    dossier's text, the history's lines and the target line are kept, and a call reads only the
-    records added since the last one, where ``render_observation`` checks every kept piece. The step's
-    own lines (budget, legal actions, last output, violations) are made as ``render_observation``
-    makes them. An observation whose history does not continue the kept one (another episode, a
-    reset) starts afresh. Records are trusted as the simulator promises: a field replaced on a kept
-    record afterwards is not seen here (``render_observation`` checks for that)."""
+    changed once written. So the evidence table's reading and text, each section's finding lines and
+    block, the history's lines and the target line are kept, and a call reads only the records added
+    since the last one, where ``render_observation`` checks every kept piece. The step's own lines
+    (budget, legal actions, last output, violations) are made as ``render_observation`` makes them. An
+    observation whose history does not continue the kept one (another episode, a reset) starts afresh.
+    Records are trusted as the simulator promises: a field replaced on a kept record afterwards is not
+    seen here (``render_observation`` checks for that).
+
+    ``clean`` maps text character by character (the text env's ``to_charset``), so it is applied to
+    each piece made from the records when it is made (the rest is ASCII text and numbers): a step maps
+    its new text only, not the whole user turn."""
 
     _LEVEL = DETAIL_LEVELS[0]
 
-    def __init__(self) -> None:
+    def __init__(self, clean: Callable[[str], str] = _as_is) -> None:
+        self._clean = clean
         self._entries_read = 0
         self._last_entry: Optional[HistoryEntry] = None
 
     def __call__(self, obs: ValidationObservation) -> str:
-        lvl = self._LEVEL
+        lvl, clean = self._LEVEL, self._clean
         history = obs.pipeline_history
         n = self._entries_read
         # Each step appends an entry, so a continued episode holds the last entry read at the same place
@@ -617,32 +649,36 @@ class EpisodeUserTurn:
             self._start(obs)
             n = 0
         if len(history) > n:
-            self._history_lines += [_format_history_line(h, lvl) for h in history[n:]]
+            self._history_lines += [clean(_format_history_line(h, lvl)) for h in history[n:]]
             self._entries_read, self._last_entry = len(history), history[-1]
         self._read_dossier(obs.dossier)
-        head, body, tail = _assemble(obs, lvl, self._target, self._table, self._dossier, _recent(self._history_lines, lvl))
+        head, body, tail = _assemble(obs, lvl, self._target, self._table, self._dossier, _recent(self._history_lines, lvl),
+                                     clean)
         return "\n".join(head + body + tail)
 
     def _start(self, obs: ValidationObservation) -> None:
-        self._target = _target_line(obs)
+        self._target = self._clean(_target_line(obs))
         self._entries_read, self._last_entry = 0, None
         self._history_lines: list[str] = []
         self._section_lines: dict[str, list[str]] = {sec: [] for sec in SECTIONS}
+        self._section_blocks: dict[str, str] = {}
         self._flags_read = 0
         self._red_flags: Optional[str] = None
         self._reading = _DossierReading.start()
-        self._table = "\n".join(_table(self._reading))
+        self._table_lines = _table(self._reading)
+        self._table = self._clean("\n".join(self._table_lines))
         self._dossier = _dossier_text((), None)
 
     def _read_dossier(self, d: EvidenceDossier) -> None:
         """Add the findings and red flags filed since the last call."""
-        lvl = self._LEVEL
+        lvl, clean = self._LEVEL, self._clean
         new: list[Finding] = []
         for sec, lines in self._section_lines.items():
             findings: list[Finding] = getattr(d, sec)
             if len(findings) > len(lines):
                 added = findings[len(lines):]
-                lines += [_finding_line(f, lvl) for f in added]
+                lines += [clean(_finding_line(f, lvl)) for f in added]
+                self._section_blocks[sec] = _section_block(sec, len(lines), lines)
                 new += added
         flags = d.flagged_red_flags
         if not new and len(flags) == self._flags_read:
@@ -650,12 +686,14 @@ class EpisodeUserTurn:
         if new:
             for f in sorted(new, key=_BY_STEP):  # the table reads findings in step order, as ``all_findings`` lists them
                 _read_finding(self._reading, f)
-            self._table = "\n".join(_table(self._reading))
+            lines = _table(self._reading)
+            if lines != self._table_lines:
+                self._table_lines, self._table = lines, clean("\n".join(lines))
         if len(flags) != self._flags_read:
             self._flags_read = len(flags)
-            self._red_flags = _red_flags_line(flags, lvl)
-        self._dossier = _dossier_text([(sec, len(lines), lines) for sec, lines in self._section_lines.items() if lines],
-                                      self._red_flags)
+            self._red_flags = clean(_red_flags_line(flags, lvl))
+        blocks = self._section_blocks
+        self._dossier = _dossier_text([blocks[sec] for sec in SECTIONS if sec in blocks], self._red_flags)
 
 
 def _messages(user: str, compact: bool = False) -> list[dict[str, str]]:
