@@ -149,8 +149,15 @@ def _fmt_value(v: Any) -> str:
     return str(v)
 
 
+_AS_STR = frozenset({str, int, bool})
+"""Types whose ``_fmt_value`` is ``str(v)``, what an f-string writes for them."""
+
+
 def _fmt_data(data: dict[str, Any], max_items: int = 8) -> str:
-    items = [f"{k}={_fmt_value(data[k])}" for k in sorted(data)[:max_items]]
+    # Floats and the ``_AS_STR`` types (nearly every readout) are written here as ``_fmt_value`` writes
+    # them: a call per readout was half the cost of a finding's or the last output's line.
+    items = [f"{k}={v:.3g}" if v.__class__ is float else f"{k}={v}" if v.__class__ in _AS_STR else f"{k}={_fmt_value(v)}"
+             for k, v in sorted(data.items())[:max_items]]
     more = len(data) - max_items
     return ", ".join(items) + (f", +{more} more" if more > 0 else "")
 
@@ -159,8 +166,21 @@ def _fmt_params(params: dict[str, Any]) -> str:
     return ",".join(f"{k}={_fmt_value(params[k])}" for k in sorted(params) if params[k] not in (None, ""))
 
 
+# A step cuts its output's summary for the history line, the finding's line and the last output's line:
+# one string object, whose whitespace-normalised form is kept for the last text cut (a tuple replaced
+# whole, so a reader in another thread sees a text with its own form).
+_LAST_NORMALISED: tuple[Optional[str], str] = (None, "")
+
+
 def _cut(text: str, n: int) -> str:
-    text = " ".join(text.split())
+    global _LAST_NORMALISED
+    last = _LAST_NORMALISED
+    if last[0] is text:
+        text = last[1]
+    else:
+        normalised = " ".join(text.split())
+        _LAST_NORMALISED = (text, normalised)
+        text = normalised
     return text if len(text) <= n else text[: max(0, n - 1)] + "…"
 
 
@@ -534,13 +554,13 @@ def render_compact(obs: ValidationObservation, keep_done: Optional[int] = None) 
 
 
 # The legal-actions line is one of few (one per set of affordable actions), so it is kept per set:
-# the names read through the enum's ``value`` were most of its cost. Keyed by the members' ids (enum
-# members live as long as their class).
-_LEGAL_LINES: dict[tuple[int, ...], str] = {}
+# the names read through the enum's ``value`` were most of its cost. Keyed by the members themselves
+# (``ActionType`` hashes and compares as its name, in C).
+_LEGAL_LINES: dict[tuple[ActionType, ...], str] = {}
 
 
 def _legal_line(legal_actions: Sequence[ActionType]) -> str:
-    key = tuple(map(id, legal_actions))
+    key = tuple(legal_actions)
     line = _LEGAL_LINES.get(key)
     if line is None:
         legal = [a.value for a in legal_actions]

@@ -40,3 +40,23 @@ def test_random_policy_parameters_are_valid():
 
 def test_registry_names():
     assert set(BASELINES) == {"random", "heuristic", "expression_only", "oracle"}
+
+
+def test_belief_kept_gate_by_gate_equals_a_fresh_assessment():
+    """The evidence table keeps its belief up to date with ``reassess`` of the gate each finding informs
+    (``read_finding`` names it); after every finding it must equal ``assessment_of`` the readings."""
+    from drugenv.agents.belief import assessment_of, read_finding, reassess, start_readings
+    from drugenv.simulator.environment import DrugTargetEnvironment
+
+    for seed in range(12):
+        env, policy = DrugTargetEnvironment(), RandomPolicy(seed=seed, submit_prob=0.0)
+        obs = env.reset(seed=seed, scenario="procedural")
+        while not obs.done:
+            obs = env.step(policy.act([obs])[0])
+        readings = start_readings()
+        kept = assessment_of(readings)
+        for finding in obs.dossier.all_findings():
+            gate = read_finding(readings, finding)
+            if gate is not None:
+                reassess(kept, readings, gate)
+            assert kept == assessment_of(readings)
