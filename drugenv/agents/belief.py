@@ -264,9 +264,23 @@ def assessment_of(r: dict[str, Any]) -> Assessment:
     return a
 
 
+def _start_belief() -> tuple[dict[str, Any], Assessment]:
+    readings = start_readings()
+    return readings, assessment_of(readings)
+
+
+def _read_belief(belief: tuple[dict[str, Any], Assessment], f: Finding) -> None:
+    readings, assessment = belief
+    gate = read_finding(readings, f)
+    if gate is not None:
+        reassess(assessment, readings, gate)
+
+
 # Each step's dossier is the previous one plus at most one finding: its readings are the previous
-# readings plus that finding's (see ``findings_fold``).
-_ASSESSMENTS = FindingsFold(start_readings, read_finding, dict.copy, lambda r, findings: assessment_of(r))
+# readings plus that finding's (see ``findings_fold``), and its belief the previous one with the gate
+# that finding informs recomputed.
+_ASSESSMENTS = FindingsFold(_start_belief, _read_belief, lambda belief: (dict(belief[0]), belief[1].copy()),
+                            lambda belief, findings: belief[1])
 
 
 def assess_findings(findings: Sequence[Finding]) -> Assessment:
