@@ -264,23 +264,35 @@ def assessment_of(r: dict[str, Any]) -> Assessment:
     return a
 
 
-def _start_belief() -> tuple[dict[str, Any], Assessment]:
-    readings = start_readings()
-    return readings, assessment_of(readings)
+@dataclass
+class Belief:
+    """The readings of a dossier's findings so far (``start_readings`` / ``read_finding``) and the
+    belief they hold (``assessment_of``), kept up to date gate by gate: the state of a fold over the
+    findings in step order (``assess``'s, and the evidence table's in ``llm.prompts``)."""
 
+    readings: dict[str, Any]
+    assessment: Assessment
 
-def _read_belief(belief: tuple[dict[str, Any], Assessment], f: Finding) -> None:
-    readings, assessment = belief
-    gate = read_finding(readings, f)
-    if gate is not None:
-        reassess(assessment, readings, gate)
+    @classmethod
+    def start(cls) -> "Belief":
+        readings = start_readings()
+        return cls(readings, assessment_of(readings))
+
+    def copy(self) -> "Belief":
+        return Belief(dict(self.readings), self.assessment.copy())
+
+    def read(self, f: Finding) -> Optional[str]:
+        """Read one finding and recompute the gate it informs; returns that gate (None: none)."""
+        gate = read_finding(self.readings, f)
+        if gate is not None:
+            reassess(self.assessment, self.readings, gate)
+        return gate
 
 
 # Each step's dossier is the previous one plus at most one finding: its readings are the previous
 # readings plus that finding's (see ``findings_fold``), and its belief the previous one with the gate
 # that finding informs recomputed.
-_ASSESSMENTS = FindingsFold(_start_belief, _read_belief, lambda belief: (dict(belief[0]), belief[1].copy()),
-                            lambda belief, findings: belief[1])
+_ASSESSMENTS = FindingsFold(Belief.start, Belief.read, Belief.copy, lambda belief, findings: belief.assessment)
 
 
 def assess_findings(findings: Sequence[Finding]) -> Assessment:
@@ -293,5 +305,5 @@ def assess(dossier: EvidenceDossier) -> Assessment:
     return assess_findings(dossier.all_findings())
 
 
-__all__ = ["Assessment", "GATES", "GATE_PRIOR", "HARD_GATES", "assess", "assess_findings", "assessment_of", "read_finding",
+__all__ = ["Assessment", "Belief", "GATES", "GATE_PRIOR", "HARD_GATES", "assess", "assess_findings", "assessment_of", "read_finding",
            "reassess", "start_readings"]

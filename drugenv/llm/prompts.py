@@ -24,7 +24,7 @@ from functools import lru_cache
 from typing import Any, Callable, Optional, Sequence
 
 from drugenv.actions import ACTION_TABLE, ActionType
-from drugenv.agents.belief import Assessment, assessment_of, read_finding, reassess, start_readings
+from drugenv.agents.belief import Belief
 from drugenv.agents.findings_fold import FindingsFold
 from drugenv.models import EvidenceDossier, Finding, HistoryEntry, ValidationObservation
 
@@ -318,10 +318,8 @@ class _DossierReading:
     """Gate readouts: data key -> latest value, or for ``_ALL_READINGS`` the tuple of every value."""
     shown: dict[str, str]
     """Gate -> ``"name=value ..."`` of its readouts as its table line shows them (missing: none yet)."""
-    belief: dict[str, Any]
-    """``agents.belief``'s readings (``start_readings`` / ``read_finding``)."""
-    assessment: Assessment
-    """The belief they hold (``assessment_of``), kept up to date gate by gate (``reassess``)."""
+    belief: Belief
+    """``agents.belief``'s readings and the belief they hold, kept up to date gate by gate."""
     lines: dict[int, dict[int, str]]
     """Detail level (index) -> id of each finding -> its dossier line, for the levels rendered so far."""
     gate_lines: dict[str, tuple[Optional[float], Optional[bool], str, str]]
@@ -337,11 +335,10 @@ class _DossierReading:
 
     @classmethod
     def start(cls) -> "_DossierReading":
-        belief = start_readings()
-        return cls({}, {}, belief, assessment_of(belief), {}, {}, None, None, set())
+        return cls({}, {}, Belief.start(), {}, {}, None, None, set())
 
     def copy(self) -> "_DossierReading":
-        return _DossierReading(dict(self.values), dict(self.shown), dict(self.belief), self.assessment.copy(),
+        return _DossierReading(dict(self.values), dict(self.shown), self.belief.copy(),
                                {level: dict(line_of) for level, line_of in self.lines.items()}, dict(self.gate_lines),
                                self.belief_line, self.table, set(self.changed))
 
@@ -361,9 +358,8 @@ def _read_finding(r: _DossierReading, f: Finding) -> None:
         gates.add(_GATE_OF[k])
     for gate in gates:
         r.shown[gate] = " ".join(f"{READOUT_NAMES[k]}={fmt_readout(v)}" for k, v in _gate_rows_of(values, _PAIRS_OF[gate]))
-    gate = read_finding(r.belief, f)
+    gate = r.belief.read(f)
     if gate is not None:
-        reassess(r.assessment, r.belief, gate)
         gates.add(gate)
     r.changed |= gates
     for level, line_of in r.lines.items():
@@ -389,7 +385,7 @@ def _table(r: _DossierReading) -> tuple[str, ...]:
     repeated query reads the same values). Equal probabilities print equally (they lie in [0.005, 0.995])."""
     if r.table is not None and not r.changed:
         return r.table
-    b = r.assessment
+    b = r.belief.assessment
     kept_lines = r.gate_lines
     for gate in (r.changed if r.table is not None else _PAIRS_OF):
         vals = r.shown.get(gate, "")
