@@ -282,10 +282,18 @@ class Belief:
         return Belief(dict(self.readings), self.assessment.copy())
 
     def read(self, f: Finding) -> Optional[str]:
-        """Read one finding and recompute the gate it informs; returns that gate (None: none)."""
-        gate = read_finding(self.readings, f)
-        if gate is not None:
-            reassess(self.assessment, self.readings, gate)
+        """Read one finding and recompute the gate it informs; returns that gate (None: the finding
+        informs no gate, or left its readings as they were).
+
+        A repeated query reads the same values, so its readings often stay equal; the gate is then
+        not recomputed: each gate is a function of the readings' values (equal numbers give the same
+        arithmetic whatever their type or the sign of a zero), so it would come out the same."""
+        readings = self.readings
+        before = dict(readings)
+        gate = read_finding(readings, f)
+        if gate is None or readings == before:
+            return None
+        reassess(self.assessment, readings, gate)
         return gate
 
 

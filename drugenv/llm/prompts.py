@@ -343,18 +343,36 @@ class _DossierReading:
                                self.belief_line, self.table, set(self.changed))
 
 
+_WRITTEN_AS_IS = frozenset({str, int, float, bool})
+"""The types of the readouts and parameters the simulator writes (JSON scalars)."""
+
+
+def _same_text(a: Any, b: Any) -> bool:
+    """Whether ``a`` and ``b`` are written alike by every formatter of this module: equal values of one
+    JSON scalar type (``True == 1 == 1.0`` are written apart), not a float zero (``-0.0 == 0.0`` is
+    written "-0" and "0"). False for anything else, which is then written again."""
+    return a.__class__ is b.__class__ and a.__class__ in _WRITTEN_AS_IS and a == b and (a != 0 or a.__class__ is not float)
+
+
+_UNSET = object()
+
+
 def _read_finding(r: _DossierReading, f: Finding) -> None:
-    """Read one finding into ``r`` (findings are read in step order)."""
+    """Read one finding into ``r`` (findings are read in step order). A gate's readouts text is made
+    again only when a readout it shows was added or changed: a repeated query reads the same values."""
     values = r.values
     gates = set()
     for k, v in _finding_readouts(f):
         if k in _ALL_READINGS:
             values[k] = values.get(k, ()) + (v,)
         else:
+            n, old = len(values), values.get(k, _UNSET)
             if k in ("log2fc", "log2fc_tumor_vs_normal"):  # one readout read from two assays
                 values.pop("log2fc", None)
                 values.pop("log2fc_tumor_vs_normal", None)
             values[k] = v
+            if len(values) == n and _same_text(old, v):  # the same key holds an equal value (no other popped)
+                continue
         gates.add(_GATE_OF[k])
     for gate in gates:
         r.shown[gate] = " ".join(f"{READOUT_NAMES[k]}={fmt_readout(v)}" for k, v in _gate_rows_of(values, _PAIRS_OF[gate]))
