@@ -153,13 +153,49 @@ _AS_STR = frozenset({str, int, bool})
 """Types whose ``_fmt_value`` is ``str(v)``, what an f-string writes for them."""
 
 
-def _fmt_data(data: dict[str, Any], max_items: int = 8) -> str:
+def _data_items(data: dict[str, Any], max_items: int) -> list[str]:
+    """``k=v`` of the first ``max_items`` readouts of ``data`` in key order."""
     # Floats and the ``_AS_STR`` types (nearly every readout) are written here as ``_fmt_value`` writes
     # them: a call per readout was half the cost of a finding's or the last output's line.
-    items = [f"{k}={v:.3g}" if v.__class__ is float else f"{k}={v}" if v.__class__ in _AS_STR else f"{k}={_fmt_value(v)}"
-             for k, v in sorted(data.items())[:max_items]]
-    more = len(data) - max_items
-    return ", ".join(items) + (f", +{more} more" if more > 0 else "")
+    return [f"{k}={v:.3g}" if v.__class__ is float else f"{k}={v}" if v.__class__ in _AS_STR else f"{k}={_fmt_value(v)}"
+            for k, v in sorted(data.items())[:max_items]]
+
+
+def _join_data(items: list[str], n: int, max_items: int) -> str:
+    """``_fmt_data(data, max_items)`` from ``_data_items(data, m)`` (any ``m >= max_items``) of a ``data``
+    of ``n`` readouts."""
+    more = n - max_items
+    return ", ".join(items[:max_items]) + (f", +{more} more" if more > 0 else "")
+
+
+def _fmt_data(data: dict[str, Any], max_items: int = 8) -> str:
+    return _join_data(_data_items(data, max_items), len(data), max_items)
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _same_text(a: Any, b: Any) -> bool:
+    """Whether ``a`` and ``b`` are written alike by every formatter of this module (``_fmt_value``,
+    ``fmt_readout``, the f-strings): of one JSON type and equal, the same all the way down a list or
+    dict. Equality alone is not enough: ``True == 1 == 1.0`` and ``-0.0 == 0.0`` are written apart
+    (a float zero is never taken as alike). False for any other type, which is then written again."""
+    cls = a.__class__
+    if cls is not b.__class__:
+        return False
+    if cls in _SCALARS:
+        return a == b and (a != 0 or cls is not float)
+    if cls is list:
+        return len(a) == len(b) and all(map(_same_text, a, b))
+    if cls is dict:
+        return len(a) == len(b) and all(map(_same_text, a, b)) and all(map(_same_text, a.values(), b.values()))
+    return False
+
+
+def _written_alike(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether a record's readouts or parameters ``a`` and ``b`` (string keys, the models' type) are
+    written alike: the same keys in the same order, their values ``_same_text``."""
+    return len(a) == len(b) and list(a) == list(b) and all(map(_same_text, a.values(), b.values()))
 
 
 def _fmt_params(params: dict[str, Any]) -> str:
@@ -201,10 +237,15 @@ def _remember(key: tuple, entry: tuple) -> None:
 
 
 def _finding_line(f: Finding, lvl: DetailLevel) -> str:
-    line = f"  - [s{f.step}] {f.action_type.value}({_fmt_params(f.parameters)}): {_cut(f.summary, lvl.summary_chars)}"
+    return f"  - [s{f.step}] {_finding_text(f, lvl)}"
+
+
+def _finding_text(f: Finding, lvl: DetailLevel, data: Optional[str] = None) -> str:
+    """A finding's line after its step; ``data``: ``_fmt_data(f.data)`` where the caller made it."""
+    text = f"{f.action_type.value}({_fmt_params(f.parameters)}): {_cut(f.summary, lvl.summary_chars)}"
     if lvl.finding_data and f.data:
-        line += f" {{{_fmt_data(f.data)}}}"
-    return line
+        text += f" {{{_fmt_data(f.data) if data is None else data}}}"
+    return text
 
 
 def _red_flags_line(flags: Sequence[str], lvl: DetailLevel) -> str:
@@ -341,17 +382,6 @@ class _DossierReading:
         return _DossierReading(dict(self.values), dict(self.shown), self.belief.copy(),
                                {level: dict(line_of) for level, line_of in self.lines.items()}, dict(self.gate_lines),
                                self.belief_line, self.table, set(self.changed))
-
-
-_WRITTEN_AS_IS = frozenset({str, int, float, bool})
-"""The types of the readouts and parameters the simulator writes (JSON scalars)."""
-
-
-def _same_text(a: Any, b: Any) -> bool:
-    """Whether ``a`` and ``b`` are written alike by every formatter of this module: equal values of one
-    JSON scalar type (``True == 1 == 1.0`` are written apart), not a float zero (``-0.0 == 0.0`` is
-    written "-0" and "0"). False for anything else, which is then written again."""
-    return a.__class__ is b.__class__ and a.__class__ in _WRITTEN_AS_IS and a == b and (a != 0 or a.__class__ is not float)
 
 
 _UNSET = object()
@@ -599,11 +629,13 @@ def _as_is(text: str) -> str:
 
 
 def _assemble(obs: ValidationObservation, lvl: DetailLevel, target: str, table: str, dossier: str,
-              recent: Sequence[str], clean: Callable[[str], str] = _as_is) -> tuple[list[str], list[str], list[str]]:
+              recent: Sequence[str], clean: Callable[[str], str] = _as_is,
+              latest_data: Optional[str] = None) -> tuple[list[str], list[str], list[str]]:
     """(head, body, tail) of the user turn at ``lvl`` around its pieces made from the episode's
     records: the ``target`` line, the evidence ``table`` and the ``dossier`` (each joined), and the
     ``recent`` history's lines. The lines made here from the observation's records (last output,
-    violations) pass through ``clean`` (see ``EpisodeUserTurn``); the others are ASCII text and numbers."""
+    violations) pass through ``clean`` (see ``EpisodeUserTurn``); the others are ASCII text and numbers.
+    ``latest_data``: the last output's readouts (``_fmt_data(data, 12)``) where the caller made them."""
     head = [target, f"Credits: {obs.credits_remaining}/{obs.credits_total} | Step: {obs.step_count}/{obs.max_steps}"]
     if obs.legal_actions:
         head.append(_legal_line(obs.legal_actions))
@@ -616,7 +648,7 @@ def _assemble(obs: ValidationObservation, lvl: DetailLevel, target: str, table: 
         name = lo.action_type.value if lo.action_type else "reset"
         line = f"Last output ({name}, {lo.status}): {_cut(lo.summary, 2 * lvl.summary_chars)}"
         if lvl.latest_data and lo.data:
-            line += f" {{{_fmt_data(lo.data, 12)}}}"
+            line += f" {{{_fmt_data(lo.data, 12) if latest_data is None else latest_data}}}"
         body.append(clean(line))
     tail = []
     if obs.rule_violations:
@@ -686,14 +718,33 @@ class EpisodeUserTurn:
             self._history_lines += [clean(_format_history_line(h, lvl)) for h in history[n:]]
             self._entries_read, self._last_entry = len(history), history[-1]
         self._read_dossier(obs.dossier)
+        # The output that filed the newest finding holds its readouts (the finding keeps a copy).
+        data = obs.latest_output.data
+        latest_data = self._latest_data[1] if _written_alike(data, self._latest_data[0]) else None
         head, body, tail = _assemble(obs, lvl, self._target, self._table, self._dossier, _recent(self._history_lines, lvl),
-                                     clean)
+                                     clean, latest_data)
         return "\n".join(head + body + tail)
+
+    def _finding_line(self, f: Finding) -> str:
+        """``clean(_finding_line(f, lvl))``. A repeated query files a finding written like the last one of
+        its action but for the step (it reads the same values), so the text after the step is kept per
+        action and reused where the finding's fields are written alike. The readouts are written once for
+        the finding's line and the last output's (``_latest_data``), which has them too."""
+        kept = self._finding_texts.get(f.action_type)
+        if (kept is None or f.summary != kept[0].summary or not _written_alike(f.data, kept[0].data)
+                or not _written_alike(f.parameters, kept[0].parameters)):
+            items = _data_items(f.data, 12)
+            text = self._clean(_finding_text(f, self._LEVEL, _join_data(items, len(f.data), 8)))
+            kept = self._finding_texts[f.action_type] = (f, text, _join_data(items, len(f.data), 12))
+        self._latest_data = (f.data, kept[2])
+        return f"  - [s{f.step}] {kept[1]}"
 
     def _start(self, obs: ValidationObservation) -> None:
         self._target = self._clean(_target_line(obs))
         self._entries_read, self._last_entry = 0, None
         self._history_lines: list[str] = []
+        self._finding_texts: dict[ActionType, tuple[Finding, str, str]] = {}
+        self._latest_data: tuple[dict[str, Any], str] = ({}, "")
         self._section_lines: dict[str, list[str]] = {sec: [] for sec in SECTIONS}
         self._section_blocks: dict[str, str] = {}
         self._flags_read = 0
@@ -711,7 +762,7 @@ class EpisodeUserTurn:
             findings: list[Finding] = getattr(d, sec)
             if len(findings) > len(lines):
                 added = findings[len(lines):]
-                lines += [clean(_finding_line(f, lvl)) for f in added]
+                lines += [self._finding_line(f) for f in added]
                 self._section_blocks[sec] = _section_block(sec, len(lines), lines)
                 new += added
         flags = d.flagged_red_flags

@@ -177,3 +177,29 @@ def test_episode_user_turn_is_render_observation_in_step_order():
     assert turn(episode[3]) == render_observation(episode[3])  # an older observation of the kept episode
     fresh = EpisodeUserTurn()
     assert fresh(episode[10]) == render_observation(episode[10])  # first call mid-episode: every record read
+
+
+@pytest.mark.parametrize("tox, extra", [
+    ((0.0, -0.0), (0.0, -0.0)),  # equal, written "0" and "-0"
+    ((1, True), (1, True)),  # equal, written "1" and "yes" / "True"
+    ((0.5, 0.5), (1234, 1234.0)),  # equal, written "1234" and "1.23e+03"
+    ((0.5, 0.5), ([1, 2], [True, 2])),  # equal lists, JSON "[1,2]" and "[true,2]"
+    ((0.5, 0.5), ({"a": 1.0}, {"a": 1})),  # equal dicts, JSON '{"a":1.0}' and '{"a":1}'
+    ((0.5, 0.5), ("x", "x")),  # written alike: the kept text is reused
+])
+def test_episode_user_turn_rewrites_a_repeated_finding_whose_values_are_written_apart(tox, extra):
+    """A repeated query's finding reuses the last one's text (and the evidence table its gate's) only where
+    every value is written alike: values that are equal but of another type, or a float zero of the other
+    sign, must be written again."""
+    from drugenv.llm.prompts import EpisodeUserTurn, fmt_readout
+
+    env, turn = DrugTargetEnvironment(), EpisodeUserTurn()
+    obs = env.reset(seed=3, scenario="procedural")
+    for tox_value, extra_value in zip(tox, extra):
+        obs = env.step({"action_type": "toxicity_panel", "parameters": {}})
+        finding = obs.dossier.safety[-1]  # replaced before any rendering reads it
+        finding.data = {**finding.data, "toxicity_risk": tox_value, "extra": extra_value}
+        obs.latest_output.data = dict(finding.data)
+        text = render_observation(obs)
+        assert turn(obs) == text
+        assert f" tox={fmt_readout(tox_value)}" in text
