@@ -50,6 +50,19 @@ _DECODER = json.JSONDecoder()
 _SPECIAL = re.compile(r"<\|[a-z_]+\|>")
 
 
+def _accepts_no_parameters(params: type) -> bool:
+    try:
+        params.model_validate({}, strict=True)
+    except ValidationError:
+        return False
+    return True
+
+
+_NO_PARAMETERS_OK = frozenset(name for name, params in _PARAMS_OF.items() if _accepts_no_parameters(params))
+"""Actions whose parameter model accepts ``{}`` (every parameter has a default): the strict check of
+omitted or empty parameters, decided once (it is ~15% of a parse)."""
+
+
 @dataclass(frozen=True)
 class ParseFailure:
     """Why model output is not an action. ``message`` is short and says what was expected."""
@@ -144,10 +157,12 @@ def _validate(obj: dict[str, Any]) -> DrugTargetAction | str:
     at = obj.get("action_type")
     params = _PARAMS_OF.get(at) if isinstance(at, str) else None
     if params is not None and isinstance(obj.get("parameters", {}), (dict, type(None))):
-        try:
-            params.model_validate(obj.get("parameters") or {}, strict=True)
-        except ValidationError as e:
-            return "parameters." + _schema_message(e)
+        given = obj.get("parameters") or {}
+        if given or at not in _NO_PARAMETERS_OK:
+            try:
+                params.model_validate(given, strict=True)
+            except ValidationError as e:
+                return "parameters." + _schema_message(e)
     try:
         action = DrugTargetAction.model_validate_json(json.dumps(obj), strict=True)
     except ValidationError as e:
@@ -159,8 +174,9 @@ def _validate(obj: dict[str, Any]) -> DrugTargetAction | str:
 
 def parse_action(text: str | None) -> ParseResult:
     """Parse one model reply into a ``DrugTargetAction``; a ``ParseFailure`` if impossible (never raises)."""
-    raw = (text or "")[:MAX_RAW_CHARS]
-    body = _SPECIAL.sub("", text or "").strip()
+    text = text or ""
+    raw = text[:MAX_RAW_CHARS]
+    body = (_SPECIAL.sub("", text) if "<|" in text else text).strip()
     if not body:
         return ParseFailure("empty", "the reply was empty; expected one JSON action object", raw)
     chosen = _whole_object(body)
