@@ -152,8 +152,9 @@ def _schema_message(err: ValidationError) -> str:
     return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
 
 
-def _validate(obj: dict[str, Any]) -> DrugTargetAction | str:
-    """The action, or a schema error message (parameters are checked first for a precise location)."""
+def _validate(obj: dict[str, Any], text: str | None = None) -> DrugTargetAction | str:
+    """The action, or a schema error message (parameters are checked first for a precise location).
+    ``text``: the JSON text ``obj`` was decoded from, all of it, where the caller has one."""
     at = obj.get("action_type")
     params = _PARAMS_OF.get(at) if isinstance(at, str) else None
     if params is not None and isinstance(obj.get("parameters", {}), (dict, type(None))):
@@ -164,12 +165,30 @@ def _validate(obj: dict[str, Any]) -> DrugTargetAction | str:
             except ValidationError as e:
                 return "parameters." + _schema_message(e)
     try:
-        action = DrugTargetAction.model_validate_json(json.dumps(obj), strict=True)
+        action = _validate_json(obj, text)
     except ValidationError as e:
         return _schema_message(e)
     # A report without final_decision/confidence is schema-valid: the environment's own
     # missing-decision rule judges it, as for any other agent.
     return action
+
+
+def _validate_json(obj: dict[str, Any], text: str | None) -> DrugTargetAction:
+    """``DrugTargetAction`` validated from ``json.dumps(obj)`` in strict JSON mode (which takes an action
+    name for the enum); raises ``ValidationError``.
+
+    ``text``, the JSON text ``obj`` was decoded from (all of it), is validated as is where it is ASCII
+    (a str holding a lone surrogate has no UTF-8 for pydantic): pydantic reads from it the values
+    ``json.loads`` read (a repeated key's last value), without the object written out again (a quarter
+    of a parse). Where pydantic's reader refuses the text (a lone surrogate's escape, deeper nesting than
+    it reads) its message points into that text, so ``json.dumps``'s text is validated, as before."""
+    if text is not None and text.isascii():
+        try:
+            return DrugTargetAction.model_validate_json(text, strict=True)
+        except ValidationError as e:
+            if e.errors()[0]["type"] != "json_invalid":
+                raise
+    return DrugTargetAction.model_validate_json(json.dumps(obj), strict=True)
 
 
 def parse_action(text: str | None) -> ParseResult:
@@ -181,7 +200,7 @@ def parse_action(text: str | None) -> ParseResult:
         return ParseFailure("empty", "the reply was empty; expected one JSON action object", raw)
     chosen = _whole_object(body)
     if chosen is not None:
-        result = _validate(chosen)
+        result = _validate(chosen, body)
         return ParseFailure("schema", result, raw) if isinstance(result, str) else result
     top: list[dict] = []
     anywhere: list[dict] = []
