@@ -11,8 +11,9 @@ every field object of each finding (``step``, ``action_type``, ``parameters``, `
 ``data``); any of them replaced means a miss.
 
 Memory: an episode only ever asks for its newest sequence again, so extending a kept sequence drops
-it (asking for it later recomputes it from the start: the same result). What stays is one entry per
-episode, bounded by ``max_entries`` (the oldest is dropped first). Keeping few entries matters beyond
+it (asking for it later recomputes it from the start: the same result), except the empty sequence,
+which every episode starts from (a reset asks for it). What stays is one entry per episode and the
+empty one, bounded by ``max_entries`` (the oldest is dropped first). Keeping few entries matters beyond
 their size: entries keep findings alive, and a growing heap of them made the garbage collector's
 passes a tenth of a text-env step.
 """
@@ -75,7 +76,8 @@ class FindingsFold(Generic[S, R]):
         if prev is not None:
             state = self._copy(prev[2])
             self._read(state, findings[-1])
-            del self._entries[key[:-1]]  # superseded: the episode has moved on
+            if len(key) > 1:  # superseded: the episode has moved on (the empty sequence is every episode's start)
+                del self._entries[key[:-1]]
             fields = (*prev[1], _fields(findings[-1]))
         else:
             state = self._start()
