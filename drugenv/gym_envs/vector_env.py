@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional
 
 import numpy as np
 from gymnasium import spaces
 
 from drugenv.actions import ACTION_TABLE, ActionType, EvidenceDimension
-from drugenv.agents.belief import GATES, assess_findings
+from drugenv.agents.belief import GATES, Assessment, Belief
 from drugenv.agents.findings_fold import FindingsFold
 from drugenv.gym_envs.base import DrugEnvBase
 from drugenv.models import DrugTargetAction, Finding, ValidationObservation
@@ -112,33 +112,64 @@ _DIMENSION_OF = {a: spec.dimension for a, spec in ACTION_TABLE.items()}
 _PARAMS_JSON = json.JSONEncoder(sort_keys=True)
 """``json.dumps(x, sort_keys=True)``, the encoding of ``DrugTargetAction.key()``, without an encoder per call."""
 
-
-def _read_calls(done: set, f: Finding) -> None:
-    """Add a finding's dimension and call key (``DrugTargetAction.key()``) to ``done``: the two kinds of
-    item cannot be equal, so one set holds both."""
-    d = f.__dict__
-    at = d["action_type"]
-    # Findings store canonical parameters, so this matches ``DrugTargetAction.key()``.
-    done.add(_DIMENSION_OF[at])
-    done.add((at.value, _PARAMS_JSON.encode(d["parameters"])))
+# Where each part of the dossier's features sits in ``_DossierFeatures.x`` (entry 5 of the observation
+# is its entry 0): the belief (logit, P(go), gate log-odds, gate seen flags), then the dimension and
+# call flags.
+_BELIEF_END = 2 + 2 * len(GATES)
+_DIM_INDEX = {d: _BELIEF_END + i for i, d in enumerate(_DIMS)}
+_CALL_INDEX = {k: _BELIEF_END + len(_DIMS) + i for i, k in enumerate(_EVIDENCE_KEYS)}
+assert len(_CALL_INDEX) == len(_EVIDENCE_KEYS), "two evidence actions with one call key"
 
 
-def _dossier_features(done: set, findings: Sequence[Finding]) -> list[float]:
-    """Entries 5 onwards of ``vector_features``: belief, gates, dimensions investigated, calls done."""
-    belief = assess_findings(findings)
+def _belief_features(belief: Assessment) -> list[float]:
+    """The belief's entries: tanh(logit / LOGIT_SCALE), P(go), gate log-odds / GATE_SCALE clipped, seen flags."""
     log_odds = belief.log_odds  # a computed property: read once, not once per gate
     p_go, logit = belief.p_go_and_logit()  # P(go) once (``logit`` and ``p_go`` each compute it)
-    x = [float(np.tanh(logit / LOGIT_SCALE)), p_go]
-    x += [max(-1.0, min(1.0, log_odds[g] / GATE_SCALE)) for g in GATES]
-    x += [float(belief.seen[g]) for g in GATES]
-    x += [float(d in done) for d in _DIMS]
-    x += [float(k in done) for k in _EVIDENCE_KEYS]
-    return x
+    return ([float(np.tanh(logit / LOGIT_SCALE)), p_go]
+            + [max(-1.0, min(1.0, log_odds[g] / GATE_SCALE)) for g in GATES]
+            + [float(belief.seen[g]) for g in GATES])
+
+
+@dataclass
+class _DossierFeatures:
+    """Entries 5 onwards of ``vector_features`` (``x``) for the findings read so far, and the belief
+    they come from: the state of a fold over the findings in step order.
+
+    A finding sets its dimension's flag and its call's flag (findings store canonical parameters, so
+    its key is ``DrugTargetAction.key()``'s), and changes the belief's entries only where
+    ``Belief.read`` recomputed a gate (a repeated query mostly leaves the readings as they were)."""
+
+    belief: Belief
+    x: list[float]
+
+    @classmethod
+    def start(cls) -> "_DossierFeatures":
+        belief = Belief.start()
+        return cls(belief, _belief_features(belief.assessment) + [0.0] * (len(_DIMS) + len(_EVIDENCE_KEYS)))
+
+    def copy(self) -> "_DossierFeatures":
+        return _DossierFeatures(self.belief.copy(), self.x.copy())
+
+    def read(self, f: Finding) -> None:
+        d = f.__dict__
+        at = d["action_type"]
+        x = self.x
+        dim = _DIM_INDEX.get(_DIMENSION_OF[at])
+        if dim is not None:
+            x[dim] = 1.0
+        call = _CALL_INDEX.get((at.value, _PARAMS_JSON.encode(d["parameters"])))
+        if call is not None:
+            x[call] = 1.0
+        if self.belief.read(f) is not None:
+            x[:_BELIEF_END] = _belief_features(self.belief.assessment)
 
 
 # Everything but the first five entries depends on the findings alone, and a step adds at most one
 # finding: it is kept per sequence of findings and extended by the new one (``agents.findings_fold``).
-_DOSSIER_FEATURES = FindingsFold(set, _read_calls, set.copy, _dossier_features)
+# The fold carries its own belief (the same reads as ``assess_findings``'s fold) rather than asking
+# ``assess_findings`` per new finding, which kept, checked and copied a second state.
+_DOSSIER_FEATURES = FindingsFold(_DossierFeatures.start, _DossierFeatures.read, _DossierFeatures.copy,
+                                 lambda state, findings: state.x)
 
 
 def vector_features(obs: ValidationObservation) -> np.ndarray:
