@@ -87,14 +87,12 @@ class Assessment:
     @property
     def log_odds(self) -> dict[str, float]:
         """Per-gate evidence, as log-odds relative to the prior (0 = nothing learned), in GATES order."""
-        out = {}
-        pass_prob = self.pass_prob
-        for g in GATES:
-            if g in pass_prob:
-                out[g] = _logit(pass_prob[g]) - _LOGIT_PRIOR
-            else:
-                out[g] = self.soft_log_odds[g]
-        return out
+        return {g: self.gate_log_odds(g) for g in GATES}
+
+    def gate_log_odds(self, gate: str) -> float:
+        """``log_odds[gate]`` alone (a kept belief that ``reassess``ed one gate reads that one)."""
+        p = self.pass_prob.get(gate)
+        return _logit(p) - _LOGIT_PRIOR if p is not None else self.soft_log_odds[gate]
 
     @property
     def p_go(self) -> float:

@@ -113,21 +113,28 @@ _PARAMS_JSON = json.JSONEncoder(sort_keys=True)
 """``json.dumps(x, sort_keys=True)``, the encoding of ``DrugTargetAction.key()``, without an encoder per call."""
 
 # Where each part of the dossier's features sits in ``_DossierFeatures.x`` (entry 5 of the observation
-# is its entry 0): the belief (logit, P(go), gate log-odds, gate seen flags), then the dimension and
-# call flags.
-_BELIEF_END = 2 + 2 * len(GATES)
-_DIM_INDEX = {d: _BELIEF_END + i for i, d in enumerate(_DIMS)}
-_CALL_INDEX = {k: _BELIEF_END + len(_DIMS) + i for i, k in enumerate(_EVIDENCE_KEYS)}
+# is its entry 0): tanh(belief logit / LOGIT_SCALE), P(go), each gate's log-odds, each gate's seen flag,
+# then the dimension and call flags.
+_LOG_ODDS_INDEX = {g: 2 + i for i, g in enumerate(GATES)}
+_SEEN_INDEX = {g: 2 + len(GATES) + i for i, g in enumerate(GATES)}
+_DIM_INDEX = {d: 2 + 2 * len(GATES) + i for i, d in enumerate(_DIMS)}
+_CALL_INDEX = {k: 2 + 2 * len(GATES) + len(_DIMS) + i for i, k in enumerate(_EVIDENCE_KEYS)}
+_DOSSIER_DIM = 2 + 2 * len(GATES) + len(_DIMS) + len(_EVIDENCE_KEYS)
 assert len(_CALL_INDEX) == len(_EVIDENCE_KEYS), "two evidence actions with one call key"
+assert OBS_DIM == 5 + _DOSSIER_DIM
 
 
-def _belief_features(belief: Assessment) -> list[float]:
-    """The belief's entries: tanh(logit / LOGIT_SCALE), P(go), gate log-odds / GATE_SCALE clipped, seen flags."""
-    log_odds = belief.log_odds  # a computed property: read once, not once per gate
+def _set_gate(x: list[float], belief: Assessment, gate: str) -> None:
+    """Set ``gate``'s entries: its log-odds / GATE_SCALE, clipped, and its seen flag."""
+    x[_LOG_ODDS_INDEX[gate]] = max(-1.0, min(1.0, belief.gate_log_odds(gate) / GATE_SCALE))
+    x[_SEEN_INDEX[gate]] = float(belief.seen[gate])
+
+
+def _set_p_go(x: list[float], belief: Assessment) -> None:
+    """Set the entries of the whole belief: tanh(logit / LOGIT_SCALE) and P(go)."""
     p_go, logit = belief.p_go_and_logit()  # P(go) once (``logit`` and ``p_go`` each compute it)
-    return ([float(np.tanh(logit / LOGIT_SCALE)), p_go]
-            + [max(-1.0, min(1.0, log_odds[g] / GATE_SCALE)) for g in GATES]
-            + [float(belief.seen[g]) for g in GATES])
+    x[0] = float(np.tanh(logit / LOGIT_SCALE))
+    x[1] = p_go
 
 
 @dataclass
@@ -136,16 +143,20 @@ class _DossierFeatures:
     they come from: the state of a fold over the findings in step order.
 
     A finding sets its dimension's flag and its call's flag (findings store canonical parameters, so
-    its key is ``DrugTargetAction.key()``'s), and changes the belief's entries only where
-    ``Belief.read`` recomputed a gate (a repeated query mostly leaves the readings as they were)."""
+    its key is ``DrugTargetAction.key()``'s). ``Belief.read`` recomputes at most the one gate the
+    finding informs (none when the readings stay as they were, as a repeated query's mostly do), so
+    only that gate's entries and P(go)'s are set again."""
 
     belief: Belief
     x: list[float]
 
     @classmethod
     def start(cls) -> "_DossierFeatures":
-        belief = Belief.start()
-        return cls(belief, _belief_features(belief.assessment) + [0.0] * (len(_DIMS) + len(_EVIDENCE_KEYS)))
+        state = cls(Belief.start(), [0.0] * _DOSSIER_DIM)
+        for gate in GATES:
+            _set_gate(state.x, state.belief.assessment, gate)
+        _set_p_go(state.x, state.belief.assessment)
+        return state
 
     def copy(self) -> "_DossierFeatures":
         return _DossierFeatures(self.belief.copy(), self.x.copy())
@@ -160,8 +171,10 @@ class _DossierFeatures:
         call = _CALL_INDEX.get((at.value, _PARAMS_JSON.encode(d["parameters"])))
         if call is not None:
             x[call] = 1.0
-        if self.belief.read(f) is not None:
-            x[:_BELIEF_END] = _belief_features(self.belief.assessment)
+        gate = self.belief.read(f)
+        if gate is not None:
+            _set_gate(x, self.belief.assessment, gate)
+            _set_p_go(x, self.belief.assessment)
 
 
 # Everything but the first five entries depends on the findings alone, and a step adds at most one
