@@ -124,13 +124,13 @@ assert len(_CALL_INDEX) == len(_EVIDENCE_KEYS), "two evidence actions with one c
 assert OBS_DIM == 5 + _DOSSIER_DIM
 
 
-def _set_gate(x: list[float], belief: Assessment, gate: str) -> None:
+def _set_gate(x: np.ndarray, belief: Assessment, gate: str) -> None:
     """Set ``gate``'s entries: its log-odds / GATE_SCALE, clipped, and its seen flag."""
     x[_LOG_ODDS_INDEX[gate]] = max(-1.0, min(1.0, belief.gate_log_odds(gate) / GATE_SCALE))
     x[_SEEN_INDEX[gate]] = float(belief.seen[gate])
 
 
-def _set_p_go(x: list[float], belief: Assessment) -> None:
+def _set_p_go(x: np.ndarray, belief: Assessment) -> None:
     """Set the entries of the whole belief: tanh(logit / LOGIT_SCALE) and P(go)."""
     p_go, logit = belief.p_go_and_logit()  # P(go) once (``logit`` and ``p_go`` each compute it)
     x[0] = float(np.tanh(logit / LOGIT_SCALE))
@@ -139,8 +139,9 @@ def _set_p_go(x: list[float], belief: Assessment) -> None:
 
 @dataclass
 class _DossierFeatures:
-    """Entries 5 onwards of ``vector_features`` (``x``) for the findings read so far, and the belief
-    they come from: the state of a fold over the findings in step order.
+    """Entries 5 onwards of ``vector_features`` (``x``, float32 as ``np.asarray`` converts them, not yet
+    clipped) for the findings read so far, and the belief they come from: the state of a fold over
+    the findings in step order.
 
     A finding sets its dimension's flag and its call's flag (findings store canonical parameters, so
     its key is ``DrugTargetAction.key()``'s). ``Belief.read`` recomputes at most the one gate the
@@ -148,11 +149,11 @@ class _DossierFeatures:
     only that gate's entries and P(go)'s are set again."""
 
     belief: Belief
-    x: list[float]
+    x: np.ndarray
 
     @classmethod
     def start(cls) -> "_DossierFeatures":
-        state = cls(Belief.start(), [0.0] * _DOSSIER_DIM)
+        state = cls(Belief.start(), np.zeros(_DOSSIER_DIM, dtype=np.float32))
         for gate in GATES:
             _set_gate(state.x, state.belief.assessment, gate)
         _set_p_go(state.x, state.belief.assessment)
@@ -188,16 +189,19 @@ _DOSSIER_FEATURES = FindingsFold(_DossierFeatures.start, _DossierFeatures.read, 
 def vector_features(obs: ValidationObservation) -> np.ndarray:
     """The observation vector of ``obs`` (float32, shape ``(OBS_DIM,)``, every entry in [-1, 1])."""
     rules = [v.severity for v in obs.rule_violations]
-    x = [
+    head = [
         obs.credits_remaining / max(1, obs.credits_total),
         obs.step_count / max(1, obs.max_steps),
         min(1.0, obs.credits_total / MAX_CREDITS),
         float("hard" in rules),
         float("soft" in rules),
-        *_DOSSIER_FEATURES(obs.dossier.all_findings()),
     ]
-    # np.minimum(np.maximum(...)) is np.clip's result (NaN included) without its Python-level wrapper.
-    return np.minimum(np.maximum(np.asarray(x, dtype=np.float32), -1.0), 1.0)
+    # The kept entries are already float32 (a kept array is joined, not 54 Python floats converted each
+    # call); concatenate converts the first five as np.asarray would (float64 to float32, one rounding).
+    x = np.concatenate((head, _DOSSIER_FEATURES(obs.dossier.all_findings())), dtype=np.float32)
+    # np.minimum / np.maximum in place is np.clip's result (NaN included) without its Python-level wrapper.
+    np.maximum(x, -1.0, out=x)
+    return np.minimum(x, 1.0, out=x)
 
 
 class DrugEnvVector(DrugEnvBase):
