@@ -139,8 +139,8 @@ def _set_p_go(x: np.ndarray, belief: Assessment) -> None:
 
 @dataclass
 class _DossierFeatures:
-    """Entries 5 onwards of ``vector_features`` (``x``, float32 as ``np.asarray`` converts them, not yet
-    clipped) for the findings read so far, and the belief they come from: the state of a fold over
+    """Entries 5 onwards of ``vector_features`` (``x``, float32 as ``np.asarray`` converts them) for the
+    findings read so far, and the belief they come from: the state of a fold over
     the findings in step order.
 
     A finding sets its dimension's flag and its call's flag (findings store canonical parameters, so
@@ -189,19 +189,18 @@ _DOSSIER_FEATURES = FindingsFold(_DossierFeatures.start, _DossierFeatures.read, 
 def vector_features(obs: ValidationObservation) -> np.ndarray:
     """The observation vector of ``obs`` (float32, shape ``(OBS_DIM,)``, every entry in [-1, 1])."""
     rules = [v.severity for v in obs.rule_violations]
+    # Each entry is clipped to [-1, 1] as a Python float (np.clip's value: they are ratios of integers,
+    # never NaN, and float32's rounding keeps ±1 and the order); the kept entries are in range as they
+    # are set (tanh, a probability, clipped log-odds, 0/1 flags). The kept ones are already float32, and
+    # concatenate converts these five as np.asarray would (float64 to float32, one rounding).
     head = [
-        obs.credits_remaining / max(1, obs.credits_total),
-        obs.step_count / max(1, obs.max_steps),
-        min(1.0, obs.credits_total / MAX_CREDITS),
+        max(-1.0, min(1.0, obs.credits_remaining / max(1, obs.credits_total))),
+        max(-1.0, min(1.0, obs.step_count / max(1, obs.max_steps))),
+        max(-1.0, min(1.0, obs.credits_total / MAX_CREDITS)),
         float("hard" in rules),
         float("soft" in rules),
     ]
-    # The kept entries are already float32 (a kept array is joined, not 54 Python floats converted each
-    # call); concatenate converts the first five as np.asarray would (float64 to float32, one rounding).
-    x = np.concatenate((head, _DOSSIER_FEATURES(obs.dossier.all_findings())), dtype=np.float32)
-    # np.minimum / np.maximum in place is np.clip's result (NaN included) without its Python-level wrapper.
-    np.maximum(x, -1.0, out=x)
-    return np.minimum(x, 1.0, out=x)
+    return np.concatenate((head, _DOSSIER_FEATURES(obs.dossier.all_findings())), dtype=np.float32)
 
 
 class DrugEnvVector(DrugEnvBase):
