@@ -230,6 +230,46 @@ def test_kept_vector_features_follow_a_replaced_field():
     assert np.array_equal(vector_features(obs), before)
 
 
+def test_kept_vector_features_equal_the_features_read_afresh():
+    """The fold sets a new finding's flags and only the gate it changed (and P(go)) in the kept vector; each
+    observation's vector must equal the one made from the whole dossier as the observation table says: the
+    belief of ``assess``, every flag from every finding, np.clip over float32, byte for byte."""
+    import json
+
+    from drugenv.actions import ACTION_TABLE, EvidenceDimension
+    from drugenv.agents.baselines import HeuristicPolicy, RandomPolicy
+    from drugenv.agents.belief import GATES, assess
+    from drugenv.gym_envs.vector_env import EVIDENCE_VECTOR_ACTIONS
+    from drugenv.simulator.environment import DrugTargetEnvironment
+
+    def afresh(obs):
+        rules = [v.severity for v in obs.rule_violations]
+        a = assess(obs.dossier)
+        log_odds, (p_go, logit) = a.log_odds, a.p_go_and_logit()
+        findings = obs.dossier.all_findings()
+        dims = {ACTION_TABLE[f.action_type].dimension for f in findings}
+        calls = {(f.action_type.value, json.dumps(f.parameters, sort_keys=True)) for f in findings}
+        x = [obs.credits_remaining / max(1, obs.credits_total), obs.step_count / max(1, obs.max_steps),
+             min(1.0, obs.credits_total / 50.0), float("hard" in rules), float("soft" in rules),
+             float(np.tanh(logit / 4.0)), p_go]
+        x += [max(-1.0, min(1.0, log_odds[g] / 3.0)) for g in GATES] + [float(a.seen[g]) for g in GATES]
+        x += [float(d in dims) for d in EvidenceDimension] + [float(v.key() in calls) for v in EVIDENCE_VECTOR_ACTIONS]
+        return np.clip(np.asarray(x, dtype=np.float32), -1.0, 1.0)
+
+    env = DrugTargetEnvironment()
+    checked = 0
+    for policy in (HeuristicPolicy(), RandomPolicy(seed=2)):
+        for seed in range(12):
+            obs = env.reset(seed=seed, scenario="procedural" if seed % 3 else None)
+            while True:
+                assert vector_features(obs).tobytes() == afresh(obs).tobytes()
+                checked += 1
+                if obs.done:
+                    break
+                obs = env.step(policy.act([obs])[0])
+    assert checked > 100
+
+
 def test_text_env_text_is_render_text_through_episodes_and_resets():
     """The text env renders each episode by extending the previous step's text (``EpisodeText``); every
     observation must be ``render_text``'s: through new episodes, a reset mid-episode (the same seed again, and
