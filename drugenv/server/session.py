@@ -70,7 +70,12 @@ class SessionRegistry:
         """Reserve a slot and build its environment; raises ``SessionCapacityError`` when full."""
         if len(self._sessions) >= self.max_sessions:
             raise SessionCapacityError()
-        session = Session(id=uuid.uuid4().hex, env=env_factory())
+        env = env_factory()
+        if type(env) is DrugTargetEnvironment:
+            # The frame handler serializes each observation at once and keeps nothing: the environment
+            # may hand out its own record instead of a copy (a subclass might change what it returns: no).
+            env._lend_records = True
+        session = Session(id=uuid.uuid4().hex, env=env)
         self._sessions[session.id] = session
         return session
 

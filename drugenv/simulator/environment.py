@@ -126,6 +126,11 @@ class DrugTargetEnvironment:
     ('EGFR', 30)
     """
 
+    _lend_records = False
+    """Internal (the ``/ws`` server sets it on its own sessions' environments): ``reset`` and ``step`` return
+    the environment's own observation record instead of a ``_snapshot`` of it. Only for a caller that is
+    done with the observation before the next call (the server serializes it at once) and never changes it."""
+
     def __init__(self, reward_config: Optional[RewardConfig] = None, sim_params: Optional[SimParams] = None,
                  seal: Optional[str] = None):
         self.reward_config = reward_config or RewardConfig()
@@ -184,7 +189,7 @@ class DrugTargetEnvironment:
                       **({"sealed": True} if self._seal is not None else {"seed": seed})},
         )
         self.last_info = {"reward_terms": {}}
-        return self._snapshot(self._obs)
+        return self._obs if self._lend_records else self._snapshot(self._obs)
 
     def step(self, action: Union[DrugTargetAction, Mapping[str, Any]]) -> ValidationObservation:
         """Apply one action: validate → rules → transition → reward → observation."""
@@ -311,7 +316,7 @@ class DrugTargetEnvironment:
         # The record's own dict (a snapshot copies it): the keys stay where the first step put them.
         obs.metadata.update(termination_reason=self._termination, truncated=truncated)
         self.last_info = {"reward_terms": dict(breakdown), "truncated": truncated, "termination_reason": self._termination}
-        return self._snapshot(obs)
+        return obs if self._lend_records else self._snapshot(obs)
 
     @staticmethod
     def _snapshot(obs: ValidationObservation) -> ValidationObservation:
