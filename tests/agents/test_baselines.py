@@ -43,9 +43,10 @@ def test_registry_names():
 
 
 def test_belief_kept_gate_by_gate_equals_a_fresh_assessment():
-    """The evidence table keeps its belief up to date with ``reassess`` of the gate each finding informs
-    (``read_finding`` names it); after every finding it must equal ``assessment_of`` the readings."""
-    from drugenv.agents.belief import assessment_of, read_finding, reassess, start_readings
+    """``Belief.read`` (the fold of ``assess``, the evidence table and the vector env) recomputes only the
+    gate a finding informs, and none when the readings stay as they were (a repeated query); after every
+    finding its belief must equal ``assessment_of`` the readings."""
+    from drugenv.agents.belief import Belief, assessment_of
     from drugenv.simulator.environment import DrugTargetEnvironment
 
     for seed in range(12):
@@ -53,10 +54,7 @@ def test_belief_kept_gate_by_gate_equals_a_fresh_assessment():
         obs = env.reset(seed=seed, scenario="procedural")
         while not obs.done:
             obs = env.step(policy.act([obs])[0])
-        readings = start_readings()
-        kept = assessment_of(readings)
+        belief = Belief.start()
         for finding in obs.dossier.all_findings():
-            gate = read_finding(readings, finding)
-            if gate is not None:
-                reassess(kept, readings, gate)
-            assert kept == assessment_of(readings)
+            belief.read(finding)
+            assert belief.assessment == assessment_of(belief.readings)

@@ -239,7 +239,7 @@ def test_kept_vector_features_equal_the_features_read_afresh():
     from drugenv.actions import ACTION_TABLE, EvidenceDimension
     from drugenv.agents.baselines import HeuristicPolicy, RandomPolicy
     from drugenv.agents.belief import GATES, assess
-    from drugenv.gym_envs.vector_env import EVIDENCE_VECTOR_ACTIONS
+    from drugenv.gym_envs.vector_env import EVIDENCE_VECTOR_ACTIONS, GATE_SCALE, LOGIT_SCALE, MAX_CREDITS
     from drugenv.simulator.environment import DrugTargetEnvironment
 
     def afresh(obs):
@@ -250,9 +250,9 @@ def test_kept_vector_features_equal_the_features_read_afresh():
         dims = {ACTION_TABLE[f.action_type].dimension for f in findings}
         calls = {(f.action_type.value, json.dumps(f.parameters, sort_keys=True)) for f in findings}
         x = [obs.credits_remaining / max(1, obs.credits_total), obs.step_count / max(1, obs.max_steps),
-             min(1.0, obs.credits_total / 50.0), float("hard" in rules), float("soft" in rules),
-             float(np.tanh(logit / 4.0)), p_go]
-        x += [max(-1.0, min(1.0, log_odds[g] / 3.0)) for g in GATES] + [float(a.seen[g]) for g in GATES]
+             min(1.0, obs.credits_total / MAX_CREDITS), float("hard" in rules), float("soft" in rules),
+             float(np.tanh(logit / LOGIT_SCALE)), p_go]
+        x += [max(-1.0, min(1.0, log_odds[g] / GATE_SCALE)) for g in GATES] + [float(a.seen[g]) for g in GATES]
         x += [float(d in dims) for d in EvidenceDimension] + [float(v.key() in calls) for v in EVIDENCE_VECTOR_ACTIONS]
         return np.clip(np.asarray(x, dtype=np.float32), -1.0, 1.0)
 
