@@ -20,6 +20,7 @@ from drugenv.models import (
     RuleViolation,
     ValidationObservation,
     trusted,
+    trusted_from,
 )
 from drugenv.scenarios import Scenario, make_scenario
 from drugenv.scenarios.procedural import TEST_SEED_OFFSET
@@ -304,7 +305,8 @@ class DrugTargetEnvironment:
 
         reward = float(sum(terms.values()))
         self._cum_reward += reward
-        breakdown = {k: round(v, 6) for k, v in terms.items()}
+        # Most terms are zero on a given step; round(0.0, 6) is 0.0 (and -0.0 stays -0.0), so skip the call.
+        breakdown = {k: v if v == 0.0 else round(v, 6) for k, v in terms.items()}
         remaining = book.credits.remaining
         # The environment's own record, updated in place: these values were built here, so pydantic's
         # per-attribute assignment machinery (a third of a step) has nothing to check.
@@ -339,7 +341,7 @@ class DrugTargetEnvironment:
         values["step_reward_breakdown"] = dict(values["step_reward_breakdown"])
         values["legal_actions"] = values["legal_actions"][:]
         values["metadata"] = dict(values["metadata"])
-        return trusted(ValidationObservation, **values)
+        return trusted_from(ValidationObservation, values)
 
 
 def _empty_dossier() -> EvidenceDossier:

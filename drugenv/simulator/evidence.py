@@ -41,6 +41,14 @@ def _stable_seed(*parts: Any) -> int:
     return zlib.crc32(json.dumps(parts, sort_keys=True, default=str).encode())
 
 
+def _coverage_seed(episode_seed: int, db: str) -> int:
+    """``_stable_seed(episode_seed, "coverage", db)`` without the encoder (every database name is plain
+    ASCII, so its JSON is the name in quotes): a new episode draws each database's coverage once."""
+    if type(episode_seed) is not int:
+        return _stable_seed(episode_seed, "coverage", db)
+    return zlib.crc32(f'[{episode_seed}, "coverage", "{db}"]'.encode())
+
+
 def _query_seed(episode_seed: int, action_type: ActionType, params: dict, params_json: Optional[str]) -> int:
     """``_stable_seed(episode_seed, action_type.value, params)``, reusing the parameters' JSON when the
     caller has it (the rule engine's redundancy key is that text): the same bytes, one encoding less."""
@@ -63,6 +71,12 @@ class _Draw:
     def lognormal(self, value: float) -> float:
         """Positive quantity (TPM, nM, fold): multiplicative noise."""
         return float(value * np.exp(self.rng.normal(0.0, self.sd)))
+
+    def lognormals(self, values: list[float]) -> list[float]:
+        """``[lognormal(v) for v in values]`` in one draw: the same normals in the same order and the
+        same products (a size-n draw is n scalar draws; ``np.exp`` is elementwise), a third of the time
+        for a tissue panel."""
+        return (np.array(values) * np.exp(self.rng.normal(0.0, self.sd, size=len(values)))).tolist()
 
     def score(self, value: float, lo: float = 0.0, hi: float = 1.0) -> float:
         """Bounded score: additive noise, clipped."""
@@ -90,7 +104,7 @@ def _clip(x: float, lo: float, hi: float) -> float:
 @lru_cache(maxsize=65536)
 def _coverage_draw(episode_seed: int, db: str) -> float:
     """The uniform draw that decides whether ``db`` holds data in this episode (cached: it is fixed per episode)."""
-    return float(np.random.default_rng(_stable_seed(episode_seed, "coverage", db)).random())
+    return float(np.random.default_rng(_coverage_seed(episode_seed, db)).random())
 
 
 def _r(x: float, nd: int = 2) -> float:
@@ -140,7 +154,8 @@ def _no_db(params: dict) -> None:
 
 def _query_expression(p: TargetProfile, d: _Draw, params: dict):
     dbname = params["database"]
-    normal = {t: _r(d.lognormal(v), 1) for t, v in p.normal_expression_tpm.items()}
+    tpm = p.normal_expression_tpm
+    normal = dict(zip(tpm, [round(x, 1) for x in d.lognormals(list(tpm.values()))]))
     max_vital = max((normal.get(t, 0.0) for t in VITAL_TISSUES), default=0.0)
     if dbname in ("GTEx", "HPA"):
         if dbname == "HPA":
@@ -231,7 +246,8 @@ def _clinical(p: TargetProfile, d: _Draw, params: dict):
 
 def _toxicity(p: TargetProfile, d: _Draw, params: dict):
     tissues = VITAL_TISSUES + (OTHER_TISSUES if params["panel"] == "full" else ())
-    expr = {t: _r(d.lognormal(p.normal_expression_tpm.get(t, 0.5)), 1) for t in tissues}
+    tpm = p.normal_expression_tpm
+    expr = dict(zip(tissues, [round(x, 1) for x in d.lognormals([tpm.get(t, 0.5) for t in tissues])]))
     risk = d.score(p.toxicity_risk)
     findings = d.subset(p.toxicity_profile)
     ko_flag = d.flag(p.toxicity_risk >= 0.6)

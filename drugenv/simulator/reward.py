@@ -80,7 +80,8 @@ def step_terms(
         "reward/credit_cost": -cfg.credit_cost_weight * tr.cost / book.credits.total,
         "reward/violations": -(cfg.hard_violation_penalty * (len(hard) + extra_violations)
                                + cfg.soft_violation_penalty * (len(check.violations) - len(hard))),
-        "reward/shaping": potential(book, cfg) - phi_before,
+        # Φ reads only the investigated dimensions, which change only with a new one.
+        "reward/shaping": (potential(book, cfg) if tr.new_dimension else phi_before) - phi_before,
     }
     if any(v.rule == "missing_decision" for v in hard):
         terms["reward/missing_decision"] = -cfg.missing_decision_penalty
