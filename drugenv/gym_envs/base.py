@@ -70,6 +70,10 @@ class DrugEnvBase(gym.Env):
         self.reward_config: RewardConfig = _as_model(cfg.get("reward_config"), RewardConfig)
         self.sim_params: SimParams = _as_model(cfg.get("sim_params"), SimParams)
         self.core = DrugTargetEnvironment(reward_config=self.reward_config, sim_params=self.sim_params)
+        # The wrapper encodes each observation before the next step and keeps only what its encoder
+        # keeps (immutable findings and history entries, never the record's lists), so the core may
+        # lend it its own record rather than copy it every step; ``observation`` hands out a copy.
+        self.core._lend_records = True
         self._obs: Optional[ValidationObservation] = None
         self._tier: Optional[str] = None
 
@@ -134,8 +138,9 @@ class DrugEnvBase(gym.Env):
     # ------------------------------------------------------------------ helpers
     @property
     def observation(self) -> Optional[ValidationObservation]:
-        """The core observation behind the last encoded one (visible data only)."""
-        return self._obs
+        """The core observation behind the last encoded one (visible data only; a copy, like the
+        core's own observations: the next step does not change it)."""
+        return None if self._obs is None else self.core._snapshot(self._obs)
 
     def _record_curriculum(self, obs: ValidationObservation) -> None:
         # Success needs the hidden answer: read from the episode's outcome for the curriculum only, never returned.

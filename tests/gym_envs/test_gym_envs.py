@@ -62,6 +62,25 @@ def test_same_seed_same_episode(cls):
     assert a[0][1]["episode_seed"] != c[0][1]["episode_seed"]
 
 
+@pytest.mark.parametrize("cls", [DrugEnvText, DrugEnvVector])
+def test_observation_is_a_copy_the_next_step_leaves_alone(cls):
+    """The wrapper's core lends it its record; what ``observation`` hands out must still stay put."""
+    env = cls()
+    env.reset(seed=3)
+    step = '{"action_type": "query_expression", "parameters": {}}' if cls is DrugEnvText else 0
+    env.step(step)
+    before = env.observation
+    frozen = before.model_dump_json()
+    env.step(step)
+    env.step(step)
+    assert before.model_dump_json() == frozen
+    now = env.observation
+    assert now.step_count == before.step_count + 2 and len(now.pipeline_history) == len(before.pipeline_history) + 2
+    now.pipeline_history.clear()
+    now.dossier.expression.clear()
+    assert len(env.observation.pipeline_history) == before.step_count + 2  # the caller's copy, not the record
+
+
 def test_vector_spaces_and_features():
     env = DrugEnvVector(scenario="egfr_nsclc_viable")
     obs, info = env.reset(seed=0)
