@@ -16,7 +16,7 @@ once the episode is over: evaluation, SFT data and the gym wrappers' ``success``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional
+from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -44,9 +44,6 @@ class ValidationProgress:
     investigated: set[EvidenceDimension] = field(default_factory=set)
     calls: set[tuple[str, str]] = field(default_factory=set)
     """(action, canonical params) of executed actions."""
-    readouts: dict[tuple[str, str], Any] = field(default_factory=dict)
-    """The output (``IntermediateOutput``) each evidence call returned, by its key: a repeated query
-    returns the same readout (its RNG is seeded by the same key), so it is looked up, not drawn again."""
     redundant_calls: int = 0
     prereq_checked: int = 0
     prereq_satisfied: int = 0
