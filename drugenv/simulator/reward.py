@@ -69,8 +69,9 @@ def step_terms(
     book: EpisodeBook, check: RuleCheck, tr: Transition, phi_before: float, cfg: RewardConfig,
     extra_violations: int = 0,
 ) -> dict[str, float]:
-    """Per-step terms (signed), from public quantities only. ``extra_violations`` counts hard
-    violations found before the rule engine (invalid actions)."""
+    """Per-step terms (signed), from public quantities only. ``phi_before`` is ``potential(book, cfg)``
+    before the transition; ``extra_violations`` counts hard violations found before the rule engine
+    (invalid actions)."""
     hard = check.hard
     terms = {
         "reward/novelty": cfg.novelty_bonus if tr.new_dimension else 0.0,
