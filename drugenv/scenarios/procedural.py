@@ -46,6 +46,7 @@ from typing import Literal
 import numpy as np
 
 from drugenv.actions import ActionType, EvidenceDimension
+from drugenv.models import trusted
 from drugenv.scenarios.base import Scenario
 from drugenv.scenarios.target_data import base_fields, load_target_data, pair_record
 from drugenv.simulator.gates import (
@@ -129,10 +130,24 @@ def _sorted_targets() -> tuple[str, ...]:
     return tuple(sorted(_pairs_by_target()))
 
 
+_HEAD_FIELDS = ("gene", "indication", "disease_context", "target_class")
+_VERDICT_FIELDS = ("correct_decision", "true_viability_score", "key_evidence_dimensions", "misleading_signals",
+                   "required_parameters")
+_MEASURED_FIELDS = tuple(k for k in TargetProfile.model_fields if k not in _HEAD_FIELDS + _VERDICT_FIELDS)
+"""The ``TargetProfile`` fields a pair's base values set (and the generator perturbs), in declaration order."""
+_TUPLE_FIELDS = ("off_target_genes", "toxicity_profile", "clinical_notes")
+"""Measured fields the generator keeps as lists and the profile declares as tuples."""
+assert _HEAD_FIELDS + _MEASURED_FIELDS + _VERDICT_FIELDS == tuple(TargetProfile.model_fields)
+
+
 @lru_cache(maxsize=None)
 def _base_template(pair_id: str) -> dict:
     """``base_fields`` of a pair, computed once (do not mutate: ``_copy_fields`` it)."""
-    return base_fields(pair_record(pair_id))
+    f = base_fields(pair_record(pair_id))
+    # _profile passes exactly these fields on (validation would refuse a missing or extra one).
+    if set(f) != set(_MEASURED_FIELDS):
+        raise ValueError(f"pair {pair_id!r}: base fields {sorted(set(f) ^ set(_MEASURED_FIELDS))} differ from TargetProfile's")
+    return f
 
 
 def _copy_fields(f: dict) -> dict:
@@ -430,7 +445,7 @@ def _add_misleading(f: dict, decision: str, n: int, rng: np.random.Generator) ->
             continue
         f.clear()
         f.update(trial)
-        signals.append(MisleadingSignal(dimension=out[0], description=out[1]))
+        signals.append(trusted(MisleadingSignal, dimension=out[0], description=out[1]))  # an enum and a str
     return signals
 
 
@@ -552,9 +567,9 @@ def generate_scenario(seed: int, difficulty: str | None = None, *, twin: bool = 
     required = {}
     if decision == "go" and _tractability_route(f) == "allosteric":
         required[ActionType.BINDING_SITE_ANALYSIS] = {"include_allosteric": True}
-    profile = TargetProfile(
-        gene=target["gene"], indication=pair["indication"], disease_context=pair["disease_context"],
-        target_class=target["target_class"], **f,
+    profile = _profile(
+        f, gene=target["gene"], indication=pair["indication"], disease_context=pair["disease_context"],
+        target_class=target["target_class"],
         correct_decision=decision, true_viability_score=viability,
         key_evidence_dimensions=key_dimensions(f, decision, N_KEY_DIMS[tier]),
         misleading_signals=tuple(misleading), required_parameters=required,
@@ -568,6 +583,26 @@ def generate_scenario(seed: int, difficulty: str | None = None, *, twin: bool = 
     scenario_id = f"proc-{seed}-{tier}" + ("-twin" if twin else "")
     return Scenario(scenario_id=scenario_id, difficulty=tier, profile=profile, quality=quality,
                     credits=params.credits[tier])
+
+
+def _profile(f: dict, **head_and_verdict) -> TargetProfile:
+    """``TargetProfile(**head, **f, **verdict)`` without re-validating values the generator built itself
+    (``drugenv.models.trusted``; validation was ~6 us a scenario).
+
+    What validation would change, done here: the fields in declaration order and the three lists as
+    tuples. Every other value already has its declared type (the perturbation makes every measured
+    float a Python float, counts are ``int``s) and lies in its declared range by construction (scores
+    are clipped, ratios and potencies are positive products); ``tests/scenarios/test_procedural.py``
+    re-validates generated profiles, and the golden trajectories pin their values.
+    """
+    values = {k: head_and_verdict[k] for k in _HEAD_FIELDS}
+    for k in _MEASURED_FIELDS:
+        values[k] = f[k]
+    for k in _TUPLE_FIELDS:
+        values[k] = tuple(values[k])
+    for k in _VERDICT_FIELDS:
+        values[k] = head_and_verdict[k]
+    return trusted(TargetProfile, **values)
 
 
 def twin_of(scenario_or_seed: Scenario | int, difficulty: str | None = None, *,
