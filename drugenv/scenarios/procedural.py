@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 from numpy.random import PCG64 as _PCG64
@@ -143,26 +143,43 @@ _TUPLE_FIELDS = ("off_target_genes", "toxicity_profile", "clinical_notes")
 assert _HEAD_FIELDS + _MEASURED_FIELDS + _VERDICT_FIELDS == tuple(TargetProfile.model_fields)
 
 
+class _Template(NamedTuple):
+    """What every scenario of one pair starts from, computed once per pair (cached data: do not mutate)."""
+
+    fields: dict
+    """``base_fields`` of the pair (``_copy_fields`` it)."""
+    tissues: tuple[str, ...]
+    """The tissues of ``normal_expression_tpm``, sorted: the order of their perturbation draws."""
+    head: dict
+    """``gene``, ``indication``, ``disease_context``, ``target_class`` of the profile."""
+    indication: dict
+    """The indication's record in ``targets.json``."""
+
+
 @lru_cache(maxsize=None)
-def _base_template(pair_id: str) -> dict:
-    """``base_fields`` of a pair, computed once (do not mutate: ``_copy_fields`` it)."""
-    f = base_fields(pair_record(pair_id))
-    # _profile passes exactly these fields on (validation would refuse a missing or extra one).
+def _template(pair_id: str) -> _Template:
+    pair = pair_record(pair_id)
+    f = base_fields(pair)
+    # _profile passes exactly these fields on (validation would refuse a missing or extra one), and
+    # _copy_fields copies the one dict among them.
     if set(f) != set(_MEASURED_FIELDS):
         raise ValueError(f"pair {pair_id!r}: base fields {sorted(set(f) ^ set(_MEASURED_FIELDS))} differ from TargetProfile's")
-    return f
+    if [k for k, v in f.items() if isinstance(v, dict)] != ["normal_expression_tpm"]:
+        raise ValueError(f"pair {pair_id!r}: normal_expression_tpm must be the one mapping among the base fields")
+    data = load_target_data()
+    target = data["targets"][pair["target"]]
+    head = {"gene": target["gene"], "indication": pair["indication"], "disease_context": pair["disease_context"],
+            "target_class": target["target_class"]}
+    return _Template(f, tuple(sorted(f["normal_expression_tpm"])), head, data["indications"][pair["indication"]])
 
 
 def _copy_fields(f: dict) -> dict:
-    """A deep copy of TargetProfile field values, as ``json_copy`` gives: the values nest one level at
-    most (a dict of numbers, lists of strings), so containers are copied one level down."""
+    """A copy of TargetProfile field values that the generator may change as ``json_copy``'s deep copy
+    would allow: the values are scalars, lists of strings and one dict (tissue -> TPM). The dict is
+    changed in place, so it is copied; the lists are only ever replaced (``f[key] = [...]``), never
+    changed in place, so the copy shares them."""
     out = dict(f)
-    for k, v in f.items():
-        cls = v.__class__
-        if cls is dict:
-            out[k] = dict(v)
-        elif cls is list:
-            out[k] = list(v)
+    out["normal_expression_tpm"] = dict(f["normal_expression_tpm"])
     return out
 
 
@@ -200,7 +217,11 @@ def _failing(f: dict) -> list[str]:
 
 
 def _clip(x: float, lo: float = 0.0, hi: float = 1.0) -> float:
-    return float(min(hi, max(lo, x)))
+    """``float(min(hi, max(lo, x)))`` spelled as the builtins decide it (``max`` keeps ``lo`` unless
+    ``x > lo``, ``min`` keeps ``hi`` unless the value is below it): the same value, without two
+    builtin calls (~80 ns each; a scenario clips ~20 values)."""
+    x = x if x > lo else lo
+    return float(x if x < hi else hi)
 
 
 _EXP_KEYS = ("tumor_expression_tpm", "selectivity_ratio", "in_vitro_ic50_nm")
@@ -208,26 +229,37 @@ _SCORE_KEYS = ("druggability_score", "binding_pocket_quality", "tissue_specifici
                "pathway_relevance", "literature_support", "responder_fraction")
 
 
-def _perturb(f: dict, s: float, rng: np.random.Generator) -> None:
-    """Perturb in place; always draws the same number of normals (keeps twins aligned).
+@lru_cache(maxsize=None)
+def _exp_scales(s: float, n: int) -> np.ndarray:
+    """The scales of ``_perturb``'s ``n + 6`` multiplicative draws: ``2 * s`` for the ``n`` tissues and
+    the ``_EXP_KEYS``, ``s`` for literature, structures and alteration."""
+    two_s = 2 * s
+    scales = np.array([two_s] * (n + 3) + [s] * 3)
+    scales.flags.writeable = False  # shared by every call
+    return scales
 
-    The multiplicative factors ``exp(c·z)`` take one ``np.exp`` over an array (elementwise the same
-    values as one call per draw), and the draws are Python floats: numpy scalar arithmetic cost ~1 µs
-    per operation and gives the same IEEE results.
+
+def _perturb(f: dict, s: float, rng: np.random.Generator, tissues: tuple[str, ...]) -> None:
+    """Perturb in place; always draws the same number of normals (keeps twins aligned). ``tissues``
+    are ``f["normal_expression_tpm"]``'s keys, sorted.
+
+    The multiplicative factors ``exp(c·z)`` take one ``np.exp`` over ``z * scales`` (elementwise the
+    same IEEE products and the same values as one call per draw), and the other draws are Python
+    floats: numpy scalar arithmetic cost ~1 µs per operation and gives the same IEEE results.
     """
-    z = rng.standard_normal(32).tolist()
+    draws = rng.standard_normal(32)
+    z = draws.tolist()
     tissue_tpm = f["normal_expression_tpm"]
-    tissues = sorted(tissue_tpm)
     n = len(tissues)
     # Draw order: one per tissue (2s), the _EXP_KEYS (2s), literature, structures, alteration (s).
-    two_s = 2 * s
-    factors = np.exp([two_s * x for x in z[:n + 3]] + [s * x for x in z[n + 3:n + 6]]).tolist()
+    factors = np.exp(draws[:n + 6] * _exp_scales(s, n)).tolist()
     for i, tissue in enumerate(tissues):
         tissue_tpm[tissue] = round(tissue_tpm[tissue] * factors[i], 2)
     for i, key in enumerate(_EXP_KEYS):
         f[key] = f[key] * factors[n + i]
-    f["literature_volume"] = int(round(f["literature_volume"] * factors[n + 3]))
-    f["structure_count"] = int(round(f["structure_count"] * factors[n + 4]))
+    # round() of a float is already an int.
+    f["literature_volume"] = round(f["literature_volume"] * factors[n + 3])
+    f["structure_count"] = round(f["structure_count"] * factors[n + 4])
     f["alteration_frequency"] = _clip(f["alteration_frequency"] * factors[n + 5])
     i = n + 6
     for key in _SCORE_KEYS:
@@ -238,7 +270,7 @@ def _perturb(f: dict, s: float, rng: np.random.Generator) -> None:
         f["allosteric_pocket_score"] = _clip(f["allosteric_pocket_score"] + 0.5 * s * allo)
     f["biomarker_correlation"] = _clip(f["biomarker_correlation"] + 0.5 * s * z[i + 1], -1.0, 1.0)
     f["dependency_score"] += s * z[i + 2]
-    f["disease_overexpression_log2fc"] += two_s * z[i + 3]
+    f["disease_overexpression_log2fc"] += 2 * s * z[i + 3]
     f["in_vivo_tgi_pct"] += 40 * s * z[i + 4]
 
 
@@ -472,12 +504,21 @@ def key_dimensions(f: dict, decision: str, n: int) -> tuple[EvidenceDimension, .
     return tuple(dict.fromkeys(order))[:n]
 
 
+@lru_cache(maxsize=4096)
+def _log2_1p(count: int) -> float:
+    """``np.log2(1 + count)`` as a Python float (the same IEEE value), once per structure count."""
+    return float(np.log2(1 + count))
+
+
 def _database_coverage(f: dict, indication: dict, tier: str, rng: np.random.Generator) -> dict[str, float]:
-    study = _clip((np.log10(f["literature_volume"] + 1) - 2) / 2.5, 0.3, 1.0)
+    # numpy's logs as Python floats: the arithmetic after them gives the same IEEE values without
+    # numpy scalar operations.
+    study = _clip((float(np.log10(f["literature_volume"] + 1)) - 2) / 2.5, 0.3, 1.0)
     cov = dict(BASE_COVERAGE)
+    curated = 0.7 + 0.3 * study
     for db in _CURATED_DBS:
-        cov[db] *= 0.7 + 0.3 * study
-    cov["PDB"] = 0.05 if f["structure_count"] == 0 else float(min(0.98, 0.5 + 0.08 * np.log2(1 + f["structure_count"])))
+        cov[db] *= curated
+    cov["PDB"] = 0.05 if f["structure_count"] == 0 else min(0.98, 0.5 + 0.08 * _log2_1p(f["structure_count"]))
     tractable = max(f["druggability_score"], f["allosteric_pocket_score"], 0.8 * f["recent_inhibitor_evidence"])
     cov["ChEMBL"] = 0.4 + 0.55 * tractable
     if f["clinical_precedent"] == "none":
@@ -486,8 +527,11 @@ def _database_coverage(f: dict, indication: dict, tier: str, rng: np.random.Gene
         cov[db] = min(cov[db], p)  # a database outside BASE_COVERAGE fails here
     noise = rng.normal(0.0, 0.02, size=len(_DBS_BY_NAME)).tolist()
     k = COVERAGE_TIER[tier]
-    # cov[db] * k + e is a Python float (PDB's numpy value is converted above): min / max clip it as _clip does.
-    return {db: round(min(1.0, max(0.05, cov[db] * k + e)), 3) for db, e in zip(_DBS_BY_NAME, noise)}
+    out = {}
+    for db, e in zip(_DBS_BY_NAME, noise):
+        p = cov[db] * k + e  # a Python float, clipped to [0.05, 1] as min(1.0, max(0.05, p)) would
+        out[db] = round(1.0 if p >= 1.0 else p if p > 0.05 else 0.05, 3)
+    return out
 
 
 # ------------------------------------------------------------------------------------- generation
@@ -577,8 +621,9 @@ def generate_scenario(seed: int, difficulty: str | None = None, *, twin: bool = 
             raise ValueError(f"rng must be np.random.default_rng({seed}) (the seed's own stream), or None.")
     pair, drawn_tier = _draw_pair_and_tier(rng)
     tier = difficulty or drawn_tier
-    f = _copy_fields(_base_template(pair["id"]))
-    _perturb(f, SPREAD[tier], rng)
+    template = _template(pair["id"])
+    f = _copy_fields(template.fields)
+    _perturb(f, SPREAD[tier], rng, template.tissues)
     want_go = bool(rng.random() < 0.5) != twin
     # The children of rng.spawn(3), in order edit, mislead, quality; each is built only where it is
     # used (a child costs a SeedSequence and a PCG64 seeding, and edits and misleading signals are
@@ -605,29 +650,25 @@ def generate_scenario(seed: int, difficulty: str | None = None, *, twin: bool = 
     decision, viability = decide(f)
     assert decision == want and (decision == "go") == (not _failing(f)), "gates and decide() disagree"
 
-    target = load_target_data()["targets"][pair["target"]]
     required = {}
     if decision == "go" and _tractability_route(f) == "allosteric":
         required[ActionType.BINDING_SITE_ANALYSIS] = {"include_allosteric": True}
     profile = _profile(
-        f, gene=target["gene"], indication=pair["indication"], disease_context=pair["disease_context"],
-        target_class=target["target_class"],
-        correct_decision=decision, true_viability_score=viability,
+        f, template.head, correct_decision=decision, true_viability_score=viability,
         key_evidence_dimensions=key_dimensions(f, decision, N_KEY_DIMS[tier]),
         misleading_signals=tuple(misleading), required_parameters=required,
     )
-    indication = load_target_data()["indications"][pair["indication"]]
     quality = DataQualityState(
         noise_level=params.noise_level[tier], false_positive_rate=params.false_rate[tier],
         false_negative_rate=params.false_rate[tier],
-        database_coverage=_database_coverage(f, indication, tier, _spawned(seed, words, 2)),
+        database_coverage=_database_coverage(f, template.indication, tier, _spawned(seed, words, 2)),
     )
     scenario_id = f"proc-{seed}-{tier}" + ("-twin" if twin else "")
     return Scenario(scenario_id=scenario_id, difficulty=tier, profile=profile, quality=quality,
                     credits=params.credits[tier])
 
 
-def _profile(f: dict, **head_and_verdict) -> TargetProfile:
+def _profile(f: dict, head: dict, **verdict) -> TargetProfile:
     """``TargetProfile(**head, **f, **verdict)`` without re-validating values the generator built itself
     (``drugenv.models.trusted``; validation was ~6 us a scenario).
 
@@ -637,13 +678,13 @@ def _profile(f: dict, **head_and_verdict) -> TargetProfile:
     are clipped, ratios and potencies are positive products); ``tests/scenarios/test_procedural.py``
     re-validates generated profiles, and the golden trajectories pin their values.
     """
-    values = {k: head_and_verdict[k] for k in _HEAD_FIELDS}
+    values = dict(head)  # _HEAD_FIELDS, in order
     for k in _MEASURED_FIELDS:
         values[k] = f[k]
     for k in _TUPLE_FIELDS:
         values[k] = tuple(values[k])
     for k in _VERDICT_FIELDS:
-        values[k] = head_and_verdict[k]
+        values[k] = verdict[k]
     return trusted(TargetProfile, **values)
 
 
