@@ -23,7 +23,7 @@ from drugenv.models import (
     trusted_from,
 )
 from drugenv.scenarios import Scenario, make_scenario
-from drugenv.scenarios.procedural import TEST_SEED_OFFSET
+from drugenv.scenarios.procedural import TEST_SEED_OFFSET, seeded_generator
 from drugenv.simulator import reward as reward_engine
 from drugenv.simulator import rules, transitions
 from drugenv.simulator.episode import CreditState, EpisodeBook, EpisodeOutcome
@@ -164,8 +164,9 @@ class DrugTargetEnvironment:
         world_seed = seed if self._seal is None else sealed_seed(seed, self._seal)
         # One generator of the world seed serves the episode id (its first two words, read without
         # consuming them) and a procedural scenario (the same stream from its start): seeding a PCG64
-        # costs ~7 us, and the id and the scenario each seeded their own before.
-        rng = np.random.default_rng(world_seed)
+        # costs ~7 us, and the id and the scenario each seeded their own before. (seeded_generator is
+        # default_rng's stream, built a little cheaper.)
+        rng = seeded_generator(world_seed)
         # Derived from the world seed: a sealed episode's id must not let anyone recover the public seed's scenario either.
         new_episode_id = episode_id or _episode_uuid(rng)
         sc = make_scenario(scenario, world_seed, difficulty, self.sim_params, rng=rng)
