@@ -469,7 +469,7 @@ def _add_misleading(f: dict, decision: str, n: int, rng: np.random.Generator) ->
     names = _MISLEAD_GO if decision == "go" else _MISLEAD_NO_GO
     signals: list[MisleadingSignal] = []
     failing = _failing(f)
-    for i in rng.permutation(len(names)):
+    for i in rng.permutation(len(names)).tolist():  # Python ints: numpy scalars index a tuple slower
         if len(signals) >= n:
             break
         trial = _copy_fields(f)
@@ -648,10 +648,11 @@ def generate_scenario(seed: int, difficulty: str | None = None, *, twin: bool = 
     words = _child_entropy(seed)
     want = "go" if want_go else "no_go"
     # decide(f) disagrees with the coin: its decision is go iff no gate fails (its viability is not needed yet).
-    if (not _failing(f)) != want_go:
+    failing = _failing(f)
+    if (not failing) != want_go:
         edit_rng = _spawned(seed, words, 0)
         if want == "go":
-            for gate in _failing(f):
+            for gate in failing:
                 _rescue(f, gate, edit_rng)
         else:
             options = ["safe", "selective", "translates"]
@@ -674,14 +675,21 @@ def generate_scenario(seed: int, difficulty: str | None = None, *, twin: bool = 
         key_evidence_dimensions=key_dimensions(f, decision, N_KEY_DIMS[tier]),
         misleading_signals=tuple(misleading), required_parameters=required,
     )
-    quality = DataQualityState(
-        noise_level=params.noise_level[tier], false_positive_rate=params.false_rate[tier],
-        false_negative_rate=params.false_rate[tier],
-        database_coverage=_database_coverage(f, template.indication, tier, _spawned(seed, words, 2)),
-    )
+    noise, false_rate = params.noise_level[tier], params.false_rate[tier]
+    _check_rates(noise, false_rate)
+    # Trusted: the rates are checked above, the coverage is rounded probabilities in [0.05, 1].
+    quality = trusted(DataQualityState, noise_level=noise, false_positive_rate=false_rate, false_negative_rate=false_rate,
+                      database_coverage=_database_coverage(f, template.indication, tier, _spawned(seed, words, 2)))
     scenario_id = f"proc-{seed}-{tier}" + ("-twin" if twin else "")
     return Scenario(scenario_id=scenario_id, difficulty=tier, profile=profile, quality=quality,
                     credits=params.credits[tier])
+
+
+@lru_cache(maxsize=256)
+def _check_rates(noise: float, false_rate: float) -> None:
+    """Validate a tier's noise and false rates (``SimParams`` does not bound them) as ``DataQualityState``
+    does, raising its ``ValidationError``; once per pair of values (an error is not cached)."""
+    DataQualityState(noise_level=noise, false_positive_rate=false_rate, false_negative_rate=false_rate)
 
 
 def _profile(f: dict, head: dict, **verdict) -> TargetProfile:

@@ -170,7 +170,11 @@ class DrugTargetEnvironment:
         # Derived from the world seed: a sealed episode's id must not let anyone recover the public seed's scenario either.
         new_episode_id = episode_id or _episode_uuid(rng)
         sc = make_scenario(scenario, world_seed, difficulty, self.sim_params, rng=rng)
-        self._latent = FullLatentState(profile=sc.profile, quality=sc.quality, world_seed=world_seed, scenario_id=sc.scenario_id)
+        # Trusted: the scenario is a validated Scenario (or built as one), world_seed an int, scenario_id its str;
+        # the fields counted as set are the four that FullLatentState(...) would have been given.
+        self._latent = latent = trusted(FullLatentState, profile=sc.profile, quality=sc.quality, world_seed=world_seed,
+                                        scenario_id=sc.scenario_id, covered_key_dimensions=set())
+        object.__setattr__(latent, "__pydantic_fields_set__", {"profile", "quality", "world_seed", "scenario_id"})
         self._book = EpisodeBook(credits=CreditState(total=sc.credits), difficulty=sc.difficulty, max_steps=self.sim_params.max_steps)
         self._episode_id = new_episode_id
         self._cum_reward = 0.0
