@@ -675,21 +675,27 @@ def generate_scenario(seed: int, difficulty: str | None = None, *, twin: bool = 
         key_evidence_dimensions=key_dimensions(f, decision, N_KEY_DIMS[tier]),
         misleading_signals=tuple(misleading), required_parameters=required,
     )
-    noise, false_rate = params.noise_level[tier], params.false_rate[tier]
-    _check_rates(noise, false_rate)
-    # Trusted: the rates are checked above, the coverage is rounded probabilities in [0.05, 1].
-    quality = trusted(DataQualityState, noise_level=noise, false_positive_rate=false_rate, false_negative_rate=false_rate,
-                      database_coverage=_database_coverage(f, template.indication, tier, _spawned(seed, words, 2)))
+    noise, false_rate, credits = params.noise_level[tier], params.false_rate[tier], params.credits[tier]
+    coverage = _database_coverage(f, template.indication, tier, _spawned(seed, words, 2))
     scenario_id = f"proc-{seed}-{tier}" + ("-twin" if twin else "")
-    return Scenario(scenario_id=scenario_id, difficulty=tier, profile=profile, quality=quality,
-                    credits=params.credits[tier])
+    # SimParams types the tier's rates and budget but does not bound them: values that validation would
+    # keep as they are (the coverage is rounded probabilities in [0.05, 1]) skip it; others are validated
+    # (converted, or refused with the same ValidationError as before).
+    if _is_probability(noise) and _is_probability(false_rate):
+        quality = trusted(DataQualityState, noise_level=noise, false_positive_rate=false_rate,
+                          false_negative_rate=false_rate, database_coverage=coverage)
+    else:
+        quality = DataQualityState(noise_level=noise, false_positive_rate=false_rate, false_negative_rate=false_rate,
+                                   database_coverage=coverage)
+    if credits.__class__ is int and credits > 0:
+        return trusted(Scenario, scenario_id=scenario_id, difficulty=tier, profile=profile, quality=quality,
+                       credits=credits)
+    return Scenario(scenario_id=scenario_id, difficulty=tier, profile=profile, quality=quality, credits=credits)
 
 
-@lru_cache(maxsize=256)
-def _check_rates(noise: float, false_rate: float) -> None:
-    """Validate a tier's noise and false rates (``SimParams`` does not bound them) as ``DataQualityState``
-    does, raising its ``ValidationError``; once per pair of values (an error is not cached)."""
-    DataQualityState(noise_level=noise, false_positive_rate=false_rate, false_negative_rate=false_rate)
+def _is_probability(x: float) -> bool:
+    """A float in [0, 1] (not NaN): what a probability field of ``DataQualityState`` keeps unchanged."""
+    return x.__class__ is float and 0.0 <= x <= 1.0
 
 
 def _profile(f: dict, head: dict, **verdict) -> TargetProfile:
