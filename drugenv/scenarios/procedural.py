@@ -512,8 +512,9 @@ def _log2_1p(count: int) -> float:
 
 def _database_coverage(f: dict, indication: dict, tier: str, rng: np.random.Generator) -> dict[str, float]:
     # numpy's logs as Python floats: the arithmetic after them gives the same IEEE values without
-    # numpy scalar operations.
-    study = _clip((float(np.log10(f["literature_volume"] + 1)) - 2) / 2.5, 0.3, 1.0)
+    # numpy scalar operations. The count goes in as a float (exact below 2**53): numpy runs the same
+    # float64 log10 loop on it without first casting a Python int (~4x the call's cost).
+    study = _clip((float(np.log10(float(f["literature_volume"] + 1))) - 2) / 2.5, 0.3, 1.0)
     cov = dict(BASE_COVERAGE)
     curated = 0.7 + 0.3 * study
     for db in _CURATED_DBS:
