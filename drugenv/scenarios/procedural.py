@@ -541,15 +541,34 @@ def _database_coverage(f: dict, indication: dict, tier: str, rng: np.random.Gene
 class _SeedSequenceNoErrstate(_SeedSequence):
     """A ``SeedSequence`` whose ``generate_state`` runs without numpy's ``np.errstate(over="ignore")``
     wrapper (entering and leaving it is ~6 k instructions, ~0.5 us, per generator seeded): the method
-    hashes the pool in C unsigned integers, so no floating-point state is read or set, and the same
-    pool gives the same words (where numpy has no such wrapper, this is plain ``SeedSequence``)."""
+    hashes the pool in C unsigned integers, so there is no overflow for the wrapper to silence, and the
+    same pool gives the same words. Used only where ``_errstate_free_is_same()`` holds."""
 
     generate_state = getattr(_SeedSequence.generate_state, "__wrapped__", _SeedSequence.generate_state)
 
 
+def _errstate_free_is_same() -> bool:
+    """Whether this numpy's unwrapped ``generate_state`` gives the wrapped one's words and raises nothing
+    with every floating-point error turned into an exception (so the wrapper had nothing to do)."""
+    try:
+        with np.errstate(all="raise"):
+            for seed in (0, 7, 2**32 + 5, 2**100 + 3):
+                plain, free = _SeedSequence(seed), _SeedSequenceNoErrstate(seed)
+                for n, dtype in ((4, np.uint64), (8, np.uint32)):
+                    if not np.array_equal(plain.generate_state(n, dtype), free.generate_state(n, dtype)):
+                        return False
+    except FloatingPointError:
+        return False
+    return True
+
+
+_SEED_SEQUENCE = _SeedSequenceNoErrstate if _errstate_free_is_same() else _SeedSequence
+"""The ``SeedSequence`` class the generator seeds with: the same pools and words either way."""
+
+
 def seeded_generator(seed: int) -> np.random.Generator:
-    """``np.random.default_rng(seed)``: the same stream (its ``SeedSequence`` skips the errstate wrapper)."""
-    return _Generator(_PCG64(_SeedSequenceNoErrstate(seed)))
+    """``np.random.default_rng(seed)``: the same stream, seeded through ``_SEED_SEQUENCE``."""
+    return _Generator(_PCG64(_SEED_SEQUENCE(seed)))
 
 
 _POOL_SIZE = 4
@@ -574,12 +593,12 @@ def _child_entropy(seed: int) -> list[int]:
 
 
 def _child_by_entropy_matches() -> bool:
-    """Whether this numpy's SeedSequence pools ``_child_entropy`` words as it pools a spawn key (and the
-    errstate-free ``generate_state`` gives the same words from them)."""
+    """Whether this numpy's SeedSequence pools ``_child_entropy`` words as it pools a spawn key (and gives
+    the same words from them)."""
     for seed in (0, 7, 2**32 - 1, 2**32 + 5, 2**100 + 3):
         for i in (0, 1, 2):
             spawned = _SeedSequence(seed, spawn_key=(i,))
-            direct = _SeedSequenceNoErrstate(np.array([*_child_entropy(seed), i], dtype=np.uint32))
+            direct = _SEED_SEQUENCE(np.array([*_child_entropy(seed), i], dtype=np.uint32))
             if not (np.array_equal(spawned.pool, direct.pool)
                     and np.array_equal(spawned.generate_state(4, np.uint64), direct.generate_state(4, np.uint64))):
                 return False
@@ -595,7 +614,7 @@ def _spawned(seed: int, words: list[int], i: int) -> np.random.Generator:
     ``words`` is ``_child_entropy(seed)`` (computed once per scenario)."""
     if not _CHILD_BY_ENTROPY:
         return _Generator(_PCG64(_SeedSequence(seed, spawn_key=(i,))))
-    return _Generator(_PCG64(_SeedSequenceNoErrstate(np.array([*words, i], dtype=np.uint32))))
+    return _Generator(_PCG64(_SEED_SEQUENCE(np.array([*words, i], dtype=np.uint32))))
 
 
 def _draw_pair_and_tier(rng: np.random.Generator) -> tuple[dict, str]:
