@@ -44,9 +44,6 @@ from functools import lru_cache
 from typing import Literal, NamedTuple
 
 import numpy as np
-from numpy.random import PCG64 as _PCG64
-from numpy.random import Generator as _Generator
-from numpy.random import SeedSequence as _SeedSequence
 
 from drugenv.actions import ActionType, EvidenceDimension
 from drugenv.models import trusted
@@ -67,6 +64,7 @@ from drugenv.simulator.gates import (
 )
 from drugenv.simulator.latent import VITAL_TISSUES, DataQualityState, MisleadingSignal, TargetProfile
 from drugenv.simulator.params import DIFFICULTIES, SimParams
+from drugenv.simulator.seeding import child_entropy, seeded_generator, spawned_child
 
 TEST_SEED_OFFSET = 1_000_000
 """Seeds below this are train seeds; seeds from it on are test seeds."""
@@ -538,85 +536,6 @@ def _database_coverage(f: dict, indication: dict, tier: str, rng: np.random.Gene
 # ------------------------------------------------------------------------------------- generation
 
 
-class _SeedSequenceNoErrstate(_SeedSequence):
-    """A ``SeedSequence`` whose ``generate_state`` runs without numpy's ``np.errstate(over="ignore")``
-    wrapper (entering and leaving it is ~6 k instructions, ~0.5 us, per generator seeded): the method
-    hashes the pool in C unsigned integers, so there is no overflow for the wrapper to silence, and the
-    same pool gives the same words. Used only where ``_errstate_free_is_same()`` holds."""
-
-    generate_state = getattr(_SeedSequence.generate_state, "__wrapped__", _SeedSequence.generate_state)
-
-
-def _errstate_free_is_same() -> bool:
-    """Whether this numpy's unwrapped ``generate_state`` gives the wrapped one's words and raises nothing
-    with every floating-point error turned into an exception (so the wrapper had nothing to do)."""
-    try:
-        with np.errstate(all="raise"):
-            for seed in (0, 7, 2**32 + 5, 2**100 + 3):
-                plain, free = _SeedSequence(seed), _SeedSequenceNoErrstate(seed)
-                for n, dtype in ((4, np.uint64), (8, np.uint32)):
-                    if not np.array_equal(plain.generate_state(n, dtype), free.generate_state(n, dtype)):
-                        return False
-    except FloatingPointError:
-        return False
-    return True
-
-
-_SEED_SEQUENCE = _SeedSequenceNoErrstate if _errstate_free_is_same() else _SeedSequence
-"""The ``SeedSequence`` class the generator seeds with: the same pools and words either way."""
-
-
-def seeded_generator(seed: int) -> np.random.Generator:
-    """``np.random.default_rng(seed)``: the same stream, seeded through ``_SEED_SEQUENCE``."""
-    return _Generator(_PCG64(_SEED_SEQUENCE(seed)))
-
-
-_POOL_SIZE = 4
-"""``SeedSequence``'s default pool size, in 32-bit words."""
-
-
-def _child_entropy(seed: int) -> list[int]:
-    """The words that ``SeedSequence(seed, spawn_key=(i,))`` hashes into its pool, but for ``i`` last:
-    the seed's 32-bit words (least significant first; one word for 0), zero-padded to the pool size.
-
-    ``SeedSequence(np.array([*words, i], np.uint32))`` hashes the same words into the same pool, so it
-    gives the same stream as the child with spawn key ``(i,)`` (pinned at import by ``_CHILD_BY_ENTROPY``),
-    and costs ~1.5 us instead of ~3.5: numpy converts a spawn key in Python, an entropy array not at all.
-    """
-    words = [seed & 0xFFFFFFFF]
-    seed >>= 32
-    while seed:
-        words.append(seed & 0xFFFFFFFF)
-        seed >>= 32
-    words.extend([0] * (_POOL_SIZE - len(words)))
-    return words
-
-
-def _child_by_entropy_matches() -> bool:
-    """Whether this numpy's SeedSequence pools ``_child_entropy`` words as it pools a spawn key (and gives
-    the same words from them)."""
-    for seed in (0, 7, 2**32 - 1, 2**32 + 5, 2**100 + 3):
-        for i in (0, 1, 2):
-            spawned = _SeedSequence(seed, spawn_key=(i,))
-            direct = _SEED_SEQUENCE(np.array([*_child_entropy(seed), i], dtype=np.uint32))
-            if not (np.array_equal(spawned.pool, direct.pool)
-                    and np.array_equal(spawned.generate_state(4, np.uint64), direct.generate_state(4, np.uint64))):
-                return False
-    return True
-
-
-_CHILD_BY_ENTROPY = _child_by_entropy_matches()
-"""False would mean numpy assembles a child's entropy differently; ``_spawned`` then builds the child by its key."""
-
-
-def _spawned(seed: int, words: list[int], i: int) -> np.random.Generator:
-    """Child ``i`` of ``np.random.default_rng(seed).spawn(n)`` (n > i), built alone: the same stream.
-    ``words`` is ``_child_entropy(seed)`` (computed once per scenario)."""
-    if not _CHILD_BY_ENTROPY:
-        return _Generator(_PCG64(_SeedSequence(seed, spawn_key=(i,))))
-    return _Generator(_PCG64(_SEED_SEQUENCE(np.array([*words, i], dtype=np.uint32))))
-
-
 def _draw_pair_and_tier(rng: np.random.Generator) -> tuple[dict, str]:
     by_target = _pairs_by_target()
     targets = _sorted_targets()
@@ -665,12 +584,12 @@ def generate_scenario(seed: int, difficulty: str | None = None, *, twin: bool = 
     # used (a child costs a SeedSequence and a PCG64 seeding, and edits and misleading signals are
     # not always needed). rng is default_rng(seed) at its start (checked above), so child i is
     # SeedSequence(seed, spawn_key=(i,))'s stream.
-    words = _child_entropy(seed)
+    words = child_entropy(seed)
     want = "go" if want_go else "no_go"
     # decide(f) disagrees with the coin: its decision is go iff no gate fails (its viability is not needed yet).
     failing = _failing(f)
     if (not failing) != want_go:
-        edit_rng = _spawned(seed, words, 0)
+        edit_rng = spawned_child(seed, words, 0)
         if want == "go":
             for gate in failing:
                 _rescue(f, gate, edit_rng)
@@ -683,7 +602,7 @@ def generate_scenario(seed: int, difficulty: str | None = None, *, twin: bool = 
             _break(f, options[int(edit_rng.integers(len(options)))], edit_rng)
     _sharpen(f, MARGIN[tier])
     # With no signal wanted, _add_misleading would only draw a permutation from its own child.
-    misleading = _add_misleading(f, want, N_MISLEADING[tier], _spawned(seed, words, 1)) if N_MISLEADING[tier] else []
+    misleading = _add_misleading(f, want, N_MISLEADING[tier], spawned_child(seed, words, 1)) if N_MISLEADING[tier] else []
     decision, viability = decide(f)
     assert decision == want and (decision == "go") == (not _failing(f)), "gates and decide() disagree"
 
@@ -696,7 +615,7 @@ def generate_scenario(seed: int, difficulty: str | None = None, *, twin: bool = 
         misleading_signals=tuple(misleading), required_parameters=required,
     )
     noise, false_rate, credits = params.noise_level[tier], params.false_rate[tier], params.credits[tier]
-    coverage = _database_coverage(f, template.indication, tier, _spawned(seed, words, 2))
+    coverage = _database_coverage(f, template.indication, tier, spawned_child(seed, words, 2))
     scenario_id = f"proc-{seed}-{tier}" + ("-twin" if twin else "")
     # SimParams types the tier's rates and budget but does not bound them: values that validation would
     # keep as they are (the coverage is rounded probabilities in [0.05, 1]) skip it; others are validated

@@ -23,12 +23,13 @@ from drugenv.models import (
     trusted_from,
 )
 from drugenv.scenarios import Scenario, make_scenario
-from drugenv.scenarios.procedural import TEST_SEED_OFFSET, seeded_generator
+from drugenv.scenarios.procedural import TEST_SEED_OFFSET
 from drugenv.simulator import reward as reward_engine
 from drugenv.simulator import rules, transitions
 from drugenv.simulator.episode import CreditState, EpisodeBook, EpisodeOutcome
 from drugenv.simulator.latent import FullLatentState, OracleView
 from drugenv.simulator.params import RewardConfig, SimParams
+from drugenv.simulator.seeding import seeded_generator
 
 
 def sealed_seed(seed: int, secret: str) -> int:

@@ -17,6 +17,7 @@ import numpy as np
 from drugenv.actions import ACTION_TABLE, ActionType
 from drugenv.models import DrugTargetAction, IntermediateOutput, trusted
 from drugenv.simulator.latent import OTHER_TISSUES, VITAL_TISSUES, DataQualityState, TargetProfile
+from drugenv.simulator.seeding import seeded_generator
 
 # Which database answers each action (for coverage), given its parameters.
 _DB_OF: dict[ActionType, Callable[[dict], str]] = {
@@ -104,7 +105,7 @@ def _clip(x: float, lo: float, hi: float) -> float:
 @lru_cache(maxsize=65536)
 def _coverage_draw(episode_seed: int, db: str) -> float:
     """The uniform draw that decides whether ``db`` holds data in this episode (cached: it is fixed per episode)."""
-    return float(np.random.default_rng(_coverage_seed(episode_seed, db)).random())
+    return float(seeded_generator(_coverage_seed(episode_seed, db)).random())
 
 
 def _r(x: float, nd: int = 2) -> float:
@@ -134,7 +135,7 @@ def generate(profile: TargetProfile, quality: DataQualityState, action: DrugTarg
                 IntermediateOutput, action_type=action.action_type, dimension=dimension, status="no_data",
                 summary=f"{db} holds no data for {profile.gene} in {profile.indication}.", data={"database": db},
                 cost=spec.cost)
-    rng = np.random.Generator(np.random.PCG64(_query_seed(episode_seed, action.action_type, params, params_json)))
+    rng = seeded_generator(_query_seed(episode_seed, action.action_type, params, params_json))
     source = db or params.get("panel") or params.get("method") or params.get("model")
     scale = _DB_NOISE.get(str(source), 1.0)
     d = _Draw(rng, quality, scale)

@@ -60,8 +60,14 @@ def test_drawn_tier_equals_explicit_tier():
 
 
 def test_no_global_numpy_random():
-    source = inspect.getsource(procedural)
-    assert set(re.findall(r"np\.random\.(\w+)", source)) <= {"default_rng", "Generator"}
+    """Scenario generation and the simulator draw only from generators they seed (never numpy's global
+    state, which another library or a test could reseed or advance)."""
+    from drugenv.simulator import environment, evidence, seeding
+
+    for module in (procedural, seeding, evidence, environment):
+        source = inspect.getsource(module)
+        assert set(re.findall(r"np\.random\.(\w+)", source)) <= {"default_rng", "Generator", "PCG64", "SeedSequence"}, module
+        assert not re.search(r"from numpy(\.random)? import|import numpy\.random", source), module
 
 
 def test_unknown_difficulty_and_negative_seed_raise():
