@@ -46,7 +46,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 
 from drugenv.actions import ActionType, EvidenceDimension
-from drugenv.models import trusted
+from drugenv.models import trusted, trusted_from
 from drugenv.scenarios.base import Scenario
 from drugenv.scenarios.target_data import base_fields, load_target_data, pair_record
 from drugenv.simulator.gates import (
@@ -654,7 +654,7 @@ def _profile(f: dict, head: dict, **verdict) -> TargetProfile:
         values[k] = tuple(values[k])
     for k in _VERDICT_FIELDS:
         values[k] = verdict[k]
-    return trusted(TargetProfile, **values)
+    return trusted_from(TargetProfile, values)
 
 
 def twin_of(scenario_or_seed: Scenario | int, difficulty: str | None = None, *,
