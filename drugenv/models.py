@@ -30,13 +30,7 @@ def trusted(cls: type[M], **values: Any) -> M:
     is validated where it enters (``rules.parse_action``, the server); ``tests/simulator/test_trusted.py``
     checks that what this builds equals what validation builds.
     """
-    # trusted_from's body, not a call to it: this runs ~6 times a step.
-    obj = cls.__new__(cls)
-    _set(obj, "__dict__", values)
-    _set(obj, "__pydantic_fields_set__", set(values))
-    _set(obj, "__pydantic_extra__", None)
-    _set(obj, "__pydantic_private__", None)
-    return obj
+    return trusted_from(cls, values)  # values is this call's own dict
 
 
 def trusted_from(cls: type[M], values: dict[str, Any]) -> M:
