@@ -137,7 +137,7 @@ _VERDICT_FIELDS = ("correct_decision", "true_viability_score", "key_evidence_dim
 _MEASURED_FIELDS = tuple(k for k in TargetProfile.model_fields if k not in _HEAD_FIELDS + _VERDICT_FIELDS)
 """The ``TargetProfile`` fields a pair's base values set (and the generator perturbs), in declaration order."""
 _TUPLE_FIELDS = ("off_target_genes", "toxicity_profile", "clinical_notes")
-"""Measured fields the generator keeps as lists and the profile declares as tuples."""
+"""Measured fields the profile declares as tuples (the template holds tuples; the generator may replace them with lists)."""
 assert _HEAD_FIELDS + _MEASURED_FIELDS + _VERDICT_FIELDS == tuple(TargetProfile.model_fields)
 
 
@@ -164,6 +164,8 @@ def _template(pair_id: str) -> _Template:
         raise ValueError(f"pair {pair_id!r}: base fields {sorted(set(f) ^ set(_MEASURED_FIELDS))} differ from TargetProfile's")
     if [k for k, v in f.items() if isinstance(v, dict)] != ["normal_expression_tpm"]:
         raise ValueError(f"pair {pair_id!r}: normal_expression_tpm must be the one mapping among the base fields")
+    for k in _TUPLE_FIELDS:  # shared by every copy (_copy_fields): a tuple refuses an edit in place
+        f[k] = tuple(f[k])
     data = load_target_data()
     target = data["targets"][pair["target"]]
     head = {"gene": target["gene"], "indication": pair["indication"], "disease_context": pair["disease_context"],
@@ -173,9 +175,9 @@ def _template(pair_id: str) -> _Template:
 
 def _copy_fields(f: dict) -> dict:
     """A copy of TargetProfile field values that the generator may change as ``json_copy``'s deep copy
-    would allow: the values are scalars, lists of strings and one dict (tissue -> TPM). The dict is
-    changed in place, so it is copied; the lists are only ever replaced (``f[key] = [...]``), never
-    changed in place, so the copy shares them."""
+    would allow: the values are scalars, sequences of strings and one dict (tissue -> TPM). The dict is
+    changed in place, so it is copied; the sequences are only ever replaced (``f[key] = [...]``), so the
+    copy shares them (the template's are tuples: an edit in place would raise, not reach every scenario)."""
     out = dict(f)
     out["normal_expression_tpm"] = dict(f["normal_expression_tpm"])
     return out

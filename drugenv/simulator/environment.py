@@ -129,9 +129,10 @@ class DrugTargetEnvironment:
     """
 
     _lend_records = False
-    """Internal (the ``/ws`` server sets it on its own sessions' environments): ``reset`` and ``step`` return
-    the environment's own observation record instead of a ``_snapshot`` of it. Only for a caller that is
-    done with the observation before the next call (the server serializes it at once) and never changes it."""
+    """Internal (the ``/ws`` server sets it on its sessions' environments, the gym wrappers on their core):
+    ``reset`` and ``step`` return the environment's own observation record instead of a ``_snapshot`` of
+    it. Only for a caller that is done with the observation before the next call (the server serializes
+    it at once; a wrapper encodes it) and never changes it."""
 
     def __init__(self, reward_config: Optional[RewardConfig] = None, sim_params: Optional[SimParams] = None,
                  seal: Optional[str] = None):
