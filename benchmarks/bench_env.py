@@ -43,6 +43,8 @@ class Args:
     clock: Literal["wall", "cpu"] = "wall"
     """wall: ``time.perf_counter``; cpu: this process's CPU time (``time.process_time``), steadier
     when other processes share the cores (a loaded box stretches wall time, not CPU time)."""
+    json_out: Optional[str] = None
+    """Also write the results to this path (``benchmarks/records.py``'s envelope; ``benchmarks/goals.py`` reads it)."""
 
 
 _clock: Callable[[], float] = time.perf_counter
@@ -178,6 +180,13 @@ def profile_row(run: Callable[[], float], top: int) -> None:
     pstats.Stats(profiler).sort_stats("tottime").print_stats(top)
 
 
+ROW_KEYS = {"core, RandomPolicy agent": "core_random_policy", "core, pre-built random actions": "core_prebuilt",
+            "DrugEnv/Text-v0": "text", "  core, same actions as Text-v0": "core_same_actions_as_text",
+            "DrugEnv/Vector-v0": "vector", "  core, same actions as Vector-v0": "core_same_actions_as_vector",
+            "gymnasium CartPole-v1": "cartpole"}
+"""The printed row names and the keys their steps/s have in the JSON record."""
+
+
 def main(args: Args) -> None:
     import os
 
@@ -199,13 +208,21 @@ def main(args: Args) -> None:
             rows.append((f"{env_id} (unavailable: {err})", float("nan"), None))
     rows.append(("gymnasium CartPole-v1", cartpole, None))
     resets = bench_resets(max(1000, args.steps // 10), args.seed)
-    print(f"load average {load_before[0]:.2f} before, {os.getloadavg()[0]:.2f} after; "
+    load_after = os.getloadavg()
+    print(f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after; "
           f"{args.steps} steps each, resets included, {args.clock} clock")
     print(f"{'environment':<40} {'steps/s':>9} {'vs core':>8} {'vs CartPole':>12} {'vs same actions':>16}")
     for name, sps, overhead in rows:
         same = f"{overhead:16.2f}" if overhead is not None else ""
         print(f"{name:<40} {sps:9.0f} {sps / core:8.2f} {sps / cartpole:12.3f} {same}")
     print(f"procedural resets/s: {resets:.0f}")
+    if args.json_out:
+        from records import write_record
+
+        steps_per_s = {ROW_KEYS[name]: round(sps, 1) for name, sps, _ in rows if name in ROW_KEYS}
+        write_record(args.json_out, "bench_env", {k: v for k, v in vars(args).items() if k != "json_out"},
+                     {"steps_per_s": steps_per_s, "procedural_resets_per_s": round(resets, 1)},
+                     load_before[0], load_after[0])
     if args.profile:
         runs = {"core": lambda: bench_core(args.steps, args.seed),
                 "simulator": lambda: bench_core_simulator(args.steps, args.seed),
@@ -214,7 +231,6 @@ def main(args: Args) -> None:
                 "resets": lambda: bench_resets(max(1000, args.steps // 10), args.seed)}
         print(f"\ncProfile of {args.profile!r}:")
         profile_row(runs[args.profile], args.profile_top)
-
 
 if __name__ == "__main__":
     main(tyro.cli(Args))

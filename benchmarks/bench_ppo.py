@@ -23,6 +23,7 @@ import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
 import tyro
 
@@ -37,6 +38,8 @@ class Args:
     """Timed iterations per setting (after one warm-up iteration)."""
     num_cpus: int = 2
     """CPUs the local Ray may use."""
+    json_out: Optional[str] = None
+    """Also write the results to this path (``benchmarks/records.py``'s envelope; ``benchmarks/goals.py`` reads it)."""
 
 
 def time_iterations(config: str, envs_per_runner: int, iterations: int) -> dict[str, float]:
@@ -72,12 +75,19 @@ def main(args: Args) -> None:
         rows = {n: time_iterations(args.config, n, args.iterations) for n in args.envs_per_runner}
     finally:
         ray.shutdown()
-    print(f"load average {load:.2f} before, {os.getloadavg()[0]:.2f} after; {args.iterations} timed iterations each")
+    load_after = os.getloadavg()[0]
+    print(f"load average {load:.2f} before, {load_after:.2f} after; {args.iterations} timed iterations each")
     print(f"{'num_envs_per_env_runner':>24} {'s/iteration':>12} {'sampling s':>11} {'learner s':>10} "
           f"{'env steps/iter':>15} {'sampled steps/s':>16}")
     for n, r in rows.items():
         print(f"{n:>24} {r['s_per_iteration']:>12} {r['sample_s']:>11} {r['learn_s']:>10} "
               f"{r['env_steps_per_iteration']:>15.0f} {r['sampled_steps_per_s']:>16}")
+    if args.json_out:
+        from records import write_record
+
+        config = {k: v for k, v in vars(args).items() if k != "json_out"}
+        write_record(args.json_out, "bench_ppo", config, {"by_envs_per_runner": {str(n): r for n, r in rows.items()}},
+                     load, load_after)
 
 
 if __name__ == "__main__":

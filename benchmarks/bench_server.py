@@ -176,14 +176,17 @@ async def run_load(url: str, args: Args) -> dict[str, float]:
     start, latencies = asyncio.Event(), []
     tasks = [asyncio.create_task(client(url, i, args, start, latencies)) for i in range(args.clients)]
     await asyncio.sleep(0.5)  # let every socket connect
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     start.set()
     steps = sum(await asyncio.gather(*tasks))
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     latencies.sort()
+    # The load generator shares the machine with the server: its CPU per step says how much of the
+    # cores it took (on 2 cores, ~0.1 ms a step is most of one core at 6,000 steps/s).
     return {"steps": steps, "wall_s": round(wall, 3), "steps_per_s": round(steps / wall, 1),
             "p50_ms": round(1000 * statistics.median(latencies), 2),
-            "p99_ms": round(1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 2)}
+            "p99_ms": round(1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 2),
+            "client_cpu_us_per_step": round(1e6 * cpu / steps, 1)}
 
 
 def measure(kind: str, args: Args) -> dict[str, float]:
@@ -278,14 +281,19 @@ def main(args: Args) -> None:
     if args.serve:
         serve(args.serve, args.port, max_sessions=args.clients, env_threads=args.env_threads, workers=args.workers)
         return
-    print(f"config: {asdict(args)}")
-    if args.memory_sessions > 0:
-        import os
+    import os
 
-        print(f"load average {os.getloadavg()[0]:.2f}")
+    print(f"config: {asdict(args)}")
+    load_before = os.getloadavg()[0]
+    if args.memory_sessions > 0:
+        print(f"load average {load_before:.2f}")
         kinds = ["drugenv", "reference"] if args.servers == "both" else [args.servers]
+        memory = {}
         for kind in kinds:
-            print(f"{kind:<10} {measure_memory(kind, args)}", flush=True)
+            memory[kind] = measure_memory(kind, args)
+            print(f"{kind:<10} {memory[kind]}", flush=True)
+        if args.json_out:
+            _write(args, {"memory": memory}, load_before)
         return
     kinds = ["drugenv", "reference"] if args.servers == "both" else [args.servers]
     runs: dict[str, list[dict[str, float]]] = {kind: [] for kind in kinds}
@@ -299,6 +307,7 @@ def main(args: Args) -> None:
     print(f"\n{'server':<10} {'steps':>7} {'wall_s':>8} {'steps/s':>9} {'p50_ms':>8} {'p99_ms':>8}")
     for kind, r in results.items():
         print(f"{kind:<10} {r['steps']:>7} {r['wall_s']:>8} {r['steps_per_s']:>9} {r['p50_ms']:>8} {r['p99_ms']:>8}")
+    print(f"load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
     if len(results) == 2:
         ours, ref = results["drugenv"], results["reference"]
         results["ratio"] = {"steps_per_s": round(ours["steps_per_s"] / ref["steps_per_s"], 2),
@@ -307,8 +316,16 @@ def main(args: Args) -> None:
         print(f"\nratio drugenv/reference: throughput x{results['ratio']['steps_per_s']}, "
               f"p50 latency x{results['ratio']['p50_ms']}, p99 latency x{results['ratio']['p99_ms']}")
     if args.json_out:
-        with open(args.json_out, "w") as f:
-            json.dump({"config": asdict(args), "results": results, "runs": runs}, f, indent=2)
+        _write(args, {**results, "runs": runs}, load_before)
+
+
+def _write(args: Args, results: dict[str, Any], load_before: float) -> None:
+    import os
+
+    from records import write_record
+
+    config = {k: v for k, v in asdict(args).items() if k not in ("json_out", "serve", "port")}
+    write_record(args.json_out, "bench_server", config, results, load_before, os.getloadavg()[0])
 
 
 if __name__ == "__main__":

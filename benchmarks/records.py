@@ -1,0 +1,73 @@
+"""The record a benchmark writes with ``--json-out``: its results, and enough about where and when
+they were measured to judge them (the machine, the load average, the commit).
+
+Every benchmark in this folder writes the same envelope, so ``benchmarks/goals.py`` can read any of
+them and set the numbers against issue 14's goals::
+
+    {"benchmark": "bench_env", "measured_at": "2026-11-30T23:10:02+00:00", "commit": "6c651ad",
+     "host": {"cpu": "...", "cores": 2, "python": "3.11.7", "numpy": "...", "platform": "..."},
+     "load_average": {"before": 0.02, "after": 0.18}, "config": {...}, "results": {...}}
+
+Throughput depends on the machine: compare numbers only within one record (each benchmark measures
+the things it compares side by side, in one run).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any, Optional
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def host_info() -> dict[str, Any]:
+    """The CPU model, how many cores this process may use, and the versions that set the speed."""
+    import numpy as np
+
+    cpu = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo") as f:  # Linux: platform.processor() is often empty or just the arch
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"cpu": cpu, "cores": cores, "python": platform.python_version(), "numpy": np.__version__,
+            "platform": platform.platform()}
+
+
+def commit() -> Optional[str]:
+    """The checkout's short commit, with ``+dirty`` when tracked files differ from it; None outside git."""
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                             check=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True, check=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return sha + ("+dirty" if dirty else "")
+
+
+def _repo_relative(value: Any) -> Any:
+    """A path inside this repository as a relative path (a record names no machine's directories)."""
+    if isinstance(value, str) and value.startswith(str(ROOT) + os.sep):
+        return os.path.relpath(value, ROOT)
+    return value
+
+
+def write_record(path: str, benchmark: str, config: dict[str, Any], results: dict[str, Any],
+                 load_before: float, load_after: float) -> dict[str, Any]:
+    """Write ``results`` in the common envelope to ``path`` (JSON) and return the record."""
+    config = {k: _repo_relative(v) for k, v in config.items()}
+    record = {"benchmark": benchmark,
+              "measured_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "commit": commit(), "host": host_info(),
+              "load_average": {"before": round(load_before, 2), "after": round(load_after, 2)},
+              "config": config, "results": results}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(record, indent=2) + "\n")
+    return record
