@@ -23,7 +23,7 @@ sends nothing for ``idle_timeout_s`` (an ``IDLE_TIMEOUT`` frame, then the socket
 and the socket always go together). Frames are parsed and environments stepped inline on the event loop by
 default: a step is ~0.1 ms of pure Python, and handing it to a thread and back cost more CPU than
 the overlap saved (``env_threads`` > 0 runs them in a thread pool instead, one call at a time per
-session; see ``docs/performance.md``, "Sixth round").
+session; see ``docs/performance_history.md``, "Sixth round").
 
 Bad input never ends a session or the server: every malformed frame gets an error frame and the
 session reads on; HTTP answers 4xx. A body that is not strict JSON (``NaN``, ``Infinity``, not
@@ -93,7 +93,7 @@ DEFAULT_IDLE_TIMEOUT_S = 3600.0
 """Default idle timeout, seconds: longer than any optimizer step between two rollout phases."""
 DEFAULT_ENV_THREADS = 0
 """Default worker threads for frame handling, 0: inline on the event loop (see ``create_app``'s ``env_threads``).
-Inline served more steps/s than 8 threads at 32 and 128 sessions, with a lower p99 (``docs/performance.md``)."""
+Inline served more steps/s than 8 threads at 32 and 128 sessions, with a lower p99 (``docs/performance_history.md``, "Sixth round")."""
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024
 """Default frame / request-body cap, bytes (an action with its longest strings is under 4 KiB)."""
 

@@ -1,0 +1,108 @@
+"""`benchmarks/goals.py` (issue 14's scoreboard) and `benchmarks/records.py` (the record every benchmark writes)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load(name: str):
+    # The benchmarks are scripts, not a package: they import each other from their own folder.
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        spec = importlib.util.spec_from_file_location(f"_bench_{name}", ROOT / "benchmarks" / f"{name}.py")
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = mod  # dataclasses look their module up while the class is built
+        spec.loader.exec_module(mod)
+        return mod
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+
+
+goals, records = _load("goals"), _load("records")
+
+
+def _env_record(core=12_000.0, cartpole=100_000.0, text=6_000.0, same_text=10_000.0, vector=9_000.0,
+                same_vector=10_000.0, resets=6_000.0):
+    return {"benchmark": "bench_env", "file": "env.json", "measured_at": "2026-11-30T22:00:00+00:00", "commit": "abc1234",
+            "host": {"cores": 2, "cpu": "test cpu", "python": "3.11"}, "load_average": {"before": 0.1, "after": 0.2},
+            "config": {"steps": 20000}, "results": {
+                "steps_per_s": {"core_random_policy": core, "core_prebuilt": core * 1.3, "cartpole": cartpole, "text": text,
+                                "core_same_actions_as_text": same_text, "vector": vector,
+                                "core_same_actions_as_vector": same_vector},
+                "procedural_resets_per_s": resets}}
+
+
+def _server_record(clients, workers, ratio, p99):
+    side = {"steps": 100, "steps_per_s": 3000.0 * ratio, "p50_ms": 1.0, "p99_ms": p99}
+    return {"benchmark": "bench_server", "file": f"server_{clients}_{workers}.json",
+            "measured_at": "2026-11-30T22:00:00+00:00", "commit": "abc1234",
+            "host": {"cores": 2, "cpu": "test cpu", "python": "3.11"}, "load_average": {"before": 0.1, "after": 0.2},
+            "config": {"clients": clients, "workers": workers, "servers": "both", "memory_sessions": 0},
+            "results": {"drugenv": side, "reference": {**side, "steps_per_s": 3000.0, "p99_ms": 20.0},
+                        "ratio": {"steps_per_s": ratio}}}
+
+
+def _row(board: str, what: str) -> list[str]:
+    line = next(line for line in board.splitlines() if line.startswith(f"| {what} |"))
+    return [cell.strip() for cell in line.strip("|").split("|")]
+
+
+def test_each_goal_is_judged_against_its_target():
+    board = goals.scoreboard([_env_record(core=21_000, text=5_000, same_text=10_000, vector=8_500, same_vector=10_000,
+                                          resets=4_000),
+                              _server_record(32, 2, ratio=3.2, p99=12.0), _server_record(128, 2, ratio=2.5, p99=30.0)])
+    core = _row(board, "core simulator, random agent (procedural scenarios, resets included)")
+    assert core[2].startswith("21,000 steps/s") and core[3] == "yes" and core[4] == "`env.json`"
+    assert _row(board, "core simulator / CartPole-v1, same process")[3] == "**no**"  # 0.21 < 0.35
+    assert _row(board, "DrugEnv/Text-v0 / core on the same actions")[2:4] == ["0.50 (5,000 vs 10,000 steps/s)", "**no**"]
+    assert _row(board, "DrugEnv/Vector-v0 / core on the same actions")[3] == "yes"
+    assert _row(board, "procedural resets")[2:4] == ["4,000 /s", "**no**"]
+    assert _row(board, "server throughput / OpenEnv reference, 32 sessions, 2 workers")[3] == "yes"
+    assert _row(board, "server throughput / OpenEnv reference, 128 sessions, 2 workers")[3] == "**no**"
+    assert _row(board, "p99 step latency, 32 sessions, 2 workers")[2:4] == ["12.0 ms (reference 20.0 ms)", "**no**"]
+    # A configuration nobody measured says so instead of borrowing another one's numbers.
+    assert _row(board, "server throughput / OpenEnv reference, 32 sessions, 1 worker")[2] == "not measured"
+    assert _row(board, "PPO iteration on the vector env (`num_envs_per_env_runner`)")[2] == "not measured"
+    # Every record a goal used is listed with its load average and commit.
+    assert "| `env.json` | 2026-11-30 22:00 UTC | abc1234 | 0.10 / 0.20 | 2 cores, test cpu, Python 3.11 |" in board
+
+
+def test_the_latest_record_of_a_configuration_wins():
+    board = goals.scoreboard([_server_record(32, 2, ratio=2.0, p99=9.0), _server_record(32, 2, ratio=3.5, p99=9.0)])
+    assert _row(board, "server throughput / OpenEnv reference, 32 sessions, 2 workers")[2].startswith("x3.50")
+
+
+def test_the_committed_page_shows_the_committed_records():
+    page = (ROOT / "docs" / "performance.md").read_text()
+    assert goals.BEGIN in page and goals.END in page
+    block = page.split(goals.BEGIN + "\n", 1)[1].split("\n" + goals.END, 1)[0]
+    assert block == goals.scoreboard(goals.load_records()), "regenerate: python benchmarks/goals.py --write docs/performance.md"
+
+
+def test_rewrite_replaces_only_the_block(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text(f"intro\n{goals.BEGIN}\nold\n{goals.END}\noutro\n")
+    assert goals.rewrite(page, "new") is True
+    assert page.read_text() == f"intro\n{goals.BEGIN}\nnew\n{goals.END}\noutro\n"
+    assert goals.rewrite(page, "new") is False
+    (tmp_path / "bare.md").write_text("no block here\n")
+    with pytest.raises(ValueError, match="no generated block"):
+        goals.rewrite(tmp_path / "bare.md", "new")
+
+
+def test_a_record_carries_its_context_and_no_machine_paths(tmp_path):
+    out = tmp_path / "sub" / "r.json"
+    rec = records.write_record(str(out), "bench_x", {"config": str(ROOT / "rllib_configs" / "ppo_vector.py"), "n": 3},
+                               {"value": 1.5}, 0.5, 0.75)
+    assert json.loads(out.read_text()) == rec
+    assert rec["config"] == {"config": "rllib_configs/ppo_vector.py", "n": 3}
+    assert rec["results"] == {"value": 1.5} and rec["load_average"] == {"before": 0.5, "after": 0.75}
+    assert rec["host"]["cores"] >= 1 and rec["host"]["python"] and rec["measured_at"].endswith("+00:00")
+    assert rec["commit"] is None or len(rec["commit"].split("+")[0]) >= 7
