@@ -125,3 +125,49 @@ def test_publish_writes_the_readme_block_the_committed_json_regenerates(tmp_path
     readme = (tmp_path / "README.md").read_text()
     assert readme_block("r1", json.loads(dst.read_text())) in readme
     assert readme.index("| cd33_aml_misleading |") < readme.index("| egfr_nsclc_viable |")
+
+
+def _ppo_run(run: Path) -> None:
+    H = {"decision_accuracy": 0.83, "decision_utility": 0.52, "brier": 0.146, "ece": 0.08, "credits_used": 25.7,
+         "mean_return": 1.28}
+    run.mkdir(parents=True)
+    (run / "settings.json").write_text(json.dumps({"seed": 0, "run": {"iterations": 20, "eval_interval": 10, "eval_seed": 0}}))
+    rows = [{"iteration": i, "env_steps": 1000 * i, "train/episode_return_mean": 0.1 * i, "time_s": 1.5 * i} for i in range(1, 21)]
+    for i in (10, 20):
+        rows[i - 1].update({f"heldout/{k}": v * i / 20 for k, v in H.items()}, eval_time_s=3.0)
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (run / "summary.json").write_text(json.dumps({"final": {k: rows[-1][f"heldout/{k}"] for k in H}, "heuristic": H,
+                                                  "checkpoint": str(run / "checkpoint_final"), "suite": "procedural-test",
+                                                  "episodes": 200}))
+
+
+def test_ppo_publish_writes_the_curve_table_the_committed_json_regenerates(tmp_path):
+    from drugenv.evaluation.results_table import ppo_block, publish_ppo
+
+    run = tmp_path / "runs" / "p1"
+    _ppo_run(run)
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "ppo_and_sweeps.md").write_text("intro\n<!-- ppo:p1 (old) -->\nstale\n<!-- /ppo:p1 -->\nrest\n")
+    dst = publish_ppo(run, "p1", root=tmp_path)
+    published = json.loads(dst.read_text())
+    assert published["final"]["decision_accuracy"] == pytest.approx(0.83) and published["suite"] == "procedural-test"
+    assert str(tmp_path) not in dst.read_text()  # the run's paths are written relative to its parent folder
+    doc = (tmp_path / "docs" / "ppo_and_sweeps.md").read_text()
+    assert doc.startswith("intro\n") and doc.endswith("\nrest\n") and "stale" not in doc
+    assert ppo_block("p1", published) in doc
+    lines = doc.splitlines()
+    # Only evaluated iterations are rows; the heuristic row is on the same episodes; timings from the run.
+    assert "| 10 | 10,000 | 1.000 | 0.415 | 0.260 | 0.073 | 0.040 | 12.8 | 0.640 |" in lines
+    assert "| 20 | 20,000 | 2.000 | 0.830 | 0.520 | 0.146 | 0.080 | 25.7 | 1.280 |" in lines
+    assert "| heuristic | – | – | 0.830 | 0.520 | 0.146 | 0.080 | 25.7 | 1.280 |" in lines
+    assert sum(line.startswith("| ") and line[2].isdigit() for line in lines) == 2
+    assert "20 iterations: 0.5 min of RLlib training (1.50 s per iteration, 20 configured) and 0.1 min of held-out evaluation." in doc
+
+
+def test_ppo_doc_table_matches_the_committed_json():
+    from drugenv.evaluation.results_table import ppo_block
+
+    committed = ROOT / "docs" / "results" / "ppo_vector.json"
+    if not committed.exists():
+        pytest.skip("no committed PPO results yet")
+    assert ppo_block("ppo_vector", json.loads(committed.read_text())) in (ROOT / "docs" / "ppo_and_sweeps.md").read_text()
