@@ -7,6 +7,8 @@ How to run::
     drugenv eval --agent hf --model Qwen/Qwen2.5-0.5B-Instruct --suite curated --episodes 10
     drugenv eval --agent checkpoint:runs/grpo_tiny_cpu/checkpoint_final
     drugenv eval --agent heuristic --suite procedural-test --episodes 3000 --reliability
+    drugenv eval --agent checkpoint:runs/ppo_vector/checkpoint_final --suite procedural-test --episodes 500 \
+        --seed 1000 --paired heuristic                  # + the heuristic on the same episodes, paired 95% intervals
 
 Results to expect (measured, README "Baseline scores"): oracle accuracy 1.0, heuristic well above random.
 """
@@ -51,6 +53,9 @@ class EvalArgs:
     reliability: bool = False
     """Also print how often each stated confidence was right, per decision and confidence bin
     (``metrics.reliability``): where an agent is over- or under-confident."""
+    paired: Optional[str] = None
+    """Also play this agent (same names as ``--agent``, e.g. ``heuristic``) on the same episodes and print
+    ``--agent`` minus it per metric, with paired bootstrap 95% intervals (``evaluation.bootstrap``)."""
     progress: bool = True
     """Show a progress bar."""
     extra: dict = field(default_factory=dict)
@@ -98,6 +103,8 @@ def check_args(args: EvalArgs) -> None:
 def eval_main(args: EvalArgs) -> dict:
     check_args(args)
     policy = make_policy(args.agent, model=args.model, adapter=args.adapter, seed=args.seed, **args.extra)
+    # Built before any episode runs, so a wrong name fails at once.
+    reference = make_policy(args.paired, model=args.model, adapter=args.adapter, seed=args.seed) if args.paired else None
     cfg = RewardConfig(decision_scoring=args.decision_scoring)
     summary, records = evaluate(policy, args.suite, args.episodes, args.seed, reward_config=cfg, max_steps=args.max_steps,
                                 batch_size=args.batch_size, progress=args.progress)
@@ -112,9 +119,24 @@ def eval_main(args: EvalArgs) -> dict:
     if args.reliability:
         payload["reliability"] = reliability(records)
         print(format_reliability(payload["reliability"]))
+    if reference is not None:
+        payload["paired"] = _paired(args, reference, cfg, records)
     if args.out:
         print(f"wrote {write_results(args.out, payload)}")
     return payload
+
+
+def _paired(args: EvalArgs, reference, cfg: RewardConfig, records: list) -> dict:
+    """``reference`` (``--paired``) on the same episodes, and ``--agent`` minus it with paired bootstrap intervals."""
+    from drugenv.evaluation.bootstrap import paired_bootstrap
+
+    ref_summary, ref_records = evaluate(reference, args.suite, args.episodes, args.seed, reward_config=cfg,
+                                        max_steps=args.max_steps, batch_size=args.batch_size, progress=args.progress)
+    diff = paired_bootstrap(records, ref_records)
+    print(f"{args.agent} − {args.paired} on the same episodes (paired bootstrap, 95% interval):")
+    for key, d in diff.items():
+        print(f"  {key:<18} {d['mean']:8.3f} vs {d['ref_mean']:8.3f}   {d['diff']:+.3f} [{d['diff_ci'][0]:+.3f}, {d['diff_ci'][1]:+.3f}]")
+    return {"agent": args.paired, "summary": ref_summary, "diff": diff}
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -30,3 +30,27 @@ def test_eval_cli_rejects_unknown_agent():
     res = subprocess.run([sys.executable, "-m", "drugenv.cli", "eval", "--agent", "wizard", "--episodes", "1"],
                          capture_output=True, text=True, timeout=120)
     assert res.returncode != 0 and "unknown agent 'wizard'" in res.stderr
+
+
+def test_eval_cli_paired_plays_the_reference_on_the_same_episodes(tmp_path):
+    from drugenv.agents.baselines import HeuristicPolicy
+    from drugenv.evaluation.evaluate import evaluate
+
+    out = tmp_path / "r.json"
+    res = subprocess.run([sys.executable, "-m", "drugenv.cli", "eval", "--agent", "random", "--suite", "procedural-test",
+                          "--episodes", "30", "--seed", "7", "--no-progress", "--paired", "heuristic", "--out", str(out)],
+                         capture_output=True, text=True, timeout=180)
+    assert res.returncode == 0, res.stderr
+    assert "random − heuristic on the same episodes" in res.stdout
+    paired = json.loads(out.read_text())["paired"]
+    alone, _ = evaluate(HeuristicPolicy(), "procedural-test", 30, 7, progress=False)
+    assert paired["agent"] == "heuristic" and paired["summary"] == alone
+    acc = paired["diff"]["decision_accuracy"]
+    assert acc["ref_mean"] == alone["decision_accuracy"] and acc["diff"] == acc["mean"] - acc["ref_mean"]
+    assert acc["diff_ci"][0] <= acc["diff"] <= acc["diff_ci"][1] and acc["diff"] < 0  # random is worse than the heuristic
+
+
+def test_eval_cli_rejects_an_unknown_paired_agent_before_playing():
+    res = subprocess.run([sys.executable, "-m", "drugenv.cli", "eval", "--agent", "heuristic", "--paired", "wizard",
+                          "--episodes", "1", "--no-progress"], capture_output=True, text=True, timeout=120)
+    assert res.returncode != 0 and "unknown agent 'wizard'" in res.stderr and "ALL" not in res.stdout
