@@ -162,6 +162,34 @@ def test_ppo_publish_writes_the_curve_table_the_committed_json_regenerates(tmp_p
     assert "| heuristic | – | – | 0.830 | 0.520 | 0.146 | 0.080 | 25.7 | 1.280 |" in lines
     assert sum(line.startswith("| ") and line[2].isdigit() for line in lines) == 2
     assert "20 iterations: 0.5 min of RLlib training (1.50 s per iteration, 20 configured) and 0.1 min of held-out evaluation." in doc
+    assert "other `procedural-test` episodes" not in doc  # no fresh check given
+
+
+def test_ppo_publish_keeps_a_fresh_paired_check_without_its_records(tmp_path):
+    from drugenv.evaluation.results_table import publish_ppo
+
+    run = tmp_path / "runs" / "p1"
+    _ppo_run(run)
+    d = {"mean": 0.8, "ci": [0.75, 0.85], "ref_mean": 0.78, "diff": 0.02, "diff_ci": [-0.03, 0.07]}
+    diff = {k: d for k in ("decision_accuracy", "decision_utility", "brier", "mean_return", "report_rate")}
+    fresh = tmp_path / "fresh.json"
+    fresh.write_text(json.dumps({"agent": "checkpoint:runs/p1/checkpoint_final", "suite": "procedural-test", "episodes": 500,
+                                 "seed": 1000, "summary": {"credits_used": 21.9}, "records": [{"big": 1}] * 3,
+                                 "paired": {"agent": "heuristic", "summary": {"credits_used": 24.0}, "diff": diff}}))
+    dst = publish_ppo(run, "p1", root=tmp_path, fresh=fresh)
+    published = json.loads(dst.read_text())
+    assert "records" not in published["fresh_check"] and published["fresh_check"]["episodes"] == 500
+    text = (tmp_path / "docs" / "ppo_and_sweeps.md").read_text() if (tmp_path / "docs" / "ppo_and_sweeps.md").exists() else ""
+    from drugenv.evaluation.results_table import ppo_table
+
+    line = ppo_table(published).splitlines()[-1]
+    assert line.startswith("On 500 other `procedural-test` episodes (seed 1000) against the heuristic")
+    assert "`drugenv eval --agent checkpoint:runs/p1/checkpoint_final --suite procedural-test --episodes 500 --seed 1000 --paired heuristic`" in line
+    assert "accuracy 0.800 vs 0.780 (+0.020 [-0.030, +0.070])" in line and line.endswith("credits used 21.9 vs 24.0.")
+    assert text == ""  # no doc in this root: the JSON is still written
+    fresh.write_text(json.dumps({"agent": "x", "suite": "procedural-test", "episodes": 5, "seed": 0, "summary": {}}))
+    with pytest.raises(ValueError, match="no paired comparison"):
+        publish_ppo(run, "p1", root=tmp_path, fresh=fresh)
 
 
 def test_ppo_doc_table_matches_the_committed_json():
@@ -171,3 +199,27 @@ def test_ppo_doc_table_matches_the_committed_json():
     if not committed.exists():
         pytest.skip("no committed PPO results yet")
     assert ppo_block("ppo_vector", json.loads(committed.read_text())) in (ROOT / "docs" / "ppo_and_sweeps.md").read_text()
+
+
+def test_sweep_publish_copies_the_table_into_its_block(tmp_path):
+    from drugenv.evaluation.results_table import publish_sweep, sweep_block
+
+    sweep = tmp_path / "runs" / "rl" / "sweeps" / "s1"
+    sweep.mkdir(parents=True)
+    (sweep / "results.md").write_text("| trial | accuracy |\n|---|---:|\n| 00001 | 0.700 |\n")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "ppo_and_sweeps.md").write_text("a\n<!-- sweep:s1 (old) -->\nstale\n<!-- /sweep:s1 -->\nb\n")
+    dst = publish_sweep(sweep, "s1", root=tmp_path)
+    doc = (tmp_path / "docs" / "ppo_and_sweeps.md").read_text()
+    assert dst.read_text() == (sweep / "results.md").read_text()
+    assert sweep_block("s1", dst.read_text()) in doc and "stale" not in doc and "| 00001 | 0.700 |" in doc
+
+
+@pytest.mark.parametrize("name", ["reward_weights", "curriculum"])
+def test_sweep_doc_tables_match_the_committed_tables(name):
+    from drugenv.evaluation.results_table import sweep_block
+
+    committed = ROOT / "docs" / "results" / "sweeps" / f"{name}.md"
+    if not committed.exists():
+        pytest.skip(f"no committed {name} sweep yet")
+    assert sweep_block(name, committed.read_text()) in (ROOT / "docs" / "ppo_and_sweeps.md").read_text()
