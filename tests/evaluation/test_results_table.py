@@ -249,3 +249,14 @@ def test_ppo_seed_tables_in_the_doc_match_the_committed_json():
     assert blocks or not (ROOT / "docs" / "results" / "ppo_vector_seed1.json").exists()
     for name, files in blocks:
         assert ppo_seeds_block(name, [Path(f) for f in files.split()], root=ROOT) in doc
+
+
+def test_readme_quotes_the_committed_ppo_fresh_check():
+    committed = ROOT / "docs" / "results" / "ppo_vector.json"
+    if not committed.exists():
+        pytest.skip("no committed PPO results yet")
+    diff = json.loads(committed.read_text())["fresh_check"]["paired"]["diff"]
+    acc, brier = diff["decision_accuracy"], diff["brier"]
+    quoted = (f"accuracy {acc['mean']:.3f} vs {acc['ref_mean']:.3f} ({acc['diff']:+.3f} [{acc['diff_ci'][0]:.3f}, "
+              f"{acc['diff_ci'][1]:.3f}], paired 95% interval) and Brier {brier['mean']:.3f} vs {brier['ref_mean']:.3f}")
+    assert quoted in " ".join((ROOT / "README.md").read_text().split())  # line breaks are the README's own
