@@ -231,6 +231,18 @@ def portable_paths(value: Any, base: Path) -> Any:
     return value
 
 
+def _write_evidence(results: Mapping[str, Any], run_dir: Path, name: str, root: Path) -> Path:
+    """``docs/results/<name>.json`` (sorted keys) and the run's curve as ``docs/images/<name>_curve.png``."""
+    dst = root / "docs" / "results" / f"{name}.json"
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.write_text(json.dumps(results, indent=2, sort_keys=True, default=str) + "\n")
+    png = run_dir / "evidence" / "training_curve.png"
+    if png.exists():
+        (root / "docs" / "images").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(png, root / "docs" / "images" / f"{name}_curve.png")
+    return dst
+
+
 def publish(run_dir: Path, name: str, root: Path = ROOT) -> Path:
     """Copy a finished run's evidence into ``docs/`` and regenerate the README block. Paths inside
     the run's parent folder are written relative to it (``runs/<run>/sft_model``)."""
@@ -242,13 +254,7 @@ def publish(run_dir: Path, name: str, root: Path = ROOT) -> Path:
     curve = run_dir / "metrics.jsonl"
     if curve.exists():
         results["_curve"] = [json.loads(line) for line in curve.read_text().splitlines() if line.strip()]
-    dst = root / "docs" / "results" / f"{name}.json"
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    dst.write_text(json.dumps(results, indent=2, sort_keys=True, default=str) + "\n")
-    png = run_dir / "evidence" / "training_curve.png"
-    if png.exists():
-        (root / "docs" / "images").mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(png, root / "docs" / "images" / f"{name}_curve.png")
+    dst = _write_evidence(results, run_dir, name, root)
     # From the file as written, not the run's dicts: its keys are sorted (the curated scenarios'
     # order too), and the README must be what the committed JSON regenerates.
     update_readme(name, json.loads(dst.read_text()), root / "README.md")
@@ -317,13 +323,7 @@ def publish_ppo(run_dir: Path, name: str, root: Path = ROOT, fresh: Path | None 
             raise ValueError(f"{fresh} has no paired comparison: make it with drugenv eval ... --paired heuristic --out")
         results["fresh_check"] = {k: payload[k] for k in ("agent", "suite", "episodes", "seed", "summary", "paired")}
     results = portable_paths(results, run_dir.resolve().parent.parent)
-    dst = root / "docs" / "results" / f"{name}.json"
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    dst.write_text(json.dumps(results, indent=2, sort_keys=True, default=str) + "\n")
-    png = run_dir / "evidence" / "training_curve.png"
-    if png.exists():
-        (root / "docs" / "images").mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(png, root / "docs" / "images" / f"{name}_curve.png")
+    dst = _write_evidence(results, run_dir, name, root)
     doc = root / PPO_DOC.relative_to(ROOT)
     if not _replace_block("ppo", name, ppo_block(name, json.loads(dst.read_text())), doc):
         print(f"({doc} has no <!-- ppo:{name} --> block; the JSON is written)")
