@@ -331,30 +331,37 @@ def publish_ppo(run_dir: Path, name: str, root: Path = ROOT, fresh: Path | None 
 
 
 def ppo_seeds_table(runs: list[Mapping[str, Any]]) -> str:
-    """Published PPO runs side by side (one row each: seed, learning rate, final held-out metrics), then
-    mean ± sd over the runs of each learning rate, and the heuristic on the same episodes."""
+    """Published PPO runs side by side (one row each: seed, learning rate, environments per runner, final
+    held-out metrics, wall time), then mean ± sd over the runs of each setting, and the heuristic on the
+    same episodes."""
     keys = ("decision_accuracy", "decision_utility", "brier", "credits_used")
-    lines = ["| seed | lr | iterations | accuracy | decision utility | Brier | credits used |", "|---:|---:|---:|---:|---:|---:|---:|"]
-    by_lr: dict[float, list[Mapping[str, Any]]] = {}
-    for r in sorted(runs, key=lambda r: (r["settings"]["training"]["lr"], r["settings"]["seed"])):
-        lr = r["settings"]["training"]["lr"]
-        by_lr.setdefault(lr, []).append(r)
+
+    def setting(r: Mapping[str, Any]) -> tuple[float, int]:
+        return r["settings"]["training"]["lr"], int(r["settings"]["env_runners"].get("num_envs_per_env_runner", 1))
+
+    lines = ["| seed | lr | envs per runner | iterations | accuracy | decision utility | Brier | credits used | training min |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    groups: dict[tuple[float, int], list[Mapping[str, Any]]] = {}
+    for r in sorted(runs, key=lambda r: (setting(r), r["settings"]["seed"])):
+        lr, envs = setting(r)
+        groups.setdefault((lr, envs), []).append(r)
         f = r["final"]
-        lines.append(f"| {r['settings']['seed']} | {lr:g} | {r['curve'][-1]['iteration']} | {f['decision_accuracy']:.3f} | "
-                     f"{f['decision_utility']:.3f} | {f['brier']:.3f} | {f['credits_used']:.1f} |")
-    for lr, group in by_lr.items():
+        lines.append(f"| {r['settings']['seed']} | {lr:g} | {envs} | {r['curve'][-1]['iteration']} | "
+                     f"{f['decision_accuracy']:.3f} | {f['decision_utility']:.3f} | {f['brier']:.3f} | "
+                     f"{f['credits_used']:.1f} | {r['curve'][-1]['time_s'] / 60:.1f} |")
+    for (lr, envs), group in groups.items():
         if len(group) > 1:
             cells = []
             for k in keys:
                 v = [g["final"][k] for g in group]
                 d = 1 if k == "credits_used" else 3
                 cells.append(f"{statistics.fmean(v):.{d}f} ± {statistics.stdev(v):.{d}f}")
-            lines.append(f"| mean ± sd | {lr:g} | | " + " | ".join(cells) + " |")
+            lines.append(f"| mean ± sd | {lr:g} | {envs} | | " + " | ".join(cells) + " | |")
     heur = {json.dumps(r["heuristic"], sort_keys=True) for r in runs}
     if len(heur) == 1:  # every run was judged on the same episodes
         h = runs[0]["heuristic"]
-        lines.append(f"| heuristic | | | {h['decision_accuracy']:.3f} | {h['decision_utility']:.3f} | {h['brier']:.3f} | "
-                     f"{h['credits_used']:.1f} |")
+        lines.append(f"| heuristic | | | | {h['decision_accuracy']:.3f} | {h['decision_utility']:.3f} | {h['brier']:.3f} | "
+                     f"{h['credits_used']:.1f} | |")
     return "\n".join(lines) + "\n"
 
 

@@ -225,20 +225,26 @@ def test_sweep_doc_tables_match_the_committed_tables(name):
     assert sweep_block(name, committed.read_text()) in (ROOT / "docs" / "ppo_and_sweeps.md").read_text()
 
 
-def test_ppo_seeds_table_rows_then_mean_and_sd_per_learning_rate():
+def test_ppo_seeds_table_rows_then_mean_and_sd_per_setting():
     from drugenv.evaluation.results_table import ppo_seeds_table
 
     H = {"decision_accuracy": 0.83, "decision_utility": 0.519, "brier": 0.142, "credits_used": 25.7}
 
-    def run(seed, lr, acc):
-        return {"settings": {"seed": seed, "training": {"lr": lr}}, "curve": [{"iteration": 150}], "heuristic": H,
+    def run(seed, lr, acc, envs=1):
+        return {"settings": {"seed": seed, "training": {"lr": lr}, "env_runners": {"num_envs_per_env_runner": envs}},
+                "curve": [{"iteration": 150, "time_s": 180.0 / envs}], "heuristic": H,
                 "final": {"decision_accuracy": acc, "decision_utility": acc - 0.2, "brier": 1 - acc, "credits_used": 20.0}}
 
-    lines = ppo_seeds_table([run(1, 1e-3, 0.86), run(0, 3e-4, 0.76), run(0, 1e-3, 0.84), run(1, 3e-4, 0.82)]).splitlines()
-    assert lines[2:6] == ["| 0 | 0.0003 | 150 | 0.760 | 0.560 | 0.240 | 20.0 |", "| 1 | 0.0003 | 150 | 0.820 | 0.620 | 0.180 | 20.0 |",
-                          "| 0 | 0.001 | 150 | 0.840 | 0.640 | 0.160 | 20.0 |", "| 1 | 0.001 | 150 | 0.860 | 0.660 | 0.140 | 20.0 |"]
-    assert lines[6] == "| mean ± sd | 0.0003 | | 0.790 ± 0.042 | 0.590 ± 0.042 | 0.210 ± 0.042 | 20.0 ± 0.0 |"
-    assert lines[-1] == "| heuristic | | | 0.830 | 0.519 | 0.142 | 25.7 |"
+    lines = ppo_seeds_table([run(1, 1e-3, 0.86), run(0, 3e-4, 0.76), run(0, 1e-3, 0.84), run(1, 3e-4, 0.82),
+                             run(0, 1e-3, 0.83, envs=8)]).splitlines()
+    assert lines[2:7] == ["| 0 | 0.0003 | 1 | 150 | 0.760 | 0.560 | 0.240 | 20.0 | 3.0 |",
+                          "| 1 | 0.0003 | 1 | 150 | 0.820 | 0.620 | 0.180 | 20.0 | 3.0 |",
+                          "| 0 | 0.001 | 1 | 150 | 0.840 | 0.640 | 0.160 | 20.0 | 3.0 |",
+                          "| 1 | 0.001 | 1 | 150 | 0.860 | 0.660 | 0.140 | 20.0 | 3.0 |",
+                          "| 0 | 0.001 | 8 | 150 | 0.830 | 0.630 | 0.170 | 20.0 | 0.4 |"]
+    assert lines[7] == "| mean ± sd | 0.0003 | 1 | | 0.790 ± 0.042 | 0.590 ± 0.042 | 0.210 ± 0.042 | 20.0 ± 0.0 | |"
+    assert lines[8].startswith("| mean ± sd | 0.001 | 1 | | 0.850 ± 0.014 |")
+    assert len(lines) == 10 and lines[-1] == "| heuristic | | | | 0.830 | 0.519 | 0.142 | 25.7 | |"  # one run: no mean row
 
 
 def test_ppo_seed_tables_in_the_doc_match_the_committed_json():
