@@ -232,5 +232,6 @@ def main(args: Args) -> None:
         print(f"\ncProfile of {args.profile!r}:")
         profile_row(runs[args.profile], args.profile_top)
 
+
 if __name__ == "__main__":
     main(tyro.cli(Args))

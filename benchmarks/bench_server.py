@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -281,8 +282,6 @@ def main(args: Args) -> None:
     if args.serve:
         serve(args.serve, args.port, max_sessions=args.clients, env_threads=args.env_threads, workers=args.workers)
         return
-    import os
-
     print(f"config: {asdict(args)}")
     load_before = os.getloadavg()[0]
     if args.memory_sessions > 0:
@@ -320,8 +319,6 @@ def main(args: Args) -> None:
 
 
 def _write(args: Args, results: dict[str, Any], load_before: float) -> None:
-    import os
-
     from records import write_record
 
     config = {k: v for k, v in asdict(args).items() if k not in ("json_out", "serve", "port")}

@@ -191,7 +191,9 @@ def readme_block(name: str, results: Mapping[str, Any]) -> str:
             f"docs/results/{name}.json`; do not edit) -->\n" + table(results) + f"<!-- /results:{name} -->")
 
 
-def _replace_block(kind: str, name: str, block: str, readme: Path) -> bool:
+def replace_block(kind: str, name: str, block: str, readme: Path) -> bool:
+    """Replace the generated block ``<!-- kind:name ... -->`` … ``<!-- /kind:name -->`` of a markdown file with
+    ``block`` (which carries its own markers); False if the file or the block is missing."""
     if not readme.exists():
         return False
     text = readme.read_text()
@@ -204,7 +206,7 @@ def _replace_block(kind: str, name: str, block: str, readme: Path) -> bool:
 
 def update_readme(name: str, results: Mapping[str, Any], readme: Path = ROOT / "README.md") -> bool:
     """Replace the README block of ``name``; False if the README has no such block."""
-    return _replace_block("results", name, readme_block(name, results), readme)
+    return replace_block("results", name, readme_block(name, results), readme)
 
 
 def seeds_block(name: str, paths: list[Path], root: Path = Path(".")) -> str:
@@ -325,14 +327,14 @@ def publish_ppo(run_dir: Path, name: str, root: Path = ROOT, fresh: Path | None 
     results = portable_paths(results, run_dir.resolve().parent.parent)
     dst = _write_evidence(results, run_dir, name, root)
     doc = root / PPO_DOC.relative_to(ROOT)
-    if not _replace_block("ppo", name, ppo_block(name, json.loads(dst.read_text())), doc):
+    if not replace_block("ppo", name, ppo_block(name, json.loads(dst.read_text())), doc):
         print(f"({doc} has no <!-- ppo:{name} --> block; the JSON is written)")
     return dst
 
 
 def ppo_seeds_table(runs: list[Mapping[str, Any]]) -> str:
     """Published PPO runs side by side (one row each: seed, learning rate, environments per runner, final
-    held-out metrics, wall time), then mean ± sd over the runs of each setting, and the heuristic on the
+    held-out metrics, RLlib's training minutes), then mean ± sd over the runs of each setting, and the heuristic on the
     same episodes."""
     keys = ("decision_accuracy", "decision_utility", "brier", "credits_used")
 
@@ -387,7 +389,7 @@ def publish_sweep(sweep_dir: Path, name: str, root: Path = ROOT) -> Path:
         (root / "docs" / "images").mkdir(parents=True, exist_ok=True)
         shutil.copyfile(png, root / "docs" / "images" / f"sweep_{name}.png")
     doc = root / PPO_DOC.relative_to(ROOT)
-    if not _replace_block("sweep", name, sweep_block(name, dst.read_text()), doc):
+    if not replace_block("sweep", name, sweep_block(name, dst.read_text()), doc):
         print(f"({doc} has no <!-- sweep:{name} --> block; the table is written)")
     return dst
 
@@ -419,7 +421,7 @@ def main(argv: list[str] | None = None) -> None:
     if a.cmd == "seeds":
         block = seeds_block(a.name, a.json)
         print(block)
-        if not _replace_block("seeds", a.name, block, ROOT / "README.md"):
+        if not replace_block("seeds", a.name, block, ROOT / "README.md"):
             print(f"(README.md has no <!-- seeds:{a.name} --> block; printed only)")
     elif a.cmd == "publish":
         print(publish(a.run_dir, a.name))
@@ -428,7 +430,7 @@ def main(argv: list[str] | None = None) -> None:
     elif a.cmd == "ppo-seeds":
         block = ppo_seeds_block(a.name, a.json)
         print(block)
-        if not _replace_block("ppo-seeds", a.name, block, PPO_DOC):
+        if not replace_block("ppo-seeds", a.name, block, PPO_DOC):
             print(f"({PPO_DOC.name} has no <!-- ppo-seeds:{a.name} --> block; printed only)")
     elif a.cmd == "sweep":
         print(publish_sweep(a.run_dir, a.name))
@@ -450,6 +452,7 @@ __all__ = [
     "publish",
     "publish_ppo",
     "publish_sweep",
+    "replace_block",
     "readme_block",
     "seeds_table",
     "sweep_block",
