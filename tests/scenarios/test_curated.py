@@ -97,7 +97,9 @@ def test_egfr_expression_plus_druggability_suffice(seed):
 def test_kras_druggability_looks_poor_but_recent_literature_decides(seed):
     b, _ = belief_after("kras_pdac_borderline", seed, [
         {"action_type": "query_expression"}, {"action_type": "druggability_screen"}])
-    assert b.decision()[0] == "no_go" and b.pass_prob["tractability"] < 0.1  # classic druggability misleads
+    # classic druggability misleads: the pocket route reads closed and only the antibody and
+    # recent-inhibitor routes' chances keep tractability from failing outright (belief.ROUTE_CHANCE)
+    assert b.decision()[0] == "no_go" and b.pass_prob["tractability"] < 0.5
     b, _ = belief_after("kras_pdac_borderline", seed, without(FULL, "literature_search") + [ORTHOSTERIC])
     assert b.decision()[0] == "no_go"  # everything but the literature
     b, _ = belief_after("kras_pdac_borderline", seed, FULL + [ORTHOSTERIC])

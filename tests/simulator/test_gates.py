@@ -137,8 +137,36 @@ READOUTS = [  # (belief gate, a finding that reads exactly the gates threshold)
 @pytest.mark.parametrize("gate,action,data", READOUTS)
 def test_belief_is_undecided_exactly_at_the_public_threshold(gate, action, data):
     dossier = EvidenceDossier(experimental=[Finding(step=1, action_type=action, summary="", data=data)])
-    assert belief.assess(dossier).pass_prob[gate] == pytest.approx(0.5)
+    undecided = 0.5
+    if gate == "tractability":  # the pocket route is undecided; the antibody and inhibitor routes keep their chances
+        undecided = 1.0 - 0.5 * (1.0 - belief.ROUTE_CHANCE["antibody"]) * (1.0 - belief.ROUTE_CHANCE["recent inhibitors"])
+    assert belief.assess(dossier).pass_prob[gate] == pytest.approx(undecided)
 
 
 def test_curated_verdicts_come_from_the_gates():
     assert curated.decide is gates.decide and procedural.decide is gates.decide
+
+
+def _tractability_after(*findings):
+    dossier = EvidenceDossier(experimental=[Finding(step=i + 1, action_type=a, summary="", data=d, parameters=p)
+                                            for i, (a, d, p) in enumerate(findings)])
+    return belief.assess(dossier).pass_prob["tractability"]
+
+
+def test_low_pocket_scores_close_only_the_pocket_route():
+    """gates.gate_results passes tractability by a pocket, an antibody or recent inhibitors: a low
+    small-molecule score leaves the other two their chances, an any-modality score reads the antibody
+    route too, and a literature report of recent inhibitors opens the gate whatever the pockets say."""
+    chance = belief.ROUTE_CHANCE
+    low = {"druggability_score": 0.05}
+    small_molecule = _tractability_after((A.DRUGGABILITY_SCREEN, {**low, "modality": "small_molecule"}, {"modality": "small_molecule"}))
+    any_modality = _tractability_after((A.DRUGGABILITY_SCREEN, {**low, "modality": "any"}, {"modality": "any"}))
+    closed = 1.0 - belief._pass(0.05 - gates.POCKET_MIN, 0.1)
+    assert small_molecule == pytest.approx(1.0 - closed * (1.0 - chance["antibody"]) * (1.0 - chance["recent inhibitors"]))
+    assert any_modality == pytest.approx(1.0 - closed * (1.0 - chance["recent inhibitors"]))
+    assert small_molecule > any_modality > 0.1  # a route not looked at is not a route closed
+    reported = _tractability_after((A.DRUGGABILITY_SCREEN, {**low, "modality": "any"}, {"modality": "any"}),
+                                   (A.LITERATURE_SEARCH, {"recent_inhibitors_reported": True}, {"since_year": 2013}))
+    none_found = _tractability_after((A.DRUGGABILITY_SCREEN, {**low, "modality": "any"}, {"modality": "any"}),
+                                     (A.LITERATURE_SEARCH, {"recent_inhibitors_reported": False}, {"since_year": 2013}))
+    assert reported >= 0.95 and none_found == pytest.approx(any_modality)
