@@ -18,7 +18,7 @@ clinical-grade inhibitors. Low pocket scores close the first route only, so they
 ``1 - (1 - P(pocket route)) * (1 - q_antibody) * (1 - q_inhibitors)``, each ``q`` the chance that a
 route not shown open is open after all (``ROUTE_CHANCE``; an antibody or any-modality druggability
 score closes the antibody route's ``q``, being that route's reading). Without the routes the belief
-called tractability failed on low pocket scores alone, and 43% of the heuristic's no-go reports that
+called tractability failed on low pocket scores alone, and 39% of the heuristic's no-go reports that
 rested on tractability alone were wrong (``docs/grpo.md``, "The tractability reading").
 
 | gate          | readouts                                                         | threshold (``gates``)                       |
