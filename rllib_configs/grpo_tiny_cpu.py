@@ -6,10 +6,11 @@ How to run::
     drugenv train rllib_configs/grpo_tiny_cpu.py --set run.iterations=4 --set training.group_size=2
     drugenv eval --agent checkpoint:runs/grpo_tiny_cpu/checkpoint_final --suite procedural-test
 
-Results to expect (2 uncontended CPU cores): ~17 min for ``drugenv train`` (SFT ~5 min, 56 GRPO
-iterations of ~10 s with RLlib's held-out evaluation every 8, final evaluations ~2 min). On 300
-held-out procedural-test episodes (greedy, step cap 12): after SFT accuracy 0.80, report rate 0.98,
-Brier 0.168; after SFT + GRPO 0.83 / 1.00 / 0.152; the heuristic 0.83 / 1.00 / 0.146. README,
+Results to expect (2 uncontended CPU cores): ~15 min for ``drugenv train`` (SFT ~4 min, 56 GRPO
+iterations of ~9 s with RLlib's held-out evaluation every 8, final evaluations ~2 min). On 300
+held-out procedural-test episodes (greedy, step cap 12): after SFT accuracy 0.83, report rate 0.96,
+Brier 0.144; after SFT + GRPO 0.82 / 0.96 / 0.144 (decision utility 0.53 -> 0.57); the heuristic
+0.84 / 1.00 / 0.127. README,
 "What the main job measures", is generated from ``docs/results/grpo_tiny_cpu.json``. Over seeds 0, 1
 and 2 (``--set seed=N``) the GRPO agent ends at 0.80 +- 0.02 accuracy, Brier 0.173 +- 0.020, decision
 utility 0.52 +- 0.06 (README, "Seeds").
