@@ -12,8 +12,8 @@ held-out procedural-test episodes (greedy, step cap 12): after SFT accuracy 0.83
 Brier 0.144; after SFT + GRPO 0.82 / 0.96 / 0.144 (decision utility 0.53 -> 0.57); the heuristic
 0.84 / 1.00 / 0.127. README,
 "What the main job measures", is generated from ``docs/results/grpo_tiny_cpu.json``. Over seeds 0, 1
-and 2 (``--set seed=N``) the GRPO agent ends at 0.80 +- 0.02 accuracy, Brier 0.173 +- 0.020, decision
-utility 0.52 +- 0.06 (README, "Seeds").
+and 2 (``--set seed=N``) the GRPO agent ends at 0.82 +- 0.01 accuracy, Brier 0.146 +- 0.022, decision
+utility 0.54 +- 0.04 (README, "Seeds").
 
 Why these settings (each measured on this CPU box, docs/grpo.md "Measured"):
 
