@@ -63,9 +63,9 @@ clinical-grade inhibitors until a literature search reports them. Chosen on the 
 the heuristic's Brier score on 1,500 ``procedural-train`` episodes, within what the curated scenarios
 of the spec ask (tp53 "druggability alone suffices", kras and ptpn11 look undruggable before the
 literature and the allosteric search): 0.109 here against 0.116-0.119 at antibody 0.1-0.2 or inhibitors
-0.10, and 0.144 without the routes (``docs/grpo.md``, "The tractability reading"). A search that finds
-no recent inhibitors leaves their chance as it was: lowering it to 0.05-0.10 after one scored worse
-(0.114-0.115), as reports are missed (the generator also plants misleading readouts)."""
+0.10, and 0.146 without the routes (``docs/grpo.md``, "The tractability reading"). A search that finds
+no recent inhibitors leaves their chance as it was: searches miss reports, and a throwaway variant that
+lowered it to 0.05-0.10 after a search since 2013 scored worse (0.114-0.115)."""
 
 
 def _sig(x: float) -> float:
