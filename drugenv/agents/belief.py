@@ -23,7 +23,7 @@ rested on tractability alone were wrong (``docs/grpo.md``, "The tractability rea
 
 | gate          | readouts                                                         | threshold (``gates``)                       |
 |---------------|------------------------------------------------------------------|---------------------------------------------|
-| tractability  | druggability score, best pocket (incl. allosteric), recent drugs; which routes were looked at | POCKET_MIN, or an antibody route, or recent inhibitors |
+| tractability  | druggability score, best pocket (incl. allosteric), recent drugs; whether the antibody route was read | POCKET_MIN, or an antibody route, or recent inhibitors |
 | linkage       | CRISPR Chronos; log2FC and alteration frequency                  | DEPENDENCY_MAX; LOG2FC_MIN + ALTERATION_MIN |
 | safety        | toxicity risk, adverse knockout phenotype                        | TOXICITY_MAX                                |
 | selectivity   | fold selectivity                                                 | SELECTIVITY_MIN                             |
@@ -212,10 +212,11 @@ def _tractability(r: dict[str, Any]) -> float | None:
     tract, recent = r["tract"], r["recent"]
     if not (tract or recent):
         return None
+    pocket = _pass(max(tract) - POCKET_MIN, 0.1) if tract else 0.0
     if recent:
-        return max(_pass(max(tract) - POCKET_MIN, 0.1) if tract else 0.0, 0.95)
-    closed = 1.0 - _pass(max(tract) - POCKET_MIN, 0.1) if tract else 1.0
+        return max(pocket, 0.95)
     # each route not shown open keeps its chance (module docstring)
+    closed = 1.0 - pocket
     if not r["antibody_seen"]:
         closed *= 1.0 - ROUTE_CHANCE["antibody"]
     return 1.0 - closed * (1.0 - ROUTE_CHANCE["recent inhibitors"])
