@@ -13,6 +13,11 @@ from drugenv.errors import ConfigError, DependencyNotInstalled, DrugEnvError, En
 from drugenv.models import DrugTargetAction, DrugTargetState, EvidenceDossier, IntermediateOutput, ValidationObservation
 from drugenv.simulator.environment import DrugTargetEnvironment
 from drugenv.simulator.params import RewardConfig, SimParams
+from drugenv import provenance as _provenance
+
+# A Ray worker whose drugenv differs from its driver's stops here, before it can mix two versions
+# of the code into one run (``drugenv.provenance``); a no-op unless a driver exported its digest.
+_provenance.check_same_source()
 
 __version__ = "0.1.0"
 

@@ -5,6 +5,7 @@
      ├── EnvNotResetError          step()/state before reset()
      ├── EpisodeNotFinishedError   outcome() while the episode is still running
      ├── DependencyNotInstalled    an optional extra (torch, ray, vllm, ...) is missing
+     ├── SourceMismatchError       a worker process imported other DrugEnv source than its driver
      └── ConfigError (ValueError)  a configuration value clashes with another or is out of range
 
 Every error pickles (``__reduce__``), so it crosses Ray task, actor and Serve handle boundaries intact.
@@ -67,9 +68,25 @@ class DependencyNotInstalled(DrugEnvError, ImportError):
         return type(self), (self.package, self.extra)
 
 
+class SourceMismatchError(DrugEnvError, RuntimeError):
+    """Raised when a process (a Ray worker) imports DrugEnv source that differs from its driver's
+    (``drugenv.provenance``): the run would silently mix two versions of the code."""
+
+    def __init__(self, expected: str, found: str, location: str):
+        self.expected, self.found, self.location = expected, found, location
+        super().__init__(
+            f"this process imported drugenv from {location} (source digest {found}), but the process that "
+            f"started it runs source digest {expected}; a PYTHONPATH or an editable install points the two at "
+            "different checkouts, or the source changed while the run was going. Run from one checkout "
+            "(unset PYTHONPATH, `pip install -e .` there) and do not edit it during a run.")
+
+    def __reduce__(self) -> tuple:
+        return type(self), (self.expected, self.found, self.location)
+
+
 class ConfigError(DrugEnvError, ValueError):
     """Raised when configuration values clash or are out of range."""
 
 
 __all__ = ["ConfigError", "DependencyNotInstalled", "DrugEnvError", "EnvNotResetError", "EpisodeNotFinishedError",
-           "UnknownScenarioError"]
+           "SourceMismatchError", "UnknownScenarioError"]

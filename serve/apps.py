@@ -124,6 +124,9 @@ def _run_blocking(app: Any, name: str, host: str, port: int, num_cpus: Optional[
     def _stop(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
+    from drugenv import provenance
+
+    provenance.export_to_workers()  # replicas check they import the driver's drugenv source
     ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, configure_logging=False)
     signal.signal(signal.SIGTERM, _stop)  # after ray.init, which installs its own handler
     try:

@@ -6,12 +6,14 @@ import pickle
 import pytest
 
 from drugenv.errors import (
-    ConfigError, DependencyNotInstalled, EnvNotResetError, EpisodeNotFinishedError, UnknownScenarioError,
+    ConfigError, DependencyNotInstalled, EnvNotResetError, EpisodeNotFinishedError, SourceMismatchError,
+    UnknownScenarioError,
 )
 
 
 @pytest.mark.parametrize("error", [UnknownScenarioError("x", ["a", "b"], kind="agent"), EnvNotResetError(),
-                                   EpisodeNotFinishedError(), DependencyNotInstalled("vllm", "vllm"), ConfigError("bad")],
+                                   EpisodeNotFinishedError(), DependencyNotInstalled("vllm", "vllm"), ConfigError("bad"),
+                                   SourceMismatchError("a" * 16, "b" * 16, "/x/drugenv")],
                          ids=lambda e: type(e).__name__)
 def test_error_pickles(error):
     back = pickle.loads(pickle.dumps(error))

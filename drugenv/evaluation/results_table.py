@@ -252,7 +252,10 @@ def publish(run_dir: Path, name: str, root: Path = ROOT) -> Path:
     results = portable_paths(results, run_dir.resolve().parent.parent)
     settings = run_dir / "settings.json"
     if settings.exists():
-        results.setdefault("_meta", {})["run_seed"] = int(json.loads(settings.read_text()).get("seed", 0))
+        recorded = json.loads(settings.read_text())
+        results.setdefault("_meta", {})["run_seed"] = int(recorded.get("seed", 0))
+        if recorded.get("code"):  # which source made these numbers (drugenv.provenance)
+            results["_meta"]["code"] = recorded["code"]
     curve = run_dir / "metrics.jsonl"
     if curve.exists():
         results["_curve"] = [json.loads(line) for line in curve.read_text().splitlines() if line.strip()]

@@ -27,6 +27,7 @@ from types import ModuleType
 from typing import Any, Mapping, Optional, Sequence
 
 from drugenv.errors import ConfigError, DependencyNotInstalled
+from drugenv import provenance
 
 
 def merge(base: Mapping[str, Any], overrides: Optional[Mapping[str, Any]]) -> dict[str, Any]:
@@ -98,6 +99,8 @@ def init_ray(num_cpus: int = 2) -> bool:
         raise DependencyNotInstalled("ray[rllib,tune]", "train") from e
     if ray.is_initialized():
         return False
+    # Workers inherit the driver's environment: they check that they import the same drugenv source.
+    provenance.export_to_workers()
     # address="local": always a fresh local Ray, never a stale cluster file left by an earlier head.
     ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
     return True

@@ -2,7 +2,7 @@
 
 | file                               | written                       | holds                                             |
 |------------------------------------|-------------------------------|---------------------------------------------------|
-| ``settings.json``                  | first, before training        | ``{"algo": ..., **settings}``: everything the run used |
+| ``settings.json``                  | first, before training        | ``{"algo": ..., "code": ..., **settings}``: everything the run used, and which source ran it (``drugenv.provenance.describe``) |
 | ``metrics.jsonl``                  | one line per iteration        | the curve: training metrics, ``heldout/*`` when evaluated |
 | ``evidence/training_curve.png``    | at the end                    | the curve, drawn                                   |
 | ``summary.json``                   | at the end                    | final held-out metrics, the heuristic on the same episodes, the checkpoint |
@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any, Mapping, Optional
+
+from drugenv import provenance
 
 SETTINGS = "settings.json"
 METRICS = "metrics.jsonl"
@@ -33,10 +35,11 @@ class RunFiles:
         self.out = Path(out)
 
     def start(self, algo: str, settings: Mapping[str, Any], *, resume: bool = False) -> None:
-        """``settings.json``; a fresh run (not ``resume``) also starts a fresh ``metrics.jsonl``."""
+        """``settings.json`` (with the source digest and git commit); a fresh run (not ``resume``) also starts a fresh ``metrics.jsonl``."""
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "evidence").mkdir(exist_ok=True)
-        (self.out / SETTINGS).write_text(json.dumps({"algo": algo, **settings}, indent=2, default=str))
+        record = {"algo": algo, "code": provenance.describe(), **settings}
+        (self.out / SETTINGS).write_text(json.dumps(record, indent=2, default=str))
         if not resume:
             (self.out / METRICS).unlink(missing_ok=True)
 

@@ -64,3 +64,21 @@ def test_eval_cli_agent_checkpoint(local_ray, tmp_path, tiny):
     policy = make_policy(f"checkpoint:{res['checkpoint']}")
     summary, _ = evaluate(policy, "procedural-test", 4, 0, progress=False)
     assert 0.0 <= summary["decision_accuracy"] <= 1.0
+
+
+def test_ray_workers_run_the_drivers_source(local_ray):
+    """``init_ray`` hands the driver's source digest to Ray's workers, whose ``import drugenv`` checks it."""
+    import os
+
+    import ray
+
+    from drugenv import provenance
+
+    @ray.remote(num_cpus=0)
+    def worker_view():
+        import drugenv.provenance as p
+
+        return os.environ.get(p.DIGEST_ENV_VAR), p.source_digest()
+
+    exported, own = ray.get(worker_view.remote())
+    assert exported == own == provenance.source_digest()
