@@ -66,6 +66,10 @@ DEFAULTS: dict[str, Any] = {
         "batch_size": 16,
         "select_episodes": 15,  # checkpoint selection on held-out (training-split) imitation accuracy
         "select_every": 125,
+        # "rollouts": choose by the model's own greedy episodes scored by select_metric (docs/grpo.md,
+        # "Choosing the SFT checkpoint"); teacher-forced imitation is what the committed runs used.
+        "select_by": "imitation",
+        "select_metric": "decision_utility",
         "candidates": 1,  # > 1: that many SFT seeds, the best on validation decisions kept (needs run.select_*)
     },
     "training": {

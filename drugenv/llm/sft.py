@@ -352,6 +352,34 @@ def imitation_accuracy(model: Any, tokenizer: Any, examples: Sequence[Messages],
     return out
 
 
+def rollout_score(model: Any, tokenizer: Any, suite: str, episodes: int, seed: int, *, metric: str = "decision_utility",
+                  max_steps: Optional[int] = None, max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS,
+                  max_new_tokens: int = 64, batch_size: int = 50) -> dict[str, float]:
+    """Greedy episodes played by the model itself, scored by the standard metrics.
+
+    Teacher-forced ``imitation_accuracy`` asks whether the model repeats the expert on the expert's
+    states; this asks what checkpoint selection cares about: how the model decides on its own
+    trajectories, where one early slip changes every later prompt. Plays ``episodes`` episodes of
+    ``suite`` from ``seed`` (held-out train-split seeds, never the test split) under the game's step
+    cap and prompt budget. Returns accuracy, report rate, Brier, decision utility, violation rate and
+    ``score`` = ``metric`` (negated when lower is better).
+    """
+    from drugenv.evaluation.evaluate import evaluate
+    from drugenv.evaluation.metrics import LOWER_IS_BETTER
+    from drugenv.llm.policy import HFPolicy, SamplingConfig
+
+    if episodes < 1:
+        raise ValueError("rollout_score needs at least one held-out episode")
+    # seed=None: greedy decoding draws nothing, so the SFT run's torch RNG stays untouched.
+    policy = HFPolicy(model_obj=model, tokenizer_obj=tokenizer, max_prompt_tokens=max_prompt_tokens, batch_size=batch_size,
+                      sampling=SamplingConfig(temperature=0.0, max_new_tokens=max_new_tokens, seed=None))
+    summary, _ = evaluate(policy, suite, episodes, seed, max_steps=max_steps, batch_size=batch_size, progress=False)
+    out = {k: float(summary[k]) for k in ("decision_accuracy", "report_rate", "brier", "decision_utility", "violation_rate")}
+    out["n"] = float(episodes)
+    out["score"] = -float(summary[metric]) if metric in LOWER_IS_BETTER else float(summary[metric])
+    return out
+
+
 def valid_action_rate(policy: Any, observations: Sequence[Any]) -> float:
     """Fraction of ``policy.act(observations)`` outputs that parse into an action (0-1)."""
     actions = policy.act(list(observations))
@@ -421,6 +449,7 @@ __all__ = [
     "expert_examples",
     "first_observations",
     "imitation_accuracy",
+    "rollout_score",
     "is_report",
     "lr_factor",
     "oracle_examples",

@@ -86,7 +86,7 @@ def sft_warm_start(base_model: str, sft: Mapping[str, Any], out_dir: Path, *, se
     shutil.rmtree(dst, ignore_errors=True)
     import torch
 
-    from drugenv.llm.sft import decision_weighted, expert_examples, imitation_accuracy, sft_on_trajectories
+    from drugenv.llm.sft import decision_weighted, expert_examples, imitation_accuracy, rollout_score, sft_on_trajectories
     from drugenv.llm.loading import load_model_and_tokenizer
     from drugenv.scenarios import suite_episodes
     from drugenv.scenarios.procedural import SFT_SELECT_SEED_START
@@ -108,12 +108,22 @@ def sft_warm_start(base_model: str, sft: Mapping[str, Any], out_dir: Path, *, se
                                                  lora_dropout=0.0, task_type="CAUSAL_LM"))
     eval_fn, eval_log = None, []
     if int(sft.get("select_episodes", 0)) > 0:
-        # Checkpoint selection on held-out imitation accuracy (action and decision): training-split
-        # seeds disjoint from the SFT episodes (offset), never the test split.
-        held = expert_examples(suite_episodes(sft["suite"], int(sft["select_episodes"]), seed + SFT_SELECT_SEED_START), expert=expert,
-                               tokenizer=tok, max_prompt_tokens=budget, max_steps=max_steps)
+        # Checkpoint selection on training-split seeds disjoint from the SFT episodes (offset), never
+        # the test split: by the model's own greedy episodes (select_by="rollouts", scored by
+        # select_metric), or by teacher-forced imitation accuracy of action and decision.
+        n_select, select_seed = int(sft["select_episodes"]), seed + SFT_SELECT_SEED_START
         n_new = int(sft.get("select_max_new_tokens", 64))
-        eval_fn = lambda m: imitation_accuracy(m, tok, held, max_new_tokens=n_new)  # noqa: E731
+        select_by = str(sft.get("select_by", "imitation"))
+        if select_by == "rollouts":
+            metric = str(sft.get("select_metric", "decision_utility"))
+            eval_fn = lambda m: rollout_score(m, tok, sft["suite"], n_select, select_seed, metric=metric,  # noqa: E731
+                                              max_steps=max_steps, max_prompt_tokens=budget, max_new_tokens=n_new)
+        elif select_by == "imitation":
+            held = expert_examples(suite_episodes(sft["suite"], n_select, select_seed), expert=expert,
+                                   tokenizer=tok, max_prompt_tokens=budget, max_steps=max_steps)
+            eval_fn = lambda m: imitation_accuracy(m, tok, held, max_new_tokens=n_new)  # noqa: E731
+        else:
+            raise ConfigError(f"sft.select_by={select_by!r}; expected 'rollouts' or 'imitation'")
     t0 = time.perf_counter()
     losses = sft_on_trajectories(model, tok, train, steps=int(sft["steps"]), lr=float(sft["lr"]),
                                  batch_size=int(sft["batch_size"]), seed=seed, log_every=0,

@@ -244,3 +244,23 @@ def test_sft_warm_start_is_reused_only_with_the_same_settings(tiny_model_dir, tm
     changed = {**sft, "expert": "oracle"}
     sft_warm_start(tiny_model_dir, changed, tmp_path, progress=False)
     assert json.loads((path / "drugenv_sft.json").read_text())["settings"] == changed  # redone
+
+
+def test_sft_selection_by_the_models_own_episodes(tiny_model_dir, tmp_path):
+    """select_by="rollouts" scores each checkpoint on greedy held-out episodes it plays itself (the
+    standard metrics, scored by select_metric); an unknown select_by is a ConfigError."""
+    from drugenv.training.grpo_train import sft_warm_start
+
+    sft = {"suite": "procedural-train", "episodes": 2, "steps": 4, "lr": 1e-3, "batch_size": 2, "mode": "full",
+           "expert": "heuristic", "max_prompt_tokens": 512, "max_steps": 3, "select_episodes": 2, "select_every": 2,
+           "select_by": "rollouts", "select_metric": "brier"}
+    path = Path(sft_warm_start(tiny_model_dir, sft, tmp_path, progress=False))
+    made = json.loads((path / "drugenv_sft.json").read_text())
+    assert [r["step"] for r in made["selection"]] == [2, 4]
+    for r in made["selection"]:
+        assert r["n"] == 2 and 0.0 <= r["report_rate"] <= 1.0
+        assert r["score"] == -r["brier"]  # lower is better: negated, so the best score is the lowest Brier
+    best = max(made["selection"], key=lambda r: r["score"])
+    assert made["selected_step"] == best["step"]
+    with pytest.raises(ConfigError, match="select_by"):
+        sft_warm_start(tiny_model_dir, {**sft, "select_by": "vibes"}, tmp_path / "bad", progress=False)
