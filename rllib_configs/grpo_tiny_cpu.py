@@ -6,14 +6,13 @@ How to run::
     drugenv train rllib_configs/grpo_tiny_cpu.py --set run.iterations=4 --set training.group_size=2
     drugenv eval --agent checkpoint:runs/grpo_tiny_cpu/checkpoint_final --suite procedural-test
 
-Results to expect (2 uncontended CPU cores): ~15 min for ``drugenv train`` (SFT ~4 min, 56 GRPO
-iterations of ~9 s with RLlib's held-out evaluation every 8, final evaluations ~2 min). On 300
-held-out procedural-test episodes (greedy, step cap 12): after SFT accuracy 0.83, report rate 0.96,
-Brier 0.144; after SFT + GRPO 0.82 / 0.96 / 0.144 (decision utility 0.53 -> 0.57); the heuristic
-0.84 / 1.00 / 0.127. README,
-"What the main job measures", is generated from ``docs/results/grpo_tiny_cpu.json``. Over seeds 0, 1
-and 2 (``--set seed=N``) the GRPO agent ends at 0.82 +- 0.01 accuracy, Brier 0.146 +- 0.022, decision
-utility 0.54 +- 0.04 (README, "Seeds").
+Results to expect (2 CPU cores): ~15-18 min for ``drugenv train`` (SFT ~4-6 min, 56 GRPO iterations
+of ~9-10 s with RLlib's held-out evaluation every 8, final evaluations ~3 min). What it reaches
+depends on the seed and on the host CPU (README, "What varies" and "Seeds"): on 300 held-out
+procedural-test episodes (greedy, step cap 12), a fresh clone at seed 0 ended at accuracy 0.85,
+report rate 1.00, Brier 0.116 on an Intel Xeon host and at 0.67 / 0.97 / 0.279 on an AMD EPYC host
+(the committed ``docs/results/grpo_tiny_cpu.json``, from which README, "What the main job measures",
+is generated); the heuristic scores 0.84 / 1.00 / 0.127 on those episodes.
 
 Why these settings (each measured on this CPU box, docs/grpo.md "Measured"):
 
