@@ -83,6 +83,9 @@ def sft_warm_start(base_model: str, sft: Mapping[str, Any], out_dir: Path, *, se
         prev = json.loads(made.read_text())
         if prev.get("base_model") == base_model and prev.get("settings") == json.loads(json.dumps(dict(sft))):
             return str(dst.resolve())
+    select_by = str(sft.get("select_by", "imitation"))
+    if select_by not in ("imitation", "rollouts"):  # before any work: building the SFT data takes a while
+        raise ConfigError(f"sft.select_by={select_by!r}; expected 'rollouts' or 'imitation'")
     shutil.rmtree(dst, ignore_errors=True)
     import torch
 
@@ -113,17 +116,14 @@ def sft_warm_start(base_model: str, sft: Mapping[str, Any], out_dir: Path, *, se
         # select_metric), or by teacher-forced imitation accuracy of action and decision.
         n_select, select_seed = int(sft["select_episodes"]), seed + SFT_SELECT_SEED_START
         n_new = int(sft.get("select_max_new_tokens", 64))
-        select_by = str(sft.get("select_by", "imitation"))
         if select_by == "rollouts":
             metric = str(sft.get("select_metric", "decision_utility"))
             eval_fn = lambda m: rollout_score(m, tok, sft["suite"], n_select, select_seed, metric=metric,  # noqa: E731
                                               max_steps=max_steps, max_prompt_tokens=budget, max_new_tokens=n_new)
-        elif select_by == "imitation":
+        else:
             held = expert_examples(suite_episodes(sft["suite"], n_select, select_seed), expert=expert,
                                    tokenizer=tok, max_prompt_tokens=budget, max_steps=max_steps)
             eval_fn = lambda m: imitation_accuracy(m, tok, held, max_new_tokens=n_new)  # noqa: E731
-        else:
-            raise ConfigError(f"sft.select_by={select_by!r}; expected 'rollouts' or 'imitation'")
     t0 = time.perf_counter()
     losses = sft_on_trajectories(model, tok, train, steps=int(sft["steps"]), lr=float(sft["lr"]),
                                  batch_size=int(sft["batch_size"]), seed=seed, log_every=0,
