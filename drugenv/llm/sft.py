@@ -28,6 +28,10 @@ Messages = list[dict[str, str]]
 
 EXPERTS = ("oracle", "heuristic")
 
+FOLLOW_UP_REASON = "second readout"
+"""How the teacher's reasoning starts when a lone failing gate gets its second, independent readout
+instead of a report (``HeuristicPolicy.follow_ups``): the turn where investigating on beats deciding."""
+
 
 def teacher_reasoning(obs: Any, action: DrugTargetAction) -> str:
     """The reasoning the SFT teacher writes: it names the evidence, never a bare number.
@@ -42,7 +46,7 @@ def teacher_reasoning(obs: Any, action: DrugTargetAction) -> str:
     b = assess(obs.dossier)
     if action.action_type != ActionType.SUBMIT_VALIDATION_REPORT:
         failing = [g for g in HARD_GATES if b.seen.get(g) and b.pass_prob[g] < FAIL_BELOW]
-        return f"second readout: {failing[0]} fails" if len(failing) == 1 and _is_follow_up(obs, action) else "next protocol step"
+        return f"{FOLLOW_UP_REASON}: {failing[0]} fails" if len(failing) == 1 and _is_follow_up(obs, action) else "next protocol step"
     reads = gate_readouts(obs.dossier)
     seen = [g for g in HARD_GATES if b.seen.get(g)]
     if not seen:
@@ -159,12 +163,21 @@ def is_report(conversation: Messages) -> bool:
     return '"submit_validation_report"' in conversation[-1]["content"]
 
 
-def decision_weighted(examples: Sequence[Messages], report_weight: int = 1) -> list[Messages]:
-    """``examples`` with every report turn repeated ``report_weight`` times (decision-focused SFT:
-    a report is one turn in ~9, and its decision a few tokens of it)."""
+def is_follow_up(conversation: Messages) -> bool:
+    """Whether the conversation's reply is the teacher's follow-up on a lone failing gate (its
+    reasoning starts with ``FOLLOW_UP_REASON``): the turn that decides whether to report now."""
+    return f'"reasoning": "{FOLLOW_UP_REASON}' in conversation[-1]["content"]
+
+
+def decision_weighted(examples: Sequence[Messages], report_weight: int = 1, follow_up_weight: int = 1) -> list[Messages]:
+    """``examples`` with every report turn repeated ``report_weight`` times and every follow-up turn
+    (``is_follow_up``) ``follow_up_weight`` times (decision-focused SFT: a report is one turn in ~9,
+    and its decision a few tokens of it; a follow-up, where the teacher gathers a second readout on a
+    lone failing gate rather than report, about one in 50)."""
     out: list[Messages] = []
     for c in examples:
-        out += [c] * (max(1, int(report_weight)) if is_report(c) else 1)
+        w = report_weight if is_report(c) else follow_up_weight if is_follow_up(c) else 1
+        out += [c] * max(1, int(w))
     return out
 
 
@@ -443,12 +456,14 @@ if __name__ == "__main__":
 
 __all__ = [
     "EXPERTS",
+    "FOLLOW_UP_REASON",
     "SFTBatch",
     "collate",
     "decision_weighted",
     "expert_examples",
     "first_observations",
     "imitation_accuracy",
+    "is_follow_up",
     "is_report",
     "lr_factor",
     "oracle_examples",

@@ -102,7 +102,7 @@ def sft_warm_start(base_model: str, sft: Mapping[str, Any], out_dir: Path, *, se
     max_steps = sft.get("max_steps")  # the training config's max_turns: one game for SFT, GRPO and evaluation
     examples = expert_examples(episodes, expert=expert, tokenizer=tok, max_prompt_tokens=budget, max_steps=max_steps,
                                explore=float(sft.get("explore", 0.0)))
-    train = decision_weighted(examples, int(sft.get("report_weight", 1)))
+    train = decision_weighted(examples, int(sft.get("report_weight", 1)), int(sft.get("follow_up_weight", 1)))
     if sft.get("mode", "lora") == "lora":
         from peft import LoraConfig, get_peft_model
 

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import torch
 
@@ -81,6 +83,21 @@ def test_decision_weighting_repeats_report_turns(bpe_tokenizer):
     n_rep = sum(map(is_report, ex))
     assert n_rep == 1
     assert len(decision_weighted(ex, 4)) == len(ex) + 3 and decision_weighted(ex, 1) == ex
+
+
+def test_follow_up_turns_are_found_and_weighted(bpe_tokenizer):
+    """A lone failing gate's second readout (the heuristic investigates on instead of reporting) is a
+    follow-up turn; ``follow_up_weight`` repeats exactly those."""
+    from drugenv.llm.sft import decision_weighted, is_follow_up, is_report
+    from drugenv.scenarios import suite_episodes
+
+    ex = expert_examples(suite_episodes("procedural-train", 30, 0), expert="heuristic", tokenizer=bpe_tokenizer, max_steps=12)
+    ups = [c for c in ex if is_follow_up(c)]
+    assert ups and not any(is_report(c) for c in ups)
+    assert all(json.loads(c[-1]["content"])["action_type"] in
+               {"in_vivo_model", "differential_expression", "druggability_screen"} for c in ups)
+    assert len(decision_weighted(ex, 1, 3)) == len(ex) + 2 * len(ups)
+    assert len(decision_weighted(ex, 2, 3)) == len(ex) + 2 * len(ups) + sum(map(is_report, ex))
 
 
 def test_checkpoint_selection_keeps_the_best_weights(tiny_model_dir, examples):
