@@ -22,8 +22,8 @@ What differs from ``grpo_tiny_cpu`` (everything else is that file's ``DEFAULTS``
 
 Results to expect: README, "The longer recipe" (generated from ``docs/results/grpo_tiny_cpu_long.json``).
 Those numbers are unverified: published at 2c0bbcf from a run that may have mixed two checkouts, and
-not re-run since; the main job's SFT start, which this recipe shares, lands very differently on
-another host CPU (README, "What varies"). As published, seed 0 beats the heuristic's decision
+not re-run since, nor with the main job's current SFT settings (follow-up turns weighted, 400
+teacher episodes), which this recipe inherits. As published, seed 0 beats the heuristic's decision
 utility on the 400 test episodes, +0.04 [0.004, 0.079] (ptpn11
 +0.33 [0.19, 0.46]; accuracy 0.82 vs 0.85). Before the public belief's tractability reading changed
 (``docs/grpo.md``), seeds 0 and 1 were +0.06 [0.02, 0.10] and +0.04 [-0.00, 0.08] against the earlier
