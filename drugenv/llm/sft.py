@@ -173,7 +173,7 @@ def decision_weighted(examples: Sequence[Messages], report_weight: int = 1, foll
     """``examples`` with every report turn repeated ``report_weight`` times and every follow-up turn
     (``is_follow_up``) ``follow_up_weight`` times (decision-focused SFT: a report is one turn in ~9,
     and its decision a few tokens of it; a follow-up, where the teacher gathers a second readout on a
-    lone failing gate rather than report, about one in 50)."""
+    lone failing gate rather than report, about one in 18)."""
     out: list[Messages] = []
     for c in examples:
         w = report_weight if is_report(c) else follow_up_weight if is_follow_up(c) else 1
