@@ -20,15 +20,12 @@ What differs from ``grpo_tiny_cpu`` (everything else is that file's ``DEFAULTS``
 - Curated: 100 episodes, 20 per scenario, with per-scenario paired intervals (cd33, ptpn11, ...).
 - The discount: the main job's ``training.gamma = 1``, inherited.
 
-Results to expect: README, "The longer recipe" (generated from ``docs/results/grpo_tiny_cpu_long.json``).
-Those numbers are unverified: published at 2c0bbcf from a run that may have mixed two checkouts, and
-not re-run since, nor with the main job's current SFT settings (follow-up turns weighted, 400
-teacher episodes), which this recipe inherits. As published, seed 0 beats the heuristic's decision
-utility on the 400 test episodes, +0.04 [0.004, 0.079] (ptpn11
-+0.33 [0.19, 0.46]; accuracy 0.82 vs 0.85). Before the public belief's tractability reading changed
-(``docs/grpo.md``), seeds 0 and 1 were +0.06 [0.02, 0.10] and +0.04 [-0.00, 0.08] against the earlier
-heuristic (``grpo_tiny_cpu_long_pre_tractability.json``, ``grpo_tiny_cpu_long_seed1.json``), and runs at
-``training.gamma = 0.9`` +0.09 and -0.09 (``docs/results/grpo_tiny_cpu_long{,_seed1}_gamma09.json``).
+Results: README, "The longer recipe" (generated from ``docs/results/grpo_tiny_cpu_long.json``).
+Seed 0 from a fresh clone of 08b4454 (74 min with setup on 2 cores) is level with the heuristic on
+the 400 test episodes, decision utility -0.01 [-0.04, 0.03], and behind it on Brier (0.137 vs 0.111)
+and on curated egfr, where it overrules its evidence table's go. So this recipe does not yet do what
+it is for. Earlier runs, from the SFT settings before the follow-up turns: ``docs/grpo.md``, "The
+longer recipe's earlier runs".
 """
 
 from __future__ import annotations
