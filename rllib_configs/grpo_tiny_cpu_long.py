@@ -21,11 +21,9 @@ What differs from ``grpo_tiny_cpu`` (everything else is that file's ``DEFAULTS``
 - The discount: the main job's ``training.gamma = 1``, inherited.
 
 Results: README, "The longer recipe" (generated from ``docs/results/grpo_tiny_cpu_long.json``).
-Seed 0 from a fresh clone of 08b4454 (74 min with setup on 2 cores) is level with the heuristic on
-the 400 test episodes, decision utility -0.01 [-0.04, 0.03], and behind it on Brier (0.137 vs 0.111)
-and on curated egfr, where it overrules its evidence table's go. So this recipe does not yet do what
-it is for. Earlier runs, from the SFT settings before the follow-up turns: ``docs/grpo.md``, "The
-longer recipe's earlier runs".
+Measured from a fresh clone at seed 0, this recipe does not yet beat the heuristic: level on decision
+utility, behind on Brier and on curated egfr. Why: ``docs/grpo.md``, "The longer recipe with the
+follow-up turns"; earlier runs (older SFT settings) in "The longer recipe's earlier runs".
 """
 
 from __future__ import annotations
