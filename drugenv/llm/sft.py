@@ -169,16 +169,44 @@ def is_follow_up(conversation: Messages) -> bool:
     return f'"reasoning": "{FOLLOW_UP_REASON}' in conversation[-1]["content"]
 
 
-def decision_weighted(examples: Sequence[Messages], report_weight: int = 1, follow_up_weight: int = 1) -> list[Messages]:
+CONFIDENT = 0.97
+"""A report stated at this confidence or more is confident (``is_confident_go``)."""
+
+
+def is_confident_go(conversation: Messages) -> bool:
+    """Whether the conversation's reply is a go report stated at ``CONFIDENT`` or more. The teacher
+    rarely makes one on procedural episodes: on 400 procedural-train episodes 13 of its 169 reports at
+    0.97 or more are go, so a model trained on them learns "0.98 in the table means no_go" and
+    reverses a clear go (curated egfr; ``docs/grpo.md``, "Confident go reports")."""
+    if not is_report(conversation):
+        return False
+    import json
+
+    reply = json.loads(conversation[-1]["content"])
+    return reply.get("final_decision") == "go" and float(reply.get("confidence") or 0.0) >= CONFIDENT
+
+
+def decision_weighted(examples: Sequence[Messages], report_weight: int = 1, follow_up_weight: int = 1,
+                      confident_go_weight: int = 1) -> list[Messages]:
     """``examples`` with every report turn repeated ``report_weight`` times and every follow-up turn
     (``is_follow_up``) ``follow_up_weight`` times (decision-focused SFT: a report is one turn in ~9,
     and its decision a few tokens of it; a follow-up, where the teacher gathers a second readout on a
-    lone failing gate rather than report, about one in 18)."""
+    lone failing gate rather than report, about one in 18). A confident go report (``is_confident_go``)
+    is repeated ``report_weight * confident_go_weight`` times."""
     out: list[Messages] = []
     for c in examples:
-        w = report_weight if is_report(c) else follow_up_weight if is_follow_up(c) else 1
+        if is_report(c):
+            w = report_weight * (confident_go_weight if is_confident_go(c) else 1)
+        else:
+            w = follow_up_weight if is_follow_up(c) else 1
         out += [c] * max(1, int(w))
     return out
+
+
+def reports_only(examples: Sequence[Messages]) -> list[Messages]:
+    """The report turns of ``examples``: decision-focused samples from extra teacher episodes
+    (``sft.report_episodes``) that add distinct decisions without adding investigation turns."""
+    return [c for c in examples if is_report(c)]
 
 
 def oracle_examples(

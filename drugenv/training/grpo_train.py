@@ -89,7 +89,8 @@ def sft_warm_start(base_model: str, sft: Mapping[str, Any], out_dir: Path, *, se
     shutil.rmtree(dst, ignore_errors=True)
     import torch
 
-    from drugenv.llm.sft import decision_weighted, expert_examples, imitation_accuracy, rollout_score, sft_on_trajectories
+    from drugenv.llm.sft import (decision_weighted, expert_examples, imitation_accuracy, reports_only, rollout_score,
+                                 sft_on_trajectories)
     from drugenv.llm.loading import load_model_and_tokenizer
     from drugenv.scenarios import suite_episodes
     from drugenv.scenarios.procedural import SFT_SELECT_SEED_START
@@ -102,7 +103,13 @@ def sft_warm_start(base_model: str, sft: Mapping[str, Any], out_dir: Path, *, se
     max_steps = sft.get("max_steps")  # the training config's max_turns: one game for SFT, GRPO and evaluation
     examples = expert_examples(episodes, expert=expert, tokenizer=tok, max_prompt_tokens=budget, max_steps=max_steps,
                                explore=float(sft.get("explore", 0.0)))
-    train = decision_weighted(examples, int(sft.get("report_weight", 1)), int(sft.get("follow_up_weight", 1)))
+    n_reports = int(sft.get("report_episodes", 0))
+    if n_reports:  # more distinct decisions: the report turns of further teacher episodes, after the SFT episodes' seeds
+        extra = expert_examples(suite_episodes(sft["suite"], n_reports, seed + int(sft["episodes"])), expert=expert,
+                                tokenizer=tok, max_prompt_tokens=budget, max_steps=max_steps, explore=float(sft.get("explore", 0.0)))
+        examples = examples + reports_only(extra)
+    train = decision_weighted(examples, int(sft.get("report_weight", 1)), int(sft.get("follow_up_weight", 1)),
+                              int(sft.get("confident_go_weight", 1)))
     if sft.get("mode", "lora") == "lora":
         from peft import LoraConfig, get_peft_model
 

@@ -121,3 +121,21 @@ def test_checkpoint_selection_keeps_the_best_weights(tiny_model_dir, examples):
                         warmup=0.2, schedule="cosine")
     assert [r["step"] for r in log] == [2, 4, 6]
     assert all(torch.equal(v, snapshots[0][k]) for k, v in model.state_dict().items())  # step 2 scored best
+
+
+def test_confident_go_reports_are_found_and_weighted(bpe_tokenizer):
+    """A go report stated at 0.97 or more is a confident go (the egfr table's reply); a confident
+    no_go is not. ``confident_go_weight`` multiplies the report weight of exactly those, and
+    ``reports_only`` keeps a conversation list's report turns."""
+    from drugenv.llm.sft import CONFIDENT, decision_weighted, is_confident_go, is_report, reports_only
+
+    ex = expert_examples([("egfr_nsclc_viable", 2000), ("tp53_solid_tumors_clear_fail", 2000)], expert="heuristic",
+                         tokenizer=bpe_tokenizer, max_steps=12)
+    reports = reports_only(ex)
+    assert reports == [c for c in ex if is_report(c)] and len(reports) == 2
+    replies = [json.loads(c[-1]["content"]) for c in reports]
+    assert [r["final_decision"] for r in replies] == ["go", "no_go"] and all(r["confidence"] >= CONFIDENT for r in replies)
+    assert [is_confident_go(c) for c in reports] == [True, False]
+    assert not any(is_confident_go(c) for c in ex if not is_report(c))
+    assert len(decision_weighted(ex, 2, 1, 5)) == len(ex) + (2 * 5 - 1) + (2 - 1)
+    assert decision_weighted(ex, 1, 1, 1) == ex
