@@ -7,6 +7,8 @@ How to run::
     drugenv eval --agent hf --model Qwen/Qwen2.5-0.5B-Instruct --suite curated --episodes 10
     drugenv eval --agent checkpoint:runs/grpo_tiny_cpu/checkpoint_final
     drugenv eval --agent heuristic --suite procedural-test --episodes 3000 --reliability
+    drugenv eval --agent checkpoint:runs/grpo_tiny_cpu_long/checkpoint_best --suite curated --episodes 100 \
+        --seed 2000 --max-steps 12 --by-belief          # where the agent departs from its evidence table
     drugenv eval --agent checkpoint:runs/ppo_vector/checkpoint_final --suite procedural-test --episodes 500 \
         --seed 1000 --paired heuristic                  # + the heuristic on the same episodes, paired 95% intervals
 
@@ -21,7 +23,7 @@ from typing import Literal, Optional
 
 from drugenv.evaluation.agents import make_policy
 from drugenv.evaluation.evaluate import by_scenario, evaluate, write_results
-from drugenv.evaluation.metrics import METRIC_KEYS, reliability, twin_metrics
+from drugenv.evaluation.metrics import METRIC_KEYS, belief_agreement, reliability, twin_metrics
 from drugenv.simulator.params import RewardConfig
 
 
@@ -53,6 +55,10 @@ class EvalArgs:
     reliability: bool = False
     """Also print how often each stated confidence was right, per decision and confidence bin
     (``metrics.reliability``): where an agent is over- or under-confident."""
+    by_belief: bool = False
+    """Also print the reports sorted by the public belief of each episode's last observation (the
+    evidence table's decision and confidence; ``metrics.belief_agreement``): how often the agent
+    followed it, per band, and how often it was right."""
     paired: Optional[str] = None
     """Also play this agent (same names as ``--agent``, e.g. ``heuristic``) on the same episodes and print
     ``--agent`` minus it per metric, with paired bootstrap 95% intervals (``evaluation.bootstrap``)."""
@@ -83,6 +89,15 @@ def format_reliability(rows: list[dict]) -> str:
     for r in rows:
         lines.append(f"{r['decision']:<9} [{r['low']:.3f}, {r['high']:.3f}{']' if r['high'] == 1.0 else ')'}"
                      f" {r['reports']:>9} {r['confidence']:>16.3f} {r['accuracy']:>9.3f}")
+    return "\n".join(lines)
+
+
+def format_belief_agreement(rows: list[dict]) -> str:
+    """``metrics.belief_agreement`` rows as a plain-text table."""
+    lines = ["belief   confidence band   reports  agent go  agent no_go  followed  accuracy"]
+    for r in rows:
+        lines.append(f"{r['belief']:<8} [{r['low']:.2f}, {r['high']:.2f}{']' if r['high'] == 1.0 else ')'}"
+                     f" {r['reports']:>11} {r['go']:>9} {r['no_go']:>12} {r['followed']:>9.3f} {r['accuracy']:>9.3f}")
     return "\n".join(lines)
 
 
@@ -119,6 +134,9 @@ def eval_main(args: EvalArgs) -> dict:
     if args.reliability:
         payload["reliability"] = reliability(records)
         print(format_reliability(payload["reliability"]))
+    if args.by_belief:
+        payload["belief_agreement"] = belief_agreement(records)
+        print(format_belief_agreement(payload["belief_agreement"]))
     if reference is not None:
         payload["paired"] = _paired(args, reference, cfg, records)
     if args.out:

@@ -27,13 +27,16 @@ def episode_record(ep: PlayedEpisode) -> EpisodeRecord:
     if out is None:
         raise ConfigError(f"episode {ep.spec} has no outcome (a remote environment, or stopped before its end); "
                           "evaluation scores episodes on the in-process simulator")
+    from drugenv.agents.belief import assess
+
+    belief, belief_conf = assess(ep.last_observation.dossier).decision()  # public: what the agent's last prompt showed
     return EpisodeRecord(
         scenario=ep.spec.scenario, seed=ep.spec.seed, difficulty=out.difficulty,
         decision=out.decision, confidence=out.confidence,
         correct_decision=out.correct_decision, episode_return=ep.episode_return, terminal_reward=ep.terminal_reward,
         coverage=out.key_evidence_coverage,
         credits_used=out.credits_used, steps=out.steps, violations=ep.violations,
-        termination=out.termination_reason,
+        termination=out.termination_reason, belief_decision=belief, belief_confidence=float(belief_conf),
     )
 
 

@@ -74,6 +74,11 @@ class EpisodeRecord:
     steps: int
     violations: int
     termination: str
+    belief_decision: Optional[str] = None
+    """The public belief (``agents.belief.assess``) of the last observation, the decision half: what
+    the evidence table in an LLM's last prompt says. None where it was not computed."""
+    belief_confidence: Optional[float] = None
+    """That belief's confidence."""
 
     @property
     def correct(self) -> bool:
@@ -119,6 +124,31 @@ def reliability(records: Sequence[EpisodeRecord], edges: Sequence[float] = RELIA
             if inside:
                 rows.append({"decision": decision, "low": low, "high": high, "reports": len(inside),
                              "confidence": float(np.mean([r.confidence for r in inside])),
+                             "accuracy": float(np.mean([r.correct for r in inside]))})
+    return rows
+
+
+BELIEF_EDGES: tuple[float, ...] = (0.5, 0.9, 0.97, 1.0)
+"""Confidence bands of ``belief_agreement``: the top band is where the teacher's data is lopsided
+(docs/grpo.md, "Confident go reports")."""
+
+
+def belief_agreement(records: Sequence[EpisodeRecord], edges: Sequence[float] = BELIEF_EDGES) -> list[dict[str, Any]]:
+    """The agent's reports sorted by what the public belief of its last observation said: rows of
+    ``{"belief", "low", "high", "reports", "go", "no_go", "followed", "accuracy"}`` per belief
+    decision and belief-confidence band (``[low, high)``, the last one closed), over reported episodes
+    with a belief. ``followed`` is the fraction whose decision equals the belief's: where an agent
+    departs from its evidence table, and whether departing paid (``accuracy``). An empty band has no row."""
+    rows = []
+    for belief in ("go", "no_go"):
+        held = [r for r in records if r.decision is not None and r.belief_decision == belief and r.belief_confidence is not None]
+        for i, (low, high) in enumerate(zip(edges[:-1], edges[1:])):
+            last = i == len(edges) - 2
+            inside = [r for r in held if low <= r.belief_confidence < high or (last and r.belief_confidence == high)]
+            if inside:
+                rows.append({"belief": belief, "low": low, "high": high, "reports": len(inside),
+                             "go": sum(r.decision == "go" for r in inside), "no_go": sum(r.decision == "no_go" for r in inside),
+                             "followed": float(np.mean([r.decision == belief for r in inside])),
                              "accuracy": float(np.mean([r.correct for r in inside]))})
     return rows
 

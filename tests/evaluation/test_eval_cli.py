@@ -26,6 +26,22 @@ def test_eval_cli_reliability_table_counts_every_report(tmp_path):
     assert sum(row["reports"] for row in payload["reliability"]) == reported > 0
 
 
+def test_eval_cli_by_belief_shows_the_heuristic_following_its_belief(tmp_path):
+    """The heuristic reports the public belief, so every row of ``--by-belief`` is followed 100%,
+    and the rows count every report."""
+    out = tmp_path / "h.json"
+    res = subprocess.run([sys.executable, "-m", "drugenv.cli", "eval", "--agent", "heuristic", "--suite", "procedural-test",
+                          "--episodes", "40", "--max-steps", "12", "--no-progress", "--by-belief", "--out", str(out)],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "agent no_go  followed" in res.stdout
+    payload = json.loads(out.read_text())
+    rows = payload["belief_agreement"]
+    assert sum(row["reports"] for row in rows) == sum(r["decision"] is not None for r in payload["records"]) > 0
+    assert {row["belief"] for row in rows} == {"go", "no_go"} and all(row["followed"] == 1.0 for row in rows)
+    assert all(r["belief_decision"] in ("go", "no_go") for r in payload["records"])
+
+
 def test_eval_cli_rejects_unknown_agent():
     res = subprocess.run([sys.executable, "-m", "drugenv.cli", "eval", "--agent", "wizard", "--episodes", "1"],
                          capture_output=True, text=True, timeout=120)

@@ -38,3 +38,22 @@ def test_reliability_bins_each_decision_and_closes_the_last_bin():
     assert [(r["decision"], r["low"], r["reports"]) for r in rows] == [("go", 0.5, 2), ("no_go", 0.7, 1), ("no_go", 0.995, 2)]
     assert rows[0]["accuracy"] == 0.5 and rows[0]["confidence"] == pytest.approx(0.625)
     assert rows[2]["accuracy"] == 0.5 and rows[2]["confidence"] == pytest.approx(0.998)
+
+
+def test_belief_agreement_sorts_reports_by_the_public_belief():
+    """Rows per belief decision and band; counts of each agent decision, how often the agent followed
+    the belief and how often it was right; unreported episodes and those without a belief are left out."""
+    from drugenv.evaluation.metrics import belief_agreement
+
+    def rec(decision, truth, belief, belief_conf):
+        return EpisodeRecord(scenario="s", seed=0, difficulty="easy", decision=decision, confidence=0.9,
+                             correct_decision=truth, episode_return=0.0, terminal_reward=0.0, coverage=0.0,
+                             credits_used=0, steps=1, violations=0, termination="report",
+                             belief_decision=belief, belief_confidence=belief_conf)
+
+    records = [rec("no_go", "go", "go", 0.98), rec("go", "go", "go", 1.0), rec("go", "go", "go", 0.8),
+               rec("no_go", "no_go", "no_go", 0.95), rec(None, "go", "go", 0.99), rec("go", "go", None, None)]
+    rows = belief_agreement(records)
+    assert [(r["belief"], r["low"], r["reports"], r["go"], r["no_go"]) for r in rows] == [
+        ("go", 0.5, 1, 1, 0), ("go", 0.97, 2, 1, 1), ("no_go", 0.9, 1, 0, 1)]
+    assert rows[1]["followed"] == 0.5 and rows[1]["accuracy"] == 0.5 and rows[2]["followed"] == 1.0
