@@ -13,6 +13,7 @@ on oracle steps from the curated and procedural-train suites it emits parseable 
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
@@ -175,13 +176,11 @@ CONFIDENT = 0.97
 
 def is_confident_go(conversation: Messages) -> bool:
     """Whether the conversation's reply is a go report stated at ``CONFIDENT`` or more. The teacher
-    rarely makes one on procedural episodes: on 400 procedural-train episodes 13 of its 169 reports at
-    0.97 or more are go, so a model trained on them learns "0.98 in the table means no_go" and
-    reverses a clear go (curated egfr; ``docs/grpo.md``, "Confident go reports")."""
+    rarely makes one on procedural episodes: on 4,000 procedural-train episodes 53 of its 1,475
+    reports at 0.97 or more are go (all right), and a model trained on them paired "0.98 in the
+    table" with no_go and reversed a clear go (curated egfr; ``docs/grpo.md``, "Confident go reports")."""
     if not is_report(conversation):
         return False
-    import json
-
     reply = json.loads(conversation[-1]["content"])
     return reply.get("final_decision") == "go" and float(reply.get("confidence") or 0.0) >= CONFIDENT
 
