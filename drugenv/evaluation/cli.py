@@ -83,22 +83,23 @@ def format_table(rows: dict[str, dict[str, float]], keys: tuple[str, ...] = METR
     return "\n".join(lines)
 
 
+def _band(low: float, high: float, digits: int) -> str:
+    """A confidence bin as ``[low, high)``, closed at 1."""
+    return f"[{low:.{digits}f}, {high:.{digits}f}{']' if high == 1.0 else ')'}"
+
+
 def format_reliability(rows: list[dict]) -> str:
     """``metrics.reliability`` rows as a plain-text table."""
-    lines = ["decision  confidence bin   reports  mean confidence  accuracy"]
-    for r in rows:
-        lines.append(f"{r['decision']:<9} [{r['low']:.3f}, {r['high']:.3f}{']' if r['high'] == 1.0 else ')'}"
-                     f" {r['reports']:>9} {r['confidence']:>16.3f} {r['accuracy']:>9.3f}")
-    return "\n".join(lines)
+    return "\n".join(["decision  confidence bin   reports  mean confidence  accuracy"] + [
+        f"{r['decision']:<9} {_band(r['low'], r['high'], 3)} {r['reports']:>9} {r['confidence']:>16.3f} {r['accuracy']:>9.3f}"
+        for r in rows])
 
 
 def format_belief_agreement(rows: list[dict]) -> str:
     """``metrics.belief_agreement`` rows as a plain-text table."""
-    lines = ["belief   confidence band   reports  agent go  agent no_go  followed  accuracy"]
-    for r in rows:
-        lines.append(f"{r['belief']:<8} [{r['low']:.2f}, {r['high']:.2f}{']' if r['high'] == 1.0 else ')'}"
-                     f" {r['reports']:>11} {r['go']:>9} {r['no_go']:>12} {r['followed']:>9.3f} {r['accuracy']:>9.3f}")
-    return "\n".join(lines)
+    return "\n".join(["belief   confidence band   reports  agent go  agent no_go  followed  accuracy"] + [
+        f"{r['belief']:<8} {_band(r['low'], r['high'], 2)} {r['reports']:>11} {r['go']:>9} {r['no_go']:>12}"
+        f" {r['followed']:>9.3f} {r['accuracy']:>9.3f}" for r in rows])
 
 
 def check_args(args: EvalArgs) -> None:
