@@ -24,9 +24,11 @@ What differs from ``grpo_tiny_cpu`` (everything else is that file's ``DEFAULTS``
   as many distinct; and a go report stated at 0.97 or more repeated 6 times (``confident_go_weight``).
   The teacher rarely makes one on procedural episodes (53 of its 4,000 reports on procedural-train,
   all right, against 1,422 confident no_go), and the run of this recipe before this change reversed
-  the clear go of curated egfr after GRPO (``docs/grpo.md``, "Confident go reports"). SFT alone at
-  seed 0, 300 validation episodes (procedural-train from 700,000): accuracy 0.757 -> 0.770, report
-  rate 0.917 -> 0.933, utility 0.465 -> 0.542 against the main job's SFT settings.
+  the clear go of curated egfr after GRPO (``docs/grpo.md``, "Confident go reports"). SFT alone, 300
+  validation episodes (procedural-train from 700,000), against the main job's SFT settings: accuracy
+  / report rate / utility 0.757 / 0.917 / 0.465 -> 0.770 / 0.933 / 0.542 at seed 0, 0.807 / 0.983 /
+  0.546 -> 0.777 / 0.937 / 0.534 at seed 1: not a better start in general. After GRPO, the run
+  with it (seed 0) kept curated egfr right, where the run without it lost 17 of 20.
 
 Results: README, "The longer recipe" (generated from ``docs/results/grpo_tiny_cpu_long.json``).
 Measured from a fresh clone at seed 0 (one seed so far), this recipe is ahead of the heuristic on
