@@ -65,6 +65,8 @@ DEFAULTS: dict[str, Any] = {
         "explore": 0.15,  # noise injection: 15% of steps execute a random action; the heuristic still labels every state
         "report_weight": 3,  # decision-focused: every report turn appears 3 times
         "follow_up_weight": 3,  # and every second readout on a lone failing gate (investigate on, not report)
+        "report_episodes": 0,  # > 0: the report turns of that many more teacher episodes (the longer recipe: 800)
+        "confident_go_weight": 1,  # a go report at 0.97 or more repeated this many times more (the longer recipe: 6)
         "steps": 700,
         "lr": 3e-3,
         "warmup": 0.05,
