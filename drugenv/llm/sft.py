@@ -97,6 +97,7 @@ def expert_examples(
     max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS,
     max_steps: Optional[int] = None,
     explore: float = 0.0,
+    reports_only: bool = False,
 ) -> list[Messages]:
     """One ``[system, user, assistant]`` conversation per expert step of each ``(scenario, seed)`` episode.
 
@@ -117,6 +118,9 @@ def expert_examples(
     instead of the expert's action; the expert's action is still the label of that state. The model
     then also learns to recover from states its own mistakes lead to (repeats, skipped steps,
     violations), which clean expert trajectories never show. Deterministic per episode seed.
+
+    ``reports_only``: keep the report turns alone (decision-focused samples, ``sft.report_episodes``):
+    the episodes are played exactly as without it, but only report states are rendered.
     """
     from drugenv.agents.base import brief
     from drugenv.agents.baselines import HeuristicPolicy, OraclePolicy
@@ -137,8 +141,9 @@ def expert_examples(
         while not obs.done:
             action = policy.act([obs])[0]
             label = teacher_action(obs, action, expert)
-            msgs = build_messages(obs, tokenizer=tokenizer, max_prompt_tokens=max_prompt_tokens)
-            out.append([*msgs, {"role": "assistant", "content": action_to_json(label)}])
+            if not reports_only or label.action_type == ActionType.SUBMIT_VALIDATION_REPORT:
+                msgs = build_messages(obs, tokenizer=tokenizer, max_prompt_tokens=max_prompt_tokens)
+                out.append([*msgs, {"role": "assistant", "content": action_to_json(label)}])
             obs = env.step(_explore_action(obs, rng) if explore and rng.random() < explore else label)
     return out
 
@@ -200,12 +205,6 @@ def decision_weighted(examples: Sequence[Messages], report_weight: int = 1, foll
             w = follow_up_weight if is_follow_up(c) else 1
         out += [c] * max(1, int(w))
     return out
-
-
-def reports_only(examples: Sequence[Messages]) -> list[Messages]:
-    """The report turns of ``examples``: decision-focused samples from extra teacher episodes
-    (``sft.report_episodes``) that add distinct decisions without adding investigation turns."""
-    return [c for c in examples if is_report(c)]
 
 
 def oracle_examples(

@@ -21,6 +21,7 @@ Output directory (``--out``, default ``runs/<config name>``)::
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -89,8 +90,7 @@ def sft_warm_start(base_model: str, sft: Mapping[str, Any], out_dir: Path, *, se
     shutil.rmtree(dst, ignore_errors=True)
     import torch
 
-    from drugenv.llm.sft import (decision_weighted, expert_examples, imitation_accuracy, reports_only, rollout_score,
-                                 sft_on_trajectories)
+    from drugenv.llm.sft import decision_weighted, expert_examples, imitation_accuracy, rollout_score, sft_on_trajectories
     from drugenv.llm.loading import load_model_and_tokenizer
     from drugenv.scenarios import suite_episodes
     from drugenv.scenarios.procedural import SFT_SELECT_SEED_START
@@ -101,13 +101,12 @@ def sft_warm_start(base_model: str, sft: Mapping[str, Any], out_dir: Path, *, se
     expert = str(sft.get("expert", "oracle"))
     budget = int(sft.get("max_prompt_tokens", DEFAULT_MAX_PROMPT_TOKENS))
     max_steps = sft.get("max_steps")  # the training config's max_turns: one game for SFT, GRPO and evaluation
-    examples = expert_examples(episodes, expert=expert, tokenizer=tok, max_prompt_tokens=budget, max_steps=max_steps,
-                               explore=float(sft.get("explore", 0.0)))
+    teach = functools.partial(expert_examples, expert=expert, tokenizer=tok, max_prompt_tokens=budget, max_steps=max_steps)
+    explore = float(sft.get("explore", 0.0))
+    examples = teach(episodes, explore=explore)
     n_reports = int(sft.get("report_episodes", 0))
     if n_reports:  # more distinct decisions: the report turns of further teacher episodes, after the SFT episodes' seeds
-        extra = expert_examples(suite_episodes(sft["suite"], n_reports, seed + int(sft["episodes"])), expert=expert,
-                                tokenizer=tok, max_prompt_tokens=budget, max_steps=max_steps, explore=float(sft.get("explore", 0.0)))
-        examples = examples + reports_only(extra)
+        examples += teach(suite_episodes(sft["suite"], n_reports, seed + int(sft["episodes"])), explore=explore, reports_only=True)
     train = decision_weighted(examples, int(sft.get("report_weight", 1)), int(sft.get("follow_up_weight", 1)),
                               int(sft.get("confident_go_weight", 1)))
     if sft.get("mode", "lora") == "lora":
@@ -128,8 +127,7 @@ def sft_warm_start(base_model: str, sft: Mapping[str, Any], out_dir: Path, *, se
             eval_fn = lambda m: rollout_score(m, tok, sft["suite"], n_select, select_seed, metric=metric,  # noqa: E731
                                               max_steps=max_steps, max_prompt_tokens=budget, max_new_tokens=n_new)
         else:
-            held = expert_examples(suite_episodes(sft["suite"], n_select, select_seed), expert=expert,
-                                   tokenizer=tok, max_prompt_tokens=budget, max_steps=max_steps)
+            held = teach(suite_episodes(sft["suite"], n_select, select_seed))
             eval_fn = lambda m: imitation_accuracy(m, tok, held, max_new_tokens=n_new)  # noqa: E731
     t0 = time.perf_counter()
     losses = sft_on_trajectories(model, tok, train, steps=int(sft["steps"]), lr=float(sft["lr"]),

@@ -126,13 +126,16 @@ def test_checkpoint_selection_keeps_the_best_weights(tiny_model_dir, examples):
 def test_confident_go_reports_are_found_and_weighted(bpe_tokenizer):
     """A go report stated at 0.97 or more is a confident go (the egfr table's reply); a confident
     no_go is not. ``confident_go_weight`` multiplies the report weight of exactly those, and
-    ``reports_only`` keeps a conversation list's report turns."""
-    from drugenv.llm.sft import CONFIDENT, decision_weighted, is_confident_go, is_report, reports_only
+    ``reports_only`` keeps the same episodes' report turns."""
+    from drugenv.llm.sft import CONFIDENT, decision_weighted, is_confident_go, is_report
 
-    ex = expert_examples([("egfr_nsclc_viable", 2000), ("tp53_solid_tumors_clear_fail", 2000)], expert="heuristic",
-                         tokenizer=bpe_tokenizer, max_steps=12)
-    reports = reports_only(ex)
-    assert reports == [c for c in ex if is_report(c)] and len(reports) == 2
+    episodes = [("egfr_nsclc_viable", 2000), ("tp53_solid_tumors_clear_fail", 2000)]
+    explored = expert_examples(episodes, expert="heuristic", tokenizer=bpe_tokenizer, max_steps=12, explore=0.15)
+    assert expert_examples(episodes, expert="heuristic", tokenizer=bpe_tokenizer, max_steps=12, explore=0.15,
+                           reports_only=True) == [c for c in explored if is_report(c)] != []  # the same episodes played
+    ex = expert_examples(episodes, expert="heuristic", tokenizer=bpe_tokenizer, max_steps=12)
+    reports = [c for c in ex if is_report(c)]
+    assert len(reports) == 2
     replies = [json.loads(c[-1]["content"]) for c in reports]
     assert [r["final_decision"] for r in replies] == ["go", "no_go"] and all(r["confidence"] >= CONFIDENT for r in replies)
     assert [is_confident_go(c) for c in reports] == [True, False]
