@@ -209,6 +209,10 @@ def update_readme(name: str, results: Mapping[str, Any], readme: Path = ROOT / "
     return replace_block("results", name, readme_block(name, results), readme)
 
 
+SEEDS_DOCS = (ROOT / "README.md", ROOT / "docs" / "grpo.md")
+"""The files whose ``<!-- seeds:NAME -->`` blocks ``python -m drugenv.evaluation.results_table seeds`` rewrites."""
+
+
 def seeds_block(name: str, paths: list[Path], root: Path = Path(".")) -> str:
     """The README block of ``seeds_table`` over ``paths`` (relative to ``root``, as its header shows them)."""
     files = " ".join(p.as_posix() for p in paths)
@@ -424,8 +428,9 @@ def main(argv: list[str] | None = None) -> None:
     if a.cmd == "seeds":
         block = seeds_block(a.name, a.json)
         print(block)
-        if not replace_block("seeds", a.name, block, ROOT / "README.md"):
-            print(f"(README.md has no <!-- seeds:{a.name} --> block; printed only)")
+        # The README holds the current recipes' blocks, the GRPO page the history's.
+        if not any(replace_block("seeds", a.name, block, doc) for doc in SEEDS_DOCS):
+            print(f"(no <!-- seeds:{a.name} --> block in {', '.join(d.name for d in SEEDS_DOCS)}; printed only)")
     elif a.cmd == "publish":
         print(publish(a.run_dir, a.name))
     elif a.cmd == "ppo":
