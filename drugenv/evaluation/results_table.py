@@ -154,16 +154,28 @@ def _iteration(results: Mapping[str, Any]) -> str:
     return f"{curve[-1]['iteration']} (last)" if curve else ""
 
 
+SEED_SCENARIOS = ("ptpn11_juvenile_mml_complex", "cd33_aml_misleading")
+"""The curated scenarios issue 12's longer-recipe target names, shown per seed in ``seeds_table``."""
+
+
+def _paired(d: Mapping[str, Any]) -> str:
+    """A paired utility difference with its interval: ``+0.06 [0.02, 0.10]``."""
+    return f"{'+' if d['diff'] > 0 else ''}{_num(d['diff'], 'u')} [{_num(d['diff_ci'][0], 'u')}, {_num(d['diff_ci'][1], 'u')}]"
+
+
 def seeds_table(runs: list[Mapping[str, Any]]) -> str:
     """Markdown: one row per run of the same config at another seed (same test episodes), then
     mean ± sd (sample sd) over the runs; after SFT and after SFT + GRPO as accuracy / reported /
     Brier / decision utility, which GRPO iteration the trained row is, the paired utility difference
-    to the heuristic, curated accuracy / Brier and the twins' pair accuracy of the trained agent."""
+    to the heuristic, curated accuracy / Brier, the paired utility difference on the curated scenarios
+    issue 12 names (``SEED_SCENARIOS``: ptpn11, complex; cd33, misleading) and the twins' pair accuracy
+    of the trained agent."""
     keys = ("decision_accuracy", "report_rate", "brier", "decision_utility")
     runs = sorted(runs, key=_run_seed)
     suite = runs[0].get("_meta", {}).get("suite", "procedural-test")
     out = ["| seed | after SFT: accuracy / reported / Brier / utility | after SFT + GRPO | GRPO iteration | utility − heuristic (paired) "
-           "| curated accuracy / Brier | twins pair accuracy |", "|---|---|---|---|---|---|---|"]
+           "| curated accuracy / Brier | " + " / ".join(n.split("_")[0] for n in SEED_SCENARIOS) + " utility − heuristic "
+           "| twins pair accuracy |", "|---|---|---|---|---|---|---|---|"]
     for r in runs:
         ev = r.get("_evidence", {})
         d = ev.get(suite, {}).get("vs_heuristic", {}).get("after_grpo", {}).get("decision_utility")
@@ -171,18 +183,20 @@ def seeds_table(runs: list[Mapping[str, Any]]) -> str:
         twins = ev.get("procedural-test-twins", {}).get("twins", {}).get("after_grpo")
         cells = [" / ".join(_num(r[row][k], k) for k in keys) if row in r else "" for row in ("after_sft", "after_grpo")]
         cells.append(_iteration(r))
-        cells.append(f"{'+' if d['diff'] > 0 else ''}{_num(d['diff'], 'u')} [{_num(d['diff_ci'][0], 'u')}, {_num(d['diff_ci'][1], 'u')}]"
-                     if d else "")
+        cells.append(_paired(d) if d else "")
         cells.append(f"{_num(cur['decision_accuracy'], 'a')} / {_num(cur['brier'], 'brier')}" if cur else "")
+        per = ev.get("curated", {}).get("per_scenario", {})
+        cells.append(" / ".join(_paired(per[n]["after_grpo"]["decision_utility"]) if "after_grpo" in per.get(n, {}) else "–"
+                                for n in SEED_SCENARIOS))
         cells.append(_num(twins["pair_accuracy"], "p") if twins else "")
         out.append(f"| {_run_seed(r)} | " + " | ".join(cells) + " |")
     if len(runs) > 1:
         cells = [" / ".join(_mean_sd([r[row][k] for r in runs], k) for k in keys) if all(row in r for r in runs) else ""
                  for row in ("after_sft", "after_grpo")]
         h = runs[0].get("heuristic")
-        out.append(f"| mean ± sd | " + " | ".join(cells) + " | | | | |")
+        out.append(f"| mean ± sd | " + " | ".join(cells) + " | | | | | |")
         if h:
-            out.append(f"| heuristic (same episodes) | | " + " / ".join(_num(h[k], k) for k in keys) + " | | | | |")
+            out.append(f"| heuristic (same episodes) | | " + " / ".join(_num(h[k], k) for k in keys) + " | | | | | |")
     return "\n".join(out) + "\n"
 
 

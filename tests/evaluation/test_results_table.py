@@ -86,6 +86,17 @@ def test_seeds_table_rows_sorted_by_seed_with_mean_and_sample_sd():
     assert "| heuristic (same episodes) | | 0.80 / 1.00 / 0.150 / 0.50 |" in text
 
 
+def test_seeds_table_shows_the_named_curated_scenarios_paired_utility():
+    """Issue 12's longer-recipe target names ptpn11 and cd33: each seed's row gives their paired
+    utility difference with its interval, and a dash for a scenario the run did not play."""
+    r = {**_results(), "after_grpo": {**M, "decision_utility": 0.6}}
+    u = {"mean": 0.85, "ci": [0.7, 0.9], "ref_mean": 0.56, "diff": 0.29, "diff_ci": [0.16, 0.42]}
+    r["_evidence"]["curated"] = {"per_scenario": {"ptpn11_juvenile_mml_complex": {"episodes": 20, "after_grpo": {"decision_utility": u}}}}
+    text = seeds_table([r])
+    assert "| ptpn11 / cd33 utility − heuristic |" in text
+    assert "| +0.29 [0.16, 0.42] / – |" in text
+
+
 @pytest.mark.parametrize("doc", ["README.md", "docs/grpo.md"])
 def test_seed_tables_match_the_committed_json(doc):
     """Every seeds block in the README and the GRPO page is what its own header's command generates today."""
