@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import shutil
 import time
@@ -186,7 +187,10 @@ def sft_choose_start(base_model: str, s: Mapping[str, Any], out_dir: Path, *, pr
         if progress:
             print(f"SFT candidate seed {cand_seed}: validation {selection.metric} {value:.3f}")
     lower = selection.metric in LOWER_IS_BETTER
-    best = (min if lower else max)(range(n), key=lambda i: scores[i]["value"])  # ties keep the earlier seed
+    best = 0
+    for i in range(1, n):  # ties keep the earlier seed
+        if better(scores[i]["value"], scores[best]["value"], lower):
+            best = i
     return scores[best]["model"], {"suite": selection.suite, "seed": selection.seed, "episodes": selection.episodes,
                                    "metric": selection.metric, "chosen_seed": scores[best]["seed"], "candidates": scores}
 
@@ -308,6 +312,15 @@ def save_checkpoint(algo: Any, path: Path, meta: Mapping[str, Any]) -> Path:
 # ------------------------------------------------------------------------------------- main loop
 
 
+def better(value: float, best: float, lower: bool) -> bool:
+    """Whether a validation score beats the best so far. Equal up to float rounding is a tie, which
+    keeps the best: the mean of the same scores can differ in its last bit with the order it was
+    summed in (0.5858333333333333 against 0.5858333333333334)."""
+    if math.isclose(value, best, rel_tol=1e-9, abs_tol=1e-12):
+        return False
+    return value < best if lower else value > best
+
+
 @dataclass
 class Selection:
     """Checkpoint selection on validation episodes: train-split seeds held out of training
@@ -339,8 +352,7 @@ class Selection:
         if value is None:
             return False
         self.history.append([iteration, value])
-        lower = self.metric in LOWER_IS_BETTER
-        if self.value is None or (value < self.value if lower else value > self.value):
+        if self.value is None or better(value, self.value, self.metric in LOWER_IS_BETTER):
             self.iteration, self.value = iteration, value
             return True
         return False

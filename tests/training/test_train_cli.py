@@ -110,6 +110,10 @@ def test_validation_selection_keeps_the_best_and_never_a_worse_later_one():
     resumed = Selection.from_run({"select_suite": "procedural-train", "select_seed": 0, "select_episodes": 8})
     resumed.restore(sel.record())
     assert not resumed.improved(48, 0.4) and resumed.iteration == 24
+    # The longer recipe's seed-1 run: 256 and 272 scored the same 96 episodes' mean, apart in the last bit.
+    tied = Selection.from_run({"select_suite": "procedural-train", "select_seed": 0, "select_episodes": 96})
+    assert [tied.improved(i, v) for i, v in ((256, 0.5858333333333333), (272, 0.5858333333333334))] == [True, False]
+    assert tied.iteration == 256
 
 
 @pytest.mark.slow
