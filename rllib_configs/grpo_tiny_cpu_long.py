@@ -31,11 +31,11 @@ What differs from ``grpo_tiny_cpu`` (everything else is that file's ``DEFAULTS``
   with it (seed 0) kept curated egfr right, where the run without it lost 17 of 20.
 
 Results: README, "The longer recipe" (generated from ``docs/results/grpo_tiny_cpu_long.json``).
-Measured from fresh clones at seeds 0 and 1 (``grpo_tiny_cpu_long_seed1.json``; seed 2 in ``_seed2.json``, README's seeds table):
-ahead of the heuristic on decision utility on test at all three, with the paired interval above zero at
-seeds 0 and 2 (+0.06 [0.02, 0.10], +0.04 [0.01, 0.06]) and not at seed 1 (+0.02 [-0.01, 0.04]); ahead on
-curated ptpn11 at all three; level at the ceiling on cd33 at all three; Brier behind at seed 0 (+0.021), level at seeds 1 and 2.
-Where the lead comes from: ``docs/grpo.md``, "Confident go
+Measured at seeds 0, 1 and 2 (``docs/results/grpo_tiny_cpu_long{,_seed1,_seed2}.json``; the README's
+seeds table): ahead of the heuristic on decision utility on test at all three, with the paired interval
+above zero at seeds 0 and 2 (+0.06 [0.02, 0.10], +0.04 [0.01, 0.06]) and not at seed 1 (+0.02 [-0.01,
+0.04]); ahead on curated ptpn11 at all three; level at the ceiling on cd33 at all three; Brier behind at
+seed 0 (+0.021), level at seeds 1 and 2. Where the lead comes from: ``docs/grpo.md``, "Confident go
 reports"; the run before the SFT change in "The longer recipe with the follow-up turns".
 """
 
