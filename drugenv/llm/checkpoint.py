@@ -50,6 +50,23 @@ def is_grpo_checkpoint(path: str | Path) -> bool:
     return bool(meta) and meta.get("algo") == "grpo"
 
 
+def follow_moved_run(recorded: Optional[str], checkpoint: str | Path) -> Optional[str]:
+    """``recorded``, a model path from a checkpoint's metadata or adapter config, after its run moved.
+
+    A run writes its base and SFT models beside its checkpoints (``runs/NAME/sft_model``) and records
+    their absolute paths. Once the run directory is renamed or moved (to keep it while the next run of
+    the same config writes ``runs/NAME``), those paths name the old place, or a different run's model
+    now sitting there. So an absolute path recorded in another directory than the checkpoint's own
+    run directory is replaced by the model of the same name beside the checkpoint, where there is one;
+    hub ids, relative paths and models that lie outside any run are kept as recorded.
+    """
+    if not recorded or not Path(recorded).is_absolute():
+        return recorded
+    run_dir = Path(checkpoint).resolve().parent
+    beside = run_dir / Path(recorded).name
+    return str(beside) if Path(recorded).parent != run_dir and beside.is_dir() else recorded
+
+
 def resolve_adapter_checkpoint(path: str | Path, model: Optional[str] = None) -> tuple[str, str, dict[str, Any]]:
     """``(base model, adapter dir, checkpoint metadata)`` for a GRPO checkpoint or a peft adapter directory.
 
@@ -63,6 +80,8 @@ def resolve_adapter_checkpoint(path: str | Path, model: Optional[str] = None) ->
                           "run's checkpoint directory (e.g. runs/grpo_tiny_cpu/checkpoint_final) or a peft adapter directory")
     meta = read_checkpoint_meta(adapter.parent) or {}
     base = model or json.loads((adapter / "adapter_config.json").read_text()).get("base_model_name_or_path") or meta.get("model")
+    if not model and meta:  # a checkpoint of a run directory that may have moved since
+        base = follow_moved_run(base, adapter.parent)
     if not base:
         raise ConfigError(f"{adapter / 'adapter_config.json'} names no base model (base_model_name_or_path is empty); "
                           "pass it with --model PATH_OR_HUB_ID")
@@ -87,7 +106,7 @@ def trained_budget(adapter: str | Path | None) -> int:
 def load_grpo_checkpoint_policy(path: str | Path, **kwargs: Any) -> Any:
     """A GRPO checkpoint as a greedy ``HFPolicy``.
 
-    The base model is the metadata's ``model`` (else the adapter's ``base_model_name_or_path``), with
+    The base model is the metadata's ``model`` (``follow_moved_run``; else the adapter's ``base_model_name_or_path``), with
     ``adapter/``; the completion cap is the run's ``run.eval_max_new_tokens`` (else 128) and the prompt
     budget its ``run.eval_max_prompt_tokens`` (else ``DEFAULT_MAX_PROMPT_TOKENS``). ``kwargs`` go to
     ``HFPolicy`` (device, dtype, batch_size…)."""
@@ -99,7 +118,7 @@ def load_grpo_checkpoint_policy(path: str | Path, **kwargs: Any) -> Any:
         raise ConfigError(f"{path} is not a DrugEnv GRPO checkpoint (no {CHECKPOINT_META} with algo 'grpo' in it); "
                           "pass a checkpoint_* directory of a GRPO run")
     run = meta.get("settings", {}).get("run", {})
-    model = meta.get("model") or resolve_adapter_checkpoint(p)[0]  # else the adapter's own base model
+    model = follow_moved_run(meta.get("model"), p) or resolve_adapter_checkpoint(p)[0]  # else the adapter's own base model
     return HFPolicy(model, adapter=str(p / ADAPTER_DIR),
                     sampling=SamplingConfig(temperature=0.0, max_new_tokens=int(run.get("eval_max_new_tokens", 128))),
                     max_prompt_tokens=int(run.get("eval_max_prompt_tokens", DEFAULT_MAX_PROMPT_TOKENS)), **kwargs)
@@ -108,6 +127,7 @@ def load_grpo_checkpoint_policy(path: str | Path, **kwargs: Any) -> Any:
 __all__ = [
     "ADAPTER_DIR",
     "CHECKPOINT_META",
+    "follow_moved_run",
     "is_grpo_checkpoint",
     "load_grpo_checkpoint_policy",
     "read_checkpoint_meta",
