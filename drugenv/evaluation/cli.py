@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Optional
 
 from drugenv.evaluation.agents import make_policy
-from drugenv.evaluation.evaluate import by_scenario, evaluate, write_results
+from drugenv.evaluation.evaluate import by_scenario, evaluate, group_of, write_results
 from drugenv.evaluation.metrics import METRIC_KEYS, belief_agreement, reliability, twin_metrics
 from drugenv.simulator.params import RewardConfig
 
@@ -61,7 +61,8 @@ class EvalArgs:
     followed it, per band, and how often it was right."""
     paired: Optional[str] = None
     """Also play this agent (same names as ``--agent``, e.g. ``heuristic``) on the same episodes and print
-    ``--agent`` minus it per metric, with paired bootstrap 95% intervals (``evaluation.bootstrap``)."""
+    ``--agent`` minus it per metric, with paired bootstrap 95% intervals (``evaluation.bootstrap``), overall
+    and per curated scenario or procedural tier (``--out`` keeps both, as ``paired``)."""
     progress: bool = True
     """Show a progress bar."""
     extra: dict = field(default_factory=dict)
@@ -128,6 +129,7 @@ def eval_main(args: EvalArgs) -> dict:
     print(f"\n{args.agent} on {args.suite} ({args.episodes} episodes, seed {args.seed})")
     print(format_table({**per, "ALL": summary}))
     payload = {"agent": args.agent, "suite": args.suite, "episodes": args.episodes, "seed": args.seed,
+               "max_steps": args.max_steps, "decision_scoring": args.decision_scoring,
                "summary": summary, "by_scenario": per, "records": [r.__dict__ for r in records]}
     if args.suite == "procedural-test-twins":
         payload["twins"] = twin_metrics(records)
@@ -155,7 +157,17 @@ def _paired(args: EvalArgs, reference, cfg: RewardConfig, records: list) -> dict
     print(f"{args.agent} − {args.paired} on the same episodes (paired bootstrap, 95% interval):")
     for key, d in diff.items():
         print(f"  {key:<18} {d['mean']:8.3f} vs {d['ref_mean']:8.3f}   {d['diff']:+.3f} [{d['diff_ci'][0]:+.3f}, {d['diff_ci'][1]:+.3f}]")
-    return {"agent": args.paired, "summary": ref_summary, "diff": diff}
+    groups: dict[str, tuple[list, list]] = {}  # the same pairs, per scenario (curated) or tier (procedural)
+    for mine, ref in zip(records, ref_records):
+        mine_list, ref_list = groups.setdefault(group_of(mine), ([], []))
+        mine_list.append(mine)
+        ref_list.append(ref)
+    per = {name: {"episodes": len(mine_list), **paired_bootstrap(mine_list, ref_list)}
+           for name, (mine_list, ref_list) in sorted(groups.items())}
+    print("  decision_utility by " + ("scenario: " if args.suite == "curated" else "tier: ") + "  ".join(
+        f"{name} {d['decision_utility']['diff']:+.3f} [{d['decision_utility']['diff_ci'][0]:+.3f}, "
+        f"{d['decision_utility']['diff_ci'][1]:+.3f}]" for name, d in per.items()))
+    return {"agent": args.paired, "summary": ref_summary, "diff": diff, "by_scenario": per}
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -86,11 +86,16 @@ def evaluate(
     return summarize(records), records
 
 
+def group_of(record: EpisodeRecord) -> str:
+    """The row an episode belongs to in per-scenario tables: its curated scenario, or its tier when procedural."""
+    return record.scenario if record.scenario != "procedural" else record.difficulty
+
+
 def by_scenario(records: Sequence[EpisodeRecord]) -> dict[str, dict[str, float]]:
     """Metrics per scenario name (curated suite) or per difficulty (procedural suites)."""
     groups: dict[str, list[EpisodeRecord]] = {}
     for r in records:
-        groups.setdefault(r.scenario if r.scenario != "procedural" else r.difficulty, []).append(r)
+        groups.setdefault(group_of(r), []).append(r)
     return {k: summarize(v) for k, v in sorted(groups.items())}
 
 

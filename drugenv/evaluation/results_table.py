@@ -19,6 +19,12 @@ table ``drugenv sweep`` writes) and plot into its ``<!-- sweep:<name> -->`` bloc
 
     python -m drugenv.evaluation.results_table ppo runs/ppo_vector --name ppo_vector [--fresh EVAL_JSON]
     python -m drugenv.evaluation.results_table sweep runs/rl/sweeps/reward_weights --name reward_weights
+
+Published checkpoints re-checked on episodes nothing has looked at (``drugenv eval --agent
+checkpoint:... --paired heuristic --out``, one procedural and one curated file per checkpoint) are
+gathered into ``docs/results/<name>.json`` and its ``<!-- confirm:<name> -->`` block::
+
+    python -m drugenv.evaluation.results_table confirm grpo_tiny_cpu_long_fresh runs/eval/fresh/*.json
 """
 
 from __future__ import annotations
@@ -158,9 +164,9 @@ SEED_SCENARIOS = ("ptpn11_juvenile_mml_complex", "cd33_aml_misleading")
 """The curated scenarios issue 12's longer-recipe target names, shown per seed in ``seeds_table``."""
 
 
-def _paired(d: Mapping[str, Any]) -> str:
-    """A paired utility difference with its interval: ``+0.06 [0.02, 0.10]``."""
-    return f"{'+' if d['diff'] > 0 else ''}{_num(d['diff'], 'u')} [{_num(d['diff_ci'][0], 'u')}, {_num(d['diff_ci'][1], 'u')}]"
+def _paired(d: Mapping[str, Any], key: str = "decision_utility") -> str:
+    """A paired difference of metric ``key`` with its interval: ``+0.06 [0.02, 0.10]`` (Brier to 3 decimals)."""
+    return f"{'+' if d['diff'] > 0 else ''}{_num(d['diff'], key)} [{_num(d['diff_ci'][0], key)}, {_num(d['diff_ci'][1], key)}]"
 
 
 def seeds_table(runs: list[Mapping[str, Any]]) -> str:
@@ -394,6 +400,94 @@ def ppo_seeds_block(name: str, paths: list[Path], root: Path = Path(".")) -> str
             f"do not edit) -->\n" + ppo_seeds_table([json.loads((root / p).read_text()) for p in paths]) + f"<!-- /ppo-seeds:{name} -->")
 
 
+CONFIRM_DOCS = SEEDS_DOCS
+"""The files whose ``<!-- confirm:NAME -->`` blocks ``results_table confirm`` rewrites."""
+
+
+def _checkpoint_facts(agent: str) -> dict[str, Any]:
+    """Run seed, iteration and source commit of a ``checkpoint:PATH`` agent, read from the checkpoint
+    (``drugenv_checkpoint.json``) and its run's ``settings.json``; empty for what is not there."""
+    from drugenv.llm.checkpoint import read_checkpoint_meta
+
+    path = Path(agent.split(":", 1)[1]) if agent.startswith("checkpoint:") else None
+    meta = read_checkpoint_meta(path) if path is not None and path.is_dir() else None
+    if not meta:
+        return {}
+    facts = {"run_seed": int(meta.get("settings", {}).get("seed", 0)), "iteration": meta.get("iteration")}
+    settings = path.parent / "settings.json"
+    if settings.is_file() and json.loads(settings.read_text()).get("code"):
+        facts["code"] = json.loads(settings.read_text())["code"]
+    return facts
+
+
+def gather_confirmation(paths: list[Path]) -> dict[str, Any]:
+    """``drugenv eval ... --paired heuristic --out`` files as one committed record: per file its agent,
+    episodes, settings, summaries and paired differences (overall and per scenario or tier), without the
+    per-episode records (the command line reproduces them), and what the checkpoint says of its run."""
+    evaluations = []
+    for path in paths:
+        payload = json.loads(Path(path).read_text())
+        if "paired" not in payload or "by_scenario" not in payload["paired"]:
+            raise ValueError(f"{path} has no per-scenario paired comparison: make it with drugenv eval ... --paired heuristic --out")
+        keep = ("agent", "suite", "episodes", "seed", "max_steps", "decision_scoring", "summary", "paired")
+        entry = {**{k: payload.get(k) for k in keep}, **_checkpoint_facts(payload["agent"])}
+        if entry["agent"].startswith("checkpoint:"):  # runs/<run>/checkpoint_*, not this machine's layout
+            ckpt = Path(entry["agent"].split(":", 1)[1]).resolve()
+            entry["agent"] = "checkpoint:" + ckpt.relative_to(ckpt.parents[2]).as_posix()
+        evaluations.append(entry)
+    evaluations.sort(key=lambda e: (e.get("run_seed", 0), e["agent"], e["suite"] != "procedural-test", e["suite"]))
+    return {"evaluations": evaluations}
+
+
+def confirm_table(results: Mapping[str, Any]) -> str:
+    """One row per checkpoint: its procedural metrics, the heuristic's on the same episodes, and the paired
+    differences with their intervals; the curated scenarios ``SEED_SCENARIOS`` from its curated file."""
+    evals = results["evaluations"]
+    procedural = [e for e in evals if e["suite"] != "curated"]
+    curated = {e["agent"]: e for e in evals if e["suite"] == "curated"}
+    if not procedural:
+        raise ValueError("no procedural evaluation to tabulate")
+    first = procedural[0]
+    keys = ("decision_accuracy", "report_rate", "brier", "decision_utility")
+    lines = [f"{first['episodes']:,} `{first['suite']}` episodes from seed {first['seed']}"
+             + (f" and {next(iter(curated.values()))['episodes']} curated from seed {next(iter(curated.values()))['seed']}"
+                if curated else "")
+             + f" (step cap {first['max_steps']}, {first['decision_scoring']} decision scoring), each checkpoint against "
+             f"the heuristic on the same episodes; paired bootstrap 95% intervals.", "",
+             "| seed | GRPO iteration | accuracy / reported / Brier / utility | heuristic | utility − heuristic "
+             "| Brier − heuristic | accuracy − heuristic | ptpn11 / cd33 utility − heuristic |",
+             "|---|---|---|---|---|---|---|---|"]
+    for e in procedural:
+        mine, ref, diff = e["summary"], e["paired"]["summary"], e["paired"]["diff"]
+        cur = curated.get(e["agent"])
+        scen = " / ".join(_paired(cur["paired"]["by_scenario"][name]["decision_utility"])
+                          if cur and name in cur["paired"]["by_scenario"] else "–" for name in SEED_SCENARIOS)
+        lines.append(f"| {e.get('run_seed', '–')} | {e.get('iteration', '–')} | "
+                     + " / ".join(_num(mine[k], k) for k in keys) + " | " + " / ".join(_num(ref[k], k) for k in keys)
+                     + f" | {_paired(diff['decision_utility'])} | {_paired(diff['brier'], 'brier')} | {_paired(diff['decision_accuracy'])}"
+                     + f" | {scen} |")
+    return "\n".join(lines) + "\n"
+
+
+def confirm_block(name: str, results: Mapping[str, Any]) -> str:
+    return (f"<!-- confirm:{name} (generated by `python -m drugenv.evaluation.results_table confirm {name} EVAL_JSON...` "
+            f"into docs/results/{name}.json; do not edit) -->\n" + confirm_table(results) + f"<!-- /confirm:{name} -->")
+
+
+def publish_confirmation(name: str, paths: list[Path], root: Path = ROOT) -> Path:
+    """``gather_confirmation(paths)`` as ``docs/results/<name>.json``, and its block rewritten in the README
+    or the GRPO page (whichever holds it) from the file as written."""
+    results = gather_confirmation(paths)
+    dst = root / "docs" / "results" / f"{name}.json"
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.write_text(json.dumps(results, indent=2, sort_keys=True, default=str) + "\n")
+    block = confirm_block(name, json.loads(dst.read_text()))
+    docs = [root / d.relative_to(ROOT) for d in CONFIRM_DOCS]
+    if not any(d.exists() and replace_block("confirm", name, block, d) for d in docs):
+        print(f"(no <!-- confirm:{name} --> block in {', '.join(d.name for d in docs)}; the JSON is written)")
+    return dst
+
+
 def sweep_block(name: str, table_md: str) -> str:
     return (f"<!-- sweep:{name} (generated by `python -m drugenv.evaluation.results_table sweep runs/rl/sweeps/{name} "
             f"--name {name}`: docs/results/sweeps/{name}.md; do not edit) -->\n" + table_md + f"<!-- /sweep:{name} -->")
@@ -435,6 +529,9 @@ def main(argv: list[str] | None = None) -> None:
     ps = sub.add_parser("ppo-seeds")
     ps.add_argument("name")
     ps.add_argument("json", type=Path, nargs="+")
+    cf = sub.add_parser("confirm")
+    cf.add_argument("name")
+    cf.add_argument("json", type=Path, nargs="+", help="`drugenv eval --agent checkpoint:... --paired heuristic --out` files")
     sd = sub.add_parser("seeds")
     sd.add_argument("name")
     sd.add_argument("json", type=Path, nargs="+")
@@ -445,6 +542,8 @@ def main(argv: list[str] | None = None) -> None:
         # The README holds the current recipes' blocks, the GRPO page the history's.
         if not any(replace_block("seeds", a.name, block, doc) for doc in SEEDS_DOCS):
             print(f"(no <!-- seeds:{a.name} --> block in {', '.join(d.name for d in SEEDS_DOCS)}; printed only)")
+    elif a.cmd == "confirm":
+        print(publish_confirmation(a.name, a.json))
     elif a.cmd == "publish":
         print(publish(a.run_dir, a.name))
     elif a.cmd == "ppo":

@@ -66,6 +66,23 @@ def test_eval_cli_paired_plays_the_reference_on_the_same_episodes(tmp_path):
     assert acc["diff_ci"][0] <= acc["diff"] <= acc["diff_ci"][1] and acc["diff"] < 0  # random is worse than the heuristic
 
 
+def test_eval_cli_paired_also_compares_each_curated_scenario(tmp_path):
+    from drugenv.scenarios import CURATED_NAMES
+
+    out = tmp_path / "r.json"
+    res = subprocess.run([sys.executable, "-m", "drugenv.cli", "eval", "--agent", "random", "--suite", "curated",
+                          "--episodes", "10", "--seed", "3", "--no-progress", "--paired", "heuristic", "--out", str(out)],
+                         capture_output=True, text=True, timeout=180)
+    assert res.returncode == 0, res.stderr
+    assert "decision_utility by scenario: " in res.stdout
+    payload = json.loads(out.read_text())
+    per = payload["paired"]["by_scenario"]
+    assert sorted(per) == sorted(CURATED_NAMES) and all(d["episodes"] == 2 for d in per.values())
+    for name, d in per.items():  # each scenario's pairs: the agent's own per-scenario mean, minus the heuristic's there
+        assert d["decision_accuracy"]["mean"] == payload["by_scenario"][name]["decision_accuracy"]
+        assert d["decision_utility"]["diff"] == d["decision_utility"]["mean"] - d["decision_utility"]["ref_mean"]
+
+
 def test_eval_cli_rejects_an_unknown_paired_agent_before_playing():
     res = subprocess.run([sys.executable, "-m", "drugenv.cli", "eval", "--agent", "heuristic", "--paired", "wizard",
                           "--episodes", "1", "--no-progress"], capture_output=True, text=True, timeout=120)
