@@ -433,7 +433,7 @@ def gather_confirmation(paths: list[Path]) -> dict[str, Any]:
         entry = {**{k: payload.get(k) for k in keep}, **_checkpoint_facts(payload["agent"])}
         if entry["agent"].startswith("checkpoint:"):  # runs/<run>/checkpoint_*, not this machine's layout
             ckpt = Path(entry["agent"].split(":", 1)[1]).resolve()
-            entry["agent"] = "checkpoint:" + ckpt.relative_to(ckpt.parents[2]).as_posix()
+            entry["agent"] = "checkpoint:" + ckpt.relative_to(ckpt.parents[min(2, len(ckpt.parents) - 1)]).as_posix()
         evaluations.append(entry)
     evaluations.sort(key=lambda e: (e.get("run_seed", 0), e["agent"], e["suite"] != "procedural-test", e["suite"]))
     return {"evaluations": evaluations}
@@ -447,15 +447,21 @@ def confirm_table(results: Mapping[str, Any]) -> str:
     curated = {e["agent"]: e for e in evals if e["suite"] == "curated"}
     if not procedural:
         raise ValueError("no procedural evaluation to tabulate")
+    for group in (procedural, list(curated.values())):  # one header describes each group's episodes
+        setups = {(e["suite"], e["episodes"], e["seed"], e.get("max_steps"), e.get("decision_scoring"), e["paired"]["agent"])
+                  for e in group}
+        if len(setups) > 1:
+            raise ValueError(f"the evaluations do not share their episodes and settings: {sorted(map(str, setups))}")
     first = procedural[0]
+    ref_name = first["paired"]["agent"]
     keys = ("decision_accuracy", "report_rate", "brier", "decision_utility")
     lines = [f"{first['episodes']:,} `{first['suite']}` episodes from seed {first['seed']}"
              + (f" and {next(iter(curated.values()))['episodes']} curated from seed {next(iter(curated.values()))['seed']}"
                 if curated else "")
              + f" (step cap {first['max_steps']}, {first['decision_scoring']} decision scoring), each checkpoint against "
-             f"the heuristic on the same episodes; paired bootstrap 95% intervals.", "",
-             "| seed | GRPO iteration | accuracy / reported / Brier / utility | heuristic | utility − heuristic "
-             "| Brier − heuristic | accuracy − heuristic | ptpn11 / cd33 utility − heuristic |",
+             f"the {ref_name} on the same episodes; paired bootstrap 95% intervals.", "",
+             f"| seed | GRPO iteration | accuracy / reported / Brier / utility | {ref_name} | utility − {ref_name} "
+             f"| Brier − {ref_name} | accuracy − {ref_name} | ptpn11 / cd33 utility − {ref_name} |",
              "|---|---|---|---|---|---|---|---|"]
     for e in procedural:
         mine, ref, diff = e["summary"], e["paired"]["summary"], e["paired"]["diff"]

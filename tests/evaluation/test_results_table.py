@@ -313,6 +313,9 @@ def test_confirm_gathers_fresh_checks_of_checkpoints_into_one_table(tmp_path):
                     "| +0.004 [−0.026, 0.034] | +0.00 [−0.03, 0.03] | +0.05 [0.02, 0.08] / +0.05 [0.02, 0.08] |"]
     readme = (tmp_path / "README.md").read_text()
     assert "1,000 `procedural-test` episodes from seed 3000 and 250 curated from seed 3000" in readme and "old" not in readme
+    _eval_file(files[2], json.loads(files[2].read_text())["agent"], "procedural-test", 2000, 0.0, [])
+    with pytest.raises(ValueError, match="do not share their episodes"):  # one seed's test on other episodes
+        publish_confirmation("fresh", files, root=tmp_path)
     files[0].write_text(json.dumps({"agent": "x", "suite": "procedural-test", "paired": {"diff": {}}}))
     with pytest.raises(ValueError, match="no per-scenario paired comparison"):
         publish_confirmation("fresh", files, root=tmp_path)
