@@ -461,8 +461,8 @@ def confirm_table(results: Mapping[str, Any]) -> str:
              + f" (step cap {first['max_steps']}, {first['decision_scoring']} decision scoring), each checkpoint against "
              f"the {ref_name} on the same episodes; paired bootstrap 95% intervals.", "",
              f"| seed | GRPO iteration | accuracy / reported / Brier / utility | {ref_name} | utility − {ref_name} "
-             f"| Brier − {ref_name} | accuracy − {ref_name} | ptpn11 / cd33 utility − {ref_name} |",
-             "|---|---|---|---|---|---|---|---|"]
+             f"| Brier − {ref_name} | accuracy − {ref_name} | curated utility − {ref_name} | ptpn11 / cd33 utility − {ref_name} |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for e in procedural:
         mine, ref, diff = e["summary"], e["paired"]["summary"], e["paired"]["diff"]
         cur = curated.get(e["agent"])
@@ -471,7 +471,7 @@ def confirm_table(results: Mapping[str, Any]) -> str:
         lines.append(f"| {e.get('run_seed', '–')} | {e.get('iteration', '–')} | "
                      + " / ".join(_num(mine[k], k) for k in keys) + " | " + " / ".join(_num(ref[k], k) for k in keys)
                      + f" | {_paired(diff['decision_utility'])} | {_paired(diff['brier'], 'brier')} | {_paired(diff['decision_accuracy'])}"
-                     + f" | {scen} |")
+                     + f" | {_paired(cur['paired']['diff']['decision_utility']) if cur else '–'} | {scen} |")
     return "\n".join(lines) + "\n"
 
 
