@@ -35,7 +35,9 @@ Measured at seeds 0, 1 and 2 (``docs/results/grpo_tiny_cpu_long{,_seed1,_seed2}.
 seeds table): ahead of the heuristic on decision utility on test at all three, with the paired interval
 above zero at seeds 0 and 2 (+0.06 [0.02, 0.10], +0.04 [0.01, 0.06]) and not at seed 1 (+0.02 [-0.01,
 0.04]); ahead on curated ptpn11 at all three; level at the ceiling on cd33 at all three; Brier behind at
-seed 0 (+0.021), level at seeds 1 and 2. Where the lead comes from: ``docs/grpo.md``, "Confident go
+seed 0 (+0.021), level at seeds 1 and 2. On 1,000 fresh test episodes (seed 3000) the three checkpoints
+lead with the interval above zero at every seed (+0.08, +0.03 [0.02, 0.05], +0.06;
+``docs/results/grpo_tiny_cpu_long_fresh.json``, the README's "On 1,000 fresh test episodes"). Where the lead comes from: ``docs/grpo.md``, "Confident go
 reports"; the run before the SFT change in "The longer recipe with the follow-up turns".
 """
 
