@@ -311,6 +311,7 @@ def test_confirm_gathers_fresh_checks_of_checkpoints_into_one_table(tmp_path):
                     "| +0.004 [−0.026, 0.034] | +0.00 [−0.03, 0.03] | +0.05 [0.02, 0.08] | +0.05 [0.02, 0.08] / +0.05 [0.02, 0.08] |",
                     "| 1 | 101 | 0.85 / 1.00 / 0.100 / 0.60 | 0.85 / 1.00 / 0.100 / 0.58 | +0.02 [−0.01, 0.05] "
                     "| +0.004 [−0.026, 0.034] | +0.00 [−0.03, 0.03] | +0.05 [0.02, 0.08] | +0.05 [0.02, 0.08] / +0.05 [0.02, 0.08] |"]
+    assert (tmp_path / "docs" / "images" / "fresh.png").stat().st_size > 10_000
     readme = (tmp_path / "README.md").read_text()
     assert "1,000 `procedural-test` episodes from seed 3000 and 250 curated from seed 3000" in readme and "old" not in readme
     _eval_file(files[2], json.loads(files[2].read_text())["agent"], "procedural-test", 2000, 0.0, [])
