@@ -48,17 +48,23 @@ def test_eval_cli_rejects_unknown_agent():
     assert res.returncode != 0 and "unknown agent 'wizard'" in res.stderr
 
 
+def _random_paired_with_heuristic(tmp_path, suite: str, episodes: int, seed: int) -> tuple[str, dict]:
+    """``drugenv eval --agent random --paired heuristic --out``: its stdout and the JSON it wrote."""
+    out = tmp_path / "r.json"
+    res = subprocess.run([sys.executable, "-m", "drugenv.cli", "eval", "--agent", "random", "--suite", suite, "--episodes",
+                          str(episodes), "--seed", str(seed), "--no-progress", "--paired", "heuristic", "--out", str(out)],
+                         capture_output=True, text=True, timeout=180)
+    assert res.returncode == 0, res.stderr
+    assert "random − heuristic on the same episodes" in res.stdout
+    return res.stdout, json.loads(out.read_text())
+
+
 def test_eval_cli_paired_plays_the_reference_on_the_same_episodes(tmp_path):
     from drugenv.agents.baselines import HeuristicPolicy
     from drugenv.evaluation.evaluate import evaluate
 
-    out = tmp_path / "r.json"
-    res = subprocess.run([sys.executable, "-m", "drugenv.cli", "eval", "--agent", "random", "--suite", "procedural-test",
-                          "--episodes", "30", "--seed", "7", "--no-progress", "--paired", "heuristic", "--out", str(out)],
-                         capture_output=True, text=True, timeout=180)
-    assert res.returncode == 0, res.stderr
-    assert "random − heuristic on the same episodes" in res.stdout
-    paired = json.loads(out.read_text())["paired"]
+    _, payload = _random_paired_with_heuristic(tmp_path, "procedural-test", 30, 7)
+    paired = payload["paired"]
     alone, _ = evaluate(HeuristicPolicy(), "procedural-test", 30, 7, progress=False)
     assert paired["agent"] == "heuristic" and paired["summary"] == alone
     acc = paired["diff"]["decision_accuracy"]
@@ -69,13 +75,8 @@ def test_eval_cli_paired_plays_the_reference_on_the_same_episodes(tmp_path):
 def test_eval_cli_paired_also_compares_each_curated_scenario(tmp_path):
     from drugenv.scenarios import CURATED_NAMES
 
-    out = tmp_path / "r.json"
-    res = subprocess.run([sys.executable, "-m", "drugenv.cli", "eval", "--agent", "random", "--suite", "curated",
-                          "--episodes", "10", "--seed", "3", "--no-progress", "--paired", "heuristic", "--out", str(out)],
-                         capture_output=True, text=True, timeout=180)
-    assert res.returncode == 0, res.stderr
-    assert "decision_utility by scenario: " in res.stdout
-    payload = json.loads(out.read_text())
+    stdout, payload = _random_paired_with_heuristic(tmp_path, "curated", 10, 3)
+    assert "decision_utility by scenario: " in stdout
     per = payload["paired"]["by_scenario"]
     assert sorted(per) == sorted(CURATED_NAMES) and all(d["episodes"] == 2 for d in per.values())
     for name, d in per.items():  # each scenario's pairs: the agent's own per-scenario mean, minus the heuristic's there
