@@ -415,8 +415,9 @@ def _checkpoint_facts(agent: str) -> dict[str, Any]:
         return {}
     facts = {"run_seed": int(meta.get("settings", {}).get("seed", 0)), "iteration": meta.get("iteration")}
     settings = path.parent / "settings.json"
-    if settings.is_file() and json.loads(settings.read_text()).get("code"):
-        facts["code"] = json.loads(settings.read_text())["code"]
+    code = json.loads(settings.read_text()).get("code") if settings.is_file() else None
+    if code:
+        facts["code"] = code
     return facts
 
 
@@ -455,9 +456,9 @@ def confirm_table(results: Mapping[str, Any]) -> str:
     first = procedural[0]
     ref_name = first["paired"]["agent"]
     keys = ("decision_accuracy", "report_rate", "brier", "decision_utility")
+    cur0 = next(iter(curated.values()), None)
     lines = [f"{first['episodes']:,} `{first['suite']}` episodes from seed {first['seed']}"
-             + (f" and {next(iter(curated.values()))['episodes']} curated from seed {next(iter(curated.values()))['seed']}"
-                if curated else "")
+             + (f" and {cur0['episodes']} curated from seed {cur0['seed']}" if cur0 else "")
              + f" (step cap {first['max_steps']}, {first['decision_scoring']} decision scoring), each checkpoint against "
              f"the {ref_name} on the same episodes; paired bootstrap 95% intervals.", "",
              f"| seed | GRPO iteration | accuracy / reported / Brier / utility | {ref_name} | utility − {ref_name} "
