@@ -448,7 +448,9 @@ def _table(r: _DossierReading) -> tuple[str, ...]:
         decision, conf = ("go", p_go) if p_go >= 0.5 else ("no_go", 1.0 - p_go)
         # Written the way a report states it: a small model copies the decision and confidence by
         # matching the reply's own keys (an induction pattern) rather than by reading numbers.
-        line = (f'belief: "final_decision": "{decision}", "confidence": {report_confidence(conf):.2f} | P(go)={p_go:.2f}'
+        # The confidence is written as the reply's JSON writes it (``repr``: 0.9, 0.997), so the copy is
+        # literal, digit for digit.
+        line = (f'belief: "final_decision": "{decision}", "confidence": {report_confidence(conf)!r} | P(go)={p_go:.2f}'
                 + (" decisive" if abs(logit) >= DECISIVE_LOGIT else ""))
         r.belief_line = (inputs, line)
     r.table = ("Gates (pass probability, verdict, readouts):", *[kept_lines[gate][3] for gate in _PAIRS_OF],
@@ -564,14 +566,16 @@ def evidence_table(obs: ValidationObservation) -> list[str]:
         safety 0.01 FAIL: tox=0.74 ko=yes
         selectivity 0.87 unseen
         ...
-        belief: "final_decision": "no_go", "confidence": 0.99 | P(go)=0.01 decisive
+        belief: "final_decision": "no_go", "confidence": 0.993 | P(go)=0.01 decisive
     """
     return list(_DOSSIERS(obs.dossier.all_findings()).table()[0])
 
 
 def report_confidence(conf: float) -> float:
-    """A confidence as the table shows it (2 decimals, kept within [0.5, 0.99])."""
-    return min(0.99, max(0.5, round(conf, 2)))
+    """A confidence as the table shows it: 3 decimals, as the heuristic reports it, kept within
+    [0.5, 0.999]. Two decimals capped at 0.99 held the agent below the heuristic wherever the evidence
+    is decisive: on cd33 the agent's own belief was 0.9999 while the table let it state 0.99."""
+    return min(0.999, max(0.5, round(conf, 3)))
 
 
 def render_compact(obs: ValidationObservation, keep_done: Optional[int] = None) -> str:
