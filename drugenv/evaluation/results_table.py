@@ -151,6 +151,12 @@ def _run_seed(results: Mapping[str, Any]) -> int:
     return int(results.get("_meta", {}).get("run_seed", 0))
 
 
+def _commit(results: Mapping[str, Any]) -> str:
+    """The git commit the run was made at (``drugenv.provenance``), short; empty for results published
+    before runs recorded it. Seeds of one table made at different commits show it row by row."""
+    return (results.get("_meta", {}).get("code", {}).get("commit") or "")[:7]
+
+
 def _iteration(results: Mapping[str, Any]) -> str:
     """Which GRPO iteration the trained row is: the validation choice (0 = the SFT model) or the last."""
     sel = results.get("_meta", {}).get("selection")
@@ -170,8 +176,8 @@ def _paired(d: Mapping[str, Any], key: str = "decision_utility") -> str:
 
 
 def seeds_table(runs: list[Mapping[str, Any]]) -> str:
-    """Markdown: one row per run of the same config at another seed (same test episodes), then
-    mean ± sd (sample sd) over the runs; after SFT and after SFT + GRPO as accuracy / reported /
+    """Markdown: one row per run of the same config at another seed (same test episodes), with the
+    commit that made it, then mean ± sd (sample sd) over the runs; after SFT and after SFT + GRPO as accuracy / reported /
     Brier / decision utility, which GRPO iteration the trained row is, the paired utility difference
     to the heuristic, curated accuracy / Brier, the paired utility difference on the curated scenarios
     issue 12 names (``SEED_SCENARIOS``: ptpn11, complex; cd33, misleading) and the twins' pair accuracy
@@ -179,9 +185,9 @@ def seeds_table(runs: list[Mapping[str, Any]]) -> str:
     keys = ("decision_accuracy", "report_rate", "brier", "decision_utility")
     runs = sorted(runs, key=_run_seed)
     suite = runs[0].get("_meta", {}).get("suite", "procedural-test")
-    out = ["| seed | after SFT: accuracy / reported / Brier / utility | after SFT + GRPO | GRPO iteration | utility − heuristic (paired) "
-           "| curated accuracy / Brier | " + " / ".join(n.split("_")[0] for n in SEED_SCENARIOS) + " utility − heuristic "
-           "| twins pair accuracy |", "|---|---|---|---|---|---|---|---|"]
+    out = ["| seed | commit | after SFT: accuracy / reported / Brier / utility | after SFT + GRPO | GRPO iteration "
+           "| utility − heuristic (paired) | curated accuracy / Brier | " + " / ".join(n.split("_")[0] for n in SEED_SCENARIOS)
+           + " utility − heuristic | twins pair accuracy |", "|---|---|---|---|---|---|---|---|---|"]
     for r in runs:
         ev = r.get("_evidence", {})
         d = ev.get(suite, {}).get("vs_heuristic", {}).get("after_grpo", {}).get("decision_utility")
@@ -195,14 +201,14 @@ def seeds_table(runs: list[Mapping[str, Any]]) -> str:
         cells.append(" / ".join(_paired(per[n]["after_grpo"]["decision_utility"]) if "after_grpo" in per.get(n, {}) else "–"
                                 for n in SEED_SCENARIOS))
         cells.append(_num(twins["pair_accuracy"], "p") if twins else "")
-        out.append(f"| {_run_seed(r)} | " + " | ".join(cells) + " |")
+        out.append(f"| {_run_seed(r)} | {_commit(r)} | " + " | ".join(cells) + " |")
     if len(runs) > 1:
         cells = [" / ".join(_mean_sd([r[row][k] for r in runs], k) for k in keys) if all(row in r for r in runs) else ""
                  for row in ("after_sft", "after_grpo")]
         h = runs[0].get("heuristic")
-        out.append(f"| mean ± sd | " + " | ".join(cells) + " | | | | | |")
+        out.append(f"| mean ± sd | | " + " | ".join(cells) + " | | | | | |")
         if h:
-            out.append(f"| heuristic (same episodes) | | " + " / ".join(_num(h[k], k) for k in keys) + " | | | | | |")
+            out.append(f"| heuristic (same episodes) | | | " + " / ".join(_num(h[k], k) for k in keys) + " | | | | | |")
     return "\n".join(out) + "\n"
 
 

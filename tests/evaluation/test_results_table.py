@@ -82,8 +82,20 @@ def test_seeds_table_rows_sorted_by_seed_with_mean_and_sample_sd():
     text = seeds_table([run(2, 0.9), run(0, 0.7), run(1, 0.8)])
     rows = [line for line in text.splitlines() if line.startswith("| ") and line[2].isdigit()]
     assert [r.split(" | ")[0] for r in rows] == ["| 0", "| 1", "| 2"]
-    assert "| mean ± sd | 0.80 ± 0.00 / 1.00 ± 0.00 / 0.150 ± 0.000 / 0.50 ± 0.00 | 0.80 ± 0.10 / " in text
-    assert "| heuristic (same episodes) | | 0.80 / 1.00 / 0.150 / 0.50 |" in text
+    assert "| mean ± sd | | 0.80 ± 0.00 / 1.00 ± 0.00 / 0.150 ± 0.000 / 0.50 ± 0.00 | 0.80 ± 0.10 / " in text
+    assert "| heuristic (same episodes) | | | 0.80 / 1.00 / 0.150 / 0.50 |" in text
+
+
+def test_seeds_table_names_the_commit_of_each_seed():
+    """Seeds published at different commits sit in one table only with each row's commit shown."""
+    def run(seed, commit):
+        m = {**M, "decision_utility": 0.5}
+        meta = {**_results()["_meta"], "run_seed": seed, "code": {"commit": commit, "source_digest": "x"}}
+        return {**_results(), "after_sft": m, "after_grpo": m, "heuristic": m, "_meta": meta}
+
+    rows = seeds_table([run(1, "b7485217ab7e82"), run(0, "6dd9f1a00000")]).splitlines()
+    assert rows[0].startswith("| seed | commit | after SFT")
+    assert rows[2].startswith("| 0 | 6dd9f1a | ") and rows[3].startswith("| 1 | b748521 | ")
 
 
 def test_seeds_table_shows_the_named_curated_scenarios_paired_utility():
