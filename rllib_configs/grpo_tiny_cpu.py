@@ -6,13 +6,13 @@ How to run::
     drugenv train rllib_configs/grpo_tiny_cpu.py --set run.iterations=4 --set training.group_size=2
     drugenv eval --agent checkpoint:runs/grpo_tiny_cpu/checkpoint_final --suite procedural-test
 
-Results to expect (2 CPU cores): ~19 min for ``drugenv train`` (SFT ~6 min, 56 GRPO iterations
-of ~10-12 s with RLlib's held-out evaluation every 8, final evaluations ~2-3 min). What it reaches
+Results to expect (2 CPU cores): ~19-21 min for ``drugenv train`` (SFT ~6 min, 56 GRPO iterations
+of ~11-13 s with RLlib's held-out evaluation every 8, final evaluations ~2-3 min). What it reaches
 depends on the seed, and on the host CPU (README, "What varies" and "Seeds"): on 300 held-out
 procedural-test episodes (greedy, step cap 12), a fresh clone at seed 0 on an AMD EPYC host ended at
-accuracy 0.84, report rate 0.98, Brier 0.128 (the committed ``docs/results/grpo_tiny_cpu.json``, from
-which README, "What the main job measures", is generated); the heuristic scores 0.84 / 1.00 / 0.127
-on those episodes.
+accuracy 0.84, report rate 0.98, Brier 0.141, decision utility 0.62 (the committed
+``docs/results/grpo_tiny_cpu.json``, from which README, "What the main job measures", is generated);
+the heuristic scores 0.84 / 1.00 / 0.127 / 0.55 on those episodes (paired utility +0.07 [0.02, 0.12]).
 
 Why these settings (each measured on this CPU box, docs/grpo.md "Measured"):
 

@@ -31,15 +31,16 @@ What differs from ``grpo_tiny_cpu`` (everything else is that file's ``DEFAULTS``
   with it (seed 0) kept curated egfr right, where the run without it lost 17 of 20.
 
 Results: README, "The longer recipe" (generated from ``docs/results/grpo_tiny_cpu_long.json``).
-Measured at seeds 0-3 (``docs/results/grpo_tiny_cpu_long{,_seed1,_seed2,_seed3}.json``; the README's
-seeds table): ahead of the heuristic on decision utility on test at all four, with the paired interval
-above zero at seeds 0, 2 and 3 (+0.06 [0.02, 0.10], +0.04 [0.01, 0.06], +0.07 [0.03, 0.11]) and not at
-seed 1 (+0.02 [-0.01, 0.04]); ahead on curated ptpn11 at all four; level at the ceiling on cd33 at all
-four; Brier behind at seeds 0 and 3 (+0.021, +0.025), level at seeds 1 and 2. On 1,000 fresh test
-episodes (seed 3000) the four checkpoints lead with the interval above zero at every seed (+0.08, +0.03
-[0.02, 0.05], +0.06, +0.09; ``docs/results/grpo_tiny_cpu_long_fresh.json``, the README's "On 1,000
-fresh test episodes"). Where the lead comes from: ``docs/grpo.md``, "Confident go
-reports"; the run before the SFT change in "The longer recipe with the follow-up turns".
+Seed 0 with three-decimal confidences (6dd9f1a; README, "Three-decimal confidences"), 400 test
+episodes: decision utility +0.07 [0.03, 0.11] over the heuristic, accuracy -0.02 [-0.04, -0.01],
+Brier +0.033 [0.011, 0.054] (worse); curated ptpn11 +0.297 [0.162, 0.426] and cd33 +0.008 [0.004,
+0.013]. Before that change (two decimals capped at 0.99), seeds 0-3
+(``docs/results/grpo_tiny_cpu_long{_two_decimal,_seed1,_seed2,_seed3}.json``): ahead on utility on
+test at all four, with the paired interval above zero at seeds 0, 2 and 3 (+0.06, +0.04, +0.07) and
+not at seed 1 (+0.02 [-0.01, 0.04]); ahead on ptpn11 at all four; 0.01 behind at the ceiling on cd33
+at all four; and on 1,000 fresh test episodes (seed 3000) ahead with the interval above zero at every
+seed (``docs/results/grpo_tiny_cpu_long_fresh.json``). Where the lead comes from: ``docs/grpo.md``,
+"Confident go reports"; the run before the SFT change in "The longer recipe with the follow-up turns".
 """
 
 from __future__ import annotations
