@@ -573,8 +573,9 @@ def evidence_table(obs: ValidationObservation) -> list[str]:
 
 def report_confidence(conf: float) -> float:
     """A confidence as the table shows it: 3 decimals, as the heuristic reports it, kept within
-    [0.5, 0.999]. Two decimals capped at 0.99 held the agent below the heuristic wherever the evidence
-    is decisive: on cd33 the agent's own belief was 0.9999 while the table let it state 0.99."""
+    [0.5, 0.999]. Two decimals capped at 0.99 held the agent below the heuristic, which states its belief
+    unrounded, wherever the evidence is decisive: on cd33 one checkpoint's belief averaged 0.9999 while
+    the table let it state 0.99 (README, "Three-decimal confidences")."""
     return min(0.999, max(0.5, round(conf, 3)))
 
 
