@@ -19,6 +19,8 @@ What differs from ``grpo_tiny_cpu`` (everything else is that file's ``DEFAULTS``
   and the 200 from seed 1000 helped choose its iteration count; these never chose anything.
 - Curated: 100 episodes, 20 per scenario, with per-scenario paired intervals (cd33, ptpn11, ...).
 - The discount: the main job's ``training.gamma = 1``, inherited.
+- The layout: one env runner of 8 environments and a one-thread learner, as its published seeds were
+  trained (the main job moved to two runners and a two-thread learner after them).
 - SFT decisions: the report turns of 800 more teacher episodes (``sft.report_episodes``) in place of
   repeating each report three times (``report_weight = 1``), so about as many report rows, three times
   as many distinct; and a go report stated at 0.97 or more repeated 6 times (``confident_go_weight``).
@@ -59,6 +61,10 @@ MAIN_JOB = load_rllib_config(Path(__file__).with_name("grpo_tiny_cpu.py"))
 DEFAULTS: dict[str, Any] = merge(MAIN_JOB.DEFAULTS, {
     # More distinct decisions, and the rare confident go weighted up (the module docstring).
     "sft": {"report_episodes": 800, "report_weight": 1, "confident_go_weight": 6},
+    # The layout its published seeds were trained with: the main job's two-runner layout is faster
+    # but draws other sampling streams, so these seeds would not replay under it.
+    "env_runners": {"num_env_runners": 1, "num_envs_per_env_runner": 8},
+    "training": {"learner_torch_num_threads": 1},
     "run": {"iterations": 288, "eval_interval": 16, "checkpoint_interval": 96,
             "select_suite": "procedural-train", "select_seed": VALIDATION_SEED_START, "select_episodes": 96,
             "select_metric": "decision_utility",

@@ -47,6 +47,7 @@ class DrugGRPOConfig(AlgorithmConfig):
         self.device = "cpu"
         self.gradient_checkpointing = False
         self.torch_num_threads: Optional[int] = None
+        self.learner_torch_num_threads: Optional[int] = None
 
         # Rollouts.
         self.group_size = 4
@@ -108,6 +109,7 @@ class DrugGRPOConfig(AlgorithmConfig):
         device: Optional[str] = NotProvided,
         gradient_checkpointing: Optional[bool] = NotProvided,
         torch_num_threads: Optional[int] = NotProvided,
+        learner_torch_num_threads: Optional[int] = NotProvided,
         group_size: Optional[int] = NotProvided,
         groups_per_iteration: Optional[int] = NotProvided,
         scenario_suite: Optional[str] = NotProvided,
@@ -145,9 +147,14 @@ class DrugGRPOConfig(AlgorithmConfig):
             device: device of the env runners' sampling copy (``"cpu"`` or ``"cuda"``). The
                 learner's device follows ``.learners(num_gpus_per_learner=...)``.
             gradient_checkpointing: recompute activations in the learner backward pass.
-            torch_num_threads: ``torch.set_num_threads`` in the learner and each env runner; None
-                keeps torch's default. On a shared CPU box use 1: with 2 intra-op threads a
-                learner update measured 4-7 s vs 0.7-0.9 s with 1 under heavy contention.
+            torch_num_threads: ``torch.set_num_threads`` in each env runner (and the learner,
+                unless ``learner_torch_num_threads`` is set); None keeps torch's default. On a
+                shared CPU box use 1: with 2 intra-op threads a learner update measured 4-7 s vs
+                0.7-0.9 s with 1 under heavy contention.
+            learner_torch_num_threads: ``torch.set_num_threads`` in the learner; None: as
+                ``torch_num_threads``. Sampling and learning take turns (``DrugGRPO.training_step``),
+                so while a local learner (``num_learners=0``) updates, the env runners wait and it
+                can use every core: on 2 cores, 2 threads halve the tiny model's update.
             group_size: G, episodes played per scenario seed (the GRPO group). ≥ 2, since a
                 single episode has zero group-relative advantage.
             groups_per_iteration: scenario seeds per training iteration; the batch holds
@@ -215,6 +222,7 @@ class DrugGRPOConfig(AlgorithmConfig):
             model_name_or_path=model_name_or_path, lora_r=lora_r, lora_alpha=lora_alpha,
             lora_dropout=lora_dropout, dtype=dtype, device=device,
             gradient_checkpointing=gradient_checkpointing, torch_num_threads=torch_num_threads,
+            learner_torch_num_threads=learner_torch_num_threads,
             group_size=group_size,
             groups_per_iteration=groups_per_iteration, scenario_suite=scenario_suite,
             difficulty=difficulty, scenario_sampler=scenario_sampler, scenario_pool=scenario_pool,

@@ -29,8 +29,9 @@ class DrugGRPOLearner(TorchLearner):
 
     @override(TorchLearner)
     def build(self) -> None:
-        if self.config.torch_num_threads:
-            torch.set_num_threads(int(self.config.torch_num_threads))
+        threads = self.config.learner_torch_num_threads or self.config.torch_num_threads
+        if threads:
+            torch.set_num_threads(int(threads))
         super().build()
         cfg = self.config
         self._learner_connector.append(

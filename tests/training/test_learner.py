@@ -168,3 +168,16 @@ def test_adapter_state_is_lora_only_and_round_trips(tiny_model_dir):
         np.testing.assert_array_equal(v, bumped[k])
     with pytest.raises(ValueError, match="missing"):
         module.set_state({k: v for k, v in list(state.items())[1:]})
+
+
+def test_learner_threads_override_the_runner_threads(tiny_model_dir):
+    """``learner_torch_num_threads`` sets the learner's intra-op threads; unset, it follows
+    ``torch_num_threads`` (the env runners' setting)."""
+    before = torch.get_num_threads()
+    try:
+        _learner(tiny_model_dir, torch_num_threads=1, learner_torch_num_threads=2)
+        assert torch.get_num_threads() == 2
+        _learner(tiny_model_dir, torch_num_threads=1)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
