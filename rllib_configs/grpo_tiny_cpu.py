@@ -6,13 +6,15 @@ How to run::
     drugenv train rllib_configs/grpo_tiny_cpu.py --set run.iterations=4 --set training.group_size=2
     drugenv eval --agent checkpoint:runs/grpo_tiny_cpu/checkpoint_final --suite procedural-test
 
-Results to expect (2 CPU cores): ~19-21 min for ``drugenv train`` (SFT ~6 min, 56 GRPO iterations
-of ~11-13 s with RLlib's held-out evaluation every 8, final evaluations ~2-3 min). What it reaches
+Results to expect (2 CPU cores): ~17-19 min for ``drugenv train`` (SFT ~6 min, 56 GRPO iterations
+of ~9-11 s with RLlib's held-out evaluation every 8, final evaluations ~2 min). What it reaches
 depends on the seed, and on the host CPU (README, "What varies" and "Seeds"): on 300 held-out
-procedural-test episodes (greedy, step cap 12), a fresh clone at seed 0 on an AMD EPYC host ended at
-accuracy 0.84, report rate 0.98, Brier 0.141, decision utility 0.62 (the committed
-``docs/results/grpo_tiny_cpu.json``, from which README, "What the main job measures", is generated);
-the heuristic scores 0.84 / 1.00 / 0.127 / 0.55 on those episodes (paired utility +0.07 [0.02, 0.12]).
+procedural-test episodes (greedy, step cap 12), a fresh clone on an AMD EPYC host ended at accuracy
+0.86 / 0.81 / 0.82, report rate 0.99 / 0.96 / 0.97, Brier 0.131 / 0.136 / 0.126 at seeds 0 / 1 / 2
+(18.8 / 17.6 / 19.2 min after setup; seed 0 is the committed ``docs/results/grpo_tiny_cpu.json``,
+from which README, "What the main job measures", is generated); the heuristic scores 0.84 / 1.00 /
+0.127 on those episodes, and the paired utility difference was +0.09 [0.04, 0.14] / +0.01 [-0.04,
+0.07] / -0.04 [-0.08, -0.01].
 
 Why these settings (each measured on this CPU box, docs/grpo.md "Measured"):
 
@@ -47,7 +49,7 @@ Why these settings (each measured on this CPU box, docs/grpo.md "Measured"):
   one-thread learner left one idle while it updated. Measured on the same SFT model, 8 GRPO
   iterations on this 2-core box: 14.4 s per iteration (one runner of 8, one thread), 11.2 s with a
   two-thread learner, 9.2 s with both changes. The layout changes the sampling streams (each runner
-  draws its own), so runs before it (b748521 ... 89665a6) replay only with
+  draws its own); runs before it (b748521 ... 89665a6) used one runner of 8 and one learner thread:
   ``--set env_runners.num_env_runners=1 --set env_runners.num_envs_per_env_runner=8
   --set training.learner_torch_num_threads=1``.
 """
