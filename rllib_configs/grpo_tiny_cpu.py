@@ -46,9 +46,9 @@ Why these settings (each measured on this CPU box, docs/grpo.md "Measured"):
 - ``reward_config.decision_scoring = "brier"``: a proper scoring rule for the stated confidence.
 - Layout: two env runners of 4 environments with one torch thread each, and a learner with two.
   Sampling and learning take turns, so one runner of 8 left a core idle while it generated, and a
-  one-thread learner left one idle while it updated. Measured on the same SFT model, 8 GRPO
-  iterations on this 2-core box: 14.4 s per iteration (one runner of 8, one thread), 11.2 s with a
-  two-thread learner, 9.2 s with both changes. The layout changes the sampling streams (each runner
+  one-thread learner left one idle while it updated. Measured on the seed-0 SFT model on this 2-core
+  box (``benchmarks/bench_grpo.py``, ``docs/results/grpo_layouts.json``): 14.6 s per iteration (one
+  runner of 8, one thread), 12.1 s with a two-thread learner, 10.0 s with both changes. The layout changes the sampling streams (each runner
   draws its own); runs before it (b748521 ... 89665a6) used one runner of 8 and one learner thread:
   ``--set env_runners.num_env_runners=1 --set env_runners.num_envs_per_env_runner=8
   --set training.learner_torch_num_threads=1``.

@@ -1,0 +1,55 @@
+"""`benchmarks/bench_grpo.py`'s layouts are the configs they name: each builds a valid DrugGRPO config
+of the main job with its runners, environments and threads (the timing itself is the benchmark's)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("ray.rllib")
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("bench_grpo", ROOT / "benchmarks" / "bench_grpo.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # its dataclasses look their module up
+    spec.loader.exec_module(mod)
+    return mod
+
+
+EXPECTED = {"one_runner": (1, 8, 1), "two_thread": (1, 8, 2), "two_runners": (2, 4, 2)}
+"""Layout -> (env runners, environments per runner, learner threads)."""
+
+
+@pytest.mark.parametrize("layout", sorted(EXPECTED))
+def test_each_layout_builds_the_main_job_config_it_names(layout, tmp_path):
+    from drugenv.training.configs import load_rllib_config, merge
+
+    bench = _bench()
+    main_job = load_rllib_config(ROOT / "rllib_configs" / "grpo_tiny_cpu.py")
+    config = main_job.build_config(merge(bench.LAYOUTS[layout], {"run": {"eval_interval": 10**9}}),
+                                   model_path=str(tmp_path))  # validate() reads no weights
+    config.validate()
+    runners, envs, learner_threads = EXPECTED[layout]
+    assert (config.num_env_runners, config.num_envs_per_env_runner) == (runners, envs)
+    assert (config.torch_num_threads, config.learner_torch_num_threads) == (1, learner_threads)
+    assert config.group_size == main_job.DEFAULTS["training"]["group_size"]  # everything else is the main job's
+
+
+def test_the_main_job_runs_the_fastest_layout():
+    bench = _bench()
+    from drugenv.training.configs import load_rllib_config, merge
+
+    main_job = load_rllib_config(ROOT / "rllib_configs" / "grpo_tiny_cpu.py")
+    assert merge(main_job.DEFAULTS, bench.LAYOUTS["two_runners"]) == main_job.DEFAULTS
+
+
+def test_unknown_layout_is_refused():
+    bench = _bench()
+    with pytest.raises(SystemExit, match="unknown layouts"):
+        bench.main(bench.Args(layouts=["three_runners"]))
