@@ -22,8 +22,9 @@ other episodes than one), so their iterations do not time identical work: use se
 
 Results to expect (2 idle cores, the SFT model of a seed-0 main job, 6 iterations;
 ``docs/results/grpo_layouts.json``): 14.6 s, 12.1 s and 10.0 s per iteration (x1.21, x1.46). A random-init model
-(``--model tiny``) never stops early, so every completion is ``max_new_tokens`` long; its times are
-longer and its ratios differ. Compare only numbers taken in one run, with the load average it prints.
+(``--model tiny``) rarely ends a reply, so its completions run to ``max_new_tokens`` and its
+iterations time other work than a trained model's. Compare only numbers taken in one run, with the
+load average it prints.
 """
 
 from __future__ import annotations
