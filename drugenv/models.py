@@ -143,6 +143,9 @@ class Finding(_Model):
 
 _STEP = operator.attrgetter("step")
 
+FINDING_SECTIONS: tuple[str, ...] = ("expression", "protein", "clinical", "safety", "literature", "experimental")
+"""The dossier's sections of findings (``EvidenceDossier``'s list fields of ``Finding``), in display order."""
+
 
 class EvidenceDossier(_Model):
     """Everything learned so far, by section. The dossier is the agent's memory."""
@@ -220,6 +223,7 @@ __all__ = [
     "DrugTargetAction",
     "DrugTargetState",
     "EvidenceDossier",
+    "FINDING_SECTIONS",
     "Finding",
     "HistoryEntry",
     "IntermediateOutput",

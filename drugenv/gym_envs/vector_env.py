@@ -8,6 +8,7 @@ environment directly (``drugenv.training.ppo.RLlibCheckpointPolicy``).
 from __future__ import annotations
 
 import json
+import operator
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
@@ -18,7 +19,7 @@ from drugenv.actions import ACTION_TABLE, ActionType, EvidenceDimension
 from drugenv.agents.belief import GATES, Assessment, Belief
 from drugenv.agents.findings_fold import FindingsFold
 from drugenv.gym_envs.base import DrugEnvBase
-from drugenv.models import DrugTargetAction, Finding, ValidationObservation
+from drugenv.models import FINDING_SECTIONS, DrugTargetAction, Finding, ValidationObservation
 
 A = ActionType
 
@@ -96,6 +97,7 @@ _EVIDENCE_KEYS = tuple(a.key() for a in EVIDENCE_VECTOR_ACTIONS)
 _DECODED: tuple[DrugTargetAction, ...] = tuple(a.to_action() for a in VECTOR_ACTIONS)
 """``VECTOR_ACTIONS[i].to_action()``, validated once: the environment only reads the actions it is given."""
 _DIMS = tuple(EvidenceDimension)
+_STEP = operator.attrgetter("step")
 
 FEATURE_NAMES: tuple[str, ...] = (
     ("credits_fraction", "step_fraction", "credits_total", "last_blocked", "last_soft_violation", "belief_logit", "belief_p_go")
@@ -186,21 +188,73 @@ _DOSSIER_FEATURES = FindingsFold(_DossierFeatures.start, _DossierFeatures.read, 
                                  lambda state, findings: state.x)
 
 
-def vector_features(obs: ValidationObservation) -> np.ndarray:
-    """The observation vector of ``obs`` (float32, shape ``(OBS_DIM,)``, every entry in [-1, 1])."""
+def _head(obs: ValidationObservation) -> list[float]:
+    """Entries 0-4 of ``vector_features``: budget, step and the last step's violations."""
     rules = [v.severity for v in obs.rule_violations]
     # Each entry is clipped to [-1, 1] as a Python float (np.clip's value: they are ratios of integers,
     # never NaN, and float32's rounding keeps ±1 and the order); the kept entries are in range as they
     # are set (tanh, a probability, clipped log-odds, 0/1 flags). The kept ones are already float32, and
     # concatenate converts these five as np.asarray would (float64 to float32, one rounding).
-    head = [
+    return [
         max(-1.0, min(1.0, obs.credits_remaining / max(1, obs.credits_total))),
         max(-1.0, min(1.0, obs.step_count / max(1, obs.max_steps))),
         max(-1.0, min(1.0, obs.credits_total / MAX_CREDITS)),
         float("hard" in rules),
         float("soft" in rules),
     ]
-    return np.concatenate((head, _DOSSIER_FEATURES(obs.dossier.all_findings())), dtype=np.float32)
+
+
+def vector_features(obs: ValidationObservation) -> np.ndarray:
+    """The observation vector of ``obs`` (float32, shape ``(OBS_DIM,)``, every entry in [-1, 1])."""
+    return np.concatenate((_head(obs), _DOSSIER_FEATURES(obs.dossier.all_findings())), dtype=np.float32)
+
+
+_START_FEATURES = _DossierFeatures.start()
+"""The features of an empty dossier: every episode's first state (only ever copied)."""
+
+
+class EpisodeFeatures:
+    """``vector_features(obs)`` for one environment's observations in step order (the vector env's
+    encoder), made by reading only the findings filed since the last call into its own
+    ``_DossierFeatures``.
+
+    ``vector_features`` looks the dossier's findings up in a cache shared by every caller, so each step
+    it sorts all findings, keys them and checks every kept one (``FindingsFold``), then copies the kept
+    state before reading the new finding: a fifth of a vector-env step, growing with the episode. Here
+    the state belongs to one episode: a step compares each section's length and its last finding seen
+    (so another episode's dossier, or a reset's empty one, starts afresh), reads the new findings in
+    step order into the state in place and hands out a copy (``np.concatenate``). Records are trusted
+    as the simulator promises (written once, never changed), as ``EpisodeUserTurn`` trusts them."""
+
+    def __init__(self) -> None:
+        self._state: Optional[_DossierFeatures] = None
+        self._counts = [0] * len(FINDING_SECTIONS)
+        self._last: list[Optional[Finding]] = [None] * len(FINDING_SECTIONS)
+
+    def __call__(self, obs: ValidationObservation) -> np.ndarray:
+        sections = obs.dossier.__dict__
+        state, counts, last = self._state, self._counts, self._last
+        new: list[Finding] = []
+        if state is not None:
+            for i, name in enumerate(FINDING_SECTIONS):
+                findings, seen = sections[name], counts[i]
+                if len(findings) < seen or (seen and findings[seen - 1] is not last[i]):
+                    state = None  # not this episode's next observation
+                    break
+                if len(findings) > seen:
+                    new += findings[seen:]
+        if state is None:  # a copy of the kept start (~1 us; building one is ~12 us)
+            state, new = _START_FEATURES.copy(), obs.dossier.all_findings()
+        elif len(new) > 1:
+            new.sort(key=_STEP)  # the fold reads findings in step order, as ``all_findings`` lists them
+        for f in new:
+            state.read(f)
+        if new or self._state is not state:
+            for i, name in enumerate(FINDING_SECTIONS):
+                findings = sections[name]
+                counts[i], last[i] = len(findings), (findings[-1] if findings else None)
+        self._state = state
+        return np.concatenate((_head(obs), state.x), dtype=np.float32)
 
 
 class DrugEnvVector(DrugEnvBase):
@@ -278,9 +332,10 @@ class DrugEnvVector(DrugEnvBase):
         super().__init__(config, render_mode=render_mode, **kwargs)
         self.action_space = spaces.Discrete(len(VECTOR_ACTIONS))
         self.observation_space = spaces.Box(-1.0, 1.0, shape=(OBS_DIM,), dtype=np.float32)
+        self._features = EpisodeFeatures()
 
     def _encode(self, obs: ValidationObservation) -> np.ndarray:
-        return vector_features(obs)
+        return self._features(obs)
 
     def _decode(self, action: Any) -> DrugTargetAction:
         i = int(action)
@@ -292,6 +347,7 @@ __all__ = [
     "CONFIDENCE_BINS",
     "DrugEnvVector",
     "EVIDENCE_VECTOR_ACTIONS",
+    "EpisodeFeatures",
     "FEATURE_NAMES",
     "OBS_DIM",
     "SUBMIT_VECTOR_ACTIONS",

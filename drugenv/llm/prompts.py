@@ -26,7 +26,7 @@ from typing import Any, Callable, Optional, Sequence
 from drugenv.actions import ACTION_TABLE, ActionType
 from drugenv.agents.belief import Belief
 from drugenv.agents.findings_fold import FindingsFold
-from drugenv.models import EvidenceDossier, Finding, HistoryEntry, ValidationObservation
+from drugenv.models import FINDING_SECTIONS, EvidenceDossier, Finding, HistoryEntry, ValidationObservation
 
 CHARS_PER_TOKEN = 3.0
 """Token estimate when no tokenizer is given (English + JSON with a BPE tokenizer, conservative)."""
@@ -34,7 +34,7 @@ CHARS_PER_TOKEN = 3.0
 DEFAULT_MAX_PROMPT_TOKENS = 2048
 """Default budget for the whole rendered prompt (system + user + generation prompt), tokens."""
 
-SECTIONS = ("expression", "protein", "clinical", "safety", "literature", "experimental")
+SECTIONS = FINDING_SECTIONS
 _BY_STEP = operator.attrgetter("step")
 
 ACTION_JSON_FORMAT = (

@@ -315,3 +315,51 @@ def test_text_env_text_is_render_text_through_episodes_and_resets():
             assert text == render_text(env.observation, MAX_OBSERVATION_CHARS)
             longest = max(longest, len(render_text(env.observation, None)))
     assert longest > MAX_OBSERVATION_CHARS  # the more compact levels were needed too
+
+
+def test_episode_features_equal_vector_features_bit_for_bit():
+    """``EpisodeFeatures`` (the vector env's encoder: reads only the new findings of its episode) gives
+    the array ``vector_features`` gives, for every observation of 120 episodes of every kind (random
+    vector actions, curated and procedural, steps after a blocked action), and starts afresh when the
+    observations it is shown jump to another episode or back to a reset."""
+    from drugenv.gym_envs.vector_env import EpisodeFeatures
+    from drugenv.simulator.environment import DrugTargetEnvironment
+
+    rng = np.random.default_rng(0)
+    decoded = [a.to_action() for a in VECTOR_ACTIONS]
+    episodes = []
+    for k in range(120):
+        env = DrugTargetEnvironment()
+        scenario = CURATED_NAMES[k % len(CURATED_NAMES)] if k % 3 == 0 else "procedural"
+        obs = env.reset(seed=k, scenario=scenario)
+        seen = [obs]
+        while not obs.done:
+            obs = env.step(decoded[int(rng.integers(24))] if rng.random() < 0.9 else decoded[int(rng.integers(len(decoded)))])
+            seen.append(obs)
+        episodes.append(seen)
+    encoder = EpisodeFeatures()
+    checked = 0
+    for seen in episodes:  # in step order, one episode after another (the vector env's use)
+        for obs in seen:
+            np.testing.assert_array_equal(encoder(obs), vector_features(obs))
+            checked += 1
+    assert checked > 600
+    mixed = EpisodeFeatures()  # jumps: every third observation of one episode, then another's, then back
+    for a, b in zip(episodes[::2], episodes[1::2]):
+        # a[1] -> b[-1]: b's last dossier mostly holds at least as many findings in each section as a's
+        # second one, so only the findings' identities tell the episodes apart (a check without them fails)
+        for obs in [*a[::3], *b, *a, a[1], b[-1]]:
+            np.testing.assert_array_equal(mixed(obs), vector_features(obs))
+
+
+def test_vector_env_observations_are_unchanged_by_its_episode_encoder():
+    """The vector env's observations equal ``vector_features`` of its core observation at every step."""
+    env = DrugEnvVector(suite="procedural-train")
+    rng = np.random.default_rng(1)
+    for seed in range(30):
+        obs, _ = env.reset(seed=seed)
+        np.testing.assert_array_equal(obs, vector_features(env.observation))
+        term = trunc = False
+        while not (term or trunc):
+            obs, _, term, trunc, _ = env.step(int(rng.integers(len(VECTOR_ACTIONS))))
+            np.testing.assert_array_equal(obs, vector_features(env.observation))
