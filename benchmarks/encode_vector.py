@@ -56,7 +56,8 @@ def main(args: Args) -> None:
     from drugenv.gym_envs.vector_env import EpisodeFeatures, vector_features
 
     obs_all = observations(args.episodes)
-    vector_features(obs_all[0]), EpisodeFeatures()(obs_all[0])  # both paths imported and warm
+    vector_features(obs_all[0])  # both paths imported and warm
+    EpisodeFeatures()(obs_all[0])
 
     def old() -> None:
         for o in obs_all:

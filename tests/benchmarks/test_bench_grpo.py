@@ -41,7 +41,7 @@ def test_each_layout_builds_the_main_job_config_it_names(layout, tmp_path):
     assert config.group_size == main_job.DEFAULTS["training"]["group_size"]  # everything else is the main job's
 
 
-def test_the_main_job_runs_the_fastest_layout():
+def test_the_main_job_runs_the_two_runner_layout():
     bench = _bench()
     from drugenv.training.configs import load_rllib_config, merge
 

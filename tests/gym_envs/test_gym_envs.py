@@ -363,3 +363,25 @@ def test_vector_env_observations_are_unchanged_by_its_episode_encoder():
         while not (term or trunc):
             obs, _, term, trunc, _ = env.step(int(rng.integers(len(VECTOR_ACTIONS))))
             np.testing.assert_array_equal(obs, vector_features(env.observation))
+
+
+def test_finding_sections_are_the_dossiers_finding_lists():
+    """``FINDING_SECTIONS`` (what ``EpisodeFeatures`` and the user turn walk) names every list of findings
+    of ``EvidenceDossier`` in field order, and ``all_findings`` lists the findings of exactly those."""
+    import typing
+
+    from drugenv.models import FINDING_SECTIONS, EvidenceDossier, Finding
+
+    lists = tuple(name for name, field in EvidenceDossier.model_fields.items() if field.annotation == typing.List[Finding]
+                  or field.annotation == list[Finding])
+    assert FINDING_SECTIONS == lists
+    env = DrugEnvVector(scenario="egfr_nsclc_viable")
+    env.reset(seed=0)
+    for i in range(len(VECTOR_ACTIONS) - 10):  # the evidence actions in turn: findings in several sections
+        _, _, term, trunc, _ = env.step(i)
+        if term or trunc:
+            break
+    d = env.observation.dossier
+    assert sorted(map(id, d.all_findings())) == sorted(id(f) for name in FINDING_SECTIONS for f in getattr(d, name))
+    assert sum(1 for name in FINDING_SECTIONS if getattr(d, name)) >= 3
+
