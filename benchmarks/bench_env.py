@@ -13,18 +13,25 @@ client's action would be validated) and with a pool of pre-built random actions 
 
 The gym rows' random agents do not play the episodes ``RandomPolicy`` plays (the vector env's
 agent submits in 10 of its 34 actions, so its episodes are ~3 steps and mostly resets; the text
-env's never submits). So each gym env is also set against the core fed the same action stream,
-decoded before timing ("same actions"): that ratio is the wrapper's overhead (encode, decode, info).
-The gym rows' action streams are drawn before timing too (strings for the text env, indices for the
-vector env), so every row times the environment alone.
-Run it on an otherwise idle machine; ``os.getloadavg()`` is printed so a reader can judge.
+env's never submits). So each gym env is also set against the core playing the same steps ("same
+actions"): the episodes the gym env drew (``info["episode_seed"]``) with its action stream, decoded
+before timing, checked reward for reward. That ratio is the wrapper's own cost (encode, decode, info,
+gymnasium's reset seeding). The two are timed in alternating turns of 500 steps, so a shared box
+whose speed drifts slows both alike. The gym rows' action streams are drawn before timing too
+(strings for the text env, indices for the vector env), so every row times the environment alone;
+every row and turn starts with the evidence generator's coverage cache empty (it is keyed by episode
+seed: a row replaying seeds another row had played found their draws cached).
+
+``--repeats`` passes run every row in turn; the table shows each row's median and each ratio's
+median over the passes. Run it on an otherwise idle machine; ``os.getloadavg()`` is printed so a
+reader can judge. Results to expect: ``docs/performance.md``.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable, Literal, Optional
+from typing import Any, Callable, Literal, Optional
 
 import numpy as np
 import tyro
@@ -40,6 +47,10 @@ class Args:
     """Also run that row under cProfile and print its top functions by own time."""
     profile_top: int = 25
     """How many functions the profile prints."""
+    repeats: int = 3
+    """Passes over every row, one after another; each row's median is reported, and each ratio is the
+    median of its passes' ratios (a shared box drifts between passes: a pass times both rows of a ratio
+    within a minute)."""
     clock: Literal["wall", "cpu"] = "wall"
     """wall: ``time.perf_counter``; cpu: this process's CPU time (``time.process_time``), steadier
     when other processes share the cores (a loaded box stretches wall time, not CPU time)."""
@@ -56,6 +67,7 @@ def bench_core(steps: int, seed: int) -> float:
 
     env, pol = DrugTargetEnvironment(), RandomPolicy(seed=seed)
     obs, ep, n = env.reset(seed=seed), 0, 0
+    _cold()
     t0 = _clock()
     while n < steps:
         obs = env.step(pol.act([obs])[0])
@@ -84,6 +96,7 @@ def bench_core_simulator(steps: int, seed: int) -> float:
             pool.append(DrugTargetAction(action_type=at, parameters=RandomPolicy.random_parameters(at, rng), reasoning="random"))
     env = DrugTargetEnvironment()
     obs, ep = env.reset(seed=seed), 0
+    _cold()
     t0 = _clock()
     for n in range(steps):
         obs = env.step(pool[n % len(pool)])
@@ -98,6 +111,7 @@ def bench_resets(n: int, seed: int) -> float:
     from drugenv.simulator.environment import DrugTargetEnvironment
 
     env = DrugTargetEnvironment()
+    _cold()
     t0 = _clock()
     for i in range(n):
         env.reset(seed=seed + i)
@@ -121,7 +135,21 @@ def bench_cartpole(steps: int, seed: int) -> float:
 _TEXT_BENCH_ACTIONS = ("query_expression", "druggability_screen", "toxicity_panel", "literature_search")
 
 
-def bench_gym(env_id: str, steps: int, seed: int) -> float:
+def _cold() -> None:
+    """Start a timed row as the first would: no evidence draws cached from an earlier row's episodes
+    (the coverage cache is keyed by episode seed, and rows that replay seeds an earlier row played
+    found their draws cached), and no garbage left for the row's collector to walk."""
+    import gc
+
+    from drugenv.simulator.evidence import _coverage_draw
+
+    _coverage_draw.cache_clear()
+    gc.collect()
+
+
+def _gym_env_and_actions(env_id: str, steps: int, seed: int) -> tuple[Any, list[Any]]:
+    """The gym env ``env_id`` reset with ``seed``, and its random agent's ``steps`` actions, drawn before
+    timing: ``rng.choice`` alone cost ~14 us a step, which is the benchmark's agent, not the environment."""
     import gymnasium as gym
 
     import drugenv.gym_envs  # noqa: F401  (registers the ids)
@@ -129,13 +157,30 @@ def bench_gym(env_id: str, steps: int, seed: int) -> float:
     env = gym.make(env_id)
     env.action_space.seed(seed)
     env.reset(seed=seed)
-    rng = np.random.default_rng(seed)
-    # The agent's choices are drawn before timing (the same streams as drawing them in the loop):
-    # ``rng.choice`` alone cost ~14 us a step, which is the benchmark's agent, not the environment.
     if env_id.endswith("Text-v0"):
-        actions = ['{"action_type": "%s"}' % rng.choice(_TEXT_BENCH_ACTIONS) for _ in range(steps)]
-    else:
-        actions = [env.action_space.sample() for _ in range(steps)]
+        rng = np.random.default_rng(seed)
+        return env, ['{"action_type": "%s"}' % rng.choice(_TEXT_BENCH_ACTIONS) for _ in range(steps)]
+    return env, [env.action_space.sample() for _ in range(steps)]
+
+
+def _core_actions(env_id: str, steps: int, seed: int) -> list[Any]:
+    """``_gym_env_and_actions``' action stream for ``env_id`` decoded into the core's ``DrugTargetAction``s."""
+    from drugenv.actions import ActionType
+    from drugenv.gym_envs.vector_env import VECTOR_ACTIONS
+    from drugenv.models import DrugTargetAction
+
+    rng = np.random.default_rng(seed)
+    if env_id.endswith("Text-v0"):
+        decoded = {a: DrugTargetAction(action_type=ActionType(a)) for a in _TEXT_BENCH_ACTIONS}
+        return [decoded[str(rng.choice(_TEXT_BENCH_ACTIONS))] for _ in range(steps)]
+    decoded_v = [a.to_action() for a in VECTOR_ACTIONS]
+    return [decoded_v[int(i)] for i in rng.integers(len(VECTOR_ACTIONS), size=steps)]
+
+
+def bench_gym(env_id: str, steps: int, seed: int) -> float:
+    """Steps/s of the gym env ``env_id`` under its random agent (``--profile text`` / ``vector``)."""
+    env, actions = _gym_env_and_actions(env_id, steps, seed)
+    _cold()
     t0 = _clock()
     for i in range(steps):
         _, _, term, trunc, _ = env.step(actions[i])
@@ -144,28 +189,47 @@ def bench_gym(env_id: str, steps: int, seed: int) -> float:
     return steps / (_clock() - t0)
 
 
-def bench_core_same_actions(env_id: str, steps: int, seed: int) -> float:
-    """The core environment fed the action stream ``bench_gym`` draws for ``env_id``, decoded into
-    ``DrugTargetAction``s before timing: the same episode lengths without the wrapper."""
-    from drugenv.actions import ActionType
-    from drugenv.gym_envs.vector_env import VECTOR_ACTIONS
-    from drugenv.models import DrugTargetAction
+def bench_gym_and_core(env_id: str, steps: int, seed: int, chunk: int = 500) -> tuple[float, float]:
+    """Steps/s of the gym env ``env_id`` under its random agent, and of the core environment playing the
+    same steps: the episodes the gym env played (its ``info["episode_seed"]``s) with its actions, decoded
+    before timing. The two are timed in turns of ``chunk`` steps, the core replaying each of the gym
+    env's turns right after it, so a box whose speed drifts slows both alike. Raises if an episode
+    ends elsewhere or a turn's rewards differ: then they did not play the same steps."""
     from drugenv.simulator.environment import DrugTargetEnvironment
 
-    rng = np.random.default_rng(seed)
-    if env_id.endswith("Text-v0"):
-        decoded = {a: DrugTargetAction(action_type=ActionType(a)) for a in _TEXT_BENCH_ACTIONS}
-        stream = [decoded[str(rng.choice(_TEXT_BENCH_ACTIONS))] for _ in range(steps)]
-    else:
-        decoded_v = [a.to_action() for a in VECTOR_ACTIONS]
-        stream = [decoded_v[int(i)] for i in rng.integers(len(VECTOR_ACTIONS), size=steps)]
-    env = DrugTargetEnvironment()
-    env.reset(seed=seed)
-    t0 = _clock()
-    for i in range(steps):
-        if env.step(stream[i]).done:
-            env.reset(seed=seed + i)
-    return steps / (_clock() - t0)
+    env, actions = _gym_env_and_actions(env_id, steps, seed)
+    stream = _core_actions(env_id, steps, seed)
+    episode_seeds = [env.reset(seed=seed)[1]["episode_seed"]]
+    core = DrugTargetEnvironment()
+    core.reset(seed=episode_seeds[0])
+    episode, gym_time, core_time = 0, 0.0, 0.0
+    for start in range(0, steps, chunk):
+        turn = range(start, min(start + chunk, steps))
+        gym_reward = core_reward = 0.0
+        _cold()  # each side draws its episodes' coverage itself (the cache is keyed by episode seed)
+        t0 = _clock()
+        for i in turn:
+            _, reward, term, trunc, _ = env.step(actions[i])
+            gym_reward += reward
+            if term or trunc:
+                episode_seeds.append(env.reset(seed=seed + i)[1]["episode_seed"])
+        gym_time += _clock() - t0
+        _cold()
+        t0 = _clock()
+        for i in turn:
+            obs = core.step(stream[i])
+            core_reward += obs.reward or 0.0
+            if obs.done:
+                episode += 1
+                if episode == len(episode_seeds):
+                    break
+                core.reset(seed=episode_seeds[episode])
+        core_time += _clock() - t0
+        if episode != len(episode_seeds) - 1 or core_reward != gym_reward:
+            raise RuntimeError(f"by step {turn[-1] + 1} the core played {episode + 1} of {env_id}'s "
+                               f"{len(episode_seeds)} episodes, rewards {core_reward} against {gym_reward}: "
+                               "not the same steps")
+    return steps / gym_time, steps / core_time
 
 
 def profile_row(run: Callable[[], float], top: int) -> None:
@@ -184,45 +248,57 @@ ROW_KEYS = {"core, RandomPolicy agent": "core_random_policy", "core, pre-built r
             "DrugEnv/Text-v0": "text", "  core, same actions as Text-v0": "core_same_actions_as_text",
             "DrugEnv/Vector-v0": "vector", "  core, same actions as Vector-v0": "core_same_actions_as_vector",
             "gymnasium CartPole-v1": "cartpole"}
-"""The printed row names and the keys their steps/s have in the JSON record."""
+"""The printed row names (in the table's order) and the keys their steps/s have in the JSON record."""
+
+
+def one_pass(steps: int, seed: int) -> dict[str, float]:
+    """Every row once, in the table's order: steps/s by ``ROW_KEYS`` key, and procedural resets/s.
+    A gym env that fails to build is reported as NaN (its rows), not fatal."""
+    rates = {"cartpole": bench_cartpole(steps, seed), "core_random_policy": bench_core(steps, seed),
+             "core_prebuilt": bench_core_simulator(steps, seed)}
+    for env_id, key in (("DrugEnv/Text-v0", "text"), ("DrugEnv/Vector-v0", "vector")):
+        try:
+            rates[key], rates[f"core_same_actions_as_{key}"] = bench_gym_and_core(env_id, steps, seed)
+        except Exception as err:  # noqa: BLE001 - a missing wrapper is reported, not fatal
+            print(f"{env_id} unavailable: {err}")
+            rates[key] = rates[f"core_same_actions_as_{key}"] = float("nan")
+    rates["procedural_resets"] = bench_resets(max(1000, steps // 10), seed)
+    return rates
 
 
 def main(args: Args) -> None:
     import os
+    import statistics
+
+    from records import pass_ratio
 
     global _clock
     _clock = time.process_time if args.clock == "cpu" else time.perf_counter
     load_before = os.getloadavg()
-    cartpole = bench_cartpole(args.steps, args.seed)
-    core = bench_core(args.steps, args.seed)
-    rows: list[tuple[str, float, Optional[float]]] = [
-        ("core, RandomPolicy agent", core, None),
-        ("core, pre-built random actions", bench_core_simulator(args.steps, args.seed), None)]
-    for env_id in ("DrugEnv/Text-v0", "DrugEnv/Vector-v0"):
-        try:
-            sps = bench_gym(env_id, args.steps, args.seed)
-            same = bench_core_same_actions(env_id, args.steps, args.seed)
-            rows.append((env_id, sps, sps / same))
-            rows.append((f"  core, same actions as {env_id.split('/')[1]}", same, None))
-        except Exception as err:  # noqa: BLE001 - a missing wrapper is reported, not fatal
-            rows.append((f"{env_id} (unavailable: {err})", float("nan"), None))
-    rows.append(("gymnasium CartPole-v1", cartpole, None))
-    resets = bench_resets(max(1000, args.steps // 10), args.seed)
+    passes = []
+    for i in range(args.repeats):
+        passes.append(one_pass(args.steps, args.seed))
+        print(f"pass {i + 1}/{args.repeats}: core {passes[-1]['core_random_policy']:,.0f} steps/s", flush=True)
     load_after = os.getloadavg()
-    print(f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after; "
-          f"{args.steps} steps each, resets included, {args.clock} clock")
+    steps_per_s = {key: statistics.median(p[key] for p in passes) for key in ROW_KEYS.values()}
+    resets = statistics.median(p["procedural_resets"] for p in passes)
+    results = {"steps_per_s": steps_per_s, "procedural_resets_per_s": resets,
+               "passes": [{k: round(v, 1) for k, v in p.items()} for p in passes]}
+    print(f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after; {args.steps} steps each, resets "
+          f"included, {args.clock} clock; medians of {args.repeats} pass{'es' if args.repeats > 1 else ''}")
     print(f"{'environment':<40} {'steps/s':>9} {'vs core':>8} {'vs CartPole':>12} {'vs same actions':>16}")
-    for name, sps, overhead in rows:
-        same = f"{overhead:16.2f}" if overhead is not None else ""
-        print(f"{name:<40} {sps:9.0f} {sps / core:8.2f} {sps / cartpole:12.3f} {same}")
+    for name, key in ROW_KEYS.items():
+        same = f"{pass_ratio(results, key, f'core_same_actions_as_{key}'):16.2f}" if key in ("text", "vector") else ""
+        print(f"{name:<40} {steps_per_s[key]:9.0f} {pass_ratio(results, key, 'core_random_policy'):8.2f} "
+              f"{pass_ratio(results, key, 'cartpole'):12.3f} {same}")
     print(f"procedural resets/s: {resets:.0f}")
     if args.json_out:
         from records import write_record
 
-        steps_per_s = {ROW_KEYS[name]: round(sps, 1) for name, sps, _ in rows if name in ROW_KEYS}
+        results["steps_per_s"] = {k: round(v, 1) for k, v in steps_per_s.items()}
+        results["procedural_resets_per_s"] = round(resets, 1)
         write_record(args.json_out, "bench_env", {k: v for k, v in vars(args).items() if k != "json_out"},
-                     {"steps_per_s": steps_per_s, "procedural_resets_per_s": round(resets, 1)},
-                     load_before[0], load_after[0])
+                     results, load_before[0], load_after[0])
     if args.profile:
         runs = {"core": lambda: bench_core(args.steps, args.seed),
                 "simulator": lambda: bench_core_simulator(args.steps, args.seed),

@@ -25,6 +25,18 @@ from typing import Any, Optional
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def pass_ratio(results: dict[str, Any], num: str, den: str) -> float:
+    """Row ``num``'s steps/s over row ``den``'s in one ``bench_env`` record: the median of the ratios of its
+    passes where it ran several (each pass measures both rows minutes apart at most, so a box that drifts
+    between passes moves both), else the ratio of its rates (records of a single pass)."""
+    import statistics
+
+    passes = results.get("passes")
+    if passes:
+        return statistics.median(p[num] / p[den] for p in passes)
+    return results["steps_per_s"][num] / results["steps_per_s"][den]
+
+
 def host_info() -> dict[str, Any]:
     """The CPU model, how many cores this process may use, and the versions that set the speed."""
     import numpy as np

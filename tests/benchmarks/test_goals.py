@@ -74,6 +74,19 @@ def test_each_goal_is_judged_against_its_target():
     assert "| `env.json` | 2026-11-30 22:00 UTC | abc1234 | 0.10 / 0.20 | 2 cores, test cpu, Python 3.11 |" in board
 
 
+def test_a_ratio_of_several_passes_is_the_median_of_their_ratios():
+    # Three passes on a drifting box: the text env's ratio per pass is 0.5, 0.62, 0.64 (median 0.62),
+    # while the ratio of the median rates would be 6,000 / 10,000 = 0.60.
+    passes = [{"text": 5_000.0, "core_same_actions_as_text": 10_000.0},
+              {"text": 6_200.0, "core_same_actions_as_text": 10_000.0},
+              {"text": 6_400.0, "core_same_actions_as_text": 10_000.0}]
+    rec = _env_record(text=6_000, same_text=10_000)
+    rec["results"]["passes"] = [{**rec["results"]["steps_per_s"], **p} for p in passes]
+    assert records.pass_ratio(rec["results"], "text", "core_same_actions_as_text") == pytest.approx(0.62)
+    row = _row(goals.scoreboard([rec]), "DrugEnv/Text-v0 / core on the same actions")
+    assert row[2:4] == ["0.62 (6,000 vs 10,000 steps/s)", "yes"]
+
+
 def test_the_latest_record_of_a_configuration_wins():
     board = goals.scoreboard([_server_record(32, 2, ratio=2.0, p99=9.0), _server_record(32, 2, ratio=3.5, p99=9.0)])
     assert _row(board, "server throughput / OpenEnv reference, 32 sessions, 2 workers")[2].startswith("x3.50")

@@ -1,0 +1,48 @@
+"""`benchmarks/bench_env.py`: the wrapper rows are set against the core playing the very same steps."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def bench_env():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        spec = importlib.util.spec_from_file_location("_bench_bench_env", ROOT / "benchmarks" / "bench_env.py")
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = mod  # dataclasses look their module up while the class is built
+        spec.loader.exec_module(mod)
+        yield mod
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+
+
+@pytest.mark.parametrize("env_id", ["DrugEnv/Vector-v0", "DrugEnv/Text-v0"])
+def test_the_core_replays_the_gym_envs_steps(bench_env, env_id, monkeypatch):
+    gym_rate, core_rate = bench_env.bench_gym_and_core(env_id, 120, seed=3, chunk=50)
+    assert gym_rate > 0 and core_rate > 0
+    # A core that played other episodes with the same actions reads other evidence: the pair refuses
+    # to call that the same steps (the core environment is the only one that takes seeds it is given).
+    from drugenv.simulator.environment import DrugTargetEnvironment
+
+    reset = DrugTargetEnvironment.reset
+
+    def other_episode(self, seed=None, **kwargs):
+        return reset(self, seed=None if seed is None else seed + (1 if self._lend_records is False else 0), **kwargs)
+
+    monkeypatch.setattr(DrugTargetEnvironment, "reset", other_episode)
+    with pytest.raises(RuntimeError, match="not the same steps"):
+        bench_env.bench_gym_and_core(env_id, 120, seed=3, chunk=50)
+
+
+def test_a_pass_measures_every_row_of_the_table(bench_env):
+    rates = bench_env.one_pass(60, seed=0)
+    assert set(bench_env.ROW_KEYS.values()) | {"procedural_resets"} == set(rates)
+    assert all(rate > 0 for rate in rates.values())
