@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
+from benchmark_scripts import load
 
 
 @pytest.fixture(scope="module")
 def bench_env():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        spec = importlib.util.spec_from_file_location("_bench_bench_env", ROOT / "benchmarks" / "bench_env.py")
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = mod  # dataclasses look their module up while the class is built
-        spec.loader.exec_module(mod)
-        yield mod
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    return load("bench_env")
 
 
 @pytest.mark.parametrize("env_id", ["DrugEnv/Vector-v0", "DrugEnv/Text-v0"])

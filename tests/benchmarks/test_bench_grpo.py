@@ -3,11 +3,10 @@ of the main job with its runners, environments and threads (the timing itself is
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
+from benchmark_scripts import load
 
 pytest.importorskip("ray.rllib")
 
@@ -15,11 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("bench_grpo", ROOT / "benchmarks" / "bench_grpo.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # its dataclasses look their module up
-    spec.loader.exec_module(mod)
-    return mod
+    return load("bench_grpo")
 
 
 EXPECTED = {"one_runner": (1, 8, 1), "two_thread": (1, 8, 2), "two_runners": (2, 4, 2)}

@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from benchmark_scripts import load
 
 ROOT = Path(__file__).resolve().parents[2]
 
-
-def _load(name: str):
-    # The benchmarks are scripts, not a package: they import each other from their own folder.
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        spec = importlib.util.spec_from_file_location(f"_bench_{name}", ROOT / "benchmarks" / f"{name}.py")
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = mod  # dataclasses look their module up while the class is built
-        spec.loader.exec_module(mod)
-        return mod
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
-
-
-goals, records = _load("goals"), _load("records")
+goals, records = load("goals"), load("records")
 
 
 def _env_record(core=12_000.0, cartpole=100_000.0, text=6_000.0, same_text=10_000.0, vector=9_000.0,
