@@ -33,3 +33,11 @@ def test_a_pass_measures_every_row_of_the_table(bench_env):
     rates = bench_env.one_pass(60, seed=0)
     assert set(bench_env.ROW_KEYS.values()) | {"procedural_resets"} == set(rates)
     assert all(rate > 0 for rate in rates.values())
+
+
+@pytest.mark.parametrize("kind", ["text", "vector"])
+def test_interleave_times_the_same_steps_three_ways(kind):
+    # The encoder alone (over recorded observations) and interleaved with the core end on the same
+    # encoding, or interleave() raises; every timing is positive.
+    timings = load("interleave").interleave(kind, steps=90, turn=30)
+    assert set(timings) == {"core", "encoder", "together"} and all(t > 0 for t in timings.values())

@@ -1,0 +1,118 @@
+"""What a gym wrapper's encoder costs interleaved with the core step, against each timed alone.
+
+How to run::
+
+    python benchmarks/interleave.py                 # text renderer and vector encoder, 20,000 steps each
+
+For each wrapper's encoder (the text env's ``EpisodeText``, the vector env's ``EpisodeFeatures``),
+on the steps of ``bench_env.py``'s row for that env (its action stream; the core's episodes), times
+in alternating turns of ``--turn`` steps:
+
+- the core alone, lending its records as it does inside the gym env;
+- the encoder alone, over the same steps' observations recorded beforehand;
+- the two together, step then encode, as the gym env runs them;
+
+and prints ``together / (core + encoder)``. Instructions do not depend on the order (cachegrind
+counts the same per step), but the clock does: on the 2-core development host the text renderer
+and the core took ~1.23 times their sum when interleaved, the vector encoder ~1.07
+(``docs/performance_history.md``, "Thirteenth round"). The ratio is steady from run to run even
+where the host's speed is not, because the three are timed turn by turn.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Literal
+
+import numpy as np
+import tyro
+
+from bench_env import _core_actions  # the rows' action streams, decoded for the core
+
+
+@dataclass
+class Args:
+    steps: int = 20000
+    """Core steps per measurement."""
+    turn: int = 500
+    """Steps per timed turn; the three are timed in turns, one after another."""
+    encoder: Literal["text", "vector", "both"] = "both"
+    """Which wrapper's encoder."""
+
+
+def _encoder(kind: str) -> Callable[[], Callable[[Any], Any]]:
+    if kind == "text":
+        from drugenv.gym_envs.text_env import MAX_OBSERVATION_CHARS
+        from drugenv.gym_envs.text_render import EpisodeText
+
+        return lambda: EpisodeText(MAX_OBSERVATION_CHARS)
+    from drugenv.gym_envs.vector_env import EpisodeFeatures
+
+    return EpisodeFeatures
+
+
+def interleave(kind: str, steps: int, turn: int) -> dict[str, float]:
+    """µs per step of the core alone, the encoder alone, and the two together (see the module docstring)."""
+    from drugenv.simulator.environment import DrugTargetEnvironment
+    from drugenv.simulator.evidence import _coverage_draw
+
+    stream = _core_actions(f"DrugEnv/{kind.title()}-v0", steps, 0)
+    new_encoder = _encoder(kind)
+    # The observations of every turn, recorded (copies: each step's own record) for the encoder alone.
+    env = DrugTargetEnvironment()
+    turns: list[list[Any]] = [[env.reset(seed=0)]]
+    for i in range(steps):
+        obs = env.step(stream[i])
+        turns[-1].append(obs)
+        if obs.done:
+            turns[-1].append(env.reset(seed=i + 1))
+        if (i + 1) % turn == 0:
+            turns.append([])
+    alone, together = DrugTargetEnvironment(), DrugTargetEnvironment()
+    alone._lend_records = together._lend_records = True  # as the gym env's core does
+    alone.reset(seed=0)
+    encode_alone, encode_together = new_encoder(), new_encoder()
+    encode_together(together.reset(seed=0))
+    encode_alone(turns[0][0])
+    clock = time.process_time
+    t_core = t_encoder = t_together = 0.0
+    for k, start in enumerate(range(0, steps, turn)):
+        block = range(start, min(start + turn, steps))
+        _coverage_draw.cache_clear()  # each side draws its episodes' coverage itself
+        t0 = clock()
+        for i in block:
+            if alone.step(stream[i]).done:
+                alone.reset(seed=i + 1)
+        t_core += clock() - t0
+        recorded = turns[k][1:] if k == 0 else turns[k]
+        t0 = clock()
+        for obs in recorded:
+            last_alone = encode_alone(obs)
+        t_encoder += clock() - t0
+        _coverage_draw.cache_clear()
+        t0 = clock()
+        for i in block:
+            obs = together.step(stream[i])
+            last_together = encode_together(obs)
+            if obs.done:
+                last_together = encode_together(together.reset(seed=i + 1))
+        t_together += clock() - t0
+    # The encoder alone and the one interleaved must have encoded the same observations.
+    if not np.array_equal(np.asarray(last_alone), np.asarray(last_together)):
+        raise RuntimeError(f"the {kind} encoder alone and interleaved ended on different encodings")
+    return {"core": t_core / steps * 1e6, "encoder": t_encoder / steps * 1e6, "together": t_together / steps * 1e6}
+
+
+def main(args: Args) -> None:
+    print(f"CPU µs per core step ({args.steps} steps, turns of {args.turn})")
+    print(f"{'encoder':<8} {'core':>8} {'encoder':>8} {'sum':>8} {'together':>9} {'together / sum':>15}")
+    for kind in (("text", "vector") if args.encoder == "both" else (args.encoder,)):
+        r = interleave(kind, args.steps, args.turn)
+        total = r["core"] + r["encoder"]
+        print(f"{kind:<8} {r['core']:8.1f} {r['encoder']:8.1f} {total:8.1f} {r['together']:9.1f} "
+              f"{r['together'] / total:15.3f}")
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Args))
