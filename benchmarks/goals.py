@@ -61,7 +61,11 @@ def _env(key: Callable[[dict[str, Any]], float], show: Callable[[float, dict[str
         if rec is None:
             return None
         value = key(rec["results"])
-        return value, show(value, rec["results"]["steps_per_s"]), rec
+        shown = show(value, rec["results"]["steps_per_s"])
+        passes = len(rec["results"].get("passes", ()))
+        if passes > 1:  # the rates are medians, and a ratio the median of the passes' own ratios
+            shown += f" · median of {passes} passes"
+        return value, shown, rec
     return read
 
 

@@ -69,7 +69,7 @@ def test_a_ratio_of_several_passes_is_the_median_of_their_ratios():
     rec["results"]["passes"] = [{**rec["results"]["steps_per_s"], **p} for p in passes]
     assert records.pass_ratio(rec["results"], "text", "core_same_actions_as_text") == pytest.approx(0.62)
     row = _row(goals.scoreboard([rec]), "DrugEnv/Text-v0 / core on the same actions")
-    assert row[2:4] == ["0.62 (6,000 vs 10,000 steps/s)", "yes"]
+    assert row[2:4] == ["0.62 (6,000 vs 10,000 steps/s) · median of 3 passes", "yes"]
 
 
 def test_the_latest_record_of_a_configuration_wins():
