@@ -2,7 +2,7 @@
 
 How to run::
 
-    python benchmarks/interleave.py                 # text renderer and vector encoder, 20,000 steps each
+    python benchmarks/interleave.py                 # text renderer, vector encoder, unrelated work: 20,000 steps each
 
 For each wrapper's encoder (the text env's ``EpisodeText``, the vector env's ``EpisodeFeatures``),
 on the steps of ``bench_env.py``'s row for that env (its action stream; the core's episodes), times
@@ -12,11 +12,13 @@ in alternating turns of ``--turn`` steps:
 - the encoder alone, over the same steps' observations recorded beforehand;
 - the two together, step then encode, as the gym env runs them;
 
-and prints ``together / (core + encoder)``. Instructions do not depend on the order (cachegrind
-counts the same per step), but the clock does: on the 2-core development host the text renderer
-and the core took ~1.23 times their sum when interleaved, the vector encoder ~1.07
-(``docs/performance_history.md``, "Thirteenth round"). The ratio is steady from run to run even
-where the host's speed is not, because the three are timed turn by turn.
+and prints ``together / (core + encoder)``. ``--encoder unrelated`` puts Python work that has nothing
+to do with the environment in the encoder's place (on the text bench's steps). Instructions do not
+depend on the order (cachegrind counts the same per step), but the clock does: on the 2-core AMD
+development machine the text renderer and the core took 1.20-1.24 times their sum when interleaved,
+the vector encoder 1.06-1.09, and the unrelated work 1.14-1.18 (``docs/performance_history.md``,
+"Thirteenth round"). The ratio is steady from run to run even where the machine's speed is not,
+because the three are timed turn by turn.
 """
 
 from __future__ import annotations
@@ -37,11 +39,28 @@ class Args:
     """Core steps per measurement."""
     turn: int = 500
     """Steps per timed turn; the three are timed in turns, one after another."""
-    encoder: Literal["text", "vector", "both"] = "both"
-    """Which wrapper's encoder."""
+    encoder: Literal["text", "vector", "unrelated", "all"] = "all"
+    """Which wrapper's encoder; ``unrelated``: Python work unrelated to the environment in its place
+    (how much of the cost any code between two core steps would bring)."""
+
+
+_UNRELATED = {f"k{i}": [i, i * 0.5, f"v{i}"] for i in range(40)}
+
+
+def _unrelated_work(_obs: Any) -> int:
+    """Python work that has nothing to do with the environment (f-strings and ``json.dumps`` over a
+    40-key dict, ~40-55 µs here): what interleaving costs the core whatever runs between its steps."""
+    import json
+
+    n = len(json.dumps(_UNRELATED))
+    for k, v in _UNRELATED.items():
+        n += len(f"{k}={v[0]:.3f}|{v[1]:.2f}|{v[2]}")
+    return n
 
 
 def _encoder(kind: str) -> Callable[[], Callable[[Any], Any]]:
+    if kind == "unrelated":
+        return lambda: _unrelated_work
     if kind == "text":
         from drugenv.gym_envs.text_env import MAX_OBSERVATION_CHARS
         from drugenv.gym_envs.text_render import EpisodeText
@@ -57,7 +76,7 @@ def interleave(kind: str, steps: int, turn: int) -> dict[str, float]:
     from drugenv.simulator.environment import DrugTargetEnvironment
     from drugenv.simulator.evidence import _coverage_draw
 
-    stream = _core_actions(f"DrugEnv/{kind.title()}-v0", steps, 0)
+    stream = _core_actions("DrugEnv/Vector-v0" if kind == "vector" else "DrugEnv/Text-v0", steps, 0)
     new_encoder = _encoder(kind)
     # The observations of every turn, recorded (copies: each step's own record) for the encoder alone.
     env = DrugTargetEnvironment()
@@ -107,7 +126,7 @@ def interleave(kind: str, steps: int, turn: int) -> dict[str, float]:
 def main(args: Args) -> None:
     print(f"CPU µs per core step ({args.steps} steps, turns of {args.turn})")
     print(f"{'encoder':<8} {'core':>8} {'encoder':>8} {'sum':>8} {'together':>9} {'together / sum':>15}")
-    for kind in (("text", "vector") if args.encoder == "both" else (args.encoder,)):
+    for kind in (("text", "vector", "unrelated") if args.encoder == "all" else (args.encoder,)):
         r = interleave(kind, args.steps, args.turn)
         total = r["core"] + r["encoder"]
         print(f"{kind:<8} {r['core']:8.1f} {r['encoder']:8.1f} {total:8.1f} {r['together']:9.1f} "

@@ -35,7 +35,7 @@ def test_a_pass_measures_every_row_of_the_table(bench_env):
     assert all(rate > 0 for rate in rates.values())
 
 
-@pytest.mark.parametrize("kind", ["text", "vector"])
+@pytest.mark.parametrize("kind", ["text", "vector", "unrelated"])
 def test_interleave_times_the_same_steps_three_ways(kind):
     # The encoder alone (over recorded observations) and interleaved with the core end on the same
     # encoding, or interleave() raises; every timing is positive.
