@@ -147,20 +147,21 @@ def _cold() -> None:
     gc.collect()
 
 
-def _gym_env_and_actions(env_id: str, steps: int, seed: int) -> tuple[Any, list[Any]]:
-    """The gym env ``env_id`` reset with ``seed``, and its random agent's ``steps`` actions, drawn before
-    timing: ``rng.choice`` alone cost ~14 us a step, which is the benchmark's agent, not the environment."""
+def _gym_env_and_actions(env_id: str, steps: int, seed: int) -> tuple[Any, int, list[Any]]:
+    """The gym env ``env_id`` reset with ``seed``, the core episode seed that reset drew, and its random
+    agent's ``steps`` actions, drawn before timing: ``rng.choice`` alone cost ~14 us a step, which is
+    the benchmark's agent, not the environment."""
     import gymnasium as gym
 
     import drugenv.gym_envs  # noqa: F401  (registers the ids)
 
     env = gym.make(env_id)
     env.action_space.seed(seed)
-    env.reset(seed=seed)
+    episode_seed = env.reset(seed=seed)[1]["episode_seed"]
     if env_id.endswith("Text-v0"):
         rng = np.random.default_rng(seed)
-        return env, ['{"action_type": "%s"}' % rng.choice(_TEXT_BENCH_ACTIONS) for _ in range(steps)]
-    return env, [env.action_space.sample() for _ in range(steps)]
+        return env, episode_seed, ['{"action_type": "%s"}' % rng.choice(_TEXT_BENCH_ACTIONS) for _ in range(steps)]
+    return env, episode_seed, [env.action_space.sample() for _ in range(steps)]
 
 
 def _core_actions(env_id: str, steps: int, seed: int) -> list[Any]:
@@ -179,7 +180,7 @@ def _core_actions(env_id: str, steps: int, seed: int) -> list[Any]:
 
 def bench_gym(env_id: str, steps: int, seed: int) -> float:
     """Steps/s of the gym env ``env_id`` under its random agent (``--profile text`` / ``vector``)."""
-    env, actions = _gym_env_and_actions(env_id, steps, seed)
+    env, _, actions = _gym_env_and_actions(env_id, steps, seed)
     _cold()
     t0 = _clock()
     for i in range(steps):
@@ -197,9 +198,9 @@ def bench_gym_and_core(env_id: str, steps: int, seed: int, chunk: int = 500) -> 
     ends elsewhere or a turn's rewards differ: then they did not play the same steps."""
     from drugenv.simulator.environment import DrugTargetEnvironment
 
-    env, actions = _gym_env_and_actions(env_id, steps, seed)
+    env, first_episode_seed, actions = _gym_env_and_actions(env_id, steps, seed)
     stream = _core_actions(env_id, steps, seed)
-    episode_seeds = [env.reset(seed=seed)[1]["episode_seed"]]
+    episode_seeds = [first_episode_seed]
     core = DrugTargetEnvironment()
     core.reset(seed=episode_seeds[0])
     episode, gym_time, core_time = 0, 0.0, 0.0

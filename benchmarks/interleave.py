@@ -30,7 +30,7 @@ from typing import Any, Callable, Literal
 import numpy as np
 import tyro
 
-from bench_env import _core_actions  # the rows' action streams, decoded for the core
+from bench_env import _cold, _core_actions  # the rows' action streams, decoded for the core; a cold start
 
 
 @dataclass
@@ -74,7 +74,6 @@ def _encoder(kind: str) -> Callable[[], Callable[[Any], Any]]:
 def interleave(kind: str, steps: int, turn: int) -> dict[str, float]:
     """µs per step of the core alone, the encoder alone, and the two together (see the module docstring)."""
     from drugenv.simulator.environment import DrugTargetEnvironment
-    from drugenv.simulator.evidence import _coverage_draw
 
     stream = _core_actions("DrugEnv/Vector-v0" if kind == "vector" else "DrugEnv/Text-v0", steps, 0)
     new_encoder = _encoder(kind)
@@ -98,7 +97,7 @@ def interleave(kind: str, steps: int, turn: int) -> dict[str, float]:
     t_core = t_encoder = t_together = 0.0
     for k, start in enumerate(range(0, steps, turn)):
         block = range(start, min(start + turn, steps))
-        _coverage_draw.cache_clear()  # each side draws its episodes' coverage itself
+        _cold()  # each side draws its episodes' coverage itself
         t0 = clock()
         for i in block:
             if alone.step(stream[i]).done:
@@ -109,7 +108,7 @@ def interleave(kind: str, steps: int, turn: int) -> dict[str, float]:
         for obs in recorded:
             last_alone = encode_alone(obs)
         t_encoder += clock() - t0
-        _coverage_draw.cache_clear()
+        _cold()
         t0 = clock()
         for i in block:
             obs = together.step(stream[i])

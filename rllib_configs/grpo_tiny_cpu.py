@@ -11,10 +11,10 @@ of ~9-11 s with RLlib's held-out evaluation every 8, final evaluations ~2 min). 
 depends on the seed, and on the host CPU (README, "What varies" and "Seeds"): on 300 held-out
 procedural-test episodes (greedy, step cap 12), a fresh clone on an AMD EPYC host ended at accuracy
 0.86 / 0.81 / 0.82, report rate 0.99 / 0.96 / 0.97, Brier 0.131 / 0.136 / 0.126 at seeds 0 / 1 / 2
-(18.8 / 17.6 / 19.2 min after setup, seed 0 replayed bit for bit in 20.0 on a slower hour; seed 0 is the committed ``docs/results/grpo_tiny_cpu.json``,
-from which README, "What the main job measures", is generated); the heuristic scores 0.84 / 1.00 /
-0.127 on those episodes, and the paired utility difference was +0.09 [0.04, 0.14] / +0.01 [-0.04,
-0.07] / -0.04 [-0.08, -0.01].
+(18.8 / 17.6 / 19.2 min after setup, seed 0 replayed bit for bit in 20.0 on a slower hour; seed 0
+is the committed ``docs/results/grpo_tiny_cpu.json``, from which README, "What the main job
+measures", is generated); the heuristic scores 0.84 / 1.00 / 0.127 on those episodes, and the paired
+utility difference was +0.09 [0.04, 0.14] / +0.01 [-0.04, 0.07] / -0.04 [-0.08, -0.01].
 
 Why these settings (each measured on this CPU box, docs/grpo.md "Measured"):
 
@@ -48,10 +48,10 @@ Why these settings (each measured on this CPU box, docs/grpo.md "Measured"):
   Sampling and learning take turns, so one runner of 8 left a core idle while it generated, and a
   one-thread learner left one idle while it updated. Measured on the seed-0 SFT model on this 2-core
   box (``benchmarks/bench_grpo.py``, ``docs/results/grpo_layouts.json``): 14.6 s per iteration (one
-  runner of 8, one thread), 12.1 s with a two-thread learner, 10.0 s with both changes. The layout changes the sampling streams (each runner
-  draws its own); runs before it (b748521 ... 89665a6) used one runner of 8 and one learner thread:
-  ``--set env_runners.num_env_runners=1 --set env_runners.num_envs_per_env_runner=8
-  --set training.learner_torch_num_threads=1``.
+  runner of 8, one thread), 12.1 s with a two-thread learner, 10.0 s with both changes. The layout
+  changes the sampling streams (each runner draws its own); runs before it (b748521 ... 89665a6)
+  used one runner of 8 and one learner thread: ``--set env_runners.num_env_runners=1
+  --set env_runners.num_envs_per_env_runner=8 --set training.learner_torch_num_threads=1``.
 """
 
 from __future__ import annotations

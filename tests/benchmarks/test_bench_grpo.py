@@ -13,7 +13,8 @@ pytest.importorskip("ray.rllib")
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _bench():
+@pytest.fixture(scope="module")
+def bench():
     return load("bench_grpo")
 
 
@@ -22,10 +23,9 @@ EXPECTED = {"one_runner": (1, 8, 1), "two_thread": (1, 8, 2), "two_runners": (2,
 
 
 @pytest.mark.parametrize("layout", sorted(EXPECTED))
-def test_each_layout_builds_the_main_job_config_it_names(layout, tmp_path):
+def test_each_layout_builds_the_main_job_config_it_names(bench, layout, tmp_path):
     from drugenv.training.configs import load_rllib_config, merge
 
-    bench = _bench()
     main_job = load_rllib_config(ROOT / "rllib_configs" / "grpo_tiny_cpu.py")
     config = main_job.build_config(merge(bench.LAYOUTS[layout], {"run": {"eval_interval": 10**9}}),
                                    model_path=str(tmp_path))  # validate() reads no weights
@@ -36,15 +36,13 @@ def test_each_layout_builds_the_main_job_config_it_names(layout, tmp_path):
     assert config.group_size == main_job.DEFAULTS["training"]["group_size"]  # everything else is the main job's
 
 
-def test_the_main_job_runs_the_two_runner_layout():
-    bench = _bench()
+def test_the_main_job_runs_the_two_runner_layout(bench):
     from drugenv.training.configs import load_rllib_config, merge
 
     main_job = load_rllib_config(ROOT / "rllib_configs" / "grpo_tiny_cpu.py")
     assert merge(main_job.DEFAULTS, bench.LAYOUTS["two_runners"]) == main_job.DEFAULTS
 
 
-def test_unknown_layout_is_refused():
-    bench = _bench()
+def test_unknown_layout_is_refused(bench):
     with pytest.raises(SystemExit, match="unknown layouts"):
         bench.main(bench.Args(layouts=["three_runners"]))
