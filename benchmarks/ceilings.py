@@ -18,8 +18,9 @@ development machine. Two ways it could get there without a rewrite, each measure
   episodes (its checksum of every reward must equal the run as it is), so it is the same simulator
   without CPython's bytecode loop.
 
-Each variant runs in its own process (a fresh interpreter, its own imports); the variants take turns
-for ``--repeats`` rounds, and the medians and each variant's ratio to the core as it is are printed.
+Each variant runs in its own process (a fresh interpreter, its own imports), and the variants play in
+turns of ``--turn`` steps, so a machine whose speed drifts slows them alike. Printed: each variant's
+steps/s, the median over turns of its ratio to the core as it is, and the range of those ratios.
 Results to expect: ``docs/performance_history.md``, "Fourteenth round".
 """
 
@@ -54,10 +55,10 @@ Variant = Literal["as is", "no query seeding", "cython"]
 
 @dataclass
 class Args:
-    steps: int = 60000
-    """Core steps per measurement (resets included)."""
-    repeats: int = 3
-    """Rounds; in each, every variant runs once, in its own process."""
+    steps: int = 100000
+    """Core steps each variant plays (resets included)."""
+    turn: int = 2000
+    """Steps per turn: the variants, each in its own process, play in turns of this many steps."""
     seed: int = 0
     """Seed of the first episode and of the random agent."""
     cython: bool = False
@@ -65,7 +66,7 @@ class Args:
     cython_modules: Optional[tuple[str, ...]] = None
     """Compile these (paths from the repository root) instead of ``COMPILED``."""
     variant: Optional[Variant] = None
-    """Internal: run one variant in this process and print its result as JSON."""
+    """Internal: play one variant in this process, in the turns its parent asks for on stdin."""
     package_root: Optional[str] = None
     """Internal: import ``drugenv`` from this folder (the compiled copy)."""
     json_out: Optional[str] = None
@@ -91,31 +92,53 @@ def _leave_out_query_seeding(seed: int) -> None:
     procedural.spawned_child = lambda _seed, _words, _i: shared
 
 
-def run_variant(variant: Variant, steps: int, seed: int) -> dict[str, Any]:
-    """``bench_env``'s core row in this process: steps/s (CPU clock), episodes played, the ``drugenv``
-    modules it ran compiled, and a checksum of every reward (two runs play the same steps only if their
-    checksums agree)."""
-    import hashlib
+class _CoreRun:
+    """``bench_env``'s core row played in turns: the random agent's steps with procedural resets."""
 
-    from drugenv.agents.baselines import RandomPolicy
-    from drugenv.simulator import environment
+    def __init__(self, variant: Variant, seed: int) -> None:
+        from drugenv.agents.baselines import RandomPolicy
+        from drugenv.simulator.environment import DrugTargetEnvironment
 
-    if variant == "no query seeding":
-        _leave_out_query_seeding(seed)
-    env, policy = environment.DrugTargetEnvironment(), RandomPolicy(seed=seed)
-    obs, episodes, rewards = env.reset(seed=seed), 0, []
-    t0 = time.process_time()
-    for _ in range(steps):
-        obs = env.step(policy.act([obs])[0])
-        rewards.append(obs.reward)
-        if obs.done:
-            episodes += 1
-            obs = env.reset(seed=seed + episodes)
-    elapsed = time.process_time() - t0
-    compiled = sorted(name for name, m in sys.modules.items()
-                      if name.startswith("drugenv") and str(getattr(m, "__file__", "")).endswith(".so"))
-    return {"steps_per_s": steps / elapsed, "episodes": episodes, "compiled_modules": compiled,
-            "checksum": hashlib.sha256(repr(rewards).encode()).hexdigest()[:16]}
+        if variant == "no query seeding":
+            _leave_out_query_seeding(seed)
+        self.seed, self.env, self.policy = seed, DrugTargetEnvironment(), RandomPolicy(seed=seed)
+        self.obs, self.episodes, self.rewards = self.env.reset(seed=seed), 0, []
+
+    def play(self, steps: int) -> float:
+        """Play ``steps`` steps; the CPU seconds they took."""
+        env, act, rewards, obs = self.env, self.policy.act, self.rewards, self.obs
+        t0 = time.process_time()
+        for _ in range(steps):
+            obs = env.step(act([obs])[0])
+            rewards.append(obs.reward)
+            if obs.done:
+                self.episodes += 1
+                obs = env.reset(seed=self.seed + self.episodes)
+        elapsed = time.process_time() - t0
+        self.obs = obs
+        return elapsed
+
+    def summary(self) -> dict[str, Any]:
+        """Episodes played, the ``drugenv`` modules that ran compiled, and a checksum of every reward (two
+        runs played the same steps only if their checksums agree)."""
+        import hashlib
+
+        compiled = sorted(name for name, m in sys.modules.items()
+                          if name.startswith("drugenv") and str(getattr(m, "__file__", "")).endswith(".so"))
+        return {"episodes": self.episodes, "compiled_modules": compiled,
+                "checksum": hashlib.sha256(repr(self.rewards).encode()).hexdigest()[:16]}
+
+
+def serve_variant(variant: Variant, seed: int) -> None:
+    """The child's loop: a line holding ``n`` plays n steps and answers the CPU seconds they took; an
+    empty line answers the run's summary and ends."""
+    run = _CoreRun(variant, seed)
+    print("ready", flush=True)
+    for line in sys.stdin:
+        if not line.strip():
+            print(json.dumps(run.summary()), flush=True)
+            return
+        print(run.play(int(line)), flush=True)
 
 
 def build_compiled(modules: tuple[str, ...], into: Path) -> Path:
@@ -136,56 +159,85 @@ def build_compiled(modules: tuple[str, ...], into: Path) -> Path:
     return into
 
 
-def measure(variant: Variant, steps: int, seed: int, package_root: Optional[Path] = None) -> dict[str, Any]:
-    """One run of ``variant`` in a fresh interpreter."""
-    cmd = [sys.executable, __file__, "--variant", variant, "--steps", str(steps), "--seed", str(seed)]
-    if package_root is not None:
-        cmd += ["--package-root", str(package_root)]
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if done.returncode != 0:
-        raise RuntimeError(f"{variant!r} failed:\n{done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+class _Child:
+    """One variant in a fresh interpreter of its own (its own imports), playing when told to."""
+
+    def __init__(self, variant: Variant, seed: int, package_root: Optional[Path] = None) -> None:
+        cmd = [sys.executable, __file__, "--variant", variant, "--seed", str(seed)]
+        if package_root is not None:
+            cmd += ["--package-root", str(package_root)]
+        self.variant = variant
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
+                                     env={**os.environ, "PYTHONHASHSEED": "0"})
+        self._expect("ready")
+
+    def _expect(self, what: str) -> str:
+        line = self.proc.stdout.readline()
+        if not line or (what == "ready" and line.strip() != "ready"):
+            self.proc.kill()
+            raise RuntimeError(f"the {self.variant!r} core failed (exit status {self.proc.wait()}); its stderr is above")
+        return line
+
+    def play(self, steps: int) -> float:
+        self.proc.stdin.write(f"{steps}\n")
+        return float(self._expect("seconds"))
+
+    def finish(self) -> dict[str, Any]:
+        self.proc.stdin.write("\n")
+        summary = json.loads(self._expect("summary"))
+        self.proc.wait()
+        return summary
 
 
-def ceilings(steps: int, repeats: int, seed: int, compiled_root: Optional[Path] = None) -> dict[str, Any]:
-    """Every variant ``repeats`` times, taking turns: each variant's runs, median steps/s and median ratio
-    to the core as it is. Raises if the compiled core did not play the same steps."""
+def ceilings(steps: int, turn: int, seed: int, compiled_root: Optional[Path] = None) -> dict[str, Any]:
+    """Every variant plays ``steps`` steps in its own process, the variants taking turns of ``turn`` steps
+    (a machine whose speed drifts slows them alike). Per variant: steps/s, the median over turns of its
+    ratio to the core as it is, and its run's summary. Raises if the compiled core did not play the
+    same steps, or did not run compiled."""
     variants: list[Variant] = ["as is", "no query seeding"] + (["cython"] if compiled_root else [])
-    runs: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
-    for _ in range(repeats):
-        for v in variants:
-            runs[v].append(measure(v, steps, seed, compiled_root if v == "cython" else None))
-    reference = runs["as is"][0]["checksum"]
-    if "cython" in runs and {r["checksum"] for r in runs["cython"]} != {reference}:
-        raise RuntimeError("the compiled core played other steps than the core as it is")
-    if "cython" in runs and not all(r["compiled_modules"] for r in runs["cython"]):
-        raise RuntimeError("the compiled run imported the Python modules, not the compiled ones")
-    results: dict[str, Any] = {"runs": runs, "steps_per_s": {}, "ratio_to_as_is": {}}
-    for v in variants:
-        results["steps_per_s"][v] = statistics.median(r["steps_per_s"] for r in runs[v])
-        results["ratio_to_as_is"][v] = statistics.median(
-            r["steps_per_s"] / a["steps_per_s"] for r, a in zip(runs[v], runs["as is"]))
-    return results
+    children = [_Child(v, seed, compiled_root if v == "cython" else None) for v in variants]
+    seconds: dict[str, list[float]] = {v: [] for v in variants}
+    try:
+        for start in range(0, steps, turn):
+            for child in children:
+                seconds[child.variant].append(child.play(min(turn, steps - start)))
+        summaries = {child.variant: child.finish() for child in children}
+    finally:
+        for child in children:
+            if child.proc.poll() is None:
+                child.proc.kill()
+                child.proc.wait()
+    if "cython" in summaries:
+        if summaries["cython"]["checksum"] != summaries["as is"]["checksum"]:
+            raise RuntimeError("the compiled core played other steps than the core as it is")
+        if not summaries["cython"]["compiled_modules"]:
+            raise RuntimeError("the compiled run imported the Python modules, not the compiled ones")
+    return {
+        "steps_per_s": {v: steps / sum(seconds[v]) for v in variants},
+        "ratio_to_as_is": {v: statistics.median(a / t for t, a in zip(seconds[v], seconds["as is"])) for v in variants},
+        "turn_ratio_range": {v: [min(a / t for t, a in zip(seconds[v], seconds["as is"])),
+                                 max(a / t for t, a in zip(seconds[v], seconds["as is"]))] for v in variants},
+        "summaries": summaries,
+    }
 
 
 def main(args: Args) -> None:
     if args.variant is not None:
         if args.package_root:
             _import_from(args.package_root)
-        print(json.dumps(run_variant(args.variant, args.steps, args.seed)))
+        serve_variant(args.variant, args.seed)
         return
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="drugenv-cython-") as scratch:
         compiled = build_compiled(args.cython_modules or COMPILED, Path(scratch)) if args.cython else None
-        results = ceilings(args.steps, args.repeats, args.seed, compiled)
+        results = ceilings(args.steps, args.turn, args.seed, compiled)
     load_after = os.getloadavg()
-    print(f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after; {args.steps} core steps per run "
-          f"(RandomPolicy, procedural resets, CPU clock), medians of {args.repeats} rounds")
-    print(f"{'core':<20} {'steps/s':>9} {'vs as is':>9}  runs (steps/s)")
+    print(f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after; {args.steps} core steps per "
+          f"variant (RandomPolicy, procedural resets, CPU clock) in turns of {args.turn}")
+    print(f"{'core':<20} {'steps/s':>9} {'vs as is':>9}  {'turns range':>12}")
     for v, rate in results["steps_per_s"].items():
-        each = ", ".join(f"{r['steps_per_s']:,.0f}" for r in results["runs"][v])
-        print(f"{v:<20} {rate:9,.0f} {results['ratio_to_as_is'][v]:9.2f}  {each}")
+        lo, hi = results["turn_ratio_range"][v]
+        print(f"{v:<20} {rate:9,.0f} {results['ratio_to_as_is'][v]:9.2f}  {lo:5.2f}-{hi:.2f}")
     if args.json_out:
         from records import write_record
 

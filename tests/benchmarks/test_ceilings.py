@@ -14,28 +14,28 @@ def ceilings():
 def test_the_compiled_core_plays_the_same_steps_and_leaving_out_seeding_changes_them(ceilings, tmp_path):
     pytest.importorskip("Cython")  # a test dependency (pyproject's test extra); --cython needs it
     compiled = ceilings.build_compiled(("drugenv/simulator/rules.py", "drugenv/simulator/reward.py"), tmp_path)
-    results = ceilings.ceilings(steps=300, repeats=1, seed=0, compiled_root=compiled)
-    as_is, unseeded, cython = (results["runs"][v][0] for v in ("as is", "no query seeding", "cython"))
-    assert as_is["compiled_modules"] == [] and cython["compiled_modules"] == ["drugenv.simulator.reward", "drugenv.simulator.rules"]
-    assert cython["checksum"] == as_is["checksum"] and cython["episodes"] == as_is["episodes"]
+    results = ceilings.ceilings(steps=300, turn=100, seed=0, compiled_root=compiled)
+    as_is, unseeded, cython = (results["summaries"][v] for v in ("as is", "no query seeding", "cython"))
+    assert as_is["compiled_modules"] == []
+    assert cython["compiled_modules"] == ["drugenv.simulator.reward", "drugenv.simulator.rules"]
+    assert cython["checksum"] == as_is["checksum"] and cython["episodes"] == as_is["episodes"] > 0
     # The shared generator reaches the evidence draws: the readouts, and so the rewards, are not the real ones.
     assert unseeded["checksum"] != as_is["checksum"]
-    assert set(results["ratio_to_as_is"]) == {"as is", "no query seeding", "cython"}
     assert results["ratio_to_as_is"]["as is"] == 1.0 and all(r > 0 for r in results["steps_per_s"].values())
 
 
-def test_a_compiled_core_that_plays_other_steps_is_refused(ceilings, monkeypatch, tmp_path):
-    measure = ceilings.measure
-
-    def other_steps(variant, steps, seed, package_root=None):
-        run = measure("as is", steps, seed)
-        return {**run, "compiled_modules": ["drugenv.simulator.rules"], "checksum": "0" * 16} if variant == "cython" else run
-
-    monkeypatch.setattr(ceilings, "measure", other_steps)
+def test_a_compiled_core_that_plays_other_steps_is_refused(ceilings, tmp_path):
+    # A copy whose transition charges one credit more per action plays other steps: refused.
+    compiled = ceilings.build_compiled(("drugenv/simulator/rules.py",), tmp_path)
+    transitions = tmp_path / "drugenv" / "simulator" / "transitions.py"
+    source = transitions.read_text()
+    assert "book.credits.used += spec.cost\n" in source
+    transitions.write_text(source.replace("book.credits.used += spec.cost\n", "book.credits.used += spec.cost + 1\n", 1))
     with pytest.raises(RuntimeError, match="other steps"):
-        ceilings.ceilings(steps=50, repeats=1, seed=0, compiled_root=tmp_path)
+        ceilings.ceilings(steps=200, turn=100, seed=0, compiled_root=compiled)
 
 
-def test_the_same_seed_plays_the_same_steps_in_two_processes(ceilings):
-    first, second = (ceilings.measure("as is", 200, seed=5) for _ in range(2))
-    assert first["checksum"] == second["checksum"] and first["episodes"] == second["episodes"] > 0
+def test_the_variants_take_turns_and_a_seed_replays_its_steps(ceilings):
+    first, second = (ceilings.ceilings(steps=200, turn=50, seed=5) for _ in range(2))
+    assert first["summaries"] == second["summaries"] and set(first["summaries"]) == {"as is", "no query seeding"}
+    assert len(first["turn_ratio_range"]) == 2
