@@ -15,8 +15,8 @@ development machine. Two ways it could get there without a rewrite, each measure
   identical queries must give identical readouts, and the golden trajectories pin every draw.
 - ``cython`` (``--cython``): the step and reset modules (``COMPILED``) compiled as they are, without
   type annotations for Cython, into a scratch copy of the package. It must play the very same
-  episodes (its checksum of every reward must equal the run as it is), so it is the same simulator
-  without CPython's bytecode loop.
+  episodes (its checksum of every step's reward and readout must equal the run as it is), so it is
+  the same simulator without CPython's bytecode loop.
 
 Each variant runs in its own process (a fresh interpreter, its own imports), and the variants play in
 turns of ``--turn`` steps, so a machine whose speed drifts slows them alike. Printed: each variant's
@@ -26,6 +26,7 @@ Results to expect: ``docs/performance_history.md``, "Fourteenth round".
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -102,31 +103,33 @@ class _CoreRun:
         if variant == "no query seeding":
             _leave_out_query_seeding(seed)
         self.seed, self.env, self.policy = seed, DrugTargetEnvironment(), RandomPolicy(seed=seed)
-        self.obs, self.episodes, self.rewards = self.env.reset(seed=seed), 0, []
+        self.obs, self.episodes, self.steps_hash = self.env.reset(seed=seed), 0, hashlib.sha256()
 
     def play(self, steps: int) -> float:
-        """Play ``steps`` steps; the CPU seconds they took."""
-        env, act, rewards, obs = self.env, self.policy.act, self.rewards, self.obs
+        """Play ``steps`` steps; the CPU seconds they took. Each step's reward and readout enter the
+        run's checksum after the clock stops."""
+        env, act, obs, played = self.env, self.policy.act, self.obs, []
         t0 = time.process_time()
         for _ in range(steps):
             obs = env.step(act([obs])[0])
-            rewards.append(obs.reward)
+            played.append(obs)
             if obs.done:
                 self.episodes += 1
                 obs = env.reset(seed=self.seed + self.episodes)
         elapsed = time.process_time() - t0
         self.obs = obs
+        for step in played:
+            out = step.latest_output
+            self.steps_hash.update(repr((step.reward, out.status, out.summary, out.data)).encode())
         return elapsed
 
     def summary(self) -> dict[str, Any]:
-        """Episodes played, the ``drugenv`` modules that ran compiled, and a checksum of every reward (two
-        runs played the same steps only if their checksums agree)."""
-        import hashlib
-
+        """Episodes played, the ``drugenv`` modules that ran compiled, and a checksum of every step's
+        reward and readout (two runs played the same steps only if their checksums agree)."""
         compiled = sorted(name for name, m in sys.modules.items()
                           if name.startswith("drugenv") and str(getattr(m, "__file__", "")).endswith(".so"))
         return {"episodes": self.episodes, "compiled_modules": compiled,
-                "checksum": hashlib.sha256(repr(self.rewards).encode()).hexdigest()[:16]}
+                "checksum": self.steps_hash.hexdigest()[:16]}
 
 
 def serve_variant(variant: Variant, seed: int) -> None:
