@@ -135,6 +135,10 @@ class _CoreRun:
 def serve_variant(variant: Variant, seed: int) -> None:
     """The child's loop: a line holding ``n`` plays n steps and answers the CPU seconds they took; an
     empty line answers the run's summary and ends."""
+    if hasattr(os, "sched_setaffinity"):
+        # Every variant on the same core (the lowest this process may use): on a shared VM one vCPU can
+        # be slower than another for seconds at a time, and a variant left on it would look slower.
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     run = _CoreRun(variant, seed)
     print("ready", flush=True)
     for line in sys.stdin:
