@@ -41,7 +41,7 @@ from typing import Any, Literal, Optional
 
 import tyro
 
-ROOT = Path(__file__).resolve().parents[1]
+from records import ROOT
 
 COMPILED: tuple[str, ...] = (
     "drugenv/simulator/environment.py", "drugenv/simulator/evidence.py", "drugenv/simulator/rules.py",
@@ -176,24 +176,34 @@ class _Child:
         self.variant = variant
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
                                      env={**os.environ, "PYTHONHASHSEED": "0"})
-        self._expect("ready")
+        if self._reply() != "ready":
+            self._fail()
 
-    def _expect(self, what: str) -> str:
+    def _reply(self) -> str:
         line = self.proc.stdout.readline()
-        if not line or (what == "ready" and line.strip() != "ready"):
-            self.proc.kill()
-            raise RuntimeError(f"the {self.variant!r} core failed (exit status {self.proc.wait()}); its stderr is above")
-        return line
+        if not line:
+            self._fail()
+        return line.strip()
+
+    def _fail(self) -> None:
+        self.stop()
+        raise RuntimeError(f"the {self.variant!r} core failed (exit status {self.proc.returncode}); its stderr is above")
 
     def play(self, steps: int) -> float:
         self.proc.stdin.write(f"{steps}\n")
-        return float(self._expect("seconds"))
+        return float(self._reply())
 
     def finish(self) -> dict[str, Any]:
         self.proc.stdin.write("\n")
-        summary = json.loads(self._expect("summary"))
+        summary = json.loads(self._reply())
         self.proc.wait()
         return summary
+
+    def stop(self) -> None:
+        """End the process if it still runs."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
 
 
 def ceilings(steps: int, turn: int, seed: int, compiled_root: Optional[Path] = None) -> dict[str, Any]:
@@ -202,28 +212,29 @@ def ceilings(steps: int, turn: int, seed: int, compiled_root: Optional[Path] = N
     ratio to the core as it is, and its run's summary. Raises if the compiled core did not play the
     same steps, or did not run compiled."""
     variants: list[Variant] = ["as is", "no query seeding"] + (["cython"] if compiled_root else [])
-    children = [_Child(v, seed, compiled_root if v == "cython" else None) for v in variants]
+    children: list[_Child] = []
     seconds: dict[str, list[float]] = {v: [] for v in variants}
     try:
+        for v in variants:  # started inside the try: a child that fails to start ends the ones before it
+            children.append(_Child(v, seed, compiled_root if v == "cython" else None))
         for start in range(0, steps, turn):
             for child in children:
                 seconds[child.variant].append(child.play(min(turn, steps - start)))
         summaries = {child.variant: child.finish() for child in children}
     finally:
         for child in children:
-            if child.proc.poll() is None:
-                child.proc.kill()
-                child.proc.wait()
+            child.stop()
     if "cython" in summaries:
         if summaries["cython"]["checksum"] != summaries["as is"]["checksum"]:
             raise RuntimeError("the compiled core played other steps than the core as it is")
         if not summaries["cython"]["compiled_modules"]:
             raise RuntimeError("the compiled run imported the Python modules, not the compiled ones")
+    # A turn's ratio: how much faster the variant played it than the core as it is played the same turn.
+    turn_ratios = {v: [a / t for t, a in zip(seconds[v], seconds["as is"])] for v in variants}
     return {
         "steps_per_s": {v: steps / sum(seconds[v]) for v in variants},
-        "ratio_to_as_is": {v: statistics.median(a / t for t, a in zip(seconds[v], seconds["as is"])) for v in variants},
-        "turn_ratio_range": {v: [min(a / t for t, a in zip(seconds[v], seconds["as is"])),
-                                 max(a / t for t, a in zip(seconds[v], seconds["as is"]))] for v in variants},
+        "ratio_to_as_is": {v: statistics.median(r) for v, r in turn_ratios.items()},
+        "turn_ratio_range": {v: [min(r), max(r)] for v, r in turn_ratios.items()},
         "summaries": summaries,
     }
 
