@@ -26,7 +26,8 @@ processes) before and after, per open session.
 from __future__ import annotations
 
 import asyncio
-import json
+import functools
+import hashlib
 import os
 import random
 import statistics
@@ -37,6 +38,8 @@ import typing
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, Optional
 
+import aiohttp
+import orjson
 import tyro
 
 from drugenv.server.app import DEFAULT_ENV_THREADS
@@ -127,17 +130,34 @@ def start_server(kind: str, max_sessions: int, env_threads: int = DEFAULT_ENV_TH
 
 
 # ------------------------------------------------------------------------------------ load
+# The load generator shares the 2 cores with the server it measures, so it is kept lean: aiohttp's
+# WebSocket client (its frame reader is compiled), uvloop, orjson for the observation frames and the
+# action's literal choices looked up once. Against one DrugEnv process that took the generator from
+# ~100-140 to ~80 us of CPU a step (websockets' client, asyncio, json), CPU the servers now get.
+# It offers no permessage-deflate: OpenEnv's reference server runs with uvicorn's default, which
+# accepts compression from any client that offers it, and DrugEnv's server refuses it by default,
+# so a compressing client would have measured zlib on one side only.
+
+
+@functools.cache
+def _literal_params(kind: Any) -> tuple[tuple[str, tuple[Any, ...]], ...]:
+    """The action's ``Literal`` parameters and their choices, in declaration order."""
+    from drugenv.actions import ACTION_TABLE
+
+    return tuple((n, typing.get_args(f.annotation)) for n, f in ACTION_TABLE[kind].params.model_fields.items()
+                 if typing.get_origin(f.annotation) is typing.Literal)
+
+
 def random_action(rng: random.Random, obs: dict[str, Any]) -> dict[str, Any]:
     """A random legal action with random parameter choices; submits once in a while after step 3."""
-    from drugenv.actions import ACTION_TABLE, ActionType
+    from drugenv.actions import ActionType
 
     if obs["step_count"] >= 3 and rng.random() < 0.15:
         return {"action_type": "submit_validation_report", "final_decision": rng.choice(["go", "no_go"]),
                 "confidence": round(rng.random(), 3)}
     legal = [a for a in obs["legal_actions"] if a != "submit_validation_report"] or obs["legal_actions"]
     kind = ActionType(rng.choice(legal))
-    params = {n: rng.choice(typing.get_args(f.annotation)) for n, f in ACTION_TABLE[kind].params.model_fields.items()
-              if typing.get_origin(f.annotation) is typing.Literal}
+    params = {n: rng.choice(choices) for n, choices in _literal_params(kind)}
     if kind == ActionType.FLAG_RED_FLAG:
         params["description"] = "off-target liability"
     action: dict[str, Any] = {"action_type": kind.value, "parameters": params}
@@ -146,55 +166,90 @@ def random_action(rng: random.Random, obs: dict[str, Any]) -> dict[str, Any]:
     return action
 
 
-async def client(url: str, i: int, args: Args, start: asyncio.Event, latencies: list[float]) -> int:
-    from websockets.asyncio.client import connect
+def _text(payload: dict[str, Any]) -> str:
+    return orjson.dumps(payload).decode()
 
-    steps = 0
-    async with connect(url.replace("http://", "ws://") + "/ws", ping_interval=None, max_size=None) as ws:
+
+async def _ws_connect(session: Any, url: str) -> Any:
+    """A ``/ws`` connection without compression (checked: the server must not have turned it on)."""
+    ws = await session.ws_connect(url + "/ws", compress=0, max_msg_size=0, autoclose=False)
+    assert not ws.compress, "the load generator must run uncompressed against every server"
+    return ws
+
+
+async def _recv(ws: Any) -> dict[str, Any]:
+    msg = await ws.receive()
+    if msg.type is not aiohttp.WSMsgType.TEXT:
+        raise RuntimeError(f"expected a text frame, got {msg.type.name}: {msg.data!r}")
+    return orjson.loads(msg.data)
+
+
+async def client(session: Any, url: str, i: int, args: Args, start: asyncio.Event, latencies: list[float]) -> tuple[int, str]:
+    """Client ``i``'s episodes; returns its measured steps and a SHA-256 of every frame it sent (the load)."""
+    steps, sent = 0, hashlib.sha256()
+    ws = await _ws_connect(session, url)
+    try:
         await start.wait()
         for episode in range(args.episodes + 1):  # episode 0 warms up and is not measured
             seed = args.seed + 1000 * i + episode
             rng = random.Random(seed)
-            await ws.send(json.dumps({"type": "reset", "data": {"seed": seed, "scenario": CURATED[seed % len(CURATED)]}}))
-            frame = json.loads(await ws.recv())
+            text = _text({"type": "reset", "data": {"seed": seed, "scenario": CURATED[seed % len(CURATED)]}})
+            sent.update(text.encode())
+            await ws.send_str(text)
+            frame = await _recv(ws)
             for _ in range(args.max_steps):
                 if frame["data"]["done"]:
                     break
-                text = json.dumps({"type": "step", "data": random_action(rng, frame["data"]["observation"])})
+                text = _text({"type": "step", "data": random_action(rng, frame["data"]["observation"])})
+                sent.update(text.encode())
                 t0 = time.perf_counter()
-                await ws.send(text)
-                raw = await ws.recv()
+                await ws.send_str(text)
+                frame = await _recv(ws)
                 if episode:
                     latencies.append(time.perf_counter() - t0)
                     steps += 1
-                frame = json.loads(raw)
                 assert frame["type"] == "observation", frame
-        await ws.send('{"type":"close"}')
-    return steps
+        await ws.send_str('{"type":"close"}')
+    finally:
+        await ws.close()
+    return steps, sent.hexdigest()
 
 
-async def run_load(url: str, args: Args) -> dict[str, float]:
+async def run_load(url: str, args: Args) -> dict[str, Any]:
     start, latencies = asyncio.Event(), []
-    tasks = [asyncio.create_task(client(url, i, args, start, latencies)) for i in range(args.clients)]
-    await asyncio.sleep(0.5)  # let every socket connect
-    t0, cpu0 = time.perf_counter(), time.process_time()
-    start.set()
-    steps = sum(await asyncio.gather(*tasks))
-    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        tasks = [asyncio.create_task(client(session, url, i, args, start, latencies)) for i in range(args.clients)]
+        await asyncio.sleep(0.5)  # let every socket connect
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        start.set()
+        done = await asyncio.gather(*tasks)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    steps = sum(n for n, _ in done)
     latencies.sort()
     # The load generator shares the machine with the server: its CPU per step says how much of the
-    # cores it took (on 2 cores, ~0.1 ms a step is most of one core at 6,000 steps/s).
+    # cores it took (on 2 cores, ~0.08 ms a step is most of a core at 10,000 steps/s).
     return {"steps": steps, "wall_s": round(wall, 3), "steps_per_s": round(steps / wall, 1),
             "p50_ms": round(1000 * statistics.median(latencies), 2),
             "p99_ms": round(1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 2),
-            "client_cpu_us_per_step": round(1e6 * cpu / steps, 1)}
+            "client_cpu_us_per_step": round(1e6 * cpu / steps, 1),
+            # Equal digests: both servers answered so that the clients sent them the very same frames.
+            "load_sha256": hashlib.sha256("".join(d for _, d in done).encode()).hexdigest()}
+
+
+def _run(coroutine: Any) -> Any:
+    """``asyncio.run`` on uvloop where it is installed (it is with uvicorn's standard extras)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)
+    return uvloop.run(coroutine)
 
 
 def measure(kind: str, args: Args) -> dict[str, float]:
     proc, url = start_server(kind, max_sessions=args.clients, env_threads=args.env_threads,
                              workers=args.workers if kind == "drugenv" else 1)
     try:
-        return asyncio.run(run_load(url, args))
+        return _run(run_load(url, args))
     finally:
         stop_server(proc)
 
@@ -227,24 +282,22 @@ def rss_bytes(pid: int) -> int:
     return total
 
 
-async def open_sessions(url: str, n: int, steps: int, seed: int) -> list[Any]:
+async def open_sessions(session: Any, url: str, n: int, steps: int, seed: int) -> list[Any]:
     """``n`` sockets, each mid-episode: reset (procedural) then ``steps`` investigations, never a report."""
-    from websockets.asyncio.client import connect
-
     from drugenv.actions import ACTION_TABLE, ActionType
 
     async def one(i: int) -> Any:
-        ws = await connect(url.replace("http://", "ws://") + "/ws", ping_interval=None, max_size=None)
+        ws = await _ws_connect(session, url)
         rng = random.Random(seed + i)
-        await ws.send(json.dumps({"type": "reset", "data": {"seed": seed + i}}))
-        frame = json.loads(await ws.recv())
+        await ws.send_str(_text({"type": "reset", "data": {"seed": seed + i}}))
+        frame = await _recv(ws)
         for _ in range(steps):
             obs = frame["data"]["observation"]
             # No report (step_count 0) and never the last credits: the episode stays open.
             cheap = [a for a in obs["legal_actions"] if ACTION_TABLE[ActionType(a)].cost < obs["credits_remaining"]]
             action = random_action(rng, {**obs, "step_count": 0, "legal_actions": cheap})
-            await ws.send(json.dumps({"type": "step", "data": action}))
-            frame = json.loads(await ws.recv())
+            await ws.send_str(_text({"type": "step", "data": action}))
+            frame = await _recv(ws)
             assert frame["type"] == "observation" and not frame["data"]["done"], frame
         return ws
 
@@ -259,21 +312,22 @@ def measure_memory(kind: str, args: Args) -> dict[str, float]:
                              workers=args.workers if kind == "drugenv" else 1)
 
     async def run() -> dict[str, float]:
-        for ws in await open_sessions(url, 4, args.memory_steps, args.seed):  # warm-up: lazy imports, caches
-            await ws.close()
-        await asyncio.sleep(0.5)
-        before = rss_bytes(proc.pid)
-        sockets = await open_sessions(url, args.memory_sessions, args.memory_steps, args.seed + 10_000)
-        await asyncio.sleep(0.5)
-        after = rss_bytes(proc.pid)
-        for ws in sockets:
-            await ws.close()
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+            for ws in await open_sessions(session, url, 4, args.memory_steps, args.seed):  # warm-up: lazy imports, caches
+                await ws.close()
+            await asyncio.sleep(0.5)
+            before = rss_bytes(proc.pid)
+            sockets = await open_sessions(session, url, args.memory_sessions, args.memory_steps, args.seed + 10_000)
+            await asyncio.sleep(0.5)
+            after = rss_bytes(proc.pid)
+            for ws in sockets:
+                await ws.close()
         return {"sessions": args.memory_sessions, "rss_before_mb": round(before / 2**20, 1),
                 "rss_after_mb": round(after / 2**20, 1),
                 "kb_per_session": round((after - before) / args.memory_sessions / 1024, 1)}
 
     try:
-        return asyncio.run(run())
+        return _run(run())
     finally:
         stop_server(proc)
 
@@ -300,14 +354,19 @@ def main(args: Args) -> None:
         for kind in (kinds if r % 2 == 0 else kinds[::-1]):
             runs[kind].append(measure(kind, args))
             print(f"run {r}: {kind:<10} {runs[kind][-1]}", flush=True)
+    loads = {run.pop("load_sha256") for kind in kinds for run in runs[kind]}
+    if len(loads) != 1:  # the same seeds must have drawn the same actions from every server's observations
+        raise RuntimeError(f"the servers were sent different loads ({len(loads)} digests): they played other episodes")
     results: dict[str, Any] = {kind: {key: statistics.median(run[key] for run in runs[kind]) for key in runs[kind][0]}
                                for kind in kinds}
+    results["load_sha256"] = loads.pop()
     print(f"\nmedians over {args.repeats} alternating runs:")
     print(f"\n{'server':<10} {'steps':>7} {'wall_s':>8} {'steps/s':>9} {'p50_ms':>8} {'p99_ms':>8}")
-    for kind, r in results.items():
+    for kind in kinds:
+        r = results[kind]
         print(f"{kind:<10} {r['steps']:>7} {r['wall_s']:>8} {r['steps_per_s']:>9} {r['p50_ms']:>8} {r['p99_ms']:>8}")
     print(f"load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
-    if len(results) == 2:
+    if len(kinds) == 2:
         ours, ref = results["drugenv"], results["reference"]
         results["ratio"] = {"steps_per_s": round(ours["steps_per_s"] / ref["steps_per_s"], 2),
                             "p50_ms": round(ours["p50_ms"] / ref["p50_ms"], 2),

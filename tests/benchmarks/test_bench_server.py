@@ -1,0 +1,46 @@
+"""`benchmarks/bench_server.py`: both servers get the very same load, uncompressed, from real servers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import pytest
+from benchmark_scripts import load
+
+pytest.importorskip("openenv")  # the reference server is a test dependency (pyproject's test extra)
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return load("bench_server")
+
+
+def test_both_servers_are_sent_the_same_frames(bench):
+    args = bench.Args(clients=2, episodes=1, max_steps=6)
+    ours, reference = bench.measure("drugenv", args), bench.measure("reference", args)
+    # The digest covers every frame the clients sent: equal digests mean both servers answered the
+    # same seeds with observations that drew the same actions (and so were asked for the same work).
+    assert ours["load_sha256"] == reference["load_sha256"]
+    assert ours["steps"] == reference["steps"] > 0
+    assert ours["steps_per_s"] > 0 and reference["p99_ms"] >= reference["p50_ms"] > 0
+
+
+def test_the_load_runs_uncompressed_though_the_reference_server_would_compress(bench):
+    aiohttp = pytest.importorskip("aiohttp")
+    proc, url = bench.start_server("reference", max_sessions=4)
+
+    async def negotiated() -> tuple[int, int]:
+        async with aiohttp.ClientSession() as session:
+            # A client that offers permessage-deflate gets it from OpenEnv's server (uvicorn's default) ...
+            offered = await session.ws_connect(url + "/ws", compress=15)
+            # ... so the load generator offers none: zlib would otherwise run on one side only.
+            lean = await bench._ws_connect(session, url)
+            compress = offered.compress, lean.compress
+            await offered.close()
+            await lean.close()
+            return compress
+
+    try:
+        offered, lean = bench._run(negotiated())
+    finally:
+        bench.stop_server(proc)
+    assert offered > 0
+    assert lean == 0
