@@ -108,14 +108,14 @@ def _wait_healthy(url: str, deadline: float) -> None:
 
 
 def start_server(kind: str, max_sessions: int, env_threads: int = DEFAULT_ENV_THREADS, workers: int = 1) -> tuple[subprocess.Popen, str]:
-    """Start ``kind`` in a subprocess; returns (process, base URL) once uvicorn reports its port."""
+    """Start ``kind`` in a subprocess; returns (process, base URL) once uvicorn reports its port and every worker has started."""
     from drugenv.server.serve import free_port
 
     port = free_port() if workers > 1 else 0  # the process manager binds before forking: give it a concrete port
     proc = subprocess.Popen([sys.executable, __file__, "--serve", kind, "--port", str(port), "--clients", str(max_sessions),
                              "--env-threads", str(env_threads), "--workers", str(workers)],
                             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-    deadline = time.monotonic() + 120
+    deadline, url, starting = time.monotonic() + 120, "", workers
     assert proc.stderr is not None
     while time.monotonic() < deadline:
         line = proc.stderr.readline()
@@ -123,7 +123,10 @@ def start_server(kind: str, max_sessions: int, env_threads: int = DEFAULT_ENV_TH
             break
         if "Uvicorn running on" in line:
             url = line.split("running on ")[1].split()[0]
-            _wait_healthy(url, deadline)  # with --workers the manager logs this before its workers listen
+        # Wait for every worker: sessions opened while one still starts would all land in the others.
+        starting -= "Application startup complete" in line
+        if url and not starting:
+            _wait_healthy(url, deadline)
             return proc, url
     proc.kill()
     raise RuntimeError(f"{kind} server did not start")
@@ -215,11 +218,12 @@ async def client(session: Any, url: str, i: int, args: Args, start: asyncio.Even
     return steps, sent.hexdigest()
 
 
-async def run_load(url: str, args: Args) -> dict[str, Any]:
+async def run_load(url: str, args: Args, server_pid: Optional[int] = None) -> dict[str, Any]:
     start, latencies = asyncio.Event(), []
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         tasks = [asyncio.create_task(client(session, url, i, args, start, latencies)) for i in range(args.clients)]
         await asyncio.sleep(0.5)  # let every socket connect
+        spread = sessions_per_process(server_pid, int(url.rsplit(":", 1)[1])) if server_pid else None
         t0, cpu0 = time.perf_counter(), time.process_time()
         start.set()
         done = await asyncio.gather(*tasks)
@@ -232,6 +236,8 @@ async def run_load(url: str, args: Args) -> dict[str, Any]:
             "p50_ms": round(1000 * statistics.median(latencies), 2),
             "p99_ms": round(1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 2),
             "client_cpu_us_per_step": round(1e6 * cpu / steps, 1),
+            # Each session lives in the worker that accepted it, and a run ends with its slowest session.
+            **({"sessions_per_process": spread} if spread else {}),
             # Equal digests: both servers answered so that the clients sent them the very same frames.
             "load_sha256": hashlib.sha256("".join(d for _, d in done).encode()).hexdigest()}
 
@@ -249,7 +255,7 @@ def measure(kind: str, args: Args) -> dict[str, float]:
     proc, url = start_server(kind, max_sessions=args.clients, env_threads=args.env_threads,
                              workers=args.workers if kind == "drugenv" else 1)
     try:
-        return _run(run_load(url, args))
+        return _run(run_load(url, args, server_pid=proc.pid))
     finally:
         stop_server(proc)
 
@@ -263,23 +269,62 @@ def stop_server(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
-# ------------------------------------------------------------------------------------ memory
-def rss_bytes(pid: int) -> int:
-    """Resident memory of ``pid`` and all its descendants (Linux ``/proc``), bytes."""
-    import os
-
-    total, todo = 0, [pid]
+# ------------------------------------------------------------------------------------ /proc
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants (Linux ``/proc``; only ``pid`` elsewhere)."""
+    pids, todo = [], [pid]
     while todo:
         p = todo.pop()
+        pids.append(p)
         try:
-            with open(f"/proc/{p}/status") as f:
-                total += next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
             for task in os.listdir(f"/proc/{p}/task"):
                 with open(f"/proc/{p}/task/{task}/children") as f:
                     todo += [int(c) for c in f.read().split()]
-        except (FileNotFoundError, ProcessLookupError, StopIteration):
+        except OSError:
+            continue
+    return pids
+
+
+def sessions_per_process(pid: int, port: int) -> Optional[list[int]]:
+    """Open connections to ``port`` held by each serving process of ``pid`` (its workers, if it has any),
+    largest first; None where ``/proc`` cannot tell."""
+    established, listening = set(), set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for row in f:
+                    cols = row.split()  # local address, remote address, state (01 established, 0A listen), ..., inode
+                    if int(cols[1].rsplit(":", 1)[1], 16) == port and cols[3] in ("01", "0A"):
+                        (established if cols[3] == "01" else listening).add(cols[9])
+        except OSError:
+            return None
+    pids = process_tree(pid)
+    counts = []
+    for p in pids[1:] or pids:  # with --workers the first process only manages the others
+        try:
+            inodes = [link[8:-1] for link in (os.readlink(f"/proc/{p}/fd/{fd}") for fd in os.listdir(f"/proc/{p}/fd"))
+                      if link.startswith("socket:[")]
+        except OSError:
+            return None
+        if listening.intersection(inodes):  # a worker, not a helper process (multiprocessing's resource tracker)
+            counts.append(sum(inode in established for inode in inodes))
+    return sorted(counts, reverse=True)
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of ``pid`` and all its descendants (Linux ``/proc``), bytes."""
+    total = 0
+    for p in process_tree(pid):
+        try:
+            with open(f"/proc/{p}/status") as f:
+                total += next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
+        except (OSError, StopIteration):
             continue
     return total
+
+
+# ------------------------------------------------------------------------------------ memory
 
 
 async def open_sessions(session: Any, url: str, n: int, steps: int, seed: int) -> list[Any]:
@@ -357,8 +402,8 @@ def main(args: Args) -> None:
     loads = {run.pop("load_sha256") for kind in kinds for run in runs[kind]}
     if len(loads) != 1:  # the same seeds must have drawn the same actions from every server's observations
         raise RuntimeError(f"the servers were sent different loads ({len(loads)} digests): they played other episodes")
-    results: dict[str, Any] = {kind: {key: statistics.median(run[key] for run in runs[kind]) for key in runs[kind][0]}
-                               for kind in kinds}
+    results: dict[str, Any] = {kind: {key: statistics.median(run[key] for run in runs[kind]) for key, value
+                                      in runs[kind][0].items() if isinstance(value, (int, float))} for kind in kinds}
     results["load_sha256"] = loads.pop()
     print(f"\nmedians over {args.repeats} alternating runs:")
     print(f"\n{'server':<10} {'steps':>7} {'wall_s':>8} {'steps/s':>9} {'p50_ms':>8} {'p99_ms':>8}")

@@ -17,6 +17,7 @@ import functools
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -124,10 +125,86 @@ def serve_env_main(args: Args) -> None:
     os.environ[WORKER_ARGS_ENV_VAR] = json.dumps(dataclasses.asdict(per_worker))
     if args.seal:
         os.environ[SEAL_ENV_VAR] = args.seal
-    uvicorn.run("drugenv.server.asgi:app", host=args.host, port=args.port, workers=args.workers,
-                log_level=args.log_level, ws_max_size=max(4 * args.max_message_bytes, 1 << 20),
-                ws_ping_interval=args.ws_ping_interval_s, ws_ping_timeout=args.ws_ping_timeout_s,
-                ws_per_message_deflate=args.ws_compression, timeout_graceful_shutdown=5)
+    config = uvicorn.Config("drugenv.server.asgi:app", host=args.host, port=args.port, workers=args.workers,
+                            log_level=args.log_level, ws_max_size=max(4 * args.max_message_bytes, 1 << 20),
+                            ws_ping_interval=args.ws_ping_interval_s, ws_ping_timeout=args.ws_ping_timeout_s,
+                            ws_per_message_deflate=args.ws_compression, timeout_graceful_shutdown=5)
+    sockets = [ReusePortListener.reserve(config) if KERNEL_SPREADS_CONNECTIONS else config.bind_socket()]
+    try:
+        _multiprocess(config, sockets).run()
+    except KeyboardInterrupt:  # pragma: no cover - Ctrl+C in a terminal; the manager has stopped its workers
+        pass
+
+
+KERNEL_SPREADS_CONNECTIONS = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
+"""Whether ``--workers`` gives each worker a listening socket of its own (Linux's ``SO_REUSEPORT``).
+
+With one socket shared by every worker (uvicorn's way), the worker that wakes first accepts every
+connection waiting, so a burst of sessions lands mostly in one process: 32 WebSockets opened at once
+split 30/2 or 21/11 between two workers. A session stays in its worker for good, so the busy worker
+sets the pace of every rollout batch while the other idles. With a socket per worker in one
+``SO_REUSEPORT`` group the kernel spreads connections by a hash of their addresses instead, whichever
+worker is awake. Elsewhere the kernel does not spread them, and the workers share one socket."""
+
+
+class ReusePortListener:
+    """Stands in, in the process manager, for the socket each worker listens on.
+
+    uvicorn's manager hands its list of sockets to every worker it starts (a restarted one too) by
+    pickling it; this object unpickles in the worker as a new socket of its own, bound to the same
+    address with ``SO_REUSEPORT``. The manager keeps a bound socket that never listens: it holds the
+    port (and resolves port 0) while workers come and go, and takes no connections.
+    """
+
+    def __init__(self, family: int, address: tuple[Any, ...], backlog: int) -> None:
+        self.family, self.address, self.backlog = family, address, backlog
+        self.reservation: Optional[socket.socket] = None
+
+    @classmethod
+    def reserve(cls, config: Any) -> "ReusePortListener":
+        family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+        sock = _reuseport_socket(family, (config.host, config.port))
+        listener = cls(family, sock.getsockname(), config.backlog)
+        listener.reservation = sock
+        # The line uvicorn logs once it is bound (tools wait for it, as benchmarks/bench_server.py does).
+        host = f"[{config.host}]" if family == socket.AF_INET6 else config.host
+        logging.getLogger("uvicorn.error").info("Uvicorn running on http://%s:%d (Press CTRL+C to quit)", host,
+                                                listener.address[1])
+        return listener
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _listening_socket, (self.family, self.address, self.backlog)
+
+
+def _reuseport_socket(family: int, address: tuple[Any, ...]) -> socket.socket:
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind(address)
+    except OSError as e:
+        sock.close()
+        raise ConfigError(f"cannot bind {address[0]}:{address[1]}: {e.strerror}") from e
+    return sock
+
+
+def _listening_socket(family: int, address: tuple[Any, ...], backlog: int) -> socket.socket:
+    """A worker's own listening socket in the port's ``SO_REUSEPORT`` group (run where it unpickles)."""
+    sock = _reuseport_socket(family, address)
+    sock.listen(backlog)
+    return sock
+
+
+def _multiprocess(config: Any, sockets: list[Any]) -> Any:
+    """uvicorn's process manager over ``sockets`` (its constructor took the worker's target before 0.30)."""
+    import inspect
+
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    if "target" in inspect.signature(Multiprocess).parameters:  # pragma: no cover - uvicorn < 0.30
+        return Multiprocess(config, target=uvicorn.Server(config).run, sockets=sockets)
+    return Multiprocess(config, sockets=sockets)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -174,4 +251,4 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     serve_env_main(tyro.cli(Args, args=argv))
 
 
-__all__ = ["Args", "SEAL_ENV_VAR", "WORKER_ARGS_ENV_VAR", "build_server", "free_port", "main", "make_app", "serve_env_main", "serve_in_thread"]
+__all__ = ["Args", "KERNEL_SPREADS_CONNECTIONS", "ReusePortListener", "SEAL_ENV_VAR", "WORKER_ARGS_ENV_VAR", "build_server", "free_port", "main", "make_app", "serve_env_main", "serve_in_thread"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -22,11 +24,17 @@ from .conftest import replay
 
 @pytest.fixture
 def two_worker_server():
+    with _two_workers(max_sessions=8) as server:
+        yield server
+
+
+@contextmanager
+def _two_workers(max_sessions: int):
     port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("DRUGENV_SEAL", None)
     proc = subprocess.Popen([sys.executable, "-m", "drugenv.cli", "serve-env", "--host", "127.0.0.1", "--port", str(port),
-                             "--workers", "2", "--max-sessions", "8"], env=env,
+                             "--workers", "2", "--max-sessions", str(max_sessions)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -77,3 +85,42 @@ def test_workers_must_be_positive():
     res = subprocess.run([sys.executable, "-m", "drugenv.cli", "serve-env", "--workers", "0"],
                          capture_output=True, text=True, timeout=60)
     assert res.returncode != 0 and "--workers must be >= 1" in res.stderr
+
+
+def _load_bench_server():
+    # The benchmark's /proc reader, the same one that reports the spread in its records.
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_server.py"
+    spec = importlib.util.spec_from_file_location("_bench_server_for_workers", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the spread is the Linux kernel's (SO_REUSEPORT); /proc")
+def test_a_burst_of_sessions_is_spread_over_both_workers():
+    from websockets.asyncio.client import connect
+
+    bench = _load_bench_server()
+    with _two_workers(max_sessions=64) as (url, proc):
+        port = int(url.rsplit(":", 1)[1])
+        deadline = time.monotonic() + 60
+        while len(bench.sessions_per_process(proc.pid, port) or ()) < 2:  # /health answers once one worker listens
+            assert time.monotonic() < deadline, "the second worker never listened"
+            time.sleep(0.2)
+        async def burst() -> list[int]:  # 32 sessions opened at once from one event loop, as a rollout batch does
+            sockets = await asyncio.gather(*(connect(url.replace("http://", "ws://") + "/ws") for _ in range(32)))
+            try:
+                return bench.sessions_per_process(proc.pid, port)
+            finally:
+                await asyncio.gather(*(ws.close() for ws in sockets))
+
+        for _ in range(3):
+            spread = asyncio.run(burst())
+            # One shared socket gave a burst to whichever worker woke first (32 sessions split 30/2, even
+            # 32/0); a socket per worker in a SO_REUSEPORT group lets the kernel hash them across both
+            # (an even hash leaves a worker under 4 of 32 about once in 50,000 bursts).
+            assert len(spread) == 2 and sum(spread) == 32 and min(spread) >= 4, spread
