@@ -53,11 +53,12 @@ def host_info() -> dict[str, Any]:
 
 
 def commit() -> Optional[str]:
-    """The checkout's short commit, with ``+dirty`` when tracked files differ from it; None outside git."""
+    """The checkout's short commit, with ``+dirty`` when tracked files outside ``docs/results`` differ from it; None outside git."""
     try:
         sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                              check=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+        # Records already written in docs/results/ are this run's outputs, not a change to what it measured.
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!docs/results"], cwd=ROOT,
                                capture_output=True, text=True, check=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
