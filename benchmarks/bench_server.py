@@ -418,6 +418,8 @@ def main(args: Args) -> None:
                             "p99_ms": round(ours["p99_ms"] / ref["p99_ms"], 2)}
         print(f"\nratio drugenv/reference: throughput x{results['ratio']['steps_per_s']}, "
               f"p50 latency x{results['ratio']['p50_ms']}, p99 latency x{results['ratio']['p99_ms']}")
+        pairs = [f"x{a['steps_per_s'] / b['steps_per_s']:.2f}" for a, b in zip(runs["drugenv"], runs["reference"])]
+        print(f"throughput ratio of each alternating pair: {' '.join(pairs)}")
     if args.json_out:
         _write(args, {**results, "runs": runs}, load_before)
 

@@ -72,6 +72,16 @@ def test_a_ratio_of_several_passes_is_the_median_of_their_ratios():
     assert row[2:4] == ["0.62 (6,000 vs 10,000 steps/s) · median of 3 passes", "yes"]
 
 
+def test_a_server_row_shows_the_spread_of_its_alternating_pairs():
+    rec = _server_record(32, 2, ratio=3.1, p99=9.0)
+    rec["results"]["runs"] = {
+        "drugenv": [{"steps_per_s": 6_000.0, "p99_ms": 8.0}, {"steps_per_s": 7_500.0, "p99_ms": 12.5}],
+        "reference": [{"steps_per_s": 2_400.0, "p99_ms": 20.0}, {"steps_per_s": 2_000.0, "p99_ms": 18.0}]}
+    board = goals.scoreboard([rec])
+    assert _row(board, "server throughput / OpenEnv reference, 32 sessions, 2 workers")[2].endswith("· pairs x2.50-3.75")
+    assert _row(board, "p99 step latency, 32 sessions, 2 workers")[2] == "9.0 ms (reference 20.0 ms) · runs 8.0-12.5 ms"
+
+
 def test_the_latest_record_of_a_configuration_wins():
     board = goals.scoreboard([_server_record(32, 2, ratio=2.0, p99=9.0), _server_record(32, 2, ratio=3.5, p99=9.0)])
     assert _row(board, "server throughput / OpenEnv reference, 32 sessions, 2 workers")[2].startswith("x3.50")
