@@ -163,6 +163,15 @@ class ReusePortListener:
     @classmethod
     def reserve(cls, config: Any) -> "ReusePortListener":
         family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+        if config.port:
+            # SO_REUSEPORT would let this server join another one already on the port (any process of the
+            # same user that set it), and the two would split the sessions: bind plainly first, as uvicorn does.
+            with socket.socket(family, socket.SOCK_STREAM) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    probe.bind((config.host, config.port))
+                except OSError as e:
+                    raise ConfigError(f"cannot bind {config.host}:{config.port}: {e.strerror}") from e
         sock = _reuseport_socket(family, (config.host, config.port))
         listener = cls(family, sock.getsockname(), config.backlog)
         listener.reservation = sock
