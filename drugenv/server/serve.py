@@ -205,13 +205,13 @@ def _listening_socket(family: int, address: tuple[Any, ...], backlog: int) -> so
 
 
 def _multiprocess(config: Any, sockets: list[Any]) -> Any:
-    """uvicorn's process manager over ``sockets`` (its constructor took the worker's target before 0.30)."""
+    """uvicorn's process manager over ``sockets`` (in older uvicorns, 0.29 among them, its constructor also took the worker's target)."""
     import inspect
 
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
-    if "target" in inspect.signature(Multiprocess).parameters:  # pragma: no cover - uvicorn < 0.30
+    if "target" in inspect.signature(Multiprocess).parameters:  # pragma: no cover - an older uvicorn
         return Multiprocess(config, target=uvicorn.Server(config).run, sockets=sockets)
     return Multiprocess(config, sockets=sockets)
 
