@@ -123,8 +123,8 @@ def start_server(kind: str, max_sessions: int, env_threads: int = DEFAULT_ENV_TH
             break
         if "Uvicorn running on" in line:
             url = line.split("running on ")[1].split()[0]
-        # Wait for every worker: sessions opened while one still starts would all land in the others.
-        starting -= "Application startup complete" in line
+        if "Application startup complete" in line:
+            starting -= 1  # wait for every worker: sessions opened while one still starts land in the others
         if url and not starting:
             _wait_healthy(url, deadline)
             return proc, url

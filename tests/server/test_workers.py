@@ -87,30 +87,20 @@ def test_workers_must_be_positive():
     assert res.returncode != 0 and "--workers must be >= 1" in res.stderr
 
 
-def _load_bench_server():
-    # The benchmark's /proc reader, the same one that reports the spread in its records.
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_server.py"
-    spec = importlib.util.spec_from_file_location("_bench_server_for_workers", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the spread is the Linux kernel's (SO_REUSEPORT); /proc")
 def test_a_burst_of_sessions_is_spread_over_both_workers():
     from websockets.asyncio.client import connect
 
-    bench = _load_bench_server()
+    from tests.benchmarks.benchmark_scripts import load
+
+    bench = load("bench_server")  # its /proc reader, the one that reports the spread in its records
     with _two_workers(max_sessions=64) as (url, proc):
         port = int(url.rsplit(":", 1)[1])
         deadline = time.monotonic() + 60
         while len(bench.sessions_per_process(proc.pid, port) or ()) < 2:  # /health answers once one worker listens
             assert time.monotonic() < deadline, "the second worker never listened"
             time.sleep(0.2)
+
         async def burst() -> list[int]:  # 32 sessions opened at once from one event loop, as a rollout batch does
             sockets = await asyncio.gather(*(connect(url.replace("http://", "ws://") + "/ws") for _ in range(32)))
             try:
