@@ -58,6 +58,7 @@ from pydantic_core import to_json
 
 from drugenv.models import DrugTargetState, ValidationObservation
 from drugenv.simulator.params import Difficulty
+from drugenv.simulator.rules import utf8_text
 
 MAX_SEED = 2**63 - 1
 
@@ -170,11 +171,6 @@ def error_frame(code: ErrorCode, message: str, **extra: Any) -> str:
     return json.dumps({"type": "error", "data": {"message": message, "code": code.value, **extra}})
 
 
-def _printable(value: Any, limit: int) -> str:
-    # Lone surrogates (a JSON key "\ud800" decodes to one) cannot be encoded as UTF-8; escape them.
-    return str(value)[:limit].encode("utf-8", "backslashreplace").decode("utf-8")
-
-
 def error_items(errors: Iterable[Mapping[str, Any]], limit: int = 10) -> list[dict[str, Any]]:
     """pydantic-style error dicts as ``{loc, msg, type}``, at most ``limit``.
 
@@ -182,8 +178,8 @@ def error_items(errors: Iterable[Mapping[str, Any]], limit: int = 10) -> list[di
     parts (an unknown key can be anything the client sent) are cut to 100 characters and escaped so
     the reply always encodes.
     """
-    return [{"loc": [_printable(x, 100) for x in e.get("loc", ())], "msg": _printable(e.get("msg", ""), 300),
-             "type": _printable(e.get("type", ""), 50)}
+    return [{"loc": [utf8_text(x, 100) for x in e.get("loc", ())], "msg": utf8_text(e.get("msg", ""), 300),
+             "type": utf8_text(e.get("type", ""), 50)}
             for e in list(errors)[:limit]]
 
 

@@ -178,8 +178,19 @@ def unknown_scenario_message(name: Optional[str]) -> str:
             "(drugenv.scenarios.CURATED_NAMES)")
 
 
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def mcp_error(request_id: Any) -> dict[str, Any]:
-    if not isinstance(request_id, (str, int)) or isinstance(request_id, bool):
+    """The JSON-RPC error every MCP request gets, echoing its id where JSON-RPC allows one (a string or
+    an integer) and it encodes as UTF-8: a string holding a lone surrogate (``"\\ud800"``) gets ``null``."""
+    if not isinstance(request_id, (str, int)) or isinstance(request_id, bool) or (
+            isinstance(request_id, str) and not _encodes(request_id)):
         request_id = None
     return {"jsonrpc": "2.0", "id": request_id, "error": {"code": -32603, "message": "Environment does not support MCP"}}
 

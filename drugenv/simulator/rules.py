@@ -62,6 +62,15 @@ def _describe_validation_error(err: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def utf8_text(value: Any, limit: int) -> str:
+    """``str(value)`` cut to ``limit`` characters, with any lone surrogate written as its escape (``\\ud800``).
+
+    Outside text copied into a record (a parse error quoting a model's reply, an exception's message)
+    may hold a lone surrogate, which JSON's ``"\\ud800"`` escape decodes to and UTF-8 cannot encode:
+    the observation carrying it, and every later one of its episode, could not be serialized."""
+    return str(value)[:limit].encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def parse_action(raw: Union[DrugTargetAction, Mapping[str, Any]]) -> tuple[DrugTargetAction | None, RuleViolation | None]:
     """Turn a raw action into a validated one, or an ``invalid_action`` violation (never raises)."""
     if isinstance(raw, DrugTargetAction):
@@ -70,7 +79,7 @@ def parse_action(raw: Union[DrugTargetAction, Mapping[str, Any]]) -> tuple[DrugT
         # An LLM policy's text that did not parse: its reasoning carries the parse error, which is
         # what the model needs to read next turn (not the list of valid action names).
         return None, RuleViolation(rule="invalid_action", severity="hard",
-                                   message=str(raw.get("reasoning") or "unparseable model output")[:300])
+                                   message=utf8_text(raw.get("reasoning") or "unparseable model output", 300))
     if not isinstance(raw, Mapping):
         return None, RuleViolation(rule="invalid_action", severity="hard",
                                    message=f"an action must be an object with action_type, got {type(raw).__name__}")
@@ -80,7 +89,7 @@ def parse_action(raw: Union[DrugTargetAction, Mapping[str, Any]]) -> tuple[DrugT
         return None, RuleViolation(rule="invalid_action", severity="hard",
                                    message=f"invalid action: {_describe_validation_error(err)}")
     except Exception as err:  # noqa: BLE001 - any malformed payload is a violation, never a crash
-        return None, RuleViolation(rule="invalid_action", severity="hard", message=f"invalid action: {err}")
+        return None, RuleViolation(rule="invalid_action", severity="hard", message="invalid action: " + utf8_text(err, 300))
 
 
 def _violation(rule: str, severity: str, message: str) -> RuleViolation:

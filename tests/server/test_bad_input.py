@@ -31,22 +31,30 @@ HAS_PROCEDURAL = importlib.util.find_spec("drugenv.scenarios.procedural") is not
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow],
                     derandomize=True, database=None)
 
-json_leaf = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12)
-json_value = st.recursive(json_leaf, lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4),
+
+
+def json_text(max_size: int) -> st.SearchStrategy[str]:
+    """Strings a JSON text can hold: any character, and lone surrogates too (``"\\ud800"`` decodes to one),
+    which hypothesis's text never draws and UTF-8 cannot encode."""
+    return st.text(st.characters() | st.integers(0xD800, 0xDFFF).map(chr), max_size=max_size)
+
+
+json_leaf = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False, allow_infinity=False) | json_text(12)
+json_value = st.recursive(json_leaf, lambda c: st.lists(c, max_size=4) | st.dictionaries(json_text(8), c, max_size=4),
                           max_leaves=12)
-action_type = st.sampled_from([a.value for a in ActionType]) | st.text(max_size=20)
+action_type = st.sampled_from([a.value for a in ActionType]) | json_text(20)
 actions = st.fixed_dictionaries(
     {"action_type": action_type},
     optional={"parameters": st.dictionaries(st.sampled_from(["database", "panel", "min_score", "min_phase", "query",
                                                             "description", "x"]), json_value, max_size=3) | json_value,
               "final_decision": st.sampled_from(["go", "no_go", "maybe"]) | json_leaf,
               "confidence": st.floats(-1e9, 1e9) | json_leaf,
-              "reasoning": st.text(max_size=50) | json_leaf,
+              "reasoning": json_text(50) | json_leaf,
               "extra_field": json_value},
 )
 reset_data = st.fixed_dictionaries(
-    {"scenario": st.sampled_from(SCENARIOS) | st.text(max_size=20)},
-    optional={"seed": st.integers(-(2**70), 2**70) | json_leaf, "episode_id": st.text(max_size=300) | json_leaf,
+    {"scenario": st.sampled_from(SCENARIOS) | json_text(20)},
+    optional={"seed": st.integers(-(2**70), 2**70) | json_leaf, "episode_id": json_text(300) | json_leaf,
               "difficulty": st.sampled_from(["easy", "hard", "x"]) | json_leaf, "options": json_value},
 )
 frames = st.one_of(
@@ -55,7 +63,7 @@ frames = st.one_of(
     st.builds(lambda a: json.dumps({"type": "step", "data": a}), actions),
     st.builds(lambda d: json.dumps({"type": "reset", "data": d}), reset_data),
     st.builds(lambda t, d: json.dumps({"type": t, "data": d}),
-              st.sampled_from(["reset", "step", "state", "close", "mcp", "STEP", ""]) | st.text(max_size=10), json_value),
+              st.sampled_from(["reset", "step", "state", "close", "mcp", "STEP", ""]) | json_text(10), json_value),
 )
 
 
@@ -105,7 +113,8 @@ def test_http_bodies_get_4xx_never_500(http: httpx.Client, body: Any, action: di
                           ("/step", {"action": action, "timeout_s": -1})):
         if path == "/reset" and not HAS_PROCEDURAL and isinstance(body, dict) and "scenario" not in body:
             continue  # a valid body without a scenario needs the procedural generator
-        resp = http.post(path, json=payload)
+        # json.dumps escapes lone surrogates (httpx's json= writes them raw and cannot encode them)
+        resp = http.post(path, content=json.dumps(payload), headers={"content-type": "application/json"})
         assert resp.status_code in {200, 409, 422}, (path, payload, resp.text)
     assert http.post("/reset", content=b"{not json").status_code == 422
     assert http.get("/health").json()["status"] == "healthy"
@@ -161,6 +170,17 @@ def test_invalid_json_says_what_and_where(http: httpx.Client) -> None:
         assert resp.json()["detail"][0]["msg"].startswith("invalid JSON: " + why), resp.text
     mcp = http.post("/mcp", content=b'{"jsonrpc":"2.0","id":NaN}', headers={"content-type": "application/json"})
     assert mcp.json()["error"]["code"] == -32700  # the same decoder: NaN is a JSON-RPC parse error
+
+
+def test_an_mcp_id_utf8_cannot_encode_is_answered_with_a_null_id(server_url: str, http: httpx.Client) -> None:
+    body = '{"jsonrpc":"2.0","id":"\\ud800"}'  # valid JSON; the id decodes to a lone surrogate
+    resp = http.post("/mcp", content=body, headers={"content-type": "application/json"})
+    assert resp.status_code == 200 and resp.json()["id"] is None and resp.json()["error"]["code"] == -32603
+    with connect(ws_url(server_url)) as ws:
+        ws.send('{"type":"mcp","data":' + body + '}')
+        assert json.loads(ws.recv(timeout=10))["data"]["id"] is None
+        ws.send('{"type":"mcp","data":{"jsonrpc":"2.0","id":"req-7"}}')
+        assert json.loads(ws.recv(timeout=10))["data"]["id"] == "req-7"
 
 
 @pytest.mark.parametrize("path,body", [
@@ -308,6 +328,22 @@ def test_penalty_mode_serves_the_environments_penalised_observations() -> None:
     assert got == expected
     assert got[0]["rule_violations"][0]["rule"] == "invalid_action"
     assert got[-1]["rule_violations"][0]["rule"] == "episode_done"
+
+
+def test_penalty_mode_escapes_text_utf8_cannot_encode() -> None:
+    """An unparseable model reply quoting a lone surrogate is a penalised observation, and the episode's
+    later observations (whose history quotes it) still reach the client."""
+    unparseable = '{"type":"step","data":{"action_type":"__unparseable__","reasoning":"bad \\ud800"}}'
+    with serve_in_thread(create_app(strict_actions=False)) as url, connect(ws_url(url)) as ws:
+        ws.send(json.dumps({"type": "reset", "data": {"seed": 1, "scenario": "egfr_nsclc_viable"}}))
+        assert json.loads(ws.recv(timeout=10))["type"] == "observation"
+        ws.send(unparseable)
+        reply = json.loads(ws.recv(timeout=10))
+        assert reply["type"] == "observation", reply
+        assert reply["data"]["observation"]["rule_violations"][0]["message"] == "bad \\ud800"
+        ws.send(json.dumps({"type": "step", "data": {"action_type": "query_expression"}}))
+        reply = json.loads(ws.recv(timeout=10))
+        assert reply["type"] == "observation" and reply["data"]["observation"]["step_count"] == 2, reply
 
 
 def _active(url: str) -> int:

@@ -1,10 +1,13 @@
 """Malformed actions give clear violations (through step) or validation errors (through the model), never a crash."""
 
+import json
+
 import pytest
 from pydantic import ValidationError
 
 from drugenv.models import DrugTargetAction
 from drugenv.simulator.environment import DrugTargetEnvironment
+from drugenv.simulator.rules import UNPARSEABLE_ACTION_TYPE
 
 BAD = [
     ({"action_type": "teleport"}, "not an action"),
@@ -87,3 +90,21 @@ def test_parameter_errors_are_reported_with_the_other_fields():
     env.reset(seed=1, scenario="egfr_nsclc_viable")
     obs = env.step({"action_type": "literature_search", "parameters": {"since_year": 1900}, "reasoning": 7})
     assert "parameters.since_year" in obs.rule_violations[0].message and "reasoning" in obs.rule_violations[0].message
+
+
+@pytest.mark.parametrize("raw", [
+    {"action_type": UNPARSEABLE_ACTION_TYPE, "reasoning": "parse error near 'x\ud800'"},  # what JSON's "\ud800" decodes to
+    {"action_type": "query_expression", "reasoning": "r\udfff", "parameters": {"database": "GTEx\ud800"}},
+])
+def test_text_that_utf8_cannot_encode_never_reaches_a_record(raw):
+    """A lone surrogate in an action is refused or escaped: this observation and every later one of the
+    episode still serialize (the violation's text is kept in the pipeline history)."""
+    env = DrugTargetEnvironment()
+    env.reset(seed=1, scenario="egfr_nsclc_viable")
+    obs = env.step(raw)
+    assert [v.rule for v in obs.rule_violations] == ["invalid_action"]
+    assert json.loads(obs.model_dump_json())["rule_violations"][0]["message"] == obs.rule_violations[0].message
+    if raw["action_type"] == UNPARSEABLE_ACTION_TYPE:
+        assert obs.rule_violations[0].message == "parse error near 'x\\ud800'"
+    later = env.step({"action_type": "query_expression"})
+    assert later.latest_output.status == "ok" and later.model_dump_json()
