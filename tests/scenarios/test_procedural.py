@@ -59,6 +59,14 @@ def test_drawn_tier_equals_explicit_tier():
         assert generate_scenario(seed, drawn.difficulty) == drawn
 
 
+def test_a_seeds_answer_does_not_depend_on_the_tier():
+    """The tier shapes the evidence (noise, misleading signals), not the world's answer: so whoever can
+    reset with an episode's seed learns its answer at any tier (README, "Sealed evaluation")."""
+    for seed in range(40):
+        answers = {generate_scenario(seed, tier).profile.correct_decision for tier in DIFFICULTIES}
+        assert len(answers) == 1, (seed, answers)
+
+
 def test_no_global_numpy_random():
     """Scenario generation and the simulator draw only from generators they seed (never numpy's global
     state, which another library or a test could reseed or advance)."""
