@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import operator
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Union
 
 import numpy as np
 from gymnasium import spaces
@@ -20,6 +20,7 @@ from drugenv.agents.belief import GATES, Assessment, Belief
 from drugenv.agents.findings_fold import FindingsFold
 from drugenv.gym_envs.base import DrugEnvBase
 from drugenv.models import FINDING_SECTIONS, DrugTargetAction, Finding, ValidationObservation
+from drugenv.simulator.rules import UNPARSEABLE_ACTION_TYPE, utf8_text
 
 A = ActionType
 
@@ -277,6 +278,8 @@ class DrugEnvVector(DrugEnvBase):
     | 29-33  | submit no_go with confidence 0.55, 0.65, 0.75, 0.85, 0.95                                |
 
     Costs and soft prerequisites are those of ``drugenv.actions.ACTION_TABLE``.
+    Anything that is not an integer in ``[0, 34)`` is an ``invalid_action`` violation: a blocked step
+    with the hard-violation penalty, and the episode goes on.
 
     ## Observation Space
     ``Box(-1, 1, (59,), float32)`` (``FEATURE_NAMES``):
@@ -338,10 +341,20 @@ class DrugEnvVector(DrugEnvBase):
     def _encode(self, obs: ValidationObservation) -> np.ndarray:
         return self._features(obs)
 
-    def _decode(self, action: Any) -> DrugTargetAction:
-        i = int(action)
-        assert 0 <= i < len(VECTOR_ACTIONS), f"action {action!r} is outside Discrete({len(VECTOR_ACTIONS)})"
-        return _DECODED[i]
+    def _decode(self, action: Any) -> Union[DrugTargetAction, dict[str, Any]]:
+        """``VECTOR_ACTIONS[action]`` for an integer in the action space (a Python or numpy integer, or a
+        0-d integer array, as RLlib sends); anything else is the core's ``invalid_action`` violation,
+        a penalised, blocked step, as a malformed action is in every DrugEnv interface. (``int()`` took
+        3.7 as 3 and ``"3"`` as 3, and an assert let -1 submit a report under ``python -O``.)"""
+        try:
+            i = operator.index(action)  # integers only: never a float, a string or a 1-element array
+        except TypeError:
+            i = -1
+        if 0 <= i < len(VECTOR_ACTIONS):
+            return _DECODED[i]
+        n = len(VECTOR_ACTIONS)
+        return {"action_type": UNPARSEABLE_ACTION_TYPE,
+                "reasoning": f"action {utf8_text(repr(action), 80)} is not in Discrete({n}): send an integer 0-{n - 1}"}
 
 
 __all__ = [

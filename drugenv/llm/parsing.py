@@ -103,13 +103,19 @@ def _top_level_starts(text: str) -> list[int]:
     return starts
 
 
+# What decoding a JSON text can raise besides its JSONDecodeError (a ValueError): ValueError for an
+# integer literal past ``sys.get_int_max_str_digits()``, RecursionError for nesting deeper than the
+# interpreter's limit. Either way the reply holds no usable object there.
+_UNDECODABLE = (ValueError, RecursionError)
+
+
 def _decode_at(text: str, starts: list[int]) -> list[Any]:
     decoder = json.JSONDecoder()
     found = []
     for i in starts:
         try:
             found.append(decoder.raw_decode(text, i)[0])
-        except json.JSONDecodeError:
+        except _UNDECODABLE:
             continue
     return found
 
@@ -135,7 +141,7 @@ def _whole_object(body: str) -> dict | None:
     # starts with "{" and ends with "}", so it decodes iff one object spans all of it.
     try:
         obj, end = _DECODER.raw_decode(body)
-    except json.JSONDecodeError:
+    except _UNDECODABLE:
         return None
     return obj if end == len(body) and isinstance(obj, dict) and "action_type" in obj else None
 
@@ -168,6 +174,8 @@ def _validate(obj: dict[str, Any], text: str | None = None) -> DrugTargetAction 
         action = _validate_json(obj, text)
     except ValidationError as e:
         return _schema_message(e)
+    except RecursionError:  # json.dumps of an object nested deeper than Python's recursion limit allows
+        return "the action object is nested too deeply"
     # A report without final_decision/confidence is schema-valid: the environment's own
     # missing-decision rule judges it, as for any other agent.
     return action
@@ -192,7 +200,10 @@ def _validate_json(obj: dict[str, Any], text: str | None) -> DrugTargetAction:
 
 
 def parse_action(text: str | None) -> ParseResult:
-    """Parse one model reply into a ``DrugTargetAction``; a ``ParseFailure`` if impossible (never raises)."""
+    """Parse one model reply into a ``DrugTargetAction``; a ``ParseFailure`` if impossible (never raises
+    for a ``str`` or ``None``; anything else is a ``TypeError``: a reply is text)."""
+    if text is not None and not isinstance(text, str):
+        raise TypeError(f"parse_action takes the model's reply as a str, got {type(text).__name__}")
     text = text or ""
     raw = text[:MAX_RAW_CHARS]
     body = (_SPECIAL.sub("", text) if "<|" in text else text).strip()

@@ -124,8 +124,24 @@ def test_vector_step_cap_truncates():
     assert info["reward_terms"]["terminal/no_report_penalty"] < 0
 
 
+@pytest.mark.parametrize("action", [-1, 34, 3.7, -0.5, float("nan"), "3", b"1", None, [1], np.array([3]), np.float64(2.0)])
+def test_vector_actions_outside_the_space_are_violations_not_crashes(action):
+    """Only integers in [0, 34) are actions (int() read 3.7 as 3 and "3" as 3; -1 submitted a report
+    under python -O); anything else is a blocked, penalised step and the episode goes on."""
+    env = DrugEnvVector(scenario="egfr_nsclc_viable")
+    env.reset(seed=0)
+    obs, r, term, trunc, info = env.step(action)
+    assert info["violations"] == ["invalid_action"] and r < 0 and not (term or trunc)
+    assert obs[FEATURE_NAMES.index("last_blocked")] == 1.0 and env.observation_space.contains(obs)
+    assert "is not in Discrete(34)" in env.observation.rule_violations[0].message
+    assert env.observation.credits_remaining == env.observation.credits_total and env.observation.dossier.all_findings() == []
+    for ok in (np.int64(0), np.array(1, dtype=np.int32), 2):  # what RLlib and people send
+        assert env.step(ok)[4]["violations"] == []
+
+
 @pytest.mark.parametrize("text", ["", "hello", "{not json", '{"action_type": "teleport"}', "\x00" * 3,
-                                  '{"action_type": "toxicity_panel", "parameters": {"panel": 7}}'])
+                                  '{"action_type": "toxicity_panel", "parameters": {"panel": 7}}',
+                                  '{"a":' + "[" * 1000, '{"a":' + "1" * 4301 + "}"])  # deeper than recursion allows, longer than int() reads
 def test_text_unparseable_is_a_violation_not_a_crash(text):
     env = DrugEnvText(scenario="egfr_nsclc_viable")
     obs0, _ = env.reset(seed=0)

@@ -100,6 +100,27 @@ def test_parser_never_raises_on_arbitrary_json(value):
     assert isinstance(result, (DrugTargetAction, ParseFailure))
 
 
+@pytest.mark.parametrize("text", [
+    '{"a":' + "[" * 1000,  # deeper than Python's recursion limit lets json decode
+    '{"a":' + "1" * 4301 + "}",  # an integer past sys.get_int_max_str_digits()
+    '{"action_type": "query_expression", "reasoning": ' + "9" * 5000 + "}",
+    '{"action_type": "query_expression", "parameters": ' + "[" * 990 + "]" * 990 + "}",
+    '{"action_type": "query_expression", "x": ' + '{"a": ' * 900 + "1" + "}" * 900 + "}",
+])
+def test_replies_json_cannot_decode_are_failures_not_errors(text):
+    result = parse_action(text)
+    assert isinstance(result, ParseFailure) and result.kind in ("invalid_json", "schema"), result
+    env = DrugTargetEnvironment()
+    env.reset(seed=0, scenario="egfr_nsclc_viable")
+    assert [v.rule for v in env.step(to_env_action(result)).rule_violations] == ["invalid_action"]
+
+
+@pytest.mark.parametrize("reply", [b'{"action_type": "query_expression"}', 7, ["x"]])
+def test_a_reply_that_is_not_text_is_a_type_error(reply):
+    with pytest.raises(TypeError, match="takes the model's reply as a str"):
+        parse_action(reply)
+
+
 def test_unparseable_step_is_a_penalised_noop_and_the_episode_goes_on():
     env = DrugTargetEnvironment()
     before = env.reset(seed=0, scenario="egfr_nsclc_viable")
