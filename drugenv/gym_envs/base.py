@@ -29,7 +29,7 @@ from drugenv.errors import ConfigError
 from drugenv.models import DrugTargetAction, ValidationObservation
 from drugenv.scenarios import CURATED_NAMES, SUITES, suite_episodes
 from drugenv.scenarios.curriculum import Curriculum, CurriculumSpec
-from drugenv.simulator.environment import DrugTargetEnvironment
+from drugenv.simulator.environment import DrugTargetEnvironment, validated_seed
 from drugenv.simulator.params import DIFFICULTIES, RewardConfig, SimParams
 
 ENV_CONFIG_KEYS: tuple[str, ...] = ("suite", "scenario", "difficulty", "curriculum", "reward_config", "sim_params")
@@ -87,6 +87,8 @@ class DrugEnvBase(gym.Env):
     # ------------------------------------------------------------------ gymnasium API
     def reset(self, *, seed: Optional[int] = None, options: Optional[dict[str, Any]] = None):
         super().reset(seed=seed)
+        if options is not None and not isinstance(options, Mapping):
+            raise ConfigError(f"reset options must be a dict (keys {list(RESET_OPTION_KEYS)}), got {type(options).__name__}")
         opts = dict(options or {})
         unknown = set(opts) - set(RESET_OPTION_KEYS)
         if unknown:
@@ -102,6 +104,8 @@ class DrugEnvBase(gym.Env):
         if episode_seed is None:
             k = int(rng.integers(_SEED_DRAW_HIGH))
             episode_seed = suite_episodes(suite, 1, seed=k)[0][1] if (scenario == "procedural" and suite != "curated") else k
+        else:
+            episode_seed = validated_seed(episode_seed, "reset option episode_seed")
         if scenario == "procedural" and difficulty is None and self.curriculum is not None:
             difficulty = self.curriculum.sample(rng)
         self._tier = difficulty

@@ -40,6 +40,7 @@ from pydantic import ValidationError
 
 from drugenv.actions import ACTION_TABLE, ActionType
 from drugenv.models import DrugTargetAction, ValidationObservation
+from drugenv.simulator.environment import validated_seed
 from drugenv.simulator.params import RewardConfig
 
 ENV_URL_VAR = "DRUGENV_ENV_URL"
@@ -95,7 +96,7 @@ class DrugTargetToolEnv:
     def reset(self, **row: Any) -> str:
         """Start an episode from a dataset row (``seed``, ``scenario``, ``difficulty`` columns; others ignored)."""
         seed = row.get("seed")
-        kwargs = {"seed": None if seed is None else int(seed), "scenario": row.get("scenario"),
+        kwargs = {"seed": None if seed is None else validated_seed(seed, "the row's seed"), "scenario": row.get("scenario"),
                   "difficulty": row.get("difficulty")}
         if self._client is not None:
             obs = self._client.reset(**kwargs).observation
@@ -176,7 +177,10 @@ def _make_tool(action_type: ActionType) -> Callable[..., str]:
     doc += "\n\nReturns:\n    The readout, any rule violations, the step reward and the credits left."
 
     def tool(self: DrugTargetToolEnv, *args: Any, **kwargs: Any) -> str:
-        bound = tool.__signature__.bind(self, *args, **kwargs)  # type: ignore[attr-defined]
+        try:
+            bound = tool.__signature__.bind(self, *args, **kwargs)  # type: ignore[attr-defined]
+        except TypeError as err:  # a missing, unknown or repeated argument: invalid arguments, as promised above
+            raise ValueError(f"{action_type.value}: {err}") from None
         arguments = dict(bound.arguments)
         arguments.pop("self")
         return self._act(action_type, arguments)

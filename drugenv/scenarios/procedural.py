@@ -46,6 +46,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 
 from drugenv.actions import ActionType, EvidenceDimension
+from drugenv.errors import ConfigError
 from drugenv.models import trusted, trusted_from
 from drugenv.scenarios.base import Scenario
 from drugenv.scenarios.target_data import base_fields, load_target_data, pair_record
@@ -567,7 +568,7 @@ def generate_scenario(seed: int, difficulty: str | None = None, *, twin: bool = 
             environment reads the episode id from the same stream); None builds it here.
     """
     if difficulty is not None and difficulty not in DIFFICULTIES:
-        raise ValueError(f"difficulty={difficulty!r} is not one of {DIFFICULTIES} (or None to draw one).")
+        raise ConfigError(f"difficulty={difficulty!r} is not one of {DIFFICULTIES} (or None to draw one).")
     split_of(seed)  # validates the seed
     params = params or SimParams()
     if rng is None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import operator
 import uuid
 from typing import Any, Mapping, Optional, Union
 
 import numpy as np
 
 from drugenv.actions import ACTION_TABLE, ActionType
-from drugenv.errors import EnvNotResetError, EpisodeNotFinishedError
+from drugenv.errors import ConfigError, EnvNotResetError, EpisodeNotFinishedError
 from drugenv.models import (
     DrugTargetAction,
     DrugTargetState,
@@ -30,6 +31,21 @@ from drugenv.simulator.episode import CreditState, EpisodeBook, EpisodeOutcome
 from drugenv.simulator.latent import FullLatentState, OracleView
 from drugenv.simulator.params import RewardConfig, SimParams
 from drugenv.simulator.seeding import seeded_generator
+
+
+def validated_seed(seed: Any, name: str = "seed") -> int:
+    """``seed`` as the int an episode is seeded with: a Python or numpy integer >= 0. Anything else is a
+    ``ConfigError`` naming it (``int()`` took 1.9 as 1, ``True`` as 1 and ``"7"`` as 7, so a wrong
+    column in a dataset of episodes played other episodes than it listed, without a word)."""
+    if isinstance(seed, (bool, np.bool_)):
+        raise ConfigError(f"{name} must be an integer >= 0, got {seed!r} (a bool)")
+    try:
+        value = operator.index(seed)
+    except TypeError:
+        raise ConfigError(f"{name} must be an integer >= 0, got {seed!r:.60} ({type(seed).__name__})") from None
+    if value < 0:
+        raise ConfigError(f"{name} must be an integer >= 0, got {value}")
+    return value
 
 
 def sealed_seed(seed: int, secret: str) -> int:
@@ -158,11 +174,12 @@ class DrugTargetEnvironment:
         scenario: Optional[Union[str, Scenario]] = None,
         difficulty: Optional[str] = None,
     ) -> ValidationObservation:
-        """Start an episode. ``seed=None`` draws a fresh seed; ``scenario`` is a curated name,
-        ``"procedural"`` (default) or a ``Scenario``; ``difficulty`` picks the procedural tier."""
+        """Start an episode. ``seed``: an integer >= 0 (``None`` draws a fresh one; anything else is a
+        ``ConfigError``); ``scenario`` is a curated name, ``"procedural"`` (default) or a ``Scenario``;
+        ``difficulty`` picks the procedural tier."""
         if seed is None:
             seed = int(np.random.default_rng().integers(0, 2**31 - 1))
-        seed = int(seed)
+        seed = validated_seed(seed)
         world_seed = seed if self._seal is None else sealed_seed(seed, self._seal)
         # One generator of the world seed serves the episode id (its first two words, read without
         # consuming them) and a procedural scenario (the same stream from its start): seeding a PCG64
@@ -367,4 +384,4 @@ def _episode_uuid(rng: np.random.Generator) -> str:
     bits.state = start
     return str(uuid.UUID(bytes=int(raw[0]).to_bytes(8, "little") + int(raw[1]).to_bytes(8, "little"), version=4))
 
-__all__ = ["DrugTargetEnvironment"]
+__all__ = ["DrugTargetEnvironment", "sealed_seed", "validated_seed"]

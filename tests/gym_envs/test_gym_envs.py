@@ -187,6 +187,12 @@ def test_bad_config_raises_config_error():
         DrugEnvText(suite="everything")
     with pytest.raises(ConfigError, match="reset options"):
         DrugEnvVector().reset(options={"gene": "EGFR"})
+    with pytest.raises(ConfigError, match="reset options must be a dict"):
+        DrugEnvVector().reset(options="episode_seed=3")  # type: ignore[arg-type]
+    for bad in (1.5, -1, "7", True):  # int() read 1.5 as 1 and "7" as 7
+        with pytest.raises(ConfigError, match="episode_seed must be an integer >= 0"):
+            DrugEnvVector().reset(options={"episode_seed": bad})
+    assert DrugEnvVector().reset(options={"episode_seed": np.int64(7)})[1]["episode_seed"] == 7
 
 
 def test_reward_config_passes_through():

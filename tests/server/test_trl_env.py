@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from drugenv.actions import ACTION_TABLE, ActionType
+from drugenv.errors import ConfigError
 from drugenv.integrations import trl_env
 from drugenv.integrations.trl_env import DrugTargetToolEnv
 
@@ -101,3 +102,23 @@ def test_unfinished_episode_is_penalised() -> None:
     env.reset(seed=1, scenario="egfr_nsclc_viable")
     env.literature_search(query="EGFR inhibitors")
     assert env.get_reward() == pytest.approx(env.total_reward - env.unfinished_penalty)
+
+
+@pytest.mark.parametrize("row,needle", [({"seed": "7"}, "seed must be an integer"), ({"seed": 1.9}, "seed must be an integer"),
+                                        ({"seed": -1}, "seed must be an integer"), ({"seed": True}, "a bool"),
+                                        ({"seed": 3, "difficulty": "brutal"}, "difficulty")])
+def test_a_bad_dataset_row_is_a_config_error(row: dict[str, Any], needle: str) -> None:
+    """TRL calls reset outside its tool-error handling: a bad row must say what is wrong with it
+    (int() read 1.9 as seed 1 and "7" as 7, and played other episodes than the dataset listed)."""
+    with pytest.raises(ConfigError, match=needle):
+        DrugTargetToolEnv().reset(**row)
+
+
+@pytest.mark.parametrize("call", [lambda env: env.query_expression(bogus=1), lambda env: env.flag_red_flag(),
+                                  lambda env: env.query_expression("GTEx", database="GTEx")])
+def test_tool_calls_with_bad_arguments_raise_value_error_and_take_no_step(call: Any) -> None:
+    env = DrugTargetToolEnv()
+    env.reset(seed=1, scenario="egfr_nsclc_viable")
+    with pytest.raises(ValueError):  # the module's promise (TRL returns it to the model as a tool error)
+        call(env)
+    assert env.observation is not None and env.observation.step_count == 0

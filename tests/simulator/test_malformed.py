@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 from pydantic import ValidationError
 
@@ -108,3 +109,13 @@ def test_text_that_utf8_cannot_encode_never_reaches_a_record(raw):
         assert obs.rule_violations[0].message == "parse error near 'x\\ud800'"
     later = env.step({"action_type": "query_expression"})
     assert later.latest_output.status == "ok" and later.model_dump_json()
+
+
+@pytest.mark.parametrize("seed", [1.9, "7", True, -1, [3]])
+def test_reset_seeds_are_integers_from_zero(seed):
+    """int() read 1.9 as 1, "7" as 7 and True as 1: a wrong seed played another episode without a word."""
+    from drugenv.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="seed must be an integer >= 0"):
+        DrugTargetEnvironment().reset(seed=seed, scenario="procedural")
+    assert DrugTargetEnvironment().reset(seed=np.uint32(7)).metadata["seed"] == 7
