@@ -25,11 +25,11 @@ from typing import Any, Mapping, Optional, Union
 
 import gymnasium as gym
 
-from drugenv.errors import ConfigError
+from drugenv.errors import ConfigError, EnvNotResetError
 from drugenv.models import DrugTargetAction, ValidationObservation
 from drugenv.scenarios import CURATED_NAMES, SUITES, suite_episodes
 from drugenv.scenarios.curriculum import Curriculum, CurriculumSpec
-from drugenv.simulator.environment import DrugTargetEnvironment, validated_seed
+from drugenv.simulator.environment import DrugTargetEnvironment, config_model, validated_seed
 from drugenv.simulator.params import DIFFICULTIES, RewardConfig, SimParams
 
 ENV_CONFIG_KEYS: tuple[str, ...] = ("suite", "scenario", "difficulty", "curriculum", "reward_config", "sim_params")
@@ -38,22 +38,14 @@ _SEED_DRAW_HIGH = 1_000_000
 """Episode indices into a suite are drawn from [0, _SEED_DRAW_HIGH)."""
 
 
-def _as_model(value: Any, cls: type) -> Any:
-    if value is None:
-        return cls()
-    if isinstance(value, cls):
-        return value
-    if isinstance(value, Mapping):
-        return cls(**dict(value))
-    raise ConfigError(f"{cls.__name__} must be given as {cls.__name__} or a dict of its fields, got {type(value).__name__}")
-
-
 class DrugEnvBase(gym.Env):
     """Common base of ``DrugEnvText`` and ``DrugEnvVector`` (see their docstrings for the spec)."""
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4}
 
     def __init__(self, config: Optional[Mapping[str, Any]] = None, render_mode: Optional[str] = None, **kwargs: Any):
+        if config is not None and not isinstance(config, Mapping):
+            raise ConfigError(f"the env config must be a dict (keys {list(ENV_CONFIG_KEYS)}), got {type(config).__name__}")
         cfg = {**dict(config or {}), **kwargs}
         unknown = set(cfg) - set(ENV_CONFIG_KEYS)
         if unknown:
@@ -67,8 +59,8 @@ class DrugEnvBase(gym.Env):
         self._check_selection(self.suite, self.scenario, self.difficulty)
         spec = CurriculumSpec.parse(cfg.get("curriculum"))
         self.curriculum: Optional[Curriculum] = Curriculum(spec) if spec is not None else None
-        self.reward_config: RewardConfig = _as_model(cfg.get("reward_config"), RewardConfig)
-        self.sim_params: SimParams = _as_model(cfg.get("sim_params"), SimParams)
+        self.reward_config: RewardConfig = config_model(cfg.get("reward_config"), RewardConfig, "reward_config")
+        self.sim_params: SimParams = config_model(cfg.get("sim_params"), SimParams, "sim_params")
         self.core = DrugTargetEnvironment(reward_config=self.reward_config, sim_params=self.sim_params)
         # The wrapper encodes each observation before the next step and keeps only what its encoder
         # keeps (immutable findings and history entries, never the record's lists), so the core may
@@ -114,7 +106,8 @@ class DrugEnvBase(gym.Env):
         return self._encode(self._obs), info
 
     def step(self, action: Any):
-        assert self._obs is not None, "Call reset before using step method."
+        if self._obs is None:
+            raise EnvNotResetError()
         decoded = self._decode(action)
         obs = self.core.step(decoded)
         self._obs = obs

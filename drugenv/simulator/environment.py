@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import operator
 import uuid
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Mapping, Optional, TypeVar, Union
 
 import numpy as np
+from pydantic import BaseModel, ValidationError
 
 from drugenv.actions import ACTION_TABLE, ActionType
 from drugenv.errors import ConfigError, EnvNotResetError, EpisodeNotFinishedError
@@ -31,6 +32,24 @@ from drugenv.simulator.episode import CreditState, EpisodeBook, EpisodeOutcome
 from drugenv.simulator.latent import FullLatentState, OracleView
 from drugenv.simulator.params import RewardConfig, SimParams
 from drugenv.simulator.seeding import seeded_generator
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def config_model(value: Any, cls: type[M], name: str) -> M:
+    """``value`` as a ``cls`` (``RewardConfig``, ``SimParams``): an instance, a dict of its fields, or None
+    for the defaults. Anything else, or a field out of range, is a ``ConfigError`` naming ``name``."""
+    if value is None:
+        return cls()
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, Mapping):
+        try:
+            return cls(**dict(value))
+        except ValidationError as e:
+            raise ConfigError(f"{name}: " + "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())) from None
+    raise ConfigError(f"{name} must be a {cls.__name__} or a dict of its fields, got {type(value).__name__}")
 
 
 def validated_seed(seed: Any, name: str = "seed") -> int:
@@ -152,10 +171,10 @@ class DrugTargetEnvironment:
 
     def __init__(self, reward_config: Optional[RewardConfig] = None, sim_params: Optional[SimParams] = None,
                  seal: Optional[str] = None):
-        self.reward_config = reward_config or RewardConfig()
-        self.sim_params = sim_params or SimParams()
-        if seal is not None and not seal:
-            raise ValueError("seal must be a non-empty secret string (or None for an unsealed environment)")
+        self.reward_config = config_model(reward_config, RewardConfig, "reward_config")
+        self.sim_params = config_model(sim_params, SimParams, "sim_params")
+        if seal is not None and not (isinstance(seal, str) and seal):
+            raise ConfigError("seal must be a non-empty secret string (or None for an unsealed environment)")
         self._seal = seal
         self._latent: Optional[FullLatentState] = None
         self._book: Optional[EpisodeBook] = None
@@ -384,4 +403,4 @@ def _episode_uuid(rng: np.random.Generator) -> str:
     bits.state = start
     return str(uuid.UUID(bytes=int(raw[0]).to_bytes(8, "little") + int(raw[1]).to_bytes(8, "little"), version=4))
 
-__all__ = ["DrugTargetEnvironment", "sealed_seed", "validated_seed"]
+__all__ = ["DrugTargetEnvironment", "config_model", "sealed_seed", "validated_seed"]

@@ -11,7 +11,7 @@ import drugenv.gym_envs  # noqa: F401  (registers the ids)
 from drugenv.gym_envs import TEXT_ENV_ID, VECTOR_ENV_ID, DrugEnvText, DrugEnvVector
 from drugenv.gym_envs.text_render import TEXT_CHARSET
 from drugenv.gym_envs.vector_env import FEATURE_NAMES, OBS_DIM, VECTOR_ACTIONS, vector_features
-from drugenv.errors import ConfigError
+from drugenv.errors import ConfigError, EnvNotResetError
 from drugenv.scenarios import CURATED_NAMES
 from drugenv.scenarios.procedural import TEST_SEED_OFFSET
 
@@ -193,6 +193,12 @@ def test_bad_config_raises_config_error():
         with pytest.raises(ConfigError, match="episode_seed must be an integer >= 0"):
             DrugEnvVector().reset(options={"episode_seed": bad})
     assert DrugEnvVector().reset(options={"episode_seed": np.int64(7)})[1]["episode_seed"] == 7
+    with pytest.raises(ConfigError, match="env config must be a dict"):
+        DrugEnvVector(["scenario", "egfr_nsclc_viable"])  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="reward_config: decision_scoring"):
+        DrugEnvText(reward_config={"decision_scoring": "nope"})
+    with pytest.raises(EnvNotResetError):
+        DrugEnvVector().step(0)
 
 
 def test_reward_config_passes_through():

@@ -119,3 +119,20 @@ def test_reset_seeds_are_integers_from_zero(seed):
     with pytest.raises(ConfigError, match="seed must be an integer >= 0"):
         DrugTargetEnvironment().reset(seed=seed, scenario="procedural")
     assert DrugTargetEnvironment().reset(seed=np.uint32(7)).metadata["seed"] == 7
+
+
+def test_configs_are_models_or_dicts_of_their_fields():
+    """A dict of fields is taken as the model; anything else, or a field out of range, is a ConfigError at
+    construction (a dict was stored as is and failed with AttributeError at the first reset)."""
+    from drugenv.errors import ConfigError
+    from drugenv.simulator.params import RewardConfig
+
+    env = DrugTargetEnvironment(reward_config={"decision_scoring": "brier"}, sim_params={"max_steps": 12})
+    assert env.reward_config == RewardConfig(decision_scoring="brier") and env.sim_params.max_steps == 12
+    env.reset(seed=0, scenario="procedural")
+    for kwargs, needle in (({"reward_config": "brier"}, "reward_config must be a RewardConfig or a dict"),
+                           ({"reward_config": {"decision_scoring": "nope"}}, "reward_config: decision_scoring"),
+                           ({"sim_params": {"colour": 1}}, "sim_params: colour"), ({"seal": 5}, "seal must be"),
+                           ({"seal": ""}, "seal must be")):
+        with pytest.raises(ConfigError, match=needle):
+            DrugTargetEnvironment(**kwargs)
