@@ -21,6 +21,7 @@ import importlib
 import importlib.util
 import sys
 from pathlib import Path
+from typing import Any, Callable
 
 # name -> (module, Args dataclass, main function, one-line help)
 COMMANDS: dict[str, tuple[str, str, str, str]] = {
@@ -52,8 +53,6 @@ def main(argv: list[str] | None = None) -> int:
     module_name, args_name, main_name, _ = COMMANDS[name]
     import tyro
 
-    from drugenv.errors import DrugEnvError
-
     if module_name.startswith("serve."):  # serve/ sits beside the package, in the repository root
         sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
         if importlib.util.find_spec("serve") is None:
@@ -62,12 +61,41 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     module = importlib.import_module(module_name)
     args = tyro.cli(getattr(module, args_name), args=rest, prog=f"drugenv {name}")
+    return run_command(f"drugenv {name}", getattr(module, main_name), args)
+
+
+def run_command(prog: str, command_main: Callable[[Any], Any], args: Any) -> int:
+    """``command_main(args)`` with the command line's handling of mistakes: a ``DrugEnvError`` is printed
+    as ``PROG: error: <message>`` on stderr and gives exit code 2, without a traceback. The ``python -m``
+    entry points (``drugenv.server``, ``drugenv.llm.run_agent``, ``drugenv.training.ppo``) run through it too."""
+    from drugenv.errors import DrugEnvError
+
     try:
-        result = getattr(module, main_name)(args)
+        result = command_main(args)
     except DrugEnvError as e:
-        print(f"drugenv {name}: error: {one_line(e)}", file=sys.stderr)
+        print(f"{prog}: error: {one_line(e)}", file=sys.stderr)
         return 2
     return result if isinstance(result, int) else 0
+
+
+def check_output_path(path: str | Path, flag: str, *, directory: bool = False) -> None:
+    """Refuse an output path that cannot be written (``ConfigError``), before the work that fills it:
+    a file where a directory is wanted or the reverse, or a file in the way of the folders to create."""
+    import os
+
+    from drugenv.errors import ConfigError
+
+    p = Path(path)
+    if p.exists() and p.is_dir() != directory:
+        want = "a directory" if directory else "a file path, e.g. " + str(p / "results.json")
+        raise ConfigError(f"{flag} {path} is {'a file' if directory else 'a directory'}; pass {want}")
+    parent = p.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ConfigError(f"{flag} {path}: {parent} is a file, so no folder can be made under it")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"{flag} {path}: {parent} is not writable")
 
 
 def one_line(error: BaseException) -> str:

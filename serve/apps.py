@@ -21,6 +21,7 @@ from typing import Any, Optional
 
 from ray import serve
 
+from drugenv.errors import ConfigError
 from drugenv.server.serve import Args as ServerArgs
 from drugenv.server.serve import make_app
 from serve.agent_service import AgentServiceArgs, build_agent_service
@@ -143,7 +144,11 @@ def _run_blocking(app: Any, name: str, host: str, port: int, num_cpus: Optional[
 
 
 def serve_main(args: ServeArgs) -> int:
-    """``drugenv serve``: check the checkpoint (before Ray starts), then serve the agent service."""
+    """``drugenv serve``: check the arguments and the checkpoint (before Ray starts), then serve the agent service."""
+    for name, value, low, high in (("--port", args.port, 1, 65535), ("--max-batch-size", args.max_batch_size, 1, None),
+                                   ("--num-cpus", args.num_cpus, 1, None)):
+        if value < low or (high is not None and value > high):
+            raise ConfigError(f"{name} {value} is out of range: it must be {f'{low}-{high}' if high else f'>= {low}'}")
     app_args = AgentServiceArgs(checkpoint=args.checkpoint, model=args.model, max_batch_size=args.max_batch_size,
                                 strict_actions=args.strict_actions)
     app = build_agent_service(app_args.model_dump())

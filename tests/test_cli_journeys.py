@@ -41,12 +41,38 @@ JOURNEYS = [
     (["sweep", "tune_sweeps/reward_weights", "--num-samples", "0"], "--num-samples 0 is out of range"),
     (["serve", "--checkpoint", "/nope"], "'/nope' does not exist"),
     (["serve"], "pass --checkpoint PATH"),
+    # values, not only keys and types, are checked before Ray or a model starts
+    (["train", "rllib_configs/grpo_tiny_cpu.py", "--set", "run.iterations=-3"], "run.iterations=-3 must be >= 0"),
+    (["train", "rllib_configs/grpo_tiny_cpu.py", "--set", "sft.expert=nosuch"], "sft.expert='nosuch' is unknown"),
+    (["train", "rllib_configs/grpo_tiny_cpu.py", "--set", "training.scenario_suite=nosuch"], "scenario_suite='nosuch' is unknown"),
+    (["train", "rllib_configs/ppo_vector.py", "--set", "training.train_batch_size_per_learner=0"], "must be >= 1"),
+    # output paths are checked before the work that fills them
+    (["train", "rllib_configs/ppo_vector.py", "--out", "A_FILE"], "is a file; pass a directory"),
+    (["eval", "--episodes", "1", "--out", "A_FILE/eval.json"], "is a file, so no folder can be made under it"),
+    (["sweep", "tune_sweeps/reward_weights", "--out", "A_FILE"], "is a file; pass a directory"),
+    (["eval", "--agent", "random", "--extra", "seed", "3"], "--extra seed: set --seed instead"),
+    (["eval", "--agent", "heuristic", "--extra", "depth", "3"], "does not take --extra depth"),
+    (["eval", "--agent", "hf", "--model", "tiny", "--adapter", "/nope", "--episodes", "1"], "adapter path '/nope' does not exist"),
+    (["serve-env", "--port", "70000"], "--port must be 0-65535"),
+    (["serve-env", "--log-level", "bogus"], "--log-level must be one of"),
+    (["serve-env", "--seal", ""], "--seal is empty"),
+    (["serve", "--checkpoint", "/nope", "--port", "70000"], "--port 70000 is out of range"),
+    (["run-agent", "--episodes", "0"], "--episodes 0 is out of range"),
+    (["run-agent", "--model", "tiny", "--temperature", "-1"], "need temperature >= 0"),
+    (["run-agent", "--model", "/nope/model", "--quiet"], "model path '/nope/model' does not exist"),
 ]
 
 
+@pytest.fixture(scope="module")
+def a_file(tmp_path_factory) -> str:
+    p = tmp_path_factory.mktemp("outputs") / "a_file"
+    p.write_text("")
+    return str(p)
+
+
 @pytest.mark.parametrize("argv,message", JOURNEYS, ids=[" ".join(a)[:60] for a, _ in JOURNEYS])
-def test_mistake_is_one_line_and_exit_code_2(argv, message, no_algo_overrides):
-    run = drugenv(*[no_algo_overrides if a == "NO_ALGO" else a for a in argv])
+def test_mistake_is_one_line_and_exit_code_2(argv, message, no_algo_overrides, a_file):
+    run = drugenv(*[no_algo_overrides if a == "NO_ALGO" else a.replace("A_FILE", a_file) for a in argv])
     lines = run.stderr.strip().splitlines()
     assert run.returncode == 2, run.stderr[-2000:]
     assert "Traceback" not in run.stderr and len(lines) == 1, run.stderr[-2000:]
@@ -56,3 +82,35 @@ def test_mistake_is_one_line_and_exit_code_2(argv, message, no_algo_overrides):
 def test_serve_checkpoint_without_adapter_says_so(tmp_path):
     run = drugenv("serve", "--checkpoint", str(tmp_path))
     assert run.returncode == 2 and "holds no LoRA adapter" in run.stderr and "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("module,argv,message", [
+    ("drugenv.server", ["--port", "70000"], "--port must be 0-65535"),
+    ("drugenv.llm.run_agent", ["--episodes", "0"], "--episodes 0 is out of range"),
+])
+def test_python_m_entry_points_report_mistakes_as_the_cli_does(module, argv, message):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    run = subprocess.run([sys.executable, "-m", module, *argv], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr[-2000:]
+    assert run.stderr.strip().splitlines()[-1] == f"python -m {module}: error: {message}" or message in run.stderr, run.stderr
+
+
+def test_ctrl_c_stops_serve_env_without_a_traceback():
+    import signal
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "drugenv.cli", "serve-env", "--port", "0", "--log-level", "info"], cwd=ROOT,
+                            env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        for line in proc.stderr:  # uvicorn logs its address once it listens
+            lines.append(line)
+            if "Uvicorn running on http://127.0.0.1:" in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        rest = proc.communicate(timeout=30)[1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0 and "Traceback" not in "".join(lines) + rest, "".join(lines) + rest
+    assert "Finished server process" in rest

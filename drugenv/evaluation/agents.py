@@ -43,7 +43,10 @@ def make_policy(spec: str, *, model: Optional[str] = None, adapter: Optional[str
 
     if spec in BASELINES:
         cls = BASELINES[spec]
-        return cls(seed=seed, **kwargs) if spec == "random" else cls(**kwargs)
+        try:
+            return cls(seed=seed, **kwargs) if spec == "random" else cls(**kwargs)
+        except TypeError as e:  # an --extra key the agent does not take (or takes from another flag)
+            raise ConfigError(f"agent {spec!r} does not take --extra {', '.join(sorted(kwargs))}: {e}") from None
     if spec == "hf":
         import os
 
@@ -53,12 +56,7 @@ def make_policy(spec: str, *, model: Optional[str] = None, adapter: Optional[str
         if not (model or os.environ.get(MODEL_ENV_VAR)):
             raise ConfigError(f"--agent hf needs a model: pass --model PATH_OR_HUB_ID (or set ${MODEL_ENV_VAR}), "
                               "e.g. --model tiny for the offline tiny model")
-        try:
-            return make_hf_policy(model, adapter, **kwargs)
-        except OSError as e:  # not on disk, not in the HF cache while offline, or no such hub repo
-            raise ConfigError(f"cannot load --model {model or os.environ.get(MODEL_ENV_VAR)!r}"
-                              f"{f' / --adapter {adapter!r}' if adapter else ''}: {' '.join(str(e).split())[:300]}; pass a "
-                              "local model directory, a cached hub id (HF_HUB_OFFLINE=1 allows only those), or 'tiny'") from None
+        return make_hf_policy(model, adapter, **kwargs)  # a model that cannot be loaded is a ConfigError there
     if spec.startswith("checkpoint:"):
         return load_checkpoint_policy(spec.split(":", 1)[1], **kwargs)
     from drugenv.errors import UnknownScenarioError

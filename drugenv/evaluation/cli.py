@@ -105,16 +105,18 @@ def format_belief_agreement(rows: list[dict]) -> str:
 
 def check_args(args: EvalArgs) -> None:
     """Numbers in range and output folder usable, before any model loads; ``ConfigError`` otherwise."""
-    from pathlib import Path
-
+    from drugenv.cli import check_output_path
     from drugenv.errors import ConfigError
 
     for name, value, low in (("--episodes", args.episodes, 1), ("--batch-size", args.batch_size, 1), ("--seed", args.seed, 0),
                              ("--max-steps", args.max_steps, 1)):
         if value is not None and value < low:
             raise ConfigError(f"{name} {value} is out of range: it must be >= {low}")
-    if args.out and Path(args.out).is_dir():
-        raise ConfigError(f"--out {args.out} is a directory; pass a file path, e.g. {Path(args.out) / 'eval.json'}")
+    if args.out:
+        check_output_path(args.out, "--out")
+    taken = sorted({"seed", "model", "adapter"} & set(args.extra))
+    if taken:
+        raise ConfigError(f"--extra {', '.join(taken)}: set {', '.join('--' + k for k in taken)} instead")
 
 
 def eval_main(args: EvalArgs) -> dict:

@@ -15,6 +15,9 @@ from typing import Any, Optional
 
 from drugenv.errors import DependencyNotInstalled
 
+DTYPES = ("float32", "bfloat16", "float16")
+"""The dtypes a model loads in (``dtype=``; None picks float32 on CPU, bfloat16 on CUDA)."""
+
 
 def pick_device(device: Optional[str] = None) -> str:
     """``device`` if given, else ``"cuda"`` when available, else ``"cpu"``."""

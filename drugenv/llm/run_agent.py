@@ -38,7 +38,9 @@ from typing import Any, Callable, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field
 
 from drugenv.agents.base import Policy
+from drugenv.errors import ConfigError
 from drugenv.evaluation.episodes import EpisodeSpec, PlayedEpisode, StepEvent, play_episodes
+from drugenv.llm.loading import DTYPES
 from drugenv.llm.parsing import ParseFailure
 from drugenv.models import DrugTargetAction, ValidationObservation
 
@@ -122,12 +124,40 @@ def make_hf_policy(
     seed: Optional[int] = 0,
     batch_size: int = 8,
 ) -> Any:
-    """``HFPolicy`` with the run-agent precedence rules for model/adapter (also used by ``drugenv eval --agent hf``)."""
+    """``HFPolicy`` with the run-agent precedence rules for model/adapter (also used by ``drugenv eval --agent hf``).
+
+    A setting out of range, a device or dtype torch does not know, or a model or adapter that cannot be
+    loaded is a ``ConfigError`` saying which, before (or instead of) a loader's traceback."""
     from drugenv.llm.policy import HFPolicy, SamplingConfig
 
-    sampling = SamplingConfig(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed)
-    return HFPolicy(model_path(resolve_model(model)), adapter=resolve_adapter(adapter), sampling=sampling,
-                    device=device, dtype=dtype, max_prompt_tokens=max_prompt_tokens, batch_size=batch_size)
+    try:
+        sampling = SamplingConfig(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    if max_prompt_tokens is not None and max_prompt_tokens < 1:
+        raise ConfigError(f"max_prompt_tokens={max_prompt_tokens} must be >= 1 (or None: the adapter's training budget)")
+    if dtype is not None and dtype not in DTYPES:
+        raise ConfigError(f"dtype={dtype!r} is not one of {', '.join(DTYPES)} (or None: float32 on CPU, bfloat16 on CUDA)")
+    if device not in (None, "auto"):
+        import torch
+
+        try:
+            torch.device(device)
+        except (RuntimeError, TypeError) as e:
+            raise ConfigError(f"device={device!r} is not a torch device ({e}); use 'auto', 'cpu', 'cuda' or 'cuda:N'") from None
+    model_id, adapter_id = resolve_model(model), resolve_adapter(adapter)
+    for flag, name in (("model", model_id), ("adapter", adapter_id)):
+        # A path (not a hub id, which is never absolute nor starts with "."): say it is missing before loading anything.
+        if name and (Path(name).is_absolute() or name.startswith(".")) and not Path(name).exists():
+            raise ConfigError(f"{flag} path {name!r} does not exist; pass a model directory, a hub id, or 'tiny'"
+                              if flag == "model" else f"adapter path {name!r} does not exist; pass a peft adapter directory")
+    try:
+        return HFPolicy(model_path(model_id), adapter=adapter_id, sampling=sampling,
+                        device=device, dtype=dtype, max_prompt_tokens=max_prompt_tokens, batch_size=batch_size)
+    except (OSError, ValueError) as e:  # not on disk, not in the HF cache while offline, no such hub repo, not an adapter
+        raise ConfigError(f"cannot load model {model_id!r}{f' with adapter {adapter_id!r}' if adapter_id else ''}: "
+                          f"{' '.join(str(e).split())[:300]}; pass a local model directory, a cached hub id "
+                          "(HF_HUB_OFFLINE=1 allows only those), or 'tiny'") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -337,11 +367,26 @@ def run_agent_episodes(
     return completed
 
 
+def check_args(args: RunAgentArgs) -> None:
+    """Counts in range and the dashboard file writable, before a model loads; ``ConfigError`` otherwise
+    (``make_hf_policy`` checks the sampling, device and dtype settings)."""
+    from drugenv.cli import check_output_path
+
+    for name, value, low in (("--episodes", args.episodes, 1), ("--max-steps", args.max_steps, 1), ("--seed", args.seed, 0),
+                             ("--torch-threads", args.torch_threads, 1)):
+        if value is not None and value < low:
+            raise ConfigError(f"{name} {value} is out of range: it must be >= {low}")
+    if args.base_url and not args.base_url.startswith(("http://", "https://", "ws://", "wss://")):
+        raise ConfigError(f"--base-url {args.base_url!r} is not a server URL; e.g. http://127.0.0.1:8000")
+    if args.dashboard_path:
+        check_output_path(args.dashboard_path, "--dashboard-path")
+
+
 def run_agent_main(args: RunAgentArgs) -> list[EpisodeSummary]:
     """Entry point of ``drugenv run-agent``: resolve model/adapter, build the policy and env, play."""
+    check_args(args)
     model_id = resolve_model(args.model)
     adapter = resolve_adapter(args.adapter)
-    print(f"run-agent: model={model_id} adapter={adapter} env={args.base_url or 'local'} args={args}", file=sys.stderr)
     if args.torch_threads:
         import torch
 
@@ -349,6 +394,7 @@ def run_agent_main(args: RunAgentArgs) -> list[EpisodeSummary]:
     policy = make_hf_policy(model_id, adapter, temperature=args.temperature, top_p=args.top_p,
                             max_new_tokens=args.max_new_tokens, max_prompt_tokens=args.max_prompt_tokens,
                             device=args.device, dtype=args.dtype, seed=args.seed, batch_size=1)
+    print(f"run-agent: model={model_id} adapter={adapter} env={args.base_url or 'local'} args={args}", file=sys.stderr)
     return run_agent_episodes(
         policy, make_env_factory(args.base_url), episodes=args.episodes, seed=args.seed, scenario=args.scenario,
         difficulty=args.difficulty, max_steps=args.max_steps, dashboard_path=args.dashboard_path or None, model_id=model_id,
@@ -356,15 +402,17 @@ def run_agent_main(args: RunAgentArgs) -> list[EpisodeSummary]:
     )
 
 
-def main(argv: Optional[list[str]] = None) -> None:
-    """``python -m drugenv.llm.run_agent``: tyro-parsed ``RunAgentArgs``."""
+def main(argv: Optional[list[str]] = None) -> int:
+    """``python -m drugenv.llm.run_agent``: tyro-parsed ``RunAgentArgs``, with ``drugenv``'s handling of mistakes."""
     import tyro
 
-    run_agent_main(tyro.cli(RunAgentArgs, args=argv))
+    from drugenv.cli import run_command
+
+    return run_command("python -m drugenv.llm.run_agent", run_agent_main, tyro.cli(RunAgentArgs, args=argv))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
 
 
 __all__ = [

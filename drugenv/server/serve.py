@@ -105,15 +105,37 @@ WORKER_ARGS_ENV_VAR = "DRUGENV_SERVER_ARGS"
 """How ``--workers`` passes the settings to each worker process (JSON of ``Args``; read by ``drugenv.server.asgi``)."""
 
 
-def serve_env_main(args: Args) -> None:
-    """Serve ``DrugTargetEnvironment`` until interrupted (the ``drugenv serve-env`` command)."""
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+"""uvicorn's log levels (``--log-level``)."""
+
+
+def check_args(args: Args) -> None:
+    """Refuse settings the server cannot run with, before anything binds (the app's own limits, such as
+    ``--max-sessions``, are checked by ``create_app``)."""
+    if not 0 <= args.port <= 65535:
+        raise ConfigError(f"--port must be 0-65535 (0: any free port), got {args.port}")
     if args.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {args.workers}")
+    if args.log_level.lower() not in LOG_LEVELS:
+        raise ConfigError(f"--log-level must be one of {', '.join(LOG_LEVELS)}, got {args.log_level!r}")
+    for name in ("ws_ping_interval_s", "ws_ping_timeout_s"):
+        if not getattr(args, name) > 0:
+            raise ConfigError(f"--{name.replace('_', '-')} must be > 0 seconds, got {getattr(args, name)}")
+    if args.seal is not None and not args.seal:
+        raise ConfigError("--seal is empty: give the secret (better: set DRUGENV_SEAL), or leave it out to serve unsealed")
+
+
+def serve_env_main(args: Args) -> None:
+    """Serve ``DrugTargetEnvironment`` until interrupted (the ``drugenv serve-env`` command)."""
+    check_args(args)
     logging.basicConfig(level=args.log_level.upper())
     # Log every setting but never the secret itself.
     logger.warning("drugenv server config: %s", {**dataclasses.asdict(args), "seal": "<set>" if (args.seal or os.environ.get(SEAL_ENV_VAR)) else None})
     if args.workers == 1:
-        build_server(make_app(args), args).run()
+        try:
+            build_server(make_app(args), args).run()
+        except KeyboardInterrupt:  # Ctrl+C: uvicorn has shut down cleanly and re-raised the signal
+            pass
         return
     import json
 
@@ -254,10 +276,13 @@ def serve_in_thread(app: Any, args: Optional[Args] = None, *, start_timeout_s: f
         sock.close()
 
 
-def main(argv: Optional[Sequence[str]] = None) -> None:
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """``python -m drugenv.server``: ``drugenv serve-env``, with its handling of mistakes."""
     import tyro
 
-    serve_env_main(tyro.cli(Args, args=argv))
+    from drugenv.cli import run_command
+
+    return run_command("python -m drugenv.server", serve_env_main, tyro.cli(Args, args=argv))
 
 
 __all__ = ["Args", "KERNEL_SPREADS_CONNECTIONS", "ReusePortListener", "SEAL_ENV_VAR", "WORKER_ARGS_ENV_VAR", "build_server", "free_port", "main", "make_app", "serve_env_main", "serve_in_thread"]

@@ -30,6 +30,7 @@ from typing import Annotated, Any, Callable, Mapping, Optional
 
 import tyro
 
+from drugenv.cli import check_output_path
 from drugenv.errors import ConfigError
 
 
@@ -205,11 +206,54 @@ def check_args(args: "TrainArgs") -> tuple[Any, dict[str, Any]]:
     defaults = module.settings(None)
     check_overrides(defaults, overrides, extra_ok=_rllib_knob(module))
     try:
-        module.settings(overrides)
-    except ValueError as e:
-        raise ConfigError(str(e)) from None
+        check_values(module, module.settings(overrides), overrides)
+    except ValueError as e:  # pydantic's ValidationError (a reward_config field) is one too
+        raise ConfigError(" ".join(str(e).split())) from None
     check_resume(module, args.resume)
+    check_output_path(run_dir(args, module), "--out", directory=True)
     return module, overrides
+
+
+def run_dir(args: "TrainArgs", module: Any) -> Path:
+    """Where the run writes its files: ``--out``, else ``runs/<config name>``."""
+    return Path(args.out or Path("runs") / Path(module.__file__).stem)
+
+
+def check_values(module: Any, s: Mapping[str, Any], overrides: Mapping[str, Any]) -> None:
+    """Every value in range before Ray or a model starts (``ValueError`` otherwise): the algorithm
+    config's own ``validate()``, built with a placeholder model path (the model is only loaded by the
+    run), and the driver's keys the config does not hold."""
+    import logging
+
+    # Building a config logs RLlib's "new API stack" notice; the run logs it again, so silence it here.
+    rllib_config_log = logging.getLogger("ray.rllib.algorithms.algorithm_config")
+    level = rllib_config_log.level
+    rllib_config_log.setLevel(logging.ERROR)
+    try:
+        _check_values(module, s, overrides)
+    finally:
+        rllib_config_log.setLevel(level)
+
+
+def _check_values(module: Any, s: Mapping[str, Any], overrides: Mapping[str, Any]) -> None:
+    if int(s["run"]["iterations"]) < 0:
+        raise ValueError(f"run.iterations={s['run']['iterations']} must be >= 0 (0: the warm start and the evaluations only)")
+    if module.ALGO != "grpo":
+        # RLlib's PPOConfig.validate() lets these through and fails (or trains on nothing) later.
+        t = s["training"]
+        for key, ok, need in (("train_batch_size_per_learner", lambda v: v >= 1, ">= 1"), ("minibatch_size", lambda v: v >= 1, ">= 1"),
+                              ("num_epochs", lambda v: v >= 1, ">= 1"), ("lr", lambda v: v > 0, "> 0"),
+                              ("gamma", lambda v: 0 < v <= 1, "in (0, 1]")):
+            if key in t and not ok(t[key]):
+                raise ValueError(f"training.{key}={t[key]} must be {need}")
+        module.build_config(overrides).validate()
+        return
+    from drugenv.llm.sft import EXPERTS
+
+    sft = s.get("sft") or {}
+    if sft.get("enabled") and sft.get("expert", EXPERTS[0]) not in EXPERTS:
+        raise ValueError(f"sft.expert={sft['expert']!r} is unknown; valid choices are {list(EXPERTS)}.")
+    module.build_config(overrides, model_path="(the run's model)").validate()
 
 
 def _start_ray(num_cpus: int) -> bool:
@@ -225,7 +269,7 @@ def _start_ray(num_cpus: int) -> bool:
 
 def train_main(args: TrainArgs) -> dict[str, Any]:
     module, overrides = check_args(args)
-    out = Path(args.out or Path("runs") / Path(module.__file__).stem)
+    out = run_dir(args, module)
     started = _start_ray(args.num_cpus)
     try:
         if module.ALGO == "grpo":

@@ -322,6 +322,15 @@ class DrugGRPOConfig(AlgorithmConfig):
             raise ValueError(f"beta={self.beta} must be >= 0.")
         if self.minibatch_size is not None and self.minibatch_size < 1:
             raise ValueError(f"minibatch_size={self.minibatch_size} must be >= 1 or None (whole batch).")
+        if not self.lr > 0:
+            raise ValueError(f"lr={self.lr} must be > 0.")
+        if self.num_env_runners < 0:
+            raise ValueError(f"num_env_runners={self.num_env_runners} must be >= 0 (0: play in the driver's runner).")
+        if self.scenario_suite is not None:
+            from drugenv.scenarios import SUITES
+
+            if self.scenario_suite not in SUITES:
+                raise ValueError(f"scenario_suite={self.scenario_suite!r} is unknown; valid choices are {list(SUITES)}.")
         if self.num_env_runners == 0 and not self.create_local_env_runner:
             # RLlib always creates a local runner when there are no remote ones.
             self.create_local_env_runner = True

@@ -353,6 +353,10 @@ __all__ = [
 
 
 if __name__ == "__main__":  # pragma: no cover
+    import sys
+
     import tyro
 
-    train_ppo_main(tyro.cli(PPOTrainArgs))
+    from drugenv.cli import run_command
+
+    sys.exit(run_command("python -m drugenv.training.ppo", train_ppo_main, tyro.cli(PPOTrainArgs)))

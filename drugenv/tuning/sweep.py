@@ -41,6 +41,7 @@ from typing import Annotated, Any, Mapping, Optional
 
 import tyro
 
+from drugenv.cli import check_output_path
 from drugenv.errors import ConfigError
 
 HELDOUT_COLUMNS: tuple[str, ...] = ("decision_accuracy", "brier", "ece", "credits_used", "decision_utility", "mean_return")
@@ -406,6 +407,7 @@ def check_args(args: SweepArgs) -> None:
                              ("--num-cpus", args.num_cpus, 1), ("--seed", args.seed, 0)):
         if value is not None and value < low:
             raise ConfigError(f"{name} {value} is out of range: it must be >= {low}")
+    check_output_path(args.out, "--out", directory=True)
 
 
 def sweep_main(args: SweepArgs) -> dict[str, Any]:
