@@ -33,6 +33,7 @@ JOURNEYS = [
     (["train", "rllib_configs/ppo_vector.py", "--set", "model=3"], "must be a mapping"),
     (["train", "rllib_configs/grpo_tiny_cpu.py", "--resume", "/nope"], "'/nope' does not exist"),
     (["train", "rllib_configs/ppo_vector.py", "--overrides", "/nope.json"], "does not exist"),
+    (["train", "rllib_configs/ppo_vector.py", "--overrides", "rllib_configs"], "'rllib_configs' is a directory, not a JSON file"),
     (["train", "--overrides", "NO_ALGO"], "name no algo"),
     (["eval", "--agent", "heurstic"], "unknown agent 'heurstic'"),
     (["eval", "--agent", "checkpoint:/nope"], "'/nope' does not exist"),

@@ -143,7 +143,8 @@ def load_overrides(path: Optional[str | Path]) -> dict[str, Any]:
         return {}
     p = Path(path)
     if not p.is_file():
-        raise ConfigError(f"overrides file {str(path)!r} does not exist; e.g. runs/sweeps/reward_weights/best_config.json")
+        what = "is a directory, not a JSON file" if p.is_dir() else "does not exist"
+        raise ConfigError(f"overrides file {str(path)!r} {what}; e.g. runs/sweeps/reward_weights/best_config.json")
     try:
         data = json.loads(p.read_text())
     except ValueError as e:
