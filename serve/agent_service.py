@@ -41,6 +41,7 @@ from ray import serve
 from drugenv.agents.base import Policy
 from drugenv.errors import ConfigError, DrugEnvError, UnknownScenarioError
 from drugenv.models import DrugTargetAction, ValidationObservation
+from drugenv.server.app import harden_json_api
 
 GENE_SEARCH_SEEDS = 20_000
 """How many procedural seeds from ``seed`` on are searched for a requested gene / indication."""
@@ -150,7 +151,17 @@ class Agent:
         # Generate off the event loop, so the next batch keeps filling while this one runs.
         return await asyncio.get_running_loop().run_in_executor(None, self._act, observations)
 
+    def check_prompt(self, observation: ValidationObservation) -> None:
+        """``ConfigError`` unless a prompt can be built for ``observation`` (text a tokenizer cannot encode,
+        such as a lone surrogate, or text too long for any prompt). Checked per request, before batching:
+        a batch shares one ``generate`` call, so one bad observation failed every request batched with it."""
+        try:
+            self.policy.prompt_ids(observation)
+        except (ValueError, TypeError) as e:
+            raise ConfigError(f"no prompt can be built for this observation: {' '.join(str(e).split())[:300]}") from None
+
     async def act(self, observation: ValidationObservation) -> dict[str, Any]:
+        self.check_prompt(observation)
         return await self.act_batch(observation)
 
 
@@ -302,6 +313,10 @@ class ActResponse(BaseModel):
     valid: bool = Field(..., description="Whether the completion parsed into a valid DrugTargetAction.")
 
 
+MAX_BODY_BYTES = 1 << 20
+"""Cap on a request body: an observation late in an episode is ~5-30 KB of JSON."""
+
+
 # Defined before the ingress: @serve.ingress pickles the FastAPI app (and what its routes use) when applied.
 def _result(request: EpisodeRequest, seed: int, scenario: Optional[str], played: Any, policy: HandlePolicy,
             env: HandleEnv) -> EpisodeResult:
@@ -331,8 +346,16 @@ def _result(request: EpisodeRequest, seed: int, scenario: Optional[str], played:
     )
 
 
-agent_service_api = FastAPI(title="DrugEnv agent service",
-                            description="A trained DrugEnv agent: one action (POST /act) or a whole episode (POST /episodes).")
+agent_service_api = harden_json_api(
+    FastAPI(title="DrugEnv agent service",
+            description="A trained DrugEnv agent: one action (POST /act) or a whole episode (POST /episodes)."),
+    max_body_bytes=MAX_BODY_BYTES)
+
+
+def _unprocessable(e: Exception) -> HTTPException:
+    """A 422 for a request a replica refused (Ray wraps the replica's error and keeps it as ``.cause``)."""
+    cause = getattr(e, "cause", None)
+    return HTTPException(status_code=422, detail=" ".join(str(cause or e).split()))
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0.1}, max_ongoing_requests=256)
@@ -349,7 +372,10 @@ class AgentService:
 
     @agent_service_api.post("/act", response_model=ActResponse)
     async def act(self, observation: ValidationObservation = Body(...)) -> ActResponse:
-        return ActResponse(**(await self.agent.act.remote(observation)))
+        try:
+            return ActResponse(**(await self.agent.act.remote(observation)))
+        except DrugEnvError as e:  # the Agent replica refused the observation (check_prompt)
+            raise _unprocessable(e) from None
 
     # A plain def: FastAPI runs it in a worker thread, where the shared (blocking) episode loop may wait on handles.
     @agent_service_api.post("/episodes", response_model=EpisodeResult)
@@ -364,8 +390,7 @@ class AgentService:
             played = play_episodes(policy, [EpisodeSpec(scenario, seed, request.difficulty)], env_factory=lambda: env,
                                    batch_size=1, max_steps=EPISODE_STEP_CAP)[0]  # the loop closes env
         except (DrugEnvError, ValueError) as e:  # unknown scenario, refused action (strict), bad difficulty
-            cause = getattr(e, "cause", None)  # raised in the Environment replica: Ray wraps it, keeps it as .cause
-            raise HTTPException(status_code=422, detail=" ".join(str(cause or e).split())) from None
+            raise _unprocessable(e) from None
         return _result(request, seed, scenario, played, policy, env)
 
 

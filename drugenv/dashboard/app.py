@@ -25,13 +25,16 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from drugenv.dashboard import runs as runs_mod
-from drugenv.dashboard.episodes import EpisodeBook, EpisodeRequest, snapshot_view
+from drugenv.dashboard.episodes import BookFull, EpisodeBook, EpisodeRequest, snapshot_view
 from drugenv.dashboard.sweeps import load_sweep
 from drugenv.errors import DrugEnvError
+from drugenv.server.app import harden_json_api
 
 STATIC = Path(__file__).parent / "static"
 HEARTBEAT_S = 15.0
 """Seconds between SSE keep-alive comments (proxies drop silent connections)."""
+MAX_BODY_BYTES = 64 * 1024
+"""Cap on a request body (the only body is the play-an-episode form's, well under 1 KB)."""
 
 
 class NotFound(Exception):
@@ -61,7 +64,7 @@ def create_app(runs: str | Path = "runs", *, snapshots: tuple[str, ...] = (), po
         yield
         book.close()
 
-    app = FastAPI(title="DrugEnv dashboard", lifespan=lifespan)
+    app = harden_json_api(FastAPI(title="DrugEnv dashboard", lifespan=lifespan), max_body_bytes=MAX_BODY_BYTES)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     def run_path(run_id: str) -> Path:
@@ -165,6 +168,8 @@ def create_app(runs: str | Path = "runs", *, snapshots: tuple[str, ...] = (), po
     def api_start_episode(request: EpisodeRequest) -> Response:
         try:
             live = book.start(request)
+        except BookFull as e:
+            return JSONResponse({"detail": str(e)}, status_code=503)
         except DrugEnvError as e:
             return JSONResponse({"detail": str(e)}, status_code=400)
         return JSONResponse({"id": live.id}, status_code=201)

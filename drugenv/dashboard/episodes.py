@@ -19,24 +19,36 @@ import threading
 from pathlib import Path
 from typing import Any, Literal, Optional, Sequence
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from drugenv.agents.base import Policy
 from drugenv.dashboard.runs import SNAPSHOT_NAME
 from drugenv.evaluation.episodes import PlayedEpisode, StepEvent
+from drugenv.errors import DrugEnvError
 from drugenv.llm.run_agent import DashboardState, run_agent_episodes
 from drugenv.models import DrugTargetAction, ValidationObservation
+from drugenv.server.protocol import MAX_SEED
 from drugenv.simulator.episode import EpisodeOutcome
+from drugenv.simulator.params import Difficulty
 
 
 class EpisodeRequest(BaseModel):
     """What the page's "play an episode" form sends."""
 
-    agent: str = Field("heuristic", description="random | heuristic | expression_only | oracle | checkpoint:PATH | serve:URL "
-                                                "(a Serve agent app, e.g. serve:http://127.0.0.1:8001).")
-    scenario: Optional[str] = Field(None, description="Curated scenario name, or None / 'procedural'.")
-    difficulty: Optional[str] = Field(None, description="Procedural tier: easy, medium, hard, very_hard.")
-    seed: int = Field(0, description="Episode seed.")
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not a default played in its place
+
+    # Lengths bound the strings, and a bounded str field refuses text UTF-8 cannot encode (a lone
+    # surrogate), which the episode list would otherwise fail to send until the episode is evicted.
+    agent: str = Field("heuristic", min_length=1, max_length=1000,
+                       description="random | heuristic | expression_only | oracle | checkpoint:PATH | serve:URL "
+                                   "(a Serve agent app, e.g. serve:http://127.0.0.1:8001).")
+    scenario: Optional[str] = Field(None, min_length=1, max_length=100, description="Curated scenario name, or None / 'procedural'.")
+    difficulty: Optional[Difficulty] = Field(None, description="Procedural tier: easy, medium, hard, very_hard.")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="Episode seed.")
+
+
+class BookFull(DrugEnvError):
+    """Raised when every live-episode slot holds an episode still playing."""
 
 
 class EpisodeView(BaseModel):
@@ -177,12 +189,19 @@ class EpisodeBook:
         self.live: dict[str, LiveEpisode] = {}
 
     def start(self, request: EpisodeRequest) -> LiveEpisode:
-        """Build the policy (an unknown agent raises ``DrugEnvError`` here, before any thread) and play."""
-        policy = make_policy(request.agent)
+        """Build the policy and play. An unknown agent or scenario raises ``DrugEnvError`` here, before any
+        thread; so does a full book (``BookFull``: ``max_live`` episodes are still playing)."""
+        from drugenv.errors import UnknownScenarioError
+        from drugenv.scenarios import CURATED_NAMES
+
+        if request.scenario not in (None, "procedural", *CURATED_NAMES):
+            raise UnknownScenarioError(request.scenario, ["procedural", *CURATED_NAMES])
         if len(self.live) >= self.max_live:  # bounded memory: forget the oldest finished episode
             oldest = next((k for k, e in self.live.items() if not e.thread.is_alive()), None)
-            if oldest is not None:
-                del self.live[oldest]
+            if oldest is None:
+                raise BookFull(f"{self.max_live} episodes are still playing; start another when one has finished")
+            del self.live[oldest]
+        policy = make_policy(request.agent)
         episode_id = f"live-{next(self._ids)}"
         folder = Path(self._tmp.name) / episode_id
         folder.mkdir()
@@ -196,4 +215,4 @@ class EpisodeBook:
         self._tmp.cleanup()
 
 
-__all__ = ["EpisodeBook", "EpisodeRequest", "EpisodeView", "LiveEpisode", "ServeAgentPolicy", "make_policy", "snapshot_view"]
+__all__ = ["BookFull", "EpisodeBook", "EpisodeRequest", "EpisodeView", "LiveEpisode", "ServeAgentPolicy", "make_policy", "snapshot_view"]

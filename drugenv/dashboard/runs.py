@@ -163,8 +163,11 @@ def snapshots(root: Path) -> dict[str, Path]:
 
 def resolve(root: Path, run_id: str) -> Optional[Path]:
     """The folder of ``run_id`` if it is a run inside ``root`` (ids from the page are never trusted)."""
-    path = (root / run_id).resolve()
-    if not path.is_relative_to(root.resolve()) or not path.is_dir():
+    try:
+        path = (root / run_id).resolve()
+        if not path.is_relative_to(root.resolve()) or not path.is_dir():
+            return None
+    except (ValueError, OSError):  # a NUL in the id, a name longer than the file system takes: no such run
         return None
     return path if kind_of(path) is not None else None
 

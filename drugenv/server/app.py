@@ -187,6 +187,23 @@ def _request_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return error_items(items)
 
 
+def harden_json_api(app: FastAPI, max_body_bytes: int) -> FastAPI:
+    """What every DrugEnv HTTP API does with bad bodies (this server, the dashboard, the Serve agent
+    service): JSON decoded strictly (``loads_json``: no NaN / Infinity, UTF-8), bodies over
+    ``max_body_bytes`` answered 413 before they are read, and request-model errors answered 422 with
+    ``{loc, msg, type}`` items that never echo the client's value (FastAPI's own handler echoes it,
+    and answered 500 where it could not be encoded back: NaN, a lone surrogate). Call it before the
+    routes are declared: their class is set here."""
+    app.router.route_class = _StrictJSONRoute
+    app.add_middleware(_BodyLimit, max_bytes=max_body_bytes)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _request_errors(exc)}, status_code=422)
+
+    return app
+
+
 def _execution_error(err: Exception, what: str) -> JSONResponse:
     # The message of an unexpected environment error may quote hidden values: log it, send the type.
     ref = uuid.uuid4().hex[:8]
@@ -249,14 +266,9 @@ def create_app(
 
     app = FastAPI(title="DrugEnv environment server", version=_version(), lifespan=lifespan,
                   description="Drug-target validation POMDP over the OpenEnv 0.10 wire protocol.")
-    app.router.route_class = _StrictJSONRoute  # before the routes below are declared
+    harden_json_api(app, max_message_bytes)  # before the routes below are declared
     app.state.sessions = registry
     app.state.strict_actions = strict_actions
-    app.add_middleware(_BodyLimit, max_bytes=max_message_bytes)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": _request_errors(exc)}, status_code=422)
 
     schemas = {
         "action": DrugTargetAction.model_json_schema(),

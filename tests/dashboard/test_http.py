@@ -137,14 +137,20 @@ def test_live_episode_never_sends_the_truth_before_the_end(client):
 def test_bad_episode_requests(client, runs_root):
     assert client.post("/api/episodes", json={"agent": "nobody"}).status_code == 400
     assert client.post("/api/episodes", json={"seed": "x"}).status_code == 422
+    # Checked before an episode starts (they were accepted, 201, and failed in the episode's view)
     r = client.post("/api/episodes", json={"agent": "heuristic", "scenario": "no_such_scenario"})
-    episode_id = r.json()["id"]
-    for _ in range(200):
-        v = client.get(f"/api/episodes/{episode_id}").json()
-        if v["error"]:
-            break
-        time.sleep(0.01)
-    assert "no_such_scenario" in v["error"]
+    assert r.status_code == 400 and "no_such_scenario" in r.json()["detail"]
+    for body in ({"seed": -1}, {"difficulty": "brutal"}, {"agent": ""}):
+        assert client.post("/api/episodes", json=body).status_code == 422, body
+    # Bodies FastAPI's own 422 handler answered with a 500 (it echoes the value), and a lone surrogate
+    # that the episode list could not send afterwards: 422, the value never echoed
+    for body in ('{"seed": NaN}', '{"seed": 1e400}', '{"seed": "\\ud800"}', '{"\\ud800": 1}',
+                 '{"agent": "heuristic", "scenario": "\\udfff"}', '{"agent": "serve:http://127.0.0.1:9/\\ud800"}'):
+        r = client.post("/api/episodes", content=body, headers={"content-type": "application/json"})
+        assert r.status_code == 422 and "ud800" not in r.text and "udfff" not in r.text, (body, r.status_code, r.text)
+    assert client.get("/api/episodes").status_code == 200
+    for run_id in ("a%00b", "x" * 5000):  # a NUL, a name longer than the file system takes: no such run
+        assert client.get(f"/api/runs/{run_id}").status_code == 404
     snap = runs_root / "agent" / "_dashboard_state.json"
     snap.parent.mkdir()
     snap.write_text('{"schema_version": 1}')
@@ -163,3 +169,19 @@ def test_cli_checks_arguments_before_serving():
         dashboard_main(DashboardArgs(port=0))
     with pytest.raises(ConfigError, match="--poll"):
         dashboard_main(DashboardArgs(poll=0))
+
+
+def test_a_full_book_refuses_new_episodes_until_one_finishes():
+    """max_live bounds the episodes playing at once (it only evicted finished ones, so a flood of
+    requests started a thread each); the route answers 503."""
+    from drugenv.dashboard.episodes import BookFull, EpisodeBook, EpisodeRequest
+
+    book = EpisodeBook(step_delay=5.0, max_live=2)  # slow steps: both episodes are still playing
+    try:
+        book.start(EpisodeRequest(agent="heuristic", seed=1))
+        book.start(EpisodeRequest(agent="heuristic", seed=2))
+        with pytest.raises(BookFull, match="2 episodes are still playing"):
+            book.start(EpisodeRequest(agent="heuristic", seed=3))
+        assert len(book.live) == 2
+    finally:
+        book.close()

@@ -56,6 +56,27 @@ def test_act_and_concurrent_acts_are_batched(service):
     assert httpx.post(f"{service}/act", json={"target_gene": 1}, timeout=60).status_code == 422
 
 
+def test_bad_bodies_get_422_never_500_and_a_bad_observation_fails_alone(service):
+    """FastAPI's own 422 handler echoed the value and answered 500 where it could not encode it (NaN,
+    a lone surrogate); an observation no prompt can be built for failed every request batched with it."""
+    from drugenv.simulator.environment import DrugTargetEnvironment
+
+    good = DrugTargetEnvironment().reset(seed=0, scenario="procedural").model_dump_json()
+    bad_gene = good.replace('"target_gene":"', '"target_gene":"\\ud800', 1)
+    for path, body in (("/act", good.replace('"credits_remaining":', '"credits_remaining":NaN,"x":', 1)),
+                       ("/episodes", '{"seed": NaN}'), ("/episodes", '{"seed": "\\ud800"}'), ("/episodes", '{"\\ud800": 1}')):
+        r = httpx.post(f"{service}{path}", content=body, headers={"content-type": "application/json"}, timeout=60)
+        assert r.status_code == 422 and "ud800" not in r.text, (path, body[:80], r.status_code, r.text[:300])
+
+    async def fire():
+        async with httpx.AsyncClient(base_url=service, timeout=120, headers={"content-type": "application/json"}) as c:
+            return await asyncio.gather(*(c.post("/act", content=b) for b in (good, bad_gene, good)))
+
+    replies = asyncio.run(fire())
+    assert [r.status_code for r in replies] == [200, 422, 200], [r.text[:200] for r in replies]
+    assert "no prompt can be built" in replies[1].text
+
+
 def test_episode_plays_to_the_end_without_truth(service):
     r = httpx.post(f"{service}/episodes", json={"scenario": "egfr_nsclc_viable", "seed": 0, "max_steps": 3}, timeout=300)
     assert r.status_code == 200, r.text
