@@ -19,7 +19,8 @@ Exceptions::
     DrugEnvError
      ├── EnvConnectionError (ConnectionError)   could not connect, the socket closed, or no reply in time;
      │                                          the server-side episode is gone: reset() to start again
-     └── EnvServerError                         the server answered with an error frame (.code, .message, .data)
+     └── EnvServerError                         the server answered with an error frame (.code, .message, .data),
+          │                                     or with a reply the client cannot read (code PROTOCOL)
           ├── CapacityReachedError              every session slot is taken (CAPACITY_REACHED): retry later
           └── InvalidRequestError (ValueError)  the frame was refused (VALIDATION_ERROR, NOT_RESET, EPISODE_DONE,
                                                 INVALID_JSON, UNKNOWN_TYPE, MESSAGE_TOO_LARGE); the session is intact
@@ -32,9 +33,11 @@ from contextlib import AsyncExitStack, ExitStack
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Union
 
+from pydantic import ValidationError
+
 from drugenv.errors import DependencyNotInstalled, DrugEnvError
 from drugenv.models import DrugTargetAction, DrugTargetState, ValidationObservation
-from drugenv.server.protocol import ErrorCode, parse_step_data
+from drugenv.server.protocol import ErrorCode, loads_json, parse_step_data
 
 ActionLike = Union[DrugTargetAction, Mapping[str, Any]]
 
@@ -121,7 +124,12 @@ def _step_frame(action: ActionLike) -> str:
 
 
 def _result(raw: Union[str, bytes], expected: str) -> dict[str, Any]:
-    frame = json.loads(raw)
+    try:
+        frame = loads_json(raw)  # the server's own strict decoder
+    except ValueError as e:
+        raise EnvServerError("PROTOCOL", f"the server's reply is not JSON ({e})") from None
+    if not isinstance(frame, dict):
+        raise EnvServerError("PROTOCOL", f"expected a JSON object frame, got {type(frame).__name__}")
     if frame.get("type") == "error":
         _raise_for_error(frame)
     if frame.get("type") != expected or not isinstance(frame.get("data"), dict):
@@ -129,9 +137,26 @@ def _result(raw: Union[str, bytes], expected: str) -> dict[str, Any]:
     return frame["data"]
 
 
+def _protocol_error(what: str, err: Exception) -> EnvServerError:
+    """A reply the client cannot read as ``what``: the server speaks another protocol version, or is not DrugEnv's."""
+    detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors()[:3]) \
+        if isinstance(err, ValidationError) else str(err)
+    return EnvServerError("PROTOCOL", f"the server's {what} does not match drugenv's models ({detail[:300]})")
+
+
 def _step_result(data: dict[str, Any]) -> StepResult:
-    obs, reward, done, metadata = parse_step_data(data)
+    try:
+        obs, reward, done, metadata = parse_step_data(data)
+    except (ValueError, TypeError) as e:  # pydantic's ValidationError is a ValueError
+        raise _protocol_error("observation", e) from None
     return StepResult(observation=obs, reward=reward, done=done, metadata=metadata)
+
+
+def _state_result(data: dict[str, Any]) -> DrugTargetState:
+    try:
+        return DrugTargetState.model_validate(data)
+    except ValidationError as e:
+        raise _protocol_error("state", e) from None
 
 
 class _Options:
@@ -198,7 +223,7 @@ class DrugTargetEnv(_ClientBase):
 
     def state(self) -> DrugTargetState:
         """Visible bookkeeping of the current episode."""
-        return DrugTargetState.model_validate(self._call('{"type":"state"}', "state"))
+        return _state_result(self._call('{"type":"state"}', "state"))
 
     def close(self) -> None:
         """End the session (the server frees its slot); idempotent."""
@@ -301,7 +326,7 @@ class AsyncDrugTargetEnv(_ClientBase):
 
     async def state(self) -> DrugTargetState:
         """Visible bookkeeping of the current episode."""
-        return DrugTargetState.model_validate(await self._call('{"type":"state"}', "state"))
+        return _state_result(await self._call('{"type":"state"}', "state"))
 
     async def close(self) -> None:
         """End the session (the server frees its slot); idempotent."""

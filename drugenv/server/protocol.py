@@ -246,10 +246,15 @@ def loads_json(data: Union[str, bytes]) -> Any:
 
 
 def parse_step_data(data: dict[str, Any]) -> tuple[ValidationObservation, Optional[float], bool, dict[str, Any]]:
-    """Client side: an observation payload back into ``(observation, reward, done, metadata)``."""
-    reward, done = data.get("reward"), bool(data.get("done", False))
-    obs = ValidationObservation.model_validate({**data.get("observation", {}), "reward": reward, "done": done})
-    return obs, reward, done, dict(data.get("metadata") or {})
+    """Client side: an observation payload back into ``(observation, reward, done, metadata)``. A payload of
+    another shape raises ``ValueError`` (pydantic's ``ValidationError`` for the observation's fields)."""
+    reward, done, observation, metadata = data.get("reward"), data.get("done", False), data.get("observation", {}), data.get("metadata")
+    if not isinstance(done, bool):  # bool("no") is True
+        raise ValueError(f"done must be true or false, got {type(done).__name__}")
+    if not isinstance(observation, dict) or not isinstance(metadata, (dict, type(None))):
+        raise ValueError("observation must be an object, and metadata an object or null")
+    obs = ValidationObservation.model_validate({**observation, "reward": reward, "done": done})
+    return obs, obs.reward, done, dict(metadata or {})
 
 
 __all__ = [

@@ -1,0 +1,86 @@
+"""The client against a server that answers what DrugEnv's never would: every reply it cannot read is an
+``EnvServerError`` with code ``PROTOCOL`` (json's, pydantic's and Python's own errors escaped before),
+from the sync and the async client alike."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from typing import Iterator
+
+import pytest
+from websockets.sync.server import ServerConnection, serve
+
+from drugenv.client import AsyncDrugTargetEnv, DrugTargetEnv, EnvServerError
+from drugenv.simulator.environment import DrugTargetEnvironment
+
+GOOD = json.loads(DrugTargetEnvironment().reset(seed=0, scenario="egfr_nsclc_viable").model_dump_json())
+
+
+def _observation_frame(**changes: object) -> str:
+    data = {"observation": {k: v for k, v in GOOD.items() if k not in ("reward", "done")}, "reward": None, "done": False,
+            "metadata": {}}
+    data.update(changes)
+    return json.dumps({"type": "observation", "data": data})
+
+
+# path -> the reply to every frame the client sends
+REPLIES = {
+    "text": "hello",
+    "nan": '{"type": "observation", "data": {"reward": NaN}}',
+    "list": "[1, 2]",
+    "null": "null",
+    "empty_observation": '{"type": "observation", "data": {}}',
+    "observation_is_a_list": _observation_frame(observation=[1, 2]),
+    "reward_is_text": _observation_frame(reward="lots"),
+    "done_is_text": _observation_frame(done="no"),  # bool("no") was True
+    "metadata_is_text": _observation_frame(metadata="abc"),
+    "credits_are_text": _observation_frame(observation={**GOOD, "credits_remaining": "many"}),
+}
+
+
+@pytest.fixture(scope="module")
+def fake_url() -> Iterator[str]:
+    def handler(ws: ServerConnection) -> None:
+        reply = REPLIES[ws.request.path.strip("/").split("/")[0]]
+        for _ in ws:
+            ws.send(reply)
+
+    with serve(handler, "127.0.0.1", 0) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        yield f"http://127.0.0.1:{server.socket.getsockname()[1]}"
+        server.shutdown()
+    thread.join(timeout=5)
+
+
+@pytest.mark.parametrize("mode", sorted(REPLIES))
+def test_an_unreadable_reply_is_a_protocol_error(fake_url: str, mode: str) -> None:
+    with DrugTargetEnv(base_url=f"{fake_url}/{mode}", message_timeout_s=10) as env:
+        with pytest.raises(EnvServerError) as err:
+            env.reset(seed=0)
+    assert err.value.code == "PROTOCOL", err.value
+
+    async def play() -> None:
+        async with AsyncDrugTargetEnv(base_url=f"{fake_url}/{mode}", message_timeout_s=10) as env:
+            await env.reset(seed=0)
+
+    with pytest.raises(EnvServerError) as err:
+        asyncio.run(play())
+    assert err.value.code == "PROTOCOL", err.value
+
+
+def test_a_state_reply_of_the_wrong_shape_is_a_protocol_error(fake_url: str) -> None:
+    REPLIES["bad_state"] = json.dumps({"type": "state", "data": {"step_count": "many"}})
+    with DrugTargetEnv(base_url=f"{fake_url}/bad_state", message_timeout_s=10) as env:
+        with pytest.raises(EnvServerError, match="state does not match") as err:
+            env.state()
+    assert err.value.code == "PROTOCOL"
+
+
+def test_a_well_formed_reply_still_reads(fake_url: str) -> None:
+    REPLIES["good"] = _observation_frame()
+    with DrugTargetEnv(base_url=f"{fake_url}/good", message_timeout_s=10) as env:
+        result = env.reset(seed=0)
+    assert result.observation.target_gene == "EGFR" and result.done is False and result.reward is None
