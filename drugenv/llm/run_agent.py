@@ -111,6 +111,12 @@ def model_path(model: str) -> str:
     return resolve_model_spec(model)
 
 
+def _missing_path(name: str) -> bool:
+    """Whether ``name`` is a path (a hub id is never absolute and never starts with ".") that does not exist:
+    said before anything loads, instead of the hub's "Repo id must be in the form ..." error."""
+    return (Path(name).is_absolute() or name.startswith(".")) and not Path(name).exists()
+
+
 def make_hf_policy(
     model: Optional[str] = None,
     adapter: Optional[str] = None,
@@ -146,11 +152,10 @@ def make_hf_policy(
         except (RuntimeError, TypeError) as e:
             raise ConfigError(f"device={device!r} is not a torch device ({e}); use 'auto', 'cpu', 'cuda' or 'cuda:N'") from None
     model_id, adapter_id = resolve_model(model), resolve_adapter(adapter)
-    for flag, name in (("model", model_id), ("adapter", adapter_id)):
-        # A path (not a hub id, which is never absolute nor starts with "."): say it is missing before loading anything.
-        if name and (Path(name).is_absolute() or name.startswith(".")) and not Path(name).exists():
-            raise ConfigError(f"{flag} path {name!r} does not exist; pass a model directory, a hub id, or 'tiny'"
-                              if flag == "model" else f"adapter path {name!r} does not exist; pass a peft adapter directory")
+    if _missing_path(model_id):
+        raise ConfigError(f"model path {model_id!r} does not exist; pass a model directory, a hub id, or 'tiny'")
+    if adapter_id and _missing_path(adapter_id):
+        raise ConfigError(f"adapter path {adapter_id!r} does not exist; pass a peft adapter directory")
     try:
         return HFPolicy(model_path(model_id), adapter=adapter_id, sampling=sampling,
                         device=device, dtype=dtype, max_prompt_tokens=max_prompt_tokens, batch_size=batch_size)

@@ -38,6 +38,9 @@ REPLIES = {
     "metadata_is_text": _observation_frame(metadata="abc"),
     "credits_are_text": _observation_frame(observation={**GOOD, "credits_remaining": "many"}),
 }
+UNREADABLE = sorted(REPLIES)
+REPLIES["bad_state"] = json.dumps({"type": "state", "data": {"step_count": "many"}})
+REPLIES["good"] = _observation_frame()
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +58,7 @@ def fake_url() -> Iterator[str]:
     thread.join(timeout=5)
 
 
-@pytest.mark.parametrize("mode", sorted(REPLIES))
+@pytest.mark.parametrize("mode", UNREADABLE)
 def test_an_unreadable_reply_is_a_protocol_error(fake_url: str, mode: str) -> None:
     with DrugTargetEnv(base_url=f"{fake_url}/{mode}", message_timeout_s=10) as env:
         with pytest.raises(EnvServerError) as err:
@@ -72,7 +75,6 @@ def test_an_unreadable_reply_is_a_protocol_error(fake_url: str, mode: str) -> No
 
 
 def test_a_state_reply_of_the_wrong_shape_is_a_protocol_error(fake_url: str) -> None:
-    REPLIES["bad_state"] = json.dumps({"type": "state", "data": {"step_count": "many"}})
     with DrugTargetEnv(base_url=f"{fake_url}/bad_state", message_timeout_s=10) as env:
         with pytest.raises(EnvServerError, match="state does not match") as err:
             env.state()
@@ -80,7 +82,6 @@ def test_a_state_reply_of_the_wrong_shape_is_a_protocol_error(fake_url: str) -> 
 
 
 def test_a_well_formed_reply_still_reads(fake_url: str) -> None:
-    REPLIES["good"] = _observation_frame()
     with DrugTargetEnv(base_url=f"{fake_url}/good", message_timeout_s=10) as env:
         result = env.reset(seed=0)
     assert result.observation.target_gene == "EGFR" and result.done is False and result.reward is None
