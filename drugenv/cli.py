@@ -12,7 +12,9 @@ Subcommand modules are imported only when used, so ``drugenv eval`` never import
 
 Mistakes are one line: a ``DrugEnvError`` (bad path, unknown key, value out of range, ...) is
 printed as ``drugenv COMMAND: error: <what, why, fix>`` on stderr with exit code 2, no traceback.
-Each command checks its arguments before Ray or a model starts.
+Each command checks its arguments before Ray or a model starts. So is a missing optional extra:
+``drugenv train`` on an install without Ray says ``ray[rllib,serve,tune] is not installed; install it
+with: pip install 'drugenv[train]'`` (``drugenv.extras`` reads which extra provides what).
 """
 
 from __future__ import annotations
@@ -21,23 +23,23 @@ import importlib
 import importlib.util
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
-# name -> (module, Args dataclass, main function, one-line help)
-COMMANDS: dict[str, tuple[str, str, str, str]] = {
-    "eval": ("drugenv.evaluation.cli", "EvalArgs", "eval_main", "score an agent on a suite"),
-    "train": ("drugenv.training.cli", "TrainArgs", "train_main", "train from an rllib_configs/ config"),
-    "sweep": ("drugenv.tuning.sweep", "SweepArgs", "sweep_main", "Ray Tune sweep over reward weights or curricula"),
-    "serve": ("serve.apps", "ServeArgs", "serve_main", "a trained agent as a Ray Serve app"),
-    "serve-env": ("drugenv.server.serve", "Args", "serve_env_main", "OpenEnv-compatible environment server"),
-    "run-agent": ("drugenv.llm.run_agent", "RunAgentArgs", "run_agent_main", "play episodes with an LLM agent"),
-    "dashboard": ("drugenv.dashboard.cli", "DashboardArgs", "dashboard_main", "live evidence dashboard in a browser"),
+# name -> (module, Args dataclass, main function, one-line help, the extra it needs: None for the core install)
+COMMANDS: dict[str, tuple[str, str, str, str, Optional[str]]] = {
+    "eval": ("drugenv.evaluation.cli", "EvalArgs", "eval_main", "score an agent on a suite", None),
+    "train": ("drugenv.training.cli", "TrainArgs", "train_main", "train from an rllib_configs/ config", "train"),
+    "sweep": ("drugenv.tuning.sweep", "SweepArgs", "sweep_main", "Ray Tune sweep over reward weights or curricula", "train"),
+    "serve": ("serve.apps", "ServeArgs", "serve_main", "a trained agent as a Ray Serve app", "train"),
+    "serve-env": ("drugenv.server.serve", "Args", "serve_env_main", "OpenEnv-compatible environment server", "server"),
+    "run-agent": ("drugenv.llm.run_agent", "RunAgentArgs", "run_agent_main", "play episodes with an LLM agent", "llm"),
+    "dashboard": ("drugenv.dashboard.cli", "DashboardArgs", "dashboard_main", "live evidence dashboard in a browser", "dashboard"),
 }
 
 
 def _usage() -> str:
     lines = ["usage: drugenv COMMAND [options]   (drugenv COMMAND --help for options)", "", "commands:"]
-    lines += [f"  {name:<10} {help_}" for name, (_, _, _, help_) in COMMANDS.items()]
+    lines += [f"  {name:<10} {help_}" for name, (_, _, _, help_, _) in COMMANDS.items()]
     return "\n".join(lines)
 
 
@@ -50,24 +52,30 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"drugenv: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
-    module_name, args_name, main_name, _ = COMMANDS[name]
+    module_name, args_name, main_name, _, extra = COMMANDS[name]
+    prog = f"drugenv {name}"
     import tyro
 
     if module_name.startswith("serve."):  # serve/ sits beside the package, in the repository root
         sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
         if importlib.util.find_spec("serve") is None:
-            print(f"drugenv {name}: error: the Serve apps (serve/) ship with the repository, not the package; "
+            print(f"{prog}: error: the Serve apps (serve/) ship with the repository, not the package; "
                   "run it from a clone of the repository (pip install -e '.[train]')", file=sys.stderr)
             return 2
-    module = importlib.import_module(module_name)
-    args = tyro.cli(getattr(module, args_name), args=rest, prog=f"drugenv {name}")
-    return run_command(f"drugenv {name}", getattr(module, main_name), args)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        return _report_missing_extra(prog, e, extra)
+    args = tyro.cli(getattr(module, args_name), args=rest, prog=prog)
+    return run_command(prog, getattr(module, main_name), args, extra=extra)
 
 
-def run_command(prog: str, command_main: Callable[[Any], Any], args: Any) -> int:
+def run_command(prog: str, command_main: Callable[[Any], Any], args: Any, *, extra: Optional[str] = None) -> int:
     """``command_main(args)`` with the command line's handling of mistakes: a ``DrugEnvError`` is printed
-    as ``PROG: error: <message>`` on stderr and gives exit code 2, without a traceback. The ``python -m``
-    entry points (``drugenv.server``, ``drugenv.llm.run_agent``, ``drugenv.training.ppo``) run through it too."""
+    as ``PROG: error: <message>`` on stderr and gives exit code 2, without a traceback, and so is an
+    optional dependency that is not installed (``extra``: the extra the command needs; see
+    ``drugenv.extras.missing_extra``). The ``python -m`` entry points (``drugenv.server``,
+    ``drugenv.llm.run_agent``, ``drugenv.training.ppo``) run through it too."""
     from drugenv.errors import DrugEnvError
 
     try:
@@ -75,7 +83,21 @@ def run_command(prog: str, command_main: Callable[[Any], Any], args: Any) -> int
     except DrugEnvError as e:
         print(f"{prog}: error: {one_line(e)}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as e:
+        return _report_missing_extra(prog, e, extra)
     return result if isinstance(result, int) else 0
+
+
+def _report_missing_extra(prog: str, error: ModuleNotFoundError, extra: Optional[str]) -> int:
+    """Print a missing optional dependency as a mistake (exit code 2); any other missing module is a
+    defect, and keeps its traceback."""
+    from drugenv.extras import missing_extra
+
+    missing = missing_extra(error, extra)
+    if missing is None:
+        raise error
+    print(f"{prog}: error: {one_line(missing)}", file=sys.stderr)
+    return 2
 
 
 def check_output_path(path: str | Path, flag: str, *, directory: bool = False) -> None:

@@ -1,6 +1,7 @@
 """A new user's mistakes at the `drugenv` command line: each is one line on stderr (what, why, the fix) and
 exit code 2, never a traceback, and it comes before Ray, SFT or a model starts (each run here takes seconds)."""
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -71,16 +72,27 @@ def a_file(tmp_path_factory) -> str:
     return str(p)
 
 
+def _extra_missing(command: str) -> bool:
+    """Whether the extra ``command`` needs lacks a package here (then the mistake it reports may be the
+    missing extra, found before the one the journey makes: ``tests/test_extras.py``)."""
+    needs = {"train": ("ray", "torch"), "serve": ("ray", "torch"), "sweep": ("ray",), "run-agent": ("torch",),
+             "serve-env": ("fastapi",)}
+    return any(importlib.util.find_spec(m) is None for m in needs.get(command, ()))
+
+
 @pytest.mark.parametrize("argv,message", JOURNEYS, ids=[" ".join(a)[:60] for a, _ in JOURNEYS])
 def test_mistake_is_one_line_and_exit_code_2(argv, message, no_algo_overrides, a_file):
     run = drugenv(*[no_algo_overrides if a == "NO_ALGO" else a.replace("A_FILE", a_file) for a in argv])
     lines = run.stderr.strip().splitlines()
     assert run.returncode == 2, run.stderr[-2000:]
     assert "Traceback" not in run.stderr and len(lines) == 1, run.stderr[-2000:]
+    if _extra_missing(argv[0]) and "is not installed; install it with: pip install 'drugenv[" in lines[0]:
+        message = "is not installed"
     assert lines[0].startswith(f"drugenv {argv[0]}: error: ") and message in lines[0], lines[0]
 
 
 def test_serve_checkpoint_without_adapter_says_so(tmp_path):
+    pytest.importorskip("ray.serve")
     run = drugenv("serve", "--checkpoint", str(tmp_path))
     assert run.returncode == 2 and "holds no LoRA adapter" in run.stderr and "Traceback" not in run.stderr
 

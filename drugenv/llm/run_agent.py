@@ -413,7 +413,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     from drugenv.cli import run_command
 
-    return run_command("python -m drugenv.llm.run_agent", run_agent_main, tyro.cli(RunAgentArgs, args=argv))
+    return run_command("python -m drugenv.llm.run_agent", run_agent_main, tyro.cli(RunAgentArgs, args=argv), extra="llm")
 
 
 if __name__ == "__main__":

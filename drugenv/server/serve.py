@@ -282,7 +282,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     from drugenv.cli import run_command
 
-    return run_command("python -m drugenv.server", serve_env_main, tyro.cli(Args, args=argv))
+    return run_command("python -m drugenv.server", serve_env_main, tyro.cli(Args, args=argv), extra="server")
 
 
 __all__ = ["Args", "KERNEL_SPREADS_CONNECTIONS", "ReusePortListener", "SEAL_ENV_VAR", "WORKER_ARGS_ENV_VAR", "build_server", "free_port", "main", "make_app", "serve_env_main", "serve_in_thread"]

@@ -359,4 +359,4 @@ if __name__ == "__main__":  # pragma: no cover
 
     from drugenv.cli import run_command
 
-    sys.exit(run_command("python -m drugenv.training.ppo", train_ppo_main, tyro.cli(PPOTrainArgs)))
+    sys.exit(run_command("python -m drugenv.training.ppo", train_ppo_main, tyro.cli(PPOTrainArgs), extra="train"))

@@ -1,9 +1,10 @@
 import pytest
-import torch
 
-from drugenv.llm.masks import assistant_token_mask, check_assistant_mask, completion_mask
-from drugenv.llm.prompts import action_to_json, build_messages
-from drugenv.models import DrugTargetAction
+torch = pytest.importorskip("torch")
+
+from drugenv.llm.masks import assistant_token_mask, check_assistant_mask, completion_mask  # noqa: E402
+from drugenv.llm.prompts import action_to_json, build_messages  # noqa: E402
+from drugenv.models import DrugTargetAction  # noqa: E402
 
 CONVERSATIONS = [
     [{"role": "system", "content": "sys"}, {"role": "user", "content": "hello"},

@@ -1,10 +1,11 @@
 import pytest
-import torch
 
-from drugenv.llm.parsing import UNPARSEABLE_ACTION_TYPE, ParseFailure
-from drugenv.llm.policy import Generation, GenerationBackend, HFGenerateBackend, HFPolicy, SamplingConfig
-from drugenv.models import DrugTargetAction
-from drugenv.simulator.environment import DrugTargetEnvironment
+torch = pytest.importorskip("torch")
+
+from drugenv.llm.parsing import UNPARSEABLE_ACTION_TYPE, ParseFailure  # noqa: E402
+from drugenv.llm.policy import Generation, GenerationBackend, HFGenerateBackend, HFPolicy, SamplingConfig  # noqa: E402
+from drugenv.models import DrugTargetAction  # noqa: E402
+from drugenv.simulator.environment import DrugTargetEnvironment  # noqa: E402
 
 
 def _observations(n: int):

@@ -1,11 +1,12 @@
 import json
 
 import pytest
-import torch
 
-from drugenv.llm.sft import collate, expert_examples, oracle_examples, sft_on_trajectories
-from drugenv.models import DrugTargetAction
-from drugenv.llm.parsing import parse_action
+torch = pytest.importorskip("torch")
+
+from drugenv.llm.sft import collate, expert_examples, oracle_examples, sft_on_trajectories  # noqa: E402
+from drugenv.models import DrugTargetAction  # noqa: E402
+from drugenv.llm.parsing import parse_action  # noqa: E402
 
 
 @pytest.fixture(scope="module")

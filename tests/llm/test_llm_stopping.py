@@ -3,10 +3,11 @@
 from types import SimpleNamespace
 
 import pytest
-import torch
 
-from drugenv.llm.policy import HFGenerateBackend, SamplingConfig
-from drugenv.llm.stopping import cut_at_stop, stop_token_ids
+torch = pytest.importorskip("torch")
+
+from drugenv.llm.policy import HFGenerateBackend, SamplingConfig  # noqa: E402
+from drugenv.llm.stopping import cut_at_stop, stop_token_ids  # noqa: E402
 
 
 def test_stop_ids_union_tokenizer_and_generation_config():

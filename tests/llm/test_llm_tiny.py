@@ -3,9 +3,10 @@ import importlib
 import json
 
 import pytest
-import torch
 
-from drugenv.llm import loading, tiny
+torch = pytest.importorskip("torch")
+
+from drugenv.llm import loading, tiny  # noqa: E402
 
 
 def test_chat_template_is_qwen25_exact():

@@ -5,7 +5,8 @@ both run ``drugenv.llm.generation.generate_completions`` with ``drugenv.llm.stop
 from __future__ import annotations
 
 import pytest
-import torch
+
+torch = pytest.importorskip("torch")
 
 pytest.importorskip("peft")
 pytest.importorskip("ray.rllib")

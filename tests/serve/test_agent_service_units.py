@@ -5,8 +5,10 @@ import json
 
 import pytest
 
-from drugenv.errors import ConfigError, UnknownScenarioError
-from serve.agent_service import AgentServiceArgs, Environment, episode_for, resolve_agent
+pytest.importorskip("ray.serve")  # the module defines Serve deployments, even where these tests do not start one
+
+from drugenv.errors import ConfigError, UnknownScenarioError  # noqa: E402
+from serve.agent_service import AgentServiceArgs, Environment, episode_for, resolve_agent  # noqa: E402
 
 
 def test_base_model_comes_from_adapter_config(tmp_path):

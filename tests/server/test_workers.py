@@ -70,7 +70,7 @@ def _play(url: str, seed: int) -> tuple[list[dict], list[dict]]:
 
 def test_sessions_across_workers_replay_exactly(two_worker_server):
     url, proc = two_worker_server
-    children = subprocess.run(["ps", "--ppid", str(proc.pid), "-o", "args="], capture_output=True, text=True).stdout
+    children = subprocess.run(["ps", "-ww", "--ppid", str(proc.pid), "-o", "args="], capture_output=True, text=True).stdout
     assert children.count("multiprocessing") >= 2, children  # two worker processes behind the one port
     with ThreadPoolExecutor(6) as pool:
         results = list(pool.map(lambda s: (s, _play(url, s)), range(8)))

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
+
+torch = pytest.importorskip("torch")
 
 pytest.importorskip("peft")
 pytest.importorskip("ray.rllib")

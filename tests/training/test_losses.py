@@ -8,9 +8,10 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-import torch
 
-from drugenv.training.losses import LOSS_TYPES, group_advantages, grpo_loss
+torch = pytest.importorskip("torch")
+
+from drugenv.training.losses import LOSS_TYPES, group_advantages, grpo_loss  # noqa: E402
 
 # B=2 turns, T=3 completion positions; row 1 has one padding position.
 LOGP = [[-1.0, -0.5, -2.0], [-0.3, -1.2, -9.0]]

@@ -203,6 +203,7 @@ def test_ray_job_submit_against_local_head(tmp_path):
     The head runs with --block in its own process group, so the test stops exactly the Ray it
     started (``ray stop`` would end every Ray on the machine).
     """
+    pytest.importorskip("ray")  # the `ray` command line comes with it
     import time
 
     ray_bin = Path(sys.executable).parent / "ray"

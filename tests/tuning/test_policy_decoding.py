@@ -2,12 +2,14 @@
 
 import numpy as np
 import pytest
-import torch
 
-from drugenv.actions import ActionType
-from drugenv.gym_envs.vector_env import OBS_DIM, VECTOR_ACTIONS
-from drugenv.simulator.environment import DrugTargetEnvironment
-from drugenv.training.ppo import RLModulePolicy
+torch = pytest.importorskip("torch")
+pytest.importorskip("ray.rllib")  # drugenv.training.ppo builds on RLlib
+
+from drugenv.actions import ActionType  # noqa: E402
+from drugenv.gym_envs.vector_env import OBS_DIM, VECTOR_ACTIONS  # noqa: E402
+from drugenv.simulator.environment import DrugTargetEnvironment  # noqa: E402
+from drugenv.training.ppo import RLModulePolicy  # noqa: E402
 
 NAMES = [a.name for a in VECTOR_ACTIONS]
 
