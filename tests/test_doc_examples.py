@@ -1,4 +1,5 @@
-"""Every Python example in the README and docs/ runs as written, in a fresh interpreter.
+"""The README's and docs/' examples work as written: every Python example runs in a fresh interpreter,
+and every command line parses (``test_every_documented_command_line_parses``, below).
 
 An example that talks to a server (``http://127.0.0.1:8000``) is pointed at a real DrugEnv server on
 a free loopback port; nothing else in it is changed. An example that cannot run here says why in an
@@ -9,6 +10,7 @@ minutes of compute. Such a marker must give its reason.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -61,3 +63,100 @@ def test_example_runs(where, code, request):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, f"{where}:\n{run.stderr[-3000:]}"
+
+
+# ---------------------------------------------------------------------------------------------- commands
+# Every command line the docs show (``drugenv ...``, ``python -m drugenv...``, ``python benchmarks/...``)
+# is parsed by the real entry point, which stops once its arguments are read (nothing runs): a renamed
+# or retyped flag fails here instead of on a reader's machine. Shell variables take the values below,
+# and bash expands each line as a reader's shell would.
+SHELL_VALUES = {"run": "grpo_tiny_cpu_long", "suite": "procedural-test:400", "D": "docs/results/performance", "w": "1",
+                "DASH": "8265", "OUT": "/tmp/out", "PWD": "/tmp"}
+COMMAND_START = re.compile(r"^(?:[A-Z_]+=\S+\s+)*(?:drugenv\s|python -m drugenv[.\s]|python benchmarks/)|\s--\s+drugenv\s")
+
+PARSE_ONLY = r'''
+import argparse, contextlib, io, json, runpy, sys
+import tyro
+
+class Parsed(BaseException):
+    """Raised once an entry point has read its arguments: the command is not run."""
+
+_cli, _parse_args = tyro.cli, argparse.ArgumentParser.parse_args
+def cli(*args, **kwargs):
+    _cli(*args, **kwargs)
+    raise Parsed
+def parse_args(self, *args, **kwargs):
+    _parse_args(self, *args, **kwargs)
+    raise Parsed
+tyro.cli, argparse.ArgumentParser.parse_args = cli, parse_args
+
+from drugenv.cli import main
+results = []
+for argv in json.load(sys.stdin):
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            if argv[0] == "drugenv":
+                main(argv[1:])
+            elif argv[:2] == ["python", "-m"]:
+                sys.argv = [argv[2], *argv[3:]]
+                runpy.run_module(argv[2], run_name="__main__", alter_sys=True)
+            else:  # python SCRIPT: the script's folder comes first on sys.path, as `python SCRIPT` puts it
+                sys.argv = argv[1:]
+                sys.path.insert(0, str(__import__("pathlib").Path(argv[1]).resolve().parent))
+                runpy.run_path(argv[1], run_name="__main__")
+        results.append("not parsed: the entry point returned without reading its arguments")
+    except Parsed:
+        results.append(None)
+    except SystemExit as e:
+        results.append(f"exit {e.code}: {err.getvalue()[-1500:]}")
+    except Exception as e:
+        results.append(f"{type(e).__name__}: {e}")
+print(json.dumps(results))
+'''
+
+
+def _doc_commands() -> list[tuple[str, str]]:
+    """(``file:line``, the command line as written, continuation lines joined) of every command in a ```bash block."""
+    found = []
+    for path in DOCS:
+        text = path.read_text()
+        for m in re.finditer(r"^```bash\n(.*?)^```", text, re.S | re.M):
+            first = text.count("\n", 0, m.start(1)) + 1
+            lines, i = m.group(1).split("\n"), 0
+            while i < len(lines):
+                start, line = i, lines[i]
+                while line.endswith("\\") and i + 1 < len(lines):
+                    i += 1
+                    line = line[:-1] + " " + lines[i].strip()
+                i += 1
+                if not line.lstrip().startswith("#") and COMMAND_START.search(line.strip()):
+                    found.append((f"{path.relative_to(ROOT)}:{first + start}", line.strip()))
+    return found
+
+
+def _argv(line: str) -> list[str]:
+    """``line`` as bash splits and expands it (``SHELL_VALUES`` set, any other variable an error), from
+    the command itself: leading ``NAME=value`` assignments and a ``ray job submit ... --`` wrapper dropped."""
+    assign = "".join(f"{k}={v!r}; " for k, v in SHELL_VALUES.items())
+    run = subprocess.run(["bash", "-c", f"set -u; {assign}printf '%s\\0' {line}"], capture_output=True, text=True, timeout=30)
+    assert run.returncode == 0, f"bash could not expand {line!r}: {run.stderr}"
+    argv = run.stdout.split("\0")[:-1]
+    if "--" in argv and argv[argv.index("--") + 1:][:1] == ["drugenv"]:
+        argv = argv[argv.index("--") + 1:]
+    while argv and re.fullmatch(r"[A-Z_]+=.*", argv[0]):
+        argv = argv[1:]
+    return argv
+
+
+def test_every_documented_command_line_parses():
+    commands = _doc_commands()
+    assert len(commands) >= 40, f"only {len(commands)} command lines found in the docs' bash blocks"
+    argvs = [_argv(line) for _, line in commands]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+    run = subprocess.run([sys.executable, "-c", PARSE_ONLY], input=json.dumps(argvs), cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    results = json.loads(run.stdout.strip().splitlines()[-1])
+    failures = [f"{where}: {line}\n  {why}" for (where, line), why in zip(commands, results) if why is not None]
+    assert not failures, "\n".join(failures)
