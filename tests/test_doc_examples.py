@@ -67,8 +67,9 @@ def test_example_runs(where, code, request):
 
 # ---------------------------------------------------------------------------------------------- commands
 # Every command line the docs show (``drugenv ...``, ``python -m drugenv...``, ``python benchmarks/...``)
-# is parsed by the real entry point, which stops once its arguments are read (nothing runs): a renamed
-# or retyped flag fails here instead of on a reader's machine. Shell variables take the values below,
+# is parsed by the real entry point, which stops once its arguments are read (nothing runs); a
+# ``drugenv`` command's own ``check_args`` runs too (``--set`` keys and values against the config,
+# ranges, output paths). A renamed flag or config key fails here instead of on a reader's machine. Shell variables take the values below,
 # and bash expands each line as a reader's shell would.
 SHELL_VALUES = {"run": "grpo_tiny_cpu_long", "suite": "procedural-test:400", "D": "docs/results/performance", "w": "1",
                 "DASH": "8265", "OUT": "/tmp/out", "PWD": "/tmp"}
@@ -90,14 +91,29 @@ def parse_args(self, *args, **kwargs):
     raise Parsed
 tyro.cli, argparse.ArgumentParser.parse_args = cli, parse_args
 
-from drugenv.cli import main
+import importlib, os
+from drugenv.cli import COMMANDS
+from drugenv.errors import DrugEnvError
+
+def drugenv(name, rest):
+    """``drugenv NAME REST``'s arguments read and checked as ``drugenv.cli.main`` reads them, without the run:
+    the command's own ``check_args`` (config keys and values, ranges, output paths) where it has one."""
+    module_name, args_name = COMMANDS[name][:2]
+    if module_name.startswith("serve."):
+        sys.path.insert(0, os.getcwd())
+    module = importlib.import_module(module_name)
+    args = _cli(getattr(module, args_name), args=rest, prog=f"drugenv {name}")
+    if hasattr(module, "check_args"):
+        module.check_args(args)
+    raise Parsed
+
 results = []
 for argv in json.load(sys.stdin):
     err = io.StringIO()
     try:
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
             if argv[0] == "drugenv":
-                main(argv[1:])
+                drugenv(argv[1], argv[2:])
             elif argv[:2] == ["python", "-m"]:
                 sys.argv = [argv[2], *argv[3:]]
                 runpy.run_module(argv[2], run_name="__main__", alter_sys=True)
@@ -110,6 +126,9 @@ for argv in json.load(sys.stdin):
         results.append(None)
     except SystemExit as e:
         results.append(f"exit {e.code}: {err.getvalue()[-1500:]}")
+    except DrugEnvError as e:  # a path the docs name from an earlier run (runs/...) is not there in a checkout
+        earlier_output = [a for a in argv if a.startswith("runs/") and not os.path.exists(a) and a in str(e)]
+        results.append(None if earlier_output and "does not exist" in str(e) else f"{type(e).__name__}: {e}")
     except Exception as e:
         results.append(f"{type(e).__name__}: {e}")
 print(json.dumps(results))
