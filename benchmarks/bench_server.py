@@ -226,7 +226,7 @@ async def run_load(url: str, args: Args, server_pid: Optional[int] = None) -> di
         tasks = [asyncio.create_task(client(session, url, i, args, start, latencies)) for i in range(args.clients)]
         await asyncio.sleep(0.5)  # let every socket connect
         spread = sessions_per_process(server_pid, int(url.rsplit(":", 1)[1])) if server_pid else None
-        t0, cpu0 = time.perf_counter(), time.process_time()
+        t0, cpu0, started = time.perf_counter(), time.process_time(), time.time()
         start.set()
         done = await asyncio.gather(*tasks)
         wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
@@ -240,6 +240,8 @@ async def run_load(url: str, args: Args, server_pid: Optional[int] = None) -> di
             "client_cpu_us_per_step": round(1e6 * cpu / steps, 1),
             # Each session lives in the worker that accepted it, and a run ends with its slowest session.
             **({"sessions_per_process": spread} if spread else {}),
+            # When the measured window ran (Unix time): benchmarks/gc_pauses.py finds the pauses inside it.
+            "window_unix_s": [round(started, 4), round(started + wall, 4)],
             # Equal digests: both servers answered so that the clients sent them the very same frames.
             "load_sha256": hashlib.sha256("".join(d for _, d in done).encode()).hexdigest()}
 

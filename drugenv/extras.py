@@ -11,6 +11,7 @@ list of who needs what. A requirement's distribution name is taken as its import
 from __future__ import annotations
 
 import functools
+import importlib.util
 import re
 from importlib import metadata
 from typing import Optional
@@ -57,4 +58,16 @@ def missing_extra(error: ModuleNotFoundError, extra: Optional[str] = None) -> Op
     return DependencyNotInstalled(requirement, extra or its_extra)
 
 
-__all__ = ["missing_extra", "optional_requirements"]
+def uninstalled_extra(error: BaseException) -> Optional[DependencyNotInstalled]:
+    """``missing_extra(error)`` where the module is really not installed here (``find_spec`` finds no
+    top-level package), else None: what lets the test suite skip a test that needs an extra this
+    install lacks (``tests/conftest.py``), and fail on any other import error."""
+    if not isinstance(error, ModuleNotFoundError) or not error.name:
+        return None
+    missing = missing_extra(error)
+    if missing is None or importlib.util.find_spec(error.name.partition(".")[0]) is not None:
+        return None
+    return missing
+
+
+__all__ = ["missing_extra", "optional_requirements", "uninstalled_extra"]

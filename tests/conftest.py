@@ -11,29 +11,16 @@ with ``pytest.importorskip``.
 
 from __future__ import annotations
 
-import importlib.util
-from typing import Optional
-
 import pytest
 
-from drugenv.extras import missing_extra
-
-
-def _not_installed(error: BaseException) -> Optional[str]:
-    """The skip reason when ``error`` is an import of an optional dependency that is not installed."""
-    if not isinstance(error, ModuleNotFoundError) or not error.name:
-        return None
-    missing = missing_extra(error)
-    if missing is None or importlib.util.find_spec(error.name.partition(".")[0]) is not None:
-        return None
-    return f"needs an extra this install lacks: {missing}"
+from drugenv.extras import uninstalled_extra
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
     report = outcome.get_result()
-    reason = _not_installed(call.excinfo.value) if call.excinfo is not None and report.failed else None
-    if reason is not None:
+    missing = uninstalled_extra(call.excinfo.value) if call.excinfo is not None and report.failed else None
+    if missing is not None:
         report.outcome = "skipped"
-        report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: {reason}")
+        report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: needs an extra this install lacks: {missing}")

@@ -106,3 +106,15 @@ def test_a_module_missing_for_another_reason_keeps_its_traceback(tmp_path):
 
     with pytest.raises(ModuleNotFoundError, match="no_such_module_drugenv_never_declared"):
         run_command("drugenv x", broken, None, extra="train")
+
+
+def test_only_a_module_that_is_really_not_installed_counts_as_an_uninstalled_extra(monkeypatch):
+    from drugenv import extras
+
+    ray = ModuleNotFoundError(name="ray.rllib")
+    installed = importlib.util.find_spec("ray") is not None
+    assert (extras.uninstalled_extra(ray) is None) == installed  # here: ray comes with the test extra, or it does not
+    monkeypatch.setattr(extras.importlib.util, "find_spec", lambda name: None)
+    assert str(extras.uninstalled_extra(ray)).endswith("pip install 'drugenv[train]'")
+    assert extras.uninstalled_extra(ModuleNotFoundError(name="no_such_module")) is None
+    assert extras.uninstalled_extra(ImportError("cannot import name x")) is None
