@@ -21,8 +21,9 @@ from __future__ import annotations
 import importlib
 import time
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Protocol, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Protocol, Tuple
 
 import gymnasium as gym
 import numpy as np
@@ -116,7 +117,9 @@ def group_tasks(config: Any, iteration: int) -> List[Dict[str, Any]]:
     """The scenario seeds of one training iteration: ``[{"group_id", "reset_kwargs"}, ...]``.
 
     Deterministic in ``(config.seed, iteration)``, so a resumed run sees the same scenarios. The
-    G episodes of a group all start from ``env.reset(**reset_kwargs)``.
+    G episodes of a group all start from ``env.reset(**reset_kwargs)``. Each task also carries a
+    ``sampling_seed`` (``sampling_seed``): the runner that plays it samples completions from
+    those seeds, not from its process's random state.
     """
     n = config.groups_per_iteration
     base = 0 if config.seed is None else int(config.seed)
@@ -152,7 +155,41 @@ def group_tasks(config: Any, iteration: int) -> List[Dict[str, Any]]:
                 r["difficulty"] = tier
     if len(resets) != n:
         raise ValueError(f"scenario_sampler returned {len(resets)} reset dicts, expected groups_per_iteration={n}.")
-    return [{"group_id": i, "reset_kwargs": r} for i, r in enumerate(resets)]
+    return [{"group_id": i, "reset_kwargs": r, "sampling_seed": sampling_seed(base, iteration, i)}
+            for i, r in enumerate(resets)]
+
+
+def sampling_seed(base: int, iteration: int, group_id: int) -> int:
+    """The seed group ``group_id`` of training iteration ``iteration`` is sampled with (64 bits).
+
+    Why not the runner's own random state: it would carry on from whatever that process sampled
+    before, so a run resumed from a checkpoint (fresh runner processes, seeded as at the start) or a
+    runner RLlib restarted after a failure would sample other completions than the run that never
+    stopped. Drawn from the run seed, the iteration and the group alone, a resumed run replays the
+    uninterrupted one exactly (``tests/training/test_algorithm.py``).
+    """
+    # The trailing word keeps this stream apart from group_tasks' scenario draws, which hash
+    # [base, iteration] and [base, iteration, 1].
+    words = np.random.SeedSequence([base, iteration, group_id, 2]).generate_state(2, np.uint32)
+    return int(words[0]) | int(words[1]) << 32
+
+
+@contextmanager
+def seeded_sampling(tasks: List[Dict[str, Any]], device: Any) -> Iterator[None]:
+    """torch's random state for one ``sample`` call: drawn from the tasks' ``sampling_seed`` s, and put
+    back afterwards (the process's own stream is left as it was). Tasks without one (a caller's own)
+    sample from the process's stream, as before."""
+    seeds = [t.get("sampling_seed") for t in tasks]
+    if not seeds or any(s is None for s in seeds):
+        yield
+        return
+    import torch
+
+    words = np.random.SeedSequence([int(s) for s in seeds]).generate_state(2, np.uint32)
+    cuda = [torch.device(device).index or 0] if torch.device(device).type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.manual_seed(int(words[0]) | int(words[1]) << 32)
+        yield
 
 
 @dataclass
@@ -259,8 +296,10 @@ class DrugEnvRunner(EnvRunner, Checkpointable):
         """Play ``group_size`` episodes for each task, K environments in lockstep.
 
         Args:
-            tasks: ``[{"group_id": int, "reset_kwargs": {...}}, ...]``; all G episodes of a task
-                start from ``env.reset(**reset_kwargs)`` (same scenario and seed). None: when
+            tasks: ``[{"group_id": int, "reset_kwargs": {...}, "sampling_seed": int}, ...]``; all G
+                episodes of a task start from ``env.reset(**reset_kwargs)`` (same scenario and seed);
+                with every task's ``sampling_seed`` given (``group_tasks`` gives them), completions
+                are sampled from those seeds alone, else from the process's torch stream. None: when
                 exploring, one iteration's groups from ``group_tasks`` counted by this runner's own
                 ``sample`` calls (for a runner used on its own; ``DrugGRPO`` always passes tasks, so
                 several runners never draw the same groups); when not (RLlib's
@@ -315,55 +354,58 @@ class DrugEnvRunner(EnvRunner, Checkpointable):
                                           env=self.envs[k], env_index=k, rl_module=self.module))
                 slots[k] = _Slot(ep, obs, prompt)
 
-        for k in range(len(self.envs)):
-            refill(k)
-        while any(s is not None for s in slots):
-            active = [k for k, s in enumerate(slots) if s is not None]
-            prompts = [slots[k].prompt for k in active]
-            t0 = time.perf_counter()
-            comps, logps, truncs = self.module.generate(
-                prompts,
-                max_new_tokens=self.config.max_new_tokens,
-                eos_token_id=self.eos_token_ids,
-                pad_token_id=self.pad_token_id,
-                temperature=None if explore else 0.0,  # None: the module's training temperature; 0: greedy
-            )
-            t_gen += time.perf_counter() - t0
-            for k, c, lp, tr in zip(active, comps, logps, truncs):
-                slot = slots[k]
-                ep = slot.episode
-                text = self.tokenizer.decode(c, skip_special_tokens=True)
-                action, ok = self.agent_io.to_action(text)
-                ep.custom_data["parse_failures"] += int(not ok)
-                t1 = time.perf_counter()
-                obs = self.envs[k].step(action)
-                t_env += time.perf_counter() - t1
-                reward = float(obs.reward or 0.0)
-                done = bool(obs.done)
-                capped = not done and len(ep) + 1 >= self.config.max_turns
-                for key, value in (getattr(obs, "step_reward_breakdown", None) or {}).items():
-                    slot.turn_rewards[key] = slot.turn_rewards.get(key, 0.0) + float(value)
-                slot.prompt = [] if (done or capped) else self.agent_io.prompt_ids(self.tokenizer, obs)
-                slot.obs = obs
-                ep.add_env_step(
-                    observation=np.asarray(slot.prompt, dtype=np.int64),
-                    action=np.asarray(c, dtype=np.int64),
-                    reward=reward,
-                    infos={"parsed": ok},
-                    terminated=done,
-                    truncated=capped,
-                    extra_model_outputs={
-                        COMPLETION_LOGP: np.asarray(lp, dtype=np.float32),
-                        Columns.ACTION_LOGP: np.float32(sum(lp)),
-                        COMPLETION_TRUNCATED: bool(tr),
-                    },
+        # Completions are drawn from the tasks' own seeds (``seeded_sampling``), so what a runner
+        # samples does not depend on what its process sampled before.
+        with seeded_sampling(tasks, self.config.device):
+            for k in range(len(self.envs)):
+                refill(k)
+            while any(s is not None for s in slots):
+                active = [k for k, s in enumerate(slots) if s is not None]
+                prompts = [slots[k].prompt for k in active]
+                t0 = time.perf_counter()
+                comps, logps, truncs = self.module.generate(
+                    prompts,
+                    max_new_tokens=self.config.max_new_tokens,
+                    eos_token_id=self.eos_token_ids,
+                    pad_token_id=self.pad_token_id,
+                    temperature=None if explore else 0.0,  # None: the module's training temperature; 0: greedy
                 )
-                self.metrics.log_value(M.PARSE_FAILURE_RATE, float(not ok), reduce="mean")
-                self.metrics.log_value(M.COMPLETION_LEN_MEAN, len(c), reduce="mean")
-                self.metrics.log_value(M.TRUNCATED_COMPLETION_RATE, float(tr), reduce="mean")
-                if done or capped:
-                    self._finish(k, slot, action, finished, explore)
-                    refill(k)
+                t_gen += time.perf_counter() - t0
+                for k, c, lp, tr in zip(active, comps, logps, truncs):
+                    slot = slots[k]
+                    ep = slot.episode
+                    text = self.tokenizer.decode(c, skip_special_tokens=True)
+                    action, ok = self.agent_io.to_action(text)
+                    ep.custom_data["parse_failures"] += int(not ok)
+                    t1 = time.perf_counter()
+                    obs = self.envs[k].step(action)
+                    t_env += time.perf_counter() - t1
+                    reward = float(obs.reward or 0.0)
+                    done = bool(obs.done)
+                    capped = not done and len(ep) + 1 >= self.config.max_turns
+                    for key, value in (getattr(obs, "step_reward_breakdown", None) or {}).items():
+                        slot.turn_rewards[key] = slot.turn_rewards.get(key, 0.0) + float(value)
+                    slot.prompt = [] if (done or capped) else self.agent_io.prompt_ids(self.tokenizer, obs)
+                    slot.obs = obs
+                    ep.add_env_step(
+                        observation=np.asarray(slot.prompt, dtype=np.int64),
+                        action=np.asarray(c, dtype=np.int64),
+                        reward=reward,
+                        infos={"parsed": ok},
+                        terminated=done,
+                        truncated=capped,
+                        extra_model_outputs={
+                            COMPLETION_LOGP: np.asarray(lp, dtype=np.float32),
+                            Columns.ACTION_LOGP: np.float32(sum(lp)),
+                            COMPLETION_TRUNCATED: bool(tr),
+                        },
+                    )
+                    self.metrics.log_value(M.PARSE_FAILURE_RATE, float(not ok), reduce="mean")
+                    self.metrics.log_value(M.COMPLETION_LEN_MEAN, len(c), reduce="mean")
+                    self.metrics.log_value(M.TRUNCATED_COMPLETION_RATE, float(tr), reduce="mean")
+                    if done or capped:
+                        self._finish(k, slot, action, finished, explore)
+                        refill(k)
         finished.sort(key=lambda e: (e.custom_data["group_id"], e.custom_data["index"]))
         steps = sum(len(e) for e in finished)
         self.metrics.log_value(NUM_ENV_STEPS_SAMPLED, steps, reduce="sum")
@@ -475,4 +517,5 @@ class DrugEnvRunner(EnvRunner, Checkpointable):
                 pass
 
 
-__all__ = ["AgentIO", "COMPLETION_LOGP", "COMPLETION_TRUNCATED", "ChatAgentIO", "DrugEnvRunner", "group_tasks", "token_space"]
+__all__ = ["AgentIO", "COMPLETION_LOGP", "COMPLETION_TRUNCATED", "ChatAgentIO", "DrugEnvRunner", "group_tasks", "sampling_seed",
+           "seeded_sampling", "token_space"]

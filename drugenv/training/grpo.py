@@ -97,7 +97,8 @@ class DrugGRPO(Algorithm):
                 timesteps={
                     NUM_ENV_STEPS_SAMPLED_LIFETIME: self.metrics.peek(
                         (ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0
-                    )
+                    ),
+                    M.TRAINING_ITERATION: self.iteration,  # the learner's minibatch shuffle is seeded by it
                 },
             )
             self.metrics.aggregate(results, key=LEARNER_RESULTS)

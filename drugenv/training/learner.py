@@ -6,21 +6,47 @@ turns episodes into the loss batch on the learner.
 
 Works unchanged with ``.learners(num_learners=N)``: RLlib wraps the module in DDP, and only the
 LoRA parameters (the only ones with ``requires_grad``) are registered with the optimizer.
+
+Minibatches are shuffled (``num_epochs > 1``) from a seed of the run and the iteration
+(``TRAINING_ITERATION`` in ``update``'s ``timesteps``), so a resumed run shuffles as the
+uninterrupted one did.
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, Optional
 
+import numpy as np
 import torch
 from ray.rllib.connectors.common.numpy_to_tensor import NumpyToTensor
 from ray.rllib.core.learner.torch.torch_learner import TorchLearner
 from ray.rllib.utils.annotations import override
 
 from drugenv.training import metrics as M
+from drugenv.training.metrics import TRAINING_ITERATION
 from drugenv.training.connectors import GroupRelativeAdvantages
 from drugenv.training.losses import grpo_loss
 from drugenv.training.rl_module import ADVANTAGES, COMPLETION_MASK, LOGP, OLD_LOGP, REF_LOGP
+
+
+@contextmanager
+def numpy_global_seed(seed: Optional[int], iteration: Optional[int]) -> Iterator[None]:
+    """numpy's global generator seeded from ``(seed, iteration)`` inside, and put back afterwards.
+
+    RLlib shuffles minibatches with numpy's global generator (``SampleBatch.shuffle``), whose state
+    would otherwise carry on from whatever the learner's process drew before: a resumed run (a fresh
+    process) would shuffle differently from the uninterrupted one. Without an iteration it does nothing.
+    """
+    if iteration is None:
+        yield
+        return
+    saved = np.random.get_state()
+    np.random.seed(np.random.SeedSequence([0 if seed is None else int(seed), int(iteration), 3]).generate_state(4))
+    try:
+        yield
+    finally:
+        np.random.set_state(saved)
 
 
 class DrugGRPOLearner(TorchLearner):
@@ -38,6 +64,11 @@ class DrugGRPOLearner(TorchLearner):
             GroupRelativeAdvantages(advantage=cfg.advantage, loss_type=cfg.loss_type, gamma=cfg.gamma)
         )
         self._learner_connector.append(NumpyToTensor(as_learner_connector=True, device=self._device))
+
+    @override(TorchLearner)
+    def update(self, *args, timesteps: Optional[Dict[str, Any]] = None, **kwargs):
+        with numpy_global_seed(self.config.seed, (timesteps or {}).get(TRAINING_ITERATION)):
+            return super().update(*args, timesteps=timesteps, **kwargs)
 
     @override(TorchLearner)
     def configure_optimizers_for_module(self, module_id, config=None) -> None:
@@ -88,4 +119,4 @@ class DrugGRPOLearner(TorchLearner):
         )
 
 
-__all__ = ["DrugGRPOLearner"]
+__all__ = ["DrugGRPOLearner", "numpy_global_seed"]

@@ -42,6 +42,11 @@ GRAD_NORM = "losses/grad_norm"
 NUM_COMPLETION_TOKENS = "losses/num_completion_tokens"
 
 
+# Not a metric: the key under which DrugGRPO hands the learner its iteration in Learner.update's
+# ``timesteps`` (the learner seeds its minibatch shuffle with it: training.learner.numpy_global_seed).
+TRAINING_ITERATION = "drugenv_training_iteration"
+
+
 # A GRPO run's metrics.jsonl (one row per iteration, written by training.grpo_train): short, stable
 # column names (the curve plot, the dashboard and committed results read them) and where each one
 # sits in Algorithm.train()'s flattened result.

@@ -16,6 +16,7 @@ pytest.importorskip("peft")
 from ray.rllib.core import DEFAULT_MODULE_ID  # noqa: E402
 from ray.rllib.utils.metrics import (  # noqa: E402
     ENV_RUNNER_SAMPLING_TIMER,
+    EPISODE_RETURN_MEAN,
     LEARNER_UPDATE_TIMER,
     NUM_ENV_STEPS_SAMPLED,
     NUM_EPISODES,
@@ -115,6 +116,45 @@ def test_killed_runner_is_restarted_and_training_continues(ray_local, tiny_model
             np.testing.assert_array_equal(runner[k], learner[k])
     finally:
         algo.stop()
+
+
+@pytest.mark.slow  # three algorithms, each with its runner actor: ~40-60 s
+def test_a_resumed_run_replays_the_uninterrupted_one(ray_local, tiny_model_dir, tmp_path):
+    """Three iterations straight, against two, a checkpoint, and the third in a fresh algorithm (fresh
+    runner process, fresh learner): the third samples the same completions, shuffles the same
+    minibatches (two epochs of minibatches of 4 turn rows) and ends at the same adapter."""
+    config = _config(tiny_model_dir).training(num_epochs=2, minibatch_size=4)
+
+    def third_iteration(algo):
+        result = algo.train()
+        return ({k: result["env_runners"][k] for k in (EPISODE_RETURN_MEAN, M.COMPLETION_LEN_MEAN)},
+                {k: result["learners"][DEFAULT_MODULE_ID][k] for k in (M.LOSS, M.GRAD_NORM)}, _learner_adapter(algo))
+
+    straight = config.build_algo()
+    try:
+        straight.train()
+        straight.train()
+        expected = third_iteration(straight)
+    finally:
+        straight.stop()
+    first = config.build_algo()
+    try:
+        first.train()
+        first.train()
+        first.save_to_path(str(tmp_path / "ckpt"))
+    finally:
+        first.stop()
+    resumed = config.build_algo()
+    try:
+        resumed.restore_from_path(str(tmp_path / "ckpt"))
+        assert resumed.iteration == 2
+        got = third_iteration(resumed)
+    finally:
+        resumed.stop()
+    assert got[0] == expected[0] and got[1] == expected[1]
+    assert set(got[2]) == set(expected[2])
+    for k in expected[2]:
+        np.testing.assert_array_equal(got[2][k], expected[2][k])
 
 
 @pytest.mark.slow  # two learner actors (DDP over gloo) + the model in the driver: ~60-90 s

@@ -15,7 +15,7 @@ from ray.rllib.utils.metrics.metrics_logger import MetricsLogger  # noqa: E402
 
 from drugenv.simulator.params import RewardConfig, SimParams  # noqa: E402
 from drugenv.training import metrics as M  # noqa: E402
-from drugenv.training.env_runner import COMPLETION_LOGP, DrugEnvRunner, group_tasks  # noqa: E402
+from drugenv.training.env_runner import COMPLETION_LOGP, DrugEnvRunner, group_tasks, sampling_seed  # noqa: E402
 from drugenv.training.grpo_config import DrugGRPOConfig  # noqa: E402
 
 
@@ -63,6 +63,37 @@ def test_runner_plays_groups_on_the_real_environment_in_lockstep(tiny_model_dir)
     # The spaces are the token-id sequences the episodes hold.
     space = runner.get_spaces()[DEFAULT_MODULE_ID][0]
     assert space.contains(tuple(eps[0].get_observations(0).tolist()))
+
+
+def test_runner_samples_from_the_tasks_seeds_not_from_its_past(tiny_model_dir):
+    """What a runner samples for a task list depends on the tasks' sampling seeds only: not on what
+    the process sampled before (a resumed run or a restarted runner starts a fresh process), and
+    the process's own torch stream is left as it was."""
+    import torch
+
+    config = DrugGRPOConfig().training(model_name_or_path=tiny_model_dir, group_size=2, max_turns=2, max_new_tokens=8,
+                                       torch_num_threads=1, scenario_suite="procedural-train")
+    runner = DrugEnvRunner(config=config, worker_index=1)
+
+    def completions(tasks):
+        return [[e.get_actions(t).tolist() for t in range(len(e))] for e in runner.sample(tasks=tasks)]
+
+    try:
+        tasks = group_tasks(config, 5)
+        assert [t["sampling_seed"] for t in tasks] == [sampling_seed(0, 5, i) for i in range(len(tasks))]
+        first = completions(tasks)
+        torch.rand(1000)  # the process draws something else in between
+        before = torch.random.get_rng_state()
+        assert completions(tasks) == first
+        assert torch.equal(torch.random.get_rng_state(), before)  # its stream is left as it was
+        assert completions(group_tasks(config, 6)) != first
+        # Tasks without sampling seeds (a caller's own) sample from the process's stream.
+        own = [{k: v for k, v in t.items() if k != "sampling_seed"} for t in tasks]
+        assert completions(own) != completions(own)
+    finally:
+        runner.stop()
+    # Seeds differ between groups, iterations and run seeds.
+    assert len({sampling_seed(b, it, g) for b in (0, 1) for it in range(4) for g in range(4)}) == 32
 
 
 @pytest.mark.parametrize("suite", ["procedural-train", "curated"])
