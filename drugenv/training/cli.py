@@ -48,7 +48,9 @@ class TrainArgs:
     out: Optional[str] = None
     """Output directory (default runs/<config name>)."""
     resume: Optional[str] = None
-    """A checkpoint directory to continue from (iteration count and optimizer state are kept)."""
+    """A checkpoint directory to continue from (iteration count and optimizer state are kept). GRPO
+    then replays the run that never stopped; PPO continues it on fresh episodes (docs/grpo.md,
+    docs/ppo_and_sweeps.md)."""
     no_sft: bool = False
     """GRPO: skip the SFT warm-start."""
     wandb: bool = False

@@ -117,8 +117,8 @@ def group_tasks(config: Any, iteration: int) -> List[Dict[str, Any]]:
     """The scenario seeds of one training iteration: ``[{"group_id", "reset_kwargs"}, ...]``.
 
     Deterministic in ``(config.seed, iteration)``, so a resumed run sees the same scenarios. The
-    G episodes of a group all start from ``env.reset(**reset_kwargs)``. Each task also carries a
-    ``sampling_seed`` (``sampling_seed``): the runner that plays it samples completions from
+    G episodes of a group all start from ``env.reset(**reset_kwargs)``. Each task also carries its
+    ``sampling_seed(seed, iteration, group_id)``: the runner that plays it samples completions from
     those seeds, not from its process's random state.
     """
     n = config.groups_per_iteration
@@ -186,7 +186,8 @@ def seeded_sampling(tasks: List[Dict[str, Any]], device: Any) -> Iterator[None]:
     import torch
 
     words = np.random.SeedSequence([int(s) for s in seeds]).generate_state(2, np.uint32)
-    cuda = [torch.device(device).index or 0] if torch.device(device).type == "cuda" else []
+    dev = torch.device(device)
+    cuda = [torch.cuda.current_device() if dev.index is None else dev.index] if dev.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda):
         torch.manual_seed(int(words[0]) | int(words[1]) << 32)
         yield
