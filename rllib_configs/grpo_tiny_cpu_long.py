@@ -33,7 +33,7 @@ What differs from ``grpo_tiny_cpu`` (everything else is that file's ``DEFAULTS``
   with it (seed 0) kept curated egfr right, where the run without it lost 17 of 20.
 
 Results: README, "The longer recipe" (generated from ``docs/results/grpo_tiny_cpu_long.json``).
-Seed 0 with three-decimal confidences (6dd9f1a; README, "Three-decimal confidences"), 400 test
+Seed 0 with three-decimal confidences (6dd9f1a; docs/grpo.md, "Three-decimal confidences"), 400 test
 episodes: decision utility +0.07 [0.03, 0.11] over the heuristic, accuracy -0.02 [-0.04, -0.01],
 Brier +0.033 [0.011, 0.054] (worse); curated ptpn11 +0.297 [0.162, 0.426] and cd33 +0.008 [0.004,
 0.013]. Before that change (two decimals capped at 0.99), seeds 0-3

@@ -575,7 +575,7 @@ def report_confidence(conf: float) -> float:
     """A confidence as the table shows it: 3 decimals, as the heuristic reports it, kept within
     [0.5, 0.999]. Two decimals capped at 0.99 held the agent below the heuristic, which states its belief
     unrounded, wherever the evidence is decisive: on cd33 one checkpoint's belief averaged 0.9999 while
-    the table let it state 0.99 (README, "Three-decimal confidences")."""
+    the table let it state 0.99 (docs/grpo.md, "Three-decimal confidences")."""
     return min(0.999, max(0.5, round(conf, 3)))
 
 
