@@ -415,7 +415,7 @@ def environment(device: str) -> dict[str, Any]:
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--archs", default=",".join(CONFIGS), help="comma-separated architectures (keys of CONFIGS)")
-    ap.add_argument("--out", default=None, help="JSON report path (default $OUT/gpu_grpo.json, else docs/results/performance/gpu_grpo.json)")
+    ap.add_argument("--out", default=None, help="JSON report path (default $OUT/gpu_grpo.json, else runs/bench/gpu_grpo.json; a report worth keeping is copied to docs/results/performance/)")
     ap.add_argument("--device", default=None, help="cuda / cpu (default: cuda when available)")
     ap.add_argument("--dtype", default=None, help="bfloat16 (default on CUDA) / float32 (default on CPU)")
     ap.add_argument("--peak-tflops", type=float, default=790.0, help="dense bf16 peak for MFU (H200 SXM: 790)")
@@ -442,7 +442,7 @@ def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
     args.device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     args.dtype = args.dtype or ("bfloat16" if args.device.startswith("cuda") else "float32")
     out = Path(args.out or (Path(os.environ["OUT"]) / "gpu_grpo.json" if os.environ.get("OUT")
-                            else ROOT / "docs" / "results" / "performance" / "gpu_grpo.json"))
+                            else ROOT / "runs" / "bench" / "gpu_grpo.json"))
     start = time.perf_counter()
     deadline = start + args.time_budget_s
     tok = build_qwen_tokenizer(tiktoken_path=fetch_qwen_tiktoken(allow_pip=False))  # offline; TokenizerUnavailable says how
