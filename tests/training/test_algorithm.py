@@ -25,7 +25,7 @@ from ray.rllib.utils.metrics import (  # noqa: E402
 
 from drugenv.training import metrics as M  # noqa: E402
 from drugenv.training.grpo_config import DrugGRPOConfig  # noqa: E402
-from tests.training.toy import UppercaseAgentIO, UppercaseEnv  # noqa: E402
+from tests.training.toy import UppercaseAgentIO, UppercaseEnv, slow_weight_sync_runner  # noqa: E402
 
 G, GROUPS, TURNS = 4, 2, 2
 
@@ -122,8 +122,12 @@ def test_killed_runner_is_restarted_and_training_continues(ray_local, tiny_model
 def test_a_resumed_run_replays_the_uninterrupted_one(ray_local, tiny_model_dir, tmp_path):
     """Three iterations straight, against two, a checkpoint, and the third in a fresh algorithm (fresh
     runner process, fresh learner): the third samples the same completions, shuffles the same
-    minibatches (two epochs of minibatches of 4 turn rows) and ends at the same adapter."""
-    config = _config(tiny_model_dir).training(num_epochs=2, minibatch_size=4)
+    minibatches (two epochs of minibatches of 4 turn rows) and ends at the same adapter.
+
+    The runners take 2 s to load pushed weights, as on a busy machine, so the restored adapter's
+    push comes while the build's push is still in flight (RLlib drops such a push)."""
+    config = (_config(tiny_model_dir).training(num_epochs=2, minibatch_size=4)
+              .env_runners(env_runner_cls=slow_weight_sync_runner(2.0)))
 
     def third_iteration(algo):
         result = algo.train()

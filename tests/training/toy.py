@@ -91,4 +91,20 @@ class UppercaseAgentIO:
         return text, True
 
 
-__all__ = ["ToyObservation", "UppercaseAgentIO", "UppercaseEnv", "starts_uppercase", "uppercase_fraction"]
+def slow_weight_sync_runner(delay_s: float = 2.0):
+    """A ``DrugEnvRunner`` that takes ``delay_s`` to load pushed adapter weights, as a runner on a
+    busy machine may: RLlib's fire-and-forget ``sync_weights`` then finds the previous push still
+    in flight when it sends the next one."""
+    from drugenv.training.env_runner import DrugEnvRunner
+
+    class SlowWeightSyncRunner(DrugEnvRunner):
+        def set_state(self, state):
+            if "rl_module" in state:
+                time.sleep(delay_s)
+            super().set_state(state)
+
+    return SlowWeightSyncRunner
+
+
+__all__ = ["ToyObservation", "UppercaseAgentIO", "UppercaseEnv", "slow_weight_sync_runner", "starts_uppercase",
+           "uppercase_fraction"]
