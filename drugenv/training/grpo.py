@@ -67,7 +67,7 @@ class DrugGRPO(Algorithm):
         2. learn (``learner_update_timer``): ``learner_group.update(episodes_refs=...)``, one
            reference per group (a group never splits across learners); the learner connector
            (``GroupRelativeAdvantages``) computes advantages and pads the turn rows.
-        3. sync (``synch_weights``): ``_push_adapter`` (RLlib's ``sync_weights``, delivery ensured)
+        3. sync (``synch_weights``): ``push_weights`` (RLlib's ``sync_weights``, delivery ensured)
            pushes the LoRA adapter.
         """
         cfg: DrugGRPOConfig = self.config
@@ -105,7 +105,7 @@ class DrugGRPO(Algorithm):
             self.metrics.aggregate(results, key=LEARNER_RESULTS)
 
         with self.metrics.log_time((TIMERS, SYNCH_WORKER_WEIGHTS_TIMER), reduce="mean", window=1):
-            self._push_adapter(self.env_runner_group)
+            push_weights(self.env_runner_group, self.learner_group)
 
     @override(Algorithm)
     def restore_from_path(self, path, *args, **kwargs) -> None:
@@ -114,19 +114,7 @@ class DrugGRPO(Algorithm):
         super().restore_from_path(path, *args, **kwargs)
         for group in (self.env_runner_group, self.eval_env_runner_group):
             if group is not None and group.num_remote_env_runners():
-                self._push_adapter(group)
-
-    def _push_adapter(self, group: Any) -> None:
-        """Send the learner's adapter to every healthy runner of ``group``, before its next sample.
-
-        RLlib's ``sync_weights`` is fire-and-forget (``timeout_seconds=0``) and skips a runner
-        whose previous ``set_state`` is still in flight (``max_requests_in_flight_per_env_runner``
-        is 1): that runner then samples with an older adapter, silently. This happened on a busy
-        2-core machine after ``--resume``: the first resumed iteration sampled with the initial
-        adapter. Waiting for the earlier pushes first (``timeout_seconds=None``) makes room for
-        this one, and a runner runs its calls in order, so the push lands before the next sample.
-        """
-        group.sync_weights(from_worker_or_learner_group=self.learner_group, inference_only=True, timeout_seconds=None)
+                push_weights(group, self.learner_group)
 
     def sample_tasks(self, iteration: int) -> List[Dict[str, Any]]:
         """The scenario seeds of one iteration (``env_runner.group_tasks``)."""
@@ -155,8 +143,22 @@ class DrugGRPO(Algorithm):
         return episodes, [m for _, m in results]
 
 
+def push_weights(group: Any, learner_group: Any) -> None:
+    """Send the learner group's weights to every healthy runner of ``group``, before its next sample.
+
+    RLlib's ``sync_weights`` is fire-and-forget (``timeout_seconds=0``) and skips a runner whose
+    previous ``set_state`` is still in flight (``max_requests_in_flight_per_env_runner`` is 1):
+    that runner then samples with older weights, silently. This happened on a busy 2-core machine
+    after ``--resume``: RLlib's push of the restored adapter came right behind the build's, and
+    the first resumed iteration sampled with the initial adapter. Waiting for the earlier pushes
+    first (``timeout_seconds=None``) makes room for this one, and a runner runs its calls in order,
+    so the push lands before the next sample.
+    """
+    group.sync_weights(from_worker_or_learner_group=learner_group, inference_only=True, timeout_seconds=None)
+
+
 def _return_std(group: Sequence[Any]) -> float:
     return float(np.std([ep.get_return() for ep in group]))
 
 
-__all__ = ["DrugGRPO", "DrugGRPOConfig"]
+__all__ = ["DrugGRPO", "DrugGRPOConfig", "push_weights"]

@@ -195,6 +195,8 @@ def train_ppo(
     """
     from tqdm.auto import tqdm
 
+    from drugenv.training.grpo import push_weights
+
     s = config_module.settings(overrides)
     run = s["run"]
     iterations, interval = int(run["iterations"]), max(1, int(run["eval_interval"]))
@@ -202,6 +204,7 @@ def train_ppo(
     first = 1
     if resume_from is not None:
         algo.restore_from_path(str(Path(resume_from).resolve()))
+        push_weights(algo.env_runner_group, algo.learner_group)  # RLlib's own push may be skipped
         first = int(algo.iteration) + 1
     curve: list[dict[str, Any]] = []
     files = RunFiles(out_dir) if out_dir is not None else None
