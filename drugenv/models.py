@@ -47,6 +47,33 @@ def trusted_from(cls: type[M], values: dict[str, Any]) -> M:
 
 _PARAMS_JSON = json.JSONEncoder(sort_keys=True)
 """``json.dumps(x, sort_keys=True)`` without building an encoder per call (same text)."""
+_PARAMS_KEYS: dict[tuple, str] = {}
+_PARAMS_KEYS_MAX = 4096
+
+
+def parameters_key(parameters: dict[str, Any]) -> str:
+    """``json.dumps(parameters, sort_keys=True)``, memoised: the second half of ``DrugTargetAction.key()``.
+
+    A step keys its action and the vector env keys each new finding, from the few parameter sets an
+    action type has; encoding one was ~2 us, a lookup is a fraction. The memo key holds the items and
+    each value's type (``True`` and ``1`` hash alike but encode differently), so a hit is the text the
+    encoder gives. Parameters holding a float (``-0.0`` equals ``0.0`` but encodes apart) or an
+    unhashable value are encoded each time.
+    """
+    types = tuple(map(type, parameters.values()))
+    if float in types:
+        return _PARAMS_JSON.encode(parameters)
+    try:
+        key = (tuple(parameters.items()), types)
+        text = _PARAMS_KEYS.get(key)
+    except TypeError:
+        return _PARAMS_JSON.encode(parameters)
+    if text is None:
+        text = _PARAMS_JSON.encode(parameters)
+        if len(_PARAMS_KEYS) >= _PARAMS_KEYS_MAX:
+            _PARAMS_KEYS.clear()
+        _PARAMS_KEYS[key] = text
+    return text
 _CANONICAL: dict[tuple, dict[str, Any]] = {}
 _CANONICAL_MAX = 4096
 
@@ -115,7 +142,7 @@ class DrugTargetAction(_Model):
 
     def key(self) -> tuple[str, str]:
         """(action type, canonical parameters) — two actions with the same key are redundant."""
-        return self.action_type.value, _PARAMS_JSON.encode(self.parameters)
+        return self.action_type.value, parameters_key(self.parameters)
 
 
 class IntermediateOutput(_Model):

@@ -31,9 +31,11 @@ from drugenv.scenarios import CURATED_NAMES, SUITES, suite_episodes
 from drugenv.scenarios.curriculum import Curriculum, CurriculumSpec
 from drugenv.simulator.environment import DrugTargetEnvironment, config_model, validated_seed
 from drugenv.simulator.params import DIFFICULTIES, RewardConfig, SimParams
+from drugenv.simulator.seeding import seeded_generator
 
 ENV_CONFIG_KEYS: tuple[str, ...] = ("suite", "scenario", "difficulty", "curriculum", "reward_config", "sim_params")
 RESET_OPTION_KEYS: tuple[str, ...] = ("suite", "scenario", "difficulty", "episode_seed")
+_NO_OPTIONS: Mapping[str, Any] = {}  # read only: ``reset`` without options looks keys up in it
 _SEED_DRAW_HIGH = 1_000_000
 """Episode indices into a suite are drawn from [0, _SEED_DRAW_HIGH)."""
 
@@ -78,13 +80,21 @@ class DrugEnvBase(gym.Env):
 
     # ------------------------------------------------------------------ gymnasium API
     def reset(self, *, seed: Optional[int] = None, options: Optional[dict[str, Any]] = None):
-        super().reset(seed=seed)
-        if options is not None and not isinstance(options, Mapping):
+        if type(seed) is int and seed >= 0:
+            # What gymnasium's reset does with it (``seeding.np_random``: ``default_rng(seed)``'s
+            # stream), seeded as the simulator seeds (``simulator.seeding``), ~5 us less per episode.
+            self._np_random, self._np_random_seed = seeded_generator(seed), seed
+        else:
+            super().reset(seed=seed)  # None, or gymnasium's error for a bad seed
+        if options is None:
+            opts: Mapping[str, Any] = _NO_OPTIONS
+        elif not isinstance(options, Mapping):
             raise ConfigError(f"reset options must be a dict (keys {list(RESET_OPTION_KEYS)}), got {type(options).__name__}")
-        opts = dict(options or {})
-        unknown = set(opts) - set(RESET_OPTION_KEYS)
-        if unknown:
-            raise ConfigError(f"unknown reset options {sorted(unknown)}; expected some of {list(RESET_OPTION_KEYS)}")
+        else:
+            opts = dict(options)
+            unknown = set(opts) - set(RESET_OPTION_KEYS)
+            if unknown:
+                raise ConfigError(f"unknown reset options {sorted(unknown)}; expected some of {list(RESET_OPTION_KEYS)}")
         suite = opts.get("suite", self.suite)
         scenario = opts.get("scenario", self.scenario)
         difficulty = opts.get("difficulty", self.difficulty)

@@ -7,7 +7,6 @@ environment directly (``drugenv.training.ppo.RLlibCheckpointPolicy``).
 
 from __future__ import annotations
 
-import json
 import operator
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Union
@@ -19,7 +18,7 @@ from drugenv.actions import ACTION_TABLE, ActionType, EvidenceDimension
 from drugenv.agents.belief import GATES, Assessment, Belief
 from drugenv.agents.findings_fold import FindingsFold
 from drugenv.gym_envs.base import DrugEnvBase
-from drugenv.models import FINDING_SECTIONS, DrugTargetAction, Finding, ValidationObservation
+from drugenv.models import FINDING_SECTIONS, DrugTargetAction, Finding, ValidationObservation, parameters_key
 from drugenv.simulator.rules import UNPARSEABLE_ACTION_TYPE, utf8_text
 
 A = ActionType
@@ -112,8 +111,6 @@ OBS_DIM = len(FEATURE_NAMES)
 
 
 _DIMENSION_OF = {a: spec.dimension for a, spec in ACTION_TABLE.items()}
-_PARAMS_JSON = json.JSONEncoder(sort_keys=True)
-"""``json.dumps(x, sort_keys=True)``, the encoding of ``DrugTargetAction.key()``, without an encoder per call."""
 
 # Where each part of the dossier's features sits in ``_DossierFeatures.x`` (entry 5 of the observation
 # is its entry 0): tanh(belief logit / LOGIT_SCALE), P(go), each gate's log-odds, each gate's seen flag,
@@ -172,7 +169,7 @@ class _DossierFeatures:
         dim = _DIM_INDEX.get(_DIMENSION_OF[at])
         if dim is not None:
             x[dim] = 1.0
-        call = _CALL_INDEX.get((at.value, _PARAMS_JSON.encode(d["parameters"])))
+        call = _CALL_INDEX.get((at.value, parameters_key(d["parameters"])))
         if call is not None:
             x[call] = 1.0
         gate = self.belief.read(f)

@@ -62,6 +62,24 @@ def test_same_seed_same_episode(cls):
     assert a[0][1]["episode_seed"] != c[0][1]["episode_seed"]
 
 
+@pytest.mark.parametrize("seed", [0, 7, 2**40 + 3, 2**130 + 1])
+def test_reset_seeds_np_random_as_gymnasium_does(seed):
+    """``reset(seed=...)`` seeds ``np_random`` through the simulator's seeding, not gymnasium's: the
+    same stream and ``np_random_seed``; bad seeds still get gymnasium's error."""
+    from gymnasium.utils import seeding
+
+    ours, theirs = DrugEnvVector(), DrugEnvVector()
+    _, info = ours.reset(seed=seed)
+    theirs._np_random, theirs._np_random_seed = seeding.np_random(seed)  # what gymnasium's reset(seed) does
+    _, expected = theirs.reset()  # the episode drawn from that generator
+    assert info == expected
+    assert ours.np_random_seed == theirs.np_random_seed == seed
+    assert ours.np_random.bit_generator.state == theirs.np_random.bit_generator.state
+    for bad in (-1, 1.5, np.int64(3)):
+        with pytest.raises(gym.error.Error):
+            DrugEnvVector().reset(seed=bad)
+
+
 @pytest.mark.parametrize("cls", [DrugEnvText, DrugEnvVector])
 def test_observation_is_a_copy_the_next_step_leaves_alone(cls):
     """The wrapper's core lends it its record; what ``observation`` hands out must still stay put."""

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from drugenv.actions import ActionType, NetworkParams
 from drugenv.agents.baselines import RandomPolicy
-from drugenv.models import DrugTargetAction, ValidationObservation, trusted
+from drugenv.models import DrugTargetAction, ValidationObservation, parameters_key, trusted
 from drugenv.simulator.environment import DrugTargetEnvironment
 
 
@@ -80,6 +80,19 @@ def test_canonical_parameters_keep_each_input_apart(params):
         got = DrugTargetAction(action_type="coexpression_network", parameters=params).parameters
         assert got == expected and type(got["min_score"]) is type(expected["min_score"])
         assert math.copysign(1.0, got["min_score"]) == math.copysign(1.0, params["min_score"])
+
+
+@pytest.mark.parametrize("params", [{}, {"a": 1}, {"a": True}, {"a": 1.0}, {"a": -0.0}, {"a": 0.0}, {"a": 0},
+                                    {"b": "x", "a": False}, {"a": "x", "b": False}, {"a": [1, 2]}, {"a": None}])
+def test_parameters_key_is_the_sorted_json(params):
+    """The memoised key text is ``json.dumps(..., sort_keys=True)`` for every input, however the memo
+    was filled before (``True`` and ``1``, ``-0.0`` and ``0.0`` compare equal but encode apart)."""
+    import json
+
+    for _ in range(2):
+        for other in ({"a": 1}, {"a": True}, {"a": 0.0}, {"a": 0}):  # look-alikes in the memo first
+            parameters_key(other)
+        assert parameters_key(params) == json.dumps(params, sort_keys=True)
 
 
 def test_memoised_parameters_are_fresh_dicts():
