@@ -74,6 +74,8 @@ def parameters_key(parameters: dict[str, Any]) -> str:
             _PARAMS_KEYS.clear()
         _PARAMS_KEYS[key] = text
     return text
+
+
 _CANONICAL: dict[tuple, dict[str, Any]] = {}
 _CANONICAL_MAX = 4096
 
@@ -256,6 +258,7 @@ __all__ = [
     "IntermediateOutput",
     "RuleViolation",
     "ValidationObservation",
+    "parameters_key",
     "trusted",
     "trusted_from",
 ]

@@ -21,6 +21,7 @@ Every random choice (scenario, core seed, tier) is drawn from ``self.np_random``
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any, Mapping, Optional, Union
 
 import gymnasium as gym
@@ -35,7 +36,7 @@ from drugenv.simulator.seeding import seeded_generator
 
 ENV_CONFIG_KEYS: tuple[str, ...] = ("suite", "scenario", "difficulty", "curriculum", "reward_config", "sim_params")
 RESET_OPTION_KEYS: tuple[str, ...] = ("suite", "scenario", "difficulty", "episode_seed")
-_NO_OPTIONS: Mapping[str, Any] = {}  # read only: ``reset`` without options looks keys up in it
+_NO_OPTIONS: Mapping[str, Any] = MappingProxyType({})  # what ``reset`` without options looks keys up in
 _SEED_DRAW_HIGH = 1_000_000
 """Episode indices into a suite are drawn from [0, _SEED_DRAW_HIGH)."""
 
