@@ -95,11 +95,13 @@ def slow_weight_sync_runner(delay_s: float = 2.0):
     """A ``DrugEnvRunner`` that takes ``delay_s`` to load pushed adapter weights, as a runner on a
     busy machine may: RLlib's fire-and-forget ``sync_weights`` then finds the previous push still
     in flight when it sends the next one."""
+    from ray.rllib.core import COMPONENT_RL_MODULE
+
     from drugenv.training.env_runner import DrugEnvRunner
 
     class SlowWeightSyncRunner(DrugEnvRunner):
         def set_state(self, state):
-            if "rl_module" in state:
+            if COMPONENT_RL_MODULE in state:  # a weight push (connector-state pushes carry none)
                 time.sleep(delay_s)
             super().set_state(state)
 
