@@ -14,9 +14,11 @@ def _draws(rng: np.random.Generator) -> list:
     return [rng.random(), rng.normal(0.0, 0.3), int(rng.integers(1000)), rng.bit_generator.random_raw()]
 
 
-@pytest.mark.parametrize("shortcuts", [True, False])
+@pytest.mark.parametrize("shortcuts", ["all", "errstate only", "none"])
 def test_streams_equal_default_rng_and_its_children(monkeypatch, shortcuts):
-    if not shortcuts:  # numpy's own path, as on a numpy where the import-time checks fail
+    if shortcuts == "errstate only":  # as on a numpy whose PCG64 words check fails
+        monkeypatch.setattr(seeding, "_SEED_SEQUENCE", seeding._SeedSequenceNoErrstate)
+    if shortcuts == "none":  # numpy's own path, as on a numpy where the import-time checks fail
         monkeypatch.setattr(seeding, "_SEED_SEQUENCE", np.random.SeedSequence)
         monkeypatch.setattr(seeding, "_CHILD_BY_ENTROPY", False)
     for seed in SEEDS:
@@ -29,8 +31,22 @@ def test_streams_equal_default_rng_and_its_children(monkeypatch, shortcuts):
 
 def test_the_shortcuts_are_taken_on_this_numpy():
     """The import-time checks hold here (otherwise the shortcuts' saving is silently gone)."""
-    assert seeding._SEED_SEQUENCE is seeding._SeedSequenceNoErrstate
+    assert seeding._SEED_SEQUENCE is seeding._SeedSequenceForPCG64
     assert seeding._CHILD_BY_ENTROPY
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_pcg64_words_in_python_integers_are_numpys(seed):
+    """The words PCG64 asks for are hashed in Python; every other request is numpy's own."""
+    for spawn_key in ((), (2,)):
+        plain = np.random.SeedSequence(seed, spawn_key=spawn_key)
+        fast = seeding._SeedSequenceForPCG64(seed, spawn_key=spawn_key)
+        words = fast.generate_state(4, np.uint64)
+        assert words.dtype == np.uint64 and words.tolist() == plain.generate_state(4, np.uint64).tolist()
+        for n, dtype in ((4, np.uint32), (8, np.uint64), (3, np.uint64), (1, np.uint32)):
+            assert fast.generate_state(n, dtype).tolist() == plain.generate_state(n, dtype).tolist()
+    big_pool = seeding._SeedSequenceForPCG64(seed, pool_size=8)
+    assert big_pool.generate_state(4, np.uint64).tolist() == np.random.SeedSequence(seed, pool_size=8).generate_state(4, np.uint64).tolist()
 
 
 def test_coverage_seed_is_the_json_seed_for_every_database_an_action_can_name():
