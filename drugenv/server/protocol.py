@@ -53,10 +53,20 @@ import sys
 from enum import Enum
 from typing import Any, Iterable, Literal, Mapping, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic_core import to_json
 
-from drugenv.models import DrugTargetState, ValidationObservation
+from drugenv.actions import ActionType
+from drugenv.models import (
+    FINDING_SECTIONS,
+    DrugTargetState,
+    EvidenceDossier,
+    Finding,
+    HistoryEntry,
+    IntermediateOutput,
+    RuleViolation,
+    ValidationObservation,
+)
 from drugenv.simulator.params import Difficulty
 from drugenv.simulator.rules import utf8_text
 
@@ -163,6 +173,126 @@ def observation_frame(obs: ValidationObservation) -> str:
     return f'{{"type":"observation","data":{observation_data(obs)}}}'
 
 
+# What ``EpisodeObservationData`` serializes itself; pydantic writes the rest of the observation.
+_KEPT_FIELDS = {"dossier", "pipeline_history", "legal_actions", "metadata"}
+_REST_EXCLUDE = _OBS_EXCLUDE | _KEPT_FIELDS
+_LEGAL_ADAPTER = TypeAdapter(list[ActionType])
+# The models' own serializers, called as model_dump_json calls them (without its Python wrapper).
+_OBSERVATION_JSON = ValidationObservation.__pydantic_serializer__.to_json
+_FINDING_JSON = Finding.__pydantic_serializer__.to_json
+_ENTRY_JSON = HistoryEntry.__pydantic_serializer__.to_json
+_EMPTY_DOSSIER_JSON = EvidenceDossier().model_dump_json()
+# One text per set of legal actions (a handful occur): each member is written through the enum's
+# Python-level ``value``, ~4 us for the 21 of a running episode.
+_LEGAL_JSON: dict[tuple[ActionType, ...], str] = {}
+
+
+class EpisodeObservationData:
+    """``observation_data(obs)`` for one session's observations in step order, the same text made from
+    kept pieces: the server's encoder for an environment that lends it its records.
+
+    Serializing the whole observation was ~20% of the server's work on a step frame (the socket's
+    aside), and it grew with the episode: 16 µs at the first step, 37 µs at the twelfth, most of it
+    the dossier and the history. Within an episode the simulator only appends findings, history
+    entries and red flags, and never changes a record once written (``DrugTargetEnvironment._snapshot``;
+    ``EpisodeUserTurn`` rests on the same), so each finding's and entry's JSON is made once, when
+    filed, and a step joins them; the legal actions' text is kept per set. pydantic still writes the
+    rest (header, last output, violations, reward breakdown), and the kept pieces go where pydantic
+    puts those fields: the dossier and history just before ``latest_output``, the legal actions and
+    metadata last (``done`` and ``reward`` sit outside). An observation whose history does not continue
+    the kept one (a reset, another episode) starts afresh.
+
+    Trusting the records is only right for an environment that hands out its own append-only records
+    (``SessionRegistry.open`` uses this for ``DrugTargetEnvironment`` itself, never a subclass);
+    ``tests/server/test_observation_data.py`` compares the texts over whole episodes."""
+
+    def __init__(self) -> None:
+        self._start()
+
+    def _start(self) -> None:
+        self._entries_read, self._last_entry = 0, None
+        self._history = ""  # the entries' JSON joined by commas
+        self._sections: dict[str, list[str]] = {sec: [] for sec in FINDING_SECTIONS}
+        self._flags_read = 0
+        self._dossier = _EMPTY_DOSSIER_JSON
+
+    def __call__(self, obs: ValidationObservation) -> str:
+        history = obs.pipeline_history
+        n = self._entries_read
+        # A step appends one entry, so a continued episode holds the last entry read at the same place
+        # (the object itself is kept: its id cannot be reused); a reset's history is empty.
+        if not n or len(history) < n or history[n - 1] is not self._last_entry:
+            self._start()
+            n = 0
+        if len(history) > n:
+            new = ",".join([_ENTRY_JSON(h).decode() for h in history[n:]])
+            self._history = f"{self._history},{new}" if self._history else new
+            self._entries_read, self._last_entry = len(history), history[-1]
+        dossier = obs.dossier
+        changed = False
+        for sec, kept in self._sections.items():
+            findings: list[Finding] = getattr(dossier, sec)
+            if len(findings) > len(kept):
+                kept += [_FINDING_JSON(f).decode() for f in findings[len(kept):]]
+                changed = True
+        flags = dossier.flagged_red_flags
+        if changed or len(flags) != self._flags_read:
+            self._flags_read = len(flags)
+            sections = ",".join([f'"{sec}":[{",".join(kept)}]' for sec, kept in self._sections.items()])
+            self._dossier = f'{{{sections},"flagged_red_flags":{to_json(flags).decode()}}}'
+        legal_key = tuple(obs.legal_actions)
+        legal = _LEGAL_JSON.get(legal_key)
+        if legal is None:
+            legal = _LEGAL_ADAPTER.dump_json(obs.legal_actions).decode()
+            if len(_LEGAL_JSON) >= 256:
+                _LEGAL_JSON.clear()
+            _LEGAL_JSON[legal_key] = legal
+        rest = _OBSERVATION_JSON(obs, exclude=_REST_EXCLUDE).decode()
+        # ``rest`` opens with the header's strings and integers, so its first ',"latest_output":' is the
+        # key itself (a quote inside a JSON string is escaped).
+        cut = rest.index(',"latest_output":')
+        metadata = obs.metadata
+        body = (f'{rest[:cut]},"dossier":{self._dossier},"pipeline_history":[{self._history}]{rest[cut:-1]},'
+                f'"legal_actions":{legal},"metadata":{to_json(metadata, inf_nan_mode="null").decode()}}}')
+        head = f'{{"observation":{body},"reward":{_reward_json(obs.reward)},"done":{"true" if obs.done else "false"}'
+        if metadata:
+            return f'{head},"metadata":{to_json(metadata).decode()}}}'
+        return head + "}"
+
+    def frame(self, obs: ValidationObservation) -> str:
+        """``observation_frame(obs)``."""
+        return f'{{"type":"observation","data":{self(obs)}}}'
+
+
+def _kept_pieces_match_pydantic() -> bool:
+    """Whether ``EpisodeObservationData`` writes ``observation_data``'s text for an observation using
+    every field (its assumptions on the models' field order and types); checked at import."""
+    fields = list(ValidationObservation.model_fields)
+    if (fields[fields.index("latest_output") - 2:fields.index("latest_output")] != ["dossier", "pipeline_history"]
+            or [f for f in fields[fields.index("latest_output"):] if f not in _OBS_EXCLUDE][-2:] != ["legal_actions", "metadata"]
+            or list(EvidenceDossier.model_fields) != [*FINDING_SECTIONS, "flagged_red_flags"]):
+        return False
+    findings = {sec: [Finding(step=i, action_type=ActionType.LITERATURE_SEARCH, parameters={"q": "a\"b", "n": [1, 2.5]},
+                              summary="µ \n", data={"x": float("nan"), "y": None, "z": {"t": True}}) for i in (1, 2)]
+                for sec in FINDING_SECTIONS[:2]}
+    history = [HistoryEntry(step=i, action_type="literature_search", parameters={"a": -0.0}, summary="s", cost=1,
+                            violations=["redundant"]) for i in (1, 2)]
+    obs = ValidationObservation(
+        target_gene="G\"", disease_context=",\"latest_output\":", indication="i", credits_remaining=3,
+        credits_total=30, step_count=2, max_steps=30, dossier=EvidenceDossier(**findings, flagged_red_flags=["f\u00e9"]),
+        pipeline_history=history, latest_output=IntermediateOutput(action_type=ActionType.LITERATURE_SEARCH, data={"k": 1e-7}),
+        rule_violations=[RuleViolation(rule="r", severity="soft", message="m")], step_reward_breakdown={"a": 0.1},
+        legal_actions=[ActionType.LITERATURE_SEARCH, ActionType.SUBMIT_VALIDATION_REPORT], reward=0.25,
+        metadata={"seed": 3, "nan": float("nan"), "s": "x\ty", "none": None})
+    empty = obs.model_copy(update={"pipeline_history": [], "dossier": EvidenceDossier(), "legal_actions": [], "metadata": {},
+                                   "reward": None})
+    return all(EpisodeObservationData()(o) == observation_data(o) for o in (obs, empty))
+
+
+KEPT_OBSERVATION_DATA = _kept_pieces_match_pydantic()
+"""False would mean the models changed shape: the server then serializes every observation whole."""
+
+
 def state_frame(state: DrugTargetState) -> str:
     return f'{{"type":"state","data":{state.model_dump_json()}}}'
 
@@ -259,6 +389,8 @@ def parse_step_data(data: dict[str, Any]) -> tuple[ValidationObservation, Option
 
 __all__ = [
     "EnvironmentMetadata",
+    "EpisodeObservationData",
+    "KEPT_OBSERVATION_DATA",
     "ErrorCode",
     "HealthResponse",
     "MAX_SEED",

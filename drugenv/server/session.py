@@ -17,8 +17,10 @@ from typing import Any, Callable, Optional
 from pydantic import ValidationError
 
 from drugenv.errors import UnknownScenarioError
-from drugenv.models import DrugTargetAction
+from drugenv.models import DrugTargetAction, ValidationObservation
 from drugenv.server.protocol import (
+    KEPT_OBSERVATION_DATA,
+    EpisodeObservationData,
     ErrorCode,
     ResetRequest,
     error_frame,
@@ -50,6 +52,8 @@ class Session:
     """The current episode has ended."""
     steps: int = 0
     opened_at: float = field(default_factory=time.monotonic)
+    observation_frame: Callable[[ValidationObservation], str] = observation_frame
+    """Writes the reply frame of an observation (``protocol.observation_frame``'s text)."""
 
 
 class SessionRegistry:
@@ -71,11 +75,14 @@ class SessionRegistry:
         if len(self._sessions) >= self.max_sessions:
             raise SessionCapacityError()
         env = env_factory()
+        session = Session(id=uuid.uuid4().hex, env=env)
         if type(env) is DrugTargetEnvironment:
             # The frame handler serializes each observation at once and keeps nothing: the environment
             # may hand out its own record instead of a copy (a subclass might change what it returns: no).
             env._lend_records = True
-        session = Session(id=uuid.uuid4().hex, env=env)
+            # Its records are append-only within an episode: each is serialized once, when filed.
+            if KEPT_OBSERVATION_DATA:
+                session.observation_frame = EpisodeObservationData().frame
         self._sessions[session.id] = session
         return session
 
@@ -153,7 +160,7 @@ class FrameHandler:
         except UnknownScenarioError:
             return error_frame(ErrorCode.VALIDATION_ERROR, unknown_scenario_message(req.scenario))
         session.started, session.done, session.steps = True, obs.done, 0
-        return observation_frame(obs)
+        return session.observation_frame(obs)
 
     def _step(self, session: Session, data: dict[str, Any]) -> str:
         if not session.started:
@@ -169,7 +176,7 @@ class FrameHandler:
             action = data  # the environment turns a malformed action into a penalised observation
         obs = session.env.step(action)
         session.done, session.steps = obs.done, session.steps + 1
-        return observation_frame(obs)
+        return session.observation_frame(obs)
 
 
 def unknown_scenario_message(name: Optional[str]) -> str:
