@@ -41,3 +41,37 @@ def test_interleave_times_the_same_steps_three_ways(kind):
     # encoding, or interleave() raises; every timing is positive.
     timings = load("interleave").interleave(kind, steps=90, turn=30)
     assert set(timings) == {"core", "encoder", "together"} and all(t > 0 for t in timings.values())
+
+
+def test_the_core_and_cartpole_take_turns(bench_env, monkeypatch):
+    """The goal's ratio compares the two over the same stretch of time: turns of ``chunk`` steps each."""
+    import itertools
+
+    import gymnasium as gym
+
+    from drugenv.simulator.environment import DrugTargetEnvironment
+
+    log: list[str] = []
+    core_step, make = DrugTargetEnvironment.step, gym.make
+
+    def logged_core_step(self, action):
+        log.append("core")
+        return core_step(self, action)
+
+    def logged_make(env_id, **kwargs):
+        env = make(env_id, **kwargs)
+        pole_step = env.step
+
+        def step(action):
+            log.append("pole")
+            return pole_step(action)
+
+        env.step = step
+        return env
+
+    monkeypatch.setattr(DrugTargetEnvironment, "step", logged_core_step)
+    monkeypatch.setattr(gym, "make", logged_make)
+    core_rate, pole_rate = bench_env.bench_core_and_cartpole(70, seed=1, chunk=30)
+    assert core_rate > 0 and pole_rate > 0
+    runs = [(kind, len(list(group))) for kind, group in itertools.groupby(log)]
+    assert runs == [("core", 30), ("pole", 30), ("core", 30), ("pole", 30), ("core", 10), ("pole", 10)]
