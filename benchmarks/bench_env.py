@@ -80,8 +80,8 @@ def bench_core(steps: int, seed: int) -> float:
 
 
 def bench_core_and_cartpole(steps: int, seed: int, chunk: int = 500) -> tuple[float, float]:
-    """Steps/s of the core environment under ``RandomPolicy`` (``bench_core``) and of ``CartPole-v1``
-    under its random agent (``bench_cartpole``), timed in alternating turns of ``chunk`` steps each, so
+    """Steps/s of the core environment under ``RandomPolicy`` (as ``bench_core`` times it) and of
+    ``CartPole-v1`` under its action space's random samples, timed in alternating turns of ``chunk`` steps each, so
     the goal's ratio compares the two over the same stretch of the box's time. Timed one after the other,
     seconds apart, the ratio of a pass moved 0.076-0.147 on the AMD box (CartPole alone 59k-116k steps/s
     within one run); a turn of either is a few to ~60 ms, well under the minutes the box's speed drifts over."""

@@ -390,9 +390,9 @@ def parse_step_data(data: dict[str, Any]) -> tuple[ValidationObservation, Option
 __all__ = [
     "EnvironmentMetadata",
     "EpisodeObservationData",
-    "KEPT_OBSERVATION_DATA",
     "ErrorCode",
     "HealthResponse",
+    "KEPT_OBSERVATION_DATA",
     "MAX_SEED",
     "ResetRequest",
     "StepRequest",
