@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import json
 import random
-import time
 from dataclasses import dataclass
 
 import tyro
 from bench_server import CURATED, random_action
+from records import best_us_per_item
 
 
 @dataclass
@@ -77,16 +77,8 @@ def main(args: Args) -> dict[str, float]:
         for o in obs_all:
             encode(o)
 
-    best = {}
-    for name, run in (("observation_data", whole), ("EpisodeObservationData", pieces)):
-        times = []
-        for _ in range(args.repeats):
-            t0 = time.process_time()
-            run()
-            times.append(time.process_time() - t0)
-        best[name] = min(times) / len(obs_all) * 1e6
-        print(f"{name:>22}: {best[name]:.2f} us per observation (best of {args.repeats}, {len(obs_all)} observations, "
-              f"{chars:,.0f} characters on average)")
+    best = best_us_per_item({"observation_data": whole, "EpisodeObservationData": pieces}, len(obs_all), args.repeats,
+                            f", {chars:,.0f} characters on average")
     print(f"EpisodeObservationData / observation_data: {best['EpisodeObservationData'] / best['observation_data']:.2f}")
     return best
 

@@ -16,12 +16,12 @@ environment), keeps every observation, then encodes them all in step order. Resu
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import tyro
+from records import best_us_per_item
 
 
 @dataclass
@@ -73,15 +73,7 @@ def main(args: Args) -> None:
     if args.mode != "time":
         print(f"{args.mode}: {len(obs_all)} observations")
         return
-    best = {}
-    for name, run in (("vector_features", old), ("EpisodeFeatures", new)):
-        times = []
-        for _ in range(args.repeats):
-            t0 = time.process_time()
-            run()
-            times.append(time.process_time() - t0)
-        best[name] = min(times) / len(obs_all) * 1e6
-        print(f"{name:>16}: {best[name]:.2f} us per observation (best of {args.repeats}, {len(obs_all)} observations)")
+    best = best_us_per_item({"vector_features": old, "EpisodeFeatures": new}, len(obs_all), args.repeats)
     print(f"EpisodeFeatures / vector_features: {best['EpisodeFeatures'] / best['vector_features']:.2f}")
 
 

@@ -19,8 +19,9 @@ import json
 import os
 import platform
 import subprocess
+import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,6 +36,23 @@ def pass_ratio(results: dict[str, Any], num: str, den: str) -> float:
     if passes:
         return statistics.median(p[num] / p[den] for p in passes)
     return results["steps_per_s"][num] / results["steps_per_s"][den]
+
+
+def best_us_per_item(runs: dict[str, Callable[[], None]], items: int, repeats: int, detail: str = "") -> dict[str, float]:
+    """CPU µs per item of each of ``runs`` (each a pass over the same ``items`` items), the best of
+    ``repeats`` timed passes each; prints a line per run (``detail`` appended). For the encoder
+    benchmarks, which set two encoders against each other on the same observations."""
+    best = {}
+    width = max(map(len, runs))
+    for name, run in runs.items():
+        times = []
+        for _ in range(repeats):
+            t0 = time.process_time()
+            run()
+            times.append(time.process_time() - t0)
+        best[name] = min(times) / items * 1e6
+        print(f"{name:>{width}}: {best[name]:.2f} us per observation (best of {repeats}, {items} observations{detail})")
+    return best
 
 
 def host_info() -> dict[str, Any]:

@@ -47,6 +47,9 @@ def _errstate_free_is_same() -> bool:
     return True
 
 
+_ERRSTATE_FREE = _errstate_free_is_same()
+"""Whether ``_SeedSequenceNoErrstate`` may stand for numpy's class (checked once, at import)."""
+
 _MASK32 = 0xFFFFFFFF
 _INIT_B, _MULT_B = 0x8B51F9DD, 0x58F38DED
 """``SeedSequence.generate_state``'s hash constants (numpy's ``bit_generator.pyx``)."""
@@ -86,7 +89,7 @@ class _SeedSequenceForPCG64(_SeedSequenceNoErrstate):
 def _pcg64_words_are_same() -> bool:
     """Whether ``_SeedSequenceForPCG64`` gives numpy's words for PCG64's request (pools of one-word,
     several-word and spawned seeds)."""
-    if not _errstate_free_is_same():
+    if not _ERRSTATE_FREE:
         return False
     for entropy in (0, 7, 2**32 - 1, 2**32 + 5, 2**100 + 3, 2**127 + 2**64 + 1):
         for spawn_key in ((), (0,), (3, 1)):
@@ -98,7 +101,7 @@ def _pcg64_words_are_same() -> bool:
 
 
 _SEED_SEQUENCE = (_SeedSequenceForPCG64 if _pcg64_words_are_same()
-                  else _SeedSequenceNoErrstate if _errstate_free_is_same() else _SeedSequence)
+                  else _SeedSequenceNoErrstate if _ERRSTATE_FREE else _SeedSequence)
 """The ``SeedSequence`` class the simulator seeds with: the same pools and words either way."""
 
 
