@@ -69,6 +69,8 @@ class Args:
     """DrugEnv server: frames handled in a pool of this many threads (0: inline on the event loop; default: the server's)."""
     workers: int = 1
     """DrugEnv server: worker processes (``drugenv serve-env --workers``); compare 1 and 2 for scaling."""
+    asgi_server: Literal["uvicorn", "granian"] = "uvicorn"
+    """DrugEnv server: ``drugenv serve-env --asgi-server`` (the reference always runs as OpenEnv runs it, under uvicorn)."""
     memory_sessions: int = 0
     """If > 0: instead of the load test, measure resident memory with this many open sessions."""
     memory_steps: int = 5
@@ -80,7 +82,8 @@ CURATED = ("egfr_nsclc_viable", "kras_pdac_borderline", "cd33_aml_misleading", "
 
 
 # ------------------------------------------------------------------------------------ servers
-def serve(kind: str, port: int, max_sessions: int, env_threads: int = DEFAULT_ENV_THREADS, workers: int = 1) -> None:
+def serve(kind: str, port: int, max_sessions: int, env_threads: int = DEFAULT_ENV_THREADS, workers: int = 1,
+          asgi_server: str = "uvicorn") -> None:
     import uvicorn
 
     if kind == "drugenv":
@@ -88,7 +91,7 @@ def serve(kind: str, port: int, max_sessions: int, env_threads: int = DEFAULT_EN
         from drugenv.server.serve import serve_env_main
 
         serve_env_main(ServeArgs(host="127.0.0.1", port=port, max_sessions=max_sessions, log_level="info",
-                                 env_threads=env_threads, workers=workers))
+                                 env_threads=env_threads, workers=workers, asgi_server=asgi_server))
     else:
         from drugenv.server.openenv_reference import make_reference_app
 
@@ -107,13 +110,18 @@ def _wait_healthy(url: str, deadline: float) -> None:
     raise RuntimeError(f"{url}/health did not answer")
 
 
-def start_server(kind: str, max_sessions: int, env_threads: int = DEFAULT_ENV_THREADS, workers: int = 1) -> tuple[subprocess.Popen, str]:
-    """Start ``kind`` in a subprocess; returns (process, base URL) once uvicorn reports its port and every worker has started."""
+def start_server(kind: str, max_sessions: int, env_threads: int = DEFAULT_ENV_THREADS, workers: int = 1,
+                 asgi_server: str = "uvicorn") -> tuple[subprocess.Popen, str]:
+    """Start ``kind`` in a subprocess; returns (process, base URL) once the server reports its port and
+    every worker has started (uvicorn's and granian's log lines)."""
     from drugenv.server.serve import free_port
 
-    port = free_port() if workers > 1 else 0  # the process manager binds before forking: give it a concrete port
+    granian = kind == "drugenv" and asgi_server == "granian"
+    # A process manager binds before forking: give it a concrete port.
+    port = free_port() if workers > 1 or granian else 0
     proc = subprocess.Popen([sys.executable, __file__, "--serve", kind, "--port", str(port), "--clients", str(max_sessions),
-                             "--env-threads", str(env_threads), "--workers", str(workers)],
+                             "--env-threads", str(env_threads), "--workers", str(workers),
+                             "--asgi-server", asgi_server if kind == "drugenv" else "uvicorn"],
                             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     deadline, url, starting = time.monotonic() + 120, "", workers
     assert proc.stderr is not None
@@ -123,7 +131,9 @@ def start_server(kind: str, max_sessions: int, env_threads: int = DEFAULT_ENV_TH
             break
         if "Uvicorn running on" in line:
             url = line.split("running on ")[1].split()[0]
-        if "Application startup complete" in line:
+        if "Listening at: " in line:  # granian
+            url = line.split("Listening at: ")[1].split()[0]
+        if "Application startup complete" in line or "Started worker-" in line:
             starting -= 1  # wait for every worker: sessions opened while one still starts land in the others
         if url and not starting:
             _wait_healthy(url, deadline)
@@ -257,7 +267,7 @@ def _run(coroutine: Any) -> Any:
 
 def measure(kind: str, args: Args) -> dict[str, float]:
     proc, url = start_server(kind, max_sessions=args.clients, env_threads=args.env_threads,
-                             workers=args.workers if kind == "drugenv" else 1)
+                             workers=args.workers if kind == "drugenv" else 1, asgi_server=args.asgi_server)
     try:
         return _run(run_load(url, args, server_pid=proc.pid))
     finally:
@@ -358,7 +368,7 @@ async def open_sessions(session: Any, url: str, n: int, steps: int, seed: int) -
 
 def measure_memory(kind: str, args: Args) -> dict[str, float]:
     proc, url = start_server(kind, max_sessions=args.memory_sessions, env_threads=args.env_threads,
-                             workers=args.workers if kind == "drugenv" else 1)
+                             workers=args.workers if kind == "drugenv" else 1, asgi_server=args.asgi_server)
 
     async def run() -> dict[str, float]:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
@@ -383,7 +393,8 @@ def measure_memory(kind: str, args: Args) -> dict[str, float]:
 
 def main(args: Args) -> None:
     if args.serve:
-        serve(args.serve, args.port, max_sessions=args.clients, env_threads=args.env_threads, workers=args.workers)
+        serve(args.serve, args.port, max_sessions=args.clients, env_threads=args.env_threads, workers=args.workers,
+              asgi_server=args.asgi_server)
         return
     print(f"config: {asdict(args)}")
     load_before = os.getloadavg()[0]

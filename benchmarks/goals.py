@@ -69,9 +69,15 @@ def _env(key: Callable[[dict[str, Any]], float], show: Callable[[float, dict[str
     return read
 
 
-def _server(clients: int, workers: int, key: str, show: Callable[[float, dict[str, Any]], str]):
+def _asgi_server(record: dict[str, Any]) -> str:
+    """The ``--asgi-server`` a server record measured (records from before the option: uvicorn)."""
+    return record["config"].get("asgi_server", "uvicorn")
+
+
+def _server(clients: int, workers: int, key: str, show: Callable[[float, dict[str, Any]], str], asgi_server: str = "uvicorn"):
     def read(records: Records):
-        rec = _find(records, "bench_server", clients=clients, workers=workers, servers="both", memory_sessions=0)
+        rec = _find([r for r in records if r["benchmark"] != "bench_server" or _asgi_server(r) == asgi_server],
+                    "bench_server", clients=clients, workers=workers, servers="both", memory_sessions=0)
         if rec is None:
             return None
         value = rec["results"]["ratio"]["steps_per_s"] if key == "ratio" else rec["results"]["drugenv"][key]
@@ -80,7 +86,8 @@ def _server(clients: int, workers: int, key: str, show: Callable[[float, dict[st
 
 
 def _memory(records: Records):
-    rec = next((r for r in reversed(records) if r["benchmark"] == "bench_server" and "memory" in r["results"]), None)
+    rec = next((r for r in reversed(records) if r["benchmark"] == "bench_server" and "memory" in r["results"]
+                and _asgi_server(r) == "uvicorn"), None)
     if rec is None:
         return None
     mem = rec["results"]["memory"]
@@ -142,6 +149,12 @@ GOALS: tuple[Goal, ...] = (
            _server(32, w, "p99_ms", lambda v, res: _p99(res)),
            lambda v: v <= 10.0)
       for w in (1, 2)),
+    # One granian process: its I/O runs in a Rust thread beside the Python one (`drugenv serve-env --asgi-server granian`).
+    *(Goal(f"server throughput / OpenEnv reference, {c} sessions, 1 worker, granian", "≥ x3",
+           _server(c, 1, "ratio", lambda v, res: _throughput(res), asgi_server="granian"), lambda v: v >= 3.0)
+      for c in (32, 128)),
+    Goal("p99 step latency, 32 sessions, 1 worker, granian", "≤ 10 ms",
+         _server(32, 1, "p99_ms", lambda v, res: _p99(res), asgi_server="granian"), lambda v: v <= 10.0),
     Goal("server memory, sessions open mid-episode", "reported", _memory),
     Goal("PPO iteration on the vector env (`num_envs_per_env_runner`)", "reported", _ppo),
 )

@@ -1,6 +1,7 @@
-"""ASGI entry for process managers: ``uvicorn drugenv.server.asgi:app`` (the ``app`` of ``openenv.yaml``).
+"""ASGI entry for process managers: ``uvicorn drugenv.server.asgi:app`` or
+``granian --interface asgi drugenv.server.asgi:app`` (the ``app`` of ``openenv.yaml``).
 
-``drugenv serve-env --workers N`` starts N of these and passes its settings in ``DRUGENV_SERVER_ARGS``
+``drugenv serve-env --workers N`` (under either ``--asgi-server``) starts N of these and passes its settings in ``DRUGENV_SERVER_ARGS``
 (JSON of ``drugenv.server.serve.Args``; the seal in ``DRUGENV_SEAL``). Without that variable, limits
 come from OpenEnv's conventional environment variables: ``MAX_CONCURRENT_ENVS`` (sessions, default
 256) and ``SESSION_IDLE_TIMEOUT_S`` (seconds, default 3600; ``none`` disables it).

@@ -4,6 +4,7 @@ How to run::
 
     python -m drugenv.server --host 127.0.0.1 --port 8000 --max-sessions 256
     drugenv serve-env --workers 2             # one process per core: each WebSocket lives in one worker
+    drugenv serve-env --asgi-server granian   # I/O in Rust threads beside the Python one (one process, more cores)
     DRUGENV_SEAL=... drugenv serve-env        # sealed evaluation: seeds no longer reveal scenarios
 
 Results to expect: ``GET http://127.0.0.1:8000/health`` answers ``{"status": "healthy", ...}`` and
@@ -22,7 +23,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Iterator, Literal, Optional, Sequence
 
 from drugenv.errors import ConfigError, DependencyNotInstalled
 from drugenv.server.app import (
@@ -67,6 +68,15 @@ class Args:
     manager) and each WebSocket session lives in the worker that accepted it. ``max_sessions`` applies
     per worker: the kernel does not balance connections, so a split cap would refuse sessions while
     another worker had room. HTTP /reset, /step, /state are stateless, so any worker can answer them."""
+    asgi_server: Literal["uvicorn", "granian"] = "uvicorn"
+    """The HTTP and WebSocket server under the app. ``uvicorn`` (Python: uvloop, httptools, websockets):
+    keepalive pings, permessage-deflate on request, frames above 4x ``max_message_bytes`` cut at the
+    protocol level. ``granian`` (Rust: hyper, tokio-tungstenite; the ``server`` extra installs it): its
+    I/O runs in a thread beside the Python one, so one process uses more than one core (on 2 cores,
+    one worker at 32 sessions: ~25-35% more steps/s than uvicorn; with two workers the cores are
+    already busy and it gains nothing: ``docs/performance.md``). It sends no keepalive pings (a
+    half-open peer keeps its slot until ``idle_timeout_s``), does not compress, and closes the
+    connection on a frame above 16 MiB; the app's own ``max_message_bytes`` cap answers as under uvicorn."""
     seal: Optional[str] = None
     """Secret that salts scenario generation and noise (sealed evaluation: a public seed no longer maps to its truth,
     metadata carries no seed; the same seed and secret replay exactly). Default: the DRUGENV_SEAL environment
@@ -106,7 +116,9 @@ WORKER_ARGS_ENV_VAR = "DRUGENV_SERVER_ARGS"
 
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
-"""uvicorn's log levels (``--log-level``)."""
+"""uvicorn's log levels (``--log-level``; granian has the same names)."""
+ASGI_SERVERS = ("uvicorn", "granian")
+"""What ``--asgi-server`` may name."""
 
 
 def check_args(args: Args) -> None:
@@ -121,6 +133,15 @@ def check_args(args: Args) -> None:
     for name in ("ws_ping_interval_s", "ws_ping_timeout_s"):
         if not getattr(args, name) > 0:
             raise ConfigError(f"--{name.replace('_', '-')} must be > 0 seconds, got {getattr(args, name)}")
+    if args.asgi_server not in ASGI_SERVERS:
+        raise ConfigError(f"--asgi-server must be one of {', '.join(ASGI_SERVERS)}, got {args.asgi_server!r}")
+    if args.asgi_server == "granian":
+        if args.ws_compression:
+            raise ConfigError("--ws-compression needs --asgi-server uvicorn: granian's WebSockets do not compress")
+        try:
+            import granian  # noqa: F401
+        except ImportError as e:
+            raise DependencyNotInstalled("granian", "server") from e
     if args.seal is not None and not args.seal:
         raise ConfigError("--seal is empty: give the secret (better: set DRUGENV_SEAL), or leave it out to serve unsealed")
 
@@ -131,22 +152,18 @@ def serve_env_main(args: Args) -> None:
     logging.basicConfig(level=args.log_level.upper())
     # Log every setting but never the secret itself.
     logger.warning("drugenv server config: %s", {**dataclasses.asdict(args), "seal": "<set>" if (args.seal or os.environ.get(SEAL_ENV_VAR)) else None})
+    if args.asgi_server == "granian":
+        _serve_granian(args)
+        return
     if args.workers == 1:
         try:
             build_server(make_app(args), args).run()
         except KeyboardInterrupt:  # Ctrl+C: uvicorn has shut down cleanly and re-raised the signal
             pass
         return
-    import json
-
     import uvicorn
 
-    # Worker processes import the app by name, so the settings travel in the environment (the seal
-    # too, through its own variable, so it never sits in a JSON blob a log might print).
-    per_worker = dataclasses.replace(args, seal=None, workers=1)
-    os.environ[WORKER_ARGS_ENV_VAR] = json.dumps(dataclasses.asdict(per_worker))
-    if args.seal:
-        os.environ[SEAL_ENV_VAR] = args.seal
+    _pass_settings_to_workers(args)
     config = uvicorn.Config("drugenv.server.asgi:app", host=args.host, port=args.port, workers=args.workers,
                             log_level=args.log_level, ws_max_size=max(4 * args.max_message_bytes, 1 << 20),
                             ws_ping_interval=args.ws_ping_interval_s, ws_ping_timeout=args.ws_ping_timeout_s,
@@ -155,6 +172,45 @@ def serve_env_main(args: Args) -> None:
     try:
         _multiprocess(config, sockets).run()
     except KeyboardInterrupt:  # pragma: no cover - Ctrl+C in a terminal; the manager has stopped its workers
+        pass
+
+
+def _pass_settings_to_workers(args: Args) -> None:
+    """Worker processes import the app by name (``drugenv.server.asgi``), so the settings travel in the
+    environment (the seal too, through its own variable, so it never sits in a JSON blob a log might print)."""
+    import json
+
+    per_worker = dataclasses.replace(args, seal=None, workers=1)
+    os.environ[WORKER_ARGS_ENV_VAR] = json.dumps(dataclasses.asdict(per_worker))
+    if args.seal:
+        os.environ[SEAL_ENV_VAR] = args.seal
+
+
+_GRANIAN_LOG_TO_STDERR = {"handlers": {
+    "console": {"formatter": "generic", "class": "logging.StreamHandler", "stream": "ext://sys.stderr"},
+    "access": {"formatter": "access", "class": "logging.StreamHandler", "stream": "ext://sys.stderr"},
+}}
+"""granian's handlers (its ``LOGGING_CONFIG`` replaces this key whole) writing to stderr, where uvicorn and
+the rest of the server log: granian's own default is stdout."""
+
+
+def _serve_granian(args: Args) -> None:
+    """Serve under granian: its main process binds the port and starts ``args.workers`` worker processes,
+    each importing the app by name. At ``--log-level info`` it logs ``Listening at: http://HOST:PORT`` once
+    bound and ``Started worker-N`` per worker."""
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    if args.port:
+        # granian binds with SO_REUSEPORT: on a port another server of this user already holds, it would
+        # join that one and the two would split the sessions. Bind plainly first, as uvicorn does.
+        _check_port_free(args.host, args.port)
+    _pass_settings_to_workers(args)
+    server = Granian("drugenv.server.asgi:app", address=args.host, port=args.port, interface=Interfaces.ASGI,
+                     workers=args.workers, websockets=True, log_level=args.log_level, log_dictconfig=_GRANIAN_LOG_TO_STDERR)
+    try:
+        server.serve()
+    except KeyboardInterrupt:  # pragma: no cover - Ctrl+C in a terminal; granian has stopped its workers
         pass
 
 
@@ -188,12 +244,7 @@ class ReusePortListener:
         if config.port:
             # SO_REUSEPORT would let this server join another one already on the port (any process of the
             # same user that set it), and the two would split the sessions: bind plainly first, as uvicorn does.
-            with socket.socket(family, socket.SOCK_STREAM) as probe:
-                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                try:
-                    probe.bind((config.host, config.port))
-                except OSError as e:
-                    raise ConfigError(f"cannot bind {config.host}:{config.port}: {e.strerror}") from e
+            _check_port_free(config.host, config.port)
         sock = _reuseport_socket(family, (config.host, config.port))
         listener = cls(family, sock.getsockname(), config.backlog)
         listener.reservation = sock
@@ -205,6 +256,17 @@ class ReusePortListener:
 
     def __reduce__(self) -> tuple[Any, ...]:
         return _listening_socket, (self.family, self.address, self.backlog)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Bind ``host:port`` plainly (no ``SO_REUSEPORT``) and let it go: a ``ConfigError`` if that fails."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            raise ConfigError(f"cannot bind {host}:{port}: {e.strerror}") from e
 
 
 def _reuseport_socket(family: int, address: tuple[Any, ...]) -> socket.socket:
@@ -285,4 +347,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return run_command("python -m drugenv.server", serve_env_main, tyro.cli(Args, args=argv), extra="server")
 
 
-__all__ = ["Args", "KERNEL_SPREADS_CONNECTIONS", "ReusePortListener", "SEAL_ENV_VAR", "WORKER_ARGS_ENV_VAR", "build_server", "free_port", "main", "make_app", "serve_env_main", "serve_in_thread"]
+__all__ = ["ASGI_SERVERS", "Args", "KERNEL_SPREADS_CONNECTIONS", "ReusePortListener", "SEAL_ENV_VAR", "WORKER_ARGS_ENV_VAR", "build_server", "free_port", "main", "make_app", "serve_env_main", "serve_in_thread"]

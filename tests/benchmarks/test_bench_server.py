@@ -23,6 +23,15 @@ def test_both_servers_are_sent_the_same_frames(bench):
     assert ours["steps_per_s"] > 0 and reference["p99_ms"] >= reference["p50_ms"] > 0
 
 
+def test_granian_gets_the_same_load_as_uvicorn(bench):
+    args = bench.Args(clients=2, episodes=1, max_steps=6)
+    under_uvicorn = bench.measure("drugenv", args)
+    under_granian = bench.measure("drugenv", bench.Args(clients=2, episodes=1, max_steps=6, asgi_server="granian"))
+    assert under_granian["load_sha256"] == under_uvicorn["load_sha256"]
+    assert under_granian["steps"] == under_uvicorn["steps"] > 0
+    assert under_granian["sessions_per_process"] == [2]  # granian's one worker holds the sessions
+
+
 def test_the_load_runs_uncompressed_though_the_reference_server_would_compress(bench):
     aiohttp = pytest.importorskip("aiohttp")
     proc, url = bench.start_server("reference", max_sessions=4)

@@ -4,17 +4,24 @@ player, and in-process replay of the same seed and actions."""
 from __future__ import annotations
 
 import json
+import os
 import random
+import signal
+import subprocess
+import sys
+import time
 import typing
+from contextlib import contextmanager
 from typing import Any, Iterator, Optional
 
+import httpx
 import pytest
 
 from drugenv.actions import ACTION_TABLE, ActionType
 from drugenv.scenarios import CURATED_NAMES
 from drugenv.server.app import create_app
 from drugenv.server.protocol import observation_data
-from drugenv.server.serve import serve_in_thread
+from drugenv.server.serve import free_port, serve_in_thread
 from drugenv.simulator.environment import DrugTargetEnvironment
 
 SCENARIOS = list(CURATED_NAMES)
@@ -58,11 +65,47 @@ def replay(seed: int, scenario: Optional[str], actions: list[dict[str, Any]], ep
     return payloads, states
 
 
-@pytest.fixture(scope="module")
-def server_url() -> Iterator[str]:
-    """A DrugEnv server with default limits."""
-    with serve_in_thread(create_app(max_sessions=256)) as url:
-        yield url
+@contextmanager
+def serve_in_process(*cli_args: str, start_timeout_s: float = 60.0) -> Iterator[tuple[str, subprocess.Popen]]:
+    """``drugenv serve-env --host 127.0.0.1 --port <free> *cli_args`` in a process of its own; yields
+    (base URL, process) once ``/health`` answers, and stops it (SIGTERM: the server stops its workers)."""
+    port = free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("DRUGENV_SEAL", None)
+    proc = subprocess.Popen([sys.executable, "-m", "drugenv.cli", "serve-env", "--host", "127.0.0.1", "--port", str(port),
+                             *cli_args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + start_timeout_s
+        while True:
+            try:
+                if httpx.get(url + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start: {proc.stderr.read() if proc.poll() is not None else 'timeout'}")
+            time.sleep(0.2)
+        yield url, proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module", params=["uvicorn", "granian"])
+def server_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A DrugEnv server with default limits, under each ``--asgi-server``: uvicorn in a thread of the
+    test process, granian in a process of its own (it starts its own worker process)."""
+    if request.param == "uvicorn":
+        with serve_in_thread(create_app(max_sessions=256)) as url:
+            yield url
+    else:
+        with serve_in_process("--asgi-server", "granian", "--max-sessions", "256") as (url, _):
+            yield url
 
 
 @pytest.fixture(scope="module")

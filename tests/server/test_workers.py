@@ -1,61 +1,32 @@
-"""``drugenv serve-env --workers 2``: several server processes behind one port, each WebSocket in one worker."""
+"""``drugenv serve-env --workers 2``: several server processes behind one port, each WebSocket in one worker
+(under uvicorn's process manager, and under granian's)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 
 import httpx
 import pytest
 
 from drugenv.client import DrugTargetEnv
 from drugenv.server.protocol import observation_data
-from drugenv.server.serve import free_port
 
-from .conftest import replay
+from .conftest import replay, serve_in_process
 
 
-@pytest.fixture
-def two_worker_server():
-    with _two_workers(max_sessions=8) as server:
+@pytest.fixture(params=["uvicorn", "granian"])
+def two_worker_server(request: pytest.FixtureRequest):
+    with _two_workers(max_sessions=8, asgi_server=request.param) as server:
         yield server
 
 
-@contextmanager
-def _two_workers(max_sessions: int):
-    port = free_port()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("DRUGENV_SEAL", None)
-    proc = subprocess.Popen([sys.executable, "-m", "drugenv.cli", "serve-env", "--host", "127.0.0.1", "--port", str(port),
-                             "--workers", "2", "--max-sessions", str(max_sessions)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(url + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start: {proc.stderr.read() if proc.poll() is not None else 'timeout'}")
-            time.sleep(0.2)
-        yield url, proc
-    finally:
-        proc.send_signal(signal.SIGTERM)  # uvicorn's process manager stops its workers, then exits
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+def _two_workers(max_sessions: int, asgi_server: str = "uvicorn"):
+    return serve_in_process("--workers", "2", "--max-sessions", str(max_sessions), "--asgi-server", asgi_server)
 
 
 def _play(url: str, seed: int) -> tuple[list[dict], list[dict]]:
@@ -71,7 +42,8 @@ def _play(url: str, seed: int) -> tuple[list[dict], list[dict]]:
 def test_sessions_across_workers_replay_exactly(two_worker_server):
     url, proc = two_worker_server
     children = subprocess.run(["ps", "-ww", "--ppid", str(proc.pid), "-o", "args="], capture_output=True, text=True).stdout
-    assert children.count("multiprocessing") >= 2, children  # two worker processes behind the one port
+    # Two worker processes behind the one port (uvicorn's are multiprocessing spawns; granian forks the server command)
+    assert len([c for c in children.splitlines() if "multiprocessing" in c or "serve-env" in c]) >= 2, children
     with ThreadPoolExecutor(6) as pool:
         results = list(pool.map(lambda s: (s, _play(url, s)), range(8)))
     for seed, (wire, actions) in results:
