@@ -72,11 +72,13 @@ class Args:
     """The HTTP and WebSocket server under the app. ``uvicorn`` (Python: uvloop, httptools, websockets):
     keepalive pings, permessage-deflate on request, frames above 4x ``max_message_bytes`` cut at the
     protocol level. ``granian`` (Rust: hyper, tokio-tungstenite; the ``server`` extra installs it): its
-    I/O runs in a thread beside the Python one, so one process uses more than one core (on 2 cores,
-    one worker at 32 sessions: ~25-35% more steps/s than uvicorn; with two workers the cores are
-    already busy and it gains nothing: ``docs/performance.md``). It sends no keepalive pings (a
-    half-open peer keeps its slot until ``idle_timeout_s``), does not compress, and closes the
-    connection on a frame above 16 MiB; the app's own ``max_message_bytes`` cap answers as under uvicorn."""
+    I/O runs in a thread beside the Python one, so one process can use a second core where one is
+    free. On the 2-core benchmark box, which the load generator shares, one granian process served
+    x2.2-2.6 the reference at 32 sessions against uvicorn's x2.0-2.1, and nothing more at 128
+    sessions, with a longer tail (``docs/performance.md``); with ``workers`` = cores, prefer uvicorn.
+    granian sends no keepalive pings (a half-open peer keeps its slot until ``idle_timeout_s``), does
+    not compress, holds ~3x the memory per open session, and closes the connection on a frame above
+    16 MiB; the app's own ``max_message_bytes`` cap answers as under uvicorn."""
     seal: Optional[str] = None
     """Secret that salts scenario generation and noise (sealed evaluation: a public seed no longer maps to its truth,
     metadata carries no seed; the same seed and secret replay exactly). Default: the DRUGENV_SEAL environment
