@@ -9,6 +9,7 @@ import random
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import typing
 from contextlib import contextmanager
@@ -72,8 +73,10 @@ def serve_in_process(*cli_args: str, start_timeout_s: float = 60.0) -> Iterator[
     port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("DRUGENV_SEAL", None)
+    # The server's log goes to a file, not a pipe: a pipe nobody reads would stall a chatty server once full.
+    log = tempfile.TemporaryFile(mode="w+")
     proc = subprocess.Popen([sys.executable, "-m", "drugenv.cli", "serve-env", "--host", "127.0.0.1", "--port", str(port),
-                             *cli_args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                             *cli_args], env=env, stdout=subprocess.DEVNULL, stderr=log, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + start_timeout_s
@@ -84,7 +87,8 @@ def serve_in_process(*cli_args: str, start_timeout_s: float = 60.0) -> Iterator[
             except httpx.HTTPError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start: {proc.stderr.read() if proc.poll() is not None else 'timeout'}")
+                log.seek(0)
+                raise RuntimeError(f"server did not start ({'exited' if proc.poll() is not None else 'timeout'}): {log.read()[-2000:]}")
             time.sleep(0.2)
         yield url, proc
     finally:
@@ -94,6 +98,7 @@ def serve_in_process(*cli_args: str, start_timeout_s: float = 60.0) -> Iterator[
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        log.close()
 
 
 @pytest.fixture(scope="module", params=["uvicorn", "granian"])

@@ -88,15 +88,17 @@ def test_a_burst_of_sessions_is_spread_over_both_workers():
             assert len(spread) == 2 and sum(spread) == 32 and min(spread) >= 4, spread
 
 
-def test_workers_refuse_a_port_another_server_listens_on():
+@pytest.mark.parametrize("server_args", [("--workers", "2"), ("--asgi-server", "granian")], ids=["uvicorn-workers", "granian"])
+def test_a_port_another_server_listens_on_is_refused(server_args):
     import socket
 
-    # A listener that itself set SO_REUSEPORT: the workers' sockets could join it and split its sessions.
+    # A listener that itself set SO_REUSEPORT: sockets bound with it (the workers' own; granian's) could
+    # join it and split its sessions.
     with socket.socket() as other:
         other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT if hasattr(socket, "SO_REUSEPORT") else socket.SO_REUSEADDR, 1)
         other.bind(("127.0.0.1", 0))
         other.listen()
         port = other.getsockname()[1]
         res = subprocess.run([sys.executable, "-m", "drugenv.cli", "serve-env", "--host", "127.0.0.1", "--port", str(port),
-                              "--workers", "2"], capture_output=True, text=True, timeout=60)
+                              *server_args], capture_output=True, text=True, timeout=60)
     assert res.returncode != 0 and f"cannot bind 127.0.0.1:{port}" in res.stderr, res.stderr[-2000:]
