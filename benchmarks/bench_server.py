@@ -43,6 +43,7 @@ import orjson
 import tyro
 
 from drugenv.server.app import DEFAULT_ENV_THREADS
+from drugenv.server.serve import AsgiServer
 
 
 @dataclass
@@ -69,7 +70,7 @@ class Args:
     """DrugEnv server: frames handled in a pool of this many threads (0: inline on the event loop; default: the server's)."""
     workers: int = 1
     """DrugEnv server: worker processes (``drugenv serve-env --workers``); compare 1 and 2 for scaling."""
-    asgi_server: Literal["uvicorn", "granian"] = "uvicorn"
+    asgi_server: AsgiServer = "uvicorn"
     """DrugEnv server: ``drugenv serve-env --asgi-server`` (the reference always runs as OpenEnv runs it, under uvicorn)."""
     memory_sessions: int = 0
     """If > 0: instead of the load test, measure resident memory with this many open sessions."""

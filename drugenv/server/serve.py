@@ -21,6 +21,7 @@ import socket
 import sys
 import threading
 import time
+import typing
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterator, Literal, Optional, Sequence
@@ -35,6 +36,10 @@ from drugenv.server.app import (
 )
 
 logger = logging.getLogger("drugenv.server")
+
+AsgiServer = Literal["uvicorn", "granian"]
+"""What ``--asgi-server`` may name (``Args.asgi_server``)."""
+ASGI_SERVERS: tuple[str, ...] = typing.get_args(AsgiServer)
 
 
 @dataclass
@@ -68,7 +73,7 @@ class Args:
     manager) and each WebSocket session lives in the worker that accepted it. ``max_sessions`` applies
     per worker: the kernel does not balance connections, so a split cap would refuse sessions while
     another worker had room. HTTP /reset, /step, /state are stateless, so any worker can answer them."""
-    asgi_server: Literal["uvicorn", "granian"] = "uvicorn"
+    asgi_server: AsgiServer = "uvicorn"
     """The HTTP and WebSocket server under the app. ``uvicorn`` (Python: uvloop, httptools, websockets):
     keepalive pings, permessage-deflate on request, frames above 4x ``max_message_bytes`` cut at the
     protocol level. ``granian`` (Rust: hyper, tokio-tungstenite; the ``server`` extra installs it): its
@@ -119,8 +124,6 @@ WORKER_ARGS_ENV_VAR = "DRUGENV_SERVER_ARGS"
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 """uvicorn's log levels (``--log-level``; granian has the same names)."""
-ASGI_SERVERS = ("uvicorn", "granian")
-"""What ``--asgi-server`` may name."""
 
 
 def check_args(args: Args) -> None:
@@ -349,4 +352,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return run_command("python -m drugenv.server", serve_env_main, tyro.cli(Args, args=argv), extra="server")
 
 
-__all__ = ["ASGI_SERVERS", "Args", "KERNEL_SPREADS_CONNECTIONS", "ReusePortListener", "SEAL_ENV_VAR", "WORKER_ARGS_ENV_VAR", "build_server", "free_port", "main", "make_app", "serve_env_main", "serve_in_thread"]
+__all__ = ["ASGI_SERVERS", "Args", "AsgiServer", "KERNEL_SPREADS_CONNECTIONS", "ReusePortListener", "SEAL_ENV_VAR", "WORKER_ARGS_ENV_VAR", "build_server", "free_port", "main", "make_app", "serve_env_main", "serve_in_thread"]

@@ -5,7 +5,6 @@ cannot do. (The conformance, bad-input and TRL tests run under both servers thro
 from __future__ import annotations
 
 import json
-import time
 
 import httpx
 import pytest
@@ -17,10 +16,7 @@ from drugenv.errors import ConfigError
 from drugenv.server.serve import Args, check_args
 
 from .conftest import serve_in_process, ws_url
-
-
-def _active(url: str) -> int:
-    return httpx.get(url + "/health", timeout=5).json()["active_sessions"]
+from .test_bad_input import _wait_active
 
 
 def test_frames_over_the_cap_get_an_error_frame_and_huge_ones_close_only_their_connection() -> None:
@@ -39,10 +35,7 @@ def test_frames_over_the_cap_get_an_error_frame_and_huge_ones_close_only_their_c
             with pytest.raises(ConnectionClosed):
                 ws.send("x" * (17 << 20))
                 ws.recv(timeout=10)
-        deadline = time.monotonic() + 10
-        while _active(url) != 0:
-            assert time.monotonic() < deadline, "the closed session kept its slot"
-            time.sleep(0.05)
+        _wait_active(url, 0)  # the closed session's slot is freed
         assert httpx.post(url + "/reset", content=b"{" + b" " * 5000 + b"}").status_code == 413
         with DrugTargetEnv(base_url=url) as client:
             assert client.reset(seed=0, scenario="egfr_nsclc_viable").observation.step_count == 0
