@@ -76,8 +76,8 @@ def _asgi_server(record: dict[str, Any]) -> str:
 
 def _server(clients: int, workers: int, key: str, show: Callable[[float, dict[str, Any]], str], asgi_server: str = "uvicorn"):
     def read(records: Records):
-        rec = _find([r for r in records if r["benchmark"] != "bench_server" or _asgi_server(r) == asgi_server],
-                    "bench_server", clients=clients, workers=workers, servers="both", memory_sessions=0)
+        served = [r for r in records if r["benchmark"] == "bench_server" and _asgi_server(r) == asgi_server]
+        rec = _find(served, "bench_server", clients=clients, workers=workers, servers="both", memory_sessions=0)
         if rec is None:
             return None
         value = rec["results"]["ratio"]["steps_per_s"] if key == "ratio" else rec["results"]["drugenv"][key]
