@@ -6,41 +6,78 @@ How to run (from the repository root; loopback; Serve's proxy binds where ``http
     serve run --address local serve/agent_service.yaml                            # same, from a Serve config file
     serve run --address local serve.apps:build_agent_service checkpoint=runs/grpo_tiny_cpu/checkpoint_final
     python -m serve.apps --app env   --port 8000                                  # OpenEnv protocol at /
+    python -m serve.apps --app env   --port 8000 --replicas 2 --max-sessions 128  # sessions spread over 2 replicas
     serve run --address local serve.apps:env_app                                  # Serve CLI, same app
+    serve run --address local serve.apps:build_env_app replicas=2                 # Serve CLI, 2 replicas
     python -m serve.apps --app dashboard --port 8050                              # the live evidence dashboard
 
 The environment app is the same FastAPI app as ``drugenv serve-env`` (``drugenv.server.app.create_app``),
 mounted as a Serve ingress, so replicas scale with ``num_replicas``; each WebSocket session lives on
-one replica. The agent service (``serve.agent_service``) composes an Agent deployment (``HFPolicy``,
+one replica for its whole life, and Serve's router sends a new one to the less busy of two replicas.
+Serve counts an open WebSocket as an ongoing request, so the deployment admits ``max_sessions`` of them
+per replica plus room for HTTP calls (Serve's own default, 5, would leave a sixth session's handshake
+waiting at the proxy); a session beyond ``max_sessions`` gets the app's ``CAPACITY_REACHED`` frame. The agent service (``serve.agent_service``) composes an Agent deployment (``HFPolicy``,
 batched) and an Environment deployment behind ``GET /health``, ``POST /act`` and ``POST /episodes``.
 """
 
 
+import dataclasses
+import json
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ray import serve
 
 from drugenv.errors import ConfigError
+from drugenv.server.app import DEFAULT_MAX_SESSIONS
+from drugenv.server.serve import WORKER_ARGS_ENV_VAR, make_app, settings_from_environment
 from drugenv.server.serve import Args as ServerArgs
-from drugenv.server.serve import make_app
 from serve.agent_service import AgentServiceArgs, build_agent_service
+
+HTTP_HEADROOM = 16
+"""Ongoing requests a replica admits beyond its ``max_sessions`` WebSockets: HTTP calls (``/health``,
+``/schema``, the stateless ``/reset`` and ``/step``) still get through with every session slot taken, and a
+session beyond the cap reaches the app, which answers ``CAPACITY_REACHED`` instead of leaving it waiting."""
 
 
 def _build_env_asgi_app() -> Any:
     # Built inside each replica: the app owns a thread pool and session registry, which neither
-    # pickle nor should be shared between replicas. ``make_app`` honours DRUGENV_SEAL (sealed
-    # evaluation): pass it to the replicas with ``runtime_env={"env_vars": {"DRUGENV_SEAL": ...}}``.
-    return make_app(ServerArgs())
+    # pickle nor should be shared between replicas. Its settings come in DRUGENV_SERVER_ARGS
+    # (build_env_app puts them in the replica's runtime_env), as for `drugenv serve-env --workers`; the
+    # seal in DRUGENV_SEAL (sealed evaluation): pass it with ``runtime_env={"env_vars": {"DRUGENV_SEAL": ...}}``.
+    return make_app(settings_from_environment())
 
 
-@serve.deployment(ray_actor_options={"num_cpus": 0.5})
+@serve.deployment(ray_actor_options={"num_cpus": 0.5}, max_ongoing_requests=DEFAULT_MAX_SESSIONS + HTTP_HEADROOM)
 @serve.ingress(_build_env_asgi_app)
 class EnvServer:
     """The OpenEnv-compatible environment server as a Serve deployment."""
 
 
 env_app = EnvServer.bind()
+
+
+class EnvAppArgs(BaseModel):
+    """Arguments of ``build_env_app`` (``serve run serve.apps:build_env_app key=value`` or a config file's ``args``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    replicas: int = Field(1, ge=1, description="Replicas of the environment deployment; each /ws session lives "
+                                               "on one, and Serve's router spreads new ones over them.")
+    max_sessions: int = Field(DEFAULT_MAX_SESSIONS, ge=1, description="Most concurrent /ws sessions per replica "
+                                                                      "(drugenv serve-env --max-sessions).")
+
+
+def build_env_app(args: dict[str, Any]) -> Any:
+    """The environment app with ``replicas`` replicas of ``max_sessions`` sessions each."""
+    a = EnvAppArgs.model_validate(args)
+    settings = dataclasses.replace(ServerArgs(), max_sessions=a.max_sessions)
+    env_vars = {WORKER_ARGS_ENV_VAR: json.dumps(dataclasses.asdict(settings))}
+    return EnvServer.options(
+        num_replicas=a.replicas, max_ongoing_requests=a.max_sessions + HTTP_HEADROOM,
+        ray_actor_options={**EnvServer.ray_actor_options, "runtime_env": {"env_vars": env_vars}},
+    ).bind()
 
 
 def _build_dashboard_asgi_app() -> Any:
@@ -79,6 +116,10 @@ def build_agent_app(args: dict[str, Any]) -> Any:
 class Args:
     app: str = "env"
     """env | agent | dashboard."""
+    replicas: int = 1
+    """--app env: replicas of the environment deployment (each /ws session lives on one)."""
+    max_sessions: int = DEFAULT_MAX_SESSIONS
+    """--app env: most concurrent /ws sessions per replica."""
     host: str = "127.0.0.1"
     """Interface Serve's HTTP proxy binds."""
     port: int = 8000
@@ -162,11 +203,19 @@ def main(args: Args) -> None:
     elif args.app == "agent":
         app = build_agent_service({"checkpoint": args.checkpoint, "model": args.model, "adapter": args.adapter})
     else:
-        app = env_app
+        try:
+            app = build_env_app({"replicas": args.replicas, "max_sessions": args.max_sessions})
+        except ValidationError as e:
+            bad = "; ".join(f"--{'-'.join(map(str, err['loc'])).replace('_', '-')}: {err['msg']}" for err in e.errors())
+            raise ConfigError(f"bad environment app settings: {bad}") from None
     _run_blocking(app, args.app, args.host, args.port)
 
 
 if __name__ == "__main__":  # pragma: no cover
+    import sys
+
     import tyro
 
-    main(tyro.cli(Args))
+    from drugenv.cli import run_command
+
+    sys.exit(run_command("python -m serve.apps", main, tyro.cli(Args, prog="python -m serve.apps"), extra="train"))

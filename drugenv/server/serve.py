@@ -119,7 +119,22 @@ def make_app(args: Args) -> Any:
 
 
 WORKER_ARGS_ENV_VAR = "DRUGENV_SERVER_ARGS"
-"""How ``--workers`` passes the settings to each worker process (JSON of ``Args``; read by ``drugenv.server.asgi``)."""
+"""How ``--workers`` passes the settings to each worker process, and the Serve env app to each replica (JSON of
+``Args``; read by ``settings_from_environment``)."""
+
+
+def settings_from_environment() -> Args:
+    """The settings of a server process that imports the app by name (a ``--workers`` worker, a Ray Serve
+    replica, ``uvicorn drugenv.server.asgi:app``): ``DRUGENV_SERVER_ARGS`` if set, else OpenEnv's conventional
+    variables ``MAX_CONCURRENT_ENVS`` (sessions, default 256) and ``SESSION_IDLE_TIMEOUT_S`` (seconds, default
+    3600; ``none`` disables it). The seal always comes from ``DRUGENV_SEAL`` (``make_app``)."""
+    import json
+
+    if WORKER_ARGS_ENV_VAR in os.environ:
+        return Args(**json.loads(os.environ[WORKER_ARGS_ENV_VAR]))
+    idle = os.environ.get("SESSION_IDLE_TIMEOUT_S", str(DEFAULT_IDLE_TIMEOUT_S))
+    return Args(max_sessions=int(os.environ.get("MAX_CONCURRENT_ENVS", DEFAULT_MAX_SESSIONS)),
+                idle_timeout_s=None if idle.lower() == "none" else float(idle))
 
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
