@@ -14,6 +14,10 @@ Results to expect: steps/s of both servers, p50/p99 latency of one step (send ->
 ``drugenv / reference`` ratios (> 1 for throughput means DrugEnv is faster). Numbers depend on
 the machine and on what else runs on it; compare only runs made back to back.
 
+The DrugEnv side can also be the Ray Serve environment app (``serve.apps``, behind Serve's proxy)::
+
+    python benchmarks/bench_server.py --clients 32 --episodes 20 --serve-replicas 1    # then 2: its scaling
+
 Memory per session (Linux: reads ``/proc``)::
 
     python benchmarks/bench_server.py --memory-sessions 256
@@ -72,6 +76,10 @@ class Args:
     """DrugEnv server: worker processes (``drugenv serve-env --workers``); compare 1 and 2 for scaling."""
     asgi_server: AsgiServer = "uvicorn"
     """DrugEnv server: ``drugenv serve-env --asgi-server`` (the reference always runs as OpenEnv runs it, under uvicorn)."""
+    serve_replicas: int = 0
+    """DrugEnv server: 0 runs ``drugenv serve-env``; N >= 1 runs the Ray Serve environment app instead
+    (``python -m serve.apps --app env --replicas N``: a local Ray, Serve's proxy in front of N replicas;
+    ``--workers`` and ``--asgi-server`` do not apply)."""
     memory_sessions: int = 0
     """If > 0: instead of the load test, measure resident memory with this many open sessions."""
     memory_steps: int = 5
@@ -112,11 +120,13 @@ def _wait_healthy(url: str, deadline: float) -> None:
 
 
 def start_server(kind: str, max_sessions: int, env_threads: int = DEFAULT_ENV_THREADS, workers: int = 1,
-                 asgi_server: str = "uvicorn") -> tuple[subprocess.Popen, str]:
+                 asgi_server: str = "uvicorn", serve_replicas: int = 0) -> tuple[subprocess.Popen, str]:
     """Start ``kind`` in a subprocess; returns (process, base URL) once the server reports its port and
-    every worker has started (uvicorn's and granian's log lines)."""
+    every worker has started (uvicorn's and granian's log lines), or the Serve app reports it is ready."""
     from drugenv.server.serve import free_port
 
+    if kind == "drugenv" and serve_replicas:
+        return _start_serve_app(max_sessions, serve_replicas, free_port())
     granian = kind == "drugenv" and asgi_server == "granian"
     # A process manager binds before forking: give it a concrete port.
     port = free_port() if workers > 1 or granian else 0
@@ -141,6 +151,33 @@ def start_server(kind: str, max_sessions: int, env_threads: int = DEFAULT_ENV_TH
             return proc, url
     proc.kill()
     raise RuntimeError(f"{kind} server did not start")
+
+
+SERVE_STOP_TIMEOUT_S = 90
+"""A Serve app stops its replicas, Serve and the local Ray before it exits: give it that long before a kill
+(which would leave Ray's processes behind)."""
+
+
+def _start_serve_app(max_sessions: int, replicas: int, port: int) -> tuple[subprocess.Popen, str]:
+    """``python -m serve.apps --app env`` in a subprocess, from the repository root (``serve/`` is not in the package)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (root, os.environ.get("PYTHONPATH")))),
+           "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "serve.apps", "--app", "env", "--replicas", str(replicas),
+                             "--max-sessions", str(max_sessions), "--port", str(port)],
+                            cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    deadline = time.monotonic() + 180
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line and proc.poll() is not None:
+            break
+        if "drugenv: env ready at" in line:
+            url = f"http://127.0.0.1:{port}"
+            _wait_healthy(url, deadline)
+            return proc, url
+    stop_server(proc)
+    raise RuntimeError("the Serve env app did not start")
 
 
 # ------------------------------------------------------------------------------------ load
@@ -268,18 +305,19 @@ def _run(coroutine: Any) -> Any:
 
 def measure(kind: str, args: Args) -> dict[str, float]:
     proc, url = start_server(kind, max_sessions=args.clients, env_threads=args.env_threads,
-                             workers=args.workers if kind == "drugenv" else 1, asgi_server=args.asgi_server)
+                             workers=args.workers if kind == "drugenv" else 1, asgi_server=args.asgi_server,
+                             serve_replicas=args.serve_replicas if kind == "drugenv" else 0)
     try:
         return _run(run_load(url, args, server_pid=proc.pid))
     finally:
         stop_server(proc)
 
 
-def stop_server(proc: subprocess.Popen) -> None:
-    """Terminate a server this benchmark started; kill it if it has not exited in 15 s."""
+def stop_server(proc: subprocess.Popen, timeout_s: float = SERVE_STOP_TIMEOUT_S) -> None:
+    """Terminate a server this benchmark started; kill it if it has not exited in ``timeout_s``."""
     proc.terminate()
     try:
-        proc.wait(timeout=15)
+        proc.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
         proc.kill()
 
@@ -397,6 +435,11 @@ def main(args: Args) -> None:
         serve(args.serve, args.port, max_sessions=args.clients, env_threads=args.env_threads, workers=args.workers,
               asgi_server=args.asgi_server)
         return
+    if args.serve_replicas < 0:
+        raise SystemExit(f"--serve-replicas must be >= 0, got {args.serve_replicas}")
+    if args.serve_replicas and (args.workers != 1 or args.asgi_server != "uvicorn" or args.memory_sessions):
+        raise SystemExit("--serve-replicas measures the Serve app's throughput: leave out --workers, --asgi-server "
+                         "and --memory-sessions (they set up drugenv serve-env)")
     print(f"config: {asdict(args)}")
     load_before = os.getloadavg()[0]
     if args.memory_sessions > 0:

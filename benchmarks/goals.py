@@ -74,9 +74,16 @@ def _asgi_server(record: dict[str, Any]) -> str:
     return record["config"].get("asgi_server", "uvicorn")
 
 
-def _server(clients: int, workers: int, key: str, show: Callable[[float, dict[str, Any]], str], asgi_server: str = "uvicorn"):
+def _serve_replicas(record: dict[str, Any]) -> int:
+    """The ``--serve-replicas`` a server record measured (0: ``drugenv serve-env``; records from before the option too)."""
+    return record["config"].get("serve_replicas", 0)
+
+
+def _server(clients: int, workers: int, key: str, show: Callable[[float, dict[str, Any]], str], asgi_server: str = "uvicorn",
+            serve_replicas: int = 0):
     def read(records: Records):
-        served = [r for r in records if r["benchmark"] == "bench_server" and _asgi_server(r) == asgi_server]
+        served = [r for r in records if r["benchmark"] == "bench_server" and _asgi_server(r) == asgi_server
+                  and _serve_replicas(r) == serve_replicas]
         rec = _find(served, "bench_server", clients=clients, workers=workers, servers="both", memory_sessions=0)
         if rec is None:
             return None
@@ -155,6 +162,10 @@ GOALS: tuple[Goal, ...] = (
       for c in (32, 128)),
     Goal("p99 step latency, 32 sessions, 1 worker, granian", "≤ 10 ms",
          _server(32, 1, "p99_ms", lambda v, res: _p99(res), asgi_server="granian"), lambda v: v <= 10.0),
+    # The Ray Serve environment app (`python -m serve.apps --app env --replicas N`): every frame passes Serve's proxy.
+    *(Goal(f"Ray Serve env app / OpenEnv reference, {c} sessions, {n} replica{'s' if n > 1 else ''}", "reported",
+           _server(c, 1, "ratio", lambda v, res: _throughput(res), serve_replicas=n))
+      for c in (32, 128) for n in (1, 2)),
     Goal("server memory, sessions open mid-episode", "reported", _memory),
     Goal("PPO iteration on the vector env (`num_envs_per_env_runner`)", "reported", _ppo),
 )

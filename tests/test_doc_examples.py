@@ -77,7 +77,7 @@ def test_example_runs(where, code, request):
 # ``drugenv`` command's own ``check_args`` runs too (``--set`` keys and values against the config,
 # ranges, output paths). A renamed flag or config key fails here instead of on a reader's machine. Shell variables take the values below,
 # and bash expands each line as a reader's shell would.
-SHELL_VALUES = {"run": "grpo_tiny_cpu_long", "suite": "procedural-test:400", "D": "docs/results/performance", "w": "1", "c": "32", "e": "20",
+SHELL_VALUES = {"run": "grpo_tiny_cpu_long", "suite": "procedural-test:400", "D": "docs/results/performance", "w": "1", "c": "32", "e": "20", "n": "1",
                 "DASH": "8265", "OUT": os.path.join(tempfile.gettempdir(), "out"), "PWD": tempfile.gettempdir()}
 COMMAND_START = re.compile(r"^(?:[A-Z_]+=\S+\s+)*(?:drugenv\s|python -m drugenv[.\s]|python benchmarks/)|\s--\s+drugenv\s")
 

@@ -32,6 +32,15 @@ def test_granian_gets_the_same_load_as_uvicorn(bench):
     assert under_granian["sessions_per_process"] == [2]  # granian's one worker holds the sessions
 
 
+def test_the_serve_app_gets_the_same_load_as_serve_env(bench):
+    pytest.importorskip("ray")
+    args = bench.Args(clients=8, episodes=1, max_steps=6)  # 8 sessions: more than Serve's default of 5 a replica
+    direct = bench.measure("drugenv", args)
+    through_serve = bench.measure("drugenv", bench.Args(clients=8, episodes=1, max_steps=6, serve_replicas=2))
+    assert through_serve["load_sha256"] == direct["load_sha256"]
+    assert through_serve["steps"] == direct["steps"] > 0
+
+
 def test_the_load_runs_uncompressed_though_the_reference_server_would_compress(bench):
     aiohttp = pytest.importorskip("aiohttp")
     proc, url = bench.start_server("reference", max_sessions=4)
