@@ -176,7 +176,7 @@ def _start_serve_app(max_sessions: int, replicas: int, port: int) -> tuple[subpr
             url = f"http://127.0.0.1:{port}"
             _wait_healthy(url, deadline)
             return proc, url
-    stop_server(proc)
+    stop_server(proc, SERVE_STOP_TIMEOUT_S)
     raise RuntimeError("the Serve env app did not start")
 
 
@@ -304,16 +304,17 @@ def _run(coroutine: Any) -> Any:
 
 
 def measure(kind: str, args: Args) -> dict[str, float]:
+    serve_replicas = args.serve_replicas if kind == "drugenv" else 0
     proc, url = start_server(kind, max_sessions=args.clients, env_threads=args.env_threads,
                              workers=args.workers if kind == "drugenv" else 1, asgi_server=args.asgi_server,
-                             serve_replicas=args.serve_replicas if kind == "drugenv" else 0)
+                             serve_replicas=serve_replicas)
     try:
         return _run(run_load(url, args, server_pid=proc.pid))
     finally:
-        stop_server(proc)
+        stop_server(proc, SERVE_STOP_TIMEOUT_S if serve_replicas else 15)
 
 
-def stop_server(proc: subprocess.Popen, timeout_s: float = SERVE_STOP_TIMEOUT_S) -> None:
+def stop_server(proc: subprocess.Popen, timeout_s: float = 15) -> None:
     """Terminate a server this benchmark started; kill it if it has not exited in ``timeout_s``."""
     proc.terminate()
     try:

@@ -16,8 +16,12 @@ mounted as a Serve ingress, so replicas scale with ``num_replicas``; each WebSoc
 one replica for its whole life, and Serve's router sends a new one to the less busy of two replicas.
 Serve counts an open WebSocket as an ongoing request, so the deployment admits ``max_sessions`` of them
 per replica plus room for HTTP calls (Serve's own default, 5, would leave a sixth session's handshake
-waiting at the proxy); a session beyond ``max_sessions`` gets the app's ``CAPACITY_REACHED`` frame. The agent service (``serve.agent_service``) composes an Agent deployment (``HFPolicy``,
-batched) and an Environment deployment behind ``GET /health``, ``POST /act`` and ``POST /episodes``.
+waiting at the proxy); a session beyond ``max_sessions`` gets the app's ``CAPACITY_REACHED`` frame.
+Every frame passes through Serve's proxy: for rollout throughput on one machine, ``drugenv serve-env
+--workers N`` serves several times more (``docs/server.md``).
+
+The agent service (``serve.agent_service``) composes an Agent deployment (``HFPolicy``, batched) and an
+Environment deployment behind ``GET /health``, ``POST /act`` and ``POST /episodes``.
 """
 
 
