@@ -49,7 +49,8 @@ def _build_env_asgi_app() -> Any:
     # Built inside each replica: the app owns a thread pool and session registry, which neither
     # pickle nor should be shared between replicas. Its settings come in DRUGENV_SERVER_ARGS
     # (build_env_app puts them in the replica's runtime_env), as for `drugenv serve-env --workers`; the
-    # seal in DRUGENV_SEAL (sealed evaluation): pass it with ``runtime_env={"env_vars": {"DRUGENV_SEAL": ...}}``.
+    # seal in DRUGENV_SEAL (sealed evaluation), which the replica inherits from the environment of the
+    # process that started Ray (a secret kept out of the runtime_env, which Ray's dashboard shows).
     return make_app(settings_from_environment())
 
 

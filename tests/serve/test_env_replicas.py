@@ -1,6 +1,7 @@
-"""The Ray Serve environment app with two replicas (``serve.apps.build_env_app``): more /ws sessions than Serve's
-default of 5 ongoing requests per replica, each pinned to one replica for its life and replaying the in-process
-environment exactly; a session beyond every replica's ``max_sessions`` gets the app's CAPACITY_REACHED frame."""
+"""The Ray Serve environment app with two replicas (``serve.apps.build_env_app``), sealed through the environment of
+the process that starts Ray: more /ws sessions than Serve's default of 5 ongoing requests per replica, each pinned
+to one replica for its life and replaying the in-process sealed environment exactly; a session beyond every
+replica's ``max_sessions`` gets the app's CAPACITY_REACHED frame."""
 
 from __future__ import annotations
 
@@ -14,13 +15,16 @@ import pytest
 
 from drugenv.client import CapacityReachedError, DrugTargetEnv
 from drugenv.server.protocol import observation_data
-from drugenv.server.serve import free_port
-from tests.server.conftest import replay
+from drugenv.server.serve import SEAL_ENV_VAR, free_port
+from drugenv.simulator.environment import DrugTargetEnvironment
 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 MAX_SESSIONS = 7
 """Per replica: above Serve's default ``max_ongoing_requests`` (5), which an open WebSocket counts against."""
+
+SEAL = "replica-test-seal"
+"""Set in this process's environment before Ray starts: Ray's processes, the replicas among them, inherit it."""
 
 ACTIONS = [{"action_type": "query_expression", "parameters": {"database": "TCGA"}}, {"action_type": "toxicity_panel"},
            {"action_type": "submit_validation_report", "final_decision": "no_go", "confidence": 0.7}]
@@ -34,14 +38,23 @@ def env_url():
     from serve.apps import build_env_app
 
     port = free_port()
-    ray.init(address="local", num_cpus=2, include_dashboard=False)
-    try:
-        serve.start(http_options={"host": "127.0.0.1", "port": port})
-        serve.run(build_env_app({"replicas": 2, "max_sessions": MAX_SESSIONS}), name="env", route_prefix="/")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        serve.shutdown()
-        ray.shutdown()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(SEAL_ENV_VAR, SEAL)
+        ray.init(address="local", num_cpus=2, include_dashboard=False)
+        try:
+            serve.start(http_options={"host": "127.0.0.1", "port": port})
+            serve.run(build_env_app({"replicas": 2, "max_sessions": MAX_SESSIONS}), name="env", route_prefix="/")
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            serve.shutdown()
+            ray.shutdown()
+
+
+def _replay_sealed(seed: int) -> list[dict]:
+    """The observations, as the wire carries them, of the in-process environment under the same seal."""
+    env = DrugTargetEnvironment(seal=SEAL)
+    observations = [env.reset(seed=seed, episode_id=f"r-{seed}")] + [env.step(a) for a in ACTIONS]
+    return [json.loads(observation_data(o)) for o in observations]
 
 
 def _open(stack: ExitStack, url: str, seed: int) -> tuple[DrugTargetEnv, dict]:
@@ -72,8 +85,8 @@ def test_sessions_beyond_serves_default_cap_replay_the_local_environment(env_url
             for (env, _), payloads in zip(opened, wire):
                 payloads.append(json.loads(observation_data(env.step(action).observation)))
     for seed, payloads in zip(seeds, wire):
-        local, _ = replay(seed, None, ACTIONS, episode_id=f"r-{seed}")
-        assert payloads == local
+        assert payloads[0]["metadata"].get("sealed") is True and "seed" not in payloads[0]["metadata"]
+        assert payloads == _replay_sealed(seed)
     _wait_until_no_session(env_url)
 
 
