@@ -9,6 +9,7 @@ How to run (from the repository root; loopback; Serve's proxy binds where ``http
     python -m serve.apps --app env   --port 8000 --replicas 2 --max-sessions 128  # sessions spread over 2 replicas
     serve run --address local serve.apps:env_app                                  # Serve CLI, same app
     serve run --address local serve.apps:build_env_app replicas=2                 # Serve CLI, 2 replicas
+    serve run --address local serve/env_service.yaml                              # same, from a Serve config file
     python -m serve.apps --app dashboard --port 8050                              # the live evidence dashboard
 
 The environment app is the same FastAPI app as ``drugenv serve-env`` (``drugenv.server.app.create_app``),

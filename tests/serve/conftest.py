@@ -1,13 +1,51 @@
-"""A tiny trained-agent checkpoint (the offline tiny model + a peft LoRA adapter), laid out as `drugenv train` writes it."""
+"""What the Serve tests share: a tiny trained-agent checkpoint (the offline tiny model + a peft LoRA adapter), laid out
+as `drugenv train` writes it, and the helpers that start a Serve command in its own process and stop it."""
 
 import json
 import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def serve_process_env() -> dict:
+    """The environment of a Serve command a test starts as a user would (offline, loopback Ray, no usage stats)."""
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+def wait_healthy(proc: subprocess.Popen, url: str, timeout: float = 300) -> dict:
+    """``url``'s /health answer, once it answers 200 (fails if ``proc`` exits first)."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"the server exited early with {proc.returncode}"
+        try:
+            r = httpx.get(f"{url}/health", timeout=10)
+            if r.status_code == 200:
+                return r.json()
+        except httpx.HTTPError:
+            pass
+        time.sleep(2)
+    raise TimeoutError(f"{url}/health did not answer in {timeout}s")
+
+
+def stop_serve_process(proc: subprocess.Popen) -> int:
+    """SIGTERM our own server process; it stops Serve and the Ray it started."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        return proc.wait(timeout=30)
 
 
 def make_tiny_checkpoint(folder: Path) -> Path:
