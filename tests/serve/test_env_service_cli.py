@@ -1,5 +1,7 @@
 """The environment as a Serve app, started as a user starts it: `serve run serve/env_service.yaml` in its own process
-on loopback, two replicas serving /ws sessions beyond Serve's default of 5 a replica, stopped by SIGTERM."""
+on loopback, serving more /ws sessions at once than Serve's default of 5 a replica allows two replicas, stopped by
+SIGTERM. (How sessions spread over the replicas is tests/serve/test_env_replicas.py's: here /health can answer while
+the second replica still starts.)"""
 
 import subprocess
 import sys
@@ -22,7 +24,6 @@ def test_serve_run_env_config_file(tmp_path):
     port = free_port()
     config = yaml.safe_load((ROOT / "serve" / "env_service.yaml").read_text())
     config["http_options"]["port"] = port
-    config["applications"][0]["args"]["max_sessions"] = 4  # 8 sessions below fill both replicas
     (tmp_path / "env.yaml").write_text(yaml.safe_dump(config))
     serve_bin = Path(sys.executable).parent / "serve"
     proc = subprocess.Popen([str(serve_bin), "run", "--address", "local", str(tmp_path / "env.yaml")], cwd=ROOT,
@@ -30,9 +31,9 @@ def test_serve_run_env_config_file(tmp_path):
                             start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        assert wait_healthy(proc, url)["max_sessions"] == 4
-        with ExitStack() as stack:  # 8 open at once: only two replicas of 4 hold them all
-            envs = [stack.enter_context(DrugTargetEnv(base_url=url, connect_timeout_s=30)) for _ in range(8)]
+        assert wait_healthy(proc, url)["max_sessions"] == config["applications"][0]["args"]["max_sessions"]
+        with ExitStack() as stack:  # 12 open at once: more than Serve's default would let two replicas hold
+            envs = [stack.enter_context(DrugTargetEnv(base_url=url, connect_timeout_s=30)) for _ in range(12)]
             for seed, env in enumerate(envs):
                 env.reset(seed=seed)
             for env in envs:
