@@ -16,7 +16,7 @@ import pytest
 from drugenv.client import CapacityReachedError, DrugTargetEnv
 from drugenv.server.protocol import observation_data
 from drugenv.server.serve import SEAL_ENV_VAR, free_port
-from drugenv.simulator.environment import DrugTargetEnvironment
+from tests.server.conftest import replay
 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
@@ -50,13 +50,6 @@ def env_url():
             ray.shutdown()
 
 
-def _replay_sealed(seed: int) -> list[dict]:
-    """The observations, as the wire carries them, of the in-process environment under the same seal."""
-    env = DrugTargetEnvironment(seal=SEAL)
-    observations = [env.reset(seed=seed, episode_id=f"r-{seed}")] + [env.step(a) for a in ACTIONS]
-    return [json.loads(observation_data(o)) for o in observations]
-
-
 def _open(stack: ExitStack, url: str, seed: int) -> tuple[DrugTargetEnv, dict]:
     env = stack.enter_context(DrugTargetEnv(base_url=url, connect_timeout_s=30, message_timeout_s=30))
     first = env.reset(seed=seed, episode_id=f"r-{seed}").observation
@@ -86,7 +79,7 @@ def test_sessions_beyond_serves_default_cap_replay_the_local_environment(env_url
                 payloads.append(json.loads(observation_data(env.step(action).observation)))
     for seed, payloads in zip(seeds, wire):
         assert payloads[0]["metadata"].get("sealed") is True and "seed" not in payloads[0]["metadata"]
-        assert payloads == _replay_sealed(seed)
+        assert payloads == replay(seed, None, ACTIONS, episode_id=f"r-{seed}", seal=SEAL)[0]
     _wait_until_no_session(env_url)
 
 

@@ -53,10 +53,10 @@ def random_action(rng: random.Random, obs: dict[str, Any]) -> dict[str, Any]:
     return action
 
 
-def replay(seed: int, scenario: Optional[str], actions: list[dict[str, Any]], episode_id: Optional[str] = None
-           ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """In-process: (observation payloads as the wire carries them, states), for reset + each action."""
-    env = DrugTargetEnvironment()
+def replay(seed: int, scenario: Optional[str], actions: list[dict[str, Any]], episode_id: Optional[str] = None,
+           seal: Optional[str] = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """In-process: (observation payloads as the wire carries them, states), for reset + each action (under ``seal``)."""
+    env = DrugTargetEnvironment(seal=seal)
     obs = env.reset(seed=seed, episode_id=episode_id, scenario=scenario)
     payloads, states = [json.loads(observation_data(obs))], [json.loads(env.state.model_dump_json())]
     for a in actions:
