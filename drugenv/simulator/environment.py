@@ -67,15 +67,27 @@ def validated_seed(seed: Any, name: str = "seed") -> int:
     return value
 
 
+SEALED_WORLDS = 2**62
+"""How many world seeds each split's sealed seeds map into: too many to try one by one."""
+SEALED_TRAIN_WORLDS_START = TEST_SEED_OFFSET + SEALED_WORLDS
+"""Sealed train seeds map into ``[SEALED_TRAIN_WORLDS_START, + SEALED_WORLDS)``, sealed test seeds into
+``[TEST_SEED_OFFSET, + SEALED_WORLDS)``: two ranges apart from each other and from every train seed."""
+
+
 def sealed_seed(seed: int, secret: str) -> int:
     """The world seed of a sealed environment: a keyed hash (BLAKE2b) of the public seed.
 
     Without the secret, a public seed says nothing about the scenario or its noise; with it, the
-    same (seed, secret) replays exactly. The train / held-out-test split of the seed is kept.
+    same (seed, secret) replays exactly. Every sealed world seed lies in a range of ``SEALED_WORLDS``
+    seeds that no training run plays: a train seed's world was once kept among the million train
+    seeds, and a million worlds can be generated and looked up (by the episode id, or by the gene,
+    indication, tier and one readout), which gave away a sealed episode's truth. A sealed train seed's
+    world is therefore not a world of the train split, only one apart from the sealed test worlds, so a
+    sealed benchmark's train and test seeds still never share a world.
     """
     digest = hashlib.blake2b(str(int(seed)).encode(), key=secret.encode("utf-8")[:64], digest_size=8).digest()
-    h = int.from_bytes(digest, "big")
-    return h % TEST_SEED_OFFSET if seed < TEST_SEED_OFFSET else TEST_SEED_OFFSET + h % (2**62)
+    h = int.from_bytes(digest, "big") % SEALED_WORLDS
+    return (SEALED_TRAIN_WORLDS_START if seed < TEST_SEED_OFFSET else TEST_SEED_OFFSET) + h
 
 
 class DrugTargetEnvironment:
@@ -126,9 +138,11 @@ class DrugTargetEnvironment:
     ## Sealed evaluation
     ``DrugTargetEnvironment(seal=SECRET)`` (``drugenv serve-env --seal``, or ``DRUGENV_SEAL``)
     derives the world seed of procedural scenarios and of all readout noise from (seed, SECRET)
-    with a keyed hash: the public generator can no longer map a seed to its truth, the same
-    (seed, SECRET) still replays exactly, and neither observation metadata nor ``state`` carries
-    the seed. Curated scenarios are public by name; a sealed benchmark uses procedural ones.
+    with a keyed hash, into ranges of 2^62 world seeds that no public seed plays (``sealed_seed``): the
+    public generator can no longer map a seed to its truth, nor can a world be found among the ones
+    a public seed plays, the same (seed, SECRET) still replays exactly, and neither observation metadata
+    nor ``state`` carries the seed. Curated scenarios are public by name; a sealed benchmark uses
+    procedural ones.
 
     ## Outcome
     ``outcome()`` (after the episode ends) returns an ``EpisodeOutcome``: the correct decision,
@@ -156,6 +170,8 @@ class DrugTargetEnvironment:
     - v0: initial release.
     - v0.1: shaping potential over public gates (was: hidden key dimensions); ``seal``;
       ``outcome()`` and ``oracle_view()`` replace ``debug_truth()``.
+    - v0.2: sealed train seeds map among 2^62 worlds (were: the million train worlds, which can be
+      enumerated), so sealed episodes of seeds below ``TEST_SEED_OFFSET`` differ from v0.1's.
 
     >>> env = DrugTargetEnvironment()
     >>> obs = env.reset(seed=0, scenario="egfr_nsclc_viable")
@@ -205,7 +221,8 @@ class DrugTargetEnvironment:
         # costs ~7 us, and the id and the scenario each seeded their own before. (seeded_generator is
         # default_rng's stream, built a little cheaper.)
         rng = seeded_generator(world_seed)
-        # Derived from the world seed: a sealed episode's id must not let anyone recover the public seed's scenario either.
+        # Derived from the world seed, which sealed lies among 2^62 (``sealed_seed``): the id of a sealed episode
+        # cannot be looked up among the ids of worlds anyone can generate.
         new_episode_id = episode_id or _episode_uuid(rng)
         sc = make_scenario(scenario, world_seed, difficulty, self.sim_params, rng=rng)
         # Trusted: the scenario is a validated Scenario (or built as one), world_seed an int, scenario_id its str;
@@ -403,4 +420,4 @@ def _episode_uuid(rng: np.random.Generator) -> str:
     bits.state = start
     return str(uuid.UUID(bytes=int(raw[0]).to_bytes(8, "little") + int(raw[1]).to_bytes(8, "little"), version=4))
 
-__all__ = ["DrugTargetEnvironment", "config_model", "sealed_seed", "validated_seed"]
+__all__ = ["DrugTargetEnvironment", "SEALED_TRAIN_WORLDS_START", "SEALED_WORLDS", "config_model", "sealed_seed", "validated_seed"]

@@ -184,12 +184,31 @@ def test_sealed_replay_is_exact_and_secret_dependent(policy_cls):
     assert play("alpha") != play("beta")
 
 
-def test_sealed_split_is_kept():
-    from drugenv.scenarios.procedural import split_of
-    from drugenv.simulator.environment import sealed_seed
+def test_sealed_worlds_lie_apart_from_every_public_seed_and_from_each_other():
+    from drugenv.scenarios.procedural import TEST_SEED_OFFSET
+    from drugenv.simulator.environment import SEALED_TRAIN_WORLDS_START, SEALED_WORLDS, sealed_seed
 
-    for s in [*procedural_train_seeds(50), *procedural_test_seeds(50)]:
-        assert split_of(sealed_seed(s, "k")) == split_of(s)
+    train = [sealed_seed(s, "k") for s in procedural_train_seeds(200)]
+    test = [sealed_seed(s, "k") for s in procedural_test_seeds(200)]
+    assert all(SEALED_TRAIN_WORLDS_START <= w < SEALED_TRAIN_WORLDS_START + SEALED_WORLDS for w in train)
+    assert all(TEST_SEED_OFFSET <= w < SEALED_TRAIN_WORLDS_START for w in test)  # never a train world
+    assert len(set(train)) == len(set(test)) == 200  # spread over the range, not a few worlds
+    assert min(train) < SEALED_TRAIN_WORLDS_START + SEALED_WORLDS // 4 and max(train) > SEALED_TRAIN_WORLDS_START + SEALED_WORLDS // 4 * 3
+
+
+def test_a_sealed_episode_cannot_be_looked_up_among_the_worlds_of_public_seeds():
+    """What an agent that runs code does: generate the episode ids of public seeds' worlds and look the sealed
+    episode's id up, then replay that seed unsealed for its truth. Sealed train seeds once mapped among the
+    million train worlds: ~5% of them were in this table of 50,000 (all of them in a table of the million,
+    found in ~20 s)."""
+    from drugenv.simulator.environment import _episode_uuid
+    from drugenv.simulator.seeding import seeded_generator
+
+    public_ids = {_episode_uuid(seeded_generator(s)) for s in range(50_000)}  # what reset(seed=s) names them
+    assert DrugTargetEnvironment().reset(seed=49_999).metadata["episode_id"] in public_ids
+    env = DrugTargetEnvironment(seal="a-secret-the-agent-never-sees")
+    seeds = [*procedural_train_seeds(400, start=3), *procedural_test_seeds(100)]
+    assert not [s for s in seeds if env.reset(seed=s).metadata["episode_id"] in public_ids]
 
 
 def test_empty_seal_is_refused():
