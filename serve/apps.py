@@ -36,7 +36,7 @@ from ray import serve
 
 from drugenv.errors import ConfigError
 from drugenv.server.app import DEFAULT_MAX_SESSIONS
-from drugenv.server.serve import WORKER_ARGS_ENV_VAR, make_app, settings_from_environment
+from drugenv.server.serve import WORKER_ARGS_ENV_VAR, configured_seal, make_app, settings_from_environment
 from drugenv.server.serve import Args as ServerArgs
 from serve.agent_service import AgentServiceArgs, build_agent_service
 
@@ -79,6 +79,7 @@ def build_env_app(args: dict[str, Any]) -> Any:
     """The environment app with ``replicas`` replicas of ``max_sessions`` sessions each."""
     a = EnvAppArgs.model_validate(args)
     settings = dataclasses.replace(ServerArgs(), max_sessions=a.max_sessions)
+    configured_seal(settings)  # an empty DRUGENV_SEAL is refused here, before any replica starts
     env_vars = {WORKER_ARGS_ENV_VAR: json.dumps(dataclasses.asdict(settings))}
     return EnvServer.options(
         num_replicas=a.replicas, max_ongoing_requests=a.max_sessions + HTTP_HEADROOM,

@@ -108,10 +108,23 @@ def build_server(app: Any, args: Args) -> Any:
 SEAL_ENV_VAR = "DRUGENV_SEAL"
 
 
+def configured_seal(args: Args) -> Optional[str]:
+    """The server's secret: ``--seal``, else ``DRUGENV_SEAL``, else None (unsealed). Empty is a ``ConfigError``
+    either way: ``DRUGENV_SEAL=$SECRET`` with ``SECRET`` unset would otherwise serve a benchmark unsealed."""
+    if args.seal is not None:
+        if not args.seal:
+            raise ConfigError("--seal is empty: give the secret (better: set DRUGENV_SEAL), or leave it out to serve unsealed")
+        return args.seal
+    seal = os.environ.get(SEAL_ENV_VAR)
+    if seal is not None and not seal:
+        raise ConfigError(f"{SEAL_ENV_VAR} is set but empty: give the secret, or unset it to serve unsealed")
+    return seal
+
+
 def make_app(args: Args) -> Any:
     from drugenv.simulator.environment import DrugTargetEnvironment
 
-    seal = args.seal or os.environ.get(SEAL_ENV_VAR) or None
+    seal = configured_seal(args)
     factory = functools.partial(DrugTargetEnvironment, seal=seal) if seal else DrugTargetEnvironment
     return create_app(env_factory=factory, max_sessions=args.max_sessions, idle_timeout_s=args.idle_timeout_s,
                       max_message_bytes=args.max_message_bytes, strict_actions=args.strict_actions,
@@ -162,8 +175,7 @@ def check_args(args: Args) -> None:
             import granian  # noqa: F401
         except ImportError as e:
             raise DependencyNotInstalled("granian", "server") from e
-    if args.seal is not None and not args.seal:
-        raise ConfigError("--seal is empty: give the secret (better: set DRUGENV_SEAL), or leave it out to serve unsealed")
+    configured_seal(args)
 
 
 def serve_env_main(args: Args) -> None:
@@ -171,7 +183,7 @@ def serve_env_main(args: Args) -> None:
     check_args(args)
     logging.basicConfig(level=args.log_level.upper())
     # Log every setting but never the secret itself.
-    logger.warning("drugenv server config: %s", {**dataclasses.asdict(args), "seal": "<set>" if (args.seal or os.environ.get(SEAL_ENV_VAR)) else None})
+    logger.warning("drugenv server config: %s", {**dataclasses.asdict(args), "seal": "<set>" if configured_seal(args) else None})
     if args.asgi_server == "granian":
         _serve_granian(args)
         return
@@ -367,4 +379,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return run_command("python -m drugenv.server", serve_env_main, tyro.cli(Args, args=argv), extra="server")
 
 
-__all__ = ["ASGI_SERVERS", "Args", "AsgiServer", "KERNEL_SPREADS_CONNECTIONS", "ReusePortListener", "SEAL_ENV_VAR", "WORKER_ARGS_ENV_VAR", "build_server", "free_port", "main", "make_app", "serve_env_main", "serve_in_thread"]
+__all__ = ["ASGI_SERVERS", "Args", "AsgiServer", "KERNEL_SPREADS_CONNECTIONS", "ReusePortListener", "SEAL_ENV_VAR", "WORKER_ARGS_ENV_VAR", "build_server", "free_port", "main", "configured_seal", "make_app", "serve_env_main", "serve_in_thread"]

@@ -108,3 +108,14 @@ def test_bad_settings_are_refused_before_ray_starts():
         main(Args(app="env", replicas=0))
     with pytest.raises(ConfigError, match="--max-sessions"):
         main(Args(app="env", max_sessions=0))
+
+
+def test_an_empty_seal_variable_is_refused_before_any_replica_starts(monkeypatch):
+    from serve.apps import build_env_app
+
+    from drugenv.errors import ConfigError
+    from drugenv.server.serve import SEAL_ENV_VAR
+
+    monkeypatch.setenv(SEAL_ENV_VAR, "")  # DRUGENV_SEAL=$SECRET with SECRET unset: not a sealed app
+    with pytest.raises(ConfigError, match="DRUGENV_SEAL is set but empty"):
+        build_env_app({"replicas": 1})

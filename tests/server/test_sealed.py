@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 
 from drugenv.client import DrugTargetEnv
+from drugenv.errors import ConfigError
 from drugenv.models import DrugTargetAction
 from drugenv.scenarios.procedural import generate_scenario, procedural_test_seeds
 from drugenv.server.serve import SEAL_ENV_VAR, Args, make_app, serve_in_thread
@@ -49,3 +56,17 @@ def test_seal_from_the_environment_variable(monkeypatch):
     assert json.loads(open_[0])["metadata"]["seed"] == seed
     expected = DrugTargetEnvironment(seal="from-env").reset(seed=seed)
     assert json.loads(sealed[0])["target_gene"] == expected.target_gene
+
+
+def test_an_empty_seal_variable_is_refused_as_an_empty_flag_is(monkeypatch):
+    """``DRUGENV_SEAL=$SECRET`` with ``SECRET`` unset sets it empty; that served unsealed, logging only ``'seal': None``."""
+    monkeypatch.setenv(SEAL_ENV_VAR, "")
+    with pytest.raises(ConfigError, match="DRUGENV_SEAL is set but empty"):
+        make_app(Args(port=0))
+    assert make_app(Args(port=0, seal="a-flag-wins")) is not None  # --seal given: the variable is not read
+    env = {**os.environ, SEAL_ENV_VAR: ""}
+    run = subprocess.run([sys.executable, "-m", "drugenv.cli", "serve-env", "--port", "0"], env=env,
+                         cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=120)
+    lines = run.stderr.strip().splitlines()
+    assert run.returncode == 2 and len(lines) == 1 and "Traceback" not in run.stderr, run.stderr[-2000:]
+    assert lines[0] == "drugenv serve-env: error: DRUGENV_SEAL is set but empty: give the secret, or unset it to serve unsealed"
