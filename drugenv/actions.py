@@ -38,6 +38,8 @@ Numeric and boolean parameters are strictly typed (pydantic ``strict=True``): a 
 a JSON number (an int where the field is an int; any number where it is a float), a flag takes
 ``true``/``false``. ``"0.5"``, ``"true"``, ``1`` for a flag or ``true`` for a number are refused, not
 coerced: a coerced ``true`` would silently become 1.0, so a typo would change what is measured.
+A numpy scalar counts as the Python value it holds (``np.int64(2015)`` is the integer 2015, as the client
+sends it over the wire; ``np.float64(2015.0)`` is still not an integer).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Literal, Optional
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
@@ -302,7 +305,23 @@ def parse_parameters(action_type: ActionType | str, parameters: dict[str, Any] |
     Raises pydantic ``ValidationError`` (unknown keys, wrong types, out-of-range values).
     """
     spec = ACTION_TABLE[ActionType(action_type)]
-    return spec.params.model_validate(parameters or {})
+    try:
+        return spec.params.model_validate(parameters or {})
+    except ValidationError:
+        plain = _numpy_scalars_as_python(parameters)
+        if plain is None:
+            raise
+        return spec.params.model_validate(plain)
+
+
+def _numpy_scalars_as_python(parameters: Any) -> Optional[dict[str, Any]]:
+    """``parameters`` with each numpy scalar replaced by the Python value it holds, or None when it holds none.
+    Strict fields refuse ``np.int64`` as not an ``int``; a policy's numpy output is meant as its value (and the
+    client sends it as that value, so in process and over the wire play alike). Tried only after validation
+    failed, so the usual step pays nothing for it."""
+    if not isinstance(parameters, dict) or not any(isinstance(v, np.generic) for v in parameters.values()):
+        return None
+    return {k: v.item() if isinstance(v, np.generic) else v for k, v in parameters.items()}
 
 
 def canonical_parameters(action_type: ActionType | str, parameters: dict[str, Any] | None) -> dict[str, Any]:

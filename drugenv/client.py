@@ -33,6 +33,7 @@ from contextlib import AsyncExitStack, ExitStack
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Union
 
+import numpy as np
 from pydantic import ValidationError
 
 from drugenv.errors import DependencyNotInstalled, DrugEnvError
@@ -109,17 +110,26 @@ def _ws_url(base_url: str) -> str:
     return url if url.endswith("/ws") else url + "/ws"
 
 
+def _json_value(value: Any) -> Any:
+    """``json.dumps``'s fallback: a numpy scalar or array (a seed from a dataset's column, a confidence from a
+    policy's output) as the Python value the in-process environment reads from it, so the server plays the same
+    episode; anything else JSON cannot hold is a ``TypeError`` naming it."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()  # a numpy scalar's .tolist() is its Python value, as .item() is
+    raise TypeError(f"a value of type {type(value).__name__} cannot be sent to the server as JSON: {value!r:.80}")
+
+
 def _reset_frame(seed: Optional[int], episode_id: Optional[str], scenario: Optional[str], difficulty: Optional[str]) -> str:
     data = {k: v for k, v in (("seed", seed), ("episode_id", episode_id), ("scenario", scenario),
                               ("difficulty", difficulty)) if v is not None}
-    return json.dumps({"type": "reset", "data": data})
+    return json.dumps({"type": "reset", "data": data}, default=_json_value)
 
 
 def _step_frame(action: ActionLike) -> str:
     if isinstance(action, DrugTargetAction):
         return f'{{"type":"step","data":{action.model_dump_json()}}}'
     if isinstance(action, Mapping):
-        return json.dumps({"type": "step", "data": dict(action)})
+        return json.dumps({"type": "step", "data": dict(action)}, default=_json_value)
     raise TypeError(f"action must be a DrugTargetAction or a dict, got {type(action).__name__}")
 
 

@@ -162,6 +162,37 @@ def test_drugenv_client_async_matches_in_process(server_url: str) -> None:
         assert [r.observation.dossier.model_dump(mode="json") for r in seen] == [p["observation"]["dossier"] for p in payloads]
 
 
+def test_numpy_values_reach_the_server_as_the_in_process_environment_reads_them(server_url: str) -> None:
+    """A seed from a dataset's column is a numpy integer, a policy's confidence a numpy float: the in-process
+    environment takes them, so the client sends them as their Python values (it raised ``TypeError``)."""
+    import numpy as np
+
+    from drugenv.simulator.environment import DrugTargetEnvironment
+
+    seed = np.int64(1_000_017)
+    actions = [{"action_type": "query_expression", "parameters": {"database": np.str_("GTEx")}, "reasoning": "x"},
+               {"action_type": "literature_search", "parameters": {"since_year": np.int32(2015)}, "reasoning": "x"},
+               {"action_type": "submit_validation_report", "final_decision": "go", "confidence": np.float32(0.7),
+                "reasoning": "x"}]
+    local = DrugTargetEnvironment()
+    expected = [local.reset(seed=seed)] + [local.step(a) for a in actions]
+
+    async def play_async() -> list[Any]:
+        async with AsyncDrugTargetEnv(base_url=server_url) as env:
+            return [await env.reset(seed=seed)] + [await env.step(a) for a in actions]
+
+    with DrugTargetEnv(base_url=server_url) as env:
+        played = [env.reset(seed=seed), env.step(actions[0])]
+        with pytest.raises(TypeError, match="type set cannot be sent to the server as JSON"):
+            env.step({"action_type": "query_expression", "parameters": {"database": {"GTEx"}}})
+        played += [env.step(a) for a in actions[1:]]  # the refused step was never sent: the episode goes on
+    for seen in (played, asyncio.run(play_async())):
+        assert [r.observation.model_dump(mode="json", exclude={"reward", "done", "metadata"}) for r in seen] == \
+            [o.model_dump(mode="json", exclude={"reward", "done", "metadata"}) for o in expected]
+        assert [r.reward for r in seen] == [o.reward for o in expected] and seen[-1].done
+        assert seen[0].metadata["seed"] == 1_000_017 and expected[0].metadata["seed"] == 1_000_017
+
+
 def test_http_routes_have_openenv_shapes(server_url: str) -> None:
     with httpx.Client(base_url=server_url, timeout=10) as http:
         assert http.get("/health").json()["status"] == "healthy"

@@ -86,6 +86,27 @@ def test_json_numbers_are_numbers():
     assert obs.done and "invalid_action" not in [v.rule for v in obs.rule_violations]
 
 
+def test_numpy_scalars_are_the_values_they_hold():
+    """A policy's numpy output (``np.int64(2015)``) is its value, as the client sends it over the wire; the kind
+    is still checked (a float is not a year, a bool not a number)."""
+    def played(params):
+        env = DrugTargetEnvironment()
+        env.reset(seed=3, scenario="egfr_nsclc_viable")
+        obs = env.step({"action_type": "literature_search", "parameters": params, "reasoning": "x"})
+        return obs.model_dump_json(), [v.rule for v in obs.rule_violations]
+
+    plain, rules = played({"since_year": 2015})
+    assert rules == []
+    for value in (np.int64(2015), np.int32(2015), np.uint16(2015)):
+        assert played({"since_year": value}) == (plain, [])
+    for value in (np.float64(2015.0), np.bool_(True)):
+        assert played({"since_year": value})[1] == ["invalid_action"]
+    site = DrugTargetAction.model_validate({"action_type": "binding_site_analysis", "parameters": {"include_allosteric": np.bool_(True)}})
+    assert site.parameters["include_allosteric"] is True
+    with pytest.raises(ValidationError):
+        DrugTargetAction.model_validate({"action_type": "binding_site_analysis", "parameters": {"include_allosteric": np.int64(1)}})
+
+
 def test_parameter_errors_are_reported_with_the_other_fields():
     env = DrugTargetEnvironment()
     env.reset(seed=1, scenario="egfr_nsclc_viable")
