@@ -107,17 +107,25 @@ def check_output_path(path: str | Path, flag: str, *, directory: bool = False) -
 
     from drugenv.errors import ConfigError
 
+    import tempfile
+
     p = Path(path)
-    if p.exists() and p.is_dir() != directory:
-        want = "a directory" if directory else "a file path, e.g. " + str(p / "results.json")
-        raise ConfigError(f"{flag} {path} is {'a file' if directory else 'a directory'}; pass {want}")
-    parent = p.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise ConfigError(f"{flag} {path}: {parent} is a file, so no folder can be made under it")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ConfigError(f"{flag} {path}: {parent} is not writable")
+    try:
+        if p.exists() and p.is_dir() != directory:
+            want = "a directory" if directory else "a file path, e.g. " + str(p / "results.json")
+            raise ConfigError(f"{flag} {path} is {'a file' if directory else 'a directory'}; pass {want}")
+        parent = p.parent
+        while not parent.exists():
+            parent = parent.parent
+        if not parent.is_dir():
+            raise ConfigError(f"{flag} {path}: {parent} is a file, so no folder can be made under it")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise ConfigError(f"{flag} {path}: {parent} is not writable")
+        # os.access says yes to root everywhere (/proc, a read-only mount): a file made and removed there says more.
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as e:  # a name too long, a folder that takes no files...
+        raise ConfigError(f"{flag} {path} cannot be written: {e.strerror or e}") from None
 
 
 def one_line(error: BaseException) -> str:

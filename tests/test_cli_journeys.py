@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,18 @@ JOURNEYS = [
     (["serve-env", "--log-level", "bogus"], "--log-level must be one of"),
     (["serve-env", "--seal", ""], "--seal is empty"),
     (["serve", "--checkpoint", "/nope", "--port", "70000"], "--port 70000 is out of range"),
+    (["eval", "--suite", "procedural-train", "--seed", "999999", "--episodes", "2"], "runs past the train seeds"),
+    (["eval", "--agent", "random", "--extra", "submit_prob", "abc"], "submit_prob must be a number in [0, 1], got 'abc'"),
+    (["eval", "--episodes", "1", "--out", "/tmp/" + "a" * 300 + ".json"], "cannot be written: File name too long"),
+    (["train", "rllib_configs/grpo_tiny_cpu.py", "--set", "run.eval_suite=nope"], "run.eval_suite='nope' is unknown"),
+    (["train", "rllib_configs/grpo_tiny_cpu.py", "--set", "model=/nope/model"], "model='/nope/model' does not exist"),
+    (["train", "rllib_configs/ppo_vector.py", "--set", "env_config.suite=nope"], "env_config: suite 'nope' is unknown"),
+    (["train", "BAD_PY"], "line 1: SyntaxError: '(' was never closed"),
+    (["sweep", "RAISING_PY"], "line 2: RuntimeError: boom (while importing it)"),
+    (["eval", "--agent", "checkpoint:CORRUPT_CHECKPOINT", "--episodes", "1"], "drugenv_checkpoint.json is not readable JSON"),
+    (["eval", "--agent", "checkpoint:LIST_CHECKPOINT", "--episodes", "1"], "holds a JSON list, not the object"),
+    (["serve", "--checkpoint", "CORRUPT_ADAPTER"], "adapter_config.json is not readable JSON"),
+    (["dashboard", "--stale-after", "-5"], "--stale-after -5.0 must be > 0"),
     (["run-agent", "--episodes", "0"], "--episodes 0 is out of range"),
     (["run-agent", "--model", "tiny", "--temperature", "-1"], "need temperature >= 0"),
     (["run-agent", "--model", "/nope/model", "--quiet"], "model path '/nope/model' does not exist"),
@@ -73,6 +86,22 @@ def a_file(tmp_path_factory) -> str:
     return str(p)
 
 
+@pytest.fixture(scope="module")
+def broken_files(tmp_path_factory) -> dict[str, str]:
+    """Files a user can get wrong: a config that does not parse, one that raises, checkpoints whose JSON is not
+    what a run writes (each was a traceback)."""
+    root = tmp_path_factory.mktemp("broken")
+    (root / "bad.py").write_text("x = (\n")
+    (root / "raising.py").write_text("import os\nraise RuntimeError('boom')\n")
+    for name, meta in (("corrupt", "{bad"), ("list", "[1]")):
+        (root / name).mkdir()
+        (root / name / "drugenv_checkpoint.json").write_text(meta)
+    (root / "adapter").mkdir()
+    (root / "adapter" / "adapter_config.json").write_text("{bad")
+    return {"BAD_PY": str(root / "bad.py"), "RAISING_PY": str(root / "raising.py"), "CORRUPT_CHECKPOINT": str(root / "corrupt"),
+            "LIST_CHECKPOINT": str(root / "list"), "CORRUPT_ADAPTER": str(root / "adapter")}
+
+
 def _uninstalled_extra_named(line: str) -> bool:
     """Whether ``line`` reports a missing extra whose package is really not installed here (on a smaller
     install that comes before the mistake a journey makes: ``tests/test_extras.py``)."""
@@ -81,8 +110,13 @@ def _uninstalled_extra_named(line: str) -> bool:
 
 
 @pytest.mark.parametrize("argv,message", JOURNEYS, ids=[" ".join(a)[:60] for a, _ in JOURNEYS])
-def test_mistake_is_one_line_and_exit_code_2(argv, message, no_algo_overrides, a_file):
-    run = drugenv(*[no_algo_overrides if a == "NO_ALGO" else a.replace("A_FILE", a_file) for a in argv])
+def test_mistake_is_one_line_and_exit_code_2(argv, message, no_algo_overrides, a_file, broken_files):
+    def path(a: str) -> str:
+        for name, value in broken_files.items():
+            a = a.replace(name, value)
+        return no_algo_overrides if a == "NO_ALGO" else a.replace("A_FILE", a_file)
+
+    run = drugenv(*map(path, argv))
     lines = run.stderr.strip().splitlines()
     assert run.returncode == 2, run.stderr[-2000:]
     assert "Traceback" not in run.stderr and len(lines) == 1, run.stderr[-2000:]
@@ -107,6 +141,50 @@ def test_python_m_entry_points_report_mistakes_as_the_cli_does(module, argv, mes
     assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr[-2000:]
     last = run.stderr.strip().splitlines()[-1]
     assert last.startswith(f"python -m {module}: error: ") and message in last, run.stderr
+
+
+def test_cuda_asked_for_where_there_is_none_is_one_line():
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    run = drugenv("run-agent", "--model", "tiny", "--device", "cuda", "--episodes", "1", "--max-steps", "1", "--dashboard-path", "")
+    lines = run.stderr.strip().splitlines()
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr[-2000:]
+    assert lines[-1] == "drugenv run-agent: error: device='cuda' is not available here (this torch has no CUDA); use 'auto' or 'cpu'"
+
+
+def test_extra_values_reach_the_agent_as_numbers(tmp_path):
+    """``--extra submit_prob 0.5`` was the text '0.5', compared with a float mid-run (a traceback)."""
+    out = tmp_path / "eval.json"
+    run = drugenv("eval", "--agent", "random", "--extra", "submit_prob", "1", "--episodes", "3", "--no-progress", "--out", str(out))
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert [r["steps"] for r in json.loads(out.read_text())["records"]] == [1, 1, 1]  # submits at once, every time
+
+
+def test_port_0_is_told_at_the_default_log_level():
+    """``--port 0`` picks a free port; uvicorn says which only at ``--log-level info``."""
+    import httpx
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "drugenv.cli", "serve-env", "--port", "0"], cwd=ROOT, env=env,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stderr:
+            found = re.search(r"--port 0 is port (\d+): http://127\.0\.0\.1:(\d+)", line)
+            if found:
+                break
+        assert found and found.group(1) == found.group(2)
+        for _ in range(100):
+            try:
+                assert httpx.get(f"http://127.0.0.1:{found.group(1)}/health").json()["status"] == "healthy"
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("the port told is not served")
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
 
 
 def test_ctrl_c_stops_serve_env_without_a_traceback():

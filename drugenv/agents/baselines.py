@@ -11,6 +11,7 @@ import numpy as np
 from drugenv.actions import ACTION_TABLE, EVIDENCE_ACTIONS, ActionType, EvidenceDimension
 from drugenv.agents.base import Policy
 from drugenv.agents.belief import Assessment, assess
+from drugenv.errors import ConfigError
 from drugenv.models import DrugTargetAction, ValidationObservation, _canonical_parameters, trusted
 
 A = ActionType
@@ -71,6 +72,8 @@ class RandomPolicy(Policy):
     name = "random"
 
     def __init__(self, seed: int = 0, submit_prob: float = 0.15):
+        if isinstance(submit_prob, bool) or not isinstance(submit_prob, (int, float)) or not 0.0 <= submit_prob <= 1.0:
+            raise ConfigError(f"submit_prob must be a number in [0, 1], got {submit_prob!r}")
         self.seed, self.submit_prob = seed, submit_prob
         self._rngs: list[np.random.Generator] = [np.random.default_rng(seed)]
 

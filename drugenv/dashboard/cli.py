@@ -42,8 +42,9 @@ def dashboard_main(args: DashboardArgs) -> int:
     """Check the arguments, then run uvicorn until interrupted."""
     if not 0 < args.port < 65536:
         raise ConfigError(f"--port {args.port} is not a TCP port; expected 1-65535, e.g. --port 8050")
-    if args.poll <= 0 or args.step_delay < 0:
-        raise ConfigError(f"--poll {args.poll} must be > 0 and --step-delay {args.step_delay} >= 0 (seconds)")
+    if args.poll <= 0 or args.step_delay < 0 or args.stale_after <= 0:
+        raise ConfigError(f"--poll {args.poll} and --stale-after {args.stale_after} must be > 0 and --step-delay "
+                          f"{args.step_delay} >= 0 (seconds)")
     import uvicorn
 
     from drugenv.dashboard.app import create_app

@@ -33,7 +33,7 @@ def load_checkpoint_policy(path: str | Path, **kwargs: Any) -> Policy:
 
     if is_ppo_checkpoint(p):
         return load_ppo_checkpoint_policy(p, **kwargs)
-    raise ConfigError(f"{path} is neither a DrugEnv GRPO checkpoint (no drugenv_checkpoint.json) nor an RLlib PPO checkpoint; "
+    raise ConfigError(f"{path} is neither a DrugEnv GRPO checkpoint (no drugenv_checkpoint.json with algo 'grpo') nor an RLlib PPO checkpoint; "
                       "pass a checkpoint_* directory of a drugenv train run")
 
 

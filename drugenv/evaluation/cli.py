@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
 from drugenv.evaluation.agents import make_policy
 from drugenv.evaluation.evaluate import by_scenario, evaluate, group_of, write_results
@@ -66,7 +66,8 @@ class EvalArgs:
     progress: bool = True
     """Show a progress bar."""
     extra: dict = field(default_factory=dict)
-    """Extra keyword arguments for the policy constructor."""
+    """Extra keyword arguments for the policy constructor (``--extra submit_prob 0.5 device cpu``): a value that
+    reads as a JSON number, ``true``, ``false`` or ``null`` is passed as that, any other as text."""
 
 
 _SHORT = {"decision_accuracy": "acc", "mean_return": "return", "terminal_reward": "terminal", "brier": "brier",
@@ -107,11 +108,16 @@ def check_args(args: EvalArgs) -> None:
     """Numbers in range and output folder usable, before any model loads; ``ConfigError`` otherwise."""
     from drugenv.cli import check_output_path
     from drugenv.errors import ConfigError
+    from drugenv.scenarios.procedural import TEST_SEED_OFFSET
 
     for name, value, low in (("--episodes", args.episodes, 1), ("--batch-size", args.batch_size, 1), ("--seed", args.seed, 0),
                              ("--max-steps", args.max_steps, 1)):
         if value is not None and value < low:
             raise ConfigError(f"{name} {value} is out of range: it must be >= {low}")
+    if args.suite == "procedural-train" and args.seed + args.episodes > TEST_SEED_OFFSET:
+        raise ConfigError(f"--seed {args.seed} with --episodes {args.episodes} runs past the train seeds: procedural-train plays "
+                          f"seeds --seed to --seed + episodes - 1, all below {TEST_SEED_OFFSET:,}; lower --seed, or use "
+                          "--suite procedural-test")
     if args.out:
         check_output_path(args.out, "--out")
     taken = sorted({"seed", "model", "adapter"} & set(args.extra))
@@ -119,9 +125,22 @@ def check_args(args: EvalArgs) -> None:
         raise ConfigError(f"--extra {', '.join(taken)}: set {', '.join('--' + k for k in taken)} instead")
 
 
+def extra_value(text: Any) -> Any:
+    """An ``--extra`` value as the policy takes it: ``"0.5"`` is 0.5, ``"true"`` True, ``"null"`` None, other
+    text stays text (the command line gives every value as a string; a number compared as one failed mid-run)."""
+    if not isinstance(text, str):
+        return text
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    return value if value is None or isinstance(value, (bool, int, float)) else text
+
+
 def eval_main(args: EvalArgs) -> dict:
     check_args(args)
-    policy = make_policy(args.agent, model=args.model, adapter=args.adapter, seed=args.seed, **args.extra)
+    extra = {k: extra_value(v) for k, v in args.extra.items()}
+    policy = make_policy(args.agent, model=args.model, adapter=args.adapter, seed=args.seed, **extra)
     # Built before any episode runs, so a wrong name fails at once.
     reference = make_policy(args.paired, model=args.model, adapter=args.adapter, seed=args.seed) if args.paired else None
     cfg = RewardConfig(decision_scoring=args.decision_scoring)

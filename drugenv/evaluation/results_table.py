@@ -635,6 +635,13 @@ def main(argv: list[str] | None = None) -> None:
     sd.add_argument("json", type=Path, nargs="+")
     sub.add_parser("refresh", help="rewrite every generated block of the README and docs/grpo.md from its committed JSON")
     a = ap.parse_args(argv)
+    try:
+        _run(a)
+    except (OSError, ValueError) as e:  # a path that is not there, a file that is not the JSON it should be
+        ap.exit(2, f"{ap.prog}: error: {' '.join(str(e).split())}\n")
+
+
+def _run(a: argparse.Namespace) -> None:
     if a.cmd == "refresh":
         print("\n".join(refresh()))
     elif a.cmd == "seeds":

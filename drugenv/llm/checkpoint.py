@@ -38,10 +38,25 @@ def require_existing(path: str | Path, what: str = "checkpoint") -> Path:
     return p
 
 
+def read_json_object(path: Path) -> dict[str, Any]:
+    """The JSON object in file ``path``; ``ConfigError`` naming the file when it is unreadable, not JSON, or
+    not an object (a checkpoint's files are read before any model loads, so a corrupt one is a mistake to
+    report in one line, not a traceback)."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise ConfigError(f"{path} is not readable JSON ({type(e).__name__}: {e}); write the checkpoint again, or pass "
+                          "another one") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path} holds a JSON {type(value).__name__}, not the object a checkpoint writes there; "
+                          "write the checkpoint again, or pass another one")
+    return value
+
+
 def read_checkpoint_meta(path: str | Path) -> Optional[dict[str, Any]]:
     """The ``drugenv_checkpoint.json`` of checkpoint directory ``path``; None when there is none."""
     meta_file = Path(path) / CHECKPOINT_META
-    return json.loads(meta_file.read_text()) if meta_file.is_file() else None
+    return read_json_object(meta_file) if meta_file.is_file() else None
 
 
 def is_grpo_checkpoint(path: str | Path) -> bool:
@@ -79,7 +94,7 @@ def resolve_adapter_checkpoint(path: str | Path, model: Optional[str] = None) ->
         raise ConfigError(f"{path} holds no LoRA adapter (no adapter_config.json in it or in {p / ADAPTER_DIR}); pass a GRPO "
                           "run's checkpoint directory (e.g. runs/grpo_tiny_cpu/checkpoint_final) or a peft adapter directory")
     meta = read_checkpoint_meta(adapter.parent) or {}
-    base = model or json.loads((adapter / "adapter_config.json").read_text()).get("base_model_name_or_path") or meta.get("model")
+    base = model or read_json_object(adapter / "adapter_config.json").get("base_model_name_or_path") or meta.get("model")
     if not model and meta:  # a checkpoint of a run directory that may have moved since
         base = follow_moved_run(base, adapter.parent)
     if not base:

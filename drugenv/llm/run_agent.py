@@ -88,7 +88,7 @@ class RunAgentArgs:
     dashboard_path: str = "_dashboard_state.json"
     """Where the live snapshot is written after every step ('' disables it)."""
     quiet: bool = False
-    """Do not print per-step lines."""
+    """Do not print per-step lines (each episode's header and summary still print)."""
     torch_threads: Optional[int] = None
     """torch intra-op CPU threads (None: torch's default). On a busy shared CPU, 1 avoids OpenMP oversubscription (measured 10x faster)."""
 
@@ -148,9 +148,14 @@ def make_hf_policy(
         import torch
 
         try:
-            torch.device(device)
+            dev = torch.device(device)
         except (RuntimeError, TypeError) as e:
             raise ConfigError(f"device={device!r} is not a torch device ({e}); use 'auto', 'cpu', 'cuda' or 'cuda:N'") from None
+        if dev.type == "cuda":  # else the model loads, then fails to move with a traceback from torch
+            count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+            if not count or (dev.index or 0) >= count:
+                why = "this torch has no CUDA" if not torch.backends.cuda.is_built() else f"CUDA sees {count} GPU(s)"
+                raise ConfigError(f"device={device!r} is not available here ({why}); use 'auto' or 'cpu'")
     model_id, adapter_id = resolve_model(model), resolve_adapter(adapter)
     if _missing_path(model_id):
         raise ConfigError(f"model path {model_id!r} does not exist; pass a model directory, a hub id, or 'tiny'")
@@ -284,11 +289,13 @@ def run_agent_episodes(
     adapter: Optional[str] = None,
     env_name: str = "local",
     echo: bool = True,
+    echo_steps: bool = True,
     on_step: Optional[Callable[[StepEvent], None]] = None,
     on_episode_end: Optional[Callable[[PlayedEpisode], None]] = None,
 ) -> list[EpisodeSummary]:
     """Play ``episodes`` (seeds ``seed``, ``seed + 1``…) one at a time with ``policy``, through the shared
-    episode loop (``evaluation.episodes.play_episodes``), printing each step (``echo``) and rewriting the
+    episode loop (``evaluation.episodes.play_episodes``), printing each episode's header and summary (``echo``)
+    and each step (``echo`` and ``echo_steps``), and rewriting the
     snapshot at ``dashboard_path`` after every step (None/'' disables it).
 
     ``env_factory`` makes the environment (default: the in-process simulator; ``make_env_factory(url)``
@@ -330,7 +337,7 @@ def run_agent_episodes(
             status=obs.latest_output.status, violations=_fmt_violations(obs), done=bool(obs.done), seconds=ev.seconds,
         )
         steps.append(ds)
-        if echo:
+        if echo and echo_steps:
             params = ",".join(f"{k}={v}" for k, v in ds.parameters.items() if v not in (None, ""))
             extra = f" | PARSE: {err}" if err else ""
             viol = f" | violations: {'; '.join(v.split(':')[0] for v in ds.violations)}" if ds.violations else ""
@@ -403,7 +410,7 @@ def run_agent_main(args: RunAgentArgs) -> list[EpisodeSummary]:
     return run_agent_episodes(
         policy, make_env_factory(args.base_url), episodes=args.episodes, seed=args.seed, scenario=args.scenario,
         difficulty=args.difficulty, max_steps=args.max_steps, dashboard_path=args.dashboard_path or None, model_id=model_id,
-        adapter=adapter, env_name=args.base_url or "local", echo=not args.quiet,
+        adapter=adapter, env_name=args.base_url or "local", echo_steps=not args.quiet,
     )
 
 

@@ -190,21 +190,22 @@ def _copy_fields(f: dict) -> dict:
 def procedural_train_seeds(n: int, start: int = 0) -> list[int]:
     """``n`` train seeds from ``start`` (all below ``TEST_SEED_OFFSET``)."""
     if start < 0 or n < 0 or start + n > TEST_SEED_OFFSET:
-        raise ValueError(f"train seeds must lie in [0, {TEST_SEED_OFFSET}); got start={start}, n={n}.")
+        raise ConfigError(f"train seeds must lie in [0, {TEST_SEED_OFFSET}); got start={start}, n={n}, which run to "
+                          f"{start + n - 1} (test seeds start at {TEST_SEED_OFFSET}: the procedural-test suite).")
     return list(range(start, start + n))
 
 
 def procedural_test_seeds(n: int, start: int = 0) -> list[int]:
     """``n`` test seeds: ``TEST_SEED_OFFSET + start + i``."""
     if start < 0 or n < 0:
-        raise ValueError(f"start and n must be >= 0; got start={start}, n={n}.")
+        raise ConfigError(f"start and n must be >= 0; got start={start}, n={n}.")
     return [TEST_SEED_OFFSET + start + i for i in range(n)]
 
 
 def split_of(seed: int) -> Literal["train", "test"]:
     """Which split a seed belongs to."""
     if seed < 0:
-        raise ValueError(f"procedural seeds are >= 0; got {seed}.")
+        raise ConfigError(f"procedural seeds are >= 0; got {seed}.")
     return "train" if seed < TEST_SEED_OFFSET else "test"
 
 

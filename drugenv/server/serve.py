@@ -102,7 +102,18 @@ def build_server(app: Any, args: Args) -> Any:
         ws_ping_interval=args.ws_ping_interval_s, ws_ping_timeout=args.ws_ping_timeout_s,
         ws_per_message_deflate=args.ws_compression, timeout_graceful_shutdown=5,
     )
-    return uvicorn.Server(config)
+    if args.port != 0:
+        return uvicorn.Server(config)
+
+    class _PortTellingServer(uvicorn.Server):
+        """Says which port ``--port 0`` got once it listens (uvicorn says it only at ``--log-level info``)."""
+
+        async def startup(self, sockets: Optional[list[socket.socket]] = None) -> None:
+            await super().startup(sockets)
+            if self.servers and not self.should_exit:
+                _announce_port(args.host, self.servers[0].sockets[0].getsockname()[1])
+
+    return _PortTellingServer(config)
 
 
 SEAL_ENV_VAR = "DRUGENV_SEAL"
@@ -185,6 +196,9 @@ def serve_env_main(args: Args) -> None:
     # Log every setting but never the secret itself.
     logger.warning("drugenv server config: %s", {**dataclasses.asdict(args), "seal": "<set>" if configured_seal(args) else None})
     if args.asgi_server == "granian":
+        if args.port == 0:  # granian binds inside its own process: pick the free port here, to say which it is
+            args = dataclasses.replace(args, port=free_port(args.host))
+            _announce_port(args.host, args.port)
         _serve_granian(args)
         return
     if args.workers == 1:
@@ -201,10 +215,19 @@ def serve_env_main(args: Args) -> None:
                             ws_ping_interval=args.ws_ping_interval_s, ws_ping_timeout=args.ws_ping_timeout_s,
                             ws_per_message_deflate=args.ws_compression, timeout_graceful_shutdown=5)
     sockets = [ReusePortListener.reserve(config) if KERNEL_SPREADS_CONNECTIONS else config.bind_socket()]
+    if args.port == 0:
+        bound = sockets[0]
+        _announce_port(args.host, bound.address[1] if isinstance(bound, ReusePortListener) else bound.getsockname()[1])
     try:
         _multiprocess(config, sockets).run()
     except KeyboardInterrupt:  # pragma: no cover - Ctrl+C in a terminal; the manager has stopped its workers
         pass
+
+
+def _announce_port(host: str, port: int) -> None:
+    """Say which port ``--port 0`` got, at the default log level (uvicorn and granian say it only at ``info``)."""
+    shown = f"[{host}]" if ":" in host else host
+    logger.warning("drugenv serve-env: --port 0 is port %d: http://%s:%d (WebSocket sessions at /ws)", port, shown, port)
 
 
 def _pass_settings_to_workers(args: Args) -> None:
@@ -379,4 +402,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return run_command("python -m drugenv.server", serve_env_main, tyro.cli(Args, args=argv), extra="server")
 
 
-__all__ = ["ASGI_SERVERS", "Args", "AsgiServer", "KERNEL_SPREADS_CONNECTIONS", "ReusePortListener", "SEAL_ENV_VAR", "WORKER_ARGS_ENV_VAR", "build_server", "free_port", "main", "configured_seal", "make_app", "serve_env_main", "serve_in_thread"]
+__all__ = ["ASGI_SERVERS", "Args", "AsgiServer", "KERNEL_SPREADS_CONNECTIONS", "ReusePortListener", "SEAL_ENV_VAR", "WORKER_ARGS_ENV_VAR", "build_server", "configured_seal", "free_port", "main", "make_app", "serve_env_main", "serve_in_thread"]

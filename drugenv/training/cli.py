@@ -238,8 +238,26 @@ def check_values(module: Any, s: Mapping[str, Any], overrides: Mapping[str, Any]
 
 
 def _check_values(module: Any, s: Mapping[str, Any], overrides: Mapping[str, Any]) -> None:
+    from drugenv.scenarios import SUITES
+
     if int(s["run"]["iterations"]) < 0:
         raise ValueError(f"run.iterations={s['run']['iterations']} must be >= 0 (0: the warm start and the evaluations only)")
+    if "eval_suite" in s["run"] and s["run"]["eval_suite"] not in SUITES:  # read only by the first evaluation, after Ray starts
+        raise ValueError(f"run.eval_suite={s['run']['eval_suite']!r} is unknown; valid choices are {list(SUITES)}.")
+    if "env_config" in s:  # what every env runner builds its envs from: built once here, where a mistake is one line
+        from drugenv.gym_envs.vector_env import DrugEnvVector
+
+        from drugenv.errors import ConfigError
+
+        try:
+            DrugEnvVector(s["env_config"]).close()
+        except ConfigError as e:
+            raise ValueError(f"env_config: {e}") from None
+    if isinstance(s.get("model"), str):
+        from drugenv.llm.run_agent import _missing_path
+
+        if _missing_path(s["model"]):
+            raise ValueError(f"model={s['model']!r} does not exist; pass a model directory, a hub id, or 'tiny'")
     if module.ALGO != "grpo":
         # RLlib's PPOConfig.validate() lets these through and fails (or trains on nothing) later.
         t = s["training"]

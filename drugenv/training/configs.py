@@ -22,11 +22,12 @@ import importlib.util
 import json
 import os
 import sys
+import traceback
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Mapping, Optional, Sequence
 
-from drugenv.errors import ConfigError, DependencyNotInstalled
+from drugenv.errors import ConfigError, DependencyNotInstalled, DrugEnvError
 from drugenv import provenance
 
 
@@ -124,7 +125,18 @@ def import_file(path: str | Path, *, namespace: str, required: Sequence[str], ex
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     sys.modules[name] = mod
-    spec.loader.exec_module(mod)
+    try:
+        spec.loader.exec_module(mod)
+    except DrugEnvError:  # already one line (a missing extra, a bad value the file checks itself)
+        sys.modules.pop(name, None)
+        raise
+    except SyntaxError as e:
+        sys.modules.pop(name, None)
+        raise ConfigError(f"{p}, line {e.lineno}: SyntaxError: {e.msg}") from None
+    except Exception as e:  # the file's own code failed: say where, in one line, as for any other mistake in it
+        sys.modules.pop(name, None)
+        own = [f.lineno for f in traceback.extract_tb(e.__traceback__) if Path(f.filename) == p.resolve()]
+        raise ConfigError(f"{p}{f', line {own[-1]}' if own else ''}: {type(e).__name__}: {e} (while importing it)") from None
     missing = [a for a in required if not hasattr(mod, a)]
     if missing:
         raise ConfigError(f"{p} must define {', '.join(missing)} (see {example}.py)")

@@ -142,6 +142,12 @@ def test_bad_episode_requests(client, runs_root):
     assert r.status_code == 400 and "no_such_scenario" in r.json()["detail"]
     for body in ({"seed": -1}, {"difficulty": "brutal"}, {"agent": ""}):
         assert client.post("/api/episodes", json=body).status_code == 422, body
+    # A checkpoint whose metadata is not the JSON object a run writes (a 500 before)
+    for name, meta in (("corrupt_ckpt", "{bad"), ("list_ckpt", "[1]")):
+        (runs_root / name).mkdir()
+        (runs_root / name / "drugenv_checkpoint.json").write_text(meta)
+        r = client.post("/api/episodes", json={"agent": f"checkpoint:{runs_root / name}"})
+        assert r.status_code == 400 and "drugenv_checkpoint.json" in r.json()["detail"], r.text
     # Bodies FastAPI's own 422 handler answered with a 500 (it echoes the value), and a lone surrogate
     # that the episode list could not send afterwards: 422, the value never echoed
     for body in ('{"seed": NaN}', '{"seed": 1e400}', '{"seed": "\\ud800"}', '{"\\ud800": 1}',

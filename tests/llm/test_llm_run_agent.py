@@ -85,6 +85,15 @@ def test_run_agent_main_with_tiny_model_from_env(tmp_path, monkeypatch, tiny_mod
     assert "[ep 0 step  3]" in printed
 
 
+def test_quiet_drops_the_step_lines_only(capsys):
+    from drugenv.agents.baselines import HeuristicPolicy
+
+    run_agent.run_agent_episodes(HeuristicPolicy(), episodes=2, scenario="egfr_nsclc_viable", dashboard_path=None, echo_steps=False)
+    printed = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in printed] == ["=== episode 0 seed 0", "=== episode 0 done", "=== episode 1 seed 1",
+                                                        "=== episode 1 done"], printed
+
+
 @pytest.mark.parametrize("strict", [False, True])
 def test_run_episodes_against_a_server(tmp_path, bpe_tokenizer, strict):
     """Same loop over the WebSocket client: the oracle text backend reaches a report on the server."""
