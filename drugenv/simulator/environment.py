@@ -78,12 +78,12 @@ def sealed_seed(seed: int, secret: str) -> int:
     """The world seed of a sealed environment: a keyed hash (BLAKE2b) of the public seed.
 
     Without the secret, a public seed says nothing about the scenario or its noise; with it, the
-    same (seed, secret) replays exactly. Every sealed world seed lies in a range of ``SEALED_WORLDS``
-    seeds that no training run plays: a train seed's world was once kept among the million train
-    seeds, and a million worlds can be generated and looked up (by the episode id, or by the gene,
-    indication, tier and one readout), which gave away a sealed episode's truth. A sealed train seed's
-    world is therefore not a world of the train split, only one apart from the sealed test worlds, so a
-    sealed benchmark's train and test seeds still never share a world.
+    same (seed, secret) replays exactly. Every sealed world seed is drawn from ``SEALED_WORLDS`` seeds, too
+    many to generate and look up: a train seed's world was once kept among the million train seeds, and
+    a million worlds can be generated and looked up (by the episode id, or by the gene, indication, tier
+    and one readout), which gave away a sealed episode's truth. A sealed train seed's world is therefore
+    not a world of the train split (none that training plays), only one apart from the sealed test
+    worlds, so a sealed benchmark's train and test seeds still never share a world.
     """
     digest = hashlib.blake2b(str(int(seed)).encode(), key=secret.encode("utf-8")[:64], digest_size=8).digest()
     h = int.from_bytes(digest, "big") % SEALED_WORLDS
@@ -138,10 +138,9 @@ class DrugTargetEnvironment:
     ## Sealed evaluation
     ``DrugTargetEnvironment(seal=SECRET)`` (``drugenv serve-env --seal``, or ``DRUGENV_SEAL``)
     derives the world seed of procedural scenarios and of all readout noise from (seed, SECRET)
-    with a keyed hash, into ranges of 2^62 world seeds that no public seed plays (``sealed_seed``): the
-    public generator can no longer map a seed to its truth, nor can a world be found among the ones
-    a public seed plays, the same (seed, SECRET) still replays exactly, and neither observation metadata
-    nor ``state`` carries the seed. Curated scenarios are public by name; a sealed benchmark uses
+    with a keyed hash, one of 2^62 world seeds (``sealed_seed``): the public generator can no longer map a
+    seed to its truth, nor can an episode be looked up among generated worlds, the same (seed, SECRET)
+    still replays exactly, and neither observation metadata nor ``state`` carries the seed. Curated scenarios are public by name; a sealed benchmark uses
     procedural ones.
 
     ## Outcome
@@ -221,8 +220,8 @@ class DrugTargetEnvironment:
         # costs ~7 us, and the id and the scenario each seeded their own before. (seeded_generator is
         # default_rng's stream, built a little cheaper.)
         rng = seeded_generator(world_seed)
-        # Derived from the world seed, which sealed lies among 2^62 (``sealed_seed``): the id of a sealed episode
-        # cannot be looked up among the ids of worlds anyone can generate.
+        # Derived from the world seed, which sealed is one of 2^62 (``sealed_seed``): too many worlds to generate
+        # and look a sealed episode's id up among.
         new_episode_id = episode_id or _episode_uuid(rng)
         sc = make_scenario(scenario, world_seed, difficulty, self.sim_params, rng=rng)
         # Trusted: the scenario is a validated Scenario (or built as one), world_seed an int, scenario_id its str;

@@ -184,7 +184,7 @@ def test_sealed_replay_is_exact_and_secret_dependent(policy_cls):
     assert play("alpha") != play("beta")
 
 
-def test_sealed_worlds_lie_apart_from_every_public_seed_and_from_each_other():
+def test_sealed_worlds_are_drawn_from_2_62_each_apart_from_the_train_split_and_each_other():
     from drugenv.scenarios.procedural import TEST_SEED_OFFSET
     from drugenv.simulator.environment import SEALED_TRAIN_WORLDS_START, SEALED_WORLDS, sealed_seed
 
