@@ -10,6 +10,7 @@ from drugenv.gym_envs.base import DrugEnvBase
 from drugenv.gym_envs.text_render import TEXT_CHARSET, EpisodeText
 from drugenv.llm.parsing import parse_action, to_env_action
 from drugenv.models import DrugTargetAction, ValidationObservation
+from drugenv.simulator.rules import UNPARSEABLE_ACTION_TYPE
 
 MAX_OBSERVATION_CHARS = 8192
 """Longest observation text; longer renderings fall back to more compact detail levels."""
@@ -88,7 +89,12 @@ class DrugEnvText(DrugEnvBase):
         return self._render(obs)
 
     def _decode(self, action: Any) -> Union[DrugTargetAction, dict[str, Any]]:
-        return to_env_action(parse_action(action if isinstance(action, str) else None))
+        if isinstance(action, str) or action is None:
+            return to_env_action(parse_action(action))
+        # Not text at all (bytes, a dict, a number): the core's invalid_action violation, saying so (it was
+        # reported as an empty reply).
+        return {"action_type": UNPARSEABLE_ACTION_TYPE,
+                "reasoning": f"the action is of type {type(action).__name__}, not text: send one JSON action object as a str"}
 
 
 __all__ = ["DrugEnvText", "MAX_ACTION_CHARS", "MAX_OBSERVATION_CHARS"]

@@ -176,14 +176,16 @@ def _make_tool(action_type: ActionType) -> Callable[..., str]:
         doc += "\n\nArgs:\n" + "\n".join(args_doc)
     doc += "\n\nReturns:\n    The readout, any rule violations, the step reward and the credits left."
 
-    def tool(self: DrugTargetToolEnv, *args: Any, **kwargs: Any) -> str:
+    # The instance is positional-only, so an argument a model names "self" reaches the signature check (a
+    # ValueError, as promised) instead of Python's own "multiple values for argument 'self'" TypeError.
+    def tool(env: DrugTargetToolEnv, /, *args: Any, **kwargs: Any) -> str:
         try:
-            bound = tool.__signature__.bind(self, *args, **kwargs)  # type: ignore[attr-defined]
+            bound = tool.__signature__.bind(env, *args, **kwargs)  # type: ignore[attr-defined]
         except TypeError as err:  # a missing, unknown or repeated argument: invalid arguments, as promised above
             raise ValueError(f"{action_type.value}: {err}") from None
         arguments = dict(bound.arguments)
         arguments.pop("self")
-        return self._act(action_type, arguments)
+        return env._act(action_type, arguments)
 
     tool.__name__ = action_type.value
     tool.__qualname__ = f"DrugTargetToolEnv.{action_type.value}"

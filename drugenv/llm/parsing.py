@@ -173,12 +173,25 @@ def _validate(obj: dict[str, Any], text: str | None = None) -> DrugTargetAction 
     try:
         action = _validate_json(obj, text)
     except ValidationError as e:
+        if e.errors()[0]["type"] == "json_invalid":  # a field's lone surrogate: name the field, as for a parameter
+            field = next((k for k, v in obj.items() if isinstance(v, str) and not _utf8_encodable(v)), None)
+            if field is not None:
+                return f"{field}: Input should be a valid string, unable to parse raw data as a unicode string"
         return _schema_message(e)
     except RecursionError:  # json.dumps of an object nested deeper than Python's recursion limit allows
         return "the action object is nested too deeply"
     # A report without final_decision/confidence is schema-valid: the environment's own
     # missing-decision rule judges it, as for any other agent.
     return action
+
+
+def _utf8_encodable(text: str) -> bool:
+    """Whether ``text`` has a UTF-8 form (a lone surrogate, such as a ``"\\ud800"`` escape decodes to, has none)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _validate_json(obj: dict[str, Any], text: str | None) -> DrugTargetAction:

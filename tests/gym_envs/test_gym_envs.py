@@ -169,6 +169,17 @@ def test_text_unparseable_is_a_violation_not_a_crash(text):
     assert env.observation.credits_remaining == env.observation.credits_total
 
 
+@pytest.mark.parametrize("action", [b'{"action_type": "literature_search"}', 3, {"action_type": "literature_search"}, np.array([1])])
+def test_a_text_action_that_is_not_text_says_so(action):
+    """It was reported as an empty reply."""
+    env = DrugEnvText(scenario="egfr_nsclc_viable")
+    env.reset(seed=0)
+    obs, r, term, trunc, info = env.step(action)
+    assert info["violations"] == ["invalid_action"] and r < 0 and not (term or trunc) and env.observation_space.contains(obs)
+    message = env.observation.rule_violations[0].message
+    assert f"the action is of type {type(action).__name__}, not text" in message and "empty" not in message
+
+
 def test_text_valid_action_and_observation_in_space():
     env = DrugEnvText(scenario="cd33_aml_misleading")
     obs, _ = env.reset(seed=1)

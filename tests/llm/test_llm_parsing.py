@@ -115,6 +115,15 @@ def test_replies_json_cannot_decode_are_failures_not_errors(text):
     assert [v.rule for v in env.step(to_env_action(result)).rule_violations] == ["invalid_action"]
 
 
+def test_a_lone_surrogate_escape_names_its_field():
+    """Its message named the whole action and a column of the parser's own rewrite of the reply."""
+    for field, action in (("reasoning", '{"action_type": "literature_search", "reasoning": "\\ud800"}'),
+                          ("parameters.query", '{"action_type": "literature_search", "parameters": {"query": "\\udc00x"}}')):
+        failure = parse_action(action)
+        assert isinstance(failure, ParseFailure) and failure.kind == "schema"
+        assert failure.message.startswith(f"{field}: Input should be a valid string"), failure.message
+
+
 @pytest.mark.parametrize("reply", [b'{"action_type": "query_expression"}', 7, ["x"]])
 def test_a_reply_that_is_not_text_is_a_type_error(reply):
     with pytest.raises(TypeError, match="takes the model's reply as a str"):

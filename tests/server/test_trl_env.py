@@ -115,7 +115,8 @@ def test_a_bad_dataset_row_is_a_config_error(row: dict[str, Any], needle: str) -
 
 
 @pytest.mark.parametrize("call", [lambda env: env.query_expression(bogus=1), lambda env: env.flag_red_flag(),
-                                  lambda env: env.query_expression("GTEx", database="GTEx")])
+                                  lambda env: env.query_expression("GTEx", database="GTEx"),
+                                  lambda env: env.literature_search(self=1)])  # a TypeError from Python itself before
 def test_tool_calls_with_bad_arguments_raise_value_error_and_take_no_step(call: Any) -> None:
     env = DrugTargetToolEnv()
     env.reset(seed=1, scenario="egfr_nsclc_viable")
