@@ -35,13 +35,14 @@ from pathlib import Path
 from typing import Any, Optional
 
 from fastapi import Body, FastAPI, HTTPException
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ray import serve
 
 from drugenv.agents.base import Policy
 from drugenv.errors import ConfigError, DrugEnvError, UnknownScenarioError
 from drugenv.models import DrugTargetAction, ValidationObservation
 from drugenv.server.app import harden_json_api
+from drugenv.server.protocol import MAX_SEED
 
 GENE_SEARCH_SEEDS = 20_000
 """How many procedural seeds from ``seed`` on are searched for a requested gene / indication."""
@@ -157,7 +158,7 @@ class Agent:
         a batch shares one ``generate`` call, so one bad observation failed every request batched with it."""
         try:
             self.policy.prompt_ids(observation)
-        except (ValueError, TypeError) as e:
+        except (ValueError, TypeError, OverflowError) as e:  # OverflowError: a readout of 1e400 (inf) or 400 digits
             raise ConfigError(f"no prompt can be built for this observation: {' '.join(str(e).split())[:300]}") from None
 
     async def act(self, observation: ValidationObservation) -> dict[str, Any]:
@@ -261,12 +262,31 @@ class EpisodeRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    scenario: Optional[str] = Field(None, description="Curated scenario name, or None / 'procedural'.")
-    gene: Optional[str] = Field(None, description="Target gene, e.g. 'EGFR' (instead of scenario).")
-    indication: Optional[str] = Field(None, description="Indication with gene, e.g. 'NSCLC' (None: any).")
+    scenario: Optional[str] = Field(None, max_length=100, description="Curated scenario name, or None / 'procedural'.")
+    gene: Optional[str] = Field(None, min_length=1, max_length=100, description="Target gene, e.g. 'EGFR' (instead of scenario).")
+    indication: Optional[str] = Field(None, min_length=1, max_length=100, description="Indication with gene, e.g. 'NSCLC' (None: any).")
     difficulty: Optional[str] = Field(None, description="Procedural tier: easy, medium, hard, very_hard.")
-    seed: int = Field(0, ge=0, description="Episode seed (with gene: the first seed searched).")
+    seed: int = Field(0, ge=0, le=MAX_SEED, strict=True,  # as the environment server's reset takes it: true is not 1
+                      description="Episode seed (with gene: the first seed searched).")
     max_steps: Optional[int] = Field(None, ge=1, le=200, description="Lower the step cap (default 30).")
+
+    @model_validator(mode="after")
+    def _one_episode(self) -> "EpisodeRequest":
+        """Refused here, as a 422, what the episode would otherwise ignore or fail on inside a replica (which logged
+        a traceback per request)."""
+        from drugenv.scenarios import CURATED_NAMES
+        from drugenv.server.session import unknown_scenario_message
+        from drugenv.simulator.params import DIFFICULTIES
+
+        if self.scenario not in (None, "procedural", *CURATED_NAMES):
+            raise ValueError(unknown_scenario_message(self.scenario))  # never the curated names: they give answers away
+        if self.difficulty is not None and self.difficulty not in DIFFICULTIES:
+            raise ValueError(f"difficulty must be one of {', '.join(DIFFICULTIES)} (or null)")
+        if self.indication is not None and self.gene is None:
+            raise ValueError("indication needs gene (it picks the pair with that gene)")
+        if self.gene is not None and self.scenario not in (None, "procedural"):
+            raise ValueError("pass gene (and indication) or a curated scenario, not both")
+        return self
 
 
 class EpisodeStep(BaseModel):
@@ -384,7 +404,7 @@ class AgentService:
 
         try:
             seed, scenario = request.seed, request.scenario
-            if request.gene:
+            if request.gene is not None:
                 seed, scenario = episode_for(request.gene, request.indication, request.seed), "procedural"
             policy, env = HandlePolicy(self.agent), HandleEnv(self.env, request.max_steps)
             played = play_episodes(policy, [EpisodeSpec(scenario, seed, request.difficulty)], env_factory=lambda: env,

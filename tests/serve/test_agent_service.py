@@ -76,6 +76,20 @@ def test_bad_bodies_get_422_never_500_and_a_bad_observation_fails_alone(service)
     assert [r.status_code for r in replies] == [200, 422, 200], [r.text[:200] for r in replies]
     assert "no prompt can be built" in replies[1].text
 
+    # Readouts JSON can hold but a float cannot (1e400 reads as inf) or a prompt cannot format: a 500 before.
+    import re
+
+    from drugenv.models import DrugTargetAction
+
+    env = DrugTargetEnvironment()
+    env.reset(seed=0, scenario="egfr_nsclc_viable")
+    screened = env.step(DrugTargetAction(action_type="druggability_screen", reasoning="x")).model_dump_json()
+    assert '"druggability_score":' in screened
+    for value in ("1e400", "-1e400", "9" * 400):
+        body = re.sub(r'"druggability_score":[-0-9.e]+', f'"druggability_score":{value}', screened)
+        r = httpx.post(f"{service}/act", content=body, headers={"content-type": "application/json"}, timeout=60)
+        assert r.status_code == 422 and "no prompt can be built" in r.text, (value[:10], r.status_code, r.text[:300])
+
 
 def test_episode_plays_to_the_end_without_truth(service):
     r = httpx.post(f"{service}/episodes", json={"scenario": "egfr_nsclc_viable", "seed": 0, "max_steps": 3}, timeout=300)
@@ -96,7 +110,15 @@ def test_episode_by_gene_and_indication_and_bad_requests(service):
     r = httpx.post(f"{service}/episodes", json={"gene": "egfr", "indication": "GBM", "seed": 0, "max_steps": 1}, timeout=300)
     assert r.status_code == 200, r.text
     assert (r.json()["target_gene"], r.json()["indication"]) == ("EGFR", "GBM")
+    from drugenv.scenarios import CURATED_NAMES
+
     for body, words in (({"gene": "NOPE1"}, "unknown gene/indication pair"), ({"scenario": "nope"}, "unknown scenario"),
-                        ({"seed": -1}, "greater than or equal")):
+                        ({"seed": -1}, "greater than or equal"),
+                        # answered 200 while a field was ignored: another gene's episode, or the curated one dropped
+                        ({"indication": "NSCLC", "max_steps": 1}, "indication needs gene"), ({"gene": "", "indication": "GBM"}, "at least 1"),
+                        ({"gene": "EGFR", "scenario": "tp53_solid_tumors_clear_fail"}, "not both"),
+                        ({"difficulty": "brutal"}, "difficulty must be one of"), ({"scenario": "x" * 100_000}, "at most 100"),
+                        ({"seed": True}, "valid integer"), ({"seed": "1"}, "valid integer"), ({"seed": 2**64}, "less than or equal")):
         r = httpx.post(f"{service}/episodes", json=body, timeout=60)
-        assert r.status_code == 422 and words in r.text, r.text
+        assert r.status_code == 422 and words in r.text, r.text[:500]
+        assert len(r.text) < 2_000 and not any(name in r.text for name in CURATED_NAMES if name not in json.dumps(body)), r.text[:500]
