@@ -35,7 +35,7 @@ from pydantic import ValidationError
 
 from drugenv.actions import ACTION_TABLE
 from drugenv.models import DrugTargetAction
-from drugenv.simulator.rules import UNPARSEABLE_ACTION_TYPE  # one definition, in the rule engine
+from drugenv.simulator.rules import UNPARSEABLE_ACTION_TYPE, utf8_encodable  # one definition, in the rule engine
 
 ParseFailureKind = Literal["empty", "no_json", "invalid_json", "schema"]
 
@@ -174,7 +174,7 @@ def _validate(obj: dict[str, Any], text: str | None = None) -> DrugTargetAction 
         action = _validate_json(obj, text)
     except ValidationError as e:
         if e.errors()[0]["type"] == "json_invalid":  # a field's lone surrogate: name the field, as for a parameter
-            field = next((k for k, v in obj.items() if isinstance(v, str) and not _utf8_encodable(v)), None)
+            field = next((k for k, v in obj.items() if isinstance(v, str) and not utf8_encodable(v)), None)
             if field is not None:
                 return f"{field}: Input should be a valid string, unable to parse raw data as a unicode string"
         return _schema_message(e)
@@ -183,15 +183,6 @@ def _validate(obj: dict[str, Any], text: str | None = None) -> DrugTargetAction 
     # A report without final_decision/confidence is schema-valid: the environment's own
     # missing-decision rule judges it, as for any other agent.
     return action
-
-
-def _utf8_encodable(text: str) -> bool:
-    """Whether ``text`` has a UTF-8 form (a lone surrogate, such as a ``"\\ud800"`` escape decodes to, has none)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _validate_json(obj: dict[str, Any], text: str | None) -> DrugTargetAction:

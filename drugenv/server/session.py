@@ -30,6 +30,7 @@ from drugenv.server.protocol import (
     validation_errors,
 )
 from drugenv.simulator.environment import DrugTargetEnvironment
+from drugenv.simulator.rules import utf8_encodable
 
 logger = logging.getLogger("drugenv.server")
 
@@ -185,19 +186,11 @@ def unknown_scenario_message(name: Optional[str]) -> str:
             "(drugenv.scenarios.CURATED_NAMES)")
 
 
-def _encodes(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def mcp_error(request_id: Any) -> dict[str, Any]:
     """The JSON-RPC error every MCP request gets, echoing its id where JSON-RPC allows one (a string or
     an integer) and it encodes as UTF-8: a string holding a lone surrogate (``"\\ud800"``) gets ``null``."""
     if not isinstance(request_id, (str, int)) or isinstance(request_id, bool) or (
-            isinstance(request_id, str) and not _encodes(request_id)):
+            isinstance(request_id, str) and not utf8_encodable(request_id)):
         request_id = None
     return {"jsonrpc": "2.0", "id": request_id, "error": {"code": -32603, "message": "Environment does not support MCP"}}
 

@@ -71,6 +71,15 @@ def utf8_text(value: Any, limit: int) -> str:
     return str(value)[:limit].encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+def utf8_encodable(text: str) -> bool:
+    """Whether ``text`` has a UTF-8 form (a lone surrogate, which JSON's ``"\\ud800"`` escape decodes to, has none)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def parse_action(raw: Union[DrugTargetAction, Mapping[str, Any]]) -> tuple[DrugTargetAction | None, RuleViolation | None]:
     """Turn a raw action into a validated one, or an ``invalid_action`` violation (never raises)."""
     if isinstance(raw, DrugTargetAction):
