@@ -104,10 +104,9 @@ def check_output_path(path: str | Path, flag: str, *, directory: bool = False) -
     """Refuse an output path that cannot be written (``ConfigError``), before the work that fills it:
     a file where a directory is wanted or the reverse, or a file in the way of the folders to create."""
     import os
+    import tempfile
 
     from drugenv.errors import ConfigError
-
-    import tempfile
 
     p = Path(path)
     try:

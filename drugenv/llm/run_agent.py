@@ -111,7 +111,7 @@ def model_path(model: str) -> str:
     return resolve_model_spec(model)
 
 
-def _missing_path(name: str) -> bool:
+def missing_local_path(name: str) -> bool:
     """Whether ``name`` is a path (a hub id is never absolute and never starts with ".") that does not exist:
     said before anything loads, instead of the hub's "Repo id must be in the form ..." error."""
     return (Path(name).is_absolute() or name.startswith(".")) and not Path(name).exists()
@@ -157,9 +157,9 @@ def make_hf_policy(
                 why = "this torch has no CUDA" if not torch.backends.cuda.is_built() else f"CUDA sees {count} GPU(s)"
                 raise ConfigError(f"device={device!r} is not available here ({why}); use 'auto' or 'cpu'")
     model_id, adapter_id = resolve_model(model), resolve_adapter(adapter)
-    if _missing_path(model_id):
+    if missing_local_path(model_id):
         raise ConfigError(f"model path {model_id!r} does not exist; pass a model directory, a hub id, or 'tiny'")
-    if adapter_id and _missing_path(adapter_id):
+    if adapter_id and missing_local_path(adapter_id):
         raise ConfigError(f"adapter path {adapter_id!r} does not exist; pass a peft adapter directory")
     try:
         return HFPolicy(model_path(model_id), adapter=adapter_id, sampling=sampling,
@@ -438,6 +438,7 @@ __all__ = [
     "main",
     "make_env_factory",
     "make_hf_policy",
+    "missing_local_path",
     "model_path",
     "resolve_adapter",
     "resolve_model",

@@ -247,16 +247,14 @@ def _check_values(module: Any, s: Mapping[str, Any], overrides: Mapping[str, Any
     if "env_config" in s:  # what every env runner builds its envs from: built once here, where a mistake is one line
         from drugenv.gym_envs.vector_env import DrugEnvVector
 
-        from drugenv.errors import ConfigError
-
         try:
             DrugEnvVector(s["env_config"]).close()
         except ConfigError as e:
             raise ValueError(f"env_config: {e}") from None
     if isinstance(s.get("model"), str):
-        from drugenv.llm.run_agent import _missing_path
+        from drugenv.llm.run_agent import missing_local_path
 
-        if _missing_path(s["model"]):
+        if missing_local_path(s["model"]):
             raise ValueError(f"model={s['model']!r} does not exist; pass a model directory, a hub id, or 'tiny'")
     if module.ALGO != "grpo":
         # RLlib's PPOConfig.validate() lets these through and fails (or trains on nothing) later.
