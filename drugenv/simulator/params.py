@@ -37,7 +37,7 @@ class RewardConfig(BaseModel):
     coherence_bonus: float = Field(0.02, ge=0, description="Per evidence step whose soft prerequisites were met.")
     credit_cost_weight: float = Field(0.1, ge=0, description="Penalty per fraction of the budget spent (cost / credits_total).")
     soft_violation_penalty: float = Field(0.05, ge=0, description="Per soft-rule violation (redundant, prerequisite).")
-    hard_violation_penalty: float = Field(0.1, ge=0, description="Per blocked action (unaffordable, invalid, after done).")
+    hard_violation_penalty: float = Field(0.1, ge=0, description="Per blocked action (unaffordable, invalid, after done, a report without a decision).")
     shaping: bool = Field(True, description="Add potential-based shaping over the public gates inspected.")
     shaping_weight: float = Field(0.2, ge=0, description="Scale of the potential Φ (its range is [0, shaping_weight]).")
     w_decision: float = Field(0.40, description="Terminal weight of decision accuracy.")
@@ -50,7 +50,8 @@ class RewardConfig(BaseModel):
         "brier (proper): 1 − 2·(p_go − y)², maximised in expectation by the true probability.",
     )
     no_evidence_penalty: float = Field(1.0, ge=0, description="Submitting a report with no evidence gathered.")
-    missing_decision_penalty: float = Field(0.5, ge=0, description="A report without final_decision or confidence (refused).")
+    missing_decision_penalty: float = Field(0.5, ge=0, description="A report without final_decision or confidence (refused: "
+                                              "added to the blocked action's hard_violation_penalty).")
     no_report_penalty: float = Field(1.0, ge=0, description="Episode ended (credits exhausted or step limit) with no report.")
 
 

@@ -7,7 +7,7 @@ It sees only what the agent could know (credits, what was done before); never th
 | episode_done   | hard     | any action after the episode ended                                | blocked, penalty               |
 | invalid_action | hard     | unknown action type, bad or unknown parameters, bad field values  | blocked (no-op step), penalty  |
 | unaffordable   | hard     | cost > credits remaining                                          | blocked, penalty               |
-| missing_decision | hard   | submit_validation_report without final_decision or confidence    | blocked, missing_decision_penalty |
+| missing_decision | hard   | submit_validation_report without final_decision or confidence    | blocked, penalty + missing_decision_penalty |
 | redundant      | soft     | same action with the same canonical parameters as before          | runs (same result), penalty    |
 | prerequisite   | soft     | a soft prerequisite of the action table is unmet                  | runs, penalty, lowers coherence|
 
