@@ -10,8 +10,10 @@ stop rule and one log-prob convention:
   ``generate`` stops a row at any of them; the completion keeps the stop token and is cut there
   (``cut_at_stop``); a row with none within ``max_new_tokens`` is ``truncated``.
 - **Decoding**: ``temperature == 0`` is greedy; otherwise sampling at ``temperature`` with
-  optional ``top_k`` (0 = off) / ``top_p`` (1.0 = off). The model's own generation config still
-  applies for everything not named here (e.g. a repetition penalty).
+  optional ``top_k`` (0 = off) / ``top_p`` (1.0 = off). A repetition penalty in the model's own
+  generation config (Qwen2.5-Instruct ships 1.05-1.1) is turned off: it reshapes the distribution a
+  token is drawn from, which the recorded log-prob below would not be, so GRPO's ratio would be 1 for
+  data drawn off-policy, and greedy evaluation would not pick the policy's own argmax.
 - **Log-probs**: ``log_softmax(raw logits / temperature)`` of each emitted token (greedy: of the raw
   logits), before any top-k/top-p truncation, i.e. what ``training.logprobs.completion_logprobs``
   recomputes for the importance ratio.
@@ -86,7 +88,7 @@ def generate_completions(
     greedy = temperature == 0
     kwargs: dict[str, Any] = dict(
         max_new_tokens=int(max_new_tokens), do_sample=not greedy, pad_token_id=pad_id, eos_token_id=stops,
-        return_dict_in_generate=True, output_logits=True,
+        return_dict_in_generate=True, output_logits=True, repetition_penalty=1.0,  # 1.0: none (module docstring)
     )
     if greedy:  # None: no sampling warpers (the model's generation config would otherwise supply them)
         kwargs.update(temperature=None, top_p=None, top_k=None)

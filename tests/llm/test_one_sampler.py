@@ -113,3 +113,23 @@ def test_logprobs_are_raw_logits_over_temperature(tiny_model):
         logits = model(input_ids=torch.tensor([[1, 5, 6, 7] + comp])).logits[0, 3:-1].float() / 1.3
     want = torch.log_softmax(logits, -1).gather(-1, torch.tensor(comp)[:, None]).squeeze(-1)
     assert torch.allclose(want, torch.tensor(out.logprobs[0]), atol=1e-4)
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_a_repetition_penalty_in_the_model_config_does_not_change_what_is_sampled(tiny_model, prompts, temperature):
+    """Qwen2.5-Instruct's generation config carries a repetition penalty; ``generate`` applied it, so tokens
+    came from a distribution other than the one whose log-probs were recorded (and greedy was not the argmax)."""
+    model, tok = tiny_model
+    stops = stop_token_ids(tok, model)
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    runs, kept = [], model.generation_config.repetition_penalty
+    for penalty in (kept, 50.0):
+        model.generation_config.repetition_penalty = penalty
+        try:
+            torch.manual_seed(7)
+            runs.append(generate_completions(model, prompts, stop_ids=stops, pad_id=pad, max_new_tokens=MAX_NEW,
+                                             temperature=temperature))
+        finally:
+            model.generation_config.repetition_penalty = kept
+    plain, penalised = runs
+    assert penalised.completion_ids == plain.completion_ids and penalised.logprobs == plain.logprobs
