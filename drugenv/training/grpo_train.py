@@ -292,11 +292,26 @@ def per_scenario_intervals(agent_recs: Mapping[str, list], heuristic_recs: list,
 
 
 def export_adapter(algo: Any, path: Path) -> Path:
-    """Write the learner's LoRA adapter in peft format (``adapter_config.json`` + weights)."""
+    """Write the learner's LoRA adapter in peft format (``adapter_config.json`` + weights).
+
+    One learner writes it (with several, DDP keeps them identical, and each would write the same files at
+    once); RLlib wraps each one's module for DDP then (``unwrapped()`` is the module, which has ``lm``). A
+    remote learner's error comes back as a result, not raised, so it is raised here: it left checkpoints
+    without an adapter, unsaid, until the final evaluation failed to load one."""
     from ray.rllib.core import DEFAULT_MODULE_ID
 
     target = str(path.resolve())
-    algo.learner_group.foreach_learner(lambda learner: learner.module[DEFAULT_MODULE_ID].lm.save_pretrained(target))
+
+    def save(learner: Any) -> bool:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized() and dist.get_rank() != 0:
+            return False
+        learner.module[DEFAULT_MODULE_ID].unwrapped().lm.save_pretrained(target)
+        return True
+
+    if not any(r.get() for r in algo.learner_group.foreach_learner(save)):  # .get() raises a learner's error
+        raise RuntimeError(f"no learner wrote the adapter to {target}")
     return path
 
 

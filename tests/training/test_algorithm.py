@@ -162,7 +162,7 @@ def test_a_resumed_run_replays_the_uninterrupted_one(ray_local, tiny_model_dir, 
 
 
 @pytest.mark.slow  # two learner actors (DDP over gloo) + the model in the driver: ~60-90 s
-def test_two_ddp_learners_stay_identical_without_code_changes(ray_local, tiny_model_dir):
+def test_two_ddp_learners_stay_identical_without_code_changes(ray_local, tiny_model_dir, tmp_path):
     config = _config(tiny_model_dir).env_runners(num_env_runners=0).learners(num_learners=2, num_cpus_per_learner=1)
     algo = config.build_algo()
     try:
@@ -175,6 +175,15 @@ def test_two_ddp_learners_stay_identical_without_code_changes(ray_local, tiny_mo
         local = algo.env_runner_group.local_env_runner.module.get_state()
         for k in a:
             np.testing.assert_array_equal(local[k], a[k])
+        # A checkpoint's adapter comes from a learner's module, which DDP wraps: it was silently not written.
+        from drugenv.training.grpo_train import export_adapter
+
+        export_adapter(algo, tmp_path / "adapter")
+        from safetensors.numpy import load_file
+
+        saved = load_file(str(tmp_path / "adapter" / "adapter_model.safetensors"))
+        assert (tmp_path / "adapter" / "adapter_config.json").is_file() and len(saved) == len(a) > 0
+        assert sorted(np.asarray(v).sum() for v in saved.values()) == pytest.approx(sorted(np.asarray(v).sum() for v in a.values()))
     finally:
         algo.stop()
 
