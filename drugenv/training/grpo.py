@@ -22,7 +22,7 @@ raises the held-out greedy return from −0.13 to 0.69 in 20 iterations of ~30 s
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 import ray
@@ -84,6 +84,9 @@ class DrugGRPO(Algorithm):
                 self.metrics.log_value((ENV_RUNNER_RESULTS, M.GROUP_RETURN_STD_MEAN),
                                        float(sum(_return_std(g) for g in groups) / len(groups)), window=1)
             train_groups = informative if cfg.drop_zero_std_groups else groups
+        update_kwargs: Dict[str, Any] = {}
+        if cfg.num_learners > 1:
+            train_groups, update_kwargs = shard_evenly(train_groups, cfg.num_learners, cfg.num_epochs, cfg.minibatch_size)
         if not train_groups:
             # No runner came back, or every group had equal returns: nothing to learn from (and
             # the adapter is unchanged, so there is nothing to sync).
@@ -101,6 +104,7 @@ class DrugGRPO(Algorithm):
                     ),
                     M.TRAINING_ITERATION: self.iteration,  # the learner's minibatch shuffle is seeded by it
                 },
+                **update_kwargs,
             )
             self.metrics.aggregate(results, key=LEARNER_RESULTS)
 
@@ -143,6 +147,24 @@ class DrugGRPO(Algorithm):
         return episodes, [m for _, m in results]
 
 
+def shard_evenly(groups: List[Any], num_learners: int, num_epochs: int,
+                 minibatch_size: Optional[int]) -> tuple[List[Any], Dict[str, Any]]:
+    """The groups several DDP learners can share, and the update's extra arguments.
+
+    RLlib hands each learner a contiguous run of the group references (``ShardObjectRefIterator``): with
+    fewer groups than learners some get none, and an empty batch fails that learner's update while DDP
+    waits on it; and with a ``minibatch_size`` a learner with more turn rows takes more gradient steps than
+    the others, whose all-reduce then never comes (RLlib fixes the count, ``num_total_minibatches``, only
+    for plain episodes). So a multiple of ``num_learners`` groups is kept (the rest, the last in group
+    order, sit this iteration out), and with a minibatch size every learner takes the same number of
+    steps, RLlib's own count for episodes: ``num_epochs * turns / (num_learners * minibatch_size)``."""
+    kept = groups[: len(groups) // num_learners * num_learners]
+    if minibatch_size is None or not kept:
+        return kept, {}
+    turns = sum(len(episode) for group in kept for episode in group)
+    return kept, {"num_total_minibatches": max(1, num_epochs * turns // (num_learners * minibatch_size))}
+
+
 def push_weights(group: Any, learner_group: Any) -> None:
     """Send the learner group's weights to every healthy runner of ``group``, before its next sample.
 
@@ -161,4 +183,4 @@ def _return_std(group: Sequence[Any]) -> float:
     return float(np.std([ep.get_return() for ep in group]))
 
 
-__all__ = ["DrugGRPO", "DrugGRPOConfig", "push_weights"]
+__all__ = ["DrugGRPO", "DrugGRPOConfig", "push_weights", "shard_evenly"]

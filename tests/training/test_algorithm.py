@@ -188,6 +188,36 @@ def test_two_ddp_learners_stay_identical_without_code_changes(ray_local, tiny_mo
         algo.stop()
 
 
+def test_shards_for_several_learners_are_never_empty_and_step_alike():
+    from drugenv.training.grpo import shard_evenly
+
+    groups = [[[0] * 2] * 4, [[0] * 3] * 4, [[0] * 2] * 4]  # three groups of 4 episodes (2, 3 and 2 turns each)
+    assert shard_evenly(groups[:1], 2, 1, None) == ([], {})  # one learner would get none: nothing to share
+    assert shard_evenly(groups, 2, 1, None) == (groups[:2], {})
+    assert shard_evenly(groups, 2, 3, 4) == (groups[:2], {"num_total_minibatches": 3 * 20 // 8})
+    assert shard_evenly(groups[:2], 2, 1, 64) == (groups[:2], {"num_total_minibatches": 1})
+
+
+@pytest.mark.slow  # two learner actors (DDP over gloo): ~30-60 s
+@pytest.mark.timeout(300)  # the failure this guards against is a hang
+def test_two_ddp_learners_with_an_odd_number_of_groups_and_minibatches(ray_local, tiny_model_dir):
+    """Three groups over two learners split 2/1: with a minibatch size the learners took 6 and 3 steps, and the
+    first waited for ever on the second's all-reduce."""
+    config = (_config(tiny_model_dir).env_runners(num_env_runners=0).learners(num_learners=2, num_cpus_per_learner=1)
+              .training(groups_per_iteration=3, minibatch_size=3, drop_zero_std_groups=False))
+    algo = config.build_algo()
+    try:
+        before = _learner_adapter(algo)
+        algo.train()
+        a, b = [r.get() for r in algo.learner_group.foreach_learner(
+            lambda lr: lr.module[DEFAULT_MODULE_ID].get_state()).result_or_errors]
+        for k in a:  # both took the same steps, in step with each other
+            np.testing.assert_array_equal(a[k], b[k])
+        assert any(not np.array_equal(np.asarray(before[k]), np.asarray(a[k])) for k in a)  # and learned
+    finally:
+        algo.stop()
+
+
 def test_user_callback_sees_episodes_and_evaluation_runs_through_rllib(ray_local, tiny_model_dir):
     def on_episode_end(*, episode, metrics_logger, **kwargs):
         # A DrugEnv episode: one timestep per agent turn, the agent's decision and the reward
