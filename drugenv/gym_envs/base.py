@@ -7,16 +7,23 @@ Episode selection (constructor config, overridable per episode by ``reset(option
 
 | key           | default            | meaning                                                                 |
 |---------------|--------------------|-------------------------------------------------------------------------|
-| suite         | "procedural-train" | where episodes come from: ``procedural-train``, ``procedural-test``, ``curated`` |
+| suite         | "procedural-train" | where episodes come from: ``procedural-train`` (the seeds training may draw, below ``TRAINING_SEEDS_END``), ``procedural-test``, ``curated`` |
 | scenario      | None               | a curated name or "procedural": overrides the suite's choice            |
 | difficulty    | None               | a fixed procedural tier ("easy" … "very_hard"); overrides the curriculum |
 | curriculum    | None               | a ``CurriculumSpec`` (or its kind / dict) drawing the tier per episode  |
 | episode_seed  | None               | the core environment's seed (options only; None: drawn from np_random)  |
 | reward_config | RewardConfig()     | ``RewardConfig`` or a dict of its fields                                |
 | sim_params    | SimParams()        | ``SimParams`` or a dict of its fields                                   |
+| seal          | None               | a secret that seals the core environment (``DrugTargetEnvironment(seal=...)``): ``info["episode_seed"]`` no longer names a public world |
 
 Every random choice (scenario, core seed, tier) is drawn from ``self.np_random``, so
-``reset(seed=s)`` fixes the whole episode.
+``reset(seed=s)`` fixes the whole episode, given the curriculum's state: a curriculum that moves
+with the episodes played (``easy_to_hard``, ``adaptive``) draws the tier of its current stage.
+
+Under RLlib, an ``EnvContext`` config's ``worker_index`` is mixed into the seed: RLlib seeds env
+runner ``i`` with ``seed + i`` and a vector env seeds its sub-env ``j`` with that ``+ j``, so without
+it (runner 1, env 1) and (runner 2, env 0) would play the very same episodes. Index 0 (a local
+runner, or the env built by hand) keeps the plain seed.
 """
 
 from __future__ import annotations
@@ -30,15 +37,20 @@ from drugenv.errors import ConfigError, EnvNotResetError
 from drugenv.models import DrugTargetAction, ValidationObservation
 from drugenv.scenarios import CURATED_NAMES, SUITES, suite_episodes
 from drugenv.scenarios.curriculum import Curriculum, CurriculumSpec
+from drugenv.scenarios.procedural import TEST_SEED_OFFSET, TRAINING_SEEDS_END
 from drugenv.simulator.environment import DrugTargetEnvironment, config_model, validated_seed
 from drugenv.simulator.params import DIFFICULTIES, RewardConfig, SimParams
 from drugenv.simulator.seeding import seeded_generator
 
-ENV_CONFIG_KEYS: tuple[str, ...] = ("suite", "scenario", "difficulty", "curriculum", "reward_config", "sim_params")
+ENV_CONFIG_KEYS: tuple[str, ...] = ("suite", "scenario", "difficulty", "curriculum", "reward_config", "sim_params", "seal")
+GYM_SUITES: tuple[str, ...] = ("procedural-train", "procedural-test", "curated")
+"""The suites a gym env draws single episodes from (``procedural-test-twins`` is an evaluation suite of
+ordered pairs: ``drugenv eval --suite procedural-test-twins``)."""
 RESET_OPTION_KEYS: tuple[str, ...] = ("suite", "scenario", "difficulty", "episode_seed")
 _NO_OPTIONS: Mapping[str, Any] = MappingProxyType({})  # what ``reset`` without options looks keys up in
-_SEED_DRAW_HIGH = 1_000_000
-"""Episode indices into a suite are drawn from [0, _SEED_DRAW_HIGH)."""
+_SEED_DRAW_HIGH = {"procedural-train": TRAINING_SEEDS_END, "procedural-test": TEST_SEED_OFFSET, "curated": TEST_SEED_OFFSET}
+"""Episode indices into a suite are drawn from [0, _SEED_DRAW_HIGH[suite]): training never draws the train
+seeds held out for model selection (``TRAINING_SEEDS_END`` on)."""
 
 
 class DrugEnvBase(gym.Env):
@@ -56,7 +68,8 @@ class DrugEnvBase(gym.Env):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ConfigError(f"render_mode {render_mode!r} is not supported; expected one of {self.metadata['render_modes']}")
         self.render_mode = render_mode
-        self.suite: str = cfg.get("suite") or "procedural-train"
+        suite = cfg.get("suite")
+        self.suite: str = "procedural-train" if suite is None else suite
         self.scenario: Optional[str] = cfg.get("scenario")
         self.difficulty: Optional[str] = cfg.get("difficulty")
         self._check_selection(self.suite, self.scenario, self.difficulty)
@@ -64,13 +77,16 @@ class DrugEnvBase(gym.Env):
         self.curriculum: Optional[Curriculum] = Curriculum(spec) if spec is not None else None
         self.reward_config: RewardConfig = config_model(cfg.get("reward_config"), RewardConfig, "reward_config")
         self.sim_params: SimParams = config_model(cfg.get("sim_params"), SimParams, "sim_params")
-        self.core = DrugTargetEnvironment(reward_config=self.reward_config, sim_params=self.sim_params)
+        self.core = DrugTargetEnvironment(reward_config=self.reward_config, sim_params=self.sim_params, seal=cfg.get("seal"))
+        # RLlib's EnvContext (a dict with the runner's index); see the module docstring.
+        self._worker_index = int(getattr(config, "worker_index", 0) or 0)
         # The wrapper encodes each observation before the next step and keeps only what its encoder
         # keeps (immutable findings and history entries, never the record's lists), so the core may
         # lend it its own record rather than copy it every step; ``observation`` hands out a copy.
         self.core._lend_records = True
         self._obs: Optional[ValidationObservation] = None
         self._tier: Optional[str] = None
+        self._episode_recorded = True  # whether the curriculum has counted the current episode
 
     # ------------------------------------------------------------------ subclass hooks
     def _encode(self, obs: ValidationObservation) -> Any:  # pragma: no cover - abstract
@@ -84,7 +100,9 @@ class DrugEnvBase(gym.Env):
         if type(seed) is int and seed >= 0:
             # What gymnasium's reset does with it (``seeding.np_random``: ``default_rng(seed)``'s
             # stream), seeded as the simulator seeds (``simulator.seeding``), ~5 us less per episode.
-            self._np_random, self._np_random_seed = seeded_generator(seed), seed
+            # An RLlib runner's index goes above the seed's 64 bits: distinct entropy per (seed, runner).
+            stream = seed if self._worker_index == 0 else seed + (self._worker_index << 64)
+            self._np_random, self._np_random_seed = seeded_generator(stream), seed
         else:
             super().reset(seed=seed)  # None, or gymnasium's error for a bad seed
         if options is None:
@@ -105,13 +123,14 @@ class DrugEnvBase(gym.Env):
             scenario = CURATED_NAMES[int(rng.integers(len(CURATED_NAMES)))] if suite == "curated" else "procedural"
         episode_seed = opts.get("episode_seed")
         if episode_seed is None:
-            k = int(rng.integers(_SEED_DRAW_HIGH))
+            k = int(rng.integers(_SEED_DRAW_HIGH[suite]))
             episode_seed = suite_episodes(suite, 1, seed=k)[0][1] if (scenario == "procedural" and suite != "curated") else k
         else:
             episode_seed = validated_seed(episode_seed, "reset option episode_seed")
         if scenario == "procedural" and difficulty is None and self.curriculum is not None:
             difficulty = self.curriculum.sample(rng)
         self._tier = difficulty
+        self._episode_recorded = False
         self._obs = self.core.reset(seed=int(episode_seed), scenario=scenario, difficulty=difficulty)
         info = {"reward_terms": {}, "episode_seed": int(episode_seed), "difficulty": self._obs.metadata.get("difficulty")}
         return self._encode(self._obs), info
@@ -124,8 +143,10 @@ class DrugEnvBase(gym.Env):
         self._obs = obs
         truncated = bool(obs.metadata.get("truncated", False))
         terminated = bool(obs.done) and not truncated
-        if obs.done and self.curriculum is not None:
-            self._record_curriculum(obs)
+        if obs.done and not self._episode_recorded:
+            self._episode_recorded = True  # steps after the end are refused; they finish no episode
+            if self.curriculum is not None:
+                self._record_curriculum(obs)
         info = {"reward_terms": dict(self.core.last_info.get("reward_terms", {})),
                 "violations": [v.rule for v in obs.rule_violations]}
         if obs.done:
@@ -158,12 +179,13 @@ class DrugEnvBase(gym.Env):
 
     @staticmethod
     def _check_selection(suite: str, scenario: Optional[str], difficulty: Optional[str]) -> None:
-        if suite not in SUITES:
-            raise ConfigError(f"suite {suite!r} is unknown; expected one of {', '.join(SUITES)}")
+        if suite not in GYM_SUITES:
+            why = " (an evaluation suite of ordered pairs: drugenv eval --suite procedural-test-twins)" if suite in SUITES else ""
+            raise ConfigError(f"suite {suite!r} is not one a gym env draws episodes from{why}; expected one of {', '.join(GYM_SUITES)}")
         if scenario is not None and scenario != "procedural" and scenario not in CURATED_NAMES:
             raise ConfigError(f"scenario {scenario!r} is unknown; expected 'procedural' or one of {', '.join(CURATED_NAMES)}")
         if difficulty is not None and difficulty not in DIFFICULTIES:
             raise ConfigError(f"difficulty {difficulty!r} is unknown; expected one of {', '.join(DIFFICULTIES)}")
 
 
-__all__ = ["DrugEnvBase", "ENV_CONFIG_KEYS", "RESET_OPTION_KEYS"]
+__all__ = ["DrugEnvBase", "ENV_CONFIG_KEYS", "GYM_SUITES", "RESET_OPTION_KEYS"]

@@ -303,7 +303,8 @@ class DrugEnvVector(DrugEnvBase):
 
     ## Starting State
     A scenario from the configured suite (default ``procedural-train``), tier and core seed drawn
-    with ``self.np_random``: all features 0 except credits fraction 1 and credits total.
+    with ``self.np_random``: all features 0 except credits fraction 1, credits total and the
+    belief's prior before any finding (``belief_logit`` ≈ -0.002, ``belief_p_go`` ≈ 0.498).
 
     ## Episode End
     1. Termination: a report is submitted.

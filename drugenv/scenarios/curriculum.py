@@ -30,6 +30,16 @@ CurriculumKind = Literal["fixed", "mixed", "easy_to_hard", "adaptive"]
 CURRICULUM_KINDS: tuple[str, ...] = ("fixed", "mixed", "easy_to_hard", "adaptive")
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_real(value: Any) -> bool:
+    """A finite int or float (not a bool, not NaN or infinity)."""
+    return (isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+            and bool(np.isfinite(value)))
+
+
 @dataclass(frozen=True)
 class CurriculumSpec:
     """A curriculum's settings (plain data: JSON- and Tune-friendly)."""
@@ -50,6 +60,20 @@ class CurriculumSpec:
     """``easy_to_hard`` / ``adaptive``: chance an episode replays a uniformly drawn earlier tier, 0-1."""
 
     def __post_init__(self) -> None:
+        # Types first: a dataclass checks none, and a wrong one surfaced episodes later (a window of
+        # 2.5 never promoted; a NaN weight failed in numpy at the first reset; "10" was a TypeError).
+        for name in ("schedule_episodes", "window"):
+            value = getattr(self, name)
+            if not _is_int(value):
+                raise ConfigError(f"curriculum {name} must be a whole number; got {value!r}")
+        for name in ("promote_threshold", "review_prob"):
+            value = getattr(self, name)
+            if not _is_real(value):
+                raise ConfigError(f"curriculum {name} must be a number in [0, 1]; got {value!r}")
+        if not isinstance(self.tiers, tuple) or not all(isinstance(t, str) for t in self.tiers):
+            raise ConfigError(f"curriculum tiers must be a list of tier names from {DIFFICULTIES}; got {self.tiers!r}")
+        if self.weights is not None and (not isinstance(self.weights, tuple) or not all(_is_real(w) for w in self.weights)):
+            raise ConfigError(f"curriculum weights must be a list of finite numbers, one per tier; got {self.weights!r}")
         if self.kind not in CURRICULUM_KINDS:
             raise ConfigError(f"curriculum kind {self.kind!r} is unknown; expected one of {', '.join(CURRICULUM_KINDS)}")
         bad = [t for t in self.tiers if t not in DIFFICULTIES]
@@ -72,7 +96,7 @@ class CurriculumSpec:
         if isinstance(value, dict):
             d = dict(value)
             for k in ("tiers", "weights"):
-                if d.get(k) is not None:
+                if isinstance(d.get(k), (list, tuple)):
                     d[k] = tuple(d[k])
             unknown = set(d) - set(cls.__dataclass_fields__)
             if unknown:

@@ -5,9 +5,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Difficulty = Literal["easy", "medium", "hard", "very_hard"]
 DIFFICULTIES: tuple[str, ...] = ("easy", "medium", "hard", "very_hard")
@@ -73,6 +73,28 @@ class SimParams(BaseModel):
         default_factory=lambda: {"easy": 0.02, "medium": 0.05, "hard": 0.08, "very_hard": 0.1},
         description="False-positive and false-negative rate of categorical flags by difficulty.",
     )
+
+    @field_validator("credits", "noise_level", "false_rate", mode="before")
+    @classmethod
+    def _every_tier(cls, value: Any, info: Any) -> Any:
+        """A partial dict sets only its tiers (the others keep their defaults), so ``{"easy": 25}``
+        cannot fail later at the first reset of another tier; unknown tiers are refused."""
+        if not isinstance(value, dict):
+            return value
+        unknown = sorted(set(value) - set(DIFFICULTIES), key=str)
+        if unknown:
+            raise ValueError(f"unknown difficulty tiers {unknown}; expected some of {list(DIFFICULTIES)}")
+        return {**cls.model_fields[info.field_name].default_factory(), **value}
+
+    @field_validator("credits", "noise_level", "false_rate")
+    @classmethod
+    def _in_range(cls, value: dict, info: Any) -> dict:
+        low, high = {"credits": (1, None), "noise_level": (0, None), "false_rate": (0, 1)}[info.field_name]
+        bad = {tier: v for tier, v in value.items() if not (v == v and v >= low and (high is None or v <= high) and v != float("inf"))}
+        if bad:
+            span = f">= {low}" if high is None else f"in [{low}, {high}]"
+            raise ValueError(f"every tier's value must be a finite number {span}; got {bad}")
+        return value
 
 
 __all__ = ["DIFFICULTIES", "Difficulty", "RewardConfig", "SimParams"]

@@ -255,6 +255,73 @@ def test_info_never_holds_the_truth():
             assert secret not in text
 
 
+def test_procedural_train_draws_only_the_seeds_training_may_use():
+    # The gym env drew from all million train seeds, so PPO trained on the ranges held out for
+    # SFT and GRPO checkpoint selection (half of its episodes).
+    from drugenv.scenarios.procedural import TRAINING_SEEDS_END
+
+    env = DrugEnvVector(suite="procedural-train")
+    seeds = [env.reset(seed=s)[1]["episode_seed"] for s in range(300)]
+    assert max(seeds) < TRAINING_SEEDS_END and len(set(seeds)) == 300
+    test_seeds = [env.reset(seed=s, options={"suite": "procedural-test"})[1]["episode_seed"] for s in range(50)]
+    assert min(test_seeds) >= TEST_SEED_OFFSET
+
+
+def test_twins_suite_is_refused_not_played_as_plain_test_episodes():
+    with pytest.raises(ConfigError, match="procedural-test-twins"):
+        DrugEnvVector(suite="procedural-test-twins")
+    env = DrugEnvVector()
+    with pytest.raises(ConfigError, match="procedural-test-twins"):
+        env.reset(seed=0, options={"suite": "procedural-test-twins"})
+    with pytest.raises(ConfigError, match="suite ''"):
+        DrugEnvVector(suite="")
+
+
+def test_rllib_runner_index_separates_the_runners_episodes():
+    # RLlib seeds runner i with seed + i and a vector env seeds sub-env j with that + j, so
+    # (runner 1, env 1) and (runner 2, env 0) were both reset with seed + 2 and played the same episodes.
+    from ray.rllib.env.env_context import EnvContext
+
+    def episodes(worker_index, seed):
+        env = DrugEnvVector(EnvContext({"suite": "procedural-train"}, worker_index=worker_index))
+        out = [env.reset(seed=seed)[1]["episode_seed"]] + [env.reset()[1]["episode_seed"] for _ in range(5)]
+        env.close()
+        return out
+
+    runner1_env1, runner2_env0 = episodes(1, 2), episodes(2, 2)
+    assert not set(runner1_env1) & set(runner2_env0)
+    assert episodes(1, 2) == runner1_env1  # still a function of (seed, runner)
+    # index 0 (a local runner, or an env built by hand) keeps the plain seed
+    assert episodes(0, 2) == [DrugEnvVector().reset(seed=2)[1]["episode_seed"]] + episodes(0, 2)[1:]
+    plain = DrugEnvVector()
+    assert episodes(0, 2)[:2] == [plain.reset(seed=2)[1]["episode_seed"], plain.reset()[1]["episode_seed"]]
+
+
+def test_partial_sim_params_keep_the_other_tiers_and_bad_ones_fail_at_construction():
+    # {"credits": {"easy": 25}} used to construct and then fail with KeyError at a medium or hard reset.
+    env = DrugEnvVector(sim_params={"credits": {"easy": 25}})
+    assert env.sim_params.credits == {"easy": 25, "medium": 35, "hard": 40, "very_hard": 45}
+    for s in range(20):
+        env.reset(seed=s)
+    for bad in ({"credits": {"easy": 0}}, {"noise_level": {"hard": -0.1}}, {"false_rate": {"hard": 1.5}},
+                {"noise_level": {"easy": float("nan")}}, {"credits": {"impossible": 30}}):
+        with pytest.raises(ConfigError, match="sim_params"):
+            DrugEnvVector(sim_params=bad)
+
+
+def test_seal_hides_the_world_behind_the_episode_seed():
+    from drugenv.simulator.environment import DrugTargetEnvironment
+
+    sealed = DrugEnvVector(seal="secret")
+    _, info = sealed.reset(seed=0)
+    public = DrugTargetEnvironment().reset(seed=info["episode_seed"], scenario="procedural", difficulty=info["difficulty"])
+    assert sealed.observation.metadata["episode_id"] != public.metadata["episode_id"]
+    again = DrugEnvVector(seal="secret")
+    assert again.reset(seed=0)[1] == info and again.observation.metadata["episode_id"] == sealed.observation.metadata["episode_id"]
+    with pytest.raises(ConfigError, match="seal"):
+        DrugEnvVector(seal="")
+
+
 def test_render_ansi():
     env = gym.make(VECTOR_ENV_ID, render_mode="ansi", scenario="egfr_nsclc_viable")
     env.reset(seed=0)

@@ -54,6 +54,43 @@ def test_parse_and_validation():
         CurriculumSpec.parse({"kind": "mixed", "speed": 2})
 
 
+@pytest.mark.parametrize("fields", [
+    {"kind": "adaptive", "window": 2.5},  # was accepted and never promoted
+    {"kind": "adaptive", "window": True},
+    {"kind": "easy_to_hard", "schedule_episodes": "10"},  # was a TypeError
+    {"kind": "adaptive", "promote_threshold": None},
+    {"kind": "mixed", "weights": [float("nan"), 1, 1]},  # was numpy's ValueError at the first reset
+    {"kind": "mixed", "weights": [float("inf"), 1, 1]},
+    {"kind": "mixed", "tiers": "easy"},
+])
+def test_wrong_types_are_config_errors_at_construction(fields):
+    with pytest.raises(ConfigError, match="curriculum"):
+        CurriculumSpec.parse(fields)
+    with pytest.raises(ConfigError, match="curriculum"):
+        DrugEnvVector(curriculum=fields)
+
+
+def test_numpy_numbers_are_numbers():
+    spec = CurriculumSpec.parse({"kind": "adaptive", "window": np.int64(3), "promote_threshold": np.float64(0.5)})
+    assert spec.window == 3 and spec.promote_threshold == 0.5
+
+
+def test_steps_after_the_end_finish_no_episode():
+    # Each refused step after the end used to count the episode again: one success and three
+    # extra steps promoted an adaptive curriculum with a window of 3.
+    env = DrugEnvVector(curriculum={"kind": "adaptive", "window": 3, "promote_threshold": 0.0})
+    env.reset(seed=0)
+    _, _, terminated, _, _ = env.step(24)  # submit go
+    assert terminated and env.curriculum.episodes == 1
+    for _ in range(3):
+        _, _, _, _, info = env.step(0)
+        assert info["violations"] == ["episode_done"]
+    assert env.curriculum.episodes == 1 and env.curriculum.stats()["stage"] == 0.0
+    env.reset(seed=1)
+    env.step(24)
+    assert env.curriculum.episodes == 2
+
+
 def test_env_follows_the_curriculum():
     env = DrugEnvVector(curriculum={"kind": "easy_to_hard", "schedule_episodes": 6, "review_prob": 0.0})
     tiers = []
