@@ -29,6 +29,10 @@ class Policy(ABC):
     def observe_truth(self, slot: int, truth: Any) -> None:  # pragma: no cover - only the oracle
         raise NotImplementedError(f"{type(self).__name__} does not read the hidden truth")
 
+    @abstractmethod
+    def act(self, observations: Sequence[ValidationObservation]) -> list[DrugTargetAction]:
+        """One action per observation."""
+
 
 def brief(policy: Policy, slot: int, env: Any) -> None:
     """Tell an oracle policy the truth of the episode just reset in ``env`` (no-op for every other policy).
@@ -38,10 +42,6 @@ def brief(policy: Policy, slot: int, env: Any) -> None:
     """
     if policy.needs_truth:
         policy.observe_truth(slot, env.oracle_view())
-
-    @abstractmethod
-    def act(self, observations: Sequence[ValidationObservation]) -> list[DrugTargetAction]:
-        """One action per observation."""
 
 
 __all__ = ["Policy", "brief"]

@@ -65,6 +65,9 @@ def _random_action(action_type: ActionType, parameters: dict[str, Any]) -> DrugT
     return action
 
 
+_WORD = 0xFFFFFFFF
+
+
 class RandomPolicy(Policy):
     """Uniform over affordable actions with random valid parameters; submits with probability
     ``submit_prob`` each step (random decision, confidence uniform in [0.5, 1])."""
@@ -74,12 +77,29 @@ class RandomPolicy(Policy):
     def __init__(self, seed: int = 0, submit_prob: float = 0.15):
         if isinstance(submit_prob, bool) or not isinstance(submit_prob, (int, float)) or not 0.0 <= submit_prob <= 1.0:
             raise ConfigError(f"submit_prob must be a number in [0, 1], got {submit_prob!r}")
+        if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ConfigError(f"seed must be a whole number >= 0, got {seed!r}")
         self.seed, self.submit_prob = seed, submit_prob
         self._rngs: list[np.random.Generator] = [np.random.default_rng(seed)]
 
     def reset(self, batch_size: int = 1, seeds: Optional[Sequence[int]] = None) -> None:
-        seeds = list(seeds) if seeds is not None else [self.seed + i for i in range(batch_size)]
-        self._rngs = [np.random.default_rng(s) for s in seeds]
+        seeds = list(seeds) if seeds is not None else list(range(batch_size))
+        self._rngs = [self.episode_rng(s) for s in seeds]
+
+    def episode_rng(self, episode_seed: int) -> np.random.Generator:
+        """The generator of one episode: a function of the episode's seed and the policy's ``seed``.
+
+        The entropy is the episode seed in three 32-bit words (a counterfactual twin's policy seed
+        runs past 64 bits: ``evaluation.episodes.policy_seed``), then the policy seed's words. Words
+        of 0 at the end hash as absent, so ``seed=0`` plays ``default_rng(episode_seed)``'s stream, as
+        every recorded random baseline did; until this, ``seed`` was ignored whenever seeds were given.
+        """
+        s, k = int(episode_seed), int(self.seed)
+        words = [s & _WORD, (s >> 32) & _WORD, s >> 64]
+        while k:
+            words.append(k & _WORD)
+            k >>= 32
+        return np.random.default_rng(words)
 
     @staticmethod
     def random_parameters(action_type: ActionType, rng: np.random.Generator) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 from drugenv.agents.base import Policy, brief
 from drugenv.errors import ConfigError
 from drugenv.models import DrugTargetAction, ValidationObservation
+from drugenv.scenarios import TWIN_SCENARIO
 
 
 class EpisodeSpec(NamedTuple):
@@ -167,12 +168,24 @@ def play_episodes(
     return played
 
 
+TWIN_POLICY_SEED_OFFSET = 1 << 64
+"""Added to a counterfactual twin's seed where a policy is told it (``policy_seed``)."""
+
+
+def policy_seed(spec: EpisodeSpec) -> int:
+    """The seed a policy is reset with for an episode: the episode's seed, moved past 64 bits for a
+    counterfactual twin. A twin replays its original's seed, so a policy drawing from that seed played
+    both members of a pair alike (the random baseline decided every pair the same way: a pair accuracy
+    of 0 by construction, not by reading the gene)."""
+    return spec.seed + TWIN_POLICY_SEED_OFFSET if spec.scenario == TWIN_SCENARIO else spec.seed
+
+
 def _play_batch(policy: Policy, chunk: Sequence[EpisodeSpec], start: int, envs: Sequence[Any], max_steps: Optional[int],
                 on_reset: Optional[Callable], on_step: Optional[Callable]) -> list[PlayedEpisode]:
     n = len(chunk)
     obs = [env.reset(seed=s.seed, scenario=s.scenario, difficulty=s.difficulty) for env, s in zip(envs, chunk)]
     first = list(obs)
-    policy.reset(n, seeds=[s.seed for s in chunk])
+    policy.reset(n, seeds=[policy_seed(s) for s in chunk])
     if policy.needs_truth and not all(hasattr(env, "oracle_view") for env in envs):
         raise ConfigError(f"policy {policy.name!r} reads the hidden truth: it needs the in-process simulator, "
                           "not a remote environment")

@@ -16,7 +16,7 @@ from drugenv.agents.base import Policy
 from drugenv.errors import ConfigError
 from drugenv.evaluation.episodes import EnvFactory, EpisodeLike, PlayedEpisode, StepEvent, play_episodes
 from drugenv.evaluation.metrics import EpisodeRecord, summarize
-from drugenv.scenarios import suite_episodes
+from drugenv.scenarios import TWIN_SCENARIO, suite_episodes
 from drugenv.simulator.environment import DrugTargetEnvironment
 from drugenv.simulator.params import RewardConfig, SimParams
 
@@ -87,8 +87,13 @@ def evaluate(
 
 
 def group_of(record: EpisodeRecord) -> str:
-    """The row an episode belongs to in per-scenario tables: its curated scenario, or its tier when procedural."""
-    return record.scenario if record.scenario != "procedural" else record.difficulty
+    """The row an episode belongs to in per-scenario tables: its curated scenario, its tier when
+    procedural, and ``twin/<tier>`` for a counterfactual twin (its original's tier: the pairs' rows line up)."""
+    if record.scenario == "procedural":
+        return record.difficulty
+    if record.scenario == TWIN_SCENARIO:
+        return f"twin/{record.difficulty}"
+    return record.scenario
 
 
 def by_scenario(records: Sequence[EpisodeRecord]) -> dict[str, dict[str, float]]:

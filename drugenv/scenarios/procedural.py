@@ -20,7 +20,8 @@ How a seed becomes a scenario (one ``np.random.default_rng(seed)``; child genera
    target, a stronger dependency, a cleaner safety window, ...). So go / no_go is balanced for every
    gene and memorising gene names cannot win.
 5. **Margins**: easy (and, less, medium) values are pushed away from the gate thresholds.
-6. **Misleading signals** (medium 1, hard 2, very_hard 3): true readouts that point the wrong way
+6. **Misleading signals** (up to: medium 1, hard 2, very_hard 3; fewer where a world offers fewer
+   that keep its verdict, e.g. 2 in about a quarter of very_hard go worlds): true readouts that point the wrong way
    when read alone (strong overexpression of an unsafe target, huge literature on an undruggable
    one, a weak cell assay for a target that works in vivo, ...). Each one leaves ``decide()`` unchanged.
 7. **Labels** from ``drugenv.simulator.gates.decide()`` (the public gates and their thresholds live

@@ -58,3 +58,15 @@ def test_belief_kept_gate_by_gate_equals_a_fresh_assessment():
         for finding in obs.dossier.all_findings():
             belief.read(finding)
             assert belief.assessment == assessment_of(belief.readings)
+
+
+def test_a_policy_without_act_cannot_be_built():
+    # ``act`` sat indented inside ``brief``: Policy had no abstract method and such a policy failed only when played.
+    from drugenv.agents.base import Policy
+
+    class NoAct(Policy):
+        pass
+
+    assert Policy.__abstractmethods__ == frozenset({"act"})
+    with pytest.raises(TypeError, match="act"):
+        NoAct()

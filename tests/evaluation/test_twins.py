@@ -91,3 +91,15 @@ def test_eval_cli_prints_and_writes_twin_metrics(tmp_path):
     payload = json.loads(out.read_text())
     assert payload["twins"][PAIR_ACCURACY] == 1.0 and payload["twins"][SAME_DECISION_RATE] == 0.0
     assert [r["scenario"] for r in payload["records"]] == ["procedural", "procedural-twin"] * 3
+
+
+def test_twin_rows_are_split_by_tier_like_their_originals():
+    from drugenv.agents.baselines import HeuristicPolicy
+    from drugenv.evaluation.evaluate import by_scenario, evaluate
+
+    _, records = evaluate(HeuristicPolicy(), suite="procedural-test-twins", episodes=24, progress=False)
+    rows = by_scenario(records)
+    originals = {k for k in rows if not k.startswith("twin/")}
+    assert originals and {k for k in rows if k.startswith("twin/")} == {f"twin/{t}" for t in originals}
+    tiers = [r.difficulty for r in records]
+    assert tiers[::2] == tiers[1::2]  # a twin keeps its original's tier, so each pair falls in matching rows

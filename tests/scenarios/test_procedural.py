@@ -295,4 +295,6 @@ def test_decide_agrees_with_public_verdicts():
     rate = 1 - len(disagreements) / len(data["pairs"])
     print(f"decide() agreement with public verdicts: {rate:.3f} ({len(data['pairs'])} pairs)")
     print("\n".join(disagreements))
-    assert rate >= 0.8
+    # The one exception is named in targets.json's _meta (the gates do not model a differentiation mechanism).
+    assert [d.split(":")[0] for d in disagreements] == ["IDH1/AML"]
+    assert "IDH1/AML" in data["_meta"]["provenance"]["numeric_base_values"]
