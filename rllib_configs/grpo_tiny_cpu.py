@@ -8,13 +8,10 @@ How to run::
 
 Results to expect (2 CPU cores): ~17-20 min for ``drugenv train`` (SFT ~6 min, 56 GRPO iterations
 of ~9-11 s with RLlib's held-out evaluation every 8, final evaluations ~2 min). What it reaches
-depends on the seed, and on the host CPU (README, "What varies" and "Seeds"): on 300 held-out
-procedural-test episodes (greedy, step cap 12), a fresh clone on an AMD EPYC host ended at accuracy
-0.86 / 0.81 / 0.82, report rate 0.99 / 0.96 / 0.97, Brier 0.131 / 0.136 / 0.126 at seeds 0 / 1 / 2
-(18.8 / 17.6 / 19.2 min after setup, seed 0 replayed bit for bit in 20.0 on a slower hour; seed 0
-is the committed ``docs/results/grpo_tiny_cpu.json``, from which README, "What the main job
-measures", is generated); the heuristic scores 0.84 / 1.00 / 0.127 on those episodes, and the paired
-utility difference was +0.09 [0.04, 0.14] / +0.01 [-0.04, 0.07] / -0.04 [-0.08, -0.01].
+depends on the seed, and on the host CPU: the README's "What the main job measures" (seed 0) and
+"Seeds" (seeds 0, 1, 2; a paragraph of "What the main job measures") tables are generated from the committed runs, ``docs/results/grpo_tiny_cpu*.json``,
+on 300 held-out procedural-test episodes (greedy, step cap 12) with the heuristic on the same
+episodes and paired intervals; "What varies" says what changes from host to host.
 
 Why these settings (each measured on this CPU box, docs/grpo.md "Measured"):
 

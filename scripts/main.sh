@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up the environment and runs the main job on local Ray with the tiny offline model:
-# SFT warm-start on heuristic trajectories -> LoRA-GRPO -> held-out evaluation (100 procedural-test
+# SFT warm-start on heuristic trajectories -> LoRA-GRPO -> held-out evaluation (300 procedural-test
 # episodes + 20 curated, 95% paired bootstrap intervals against the heuristic), then evaluates the
 # final checkpoint the way a user would, and publishes the evidence: docs/results/grpo_tiny_cpu.json,
 # docs/images/grpo_tiny_cpu_curve.png and the README's main-job table generated from that JSON

@@ -75,7 +75,7 @@ class Args:
     another worker had room. HTTP /reset, /step, /state are stateless, so any worker can answer them."""
     asgi_server: AsgiServer = "uvicorn"
     """The HTTP and WebSocket server under the app. ``uvicorn`` (Python: uvloop, httptools, websockets):
-    keepalive pings, permessage-deflate on request, frames above 4x ``max_message_bytes`` cut at the
+    keepalive pings, permessage-deflate on request, frames above 4x ``max_message_bytes`` (at least 1 MiB) cut at the
     protocol level. ``granian`` (Rust: hyper, tokio-tungstenite; the ``server`` extra installs it): its
     I/O runs in a thread beside the Python one, so one process can use a second core where one is
     free. On the 2-core benchmark box, which the load generator shares, one granian process served
@@ -91,7 +91,7 @@ class Args:
 
 
 def build_server(app: Any, args: Args) -> Any:
-    """A ``uvicorn.Server`` for ``app`` with ``args``' limits (frames above 4x the app cap are cut at the protocol level)."""
+    """A ``uvicorn.Server`` for ``app`` with ``args``' limits (frames above 4x the app cap, or 1 MiB if larger, are cut at the protocol level)."""
     try:
         import uvicorn
     except ImportError as e:  # pragma: no cover - the server extra is missing
