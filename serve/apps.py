@@ -29,7 +29,7 @@ Environment deployment behind ``GET /health``, ``POST /act`` and ``POST /episode
 import dataclasses
 import json
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ray import serve
@@ -121,7 +121,7 @@ def build_agent_app(args: dict[str, Any]) -> Any:
 
 @dataclass
 class Args:
-    app: str = "env"
+    app: Literal["env", "agent", "dashboard"] = "env"
     """env | agent | dashboard."""
     replicas: int = 1
     """--app env: replicas of the environment deployment (each /ws session lives on one)."""

@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import html
 import json
+import math
+import re
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Optional
@@ -31,6 +33,7 @@ from drugenv.errors import DrugEnvError
 from drugenv.server.app import harden_json_api
 
 STATIC = Path(__file__).parent / "static"
+_PLACEHOLDER = re.compile(r"__(BASE|VIEW|ARG|MESSAGE)__")
 HEARTBEAT_S = 15.0
 """Seconds between SSE keep-alive comments (proxies drop silent connections)."""
 MAX_BODY_BYTES = 64 * 1024
@@ -102,7 +105,7 @@ def create_app(runs: str | Path = "runs", *, snapshots: tuple[str, ...] = (), po
         from drugenv.scenarios import CURATED_NAMES
 
         live = [{"id": k, "agent": e.request.agent, "seed": e.request.seed, "scenario": e.request.scenario,
-                 "done": not e.thread.is_alive()} for k, e in book.live.items()]
+                 "done": not e.thread.is_alive()} for k, e in list(book.live.items())]
         return {"live": live, "snapshots": sorted(all_snapshots()), "agents": [*BASELINES, "checkpoint:PATH", "serve:URL"],
                 "scenarios": ["procedural", *CURATED_NAMES]}
 
@@ -120,10 +123,11 @@ def create_app(runs: str | Path = "runs", *, snapshots: tuple[str, ...] = (), po
                     status=404)
 
     def page(request: Request, view: str, arg: str, message: str = "", status: int = 200) -> HTMLResponse:
-        text = (STATIC / "index.html").read_text()
-        for key, value in (("BASE", request.scope.get("root_path", "")), ("VIEW", view), ("ARG", arg)):
-            text = text.replace(f"__{key}__", html.escape(value, quote=True))
-        text = text.replace("__MESSAGE__", f'<p class="error">{html.escape(message)}</p>' if message else "")
+        fills = {key: html.escape(value, quote=True)
+                 for key, value in (("BASE", request.scope.get("root_path", "")), ("VIEW", view), ("ARG", arg))}
+        fills["MESSAGE"] = f'<p class="error">{html.escape(message)}</p>' if message else ""
+        # One pass: a value that holds a placeholder's name (a run called x__MESSAGE__y) is never filled again.
+        text = _PLACEHOLDER.sub(lambda m: fills[m.group(1)], (STATIC / "index.html").read_text())
         return HTMLResponse(text, status_code=status)
 
     @app.get("/", response_class=HTMLResponse)
@@ -201,6 +205,18 @@ def _local_path(request: Request) -> str:
     return path[len(root):] if root and path.startswith(root) else path
 
 
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN or infinity as None: what the HTTP API sends (strict JSON), which the
+    browser's ``JSON.parse`` needs; an SSE frame with ``NaN`` in it was dropped, and the page stopped updating."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
 async def _events(request: Request, fn: Callable[[], dict[str, Any]], first: dict[str, Any], poll_s: float) -> AsyncIterator[str]:
     """SSE: the payload now, then again each time it changes; a comment line keeps idle streams alive."""
     last: Optional[str] = None
@@ -208,7 +224,7 @@ async def _events(request: Request, fn: Callable[[], dict[str, Any]], first: dic
     idle = 0.0
     while not await request.is_disconnected():
         if payload is not None:
-            text = json.dumps(payload, default=str)
+            text = json.dumps(_finite(payload), default=str, allow_nan=False)
             if text != last:
                 last, idle = text, 0.0
                 yield f"data: {text}\n\n"

@@ -186,6 +186,9 @@ class EpisodeBook:
         self._tmp = tempfile.TemporaryDirectory(prefix="drugenv-dashboard-")
         self._ids = itertools.count(1)
         self._stop = threading.Event()
+        # FastAPI runs starts in a thread pool: the count is checked and the episode added under one
+        # lock, or concurrent starts (each building a policy in between) all passed the check.
+        self._lock = threading.Lock()
         self.live: dict[str, LiveEpisode] = {}
 
     def start(self, request: EpisodeRequest) -> LiveEpisode:
@@ -196,17 +199,24 @@ class EpisodeBook:
 
         if request.scenario not in (None, "procedural", *CURATED_NAMES):
             raise UnknownScenarioError(request.scenario, ["procedural", *CURATED_NAMES])
-        if len(self.live) >= self.max_live:  # bounded memory: forget the oldest finished episode
+        with self._lock:
+            self._make_room()  # a full book fails before the (maybe slow) policy is built
+        policy = make_policy(request.agent)
+        with self._lock:
+            self._make_room()
+            episode_id = f"live-{next(self._ids)}"
+            folder = Path(self._tmp.name) / episode_id
+            folder.mkdir()
+            self.live[episode_id] = LiveEpisode(episode_id, request, policy, folder, self.step_delay, self._stop)
+            return self.live[episode_id]
+
+    def _make_room(self) -> None:
+        """Bounded memory: at ``max_live`` forget the oldest finished episode, or raise ``BookFull``."""
+        if len(self.live) >= self.max_live:
             oldest = next((k for k, e in self.live.items() if not e.thread.is_alive()), None)
             if oldest is None:
                 raise BookFull(f"{self.max_live} episodes are still playing; start another when one has finished")
             del self.live[oldest]
-        policy = make_policy(request.agent)
-        episode_id = f"live-{next(self._ids)}"
-        folder = Path(self._tmp.name) / episode_id
-        folder.mkdir()
-        self.live[episode_id] = LiveEpisode(episode_id, request, policy, folder, self.step_delay, self._stop)
-        return self.live[episode_id]
 
     def close(self) -> None:
         self._stop.set()

@@ -35,6 +35,8 @@ _NOT_RUNS = {"tune", "evidence", "base_model", "sft_model", "adapter", "adapter_
 """Folders inside a run that are never runs themselves (checkpoint_* are skipped by prefix too)."""
 MAX_DEPTH = 3
 """How deep under the runs root a run folder may sit (runs/sweeps/<name> is depth 2)."""
+MAX_ITERATION = 10**9
+"""Iterations at or above this are not ones a run wrote (a damaged line): the row is skipped."""
 
 H = HELDOUT_PREFIX
 CURVE_PANELS: list[dict[str, Any]] = [
@@ -76,14 +78,27 @@ class RunDetail(RunSummary):
     before_after: Optional[dict[str, Any]] = None
 
 
+def _not_measured(_: str) -> None:
+    """``NaN`` / ``Infinity`` as Python's json writes them (a PPO iteration with no finished episode):
+    read as None, "not measured", so every payload the page gets is strict JSON."""
+    return None
+
+
+def loads(text: str) -> Any:
+    """``json.loads`` with non-finite numbers read as None (``_not_measured``)."""
+    return json.loads(text, parse_constant=_not_measured)
+
+
 def read_json(path: Path, problems: list[str], root: Path) -> Optional[Any]:
     """The parsed file, or None with a sentence in ``problems`` (a missing file is the caller's call)."""
     try:
-        return json.loads(path.read_text())
+        return loads(path.read_text())
     except (OSError, UnicodeDecodeError) as e:
         problems.append(f"{path.relative_to(root)}: cannot be read ({e}).")
     except json.JSONDecodeError as e:
         problems.append(f"{path.relative_to(root)}: not valid JSON ({e}); ignored.")
+    except (ValueError, RecursionError) as e:  # an integer of more than 4,300 digits; nesting too deep
+        problems.append(f"{path.relative_to(root)}: not readable JSON ({type(e).__name__}); ignored.")
     return None
 
 
@@ -100,13 +115,16 @@ def read_jsonl(path: Path, problems: list[str], root: Path) -> list[dict[str, An
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            if n < len(lines):
-                problems.append(f"{path.relative_to(root)} line {n}: not valid JSON ({e.msg}); line skipped.")
+            row = loads(line)
+        except (ValueError, RecursionError) as e:  # JSONDecodeError, too-long integers, too-deep nesting
+            if n < len(lines):  # an unterminated last line is a write in progress
+                why = e.msg if isinstance(e, json.JSONDecodeError) else type(e).__name__
+                problems.append(f"{path.relative_to(root)} line {n}: not valid JSON ({why}); line skipped.")
             continue
-        if not isinstance(row, dict) or not isinstance(row.get("iteration"), int):
-            problems.append(f"{path.relative_to(root)} line {n}: expected an object with an integer 'iteration'; line skipped.")
+        it = row.get("iteration") if isinstance(row, dict) else None
+        if not isinstance(it, int) or isinstance(it, bool) or not 0 <= it < MAX_ITERATION:
+            problems.append(f"{path.relative_to(root)} line {n}: expected an object with an integer 'iteration' "
+                            f"in [0, {MAX_ITERATION}); line skipped.")
             continue
         rows.append(row)
     return rows
@@ -115,8 +133,8 @@ def read_jsonl(path: Path, problems: list[str], root: Path) -> list[dict[str, An
 def _settings_algo(path: Path) -> str:
     """``settings.json``'s ``algo`` ("" when absent or unreadable: GRPO runs made before it was written)."""
     try:
-        algo = json.loads((path / "settings.json").read_text()).get("algo", "")
-    except (OSError, ValueError, AttributeError):
+        algo = loads((path / "settings.json").read_text()).get("algo", "")
+    except (OSError, ValueError, AttributeError, RecursionError):
         return ""
     return algo if isinstance(algo, str) else ""
 
@@ -133,7 +151,9 @@ def kind_of(path: Path) -> Optional[str]:
 
 
 def _folders(root: Path) -> list[Path]:
-    """Folders under ``root`` up to ``MAX_DEPTH`` deep, skipping hidden ones and a run's own subfolders."""
+    """Folders under ``root`` up to ``MAX_DEPTH`` deep, skipping hidden ones and a run's own subfolders,
+    and links that lead out of ``root``: ``resolve`` refuses those, so they are not listed either."""
+    inside = root.resolve()
     out, stack = [], [(root, 0)]
     while stack:
         path, depth = stack.pop()
@@ -143,6 +163,11 @@ def _folders(root: Path) -> list[Path]:
             continue
         for child in children:
             if child.name in _NOT_RUNS or child.name.startswith("checkpoint_"):
+                continue
+            try:
+                if not child.resolve().is_relative_to(inside):
+                    continue
+            except (OSError, RuntimeError):  # a link loop
                 continue
             out.append(child)
             if depth + 1 < MAX_DEPTH:

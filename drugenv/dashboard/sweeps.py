@@ -11,12 +11,13 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any, Optional
 
 from pydantic import BaseModel, Field
 
-from drugenv.dashboard.runs import read_json
+from drugenv.dashboard.runs import loads, read_json
 from drugenv.tuning.sweep import HELDOUT_COLUMNS, flatten
 
 
@@ -34,18 +35,26 @@ class SweepDetail(BaseModel):
     problems: list[str] = Field(default_factory=list)
 
 
+_INT = re.compile(r"-?\d{1,18}")
+_FLOAT = re.compile(r"-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|-?(nan|inf)", re.I)
+
+
 def _number(text: str) -> Any:
-    """CSV cells back to numbers where they are numbers (results.csv stores everything as text)."""
-    try:
-        v = float(text)
-    except ValueError:
-        return text
-    return int(v) if v.is_integer() and "." not in text and "e" not in text.lower() else v
+    """CSV cells back to numbers where they are plain numbers (results.csv stores everything as text).
+    Only a plain decimal is converted: ``float`` also reads ``12345_00002``, the form of a Tune trial id."""
+    if _INT.fullmatch(text):
+        return int(text)
+    return float(text) if _FLOAT.fullmatch(text) else text
 
 
 def _clean(v: Any) -> Any:
-    """NaN is not JSON; the page shows it as a blank cell."""
-    return None if isinstance(v, float) and math.isnan(v) else v
+    """NaN and infinities are not JSON; the page shows them as a blank cell."""
+    return None if isinstance(v, float) and not math.isfinite(v) else v
+
+
+def _text(v: Any) -> Optional[str]:
+    """A name read from a file (a trial id, a metric): text, or None when it is not."""
+    return v if isinstance(v, str) else None
 
 
 def _tune_trials(tune_dir: Path, problems: list[str], root: Path) -> list[dict[str, Any]]:
@@ -53,13 +62,20 @@ def _tune_trials(tune_dir: Path, problems: list[str], root: Path) -> list[dict[s
     for trial in sorted(p for p in tune_dir.iterdir() if p.is_dir()):
         params = read_json(trial / "params.json", problems, root) if (trial / "params.json").exists() else None
         result = trial / "result.json"
-        lines = [ln for ln in result.read_text().splitlines() if ln.strip()] if result.exists() else []
         try:
-            last = json.loads(lines[-1]) if lines else {}
-        except json.JSONDecodeError:
+            lines = [ln for ln in result.read_text().splitlines() if ln.strip()] if result.exists() else []
+        except (OSError, UnicodeDecodeError) as e:
+            problems.append(f"{result.relative_to(root)}: cannot be read ({e}); trial shown without results.")
+            lines = []
+        try:
+            last = loads(lines[-1]) if lines else {}
+        except (ValueError, RecursionError):
             problems.append(f"{result.relative_to(root)}: last line is not valid JSON; trial shown without results.")
             last = {}
-        row = {"trial_id": last.get("trial_id", trial.name), "eval_rounds": last.get("training_iteration")}
+        if not isinstance(last, dict):
+            problems.append(f"{result.relative_to(root)}: last line is not a JSON object; trial shown without results.")
+            last = {}
+        row = {"trial_id": _text(last.get("trial_id")) or trial.name, "eval_rounds": last.get("training_iteration")}
         row.update({k: v for k, v in last.items() if k.startswith("heldout/")})
         if isinstance(params, dict) and isinstance(params.get("overrides"), dict):
             row.update({f"config.{k}": v for k, v in flatten(params["overrides"]).items()})
@@ -78,7 +94,9 @@ def load_sweep(root: Path, path: Path) -> SweepDetail:
         status = "finished"
         try:
             with open(path / "results.csv", newline="") as f:
-                trials = [{k: _number(v) for k, v in r.items() if k is not None} for r in csv.DictReader(f)]
+                # a trial id is a name, whatever it looks like ("12345_00002", "00042")
+                trials = [{k: v if k == "trial_id" else _number(v) for k, v in r.items() if k is not None}
+                          for r in csv.DictReader(f)]
         except (OSError, csv.Error, UnicodeDecodeError) as e:
             problems.append(f"results.csv cannot be read ({e}).")
     elif (path / "tune").is_dir():
@@ -86,10 +104,10 @@ def load_sweep(root: Path, path: Path) -> SweepDetail:
     if not trials:
         problems.append("No trial has reported a held-out evaluation yet.")
     columns = list(dict.fromkeys(k for r in trials for k in r))
-    metric = best.get("metric") or next((f"heldout/{k}" for k in HELDOUT_COLUMNS if f"heldout/{k}" in columns), None)
-    mode = best.get("mode", "max")
-    best_id = best.get("trial_id")
-    scored = [r for r in trials if isinstance(r.get(metric), (int, float)) and not math.isnan(r[metric])]
+    metric = _text(best.get("metric")) or next((f"heldout/{k}" for k in HELDOUT_COLUMNS if f"heldout/{k}" in columns), None)
+    mode = "min" if best.get("mode") == "min" else "max"
+    best_id = _text(best.get("trial_id"))
+    scored = [r for r in trials if isinstance(r.get(metric), (int, float)) and math.isfinite(r[metric])]
     if best_id is None and scored:
         best_id = (min if mode == "min" else max)(scored, key=lambda r: r[metric])["trial_id"]
     return SweepDetail(

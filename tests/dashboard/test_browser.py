@@ -102,6 +102,26 @@ def test_sweep_trials_and_best(page, runs_root, serve_dashboard):
     assert page.errors == []
 
 
+def test_sweep_names_are_text_in_the_charts(page, runs_root, serve_dashboard):
+    # Plotly reads a subset of HTML in titles and hover text: a column named with markup restyled the title.
+    import csv
+
+    out = make_sweep(runs_root)
+    with open(out / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    old, new = "config.env_config.reward.novelty_weight", 'config.<b style="font-size:90px">HUGE</b>'
+    rows = [{(new if k == old else k): v for k, v in r.items()} for r in rows]
+    with open(out / "results.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    page.goto(serve_dashboard(runs_root) + "/runs/sweeps/reward_weights")
+    page.wait_for_selector("#chart-param-0 .gtitle", timeout=TIMEOUT_MS)
+    assert page.text_content("#chart-param-0 .gtitle") == '<b style="font-size:90px">HUGE</b>'
+    assert page.locator("#chart-param-0 .gtitle tspan[style*='font-size:90px']").count() == 0
+    assert page.errors == []
+
+
 def test_episode_steps_and_truth_only_at_end(page, runs_root, serve_dashboard):
     env = DrugTargetEnvironment()
     policy, obs = HeuristicPolicy(), env.reset(seed=3, scenario="cd33_aml_misleading")

@@ -192,3 +192,117 @@ def test_a_full_book_refuses_new_episodes_until_one_finishes():
         assert len(book.live) == 2
     finally:
         book.close()
+
+
+def test_stream_frames_are_strict_json_when_a_run_logged_nan(runs_root):
+    # A PPO iteration with no finished episode logs NaN: the HTTP API sent null, the stream sent NaN,
+    # which the browser's JSON.parse refuses, so the page stopped updating.
+    from drugenv.training.run_files import RunFiles
+
+    run = make_ppo_run(runs_root, "ppo_live", finished=False)
+    RunFiles(run).log({"iteration": 6, "env_steps": 1, "train/episode_return_mean": float("nan"), "time_s": 1.0})
+
+    def strict(text):
+        return json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in a frame"))
+
+    with TestClient(create_app(runs_root, stale_after_s=600, poll_s=0.05)) as c:
+        assert strict(c.get("/api/runs/ppo_live").text)["curve"][-1]["train/episode_return_mean"] is None
+        with c.stream("GET", "/api/stream/run/ppo_live") as r:
+            frame = next(line for line in r.iter_lines() if line.startswith("data:"))
+        assert strict(frame[5:])["curve"][-1]["train/episode_return_mean"] is None
+
+
+@pytest.mark.parametrize("damage", [
+    ("metrics.jsonl", '{"iteration": 1, "x": ' + "9" * 5000 + "}\n"),  # over Python's int-from-text limit
+    ("metrics.jsonl", "[" * 100_000 + "\n"),  # nesting too deep
+    ("metrics.jsonl", '{"iteration": ' + "9" * 301 + ', "heldout/decision_accuracy": 0.5}\n'),  # a path too long
+    ("settings.json", "[" * 100_000),
+    ("evidence/before_after_metrics.json", "[" * 100_000),
+])
+def test_one_damaged_file_is_a_problem_line_not_a_500(client, runs_root, damage):
+    make_grpo_run(runs_root, "healthy")
+    run = make_grpo_run(runs_root, "damaged", finished=False)
+    name, text = damage
+    with open(run / name, "a" if name == "metrics.jsonl" else "w") as f:
+        f.write(text if name != "metrics.jsonl" else "\n" + text)
+    assert client.get("/api/runs").status_code == 200
+    assert client.get("/api/runs/healthy").status_code == 200
+    r = client.get("/api/runs/damaged")
+    assert r.status_code == 200 and r.json()["problems"], r.text
+
+
+def test_sweep_trial_ids_stay_names_and_damaged_tune_files_are_problems(client, runs_root):
+    import csv
+
+    out = make_sweep(runs_root)
+    with open(out / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    for i, row in enumerate(rows):  # the form of Tune's ids: 5 hex digits, which can all be digits
+        row["trial_id"] = f"12345_0000{2 - i}" if i < 2 else "1e234_00000"
+    with open(out / "results.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    (out / "best_trial.json").write_text(json.dumps({"metric": "heldout/decision_utility", "mode": "max",
+                                                     "trial_id": "12345_00002"}))
+    d = client.get("/api/runs/sweeps/reward_weights").json()
+    assert [t["trial_id"] for t in d["trials"]] == ["12345_00002", "12345_00001", "1e234_00000"]
+    assert d["best_trial_id"] == "12345_00002"
+    (out / "best_trial.json").unlink()  # the writer has not written it yet: the best is computed
+    assert client.get("/api/runs/sweeps/reward_weights").json()["best_trial_id"] == "12345_00002"
+    (out / "best_trial.json").write_text(json.dumps({"metric": ["x"], "mode": "max", "trial_id": 7}))
+    assert client.get("/api/runs/sweeps/reward_weights").status_code == 200
+
+    running = runs_root / "sweeps" / "running" / "tune"
+    for name, content in (("a", b"[1, 2]\n"), ("b", b"3\n"), ("c", b"\xff\xfe\n")):
+        (running / name).mkdir(parents=True)
+        (running / name / "result.json").write_bytes(content)
+    r = client.get("/api/runs/sweeps/running")
+    assert r.status_code == 200 and len(r.json()["problems"]) >= 3, r.text
+
+
+def test_a_run_named_like_a_placeholder_opens(client, runs_root):
+    make_grpo_run(runs_root, "exp__MESSAGE__1")
+    page = client.get("/runs/exp__MESSAGE__1").text
+    assert 'data-arg="exp__MESSAGE__1"' in page
+
+
+def test_links_out_of_the_runs_folder_are_neither_listed_nor_served(client, runs_root, tmp_path):
+    outside = make_grpo_run(tmp_path / "elsewhere", "linked_target")
+    (runs_root / "linked_run").symlink_to(outside, target_is_directory=True)
+    make_grpo_run(runs_root, "inside")
+    (runs_root / "alias").symlink_to(runs_root / "inside", target_is_directory=True)
+    ids = {r["id"] for r in client.get("/api/runs").json()["runs"]}
+    assert "linked_run" not in ids and client.get("/api/runs/linked_run").status_code == 404
+    assert {"inside", "alias"} <= ids and client.get("/api/runs/alias").status_code == 200
+
+
+def test_concurrent_starts_never_exceed_max_live(monkeypatch):
+    # The count was checked, then the (slow) policy built, then the episode added: 4 starts at once
+    # with max_live 2 gave 4 live episodes.
+    import threading
+
+    from drugenv.dashboard import episodes as ep
+    from drugenv.dashboard.episodes import BookFull, EpisodeBook, EpisodeRequest
+
+    real = ep.make_policy
+    monkeypatch.setattr(ep, "make_policy", lambda agent: (time.sleep(0.3), real(agent))[1])
+    book = EpisodeBook(step_delay=5.0, max_live=2)
+    results, barrier = [], threading.Barrier(4)
+
+    def start():
+        barrier.wait()
+        try:
+            results.append(book.start(EpisodeRequest(agent="random", seed=0)).id)
+        except BookFull:
+            results.append("full")
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert len(book.live) == 2 and sorted(results).count("full") == 2
+    finally:
+        book.close()

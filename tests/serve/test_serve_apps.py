@@ -57,3 +57,14 @@ def test_agent_app_acts(serve_url):
         assert after.step(body["action"]).step_count == 1
         bad = c.post("/agent/act", json={"target_gene": 1})
         assert bad.status_code == 422
+
+
+def test_a_misspelt_app_is_refused_not_served_as_the_environment():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    r = subprocess.run([sys.executable, "-m", "serve.apps", "--app", "dashbord"], cwd=root, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 2 and "dashbord" in r.stderr + r.stdout and "Traceback" not in r.stderr

@@ -1,6 +1,7 @@
 // DrugEnv dashboard: draws the view named in <body data-view>, from /api/... and then live from
 // /api/stream/... (server-sent events: the server re-sends the view's JSON whenever its files change).
-// Text from run folders is only ever set as textContent, never parsed as HTML.
+// Text from run folders is only ever set as textContent, never parsed as HTML; where it goes into a
+// Plotly chart (titles, hover text: Plotly reads a subset of HTML there), it is escaped first (plain()).
 "use strict";
 
 const BASE = document.body.dataset.base;
@@ -21,6 +22,7 @@ function el(tag, attrs, ...children) {
   }
   return node;
 }
+const plain = (s) => String(s ?? "").replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 const isNum = (v) => typeof v === "number" && Number.isFinite(v);
 const fmt = (v, d = 3) => (isNum(v) ? (Number.isInteger(v) ? String(v) : v.toFixed(d)) : v === null || v === undefined ? "" : String(v));
 const enc = (id) => id.split("/").map(encodeURIComponent).join("/");
@@ -174,11 +176,11 @@ function renderSweep(d) {
   params.forEach((p, i) => {
     const best = d.trials.filter((t) => t.trial_id === d.best_trial_id);
     chart(`chart-param-${i}`, [
-      { x: d.trials.map((t) => t[p]), y: d.trials.map((t) => t[d.metric]), text: d.trials.map((t) => t.trial_id), mode: "markers", name: "trial" },
+      { x: d.trials.map((t) => t[p]), y: d.trials.map((t) => t[d.metric]), text: d.trials.map((t) => plain(t.trial_id)), mode: "markers", name: "trial" },
       { x: best.map((t) => t[p]), y: best.map((t) => t[d.metric]), mode: "markers", name: "best trial",
         marker: { symbol: "star", size: 16, color: "#ff7f0e" } }],
-    { title: { text: p.replace("config.", ""), font: { size: 13 } }, xaxis: { title: { text: p.split(".").pop() } },
-      yaxis: { title: { text: d.metric } } });
+    { title: { text: plain(p.replace("config.", "")), font: { size: 13 } }, xaxis: { title: { text: plain(p.split(".").pop()) } },
+      yaxis: { title: { text: plain(d.metric) } } });
   });
 }
 
