@@ -7,12 +7,10 @@ How to run::
     python -m drugenv.training.ppo --config rllib_configs/ppo_vector --iterations 60   # same, without the CLI
     drugenv eval --agent checkpoint:runs/ppo_vector/checkpoint_final --suite procedural-test --episodes 200
 
-Results to expect (measured, defaults, seed 0, 2 idle CPU cores): ~1.2 s per iteration (1000 env
-steps), 150 iterations in ~3 min. Held-out (procedural-test, 200 episodes) decision accuracy /
-decision utility: 0.51 / 0.00 at 10 iterations, 0.77 / 0.49 at 50, 0.845 / 0.62 at 150, where the
-heuristic scores 0.83 / 0.52; on 500 other test episodes 0.88 / 0.69 against the heuristic's
-0.80 / 0.50 (paired accuracy difference +0.08 [0.03, 0.12]). Deterministic for a seed.
-See ``docs/ppo_and_sweeps.md`` for the full curve.
+Results to expect (2 idle CPU cores): ~1.2 s per iteration (1000 env steps), 150 iterations in ~3 min.
+The held-out curve (procedural-test, 200 episodes), the heuristic on the same episodes and the paired
+check on 500 other test episodes are the tables of ``docs/ppo_and_sweeps.md``, generated from the
+committed runs (``docs/results/ppo_vector*.json``). Deterministic for a seed.
 
 Settings are a plain nested dict (``DEFAULTS``) so a sweep's exported best config (a JSON file with
 the same keys) can override any part of it:

@@ -10,4 +10,6 @@ fi
 . .venv/bin/activate
 python -m pip install -q --upgrade pip >/dev/null
 python -m pip install -q "torch==${DRUGENV_TORCH_VERSION:-2.13.0}"
-python -m pip install -q -e ".[test]"
+# The versions the committed results were made with (scripts/constraints.txt): a fresh clone replays them.
+CONSTRAINTS=${DRUGENV_CONSTRAINTS-scripts/constraints.txt}
+python -m pip install -q -e ".[test]" ${CONSTRAINTS:+-c "$CONSTRAINTS"}

@@ -50,6 +50,19 @@ JOURNEYS = [
     (["train", "rllib_configs/grpo_tiny_cpu.py", "--set", "sft.expert=nosuch"], "sft.expert='nosuch' is unknown"),
     (["train", "rllib_configs/grpo_tiny_cpu.py", "--set", "training.scenario_suite=nosuch"], "scenario_suite='nosuch' is unknown"),
     (["train", "rllib_configs/ppo_vector.py", "--set", "training.train_batch_size_per_learner=0"], "must be >= 1"),
+    # each was a traceback after Ray started, or silently accepted
+    (["train", "rllib_configs/ppo_vector.py", "--set", "training.num_env_runners=2"], "unknown setting 'training.num_env_runners'"),
+    (["train", "rllib_configs/ppo_vector.py", "--set", "run.iterations=0"], "run.iterations=0 must be >= 1"),
+    (["train", "rllib_configs/ppo_vector.py", "--set", "run.eval_interval=0"], "run.eval_interval=0 must be >= 1"),
+    (["train", "rllib_configs/ppo_vector.py", "--set", "model.fcnet_activation=bogus"], "Unknown activation (bogus)"),
+    (["train", "rllib_configs/ppo_vector.py", "--set", "training.clip_param=-1"], "training.clip_param=-1 must be > 0"),
+    (["train", "rllib_configs/ppo_vector.py", "--set", "env_runners.num_env_runners=-1"], "must be >= 0"),
+    (["train", "rllib_configs/grpo_tiny_cpu.py", "--set", "model=tiny:bogus"], "is not a model this package builds"),
+    (["train", "rllib_configs/grpo_tiny_cpu.py", "--set", "training.dtype=bogus"], "dtype='bogus' is unknown"),
+    (["train", "rllib_configs/grpo_tiny_cpu.py", "--set", "training.device=bogus"], "device='bogus' is unknown"),
+    (["train", "rllib_configs/grpo_tiny_cpu.py", "--set", "sft.mode=bogus"], "sft.mode='bogus' is unknown"),
+    (["train", "rllib_configs/grpo_tiny_cpu.py", "--set", "sft.select_by=bogus"], "sft.select_by='bogus' is unknown"),
+    (["sweep", "tune_sweeps/reward_weights", "--algo", "grpo_tiny_cpu"], "has no GRPO search space"),
     # output paths are checked before the work that fills them
     (["train", "rllib_configs/ppo_vector.py", "--out", "A_FILE"], "is a file; pass a directory"),
     (["eval", "--episodes", "1", "--out", "A_FILE/eval.json"], "is a file, so no folder can be made under it"),
@@ -134,6 +147,9 @@ def test_serve_checkpoint_without_adapter_says_so(tmp_path):
 @pytest.mark.parametrize("module,argv,message", [
     ("drugenv.server", ["--port", "70000"], "--port must be 0-65535"),
     ("drugenv.llm.run_agent", ["--episodes", "0"], "--episodes 0 is out of range"),
+    # skipped drugenv train's checks (a misspelt key was a ValueError traceback)
+    ("drugenv.training.ppo", ["--iterations", "0"], "run.iterations=0 must be >= 1"),
+    ("drugenv.training.ppo", ["--config", "rllib_configs/grpo_tiny_cpu"], "is a grpo config"),
 ])
 def test_python_m_entry_points_report_mistakes_as_the_cli_does(module, argv, message):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}

@@ -49,6 +49,9 @@ KEY_PARAMS: tuple[str, ...] = (
 GRPO_BASE_OVERRIDES: dict[str, Any] = {
     # 12 iterations of 16 episodes each; held-out evaluation every 4 (= ASHA rounds) on 32 episodes.
     "run": {"iterations": 12, "eval_interval": 4, "curve_eval_episodes": 32},
+    # One env runner (4 lockstep envs): a trial then asks for 2 CPUs, the driver's and the runner's,
+    # which `drugenv sweep`'s default --num-cpus 2 has (the config's 2 runners asked for 3: no trial started).
+    "env_runners": {"num_env_runners": 1, "num_envs_per_env_runner": 4},
 }
 """``--algo grpo_*``: settings every trial shares (over the GRPO config's defaults)."""
 

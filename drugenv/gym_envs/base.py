@@ -180,8 +180,9 @@ class DrugEnvBase(gym.Env):
     @staticmethod
     def _check_selection(suite: str, scenario: Optional[str], difficulty: Optional[str]) -> None:
         if suite not in GYM_SUITES:
-            why = " (an evaluation suite of ordered pairs: drugenv eval --suite procedural-test-twins)" if suite in SUITES else ""
-            raise ConfigError(f"suite {suite!r} is not one a gym env draws episodes from{why}; expected one of {', '.join(GYM_SUITES)}")
+            what = ("is an evaluation suite of ordered pairs (drugenv eval --suite procedural-test-twins), not one a gym "
+                    "env draws episodes from" if suite in SUITES else "is unknown")
+            raise ConfigError(f"suite {suite!r} {what}; expected one of {', '.join(GYM_SUITES)}")
         if scenario is not None and scenario != "procedural" and scenario not in CURATED_NAMES:
             raise ConfigError(f"scenario {scenario!r} is unknown; expected 'procedural' or one of {', '.join(CURATED_NAMES)}")
         if difficulty is not None and difficulty not in DIFFICULTIES:

@@ -32,6 +32,7 @@ import tyro
 
 from drugenv.cli import check_output_path
 from drugenv.errors import ConfigError
+from drugenv.training.configs import META_KEYS
 
 
 @dataclass
@@ -111,7 +112,7 @@ def check_overrides(defaults: Mapping[str, Any], overrides: Mapping[str, Any], *
     """
     for key, value in overrides.items():
         path = f"{prefix}{key}"
-        if not prefix and key == "algo":
+        if not prefix and key in META_KEYS:
             continue
         if key not in defaults:
             if extra_ok(path):
@@ -138,6 +139,20 @@ def check_overrides(defaults: Mapping[str, Any], overrides: Mapping[str, Any], *
                               f"(the default is {default!r}), e.g. --set {path}={json.dumps(default)}")
 
 
+def _section_keywords(config_cls: type, section: str) -> set[str]:
+    """The keyword arguments ``config_cls.<section>(...)`` takes, over the class and its bases (a subclass's
+    method may pass ``**kwargs`` on to its base's)."""
+    import inspect
+
+    names: set[str] = set()
+    for klass in config_cls.__mro__:
+        method = klass.__dict__.get(section)
+        if method is not None:
+            names |= {p.name for p in inspect.signature(method).parameters.values()
+                      if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "self"}
+    return names
+
+
 def _rllib_knob(module: Any) -> Callable[[str], bool]:
     """``extra_ok`` for ``check_overrides``: ``training.X`` / ``env_runners.X`` / ``learners.X`` that the
     built AlgorithmConfig has as an attribute (built only if such a key shows up)."""
@@ -154,17 +169,25 @@ def _rllib_knob(module: Any) -> Callable[[str], bool]:
             return False
         if not built:
             built.append(module.build_config(None, model_path="unused") if module.ALGO == "grpo" else module.build_config(None))
-        return hasattr(built[0], name)
+        # A keyword of that section's method (config.training(...) and so on), not any attribute of the
+        # config: training.num_env_runners is an attribute, and a TypeError from .training() after Ray started.
+        return name in _section_keywords(type(built[0]), section)
 
     return ok
 
 
 def resolve_config(args: "TrainArgs", overrides: Mapping[str, Any]) -> str:
-    """The config file to train: ``args.config``, else the one for the algo named in the overrides file."""
+    """The config file to train: ``args.config``, else the one the overrides file names (``config``, as a
+    sweep's ``best_config.json`` writes it), else the default one for its algo."""
     if args.config:
         return args.config
-    from drugenv.tuning.sweep import ALGO_CONFIGS, algo_config_path
+    from drugenv.tuning.sweep import ALGO_CONFIGS, algo_config_path, config_file
 
+    named = overrides.get("config")
+    if named is not None:
+        if not isinstance(named, str) or not named:
+            raise ConfigError(f"the overrides' 'config' must name a config file, got {named!r}")
+        return str(config_file(named))
     algo = overrides.get("algo")
     if algo is None:
         raise ConfigError("no config file given and the overrides name no algo; pass one, e.g. "
@@ -209,7 +232,7 @@ def check_args(args: "TrainArgs") -> tuple[Any, dict[str, Any]]:
     check_overrides(defaults, overrides, extra_ok=_rllib_knob(module))
     try:
         check_values(module, module.settings(overrides), overrides)
-    except ValueError as e:  # pydantic's ValidationError (a reward_config field) is one too
+    except (ValueError, TypeError) as e:  # pydantic's ValidationError (a reward_config field) is a ValueError too
         raise ConfigError(" ".join(str(e).split())) from None
     check_resume(module, args.resume)
     check_output_path(run_dir(args, module), "--out", directory=True)
@@ -240,8 +263,18 @@ def check_values(module: Any, s: Mapping[str, Any], overrides: Mapping[str, Any]
 def _check_values(module: Any, s: Mapping[str, Any], overrides: Mapping[str, Any]) -> None:
     from drugenv.scenarios import SUITES
 
-    if int(s["run"]["iterations"]) < 0:
-        raise ValueError(f"run.iterations={s['run']['iterations']} must be >= 0 (0: the warm start and the evaluations only)")
+    run = s["run"]
+    if module.ALGO != "grpo" and int(run["iterations"]) < 1:
+        raise ValueError(f"run.iterations={run['iterations']} must be >= 1")
+    if int(run["iterations"]) < 0:
+        raise ValueError(f"run.iterations={run['iterations']} must be >= 0 (0: the warm start and the evaluations only)")
+    for key in ("eval_interval", "eval_episodes", "curve_eval_episodes", "checkpoint_interval"):
+        if key in run and run[key] is not None and int(run[key]) < 1:
+            raise ValueError(f"run.{key}={run[key]} must be >= 1")
+    for section, key in (("env_runners", "num_env_runners"), ("learners", "num_learners")):
+        value = (s.get(section) or {}).get(key)
+        if value is not None and int(value) < 0:
+            raise ValueError(f"{section}.{key}={value} must be >= 0")
     if "eval_suite" in s["run"] and s["run"]["eval_suite"] not in SUITES:  # read only by the first evaluation, after Ray starts
         raise ValueError(f"run.eval_suite={s['run']['eval_suite']!r} is unknown; valid choices are {list(SUITES)}.")
     if "env_config" in s:  # what every env runner builds its envs from: built once here, where a mistake is one line
@@ -256,14 +289,27 @@ def _check_values(module: Any, s: Mapping[str, Any], overrides: Mapping[str, Any
 
         if missing_local_path(s["model"]):
             raise ValueError(f"model={s['model']!r} does not exist; pass a model directory, a hub id, or 'tiny'")
+        from drugenv.llm.architectures import RANDOM_PREFIX, architecture_names, is_built_spec
+
+        name = s["model"]
+        if not Path(name).exists() and (name.startswith("tiny") and not is_built_spec(name) or
+                                        name.startswith(RANDOM_PREFIX) and name[len(RANDOM_PREFIX):] not in architecture_names()):
+            raise ValueError(f"model={name!r} is not a model this package builds: 'tiny', 'tiny:L<layers>H<hidden>', "
+                             f"'tiny-qwen' or 'random:<architecture>' ({', '.join(architecture_names())}); "
+                             "or pass a model directory or hub id")
     if module.ALGO != "grpo":
         # RLlib's PPOConfig.validate() lets these through and fails (or trains on nothing) later.
         t = s["training"]
         for key, ok, need in (("train_batch_size_per_learner", lambda v: v >= 1, ">= 1"), ("minibatch_size", lambda v: v >= 1, ">= 1"),
                               ("num_epochs", lambda v: v >= 1, ">= 1"), ("lr", lambda v: v > 0, "> 0"),
-                              ("gamma", lambda v: 0 < v <= 1, "in (0, 1]")):
+                              ("gamma", lambda v: 0 < v <= 1, "in (0, 1]"), ("clip_param", lambda v: v > 0, "> 0")):
             if key in t and not ok(t[key]):
                 raise ValueError(f"training.{key}={t[key]} must be {need}")
+        activation = (s.get("model") or {}).get("fcnet_activation") if isinstance(s.get("model"), Mapping) else None
+        if activation is not None:
+            from ray.rllib.models.utils import get_activation_fn
+
+            get_activation_fn(activation, framework="torch")  # its ValueError names the activation
         module.build_config(overrides).validate()
         return
     from drugenv.llm.sft import EXPERTS
@@ -271,6 +317,9 @@ def _check_values(module: Any, s: Mapping[str, Any], overrides: Mapping[str, Any
     sft = s.get("sft") or {}
     if sft.get("enabled") and sft.get("expert", EXPERTS[0]) not in EXPERTS:
         raise ValueError(f"sft.expert={sft['expert']!r} is unknown; valid choices are {list(EXPERTS)}.")
+    for key, choices in (("mode", ("full", "lora")), ("select_by", ("imitation", "rollouts"))):
+        if sft.get("enabled") and key in sft and sft[key] not in choices:  # read only once SFT starts, after Ray
+            raise ValueError(f"sft.{key}={sft[key]!r} is unknown; valid choices are {list(choices)}.")
     module.build_config(overrides, model_path="(the run's model)").validate()
 
 

@@ -42,14 +42,19 @@ def merge(base: Mapping[str, Any], overrides: Optional[Mapping[str, Any]]) -> di
     return out
 
 
+META_KEYS: tuple[str, ...] = ("algo", "config")
+"""Top-level keys of an overrides file that say what it is for, not settings: the config module's
+``ALGO`` and the config file it was made from (a sweep's ``best_config.json`` writes both)."""
+
+
 def settings(defaults: Mapping[str, Any], overrides: Optional[Mapping[str, Any]], algo: str = "grpo") -> dict[str, Any]:
     """``defaults`` with ``overrides`` merged in; unknown top-level keys and another algo's overrides raise."""
-    unknown = set(overrides or {}) - set(defaults) - {"algo"}
+    unknown = set(overrides or {}) - set(defaults) - set(META_KEYS)
     if unknown:
         raise ValueError(f"unknown {algo} settings {sorted(unknown)}; expected some of {sorted(defaults)}")
     if overrides and overrides.get("algo", algo) != algo:
         raise ValueError(f"these overrides are for algo {overrides['algo']!r}, not {algo!r}")
-    return merge(defaults, {k: v for k, v in (overrides or {}).items() if k != "algo"})
+    return merge(defaults, {k: v for k, v in (overrides or {}).items() if k not in META_KEYS})
 
 
 def build_config(s: Mapping[str, Any], model_path: str):

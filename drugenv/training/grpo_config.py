@@ -15,6 +15,8 @@ Example (tiny local model, one env-runner actor, learner in the driver)::
 
 from __future__ import annotations
 
+import re
+
 from typing import Any, Callable, Dict, List, Optional, Sequence, Type, Union
 
 import numpy as np
@@ -305,6 +307,10 @@ class DrugGRPOConfig(AlgorithmConfig):
                                  "episodes are played); use fixed, mixed or easy_to_hard.")
         if self.groups_per_iteration < 1:
             raise ValueError(f"groups_per_iteration={self.groups_per_iteration} must be >= 1.")
+        if self.dtype not in ("float32", "bfloat16", "float16"):
+            raise ValueError(f"dtype={self.dtype!r} is unknown; valid choices are ['float32', 'bfloat16', 'float16'].")
+        if not isinstance(self.device, str) or not re.fullmatch(r"cpu|cuda(:\d+)?|mps", self.device):
+            raise ValueError(f"device={self.device!r} is unknown; expected 'cpu', 'cuda', 'cuda:N' or 'mps'.")
         if self.temperature <= 0:
             raise ValueError(
                 f"temperature={self.temperature} must be > 0: GRPO needs sampled, not greedy, rollouts."

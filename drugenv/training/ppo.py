@@ -310,14 +310,18 @@ class PPOTrainArgs:
 
 def train_ppo_main(args: PPOTrainArgs) -> dict[str, Any]:
     """CLI entry: train, print the learning curve and the heuristic's held-out numbers for comparison."""
-    mod = load_rllib_config(args.config)
-    overrides = load_overrides(args.overrides)
-    run = {k: v for k, v in (("iterations", args.iterations), ("eval_interval", args.eval_interval),
-                             ("eval_episodes", args.eval_episodes)) if v is not None}
-    cli = {"run": run} if run else {}
+    from drugenv.errors import ConfigError
+    from drugenv.training.cli import TrainArgs, check_args
+
+    # The checks `drugenv train` makes (one-line errors before Ray starts), on the same settings.
+    sets = [f"run.{k}={v}" for k, v in (("iterations", args.iterations), ("eval_interval", args.eval_interval),
+                                        ("eval_episodes", args.eval_episodes)) if v is not None]
     if args.seed is not None:
-        cli["seed"] = args.seed
-    overrides = mod.merge(overrides, cli) if hasattr(mod, "merge") else {**overrides, **cli}
+        sets.append(f"seed={args.seed}")
+    mod, overrides = check_args(TrainArgs(config=args.config, overrides=args.overrides, set=sets, out=args.out,
+                                          resume=args.resume, num_cpus=args.num_cpus))
+    if mod.ALGO != "ppo_vector":
+        raise ConfigError(f"{args.config} is a {mod.ALGO} config; train it with drugenv train {args.config}")
     print(json.dumps({"config": args.config, "settings": mod.settings(overrides)}, indent=1, default=str))
     started = init_ray(args.num_cpus)
     try:

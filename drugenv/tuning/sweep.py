@@ -24,9 +24,9 @@ held-out suite (``heldout/x`` is ``evaluation/env_runners/x``).
 
 Writes into ``--out/<NAME>/``: ``results.csv`` and ``results.md`` (trials sorted by the metric, with
 their config), ``metric_vs_params.png``, ``best_config.json`` (the best trial's full settings:
-the algo's defaults, the sweep's base and budget overrides and the sampled values, ``{"algo": ...,
-...}``; ``drugenv train --overrides best_config.json`` retrains exactly that trial and reproduces its
-held-out metrics) and ``best_trial.json`` (its metrics). Tune's own files go to ``--out/<NAME>/tune/``.
+the algo's defaults, the sweep's base and budget overrides, the sampled values and the iterations
+it ran, ``{"algo": ..., "config": "rllib_configs/...", ...}``; ``drugenv train --overrides
+best_config.json`` retrains exactly that trial and reproduces its held-out metrics) and ``best_trial.json`` (its metrics). Tune's own files go to ``--out/<NAME>/tune/``.
 """
 
 from __future__ import annotations
@@ -65,8 +65,13 @@ def load_sweep(path: str | Path) -> ModuleType:
 def algo_config_path(algo: str) -> Path:
     if algo not in ALGO_CONFIGS:
         raise ConfigError(f"--algo {algo!r} is not supported by sweeps yet; expected one of {', '.join(ALGO_CONFIGS)}")
-    local = Path(ALGO_CONFIGS[algo])
-    return local.resolve() if local.is_file() else _REPO_ROOT / ALGO_CONFIGS[algo]
+    return config_file(ALGO_CONFIGS[algo])
+
+
+def config_file(name: str) -> Path:
+    """A config file named relative to the working directory, else to the repository root."""
+    local = Path(name)
+    return local.resolve() if local.is_file() else _REPO_ROOT / name
 
 
 def load_rllib_config_for(algo: str) -> ModuleType:
@@ -170,6 +175,7 @@ def run_sweep(
 def _run_grpo_sweep(sweep: ModuleType, mod: ModuleType, *, algo: str, num_samples: Optional[int], out: str | Path,
                     base_overrides: Optional[Mapping[str, Any]], seed: int) -> dict[str, Any]:
     """``Tuner(DrugGRPO, param_space=DrugGRPOConfig)`` over the sweep's GRPO search space."""
+    import ray
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search import BasicVariantGenerator
@@ -177,17 +183,22 @@ def _run_grpo_sweep(sweep: ModuleType, mod: ModuleType, *, algo: str, num_sample
     from drugenv.training.configs import merge
     from drugenv.training.grpo import DrugGRPO
     from drugenv.training.grpo_train import resolve_base_model, sft_settings_for, sft_warm_start
+    from drugenv.training.metrics import HELDOUT_CURVE_COLUMNS
 
-    # A sweep file opts in to GRPO by taking the algo: search_space(algo) (tune_sweeps/curriculum.py).
-    space = sweep.search_space(algo) if "algo" in inspect.signature(sweep.search_space).parameters else None
-    if not space or "training" not in space:
-        raise ConfigError(f"sweep {sweep.NAME} has no GRPO search space (search_space(algo) returning training "
-                          f"overrides); run it with --algo ppo_vector or add one (see tune_sweeps/curriculum.py)")
+    space = grpo_search_space(sweep, algo)
     base = merge(getattr(sweep, "GRPO_BASE_OVERRIDES", {}), base_overrides or {})
     s = mod.settings(base)
     out_dir = Path(out).resolve() / sweep.NAME
     out_dir.mkdir(parents=True, exist_ok=True)
     model = resolve_base_model(str(s["model"]), out_dir)
+    # A trial takes the driver's CPU and one per env runner: more than the cluster has and Tune waits
+    # for ever, after the SFT warm start. Said here, before it.
+    need = DrugGRPO.default_resource_request(mod.build_config(base, model_path=model)).required_resources.get("CPU", 0)
+    have = ray.cluster_resources().get("CPU", 0)
+    if need > have:
+        raise ConfigError(f"a trial of this sweep asks for {need:g} CPUs (the driver and one per env runner) and the "
+                          f"Ray cluster has {have:g}: lower env_runners.num_env_runners or start Ray with more "
+                          f"(drugenv sweep --num-cpus)")
     if s["sft"].get("enabled"):  # once, before Tune: every trial starts from the same warm start
         model = sft_warm_start(model, sft_settings_for(s), out_dir, seed=int(s["seed"]))
     config = mod.build_config(merge(base, space), model_path=model)
@@ -217,11 +228,14 @@ def _run_grpo_sweep(sweep: ModuleType, mod: ModuleType, *, algo: str, num_sample
             continue
         evals = df[df[metric].notna()]
         last = evals.iloc[-1]
-        row: dict[str, Any] = {"trial_id": res.metrics.get("trial_id", ""), "eval_rounds": len(evals),
+        # RLlib repeats the last evaluation's metrics on the iterations between two: count the rounds.
+        rounds = int((evals["training_iteration"] % every == 0).sum()) if "training_iteration" in evals else len(evals)
+        row: dict[str, Any] = {"trial_id": res.metrics.get("trial_id", ""), "eval_rounds": rounds,
                                "iterations": int(last.get("training_iteration", 0)), sweep.METRIC: float(last[metric])}
-        for k in HELDOUT_COLUMNS:
-            v = last.get(f"evaluation/env_runners/{k}")
-            row[f"heldout/{k}"] = float(v) if v is not None else float("nan")
+        for k in HELDOUT_COLUMNS:  # RLlib's names for them; ECE is not one it reports (left blank)
+            v = last.get(HELDOUT_CURVE_COLUMNS.get(f"heldout/{k}", ""))
+            if v is not None and not (isinstance(v, float) and math.isnan(v)):
+                row[f"heldout/{k}"] = float(v)
         sampled: dict[str, Any] = {}
         for key in searched:  # "training.curriculum.kind" -> the trial's config["curriculum"]["kind"]
             node: Any = res.config
@@ -236,6 +250,16 @@ def _run_grpo_sweep(sweep: ModuleType, mod: ModuleType, *, algo: str, num_sample
         row["_overrides"], row["_base"] = sampled, base
         rows.append(row)
     return _finish(sweep, algo, rows, results, out_dir, metric)
+
+
+def grpo_search_space(sweep: ModuleType, algo: str) -> dict[str, Any]:
+    """The sweep's GRPO search space (a sweep file opts in by taking the algo: ``search_space(algo)``,
+    as ``tune_sweeps/curriculum.py`` does), or ``ConfigError``."""
+    space = sweep.search_space(algo) if "algo" in inspect.signature(sweep.search_space).parameters else None
+    if not space or "training" not in space:
+        raise ConfigError(f"sweep {sweep.NAME} has no GRPO search space (search_space(algo) returning training "
+                          f"overrides); run it with --algo ppo_vector or add one (see tune_sweeps/curriculum.py)")
+    return space
 
 
 def _finish(sweep: ModuleType, algo: str, rows: list[dict[str, Any]], results: Any, out_dir: Path,
@@ -346,7 +370,13 @@ def _write_outputs(sweep: ModuleType, algo: str, rows: list[dict[str, Any]], out
     from drugenv.training.configs import merge
 
     mod = load_rllib_config_for(algo)
-    best_config = {"algo": algo, **mod.settings(merge(best["_base"], best["_overrides"]))}
+    # "algo" is the module's own (what its settings() checks), "config" the file it came from, so
+    # ``drugenv train --overrides best_config.json`` finds the file and accepts the settings; and the
+    # iterations the trial ran (ASHA may have stopped it early), so the retrain is that trial.
+    best_config = {"algo": mod.ALGO, "config": ALGO_CONFIGS[algo], **mod.settings(merge(best["_base"], best["_overrides"]))}
+    ran = best.get("ppo_iterations", best.get("iterations"))
+    if isinstance(ran, int) and ran > 0:
+        best_config["run"]["iterations"] = ran
     (out_dir / "best_config.json").write_text(json.dumps(best_config, indent=2) + "\n")
     (out_dir / "best_trial.json").write_text(json.dumps(
         {"sweep": sweep.NAME, "metric": metric, "mode": sweep.MODE,
@@ -416,7 +446,8 @@ def sweep_main(args: SweepArgs) -> dict[str, Any]:
 
     check_args(args)
     sweep = load_sweep(args.sweep)
-    algo_config_path(args.algo)
+    if load_rllib_config_for(args.algo).ALGO == "grpo":
+        grpo_search_space(sweep, args.algo)  # before Ray starts
     started = init_ray(args.num_cpus)
     try:
         res = run_sweep(sweep, algo=args.algo, num_samples=args.num_samples, out=args.out,

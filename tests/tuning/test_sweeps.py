@@ -73,10 +73,29 @@ def test_grpo_curriculum_sweep_runs_drug_grpo_under_tune(local_ray, tmp_path):
         assert r["eval_rounds"] == 2 and r["iterations"] == 2
         assert r[sweep.METRIC] == 0.0  # never reports: no decision is right
         assert r["config.training.curriculum.kind"] in ("fixed", "mixed", "easy_to_hard")
+        # RLlib names the return episode_return_mean: the column was NaN; ECE it does not report (blank)
+        assert isinstance(r["heldout/mean_return"], float) and r["heldout/mean_return"] == r["heldout/mean_return"]
+        assert "heldout/ece" not in r
     best = json.loads((tmp_path / sweep.NAME / "best_config.json").read_text())
-    assert best["algo"] == "grpo_tiny_cpu" and best["training"]["curriculum"]["kind"] == rows[0]["config.training.curriculum.kind"]
+    assert best["training"]["curriculum"]["kind"] == rows[0]["config.training.curriculum.kind"]
+    # What `drugenv train --overrides best_config.json` does: find the config file, take the settings
+    # as they are (the file said algo 'grpo_tiny_cpu' and the trainer refused it: "not 'grpo'").
+    from drugenv.training.cli import TrainArgs, resolve_config
     from drugenv.training.configs import load_rllib_config
 
-    mod = load_rllib_config(REPO / "rllib_configs" / "grpo_tiny_cpu")
-    retrain = mod.build_config({k: v for k, v in best.items() if k != "algo"}, model_path="unused")
+    assert best["algo"] == "grpo" and best["config"] == "rllib_configs/grpo_tiny_cpu.py"
+    path = resolve_config(TrainArgs(overrides=str(tmp_path / sweep.NAME / "best_config.json")), best)
+    assert Path(path).resolve() == (REPO / "rllib_configs" / "grpo_tiny_cpu.py").resolve()
+    mod = load_rllib_config(path)
+    retrain = mod.build_config(best, model_path="unused")
     assert retrain.curriculum == best["training"]["curriculum"]
+    assert mod.settings(best)["run"]["iterations"] == 2
+
+
+def test_grpo_sweep_that_cannot_fit_a_trial_says_so_before_the_warm_start(local_ray, tmp_path):
+    # The config's two env runners and the driver asked for 3 CPUs of 2: Tune waited for ever, after SFT.
+    sweep = load_sweep(REPO / "tune_sweeps" / "curriculum")
+    too_big = {"sft": {"enabled": True}, "env_runners": {"num_env_runners": 2}}
+    with pytest.raises(ConfigError, match="asks for 3 CPUs"):
+        run_sweep(sweep, algo="grpo_tiny_cpu", num_samples=1, out=tmp_path, base_overrides=too_big, seed=0)
+    assert not (tmp_path / sweep.NAME / "sft_model").exists()
