@@ -78,21 +78,10 @@ class RunDetail(RunSummary):
     before_after: Optional[dict[str, Any]] = None
 
 
-def _not_measured(_: str) -> None:
-    """``NaN`` / ``Infinity`` as Python's json writes them (a PPO iteration with no finished episode):
-    read as None, "not measured", so every payload the page gets is strict JSON."""
-    return None
-
-
-def loads(text: str) -> Any:
-    """``json.loads`` with non-finite numbers read as None (``_not_measured``)."""
-    return json.loads(text, parse_constant=_not_measured)
-
-
 def read_json(path: Path, problems: list[str], root: Path) -> Optional[Any]:
     """The parsed file, or None with a sentence in ``problems`` (a missing file is the caller's call)."""
     try:
-        return loads(path.read_text())
+        return json.loads(path.read_text())
     except (OSError, UnicodeDecodeError) as e:
         problems.append(f"{path.relative_to(root)}: cannot be read ({e}).")
     except json.JSONDecodeError as e:
@@ -115,7 +104,7 @@ def read_jsonl(path: Path, problems: list[str], root: Path) -> list[dict[str, An
         if not line.strip():
             continue
         try:
-            row = loads(line)
+            row = json.loads(line)
         except (ValueError, RecursionError) as e:  # JSONDecodeError, too-long integers, too-deep nesting
             if n < len(lines):  # an unterminated last line is a write in progress
                 why = e.msg if isinstance(e, json.JSONDecodeError) else type(e).__name__
@@ -133,7 +122,7 @@ def read_jsonl(path: Path, problems: list[str], root: Path) -> list[dict[str, An
 def _settings_algo(path: Path) -> str:
     """``settings.json``'s ``algo`` ("" when absent or unreadable: GRPO runs made before it was written)."""
     try:
-        algo = loads((path / "settings.json").read_text()).get("algo", "")
+        algo = json.loads((path / "settings.json").read_text()).get("algo", "")
     except (OSError, ValueError, AttributeError, RecursionError):
         return ""
     return algo if isinstance(algo, str) else ""

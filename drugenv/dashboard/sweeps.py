@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 from pydantic import BaseModel, Field
 
-from drugenv.dashboard.runs import loads, read_json
+from drugenv.dashboard.runs import read_json
 from drugenv.tuning.sweep import HELDOUT_COLUMNS, flatten
 
 
@@ -68,7 +68,7 @@ def _tune_trials(tune_dir: Path, problems: list[str], root: Path) -> list[dict[s
             problems.append(f"{result.relative_to(root)}: cannot be read ({e}); trial shown without results.")
             lines = []
         try:
-            last = loads(lines[-1]) if lines else {}
+            last = json.loads(lines[-1]) if lines else {}
         except (ValueError, RecursionError):
             problems.append(f"{result.relative_to(root)}: last line is not valid JSON; trial shown without results.")
             last = {}

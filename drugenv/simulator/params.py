@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -90,7 +91,7 @@ class SimParams(BaseModel):
     @classmethod
     def _in_range(cls, value: dict, info: Any) -> dict:
         low, high = {"credits": (1, None), "noise_level": (0, None), "false_rate": (0, 1)}[info.field_name]
-        bad = {tier: v for tier, v in value.items() if not (v == v and v >= low and (high is None or v <= high) and v != float("inf"))}
+        bad = {tier: v for tier, v in value.items() if not (math.isfinite(v) and v >= low and (high is None or v <= high))}
         if bad:
             span = f">= {low}" if high is None else f"in [{low}, {high}]"
             raise ValueError(f"every tier's value must be a finite number {span}; got {bad}")

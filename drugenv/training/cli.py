@@ -155,7 +155,8 @@ def _section_keywords(config_cls: type, section: str) -> set[str]:
 
 def _rllib_knob(module: Any) -> Callable[[str], bool]:
     """``extra_ok`` for ``check_overrides``: ``training.X`` / ``env_runners.X`` / ``learners.X`` that the
-    built AlgorithmConfig has as an attribute (built only if such a key shows up)."""
+    config's ``.training()`` / ``.env_runners()`` / ``.learners()`` take as a keyword (the config is
+    built, for its class, only if such a key shows up)."""
     built: list[Any] = []
 
     def ok(path: str) -> bool:
