@@ -276,7 +276,7 @@ def _render_dossier(d: EvidenceDossier, lvl: DetailLevel, line_of: dict[int, str
         findings: list[Finding] = getattr(d, sec)
         if not findings:
             continue
-        shown = findings if lvl.findings_per_section is None else findings[len(findings) - lvl.findings_per_section:]
+        shown = findings if lvl.findings_per_section is None else findings[max(0, len(findings) - lvl.findings_per_section):]
         if lvl.findings_per_section == 0:
             shown = []
         blocks.append(_section_block(sec, len(findings), [line_of[id(f)] for f in shown]))
@@ -626,7 +626,7 @@ def _target_line(obs: ValidationObservation) -> str:
 
 def _recent(history: Sequence[Any], lvl: DetailLevel) -> Sequence[Any]:
     """The part of ``history`` (the pipeline history's entries, or their lines) that ``lvl`` shows."""
-    return history[len(history) - lvl.history:] if lvl.history else []
+    return history[max(0, len(history) - lvl.history):] if lvl.history else []
 
 
 def _as_is(text: str) -> str:

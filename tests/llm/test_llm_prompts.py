@@ -203,3 +203,29 @@ def test_episode_user_turn_rewrites_a_repeated_finding_whose_values_are_written_
         text = render_observation(obs)
         assert turn(obs) == text
         assert f" tox={fmt_readout(tox_value)}" in text
+
+
+def test_every_level_shows_its_whole_cap_of_history_and_findings():
+    """A level shows the newest ``min(n, cap)`` history entries and findings of a section, for every ``n``:
+    a history or a section shorter than the cap is shown whole (a negative slice start once showed
+    ``cap - n`` of them, e.g. 1 of 7 steps at level 0)."""
+    import re
+
+    from drugenv.llm.prompts import DETAIL_LEVELS, EpisodeUserTurn
+
+    episode = _longest_episode_observations(seed=0)
+    turn = EpisodeUserTurn()
+    for obs in episode:
+        n = len(obs.pipeline_history)
+        for level, lvl in enumerate(DETAIL_LEVELS):
+            text = render_observation(obs, level)
+            shown = min(n, lvl.history)
+            if shown:
+                assert f"Recent steps (last {shown} of {n}):" in text, (level, n)
+            else:
+                assert "Recent steps" not in text
+            for sec, count, omitted in re.findall(r"^ (\w+) \((\d+)\):(?: (\d+) older omitted)?$", text, re.M):
+                cap = lvl.findings_per_section
+                expected = 0 if cap is None else max(0, int(count) - cap)
+                assert int(omitted or 0) == expected, (level, sec, count)
+        assert turn(obs) == render_observation(obs)
