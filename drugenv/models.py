@@ -84,10 +84,11 @@ def _canonical_parameters(action_type: ActionType, parameters: dict[str, Any]) -
     """``parse_parameters(...).model_dump(mode="json")``, memoised on the exact input (a fresh dict each call).
 
     The memo key holds each value's type (``True``, ``1`` and ``1.0`` are different inputs) and a
-    float's exact bits (``-0.0`` is not ``0.0``); invalid input raises and is never stored.
+    float's exact bits, numpy's floats included (``-0.0`` is not ``0.0``: keyed by value, whichever came
+    first was the answer for both); invalid input raises and is never stored.
     """
     try:
-        key = (action_type, *[(k, x.__class__, x.hex() if x.__class__ is float else x) for k, x in parameters.items()])
+        key = (action_type, *[(k, x.__class__, float.hex(x) if isinstance(x, float) else x) for k, x in parameters.items()])
         hit = _CANONICAL.get(key)
     except TypeError:  # an unhashable value: it fails validation below anyway
         return parse_parameters(action_type, parameters).model_dump(mode="json")
@@ -109,7 +110,13 @@ class DrugTargetAction(_Model):
     ``parameters`` are validated against the action type's parameter model (see
     ``drugenv.actions.ACTION_TABLE``) and stored with defaults filled in. Numbers and flags are
     strictly typed: ``confidence`` takes a JSON number (``1`` is 1.0), never ``true`` or ``"0.5"``.
+    An action is frozen: the environment trusts a validated action, so a field set afterwards (a
+    confidence of 10, an unknown action type) would skip these checks. To change one, build a new
+    action (or pass a dict); pydantic's ``model_construct`` and ``model_copy(update=...)`` do not
+    validate, and neither does changing ``parameters`` in place.
     """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     action_type: ActionType = Field(..., description="Which action to take (see the action table).")
     # validate_default: omitted parameters get their defaults filled in too (see _typed_parameters).

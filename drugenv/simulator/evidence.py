@@ -1,13 +1,17 @@
 """Evidence generator: noisy, typed readouts drawn from the hidden profile through DataQualityState.
 
-Every query draws from its own RNG, seeded by (episode seed, action type, canonical parameters),
-so an identical repeated query returns the identical result — redundancy only wastes credits —
-and episodes are reproducible wherever they run. Units are in the data keys.
+Every query draws from its own RNG, seeded by (episode seed, action type, the parameters that make
+it a measurement of its own), so an identical repeated query returns the identical result —
+redundancy only wastes credits — and episodes are reproducible wherever they run. Parameters that
+only filter or annotate a readout (a threshold, a free-text question) do not draw anew: asked again
+with another value, a query reads the same measurement (``measurement_parameters``). Units are in
+the data keys.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from functools import lru_cache
 from typing import Any, Callable, Optional
@@ -16,6 +20,7 @@ import numpy as np
 
 from drugenv.actions import ACTION_TABLE, ActionType
 from drugenv.models import DrugTargetAction, IntermediateOutput, trusted
+from drugenv.simulator.gates import DEPENDENCY_MAX, POCKET_MIN, TOXICITY_MAX
 from drugenv.simulator.latent import OTHER_TISSUES, VITAL_TISSUES, DataQualityState, TargetProfile
 from drugenv.simulator.seeding import seeded_generator
 
@@ -135,7 +140,10 @@ def generate(profile: TargetProfile, quality: DataQualityState, action: DrugTarg
                 IntermediateOutput, action_type=action.action_type, dimension=dimension, status="no_data",
                 summary=f"{db} holds no data for {profile.gene} in {profile.indication}.", data={"database": db},
                 cost=spec.cost)
-    rng = seeded_generator(_query_seed(episode_seed, action.action_type, params, params_json))
+    measured = measurement_parameters(action.action_type, params, profile)
+    if measured is not params:  # the key's JSON is the canonical parameters' only when nothing was replaced
+        params_json = None
+    rng = seeded_generator(_query_seed(episode_seed, action.action_type, measured, params_json))
     source = db or params.get("panel") or params.get("method") or params.get("model")
     scale = _DB_NOISE.get(str(source), 1.0)
     d = _Draw(rng, quality, scale)
@@ -148,6 +156,53 @@ def generate(profile: TargetProfile, quality: DataQualityState, action: DrugTarg
 
 def _no_db(params: dict) -> None:
     return None
+
+
+RECENT_FROM = 2013
+"""``literature_search(since_year=...)`` from this year on finds recent inhibitor reports reliably."""
+
+
+def names_marker(named: Optional[str], marker: str) -> bool:
+    """Whether ``patient_stratification(biomarker=named)`` names the target's stratification biomarker:
+    every word of ``named`` (letters and digits, case-blind; at least 3 characters in all) is a word
+    of ``marker``. ("KRAS G12C" and "g12c" name "KRAS G12C"; "a", " " and "G12" do not.)"""
+    if not named:
+        return False
+    words = re.findall(r"[a-z0-9]+", named.lower())
+    return sum(map(len, words)) >= 3 and set(words) <= set(re.findall(r"[a-z0-9]+", marker.lower()))
+
+
+# Parameters that filter or annotate a readout without making it a new measurement, and the value
+# each takes in the query's noise key (None: its default). A new draw per value (each question to the
+# expert panel, each min_score, each year) once let an agent average a readout's noise away for a
+# credit a query. Every parameter of an evidence action that is not a choice of source (a Literal or
+# a bool) is here (tests/simulator/test_evidence.py checks it).
+_MEASURED_AS: dict[ActionType, dict[str, Optional[Callable[[Any, TargetProfile], Any]]]] = {
+    ActionType.COEXPRESSION_NETWORK: {"min_score": None},  # a threshold on the same network
+    ActionType.PROTEIN_INTERACTION_NETWORK: {"min_score": None},
+    ActionType.CLINICAL_TRIAL_LOOKUP: {"min_phase": None},  # named in the summary only
+    ActionType.LITERATURE_SEARCH: {"query": None,  # free text
+                                   "since_year": lambda v, p: RECENT_FROM if v is not None and v >= RECENT_FROM else None},
+    ActionType.PATIENT_STRATIFICATION: {  # naming the biomarker is a sharper assay; any other name, the default one
+        "biomarker": lambda v, p: p.stratification_biomarker if names_marker(v, p.stratification_biomarker) else None},
+    ActionType.BIOMARKER_CORRELATION: {"biomarker": None},  # not read by the readout
+    ActionType.REQUEST_EXPERT_REVIEW: {"question": None},  # free text
+}
+_DEFAULTS = {at: {name: ACTION_TABLE[at].params.model_fields[name].default for name in names}
+             for at, names in _MEASURED_AS.items()}
+
+
+def measurement_parameters(action_type: ActionType, params: dict, profile: TargetProfile) -> dict:
+    """The parameters a query's noise is keyed on: ``params`` itself (the same object) when none of them
+    only filters or annotates the readout, else a copy with those in their measured form."""
+    as_measured = _MEASURED_AS.get(action_type)
+    if as_measured is None:
+        return params
+    defaults = _DEFAULTS[action_type]
+    measured = {k: v if k not in as_measured else defaults[k] if as_measured[k] is None else as_measured[k](v, profile)
+                for k, v in params.items()}
+    same = all(measured[k] is v or (type(measured[k]) is type(v) and measured[k] == v) for k, v in params.items())
+    return params if same else measured
 
 
 # --- one generator per action: (profile, draw, params) -> (summary, data) --------------------------
@@ -233,7 +288,7 @@ def _druggability(p: TargetProfile, d: _Draw, params: dict):
     score = sm if mod == "small_molecule" else ab if mod == "antibody" else max(sm, ab)
     pchembl = 4.0 + 5.0 * sm
     return (f"{mod.replace('_', ' ')} druggability of {p.gene}: {score:.2f} "
-            f"({'tractable' if score >= 0.5 else 'poor'}); best ligand pChEMBL {pchembl:.1f}."), {
+            f"({'tractable' if score >= POCKET_MIN else 'poor'}); best ligand pChEMBL {pchembl:.1f}."), {
         "modality": mod, "druggability_score": _r(score), "best_pchembl": _r(pchembl, 1)}
 
 
@@ -251,7 +306,7 @@ def _toxicity(p: TargetProfile, d: _Draw, params: dict):
     expr = dict(zip(tissues, [round(x, 1) for x in d.lognormals([tpm.get(t, 0.5) for t in tissues])]))
     risk = d.score(p.toxicity_risk)
     findings = d.subset(p.toxicity_profile)
-    ko_flag = d.flag(p.toxicity_risk >= 0.6)
+    ko_flag = d.flag(p.toxicity_risk >= TOXICITY_MAX)
     return (f"On-target toxicity risk {risk:.2f}; "
             f"{'adverse knockout phenotype; ' if ko_flag else ''}findings: {', '.join(findings) or 'none'}."), {
         "toxicity_risk": _r(risk), "tissue_tpm": expr, "adverse_knockout_phenotype": ko_flag, "findings": findings}
@@ -265,8 +320,7 @@ def _off_target(p: TargetProfile, d: _Draw, params: dict):
 
 
 def _stratification(p: TargetProfile, d: _Draw, params: dict):
-    named = params.get("biomarker")
-    matches = bool(named) and named.strip().lower() in p.stratification_biomarker.lower()
+    matches = names_marker(params.get("biomarker"), p.stratification_biomarker)
     d2 = _Draw(d.rng, d.q, d.scale * (0.5 if matches else 1.0))
     frac = d2.score(p.responder_fraction)
     marker = p.stratification_biomarker or "main alteration"
@@ -277,7 +331,7 @@ def _stratification(p: TargetProfile, d: _Draw, params: dict):
 def _literature(p: TargetProfile, d: _Draw, params: dict):
     papers = int(round(d.lognormal(p.literature_volume)))
     support = d.score(p.literature_support)
-    recent_only = params.get("since_year") is not None and params["since_year"] >= 2013
+    recent_only = params.get("since_year") is not None and params["since_year"] >= RECENT_FROM
     # Older literature swamps recent inhibitor reports unless the search is restricted to recent years.
     miss = d.q.false_negative_rate if recent_only else min(0.5, 3 * d.q.false_negative_rate + 0.1)
     recent = p.recent_inhibitor_evidence and d.rng.random() >= miss or (
@@ -300,7 +354,7 @@ def _competitors(p: TargetProfile, d: _Draw, params: dict):
 def _crispr(p: TargetProfile, d: _Draw, params: dict):
     factor = {"altered": 1.0, "unaltered": 0.15, "panel": 0.4 + 0.6 * p.alteration_frequency}[params["cell_lines"]]
     chronos = d.shift(p.dependency_score * factor, 0.8)
-    return f"Chronos gene effect {chronos:+.2f} in {params['cell_lines']} lines ({'dependent' if chronos <= -0.5 else 'not dependent'}).", {
+    return f"Chronos gene effect {chronos:+.2f} in {params['cell_lines']} lines ({'dependent' if chronos <= DEPENDENCY_MAX else 'not dependent'}).", {
         "cell_lines": params["cell_lines"], "chronos_score": _r(chronos)}
 
 

@@ -30,9 +30,10 @@ class RewardConfig(BaseModel):
 
         R_T = w_decision·decision_accuracy + w_coverage·evidence_coverage
               + w_efficiency·credit_efficiency + w_coherence·reasoning_coherence − hard penalties
+    Every weight and penalty is a finite number ≥ 0 (a NaN or an infinity made every reward NaN).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     novelty_bonus: float = Field(0.05, ge=0, description="Per step that investigates a dimension for the first time.")
     coherence_bonus: float = Field(0.02, ge=0, description="Per evidence step whose soft prerequisites were met.")
@@ -41,10 +42,10 @@ class RewardConfig(BaseModel):
     hard_violation_penalty: float = Field(0.1, ge=0, description="Per blocked action (unaffordable, invalid, after done, a report without a decision).")
     shaping: bool = Field(True, description="Add potential-based shaping over the public gates inspected.")
     shaping_weight: float = Field(0.2, ge=0, description="Scale of the potential Φ (its range is [0, shaping_weight]).")
-    w_decision: float = Field(0.40, description="Terminal weight of decision accuracy.")
-    w_coverage: float = Field(0.35, description="Terminal weight of key-evidence coverage.")
-    w_efficiency: float = Field(0.15, description="Terminal weight of credit efficiency (1 − redundant/total calls).")
-    w_coherence: float = Field(0.10, description="Terminal weight of reasoning coherence (fraction of prerequisites met).")
+    w_decision: float = Field(0.40, ge=0, description="Terminal weight of decision accuracy.")
+    w_coverage: float = Field(0.35, ge=0, description="Terminal weight of key-evidence coverage.")
+    w_efficiency: float = Field(0.15, ge=0, description="Terminal weight of credit efficiency (1 − redundant/total calls).")
+    w_coherence: float = Field(0.10, ge=0, description="Terminal weight of reasoning coherence (fraction of prerequisites met).")
     decision_scoring: Literal["linear", "brier"] = Field(
         "linear",
         description="linear (the spec's): ±2·|confidence − 0.5|, rewards over-confidence; "
@@ -90,7 +91,7 @@ class SimParams(BaseModel):
     @field_validator("credits", "noise_level", "false_rate")
     @classmethod
     def _in_range(cls, value: dict, info: Any) -> dict:
-        low, high = {"credits": (1, None), "noise_level": (0, None), "false_rate": (0, 1)}[info.field_name]
+        low, high = {"credits": (1, None), "noise_level": (0, 1), "false_rate": (0, 1)}[info.field_name]
         bad = {tier: v for tier, v in value.items() if not (math.isfinite(v) and v >= low and (high is None or v <= high))}
         if bad:
             span = f">= {low}" if high is None else f"in [{low}, {high}]"

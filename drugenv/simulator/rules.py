@@ -50,15 +50,22 @@ class RuleCheck:
         return [v for v in self.violations if v.severity == "soft"]
 
 
+def _quoted(value: Any, quote: bool = True, limit: int = 60) -> str:
+    """``value`` as the message quotes it (its repr, or its text), cut to ``limit`` characters: an
+    action's own text comes back in the violation, and in every later observation's history."""
+    text = repr(value) if quote else str(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 def _describe_validation_error(err: ValidationError) -> str:
     parts = []
     for e in err.errors()[:5]:
         loc = ".".join(str(x) for x in e.get("loc", ())) or "action"
         if loc == "action_type" and e.get("type") == "enum":
             valid = ", ".join(a.value for a in ActionType)
-            parts.append(f"action_type: {e.get('input')!r} is not an action (valid: {valid})")
+            parts.append(f"action_type: {_quoted(e.get('input'))} is not an action (valid: {valid})")
         else:
-            parts.append(f"{loc}: {e.get('msg', 'invalid')}")
+            parts.append(f"{_quoted(loc, quote=False)}: {e.get('msg', 'invalid')}")
     return "; ".join(parts)
 
 
@@ -84,7 +91,7 @@ def parse_action(raw: Union[DrugTargetAction, Mapping[str, Any]]) -> tuple[DrugT
     """Turn a raw action into a validated one, or an ``invalid_action`` violation (never raises)."""
     if isinstance(raw, DrugTargetAction):
         return raw, None
-    if isinstance(raw, Mapping) and raw.get("action_type") == UNPARSEABLE_ACTION_TYPE:
+    if isinstance(raw, Mapping) and isinstance(raw.get("action_type"), str) and raw["action_type"] == UNPARSEABLE_ACTION_TYPE:
         # An LLM policy's text that did not parse: its reasoning carries the parse error, which is
         # what the model needs to read next turn (not the list of valid action names).
         return None, RuleViolation(rule="invalid_action", severity="hard",

@@ -157,3 +157,59 @@ def test_configs_are_models_or_dicts_of_their_fields():
                            ({"seal": ""}, "seal must be")):
         with pytest.raises(ConfigError, match=needle):
             DrugTargetEnvironment(**kwargs)
+
+
+def test_an_array_as_action_type_is_a_violation():
+    """``raw.get("action_type") == "__unparseable__"`` on an array asked numpy for an array's truth value."""
+    env = DrugTargetEnvironment()
+    env.reset(seed=0)
+    obs = env.step({"action_type": np.array([1, 2])})
+    assert [v.rule for v in obs.rule_violations] == ["invalid_action"]
+
+
+def test_a_violation_quotes_at_most_a_line_of_the_action():
+    """A megabyte of action_type, or a parameter key of 60 KB, was echoed whole into the violation
+    and into every later observation's history."""
+    env = DrugTargetEnvironment()
+    env.reset(seed=0)
+    for raw in ({"action_type": "x" * 1_000_000},
+                {"action_type": "query_expression", "parameters": {"k" * 60_000: 1}}):
+        obs = env.step(raw)
+        assert obs.rule_violations[0].rule == "invalid_action"
+        message = obs.rule_violations[0].message
+        assert "x" * 100 not in message and "k" * 100 not in message and "characters)" in message, message
+    assert len(obs.model_dump_json()) < 20_000
+
+
+def test_a_built_action_cannot_be_changed_past_its_checks():
+    """The environment trusts a validated action: a confidence of 10 set afterwards paid a reward of 8."""
+    action = DrugTargetAction(action_type="submit_validation_report", final_decision="go", confidence=0.9)
+    for field, value in (("confidence", 10.0), ("action_type", "bogus"), ("parameters", {})):
+        with pytest.raises(ValidationError, match="frozen"):
+            setattr(action, field, value)
+
+
+def test_numpy_zero_and_minus_zero_are_told_apart_in_any_order():
+    """The canonical-parameter memo keyed numpy floats by value, so np.float64(-0.0) after
+    np.float64(0.0) was handed 0.0's canonical form (and the reverse in another process)."""
+    from drugenv.actions import ActionType
+    from drugenv.models import _CANONICAL, _canonical_parameters
+
+    for first, second in ((0.0, -0.0), (-0.0, 0.0)):
+        _CANONICAL.clear()
+        got = [_canonical_parameters(ActionType.COEXPRESSION_NETWORK, {"min_score": np.float64(v)})["min_score"]
+               for v in (first, second)]
+        assert [np.copysign(1, g) for g in got] == [np.copysign(1, first), np.copysign(1, second)]
+
+
+@pytest.mark.parametrize("kind, config", [
+    ("reward_config", {"w_decision": float("nan")}), ("reward_config", {"w_coverage": float("inf")}),
+    ("reward_config", {"shaping_weight": float("inf")}), ("reward_config", {"w_coherence": -0.1}),
+    ("sim_params", {"noise_level": {"easy": 1.5}}),
+])
+def test_configs_refuse_values_that_break_every_episode(kind, config):
+    """NaN or infinite weights made every reward NaN; a noise level above 1 failed at the first reset."""
+    from drugenv.errors import ConfigError
+
+    with pytest.raises((ConfigError, ValidationError)):
+        DrugTargetEnvironment(**{kind: config})
