@@ -473,7 +473,7 @@ def main(args: Args) -> None:
     print(f"load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
     if len(kinds) == 2:
         ours, ref = results["drugenv"], results["reference"]
-        results["ratio"] = {"steps_per_s": round(ours["steps_per_s"] / ref["steps_per_s"], 2),
+        results["ratio"] = {"steps_per_s": round(ours["steps_per_s"] / ref["steps_per_s"], 4),
                             "p50_ms": round(ours["p50_ms"] / ref["p50_ms"], 2),
                             "p99_ms": round(ours["p99_ms"] / ref["p99_ms"], 2)}
         print(f"\nratio drugenv/reference: throughput x{results['ratio']['steps_per_s']}, "

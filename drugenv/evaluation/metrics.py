@@ -6,7 +6,7 @@
 | mean_return        | mean undiscounted episode return                                          |
 | terminal_reward    | mean terminal reward (sum of terminal/* terms)                            |
 | brier              | mean (p_go − y)², p_go the stated probability of go (no report: 0.25)     |
-| ece                | expected calibration error of confidence vs correctness, 10 equal bins    |
+| ece                | expected calibration error over reported episodes, 10 equal bins (NaN: none)|
 | evidence_coverage  | mean fraction of key evidence dimensions covered                          |
 | credits_used       | mean credits spent                                                        |
 | steps              | mean steps per episode                                                    |
@@ -92,11 +92,12 @@ class EpisodeRecord:
 
 
 def expected_calibration_error(confidences: Sequence[float], correct: Sequence[bool], bins: int = 10) -> float:
-    """ECE = Σ_b (n_b / n)·|acc_b − conf_b| over equal-width confidence bins."""
+    """ECE = Σ_b (n_b / n)·|acc_b − conf_b| over equal-width confidence bins; NaN without a single
+    confidence (an agent that never reports is not calibrated, and 0.0 ranked it best)."""
     c = np.asarray(confidences, dtype=float)
     y = np.asarray(correct, dtype=float)
     if len(c) == 0:
-        return 0.0
+        return float("nan")
     idx = np.minimum((c * bins).astype(int), bins - 1)
     ece = 0.0
     for b in range(bins):
@@ -106,8 +107,9 @@ def expected_calibration_error(confidences: Sequence[float], correct: Sequence[b
     return float(ece)
 
 
-RELIABILITY_EDGES: tuple[float, ...] = (0.5, 0.7, 0.9, 0.98, 0.995, 1.0)
-"""Confidence bins of ``reliability``: finer at the top, where a confident report is worth most."""
+RELIABILITY_EDGES: tuple[float, ...] = (0.0, 0.5, 0.7, 0.9, 0.98, 0.995, 1.0)
+"""Confidence bins of ``reliability``: finer at the top, where a confident report is worth most (a
+confidence below 0.5, which the report model allows, has a bin of its own)."""
 
 
 def reliability(records: Sequence[EpisodeRecord], edges: Sequence[float] = RELIABILITY_EDGES) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ How to run::
     python -m drugenv.evaluation.results_table readme docs/results/grpo_tiny_cpu.json            # rewrite README's block
     python -m drugenv.evaluation.results_table seeds grpo_tiny_cpu docs/results/grpo_tiny_cpu.json \
         docs/results/grpo_tiny_cpu_seed1.json docs/results/grpo_tiny_cpu_seed2.json           # the same config at other seeds
-    python -m drugenv.evaluation.results_table refresh      # every generated block again, after a format change
+    python -m drugenv.evaluation.results_table refresh      # the README's and docs/grpo.md's results, seeds and confirm blocks again
 
 ``publish`` copies a run's ``evidence/before_after_metrics.json`` (with its per-iteration curve
 from ``metrics.jsonl``) to ``docs/results/<name>.json`` and its ``evidence/training_curve.png`` to

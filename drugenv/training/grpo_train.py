@@ -327,6 +327,12 @@ def save_checkpoint(algo: Any, path: Path, meta: Mapping[str, Any]) -> Path:
 # ------------------------------------------------------------------------------------- main loop
 
 
+def _or_nan(value: Optional[float]) -> float:
+    """A curve value for the progress bar: None (the held-out env has no ``outcome()``, e.g. a remote
+    one) is NaN, which formats, where None raised TypeError after SFT."""
+    return float("nan") if value is None else value
+
+
 def better(value: float, best: float, lower: bool) -> bool:
     """Whether a validation score beats the best so far. Equal up to float rounding is a tie, which
     keeps the best: the mean of the same scores can differ in its last bit with the order it was
@@ -367,6 +373,8 @@ class Selection:
         if value is None:
             return False
         self.history.append([iteration, value])
+        if not math.isfinite(value):  # e.g. ECE when no episode reported: nothing to rank, and NaN beats nothing
+            return False
         if self.value is None or better(value, self.value, self.metric in LOWER_IS_BETTER):
             self.iteration, self.value = iteration, value
             return True
@@ -481,7 +489,7 @@ def run_grpo(
             if wandb_run is not None:
                 wandb_run.log({k: v for k, v in row.items() if isinstance(v, (int, float))}, step=it)
             bar.set_postfix(ret=f"{row['env/episode_return_mean'] or 0:.2f}", parse_fail=f"{row['env/parse_failure_rate'] or 0:.2f}",
-                            acc=f"{row.get('heldout/decision_accuracy', float('nan')):.2f}")
+                            acc=f"{_or_nan(row.get('heldout/decision_accuracy')):.2f}")
         final = save_checkpoint(algo, out_dir / CHECKPOINT_FINAL, meta)
     finally:
         algo.stop()

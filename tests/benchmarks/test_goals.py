@@ -46,7 +46,7 @@ def test_each_goal_is_judged_against_its_target():
     core = _row(board, "core simulator, random agent (procedural scenarios, resets included)")
     assert core[2].startswith("21,000 steps/s") and core[3] == "yes" and core[4] == "`env.json`"
     assert _row(board, "core simulator / CartPole-v1, same process")[3] == "**no**"  # 0.21 < 0.35
-    assert _row(board, "DrugEnv/Text-v0 / core on the same actions")[2:4] == ["0.50 (5,000 vs 10,000 steps/s)", "**no**"]
+    assert _row(board, "DrugEnv/Text-v0 / core on the same actions")[2:4] == ["0.500 (5,000 vs 10,000 steps/s)", "**no**"]
     assert _row(board, "DrugEnv/Vector-v0 / core on the same actions")[3] == "yes"
     assert _row(board, "procedural resets")[2:4] == ["4,000 /s", "**no**"]
     assert _row(board, "server throughput / OpenEnv reference, 32 sessions, 2 workers")[3] == "yes"
@@ -69,7 +69,7 @@ def test_a_ratio_of_several_passes_is_the_median_of_their_ratios():
     rec["results"]["passes"] = [{**rec["results"]["steps_per_s"], **p} for p in passes]
     assert records.pass_ratio(rec["results"], "text", "core_same_actions_as_text") == pytest.approx(0.62)
     row = _row(goals.scoreboard([rec]), "DrugEnv/Text-v0 / core on the same actions")
-    assert row[2:4] == ["0.62 (6,000 vs 10,000 steps/s) · median of 3 passes", "yes"]
+    assert row[2:4] == ["0.620 (6,000 vs 10,000 steps/s) · median of 3 passes", "yes"]
 
 
 def test_a_server_row_shows_the_spread_of_its_alternating_pairs():
@@ -82,9 +82,17 @@ def test_a_server_row_shows_the_spread_of_its_alternating_pairs():
     assert _row(board, "p99 step latency, 32 sessions, 2 workers")[2] == "9.0 ms (reference 20.0 ms) · runs 8.0-12.5 ms"
 
 
+def test_a_ratio_just_under_its_goal_is_not_met_for_rounding_to_it():
+    """The record's ratio is rounded to two decimals: 3,488.4 / 1,164.7 = 2.9951 was stored as 3.0 and met x3."""
+    rec = _server_record(32, 2, ratio=3.0, p99=9.0)
+    rec["results"]["drugenv"]["steps_per_s"], rec["results"]["reference"]["steps_per_s"] = 3488.4, 1164.7
+    row = _row(goals.scoreboard([rec]), "server throughput / OpenEnv reference, 32 sessions, 2 workers")
+    assert row[2].startswith("x2.995 ") and row[3] == "**no**"
+
+
 def test_the_latest_record_of_a_configuration_wins():
     board = goals.scoreboard([_server_record(32, 2, ratio=2.0, p99=9.0), _server_record(32, 2, ratio=3.5, p99=9.0)])
-    assert _row(board, "server throughput / OpenEnv reference, 32 sessions, 2 workers")[2].startswith("x3.50")
+    assert _row(board, "server throughput / OpenEnv reference, 32 sessions, 2 workers")[2].startswith("x3.500")
 
 
 def test_the_committed_page_shows_the_committed_records():

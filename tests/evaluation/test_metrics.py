@@ -14,6 +14,24 @@ def test_ece_hand_computed():
     assert expected_calibration_error([0.9, 0.9, 0.6, 0.6], [True, False, True, True]) == pytest.approx(0.4)
 
 
+def test_ece_without_a_report_is_nan_not_perfect():
+    """0.0 ranked an agent that never reports as perfectly calibrated (ECE is lower-is-better)."""
+    import math
+
+    assert math.isnan(expected_calibration_error([], []))
+    assert math.isnan(summarize([rec(None, None)])["ece"])
+
+
+def test_reliability_counts_every_report_by_default():
+    """A confidence below 0.5 is a valid report: the default bins start at 0, so the rows add up."""
+    from drugenv.evaluation.metrics import reliability
+
+    records = [rec("go", 0.3), rec("go", 1.0), rec("no_go", 0.5), rec("no_go", 0.0, correct="no_go")]
+    rows = reliability(records)
+    assert sum(r["reports"] for r in rows) == 4
+    assert ("go", 0.0) in [(r["decision"], r["low"]) for r in rows]
+
+
 def test_summary_hand_computed():
     s = summarize([rec("go", 0.8), rec("no_go", 0.6, correct="go"), rec(None, None)])
     assert s["decision_accuracy"] == pytest.approx(1 / 3)

@@ -105,6 +105,9 @@ def test_validation_selection_keeps_the_best_and_never_a_worse_later_one():
     assert (sel.iteration, sel.value, sel.history) == (24, 0.5, [[8, 0.2], [24, 0.5], [32, 0.5], [40, 0.1]])
     brier = Selection.from_run({"select_suite": "procedural-train", "select_seed": 0, "select_episodes": 8, "select_metric": "brier"})
     assert [brier.improved(i, v) for i, v in ((1, 0.2), (2, 0.1), (3, 0.15))] == [True, True, False]
+    # A NaN (a metric over no reports) ranks nothing: as the first value it blocked every later one.
+    nan_first = Selection.from_run({"select_suite": "procedural-train", "select_seed": 0, "select_episodes": 8, "select_metric": "brier"})
+    assert [nan_first.improved(i, v) for i, v in ((1, float("nan")), (2, 0.2))] == [False, True]
     with pytest.raises(ConfigError, match="select_metric='ece'"):  # not something RLlib's evaluation reports
         Selection.from_run({"select_suite": "procedural-train", "select_seed": 0, "select_episodes": 8, "select_metric": "ece"})
     resumed = Selection.from_run({"select_suite": "procedural-train", "select_seed": 0, "select_episodes": 8})
