@@ -1,13 +1,12 @@
-"""Which tokens the model wrote: assistant-token masks for SFT and GRPO losses.
+"""Which tokens the model wrote: the assistant-token mask of SFT's loss.
 
-Two views of the same rule ("train on exactly the assistant's tokens, including the closing
-``<|im_end|>``, never the prompt, the role headers, the newline after ``<|im_end|>`` or padding"):
-
-- ``assistant_token_mask(tokenizer, messages)``: for a whole conversation rendered with the
-  tokenizer's chat template (SFT). Works for any template that renders prefixes of the
-  conversation as prefixes of the text (Qwen2.5's does), without ``{% generation %}`` markers.
-- ``completion_mask(completion_ids, eos_token_id)``: for sampled completions (GRPO,
-  token-in/token-out): 1 up to and including the first eos, 0 after.
+The rule is "train on exactly the assistant's tokens, including the closing ``<|im_end|>``, never
+the prompt, the role headers, the newline after ``<|im_end|>`` or padding":
+``assistant_token_mask(tokenizer, messages)`` applies it to a whole conversation rendered with the
+tokenizer's chat template. Works for any template that renders prefixes of the conversation as
+prefixes of the text (Qwen2.5's does), without ``{% generation %}`` markers. GRPO needs no mask of
+this kind: the sampler keeps each completion up to and including its stop token, and the learner
+connector masks by those lengths (``training.connectors``).
 
 ``check_assistant_mask`` is the exactness check the tests (ours and the trainer's) run.
 """
@@ -80,21 +79,4 @@ def check_assistant_mask(tokenizer: Any, messages: Sequence[dict[str, Any]]) -> 
         assert r[-1] == tokenizer.eos_token_id, "each assistant run must end with the eos token"
 
 
-def completion_mask(completion_ids: Any, eos_token_id: int) -> Any:
-    """Mask of a batch of sampled completions: 1 up to and including the first eos, 0 afterwards.
-
-    Args:
-        completion_ids: ``(B, C)`` long tensor of generated tokens (right-padded with anything).
-        eos_token_id: the end-of-turn id (``<|im_end|>``).
-
-    Returns:
-        ``(B, C)`` long tensor. A row with no eos (truncated at ``max_new_tokens``) is all ones.
-    """
-    import torch
-
-    is_eos = completion_ids == eos_token_id  # (B, C)
-    after_eos = (torch.cumsum(is_eos.long(), dim=1) - is_eos.long()) > 0  # (B, C): strictly after the first eos
-    return (~after_eos).long()
-
-
-__all__ = ["assistant_char_spans", "assistant_token_mask", "check_assistant_mask", "completion_mask"]
+__all__ = ["assistant_char_spans", "assistant_token_mask", "check_assistant_mask"]

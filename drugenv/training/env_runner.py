@@ -203,6 +203,18 @@ class _Slot:
     turn_rewards: Dict[str, float] = field(default_factory=dict)
 
 
+def evaluation_offset(worker_index: int, num_episodes: int, config: Any) -> int:
+    """Where evaluation runner ``worker_index`` (1-based) starts in the held-out suite, given that it
+    was asked for ``num_episodes``. RLlib splits ``evaluation_duration`` N over W runners unevenly (the
+    first N % W get one more), so runner i starts after ``(i-1)·(N // W) + min(i-1, N % W)`` episodes;
+    ``(i-1)·num_episodes`` played one episode twice and skipped another when W does not divide N."""
+    i = max(0, worker_index - 1)
+    total, runners = config.evaluation_duration, config.evaluation_num_env_runners
+    if isinstance(total, int) and not isinstance(total, bool) and runners and config.evaluation_duration_unit == "episodes":
+        return i * (total // runners) + min(i, total % runners)
+    return i * num_episodes  # "auto" or timesteps: each runner's share is what it was asked for
+
+
 class DrugEnvRunner(EnvRunner, Checkpointable):
     """Plays groups of DrugEnv episodes with the current LoRA policy (see module docstring)."""
 
@@ -463,7 +475,7 @@ class DrugEnvRunner(EnvRunner, Checkpointable):
         if num_episodes is None:
             num_episodes = -(-int(num_timesteps or self.config.max_turns) // int(self.config.max_turns))
         n = int(num_episodes)
-        offset = max(0, int(self.worker_index) - 1) * n
+        offset = evaluation_offset(int(self.worker_index), n, self.config)
         if self.config.scenario_suite is None:
             return [{"group_id": i, "reset_kwargs": {"seed": int(self.config.evaluation_seed) + offset + i}} for i in range(n)]
         pairs = suite_episodes(self.config.scenario_suite, offset + n, int(self.config.evaluation_seed))[offset:]

@@ -76,14 +76,16 @@ def sft_warm_start(base_model: str, sft: Mapping[str, Any], out_dir: Path, *, se
     ``mode="full"`` trains every weight (a random-init tiny model needs it); ``mode="lora"`` trains
     a LoRA (``lora_r``, ``lora_alpha``) and merges it, as the spec's ``sft_warmstart.py`` does.
     Written to ``dst`` (default ``out_dir/sft_model``). Skipped when ``dst`` already holds a warm start
-    made from the same base model and settings (a resumed or repeated run keeps it); redone when they
-    differ.
+    made from the same base model, settings and seed (a resumed or repeated run keeps it); redone when
+    they differ (the seed picks the SFT episodes and their shuffling: a seed-1 run in a seed-0 run's
+    folder once kept seed 0's model).
     """
     dst = dst or out_dir / "sft_model"
     made = dst / "drugenv_sft.json"
     if (dst / "config.json").exists() and made.exists():
         prev = json.loads(made.read_text())
-        if prev.get("base_model") == base_model and prev.get("settings") == json.loads(json.dumps(dict(sft))):
+        if (prev.get("base_model") == base_model and prev.get("settings") == json.loads(json.dumps(dict(sft)))
+                and prev.get("seed") == seed):
             return str(dst.resolve())
     select_by = str(sft.get("select_by", "imitation"))
     if select_by not in ("imitation", "rollouts"):  # before any work: building the SFT data takes a while
@@ -141,7 +143,7 @@ def sft_warm_start(base_model: str, sft: Mapping[str, Any], out_dir: Path, *, se
     model.save_pretrained(tmp)
     tok.save_pretrained(tmp)
     (tmp / "drugenv_sft.json").write_text(json.dumps({
-        "base_model": base_model, "examples": len(examples), "train_rows": len(train), "episodes": len(episodes),
+        "base_model": base_model, "seed": seed, "examples": len(examples), "train_rows": len(train), "episodes": len(episodes),
         "settings": dict(sft), "loss_first": losses[0], "loss_last": losses[-1], "selection": eval_log,
         "selected_step": max(eval_log, key=lambda r: r["score"])["step"] if eval_log else int(sft["steps"]),
         "seconds": round(time.perf_counter() - t0, 1)}, indent=2))

@@ -75,8 +75,10 @@ def group_advantages(
         adv = centred / (std + eps)
     else:
         adv = centred
-    # Exactly zero for constant groups (the centring can leave 1e-17 residues).
-    adv = torch.where(g.std(dim=1, unbiased=False, keepdim=True) == 0, torch.zeros_like(adv), adv)
+    # Exactly zero for constant groups: the centring leaves 1e-17 residues where G is not a power of two
+    # (the mean of three 0.1s is not 0.1), and their std is then 1e-17, not 0: tested on the returns.
+    constant = g.amax(dim=1, keepdim=True) == g.amin(dim=1, keepdim=True)
+    adv = torch.where(constant, torch.zeros_like(adv), adv)
     return adv.reshape(-1).float().numpy()
 
 

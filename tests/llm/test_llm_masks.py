@@ -2,7 +2,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from drugenv.llm.masks import assistant_token_mask, check_assistant_mask, completion_mask  # noqa: E402
+from drugenv.llm.masks import assistant_token_mask, check_assistant_mask  # noqa: E402
 from drugenv.llm.prompts import action_to_json, build_messages  # noqa: E402
 from drugenv.models import DrugTargetAction  # noqa: E402
 
@@ -54,10 +54,3 @@ def test_mask_equals_prompt_then_completion_token_in_token_out(bpe_tokenizer):
 def test_conversation_starting_with_assistant_is_rejected(bpe_tokenizer):
     with pytest.raises(ValueError, match="starts with an assistant turn"):
         assistant_token_mask(bpe_tokenizer, [{"role": "assistant", "content": "x"}])
-
-
-def test_completion_mask_stops_after_first_eos():
-    eos = 2
-    ids = torch.tensor([[5, 2, 0, 0], [5, 6, 7, 8], [2, 2, 3, 4], [9, 9, 9, 2]])
-    expected = torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1], [1, 0, 0, 0], [1, 1, 1, 1]])
-    assert torch.equal(completion_mask(ids, eos), expected)

@@ -187,3 +187,19 @@ def test_curriculum_draws_each_groups_tier_from_the_schedule():
     assert {t["reset_kwargs"]["difficulty"] for t in group_tasks(mixed, 0)} == {"easy", "medium", "hard"}
     with pytest.raises(ValueError, match="adaptive"):
         DrugGRPOConfig().training(model_name_or_path="m", curriculum="adaptive").validate()
+
+
+@pytest.mark.parametrize("total, runners", [(10, 3), (7, 2), (9, 3), (5, 4), (200, 3)])
+def test_evaluation_runners_split_the_suite_without_overlap_or_gaps(total, runners):
+    """RLlib asks runner i for N // W + (i <= N % W) episodes; each starts where the one before it
+    stopped (with (i-1)·n, N=10 over 3 runners played seed ...003 twice and never ...009)."""
+    from drugenv.training.env_runner import evaluation_offset
+
+    config = DrugGRPOConfig().evaluation(evaluation_duration=total, evaluation_num_env_runners=runners,
+                                         evaluation_duration_unit="episodes")
+    played = []
+    for i in range(1, runners + 1):
+        n = total // runners + bool(i <= total % runners)  # algorithm.py's split
+        start = evaluation_offset(i, n, config)
+        played += range(start, start + n)
+    assert played == list(range(total))

@@ -244,7 +244,7 @@ def test_sft_warm_start_is_reused_only_with_the_same_settings(tiny_model_dir, tm
            "expert": "heuristic", "max_prompt_tokens": 512}
     path = Path(sft_warm_start(tiny_model_dir, sft, tmp_path, progress=False))
     made = json.loads((path / "drugenv_sft.json").read_text())
-    assert made["settings"] == sft and made["base_model"] == tiny_model_dir
+    assert made["settings"] == sft and made["base_model"] == tiny_model_dir and made["seed"] == 0
     weights = next(path.glob("*.safetensors"))
     stamp = weights.stat().st_mtime_ns
     assert Path(sft_warm_start(tiny_model_dir, dict(sft), tmp_path, progress=False)) == path
@@ -252,6 +252,9 @@ def test_sft_warm_start_is_reused_only_with_the_same_settings(tiny_model_dir, tm
     changed = {**sft, "expert": "oracle"}
     sft_warm_start(tiny_model_dir, changed, tmp_path, progress=False)
     assert json.loads((path / "drugenv_sft.json").read_text())["settings"] == changed  # redone
+    stamp = weights.stat().st_mtime_ns
+    sft_warm_start(tiny_model_dir, changed, tmp_path, seed=1, progress=False)  # another seed: other episodes
+    assert json.loads((path / "drugenv_sft.json").read_text())["seed"] == 1 and weights.stat().st_mtime_ns != stamp
 
 
 def test_sft_selection_by_the_models_own_episodes(tiny_model_dir, tmp_path):
