@@ -23,7 +23,7 @@ __version__ = "0.1.0"
 
 _LAZY = {name: "drugenv.client" for name in (
     "AsyncDrugTargetEnv", "CapacityReachedError", "DrugTargetEnv", "EnvConnectionError", "EnvServerError",
-    "InvalidRequestError", "StepResult")}
+    "InvalidRequestError", "SessionEndedError", "StepResult")}
 
 
 def __getattr__(name: str) -> Any:
@@ -39,6 +39,6 @@ __all__ = sorted([
     "ACTION_TABLE", "ActionType", "AsyncDrugTargetEnv", "CapacityReachedError", "ConfigError", "DependencyNotInstalled", "DrugEnvError", "DrugTargetAction",
     "DrugTargetEnv", "DrugTargetEnvironment", "DrugTargetState", "EnvConnectionError", "EnvNotResetError", "EnvServerError",
     "EvidenceDimension",
-    "EvidenceDossier", "IntermediateOutput", "InvalidRequestError", "RewardConfig", "SimParams", "StepResult", "UnknownScenarioError",
+    "EvidenceDossier", "IntermediateOutput", "InvalidRequestError", "RewardConfig", "SessionEndedError", "SimParams", "StepResult", "UnknownScenarioError",
     "ValidationObservation",
 ])

@@ -21,14 +21,22 @@ Exceptions::
      │                                          the server-side episode is gone: reset() to start again
      └── EnvServerError                         the server answered with an error frame (.code, .message, .data),
           │                                     or with a reply the client cannot read (code PROTOCOL)
+          ├── SessionEndedError                 the server ended the session (IDLE_TIMEOUT, SESSION_ERROR,
+          │   (EnvConnectionError)              FACTORY_ERROR) and closed the socket: reset() to start again
           ├── CapacityReachedError              every session slot is taken (CAPACITY_REACHED): retry later
           └── InvalidRequestError (ValueError)  the frame was refused (VALIDATION_ERROR, NOT_RESET, EPISODE_DONE,
                                                 INVALID_JSON, UNKNOWN_TYPE, MESSAGE_TOO_LARGE); the session is intact
+
+``reset()`` on a session that has ended opens a new one by itself (a reset loses nothing). A call
+interrupted between its frame and the reply (a cancelled task, Ctrl-C) drops the socket, so no later
+call reads a reply that was not its own; one client's calls are serialised by a lock.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import threading
 from contextlib import AsyncExitStack, ExitStack
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Union
@@ -73,6 +81,12 @@ class EnvServerError(DrugEnvError):
         super().__init__(f"{message} (code: {code})")
 
 
+class SessionEndedError(EnvServerError, EnvConnectionError):
+    """Raised when the server ends the session with an error frame (``IDLE_TIMEOUT``: no frame for its
+    idle timeout; ``SESSION_ERROR``, ``FACTORY_ERROR``) and closes the socket. Like any
+    ``EnvConnectionError``, the next call opens a new session; ``reset()`` does so by itself."""
+
+
 class CapacityReachedError(EnvServerError):
     """Raised when every session slot of the server is taken; retry later or raise ``--max-sessions``."""
 
@@ -88,11 +102,16 @@ _REFUSED = {ErrorCode.VALIDATION_ERROR.value, ErrorCode.INVALID_JSON.value, Erro
             ErrorCode.MESSAGE_TOO_LARGE.value, ErrorCode.NOT_RESET.value, ErrorCode.EPISODE_DONE.value}
 
 
+_SESSION_ENDED = {ErrorCode.IDLE_TIMEOUT.value, ErrorCode.SESSION_ERROR.value, ErrorCode.FACTORY_ERROR.value}
+
+
 def _raise_for_error(frame: dict[str, Any]) -> None:
     data = frame.get("data") if isinstance(frame.get("data"), dict) else {}
     code, message = str(data.get("code", "UNKNOWN")), str(data.get("message", "unknown error"))
     if code == ErrorCode.CAPACITY_REACHED.value:
         raise CapacityReachedError(code, message, data)
+    if code in _SESSION_ENDED:
+        raise SessionEndedError(code, message, data)
     if code in _REFUSED:
         raise InvalidRequestError(code, message, data)
     raise EnvServerError(code, message, data)
@@ -129,8 +148,26 @@ def _step_frame(action: ActionLike) -> str:
     if isinstance(action, DrugTargetAction):
         return f'{{"type":"step","data":{action.model_dump_json()}}}'
     if isinstance(action, Mapping):
-        return json.dumps({"type": "step", "data": dict(action)}, default=_json_value)
+        frame = {"type": "step", "data": dict(action)}
+        try:
+            return json.dumps(frame, default=_json_value, allow_nan=False)
+        except ValueError:  # a NaN or an infinity: JSON has none, and the server refuses the frame unread
+            return json.dumps(_non_finite_as_text(frame), default=_json_value)
     raise TypeError(f"action must be a DrugTargetAction or a dict, got {type(action).__name__}")
+
+
+def _non_finite_as_text(value: Any) -> Any:
+    """``value`` with every NaN or infinite float written as text ("nan", "inf", "-inf"). A parsed LLM
+    reply may hold one (``json.loads`` reads ``NaN``); sent as text, the field fails the action's schema
+    on the server as the float fails it in process (with ``--no-strict-actions``, a penalised step in
+    both), where a bare ``NaN`` was an ``INVALID_JSON`` refusal that took no step."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {k: _non_finite_as_text(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_non_finite_as_text(v) for v in value]
+    return value
 
 
 def _result(raw: Union[str, bytes], expected: str) -> dict[str, Any]:
@@ -185,6 +222,8 @@ class _ClientBase:
         self._opt = _Options(base_url, connect_timeout_s, message_timeout_s, max_message_bytes, ping_interval_s)
         self._stack: Any = None
         self._ws: Any = None
+        self._lock = threading.Lock()  # the sync client's
+        self._alock: Any = None  # the async client's asyncio.Lock, made in its event loop
 
     @property
     def base_url(self) -> str:
@@ -224,8 +263,18 @@ class DrugTargetEnv(_ClientBase):
 
     def reset(self, seed: Optional[int] = None, episode_id: Optional[str] = None, scenario: Optional[str] = None,
               difficulty: Optional[str] = None) -> StepResult:
-        """Start an episode (see ``DrugTargetEnvironment.reset``); returns the first observation."""
-        return _step_result(self._call(_reset_frame(seed, episode_id, scenario, difficulty), "observation"))
+        """Start an episode (see ``DrugTargetEnvironment.reset``); returns the first observation.
+
+        A reset loses nothing, so when the session it was sent on had ended (the server's idle
+        timeout, a restart, a dropped socket) it opens a new one and is sent once more."""
+        frame = _reset_frame(seed, episode_id, scenario, difficulty)
+        reused = self._ws is not None
+        try:
+            return _step_result(self._call(frame, "observation"))
+        except EnvConnectionError:
+            if not reused:
+                raise
+        return _step_result(self._call(frame, "observation"))
 
     def step(self, action: ActionLike) -> StepResult:
         """Take one action; raises ``InvalidRequestError`` if the server refuses it."""
@@ -260,26 +309,30 @@ class DrugTargetEnv(_ClientBase):
                 pass
 
     def _call(self, frame: str, expected: str) -> dict[str, Any]:
-        self.connect()
-        ws = self._ws
-        try:
-            ws.send(frame)
-            raw = ws.recv(timeout=self._opt.message_timeout_s)
-        except TimeoutError as e:
-            self._drop()
-            raise EnvConnectionError(f"no reply from {self._opt.ws_url} within {self._opt.message_timeout_s} s; "
-                                     "the connection was dropped (reset() to start again)") from e
-        except Exception as e:  # websockets.ConnectionClosed and socket errors
-            pending = _pending_frame_sync(ws)
-            self._drop()
-            if pending is not None:
-                _result(pending, expected)
-            raise EnvConnectionError(f"connection to {self._opt.ws_url} closed: {e} (reset() to start again)") from e
-        try:
-            return _result(raw, expected)
-        except CapacityReachedError:
-            self._drop()
-            raise
+        with self._lock:  # one frame and its reply at a time: threads sharing a client would read each other's
+            self.connect()
+            ws = self._ws
+            try:
+                ws.send(frame)
+                raw = ws.recv(timeout=self._opt.message_timeout_s)
+            except TimeoutError as e:
+                self._drop()
+                raise EnvConnectionError(f"no reply from {self._opt.ws_url} within {self._opt.message_timeout_s} s; "
+                                         "the connection was dropped (reset() to start again)") from e
+            except Exception as e:  # websockets.ConnectionClosed and socket errors
+                pending = _pending_frame_sync(ws)
+                self._drop()
+                if pending is not None:
+                    _result(pending, expected)
+                raise EnvConnectionError(f"connection to {self._opt.ws_url} closed: {e} (reset() to start again)") from e
+            except BaseException:  # KeyboardInterrupt between send and reply: the reply would be read by the next call
+                self._drop()
+                raise
+            try:
+                return _result(raw, expected)
+            except (CapacityReachedError, SessionEndedError):
+                self._drop()
+                raise
 
     def __enter__(self) -> "DrugTargetEnv":
         return self.connect()
@@ -327,8 +380,16 @@ class AsyncDrugTargetEnv(_ClientBase):
 
     async def reset(self, seed: Optional[int] = None, episode_id: Optional[str] = None, scenario: Optional[str] = None,
                     difficulty: Optional[str] = None) -> StepResult:
-        """Start an episode; returns the first observation."""
-        return _step_result(await self._call(_reset_frame(seed, episode_id, scenario, difficulty), "observation"))
+        """Start an episode; returns the first observation (on a session that had ended, a new one:
+        see ``DrugTargetEnv.reset``)."""
+        frame = _reset_frame(seed, episode_id, scenario, difficulty)
+        reused = self._ws is not None
+        try:
+            return _step_result(await self._call(frame, "observation"))
+        except EnvConnectionError:
+            if not reused:
+                raise
+        return _step_result(await self._call(frame, "observation"))
 
     async def step(self, action: ActionLike) -> StepResult:
         """Take one action; raises ``InvalidRequestError`` if the server refuses it."""
@@ -365,26 +426,41 @@ class AsyncDrugTargetEnv(_ClientBase):
     async def _call(self, frame: str, expected: str) -> dict[str, Any]:
         import asyncio
 
-        await self.connect()
-        ws = self._ws
-        try:
-            await ws.send(frame)
-            raw = await asyncio.wait_for(ws.recv(), timeout=self._opt.message_timeout_s)
-        except asyncio.TimeoutError as e:
-            await self._drop()
-            raise EnvConnectionError(f"no reply from {self._opt.ws_url} within {self._opt.message_timeout_s} s; "
-                                     "the connection was dropped (reset() to start again)") from e
-        except Exception as e:  # noqa: BLE001 - websockets.ConnectionClosed and socket errors
-            pending = await _pending_frame_async(ws)
-            await self._drop()
-            if pending is not None:
-                _result(pending, expected)
-            raise EnvConnectionError(f"connection to {self._opt.ws_url} closed: {e} (reset() to start again)") from e
-        try:
-            return _result(raw, expected)
-        except CapacityReachedError:
-            await self._drop()
-            raise
+        if self._alock is None:
+            self._alock = asyncio.Lock()
+        async with self._alock:  # one frame and its reply at a time: concurrent tasks would read each other's
+            await self.connect()
+            ws = self._ws
+            try:
+                await ws.send(frame)
+                raw = await asyncio.wait_for(ws.recv(), timeout=self._opt.message_timeout_s)
+            except asyncio.TimeoutError as e:
+                await self._drop()
+                raise EnvConnectionError(f"no reply from {self._opt.ws_url} within {self._opt.message_timeout_s} s; "
+                                         "the connection was dropped (reset() to start again)") from e
+            except Exception as e:  # noqa: BLE001 - websockets.ConnectionClosed and socket errors
+                pending = await _pending_frame_async(ws)
+                await self._drop()
+                if pending is not None:
+                    _result(pending, expected)
+                raise EnvConnectionError(f"connection to {self._opt.ws_url} closed: {e} (reset() to start again)") from e
+            except BaseException:
+                # Cancelled between send and reply (the caller's own wait_for, a task group): the reply
+                # is still coming, and the next call would take it for its own. Drop the socket.
+                self._drop_now()
+                raise
+            try:
+                return _result(raw, expected)
+            except (CapacityReachedError, SessionEndedError):
+                await self._drop()
+                raise
+
+    def _drop_now(self) -> None:
+        """``_drop`` without awaiting (inside a cancellation): abort the transport, forget the socket."""
+        ws, stack, self._ws, self._stack = self._ws, self._stack, None, None
+        transport = getattr(ws, "transport", None)
+        if transport is not None:
+            transport.abort()
 
     async def __aenter__(self) -> "AsyncDrugTargetEnv":
         return await self.connect()
@@ -409,5 +485,6 @@ __all__ = [
     "EnvConnectionError",
     "EnvServerError",
     "InvalidRequestError",
+    "SessionEndedError",
     "StepResult",
 ]

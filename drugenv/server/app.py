@@ -247,7 +247,7 @@ def create_app(
     """
     if max_sessions < 1:
         raise ConfigError(f"max_sessions={max_sessions} must be >= 1 (the number of concurrent /ws sessions)")
-    if idle_timeout_s is not None and idle_timeout_s <= 0:
+    if idle_timeout_s is not None and not idle_timeout_s > 0:  # NaN too: every session's timer failed on it
         raise ConfigError(f"idle_timeout_s={idle_timeout_s} must be > 0 seconds, or None to disable the idle timeout")
     if env_threads < 0:
         raise ConfigError(f"env_threads={env_threads} must be >= 0 (0: step environments on the event loop)")
@@ -300,8 +300,9 @@ def create_app(
                                                        f"could not create the environment ({type(err).__name__})"))
             await _close_quietly(websocket, 1011)
             return
-        idle = _IdleWatch(idle_timeout_s) if idle_timeout_s is not None else None
-        try:
+        idle = None
+        try:  # everything after open() inside: the finally frees the slot whatever fails
+            idle = _IdleWatch(idle_timeout_s) if idle_timeout_s is not None else None
             while True:
                 if idle is None:
                     message = await websocket.receive()

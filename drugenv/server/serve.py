@@ -174,6 +174,8 @@ def check_args(args: Args) -> None:
         raise ConfigError(f"--workers must be >= 1, got {args.workers}")
     if args.log_level.lower() not in LOG_LEVELS:
         raise ConfigError(f"--log-level must be one of {', '.join(LOG_LEVELS)}, got {args.log_level!r}")
+    if args.idle_timeout_s is not None and not args.idle_timeout_s > 0:  # NaN as well (checked again by create_app)
+        raise ConfigError(f"--idle-timeout-s must be > 0 seconds, or None, got {args.idle_timeout_s}")
     for name in ("ws_ping_interval_s", "ws_ping_timeout_s"):
         if not getattr(args, name) > 0:
             raise ConfigError(f"--{name.replace('_', '-')} must be > 0 seconds, got {getattr(args, name)}")

@@ -412,13 +412,82 @@ def test_idle_timeout_closes_the_session_and_frees_its_slot() -> None:
             with pytest.raises(ConnectionClosed):
                 ws.recv(timeout=5)
         _wait_active(url, 0)
-        with pytest.raises((EnvServerError, EnvConnectionError)):  # IDLE_TIMEOUT frame, or the closed socket
+        with pytest.raises(EnvConnectionError):  # the IDLE_TIMEOUT frame (SessionEndedError), or the closed socket
             client.step({"action_type": "literature_search"})
         assert client.reset(seed=1, scenario="egfr_nsclc_viable").observation.step_count == 0  # reconnects
         client.close()
 
 
-@pytest.mark.parametrize("kwargs", [{"max_sessions": 0}, {"idle_timeout_s": 0}, {"max_message_bytes": 10},
+def test_reset_after_the_server_ended_the_session_opens_a_new_one() -> None:
+    """TRL calls reset() with no try around it: a pooled client idle past --idle-timeout-s between
+    generation phases failed with a plain EnvServerError (IDLE_TIMEOUT) and ended the training run."""
+    from drugenv.client import SessionEndedError
+
+    with serve_in_thread(create_app(max_sessions=2, idle_timeout_s=0.5)) as url:
+        first = DrugTargetEnv(base_url=url)
+        first.reset(seed=1, scenario="egfr_nsclc_viable")
+        second = DrugTargetEnv(base_url=url)
+        second.reset(seed=1, scenario="egfr_nsclc_viable")
+        _wait_active(url, 0)
+        with pytest.raises(EnvConnectionError) as err:
+            first.step({"action_type": "literature_search"})
+        assert not isinstance(err.value, EnvServerError) or isinstance(err.value, SessionEndedError)
+        again = second.reset(seed=2, scenario="egfr_nsclc_viable")  # the first call on the ended session
+        assert again.observation.step_count == 0 and again.observation.metadata["seed"] == 2
+        assert second.step({"action_type": "literature_search"}).observation.step_count == 1
+        first.close()
+        second.close()
+
+
+def test_an_interrupted_call_never_hands_its_reply_to_the_next() -> None:
+    """A caller's own wait_for cancelled step() after its frame was sent: the reply stayed queued and
+    the next reset() returned it (the old step's observation, seed 1) as its own."""
+    import asyncio
+
+    from drugenv.client import AsyncDrugTargetEnv
+
+    class SlowStep(DrugTargetEnvironment):  # a reply that is surely still on its way when the caller gives up
+        def step(self, action, **kwargs):
+            time.sleep(0.2)
+            return super().step(action, **kwargs)
+
+    async def play(url: str) -> None:
+        env = AsyncDrugTargetEnv(base_url=url)
+        await env.reset(seed=1, scenario="egfr_nsclc_viable")
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(env.step({"action_type": "literature_search"}), timeout=0.05)
+        got = await env.reset(seed=2, scenario="egfr_nsclc_viable")
+        assert got.observation.metadata["seed"] == 2 and got.observation.step_count == 0
+        assert (await env.state()).step_count == 0
+        await env.close()
+
+    with serve_in_thread(create_app(env_factory=SlowStep, max_sessions=4)) as url:
+        asyncio.run(play(url))
+
+
+def test_a_nan_in_a_dict_action_is_judged_as_in_process() -> None:
+    """JSON has no NaN: sent bare, the server refused the frame (INVALID_JSON) and took no step, where the
+    in-process environment penalises it; as text it fails the schema the same way."""
+    from drugenv.client import InvalidRequestError
+
+    action = {"action_type": "submit_validation_report", "final_decision": "go", "confidence": float("nan")}
+    local = DrugTargetEnvironment()
+    local.reset(seed=1, scenario="egfr_nsclc_viable")
+    expected = local.step(dict(action))
+    with serve_in_thread(create_app(strict_actions=False)) as url, DrugTargetEnv(base_url=url) as env:
+        env.reset(seed=1, scenario="egfr_nsclc_viable")
+        got = env.step(dict(action)).observation
+        assert (got.step_count, got.credits_remaining, [v.rule for v in got.rule_violations]) == \
+            (expected.step_count, expected.credits_remaining, [v.rule for v in expected.rule_violations])
+    with serve_in_thread(create_app()) as url, DrugTargetEnv(base_url=url) as env:  # strict: refused, named
+        env.reset(seed=1, scenario="egfr_nsclc_viable")
+        with pytest.raises(InvalidRequestError) as err:
+            env.step(dict(action))
+        assert err.value.code == "VALIDATION_ERROR" and "confidence" in json.dumps(err.value.data["errors"])
+
+
+@pytest.mark.parametrize("kwargs", [{"max_sessions": 0}, {"idle_timeout_s": 0}, {"idle_timeout_s": float("nan")},
+                                    {"max_message_bytes": 10},
                                     {"env_threads": -1}])
 def test_create_app_rejects_bad_limits(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ConfigError, match=next(iter(kwargs))):
