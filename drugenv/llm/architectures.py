@@ -158,18 +158,23 @@ def lora_update_flops(name: str | dict[str, Any], prompt_tokens: int, completion
 # ---------------------------------------------------------------------------------------------
 
 
+def rope_kwargs(theta: float) -> dict[str, Any]:
+    """``Qwen2Config``'s keyword for RoPE's base ``theta`` in the installed transformers: 5.x takes
+    ``rope_parameters`` (and would ignore ``rope_theta``), 4.x takes ``rope_theta`` (and ignores the other)."""
+    from transformers import Qwen2Config
+
+    if "rope_parameters" in inspect.signature(Qwen2Config.__init__).parameters:  # transformers 5.x
+        return {"rope_parameters": {"rope_type": "default", "rope_theta": theta}}
+    return {"rope_theta": theta}  # transformers 4.x
+
+
 def qwen2_config(name: str, **overrides: Any):
     """``transformers.Qwen2Config`` with the public values of ``name`` (``overrides`` win, e.g. ``num_hidden_layers=2``)."""
     from transformers import Qwen2Config
 
     a = {k: v for k, v in architecture(name).items() if k not in ("model_type", "torch_dtype")}
     a.update(overrides)
-    theta = a.pop("rope_theta")
-    params = inspect.signature(Qwen2Config.__init__).parameters
-    if "rope_parameters" in params:  # transformers 5.x
-        a["rope_parameters"] = {"rope_type": "default", "rope_theta": theta}
-    else:  # transformers 4.x
-        a["rope_theta"] = theta
+    a.update(rope_kwargs(a.pop("rope_theta")))
     a["pad_token_id"] = 151643  # <|endoftext|>, as the tokenizer's pad token
     return Qwen2Config(**a)
 
@@ -311,6 +316,7 @@ __all__ = [
     "param_count",
     "qwen2_config",
     "resolve_model_spec",
+    "rope_kwargs",
     "summary_table",
     "weight_bytes",
 ]

@@ -26,6 +26,7 @@ from typing import Any, Callable, Optional, Sequence
 from drugenv.actions import ACTION_TABLE, ActionType
 from drugenv.agents.belief import Belief
 from drugenv.agents.findings_fold import FindingsFold
+from drugenv.errors import ConfigError
 from drugenv.models import FINDING_SECTIONS, EvidenceDossier, Finding, HistoryEntry, ValidationObservation
 
 CHARS_PER_TOKEN = 3.0
@@ -823,7 +824,7 @@ def build_messages(
     is cut last; the evidence table is never cut.
 
     When the full system prompt, the evidence table and the violations leave no room for the dossier,
-    the compact prompt is used instead. Raises ``ValueError`` when even that does not fit.
+    the compact prompt is used instead. Raises ``ConfigError`` (a ``ValueError``) when even that does not fit.
     """
     count = make_token_counter(tokenizer)
 
@@ -834,8 +835,8 @@ def build_messages(
             n = count(msgs)
             if n <= max_prompt_tokens:
                 return msgs
-        raise ValueError(f"max_prompt_tokens={max_prompt_tokens} but the compact prompt takes {n} tokens; "
-                         "raise max_prompt_tokens.")
+        raise ConfigError(f"max_prompt_tokens={max_prompt_tokens} but the compact prompt takes {n} tokens; "
+                          "raise max_prompt_tokens.")
 
     if max_prompt_tokens < COMPACT_BELOW:
         return compact()

@@ -27,6 +27,7 @@ then ``$RUN_AGENT_MODEL_ID``, then ``DEFAULT_MODEL_ID``; ``--adapter``, then ``$
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
@@ -168,6 +169,20 @@ def make_hf_policy(
         raise ConfigError(f"cannot load model {model_id!r}{f' with adapter {adapter_id!r}' if adapter_id else ''}: "
                           f"{' '.join(str(e).split())[:300]}; pass a local model directory, a cached hub id "
                           "(HF_HUB_OFFLINE=1 allows only those), or 'tiny'") from None
+    except RuntimeError as e:  # peft: the adapter's tensors do not fit this model ("size mismatch for ...lora_A...")
+        if not adapter_id:
+            raise
+        raise ConfigError(f"adapter {adapter_id!r} does not fit model {model_id!r} (it was trained on "
+                          f"{_adapter_base(adapter_id) or 'another model'}): {' '.join(str(e).split())[:200]}; "
+                          "pass the model it was trained on") from None
+
+
+def _adapter_base(adapter_id: str) -> Optional[str]:
+    """The base model an adapter's ``adapter_config.json`` names, if it can be read."""
+    try:
+        return str(json.loads((Path(adapter_id) / "adapter_config.json").read_text())["base_model_name_or_path"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -370,8 +385,18 @@ def run_agent_episodes(
             on_episode_end(ep)
 
     specs = [EpisodeSpec(scenario, seed + ep, difficulty) for ep in range(episodes)]
-    play_episodes(policy, specs, env_factory=env_factory, batch_size=1, max_steps=max_steps,
-                  on_reset=reset, on_step=step, on_episode_end=end)
+    try:
+        play_episodes(policy, specs, env_factory=env_factory, batch_size=1, max_steps=max_steps,
+                      on_reset=reset, on_step=step, on_episode_end=end)
+    except BaseException as e:  # the dashboard says the run ended, and why, instead of "running" for ever
+        if dashboard_path and Path(dashboard_path).exists():
+            from drugenv.cli import one_line
+
+            state = DashboardState.model_validate_json(Path(dashboard_path).read_text())
+            state.status, state.error, state.completed = "error", one_line(e)[:500], completed
+            state.updated_at = datetime.now(timezone.utc).isoformat()
+            write_dashboard(state, dashboard_path)
+        raise
     if dashboard_path and Path(dashboard_path).exists():
         state = DashboardState.model_validate_json(Path(dashboard_path).read_text())
         state.status, state.completed, state.updated_at = "finished", completed, datetime.now(timezone.utc).isoformat()

@@ -458,6 +458,8 @@ def build_tiny_model(
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
+    from drugenv.llm.architectures import rope_kwargs
+
     save_dir = Path(save_dir)
     if tokenizer == "qwen":  # 151k-token build takes seconds: reuse the cached copy
         tok = cached_tokenizer("qwen")
@@ -472,7 +474,7 @@ def build_tiny_model(
     cfg = Qwen2Config(
         vocab_size=vocab, hidden_size=hidden, intermediate_size=4 * hidden, num_hidden_layers=layers,
         num_attention_heads=nh, num_key_value_heads=nkv, max_position_embeddings=4096, tie_word_embeddings=True,
-        rope_parameters={"rope_type": "default", "rope_theta": 1_000_000.0},
+        **rope_kwargs(1_000_000.0),  # Qwen2.5's base, in the keyword this transformers reads
         bos_token_id=None, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
     )
     torch.manual_seed(seed)

@@ -58,6 +58,55 @@ def test_snapshot_written_and_valid_after_every_step(tmp_path, monkeypatch, bpe_
     assert not [p for p in path.parent.iterdir() if p.name != path.name]  # atomic writes leave no temp files
 
 
+def test_a_run_that_fails_says_so_on_its_dashboard(tmp_path, bpe_tokenizer):
+    """Nothing wrote status "error": a crashed run read "running" for ever."""
+    env = DrugTargetEnvironment()
+    policy = HFPolicy(model_obj=object(), tokenizer_obj=bpe_tokenizer)
+    backend = OracleTextBackend(bpe_tokenizer, env)
+
+    class Fails(GenerationBackend):
+        tokenizer = bpe_tokenizer
+
+        def generate(self, prompts, sampling):
+            if backend.calls == 2:
+                raise RuntimeError("CUDA out of\nmemory")
+            return backend.generate(prompts, sampling)
+
+    policy.backend = Fails()
+    path = tmp_path / "_dashboard_state.json"
+    with pytest.raises(RuntimeError, match="CUDA"):
+        run_agent_episodes(policy, lambda: env, episodes=1, seed=0, scenario="egfr_nsclc_viable", dashboard_path=path,
+                           model_id="scripted", echo=False)
+    state = DashboardState.model_validate_json(path.read_text())
+    assert state.status == "error" and state.error == "CUDA out of memory"
+
+
+def test_a_budget_below_the_compact_prompt_is_a_config_error(bpe_tokenizer):
+    """It was a bare ValueError (a traceback) from inside the first act."""
+    from drugenv.errors import ConfigError
+    from drugenv.llm.prompts import build_messages
+
+    obs = DrugTargetEnvironment().reset(seed=0, scenario="egfr_nsclc_viable")
+    with pytest.raises(ConfigError, match="max_prompt_tokens=50"):
+        build_messages(obs, max_prompt_tokens=50, tokenizer=bpe_tokenizer)
+
+
+def test_an_adapter_for_another_model_is_a_config_error(tmp_path, tiny_model_dir):
+    """peft's size-mismatch RuntimeError came out as a multi-line traceback."""
+    from peft import LoraConfig, get_peft_model
+
+    from drugenv.errors import ConfigError
+    from drugenv.llm.tiny import build_tiny_model
+
+    other = build_tiny_model(tmp_path / "wide", layers=2, hidden=256)
+    from transformers import AutoModelForCausalLM
+
+    lora = get_peft_model(AutoModelForCausalLM.from_pretrained(other), LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))
+    lora.save_pretrained(tmp_path / "adapter")
+    with pytest.raises(ConfigError, match="does not fit model"):
+        run_agent.make_hf_policy(tiny_model_dir, str(tmp_path / "adapter"))
+
+
 def test_env_vars_choose_model_and_adapter(monkeypatch):
     monkeypatch.delenv(run_agent.MODEL_ENV_VAR, raising=False)
     monkeypatch.delenv(run_agent.ADAPTER_ENV_VAR, raising=False)
