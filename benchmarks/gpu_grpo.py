@@ -12,7 +12,7 @@ minibatch and LoRA rank of ``rllib_configs/grpo_qwen25_05b.py`` and ``grpo_qwen2
 3. **Learner update**: LoRA on all seven linear layers (the config's rank), one optimizer step on
    ``minibatch_size`` rows of (prompt + completion) with the project's ``completion_logprobs`` and DAPO
    ``grpo_loss``; activation checkpointing off and on; time, model-FLOPs utilisation against
-   ``--peak-tflops`` (790, H200 bf16 dense) and peak memory.
+   ``--peak-tflops`` (989, H200 SXM bf16 dense) and peak memory.
 4. **Adapter sync**: extract the LoRA tensors to CPU float32 numpy (``DrugLLMRLModule.get_state``) and
    copy them back (``set_state``).
 5. **Largest batch that fits**: rows at the full prompt budget, doubling from the group size until
@@ -418,7 +418,7 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     ap.add_argument("--out", default=None, help="JSON report path (default $OUT/gpu_grpo.json, else runs/bench/gpu_grpo.json; a report worth keeping is copied to docs/results/performance/)")
     ap.add_argument("--device", default=None, help="cuda / cpu (default: cuda when available)")
     ap.add_argument("--dtype", default=None, help="bfloat16 (default on CUDA) / float32 (default on CPU)")
-    ap.add_argument("--peak-tflops", type=float, default=790.0, help="dense bf16 peak for MFU (H200 SXM: 790)")
+    ap.add_argument("--peak-tflops", type=float, default=989.0, help="dense bf16 peak for MFU (H200 SXM: 989; 1,979 is with sparsity)")
     ap.add_argument("--time-budget-s", type=float, default=300.0,
                     help="seconds from the start after which no new max-batch trial begins (each architecture gets an equal share)")
     ap.add_argument("--row-cap", type=int, default=1024, help="largest batch the max-batch search tries")

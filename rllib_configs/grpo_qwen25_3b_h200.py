@@ -21,7 +21,10 @@ ALGO = "grpo"
 DEFAULTS: dict[str, Any] = {
     "model": "Qwen/Qwen2.5-3B-Instruct",
     "sft": {"enabled": True, "mode": "lora", "expert": "oracle", "suite": "procedural-train", "episodes": 1000, "steps": 500,
-            "lr": 1e-4, "batch_size": 16, "lora_r": 32, "lora_alpha": 64},
+            "lr": 1e-4, "batch_size": 16, "lora_r": 32, "lora_alpha": 64,
+            # A batch of 16 ~2,000-token conversations in one pass would keep ~150 GB of activations
+            # (fp32 logits alone 0.6 MB a token): two at a time, layers recomputed (docs/gpu.md).
+            "micro_batch_size": 2, "gradient_checkpointing": True},
     "training": {
         "group_size": 16,
         "groups_per_iteration": 16,

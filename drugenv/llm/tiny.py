@@ -431,6 +431,19 @@ def build_tokenizer(kind: TokenizerKind = "bpe", save_dir: Optional[Path] = None
 # ---------------------------------------------------------------------------------------------
 
 
+def tiny_shape_problem(layers: int, hidden: int, heads: Optional[int] = None, kv_heads: Optional[int] = None) -> Optional[str]:
+    """Why ``build_tiny_model`` cannot build this shape (None: it can): checked by ``drugenv train`` before Ray
+    starts, where ``tiny:L2H100`` was a traceback from inside the run."""
+    nh = heads or max(1, hidden // 32)
+    nkv = kv_heads or (nh // 2 if nh % 2 == 0 else nh)
+    if layers < 1 or hidden < 1:
+        return f"layers={layers}, hidden={hidden}: both must be >= 1"
+    if hidden % nh or nh % nkv:
+        return (f"hidden={hidden}, heads={nh}, kv_heads={nkv}: hidden must divide by heads and heads by kv_heads "
+                "(the default heads are hidden // 32: use a multiple of 32, e.g. tiny:L2H128)")
+    return None
+
+
 def build_tiny_model(
     save_dir: Path | str,
     *,
@@ -466,10 +479,11 @@ def build_tiny_model(
         _save_tokenizer(tok, save_dir, tokenizer_class="Qwen2Tokenizer")
     else:
         tok = build_tokenizer(tokenizer, save_dir, seed=seed)
+    problem = tiny_shape_problem(layers, hidden, heads, kv_heads)
+    if problem:
+        raise ValueError(problem)
     nh = heads or max(1, hidden // 32)
     nkv = kv_heads or (nh // 2 if nh % 2 == 0 else nh)
-    if hidden % nh or nh % nkv:
-        raise ValueError(f"hidden={hidden}, heads={nh}, kv_heads={nkv}: hidden must divide by heads and heads by kv_heads")
     vocab = QWEN_VOCAB_ROWS if tokenizer == "qwen" else -(-len(tok) // 64) * 64
     cfg = Qwen2Config(
         vocab_size=vocab, hidden_size=hidden, intermediate_size=4 * hidden, num_hidden_layers=layers,
@@ -573,4 +587,5 @@ __all__ = [
     "default_cache_dir",
     "domain_corpus",
     "fetch_qwen_tiktoken",
+    "tiny_shape_problem",
 ]

@@ -23,6 +23,7 @@ from __future__ import annotations
 import ast
 import difflib
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,8 +92,8 @@ def _leaf_type_ok(default: Any, value: Any) -> bool:
         return isinstance(value, bool)
     if isinstance(default, int):
         return isinstance(value, int) and not isinstance(value, bool)
-    if isinstance(default, float):
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, float):  # and finite: training.lr=Infinity trained on NaN weights
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if isinstance(default, str):  # e.g. rollout_fragment_length "auto" | int, model "tiny" | a path
         return isinstance(value, (str, int, float)) and not isinstance(value, bool)
     if isinstance(default, (list, tuple)):
@@ -104,11 +105,13 @@ _TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str:
 
 
 def check_overrides(defaults: Mapping[str, Any], overrides: Mapping[str, Any], *,
-                    extra_ok: Callable[[str], bool] = lambda path: False, prefix: str = "") -> None:
+                    extra_ok: Callable[[str], bool] = lambda path: False,
+                    nullable: Callable[[str], bool] = lambda path: False, prefix: str = "") -> None:
     """Raise ``ConfigError`` for a key ``defaults`` does not have or a value of the wrong type.
 
     A key missing from ``defaults`` passes when ``extra_ok(dotted path)`` says so (RLlib knobs the
     config leaves at RLlib's default); an empty default mapping (e.g. ``reward_config``) takes any keys.
+    ``null`` passes where the default is None or ``nullable(dotted path)`` says the setting takes None.
     """
     for key, value in overrides.items():
         path = f"{prefix}{key}"
@@ -132,8 +135,8 @@ def check_overrides(defaults: Mapping[str, Any], overrides: Mapping[str, Any], *
                 raise ConfigError(f"setting {path}={value!r} must be a mapping of {', '.join(sorted(default)) or 'keys'}; "
                                   f"set one key with --set {path}.KEY=VALUE")
             if default:
-                check_overrides(default, value, extra_ok=extra_ok, prefix=f"{path}.")
-        elif not (value is None and default is None) and not _leaf_type_ok(default, value):
+                check_overrides(default, value, extra_ok=extra_ok, nullable=nullable, prefix=f"{path}.")
+        elif not (value is None and (default is None or nullable(path))) and not _leaf_type_ok(default, value):
             kind = _TYPE_NAMES.get(type(default), type(default).__name__)
             raise ConfigError(f"setting {path}={value!r} has the wrong type: expected {kind} "
                               f"(the default is {default!r}), e.g. --set {path}={json.dumps(default)}")
@@ -151,6 +154,50 @@ def _section_keywords(config_cls: type, section: str) -> set[str]:
             names |= {p.name for p in inspect.signature(method).parameters.values()
                       if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "self"}
     return names
+
+
+def _nullable(module: Any) -> Callable[[str], bool]:
+    """``nullable`` for ``check_overrides``: GRPO's ``training.X`` that ``DrugGRPOConfig`` declares
+    ``Optional`` (``minibatch_size=null``: the whole batch; ``epsilon_high=null``: ε), and SFT's settings
+    that take None."""
+    if module.ALGO != "grpo":
+        return lambda path: False
+    from drugenv.training.grpo_config import nullable_training_keys
+    from drugenv.training.grpo_train import SFT_SETTINGS
+
+    def ok(path: str) -> bool:
+        section, _, name = path.partition(".")
+        if section == "training":
+            return name in nullable_training_keys()
+        return section == "sft" and type(None) in SFT_SETTINGS.get(name, ())
+    return ok
+
+
+def _sft_setting(module: Any, extra_ok: Callable[[str], bool]) -> Callable[[str], bool]:
+    """``extra_ok`` that also takes any of ``SFT_SETTINGS`` under ``sft.`` on a GRPO config (its type is
+    checked by ``check_sft_types``)."""
+    if module.ALGO != "grpo":
+        return extra_ok
+    from drugenv.training.grpo_train import SFT_SETTINGS
+
+    return lambda path: (path.startswith("sft.") and path[4:] in SFT_SETTINGS) or extra_ok(path)
+
+
+def check_sft_types(sft: Mapping[str, Any]) -> None:
+    """An ``sft.*`` value of a type ``SFT_SETTINGS`` does not list is a ``ConfigError``."""
+    from drugenv.training.grpo_train import SFT_SETTINGS
+
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string", list: "a list", type(None): "null"}
+    for key, value in sft.items():
+        kinds = SFT_SETTINGS.get(key)
+        if kinds is None:
+            continue
+        ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
+        if ok and isinstance(value, float) and not math.isfinite(value):
+            ok = False
+        if not ok:
+            raise ConfigError(f"setting sft.{key}={value!r} has the wrong type: expected "
+                              f"{' or '.join(names.get(k, k.__name__) for k in kinds)}")
 
 
 def _rllib_knob(module: Any) -> Callable[[str], bool]:
@@ -210,6 +257,9 @@ def check_resume(module: Any, resume: Optional[str]) -> None:
         if not (p / CHECKPOINT_META).is_file():
             raise ConfigError(f"--resume {resume} is not a GRPO checkpoint (no {CHECKPOINT_META} in it); "
                               "pass a checkpoint_* directory of an earlier run, e.g. runs/grpo_tiny_cpu/checkpoint_final")
+        from drugenv.training.grpo_train import resumed_model
+
+        resumed_model(p)  # the model it continues on still exists
     else:
         from drugenv.training.ppo import is_ppo_checkpoint
 
@@ -230,7 +280,9 @@ def check_args(args: "TrainArgs") -> tuple[Any, dict[str, Any]]:
     if args.no_sft:
         overrides = merge(overrides, {"sft": {"enabled": False}})
     defaults = module.settings(None)
-    check_overrides(defaults, overrides, extra_ok=_rllib_knob(module))
+    check_overrides(defaults, overrides, extra_ok=_sft_setting(module, _rllib_knob(module)), nullable=_nullable(module))
+    if module.ALGO == "grpo" and isinstance(overrides.get("sft"), Mapping):
+        check_sft_types(overrides["sft"])
     try:
         check_values(module, module.settings(overrides), overrides)
     except (ValueError, TypeError) as e:  # pydantic's ValidationError (a reward_config field) is a ValueError too
@@ -290,7 +342,7 @@ def _check_values(module: Any, s: Mapping[str, Any], overrides: Mapping[str, Any
 
         if missing_local_path(s["model"]):
             raise ValueError(f"model={s['model']!r} does not exist; pass a model directory, a hub id, or 'tiny'")
-        from drugenv.llm.architectures import RANDOM_PREFIX, architecture_names, is_built_spec
+        from drugenv.llm.architectures import RANDOM_PREFIX, TINY_SPEC, architecture_names, is_built_spec
 
         name = s["model"]
         if not Path(name).exists() and (name.startswith("tiny") and not is_built_spec(name) or
@@ -298,6 +350,13 @@ def _check_values(module: Any, s: Mapping[str, Any], overrides: Mapping[str, Any
             raise ValueError(f"model={name!r} is not a model this package builds: 'tiny', 'tiny:L<layers>H<hidden>', "
                              f"'tiny-qwen' or 'random:<architecture>' ({', '.join(architecture_names())}); "
                              "or pass a model directory or hub id")
+        shape = TINY_SPEC.fullmatch(name)
+        if shape and shape.group(1) and not Path(name).exists():
+            from drugenv.llm.tiny import tiny_shape_problem
+
+            problem = tiny_shape_problem(int(shape.group(1)), int(shape.group(2)))
+            if problem:
+                raise ValueError(f"model={name!r}: {problem}")
     if module.ALGO != "grpo":
         # RLlib's PPOConfig.validate() lets these through and fails (or trains on nothing) later.
         t = s["training"]

@@ -101,10 +101,16 @@ def init_ray(num_cpus: int = 2) -> bool:
     os.environ.setdefault("RAY_worker_niceness", "0")
     try:
         import ray
+        import ray._private.ray_constants as ray_constants
     except ImportError as e:  # pragma: no cover - depends on the install
         raise DependencyNotInstalled("ray[rllib,tune]", "train") from e
     if ray.is_initialized():
         return False
+    if os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] == "0":
+        # Ray reads the variable once, when ray_constants is first imported: building an RLlib config
+        # (drugenv train's checks) imports it before this runs, and the driver then bound the NIC's
+        # address. The node address is looked up through this constant when ray.init starts the node.
+        ray_constants.ENABLE_RAY_CLUSTER = False
     # Workers inherit the driver's environment: they check that they import the same drugenv source.
     provenance.export_to_workers()
     # address="local": always a fresh local Ray, never a stale cluster file left by an earlier head.

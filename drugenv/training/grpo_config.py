@@ -15,7 +15,11 @@ Example (tiny local model, one env-runner actor, learner in the driver)::
 
 from __future__ import annotations
 
+import ast
+import functools
+import inspect
 import re
+import textwrap
 
 from typing import Any, Callable, Dict, List, Optional, Sequence, Type, Union
 
@@ -25,6 +29,20 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.rllib.utils.annotations import override
 
 from drugenv.training.losses import ADVANTAGE_MODES, LOSS_TYPES
+
+
+@functools.lru_cache(maxsize=1)
+def nullable_training_keys() -> frozenset[str]:
+    """The ``training()`` settings ``DrugGRPOConfig`` declares as taking None (``self.X: Optional[...]``
+    in its ``__init__``): read from its annotations, so ``drugenv train --set training.X=null`` follows them."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(DrugGRPOConfig.__init__)))
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Attribute):
+            ann = ast.unparse(node.annotation)
+            if ann.startswith("Optional[") or (ann.startswith("Union[") and "None" in ann):
+                out.add(node.target.attr)
+    return frozenset(out)
 
 
 class DrugGRPOConfig(AlgorithmConfig):

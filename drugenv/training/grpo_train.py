@@ -58,6 +58,19 @@ def resolve_base_model(spec: str, out_dir: Path) -> str:
     return str(dst.resolve())
 
 
+SFT_SETTINGS: dict[str, tuple[type, ...]] = {
+    "enabled": (bool,), "mode": (str,), "expert": (str,), "suite": (str,), "episodes": (int,), "steps": (int,),
+    "lr": (float, int), "batch_size": (int,), "micro_batch_size": (int, type(None)), "gradient_checkpointing": (bool,),
+    "lora_r": (int,), "lora_alpha": (int,), "target_modules": (list,), "warmup": (float, int), "schedule": (str,),
+    "explore": (float, int), "report_episodes": (int,), "report_weight": (int,), "follow_up_weight": (int,),
+    "confident_go_weight": (int,), "select_episodes": (int,), "select_every": (int,), "select_by": (str,),
+    "select_metric": (str,), "select_max_new_tokens": (int,), "candidates": (int,),
+}
+"""Every ``sft.*`` setting ``sft_warm_start`` and ``sft_choose_start`` read, with the types they take: what
+``drugenv train --set sft.KEY=VALUE`` accepts on any GRPO config, whether or not the config sets it
+(``max_prompt_tokens`` and ``max_steps`` come from the training section: ``sft_settings_for``)."""
+
+
 def sft_settings_for(s: Mapping[str, Any]) -> dict[str, Any]:
     """The SFT settings of a run: ``s["sft"]`` plus the game GRPO and evaluation play — the prompt
     budget (``training.max_prompt_tokens``) and the step cap (``training.max_turns``), so SFT prompts
@@ -136,7 +149,9 @@ def sft_warm_start(base_model: str, sft: Mapping[str, Any], out_dir: Path, *, se
     losses = sft_on_trajectories(model, tok, train, steps=int(sft["steps"]), lr=float(sft["lr"]),
                                  batch_size=int(sft["batch_size"]), seed=seed, log_every=0,
                                  warmup=float(sft.get("warmup", 0.0)), schedule=str(sft.get("schedule", "constant")),
-                                 eval_fn=eval_fn, eval_every=int(sft.get("select_every", 0)), eval_log=eval_log)
+                                 eval_fn=eval_fn, eval_every=int(sft.get("select_every", 0)), eval_log=eval_log,
+                                 micro_batch_size=sft.get("micro_batch_size"),
+                                 gradient_checkpointing=bool(sft.get("gradient_checkpointing", False)))
     if hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()
     tmp = dst.with_name(dst.name + ".tmp")
@@ -148,6 +163,9 @@ def sft_warm_start(base_model: str, sft: Mapping[str, Any], out_dir: Path, *, se
         "selected_step": max(eval_log, key=lambda r: r["score"])["step"] if eval_log else int(sft["steps"]),
         "seconds": round(time.perf_counter() - t0, 1)}, indent=2))
     os.replace(tmp, dst)
+    del model
+    if torch.cuda.is_available():  # the driver's cached blocks would otherwise starve the learner and runner actors
+        torch.cuda.empty_cache()
     if progress:
         print(f"SFT warm-start: {len(examples)} {expert} turns ({len(train)} rows), {sft['steps']} steps, "
               f"loss {losses[0]:.3f} → {losses[-1]:.3f}" + (f", held-out imitation {eval_log}" if eval_log else ""))
@@ -317,6 +335,23 @@ def export_adapter(algo: Any, path: Path) -> Path:
     return path
 
 
+def resumed_model(checkpoint: str | Path) -> str:
+    """The model a GRPO checkpoint's adapter was trained on (its metadata's ``model``: the SFT warm start,
+    or the base). Restoring only the adapter's tensors onto another model (``--no-sft`` on a warm-started
+    run, a new ``--out`` whose SFT redoes the start) trained on silently; a model that is gone is a
+    ``ConfigError``."""
+    from drugenv.llm.run_agent import missing_local_path
+
+    try:
+        model = json.loads((Path(checkpoint) / CHECKPOINT_META).read_text())["model"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ConfigError(f"--resume {checkpoint}: its {CHECKPOINT_META} names no model ({e})") from None
+    if not isinstance(model, str) or missing_local_path(model):
+        raise ConfigError(f"--resume {checkpoint}: the model its adapter was trained on, {model!r}, is gone; "
+                          "resume from a checkpoint whose run folder still holds it")
+    return model
+
+
 def save_checkpoint(algo: Any, path: Path, meta: Mapping[str, Any]) -> Path:
     """RLlib checkpoint (resumable) + peft adapter + metadata that ``checkpoint:PATH`` agents read."""
     path.mkdir(parents=True, exist_ok=True)
@@ -432,7 +467,9 @@ def run_grpo(
         report["before"] = evaluate_model(base, None, run, progress=progress, episodes=run.get("curve_eval_episodes"))
     sft_choice = None
     model = base
-    if s["sft"].get("enabled"):
+    if resume:  # the adapter continues on the model it was trained on, not on whatever this run would build
+        model = resumed_model(resume)
+    elif s["sft"].get("enabled"):
         model, sft_choice = sft_choose_start(base, s, out_dir, progress=progress)
     known: dict[str, tuple[dict, list]] = {}
     if s["sft"].get("enabled") and "after_sft" not in report:
@@ -445,6 +482,7 @@ def run_grpo(
     if resume:
         algo.restore_from_path(str(Path(resume).resolve()))
         first = int(algo.iteration) + 1
+        files.resume_after(int(algo.iteration))
     meta = {"algo": "grpo", "model": model, "base_model": base, "config": getattr(config_module, "__file__", None), "settings": s}
 
     wandb_run = None

@@ -210,6 +210,8 @@ def train_ppo(
     files = RunFiles(out_dir) if out_dir is not None else None
     if files is not None:
         files.start(config_module.ALGO, s, resume=resume_from is not None)
+        if resume_from is not None:
+            files.resume_after(first - 1)
     ckpt: Optional[str] = None
     try:
         bar = tqdm(range(first, first + iterations), desc=f"train {config_module.ALGO}", disable=not progress)

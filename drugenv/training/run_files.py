@@ -48,6 +48,12 @@ class RunFiles:
         with open(self.out / METRICS, "a") as f:
             f.write(json.dumps(dict(row), default=str) + "\n")
 
+    def resume_after(self, iteration: int) -> None:
+        """Keep only the rows up to ``iteration`` (the checkpoint a run resumes from): resumed from an
+        earlier checkpoint than its last, a run would log the iterations after it a second time."""
+        rows = [r for r in self.history() if not isinstance(r.get("iteration"), int) or r["iteration"] <= iteration]
+        (self.out / METRICS).write_text("".join(json.dumps(r, default=str) + "\n" for r in rows))
+
     def history(self) -> list[dict[str, Any]]:
         """Every row of ``metrics.jsonl``, including iterations before a ``--resume``."""
         path = self.out / METRICS

@@ -143,3 +143,24 @@ def test_confident_go_reports_are_found_and_weighted(bpe_tokenizer):
     assert not any(is_confident_go(c) for c in ex if not is_report(c))
     assert len(decision_weighted(ex, 2, 1, 5)) == len(ex) + (2 * 5 - 1) + (2 - 1)
     assert decision_weighted(ex, 1, 1, 1) == ex
+
+
+@pytest.mark.parametrize("micro, checkpointing", [(1, False), (2, False), (3, True)])
+def test_micro_batches_and_checkpointing_take_the_whole_batchs_step(tiny_model_dir, examples, micro, checkpointing):
+    """Each micro-batch's loss is weighted by its share of the batch's assistant tokens, so two steps of
+    batch 4 in micro-batches (and with layers recomputed) end at the weights one pass per batch gives."""
+    from drugenv.llm.loading import load_model_and_tokenizer
+
+    short = [[{"role": "system", "content": "Reply with one JSON action."}, *conv[1:]] for conv in examples]
+    ends, losses = [], []
+    for kwargs in ({}, {"micro_batch_size": micro, "gradient_checkpointing": checkpointing}):
+        model, tok = load_model_and_tokenizer(tiny_model_dir, device="cpu")
+        start = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
+        losses.append(sft_on_trajectories(model, tok, short, steps=2, lr=1e-3, batch_size=4, seed=0, **kwargs))
+        ends.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+        assert not model.is_gradient_checkpointing
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+    # Adam divides each gradient by its own scale, so a weight whose gradient is ~0 can move by ~lr on a
+    # rounding difference: compare the whole update, not each weight.
+    update = (ends[0] - start).norm()
+    assert (ends[1] - ends[0]).norm() < 1e-2 * update

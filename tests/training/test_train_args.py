@@ -53,3 +53,29 @@ def test_resume_is_checked_first(tmp_path):
         check_args(TrainArgs(config=GRPO, resume=str(tmp_path)))
     with pytest.raises(ConfigError, match="not an RLlib PPO checkpoint"):
         check_args(TrainArgs(config=PPO, resume=str(tmp_path)))
+
+
+def test_documented_nulls_sft_settings_and_finite_numbers():
+    """null was refused wherever the config's default is not None (training.minibatch_size=null, "None =
+    whole batch"); sft settings the code reads but a config does not set were "unknown"; Infinity passed."""
+    GPU = str(ROOT / "rllib_configs/grpo_qwen25_3b_h200.py")
+    _, overrides = check_args(TrainArgs(config=GPU, set=["training.minibatch_size=null", "training.epsilon_high=null",
+                                                         "sft.target_modules=['q_proj']", "sft.schedule=cosine",
+                                                         "sft.micro_batch_size=null"]))
+    assert overrides["training"]["minibatch_size"] is None and overrides["sft"]["target_modules"] == ["q_proj"]
+    for bad, match in (("training.lr=Infinity", "training.lr"), ("training.group_size=null", "training.group_size"),
+                       ("sft.steps=1.5", "sft.steps"), ("sft.lr=nan", "sft.lr"), ("sft.nope=1", "unknown setting")):
+        with pytest.raises(ConfigError, match=match):
+            check_args(TrainArgs(config=GPU, set=[bad]))
+
+
+def test_sft_settings_list_every_key_the_sft_code_reads():
+    import re
+
+    from drugenv.training import grpo_train
+
+    source = Path(grpo_train.__file__).read_text()
+    read = set(re.findall(r"""\bsft(?:\.get\(|\[)["']([a-z_]+)["']""", source))
+    read |= set(re.findall(r"""s\["sft"\](?:\.get\(|\[)["']([a-z_]+)["']""", source))
+    assert read, "the pattern no longer finds the reads"
+    assert read - {"max_prompt_tokens", "max_steps"} <= set(grpo_train.SFT_SETTINGS), read - set(grpo_train.SFT_SETTINGS)

@@ -275,3 +275,47 @@ def test_sft_selection_by_the_models_own_episodes(tiny_model_dir, tmp_path):
     assert made["selected_step"] == best["step"]
     with pytest.raises(ConfigError, match="select_by"):
         sft_warm_start(tiny_model_dir, {**sft, "select_by": "vibes"}, tmp_path / "bad", progress=False)
+
+
+def test_the_local_ray_binds_loopback_even_after_rllib_was_imported(tmp_path):
+    """drugenv train builds the RLlib config (importing Ray's constants) before init_ray sets
+    RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, which Ray had already read: the node bound the NIC's address."""
+    code = ("import ray, ray.rllib.algorithms.ppo\n"
+            "from drugenv.training.configs import init_ray\n"
+            "assert init_ray(1)\n"
+            "try:\n"
+            "    print(ray.util.get_node_ip_address())\n"
+            "finally:\n"
+            "    ray.shutdown()\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "RAY_ADDRESS")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "127.0.0.1"
+
+
+def test_a_resumed_run_continues_on_its_checkpoints_model_and_curve(tmp_path):
+    """--resume restored only the adapter onto whatever model this run built (--no-sft on a warm-started
+    run, or a new SFT); a run resumed from an earlier checkpoint logged the later iterations twice."""
+    from drugenv.training.grpo_train import resumed_model
+    from drugenv.training.run_files import RunFiles
+
+    ckpt = tmp_path / "checkpoint_iter_0002"
+    ckpt.mkdir()
+    model = tmp_path / "sft_model"
+    model.mkdir()
+    (ckpt / "drugenv_checkpoint.json").write_text(json.dumps({"algo": "grpo", "model": str(model), "iteration": 2}))
+    assert resumed_model(ckpt) == str(model)
+    shutil.rmtree(model)
+    with pytest.raises(ConfigError, match="is gone"):
+        resumed_model(ckpt)
+    (ckpt / "drugenv_checkpoint.json").write_text("{}")
+    with pytest.raises(ConfigError, match="names no model"):
+        resumed_model(ckpt)
+
+    files = RunFiles(tmp_path / "run")
+    files.start("grpo", {}, resume=False)
+    for it in range(1, 6):
+        files.log({"iteration": it})
+    files.resume_after(2)
+    files.log({"iteration": 3})
+    assert [r["iteration"] for r in files.history()] == [1, 2, 3]
