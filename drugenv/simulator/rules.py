@@ -9,7 +9,8 @@ It sees only what the agent could know (credits, what was done before); never th
 | unaffordable   | hard     | cost > credits remaining                                          | blocked, penalty               |
 | missing_decision | hard   | submit_validation_report without final_decision or confidence    | blocked, penalty + missing_decision_penalty |
 | redundant      | soft     | same action with the same canonical parameters as before          | runs (same result), penalty    |
-| prerequisite   | soft     | a soft prerequisite of the action table is unmet                  | runs, penalty, lowers coherence|
+| prerequisite   | soft     | a soft prerequisite of the action table is unmet                  | runs, penalty, lowers coherence (evidence actions) |
+| report_fields  | soft     | final_decision or confidence on an action that is not the report  | runs (they are ignored), penalty |
 
 Soft prerequisites are listed once, in ``drugenv.actions.ACTION_TABLE`` (``soft_prereq``,
 ``needs_any_evidence``): e.g. expression before toxicity_panel, in_vitro before in_vivo.
@@ -148,6 +149,12 @@ def check(
         out.redundant = True
         out.violations.append(_violation(
             "redundant", "soft", f"{action.action_type.value} with these parameters was already run; the result is the same"))
+    if action.action_type != ActionType.SUBMIT_VALIDATION_REPORT and (
+        action.final_decision is not None or action.confidence is not None
+    ):  # said, so that no agent believes it has reported
+        out.violations.append(_violation(
+            "report_fields", "soft", f"final_decision and confidence belong to submit_validation_report; "
+            f"{action.action_type.value} ignores them and no report was made"))
     if spec.soft_prereq or spec.needs_any_evidence:
         out.prereq_applicable = True
         if spec.soft_prereq and not any(d in investigated for d in spec.soft_prereq):

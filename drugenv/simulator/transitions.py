@@ -63,13 +63,15 @@ def apply(latent: FullLatentState, book: EpisodeBook, action: DrugTargetAction, 
         out = _output(action, "info", f"Report submitted: {action.final_decision} (confidence {action.confidence:.2f}).")
         return Transition(out, cost=0, new_dimension=False, submitted=True)
 
-    if check.prereq_applicable:
-        progress.prereq_checked += 1
-        progress.prereq_satisfied += int(check.prereq_met)
     if action.action_type == ActionType.FLAG_RED_FLAG:
         out = _output(action, "info", f"Red flag recorded: {action.parameters['description']}")
         progress.calls.add(check.key)
         return Transition(out, cost=spec.cost, new_dimension=False, submitted=False)
+    # Coherence counts evidence steps only: a flag costs nothing, so counting its prerequisite let an
+    # agent raise the terminal coherence term by flagging (0.0 -> 0.095 with 20 flags after one slip).
+    if check.prereq_applicable:
+        progress.prereq_checked += 1
+        progress.prereq_satisfied += int(check.prereq_met)
 
     progress.evidence_calls += 1
     progress.redundant_calls += int(check.redundant)

@@ -104,3 +104,29 @@ def test_shaping_off_and_potential_based():
     off = DrugTargetEnvironment(reward_config=RewardConfig(shaping=False))
     off.reset(seed=0, scenario="cd33_aml_misleading")
     assert off.step({"action_type": "off_target_screen"}).step_reward_breakdown["reward/shaping"] == 0.0
+
+
+def test_free_red_flags_do_not_raise_the_terminal_coherence():
+    """A flag costs nothing; counting its prerequisite ("some evidence first") raised the terminal
+    coherence term from 0.0 to 0.095 with 20 flags after one unmet prerequisite."""
+    def play(flags: int) -> float:
+        env = DrugTargetEnvironment()
+        env.reset(seed=4, scenario="egfr_nsclc_viable")
+        env.step({"action_type": "toxicity_panel"})  # before any expression evidence: a prerequisite unmet
+        for i in range(flags):
+            env.step({"action_type": "flag_red_flag", "parameters": {"description": f"flag {i}"}})
+        obs = env.step({"action_type": "submit_validation_report", "final_decision": "go", "confidence": 0.6})
+        return obs.step_reward_breakdown["terminal/reasoning_coherence"]
+
+    assert play(0) == play(5) == play(20) == 0.0
+
+
+def test_report_fields_on_another_action_are_a_soft_violation():
+    """They were accepted and ignored without a word: an LLM could believe it had reported."""
+    env = DrugTargetEnvironment()
+    env.reset(seed=4, scenario="egfr_nsclc_viable")
+    obs = env.step({"action_type": "literature_search", "final_decision": "go", "confidence": 0.9})
+    assert [v.rule for v in obs.rule_violations] == ["report_fields"] and not obs.done
+    assert obs.step_reward_breakdown["reward/violations"] == pytest.approx(-RewardConfig().soft_violation_penalty)
+    obs = env.step({"action_type": "submit_validation_report", "final_decision": "go", "confidence": 0.9})
+    assert obs.done and not obs.rule_violations
