@@ -169,6 +169,8 @@ def _validate(obj: dict[str, Any], text: str | None = None) -> DrugTargetAction 
             try:
                 params.model_validate(given, strict=True)
             except ValidationError as e:
+                if any(isinstance(k, str) and not utf8_encodable(k) for k in given):  # pydantic names no field for it
+                    return "parameters: a key that is not valid unicode (a lone surrogate escape); use the action table's names"
                 return "parameters." + _schema_message(e)
     try:
         action = _validate_json(obj, text)
@@ -177,6 +179,8 @@ def _validate(obj: dict[str, Any], text: str | None = None) -> DrugTargetAction 
             field = next((k for k, v in obj.items() if isinstance(v, str) and not utf8_encodable(v)), None)
             if field is not None:
                 return f"{field}: Input should be a valid string, unable to parse raw data as a unicode string"
+            if any(isinstance(k, str) and not utf8_encodable(k) for k in obj):  # the JSON error's column is in our copy
+                return "action: a key that is not valid unicode (a lone surrogate escape); use the action's field names"
         return _schema_message(e)
     except RecursionError:  # json.dumps of an object nested deeper than Python's recursion limit allows
         return "the action object is nested too deeply"

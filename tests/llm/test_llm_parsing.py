@@ -124,6 +124,16 @@ def test_a_lone_surrogate_escape_names_its_field():
         assert failure.message.startswith(f"{field}: Input should be a valid string"), failure.message
 
 
+def test_a_lone_surrogate_escape_in_a_key_says_so():
+    """A key was reported as "Invalid JSON ... column 44" of the parser's own copy, or inside parameters as
+    "parameters.action: Input should be a valid string", a field that does not exist."""
+    for where, action in (("action: a key", '{"action_type": "query_expression", "\ud800": 1}'),
+                          ("parameters: a key", '{"action_type": "query_expression", "parameters": {"\ud800": 1}}')):
+        failure = parse_action(action)
+        assert isinstance(failure, ParseFailure) and failure.kind == "schema"
+        assert failure.message.startswith(where) and "not valid unicode" in failure.message, failure.message
+
+
 @pytest.mark.parametrize("reply", [b'{"action_type": "query_expression"}', 7, ["x"]])
 def test_a_reply_that_is_not_text_is_a_type_error(reply):
     with pytest.raises(TypeError, match="takes the model's reply as a str"):
