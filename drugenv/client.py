@@ -206,6 +206,14 @@ def _state_result(data: dict[str, Any]) -> DrugTargetState:
         raise _protocol_error("state", e) from None
 
 
+def _session_gone(err: EnvConnectionError) -> bool:
+    """Whether ``err`` says the socket's session has ended (closed, or ended by the server), so that a
+    reset can simply open a new one; not a server that is slow to reply (a reset would wait as long again)."""
+    import asyncio
+
+    return not isinstance(err.__cause__, (TimeoutError, asyncio.TimeoutError))
+
+
 class _Options:
     def __init__(self, base_url: str, connect_timeout_s: float, message_timeout_s: float, max_message_bytes: int,
                  ping_interval_s: Optional[float]):
@@ -271,8 +279,8 @@ class DrugTargetEnv(_ClientBase):
         reused = self._ws is not None
         try:
             return _step_result(self._call(frame, "observation"))
-        except EnvConnectionError:
-            if not reused:
+        except EnvConnectionError as e:
+            if not (reused and _session_gone(e)):
                 raise
         return _step_result(self._call(frame, "observation"))
 
@@ -386,8 +394,8 @@ class AsyncDrugTargetEnv(_ClientBase):
         reused = self._ws is not None
         try:
             return _step_result(await self._call(frame, "observation"))
-        except EnvConnectionError:
-            if not reused:
+        except EnvConnectionError as e:
+            if not (reused and _session_gone(e)):
                 raise
         return _step_result(await self._call(frame, "observation"))
 

@@ -176,7 +176,7 @@ def names_marker(named: Optional[str], marker: str) -> bool:
 # each takes in the query's noise key (None: its default). A new draw per value (each question to the
 # expert panel, each min_score, each year) once let an agent average a readout's noise away for a
 # credit a query. Every parameter of an evidence action that is not a choice of source (a Literal or
-# a bool) is here (tests/simulator/test_evidence.py checks it).
+# a bool) is here (tests/simulator/test_integrity.py checks it).
 _MEASURED_AS: dict[ActionType, dict[str, Optional[Callable[[Any, TargetProfile], Any]]]] = {
     ActionType.COEXPRESSION_NETWORK: {"min_score": None},  # a threshold on the same network
     ActionType.PROTEIN_INTERACTION_NETWORK: {"min_score": None},
