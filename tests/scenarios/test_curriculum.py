@@ -40,6 +40,10 @@ def test_adaptive_promotes_on_success_only():
     assert cur.current_stage() == 1 and cur.sample(np.random.default_rng(0)) == "medium"
     cur.update("easy", success=True)  # a review episode does not count for the stage
     assert cur.stats()["stage"] == 1.0
+    assert np.isnan(cur.stats()["stage_success_rate"])  # nothing played at the new stage yet
+    for _ in range(5):  # five more reviews: a window that counted them would promote to stage 2
+        cur.update("easy", success=True)
+    assert cur.current_stage() == 1
 
 
 def test_parse_and_validation():

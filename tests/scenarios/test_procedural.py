@@ -144,6 +144,7 @@ def test_environment_budget_follows_sim_params_on_procedural_and_curated_episode
 def test_rare_indication_has_lower_database_coverage():
     jmml = [s for s in range(3000) if pair_of(s) == "PTPN11/JMML"][:5]
     nsclc = [s for s in range(3000) if pair_of(s) == "EGFR/NSCLC"][:5]
+    assert len(jmml) == len(nsclc) == 5
     for a, b in zip(jmml, nsclc):
         cov_a = generate_scenario(a, "easy").quality.database_coverage
         cov_b = generate_scenario(b, "easy").quality.database_coverage

@@ -402,7 +402,7 @@ def test_capacity() -> None:
 
 
 def test_idle_timeout_closes_the_session_and_frees_its_slot() -> None:
-    with serve_in_thread(create_app(max_sessions=2, idle_timeout_s=0.5)) as url:
+    with serve_in_thread(create_app(max_sessions=2, idle_timeout_s=2.0)) as url:
         client = DrugTargetEnv(base_url=url)
         client.reset(seed=1, scenario="egfr_nsclc_viable")
         with connect(ws_url(url)) as ws:
@@ -423,7 +423,7 @@ def test_reset_after_the_server_ended_the_session_opens_a_new_one() -> None:
     generation phases failed with a plain EnvServerError (IDLE_TIMEOUT) and ended the training run."""
     from drugenv.client import SessionEndedError
 
-    with serve_in_thread(create_app(max_sessions=2, idle_timeout_s=0.5)) as url:
+    with serve_in_thread(create_app(max_sessions=2, idle_timeout_s=2.0)) as url:
         first = DrugTargetEnv(base_url=url)
         first.reset(seed=1, scenario="egfr_nsclc_viable")
         second = DrugTargetEnv(base_url=url)
@@ -437,6 +437,43 @@ def test_reset_after_the_server_ended_the_session_opens_a_new_one() -> None:
         assert second.step({"action_type": "literature_search"}).observation.step_count == 1
         first.close()
         second.close()
+
+
+def test_a_reply_timeout_drops_the_socket_and_reset_is_not_sent_again() -> None:
+    """A reset whose reply timed out raises EnvConnectionError once: resending it would wait as long
+    again (the server slow, not the session gone), for the sync and the async client."""
+    import asyncio
+
+    from drugenv.client import AsyncDrugTargetEnv
+
+    resets = []
+
+    class SlowReset(DrugTargetEnvironment):
+        def reset(self, *args, **kwargs):
+            resets.append(kwargs.get("seed"))
+            if kwargs.get("seed") == 2:
+                time.sleep(1.0)
+            return super().reset(*args, **kwargs)
+
+    async def play_async(url: str) -> None:
+        env = AsyncDrugTargetEnv(base_url=url, message_timeout_s=0.3)
+        await env.reset(seed=1, scenario="egfr_nsclc_viable")
+        with pytest.raises(EnvConnectionError, match="no reply"):
+            await env.reset(seed=2, scenario="egfr_nsclc_viable")
+        await env.close()
+
+    with serve_in_thread(create_app(env_factory=SlowReset, max_sessions=4)) as url:
+        env = DrugTargetEnv(base_url=url, message_timeout_s=0.3)
+        env.reset(seed=1, scenario="egfr_nsclc_viable")
+        t0 = time.monotonic()
+        with pytest.raises(EnvConnectionError, match="no reply"):
+            env.reset(seed=2, scenario="egfr_nsclc_viable")
+        assert time.monotonic() - t0 < 2.5  # the timeout, and closing a socket whose server is busy (close_timeout 2 s)
+        env.close()
+        time.sleep(1.2)  # the slow reset finishes on the server
+        asyncio.run(play_async(url))
+        time.sleep(1.2)
+    assert resets == [1, 2, 1, 2]
 
 
 def test_an_interrupted_call_never_hands_its_reply_to_the_next() -> None:

@@ -15,6 +15,7 @@ from drugenv.actions import ACTION_TABLE, ActionType
 from drugenv.errors import ConfigError
 from drugenv.integrations import trl_env
 from drugenv.integrations.trl_env import DrugTargetToolEnv
+from drugenv.simulator.environment import DrugTargetEnvironment
 
 get_json_schema = pytest.importorskip("transformers.utils").get_json_schema
 
@@ -101,7 +102,16 @@ def test_unfinished_episode_is_penalised() -> None:
         env.literature_search()
     env.reset(seed=1, scenario="egfr_nsclc_viable")
     env.literature_search(query="EGFR inhibitors")
-    assert env.get_reward() == pytest.approx(env.total_reward - env.unfinished_penalty)
+    # The same step in process, and the penalty the reward config names (not the wrapper's own sums).
+    from drugenv.simulator.params import RewardConfig
+
+    local = DrugTargetEnvironment()
+    local.reset(seed=1, scenario="egfr_nsclc_viable")
+    step = local.step({"action_type": "literature_search", "parameters": {"query": "EGFR inhibitors"}})
+    assert env.get_reward() == pytest.approx(step.reward - RewardConfig().no_report_penalty)
+    env.submit_validation_report(final_decision="go", confidence=0.7)
+    report = local.step({"action_type": "submit_validation_report", "final_decision": "go", "confidence": 0.7})
+    assert env.get_reward() == pytest.approx(step.reward + report.reward)  # reported: no penalty
 
 
 @pytest.mark.parametrize("row,needle", [({"seed": "7"}, "seed must be an integer"), ({"seed": 1.9}, "seed must be an integer"),

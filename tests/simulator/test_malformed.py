@@ -211,5 +211,5 @@ def test_configs_refuse_values_that_break_every_episode(kind, config):
     """NaN or infinite weights made every reward NaN; a noise level above 1 failed at the first reset."""
     from drugenv.errors import ConfigError
 
-    with pytest.raises((ConfigError, ValidationError)):
+    with pytest.raises(ConfigError, match=f"{kind}: {next(iter(config))}"):
         DrugTargetEnvironment(**{kind: config})

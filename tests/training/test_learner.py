@@ -75,14 +75,19 @@ def test_only_lora_parameters_change(tiny_model_dir, tokenizer):
 def test_first_epoch_ratio_is_one_on_policy(tiny_model_dir, tokenizer, loss_type, beta):
     learner = _learner(tiny_model_dir, loss_type=loss_type, beta=beta)
     module = learner.module[DEFAULT_MODULE_ID]
-    res = MetricsLogger.peek_results(learner.update(episodes=_on_policy_episodes(module, tokenizer)))
+    episodes = _on_policy_episodes(module, tokenizer)
+    res = MetricsLogger.peek_results(learner.update(episodes=episodes))
     stats = res[DEFAULT_MODULE_ID]
     assert stats[M.RATIO_MIN] == pytest.approx(1.0, abs=1e-4)
     assert stats[M.RATIO_MAX] == pytest.approx(1.0, abs=1e-4)
     assert stats[M.CLIP_FRACTION] == 0.0
     assert stats[M.KL] == pytest.approx(0.0, abs=1e-6)  # LoRA B = 0 at init: policy == reference
     assert stats[M.GRAD_NORM] > 0
-    # After the update the policy moved: the same (now off-policy) batch has ratio != 1.
+    # After the update the policy moved: the same (now off-policy) batch has ratio != 1, so the ratio
+    # is taken against the log-probs recorded at sampling (a loss that read its own detached log-probs
+    # as "old" would show 1 here and never clip).
+    stale = MetricsLogger.peek_results(learner.update(episodes=episodes))[DEFAULT_MODULE_ID]
+    assert max(stale[M.RATIO_MAX] - 1.0, 1.0 - stale[M.RATIO_MIN]) > 1e-3, stale
     res2 = MetricsLogger.peek_results(learner.update(episodes=_on_policy_episodes(module, tokenizer, seed=1)))
     assert res2[DEFAULT_MODULE_ID][M.RATIO_MIN] == pytest.approx(1.0, abs=1e-4)  # fresh on-policy data again
     if beta:
@@ -134,8 +139,11 @@ def test_prompt_and_padding_tokens_get_no_gradient(tiny_model_dir, tokenizer):
     assert p_len > 0
 
 
-def test_train_batch_is_token_in_token_out(tiny_model_dir, tokenizer):
-    learner = _learner(tiny_model_dir)
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+def test_train_batch_is_token_in_token_out(tiny_model_dir, tokenizer, temperature):
+    """At any sampling temperature: the learner divides the logits by the same τ (every shipped config
+    samples at 1.0, where dropping τ from the learner would go unseen)."""
+    learner = _learner(tiny_model_dir, temperature=temperature)
     module = learner.module[DEFAULT_MODULE_ID]
     episodes = _on_policy_episodes(module, tokenizer)
     cols, stats = _columns(episodes)
