@@ -32,6 +32,32 @@ def test_evaluation_records_come_from_the_loop():
     assert run_episodes(RandomPolicy(seed=3), EPISODES, batch_size=4, progress=False) == [episode_record(p) for p in played]
 
 
+@pytest.mark.parametrize("policy_cls", [HeuristicPolicy, RandomPolicy])
+def test_a_record_holds_what_the_environment_says_of_its_episode(policy_cls):
+    """Each field against the environment played by hand: the sum of its rewards, of its terminal
+    terms, of its violations, and its outcome (not the loop's own bookkeeping read back)."""
+    spec = EPISODES[0]
+    (record,) = run_episodes(policy_cls(), [spec], batch_size=1, progress=False)
+    policy, env = policy_cls(), DrugTargetEnvironment()
+    obs = env.reset(seed=spec[1], scenario=spec[0])
+    policy.reset(1)
+    from drugenv.agents.base import brief
+
+    brief(policy, 0, env)
+    rewards, violations, last = [], 0, obs
+    while not last.done:
+        last = env.step(policy.act([last])[0])
+        rewards.append(last.reward)
+        violations += len(last.rule_violations)
+    out = env.outcome()
+    terminal = sum(v for k, v in last.step_reward_breakdown.items() if k.startswith("terminal/"))
+    assert (record.decision, record.confidence, record.correct_decision) == (out.decision, out.confidence, out.correct_decision)
+    assert (record.coverage, record.credits_used, record.steps, record.termination) == \
+        (out.key_evidence_coverage, out.credits_used, out.steps, out.termination_reason)
+    assert record.episode_return == pytest.approx(sum(rewards)) and record.terminal_reward == pytest.approx(terminal)
+    assert record.violations == violations and record.steps == len(rewards)
+
+
 def test_hooks_see_every_reset_step_and_end():
     resets, events, ends = [], [], []
     played = play_episodes(HeuristicPolicy(), EPISODES[:4], batch_size=2, on_reset=lambda i, s, o: resets.append((i, s)),

@@ -292,7 +292,7 @@ def test_rllib_runner_index_separates_the_runners_episodes():
     assert not set(runner1_env1) & set(runner2_env0)
     assert episodes(1, 2) == runner1_env1  # still a function of (seed, runner)
     # index 0 (a local runner, or an env built by hand) keeps the plain seed
-    assert episodes(0, 2) == [DrugEnvVector().reset(seed=2)[1]["episode_seed"]] + episodes(0, 2)[1:]
+    assert episodes(0, 2)[0] == DrugEnvVector().reset(seed=2)[1]["episode_seed"]
     plain = DrugEnvVector()
     assert episodes(0, 2)[:2] == [plain.reset(seed=2)[1]["episode_seed"], plain.reset()[1]["episode_seed"]]
 

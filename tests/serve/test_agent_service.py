@@ -98,6 +98,7 @@ def test_episode_plays_to_the_end_without_truth(service):
     assert ep["target_gene"] == "EGFR" and len(ep["steps"]) == 3 and ep["termination_reason"]
     # The untrained model's text is mostly not an action: each such step is played and penalised, the loop goes on.
     bad = [s for s in ep["steps"] if not s["valid"]]
+    assert bad, "an untrained tiny model wrote a valid action at every step: nothing below is checked"
     assert all(any(v.startswith("invalid_action") for v in s["violations"]) and s["reward"] < 0 for s in bad)
     assert ep["reward_breakdown"] and set(ep["steps"][0]["reward_terms"]) <= set(ep["reward_breakdown"])
     assert ep["total_reward"] == pytest.approx(sum(s["reward"] for s in ep["steps"]))

@@ -89,12 +89,13 @@ def test_killed_runner_is_restarted_and_training_continues(ray_local, tiny_model
         (actor,) = algo.env_runner_group._worker_manager.actors().values()
         (pid_before,) = _runner_pids(algo)
 
-        killer = threading.Timer(0.5, lambda: ray.kill(actor, no_restart=False))
+        killed_at: list[float] = []
+        killer = threading.Timer(0.5, lambda: (killed_at.append(time.time()), ray.kill(actor, no_restart=False)))
         killer.start()
-        t0 = time.time()
         result = algo.train()  # the runner dies while sampling
+        ended_at = time.time()
         killer.join()
-        assert time.time() - t0 > 0.5, "the kill must land inside the iteration"
+        assert killed_at and killed_at[0] < ended_at, "the kill must land inside the iteration"
         # RLlib's fault tolerance: the dead runner's groups are lost for this iteration (no update),
         # Ray restarts the actor, and the next iteration's restore_env_runners syncs it.
         assert result.get("env_runners", {}).get(M.NUM_GROUPS_SAMPLED, 0) == 0
@@ -240,3 +241,49 @@ def test_user_callback_sees_episodes_and_evaluation_runs_through_rllib(ray_local
         assert ev[M.REPORT_RATE] == 0.0
     finally:
         algo.stop()
+
+
+def test_training_step_drops_groups_without_signal_and_incomplete_ones(monkeypatch):
+    """DAPO's dynamic-sampling filter in DrugGRPO.training_step, without Ray: a group of equal returns
+    and a group missing an episode never reach the learner; the metrics count them; an iteration with
+    nothing to learn from neither updates nor pushes weights."""
+    from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS
+    from ray.rllib.utils.metrics.metrics_logger import MetricsLogger
+
+    from drugenv.training import grpo as grpo_mod
+    from tests.training.episodes import make_episode
+
+    def group(gid, returns):
+        return [make_episode(gid, i, [([1, 2], [3, 4], [-0.5, -0.5], r)]) for i, r in enumerate(returns)]
+
+    class Learners:
+        def __init__(self):
+            self.calls = []
+
+        def update(self, episodes_refs, **kwargs):
+            self.calls.append(episodes_refs)
+            return []
+
+    pushed = []
+    monkeypatch.setattr(grpo_mod, "push_weights", lambda runners, learners: pushed.append(1))
+    monkeypatch.setattr(grpo_mod.ray, "put", lambda value: value)
+
+    def step(episodes):
+        algo = grpo_mod.DrugGRPO.__new__(grpo_mod.DrugGRPO)
+        algo.config = DrugGRPOConfig().training(group_size=3, advantage="episode", loss_type="dapo")
+        algo.metrics, algo.learner_group, algo.env_runner_group = MetricsLogger(), Learners(), None
+        algo.sample_tasks = lambda iteration: []
+        algo._sample = lambda tasks: (episodes, [])
+        monkeypatch.setattr(grpo_mod.DrugGRPO, "iteration", property(lambda self: 0))
+        algo.training_step()
+        return algo, algo.metrics.peek(ENV_RUNNER_RESULTS)
+
+    flat, varied, short = group(0, [1.0, 1.0, 1.0]), group(1, [0.0, 1.0, 0.5]), group(2, [0.0, 1.0])
+    algo, results = step(flat + varied + short)
+    (sent,) = algo.learner_group.calls
+    assert [[e.custom_data["group_id"] for e in g] for g in sent] == [[1, 1, 1]]
+    assert results[M.NUM_GROUPS_SAMPLED] == 2 and results[M.FRAC_ZERO_STD_GROUPS] == pytest.approx(0.5)
+    assert pushed == [1]
+    algo, results = step(flat + short)
+    assert algo.learner_group.calls == [] and pushed == [1]  # no update, no sync
+    assert results[M.FRAC_ZERO_STD_GROUPS] == pytest.approx(1.0)

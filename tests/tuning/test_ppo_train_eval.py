@@ -55,15 +55,18 @@ def test_train_checkpoint_and_eval(local_ray, tmp_path, tiny):
 
 
 def test_eval_cli_agent_checkpoint(local_ray, tmp_path, tiny):
-    """``drugenv eval --agent checkpoint:PATH`` resolves PPO checkpoints (once the lead wires the dispatcher)."""
-    pytest.importorskip("drugenv.evaluation.agents")
+    """``drugenv eval --agent checkpoint:PATH`` resolves a PPO checkpoint to its RLlib policy, which plays
+    as the checkpoint loaded directly does."""
     from drugenv.evaluation.cli import make_policy
+    from drugenv.training.ppo import RLlibCheckpointPolicy, load_ppo_checkpoint_policy
 
     mod = load_rllib_config(REPO / "rllib_configs" / "ppo_vector")
     res = train_ppo(mod, tiny, tmp_path / "ppo", progress=False)
     policy = make_policy(f"checkpoint:{res['checkpoint']}")
-    summary, _ = evaluate(policy, "procedural-test", 4, 0, progress=False)
-    assert 0.0 <= summary["decision_accuracy"] <= 1.0
+    assert isinstance(policy, RLlibCheckpointPolicy)
+    summary, records = evaluate(policy, "procedural-test", 4, 0, progress=False)
+    direct, direct_records = evaluate(load_ppo_checkpoint_policy(res["checkpoint"]), "procedural-test", 4, 0, progress=False)
+    assert records == direct_records and summary == pytest.approx(direct, nan_ok=True)
 
 
 def test_ray_workers_run_the_drivers_source(local_ray):
