@@ -82,7 +82,9 @@ def serve_in_process(*cli_args: str, start_timeout_s: float = 60.0) -> Iterator[
         deadline = time.monotonic() + start_timeout_s
         while True:
             try:
-                if httpx.get(url + "/health", timeout=1).status_code == 200:
+                # Only while our process lives: a server that lost the port to another would leave
+                # the other's /health answering.
+                if httpx.get(url + "/health", timeout=1).status_code == 200 and proc.poll() is None:
                     break
             except httpx.HTTPError:
                 pass

@@ -241,3 +241,38 @@ def test_spec_example_runs_as_written(server_url: str) -> None:
         ))
         print("done:", result.done, "reward:", result.reward)
     assert result.done and isinstance(result.reward, float)
+
+
+def test_env_threads_mode_replays_exactly_and_one_slow_session_blocks_no_other() -> None:
+    """--env-threads N steps environments in a pool of N threads: frames equal the in-process replay, and
+    while one session's step sleeps, another session is served."""
+    import threading
+    import time
+
+    from drugenv.server.app import create_app
+    from drugenv.server.serve import serve_in_thread
+    from drugenv.simulator.environment import DrugTargetEnvironment
+
+    class SlowOnRequest(DrugTargetEnvironment):
+        def step(self, action, **kwargs):
+            reasoning = action.get("reasoning") if isinstance(action, dict) else getattr(action, "reasoning", None)
+            if reasoning == "slow":
+                time.sleep(1.5)
+            return super().step(action, **kwargs)
+
+    with serve_in_thread(create_app(env_factory=SlowOnRequest, env_threads=2)) as url:
+        frames, states, actions = play_raw(url, 3, "egfr_nsclc_viable")
+        payloads, expected_states = replay(3, "egfr_nsclc_viable", actions)
+        assert [f["data"] for f in frames] == payloads and [s["data"] for s in states] == expected_states
+        slow, fast = DrugTargetEnv(base_url=url), DrugTargetEnv(base_url=url)
+        slow.reset(seed=1, scenario="egfr_nsclc_viable")
+        fast.reset(seed=2, scenario="egfr_nsclc_viable")
+        t = threading.Thread(target=slow.step, args=({"action_type": "literature_search", "reasoning": "slow"},))
+        t.start()
+        time.sleep(0.2)
+        t0 = time.monotonic()
+        fast.step({"action_type": "literature_search"})
+        assert time.monotonic() - t0 < 1.0, "the other session waited for the slow step"
+        t.join()
+        slow.close()
+        fast.close()
