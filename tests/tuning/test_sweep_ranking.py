@@ -1,0 +1,37 @@
+"""How a sweep ranks its trials and what it writes for the best one, without Ray: NaN last, the
+sweep's mode, and a best_config.json that is the best trial's settings with the iterations it ran."""
+
+from __future__ import annotations
+
+import json
+import math
+from types import SimpleNamespace
+
+import pytest
+
+pytest.importorskip("ray.rllib")
+
+from drugenv.training.configs import merge  # noqa: E402
+from drugenv.tuning.sweep import _finish, load_rllib_config_for  # noqa: E402
+
+
+def _row(value: float, w: float, iterations: int) -> dict:
+    overrides = {"env_config": {"reward_config": {"w_decision": w}}}
+    return {"trial_id": f"t{w}", "eval_rounds": 2, "ppo_iterations": iterations, "heldout/brier": value,
+            "config.env_config.reward_config.w_decision": w, "_overrides": overrides, "_base": {}}
+
+
+@pytest.mark.parametrize("mode, order", [("min", [0.3, 0.5, 0.9]), ("max", [0.9, 0.5, 0.3])])
+def test_trials_rank_by_the_sweeps_mode_with_nan_last_and_the_best_is_retrainable(tmp_path, mode, order):
+    sweep = SimpleNamespace(NAME="ranking", METRIC="heldout/brier", MODE=mode, KEY_PARAMS=())
+    rows = [_row(0.20, 0.5, 6), _row(float("nan"), 0.7, 6), _row(0.10, 0.3, 4), _row(0.30, 0.9, 6)]
+    out = _finish(sweep, "ppo_vector", rows, SimpleNamespace(errors=[]), tmp_path, "heldout/brier")
+    ranked = [r["config.env_config.reward_config.w_decision"] for r in out["table"]]
+    assert ranked[:3] == order and ranked[3] == 0.7 and math.isnan(out["table"][3]["heldout/brier"])
+    best = json.loads((tmp_path / "best_config.json").read_text())
+    mod = load_rllib_config_for("ppo_vector")
+    expected = mod.settings(merge({}, out["best"]["_overrides"]))
+    expected["run"]["iterations"] = out["best"]["ppo_iterations"]  # what the trial ran (ASHA may cut it short)
+    assert {k: v for k, v in best.items() if k not in ("algo", "config")} == json.loads(json.dumps(expected))
+    assert best["algo"] == mod.ALGO and best["env_config"]["reward_config"]["w_decision"] == order[0]
+    assert json.loads((tmp_path / "best_trial.json").read_text())["mode"] == mode
