@@ -192,6 +192,24 @@ def test_a_full_book_refuses_new_episodes_until_one_finishes():
         assert len(book.live) == 2
     finally:
         book.close()
+    book = EpisodeBook(step_delay=0.0, max_live=1)  # ... until one finishes: then the oldest finished one makes room
+    try:
+        first = book.start(EpisodeRequest(agent="heuristic", seed=1))
+        first.thread.join(timeout=60)
+        assert not first.thread.is_alive()
+        second = book.start(EpisodeRequest(agent="heuristic", seed=2))
+        assert list(book.live) == [second.id] and first.id not in book.live
+    finally:
+        book.close()
+
+
+def test_the_episodes_route_answers_503_when_the_book_is_full(runs_root):
+    app = create_app(runs_root, step_delay_s=5.0, stale_after_s=600)
+    with TestClient(app) as c:
+        app.state.book.max_live = 1
+        assert c.post("/api/episodes", json={"agent": "heuristic", "seed": 1}).status_code == 201
+        full = c.post("/api/episodes", json={"agent": "heuristic", "seed": 2})
+        assert full.status_code == 503 and "still playing" in full.json()["detail"]
 
 
 def test_stream_frames_are_strict_json_when_a_run_logged_nan(runs_root):

@@ -123,3 +123,17 @@ def test_episode_by_gene_and_indication_and_bad_requests(service):
         r = httpx.post(f"{service}/episodes", json=body, timeout=60)
         assert r.status_code == 422 and words in r.text, r.text[:500]
         assert len(r.text) < 2_000 and not any(name in r.text for name in CURATED_NAMES if name not in json.dumps(body)), r.text[:500]
+
+
+def test_environment_sessions_are_bounded_oldest_first():
+    """The Environment deployment forgets its oldest episode past max_sessions (bounded memory); the
+    forgotten session is a clear ConfigError, the others play on. The class itself, without Serve."""
+    pytest.importorskip("ray.serve")
+    from drugenv.errors import ConfigError
+    from serve.agent_service import Environment
+
+    env = Environment.func_or_class(max_sessions=2)
+    ids = [env.reset(seed=s, scenario="egfr_nsclc_viable")[0] for s in range(3)]
+    with pytest.raises(ConfigError, match="unknown or expired"):
+        env.step(ids[0], {"action_type": "literature_search"})
+    assert [env.step(i, {"action_type": "literature_search"}).step_count for i in ids[1:]] == [1, 1]
