@@ -203,3 +203,34 @@ def test_evaluation_runners_split_the_suite_without_overlap_or_gaps(total, runne
         start = evaluation_offset(i, n, config)
         played += range(start, start + n)
     assert played == list(range(total))
+
+
+def test_a_weight_push_older_than_the_last_one_is_ignored(tiny_model_dir):
+    """Pushes carry a sequence number: a late, older push must not overwrite newer weights (seq 0, a
+    restore's push, always applies), and a state without the module is ignored."""
+    from ray.rllib.core import COMPONENT_RL_MODULE
+
+    from drugenv.training.env_runner import WEIGHTS_SEQ_NO
+
+    config = DrugGRPOConfig().training(model_name_or_path=tiny_model_dir, group_size=2, max_turns=1, max_new_tokens=4,
+                                       torch_num_threads=1)
+    runner = DrugEnvRunner(config=config, worker_index=1)
+    try:
+        base = runner.module.get_state()
+        a = {k: v + 1.0 for k, v in base.items()}
+        b = {k: v + 2.0 for k, v in base.items()}
+
+        def holds(state):
+            return all(np.array_equal(runner.module.get_state()[k], v) for k, v in state.items())
+
+        runner.set_state({COMPONENT_RL_MODULE: a, WEIGHTS_SEQ_NO: 2})
+        runner.set_state({COMPONENT_RL_MODULE: b, WEIGHTS_SEQ_NO: 1})  # arrives late
+        assert holds(a)
+        runner.set_state({WEIGHTS_SEQ_NO: 5})  # no module in it
+        assert holds(a)
+        runner.set_state({COMPONENT_RL_MODULE: b, WEIGHTS_SEQ_NO: 0})
+        assert holds(b)
+        runner.set_state({COMPONENT_RL_MODULE: a, WEIGHTS_SEQ_NO: 3})
+        assert holds(a)
+    finally:
+        runner.stop()
