@@ -92,3 +92,16 @@ def test_every_consumer_resolves_through_resolve_model_spec(monkeypatch):
 
     for fn in (run_agent.model_path, grpo_train.resolve_base_model, loading.load_model_and_tokenizer):
         assert "resolve_model_spec(" in inspect.getsource(fn), fn.__qualname__
+    # ... and really use what it returns (a call in a comment or a dead branch passed the source check).
+    real = A.resolve_model_spec("tiny")
+    asked = []
+    monkeypatch.setattr(A, "resolve_model_spec", lambda spec: asked.append(str(spec)) or real)
+    assert run_agent.model_path("tiny") == real
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as out:
+        assert Path(grpo_train.resolve_base_model("tiny", Path(out))).exists()
+    model, _ = loading.load_model_and_tokenizer("tiny", device="cpu")
+    assert model.config.name_or_path == real
+    assert asked == ["tiny", "tiny", "tiny"]

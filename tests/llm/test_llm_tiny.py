@@ -79,14 +79,29 @@ def test_tiny_model_save_load_generate_offline(tmp_path, monkeypatch):
 
 
 def test_offline_hub_id_fails_fast(monkeypatch):
+    """Offline, an uncached hub id is an OSError at once, without a single connection attempt (a network
+    failure after retries raised the same OSError, so only the attempt tells them apart)."""
+    import socket
+    import time
+
+    attempts = []
+
+    def refuse(self, address, *args, **kwargs):
+        attempts.append(address)
+        raise OSError("the test forbids network connections")
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     import huggingface_hub.constants
 
     importlib.reload(huggingface_hub.constants)
     try:
+        monkeypatch.setattr(socket.socket, "connect", refuse)
+        t0 = time.monotonic()
         with pytest.raises(OSError):
             loading.load_model_and_tokenizer("drugenv-test/definitely-not-cached-model", device="cpu")
+        assert attempts == [] and time.monotonic() - t0 < 30
     finally:
+        monkeypatch.undo()
         importlib.reload(huggingface_hub.constants)
 
 
