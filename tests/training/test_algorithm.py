@@ -55,22 +55,30 @@ def _runner_pids(algo):
 
 
 def test_runner_and_learner_adapters_identical_after_sync(ray_local, tiny_model_dir):
-    algo = _config(tiny_model_dir).build_algo()
+    """Two env runners share an iteration's groups (three groups: one runner plays two), every group
+    whole; the learner trains on all of them and both runners end with its adapter."""
+    groups = GROUPS + 1
+    algo = _config(tiny_model_dir).training(groups_per_iteration=groups).env_runners(num_env_runners=2).build_algo()
     try:
         initial = _learner_adapter(algo)
+        tasks = algo.sample_tasks(algo.iteration)
+        episodes, _ = algo._sample(tasks)
+        assert sorted(e.custom_data["group_id"] for e in episodes) == sorted([t["group_id"] for t in tasks] * G)
         result = algo.train()
         learner = _learner_adapter(algo)
-        (runner,) = _runner_adapters(algo)
-        assert set(runner) == set(learner)
-        for k in learner:
-            np.testing.assert_array_equal(runner[k], learner[k])
+        runners = _runner_adapters(algo)
+        assert len(runners) == 2
+        for runner in runners:
+            assert set(runner) == set(learner)
+            for k in learner:
+                np.testing.assert_array_equal(runner[k], learner[k])
         assert any(not np.array_equal(initial[k], learner[k]) for k in learner), "the update changed nothing"
         # Only the adapter travels (RLlib's sync_weights ships the module state, which is LoRA-only).
         assert learner and all("lora_" in k for k in learner)
         er = result["env_runners"]
-        assert er[NUM_EPISODES] == G * GROUPS and er[M.NUM_GROUPS_SAMPLED] == GROUPS
-        assert er[NUM_ENV_STEPS_SAMPLED] == G * GROUPS * TURNS  # one env step = one agent turn
-        assert result["learners"][DEFAULT_MODULE_ID][M.NUM_TRAIN_TURNS] == G * GROUPS * TURNS
+        assert er[NUM_EPISODES] == G * groups and er[M.NUM_GROUPS_SAMPLED] == groups
+        assert er[NUM_ENV_STEPS_SAMPLED] == G * groups * TURNS  # one env step = one agent turn
+        assert result["learners"][DEFAULT_MODULE_ID][M.NUM_TRAIN_TURNS] == G * groups * TURNS
         for key in (ENV_RUNNER_SAMPLING_TIMER, LEARNER_UPDATE_TIMER, SYNCH_WORKER_WEIGHTS_TIMER):
             assert result["timers"][key] > 0
         assert result["learners"][DEFAULT_MODULE_ID][M.RATIO_MIN] == pytest.approx(1.0, abs=1e-4)
