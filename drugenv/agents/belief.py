@@ -238,14 +238,19 @@ def _safety(r: dict[str, Any]) -> float | None:
     return _pass(TOXICITY_MAX - tox, 0.08) * (0.7 if r["ko"] else 1.0) if tox is not None else None
 
 
+_LOG_FLOOR = 1e-3
+"""The smallest fold or nM the log-scale readings take: readouts are rounded to one decimal, so a true
+value under 0.05 reads 0.0, where ``math.log`` raised and stopped the heuristic mid-episode."""
+
+
 def _selectivity(r: dict[str, Any]) -> float | None:
     sel = r["sel"]
-    return _pass(math.log(sel / SELECTIVITY_MIN), 0.35) if sel is not None else None
+    return _pass(math.log(max(sel, _LOG_FLOOR) / SELECTIVITY_MIN), 0.35) if sel is not None else None
 
 
 def _translation(r: dict[str, Any]) -> float | None:
     ic50, tgi = r["ic50"], r["tgi"]
-    p_ic = _pass(math.log(IC50_MAX / ic50), 0.5) if ic50 is not None else None
+    p_ic = _pass(math.log(IC50_MAX / max(ic50, _LOG_FLOOR)), 0.5) if ic50 is not None else None
     p_tgi = _pass(tgi - TGI_MIN, 15.0) if tgi is not None else None
     return _either(p_ic, p_tgi)
 

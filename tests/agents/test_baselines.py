@@ -70,3 +70,17 @@ def test_a_policy_without_act_cannot_be_built():
     assert Policy.__abstractmethods__ == frozenset({"act"})
     with pytest.raises(TypeError, match="act"):
         NoAct()
+
+
+@pytest.mark.parametrize("reading", [{"sel": 0.0}, {"ic50": 0.0}, {"sel": 1e-9, "ic50": 1e-9}])
+def test_belief_takes_readouts_of_zero(reading):
+    """Readouts are rounded to one decimal: a selectivity or an IC50 under 0.05 reads 0.0, where math.log
+    raised (ValueError, ZeroDivisionError) and stopped the heuristic mid-episode."""
+    from drugenv.agents import belief
+
+    out = belief.assessment_of({**belief.start_readings(), **reading})
+    if "sel" in reading:  # no selectivity at all: the gate fails
+        assert out.seen["selectivity"] and out.pass_prob["selectivity"] == pytest.approx(0.005)
+    if "ic50" in reading:  # an IC50 near 0 nM is as potent as it gets: the gate passes
+        assert out.seen["translation"] and out.pass_prob["translation"] == pytest.approx(0.995)
+    assert 0.0 <= out.decision()[1] <= 1.0
