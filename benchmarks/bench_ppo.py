@@ -9,7 +9,8 @@ Builds ``rllib_configs/ppo_vector.py``'s PPO config (its defaults: 1000 env step
 6 epochs of 250-step minibatches, the env runner in the driver) on a local Ray
 (``ray.init(address="local", num_cpus=2)``), runs one warm-up iteration, then times
 ``--iterations`` more and reports seconds per iteration, split into sampling and the learner
-update (RLlib's ``timers``), and env steps sampled per second of sampling.
+update (RLlib's ``timers``, reset before each timed iteration: RLlib averages them over all
+iterations, warm-up included), and env steps sampled per second of sampling.
 
 Results to expect: a few seconds per iteration on 2 shared cores; several environments per runner
 batch the policy's forward passes, so sampling gets cheaper per step. Compare only numbers taken
@@ -44,6 +45,8 @@ class Args:
 
 def time_iterations(config: str, envs_per_runner: int, iterations: int) -> dict[str, float]:
     """Seconds per PPO iteration and env steps sampled per second, for one setting."""
+    from ray.rllib.utils.metrics import ENV_RUNNER_SAMPLING_TIMER, LEARNER_UPDATE_TIMER, TIMERS
+
     from drugenv.training.configs import load_rllib_config
 
     overrides = {"env_runners": {"num_envs_per_env_runner": envs_per_runner}}
@@ -52,12 +55,17 @@ def time_iterations(config: str, envs_per_runner: int, iterations: int) -> dict[
         algo.train()  # warm-up: module build, first sampling
         seconds, steps, sample_s, learn_s = [], [], [], []
         for _ in range(iterations):
+            # RLlib keeps these timers as an exponential average with coefficient 0.01 over all
+            # iterations, so without a reset each reading would be ~99% the warm-up's (module build,
+            # first sampling). Deleted, the next iteration's reading is that iteration's alone.
+            for timer in (ENV_RUNNER_SAMPLING_TIMER, LEARNER_UPDATE_TIMER):
+                algo.metrics.delete(TIMERS, timer, key_error=False)
             t0 = time.perf_counter()
             result = algo.train()
             seconds.append(time.perf_counter() - t0)
             steps.append(result["env_runners"]["num_env_steps_sampled"])
-            sample_s.append(result["timers"]["env_runner_sampling_timer"])
-            learn_s.append(result["timers"]["learner_update_timer"])
+            sample_s.append(result[TIMERS][ENV_RUNNER_SAMPLING_TIMER])
+            learn_s.append(result[TIMERS][LEARNER_UPDATE_TIMER])
     finally:
         algo.stop()
     per_iter, sampling = statistics.mean(seconds), statistics.mean(sample_s)
