@@ -7,7 +7,7 @@
 | cd33_aml_misleading           | hard       | no_go    | expression says go; off-target + toxicity + clinical reveal no_go      |
 | tp53_solid_tumors_clear_fail  | easy       | no_go    | druggability alone suffices                                            |
 | ptpn11_juvenile_mml_complex   | very_hard  | go       | needs binding_site_analysis(include_allosteric=True), off-target work, |
-|                               |            |          | patient stratification and an in-vitro assay                           |
+|                               |            |          | patient stratification and an in-vitro assay (and CRISPR: linkage)    |
 
 Names are evaluation labels only: the agent never sees them (they give the answer away).
 
@@ -92,7 +92,9 @@ SPECS: tuple[CuratedSpec, ...] = (
                                         "selectivity gate too"),
         },
         viability=0.62,
-        key_evidence_dimensions=(D.EXPRESSION, D.DRUGGABILITY, D.LITERATURE),
+        # Linkage rests on dependency here (log2FC ~0.5 reads under LOG2FC_MIN: expression argues against it),
+        # tractability on the literature once the classic pocket reads poor.
+        key_evidence_dimensions=(D.DEPENDENCY, D.DRUGGABILITY, D.LITERATURE),
         misleading_signals=(_signal(D.DRUGGABILITY, "classic orthosteric druggability is poor ('undruggable' 1982-2013)"),),
     ),
     CuratedSpec(
@@ -142,7 +144,9 @@ SPECS: tuple[CuratedSpec, ...] = (
                                     "its toxicities are (u)): 0.45 reads at TOXICITY_MAX under very-hard noise"),
         },
         viability=0.58,
-        key_evidence_dimensions=(D.STRUCTURE, D.OFF_TARGET, D.STRATIFICATION, D.IN_VITRO),
+        # The spec's four, plus dependency: linkage passes only through it (log2FC ~0.3, alteration 0.35), and
+        # stratification's prerequisite is an expression query, which reads against linkage on its own.
+        key_evidence_dimensions=(D.STRUCTURE, D.OFF_TARGET, D.STRATIFICATION, D.IN_VITRO, D.DEPENDENCY),
         required_parameters={ActionType.BINDING_SITE_ANALYSIS: {"include_allosteric": True}},
         misleading_signals=(
             _signal(D.DRUGGABILITY, "the charged active site is not druggable"),
