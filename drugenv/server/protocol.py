@@ -68,9 +68,8 @@ from drugenv.models import (
     ValidationObservation,
 )
 from drugenv.simulator.params import Difficulty
+from drugenv.simulator.environment import MAX_SEED
 from drugenv.simulator.rules import utf8_text
-
-MAX_SEED = 2**63 - 1
 
 
 class ErrorCode(str, Enum):

@@ -52,10 +52,16 @@ def config_model(value: Any, cls: type[M], name: str) -> M:
     raise ConfigError(f"{name} must be a {cls.__name__} or a dict of its fields, got {type(value).__name__}")
 
 
+MAX_SEED = 2**63 - 1
+"""The largest episode seed, everywhere: a signed 64-bit integer, what the server's protocol and its
+clients in other languages carry. The core refuses above it too, so every episode played in process
+replays over the server."""
+
+
 def validated_seed(seed: Any, name: str = "seed") -> int:
-    """``seed`` as the int an episode is seeded with: a Python or numpy integer >= 0. Anything else is a
-    ``ConfigError`` naming it (``int()`` took 1.9 as 1, ``True`` as 1 and ``"7"`` as 7, so a wrong
-    column in a dataset of episodes played other episodes than it listed, without a word)."""
+    """``seed`` as the int an episode is seeded with: a Python or numpy integer in ``[0, MAX_SEED]``.
+    Anything else is a ``ConfigError`` naming it (``int()`` took 1.9 as 1, ``True`` as 1 and ``"7"`` as
+    7, so a wrong column in a dataset of episodes played other episodes than it listed, without a word)."""
     if isinstance(seed, (bool, np.bool_)):
         raise ConfigError(f"{name} must be an integer >= 0, got {seed!r} (a bool)")
     try:
@@ -64,6 +70,8 @@ def validated_seed(seed: Any, name: str = "seed") -> int:
         raise ConfigError(f"{name} must be an integer >= 0, got {seed!r:.60} ({type(seed).__name__})") from None
     if value < 0:
         raise ConfigError(f"{name} must be an integer >= 0, got {value}")
+    if value > MAX_SEED:
+        raise ConfigError(f"{name} must be at most 2**63 - 1 (the server's range), got {value:.3e}")
     return value
 
 
@@ -419,4 +427,4 @@ def _episode_uuid(rng: np.random.Generator) -> str:
     bits.state = start
     return str(uuid.UUID(bytes=int(raw[0]).to_bytes(8, "little") + int(raw[1]).to_bytes(8, "little"), version=4))
 
-__all__ = ["DrugTargetEnvironment", "SEALED_TRAIN_WORLDS_START", "SEALED_WORLDS", "config_model", "sealed_seed", "validated_seed"]
+__all__ = ["DrugTargetEnvironment", "MAX_SEED", "SEALED_TRAIN_WORLDS_START", "SEALED_WORLDS", "config_model", "sealed_seed", "validated_seed"]

@@ -222,6 +222,8 @@ def test_bad_config_raises_config_error():
         with pytest.raises(ConfigError, match="episode_seed must be an integer >= 0"):
             DrugEnvVector().reset(options={"episode_seed": bad})
     assert DrugEnvVector().reset(options={"episode_seed": np.int64(7)})[1]["episode_seed"] == 7
+    with pytest.raises(ConfigError, match=r"episode_seed must be at most 2\*\*63 - 1"):
+        DrugEnvVector().reset(options={"episode_seed": 2**63})  # the server's range, so it replays there
     with pytest.raises(ConfigError, match="env config must be a dict"):
         DrugEnvVector(["scenario", "egfr_nsclc_viable"])  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="reward_config: decision_scoring"):

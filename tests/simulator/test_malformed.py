@@ -142,6 +142,21 @@ def test_reset_seeds_are_integers_from_zero(seed):
     assert DrugTargetEnvironment().reset(seed=np.uint32(7)).metadata["seed"] == 7
 
 
+def test_reset_seeds_stop_where_the_servers_do():
+    """The server takes seeds up to 2**63 - 1 (a signed 64-bit integer); the core took any size, so an
+    episode played in process with a wider seed could not be replayed over the server."""
+    from drugenv.errors import ConfigError
+    from drugenv.server.protocol import ResetRequest
+    from drugenv.simulator.environment import MAX_SEED
+
+    assert DrugTargetEnvironment().reset(seed=MAX_SEED).metadata["seed"] == MAX_SEED
+    assert ResetRequest(seed=MAX_SEED).seed == MAX_SEED
+    with pytest.raises(ConfigError, match=r"at most 2\*\*63 - 1"):
+        DrugTargetEnvironment().reset(seed=MAX_SEED + 1)
+    with pytest.raises(ValueError):
+        ResetRequest(seed=MAX_SEED + 1)
+
+
 def test_configs_are_models_or_dicts_of_their_fields():
     """A dict of fields is taken as the model; anything else, or a field out of range, is a ConfigError at
     construction (a dict was stored as is and failed with AttributeError at the first reset)."""
