@@ -8,7 +8,8 @@ units and sources.
 How a seed becomes a scenario (one ``np.random.default_rng(seed)``; child generators come from
 ``rng.spawn``, so the whole scenario is a pure function of ``(seed, difficulty, twin)``):
 
-1. **Pair**: a target uniformly (so each gene is equally frequent), then one of its indications.
+1. **Pair**: a target uniformly (so each target record is equally frequent: a gene with two records,
+   KRAS's G12C and G12D, comes up about twice as often as the others), then one of its indications.
 2. **Tier**: a uniform draw over easy / medium / hard when ``difficulty`` is None (``very_hard`` only
    on request). The draw is made either way, so ``generate_scenario(s)`` equals
    ``generate_scenario(s, its_tier)``.
