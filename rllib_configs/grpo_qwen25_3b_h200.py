@@ -3,7 +3,8 @@
 How to run::
 
     drugenv train rllib_configs/grpo_qwen25_3b_h200.py
-    ray job submit --address http://HEAD:8265 --working-dir . --entrypoint-num-gpus 1 -- drugenv train rllib_configs/grpo_qwen25_3b_h200.py
+    ray dashboard cluster.yaml &    # on a `ray up cluster.yaml` cluster: an SSH tunnel to the head's port 8265
+    ray job submit --address http://127.0.0.1:8265 --working-dir . --entrypoint-num-gpus 1 -- drugenv train rllib_configs/grpo_qwen25_3b_h200.py
 
 The learner and the sampling copy share the GPU (0.5 each); CPU env-runner capacity scales with
 ``num_envs_per_env_runner``. vLLM generation is not wired yet: generation uses HF ``generate``.

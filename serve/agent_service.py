@@ -72,6 +72,9 @@ class AgentServiceArgs(BaseModel):
     strict_actions: bool = Field(False, description="Refuse (HTTP 422) an action that is not a valid DrugTargetAction "
                                                     "instead of playing it as a penalised step.")
     torch_threads: Optional[int] = Field(None, ge=1, description="torch CPU threads in the Agent replica.")
+    num_gpus: float = Field(0.0, ge=0.0, description="GPUs the Agent replica reserves (1 on a GPU node: Ray then places it "
+                                                     "there and sets CUDA_VISIBLE_DEVICES; with 0 the model still picks "
+                                                     "CUDA where the replica sees one, unreserved).")
 
 
 def resolve_agent(args: AgentServiceArgs) -> tuple[str, Optional[str], int]:
@@ -102,10 +105,11 @@ def episode_for(gene: str, indication: Optional[str], seed: int) -> int:
             and (indication is None or p.split("/")[1].upper() == indication.upper())]
     if not want:
         raise UnknownScenarioError(f"{gene}/{indication or '*'}", pairs, kind="gene/indication pair")
-    for s in range(seed, seed + GENE_SEARCH_SEEDS):
+    end = min(seed + GENE_SEARCH_SEEDS, MAX_SEED + 1)  # a seed past MAX_SEED could not be replayed anywhere
+    for s in range(seed, end):
         if pair_of(s) in want:
             return s
-    raise ConfigError(f"no procedural seed in [{seed}, {seed + GENE_SEARCH_SEEDS}) draws {gene}/{indication}; try another seed")
+    raise ConfigError(f"no procedural seed in [{seed}, {end}) draws {gene}/{indication}; try another seed")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -162,7 +166,9 @@ class Agent:
             raise ConfigError(f"no prompt can be built for this observation: {' '.join(str(e).split())[:300]}") from None
 
     async def act(self, observation: ValidationObservation) -> dict[str, Any]:
-        self.check_prompt(observation)
+        # Tokenizing runs off the event loop: on it, one large observation held up every request to this
+        # replica, /health's info() included (~4 s for a 1 MB body).
+        await asyncio.to_thread(self.check_prompt, observation)
         return await self.act_batch(observation)
 
 
@@ -268,7 +274,8 @@ class EpisodeRequest(BaseModel):
     difficulty: Optional[str] = Field(None, description="Procedural tier: easy, medium, hard, very_hard.")
     seed: int = Field(0, ge=0, le=MAX_SEED, strict=True,  # as the environment server's reset takes it: true is not 1
                       description="Episode seed (with gene: the first seed searched).")
-    max_steps: Optional[int] = Field(None, ge=1, le=200, description="Lower the step cap (default 30).")
+    max_steps: Optional[int] = Field(None, ge=1, le=200, description="The episode's step cap, 1-200 (default: the "
+                                                                      "environment's, 30).")
 
     @model_validator(mode="after")
     def _one_episode(self) -> "EpisodeRequest":
@@ -286,6 +293,8 @@ class EpisodeRequest(BaseModel):
             raise ValueError("indication needs gene (it picks the pair with that gene)")
         if self.gene is not None and self.scenario not in (None, "procedural"):
             raise ValueError("pass gene (and indication) or a curated scenario, not both")
+        if self.difficulty is not None and self.scenario not in (None, "procedural"):
+            raise ValueError("difficulty picks a procedural tier; a curated scenario has its own")
         return self
 
 
@@ -333,8 +342,24 @@ class ActResponse(BaseModel):
     valid: bool = Field(..., description="Whether the completion parsed into a valid DrugTargetAction.")
 
 
-MAX_BODY_BYTES = 1 << 20
-"""Cap on a request body: an observation late in an episode is ~5-30 KB of JSON."""
+MAX_BODY_BYTES = 1 << 18
+"""Cap on a request body: an observation late in an episode is ~5-30 KB of JSON (a 200-step random episode's
+largest, ~7 KB). A body is tokenized whole before the model sees it (~4 s a megabyte), so the cap bounds that too."""
+
+MAX_NESTING = 64
+"""Deepest JSON nesting an /act observation may have (its free-form ``metadata``): Ray pickles the observation to
+the Agent replica, and pickle gives up on deep recursion (600 levels), which was a 500."""
+
+
+def nesting_depth(value: Any) -> int:
+    """How deep ``value``'s dicts and lists nest (0 for a scalar, 1 for a flat dict); level by level, not recursively."""
+    depth, level = 0, [value]
+    while True:
+        containers = [x for x in level if isinstance(x, (dict, list))]
+        if not containers:
+            return depth
+        depth += 1
+        level = [v for x in containers for v in (x.values() if isinstance(x, dict) else x)]
 
 
 # Defined before the ingress: @serve.ingress pickles the FastAPI app (and what its routes use) when applied.
@@ -392,6 +417,8 @@ class AgentService:
 
     @agent_service_api.post("/act", response_model=ActResponse)
     async def act(self, observation: ValidationObservation = Body(...)) -> ActResponse:
+        if nesting_depth(observation.metadata) > MAX_NESTING:
+            raise HTTPException(status_code=422, detail=f"observation metadata nests deeper than {MAX_NESTING} levels")
         try:
             return ActResponse(**(await self.agent.act.remote(observation)))
         except DrugEnvError as e:  # the Agent replica refused the observation (check_prompt)
@@ -418,7 +445,8 @@ def build_agent_service(args: dict[str, Any]) -> Any:
     """App builder: ``serve run serve.apps:build_agent_service checkpoint=PATH`` or a config file's ``args``."""
     a = AgentServiceArgs.model_validate(args)
     model, adapter, max_new_tokens = resolve_agent(a)
-    agent = Agent.bind(model, adapter, a.temperature, max_new_tokens, a.max_batch_size, a.batch_wait_timeout_s, a.torch_threads)
+    agent = Agent.options(ray_actor_options={**Agent.ray_actor_options, "num_gpus": a.num_gpus}).bind(
+        model, adapter, a.temperature, max_new_tokens, a.max_batch_size, a.batch_wait_timeout_s, a.torch_threads)
     return AgentService.bind(agent, Environment.bind(a.strict_actions), a.strict_actions)
 
 

@@ -28,6 +28,7 @@ Environment deployment behind ``GET /health``, ``POST /act`` and ``POST /episode
 
 import dataclasses
 import json
+import os
 from dataclasses import dataclass
 from typing import Any, Literal, Optional
 
@@ -36,7 +37,8 @@ from ray import serve
 
 from drugenv.errors import ConfigError
 from drugenv.server.app import DEFAULT_MAX_SESSIONS
-from drugenv.server.serve import WORKER_ARGS_ENV_VAR, configured_seal, make_app, settings_from_environment
+from drugenv.server.serve import (SEAL_ENV_VAR, WORKER_ARGS_ENV_VAR, check_port_free, configured_seal, make_app,
+                                  settings_from_environment)
 from drugenv.server.serve import Args as ServerArgs
 from serve.agent_service import AgentServiceArgs, build_agent_service
 
@@ -46,12 +48,33 @@ HTTP_HEADROOM = 16
 session beyond the cap reaches the app, which answers ``CAPACITY_REACHED`` instead of leaving it waiting."""
 
 
+EXPECT_SEAL_ENV_VAR = "DRUGENV_EXPECT_SEAL"
+"""``"1"`` or ``"0"``: whether ``build_env_app`` saw a seal where it ran. The seal itself reaches a replica only
+through the environment of the process that started Ray, which may differ from the driver's (an existing Ray
+started without it, a cluster node that missed it); the flag, not a secret, travels in the runtime_env, so a
+replica whose seal disagrees refuses to start instead of serving a sealed benchmark unsealed (every
+observation's metadata would carry its seed, from which the hidden world can be regenerated)."""
+
+
+def check_replica_seal() -> None:
+    """``ConfigError`` when this process's ``DRUGENV_SEAL`` disagrees with what ``build_env_app`` expected."""
+    expect = os.environ.get(EXPECT_SEAL_ENV_VAR)
+    sealed = bool(os.environ.get(SEAL_ENV_VAR))
+    if expect == "1" and not sealed:
+        raise ConfigError(f"the environment app was built sealed, but this replica's Ray process has no {SEAL_ENV_VAR}: "
+                          f"start Ray (every node) with {SEAL_ENV_VAR} set in its environment; refusing to serve unsealed")
+    if expect == "0" and sealed:
+        raise ConfigError(f"the environment app was built unsealed, but this replica's Ray process has {SEAL_ENV_VAR} set: "
+                          f"set it where the app is built too, or unset it where Ray was started")
+
+
 def _build_env_asgi_app() -> Any:
     # Built inside each replica: the app owns a thread pool and session registry, which neither
     # pickle nor should be shared between replicas. Its settings come in DRUGENV_SERVER_ARGS
     # (build_env_app puts them in the replica's runtime_env), as for `drugenv serve-env --workers`; the
     # seal in DRUGENV_SEAL (sealed evaluation), which the replica inherits from the environment of the
     # process that started Ray (a secret kept out of the runtime_env, which Ray's dashboard shows).
+    check_replica_seal()
     return make_app(settings_from_environment())
 
 
@@ -79,8 +102,8 @@ def build_env_app(args: dict[str, Any]) -> Any:
     """The environment app with ``replicas`` replicas of ``max_sessions`` sessions each."""
     a = EnvAppArgs.model_validate(args)
     settings = dataclasses.replace(ServerArgs(), max_sessions=a.max_sessions)
-    configured_seal(settings)  # an empty DRUGENV_SEAL is refused here, before any replica starts
-    env_vars = {WORKER_ARGS_ENV_VAR: json.dumps(dataclasses.asdict(settings))}
+    sealed = configured_seal(settings) is not None  # an empty DRUGENV_SEAL is refused here, before any replica starts
+    env_vars = {WORKER_ARGS_ENV_VAR: json.dumps(dataclasses.asdict(settings)), EXPECT_SEAL_ENV_VAR: "1" if sealed else "0"}
     return EnvServer.options(
         num_replicas=a.replicas, max_ongoing_requests=a.max_sessions + HTTP_HEADROOM,
         ray_actor_options={**EnvServer.ray_actor_options, "runtime_env": {"env_vars": env_vars}},
@@ -159,11 +182,20 @@ class ServeArgs:
     """Refuse invalid actions with HTTP 422 instead of playing them as penalised steps."""
     num_cpus: int = 2
     """CPUs of the local Ray."""
+    num_gpus: float = 0.0
+    """GPUs the Agent replica reserves (1 on a GPU machine; the local Ray is given what it detects)."""
+
+
+def check_port(host: str, port: int) -> None:
+    """``ConfigError`` unless ``port`` is 1-65535 and free on ``host``: checked before Ray starts, since Serve's proxy
+    fails on either with a long traceback after it. Port 0 is refused too: Serve would pick one and never say which."""
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"--port {port} is out of range: it must be 1-65535")
+    check_port_free(host, port)
 
 
 def _run_blocking(app: Any, name: str, host: str, port: int, num_cpus: Optional[int] = None) -> None:
     """Start a local loopback Ray and Serve, run ``app`` until SIGTERM / Ctrl-C, then stop both."""
-    import os
     import signal
 
     import ray
@@ -193,18 +225,21 @@ def _run_blocking(app: Any, name: str, host: str, port: int, num_cpus: Optional[
 
 def serve_main(args: ServeArgs) -> int:
     """``drugenv serve``: check the arguments and the checkpoint (before Ray starts), then serve the agent service."""
-    for name, value, low, high in (("--port", args.port, 1, 65535), ("--max-batch-size", args.max_batch_size, 1, None),
-                                   ("--num-cpus", args.num_cpus, 1, None)):
-        if value < low or (high is not None and value > high):
-            raise ConfigError(f"{name} {value} is out of range: it must be {f'{low}-{high}' if high else f'>= {low}'}")
+    for name, value, low in (("--max-batch-size", args.max_batch_size, 1), ("--num-cpus", args.num_cpus, 1)):
+        if value < low:
+            raise ConfigError(f"{name} {value} is out of range: it must be >= {low}")
+    check_port(args.host, args.port)
+    if args.num_gpus < 0:
+        raise ConfigError(f"--num-gpus {args.num_gpus} is out of range: it must be >= 0")
     app_args = AgentServiceArgs(checkpoint=args.checkpoint, model=args.model, max_batch_size=args.max_batch_size,
-                                strict_actions=args.strict_actions)
+                                strict_actions=args.strict_actions, num_gpus=args.num_gpus)
     app = build_agent_service(app_args.model_dump())
     _run_blocking(app, "agent", args.host, args.port, args.num_cpus)
     return 0
 
 
 def main(args: Args) -> None:
+    check_port(args.host, args.port)
     if args.app == "dashboard":
         app = build_dashboard_app(args.runs)
     elif args.app == "agent":

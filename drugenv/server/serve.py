@@ -261,7 +261,7 @@ def _serve_granian(args: Args) -> None:
     if args.port:
         # granian binds with SO_REUSEPORT: on a port another server of this user already holds, it would
         # join that one and the two would split the sessions. Bind plainly first, as uvicorn does.
-        _check_port_free(args.host, args.port)
+        check_port_free(args.host, args.port)
     _pass_settings_to_workers(args)
     server = Granian("drugenv.server.asgi:app", address=args.host, port=args.port, interface=Interfaces.ASGI,
                      workers=args.workers, websockets=True, log_level=args.log_level, log_dictconfig=_GRANIAN_LOG_TO_STDERR)
@@ -301,7 +301,7 @@ class ReusePortListener:
         if config.port:
             # SO_REUSEPORT would let this server join another one already on the port (any process of the
             # same user that set it), and the two would split the sessions: bind plainly first, as uvicorn does.
-            _check_port_free(config.host, config.port)
+            check_port_free(config.host, config.port)
         sock = _reuseport_socket(family, (config.host, config.port))
         listener = cls(family, sock.getsockname(), config.backlog)
         listener.reservation = sock
@@ -315,7 +315,7 @@ class ReusePortListener:
         return _listening_socket, (self.family, self.address, self.backlog)
 
 
-def _check_port_free(host: str, port: int) -> None:
+def check_port_free(host: str, port: int) -> None:
     """Bind ``host:port`` plainly (no ``SO_REUSEPORT``) and let it go: a ``ConfigError`` if that fails."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
@@ -404,4 +404,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return run_command("python -m drugenv.server", serve_env_main, tyro.cli(Args, args=argv), extra="server")
 
 
-__all__ = ["ASGI_SERVERS", "Args", "AsgiServer", "KERNEL_SPREADS_CONNECTIONS", "ReusePortListener", "SEAL_ENV_VAR", "WORKER_ARGS_ENV_VAR", "build_server", "configured_seal", "free_port", "main", "make_app", "serve_env_main", "serve_in_thread"]
+__all__ = ["ASGI_SERVERS", "Args", "AsgiServer", "KERNEL_SPREADS_CONNECTIONS", "ReusePortListener", "SEAL_ENV_VAR", "WORKER_ARGS_ENV_VAR", "build_server", "check_port_free", "configured_seal", "free_port", "main", "make_app", "serve_env_main", "serve_in_thread"]

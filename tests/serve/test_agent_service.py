@@ -76,6 +76,15 @@ def test_bad_bodies_get_422_never_500_and_a_bad_observation_fails_alone(service)
     assert [r.status_code for r in replies] == [200, 422, 200], [r.text[:200] for r in replies]
     assert "no prompt can be built" in replies[1].text
 
+    # Metadata nested 600 deep validated, then failed to pickle on its way to the Agent replica: a 500.
+    deep = good.replace('"metadata":{', '"metadata":{"deep":' + "[" * 600 + "]" * 600 + ",", 1)
+    r = httpx.post(f"{service}/act", content=deep, headers={"content-type": "application/json"}, timeout=60)
+    assert r.status_code == 422 and "nests deeper than 64" in r.text, (r.status_code, r.text[:300])
+    # A body 4x a long episode's observation was taken (1 MiB) and tokenized whole, blocking the replica.
+    big = good.replace('"indication":"', '"indication":"' + "lorem " * 60_000, 1)
+    r = httpx.post(f"{service}/act", content=big, headers={"content-type": "application/json"}, timeout=60)
+    assert r.status_code == 413, (r.status_code, r.text[:300])
+
     # Readouts JSON can hold but a float cannot (1e400 reads as inf) or a prompt cannot format: a 500 before.
     import re
 
@@ -118,6 +127,7 @@ def test_episode_by_gene_and_indication_and_bad_requests(service):
                         # answered 200 while a field was ignored: another gene's episode, or the curated one dropped
                         ({"indication": "NSCLC", "max_steps": 1}, "indication needs gene"), ({"gene": "", "indication": "GBM"}, "at least 1"),
                         ({"gene": "EGFR", "scenario": "tp53_solid_tumors_clear_fail"}, "not both"),
+                        ({"scenario": "egfr_nsclc_viable", "difficulty": "very_hard"}, "a curated scenario has its own"),
                         ({"difficulty": "brutal"}, "difficulty must be one of"), ({"scenario": "x" * 100_000}, "at most 100"),
                         ({"seed": True}, "valid integer"), ({"seed": "1"}, "valid integer"), ({"seed": 2**64}, "less than or equal")):
         r = httpx.post(f"{service}/episodes", json=body, timeout=60)

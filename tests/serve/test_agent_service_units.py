@@ -38,6 +38,96 @@ def test_episode_for_gene_and_indication():
     assert pair_of(episode_for("EGFR", None, 0)).startswith("EGFR/")
     with pytest.raises(UnknownScenarioError, match="NOPE"):
         episode_for("NOPE", None, 0)
+    # The search stops at the largest seed: it returned 2**63 + 24 for EGFR, which every reset refuses.
+    from drugenv.server.protocol import MAX_SEED
+
+    top = MAX_SEED - 300
+    found = [s for s in range(top, MAX_SEED + 1) if pair_of(s).startswith("EGFR/")]
+    assert episode_for("EGFR", None, top) == found[0]
+    other = "TP53" if pair_of(MAX_SEED).startswith("EGFR/") else "EGFR"  # a gene the last seed does not draw
+    with pytest.raises(ConfigError, match=f"no procedural seed in \\[{MAX_SEED}, {MAX_SEED + 1}\\)"):
+        episode_for(other, None, MAX_SEED)
+
+
+def test_nesting_depth_is_measured_level_by_level():
+    from serve.agent_service import nesting_depth
+
+    deep: dict = {}
+    node = deep
+    for _ in range(2_000):  # deeper than Python's recursion limit allows a recursive walk
+        node["d"] = [{}]
+        node = node["d"][0]
+    assert [nesting_depth(v) for v in (1, "x", {}, [], {"a": 1}, {"a": {"b": [1]}}, [[], [[]]])] == [0, 0, 1, 1, 1, 3, 3]
+    assert nesting_depth(deep) == 4_001
+
+
+def test_the_agent_replica_reserves_the_gpus_asked_for():
+    from serve.agent_service import build_agent_service
+
+    ckpt_args = {"model": "tiny"}
+    assert AgentServiceArgs(**ckpt_args).num_gpus == 0.0
+    with pytest.raises(ValueError):
+        AgentServiceArgs(num_gpus=-1)
+    app = build_agent_service({**ckpt_args, "num_gpus": 1})
+    agents = [d for d in _deployments(app) if d.name == "Agent"]
+    assert agents and agents[0].ray_actor_options["num_gpus"] == 1 and agents[0].ray_actor_options["num_cpus"] == 1
+
+
+def _deployments(app):
+    """The deployments an application binds (its ingress and those its arguments bind), without Serve running."""
+    seen, todo = [], [app]
+    while todo:
+        deployment = todo.pop()._bound_deployment
+        seen.append(deployment)
+        todo += [a for a in (*deployment.init_args, *deployment.init_kwargs.values()) if hasattr(a, "_bound_deployment")]
+    return seen
+
+
+def test_a_replica_whose_seal_disagrees_with_the_builder_refuses_to_start(monkeypatch):
+    """The seal reaches a replica from the environment of the process that started Ray, not from the driver: a Ray
+    started without it served a sealed app unsealed (every observation carrying its seed)."""
+    from serve.apps import EXPECT_SEAL_ENV_VAR, _build_env_asgi_app, build_env_app
+
+    from drugenv.server.serve import SEAL_ENV_VAR
+
+    monkeypatch.setenv(SEAL_ENV_VAR, "s3cret")
+    app = build_env_app({"replicas": 1})
+    env_vars = app._bound_deployment.ray_actor_options["runtime_env"]["env_vars"]
+    assert env_vars[EXPECT_SEAL_ENV_VAR] == "1" and "s3cret" not in json.dumps(env_vars)
+    monkeypatch.setenv(EXPECT_SEAL_ENV_VAR, "1")
+    monkeypatch.delenv(SEAL_ENV_VAR)
+    with pytest.raises(ConfigError, match="refusing to serve unsealed"):
+        _build_env_asgi_app()
+    monkeypatch.setenv(EXPECT_SEAL_ENV_VAR, "0")
+    monkeypatch.setenv(SEAL_ENV_VAR, "other")
+    with pytest.raises(ConfigError, match="built unsealed"):
+        _build_env_asgi_app()
+    monkeypatch.delenv(SEAL_ENV_VAR)
+    assert _build_env_asgi_app() is not None  # agreeing: unsealed both sides
+
+
+def test_serve_ports_are_checked_before_ray_starts(monkeypatch):
+    import socket
+
+    import serve.apps
+    from serve.apps import Args, ServeArgs, main, serve_main
+
+    def started(*args, **kwargs):  # Serve took port 0 and 70000 and failed, or served, after Ray started
+        raise AssertionError("Ray and Serve were started")
+
+    monkeypatch.setattr(serve.apps, "_run_blocking", started)
+
+    for port in (0, 70_000):
+        with pytest.raises(ConfigError, match=f"--port {port} is out of range"):
+            main(Args(app="env", port=port))
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        with pytest.raises(ConfigError, match=f"cannot bind 127.0.0.1:{port}"):
+            main(Args(app="env", port=port))
+        with pytest.raises(ConfigError, match=f"cannot bind 127.0.0.1:{port}"):
+            serve_main(ServeArgs(model="tiny", port=port))
 
 
 def test_environment_strictness():
