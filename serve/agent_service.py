@@ -347,19 +347,22 @@ MAX_BODY_BYTES = 1 << 18
 largest, ~7 KB). A body is tokenized whole before the model sees it (~4 s a megabyte), so the cap bounds that too."""
 
 MAX_NESTING = 64
-"""Deepest JSON nesting an /act observation may have (its free-form ``metadata``): Ray pickles the observation to
-the Agent replica, and pickle gives up on deep recursion (600 levels), which was a 500."""
+"""Deepest nesting an /act observation may have (its models, and the free-form dicts inside them: metadata, a
+readout's data, an action's parameters; the observation's own structure is a few levels): Ray pickles the
+observation to the Agent replica, and pickle gives up on deep recursion (600 levels), which was a 500."""
 
 
 def nesting_depth(value: Any) -> int:
-    """How deep ``value``'s dicts and lists nest (0 for a scalar, 1 for a flat dict); level by level, not recursively."""
+    """How deep ``value``'s models, dicts, lists and tuples nest (0 for a scalar, 1 for a flat dict); level by
+    level, not recursively, so any depth is measured."""
     depth, level = 0, [value]
     while True:
-        containers = [x for x in level if isinstance(x, (dict, list))]
+        containers = [x for x in level if isinstance(x, (BaseModel, dict, list, tuple))]
         if not containers:
             return depth
         depth += 1
-        level = [v for x in containers for v in (x.values() if isinstance(x, dict) else x)]
+        level = [v for x in containers
+                 for v in (vars(x).values() if isinstance(x, BaseModel) else x.values() if isinstance(x, dict) else x)]
 
 
 # Defined before the ingress: @serve.ingress pickles the FastAPI app (and what its routes use) when applied.
@@ -417,8 +420,8 @@ class AgentService:
 
     @agent_service_api.post("/act", response_model=ActResponse)
     async def act(self, observation: ValidationObservation = Body(...)) -> ActResponse:
-        if nesting_depth(observation.metadata) > MAX_NESTING:
-            raise HTTPException(status_code=422, detail=f"observation metadata nests deeper than {MAX_NESTING} levels")
+        if nesting_depth(observation) > MAX_NESTING:
+            raise HTTPException(status_code=422, detail=f"the observation nests deeper than {MAX_NESTING} levels")
         try:
             return ActResponse(**(await self.agent.act.remote(observation)))
         except DrugEnvError as e:  # the Agent replica refused the observation (check_prompt)

@@ -225,12 +225,11 @@ def _run_blocking(app: Any, name: str, host: str, port: int, num_cpus: Optional[
 
 def serve_main(args: ServeArgs) -> int:
     """``drugenv serve``: check the arguments and the checkpoint (before Ray starts), then serve the agent service."""
-    for name, value, low in (("--max-batch-size", args.max_batch_size, 1), ("--num-cpus", args.num_cpus, 1)):
+    for name, value, low in (("--max-batch-size", args.max_batch_size, 1), ("--num-cpus", args.num_cpus, 1),
+                             ("--num-gpus", args.num_gpus, 0)):
         if value < low:
             raise ConfigError(f"{name} {value} is out of range: it must be >= {low}")
     check_port(args.host, args.port)
-    if args.num_gpus < 0:
-        raise ConfigError(f"--num-gpus {args.num_gpus} is out of range: it must be >= 0")
     app_args = AgentServiceArgs(checkpoint=args.checkpoint, model=args.model, max_batch_size=args.max_batch_size,
                                 strict_actions=args.strict_actions, num_gpus=args.num_gpus)
     app = build_agent_service(app_args.model_dump())

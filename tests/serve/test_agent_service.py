@@ -80,6 +80,11 @@ def test_bad_bodies_get_422_never_500_and_a_bad_observation_fails_alone(service)
     deep = good.replace('"metadata":{', '"metadata":{"deep":' + "[" * 600 + "]" * 600 + ",", 1)
     r = httpx.post(f"{service}/act", content=deep, headers={"content-type": "application/json"}, timeout=60)
     assert r.status_code == 422 and "nests deeper than 64" in r.text, (r.status_code, r.text[:300])
+    payload = json.loads(good)
+    payload["latest_output"]["data"] = {"deep": json.loads("[" * 600 + "]" * 600)}  # a readout's data, not metadata
+    deep = json.dumps(payload)
+    r = httpx.post(f"{service}/act", content=deep, headers={"content-type": "application/json"}, timeout=60)
+    assert r.status_code == 422 and "nests deeper than 64" in r.text, (r.status_code, r.text[:300])
     # A body 4x a long episode's observation was taken (1 MiB) and tokenized whole, blocking the replica.
     big = good.replace('"indication":"', '"indication":"' + "lorem " * 60_000, 1)
     r = httpx.post(f"{service}/act", content=big, headers={"content-type": "application/json"}, timeout=60)

@@ -59,6 +59,14 @@ def test_nesting_depth_is_measured_level_by_level():
         node = node["d"][0]
     assert [nesting_depth(v) for v in (1, "x", {}, [], {"a": 1}, {"a": {"b": [1]}}, [[], [[]]])] == [0, 0, 1, 1, 1, 3, 3]
     assert nesting_depth(deep) == 4_001
+    # Models count as levels, and their free-form dicts are measured too, not only the metadata.
+    from drugenv.simulator.environment import DrugTargetEnvironment
+
+    obs = DrugTargetEnvironment().reset(seed=0)
+    base = nesting_depth(obs)
+    assert 1 < base < 16
+    deeper = obs.model_copy(update={"latest_output": obs.latest_output.model_copy(update={"data": {"d": deep}})})
+    assert nesting_depth(deeper) >= 4_001
 
 
 def test_the_agent_replica_reserves_the_gpus_asked_for():
