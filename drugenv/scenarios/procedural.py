@@ -25,6 +25,9 @@ How a seed becomes a scenario (one ``np.random.default_rng(seed)``; child genera
    that keep its verdict, e.g. 2 in about a quarter of very_hard go worlds): true readouts that point the wrong way
    when read alone (strong overexpression of an unsafe target, huge literature on an undruggable
    one, a weak cell assay for a target that works in vivo, ...). Each one leaves ``decide()`` unchanged.
+   Each is followed by an *echo*: one of the other answer's cues, which reads the right way in this world
+   (huge literature on a go, a weak cell assay on a no_go), so that no cue read alone tells the answer
+   in reverse (``_add_misleading`` says why).
 7. **Labels** from ``drugenv.simulator.gates.decide()`` (the public gates and their thresholds live
    there); ``key_evidence_dimensions`` are the dimensions of the gates that decide the answer
    (easy 2, medium 3, hard 4, very_hard 5).
@@ -469,15 +472,21 @@ _MISLEAD_NO_GO = ("overexpression", "huge_literature", "potent_cells", "strong_d
                   "frequent_alteration", "approved_precedent")
 
 
-def _add_misleading(f: dict, decision: str, n: int, rng: np.random.Generator) -> list[MisleadingSignal]:
-    names = _MISLEAD_GO if decision == "go" else _MISLEAD_NO_GO
+def _apply_cues(f: dict, decision: str, n: int, rng: np.random.Generator, *, misleading: bool) -> list[MisleadingSignal]:
+    """Apply up to ``n`` surface cues to ``f`` (mutated) without changing a gate.
+
+    ``misleading=True`` draws from the cues that point away from ``decision`` (``_MISLEAD_GO`` for a go:
+    a weak cell assay, sparse literature, ...); ``misleading=False`` draws the other label's cues, which
+    in this world read the right way (huge literature on a go, a weak cell assay on a no_go): *echoes*.
+    """
+    names = _MISLEAD_GO if (decision == "go") == misleading else _MISLEAD_NO_GO
     signals: list[MisleadingSignal] = []
     failing = _failing(f)
     for i in rng.permutation(len(names)).tolist():  # Python ints: numpy scalars index a tuple slower
         if len(signals) >= n:
             break
         trial = _copy_fields(f)
-        out = _mislead_go(names[i], trial, rng) if decision == "go" else _mislead_no_go(names[i], trial, failing, rng)
+        out = _mislead_go(names[i], trial, rng) if names is _MISLEAD_GO else _mislead_no_go(names[i], trial, failing, rng)
         # decide() is "go" iff no gate fails, and f decides ``decision`` (generate_scenario asserts it), so the
         # same failing gates also mean the same decision.
         if out is None or _failing(trial) != failing:
@@ -485,6 +494,22 @@ def _add_misleading(f: dict, decision: str, n: int, rng: np.random.Generator) ->
         f.clear()
         f.update(trial)
         signals.append(trusted(MisleadingSignal, dimension=out[0], description=out[1]))  # an enum and a str
+    return signals
+
+
+def _add_misleading(f: dict, decision: str, n: int, rng: np.random.Generator) -> list[MisleadingSignal]:
+    """Up to ``n`` misleading signals, then as many echoes (their descriptions are dropped: an echo misleads
+    no one).
+
+    Why echoes: misleading cues alone are one-sided. Only no_go worlds would get huge literature, potent
+    cells and strong overexpression, and only go worlds a weak cell assay or sparse literature, so in the
+    hard tiers each of those readouts predicted the answer *in reverse* (areas under the ROC curve of
+    0.70-0.83 against the naive reading). An agent could learn "too good to be true means no_go" instead
+    of reading the gates. With the other label's cues echoed in as often, a cue on its own says little,
+    and the gates decide (``tests/scenarios/test_procedural.py::test_no_surface_cue_predicts_in_reverse``).
+    """
+    signals = _apply_cues(f, decision, n, rng, misleading=True)
+    _apply_cues(f, decision, len(signals), rng, misleading=False)
     return signals
 
 

@@ -24,7 +24,7 @@ from drugenv.scenarios.procedural import (
 )
 from drugenv.simulator.environment import DrugTargetEnvironment
 from drugenv.simulator.gates import decide, gate_results
-from drugenv.simulator.latent import TargetProfile
+from drugenv.simulator.latent import VITAL_TISSUES, TargetProfile
 from drugenv.simulator.params import DIFFICULTIES, SimParams
 
 DATABASES = {"GTEx", "HPA", "TCGA", "CCLE", "Reactome", "KEGG", "GO", "STRING", "BioGRID", "PDB", "AlphaFold",
@@ -249,6 +249,41 @@ def test_misleading_descriptions_do_not_name_the_answer():
         p = generate_scenario(seed, "hard").profile
         for signal in p.misleading_signals:
             assert signal.description and "go" not in signal.description.lower().split()
+
+
+def _auc(scores: list[float], positive: list[bool]) -> float:
+    """Area under the ROC curve (ties count half): the chance a random positive outscores a random negative."""
+    pos = [s for s, y in zip(scores, positive) if y]
+    neg = [s for s, y in zip(scores, positive) if not y]
+    wins = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg)
+    return wins / (len(pos) * len(neg))
+
+
+# Each readout as a naive reader takes it: a larger value reads more like go.
+_NAIVE_CUES = {
+    "literature volume": lambda p: p.literature_volume,
+    "literature support": lambda p: p.literature_support,
+    "tumour overexpression (log2FC)": lambda p: p.disease_overexpression_log2fc,
+    "fraction altered": lambda p: p.alteration_frequency,
+    "structure count": lambda p: p.structure_count,
+    "cell potency (-IC50)": lambda p: -p.in_vitro_ic50_nm,
+    "CRISPR dependency (-Chronos)": lambda p: -p.dependency_score,
+    "quiet vital tissues (-max TPM)": lambda p: -max(p.normal_expression_tpm[t] for t in VITAL_TISSUES),
+}
+
+
+@pytest.mark.parametrize("difficulty", DIFFICULTIES)
+def test_no_surface_cue_predicts_in_reverse(difficulty):
+    """Misleading signals must not turn a readout into a reversed tell. They once did: only no_go worlds got
+    huge literature and strong overexpression, only go worlds a weak cell assay, so in the hard tier literature
+    volume separated the answers with an AUC of 0.29 (0.71 for "more papers means no_go") and very_hard's
+    cell potency 0.17. Now each misleading cue is echoed into as many worlds of the other answer; a cue read
+    alone is about as (un)informative as in the easy tier, which has no misleading signals."""
+    profiles = [generate_scenario(seed, difficulty).profile for seed in range(800)]
+    go = [p.correct_decision == "go" for p in profiles]
+    aucs = {name: _auc([cue(p) for p in profiles], go) for name, cue in _NAIVE_CUES.items()}
+    print(difficulty, {k: round(v, 2) for k, v in aucs.items()})
+    assert all(v >= 0.40 for v in aucs.values()), aucs
 
 
 # --------------------------------------------------------------------------------- data coverage
