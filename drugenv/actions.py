@@ -19,7 +19,7 @@ Everything else (rule engine, evidence generator, prompts, vector env, docs) rea
 | 11 | patient_stratification      | 3    | stratification  | clinical     | expression                                    |
 | 12 | literature_search           | 1    | literature      | literature   | -                                             |
 | 13 | evidence_synthesis          | 1    | literature      | literature   | any evidence                                  |
-| 14 | competitor_landscape        | 1    | clinical        | clinical     | -                                             |
+| 14 | competitor_landscape        | 1    | literature      | clinical     | -                                             |
 | 15 | crispr_knockout             | 4    | dependency      | experimental | -                                             |
 | 16 | biomarker_correlation       | 3    | biomarker       | experimental | expression                                    |
 | 17 | in_vitro_assay              | 5    | in_vitro        | experimental | druggability, structure                       |
@@ -269,7 +269,9 @@ ACTION_TABLE: dict[ActionType, ActionSpec] = {
                    description="Paper counts and key findings, including recent inhibitor reports."),
         ActionSpec(_A.EVIDENCE_SYNTHESIS, 1, _D.LITERATURE, "literature", NoParams, needs_any_evidence=True, category="Literature",
                    description="Summary of how consistent the literature is."),
-        ActionSpec(_A.COMPETITOR_LANDSCAPE, 1, _D.CLINICAL, "clinical", NoParams, category="Literature",
+        # Literature, as the spec's table files it: a count of programmes carries no trial history, so it
+        # must not cover the clinical dimension (it did, for 1 credit to clinical_trial_lookup's 3).
+        ActionSpec(_A.COMPETITOR_LANDSCAPE, 1, _D.LITERATURE, "clinical", NoParams, category="Literature",
                    description="Programmes against this target by phase."),
         ActionSpec(_A.CRISPR_KNOCKOUT, 4, _D.DEPENDENCY, "experimental", CrisprParams, category="Experimental",
                    description="Gene dependency (DepMap Chronos; -1 = common-essential median, 0 = no effect)."),

@@ -214,7 +214,7 @@ _ORACLE_ACTION: dict[EvidenceDimension, tuple[ActionType, dict]] = {
     EvidenceDimension.PATHWAY: (A.PATHWAY_ENRICHMENT, {}),
     EvidenceDimension.STRUCTURE: (A.BINDING_SITE_ANALYSIS, {"include_allosteric": True}),
     EvidenceDimension.DRUGGABILITY: (A.DRUGGABILITY_SCREEN, {"modality": "any"}),
-    EvidenceDimension.CLINICAL: (A.COMPETITOR_LANDSCAPE, {}),
+    EvidenceDimension.CLINICAL: (A.CLINICAL_TRIAL_LOOKUP, {}),
     EvidenceDimension.TOXICITY: (A.TOXICITY_PANEL, {}),
     EvidenceDimension.OFF_TARGET: (A.OFF_TARGET_SCREEN, {}),
     EvidenceDimension.STRATIFICATION: (A.PATIENT_STRATIFICATION, {}),

@@ -232,6 +232,27 @@ def test_outcome_only_after_the_episode_ends():
     assert 0.0 < out.key_evidence_coverage < 1.0 and out.credits_used == 3 and out.steps == 2
 
 
+@pytest.mark.parametrize("action,coverage", [(A.COMPETITOR_LANDSCAPE, 0.0), (A.CLINICAL_TRIAL_LOOKUP, 1 / 3)])
+def test_clinical_coverage_is_paid_only_for_the_trial_history(action, coverage):
+    """cd33's clinical key dimension is its failed trials. A count of competing programmes (1 credit) once
+    covered it as fully as the trial lookup (3 credits) that shows them, and the oracle took the shortcut."""
+    env = DrugTargetEnvironment()
+    env.reset(seed=3, scenario="cd33_aml_misleading")
+    obs = env.step(DrugTargetAction(action_type=action))
+    shows_trials = "clinical_precedent" in obs.latest_output.data
+    assert shows_trials == (action == A.CLINICAL_TRIAL_LOOKUP)
+    env.step(DrugTargetAction(action_type=A.SUBMIT_VALIDATION_REPORT, final_decision="no_go", confidence=0.8))
+    assert env.outcome().key_evidence_coverage == pytest.approx(coverage)
+
+
+def test_the_oracle_reads_every_key_dimension_through_an_action_that_shows_it():
+    from drugenv.agents.baselines import _ORACLE_ACTION
+    from drugenv.actions import ACTION_TABLE
+
+    for dim, (action, _) in _ORACLE_ACTION.items():
+        assert ACTION_TABLE[action].dimension == dim, (dim, action)
+
+
 def test_outcome_of_an_episode_without_a_report():
     from drugenv.simulator.params import SimParams
 
