@@ -72,7 +72,7 @@ class DrugEnvText(DrugEnvBase):
     >>> env = gym.make("DrugEnv/Text-v0", scenario="egfr_nsclc_viable")
     >>> obs, info = env.reset(seed=123)
     >>> obs.splitlines()[0]
-    'Target: EGFR | Indication: non-small cell lung cancer (NSCLC) (oncology / solid tumour)'
+    'Target: EGFR | Indication: non-small cell lung cancer (NSCLC), East-Asian adenocarcinoma cohort (oncology / solid tumour)'
     ```
 
     ## Version History

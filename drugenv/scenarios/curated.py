@@ -62,7 +62,8 @@ def _signal(dimension: D, description: str) -> MisleadingSignal:
 SPECS: tuple[CuratedSpec, ...] = (
     CuratedSpec(
         name="egfr_nsclc_viable", difficulty="easy", decision="go", pair="EGFR/NSCLC",
-        indication="non-small cell lung cancer (NSCLC)", disease_context="oncology / solid tumour",
+        indication="non-small cell lung cancer (NSCLC), East-Asian adenocarcinoma cohort",
+        disease_context="oncology / solid tumour",
         overrides={
             "alteration_frequency": (0.45, "East-Asian adenocarcinoma cohort: EGFR mutated in 40-50% (targets.md §2); "
                                            "the pair's 0.15 is the Western rate"),
@@ -86,6 +87,9 @@ SPECS: tuple[CuratedSpec, ...] = (
                                         "trap) through medium-tier noise"),
             "allosteric_pocket_score": (0.45, "below POCKET_MIN, so tractability rests on the recent inhibitor "
                                               "literature: the scenario's teaching point"),
+            "responder_fraction": (0.9, "patients carrying a RAS mutation, which is what pan-RAS(ON) needs: ~90% of "
+                                        "PDAC (the pair's 0.33 counts G12D carriers only, and read beside the 92% "
+                                        "altered above)"),
             "toxicity_risk": (0.4, "only tractability is borderline here: 0.45 lets medium-tier noise fail the "
                                    "safety gate too (pan-RAS rash/GI events mostly grade 1-2, targets.md §3, (u))"),
             "selectivity_ratio": (25.0, "only tractability is borderline here: 15x lets medium-tier noise fail the "
