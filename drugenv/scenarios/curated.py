@@ -88,8 +88,8 @@ SPECS: tuple[CuratedSpec, ...] = (
             "allosteric_pocket_score": (0.45, "below POCKET_MIN, so tractability rests on the recent inhibitor "
                                               "literature: the scenario's teaching point"),
             "responder_fraction": (0.9, "patients carrying a RAS mutation, which is what pan-RAS(ON) needs: ~90% of "
-                                        "PDAC (the pair's 0.33 counts G12D carriers only, and read beside the 92% "
-                                        "altered above)"),
+                                        "PDAC (the pair's 0.33, an estimate made for the G12D framing, read as the "
+                                        "carrier fraction beside 'altered in 92%' above)"),
             "toxicity_risk": (0.4, "only tractability is borderline here: 0.45 lets medium-tier noise fail the "
                                    "safety gate too (pan-RAS rash/GI events mostly grade 1-2, targets.md §3, (u))"),
             "selectivity_ratio": (25.0, "only tractability is borderline here: 15x lets medium-tier noise fail the "

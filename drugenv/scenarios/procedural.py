@@ -504,9 +504,15 @@ def _add_misleading(f: dict, decision: str, n: int, rng: np.random.Generator) ->
     Why echoes: misleading cues alone are one-sided. Only no_go worlds would get huge literature, potent
     cells and strong overexpression, and only go worlds a weak cell assay or sparse literature, so in the
     hard tiers each of those readouts predicted the answer *in reverse* (areas under the ROC curve of
-    0.70-0.83 against the naive reading). An agent could learn "too good to be true means no_go" instead
+    0.68-0.83 against the naive reading, over 1,500 seeds per tier). An agent could learn "too good to be true means no_go" instead
     of reading the gates. With the other label's cues echoed in as often, a cue on its own says little,
     and the gates decide (``tests/scenarios/test_procedural.py::test_no_surface_cue_predicts_in_reverse``).
+
+    Known limit: an echo may set the readout its misleading signal set (a potent-cells echo after a weak
+    cell assay), so about half the weak-cell-assay and sparse-literature signals and three in four
+    potent-cells signals no longer read as their description says (seeds 0-1,499, medium to very_hard),
+    and cell potency tells a very_hard go more often than in the easy tier (AUC 0.79 against 0.65).
+    Keeping every signal's readout while the cues stay balanced is the next change here.
     """
     signals = _apply_cues(f, decision, n, rng, misleading=True)
     _apply_cues(f, decision, len(signals), rng, misleading=False)

@@ -276,9 +276,10 @@ _NAIVE_CUES = {
 def test_no_surface_cue_predicts_in_reverse(difficulty):
     """Misleading signals must not turn a readout into a reversed tell. They once did: only no_go worlds got
     huge literature and strong overexpression, only go worlds a weak cell assay, so in the hard tier literature
-    volume separated the answers with an AUC of 0.29 (0.71 for "more papers means no_go") and very_hard's
-    cell potency 0.17. Now each misleading cue is echoed into as many worlds of the other answer; a cue read
-    alone is about as (un)informative as in the easy tier, which has no misleading signals."""
+    volume separated the answers with an AUC of 0.28 (0.72 for "more papers means no_go") over these seeds and
+    very_hard's cell potency 0.18. Now each misleading signal is followed by an echo of the other answer's cues,
+    and no cue read alone tells the answer in reverse; this bound does not check that a cue says no more
+    than in the easy tier (very_hard's cell potency: 0.79 here, 0.65 in the easy tier)."""
     profiles = [generate_scenario(seed, difficulty).profile for seed in range(800)]
     go = [p.correct_decision == "go" for p in profiles]
     aucs = {name: _auc([cue(p) for p in profiles], go) for name, cue in _NAIVE_CUES.items()}

@@ -245,7 +245,7 @@ def test_clinical_coverage_is_paid_only_for_the_trial_history(action, coverage):
     assert env.outcome().key_evidence_coverage == pytest.approx(coverage)
 
 
-def test_the_oracle_reads_every_key_dimension_through_an_action_that_shows_it():
+def test_the_oracle_covers_each_dimension_with_an_action_of_that_dimension():
     from drugenv.agents.baselines import _ORACLE_ACTION
     from drugenv.actions import ACTION_TABLE
 
