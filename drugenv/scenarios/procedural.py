@@ -504,9 +504,10 @@ def _add_misleading(f: dict, decision: str, n: int, rng: np.random.Generator) ->
     Why echoes: misleading cues alone are one-sided. Only no_go worlds would get huge literature, potent
     cells and strong overexpression, and only go worlds a weak cell assay or sparse literature, so in the
     hard tiers each of those readouts predicted the answer *in reverse* (areas under the ROC curve of
-    0.68-0.83 against the naive reading, over 1,500 seeds per tier). An agent could learn "too good to be true means no_go" instead
-    of reading the gates. With the other label's cues echoed in as often, a cue on its own says little,
-    and the gates decide (``tests/scenarios/test_procedural.py::test_no_surface_cue_predicts_in_reverse``).
+    0.68-0.83 against the naive reading, over 1,500 seeds per tier). An agent could learn "too good to be
+    true means no_go" instead of reading the gates. With the other label's cues echoed into worlds of the
+    other answer, no cue read alone tells the answer in reverse
+    (``tests/scenarios/test_procedural.py::test_no_surface_cue_predicts_in_reverse``).
 
     Known limit: an echo may set the readout its misleading signal set (a potent-cells echo after a weak
     cell assay), so about half the weak-cell-assay and sparse-literature signals and three in four
