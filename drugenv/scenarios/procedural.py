@@ -22,12 +22,13 @@ How a seed becomes a scenario (one ``np.random.default_rng(seed)``; child genera
    gene and memorising gene names cannot win.
 5. **Margins**: easy (and, less, medium) values are pushed away from the gate thresholds.
 6. **Misleading signals** (up to: medium 1, hard 2, very_hard 3; fewer where a world offers fewer
-   that keep its verdict, e.g. 2 in about a quarter of very_hard go worlds): true readouts that point the wrong way
-   when read alone (strong overexpression of an unsafe target, huge literature on an undruggable
-   one, a weak cell assay for a target that works in vivo, ...). Each one leaves ``decide()`` unchanged.
-   Each is followed by an *echo*: one of the other answer's cues, which reads the right way in this world
-   (huge literature on a go, a weak cell assay on a no_go), so that no cue read alone tells the answer
-   in reverse (``_add_misleading`` says why).
+   that keep its verdict: about 5% of hard worlds get 1, and about a third of very_hard worlds 1 or 2):
+   true readouts that point the wrong way when read alone (strong overexpression of an unsafe target,
+   huge literature on an undruggable one, a weak cell assay for a target that works in vivo, ...).
+   Each one leaves ``decide()`` unchanged. They are drawn for the seed's two worlds (this one and its
+   twin) at once, and each is applied to both: it misleads in one and reads the right way in the other
+   (an *echo*), so that the cues a seed gets do not depend on its answer and no cue read alone tells
+   the answer in reverse (``_add_misleading`` says why).
 7. **Labels** from ``drugenv.simulator.gates.decide()`` (the public gates and their thresholds live
    there); ``key_evidence_dimensions`` are the dimensions of the gates that decide the answer
    (easy 2, medium 3, hard 4, very_hard 5).
@@ -330,6 +331,22 @@ def _rescue(f: dict, gate: str, rng: np.random.Generator) -> None:
         raise ValueError(f"Unknown gate {gate!r}; valid: {GATES}.")
 
 
+def _edit_to(f: dict, failing: list[str], rng: np.random.Generator) -> None:
+    """Edit ``f`` (whose failing gates are ``failing``) to the other decision: a no_go becomes go by
+    rescuing every failing gate, a go becomes no_go by failing one gate (linkage or tractability only
+    where no drug is approved; tractability only without an antibody route or a strong pocket)."""
+    if failing:
+        for gate in failing:
+            _rescue(f, gate, rng)
+        return
+    options = ["safe", "selective", "translates"]
+    if f["clinical_precedent"] != "approved":
+        options.append("linkage")
+        if not f["antibody_accessible"] and f["druggability_score"] < STRONG_POCKET:
+            options.append("tractable")
+    _break(f, options[int(rng.integers(len(options)))], rng)
+
+
 def _sharpen(f: dict, k: float) -> None:
     """Push values away from the gate thresholds by margin factor ``k`` without changing any gate."""
     if k <= 0:
@@ -378,8 +395,15 @@ def _tractability_route(f: dict) -> str:
     return "none"
 
 
-def _mislead_go(name: str, f: dict, rng: np.random.Generator) -> tuple[EvidenceDimension, str] | None:
-    """Readouts of a true go that point to no_go (mutates ``f``); None if not applicable."""
+def _mislead_go(name: str, f: dict, rng: np.random.Generator, *, echo: bool = False
+                ) -> tuple[EvidenceDimension, str] | None:
+    """Readouts of a true go that point to no_go (mutates ``f``); None if not applicable.
+
+    ``echo=True`` applies the readout to the pair's no_go world (where it reads the right way): a cue that
+    only names a readout (no field changes) has nothing to apply there, and conditions that keep a
+    description true of a go world are not checked (the caller checks that no gate moves)."""
+    if name in _NAMING_CUES and echo:
+        return None
     if name == "poor_orthosteric":
         routes = {"antibody": "an antibody-accessible epitope", "inhibitor": "recent clinical-grade inhibitors",
                   "allosteric": "an allosteric pocket"}
@@ -408,7 +432,7 @@ def _mislead_go(name: str, f: dict, rng: np.random.Generator) -> tuple[EvidenceD
         return _D.EXPRESSION, (f"High normal expression in {tissue} ({f['normal_expression_tpm'][tissue]:.0f} TPM) "
                                "looks like a safety risk, but the on-target toxicity data show it is tolerated.")
     if name == "no_dependency":
-        if not (f["disease_overexpression_log2fc"] >= LOG2FC_MIN and f["alteration_frequency"] >= ALTERATION_MIN):
+        if not echo and not (f["disease_overexpression_log2fc"] >= LOG2FC_MIN and f["alteration_frequency"] >= ALTERATION_MIN):
             return None
         f["dependency_score"] = rng.uniform(-0.25, 0.05)
         return _D.DEPENDENCY, ("CRISPR knockout shows little fitness effect; the target acts through its "
@@ -420,11 +444,16 @@ def _mislead_go(name: str, f: dict, rng: np.random.Generator) -> tuple[EvidenceD
     raise ValueError(f"Unknown misleading signal {name!r}.")
 
 
-def _mislead_no_go(name: str, f: dict, failing: list[str], rng: np.random.Generator) -> tuple[EvidenceDimension, str] | None:
-    """Readouts of a true no_go that point to go (mutates ``f``); None if not applicable."""
+def _mislead_no_go(name: str, f: dict, failing: list[str], rng: np.random.Generator, *, echo: bool = False
+                   ) -> tuple[EvidenceDimension, str] | None:
+    """Readouts of a true no_go that point to go (mutates ``f``); None if not applicable.
+
+    ``echo=True`` applies the readout to the pair's go world, as ``_mislead_go`` says."""
+    if name in _NAMING_CUES and echo:
+        return None
     why = ", ".join(failing)
     if name == "overexpression":
-        if "linkage" in failing and f["alteration_frequency"] >= ALTERATION_MIN:
+        if "linkage" in failing and f["alteration_frequency"] >= ALTERATION_MIN:  # it would rescue linkage
             return None
         f["disease_overexpression_log2fc"] = rng.uniform(2.8, 4.0)
         f["tumor_expression_tpm"] *= rng.uniform(3, 6)
@@ -447,14 +476,14 @@ def _mislead_no_go(name: str, f: dict, failing: list[str], rng: np.random.Genera
         return _D.DEPENDENCY, (f"Strong CRISPR dependency ({f['dependency_score']:.2f}); in vitro essentiality is not "
                                f"a safety window or tractability (fails: {why}).")
     if name == "many_structures":
-        if "tractable" not in failing:
+        if "tractable" not in failing and not echo:
             return None
         f["structure_count"] = max(f["structure_count"], int(rng.integers(150, 400)))
         f["binding_pocket_quality"] = max(f["binding_pocket_quality"], rng.uniform(0.7, 0.9))
         return _D.STRUCTURE, (f"{f['structure_count']} high-quality structures; structures are not a druggable "
                               f"pocket (fails: {why}).")
     if name == "frequent_alteration":
-        if "linkage" not in failing or f["disease_overexpression_log2fc"] >= LOG2FC_MIN:
+        if not echo and ("linkage" not in failing or f["disease_overexpression_log2fc"] >= LOG2FC_MIN):
             return None
         f["alteration_frequency"] = max(f["alteration_frequency"], rng.uniform(0.4, 0.7))
         return _D.EXPRESSION, (f"Altered in {100 * f['alteration_frequency']:.0f}% of patients, but alteration is not "
@@ -472,52 +501,96 @@ _MISLEAD_NO_GO = ("overexpression", "huge_literature", "potent_cells", "strong_d
                   "frequent_alteration", "approved_precedent")
 
 
-def _apply_cues(f: dict, decision: str, n: int, rng: np.random.Generator, *, misleading: bool) -> list[MisleadingSignal]:
-    """Apply up to ``n`` surface cues to ``f`` (mutated) without changing a gate.
+_NAMING_CUES = frozenset({"poor_orthosteric", "failure_history", "approved_precedent"})
+"""Cues that name a readout the world already has (a poor orthosteric pocket, a failed trial, an approved
+drug) and change no field: they mislead in their own world and have nothing to echo in the other."""
 
-    ``misleading=True`` draws from the cues that point away from ``decision`` (``_MISLEAD_GO`` for a go:
-    a weak cell assay, sparse literature, ...); ``misleading=False`` draws the other label's cues, which
-    in this world read the right way (huge literature on a go, a weak cell assay on a no_go): *echoes*.
+
+_CUE_FIELDS = {
+    "poor_orthosteric": ("druggability_score",),
+    "weak_cell_assay": ("in_vitro_ic50_nm", "in_vivo_tgi_pct"),
+    "sparse_literature": ("literature_volume", "literature_support"),
+    "vital_expression": ("normal_expression_tpm",),
+    "no_dependency": ("dependency_score",),
+    "failure_history": ("clinical_precedent", "clinical_notes"),
+    "overexpression": ("disease_overexpression_log2fc", "tumor_expression_tpm"),
+    "huge_literature": ("literature_volume", "literature_support"),
+    "potent_cells": ("in_vitro_ic50_nm",),
+    "strong_dependency": ("dependency_score",),
+    "many_structures": ("structure_count", "binding_pocket_quality"),
+    "frequent_alteration": ("alteration_frequency",),
+    "approved_precedent": ("clinical_precedent",),
+}
+"""The fields each cue sets or names: a pair's cues share none, so a later cue never changes the readout an
+earlier signal describes (``tests/scenarios/test_procedural.py`` checks that a cue changes no other)."""
+
+
+def _try_cue(name: str, side: str, worlds: dict[str, dict], failing: dict[str, list[str]], touched: set[str],
+             rng: np.random.Generator) -> MisleadingSignal | None:
+    """Apply cue ``name`` to both worlds of a pair (mutated) if it keeps every gate of each and sets no
+    field another cue set: misleading in the ``side`` world, an echo in the other."""
+    fields = _CUE_FIELDS[name]
+    if not touched.isdisjoint(fields):
+        return None
+    other = "no_go" if side == "go" else "go"
+    if side == "go":
+        cue, args, echo_args = _mislead_go, (), ()
+    else:
+        cue, args, echo_args = _mislead_no_go, (failing[side],), (failing[other],)
+    trial = _copy_fields(worlds[side])
+    out = cue(name, trial, *args, rng)
+    # decide() is "go" iff no gate fails, so the same failing gates also mean the same decision.
+    if out is None or _failing(trial) != failing[side]:
+        return None
+    if name not in _NAMING_CUES:
+        echo = _copy_fields(worlds[other])
+        echoed = cue(name, echo, *echo_args, rng, echo=True)  # its own draws, from the same distributions
+        if echoed is None or _failing(echo) != failing[other]:
+            return None
+        worlds[other].clear()
+        worlds[other].update(echo)
+    touched.update(fields)
+    worlds[side].clear()
+    worlds[side].update(trial)
+    return trusted(MisleadingSignal, dimension=out[0], description=out[1])  # an enum and a str
+
+
+def _add_misleading(go: dict, no_go: dict, n: int, rng: np.random.Generator
+                    ) -> tuple[list[MisleadingSignal], list[MisleadingSignal]]:
+    """Up to ``n`` misleading signals for each world of a counterfactual pair (mutated), and each
+    signal echoed in the other world: ``(go's signals, no_go's signals)``.
+
+    A pair is the seed's two worlds, the same perturbation with opposite decisions (``generate_scenario``'s
+    ``twin``). Each cue, a weak cell assay say, is applied to both with the same draws: in the go world it
+    misleads (its description is that world's signal), in the no_go world it reads the right way (an
+    *echo*; no description). Cues take turns, a go cue then a no_go cue, each the next in its own
+    permutation that keeps every gate of both worlds and sets no field an earlier cue set.
+
+    Why both worlds: misleading cues alone are one-sided. Only no_go worlds would get huge literature,
+    potent cells and strong overexpression, and only go worlds a weak cell assay or sparse literature, so
+    in the hard tiers each of those readouts predicted the answer *in reverse* (areas under the ROC curve
+    of 0.68-0.83 against the naive reading, over 1,500 seeds per tier). An agent could learn "too good to
+    be true means no_go" instead of reading the gates. The cues a seed gets do not depend on its coin, so
+    a cue read alone says nothing about the answer beyond what the gates' own edits left in its readout
+    (``tests/scenarios/test_procedural.py::test_no_surface_cue_predicts_in_reverse``). Since no cue sets a
+    field another set, every signal's readout stays as its description says
+    (``test_misleading_readouts_stay_as_described``).
     """
-    names = _MISLEAD_GO if (decision == "go") == misleading else _MISLEAD_NO_GO
-    signals: list[MisleadingSignal] = []
-    failing = _failing(f)
-    for i in rng.permutation(len(names)).tolist():  # Python ints: numpy scalars index a tuple slower
-        if len(signals) >= n:
-            break
-        trial = _copy_fields(f)
-        out = _mislead_go(names[i], trial, rng) if names is _MISLEAD_GO else _mislead_no_go(names[i], trial, failing, rng)
-        # decide() is "go" iff no gate fails, and f decides ``decision`` (generate_scenario asserts it), so the
-        # same failing gates also mean the same decision.
-        if out is None or _failing(trial) != failing:
-            continue
-        f.clear()
-        f.update(trial)
-        signals.append(trusted(MisleadingSignal, dimension=out[0], description=out[1]))  # an enum and a str
-    return signals
-
-
-def _add_misleading(f: dict, decision: str, n: int, rng: np.random.Generator) -> list[MisleadingSignal]:
-    """Up to ``n`` misleading signals, then as many echoes (their descriptions are dropped: an echo misleads
-    no one).
-
-    Why echoes: misleading cues alone are one-sided. Only no_go worlds would get huge literature, potent
-    cells and strong overexpression, and only go worlds a weak cell assay or sparse literature, so in the
-    hard tiers each of those readouts predicted the answer *in reverse* (areas under the ROC curve of
-    0.68-0.83 against the naive reading, over 1,500 seeds per tier). An agent could learn "too good to be
-    true means no_go" instead of reading the gates. With the other label's cues echoed into worlds of the
-    other answer, no cue read alone tells the answer in reverse
-    (``tests/scenarios/test_procedural.py::test_no_surface_cue_predicts_in_reverse``).
-
-    Known limit: an echo may set the readout its misleading signal set (a potent-cells echo after a weak
-    cell assay), so about half the weak-cell-assay and sparse-literature signals and three in four
-    potent-cells signals no longer read as their description says (seeds 0-1,499, medium to very_hard),
-    and cell potency tells a very_hard go more often than in the easy tier (AUC 0.79 against 0.65).
-    Keeping every signal's readout while the cues stay balanced is the next change here.
-    """
-    signals = _apply_cues(f, decision, n, rng, misleading=True)
-    _apply_cues(f, decision, len(signals), rng, misleading=False)
-    return signals
+    worlds = {"go": go, "no_go": no_go}
+    failing = {"go": [], "no_go": _failing(no_go)}
+    # Python ints: numpy scalars index a tuple slower.
+    queues = {"go": [_MISLEAD_GO[i] for i in rng.permutation(len(_MISLEAD_GO)).tolist()],
+              "no_go": [_MISLEAD_NO_GO[i] for i in rng.permutation(len(_MISLEAD_NO_GO)).tolist()]}
+    signals: dict[str, list[MisleadingSignal]] = {"go": [], "no_go": []}
+    touched: set[str] = set()
+    while any(queues[side] and len(signals[side]) < n for side in signals):
+        for side in ("go", "no_go"):
+            while queues[side] and len(signals[side]) < n:
+                signal = _try_cue(queues[side].pop(0), side, worlds, failing, touched, rng)
+                if signal is not None:
+                    signals[side].append(signal)
+                    break
+    return signals["go"], signals["no_go"]
 
 
 # --------------------------------------------------------------------------------- key dimensions
@@ -618,29 +691,31 @@ def generate_scenario(seed: int, difficulty: str | None = None, *, twin: bool = 
     f = _copy_fields(template.fields)
     _perturb(f, SPREAD[tier], rng, template.tissues)
     want_go = bool(rng.random() < 0.5) != twin
-    # The children of rng.spawn(3), in order edit, mislead, quality; each is built only where it is
-    # used (a child costs a SeedSequence and a PCG64 seeding, and edits and misleading signals are
-    # not always needed). rng is default_rng(seed) at its start (checked above), so child i is
-    # SeedSequence(seed, spawn_key=(i,))'s stream.
+    # The children of rng.spawn(3), in order edit (then misleading signals), unused, quality; each is
+    # built only where it is used (a child costs a SeedSequence and a PCG64 seeding, and the easy tier
+    # does not always need an edit). rng is default_rng(seed) at its start (checked above), so child i
+    # is SeedSequence(seed, spawn_key=(i,))'s stream. (Child 1 drew the misleading signals of one world.)
     words = child_entropy(seed)
     want = "go" if want_go else "no_go"
-    # decide(f) disagrees with the coin: its decision is go iff no gate fails (its viability is not needed yet).
-    failing = _failing(f)
-    if (not failing) != want_go:
+    n_misleading = N_MISLEADING[tier]
+    failing = _failing(f)  # decide(f) is go iff no gate fails (its viability is not needed yet)
+    natural = "no_go" if failing else "go"
+    worlds = {natural: f}
+    if want != natural or n_misleading:  # misleading signals are drawn for both worlds at once
+        counterfactual = _copy_fields(f)
         edit_rng = spawned_child(seed, words, 0)
-        if want == "go":
-            for gate in failing:
-                _rescue(f, gate, edit_rng)
-        else:
-            options = ["safe", "selective", "translates"]
-            if f["clinical_precedent"] != "approved":
-                options.append("linkage")
-                if not f["antibody_accessible"] and f["druggability_score"] < STRONG_POCKET:
-                    options.append("tractable")
-            _break(f, options[int(edit_rng.integers(len(options)))], edit_rng)
-    _sharpen(f, MARGIN[tier])
-    # With no signal wanted, _add_misleading would only draw a permutation from its own child.
-    misleading = _add_misleading(f, want, N_MISLEADING[tier], spawned_child(seed, words, 1)) if N_MISLEADING[tier] else []
+        _edit_to(counterfactual, failing, edit_rng)
+        worlds["go" if failing else "no_go"] = counterfactual
+    if n_misleading:
+        for world in worlds.values():
+            _sharpen(world, MARGIN[tier])
+        # The edit's child goes on to draw the signals: one child fewer to seed (~5 us).
+        go_signals, no_go_signals = _add_misleading(worlds["go"], worlds["no_go"], n_misleading, edit_rng)
+        misleading = go_signals if want == "go" else no_go_signals
+    else:
+        _sharpen(worlds[want], MARGIN[tier])
+        misleading = []
+    f = worlds[want]
     decision, viability = decide(f)
     assert decision == want and (decision == "go") == (not _failing(f)), "gates and decide() disagree"
 

@@ -5,13 +5,17 @@ from __future__ import annotations
 import collections
 import inspect
 import re
+from functools import lru_cache
 
+import numpy as np
 import pytest
 
 from drugenv.actions import ActionType, EvidenceDimension
 from drugenv.scenarios import make_scenario, procedural
 from drugenv.scenarios.procedural import (
+    _CUE_FIELDS,
     GATES,
+    N_MISLEADING,
     TEST_SEED_OFFSET,
     base_fields,
     generate_scenario,
@@ -206,14 +210,18 @@ def test_go_no_go_balance(scenarios_500):
 # -------------------------------------------------------------------------- key dims / misleading
 
 
-@pytest.mark.parametrize("difficulty,n_key,n_mislead", [("easy", 2, {0}), ("medium", 3, {1}), ("hard", 4, {2}),
-                                                        ("very_hard", 5, {2, 3})])
-def test_key_dimensions_and_misleading_per_tier(difficulty, n_key, n_mislead):
-    for seed in range(120):
+@pytest.mark.parametrize("difficulty,n_key,n_mislead,mean_mislead", [
+    ("easy", 2, {0}, 0.0), ("medium", 3, {1}, 1.0), ("hard", 4, {1, 2}, 1.9), ("very_hard", 5, {1, 2, 3}, 2.5)])
+def test_key_dimensions_and_misleading_per_tier(difficulty, n_key, n_mislead, mean_mislead):
+    counts = []
+    for seed in range(300):
         p = generate_scenario(seed, difficulty).profile
         assert len(p.key_evidence_dimensions) == len(set(p.key_evidence_dimensions)) == n_key
         assert len(p.misleading_signals) in n_mislead, (seed, p.misleading_signals)
         assert all(isinstance(d, EvidenceDimension) for d in p.key_evidence_dimensions)
+        counts.append(len(p.misleading_signals))
+    # A world gets fewer than its tier's count only where too few cues keep both worlds' gates.
+    assert sum(counts) / len(counts) >= mean_mislead, sum(counts) / len(counts)
 
 
 def test_key_dimensions_cover_the_deciding_gates():
@@ -272,19 +280,80 @@ _NAIVE_CUES = {
 }
 
 
-@pytest.mark.parametrize("difficulty", DIFFICULTIES)
-def test_no_surface_cue_predicts_in_reverse(difficulty):
-    """Misleading signals must not turn a readout into a reversed tell. They once did: only no_go worlds got
-    huge literature and strong overexpression, only go worlds a weak cell assay, so in the hard tier literature
-    volume separated the answers with an AUC of 0.28 (0.72 for "more papers means no_go") over these seeds and
-    very_hard's cell potency 0.18. Now each misleading signal is followed by an echo of the other answer's cues,
-    and no cue read alone tells the answer in reverse; this bound does not check that a cue says no more
-    than in the easy tier (very_hard's cell potency: 0.79 here, 0.65 in the easy tier)."""
+@lru_cache(maxsize=None)
+def _cue_aucs(difficulty: str) -> dict[str, float]:
     profiles = [generate_scenario(seed, difficulty).profile for seed in range(800)]
     go = [p.correct_decision == "go" for p in profiles]
-    aucs = {name: _auc([cue(p) for p in profiles], go) for name, cue in _NAIVE_CUES.items()}
+    return {name: _auc([cue(p) for p in profiles], go) for name, cue in _NAIVE_CUES.items()}
+
+
+@pytest.mark.parametrize("difficulty", DIFFICULTIES)
+def test_no_surface_cue_predicts_in_reverse(difficulty):
+    """Misleading signals must not turn a readout into a tell, in reverse or the right way round. They once
+    did: only no_go worlds got huge literature and strong overexpression, only go worlds a weak cell assay,
+    so in the hard tier literature volume separated the answers with an AUC of 0.28 (0.72 for "more papers
+    means no_go") over these seeds and very_hard's cell potency 0.18. A later fix echoed each signal with
+    one of the other answer's cues, which overwrote some signals' readouts and left very_hard's cell potency
+    telling a go at 0.79, against 0.65 in the easy tier (no misleading signals). Now each cue is applied to
+    both worlds of a seed's pair: no readout tells the answer in reverse, and none tells it better than in
+    the easy tier."""
+    aucs, easy = _cue_aucs(difficulty), _cue_aucs("easy")
     print(difficulty, {k: round(v, 2) for k, v in aucs.items()})
-    assert all(v >= 0.40 for v in aucs.values()), aucs
+    assert all(v >= 0.42 for v in aucs.values()), aucs
+    assert all(aucs[k] <= max(0.58, easy[k] + 0.03) for k in aucs), (aucs, easy)
+
+
+_DESCRIBED_READOUTS = {  # a misleading signal's description -> its readout still reads so in the profile
+    "Cell-viability IC50 is weak": lambda p: p.in_vitro_ic50_nm >= 1500 and p.in_vivo_tgi_pct >= 55,
+    "Only ~": lambda p: p.literature_volume <= 400 and p.literature_support <= 0.4,
+    "High normal expression in": lambda p: max(p.normal_expression_tpm[t] for t in VITAL_TISSUES) >= 60,
+    "CRISPR knockout shows little": lambda p: p.dependency_score >= -0.25,
+    "Strong tumour overexpression": lambda p: p.disease_overexpression_log2fc >= 2.8,
+    "Very large, upbeat": lambda p: p.literature_volume >= 20_000 and p.literature_support >= 0.6,
+    "Potent killing": lambda p: p.in_vitro_ic50_nm <= 40,
+    "Strong CRISPR": lambda p: p.dependency_score <= -0.9,
+    "high-quality structures": lambda p: p.structure_count >= 150,
+    "Altered in": lambda p: p.alteration_frequency >= 0.4,
+}
+
+
+@pytest.mark.parametrize("difficulty", ["medium", "hard", "very_hard"])
+def test_misleading_readouts_stay_as_described(difficulty):
+    """Every misleading signal's readout still reads as its description says: no later cue (misleading in
+    this world or echoed from its twin's) sets a field an earlier one set. Before, an echo could overwrite
+    the signal it followed: about half the weak-cell-assay signals no longer read weak."""
+    checked = 0
+    for seed in range(400):
+        p = generate_scenario(seed, difficulty).profile
+        for signal in p.misleading_signals:
+            for prefix, still_reads in _DESCRIBED_READOUTS.items():
+                if prefix in signal.description:
+                    assert still_reads(p), (seed, signal.description)
+                    checked += 1
+    assert checked >= 250 * N_MISLEADING[difficulty]  # most signals have a readout to check
+
+
+def test_each_cue_sets_only_its_declared_fields():
+    """``_add_misleading`` keeps a pair's cues apart by ``_CUE_FIELDS``: a cue that changed a field it does not
+    declare could overwrite another signal's readout unseen."""
+    fields_seen = collections.defaultdict(set)
+    for seed in range(200):
+        sc = generate_scenario(seed, "hard")
+        f = _fields(sc.profile)
+        failing = [g for g, ok in gate_results(f).items() if not ok]
+        for name in _CUE_FIELDS:
+            for echo in (False, True):
+                trial = procedural._copy_fields(f)
+                rng = np.random.default_rng(seed)
+                if name in procedural._MISLEAD_GO:
+                    procedural._mislead_go(name, trial, rng, echo=echo)
+                else:
+                    procedural._mislead_no_go(name, trial, failing, rng, echo=echo)
+                changed = {k for k in trial if trial[k] != f[k]}
+                assert changed <= set(_CUE_FIELDS[name]), (name, changed)
+                fields_seen[name] |= changed
+    # every cue that changes fields was seen changing them (the check above is not vacuous)
+    assert {n for n, seen in fields_seen.items() if seen} == set(_CUE_FIELDS) - procedural._NAMING_CUES
 
 
 # --------------------------------------------------------------------------------- data coverage
