@@ -22,7 +22,8 @@ How a seed becomes a scenario (one ``np.random.default_rng(seed)``; child genera
    gene and memorising gene names cannot win.
 5. **Margins**: easy (and, less, medium) values are pushed away from the gate thresholds.
 6. **Misleading signals** (up to: medium 1, hard 2, very_hard 3; fewer where a world offers fewer
-   that keep its verdict: about 5% of hard worlds get 1, and about a third of very_hard worlds 1 or 2):
+   that keep both worlds' verdicts and set no field an earlier cue set: about 5% of hard worlds get 1,
+   and about a third of very_hard worlds 1 or 2):
    true readouts that point the wrong way when read alone (strong overexpression of an unsafe target,
    huge literature on an undruggable one, a weak cell assay for a target that works in vivo, ...).
    Each one leaves ``decide()`` unchanged. They are drawn for the seed's two worlds (this one and its
@@ -432,6 +433,8 @@ def _mislead_go(name: str, f: dict, rng: np.random.Generator, *, echo: bool = Fa
         return _D.EXPRESSION, (f"High normal expression in {tissue} ({f['normal_expression_tpm'][tissue]:.0f} TPM) "
                                "looks like a safety risk, but the on-target toxicity data show it is tolerated.")
     if name == "no_dependency":
+        # Its description ("acts through its overexpression") stays true without declaring these two fields:
+        # the cues that set them only raise them (overexpression to log2FC >= 2.8, frequent_alteration).
         if not echo and not (f["disease_overexpression_log2fc"] >= LOG2FC_MIN and f["alteration_frequency"] >= ALTERATION_MIN):
             return None
         f["dependency_score"] = rng.uniform(-0.25, 0.05)
@@ -561,7 +564,8 @@ def _add_misleading(go: dict, no_go: dict, n: int, rng: np.random.Generator
     signal echoed in the other world: ``(go's signals, no_go's signals)``.
 
     A pair is the seed's two worlds, the same perturbation with opposite decisions (``generate_scenario``'s
-    ``twin``). Each cue, a weak cell assay say, is applied to both with the same draws: in the go world it
+    ``twin``). Each cue, a weak cell assay say, is applied to both, each world with its own draws from the
+    same distributions: in the go world it
     misleads (its description is that world's signal), in the no_go world it reads the right way (an
     *echo*; no description). Cues take turns, a go cue then a no_go cue, each the next in its own
     permutation that keeps every gate of both worlds and sets no field an earlier cue set.
