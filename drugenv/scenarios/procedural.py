@@ -528,8 +528,8 @@ _CUE_FIELDS = {
 earlier signal describes (``tests/scenarios/test_procedural.py`` checks that a cue changes no other)."""
 
 
-def _try_cue(name: str, side: str, worlds: dict[str, dict], failing: dict[str, list[str]], touched: set[str],
-             rng: np.random.Generator) -> MisleadingSignal | None:
+def _try_cue(name: str, side: str, worlds: dict[str, dict], gates: dict[str, dict[str, bool]],
+             failing: dict[str, list[str]], touched: set[str], rng: np.random.Generator) -> MisleadingSignal | None:
     """Apply cue ``name`` to both worlds of a pair (mutated) if it keeps every gate of each and sets no
     field another cue set: misleading in the ``side`` world, an echo in the other."""
     fields = _CUE_FIELDS[name]
@@ -542,13 +542,13 @@ def _try_cue(name: str, side: str, worlds: dict[str, dict], failing: dict[str, l
         cue, args, echo_args = _mislead_no_go, (failing[side],), (failing[other],)
     trial = _copy_fields(worlds[side])
     out = cue(name, trial, *args, rng)
-    # decide() is "go" iff no gate fails, so the same failing gates also mean the same decision.
-    if out is None or _failing(trial) != failing[side]:
+    # decide() is "go" iff no gate fails, so the same gates also mean the same decision.
+    if out is None or gate_results(trial) != gates[side]:
         return None
     if name not in _NAMING_CUES:
         echo = _copy_fields(worlds[other])
         echoed = cue(name, echo, *echo_args, rng, echo=True)  # its own draws, from the same distributions
-        if echoed is None or _failing(echo) != failing[other]:
+        if echoed is None or gate_results(echo) != gates[other]:
             return None
         worlds[other].clear()
         worlds[other].update(echo)
@@ -565,9 +565,8 @@ def _add_misleading(go: dict, no_go: dict, n: int, rng: np.random.Generator
 
     A pair is the seed's two worlds, the same perturbation with opposite decisions (``generate_scenario``'s
     ``twin``). Each cue, a weak cell assay say, is applied to both, each world with its own draws from the
-    same distributions: in the go world it
-    misleads (its description is that world's signal), in the no_go world it reads the right way (an
-    *echo*; no description). Cues take turns, a go cue then a no_go cue, each the next in its own
+    same distributions: in the go world it misleads (its description is that world's signal), in the
+    no_go world it reads the right way (an *echo*; no description). Cues take turns, a go cue then a no_go cue, each the next in its own
     permutation that keeps every gate of both worlds and sets no field an earlier cue set.
 
     Why both worlds: misleading cues alone are one-sided. Only no_go worlds would get huge literature,
@@ -581,20 +580,26 @@ def _add_misleading(go: dict, no_go: dict, n: int, rng: np.random.Generator
     (``test_misleading_readouts_stay_as_described``).
     """
     worlds = {"go": go, "no_go": no_go}
+    gates = {"go": gate_results(go), "no_go": gate_results(no_go)}
     failing = {"go": [], "no_go": _failing(no_go)}
-    # Python ints: numpy scalars index a tuple slower.
-    queues = {"go": [_MISLEAD_GO[i] for i in rng.permutation(len(_MISLEAD_GO)).tolist()],
-              "no_go": [_MISLEAD_NO_GO[i] for i in rng.permutation(len(_MISLEAD_NO_GO)).tolist()]}
-    signals: dict[str, list[MisleadingSignal]] = {"go": [], "no_go": []}
+    # Reversed, so that pop() takes the next; Python ints: numpy scalars index a tuple slower.
+    go_queue = [_MISLEAD_GO[i] for i in reversed(rng.permutation(len(_MISLEAD_GO)).tolist())]
+    no_go_queue = [_MISLEAD_NO_GO[i] for i in reversed(rng.permutation(len(_MISLEAD_NO_GO)).tolist())]
+    go_signals: list[MisleadingSignal] = []
+    no_go_signals: list[MisleadingSignal] = []
     touched: set[str] = set()
-    while any(queues[side] and len(signals[side]) < n for side in signals):
-        for side in ("go", "no_go"):
-            while queues[side] and len(signals[side]) < n:
-                signal = _try_cue(queues[side].pop(0), side, worlds, failing, touched, rng)
+    turns = (("go", go_queue, go_signals), ("no_go", no_go_queue, no_go_signals))
+    wanting = True
+    while wanting:  # rounds of one signal a side, until neither side wants one and has a cue left
+        wanting = False
+        for side, queue, signals in turns:
+            while queue and len(signals) < n:
+                signal = _try_cue(queue.pop(), side, worlds, gates, failing, touched, rng)
                 if signal is not None:
-                    signals[side].append(signal)
+                    signals.append(signal)
                     break
-    return signals["go"], signals["no_go"]
+            wanting = wanting or bool(queue and len(signals) < n)
+    return go_signals, no_go_signals
 
 
 # --------------------------------------------------------------------------------- key dimensions
