@@ -72,7 +72,7 @@ from drugenv.simulator.gates import (
 )
 from drugenv.simulator.latent import VITAL_TISSUES, DataQualityState, MisleadingSignal, TargetProfile
 from drugenv.simulator.params import DIFFICULTIES, SimParams
-from drugenv.simulator.seeding import child_entropy, seeded_generator, spawned_child
+from drugenv.simulator.seeding import child_entropy, seeded_generator, spawned_child, uniform
 
 TEST_SEED_OFFSET = 1_000_000
 """Seeds below this are train seeds; seeds from it on are test seeds."""
@@ -286,21 +286,21 @@ def _perturb(f: dict, s: float, rng: np.random.Generator, tissues: tuple[str, ..
 def _break(f: dict, gate: str, rng: np.random.Generator) -> None:
     """Make one passing gate fail (go -> no_go counterfactual)."""
     if gate == "safe":
-        f["toxicity_risk"] = rng.uniform(0.68, 0.9)
+        f["toxicity_risk"] = uniform(rng, 0.68, 0.9)
         tissue = VITAL_TISSUES[int(rng.integers(len(VITAL_TISSUES)))]
         f["normal_expression_tpm"][tissue] = max(30.0, 3 * f["normal_expression_tpm"][tissue])
         f["toxicity_profile"] = [_VITAL_TOX[tissue], *f["toxicity_profile"]]
     elif gate == "selective":
-        f["selectivity_ratio"] = rng.uniform(1.5, 6.0)
+        f["selectivity_ratio"] = uniform(rng, 1.5, 6.0)
     elif gate == "translates":
-        f["in_vivo_tgi_pct"], f["in_vitro_ic50_nm"] = rng.uniform(5, 30), rng.uniform(600, 5000)
+        f["in_vivo_tgi_pct"], f["in_vitro_ic50_nm"] = uniform(rng, 5, 30), uniform(rng, 600, 5000)
     elif gate == "linkage":
-        f["dependency_score"] = rng.uniform(-0.3, 0.1)
+        f["dependency_score"] = uniform(rng, -0.3, 0.1)
         if f["alteration_frequency"] >= ALTERATION_MIN:
-            f["disease_overexpression_log2fc"] = min(f["disease_overexpression_log2fc"], rng.uniform(0.5, 1.5))
+            f["disease_overexpression_log2fc"] = min(f["disease_overexpression_log2fc"], uniform(rng, 0.5, 1.5))
     elif gate == "tractable":
-        f["druggability_score"] = min(f["druggability_score"], rng.uniform(0.1, 0.35))
-        f["allosteric_pocket_score"] = min(f["allosteric_pocket_score"], rng.uniform(0.0, 0.35))
+        f["druggability_score"] = min(f["druggability_score"], uniform(rng, 0.1, 0.35))
+        f["allosteric_pocket_score"] = min(f["allosteric_pocket_score"], uniform(rng, 0.0, 0.35))
         f["recent_inhibitor_evidence"] = False
     else:
         raise ValueError(f"Unknown gate {gate!r}; valid: {GATES}.")
@@ -310,24 +310,24 @@ def _rescue(f: dict, gate: str, rng: np.random.Generator) -> None:
     """Make one failing gate pass (no_go -> go counterfactual)."""
     if gate == "tractable":
         if rng.random() < 0.5:  # a cryptic / allosteric pocket is found
-            f["allosteric_pocket_score"] = rng.uniform(0.62, 0.8)
+            f["allosteric_pocket_score"] = uniform(rng, 0.62, 0.8)
             f["binding_pocket_quality"] = max(f["binding_pocket_quality"], 0.6)
         else:  # recent clinical-grade inhibitors are reported
             f["recent_inhibitor_evidence"] = True
             f["literature_support"] = max(f["literature_support"], 0.6)
     elif gate == "safe":
-        f["toxicity_risk"] = rng.uniform(0.15, 0.45)
+        f["toxicity_risk"] = uniform(rng, 0.15, 0.45)
         for tissue in VITAL_TISSUES:
             if f["normal_expression_tpm"][tissue] > 30:
                 f["normal_expression_tpm"][tissue] = round(0.3 * f["normal_expression_tpm"][tissue], 2)
         mild = [t for t in f["toxicity_profile"] if not _VITAL_RE.search(t)]
         f["toxicity_profile"] = mild or ["manageable grade 1-2 events"]
     elif gate == "linkage":
-        f["dependency_score"] = rng.uniform(-1.2, -0.65)
+        f["dependency_score"] = uniform(rng, -1.2, -0.65)
     elif gate == "selective":
-        f["selectivity_ratio"] = rng.uniform(30, 150)
+        f["selectivity_ratio"] = uniform(rng, 30, 150)
     elif gate == "translates":
-        f["in_vivo_tgi_pct"], f["in_vitro_ic50_nm"] = rng.uniform(55, 85), rng.uniform(20, 250)
+        f["in_vivo_tgi_pct"], f["in_vitro_ic50_nm"] = uniform(rng, 55, 85), uniform(rng, 20, 250)
     else:
         raise ValueError(f"Unknown gate {gate!r}; valid: {GATES}.")
 
@@ -417,19 +417,19 @@ def _mislead_go(name: str, f: dict, rng: np.random.Generator, *, echo: bool = Fa
         return _D.DRUGGABILITY, (f"Orthosteric small-molecule druggability reads poor "
                                  f"({f['druggability_score']:.2f}); tractability comes from {routes[route]}.")
     if name == "weak_cell_assay":
-        f["in_vivo_tgi_pct"] = max(f["in_vivo_tgi_pct"], rng.uniform(55, 75))
-        f["in_vitro_ic50_nm"] = rng.uniform(1500, 8000)
+        f["in_vivo_tgi_pct"] = max(f["in_vivo_tgi_pct"], uniform(rng, 55, 75))
+        f["in_vitro_ic50_nm"] = uniform(rng, 1500, 8000)
         return _D.IN_VITRO, (f"Cell-viability IC50 is weak (~{f['in_vitro_ic50_nm'] / 1000:.1f} uM): the mechanism is "
                              f"not antiproliferative in a dish, yet in vivo TGI is {f['in_vivo_tgi_pct']:.0f}%.")
     if name == "sparse_literature":
         if f["literature_volume"] >= 15_000:  # a famous target with few papers would be implausible
             return None
         f["literature_volume"] = int(rng.integers(60, 400))
-        f["literature_support"] = rng.uniform(0.25, 0.4)
+        f["literature_support"] = uniform(rng, 0.25, 0.4)
         return _D.LITERATURE, f"Only ~{f['literature_volume']} papers with mixed support; popularity is not validity."
     if name == "vital_expression":
         tissue = VITAL_TISSUES[int(rng.integers(len(VITAL_TISSUES)))]
-        f["normal_expression_tpm"][tissue] = round(rng.uniform(60, 150), 1)
+        f["normal_expression_tpm"][tissue] = round(uniform(rng, 60, 150), 1)
         return _D.EXPRESSION, (f"High normal expression in {tissue} ({f['normal_expression_tpm'][tissue]:.0f} TPM) "
                                "looks like a safety risk, but the on-target toxicity data show it is tolerated.")
     if name == "no_dependency":
@@ -437,7 +437,7 @@ def _mislead_go(name: str, f: dict, rng: np.random.Generator, *, echo: bool = Fa
         # the cues that set them only raise them (overexpression to log2FC >= 2.8, frequent_alteration).
         if not echo and not (f["disease_overexpression_log2fc"] >= LOG2FC_MIN and f["alteration_frequency"] >= ALTERATION_MIN):
             return None
-        f["dependency_score"] = rng.uniform(-0.25, 0.05)
+        f["dependency_score"] = uniform(rng, -0.25, 0.05)
         return _D.DEPENDENCY, ("CRISPR knockout shows little fitness effect; the target acts through its "
                                "overexpression (delivery / immune / differentiation), not cell-autonomous dependency.")
     if name == "failure_history":
@@ -458,37 +458,37 @@ def _mislead_no_go(name: str, f: dict, failing: list[str], rng: np.random.Genera
     if name == "overexpression":
         if "linkage" in failing and f["alteration_frequency"] >= ALTERATION_MIN:  # it would rescue linkage
             return None
-        f["disease_overexpression_log2fc"] = rng.uniform(2.8, 4.0)
-        f["tumor_expression_tpm"] *= rng.uniform(3, 6)
+        f["disease_overexpression_log2fc"] = uniform(rng, 2.8, 4.0)
+        f["tumor_expression_tpm"] *= uniform(rng, 3, 6)
         return _D.EXPRESSION, (f"Strong tumour overexpression (log2FC {f['disease_overexpression_log2fc']:.1f}) reads "
                                f"like validation, but expression is not dependency or a safety window (fails: {why}).")
     if name == "huge_literature":
         f["literature_volume"] = max(f["literature_volume"], int(rng.integers(20_000, 120_000)))
-        f["literature_support"] = max(f["literature_support"], rng.uniform(0.6, 0.8))
+        f["literature_support"] = max(f["literature_support"], uniform(rng, 0.6, 0.8))
         return _D.LITERATURE, f"Very large, upbeat literature; popularity is not validation (fails: {why})."
     if name == "potent_cells":
         if "translates" in failing:
             return None
-        f["in_vitro_ic50_nm"] = rng.uniform(2, 40)
+        f["in_vitro_ic50_nm"] = uniform(rng, 2, 40)
         return _D.IN_VITRO, (f"Potent killing of disease lines (IC50 {f['in_vitro_ic50_nm']:.0f} nM) says nothing "
                              f"about the failing gates ({why}).")
     if name == "strong_dependency":
         if "linkage" in failing or f["dependency_score"] > DEPENDENCY_MAX:  # only real dependencies (MCL1, MYC)
             return None
-        f["dependency_score"] = min(f["dependency_score"], rng.uniform(-1.5, -0.9))
+        f["dependency_score"] = min(f["dependency_score"], uniform(rng, -1.5, -0.9))
         return _D.DEPENDENCY, (f"Strong CRISPR dependency ({f['dependency_score']:.2f}); in vitro essentiality is not "
                                f"a safety window or tractability (fails: {why}).")
     if name == "many_structures":
         if "tractable" not in failing and not echo:
             return None
         f["structure_count"] = max(f["structure_count"], int(rng.integers(150, 400)))
-        f["binding_pocket_quality"] = max(f["binding_pocket_quality"], rng.uniform(0.7, 0.9))
+        f["binding_pocket_quality"] = max(f["binding_pocket_quality"], uniform(rng, 0.7, 0.9))
         return _D.STRUCTURE, (f"{f['structure_count']} high-quality structures; structures are not a druggable "
                               f"pocket (fails: {why}).")
     if name == "frequent_alteration":
         if not echo and ("linkage" not in failing or f["disease_overexpression_log2fc"] >= LOG2FC_MIN):
             return None
-        f["alteration_frequency"] = max(f["alteration_frequency"], rng.uniform(0.4, 0.7))
+        f["alteration_frequency"] = max(f["alteration_frequency"], uniform(rng, 0.4, 0.7))
         return _D.EXPRESSION, (f"Altered in {100 * f['alteration_frequency']:.0f}% of patients, but alteration is not "
                                f"dependency (fails: {why}).")
     if name == "approved_precedent":

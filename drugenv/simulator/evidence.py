@@ -22,7 +22,7 @@ from drugenv.actions import ACTION_TABLE, ActionType
 from drugenv.models import DrugTargetAction, IntermediateOutput, trusted
 from drugenv.simulator.gates import DEPENDENCY_MAX, POCKET_MIN, TOXICITY_MAX
 from drugenv.simulator.latent import OTHER_TISSUES, VITAL_TISSUES, DataQualityState, TargetProfile
-from drugenv.simulator.seeding import seeded_generator
+from drugenv.simulator.seeding import normal, seeded_generator
 
 # Which database answers each action (for coverage), given its parameters.
 _DB_OF: dict[ActionType, Callable[[dict], str]] = {
@@ -76,7 +76,7 @@ class _Draw:
 
     def lognormal(self, value: float) -> float:
         """Positive quantity (TPM, nM, fold): multiplicative noise."""
-        return float(value * np.exp(self.rng.normal(0.0, self.sd)))
+        return float(value * np.exp(normal(self.rng, self.sd)))
 
     def lognormals(self, values: list[float]) -> list[float]:
         """``[lognormal(v) for v in values]`` in one draw: the same normals in the same order and the
@@ -86,11 +86,11 @@ class _Draw:
 
     def score(self, value: float, lo: float = 0.0, hi: float = 1.0) -> float:
         """Bounded score: additive noise, clipped."""
-        return _clip(value + self.rng.normal(0.0, self.sd * (hi - lo) * 0.5), lo, hi)
+        return _clip(value + normal(self.rng, self.sd * (hi - lo) * 0.5), lo, hi)
 
     def shift(self, value: float, unit_sd: float) -> float:
         """Unbounded readout with noise SD ``unit_sd`` at noise_level 1."""
-        return float(value + self.rng.normal(0.0, self.sd * unit_sd))
+        return float(value + normal(self.rng, self.sd * unit_sd))
 
     def flag(self, truth: bool) -> bool:
         """Categorical flag through false-positive / false-negative rates."""
@@ -379,7 +379,7 @@ def _in_vivo(p: TargetProfile, d: _Draw, params: dict):
 
 
 def _expert(p: TargetProfile, d: _Draw, params: dict):
-    v = _clip(p.true_viability_score + d.rng.normal(0, 0.1 + 0.5 * d.q.noise_level), 0, 1)
+    v = _clip(p.true_viability_score + normal(d.rng, 0.1 + 0.5 * d.q.noise_level), 0, 1)
     return f"Expert panel viability estimate {v:.2f} ({'leaning go' if v >= 0.5 else 'leaning no-go'}).", {"viability_estimate": _r(v)}
 
 

@@ -10,6 +10,7 @@ numpy's Python around them:
 |---|---|---|
 | ``seeded_generator(seed)`` | ``np.random.default_rng(seed)`` | ``generate_state`` without its ``np.errstate`` wrapper, and PCG64's four words hashed in Python integers |
 | ``spawned_child(seed, child_entropy(seed), i)`` | child ``i`` of ``np.random.default_rng(seed).spawn(n)`` | the child's entropy as words, not a spawn key numpy converts in Python |
+| ``uniform(rng, low, high)``, ``normal(rng, scale)`` | ``rng.uniform(low, high)``, ``rng.normal(0.0, scale)`` | one draw of ``rng.random()`` / ``rng.standard_normal()``, scaled in Python as numpy scales it in C |
 
 The shortcuts rest on how numpy builds a ``SeedSequence``; each is checked against numpy's own
 path when this module is imported and replaced by that path where the check fails, so the streams
@@ -105,6 +106,42 @@ _SEED_SEQUENCE = (_SeedSequenceForPCG64 if _pcg64_words_are_same()
 """The ``SeedSequence`` class the simulator seeds with: the same pools and words either way."""
 
 
+def _uniform(rng: np.random.Generator, low: float, high: float) -> float:
+    return low + (high - low) * rng.random()
+
+
+def _normal(rng: np.random.Generator, scale: float) -> float:
+    return scale * rng.standard_normal()
+
+
+def _scalar_draws_are_same() -> bool:
+    """Whether ``_uniform`` and ``_normal`` give numpy's own ``uniform`` and ``normal(0.0, scale)`` values
+    (numpy computes ``low + (high - low) * d`` and ``loc + scale * z`` in C; a build that fused the
+    multiply-add would round differently, and then numpy's methods are used)."""
+    for low, high, scale in ((0.0, 1.0, 1.0), (1500, 8000, 0.3), (-1.5, -0.9, 0.02), (0.62, 0.8, 7.5)):
+        a, b = np.random.default_rng(11), np.random.default_rng(11)
+        for _ in range(500):
+            if a.uniform(low, high) != _uniform(b, low, high) or a.normal(0.0, scale) != _normal(b, scale):
+                return False
+    return True
+
+
+if _scalar_draws_are_same():
+    uniform, normal = _uniform, _normal
+else:  # pragma: no cover - a numpy build whose C arithmetic rounds differently
+    def uniform(rng: np.random.Generator, low: float, high: float) -> float:
+        return rng.uniform(low, high)
+
+    def normal(rng: np.random.Generator, scale: float) -> float:
+        return rng.normal(0.0, scale)
+
+uniform.__doc__ = """``rng.uniform(low, high)`` for scalar bounds: the same draw and value (``rng.random()``'s double
+scaled as numpy scales it), ~0.7 us against ~1.9 (numpy parses and broadcasts its arguments)."""
+normal.__doc__ = """``rng.normal(0.0, scale)``: the same draw and value (``scale`` times ``rng.standard_normal()``),
+~0.7 us against ~1.9. (A zero ``scale`` gives ``-0.0`` where numpy gives ``0.0``: the same in any sum or product
+the simulator makes of it.)"""
+
+
 def seeded_generator(seed: int) -> np.random.Generator:
     """``np.random.default_rng(seed)``: the same stream, seeded through ``_SEED_SEQUENCE``."""
     return _Generator(_PCG64(_SEED_SEQUENCE(seed)))
@@ -156,4 +193,4 @@ def spawned_child(seed: int, words: list[int], i: int) -> np.random.Generator:
     return _Generator(_PCG64(_SEED_SEQUENCE(np.array([*words, i], dtype=np.uint32))))
 
 
-__all__ = ["child_entropy", "seeded_generator", "spawned_child"]
+__all__ = ["child_entropy", "normal", "seeded_generator", "spawned_child", "uniform"]

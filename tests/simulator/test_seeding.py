@@ -33,6 +33,23 @@ def test_the_shortcuts_are_taken_on_this_numpy():
     """The import-time checks hold here (otherwise the shortcuts' saving is silently gone)."""
     assert seeding._SEED_SEQUENCE is seeding._SeedSequenceForPCG64
     assert seeding._CHILD_BY_ENTROPY
+    assert seeding.uniform is seeding._uniform and seeding.normal is seeding._normal
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_scalar_draws_are_numpys(seed):
+    """``uniform`` and ``normal`` leave the generator where numpy's methods do, with the same values,
+    for the bounds and scales the simulator uses (ints and floats, a zero scale included)."""
+    ours, numpys = np.random.default_rng(seed), np.random.default_rng(seed)
+    for low, high in ((1500, 8000), (0.25, 0.4), (-1.5, -0.9), (5, 30), (0.0, 0.35)):
+        for _ in range(200):
+            x, y = seeding.uniform(ours, low, high), numpys.uniform(low, high)
+            assert x == y and type(x) is float
+    for scale in (0.02, 0.3, 1.0, 7.5, 0.0):
+        for _ in range(200):
+            x, y = seeding.normal(ours, scale), numpys.normal(0.0, scale)
+            assert x == y and type(x) is float
+    assert ours.bit_generator.state == numpys.bit_generator.state
 
 
 @pytest.mark.parametrize("seed", SEEDS)
