@@ -566,8 +566,9 @@ def _add_misleading(go: dict, no_go: dict, n: int, rng: np.random.Generator
     A pair is the seed's two worlds, the same perturbation with opposite decisions (``generate_scenario``'s
     ``twin``). Each cue, a weak cell assay say, is applied to both, each world with its own draws from the
     same distributions: in the go world it misleads (its description is that world's signal), in the
-    no_go world it reads the right way (an *echo*; no description). Cues take turns, a go cue then a no_go cue, each the next in its own
-    permutation that keeps every gate of both worlds and sets no field an earlier cue set.
+    no_go world it reads the right way (an *echo*; no description). Cues take turns, a go cue then a
+    no_go cue, each the next in its own permutation that keeps every gate of both worlds and sets no
+    field an earlier cue set.
 
     Why both worlds: misleading cues alone are one-sided. Only no_go worlds would get huge literature,
     potent cells and strong overexpression, and only go worlds a weak cell assay or sparse literature, so
