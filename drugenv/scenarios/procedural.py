@@ -26,7 +26,9 @@ How a seed becomes a scenario (one ``np.random.default_rng(seed)``; child genera
    and about a third of very_hard worlds 1 or 2):
    true readouts that point the wrong way when read alone (strong overexpression of an unsafe target,
    huge literature on an undruggable one, a weak cell assay for a target that works in vivo, ...).
-   Each one leaves ``decide()`` unchanged. They are drawn for the seed's two worlds (this one and its
+   Each one leaves ``decide()`` unchanged, and one that raises a count or a frequency (structures,
+   papers, patients altered) raises it at most threefold (``PLAUSIBLE_RAISE``): MYC, with 10 deposited
+   structures, never reads as having hundreds. They are drawn for the seed's two worlds (this one and its
    twin) at once, and each is applied to both: it misleads in one and reads the right way in the other
    (an *echo*), so that the cues a seed gets do not depend on its answer and no cue read alone tells
    the answer in reverse (``_add_misleading`` says why).
@@ -396,6 +398,23 @@ def _tractability_route(f: dict) -> str:
     return "none"
 
 
+PLAUSIBLE_RAISE = 3.0
+"""A cue raises a count or a frequency (structures, papers, patients altered) at most this many times what
+the world had: a target with 10 deposited structures (MYC) does not gain 300, nor does a pair altered in 5%
+of patients become altered in 60%, in either world of a pair."""
+
+
+def _raised(current: float, drawn: float, floor: float) -> float | None:
+    """What a cue that raises a readout to ``drawn`` (at least ``floor``) sets it to: ``drawn`` capped at
+    ``PLAUSIBLE_RAISE`` times ``current``, never below ``current``; None (the cue does not apply) where
+    even that cap stays under ``floor``. Checked alike in both worlds of a pair: an echo is held to it too."""
+    cap = type(drawn)(current * PLAUSIBLE_RAISE)  # a count stays an int
+    if cap < floor:
+        return None
+    raised = min(drawn, cap)
+    return current if current >= raised else raised
+
+
 def _mislead_go(name: str, f: dict, rng: np.random.Generator, *, echo: bool = False
                 ) -> tuple[EvidenceDimension, str] | None:
     """Readouts of a true go that point to no_go (mutates ``f``); None if not applicable.
@@ -463,7 +482,10 @@ def _mislead_no_go(name: str, f: dict, failing: list[str], rng: np.random.Genera
         return _D.EXPRESSION, (f"Strong tumour overexpression (log2FC {f['disease_overexpression_log2fc']:.1f}) reads "
                                f"like validation, but expression is not dependency or a safety window (fails: {why}).")
     if name == "huge_literature":
-        f["literature_volume"] = max(f["literature_volume"], int(rng.integers(20_000, 120_000)))
+        volume = _raised(f["literature_volume"], int(rng.integers(20_000, 120_000)), 20_000)
+        if volume is None:
+            return None
+        f["literature_volume"] = volume
         f["literature_support"] = max(f["literature_support"], uniform(rng, 0.6, 0.8))
         return _D.LITERATURE, f"Very large, upbeat literature; popularity is not validation (fails: {why})."
     if name == "potent_cells":
@@ -481,14 +503,20 @@ def _mislead_no_go(name: str, f: dict, failing: list[str], rng: np.random.Genera
     if name == "many_structures":
         if "tractable" not in failing and not echo:
             return None
-        f["structure_count"] = max(f["structure_count"], int(rng.integers(150, 400)))
+        count = _raised(f["structure_count"], int(rng.integers(150, 400)), 150)
+        if count is None:
+            return None
+        f["structure_count"] = count
         f["binding_pocket_quality"] = max(f["binding_pocket_quality"], uniform(rng, 0.7, 0.9))
         return _D.STRUCTURE, (f"{f['structure_count']} high-quality structures; structures are not a druggable "
                               f"pocket (fails: {why}).")
     if name == "frequent_alteration":
         if not echo and ("linkage" not in failing or f["disease_overexpression_log2fc"] >= LOG2FC_MIN):
             return None
-        f["alteration_frequency"] = max(f["alteration_frequency"], uniform(rng, 0.4, 0.7))
+        altered = _raised(f["alteration_frequency"], uniform(rng, 0.4, 0.7), 0.4)
+        if altered is None:
+            return None
+        f["alteration_frequency"] = altered
         return _D.EXPRESSION, (f"Altered in {100 * f['alteration_frequency']:.0f}% of patients, but alteration is not "
                                f"dependency (fails: {why}).")
     if name == "approved_precedent":

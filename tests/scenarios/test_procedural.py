@@ -357,6 +357,46 @@ def test_each_cue_sets_only_its_declared_fields():
     assert {n for n, seen in fields_seen.items() if seen} == set(_CUE_FIELDS) - procedural._NAMING_CUES
 
 
+_RAISING_CUES = {"many_structures": "structure_count", "huge_literature": "literature_volume",
+                 "frequent_alteration": "alteration_frequency"}
+
+
+def test_cues_raise_a_count_or_frequency_at_most_threefold():
+    """A cue that raises a count or a frequency keeps it plausible for the world it lands in, misleading or
+    echoed: at most ``PLAUSIBLE_RAISE`` times what the world had, or it does not apply. Before, an echo of
+    many_structures gave MYC (10 deposited structures) 150-400, and frequent_alteration made a pair altered
+    in 5% of patients altered in 40-70%."""
+    applied = collections.Counter()
+    for difficulty in ("medium", "hard", "very_hard"):
+        for seed in range(150):
+            for twin in (False, True):
+                f = _fields(generate_scenario(seed, difficulty, twin=twin).profile)
+                failing = [g for g, ok in gate_results(f).items() if not ok]
+                for name, key in _RAISING_CUES.items():
+                    for echo in (False, True):
+                        trial = procedural._copy_fields(f)
+                        if procedural._mislead_no_go(name, trial, failing, np.random.default_rng(seed), echo=echo) is None:
+                            continue
+                        applied[name] += 1
+                        assert f[key] <= trial[key] <= max(f[key], procedural.PLAUSIBLE_RAISE * f[key]), (name, f[key], trial[key])
+    assert min(applied[name] for name in _RAISING_CUES) >= 50, applied  # each cue was tried where it applies
+
+
+def test_a_target_with_few_structures_never_shows_many():
+    """MYC (10 deposited structures in its record) and CD33 (5) stay far from the 150-400 "high-quality
+    structures" of the many_structures cue in every world of every tier, echoes included."""
+    genes = {"MYC", "CD33"}
+    seen = 0
+    for difficulty in ("medium", "hard", "very_hard"):
+        for seed in range(1500):
+            for twin in (False, True):
+                p = generate_scenario(seed, difficulty, twin=twin).profile
+                if p.gene in genes:
+                    seen += 1
+                    assert p.structure_count < 100, (seed, difficulty, twin, p.gene, p.structure_count)
+    assert seen >= 500
+
+
 # --------------------------------------------------------------------------------- data coverage
 
 
