@@ -22,13 +22,13 @@ How a seed becomes a scenario (one ``np.random.default_rng(seed)``; child genera
    gene and memorising gene names cannot win.
 5. **Margins**: easy (and, less, medium) values are pushed away from the gate thresholds.
 6. **Misleading signals** (up to: medium 1, hard 2, very_hard 3; fewer where a world offers fewer
-   that keep both worlds' verdicts and set no field an earlier cue set: about 5% of hard worlds get 1,
-   and about a third of very_hard worlds 1 or 2):
+   that keep both worlds' verdicts, set no field an earlier cue set and stay plausible in both: about 5%
+   of hard worlds get 1, and about 37% of very_hard worlds 1 or 2):
    true readouts that point the wrong way when read alone (strong overexpression of an unsafe target,
    huge literature on an undruggable one, a weak cell assay for a target that works in vivo, ...).
-   Each one leaves ``decide()`` unchanged, and one that raises a count or a frequency (structures,
-   papers, patients altered) raises it at most threefold (``PLAUSIBLE_RAISE``): MYC, with 10 deposited
-   structures, never reads as having hundreds. They are drawn for the seed's two worlds (this one and its
+   Each one leaves ``decide()`` unchanged, and one that moves a fact of public record (structures
+   deposited, papers, patients altered) moves it at most threefold (``PLAUSIBLE_RAISE``): MYC, with 10
+   deposited structures, never reads as having hundreds. They are drawn for the seed's two worlds (this one and its
    twin) at once, and each is applied to both: it misleads in one and reads the right way in the other
    (an *echo*), so that the cues a seed gets do not depend on its answer and no cue read alone tells
    the answer in reverse (``_add_misleading`` says why).
@@ -48,9 +48,10 @@ pairs (generalisation is over perturbations and hidden truths, not over unseen g
 
 from __future__ import annotations
 
+import math
 import re
 from functools import lru_cache
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -399,20 +400,37 @@ def _tractability_route(f: dict) -> str:
 
 
 PLAUSIBLE_RAISE = 3.0
-"""A cue raises a count or a frequency (structures, papers, patients altered) at most this many times what
-the world had: a target with 10 deposited structures (MYC) does not gain 300, nor does a pair altered in 5%
-of patients become altered in 60%, in either world of a pair."""
+"""A cue moves a fact of public record (structures deposited, papers published, patients altered) at most
+this many times up or down from what the world had: a target with 10 deposited structures (MYC) does not
+gain 300, a pair altered in 5% of patients does not become altered in 60%, and a target with 14,000 papers
+does not read "only ~60 papers", in either world of a pair. Measurements (an IC50, a Chronos score, a
+tissue's TPM) are not capped: a tool compound or a cell model can differ from world to world."""
+
+_Count = TypeVar("_Count", int, float)
 
 
-def _raised(current: float, drawn: float, floor: float) -> float | None:
+def _raised(current: _Count, drawn: _Count, floor: _Count) -> _Count | None:
     """What a cue that raises a readout to ``drawn`` (at least ``floor``) sets it to: ``drawn`` capped at
     ``PLAUSIBLE_RAISE`` times ``current``, never below ``current``; None (the cue does not apply) where
-    even that cap stays under ``floor``. Checked alike in both worlds of a pair: an echo is held to it too."""
-    cap = type(drawn)(current * PLAUSIBLE_RAISE)  # a count stays an int
+    even that cap stays under ``floor``. Checked alike in both worlds of a pair: an echo is held to it too.
+    ``drawn`` is a Python int for a count (``int(rng.integers(...))``), so the cap is one too."""
+    cap = type(drawn)(current * PLAUSIBLE_RAISE)
     if cap < floor:
         return None
     raised = min(drawn, cap)
     return current if current >= raised else raised
+
+
+def _lowered(current: _Count, drawn: _Count, ceiling: _Count) -> _Count | None:
+    """``_raised``'s mirror for a cue that cuts a readout to ``drawn`` (at most ``ceiling``): ``drawn``, but
+    no lower than ``current / PLAUSIBLE_RAISE`` nor above ``current``; None where that bound is over ``ceiling``."""
+    bound = current / PLAUSIBLE_RAISE
+    if type(drawn) is int:
+        bound = math.ceil(bound)  # a count rounded up: never cut more than threefold
+    if bound > ceiling:
+        return None
+    lowered = max(drawn, bound)
+    return current if current <= lowered else lowered
 
 
 def _mislead_go(name: str, f: dict, rng: np.random.Generator, *, echo: bool = False
@@ -441,9 +459,12 @@ def _mislead_go(name: str, f: dict, rng: np.random.Generator, *, echo: bool = Fa
         return _D.IN_VITRO, (f"Cell-viability IC50 is weak (~{f['in_vitro_ic50_nm'] / 1000:.1f} uM): the mechanism is "
                              f"not antiproliferative in a dish, yet in vivo TGI is {f['in_vivo_tgi_pct']:.0f}%.")
     if name == "sparse_literature":
-        if f["literature_volume"] >= 15_000:  # a famous target with few papers would be implausible
+        # At most a threefold cut, as huge_literature's raise: a famous target (over 15,000 papers) never
+        # reads as sparse, and a less-studied one keeps a third of its papers or more.
+        volume = _lowered(f["literature_volume"], int(rng.integers(60, 400)), 5_000)
+        if volume is None:
             return None
-        f["literature_volume"] = int(rng.integers(60, 400))
+        f["literature_volume"] = volume
         f["literature_support"] = uniform(rng, 0.25, 0.4)
         return _D.LITERATURE, f"Only ~{f['literature_volume']} papers with mixed support; popularity is not validity."
     if name == "vital_expression":
@@ -595,8 +616,9 @@ def _add_misleading(go: dict, no_go: dict, n: int, rng: np.random.Generator
     ``twin``). Each cue, a weak cell assay say, is applied to both, each world with its own draws from the
     same distributions: in the go world it misleads (its description is that world's signal), in the
     no_go world it reads the right way (an *echo*; no description). Cues take turns, a go cue then a
-    no_go cue, each the next in its own permutation that keeps every gate of both worlds and sets no
-    field an earlier cue set.
+    no_go cue, each the next in its own permutation that keeps every gate of both worlds, sets no
+    field an earlier cue set and, where it moves a fact of public record, moves it at most threefold in
+    both (``PLAUSIBLE_RAISE``).
 
     Why both worlds: misleading cues alone are one-sided. Only no_go worlds would get huge literature,
     potent cells and strong overexpression, and only go worlds a weak cell assay or sparse literature, so
