@@ -385,6 +385,22 @@ def test_cues_move_a_fact_of_public_record_at_most_threefold(difficulty, monkeyp
     assert all(moved[key] >= 5 for key in _PUBLIC_RECORD_FIELDS), moved  # each cue did move its fact
 
 
+@pytest.mark.parametrize("difficulty", ["medium", "hard", "very_hard"])
+def test_a_pairs_worlds_share_their_facts_of_public_record_before_the_cues(difficulty, monkeypatch):
+    """The plausibility cap reads each world's own structure count, literature volume and fraction altered,
+    so a cue is refused in both worlds or in neither only while the counterfactual edit leaves those facts
+    alike in the two: otherwise which cues a seed gets could depend on its answer. No edit touches them."""
+    monkeypatch.setitem(procedural.N_MISLEADING, difficulty, 0)
+    differ = 0
+    for seed in range(300):
+        world, twin = (generate_scenario(seed, difficulty, twin=t).profile for t in (False, True))
+        assert world.correct_decision != twin.correct_decision
+        for key in _PUBLIC_RECORD_FIELDS:
+            assert getattr(world, key) == getattr(twin, key), (seed, key)
+        differ += _fields(world) != _fields(twin)
+    assert differ == 300  # the edit did change something in every pair
+
+
 def test_a_target_with_few_structures_never_shows_many():
     """MYC (10 deposited structures in its record) and CD33 (5) stay far from the 150-400 "high-quality
     structures" of the many_structures cue in every world of the hard tiers, echoes included."""
