@@ -359,7 +359,7 @@ def test_each_cue_sets_only_its_declared_fields():
 
 
 _PUBLIC_RECORD_FIELDS = ("structure_count", "literature_volume", "alteration_frequency")
-"""The facts of public record that misleading cues move (``3.0``)."""
+"""The facts of public record that misleading cues move (``procedural.PLAUSIBLE_RAISE``)."""
 
 
 @pytest.mark.parametrize("difficulty", ["medium", "hard", "very_hard"])
