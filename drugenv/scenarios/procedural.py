@@ -417,8 +417,7 @@ def _raised(current: _Count, drawn: _Count, floor: _Count) -> _Count | None:
     cap = type(drawn)(current * PLAUSIBLE_RAISE)
     if cap < floor:
         return None
-    raised = min(drawn, cap)
-    return current if current >= raised else raised
+    return max(current, min(drawn, cap))
 
 
 def _lowered(current: _Count, drawn: _Count, ceiling: _Count) -> _Count | None:
@@ -429,8 +428,7 @@ def _lowered(current: _Count, drawn: _Count, ceiling: _Count) -> _Count | None:
         bound = math.ceil(bound)  # a count rounded up: never cut more than threefold
     if bound > ceiling:
         return None
-    lowered = max(drawn, bound)
-    return current if current <= lowered else lowered
+    return min(current, max(drawn, bound))
 
 
 def _mislead_go(name: str, f: dict, rng: np.random.Generator, *, echo: bool = False
