@@ -40,10 +40,10 @@ import sys
 import time
 import typing
 from dataclasses import asdict, dataclass
-from typing import Any, Literal, Optional
+from typing import Any, Callable, Literal, Optional
 
-import aiohttp
 import orjson
+import picows
 import tyro
 
 from drugenv.server.app import DEFAULT_ENV_THREADS
@@ -181,11 +181,15 @@ def _start_serve_app(max_sessions: int, replicas: int, port: int) -> tuple[subpr
 
 
 # ------------------------------------------------------------------------------------ load
-# The load generator shares the 2 cores with the server it measures, so it is kept lean: aiohttp's
-# WebSocket client (its frame reader is compiled), uvloop, orjson for the observation frames and the
-# action's literal choices looked up once. Against one DrugEnv process that took the generator from
-# ~110-200 us of CPU a step (websockets' client, asyncio, json) to ~80-90, CPU the servers now get.
-# It offers no permessage-deflate: OpenEnv's reference server runs with uvicorn's default, which
+# The load generator shares the 2 cores with the server it measures, so it is kept lean: picows
+# (a WebSocket client in Cython) calls each session back with its frames, and the session parses the
+# observation with orjson and sends its next action from inside that callback, with no coroutine or
+# future per frame; uvloop runs the loop, and the action's literal choices are looked up once. In
+# alternating runs on the 2-core box that took the generator's CPU a step from 59-135 us (aiohttp's
+# client, a coroutine per session) to 50-105, with the very same frames sent (equal load digests),
+# CPU the servers get (docs/performance_history.md, "Twenty-sixth round"). Before aiohttp, websockets'
+# client, asyncio and json took ~110-200.
+# picows offers no permessage-deflate: OpenEnv's reference server runs with uvicorn's default, which
 # accepts compression from any client that offers it, and DrugEnv's server refuses it by default,
 # so a compressing client would have measured zlib on one side only.
 
@@ -217,92 +221,141 @@ def random_action(rng: random.Random, obs: dict[str, Any]) -> dict[str, Any]:
     return action
 
 
-def _text(payload: dict[str, Any]) -> str:
-    return orjson.dumps(payload).decode()
+class _Session(picows.WSListener):
+    """One ``/ws`` connection: hands every whole text frame, parsed, to ``on_message``; ``done`` holds the
+    session's result, or the first error (a frame the server should not have sent, or a failed assert)."""
+
+    def __init__(self) -> None:
+        self.done: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._parts: list[bytes] = []  # a message the server sent in fragments (none of ours do)
+
+    def on_ws_connected(self, transport: picows.WSTransport) -> None:
+        self.transport = transport
+
+    def send(self, payload: dict[str, Any]) -> bytes:
+        data = orjson.dumps(payload)
+        self.transport.send(picows.WSMsgType.TEXT, data)
+        return data
+
+    def on_ws_frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
+        try:
+            if frame.msg_type is picows.WSMsgType.CLOSE:
+                raise RuntimeError(f"the server closed the session: {frame.get_close_code()} {frame.get_close_message()!r}")
+            if frame.msg_type not in (picows.WSMsgType.TEXT, picows.WSMsgType.CONTINUATION) or frame.rsv1:
+                raise RuntimeError(f"expected an uncompressed text frame, got {frame.msg_type.name}")
+            if not frame.fin or self._parts:
+                self._parts.append(frame.get_payload_as_bytes())
+                if not frame.fin:
+                    return
+                payload, self._parts = b"".join(self._parts), []
+                self.on_message(orjson.loads(payload))
+            else:
+                self.on_message(orjson.loads(frame.get_payload_as_memoryview()))
+        except BaseException as e:  # noqa: BLE001 - picows would log and drop it; the run must fail with it
+            if not self.done.done():
+                self.done.set_exception(e)
+            transport.disconnect()
+
+    def on_ws_disconnected(self, transport: picows.WSTransport) -> None:
+        if not self.done.done():
+            self.done.set_exception(RuntimeError("the server dropped the session"))
+
+    def on_message(self, message: dict[str, Any]) -> None:
+        raise NotImplementedError
 
 
-async def _ws_connect(session: Any, url: str) -> Any:
-    """A ``/ws`` connection without compression (checked: the server must not have turned it on)."""
-    ws = await session.ws_connect(url + "/ws", compress=0, max_msg_size=0, autoclose=False)
-    if ws.compress:
-        await ws.close()
-        raise RuntimeError("the server turned on compression the load generator did not offer")
-    return ws
+def _hang_up(sessions: list) -> None:
+    """Disconnect every session; one still playing is cancelled first (a failed run raised its first error)."""
+    for session in sessions:
+        session.done.cancel()
+        session.transport.disconnect()
 
 
-async def _recv(ws: Any) -> dict[str, Any]:
-    msg = await ws.receive()
-    if msg.type is not aiohttp.WSMsgType.TEXT:
-        raise RuntimeError(f"expected a text frame, got {msg.type.name}: {msg.data!r}")
-    return orjson.loads(msg.data)
+async def _connect(url: str, sessions: list[Callable[[], _Session]]) -> list[_Session]:
+    """Open a ``/ws`` connection for each factory, 32 handshakes at a time."""
+    ws_url, opened = url.replace("http://", "ws://", 1) + "/ws", []
+    for start in range(0, len(sessions), 32):
+        opened += [s for _, s in await asyncio.gather(*(picows.ws_connect(f, ws_url) for f in sessions[start:start + 32]))]
+    return opened
 
 
-class _Phases:
-    """Warm-up, then the measured window: every client plays its warm-up episode after ``start``, and
-    waits at ``measure`` until all have (the clock starts then, so no warm-up step is inside it)."""
+class _Warmup:
+    """Every player's warm-up episode, then the measured window: a player that has finished its warm-up
+    waits here, and once all have, the clock starts and they all go on (no warm-up step is inside it)."""
 
-    def __init__(self, clients: int):
-        self.start, self.measure, self.warmed = asyncio.Event(), asyncio.Event(), asyncio.Event()
-        self.clients, self.done_warming = clients, 0
+    def __init__(self, players: int):
+        self.players, self.waiting = players, []
+        self.over: asyncio.Future = asyncio.get_running_loop().create_future()
 
-    async def warmed_up(self) -> None:
-        self.done_warming += 1
-        if self.done_warming == self.clients:
-            self.warmed.set()
-        await self.measure.wait()
+    def wait(self, player: "_Player") -> bool:
+        """True if ``player`` must wait for the others (its next episode starts when they are warm)."""
+        if self.over.done():
+            return False
+        self.waiting.append(player)
+        if len(self.waiting) == self.players:
+            self.over.set_result(None)
+        return True
 
 
-async def client(session: Any, url: str, i: int, args: Args, phases: _Phases, latencies: list[float]) -> tuple[int, str]:
-    """Client ``i``'s episodes; returns its measured steps and a SHA-256 of every frame it sent (the load)."""
-    steps, sent = 0, hashlib.sha256()
-    ws = await _ws_connect(session, url)
-    try:
-        await phases.start.wait()
-        for episode in range(args.episodes + 1):  # episode 0 warms up and is not measured
-            if episode == 1:
-                await phases.warmed_up()
-            seed = args.seed + 1000 * i + episode
-            rng = random.Random(seed)
-            text = _text({"type": "reset", "data": {"seed": seed, "scenario": CURATED[seed % len(CURATED)]}})
-            sent.update(text.encode())
-            await ws.send_str(text)
-            frame = await _recv(ws)
-            for _ in range(args.max_steps):
-                if frame["data"]["done"]:
-                    break
-                text = _text({"type": "step", "data": random_action(rng, frame["data"]["observation"])})
-                sent.update(text.encode())
-                t0 = time.perf_counter()
-                await ws.send_str(text)
-                frame = await _recv(ws)
-                if episode:
-                    latencies.append(time.perf_counter() - t0)
-                    steps += 1
-                assert frame["type"] == "observation", frame
-        await ws.send_str('{"type":"close"}')
-    finally:
-        await ws.close()
-    return steps, sent.hexdigest()
+class _Player(_Session):
+    """Client ``i``'s episodes, played from frame callbacks; ``done`` gets its measured steps and a
+    SHA-256 of every frame it sent (the load)."""
+
+    def __init__(self, i: int, args: Args, warmup: _Warmup, latencies: list[float]):
+        super().__init__()
+        self.i, self.args, self.warmup, self.latencies = i, args, warmup, latencies
+        self.episode, self.steps, self.sent = 0, 0, hashlib.sha256()  # episode 0 warms up and is not measured
+        self.t0: Optional[float] = None  # when the step now awaited was sent (None: a reset, or nothing, awaited)
+
+    def start_episode(self) -> None:
+        if self.episode > self.args.episodes:
+            self.transport.send(picows.WSMsgType.TEXT, b'{"type":"close"}')
+            self.done.set_result((self.steps, self.sent.hexdigest()))
+            return
+        if self.episode == 1 and self.warmup.wait(self):
+            return
+        seed = self.args.seed + 1000 * self.i + self.episode
+        self.rng, self.taken, self.t0 = random.Random(seed), 0, None
+        self.sent.update(self.send({"type": "reset", "data": {"seed": seed, "scenario": CURATED[seed % len(CURATED)]}}))
+
+    def on_message(self, message: dict[str, Any]) -> None:
+        if self.t0 is not None and self.episode:
+            self.latencies.append(time.perf_counter() - self.t0)  # send -> reply parsed
+            self.steps += 1
+        assert message["type"] == "observation", message
+        if message["data"]["done"] or self.taken == self.args.max_steps:
+            self.episode += 1
+            self.start_episode()
+            return
+        self.taken += 1
+        data = orjson.dumps({"type": "step", "data": random_action(self.rng, message["data"]["observation"])})
+        self.sent.update(data)
+        self.t0 = time.perf_counter()
+        self.transport.send(picows.WSMsgType.TEXT, data)
 
 
 async def run_load(url: str, args: Args, server_pid: Optional[int] = None) -> dict[str, Any]:
-    phases, latencies = _Phases(args.clients), []
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-        tasks = [asyncio.create_task(client(session, url, i, args, phases, latencies)) for i in range(args.clients)]
-        await asyncio.sleep(0.5)  # let every socket connect
+    warmup, latencies = _Warmup(args.clients), []
+    players = typing.cast(list[_Player], await _connect(url, [functools.partial(_Player, i, args, warmup, latencies)
+                                                              for i in range(args.clients)]))
+    try:
         spread = sessions_per_process(server_pid, int(url.rsplit(":", 1)[1])) if server_pid else None
-        phases.start.set()
+        for player in players:
+            player.start_episode()
         # Until 2026-12-04 the clock started here, with the warm-up episodes inside the window but
         # their steps not counted: 4% (32 sessions) to 13% (128) fewer steps/s than served.
-        await _first_of(phases.warmed.wait(), tasks)
+        await _first_of(asyncio.shield(warmup.over), [p.done for p in players])
         t0, cpu0, started = time.perf_counter(), time.process_time(), time.time()
-        phases.measure.set()
-        done = await asyncio.gather(*tasks)
+        for player in warmup.waiting:
+            player.start_episode()
+        done = await asyncio.gather(*(p.done for p in players))
         wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    finally:
+        _hang_up(players)
     steps = sum(n for n, _ in done)
     latencies.sort()
     # The load generator shares the machine with the server: its CPU per step says how much of the
-    # cores it took (on 2 cores, ~0.08 ms a step is most of a core at 10,000 steps/s).
+    # cores it took (on 2 cores, ~0.055 ms a step is more than half a core at 10,000 steps/s).
     return {"steps": steps, "wall_s": round(wall, 3), "steps_per_s": round(steps / wall, 1),
             "p50_ms": round(1000 * statistics.median(latencies), 2),
             "p99_ms": round(1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 2),
@@ -315,14 +368,14 @@ async def run_load(url: str, args: Args, server_pid: Optional[int] = None) -> di
             "load_sha256": hashlib.sha256("".join(d for _, d in done).encode()).hexdigest()}
 
 
-async def _first_of(waiting: Any, tasks: list) -> None:
-    """Await ``waiting``, unless a client fails first (its error is raised, not a wait for ever)."""
+async def _first_of(waiting: Any, futures: list) -> None:
+    """Await ``waiting``, unless a session fails first (its error is raised, not a wait for ever)."""
     waiter = asyncio.ensure_future(waiting)
-    done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
-    for t in done:
-        if t is not waiter and t.exception() is not None:
+    done, _ = await asyncio.wait([waiter, *futures], return_when=asyncio.FIRST_COMPLETED)
+    for f in done:
+        if f is not waiter and f.exception() is not None:
             waiter.cancel()
-            raise t.exception()
+            raise f.exception()
     if not waiter.done():
         await waiter
 
@@ -414,29 +467,37 @@ def rss_bytes(pid: int) -> int:
 # ------------------------------------------------------------------------------------ memory
 
 
-async def open_sessions(session: Any, url: str, n: int, steps: int, seed: int) -> list[Any]:
-    """``n`` sockets, each mid-episode: reset (procedural) then ``steps`` investigations, never a report."""
-    from drugenv.actions import ACTION_TABLE, ActionType
+class _Holder(_Session):
+    """A session left mid-episode: a reset (procedural) then ``steps`` investigations, never a report;
+    ``done`` resolves when it has played them (the connection stays open)."""
 
-    async def one(i: int) -> Any:
-        ws = await _ws_connect(session, url)
-        rng = random.Random(seed + i)
-        await ws.send_str(_text({"type": "reset", "data": {"seed": seed + i}}))
-        frame = await _recv(ws)
-        for _ in range(steps):
-            obs = frame["data"]["observation"]
-            # No report (step_count 0) and never the last credits: the episode stays open.
-            cheap = [a for a in obs["legal_actions"] if ACTION_TABLE[ActionType(a)].cost < obs["credits_remaining"]]
-            action = random_action(rng, {**obs, "step_count": 0, "legal_actions": cheap})
-            await ws.send_str(_text({"type": "step", "data": action}))
-            frame = await _recv(ws)
-            assert frame["type"] == "observation" and not frame["data"]["done"], frame
-        return ws
+    def __init__(self, seed: int, steps: int):
+        super().__init__()
+        self.seed, self.left, self.rng = seed, steps, random.Random(seed)
 
-    sockets = []
-    for start in range(0, n, 32):  # 32 handshakes at a time
-        sockets += await asyncio.gather(*(one(i) for i in range(start, min(n, start + 32))))
-    return sockets
+    def on_ws_connected(self, transport: picows.WSTransport) -> None:
+        super().on_ws_connected(transport)
+        self.send({"type": "reset", "data": {"seed": self.seed}})
+
+    def on_message(self, message: dict[str, Any]) -> None:
+        from drugenv.actions import ACTION_TABLE, ActionType
+
+        assert message["type"] == "observation" and not message["data"]["done"], message
+        if not self.left:
+            self.done.set_result(None)
+            return
+        self.left -= 1
+        obs = message["data"]["observation"]
+        # No report (step_count 0) and never the last credits: the episode stays open.
+        cheap = [a for a in obs["legal_actions"] if ACTION_TABLE[ActionType(a)].cost < obs["credits_remaining"]]
+        self.send({"type": "step", "data": random_action(self.rng, {**obs, "step_count": 0, "legal_actions": cheap})})
+
+
+async def open_sessions(url: str, n: int, steps: int, seed: int) -> list[_Holder]:
+    """``n`` sockets, each mid-episode (``_Holder``)."""
+    holders = typing.cast(list[_Holder], await _connect(url, [functools.partial(_Holder, seed + i, steps) for i in range(n)]))
+    await asyncio.gather(*(h.done for h in holders))
+    return holders
 
 
 def measure_memory(kind: str, args: Args) -> dict[str, float]:
@@ -444,16 +505,13 @@ def measure_memory(kind: str, args: Args) -> dict[str, float]:
                              workers=args.workers if kind == "drugenv" else 1, asgi_server=args.asgi_server)
 
     async def run() -> dict[str, float]:
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-            for ws in await open_sessions(session, url, 4, args.memory_steps, args.seed):  # warm-up: lazy imports, caches
-                await ws.close()
-            await asyncio.sleep(0.5)
-            before = rss_bytes(proc.pid)
-            sockets = await open_sessions(session, url, args.memory_sessions, args.memory_steps, args.seed + 10_000)
-            await asyncio.sleep(0.5)
-            after = rss_bytes(proc.pid)
-            for ws in sockets:
-                await ws.close()
+        _hang_up(await open_sessions(url, 4, args.memory_steps, args.seed))  # warm-up: lazy imports, caches
+        await asyncio.sleep(0.5)
+        before = rss_bytes(proc.pid)
+        holders = await open_sessions(url, args.memory_sessions, args.memory_steps, args.seed + 10_000)
+        await asyncio.sleep(0.5)
+        after = rss_bytes(proc.pid)
+        _hang_up(holders)
         return {"sessions": args.memory_sessions, "rss_before_mb": round(before / 2**20, 1),
                 "rss_after_mb": round(after / 2**20, 1),
                 "kb_per_session": round((after - before) / args.memory_sessions / 1024, 1)}

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
+from typing import Any
+
 import pytest
 from benchmark_scripts import load
 
@@ -23,6 +27,17 @@ def test_both_servers_are_sent_the_same_frames(bench):
     assert ours["steps_per_s"] > 0 and reference["p99_ms"] >= reference["p50_ms"] > 0
 
 
+def test_a_session_the_server_refuses_fails_the_run_with_the_servers_reason(bench):
+    # The load generator plays from frame callbacks: an error frame must end the run, not leave it
+    # waiting for a reply that never comes.
+    proc, url = bench.start_server("drugenv", max_sessions=1)
+    try:
+        with pytest.raises(AssertionError, match="sessions are in use"):
+            bench._run(asyncio.wait_for(bench.run_load(url, bench.Args(clients=2, episodes=1, max_steps=3)), 60))
+    finally:
+        bench.stop_server(proc)
+
+
 def test_granian_gets_the_same_load_as_uvicorn(bench):
     args = bench.Args(clients=2, episodes=1, max_steps=6)
     under_uvicorn = bench.measure("drugenv", args)
@@ -42,23 +57,26 @@ def test_the_serve_app_gets_the_same_load_as_serve_env(bench):
 
 
 def test_the_load_runs_uncompressed_though_the_reference_server_would_compress(bench):
-    aiohttp = pytest.importorskip("aiohttp")
+    import picows
+
     proc, url = bench.start_server("reference", max_sessions=4)
 
-    async def negotiated() -> tuple[int, int]:
-        async with aiohttp.ClientSession() as session:
-            # A client that offers permessage-deflate gets it from OpenEnv's server (uvicorn's default) ...
-            offered = await session.ws_connect(url + "/ws", compress=15)
-            # ... so the load generator offers none: zlib would otherwise run on one side only.
-            lean = await bench._ws_connect(session, url)
-            compress = offered.compress, lean.compress
-            await offered.close()
-            await lean.close()
-            return compress
+    async def negotiated() -> tuple[str, str, Any]:
+        # A client that offers permessage-deflate gets it from OpenEnv's server (uvicorn's default) ...
+        offered, _ = await picows.ws_connect(picows.WSListener, url.replace("http://", "ws://") + "/ws",
+                                             extra_headers={"Sec-WebSocket-Extensions": "permessage-deflate"})
+        # ... so the load generator offers none: zlib would otherwise run on one side only.
+        (lean,) = await bench._connect(url, [functools.partial(bench._Holder, 0, 2)])
+        await asyncio.wait_for(lean.done, 30)  # a reset and two steps, every reply an uncompressed text frame
+        extensions = [t.response.headers.get("Sec-WebSocket-Extensions", "") for t in (offered, lean.transport)]
+        offered.disconnect()
+        lean.transport.disconnect()
+        return extensions[0], extensions[1], lean.done.result()
 
     try:
-        offered, lean = bench._run(negotiated())
+        offered, lean, played = bench._run(negotiated())
     finally:
         bench.stop_server(proc)
-    assert offered > 0
-    assert lean == 0
+    assert "permessage-deflate" in offered
+    assert lean == ""
+    assert played is None

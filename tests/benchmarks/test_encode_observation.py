@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from benchmark_scripts import load
 
-pytest.importorskip("aiohttp")  # the load comes from bench_server.py, whose client needs it (the test extra)
+pytest.importorskip("picows")  # the load comes from bench_server.py, whose client needs it (the test extra)
 
 
 @pytest.fixture(scope="module")

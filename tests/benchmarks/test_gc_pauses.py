@@ -10,7 +10,7 @@ import sys
 import pytest
 from benchmark_scripts import ROOT, load
 
-pytest.importorskip("aiohttp")  # bench_server.py's load generator (the test extra)
+pytest.importorskip("picows")  # bench_server.py's load generator (the test extra)
 
 
 def test_only_collections_inside_the_window_count():
