@@ -79,8 +79,8 @@ class Args:
     protocol level. ``granian`` (Rust: hyper, tokio-tungstenite; the ``server`` extra installs it): its
     I/O runs in a thread beside the Python one, so one process can use a second core where one is
     free. On the 2-core benchmark box, which the load generator shares, one granian process served
-    x2.2-2.6 the reference at 32 sessions against uvicorn's x2.0-2.1, and nothing more at 128
-    sessions, with a longer tail (``docs/performance.md``); with ``workers`` = cores, prefer uvicorn.
+    ~1.3x what one uvicorn process did at 32 sessions (5,920 against 4,508 steps/s in the records of
+    2026-12-04) and as much at 128 (``docs/performance.md``); with ``workers`` = cores, prefer uvicorn.
     granian sends no keepalive pings (a half-open peer keeps its slot until ``idle_timeout_s``), does
     not compress, holds ~3x the memory per open session, and closes the connection on a frame above
     16 MiB; the app's own ``max_message_bytes`` cap answers as under uvicorn."""
