@@ -80,6 +80,10 @@ class Args:
     """DrugEnv server: 0 runs ``drugenv serve-env``; N >= 1 runs the Ray Serve environment app instead
     (``python -m serve.apps --app env --replicas N``: a local Ray, Serve's proxy in front of N replicas;
     ``--workers`` and ``--asgi-server`` do not apply)."""
+    serve_ingress: Literal["proxy", "haproxy"] = "proxy"
+    """With --serve-replicas: the Serve app's ``--ingress`` (``haproxy``: Ray's high-throughput mode, whose HAProxy
+    stats and metrics ports bind all interfaces; on a shared machine run the benchmark in a network namespace
+    of its own, ``unshare --net``, as ``docs/performance.md`` does)."""
     memory_sessions: int = 0
     """If > 0: instead of the load test, measure resident memory with this many open sessions."""
     memory_steps: int = 5
@@ -120,13 +124,13 @@ def _wait_healthy(url: str, deadline: float) -> None:
 
 
 def start_server(kind: str, max_sessions: int, env_threads: int = DEFAULT_ENV_THREADS, workers: int = 1,
-                 asgi_server: str = "uvicorn", serve_replicas: int = 0) -> tuple[subprocess.Popen, str]:
+                 asgi_server: str = "uvicorn", serve_replicas: int = 0, serve_ingress: str = "proxy") -> tuple[subprocess.Popen, str]:
     """Start ``kind`` in a subprocess; returns (process, base URL) once the server reports its port and
     every worker has started (uvicorn's and granian's log lines), or the Serve app reports it is ready."""
     from drugenv.server.serve import free_port
 
     if kind == "drugenv" and serve_replicas:
-        return _start_serve_app(max_sessions, serve_replicas, free_port())
+        return _start_serve_app(max_sessions, serve_replicas, free_port(), serve_ingress)
     granian = kind == "drugenv" and asgi_server == "granian"
     # A process manager binds before forking: give it a concrete port.
     port = free_port() if workers > 1 or granian else 0
@@ -158,13 +162,13 @@ SERVE_STOP_TIMEOUT_S = 90
 (which would leave Ray's processes behind)."""
 
 
-def _start_serve_app(max_sessions: int, replicas: int, port: int) -> tuple[subprocess.Popen, str]:
+def _start_serve_app(max_sessions: int, replicas: int, port: int, ingress: str = "proxy") -> tuple[subprocess.Popen, str]:
     """``python -m serve.apps --app env`` in a subprocess, from the repository root (``serve/`` is not in the package)."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (root, os.environ.get("PYTHONPATH")))),
            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "serve.apps", "--app", "env", "--replicas", str(replicas),
-                             "--max-sessions", str(max_sessions), "--port", str(port)],
+                             "--max-sessions", str(max_sessions), "--port", str(port), "--ingress", ingress],
                             cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     deadline = time.monotonic() + 180
     assert proc.stdout is not None
@@ -393,7 +397,7 @@ def measure(kind: str, args: Args) -> dict[str, float]:
     serve_replicas = args.serve_replicas if kind == "drugenv" else 0
     proc, url = start_server(kind, max_sessions=args.clients, env_threads=args.env_threads,
                              workers=args.workers if kind == "drugenv" else 1, asgi_server=args.asgi_server,
-                             serve_replicas=serve_replicas)
+                             serve_replicas=serve_replicas, serve_ingress=args.serve_ingress)
     try:
         return _run(run_load(url, args, server_pid=proc.pid))
     finally:
@@ -534,6 +538,8 @@ def main(args: Args) -> None:
     if args.serve_replicas and (args.workers != 1 or args.asgi_server != "uvicorn" or args.memory_sessions):
         raise SystemExit("--serve-replicas measures the Serve app's throughput: leave out --workers, --asgi-server "
                          "and --memory-sessions (they set up drugenv serve-env)")
+    if args.serve_ingress != "proxy" and not args.serve_replicas:
+        raise SystemExit("--serve-ingress sets up the Serve app: give --serve-replicas N too")
     print(f"config: {asdict(args)}")
     load_before = os.getloadavg()[0]
     if args.memory_sessions > 0:

@@ -79,11 +79,16 @@ def _serve_replicas(record: dict[str, Any]) -> int:
     return record["config"].get("serve_replicas", 0)
 
 
+def _serve_ingress(record: dict[str, Any]) -> str:
+    """The Serve app's ``--serve-ingress`` a server record measured (records from before the option: Serve's proxy)."""
+    return record["config"].get("serve_ingress", "proxy")
+
+
 def _server(clients: int, workers: int, key: str, show: Callable[[float, dict[str, Any]], str], asgi_server: str = "uvicorn",
-            serve_replicas: int = 0):
+            serve_replicas: int = 0, serve_ingress: str = "proxy"):
     def read(records: Records):
         served = [r for r in records if r["benchmark"] == "bench_server" and _asgi_server(r) == asgi_server
-                  and _serve_replicas(r) == serve_replicas]
+                  and _serve_replicas(r) == serve_replicas and _serve_ingress(r) == serve_ingress]
         rec = _find(served, "bench_server", clients=clients, workers=workers, servers="both", memory_sessions=0)
         if rec is None:
             return None
@@ -172,6 +177,10 @@ GOALS: tuple[Goal, ...] = (
     # The Ray Serve environment app (`python -m serve.apps --app env --replicas N`): every frame passes Serve's proxy.
     *(Goal(f"Ray Serve env app / OpenEnv reference, {c} sessions, {n} replica{'s' if n > 1 else ''}", "reported",
            _server(c, 1, "ratio", lambda v, res: _throughput(res), serve_replicas=n))
+      for c in (32, 128) for n in (1, 2)),
+    # The same app in Ray's high-throughput mode (`--ingress haproxy`): HAProxy hands each session to a replica's server.
+    *(Goal(f"Ray Serve env app behind HAProxy / OpenEnv reference, {c} sessions, {n} replica{'s' if n > 1 else ''}",
+           "reported", _server(c, 1, "ratio", lambda v, res: _throughput(res), serve_replicas=n, serve_ingress="haproxy"))
       for c in (32, 128) for n in (1, 2)),
     Goal("server memory, sessions open mid-episode", "reported", _memory),
     Goal("PPO iteration on the vector env (`num_envs_per_env_runner`)", "reported", _ppo),

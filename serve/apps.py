@@ -7,6 +7,7 @@ How to run (from the repository root; loopback; Serve's proxy binds where ``http
     serve run --address local serve.apps:build_agent_service checkpoint=runs/grpo_tiny_cpu/checkpoint_final
     python -m serve.apps --app env   --port 8000                                  # OpenEnv protocol at /
     python -m serve.apps --app env   --port 8000 --replicas 2 --max-sessions 128  # sessions spread over 2 replicas
+    python -m serve.apps --app env   --port 8000 --replicas 2 --ingress haproxy   # frames skip Serve's proxy (below)
     serve run --address local serve.apps:env_app                                  # Serve CLI, same app
     serve run --address local serve.apps:build_env_app replicas=2                 # Serve CLI, 2 replicas
     serve run --address local serve/env_service.yaml                              # same, from a Serve config file
@@ -18,8 +19,12 @@ one replica for its whole life, and Serve's router sends a new one to the less b
 Serve counts an open WebSocket as an ongoing request, so the deployment admits ``max_sessions`` of them
 per replica plus room for HTTP calls (Serve's own default, 5, would leave a sixth session's handshake
 waiting at the proxy); a session beyond ``max_sessions`` gets the app's ``CAPACITY_REACHED`` frame.
-Every frame passes through Serve's proxy: for rollout throughput on one machine, ``drugenv serve-env
---workers N`` serves several times more (``docs/server.md``).
+By default every frame passes through Serve's proxy actor and on to the replica as a Ray call, which
+costs ~3 ms of CPU a step: ``drugenv serve-env --workers N`` serves several times more. ``--ingress
+haproxy`` runs Ray's high-throughput mode instead (``RAY_SERVE_ENABLE_HA_PROXY=1`` and
+``RAY_SERVE_THROUGHPUT_OPTIMIZED=1``, the variables to set yourself for ``serve run``): HAProxy hands each
+connection to the HTTP server of a replica, so a session's frames never cross a Ray call
+(``docs/server.md``, "The environment as a Ray Serve app").
 
 The agent service (``serve.agent_service``) composes an Agent deployment (``HFPolicy``, batched) and an
 Environment deployment behind ``GET /health``, ``POST /act`` and ``POST /episodes``.
@@ -142,6 +147,9 @@ def build_agent_app(args: dict[str, Any]) -> Any:
     return build_agent_service(args)
 
 
+Ingress = Literal["proxy", "haproxy"]
+
+
 @dataclass
 class Args:
     app: Literal["env", "agent", "dashboard"] = "env"
@@ -162,6 +170,12 @@ class Args:
     """--app agent: peft LoRA adapter path (instead of --checkpoint)."""
     runs: str = "runs"
     """--app dashboard: the runs folder to show."""
+    ingress: Ingress = "proxy"
+    """What takes the HTTP and WebSocket connections. ``proxy``: Serve's proxy actor, which sends every frame on
+    to the replica as a Ray call. ``haproxy``: Ray's high-throughput mode (``HAPROXY_ENV``): HAProxy on
+    ``--host``:``--port`` hands each connection to a replica's own HTTP server. Ray binds HAProxy's stats and
+    metrics ports (8404, 9101) and each replica's gRPC port on all interfaces in that mode, whatever
+    ``--host`` says: firewall them, or run it in a network namespace of its own."""
 
 
 @dataclass
@@ -194,13 +208,46 @@ def check_port(host: str, port: int) -> None:
     check_port_free(host, port)
 
 
-def _run_blocking(app: Any, name: str, host: str, port: int, num_cpus: Optional[int] = None) -> None:
+HAPROXY_ENV = {"RAY_SERVE_ENABLE_HA_PROXY": "1", "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"}
+"""Ray Serve's documented high-throughput mode (Ray >= 2.55): HAProxy, bundled with ``ray[serve]``, is the
+ingress and forwards each connection to a replica's own HTTP server ("direct ingress"). Serve reads these in
+its controller and replicas, which inherit them from the process that starts Ray."""
+
+
+def wait_for_haproxy_replicas(replicas: int, timeout_s: float = 120.0) -> None:
+    """Block until HAProxy has marked ``replicas`` replica servers UP (its stats page, ``RAY_SERVE_HAPROXY_STATS_PORT``).
+
+    Until its health checks pass, HAProxy sends new connections to its backup server, Serve's proxy actor, and
+    a WebSocket opened then stays on that slow path for its whole life: "ready" means the direct path is up."""
+    import csv
+    import time
+    import urllib.request
+
+    stats = f"http://127.0.0.1:{os.environ.get('RAY_SERVE_HAPROXY_STATS_PORT', '8404')}/stats;csv"
+    deadline, up = time.monotonic() + timeout_s, 0
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(stats, timeout=2) as reply:
+                rows = csv.DictReader(reply.read().decode().lstrip("# ").splitlines())
+                up = sum(r["svname"].startswith("SERVE_REPLICA") and r["status"].startswith("UP") for r in rows)
+        except OSError:
+            up = 0  # HAProxy not listening yet
+        if up >= replicas:
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"HAProxy marked {up} of {replicas} replicas UP in {timeout_s:.0f} s ({stats})")
+
+
+def _run_blocking(app: Any, name: str, host: str, port: int, num_cpus: Optional[int] = None,
+                  ingress: Ingress = "proxy", replicas: int = 1) -> None:
     """Start a local loopback Ray and Serve, run ``app`` until SIGTERM / Ctrl-C, then stop both."""
     import signal
 
     import ray
 
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    if ingress == "haproxy":
+        os.environ.update(HAPROXY_ENV)  # before ray.init: the raylet, and so every Serve actor, inherits them
 
     def _stop(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
@@ -213,6 +260,8 @@ def _run_blocking(app: Any, name: str, host: str, port: int, num_cpus: Optional[
     try:
         serve.start(http_options={"host": host, "port": port})
         serve.run(app, name=name, route_prefix="/")
+        if ingress == "haproxy":
+            wait_for_haproxy_replicas(replicas)
         print(f"drugenv: {name} ready at http://{host}:{port}/ (Ctrl-C or SIGTERM stops it)", flush=True)
         while True:
             signal.pause()
@@ -249,7 +298,8 @@ def main(args: Args) -> None:
         except ValidationError as e:
             bad = "; ".join(f"--{'-'.join(map(str, err['loc'])).replace('_', '-')}: {err['msg']}" for err in e.errors())
             raise ConfigError(f"bad environment app settings: {bad}") from None
-    _run_blocking(app, args.app, args.host, args.port)
+    _run_blocking(app, args.app, args.host, args.port, ingress=args.ingress,
+                  replicas=args.replicas if args.app == "env" else 1)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import http.server
+import json
+import shlex
+import shutil
+import subprocess
+import sys
+import threading
 from typing import Any
 
 import pytest
-from benchmark_scripts import load
+from benchmark_scripts import ROOT, load
 
 pytest.importorskip("openenv")  # the reference server is a test dependency (pyproject's test extra)
 
@@ -54,6 +61,66 @@ def test_the_serve_app_gets_the_same_load_as_serve_env(bench):
     through_serve = bench.measure("drugenv", bench.Args(clients=8, episodes=1, max_steps=6, serve_replicas=2))
     assert through_serve["load_sha256"] == direct["load_sha256"]
     assert through_serve["steps"] == direct["steps"] > 0
+
+
+def _network_namespaces() -> bool:
+    """Whether this machine lets the tests make a network namespace of their own (root or CAP_SYS_ADMIN, iproute2)."""
+    if shutil.which("unshare") is None or shutil.which("ip") is None:
+        return False
+    return subprocess.run(["unshare", "--net", "true"], capture_output=True).returncode == 0
+
+
+def test_the_serve_app_behind_haproxy_gets_the_same_load_as_serve_env(bench, tmp_path):
+    pytest.importorskip("ray")
+    if not _network_namespaces():
+        pytest.skip("no network namespace to run in: Ray's HAProxy binds its stats and metrics ports on all interfaces")
+    args = bench.Args(clients=8, episodes=1, max_steps=6)
+    direct = bench.measure("drugenv", args)
+    # In a network namespace of its own, where the only interface is loopback.
+    record = tmp_path / "haproxy.json"
+    command = (f"ip link set lo up && exec {shlex.quote(sys.executable)} benchmarks/bench_server.py --servers drugenv "
+               f"--clients 8 --episodes 1 --max-steps 6 --serve-replicas 2 --serve-ingress haproxy --repeats 1 "
+               f"--json-out {shlex.quote(str(record))}")
+    run = subprocess.run(["unshare", "--net", "sh", "-c", command], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    through_haproxy = json.loads(record.read_text())
+    assert through_haproxy["config"]["serve_ingress"] == "haproxy"
+    assert through_haproxy["results"]["load_sha256"] == direct["load_sha256"]
+    assert through_haproxy["results"]["drugenv"]["steps"] == direct["steps"] > 0
+
+
+def test_the_serve_app_is_ready_only_once_haproxy_routes_to_every_replica(monkeypatch):
+    from serve.apps import wait_for_haproxy_replicas
+
+    header = "# pxname,svname,status\n"
+    pages = iter([header + "http-env,SERVE_PROXY_ACTOR-fallback-1,UP\n",  # only the backup: Serve's proxy actor
+                  header + "http-env,SERVE_REPLICA_env-EnvServer-a,UP\nhttp-env,SERVE_REPLICA_env-EnvServer-b,DOWN 1/2\n",
+                  header + "http-env,SERVE_REPLICA_env-EnvServer-a,UP\nhttp-env,SERVE_REPLICA_env-EnvServer-b,UP\n"])
+    served = []
+
+    class Stats(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            body = next(pages, None) or header
+            served.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *_):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Stats)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("RAY_SERVE_HAPROXY_STATS_PORT", str(server.server_address[1]))
+    try:
+        wait_for_haproxy_replicas(2, timeout_s=30)
+        assert len(served) == 3 and served[0] == "/stats;csv"  # it waited for the third page, both replicas UP
+        with pytest.raises(TimeoutError, match="0 of 1 replicas UP"):
+            wait_for_haproxy_replicas(1, timeout_s=0.5)  # pages exhausted: no replica rows
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_the_load_runs_uncompressed_though_the_reference_server_would_compress(bench):
