@@ -225,9 +225,17 @@ def random_action(rng: random.Random, obs: dict[str, Any]) -> dict[str, Any]:
     return action
 
 
+class UnexpectedFrame(RuntimeError):
+    """The server answered with something other than the observation the load expects (an error frame, an
+    episode that ended too soon); the message says what it sent."""
+
+    def __init__(self, message: dict[str, Any]):
+        super().__init__(f"expected an observation, got {str(message)[:500]}")
+
+
 class _Session(picows.WSListener):
     """One ``/ws`` connection: hands every whole text frame, parsed, to ``on_message``; ``done`` holds the
-    session's result, or the first error (a frame the server should not have sent, or a failed assert)."""
+    session's result, or the first error (a frame the server should not have sent: ``UnexpectedFrame`` and the like)."""
 
     def __init__(self) -> None:
         self.done: asyncio.Future = asyncio.get_running_loop().create_future()
@@ -276,10 +284,18 @@ def _hang_up(sessions: list) -> None:
 
 
 async def _connect(url: str, sessions: list[Callable[[], _Session]]) -> list[_Session]:
-    """Open a ``/ws`` connection for each factory, 32 handshakes at a time."""
+    """Open a ``/ws`` connection for each factory, 32 handshakes at a time; if one fails, hang up the others
+    and raise its error."""
     ws_url, opened = url.replace("http://", "ws://", 1) + "/ws", []
     for start in range(0, len(sessions), 32):
-        opened += [s for _, s in await asyncio.gather(*(picows.ws_connect(f, ws_url) for f in sessions[start:start + 32]))]
+        # A loaded server (Serve's proxy at 128 sessions) can take seconds to accept: picows's default is 5 s.
+        batch = await asyncio.gather(*(picows.ws_connect(f, ws_url, websocket_handshake_timeout=60)
+                                       for f in sessions[start:start + 32]), return_exceptions=True)
+        opened += [b[1] for b in batch if not isinstance(b, BaseException)]
+        failed = next((b for b in batch if isinstance(b, BaseException)), None)
+        if failed is not None:
+            _hang_up(opened)
+            raise failed
     return opened
 
 
@@ -326,7 +342,8 @@ class _Player(_Session):
         if self.t0 is not None and self.episode:
             self.latencies.append(time.perf_counter() - self.t0)  # send -> reply parsed
             self.steps += 1
-        assert message["type"] == "observation", message
+        if message["type"] != "observation":
+            raise UnexpectedFrame(message)
         if message["data"]["done"] or self.taken == self.args.max_steps:
             self.episode += 1
             self.start_episode()
@@ -399,9 +416,25 @@ def measure(kind: str, args: Args) -> dict[str, float]:
                              workers=args.workers if kind == "drugenv" else 1, asgi_server=args.asgi_server,
                              serve_replicas=serve_replicas, serve_ingress=args.serve_ingress)
     try:
-        return _run(run_load(url, args, server_pid=proc.pid))
+        result = _run(run_load(url, args, server_pid=proc.pid))
+        if serve_replicas and args.serve_ingress == "haproxy":
+            result["haproxy_sessions"] = _haproxy_sessions()
+        return result
     finally:
         stop_server(proc, SERVE_STOP_TIMEOUT_S if serve_replicas else 15)
+
+
+def _haproxy_sessions() -> dict[str, int]:
+    """Sessions HAProxy has handed to the replicas' own servers and to its backup, Serve's proxy actor (which a
+    session reaches only if it opened before HAProxy marked a replica UP): the direct path is all replicas."""
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # serve/ is not in the package
+    try:
+        from serve.apps import haproxy_servers
+    finally:
+        sys.path.pop(0)
+    rows = haproxy_servers()
+    return {"replicas": sum(int(r["stot"] or 0) for r in rows if r["svname"].startswith("SERVE_REPLICA")),
+            "backup": sum(int(r["stot"] or 0) for r in rows if r["svname"].startswith("SERVE_PROXY_ACTOR"))}
 
 
 def stop_server(proc: subprocess.Popen, timeout_s: float = 15) -> None:
@@ -486,7 +519,8 @@ class _Holder(_Session):
     def on_message(self, message: dict[str, Any]) -> None:
         from drugenv.actions import ACTION_TABLE, ActionType
 
-        assert message["type"] == "observation" and not message["data"]["done"], message
+        if message["type"] != "observation" or message["data"]["done"]:
+            raise UnexpectedFrame(message)
         if not self.left:
             self.done.set_result(None)
             return

@@ -214,28 +214,38 @@ ingress and forwards each connection to a replica's own HTTP server ("direct ing
 its controller and replicas, which inherit them from the process that starts Ray."""
 
 
-def wait_for_haproxy_replicas(replicas: int, timeout_s: float = 120.0) -> None:
-    """Block until HAProxy has marked ``replicas`` replica servers UP (its stats page, ``RAY_SERVE_HAPROXY_STATS_PORT``).
-
-    Until its health checks pass, HAProxy sends new connections to its backup server, Serve's proxy actor, and
-    a WebSocket opened then stays on that slow path for its whole life: "ready" means the direct path is up."""
+def haproxy_servers() -> list[dict[str, str]]:
+    """The rows of HAProxy's stats page (CSV, on ``RAY_SERVE_HAPROXY_STATS_PORT``) for the servers behind the apps'
+    backends (``http-<app>``): each replica's server (``SERVE_REPLICA…``) and the backup, Serve's proxy actor
+    (``SERVE_PROXY_ACTOR…``); ``status`` and ``stot`` (sessions so far) among their columns."""
     import csv
-    import time
     import urllib.request
 
     stats = f"http://127.0.0.1:{os.environ.get('RAY_SERVE_HAPROXY_STATS_PORT', '8404')}/stats;csv"
+    with urllib.request.urlopen(stats, timeout=2) as reply:
+        rows = csv.DictReader(reply.read().decode().lstrip("# ").splitlines())
+        return [r for r in rows if r["pxname"].startswith("http-") and r["svname"] not in ("FRONTEND", "BACKEND")]
+
+
+def wait_for_haproxy_replicas(replicas: int, timeout_s: float = 120.0) -> None:
+    """Block until HAProxy has marked ``replicas`` replica servers UP (``haproxy_servers``).
+
+    Until its health checks pass, HAProxy sends new connections to its backup server, Serve's proxy actor, and
+    a WebSocket opened then stays on that slow path for its whole life: "ready" means the direct path is up."""
+    import time
+
     deadline, up = time.monotonic() + timeout_s, 0
     while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(stats, timeout=2) as reply:
-                rows = csv.DictReader(reply.read().decode().lstrip("# ").splitlines())
-                up = sum(r["svname"].startswith("SERVE_REPLICA") and r["status"].startswith("UP") for r in rows)
+        try:  # distinct names: another backend may track the same servers
+            up = len({r["svname"] for r in haproxy_servers()
+                      if r["svname"].startswith("SERVE_REPLICA") and r["status"].startswith("UP")})
         except OSError:
             up = 0  # HAProxy not listening yet
         if up >= replicas:
             return
         time.sleep(0.2)
-    raise TimeoutError(f"HAProxy marked {up} of {replicas} replicas UP in {timeout_s:.0f} s ({stats})")
+    raise TimeoutError(f"HAProxy marked {up} of {replicas} replicas UP in {timeout_s:.0f} s "
+                       f"(its stats page on port {os.environ.get('RAY_SERVE_HAPROXY_STATS_PORT', '8404')})")
 
 
 def _run_blocking(app: Any, name: str, host: str, port: int, num_cpus: Optional[int] = None,
