@@ -244,10 +244,8 @@ class _Session(picows.WSListener):
     def on_ws_connected(self, transport: picows.WSTransport) -> None:
         self.transport = transport
 
-    def send(self, payload: dict[str, Any]) -> bytes:
-        data = orjson.dumps(payload)
-        self.transport.send(picows.WSMsgType.TEXT, data)
-        return data
+    def send(self, payload: dict[str, Any]) -> None:
+        self.transport.send(picows.WSMsgType.TEXT, orjson.dumps(payload))
 
     def on_ws_frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
         try:
@@ -335,8 +333,15 @@ class _Player(_Session):
         if self.episode == 1 and self.warmup.wait(self):
             return
         seed = self.args.seed + 1000 * self.i + self.episode
-        self.rng, self.taken, self.t0 = random.Random(seed), 0, None
-        self.sent.update(self.send({"type": "reset", "data": {"seed": seed, "scenario": CURATED[seed % len(CURATED)]}}))
+        self.rng, self.taken = random.Random(seed), 0
+        self._send({"type": "reset", "data": {"seed": seed, "scenario": CURATED[seed % len(CURATED)]}}, timed=False)
+
+    def _send(self, payload: dict[str, Any], timed: bool) -> None:
+        """Send ``payload``, hash it into the load, and start the step's clock if ``timed`` (a reset is not)."""
+        data = orjson.dumps(payload)
+        self.sent.update(data)
+        self.t0 = time.perf_counter() if timed else None
+        self.transport.send(picows.WSMsgType.TEXT, data)
 
     def on_message(self, message: dict[str, Any]) -> None:
         if self.t0 is not None and self.episode:
@@ -349,10 +354,7 @@ class _Player(_Session):
             self.start_episode()
             return
         self.taken += 1
-        data = orjson.dumps({"type": "step", "data": random_action(self.rng, message["data"]["observation"])})
-        self.sent.update(data)
-        self.t0 = time.perf_counter()
-        self.transport.send(picows.WSMsgType.TEXT, data)
+        self._send({"type": "step", "data": random_action(self.rng, message["data"]["observation"])}, timed=True)
 
 
 async def run_load(url: str, args: Args, server_pid: Optional[int] = None) -> dict[str, Any]:

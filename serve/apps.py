@@ -214,6 +214,11 @@ ingress and forwards each connection to a replica's own HTTP server ("direct ing
 its controller and replicas, which inherit them from the process that starts Ray."""
 
 
+def haproxy_stats_port() -> int:
+    """The port of HAProxy's stats page: Ray's ``RAY_SERVE_HAPROXY_STATS_PORT``, 8404 by default."""
+    return int(os.environ.get("RAY_SERVE_HAPROXY_STATS_PORT", "8404"))
+
+
 def haproxy_servers() -> list[dict[str, str]]:
     """The rows of HAProxy's stats page (CSV, on ``RAY_SERVE_HAPROXY_STATS_PORT``) for the servers behind the apps'
     backends (``http-<app>``): each replica's server (``SERVE_REPLICA…``) and the backup, Serve's proxy actor
@@ -221,8 +226,7 @@ def haproxy_servers() -> list[dict[str, str]]:
     import csv
     import urllib.request
 
-    stats = f"http://127.0.0.1:{os.environ.get('RAY_SERVE_HAPROXY_STATS_PORT', '8404')}/stats;csv"
-    with urllib.request.urlopen(stats, timeout=2) as reply:
+    with urllib.request.urlopen(f"http://127.0.0.1:{haproxy_stats_port()}/stats;csv", timeout=2) as reply:
         rows = csv.DictReader(reply.read().decode().lstrip("# ").splitlines())
         return [r for r in rows if r["pxname"].startswith("http-") and r["svname"] not in ("FRONTEND", "BACKEND")]
 
@@ -245,7 +249,7 @@ def wait_for_haproxy_replicas(replicas: int, timeout_s: float = 120.0) -> None:
             return
         time.sleep(0.2)
     raise TimeoutError(f"HAProxy marked {up} of {replicas} replicas UP in {timeout_s:.0f} s "
-                       f"(its stats page on port {os.environ.get('RAY_SERVE_HAPROXY_STATS_PORT', '8404')})")
+                       f"(its stats page on port {haproxy_stats_port()})")
 
 
 def _run_blocking(app: Any, name: str, host: str, port: int, num_cpus: Optional[int] = None,
