@@ -4,6 +4,7 @@ How to run::
 
     python benchmarks/goals.py                                  # print the scoreboard of docs/results/performance/
     python benchmarks/goals.py --write docs/performance.md      # regenerate the page's scoreboard block
+    python benchmarks/goals.py --plot docs/images/performance_goals.png   # and its figure
 
 The records are what ``bench_env.py``, ``bench_server.py`` and ``bench_ppo.py`` write with
 ``--json-out`` (``benchmarks/records.py``); ``docs/performance.md`` says which commands produced the
@@ -48,11 +49,35 @@ class Goal:
     """One line of the scoreboard: what is measured, the issue's target, and how to read it from the records."""
 
     what: str
-    target: str
     read: Callable[[Records], Optional[tuple[float, str, dict[str, Any]]]]
     """The measured value, how to show it, and the record it came from (None: not measured)."""
-    met: Optional[Callable[[float], bool]] = None
-    """Whether the value meets the target (None: reported, no target)."""
+    threshold: Optional[float] = None
+    """The issue's target (None: reported, no target)."""
+    at_most: bool = False
+    """The value meets the target at or below it (a latency), not at or above it."""
+    unit: str = ""
+    """Written after the target's number (``" steps/s"``)."""
+    prefix: str = ""
+    """Written before it (``"x"``: a ratio to the reference)."""
+
+    @property
+    def target(self) -> str:
+        if self.threshold is None:
+            return "reported"
+        return f"{'≤' if self.at_most else '≥'} {self.prefix}{self.threshold:,g}{self.unit}"
+
+    def met(self, value: float) -> Optional[bool]:
+        """Whether ``value`` meets the target (None: reported, no target)."""
+        if self.threshold is None:
+            return None
+        return value <= self.threshold if self.at_most else value >= self.threshold
+
+    def progress(self, value: float) -> Optional[float]:
+        """How far ``value`` is along to the target: 1 meets it exactly, 0.5 is halfway (half the rate, or
+        twice the latency); None for a reported row."""
+        if self.threshold is None:
+            return None
+        return self.threshold / value if self.at_most else value / self.threshold
 
 
 def _env(key: Callable[[dict[str, Any]], float], show: Callable[[float, dict[str, float]], str]):
@@ -145,45 +170,43 @@ def _p99(results: dict[str, Any]) -> str:
 
 
 GOALS: tuple[Goal, ...] = (
-    Goal("core simulator, random agent (procedural scenarios, resets included)", "≥ 20,000 steps/s",
+    Goal("core simulator, random agent (procedural scenarios, resets included)",
          _env(lambda r: r["steps_per_s"]["core_random_policy"],
               lambda v, s: f"{v:,.0f} steps/s (pre-built random actions: {s['core_prebuilt']:,.0f})"),
-         lambda v: v >= 20_000),
-    Goal("core simulator / CartPole-v1, same process", "≥ 0.35",
+         20_000, unit=" steps/s"),
+    Goal("core simulator / CartPole-v1, same process",
          _env(lambda r: pass_ratio(r, "core_random_policy", "cartpole"),
               lambda v, s: f"{v:.3f} (CartPole {s['cartpole']:,.0f} steps/s)"),
-         lambda v: v >= 0.35),
-    *(Goal(f"DrugEnv/{env_id} / core on the same actions", f"≥ {goal}",
+         0.35),
+    *(Goal(f"DrugEnv/{env_id} / core on the same actions",
            _env(lambda r, k=key: pass_ratio(r, k, f"core_same_actions_as_{k}"),
                 lambda v, s, k=key: f"{v:.3f} ({s[k]:,.0f} vs {s[f'core_same_actions_as_{k}']:,.0f} steps/s)"),
-           lambda v, g=goal: v >= g)
+           goal)
       for env_id, key, goal in (("Text-v0", "text", 0.6), ("Vector-v0", "vector", 0.8))),
-    Goal("procedural resets", "≥ 5,000 /s", _env(lambda r: r["procedural_resets_per_s"], lambda v, _: f"{v:,.0f} /s"),
-         lambda v: v >= 5_000),
-    *(Goal(f"server throughput / OpenEnv reference, {c} sessions, {w} worker{'s' if w > 1 else ''}", "≥ x3",
-           _server(c, w, "ratio", lambda v, res: _throughput(res)), lambda v: v >= 3.0)
+    Goal("procedural resets", _env(lambda r: r["procedural_resets_per_s"], lambda v, _: f"{v:,.0f} /s"), 5_000, unit=" /s"),
+    *(Goal(f"server throughput / OpenEnv reference, {c} sessions, {w} worker{'s' if w > 1 else ''}",
+           _server(c, w, "ratio", lambda v, res: _throughput(res)), 3, prefix="x")
       for c in (32, 128) for w in (1, 2)),
-    *(Goal(f"p99 step latency, 32 sessions, {w} worker{'s' if w > 1 else ''}", "≤ 10 ms",
-           _server(32, w, "p99_ms", lambda v, res: _p99(res)),
-           lambda v: v <= 10.0)
+    *(Goal(f"p99 step latency, 32 sessions, {w} worker{'s' if w > 1 else ''}",
+           _server(32, w, "p99_ms", lambda v, res: _p99(res)), 10, at_most=True, unit=" ms")
       for w in (1, 2)),
     # granian (`drugenv serve-env --asgi-server granian`): each worker's I/O runs in a Rust thread beside its Python one.
-    *(Goal(f"server throughput / OpenEnv reference, {c} sessions, {w} worker{'s' if w > 1 else ''}, granian", "≥ x3",
-           _server(c, w, "ratio", lambda v, res: _throughput(res), asgi_server="granian"), lambda v: v >= 3.0)
+    *(Goal(f"server throughput / OpenEnv reference, {c} sessions, {w} worker{'s' if w > 1 else ''}, granian",
+           _server(c, w, "ratio", lambda v, res: _throughput(res), asgi_server="granian"), 3, prefix="x")
       for c in (32, 128) for w in (1, 2)),
-    *(Goal(f"p99 step latency, 32 sessions, {w} worker{'s' if w > 1 else ''}, granian", "≤ 10 ms",
-           _server(32, w, "p99_ms", lambda v, res: _p99(res), asgi_server="granian"), lambda v: v <= 10.0)
+    *(Goal(f"p99 step latency, 32 sessions, {w} worker{'s' if w > 1 else ''}, granian",
+           _server(32, w, "p99_ms", lambda v, res: _p99(res), asgi_server="granian"), 10, at_most=True, unit=" ms")
       for w in (1, 2)),
     # The Ray Serve environment app (`python -m serve.apps --app env --replicas N`): every frame passes Serve's proxy.
-    *(Goal(f"Ray Serve env app / OpenEnv reference, {c} sessions, {n} replica{'s' if n > 1 else ''}", "reported",
+    *(Goal(f"Ray Serve env app / OpenEnv reference, {c} sessions, {n} replica{'s' if n > 1 else ''}",
            _server(c, 1, "ratio", lambda v, res: _throughput(res), serve_replicas=n))
       for c in (32, 128) for n in (1, 2)),
     # The same app in Ray's high-throughput mode (`--ingress haproxy`): HAProxy hands each session to a replica's server.
     *(Goal(f"Ray Serve env app behind HAProxy / OpenEnv reference, {c} sessions, {n} replica{'s' if n > 1 else ''}",
-           "reported", _server(c, 1, "ratio", lambda v, res: _throughput(res), serve_replicas=n, serve_ingress="haproxy"))
+           _server(c, 1, "ratio", lambda v, res: _throughput(res), serve_replicas=n, serve_ingress="haproxy"))
       for c in (32, 128) for n in (1, 2)),
-    Goal("server memory, sessions open mid-episode", "reported", _memory),
-    Goal("PPO iteration on the vector env (`num_envs_per_env_runner`)", "reported", _ppo),
+    Goal("server memory, sessions open mid-episode", _memory),
+    Goal("PPO iteration on the vector env (`num_envs_per_env_runner`)", _ppo),
 )
 
 
@@ -198,7 +221,8 @@ def scoreboard(records: Records) -> str:
             continue
         value, shown, rec = got
         used[rec["file"]] = rec
-        verdict = "" if goal.met is None else ("yes" if goal.met(value) else "**no**")
+        met = goal.met(value)
+        verdict = "" if met is None else ("yes" if met else "**no**")
         lines.append(f"| {goal.what} | {goal.target} | {shown} | {verdict} | `{rec['file']}` |")
     lines += ["", "| record | measured at | commit | load average before / after | host |", "|---|---|---|---|---|"]
     for name, rec in sorted(used.items()):
@@ -207,6 +231,55 @@ def scoreboard(records: Records) -> str:
                      f"{rec['load_average']['before']:.2f} / {rec['load_average']['after']:.2f} | "
                      f"{host['cores']} cores, {host['cpu']}, Python {host['python']} |")
     return "\n".join(lines)
+
+
+def progress_rows(records: Records) -> list[tuple[Goal, float, float]]:
+    """(goal, measured value, ``Goal.progress``) of every goal with a target that the records measure, in
+    the scoreboard's order: what ``figure`` draws."""
+    rows = []
+    for goal in GOALS:
+        got = goal.read(records) if goal.threshold is not None else None
+        if got is not None:
+            rows.append((goal, got[0], goal.progress(got[0])))
+    return rows
+
+
+def _short(value: float, goal: Goal) -> str:
+    """The measured value next to its target, as the figure labels a bar."""
+    assert goal.threshold is not None
+    if goal.prefix:
+        return f"{goal.prefix}{value:.2f} / {goal.prefix}{goal.threshold:g}"
+    if goal.at_most:
+        return f"{value:.1f}{goal.unit} / {goal.threshold:g}{goal.unit}"
+    if goal.threshold >= 100:
+        return f"{value:,.0f} / {goal.threshold:,.0f}{goal.unit}"
+    return f"{value:.3f} / {goal.threshold:g}"
+
+
+def figure(records: Records) -> Any:
+    """Every goal with a target as a bar of ``Goal.progress`` (measured / target; target / measured for a
+    latency), a line at 1 (met), met bars in green: the scoreboard at a glance."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = progress_rows(records)
+    fig, ax = plt.subplots(figsize=(10, 0.38 * len(rows) + 1.3))
+    ys = range(len(rows))[::-1]
+    colors = ["#2a9d4b" if p >= 1 else "#c8553d" for _, _, p in rows]
+    ax.barh(list(ys), [p for _, _, p in rows], color=colors, height=0.7)
+    ax.axvline(1.0, color="black", linewidth=1, linestyle="--")
+    for y, (goal, value, p) in zip(ys, rows):
+        ax.text(max(p, 1.0) + 0.02, y, _short(value, goal), va="center", fontsize=8)  # right of the line, never on it
+    ax.set_yticks(list(ys), [goal.what for goal, _, _ in rows], fontsize=8)
+    ax.set_xlim(0, max(1.5, max(p for _, _, p in rows) + 0.45))
+    ax.set_xlabel("measured / target (target / measured for the p99 latency): 1 meets the goal")
+    commits = sorted({goal.read(records)[2]["commit"] or "?" for goal, _, _ in rows})
+    ax.set_title(f"Issue 14's goals in the committed records (docs/results/performance; commits {', '.join(commits)})",
+                 fontsize=9)
+    fig.tight_layout()
+    return fig
 
 
 def rewrite(page: Path, block: str) -> bool:
@@ -226,6 +299,8 @@ class Args:
     """Folder of benchmark records (JSON)."""
     write: Optional[Path] = None
     """Rewrite this page's generated block instead of printing."""
+    plot: Optional[Path] = None
+    """Also draw the goals as bars of measured / target to this image (``figure``)."""
 
 
 def main(args: Args) -> None:
@@ -234,6 +309,14 @@ def main(args: Args) -> None:
         print(block)
     else:
         print(f"{args.write}: {'updated' if rewrite(args.write, block) else 'unchanged'}")
+    if args.plot is not None:
+        import matplotlib.pyplot as plt
+
+        fig = figure(load_records(args.records))
+        args.plot.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(args.plot, dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        print(f"{args.plot}: drawn")
 
 
 if __name__ == "__main__":

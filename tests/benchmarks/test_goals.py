@@ -122,3 +122,42 @@ def test_a_record_carries_its_context_and_no_machine_paths(tmp_path):
     assert rec["results"] == {"value": 1.5} and rec["load_average"] == {"before": 0.5, "after": 0.75}
     assert rec["host"]["cores"] >= 1 and rec["host"]["python"] and rec["measured_at"].endswith("+00:00")
     assert rec["commit"] is None or len(rec["commit"].split("+")[0]) >= 7
+
+
+def test_a_goal_writes_its_target_from_the_one_number_it_is_judged_by():
+    by_what = {g.what: g for g in goals.GOALS}
+    core = by_what["core simulator, random agent (procedural scenarios, resets included)"]
+    p99 = by_what["p99 step latency, 32 sessions, 2 workers"]
+    x3 = by_what["server throughput / OpenEnv reference, 128 sessions, 2 workers"]
+    assert (core.target, p99.target, x3.target) == ("≥ 20,000 steps/s", "≤ 10 ms", "≥ x3")
+    assert core.met(20_000) and not core.met(19_999.9)
+    assert p99.met(10.0) and not p99.met(10.01)  # a latency meets its goal at or below it
+    assert by_what["server memory, sessions open mid-episode"].met(1e9) is None  # reported, no target
+
+
+def test_progress_is_measured_over_target_and_target_over_measured_for_a_latency():
+    board = [_env_record(core=10_000, cartpole=100_000), _server_record(32, 2, ratio=4.5, p99=12.5)]
+    rows = {goal.what: (value, progress) for goal, value, progress in goals.progress_rows(board)}
+    assert rows["core simulator, random agent (procedural scenarios, resets included)"] == (10_000, 0.5)
+    assert rows["server throughput / OpenEnv reference, 32 sessions, 2 workers"] == pytest.approx((4.5, 1.5))
+    assert rows["p99 step latency, 32 sessions, 2 workers"] == pytest.approx((12.5, 0.8))
+    # Rows nobody measured, and rows without a target, are not drawn.
+    assert "server throughput / OpenEnv reference, 32 sessions, 1 worker" not in rows
+    assert not any(what.startswith("Ray Serve") for what in rows)
+
+
+def test_the_figure_draws_one_bar_per_goal_met_bars_apart():
+    import matplotlib.pyplot as plt
+
+    board = [_env_record(core=10_000, cartpole=100_000), _server_record(32, 2, ratio=4.5, p99=12.5)]
+    fig = goals.figure(board)
+    try:
+        bars = fig.axes[0].patches
+        rows = goals.progress_rows(board)
+        assert len(bars) == len(rows)
+        assert [b.get_width() for b in bars] == pytest.approx([p for _, _, p in rows])
+        met_color = {tuple(b.get_facecolor()) for b, (_, _, p) in zip(bars, rows) if p >= 1}
+        unmet_color = {tuple(b.get_facecolor()) for b, (_, _, p) in zip(bars, rows) if p < 1}
+        assert len(met_color) == len(unmet_color) == 1 and met_color != unmet_color
+    finally:
+        plt.close(fig)
