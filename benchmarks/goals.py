@@ -256,6 +256,12 @@ def _short(value: float, goal: Goal) -> str:
     return f"{value:.3f} / {goal.threshold:g}"
 
 
+def figure_data(records: Records) -> str:
+    """What ``figure`` draws, as text (goal, measured value and progress per bar): the image's
+    ``Description`` (``tests/benchmarks/test_goals.py`` checks the committed image against the records)."""
+    return json.dumps([[goal.what, round(value, 6), round(progress, 6)] for goal, value, progress in progress_rows(records)])
+
+
 def figure(records: Records) -> Any:
     """Every goal with a target as a bar of ``Goal.progress`` (measured / target; target / measured for a
     latency), a line at 1 (met), met bars in green: the scoreboard at a glance."""
@@ -312,9 +318,11 @@ def main(args: Args) -> None:
     if args.plot is not None:
         import matplotlib.pyplot as plt
 
-        fig = figure(load_records(args.records))
+        records = load_records(args.records)
+        fig = figure(records)
         args.plot.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(args.plot, dpi=110, bbox_inches="tight")
+        # The bars' numbers ride in the PNG's text, so a test can tell a stale image from the records.
+        fig.savefig(args.plot, dpi=110, bbox_inches="tight", metadata={"Description": figure_data(records)})
         plt.close(fig)
         print(f"{args.plot}: drawn")
 

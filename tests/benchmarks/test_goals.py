@@ -161,3 +161,12 @@ def test_the_figure_draws_one_bar_per_goal_met_bars_apart():
         assert len(met_color) == len(unmet_color) == 1 and met_color != unmet_color
     finally:
         plt.close(fig)
+
+
+def test_the_committed_figure_draws_the_committed_records():
+    from PIL import Image
+
+    with Image.open(ROOT / "docs" / "images" / "performance_goals.png") as image:
+        drawn = image.text.get("Description")
+    assert drawn == goals.figure_data(goals.load_records()), \
+        "redraw: python benchmarks/goals.py --plot docs/images/performance_goals.png"
