@@ -16,6 +16,7 @@ for the committed records.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -77,7 +78,9 @@ class Goal:
         twice the latency); None for a reported row."""
         if self.threshold is None:
             return None
-        return self.threshold / value if self.at_most else value / self.threshold
+        if self.at_most:
+            return self.threshold / value if value > 0 else math.inf
+        return value / self.threshold
 
 
 def _env(key: Callable[[dict[str, Any]], float], show: Callable[[float, dict[str, float]], str]):
@@ -247,8 +250,8 @@ def progress_rows(records: Records) -> list[tuple[Goal, float, float]]:
 def _short(value: float, goal: Goal) -> str:
     """The measured value next to its target, as the figure labels a bar."""
     assert goal.threshold is not None
-    if goal.prefix:
-        return f"{goal.prefix}{value:.2f} / {goal.prefix}{goal.threshold:g}"
+    if goal.prefix:  # three decimals, as the table: x2.995 is not x3.00
+        return f"{goal.prefix}{value:.3f} / {goal.prefix}{goal.threshold:g}"
     if goal.at_most:
         return f"{value:.1f}{goal.unit} / {goal.threshold:g}{goal.unit}"
     if goal.threshold >= 100:
@@ -262,28 +265,34 @@ def figure_data(records: Records) -> str:
     return json.dumps([[goal.what, round(value, 6), round(progress, 6)] for goal, value, progress in progress_rows(records)])
 
 
+MET_COLOR, UNMET_COLOR = "#2a9d4b", "#c8553d"
+
+
 def figure(records: Records) -> Any:
     """Every goal with a target as a bar of ``Goal.progress`` (measured / target; target / measured for a
-    latency), a line at 1 (met), met bars in green: the scoreboard at a glance."""
+    latency), a line at 1, bars of goals met (``Goal.met``, the table's verdict) in green: the scoreboard
+    at a glance. Raises ``ValueError`` when the records measure no goal with a target."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     rows = progress_rows(records)
+    if not rows:
+        raise ValueError("the records measure no goal with a target: nothing to draw")
+    right = max(1.5, min(max(p for _, _, p in rows), 3.0) + 0.45)
     fig, ax = plt.subplots(figsize=(10, 0.38 * len(rows) + 1.3))
     ys = range(len(rows))[::-1]
-    colors = ["#2a9d4b" if p >= 1 else "#c8553d" for _, _, p in rows]
-    ax.barh(list(ys), [p for _, _, p in rows], color=colors, height=0.7)
+    colors = [MET_COLOR if goal.met(value) else UNMET_COLOR for goal, value, _ in rows]
+    ax.barh(list(ys), [min(p, right) for _, _, p in rows], color=colors, height=0.7)
     ax.axvline(1.0, color="black", linewidth=1, linestyle="--")
     for y, (goal, value, p) in zip(ys, rows):
-        ax.text(max(p, 1.0) + 0.02, y, _short(value, goal), va="center", fontsize=8)  # right of the line, never on it
+        ax.text(min(max(p, 1.0), right - 0.4) + 0.02, y, _short(value, goal), va="center", fontsize=8)  # off the line
     ax.set_yticks(list(ys), [goal.what for goal, _, _ in rows], fontsize=8)
-    ax.set_xlim(0, max(1.5, max(p for _, _, p in rows) + 0.45))
+    ax.set_xlim(0, right)
     ax.set_xlabel("measured / target (target / measured for the p99 latency): 1 meets the goal")
     commits = sorted({goal.read(records)[2]["commit"] or "?" for goal, _, _ in rows})
-    ax.set_title(f"Issue 14's goals in the committed records (docs/results/performance; commits {', '.join(commits)})",
-                 fontsize=9)
+    ax.set_title(f"Issue 14's goals in the benchmark records (commits {', '.join(commits)})", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -310,7 +319,8 @@ class Args:
 
 
 def main(args: Args) -> None:
-    block = scoreboard(load_records(args.records))
+    records = load_records(args.records)
+    block = scoreboard(records)
     if args.write is None:
         print(block)
     else:
@@ -318,7 +328,6 @@ def main(args: Args) -> None:
     if args.plot is not None:
         import matplotlib.pyplot as plt
 
-        records = load_records(args.records)
         fig = figure(records)
         args.plot.parent.mkdir(parents=True, exist_ok=True)
         # The bars' numbers ride in the PNG's text, so a test can tell a stale image from the records.

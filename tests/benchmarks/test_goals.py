@@ -136,7 +136,10 @@ def test_a_goal_writes_its_target_from_the_one_number_it_is_judged_by():
 
 
 def test_progress_is_measured_over_target_and_target_over_measured_for_a_latency():
-    board = [_env_record(core=10_000, cartpole=100_000), _server_record(32, 2, ratio=4.5, p99=12.5)]
+    serve_app = _server_record(32, 1, ratio=0.4, p99=50.0)
+    serve_app["config"]["serve_replicas"] = 1  # a reported row, measured: read, but not drawn
+    board = [_env_record(core=10_000, cartpole=100_000), _server_record(32, 2, ratio=4.5, p99=12.5), serve_app]
+    assert "x0.400" in _row(goals.scoreboard(board), "Ray Serve env app / OpenEnv reference, 32 sessions, 1 replica")[2]
     rows = {goal.what: (value, progress) for goal, value, progress in goals.progress_rows(board)}
     assert rows["core simulator, random agent (procedural scenarios, resets included)"] == (10_000, 0.5)
     assert rows["server throughput / OpenEnv reference, 32 sessions, 2 workers"] == pytest.approx((4.5, 1.5))
@@ -156,9 +159,12 @@ def test_the_figure_draws_one_bar_per_goal_met_bars_apart():
         rows = goals.progress_rows(board)
         assert len(bars) == len(rows)
         assert [b.get_width() for b in bars] == pytest.approx([p for _, _, p in rows])
-        met_color = {tuple(b.get_facecolor()) for b, (_, _, p) in zip(bars, rows) if p >= 1}
-        unmet_color = {tuple(b.get_facecolor()) for b, (_, _, p) in zip(bars, rows) if p < 1}
-        assert len(met_color) == len(unmet_color) == 1 and met_color != unmet_color
+        from matplotlib.colors import to_rgba
+
+        verdicts = [goal.met(value) for goal, value, _ in rows]
+        assert True in verdicts and False in verdicts
+        assert [tuple(b.get_facecolor()) for b in bars] == [
+            to_rgba(goals.MET_COLOR if met else goals.UNMET_COLOR) for met in verdicts]
     finally:
         plt.close(fig)
 
@@ -170,3 +176,8 @@ def test_the_committed_figure_draws_the_committed_records():
         drawn = image.text.get("Description")
     assert drawn == goals.figure_data(goals.load_records()), \
         "redraw: python benchmarks/goals.py --plot docs/images/performance_goals.png"
+
+
+def test_no_measured_goal_is_a_clear_error_not_an_empty_figure():
+    with pytest.raises(ValueError, match="no goal with a target"):
+        goals.figure([])
