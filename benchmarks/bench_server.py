@@ -427,16 +427,13 @@ def measure(kind: str, args: Args) -> dict[str, float]:
 
 
 def _haproxy_sessions() -> dict[str, int]:
-    """Sessions HAProxy has handed to the replicas' own servers and to its backup, Serve's proxy actor (which a
-    session reaches only if it opened before HAProxy marked a replica UP): the direct path is all replicas."""
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # serve/ is not in the package
+    """``serve.apps.haproxy_sessions()`` (``serve/`` is not in the package: imported from the repository root)."""
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     try:
-        from serve.apps import haproxy_servers
+        from serve.apps import haproxy_sessions
     finally:
         sys.path.pop(0)
-    rows = haproxy_servers()
-    return {"replicas": sum(int(r["stot"] or 0) for r in rows if r["svname"].startswith("SERVE_REPLICA")),
-            "backup": sum(int(r["stot"] or 0) for r in rows if r["svname"].startswith("SERVE_PROXY_ACTOR"))}
+    return haproxy_sessions()
 
 
 def stop_server(proc: subprocess.Popen, timeout_s: float = 15) -> None:

@@ -219,10 +219,15 @@ def haproxy_stats_port() -> int:
     return int(os.environ.get("RAY_SERVE_HAPROXY_STATS_PORT", "8404"))
 
 
+REPLICA_SERVER, BACKUP_SERVER = "SERVE_REPLICA", "SERVE_PROXY_ACTOR"
+"""How the names of HAProxy's servers begin (Ray's ``SERVE_REPLICA::<app>#…`` and ``SERVE_PROXY_ACTOR-<node>``):
+a replica's own HTTP server, and the backup, Serve's proxy actor."""
+
+
 def haproxy_servers() -> list[dict[str, str]]:
     """The rows of HAProxy's stats page (CSV, on ``RAY_SERVE_HAPROXY_STATS_PORT``) for the servers behind the apps'
-    backends (``http-<app>``): each replica's server (``SERVE_REPLICA…``) and the backup, Serve's proxy actor
-    (``SERVE_PROXY_ACTOR…``); ``status`` and ``stot`` (sessions so far) among their columns."""
+    backends (``http-<app>``): each replica's server (``REPLICA_SERVER…``) and the backup (``BACKUP_SERVER…``);
+    ``status`` and ``stot`` (sessions so far) among their columns."""
     import csv
     import urllib.request
 
@@ -242,7 +247,7 @@ def wait_for_haproxy_replicas(replicas: int, timeout_s: float = 120.0) -> None:
     while time.monotonic() < deadline:
         try:  # distinct names: another backend may track the same servers
             up = len({r["svname"] for r in haproxy_servers()
-                      if r["svname"].startswith("SERVE_REPLICA") and r["status"].startswith("UP")})
+                      if r["svname"].startswith(REPLICA_SERVER) and r["status"].startswith("UP")})
         except OSError:
             up = 0  # HAProxy not listening yet
         if up >= replicas:
@@ -250,6 +255,14 @@ def wait_for_haproxy_replicas(replicas: int, timeout_s: float = 120.0) -> None:
         time.sleep(0.2)
     raise TimeoutError(f"HAProxy marked {up} of {replicas} replicas UP in {timeout_s:.0f} s "
                        f"(its stats page on port {haproxy_stats_port()})")
+
+
+def haproxy_sessions() -> dict[str, int]:
+    """Sessions HAProxy has handed so far to the replicas' own servers and to its backup, Serve's proxy actor
+    (which a session reaches only if it opened before HAProxy marked a replica UP): the direct path is all replicas."""
+    rows = haproxy_servers()
+    return {"replicas": sum(int(r["stot"] or 0) for r in rows if r["svname"].startswith(REPLICA_SERVER)),
+            "backup": sum(int(r["stot"] or 0) for r in rows if r["svname"].startswith(BACKUP_SERVER))}
 
 
 def _run_blocking(app: Any, name: str, host: str, port: int, num_cpus: Optional[int] = None,
