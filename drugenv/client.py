@@ -78,7 +78,25 @@ class EnvServerError(DrugEnvError):
 
     def __init__(self, code: str, message: str, data: Optional[dict[str, Any]] = None):
         self.code, self.message, self.data = code, message, dict(data or {})
-        super().__init__(f"{message} (code: {code})")
+        super().__init__(f"{message}{_error_details(self.data)} (code: {code})")
+
+    def __reduce__(self) -> tuple:
+        return type(self), (self.code, self.message, self.data)
+
+
+def _error_details(data: dict[str, Any], shown: int = 3) -> str:
+    """``": loc: msg; ..."`` of the first ``shown`` schema errors of an error frame's ``data["errors"]``,
+    so the exception's text says what was wrong (it said only "invalid action", the reason in ``data``)."""
+    errors = data.get("errors")
+    if not isinstance(errors, list) or not errors:
+        return ""
+    parts = []
+    for e in errors[:shown]:
+        if isinstance(e, dict):
+            loc = ".".join(str(x) for x in e.get("loc") or ()) or "frame"
+            parts.append(f"{loc}: {e.get('msg', '?')}")
+    more = len(errors) - shown
+    return (": " + "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")) if parts else ""
 
 
 class SessionEndedError(EnvServerError, EnvConnectionError):

@@ -58,6 +58,7 @@ JOURNEYS = [
     (["train", "rllib_configs/ppo_vector.py", "--set", "training.clip_param=-1"], "training.clip_param=-1 must be > 0"),
     (["train", "rllib_configs/ppo_vector.py", "--set", "env_runners.num_env_runners=-1"], "must be >= 0"),
     (["train", "rllib_configs/grpo_tiny_cpu.py", "--set", "model=tiny:bogus"], "is not a model this package builds"),
+    (["train", "rllib_configs/grpo_tiny_cpu.py", "--set", "model=nonexistent/model"], "not in the local Hugging Face cache"),
     (["train", "rllib_configs/grpo_tiny_cpu.py", "--set", "model=tiny:L2H100"], "hidden must divide by heads"),
     (["train", "rllib_configs/grpo_tiny_cpu.py", "--set", "model=tiny:L0H128"], "both must be >= 1"),
     (["train", "rllib_configs/grpo_tiny_cpu.py", "--set", "training.dtype=bogus"], "dtype='bogus' is unknown"),

@@ -262,6 +262,25 @@ def is_built_spec(spec: str) -> bool:
     return spec.startswith(RANDOM_PREFIX) or spec == "tiny-qwen" or TINY_SPEC.fullmatch(spec) is not None
 
 
+def is_uncached_hub_id(spec: str) -> bool:
+    """Whether ``spec`` is a hub id that cannot load here: Hugging Face's offline mode is on
+    (``HF_HUB_OFFLINE=1``) and the local cache holds no ``config.json`` for it. ``drugenv train`` says so
+    before Ray starts, where the loader's traceback came a minute into the run. False for the strings
+    built here, for anything on disk, online (the id may download), and without ``huggingface_hub``."""
+    if is_built_spec(spec) or Path(spec).expanduser().exists():
+        return False
+    try:
+        from huggingface_hub import is_offline_mode, try_to_load_from_cache
+    except ImportError:
+        return False
+    if not is_offline_mode():
+        return False
+    try:
+        return not isinstance(try_to_load_from_cache(spec, "config.json"), str)
+    except ValueError:  # not a valid repository id either (huggingface_hub's HFValidationError)
+        return True
+
+
 def resolve_model_spec(spec: str | Path) -> str:
     """The one resolver of model strings: a directory or hub id ``from_pretrained`` can load.
 
@@ -309,6 +328,7 @@ __all__ = [
     "forward_flops",
     "head_dim",
     "is_built_spec",
+    "is_uncached_hub_id",
     "kv_cache_bytes_per_token",
     "lora_param_count",
     "lora_update_flops",

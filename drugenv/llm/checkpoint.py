@@ -33,8 +33,8 @@ def require_existing(path: str | Path, what: str = "checkpoint") -> Path:
     """``path`` as a ``Path``; ``ConfigError`` (one line: what, why, fix) when it does not exist."""
     p = Path(path).expanduser()
     if not p.exists():
-        raise ConfigError(f"{what} {str(path)!r} does not exist; pass a run's checkpoint directory, "
-                          f"e.g. runs/grpo_tiny_cpu/checkpoint_final")
+        raise ConfigError(f"{what} {str(path)!r} does not exist; pass a checkpoint directory a training run wrote "
+                          "(bash scripts/main.sh writes runs/grpo_tiny_cpu/checkpoint_final)")
     return p
 
 

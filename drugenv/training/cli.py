@@ -342,7 +342,7 @@ def _check_values(module: Any, s: Mapping[str, Any], overrides: Mapping[str, Any
 
         if missing_local_path(s["model"]):
             raise ValueError(f"model={s['model']!r} does not exist; pass a model directory, a hub id, or 'tiny'")
-        from drugenv.llm.architectures import RANDOM_PREFIX, TINY_SPEC, architecture_names, is_built_spec
+        from drugenv.llm.architectures import RANDOM_PREFIX, TINY_SPEC, architecture_names, is_built_spec, is_uncached_hub_id
 
         name = s["model"]
         if not Path(name).exists() and (name.startswith("tiny") and not is_built_spec(name) or
@@ -350,6 +350,10 @@ def _check_values(module: Any, s: Mapping[str, Any], overrides: Mapping[str, Any
             raise ValueError(f"model={name!r} is not a model this package builds: 'tiny', 'tiny:L<layers>H<hidden>', "
                              f"'tiny-qwen' or 'random:<architecture>' ({', '.join(architecture_names())}); "
                              "or pass a model directory or hub id")
+        if is_uncached_hub_id(name):
+            raise ValueError(f"model={name!r} is not on disk and not in the local Hugging Face cache, and "
+                             "HF_HUB_OFFLINE=1 forbids downloading it; pass a model directory, a cached hub id, "
+                             "'tiny' or 'random:<architecture>' (the exact architecture at random init)")
         shape = TINY_SPEC.fullmatch(name)
         if shape and shape.group(1) and not Path(name).exists():
             from drugenv.llm.tiny import tiny_shape_problem

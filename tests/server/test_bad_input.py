@@ -523,6 +523,30 @@ def test_a_nan_in_a_dict_action_is_judged_as_in_process() -> None:
         assert err.value.code == "VALIDATION_ERROR" and "confidence" in json.dumps(err.value.data["errors"])
 
 
+def test_a_refused_frame_says_why_in_its_message() -> None:
+    """The client's exception said only "invalid action (code: VALIDATION_ERROR)" or "invalid reset arguments",
+    the reason kept in ``data``; its text now names the field and the rule, and the error still pickles."""
+    import pickle
+
+    from drugenv.client import InvalidRequestError
+
+    cases = [({"action_type": "query_expression", "parameters": {"database": "nope"}}, "parameters.database: Input should be 'GTEx'"),
+             ({"action_type": "submit_validation_report", "final_decision": "go", "confidence": 1.7},
+              "confidence: Input should be less than or equal to 1"),
+             ({"action_type": "fly_to_moon"}, "action_type: Input should be 'query_expression'")]
+    with serve_in_thread(create_app()) as url, DrugTargetEnv(base_url=url) as env:
+        for action, words in cases:
+            env.reset(seed=1, scenario="egfr_nsclc_viable")
+            with pytest.raises(InvalidRequestError) as err:
+                env.step(action)
+            assert str(err.value).startswith(f"invalid action: {words}") and str(err.value).endswith("(code: VALIDATION_ERROR)")
+            assert err.value.message == "invalid action" and env.state().step_count == 0  # refused, nothing taken
+        with pytest.raises(InvalidRequestError, match=r"^invalid reset arguments: seed: Input should be greater than or equal to 0") as err:
+            env.reset(seed=-1)
+        again = pickle.loads(pickle.dumps(err.value))
+        assert (type(again), str(again), again.code, again.data) == (InvalidRequestError, str(err.value), err.value.code, err.value.data)
+
+
 @pytest.mark.parametrize("kwargs", [{"max_sessions": 0}, {"idle_timeout_s": 0}, {"idle_timeout_s": float("nan")},
                                     {"max_message_bytes": 10},
                                     {"env_threads": -1}])

@@ -59,14 +59,15 @@ def test_documented_nulls_sft_settings_and_finite_numbers():
     """null was refused wherever the config's default is not None (training.minibatch_size=null, "None =
     whole batch"); sft settings the code reads but a config does not set were "unknown"; Infinity passed."""
     GPU = str(ROOT / "rllib_configs/grpo_qwen25_3b_h200.py")
-    _, overrides = check_args(TrainArgs(config=GPU, set=["training.minibatch_size=null", "training.epsilon_high=null",
+    arch = "model=random:Qwen/Qwen2.5-3B-Instruct"  # its hub id is refused offline: no weights in the cache
+    _, overrides = check_args(TrainArgs(config=GPU, set=[arch, "training.minibatch_size=null", "training.epsilon_high=null",
                                                          "sft.target_modules=['q_proj']", "sft.schedule=cosine",
                                                          "sft.micro_batch_size=null"]))
     assert overrides["training"]["minibatch_size"] is None and overrides["sft"]["target_modules"] == ["q_proj"]
     for bad, match in (("training.lr=Infinity", "training.lr"), ("training.group_size=null", "training.group_size"),
                        ("sft.steps=1.5", "sft.steps"), ("sft.lr=nan", "sft.lr"), ("sft.nope=1", "unknown setting")):
         with pytest.raises(ConfigError, match=match):
-            check_args(TrainArgs(config=GPU, set=[bad]))
+            check_args(TrainArgs(config=GPU, set=[arch, bad]))
 
 
 def test_sft_settings_list_every_key_the_sft_code_reads():
@@ -79,3 +80,25 @@ def test_sft_settings_list_every_key_the_sft_code_reads():
     read |= set(re.findall(r"""s\["sft"\](?:\.get\(|\[)["']([a-z_]+)["']""", source))
     assert read, "the pattern no longer finds the reads"
     assert read - {"max_prompt_tokens", "max_steps"} <= set(grpo_train.SFT_SETTINGS), read - set(grpo_train.SFT_SETTINGS)
+
+
+def test_hub_id_missing_offline_is_refused_before_ray(tmp_path, monkeypatch):
+    """A mistyped or uncached hub id under HF_HUB_OFFLINE=1 was a 112-line log of tracebacks a minute into
+    the run (after Ray started and the run folder was made); now it is refused with the other argument
+    mistakes. A cached id passes, and online the id is left to the loader (it may download)."""
+    import huggingface_hub.constants as hub
+
+    monkeypatch.setattr(hub, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(hub, "HF_HUB_OFFLINE", True)
+    for name in ("nonexistent/model", "Qwen/Qwen2.5-3B-Instruct", "not//a valid id"):
+        with pytest.raises(ConfigError, match=f"model={name!r} is not on disk and not in the local Hugging Face cache"):
+            check_args(TrainArgs(config=GRPO, set=[f"model={name}"], out=str(tmp_path / "run")))
+    assert not (tmp_path / "run").exists()
+    repo = tmp_path / "hub" / "models--org--cached"
+    (repo / "snapshots" / "abc").mkdir(parents=True)
+    (repo / "snapshots" / "abc" / "config.json").write_text("{}")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("abc")
+    check_args(TrainArgs(config=GRPO, set=["model=org/cached"]))
+    monkeypatch.setattr(hub, "HF_HUB_OFFLINE", False)
+    check_args(TrainArgs(config=GRPO, set=["model=nonexistent/model"]))
