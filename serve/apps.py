@@ -35,6 +35,7 @@ import dataclasses
 import json
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -282,6 +283,12 @@ def _run_blocking(app: Any, name: str, host: str, port: int, num_cpus: Optional[
     from drugenv import provenance
 
     provenance.export_to_workers()  # replicas check they import the driver's drugenv source
+    # Replicas import this module by name, and serve/ sits in the repository root, not in the package: put the
+    # root on their path (inherited through the raylet), or a command started elsewhere fails in every replica.
+    root = str(Path(__file__).resolve().parents[1])
+    paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    if root not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([root, *filter(None, paths)])
     ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, configure_logging=False)
     signal.signal(signal.SIGTERM, _stop)  # after ray.init, which installs its own handler
     try:

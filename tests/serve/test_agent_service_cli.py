@@ -21,10 +21,12 @@ def _play(url: str) -> dict:
     return r.json()
 
 
-def test_drugenv_serve_checkpoint(tiny_checkpoint):
+def test_drugenv_serve_checkpoint(tiny_checkpoint, tmp_path):
+    """Started outside the repository root: its replicas failed with "No module named 'serve'" (only the
+    driver had the root on its path) and Serve retried them until killed."""
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "drugenv.cli", "serve", "--checkpoint", str(tiny_checkpoint),
-                             "--port", str(port)], cwd=ROOT, env=serve_process_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             "--port", str(port)], cwd=tmp_path, env=serve_process_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     try:
         health = wait_healthy(proc, f"http://127.0.0.1:{port}")
