@@ -53,7 +53,7 @@ def make_scenario(
     curated = curated_scenarios(params)
     if scenario in curated:
         return curated[scenario]
-    raise UnknownScenarioError(scenario, CURATED_NAMES)
+    raise UnknownScenarioError(scenario, ["procedural", TWIN_SCENARIO, *CURATED_NAMES])
 
 
 def suite_episodes(suite: str, episodes: int, seed: int = 0) -> list[tuple[str, int]]:

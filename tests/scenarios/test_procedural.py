@@ -89,6 +89,18 @@ def test_unknown_difficulty_and_negative_seed_raise():
         generate_scenario(-1)
 
 
+def test_an_unknown_scenario_lists_every_name_reset_takes():
+    """It listed the curated names only, so a reader never learned 'procedural' (the default) was one."""
+    from drugenv.errors import UnknownScenarioError
+    from drugenv.scenarios import CURATED_NAMES, TWIN_SCENARIO
+
+    with pytest.raises(UnknownScenarioError) as err:
+        DrugTargetEnvironment().reset(seed=0, scenario="nope")
+    assert err.value.valid == ("procedural", TWIN_SCENARIO, *CURATED_NAMES)
+    for name in err.value.valid:  # each one listed is taken
+        DrugTargetEnvironment().reset(seed=0, scenario=name)
+
+
 # ------------------------------------------------------------------------------------- validity
 
 
