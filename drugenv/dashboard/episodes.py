@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from drugenv.agents.base import Policy
 from drugenv.dashboard.runs import SNAPSHOT_NAME
 from drugenv.evaluation.episodes import PlayedEpisode, StepEvent
-from drugenv.errors import DrugEnvError
+from drugenv.errors import ConfigError, DrugEnvError
 from drugenv.llm.run_agent import DashboardState, run_agent_episodes
 from drugenv.models import DrugTargetAction, ValidationObservation
 from drugenv.server.protocol import MAX_SEED
@@ -115,6 +115,9 @@ def make_policy(agent: str) -> Policy:
     """``serve:URL`` for the Serve agent app; anything else as ``drugenv eval --agent`` takes it."""
     if agent.startswith("serve:"):
         return ServeAgentPolicy(agent.split(":", 1)[1])
+    if agent == "hf":  # eval's message would ask for its --model flag, which this form does not have
+        raise ConfigError("agent 'hf' needs a model, which the page does not take: play a trained agent as "
+                          "checkpoint:PATH, or the Serve agent app as serve:URL")
     from drugenv.evaluation.agents import make_policy as eval_policy
 
     return eval_policy(agent)
