@@ -93,7 +93,8 @@ def _error_details(data: dict[str, Any], shown: int = 3) -> str:
     parts = []
     for e in errors[:shown]:
         if isinstance(e, dict):
-            loc = ".".join(str(x) for x in e.get("loc") or ()) or "frame"
+            where = e.get("loc") or ()
+            loc = where if isinstance(where, str) else ".".join(str(x) for x in where) or "frame"
             parts.append(f"{loc}: {e.get('msg', '?')}")
     more = len(errors) - shown
     return (": " + "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")) if parts else ""

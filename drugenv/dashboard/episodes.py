@@ -115,12 +115,21 @@ def make_policy(agent: str) -> Policy:
     """``serve:URL`` for the Serve agent app; anything else as ``drugenv eval --agent`` takes it."""
     if agent.startswith("serve:"):
         return ServeAgentPolicy(agent.split(":", 1)[1])
-    if agent == "hf":  # eval's message would ask for its --model flag, which this form does not have
-        raise ConfigError("agent 'hf' needs a model, which the page does not take: play a trained agent as "
-                          "checkpoint:PATH, or the Serve agent app as serve:URL")
-    from drugenv.evaluation.agents import make_policy as eval_policy
+    import os
 
-    return eval_policy(agent)
+    from drugenv.agents.baselines import BASELINES
+    from drugenv.errors import UnknownScenarioError
+    from drugenv.evaluation.agents import make_policy as eval_policy
+    from drugenv.llm.run_agent import MODEL_ENV_VAR
+
+    if agent == "hf" and not os.environ.get(MODEL_ENV_VAR):  # eval's message asks for its --model flag, which the form lacks
+        raise ConfigError(f"agent 'hf' plays the model ${MODEL_ENV_VAR} names, and the dashboard's environment sets none: "
+                          "play a trained agent as checkpoint:PATH, or the Serve agent app as serve:URL")
+    try:
+        return eval_policy(agent)
+    except UnknownScenarioError:  # eval's list, which names hf and not serve:URL
+        raise UnknownScenarioError(agent, [*BASELINES, "checkpoint:PATH", "serve:URL", f"hf (with ${MODEL_ENV_VAR} set)"],
+                                   kind="agent") from None
 
 
 class LiveEpisode:

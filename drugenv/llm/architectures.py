@@ -264,16 +264,17 @@ def is_built_spec(spec: str) -> bool:
 
 def is_uncached_hub_id(spec: str) -> bool:
     """Whether ``spec`` is a hub id that cannot load here: Hugging Face's offline mode is on
-    (``HF_HUB_OFFLINE=1``) and the local cache holds no ``config.json`` for it. ``drugenv train`` says so
-    before Ray starts, where the loader's traceback came a minute into the run. False for the strings
-    built here, for anything on disk, online (the id may download), and without ``huggingface_hub``."""
-    if is_built_spec(spec) or Path(spec).expanduser().exists():
+    (``HF_HUB_OFFLINE=1`` or ``TRANSFORMERS_OFFLINE=1``) and the local cache holds no ``config.json`` for
+    it (or it is no valid repository id). ``drugenv train`` says so before Ray starts, where the loader's
+    traceback came a minute into the run. False for the strings built here, for anything on disk (as the
+    loader sees it: ``~`` is not expanded), online (the id may download), and without ``huggingface_hub``."""
+    if is_built_spec(spec) or Path(spec).exists():
         return False
     try:
-        from huggingface_hub import is_offline_mode, try_to_load_from_cache
+        from huggingface_hub import constants, try_to_load_from_cache
     except ImportError:
         return False
-    if not is_offline_mode():
+    if not constants.HF_HUB_OFFLINE:  # read at call time: every huggingface_hub release has it
         return False
     try:
         return not isinstance(try_to_load_from_cache(spec, "config.json"), str)

@@ -351,8 +351,8 @@ def _check_values(module: Any, s: Mapping[str, Any], overrides: Mapping[str, Any
                              f"'tiny-qwen' or 'random:<architecture>' ({', '.join(architecture_names())}); "
                              "or pass a model directory or hub id")
         if is_uncached_hub_id(name):
-            raise ValueError(f"model={name!r} is not on disk and not in the local Hugging Face cache, and "
-                             "HF_HUB_OFFLINE=1 forbids downloading it; pass a model directory, a cached hub id, "
+            raise ValueError(f"model={name!r} is not on disk and not in the local Hugging Face cache, and offline "
+                             "mode (HF_HUB_OFFLINE=1) downloads nothing; pass a model directory, a cached hub id, "
                              "'tiny' or 'random:<architecture>' (the exact architecture at random init)")
         shape = TINY_SPEC.fullmatch(name)
         if shape and shape.group(1) and not Path(name).exists():

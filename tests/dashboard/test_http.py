@@ -138,6 +138,8 @@ def test_bad_episode_requests(client, runs_root):
     assert client.post("/api/episodes", json={"agent": "nobody"}).status_code == 400
     r = client.post("/api/episodes", json={"agent": "hf"})  # it asked for eval's --model flag, which the page lacks
     assert r.status_code == 400 and "checkpoint:PATH" in r.json()["detail"] and "--model" not in r.json()["detail"]
+    r = client.post("/api/episodes", json={"agent": "nobody"})  # the page's agents, not eval's flags
+    assert "serve:URL" in r.json()["detail"] and "RUN_AGENT_MODEL_ID" in r.json()["detail"]
     assert client.post("/api/episodes", json={"seed": "x"}).status_code == 422
     # Checked before an episode starts (they were accepted, 201, and failed in the episode's view)
     r = client.post("/api/episodes", json={"agent": "heuristic", "scenario": "no_such_scenario"})

@@ -23,10 +23,12 @@ def _play(url: str) -> dict:
 
 def test_drugenv_serve_checkpoint(tiny_checkpoint, tmp_path):
     """Started outside the repository root: its replicas failed with "No module named 'serve'" (only the
-    driver had the root on its path) and Serve retried them until killed."""
+    driver had the root on its path) and Serve retried them until killed. Without a PYTHONPATH of the test
+    run's, which could hold the root and hide that."""
     port = free_port()
+    env = {k: v for k, v in serve_process_env().items() if k != "PYTHONPATH"}
     proc = subprocess.Popen([sys.executable, "-m", "drugenv.cli", "serve", "--checkpoint", str(tiny_checkpoint),
-                             "--port", str(port)], cwd=tmp_path, env=serve_process_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             "--port", str(port)], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     try:
         health = wait_healthy(proc, f"http://127.0.0.1:{port}")

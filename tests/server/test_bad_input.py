@@ -523,6 +523,15 @@ def test_a_nan_in_a_dict_action_is_judged_as_in_process() -> None:
         assert err.value.code == "VALIDATION_ERROR" and "confidence" in json.dumps(err.value.data["errors"])
 
 
+def test_an_error_frames_reasons_are_read_whatever_their_shape() -> None:
+    """Another server's frame may write a location as a string, or put non-dicts in its list."""
+    errors = [{"loc": "seed", "msg": "bad"}, "junk", {"loc": ["a", 1], "msg": "m2"}, {"msg": "no place"}, {"loc": ["x"], "msg": "4th"}]
+    assert str(EnvServerError("X", "m", {"errors": errors})) == "m: seed: bad; a.1: m2 (+2 more) (code: X)"
+    assert str(EnvServerError("X", "m", {"errors": [{"msg": "no place"}]})) == "m: frame: no place (code: X)"
+    for data in ({}, {"errors": "text"}, {"errors": []}, {"errors": ["junk"]}):
+        assert str(EnvServerError("X", "m", data)) == "m (code: X)", data
+
+
 def test_a_refused_frame_says_why_in_its_message() -> None:
     """The client's exception said only "invalid action (code: VALIDATION_ERROR)" or "invalid reset arguments",
     the reason kept in ``data``; its text now names the field and the rule, and the error still pickles."""
