@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from drugenv.agents.base import Policy
 from drugenv.dashboard.runs import SNAPSHOT_NAME
 from drugenv.evaluation.episodes import PlayedEpisode, StepEvent
-from drugenv.errors import ConfigError, DrugEnvError
+from drugenv.errors import ConfigError, DrugEnvError, UnknownScenarioError
 from drugenv.llm.run_agent import DashboardState, run_agent_episodes
 from drugenv.models import DrugTargetAction, ValidationObservation
 from drugenv.server.protocol import MAX_SEED
@@ -112,13 +112,13 @@ class _Paced(Policy):
 
 
 def make_policy(agent: str) -> Policy:
-    """``serve:URL`` for the Serve agent app; anything else as ``drugenv eval --agent`` takes it."""
+    """``serve:URL`` for the Serve agent app; anything else as ``drugenv eval --agent`` takes it (``hf``: the
+    model ``$RUN_AGENT_MODEL_ID`` names, the page having no ``--model``)."""
     if agent.startswith("serve:"):
         return ServeAgentPolicy(agent.split(":", 1)[1])
     import os
 
     from drugenv.agents.baselines import BASELINES
-    from drugenv.errors import UnknownScenarioError
     from drugenv.evaluation.agents import make_policy as eval_policy
     from drugenv.llm.run_agent import MODEL_ENV_VAR
 
