@@ -200,3 +200,19 @@ def test_every_documented_command_line_parses():
     assert not failures, "\n".join(failures)
     if unverifiable:
         pytest.skip(f"the others parse; {len(unverifiable)} need an extra this install lacks: {', '.join(unverifiable)}")
+
+
+def test_the_protocol_example_replays():
+    """docs/server.md's protocol example: its reset and step frames, played in process, give the reward it
+    shows (it showed 0.143333, an earlier environment's reward, long after the reward changed)."""
+    from drugenv.models import DrugTargetAction
+    from drugenv.simulator.environment import DrugTargetEnvironment
+
+    text = (ROOT / "docs" / "server.md").read_text()
+    sent = [json.loads(m) for m in re.findall(r'^-> (\{"type":"(?:reset|step)".*\})$', text, re.M)]
+    reset, step = (next(f["data"] for f in sent if f["type"] == kind) for kind in ("reset", "step"))
+    shown = [float(r) for r in re.findall(r'^<- \{"type":"observation".*"reward":([-0-9.]+),', text, re.M)]
+    assert len(sent) == 2 and len(shown) == 1, (sent, shown)
+    env = DrugTargetEnvironment()
+    env.reset(**reset)
+    assert env.step(DrugTargetAction(**step)).reward == shown[0]
