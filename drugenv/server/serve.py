@@ -194,6 +194,10 @@ def check_args(args: Args) -> None:
 def serve_env_main(args: Args) -> None:
     """Serve ``DrugTargetEnvironment`` until interrupted (the ``drugenv serve-env`` command)."""
     check_args(args)
+    if args.asgi_server == "uvicorn" and args.workers == 1:
+        # uvicorn reports a taken port or an unknown host as its own "ERROR: [Errno ...]" line and exits 3: say it
+        # as the other paths do (one line, exit 2), before the config is logged. Port 0 still checks the host.
+        check_port_free(args.host, args.port)
     logging.basicConfig(level=args.log_level.upper())
     # Log every setting but never the secret itself.
     logger.warning("drugenv server config: %s", {**dataclasses.asdict(args), "seal": "<set>" if configured_seal(args) else None})

@@ -88,7 +88,8 @@ def test_a_burst_of_sessions_is_spread_over_both_workers():
             assert len(spread) == 2 and sum(spread) == 32 and min(spread) >= 4, spread
 
 
-@pytest.mark.parametrize("server_args", [("--workers", "2"), ("--asgi-server", "granian")], ids=["uvicorn-workers", "granian"])
+@pytest.mark.parametrize("server_args", [("--workers", "1"), ("--workers", "2"), ("--asgi-server", "granian")],
+                         ids=["uvicorn", "uvicorn-workers", "granian"])
 def test_a_port_another_server_listens_on_is_refused(server_args):
     import socket
 
@@ -102,3 +103,13 @@ def test_a_port_another_server_listens_on_is_refused(server_args):
         res = subprocess.run([sys.executable, "-m", "drugenv.cli", "serve-env", "--host", "127.0.0.1", "--port", str(port),
                               *server_args], capture_output=True, text=True, timeout=60)
     assert res.returncode != 0 and f"cannot bind 127.0.0.1:{port}" in res.stderr, res.stderr[-2000:]
+
+
+def test_a_host_that_is_no_address_is_refused_in_one_line():
+    """uvicorn printed its own ERROR line for it and exited 3."""
+    res = subprocess.run([sys.executable, "-m", "drugenv.cli", "serve-env", "--host", "999.1.1.1", "--port", "0"],
+                         capture_output=True, text=True, timeout=60)
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 2 and lines == [lines[0]] and lines[0].startswith("drugenv serve-env: error: cannot bind 999.1.1.1:0"), \
+        res.stderr[-2000:]
+    assert "Traceback" not in res.stderr
