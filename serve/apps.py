@@ -175,8 +175,8 @@ class Args:
     """What takes the HTTP and WebSocket connections. ``proxy``: Serve's proxy actor, which sends every frame on
     to the replica as a Ray call. ``haproxy``: Ray's high-throughput mode (``HAPROXY_ENV``): HAProxy on
     ``--host``:``--port`` hands each connection to a replica's own HTTP server. Ray binds HAProxy's stats and
-    metrics ports (8404, 9101) and each replica's gRPC port on all interfaces in that mode, whatever
-    ``--host`` says: firewall them, or run it in a network namespace of its own."""
+    metrics ports (8404, 9101) on all interfaces in that mode, and each replica's inter-deployment gRPC port
+    in either, whatever ``--host`` says: firewall them, or run it in a network namespace of its own."""
 
 
 @dataclass
@@ -320,7 +320,23 @@ def serve_main(args: ServeArgs) -> int:
     return 0
 
 
+_APP_SETTINGS = {"env": ("replicas", "max_sessions"), "agent": ("checkpoint", "model", "adapter"), "dashboard": ("runs",)}
+"""The ``Args`` fields each app reads, beside the ones every app reads (host, port, ingress)."""
+
+
+def check_app_settings(args: Args) -> None:
+    """``ConfigError`` for a setting another app reads (``--app env --checkpoint x`` started the environment
+    app and dropped the checkpoint without a word)."""
+    defaults = Args()
+    for app, names in _APP_SETTINGS.items():
+        for name in names:
+            if app != args.app and getattr(args, name) != getattr(defaults, name):
+                flag = "--" + name.replace("_", "-")
+                raise ConfigError(f"{flag} is a setting of --app {app}; --app {args.app} does not read it")
+
+
 def main(args: Args) -> None:
+    check_app_settings(args)
     check_port(args.host, args.port)
     if args.app == "dashboard":
         app = build_dashboard_app(args.runs)

@@ -136,6 +136,13 @@ def test_serve_ports_are_checked_before_ray_starts(monkeypatch):
             main(Args(app="env", port=port))
         with pytest.raises(ConfigError, match=f"cannot bind 127.0.0.1:{port}"):
             serve_main(ServeArgs(model="tiny", port=port))
+    # A setting of another app was dropped without a word (--app env --checkpoint x served the env app)
+    for args, words in ((Args(app="env", checkpoint="x"), "--checkpoint is a setting of --app agent; --app env"),
+                        (Args(app="agent", checkpoint="x", replicas=2), "--replicas is a setting of --app env"),
+                        (Args(app="dashboard", max_sessions=3), "--max-sessions is a setting of --app env"),
+                        (Args(app="env", runs="elsewhere"), "--runs is a setting of --app dashboard")):
+        with pytest.raises(ConfigError, match=words):
+            main(args)
 
 
 def test_environment_strictness():
