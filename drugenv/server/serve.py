@@ -194,10 +194,11 @@ def check_args(args: Args) -> None:
 def serve_env_main(args: Args) -> None:
     """Serve ``DrugTargetEnvironment`` until interrupted (the ``drugenv serve-env`` command)."""
     check_args(args)
-    if args.asgi_server == "uvicorn" and args.workers == 1:
-        # uvicorn reports a taken port or an unknown host as its own "ERROR: [Errno ...]" line and exits 3: say it
-        # as the other paths do (one line, exit 2), before the config is logged. Port 0 still checks the host.
-        check_port_free(args.host, args.port)
+    # Every path binds plainly first, before the config is logged: one uvicorn process reported a taken port or an
+    # unknown host as its own "ERROR: [Errno ...]" line (exit 3), and granian binds with SO_REUSEPORT, so on a
+    # port another server of this user holds it would join that one and the two would split the sessions.
+    # Port 0 still checks the host.
+    check_port_free(args.host, args.port)
     logging.basicConfig(level=args.log_level.upper())
     # Log every setting but never the secret itself.
     logger.warning("drugenv server config: %s", {**dataclasses.asdict(args), "seal": "<set>" if configured_seal(args) else None})
@@ -258,14 +259,11 @@ the rest of the server log: granian's own default is stdout."""
 def _serve_granian(args: Args) -> None:
     """Serve under granian: its main process binds the port and starts ``args.workers`` worker processes,
     each importing the app by name. At ``--log-level info`` it logs ``Listening at: http://HOST:PORT`` once
-    bound and ``Started worker-N`` per worker."""
+    bound and ``Started worker-N`` per worker. ``serve_env_main`` has bound the port plainly first (granian's
+    own bind sets SO_REUSEPORT)."""
     from granian import Granian
     from granian.constants import Interfaces
 
-    if args.port:
-        # granian binds with SO_REUSEPORT: on a port another server of this user already holds, it would
-        # join that one and the two would split the sessions. Bind plainly first, as uvicorn does.
-        check_port_free(args.host, args.port)
     _pass_settings_to_workers(args)
     server = Granian("drugenv.server.asgi:app", address=args.host, port=args.port, interface=Interfaces.ASGI,
                      workers=args.workers, websockets=True, log_level=args.log_level, log_dictconfig=_GRANIAN_LOG_TO_STDERR)
