@@ -83,6 +83,17 @@ JOURNEYS = [
     (["train", "rllib_configs/grpo_tiny_cpu.py", "--set", "run.eval_suite=nope"], "run.eval_suite='nope' is unknown"),
     (["train", "rllib_configs/grpo_tiny_cpu.py", "--set", "model=/nope/model"], "model='/nope/model' does not exist"),
     (["train", "rllib_configs/ppo_vector.py", "--set", "env_config.suite=nope"], "env_config: suite 'nope' is unknown"),
+    # training on the held-out split made every held-out number a training number, without a word
+    (["train", "rllib_configs/ppo_vector.py", "--set", "env_config.suite=procedural-test"], "is the held-out split"),
+    (["train", "rllib_configs/grpo_tiny_cpu.py", "--set", "training.scenario_suite=procedural-test"], "is the held-out split"),
+    (["train", "rllib_configs/grpo_tiny_cpu.py", "--set", "sft.suite=procedural-test-twins"], "is the held-out split"),
+    # the gym env's keys a config file leaves out are settable, and a typo lists them
+    (["train", "rllib_configs/ppo_vector.py", "--set", "env_config.scenarioo=x"], "did you mean env_config.scenario?"),
+    (["train", "rllib_configs/ppo_vector.py", "--set", "env_config.scenario=nope"], "env_config: scenario 'nope' is unknown"),
+    # --extra an agent does not take was dropped (a PPO checkpoint) or a traceback (hf, a GRPO checkpoint)
+    (["eval", "--agent", "hf", "--model", "tiny", "--extra", "foo", "1"], "agent 'hf' does not take --extra foo; it takes temperature"),
+    (["eval", "--agent", "checkpoint:GRPO_CHECKPOINT", "--extra", "foo", "1"], "takes --extra device, dtype, batch_size only, not foo"),
+    (["eval", "--agent", "checkpoint:", "--episodes", "1"], "checkpoint path is empty"),
     (["train", "BAD_PY"], "line 1: SyntaxError: '(' was never closed"),
     (["sweep", "RAISING_PY"], "line 2: RuntimeError: boom (while importing it)"),
     (["eval", "--agent", "checkpoint:CORRUPT_CHECKPOINT", "--episodes", "1"], "drugenv_checkpoint.json is not readable JSON"),
@@ -109,13 +120,13 @@ def broken_files(tmp_path_factory) -> dict[str, str]:
     root = tmp_path_factory.mktemp("broken")
     (root / "bad.py").write_text("x = (\n")
     (root / "raising.py").write_text("import os\nraise RuntimeError('boom')\n")
-    for name, meta in (("corrupt", "{bad"), ("list", "[1]")):
+    for name, meta in (("corrupt", "{bad"), ("list", "[1]"), ("grpo", '{"algo": "grpo"}')):
         (root / name).mkdir()
         (root / name / "drugenv_checkpoint.json").write_text(meta)
     (root / "adapter").mkdir()
     (root / "adapter" / "adapter_config.json").write_text("{bad")
     return {"BAD_PY": str(root / "bad.py"), "RAISING_PY": str(root / "raising.py"), "CORRUPT_CHECKPOINT": str(root / "corrupt"),
-            "LIST_CHECKPOINT": str(root / "list"), "CORRUPT_ADAPTER": str(root / "adapter")}
+            "LIST_CHECKPOINT": str(root / "list"), "GRPO_CHECKPOINT": str(root / "grpo"), "CORRUPT_ADAPTER": str(root / "adapter")}
 
 
 def _uninstalled_extra_named(line: str) -> bool:

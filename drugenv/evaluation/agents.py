@@ -56,6 +56,12 @@ def make_policy(spec: str, *, model: Optional[str] = None, adapter: Optional[str
         if not (model or os.environ.get(MODEL_ENV_VAR)):
             raise ConfigError(f"--agent hf needs a model: pass --model PATH_OR_HUB_ID (or set ${MODEL_ENV_VAR}), "
                               "e.g. --model tiny for the offline tiny model")
+        import inspect
+
+        takes = [n for n, p in inspect.signature(make_hf_policy).parameters.items() if p.kind is p.KEYWORD_ONLY and n != "seed"]
+        unknown = sorted(set(kwargs) - set(takes))
+        if unknown:
+            raise ConfigError(f"agent 'hf' does not take --extra {', '.join(unknown)}; it takes {', '.join(takes)}")
         return make_hf_policy(model, adapter, **kwargs)  # a model that cannot be loaded is a ConfigError there
     if spec.startswith("checkpoint:"):
         return load_checkpoint_policy(spec.split(":", 1)[1], **kwargs)

@@ -328,6 +328,9 @@ def ppo_table(results: Mapping[str, Any]) -> str:
     eval_s = sum(r.get("eval_time_s", 0.0) for r in curve)
     lines += ["", f"{len(curve)} iterations: {train_s / 60:.1f} min of RLlib training ({train_s / len(curve):.2f} s per "
               f"iteration, {run.get('iterations')} configured) and {eval_s / 60:.1f} min of held-out evaluation."]
+    resumed = results["settings"].get("resumed_from")
+    if resumed:  # made relative to the repository by publish_ppo (portable_paths)
+        lines[-1] += f" The run continued `{resumed}` (`drugenv train --resume`)."
     fresh = results.get("fresh_check")
     if fresh:
         diff = fresh["paired"]["diff"]

@@ -31,10 +31,14 @@ ADAPTER_DIR = "adapter"
 
 def require_existing(path: str | Path, what: str = "checkpoint") -> Path:
     """``path`` as a ``Path``; ``ConfigError`` (one line: what, why, fix) when it does not exist."""
+    if not str(path).strip():  # Path("") is ".", which exists: "checkpoint:" would name the working directory
+        raise ConfigError(f"{what} path is empty; pass a checkpoint directory a training run wrote, e.g. "
+                          "runs/grpo_tiny_cpu/checkpoint_final")
     p = Path(path).expanduser()
     if not p.exists():
         raise ConfigError(f"{what} {str(path)!r} does not exist; pass a checkpoint directory a training run wrote "
-                          "(bash scripts/main.sh writes runs/grpo_tiny_cpu/checkpoint_final)")
+                          "(bash scripts/main.sh writes runs/grpo_tiny_cpu/checkpoint_final; drugenv train "
+                          "rllib_configs/ppo_vector.py writes runs/ppo_vector/checkpoint_final)")
     return p
 
 
@@ -118,6 +122,10 @@ def trained_budget(adapter: str | Path | None) -> int:
     return DEFAULT_MAX_PROMPT_TOKENS
 
 
+GRPO_POLICY_OPTIONS: tuple[str, ...] = ("device", "dtype", "batch_size")
+"""The ``HFPolicy`` keywords a GRPO checkpoint's policy takes from its caller (``drugenv eval --extra``)."""
+
+
 def load_grpo_checkpoint_policy(path: str | Path, **kwargs: Any) -> Any:
     """A GRPO checkpoint as a greedy ``HFPolicy``.
 
@@ -127,6 +135,10 @@ def load_grpo_checkpoint_policy(path: str | Path, **kwargs: Any) -> Any:
     ``HFPolicy`` (device, dtype, batch_size…)."""
     from drugenv.llm.policy import HFPolicy, SamplingConfig
 
+    unknown = sorted(set(kwargs) - set(GRPO_POLICY_OPTIONS))
+    if unknown:  # the sampling and the token budgets are the run's: greedy, as it was evaluated
+        raise ConfigError(f"a GRPO checkpoint's policy takes --extra {', '.join(GRPO_POLICY_OPTIONS)} only, not "
+                          f"{', '.join(unknown)}: it decodes greedily with its run's token budgets")
     p = require_existing(path)
     meta = read_checkpoint_meta(p)
     if not meta or meta.get("algo") != "grpo":
@@ -142,6 +154,7 @@ def load_grpo_checkpoint_policy(path: str | Path, **kwargs: Any) -> Any:
 __all__ = [
     "ADAPTER_DIR",
     "CHECKPOINT_META",
+    "GRPO_POLICY_OPTIONS",
     "follow_moved_run",
     "is_grpo_checkpoint",
     "load_grpo_checkpoint_policy",

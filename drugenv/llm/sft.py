@@ -283,6 +283,7 @@ def sft_on_trajectories(
     eval_log: Optional[list[dict[str, float]]] = None,
     micro_batch_size: Optional[int] = None,
     gradient_checkpointing: bool = False,
+    progress: bool = False,
 ) -> list[float]:
     """Completion-only SFT with AdamW: ``steps`` updates on random mini-batches of ``examples``.
 
@@ -307,6 +308,7 @@ def sft_on_trajectories(
             ~150 GB of activations in one pass (``docs/gpu.md``).
         gradient_checkpointing: recompute each layer's activations in the backward pass instead of
             keeping them (about a third more compute; turned off again at the end).
+        progress: a progress bar over the steps, with the last step's loss (stderr).
 
     Returns:
         The loss of every step (mean cross-entropy per assistant token).
@@ -344,8 +346,11 @@ def sft_on_trajectories(
             best = (res["score"], step, copy.deepcopy(model.state_dict()))
         model.train()
 
+    from tqdm.auto import tqdm
+
     model.train()
     losses: list[float] = []
+    bar = tqdm(total=steps, desc="SFT warm start", unit="step", disable=not progress, mininterval=2.0)
     for step in range(steps):
         chosen = [examples[rng.randrange(len(examples))] for _ in range(batch_size)]
         opt.zero_grad(set_to_none=True)
@@ -371,10 +376,13 @@ def sft_on_trajectories(
         opt.step()
         sched.step()
         losses.append(loss)
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
         if log_every and (step + 1) % log_every == 0:
             print(f"sft step {step + 1}/{steps} loss {losses[-1]:.4f} lr {sched.get_last_lr()[0]:.2e}")
         if eval_fn is not None and eval_every and (step + 1) % eval_every == 0 and step + 1 < steps:
             evaluate(step + 1)
+    bar.close()
     if eval_fn is not None:
         evaluate(steps)
         if best[2] is not None and best[1] != steps:

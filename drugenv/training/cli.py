@@ -21,13 +21,14 @@ and overrides files, every ``--set`` key and value type against the config's set
 from __future__ import annotations
 
 import ast
+import contextlib
 import difflib
 import json
 import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Callable, Mapping, Optional
+from typing import Annotated, Any, Callable, Iterator, Mapping, Optional
 
 import tyro
 
@@ -125,6 +126,10 @@ def check_overrides(defaults: Mapping[str, Any], overrides: Mapping[str, Any], *
                 from drugenv.simulator.params import RewardConfig
 
                 valid |= set(RewardConfig.model_fields)
+            elif prefix == "env_config.":  # the gym env's keys a config file leaves out (_rllib_knob takes them)
+                from drugenv.gym_envs.base import ENV_CONFIG_KEYS
+
+                valid |= set(ENV_CONFIG_KEYS)
             close = difflib.get_close_matches(key, sorted(valid), n=1)
             hint = f"did you mean {prefix}{close[0]}? " if close else ""
             where = f"under {prefix[:-1]}" if prefix else "at the top level"
@@ -213,6 +218,10 @@ def _rllib_knob(module: Any) -> Callable[[str], bool]:
 
             return leaf in RewardConfig.model_fields
         section, _, name = path.partition(".")
+        if section == "env_config" and "." not in name:  # any key the gym env takes (checked by building one)
+            from drugenv.gym_envs.base import ENV_CONFIG_KEYS
+
+            return name in ENV_CONFIG_KEYS
         if section not in ("training", "env_runners", "learners") or "." in name:
             return False
         if not built:
@@ -246,26 +255,39 @@ def resolve_config(args: "TrainArgs", overrides: Mapping[str, Any]) -> str:
     return str(algo_config_path(algo))
 
 
-def check_resume(module: Any, resume: Optional[str]) -> None:
-    """``--resume`` must be a checkpoint of this config's algo (checked before any SFT or Ray)."""
+def check_resume(module: Any, resume: Optional[str], settings: Mapping[str, Any]) -> Optional[Path]:
+    """The checkpoint ``--resume`` names, checked before any SFT or Ray: one of this config's algo whose
+    network the run's settings keep. A run's folder stands for its ``checkpoint_final`` (as
+    ``drugenv eval --agent checkpoint:RUN`` reads it)."""
     if resume is None:
-        return
+        return None
     from drugenv.llm.checkpoint import CHECKPOINT_META, require_existing
+    from drugenv.training.run_files import CHECKPOINT_FINAL
 
     p = require_existing(resume, "--resume checkpoint")
+    final = p / CHECKPOINT_FINAL
     if module.ALGO == "grpo":
+        if not (p / CHECKPOINT_META).is_file() and (final / CHECKPOINT_META).is_file():
+            p = final
         if not (p / CHECKPOINT_META).is_file():
             raise ConfigError(f"--resume {resume} is not a GRPO checkpoint (no {CHECKPOINT_META} in it); "
                               "pass a checkpoint_* directory of an earlier run, e.g. runs/grpo_tiny_cpu/checkpoint_final")
         from drugenv.training.grpo_train import resumed_model
 
         resumed_model(p)  # the model it continues on still exists
-    else:
-        from drugenv.training.ppo import is_ppo_checkpoint
+        return p
+    from drugenv.training.ppo import is_ppo_checkpoint, resume_mismatch
 
-        if not is_ppo_checkpoint(p):
-            raise ConfigError(f"--resume {resume} is not an RLlib PPO checkpoint; pass a checkpoint_* directory of an "
-                              "earlier run, e.g. runs/ppo_vector/checkpoint_final")
+    if not (p / "algorithm_state.pkl").is_file() and (final / "algorithm_state.pkl").is_file():
+        p = final
+    if not is_ppo_checkpoint(p) or not (p / "algorithm_state.pkl").is_file():
+        raise ConfigError(f"--resume {resume} is not an RLlib PPO checkpoint (no algorithm_state.pkl in it); pass a "
+                          "checkpoint_* directory of an earlier run, e.g. runs/ppo_vector/checkpoint_final")
+    differ = resume_mismatch(p, settings.get("model") or {})
+    if differ:
+        raise ConfigError(f"--resume {resume}: a resumed run keeps the checkpoint's network, and this one sets {differ}; "
+                          "drop those settings, or train afresh without --resume")
+    return p
 
 
 def check_args(args: "TrainArgs") -> tuple[Any, dict[str, Any]]:
@@ -287,7 +309,10 @@ def check_args(args: "TrainArgs") -> tuple[Any, dict[str, Any]]:
         check_values(module, module.settings(overrides), overrides)
     except (ValueError, TypeError) as e:  # pydantic's ValidationError (a reward_config field) is a ValueError too
         raise ConfigError(" ".join(str(e).split())) from None
-    check_resume(module, args.resume)
+    resume = check_resume(module, args.resume, module.settings(overrides))
+    if resume is not None and str(resume) != args.resume:
+        print(f"--resume {args.resume}: continuing from {resume}")
+        args.resume = str(resume)
     check_output_path(run_dir(args, module), "--out", directory=True)
     return module, overrides
 
@@ -301,14 +326,21 @@ def check_values(module: Any, s: Mapping[str, Any], overrides: Mapping[str, Any]
     """Every value in range before Ray or a model starts (``ValueError`` otherwise): the algorithm
     config's own ``validate()``, built with a placeholder model path (the model is only loaded by the
     run), and the driver's keys the config does not hold."""
+    with _quiet_config_notice():
+        _check_values(module, s, overrides)
+
+
+@contextlib.contextmanager
+def _quiet_config_notice() -> Iterator[None]:
+    """Building a config logs RLlib's "new API stack" notice; the run logs it again, so a check that
+    builds one keeps it quiet."""
     import logging
 
-    # Building a config logs RLlib's "new API stack" notice; the run logs it again, so silence it here.
     rllib_config_log = logging.getLogger("ray.rllib.algorithms.algorithm_config")
     level = rllib_config_log.level
     rllib_config_log.setLevel(logging.ERROR)
     try:
-        _check_values(module, s, overrides)
+        yield
     finally:
         rllib_config_log.setLevel(level)
 
@@ -330,6 +362,14 @@ def _check_values(module: Any, s: Mapping[str, Any], overrides: Mapping[str, Any
             raise ValueError(f"{section}.{key}={value} must be >= 0")
     if "eval_suite" in s["run"] and s["run"]["eval_suite"] not in SUITES:  # read only by the first evaluation, after Ray starts
         raise ValueError(f"run.eval_suite={s['run']['eval_suite']!r} is unknown; valid choices are {list(SUITES)}.")
+    # Training on the held-out split would make every held-out number a training number, without a word.
+    heldout = {"procedural-test", "procedural-test-twins"}
+    for section, key in (("env_config", "suite"), ("training", "scenario_suite"), ("sft", "suite"),
+                         ("run", "select_suite")):
+        value = (s.get(section) or {}).get(key) if isinstance(s.get(section), Mapping) else None
+        if value in heldout:
+            raise ValueError(f"{section}.{key}={value!r} is the held-out split, which training never sees; "
+                             "train and select on procedural-train")
     if "env_config" in s:  # what every env runner builds its envs from: built once here, where a mistake is one line
         from drugenv.gym_envs.vector_env import DrugEnvVector
 
@@ -398,11 +438,32 @@ def _start_ray(num_cpus: int) -> bool:
     return init_ray(num_cpus)
 
 
+def check_fits_local_ray(module: Any, overrides: Mapping[str, Any]) -> None:
+    """The run's actors (env runners, learners) fit the local Ray this command started: asked for more
+    CPUs or GPUs than it has, Ray waits for them for ever, without a word. (A cluster's autoscaler may
+    add nodes on demand, so a joined cluster is not checked.)"""
+    import ray
+
+    with _quiet_config_notice():
+        config = module.build_config(overrides, model_path="unused") if module.ALGO == "grpo" else module.build_config(overrides)
+    need = dict(config.algo_class.default_resource_request(config).required_resources)
+    # The request counts the driver's CPU for a Tune trial; here the driver runs outside Ray's count.
+    need["CPU"] = need.get("CPU", 0.0) - float(config.num_cpus_for_main_process)
+    have = ray.cluster_resources()
+    short = [f"{need[k]:g} {k}s (it has {have.get(k, 0):g})" for k in ("CPU", "GPU") if need.get(k, 0) > have.get(k, 0) + 1e-9]
+    if short:
+        raise ConfigError(f"the run's actors ({config.num_env_runners} env runners, {config.num_learners} learners) ask the "
+                          f"local Ray for {' and '.join(short)}: lower env_runners.num_env_runners / learners.num_learners "
+                          "(or learners.num_gpus_per_learner), or start it with more (--num-cpus)")
+
+
 def train_main(args: TrainArgs) -> dict[str, Any]:
     module, overrides = check_args(args)
     out = run_dir(args, module)
     started = _start_ray(args.num_cpus)
     try:
+        if started:
+            check_fits_local_ray(module, overrides)
         if module.ALGO == "grpo":
             from drugenv.training.grpo_train import run_grpo
 

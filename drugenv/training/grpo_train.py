@@ -113,6 +113,9 @@ def sft_warm_start(base_model: str, sft: Mapping[str, Any], out_dir: Path, *, se
 
     torch.manual_seed(seed)
     model, tok = load_model_and_tokenizer(base_model)
+    if progress:  # the expert plays its episodes before the first step: say what is going on meanwhile
+        print(f"SFT warm start: playing {sft['episodes']} {sft.get('expert', 'oracle')} episodes on {sft['suite']}, "
+              f"then {sft['steps']} steps", flush=True)
     episodes = suite_episodes(sft["suite"], int(sft["episodes"]), seed)
     expert = str(sft.get("expert", "oracle"))
     budget = int(sft.get("max_prompt_tokens", DEFAULT_MAX_PROMPT_TOKENS))
@@ -151,7 +154,7 @@ def sft_warm_start(base_model: str, sft: Mapping[str, Any], out_dir: Path, *, se
                                  warmup=float(sft.get("warmup", 0.0)), schedule=str(sft.get("schedule", "constant")),
                                  eval_fn=eval_fn, eval_every=int(sft.get("select_every", 0)), eval_log=eval_log,
                                  micro_batch_size=sft.get("micro_batch_size"),
-                                 gradient_checkpointing=bool(sft.get("gradient_checkpointing", False)))
+                                 gradient_checkpointing=bool(sft.get("gradient_checkpointing", False)), progress=progress)
     if hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()
     tmp = dst.with_name(dst.name + ".tmp")
@@ -457,7 +460,7 @@ def run_grpo(
     s = config_module.settings(overrides)
     run = s["run"]
     files = RunFiles(out_dir)
-    files.start("grpo", s, resume=bool(resume))
+    files.start("grpo", s, resumed_from=resume)
     print("settings:", json.dumps(s, default=str))
 
     base = resolve_base_model(str(s["model"]), out_dir)

@@ -121,6 +121,29 @@ def module_path(checkpoint: str | Path) -> Path:
                       f"pass the directory train_ppo wrote, e.g. runs/ppo_vector/{CHECKPOINT_NAME}")
 
 
+def checkpoint_model_config(checkpoint: str | Path) -> dict[str, Any]:
+    """The network settings (``DefaultModelConfig`` fields) a PPO checkpoint's RLModule was built with."""
+    import pickle
+
+    with open(module_path(checkpoint) / "class_and_ctor_args.pkl", "rb") as f:
+        _, kwargs = pickle.load(f)["ctor_args_and_kwargs"]
+    return dict(kwargs.get("model_config") or {})
+
+
+def resume_mismatch(checkpoint: str | Path, model: Mapping[str, Any]) -> Optional[str]:
+    """Why a run with these ``model`` settings cannot continue from ``checkpoint`` (None: it can): the
+    restored weights keep the checkpoint's shapes, and RLlib says so only after Ray started, in a
+    50-line traceback."""
+    saved = checkpoint_model_config(checkpoint)
+    differ = [f"model.{k}={model[k]!r} (the checkpoint's: {saved[k]!r})" for k in sorted(model)
+              if k in saved and _same_setting(saved[k]) != _same_setting(model[k])]
+    return "; ".join(differ) or None
+
+
+def _same_setting(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
 def is_ppo_checkpoint(path: str | Path) -> bool:
     """True if ``path`` holds a PPO (vector env) checkpoint this module can load."""
     try:
@@ -144,8 +167,13 @@ class RLlibCheckpointPolicy(RLModulePolicy):
         self.name = f"checkpoint:{checkpoint}"
 
 
-def load_ppo_checkpoint_policy(path: str | Path, **_: Any) -> RLlibCheckpointPolicy:
-    """Entry point for ``drugenv eval --agent checkpoint:PATH`` on a PPO checkpoint."""
+def load_ppo_checkpoint_policy(path: str | Path, **options: Any) -> RLlibCheckpointPolicy:
+    """Entry point for ``drugenv eval --agent checkpoint:PATH`` on a PPO checkpoint. It takes no options
+    (``--extra``): the policy is the module's greedy legal action, and an option dropped without a
+    word would look applied."""
+    if options:
+        raise ConfigError(f"a PPO checkpoint's policy takes no --extra options (got {', '.join(sorted(options))}): "
+                          "it plays its RLModule's most likely legal action")
     return RLlibCheckpointPolicy(path)
 
 
@@ -209,7 +237,7 @@ def train_ppo(
     curve: list[dict[str, Any]] = []
     files = RunFiles(out_dir) if out_dir is not None else None
     if files is not None:
-        files.start(config_module.ALGO, s, resume=resume_from is not None)
+        files.start(config_module.ALGO, s, resumed_from=resume_from)
         if resume_from is not None:
             files.resume_after(first - 1)
     ckpt: Optional[str] = None
@@ -320,14 +348,19 @@ def train_ppo_main(args: PPOTrainArgs) -> dict[str, Any]:
                                         ("eval_episodes", args.eval_episodes)) if v is not None]
     if args.seed is not None:
         sets.append(f"seed={args.seed}")
-    mod, overrides = check_args(TrainArgs(config=args.config, overrides=args.overrides, set=sets, out=args.out,
-                                          resume=args.resume, num_cpus=args.num_cpus))
+    checked = TrainArgs(config=args.config, overrides=args.overrides, set=sets, out=args.out, resume=args.resume,
+                        num_cpus=args.num_cpus)
+    mod, overrides = check_args(checked)  # --resume of a run's folder becomes its checkpoint_final
     if mod.ALGO != "ppo_vector":
         raise ConfigError(f"{args.config} is a {mod.ALGO} config; train it with drugenv train {args.config}")
     print(json.dumps({"config": args.config, "settings": mod.settings(overrides)}, indent=1, default=str))
+    from drugenv.training.cli import check_fits_local_ray
+
     started = init_ray(args.num_cpus)
     try:
-        result = train_ppo(mod, overrides, args.out, progress=args.progress, resume_from=args.resume)
+        if started:
+            check_fits_local_ray(mod, overrides)
+        result = train_ppo(mod, overrides, args.out, progress=args.progress, resume_from=checked.resume)
     finally:
         if started:
             import ray

@@ -34,13 +34,16 @@ class RunFiles:
     def __init__(self, out: str | Path):
         self.out = Path(out)
 
-    def start(self, algo: str, settings: Mapping[str, Any], *, resume: bool = False) -> None:
-        """``settings.json`` (with the source digest and git commit); a fresh run (not ``resume``) also starts a fresh ``metrics.jsonl``."""
+    def start(self, algo: str, settings: Mapping[str, Any], *, resumed_from: Optional[str | Path] = None) -> None:
+        """``settings.json`` (with the source digest, the git commit and the checkpoint a ``--resume`` run
+        continues, ``resumed_from``); a fresh run also starts a fresh ``metrics.jsonl``."""
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "evidence").mkdir(exist_ok=True)
         record = {"algo": algo, "code": provenance.describe(), **settings}
+        if resumed_from is not None:
+            record["resumed_from"] = str(Path(resumed_from).resolve())
         (self.out / SETTINGS).write_text(json.dumps(record, indent=2, default=str))
-        if not resume:
+        if resumed_from is None:
             (self.out / METRICS).unlink(missing_ok=True)
 
     def log(self, row: Mapping[str, Any]) -> None:

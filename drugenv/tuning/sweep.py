@@ -197,8 +197,8 @@ def _run_grpo_sweep(sweep: ModuleType, mod: ModuleType, *, algo: str, num_sample
     have = ray.cluster_resources().get("CPU", 0)
     if need > have:
         raise ConfigError(f"a trial of this sweep asks for {need:g} CPUs (the driver and one per env runner) and the "
-                          f"Ray cluster has {have:g}: lower env_runners.num_env_runners or start Ray with more "
-                          f"(drugenv sweep --num-cpus)")
+                          f"Ray cluster has {have:g}: lower env_runners.num_env_runners in the sweep file's GRPO_BASE_OVERRIDES, "
+                          f"or start Ray with more (drugenv sweep --num-cpus)")
     if s["sft"].get("enabled"):  # once, before Tune: every trial starts from the same warm start
         model = sft_warm_start(model, sft_settings_for(s), out_dir, seed=int(s["seed"]))
     config = mod.build_config(merge(base, space), model_path=model)
@@ -400,7 +400,7 @@ class SweepArgs:
     max_concurrent_trials: int = 1
     """Trials running at once (each needs 1 CPU; the box has 2 shared cores)."""
     iterations: Optional[int] = None
-    """Override the sweep's PPO iterations per trial."""
+    """Override the sweep's training iterations per trial (PPO or GRPO)."""
     eval_interval: Optional[int] = None
     """Override iterations between held-out evaluations (= ASHA rounds)."""
     eval_episodes: Optional[int] = None

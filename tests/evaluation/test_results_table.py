@@ -191,6 +191,23 @@ def test_ppo_publish_writes_the_curve_table_the_committed_json_regenerates(tmp_p
     assert "other `procedural-test` episodes" not in doc  # no fresh check given
 
 
+def test_ppo_publish_of_a_resumed_run_names_the_checkpoint_it_continued(tmp_path):
+    """A resumed run's table read "1 iterations ... 1 configured" above a lone row for iteration 3, with
+    nothing to say the run continued another; its settings.json now names the checkpoint."""
+    from drugenv.evaluation.results_table import ppo_table, publish_ppo
+
+    run = tmp_path / "runs" / "p2"
+    _ppo_run(run)
+    settings = json.loads((run / "settings.json").read_text())
+    settings["resumed_from"] = str(tmp_path / "runs" / "p1" / "checkpoint_final")
+    (run / "settings.json").write_text(json.dumps(settings))
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "ppo_and_sweeps.md").write_text("")
+    published = json.loads(publish_ppo(run, "p2", root=tmp_path).read_text())
+    assert ppo_table(published).rstrip().endswith(
+        "held-out evaluation. The run continued `runs/p1/checkpoint_final` (`drugenv train --resume`).")
+
+
 def test_ppo_publish_keeps_a_fresh_paired_check_without_its_records(tmp_path):
     from drugenv.evaluation.results_table import ppo_table, publish_ppo
 

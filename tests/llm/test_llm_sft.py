@@ -49,14 +49,17 @@ def test_collate_labels_only_the_reply(bpe_tokenizer, examples):
         assert (batch.labels[r][batch.attention_mask[r] == 0] == -100).all()
 
 
-def test_sft_lowers_the_reply_loss(tiny_model_dir, examples):
+def test_sft_lowers_the_reply_loss(tiny_model_dir, examples, capsys):
     from drugenv.llm.loading import load_model_and_tokenizer
 
     torch.manual_seed(0)
     model, tok = load_model_and_tokenizer(tiny_model_dir, device="cpu")  # a private copy: this test trains it
     short = [[{"role": "system", "content": "Reply with one JSON action."}, *conv[1:]] for conv in examples]  # cheap on CPU
-    losses = sft_on_trajectories(model, tok, short, steps=12, lr=3e-3, batch_size=2, seed=0)
+    losses = sft_on_trajectories(model, tok, short, steps=12, lr=3e-3, batch_size=2, seed=0, progress=True)
     assert len(losses) == 12
+    # The warm start was minutes without a line (a sweep's, the main job's); now a bar counts its steps.
+    err = capsys.readouterr().err
+    assert "SFT warm start" in err and "12/12" in err
     assert sum(losses[-3:]) / 3 < losses[0] * 0.8
     assert not model.training
 

@@ -53,6 +53,11 @@ def test_resume_is_checked_first(tmp_path):
         check_args(TrainArgs(config=GRPO, resume=str(tmp_path)))
     with pytest.raises(ConfigError, match="not an RLlib PPO checkpoint"):
         check_args(TrainArgs(config=PPO, resume=str(tmp_path)))
+    # A run's folder stands for its checkpoint_final (tests/tuning/test_ppo_train_eval.py for PPO's).
+    (tmp_path / "checkpoint_final").mkdir()
+    (tmp_path / "checkpoint_final" / "drugenv_checkpoint.json").write_text("{}")
+    with pytest.raises(ConfigError, match=r"checkpoint_final: its drugenv_checkpoint.json names no model"):
+        check_args(TrainArgs(config=GRPO, resume=str(tmp_path)))
 
 
 def test_documented_nulls_sft_settings_and_finite_numbers():

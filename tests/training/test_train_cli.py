@@ -313,7 +313,7 @@ def test_a_resumed_run_continues_on_its_checkpoints_model_and_curve(tmp_path):
         resumed_model(ckpt)
 
     files = RunFiles(tmp_path / "run")
-    files.start("grpo", {}, resume=False)
+    files.start("grpo", {})
     for it in range(1, 6):
         files.log({"iteration": it})
     files.resume_after(2)

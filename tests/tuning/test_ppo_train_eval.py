@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from drugenv.errors import ConfigError
 from drugenv.evaluation.evaluate import evaluate
 from drugenv.evaluation.metrics import METRIC_KEYS
 from drugenv.training.ppo import (
@@ -47,11 +48,49 @@ def test_train_checkpoint_and_eval(local_ray, tmp_path, tiny):
 
     policy = load_ppo_checkpoint_policy(ckpt)
     assert isinstance(policy, RLlibCheckpointPolicy)
+    with pytest.raises(ConfigError, match="takes no --extra options \\(got greedy\\)"):  # was dropped without a word
+        load_ppo_checkpoint_policy(ckpt, greedy=False)
     summary, records = evaluate(policy, "curated", 5, 0, progress=False)
     assert len(records) == 5 and set(METRIC_KEYS) <= set(summary)
     # The restored module acts exactly like the trained one on the held-out episodes.
     again = heldout_eval(policy, episodes=8, seed=0)
     assert again == pytest.approx(res["final"], nan_ok=True)
+
+
+def test_resume_from_a_run_folder_keeps_its_network_and_records_the_checkpoint(local_ray, tmp_path, tiny):
+    """``--resume RUN`` stands for RUN/checkpoint_final (it failed after Ray started, no algorithm_state.pkl);
+    a network other than the checkpoint's is refused before Ray (it was a 50-line state-dict traceback);
+    the resumed run's settings.json names the checkpoint it continued."""
+    from drugenv.training.cli import TrainArgs, check_args
+
+    mod = load_rllib_config(REPO / "rllib_configs" / "ppo_vector")
+    first = train_ppo(mod, tiny, tmp_path / "ppo", progress=False)
+    ckpt = Path(first["checkpoint"])
+    with pytest.raises(ConfigError, match=r"keeps the checkpoint's network, and this one sets model.fcnet_hiddens=\[64, 64\] "
+                                          r"\(the checkpoint's: \[16\]\)"):
+        check_args(TrainArgs(config=str(REPO / "rllib_configs" / "ppo_vector.py"), resume=str(tmp_path / "ppo")))
+    args = TrainArgs(config=str(REPO / "rllib_configs" / "ppo_vector.py"), resume=str(tmp_path / "ppo"),
+                     set=["model.fcnet_hiddens=[16]"], out=str(tmp_path / "more"))
+    check_args(args)
+    assert Path(args.resume) == ckpt
+    more = train_ppo(mod, tiny, tmp_path / "more", progress=False, resume_from=args.resume)
+    assert [r["iteration"] for r in more["curve"]] == [2]
+    assert json.loads((tmp_path / "more" / "settings.json").read_text())["resumed_from"] == str(ckpt.resolve())
+    assert "resumed_from" not in json.loads((tmp_path / "ppo" / "settings.json").read_text())
+
+
+def test_a_run_asking_for_more_than_the_local_ray_has_is_refused(local_ray):
+    """Env runners beyond the local Ray's CPUs (or a GPU learner on a CPU box) left `drugenv train` waiting
+    for ever, without a word; the driver itself is not counted (the main job's two runners fit 2 CPUs)."""
+    from drugenv.training.cli import check_fits_local_ray
+
+    ppo, grpo = load_rllib_config(REPO / "rllib_configs" / "ppo_vector"), load_rllib_config(REPO / "rllib_configs" / "grpo_tiny_cpu")
+    check_fits_local_ray(ppo, {"env_runners": {"num_env_runners": 2}})
+    check_fits_local_ray(grpo, {})
+    with pytest.raises(ConfigError, match=r"\(3 env runners, 0 learners\) ask the local Ray for 3 CPUs \(it has 2\)"):
+        check_fits_local_ray(ppo, {"env_runners": {"num_env_runners": 3}})
+    with pytest.raises(ConfigError, match=r"1 GPUs \(it has 0\)"):
+        check_fits_local_ray(grpo, {"learners": {"num_learners": 1, "num_gpus_per_learner": 1}})
 
 
 def test_eval_cli_agent_checkpoint(local_ray, tmp_path, tiny):
