@@ -21,12 +21,15 @@ minibatch and LoRA rank of ``rllib_configs/grpo_qwen25_05b.py`` and ``grpo_qwen2
 Imports only torch, transformers, peft, numpy, pydantic and DrugEnv's simulator, prompt, architecture
 and loss modules: never Ray or TRL (``tests/benchmarks/test_gpu_grpo.py`` checks it). The Qwen2.5
 tokenizer is rebuilt offline from ``qwen.tiktoken`` (``.cache/drugenv/qwen.tiktoken`` or
-``$DRUGENV_QWEN_TIKTOKEN``); nothing is downloaded.
+``$DRUGENV_QWEN_TIKTOKEN``); nothing is downloaded unless ``--fetch-tokenizer`` asks for that file.
 
 How to run (repository root)::
 
     python benchmarks/gpu_grpo.py --out docs/results/performance/gpu_grpo_h200.json  # H200, < 8 min
-    python benchmarks/gpu_grpo.py --tiny --device cpu --out runs/bench/gpu_grpo_tiny.json  # CPU smoke, ~20 s
+    python benchmarks/gpu_grpo.py --tiny --device cpu --out runs/bench/gpu_grpo_tiny.json  # CPU, full-length prompts: minutes
+    # a CPU smoke in seconds (as tests/benchmarks/test_gpu_grpo.py runs it); --fetch-tokenizer on a fresh clone
+    python benchmarks/gpu_grpo.py --tiny --device cpu --group-size 2 --max-new-tokens 4 --minibatch 2 \
+        --max-prompt-tokens 384 --row-cap 4 --repeats 1 --out runs/bench/gpu_grpo_tiny.json
 
 Results to expect: a JSON report (schema in ``docs/gpu.md``). ``--tiny`` keeps each architecture's
 vocabulary but shrinks it to 1 layer of width 64, so its numbers only prove that the code runs.
@@ -429,6 +432,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     ap.add_argument("--max-new-tokens", type=int, default=None, help="override the config's completion cap")
     ap.add_argument("--max-prompt-tokens", type=int, default=None, help="override the config's prompt budget")
     ap.add_argument("--minibatch", type=int, default=None, help="override the config's learner minibatch (rows)")
+    ap.add_argument("--fetch-tokenizer", action="store_true",
+                    help="where the package index is reachable: fetch qwen.tiktoken (from the dashscope wheel) into "
+                         ".cache/drugenv/ when it is not here, which a machine that is offline cannot; carry it there")
     return ap.parse_args(argv)
 
 
@@ -437,7 +443,7 @@ def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
     args = parse_args(argv)
     import torch
 
-    from drugenv.llm.tiny import build_qwen_tokenizer, fetch_qwen_tiktoken
+    from drugenv.llm.tiny import TokenizerUnavailable, build_qwen_tokenizer, fetch_qwen_tiktoken
 
     args.device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     args.dtype = args.dtype or ("bfloat16" if args.device.startswith("cuda") else "float32")
@@ -445,7 +451,14 @@ def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
                             else ROOT / "runs" / "bench" / "gpu_grpo.json"))
     start = time.perf_counter()
     deadline = start + args.time_budget_s
-    tok = build_qwen_tokenizer(tiktoken_path=fetch_qwen_tiktoken(allow_pip=False))  # offline; TokenizerUnavailable says how
+    try:  # offline unless asked: the GPU machine has no network, where a pip download would only wait
+        tiktoken = fetch_qwen_tiktoken(allow_pip=args.fetch_tokenizer)
+    except TokenizerUnavailable as e:
+        print(f"gpu_grpo.py: error: {str(e).split('. Fix:')[0]}; run once with --fetch-tokenizer where the package "
+              "index is reachable (it writes .cache/drugenv/qwen.tiktoken, which a GPU machine's run then carries), "
+              "or set DRUGENV_QWEN_TIKTOKEN to the file", file=sys.stderr)
+        sys.exit(2)
+    tok = build_qwen_tokenizer(tiktoken_path=tiktoken)
     tok.padding_side = "left"
     report: dict[str, Any] = {"benchmark": "benchmarks/gpu_grpo.py", "argv": sys.argv[1:] if argv is None else argv,
                               "environment": environment(args.device), "peak_tflops": args.peak_tflops,

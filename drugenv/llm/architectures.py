@@ -67,7 +67,7 @@ def architecture(name: str) -> dict[str, Any]:
     if name not in architecture_names():
         raise ConfigError(f"model 'random:{name}': unknown architecture {name!r}. Valid: "
                           f"{', '.join(RANDOM_PREFIX + n for n in architecture_names())} "
-                          f"(values in drugenv/llm/{ARCHITECTURES_RESOURCE}).")
+                          f"(values in drugenv/llm/{ARCHITECTURES_RESOURCE})")
     return dict(_table()[name])
 
 

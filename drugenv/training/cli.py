@@ -51,9 +51,7 @@ class TrainArgs:
     out: Optional[str] = None
     """Output directory (default runs/<config name>)."""
     resume: Optional[str] = None
-    """A checkpoint directory to continue from (iteration count and optimizer state are kept). GRPO
-    then replays the run that never stopped; PPO continues it on fresh episodes (docs/grpo.md,
-    docs/ppo_and_sweeps.md)."""
+    """A checkpoint directory (or a run's folder: its checkpoint_final) to continue from, with its iteration count, optimizer state and network; run.iterations then counts the iterations after it. GRPO replays the run that never stopped, PPO continues it on fresh episodes (docs/grpo.md, docs/ppo_and_sweeps.md)."""
     no_sft: bool = False
     """GRPO: skip the SFT warm-start."""
     wandb: bool = False
@@ -145,6 +143,31 @@ def check_overrides(defaults: Mapping[str, Any], overrides: Mapping[str, Any], *
             kind = _TYPE_NAMES.get(type(default), type(default).__name__)
             raise ConfigError(f"setting {path}={value!r} has the wrong type: expected {kind} "
                               f"(the default is {default!r}), e.g. --set {path}={json.dumps(default)}")
+
+
+def check_knob_types(module: Any, defaults: Mapping[str, Any], overrides: Mapping[str, Any]) -> None:
+    """The type check ``check_overrides`` gives a config's own keys, for the RLlib knobs it leaves at the
+    algorithm config's default (``training.weight_decay``, ``learners.num_gpus_per_learner``…), against
+    that default: a wrong type failed after Ray started, in a traceback, or passed (``"maybe"`` for a flag)."""
+    config = None
+    for section in ("training", "env_runners", "learners"):
+        given = overrides.get(section)
+        if not isinstance(given, Mapping):
+            continue
+        for name, value in given.items():
+            if name in (defaults.get(section) or {}) or value is None or isinstance(value, Mapping):
+                continue
+            if config is None:
+                with _quiet_config_notice():
+                    config = module.build_config(None, model_path="unused") if module.ALGO == "grpo" else module.build_config(None)
+            default = getattr(config, name, None)
+            if isinstance(default, int) and not isinstance(default, bool) and name.startswith(("num_cpus", "num_gpus")):
+                default = float(default)  # Ray's resource amounts may be fractional (0.5 of a GPU)
+            if isinstance(default, Mapping) or _leaf_type_ok(default, value):
+                continue
+            kind = _TYPE_NAMES.get(type(default), type(default).__name__)
+            raise ConfigError(f"setting {section}.{name}={value!r} has the wrong type: expected {kind} "
+                              f"(the algorithm config's default is {default!r}), e.g. --set {section}.{name}={json.dumps(default)}")
 
 
 def _section_keywords(config_cls: type, section: str) -> set[str]:
@@ -255,6 +278,10 @@ def resolve_config(args: "TrainArgs", overrides: Mapping[str, Any]) -> str:
     return str(algo_config_path(algo))
 
 
+ADAPTER_SETTINGS: tuple[str, ...] = ("lora_r", "lora_alpha", "lora_target_modules")
+"""The GRPO settings a ``--resume`` run must share with its checkpoint: the adapter it continues."""
+
+
 def check_resume(module: Any, resume: Optional[str], settings: Mapping[str, Any]) -> Optional[Path]:
     """The checkpoint ``--resume`` names, checked before any SFT or Ray: one of this config's algo whose
     network the run's settings keep. A run's folder stands for its ``checkpoint_final`` (as
@@ -272,10 +299,23 @@ def check_resume(module: Any, resume: Optional[str], settings: Mapping[str, Any]
         if not (p / CHECKPOINT_META).is_file():
             raise ConfigError(f"--resume {resume} is not a GRPO checkpoint (no {CHECKPOINT_META} in it); "
                               "pass a checkpoint_* directory of an earlier run, e.g. runs/grpo_tiny_cpu/checkpoint_final")
+        from drugenv.llm.checkpoint import read_checkpoint_meta
         from drugenv.training.grpo_train import resumed_model
 
         resumed_model(p)  # the model it continues on still exists
+        # The adapter's shape and scale are the checkpoint's: another rank failed after Ray started, in a
+        # tensor-size traceback; another alpha or target list would change the policy without a word.
+        saved = ((read_checkpoint_meta(p) or {}).get("settings") or {}).get("training") or {}
+        new = settings.get("training") or {}
+        differ = [f"training.{k}={new[k]!r} (the checkpoint's: {saved[k]!r})" for k in ADAPTER_SETTINGS
+                  if k in saved and k in new and saved[k] != new[k]]
+        if differ:
+            raise ConfigError(f"--resume {resume}: a resumed run keeps the checkpoint's LoRA adapter, and this one sets "
+                              f"{'; '.join(differ)}; drop those settings, or train afresh without --resume")
         return p
+    if (p / CHECKPOINT_META).is_file() or (final / CHECKPOINT_META).is_file():
+        raise ConfigError(f"--resume {resume} is a GRPO checkpoint; resume it with its own config, e.g. "
+                          "drugenv train rllib_configs/grpo_tiny_cpu.py --resume ...")
     from drugenv.training.ppo import is_ppo_checkpoint, resume_mismatch
 
     if not (p / "algorithm_state.pkl").is_file() and (final / "algorithm_state.pkl").is_file():
@@ -303,6 +343,7 @@ def check_args(args: "TrainArgs") -> tuple[Any, dict[str, Any]]:
         overrides = merge(overrides, {"sft": {"enabled": False}})
     defaults = module.settings(None)
     check_overrides(defaults, overrides, extra_ok=_sft_setting(module, _rllib_knob(module)), nullable=_nullable(module))
+    check_knob_types(module, defaults, overrides)
     if module.ALGO == "grpo" and isinstance(overrides.get("sft"), Mapping):
         check_sft_types(overrides["sft"])
     try:
@@ -450,11 +491,14 @@ def check_fits_local_ray(module: Any, overrides: Mapping[str, Any]) -> None:
     # The request counts the driver's CPU for a Tune trial; here the driver runs outside Ray's count.
     need["CPU"] = need.get("CPU", 0.0) - float(config.num_cpus_for_main_process)
     have = ray.cluster_resources()
-    short = [f"{need[k]:g} {k}s (it has {have.get(k, 0):g})" for k in ("CPU", "GPU") if need.get(k, 0) > have.get(k, 0) + 1e-9]
-    if short:
-        raise ConfigError(f"the run's actors ({config.num_env_runners} env runners, {config.num_learners} learners) ask the "
-                          f"local Ray for {' and '.join(short)}: lower env_runners.num_env_runners / learners.num_learners "
-                          "(or learners.num_gpus_per_learner), or start it with more (--num-cpus)")
+    fixes = {"CPU": "lower env_runners.num_env_runners (or learners.num_learners), or give Ray more with --num-cpus",
+             "GPU": "run it where the GPUs are, or on CPU with learners.num_gpus_per_learner=0 and "
+                    "env_runners.num_gpus_per_env_runner=0"}
+    for kind, fix in fixes.items():
+        n, got = need.get(kind, 0.0), have.get(kind, 0.0)
+        if n > got + 1e-9:
+            raise ConfigError(f"the run's actors ({config.num_env_runners} env runners, {config.num_learners} learners) "
+                              f"ask the local Ray for {n:g} {kind}{'s' if n != 1 else ''} and it has {got:g}: {fix}")
 
 
 def train_main(args: TrainArgs) -> dict[str, Any]:

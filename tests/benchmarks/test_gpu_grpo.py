@@ -66,3 +66,22 @@ def test_missing_dependencies_fail_with_one_clear_line(tmp_path):
     assert proc.returncode == 2
     last = proc.stderr.strip().splitlines()[-1]  # (an install without the llm extra lists torch & co. first)
     assert "missing Python modules: " in last and "no_such_module_xyz." in last, last
+
+
+def test_a_missing_tokenizer_file_is_one_line_naming_the_fetch_flag(tmp_path):
+    """A fresh clone has no qwen.tiktoken: the benchmark was a traceback whose fix ("tokenizer='bpe'") did not
+    apply to it; now one line names --fetch-tokenizer, which the GPU machine (offline) cannot use."""
+    for module in ("torch", "transformers"):
+        pytest.importorskip(module)
+    import importlib.util
+
+    if importlib.util.find_spec("dashscope") or importlib.util.find_spec("qwen_agent"):
+        pytest.skip("an installed package holds qwen.tiktoken")
+    env = {k: v for k, v in os.environ.items() if k != "DRUGENV_QWEN_TIKTOKEN"}
+    env.update(DRUGENV_CACHE_DIR=str(tmp_path / "empty"), HF_HUB_OFFLINE="1")
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_grpo.py"), "--tiny", "--device", "cpu",
+                           "--out", str(tmp_path / "r.json")], capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("gpu_grpo.py: error: Qwen2.5 tokenizer data unavailable") and "--fetch-tokenizer" in last, last
+    assert not (tmp_path / "r.json").exists()

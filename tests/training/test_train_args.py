@@ -60,6 +60,39 @@ def test_resume_is_checked_first(tmp_path):
         check_args(TrainArgs(config=GRPO, resume=str(tmp_path)))
 
 
+def test_resume_keeps_the_checkpoints_adapter_and_algo(tmp_path):
+    """Another LoRA rank on --resume was a tensor-size traceback after Ray started (another alpha or target
+    list changed the policy silently); a GRPO checkpoint given to the PPO config was an optimizer traceback."""
+    ckpt = tmp_path / "checkpoint_final"
+    ckpt.mkdir()
+    (ckpt / "drugenv_checkpoint.json").write_text(json.dumps({
+        "algo": "grpo", "model": "tiny", "settings": {"training": {"lora_r": 16, "lora_alpha": 32, "lora_target_modules": ["q_proj"]}}}))
+    check_args(TrainArgs(config=GRPO, resume=str(ckpt), set=["training.lora_target_modules=['q_proj']"]))
+    for bad, match in (("training.lora_r=8", r"training.lora_r=8 \(the checkpoint's: 16\)"),
+                       ("training.lora_alpha=64", r"training.lora_alpha=64 \(the checkpoint's: 32\)")):
+        with pytest.raises(ConfigError, match="keeps the checkpoint's LoRA adapter, and this one sets " + match):
+            check_args(TrainArgs(config=GRPO, resume=str(ckpt), set=[bad, "training.lora_target_modules=['q_proj']"]))
+    with pytest.raises(ConfigError, match="lora_target_modules"):  # the config's default list is not the checkpoint's
+        check_args(TrainArgs(config=GRPO, resume=str(ckpt)))
+    for path in (ckpt, tmp_path):
+        with pytest.raises(ConfigError, match="is a GRPO checkpoint; resume it with its own config"):
+            check_args(TrainArgs(config=PPO, resume=str(path)))
+
+
+def test_rllib_knobs_a_config_leaves_out_get_a_type_check():
+    """training.lora_dropout=abc and friends passed the checks and failed after Ray started; a flag given
+    "maybe" trained as true."""
+    ok = ["learners.num_gpus_per_learner=0.5", "training.weight_decay=0", "training.gradient_checkpointing=true"]
+    check_args(TrainArgs(config=GRPO, set=ok))
+    check_args(TrainArgs(config=PPO, set=["training.grad_clip=0.5", "env_runners.num_cpus_per_env_runner=0.5"]))
+    for config, bad, kind in ((GRPO, "training.lora_dropout=abc", "a number"), (GRPO, "training.weight_decay=abc", "a number"),
+                              (GRPO, "learners.num_gpus_per_learner=abc", "a number"),
+                              (GRPO, "training.gradient_checkpointing=maybe", "true or false"),
+                              (PPO, "training.use_kl_loss=3", "true or false")):
+        with pytest.raises(ConfigError, match=f"has the wrong type: expected {kind}"):
+            check_args(TrainArgs(config=config, set=[bad]))
+
+
 def test_documented_nulls_sft_settings_and_finite_numbers():
     """null was refused wherever the config's default is not None (training.minibatch_size=null, "None =
     whole batch"); sft settings the code reads but a config does not set were "unknown"; Infinity passed."""
