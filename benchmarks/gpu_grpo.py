@@ -454,9 +454,11 @@ def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
     try:  # offline unless asked: the GPU machine has no network, where a pip download would only wait
         tiktoken = fetch_qwen_tiktoken(allow_pip=args.fetch_tokenizer)
     except TokenizerUnavailable as e:
-        print(f"gpu_grpo.py: error: {str(e).split('. Fix:')[0]}; run once with --fetch-tokenizer where the package "
-              "index is reachable (it writes .cache/drugenv/qwen.tiktoken, which a GPU machine's run then carries), "
-              "or set DRUGENV_QWEN_TIKTOKEN to the file", file=sys.stderr)
+        why = " ".join(str(e).split(". Fix:")[0].split())  # one line: pip's reason may span several
+        fix = ("set DRUGENV_QWEN_TIKTOKEN to the file, or copy it to .cache/drugenv/qwen.tiktoken" if args.fetch_tokenizer else
+               "run once with --fetch-tokenizer where the package index is reachable (it writes "
+               ".cache/drugenv/qwen.tiktoken, which a GPU machine's run then carries), or set DRUGENV_QWEN_TIKTOKEN to the file")
+        print(f"gpu_grpo.py: error: {why}; {fix}", file=sys.stderr)
         sys.exit(2)
     tok = build_qwen_tokenizer(tiktoken_path=tiktoken)
     tok.padding_side = "left"

@@ -93,6 +93,8 @@ JOURNEYS = [
     # --extra an agent does not take was dropped (a PPO checkpoint) or a traceback (hf, a GRPO checkpoint)
     (["eval", "--agent", "hf", "--model", "tiny", "--extra", "foo", "1"], "agent 'hf' does not take --extra foo; it takes temperature"),
     (["eval", "--agent", "checkpoint:GRPO_CHECKPOINT", "--extra", "foo", "1"], "takes --extra device, dtype, batch_size only, not foo"),
+    # a GRPO run's folder is its checkpoint_final (it has a learner_group/ too, and was read as a PPO one)
+    (["eval", "--agent", "checkpoint:GRPO_RUN", "--extra", "foo", "1"], "takes --extra device, dtype, batch_size only, not foo"),
     (["eval", "--agent", "checkpoint:", "--episodes", "1"], "checkpoint path is empty"),
     (["train", "BAD_PY"], "line 1: SyntaxError: '(' was never closed"),
     (["sweep", "RAISING_PY"], "line 2: RuntimeError: boom (while importing it)"),
@@ -123,10 +125,12 @@ def broken_files(tmp_path_factory) -> dict[str, str]:
     for name, meta in (("corrupt", "{bad"), ("list", "[1]"), ("grpo", '{"algo": "grpo"}')):
         (root / name).mkdir()
         (root / name / "drugenv_checkpoint.json").write_text(meta)
+    (root / "grpo_run" / "checkpoint_final" / "learner_group").mkdir(parents=True)
+    (root / "grpo_run" / "checkpoint_final" / "drugenv_checkpoint.json").write_text('{"algo": "grpo"}')
     (root / "adapter").mkdir()
     (root / "adapter" / "adapter_config.json").write_text("{bad")
     return {"BAD_PY": str(root / "bad.py"), "RAISING_PY": str(root / "raising.py"), "CORRUPT_CHECKPOINT": str(root / "corrupt"),
-            "LIST_CHECKPOINT": str(root / "list"), "GRPO_CHECKPOINT": str(root / "grpo"), "CORRUPT_ADAPTER": str(root / "adapter")}
+            "LIST_CHECKPOINT": str(root / "list"), "GRPO_CHECKPOINT": str(root / "grpo"), "GRPO_RUN": str(root / "grpo_run"), "CORRUPT_ADAPTER": str(root / "adapter")}
 
 
 def _uninstalled_extra_named(line: str) -> bool:

@@ -24,9 +24,9 @@ from drugenv.errors import ConfigError
 
 def load_checkpoint_policy(path: str | Path, **kwargs: Any) -> Policy:
     """``--agent checkpoint:PATH``: a GRPO checkpoint as a greedy ``HFPolicy``, a PPO checkpoint as its RLModule."""
-    from drugenv.llm.checkpoint import is_grpo_checkpoint, load_grpo_checkpoint_policy, require_existing
+    from drugenv.llm.checkpoint import is_grpo_checkpoint, load_grpo_checkpoint_policy, require_existing, resolve_checkpoint_dir
 
-    p = require_existing(path)
+    p = resolve_checkpoint_dir(require_existing(path))  # a run's folder: its checkpoint_final
     if is_grpo_checkpoint(p):
         return load_grpo_checkpoint_policy(p, **kwargs)
     from drugenv.training.ppo import is_ppo_checkpoint, load_ppo_checkpoint_policy
@@ -62,7 +62,8 @@ def make_policy(spec: str, *, model: Optional[str] = None, adapter: Optional[str
         unknown = sorted(set(kwargs) - set(takes))
         if unknown:
             raise ConfigError(f"agent 'hf' does not take --extra {', '.join(unknown)}; it takes {', '.join(takes)}")
-        return make_hf_policy(model, adapter, **kwargs)  # a model that cannot be loaded is a ConfigError there
+        # --seed seeds the sampling too: the same seed, the same episodes and the same completions.
+        return make_hf_policy(model, adapter, seed=seed, **kwargs)  # a model that cannot be loaded is a ConfigError there
     if spec.startswith("checkpoint:"):
         return load_checkpoint_policy(spec.split(":", 1)[1], **kwargs)
     from drugenv.errors import UnknownScenarioError

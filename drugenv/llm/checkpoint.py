@@ -42,6 +42,18 @@ def require_existing(path: str | Path, what: str = "checkpoint") -> Path:
     return p
 
 
+CHECKPOINT_FINAL = "checkpoint_final"
+"""The checkpoint a training run writes last (``runs/NAME/checkpoint_final``)."""
+
+
+def resolve_checkpoint_dir(path: str | Path) -> Path:
+    """``path``, or its ``checkpoint_final`` when ``path`` is a run's folder rather than a checkpoint: the
+    one place ``--resume RUN``, ``--agent checkpoint:RUN`` and a PPO module's lookup read a folder."""
+    p = Path(path)
+    is_checkpoint = (p / CHECKPOINT_META).is_file() or (p / "algorithm_state.pkl").is_file()
+    return p / CHECKPOINT_FINAL if not is_checkpoint and (p / CHECKPOINT_FINAL).is_dir() else p
+
+
 def read_json_object(path: Path) -> dict[str, Any]:
     """The JSON object in file ``path``; ``ConfigError`` naming the file when it is unreadable, not JSON, or
     not an object (a checkpoint's files are read before any model loads, so a corrupt one is a mistake to
@@ -135,11 +147,11 @@ def load_grpo_checkpoint_policy(path: str | Path, **kwargs: Any) -> Any:
     ``HFPolicy`` (device, dtype, batch_size…)."""
     from drugenv.llm.policy import HFPolicy, SamplingConfig
 
+    p = require_existing(path)
     unknown = sorted(set(kwargs) - set(GRPO_POLICY_OPTIONS))
     if unknown:  # the sampling and the token budgets are the run's: greedy, as it was evaluated
         raise ConfigError(f"a GRPO checkpoint's policy takes --extra {', '.join(GRPO_POLICY_OPTIONS)} only, not "
                           f"{', '.join(unknown)}: it decodes greedily with its run's token budgets")
-    p = require_existing(path)
     meta = read_checkpoint_meta(p)
     if not meta or meta.get("algo") != "grpo":
         raise ConfigError(f"{path} is not a DrugEnv GRPO checkpoint (no {CHECKPOINT_META} with algo 'grpo' in it); "
@@ -153,6 +165,7 @@ def load_grpo_checkpoint_policy(path: str | Path, **kwargs: Any) -> Any:
 
 __all__ = [
     "ADAPTER_DIR",
+    "CHECKPOINT_FINAL",
     "CHECKPOINT_META",
     "GRPO_POLICY_OPTIONS",
     "follow_moved_run",
@@ -160,6 +173,7 @@ __all__ = [
     "load_grpo_checkpoint_policy",
     "read_checkpoint_meta",
     "require_existing",
+    "resolve_checkpoint_dir",
     "resolve_adapter_checkpoint",
     "trained_budget",
 ]

@@ -27,6 +27,8 @@ from drugenv.scenarios.procedural import generate_scenario
 from drugenv.simulator.params import SimParams
 
 SUITES: tuple[str, ...] = ("curated", "procedural-train", "procedural-test", "procedural-test-twins")
+HELDOUT_SUITES: tuple[str, ...] = ("procedural-test", "procedural-test-twins")
+"""The suites of held-out test seeds: evaluation plays them, training and model selection never do."""
 TWIN_SCENARIO = "procedural-twin"
 """The scenario request for a procedural seed's counterfactual twin (``env.reset(seed=s, scenario=TWIN_SCENARIO)``)."""
 
@@ -78,4 +80,4 @@ def suite_episodes(suite: str, episodes: int, seed: int = 0) -> list[tuple[str, 
     raise UnknownScenarioError(suite, SUITES, kind="suite")
 
 
-__all__ = ["CURATED_NAMES", "SUITES", "TWIN_SCENARIO", "Scenario", "curated_scenarios", "make_scenario", "suite_episodes"]
+__all__ = ["CURATED_NAMES", "HELDOUT_SUITES", "SUITES", "TWIN_SCENARIO", "Scenario", "curated_scenarios", "make_scenario", "suite_episodes"]

@@ -84,6 +84,11 @@ def parse_set(items: list[str]) -> dict[str, Any]:
     return out
 
 
+_SETTABLE_ENV_KEYS: tuple[str, ...] = ("suite", "scenario", "difficulty", "curriculum", "reward_config", "sim_params")
+"""The gym env's config keys (``gym_envs.base.ENV_CONFIG_KEYS``) a run may set; not ``seal``, a secret that
+``settings.json``, the run's log and a published result would hold in the clear."""
+
+
 def _leaf_type_ok(default: Any, value: Any) -> bool:
     if default is None:
         return True
@@ -125,9 +130,7 @@ def check_overrides(defaults: Mapping[str, Any], overrides: Mapping[str, Any], *
 
                 valid |= set(RewardConfig.model_fields)
             elif prefix == "env_config.":  # the gym env's keys a config file leaves out (_rllib_knob takes them)
-                from drugenv.gym_envs.base import ENV_CONFIG_KEYS
-
-                valid |= set(ENV_CONFIG_KEYS)
+                valid |= set(_SETTABLE_ENV_KEYS)
             close = difflib.get_close_matches(key, sorted(valid), n=1)
             hint = f"did you mean {prefix}{close[0]}? " if close else ""
             where = f"under {prefix[:-1]}" if prefix else "at the top level"
@@ -145,6 +148,10 @@ def check_overrides(defaults: Mapping[str, Any], overrides: Mapping[str, Any], *
                               f"(the default is {default!r}), e.g. --set {path}={json.dumps(default)}")
 
 
+DEPRECATED_VALUE = -1
+"""What RLlib (``ray._common.deprecation.DEPRECATED_VALUE``) leaves in a deprecated knob's attribute."""
+
+
 def check_knob_types(module: Any, defaults: Mapping[str, Any], overrides: Mapping[str, Any]) -> None:
     """The type check ``check_overrides`` gives a config's own keys, for the RLlib knobs it leaves at the
     algorithm config's default (``training.weight_decay``, ``learners.num_gpus_per_learner``…), against
@@ -160,9 +167,17 @@ def check_knob_types(module: Any, defaults: Mapping[str, Any], overrides: Mappin
             if config is None:
                 with _quiet_config_notice():
                     config = module.build_config(None, model_path="unused") if module.ALGO == "grpo" else module.build_config(None)
-            default = getattr(config, name, None)
-            if isinstance(default, int) and not isinstance(default, bool) and name.startswith(("num_cpus", "num_gpus")):
-                default = float(default)  # Ray's resource amounts may be fractional (0.5 of a GPU)
+            try:
+                default = getattr(config, name, None)
+            except Exception:  # noqa: BLE001 - a deprecated name's getter raises; validate() says so in one line
+                continue
+            if isinstance(default, int) and not isinstance(default, bool):
+                if default == DEPRECATED_VALUE:  # RLlib's marker of a deprecated knob, not its type
+                    continue
+                if name.startswith(("num_cpus", "num_gpus")):
+                    default = float(default)  # Ray's resource amounts may be fractional (0.5 of a GPU)
+                elif value == "auto":  # e.g. rollout_fragment_length: an int or "auto"
+                    continue
             if isinstance(default, Mapping) or _leaf_type_ok(default, value):
                 continue
             kind = _TYPE_NAMES.get(type(default), type(default).__name__)
@@ -242,9 +257,7 @@ def _rllib_knob(module: Any) -> Callable[[str], bool]:
             return leaf in RewardConfig.model_fields
         section, _, name = path.partition(".")
         if section == "env_config" and "." not in name:  # any key the gym env takes (checked by building one)
-            from drugenv.gym_envs.base import ENV_CONFIG_KEYS
-
-            return name in ENV_CONFIG_KEYS
+            return name in _SETTABLE_ENV_KEYS
         if section not in ("training", "env_runners", "learners") or "." in name:
             return False
         if not built:
@@ -282,20 +295,21 @@ ADAPTER_SETTINGS: tuple[str, ...] = ("lora_r", "lora_alpha", "lora_target_module
 """The GRPO settings a ``--resume`` run must share with its checkpoint: the adapter it continues."""
 
 
+def _adapter_setting(value: Any) -> Any:
+    """A LoRA setting as compared on ``--resume``: the target modules as a set (their order is no part of it)."""
+    return frozenset(value) if isinstance(value, (list, tuple)) else value
+
+
 def check_resume(module: Any, resume: Optional[str], settings: Mapping[str, Any]) -> Optional[Path]:
     """The checkpoint ``--resume`` names, checked before any SFT or Ray: one of this config's algo whose
     network the run's settings keep. A run's folder stands for its ``checkpoint_final`` (as
     ``drugenv eval --agent checkpoint:RUN`` reads it)."""
     if resume is None:
         return None
-    from drugenv.llm.checkpoint import CHECKPOINT_META, require_existing
-    from drugenv.training.run_files import CHECKPOINT_FINAL
+    from drugenv.llm.checkpoint import CHECKPOINT_META, require_existing, resolve_checkpoint_dir
 
-    p = require_existing(resume, "--resume checkpoint")
-    final = p / CHECKPOINT_FINAL
+    p = resolve_checkpoint_dir(require_existing(resume, "--resume checkpoint"))
     if module.ALGO == "grpo":
-        if not (p / CHECKPOINT_META).is_file() and (final / CHECKPOINT_META).is_file():
-            p = final
         if not (p / CHECKPOINT_META).is_file():
             raise ConfigError(f"--resume {resume} is not a GRPO checkpoint (no {CHECKPOINT_META} in it); "
                               "pass a checkpoint_* directory of an earlier run, e.g. runs/grpo_tiny_cpu/checkpoint_final")
@@ -308,18 +322,16 @@ def check_resume(module: Any, resume: Optional[str], settings: Mapping[str, Any]
         saved = ((read_checkpoint_meta(p) or {}).get("settings") or {}).get("training") or {}
         new = settings.get("training") or {}
         differ = [f"training.{k}={new[k]!r} (the checkpoint's: {saved[k]!r})" for k in ADAPTER_SETTINGS
-                  if k in saved and k in new and saved[k] != new[k]]
+                  if k in saved and k in new and _adapter_setting(saved[k]) != _adapter_setting(new[k])]
         if differ:
             raise ConfigError(f"--resume {resume}: a resumed run keeps the checkpoint's LoRA adapter, and this one sets "
                               f"{'; '.join(differ)}; drop those settings, or train afresh without --resume")
         return p
-    if (p / CHECKPOINT_META).is_file() or (final / CHECKPOINT_META).is_file():
+    if (p / CHECKPOINT_META).is_file():
         raise ConfigError(f"--resume {resume} is a GRPO checkpoint; resume it with its own config, e.g. "
                           "drugenv train rllib_configs/grpo_tiny_cpu.py --resume ...")
     from drugenv.training.ppo import is_ppo_checkpoint, resume_mismatch
 
-    if not (p / "algorithm_state.pkl").is_file() and (final / "algorithm_state.pkl").is_file():
-        p = final
     if not is_ppo_checkpoint(p) or not (p / "algorithm_state.pkl").is_file():
         raise ConfigError(f"--resume {resume} is not an RLlib PPO checkpoint (no algorithm_state.pkl in it); pass a "
                           "checkpoint_* directory of an earlier run, e.g. runs/ppo_vector/checkpoint_final")
@@ -342,6 +354,9 @@ def check_args(args: "TrainArgs") -> tuple[Any, dict[str, Any]]:
     if args.no_sft:
         overrides = merge(overrides, {"sft": {"enabled": False}})
     defaults = module.settings(None)
+    if isinstance(overrides.get("env_config"), Mapping) and "seal" in overrides["env_config"]:
+        raise ConfigError("env_config.seal is a secret, and a run writes its settings to settings.json and its log: "
+                          "drugenv train does not take it (training reads no info['episode_seed'] to hide)")
     check_overrides(defaults, overrides, extra_ok=_sft_setting(module, _rllib_knob(module)), nullable=_nullable(module))
     check_knob_types(module, defaults, overrides)
     if module.ALGO == "grpo" and isinstance(overrides.get("sft"), Mapping):
@@ -404,11 +419,12 @@ def _check_values(module: Any, s: Mapping[str, Any], overrides: Mapping[str, Any
     if "eval_suite" in s["run"] and s["run"]["eval_suite"] not in SUITES:  # read only by the first evaluation, after Ray starts
         raise ValueError(f"run.eval_suite={s['run']['eval_suite']!r} is unknown; valid choices are {list(SUITES)}.")
     # Training on the held-out split would make every held-out number a training number, without a word.
-    heldout = {"procedural-test", "procedural-test-twins"}
+    from drugenv.scenarios import HELDOUT_SUITES
+
     for section, key in (("env_config", "suite"), ("training", "scenario_suite"), ("sft", "suite"),
                          ("run", "select_suite")):
         value = (s.get(section) or {}).get(key) if isinstance(s.get(section), Mapping) else None
-        if value in heldout:
+        if value in HELDOUT_SUITES:
             raise ValueError(f"{section}.{key}={value!r} is the held-out split, which training never sees; "
                              "train and select on procedural-train")
     if "env_config" in s:  # what every env runner builds its envs from: built once here, where a mistake is one line
@@ -485,15 +501,18 @@ def check_fits_local_ray(module: Any, overrides: Mapping[str, Any]) -> None:
     add nodes on demand, so a joined cluster is not checked.)"""
     import ray
 
+    from drugenv.training.configs import resource_demand
+
     with _quiet_config_notice():
         config = module.build_config(overrides, model_path="unused") if module.ALGO == "grpo" else module.build_config(overrides)
-    need = dict(config.algo_class.default_resource_request(config).required_resources)
-    # The request counts the driver's CPU for a Tune trial; here the driver runs outside Ray's count.
-    need["CPU"] = need.get("CPU", 0.0) - float(config.num_cpus_for_main_process)
-    have = ray.cluster_resources()
-    fixes = {"CPU": "lower env_runners.num_env_runners (or learners.num_learners), or give Ray more with --num-cpus",
-             "GPU": "run it where the GPUs are, or on CPU with learners.num_gpus_per_learner=0 and "
-                    "env_runners.num_gpus_per_env_runner=0"}
+    # The driver (and a local learner in it) runs outside Ray's count: only the actors ask Ray.
+    need, have = resource_demand(config, driver=False), ray.cluster_resources()
+    grpo = module.ALGO == "grpo"
+    fixes = {"CPU": "lower env_runners.num_env_runners" + (" (or learners.num_learners)" if grpo else "")
+                    + ", or give Ray more with --num-cpus",
+             "GPU": "run it where the GPUs are, or on CPU with " + (
+                 "training.device=cpu training.dtype=float32 learners.num_gpus_per_learner=0 "
+                 "env_runners.num_gpus_per_env_runner=0 (docs/gpu.md)" if grpo else "env_runners.num_gpus_per_env_runner=0")}
     for kind, fix in fixes.items():
         n, got = need.get(kind, 0.0), have.get(kind, 0.0)
         if n > got + 1e-9:

@@ -93,6 +93,18 @@ def build_config(s: Mapping[str, Any], model_path: str):
     )
 
 
+def resource_demand(config: Any, *, driver: bool) -> dict[str, float]:
+    """What an algorithm config asks of Ray, summed over RLlib's resource bundles. The first bundle is
+    the main process (with a local learner): a Tune trial asks Ray for it (``driver=True``), a run that
+    builds the algorithm in its own process does not."""
+    bundles = config.algo_class.default_resource_request(config).bundles
+    total: dict[str, float] = {}
+    for bundle in bundles if driver else bundles[1:]:
+        for kind, amount in bundle.items():
+            total[kind] = total.get(kind, 0.0) + float(amount)
+    return total
+
+
 def init_ray(num_cpus: int = 2) -> bool:
     """Start a local loopback-only Ray (no dashboard) unless one is running; True if started here."""
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # bind to 127.0.0.1, not the NIC

@@ -35,13 +35,14 @@ from drugenv.errors import ConfigError
 from drugenv.gym_envs.vector_env import VECTOR_ACTIONS, vector_features
 from drugenv.models import DrugTargetAction, ValidationObservation
 from drugenv.training.configs import init_ray, load_overrides, load_rllib_config  # noqa: F401  (re-exported)
+from drugenv.llm.checkpoint import CHECKPOINT_FINAL, CHECKPOINT_META, resolve_checkpoint_dir
 from drugenv.training.run_files import RunFiles
 
 HELDOUT_SUITE = "procedural-test"
 """Every PPO run and sweep trial is scored on this suite (never on its own training reward)."""
 HELDOUT_PREFIX = "heldout/"
 TRAIN_RETURN = "train/episode_return_mean"
-CHECKPOINT_NAME = "checkpoint_final"
+CHECKPOINT_NAME = CHECKPOINT_FINAL
 _EVIDENCE_IDX = np.array([i for i, a in enumerate(VECTOR_ACTIONS) if a.final_decision is None])
 _GO_IDX = np.array([i for i, a in enumerate(VECTOR_ACTIONS) if a.final_decision == "go"])
 _NO_GO_IDX = np.array([i for i, a in enumerate(VECTOR_ACTIONS) if a.final_decision == "no_go"])
@@ -110,11 +111,11 @@ class RLModulePolicy(Policy):
 
 def module_path(checkpoint: str | Path) -> Path:
     """The RLModule directory inside an algorithm checkpoint (or the path itself if it is one)."""
-    p = Path(checkpoint)
+    p = resolve_checkpoint_dir(checkpoint)
+    if (p / CHECKPOINT_META).is_file():  # a GRPO checkpoint has a learner_group/ too
+        raise ConfigError(f"{checkpoint} is a GRPO checkpoint, not an RLlib PPO one")
     if (p / "learner_group").is_dir():
         return p.joinpath(*_MODULE_SUBPATH)
-    if (p / CHECKPOINT_NAME / "learner_group").is_dir():
-        return (p / CHECKPOINT_NAME).joinpath(*_MODULE_SUBPATH)
     if (p / "module_state.pkl").exists() or (p / "class_and_ctor_args.pkl").exists():
         return p
     raise ConfigError(f"{checkpoint} is not an RLlib PPO checkpoint (no learner_group/ or RLModule files); "

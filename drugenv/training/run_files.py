@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from drugenv import provenance
+from drugenv.llm.checkpoint import CHECKPOINT_FINAL  # a run's last checkpoint, named where checkpoints are read
 
 SETTINGS = "settings.json"
 METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
 CURVE_PNG = "evidence/training_curve.png"
-CHECKPOINT_FINAL = "checkpoint_final"
 CHECKPOINT_BEST = "checkpoint_best"  # GRPO with validation selection (run.select_suite)
 
 

@@ -180,7 +180,7 @@ def _run_grpo_sweep(sweep: ModuleType, mod: ModuleType, *, algo: str, num_sample
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search import BasicVariantGenerator
 
-    from drugenv.training.configs import merge
+    from drugenv.training.configs import merge, resource_demand
     from drugenv.training.grpo import DrugGRPO
     from drugenv.training.grpo_train import resolve_base_model, sft_settings_for, sft_warm_start
     from drugenv.training.metrics import HELDOUT_CURVE_COLUMNS
@@ -191,14 +191,15 @@ def _run_grpo_sweep(sweep: ModuleType, mod: ModuleType, *, algo: str, num_sample
     out_dir = Path(out).resolve() / sweep.NAME
     out_dir.mkdir(parents=True, exist_ok=True)
     model = resolve_base_model(str(s["model"]), out_dir)
-    # A trial takes the driver's CPU and one per env runner: more than the cluster has and Tune waits
+    # A trial asks Ray for the driver's bundle and its actors': more than the cluster has and Tune waits
     # for ever, after the SFT warm start. Said here, before it.
-    need = DrugGRPO.default_resource_request(mod.build_config(base, model_path=model)).required_resources.get("CPU", 0)
-    have = ray.cluster_resources().get("CPU", 0)
-    if need > have:
-        raise ConfigError(f"a trial of this sweep asks for {need:g} CPUs (the driver and one per env runner) and the "
-                          f"Ray cluster has {have:g}: lower env_runners.num_env_runners in the sweep file's GRPO_BASE_OVERRIDES, "
-                          f"or start Ray with more (drugenv sweep --num-cpus)")
+    need = resource_demand(mod.build_config(base, model_path=model), driver=True)
+    have = ray.cluster_resources()
+    for kind in ("CPU", "GPU"):
+        if need.get(kind, 0.0) > have.get(kind, 0.0) + 1e-9:
+            raise ConfigError(f"a trial of this sweep asks for {need[kind]:g} {kind}s (the driver and its env runners and "
+                              f"learners) and the Ray cluster has {have.get(kind, 0):g}: lower env_runners.num_env_runners "
+                              f"in the sweep file's GRPO_BASE_OVERRIDES, or start Ray with more (drugenv sweep --num-cpus)")
     if s["sft"].get("enabled"):  # once, before Tune: every trial starts from the same warm start
         model = sft_warm_start(model, sft_settings_for(s), out_dir, seed=int(s["seed"]))
     config = mod.build_config(merge(base, space), model_path=model)

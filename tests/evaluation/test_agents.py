@@ -44,7 +44,18 @@ def test_grpo_checkpoint_is_a_greedy_hf_policy(tmp_path):
     (ckpt / "drugenv_checkpoint.json").write_text(json.dumps({"algo": "grpo", "settings": settings}))  # no "model":
     policy = make_policy(f"checkpoint:{ckpt}", device="cpu")  # the adapter's base model is used
     assert isinstance(policy, HFPolicy) and policy.adapter == str(ckpt / "adapter")
+    assert make_policy(f"checkpoint:{tmp_path}", device="cpu").adapter == str(ckpt / "adapter")  # the run's folder
     assert policy.sampling.temperature == 0.0 and policy.sampling.max_new_tokens == 7 and policy.max_prompt_tokens == 1500
     assert trained_budget(ckpt / "adapter") == 1400 and trained_budget(None) == 2048
     summary, records = evaluate(policy, "curated", 1, 0, max_steps=2, progress=False)
     assert len(records) == 1 and records[0].steps == 2
+
+
+def test_hf_agent_samples_with_the_eval_seed():
+    """`drugenv eval --agent hf --seed N` played seeds N.. but always sampled with seed 0 (and --extra seed
+    is refused: "set --seed instead")."""
+    pytest.importorskip("transformers")
+    from drugenv.llm.tiny import cached_tiny_model
+
+    policy = make_policy("hf", model=str(cached_tiny_model()), seed=7, device="cpu")
+    assert policy.sampling.seed == 7

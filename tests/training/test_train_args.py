@@ -74,6 +74,9 @@ def test_resume_keeps_the_checkpoints_adapter_and_algo(tmp_path):
             check_args(TrainArgs(config=GRPO, resume=str(ckpt), set=[bad, "training.lora_target_modules=['q_proj']"]))
     with pytest.raises(ConfigError, match="lora_target_modules"):  # the config's default list is not the checkpoint's
         check_args(TrainArgs(config=GRPO, resume=str(ckpt)))
+    (ckpt / "drugenv_checkpoint.json").write_text(json.dumps({
+        "algo": "grpo", "model": "tiny", "settings": {"training": {"lora_target_modules": ["k_proj", "q_proj"]}}}))
+    check_args(TrainArgs(config=GRPO, resume=str(ckpt), set=["training.lora_target_modules=['q_proj','k_proj']"]))  # a set
     for path in (ckpt, tmp_path):
         with pytest.raises(ConfigError, match="is a GRPO checkpoint; resume it with its own config"):
             check_args(TrainArgs(config=PPO, resume=str(path)))
@@ -91,6 +94,42 @@ def test_rllib_knobs_a_config_leaves_out_get_a_type_check():
                               (PPO, "training.use_kl_loss=3", "true or false")):
         with pytest.raises(ConfigError, match=f"has the wrong type: expected {kind}"):
             check_args(TrainArgs(config=config, set=[bad]))
+
+
+def test_knobs_rllib_types_loosely_keep_their_old_answers():
+    """The knob type check leaves RLlib's int-or-"auto" knobs, deprecated names (whose getter raises) and
+    deprecated markers (-1) to the config's validate(), which answered them in one line before it."""
+    check_args(TrainArgs(config=GRPO, set=["env_runners.rollout_fragment_length=auto"]))
+    check_args(TrainArgs(config=PPO, set=["env_runners.rollout_fragment_length=auto"]))
+    for bad in ("env_runners.num_envs_per_worker=4", "env_runners.num_rollout_workers=2"):
+        with pytest.raises(ConfigError, match="deprecated"):
+            check_args(TrainArgs(config=GRPO, set=[bad]))
+    try:
+        check_args(TrainArgs(config=PPO, set=["training.vf_share_layers=true"]))
+    except ConfigError as e:
+        assert "wrong type" not in str(e), e
+
+
+def test_the_seal_is_not_a_setting_a_run_writes_down():
+    """env_config.seal would sit in settings.json, the run's log and a published result, in the clear."""
+    with pytest.raises(ConfigError, match="env_config.seal is a secret"):
+        check_args(TrainArgs(config=PPO, set=["env_config.seal=s3cret"]))
+    with pytest.raises(ConfigError, match="valid keys under env_config: curriculum, difficulty, reward_config, scenario, "
+                                          "sim_params, suite$"):
+        check_args(TrainArgs(config=PPO, set=["env_config.bogus=1"]))
+
+
+def test_resource_demand_leaves_the_driver_out_unless_a_tune_trial_asks():
+    """A local learner's GPU sits in the driver's bundle, which Ray does not schedule for `drugenv train`:
+    counting it refused a 0.5B run with its learner in the driver on a 1-GPU box."""
+    from drugenv.training.configs import load_rllib_config, resource_demand
+
+    mod = load_rllib_config(ROOT / "rllib_configs" / "grpo_qwen25_05b.py")
+    local = mod.build_config({"learners": {"num_learners": 0, "num_gpus_per_learner": 1}}, model_path="unused")
+    assert resource_demand(local, driver=False) == {"CPU": 1.0, "GPU": 0.5}  # the env runner alone
+    assert resource_demand(local, driver=True)["GPU"] == 1.5
+    default = mod.build_config(None, model_path="unused")  # a learner actor and a runner at half a GPU each
+    assert resource_demand(default, driver=False) == {"CPU": 1.0, "GPU": 1.0}
 
 
 def test_documented_nulls_sft_settings_and_finite_numbers():
