@@ -173,7 +173,7 @@ __all__ = [
     "load_grpo_checkpoint_policy",
     "read_checkpoint_meta",
     "require_existing",
-    "resolve_checkpoint_dir",
     "resolve_adapter_checkpoint",
+    "resolve_checkpoint_dir",
     "trained_budget",
 ]
