@@ -84,9 +84,12 @@ def parse_set(items: list[str]) -> dict[str, Any]:
     return out
 
 
-_SETTABLE_ENV_KEYS: tuple[str, ...] = ("suite", "scenario", "difficulty", "curriculum", "reward_config", "sim_params")
-"""The gym env's config keys (``gym_envs.base.ENV_CONFIG_KEYS``) a run may set; not ``seal``, a secret that
-``settings.json``, the run's log and a published result would hold in the clear."""
+def _settable_env_keys() -> tuple[str, ...]:
+    """The gym env's config keys a run may set: all but ``seal``, a secret that ``settings.json``, the
+    run's log and a published result would hold in the clear."""
+    from drugenv.gym_envs.base import ENV_CONFIG_KEYS
+
+    return tuple(k for k in ENV_CONFIG_KEYS if k != "seal")
 
 
 def _leaf_type_ok(default: Any, value: Any) -> bool:
@@ -130,7 +133,7 @@ def check_overrides(defaults: Mapping[str, Any], overrides: Mapping[str, Any], *
 
                 valid |= set(RewardConfig.model_fields)
             elif prefix == "env_config.":  # the gym env's keys a config file leaves out (_rllib_knob takes them)
-                valid |= set(_SETTABLE_ENV_KEYS)
+                valid |= set(_settable_env_keys())
             close = difflib.get_close_matches(key, sorted(valid), n=1)
             hint = f"did you mean {prefix}{close[0]}? " if close else ""
             where = f"under {prefix[:-1]}" if prefix else "at the top level"
@@ -257,7 +260,7 @@ def _rllib_knob(module: Any) -> Callable[[str], bool]:
             return leaf in RewardConfig.model_fields
         section, _, name = path.partition(".")
         if section == "env_config" and "." not in name:  # any key the gym env takes (checked by building one)
-            return name in _SETTABLE_ENV_KEYS
+            return name in _settable_env_keys()
         if section not in ("training", "env_runners", "learners") or "." in name:
             return False
         if not built:
