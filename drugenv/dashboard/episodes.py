@@ -164,8 +164,12 @@ class LiveEpisode:
         self.outcome = ep.outcome
 
     def view(self) -> EpisodeView:
+        # The outcome is read before the snapshot: the loop writes the final (done) snapshot before it calls
+        # _end, so an outcome seen here always pairs with a done state. Read the other way round, an episode
+        # ending between the two reads gave a not-done view carrying the truth (a CI run caught it).
+        outcome, error = self.outcome, self.error
         state = DashboardState.model_validate_json(self.path.read_text()) if self.path.exists() else None
-        obs = self.last
+        obs = self.last  # after the snapshot: on_step sets it first, so the dossier is never behind the state
         dossier = None
         if obs is not None:
             d = obs.dossier.model_dump(mode="json")
@@ -173,7 +177,7 @@ class LiveEpisode:
         n = len(state.steps) if state else 0
         return EpisodeView(id=self.id, source="live", agent=self.request.agent, state=state, reward_terms=self.terms[:n],
                            dossier=dossier, red_flags=list(obs.dossier.flagged_red_flags) if obs else [],
-                           outcome=self.outcome, error=self.error)
+                           outcome=outcome, error=error)
 
 
 def snapshot_view(episode_id: str, path: Path) -> EpisodeView:

@@ -134,6 +134,36 @@ def test_live_episode_never_sends_the_truth_before_the_end(client):
         assert "correct_decision" not in json.dumps(v) and "decision_correct" not in json.dumps(v)
 
 
+def test_an_episode_ending_while_its_view_is_read_sends_no_truth_with_an_unfinished_state(tmp_path):
+    """view() read the snapshot, then the outcome: an episode ending between the two reads gave a
+    not-done state carrying the truth (a CI run hit it). The outcome is read first now."""
+    from pathlib import Path
+
+    from drugenv.dashboard.episodes import EpisodeBook, EpisodeRequest
+
+    book = EpisodeBook(step_delay=0.0, max_live=1)
+    try:
+        ep = book.start(EpisodeRequest(agent="oracle", scenario="kras_pdac_borderline", seed=0))
+        ep.thread.join(timeout=60)
+        assert not ep.thread.is_alive() and ep.outcome is not None
+        unfinished = json.loads(ep.path.read_text())
+    finally:
+        book.close()
+    unfinished["done"] = False
+    outcome = ep.outcome
+
+    class EndsWhileRead(type(Path())):  # the episode ends as the (not yet done) snapshot is read
+        def read_text(self, *a, **k):
+            ep.outcome = outcome
+            return json.dumps(unfinished)
+
+    ep.path, ep.outcome = EndsWhileRead(tmp_path / "snapshot.json"), None
+    ep.path.write_text("{}")  # exists; what a read returns is the unfinished snapshot
+    v = ep.view()
+    assert v.state is not None and not v.state.done and v.outcome is None
+    assert ep.view().outcome is not None  # the next read shows the end
+
+
 def test_bad_episode_requests(client, runs_root):
     assert client.post("/api/episodes", json={"agent": "nobody"}).status_code == 400
     r = client.post("/api/episodes", json={"agent": "hf"})  # it asked for eval's --model flag, which the page lacks
