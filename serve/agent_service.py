@@ -139,7 +139,7 @@ class Agent:
 
     def info(self) -> dict[str, Any]:
         return {"model": self.policy.model_id, "adapter": self.policy.adapter,
-                "batch_sizes": dict(sorted(self.batch_sizes.items()))}
+                "batch_sizes": dict(sorted(dict(self.batch_sizes).items()))}  # a copy first: _act may add a size
 
     def _act(self, observations: list[ValidationObservation]) -> list[dict[str, Any]]:
         from drugenv.llm.parsing import is_valid

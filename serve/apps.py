@@ -337,7 +337,6 @@ def check_app_settings(args: Args) -> None:
 
 def main(args: Args) -> None:
     check_app_settings(args)
-    check_port(args.host, args.port)
     if args.app == "dashboard":
         app = build_dashboard_app(args.runs)
     elif args.app == "agent":
@@ -348,6 +347,7 @@ def main(args: Args) -> None:
         except ValidationError as e:
             bad = "; ".join(f"--{'-'.join(map(str, err['loc'])).replace('_', '-')}: {err['msg']}" for err in e.errors())
             raise ConfigError(f"bad environment app settings: {bad}") from None
+    check_port(args.host, args.port)  # after the settings: a bad setting is named whether or not the port is free
     _run_blocking(app, args.app, args.host, args.port, ingress=args.ingress,
                   replicas=args.replicas if args.app == "env" else 1)
 

@@ -77,7 +77,7 @@ class FindingsFold(Generic[S, R]):
             state = self._copy(prev[2])
             self._read(state, findings[-1])
             if len(key) > 1:  # superseded: the episode has moved on (the empty sequence is every episode's start)
-                del self._entries[key[:-1]]
+                self._entries.pop(key[:-1], None)  # (another thread may have evicted it)
             fields = (*prev[1], _fields(findings[-1]))
         else:
             state = self._start()
@@ -88,7 +88,10 @@ class FindingsFold(Generic[S, R]):
         entries = self._entries
         entries.pop(key, None)  # a stale entry of this key (a field replaced) makes way, re-inserted as the newest
         if len(entries) >= self._max:
-            del entries[next(iter(entries))]
+            try:
+                del entries[next(iter(entries))]
+            except (KeyError, RuntimeError, StopIteration):  # threads read at once (Serve's agent): one evicted it
+                pass
         entries[key] = (tuple(findings), fields, state, result)
         return result
 

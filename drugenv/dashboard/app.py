@@ -93,12 +93,13 @@ def create_app(runs: str | Path = "runs", *, snapshots: tuple[str, ...] = (), po
         return runs_mod.load_run(root, path, stale_after=stale_after_s, with_references=True).model_dump()
 
     def episode(episode_id: str) -> dict[str, Any]:
-        if episode_id in book.live:
-            return book.live[episode_id].view().model_dump(mode="json")
+        live = book.live.get(episode_id)  # one read: a new episode may evict this one from the book meanwhile
+        if live is not None:
+            return live.view().model_dump(mode="json")
         files = all_snapshots()
         if episode_id in files:
             return snapshot_view(episode_id, files[episode_id]).model_dump(mode="json")
-        raise NotFound("episode", episode_id, [*book.live, *files])
+        raise NotFound("episode", episode_id, [*list(book.live), *files])
 
     def episodes_index() -> dict[str, Any]:
         from drugenv.agents.baselines import BASELINES

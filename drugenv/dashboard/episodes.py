@@ -108,7 +108,10 @@ class _Paced(Policy):
     def act(self, observations: Sequence[ValidationObservation]) -> list[Any]:
         if self.stop.wait(self.delay):
             raise _Stopped("the dashboard shut down")
-        return self.inner.act(observations)
+        actions = self.inner.act(observations)
+        if self.stop.is_set():  # shut down while a remote agent answered: its folder is gone, write nothing more
+            raise _Stopped("the dashboard shut down")
+        return actions
 
 
 def make_policy(agent: str) -> Policy:

@@ -57,16 +57,27 @@ def _text(v: Any) -> Optional[str]:
     return v if isinstance(v, str) else None
 
 
+def _parses(line: str) -> bool:
+    try:
+        json.loads(line)
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
 def _tune_trials(tune_dir: Path, problems: list[str], root: Path) -> list[dict[str, Any]]:
     rows = []
     for trial in sorted(p for p in tune_dir.iterdir() if p.is_dir()):
         params = read_json(trial / "params.json", problems, root) if (trial / "params.json").exists() else None
         result = trial / "result.json"
         try:
-            lines = [ln for ln in result.read_text().splitlines() if ln.strip()] if result.exists() else []
+            text = result.read_text() if result.exists() else ""
         except (OSError, UnicodeDecodeError) as e:
             problems.append(f"{result.relative_to(root)}: cannot be read ({e}); trial shown without results.")
-            lines = []
+            text = ""
+        lines = [ln for ln in text.split("\n") if ln.strip()]
+        if lines and not text.endswith("\n") and not _parses(lines[-1]):
+            lines.pop()  # Tune is still appending this row: the one before it is the trial's latest
         try:
             last = json.loads(lines[-1]) if lines else {}
         except (ValueError, RecursionError):

@@ -233,7 +233,10 @@ _TEXT_CACHE_MAX = 4096
 
 def _remember(key: tuple, entry: tuple) -> None:
     if len(_TEXT_CACHE) >= _TEXT_CACHE_MAX:
-        del _TEXT_CACHE[next(iter(_TEXT_CACHE))]
+        try:
+            del _TEXT_CACHE[next(iter(_TEXT_CACHE))]
+        except (KeyError, RuntimeError, StopIteration):  # threads render at once (Serve's agent): one evicted it
+            pass
     _TEXT_CACHE[key] = entry
 
 

@@ -37,7 +37,7 @@ from drugenv.evaluation.metrics import LOWER_IS_BETTER
 from drugenv.llm.checkpoint import ADAPTER_DIR, CHECKPOINT_META  # the checkpoint layout's one definition
 from drugenv.llm.prompts import DEFAULT_MAX_PROMPT_TOKENS
 from drugenv.training import metrics as M
-from drugenv.training.run_files import CHECKPOINT_BEST, CHECKPOINT_FINAL, RunFiles
+from drugenv.training.run_files import CHECKPOINT_BEST, CHECKPOINT_FINAL, RunFiles, write_text_atomic
 
 
 # ------------------------------------------------------------------------------------- model prep
@@ -563,7 +563,7 @@ def run_grpo(
         "iteration_seconds": [r["seconds"] for r in curve],
         "torch_threads": __import__("torch").get_num_threads(), "cpu_count": os.cpu_count(),
     }
-    before_path.write_text(json.dumps(report, indent=2, default=str))
+    write_text_atomic(before_path, json.dumps(report, indent=2, default=str))
     history = files.history()  # the whole history, including iterations before a --resume
     if history:
         plot_curve(history, files.curve_png, baselines={k: report[k] for k in ("heuristic", "oracle")},

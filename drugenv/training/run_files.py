@@ -15,6 +15,8 @@ its SFT model. The dashboard (``drugenv.dashboard.runs``) reads this layout.
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
@@ -26,6 +28,21 @@ METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
 CURVE_PNG = "evidence/training_curve.png"
 CHECKPOINT_BEST = "checkpoint_best"  # GRPO with validation selection (run.select_suite)
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename: the dashboard polls run folders while
+    runs write them, and ``Path.write_text`` truncates first, so a poll could read an empty or half file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)  # what write_text gives under the usual umask (mkstemp makes it 0600)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 class RunFiles:
@@ -42,7 +59,7 @@ class RunFiles:
         record = {"algo": algo, "code": provenance.describe(), **settings}
         if resumed_from is not None:
             record["resumed_from"] = str(Path(resumed_from).resolve())
-        (self.out / SETTINGS).write_text(json.dumps(record, indent=2, default=str))
+        write_text_atomic(self.out / SETTINGS, json.dumps(record, indent=2, default=str))
         if resumed_from is None:
             (self.out / METRICS).unlink(missing_ok=True)
 
@@ -55,7 +72,7 @@ class RunFiles:
         """Keep only the rows up to ``iteration`` (the checkpoint a run resumes from): resumed from an
         earlier checkpoint than its last, a run would log the iterations after it a second time."""
         rows = [r for r in self.history() if not isinstance(r.get("iteration"), int) or r["iteration"] <= iteration]
-        (self.out / METRICS).write_text("".join(json.dumps(r, default=str) + "\n" for r in rows))
+        write_text_atomic(self.out / METRICS, "".join(json.dumps(r, default=str) + "\n" for r in rows))
 
     def history(self) -> list[dict[str, Any]]:
         """Every row of ``metrics.jsonl``, including iterations before a ``--resume``."""
@@ -68,8 +85,8 @@ class RunFiles:
                checkpoint: Optional[str] = None, **extra: Any) -> Path:
         """``summary.json``: the final held-out metrics and what to compare them with."""
         path = self.out / SUMMARY
-        path.write_text(json.dumps({"final": dict(final), "heuristic": dict(heuristic or {}), "checkpoint": checkpoint,
-                                    **extra}, indent=2, default=str))
+        write_text_atomic(path, json.dumps({"final": dict(final), "heuristic": dict(heuristic or {}),
+                                            "checkpoint": checkpoint, **extra}, indent=2, default=str))
         return path
 
     @property
@@ -77,4 +94,5 @@ class RunFiles:
         return self.out / CURVE_PNG
 
 
-__all__ = ["CHECKPOINT_BEST", "CHECKPOINT_FINAL", "CURVE_PNG", "METRICS", "RunFiles", "SETTINGS", "SUMMARY"]
+__all__ = ["CHECKPOINT_BEST", "CHECKPOINT_FINAL", "CURVE_PNG", "METRICS", "RunFiles", "SETTINGS", "SUMMARY",
+           "write_text_atomic"]

@@ -355,16 +355,20 @@ def _plot(rows: list[dict[str, Any]], metric: str, key_params: tuple[str, ...], 
 
 def _write_outputs(sweep: ModuleType, algo: str, rows: list[dict[str, Any]], out_dir: Path) -> dict[str, str]:
     import csv
+    import io
+
+    from drugenv.training.run_files import write_text_atomic  # the dashboard reads these while the sweep writes them
 
     metric = sweep.METRIC
     table = format_table(rows, metric)
-    (out_dir / "results.md").write_text(table + "\n")
+    write_text_atomic(out_dir / "results.md", table + "\n")
     cols = list(dict.fromkeys(k for r in rows for k in r if not k.startswith("_")))
-    with open(out_dir / "results.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=cols)
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in r.items() if not k.startswith("_")})
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=cols)
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in r.items() if not k.startswith("_")})
+    write_text_atomic(out_dir / "results.csv", buf.getvalue())
     plot = _plot(rows, metric, tuple(getattr(sweep, "KEY_PARAMS", ())), out_dir / "metric_vs_params.png")
     best = rows[0]
     # Everything the trial trained with (what _trainable merged), so a retrain needs nothing else.
@@ -378,8 +382,8 @@ def _write_outputs(sweep: ModuleType, algo: str, rows: list[dict[str, Any]], out
     ran = best.get("ppo_iterations", best.get("iterations"))
     if isinstance(ran, int) and ran > 0:
         best_config["run"]["iterations"] = ran
-    (out_dir / "best_config.json").write_text(json.dumps(best_config, indent=2) + "\n")
-    (out_dir / "best_trial.json").write_text(json.dumps(
+    write_text_atomic(out_dir / "best_config.json", json.dumps(best_config, indent=2) + "\n")
+    write_text_atomic(out_dir / "best_trial.json", json.dumps(
         {"sweep": sweep.NAME, "metric": metric, "mode": sweep.MODE,
          **{k: v for k, v in best.items() if not k.startswith(("_", "config."))}}, indent=2) + "\n")
     return {"table": str(out_dir / "results.md"), "csv": str(out_dir / "results.csv"), "plot": str(plot),

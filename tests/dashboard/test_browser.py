@@ -41,6 +41,7 @@ def test_runs_list_empty_then_live(page, runs_root, serve_dashboard):
     make_grpo_run(runs_root, "grpo_live", finished=False)
     make_sweep(runs_root)
     page.wait_for_selector("a.run-link >> text=grpo_live", timeout=TIMEOUT_MS)  # no reload: the runs stream
+    page.wait_for_selector("a.run-link >> text=sweeps/reward_weights", timeout=TIMEOUT_MS)  # written last
     text = page.inner_text("table")
     assert "grpo_tiny_cpu" in text and "sweeps/reward_weights" in text and "finished" in text and "running" in text
     shot(page, "runs")

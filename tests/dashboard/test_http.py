@@ -116,16 +116,19 @@ def test_sweep_detail(client, runs_root):
     assert d["params"] == ["config.env_config.reward.novelty_weight"]
 
 
-def test_live_episode_never_sends_the_truth_before_the_end(client):
-    r = client.post("/api/episodes", json={"agent": "oracle", "scenario": "kras_pdac_borderline", "seed": 0})
-    assert r.status_code == 201
-    episode_id = r.json()["id"]
-    views = []
-    for _ in range(500):
-        views.append(client.get(f"/api/episodes/{episode_id}").json())
-        if views[-1]["outcome"] is not None or views[-1]["error"]:
-            break
-        time.sleep(0.01)
+def test_live_episode_never_sends_the_truth_before_the_end(runs_root):
+    # 0.2 s steps: the 4-step episode outlasts several polls even on a loaded box (at 0.02 s a slow
+    # poll could see only the empty start and the end, and "len(unfinished) > 1" failed)
+    with TestClient(create_app(runs_root, step_delay_s=0.2, stale_after_s=600)) as client:
+        r = client.post("/api/episodes", json={"agent": "oracle", "scenario": "kras_pdac_borderline", "seed": 0})
+        assert r.status_code == 201
+        episode_id = r.json()["id"]
+        views = []
+        for _ in range(500):
+            views.append(client.get(f"/api/episodes/{episode_id}").json())
+            if views[-1]["outcome"] is not None or views[-1]["error"]:
+                break
+            time.sleep(0.01)
     assert views[-1]["error"] is None and views[-1]["outcome"]["correct_decision"] == "go"
     unfinished = [v for v in views if not (v["state"] and v["state"]["done"])]
     assert len(unfinished) > 1
@@ -311,6 +314,13 @@ def test_sweep_trial_ids_stay_names_and_damaged_tune_files_are_problems(client, 
         (running / name / "result.json").write_bytes(content)
     r = client.get("/api/runs/sweeps/running")
     assert r.status_code == 200 and len(r.json()["problems"]) >= 3, r.text
+
+    appending = runs_root / "sweeps" / "appending" / "tune" / "t0"  # Tune is mid-way through its second row
+    appending.mkdir(parents=True)
+    (appending / "result.json").write_text(json.dumps({"trial_id": "t0", "training_iteration": 1,
+                                                       "heldout/decision_utility": 0.5}) + '\n{"trial_id": "t0", "trai')
+    d = client.get("/api/runs/sweeps/appending").json()
+    assert d["problems"] == [] and [(t["eval_rounds"], t["heldout/decision_utility"]) for t in d["trials"]] == [(1, 0.5)]
 
 
 def test_a_run_named_like_a_placeholder_opens(client, runs_root):

@@ -19,8 +19,8 @@ def test_dashboard_serve_app(runs_root):
     from serve.apps import build_dashboard_app
 
     make_grpo_run(runs_root)
-    port = free_port()
     ray.init(address="local", num_cpus=1, include_dashboard=False)
+    port = free_port()  # after ray.init: Ray binds several ports of its own and could take it
     try:
         serve.start(http_options={"host": "127.0.0.1", "port": port})
         serve.run(build_dashboard_app(str(runs_root)), name="dashboard", route_prefix="/dashboard")

@@ -19,8 +19,8 @@ def service(tiny_checkpoint):
 
     from serve.apps import build_agent_service
 
-    port = free_port()
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    port = free_port()  # after ray.init: Ray binds several ports of its own and could take it
     try:
         serve.start(http_options={"host": "127.0.0.1", "port": port})
         serve.run(build_agent_service({"checkpoint": str(tiny_checkpoint), "torch_threads": 1, "batch_wait_timeout_s": 0.05}),

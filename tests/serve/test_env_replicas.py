@@ -37,10 +37,10 @@ def env_url():
 
     from serve.apps import build_env_app
 
-    port = free_port()
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(SEAL_ENV_VAR, SEAL)
         ray.init(address="local", num_cpus=2, include_dashboard=False)
+        port = free_port()  # after ray.init: Ray binds several ports of its own and could take it
         try:
             serve.start(http_options={"host": "127.0.0.1", "port": port})
             serve.run(build_env_app({"replicas": 2, "max_sessions": MAX_SESSIONS}), name="env", route_prefix="/")

@@ -20,8 +20,8 @@ def serve_url():
     from serve.apps import build_agent_app, env_app
 
     model = str(cached_tiny_model())
-    port = free_port()
     ray.init(address="local", num_cpus=2, include_dashboard=False)
+    port = free_port()  # after ray.init: Ray binds several ports of its own and could take it
     try:
         serve.start(http_options={"host": "127.0.0.1", "port": port})
         serve.run(env_app, name="env", route_prefix="/env")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import threading
 import time
 from typing import Any, Iterator
 
@@ -447,32 +448,39 @@ def test_a_reply_timeout_drops_the_socket_and_reset_is_not_sent_again() -> None:
     from drugenv.client import AsyncDrugTargetEnv
 
     resets = []
+    slow_done = threading.Event()
+    # A 1 s reply timeout against a 5 s reset: wide enough that a fast reset never times out on a
+    # loaded box (a collection pause in this long-lived process had 0.3 s to spare)
+    timeout_s, slow_s = 1.0, 5.0
 
     class SlowReset(DrugTargetEnvironment):
         def reset(self, *args, **kwargs):
             resets.append(kwargs.get("seed"))
             if kwargs.get("seed") == 2:
-                time.sleep(1.0)
+                slow_done.clear()
+                time.sleep(slow_s)
+                slow_done.set()
             return super().reset(*args, **kwargs)
 
     async def play_async(url: str) -> None:
-        env = AsyncDrugTargetEnv(base_url=url, message_timeout_s=0.3)
+        env = AsyncDrugTargetEnv(base_url=url, message_timeout_s=timeout_s)
         await env.reset(seed=1, scenario="egfr_nsclc_viable")
         with pytest.raises(EnvConnectionError, match="no reply"):
             await env.reset(seed=2, scenario="egfr_nsclc_viable")
         await env.close()
 
     with serve_in_thread(create_app(env_factory=SlowReset, max_sessions=4)) as url:
-        env = DrugTargetEnv(base_url=url, message_timeout_s=0.3)
+        env = DrugTargetEnv(base_url=url, message_timeout_s=timeout_s)
         env.reset(seed=1, scenario="egfr_nsclc_viable")
         t0 = time.monotonic()
         with pytest.raises(EnvConnectionError, match="no reply"):
             env.reset(seed=2, scenario="egfr_nsclc_viable")
-        assert time.monotonic() - t0 < 2.5  # the timeout, and closing a socket whose server is busy (close_timeout 2 s)
+        # the timeout, and closing a socket whose server is busy (close_timeout 2 s): never the whole slow reset
+        assert time.monotonic() - t0 < timeout_s + 2 + 1.5 < slow_s
         env.close()
-        time.sleep(1.2)  # the slow reset finishes on the server
+        assert slow_done.wait(10)  # the slow reset finishes on the server
         asyncio.run(play_async(url))
-        time.sleep(1.2)
+        assert slow_done.wait(10)
     assert resets == [1, 2, 1, 2]
 
 

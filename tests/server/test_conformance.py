@@ -257,7 +257,7 @@ def test_env_threads_mode_replays_exactly_and_one_slow_session_blocks_no_other()
         def step(self, action, **kwargs):
             reasoning = action.get("reasoning") if isinstance(action, dict) else getattr(action, "reasoning", None)
             if reasoning == "slow":
-                time.sleep(1.5)
+                time.sleep(3.0)  # a fast step that waited for it takes >= 2.8 s; one that did not has 2 s to spare
             return super().step(action, **kwargs)
 
     with serve_in_thread(create_app(env_factory=SlowOnRequest, env_threads=2)) as url:
@@ -272,7 +272,7 @@ def test_env_threads_mode_replays_exactly_and_one_slow_session_blocks_no_other()
         time.sleep(0.2)
         t0 = time.monotonic()
         fast.step({"action_type": "literature_search"})
-        assert time.monotonic() - t0 < 1.0, "the other session waited for the slow step"
+        assert time.monotonic() - t0 < 2.0, "the other session waited for the slow step"
         t.join()
         slow.close()
         fast.close()
