@@ -679,15 +679,15 @@ if __name__ == "__main__":
 
 
 __all__ = [
+    "generated_blocks",
     "ppo_seeds_table",
     "ppo_table",
     "publish",
     "publish_ppo",
     "publish_sweep",
-    "replace_block",
-    "generated_blocks",
     "readme_block",
     "refresh",
+    "replace_block",
     "seeds_table",
     "sweep_block",
     "table",

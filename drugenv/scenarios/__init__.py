@@ -80,4 +80,4 @@ def suite_episodes(suite: str, episodes: int, seed: int = 0) -> list[tuple[str, 
     raise UnknownScenarioError(suite, SUITES, kind="suite")
 
 
-__all__ = ["CURATED_NAMES", "HELDOUT_SUITES", "SUITES", "TWIN_SCENARIO", "Scenario", "curated_scenarios", "make_scenario", "suite_episodes"]
+__all__ = ["CURATED_NAMES", "HELDOUT_SUITES", "SUITES", "Scenario", "TWIN_SCENARIO", "curated_scenarios", "make_scenario", "suite_episodes"]
