@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-import tyro
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -107,6 +106,9 @@ async def _load(url: str, clients: int, args: Args, observations: list[dict[str,
 
 
 def main(args: Args) -> list[dict[str, Any]]:
+    from records import check_args
+
+    check_args(args, at_least={"clients": 1, "act_rounds": 1, "max_steps": 1, "max_new_tokens": 1, "torch_threads": 1, "num_cpus": 1}, outputs=("out",))
     import httpx
     import ray
     from ray import serve
@@ -151,4 +153,6 @@ def main(args: Args) -> list[dict[str, Any]]:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    from records import cli
+
+    sys.exit(cli(main, Args, "bench_agent_service.py"))

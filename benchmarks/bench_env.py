@@ -35,7 +35,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Literal, Optional
 
 import numpy as np
-import tyro
+
+from records import check_args
 
 
 @dataclass
@@ -294,6 +295,7 @@ def one_pass(steps: int, seed: int) -> dict[str, float]:
 
 
 def main(args: Args) -> None:
+    check_args(args, at_least={"steps": 1, "repeats": 1, "profile_top": 1})
     import os
     import statistics
 
@@ -337,4 +339,8 @@ def main(args: Args) -> None:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    import sys
+
+    from records import cli
+
+    sys.exit(cli(main, Args, "bench_env.py"))

@@ -36,7 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-import tyro
+from records import check_args
+
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -100,6 +101,7 @@ def time_layout(model: str, layout: str, iterations: int, seed: int) -> dict[str
 
 
 def main(args: Args) -> None:
+    check_args(args, at_least={"iterations": 1, "num_cpus": 1})
     import ray
 
     from drugenv.training.configs import init_ray
@@ -130,4 +132,8 @@ def main(args: Args) -> None:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    import sys
+
+    from records import cli
+
+    sys.exit(cli(main, Args, "bench_grpo.py"))

@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-import tyro
+from records import check_args
+
 
 
 @dataclass
@@ -75,7 +76,12 @@ def time_iterations(config: str, envs_per_runner: int, iterations: int) -> dict[
 
 
 def main(args: Args) -> None:
+    check_args(args, at_least={"envs_per_runner": 1, "iterations": 1, "num_cpus": 1})
     import ray
+
+    from drugenv.training.configs import load_rllib_config
+
+    load_rllib_config(args.config)  # a config that is not there is refused before Ray starts
 
     ray.init(address="local", num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False)
     try:
@@ -99,4 +105,8 @@ def main(args: Args) -> None:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    import sys
+
+    from records import cli
+
+    sys.exit(cli(main, Args, "bench_ppo.py"))

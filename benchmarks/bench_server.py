@@ -44,10 +44,10 @@ from typing import Any, Callable, Literal, Optional
 
 import orjson
 import picows
-import tyro
 
 from drugenv.server.app import DEFAULT_ENV_THREADS
 from drugenv.server.serve import AsgiServer
+from records import check_args
 
 
 @dataclass
@@ -564,15 +564,19 @@ def main(args: Args) -> None:
         serve(args.serve, args.port, max_sessions=args.clients, env_threads=args.env_threads, workers=args.workers,
               asgi_server=args.asgi_server)
         return
-    if args.serve_replicas < 0:
-        raise SystemExit(f"--serve-replicas must be >= 0, got {args.serve_replicas}")
-    if args.episodes < 1:
-        raise SystemExit(f"--episodes must be >= 1 (measured episodes per client, after a warm-up one), got {args.episodes}")
+    check_args(args, at_least={"clients": 1, "episodes": 1, "max_steps": 1, "repeats": 1, "env_threads": 0, "workers": 1,
+                               "serve_replicas": 0, "memory_sessions": 0, "memory_steps": 0})
+    from drugenv.errors import ConfigError
+    from drugenv.simulator.params import SimParams
+
+    cap = SimParams().max_steps
+    if args.memory_sessions and args.memory_steps >= cap:  # the sessions must stay open, mid-episode
+        raise ConfigError(f"--memory-steps must be fewer than the episode's {cap}-step cap, got {args.memory_steps}")
     if args.serve_replicas and (args.workers != 1 or args.asgi_server != "uvicorn" or args.memory_sessions):
-        raise SystemExit("--serve-replicas measures the Serve app's throughput: leave out --workers, --asgi-server "
-                         "and --memory-sessions (they set up drugenv serve-env)")
+        raise ConfigError("--serve-replicas measures the Serve app's throughput: leave out --workers, --asgi-server "
+                          "and --memory-sessions (they set up drugenv serve-env)")
     if args.serve_ingress != "proxy" and not args.serve_replicas:
-        raise SystemExit("--serve-ingress sets up the Serve app: give --serve-replicas N too")
+        raise ConfigError("--serve-ingress sets up the Serve app: give --serve-replicas N too")
     print(f"config: {asdict(args)}")
     load_before = os.getloadavg()[0]
     if args.memory_sessions > 0:
@@ -624,4 +628,6 @@ def _write(args: Args, results: dict[str, Any], load_before: float) -> None:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    from records import cli
+
+    sys.exit(cli(main, Args, "bench_server.py"))

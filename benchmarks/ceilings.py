@@ -39,9 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-import tyro
 
-from records import ROOT
+from records import ROOT, check_args
 
 COMPILED: tuple[str, ...] = (
     "drugenv/simulator/environment.py", "drugenv/simulator/evidence.py", "drugenv/simulator/rules.py",
@@ -245,6 +244,12 @@ def main(args: Args) -> None:
             _import_from(args.package_root)
         serve_variant(args.variant, args.seed)
         return
+    check_args(args, at_least={"steps": 1, "turn": 1})
+    missing = [m for m in args.cython_modules or () if not (ROOT / m).is_file()]
+    if missing:
+        from drugenv.errors import ConfigError
+
+        raise ConfigError(f"--cython-modules {missing[0]} is not a file (paths from the repository root, e.g. {COMPILED[0]})")
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="drugenv-cython-") as scratch:
         compiled = build_compiled(args.cython_modules or COMPILED, Path(scratch)) if args.cython else None
@@ -266,4 +271,12 @@ def main(args: Args) -> None:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    import tyro
+
+    parsed = tyro.cli(Args)
+    if parsed.variant is not None:  # internal: drugenv is imported from --package-root first, so not by the CLI wrapper
+        main(parsed)
+    else:
+        from drugenv.cli import run_command
+
+        sys.exit(run_command("benchmarks/ceilings.py", main, parsed))

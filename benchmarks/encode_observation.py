@@ -20,9 +20,8 @@ import json
 import random
 from dataclasses import dataclass
 
-import tyro
 from bench_server import CURATED, random_action
-from records import best_us_per_item
+from records import best_us_per_item, check_args
 
 
 @dataclass
@@ -60,6 +59,7 @@ def observations(args: Args) -> list:
 
 
 def main(args: Args) -> dict[str, float]:
+    check_args(args, at_least={"episodes": 1, "max_steps": 1, "repeats": 1}, outputs=())
     from drugenv.server.protocol import EpisodeObservationData, observation_data
 
     obs_all = observations(args)
@@ -84,4 +84,8 @@ def main(args: Args) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    import sys
+
+    from records import cli
+
+    sys.exit(cli(main, Args, "encode_observation.py"))

@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-import tyro
-from records import best_us_per_item
+from records import best_us_per_item, check_args
 
 
 @dataclass
@@ -53,6 +52,7 @@ def observations(episodes: int) -> list:
 
 
 def main(args: Args) -> None:
+    check_args(args, at_least={"episodes": 1, "repeats": 1}, outputs=())
     from drugenv.gym_envs.vector_env import EpisodeFeatures, vector_features
 
     obs_all = observations(args.episodes)
@@ -78,4 +78,8 @@ def main(args: Args) -> None:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    import sys
+
+    from records import cli
+
+    sys.exit(cli(main, Args, "encode_vector.py"))

@@ -26,7 +26,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-import tyro
+from records import check_args
+
 
 _PROBE = '''
 import atexit, gc, json, os, sys, time
@@ -87,6 +88,7 @@ def in_window(pauses: list[list[float]], start: float, end: float) -> dict[str, 
 
 
 def main(args: Args) -> None:
+    check_args(args, at_least={"clients": 1, "episodes": 1, "workers": 1, "repeats": 1})
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         probe_dir, record = Path(tmp) / "probe", Path(tmp) / "run.json"
@@ -125,4 +127,6 @@ def main(args: Args) -> None:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    from records import cli
+
+    sys.exit(cli(main, Args, "gc_pauses.py"))

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-import tyro
 
 from records import pass_ratio
 
@@ -300,11 +299,12 @@ def figure(records: Records) -> Any:
 def rewrite(page: Path, block: str) -> bool:
     """Replace the generated block of ``page`` with ``block`` (the README's results blocks' machinery);
     True if the text changed."""
+    from drugenv.errors import ConfigError
     from drugenv.evaluation.results_table import replace_block
 
     text = page.read_text()
     if not replace_block("goals", "issue14", f"{BEGIN}\n{block}\n{END}", page):
-        raise ValueError(f"{page} has no generated block (a line {BEGIN!r}, then one {END!r})")
+        raise ConfigError(f"{page} has no generated block (a line {BEGIN!r}, then one {END!r})")
     return page.read_text() != text
 
 
@@ -319,6 +319,15 @@ class Args:
 
 
 def main(args: Args) -> None:
+    from drugenv.cli import check_output_path
+    from drugenv.errors import ConfigError
+
+    if not args.records.is_dir():
+        raise ConfigError(f"--records {args.records} is not a folder of benchmark records (the committed ones: {RECORDS})")
+    if args.write is not None and not args.write.is_file():
+        raise ConfigError(f"--write {args.write} is not a file: it rewrites the generated block of a page that has one")
+    if args.plot is not None:
+        check_output_path(args.plot, "--plot")
     records = load_records(args.records)
     block = scoreboard(records)
     if args.write is None:
@@ -337,4 +346,8 @@ def main(args: Args) -> None:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    import sys
+
+    from records import cli
+
+    sys.exit(cli(main, Args, "goals.py"))

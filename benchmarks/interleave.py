@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Literal
 
 import numpy as np
-import tyro
 
 from bench_env import _cold, _core_actions  # the rows' action streams, decoded for the core; a cold start
+from records import check_args
 
 
 @dataclass
@@ -123,6 +123,7 @@ def interleave(kind: str, steps: int, turn: int) -> dict[str, float]:
 
 
 def main(args: Args) -> None:
+    check_args(args, at_least={"steps": 1, "turn": 1}, outputs=())
     print(f"CPU µs per core step ({args.steps} steps, turns of {args.turn})")
     print(f"{'encoder':<8} {'core':>8} {'encoder':>8} {'sum':>8} {'together':>9} {'together / sum':>15}")
     for kind in (("text", "vector", "unrelated") if args.encoder == "all" else (args.encoder,)):
@@ -133,4 +134,8 @@ def main(args: Args) -> None:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    import sys
+
+    from records import cli
+
+    sys.exit(cli(main, Args, "interleave.py"))

@@ -102,3 +102,35 @@ def write_record(path: str, benchmark: str, config: dict[str, Any], results: dic
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(record, indent=2) + "\n")
     return record
+
+
+def check_args(args: Any, *, at_least: Optional[dict[str, int]] = None, outputs: tuple[str, ...] = ("json_out",)) -> None:
+    """Refuse bad flag values before any work is done, as drugenv's own commands do: a ``ConfigError`` that
+    ``cli`` prints as one line (exit 2). Each ``at_least`` field must be at least its minimum (a list field:
+    every value, and one at least); each ``outputs`` field that is set must be a path a file can be written
+    to (checked now: a record that cannot be written would be lost after the whole benchmark ran)."""
+    from drugenv.cli import check_output_path
+    from drugenv.errors import ConfigError
+
+    for name, low in (at_least or {}).items():
+        value, flag = getattr(args, name), "--" + name.replace("_", "-")
+        values = list(value) if isinstance(value, (list, tuple)) else [value]
+        if not values:
+            raise ConfigError(f"{flag} needs at least one value")
+        bad = next((v for v in values if v < low), None)
+        if bad is not None:
+            raise ConfigError(f"{flag} must be >= {low}, got {bad}")
+    for name in outputs:
+        path = getattr(args, name, None)
+        if path is not None:
+            check_output_path(path, "--" + name.replace("_", "-"))
+
+
+def cli(main: Callable[[Any], Any], args_type: type, prog: str) -> int:
+    """Parse the command line into ``args_type`` and run ``main`` with ``drugenv.cli.run_command``'s handling
+    of mistakes (a ``DrugEnvError``: one line on stderr, exit 2)."""
+    import tyro
+
+    from drugenv.cli import run_command
+
+    return run_command(f"benchmarks/{prog}", main, tyro.cli(args_type))
