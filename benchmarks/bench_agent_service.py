@@ -117,12 +117,16 @@ def main(args: Args) -> list[dict[str, Any]]:
     from drugenv.simulator.environment import DrugTargetEnvironment
     from serve.agent_service import build_agent_service
 
+    if args.checkpoint is not None and not Path(args.checkpoint).is_dir():
+        from drugenv.errors import ConfigError
+
+        raise ConfigError(f"--checkpoint {args.checkpoint} is not a folder (a GRPO checkpoint or a peft adapter)")
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     tmp = tempfile.TemporaryDirectory(prefix="bench-agent-")
     checkpoint = args.checkpoint or str(_tiny_checkpoint(Path(tmp.name)))
     observations = [DrugTargetEnvironment().reset(seed=s).model_dump(mode="json") for s in range(32)]
-    port = free_port()
     ray.init(address="local", num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False)
+    port = free_port()  # after ray.init: Ray binds several ports of its own and could take it
     rows = []
     try:
         serve.start(http_options={"host": "127.0.0.1", "port": port})

@@ -104,11 +104,12 @@ def main(args: Args) -> None:
     check_args(args, at_least={"iterations": 1, "num_cpus": 1})
     import ray
 
+    from drugenv.errors import ConfigError
     from drugenv.training.configs import init_ray
 
     unknown = [name for name in args.layouts if name not in LAYOUTS]
-    if unknown:
-        raise SystemExit(f"unknown layouts {unknown}; expected some of {list(LAYOUTS)}")
+    if unknown or not args.layouts:
+        raise ConfigError(f"--layouts {' '.join(unknown) or '(none)'}: expected some of {' '.join(LAYOUTS)}")
     model = resolve_model(args.model)
     init_ray(num_cpus=args.num_cpus)
     try:

@@ -26,6 +26,7 @@ Results to expect: ``docs/performance_history.md``, "Fourteenth round".
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
@@ -245,11 +246,11 @@ def main(args: Args) -> None:
         serve_variant(args.variant, args.seed)
         return
     check_args(args, at_least={"steps": 1, "turn": 1})
-    missing = [m for m in args.cython_modules or () if not (ROOT / m).is_file()]
+    missing = [m for m in args.cython_modules or () if not glob.glob(str(ROOT / m))]  # paths or globs, as cythonize takes
     if missing:
         from drugenv.errors import ConfigError
 
-        raise ConfigError(f"--cython-modules {missing[0]} is not a file (paths from the repository root, e.g. {COMPILED[0]})")
+        raise ConfigError(f"--cython-modules {missing[0]} matches no file (paths or globs from the repository root, e.g. {COMPILED[0]})")
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="drugenv-cython-") as scratch:
         compiled = build_compiled(args.cython_modules or COMPILED, Path(scratch)) if args.cython else None

@@ -99,7 +99,7 @@ def create_app(runs: str | Path = "runs", *, snapshots: tuple[str, ...] = (), po
         files = all_snapshots()
         if episode_id in files:
             return snapshot_view(episode_id, files[episode_id]).model_dump(mode="json")
-        raise NotFound("episode", episode_id, [*list(book.live), *files])
+        raise NotFound("episode", episode_id, [*book.live, *files])
 
     def episodes_index() -> dict[str, Any]:
         from drugenv.agents.baselines import BASELINES

@@ -239,7 +239,7 @@ class EpisodeBook:
 
     def close(self) -> None:
         self._stop.set()
-        for e in self.live.values():
+        for e in list(self.live.values()):  # a copy: a request may still be starting one
             e.thread.join(timeout=5)
         self._tmp.cleanup()
 

@@ -12,6 +12,7 @@ import csv
 import json
 import math
 import re
+import time
 from pathlib import Path
 from typing import Any, Optional
 
@@ -57,6 +58,18 @@ def _text(v: Any) -> Optional[str]:
     return v if isinstance(v, str) else None
 
 
+APPEND_GRACE_S = 60.0
+"""An unterminated last row of a ``result.json`` written this recently is a write in progress; an older one is
+damage (a trial that died mid-row), reported."""
+
+
+def _written_lately(path: Path) -> bool:
+    try:
+        return time.time() - path.stat().st_mtime < APPEND_GRACE_S
+    except OSError:
+        return False
+
+
 def _parses(line: str) -> bool:
     try:
         json.loads(line)
@@ -76,7 +89,7 @@ def _tune_trials(tune_dir: Path, problems: list[str], root: Path) -> list[dict[s
             problems.append(f"{result.relative_to(root)}: cannot be read ({e}); trial shown without results.")
             text = ""
         lines = [ln for ln in text.split("\n") if ln.strip()]
-        if lines and not text.endswith("\n") and not _parses(lines[-1]):
+        if lines and not text.endswith("\n") and not _parses(lines[-1]) and _written_lately(result):
             lines.pop()  # Tune is still appending this row: the one before it is the trial's latest
         try:
             last = json.loads(lines[-1]) if lines else {}

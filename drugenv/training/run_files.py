@@ -30,6 +30,10 @@ CURVE_PNG = "evidence/training_curve.png"
 CHECKPOINT_BEST = "checkpoint_best"  # GRPO with validation selection (run.select_suite)
 
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # read once, at import (os.umask can only be read by setting it)
+
+
 def write_text_atomic(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename: the dashboard polls run folders while
     runs write them, and ``Path.write_text`` truncates first, so a poll could read an empty or half file."""
@@ -38,7 +42,7 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
-        os.chmod(tmp, 0o644)  # what write_text gives under the usual umask (mkstemp makes it 0600)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # what write_text gives (mkstemp makes it 0600)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

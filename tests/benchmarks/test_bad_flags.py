@@ -15,9 +15,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 CASES = [
     ("bench_env.py", ["--steps", "0"], "--steps must be >= 1, got 0"),
-    ("bench_env.py", ["--json-out", "/etc/hostname/x.json"], "is a file, so no folder can be made under it"),
+    ("bench_env.py", ["--json-out", "{FILE}/x.json"], "is a file, so no folder can be made under it"),
     ("ceilings.py", ["--turn", "0"], "--turn must be >= 1, got 0"),
-    ("ceilings.py", ["--cython-modules", "drugenv/nope.py"], "--cython-modules drugenv/nope.py is not a file"),
+    ("ceilings.py", ["--cython-modules", "drugenv/nope.py"], "--cython-modules drugenv/nope.py matches no file"),
     ("interleave.py", ["--steps", "0"], "--steps must be >= 1, got 0"),
     ("encode_observation.py", ["--repeats", "0"], "--repeats must be >= 1, got 0"),
     ("encode_vector.py", ["--episodes", "0"], "--episodes must be >= 1, got 0"),
@@ -34,7 +34,10 @@ CASES = [
 
 
 @pytest.mark.parametrize("script,flags,message", CASES, ids=[f"{c[0]} {' '.join(c[1])}" for c in CASES])
-def test_a_bad_flag_is_one_line_and_exit_2(script, flags, message, tmp_path):
+def test_a_bad_flag_is_one_line_and_exit_2(script, flags, message, tmp_path, tmp_path_factory):
+    a_file = tmp_path_factory.mktemp("in_the_way") / "a_file"  # a file where --json-out needs a folder
+    a_file.write_text("")
+    flags = [f.replace("{FILE}", str(a_file)) for f in flags]
     run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *flags], cwd=tmp_path, capture_output=True,
                          text=True, timeout=120, env={**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"})
     assert run.returncode == 2, run.stderr[-2000:]

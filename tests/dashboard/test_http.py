@@ -321,6 +321,10 @@ def test_sweep_trial_ids_stay_names_and_damaged_tune_files_are_problems(client, 
                                                        "heldout/decision_utility": 0.5}) + '\n{"trial_id": "t0", "trai')
     d = client.get("/api/runs/sweeps/appending").json()
     assert d["problems"] == [] and [(t["eval_rounds"], t["heldout/decision_utility"]) for t in d["trials"]] == [(1, 0.5)]
+    old = time.time() - 3600  # written an hour ago and never finished: a trial that died mid-row, reported
+    os.utime(appending / "result.json", (old, old))
+    d = client.get("/api/runs/sweeps/appending").json()
+    assert len(d["problems"]) == 1 and "last line is not valid JSON" in d["problems"][0]
 
 
 def test_a_run_named_like_a_placeholder_opens(client, runs_root):

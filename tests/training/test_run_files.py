@@ -18,7 +18,10 @@ def test_a_rewrite_replaces_the_file_whole_and_leaves_no_temporary(tmp_path):
     write_text_atomic(path, '{"new": 2}')
     assert json.loads(path.read_text()) == {"new": 2}
     assert path.stat().st_ino != inode  # a new file renamed over the old one, never the old one truncated
-    assert stat.S_IMODE(path.stat().st_mode) == 0o644 and os.listdir(tmp_path) == ["settings.json"]
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask  # as write_text would have made it
+    assert os.listdir(tmp_path) == ["settings.json"]
 
 
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
