@@ -44,5 +44,9 @@ def test_the_main_job_runs_the_two_runner_layout(bench):
 
 
 def test_unknown_layout_is_refused(bench):
-    with pytest.raises(SystemExit, match="unknown layouts"):
+    from drugenv.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--layouts three_runners: expected some of one_runner"):
         bench.main(bench.Args(layouts=["three_runners"]))
+    with pytest.raises(ConfigError, match=r"--layouts \(none\)"):
+        bench.main(bench.Args(layouts=[]))
