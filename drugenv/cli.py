@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -125,6 +126,27 @@ def check_output_path(path: str | Path, flag: str, *, directory: bool = False) -
             pass
     except OSError as e:  # a name too long, a folder that takes no files...
         raise ConfigError(f"{flag} {path} cannot be written: {e.strerror or e}") from None
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename, so a reader never sees an empty or half
+    file (``Path.write_text`` truncates first): run files and snapshots the dashboard polls while they are written."""
+    import tempfile
+
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # what write_text gives (mkstemp makes it 0600)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # the process's umask, read once at import (os.umask can only be read by setting it)
 
 
 def one_line(error: BaseException) -> str:

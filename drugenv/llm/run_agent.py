@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -262,12 +261,11 @@ class DashboardState(_Snap):
 
 def write_dashboard(state: DashboardState, path: str | Path) -> None:
     """Write ``state`` as JSON atomically (temp file + rename), so readers never see half a file."""
+    from drugenv.cli import write_text_atomic
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(state.model_dump_json(indent=2))
-    os.replace(tmp, path)
+    write_text_atomic(path, state.model_dump_json(indent=2))
 
 
 # ---------------------------------------------------------------------------------------------

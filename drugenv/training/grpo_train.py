@@ -32,12 +32,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Mapping, Optional
 
+from drugenv.cli import write_text_atomic
 from drugenv.errors import ConfigError
 from drugenv.evaluation.metrics import LOWER_IS_BETTER
 from drugenv.llm.checkpoint import ADAPTER_DIR, CHECKPOINT_META  # the checkpoint layout's one definition
 from drugenv.llm.prompts import DEFAULT_MAX_PROMPT_TOKENS
 from drugenv.training import metrics as M
-from drugenv.training.run_files import CHECKPOINT_BEST, CHECKPOINT_FINAL, RunFiles, write_text_atomic
+from drugenv.training.run_files import CHECKPOINT_BEST, CHECKPOINT_FINAL, RunFiles
 
 
 # ------------------------------------------------------------------------------------- model prep

@@ -15,12 +15,11 @@ its SFT model. The dashboard (``drugenv.dashboard.runs``) reads this layout.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from drugenv import provenance
+from drugenv.cli import write_text_atomic  # the dashboard polls run folders while runs write them
 from drugenv.llm.checkpoint import CHECKPOINT_FINAL  # a run's last checkpoint, named where checkpoints are read
 
 SETTINGS = "settings.json"
@@ -28,25 +27,6 @@ METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
 CURVE_PNG = "evidence/training_curve.png"
 CHECKPOINT_BEST = "checkpoint_best"  # GRPO with validation selection (run.select_suite)
-
-
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)  # read once, at import (os.umask can only be read by setting it)
-
-
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename: the dashboard polls run folders while
-    runs write them, and ``Path.write_text`` truncates first, so a poll could read an empty or half file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # what write_text gives (mkstemp makes it 0600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class RunFiles:
@@ -98,5 +78,4 @@ class RunFiles:
         return self.out / CURVE_PNG
 
 
-__all__ = ["CHECKPOINT_BEST", "CHECKPOINT_FINAL", "CURVE_PNG", "METRICS", "RunFiles", "SETTINGS", "SUMMARY",
-           "write_text_atomic"]
+__all__ = ["CHECKPOINT_BEST", "CHECKPOINT_FINAL", "CURVE_PNG", "METRICS", "RunFiles", "SETTINGS", "SUMMARY"]

@@ -41,7 +41,7 @@ from typing import Annotated, Any, Mapping, Optional
 
 import tyro
 
-from drugenv.cli import check_output_path
+from drugenv.cli import check_output_path, write_text_atomic  # (the dashboard reads the sweep's files while it writes them)
 from drugenv.errors import ConfigError
 
 HELDOUT_COLUMNS: tuple[str, ...] = ("decision_accuracy", "brier", "ece", "credits_used", "decision_utility", "mean_return")
@@ -357,7 +357,6 @@ def _write_outputs(sweep: ModuleType, algo: str, rows: list[dict[str, Any]], out
     import csv
     import io
 
-    from drugenv.training.run_files import write_text_atomic  # the dashboard reads these while the sweep writes them
 
     metric = sweep.METRIC
     table = format_table(rows, metric)

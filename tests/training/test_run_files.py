@@ -8,7 +8,8 @@ import stat
 
 import pytest
 
-from drugenv.training.run_files import RunFiles, write_text_atomic
+from drugenv.cli import write_text_atomic
+from drugenv.training.run_files import RunFiles
 
 
 def test_a_rewrite_replaces_the_file_whole_and_leaves_no_temporary(tmp_path):
