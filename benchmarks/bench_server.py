@@ -598,7 +598,9 @@ def main(args: Args) -> None:
     loads = {run.pop("load_sha256") for kind in kinds for run in runs[kind]}
     if len(loads) != 1:  # the same seeds must have drawn the same actions from every server's observations
         raise RuntimeError(f"the servers were sent different loads ({len(loads)} digests): they played other episodes")
-    results: dict[str, Any] = {kind: {key: statistics.median(run[key] for run in runs[kind]) for key, value
+    # Rounded: with an even --repeats a median is the mean of two runs, whose float noise (1234.5600000001)
+    # would otherwise land in the record.
+    results: dict[str, Any] = {kind: {key: round(statistics.median(run[key] for run in runs[kind]), 4) for key, value
                                       in runs[kind][0].items() if isinstance(value, (int, float))} for kind in kinds}
     results["load_sha256"] = loads.pop()
     print(f"\nmedians over {args.repeats} alternating runs:")

@@ -128,6 +128,10 @@ def check_output_path(path: str | Path, flag: str, *, directory: bool = False) -
         raise ConfigError(f"{flag} {path} cannot be written: {e.strerror or e}") from None
 
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # the process's umask, read once at import (os.umask can only be read by setting it)
+
+
 def write_text_atomic(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename, so a reader never sees an empty or half
     file (``Path.write_text`` truncates first): run files and snapshots the dashboard polls while they are written."""
@@ -143,10 +147,6 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)  # the process's umask, read once at import (os.umask can only be read by setting it)
 
 
 def one_line(error: BaseException) -> str:
