@@ -98,6 +98,20 @@ def sealed_seed(seed: int, secret: str) -> int:
     return (SEALED_TRAIN_WORLDS_START if seed < TEST_SEED_OFFSET else TEST_SEED_OFFSET) + h
 
 
+def sealed_noise_key(seed: int, secret: str) -> bytes:
+    """The key of a sealed episode's readout noise: a keyed hash (BLAKE2b, 32 bytes) of the public seed.
+
+    Unsealed, a query's noise is seeded by a CRC-32 of (world seed, query), which is cheap and, the
+    seed being public, hides nothing. Sealed, that would hide little: CRC-32 is a 32-bit state
+    machine, so the state after the world seed's digits fixes every query's noise in the episode, and
+    that one 32-bit value can be searched for by checking two readouts of one quantity against each
+    other (GTEx against the toxicity panel's tissue levels), no truth needed; with the noise known the
+    readouts are exact. So a sealed episode keys its noise with this key instead (``evidence``).
+    """
+    return hashlib.blake2b(str(int(seed)).encode(), key=secret.encode("utf-8")[:64], digest_size=32,
+                           person=b"drugenv noise").digest()
+
+
 class DrugTargetEnvironment:
     """Drug-target validation as a POMDP.
 
@@ -171,7 +185,7 @@ class DrugTargetEnvironment:
     |---------------|----------------|---------------------------------------|
     | reward_config | RewardConfig() | reward weights and decision scoring   |
     | sim_params    | SimParams()    | step cap, budgets and noise per tier  |
-    | seal          | None           | secret that salts the world seed      |
+    | seal          | None           | secret that salts the world and noise |
 
     ## Version History
     - v0: initial release.
@@ -179,6 +193,9 @@ class DrugTargetEnvironment:
       ``outcome()`` and ``oracle_view()`` replace ``debug_truth()``.
     - v0.2: sealed train seeds map among 2^62 worlds (were: the million train worlds, which can be
       enumerated), so sealed episodes of seeds below ``TEST_SEED_OFFSET`` differ from v0.1's.
+    - v0.3: a sealed episode keys its readouts' noise with a secret key (``sealed_noise_key``; was: a
+      CRC-32 of the world seed, one 32-bit state that readouts alone could be searched for), so every
+      sealed episode reads other noise than v0.2's. Unsealed episodes are unchanged.
 
     >>> env = DrugTargetEnvironment()
     >>> obs = env.reset(seed=0, scenario="egfr_nsclc_viable")
@@ -233,10 +250,11 @@ class DrugTargetEnvironment:
         new_episode_id = episode_id or _episode_uuid(rng)
         sc = make_scenario(scenario, world_seed, difficulty, self.sim_params, rng=rng)
         # Trusted: the scenario is a validated Scenario (or built as one), world_seed an int, scenario_id its str;
-        # the fields counted as set are the four that FullLatentState(...) would have been given.
+        # the fields counted as set are the five that FullLatentState(...) would have been given.
+        noise_key = world_seed if self._seal is None else sealed_noise_key(seed, self._seal)
         self._latent = latent = trusted(FullLatentState, profile=sc.profile, quality=sc.quality, world_seed=world_seed,
-                                        scenario_id=sc.scenario_id, covered_key_dimensions=set())
-        object.__setattr__(latent, "__pydantic_fields_set__", {"profile", "quality", "world_seed", "scenario_id"})
+                                        scenario_id=sc.scenario_id, noise_key=noise_key, covered_key_dimensions=set())
+        object.__setattr__(latent, "__pydantic_fields_set__", {"profile", "quality", "world_seed", "scenario_id", "noise_key"})
         self._book = EpisodeBook(credits=CreditState(total=sc.credits), difficulty=sc.difficulty, max_steps=self.sim_params.max_steps)
         self._episode_id = new_episode_id
         self._cum_reward = 0.0

@@ -10,6 +10,7 @@ the data keys.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import zlib
@@ -47,17 +48,30 @@ def _stable_seed(*parts: Any) -> int:
     return zlib.crc32(json.dumps(parts, sort_keys=True, default=str).encode())
 
 
-def _coverage_seed(episode_seed: int, db: str) -> int:
+def _sealed_seed(noise_key: bytes, text: str) -> int:
+    """A sealed episode's seed for one stream: 128 bits of BLAKE2b keyed by the episode's secret noise key
+    (``environment.sealed_noise_key``), so no value smaller than the key ties two queries' noise together."""
+    return int.from_bytes(hashlib.blake2b(text.encode(), key=noise_key, digest_size=16).digest(), "little")
+
+
+def _coverage_seed(episode_seed: int | bytes, db: str) -> int:
     """``_stable_seed(episode_seed, "coverage", db)`` without the encoder (every database name is plain
-    ASCII, so its JSON is the name in quotes): a new episode draws each database's coverage once."""
+    ASCII, so its JSON is the name in quotes): a new episode draws each database's coverage once.
+    A sealed episode's noise key (bytes) seeds through ``_sealed_seed`` instead."""
     if type(episode_seed) is not int:
+        if isinstance(episode_seed, bytes):
+            return _sealed_seed(episode_seed, f'["coverage", "{db}"]')
         return _stable_seed(episode_seed, "coverage", db)
     return zlib.crc32(f'[{episode_seed}, "coverage", "{db}"]'.encode())
 
 
-def _query_seed(episode_seed: int, action_type: ActionType, params: dict, params_json: Optional[str]) -> int:
+def _query_seed(episode_seed: int | bytes, action_type: ActionType, params: dict, params_json: Optional[str]) -> int:
     """``_stable_seed(episode_seed, action_type.value, params)``, reusing the parameters' JSON when the
-    caller has it (the rule engine's redundancy key is that text): the same bytes, one encoding less."""
+    caller has it (the rule engine's redundancy key is that text): the same bytes, one encoding less.
+    A sealed episode's noise key (bytes) seeds through ``_sealed_seed`` instead."""
+    if isinstance(episode_seed, bytes):
+        text = params_json if params_json is not None else json.dumps(params, sort_keys=True, default=str)
+        return _sealed_seed(episode_seed, f'["{action_type.value}", {text}]')
     if params_json is None or type(episode_seed) is not int:
         return _stable_seed(episode_seed, action_type.value, params)
     # json.dumps of [int, str, dict] is "[" + the items joined by ", " + "]"; action values are plain ASCII names.
@@ -108,7 +122,7 @@ def _clip(x: float, lo: float, hi: float) -> float:
 
 
 @lru_cache(maxsize=65536)
-def _coverage_draw(episode_seed: int, db: str) -> float:
+def _coverage_draw(episode_seed: int | bytes, db: str) -> float:
     """The uniform draw that decides whether ``db`` holds data in this episode (cached: it is fixed per episode)."""
     return float(seeded_generator(_coverage_seed(episode_seed, db)).random())
 
@@ -121,9 +135,13 @@ def _level(tpm: float) -> str:
     return "off" if tpm < 1 else "low" if tpm < 10 else "moderate" if tpm < 100 else "high"
 
 
-def generate(profile: TargetProfile, quality: DataQualityState, action: DrugTargetAction, episode_seed: int,
+def generate(profile: TargetProfile, quality: DataQualityState, action: DrugTargetAction, episode_seed: int | bytes,
              params_json: Optional[str] = None) -> IntermediateOutput:
     """Simulate the readout of one evidence action (meta and terminal actions are handled by the environment).
+
+    ``episode_seed`` keys the noise (``FullLatentState.noise_key``): the world seed, whose CRC-32 with the
+    query seeds it, or a sealed episode's secret key (bytes), whose keyed BLAKE2b does. A CRC-32 would
+    leave a sealed episode's noise one 32-bit search away (``environment.sealed_noise_key``).
 
     ``params_json``: ``json.dumps(action.parameters, sort_keys=True)`` if the caller has it (the
     second half of ``action.key()``); it only saves encoding the parameters again.

@@ -98,14 +98,17 @@ class DataQualityState(_Frozen):
 class FullLatentState(BaseModel):
     """The secret side of an episode (the public side is ``simulator.episode.EpisodeBook``).
 
-    ``world_seed`` seeds every noise draw; it equals the reset seed unless the environment is
-    sealed, in which case it is derived from (seed, secret) and never shown.
+    ``world_seed`` seeds the world (the scenario, the episode id); it equals the reset seed unless the
+    environment is sealed, in which case it is derived from (seed, secret) and never shown.
+    ``noise_key`` keys every readout's noise: the world seed unsealed, a secret key sealed
+    (``evidence.generate`` says why the two differ).
     """
 
     profile: TargetProfile
     quality: DataQualityState
     world_seed: int
     scenario_id: str
+    noise_key: int | bytes = Field(description="What keys the readouts' noise: the world seed, or a sealed episode's secret key.")
     covered_key_dimensions: set[EvidenceDimension] = Field(
         default_factory=set, description="Key dimensions investigated with the parameters they require (terminal coverage)."
     )

@@ -81,5 +81,5 @@ def apply(latent: FullLatentState, book: EpisodeBook, action: DrugTargetAction, 
     key_dim = covers_key_dimension(latent.profile, action)
     if key_dim is not None:
         latent.covered_key_dimensions.add(key_dim)
-    out = evidence.generate(latent.profile, latent.quality, action, latent.world_seed, params_json=check.key[1])
+    out = evidence.generate(latent.profile, latent.quality, action, latent.noise_key, params_json=check.key[1])
     return Transition(out, cost=spec.cost, new_dimension=new_dim, submitted=False)

@@ -184,6 +184,46 @@ def test_sealed_replay_is_exact_and_secret_dependent(policy_cls):
     assert play("alpha") != play("beta")
 
 
+def test_a_sealed_episodes_noise_hangs_on_its_secret_key_not_on_a_32_bit_crc_state():
+    """A query's noise is seeded by a hash of (episode key, query). Unsealed, that is a CRC-32 of the world seed
+    and the query; CRC is affine, so two queries' seeds differ by the same XOR in every world whose seed has as
+    many digits: the 32-bit state after the seed's digits fixes every query of the episode, and an agent that runs
+    code can search for it by checking two readouts of one quantity against each other (GTEx against the
+    toxicity panel), then read the exact values behind every readout. Harmless while the seed is public; a
+    sealed episode keys its noise with a secret key through BLAKE2b, where no such relation holds."""
+    from drugenv.simulator import evidence
+    from drugenv.simulator.environment import sealed_noise_key
+
+    queries = [{"database": "GTEx"}, {"database": "TCGA"}]  # parameters of the same length: the relation's condition
+
+    def seeds(key):
+        return [evidence._query_seed(key, A.QUERY_EXPRESSION, p, None) for p in queries]
+
+    a, b = seeds(10**17 + 12345), seeds(10**17 + 98765)
+    assert a != b and a[0] ^ a[1] == b[0] ^ b[1]  # unsealed: the relation the search rests on
+    a, b = seeds(sealed_noise_key(3, "k")), seeds(sealed_noise_key(4, "k"))
+    assert a[0] ^ a[1] != b[0] ^ b[1]
+    assert min(a + b) >= 2**32  # 128-bit seeds (each falls below 2**32 with odds 2**-96)
+    assert sealed_noise_key(3, "k") != sealed_noise_key(3, "l")
+
+
+def test_a_sealed_episode_plays_its_world_with_noise_of_its_own_and_replays_it():
+    from drugenv.simulator.environment import sealed_seed
+
+    seed = procedural_test_seeds(1)[0]
+    probe = [DrugTargetAction(action_type=a, parameters=p, reasoning="x") for a, p in PROBE]
+
+    def play(env, s):
+        first = env.reset(seed=s)
+        return (first.target_gene, first.indication, first.credits_remaining), [env.step(a).latest_output for a in probe]
+
+    world, sealed_outputs = play(DrugTargetEnvironment(seal="k"), seed)
+    open_world, open_outputs = play(DrugTargetEnvironment(), sealed_seed(seed, "k"))
+    assert world == open_world  # the same world...
+    assert sealed_outputs != open_outputs  # ...read through other noise than the public generator's for that world
+    assert play(DrugTargetEnvironment(seal="k"), seed) == (world, sealed_outputs)
+
+
 def test_sealed_worlds_are_drawn_from_2_62_each_apart_from_the_train_split_and_each_other():
     from drugenv.scenarios.procedural import TEST_SEED_OFFSET
     from drugenv.simulator.environment import SEALED_TRAIN_WORLDS_START, SEALED_WORLDS, sealed_seed
