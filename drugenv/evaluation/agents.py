@@ -62,7 +62,8 @@ def make_policy(spec: str, *, model: Optional[str] = None, adapter: Optional[str
         unknown = sorted(set(kwargs) - set(takes))
         if unknown:
             raise ConfigError(f"agent 'hf' does not take --extra {', '.join(unknown)}; it takes {', '.join(takes)}")
-        # --seed seeds the sampling too: the same seed, the same episodes and the same completions.
+        # --seed seeds the sampling too: each completion from (seed, its episode, its step), so the same seed gives
+        # the same episodes and the same completions at any --batch-size (llm.policy.row_seed).
         return make_hf_policy(model, adapter, seed=seed, **kwargs)  # a model that cannot be loaded is a ConfigError there
     if spec.startswith("checkpoint:"):
         return load_checkpoint_policy(spec.split(":", 1)[1], **kwargs)

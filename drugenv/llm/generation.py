@@ -17,9 +17,16 @@ stop rule and one log-prob convention:
 - **Log-probs**: ``log_softmax(raw logits / temperature)`` of each emitted token (greedy: of the raw
   logits), before any top-k/top-p truncation, i.e. what ``training.logprobs.completion_logprobs``
   recomputes for the importance ratio.
+- **Row seeds** (``row_seeds``, sampling only): each row draws from a stream of its own, seeded by its
+  seed, instead of torch's one process stream, so a completion depends on its prompt and seed, not on
+  the rows batched beside it or on what the process sampled before (evaluation and run-agent seed a row
+  by its episode and step: ``policy.HFPolicy``). The token is the Gumbel-max of the warped scores
+  (temperature, top-k, top-p as ``generate`` applies them): a draw from the same distribution as
+  ``generate``'s own sampling, from another stream. Batched kernels still differ from unbatched ones in
+  the last float bits, which can flip a token at a near tie.
 
-Only torch and ``drugenv.llm.stopping`` are imported (no transformers, no Ray): ``model`` is any
-module with Hugging Face's ``generate``.
+Only torch and ``drugenv.llm.stopping`` are imported at module level (transformers' logits processors
+only for row seeds; no Ray): ``model`` is any module with Hugging Face's ``generate``.
 """
 
 from __future__ import annotations
@@ -66,6 +73,7 @@ def generate_completions(
     temperature: float = 1.0,
     top_p: float = 1.0,
     top_k: int = 0,
+    row_seeds: Sequence[int] | None = None,
 ) -> Completions:
     """One completion per prompt, in one batched ``model.generate`` call (see the module docstring).
 
@@ -78,6 +86,8 @@ def generate_completions(
         max_new_tokens: completion cap, tokens.
         temperature: 0 = greedy, else the sampling temperature.
         top_p, top_k: nucleus mass (1.0 = off) and top-k (0 = off); sampling only.
+        row_seeds: one seed per prompt (ints >= 0): each row samples from its own stream (module
+            docstring). None: every row samples from torch's process stream. Ignored when greedy.
     """
     import torch
 
@@ -90,8 +100,12 @@ def generate_completions(
         max_new_tokens=int(max_new_tokens), do_sample=not greedy, pad_token_id=pad_id, eos_token_id=stops,
         return_dict_in_generate=True, output_logits=True, repetition_penalty=1.0,  # 1.0: none (module docstring)
     )
-    if greedy:  # None: no sampling warpers (the model's generation config would otherwise supply them)
+    if row_seeds is not None and len(row_seeds) != len(prompts):
+        raise ValueError(f"row_seeds: {len(row_seeds)} seeds for {len(prompts)} prompts")
+    if greedy or row_seeds is not None:  # None: no sampling warpers (the model's generation config would otherwise supply them)
         kwargs.update(temperature=None, top_p=None, top_k=None)
+        if not greedy:  # greedy over the warped scores plus each row's own Gumbel noise: a seeded draw per row
+            kwargs.update(do_sample=False, logits_processor=_row_seeded_sampling(row_seeds, device, temperature, top_p, top_k))
     else:
         kwargs.update(temperature=float(temperature), top_p=float(top_p), top_k=int(top_k))
     with torch.inference_mode():
@@ -108,6 +122,31 @@ def generate_completions(
         lps.append(token_lp[r, :len(comp)].tolist())
         trunc.append(not stopped)
     return Completions(comps, lps, trunc)
+
+
+def _row_seeded_sampling(row_seeds: Sequence[int], device: Any, temperature: float, top_p: float, top_k: int) -> Any:
+    """``generate``'s logits processors that turn its greedy search into a seeded draw per row: the sampling
+    warpers ``generate`` itself would apply, then Gumbel noise from each row's own generator (the argmax of
+    log-probabilities plus Gumbel noise is a draw from their distribution)."""
+    import torch
+    from transformers import LogitsProcessor, LogitsProcessorList, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
+
+    class RowGumbelNoise(LogitsProcessor):
+        def __init__(self) -> None:
+            self.generators = [torch.Generator(device=device).manual_seed(int(s)) for s in row_seeds]
+
+        def __call__(self, input_ids: Any, scores: Any) -> Any:
+            # A row draws its noise whether or not it has stopped, so its stream never depends on other rows.
+            u = torch.stack([torch.rand(scores.shape[-1], generator=g, device=scores.device) for g in self.generators])
+            gumbel = -torch.log(-torch.log(u.clamp_min(torch.finfo(u.dtype).tiny)))
+            return scores.float() + gumbel
+
+    procs = [TemperatureLogitsWarper(float(temperature))]
+    if top_k:
+        procs.append(TopKLogitsWarper(int(top_k)))
+    if top_p < 1.0:
+        procs.append(TopPLogitsWarper(float(top_p)))
+    return LogitsProcessorList([*procs, RowGumbelNoise()])
 
 
 __all__ = ["Completions", "generate_completions", "left_pad"]

@@ -17,6 +17,7 @@ latest ``act`` call (messages, token ids, log-probs, text, parse result) for log
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +45,10 @@ class SamplingConfig:
     max_new_tokens: int = 256
     """Completion length cap, tokens; a capped completion has finish_reason 'length'."""
     seed: Optional[int] = None
-    """Seed torch's RNG once when the policy is built (None: leave it alone)."""
+    """None: sample from torch's process stream. An int: ``HFPolicy.act`` samples each completion from a
+    stream of its own, seeded by (seed, the episode's id, its step), so an episode's completions do not
+    depend on the episodes batched beside it or on what was sampled before (``generation``, "Row
+    seeds"); torch's RNG is also seeded with it once, when the policy is built."""
 
     def __post_init__(self) -> None:
         if self.temperature < 0 or not 0 < self.top_p <= 1 or self.top_k < 0 or self.max_new_tokens < 1:
@@ -75,8 +79,19 @@ class GenerationBackend(ABC):
     tokenizer: Any
 
     @abstractmethod
-    def generate(self, prompts: Sequence[list[int]], sampling: SamplingConfig) -> list[Generation]:
-        """One ``Generation`` per prompt, in order."""
+    def generate(self, prompts: Sequence[list[int]], sampling: SamplingConfig,
+                 row_seeds: Optional[Sequence[int]] = None) -> list[Generation]:
+        """One ``Generation`` per prompt, in order. ``row_seeds``: one int per prompt, to sample each from a
+        stream of its own (``generation.generate_completions``); ``HFPolicy`` passes them only when its
+        sampling has a seed and a temperature, so a backend that never samples may leave the keyword out."""
+
+
+def row_seed(seed: int, obs: ValidationObservation) -> int:
+    """The sampling seed of one completion: a hash of (the policy's seed, the episode's id, the step). The id
+    is the episode's own (a function of its seed, or the name it was given), so the same episode
+    samples the same completions in any batch, in process or over the server."""
+    text = f"{int(seed)}|{obs.metadata.get('episode_id', '')}|{obs.step_count}"
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little") >> 1
 
 
 class HFGenerateBackend(GenerationBackend):
@@ -87,18 +102,22 @@ class HFGenerateBackend(GenerationBackend):
         self.tokenizer = tokenizer
         self.batch_size = batch_size
 
-    def generate(self, prompts: Sequence[list[int]], sampling: SamplingConfig) -> list[Generation]:
+    def generate(self, prompts: Sequence[list[int]], sampling: SamplingConfig,
+                 row_seeds: Optional[Sequence[int]] = None) -> list[Generation]:
         out: list[Generation] = []
         for i in range(0, len(prompts), self.batch_size):
-            out += self._generate_batch(prompts[i:i + self.batch_size], sampling)
+            seeds = None if row_seeds is None else row_seeds[i:i + self.batch_size]
+            out += self._generate_batch(prompts[i:i + self.batch_size], sampling, seeds)
         return out
 
-    def _generate_batch(self, prompts: Sequence[list[int]], sampling: SamplingConfig) -> list[Generation]:
+    def _generate_batch(self, prompts: Sequence[list[int]], sampling: SamplingConfig,
+                        row_seeds: Optional[Sequence[int]] = None) -> list[Generation]:
         tok = self.tokenizer
         stops = stop_token_ids(tok, self.model)  # the training sampler's rule too (drugenv.llm.stopping)
         pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
         out = generate_completions(self.model, prompts, stop_ids=stops, pad_id=pad_id, max_new_tokens=sampling.max_new_tokens,
-                                   temperature=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k)
+                                   temperature=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k,
+                                   row_seeds=row_seeds)
         return [
             Generation(prompt_ids=list(p), completion_ids=comp, logprobs=lp, text=tok.decode(comp, skip_special_tokens=True),
                        finish_reason="length" if trunc else "stop")
@@ -184,7 +203,14 @@ class HFPolicy(Policy):
         """One action per observation; unparseable output becomes ``parsing.unparseable_action``."""
         live = [i for i, o in enumerate(observations) if not o.done]
         prepared = {i: self.prompt_ids(observations[i]) for i in live}
-        gens = dict(zip(live, self.backend.generate([prepared[i][1] for i in live], self.sampling) if live else []))
+        prompts = [prepared[i][1] for i in live]
+        if not live:
+            gens = {}
+        elif self.sampling.seed is None or self.sampling.temperature == 0:
+            gens = dict(zip(live, self.backend.generate(prompts, self.sampling)))
+        else:
+            seeds = [row_seed(self.sampling.seed, observations[i]) for i in live]
+            gens = dict(zip(live, self.backend.generate(prompts, self.sampling, row_seeds=seeds)))
         self.last_steps = []
         for i in range(len(observations)):
             if i not in gens:  # finished slot in a batch: no generation, its action is ignored
@@ -204,4 +230,5 @@ __all__ = [
     "HFPolicy",
     "PolicyStep",
     "SamplingConfig",
+    "row_seed",
 ]

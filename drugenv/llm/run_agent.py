@@ -70,7 +70,8 @@ class RunAgentArgs:
     episodes: int = 1
     """Episodes to play."""
     seed: int = 0
-    """Seed of the first episode (episode i uses seed + i) and of sampling."""
+    """Seed of the first episode (episode i uses seed + i) and of sampling: each completion is drawn from a stream
+    of (seed, its episode, its step), whatever was sampled before it."""
     temperature: float = 0.7
     """Sampling temperature; 0 = greedy."""
     top_p: float = 1.0
