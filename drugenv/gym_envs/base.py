@@ -32,6 +32,7 @@ from types import MappingProxyType
 from typing import Any, Mapping, Optional, Union
 
 import gymnasium as gym
+import numpy as np
 
 from drugenv.errors import ConfigError, EnvNotResetError
 from drugenv.models import DrugTargetAction, ValidationObservation
@@ -103,6 +104,8 @@ class DrugEnvBase(gym.Env):
             # An RLlib runner's index goes above the seed's 64 bits: distinct entropy per (seed, runner).
             stream = seed if self._worker_index == 0 else seed + (self._worker_index << 64)
             self._np_random, self._np_random_seed = seeded_generator(stream), seed
+        elif isinstance(seed, (bool, np.bool_)):  # gymnasium takes True as seed 1 (and skips the runner's mixing)
+            raise ConfigError(f"seed must be an integer >= 0 or None, got {seed!r} (a bool)")
         else:
             super().reset(seed=seed)  # None, or gymnasium's error for a bad seed
         if options is None:

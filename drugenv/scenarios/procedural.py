@@ -214,6 +214,8 @@ def procedural_test_seeds(n: int, start: int = 0) -> list[int]:
 
 def split_of(seed: int) -> Literal["train", "test"]:
     """Which split a seed belongs to."""
+    if isinstance(seed, (bool, np.bool_)):  # True would be seed 1 (and a scenario id "proc-True-...")
+        raise ConfigError(f"procedural seeds are integers >= 0; got {seed!r} (a bool).")
     if seed < 0:
         raise ConfigError(f"procedural seeds are >= 0; got {seed}.")
     return "train" if seed < TEST_SEED_OFFSET else "test"

@@ -94,7 +94,7 @@ class ResetRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     seed: Optional[int] = Field(None, ge=0, le=MAX_SEED, strict=True,
-                                description="Episode seed; the same seed and actions give the same episode. None: random.")
+                                description="Episode seed; the same seed and actions give the same episode. None: a random training seed (below 500,000).")
     episode_id: Optional[str] = Field(None, min_length=1, max_length=255,
                                       description="Id echoed in the observation metadata and state. None: derived from the seed.")
     scenario: Optional[str] = Field(None, min_length=1, max_length=100,

@@ -25,7 +25,7 @@ from drugenv.models import (
     trusted_from,
 )
 from drugenv.scenarios import Scenario, make_scenario
-from drugenv.scenarios.procedural import TEST_SEED_OFFSET
+from drugenv.scenarios.procedural import TEST_SEED_OFFSET, TRAINING_SEEDS_END
 from drugenv.simulator import reward as reward_engine
 from drugenv.simulator import rules, transitions
 from drugenv.simulator.episode import CreditState, EpisodeBook, EpisodeOutcome
@@ -233,11 +233,12 @@ class DrugTargetEnvironment:
         scenario: Optional[Union[str, Scenario]] = None,
         difficulty: Optional[str] = None,
     ) -> ValidationObservation:
-        """Start an episode. ``seed``: an integer >= 0 (``None`` draws a fresh one; anything else is a
+        """Start an episode. ``seed``: an integer >= 0 (``None`` draws a fresh training seed, below
+        ``TRAINING_SEEDS_END``: never a world the held-out splits evaluate on; anything else is a
         ``ConfigError``); ``scenario`` is a curated name, ``"procedural"`` (default) or a ``Scenario``;
         ``difficulty`` picks the procedural tier."""
-        if seed is None:
-            seed = int(np.random.default_rng().integers(0, 2**31 - 1))
+        if seed is None:  # not from [0, 2**31): 99.95% of that range is the test split (TEST_SEED_OFFSET on)
+            seed = int(np.random.default_rng().integers(0, TRAINING_SEEDS_END))
         seed = validated_seed(seed)
         world_seed = seed if self._seal is None else sealed_seed(seed, self._seal)
         # One generator of the world seed serves the episode id (its first two words, read without

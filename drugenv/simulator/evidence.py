@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 import re
 import zlib
 from functools import lru_cache
@@ -146,6 +147,10 @@ def generate(profile: TargetProfile, quality: DataQualityState, action: DrugTarg
     ``params_json``: ``json.dumps(action.parameters, sort_keys=True)`` if the caller has it (the
     second half of ``action.key()``); it only saves encoding the parameters again.
     """
+    if type(episode_seed) is not int and not isinstance(episode_seed, bytes):
+        # A numpy integer keys as the int it is: the coverage cache below is keyed by value, so two spellings of
+        # one seed drawing apart would make a draw depend on which came first.
+        episode_seed = operator.index(episode_seed)
     spec = ACTION_TABLE[action.action_type]
     params = action.parameters
     dimension = spec.dimension.value if spec.dimension else None

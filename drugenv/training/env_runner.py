@@ -135,9 +135,11 @@ def group_tasks(config: Any, iteration: int) -> List[Dict[str, Any]]:
             cur = Curriculum(CurriculumSpec.parse(config.curriculum), episodes=iteration * n * int(config.group_size))
             tier_rng = np.random.default_rng([base, iteration, 1])
             tiers = [cur.sample(tier_rng) for _ in range(n)]
-        if config.scenario_suite is None:
+        if config.scenario_suite is None:  # the environment's own choice of world, from the seeds training may draw
+            from drugenv.scenarios.procedural import TRAINING_SEEDS_END
+
             rng = np.random.default_rng([base, iteration])
-            resets = [{"seed": int(s)} for s in rng.integers(0, 2**31 - 1, size=n)]
+            resets = [{"seed": int(s)} for s in rng.integers(0, TRAINING_SEEDS_END, size=n)]
         else:
             from drugenv.scenarios import suite_episodes
 

@@ -269,6 +269,18 @@ def test_procedural_train_draws_only_the_seeds_training_may_use():
     assert min(test_seeds) >= TEST_SEED_OFFSET
 
 
+@pytest.mark.parametrize("seed", [True, np.bool_(False)])
+def test_a_bool_seed_is_refused_as_the_core_refuses_it(seed):
+    # gymnasium took True as seed 1, and on a runner other than the first skipped the runner's mixing, so
+    # runner 1's seed=True played runner 0's seed=1.
+    from drugenv.scenarios.procedural import generate_scenario
+
+    with pytest.raises(ConfigError, match="a bool"):
+        DrugEnvVector().reset(seed=seed)
+    with pytest.raises(ConfigError, match="a bool"):
+        generate_scenario(seed)  # its scenario id was "proc-True-..."
+
+
 def test_twins_suite_is_refused_not_played_as_plain_test_episodes():
     with pytest.raises(ConfigError, match="procedural-test-twins"):
         DrugEnvVector(suite="procedural-test-twins")

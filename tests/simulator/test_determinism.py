@@ -53,3 +53,37 @@ def test_doctest_example():
     env = DrugTargetEnvironment()
     obs = env.reset(seed=0, scenario="egfr_nsclc_viable")
     assert (obs.target_gene, obs.credits_remaining) == ("EGFR", 30)
+
+
+def test_an_unseeded_reset_draws_a_training_seed_and_says_which():
+    """``reset()`` drew from [0, 2**31): 99.95% of that range is the test split (TEST_SEED_OFFSET on), so
+    unseeded play (a server reset without a seed, a TRL row without one) trained on held-out worlds."""
+    from drugenv.scenarios.procedural import TRAINING_SEEDS_END
+
+    env = DrugTargetEnvironment()
+    seeds = [env.reset().metadata["seed"] for _ in range(200)]
+    assert all(0 <= s < TRAINING_SEEDS_END for s in seeds) and len(set(seeds)) > 190
+    assert play("procedural", seeds[0]) == play("procedural", seeds[0])  # and the drawn seed replays
+
+
+def test_a_numpy_integer_seed_reads_what_the_int_reads_in_either_order():
+    """The coverage draw is cached by value: a numpy seed once keyed its draws apart from the int's, and
+    whichever of the two came first decided the cached draw for both."""
+    import numpy as np
+
+    from drugenv.models import DrugTargetAction
+    from drugenv.scenarios.procedural import generate_scenario
+    from drugenv.simulator import evidence
+
+    sc = generate_scenario(123_457, "very_hard")
+    queries = [DrugTargetAction(action_type="query_expression", parameters={"database": db}, reasoning="x")
+               for db in ("GTEx", "HPA", "TCGA", "CCLE")]
+
+    def read(seed):
+        return [evidence.generate(sc.profile, sc.quality, q, seed).model_dump() for q in queries]
+
+    evidence._coverage_draw.cache_clear()
+    numpy_first = (read(np.int64(777)), read(777))
+    evidence._coverage_draw.cache_clear()
+    int_first = (read(777), read(np.int64(777)))
+    assert numpy_first[0] == numpy_first[1] == int_first[0] == int_first[1]

@@ -121,6 +121,11 @@ def test_every_run_seed_trains_on_train_scenarios_outside_the_selection_ranges()
         assert all(0 <= s < TRAINING_SEEDS_END for s in got) and len(set(got)) == len(got)
     pooled = DrugGRPOConfig().training(**base, scenario_pool=4).debugging(seed=5)
     assert all(0 <= s < TRAINING_SEEDS_END for s in seeds(pooled, [0, 3]))
+    # No suite (the environment's own choice of world): training seeds too; they were drawn from [0, 2**31),
+    # whose seeds from 1,000,000 on are the test split's.
+    unsuited = DrugGRPOConfig().training(**{**base, "scenario_suite": None})
+    got = seeds(unsuited, range(20))
+    assert all(0 <= s < TRAINING_SEEDS_END for s in got) and len(set(got)) == len(got)
 
 
 def test_scenario_pool_repeats_the_same_scenarios():
