@@ -137,9 +137,11 @@ def _row_seeded_sampling(row_seeds: Sequence[int], device: Any, temperature: flo
 
         def __call__(self, input_ids: Any, scores: Any) -> Any:
             # A row draws its noise whether or not it has stopped, so its stream never depends on other rows.
-            u = torch.stack([torch.rand(scores.shape[-1], generator=g, device=scores.device) for g in self.generators])
+            # float64: float32 uniforms cut the Gumbel tail at ~17, which would never draw tokens below ~1e-7.
+            u = torch.stack([torch.rand(scores.shape[-1], generator=g, device=scores.device, dtype=torch.float64)
+                             for g in self.generators])
             gumbel = -torch.log(-torch.log(u.clamp_min(torch.finfo(u.dtype).tiny)))
-            return scores.float() + gumbel
+            return scores.double() + gumbel
 
     procs = [TemperatureLogitsWarper(float(temperature))]
     if top_k:

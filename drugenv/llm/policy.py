@@ -46,7 +46,7 @@ class SamplingConfig:
     """Completion length cap, tokens; a capped completion has finish_reason 'length'."""
     seed: Optional[int] = None
     """None: sample from torch's process stream. An int: ``HFPolicy.act`` samples each completion from a
-    stream of its own, seeded by (seed, the episode's id, its step), so an episode's completions do not
+    stream of its own, seeded by (seed, the episode, its step: ``row_seed``), so an episode's completions do not
     depend on the episodes batched beside it or on what was sampled before (``generation``, "Row
     seeds"); torch's RNG is also seeded with it once, when the policy is built."""
 
@@ -86,11 +86,12 @@ class GenerationBackend(ABC):
         sampling has a seed and a temperature, so a backend that never samples may leave the keyword out."""
 
 
-def row_seed(seed: int, obs: ValidationObservation) -> int:
-    """The sampling seed of one completion: a hash of (the policy's seed, the episode's id, the step). The id
-    is the episode's own (a function of its seed, or the name it was given), so the same episode
-    samples the same completions in any batch, in process or over the server."""
-    text = f"{int(seed)}|{obs.metadata.get('episode_id', '')}|{obs.step_count}"
+def row_seed(seed: int, episode: int | str, step: int) -> int:
+    """The sampling seed of one completion: a hash of (the policy's seed, the episode, the step). ``episode`` is
+    the seed the policy was reset with for that slot (``evaluation.episodes.policy_seed``: a counterfactual
+    twin's differs from its original's, whose seed, id and first observation it shares), else the
+    observation's episode id; so the same episode samples the same completions in any batch."""
+    text = f"{int(seed)}|{episode}|{int(step)}"
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little") >> 1
 
 
@@ -185,6 +186,16 @@ class HFPolicy(Policy):
         self.model_id = str(model) if model is not None else type(model_obj).__name__
         self.adapter = str(adapter) if adapter is not None else None
         self.last_steps: list[PolicyStep] = []
+        self._slot_seeds: Optional[list[int]] = None
+
+    def reset(self, batch_size: int = 1, seeds: Optional[Sequence[int]] = None) -> None:
+        """Keep each slot's episode seed (``row_seed``'s ``episode``); the policy has no other state."""
+        self._slot_seeds = [int(s) for s in seeds] if seeds is not None else None
+
+    def _episode_key(self, slot: int, obs: ValidationObservation) -> int | str:
+        if self._slot_seeds is not None and slot < len(self._slot_seeds):
+            return self._slot_seeds[slot]
+        return f"id:{obs.metadata.get('episode_id', '')}"  # a caller that never said which episodes it plays
 
     @property
     def tokenizer(self) -> Any:
@@ -209,7 +220,7 @@ class HFPolicy(Policy):
         elif self.sampling.seed is None or self.sampling.temperature == 0:
             gens = dict(zip(live, self.backend.generate(prompts, self.sampling)))
         else:
-            seeds = [row_seed(self.sampling.seed, observations[i]) for i in live]
+            seeds = [row_seed(self.sampling.seed, self._episode_key(i, observations[i]), observations[i].step_count) for i in live]
             gens = dict(zip(live, self.backend.generate(prompts, self.sampling, row_seeds=seeds)))
         self.last_steps = []
         for i in range(len(observations)):

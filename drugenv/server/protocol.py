@@ -68,6 +68,7 @@ from drugenv.models import (
     ValidationObservation,
 )
 from drugenv.simulator.params import Difficulty
+from drugenv.scenarios.procedural import TRAINING_SEEDS_END
 from drugenv.simulator.environment import MAX_SEED
 from drugenv.simulator.rules import utf8_text
 
@@ -94,7 +95,8 @@ class ResetRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     seed: Optional[int] = Field(None, ge=0, le=MAX_SEED, strict=True,
-                                description="Episode seed; the same seed and actions give the same episode. None: a random training seed (below 500,000).")
+                                description="Episode seed; the same seed and actions give the same episode. "
+                                f"None: a random training seed (below {TRAINING_SEEDS_END:,}).")
     episode_id: Optional[str] = Field(None, min_length=1, max_length=255,
                                       description="Id echoed in the observation metadata and state. None: derived from the seed.")
     scenario: Optional[str] = Field(None, min_length=1, max_length=100,

@@ -108,7 +108,8 @@ class FullLatentState(BaseModel):
     quality: DataQualityState
     world_seed: int
     scenario_id: str
-    noise_key: int | bytes = Field(description="What keys the readouts' noise: the world seed, or a sealed episode's secret key.")
+    noise_key: int | bytes = Field(repr=False, exclude=True,  # a sealed key is a secret: kept out of reprs and dumps
+                                   description="What keys the readouts' noise: the world seed, or a sealed episode's secret key.")
     covered_key_dimensions: set[EvidenceDimension] = Field(
         default_factory=set, description="Key dimensions investigated with the parameters they require (terminal coverage)."
     )

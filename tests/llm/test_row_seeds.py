@@ -41,10 +41,32 @@ def test_an_episodes_completion_is_the_same_alone_batched_and_after_other_sampli
     after = _first(p, observations[2:0:-1] + observations[:1], 2)
     assert alone.completion_ids == batched.completion_ids == split.completion_ids == after.completion_ids
     assert torch.allclose(torch.tensor(alone.logprobs), torch.tensor(batched.logprobs), atol=1e-5)
-    # ...and sampled, not greedy: another seed, or the next step of the episode, draws another completion
+    # ...and sampled, not greedy: another sampling seed draws another completion
     assert _first(_policy(tiny_model, 1), observations[:1], 0).completion_ids != alone.completion_ids
-    nxt = observations[0].model_copy(update={"step_count": 1})
-    assert row_seed(0, nxt) != row_seed(0, observations[0])
+
+
+def test_a_counterfactual_twin_samples_apart_from_its_original(tiny_model):
+    """A twin shares its original's seed, episode id and first prompt; keyed by the episode id, the two drew the
+    same completions, so a sampled agent decided every pair alike (README: the random baseline's twin artifact).
+    The episode loop resets a policy with seeds that tell them apart (``policy_seed``)."""
+    from drugenv.evaluation.episodes import EpisodeSpec, policy_seed
+    from drugenv.scenarios import TWIN_SCENARIO
+
+    seed = 1_000_123
+    original, twin = (DrugTargetEnvironment().reset(seed=seed, scenario=sc) for sc in ("procedural", TWIN_SCENARIO))
+    assert original.metadata["episode_id"] == twin.metadata["episode_id"]
+    p = _policy(tiny_model, 0)
+    p.act([original, twin])
+    by_id = [s.generation.completion_ids for s in p.last_steps]
+    assert by_id[0] == by_id[1]  # what keying by the episode id gave
+    p.reset(2, seeds=[policy_seed(EpisodeSpec("procedural", seed)), policy_seed(EpisodeSpec(TWIN_SCENARIO, seed))])
+    p.act([original, twin])
+    told = [s.generation.completion_ids for s in p.last_steps]
+    assert told[0] != told[1]
+    p.reset(2, seeds=[policy_seed(EpisodeSpec("procedural", seed))] * 2)
+    p.act([original, twin])
+    assert p.last_steps[0].generation.completion_ids == p.last_steps[1].generation.completion_ids == told[0]
+    assert row_seed(0, seed, 0) != row_seed(0, seed, 1) != row_seed(1, seed, 1)  # the step and the seed count
 
 
 def test_without_a_seed_the_policy_samples_from_torchs_stream(tiny_model, observations):
@@ -58,9 +80,20 @@ def test_without_a_seed_the_policy_samples_from_torchs_stream(tiny_model, observ
     assert len(draws | {tuple(a)}) > 1
 
 
-def test_row_seeded_draws_follow_the_warped_distribution(tiny_model):
+def _nucleus(probs: dict[int, float], top_p: float) -> dict[int, float]:
+    """The smallest most-likely set holding ``top_p`` of the mass, renormalised (what top-p sampling draws from)."""
+    kept, mass = {}, 0.0
+    for token, p in sorted(probs.items(), key=lambda kv: -kv[1]):
+        if mass >= top_p:
+            break
+        kept[token], mass = p, mass + p
+    return {t: p / mass for t, p in kept.items()}
+
+
+@pytest.mark.parametrize("top_p", [1.0, 0.75])
+def test_row_seeded_draws_follow_the_warped_distribution(tiny_model, top_p):
     """2,000 rows of one prompt, one token each, row seeds 0..1999: the frequencies match softmax(logits / T)
-    renormalised over the top k, and nothing outside the top k is drawn."""
+    renormalised over the top k (and the top-p nucleus), and nothing outside them is drawn."""
     model, tok = tiny_model
     prompt = tok("EGFR in NSCLC: query expression", add_special_tokens=False)["input_ids"]
     # T = 0.3 makes the tiny model's flat distribution peaked enough (top token ~0.5) that a draw ignoring
@@ -69,9 +102,11 @@ def test_row_seeded_draws_follow_the_warped_distribution(tiny_model):
     with torch.inference_mode():
         logits = model(input_ids=torch.tensor([prompt])).logits[0, -1].float()
     top = torch.topk(logits / temperature, top_k)
-    probs = dict(zip(top.indices.tolist(), torch.softmax(top.values, -1).tolist()))
+    probs = _nucleus(dict(zip(top.indices.tolist(), torch.softmax(top.values, -1).tolist())), top_p)
+    assert (len(probs) < top_k) == (top_p < 1)  # the nucleus does cut
     out = generate_completions(model, [prompt] * n, stop_ids=[tok.eos_token_id], pad_id=tok.pad_token_id or 0,
-                               max_new_tokens=1, temperature=temperature, top_k=top_k, row_seeds=list(range(n)))
+                               max_new_tokens=1, temperature=temperature, top_k=top_k, top_p=top_p,
+                               row_seeds=list(range(n)))
     drawn = [c[0] for c in out.completion_ids]
     assert set(drawn) <= set(probs)
     for token, p in probs.items():
