@@ -10,7 +10,8 @@ stop rule and one log-prob convention:
   ``generate`` stops a row at any of them; the completion keeps the stop token and is cut there
   (``cut_at_stop``); a row with none within ``max_new_tokens`` is ``truncated``.
 - **Decoding**: ``temperature == 0`` is greedy; otherwise sampling at ``temperature`` with
-  optional ``top_k`` (0 = off) / ``top_p`` (1.0 = off). A repetition penalty in the model's own
+  optional ``top_k`` (0 = off) / ``top_p`` (1.0 = off), and no other warper (a ``min_p`` or
+  ``typical_p`` in the model's generation config is turned off). A repetition penalty in the model's own
   generation config (Qwen2.5-Instruct ships 1.05-1.1) is turned off: it reshapes the distribution a
   token is drawn from, which the recorded log-prob below would not be, so GRPO's ratio would be 1 for
   data drawn off-policy, and greedy evaluation would not pick the policy's own argmax.
@@ -100,6 +101,10 @@ def generate_completions(
         max_new_tokens=int(max_new_tokens), do_sample=not greedy, pad_token_id=pad_id, eos_token_id=stops,
         return_dict_in_generate=True, output_logits=True, repetition_penalty=1.0,  # 1.0: none (module docstring)
     )
+    # Other warpers a model's generation config may carry (min_p, typical_p...) are turned off, so a sampled
+    # token comes from temperature / top-k / top-p alone, the three the row-seeded path builds.
+    config = getattr(model, "generation_config", None)
+    kwargs.update({k: None for k in _OTHER_WARPERS if getattr(config, k, None) is not None})
     if row_seeds is not None and len(row_seeds) != len(prompts):
         raise ValueError(f"row_seeds: {len(row_seeds)} seeds for {len(prompts)} prompts")
     if greedy or row_seeds is not None:  # None: no sampling warpers (the model's generation config would otherwise supply them)
@@ -122,6 +127,10 @@ def generate_completions(
         lps.append(token_lp[r, :len(comp)].tolist())
         trunc.append(not stopped)
     return Completions(comps, lps, trunc)
+
+
+_OTHER_WARPERS = ("min_p", "typical_p", "epsilon_cutoff", "eta_cutoff", "top_h")
+"""Sampling warpers of transformers' ``GenerationConfig`` beyond temperature, top-k and top-p."""
 
 
 def _row_seeded_sampling(row_seeds: Sequence[int], device: Any, temperature: float, top_p: float, top_k: int) -> Any:

@@ -122,3 +122,19 @@ def test_row_seeds_must_match_the_prompts(tiny_model):
     with pytest.raises(ValueError, match="2 seeds for 1 prompts"):
         generate_completions(model, [[1, 2, 3]], stop_ids=[tok.eos_token_id], pad_id=0, max_new_tokens=2,
                              temperature=1.0, row_seeds=[1, 2])
+
+
+def test_a_generation_config_warper_beyond_the_three_is_turned_off(tiny_model, monkeypatch):
+    """Sampling is temperature / top-k / top-p alone, on either path: a ``min_p`` in the model's generation
+    config (which ``generate`` would apply while sampling, and the row-seeded path would not) changes nothing."""
+    model, tok = tiny_model
+    prompts = [tok("EGFR in NSCLC", add_special_tokens=False)["input_ids"]] * 4
+
+    def sample(row_seeds=None):
+        torch.manual_seed(0)
+        return generate_completions(model, prompts, stop_ids=[tok.eos_token_id], pad_id=0, max_new_tokens=6,
+                                    temperature=1.0, row_seeds=row_seeds).completion_ids
+
+    plain, seeded = sample(), sample([1, 2, 3, 4])
+    monkeypatch.setattr(model.generation_config, "min_p", 0.9)  # would keep only tokens near the top one
+    assert sample() == plain and sample([1, 2, 3, 4]) == seeded
