@@ -170,8 +170,13 @@ def _step_frame(action: ActionLike) -> str:
         frame = {"type": "step", "data": dict(action)}
         try:
             return json.dumps(frame, default=_json_value, allow_nan=False)
-        except ValueError:  # a NaN or an infinity: JSON has none, and the server refuses the frame unread
+        except ValueError as e:
+            if "Out of range float" not in str(e):  # a cycle ("Circular reference detected"): no JSON for it
+                raise TypeError(f"the action cannot be sent as JSON: {e}") from None
+            # a NaN or an infinity: JSON has none, and the server refuses the frame unread
             return json.dumps(_non_finite_as_text(frame), default=_json_value)
+        except RecursionError:
+            raise TypeError("the action is nested too deeply to send as JSON") from None
     raise TypeError(f"action must be a DrugTargetAction or a dict, got {type(action).__name__}")
 
 

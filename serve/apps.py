@@ -310,8 +310,25 @@ def serve_main(args: ServeArgs) -> int:
     """``drugenv serve``: check the arguments and the checkpoint (before Ray starts), then serve the agent service."""
     for name, value, low in (("--max-batch-size", args.max_batch_size, 1), ("--num-cpus", args.num_cpus, 1),
                              ("--num-gpus", args.num_gpus, 0)):
-        if value < low:
-            raise ConfigError(f"{name} {value} is out of range: it must be >= {low}")
+        if not value >= low or value == float("inf"):  # NaN and inf too: tracebacks from pydantic and Ray
+            raise ConfigError(f"{name} {value} is out of range: it must be a finite number >= {low}")
+    if args.num_gpus > 0:  # the local Ray would wait for GPUs it does not have, for ever, without a word
+        try:
+            import torch
+
+            have = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        except ImportError:
+            have = 0
+        if args.num_gpus > have:
+            raise ConfigError(f"--num-gpus {args.num_gpus}: this machine has {have} GPU(s) torch can see, and the local "
+                              "Ray would wait for them for ever; use --num-gpus 0 to serve on CPU")
+    if args.model:
+        from drugenv.llm.architectures import is_uncached_hub_id
+        from drugenv.llm.run_agent import missing_local_path
+
+        if missing_local_path(args.model) or is_uncached_hub_id(args.model):
+            raise ConfigError(f"--model {args.model!r} is not a model directory here, nor a hub id in the local Hugging "
+                              "Face cache (offline mode downloads nothing); pass a model directory, a cached hub id or 'tiny'")
     check_port(args.host, args.port)
     app_args = AgentServiceArgs(checkpoint=args.checkpoint, model=args.model, max_batch_size=args.max_batch_size,
                                 strict_actions=args.strict_actions, num_gpus=args.num_gpus)

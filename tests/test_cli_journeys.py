@@ -103,8 +103,21 @@ JOURNEYS = [
     (["serve", "--checkpoint", "CORRUPT_ADAPTER"], "adapter_config.json is not readable JSON"),
     (["dashboard", "--stale-after", "-5"], "--stale-after -5.0 must be > 0"),
     (["run-agent", "--episodes", "0"], "--episodes 0 is out of range"),
-    (["run-agent", "--model", "tiny", "--temperature", "-1"], "need temperature >= 0"),
+    (["run-agent", "--model", "tiny", "--temperature", "-1"], "temperature >= 0"),
     (["run-agent", "--model", "/nope/model", "--quiet"], "model path '/nope/model' does not exist"),
+    # from the bad-input audit: each was a traceback, a hang, or a check after the model loaded
+    (["serve-env", "--workers", "2", "--max-sessions", "0"], "--max-sessions must be >= 1"),  # uvicorn respawned workers for ever
+    (["serve-env", "--max-message-bytes", "10"], "--max-message-bytes must be >= 1024"),
+    (["serve-env", "--env-threads", "-1"], "--env-threads must be >= 0"),
+    (["eval", "--episodes", "99999999999999999999"], "at most 1,000,000 per run"),  # the episode list took every byte
+    (["eval", "--suite", "procedural-test", "--seed", "9223372036854775000", "--episodes", "1"], "runs past the last seed"),
+    (["run-agent", "--model", "tiny", "--temperature", "nan"], "need finite numbers"),
+    (["eval", "--agent", "hf", "--model", "tiny", "--extra", "temperature", "abc", "--episodes", "1"], "need finite numbers"),
+    (["run-agent", "--model", "tiny", "--scenario", "nope"], "unknown scenario 'nope'"),
+    (["run-agent", "--model", "tiny", "--difficulty", "ultra"], "--difficulty 'ultra' is unknown"),
+    (["eval", "--agent", "checkpoint:GONE_BASE_CHECKPOINT", "--episodes", "1"], "its base model '/nonexistent/sft_model' does not exist"),
+    (["serve", "--model", "tiny", "--num-gpus", "nan"], "must be a finite number >= 0"),
+    (["serve", "--model", "/nonexistent/model"], "is not a model directory here"),
 ]
 
 
@@ -127,10 +140,13 @@ def broken_files(tmp_path_factory) -> dict[str, str]:
         (root / name / "drugenv_checkpoint.json").write_text(meta)
     (root / "grpo_run" / "checkpoint_final" / "learner_group").mkdir(parents=True)
     (root / "grpo_run" / "checkpoint_final" / "drugenv_checkpoint.json").write_text('{"algo": "grpo"}')
+    (root / "gone_base").mkdir()  # a run whose sft_model/ was deleted
+    (root / "gone_base" / "drugenv_checkpoint.json").write_text('{"algo": "grpo", "model": "/nonexistent/sft_model"}')
     (root / "adapter").mkdir()
     (root / "adapter" / "adapter_config.json").write_text("{bad")
     return {"BAD_PY": str(root / "bad.py"), "RAISING_PY": str(root / "raising.py"), "CORRUPT_CHECKPOINT": str(root / "corrupt"),
-            "LIST_CHECKPOINT": str(root / "list"), "GRPO_CHECKPOINT": str(root / "grpo"), "GRPO_RUN": str(root / "grpo_run"), "CORRUPT_ADAPTER": str(root / "adapter")}
+            "LIST_CHECKPOINT": str(root / "list"), "GRPO_CHECKPOINT": str(root / "grpo"), "GRPO_RUN": str(root / "grpo_run"), "CORRUPT_ADAPTER": str(root / "adapter"),
+            "GONE_BASE_CHECKPOINT": str(root / "gone_base")}
 
 
 def _uninstalled_extra_named(line: str) -> bool:

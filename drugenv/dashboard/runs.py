@@ -181,8 +181,8 @@ def resolve(root: Path, run_id: str) -> Optional[Path]:
         path = (root / run_id).resolve()
         if not path.is_relative_to(root.resolve()) or not path.is_dir():
             return None
-    except (ValueError, OSError):  # a NUL in the id, a name longer than the file system takes: no such run
-        return None
+    except (ValueError, OSError, RuntimeError):  # a NUL in the id, a name too long, a symlink loop (RuntimeError
+        return None                                  # before Python 3.13): no such run
     return path if kind_of(path) is not None else None
 
 

@@ -40,9 +40,12 @@ _INT = re.compile(r"-?\d{1,18}")
 _FLOAT = re.compile(r"-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|-?(nan|inf)", re.I)
 
 
-def _number(text: str) -> Any:
+def _number(text: Any) -> Any:
     """CSV cells back to numbers where they are plain numbers (results.csv stores everything as text).
-    Only a plain decimal is converted: ``float`` also reads ``12345_00002``, the form of a Tune trial id."""
+    Only a plain decimal is converted: ``float`` also reads ``12345_00002``, the form of a Tune trial id.
+    A cell a short row lacks (``csv.DictReader`` gives None) stays None: a blank cell, not a 500."""
+    if not isinstance(text, str):
+        return text
     if _INT.fullmatch(text):
         return int(text)
     return float(text) if _FLOAT.fullmatch(text) else text

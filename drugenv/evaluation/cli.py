@@ -104,6 +104,10 @@ def format_belief_agreement(rows: list[dict]) -> str:
         f" {r['followed']:>9.3f} {r['accuracy']:>9.3f}" for r in rows])
 
 
+MAX_EPISODES = 1_000_000
+"""Most episodes one ``drugenv eval`` run plays (days of a baseline; its episode list is built up front)."""
+
+
 def check_args(args: EvalArgs) -> None:
     """Numbers in range and output folder usable, before any model loads; ``ConfigError`` otherwise."""
     from drugenv.cli import check_output_path
@@ -114,6 +118,14 @@ def check_args(args: EvalArgs) -> None:
                              ("--max-steps", args.max_steps, 1)):
         if value is not None and value < low:
             raise ConfigError(f"{name} {value} is out of range: it must be >= {low}")
+    if args.episodes > MAX_EPISODES:  # the episode list is built up front: 10^20 of them took every byte of memory
+        raise ConfigError(f"--episodes {args.episodes} is out of range: at most {MAX_EPISODES:,} per run")
+    from drugenv.simulator.environment import MAX_SEED
+
+    offset = TEST_SEED_OFFSET if args.suite.startswith("procedural-test") else 0
+    if offset + args.seed + args.episodes - 1 > MAX_SEED:  # the episodes' seeds, not --seed, passed the server's range
+        raise ConfigError(f"--seed {args.seed} with --episodes {args.episodes} runs past the last seed, 2**63 - 1 "
+                          f"(= {MAX_SEED}){f', counting {args.suite} from {offset:,}' if offset else ''}: lower --seed")
     if args.suite == "procedural-train" and args.seed + args.episodes > TEST_SEED_OFFSET:
         raise ConfigError(f"--seed {args.seed} with --episodes {args.episodes} runs past the train seeds: procedural-train plays "
                           f"seeds --seed to --seed + episodes - 1, all below {TEST_SEED_OFFSET:,}; lower --seed, or use "

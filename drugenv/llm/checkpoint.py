@@ -158,9 +158,18 @@ def load_grpo_checkpoint_policy(path: str | Path, **kwargs: Any) -> Any:
                           "pass a checkpoint_* directory of a GRPO run")
     run = meta.get("settings", {}).get("run", {})
     model = follow_moved_run(meta.get("model"), p) or resolve_adapter_checkpoint(p)[0]  # else the adapter's own base model
-    return HFPolicy(model, adapter=str(p / ADAPTER_DIR),
-                    sampling=SamplingConfig(temperature=0.0, max_new_tokens=int(run.get("eval_max_new_tokens", 128))),
-                    max_prompt_tokens=int(run.get("eval_max_prompt_tokens", DEFAULT_MAX_PROMPT_TOKENS)), **kwargs)
+    # Said in one line before anything loads: a run whose base model folder was deleted, or a damaged adapter
+    # config, was a loader's 50-90-line traceback.
+    if isinstance(model, str) and (Path(model).is_absolute() or model.startswith(".")) and not Path(model).exists():
+        raise ConfigError(f"{path}: its base model {model!r} does not exist (was the run's sft_model/ moved or deleted?)")
+    if (p / ADAPTER_DIR / "adapter_config.json").is_file():
+        read_json_object(p / ADAPTER_DIR / "adapter_config.json")
+    try:
+        return HFPolicy(model, adapter=str(p / ADAPTER_DIR),
+                        sampling=SamplingConfig(temperature=0.0, max_new_tokens=int(run.get("eval_max_new_tokens", 128))),
+                        max_prompt_tokens=int(run.get("eval_max_prompt_tokens", DEFAULT_MAX_PROMPT_TOKENS)), **kwargs)
+    except (OSError, ValueError) as e:  # not in the HF cache while offline, no such hub repo, not an adapter
+        raise ConfigError(f"{path}: cannot load its model {model!r} with its adapter: {' '.join(str(e).split())[:300]}") from None
 
 
 __all__ = [

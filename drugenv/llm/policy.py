@@ -18,6 +18,7 @@ latest ``act`` call (messages, token ids, log-probs, text, parse result) for log
 from __future__ import annotations
 
 import hashlib
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,11 +52,16 @@ class SamplingConfig:
     seeds"); torch's RNG is also seeded with it once, when the policy is built."""
 
     def __post_init__(self) -> None:
-        if self.temperature < 0 or not 0 < self.top_p <= 1 or self.top_k < 0 or self.max_new_tokens < 1:
+        numbers = (self.temperature, self.top_p, self.top_k, self.max_new_tokens)
+        # Real, finite numbers first: NaN passed "< 0" and failed only inside generate, after the model loaded,
+        # and text ("abc" from an --extra) raised TypeError on the comparison.
+        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in numbers) or \
+                not all(isinstance(x, int) for x in numbers[2:]) or \
+                self.temperature < 0 or not 0 < self.top_p <= 1 or self.top_k < 0 or self.max_new_tokens < 1:
             raise ValueError(
-                f"SamplingConfig(temperature={self.temperature}, top_p={self.top_p}, top_k={self.top_k}, "
-                f"max_new_tokens={self.max_new_tokens}): need temperature >= 0, 0 < top_p <= 1, top_k >= 0, "
-                "max_new_tokens >= 1."
+                f"SamplingConfig(temperature={self.temperature!r}, top_p={self.top_p!r}, top_k={self.top_k!r}, "
+                f"max_new_tokens={self.max_new_tokens!r}): need finite numbers, temperature >= 0, 0 < top_p <= 1, "
+                "whole numbers top_k >= 0 and max_new_tokens >= 1."
             )
 
 

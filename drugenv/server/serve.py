@@ -166,8 +166,15 @@ LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 
 def check_args(args: Args) -> None:
-    """Refuse settings the server cannot run with, before anything binds (the app's own limits, such as
-    ``--max-sessions``, are checked by ``create_app``)."""
+    """Refuse settings the server cannot run with, before anything binds. The app's own limits are checked
+    here too, under their flags' names (``create_app`` checks them again for API callers): a worker process
+    that failed on one was restarted by uvicorn for ever under ``--workers 2``."""
+    if args.max_sessions < 1:
+        raise ConfigError(f"--max-sessions must be >= 1 (the number of concurrent /ws sessions), got {args.max_sessions}")
+    if args.max_message_bytes < 1024:
+        raise ConfigError(f"--max-message-bytes must be >= 1024 (a reset or step frame needs that much), got {args.max_message_bytes}")
+    if args.env_threads < 0:
+        raise ConfigError(f"--env-threads must be >= 0 (0: step environments on the event loop), got {args.env_threads}")
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port must be 0-65535 (0: any free port), got {args.port}")
     if args.workers < 1:

@@ -372,3 +372,14 @@ def test_concurrent_starts_never_exceed_max_live(monkeypatch):
         assert len(book.live) == 2 and sorted(results).count("full") == 2
     finally:
         book.close()
+
+
+def test_a_short_results_row_and_a_link_loop_are_pages_not_500s(client, runs_root):
+    out = make_sweep(runs_root)
+    header = (out / "results.csv").read_text().splitlines()[0]
+    (out / "results.csv").write_text(header + "\nt_short\n")  # a row with fewer cells than the header
+    r = client.get("/api/runs/sweeps/reward_weights")
+    assert r.status_code == 200 and r.json()["trials"][0]["trial_id"] == "t_short", r.text
+    (runs_root / "loop").symlink_to(runs_root / "loop")  # Path.resolve raises RuntimeError on it before Python 3.13
+    assert client.get("/api/runs/loop").status_code == 404
+    assert client.get("/api/runs").status_code == 200

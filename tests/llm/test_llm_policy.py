@@ -108,9 +108,13 @@ def test_peft_lora_adapter_loads_into_hfpolicy(tiny_model_dir, tmp_path):
     assert len(policy.act(_observations(1))) == 1
 
 
-@pytest.mark.parametrize("kwargs", [{"temperature": -1}, {"top_p": 0}, {"max_new_tokens": 0}])
+@pytest.mark.parametrize("kwargs", [{"temperature": -1}, {"top_p": 0}, {"max_new_tokens": 0},
+                                    # NaN passed "< 0" and failed inside generate after the model loaded; text
+                                    # (an --extra value) was a TypeError
+                                    {"temperature": float("nan")}, {"temperature": float("inf")}, {"temperature": "0.7"},
+                                    {"top_k": 2.5}, {"max_new_tokens": True}])
 def test_sampling_config_validates(kwargs):
-    with pytest.raises(ValueError, match="need temperature"):
+    with pytest.raises(ValueError, match="need finite numbers, temperature >= 0"):
         SamplingConfig(**kwargs)
 
 

@@ -85,3 +85,19 @@ def test_a_well_formed_reply_still_reads(fake_url: str) -> None:
     with DrugTargetEnv(base_url=f"{fake_url}/good", message_timeout_s=10) as env:
         result = env.reset(seed=0)
     assert result.observation.target_gene == "EGFR" and result.done is False and result.reward is None
+
+
+def test_an_action_json_cannot_hold_is_a_type_error_before_anything_is_sent():
+    """A cycle or a very deep dict was a RecursionError from the NaN fallback (which re-encoded every failure)."""
+    from drugenv.client import _step_frame
+
+    cyclic = {"action_type": "query_expression"}
+    cyclic["self"] = cyclic
+    with pytest.raises(TypeError, match="Circular reference"):
+        _step_frame(cyclic)
+    deep: object = 1
+    for _ in range(5000):
+        deep = {"a": deep}
+    with pytest.raises(TypeError, match="nested too deeply"):
+        _step_frame({"action_type": "query_expression", "parameters": deep})
+    assert '"confidence": "nan"' in _step_frame({"action_type": "submit_validation_report", "confidence": float("nan")})
