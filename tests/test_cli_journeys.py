@@ -118,6 +118,13 @@ JOURNEYS = [
     (["eval", "--agent", "checkpoint:GONE_BASE_CHECKPOINT", "--episodes", "1"], "its base model '/nonexistent/sft_model' does not exist"),
     (["serve", "--model", "tiny", "--num-gpus", "nan"], "must be a finite number >= 0"),
     (["serve", "--model", "/nonexistent/model"], "is not a model directory here"),
+    # settings read only minutes into a run (after Ray and the "before" evaluation), or never failing at all
+    (["train", "rllib_configs/grpo_tiny_cpu.py", "--set", "sft.schedule=bogus"], "sft.schedule='bogus' must be 'constant' or 'cosine'"),
+    (["train", "rllib_configs/grpo_tiny_cpu.py", "--set", "run.eval_max_steps=0"], "run.eval_max_steps=0 must be a whole number >= 1"),
+    (["train", "rllib_configs/grpo_tiny_cpu.py", "--set", "training.lora_r=-4"], "training.lora_r=-4 must be a whole number >= 1"),
+    (["train", "rllib_configs/grpo_tiny_cpu.py", "--set", "seed=-1"], "seed=-1 must be a whole number from 0 to 2**63 - 1"),
+    (["train", "rllib_configs/grpo_tiny_cpu.py", "--set", "sft.select_metric=bogus"], "sft.select_metric='bogus' is unknown"),
+    (["train", "rllib_configs/ppo_vector.py", "--set", "training.lambda_=2"], "training.lambda_=2 must be a number in [0, 1]"),
 ]
 
 

@@ -404,9 +404,71 @@ def _quiet_config_notice() -> Iterator[None]:
         rllib_config_log.setLevel(level)
 
 
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+# (section, key, test, what it must be): numbers and choices RLlib's validate() does not see, each read only once
+# the run is under way (some minutes in, after Ray and the "before" evaluation), and some never failing at all
+# (run.eval_max_steps=0 read as "no cap"). A value that is None keeps its default and is not checked.
+_AT_LEAST_1 = (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "a whole number >= 1")
+_AT_LEAST_0 = (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "a whole number >= 0")
+_POSITIVE = (lambda v: _is_number(v) and v > 0, "a finite number > 0")
+_FRACTION = (lambda v: _is_number(v) and 0 <= v <= 1, "a number in [0, 1]")
+_RANGES: tuple[tuple[str, str, Any, str], ...] = (
+    *(("training", k, *_AT_LEAST_1) for k in ("lora_r", "num_epochs", "torch_num_threads", "learner_torch_num_threads",
+                                              "max_prompt_tokens", "group_size", "groups_per_iteration", "max_turns",
+                                              "max_new_tokens")),
+    ("training", "lora_alpha", *_POSITIVE),
+    ("training", "lora_target_modules", lambda v: isinstance(v, (list, tuple)) and len(v) > 0 and all(isinstance(m, str) and m for m in v),
+     "a non-empty list of module names"),
+    ("training", "lambda_", *_FRACTION),
+    ("learners", "num_gpus_per_learner", lambda v: _is_number(v) and v >= 0, "a finite number >= 0"),
+    ("env_runners", "num_gpus_per_env_runner", lambda v: _is_number(v) and v >= 0, "a finite number >= 0"),
+    *(("run", k, *_AT_LEAST_1) for k in ("eval_max_steps", "eval_batch_size", "eval_max_new_tokens", "eval_max_prompt_tokens",
+                                         "select_episodes")),
+    *(("run", k, *_AT_LEAST_0) for k in ("eval_seed", "curated_episodes", "select_seed")),
+    *(("sft", k, *_AT_LEAST_1) for k in ("steps", "episodes", "batch_size", "candidates", "select_every", "select_episodes",
+                                         "select_max_new_tokens", "lora_r")),
+    ("sft", "report_episodes", *_AT_LEAST_0),
+    ("sft", "lr", *_POSITIVE),
+    ("sft", "lora_alpha", *_POSITIVE),
+    ("sft", "explore", lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
+    ("sft", "warmup", lambda v: _is_number(v) and 0 <= v < 1, "a fraction of the steps in [0, 1)"),
+    ("sft", "schedule", lambda v: v in ("constant", "cosine"), "'constant' or 'cosine'"),
+)
+
+
+def _check_ranges(s: Mapping[str, Any]) -> None:
+    from drugenv.evaluation.metrics import METRIC_KEYS
+    from drugenv.scenarios import SUITES
+    from drugenv.simulator.environment import MAX_SEED
+
+    seed = s.get("seed")
+    if seed is not None and not (isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= MAX_SEED):
+        raise ValueError(f"seed={seed!r} must be a whole number from 0 to 2**63 - 1")
+    for section, key, ok, what in _RANGES:
+        values = s.get(section)
+        if isinstance(values, Mapping) and values.get(key) is not None and not ok(values[key]):
+            raise ValueError(f"{section}.{key}={values[key]!r} must be {what}")
+    sft = s.get("sft") if isinstance(s.get("sft"), Mapping) else {}
+    if sft.get("suite") is not None and sft["suite"] not in SUITES:
+        raise ValueError(f"sft.suite={sft['suite']!r} is unknown; valid choices are {list(SUITES)}.")
+    if sft.get("select_metric") is not None and sft["select_metric"] not in METRIC_KEYS:
+        raise ValueError(f"sft.select_metric={sft['select_metric']!r} is unknown; valid choices are {sorted(METRIC_KEYS)}.")
+    model = s.get("model")
+    if isinstance(model, Mapping) and model.get("fcnet_hiddens") is not None:
+        hidden = model["fcnet_hiddens"]
+        if not isinstance(hidden, (list, tuple)) or not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in hidden):
+            raise ValueError(f"model.fcnet_hiddens={hidden!r} must be a list of layer widths >= 1")
+    elif model is not None and not isinstance(model, (str, Mapping)):
+        raise ValueError(f"model={model!r} must be a model directory, a hub id or 'tiny'")
+
+
 def _check_values(module: Any, s: Mapping[str, Any], overrides: Mapping[str, Any]) -> None:
     from drugenv.scenarios import SUITES
 
+    _check_ranges(s)
     run = s["run"]
     if module.ALGO != "grpo" and int(run["iterations"]) < 1:
         raise ValueError(f"run.iterations={run['iterations']} must be >= 1")
