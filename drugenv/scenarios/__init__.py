@@ -20,11 +20,11 @@ from typing import Optional
 
 import numpy as np
 
-from drugenv.errors import UnknownScenarioError
+from drugenv.errors import ConfigError, UnknownScenarioError
 from drugenv.scenarios.base import Scenario
 from drugenv.scenarios.curated import CURATED_NAMES, curated_scenarios
 from drugenv.scenarios.procedural import generate_scenario
-from drugenv.simulator.params import SimParams
+from drugenv.simulator.params import DIFFICULTIES, SimParams
 
 SUITES: tuple[str, ...] = ("curated", "procedural-train", "procedural-test", "procedural-test-twins")
 HELDOUT_SUITES: tuple[str, ...] = ("procedural-test", "procedural-test-twins")
@@ -53,7 +53,9 @@ def make_scenario(
     if scenario == TWIN_SCENARIO:
         return generate_scenario(seed, difficulty, twin=True, params=params, rng=rng)
     curated = curated_scenarios(params)
-    if scenario in curated:
+    if isinstance(scenario, str) and scenario in curated:  # a list was an unhashable-type TypeError
+        if difficulty is not None and difficulty not in DIFFICULTIES:  # a curated tier is fixed, but a typo is a typo
+            raise ConfigError(f"difficulty {difficulty!r} is unknown; expected one of {', '.join(DIFFICULTIES)}")
         return curated[scenario]
     raise UnknownScenarioError(scenario, ["procedural", TWIN_SCENARIO, *CURATED_NAMES])
 

@@ -240,6 +240,8 @@ class DrugTargetEnvironment:
         if seed is None:  # not from [0, 2**31): 99.95% of that range is the test split (TEST_SEED_OFFSET on)
             seed = int(np.random.default_rng().integers(0, TRAINING_SEEDS_END))
         seed = validated_seed(seed)
+        if episode_id is not None:
+            _check_episode_id(episode_id)
         world_seed = seed if self._seal is None else sealed_seed(seed, self._seal)
         # One generator of the world seed serves the episode id (its first two words, read without
         # consuming them) and a procedural scenario (the same stream from its start): seeding a PCG64
@@ -428,6 +430,17 @@ class DrugTargetEnvironment:
         values["legal_actions"] = values["legal_actions"][:]
         values["metadata"] = dict(values["metadata"])
         return trusted_from(ValidationObservation, values)
+
+
+def _check_episode_id(episode_id: Any) -> None:
+    """What the server's reset takes (1-255 characters of text UTF-8 can write): an int went into a str field,
+    and a lone surrogate made every later ``model_dump_json`` of the episode raise."""
+    if not isinstance(episode_id, str) or not 1 <= len(episode_id) <= 255:
+        raise ConfigError(f"episode_id must be text of 1 to 255 characters, got {episode_id!r:.60}")
+    try:
+        episode_id.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(f"episode_id {episode_id!r:.60} holds a character UTF-8 cannot write (a lone surrogate)") from None
 
 
 def _empty_dossier() -> EvidenceDossier:

@@ -228,3 +228,19 @@ def test_configs_refuse_values_that_break_every_episode(kind, config):
 
     with pytest.raises(ConfigError, match=f"{kind}: {next(iter(config))}"):
         DrugTargetEnvironment(**{kind: config})
+
+
+@pytest.mark.parametrize("kwargs,error", [
+    ({"scenario": ["egfr_nsclc_viable"]}, "unknown scenario"),  # was an unhashable-type TypeError
+    ({"scenario": "egfr_nsclc_viable", "difficulty": "ultra"}, "difficulty 'ultra' is unknown"),
+    ({"episode_id": 3}, "episode_id must be text"),
+    ({"episode_id": ""}, "episode_id must be text"),
+    ({"episode_id": "\ud800"}, "lone surrogate"),  # every later model_dump_json of the episode raised
+])
+def test_bad_reset_arguments_are_typed_errors(kwargs, error):
+    from drugenv.errors import DrugEnvError
+
+    env = DrugTargetEnvironment()
+    with pytest.raises(DrugEnvError, match=error):
+        env.reset(seed=1, **kwargs)
+    assert env.reset(seed=1, scenario="egfr_nsclc_viable", episode_id="ok").metadata["episode_id"] == "ok"
