@@ -345,7 +345,8 @@ class DrugEnvVector(DrugEnvBase):
         a penalised, blocked step, as a malformed action is in every DrugEnv interface. (``int()`` took
         3.7 as 3 and ``"3"`` as 3, and an assert let -1 submit a report under ``python -O``.)"""
         try:
-            i = operator.index(action)  # integers only: never a float, a string or a 1-element array
+            # integers only: never a float, a string, a 1-element array, or a bool (True played action 1)
+            i = -1 if isinstance(action, (bool, np.bool_)) else operator.index(action)
         except TypeError:
             i = -1
         if 0 <= i < len(VECTOR_ACTIONS):

@@ -30,7 +30,7 @@ from drugenv.server.protocol import (
     validation_errors,
 )
 from drugenv.simulator.environment import DrugTargetEnvironment
-from drugenv.simulator.rules import utf8_encodable
+from drugenv.simulator.rules import utf8_encodable, utf8_text
 
 logger = logging.getLogger("drugenv.server")
 
@@ -130,7 +130,7 @@ class FrameHandler:
         extra = set(msg) - _FRAME_KEYS[kind]
         if extra:
             return error_frame(ErrorCode.VALIDATION_ERROR, f"unexpected keys in a {kind!r} frame: "
-                               f"{', '.join(sorted(str(k)[:50] for k in extra))}; allowed: "
+                               f"{', '.join(sorted(utf8_text(str(k), 50) for k in extra))}; allowed: "
                                f"{', '.join(sorted(_FRAME_KEYS[kind]))}"), True
         data = msg.get("data", {})
         if kind in ("reset", "step", "mcp") and not isinstance(data, dict):

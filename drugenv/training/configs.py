@@ -138,6 +138,8 @@ def import_file(path: str | Path, *, namespace: str, required: Sequence[str], ex
     repository root) and check it defines ``required``; ``example`` names a file to copy from."""
     p = Path(path)
     if p.suffix != ".py":
+        if p.is_file() or (_REPO_ROOT / p).is_file():  # "README.md not found (looked for README.py)" misled
+            raise ConfigError(f"{str(path)!r} is not a Python config file (a .py file); e.g. {example}")
         p = p.with_suffix(".py")
     if not p.is_file() and (_REPO_ROOT / p).is_file():
         p = _REPO_ROOT / p

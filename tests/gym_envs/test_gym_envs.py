@@ -279,6 +279,12 @@ def test_a_bool_seed_is_refused_as_the_core_refuses_it(seed):
         DrugEnvVector().reset(seed=seed)
     with pytest.raises(ConfigError, match="a bool"):
         generate_scenario(seed)  # its scenario id was "proc-True-..."
+    env = DrugEnvVector()
+    played = []
+    for action in (bool(seed), -1, int(bool(seed))):  # True played action 1
+        env.reset(seed=0)
+        played.append(env.step(action)[1:3])
+    assert played[0] == played[1] != played[2]  # a bool is an invalid action, as -1 is, not the integer it equals
 
 
 def test_twins_suite_is_refused_not_played_as_plain_test_episodes():
