@@ -118,6 +118,9 @@ JOURNEYS = [
     (["eval", "--agent", "checkpoint:GONE_BASE_CHECKPOINT", "--episodes", "1"], "its base model '/nonexistent/sft_model' does not exist"),
     (["serve", "--model", "tiny", "--num-gpus", "nan"], "must be a finite number >= 0"),
     (["serve", "--model", "/nonexistent/model"], "is not a model directory here"),
+    (["eval", "--agent", "heuristic", "--adapter", "/nonexistent", "--episodes", "1"], "--adapter is read by --agent hf only"),
+    (["eval", "--episodes", "1", "--out", ""], "--out is empty"),
+    (["train", "README.md"], "is not a Python config file"),
     # settings read only minutes into a run (after Ray and the "before" evaluation), or never failing at all
     (["train", "rllib_configs/grpo_tiny_cpu.py", "--set", "sft.schedule=bogus"], "sft.schedule='bogus' must be 'constant' or 'cosine'"),
     (["train", "rllib_configs/grpo_tiny_cpu.py", "--set", "run.eval_max_steps=0"], "run.eval_max_steps=0 must be a whole number >= 1"),

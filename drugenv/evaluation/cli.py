@@ -118,6 +118,12 @@ def check_args(args: EvalArgs) -> None:
                              ("--max-steps", args.max_steps, 1)):
         if value is not None and value < low:
             raise ConfigError(f"{name} {value} is out of range: it must be >= {low}")
+    if (args.model or args.adapter) and args.agent != "hf" and (args.paired or "") != "hf":
+        flag = "--model" if args.model else "--adapter"  # taken without a word, and the agent played without them
+        raise ConfigError(f"{flag} is read by --agent hf only; --agent {args.agent} loads no model "
+                          "(a checkpoint: agent names its own)")
+    if args.out == "":
+        raise ConfigError("--out is empty: pass a file path for the results, or leave --out out")
     if args.episodes > MAX_EPISODES:  # the episode list is built up front: 10^20 of them took every byte of memory
         raise ConfigError(f"--episodes {args.episodes} is out of range: at most {MAX_EPISODES:,} per run")
     from drugenv.simulator.environment import MAX_SEED
