@@ -30,6 +30,7 @@ from drugenv.models import DrugTargetAction, ValidationObservation
 from drugenv.server.protocol import MAX_SEED
 from drugenv.simulator.episode import EpisodeOutcome
 from drugenv.simulator.params import Difficulty
+from drugenv.simulator.rules import utf8_text
 
 
 class EpisodeRequest(BaseModel):
@@ -118,7 +119,11 @@ def make_policy(agent: str) -> Policy:
     """``serve:URL`` for the Serve agent app; anything else as ``drugenv eval --agent`` takes it (``hf``: the
     model ``$RUN_AGENT_MODEL_ID`` names, the page having no ``--model``)."""
     if agent.startswith("serve:"):
-        return ServeAgentPolicy(agent.split(":", 1)[1])
+        url = agent.split(":", 1)[1]
+        if not url.startswith(("http://", "https://")):  # else a 201, then the error only in the episode's view
+            raise ConfigError(f"serve:URL needs the Serve agent app's http(s) address, e.g. serve:http://127.0.0.1:8001; "
+                              f"got {utf8_text(url, 80)!r}")
+        return ServeAgentPolicy(url)
     import os
 
     from drugenv.agents.baselines import BASELINES

@@ -179,6 +179,9 @@ def test_bad_episode_requests(client, runs_root):
     assert r.status_code == 400 and "no_such_scenario" in r.json()["detail"]
     for body in ({"seed": -1}, {"difficulty": "brutal"}, {"agent": ""}):
         assert client.post("/api/episodes", json=body).status_code == 422, body
+    for agent in ("serve:ftp://x", "serve:"):  # a 201, then UnsupportedProtocol only in the episode's view
+        r = client.post("/api/episodes", json={"agent": agent})
+        assert r.status_code == 400 and "http(s) address" in r.json()["detail"], r.text
     # A checkpoint whose metadata is not the JSON object a run writes (a 500 before)
     for name, meta in (("corrupt_ckpt", "{bad"), ("list_ckpt", "[1]")):
         (runs_root / name).mkdir()
