@@ -34,6 +34,7 @@ import tyro
 
 from drugenv.cli import check_output_path
 from drugenv.errors import ConfigError
+from drugenv.simulator.environment import MAX_SEED
 from drugenv.training.configs import META_KEYS
 
 
@@ -427,7 +428,10 @@ _RANGES: tuple[tuple[str, str, Any, str], ...] = (
     ("env_runners", "num_gpus_per_env_runner", lambda v: _is_number(v) and v >= 0, "a finite number >= 0"),
     *(("run", k, *_AT_LEAST_1) for k in ("eval_max_steps", "eval_batch_size", "eval_max_new_tokens", "eval_max_prompt_tokens",
                                          "select_episodes")),
-    *(("run", k, *_AT_LEAST_0) for k in ("eval_seed", "curated_episodes", "select_seed")),
+    *(("run", k, *_AT_LEAST_0) for k in ("curated_episodes", "twins_episodes")),
+    *(("run", k, lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_SEED, "a whole number from 0 to 2**63 - 1")
+      for k in ("eval_seed", "select_seed")),
+    *(("sft", k, *_AT_LEAST_0) for k in ("report_weight", "follow_up_weight", "confident_go_weight")),
     *(("sft", k, *_AT_LEAST_1) for k in ("steps", "episodes", "batch_size", "candidates", "select_every", "select_episodes",
                                          "select_max_new_tokens", "lora_r")),
     ("sft", "report_episodes", *_AT_LEAST_0),
@@ -442,7 +446,6 @@ _RANGES: tuple[tuple[str, str, Any, str], ...] = (
 def _check_ranges(s: Mapping[str, Any]) -> None:
     from drugenv.evaluation.metrics import METRIC_KEYS
     from drugenv.scenarios import SUITES
-    from drugenv.simulator.environment import MAX_SEED
 
     seed = s.get("seed")
     if seed is not None and not (isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= MAX_SEED):
