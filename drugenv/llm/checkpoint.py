@@ -160,7 +160,9 @@ def load_grpo_checkpoint_policy(path: str | Path, **kwargs: Any) -> Any:
     model = follow_moved_run(meta.get("model"), p) or resolve_adapter_checkpoint(p)[0]  # else the adapter's own base model
     # Said in one line before anything loads: a run whose base model folder was deleted, or a damaged adapter
     # config, was a loader's 50-90-line traceback.
-    if isinstance(model, str) and (Path(model).is_absolute() or model.startswith(".")) and not Path(model).exists():
+    from drugenv.llm.run_agent import missing_local_path
+
+    if isinstance(model, str) and missing_local_path(model):
         raise ConfigError(f"{path}: its base model {model!r} does not exist (was the run's sft_model/ moved or deleted?)")
     if (p / ADAPTER_DIR / "adapter_config.json").is_file():
         read_json_object(p / ADAPTER_DIR / "adapter_config.json")
