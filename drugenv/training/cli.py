@@ -431,8 +431,9 @@ _RANGES: tuple[tuple[str, str, Any, str], ...] = (
     *(("run", k, *_AT_LEAST_0) for k in ("curated_episodes", "twins_episodes")),
     *(("run", k, lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_SEED, "a whole number from 0 to 2**63 - 1")
       for k in ("eval_seed", "select_seed")),
-    *(("sft", k, *_AT_LEAST_0) for k in ("report_weight", "follow_up_weight", "confident_go_weight")),
-    *(("sft", k, *_AT_LEAST_1) for k in ("steps", "episodes", "batch_size", "candidates", "select_every", "select_episodes",
+    *(("sft", k, *_AT_LEAST_0) for k in ("report_weight", "follow_up_weight", "confident_go_weight",
+                                         "select_episodes")),  # 0: no checkpoint selection inside SFT
+    *(("sft", k, *_AT_LEAST_1) for k in ("steps", "episodes", "batch_size", "candidates", "select_every",
                                          "select_max_new_tokens", "lora_r")),
     ("sft", "report_episodes", *_AT_LEAST_0),
     ("sft", "lr", *_POSITIVE),
