@@ -96,6 +96,8 @@ DEFAULT_ENV_THREADS = 0
 Inline served more steps/s than 8 threads at 32 and 128 sessions, with a lower p99 (``docs/performance_history.md``, "Sixth round")."""
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024
 """Default frame / request-body cap, bytes (an action with its longest strings is under 4 KiB)."""
+MIN_MESSAGE_BYTES = 1024
+"""The smallest frame / request-body cap a server takes: a reset or step frame needs that much."""
 
 _NOT_RESET_HTTP = ("HTTP /step is stateless (OpenEnv 0.10): each request gets a fresh environment that was never "
                    "reset. Play episodes over the WebSocket /ws (drugenv.DrugTargetEnv does).")
@@ -213,6 +215,25 @@ def _execution_error(err: Exception, what: str) -> JSONResponse:
 
 
 # ============================================================================================ app
+def check_limits(*, max_sessions: int, idle_timeout_s: Optional[float], max_message_bytes: int, env_threads: int,
+                 spell: Callable[[str], str] = str) -> None:
+    """Refuse ``create_app``'s limits out of range, each error naming the limit as ``spell`` writes it
+    (``drugenv serve-env`` checks them under its flags' names before it binds, ``create_app`` for API callers).
+
+    Raises:
+        ConfigError: a limit is out of range.
+    """
+    if max_sessions < 1:
+        raise ConfigError(f"{spell('max_sessions')} must be >= 1 (the number of concurrent /ws sessions), got {max_sessions}")
+    if idle_timeout_s is not None and not idle_timeout_s > 0:  # NaN too: every session's timer failed on it
+        raise ConfigError(f"{spell('idle_timeout_s')} must be > 0 seconds, or None to disable the idle timeout, got {idle_timeout_s}")
+    if env_threads < 0:
+        raise ConfigError(f"{spell('env_threads')} must be >= 0 (0: step environments on the event loop), got {env_threads}")
+    if max_message_bytes < MIN_MESSAGE_BYTES:
+        raise ConfigError(f"{spell('max_message_bytes')} must be >= {MIN_MESSAGE_BYTES} (a reset or step frame needs "
+                          f"that much), got {max_message_bytes}")
+
+
 def create_app(
     env_factory: EnvFactory = DrugTargetEnvironment,
     *,
@@ -245,14 +266,8 @@ def create_app(
     Raises:
         ConfigError: a limit is out of range.
     """
-    if max_sessions < 1:
-        raise ConfigError(f"max_sessions={max_sessions} must be >= 1 (the number of concurrent /ws sessions)")
-    if idle_timeout_s is not None and not idle_timeout_s > 0:  # NaN too: every session's timer failed on it
-        raise ConfigError(f"idle_timeout_s={idle_timeout_s} must be > 0 seconds, or None to disable the idle timeout")
-    if env_threads < 0:
-        raise ConfigError(f"env_threads={env_threads} must be >= 0 (0: step environments on the event loop)")
-    if max_message_bytes < 1024:
-        raise ConfigError(f"max_message_bytes={max_message_bytes} must be >= 1024: a reset or step frame needs that much")
+    check_limits(max_sessions=max_sessions, idle_timeout_s=idle_timeout_s, max_message_bytes=max_message_bytes,
+                 env_threads=env_threads)
 
     registry = SessionRegistry(max_sessions)
     handle = FrameHandler(max_message_bytes=max_message_bytes, strict_actions=strict_actions)

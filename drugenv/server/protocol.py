@@ -69,7 +69,7 @@ from drugenv.models import (
 )
 from drugenv.simulator.params import Difficulty
 from drugenv.scenarios.procedural import TRAINING_SEEDS_END
-from drugenv.simulator.environment import MAX_SEED
+from drugenv.simulator.environment import MAX_EPISODE_ID_CHARS, MAX_SEED
 from drugenv.simulator.rules import utf8_text
 
 
@@ -97,7 +97,7 @@ class ResetRequest(BaseModel):
     seed: Optional[int] = Field(None, ge=0, le=MAX_SEED, strict=True,
                                 description="Episode seed; the same seed and actions give the same episode. "
                                 f"None: a random training seed (below {TRAINING_SEEDS_END:,}).")
-    episode_id: Optional[str] = Field(None, min_length=1, max_length=255,
+    episode_id: Optional[str] = Field(None, min_length=1, max_length=MAX_EPISODE_ID_CHARS,
                                       description="Id echoed in the observation metadata and state. None: derived from the seed.")
     scenario: Optional[str] = Field(None, min_length=1, max_length=100,
                                     description="'procedural' (default: generated from the seed) or a curated scenario name.")

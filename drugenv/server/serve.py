@@ -32,6 +32,7 @@ from drugenv.server.app import (
     DEFAULT_IDLE_TIMEOUT_S,
     DEFAULT_MAX_MESSAGE_BYTES,
     DEFAULT_MAX_SESSIONS,
+    check_limits,
     create_app,
 )
 
@@ -167,22 +168,17 @@ LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 def check_args(args: Args) -> None:
     """Refuse settings the server cannot run with, before anything binds. The app's own limits are checked
-    here too, under their flags' names (``create_app`` checks them again for API callers): a worker process
-    that failed on one was restarted by uvicorn for ever under ``--workers 2``."""
-    if args.max_sessions < 1:
-        raise ConfigError(f"--max-sessions must be >= 1 (the number of concurrent /ws sessions), got {args.max_sessions}")
-    if args.max_message_bytes < 1024:
-        raise ConfigError(f"--max-message-bytes must be >= 1024 (a reset or step frame needs that much), got {args.max_message_bytes}")
-    if args.env_threads < 0:
-        raise ConfigError(f"--env-threads must be >= 0 (0: step environments on the event loop), got {args.env_threads}")
+    here too, under their flags' names (``create_app`` runs the same ``check_limits`` for API callers): a
+    worker process that failed on one was restarted by uvicorn for ever under ``--workers 2``."""
+    check_limits(max_sessions=args.max_sessions, idle_timeout_s=args.idle_timeout_s,
+                 max_message_bytes=args.max_message_bytes, env_threads=args.env_threads,
+                 spell=lambda name: "--" + name.replace("_", "-"))
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port must be 0-65535 (0: any free port), got {args.port}")
     if args.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {args.workers}")
     if args.log_level.lower() not in LOG_LEVELS:
         raise ConfigError(f"--log-level must be one of {', '.join(LOG_LEVELS)}, got {args.log_level!r}")
-    if args.idle_timeout_s is not None and not args.idle_timeout_s > 0:  # NaN as well (checked again by create_app)
-        raise ConfigError(f"--idle-timeout-s must be > 0 seconds, or None, got {args.idle_timeout_s}")
     for name in ("ws_ping_interval_s", "ws_ping_timeout_s"):
         if not getattr(args, name) > 0:
             raise ConfigError(f"--{name.replace('_', '-')} must be > 0 seconds, got {getattr(args, name)}")

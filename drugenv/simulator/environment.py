@@ -57,6 +57,9 @@ MAX_SEED = 2**63 - 1
 clients in other languages carry. The core refuses above it too, so every episode played in process
 replays over the server."""
 
+MAX_EPISODE_ID_CHARS = 255
+"""The longest episode id, everywhere: the server's ``ResetRequest`` and the core's ``reset`` read this one limit."""
+
 
 def validated_seed(seed: Any, name: str = "seed") -> int:
     """``seed`` as the int an episode is seeded with: a Python or numpy integer in ``[0, MAX_SEED]``.
@@ -433,10 +436,10 @@ class DrugTargetEnvironment:
 
 
 def _check_episode_id(episode_id: Any) -> None:
-    """What the server's reset takes (1-255 characters of text UTF-8 can write): an int went into a str field,
+    """What the server's reset takes (1 to ``MAX_EPISODE_ID_CHARS`` characters of text UTF-8 can write): an int went into a str field,
     and a lone surrogate made every later ``model_dump_json`` of the episode raise."""
-    if not isinstance(episode_id, str) or not 1 <= len(episode_id) <= 255:
-        raise ConfigError(f"episode_id must be text of 1 to 255 characters, got {episode_id!r:.60}")
+    if not isinstance(episode_id, str) or not 1 <= len(episode_id) <= MAX_EPISODE_ID_CHARS:
+        raise ConfigError(f"episode_id must be text of 1 to {MAX_EPISODE_ID_CHARS} characters, got {episode_id!r:.60}")
     try:
         episode_id.encode("utf-8")
     except UnicodeEncodeError:
