@@ -34,7 +34,7 @@ import tyro
 
 from drugenv.cli import check_output_path
 from drugenv.errors import ConfigError
-from drugenv.simulator.environment import MAX_SEED
+from drugenv.simulator.environment import validated_seed
 from drugenv.training.configs import META_KEYS
 
 
@@ -424,13 +424,15 @@ _RANGES: tuple[tuple[str, str, Any, str], ...] = (
     ("training", "lora_target_modules", lambda v: isinstance(v, (list, tuple)) and len(v) > 0 and all(isinstance(m, str) and m for m in v),
      "a non-empty list of module names"),
     ("training", "lambda_", *_FRACTION),
+    # PPO's: its PPOConfig.validate() lets these through and fails (or trains on nothing) later.
+    *(("training", k, *_AT_LEAST_1) for k in ("train_batch_size_per_learner", "minibatch_size")),
+    *(("training", k, *_POSITIVE) for k in ("lr", "clip_param")),
+    ("training", "gamma", lambda v: _is_number(v) and 0 < v <= 1, "a number in (0, 1]"),
     ("learners", "num_gpus_per_learner", lambda v: _is_number(v) and v >= 0, "a finite number >= 0"),
     ("env_runners", "num_gpus_per_env_runner", lambda v: _is_number(v) and v >= 0, "a finite number >= 0"),
     *(("run", k, *_AT_LEAST_1) for k in ("eval_max_steps", "eval_batch_size", "eval_max_new_tokens", "eval_max_prompt_tokens",
                                          "select_episodes")),
     *(("run", k, *_AT_LEAST_0) for k in ("curated_episodes", "twins_episodes")),
-    *(("run", k, lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_SEED, "a whole number from 0 to 2**63 - 1")
-      for k in ("eval_seed", "select_seed")),
     *(("sft", k, *_AT_LEAST_0) for k in ("report_weight", "follow_up_weight", "confident_go_weight",
                                          "select_episodes")),  # 0: no checkpoint selection inside SFT
     *(("sft", k, *_AT_LEAST_1) for k in ("steps", "episodes", "batch_size", "candidates", "select_every",
@@ -448,9 +450,10 @@ def _check_ranges(s: Mapping[str, Any]) -> None:
     from drugenv.evaluation.metrics import METRIC_KEYS
     from drugenv.scenarios import SUITES
 
-    seed = s.get("seed")
-    if seed is not None and not (isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= MAX_SEED):
-        raise ValueError(f"seed={seed!r} must be a whole number from 0 to 2**63 - 1")
+    run = s.get("run") if isinstance(s.get("run"), Mapping) else {}
+    for name, seed in (("seed", s.get("seed")), ("run.eval_seed", run.get("eval_seed")), ("run.select_seed", run.get("select_seed"))):
+        if seed is not None:
+            validated_seed(seed, name)  # a ConfigError (a ValueError) naming it
     for section, key, ok, what in _RANGES:
         values = s.get(section)
         if isinstance(values, Mapping) and values.get(key) is not None and not ok(values[key]):
@@ -528,13 +531,6 @@ def _check_values(module: Any, s: Mapping[str, Any], overrides: Mapping[str, Any
             if problem:
                 raise ValueError(f"model={name!r}: {problem}")
     if module.ALGO != "grpo":
-        # RLlib's PPOConfig.validate() lets these through and fails (or trains on nothing) later.
-        t = s["training"]
-        for key, ok, need in (("train_batch_size_per_learner", lambda v: v >= 1, ">= 1"), ("minibatch_size", lambda v: v >= 1, ">= 1"),
-                              ("num_epochs", lambda v: v >= 1, ">= 1"), ("lr", lambda v: v > 0, "> 0"),
-                              ("gamma", lambda v: 0 < v <= 1, "in (0, 1]"), ("clip_param", lambda v: v > 0, "> 0")):
-            if key in t and not ok(t[key]):
-                raise ValueError(f"training.{key}={t[key]} must be {need}")
         activation = (s.get("model") or {}).get("fcnet_activation") if isinstance(s.get("model"), Mapping) else None
         if activation is not None:
             from ray.rllib.models.utils import get_activation_fn
