@@ -47,6 +47,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -175,9 +176,22 @@ class _StrictJSONRoute(APIRoute):
         return strict_json_handler
 
 
-def _request_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+def _is_json_media_type(content_type: Optional[str]) -> bool:
+    """What FastAPI reads a body as JSON for: ``application/json`` or ``application/<x>+json``, any parameters."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def _request_errors(exc: RequestValidationError, content_type: Optional[str] = None) -> list[dict[str, Any]]:
     items = []
     for e in exc.errors():
+        if tuple(e.get("loc", ())) == ("body",) and e.get("type") == "model_attributes_type" and not _is_json_media_type(content_type):
+            # FastAPI reads a body as JSON only under a JSON content type; any other (curl -d sends a form's)
+            # reached the model as text, and "should be a valid dictionary" did not say why.
+            media = (content_type or "").split(";", 1)[0].strip()
+            got = media if re.fullmatch(r"[\w.+-]{1,60}/[\w.+-]{1,60}", media) else "a Content-Type that is no media type" if content_type else "no Content-Type"
+            e = {"loc": ("body",), "type": "model_attributes_type",
+                 "msg": f"the body was not read as JSON: send it with Content-Type: application/json (got {got})"}
         if e.get("type") == "json_invalid":
             # FastAPI puts the decoder's message in ctx and the offset in loc; rebuild the decoder's
             # "what: line L column C" text from them (loads_json's messages never hold the input).
@@ -200,8 +214,8 @@ def harden_json_api(app: FastAPI, max_body_bytes: int) -> FastAPI:
     app.add_middleware(_BodyLimit, max_bytes=max_body_bytes)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": _request_errors(exc)}, status_code=422)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _request_errors(exc, request.headers.get("content-type"))}, status_code=422)
 
     return app
 

@@ -8,7 +8,7 @@ import importlib.util
 import json
 import threading
 import time
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
 
 import httpx
 import pytest
@@ -173,6 +173,25 @@ def test_invalid_json_says_what_and_where(http: httpx.Client) -> None:
         assert resp.json()["detail"][0]["msg"].startswith("invalid JSON: " + why), resp.text
     mcp = http.post("/mcp", content=b'{"jsonrpc":"2.0","id":NaN}', headers={"content-type": "application/json"})
     assert mcp.json()["error"]["code"] == -32700  # the same decoder: NaN is a JSON-RPC parse error
+
+
+@pytest.mark.parametrize("content_type,got", [
+    ("text/plain", "text/plain"),
+    ("application/x-www-form-urlencoded", "application/x-www-form-urlencoded"),  # what curl -d sends
+    (None, "no Content-Type"),
+    ("LEAKME <not a media type>", "a Content-Type that is no media type"),  # not echoed
+])
+def test_a_json_body_under_another_content_type_is_told_to_send_json(http: httpx.Client, content_type: Optional[str],
+                                                                     got: str) -> None:
+    """FastAPI reads a body as JSON only under a JSON content type; under another, the body reached the request
+    model as text and the 422 said "Input should be a valid dictionary", which sent users looking at their JSON."""
+    headers = {"content-type": content_type} if content_type else {}
+    for path, body in (("/reset", b'{"seed": 1}'), ("/step", b'{"action": {"action_type": "literature_search"}}')):
+        resp = http.post(path, content=body, headers=headers)
+        assert resp.status_code == 422, resp.text
+        assert resp.json()["detail"] == [{"loc": ["body"], "type": "model_attributes_type", "msg":
+                                          f"the body was not read as JSON: send it with Content-Type: application/json (got {got})"}]
+    assert http.post("/reset", content=b'{"seed": 1}', headers={"content-type": "application/json; charset=utf-8"}).status_code == 200
 
 
 def test_an_mcp_id_utf8_cannot_encode_is_answered_with_a_null_id(server_url: str, http: httpx.Client) -> None:
