@@ -61,13 +61,19 @@ def splice_readme(readme: str, table: str) -> str:
     return pattern.sub(lambda _: f"{MARK_START}\n{table}\n{MARK_END}", readme)
 
 
-def main(args: Args) -> str:
+def baseline_results(episodes: int, seed: int, agents: tuple[str, ...], progress: bool = True) -> dict[str, dict[str, dict[str, float]]]:
+    """The ``results`` of ``baselines.json``: per agent, the metrics of each curated scenario and of procedural-test."""
     rows: dict[str, dict[str, dict[str, float]]] = {}
-    for name in args.agents:
-        policy = BASELINES[name](seed=args.seed) if name == "random" else BASELINES[name]()
-        _, curated = evaluate(policy, "curated", args.episodes, args.seed, progress=True)
-        test, _ = evaluate(policy, "procedural-test", args.episodes, args.seed, progress=True)
+    for name in agents:
+        policy = BASELINES[name](seed=seed) if name == "random" else BASELINES[name]()
+        _, curated = evaluate(policy, "curated", episodes, seed, progress=progress)
+        test, _ = evaluate(policy, "procedural-test", episodes, seed, progress=progress)
         rows[name] = {**by_scenario(curated), "procedural-test": test}
+    return rows
+
+
+def main(args: Args) -> str:
+    rows = baseline_results(args.episodes, args.seed, tuple(args.agents))
     payload = {"episodes": args.episodes, "seed": args.seed, "agents": list(args.agents), "results": rows,
                "command": f"python -m drugenv.evaluation.baseline_table --episodes {args.episodes} --seed {args.seed}"}
     write_results(args.out, payload)

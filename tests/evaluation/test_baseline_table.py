@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from drugenv.evaluation.baseline_table import MARK_END, MARK_START, render_table, splice_readme
+from drugenv.evaluation.baseline_table import MARK_END, MARK_START, baseline_results, render_table, splice_readme
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -18,6 +18,19 @@ def test_readme_table_is_the_committed_json_rendered():
     rows = payload["results"]
     test = {a: rows[a]["procedural-test"]["decision_accuracy"] for a in payload["agents"]}
     assert test["oracle"] == 1.0 and test["heuristic"] >= test["random"] + 0.25
+
+
+def test_the_committed_json_is_what_the_baselines_score_today():
+    """The table's numbers come from today's simulator and baselines: a change to either that forgot to
+    regenerate ``baselines.json`` (``python -m drugenv.evaluation.baseline_table --episodes 100 --readme
+    README.md``) fails here. The 800 episodes take about a second."""
+    payload = json.loads((ROOT / "docs/results/baselines.json").read_text())
+    now = baseline_results(payload["episodes"], payload["seed"], tuple(payload["agents"]), progress=False)
+    assert now.keys() == payload["results"].keys()
+    for agent, rows in payload["results"].items():
+        assert now[agent].keys() == rows.keys(), agent
+        for row, metrics in rows.items():
+            assert now[agent][row] == pytest.approx(metrics, rel=1e-9, abs=1e-12, nan_ok=True), (agent, row)
 
 
 def test_splice_needs_the_markers():

@@ -1,12 +1,12 @@
 import pytest
 
-from drugenv.evaluation.metrics import EpisodeRecord, expected_calibration_error, summarize
+from drugenv.evaluation.metrics import METRIC_KEYS, EpisodeRecord, expected_calibration_error, summarize
 
 
-def rec(decision, conf, correct="go", ret=1.0):
+def rec(decision, conf, correct="go", ret=1.0, terminal=0.5, coverage=1.0, credits=10, steps=5):
     return EpisodeRecord(scenario="s", seed=0, difficulty="easy", decision=decision, confidence=conf,
-                         correct_decision=correct, episode_return=ret, terminal_reward=0.5, coverage=1.0,
-                         credits_used=10, steps=5, violations=1, termination="report_submitted")
+                         correct_decision=correct, episode_return=ret, terminal_reward=terminal, coverage=coverage,
+                         credits_used=credits, steps=steps, violations=1, termination="report_submitted")
 
 
 def test_ece_hand_computed():
@@ -33,13 +33,25 @@ def test_reliability_counts_every_report_by_default():
 
 
 def test_summary_hand_computed():
-    s = summarize([rec("go", 0.8), rec("no_go", 0.6, correct="go"), rec(None, None)])
+    """Every metric of the module table, on episodes whose values all differ (equal values would let a
+    wrong aggregate, a min or a first record, give the right number)."""
+    s = summarize([rec("go", 0.8, ret=2.0, terminal=1.5, coverage=1.0, credits=30, steps=10),
+                   rec("no_go", 0.6, correct="go", ret=-1.0, terminal=-0.5, coverage=0.4, credits=12, steps=4),
+                   rec(None, None, ret=0.5, terminal=0.0, coverage=0.1, credits=3, steps=1)])
     assert s["decision_accuracy"] == pytest.approx(1 / 3)
     # p_go: 0.8, 0.4, 0.5 (no report); y = 1
     assert s["brier"] == pytest.approx(((0.2) ** 2 + 0.6 ** 2 + 0.5 ** 2) / 3)
     assert s["report_rate"] == pytest.approx(2 / 3)
-    assert s["violation_rate"] == pytest.approx(3 / 15)
+    assert s["violation_rate"] == pytest.approx(3 / 15)  # one violation in each episode, 15 steps in all
     assert s["decision_utility"] == pytest.approx((0.6 - 0.2 + 0) / 3)
+    assert s["mean_return"] == pytest.approx(1.5 / 3)
+    assert s["terminal_reward"] == pytest.approx(1.0 / 3)
+    assert s["evidence_coverage"] == pytest.approx(1.5 / 3)
+    assert s["credits_used"] == pytest.approx(45 / 3)
+    assert s["steps"] == pytest.approx(15 / 3)
+    # one report per bin of width 0.1: |1 - 0.8| and |0 - 0.6|, each weighted 1/2
+    assert s["ece"] == pytest.approx((0.2 + 0.6) / 2)
+    assert set(s) == set(METRIC_KEYS)
 
 
 def test_reliability_bins_each_decision_and_closes_the_last_bin():

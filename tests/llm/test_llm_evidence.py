@@ -156,6 +156,34 @@ def test_table_states_the_public_belief():
         assert f" {g} {p:.2f}" in text
 
 
+def test_table_verdicts_and_decisive_follow_the_public_belief():
+    """What the agent reads off each gate line: FAIL below a pass probability of 0.4, pass from 0.6, ? between
+    (the heuristic's follow-up rule); "decisive" where |log-odds of P(go)| reaches 4 (its stopping threshold)."""
+    verdicts, decisive = set(), set()
+    for turns in _episodes(12, n=30):
+        for obs, _ in turns:
+            b = assess(obs.dossier)
+            lines = evidence_table(obs)
+            for g, p in b.pass_prob.items():
+                line = next(x for x in lines if x.startswith(f" {g} "))
+                if not b.seen[g]:
+                    assert line == f" {g} {p:.2f} unseen"
+                    continue
+                word = line.split()[2].rstrip(":")
+                assert word == ("FAIL" if p < 0.4 else "pass" if p >= 0.6 else "?"), (line, p)
+                verdicts.add(word)
+            p_go, logit = b.p_go_and_logit()
+            assert lines[-1].endswith(" decisive") == (abs(logit) >= 4.0), (lines[-1], logit)
+            decisive.add(lines[-1].endswith(" decisive"))
+    assert verdicts == {"FAIL", "?", "pass"} and decisive == {True, False}  # every branch was read
+
+
+def test_report_confidence_states_three_decimals_within_half_and_0999():
+    assert report_confidence(0.8766) == 0.877
+    assert report_confidence(0.99949) == 0.999 and report_confidence(0.9996) == 0.999 and report_confidence(1.0) == 0.999
+    assert report_confidence(0.4) == 0.5 and report_confidence(0.5004) == 0.5
+
+
 def test_one_game_sft_grpo_and_evaluation():
     """Step cap, prompt budget and renderer are the same in SFT data, GRPO rollouts and evaluation."""
     from drugenv.llm.sft import expert_examples

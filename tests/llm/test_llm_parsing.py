@@ -67,6 +67,10 @@ BROKEN = [
     ('{"action_type": "submit_validation_report", "final_decision": "maybe", "confidence": 0.5}', "schema"),
     ('{"action_type": "submit_validation_report", "final_decision": "go", "confidence": "high"}', "schema"),
     ('{"action_type": "submit_validation_report", "final_decision": "go", "confidence": 1.7}', "schema"),
+    # strict JSON: a number written as text, or a bool, is not the number lax validation would make of it
+    ('{"action_type": "submit_validation_report", "final_decision": "go", "confidence": "0.8"}', "schema"),
+    ('{"action_type": "submit_validation_report", "final_decision": "go", "confidence": true}', "schema"),
+    ('{"action_type": "literature_search", "parameters": {"since_year": "2015"}}', "schema"),
     ('{"action_type": "literature_search", "reasoning": 42}', "schema"),
     ('{"action_type": "literature_search", "thoughts": "x"}', "schema"),
 ]

@@ -8,6 +8,7 @@ from drugenv.llm.prompts import (
     build_messages,
     make_token_counter,
     prompt_token_ids,
+    render_compact,
     render_observation,
     system_prompt,
 )
@@ -229,3 +230,30 @@ def test_every_level_shows_its_whole_cap_of_history_and_findings():
                 expected = 0 if cap is None else max(0, int(count) - cap)
                 assert int(omitted or 0) == expected, (level, sec, count)
         assert turn(obs) == render_observation(obs)
+
+
+def test_compact_turn_names_the_shorter_of_the_affordable_and_unaffordable_lists():
+    """As credits run down the compact turn says what can still be bought: the affordable actions once they
+    are fewer than half the table, before that the ones that are not (the shorter list, for a small budget)."""
+    env = DrugTargetEnvironment()
+    obs = env.reset(seed=3, scenario="egfr_nsclc_viable")
+    kinds = set()
+    while not obs.done:
+        legal = {a.value for a in obs.legal_actions}
+        lines = render_compact(obs).splitlines()
+        affordable = [x for x in lines if x.startswith("Affordable only: ")]
+        unaffordable = [x for x in lines if x.startswith("Not affordable: ")]
+        if len(legal) == len(ACTION_TABLE):
+            assert not affordable and not unaffordable
+        elif 2 * len(legal) < len(ACTION_TABLE):
+            assert not unaffordable and set(affordable[0].split()[2:]) == legal
+            kinds.add("affordable")
+        else:
+            assert not affordable and set(unaffordable[0].split()[2:]) == {a.value for a in ACTION_TABLE} - legal
+            kinds.add("unaffordable")
+        dearest = max((a for a in obs.legal_actions if a is not ActionType.SUBMIT_VALIDATION_REPORT),
+                      key=lambda a: ACTION_TABLE[a].cost, default=None)
+        if dearest is None:
+            break
+        obs = env.step({"action_type": dearest.value, "parameters": {}, "reasoning": "spend"})
+    assert kinds == {"affordable", "unaffordable"}

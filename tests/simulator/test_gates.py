@@ -120,6 +120,16 @@ def test_each_gate_turns_at_its_threshold(gate, inside, outside):
     assert decision == "no_go" and viability <= gates.NO_GO_VIABILITY_MAX
 
 
+def test_a_go_worlds_viability_is_floored_on_the_go_side():
+    """A world that passes every gate only just weighs below 0.55 raw; its viability is floored there, so the
+    expert review (which reads viability: "leaning go" from 0.5) never leans against the verdict."""
+    edge = _passing(druggability_score=gates.POCKET_MIN, dependency_score=gates.DEPENDENCY_MAX,
+                    toxicity_risk=gates.TOXICITY_MAX - EPS, selectivity_ratio=gates.SELECTIVITY_MIN,
+                    in_vivo_tgi_pct=0.0, in_vitro_ic50_nm=gates.IC50_MAX)
+    assert gates.decide(edge) == ("go", gates.GO_VIABILITY_MIN)
+    assert gates.decide(_passing()) == ("go", 0.78)  # above the floor: the weighted sum, 3 decimals
+
+
 def test_other_tractability_routes():
     undruggable = dict(druggability_score=0.1)
     assert not gates.gate_results(_passing(**undruggable))["tractable"]

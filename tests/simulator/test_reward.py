@@ -121,11 +121,13 @@ def test_free_red_flags_do_not_raise_the_terminal_coherence():
     assert play(0) == play(5) == play(20) == 0.0
 
 
-def test_report_fields_on_another_action_are_a_soft_violation():
-    """They were accepted and ignored without a word: an LLM could believe it had reported."""
+@pytest.mark.parametrize("fields", [{"final_decision": "go", "confidence": 0.9}, {"final_decision": "no_go"}, {"confidence": 0.9}])
+def test_report_fields_on_another_action_are_a_soft_violation(fields):
+    """They were accepted and ignored without a word: an LLM could believe it had reported. Either one alone
+    is enough."""
     env = DrugTargetEnvironment()
     env.reset(seed=4, scenario="egfr_nsclc_viable")
-    obs = env.step({"action_type": "literature_search", "final_decision": "go", "confidence": 0.9})
+    obs = env.step({"action_type": "literature_search", **fields})
     assert [v.rule for v in obs.rule_violations] == ["report_fields"] and not obs.done
     assert obs.step_reward_breakdown["reward/violations"] == pytest.approx(-RewardConfig().soft_violation_penalty)
     obs = env.step({"action_type": "submit_validation_report", "final_decision": "go", "confidence": 0.9})
