@@ -46,6 +46,19 @@ def test_adaptive_promotes_on_success_only():
     assert cur.current_stage() == 1
 
 
+def test_adaptive_promotes_at_exactly_its_threshold():
+    """promote_threshold is the success rate that promotes: 4 of 5 at 0.8 does, 3 of 5 does not."""
+    spec = CurriculumSpec(kind="adaptive", window=5, promote_threshold=0.8, review_prob=0.0)
+    cur = Curriculum(spec)
+    for success in (True, False, True, False, True):
+        cur.update("easy", success=success)
+    assert cur.current_stage() == 0
+    cur = Curriculum(spec)
+    for success in (True, True, False, True, True):
+        cur.update("easy", success=success)
+    assert cur.current_stage() == 1
+
+
 def test_parse_and_validation():
     assert CurriculumSpec.parse("adaptive").kind == "adaptive"
     spec = CurriculumSpec.parse({"kind": "mixed", "tiers": ["easy", "hard"], "weights": [1, 1]})

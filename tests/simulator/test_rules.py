@@ -1,5 +1,7 @@
 """Each hard rule blocks, each soft rule penalises but executes."""
 
+import pytest
+
 from drugenv.simulator.environment import DrugTargetEnvironment
 from drugenv.simulator.params import RewardConfig, SimParams
 
@@ -97,3 +99,64 @@ def test_free_flags_cannot_farm_reward():
     assert first.step_reward_breakdown["reward/coherence"] == 0.0 and first.reward <= 0.0
     again = env.step({"action_type": "flag_red_flag", "parameters": {"description": "toxicity?"}})
     assert rules_of(again) == ["redundant"] and again.reward < 0
+
+
+def test_legal_actions_are_exactly_what_the_hard_rules_let_through():
+    """The observation's (and the gym masks' and prompts') legal actions and ``check`` must agree at every
+    credit balance, the action that costs exactly what is left included."""
+    from drugenv.actions import ACTION_TABLE
+    from drugenv.models import DrugTargetAction
+    from drugenv.simulator.rules import check, legal_actions
+
+    for credits in range(max(s.cost for s in ACTION_TABLE.values()) + 2):
+        allowed = []
+        for action_type in ACTION_TABLE:
+            extra = ({"final_decision": "go", "confidence": 0.9} if action_type.value == "submit_validation_report" else
+                     {"parameters": {"description": "x"}} if action_type.value == "flag_red_flag" else {})
+            action = DrugTargetAction(action_type=action_type, **extra)
+            out = check(action, done=False, credits_remaining=credits, investigated=(), past_calls=(), any_evidence=True)
+            if not out.blocked:
+                allowed.append(action_type)
+        assert set(legal_actions(done=False, credits_remaining=credits)) == set(allowed), credits
+    assert legal_actions(done=True, credits_remaining=30) == []
+
+
+def test_an_action_costing_the_last_credits_is_legal_and_runs():
+    env, obs = fresh()
+    env._book.credits.used = obs.credits_total - 5
+    obs = env.step({"action_type": "query_expression"})  # costs 2: 3 left
+    assert obs.credits_remaining == 3 and "druggability_screen" in obs.legal_actions  # costs 3
+    obs = env.step({"action_type": "druggability_screen"})
+    assert rules_of(obs) == [] and obs.latest_output.status == "ok" and obs.credits_remaining == 0
+
+
+@pytest.mark.parametrize("action_type", ["evidence_synthesis", "request_expert_review", "flag_red_flag"])
+def test_synthesis_review_and_flags_need_some_evidence_first(action_type):
+    env, obs = fresh()
+    params = {"description": "possible toxicity"} if action_type == "flag_red_flag" else {}
+    obs = env.step({"action_type": action_type, "parameters": params})
+    assert rules_of(obs) == ["prerequisite"] and "needs some evidence gathered first" in obs.rule_violations[0].message
+    env, obs = fresh()
+    env.step({"action_type": "query_expression"})
+    assert rules_of(env.step({"action_type": action_type, "parameters": params})) == []
+
+
+def test_a_report_without_evidence_earns_no_credit_efficiency_and_is_penalised():
+    env, obs = fresh()
+    obs = env.step({"action_type": "submit_validation_report", "final_decision": "go", "confidence": 0.9})
+    terms = obs.step_reward_breakdown
+    assert terms["terminal/credit_efficiency"] == 0.0 and terms["terminal/no_evidence_penalty"] == -CFG.no_evidence_penalty
+
+
+def test_reasoning_coherence_is_the_share_of_prerequisites_met_and_full_where_none_applied():
+    env, obs = fresh()
+    env.step({"action_type": "query_expression"})  # no prerequisite applies
+    obs = env.step({"action_type": "submit_validation_report", "final_decision": "go", "confidence": 0.9})
+    assert obs.step_reward_breakdown["terminal/reasoning_coherence"] == pytest.approx(CFG.w_coherence)
+    env, obs = fresh()
+    env.step({"action_type": "toxicity_panel"})  # its prerequisite (expression) unmet
+    env.step({"action_type": "query_expression"})
+    env.step({"action_type": "patient_stratification"})  # expression seen: met
+    obs = env.step({"action_type": "submit_validation_report", "final_decision": "go", "confidence": 0.9})
+    assert obs.step_reward_breakdown["terminal/reasoning_coherence"] == pytest.approx(CFG.w_coherence * 1 / 2)
+    assert obs.step_reward_breakdown["terminal/credit_efficiency"] == pytest.approx(CFG.w_efficiency)  # nothing repeated

@@ -46,6 +46,18 @@ def _hand_loss(loss_type: str, eps_lo: float, eps_hi: float, beta: float, l_max:
     return sum(per_row_sums) / sum(per_row_counts)
 
 
+def _hand_token_means() -> tuple[float, float, float]:
+    """Over the 5 unpadded tokens: the mean ratio, the mean k3 KL estimate and the smallest ratio."""
+    ratios, kls = [], []
+    for i in range(2):
+        for t in range(3):
+            if MASK[i][t]:
+                ratios.append(math.exp(LOGP[i][t] - OLD[i][t]))
+                d = REF[i][t] - LOGP[i][t]
+                kls.append(math.exp(d) - d - 1)
+    return sum(ratios) / len(ratios), sum(kls) / len(kls), min(ratios)
+
+
 def _tensors():
     t = lambda x: torch.tensor(x, dtype=torch.float64)  # noqa: E731
     return t(LOGP).requires_grad_(True), t(OLD), t(REF), t(ADV), t(MASK)
@@ -66,6 +78,12 @@ def test_loss_matches_hand_computation(loss_type, beta):
     # (1.82, A < 0) are outside the range too, but there the unclipped term is the minimum.
     assert stats["clip_fraction"].item() == pytest.approx(2 / 5)
     assert stats["ratio_max"].item() == pytest.approx(math.exp(0.6))
+    # The logged statistics: padding left out of each, the policy term without the KL term.
+    ratio_mean, kl, ratio_min = _hand_token_means()
+    assert stats["ratio_mean"].item() == pytest.approx(ratio_mean, rel=1e-12)
+    assert stats["ratio_min"].item() == pytest.approx(ratio_min, rel=1e-12)
+    assert stats["kl"].item() == pytest.approx(kl if beta else 0.0, rel=1e-12)
+    assert stats["policy_loss"].item() == pytest.approx(_hand_loss(loss_type, 0.2, 0.28, 0.0, 5), rel=1e-10)
 
 
 def test_clip_fraction_counts_clipped_tokens():
