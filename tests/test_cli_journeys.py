@@ -126,6 +126,8 @@ JOURNEYS = [
     (["train", "rllib_configs/grpo_tiny_cpu.py", "--set", "run.eval_max_steps=0"], "run.eval_max_steps=0 must be a whole number >= 1"),
     (["train", "rllib_configs/grpo_tiny_cpu.py", "--set", "training.lora_r=-4"], "training.lora_r=-4 must be a whole number >= 1"),
     (["train", "rllib_configs/grpo_tiny_cpu.py", "--set", "seed=-1"], "seed must be an integer >= 0, got -1"),
+    (["train", "rllib_configs/grpo_tiny_cpu.py", "--set", "sft.candidates=2"],
+     "sft.candidates > 1 chooses on the run's validation episodes"),  # was raised after Ray, a model and an evaluation
     (["train", "rllib_configs/grpo_tiny_cpu.py", "--set", "sft.select_metric=bogus"], "sft.select_metric='bogus' is unknown"),
     (["train", "rllib_configs/ppo_vector.py", "--set", "training.lambda_=2"], "training.lambda_=2 must be a number in [0, 1]"),
 ]

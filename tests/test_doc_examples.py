@@ -25,7 +25,7 @@ from drugenv.extras import uninstalled_extra
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-EXAMPLE = re.compile(r"^(?:<!-- example not run: (?P<why>[^\n]*?) -->\n)?```python\n(?P<code>.*?)^```", re.S | re.M)
+EXAMPLE = re.compile(r"^(?:<!-- example not run: (?P<why>[^\n]*?) -->\n)?```python\n(?P<code>.*?)^```[ \t]*$", re.S | re.M)
 DOCUMENTED_URL = "http://127.0.0.1:8000"
 
 
@@ -48,6 +48,21 @@ def test_every_example_runs_or_says_why_not():
     assert len(EXAMPLES) == fences > 0, "a ```python block the pattern missed"
     assert all(why is None or why.strip() for _, why, _ in EXAMPLES)
     assert sum(why is None for _, why, _ in EXAMPLES) >= len(EXAMPLES) // 2, "most examples should run"
+
+
+def test_every_code_fence_is_a_fence_of_its_own():
+    """A closing fence with text after it (```` ``` The lever...````) does not close its block: on GitHub the
+    rest of the page, headings and all, rendered as code. Every fence line is an opener (```` ```lang````) or
+    a bare closer, and they alternate."""
+    for path in DOCS:
+        inside = False
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if line.lstrip().startswith("```"):
+                assert re.fullmatch(r"\s*```[\w+-]*\s*", line), f"{path.relative_to(ROOT)}:{number}: {line[:60]!r}"
+                opener = line.strip() != "```"
+                assert not (inside and opener), f"{path.relative_to(ROOT)}:{number}: a fence opens inside a block"
+                inside = not inside
+        assert not inside, f"{path.relative_to(ROOT)}: a block is never closed"
 
 
 @pytest.fixture(scope="module")

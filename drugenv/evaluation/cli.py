@@ -39,7 +39,8 @@ class EvalArgs:
     episodes: int = 50
     """Number of episodes."""
     seed: int = 0
-    """First seed of the suite (episodes are fully determined by suite, episodes and seed)."""
+    """First seed of the suite (episodes are fully determined by suite, episodes and seed); the random agent's
+    draws and an hf agent's sampling are seeded by it too."""
     batch_size: int = 8
     """Episodes stepped in lockstep (batched generation for LLM policies)."""
     max_steps: Optional[int] = None

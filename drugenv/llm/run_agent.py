@@ -57,6 +57,9 @@ DASHBOARD_SCHEMA_VERSION = 1
 
 @dataclass
 class RunAgentArgs:
+    """An LLM plays DrugEnv episodes (in process, or against a server with --base-url), printing each step and
+    writing a live dashboard snapshot."""
+
     model: Optional[str] = None
     """HF model id or local directory; 'tiny' / 'tiny-qwen' = offline tiny model (default: $RUN_AGENT_MODEL_ID, else Qwen/Qwen2.5-0.5B-Instruct)."""
     adapter: Optional[str] = None

@@ -45,6 +45,8 @@ ASGI_SERVERS: tuple[str, ...] = typing.get_args(AsgiServer)
 
 @dataclass
 class Args:
+    """Serve DrugEnv environments over HTTP and WebSocket (OpenEnv 0.10's wire protocol), one per /ws session."""
+
     host: str = "127.0.0.1"
     """Interface to bind. Keep 127.0.0.1 unless the server must be reachable from other machines."""
     port: int = 8000

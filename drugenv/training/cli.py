@@ -56,7 +56,7 @@ class TrainArgs:
     no_sft: bool = False
     """GRPO: skip the SFT warm-start."""
     wandb: bool = False
-    """Log to Weights & Biases (offline unless WANDB_MODE / a login says otherwise)."""
+    """Log the run's settings and every iteration's row to Weights & Biases, GRPO or PPO (offline, under <out>/wandb, unless WANDB_MODE is set; `wandb sync` uploads it)."""
     progress: bool = True
     """Show progress bars."""
     num_cpus: int = 2
@@ -541,6 +541,10 @@ def _check_values(module: Any, s: Mapping[str, Any], overrides: Mapping[str, Any
     from drugenv.llm.sft import EXPERTS
 
     sft = s.get("sft") or {}
+    if sft.get("enabled"):
+        from drugenv.training.grpo_train import candidate_selection
+
+        candidate_selection(s)  # read only after Ray, the model and the "before" evaluation
     if sft.get("enabled") and sft.get("expert", EXPERTS[0]) not in EXPERTS:
         raise ValueError(f"sft.expert={sft['expert']!r} is unknown; valid choices are {list(EXPERTS)}.")
     for key, choices in (("mode", ("full", "lora")), ("select_by", ("imitation", "rollouts"))):
@@ -599,7 +603,7 @@ def train_main(args: TrainArgs) -> dict[str, Any]:
         if module.ALGO == "ppo_vector":
             from drugenv.training.ppo import format_curve, train_ppo
 
-            result = train_ppo(module, overrides, out, progress=args.progress, resume_from=args.resume)
+            result = train_ppo(module, overrides, out, progress=args.progress, resume_from=args.resume, use_wandb=args.wandb)
             print(format_curve(result["curve"]))
             return result
         raise ConfigError(f"{module.__file__}: ALGO={module.ALGO!r} is not trainable here (grpo | ppo_vector)")

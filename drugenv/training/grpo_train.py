@@ -181,6 +181,22 @@ SFT_CANDIDATE_SEED_STRIDE = 1000
 SFT episodes and initial shuffling); candidate 0 is the run's own seed, so one candidate is the plain run."""
 
 
+def candidate_selection(s: Mapping[str, Any]) -> Optional["Selection"]:
+    """Where ``sft.candidates > 1`` chooses its start: the run's validation episodes (None for one candidate).
+    ``drugenv train`` calls it before Ray starts, ``sft_choose_start`` again for API callers.
+
+    Raises:
+        ConfigError: several candidates and no ``run.select_*`` to choose on, or an unknown select metric.
+    """
+    if int((s.get("sft") or {}).get("candidates", 1)) <= 1:
+        return None
+    selection = Selection.from_run(s["run"])
+    if selection is None:
+        raise ConfigError("sft.candidates > 1 chooses on the run's validation episodes: set run.select_suite, "
+                          "run.select_seed and run.select_episodes")
+    return selection
+
+
 def sft_choose_start(base_model: str, s: Mapping[str, Any], out_dir: Path, *, progress: bool = True) -> tuple[str, Optional[dict]]:
     """The SFT warm start of a run: ``sft_warm_start`` once, or with ``sft.candidates = n > 1`` once per
     candidate seed, keeping the one best on the run's validation episodes (``run.select_*``: greedy
@@ -196,10 +212,7 @@ def sft_choose_start(base_model: str, s: Mapping[str, Any], out_dir: Path, *, pr
     n = int(s["sft"].get("candidates", 1))
     if n <= 1:
         return sft_warm_start(base_model, sft, out_dir, seed=seed, progress=progress), None
-    selection = Selection.from_run(s["run"])
-    if selection is None:
-        raise ConfigError("sft.candidates > 1 chooses on the run's validation episodes: set run.select_suite, "
-                          "run.select_seed and run.select_episodes")
+    selection = candidate_selection(s)
     scores = []
     for k in range(n):
         cand_seed = seed + k * SFT_CANDIDATE_SEED_STRIDE
@@ -460,7 +473,7 @@ def run_grpo(
     t_start = time.perf_counter()
     s = config_module.settings(overrides)
     run = s["run"]
-    files = RunFiles(out_dir)
+    files = RunFiles(out_dir, wandb=use_wandb)
     files.start("grpo", s, resumed_from=resume)
     print("settings:", json.dumps(s, default=str))
 
@@ -489,12 +502,6 @@ def run_grpo(
         files.resume_after(int(algo.iteration))
     meta = {"algo": "grpo", "model": model, "base_model": base, "config": getattr(config_module, "__file__", None), "settings": s}
 
-    wandb_run = None
-    if use_wandb:
-        import wandb
-
-        os.environ.setdefault("WANDB_MODE", "offline")
-        wandb_run = wandb.init(project="drugenv", dir=str(out_dir), config=s, resume="allow")
     iterations = int(run["iterations"])
     ckpt_every = max(1, int(run["checkpoint_interval"]))
     curve: list[dict[str, Any]] = []
@@ -529,16 +536,13 @@ def run_grpo(
             if it % ckpt_every == 0:
                 save_checkpoint(algo, out_dir / f"checkpoint_iter_{it:04d}", meta)
             curve.append(row)
-            files.log(row)
-            if wandb_run is not None:
-                wandb_run.log({k: v for k, v in row.items() if isinstance(v, (int, float))}, step=it)
+            files.log(row)  # and to Weights & Biases with --wandb
             bar.set_postfix(ret=f"{row['env/episode_return_mean'] or 0:.2f}", parse_fail=f"{row['env/parse_failure_rate'] or 0:.2f}",
                             acc=f"{_or_nan(row.get('heldout/decision_accuracy')):.2f}")
         final = save_checkpoint(algo, out_dir / CHECKPOINT_FINAL, meta)
     finally:
         algo.stop()
-        if wandb_run is not None:
-            wandb_run.finish()
+        files.close()
     if selection is not None and selection.iteration is not None:
         final = out_dir / CHECKPOINT_BEST  # the test suite sees only the validation-selected checkpoint
         if progress:

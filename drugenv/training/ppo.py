@@ -212,12 +212,14 @@ def train_ppo(
     progress: bool = True,
     on_eval: Optional[Callable[[dict[str, Any], Any], None]] = None,
     resume_from: Optional[str | Path] = None,
+    use_wandb: bool = False,
 ) -> dict[str, Any]:
     """Train, evaluating on the held-out split every ``run.eval_interval`` iterations.
 
     ``on_eval(row, algo)`` is called after each held-out evaluation (Tune reports through it).
     ``resume_from``: an algorithm checkpoint (``checkpoint_final``) to continue from; iterations
-    are then counted on from the checkpoint's.
+    are then counted on from the checkpoint's. ``use_wandb``: also log the run files' rows to Weights &
+    Biases (with ``out_dir``).
     Returns ``{"settings", "curve", "final", "checkpoint"}`` (and ``"heuristic"``, its held-out
     metrics on the same episodes, with ``out_dir``); with ``out_dir`` also writes the run files
     (``training.run_files``). Ray must already be initialised.
@@ -236,7 +238,7 @@ def train_ppo(
         push_weights(algo.env_runner_group, algo.learner_group)  # RLlib's own push may be skipped
         first = int(algo.iteration) + 1
     curve: list[dict[str, Any]] = []
-    files = RunFiles(out_dir) if out_dir is not None else None
+    files = RunFiles(out_dir, wandb=use_wandb) if out_dir is not None else None
     if files is not None:
         files.start(config_module.ALGO, s, resumed_from=resume_from)
         if resume_from is not None:
@@ -262,6 +264,8 @@ def train_ppo(
             ckpt = str(Path(algo.save_to_path(str((files.out / CHECKPOINT_NAME).resolve()))))
     finally:
         algo.stop()
+        if files is not None:
+            files.close()
     final = {k[len(HELDOUT_PREFIX):]: v for k, v in curve[-1].items() if k.startswith(HELDOUT_PREFIX)}
     result = {"settings": s, "curve": curve, "final": final, "checkpoint": ckpt}
     if files is not None:

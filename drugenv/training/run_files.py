@@ -9,7 +9,9 @@
 | ``checkpoint_final/``              | at the end                    | ``Algorithm.save_to_path`` (resume with ``--resume``) |
 
 GRPO adds ``evidence/before_after_metrics.json`` (base, SFT, GRPO and baselines with intervals) and
-its SFT model. The dashboard (``drugenv.dashboard.runs``) reads this layout.
+its SFT model. The dashboard (``drugenv.dashboard.runs``) reads this layout. With ``wandb=True``
+(``drugenv train --wandb``) the same settings and rows also go to a Weights & Biases run under
+``wandb/`` (offline unless ``WANDB_MODE`` says otherwise; ``wandb sync`` uploads it).
 """
 
 from __future__ import annotations
@@ -32,8 +34,10 @@ CHECKPOINT_BEST = "checkpoint_best"  # GRPO with validation selection (run.selec
 class RunFiles:
     """Writes one run's files under ``out`` (see the module table)."""
 
-    def __init__(self, out: str | Path):
+    def __init__(self, out: str | Path, *, wandb: bool = False):
         self.out = Path(out)
+        self.use_wandb = wandb
+        self._wandb_run: Any = None
 
     def start(self, algo: str, settings: Mapping[str, Any], *, resumed_from: Optional[str | Path] = None) -> None:
         """``settings.json`` (with the source digest, the git commit and the checkpoint a ``--resume`` run
@@ -46,11 +50,28 @@ class RunFiles:
         write_text_atomic(self.out / SETTINGS, json.dumps(record, indent=2, default=str))
         if resumed_from is None:
             (self.out / METRICS).unlink(missing_ok=True)
+        if self.use_wandb and self._wandb_run is None:
+            import os
+
+            import wandb
+
+            # Offline by default: nothing leaves the machine unless the user asks (WANDB_MODE=online).
+            os.environ.setdefault("WANDB_MODE", "offline")
+            self._wandb_run = wandb.init(project="drugenv", dir=str(self.out), config=record, resume="allow")
 
     def log(self, row: Mapping[str, Any]) -> None:
         """Append one iteration's row to ``metrics.jsonl`` (readable while the run goes on)."""
         with open(self.out / METRICS, "a") as f:
             f.write(json.dumps(dict(row), default=str) + "\n")
+        if self._wandb_run is not None:
+            numbers = {k: v for k, v in row.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+            self._wandb_run.log(numbers, step=row.get("iteration"))
+
+    def close(self) -> None:
+        """End the Weights & Biases run, if one was started (the files need no closing)."""
+        if self._wandb_run is not None:
+            self._wandb_run.finish()
+            self._wandb_run = None
 
     def resume_after(self, iteration: int) -> None:
         """Keep only the rows up to ``iteration`` (the checkpoint a run resumes from): resumed from an

@@ -402,7 +402,7 @@ class SweepArgs:
     out: str = "runs/sweeps"
     """Output root; results go to OUT/<sweep NAME>/."""
     max_concurrent_trials: int = 1
-    """Trials running at once (each needs 1 CPU; the box has 2 shared cores)."""
+    """Trials running at once (a PPO trial needs 1 CPU, a GRPO trial 2: one env runner beside its learner)."""
     iterations: Optional[int] = None
     """Override the sweep's training iterations per trial (PPO or GRPO)."""
     eval_interval: Optional[int] = None

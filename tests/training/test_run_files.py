@@ -46,3 +46,23 @@ def test_run_files_rewrites_are_atomic(tmp_path):
     summary = files.finish({"decision_utility": 0.5})
     assert json.loads(summary.read_text())["final"] == {"decision_utility": 0.5}
     assert sorted(os.listdir(tmp_path)) == ["evidence", "metrics.jsonl", "settings.json", "summary.json"]
+
+
+def test_with_wandb_the_settings_and_every_row_go_to_an_offline_wandb_run(tmp_path, monkeypatch):
+    """``drugenv train --wandb`` (GRPO and PPO both write through RunFiles): offline unless WANDB_MODE says
+    otherwise, in the run folder, with the rows' numbers at their iteration."""
+    pytest.importorskip("wandb")
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    files = RunFiles(tmp_path, wandb=True)
+    files.start("ppo", {"seed": 1})
+    assert os.environ["WANDB_MODE"] == "offline"
+    for i in (1, 2):
+        files.log({"iteration": i, "heldout/decision_accuracy": 0.5 + i / 10, "note": "text is not logged"})
+    files.close()
+    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1
+    (log,) = runs[0].glob("run-*.wandb")
+    data = log.read_bytes()
+    assert b"heldout/decision_accuracy" in data and b"0.7" in data and b"text is not logged" not in data
+    assert json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[1])["iteration"] == 2  # the files as ever
