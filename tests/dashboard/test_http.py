@@ -38,6 +38,17 @@ def test_unknown_run_is_a_404_that_names_the_known_runs(client, runs_root):
         assert "grpo_tiny_cpu" in r.text or "Known episodes" in r.text, path
     r = client.get("/no/such/page")
     assert r.status_code == 404 and "There is no page at /no/such/page" in r.text
+    for path in ("/api/runs/nope", "/api/no/such/route"):  # the page's script reads JSON from every /api/ answer
+        r = client.get(path)
+        assert r.status_code == 404 and r.headers["content-type"].startswith("application/json") and r.json()["detail"], path
+
+
+def test_hidden_folders_and_a_runs_checkpoints_are_not_listed_as_runs(client, runs_root):
+    run = make_grpo_run(runs_root)
+    for folder in (runs_root / ".cache", run / "checkpoint_000001"):
+        folder.mkdir()
+        (folder / "settings.json").write_text((run / "settings.json").read_text())
+    assert [r["id"] for r in client.get("/api/runs").json()["runs"]] == [run.name]
 
 
 def test_corrupt_line_is_reported_and_the_rest_is_drawn(client, runs_root):

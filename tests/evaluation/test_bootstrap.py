@@ -43,3 +43,39 @@ def test_bootstrap_means_are_the_summary_metrics():
     out, summary = paired_bootstrap(recs, ref, n_boot=10), summarize(recs)
     for k in PER_EPISODE:
         assert out[k]["mean"] == pytest.approx(summary[k]), k
+
+
+def _varied(n=200):
+    """A reference right on a varied half of the episodes, and an agent that is right on the same ones and on
+    10 more: its lead is certain episode by episode, and only a paired interval sees it."""
+    ref = [_rec(i, "go" if i % 2 else "no_go", 0.9) for i in range(n)]
+    agent = [_rec(i, "go" if (i % 2 or i % 20 == 0) else "no_go", 0.9) for i in range(n)]
+    return agent, ref
+
+
+def test_the_difference_is_paired_episode_by_episode():
+    agent, ref = _varied()
+    acc = paired_bootstrap(agent, ref, n_boot=2000)["decision_accuracy"]
+    assert acc["diff"] == pytest.approx(10 / 200)
+    # each resample's difference is (agent lead episodes drawn) / N: never negative, whatever the draw
+    assert acc["diff_ci"][0] > 0 and acc["diff_ci"][1] < 0.1
+    assert paired_bootstrap(ref, ref, n_boot=500)["decision_accuracy"]["diff_ci"] == [0.0, 0.0]
+
+
+def test_the_level_sets_the_width_and_the_seed_repeats_the_draws():
+    agent, ref = _varied()
+    wide, narrow = (paired_bootstrap(agent, ref, level=lv)["decision_accuracy"]["ci"] for lv in (0.95, 0.5))
+    assert wide[0] < narrow[0] < narrow[1] < wide[1]
+    # a 95% interval of a mean of 0/1 outcomes spans about 2 x 1.96 standard errors
+    p = 110 / 200
+    assert wide[1] - wide[0] == pytest.approx(2 * 1.96 * (p * (1 - p) / 200) ** 0.5, rel=0.15)
+    assert paired_bootstrap(agent, ref, seed=1) == paired_bootstrap(agent, ref, seed=1)
+    assert paired_bootstrap(agent, ref, seed=1) != paired_bootstrap(agent, ref, seed=2)
+
+
+def test_lists_of_other_lengths_are_refused_even_when_they_share_a_start():
+    agent, ref = _varied(10)
+    with pytest.raises(ValueError, match="equal"):
+        paired_bootstrap(agent[:5], ref)
+    with pytest.raises(ValueError, match="equal"):
+        paired_bootstrap(agent, ref[:5])

@@ -257,6 +257,15 @@ def test_info_never_holds_the_truth():
             assert secret not in text
 
 
+def test_an_explicit_difficulty_overrides_the_curriculum():
+    """base.py's table: ``difficulty`` (in the config or in ``reset(options=...)``) overrides the curriculum."""
+    assert DrugEnvVector(suite="procedural-train", curriculum="easy_to_hard").reset(seed=0)[1]["difficulty"] == "easy"
+    env = DrugEnvVector(suite="procedural-train", curriculum="easy_to_hard", difficulty="very_hard")
+    assert {env.reset(seed=s)[1]["difficulty"] for s in range(4)} == {"very_hard"}
+    env = DrugEnvVector(suite="procedural-train", curriculum="easy_to_hard")
+    assert env.reset(seed=1, options={"difficulty": "hard"})[1]["difficulty"] == "hard"
+
+
 def test_procedural_train_draws_only_the_seeds_training_may_use():
     # The gym env drew from all million train seeds, so PPO trained on the ranges held out for
     # SFT and GRPO checkpoint selection (half of its episodes).

@@ -187,6 +187,12 @@ def test_splits_are_disjoint():
     assert procedural_train_seeds(3, start=10) == [10, 11, 12]
     with pytest.raises(ValueError):
         procedural_train_seeds(10, start=TEST_SEED_OFFSET - 5)
+    assert {split_of(s) for s in procedural_test_seeds(3, start=7)} == {"test"}
+    for bad in (-1, -5):  # a negative start would reach back into the train split
+        with pytest.raises(ValueError):
+            procedural_test_seeds(3, start=bad)
+        with pytest.raises(ValueError):
+            procedural_train_seeds(3, start=bad)
 
 
 # ----------------------------------------------------------------------------------------- twins

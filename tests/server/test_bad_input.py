@@ -287,11 +287,35 @@ def test_strict_mode_refuses_lax_types(server_url: str, http: httpx.Client, acti
     ({"action": {"action_type": "literature_search"}, "timeout_s": True}, ["body", "timeout_s"]),
     ({"action": {"action_type": "literature_search"}, "timeout_s": "5"}, ["body", "timeout_s"]),
     ({"seed": "3", "scenario": "egfr_nsclc_viable"}, ["body", "seed"]),
+    ({"seed": 2**63, "scenario": "egfr_nsclc_viable"}, ["body", "seed"]),  # past the seed range: 422, not the core's error
 ])
 def test_http_request_fields_are_strict(http: httpx.Client, body: dict[str, Any], loc: list[str]) -> None:
     resp = http.post("/reset" if "seed" in body else "/step", json=body)
     assert resp.status_code == 422 and [e["loc"] for e in resp.json()["detail"]] == [loc], resp.text
     assert http.post("/step", json={"action": {"action_type": "literature_search"}, "timeout_s": 5}).status_code == 409
+
+
+def test_create_app_refuses_limits_out_of_range_by_name() -> None:
+    for kwargs, name in (({"max_sessions": 0}, "max_sessions"), ({"idle_timeout_s": 0.0}, "idle_timeout_s"),
+                         ({"idle_timeout_s": float("nan")}, "idle_timeout_s"), ({"env_threads": -1}, "env_threads"),
+                         ({"max_message_bytes": 1023}, "max_message_bytes")):
+        with pytest.raises(ConfigError, match=f"^{name} must be"):
+            create_app(**kwargs)
+    create_app(max_message_bytes=1024, idle_timeout_s=None)  # the smallest frame cap, and no idle timeout
+
+
+def test_a_reply_lists_at_most_ten_errors(http: httpx.Client) -> None:
+    """An error reply's size is bounded whatever the request: 15 unknown keys, 10 items."""
+    resp = http.post("/reset", json={f"bogus_{i}": i for i in range(15)})
+    assert resp.status_code == 422 and len(resp.json()["detail"]) == 10
+
+
+def test_an_unknown_scenario_over_http_is_a_422_that_names_no_curated_scenario(http: httpx.Client) -> None:
+    from drugenv.scenarios import CURATED_NAMES
+
+    resp = http.post("/reset", json={"scenario": "no_such"})
+    assert resp.status_code == 422 and "unknown scenario" in resp.text
+    assert not any(name in resp.text for name in CURATED_NAMES)
 
 
 def test_error_codes_are_specific(server_url: str) -> None:
@@ -321,6 +345,11 @@ def test_error_codes_are_specific(server_url: str) -> None:
         ('{"type":"reset","data":{"seed":1,"scenario":"egfr_nsclc_viable"}}', None),
         ('{"type":"step","data":{"action_type":"submit_validation_report","final_decision":"go","confidence":0.9}}', None),
         ('{"type":"step","data":{"action_type":"literature_search"}}', "EPISODE_DONE"),
+        # a reset starts the next episode on the same socket (TRL's pool and RemoteEnvironment reuse them)
+        ('{"type":"reset","data":{"seed":2,"scenario":"egfr_nsclc_viable"}}', None),
+        ('{"type":"step","data":{"action_type":"literature_search"}}', None),
+        ('{"type":"mcp","data":[1]}', "VALIDATION_ERROR"),
+        ('{"type":"reset","data":{"seed":9223372036854775808}}', "VALIDATION_ERROR"),  # 2**63: past the seed range
     ]
     with connect(ws_url(server_url)) as ws:
         for frame, code in cases:
@@ -386,8 +415,10 @@ def test_oversized_frames() -> None:
             assert json.loads(ws.recv())["type"] == "observation"
             ws.send(json.dumps({"type": "step", "data": {"action_type": "literature_search", "reasoning": "x" * 5000}}))
             assert json.loads(ws.recv())["data"]["code"] == "MESSAGE_TOO_LARGE"
-            ws.send(json.dumps({"type": "step", "data": {"action_type": "literature_search", "reasoning": "é" * 2100}}))
-            assert json.loads(ws.recv())["data"]["code"] == "MESSAGE_TOO_LARGE"  # ~2.2k characters, ~4.3k bytes
+            # ~2.2k characters, ~4.3k bytes: the cap counts bytes (json.dumps would escape each é as 6 ASCII characters)
+            ws.send(json.dumps({"type": "step", "data": {"action_type": "literature_search", "reasoning": "é" * 2100}},
+                               ensure_ascii=False))
+            assert json.loads(ws.recv())["data"]["code"] == "MESSAGE_TOO_LARGE"
         with connect(ws_url(url), max_size=None) as ws:
             # Above uvicorn's ws_max_size: cut at the protocol level. The server closes (1009) as soon
             # as it reads the frame's header, while the 2 MiB payload may still be going out: the close
@@ -411,6 +442,9 @@ def test_capacity() -> None:
         with connect(ws_url(url)) as ws:
             reply = json.loads(ws.recv(timeout=5))
             assert reply["data"]["code"] == "CAPACITY_REACHED" and reply["data"]["max_sessions"] == 3
+            with pytest.raises(ConnectionClosed) as closed:
+                ws.recv(timeout=5)
+            assert closed.value.rcvd.code == 1013  # "try again later": what a generic client backs off on
         with pytest.raises(CapacityReachedError):
             DrugTargetEnv(base_url=url).reset(seed=9, scenario="egfr_nsclc_viable")
         clients[0].close()
@@ -457,6 +491,35 @@ def test_reset_after_the_server_ended_the_session_opens_a_new_one() -> None:
         assert second.step({"action_type": "literature_search"}).observation.step_count == 1
         first.close()
         second.close()
+
+
+def test_the_async_client_also_opens_a_new_session_on_reset_after_the_server_ended_one() -> None:
+    import asyncio
+
+    from drugenv.client import AsyncDrugTargetEnv
+
+    async def play(url: str) -> None:
+        async with AsyncDrugTargetEnv(base_url=url) as env:
+            await env.reset(seed=1, scenario="egfr_nsclc_viable")
+            await asyncio.to_thread(_wait_active, url, 0)  # the idle timeout ended the session
+            again = await env.reset(seed=2, scenario="egfr_nsclc_viable")
+            assert again.observation.step_count == 0 and again.observation.metadata["seed"] == 2
+            assert (await env.step({"action_type": "literature_search"})).observation.step_count == 1
+
+    with serve_in_thread(create_app(max_sessions=2, idle_timeout_s=1.0)) as url:
+        asyncio.run(play(url))
+
+
+def test_the_idle_timeout_counts_from_the_last_frame_not_from_the_start() -> None:
+    """A session that keeps talking outlives idle_timeout_s many times over; one that falls silent is closed."""
+    with serve_in_thread(create_app(max_sessions=2, idle_timeout_s=1.5)) as url:
+        with connect(ws_url(url)) as ws:
+            start = time.monotonic()
+            while time.monotonic() - start < 4.5:  # three idle timeouts, a frame every 0.3 s
+                ws.send('{"type":"state"}')
+                assert json.loads(ws.recv(timeout=5))["type"] == "state"
+                time.sleep(0.3)
+            assert json.loads(ws.recv(timeout=10))["data"]["code"] == "IDLE_TIMEOUT"
 
 
 def test_a_reply_timeout_drops_the_socket_and_reset_is_not_sent_again() -> None:

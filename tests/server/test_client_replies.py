@@ -12,7 +12,15 @@ from typing import Iterator
 import pytest
 from websockets.sync.server import ServerConnection, serve
 
-from drugenv.client import AsyncDrugTargetEnv, DrugTargetEnv, EnvServerError
+from drugenv.client import (
+    AsyncDrugTargetEnv,
+    CapacityReachedError,
+    DrugTargetEnv,
+    EnvServerError,
+    InvalidRequestError,
+    SessionEndedError,
+)
+from drugenv.server.protocol import ErrorCode
 from drugenv.simulator.environment import DrugTargetEnvironment
 
 GOOD = json.loads(DrugTargetEnvironment().reset(seed=0, scenario="egfr_nsclc_viable").model_dump_json())
@@ -39,6 +47,16 @@ REPLIES = {
     "credits_are_text": _observation_frame(observation={**GOOD, "credits_remaining": "many"}),
 }
 UNREADABLE = sorted(REPLIES)
+# The client's exception tree, by the server's error code (drugenv.client's docstring): a refused request leaves
+# the session usable (RemoteEnvironment turns it into a violation), an ended session is a connection error.
+ERROR_CLASSES = {
+    "VALIDATION_ERROR": InvalidRequestError, "INVALID_JSON": InvalidRequestError, "UNKNOWN_TYPE": InvalidRequestError,
+    "MESSAGE_TOO_LARGE": InvalidRequestError, "NOT_RESET": InvalidRequestError, "EPISODE_DONE": InvalidRequestError,
+    "IDLE_TIMEOUT": SessionEndedError, "SESSION_ERROR": SessionEndedError, "FACTORY_ERROR": SessionEndedError,
+    "CAPACITY_REACHED": CapacityReachedError, "EXECUTION_ERROR": EnvServerError,
+}
+for _code in ERROR_CLASSES:
+    REPLIES[f"error_{_code}"] = json.dumps({"type": "error", "data": {"code": _code, "message": "told"}})
 REPLIES["bad_state"] = json.dumps({"type": "state", "data": {"step_count": "many"}})
 REPLIES["good"] = _observation_frame()
 
@@ -72,6 +90,15 @@ def test_an_unreadable_reply_is_a_protocol_error(fake_url: str, mode: str) -> No
     with pytest.raises(EnvServerError) as err:
         asyncio.run(play())
     assert err.value.code == "PROTOCOL", err.value
+
+
+def test_each_error_code_raises_its_class_of_the_exception_tree(fake_url: str) -> None:
+    assert set(ERROR_CLASSES) == {c.value for c in ErrorCode}
+    for code, cls in ERROR_CLASSES.items():
+        with DrugTargetEnv(base_url=f"{fake_url}/error_{code}", message_timeout_s=10) as env:
+            with pytest.raises(EnvServerError) as err:
+                env.reset(seed=0)
+        assert type(err.value) is cls and err.value.code == code, (code, err.value)
 
 
 def test_a_state_reply_of_the_wrong_shape_is_a_protocol_error(fake_url: str) -> None:

@@ -56,6 +56,7 @@ def test_step_terms_hand_computed():
     assert obs.step_reward_breakdown["reward/shaping"] == pytest.approx(cfg.shaping_weight / 5)
     obs = env.step({"action_type": "differential_expression"})  # linkage again: no new gate
     assert obs.step_reward_breakdown["reward/shaping"] == 0.0
+    assert obs.step_reward_breakdown["reward/novelty"] == 0.0  # expression again: the bonus is for a new dimension
     obs = env.step({"action_type": "clinical_trial_lookup"})  # clinical precedent informs no hard gate
     assert obs.step_reward_breakdown["reward/shaping"] == 0.0
 

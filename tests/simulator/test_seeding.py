@@ -89,3 +89,22 @@ def test_coverage_seed_is_the_json_seed_for_every_database_an_action_can_name():
         for seed in SEEDS:
             assert evidence._coverage_seed(seed, db) == evidence._stable_seed(seed, "coverage", db), (seed, db)
     assert evidence._coverage_seed(np.int64(5), "GTEx") == evidence._stable_seed(np.int64(5), "coverage", "GTEx")
+
+
+def test_a_database_holds_data_in_an_episode_with_the_probability_of_its_coverage():
+    """Coverage is drawn once per (episode, database): across episodes TCGA is missing about as often as
+    1 - coverage says, overall and among the well-covered episodes, not in all episodes of a coverage or in none."""
+    import numpy as np
+
+    from drugenv.simulator.environment import DrugTargetEnvironment
+
+    env = DrugTargetEnvironment()
+    coverage, missing = [], []
+    for seed in range(400):
+        env.reset(seed=seed)
+        coverage.append(env._latent.quality.database_coverage.get("TCGA", 1.0))  # hidden: read here to check the draw
+        missing.append(env.step({"action_type": "query_expression", "parameters": {"database": "TCGA"}}).latest_output.status == "no_data")
+    c, m = np.array(coverage), np.array(missing)
+    assert abs(m.mean() - (1 - c).mean()) < 0.05
+    well = c >= 0.9
+    assert well.sum() > 100 and abs(m[well].mean() - (1 - c[well]).mean()) < 0.05 and 0 < m[well].mean() < 1
