@@ -32,7 +32,16 @@ def test_evaluation_records_come_from_the_loop():
     assert run_episodes(RandomPolicy(seed=3), EPISODES, batch_size=4, progress=False) == [episode_record(p) for p in played]
 
 
-@pytest.mark.parametrize("policy_cls", [HeuristicPolicy, RandomPolicy])
+class _NeverReports(Policy):
+    """Queries expression until the credits run out: the episode ends on a query step, whose breakdown holds
+    step terms beside the terminal ones (a reporting agent's last step has none)."""
+
+    def act(self, observations):
+        return [{"action_type": "query_expression", "parameters": {"database": "GTEx"}, "reasoning": "again"}
+                for _ in observations]
+
+
+@pytest.mark.parametrize("policy_cls", [HeuristicPolicy, RandomPolicy, _NeverReports])
 def test_a_record_holds_what_the_environment_says_of_its_episode(policy_cls):
     """Each field against the environment played by hand: the sum of its rewards, of its terminal
     terms, of its violations, and its outcome (not the loop's own bookkeeping read back)."""
