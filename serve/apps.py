@@ -94,7 +94,7 @@ env_app = EnvServer.bind()
 
 
 class EnvAppArgs(BaseModel):
-    """Arguments of ``build_env_app`` (``serve run serve.apps:build_env_app key=value`` or a config file's ``args``)."""
+    """Arguments of `build_env_app` (`serve run serve.apps:build_env_app key=value` or a config file's `args`)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -172,16 +172,16 @@ class Args:
     runs: str = "runs"
     """--app dashboard: the runs folder to show."""
     ingress: Ingress = "proxy"
-    """What takes the HTTP and WebSocket connections. ``proxy``: Serve's proxy actor, which sends every frame on
-    to the replica as a Ray call. ``haproxy``: Ray's high-throughput mode (``HAPROXY_ENV``): HAProxy on
-    ``--host``:``--port`` hands each connection to a replica's own HTTP server. Ray binds HAProxy's stats and
+    """What takes the HTTP and WebSocket connections. `proxy`: Serve's proxy actor, which sends every frame on
+    to the replica as a Ray call. `haproxy`: Ray's high-throughput mode (`HAPROXY_ENV`): HAProxy on
+    `--host`:`--port` hands each connection to a replica's own HTTP server. Ray binds HAProxy's stats and
     metrics ports (8404, 9101) on all interfaces in that mode, and each replica's inter-deployment gRPC port
-    in either, whatever ``--host`` says: firewall them, or run it in a network namespace of its own."""
+    in either, whatever `--host` says: firewall them, or run it in a network namespace of its own."""
 
 
 @dataclass
 class ServeArgs:
-    """Serve a trained agent over HTTP: GET /health, POST /act, POST /episodes (``drugenv serve``)."""
+    """Serve a trained agent over HTTP: GET /health, POST /act, POST /episodes (`drugenv serve`)."""
 
     checkpoint: Optional[str] = None
     """A GRPO run's checkpoint directory (e.g. runs/grpo_tiny_cpu/checkpoint_final) or a peft adapter directory."""

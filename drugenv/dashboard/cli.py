@@ -20,7 +20,7 @@ from drugenv.errors import ConfigError
 
 @dataclass
 class DashboardArgs:
-    """Serve the dashboard (``drugenv dashboard``)."""
+    """Serve the dashboard (`drugenv dashboard`)."""
 
     runs: str = "runs"
     """Folder of run folders (drugenv train / drugenv sweep outputs); it may not exist yet."""

@@ -55,20 +55,20 @@ class EvalArgs:
     """Write summary + per-scenario + per-episode results as JSON here."""
     reliability: bool = False
     """Also print how often each stated confidence was right, per decision and confidence bin
-    (``metrics.reliability``): where an agent is over- or under-confident."""
+    (`metrics.reliability`): where an agent is over- or under-confident."""
     by_belief: bool = False
     """Also print the reports sorted by the public belief of each episode's last observation (the
-    evidence table's decision and confidence; ``metrics.belief_agreement``): how often the agent
+    evidence table's decision and confidence; `metrics.belief_agreement`): how often the agent
     followed it, per band, and how often it was right."""
     paired: Optional[str] = None
-    """Also play this agent (same names as ``--agent``, e.g. ``heuristic``) on the same episodes and print
-    ``--agent`` minus it per metric, with paired bootstrap 95% intervals (``evaluation.bootstrap``), overall
-    and per curated scenario or procedural tier (``--out`` keeps both, as ``paired``)."""
+    """Also play this agent (same names as `--agent`, e.g. `heuristic`) on the same episodes and print
+    `--agent` minus it per metric, with paired bootstrap 95% intervals (`evaluation.bootstrap`), overall
+    and per curated scenario or procedural tier (`--out` keeps both, as `paired`)."""
     progress: bool = True
     """Show a progress bar."""
     extra: dict = field(default_factory=dict)
-    """Extra keyword arguments for the policy constructor (``--extra submit_prob 0.5 device cpu``): a value that
-    reads as a JSON number, ``true``, ``false`` or ``null`` is passed as that, any other as text."""
+    """Extra keyword arguments for the policy constructor (`--extra submit_prob 0.5 device cpu`): a value that
+    reads as a JSON number, `true`, `false` or `null` is passed as that, any other as text."""
 
 
 _SHORT = {"decision_accuracy": "acc", "mean_return": "return", "terminal_reward": "terminal", "brier": "brier",

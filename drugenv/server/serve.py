@@ -73,20 +73,20 @@ class Args:
     """uvicorn log level (critical, error, warning, info, debug)."""
     workers: int = 1
     """Server processes. One Python process is GIL-bound; N workers share the port (uvicorn's process
-    manager) and each WebSocket session lives in the worker that accepted it. ``max_sessions`` applies
+    manager) and each WebSocket session lives in the worker that accepted it. `max_sessions` applies
     per worker: the kernel does not balance connections, so a split cap would refuse sessions while
     another worker had room. HTTP /reset, /step, /state are stateless, so any worker can answer them."""
     asgi_server: AsgiServer = "uvicorn"
-    """The HTTP and WebSocket server under the app. ``uvicorn`` (Python: uvloop, httptools, websockets):
-    keepalive pings, permessage-deflate on request, frames above 4x ``max_message_bytes`` (at least 1 MiB) cut at the
-    protocol level. ``granian`` (Rust: hyper, tokio-tungstenite; the ``server`` extra installs it): its
+    """The HTTP and WebSocket server under the app. `uvicorn` (Python: uvloop, httptools, websockets):
+    keepalive pings, permessage-deflate on request, frames above 4x `max_message_bytes` (at least 1 MiB) cut at the
+    protocol level. `granian` (Rust: hyper, tokio-tungstenite; the `server` extra installs it): its
     I/O runs in a thread beside the Python one, so one process can use a second core where one is
     free. On the 2-core benchmark box, which the load generator shares, one granian process served
     ~1.3x what one uvicorn process did at 32 sessions (5,920 against 4,508 steps/s in the records of
-    2026-12-04) and as much at 128 (``docs/performance.md``); with ``workers`` = cores, prefer uvicorn.
-    granian sends no keepalive pings (a half-open peer keeps its slot until ``idle_timeout_s``), does
+    2026-12-04) and as much at 128 (`docs/performance.md`); with `workers` = cores, prefer uvicorn.
+    granian sends no keepalive pings (a half-open peer keeps its slot until `idle_timeout_s`), does
     not compress, holds ~3x the memory per open session, and closes the connection on a frame above
-    16 MiB; the app's own ``max_message_bytes`` cap answers as under uvicorn."""
+    16 MiB; the app's own `max_message_bytes` cap answers as under uvicorn."""
     seal: Optional[str] = None
     """Secret that salts scenario generation and noise (sealed evaluation: a public seed no longer maps to its truth,
     metadata carries no seed; the same seed and secret replay exactly). Default: the DRUGENV_SEAL environment

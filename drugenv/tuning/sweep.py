@@ -391,10 +391,10 @@ def _write_outputs(sweep: ModuleType, algo: str, rows: list[dict[str, Any]], out
 
 @dataclass
 class SweepArgs:
-    """Run a Tune sweep (``drugenv sweep tune_sweeps/<name>``)."""
+    """Run a Tune sweep (`drugenv sweep tune_sweeps/<name>`)."""
 
     sweep: Annotated[str, tyro.conf.Positional]
-    """Sweep file, e.g. tune_sweeps/reward_weights or tune_sweeps/curriculum (``.py`` optional)."""
+    """Sweep file, e.g. tune_sweeps/reward_weights or tune_sweeps/curriculum (`.py` optional)."""
     num_samples: Optional[int] = None
     """Trials to sample (None: the sweep file's NUM_SAMPLES)."""
     algo: str = "ppo_vector"
