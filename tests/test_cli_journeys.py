@@ -53,10 +53,10 @@ JOURNEYS = [
     # each was a traceback after Ray started, or silently accepted
     (["train", "rllib_configs/ppo_vector.py", "--set", "training.num_env_runners=2"], "unknown setting 'training.num_env_runners'"),
     (["train", "rllib_configs/ppo_vector.py", "--set", "run.iterations=0"], "run.iterations=0 must be >= 1"),
-    (["train", "rllib_configs/ppo_vector.py", "--set", "run.eval_interval=0"], "run.eval_interval=0 must be >= 1"),
+    (["train", "rllib_configs/ppo_vector.py", "--set", "run.eval_interval=0"], "run.eval_interval=0 must be a whole number >= 1"),
     (["train", "rllib_configs/ppo_vector.py", "--set", "model.fcnet_activation=bogus"], "Unknown activation (bogus)"),
     (["train", "rllib_configs/ppo_vector.py", "--set", "training.clip_param=-1"], "training.clip_param=-1 must be a finite number > 0"),
-    (["train", "rllib_configs/ppo_vector.py", "--set", "env_runners.num_env_runners=-1"], "must be >= 0"),
+    (["train", "rllib_configs/ppo_vector.py", "--set", "env_runners.num_env_runners=-1"], "num_env_runners=-1 must be a whole number >= 0"),
     (["train", "rllib_configs/grpo_tiny_cpu.py", "--set", "model=tiny:bogus"], "is not a model this package builds"),
     (["train", "rllib_configs/grpo_tiny_cpu.py", "--set", "model=nonexistent/model"], "not in the local Hugging Face cache"),
     (["train", "rllib_configs/grpo_tiny_cpu.py", "--set", "model=tiny:L2H100"], "hidden must divide by heads"),

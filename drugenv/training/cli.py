@@ -431,7 +431,10 @@ _RANGES: tuple[tuple[str, str, Any, str], ...] = (
     ("learners", "num_gpus_per_learner", lambda v: _is_number(v) and v >= 0, "a finite number >= 0"),
     ("env_runners", "num_gpus_per_env_runner", lambda v: _is_number(v) and v >= 0, "a finite number >= 0"),
     *(("run", k, *_AT_LEAST_1) for k in ("eval_max_steps", "eval_batch_size", "eval_max_new_tokens", "eval_max_prompt_tokens",
-                                         "select_episodes")),
+                                         "select_episodes", "eval_interval", "eval_episodes", "curve_eval_episodes",
+                                         "checkpoint_interval")),
+    ("env_runners", "num_env_runners", *_AT_LEAST_0),
+    ("learners", "num_learners", *_AT_LEAST_0),
     *(("run", k, *_AT_LEAST_0) for k in ("curated_episodes", "twins_episodes")),
     *(("sft", k, *_AT_LEAST_0) for k in ("report_weight", "follow_up_weight", "confident_go_weight",
                                          "select_episodes")),  # 0: no checkpoint selection inside SFT
@@ -481,13 +484,6 @@ def _check_values(module: Any, s: Mapping[str, Any], overrides: Mapping[str, Any
         raise ValueError(f"run.iterations={run['iterations']} must be >= 1")
     if int(run["iterations"]) < 0:
         raise ValueError(f"run.iterations={run['iterations']} must be >= 0 (0: the warm start and the evaluations only)")
-    for key in ("eval_interval", "eval_episodes", "curve_eval_episodes", "checkpoint_interval"):
-        if key in run and run[key] is not None and int(run[key]) < 1:
-            raise ValueError(f"run.{key}={run[key]} must be >= 1")
-    for section, key in (("env_runners", "num_env_runners"), ("learners", "num_learners")):
-        value = (s.get(section) or {}).get(key)
-        if value is not None and int(value) < 0:
-            raise ValueError(f"{section}.{key}={value} must be >= 0")
     if "eval_suite" in s["run"] and s["run"]["eval_suite"] not in SUITES:  # read only by the first evaluation, after Ray starts
         raise ValueError(f"run.eval_suite={s['run']['eval_suite']!r} is unknown; valid choices are {list(SUITES)}.")
     # Training on the held-out split would make every held-out number a training number, without a word.
