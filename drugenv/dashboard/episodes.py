@@ -30,7 +30,12 @@ from drugenv.models import DrugTargetAction, ValidationObservation
 from drugenv.server.protocol import MAX_SEED
 from drugenv.simulator.episode import EpisodeOutcome
 from drugenv.simulator.params import Difficulty
+from drugenv.scenarios import CURATED_NAMES
 from drugenv.simulator.rules import utf8_text
+
+
+DASHBOARD_SCENARIOS: tuple[str, ...] = ("procedural", *CURATED_NAMES)
+"""The scenarios the page offers and plays (a twin is a suite's pair, not a page's single episode)."""
 
 
 class EpisodeRequest(BaseModel):
@@ -218,11 +223,9 @@ class EpisodeBook:
     def start(self, request: EpisodeRequest) -> LiveEpisode:
         """Build the policy and play. An unknown agent or scenario raises ``DrugEnvError`` here, before any
         thread; so does a full book (``BookFull``: ``max_live`` episodes are still playing)."""
-        from drugenv.errors import UnknownScenarioError
-        from drugenv.scenarios import CURATED_NAMES
+        from drugenv.scenarios import check_scenario_request
 
-        if request.scenario not in (None, "procedural", *CURATED_NAMES):
-            raise UnknownScenarioError(request.scenario, ["procedural", *CURATED_NAMES])
+        check_scenario_request(request.scenario, names=DASHBOARD_SCENARIOS)
         with self._lock:
             self._make_room()  # a full book fails before the (maybe slow) policy is built
         policy = make_policy(request.agent)

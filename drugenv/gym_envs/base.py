@@ -36,11 +36,11 @@ import numpy as np
 
 from drugenv.errors import ConfigError, EnvNotResetError
 from drugenv.models import DrugTargetAction, ValidationObservation
-from drugenv.scenarios import CURATED_NAMES, SUITES, suite_episodes
+from drugenv.scenarios import CURATED_NAMES, SUITES, check_difficulty, suite_episodes
 from drugenv.scenarios.curriculum import Curriculum, CurriculumSpec
 from drugenv.scenarios.procedural import TEST_SEED_OFFSET, TRAINING_SEEDS_END
 from drugenv.simulator.environment import DrugTargetEnvironment, config_model, validated_seed
-from drugenv.simulator.params import DIFFICULTIES, RewardConfig, SimParams
+from drugenv.simulator.params import RewardConfig, SimParams
 from drugenv.simulator.seeding import seeded_generator
 
 ENV_CONFIG_KEYS: tuple[str, ...] = ("suite", "scenario", "difficulty", "curriculum", "reward_config", "sim_params", "seal")
@@ -188,8 +188,7 @@ class DrugEnvBase(gym.Env):
             raise ConfigError(f"suite {suite!r} {what}; expected one of {', '.join(GYM_SUITES)}")
         if scenario is not None and scenario != "procedural" and scenario not in CURATED_NAMES:
             raise ConfigError(f"scenario {scenario!r} is unknown; expected 'procedural' or one of {', '.join(CURATED_NAMES)}")
-        if difficulty is not None and difficulty not in DIFFICULTIES:
-            raise ConfigError(f"difficulty {difficulty!r} is unknown; expected one of {', '.join(DIFFICULTIES)}")
+        check_difficulty(difficulty)
 
 
 __all__ = ["DrugEnvBase", "ENV_CONFIG_KEYS", "GYM_SUITES", "RESET_OPTION_KEYS"]

@@ -418,14 +418,9 @@ def check_args(args: RunAgentArgs) -> None:
     if args.base_url and not args.base_url.startswith(("http://", "https://", "ws://", "wss://")):
         raise ConfigError(f"--base-url {args.base_url!r} is not a server URL; e.g. http://127.0.0.1:8000")
     # Before the model loads (a typo cost a 0.5B model's load): the names the environment would refuse.
-    from drugenv.errors import UnknownScenarioError
-    from drugenv.scenarios import CURATED_NAMES, TWIN_SCENARIO
-    from drugenv.simulator.params import DIFFICULTIES
+    from drugenv.scenarios import check_scenario_request
 
-    if args.scenario is not None and args.scenario not in ("procedural", TWIN_SCENARIO, *CURATED_NAMES):
-        raise UnknownScenarioError(args.scenario, ["procedural", TWIN_SCENARIO, *CURATED_NAMES])
-    if args.difficulty is not None and args.difficulty not in DIFFICULTIES:
-        raise ConfigError(f"--difficulty {args.difficulty!r} is unknown; expected one of {', '.join(DIFFICULTIES)}")
+    check_scenario_request(args.scenario, args.difficulty, difficulty_name="--difficulty")
     if args.dashboard_path:
         check_output_path(args.dashboard_path, "--dashboard-path")
 

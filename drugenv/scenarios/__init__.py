@@ -31,6 +31,23 @@ HELDOUT_SUITES: tuple[str, ...] = ("procedural-test", "procedural-test-twins")
 """The suites of held-out test seeds: evaluation plays them, training and model selection never do."""
 TWIN_SCENARIO = "procedural-twin"
 """The scenario request for a procedural seed's counterfactual twin (``env.reset(seed=s, scenario=TWIN_SCENARIO)``)."""
+SCENARIO_NAMES: tuple[str, ...] = ("procedural", TWIN_SCENARIO, *CURATED_NAMES)
+"""Every scenario request by name that ``make_scenario`` resolves."""
+
+
+def check_difficulty(difficulty: object, name: str = "difficulty") -> None:
+    """``ConfigError`` unless ``difficulty`` is None or one of ``DIFFICULTIES``; ``name`` is how the caller spells it."""
+    if difficulty is not None and difficulty not in DIFFICULTIES:
+        raise ConfigError(f"{name} {difficulty!r} is unknown; expected one of {', '.join(DIFFICULTIES)}")
+
+
+def check_scenario_request(scenario: object, difficulty: object = None, *, names: tuple[str, ...] = SCENARIO_NAMES,
+                           difficulty_name: str = "difficulty") -> None:
+    """Refuse, before anything slow starts, a request ``make_scenario`` would refuse: an unknown scenario
+    name (``UnknownScenarioError``; ``names`` narrows what a caller accepts) or difficulty (``ConfigError``)."""
+    if scenario is not None and (not isinstance(scenario, str) or scenario not in names):
+        raise UnknownScenarioError(scenario, names)
+    check_difficulty(difficulty, difficulty_name)
 
 
 def make_scenario(
@@ -54,10 +71,9 @@ def make_scenario(
         return generate_scenario(seed, difficulty, twin=True, params=params, rng=rng)
     curated = curated_scenarios(params)
     if isinstance(scenario, str) and scenario in curated:  # a list was an unhashable-type TypeError
-        if difficulty is not None and difficulty not in DIFFICULTIES:  # a curated tier is fixed, but a typo is a typo
-            raise ConfigError(f"difficulty {difficulty!r} is unknown; expected one of {', '.join(DIFFICULTIES)}")
+        check_difficulty(difficulty)  # a curated tier is fixed, but a typo is a typo
         return curated[scenario]
-    raise UnknownScenarioError(scenario, ["procedural", TWIN_SCENARIO, *CURATED_NAMES])
+    raise UnknownScenarioError(scenario, SCENARIO_NAMES)
 
 
 def suite_episodes(suite: str, episodes: int, seed: int = 0) -> list[tuple[str, int]]:
@@ -82,4 +98,5 @@ def suite_episodes(suite: str, episodes: int, seed: int = 0) -> list[tuple[str, 
     raise UnknownScenarioError(suite, SUITES, kind="suite")
 
 
-__all__ = ["CURATED_NAMES", "HELDOUT_SUITES", "SUITES", "Scenario", "TWIN_SCENARIO", "curated_scenarios", "make_scenario", "suite_episodes"]
+__all__ = ["CURATED_NAMES", "HELDOUT_SUITES", "SCENARIO_NAMES", "SUITES", "Scenario", "TWIN_SCENARIO", "check_difficulty",
+           "check_scenario_request", "curated_scenarios", "make_scenario", "suite_episodes"]

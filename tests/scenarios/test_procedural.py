@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from drugenv.actions import ActionType, EvidenceDimension
-from drugenv.scenarios import make_scenario, procedural
+from drugenv.scenarios import TWIN_SCENARIO, make_scenario, procedural
 from drugenv.scenarios.procedural import (
     _CUE_FIELDS,
     GATES,
@@ -99,6 +99,24 @@ def test_an_unknown_scenario_lists_every_name_reset_takes():
     assert err.value.valid == ("procedural", TWIN_SCENARIO, *CURATED_NAMES)
     for name in err.value.valid:  # each one listed is taken
         DrugTargetEnvironment().reset(seed=0, scenario=name)
+
+
+@pytest.mark.parametrize("scenario,difficulty", [("nope", None), (["procedural"], None), ("procedural", "ultra"),
+                                                 ("egfr_nsclc_viable", "ultra"), ("procedural", None), (TWIN_SCENARIO, "hard"),
+                                                 (None, None), ("egfr_nsclc_viable", "easy")])
+def test_run_agent_refuses_before_the_model_loads_what_reset_refuses(scenario, difficulty):
+    """``run-agent`` checks the request before a model loads, with the one ``check_scenario_request``
+    the environment's own names come from: it refuses what reset refuses, with the same error type."""
+    from drugenv.llm.run_agent import RunAgentArgs, check_args
+
+    args = RunAgentArgs(model="tiny", scenario=scenario, difficulty=difficulty)
+    try:
+        DrugTargetEnvironment().reset(seed=0, scenario=scenario, difficulty=difficulty)
+    except Exception as refused:  # noqa: BLE001 - the type is what is compared
+        with pytest.raises(type(refused)):
+            check_args(args)
+    else:
+        check_args(args)
 
 
 # ------------------------------------------------------------------------------------- validity
