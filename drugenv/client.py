@@ -489,7 +489,8 @@ class AsyncDrugTargetEnv(_ClientBase):
 
     def _drop_now(self) -> None:
         """``_drop`` without awaiting (inside a cancellation): abort the transport, forget the socket."""
-        ws, stack, self._ws, self._stack = self._ws, self._stack, None, None
+        # The exit stack is forgotten, not closed: its aclose awaits, and the aborted transport needs nothing more.
+        ws, self._ws, self._stack = self._ws, None, None
         transport = getattr(ws, "transport", None)
         if transport is not None:
             transport.abort()

@@ -281,14 +281,16 @@ class EpisodeRequest(BaseModel):
     def _one_episode(self) -> "EpisodeRequest":
         """Refused here, as a 422, what the episode would otherwise ignore or fail on inside a replica (which logged
         a traceback per request)."""
-        from drugenv.scenarios import CURATED_NAMES
+        from drugenv.errors import UnknownScenarioError
+        from drugenv.scenarios import CURATED_NAMES, check_difficulty, check_scenario_request
         from drugenv.server.session import unknown_scenario_message
-        from drugenv.simulator.params import DIFFICULTIES
 
-        if self.scenario not in (None, "procedural", *CURATED_NAMES):
-            raise ValueError(unknown_scenario_message(self.scenario))  # never the curated names: they give answers away
-        if self.difficulty is not None and self.difficulty not in DIFFICULTIES:
-            raise ValueError(f"difficulty must be one of {', '.join(DIFFICULTIES)} (or null)")
+        names = ("procedural", *CURATED_NAMES)
+        try:
+            check_scenario_request(self.scenario, names=names)
+        except UnknownScenarioError:
+            raise ValueError(unknown_scenario_message(self.scenario, names)) from None  # never the curated names: they give answers away
+        check_difficulty(self.difficulty)  # a ConfigError is a ValueError: pydantic makes it a 422
         if self.indication is not None and self.gene is None:
             raise ValueError("indication needs gene (it picks the pair with that gene)")
         if self.gene is not None and self.scenario not in (None, "procedural"):

@@ -213,9 +213,9 @@ def seeds_table(runs: list[Mapping[str, Any]]) -> str:
         cells = [" / ".join(_mean_sd([r[row][k] for r in runs], k) for k in keys) if all(row in r for r in runs) else ""
                  for row in ("after_sft", "after_grpo")]
         h = runs[0].get("heuristic")
-        out.append(f"| mean ± sd | | " + " | ".join(cells) + " | | | | | |")
+        out.append("| mean ± sd | | " + " | ".join(cells) + " | | | | | |")
         if h:
-            out.append(f"| heuristic (same episodes) | | | " + " / ".join(_num(h[k], k) for k in keys) + " | | | | | |")
+            out.append("| heuristic (same episodes) | | | " + " / ".join(_num(h[k], k) for k in keys) + " | | | | | |")
     return "\n".join(out) + "\n"
 
 

@@ -377,8 +377,8 @@ def create_app(
         env = env_factory()
         try:
             obs = env.reset(**req.model_dump())
-        except UnknownScenarioError:
-            return JSONResponse({"detail": unknown_scenario_message(req.scenario)}, status_code=422)
+        except UnknownScenarioError as err:
+            return JSONResponse({"detail": unknown_scenario_message(req.scenario, err.valid)}, status_code=422)
         except Exception as err:  # noqa: BLE001
             return _execution_error(err, "/reset")
         finally:

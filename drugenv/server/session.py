@@ -12,12 +12,13 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 from pydantic import ValidationError
 
 from drugenv.errors import UnknownScenarioError
 from drugenv.models import DrugTargetAction, ValidationObservation
+from drugenv.scenarios import CURATED_NAMES, SCENARIO_NAMES
 from drugenv.server.protocol import (
     KEPT_OBSERVATION_DATA,
     EpisodeObservationData,
@@ -158,8 +159,8 @@ class FrameHandler:
             return error_frame(ErrorCode.VALIDATION_ERROR, "invalid reset arguments", errors=validation_errors(err))
         try:
             obs = session.env.reset(**req.model_dump())
-        except UnknownScenarioError:
-            return error_frame(ErrorCode.VALIDATION_ERROR, unknown_scenario_message(req.scenario))
+        except UnknownScenarioError as err:
+            return error_frame(ErrorCode.VALIDATION_ERROR, unknown_scenario_message(req.scenario, err.valid))
         session.started, session.done, session.steps = True, obs.done, 0
         return session.observation_frame(obs)
 
@@ -180,10 +181,11 @@ class FrameHandler:
         return session.observation_frame(obs)
 
 
-def unknown_scenario_message(name: Optional[str]) -> str:
+def unknown_scenario_message(name: Optional[str], valid: Sequence[str] = SCENARIO_NAMES) -> str:
+    """What a client is told of a scenario name outside ``valid`` (the names it may pass)."""
     # UnknownScenarioError lists the curated names, and curated names give the answer away: never send them.
-    return (f"unknown scenario {name!r}: pass 'procedural' or a curated scenario name "
-            "(drugenv.scenarios.CURATED_NAMES)")
+    public = ", ".join(repr(n) for n in valid if n not in CURATED_NAMES)
+    return f"unknown scenario {name!r}: pass {public} or a curated scenario name (drugenv.scenarios.CURATED_NAMES)"
 
 
 def mcp_error(request_id: Any) -> dict[str, Any]:

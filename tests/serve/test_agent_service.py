@@ -133,7 +133,7 @@ def test_episode_by_gene_and_indication_and_bad_requests(service):
                         ({"indication": "NSCLC", "max_steps": 1}, "indication needs gene"), ({"gene": "", "indication": "GBM"}, "at least 1"),
                         ({"gene": "EGFR", "scenario": "tp53_solid_tumors_clear_fail"}, "not both"),
                         ({"scenario": "egfr_nsclc_viable", "difficulty": "very_hard"}, "a curated scenario has its own"),
-                        ({"difficulty": "brutal"}, "difficulty must be one of"), ({"scenario": "x" * 100_000}, "at most 100"),
+                        ({"difficulty": "brutal"}, "difficulty 'brutal' is unknown"), ({"scenario": "x" * 100_000}, "at most 100"),
                         ({"seed": True}, "valid integer"), ({"seed": "1"}, "valid integer"), ({"seed": 2**64}, "less than or equal")):
         r = httpx.post(f"{service}/episodes", json=body, timeout=60)
         assert r.status_code == 422 and words in r.text, r.text[:500]

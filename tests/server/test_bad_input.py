@@ -313,9 +313,15 @@ def test_a_reply_lists_at_most_ten_errors(http: httpx.Client) -> None:
 def test_an_unknown_scenario_over_http_is_a_422_that_names_no_curated_scenario(http: httpx.Client) -> None:
     from drugenv.scenarios import CURATED_NAMES
 
+    from drugenv.scenarios import SCENARIO_NAMES
+
     resp = http.post("/reset", json={"scenario": "no_such"})
     assert resp.status_code == 422 and "unknown scenario" in resp.text
     assert not any(name in resp.text for name in CURATED_NAMES)
+    # ... and names every other one reset takes (it once left out the twin)
+    assert all(repr(name) in resp.json()["detail"] for name in SCENARIO_NAMES if name not in CURATED_NAMES)
+    for name in SCENARIO_NAMES:
+        assert http.post("/reset", json={"scenario": name}).status_code == 200
 
 
 def test_error_codes_are_specific(server_url: str) -> None:
