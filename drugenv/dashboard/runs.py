@@ -44,7 +44,7 @@ CURVE_PANELS: list[dict[str, Any]] = [
      "series": [[m.CURVE_RETURN, "rollout return"], [TRAIN_RETURN, "rollout return"], [H + "mean_return", "held-out return"]]},
     {"id": "decisions", "title": "Held-out decisions", "reference": "decision_accuracy",
      "series": [[H + "decision_accuracy", "accuracy"], [H + "brier", "Brier"], [H + "decision_utility", "decision utility"],
-                [H + "report_rate", "report rate (held-out)"], [m.REPORT_RATE, "report rate (rollout)"]]},
+                [H + "report_rate", "report rate (held-out)"], [m.CURVE_REPORT_RATE, "report rate (rollout)"]]},
     {"id": "credits", "title": "Credits used (held-out)", "reference": "credits_used", "series": [[H + "credits_used", "credits used"]]},
     {"id": "time", "title": "Seconds per iteration", "stacked": True,
      "series": [[m.CURVE_TIMER_ROLLOUT, "rollout"], [m.CURVE_TIMER_LEARNER, "learner"], [m.CURVE_TIMER_SYNC, "sync"]]},

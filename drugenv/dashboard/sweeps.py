@@ -19,6 +19,7 @@ from typing import Any, Optional
 from pydantic import BaseModel, Field
 
 from drugenv.dashboard.runs import read_json
+from drugenv.training.metrics import HELDOUT_PREFIX
 from drugenv.tuning.sweep import HELDOUT_COLUMNS, flatten
 
 
@@ -103,7 +104,7 @@ def _tune_trials(tune_dir: Path, problems: list[str], root: Path) -> list[dict[s
             problems.append(f"{result.relative_to(root)}: last line is not a JSON object; trial shown without results.")
             last = {}
         row = {"trial_id": _text(last.get("trial_id")) or trial.name, "eval_rounds": last.get("training_iteration")}
-        row.update({k: v for k, v in last.items() if k.startswith("heldout/")})
+        row.update({k: v for k, v in last.items() if k.startswith(HELDOUT_PREFIX)})
         if isinstance(params, dict) and isinstance(params.get("overrides"), dict):
             row.update({f"config.{k}": v for k, v in flatten(params["overrides"]).items()})
         rows.append(row)
@@ -131,7 +132,7 @@ def load_sweep(root: Path, path: Path) -> SweepDetail:
     if not trials:
         problems.append("No trial has reported a held-out evaluation yet.")
     columns = list(dict.fromkeys(k for r in trials for k in r))
-    metric = _text(best.get("metric")) or next((f"heldout/{k}" for k in HELDOUT_COLUMNS if f"heldout/{k}" in columns), None)
+    metric = _text(best.get("metric")) or next((HELDOUT_PREFIX + k for k in HELDOUT_COLUMNS if HELDOUT_PREFIX + k in columns), None)
     mode = "min" if best.get("mode") == "min" else "max"
     best_id = _text(best.get("trial_id"))
     scored = [r for r in trials if isinstance(r.get(metric), (int, float)) and math.isfinite(r[metric])]

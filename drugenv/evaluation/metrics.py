@@ -48,6 +48,9 @@ DECISION_UTILITY = "decision_utility"
 METRIC_KEYS: tuple[str, ...] = (DECISION_ACCURACY, MEAN_RETURN, TERMINAL_REWARD, BRIER, ECE, EVIDENCE_COVERAGE,
                                 CREDITS_USED, STEPS, VIOLATION_RATE, REPORT_RATE, DECISION_UTILITY)
 LOWER_IS_BETTER = frozenset({BRIER, ECE, CREDITS_USED, VIOLATION_RATE})
+HELDOUT_TABLE_KEYS: tuple[str, ...] = (DECISION_ACCURACY, DECISION_UTILITY, BRIER, ECE, CREDITS_USED, MEAN_RETURN)
+"""The held-out metrics a training run's tables show, in their order: the PPO curve, the PPO results
+table and a sweep's trials."""
 
 TWIN_PAIRS = "twin_pairs"
 ORIGINAL_ACCURACY = "original_accuracy"

@@ -38,6 +38,8 @@ import statistics
 from pathlib import Path
 from typing import Any, Mapping
 
+from drugenv.evaluation.metrics import HELDOUT_TABLE_KEYS
+
 ROOT = Path(__file__).resolve().parents[2]
 
 ROWS = (
@@ -304,9 +306,10 @@ def publish(run_dir: Path, name: str, root: Path = ROOT) -> Path:
 
 
 PPO_DOC = ROOT / "docs" / "ppo_and_sweeps.md"
-PPO_COLUMNS = (("decision_accuracy", "accuracy", 3), ("decision_utility", "decision utility", 3), ("brier", "Brier", 3),
-               ("ece", "ECE", 3), ("credits_used", "credits used", 1), ("mean_return", "held-out return", 3))
-"""The held-out metrics of a PPO run's table: key, header, decimals."""
+_PPO_HEADERS = {"decision_accuracy": ("accuracy", 3), "decision_utility": ("decision utility", 3), "brier": ("Brier", 3),
+                "ece": ("ECE", 3), "credits_used": ("credits used", 1), "mean_return": ("held-out return", 3)}
+PPO_COLUMNS = tuple((k, *_PPO_HEADERS[k]) for k in HELDOUT_TABLE_KEYS)
+"""The held-out metrics of a PPO run's table (``HELDOUT_TABLE_KEYS``): key, header, decimals."""
 
 
 def ppo_table(results: Mapping[str, Any]) -> str:

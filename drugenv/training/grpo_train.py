@@ -417,8 +417,8 @@ class Selection:
         if not run.get("select_suite"):
             return None
         metric = str(run.get("select_metric", "decision_utility"))
-        if f"heldout/{metric}" not in M.HELDOUT_CURVE_COLUMNS:
-            choices = sorted(k.removeprefix("heldout/") for k in M.HELDOUT_CURVE_COLUMNS)
+        if M.HELDOUT_PREFIX + metric not in M.HELDOUT_CURVE_COLUMNS:
+            choices = sorted(k.removeprefix(M.HELDOUT_PREFIX) for k in M.HELDOUT_CURVE_COLUMNS)
             raise ConfigError(f"run.select_metric={metric!r}: RLlib's evaluation reports {choices}")
         return cls(metric=metric, suite=str(run["select_suite"]), seed=int(run["select_seed"]), episodes=int(run["select_episodes"]))
 
@@ -515,7 +515,7 @@ def run_grpo(
         # evaluation runners play the same fixed validation episodes every time and draw nothing
         # from the training streams, so the iterations after it are unchanged.
         heldout = _flatten({"evaluation": algo.evaluate()})
-        value = _number(heldout.get(M.HELDOUT_CURVE_COLUMNS[f"heldout/{selection.metric}"]))
+        value = _number(heldout.get(M.HELDOUT_CURVE_COLUMNS[M.HELDOUT_PREFIX + selection.metric]))
         if selection.improved(0, value):
             save_checkpoint(algo, out_dir / CHECKPOINT_BEST, {**meta, "selection": selection.record()})
         if progress:
@@ -530,15 +530,15 @@ def run_grpo(
             every = algo.config.evaluation_interval
             if every and algo.iteration % every == 0:  # RLlib evaluated in this train() call (its result repeats the last one otherwise)
                 row.update({col: _number(flat.get(path)) for col, path in M.HELDOUT_CURVE_COLUMNS.items()})
-                if selection is not None and selection.improved(it, row.get(f"heldout/{selection.metric}")):
+                if selection is not None and selection.improved(it, row.get(M.HELDOUT_PREFIX + selection.metric)):
                     shutil.rmtree(out_dir / CHECKPOINT_BEST, ignore_errors=True)
                     save_checkpoint(algo, out_dir / CHECKPOINT_BEST, {**meta, "selection": selection.record()})
             if it % ckpt_every == 0:
                 save_checkpoint(algo, out_dir / f"checkpoint_iter_{it:04d}", meta)
             curve.append(row)
             files.log(row)  # and to Weights & Biases with --wandb
-            bar.set_postfix(ret=f"{row['env/episode_return_mean'] or 0:.2f}", parse_fail=f"{row['env/parse_failure_rate'] or 0:.2f}",
-                            acc=f"{_or_nan(row.get('heldout/decision_accuracy')):.2f}")
+            bar.set_postfix(ret=f"{row[M.CURVE_RETURN] or 0:.2f}", parse_fail=f"{row[M.CURVE_PARSE_FAILURE_RATE] or 0:.2f}",
+                            acc=f"{_or_nan(row.get(M.HELDOUT_PREFIX + 'decision_accuracy')):.2f}")
         final = save_checkpoint(algo, out_dir / CHECKPOINT_FINAL, meta)
     finally:
         algo.stop()
@@ -609,12 +609,13 @@ def curve_figure(curve: list[Mapping[str, Any]], baselines: Optional[Mapping[str
 
     it = np.array([r["iteration"] for r in curve])
     col = lambda k: np.array([np.nan if r.get(k) is None else r[k] for r in curve], dtype=float)  # noqa: E731
-    ret = col("env/episode_return_mean")
+    ret = col(M.CURVE_RETURN)
     fig, ax = plt.subplots(1, 3, figsize=(15, 4.6))
     ax[0].plot(it, ret, "o-", alpha=0.45, label="rollout return (sampled, each iteration)")
     if len(ret) >= 3:
         ax[0].plot(it[2:], np.convolve(ret, np.ones(3) / 3, mode="valid"), "-", lw=2.5, label="rollout return, 3-iteration mean")
-    held = [(r["iteration"], r["heldout/mean_return"], r.get("heldout/report_rate")) for r in curve if r.get("heldout/mean_return") is not None]
+    h_return, h_report = M.HELDOUT_PREFIX + "mean_return", M.HELDOUT_PREFIX + M.REPORT_RATE
+    held = [(r["iteration"], r[h_return], r.get(h_report)) for r in curve if r.get(h_return) is not None]
     if start and held:
         held.insert(0, (0, start["mean_return"], start.get("report_rate")))
     if held:
@@ -628,13 +629,13 @@ def curve_figure(curve: list[Mapping[str, Any]], baselines: Optional[Mapping[str
             ax[0].annotate(name, (1.0, m["mean_return"]), xycoords=("axes fraction", "data"), xytext=(3, 0),
                            textcoords="offset points", va="center", fontsize=8, color=color)
     ax[0].set(xlabel="iteration", ylabel="episode return", title="Return")
-    ax[1].plot(it, col("env/parse_failure_rate"), "o-", label="parse failures (rollout)")
-    ax[1].plot(it, col("env/report_rate"), "^-", label="report rate (rollout)")
+    ax[1].plot(it, col(M.CURVE_PARSE_FAILURE_RATE), "o-", label="parse failures (rollout)")
+    ax[1].plot(it, col(M.CURVE_REPORT_RATE), "^-", label="report rate (rollout)")
     if held and not np.all(np.isnan(hr)):
         ax[1].plot(hx, hr, "s--", color="black", label="report rate (held-out)")
     ax[1].set(xlabel="iteration", ylim=(-0.02, 1.02), title="Rates")
     bottom = np.zeros(len(it))
-    for key, label in (("timers/rollout", "rollout"), ("timers/learner", "learner"), ("timers/sync", "sync")):
+    for key, label in ((M.CURVE_TIMER_ROLLOUT, "rollout"), (M.CURVE_TIMER_LEARNER, "learner"), (M.CURVE_TIMER_SYNC, "sync")):
         v = np.nan_to_num(col(key))
         ax[2].bar(it, v, width=0.6, bottom=bottom, label=label)
         bottom += v

@@ -51,14 +51,19 @@ TRAINING_ITERATION = "drugenv_training_iteration"
 # column names (the curve plot, the dashboard and committed results read them) and where each one
 # sits in Algorithm.train()'s flattened result.
 CURVE_RETURN = "env/episode_return_mean"
+CURVE_PARSE_FAILURE_RATE = "env/parse_failure_rate"
+CURVE_REPORT_RATE = "env/report_rate"
+CURVE_FRAC_ZERO_STD_GROUPS = "reward/frac_zero_std_groups"
 CURVE_TIMER_ROLLOUT = "timers/rollout"
 CURVE_TIMER_LEARNER = "timers/learner"
 CURVE_TIMER_SYNC = "timers/sync"
+CURVE_TIMER_GENERATE = "timers/generate"
+CURVE_TIMER_ENV = "timers/env"
 CURVE_COLUMNS = {
     CURVE_RETURN: "env_runners/episode_return_mean",
-    "env/parse_failure_rate": f"env_runners/{PARSE_FAILURE_RATE}",
-    "env/report_rate": f"env_runners/{REPORT_RATE}",
-    "reward/frac_zero_std_groups": f"env_runners/{FRAC_ZERO_STD_GROUPS}",
+    CURVE_PARSE_FAILURE_RATE: f"env_runners/{PARSE_FAILURE_RATE}",
+    CURVE_REPORT_RATE: f"env_runners/{REPORT_RATE}",
+    CURVE_FRAC_ZERO_STD_GROUPS: f"env_runners/{FRAC_ZERO_STD_GROUPS}",
     LOSS: f"learners/default_policy/{LOSS}",
     KL: f"learners/default_policy/{KL}",
     CLIP_FRACTION: f"learners/default_policy/{CLIP_FRACTION}",
@@ -66,16 +71,18 @@ CURVE_COLUMNS = {
     CURVE_TIMER_ROLLOUT: "timers/env_runner_sampling_timer",
     CURVE_TIMER_LEARNER: "timers/learner_update_timer",
     CURVE_TIMER_SYNC: "timers/synch_weights",
-    "timers/generate": f"env_runners/{GENERATE_S}",
-    "timers/env": f"env_runners/{ENV_S}",
+    CURVE_TIMER_GENERATE: f"env_runners/{GENERATE_S}",
+    CURVE_TIMER_ENV: f"env_runners/{ENV_S}",
 }
-# Held-out columns, from RLlib's evaluation (evaluation/env_runners/), on the iterations it ran.
+# Held-out columns, from RLlib's evaluation (evaluation/env_runners/), on the iterations it ran. The
+# prefix marks a held-out column in every run's metrics.jsonl (PPO's too) and in a sweep's table.
+HELDOUT_PREFIX = "heldout/"
 HELDOUT_CURVE_COLUMNS = {
-    "heldout/mean_return": "evaluation/env_runners/episode_return_mean",
-    "heldout/report_rate": f"evaluation/env_runners/{REPORT_RATE}",
-    "heldout/steps": "evaluation/env_runners/episode_len_mean",
-    "heldout/parse_failure_rate": f"evaluation/env_runners/{PARSE_FAILURE_RATE}",
-    **{f"heldout/{k}": f"evaluation/env_runners/{k}" for k in HELDOUT_EPISODE_MEANS},
+    HELDOUT_PREFIX + "mean_return": "evaluation/env_runners/episode_return_mean",
+    HELDOUT_PREFIX + REPORT_RATE: f"evaluation/env_runners/{REPORT_RATE}",
+    HELDOUT_PREFIX + "steps": "evaluation/env_runners/episode_len_mean",
+    HELDOUT_PREFIX + PARSE_FAILURE_RATE: f"evaluation/env_runners/{PARSE_FAILURE_RATE}",
+    **{HELDOUT_PREFIX + k: f"evaluation/env_runners/{k}" for k in HELDOUT_EPISODE_MEANS},
 }
 
 __all__ = sorted(k for k, v in list(globals().items()) if k.isupper() and isinstance(v, (str, tuple, dict)))

@@ -36,11 +36,11 @@ from drugenv.gym_envs.vector_env import VECTOR_ACTIONS, vector_features
 from drugenv.models import DrugTargetAction, ValidationObservation
 from drugenv.training.configs import init_ray, load_overrides, load_rllib_config  # noqa: F401  (re-exported)
 from drugenv.llm.checkpoint import CHECKPOINT_FINAL, CHECKPOINT_META, resolve_checkpoint_dir
+from drugenv.training.metrics import HELDOUT_PREFIX  # noqa: F401  (re-exported: the dashboard and tables read it here)
 from drugenv.training.run_files import RunFiles
 
 HELDOUT_SUITE = "procedural-test"
 """Every PPO run and sweep trial is scored on this suite (never on its own training reward)."""
-HELDOUT_PREFIX = "heldout/"
 TRAIN_RETURN = "train/episode_return_mean"
 CHECKPOINT_NAME = CHECKPOINT_FINAL
 _EVIDENCE_IDX = np.array([i for i, a in enumerate(VECTOR_ACTIONS) if a.final_decision is None])
@@ -307,10 +307,11 @@ def plot_ppo_curve(curve: Sequence[Mapping[str, Any]], path: Path, heuristic: Op
 
 def format_curve(curve: Sequence[Mapping[str, Any]]) -> str:
     """The learning curve's evaluation rows as a text table."""
-    keys = ("decision_accuracy", "decision_utility", "brier", "ece", "credits_used", "mean_return")
+    from drugenv.evaluation.metrics import DECISION_ACCURACY, HELDOUT_TABLE_KEYS as keys
+
     lines = [f"{'iter':>4} {'env_steps':>9} {'train_ret':>9} " + " ".join(f"{k[:12]:>12}" for k in keys)]
     for r in curve:
-        if HELDOUT_PREFIX + "decision_accuracy" not in r:
+        if HELDOUT_PREFIX + DECISION_ACCURACY not in r:
             continue
         lines.append(f"{r['iteration']:>4} {r['env_steps']:>9} {r[TRAIN_RETURN]:>9.3f} "
                      + " ".join(f"{r[HELDOUT_PREFIX + k]:>12.3f}" for k in keys))

@@ -43,9 +43,11 @@ import tyro
 
 from drugenv.cli import check_output_path, write_text_atomic  # (the dashboard reads the sweep's files while it writes them)
 from drugenv.errors import ConfigError
+from drugenv.evaluation.metrics import HELDOUT_TABLE_KEYS
+from drugenv.training.metrics import HELDOUT_PREFIX
 
-HELDOUT_COLUMNS: tuple[str, ...] = ("decision_accuracy", "brier", "ece", "credits_used", "decision_utility", "mean_return")
-"""Held-out metrics every results table shows."""
+HELDOUT_COLUMNS: tuple[str, ...] = HELDOUT_TABLE_KEYS
+"""Held-out metrics every results table shows (``evaluation.metrics.HELDOUT_TABLE_KEYS``)."""
 ALGO_CONFIGS: dict[str, str] = {"ppo_vector": "rllib_configs/ppo_vector.py", "grpo_tiny_cpu": "rllib_configs/grpo_tiny_cpu.py"}
 """Algo name -> its rllib config file, relative to the repository root."""
 _REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -185,6 +187,10 @@ def _run_grpo_sweep(sweep: ModuleType, mod: ModuleType, *, algo: str, num_sample
     from drugenv.training.grpo_train import resolve_base_model, sft_settings_for, sft_warm_start
     from drugenv.training.metrics import HELDOUT_CURVE_COLUMNS
 
+    metric = HELDOUT_CURVE_COLUMNS.get(sweep.METRIC)  # RLlib's name for it ("heldout/x" -> "evaluation/env_runners/x")
+    if metric is None:
+        raise ConfigError(f"{sweep.NAME}: METRIC {sweep.METRIC!r} is not one a GRPO trial reports; expected one of "
+                          f"{', '.join(sorted(HELDOUT_CURVE_COLUMNS))}")
     space = grpo_search_space(sweep, algo)
     base = merge(getattr(sweep, "GRPO_BASE_OVERRIDES", {}), base_overrides or {})
     s = mod.settings(base)
@@ -205,7 +211,6 @@ def _run_grpo_sweep(sweep: ModuleType, mod: ModuleType, *, algo: str, num_sample
     config = mod.build_config(merge(base, space), model_path=model)
     run = s["run"]
     iterations, every = int(run["iterations"]), max(1, int(run["eval_interval"]))
-    metric = sweep.METRIC.replace("heldout/", "evaluation/env_runners/")
     asha = {"grace_period": 1, "reduction_factor": 2, **getattr(sweep, "ASHA", {})}
     scheduler = ASHAScheduler(time_attr="training_iteration", max_t=iterations,
                               grace_period=min(int(asha["grace_period"]) * every, iterations),
@@ -234,9 +239,9 @@ def _run_grpo_sweep(sweep: ModuleType, mod: ModuleType, *, algo: str, num_sample
         row: dict[str, Any] = {"trial_id": res.metrics.get("trial_id", ""), "eval_rounds": rounds,
                                "iterations": int(last.get("training_iteration", 0)), sweep.METRIC: float(last[metric])}
         for k in HELDOUT_COLUMNS:  # RLlib's names for them; ECE is not one it reports (left blank)
-            v = last.get(HELDOUT_CURVE_COLUMNS.get(f"heldout/{k}", ""))
+            v = last.get(HELDOUT_CURVE_COLUMNS.get(HELDOUT_PREFIX + k, ""))
             if v is not None and not (isinstance(v, float) and math.isnan(v)):
-                row[f"heldout/{k}"] = float(v)
+                row[HELDOUT_PREFIX + k] = float(v)
         sampled: dict[str, Any] = {}
         for key in searched:  # "training.curriculum.kind" -> the trial's config["curriculum"]["kind"]
             node: Any = res.config
@@ -288,7 +293,7 @@ def _rows(results: Any, metric: str) -> list[dict[str, Any]]:
             metric: float(m[metric]),
         }
         for k in HELDOUT_COLUMNS:
-            row[f"heldout/{k}"] = float(m.get(f"heldout/{k}", float("nan")))
+            row[HELDOUT_PREFIX + k] = float(m.get(HELDOUT_PREFIX + k, float("nan")))
         row.update({f"config.{k}": v for k, v in flatten(res.config["overrides"]).items()})
         row["_overrides"] = res.config["overrides"]
         row["_base"] = res.config["base"]
@@ -305,9 +310,9 @@ def _fmt(v: Any) -> str:
 def format_table(rows: list[dict[str, Any]], metric: str) -> str:
     """The sorted results as a Markdown table (metric first, then held-out metrics, then config)."""
     counts = [c for c in ("ppo_iterations", "iterations") if any(c in r for r in rows)]
-    cols = ["trial_id", "eval_rounds", *counts] + [f"heldout/{k}" for k in HELDOUT_COLUMNS]
+    cols = ["trial_id", "eval_rounds", *counts] + [HELDOUT_PREFIX + k for k in HELDOUT_COLUMNS]
     cols += sorted({k for r in rows for k in r if k.startswith("config.")})
-    head = [c.replace("config.env_config.", "").replace("config.training.", "").replace("heldout/", "") for c in cols]
+    head = [c.replace("config.env_config.", "").replace("config.training.", "").replace(HELDOUT_PREFIX, "") for c in cols]
     lines = [f"sorted by {metric}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(_fmt(r.get(c, "")) for c in cols) + " |" for r in rows]
     return "\n".join(lines)

@@ -397,3 +397,20 @@ def test_a_short_results_row_and_a_link_loop_are_pages_not_500s(client, runs_roo
     (runs_root / "loop").symlink_to(runs_root / "loop")  # Path.resolve raises RuntimeError on it before Python 3.13
     assert client.get("/api/runs/loop").status_code == 404
     assert client.get("/api/runs").status_code == 200
+
+
+def test_every_chart_series_is_a_column_a_committed_run_wrote():
+    """Each series names a ``metrics.jsonl`` column; one key that no run writes draws nothing and says
+    nothing (the rollout report rate was read as ``report_rate`` while GRPO writes ``env/report_rate``)."""
+    from pathlib import Path
+
+    from drugenv.dashboard.runs import CURVE_PANELS
+
+    results = Path(__file__).resolve().parents[2] / "docs" / "results"
+    written: set[str] = set()
+    for name in ("grpo_tiny_cpu.json", "ppo_vector.json"):
+        run = json.loads((results / name).read_text())
+        curve = run.get("_curve") or run["curve"]
+        written.update(k for row in curve for k in row)
+    series = {key for panel in CURVE_PANELS for key, _ in panel["series"]}
+    assert series - written == set()
