@@ -40,6 +40,7 @@ from ray import serve
 
 from drugenv.agents.base import Policy
 from drugenv.errors import ConfigError, DrugEnvError, UnknownScenarioError
+from drugenv.llm.checkpoint import DEFAULT_CHECKPOINT_MAX_NEW_TOKENS
 from drugenv.models import DrugTargetAction, ValidationObservation
 from drugenv.server.app import harden_json_api
 from drugenv.server.protocol import MAX_SEED
@@ -65,8 +66,8 @@ class AgentServiceArgs(BaseModel):
                                                    "'tiny' builds the offline tiny model.")
     adapter: Optional[str] = Field(None, description="peft adapter directory, when not given through --checkpoint.")
     temperature: float = Field(0.0, ge=0.0, description="Sampling temperature; 0 = greedy.")
-    max_new_tokens: Optional[int] = Field(None, ge=1, description="Completion cap (default: the checkpoint's "
-                                                                 "run.eval_max_new_tokens, else 96).")
+    max_new_tokens: Optional[int] = Field(None, ge=1, description="Completion cap (default: the checkpoint's, as its run "
+                                                                 "evaluated it: drugenv.llm.checkpoint.checkpoint_budgets).")
     max_batch_size: int = Field(16, ge=1, description="Most observations in one batched generate.")
     batch_wait_timeout_s: float = Field(0.01, ge=0.0, description="How long a batch waits to fill, seconds.")
     strict_actions: bool = Field(False, description="Refuse (HTTP 422) an action that is not a valid DrugTargetAction "
@@ -77,9 +78,12 @@ class AgentServiceArgs(BaseModel):
                                                      "CUDA where the replica sees one, unreserved).")
 
 
-def resolve_agent(args: AgentServiceArgs) -> tuple[str, Optional[str], int]:
-    """``(model, adapter, max_new_tokens)``; ``ConfigError`` for a missing path or an unnamed base model."""
-    from drugenv.llm.checkpoint import require_existing, resolve_adapter_checkpoint
+def resolve_agent(args: AgentServiceArgs) -> tuple[str, Optional[str], int, Optional[int]]:
+    """``(model, adapter, max_new_tokens, max_prompt_tokens)``: a checkpoint's budgets are the ones
+    ``drugenv eval --agent checkpoint:`` decodes it with (``checkpoint_budgets``); a bare ``--model`` /
+    ``--adapter`` has ``DEFAULT_CHECKPOINT_MAX_NEW_TOKENS`` and the adapter's trained prompt budget (None).
+    ``ConfigError`` for a missing path or an unnamed base model."""
+    from drugenv.llm.checkpoint import checkpoint_budgets, require_existing, resolve_adapter_checkpoint
 
     meta: dict[str, Any] = {}
     if args.checkpoint:
@@ -91,8 +95,8 @@ def resolve_agent(args: AgentServiceArgs) -> tuple[str, Optional[str], int]:
                           "peft adapter directory) or --model PATH_OR_HUB_ID")
     if Path(model).exists():
         model = str(Path(model).resolve())  # replicas may not share the caller's working directory
-    run = meta.get("settings", {}).get("run", {})
-    return model, adapter, int(args.max_new_tokens or run.get("eval_max_new_tokens") or 96)
+    max_new_tokens, max_prompt_tokens = checkpoint_budgets(meta)
+    return model, adapter, int(args.max_new_tokens or max_new_tokens), (max_prompt_tokens if meta else None)
 
 
 def episode_for(gene: str, indication: Optional[str], seed: int) -> int:
@@ -121,8 +125,10 @@ def episode_for(gene: str, indication: Optional[str], seed: int) -> int:
 class Agent:
     """``HFPolicy`` in one replica; concurrent requests are batched into one ``generate``."""
 
-    def __init__(self, model: str, adapter: Optional[str] = None, temperature: float = 0.0, max_new_tokens: int = 96,
-                 max_batch_size: int = 16, batch_wait_timeout_s: float = 0.01, torch_threads: Optional[int] = None):
+    def __init__(self, model: str, adapter: Optional[str] = None, temperature: float = 0.0,
+                 max_new_tokens: int = DEFAULT_CHECKPOINT_MAX_NEW_TOKENS, max_batch_size: int = 16,
+                 batch_wait_timeout_s: float = 0.01, torch_threads: Optional[int] = None,
+                 max_prompt_tokens: Optional[int] = None):
         from drugenv.llm.policy import HFPolicy, SamplingConfig
         from drugenv.llm.run_agent import model_path
 
@@ -130,7 +136,7 @@ class Agent:
             import torch
 
             torch.set_num_threads(torch_threads)
-        self.policy = HFPolicy(model_path(model), adapter=adapter, batch_size=max_batch_size,
+        self.policy = HFPolicy(model_path(model), adapter=adapter, batch_size=max_batch_size, max_prompt_tokens=max_prompt_tokens,
                                sampling=SamplingConfig(temperature=temperature, max_new_tokens=max_new_tokens))
         self.act_batch.set_max_batch_size(max_batch_size)
         self.act_batch.set_batch_wait_timeout_s(batch_wait_timeout_s)
@@ -281,7 +287,6 @@ class EpisodeRequest(BaseModel):
     def _one_episode(self) -> "EpisodeRequest":
         """Refused here, as a 422, what the episode would otherwise ignore or fail on inside a replica (which logged
         a traceback per request)."""
-        from drugenv.errors import UnknownScenarioError
         from drugenv.scenarios import CURATED_NAMES, check_difficulty, check_scenario_request
         from drugenv.server.session import unknown_scenario_message
 
@@ -449,9 +454,10 @@ class AgentService:
 def build_agent_service(args: dict[str, Any]) -> Any:
     """App builder: ``serve run serve.apps:build_agent_service checkpoint=PATH`` or a config file's ``args``."""
     a = AgentServiceArgs.model_validate(args)
-    model, adapter, max_new_tokens = resolve_agent(a)
+    model, adapter, max_new_tokens, max_prompt_tokens = resolve_agent(a)
     agent = Agent.options(ray_actor_options={**Agent.ray_actor_options, "num_gpus": a.num_gpus}).bind(
-        model, adapter, a.temperature, max_new_tokens, a.max_batch_size, a.batch_wait_timeout_s, a.torch_threads)
+        model, adapter, a.temperature, max_new_tokens, a.max_batch_size, a.batch_wait_timeout_s, a.torch_threads,
+        max_prompt_tokens)
     return AgentService.bind(agent, Environment.bind(a.strict_actions), a.strict_actions)
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 from drugenv.errors import ConfigError
 from drugenv.llm.prompts import DEFAULT_MAX_PROMPT_TOKENS
@@ -134,6 +134,22 @@ def trained_budget(adapter: str | Path | None) -> int:
     return DEFAULT_MAX_PROMPT_TOKENS
 
 
+DEFAULT_CHECKPOINT_MAX_NEW_TOKENS = 128
+"""A checkpoint's completion cap when its settings name none (``checkpoint_budgets``)."""
+
+
+def checkpoint_budgets(meta: Optional[Mapping[str, Any]]) -> tuple[int, int]:
+    """``(max_new_tokens, max_prompt_tokens)`` a checkpoint decodes with, as its run evaluated it: the
+    settings' ``run.eval_max_new_tokens`` / ``run.eval_max_prompt_tokens``, else the ``training`` values
+    it was trained with, else ``DEFAULT_CHECKPOINT_MAX_NEW_TOKENS`` / ``DEFAULT_MAX_PROMPT_TOKENS``.
+    ``drugenv eval --agent checkpoint:`` and ``drugenv serve`` both read them here."""
+    settings = (meta or {}).get("settings") or {}
+    run, training = settings.get("run") or {}, settings.get("training") or {}
+    new = run.get("eval_max_new_tokens") or training.get("max_new_tokens") or DEFAULT_CHECKPOINT_MAX_NEW_TOKENS
+    prompt = run.get("eval_max_prompt_tokens") or training.get("max_prompt_tokens") or DEFAULT_MAX_PROMPT_TOKENS
+    return int(new), int(prompt)
+
+
 GRPO_POLICY_OPTIONS: tuple[str, ...] = ("device", "dtype", "batch_size")
 """The ``HFPolicy`` keywords a GRPO checkpoint's policy takes from its caller (``drugenv eval --extra``)."""
 
@@ -142,8 +158,7 @@ def load_grpo_checkpoint_policy(path: str | Path, **kwargs: Any) -> Any:
     """A GRPO checkpoint as a greedy ``HFPolicy``.
 
     The base model is the metadata's ``model`` (``follow_moved_run``; else the adapter's ``base_model_name_or_path``), with
-    ``adapter/``; the completion cap is the run's ``run.eval_max_new_tokens`` (else 128) and the prompt
-    budget its ``run.eval_max_prompt_tokens`` (else ``DEFAULT_MAX_PROMPT_TOKENS``). ``kwargs`` go to
+    ``adapter/``; the completion cap and prompt budget are the run's (``checkpoint_budgets``). ``kwargs`` go to
     ``HFPolicy`` (device, dtype, batch_size…)."""
     from drugenv.llm.policy import HFPolicy, SamplingConfig
 
@@ -156,7 +171,7 @@ def load_grpo_checkpoint_policy(path: str | Path, **kwargs: Any) -> Any:
     if not meta or meta.get("algo") != "grpo":
         raise ConfigError(f"{path} is not a DrugEnv GRPO checkpoint (no {CHECKPOINT_META} with algo 'grpo' in it); "
                           "pass a checkpoint_* directory of a GRPO run")
-    run = meta.get("settings", {}).get("run", {})
+    max_new_tokens, max_prompt_tokens = checkpoint_budgets(meta)
     model = follow_moved_run(meta.get("model"), p) or resolve_adapter_checkpoint(p)[0]  # else the adapter's own base model
     # Said in one line before anything loads: a run whose base model folder was deleted, or a damaged adapter
     # config, was a loader's 50-90-line traceback.
@@ -168,8 +183,8 @@ def load_grpo_checkpoint_policy(path: str | Path, **kwargs: Any) -> Any:
         read_json_object(p / ADAPTER_DIR / "adapter_config.json")
     try:
         return HFPolicy(model, adapter=str(p / ADAPTER_DIR),
-                        sampling=SamplingConfig(temperature=0.0, max_new_tokens=int(run.get("eval_max_new_tokens", 128))),
-                        max_prompt_tokens=int(run.get("eval_max_prompt_tokens", DEFAULT_MAX_PROMPT_TOKENS)), **kwargs)
+                        sampling=SamplingConfig(temperature=0.0, max_new_tokens=max_new_tokens),
+                        max_prompt_tokens=max_prompt_tokens, **kwargs)
     except (OSError, ValueError) as e:  # not in the HF cache while offline, no such hub repo, not an adapter
         raise ConfigError(f"{path}: cannot load its model {model!r} with its adapter: {' '.join(str(e).split())[:300]}") from None
 
@@ -178,7 +193,9 @@ __all__ = [
     "ADAPTER_DIR",
     "CHECKPOINT_FINAL",
     "CHECKPOINT_META",
+    "DEFAULT_CHECKPOINT_MAX_NEW_TOKENS",
     "GRPO_POLICY_OPTIONS",
+    "checkpoint_budgets",
     "follow_moved_run",
     "is_grpo_checkpoint",
     "load_grpo_checkpoint_policy",

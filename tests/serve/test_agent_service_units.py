@@ -16,11 +16,28 @@ def test_base_model_comes_from_adapter_config(tmp_path):
     adapter.mkdir(parents=True)
     (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "some/base"}))
     (adapter.parent / "drugenv_checkpoint.json").write_text(json.dumps({"settings": {"run": {"eval_max_new_tokens": 24}}}))
-    assert resolve_agent(AgentServiceArgs(checkpoint=str(adapter.parent))) == ("some/base", str(adapter.resolve()), 24)
+    assert resolve_agent(AgentServiceArgs(checkpoint=str(adapter.parent))) == ("some/base", str(adapter.resolve()), 24, 2048)
     assert resolve_agent(AgentServiceArgs(checkpoint=str(adapter), model="other"))[:2] == ("other", str(adapter.resolve()))
     (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": ""}))
     with pytest.raises(ConfigError, match="--model"):
         resolve_agent(AgentServiceArgs(checkpoint=str(adapter.parent)))
+
+
+@pytest.mark.parametrize("settings,budgets", [({}, (128, 2048)),
+                                              ({"run": {"eval_max_new_tokens": 24, "eval_max_prompt_tokens": 700},
+                                                "training": {"max_new_tokens": 40, "max_prompt_tokens": 900}}, (24, 700)),
+                                              ({"training": {"max_new_tokens": 40, "max_prompt_tokens": 900}}, (40, 900))])
+def test_the_service_decodes_a_checkpoint_with_the_budgets_eval_gives_it(tmp_path, settings, budgets):
+    """``drugenv serve`` and ``drugenv eval --agent checkpoint:`` read one checkpoint's budgets alike
+    (a run without run.eval_max_new_tokens was decoded with 96 tokens by one and 128 by the other)."""
+    from drugenv.llm.checkpoint import checkpoint_budgets
+
+    adapter = tmp_path / "checkpoint_final" / "adapter"
+    adapter.mkdir(parents=True)
+    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "some/base"}))
+    meta = {"algo": "grpo", "settings": settings}
+    (adapter.parent / "drugenv_checkpoint.json").write_text(json.dumps(meta))
+    assert resolve_agent(AgentServiceArgs(checkpoint=str(adapter.parent)))[2:] == checkpoint_budgets(meta) == budgets
 
 
 @pytest.mark.parametrize("args,words", [({"checkpoint": "/nope"}, "does not exist"), ({}, "--checkpoint PATH"),
