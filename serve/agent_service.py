@@ -287,14 +287,13 @@ class EpisodeRequest(BaseModel):
     def _one_episode(self) -> "EpisodeRequest":
         """Refused here, as a 422, what the episode would otherwise ignore or fail on inside a replica (which logged
         a traceback per request)."""
-        from drugenv.scenarios import CURATED_NAMES, check_difficulty, check_scenario_request
+        from drugenv.scenarios import SINGLE_SCENARIOS, check_difficulty, check_scenario_request
         from drugenv.server.session import unknown_scenario_message
 
-        names = ("procedural", *CURATED_NAMES)
         try:
-            check_scenario_request(self.scenario, names=names)
+            check_scenario_request(self.scenario, names=SINGLE_SCENARIOS)
         except UnknownScenarioError:
-            raise ValueError(unknown_scenario_message(self.scenario, names)) from None  # never the curated names: they give answers away
+            raise ValueError(unknown_scenario_message(self.scenario, SINGLE_SCENARIOS)) from None  # never the curated names: they give answers away
         check_difficulty(self.difficulty)  # a ConfigError is a ValueError: pydantic makes it a 422
         if self.indication is not None and self.gene is None:
             raise ValueError("indication needs gene (it picks the pair with that gene)")

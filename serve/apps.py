@@ -43,7 +43,7 @@ from ray import serve
 
 from drugenv.errors import ConfigError
 from drugenv.server.app import DEFAULT_MAX_SESSIONS
-from drugenv.server.serve import (SEAL_ENV_VAR, WORKER_ARGS_ENV_VAR, check_port_free, configured_seal, make_app,
+from drugenv.server.serve import (SEAL_ENV_VAR, WORKER_ARGS_ENV_VAR, check_port, configured_seal, make_app,
                                   settings_from_environment)
 from drugenv.server.serve import Args as ServerArgs
 from serve.agent_service import AgentServiceArgs, build_agent_service
@@ -199,14 +199,6 @@ class ServeArgs:
     """CPUs of the local Ray."""
     num_gpus: float = 0.0
     """GPUs the Agent replica reserves (1 on a GPU machine; the local Ray is given what it detects)."""
-
-
-def check_port(host: str, port: int) -> None:
-    """``ConfigError`` unless ``port`` is 1-65535 and free on ``host``: checked before Ray starts, since Serve's proxy
-    fails on either with a long traceback after it. Port 0 is refused too: Serve would pick one and never say which."""
-    if not 1 <= port <= 65535:
-        raise ConfigError(f"--port {port} is out of range: it must be 1-65535")
-    check_port_free(host, port)
 
 
 HAPROXY_ENV = {"RAY_SERVE_ENABLE_HA_PROXY": "1", "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"}

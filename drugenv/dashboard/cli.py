@@ -40,11 +40,12 @@ class DashboardArgs:
 
 def dashboard_main(args: DashboardArgs) -> int:
     """Check the arguments, then run uvicorn until interrupted."""
-    if not 0 < args.port < 65536:
-        raise ConfigError(f"--port {args.port} is not a TCP port; expected 1-65535, e.g. --port 8050")
     if args.poll <= 0 or args.step_delay < 0 or args.stale_after <= 0:
         raise ConfigError(f"--poll {args.poll} and --stale-after {args.stale_after} must be > 0 and --step-delay "
                           f"{args.step_delay} >= 0 (seconds)")
+    from drugenv.server.serve import check_port
+
+    check_port(args.host, args.port)  # before the URL is printed: a taken port was uvicorn's own error line, exit code 3
     import uvicorn
 
     from drugenv.dashboard.app import create_app

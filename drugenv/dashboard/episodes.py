@@ -30,12 +30,12 @@ from drugenv.models import DrugTargetAction, ValidationObservation
 from drugenv.server.protocol import MAX_SEED
 from drugenv.simulator.episode import EpisodeOutcome
 from drugenv.simulator.params import Difficulty
-from drugenv.scenarios import CURATED_NAMES
+from drugenv.scenarios import SINGLE_SCENARIOS
 from drugenv.simulator.rules import utf8_text
 
 
-DASHBOARD_SCENARIOS: tuple[str, ...] = ("procedural", *CURATED_NAMES)
-"""The scenarios the page offers and plays (a twin is a suite's pair, not a page's single episode)."""
+DASHBOARD_SCENARIOS: tuple[str, ...] = SINGLE_SCENARIOS
+"""The scenarios the page offers and plays."""
 
 
 class EpisodeRequest(BaseModel):

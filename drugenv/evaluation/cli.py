@@ -24,6 +24,7 @@ from typing import Any, Literal, Optional
 from drugenv.evaluation.agents import make_policy
 from drugenv.evaluation.evaluate import by_scenario, evaluate, group_of, write_results
 from drugenv.evaluation.metrics import METRIC_KEYS, belief_agreement, reliability, twin_metrics
+from drugenv.scenarios import HELDOUT_SUITES, SUITES
 from drugenv.simulator.params import RewardConfig
 
 
@@ -33,7 +34,7 @@ class EvalArgs:
 
     agent: str = "heuristic"
     """random | heuristic | expression_only | oracle | hf | checkpoint:PATH (a GRPO or PPO checkpoint)."""
-    suite: Literal["curated", "procedural-train", "procedural-test", "procedural-test-twins"] = "curated"
+    suite: Literal[SUITES] = "curated"
     """Which episodes: the five curated scenarios, procedural train / held-out test seeds, or held-out
     counterfactual twin pairs (adds pair accuracy: does the verdict follow the evidence, not the gene?)."""
     episodes: int = 50
@@ -129,7 +130,7 @@ def check_args(args: EvalArgs) -> None:
         raise ConfigError(f"--episodes {args.episodes} is out of range: at most {MAX_EPISODES:,} per run")
     from drugenv.simulator.environment import MAX_SEED
 
-    offset = TEST_SEED_OFFSET if args.suite.startswith("procedural-test") else 0
+    offset = TEST_SEED_OFFSET if args.suite in HELDOUT_SUITES else 0
     if offset + args.seed + args.episodes - 1 > MAX_SEED:  # the episodes' seeds, not --seed, passed the server's range
         raise ConfigError(f"--seed {args.seed} with --episodes {args.episodes} runs past the last seed, 2**63 - 1 "
                           f"(= {MAX_SEED}){f', counting {args.suite} from {offset:,}' if offset else ''}: lower --seed")

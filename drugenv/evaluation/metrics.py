@@ -33,6 +33,8 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from drugenv.scenarios import TWIN_SCENARIO
+
 DECISION_ACCURACY = "decision_accuracy"
 MEAN_RETURN = "mean_return"
 TERMINAL_REWARD = "terminal_reward"
@@ -182,7 +184,7 @@ def summarize(records: Sequence[EpisodeRecord]) -> dict[str, float]:
     }
 
 
-def twin_metrics(records: Sequence[EpisodeRecord], twin_scenario: str = "procedural-twin") -> dict[str, float]:
+def twin_metrics(records: Sequence[EpisodeRecord], twin_scenario: str = TWIN_SCENARIO) -> dict[str, float]:
     """Does the verdict follow the evidence or the gene name? Metrics over counterfactual twin pairs.
 
     A pair is the episode of a procedural seed (``scenario == "procedural"``) and the episode of

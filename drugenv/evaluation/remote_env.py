@@ -38,10 +38,10 @@ class RemoteEnvironment:
     def __init__(self, base_url: str, *, refused_as_violation: bool = True, **client_kwargs: Any) -> None:
         try:
             from drugenv.client import DrugTargetEnv
-        except ImportError as e:  # pragma: no cover - the server extra is missing
-            from drugenv.errors import DependencyNotInstalled
+        except ModuleNotFoundError as e:  # pragma: no cover - the server extra is missing
+            from drugenv.extras import missing_extra
 
-            raise DependencyNotInstalled("drugenv.client (websockets)", "server") from e
+            raise (missing_extra(e, "server") or e) from e
         self.base_url = base_url
         self.client = DrugTargetEnv(base_url=base_url, **client_kwargs)
         self.refused_as_violation = refused_as_violation

@@ -34,9 +34,9 @@ from typing import Any, Mapping, Optional, Union
 import gymnasium as gym
 import numpy as np
 
-from drugenv.errors import ConfigError, EnvNotResetError
+from drugenv.errors import ConfigError, EnvNotResetError, UnknownScenarioError
 from drugenv.models import DrugTargetAction, ValidationObservation
-from drugenv.scenarios import CURATED_NAMES, SUITES, check_difficulty, suite_episodes
+from drugenv.scenarios import CURATED_NAMES, SINGLE_SCENARIOS, SUITES, check_scenario_request, suite_episodes
 from drugenv.scenarios.curriculum import Curriculum, CurriculumSpec
 from drugenv.scenarios.procedural import TEST_SEED_OFFSET, TRAINING_SEEDS_END
 from drugenv.simulator.environment import DrugTargetEnvironment, config_model, validated_seed
@@ -186,9 +186,10 @@ class DrugEnvBase(gym.Env):
             what = ("is an evaluation suite of ordered pairs (drugenv eval --suite procedural-test-twins), not one a gym "
                     "env draws episodes from" if suite in SUITES else "is unknown")
             raise ConfigError(f"suite {suite!r} {what}; expected one of {', '.join(GYM_SUITES)}")
-        if scenario is not None and scenario != "procedural" and scenario not in CURATED_NAMES:
-            raise ConfigError(f"scenario {scenario!r} is unknown; expected 'procedural' or one of {', '.join(CURATED_NAMES)}")
-        check_difficulty(difficulty)
+        try:
+            check_scenario_request(scenario, difficulty, names=SINGLE_SCENARIOS)
+        except UnknownScenarioError:  # a ConfigError, as every other mistake in an env config is
+            raise ConfigError(f"scenario {scenario!r} is unknown; expected one of {', '.join(SINGLE_SCENARIOS)}") from None
 
 
 __all__ = ["DrugEnvBase", "ENV_CONFIG_KEYS", "GYM_SUITES", "RESET_OPTION_KEYS"]

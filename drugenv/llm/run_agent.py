@@ -415,6 +415,11 @@ def check_args(args: RunAgentArgs) -> None:
                              ("--torch-threads", args.torch_threads, 1)):
         if value is not None and value < low:
             raise ConfigError(f"{name} {value} is out of range: it must be >= {low}")
+    from drugenv.simulator.environment import MAX_SEED
+
+    if args.seed + args.episodes - 1 > MAX_SEED:  # the episodes' seeds (seed + i) are the environment's; checked before the model
+        raise ConfigError(f"--seed {args.seed} with --episodes {args.episodes} runs past the last seed, 2**63 - 1 "
+                          f"(= {MAX_SEED}): lower --seed")
     if args.base_url and not args.base_url.startswith(("http://", "https://", "ws://", "wss://")):
         raise ConfigError(f"--base-url {args.base_url!r} is not a server URL; e.g. http://127.0.0.1:8000")
     # Before the model loads (a typo cost a 0.5B model's load): the names the environment would refuse.

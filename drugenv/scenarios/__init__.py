@@ -33,6 +33,9 @@ TWIN_SCENARIO = "procedural-twin"
 """The scenario request for a procedural seed's counterfactual twin (``env.reset(seed=s, scenario=TWIN_SCENARIO)``)."""
 SCENARIO_NAMES: tuple[str, ...] = ("procedural", TWIN_SCENARIO, *CURATED_NAMES)
 """Every scenario request by name that ``make_scenario`` resolves."""
+SINGLE_SCENARIOS: tuple[str, ...] = ("procedural", *CURATED_NAMES)
+"""The requests that stand alone, which the gym envs, the dashboard and the agent service take: a twin is
+one half of ``procedural-test-twins``' pairs, scored against its original."""
 
 
 def check_difficulty(difficulty: object, name: str = "difficulty") -> None:
@@ -98,5 +101,5 @@ def suite_episodes(suite: str, episodes: int, seed: int = 0) -> list[tuple[str, 
     raise UnknownScenarioError(suite, SUITES, kind="suite")
 
 
-__all__ = ["CURATED_NAMES", "HELDOUT_SUITES", "SCENARIO_NAMES", "SUITES", "Scenario", "TWIN_SCENARIO", "check_difficulty",
+__all__ = ["CURATED_NAMES", "HELDOUT_SUITES", "SCENARIO_NAMES", "SINGLE_SCENARIOS", "SUITES", "Scenario", "TWIN_SCENARIO", "check_difficulty",
            "check_scenario_request", "curated_scenarios", "make_scenario", "suite_episodes"]

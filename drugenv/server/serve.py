@@ -175,8 +175,7 @@ def check_args(args: Args) -> None:
     check_limits(max_sessions=args.max_sessions, idle_timeout_s=args.idle_timeout_s,
                  max_message_bytes=args.max_message_bytes, env_threads=args.env_threads,
                  spell=lambda name: "--" + name.replace("_", "-"))
-    if not 0 <= args.port <= 65535:
-        raise ConfigError(f"--port must be 0-65535 (0: any free port), got {args.port}")
+    check_port_range(args.port, any_free=True)
     if args.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {args.workers}")
     if args.log_level.lower() not in LOG_LEVELS:
@@ -322,6 +321,21 @@ class ReusePortListener:
         return _listening_socket, (self.family, self.address, self.backlog)
 
 
+def check_port_range(port: int, *, any_free: bool = False) -> None:
+    """``ConfigError`` unless ``port`` is a TCP port, 1-65535 (with ``any_free``, 0 too: the OS picks a free one)."""
+    low = 0 if any_free else 1
+    if not low <= port <= 65535:
+        raise ConfigError(f"--port must be {low}-65535{' (0: any free port)' if any_free else ''}, got {port}")
+
+
+def check_port(host: str, port: int, *, any_free: bool = False) -> None:
+    """``check_port_range``, then ``check_port_free``: what every command that serves checks before it
+    starts (uvicorn reported a taken port as its own "ERROR: [Errno 98]" line and exit code 3, and Serve's
+    proxy with a long traceback after Ray had started)."""
+    check_port_range(port, any_free=any_free)
+    check_port_free(host, port)
+
+
 def check_port_free(host: str, port: int) -> None:
     """Bind ``host:port`` plainly (no ``SO_REUSEPORT``) and let it go: a ``ConfigError`` if that fails."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -411,4 +425,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return run_command("python -m drugenv.server", serve_env_main, tyro.cli(Args, args=argv), extra="server")
 
 
-__all__ = ["ASGI_SERVERS", "Args", "AsgiServer", "KERNEL_SPREADS_CONNECTIONS", "ReusePortListener", "SEAL_ENV_VAR", "WORKER_ARGS_ENV_VAR", "build_server", "check_port_free", "configured_seal", "free_port", "main", "make_app", "serve_env_main", "serve_in_thread"]
+__all__ = ["ASGI_SERVERS", "Args", "AsgiServer", "KERNEL_SPREADS_CONNECTIONS", "ReusePortListener", "SEAL_ENV_VAR", "WORKER_ARGS_ENV_VAR", "build_server", "check_port", "check_port_free", "check_port_range", "configured_seal", "free_port", "main", "make_app", "serve_env_main", "serve_in_thread"]

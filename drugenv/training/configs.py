@@ -27,7 +27,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Mapping, Optional, Sequence
 
-from drugenv.errors import ConfigError, DependencyNotInstalled, DrugEnvError
+from drugenv.errors import ConfigError, DrugEnvError
+from drugenv.extras import missing_extra
 from drugenv import provenance
 
 
@@ -114,8 +115,9 @@ def init_ray(num_cpus: int = 2) -> bool:
     try:
         import ray
         import ray._private.ray_constants as ray_constants
-    except ImportError as e:  # pragma: no cover - depends on the install
-        raise DependencyNotInstalled("ray[rllib,tune]", "train") from e
+    except ModuleNotFoundError as e:  # pragma: no cover - depends on the install
+        # pyproject.toml's train extra names the requirement (it read "ray[rllib,tune]" here, "ray[rllib,serve,tune]" there)
+        raise (missing_extra(e, "train") or e) from e
     if ray.is_initialized():
         return False
     if os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] == "0":

@@ -222,11 +222,22 @@ def test_plotly_is_served_from_the_installed_package(client):
     assert r.status_code == 200 and len(r.content) > 1_000_000
 
 
-def test_cli_checks_arguments_before_serving():
-    with pytest.raises(ConfigError, match="not a TCP port"):
+def test_cli_checks_arguments_before_serving(capsys):
+    import socket
+
+    with pytest.raises(ConfigError, match="--port must be 1-65535, got 0"):
         dashboard_main(DashboardArgs(port=0))
     with pytest.raises(ConfigError, match="--poll"):
         dashboard_main(DashboardArgs(poll=0))
+    # A taken port is the one-line error serve-env gives, before the URL is printed (it was uvicorn's own
+    # error line and exit code 3, after the page's address).
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ConfigError, match=f"cannot bind 127.0.0.1:{port}"):
+            dashboard_main(DashboardArgs(port=port))
+    assert "http://" not in capsys.readouterr().out
 
 
 def test_a_full_book_refuses_new_episodes_until_one_finishes():

@@ -143,7 +143,7 @@ def test_serve_ports_are_checked_before_ray_starts(monkeypatch):
     monkeypatch.setattr(serve.apps, "_run_blocking", started)
 
     for port in (0, 70_000):
-        with pytest.raises(ConfigError, match=f"--port {port} is out of range"):
+        with pytest.raises(ConfigError, match=f"--port must be 1-65535, got {port}"):
             main(Args(app="env", port=port))
     with socket.socket() as held:
         held.bind(("127.0.0.1", 0))
