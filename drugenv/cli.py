@@ -154,5 +154,8 @@ def one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 
 
+__all__ = ["COMMANDS", "check_output_path", "main", "one_line", "run_command", "write_text_atomic"]
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -1,10 +1,10 @@
 """DrugEnv's exceptions. Messages give the value, what was expected, and the likely fix.
 
     DrugEnvError
-     ├── UnknownScenarioError      a scenario or suite name that does not exist
+     ├── UnknownScenarioError      a name that does not exist: a scenario, suite, agent or gene/indication pair
      ├── EnvNotResetError          step()/state before reset()
      ├── EpisodeNotFinishedError   outcome() while the episode is still running
-     ├── DependencyNotInstalled    an optional extra (torch, ray, vllm, ...) is missing
+     ├── DependencyNotInstalled    an optional extra (torch, ray, fastapi, ...) is missing
      ├── SourceMismatchError       a worker process imported other DrugEnv source than its driver
      └── ConfigError (ValueError)  a configuration value clashes with another or is out of range
 
@@ -24,7 +24,7 @@ class DrugEnvError(Exception):
 
 
 class UnknownScenarioError(DrugEnvError, KeyError):
-    """Raised when a scenario, suite or config name is not known."""
+    """Raised when a name is not known: a scenario, suite, agent (``drugenv eval --agent``) or gene/indication pair."""
 
     def __init__(self, name: object, valid: Iterable[str], kind: str = "scenario"):
         self.name, self.valid, self.kind = name, tuple(valid), kind

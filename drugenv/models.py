@@ -104,6 +104,11 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+MAX_REASONING_CHARS = 2000
+"""Longest ``DrugTargetAction.reasoning``; text made into an action (a parse failure's message, a dashboard
+step) is cut to it."""
+
+
 class DrugTargetAction(_Model):
     """One step of the agent: an investigation, a meta action, or the final report.
 
@@ -123,7 +128,7 @@ class DrugTargetAction(_Model):
     parameters: dict[str, Any] = Field(
         default_factory=dict, validate_default=True, description="Action-specific parameters; unknown keys are rejected."
     )
-    reasoning: str = Field("", max_length=2000, description="Why this action, in a sentence or two.")
+    reasoning: str = Field("", max_length=MAX_REASONING_CHARS, description="Why this action, in a sentence or two.")
     final_decision: Optional[Decision] = Field(
         None, description="submit_validation_report only: 'go' or 'no_go'."
     )
@@ -263,6 +268,7 @@ __all__ = [
     "Finding",
     "HistoryEntry",
     "IntermediateOutput",
+    "MAX_REASONING_CHARS",
     "RuleViolation",
     "ValidationObservation",
     "parameters_key",

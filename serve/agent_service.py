@@ -40,15 +40,18 @@ from ray import serve
 
 from drugenv.agents.base import Policy
 from drugenv.errors import ConfigError, DrugEnvError, UnknownScenarioError
+from drugenv.evaluation.episodes import LLM_EPISODE_STEP_CAP
 from drugenv.llm.checkpoint import DEFAULT_CHECKPOINT_MAX_NEW_TOKENS
 from drugenv.models import DrugTargetAction, ValidationObservation
 from drugenv.server.app import harden_json_api
+from drugenv.simulator.reward import terminal_reward
 from drugenv.server.protocol import MAX_SEED
+from drugenv.simulator.params import SimParams
 
 GENE_SEARCH_SEEDS = 20_000
 """How many procedural seeds from ``seed`` on are searched for a requested gene / indication."""
-EPISODE_STEP_CAP = 200
-"""Safety cap on the steps of one ``POST /episodes`` episode (the environment's own cap, at most 200, ends it first)."""
+EPISODE_STEP_CAP = LLM_EPISODE_STEP_CAP
+"""Safety cap on the steps of one ``POST /episodes`` episode (the environment's own cap ends it first)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -189,7 +192,6 @@ class Environment:
     def reset(self, *, seed: int, scenario: Optional[str] = None, difficulty: Optional[str] = None,
               max_steps: Optional[int] = None) -> tuple[str, ValidationObservation]:
         from drugenv.simulator.environment import DrugTargetEnvironment
-        from drugenv.simulator.params import SimParams
 
         env = DrugTargetEnvironment(sim_params=SimParams(max_steps=max_steps) if max_steps else None)
         obs = env.reset(seed=seed, scenario=scenario, difficulty=difficulty)
@@ -280,8 +282,8 @@ class EpisodeRequest(BaseModel):
     difficulty: Optional[str] = Field(None, description="Procedural tier: easy, medium, hard, very_hard.")
     seed: int = Field(0, ge=0, le=MAX_SEED, strict=True,  # as the environment server's reset takes it: true is not 1
                       description="Episode seed (with gene: the first seed searched).")
-    max_steps: Optional[int] = Field(None, ge=1, le=200, description="The episode's step cap, 1-200 (default: the "
-                                                                      "environment's, 30).")
+    max_steps: Optional[int] = Field(None, ge=1, le=EPISODE_STEP_CAP, description=(
+        f"The episode's step cap, 1-{EPISODE_STEP_CAP} (default: the environment's, {SimParams().max_steps})."))
 
     @model_validator(mode="after")
     def _one_episode(self) -> "EpisodeRequest":
@@ -388,7 +390,7 @@ def _result(request: EpisodeRequest, seed: int, scenario: Optional[str], played:
         reasoning = str(policy.records[-1]["action"].get("reasoning", "")) if policy.records else ""
         report = EpisodeReport(final_decision=str(getattr(submitted.final_decision, "value", submitted.final_decision)),
                                confidence=submitted.confidence, reasoning=reasoning)
-    terminal = sum(v for k, v in (last.step_reward_breakdown.items() if last else ()) if k.startswith("terminal/"))
+    terminal = terminal_reward(last.step_reward_breakdown) if last else 0.0
     obs = played.last_observation
     return EpisodeResult(
         episode_id=(last.metadata.get("episode_id") if last else None), scenario=scenario, seed=seed,

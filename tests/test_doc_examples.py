@@ -231,3 +231,17 @@ def test_the_protocol_example_replays():
     env = DrugTargetEnvironment()
     env.reset(**reset)
     assert env.step(DrugTargetAction(**step)).reward == shown[0]
+
+
+def test_the_grpo_page_names_every_metric_and_metrics_jsonl_column():
+    """``docs/grpo.md`` is where the metric keys are listed with their meanings: each key the code logs,
+    and each ``metrics.jsonl`` column with where it comes from, is on it (it listed 5 of the 10
+    held-out evaluation metrics, and none of the columns)."""
+    from drugenv.training import metrics as M
+
+    page = (ROOT / "docs" / "grpo.md").read_text()
+    keys = {v for k, v in vars(M).items() if k in M.__all__ and isinstance(v, str) and k != "TRAINING_ITERATION"
+            and k != "HELDOUT_PREFIX"}
+    keys |= {*M.HELDOUT_EPISODE_MEANS, *M.CURVE_COLUMNS, *M.HELDOUT_CURVE_COLUMNS}
+    missing = sorted(k for k in keys if f"`{k}`" not in page)
+    assert missing == []

@@ -1,5 +1,6 @@
-"""Every module's ``__all__`` is sorted and names what the module has: walked over the whole package, so a
-new module is checked without being listed (a hand-kept list had left two unsorted ones out)."""
+"""Every module has an ``__all__``, sorted, naming what the module has: walked over the whole package, so a
+new module is checked without being listed (a hand-kept list had left two unsorted ones out, and modules
+without one were passed over: 20 of them)."""
 
 import importlib
 import pkgutil
@@ -16,9 +17,10 @@ def test_every_all_is_sorted_and_resolves():
         mod = importlib.import_module(name)
         exported = getattr(mod, "__all__", None)
         if exported is None:
+            problems.append(f"{name} has no __all__")
             continue
         checked += 1
         if list(exported) != sorted(exported):
             problems.append(f"{name}.__all__ is not sorted")
         problems += [f"{name}.__all__ names {s}, which it lacks" for s in exported if not hasattr(mod, s)]
-    assert checked >= 60 and problems == [], problems
+    assert checked >= 80 and problems == [], problems

@@ -25,10 +25,12 @@ from typing import Any, Literal, Optional
 from pydantic import BaseModel, Field
 
 from drugenv.dashboard.evidence import before_after, checkpoints, references
+from drugenv.llm.run_agent import DASHBOARD_STATE_FILE
 from drugenv.training import metrics as m
-from drugenv.training.ppo import HELDOUT_PREFIX, TRAIN_RETURN
+from drugenv.training.metrics import HELDOUT_PREFIX
+from drugenv.training.ppo import TRAIN_RETURN
 
-SNAPSHOT_NAME = "_dashboard_state.json"
+SNAPSHOT_NAME = DASHBOARD_STATE_FILE
 GRPO_MARKERS = ("settings.json", "metrics.jsonl")
 SWEEP_MARKERS = ("results.csv", "best_trial.json", "tune")
 _NOT_RUNS = {"tune", "evidence", "base_model", "sft_model", "adapter", "adapter_eval"}

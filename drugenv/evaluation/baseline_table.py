@@ -84,5 +84,8 @@ def main(args: Args) -> str:
     return table
 
 
+__all__ = ["Args", "baseline_results", "main", "render_table", "splice_readme"]
+
+
 if __name__ == "__main__":
     main(tyro.cli(Args))

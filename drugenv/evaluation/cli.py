@@ -211,6 +211,12 @@ def _paired(args: EvalArgs, reference, cfg: RewardConfig, records: list) -> dict
     return {"agent": args.paired, "summary": ref_summary, "diff": diff, "by_scenario": per}
 
 
+__all__ = [
+    "EvalArgs", "MAX_EPISODES", "check_args", "eval_main", "extra_value", "format_belief_agreement",
+    "format_reliability", "format_table",
+]
+
+
 if __name__ == "__main__":  # pragma: no cover
     import tyro
 

@@ -33,6 +33,7 @@ from drugenv.agents.base import Policy, brief
 from drugenv.errors import ConfigError
 from drugenv.models import DrugTargetAction, ValidationObservation
 from drugenv.scenarios import TWIN_SCENARIO
+from drugenv.simulator.reward import terminal_reward
 
 
 class EpisodeSpec(NamedTuple):
@@ -168,6 +169,9 @@ def play_episodes(
     return played
 
 
+LLM_EPISODE_STEP_CAP = 200
+"""Safety cap on the steps of an LLM agent's episode (``drugenv run-agent``, the agent service's
+``POST /episodes``): the environment's own step cap normally ends it first."""
 TWIN_POLICY_SEED_OFFSET = 1 << 64
 """Added to a counterfactual twin's seed where a policy is told it (``policy_seed``)."""
 
@@ -225,7 +229,7 @@ def _play_batch(policy: Policy, chunk: Sequence[EpisodeSpec], start: int, envs: 
             returns[i] += reward
             violations[i] += len(o.rule_violations)
             if o.done:
-                terminal[i] = sum(v for k, v in o.step_reward_breakdown.items() if k.startswith("terminal/"))
+                terminal[i] = terminal_reward(o.step_reward_breakdown)
             if on_step is not None:
                 record = records[i] if records is not None and i < len(records) else None
                 on_step(StepEvent(episode=start + i, spec=chunk[i], step=steps[i], action=a, observation=o,
@@ -242,4 +246,4 @@ def _play_batch(policy: Policy, chunk: Sequence[EpisodeSpec], start: int, envs: 
     return out
 
 
-__all__ = ["EnvFactory", "EpisodeLike", "EpisodeSpec", "PlayedEpisode", "StepEvent", "play_episodes"]
+__all__ = ["EnvFactory", "EpisodeLike", "EpisodeSpec", "LLM_EPISODE_STEP_CAP", "PlayedEpisode", "StepEvent", "play_episodes"]

@@ -109,3 +109,6 @@ def write_results(path: str | Path, payload: dict) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str))
     return path
+
+
+__all__ = ["by_scenario", "episode_record", "evaluate", "group_of", "run_episodes", "write_results"]

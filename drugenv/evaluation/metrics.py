@@ -221,3 +221,12 @@ def twin_metrics(records: Sequence[EpisodeRecord], twin_scenario: str = TWIN_SCE
         PAIR_ACCURACY: float(np.mean([o.correct and t.correct for o, t in pairs])),
         SAME_DECISION_RATE: float(np.mean([o.decision is not None and o.decision == t.decision for o, t in pairs])),
     }
+
+
+__all__ = [
+    "BELIEF_EDGES", "BRIER", "CREDITS_USED", "DECISION_ACCURACY", "DECISION_UTILITY", "ECE", "EVIDENCE_COVERAGE",
+    "EpisodeRecord", "HELDOUT_TABLE_KEYS", "LOWER_IS_BETTER", "MEAN_RETURN", "METRIC_KEYS", "ORIGINAL_ACCURACY",
+    "PAIR_ACCURACY", "RELIABILITY_EDGES", "REPORT_RATE", "SAME_DECISION_RATE", "STEPS", "TERMINAL_REWARD",
+    "TWIN_ACCURACY", "TWIN_METRIC_KEYS", "TWIN_PAIRS", "VIOLATION_RATE", "belief_agreement",
+    "expected_calibration_error", "reliability", "summarize", "twin_metrics",
+]

@@ -7,13 +7,11 @@ from typing import Any, Mapping, Optional, Union
 from gymnasium import spaces
 
 from drugenv.gym_envs.base import DrugEnvBase
-from drugenv.gym_envs.text_render import TEXT_CHARSET, EpisodeText
+from drugenv.gym_envs.text_render import MAX_OBSERVATION_CHARS, TEXT_CHARSET, EpisodeText
 from drugenv.llm.parsing import parse_action, to_env_action
 from drugenv.models import DrugTargetAction, ValidationObservation
 from drugenv.simulator.rules import UNPARSEABLE_ACTION_TYPE
 
-MAX_OBSERVATION_CHARS = 8192
-"""Longest observation text; longer renderings fall back to more compact detail levels."""
 MAX_ACTION_CHARS = 4096
 """Longest action text accepted by the action space."""
 

@@ -16,6 +16,8 @@ from drugenv.models import ValidationObservation
 
 TEXT_CHARSET: str = "".join(sorted(set(string.printable) - set("\t\r\x0b\x0c")))
 """Printable ASCII (space to ``~``) plus newline."""
+MAX_OBSERVATION_CHARS = 8192
+"""Longest observation text; longer renderings fall back to more compact detail levels."""
 _CHARSET = frozenset(TEXT_CHARSET)
 _TRANSLIT = {"−": "-", "–": "-", "—": "-", "µ": "u", "μ": "u", "≥": ">=", "≤": "<=", "→": "->", "×": "x", "·": "*",
              "±": "+/-", "’": "'", "‘": "'", "“": '"', "”": '"', "…": "...", "\t": " ", "\r": ""}
@@ -55,7 +57,7 @@ def to_charset(text: str) -> str:
     return text.translate(_CHAR_MAP)
 
 
-def render_text(obs: ValidationObservation, max_chars: Optional[int] = 8192) -> str:
+def render_text(obs: ValidationObservation, max_chars: Optional[int] = MAX_OBSERVATION_CHARS) -> str:
     """The most detailed rendering of ``obs`` with at most ``max_chars`` characters (cut if even the
     most compact level is longer; ``None``: no limit)."""
     text = ""
@@ -82,4 +84,4 @@ class EpisodeText:
         return text if len(text) <= self.max_chars else render_text(obs, self.max_chars)
 
 
-__all__ = ["EpisodeText", "TEXT_CHARSET", "render_text", "to_charset"]
+__all__ = ["EpisodeText", "MAX_OBSERVATION_CHARS", "TEXT_CHARSET", "render_text", "to_charset"]

@@ -1,1 +1,4 @@
 """Adapters to training frameworks (TRL)."""
+
+
+__all__: list[str] = []

@@ -3,3 +3,6 @@
 Heavy dependencies (torch, transformers, peft) are imported lazily inside the functions that
 need them, so ``import drugenv.llm`` stays cheap.
 """
+
+
+__all__: list[str] = []

@@ -91,6 +91,7 @@ def load_model_and_tokenizer(
 
 
 __all__ = [
+    "DTYPES",
     "load_model_and_tokenizer",
     "load_tokenizer",
     "pick_device",

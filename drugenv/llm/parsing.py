@@ -34,7 +34,7 @@ from typing import Any, Literal, Union
 from pydantic import ValidationError
 
 from drugenv.actions import ACTION_TABLE
-from drugenv.models import DrugTargetAction
+from drugenv.models import MAX_REASONING_CHARS, DrugTargetAction
 from drugenv.simulator.rules import UNPARSEABLE_ACTION_TYPE, utf8_encodable  # one definition, in the rule engine
 
 ParseFailureKind = Literal["empty", "no_json", "invalid_json", "schema"]
@@ -244,7 +244,7 @@ def parse_action(text: str | None) -> ParseResult:
 
 def unparseable_action(failure: ParseFailure) -> dict[str, Any]:
     """The action dict sent to the environment for a ``ParseFailure`` (blocked there as a hard violation)."""
-    return {"action_type": UNPARSEABLE_ACTION_TYPE, "parameters": {}, "reasoning": failure.violation[:2000]}
+    return {"action_type": UNPARSEABLE_ACTION_TYPE, "parameters": {}, "reasoning": failure.violation[:MAX_REASONING_CHARS]}
 
 
 def to_env_action(result: ParseResult) -> DrugTargetAction | dict[str, Any]:

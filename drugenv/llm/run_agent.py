@@ -39,15 +39,18 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from drugenv.agents.base import Policy
 from drugenv.errors import ConfigError
-from drugenv.evaluation.episodes import EpisodeSpec, PlayedEpisode, StepEvent, play_episodes
+from drugenv.evaluation.episodes import LLM_EPISODE_STEP_CAP, EpisodeSpec, PlayedEpisode, StepEvent, play_episodes
 from drugenv.llm.loading import DTYPES
 from drugenv.llm.parsing import ParseFailure
-from drugenv.models import DrugTargetAction, ValidationObservation
+from drugenv.models import MAX_REASONING_CHARS, DrugTargetAction, ValidationObservation
 
 DEFAULT_MODEL_ID = "Qwen/Qwen2.5-0.5B-Instruct"
 MODEL_ENV_VAR = "RUN_AGENT_MODEL_ID"
 ADAPTER_ENV_VAR = "RUN_AGENT_LORA_ADAPTER"
 DASHBOARD_SCHEMA_VERSION = 1
+DASHBOARD_STATE_FILE = "_dashboard_state.json"
+"""Where run-agent writes its live snapshot by default (``--dashboard-path``); ``drugenv dashboard`` finds
+files of this name under its runs folder."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -82,14 +85,14 @@ class RunAgentArgs:
     max_new_tokens: int = 256
     """Completion cap per step, tokens."""
     max_prompt_tokens: Optional[int] = None
-    """Token budget of each rendered prompt (None: the adapter's training budget, else 2048)."""
+    """Token budget of each rendered prompt (None: the adapter's training budget, else DEFAULT_MAX_PROMPT_TOKENS, 2048)."""
     device: str = "auto"
     """'auto' (CUDA if available), 'cpu', 'cuda', 'cuda:1'..."""
     dtype: Optional[str] = None
     """float32 / bfloat16 / float16; None = float32 on CPU, bfloat16 on CUDA."""
-    max_steps: int = 200
+    max_steps: int = LLM_EPISODE_STEP_CAP
     """Safety cap on steps per episode (the environment's own step cap normally ends it first)."""
-    dashboard_path: str = "_dashboard_state.json"
+    dashboard_path: str = DASHBOARD_STATE_FILE
     """Where the live snapshot is written after every step ('' disables it)."""
     quiet: bool = False
     """Do not print per-step lines (each episode's header and summary still print)."""
@@ -300,8 +303,8 @@ def run_agent_episodes(
     seed: int = 0,
     scenario: Optional[str] = None,
     difficulty: Optional[str] = None,
-    max_steps: int = 200,
-    dashboard_path: Optional[str | Path] = "_dashboard_state.json",
+    max_steps: int = LLM_EPISODE_STEP_CAP,
+    dashboard_path: Optional[str | Path] = DASHBOARD_STATE_FILE,
     model_id: str = "",
     adapter: Optional[str] = None,
     env_name: str = "local",
@@ -348,7 +351,7 @@ def run_agent_episodes(
         a = action.model_dump(mode="json") if isinstance(action, DrugTargetAction) else dict(action)
         ds = DashboardStep(
             step=ev.step, action_type=str(a.get("action_type")), parameters=a.get("parameters") or {},
-            reasoning=str(a.get("reasoning", ""))[:2000], final_decision=a.get("final_decision"),
+            reasoning=str(a.get("reasoning", ""))[:MAX_REASONING_CHARS], final_decision=a.get("final_decision"),
             confidence=a.get("confidence"), raw_output=raw, parse_error=err, reward=ev.reward,
             cumulative_reward=ev.episode_return, credits_remaining=obs.credits_remaining, summary=obs.latest_output.summary,
             status=obs.latest_output.status, violations=_fmt_violations(obs), done=bool(obs.done), seconds=ev.seconds,
@@ -465,6 +468,7 @@ if __name__ == "__main__":
 
 __all__ = [
     "ADAPTER_ENV_VAR",
+    "DASHBOARD_STATE_FILE",
     "DEFAULT_MODEL_ID",
     "DashboardState",
     "DashboardStep",

@@ -21,3 +21,6 @@ class Scenario(BaseModel):
     profile: TargetProfile
     quality: DataQualityState
     credits: int = Field(..., gt=0, description="Credit budget, credits.")
+
+
+__all__ = ["Scenario"]

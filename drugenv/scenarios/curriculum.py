@@ -24,6 +24,7 @@ from typing import Any, Literal, Optional, Union
 import numpy as np
 
 from drugenv.errors import ConfigError
+from drugenv.scenarios.procedural import DEFAULT_TIERS
 from drugenv.simulator.params import DIFFICULTIES
 
 CurriculumKind = Literal["fixed", "mixed", "easy_to_hard", "adaptive"]
@@ -46,7 +47,7 @@ class CurriculumSpec:
 
     kind: CurriculumKind = "mixed"
     """One of ``fixed``, ``mixed``, ``easy_to_hard``, ``adaptive`` (see the module table)."""
-    tiers: tuple[str, ...] = ("easy", "medium", "hard")
+    tiers: tuple[str, ...] = DEFAULT_TIERS
     """Difficulty tiers, easiest first; values from ``drugenv.simulator.params.DIFFICULTIES``."""
     weights: Optional[tuple[float, ...]] = None
     """``mixed`` only: probability of each tier (normalised; None = uniform)."""

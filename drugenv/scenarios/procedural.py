@@ -84,7 +84,7 @@ TRAINING_SEEDS_END = 500_000
 out of training for model selection, so selection never looks at the test split: SFT checkpoint
 selection from ``SFT_SELECT_SEED_START``, GRPO checkpoint selection (validation) from
 ``VALIDATION_SEED_START``."""
-SFT_SELECT_SEED_START = 500_000
+SFT_SELECT_SEED_START = TRAINING_SEEDS_END
 VALIDATION_SEED_START = 700_000
 DEFAULT_TIERS = ("easy", "medium", "hard")
 """Tiers drawn when ``difficulty`` is None."""

@@ -14,3 +14,6 @@ from __future__ import annotations
 from drugenv.server.serve import make_app, settings_from_environment
 
 app = make_app(settings_from_environment())
+
+
+__all__ = ["app"]

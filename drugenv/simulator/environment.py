@@ -149,9 +149,10 @@ class DrugTargetEnvironment:
 
     ## Rewards
     Step: ``novelty + coherence − credit_cost − violations + (Φ(s') − Φ(s))``; terminal (added on
-    the last step): ``0.40·decision_accuracy + 0.35·evidence_coverage + 0.15·credit_efficiency +
-    0.10·reasoning_coherence`` minus hard penalties (no evidence, no report). Weights and the
-    decision scoring rule (linear | brier) are in ``RewardConfig``.
+    the last step): ``w_decision·decision_accuracy + w_coverage·evidence_coverage +
+    w_efficiency·credit_efficiency + w_coherence·reasoning_coherence`` (by default 0.40, 0.35, 0.15
+    and 0.10) minus hard penalties (no evidence, no report). Weights and the decision scoring rule
+    (linear | brier) are in ``RewardConfig``.
 
     Every step term is computed from public quantities only: novelty (a dimension investigated for
     the first time), coherence and violations (the public rules), credit cost, and the shaping
@@ -292,14 +293,14 @@ class DrugTargetEnvironment:
         parsed, invalid = rules.parse_action(action)
         if parsed is None:
             return self._finish_step(None, [invalid], IntermediateOutput(status="blocked", summary=f"Blocked: {invalid.message}"),
-                                     {"reward/violations": -cfg.hard_violation_penalty}, submitted=False, cost=0, frozen=obs.done)
+                                     reward_engine.blocked_terms(cfg), submitted=False, cost=0, frozen=obs.done)
 
         check = rules.check(parsed, done=obs.done, credits_remaining=book.credits.remaining,
                             investigated=book.progress.investigated, past_calls=book.progress.calls,
                             any_evidence=book.progress.evidence_calls > 0)
         if obs.done:  # stepping a finished episode changes nothing but reports the violation
             return self._finish_step(parsed, check.violations, IntermediateOutput(status="blocked", summary="Blocked: episode has ended"),
-                                     {"reward/violations": -cfg.hard_violation_penalty}, submitted=False, cost=0, frozen=True)
+                                     reward_engine.blocked_terms(cfg), submitted=False, cost=0, frozen=True)
         phi_before = reward_engine.potential(book, cfg)
         tr = transitions.apply(latent, book, parsed, check)
         terms = reward_engine.step_terms(book, check, tr, phi_before, cfg)

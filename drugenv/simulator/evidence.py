@@ -428,3 +428,6 @@ _GENERATORS: dict[ActionType, Callable[[TargetProfile, _Draw, dict], tuple[str, 
     ActionType.IN_VIVO_MODEL: _in_vivo,
     ActionType.REQUEST_EXPERT_REVIEW: _expert,
 }
+
+
+__all__ = ["RECENT_FROM", "generate", "measurement_parameters", "names_marker"]

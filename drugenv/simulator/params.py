@@ -6,12 +6,12 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Difficulty = Literal["easy", "medium", "hard", "very_hard"]
-DIFFICULTIES: tuple[str, ...] = ("easy", "medium", "hard", "very_hard")
+DIFFICULTIES: tuple[str, ...] = get_args(Difficulty)
 
 
 class RewardConfig(BaseModel):

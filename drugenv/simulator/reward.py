@@ -14,7 +14,7 @@ inspected. Only ``terminal_terms`` — paid once, when the episode is over — r
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Mapping, Optional
 
 from drugenv.actions import EvidenceDimension as D
 from drugenv.models import DrugTargetAction
@@ -89,6 +89,20 @@ def step_terms(
     return terms
 
 
+TERMINAL_PREFIX = "terminal/"
+"""Marks the terms of a breakdown that only an episode's last step has (``terminal_terms``)."""
+
+
+def terminal_reward(breakdown: Mapping[str, float]) -> float:
+    """The terminal terms of a step's breakdown summed: an episode's terminal reward, read from its last step."""
+    return sum(v for k, v in breakdown.items() if k.startswith(TERMINAL_PREFIX))
+
+
+def blocked_terms(cfg: RewardConfig) -> dict[str, float]:
+    """The breakdown of a step refused outright (a malformed action, or a step after the end): the penalty alone."""
+    return {"reward/violations": -cfg.hard_violation_penalty}
+
+
 def terminal_terms(
     latent: FullLatentState, book: EpisodeBook, action: Optional[DrugTargetAction], cfg: RewardConfig
 ) -> dict[str, float]:
@@ -103,16 +117,22 @@ def terminal_terms(
     efficiency = 1.0 - prog.redundant_calls / prog.evidence_calls if prog.evidence_calls else 0.0
     coherence = prog.prereq_satisfied / prog.prereq_checked if prog.prereq_checked else 1.0
     terms = {
-        "terminal/evidence_coverage": cfg.w_coverage * coverage,
-        "terminal/credit_efficiency": cfg.w_efficiency * efficiency,
-        "terminal/reasoning_coherence": cfg.w_coherence * coherence,
+        TERMINAL_PREFIX + "evidence_coverage": cfg.w_coverage * coverage,
+        TERMINAL_PREFIX + "credit_efficiency": cfg.w_efficiency * efficiency,
+        TERMINAL_PREFIX + "reasoning_coherence": cfg.w_coherence * coherence,
     }
     if action is None:
-        terms["terminal/decision_accuracy"] = 0.0
-        terms["terminal/no_report_penalty"] = -cfg.no_report_penalty
+        terms[TERMINAL_PREFIX + "decision_accuracy"] = 0.0
+        terms[TERMINAL_PREFIX + "no_report_penalty"] = -cfg.no_report_penalty
         return terms
     acc = decision_score(action.final_decision, float(action.confidence), latent.profile.correct_decision, cfg.decision_scoring)
-    terms["terminal/decision_accuracy"] = cfg.w_decision * acc
+    terms[TERMINAL_PREFIX + "decision_accuracy"] = cfg.w_decision * acc
     if prog.evidence_calls == 0:
-        terms["terminal/no_evidence_penalty"] = -cfg.no_evidence_penalty
+        terms[TERMINAL_PREFIX + "no_evidence_penalty"] = -cfg.no_evidence_penalty
     return terms
+
+
+__all__ = [
+    "GATE_DIMENSIONS", "TERMINAL_PREFIX", "blocked_terms", "decision_score", "potential", "step_terms",
+    "terminal_reward", "terminal_terms",
+]

@@ -179,3 +179,8 @@ def legal_actions(*, done: bool, credits_remaining: int) -> list[ActionType]:
     if done or credits_remaining < 0:  # every action costs >= 0 credits
         return []
     return list(_LEGAL_BY_CREDITS[min(credits_remaining, len(_LEGAL_BY_CREDITS) - 1)])
+
+
+__all__ = [
+    "RuleCheck", "UNPARSEABLE_ACTION_TYPE", "check", "legal_actions", "parse_action", "utf8_encodable", "utf8_text",
+]

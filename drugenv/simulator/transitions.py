@@ -83,3 +83,6 @@ def apply(latent: FullLatentState, book: EpisodeBook, action: DrugTargetAction, 
         latent.covered_key_dimensions.add(key_dim)
     out = evidence.generate(latent.profile, latent.quality, action, latent.noise_key, params_json=check.key[1])
     return Transition(out, cost=spec.cost, new_dimension=new_dim, submitted=False)
+
+
+__all__ = ["Transition", "apply", "covers_key_dimension"]

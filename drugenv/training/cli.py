@@ -608,3 +608,10 @@ def train_main(args: TrainArgs) -> dict[str, Any]:
             import ray
 
             ray.shutdown()
+
+
+__all__ = [
+    "ADAPTER_SETTINGS", "DEPRECATED_VALUE", "TrainArgs", "check_args", "check_fits_local_ray", "check_knob_types",
+    "check_overrides", "check_resume", "check_sft_types", "check_values", "parse_set", "resolve_config", "run_dir",
+    "train_main",
+]

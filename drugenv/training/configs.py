@@ -191,3 +191,9 @@ def load_overrides(path: Optional[str | Path]) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"overrides file {path} must hold a JSON object")
     return data
+
+
+__all__ = [
+    "META_KEYS", "build_config", "import_file", "init_ray", "load_overrides", "load_rllib_config", "merge",
+    "resource_demand", "settings",
+]

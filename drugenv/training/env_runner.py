@@ -49,6 +49,7 @@ from ray.rllib.utils.metrics import (
     WEIGHTS_SEQ_NO,
 )
 
+from drugenv.llm.prompts import DEFAULT_MAX_PROMPT_TOKENS
 from drugenv.training import metrics as M
 
 COMPLETION_LOGP = "completion_logp"
@@ -74,7 +75,7 @@ class ChatAgentIO:
     per turn (the dossier is the memory) and ``parse_action``; unparseable text reaches the
     environment as its ``__unparseable__`` action (blocked and penalised there)."""
 
-    def __init__(self, max_prompt_tokens: int = 2048):
+    def __init__(self, max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS):
         self.max_prompt_tokens = max_prompt_tokens
 
     def prompt_ids(self, tokenizer: Any, observation: Any) -> List[int]:
@@ -454,12 +455,13 @@ class DrugEnvRunner(EnvRunner, Checkpointable):
             # Held-out evaluation only: the documented end-of-episode channel is scored with
             # evaluation's own metric definitions, for people; nothing of it enters the episode.
             from drugenv.evaluation.metrics import EpisodeRecord, summarize
+            from drugenv.simulator.reward import terminal_reward
 
             out = outcome()
             record = EpisodeRecord(
                 scenario="", seed=0, difficulty=out.difficulty, decision=out.decision, confidence=out.confidence,
                 correct_decision=out.correct_decision, episode_return=ret,
-                terminal_reward=sum(v for key, v in slot.turn_rewards.items() if key.startswith("terminal/")),
+                terminal_reward=terminal_reward(slot.turn_rewards),
                 coverage=out.key_evidence_coverage, credits_used=out.credits_used, steps=out.steps, violations=0,
                 termination=out.termination_reason)
             for key, value in summarize([record]).items():

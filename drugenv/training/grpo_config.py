@@ -28,6 +28,7 @@ from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.rllib.utils.annotations import override
 
+from drugenv.llm.prompts import DEFAULT_MAX_PROMPT_TOKENS
 from drugenv.training.losses import ADVANTAGE_MODES, LOSS_TYPES
 
 
@@ -80,7 +81,7 @@ class DrugGRPOConfig(AlgorithmConfig):
         self.temperature = 1.0
         self.max_new_tokens = 64
         self.max_turns = 8
-        self.max_prompt_tokens = 2048
+        self.max_prompt_tokens = DEFAULT_MAX_PROMPT_TOKENS
         self.reward_config: Optional[Any] = None
         self.env_url: Optional[str] = None
         self.agent_io: Optional[Union[str, type]] = None
@@ -179,8 +180,8 @@ class DrugGRPOConfig(AlgorithmConfig):
                 single episode has zero group-relative advantage.
             groups_per_iteration: scenario seeds per training iteration; the batch holds
                 ``group_size * groups_per_iteration`` episodes and all their turns.
-            scenario_suite: scenario suite passed to ``env.reset(scenario=...)``
-                (``"procedural-train"``, ``"procedural-test"``, ``"curated"``); None lets the
+            scenario_suite: scenario suite passed to ``env.reset(scenario=...)``, one of
+                ``drugenv.scenarios.SUITES`` (train on ``"procedural-train"``); None lets the
                 environment choose.
             difficulty: ``env.reset(difficulty=...)``: None, a fixed level, or a curriculum
                 ``f(iteration) -> level``.
@@ -274,8 +275,9 @@ class DrugGRPOConfig(AlgorithmConfig):
         Evaluation runs through RLlib (``Algorithm.evaluate``, every ``evaluation_interval``
         iterations, results under ``evaluation/env_runners/``): the evaluation runners play the
         first ``evaluation_duration`` episodes of ``evaluation_suite`` greedily (one episode per
-        scenario, ``explore=False``) and log ``decision_accuracy`` and ``brier`` beside the
-        return and report rate.
+        scenario, ``explore=False``) and log the per-episode means of ``drugenv.evaluation.metrics``
+        (``training.metrics.HELDOUT_EPISODE_MEANS``: decision accuracy, Brier, ...) beside the
+        return, report rate and parse-failure rate (``docs/grpo.md``, "Metrics").
 
         Args:
             evaluation_suite: scenario suite of the held-out episodes (e.g. ``"procedural-test"``);
@@ -325,8 +327,10 @@ class DrugGRPOConfig(AlgorithmConfig):
                                  "episodes are played); use fixed, mixed or easy_to_hard.")
         if self.groups_per_iteration < 1:
             raise ValueError(f"groups_per_iteration={self.groups_per_iteration} must be >= 1.")
-        if self.dtype not in ("float32", "bfloat16", "float16"):
-            raise ValueError(f"dtype={self.dtype!r} is unknown; valid choices are ['float32', 'bfloat16', 'float16'].")
+        from drugenv.llm.loading import DTYPES
+
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype={self.dtype!r} is unknown; valid choices are {list(DTYPES)}.")
         if not isinstance(self.device, str) or not re.fullmatch(r"cpu|cuda(:\d+)?|mps", self.device):
             raise ValueError(f"device={self.device!r} is unknown; expected 'cpu', 'cuda', 'cuda:N' or 'mps'.")
         if self.temperature <= 0:

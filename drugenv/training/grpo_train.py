@@ -37,6 +37,7 @@ from drugenv.errors import ConfigError
 from drugenv.evaluation.metrics import LOWER_IS_BETTER
 from drugenv.llm.checkpoint import ADAPTER_DIR, CHECKPOINT_META  # the checkpoint layout's one definition
 from drugenv.llm.prompts import DEFAULT_MAX_PROMPT_TOKENS
+from drugenv.simulator.params import SimParams
 from drugenv.training import metrics as M
 from drugenv.training.run_files import CHECKPOINT_BEST, CHECKPOINT_FINAL, RunFiles
 
@@ -78,7 +79,7 @@ def sft_settings_for(s: Mapping[str, Any]) -> dict[str, Any]:
     say ``Step: k/<max_turns>`` exactly as rollouts and evaluation do."""
     one_run = {k: v for k, v in s["sft"].items() if k != "candidates"}  # how many SFT runs, not what one is made from
     return {**one_run, "max_prompt_tokens": int(s["training"].get("max_prompt_tokens", DEFAULT_MAX_PROMPT_TOKENS)),
-            "max_steps": int(s["training"].get("max_turns") or s["run"].get("eval_max_steps") or 30)}
+            "max_steps": int(s["training"].get("max_turns") or s["run"].get("eval_max_steps") or SimParams().max_steps)}
 
 
 def sft_warm_start(base_model: str, sft: Mapping[str, Any], out_dir: Path, *, seed: int = 0, progress: bool = True,
@@ -656,3 +657,11 @@ def print_report(report: Mapping[str, Any]) -> None:
     rows = {k: v for k, v in report.items() if not k.startswith("_")}
     print("\nheld-out evaluation (" + json.dumps(report.get("_meta", {})) + ")")
     print(format_table(rows))
+
+
+__all__ = [
+    "SFT_CANDIDATE_SEED_STRIDE", "SFT_SETTINGS", "Selection", "baseline_metrics", "better", "candidate_selection",
+    "curve_figure", "evaluate_model", "export_adapter", "final_evidence", "per_scenario_intervals", "plot_curve",
+    "print_report", "resolve_base_model", "resumed_model", "run_grpo", "save_checkpoint", "sft_choose_start",
+    "sft_settings_for", "sft_warm_start",
+]

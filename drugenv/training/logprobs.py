@@ -10,7 +10,9 @@ from typing import Union
 
 import torch
 
-_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+from drugenv.llm.loading import DTYPES
+
+_DTYPES = {name: getattr(torch, name) for name in DTYPES}
 
 
 def resolve_dtype(name: Union[str, torch.dtype]) -> torch.dtype:

@@ -2,3 +2,6 @@
 
 Ray is imported only when a sweep runs.
 """
+
+
+__all__: list[str] = []

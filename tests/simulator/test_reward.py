@@ -133,3 +133,18 @@ def test_report_fields_on_another_action_are_a_soft_violation(fields):
     assert obs.step_reward_breakdown["reward/violations"] == pytest.approx(-RewardConfig().soft_violation_penalty)
     obs = env.step({"action_type": "submit_validation_report", "final_decision": "go", "confidence": 0.9})
     assert obs.done and not obs.rule_violations
+
+
+def test_the_env_docstring_gives_the_reward_configs_terminal_weights():
+    """The environment's docstring is the spec: the terminal weights it prints are ``RewardConfig``'s defaults."""
+    import re
+
+    from drugenv.simulator.environment import DrugTargetEnvironment
+    from drugenv.simulator.params import RewardConfig
+
+    doc = " ".join(DrugTargetEnvironment.__doc__.split())
+    printed = re.search(r"\(by default ([\d.]+), ([\d.]+), ([\d.]+) and ([\d.]+)\)", doc)
+    cfg = RewardConfig()
+    assert printed and tuple(map(float, printed.groups())) == (cfg.w_decision, cfg.w_coverage, cfg.w_efficiency,
+                                                               cfg.w_coherence)
+    assert "w_decision·decision_accuracy + w_coverage·evidence_coverage" in doc
