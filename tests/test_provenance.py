@@ -81,3 +81,14 @@ def test_every_run_records_its_source(tmp_path):
     recorded = json.loads((tmp_path / "settings.json").read_text())
     assert recorded["seed"] == 3 and recorded["code"]["source_digest"] == provenance.source_digest()
     assert "commit" in recorded["code"]
+
+
+def test_the_version_is_the_same_in_the_package_its_metadata_and_the_openenv_manifest():
+    """``drugenv.__version__``, ``pyproject.toml`` and ``openenv.yaml`` each state the version: they agree."""
+    import re
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    root = PACKAGE.parent
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]["version"]
+    manifest = re.search(r"^version:\s*(\S+)\s*$", (root / "openenv.yaml").read_text(), re.M)
+    assert manifest and drugenv.__version__ == project == manifest.group(1)
