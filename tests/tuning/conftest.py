@@ -5,7 +5,10 @@ import pytest
 
 @pytest.fixture(scope="package")
 def local_ray():
-    """One local loopback Ray (2 CPUs, no dashboard) for the package's tests, always shut down."""
+    """One local loopback Ray (2 CPUs, no dashboard) for the package's tests, shut down after its last one.
+
+    tests/tuning is a package (its ``__init__.py``) for that: in a plain folder pytest keeps a "package"
+    fixture to the session's end, and a later test's own ``ray.init`` failed on the Ray left running."""
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     import ray
 
