@@ -57,7 +57,9 @@ DEFAULTS: dict[str, Any] = {
     "env_runners": {"num_env_runners": 1, "num_envs_per_env_runner": 64, "num_gpus_per_env_runner": 0.5},
     "learners": {"num_learners": 1, "num_gpus_per_learner": 0.5},
     "run": {"iterations": 200, "eval_interval": 10, "eval_episodes": 200, "eval_suite": "procedural-test",
-            "eval_seed": 0, "eval_max_steps": 14, "checkpoint_interval": 10, "eval_max_new_tokens": 192, "eval_max_prompt_tokens": 3072},
+            "eval_seed": 0, "checkpoint_interval": 10,
+            # None: training's max_turns / max_new_tokens / max_prompt_tokens (configs.EVAL_GAME_DEFAULTS)
+            "eval_max_steps": None, "eval_max_new_tokens": None, "eval_max_prompt_tokens": None},
     "seed": 0,
 }
 

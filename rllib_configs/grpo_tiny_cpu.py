@@ -28,8 +28,9 @@ Why these settings (each measured on this CPU box, docs/grpo.md "Measured"):
   0.209 after SFT); at 1.0 the three seeds' utility went from 0.44 +- 0.18 to 0.52 +- 0.06
   (docs/grpo.md, "Discount").
 - ``minibatch_size = 64``: about three optimizer steps per iteration from one rollout batch.
-- ``max_turns = 12`` equals ``run.eval_max_steps`` and is the SFT episodes' step cap too
-  (``grpo_train.sft_settings_for``): SFT, training and evaluation play the same game.
+- ``max_turns = 12`` is ``run.eval_max_steps`` too (left None, it is training's: so are the evaluation's
+  token budgets) and the SFT episodes' step cap (``grpo_train.sft_settings_for``): SFT, training and
+  evaluation play the same game.
 - ``max_prompt_tokens = 512`` (< 768): the compact prompt, whose evidence table carries every
   readout the public gates use, each gate's pass probability and the public belief (measured: at
   most ~400 tokens with the domain tokenizer; ``tests/llm/test_llm_evidence.py``).
@@ -92,7 +93,7 @@ DEFAULTS: dict[str, Any] = {
         "group_size": 4,
         "groups_per_iteration": 4,
         "scenario_suite": "procedural-train",
-        "max_turns": 12,  # = run.eval_max_steps
+        "max_turns": 12,  # and run.eval_max_steps (None below)
         "max_new_tokens": 64,
         "max_prompt_tokens": 512,  # below 768: the compact prompt with the evidence table (drugenv.llm.prompts)
         "reward_config": {"decision_scoring": "brier"},  # proper scoring: stating one's true belief pays
@@ -119,8 +120,9 @@ DEFAULTS: dict[str, Any] = {
     # episodes, and 0.214 / 0.205 / 0.205 on 200 others (seed 1000); docs/grpo.md "Learning to decide").
     # 300 held-out episodes: 100 left +-0.08 on accuracy, and the first 100 are easier than the rest.
     "run": {"iterations": 56, "eval_interval": 8, "eval_episodes": 300, "curve_eval_episodes": 32, "curated_episodes": 20,
-            "twins_episodes": 100, "eval_suite": "procedural-test", "eval_seed": 0, "eval_max_steps": 12, "checkpoint_interval": 28,
-            "eval_max_new_tokens": 64, "eval_max_prompt_tokens": 512, "eval_batch_size": 50},
+            "twins_episodes": 100, "eval_suite": "procedural-test", "eval_seed": 0, "checkpoint_interval": 28, "eval_batch_size": 50,
+            # None: training's max_turns / max_new_tokens / max_prompt_tokens (configs.EVAL_GAME_DEFAULTS)
+            "eval_max_steps": None, "eval_max_new_tokens": None, "eval_max_prompt_tokens": None},
     "seed": 0,
 }
 

@@ -48,14 +48,27 @@ META_KEYS: tuple[str, ...] = ("algo", "config")
 ``ALGO`` and the config file it was made from (a sweep's ``best_config.json`` writes both)."""
 
 
+EVAL_GAME_DEFAULTS: tuple[tuple[str, str], ...] = (
+    ("eval_max_steps", "max_turns"), ("eval_max_new_tokens", "max_new_tokens"), ("eval_max_prompt_tokens", "max_prompt_tokens"))
+"""A GRPO run's ``run.eval_*`` setting and the ``training`` setting it is when None: evaluation plays the
+game training plays (its step cap and token budgets) unless a run says otherwise, and one ``--set`` moves both."""
+
+
 def settings(defaults: Mapping[str, Any], overrides: Optional[Mapping[str, Any]], algo: str = "grpo") -> dict[str, Any]:
-    """``defaults`` with ``overrides`` merged in; unknown top-level keys and another algo's overrides raise."""
+    """``defaults`` with ``overrides`` merged in; unknown top-level keys and another algo's overrides raise.
+    A GRPO run's ``run.eval_*`` game settings left None are filled from ``training`` (``EVAL_GAME_DEFAULTS``)."""
     unknown = set(overrides or {}) - set(defaults) - set(META_KEYS)
     if unknown:
         raise ValueError(f"unknown {algo} settings {sorted(unknown)}; expected some of {sorted(defaults)}")
     if overrides and overrides.get("algo", algo) != algo:
         raise ValueError(f"these overrides are for algo {overrides['algo']!r}, not {algo!r}")
-    return merge(defaults, {k: v for k, v in (overrides or {}).items() if k not in META_KEYS})
+    s = merge(defaults, {k: v for k, v in (overrides or {}).items() if k not in META_KEYS})
+    run, training = s.get("run"), s.get("training")
+    if algo == "grpo" and isinstance(run, dict) and isinstance(training, Mapping):
+        for run_key, training_key in EVAL_GAME_DEFAULTS:
+            if run.get(run_key) is None and training.get(training_key) is not None:
+                run[run_key] = training[training_key]
+    return s
 
 
 def build_config(s: Mapping[str, Any], model_path: str):
@@ -194,6 +207,6 @@ def load_overrides(path: Optional[str | Path]) -> dict[str, Any]:
 
 
 __all__ = [
-    "META_KEYS", "build_config", "import_file", "init_ray", "load_overrides", "load_rllib_config", "merge",
+    "EVAL_GAME_DEFAULTS", "META_KEYS", "build_config", "import_file", "init_ray", "load_overrides", "load_rllib_config", "merge",
     "resource_demand", "settings",
 ]

@@ -178,3 +178,23 @@ def test_hub_id_missing_offline_is_refused_before_ray(tmp_path, monkeypatch):
     check_args(TrainArgs(config=GRPO, set=["model=org/cached"]))
     monkeypatch.setattr(hub, "HF_HUB_OFFLINE", False)
     check_args(TrainArgs(config=GRPO, set=["model=nonexistent/model"]))
+
+
+@pytest.mark.parametrize("config", ["grpo_tiny_cpu", "grpo_tiny_cpu_long", "grpo_qwen25_05b", "grpo_qwen25_3b_h200"])
+def test_evaluation_plays_trainings_game_unless_a_run_says_otherwise(config):
+    """A GRPO config leaves run.eval_max_steps / eval_max_new_tokens / eval_max_prompt_tokens None: they are
+    training's max_turns / max_new_tokens / max_prompt_tokens, so one --set moves both (the 0.5B CPU recipe
+    had to set each half), and an explicit run value still wins."""
+    from drugenv.training.configs import EVAL_GAME_DEFAULTS, load_rllib_config
+
+    mod = load_rllib_config(f"rllib_configs/{config}.py")
+    s = mod.settings()
+    assert all(s["run"][r] == s["training"][t] and mod.DEFAULTS["run"][r] is None for r, t in EVAL_GAME_DEFAULTS)
+    moved = mod.settings({"training": {"max_turns": 3, "max_new_tokens": 16, "max_prompt_tokens": 1024}})
+    assert [moved["run"][r] for r, _ in EVAL_GAME_DEFAULTS] == [3, 16, 1024]
+    own = mod.settings({"training": {"max_turns": 3}, "run": {"eval_max_steps": 5}})
+    assert own["run"]["eval_max_steps"] == 5 and own["training"]["max_turns"] == 3
+    model = ["model=tiny"]  # the hub models are not on this machine
+    check_args(TrainArgs(config=f"rllib_configs/{config}.py", set=[*model, "run.eval_max_steps=7", "training.max_turns=4"]))
+    with pytest.raises(ConfigError, match="run.eval_max_steps"):  # None in the file, still range-checked
+        check_args(TrainArgs(config=f"rllib_configs/{config}.py", set=[*model, "run.eval_max_steps=0"]))

@@ -20,9 +20,18 @@ CPU_05B = ["model=random:Qwen/Qwen2.5-0.5B-Instruct", "run.iterations=1", "train
            "training.torch_num_threads=1", "training.group_size=2", "training.groups_per_iteration=1", "training.max_turns=3",
            "training.max_new_tokens=16", "training.gradient_checkpointing=true", "training.minibatch_size=2",
            "training.max_prompt_tokens=1024", "training.drop_zero_std_groups=false", "env_runners.num_envs_per_env_runner=2",
-           "run.eval_episodes=2", "run.eval_max_steps=3", "run.eval_max_new_tokens=16", "run.eval_max_prompt_tokens=1024",
-           "run.eval_interval=1", "run.checkpoint_interval=1"]
-"""The documented CPU command's overrides (docs/gpu.md): small groups, short turns, checkpointing, 2-row minibatches."""
+           "run.eval_episodes=2", "run.eval_interval=1", "run.checkpoint_interval=1"]
+"""The documented CPU command's overrides (docs/gpu.md): small groups, short turns, checkpointing, 2-row minibatches.
+Evaluation plays training's game: its run.eval_* step cap and token budgets are None in the config."""
+
+
+def test_the_documented_cpu_command_is_the_one_tested():
+    import re
+
+    page = (ROOT / "docs" / "gpu.md").read_text()
+    command = page[page.index("drugenv train rllib_configs/grpo_qwen25_05b.py --no-sft"):]
+    command = command[:command.index("```")]
+    assert re.findall(r"--set (\S+)", command) == CPU_05B
 
 
 @pytest.mark.slow
