@@ -23,19 +23,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from drugenv.tuning.sweep import PPO_TRIAL_ASHA, PPO_TRIAL_BUDGET
+
 NAME = "curriculum"
 METRIC = "heldout/decision_accuracy"
 MODE = "max"
 NUM_SAMPLES = 8
 ALGO = "ppo_vector"
 
-BASE_OVERRIDES: dict[str, Any] = {
-    "run": {"iterations": 30, "eval_interval": 5, "eval_episodes": 100, "eval_seed": 0},
-    # The PPO default's step, pinned so that trials keep their budget if the default moves (at 3e-4, the
-    # default before, 30-iteration trials were still learning to report).
-    "training": {"lr": 1e-3},
-}
-ASHA: dict[str, Any] = {"grace_period": 2, "reduction_factor": 2}
+BASE_OVERRIDES: dict[str, Any] = PPO_TRIAL_BUDGET  # 30 iterations, 100 held-out episodes every 5, lr 1e-3
+ASHA: dict[str, Any] = PPO_TRIAL_ASHA
 
 KEY_PARAMS: tuple[str, ...] = (
     "env_config.curriculum.kind",

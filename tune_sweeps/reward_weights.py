@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from drugenv.tuning.sweep import PPO_TRIAL_ASHA, PPO_TRIAL_BUDGET
+
 NAME = "reward_weights"
 METRIC = "heldout/brier"
 """Mean Brier score of the stated P(go) on the held-out split: lower is better (proper: rewards
@@ -27,15 +29,10 @@ MODE = "min"
 NUM_SAMPLES = 12
 ALGO = "ppo_vector"
 
-BASE_OVERRIDES: dict[str, Any] = {
-    "run": {"iterations": 30, "eval_interval": 5, "eval_episodes": 100, "eval_seed": 0},
-    # The PPO default's step, pinned so that trials keep their budget if the default moves (at 3e-4, the
-    # default before, 30-iteration trials were still learning to report).
-    "training": {"lr": 1e-3},
-}
-"""Fixed settings every trial shares (merged under the searched ones)."""
+BASE_OVERRIDES: dict[str, Any] = PPO_TRIAL_BUDGET  # 30 iterations, 100 held-out episodes every 5, lr 1e-3
+"""Fixed settings every trial shares (merged under the searched ones): the committed sweeps' one budget."""
 
-ASHA: dict[str, Any] = {"grace_period": 2, "reduction_factor": 2}
+ASHA: dict[str, Any] = PPO_TRIAL_ASHA
 """ASHA settings, in evaluation rounds (one round = ``run.eval_interval`` PPO iterations)."""
 
 KEY_PARAMS: tuple[str, ...] = (

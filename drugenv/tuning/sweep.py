@@ -48,6 +48,16 @@ from drugenv.training.metrics import HELDOUT_PREFIX
 
 HELDOUT_COLUMNS: tuple[str, ...] = HELDOUT_TABLE_KEYS
 """Held-out metrics every results table shows (``evaluation.metrics.HELDOUT_TABLE_KEYS``)."""
+PPO_TRIAL_BUDGET: dict[str, Any] = {
+    "run": {"iterations": 30, "eval_interval": 5, "eval_episodes": 100, "eval_seed": 0},
+    # The PPO default's step, pinned so that trials keep their budget if the default moves (at 3e-4, the
+    # default before, 30-iteration trials were still learning to report).
+    "training": {"lr": 1e-3},
+}
+"""The budget every PPO trial of the committed sweeps shares (their ``BASE_OVERRIDES``), so that their
+results compare: 30 iterations, a held-out evaluation of 100 episodes every 5."""
+PPO_TRIAL_ASHA: dict[str, Any] = {"grace_period": 2, "reduction_factor": 2}
+"""The committed PPO sweeps' ASHA settings, in evaluation rounds (one round = ``run.eval_interval`` iterations)."""
 ALGO_CONFIGS: dict[str, str] = {"ppo_vector": "rllib_configs/ppo_vector.py", "grpo_tiny_cpu": "rllib_configs/grpo_tiny_cpu.py"}
 """Algo name -> its rllib config file, relative to the repository root."""
 _REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -472,7 +482,7 @@ def sweep_main(args: SweepArgs) -> dict[str, Any]:
     return res
 
 
-__all__ = ["ALGO_CONFIGS", "HELDOUT_COLUMNS", "SweepArgs", "budget_overrides", "flatten", "format_table",
+__all__ = ["ALGO_CONFIGS", "HELDOUT_COLUMNS", "PPO_TRIAL_ASHA", "PPO_TRIAL_BUDGET", "SweepArgs", "budget_overrides", "flatten", "format_table",
            "load_sweep", "run_sweep", "sweep_main"]
 
 
