@@ -103,12 +103,12 @@ def create_app(runs: str | Path = "runs", *, snapshots: tuple[str, ...] = (), po
 
     def episodes_index() -> dict[str, Any]:
         from drugenv.agents.baselines import BASELINES
-        from drugenv.dashboard.episodes import DASHBOARD_SCENARIOS
+        from drugenv.scenarios import SINGLE_SCENARIOS
 
         live = [{"id": k, "agent": e.request.agent, "seed": e.request.seed, "scenario": e.request.scenario,
                  "done": not e.thread.is_alive()} for k, e in list(book.live.items())]
         return {"live": live, "snapshots": sorted(all_snapshots()), "agents": [*BASELINES, "checkpoint:PATH", "serve:URL"],
-                "scenarios": list(DASHBOARD_SCENARIOS)}
+                "scenarios": list(SINGLE_SCENARIOS)}
 
     @app.exception_handler(NotFound)
     async def not_found(request: Request, exc: NotFound) -> Response:

@@ -27,15 +27,11 @@ from drugenv.evaluation.episodes import PlayedEpisode, StepEvent
 from drugenv.errors import ConfigError, DrugEnvError, UnknownScenarioError
 from drugenv.llm.run_agent import DashboardState, run_agent_episodes
 from drugenv.models import DrugTargetAction, ValidationObservation
+from drugenv.scenarios import SINGLE_SCENARIOS
 from drugenv.server.protocol import MAX_SEED
 from drugenv.simulator.episode import EpisodeOutcome
 from drugenv.simulator.params import Difficulty
-from drugenv.scenarios import SINGLE_SCENARIOS
 from drugenv.simulator.rules import utf8_text
-
-
-DASHBOARD_SCENARIOS: tuple[str, ...] = SINGLE_SCENARIOS
-"""The scenarios the page offers and plays."""
 
 
 class EpisodeRequest(BaseModel):
@@ -225,7 +221,7 @@ class EpisodeBook:
         thread; so does a full book (``BookFull``: ``max_live`` episodes are still playing)."""
         from drugenv.scenarios import check_scenario_request
 
-        check_scenario_request(request.scenario, names=DASHBOARD_SCENARIOS)
+        check_scenario_request(request.scenario, names=SINGLE_SCENARIOS)
         with self._lock:
             self._make_room()  # a full book fails before the (maybe slow) policy is built
         policy = make_policy(request.agent)
