@@ -1,0 +1,112 @@
+"""DrugGRPO on a Ray cluster of several nodes: the learner and the env runner on different nodes.
+
+``ray.cluster_utils.Cluster`` starts real nodes on this machine (a head and two workers, each with a
+raylet and an object store of its own), so the adapter the learner pushes and the episodes the runner
+sends back travel between object stores as they do between machines. The head has no CPUs, as in
+``cluster.yaml``: only the driver runs there. The run must be the run a single node gives for the
+same seed, and its checkpoint must restore on the other layout.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+ray = pytest.importorskip("ray")
+pytest.importorskip("ray.rllib")
+pytest.importorskip("peft")
+
+from ray.rllib.core import DEFAULT_MODULE_ID  # noqa: E402
+from ray.rllib.utils.metrics import EPISODE_RETURN_MEAN  # noqa: E402
+
+from drugenv.training import metrics as M  # noqa: E402
+from tests.training.test_algorithm import _config, _learner_adapter, _runner_adapters  # noqa: E402
+
+OBJECT_STORE_BYTES = 100 * 2**20  # Ray's floor is 75 MiB; three nodes' default stores would take GiBs
+
+
+def _node_id() -> str:
+    return ray.get_runtime_context().get_node_id()
+
+
+# A lambda travels to the actors by value; a function of this module would be imported there, and the
+# cluster's workers cannot import a test module.
+_actor_node = lambda _: ray.get_runtime_context().get_node_id()  # noqa: E731
+
+
+def _layout(algo) -> tuple[str, str]:
+    """The node of the (one) learner actor and of the (one) env-runner actor."""
+    (learner,) = [r.get() for r in algo.learner_group.foreach_learner(_actor_node).result_or_errors]
+    (runner,) = algo.env_runner_group.foreach_env_runner(_actor_node, local_env_runner=False)
+    return learner, runner
+
+
+def _config_one_learner_one_runner(model_dir):
+    # One CPU each: on two 1-CPU nodes the scheduler can only put them on different nodes.
+    return (_config(model_dir).env_runners(num_env_runners=1, num_cpus_per_env_runner=1)
+            .learners(num_learners=1, num_cpus_per_learner=1))
+
+
+def _train(config, iterations: int, checkpoint=None, restore=None):
+    """Per-iteration (return, completion length, loss, grad norm), the final adapter, the layout."""
+    algo = config.build_algo()
+    try:
+        if restore is not None:
+            algo.restore_from_path(str(restore))
+        curve = []
+        for _ in range(iterations):
+            result = algo.train()
+            learner = result["learners"][DEFAULT_MODULE_ID]
+            curve.append((result["env_runners"][EPISODE_RETURN_MEAN], result["env_runners"][M.COMPLETION_LEN_MEAN],
+                          learner[M.LOSS], learner[M.GRAD_NORM]))
+        adapter = _learner_adapter(algo)
+        (runner,) = _runner_adapters(algo)
+        for k in adapter:  # the push crossed nodes: the runner plays with the learner's adapter
+            np.testing.assert_array_equal(runner[k], adapter[k])
+        layout = _layout(algo)
+        if checkpoint is not None:
+            algo.save_to_path(str(checkpoint))
+        return curve, adapter, layout
+    finally:
+        algo.stop()
+
+
+@pytest.fixture
+def three_node_cluster():
+    """A head with no CPUs (the driver's node) and two 1-CPU worker nodes; always shut down."""
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 0, "include_dashboard": False, "object_store_memory": OBJECT_STORE_BYTES})
+    try:
+        for _ in range(2):
+            cluster.add_node(num_cpus=1, object_store_memory=OBJECT_STORE_BYTES)
+        cluster.wait_for_nodes()
+        ray.init(address=cluster.address, log_to_driver=False)
+        yield cluster
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+
+
+@pytest.mark.slow  # a 3-node cluster, then a local Ray: two algorithms each, ~60-100 s on 2 cores
+def test_a_run_across_nodes_is_the_single_node_run_and_its_checkpoint_moves(three_node_cluster, tiny_model_dir, tmp_path):
+    config = _config_one_learner_one_runner(tiny_model_dir)
+    head = _node_id()
+    curve, adapter, (learner_node, runner_node) = _train(config, 2, checkpoint=tmp_path / "across")
+    assert len({head, learner_node, runner_node}) == 3, "the learner, the runner and the driver share a node"
+    # A checkpoint written across nodes resumes on the cluster.
+    resumed, _, _ = _train(config, 1, restore=tmp_path / "across")
+    ray.shutdown()
+    three_node_cluster.shutdown()
+
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    single_curve, single_adapter, (a, b) = _train(config, 2)
+    assert a == b == _node_id()
+    assert single_curve == curve, "the same seed trained differently across nodes"
+    assert set(single_adapter) == set(adapter)
+    for k in adapter:
+        np.testing.assert_array_equal(single_adapter[k], adapter[k])
+    # The cluster's checkpoint continues on one node exactly as it did on the cluster.
+    single_resumed, _, _ = _train(config, 1, restore=tmp_path / "across")
+    assert single_resumed == resumed
