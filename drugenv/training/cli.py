@@ -25,7 +25,6 @@ import contextlib
 import difflib
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Callable, Iterator, Mapping, Optional
@@ -35,7 +34,7 @@ import tyro
 from drugenv.cli import check_output_path
 from drugenv.errors import ConfigError
 from drugenv.simulator.environment import validated_seed
-from drugenv.training.configs import META_KEYS
+from drugenv.training.configs import META_KEYS, RAY_STARTED_LOCAL
 
 
 @dataclass
@@ -55,6 +54,10 @@ class TrainArgs:
     """A checkpoint directory (or a run's folder: its checkpoint_final) to continue from, with its iteration count, optimizer state and network; run.iterations then counts the iterations after it. GRPO replays the run that never stopped, PPO continues it on fresh episodes (docs/grpo.md, docs/ppo_and_sweeps.md)."""
     no_sft: bool = False
     """GRPO: skip the SFT warm-start."""
+    storage: Optional[str] = None
+    """Also keep the run folder at STORAGE/<folder name> as it is written, e.g. s3://bucket/drugenv-runs: on a
+    cluster the driver's node may be gone once the run ends (any URI pyarrow opens, as Ray's storage_path, or
+    an absolute path; drugenv.training.storage)."""
     wandb: bool = False
     """Log the run's settings and every iteration's row to Weights & Biases, GRPO or PPO (offline, under <out>/wandb, unless WANDB_MODE is set; `wandb sync` uploads it)."""
     progress: bool = True
@@ -549,14 +552,9 @@ def _check_values(module: Any, s: Mapping[str, Any], overrides: Mapping[str, Any
     module.build_config(overrides, model_path="(the run's model)").validate()
 
 
-def _start_ray(num_cpus: int) -> bool:
+def _start_ray(num_cpus: int) -> Optional[str]:
     from drugenv.training.configs import init_ray
 
-    if os.environ.get("RAY_ADDRESS"):
-        import ray
-
-        ray.init(address="auto", log_to_driver=False)
-        return True
     return init_ray(num_cpus)
 
 
@@ -588,18 +586,26 @@ def check_fits_local_ray(module: Any, overrides: Mapping[str, Any]) -> None:
 def train_main(args: TrainArgs) -> dict[str, Any]:
     module, overrides = check_args(args)
     out = run_dir(args, module)
+    storage = None
+    if args.storage is not None:  # reachable and writable before Ray or a model starts
+        from drugenv.training.storage import RunStorage
+
+        storage = RunStorage.open(args.storage, out.resolve().name)
+        print(f"run folder {out} mirrored to {storage.uri}")
     started = _start_ray(args.num_cpus)
     try:
-        if started:
+        if started == RAY_STARTED_LOCAL:  # a cluster's autoscaler may yet add the nodes the run asks for
             check_fits_local_ray(module, overrides)
         if module.ALGO == "grpo":
             from drugenv.training.grpo_train import run_grpo
 
-            return run_grpo(module, overrides, out, resume=args.resume, progress=args.progress, use_wandb=args.wandb)
+            return run_grpo(module, overrides, out, resume=args.resume, progress=args.progress, use_wandb=args.wandb,
+                            storage=storage)
         if module.ALGO == "ppo_vector":
             from drugenv.training.ppo import format_curve, train_ppo
 
-            result = train_ppo(module, overrides, out, progress=args.progress, resume_from=args.resume, use_wandb=args.wandb)
+            result = train_ppo(module, overrides, out, progress=args.progress, resume_from=args.resume, use_wandb=args.wandb,
+                               storage=storage)
             print(format_curve(result["curve"]))
             return result
         raise ConfigError(f"{module.__file__}: ALGO={module.ALGO!r} is not trainable here (grpo | ppo_vector)")

@@ -119,8 +119,18 @@ def resource_demand(config: Any, *, driver: bool) -> dict[str, float]:
     return total
 
 
-def init_ray(num_cpus: int = 2) -> bool:
-    """Start a local loopback-only Ray (no dashboard) unless one is running; True if started here."""
+RAY_STARTED_LOCAL, RAY_JOINED_CLUSTER = "local", "cluster"
+"""What ``init_ray`` did: started a local Ray, or joined the cluster ``RAY_ADDRESS`` names."""
+
+
+def init_ray(num_cpus: int = 2) -> Optional[str]:
+    """Join the cluster ``RAY_ADDRESS`` names (``ray job submit`` sets it for its driver), else start a local
+    loopback-only Ray of ``num_cpus`` (no dashboard). Returns ``RAY_JOINED_CLUSTER`` or ``RAY_STARTED_LOCAL``
+    (either way the caller's to ``ray.shutdown()``), or None when Ray was already initialised.
+
+    A job that started a Ray of its own on its node, as this did for ``drugenv sweep`` and ``drugenv
+    train-ppo`` before, never uses the cluster's other nodes: every trial and env runner waits for the
+    driver's node."""
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # bind to 127.0.0.1, not the NIC
     # Ray runs workers (Tune trials, env runners) at nice 15 by default; on a busy shared box that
     # starves trials next to un-niced processes, so run them at the driver's priority.
@@ -132,7 +142,10 @@ def init_ray(num_cpus: int = 2) -> bool:
         # pyproject.toml's train extra names the requirement (it read "ray[rllib,tune]" here, "ray[rllib,serve,tune]" there)
         raise (missing_extra(e, "train") or e) from e
     if ray.is_initialized():
-        return False
+        return None
+    if os.environ.get("RAY_ADDRESS"):
+        ray.init(address="auto", log_to_driver=False)
+        return RAY_JOINED_CLUSTER
     if os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] == "0":
         # Ray reads the variable once, when ray_constants is first imported: building an RLlib config
         # (drugenv train's checks) imports it before this runs, and the driver then bound the NIC's
@@ -142,7 +155,7 @@ def init_ray(num_cpus: int = 2) -> bool:
     provenance.export_to_workers()
     # address="local": always a fresh local Ray, never a stale cluster file left by an earlier head.
     ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    return True
+    return RAY_STARTED_LOCAL
 
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -207,6 +220,6 @@ def load_overrides(path: Optional[str | Path]) -> dict[str, Any]:
 
 
 __all__ = [
-    "EVAL_GAME_DEFAULTS", "META_KEYS", "build_config", "import_file", "init_ray", "load_overrides", "load_rllib_config", "merge",
+    "EVAL_GAME_DEFAULTS", "META_KEYS", "RAY_JOINED_CLUSTER", "RAY_STARTED_LOCAL", "build_config", "import_file", "init_ray", "load_overrides", "load_rllib_config", "merge",
     "resource_demand", "settings",
 ]

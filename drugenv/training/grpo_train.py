@@ -40,6 +40,7 @@ from drugenv.llm.prompts import DEFAULT_MAX_PROMPT_TOKENS
 from drugenv.simulator.params import SimParams
 from drugenv.training import metrics as M
 from drugenv.training.run_files import CHECKPOINT_BEST, CHECKPOINT_FINAL, RunFiles
+from drugenv.training.storage import RunStorage
 
 
 # ------------------------------------------------------------------------------------- model prep
@@ -467,14 +468,16 @@ def run_grpo(
     resume: Optional[str] = None,
     progress: bool = True,
     use_wandb: bool = False,
+    storage: Optional[RunStorage] = None,
 ) -> dict[str, Any]:
-    """Warm-start, train, evaluate and checkpoint. Ray must already be initialised."""
+    """Warm-start, train, evaluate and checkpoint. Ray must already be initialised. ``storage``: mirror
+    the run folder there as it is written (``training.storage``)."""
     from tqdm.auto import tqdm
 
     t_start = time.perf_counter()
     s = config_module.settings(overrides)
     run = s["run"]
-    files = RunFiles(out_dir, wandb=use_wandb)
+    files = RunFiles(out_dir, wandb=use_wandb, storage=storage)
     files.start("grpo", s, resumed_from=resume)
     print("settings:", json.dumps(s, default=str))
 

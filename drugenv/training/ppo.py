@@ -34,10 +34,11 @@ from drugenv.agents.base import Policy
 from drugenv.errors import ConfigError
 from drugenv.gym_envs.vector_env import VECTOR_ACTIONS, vector_features
 from drugenv.models import DrugTargetAction, ValidationObservation
-from drugenv.training.configs import init_ray, load_overrides, load_rllib_config  # noqa: F401  (re-exported)
+from drugenv.training.configs import RAY_STARTED_LOCAL, init_ray, load_overrides, load_rllib_config  # noqa: F401  (re-exported)
 from drugenv.llm.checkpoint import CHECKPOINT_FINAL, CHECKPOINT_META, resolve_checkpoint_dir
 from drugenv.training.metrics import HELDOUT_PREFIX  # noqa: F401  (re-exported: the dashboard and tables read it here)
 from drugenv.training.run_files import RunFiles
+from drugenv.training.storage import RunStorage
 
 HELDOUT_SUITE = "procedural-test"
 """Every PPO run and sweep trial is scored on this suite (never on its own training reward)."""
@@ -213,13 +214,15 @@ def train_ppo(
     on_eval: Optional[Callable[[dict[str, Any], Any], None]] = None,
     resume_from: Optional[str | Path] = None,
     use_wandb: bool = False,
+    storage: Optional[RunStorage] = None,
 ) -> dict[str, Any]:
     """Train, evaluating on the held-out split every ``run.eval_interval`` iterations.
 
     ``on_eval(row, algo)`` is called after each held-out evaluation (Tune reports through it).
     ``resume_from``: an algorithm checkpoint (``checkpoint_final``) to continue from; iterations
     are then counted on from the checkpoint's. ``use_wandb``: also log the run files' rows to Weights &
-    Biases (with ``out_dir``).
+    Biases (with ``out_dir``). ``storage``: mirror the run files there as they are written
+    (``training.storage``, with ``out_dir``).
     Returns ``{"settings", "curve", "final", "checkpoint"}`` (and ``"heuristic"``, its held-out
     metrics on the same episodes, with ``out_dir``); with ``out_dir`` also writes the run files
     (``training.run_files``). Ray must already be initialised.
@@ -238,7 +241,7 @@ def train_ppo(
         push_weights(algo.env_runner_group, algo.learner_group)  # RLlib's own push may be skipped
         first = int(algo.iteration) + 1
     curve: list[dict[str, Any]] = []
-    files = RunFiles(out_dir, wandb=use_wandb) if out_dir is not None else None
+    files = RunFiles(out_dir, wandb=use_wandb, storage=storage) if out_dir is not None else None
     if files is not None:
         files.start(config_module.ALGO, s, resumed_from=resume_from)
         if resume_from is not None:
@@ -364,7 +367,7 @@ def train_ppo_main(args: PPOTrainArgs) -> dict[str, Any]:
 
     started = init_ray(args.num_cpus)
     try:
-        if started:
+        if started == RAY_STARTED_LOCAL:  # a cluster's autoscaler may yet add the nodes the run asks for
             check_fits_local_ray(mod, overrides)
         result = train_ppo(mod, overrides, args.out, progress=args.progress, resume_from=checked.resume)
     finally:

@@ -11,7 +11,9 @@
 GRPO adds ``evidence/before_after_metrics.json`` (base, SFT, GRPO and baselines with intervals) and
 its SFT model. The dashboard (``drugenv.dashboard.runs``) reads this layout. With ``wandb=True``
 (``drugenv train --wandb``) the same settings and rows also go to a Weights & Biases run under
-``wandb/`` (offline unless ``WANDB_MODE`` says otherwise; ``wandb sync`` uploads it).
+``wandb/`` (offline unless ``WANDB_MODE`` says otherwise; ``wandb sync`` uploads it). With a
+``RunStorage`` (``drugenv train --storage URI``) the folder is mirrored there after each of these writes
+(``drugenv.training.storage``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any, Mapping, Optional
 from drugenv import provenance
 from drugenv.cli import write_text_atomic  # the dashboard polls run folders while runs write them
 from drugenv.llm.checkpoint import CHECKPOINT_FINAL  # a run's last checkpoint, named where checkpoints are read
+from drugenv.training.storage import RunStorage
 
 SETTINGS = "settings.json"
 METRICS = "metrics.jsonl"
@@ -34,10 +37,16 @@ CHECKPOINT_BEST = "checkpoint_best"  # GRPO with validation selection (run.selec
 class RunFiles:
     """Writes one run's files under ``out`` (see the module table)."""
 
-    def __init__(self, out: str | Path, *, wandb: bool = False):
+    def __init__(self, out: str | Path, *, wandb: bool = False, storage: Optional[RunStorage] = None):
         self.out = Path(out)
         self.use_wandb = wandb
+        self.storage = storage
         self._wandb_run: Any = None
+
+    def sync(self) -> None:
+        """Mirror the folder to the run's storage, if it has one (files changed since the last call)."""
+        if self.storage is not None:
+            self.storage.mirror(self.out)
 
     def start(self, algo: str, settings: Mapping[str, Any], *, resumed_from: Optional[str | Path] = None) -> None:
         """``settings.json`` (with the source digest, the git commit and the checkpoint a ``--resume`` run
@@ -58,6 +67,7 @@ class RunFiles:
             # Offline by default: nothing leaves the machine unless the user asks (WANDB_MODE=online).
             os.environ.setdefault("WANDB_MODE", "offline")
             self._wandb_run = wandb.init(project="drugenv", dir=str(self.out), config=record, resume="allow")
+        self.sync()
 
     def log(self, row: Mapping[str, Any]) -> None:
         """Append one iteration's row to ``metrics.jsonl`` (readable while the run goes on)."""
@@ -66,12 +76,16 @@ class RunFiles:
         if self._wandb_run is not None:
             numbers = {k: v for k, v in row.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
             self._wandb_run.log(numbers, step=row.get("iteration"))
+        self.sync()  # the row, and a checkpoint the iteration wrote before it
 
     def close(self) -> None:
-        """End the Weights & Biases run, if one was started (the files need no closing)."""
+        """End the Weights & Biases run, if one was started, and mirror what the run wrote (called in a
+        ``finally``: a run stopped by an error or Ctrl-C keeps its files in its storage too)."""
         if self._wandb_run is not None:
             self._wandb_run.finish()
             self._wandb_run = None
+        if self.storage is not None:
+            self.storage.mirror_at_exit(self.out)
 
     def resume_after(self, iteration: int) -> None:
         """Keep only the rows up to ``iteration`` (the checkpoint a run resumes from): resumed from an
@@ -92,6 +106,7 @@ class RunFiles:
         path = self.out / SUMMARY
         write_text_atomic(path, json.dumps({"final": dict(final), "heuristic": dict(heuristic or {}),
                                             "checkpoint": checkpoint, **extra}, indent=2, default=str))
+        self.sync()  # the run's last files: the summary, and the evidence written before it
         return path
 
     @property

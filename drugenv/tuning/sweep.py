@@ -45,6 +45,7 @@ from drugenv.cli import check_output_path, write_text_atomic  # (the dashboard r
 from drugenv.errors import ConfigError
 from drugenv.evaluation.metrics import HELDOUT_TABLE_KEYS
 from drugenv.training.metrics import HELDOUT_PREFIX
+from drugenv.training.storage import RunStorage
 
 HELDOUT_COLUMNS: tuple[str, ...] = HELDOUT_TABLE_KEYS
 """Held-out metrics every results table shows (``evaluation.metrics.HELDOUT_TABLE_KEYS``)."""
@@ -430,6 +431,9 @@ class SweepArgs:
     """Seed of the random search (same seed, same trial configs)."""
     num_cpus: int = 2
     """CPUs Ray may use."""
+    storage: Optional[str] = None
+    """Also keep the sweep's folder at STORAGE/<sweep NAME> once it ends (or stops), e.g. s3://bucket/sweeps; any URI
+    pyarrow opens, or an absolute path (drugenv.training.storage)."""
 
 
 def budget_overrides(args: SweepArgs) -> dict[str, Any]:
@@ -467,12 +471,15 @@ def sweep_main(args: SweepArgs) -> dict[str, Any]:
     sweep = load_sweep(args.sweep)
     if load_rllib_config_for(args.algo).ALGO == "grpo":
         grpo_search_space(sweep, args.algo)  # before Ray starts
+    storage = RunStorage.open(args.storage, sweep.NAME) if args.storage is not None else None
     started = init_ray(args.num_cpus)
     try:
         res = run_sweep(sweep, algo=args.algo, num_samples=args.num_samples, out=args.out,
                         max_concurrent_trials=args.max_concurrent_trials, base_overrides=budget_overrides(args),
                         seed=args.seed)
     finally:
+        if storage is not None:  # also when the sweep stopped on an error
+            storage.mirror_at_exit(Path(args.out).resolve() / sweep.NAME)
         if started:
             import ray
 

@@ -73,7 +73,7 @@ def _train(config, iterations: int, checkpoint=None, restore=None):
 
 @pytest.fixture
 def three_node_cluster():
-    """A head with no CPUs (the driver's node) and two 1-CPU worker nodes; always shut down."""
+    """A head with no CPUs (the driver's node) and two 1-CPU worker nodes, not yet joined; always shut down."""
     from ray.cluster_utils import Cluster
 
     cluster = Cluster(initialize_head=True, head_node_args={
@@ -82,7 +82,6 @@ def three_node_cluster():
         for _ in range(2):
             cluster.add_node(num_cpus=1, object_store_memory=OBJECT_STORE_BYTES)
         cluster.wait_for_nodes()
-        ray.init(address=cluster.address, log_to_driver=False)
         yield cluster
     finally:
         ray.shutdown()
@@ -91,6 +90,7 @@ def three_node_cluster():
 
 @pytest.mark.slow  # a 3-node cluster, then a local Ray: two algorithms each, ~60-100 s on 2 cores
 def test_a_run_across_nodes_is_the_single_node_run_and_its_checkpoint_moves(three_node_cluster, tiny_model_dir, tmp_path):
+    ray.init(address=three_node_cluster.address, log_to_driver=False)
     config = _config_one_learner_one_runner(tiny_model_dir)
     head = _node_id()
     curve, adapter, (learner_node, runner_node) = _train(config, 2, checkpoint=tmp_path / "across")
@@ -110,3 +110,27 @@ def test_a_run_across_nodes_is_the_single_node_run_and_its_checkpoint_moves(thre
     # The cluster's checkpoint continues on one node exactly as it did on the cluster.
     single_resumed, _, _ = _train(config, 1, restore=tmp_path / "across")
     assert single_resumed == resumed
+
+
+def test_drugenv_commands_in_a_ray_job_use_the_cluster_not_a_ray_of_their_own(three_node_cluster, monkeypatch, tmp_path):
+    """``ray job submit`` gives its driver ``RAY_ADDRESS``. ``drugenv sweep`` and ``drugenv train-ppo`` started a
+    local Ray on the driver's node there, so no trial or env runner ever reached another node; ``drugenv
+    train`` joined, then refused a run that the cluster's autoscaler had yet to grow into."""
+    from drugenv.training import cli
+    from drugenv.training.configs import RAY_JOINED_CLUSTER, init_ray
+
+    monkeypatch.setenv("RAY_ADDRESS", three_node_cluster.address)
+    assert init_ray(1) == RAY_JOINED_CLUSTER  # the one way in: train, train-ppo and sweep
+    assert len(ray.nodes()) == 3 and ray.cluster_resources()["CPU"] == 2
+    ray.shutdown()
+
+    def refuse(*_):
+        raise AssertionError("a joined cluster was held to the local Ray's size")
+
+    monkeypatch.setattr(cli, "check_fits_local_ray", refuse)
+    # PPO's two env runners, one on each worker node (the head has no CPUs), and the learner in the driver.
+    result = cli.train_main(cli.TrainArgs(config="rllib_configs/ppo_vector.py", out=str(tmp_path / "ppo"), progress=False, set=[
+        "run.iterations=1", "run.eval_interval=1", "run.eval_episodes=4", "env_runners.num_env_runners=2",
+        "training.train_batch_size_per_learner=120", "training.minibatch_size=60", "model.fcnet_hiddens=[16]"]))
+    assert [r["iteration"] for r in result["curve"]] == [1] and (tmp_path / "ppo" / "checkpoint_final").is_dir()
+    assert not ray.is_initialized()  # train_main leaves the cluster as it found it: running, and not joined

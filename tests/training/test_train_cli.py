@@ -59,7 +59,10 @@ def _optimizer_step(checkpoint: Path) -> float:
 def test_train_checkpoint_resume_and_adapter(tmp_path):
     out = tmp_path / "run"
     train_main(TrainArgs(config=str(ROOT / "rllib_configs/grpo_tiny_cpu.py"), set=[*TINY, "run.iterations=2"],
-                         out=str(out), no_sft=True, progress=False))
+                         out=str(out), no_sft=True, progress=False, storage=(tmp_path / "bucket").as_uri()))
+    # --storage: the run folder, file for file, at STORAGE/<its name> (checkpoints, metrics, evidence).
+    tree = lambda root: {p.relative_to(root): p.read_bytes() for p in root.rglob("*") if p.is_file()}  # noqa: E731
+    assert tree(tmp_path / "bucket" / "run") == tree(out)
     final = out / "checkpoint_final"
     meta = json.loads((final / "drugenv_checkpoint.json").read_text())
     assert meta["iteration"] == 2 and _optimizer_step(final) == 2.0

@@ -30,9 +30,12 @@ def test_config_settings_merge_and_validate():
 
 
 def test_train_checkpoint_and_eval(local_ray, tmp_path, tiny):
+    from drugenv.training.storage import RunStorage
+
     mod = load_rllib_config(REPO / "rllib_configs" / "ppo_vector")
     overrides = {**tiny, "run": {**tiny["run"], "iterations": 2}}
-    res = train_ppo(mod, overrides, tmp_path / "ppo", progress=False)
+    storage = RunStorage.open((tmp_path / "bucket").as_uri(), "ppo")  # drugenv train --storage file://.../bucket
+    res = train_ppo(mod, overrides, tmp_path / "ppo", progress=False, storage=storage)
     assert [r["iteration"] for r in res["curve"]] == [1, 2]
     assert set(METRIC_KEYS) <= set(res["final"]) and 0.0 <= res["final"]["decision_accuracy"] <= 1.0
     # The run files every `drugenv train` run writes (training.run_files), as for GRPO.
@@ -55,6 +58,11 @@ def test_train_checkpoint_and_eval(local_ray, tmp_path, tiny):
     # The restored module acts exactly like the trained one on the held-out episodes.
     again = heldout_eval(policy, episodes=8, seed=0)
     assert again == pytest.approx(res["final"], nan_ok=True)
+    # The storage holds the run file for file, and its checkpoint is the same agent.
+    stored = tmp_path / "bucket" / "ppo"
+    tree = lambda root: {p.relative_to(root): p.read_bytes() for p in root.rglob("*") if p.is_file()}  # noqa: E731
+    assert tree(stored) == tree(out) and (stored / "checkpoint_final").is_dir()
+    assert heldout_eval(load_ppo_checkpoint_policy(stored / "checkpoint_final"), episodes=8, seed=0) == again
 
 
 def test_resume_from_a_run_folder_keeps_its_network_and_records_the_checkpoint(local_ray, tmp_path, tiny):

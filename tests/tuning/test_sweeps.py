@@ -99,3 +99,15 @@ def test_grpo_sweep_that_cannot_fit_a_trial_says_so_before_the_warm_start(local_
     with pytest.raises(ConfigError, match="asks for 3 CPUs"):
         run_sweep(sweep, algo="grpo_tiny_cpu", num_samples=1, out=tmp_path, base_overrides=too_big, seed=0)
     assert not (tmp_path / sweep.NAME / "sft_model").exists()
+
+
+def test_sweep_storage_keeps_the_sweeps_folder_file_for_file(local_ray, tmp_path):
+    """``drugenv sweep --storage URI``: the table, plot, best config and Tune's own files at URI/<sweep NAME>."""
+    from drugenv.tuning.sweep import sweep_main
+
+    args = SweepArgs(sweep="tune_sweeps/reward_weights", num_samples=1, iterations=1, eval_interval=1, eval_episodes=4,
+                     train_batch_size=120, out=str(tmp_path / "sweeps"), storage=(tmp_path / "bucket").as_uri())
+    res = sweep_main(args)
+    out, stored = Path(res["files"]["best_config"]).parent, tmp_path / "bucket" / "reward_weights"
+    tree = lambda root: {p.relative_to(root): p.read_bytes() for p in root.rglob("*") if p.is_file()}  # noqa: E731
+    assert tree(stored) == tree(out) and (stored / "best_config.json").is_file() and (stored / "tune").is_dir()

@@ -1,0 +1,105 @@
+"""A run's folder kept where its node cannot take it away: ``drugenv train --storage URI``.
+
+On a cluster the run's folder is on the driver's disk. Submitted as ``cluster.yaml`` shows, the driver
+runs on the GPU node, which the autoscaler removes once it is idle: its checkpoints, metrics and
+evidence go with it. With ``--storage URI`` the run mirrors its folder to ``URI/<folder name>`` as it
+goes, as Ray Train and Tune keep trials under their ``storage_path``:
+
+- ``URI`` is anything ``pyarrow.fs.FileSystem.from_uri`` opens, as for Ray's ``storage_path``:
+  ``s3://bucket/prefix``, ``gs://bucket/prefix``, ``hdfs://...``, ``file:///path``, or an absolute
+  path (an NFS mount the nodes share). Credentials come from the node, as for any pyarrow client
+  (an S3 bucket: the instance's role or ``AWS_*`` variables).
+- When: once the run starts (``settings.json``), after every iteration (the files changed since the
+  last copy: the new ``metrics.jsonl`` row, a checkpoint just written), at the end, and when the run
+  stops on an error or Ctrl-C, with what it had written by then.
+- What: the folder, file for file, mirrored: a file the run rewrote is copied again, and one it
+  removed (a validation-selected checkpoint replaced by a better one) is removed there too. A file
+  the run never wrote is never touched, so two runs may share a prefix, each under its own name.
+
+``drugenv train`` opens the storage before Ray or a model starts (``RunStorage.open``): a URI pyarrow
+cannot open, or a place it cannot write to, is one ``ConfigError`` line.
+"""
+
+from __future__ import annotations
+
+import uuid
+import warnings
+from pathlib import Path
+from typing import Any
+
+from drugenv.errors import ConfigError
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
+
+
+class RunStorage:
+    """Mirrors one run folder to ``uri/<name>`` (``mirror``). Make one with ``RunStorage.open``."""
+
+    def __init__(self, filesystem: Any, root: str, uri: str):
+        self._fs = filesystem
+        self._root = root.rstrip("/")
+        self.uri = uri
+        """Where the run's files go: the ``--storage`` URI joined with the run folder's name."""
+        self._sent: dict[str, tuple[int, int]] = {}  # relative path -> (size, mtime_ns) of the copy sent
+
+    @classmethod
+    def open(cls, uri: str, name: str) -> "RunStorage":
+        """The storage for the run folder ``name`` under ``uri``, checked by writing and removing a probe
+        file there; ``ConfigError`` when pyarrow cannot open the URI or write to it."""
+        import pyarrow.fs
+
+        if not uri or not name:
+            raise ConfigError(f"--storage {uri!r}: give a URI (s3://bucket/prefix, gs://..., file:///path) or an absolute path")
+        try:
+            filesystem, root = pyarrow.fs.FileSystem.from_uri(uri)
+        except (ValueError, TypeError, OSError) as e:
+            raise ConfigError(f"--storage {uri}: pyarrow cannot open it ({_one_line(e)}); "
+                              "give s3://bucket/prefix, gs://bucket/prefix, file:///path or an absolute path") from None
+        root = f"{root.rstrip('/')}/{name}" if root.rstrip("/") else name
+        storage = cls(filesystem, root, f"{uri.rstrip('/')}/{name}")
+        probe = f"{root}/.drugenv-storage-probe-{uuid.uuid4().hex}"
+        try:
+            filesystem.create_dir(root, recursive=True)
+            with filesystem.open_output_stream(probe) as f:
+                f.write(b"drugenv")
+            filesystem.delete_file(probe)
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"--storage {uri}: cannot write to {storage.uri} ({_one_line(e)})") from None
+        return storage
+
+    def mirror(self, local: str | Path) -> int:
+        """Copy the files under ``local`` that changed since the last call (by size and modification
+        time), and remove there the ones this storage sent that ``local`` no longer has. Returns the
+        number of files copied."""
+        import pyarrow.fs
+
+        local = Path(local).resolve()  # pyarrow takes absolute paths only
+        now: dict[str, tuple[int, int]] = {}
+        for path in sorted(p for p in local.rglob("*") if p.is_file()):
+            st = path.stat()
+            now[path.relative_to(local).as_posix()] = (st.st_size, st.st_mtime_ns)
+        changed = [rel for rel, sig in now.items() if self._sent.get(rel) != sig]
+        for rel in changed:
+            dst = f"{self._root}/{rel}"
+            self._fs.create_dir(dst.rsplit("/", 1)[0], recursive=True)
+            pyarrow.fs.copy_files(str(local / rel), dst, destination_filesystem=self._fs)
+            self._sent[rel] = now[rel]
+        for rel in sorted(set(self._sent) - set(now)):
+            info = self._fs.get_file_info(f"{self._root}/{rel}")
+            if info.type == pyarrow.fs.FileType.File:
+                self._fs.delete_file(info.path)
+            del self._sent[rel]
+        return len(changed)
+
+    def mirror_at_exit(self, local: str | Path) -> None:
+        """``mirror``, for a ``finally``: a failure to copy is a warning, so that the error that stopped the
+        run, if one did, is the one raised."""
+        try:
+            self.mirror(local)
+        except Exception as e:  # noqa: BLE001 - see the docstring
+            warnings.warn(f"could not copy {local} to {self.uri}: {_one_line(e)}", stacklevel=2)
+
+
+__all__ = ["RunStorage"]

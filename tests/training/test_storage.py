@@ -1,0 +1,97 @@
+"""``drugenv train --storage URI``: the run folder mirrored where the driver's node cannot take it away."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pyarrow")
+
+from drugenv.errors import ConfigError  # noqa: E402
+from drugenv.training.run_files import RunFiles  # noqa: E402
+from drugenv.training.storage import RunStorage  # noqa: E402
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("form", ["uri", "path"])
+def test_the_folder_is_mirrored_file_for_file_and_only_what_changed_is_copied(tmp_path, form):
+    store = tmp_path / "bucket" / "runs"
+    run = tmp_path / "local" / "ppo_vector"
+    storage = RunStorage.open(store.as_uri() if form == "uri" else str(store), run.name)
+    assert storage.uri.endswith("/runs/ppo_vector") and os.listdir(store / "ppo_vector") == []  # the probe is gone
+    (run / "checkpoint_best").mkdir(parents=True)
+    (run / "settings.json").write_text('{"seed": 0}')
+    (run / "metrics.jsonl").write_text('{"iteration": 1}\n')
+    (run / "checkpoint_best" / "state.pkl").write_bytes(b"\x00\x01" * 1000)
+    assert storage.mirror(run) == 3
+    assert _tree(store / "ppo_vector") == _tree(run)
+    assert storage.mirror(run) == 0  # nothing changed, nothing copied
+
+    with open(run / "metrics.jsonl", "a") as f:  # a row appended, a better checkpoint replacing the best one
+        f.write('{"iteration": 2}\n')
+    (run / "checkpoint_best" / "state.pkl").unlink()
+    (run / "checkpoint_best" / "module.pt").write_bytes(b"weights")
+    (store / "ppo_vector" / "notes.txt").write_text("the user's")  # never written by the run: left alone
+    assert storage.mirror(run) == 2
+    assert _tree(store / "ppo_vector") == {**_tree(run), "notes.txt": b"the user's"}
+
+
+def test_run_files_mirror_each_write_and_a_run_stopped_by_an_error_keeps_what_it_wrote(tmp_path):
+    store, run = tmp_path / "store", tmp_path / "runs" / "grpo_tiny_cpu"
+    files = RunFiles(run, storage=RunStorage.open(store.as_uri(), run.name))
+    files.start("grpo", {"seed": 0})
+    assert json.loads((store / run.name / "settings.json").read_text())["seed"] == 0
+    with pytest.raises(KeyboardInterrupt):
+        try:
+            files.log({"iteration": 1})
+            (run / "checkpoint_iter_0001").mkdir()
+            (run / "checkpoint_iter_0001" / "adapter.bin").write_bytes(b"lora")
+            raise KeyboardInterrupt  # Ctrl-C in iteration 2, after its checkpoint
+        finally:
+            files.close()
+    assert _tree(store / run.name) == _tree(run)
+    assert (store / run.name / "checkpoint_iter_0001" / "adapter.bin").read_bytes() == b"lora"
+
+
+def test_a_storage_that_fails_while_closing_warns_and_leaves_the_runs_own_error_to_be_seen(tmp_path):
+    store, run = tmp_path / "store", tmp_path / "run"
+    files = RunFiles(run, storage=RunStorage.open(str(store), run.name))
+    files.start("ppo", {"seed": 0})
+    (store / run.name).rename(tmp_path / "gone")
+    (store / run.name).write_text("a file where the run's folder was")
+    (run / "metrics.jsonl").write_text('{"iteration": 1}\n')
+    with pytest.warns(UserWarning, match=f"could not copy {run}"):
+        files.close()
+
+
+@pytest.mark.parametrize("uri, says", [
+    ("nosuchscheme://bucket/runs", "pyarrow cannot open it"),
+    ("relative/path", "pyarrow cannot open it"),
+    ("", "give a URI"),
+])
+def test_a_uri_pyarrow_cannot_open_is_one_config_error(uri, says):
+    with pytest.raises(ConfigError, match=says):
+        RunStorage.open(uri, "run")
+
+
+def test_a_place_it_cannot_write_to_is_one_config_error_naming_it(tmp_path):
+    (tmp_path / "a_file").write_text("not a folder")
+    with pytest.raises(ConfigError, match=r"cannot write to .*a_file/sub/run"):
+        RunStorage.open(str(tmp_path / "a_file" / "sub"), "run")
+
+
+def test_drugenv_train_refuses_a_bad_storage_before_ray_starts(tmp_path, monkeypatch):
+    """The check comes before Ray: a cluster job with a mistyped bucket fails in a second, not after SFT."""
+    from drugenv.training import cli
+
+    monkeypatch.setattr(cli, "_start_ray", lambda n: pytest.fail("Ray started before --storage was checked"))
+    (tmp_path / "a_file").write_text("")
+    args = cli.TrainArgs(config="rllib_configs/ppo_vector.py", out=str(tmp_path / "run"), storage=str(tmp_path / "a_file"))
+    with pytest.raises(ConfigError, match="--storage"):
+        cli.train_main(args)
