@@ -275,7 +275,9 @@ class DrugEnvRunner(EnvRunner, Checkpointable):
     def make_module(self) -> None:
         from transformers import AutoTokenizer
 
-        self.tokenizer = AutoTokenizer.from_pretrained(self.config.model_name_or_path)
+        from drugenv.training.rl_module import model_on_this_node
+
+        self.tokenizer = AutoTokenizer.from_pretrained(model_on_this_node(self.config.model_name_or_path))
         self._space = token_space(len(self.tokenizer))
         spec = self.config.get_rl_module_spec(spaces=self.get_spaces(), inference_only=True)
         self.module = spec.build()

@@ -134,3 +134,19 @@ def test_drugenv_commands_in_a_ray_job_use_the_cluster_not_a_ray_of_their_own(th
         "training.train_batch_size_per_learner=120", "training.minibatch_size=60", "model.fcnet_hiddens=[16]"]))
     assert [r["iteration"] for r in result["curve"]] == [1] and (tmp_path / "ppo" / "checkpoint_final").is_dir()
     assert not ray.is_initialized()  # train_main leaves the cluster as it found it: running, and not joined
+
+
+def test_a_model_folder_missing_on_an_actors_node_says_so(ray_local, tmp_path):
+    """A learner or env runner on a node without the driver's disk looked for the run's SFT model there and
+    got transformers' "Repo id must be in the form ..." (it took the path for a hub id). Both now call
+    ``model_on_this_node`` first. (RLlib, told to tolerate runner failures as GRPO's config is, logs a
+    runner's error and then fails on its own ``IndexError``: the line above that traceback says why.)"""
+    from drugenv.training.rl_module import DrugLLMRLModule, model_on_this_node
+
+    gone = str(tmp_path / "runs" / "grpo" / "sft_model")
+    assert model_on_this_node("Qwen/Qwen2.5-3B-Instruct") == "Qwen/Qwen2.5-3B-Instruct"  # a hub id is not a path
+    says = r"the run's model .*sft_model is not on this node \(.*, 127\.0\.0\.1\): the driver wrote it on its own disk"
+    with pytest.raises(ray.exceptions.RayTaskError, match=says):  # in a Ray worker, naming its node
+        ray.get(ray.remote(lambda: model_on_this_node(gone)).remote())
+    with pytest.raises(FileNotFoundError, match="is not on this node"):  # the learner's and runner's module
+        DrugLLMRLModule(model_config={"model_name_or_path": gone})
