@@ -275,7 +275,7 @@ class DrugEnvRunner(EnvRunner, Checkpointable):
     def make_module(self) -> None:
         from transformers import AutoTokenizer
 
-        from drugenv.training.rl_module import model_on_this_node
+        from drugenv.training.model_files import model_on_this_node
 
         self.tokenizer = AutoTokenizer.from_pretrained(model_on_this_node(self.config.model_name_or_path))
         self._space = token_space(len(self.tokenizer))

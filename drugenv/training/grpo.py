@@ -42,6 +42,7 @@ from drugenv.training import metrics as M
 from drugenv.training.connectors import by_group, has_signal
 from drugenv.training.env_runner import group_tasks
 from drugenv.training.grpo_config import DrugGRPOConfig
+from drugenv.training.model_files import share_model
 
 
 class DrugGRPO(Algorithm):
@@ -51,6 +52,12 @@ class DrugGRPO(Algorithm):
     @override(Algorithm)
     def get_default_config(cls) -> DrugGRPOConfig:
         return DrugGRPOConfig()
+
+    @override(Algorithm)
+    def setup(self, config: DrugGRPOConfig) -> None:
+        # Before any learner or env runner starts: on a cluster, the nodes without the model's folder fetch it.
+        share_model(config.model_name_or_path)
+        super().setup(config)
 
     @override(Algorithm)
     def training_step(self) -> None:

@@ -331,26 +331,38 @@ def per_scenario_intervals(agent_recs: Mapping[str, list], heuristic_recs: list,
 
 
 def export_adapter(algo: Any, path: Path) -> Path:
-    """Write the learner's LoRA adapter in peft format (``adapter_config.json`` + weights).
+    """Write the learner's LoRA adapter in peft format (``adapter_config.json`` + weights) to ``path``.
 
-    One learner writes it (with several, DDP keeps them identical, and each would write the same files at
-    once); RLlib wraps each one's module for DDP then (``unwrapped()`` is the module, which has ``lm``). A
-    remote learner's error comes back as a result, not raised, so it is raised here: it left checkpoints
-    without an adapter, unsaid, until the final evaluation failed to load one."""
+    One learner saves it (with several, DDP keeps them identical); RLlib wraps each one's module for DDP then
+    (``unwrapped()`` is the module, which has ``lm``). The learner sends the files and this process writes
+    them: a learner on another node of a cluster wrote them to its own disk. The adapter names the run's
+    model as the run's config does (a learner on a node that fetched the model's folder loaded it from a
+    copy of its own, ``training.model_files``). A remote learner's error comes back as a result, not raised,
+    so it is raised here: it left checkpoints without an adapter, unsaid, until the final evaluation failed
+    to load one."""
     from ray.rllib.core import DEFAULT_MODULE_ID
 
-    target = str(path.resolve())
+    def save(learner: Any) -> Optional[dict[str, bytes]]:
+        import tempfile
 
-    def save(learner: Any) -> bool:
         import torch.distributed as dist
 
         if dist.is_available() and dist.is_initialized() and dist.get_rank() != 0:
-            return False
-        learner.module[DEFAULT_MODULE_ID].unwrapped().lm.save_pretrained(target)
-        return True
+            return None
+        with tempfile.TemporaryDirectory() as tmp:
+            learner.module[DEFAULT_MODULE_ID].unwrapped().lm.save_pretrained(tmp)
+            return {p.relative_to(tmp).as_posix(): p.read_bytes() for p in Path(tmp).rglob("*") if p.is_file()}
 
-    if not any(r.get() for r in algo.learner_group.foreach_learner(save)):  # .get() raises a learner's error
-        raise RuntimeError(f"no learner wrote the adapter to {target}")
+    saved = [files for files in (r.get() for r in algo.learner_group.foreach_learner(save)) if files is not None]
+    if not saved:  # .get() above raised a learner's error
+        raise RuntimeError(f"no learner saved the adapter for {path}")
+    files = saved[0]
+    adapter_config = json.loads(files["adapter_config.json"])
+    adapter_config["base_model_name_or_path"] = algo.config.model_name_or_path
+    files["adapter_config.json"] = json.dumps(adapter_config, indent=2, sort_keys=True).encode()
+    for rel, data in files.items():
+        (path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (path / rel).write_bytes(data)
     return path
 
 

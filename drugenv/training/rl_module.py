@@ -29,6 +29,7 @@ from ray.rllib.utils.annotations import override
 
 from drugenv.llm.generation import generate_completions
 from drugenv.training.logprobs import completion_logprobs, resolve_dtype
+from drugenv.training.model_files import model_on_this_node
 
 INPUT_IDS = "input_ids"
 ATTENTION_MASK = "attention_mask"
@@ -37,34 +38,6 @@ OLD_LOGP = "old_logp"
 ADVANTAGES = Columns.ADVANTAGES
 LOGP = "logp"
 REF_LOGP = "ref_logp"
-
-
-def model_on_this_node(path: str) -> str:
-    """``path`` (a model directory or a hub id), or ``FileNotFoundError`` when it is a directory this node lacks.
-
-    The run's model is often a folder the driver wrote (its SFT warm start, under the run's folder). On a cluster
-    whose nodes do not share that disk, a learner or env runner on another node found no such folder and
-    transformers took the path for a hub id ("Repo id must be in the form 'repo_name' ..."); this says what
-    happened and what to do instead."""
-    from drugenv.llm.run_agent import missing_local_path
-
-    if missing_local_path(str(path)):
-        import socket
-
-        raise FileNotFoundError(
-            f"the run's model {path} is not on this node ({socket.gethostname()}, {_node_ip()}): the driver wrote it "
-            "on its own disk. Run the driver on the node of the learners and env runners (cluster.yaml: ray job "
-            "submit --entrypoint-num-gpus 1), or give --out a folder on a disk every node mounts.")
-    return str(path)
-
-
-def _node_ip() -> str:
-    try:
-        import ray
-
-        return ray.util.get_node_ip_address()
-    except Exception:  # noqa: BLE001 - outside Ray: the hostname says enough
-        return "no Ray"
 
 
 class DrugLLMRLModule(TorchRLModule):
@@ -227,6 +200,5 @@ __all__ = [
     "REF_LOGP",
     "adapter_nbytes",
     "completion_logprobs",
-    "model_on_this_node",
     "resolve_dtype",
 ]

@@ -197,6 +197,7 @@ def _run_grpo_sweep(sweep: ModuleType, mod: ModuleType, *, algo: str, num_sample
     from drugenv.training.grpo import DrugGRPO
     from drugenv.training.grpo_train import resolve_base_model, sft_settings_for, sft_warm_start
     from drugenv.training.metrics import HELDOUT_CURVE_COLUMNS
+    from drugenv.training.model_files import share_model
 
     metric = HELDOUT_CURVE_COLUMNS.get(sweep.METRIC)  # RLlib's name for it ("heldout/x" -> "evaluation/env_runners/x")
     if metric is None:
@@ -219,6 +220,7 @@ def _run_grpo_sweep(sweep: ModuleType, mod: ModuleType, *, algo: str, num_sample
                               f"in the sweep file's GRPO_BASE_OVERRIDES, or start Ray with more (drugenv sweep --num-cpus)")
     if s["sft"].get("enabled"):  # once, before Tune: every trial starts from the same warm start
         model = sft_warm_start(model, sft_settings_for(s), out_dir, seed=int(s["seed"]))
+    share_model(model)  # on a cluster, trials on nodes without this driver's disk fetch the model from Ray
     config = mod.build_config(merge(base, space), model_path=model)
     run = s["run"]
     iterations, every = int(run["iterations"]), max(1, int(run["eval_interval"]))

@@ -9,6 +9,9 @@ same seed, and its checkpoint must restore on the other layout.
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import numpy as np
 import pytest
 
@@ -20,9 +23,17 @@ from ray.rllib.core import DEFAULT_MODULE_ID  # noqa: E402
 from ray.rllib.utils.metrics import EPISODE_RETURN_MEAN  # noqa: E402
 
 from drugenv.training import metrics as M  # noqa: E402
+from drugenv.training.grpo_train import export_adapter  # noqa: E402
+from drugenv.training.model_files import _read_folder, share_model  # noqa: E402
 from tests.training.test_algorithm import _config, _learner_adapter, _runner_adapters  # noqa: E402
 
 OBJECT_STORE_BYTES = 100 * 2**20  # Ray's floor is 75 MiB; three nodes' default stores would take GiBs
+
+
+def _digest(folder) -> str:
+    from pathlib import Path
+
+    return _read_folder(Path(folder))[0]
 
 
 def _node_id() -> str:
@@ -47,8 +58,9 @@ def _config_one_learner_one_runner(model_dir):
             .learners(num_learners=1, num_cpus_per_learner=1))
 
 
-def _train(config, iterations: int, checkpoint=None, restore=None):
-    """Per-iteration (return, completion length, loss, grad norm), the final adapter, the layout."""
+def _train(config, iterations: int, checkpoint=None, restore=None, adapter=None):
+    """Per-iteration (return, completion length, loss, grad norm), the final adapter, the layout; the
+    algorithm's checkpoint written to ``checkpoint``, its peft adapter to ``adapter``."""
     algo = config.build_algo()
     try:
         if restore is not None:
@@ -59,23 +71,28 @@ def _train(config, iterations: int, checkpoint=None, restore=None):
             learner = result["learners"][DEFAULT_MODULE_ID]
             curve.append((result["env_runners"][EPISODE_RETURN_MEAN], result["env_runners"][M.COMPLETION_LEN_MEAN],
                           learner[M.LOSS], learner[M.GRAD_NORM]))
-        adapter = _learner_adapter(algo)
+        adapter_state = _learner_adapter(algo)
         (runner,) = _runner_adapters(algo)
-        for k in adapter:  # the push crossed nodes: the runner plays with the learner's adapter
-            np.testing.assert_array_equal(runner[k], adapter[k])
+        for k in adapter_state:  # the push crossed nodes: the runner plays with the learner's adapter
+            np.testing.assert_array_equal(runner[k], adapter_state[k])
         layout = _layout(algo)
         if checkpoint is not None:
             algo.save_to_path(str(checkpoint))
-        return curve, adapter, layout
+        if adapter is not None:
+            export_adapter(algo, adapter)
+        return curve, adapter_state, layout
     finally:
         algo.stop()
 
 
 @pytest.fixture
-def three_node_cluster():
+def three_node_cluster(tmp_path, monkeypatch):
     """A head with no CPUs (the driver's node) and two 1-CPU worker nodes, not yet joined; always shut down."""
     from ray.cluster_utils import Cluster
 
+    from drugenv.training.model_files import MODEL_CACHE_ENV
+
+    monkeypatch.setenv(MODEL_CACHE_ENV, str(tmp_path / "fetched_models"))  # the nodes start with it: a fresh cache
     cluster = Cluster(initialize_head=True, head_node_args={
         "num_cpus": 0, "include_dashboard": False, "object_store_memory": OBJECT_STORE_BYTES})
     try:
@@ -93,10 +110,24 @@ def test_a_run_across_nodes_is_the_single_node_run_and_its_checkpoint_moves(thre
     ray.init(address=three_node_cluster.address, log_to_driver=False)
     config = _config_one_learner_one_runner(tiny_model_dir)
     head = _node_id()
-    curve, adapter, (learner_node, runner_node) = _train(config, 2, checkpoint=tmp_path / "across")
+    curve, adapter, (learner_node, runner_node) = _train(config, 2, checkpoint=tmp_path / "across", adapter=tmp_path / "adapter")
     assert len({head, learner_node, runner_node}) == 3, "the learner, the runner and the driver share a node"
     # A checkpoint written across nodes resumes on the cluster.
     resumed, _, _ = _train(config, 1, restore=tmp_path / "across")
+    # A model folder only the driver had (its SFT warm start, on a disk the nodes do not share): shared through
+    # the object store as the run starts, and fetched by every node that lacks it, the driver's own too here.
+    only_driver = tmp_path / "runs" / "sft_model"
+    shutil.copytree(tiny_model_dir, only_driver)
+    share_model(str(only_driver))
+    shutil.rmtree(only_driver)
+    fetched, fetched_adapter, _ = _train(_config_one_learner_one_runner(str(only_driver)), 2, adapter=tmp_path / "adapter_fetched")
+    assert fetched == curve and all(np.array_equal(fetched_adapter[k], adapter[k]) for k in adapter)
+    assert [p.name for p in (tmp_path / "fetched_models").iterdir()] == [_digest(tiny_model_dir)]
+    # The adapter names the model as the run does, not the node's copy, and is the same adapter.
+    saved = json.loads((tmp_path / "adapter_fetched" / "adapter_config.json").read_text())
+    assert saved["base_model_name_or_path"] == str(only_driver)
+    assert ((tmp_path / "adapter_fetched" / "adapter_model.safetensors").read_bytes()
+            == (tmp_path / "adapter" / "adapter_model.safetensors").read_bytes())
     ray.shutdown()
     three_node_cluster.shutdown()
 
