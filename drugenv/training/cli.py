@@ -35,6 +35,7 @@ from drugenv.cli import check_output_path
 from drugenv.errors import ConfigError
 from drugenv.simulator.environment import validated_seed
 from drugenv.training.configs import META_KEYS, RAY_STARTED_LOCAL
+from drugenv.training.storage import download_run, is_uri
 
 
 @dataclass
@@ -51,7 +52,7 @@ class TrainArgs:
     out: Optional[str] = None
     """Output directory (default runs/<config name>)."""
     resume: Optional[str] = None
-    """A checkpoint directory (or a run's folder: its checkpoint_final) to continue from, with its iteration count, optimizer state and network; run.iterations then counts the iterations after it. GRPO replays the run that never stopped, PPO continues it on fresh episodes (docs/grpo.md, docs/ppo_and_sweeps.md)."""
+    """A checkpoint directory (or a run's folder: its checkpoint_final) to continue from, with its iteration count, optimizer state and network; run.iterations then counts the iterations after it. GRPO replays the run that never stopped, PPO continues it on fresh episodes (docs/grpo.md, docs/ppo_and_sweeps.md). A URI (one a run's --storage kept, e.g. s3://bucket/drugenv-runs/grpo_x/checkpoint_iter_0008) first copies that run's folder into --out, which must be empty."""
     no_sft: bool = False
     """GRPO: skip the SFT warm-start."""
     storage: Optional[str] = None
@@ -372,6 +373,8 @@ def check_args(args: "TrainArgs") -> tuple[Any, dict[str, Any]]:
         check_values(module, module.settings(overrides), overrides)
     except (ValueError, TypeError) as e:  # pydantic's ValidationError (a reward_config field) is a ValueError too
         raise ConfigError(" ".join(str(e).split())) from None
+    if args.resume is not None and is_uri(args.resume):  # a checkpoint kept in --storage: copied here first
+        args.resume = str(download_run(args.resume, run_dir(args, module)))
     resume = check_resume(module, args.resume, module.settings(overrides))
     if resume is not None and str(resume) != args.resume:
         print(f"--resume {args.resume}: continuing from {resume}")

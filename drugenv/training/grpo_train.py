@@ -35,7 +35,7 @@ from typing import Any, Mapping, Optional
 from drugenv.cli import write_text_atomic
 from drugenv.errors import ConfigError
 from drugenv.evaluation.metrics import LOWER_IS_BETTER
-from drugenv.llm.checkpoint import ADAPTER_DIR, CHECKPOINT_META  # the checkpoint layout's one definition
+from drugenv.llm.checkpoint import ADAPTER_DIR, CHECKPOINT_META, follow_moved_run  # the checkpoint layout's one definition
 from drugenv.llm.prompts import DEFAULT_MAX_PROMPT_TOKENS
 from drugenv.simulator.params import SimParams
 from drugenv.training import metrics as M
@@ -377,6 +377,8 @@ def resumed_model(checkpoint: str | Path) -> str:
         model = json.loads((Path(checkpoint) / CHECKPOINT_META).read_text())["model"]
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ConfigError(f"--resume {checkpoint}: its {CHECKPOINT_META} names no model ({e})") from None
+    if isinstance(model, str):  # a run moved (or copied back from its --storage) keeps its model beside its checkpoints
+        model = follow_moved_run(model, checkpoint)
     if not isinstance(model, str) or missing_local_path(model):
         raise ConfigError(f"--resume {checkpoint}: the model its adapter was trained on, {model!r}, is gone; "
                           "resume from a checkpoint whose run folder still holds it")

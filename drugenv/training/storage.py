@@ -18,6 +18,10 @@ goes, as Ray Train and Tune keep trials under their ``storage_path``:
 
 ``drugenv train`` opens the storage before Ray or a model starts (``RunStorage.open``): a URI pyarrow
 cannot open, or a place it cannot write to, is one ``ConfigError`` line.
+
+The way back: ``drugenv train --resume URI/<folder name>/checkpoint_iter_0008`` (or the run's folder, for its
+``checkpoint_final``) copies that run's folder into the new run's ``--out`` first (``download_run``), on
+whichever node the run resumes: its checkpoints, its curve and the model its adapter was trained on.
 """
 
 from __future__ import annotations
@@ -102,4 +106,39 @@ class RunStorage:
             warnings.warn(f"could not copy {local} to {self.uri}: {_one_line(e)}", stacklevel=2)
 
 
-__all__ = ["RunStorage"]
+def is_uri(text: str) -> bool:
+    """Whether ``text`` names a place by URI (``s3://...``, ``file:///...``) rather than by a local path."""
+    return "://" in text
+
+
+def download_run(uri: str, local: str | Path) -> Path:
+    """Copy the run folder at ``uri``, or the run folder of the checkpoint ``uri`` names (a ``checkpoint_*``
+    folder), into ``local``, which must be empty or absent; returns the local copy of what ``uri`` named.
+    ``ConfigError`` when pyarrow cannot open ``uri``, nothing is there, or ``local`` already holds files."""
+    import pyarrow.fs
+
+    local = Path(local).resolve()
+    try:
+        filesystem, path = pyarrow.fs.FileSystem.from_uri(uri)
+    except (ValueError, TypeError, OSError) as e:
+        raise ConfigError(f"--resume {uri}: pyarrow cannot open it ({_one_line(e)})") from None
+    path = path.rstrip("/")
+    run, _, name = path.rpartition("/")
+    if not name.startswith("checkpoint_"):  # the run's folder itself: the run resumes from its checkpoint_final
+        run, name = path, ""
+    try:
+        kind = filesystem.get_file_info(path).type
+    except OSError as e:
+        raise ConfigError(f"--resume {uri}: cannot read it ({_one_line(e)})") from None
+    if kind != pyarrow.fs.FileType.Directory:
+        raise ConfigError(f"--resume {uri}: no run folder or checkpoint is there")
+    if local.exists() and any(local.iterdir()):
+        raise ConfigError(f"--resume {uri} copies that run into --out {local}, which already holds files; "
+                          "give an --out that is empty or new")
+    local.mkdir(parents=True, exist_ok=True)
+    pyarrow.fs.copy_files(run, str(local), source_filesystem=filesystem)
+    print(f"--resume {uri}: copied its run folder to {local}")
+    return local / name if name else local
+
+
+__all__ = ["RunStorage", "download_run", "is_uri"]

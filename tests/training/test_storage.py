@@ -95,3 +95,54 @@ def test_drugenv_train_refuses_a_bad_storage_before_ray_starts(tmp_path, monkeyp
     args = cli.TrainArgs(config="rllib_configs/ppo_vector.py", out=str(tmp_path / "run"), storage=str(tmp_path / "a_file"))
     with pytest.raises(ConfigError, match="--storage"):
         cli.train_main(args)
+
+
+def _stored_run(root: Path) -> Path:
+    run = root / "grpo_x"
+    (run / "checkpoint_iter_0002").mkdir(parents=True)
+    (run / "checkpoint_iter_0002" / "drugenv_checkpoint.json").write_text('{"iteration": 2}')
+    (run / "sft_model").mkdir()
+    (run / "sft_model" / "config.json").write_text("{}")
+    (run / "metrics.jsonl").write_text('{"iteration": 1}\n{"iteration": 2}\n')
+    return run
+
+
+@pytest.mark.parametrize("named", ["checkpoint", "run folder"])
+def test_resume_from_storage_copies_the_whole_run_folder_and_names_the_checkpoint(tmp_path, named):
+    """``drugenv train --resume URI``: the checkpoint, and beside it what it needs (its model, its curve)."""
+    from drugenv.training.storage import download_run
+
+    run = _stored_run(tmp_path / "bucket")
+    uri = (run / "checkpoint_iter_0002").as_uri() if named == "checkpoint" else run.as_uri()
+    got = download_run(uri, tmp_path / "new_node" / "run")
+    assert got == (tmp_path / "new_node" / "run" / ("checkpoint_iter_0002" if named == "checkpoint" else "")).resolve()
+    assert _tree(tmp_path / "new_node" / "run") == _tree(run)
+
+
+def test_resume_from_storage_refuses_a_full_out_and_an_empty_place(tmp_path):
+    from drugenv.training.storage import download_run
+
+    run = _stored_run(tmp_path / "bucket")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "settings.json").write_text("{}")  # another run's: never overwritten
+    with pytest.raises(ConfigError, match="already holds files; give an --out that is empty or new"):
+        download_run(run.as_uri(), tmp_path / "full")
+    assert os.listdir(tmp_path / "full") == ["settings.json"]
+    with pytest.raises(ConfigError, match="no run folder or checkpoint is there"):
+        download_run((tmp_path / "bucket" / "grpo_y").as_uri(), tmp_path / "new")
+    with pytest.raises(ConfigError, match="pyarrow cannot open it"):
+        download_run("nosuchscheme://bucket/grpo_x", tmp_path / "new")
+
+
+def test_a_resumed_checkpoint_trains_on_the_model_beside_it_once_its_run_moved(tmp_path):
+    """A run copied back from its storage (or moved) records its SFT model at the old place: the copy beside
+    the checkpoint is the one it continues on, where the old place is gone or holds another run's."""
+    from drugenv.training.grpo_train import resumed_model
+
+    run = _stored_run(tmp_path / "copied_back")
+    meta = run / "checkpoint_iter_0002" / "drugenv_checkpoint.json"
+    meta.write_text(json.dumps({"model": "/home/ubuntu/gone/grpo_x/sft_model", "iteration": 2}))
+    assert resumed_model(run / "checkpoint_iter_0002") == str(run / "sft_model")
+    meta.write_text(json.dumps({"model": "/home/ubuntu/gone/base_model", "iteration": 2}))
+    with pytest.raises(ConfigError, match="is gone"):  # nothing of that name beside it: said, as before
+        resumed_model(run / "checkpoint_iter_0002")

@@ -81,12 +81,16 @@ def test_train_checkpoint_resume_and_adapter(tmp_path):
     assert json.loads((out / "settings.json").read_text())["algo"] == "grpo"
     assert json.loads((out / "summary.json").read_text())["final"] == report["after_grpo"]
 
-    kept = tmp_path / "kept"
-    shutil.copytree(final, kept)
+    # Resumed elsewhere from what --storage kept (a fresh node): the run's folder is copied into the new --out first.
+    resumed = tmp_path / "resumed"
     train_main(TrainArgs(config=str(ROOT / "rllib_configs/grpo_tiny_cpu.py"), set=[*TINY, "run.iterations=1"],
-                         out=str(out), no_sft=True, progress=False, resume=str(kept)))
+                         out=str(resumed), no_sft=True, progress=False,
+                         resume=(tmp_path / "bucket" / "run" / "checkpoint_final").as_uri()))
+    final = resumed / "checkpoint_final"
     meta = json.loads((final / "drugenv_checkpoint.json").read_text())
     assert meta["iteration"] == 3 and _optimizer_step(final) == 3.0  # counted on, optimizer state carried
+    assert [json.loads(r)["iteration"] for r in (resumed / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3]
+    assert json.loads((resumed / "settings.json").read_text())["resumed_from"] == str(final)
 
     # The peft adapter loads into HFPolicy through --agent checkpoint:PATH, and plays.
     from drugenv.evaluation.cli import make_policy
