@@ -21,7 +21,10 @@ cannot open, or a place it cannot write to, is one ``ConfigError`` line.
 
 The way back: ``drugenv train --resume URI/<folder name>/checkpoint_iter_0008`` (or the run's folder, for its
 ``checkpoint_final``) copies that run's folder into the new run's ``--out`` first (``download_run``), on
-whichever node the run resumes: its checkpoints, its curve and the model its adapter was trained on.
+whichever node the run resumes: its checkpoints, its curve and the model its adapter was trained on. And a
+checkpoint named by URI wherever one is read (``drugenv eval --agent checkpoint:URI``, ``drugenv serve
+--checkpoint URI``, the Serve app's replicas) is copied, with the model folder beside it that it names, into a
+folder of this process's own first (``fetch_checkpoint``).
 """
 
 from __future__ import annotations
@@ -141,4 +144,56 @@ def download_run(uri: str, local: str | Path) -> Path:
     return local / name if name else local
 
 
-__all__ = ["RunStorage", "download_run", "is_uri"]
+CHECKPOINT_CACHE_ENV = "DRUGENV_CHECKPOINT_CACHE"
+"""The variable naming where checkpoints read by URI are copied (``fetch_checkpoint``); unset, ``<the temporary
+directory>/drugenv-checkpoints``."""
+
+
+def fetch_checkpoint(uri: str) -> Path:
+    """A local copy of the checkpoint (or run folder, or peft adapter folder) at ``uri``: the folder, and for a
+    GRPO checkpoint the model folder its metadata names where the run's folder holds one, beside it as in the
+    run, so that the checkpoint finds its model (``llm.checkpoint.follow_moved_run``). Each call copies afresh
+    into a folder of its own under ``DRUGENV_CHECKPOINT_CACHE``: a URI may name a checkpoint that a resumed
+    run has since rewritten, and processes of one node (Serve replicas) never share a half-written copy."""
+    import json
+    import os
+    import tempfile
+
+    try:
+        import pyarrow.fs
+    except ModuleNotFoundError:
+        raise ConfigError(f"{uri}: reading a checkpoint from a URI needs pyarrow; install it with: "
+                          "pip install 'drugenv[train]'") from None
+    from drugenv.llm.checkpoint import CHECKPOINT_FINAL, CHECKPOINT_META
+
+    try:
+        filesystem, path = pyarrow.fs.FileSystem.from_uri(uri)
+        path = path.rstrip("/")
+        info = filesystem.get_file_info(path)
+    except (ValueError, TypeError, OSError) as e:
+        raise ConfigError(f"{uri}: pyarrow cannot open it ({_one_line(e)})") from None
+    if info.type != pyarrow.fs.FileType.Directory:
+        raise ConfigError(f"{uri}: no checkpoint is there; pass the URI of a checkpoint folder a run's --storage kept, "
+                          "e.g. s3://bucket/drugenv-runs/grpo_tiny_cpu/checkpoint_final")
+    if filesystem.get_file_info(f"{path}/{CHECKPOINT_FINAL}").type == pyarrow.fs.FileType.Directory:
+        path = f"{path}/{CHECKPOINT_FINAL}"  # a run's folder stands for its last checkpoint
+    run, _, name = path.rpartition("/")
+    root = Path(os.environ.get(CHECKPOINT_CACHE_ENV) or Path(tempfile.gettempdir()) / "drugenv-checkpoints")
+    root.mkdir(parents=True, exist_ok=True)
+    local_run = Path(tempfile.mkdtemp(prefix="run.", dir=root))
+    (local_run / name).mkdir()
+    pyarrow.fs.copy_files(path, str(local_run / name), source_filesystem=filesystem)
+    meta = local_run / name / CHECKPOINT_META
+    try:
+        model = json.loads(meta.read_text()).get("model") if meta.is_file() else None
+    except ValueError:
+        model = None  # the reader that follows reports a corrupt metadata file
+    if isinstance(model, str) and Path(model).is_absolute() and run:
+        beside = f"{run}/{Path(model).name}"
+        if filesystem.get_file_info(beside).type == pyarrow.fs.FileType.Directory:
+            (local_run / Path(model).name).mkdir()
+            pyarrow.fs.copy_files(beside, str(local_run / Path(model).name), source_filesystem=filesystem)
+    return local_run / name
+
+
+__all__ = ["CHECKPOINT_CACHE_ENV", "RunStorage", "download_run", "fetch_checkpoint", "is_uri"]

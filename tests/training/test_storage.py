@@ -146,3 +146,23 @@ def test_a_resumed_checkpoint_trains_on_the_model_beside_it_once_its_run_moved(t
     meta.write_text(json.dumps({"model": "/home/ubuntu/gone/base_model", "iteration": 2}))
     with pytest.raises(ConfigError, match="is gone"):  # nothing of that name beside it: said, as before
         resumed_model(run / "checkpoint_iter_0002")
+
+
+def test_a_checkpoint_named_by_uri_is_read_from_a_copy_with_the_model_beside_it(tmp_path, monkeypatch):
+    """``--agent checkpoint:URI`` / ``drugenv serve --checkpoint URI``: the checkpoint, and the run's model folder its
+    metadata names (not the other checkpoints), copied afresh for each reader; a URI with nothing there says so."""
+    from drugenv.llm.checkpoint import follow_moved_run, require_existing
+    from drugenv.training.storage import CHECKPOINT_CACHE_ENV
+
+    monkeypatch.setenv(CHECKPOINT_CACHE_ENV, str(tmp_path / "copies"))
+    run = _stored_run(tmp_path / "bucket")
+    (run / "checkpoint_final").mkdir()
+    (run / "checkpoint_final" / "drugenv_checkpoint.json").write_text(json.dumps({"model": "/old/node/grpo_x/sft_model"}))
+    got = require_existing((run / "checkpoint_final").as_uri())
+    assert got.name == "checkpoint_final" and got.is_relative_to(tmp_path / "copies")
+    assert sorted(p.name for p in got.parent.iterdir()) == ["checkpoint_final", "sft_model"]  # not checkpoint_iter_0002
+    assert follow_moved_run("/old/node/grpo_x/sft_model", got) == str(got.parent / "sft_model")
+    again = require_existing(run.as_uri())  # a run's folder stands for its checkpoint_final, copied afresh
+    assert again.name == "checkpoint_final" and again != got
+    with pytest.raises(ConfigError, match="no checkpoint is there"):
+        require_existing((tmp_path / "bucket" / "nothing").as_uri())
