@@ -23,8 +23,9 @@ The way back: ``drugenv train --resume URI/<folder name>/checkpoint_iter_0008`` 
 ``checkpoint_final``) copies that run's folder into the new run's ``--out`` first (``download_run``), on
 whichever node the run resumes: its checkpoints, its curve and the model its adapter was trained on. And a
 checkpoint named by URI wherever one is read (``drugenv eval --agent checkpoint:URI``, ``drugenv serve
---checkpoint URI``, the Serve app's replicas) is copied, with the model folder beside it that it names, into a
-folder of this process's own first (``fetch_checkpoint``).
+--checkpoint URI``) is copied, with the model folder beside it that it names, into a folder of this process's
+own first (``fetch_checkpoint``). (``drugenv serve`` resolves the checkpoint once, where it starts, and hands
+its replicas that local copy: replicas on other nodes of a cluster would not find it.)
 """
 
 from __future__ import annotations
