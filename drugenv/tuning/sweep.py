@@ -142,10 +142,13 @@ def run_sweep(
     max_concurrent_trials: int = 1,
     base_overrides: Optional[Mapping[str, Any]] = None,
     seed: int = 0,
+    cluster_may_grow: bool = False,
 ) -> dict[str, Any]:
     """Run the Tune sweep (Ray must be initialised) and write table, plot and best config.
 
     ``base_overrides`` are merged over the sweep's ``BASE_OVERRIDES`` (e.g. a smaller budget).
+    ``cluster_may_grow``: Ray is a cluster whose autoscaler may add nodes, so a GRPO trial bigger than it is
+    now is not refused (``drugenv sweep`` inside a Ray job).
     Returns ``{"table": rows, "best": row, "files": {...}}``.
     """
     from ray import tune
@@ -158,7 +161,7 @@ def run_sweep(
     mod = load_rllib_config(cfg_path)
     if mod.ALGO == "grpo":
         return _run_grpo_sweep(sweep, mod, algo=algo, num_samples=num_samples, out=out,
-                               base_overrides=base_overrides, seed=seed)
+                               base_overrides=base_overrides, seed=seed, cluster_may_grow=cluster_may_grow)
     base = mod.merge(getattr(sweep, "BASE_OVERRIDES", {}), base_overrides or {})
     settings = mod.settings(base)
     rounds = max(1, math.ceil(int(settings["run"]["iterations"]) / max(1, int(settings["run"]["eval_interval"]))))
@@ -186,7 +189,7 @@ def run_sweep(
 
 
 def _run_grpo_sweep(sweep: ModuleType, mod: ModuleType, *, algo: str, num_samples: Optional[int], out: str | Path,
-                    base_overrides: Optional[Mapping[str, Any]], seed: int) -> dict[str, Any]:
+                    base_overrides: Optional[Mapping[str, Any]], seed: int, cluster_may_grow: bool = False) -> dict[str, Any]:
     """``Tuner(DrugGRPO, param_space=DrugGRPOConfig)`` over the sweep's GRPO search space."""
     import ray
     from ray import tune
@@ -214,7 +217,7 @@ def _run_grpo_sweep(sweep: ModuleType, mod: ModuleType, *, algo: str, num_sample
     need = resource_demand(mod.build_config(base, model_path=model), driver=True)
     have = ray.cluster_resources()
     for kind in ("CPU", "GPU"):
-        if need.get(kind, 0.0) > have.get(kind, 0.0) + 1e-9:
+        if need.get(kind, 0.0) > have.get(kind, 0.0) + 1e-9 and not cluster_may_grow:
             raise ConfigError(f"a trial of this sweep asks for {need[kind]:g} {kind}s (the driver and its env runners and "
                               f"learners) and the Ray cluster has {have.get(kind, 0):g}: lower env_runners.num_env_runners "
                               f"in the sweep file's GRPO_BASE_OVERRIDES, or start Ray with more (drugenv sweep --num-cpus)")
@@ -467,7 +470,7 @@ def check_args(args: SweepArgs) -> None:
 
 def sweep_main(args: SweepArgs) -> dict[str, Any]:
     """CLI entry: run the sweep on a local loopback Ray, print the table and where the files are."""
-    from drugenv.training.configs import init_ray
+    from drugenv.training.configs import RAY_JOINED_CLUSTER, init_ray
 
     check_args(args)
     sweep = load_sweep(args.sweep)
@@ -478,7 +481,7 @@ def sweep_main(args: SweepArgs) -> dict[str, Any]:
     try:
         res = run_sweep(sweep, algo=args.algo, num_samples=args.num_samples, out=args.out,
                         max_concurrent_trials=args.max_concurrent_trials, base_overrides=budget_overrides(args),
-                        seed=args.seed)
+                        seed=args.seed, cluster_may_grow=started == RAY_JOINED_CLUSTER)
     finally:
         if storage is not None:  # also when the sweep stopped on an error
             storage.mirror_at_exit(Path(args.out).resolve() / sweep.NAME)

@@ -166,6 +166,19 @@ def test_drugenv_commands_in_a_ray_job_use_the_cluster_not_a_ray_of_their_own(th
     assert [r["iteration"] for r in result["curve"]] == [1] and (tmp_path / "ppo" / "checkpoint_final").is_dir()
     assert not ray.is_initialized()  # train_main leaves the cluster as it found it: running, and not joined
 
+    # drugenv sweep joins too, and does not refuse a GRPO trial larger than the cluster is now.
+    from drugenv.tuning import sweep
+
+    seen = {}
+
+    def fake_run_sweep(*_, **kwargs):
+        seen.update(kwargs, nodes=len(ray.nodes()))
+        return {"table": [], "files": {}}
+
+    monkeypatch.setattr(sweep, "run_sweep", fake_run_sweep)
+    sweep.sweep_main(sweep.SweepArgs(sweep="tune_sweeps/curriculum", algo="grpo_tiny_cpu", out=str(tmp_path / "sweeps")))
+    assert seen["cluster_may_grow"] is True and seen["nodes"] == 3
+
 
 def test_a_model_folder_missing_on_an_actors_node_says_so(ray_local, tmp_path):
     """A learner or env runner on a node without the driver's disk looked for the run's SFT model there and
