@@ -4,13 +4,15 @@
 raylet and an object store of its own), so the adapter the learner pushes and the episodes the runner
 sends back travel between object stores as they do between machines. The head has no CPUs, as in
 ``cluster.yaml``: only the driver runs there. The run must be the run a single node gives for the
-same seed, and its checkpoint must restore on the other layout.
+same seed, and its checkpoint must restore on the other layout; a model folder only the driver had must
+reach the nodes through the object store; and drugenv's commands inside a Ray job must join the cluster.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,8 +33,6 @@ OBJECT_STORE_BYTES = 100 * 2**20  # Ray's floor is 75 MiB; three nodes' default 
 
 
 def _digest(folder) -> str:
-    from pathlib import Path
-
     return _read_folder(Path(folder))[0]
 
 
