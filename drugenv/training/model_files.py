@@ -2,14 +2,16 @@
 
 A GRPO run's model is often a folder on the driver's disk: its SFT warm start (under the run's folder) or a
 model built there. On a cluster whose nodes do not share that disk, a learner or env runner on another node
-found no such folder. So, on a cluster of more than one node, ``DrugGRPO.setup`` puts the folder's files in
-Ray's object store once, before any learner or env runner starts (``share_model``), and an actor whose node
-lacks the folder fetches them from there into a folder of its own node, named by the files' digest
-(``model_on_this_node``): Ray moves the object between nodes as it moves any other. A node that has the
-folder (one machine, or a disk every node mounts) reads it where it is, and nothing is copied.
+found no such folder. So, on a cluster of more than one node, ``DrugGRPO.setup`` starts a small actor on the
+driver's node before any learner or env runner starts (``share_model``). An actor whose node lacks the folder
+asks it for the folder (``model_on_this_node``): it reads the files then, once, puts them in Ray's object store,
+and the asking node copies them into a folder of its own named by the files' digest; Ray moves the object
+between nodes as it moves any other. A node that has the folder (one machine, or a disk every node mounts)
+reads it where it is: then nothing is read twice, put or copied.
 
-The object lives as long as the process that shared it (the driver, or a Tune trial), so a learner or env
-runner that Ray restarts on another node later finds it too.
+The holder lives as long as the process that shared the folder (the driver, or a Tune trial), so a learner or
+env runner that Ray restarts on another node later finds it too; it reads the folder again if its files changed
+(a new SFT warm start under the same path).
 """
 
 from __future__ import annotations
@@ -50,20 +52,32 @@ def _read_folder(folder: Path) -> tuple[str, dict[str, bytes]]:
     return h.hexdigest()[:32], files
 
 
-def _holder_class() -> Any:
-    import ray
+def _signature(folder: Path) -> list[tuple[str, int, int]]:
+    """What says a folder's files changed, without reading them: each one's path, size and modification time."""
+    return [(p.relative_to(folder).as_posix(), p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*")) if p.is_file()]
 
-    @ray.remote(num_cpus=0)
-    class ModelFolder:
-        """Holds a reference to one model folder's files in the object store (the driver owns the object)."""
 
-        def __init__(self, digest: str, wrapped: list) -> None:
-            self.digest, self.files = digest, wrapped[0]  # wrapped: a reference in a list is passed as is
+class ModelFolder:
+    """A Ray actor on the driver's node that serves one model folder of its disk, read when first asked."""
 
-        def get(self) -> tuple[str, list]:
-            return self.digest, [self.files]
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+        self._read: Optional[tuple[list, str, list]] = None  # (signature, digest, [reference to the files])
 
-    return ModelFolder
+    def get(self) -> tuple[str, list]:
+        """``(digest, [reference to {relative path: bytes}])``; the reference is wrapped so it travels as is."""
+        import ray
+
+        if not self.path.is_dir():  # removed since: what was read stays served; never an empty folder
+            if self._read is None:
+                raise FileNotFoundError(f"the run's model {self.path} is gone from the driver's node too")
+            return self._read[1], self._read[2]
+        signature = _signature(self.path)
+        if self._read is None or self._read[0] != signature:
+            digest, files = _read_folder(self.path)
+            self._read = (signature, digest, [ray.put(files)])
+        return self._read[1], self._read[2]
 
 
 def _cluster_nodes() -> int:
@@ -73,23 +87,17 @@ def _cluster_nodes() -> int:
 
 
 def share_model(path: Optional[str]) -> Optional[Any]:
-    """On a cluster of more than one node, put the model folder ``path`` in Ray's object store for the nodes
-    that lack it (driver side; returns the holder actor). Nothing for a hub id or model spec (each node reads
-    its own cache), a single node, or a folder already shared with the same files."""
+    """On a cluster of more than one node, serve the model folder ``path`` of this node's disk to the nodes that
+    lack it (driver side; returns the holder actor, pinned to this node). Nothing for a hub id or model spec (each
+    node reads its own cache) or on a single node."""
     import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     if not path or not Path(path).is_dir() or not ray.is_initialized() or _cluster_nodes() < 2:
         return None
-    name = _actor_name(path)
-    digest, files = _read_folder(Path(path))
-    try:
-        holder = ray.get_actor(name)
-        if ray.get(holder.get.remote())[0] == digest:
-            return holder
-        ray.kill(holder)  # the folder changed since (a new SFT warm start under the same path)
-    except ValueError:  # no such actor yet
-        pass
-    holder = _holder_class().options(name=name, get_if_exists=False).remote(digest, [ray.put(files)])
+    here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
+    holder = ray.remote(num_cpus=0)(ModelFolder).options(name=_actor_name(path), get_if_exists=True,
+                                                         scheduling_strategy=here).remote(str(Path(path).resolve()))
     _HOLDERS[str(path)] = holder
     return holder
 

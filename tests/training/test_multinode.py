@@ -118,7 +118,8 @@ def test_a_run_across_nodes_is_the_single_node_run_and_its_checkpoint_moves(thre
     # the object store as the run starts, and fetched by every node that lacks it, the driver's own too here.
     only_driver = tmp_path / "runs" / "sft_model"
     shutil.copytree(tiny_model_dir, only_driver)
-    share_model(str(only_driver))
+    holder = share_model(str(only_driver))
+    ray.get(holder.get.remote())  # the holder reads the folder when a node first asks for it; then it is gone here too
     shutil.rmtree(only_driver)
     fetched, fetched_adapter, _ = _train(_config_one_learner_one_runner(str(only_driver)), 2, adapter=tmp_path / "adapter_fetched")
     assert fetched == curve and all(np.array_equal(fetched_adapter[k], adapter[k]) for k in adapter)
@@ -194,3 +195,22 @@ def test_a_model_folder_missing_on_an_actors_node_says_so(ray_local, tmp_path):
         ray.get(ray.remote(lambda: model_on_this_node(gone)).remote())
     with pytest.raises(FileNotFoundError, match="is not on this node"):  # the learner's and runner's module
         DrugLLMRLModule(model_config={"model_name_or_path": gone})
+
+
+def test_the_model_holder_reads_when_asked_rereads_a_changed_folder_and_costs_nothing_on_one_node(ray_local, tmp_path):
+    from drugenv.training.model_files import ModelFolder
+
+    folder = tmp_path / "sft_model"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"layers": 2}')
+    assert share_model(str(folder)) is None  # one node: every actor reads the folder where it is
+    holder = ModelFolder(str(folder))  # the actor's class, called in this process
+    digest, (ref,) = holder.get()
+    assert ray.get(ref) == {"config.json": b'{"layers": 2}'} and holder.get()[0] == digest
+    (folder / "config.json").write_text('{"layers": 4}')  # a new warm start under the same path
+    new_digest, (new_ref,) = holder.get()
+    assert new_digest != digest and ray.get(new_ref) == {"config.json": b'{"layers": 4}'}
+    shutil.rmtree(folder)  # gone since it was read: what was read stays served, never an empty folder
+    assert holder.get()[0] == new_digest
+    with pytest.raises(FileNotFoundError, match="gone from the driver's node too"):
+        ModelFolder(str(folder)).get()
