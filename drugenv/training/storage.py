@@ -11,7 +11,9 @@ goes, as Ray Train and Tune keep trials under their ``storage_path``:
   (an S3 bucket: the instance's role or ``AWS_*`` variables).
 - When: once the run starts (``settings.json``), after every iteration (the files changed since the
   last copy: the new ``metrics.jsonl`` row, a checkpoint just written), at the end, and when the run
-  stops on an error or Ctrl-C, with what it had written by then.
+  stops on an error or Ctrl-C, with what it had written by then. The copy runs in the training loop, so
+  the first one after a GRPO run's SFT warm start, which holds that model, takes as long as the model
+  takes to upload; later ones copy a row and a checkpoint (a LoRA adapter and its optimizer state).
 - What: the folder, file for file, mirrored: a file the run rewrote is copied again, and one it
   removed (a validation-selected checkpoint replaced by a better one) is removed there too. A file
   the run never wrote is never touched, so two runs may share a prefix, each under its own name.
