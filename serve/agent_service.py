@@ -131,9 +131,17 @@ class Agent:
     def __init__(self, model: str, adapter: Optional[str] = None, temperature: float = 0.0,
                  max_new_tokens: int = DEFAULT_CHECKPOINT_MAX_NEW_TOKENS, max_batch_size: int = 16,
                  batch_wait_timeout_s: float = 0.01, torch_threads: Optional[int] = None,
-                 max_prompt_tokens: Optional[int] = None):
+                 max_prompt_tokens: Optional[int] = None, checkpoint_uri: Optional[str] = None,
+                 model_override: Optional[str] = None):
         from drugenv.llm.policy import HFPolicy, SamplingConfig
         from drugenv.llm.run_agent import model_path
+
+        if checkpoint_uri and not all(Path(p).exists() for p in (model, adapter) if p and Path(p).is_absolute()):
+            # The builder read a checkpoint named by URI into a copy on its own node, and this replica runs on
+            # another: it reads the checkpoint into a copy of its own (training.storage.fetch_checkpoint).
+            from drugenv.llm.checkpoint import resolve_adapter_checkpoint
+
+            model, adapter, _ = resolve_adapter_checkpoint(checkpoint_uri, model_override)
 
         if torch_threads:
             import torch
@@ -456,9 +464,10 @@ def build_agent_service(args: dict[str, Any]) -> Any:
     """App builder: ``serve run serve.apps:build_agent_service checkpoint=PATH`` or a config file's ``args``."""
     a = AgentServiceArgs.model_validate(args)
     model, adapter, max_new_tokens, max_prompt_tokens = resolve_agent(a)
+    uri = a.checkpoint if a.checkpoint and "://" in a.checkpoint else None  # replicas elsewhere read it themselves
     agent = Agent.options(ray_actor_options={**Agent.ray_actor_options, "num_gpus": a.num_gpus}).bind(
         model, adapter, a.temperature, max_new_tokens, a.max_batch_size, a.batch_wait_timeout_s, a.torch_threads,
-        max_prompt_tokens)
+        max_prompt_tokens, uri, a.model)
     return AgentService.bind(agent, Environment.bind(a.strict_actions), a.strict_actions)
 
 

@@ -26,8 +26,8 @@ The way back: ``drugenv train --resume URI/<folder name>/checkpoint_iter_0008`` 
 whichever node the run resumes: its checkpoints, its curve and the model its adapter was trained on. And a
 checkpoint named by URI wherever one is read (``drugenv eval --agent checkpoint:URI``, ``drugenv serve
 --checkpoint URI``) is copied, with the model folder beside it that it names, into a folder of this process's
-own first (``fetch_checkpoint``). (``drugenv serve`` resolves the checkpoint once, where it starts, and hands
-its replicas that local copy: replicas on other nodes of a cluster would not find it.)
+own first (``fetch_checkpoint``). The agent service's builder reads it so, and a replica that does not find
+the builder's copy on its node (another node of a cluster) reads the URI into a copy of its own.
 """
 
 from __future__ import annotations

@@ -1,0 +1,41 @@
+"""The agent service from a checkpoint named by URI (one a run's ``--storage`` kept): a replica that does not find
+the builder's copy on its node, as on another node of a cluster, reads the URI itself."""
+
+import shutil
+
+import httpx
+import pytest
+
+from drugenv.server.serve import free_port
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_replica_without_the_builders_copy_reads_the_checkpoint_uri_itself(tiny_checkpoint, tmp_path, monkeypatch):
+    ray = pytest.importorskip("ray")
+    from ray import serve
+
+    from drugenv.simulator.environment import DrugTargetEnvironment
+    from drugenv.training.storage import CHECKPOINT_CACHE_ENV
+    from serve.apps import build_agent_service
+
+    stored = tmp_path / "bucket" / "grpo_run" / "checkpoint_final"
+    shutil.copytree(tiny_checkpoint, stored)
+    monkeypatch.setenv(CHECKPOINT_CACHE_ENV, str(tmp_path / "copies"))  # before ray.init: the replicas inherit it
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    port = free_port()
+    try:
+        app = build_agent_service({"checkpoint": stored.as_uri(), "torch_threads": 1})
+        (builders_copy,) = (tmp_path / "copies").iterdir()
+        shutil.rmtree(builders_copy)  # the replica's node does not have it
+        serve.start(http_options={"host": "127.0.0.1", "port": port})
+        serve.run(app, name="agent", route_prefix="/")
+        body = httpx.get(f"http://127.0.0.1:{port}/health", timeout=60).json()
+        (replicas_copy,) = (tmp_path / "copies").iterdir()
+        assert body["status"] == "healthy" and body["adapter"] == str(replicas_copy / "checkpoint_final" / "adapter")
+        obs = DrugTargetEnvironment().reset(seed=0, scenario="procedural").model_dump(mode="json")
+        r = httpx.post(f"http://127.0.0.1:{port}/act", json=obs, timeout=120)
+        assert r.status_code == 200 and "action" in r.json()
+    finally:
+        serve.shutdown()
+        ray.shutdown()
