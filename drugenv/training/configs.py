@@ -128,9 +128,9 @@ def init_ray(num_cpus: int = 2) -> Optional[str]:
     loopback-only Ray of ``num_cpus`` (no dashboard). Returns ``RAY_JOINED_CLUSTER`` or ``RAY_STARTED_LOCAL``
     (either way the caller's to ``ray.shutdown()``), or None when Ray was already initialised.
 
-    A job that started a Ray of its own on its node, as this did for ``drugenv sweep`` and ``drugenv
-    train-ppo`` before, never uses the cluster's other nodes: every trial and env runner waits for the
-    driver's node."""
+    A job that started a Ray of its own on its node, as this did for ``drugenv sweep`` and ``python -m
+    drugenv.training.ppo`` before, never used the cluster's other nodes: every trial and env runner waited
+    for the driver's node."""
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # bind to 127.0.0.1, not the NIC
     # Ray runs workers (Tune trials, env runners) at nice 15 by default; on a busy shared box that
     # starves trials next to un-niced processes, so run them at the driver's priority.

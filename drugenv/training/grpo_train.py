@@ -353,8 +353,9 @@ def export_adapter(algo: Any, path: Path) -> Path:
             learner.module[DEFAULT_MODULE_ID].unwrapped().lm.save_pretrained(tmp)
             return {p.relative_to(tmp).as_posix(): p.read_bytes() for p in Path(tmp).rglob("*") if p.is_file()}
 
+    # .get() raises a learner's error; only rank 0 of several DDP learners sends files.
     saved = [files for files in (r.get() for r in algo.learner_group.foreach_learner(save)) if files is not None]
-    if not saved:  # .get() above raised a learner's error
+    if not saved:
         raise RuntimeError(f"no learner saved the adapter for {path}")
     files = saved[0]
     adapter_config = json.loads(files["adapter_config.json"])
