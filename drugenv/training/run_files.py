@@ -44,9 +44,10 @@ class RunFiles:
         self._wandb_run: Any = None
 
     def sync(self) -> None:
-        """Mirror the folder to the run's storage, if it has one (files changed since the last call)."""
+        """Mirror the folder to the run's storage, if it has one (files changed since the last call); a copy
+        that fails is a warning, and tried again at the next call (``RunStorage.try_mirror``)."""
         if self.storage is not None:
-            self.storage.mirror(self.out)
+            self.storage.try_mirror(self.out)
 
     def start(self, algo: str, settings: Mapping[str, Any], *, resumed_from: Optional[str | Path] = None) -> None:
         """``settings.json`` (with the source digest, the git commit and the checkpoint a ``--resume`` run
@@ -84,8 +85,7 @@ class RunFiles:
         if self._wandb_run is not None:
             self._wandb_run.finish()
             self._wandb_run = None
-        if self.storage is not None:
-            self.storage.mirror_at_exit(self.out)
+        self.sync()
 
     def resume_after(self, iteration: int) -> None:
         """Keep only the rows up to ``iteration`` (the checkpoint a run resumes from): resumed from an

@@ -13,7 +13,9 @@ goes, as Ray Train and Tune keep trials under their ``storage_path``:
   last copy: the new ``metrics.jsonl`` row, a checkpoint just written), at the end, and when the run
   stops on an error or Ctrl-C, with what it had written by then. The copy runs in the training loop, so
   the first one after a GRPO run's SFT warm start, which holds that model, takes as long as the model
-  takes to upload; later ones copy a row and a checkpoint (a LoRA adapter and its optimizer state).
+  takes to upload; later ones copy a row and a checkpoint (a LoRA adapter and its optimizer state). A copy
+  that fails (the storage briefly unreachable) is a warning, not the run's end: what it did not copy, the
+  next one does.
 - What: the folder, file for file, mirrored: a file the run rewrote is copied again, and one it
   removed (a validation-selected checkpoint replaced by a better one) is removed there too. A file
   the run never wrote is never touched, so two runs may share a prefix, each under its own name.
@@ -103,13 +105,17 @@ class RunStorage:
             del self._sent[rel]
         return len(changed)
 
-    def mirror_at_exit(self, local: str | Path) -> None:
-        """``mirror``, for a ``finally``: a failure to copy is a warning, so that the error that stopped the
-        run, if one did, is the one raised."""
+    def try_mirror(self, local: str | Path) -> bool:
+        """``mirror``, where a failure to copy must not stop the run: it is a warning, and the files it did not
+        copy are copied by the next call. In a training loop, a storage that is briefly unreachable costs a
+        late copy, not hours of training; in a ``finally``, the error that stopped the run stays the one
+        raised. Returns whether everything was copied."""
         try:
             self.mirror(local)
+            return True
         except Exception as e:  # noqa: BLE001 - see the docstring
-            warnings.warn(f"could not copy {local} to {self.uri}: {_one_line(e)}", stacklevel=2)
+            warnings.warn(f"could not copy {local} to {self.uri} (the next copy tries again): {_one_line(e)}", stacklevel=2)
+            return False
 
 
 def is_uri(text: str) -> bool:

@@ -484,7 +484,7 @@ def sweep_main(args: SweepArgs) -> dict[str, Any]:
                         seed=args.seed, cluster_may_grow=started == RAY_JOINED_CLUSTER)
     finally:
         if storage is not None:  # also when the sweep stopped on an error
-            storage.mirror_at_exit(Path(args.out).resolve() / sweep.NAME)
+            storage.try_mirror(Path(args.out).resolve() / sweep.NAME)
         if started:
             import ray
 

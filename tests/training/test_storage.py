@@ -70,6 +70,20 @@ def test_a_storage_that_fails_while_closing_warns_and_leaves_the_runs_own_error_
         files.close()
 
 
+def test_a_copy_that_fails_mid_run_warns_the_run_goes_on_and_the_next_copy_catches_up(tmp_path):
+    store, run = tmp_path / "store", tmp_path / "run"
+    files = RunFiles(run, storage=RunStorage.open(str(store), run.name))
+    files.start("grpo", {"seed": 0})
+    (store / run.name).rename(tmp_path / "away")  # the storage unreachable for a while
+    (store / run.name).write_text("not a folder")
+    with pytest.warns(UserWarning, match="the next copy tries again"):
+        files.log({"iteration": 1})
+    (store / run.name).unlink()
+    (tmp_path / "away").rename(store / run.name)  # back
+    files.log({"iteration": 2})
+    assert _tree(store / run.name) == _tree(run) and len((run / "metrics.jsonl").read_text().splitlines()) == 2
+
+
 @pytest.mark.parametrize("uri, says", [
     ("nosuchscheme://bucket/runs", "pyarrow cannot open it"),
     ("relative/path", "pyarrow cannot open it"),
