@@ -138,7 +138,7 @@ class Agent:
 
         if checkpoint_uri and not all(Path(p).exists() for p in (model, adapter) if p and Path(p).is_absolute()):
             # The builder read a checkpoint named by URI into a copy on its own node, and this replica runs on
-            # another: it reads the checkpoint into a copy of its own (training.storage.fetch_checkpoint).
+            # another: it reads the checkpoint into a copy of its own (drugenv.storage.fetch_checkpoint).
             from drugenv.llm.checkpoint import resolve_adapter_checkpoint
 
             model, adapter, _ = resolve_adapter_checkpoint(checkpoint_uri, model_override)

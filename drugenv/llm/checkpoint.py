@@ -31,12 +31,12 @@ ADAPTER_DIR = "adapter"
 
 def require_existing(path: str | Path, what: str = "checkpoint") -> Path:
     """``path`` as a ``Path``; ``ConfigError`` (one line: what, why, fix) when it does not exist. A URI (a
-    checkpoint a run's ``--storage`` kept) is copied here first (``training.storage.fetch_checkpoint``)."""
+    checkpoint a run's ``--storage`` kept) is copied here first (``drugenv.storage.fetch_checkpoint``)."""
     if not str(path).strip():  # Path("") is ".", which exists: "checkpoint:" would name the working directory
         raise ConfigError(f"{what} path is empty; pass a checkpoint directory a training run wrote, e.g. "
                           "runs/grpo_tiny_cpu/checkpoint_final")
     if "://" in str(path):  # kept by a run's --storage (s3://..., file://...): read from a local copy
-        from drugenv.training.storage import fetch_checkpoint
+        from drugenv.storage import fetch_checkpoint
 
         return fetch_checkpoint(str(path))
     p = Path(path).expanduser()

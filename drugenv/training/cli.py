@@ -35,7 +35,7 @@ from drugenv.cli import check_output_path
 from drugenv.errors import ConfigError
 from drugenv.simulator.environment import validated_seed
 from drugenv.training.configs import META_KEYS, RAY_STARTED_LOCAL
-from drugenv.training.storage import download_run, is_uri
+from drugenv.storage import download_run, is_uri
 
 
 @dataclass
@@ -58,7 +58,7 @@ class TrainArgs:
     storage: Optional[str] = None
     """Also keep the run folder at STORAGE/<folder name> as it is written, e.g. s3://bucket/drugenv-runs: on a
     cluster the driver's node may be gone once the run ends (any URI pyarrow opens, as Ray's storage_path, or
-    an absolute path; drugenv.training.storage)."""
+    an absolute path; drugenv.storage)."""
     wandb: bool = False
     """Log the run's settings and every iteration's row to Weights & Biases, GRPO or PPO (offline, under <out>/wandb, unless WANDB_MODE is set; `wandb sync` uploads it)."""
     progress: bool = True
@@ -591,7 +591,7 @@ def train_main(args: TrainArgs) -> dict[str, Any]:
     out = run_dir(args, module)
     storage = None
     if args.storage is not None:  # reachable and writable before Ray or a model starts
-        from drugenv.training.storage import RunStorage
+        from drugenv.storage import RunStorage
 
         storage = RunStorage.open(args.storage, out.resolve().name)
         print(f"run folder {out} mirrored to {storage.uri}")

@@ -40,7 +40,7 @@ from drugenv.llm.prompts import DEFAULT_MAX_PROMPT_TOKENS
 from drugenv.simulator.params import SimParams
 from drugenv.training import metrics as M
 from drugenv.training.run_files import CHECKPOINT_BEST, CHECKPOINT_FINAL, RunFiles
-from drugenv.training.storage import RunStorage
+from drugenv.storage import RunStorage
 
 
 # ------------------------------------------------------------------------------------- model prep
@@ -486,7 +486,7 @@ def run_grpo(
     storage: Optional[RunStorage] = None,
 ) -> dict[str, Any]:
     """Warm-start, train, evaluate and checkpoint. Ray must already be initialised. ``storage``: mirror
-    the run folder there as it is written (``training.storage``)."""
+    the run folder there as it is written (``drugenv.storage``)."""
     from tqdm.auto import tqdm
 
     t_start = time.perf_counter()

@@ -38,7 +38,7 @@ from drugenv.training.configs import RAY_STARTED_LOCAL, init_ray, load_overrides
 from drugenv.llm.checkpoint import CHECKPOINT_FINAL, CHECKPOINT_META, resolve_checkpoint_dir
 from drugenv.training.metrics import HELDOUT_PREFIX  # noqa: F401  (re-exported: the dashboard and tables read it here)
 from drugenv.training.run_files import RunFiles
-from drugenv.training.storage import RunStorage
+from drugenv.storage import RunStorage
 
 HELDOUT_SUITE = "procedural-test"
 """Every PPO run and sweep trial is scored on this suite (never on its own training reward)."""
@@ -222,7 +222,7 @@ def train_ppo(
     ``resume_from``: an algorithm checkpoint (``checkpoint_final``) to continue from; iterations
     are then counted on from the checkpoint's. ``use_wandb``: also log the run files' rows to Weights &
     Biases (with ``out_dir``). ``storage``: mirror the run files there as they are written
-    (``training.storage``, with ``out_dir``).
+    (``drugenv.storage``, with ``out_dir``).
     Returns ``{"settings", "curve", "final", "checkpoint"}`` (and ``"heuristic"``, its held-out
     metrics on the same episodes, with ``out_dir``); with ``out_dir`` also writes the run files
     (``training.run_files``). Ray must already be initialised.

@@ -13,7 +13,7 @@ its SFT model. The dashboard (``drugenv.dashboard.runs``) reads this layout. Wit
 (``drugenv train --wandb``) the same settings and rows also go to a Weights & Biases run under
 ``wandb/`` (offline unless ``WANDB_MODE`` says otherwise; ``wandb sync`` uploads it). With a
 ``RunStorage`` (``drugenv train --storage URI``) the folder is mirrored there after each of these writes
-(``drugenv.training.storage``).
+(``drugenv.storage``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any, Mapping, Optional
 from drugenv import provenance
 from drugenv.cli import write_text_atomic  # the dashboard polls run folders while runs write them
 from drugenv.llm.checkpoint import CHECKPOINT_FINAL  # a run's last checkpoint, named where checkpoints are read
-from drugenv.training.storage import RunStorage
+from drugenv.storage import RunStorage
 
 SETTINGS = "settings.json"
 METRICS = "metrics.jsonl"

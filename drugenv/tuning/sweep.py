@@ -45,7 +45,7 @@ from drugenv.cli import check_output_path, write_text_atomic  # (the dashboard r
 from drugenv.errors import ConfigError
 from drugenv.evaluation.metrics import HELDOUT_TABLE_KEYS
 from drugenv.training.metrics import HELDOUT_PREFIX
-from drugenv.training.storage import RunStorage
+from drugenv.storage import RunStorage
 
 HELDOUT_COLUMNS: tuple[str, ...] = HELDOUT_TABLE_KEYS
 """Held-out metrics every results table shows (``evaluation.metrics.HELDOUT_TABLE_KEYS``)."""
@@ -438,7 +438,7 @@ class SweepArgs:
     """CPUs Ray may use."""
     storage: Optional[str] = None
     """Also keep the sweep's folder at STORAGE/<sweep NAME> once it ends (or stops), e.g. s3://bucket/sweeps; any URI
-    pyarrow opens, or an absolute path (drugenv.training.storage)."""
+    pyarrow opens, or an absolute path (drugenv.storage)."""
 
 
 def budget_overrides(args: SweepArgs) -> dict[str, Any]:

@@ -16,7 +16,7 @@ def test_a_replica_without_the_builders_copy_reads_the_checkpoint_uri_itself(tin
     from ray import serve
 
     from drugenv.simulator.environment import DrugTargetEnvironment
-    from drugenv.training.storage import CHECKPOINT_CACHE_ENV
+    from drugenv.storage import CHECKPOINT_CACHE_ENV
     from serve.apps import build_agent_service
 
     stored = tmp_path / "bucket" / "grpo_run" / "checkpoint_final"

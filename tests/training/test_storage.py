@@ -12,7 +12,7 @@ pytest.importorskip("pyarrow")
 
 from drugenv.errors import ConfigError  # noqa: E402
 from drugenv.training.run_files import RunFiles  # noqa: E402
-from drugenv.training.storage import RunStorage  # noqa: E402
+from drugenv.storage import RunStorage  # noqa: E402
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -124,7 +124,7 @@ def _stored_run(root: Path) -> Path:
 @pytest.mark.parametrize("named", ["checkpoint", "run folder"])
 def test_resume_from_storage_copies_the_whole_run_folder_and_names_the_checkpoint(tmp_path, named):
     """``drugenv train --resume URI``: the checkpoint, and beside it what it needs (its model, its curve)."""
-    from drugenv.training.storage import download_run
+    from drugenv.storage import download_run
 
     run = _stored_run(tmp_path / "bucket")
     uri = (run / "checkpoint_iter_0002").as_uri() if named == "checkpoint" else run.as_uri()
@@ -134,7 +134,7 @@ def test_resume_from_storage_copies_the_whole_run_folder_and_names_the_checkpoin
 
 
 def test_resume_from_storage_refuses_a_full_out_and_an_empty_place(tmp_path):
-    from drugenv.training.storage import download_run
+    from drugenv.storage import download_run
 
     run = _stored_run(tmp_path / "bucket")
     (tmp_path / "full").mkdir()
@@ -166,7 +166,7 @@ def test_a_checkpoint_named_by_uri_is_read_from_a_copy_with_the_model_beside_it(
     """``--agent checkpoint:URI`` / ``drugenv serve --checkpoint URI``: the checkpoint, and the run's model folder its
     metadata names (not the other checkpoints), copied afresh for each reader; a URI with nothing there says so."""
     from drugenv.llm.checkpoint import follow_moved_run, require_existing
-    from drugenv.training.storage import CHECKPOINT_CACHE_ENV
+    from drugenv.storage import CHECKPOINT_CACHE_ENV
 
     monkeypatch.setenv(CHECKPOINT_CACHE_ENV, str(tmp_path / "copies"))
     run = _stored_run(tmp_path / "bucket")

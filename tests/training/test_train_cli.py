@@ -57,7 +57,7 @@ def _optimizer_step(checkpoint: Path) -> float:
 
 @pytest.mark.slow
 def test_train_checkpoint_resume_and_adapter(tmp_path, monkeypatch):
-    monkeypatch.setenv("DRUGENV_CHECKPOINT_CACHE", str(tmp_path / "checkpoint_copies"))  # training.storage.CHECKPOINT_CACHE_ENV
+    monkeypatch.setenv("DRUGENV_CHECKPOINT_CACHE", str(tmp_path / "checkpoint_copies"))  # drugenv.storage.CHECKPOINT_CACHE_ENV
     out = tmp_path / "run"
     train_main(TrainArgs(config=str(ROOT / "rllib_configs/grpo_tiny_cpu.py"), set=[*TINY, "run.iterations=2"],
                          out=str(out), no_sft=True, progress=False, storage=(tmp_path / "bucket").as_uri()))

@@ -30,7 +30,7 @@ def test_config_settings_merge_and_validate():
 
 
 def test_train_checkpoint_and_eval(local_ray, tmp_path, tiny):
-    from drugenv.training.storage import RunStorage
+    from drugenv.storage import RunStorage
 
     mod = load_rllib_config(REPO / "rllib_configs" / "ppo_vector")
     overrides = {**tiny, "run": {**tiny["run"], "iterations": 2}}
