@@ -57,7 +57,20 @@ class DrugGRPO(Algorithm):
     def setup(self, config: DrugGRPOConfig) -> None:
         # Before any learner or env runner starts: on a cluster, the nodes without the model's folder fetch it.
         share_model(config.model_name_or_path)
-        super().setup(config)
+        try:
+            super().setup(config)
+        except IndexError:
+            # RLlib, told to restart failed env runners, only logs why each one failed to start, then fails on
+            # its own IndexError reading the spaces of a runner that is not there: raise the first runner's error.
+            group = getattr(self, "env_runner_group", None)
+            actors = list(group._worker_manager.actors().values()) if group is not None else []
+            if not actors or group.num_healthy_remote_workers() > 0:
+                raise
+            try:
+                ray.get(actors[0].__ray_ready__.remote())
+            except ray.exceptions.RayActorError as e:
+                raise RuntimeError(f"no env runner started; the first one's error: {e}") from None
+            raise
 
     @override(Algorithm)
     def training_step(self) -> None:

@@ -184,8 +184,8 @@ def test_drugenv_commands_in_a_ray_job_use_the_cluster_not_a_ray_of_their_own(th
 def test_a_model_folder_missing_on_an_actors_node_says_so(ray_local, tmp_path):
     """A learner or env runner on a node without the driver's disk looked for the run's SFT model there and
     got transformers' "Repo id must be in the form ..." (it took the path for a hub id). Both now call
-    ``model_on_this_node`` first. (RLlib, told to tolerate runner failures as GRPO's config is, logs a
-    runner's error and then fails on its own ``IndexError``: the line above that traceback says why.)"""
+    ``model_on_this_node`` first. (RLlib, told to restart failed runners as GRPO's config is, only logs a
+    runner's error and then fails on its own ``IndexError``; ``DrugGRPO.setup`` raises the runner's error.)"""
     from drugenv.training.rl_module import DrugLLMRLModule, model_on_this_node
 
     gone = str(tmp_path / "runs" / "grpo" / "sft_model")
@@ -195,6 +195,8 @@ def test_a_model_folder_missing_on_an_actors_node_says_so(ray_local, tmp_path):
         ray.get(ray.remote(lambda: model_on_this_node(gone)).remote())
     with pytest.raises(FileNotFoundError, match="is not on this node"):  # the learner's and runner's module
         DrugLLMRLModule(model_config={"model_name_or_path": gone})
+    with pytest.raises(RuntimeError, match="(?s)no env runner started; the first one's error: .*" + says):
+        _config(gone).env_runners(num_env_runners=1).build_algo()
 
 
 def test_the_model_holder_reads_when_asked_rereads_a_changed_folder_and_costs_nothing_on_one_node(ray_local, tmp_path):
