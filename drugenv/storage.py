@@ -46,6 +46,24 @@ def _one_line(e: BaseException) -> str:
     return " ".join(str(e).split()) or type(e).__name__
 
 
+_URI_FORMS = "s3://bucket/prefix, gs://bucket/prefix, file:///path or an absolute path"
+
+
+def _open_uri(uri: str, what: str) -> tuple[Any, str]:
+    """``(pyarrow filesystem, path in it)`` for ``uri``; ``ConfigError`` starting with ``what`` (the flag and its
+    value) when pyarrow is missing or cannot open it. The one place every reader and writer here opens a URI."""
+    try:
+        import pyarrow.fs
+    except ModuleNotFoundError:
+        raise ConfigError(f"{what}: reading or writing a URI needs pyarrow; install it with: "
+                          "pip install 'drugenv[train]'") from None
+    try:
+        filesystem, path = pyarrow.fs.FileSystem.from_uri(uri)
+    except (ValueError, TypeError, OSError) as e:
+        raise ConfigError(f"{what}: pyarrow cannot open it ({_one_line(e)}); give {_URI_FORMS}") from None
+    return filesystem, path.rstrip("/")
+
+
 class RunStorage:
     """Mirrors one run folder to ``uri/<name>`` (``mirror``). Make one with ``RunStorage.open``."""
 
@@ -60,16 +78,10 @@ class RunStorage:
     def open(cls, uri: str, name: str) -> "RunStorage":
         """The storage for the run folder ``name`` under ``uri``, checked by writing and removing a probe
         file there; ``ConfigError`` when pyarrow cannot open the URI or write to it."""
-        import pyarrow.fs
-
         if not uri or not name:
-            raise ConfigError(f"--storage {uri!r}: give a URI (s3://bucket/prefix, gs://..., file:///path) or an absolute path")
-        try:
-            filesystem, root = pyarrow.fs.FileSystem.from_uri(uri)
-        except (ValueError, TypeError, OSError) as e:
-            raise ConfigError(f"--storage {uri}: pyarrow cannot open it ({_one_line(e)}); "
-                              "give s3://bucket/prefix, gs://bucket/prefix, file:///path or an absolute path") from None
-        root = f"{root.rstrip('/')}/{name}" if root.rstrip("/") else name
+            raise ConfigError(f"--storage {uri!r}: give a URI ({_URI_FORMS})")
+        filesystem, root = _open_uri(uri, f"--storage {uri}")
+        root = f"{root}/{name}" if root else name
         storage = cls(filesystem, root, f"{uri.rstrip('/')}/{name}")
         probe = f"{root}/.drugenv-storage-probe-{uuid.uuid4().hex}"
         try:
@@ -127,14 +139,10 @@ def download_run(uri: str, local: str | Path) -> Path:
     """Copy the run folder at ``uri``, or the run folder of the checkpoint ``uri`` names (a ``checkpoint_*``
     folder), into ``local``, which must be empty or absent; returns the local copy of what ``uri`` named.
     ``ConfigError`` when pyarrow cannot open ``uri``, nothing is there, or ``local`` already holds files."""
+    filesystem, path = _open_uri(uri, f"--resume {uri}")
     import pyarrow.fs
 
     local = Path(local).resolve()
-    try:
-        filesystem, path = pyarrow.fs.FileSystem.from_uri(uri)
-    except (ValueError, TypeError, OSError) as e:
-        raise ConfigError(f"--resume {uri}: pyarrow cannot open it ({_one_line(e)})") from None
-    path = path.rstrip("/")
     run, _, name = path.rpartition("/")
     if not name.startswith("checkpoint_"):  # the run's folder itself: the run resumes from its checkpoint_final
         run, name = path, ""
@@ -168,19 +176,15 @@ def fetch_checkpoint(uri: str) -> Path:
     import os
     import tempfile
 
-    try:
-        import pyarrow.fs
-    except ModuleNotFoundError:
-        raise ConfigError(f"{uri}: reading a checkpoint from a URI needs pyarrow; install it with: "
-                          "pip install 'drugenv[train]'") from None
+    filesystem, path = _open_uri(uri, uri)
+    import pyarrow.fs
+
     from drugenv.llm.checkpoint import CHECKPOINT_FINAL, CHECKPOINT_META
 
     try:
-        filesystem, path = pyarrow.fs.FileSystem.from_uri(uri)
-        path = path.rstrip("/")
         info = filesystem.get_file_info(path)
-    except (ValueError, TypeError, OSError) as e:
-        raise ConfigError(f"{uri}: pyarrow cannot open it ({_one_line(e)})") from None
+    except OSError as e:
+        raise ConfigError(f"{uri}: cannot read it ({_one_line(e)})") from None
     if info.type != pyarrow.fs.FileType.Directory:
         raise ConfigError(f"{uri}: no checkpoint is there; pass the URI of a checkpoint folder a run's --storage kept, "
                           "e.g. s3://bucket/drugenv-runs/grpo_tiny_cpu/checkpoint_final")

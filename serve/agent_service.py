@@ -47,6 +47,7 @@ from drugenv.server.app import harden_json_api
 from drugenv.simulator.reward import terminal_reward
 from drugenv.server.protocol import MAX_SEED
 from drugenv.simulator.params import SimParams
+from drugenv.storage import is_uri
 
 GENE_SEARCH_SEEDS = 20_000
 """How many procedural seeds from ``seed`` on are searched for a requested gene / indication."""
@@ -464,7 +465,7 @@ def build_agent_service(args: dict[str, Any]) -> Any:
     """App builder: ``serve run serve.apps:build_agent_service checkpoint=PATH`` or a config file's ``args``."""
     a = AgentServiceArgs.model_validate(args)
     model, adapter, max_new_tokens, max_prompt_tokens = resolve_agent(a)
-    uri = a.checkpoint if a.checkpoint and "://" in a.checkpoint else None  # replicas elsewhere read it themselves
+    uri = a.checkpoint if a.checkpoint and is_uri(a.checkpoint) else None  # replicas elsewhere read it themselves
     agent = Agent.options(ray_actor_options={**Agent.ray_actor_options, "num_gpus": a.num_gpus}).bind(
         model, adapter, a.temperature, max_new_tokens, a.max_batch_size, a.batch_wait_timeout_s, a.torch_threads,
         max_prompt_tokens, uri, a.model)

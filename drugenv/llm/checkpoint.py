@@ -22,6 +22,7 @@ from typing import Any, Mapping, Optional
 
 from drugenv.errors import ConfigError
 from drugenv.llm.prompts import DEFAULT_MAX_PROMPT_TOKENS
+from drugenv.storage import fetch_checkpoint, is_uri
 
 CHECKPOINT_META = "drugenv_checkpoint.json"
 """The metadata file of a GRPO checkpoint (``algo``, ``model``, ``settings``, ``iteration``)."""
@@ -35,9 +36,7 @@ def require_existing(path: str | Path, what: str = "checkpoint") -> Path:
     if not str(path).strip():  # Path("") is ".", which exists: "checkpoint:" would name the working directory
         raise ConfigError(f"{what} path is empty; pass a checkpoint directory a training run wrote, e.g. "
                           "runs/grpo_tiny_cpu/checkpoint_final")
-    if "://" in str(path):  # kept by a run's --storage (s3://..., file://...): read from a local copy
-        from drugenv.storage import fetch_checkpoint
-
+    if is_uri(str(path)):  # kept by a run's --storage (s3://..., file://...): read from a local copy
         return fetch_checkpoint(str(path))
     p = Path(path).expanduser()
     if not p.exists():
