@@ -8,7 +8,9 @@ goes, as Ray Train and Tune keep trials under their ``storage_path``:
 - ``URI`` is anything ``pyarrow.fs.FileSystem.from_uri`` opens, as for Ray's ``storage_path``:
   ``s3://bucket/prefix``, ``gs://bucket/prefix``, ``hdfs://...``, ``file:///path``, or an absolute
   path (an NFS mount the nodes share). Credentials come from the node, as for any pyarrow client
-  (an S3 bucket: the instance's role or ``AWS_*`` variables).
+  (an S3 bucket: the instance's role or ``AWS_*`` variables). An S3-compatible store (MinIO, Ceph) is named by
+  ``AWS_ENDPOINT_URL`` or in the URI's query (``s3://bucket/runs?endpoint_override=host:9000&scheme=http``);
+  the run's own URI puts its folder's name before that query.
 - When: once the run starts (``settings.json``), after every iteration (the files changed since the
   last copy: the new ``metrics.jsonl`` row, a checkpoint just written), at the end, and when the run
   stops on an error or Ctrl-C, with what it had written by then. The copy runs in the training loop, so
@@ -64,6 +66,17 @@ def _open_uri(uri: str, what: str) -> tuple[Any, str]:
     return filesystem, path.rstrip("/")
 
 
+def _joined(uri: str, name: str) -> str:
+    """``uri`` with ``/name`` added to its path, before any query (``s3://bucket/runs?endpoint_override=...``: an
+    S3-compatible store's address travels in the query, and the folder's name belongs in front of it)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(uri)
+    if not parts.scheme or len(parts.scheme) == 1:  # a path (a Windows drive letter parses as a scheme)
+        return f"{uri.rstrip('/')}/{name}"
+    return urlunsplit(parts._replace(path=f"{parts.path.rstrip('/')}/{name}"))
+
+
 class RunStorage:
     """Mirrors one run folder to ``uri/<name>`` (``mirror``). Make one with ``RunStorage.open``."""
 
@@ -82,7 +95,7 @@ class RunStorage:
             raise ConfigError(f"--storage {uri!r}: give a URI ({_URI_FORMS})")
         filesystem, root = _open_uri(uri, f"--storage {uri}")
         root = f"{root}/{name}" if root else name
-        storage = cls(filesystem, root, f"{uri.rstrip('/')}/{name}")
+        storage = cls(filesystem, root, _joined(uri, name))
         probe = f"{root}/.drugenv-storage-probe-{uuid.uuid4().hex}"
         try:
             filesystem.create_dir(root, recursive=True)

@@ -24,3 +24,48 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     if missing is not None:
         report.outcome = "skipped"
         report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: needs an extra this install lacks: {missing}")
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """A real S3 API on 127.0.0.1 (moto's server: what an S3-compatible store such as MinIO serves), started
+    once for the session and stopped after it; its URL, ``http://127.0.0.1:PORT``."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint, monkeypatch) -> str:
+    """``s3://NAME``, a new empty bucket on ``s3_endpoint``, and this process's AWS settings pointed at it the
+    way a user points pyarrow at an S3-compatible store (``AWS_ENDPOINT_URL`` and key variables), restored after
+    the test. Only this process sees them: a Ray worker started before the test does not."""
+    import uuid
+
+    import pyarrow.fs
+
+    for var, value in {"AWS_ENDPOINT_URL": s3_endpoint, "AWS_ACCESS_KEY_ID": "drugenv-test",
+                       "AWS_SECRET_ACCESS_KEY": "drugenv-test", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(var, value)
+    name = f"drugenv-{uuid.uuid4().hex[:12]}"
+    pyarrow.fs.S3FileSystem(endpoint_override=s3_endpoint, allow_bucket_creation=True).create_dir(name)
+    return f"s3://{name}"
+
+
+def stored_tree(uri: str) -> dict[str, bytes]:
+    """Every file under ``uri`` (any URI pyarrow opens), by its path relative to ``uri``: what a storage holds,
+    read back through its own API rather than through a local disk."""
+    import pyarrow.fs
+
+    filesystem, root = pyarrow.fs.FileSystem.from_uri(uri)
+    root = root.rstrip("/")
+    tree = {}
+    for info in filesystem.get_file_info(pyarrow.fs.FileSelector(root, recursive=True)):
+        if info.type == pyarrow.fs.FileType.File:
+            with filesystem.open_input_stream(info.path) as f:
+                tree[info.path[len(root) + 1:]] = f.read()
+    return tree

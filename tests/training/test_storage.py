@@ -180,3 +180,80 @@ def test_a_checkpoint_named_by_uri_is_read_from_a_copy_with_the_model_beside_it(
     assert again.name == "checkpoint_final" and again != got
     with pytest.raises(ConfigError, match="no checkpoint is there"):
         require_existing((tmp_path / "bucket" / "nothing").as_uri())
+
+
+# --- S3: a real S3 API on 127.0.0.1 (tests/conftest.py's s3_bucket), the store cluster.yaml's submit line names ---
+
+
+def test_a_run_folder_is_mirrored_to_an_s3_bucket_and_a_stopped_run_keeps_its_checkpoint_there(tmp_path, s3_bucket):
+    from tests.conftest import stored_tree
+
+    run = tmp_path / "runs" / "grpo_tiny_cpu"
+    files = RunFiles(run, storage=RunStorage.open(f"{s3_bucket}/drugenv-runs", run.name))
+    assert files.storage.uri == f"{s3_bucket}/drugenv-runs/grpo_tiny_cpu" and stored_tree(files.storage.uri) == {}
+    files.start("grpo", {"seed": 0})
+    assert json.loads(stored_tree(files.storage.uri)["settings.json"])["seed"] == 0
+    with pytest.raises(KeyboardInterrupt):
+        try:
+            files.log({"iteration": 1})
+            (run / "checkpoint_best").mkdir()
+            (run / "checkpoint_best" / "adapter.bin").write_bytes(b"\x00lora" * 4096)
+            files.log({"iteration": 2})
+            (run / "checkpoint_best" / "adapter.bin").unlink()  # replaced by a better one: removed there too
+            (run / "checkpoint_best" / "module.bin").write_bytes(b"better")
+            raise KeyboardInterrupt  # Ctrl-C in iteration 3, after its checkpoint
+        finally:
+            files.close()
+    assert stored_tree(files.storage.uri) == _tree(run)
+    assert files.storage.mirror(run) == 0  # nothing changed since: nothing sent
+
+
+def test_a_run_is_resumed_and_its_checkpoint_read_back_from_an_s3_bucket(tmp_path, s3_bucket, monkeypatch):
+    import pyarrow.fs
+
+    from drugenv.llm.checkpoint import follow_moved_run, require_existing
+    from drugenv.storage import CHECKPOINT_CACHE_ENV, download_run
+
+    run = _stored_run(tmp_path / "gone_node")
+    (run / "checkpoint_final").mkdir()
+    (run / "checkpoint_final" / "drugenv_checkpoint.json").write_text(json.dumps({"model": str(run / "sft_model")}))
+    pyarrow.fs.copy_files(str(run), f"{s3_bucket}/drugenv-runs/grpo_x")  # as the run's --storage left it
+
+    got = download_run(f"{s3_bucket}/drugenv-runs/grpo_x/checkpoint_iter_0002", tmp_path / "new_node" / "run")
+    assert got == (tmp_path / "new_node" / "run" / "checkpoint_iter_0002").resolve()
+    assert _tree(tmp_path / "new_node" / "run") == _tree(run)
+
+    monkeypatch.setenv(CHECKPOINT_CACHE_ENV, str(tmp_path / "copies"))
+    kept = require_existing(f"{s3_bucket}/drugenv-runs/grpo_x")  # drugenv eval --agent checkpoint:s3://...
+    assert kept.name == "checkpoint_final" and sorted(p.name for p in kept.parent.iterdir()) == ["checkpoint_final", "sft_model"]
+    assert follow_moved_run(str(run / "sft_model"), kept) == str(kept.parent / "sft_model")
+
+
+def test_an_s3_compatible_store_named_in_the_uri_keeps_its_address_behind_the_folder_name(tmp_path, s3_bucket, monkeypatch):
+    """MinIO and the like are named in the URI's query (pyarrow's ``endpoint_override``): the run's URI, which the run
+    prints and ``--resume`` takes back, puts the folder's name before the query, not after it."""
+    from drugenv.storage import download_run
+
+    endpoint = os.environ.pop("AWS_ENDPOINT_URL")  # the address in the URI alone
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    query = f"?endpoint_override={endpoint.removeprefix('http://')}&scheme=http"
+    run = tmp_path / "ppo_vector"
+    (run / "checkpoint_final").mkdir(parents=True)
+    (run / "checkpoint_final" / "algorithm_state.pkl").write_bytes(b"state")
+    storage = RunStorage.open(f"{s3_bucket}/runs{query}", run.name)
+    assert storage.uri == f"{s3_bucket}/runs/ppo_vector{query}"
+    assert storage.mirror(run) == 1
+    back = download_run(f"{s3_bucket}/runs/ppo_vector/checkpoint_final{query}", tmp_path / "back")
+    assert back.name == "checkpoint_final" and _tree(tmp_path / "back") == _tree(run)
+
+
+def test_a_missing_bucket_or_an_unreachable_store_is_one_config_error(s3_bucket, monkeypatch):
+    with pytest.raises(ConfigError, match=r"cannot write to s3://no-such-bucket-here/runs/run \(Bucket 'no-such-bucket-here' not found"):
+        RunStorage.open("s3://no-such-bucket-here/runs", "run")
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{s.getsockname()[1]}")
+        with pytest.raises(ConfigError, match=rf"--storage {s3_bucket}/runs: cannot write to {s3_bucket}/runs/run \(.*connect"):
+            RunStorage.open(f"{s3_bucket}/runs", "run")

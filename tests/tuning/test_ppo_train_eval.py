@@ -29,12 +29,14 @@ def test_config_settings_merge_and_validate():
     assert cfg.lr == 1e-3 and cfg.num_env_runners == 0
 
 
-def test_train_checkpoint_and_eval(local_ray, tmp_path, tiny):
-    from drugenv.storage import RunStorage
+def test_train_checkpoint_and_eval(local_ray, tmp_path, tiny, s3_bucket, monkeypatch):
+    from drugenv.evaluation.cli import make_policy
+    from drugenv.storage import CHECKPOINT_CACHE_ENV, RunStorage
+    from tests.conftest import stored_tree
 
     mod = load_rllib_config(REPO / "rllib_configs" / "ppo_vector")
     overrides = {**tiny, "run": {**tiny["run"], "iterations": 2}}
-    storage = RunStorage.open((tmp_path / "bucket").as_uri(), "ppo")  # drugenv train --storage file://.../bucket
+    storage = RunStorage.open(f"{s3_bucket}/runs", "ppo")  # drugenv train --storage s3://BUCKET/runs
     res = train_ppo(mod, overrides, tmp_path / "ppo", progress=False, storage=storage)
     assert [r["iteration"] for r in res["curve"]] == [1, 2]
     assert set(METRIC_KEYS) <= set(res["final"]) and 0.0 <= res["final"]["decision_accuracy"] <= 1.0
@@ -58,11 +60,11 @@ def test_train_checkpoint_and_eval(local_ray, tmp_path, tiny):
     # The restored module acts exactly like the trained one on the held-out episodes.
     again = heldout_eval(policy, episodes=8, seed=0)
     assert again == pytest.approx(res["final"], nan_ok=True)
-    # The storage holds the run file for file, and its checkpoint is the same agent.
-    stored = tmp_path / "bucket" / "ppo"
-    tree = lambda root: {p.relative_to(root): p.read_bytes() for p in root.rglob("*") if p.is_file()}  # noqa: E731
-    assert tree(stored) == tree(out) and (stored / "checkpoint_final").is_dir()
-    assert heldout_eval(load_ppo_checkpoint_policy(stored / "checkpoint_final"), episodes=8, seed=0) == again
+    # The bucket holds the run file for file, and its checkpoint, read back by URI, is the same agent.
+    assert stored_tree(f"{s3_bucket}/runs/ppo") == {p.relative_to(out).as_posix(): p.read_bytes()
+                                                    for p in out.rglob("*") if p.is_file()}
+    monkeypatch.setenv(CHECKPOINT_CACHE_ENV, str(tmp_path / "checkpoint_copies"))
+    assert heldout_eval(make_policy(f"checkpoint:{s3_bucket}/runs/ppo"), episodes=8, seed=0) == again
 
 
 def test_resume_from_a_run_folder_keeps_its_network_and_records_the_checkpoint(local_ray, tmp_path, tiny):
