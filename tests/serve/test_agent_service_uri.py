@@ -1,5 +1,5 @@
-"""The agent service from a checkpoint named by URI (one a run's ``--storage`` kept): a replica that does not find
-the builder's copy on its node, as on another node of a cluster, reads the URI itself."""
+"""The agent service from a checkpoint named by URI (one a run's ``--storage`` kept in an S3 bucket): a replica that
+does not find the builder's copy on its node, as on another node of a cluster, reads the URI itself."""
 
 import shutil
 
@@ -11,21 +11,24 @@ from drugenv.server.serve import free_port
 pytestmark = pytest.mark.slow
 
 
-def test_a_replica_without_the_builders_copy_reads_the_checkpoint_uri_itself(tiny_checkpoint, tmp_path, monkeypatch):
+def test_a_replica_without_the_builders_copy_reads_the_checkpoint_uri_itself(tiny_checkpoint, tmp_path, monkeypatch,
+                                                                             s3_bucket):
     ray = pytest.importorskip("ray")
+    import pyarrow.fs
     from ray import serve
 
     from drugenv.simulator.environment import DrugTargetEnvironment
     from drugenv.storage import CHECKPOINT_CACHE_ENV
     from serve.apps import build_agent_service
 
-    stored = tmp_path / "bucket" / "grpo_run" / "checkpoint_final"
-    shutil.copytree(tiny_checkpoint, stored)
-    monkeypatch.setenv(CHECKPOINT_CACHE_ENV, str(tmp_path / "copies"))  # before ray.init: the replicas inherit it
+    stored = f"{s3_bucket}/drugenv-runs/grpo_run/checkpoint_final"
+    pyarrow.fs.copy_files(str(tiny_checkpoint), stored)
+    # Before ray.init: the replicas inherit it, and s3_bucket's AWS settings, as a node's role would give them.
+    monkeypatch.setenv(CHECKPOINT_CACHE_ENV, str(tmp_path / "copies"))
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     port = free_port()
     try:
-        app = build_agent_service({"checkpoint": stored.as_uri(), "torch_threads": 1})
+        app = build_agent_service({"checkpoint": stored, "torch_threads": 1})
         (builders_copy,) = (tmp_path / "copies").iterdir()
         shutil.rmtree(builders_copy)  # the replica's node does not have it
         serve.start(http_options={"host": "127.0.0.1", "port": port})
