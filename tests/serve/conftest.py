@@ -7,6 +7,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Callable, Optional
 
 import pytest
 
@@ -21,13 +22,16 @@ def serve_process_env() -> dict:
     return {**os.environ, "HF_HUB_OFFLINE": "1", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
 
 
-def wait_healthy(proc: subprocess.Popen, url: str, timeout: float = 300) -> dict:
-    """``url``'s /health answer, once it answers 200 (fails if ``proc`` exits first)."""
+def wait_healthy(proc: Optional[subprocess.Popen], url: str, timeout: float = 300,
+                 check: Optional[Callable[[], None]] = None) -> dict:
+    """``url``'s /health answer, once it answers 200 (fails if ``proc`` exits first, or when ``check`` raises)."""
     import httpx
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        assert proc.poll() is None, f"the server exited early with {proc.returncode}"
+        assert proc is None or proc.poll() is None, f"the server exited early with {proc.returncode}"
+        if check is not None:
+            check()
         try:
             r = httpx.get(f"{url}/health", timeout=10)
             if r.status_code == 200:

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from drugenv.server.serve import free_port
-from tests.serve.conftest import ROOT, serve_process_env
+from tests.serve.conftest import ROOT, serve_process_env, wait_healthy
 
 pytestmark = pytest.mark.slow
 yaml = pytest.importorskip("yaml")
@@ -19,24 +19,12 @@ ray = pytest.importorskip("ray")
 OBJECT_STORE_BYTES = 100 * 1024**2
 
 
-def _wait_healthy(url: str, timeout: float = 300) -> dict:
-    """``url``'s /health answer once it is 200; fails at once, with Serve's message, when the app's deploy failed."""
-    import time
-
+def _deploy_not_failed() -> None:
+    """Fails at once, with Serve's message, when the app's deploy failed (rather than after ``wait_healthy``'s timeout)."""
     from ray import serve
 
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        app = serve.status().applications.get("agent")
-        assert app is None or app.status != "DEPLOY_FAILED", app.message
-        try:
-            r = httpx.get(f"{url}/health", timeout=10)
-            if r.status_code == 200:
-                return r.json()
-        except httpx.HTTPError:
-            pass
-        time.sleep(2)
-    raise TimeoutError(f"{url}/health did not answer in {timeout}s")
+    app = serve.status().applications.get("agent")
+    assert app is None or app.status != "DEPLOY_FAILED", app.message
 
 
 def test_the_cluster_config_serves_the_agent_from_a_bucket_on_a_worker_node(tiny_checkpoint, tmp_path, s3_bucket,
@@ -81,7 +69,7 @@ def test_the_cluster_config_serves_the_agent_from_a_bucket_on_a_worker_node(tiny
                                    str(tmp_path / "agent.yaml")], cwd=tmp_path, capture_output=True, text=True, timeout=120)
         assert deployed.returncode == 0, deployed.stderr[-2000:]
 
-        health = _wait_healthy(f"http://127.0.0.1:{port}")
+        health = wait_healthy(None, f"http://127.0.0.1:{port}", check=_deploy_not_failed)
         assert health["status"] == "healthy" and Path(health["adapter"]).is_relative_to(tmp_path / "copies")
         obs = DrugTargetEnvironment().reset(seed=0, scenario="procedural").model_dump(mode="json")
         r = httpx.post(f"http://127.0.0.1:{port}/act", json=obs, timeout=120)
