@@ -10,7 +10,9 @@ goes, as Ray Train and Tune keep trials under their ``storage_path``:
   path (an NFS mount the nodes share). Credentials come from the node, as for any pyarrow client
   (an S3 bucket: the instance's role or ``AWS_*`` variables). An S3-compatible store (MinIO, Ceph) is named by
   ``AWS_ENDPOINT_URL`` or in the URI's query (``s3://bucket/runs?endpoint_override=host:9000&scheme=http``);
-  the run's own URI puts its folder's name before that query.
+  the run's own URI puts its folder's name before that query. Credentials belong to the node (its role, ``AWS_*``
+  variables): a secret key in the URI (``s3://KEY_ID:SECRET@bucket/prefix``) is shown as ``***`` in what DrugEnv
+  prints, but Ray keeps a job's command line and a Serve config's arguments as they are.
 - When: once the run starts (``settings.json``), after every iteration (the files changed since the
   last copy: the new ``metrics.jsonl`` row, a checkpoint just written), at the end, and when the run
   stops on an error or Ctrl-C, with what it had written by then. The copy runs in the training loop, so
@@ -62,8 +64,22 @@ def _open_uri(uri: str, what: str) -> tuple[Any, str]:
     try:
         filesystem, path = pyarrow.fs.FileSystem.from_uri(uri)
     except (ValueError, TypeError, OSError) as e:
-        raise ConfigError(f"{what}: pyarrow cannot open it ({_one_line(e)}); give {_URI_FORMS}") from None
+        why = _one_line(e).replace(uri, shown(uri))
+        raise ConfigError(f"{what}: pyarrow cannot open it ({why}); give {_URI_FORMS}") from None
     return filesystem, path.rstrip("/")
+
+
+def shown(uri: str) -> str:
+    """``uri`` as DrugEnv prints it and says it in an error or a warning: the secret key of an S3 URI that carries its
+    credentials (``s3://KEY_ID:SECRET@bucket/prefix``, as pyarrow reads them) replaced by ``***``, so that no log
+    line holds it."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    user, _, host = parts.netloc.rpartition("@")
+    return urlunsplit(parts._replace(netloc=f"{user.split(':', 1)[0]}:***@{host}"))
 
 
 def _joined(uri: str, name: str) -> str:
@@ -93,7 +109,7 @@ class RunStorage:
         file there; ``ConfigError`` when pyarrow cannot open the URI or write to it."""
         if not uri or not name:
             raise ConfigError(f"--storage {uri!r}: give a URI ({_URI_FORMS})")
-        filesystem, root = _open_uri(uri, f"--storage {uri}")
+        filesystem, root = _open_uri(uri, f"--storage {shown(uri)}")
         root = f"{root}/{name}" if root else name
         storage = cls(filesystem, root, _joined(uri, name))
         probe = f"{root}/.drugenv-storage-probe-{uuid.uuid4().hex}"
@@ -103,7 +119,7 @@ class RunStorage:
                 f.write(b"drugenv")
             filesystem.delete_file(probe)
         except (OSError, ValueError) as e:
-            raise ConfigError(f"--storage {uri}: cannot write to {storage.uri} ({_one_line(e)})") from None
+            raise ConfigError(f"--storage {shown(uri)}: cannot write to {shown(storage.uri)} ({_one_line(e)})") from None
         return storage
 
     def mirror(self, local: str | Path) -> int:
@@ -139,7 +155,7 @@ class RunStorage:
             self.mirror(local)
             return True
         except Exception as e:  # noqa: BLE001 - see the docstring
-            warnings.warn(f"could not copy {local} to {self.uri} (the next copy tries again): {_one_line(e)}", stacklevel=2)
+            warnings.warn(f"could not copy {local} to {shown(self.uri)} (the next copy tries again): {_one_line(e)}", stacklevel=2)
             return False
 
 
@@ -152,7 +168,7 @@ def download_run(uri: str, local: str | Path) -> Path:
     """Copy the run folder at ``uri``, or the run folder of the checkpoint ``uri`` names (a ``checkpoint_*``
     folder), into ``local``, which must be empty or absent; returns the local copy of what ``uri`` named.
     ``ConfigError`` when pyarrow cannot open ``uri``, nothing is there, or ``local`` already holds files."""
-    filesystem, path = _open_uri(uri, f"--resume {uri}")
+    filesystem, path = _open_uri(uri, f"--resume {shown(uri)}")
     import pyarrow.fs
 
     local = Path(local).resolve()
@@ -162,15 +178,15 @@ def download_run(uri: str, local: str | Path) -> Path:
     try:
         kind = filesystem.get_file_info(path).type
     except OSError as e:
-        raise ConfigError(f"--resume {uri}: cannot read it ({_one_line(e)})") from None
+        raise ConfigError(f"--resume {shown(uri)}: cannot read it ({_one_line(e)})") from None
     if kind != pyarrow.fs.FileType.Directory:
-        raise ConfigError(f"--resume {uri}: no run folder or checkpoint is there")
+        raise ConfigError(f"--resume {shown(uri)}: no run folder or checkpoint is there")
     if local.exists() and any(local.iterdir()):
-        raise ConfigError(f"--resume {uri} copies that run into --out {local}, which already holds files; "
+        raise ConfigError(f"--resume {shown(uri)} copies that run into --out {local}, which already holds files; "
                           "give an --out that is empty or new")
     local.mkdir(parents=True, exist_ok=True)
     pyarrow.fs.copy_files(run, str(local), source_filesystem=filesystem)
-    print(f"--resume {uri}: copied its run folder to {local}")
+    print(f"--resume {shown(uri)}: copied its run folder to {local}")
     return local / name if name else local
 
 
@@ -189,7 +205,7 @@ def fetch_checkpoint(uri: str) -> Path:
     import os
     import tempfile
 
-    filesystem, path = _open_uri(uri, uri)
+    filesystem, path = _open_uri(uri, shown(uri))
     import pyarrow.fs
 
     from drugenv.llm.checkpoint import CHECKPOINT_FINAL, CHECKPOINT_META
@@ -197,9 +213,9 @@ def fetch_checkpoint(uri: str) -> Path:
     try:
         info = filesystem.get_file_info(path)
     except OSError as e:
-        raise ConfigError(f"{uri}: cannot read it ({_one_line(e)})") from None
+        raise ConfigError(f"{shown(uri)}: cannot read it ({_one_line(e)})") from None
     if info.type != pyarrow.fs.FileType.Directory:
-        raise ConfigError(f"{uri}: no checkpoint is there; pass the URI of a checkpoint folder a run's --storage kept, "
+        raise ConfigError(f"{shown(uri)}: no checkpoint is there; pass the URI of a checkpoint folder a run's --storage kept, "
                           "e.g. s3://bucket/drugenv-runs/grpo_tiny_cpu/checkpoint_final")
     if filesystem.get_file_info(f"{path}/{CHECKPOINT_FINAL}").type == pyarrow.fs.FileType.Directory:
         path = f"{path}/{CHECKPOINT_FINAL}"  # a run's folder stands for its last checkpoint
@@ -222,4 +238,4 @@ def fetch_checkpoint(uri: str) -> Path:
     return local_run / name
 
 
-__all__ = ["CHECKPOINT_CACHE_ENV", "RunStorage", "download_run", "fetch_checkpoint", "is_uri"]
+__all__ = ["CHECKPOINT_CACHE_ENV", "RunStorage", "download_run", "fetch_checkpoint", "is_uri", "shown"]

@@ -591,10 +591,10 @@ def train_main(args: TrainArgs) -> dict[str, Any]:
     out = run_dir(args, module)
     storage = None
     if args.storage is not None:  # reachable and writable before Ray or a model starts
-        from drugenv.storage import RunStorage
+        from drugenv.storage import RunStorage, shown
 
         storage = RunStorage.open(args.storage, out.resolve().name)
-        print(f"run folder {out} mirrored to {storage.uri}")
+        print(f"run folder {out} mirrored to {shown(storage.uri)}")
     started = _start_ray(args.num_cpus)
     try:
         if started == RAY_STARTED_LOCAL:  # a cluster's autoscaler may yet add the nodes the run asks for

@@ -257,3 +257,28 @@ def test_a_missing_bucket_or_an_unreachable_store_is_one_config_error(s3_bucket,
         monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{s.getsockname()[1]}")
         with pytest.raises(ConfigError, match=rf"--storage {s3_bucket}/runs: cannot write to {s3_bucket}/runs/run \(.*connect"):
             RunStorage.open(f"{s3_bucket}/runs", "run")
+
+
+def test_a_secret_in_the_uri_is_never_printed_nor_said_in_an_error(tmp_path, s3_bucket, capsys):
+    """pyarrow takes S3 credentials in a URI (``s3://KEY_ID:SECRET@bucket``): such a URI works as any other, and
+    DrugEnv's own lines (what it prints, its errors) show ``***`` for the secret."""
+    from drugenv.storage import download_run, shown
+
+    bucket = s3_bucket.removeprefix("s3://")
+    with_key = f"s3://drugenv-test:hunter2@{bucket}"
+    assert shown(f"{with_key}/runs?scheme=http") == f"s3://drugenv-test:***@{bucket}/runs?scheme=http"
+    assert shown(f"{s3_bucket}/runs?scheme=http") == f"{s3_bucket}/runs?scheme=http" and shown("/a/b") == "/a/b"
+    run = tmp_path / "run"
+    (run / "checkpoint_final").mkdir(parents=True)
+    (run / "checkpoint_final" / "algorithm_state.pkl").write_bytes(b"state")
+    storage = RunStorage.open(f"{with_key}/runs", run.name)
+    assert storage.uri == f"{with_key}/runs/run" and storage.mirror(run) == 1
+    download_run(f"{with_key}/runs/run/checkpoint_final", tmp_path / "back")
+    assert _tree(tmp_path / "back") == _tree(run)
+    said = capsys.readouterr().out
+    with pytest.raises(ConfigError) as missing_bucket:
+        RunStorage.open("s3://drugenv-test:hunter2@no-such-bucket-here/runs", "run")
+    with pytest.raises(ConfigError) as nothing_there:
+        download_run(f"{with_key}/runs/nothing", tmp_path / "new")
+    said += f"{missing_bucket.value} {nothing_there.value}"
+    assert "drugenv-test:***@" in said and "hunter2" not in said
