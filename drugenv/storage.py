@@ -38,6 +38,7 @@ the builder's copy on its node (another node of a cluster) reads the URI into a 
 
 from __future__ import annotations
 
+import re
 import uuid
 import warnings
 from pathlib import Path
@@ -69,17 +70,14 @@ def _open_uri(uri: str, what: str) -> tuple[Any, str]:
     return filesystem, path.rstrip("/")
 
 
-def shown(uri: str) -> str:
-    """``uri`` as DrugEnv prints it and says it in an error or a warning: the secret key of an S3 URI that carries its
-    credentials (``s3://KEY_ID:SECRET@bucket/prefix``, as pyarrow reads them) replaced by ``***``, so that no log
-    line holds it."""
-    from urllib.parse import urlsplit, urlunsplit
+_URI_SECRET = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@/\s]+@", re.IGNORECASE)
 
-    parts = urlsplit(uri)
-    if parts.password is None:
-        return uri
-    user, _, host = parts.netloc.rpartition("@")
-    return urlunsplit(parts._replace(netloc=f"{user.split(':', 1)[0]}:***@{host}"))
+
+def shown(text: str) -> str:
+    """``text`` (a URI, or a line holding one: ``checkpoint:URI``) as DrugEnv prints it, writes it in a results file
+    and says it in an error or a warning: the secret key of a URI that carries its credentials
+    (``s3://KEY_ID:SECRET@bucket/prefix``, as pyarrow reads them) replaced by ``***``, so that no log line holds it."""
+    return _URI_SECRET.sub(r"\1***@", text)
 
 
 def _joined(uri: str, name: str) -> str:

@@ -26,6 +26,7 @@ from drugenv.evaluation.evaluate import by_scenario, evaluate, group_of, write_r
 from drugenv.evaluation.metrics import METRIC_KEYS, belief_agreement, reliability, twin_metrics
 from drugenv.scenarios import HELDOUT_SUITES, SUITES
 from drugenv.simulator.params import RewardConfig
+from drugenv.storage import shown
 
 
 @dataclass
@@ -167,9 +168,9 @@ def eval_main(args: EvalArgs) -> dict:
     summary, records = evaluate(policy, args.suite, args.episodes, args.seed, reward_config=cfg, max_steps=args.max_steps,
                                 batch_size=args.batch_size, progress=args.progress)
     per = by_scenario(records)
-    print(f"\n{args.agent} on {args.suite} ({args.episodes} episodes, seed {args.seed})")
+    print(f"\n{shown(args.agent)} on {args.suite} ({args.episodes} episodes, seed {args.seed})")
     print(format_table({**per, "ALL": summary}))
-    payload = {"agent": args.agent, "suite": args.suite, "episodes": args.episodes, "seed": args.seed,
+    payload = {"agent": shown(args.agent), "suite": args.suite, "episodes": args.episodes, "seed": args.seed,
                "max_steps": args.max_steps, "decision_scoring": args.decision_scoring,
                "summary": summary, "by_scenario": per, "records": [r.__dict__ for r in records]}
     if args.suite == "procedural-test-twins":
@@ -195,7 +196,7 @@ def _paired(args: EvalArgs, reference, cfg: RewardConfig, records: list) -> dict
     ref_summary, ref_records = evaluate(reference, args.suite, args.episodes, args.seed, reward_config=cfg,
                                         max_steps=args.max_steps, batch_size=args.batch_size, progress=args.progress)
     diff = paired_bootstrap(records, ref_records)
-    print(f"{args.agent} − {args.paired} on the same episodes (paired bootstrap, 95% interval):")
+    print(f"{shown(args.agent)} − {shown(args.paired)} on the same episodes (paired bootstrap, 95% interval):")
     for key, d in diff.items():
         print(f"  {key:<18} {d['mean']:8.3f} vs {d['ref_mean']:8.3f}   {d['diff']:+.3f} [{d['diff_ci'][0]:+.3f}, {d['diff_ci'][1]:+.3f}]")
     groups: dict[str, tuple[list, list]] = {}  # the same pairs, per scenario (curated) or tier (procedural)
@@ -208,7 +209,7 @@ def _paired(args: EvalArgs, reference, cfg: RewardConfig, records: list) -> dict
     print("  decision_utility by " + ("scenario: " if args.suite == "curated" else "tier: ") + "  ".join(
         f"{name} {d['decision_utility']['diff']:+.3f} [{d['decision_utility']['diff_ci'][0]:+.3f}, "
         f"{d['decision_utility']['diff_ci'][1]:+.3f}]" for name, d in per.items()))
-    return {"agent": args.paired, "summary": ref_summary, "diff": diff, "by_scenario": per}
+    return {"agent": shown(args.paired), "summary": ref_summary, "diff": diff, "by_scenario": per}
 
 
 __all__ = [

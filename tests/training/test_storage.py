@@ -262,11 +262,13 @@ def test_a_missing_bucket_or_an_unreachable_store_is_one_config_error(s3_bucket,
 def test_a_secret_in_the_uri_is_never_printed_nor_said_in_an_error(tmp_path, s3_bucket, capsys):
     """pyarrow takes S3 credentials in a URI (``s3://KEY_ID:SECRET@bucket``): such a URI works as any other, and
     DrugEnv's own lines (what it prints, its errors) show ``***`` for the secret."""
+    from drugenv.llm.checkpoint import require_existing
     from drugenv.storage import download_run, shown
 
     bucket = s3_bucket.removeprefix("s3://")
     with_key = f"s3://drugenv-test:hunter2@{bucket}"
     assert shown(f"{with_key}/runs?scheme=http") == f"s3://drugenv-test:***@{bucket}/runs?scheme=http"
+    assert shown(f"checkpoint:{with_key}/run") == f"checkpoint:s3://drugenv-test:***@{bucket}/run"  # an --agent
     assert shown(f"{s3_bucket}/runs?scheme=http") == f"{s3_bucket}/runs?scheme=http" and shown("/a/b") == "/a/b"
     run = tmp_path / "run"
     (run / "checkpoint_final").mkdir(parents=True)
@@ -280,5 +282,7 @@ def test_a_secret_in_the_uri_is_never_printed_nor_said_in_an_error(tmp_path, s3_
         RunStorage.open("s3://drugenv-test:hunter2@no-such-bucket-here/runs", "run")
     with pytest.raises(ConfigError) as nothing_there:
         download_run(f"{with_key}/runs/nothing", tmp_path / "new")
-    said += f"{missing_bucket.value} {nothing_there.value}"
+    with pytest.raises(ConfigError) as no_checkpoint:
+        require_existing(f"{with_key}/runs/nothing")  # --agent checkpoint:URI, drugenv serve --checkpoint URI
+    said += f"{missing_bucket.value} {nothing_there.value} {no_checkpoint.value}"
     assert "drugenv-test:***@" in said and "hunter2" not in said

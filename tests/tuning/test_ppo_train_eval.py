@@ -29,7 +29,7 @@ def test_config_settings_merge_and_validate():
     assert cfg.lr == 1e-3 and cfg.num_env_runners == 0
 
 
-def test_train_checkpoint_and_eval(local_ray, tmp_path, tiny, s3_bucket, monkeypatch):
+def test_train_checkpoint_and_eval(local_ray, tmp_path, tiny, s3_bucket, monkeypatch, capsys):
     from drugenv.evaluation.cli import make_policy
     from drugenv.storage import CHECKPOINT_CACHE_ENV, RunStorage
     from tests.conftest import stored_tree
@@ -65,6 +65,14 @@ def test_train_checkpoint_and_eval(local_ray, tmp_path, tiny, s3_bucket, monkeyp
                                                     for p in out.rglob("*") if p.is_file()}
     monkeypatch.setenv(CHECKPOINT_CACHE_ENV, str(tmp_path / "checkpoint_copies"))
     assert heldout_eval(make_policy(f"checkpoint:{s3_bucket}/runs/ppo"), episodes=8, seed=0) == again
+    # drugenv eval --agent checkpoint:s3://KEY_ID:SECRET@bucket/...: the secret is in neither its lines nor its results.
+    from drugenv.evaluation.cli import EvalArgs, eval_main
+
+    capsys.readouterr()
+    agent = f"checkpoint:s3://drugenv-test:hunter2@{s3_bucket.removeprefix('s3://')}/runs/ppo"
+    payload = eval_main(EvalArgs(agent=agent, episodes=2, out=str(tmp_path / "eval.json")))
+    assert payload["agent"] == agent.replace("hunter2", "***") and len(payload["records"]) == 2
+    assert "hunter2" not in capsys.readouterr().out + (tmp_path / "eval.json").read_text()
 
 
 def test_resume_from_a_run_folder_keeps_its_network_and_records_the_checkpoint(local_ray, tmp_path, tiny):
