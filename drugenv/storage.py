@@ -48,7 +48,8 @@ from drugenv.errors import ConfigError
 
 
 def _one_line(e: BaseException) -> str:
-    return " ".join(str(e).split()) or type(e).__name__
+    """An error's message on one line, as DrugEnv says it (``shown``: pyarrow's messages may quote the URI)."""
+    return shown(" ".join(str(e).split())) or type(e).__name__
 
 
 _URI_FORMS = "s3://bucket/prefix, gs://bucket/prefix, file:///path or an absolute path"
@@ -65,8 +66,7 @@ def _open_uri(uri: str, what: str) -> tuple[Any, str]:
     try:
         filesystem, path = pyarrow.fs.FileSystem.from_uri(uri)
     except (ValueError, TypeError, OSError) as e:
-        why = _one_line(e).replace(uri, shown(uri))
-        raise ConfigError(f"{what}: pyarrow cannot open it ({why}); give {_URI_FORMS}") from None
+        raise ConfigError(f"{what}: pyarrow cannot open it ({_one_line(e)}); give {_URI_FORMS}") from None
     return filesystem, path.rstrip("/")
 
 
@@ -107,7 +107,8 @@ class RunStorage:
         file there; ``ConfigError`` when pyarrow cannot open the URI or write to it."""
         if not uri or not name:
             raise ConfigError(f"--storage {uri!r}: give a URI ({_URI_FORMS})")
-        filesystem, root = _open_uri(uri, f"--storage {shown(uri)}")
+        said = f"--storage {shown(uri)}"
+        filesystem, root = _open_uri(uri, said)
         root = f"{root}/{name}" if root else name
         storage = cls(filesystem, root, _joined(uri, name))
         probe = f"{root}/.drugenv-storage-probe-{uuid.uuid4().hex}"
@@ -117,7 +118,7 @@ class RunStorage:
                 f.write(b"drugenv")
             filesystem.delete_file(probe)
         except (OSError, ValueError) as e:
-            raise ConfigError(f"--storage {shown(uri)}: cannot write to {shown(storage.uri)} ({_one_line(e)})") from None
+            raise ConfigError(f"{said}: cannot write to {shown(storage.uri)} ({_one_line(e)})") from None
         return storage
 
     def mirror(self, local: str | Path) -> int:
@@ -166,7 +167,8 @@ def download_run(uri: str, local: str | Path) -> Path:
     """Copy the run folder at ``uri``, or the run folder of the checkpoint ``uri`` names (a ``checkpoint_*``
     folder), into ``local``, which must be empty or absent; returns the local copy of what ``uri`` named.
     ``ConfigError`` when pyarrow cannot open ``uri``, nothing is there, or ``local`` already holds files."""
-    filesystem, path = _open_uri(uri, f"--resume {shown(uri)}")
+    said = f"--resume {shown(uri)}"
+    filesystem, path = _open_uri(uri, said)
     import pyarrow.fs
 
     local = Path(local).resolve()
@@ -176,15 +178,15 @@ def download_run(uri: str, local: str | Path) -> Path:
     try:
         kind = filesystem.get_file_info(path).type
     except OSError as e:
-        raise ConfigError(f"--resume {shown(uri)}: cannot read it ({_one_line(e)})") from None
+        raise ConfigError(f"{said}: cannot read it ({_one_line(e)})") from None
     if kind != pyarrow.fs.FileType.Directory:
-        raise ConfigError(f"--resume {shown(uri)}: no run folder or checkpoint is there")
+        raise ConfigError(f"{said}: no run folder or checkpoint is there")
     if local.exists() and any(local.iterdir()):
-        raise ConfigError(f"--resume {shown(uri)} copies that run into --out {local}, which already holds files; "
+        raise ConfigError(f"{said} copies that run into --out {local}, which already holds files; "
                           "give an --out that is empty or new")
     local.mkdir(parents=True, exist_ok=True)
     pyarrow.fs.copy_files(run, str(local), source_filesystem=filesystem)
-    print(f"--resume {shown(uri)}: copied its run folder to {local}")
+    print(f"{said}: copied its run folder to {local}")
     return local / name if name else local
 
 
@@ -203,7 +205,8 @@ def fetch_checkpoint(uri: str) -> Path:
     import os
     import tempfile
 
-    filesystem, path = _open_uri(uri, shown(uri))
+    said = shown(uri)
+    filesystem, path = _open_uri(uri, said)
     import pyarrow.fs
 
     from drugenv.llm.checkpoint import CHECKPOINT_FINAL, CHECKPOINT_META
@@ -211,9 +214,9 @@ def fetch_checkpoint(uri: str) -> Path:
     try:
         info = filesystem.get_file_info(path)
     except OSError as e:
-        raise ConfigError(f"{shown(uri)}: cannot read it ({_one_line(e)})") from None
+        raise ConfigError(f"{said}: cannot read it ({_one_line(e)})") from None
     if info.type != pyarrow.fs.FileType.Directory:
-        raise ConfigError(f"{shown(uri)}: no checkpoint is there; pass the URI of a checkpoint folder a run's --storage kept, "
+        raise ConfigError(f"{said}: no checkpoint is there; pass the URI of a checkpoint folder a run's --storage kept, "
                           "e.g. s3://bucket/drugenv-runs/grpo_tiny_cpu/checkpoint_final")
     if filesystem.get_file_info(f"{path}/{CHECKPOINT_FINAL}").type == pyarrow.fs.FileType.Directory:
         path = f"{path}/{CHECKPOINT_FINAL}"  # a run's folder stands for its last checkpoint

@@ -284,5 +284,7 @@ def test_a_secret_in_the_uri_is_never_printed_nor_said_in_an_error(tmp_path, s3_
         download_run(f"{with_key}/runs/nothing", tmp_path / "new")
     with pytest.raises(ConfigError) as no_checkpoint:
         require_existing(f"{with_key}/runs/nothing")  # --agent checkpoint:URI, drugenv serve --checkpoint URI
-    said += f"{missing_bucket.value} {nothing_there.value} {no_checkpoint.value}"
+    with pytest.raises(ConfigError, match="pyarrow cannot open it") as unparsable:  # pyarrow's message quotes the URI
+        RunStorage.open(f"hdfs://drugenv-test:hunter2@{bucket}:notaport/runs", "run")
+    said += f"{missing_bucket.value} {nothing_there.value} {no_checkpoint.value} {unparsable.value}"
     assert "drugenv-test:***@" in said and "hunter2" not in said
