@@ -26,6 +26,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: needs an extra this install lacks: {missing}")
 
 
+CLUSTER_OBJECT_STORE_BYTES = 100 * 2**20
+"""Each node's object store in the tests' several-node Rays (``ray.cluster_utils``): Ray's floor is 75 MiB, and
+three nodes' default stores would take GiBs of this machine's memory."""
+
+
 @pytest.fixture(scope="session")
 def s3_endpoint():
     """A real S3 API on 127.0.0.1 (moto's server: what an S3-compatible store such as MinIO serves), started

@@ -10,13 +10,12 @@ import httpx
 import pytest
 
 from drugenv.server.serve import free_port
+from tests.conftest import CLUSTER_OBJECT_STORE_BYTES
 from tests.serve.conftest import ROOT, serve_process_env, wait_healthy
 
 pytestmark = pytest.mark.slow
 yaml = pytest.importorskip("yaml")
 ray = pytest.importorskip("ray")
-
-OBJECT_STORE_BYTES = 100 * 1024**2
 
 
 def _deploy_not_failed() -> None:
@@ -58,10 +57,10 @@ def test_the_cluster_config_serves_the_agent_from_a_bucket_on_a_worker_node(tiny
     dashboard_port = free_port()
     cluster = Cluster(initialize_head=True, head_node_args={
         "num_cpus": 0, "include_dashboard": True, "dashboard_host": "127.0.0.1", "dashboard_port": dashboard_port,
-        "object_store_memory": OBJECT_STORE_BYTES})
+        "object_store_memory": CLUSTER_OBJECT_STORE_BYTES})
     try:
         for _ in range(2):
-            cluster.add_node(num_cpus=1, object_store_memory=OBJECT_STORE_BYTES)
+            cluster.add_node(num_cpus=1, object_store_memory=CLUSTER_OBJECT_STORE_BYTES)
         cluster.wait_for_nodes()
         ray.init(address=cluster.address, log_to_driver=False)
         serve_bin = Path(sys.executable).parent / "serve"

@@ -27,9 +27,9 @@ from ray.rllib.utils.metrics import EPISODE_RETURN_MEAN  # noqa: E402
 from drugenv.training import metrics as M  # noqa: E402
 from drugenv.training.grpo_train import export_adapter  # noqa: E402
 from drugenv.training.model_files import _read_folder, share_model  # noqa: E402
+from tests.conftest import CLUSTER_OBJECT_STORE_BYTES  # noqa: E402
 from tests.training.test_algorithm import _config, _learner_adapter, _runner_adapters  # noqa: E402
 
-OBJECT_STORE_BYTES = 100 * 2**20  # Ray's floor is 75 MiB; three nodes' default stores would take GiBs
 
 
 def _digest(folder) -> str:
@@ -94,10 +94,10 @@ def three_node_cluster(tmp_path, monkeypatch):
 
     monkeypatch.setenv(MODEL_CACHE_ENV, str(tmp_path / "fetched_models"))  # the nodes start with it: a fresh cache
     cluster = Cluster(initialize_head=True, head_node_args={
-        "num_cpus": 0, "include_dashboard": False, "object_store_memory": OBJECT_STORE_BYTES})
+        "num_cpus": 0, "include_dashboard": False, "object_store_memory": CLUSTER_OBJECT_STORE_BYTES})
     try:
         for _ in range(2):
-            cluster.add_node(num_cpus=1, object_store_memory=OBJECT_STORE_BYTES)
+            cluster.add_node(num_cpus=1, object_store_memory=CLUSTER_OBJECT_STORE_BYTES)
         cluster.wait_for_nodes()
         yield cluster
     finally:
