@@ -67,7 +67,9 @@ class RunFiles:
 
             # Offline by default: nothing leaves the machine unless the user asks (WANDB_MODE=online).
             os.environ.setdefault("WANDB_MODE", "offline")
-            self._wandb_run = wandb.init(project="drugenv", dir=str(self.out), config=record, resume="allow")
+            # create_new: a W&B run the calling script already has stays open beside this one.
+            self._wandb_run = wandb.init(project="drugenv", dir=str(self.out), config=record, resume="allow",
+                                         reinit="create_new")
         self.sync()
 
     def log(self, row: Mapping[str, Any]) -> None:
@@ -83,8 +85,16 @@ class RunFiles:
         """End the Weights & Biases run, if one was started, and mirror what the run wrote (called in a
         ``finally``: a run stopped by an error or Ctrl-C keeps its files in its storage too)."""
         if self._wandb_run is not None:
+            import wandb
+
             self._wandb_run.finish()
             self._wandb_run = None
+            # finish() returns before W&B's service process has written the run's last records to
+            # wandb/*/run-*.wandb (it is told to close the run, not asked), so the mirror below could copy a
+            # file that holds only its header. Shutting the service down waits for it, but also ends every
+            # run it still holds: only when this process has no other W&B run going.
+            if wandb.setup().most_recent_active_run is None:
+                wandb.teardown()
         self.sync()
 
     def resume_after(self, iteration: int) -> None:

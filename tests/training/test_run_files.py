@@ -6,6 +6,7 @@ import json
 import os
 import stat
 
+import psutil
 import pytest
 
 from drugenv.cli import write_text_atomic
@@ -60,9 +61,37 @@ def test_with_wandb_the_settings_and_every_row_go_to_an_offline_wandb_run(tmp_pa
     for i in (1, 2):
         files.log({"iteration": i, "heldout/decision_accuracy": 0.5 + i / 10, "note": "text is not logged"})
     files.close()
+    # The run's log is final when close returns (the folder is mirrored next): W&B's service, which writes
+    # it after finish() has returned, has been shut down and so has nothing left to write.
+    assert _wandb_services() == []
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert len(runs) == 1
     (log,) = runs[0].glob("run-*.wandb")
     data = log.read_bytes()
     assert b"heldout/decision_accuracy" in data and b"0.7" in data and b"text is not logged" not in data
     assert json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[1])["iteration"] == 2  # the files as ever
+
+
+def _wandb_services() -> list[psutil.Process]:
+    return [p for p in psutil.Process().children(recursive=True) if "wandb" in p.name()]
+
+
+def test_closing_the_wandb_run_leaves_another_wandb_run_in_the_process_going(tmp_path, monkeypatch):
+    """A script that logs its own W&B run around a training run keeps it: the service is not shut down
+    under it."""
+    wandb = pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    theirs = wandb.init(project="theirs", dir=str(tmp_path), reinit="create_new")
+    try:
+        files = RunFiles(tmp_path / "run", wandb=True)
+        files.start("ppo", {"seed": 1})
+        files.log({"iteration": 1, "heldout/decision_accuracy": 0.5})
+        files.close()
+        assert _wandb_services() != []
+        theirs.log({"their_metric": 1.0})  # a torn-down service would end their run: log would raise
+    finally:
+        theirs.finish()
+        wandb.teardown()
+    (log,) = (tmp_path / "wandb").glob("offline-run-*/run-*.wandb")
+    assert b"their_metric" in log.read_bytes()
