@@ -32,8 +32,9 @@ The way back: ``drugenv train --resume URI/<folder name>/checkpoint_iter_0008`` 
 whichever node the run resumes: its checkpoints, its curve and the model its adapter was trained on. And a
 checkpoint named by URI wherever one is read (``drugenv eval --agent checkpoint:URI``, ``drugenv serve
 --checkpoint URI``) is copied, with the model folder beside it that it names, into a folder of this process's
-own first (``fetch_checkpoint``). The agent service's builder reads it so, and a replica that does not find
-the builder's copy on its node (another node of a cluster) reads the URI into a copy of its own.
+own first (``fetch_checkpoint``). The agent service's builder copies only the files that say what the checkpoint
+is (``weights=False``: a few kB, where the model beside a 3B run's checkpoint is GBs), and each replica copies
+the whole, on its own node.
 """
 
 from __future__ import annotations
@@ -195,12 +196,16 @@ CHECKPOINT_CACHE_ENV = "DRUGENV_CHECKPOINT_CACHE"
 directory>/drugenv-checkpoints``."""
 
 
-def fetch_checkpoint(uri: str) -> Path:
+def fetch_checkpoint(uri: str, *, weights: bool = True) -> Path:
     """A local copy of the checkpoint (or run folder, or peft adapter folder) at ``uri``: the folder, and for a
     GRPO checkpoint the model folder its metadata names where the run's folder holds one, beside it as in the
     run, so that the checkpoint finds its model (``llm.checkpoint.follow_moved_run``). Each call copies afresh
     into a folder of its own under ``DRUGENV_CHECKPOINT_CACHE``: a URI may name a checkpoint that a resumed
-    run has since rewritten, and processes of one node (Serve replicas) never share a half-written copy."""
+    run has since rewritten, and processes of one node (Serve replicas) never share a half-written copy.
+
+    ``weights=False`` copies only the files that say what the checkpoint is (its metadata and its adapter's
+    ``adapter_config.json``), none of the weights nor the model beside it: what a process that sets up, but
+    does not load, the agent reads (the agent service's builder)."""
     import json
     import os
     import tempfile
@@ -209,7 +214,7 @@ def fetch_checkpoint(uri: str) -> Path:
     filesystem, path = _open_uri(uri, said)
     import pyarrow.fs
 
-    from drugenv.llm.checkpoint import CHECKPOINT_FINAL, CHECKPOINT_META
+    from drugenv.llm.checkpoint import ADAPTER_DIR, CHECKPOINT_FINAL, CHECKPOINT_META
 
     try:
         info = filesystem.get_file_info(path)
@@ -225,6 +230,12 @@ def fetch_checkpoint(uri: str) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     local_run = Path(tempfile.mkdtemp(prefix="run.", dir=root))
     (local_run / name).mkdir()
+    if not weights:
+        for file in (CHECKPOINT_META, "adapter_config.json", f"{ADAPTER_DIR}/adapter_config.json"):
+            if filesystem.get_file_info(f"{path}/{file}").type == pyarrow.fs.FileType.File:
+                (local_run / name / file).parent.mkdir(exist_ok=True)
+                pyarrow.fs.copy_files(f"{path}/{file}", str(local_run / name / file), source_filesystem=filesystem)
+        return local_run / name
     pyarrow.fs.copy_files(path, str(local_run / name), source_filesystem=filesystem)
     meta = local_run / name / CHECKPOINT_META
     try:

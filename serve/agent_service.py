@@ -86,12 +86,16 @@ def resolve_agent(args: AgentServiceArgs) -> tuple[str, Optional[str], int, Opti
     """``(model, adapter, max_new_tokens, max_prompt_tokens)``: a checkpoint's budgets are the ones
     ``drugenv eval --agent checkpoint:`` decodes it with (``checkpoint_budgets``); a bare ``--model`` /
     ``--adapter`` has ``DEFAULT_CHECKPOINT_MAX_NEW_TOKENS`` and the adapter's trained prompt budget (None).
-    ``ConfigError`` for a missing path or an unnamed base model."""
+    ``ConfigError`` for a missing path or an unnamed base model. A checkpoint named by URI is read without its
+    weights (``fetch_checkpoint(weights=False)``): the ``Agent`` replicas read the whole from the URI themselves,
+    on their nodes, and ignore this copy's paths."""
     from drugenv.llm.checkpoint import checkpoint_budgets, require_existing, resolve_adapter_checkpoint
+    from drugenv.storage import fetch_checkpoint
 
     meta: dict[str, Any] = {}
     if args.checkpoint:
-        model, adapter, meta = resolve_adapter_checkpoint(args.checkpoint, args.model)
+        described = fetch_checkpoint(args.checkpoint, weights=False) if is_uri(args.checkpoint) else args.checkpoint
+        model, adapter, meta = resolve_adapter_checkpoint(described, args.model)
     elif args.model:
         model, adapter = args.model, str(require_existing(args.adapter, "adapter").resolve()) if args.adapter else None
     else:
@@ -137,9 +141,9 @@ class Agent:
         from drugenv.llm.policy import HFPolicy, SamplingConfig
         from drugenv.llm.run_agent import model_path
 
-        if checkpoint_uri and not all(Path(p).exists() for p in (model, adapter) if p and Path(p).is_absolute()):
-            # The builder read a checkpoint named by URI into a copy on its own node, and this replica runs on
-            # another: it reads the checkpoint into a copy of its own (drugenv.storage.fetch_checkpoint).
+        if checkpoint_uri:
+            # The builder read only what describes a checkpoint named by URI, on whichever node it ran: each
+            # replica reads the whole into a copy of its own, on its node (drugenv.storage.fetch_checkpoint).
             from drugenv.llm.checkpoint import resolve_adapter_checkpoint
 
             model, adapter, _ = resolve_adapter_checkpoint(checkpoint_uri, model_override)

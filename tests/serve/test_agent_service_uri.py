@@ -1,5 +1,5 @@
-"""The agent service from a checkpoint named by URI (one a run's ``--storage`` kept in an S3 bucket): a replica that
-does not find the builder's copy on its node, as on another node of a cluster, reads the URI itself."""
+"""The agent service from a checkpoint named by URI (one a run's ``--storage`` kept in an S3 bucket): the builder,
+which runs wherever Ray places it, reads only what describes the checkpoint; the replica reads the whole itself."""
 
 import shutil
 
@@ -11,8 +11,8 @@ from drugenv.server.serve import free_port
 pytestmark = pytest.mark.slow
 
 
-def test_a_replica_without_the_builders_copy_reads_the_checkpoint_uri_itself(tiny_checkpoint, tmp_path, monkeypatch,
-                                                                             s3_bucket):
+def test_the_builder_copies_no_weights_and_the_replica_reads_the_checkpoint_uri_itself(tiny_checkpoint, tmp_path,
+                                                                                      monkeypatch, s3_bucket):
     ray = pytest.importorskip("ray")
     import pyarrow.fs
     from ray import serve
@@ -30,15 +30,23 @@ def test_a_replica_without_the_builders_copy_reads_the_checkpoint_uri_itself(tin
     try:
         app = build_agent_service({"checkpoint": stored, "torch_threads": 1})
         (builders_copy,) = (tmp_path / "copies").iterdir()
-        shutil.rmtree(builders_copy)  # the replica's node does not have it
+        # A few kB however large the model: the metadata (budgets) and the adapter's config (base model).
+        assert _files(builders_copy) == ["checkpoint_final/adapter/adapter_config.json",
+                                         "checkpoint_final/drugenv_checkpoint.json"]
+        shutil.rmtree(builders_copy)  # nothing of it is read again (the replica's node may not have it)
         serve.start(http_options={"host": "127.0.0.1", "port": port})
         serve.run(app, name="agent", route_prefix="/")
         body = httpx.get(f"http://127.0.0.1:{port}/health", timeout=60).json()
         (replicas_copy,) = (tmp_path / "copies").iterdir()
         assert body["status"] == "healthy" and body["adapter"] == str(replicas_copy / "checkpoint_final" / "adapter")
+        assert _files(replicas_copy) == _files(tiny_checkpoint.parent)  # the whole checkpoint, weights and all
         obs = DrugTargetEnvironment().reset(seed=0, scenario="procedural").model_dump(mode="json")
         r = httpx.post(f"http://127.0.0.1:{port}/act", json=obs, timeout=120)
         assert r.status_code == 200 and "action" in r.json()
     finally:
         serve.shutdown()
         ray.shutdown()
+
+
+def _files(folder):
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())

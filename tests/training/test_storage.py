@@ -166,7 +166,7 @@ def test_a_checkpoint_named_by_uri_is_read_from_a_copy_with_the_model_beside_it(
     """``--agent checkpoint:URI`` / ``drugenv serve --checkpoint URI``: the checkpoint, and the run's model folder its
     metadata names (not the other checkpoints), copied afresh for each reader; a URI with nothing there says so."""
     from drugenv.llm.checkpoint import follow_moved_run, require_existing
-    from drugenv.storage import CHECKPOINT_CACHE_ENV
+    from drugenv.storage import CHECKPOINT_CACHE_ENV, fetch_checkpoint
 
     monkeypatch.setenv(CHECKPOINT_CACHE_ENV, str(tmp_path / "copies"))
     run = _stored_run(tmp_path / "bucket")
@@ -180,6 +180,12 @@ def test_a_checkpoint_named_by_uri_is_read_from_a_copy_with_the_model_beside_it(
     assert again.name == "checkpoint_final" and again != got
     with pytest.raises(ConfigError, match="no checkpoint is there"):
         require_existing((tmp_path / "bucket" / "nothing").as_uri())
+    (run / "checkpoint_final" / "adapter").mkdir()
+    (run / "checkpoint_final" / "adapter" / "adapter_config.json").write_text("{}")
+    (run / "checkpoint_final" / "adapter" / "adapter_model.safetensors").write_bytes(b"weights")
+    described = fetch_checkpoint(run.as_uri(), weights=False)  # what the agent service's builder reads
+    assert sorted(str(p.relative_to(described.parent)) for p in described.parent.rglob("*") if p.is_file()) == [
+        "checkpoint_final/adapter/adapter_config.json", "checkpoint_final/drugenv_checkpoint.json"]  # no weights, no model
 
 
 # --- S3: a real S3 API on 127.0.0.1 (tests/conftest.py's s3_bucket), the store cluster.yaml's submit line names ---
