@@ -195,6 +195,36 @@ CHECKPOINT_CACHE_ENV = "DRUGENV_CHECKPOINT_CACHE"
 """The variable naming where checkpoints read by URI are copied (``fetch_checkpoint``); unset, ``<the temporary
 directory>/drugenv-checkpoints``."""
 
+_own_copies: list[Path] = []
+"""The copies this process made: removed when it exits (``_remove_own_copies``)."""
+
+
+def _remove_own_copies() -> None:
+    import shutil
+
+    for copy in _own_copies:
+        shutil.rmtree(copy, ignore_errors=True)
+
+
+def _remove_orphaned_copies(root: Path, host: str) -> None:
+    """Remove the copies under ``root`` that processes of this machine made and that have ended without
+    removing them (killed: a Serve replica a redeploy stopped, a run ended by SIGKILL). A copy is named
+    ``run.<pid>.<host>.*``; another machine's (a shared cache folder) is left alone, as its process is not
+    ours to see."""
+    import os
+    import shutil
+
+    for copy in root.glob(f"run.*.{host}.*"):
+        pid = copy.name.split(".", 2)[1]
+        if not pid.isdigit() or not copy.name.startswith(f"run.{pid}.{host}."):
+            continue
+        try:
+            os.kill(int(pid), 0)  # signal 0: only asks whether the process exists
+        except ProcessLookupError:
+            shutil.rmtree(copy, ignore_errors=True)
+        except PermissionError:
+            pass  # another user's process, alive
+
 
 def fetch_checkpoint(uri: str, *, weights: bool = True) -> Path:
     """A local copy of the checkpoint (or run folder, or peft adapter folder) at ``uri``: the folder, and for a
@@ -202,12 +232,16 @@ def fetch_checkpoint(uri: str, *, weights: bool = True) -> Path:
     run, so that the checkpoint finds its model (``llm.checkpoint.follow_moved_run``). Each call copies afresh
     into a folder of its own under ``DRUGENV_CHECKPOINT_CACHE``: a URI may name a checkpoint that a resumed
     run has since rewritten, and processes of one node (Serve replicas) never share a half-written copy.
+    The copy is removed when this process exits, and a killed process's copy by the next call on its
+    machine: a 3B run's model is GBs, copied by every ``drugenv eval --agent checkpoint:URI``.
 
     ``weights=False`` copies only the files that say what the checkpoint is (its metadata and its adapter's
     ``adapter_config.json``), none of the weights nor the model beside it: what a process that sets up, but
     does not load, the agent reads (the agent service's builder)."""
+    import atexit
     import json
     import os
+    import socket
     import tempfile
 
     said = shown(uri)
@@ -228,7 +262,12 @@ def fetch_checkpoint(uri: str, *, weights: bool = True) -> Path:
     run, _, name = path.rpartition("/")
     root = Path(os.environ.get(CHECKPOINT_CACHE_ENV) or Path(tempfile.gettempdir()) / "drugenv-checkpoints")
     root.mkdir(parents=True, exist_ok=True)
-    local_run = Path(tempfile.mkdtemp(prefix="run.", dir=root))
+    host = socket.gethostname()
+    _remove_orphaned_copies(root, host)
+    local_run = Path(tempfile.mkdtemp(prefix=f"run.{os.getpid()}.{host}.", dir=root))
+    if not _own_copies:
+        atexit.register(_remove_own_copies)
+    _own_copies.append(local_run)
     (local_run / name).mkdir()
     if not weights:
         for file in (CHECKPOINT_META, "adapter_config.json", f"{ADAPTER_DIR}/adapter_config.json"):

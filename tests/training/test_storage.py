@@ -188,6 +188,45 @@ def test_a_checkpoint_named_by_uri_is_read_from_a_copy_with_the_model_beside_it(
         "checkpoint_final/adapter/adapter_config.json", "checkpoint_final/drugenv_checkpoint.json"]  # no weights, no model
 
 
+def test_a_checkpoint_copy_is_removed_when_its_process_ends_or_by_the_next_read_when_it_was_killed(tmp_path,
+                                                                                                   monkeypatch):
+    """A 3B run's model is GBs, copied by every ``--agent checkpoint:URI``: the copies must not pile up."""
+    import socket
+    import subprocess
+    import sys
+
+    from drugenv.storage import CHECKPOINT_CACHE_ENV, fetch_checkpoint
+
+    copies = tmp_path / "copies"
+    monkeypatch.setenv(CHECKPOINT_CACHE_ENV, str(copies))
+    uri = (_stored_run(tmp_path / "bucket") / "checkpoint_iter_0002").as_uri()
+    reader = ("import sys; from drugenv.storage import fetch_checkpoint; print(fetch_checkpoint(sys.argv[1]), flush=True); "
+              "sys.stdin.read()")  # holds its copy until its stdin closes
+
+    def start() -> tuple[subprocess.Popen, Path]:
+        p = subprocess.Popen([sys.executable, "-c", reader, uri], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        return p, Path(p.stdout.readline().strip()).parent
+
+    ended, ended_copy = start()
+    ended.stdin.close()
+    assert ended.wait() == 0 and ended_copy.parent == copies and not ended_copy.exists()  # removed at its exit
+
+    killed, killed_copy = start()
+    alive, alive_copy = start()
+    try:
+        killed.kill()  # no exit of its own: its copy stays behind...
+        killed.wait()
+        assert killed_copy.exists()
+        elsewhere = copies / f"run.{killed.pid}.another-{socket.gethostname()}.x"  # a shared cache: another machine's
+        elsewhere.mkdir()
+        mine = fetch_checkpoint(uri).parent  # ...until the next read on this machine
+        assert sorted(copies.iterdir()) == sorted([alive_copy, elsewhere, mine])
+    finally:
+        alive.stdin.close()
+        alive.wait()
+    assert not alive_copy.exists()
+
+
 # --- S3: a real S3 API on 127.0.0.1 (tests/conftest.py's s3_bucket), the store cluster.yaml's submit line names ---
 
 
