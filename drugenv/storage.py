@@ -206,6 +206,18 @@ def _remove_own_copies() -> None:
         shutil.rmtree(copy, ignore_errors=True)
 
 
+def remove_copy(path: str | Path) -> None:
+    """Remove the copy this process's ``fetch_checkpoint`` made that holds ``path`` (nothing, when no copy of
+    this process holds it): for a process that may be killed, not exit, once done with it (a Serve replica at
+    its graceful shutdown)."""
+    import shutil
+
+    for copy in list(_own_copies):
+        if Path(path).is_relative_to(copy):
+            shutil.rmtree(copy, ignore_errors=True)
+            _own_copies.remove(copy)
+
+
 def _remove_orphaned_copies(root: Path, host: str) -> None:
     """Remove the copies under ``root`` that processes of this machine made and that have ended without
     removing them (killed: a Serve replica a redeploy stopped, a run ended by SIGKILL). A copy is named
@@ -289,4 +301,4 @@ def fetch_checkpoint(uri: str, *, weights: bool = True) -> Path:
     return local_run / name
 
 
-__all__ = ["CHECKPOINT_CACHE_ENV", "RunStorage", "download_run", "fetch_checkpoint", "is_uri", "shown"]
+__all__ = ["CHECKPOINT_CACHE_ENV", "RunStorage", "download_run", "fetch_checkpoint", "is_uri", "remove_copy", "shown"]

@@ -159,6 +159,14 @@ class Agent:
         self._lock = threading.Lock()  # HFPolicy keeps last_steps: one act at a time
         self.batch_sizes: collections.Counter[int] = collections.Counter()
 
+    def __del__(self) -> None:
+        # Serve calls this at the replica's graceful shutdown, then kills its process: no exit of its own to
+        # remove the checkpoint copy a URI was read into (GBs for a 3B run's model).
+        from drugenv.storage import remove_copy
+
+        if getattr(self, "policy", None) is not None and self.policy.adapter:
+            remove_copy(self.policy.adapter)
+
     def info(self) -> dict[str, Any]:
         return {"model": self.policy.model_id, "adapter": self.policy.adapter,
                 "batch_sizes": dict(sorted(dict(self.batch_sizes).items()))}  # a copy first: _act may add a size

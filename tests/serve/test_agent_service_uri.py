@@ -43,6 +43,8 @@ def test_the_builder_copies_no_weights_and_the_replica_reads_the_checkpoint_uri_
         obs = DrugTargetEnvironment().reset(seed=0, scenario="procedural").model_dump(mode="json")
         r = httpx.post(f"http://127.0.0.1:{port}/act", json=obs, timeout=120)
         assert r.status_code == 200 and "action" in r.json()
+        serve.shutdown()  # graceful: the replica removes its copy, where its killed process could not
+        assert list((tmp_path / "copies").iterdir()) == []
     finally:
         serve.shutdown()
         ray.shutdown()
