@@ -272,7 +272,8 @@ def fetch_checkpoint(uri: str, *, weights: bool = True) -> Path:
     if filesystem.get_file_info(f"{path}/{CHECKPOINT_FINAL}").type == pyarrow.fs.FileType.Directory:
         path = f"{path}/{CHECKPOINT_FINAL}"  # a run's folder stands for its last checkpoint
     run, _, name = path.rpartition("/")
-    root = Path(os.environ.get(CHECKPOINT_CACHE_ENV) or Path(tempfile.gettempdir()) / "drugenv-checkpoints")
+    # Absolute: the copy's paths are compared with resolved ones (remove_copy) and outlive a change of directory.
+    root = Path(os.environ.get(CHECKPOINT_CACHE_ENV) or Path(tempfile.gettempdir()) / "drugenv-checkpoints").resolve()
     root.mkdir(parents=True, exist_ok=True)
     host = socket.gethostname()
     _remove_orphaned_copies(root, host)

@@ -195,7 +195,7 @@ def test_a_checkpoint_copy_is_removed_when_its_process_ends_or_by_the_next_read_
     import subprocess
     import sys
 
-    from drugenv.storage import CHECKPOINT_CACHE_ENV, fetch_checkpoint
+    from drugenv.storage import CHECKPOINT_CACHE_ENV, fetch_checkpoint, remove_copy
 
     copies = tmp_path / "copies"
     monkeypatch.setenv(CHECKPOINT_CACHE_ENV, str(copies))
@@ -225,6 +225,12 @@ def test_a_checkpoint_copy_is_removed_when_its_process_ends_or_by_the_next_read_
         alive.stdin.close()
         alive.wait()
     assert not alive_copy.exists()
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(CHECKPOINT_CACHE_ENV, "copies")  # relative, as a user may set it
+    served = fetch_checkpoint(uri)
+    remove_copy((served / "drugenv_checkpoint.json").resolve())  # what a Serve replica does at its shutdown
+    assert not served.parent.exists() and copies.exists()
 
 
 # --- S3: a real S3 API on 127.0.0.1 (tests/conftest.py's s3_bucket), the store cluster.yaml's submit line names ---
