@@ -6,7 +6,7 @@ import json
 import os
 import stat
 
-import psutil
+import psutil  # a dependency of wandb's (and Ray's): present wherever the wandb tests run
 import pytest
 
 from drugenv.cli import write_text_atomic
