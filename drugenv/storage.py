@@ -200,10 +200,8 @@ _own_copies: list[Path] = []
 
 
 def _remove_own_copies() -> None:
-    import shutil
-
-    for copy in _own_copies:
-        shutil.rmtree(copy, ignore_errors=True)
+    for copy in list(_own_copies):
+        remove_copy(copy)
 
 
 def remove_copy(path: str | Path) -> None:
@@ -278,8 +276,8 @@ def fetch_checkpoint(uri: str, *, weights: bool = True) -> Path:
     host = socket.gethostname()
     _remove_orphaned_copies(root, host)
     local_run = Path(tempfile.mkdtemp(prefix=f"run.{os.getpid()}.{host}.", dir=root))
-    if not _own_copies:
-        atexit.register(_remove_own_copies)
+    atexit.unregister(_remove_own_copies)  # registered once, however many copies come and go
+    atexit.register(_remove_own_copies)
     _own_copies.append(local_run)
     (local_run / name).mkdir()
     if not weights:
