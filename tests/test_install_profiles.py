@@ -23,8 +23,9 @@ import shutil
 import subprocess
 import sys
 import venv
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import pytest
 
@@ -115,15 +116,34 @@ def test_the_core_install_plays_episodes_and_names_the_extra_each_command_needs(
         assert cmd.returncode == 2 and cmd.stderr.strip().splitlines() == [line], (argv, cmd.stderr[-3000:])
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("version", OTHER_PYTHONS)
-def test_the_environments_part_of_the_suite_passes_on_another_python(version, tmp_path):
+def _suite_part_on(version: str, where: Path) -> Optional[subprocess.CompletedProcess]:
+    """The environment's part of the suite, run by a ``server`` install on Python ``version`` (None: no such Python)."""
     python = _find_python(version)
     if python is None:
+        return None
+    project = _copy_checkout(where / "src")
+    py = _venv(python, where / "venv", project, ".[server]", *TEST_TOOLS)
+    return subprocess.run([str(py), "-m", "pytest", "-q", "-p", "no:cacheprovider", *SUITE_PART], cwd=project,
+                          capture_output=True, text=True, env=_env(), timeout=1500)
+
+
+@pytest.fixture(scope="module")
+def suite_part_runs(request, tmp_path_factory) -> Iterator[dict[str, Future]]:
+    """The other Pythons' runs, started together for every version this session runs the test for. Each runs
+    apart from the others (a copy of the checkout, a venv, a pytest process of its own) and half its time
+    waits (on pip, on the server tests' servers and timeouts: ~33 s of CPU in a ~73 s suite), so side by
+    side the three take about as long as one and a half in turn."""
+    versions = [item.callspec.params["version"] for item in request.session.items
+                if item.originalname == "test_the_environments_part_of_the_suite_passes_on_another_python"]
+    with ThreadPoolExecutor(max_workers=max(1, len(versions))) as pool:
+        yield {v: pool.submit(_suite_part_on, v, tmp_path_factory.mktemp(f"python{v}")) for v in versions}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("version", OTHER_PYTHONS)
+def test_the_environments_part_of_the_suite_passes_on_another_python(version, suite_part_runs):
+    run = suite_part_runs[version].result()
+    if run is None:
         pytest.skip(f"no working python{version} on PATH or under pyenv")
-    project = _copy_checkout(tmp_path / "src")
-    py = _venv(python, tmp_path / "venv", project, ".[server]", *TEST_TOOLS)
-    run = subprocess.run([str(py), "-m", "pytest", "-q", "-p", "no:cacheprovider", *SUITE_PART], cwd=project,
-                         capture_output=True, text=True, env=_env(), timeout=1500)
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     assert " passed" in run.stdout.splitlines()[-1], run.stdout[-2000:]
