@@ -28,6 +28,32 @@ def pick_device(device: Optional[str] = None) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def enable_activation_checkpointing(model: Any) -> None:
+    """Recompute each layer's activations in the backward pass instead of keeping them (less memory, more
+    compute), in the form that gives a LoRA model the gradients it gives without: torch's non-reentrant
+    checkpoint, which passes gradients to the adapter's weights inside a layer whatever its inputs require
+    (the reentrant one, transformers 4's default, left them None behind frozen embeddings), and inputs
+    that require grad for the reentrant form any version may still use. transformers 5 calls this
+    ``activation_checkpointing_enable`` and warns that ``gradient_checkpointing_enable`` goes in v6; the
+    older name is used only where the newer is missing."""
+    enable = getattr(model, "activation_checkpointing_enable", None)
+    if enable is not None:
+        enable({"use_reentrant": False})
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if hasattr(model, "enable_input_require_grads"):
+        model.enable_input_require_grads()
+
+
+def disable_activation_checkpointing(model: Any) -> None:
+    """Undo ``enable_activation_checkpointing``: layers keep their activations again, and the embeddings'
+    outputs no longer require grad."""
+    disable = getattr(model, "activation_checkpointing_disable", None) or model.gradient_checkpointing_disable
+    disable()
+    if hasattr(model, "disable_input_require_grads"):
+        model.disable_input_require_grads()
+
+
 def require_peft() -> Any:
     """``peft.PeftModel``, or ``DependencyNotInstalled`` with the pip command."""
     try:

@@ -18,6 +18,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
 
+from drugenv.llm.loading import disable_activation_checkpointing, enable_activation_checkpointing
 from drugenv.llm.masks import assistant_token_mask
 from drugenv.llm.parsing import parse_action
 from drugenv.llm.prompts import DEFAULT_MAX_PROMPT_TOKENS, action_to_json, build_messages, prompt_token_ids
@@ -323,9 +324,7 @@ def sft_on_trajectories(
         raise ValueError(f"micro_batch_size={micro_batch_size} must be >= 1 (or None: the whole batch)")
     micro = batch_size if micro_batch_size is None else min(micro_batch_size, batch_size)
     if gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        if hasattr(model, "enable_input_require_grads"):  # frozen embeddings (LoRA): checkpoints need an input that requires grad
-            model.enable_input_require_grads()
+        enable_activation_checkpointing(model)
     rng = random.Random(seed)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr)
@@ -388,7 +387,7 @@ def sft_on_trajectories(
         if best[2] is not None and best[1] != steps:
             model.load_state_dict(best[2])
     if gradient_checkpointing:
-        model.gradient_checkpointing_disable()
+        disable_activation_checkpointing(model)
     model.eval()
     return losses
 

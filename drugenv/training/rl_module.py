@@ -28,6 +28,7 @@ from ray.rllib.core.rl_module.torch import TorchRLModule
 from ray.rllib.utils.annotations import override
 
 from drugenv.llm.generation import generate_completions
+from drugenv.llm.loading import enable_activation_checkpointing
 from drugenv.training.logprobs import completion_logprobs, resolve_dtype
 from drugenv.training.model_files import model_on_this_node
 
@@ -64,7 +65,7 @@ class DrugLLMRLModule(TorchRLModule):
         dtype = resolve_dtype(cfg.get("dtype", "float32"))
         base = AutoModelForCausalLM.from_pretrained(model_on_this_node(cfg["model_name_or_path"]), dtype=dtype)
         if cfg.get("gradient_checkpointing") and not self.inference_only:
-            base.gradient_checkpointing_enable()
+            enable_activation_checkpointing(base)
         lora = LoraConfig(
             r=int(cfg.get("lora_r", 8)),
             lora_alpha=int(cfg.get("lora_alpha", 16)),

@@ -3,6 +3,8 @@ on-policy ratio, adapter-only state, token-in/token-out batches."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -92,6 +94,29 @@ def test_first_epoch_ratio_is_one_on_policy(tiny_model_dir, tokenizer, loss_type
     assert res2[DEFAULT_MODULE_ID][M.RATIO_MIN] == pytest.approx(1.0, abs=1e-4)  # fresh on-policy data again
     if beta:
         assert res2[DEFAULT_MODULE_ID][M.KL] > 0
+
+
+def test_gradient_checkpointing_updates_the_adapter_as_without_it(tiny_model_dir, tokenizer):
+    """The flagship config recomputes activations in the backward pass (``gradient_checkpointing=True``): its
+    updates must be the ones without, LoRA weights behind frozen embeddings included (the reentrant
+    checkpoint, transformers 4's default, left their gradients None), and it must call none of the methods
+    that transformers 5 warns will go."""
+    adapters = []
+    for checkpointing in (False, True):
+        with warnings.catch_warnings():
+            # (peft itself still reads the deprecated ``is_gradient_checkpointing``: not ours to change)
+            warnings.filterwarnings("error", r"`gradient_checkpointing_(enable|disable)` is deprecated", FutureWarning)
+            learner = _learner(tiny_model_dir, gradient_checkpointing=checkpointing)
+            module = learner.module[DEFAULT_MODULE_ID]
+            start = {n: p.detach().clone() for n, p in module.named_parameters() if "lora_" in n}
+            episodes = _on_policy_episodes(module, tokenizer)
+            for _ in range(2):  # lora_B starts at 0, so lora_A only gets gradient from the 2nd step on
+                learner.update(episodes=episodes)
+        assert module.lm.base_model.model.is_activation_checkpointing is checkpointing
+        adapters.append({n: p.detach().clone() for n, p in module.named_parameters() if "lora_" in n})
+        assert start and all(not torch.equal(start[n], adapters[-1][n]) for n in start)  # every LoRA weight learned
+    for n in adapters[0]:
+        torch.testing.assert_close(adapters[1][n], adapters[0][n], rtol=1e-4, atol=1e-6)
 
 
 def test_prompt_and_padding_tokens_get_no_gradient(tiny_model_dir, tokenizer):
