@@ -161,7 +161,8 @@ def test_micro_batches_and_checkpointing_take_the_whole_batchs_step(tiny_model_d
         start = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
         losses.append(sft_on_trajectories(model, tok, short, steps=2, lr=1e-3, batch_size=4, seed=0, **kwargs))
         ends.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
-        assert not model.is_activation_checkpointing
+        name = "is_activation_checkpointing" if hasattr(model, "is_activation_checkpointing") else "is_gradient_checkpointing"
+        assert not getattr(model, name)  # transformers 5's name, else the older one
     assert losses[0] == pytest.approx(losses[1], rel=1e-5)
     # Adam divides each gradient by its own scale, so a weight whose gradient is ~0 can move by ~lr on a
     # rounding difference: compare the whole update, not each weight.
