@@ -182,7 +182,9 @@ class DrugLLMRLModule(TorchRLModule):
         params = dict(self.named_parameters())
         with torch.no_grad():
             for n in self._adapter_names:
-                params[n].copy_(torch.as_tensor(np.asarray(state[n])).to(params[n].dtype))
+                # torch.tensor copies: a state from Ray's object store is read-only, and a tensor over it
+                # (torch.as_tensor) made torch warn, in every run's log, that writing to it is undefined
+                params[n].copy_(torch.tensor(np.asarray(state[n]), dtype=params[n].dtype))
 
 
 def adapter_nbytes(state: Dict[str, Any]) -> int:
