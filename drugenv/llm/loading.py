@@ -30,28 +30,27 @@ def pick_device(device: Optional[str] = None) -> str:
 
 def enable_activation_checkpointing(model: Any) -> None:
     """Recompute each layer's activations in the backward pass instead of keeping them (less memory, more
-    compute), in the form that gives a LoRA model the gradients it gives without: torch's non-reentrant
-    checkpoint, which passes gradients to the adapter's weights inside a layer whatever its inputs require
-    (the reentrant one, transformers 4's default, left them None behind frozen embeddings), and inputs
-    that require grad for the reentrant form any version may still use. transformers 5 calls this
-    ``activation_checkpointing_enable`` and warns that ``gradient_checkpointing_enable`` goes in v6; the
-    older name is used only where the newer is missing."""
+    compute), with torch's non-reentrant checkpoint: it passes gradients to a LoRA adapter's weights inside
+    a layer whether or not the layer's inputs require grad (the reentrant one, transformers 4's default,
+    left them None behind frozen embeddings). transformers 5 calls this ``activation_checkpointing_enable``
+    and warns that ``gradient_checkpointing_enable`` goes in v6; the older name is used only where the
+    newer is missing."""
     enable = getattr(model, "activation_checkpointing_enable", None)
     if enable is not None:
         enable({"use_reentrant": False})
     else:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    if hasattr(model, "enable_input_require_grads"):
-        model.enable_input_require_grads()
 
 
 def disable_activation_checkpointing(model: Any) -> None:
-    """Undo ``enable_activation_checkpointing``: layers keep their activations again, and the embeddings'
-    outputs no longer require grad."""
-    disable = getattr(model, "activation_checkpointing_disable", None) or model.gradient_checkpointing_disable
+    """Undo ``enable_activation_checkpointing``: layers keep their activations again, and the hook that
+    transformers 5's enabling puts on the input embeddings (their outputs require grad) is removed."""
+    disable = getattr(model, "activation_checkpointing_disable", None)
+    if disable is None:
+        model.gradient_checkpointing_disable()
+        return
     disable()
-    if hasattr(model, "disable_input_require_grads"):
-        model.disable_input_require_grads()
+    model.disable_input_require_grads()  # transformers 5 removes it only for a model peft was loaded into
 
 
 def require_peft() -> Any:
