@@ -53,6 +53,14 @@ def disable_activation_checkpointing(model: Any) -> None:
     model.disable_input_require_grads()  # transformers 5 removes it only for a model peft was loaded into
 
 
+def activation_checkpointing_on(model: Any) -> bool:
+    """Whether ``model`` recomputes its layers' activations in the backward pass: transformers 5's
+    ``is_activation_checkpointing``, else (5.3 and 5.6 have only that) the older ``is_gradient_checkpointing``,
+    which the newer releases warn goes in v6."""
+    name = "is_activation_checkpointing" if hasattr(model, "is_activation_checkpointing") else "is_gradient_checkpointing"
+    return bool(getattr(model, name))
+
+
 def require_peft() -> Any:
     """``peft.PeftModel``, or ``DependencyNotInstalled`` with the pip command."""
     try:

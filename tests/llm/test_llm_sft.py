@@ -1,4 +1,5 @@
 import json
+import warnings
 
 import pytest
 
@@ -152,7 +153,7 @@ def test_confident_go_reports_are_found_and_weighted(bpe_tokenizer):
 def test_micro_batches_and_checkpointing_take_the_whole_batchs_step(tiny_model_dir, examples, micro, checkpointing):
     """Each micro-batch's loss is weighted by its share of the batch's assistant tokens, so two steps of
     batch 4 in micro-batches (and with layers recomputed) end at the weights one pass per batch gives."""
-    from drugenv.llm.loading import load_model_and_tokenizer
+    from drugenv.llm.loading import activation_checkpointing_on, load_model_and_tokenizer
 
     short = [[{"role": "system", "content": "Reply with one JSON action."}, *conv[1:]] for conv in examples]
     ends, losses = [], []
@@ -161,10 +162,44 @@ def test_micro_batches_and_checkpointing_take_the_whole_batchs_step(tiny_model_d
         start = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
         losses.append(sft_on_trajectories(model, tok, short, steps=2, lr=1e-3, batch_size=4, seed=0, **kwargs))
         ends.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
-        name = "is_activation_checkpointing" if hasattr(model, "is_activation_checkpointing") else "is_gradient_checkpointing"
-        assert not getattr(model, name)  # transformers 5's name, else the older one
+        assert not activation_checkpointing_on(model)  # SFT turns it off again
     assert losses[0] == pytest.approx(losses[1], rel=1e-5)
     # Adam divides each gradient by its own scale, so a weight whose gradient is ~0 can move by ~lr on a
     # rounding difference: compare the whole update, not each weight.
     update = (ends[0] - start).norm()
     assert (ends[1] - ends[0]).norm() < 1e-2 * update
+
+
+def test_checkpointing_reaches_lora_weights_behind_frozen_embeddings(tiny_model_dir):
+    """``enable_activation_checkpointing`` asks for torch's non-reentrant checkpoint, so LoRA weights inside
+    the recomputed layers get their gradients from the adapter itself, without the hook that makes the
+    frozen embeddings' outputs require grad (transformers 5 adds one; transformers 4 did not). The reentrant
+    checkpoint, transformers 4's default, shown beside it: with no input requiring grad, it leaves every
+    LoRA weight out of the graph."""
+    from peft import LoraConfig, get_peft_model
+
+    from drugenv.llm.loading import enable_activation_checkpointing, load_model_and_tokenizer
+
+    def logits_with_checkpointing(enable):
+        base, _ = load_model_and_tokenizer(tiny_model_dir, device="cpu")
+        model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
+                                                task_type="CAUSAL_LM"))
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if "lora_B" in name:
+                    p.normal_(0, 0.5)  # lora_B starts at zero, where lora_A's gradient is zero too
+        enable(base)
+        base.disable_input_require_grads()  # what transformers 4 left out
+        model.train()
+        lora = {n: p for n, p in model.named_parameters() if "lora_" in n}
+        return model(input_ids=torch.tensor([[1, 5, 6, 7, 8]])).logits, lora
+
+    logits, lora = logits_with_checkpointing(enable_activation_checkpointing)
+    logits.square().sum().backward()
+    assert len(lora) == 8 and all(p.grad is not None and p.grad.abs().sum() > 0 for p in lora.values())
+
+    with pytest.warns(UserWarning, match="None of the inputs have requires_grad=True"), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "`gradient_checkpointing_enable` is deprecated", FutureWarning)
+        logits, lora = logits_with_checkpointing(lambda base: base.gradient_checkpointing_enable(
+            gradient_checkpointing_kwargs={"use_reentrant": True}))
+    assert not logits.requires_grad  # nothing to backpropagate into: no LoRA weight would learn

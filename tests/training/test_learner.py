@@ -16,6 +16,7 @@ pytest.importorskip("ray.rllib")
 from ray.rllib.core import DEFAULT_MODULE_ID  # noqa: E402
 from ray.rllib.utils.metrics.metrics_logger import MetricsLogger  # noqa: E402
 
+from drugenv.llm.loading import activation_checkpointing_on  # noqa: E402
 from drugenv.training import metrics as M  # noqa: E402
 from drugenv.training.connectors import turn_rows  # noqa: E402
 from drugenv.training.env_runner import token_space  # noqa: E402
@@ -113,8 +114,7 @@ def test_gradient_checkpointing_updates_the_adapter_as_without_it(tiny_model_dir
             for _ in range(2):  # lora_B starts at 0, so lora_A only gets gradient from the 2nd step on
                 learner.update(episodes=episodes)
         base = module.lm.base_model.model
-        name = "is_activation_checkpointing" if hasattr(base, "is_activation_checkpointing") else "is_gradient_checkpointing"
-        assert getattr(base, name) is checkpointing  # transformers 5's name, else the older one
+        assert activation_checkpointing_on(base) is checkpointing
         adapters.append({n: p.detach().clone() for n, p in module.named_parameters() if "lora_" in n})
         assert start and all(not torch.equal(start[n], adapters[-1][n]) for n in start)  # every LoRA weight learned
     for n in adapters[0]:
