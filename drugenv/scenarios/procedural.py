@@ -325,8 +325,9 @@ def _rescue(f: dict, gate: str, rng: np.random.Generator) -> None:
         for tissue in VITAL_TISSUES:
             if f["normal_expression_tpm"][tissue] > 30:
                 f["normal_expression_tpm"][tissue] = round(0.3 * f["normal_expression_tpm"][tissue], 2)
-        mild = [t for t in f["toxicity_profile"] if not _VITAL_RE.search(t)]
-        f["toxicity_profile"] = mild or ["manageable grade 1-2 events"]
+        # Only the target's own events that spare vital organs stay; a target with none (MCL1, MYC) lists
+        # none. An event written only into rescued worlds would tell a go whatever the readouts say.
+        f["toxicity_profile"] = [t for t in f["toxicity_profile"] if not _VITAL_RE.search(t)]
     elif gate == "linkage":
         f["dependency_score"] = uniform(rng, -1.2, -0.65)
     elif gate == "selective":

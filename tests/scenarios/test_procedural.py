@@ -478,6 +478,22 @@ def test_data_file_shape():
     assert data["targets"]["PTPN11"]["source_marked_u"] and not data["targets"]["ALK"]["source_marked_u"]
 
 
+def test_toxicity_events_are_the_targets_own_or_a_failed_safety_gates():
+    """A world lists only its target's own toxicity events, plus the vital-organ event that fails a safety
+    gate. A string the generator wrote only into the worlds it rescued would tell a go by itself, whatever
+    the target: "manageable grade 1-2 events" did, for MCL1 and MYC, whose own events are all vital-organ."""
+    pairs = {p["id"]: p for p in load_target_data()["pairs"]}
+    vital = set(procedural._VITAL_TOX.values())
+    rescued_bare = 0
+    for seed in range(1500):
+        own = set(base_fields(pairs[pair_of(seed)])["toxicity_profile"])
+        for sc in (generate_scenario(seed), twin_of(seed)):
+            events = set(sc.profile.toxicity_profile)
+            assert events <= own | vital, (seed, sc.profile.gene, events - own - vital)
+            rescued_bare += not events
+    assert rescued_bare > 0  # the rescued MCL1 / MYC worlds: their readouts say "findings: none"
+
+
 def test_every_target_indication_and_pair_is_reachable():
     data = load_target_data()
     reached = {pair_of(seed) for seed in range(3000)}
