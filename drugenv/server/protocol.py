@@ -340,6 +340,22 @@ def _offset_of(text: str, token: str) -> int:
     return 0
 
 
+# A JSON string, or a whole run of digits (with its sign) outside strings: one match per run, so finding
+# the long one is linear (a pattern for "N+1 digits" tried again at every digit of every shorter run
+# before it cost ~1 s of the event loop for a 64 KiB frame).
+_STRING_OR_DIGIT_RUN = re.compile(r'"(?:[^"\\]|\\.)*"|-?\d+')
+
+
+def _offset_of_long_integer(text: str, digits: int) -> int:
+    """Where the first integer of more than ``digits`` digits starts (not a fraction's or an exponent's
+    digits, which ``float`` takes whatever their length); 0 if none is found."""
+    for m in _STRING_OR_DIGIT_RUN.finditer(text):
+        run, start = m.group(), m.start()
+        if run[0] != '"' and len(run) - (run[0] == "-") > digits and text[start - 1:start] not in (".", "e", "E", "+"):
+            return start
+    return 0
+
+
 _STRICT_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 """What ``json.loads(text, parse_constant=...)`` builds on every call; built once (it holds no state between calls)."""
 _BOM_MESSAGE = "Unexpected UTF-8 BOM (decode using utf-8-sig)"  # json.loads' own check, which .decode() skips
@@ -373,7 +389,7 @@ def loads_json(data: Union[str, bytes]) -> Any:
     except ValueError:  # int() of a literal past sys.get_int_max_str_digits()
         digits = sys.get_int_max_str_digits()
         raise json.JSONDecodeError(f"an integer has more than {digits} digits", text,
-                                   _offset_of(text, rf"-?\d{{{digits + 1},}}")) from None
+                                   _offset_of_long_integer(text, digits)) from None
 
 
 def parse_step_data(data: dict[str, Any]) -> tuple[ValidationObservation, Optional[float], bool, dict[str, Any]]:

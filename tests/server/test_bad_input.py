@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 import threading
 import time
 from typing import Any, Iterator, Optional
@@ -173,6 +174,20 @@ def test_invalid_json_says_what_and_where(http: httpx.Client) -> None:
         assert resp.json()["detail"][0]["msg"].startswith("invalid JSON: " + why), resp.text
     mcp = http.post("/mcp", content=b'{"jsonrpc":"2.0","id":NaN}', headers={"content-type": "application/json"})
     assert mcp.json()["error"]["code"] == -32700  # the same decoder: NaN is a JSON-RPC parse error
+
+
+def test_an_overlong_integer_is_placed_at_its_own_digits() -> None:
+    """The error points at the integer ``int()`` refused, not at the digits of a string, a fraction or an
+    exponent before it (``float`` takes any length), nor at shorter integers."""
+    from drugenv.server.protocol import loads_json
+
+    n = sys.get_int_max_str_digits()
+    over = "7" * (n + 1)
+    text = '{"s": "%s", "f": 0.%s, "e": 1e-%s, "g": 2E+%s, "ok": [%s], "x": -%s}' % (
+        over, over, over, over, ",".join(["9" * n] * 14), over)
+    with pytest.raises(json.JSONDecodeError, match=f"an integer has more than {n} digits") as err:
+        loads_json(text)
+    assert err.value.pos == text.index(', "x": ') + len(', "x": ')
 
 
 @pytest.mark.parametrize("content_type,got", [
