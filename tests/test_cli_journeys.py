@@ -111,6 +111,11 @@ JOURNEYS = [
     (["serve-env", "--workers", "2", "--max-sessions", "0"], "--max-sessions must be >= 1"),  # uvicorn respawned workers for ever
     (["serve-env", "--max-message-bytes", "10"], "--max-message-bytes must be >= 1024"),
     (["serve-env", "--env-threads", "-1"], "--env-threads must be >= 0"),
+    # from the second server audit: a traceback for a host the IDNA codec cannot encode, and for IPv6 under
+    # granian's port 0; an empty host (an unset variable) bound every interface without a word
+    (["serve-env", "--port", "0", "--host", "é" * 70], "the host is not a name or an address"),
+    (["dashboard", "--port", "1", "--host", "é" * 70], "the host is not a name or an address"),
+    (["serve-env", "--port", "0", "--host", ""], "--host is empty"),
     (["eval", "--episodes", "99999999999999999999"], "at most 1,000,000 per run"),  # the episode list took every byte
     (["eval", "--suite", "procedural-test", "--seed", "9223372036854775000", "--episodes", "1"], "runs past the last seed"),
     (["run-agent", "--model", "tiny", "--temperature", "nan"], "need finite numbers"),

@@ -159,9 +159,21 @@ def settings_from_environment() -> Args:
 
     if WORKER_ARGS_ENV_VAR in os.environ:
         return Args(**json.loads(os.environ[WORKER_ARGS_ENV_VAR]))
+    sessions = os.environ.get("MAX_CONCURRENT_ENVS", str(DEFAULT_MAX_SESSIONS))
     idle = os.environ.get("SESSION_IDLE_TIMEOUT_S", str(DEFAULT_IDLE_TIMEOUT_S))
-    return Args(max_sessions=int(os.environ.get("MAX_CONCURRENT_ENVS", DEFAULT_MAX_SESSIONS)),
-                idle_timeout_s=None if idle.lower() == "none" else float(idle))
+    try:
+        max_sessions = int(sessions)
+    except ValueError:
+        raise ConfigError(f"MAX_CONCURRENT_ENVS must be a whole number >= 1, got {sessions!r}") from None
+    try:
+        idle_timeout_s = None if idle.lower() == "none" else float(idle)
+    except ValueError:
+        raise ConfigError(f"SESSION_IDLE_TIMEOUT_S must be a number of seconds > 0, or none, got {idle!r}") from None
+    args = Args(max_sessions=max_sessions, idle_timeout_s=idle_timeout_s)
+    variables = {"max_sessions": "MAX_CONCURRENT_ENVS", "idle_timeout_s": "SESSION_IDLE_TIMEOUT_S"}
+    check_limits(max_sessions=args.max_sessions, idle_timeout_s=args.idle_timeout_s, max_message_bytes=args.max_message_bytes,
+                 env_threads=args.env_threads, spell=lambda name: variables.get(name, name))
+    return args
 
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
@@ -338,13 +350,27 @@ def check_port(host: str, port: int, *, any_free: bool = False) -> None:
 
 def check_port_free(host: str, port: int) -> None:
     """Bind ``host:port`` plainly (no ``SO_REUSEPORT``) and let it go: a ``ConfigError`` if that fails."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
+    with socket.socket(_family(host), socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as e:
-            raise ConfigError(f"cannot bind {host}:{port}: {e.strerror}") from e
+        _bind(probe, host, port)
+
+
+def _family(host: str) -> int:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def _bind(sock: socket.socket, host: str, port: int) -> None:
+    """``sock.bind``, or a ``ConfigError`` that says why: a host that is empty (it would bind every
+    interface, the usual result of an unset variable), unknown, or no name at all (one the IDNA codec
+    cannot encode raised ``TypeError``)."""
+    if not host:
+        raise ConfigError("--host is empty: name an interface (127.0.0.1 for this machine only, 0.0.0.0 for all)")
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        raise ConfigError(f"cannot bind {host}:{port}: {e.strerror or e}") from e
+    except (TypeError, ValueError) as e:  # UnicodeError is a ValueError
+        raise ConfigError(f"cannot bind {host!r}:{port}: the host is not a name or an address ({e})") from e
 
 
 def _reuseport_socket(family: int, address: tuple[Any, ...]) -> socket.socket:
@@ -352,10 +378,10 @@ def _reuseport_socket(family: int, address: tuple[Any, ...]) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
-        sock.bind(address)
-    except OSError as e:
+        _bind(sock, *address[:2])
+    except ConfigError:
         sock.close()
-        raise ConfigError(f"cannot bind {address[0]}:{address[1]}: {e.strerror}") from e
+        raise
     return sock
 
 
@@ -381,8 +407,8 @@ def _multiprocess(config: Any, sockets: list[Any]) -> Any:
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port free on ``host`` right now (the OS picks it). Another process may take it before it
     is used; callers that can, bind port 0 and keep the socket instead (``serve_in_thread`` does)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
+    with socket.socket(_family(host), socket.SOCK_STREAM) as sock:
+        _bind(sock, host, 0)
         return sock.getsockname()[1]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import socket
 import sys
 import threading
 import time
@@ -174,6 +175,24 @@ def test_invalid_json_says_what_and_where(http: httpx.Client) -> None:
         assert resp.json()["detail"][0]["msg"].startswith("invalid JSON: " + why), resp.text
     mcp = http.post("/mcp", content=b'{"jsonrpc":"2.0","id":NaN}', headers={"content-type": "application/json"})
     assert mcp.json()["error"]["code"] == -32700  # the same decoder: NaN is a JSON-RPC parse error
+
+
+def test_ports_are_probed_in_the_hosts_own_family_and_a_host_that_cannot_bind_is_named() -> None:
+    """``free_port`` opened an IPv4 socket whatever the host (``--host ::1`` under granian's port 0 was a
+    ``gaierror`` traceback); a host the IDNA codec cannot encode was a ``TypeError`` traceback; an empty
+    host bound every interface."""
+    from drugenv.server.serve import check_port_free, free_port
+
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    check_port_free("::1", free_port("::1"))
+    for host, why in [("", "--host is empty"), ("é" * 70, "the host is not a name or an address")]:
+        for probe_port in (lambda: free_port(host), lambda: check_port_free(host, 0)):
+            with pytest.raises(ConfigError, match=why):
+                probe_port()
 
 
 def test_an_overlong_integer_is_placed_at_its_own_digits() -> None:

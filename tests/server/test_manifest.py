@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import random
+import re
 import subprocess
 import sys
 import time
@@ -51,6 +52,28 @@ def test_played_rewards_stay_in_range() -> None:
             obs = env.step(random_action(rng, obs.model_dump(mode="json")) if rng.random() < 0.9
                            else {"action_type": "submit_validation_report"})
             assert low <= obs.reward <= high
+
+
+@pytest.mark.parametrize("variables,why", [
+    ({"MAX_CONCURRENT_ENVS": "abc"}, "MAX_CONCURRENT_ENVS must be a whole number >= 1, got 'abc'"),
+    ({"MAX_CONCURRENT_ENVS": "0"}, "MAX_CONCURRENT_ENVS must be >= 1"),
+    ({"SESSION_IDLE_TIMEOUT_S": "soon"}, "SESSION_IDLE_TIMEOUT_S must be a number of seconds > 0, or none, got 'soon'"),
+    ({"SESSION_IDLE_TIMEOUT_S": "0"}, "SESSION_IDLE_TIMEOUT_S must be > 0 seconds"),
+])
+def test_the_asgi_apps_environment_variables_are_refused_by_name(monkeypatch, variables, why) -> None:
+    """``uvicorn drugenv.server.asgi:app`` reads its limits from OpenEnv's variables: a bad one was a bare
+    ``ValueError`` ("invalid literal for int()") or an error naming the Python argument instead."""
+    from drugenv.errors import ConfigError
+    from drugenv.server.serve import WORKER_ARGS_ENV_VAR, settings_from_environment
+
+    monkeypatch.delenv(WORKER_ARGS_ENV_VAR, raising=False)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=re.escape(why)):
+        settings_from_environment()
+    monkeypatch.setenv("SESSION_IDLE_TIMEOUT_S", "None")
+    monkeypatch.setenv("MAX_CONCURRENT_ENVS", "7")
+    assert (settings_from_environment().max_sessions, settings_from_environment().idle_timeout_s) == (7, None)
 
 
 def test_asgi_module_and_python_m_entry_point() -> None:
