@@ -16,6 +16,8 @@ Episode selection (constructor config, overridable per episode by ``reset(option
 | sim_params    | SimParams()        | ``SimParams`` or a dict of its fields                                   |
 | seal          | None               | a secret that seals the core environment (``DrugTargetEnvironment(seal=...)``): ``info["episode_seed"]`` no longer names a public world |
 
+A key given as None in ``options`` is the same as leaving it out: the env's own value holds.
+
 Every random choice (scenario, core seed, tier) is drawn from ``self.np_random``, so
 ``reset(seed=s)`` fixes the whole episode, given the curriculum's state: a curriculum that moves
 with the episodes played (``easy_to_hard``, ``adaptive``) draws the tier of its current stage.
@@ -113,10 +115,12 @@ class DrugEnvBase(gym.Env):
         elif not isinstance(options, Mapping):
             raise ConfigError(f"reset options must be a dict (keys {list(RESET_OPTION_KEYS)}), got {type(options).__name__}")
         else:
-            opts = dict(options)
-            unknown = set(opts) - set(RESET_OPTION_KEYS)
+            unknown = set(options) - set(RESET_OPTION_KEYS)
             if unknown:
                 raise ConfigError(f"unknown reset options {sorted(unknown)}; expected some of {list(RESET_OPTION_KEYS)}")
+            # None is "no override" for every key, as for episode_seed (a None suite was refused, and a
+            # None scenario or difficulty dropped the env's own for that episode)
+            opts = {key: value for key, value in options.items() if value is not None}
         suite = opts.get("suite", self.suite)
         scenario = opts.get("scenario", self.scenario)
         difficulty = opts.get("difficulty", self.difficulty)
@@ -132,9 +136,10 @@ class DrugEnvBase(gym.Env):
             episode_seed = validated_seed(episode_seed, "reset option episode_seed")
         if scenario == "procedural" and difficulty is None and self.curriculum is not None:
             difficulty = self.curriculum.sample(rng)
-        self._tier = difficulty
         self._episode_recorded = False
         self._obs = self.core.reset(seed=int(episode_seed), scenario=scenario, difficulty=difficulty)
+        # The tier played: a curated scenario has its own, whatever ``difficulty`` asked for.
+        self._tier = self._obs.metadata.get("difficulty") or difficulty
         info = {"reward_terms": {}, "episode_seed": int(episode_seed), "difficulty": self._obs.metadata.get("difficulty")}
         return self._encode(self._obs), info
 

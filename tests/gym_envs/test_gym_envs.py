@@ -266,6 +266,35 @@ def test_an_explicit_difficulty_overrides_the_curriculum():
     assert env.reset(seed=1, options={"difficulty": "hard"})[1]["difficulty"] == "hard"
 
 
+def test_a_none_reset_option_keeps_the_envs_own_value():
+    """None meant three things: "no override" for episode_seed, an error for suite, and for scenario and
+    difficulty "drop the env's own" for that episode (a curated env played a procedural world)."""
+    env = DrugEnvVector(suite="curated", scenario="egfr_nsclc_viable")
+    plain = env.reset(seed=3)
+    with_nones = env.reset(seed=3, options={key: None for key in ("suite", "scenario", "difficulty", "episode_seed")})
+    np.testing.assert_array_equal(with_nones[0], plain[0])
+    assert with_nones[1] == plain[1] and env.observation.target_gene == "EGFR"
+    env = DrugEnvVector(difficulty="easy")
+    assert env.reset(seed=1, options={"difficulty": None})[1]["difficulty"] == "easy"
+
+
+def test_the_adaptive_curriculum_counts_the_tier_a_curated_episode_played():
+    """A curated scenario has its own tier; the curriculum filed its outcome under the ``difficulty`` the env
+    was given instead (an easy stage promoted on very_hard episodes)."""
+    env = DrugEnvVector(suite="curated", difficulty="easy", curriculum="adaptive")
+    submit_go = [a.name for a in VECTOR_ACTIONS].index("submit(go, 0.95)")
+    easy_outcomes, played = [], []
+    for seed in range(6):
+        played.append(env.reset(seed=seed)[1]["difficulty"])
+        gene = env.observation.target_gene
+        assert env.step(submit_go)[2]
+        if played[-1] == "easy":  # the easy curated scenarios: egfr (a go) and tp53 (a no-go)
+            easy_outcomes.append(gene == "EGFR")
+    assert env.curriculum.episodes == 6 and 0 < len(easy_outcomes) < 6, played
+    # the easy stage's success rate is over the easy episodes alone
+    assert env.curriculum.stats()["stage_success_rate"] == pytest.approx(sum(easy_outcomes) / len(easy_outcomes))
+
+
 def test_procedural_train_draws_only_the_seeds_training_may_use():
     # The gym env drew from all million train seeds, so PPO trained on the ranges held out for
     # SFT and GRPO checkpoint selection (half of its episodes).
