@@ -183,16 +183,16 @@ def test_ports_are_probed_in_the_hosts_own_family_and_a_host_that_cannot_bind_is
     host bound every interface."""
     from drugenv.server.serve import check_port_free, free_port
 
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
-            probe.bind(("::1", 0))
-    except OSError:
-        pytest.skip("no IPv6 loopback here")
-    check_port_free("::1", free_port("::1"))
     for host, why in [("", "--host is empty"), ("é" * 70, "the host is not a name or an address")]:
         for probe_port in (lambda: free_port(host), lambda: check_port_free(host, 0)):
             with pytest.raises(ConfigError, match=why):
                 probe_port()
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback here (the hosts above were checked)")
+    check_port_free("::1", free_port("::1"))
 
 
 def test_an_overlong_integer_is_placed_at_its_own_digits() -> None:
