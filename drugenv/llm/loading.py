@@ -55,8 +55,8 @@ def disable_activation_checkpointing(model: Any) -> None:
 
 def activation_checkpointing_on(model: Any) -> bool:
     """Whether ``model`` recomputes its layers' activations in the backward pass: transformers 5's
-    ``is_activation_checkpointing``, else (5.3 and 5.6 have only that) the older ``is_gradient_checkpointing``,
-    which the newer releases warn goes in v6."""
+    ``is_activation_checkpointing``, or, in releases without it (5.3 and 5.6 among them), the older
+    ``is_gradient_checkpointing``, which the newer releases warn goes in v6."""
     name = "is_activation_checkpointing" if hasattr(model, "is_activation_checkpointing") else "is_gradient_checkpointing"
     return bool(getattr(model, name))
 

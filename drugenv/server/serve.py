@@ -154,7 +154,11 @@ def settings_from_environment() -> Args:
     """The settings of a server process that imports the app by name (a ``--workers`` worker, a Ray Serve
     replica, ``uvicorn drugenv.server.asgi:app``): ``DRUGENV_SERVER_ARGS`` if set, else OpenEnv's conventional
     variables ``MAX_CONCURRENT_ENVS`` (sessions, default 256) and ``SESSION_IDLE_TIMEOUT_S`` (seconds, default
-    3600; ``none`` disables it). The seal always comes from ``DRUGENV_SEAL`` (``make_app``)."""
+    3600; ``none`` disables it). The seal always comes from ``DRUGENV_SEAL`` (``make_app``).
+
+    Raises:
+        ConfigError: a variable that is no number, or out of range (named as the variable).
+    """
     import json
 
     if WORKER_ARGS_ENV_VAR in os.environ:
@@ -315,7 +319,7 @@ class ReusePortListener:
 
     @classmethod
     def reserve(cls, config: Any) -> "ReusePortListener":
-        family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+        family = _family(config.host)
         if config.port:
             # SO_REUSEPORT would let this server join another one already on the port (any process of the
             # same user that set it), and the two would split the sessions: bind plainly first, as uvicorn does.
@@ -356,6 +360,7 @@ def check_port_free(host: str, port: int) -> None:
 
 
 def _family(host: str) -> int:
+    """The address family a host names (an IPv6 literal holds a colon)."""
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
