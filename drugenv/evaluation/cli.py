@@ -46,7 +46,8 @@ class EvalArgs:
     batch_size: int = 8
     """Episodes stepped in lockstep (batched generation for LLM policies)."""
     max_steps: Optional[int] = None
-    """Lower the step cap (default 30) to bound an LLM's generation time; an episode that hits it has no report."""
+    """The step cap (the environment's is 30): lower it to bound an LLM's generation time; an episode that
+    hits it has no report."""
     decision_scoring: Literal["linear", "brier"] = "linear"
     """Decision-accuracy rule inside the reward (metrics report both accuracy and Brier regardless)."""
     model: Optional[str] = None
@@ -65,7 +66,8 @@ class EvalArgs:
     paired: Optional[str] = None
     """Also play this agent (same names as `--agent`, e.g. `heuristic`) on the same episodes and print
     `--agent` minus it per metric, with paired bootstrap 95% intervals (`evaluation.bootstrap`), overall
-    and per curated scenario or procedural tier (`--out` keeps both, as `paired`)."""
+    and per curated scenario or procedural tier (`--out` keeps both, as `paired`); a group of fewer than
+    20 episodes gets its difference without an interval, which would be too narrow to be 95%."""
     progress: bool = True
     """Show a progress bar."""
     extra: dict = field(default_factory=dict)
@@ -189,16 +191,22 @@ def eval_main(args: EvalArgs) -> dict:
     return payload
 
 
+def _difference(d: dict) -> str:
+    """``+0.050 [+0.010, +0.090]``, or the difference alone where the group was too small for an interval."""
+    iv = d["diff_ci"]
+    return f"{d['diff']:+.3f}" + (f" [{iv[0]:+.3f}, {iv[1]:+.3f}]" if iv is not None else "")
+
+
 def _paired(args: EvalArgs, reference, cfg: RewardConfig, records: list) -> dict:
     """``reference`` (``--paired``) on the same episodes, and ``--agent`` minus it with paired bootstrap intervals."""
-    from drugenv.evaluation.bootstrap import paired_bootstrap
+    from drugenv.evaluation.bootstrap import MIN_INTERVAL_EPISODES, has_interval, paired_bootstrap
 
     ref_summary, ref_records = evaluate(reference, args.suite, args.episodes, args.seed, reward_config=cfg,
                                         max_steps=args.max_steps, batch_size=args.batch_size, progress=args.progress)
     diff = paired_bootstrap(records, ref_records)
     print(f"{shown(args.agent)} − {shown(args.paired)} on the same episodes (paired bootstrap, 95% interval):")
     for key, d in diff.items():
-        print(f"  {key:<18} {d['mean']:8.3f} vs {d['ref_mean']:8.3f}   {d['diff']:+.3f} [{d['diff_ci'][0]:+.3f}, {d['diff_ci'][1]:+.3f}]")
+        print(f"  {key:<18} {d['mean']:8.3f} vs {d['ref_mean']:8.3f}   {_difference(d)}")
     groups: dict[str, tuple[list, list]] = {}  # the same pairs, per scenario (curated) or tier (procedural)
     for mine, ref in zip(records, ref_records):
         mine_list, ref_list = groups.setdefault(group_of(mine), ([], []))
@@ -207,8 +215,9 @@ def _paired(args: EvalArgs, reference, cfg: RewardConfig, records: list) -> dict
     per = {name: {"episodes": len(mine_list), **paired_bootstrap(mine_list, ref_list)}
            for name, (mine_list, ref_list) in sorted(groups.items())}
     print("  decision_utility by " + ("scenario: " if args.suite == "curated" else "tier: ") + "  ".join(
-        f"{name} {d['decision_utility']['diff']:+.3f} [{d['decision_utility']['diff_ci'][0]:+.3f}, "
-        f"{d['decision_utility']['diff_ci'][1]:+.3f}]" for name, d in per.items()))
+        f"{name} {_difference(d['decision_utility'])}" for name, d in per.items()))
+    if not all(has_interval(d["episodes"]) for d in per.values()):
+        print(f"  (no interval for a group of fewer than {MIN_INTERVAL_EPISODES} episodes: a bootstrap's would fall short of 95%)")
     return {"agent": shown(args.paired), "summary": ref_summary, "diff": diff, "by_scenario": per}
 
 

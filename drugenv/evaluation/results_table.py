@@ -36,8 +36,9 @@ import re
 import shutil
 import statistics
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
+from drugenv.evaluation.bootstrap import MIN_INTERVAL_EPISODES, has_interval
 from drugenv.evaluation.metrics import HELDOUT_TABLE_KEYS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,11 +66,16 @@ def _num(v: float, key: str) -> str:
     return s.replace("-", "−")
 
 
-def _ci(iv: Mapping[str, Any] | None, key: str) -> str:
-    if not iv or key not in iv:
-        return ""
-    lo, hi = iv[key]["ci"]
-    return f" [{_num(lo, key)}, {_num(hi, key)}]"
+def _interval(d: Mapping[str, Any], field: str, episodes: Optional[int]) -> Optional[list[float]]:
+    """``d[field]`` (``"ci"`` or ``"diff_ci"``), or None when the group of ``episodes`` is too small for one
+    (``bootstrap.has_interval``): records made before that rule still hold intervals of four episodes."""
+    iv = d.get(field)
+    return iv if iv is not None and (episodes is None or has_interval(episodes)) else None
+
+
+def _ci(iv: Mapping[str, Any] | None, key: str, episodes: Optional[int] = None) -> str:
+    shown = _interval(iv[key], "ci", episodes) if iv and key in iv else None
+    return f" [{_num(shown[0], key)}, {_num(shown[1], key)}]" if shown else ""
 
 
 def table(results: Mapping[str, Any]) -> str:
@@ -97,13 +103,12 @@ def table(results: Mapping[str, Any]) -> str:
             m = metrics[key]
             iv = block.get("vs_heuristic", {}).get(key)
             lab = label + (f" ({meta.get('before_episodes')} episodes)" if key == "before" and meta.get("before_episodes") not in (None, n) else "")
-            out.append(f"| {lab} | " + " | ".join(_num(m[k], k) + _ci(iv, k) for k, _ in COLUMNS) + " |")
+            out.append(f"| {lab} | " + " | ".join(_num(m[k], k) + _ci(iv, k, n) for k, _ in COLUMNS) + " |")
         diffs = []
         for key in ("after_sft", "after_grpo"):
             iv = block.get("vs_heuristic", {}).get(key)
             if iv:
-                d = "; ".join(f"{c} {_num(iv[k]['diff'], k)} [{_num(iv[k]['diff_ci'][0], k)}, {_num(iv[k]['diff_ci'][1], k)}]"
-                              for k, c in (("decision_accuracy", "accuracy"), ("brier", "Brier"), ("report_rate", "reported"),
+                d = "; ".join(f"{c} {_paired(iv[k], k, n, sign=False)}" for k, c in (("decision_accuracy", "accuracy"), ("brier", "Brier"), ("report_rate", "reported"),
                                            ("decision_utility", "decision utility")) if k in iv)
                 diffs.append(f"{dict(ROWS)[key]} − heuristic (paired, same episodes): {d}.")
         if diffs:
@@ -113,15 +118,20 @@ def table(results: Mapping[str, Any]) -> str:
         labels = [(key, label) for key, label in ROWS if any(key in v for v in per.values())]
         if per and labels:
             out.append("")
-            out.append("Per scenario, decision utility: agent [95% interval] and its paired difference to the heuristic:")
+            if all(has_interval(v["episodes"]) for v in per.values()):
+                out.append("Per scenario, decision utility: agent [95% interval] and its paired difference to the heuristic:")
+            else:
+                out.append(f"Per scenario, decision utility: agent and its paired difference to the heuristic (no interval "
+                           f"below {MIN_INTERVAL_EPISODES} episodes, where a bootstrap's falls short of 95%: "
+                           "`drugenv/evaluation/bootstrap.py`):")
             out.append("")
             out.append("| scenario | episodes | heuristic | " + " | ".join(f"{label} | − heuristic" for _, label in labels) + " |")
             out.append("|---|---|---|" + "---|---|" * len(labels))
             for name, v in per.items():
                 u = {key: v[key]["decision_utility"] for key, _ in labels if key in v}
                 ref = next(iter(u.values()))["ref_mean"]
-                cells = [f"{_num(d['mean'], 'u')}{_ci({'u': d}, 'u')} | {_num(d['diff'], SCENARIO_DIFF)} "
-                         f"[{_num(d['diff_ci'][0], SCENARIO_DIFF)}, {_num(d['diff_ci'][1], SCENARIO_DIFF)}]" for d in u.values()]
+                cells = [f"{_num(d['mean'], 'u')}{_ci({'u': d}, 'u', v['episodes'])} | "
+                         f"{_paired(d, SCENARIO_DIFF, v['episodes'], sign=False)}" for d in u.values()]
                 out.append(f"| {name} | {v['episodes']} | {_num(ref, 'u')} | " + " | ".join(cells) + " |")
         sel = meta.get("selection") if suite == main else None
         if sel and sel.get("iteration") is not None:
@@ -179,9 +189,12 @@ SEED_SCENARIOS = ("ptpn11_juvenile_mml_complex", "cd33_aml_misleading")
 """The curated scenarios issue 12's longer-recipe target names, shown per seed in ``seeds_table``."""
 
 
-def _paired(d: Mapping[str, Any], key: str = "decision_utility") -> str:
-    """A paired difference of metric ``key`` with its interval: ``+0.06 [0.02, 0.10]`` (Brier to 3 decimals)."""
-    return f"{'+' if d['diff'] > 0 else ''}{_num(d['diff'], key)} [{_num(d['diff_ci'][0], key)}, {_num(d['diff_ci'][1], key)}]"
+def _paired(d: Mapping[str, Any], key: str = "decision_utility", episodes: Optional[int] = None, *, sign: bool = True) -> str:
+    """A paired difference of metric ``key`` with its interval: ``+0.06 [0.02, 0.10]`` (Brier to 3 decimals);
+    the difference alone for a group of ``episodes`` too small for an interval."""
+    iv = _interval(d, "diff_ci", episodes)
+    text = f"{'+' if sign and d['diff'] > 0 else ''}{_num(d['diff'], key)}"
+    return text + (f" [{_num(iv[0], key)}, {_num(iv[1], key)}]" if iv else "")
 
 
 def seeds_table(runs: list[Mapping[str, Any]]) -> str:
@@ -204,10 +217,11 @@ def seeds_table(runs: list[Mapping[str, Any]]) -> str:
         twins = ev.get("procedural-test-twins", {}).get("twins", {}).get("after_grpo")
         cells = [" / ".join(_num(r[row][k], k) for k in keys) if row in r else "" for row in ("after_sft", "after_grpo")]
         cells.append(_iteration(r))
-        cells.append(_paired(d) if d else "")
+        cells.append(_paired(d, episodes=ev.get(suite, {}).get("episodes")) if d else "")
         cells.append(f"{_num(cur['decision_accuracy'], 'a')} / {_num(cur['brier'], 'brier')}" if cur else "")
         per = ev.get("curated", {}).get("per_scenario", {})
-        cells.append(" / ".join(_paired(per[n]["after_grpo"]["decision_utility"], SCENARIO_DIFF) if "after_grpo" in per.get(n, {}) else "–"
+        cells.append(" / ".join(_paired(per[n]["after_grpo"]["decision_utility"], SCENARIO_DIFF, per[n]["episodes"])
+                                if "after_grpo" in per.get(n, {}) else "–"
                                 for n in SEED_SCENARIOS))
         cells.append(_num(twins["pair_accuracy"], "p") if twins else "")
         out.append(f"| {_run_seed(r)} | {_commit(r)} | " + " | ".join(cells) + " |")
@@ -486,13 +500,21 @@ def confirm_table(results: Mapping[str, Any]) -> str:
     for e in procedural:
         mine, ref, diff = e["summary"], e["paired"]["summary"], e["paired"]["diff"]
         cur = curated.get(e["agent"])
-        scen = " / ".join(_paired(cur["paired"]["by_scenario"][name]["decision_utility"], SCENARIO_DIFF)
+        scen = " / ".join(_paired(cur["paired"]["by_scenario"][name]["decision_utility"], SCENARIO_DIFF,
+                                  cur["paired"]["by_scenario"][name]["episodes"])
                           if cur and name in cur["paired"]["by_scenario"] else "–" for name in SEED_SCENARIOS)
         lines.append(f"| {e.get('run_seed', '–')} | {e.get('iteration', '–')} | "
                      + " / ".join(_num(mine[k], k) for k in keys) + " | " + " / ".join(_num(ref[k], k) for k in keys)
-                     + f" | {_paired(diff['decision_utility'])} | {_paired(diff['brier'], 'brier')} | {_paired(diff['decision_accuracy'])}"
-                     + f" | {_paired(cur['paired']['diff']['decision_utility']) if cur else '–'} | {scen} |")
+                     + f" | {_paired(diff['decision_utility'], episodes=e['episodes'])} | {_paired(diff['brier'], 'brier', e['episodes'])}"
+                     + f" | {_paired(diff['decision_accuracy'], episodes=e['episodes'])}"
+                     + f" | {_paired(cur['paired']['diff']['decision_utility'], episodes=cur['episodes']) if cur else '–'} | {scen} |")
     return "\n".join(lines) + "\n"
+
+
+def _xerr(d: Mapping[str, Any], episodes: int) -> Optional[list[list[float]]]:
+    """matplotlib's ``xerr`` for a paired difference's interval; None (a bare point) where the group has none."""
+    iv = _interval(d, "diff_ci", episodes)
+    return [[d["diff"] - iv[0]], [iv[1] - d["diff"]]] if iv else None
 
 
 def confirm_figure(results: Mapping[str, Any]) -> Any:
@@ -517,8 +539,7 @@ def confirm_figure(results: Mapping[str, Any]) -> Any:
     for a, group, key, title in panels:
         for y, e in enumerate(group):
             d = e["paired"]["diff"][key]
-            a.errorbar(d["diff"], y, xerr=[[d["diff"] - d["diff_ci"][0]], [d["diff_ci"][1] - d["diff"]]], fmt="o", capsize=4,
-                       color=colors[label(e)])
+            a.errorbar(d["diff"], y, xerr=_xerr(d, e["episodes"]), fmt="o", capsize=4, color=colors[label(e)])
         a.set_yticks(range(len(group)), [label(e) for e in group])
         a.invert_yaxis()
         a.set(title=title, xlabel="difference, 95% paired interval")
@@ -527,7 +548,7 @@ def confirm_figure(results: Mapping[str, Any]) -> Any:
         for y, name in enumerate(scenarios):
             d = e["paired"]["by_scenario"][name]["decision_utility"]
             off = (i - (len(curated) - 1) / 2) * 0.18
-            ax[2].errorbar(d["diff"], y + off, xerr=[[d["diff"] - d["diff_ci"][0]], [d["diff_ci"][1] - d["diff"]]], fmt="o",
+            ax[2].errorbar(d["diff"], y + off, xerr=_xerr(d, e["paired"]["by_scenario"][name]["episodes"]), fmt="o",
                            capsize=3, color=colors.get(label(e)), label=label(e) if y == 0 else None)
     ax[2].set_yticks(range(len(scenarios)), [n.split("_")[0] for n in scenarios])
     ax[2].invert_yaxis()

@@ -79,3 +79,18 @@ def test_lists_of_other_lengths_are_refused_even_when_they_share_a_start():
         paired_bootstrap(agent[:5], ref)
     with pytest.raises(ValueError, match="equal"):
         paired_bootstrap(agent, ref[:5])
+
+
+def test_no_interval_for_a_group_too_small_to_hold_one():
+    """Four episodes that agree gave a "95%" interval of zero width; below ``MIN_INTERVAL_EPISODES`` the means
+    and the difference come without intervals, at it and above with them."""
+    from drugenv.evaluation.bootstrap import MIN_INTERVAL_EPISODES
+
+    small = MIN_INTERVAL_EPISODES - 1
+    mine = [_rec(i, "go", 0.7, ret=float(i)) for i in range(MIN_INTERVAL_EPISODES)]
+    ref = [_rec(i, "go", 0.9) for i in range(MIN_INTERVAL_EPISODES)]
+    few = paired_bootstrap(mine[:small], ref[:small], n_boot=100)["decision_utility"]
+    assert few["ci"] is None and few["diff_ci"] is None
+    assert few["mean"] == pytest.approx(0.4) and few["diff"] == pytest.approx(-0.4)
+    enough = paired_bootstrap(mine, ref, n_boot=100)["mean_return"]
+    assert enough["ci"][0] < enough["mean"] < enough["ci"][1] and enough["diff_ci"][0] < enough["diff"] < enough["diff_ci"][1]

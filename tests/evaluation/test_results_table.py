@@ -56,6 +56,30 @@ def test_per_scenario_utility_and_validation_selection_are_tabled():
     assert "SFT start: seed 1001, the best of 2 SFT seeds on validation decision utility (seed 1 0.41, seed 1001 0.47; 96" in t
 
 
+def test_groups_too_small_for_an_interval_are_tabled_without_one():
+    """A record made before ``bootstrap.MIN_INTERVAL_EPISODES`` still holds a four-episode scenario's intervals
+    (too narrow to be 95%): the tables print its means and differences alone, and say why."""
+    r = _results()
+    u = {"mean": 0.9, "ci": [0.8, 1.0], "ref_mean": 0.6, "diff": 0.3, "diff_ci": [0.1, 0.5]}
+    r["_evidence"]["curated"] = {"episodes": 8, "seed": 0, "max_steps": 12, "metrics": {"after_grpo": M, "heuristic": M},
+                                 "vs_heuristic": {"after_grpo": {k: dict(u) for k in ("decision_accuracy", "decision_utility")}},
+                                 "per_scenario": {"cd33_aml_misleading": {"episodes": 4, "after_grpo": {"decision_utility": u}},
+                                                  "egfr_nsclc_viable": {"episodes": 4, "after_grpo": {"decision_utility": {
+                                                      **u, "ci": None, "diff_ci": None}}}}}
+    t = table(r)
+    assert "| cd33_aml_misleading | 4 | 0.60 | 0.90 | 0.300 |" in t and "| egfr_nsclc_viable | 4 | 0.60 | 0.90 | 0.300 |" in t
+    assert "no interval below 20 episodes" in t
+    curated = t.split("**curated**")[1]
+    assert "accuracy 0.30; decision utility 0.30." in curated and "[" not in curated.split("\n", 1)[1]  # 8 episodes: none
+    assert "| after SFT + GRPO | 0.80 [0.70, 0.90] |" in t.split("**curated**")[0]  # the procedural suite's 100 keep theirs
+    runs = [json.loads(json.dumps(r))]
+    runs[0]["after_grpo"] = {**M, "decision_utility": 0.5}
+    runs[0]["_evidence"]["curated"]["per_scenario"]["ptpn11_juvenile_mml_complex"] = {
+        "episodes": 4, "after_grpo": {"decision_utility": u}}
+    row = seeds_table(runs).splitlines()[2]
+    assert "| +0.300 / +0.300 |" in row
+
+
 def test_update_readme_rewrites_only_its_block(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text("intro\n<!-- results:x (old) -->\nstale\n<!-- /results:x -->\nrest\n")
@@ -100,7 +124,7 @@ def test_seeds_table_names_the_commit_of_each_seed():
 
 def test_seeds_table_shows_the_named_curated_scenarios_paired_utility():
     """Issue 12's longer-recipe target names ptpn11 and cd33: each seed's row gives their paired
-    utility difference with its interval, and a dash for a scenario the run did not play."""
+    utility difference with its interval (at 20 episodes or more), and a dash for a scenario the run did not play."""
     r = {**_results(), "after_grpo": {**M, "decision_utility": 0.6}}
     u = {"mean": 0.85, "ci": [0.7, 0.9], "ref_mean": 0.56, "diff": 0.29, "diff_ci": [0.16, 0.42]}
     r["_evidence"]["curated"] = {"per_scenario": {"ptpn11_juvenile_mml_complex": {"episodes": 20, "after_grpo": {"decision_utility": u}}}}
