@@ -72,20 +72,48 @@ def baseline_results(episodes: int, seed: int, agents: tuple[str, ...], progress
     return rows
 
 
+def check_args(args: Args) -> None:
+    """Refuse what would fail after the work, or leave the committed JSON rewritten and the table not made
+    (``ConfigError``): too few episodes to give each curated scenario one, an unknown agent, a seed out of
+    range, an output that cannot be written, a README without the table's markers."""
+    from drugenv.cli import check_output_path
+    from drugenv.errors import ConfigError
+    from drugenv.simulator.environment import validated_seed
+
+    if args.episodes < len(CURATED_NAMES):
+        raise ConfigError(f"--episodes {args.episodes} is too few: the curated suite needs at least "
+                          f"{len(CURATED_NAMES)}, one for each of its scenarios")
+    unknown = [a for a in args.agents if a not in BASELINES]
+    if unknown or not args.agents:
+        raise ConfigError(f"--agents {' '.join(unknown) or '(none)'}: the baselines are {', '.join(BASELINES)}")
+    validated_seed(args.seed, "--seed")
+    check_output_path(args.out, "--out")
+    if args.readme:
+        try:
+            splice_readme(Path(args.readme).read_text(encoding="utf-8"), "")
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"--readme {args.readme}: {getattr(e, 'strerror', None) or e}") from None
+
+
 def main(args: Args) -> str:
+    check_args(args)
     rows = baseline_results(args.episodes, args.seed, tuple(args.agents))
     payload = {"episodes": args.episodes, "seed": args.seed, "agents": list(args.agents), "results": rows,
                "command": f"python -m drugenv.evaluation.baseline_table --episodes {args.episodes} --seed {args.seed}"}
+    table = render_table(json.loads(json.dumps(payload)))  # the table the file will render, made before it is written
     write_results(args.out, payload)
-    table = render_table(json.loads(Path(args.out).read_text()))
     print("cells: decision accuracy / Brier / mean return\n" + table)
     if args.readme:
         Path(args.readme).write_text(splice_readme(Path(args.readme).read_text(), table))
     return table
 
 
-__all__ = ["Args", "baseline_results", "main", "render_table", "splice_readme"]
+__all__ = ["Args", "baseline_results", "check_args", "main", "render_table", "splice_readme"]
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    import sys
+
+    from drugenv.cli import run_command
+
+    sys.exit(run_command("python -m drugenv.evaluation.baseline_table", main, tyro.cli(Args)))

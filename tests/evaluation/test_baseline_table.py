@@ -37,3 +37,25 @@ def test_splice_needs_the_markers():
     with pytest.raises(ValueError, match="markers"):
         splice_readme("no markers here", "| t |")
     assert splice_readme(f"a\n{MARK_START}\nold\n{MARK_END}\nb", "new") == f"a\n{MARK_START}\nnew\n{MARK_END}\nb"
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--episodes", "3"], "--episodes 3 is too few: the curated suite needs at least 5"),
+    (["--agents", "bogus"], "--agents bogus: the baselines are random, heuristic, expression_only, oracle"),
+    (["--seed", "-5"], "--seed must be an integer >= 0, got -5"),
+    (["--readme", "{NOMARKERS}"], "no <!-- baseline-table:start --> ... <!-- baseline-table:end --> markers"),
+])
+def test_a_bad_flag_is_one_line_and_writes_nothing(flags, message, tmp_path):
+    """A bad flag was a traceback, and --episodes below 5 one after the committed JSON had been rewritten
+    (the table, rendered after the write, missed a curated scenario): now one line, exit 2, nothing written."""
+    import subprocess
+    import sys
+
+    (tmp_path / "README.md").write_text("no table here\n")
+    out = tmp_path / "baselines.json"
+    flags = [f.replace("{NOMARKERS}", str(tmp_path / "README.md")) for f in flags]
+    proc = subprocess.run([sys.executable, "-m", "drugenv.evaluation.baseline_table", *flags, "--out", str(out)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and message in proc.stderr, proc.stderr
+    assert not out.exists()
