@@ -12,7 +12,14 @@
 | steps              | mean steps per episode                                                    |
 | violation_rate     | rule violations per step                                                  |
 | report_rate        | fraction of episodes that ended with a report                             |
-| decision_utility   | mean decision score under the linear rule (+2|c−½| right, −2|c−½| wrong)  |
+| decision_utility   | mean decision score under the linear rule (+2|c−½| right, −2|c−½| wrong, 0: no report) |
+
+An episode without a report counts as wrong for accuracy, as a coin flip (0.25) for Brier and as 0
+for utility, and is left out of ECE: on Brier and utility an agent that never reports scores as
+one that always says "50%". Decision utility is the spec's linear rule, which reads the confidence as
+the strength of the stated decision, symmetric about ½: a right "go" at confidence 0.0 scores +1, as
+at 1.0 (its Brier, which reads the confidence as the probability of the decision, is the worst). It
+pays for confident reports; Brier is the proper score, and the two are read together.
 
 Counterfactual twins (suite ``procedural-test-twins``) have their own metrics, ``twin_metrics``,
 kept out of ``summarize`` so every other suite's numbers are unchanged:

@@ -151,14 +151,14 @@ class DrugTargetEnvironment:
     Step: ``novelty + coherence − credit_cost − violations + (Φ(s') − Φ(s))``; terminal (added on
     the last step): ``w_decision·decision_accuracy + w_coverage·evidence_coverage +
     w_efficiency·credit_efficiency + w_coherence·reasoning_coherence`` (by default 0.40, 0.35, 0.15
-    and 0.10) minus hard penalties (no evidence, no report). Weights and the decision scoring rule
-    (linear | brier) are in ``RewardConfig``.
+    and 0.10) minus hard penalties (no evidence, no report). Weights, the decision scoring rule
+    (linear | brier) and how efficiency and coherence count calls are in ``RewardConfig``.
 
     Every step term is computed from public quantities only: novelty (a dimension investigated for
     the first time), coherence and violations (the public rules), credit cost, and the shaping
-    potential Φ = fraction of the five public go/no-go gates with evidence gathered. (The spec's Φ
-    counted the scenario's *hidden* key dimensions and so told an agent that read rewards which
-    dimensions mattered — and thereby the answer.) Terms computed from the truth (decision
+    potential Φ = fraction of the five public go/no-go gates with evidence gathered. (The spec names
+    Φ without defining it; DrugEnv's first Φ counted the scenario's *hidden* key dimensions and so
+    told an agent that read rewards which dimensions mattered — and thereby the answer.) Terms computed from the truth (decision
     accuracy, key-evidence coverage) are paid only in the terminal reward.
 
     ## Sealed evaluation

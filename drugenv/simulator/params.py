@@ -22,14 +22,21 @@ class RewardConfig(BaseModel):
               + shaping_weight·(Φ(s_{t+1}) − Φ(s_t)),   Φ = fraction of the 5 public gates inspected
 
     Every step term is computed from public quantities only (the agent's own actions and the
-    rules); the spec's Φ counted the scenario's hidden key dimensions, which made the step reward a
-    side channel to the answer (``simulator/reward.py`` explains). Key-dimension coverage is paid
-    in the terminal reward, once the episode is over.
+    rules). The spec names Φ without defining it; DrugEnv's first Φ counted the scenario's hidden key
+    dimensions, which made the step reward a side channel to the answer (``simulator/reward.py``
+    explains). Key-dimension coverage is paid in the terminal reward, once the episode is over.
 
     Terminal reward (added on the last step)::
 
         R_T = w_decision·decision_accuracy + w_coverage·evidence_coverage
               + w_efficiency·credit_efficiency + w_coherence·reasoning_coherence − hard penalties
+
+    credit_efficiency = 1 − redundant / calls over the calls that gather evidence (0 with none): the
+    spec's "total calls" would count red-flag notes, the report and blocked steps, which gather
+    nothing. reasoning_coherence = the fraction, among the evidence calls that have a soft
+    prerequisite, whose prerequisite was met (1 with none): the spec's "fraction of actions whose soft
+    prerequisites were satisfied" read literally counts every call without one as satisfied, so
+    cheap queries would dilute a skipped prerequisite.
     Every weight and penalty is a finite number ≥ 0 (a NaN or an infinity made every reward NaN).
     """
 
@@ -44,8 +51,8 @@ class RewardConfig(BaseModel):
     shaping_weight: float = Field(0.2, ge=0, description="Scale of the potential Φ (its range is [0, shaping_weight]).")
     w_decision: float = Field(0.40, ge=0, description="Terminal weight of decision accuracy.")
     w_coverage: float = Field(0.35, ge=0, description="Terminal weight of key-evidence coverage.")
-    w_efficiency: float = Field(0.15, ge=0, description="Terminal weight of credit efficiency (1 − redundant/total calls).")
-    w_coherence: float = Field(0.10, ge=0, description="Terminal weight of reasoning coherence (fraction of prerequisites met).")
+    w_efficiency: float = Field(0.15, ge=0, description="Terminal weight of credit efficiency (1 − redundant/evidence calls).")
+    w_coherence: float = Field(0.10, ge=0, description="Terminal weight of reasoning coherence (of the calls with a soft prerequisite, the fraction that met it).")
     decision_scoring: Literal["linear", "brier"] = Field(
         "linear",
         description="linear (the spec's): ±2·|confidence − 0.5|, rewards over-confidence; "

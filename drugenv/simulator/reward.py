@@ -5,9 +5,9 @@ so a step's reward is the plain sum of its breakdown.
 
 Why the step terms never see the secret: every client receives step rewards (OpenEnv results,
 ``step_reward_breakdown``, the TRL tool text), so a step term computed from hidden quantities is a
-side channel. The spec's shaping potential was "fraction of the scenario's key dimensions covered";
-the key dimensions are hidden, and reading that scalar after six fixed queries predicted go/no-go
-with 0.99 accuracy on held-out seeds. So ``step_terms`` and ``potential`` take only the public
+side channel. The spec names a shaping potential Φ without defining it; DrugEnv's first Φ was the
+fraction of the scenario's key dimensions covered. Those are hidden, and a logistic regression on the
+step rewards of six fixed queries predicted go/no-go at 0.91 held-out accuracy (488e140). So ``step_terms`` and ``potential`` take only the public
 ``EpisodeBook``, and Φ counts the public go/no-go gates (``GATE_DIMENSIONS``) the agent has
 inspected. Only ``terminal_terms`` — paid once, when the episode is over — reads the secret.
 """
