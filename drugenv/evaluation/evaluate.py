@@ -9,8 +9,9 @@ every episode is fully determined by its (scenario, seed). Scoring reads each ep
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from drugenv.agents.base import Policy
 from drugenv.errors import ConfigError
@@ -104,11 +105,30 @@ def by_scenario(records: Sequence[EpisodeRecord]) -> dict[str, dict[str, float]]
     return {k: summarize(v) for k, v in sorted(groups.items())}
 
 
+def results_json(payload: Any, **dumps: Any) -> str:
+    """``json.dumps(payload, default=str, **dumps)`` as strict JSON: a float that is not a number (the ECE of
+    episodes without a report, a metric of no episode) is written ``null``. ``json.dumps`` writes ``NaN``,
+    which JavaScript's ``JSON.parse`` and most languages' JSON readers refuse, so a results file could
+    be read back only by Python. Python reads ``null`` as None."""
+
+    def finite(value: Any) -> Any:
+        if isinstance(value, float):
+            return value if math.isfinite(value) else None
+        if isinstance(value, dict):
+            return {k: finite(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [finite(v) for v in value]
+        return value
+
+    return json.dumps(finite(payload), allow_nan=False, default=str, **dumps)
+
+
 def write_results(path: str | Path, payload: dict) -> Path:
+    """``payload`` as strict JSON (``results_json``) at ``path``, its folder made if missing."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str))
+    path.write_text(results_json(payload, indent=2, sort_keys=True))
     return path
 
 
-__all__ = ["by_scenario", "episode_record", "evaluate", "group_of", "run_episodes", "write_results"]
+__all__ = ["by_scenario", "episode_record", "evaluate", "group_of", "results_json", "run_episodes", "write_results"]

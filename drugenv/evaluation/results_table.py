@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from drugenv.evaluation.bootstrap import MIN_INTERVAL_EPISODES, has_interval
+from drugenv.evaluation.evaluate import results_json
 from drugenv.evaluation.metrics import HELDOUT_TABLE_KEYS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,7 +62,9 @@ SCENARIO_DIFF = "scenario_diff"
 third decimal, which 2 decimals would print as 0.00 either way."""
 
 
-def _num(v: float, key: str) -> str:
+def _num(v: Optional[float], key: str) -> str:
+    if v is None or v != v:  # not a number (the ECE of no report), written null in a results file
+        return "–"
     s = f"{v:.3f}" if key in ("brier", SCENARIO_DIFF) else f"{v:.2f}"
     return s.replace("-", "−")
 
@@ -71,6 +74,11 @@ def _interval(d: Mapping[str, Any], field: str, episodes: Optional[int]) -> Opti
     (``bootstrap.has_interval``): records made before that rule still hold intervals of four episodes."""
     iv = d.get(field)
     return iv if iv is not None and (episodes is None or has_interval(episodes)) else None
+
+
+def _fixed(v: Optional[float], digits: int) -> str:
+    """``v`` to ``digits`` decimals, or "–" for a metric that is not a number (null in a results file)."""
+    return "–" if v is None or v != v else f"{v:.{digits}f}"
 
 
 def _ci(iv: Mapping[str, Any] | None, key: str, episodes: Optional[int] = None) -> str:
@@ -290,7 +298,7 @@ def _write_evidence(results: Mapping[str, Any], run_dir: Path, name: str, root: 
     """``docs/results/<name>.json`` (sorted keys) and the run's curve as ``docs/images/<name>_curve.png``."""
     dst = root / "docs" / "results" / f"{name}.json"
     dst.parent.mkdir(parents=True, exist_ok=True)
-    dst.write_text(json.dumps(results, indent=2, sort_keys=True, default=str) + "\n")
+    dst.write_text(results_json(results, indent=2, sort_keys=True) + "\n")
     png = run_dir / "evidence" / "training_curve.png"
     if png.exists():
         (root / "docs" / "images").mkdir(parents=True, exist_ok=True)
@@ -338,9 +346,9 @@ def ppo_table(results: Mapping[str, Any]) -> str:
     for r in curve:
         if HELDOUT_PREFIX + "decision_accuracy" not in r:
             continue
-        cells = [f"{r[HELDOUT_PREFIX + k]:.{d}f}" for k, _, d in PPO_COLUMNS]
+        cells = [_fixed(r[HELDOUT_PREFIX + k], d) for k, _, d in PPO_COLUMNS]
         lines.append(f"| {r['iteration']} | {r['env_steps']:,} | {r[TRAIN_RETURN]:.3f} | " + " | ".join(cells) + " |")
-    lines.append("| heuristic | – | – | " + " | ".join(f"{heur[k]:.{d}f}" for k, _, d in PPO_COLUMNS) + " |")
+    lines.append("| heuristic | – | – | " + " | ".join(_fixed(heur[k], d) for k, _, d in PPO_COLUMNS) + " |")
     train_s = curve[-1]["time_s"]
     eval_s = sum(r.get("eval_time_s", 0.0) for r in curve)
     lines += ["", f"{len(curve)} iterations: {train_s / 60:.1f} min of RLlib training ({train_s / len(curve):.2f} s per "
@@ -572,7 +580,7 @@ def publish_confirmation(name: str, paths: list[Path], root: Path = ROOT) -> Pat
     results = gather_confirmation(paths)
     dst = root / "docs" / "results" / f"{name}.json"
     dst.parent.mkdir(parents=True, exist_ok=True)
-    dst.write_text(json.dumps(results, indent=2, sort_keys=True, default=str) + "\n")
+    dst.write_text(results_json(results, indent=2, sort_keys=True) + "\n")
     block = confirm_block(name, json.loads(dst.read_text()))
     import matplotlib.pyplot as plt
 

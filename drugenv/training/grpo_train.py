@@ -34,6 +34,7 @@ from typing import Any, Mapping, Optional
 
 from drugenv.cli import write_text_atomic
 from drugenv.errors import ConfigError
+from drugenv.evaluation.evaluate import results_json
 from drugenv.evaluation.metrics import LOWER_IS_BETTER
 from drugenv.llm.checkpoint import ADAPTER_DIR, CHECKPOINT_META, follow_moved_run  # the checkpoint layout's one definition
 from drugenv.llm.prompts import DEFAULT_MAX_PROMPT_TOKENS
@@ -587,7 +588,7 @@ def run_grpo(
         "iteration_seconds": [r["seconds"] for r in curve],
         "torch_threads": __import__("torch").get_num_threads(), "cpu_count": os.cpu_count(),
     }
-    write_text_atomic(before_path, json.dumps(report, indent=2, default=str))
+    write_text_atomic(before_path, results_json(report, indent=2))
     history = files.history()  # the whole history, including iterations before a --resume
     if history:
         plot_curve(history, files.curve_png, baselines={k: report[k] for k in ("heuristic", "oracle")},

@@ -24,6 +24,7 @@ from typing import Any, Mapping, Optional
 
 from drugenv import provenance
 from drugenv.cli import write_text_atomic  # the dashboard polls run folders while runs write them
+from drugenv.evaluation.evaluate import results_json  # strict JSON: a metric that is not a number is null
 from drugenv.llm.checkpoint import CHECKPOINT_FINAL  # a run's last checkpoint, named where checkpoints are read
 from drugenv.storage import RunStorage
 
@@ -75,7 +76,7 @@ class RunFiles:
     def log(self, row: Mapping[str, Any]) -> None:
         """Append one iteration's row to ``metrics.jsonl`` (readable while the run goes on)."""
         with open(self.out / METRICS, "a") as f:
-            f.write(json.dumps(dict(row), default=str) + "\n")
+            f.write(results_json(dict(row)) + "\n")
         if self._wandb_run is not None:
             numbers = {k: v for k, v in row.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
             self._wandb_run.log(numbers, step=row.get("iteration"))
@@ -101,7 +102,7 @@ class RunFiles:
         """Keep only the rows up to ``iteration`` (the checkpoint a run resumes from): resumed from an
         earlier checkpoint than its last, a run would log the iterations after it a second time."""
         rows = [r for r in self.history() if not isinstance(r.get("iteration"), int) or r["iteration"] <= iteration]
-        write_text_atomic(self.out / METRICS, "".join(json.dumps(r, default=str) + "\n" for r in rows))
+        write_text_atomic(self.out / METRICS, "".join(results_json(r) + "\n" for r in rows))
 
     def history(self) -> list[dict[str, Any]]:
         """Every row of ``metrics.jsonl``, including iterations before a ``--resume``."""
@@ -114,8 +115,8 @@ class RunFiles:
                checkpoint: Optional[str] = None, **extra: Any) -> Path:
         """``summary.json``: the final held-out metrics and what to compare them with."""
         path = self.out / SUMMARY
-        write_text_atomic(path, json.dumps({"final": dict(final), "heuristic": dict(heuristic or {}),
-                                            "checkpoint": checkpoint, **extra}, indent=2, default=str))
+        write_text_atomic(path, results_json({"final": dict(final), "heuristic": dict(heuristic or {}),
+                                              "checkpoint": checkpoint, **extra}, indent=2))
         self.sync()  # the run's last files: the summary, and the evidence written before it
         return path
 

@@ -407,3 +407,26 @@ def test_refresh_rewrites_every_generated_block_from_its_json(tmp_path):
     assert "results:grpo_tiny_cpu" in done and {d.split(":")[0] for d in done} == {"results", "seeds", "confirm"}
     assert (tmp_path / "README.md").read_text() == readme
     assert (tmp_path / "docs/grpo.md").read_text() == (ROOT / "docs/grpo.md").read_text()
+
+
+def _strict(text: str):
+    def refuse(constant: str):
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_results_files_are_strict_json(tmp_path):
+    """``json.dumps`` wrote the ECE of episodes without a report as ``NaN``, which JavaScript's JSON.parse and
+    most languages' readers refuse: results are written with null there, and every committed one parses."""
+    from drugenv.evaluation.evaluate import results_json, write_results
+    from drugenv.evaluation.metrics import summarize
+
+    payload = {"summary": summarize([]), "nested": [float("inf"), {"x": float("-inf")}], "path": tmp_path}
+    back = _strict(write_results(tmp_path / "r.json", payload).read_text())
+    assert back["summary"]["ece"] is None and back["nested"] == [None, {"x": None}] and back["path"] == str(tmp_path)
+    assert _strict(results_json({"a": 1.5}, indent=2)) == {"a": 1.5}
+    files = sorted((ROOT / "docs" / "results").rglob("*.json"))
+    assert len(files) > 20
+    for path in files:
+        _strict(path.read_text())
