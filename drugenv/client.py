@@ -152,6 +152,8 @@ def _json_value(value: Any) -> Any:
     """``json.dumps``'s fallback: a numpy scalar or array (a seed from a dataset's column, a confidence from a
     policy's output) as the Python value the in-process environment reads from it, so the server plays the same
     episode; anything else JSON cannot hold is a ``TypeError`` naming it."""
+    if isinstance(value, np.floating):
+        return float(value)  # np.longdouble's .tolist() is itself, which json would hand back here forever
     if isinstance(value, (np.generic, np.ndarray)):
         return value.tolist()  # a numpy scalar's .tolist() is its Python value, as .item() is
     raise TypeError(f"a value of type {type(value).__name__} cannot be sent to the server as JSON: {value!r:.80}")
@@ -174,19 +176,22 @@ def _step_frame(action: ActionLike) -> str:
             if "Out of range float" not in str(e):  # a cycle ("Circular reference detected"): no JSON for it
                 raise TypeError(f"the action cannot be sent as JSON: {e}") from None
             # a NaN or an infinity: JSON has none, and the server refuses the frame unread
-            return json.dumps(_non_finite_as_text(frame), default=_json_value)
+            return json.dumps(_non_finite_as_text(frame), default=_json_value, allow_nan=False)
         except RecursionError:
             raise TypeError("the action is nested too deeply to send as JSON") from None
     raise TypeError(f"action must be a DrugTargetAction or a dict, got {type(action).__name__}")
 
 
 def _non_finite_as_text(value: Any) -> Any:
-    """``value`` with every NaN or infinite float written as text ("nan", "inf", "-inf"). A parsed LLM
-    reply may hold one (``json.loads`` reads ``NaN``); sent as text, the field fails the action's schema
-    on the server as the float fails it in process (with ``--no-strict-actions``, a penalised step in
-    both), where a bare ``NaN`` was an ``INVALID_JSON`` refusal that took no step."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
+    """``value`` with every NaN or infinite real number (a Python float, any numpy floating scalar, an
+    element of a numpy array) written as text ("nan", "inf", "-inf"). A parsed LLM reply may hold one
+    (``json.loads`` reads ``NaN``), a policy's output a ``np.float32`` one; sent as text, the field fails
+    the action's schema on the server as the number fails it in process (with ``--no-strict-actions``, a
+    penalised step in both), where a bare ``NaN`` was an ``INVALID_JSON`` refusal that took no step."""
+    if isinstance(value, (float, np.floating)) and not math.isfinite(value):
+        return str(float(value))
+    if isinstance(value, np.ndarray):
+        return _non_finite_as_text(value.tolist())
     if isinstance(value, Mapping):
         return {k: _non_finite_as_text(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -13,6 +13,7 @@ import time
 from typing import Any, Iterator, Optional
 
 import httpx
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -633,12 +634,14 @@ def test_an_interrupted_call_never_hands_its_reply_to_the_next() -> None:
         asyncio.run(play(url))
 
 
-def test_a_nan_in_a_dict_action_is_judged_as_in_process() -> None:
+@pytest.mark.parametrize("confidence", [float("nan"), np.float32("nan"), np.float16("-inf")], ids=repr)
+def test_a_nan_in_a_dict_action_is_judged_as_in_process(confidence: Any) -> None:
     """JSON has no NaN: sent bare, the server refused the frame (INVALID_JSON) and took no step, where the
-    in-process environment penalises it; as text it fails the schema the same way."""
+    in-process environment penalises it; as text it fails the schema the same way. A numpy one (a policy's
+    float32 output) was still sent bare."""
     from drugenv.client import InvalidRequestError
 
-    action = {"action_type": "submit_validation_report", "final_decision": "go", "confidence": float("nan")}
+    action = {"action_type": "submit_validation_report", "final_decision": "go", "confidence": confidence}
     local = DrugTargetEnvironment()
     local.reset(seed=1, scenario="egfr_nsclc_viable")
     expected = local.step(dict(action))

@@ -9,6 +9,7 @@ import json
 import threading
 from typing import Iterator
 
+import numpy as np
 import pytest
 from websockets.sync.server import ServerConnection, serve
 
@@ -132,3 +133,17 @@ def test_an_action_json_cannot_hold_is_a_type_error_before_anything_is_sent():
     else:
         assert frame.startswith('{"type": "step"')
     assert '"confidence": "nan"' in _step_frame({"action_type": "submit_validation_report", "confidence": float("nan")})
+
+
+def test_every_non_finite_real_number_in_a_dict_action_is_sent_as_text():
+    """A numpy NaN (float32, float16: not Python floats) went out as a bare ``NaN``, which the server refuses
+    unread (INVALID_JSON) where the in-process environment judges the field; nested ones too."""
+    from drugenv.client import _step_frame
+
+    action = {"action_type": "submit_validation_report", "confidence": np.float32("nan"),
+              "parameters": {"a": [np.float16("inf"), {"b": np.float32("-inf")}], "c": np.array([0.5, np.nan]),
+                             "d": np.longdouble("nan"), "e": np.float32(0.25)}}
+    sent = json.loads(_step_frame(action))["data"]  # json.loads would read a bare NaN: the text is checked too
+    assert sent == {"action_type": "submit_validation_report", "confidence": "nan",
+                    "parameters": {"a": ["inf", {"b": "-inf"}], "c": [0.5, "nan"], "d": "nan", "e": 0.25}}
+    assert "NaN" not in _step_frame(action) and "Infinity" not in _step_frame(action)
