@@ -37,6 +37,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+import urllib.parse
 from contextlib import AsyncExitStack, ExitStack
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Union
@@ -137,15 +138,27 @@ def _raise_for_error(frame: dict[str, Any]) -> None:
 
 
 # ============================================================================================ frames
+_WS_SCHEMES = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
+
+
 def _ws_url(base_url: str) -> str:
-    url = base_url.rstrip("/")
-    if url.startswith("http://"):
-        url = "ws://" + url[len("http://"):]
-    elif url.startswith("https://"):
-        url = "wss://" + url[len("https://"):]
-    elif not url.startswith(("ws://", "wss://")):
+    """The WebSocket URL of the server at ``base_url``: ``http``/``https`` become ``ws``/``wss`` (schemes in any
+    case), ``/ws`` goes at the end of the path (after a prefix such as a proxy's ``/drugenv``; a path that already
+    ends in ``/ws`` is kept), and a query (a proxy's ``?token=...``) is kept after it. A ``#`` is refused: a
+    fragment is never sent, so it is most likely part of a token that was not percent-encoded (``%23``)."""
+    parts = urllib.parse.urlsplit(base_url)
+    scheme = _WS_SCHEMES.get(parts.scheme.lower())
+    if scheme is None:
         raise ValueError(f"base_url={base_url!r} must start with http://, https://, ws:// or wss://")
-    return url if url.endswith("/ws") else url + "/ws"
+    if not parts.netloc:
+        raise ValueError(f"base_url={base_url!r} has no host; expected e.g. http://127.0.0.1:8000")
+    if "#" in base_url:
+        raise ValueError(f"base_url={base_url!r} has a fragment ('#...'), which is never sent to the server; "
+                         "write a '#' inside a query value as %23")
+    path = parts.path.rstrip("/")
+    if not path.endswith("/ws"):
+        path += "/ws"
+    return urllib.parse.urlunsplit((scheme, parts.netloc, path, parts.query, ""))
 
 
 def _json_value(value: Any) -> Any:
@@ -272,7 +285,8 @@ class DrugTargetEnv(_ClientBase):
     """Blocking client of one server-side ``DrugTargetEnvironment`` (one WebSocket).
 
     Args:
-        base_url: ``http(s)://host:port`` or ``ws(s)://host:port`` of the server (``/ws`` is added).
+        base_url: ``http(s)://host:port`` or ``ws(s)://host:port`` of the server, with a path prefix and a
+            query if a proxy needs them (``/ws`` is added to the path, the query kept; no ``#fragment``).
         connect_timeout_s: seconds to open the socket.
         message_timeout_s: seconds to wait for each reply; on timeout the socket is dropped.
         max_message_bytes: largest reply accepted, bytes (observations are a few KiB to ~100 KiB).

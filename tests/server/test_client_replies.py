@@ -147,3 +147,42 @@ def test_every_non_finite_real_number_in_a_dict_action_is_sent_as_text():
     assert sent == {"action_type": "submit_validation_report", "confidence": "nan",
                     "parameters": {"a": ["inf", {"b": "-inf"}], "c": [0.5, "nan"], "d": "nan", "e": 0.25}}
     assert "NaN" not in _step_frame(action) and "Infinity" not in _step_frame(action)
+
+
+@pytest.mark.parametrize("base_url, expected", [
+    ("http://127.0.0.1:8000", "ws://127.0.0.1:8000/ws"),
+    ("http://127.0.0.1:8000/", "ws://127.0.0.1:8000/ws"),
+    ("http://127.0.0.1:8000/ws", "ws://127.0.0.1:8000/ws"),
+    ("http://127.0.0.1:8000/ws/", "ws://127.0.0.1:8000/ws"),
+    ("ws://h:1", "ws://h:1/ws"),
+    ("wss://h", "wss://h/ws"),
+    ("https://h", "wss://h/ws"),
+    ("https://h/drugenv/", "wss://h/drugenv/ws"),
+    ("http://h/news", "ws://h/news/ws"),
+    ("http://[::1]:8000/ws", "ws://[::1]:8000/ws"),
+    ("HTTP://h:1", "ws://h:1/ws"),  # schemes are case-insensitive (RFC 3986 3.1)
+    ("Wss://h:1/ws", "wss://h:1/ws"),
+    ("http://h:1?token=abc", "ws://h:1/ws?token=abc"),  # was ws://h:1?token=abc/ws
+    ("http://h:1/ws?token=abc", "ws://h:1/ws?token=abc"),  # was ws://h:1/ws?token=abc/ws
+    ("https://h/p/?a=1&b=2", "wss://h/p/ws?a=1&b=2"),
+])
+def test_the_websocket_url_puts_ws_on_the_path_and_keeps_the_query(base_url: str, expected: str) -> None:
+    from drugenv.client import _ws_url
+
+    assert _ws_url(base_url) == expected
+
+
+@pytest.mark.parametrize("base_url, words", [
+    ("ftp://h:1", "must start with"), ("127.0.0.1:8000", "must start with"), ("http://", "has no host"),
+    ("http://h:1#frag", "fragment"), ("http://h:1/?token=a#b", "%23"),
+])
+def test_a_base_url_the_client_cannot_use_is_refused_when_the_client_is_made(base_url: str, words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        DrugTargetEnv(base_url)
+
+
+def test_a_query_in_the_base_url_reaches_the_server_after_the_path(fake_url: str) -> None:
+    """The fake server picks its reply by the first path segment: with the query glued to it ("good?token=abc")
+    it knew no such reply and dropped the connection."""
+    with DrugTargetEnv(base_url=f"{fake_url}/good?token=abc", message_timeout_s=10) as env:
+        assert env.reset(seed=0).observation.target_gene == "EGFR"
