@@ -17,8 +17,9 @@ The client only builds frames and ``model_validate``s replies; it needs ``websoc
 Exceptions::
 
     DrugEnvError
-     ├── EnvConnectionError (ConnectionError)   could not connect, the socket closed, or no reply in time;
-     │                                          the server-side episode is gone: reset() to start again
+     ├── EnvConnectionError (ConnectionError)   could not connect, the socket closed, no reply in time, or the
+     │                                          client was closed; the server-side episode is gone: reset()
+     │                                          to start again
      └── EnvServerError                         the server answered with an error frame (.code, .message, .data),
           │                                     or with a reply the client cannot read (code PROTOCOL)
           ├── SessionEndedError                 the server ended the session (IDLE_TIMEOUT, SESSION_ERROR,
@@ -30,6 +31,11 @@ Exceptions::
 ``reset()`` on a session that has ended opens a new one by itself (a reset loses nothing). A call
 interrupted between its frame and the reply (a cancelled task, Ctrl-C) drops the socket, so no later
 call reads a reply that was not its own; one client's calls are serialised by a lock.
+
+``close()`` ends the session, and no call reopens one behind its back: a call that was waiting for
+the lock (another thread's or task's) while ``close()`` ran raises ``EnvConnectionError`` instead of
+connecting again, and so do ``step()`` and ``state()`` on a closed client. ``reset()``, ``connect()``
+or ``with`` after ``close()`` open a new session, as on a new client.
 """
 
 from __future__ import annotations
@@ -70,7 +76,8 @@ class EnvConnectionError(DrugEnvError, ConnectionError):
     """Raised when the server cannot be reached, closes the socket, or does not reply in time.
 
     The server-side environment of that socket is gone; the next call opens a new session, so
-    call ``reset()`` before stepping again.
+    call ``reset()`` before stepping again. Also raised by a call on a client that ``close()`` closed
+    (only ``reset()`` or ``connect()`` open a new session then), or that was waiting for it while it closed.
     """
 
 
@@ -274,10 +281,28 @@ class _ClientBase:
         self._ws: Any = None
         self._lock = threading.Lock()  # the sync client's
         self._alock: Any = None  # the async client's asyncio.Lock, made in its event loop
+        self._closed = False  # close() ran, and no reset()/connect() since: step() and state() are refused
+        self._closes = 0  # close() calls so far: a call that began before one must not reconnect after it
 
     @property
     def base_url(self) -> str:
         return self._opt.base_url
+
+    def _mark_closed(self) -> None:
+        self._closed = True
+        self._closes += 1
+
+    def _check_open(self, closes: int, reopen: bool) -> None:
+        """Raise ``EnvConnectionError`` unless a call that began when ``close()`` had run ``closes`` times may use
+        or open the socket: not once ``close()`` has run since (the call waited for another call's reply), nor a
+        ``step()``/``state()`` on a closed client (``reopen``: a reset, which may start a new session)."""
+        if self._closes != closes:
+            raise EnvConnectionError(f"the client of {self._opt.ws_url} was closed (close()) before this call could "
+                                     "send its frame; nothing was sent (reset() opens a new session)")
+        if self._closed and not reopen:
+            raise EnvConnectionError(f"the client of {self._opt.ws_url} is closed (close()); reset() opens a new "
+                                     "session")
+        self._closed = False
 
 
 # ============================================================================================ sync
@@ -294,7 +319,11 @@ class DrugTargetEnv(_ClientBase):
     """
 
     def connect(self) -> "DrugTargetEnv":
-        """Open the WebSocket now (otherwise the first call opens it)."""
+        """Open the WebSocket now (otherwise the first call opens it); after ``close()``, a new session."""
+        self._closed = False
+        return self._open()
+
+    def _open(self) -> "DrugTargetEnv":
         if self._ws is not None:
             return self
         try:
@@ -317,26 +346,29 @@ class DrugTargetEnv(_ClientBase):
         """Start an episode (see ``DrugTargetEnvironment.reset``); returns the first observation.
 
         A reset loses nothing, so when the session it was sent on had ended (the server's idle
-        timeout, a restart, a dropped socket) it opens a new one and is sent once more."""
-        frame = _reset_frame(seed, episode_id, scenario, difficulty)
+        timeout, a restart, a dropped socket) it opens a new one and is sent once more; after ``close()``, too."""
+        frame, closes = _reset_frame(seed, episode_id, scenario, difficulty), self._closes
         reused = self._ws is not None
         try:
-            return _step_result(self._call(frame, "observation"))
+            return _step_result(self._call(frame, "observation", closes, reopen=True))
         except EnvConnectionError as e:
-            if not (reused and _session_gone(e)):
+            if not (reused and _session_gone(e)) or self._closes != closes:
                 raise
-        return _step_result(self._call(frame, "observation"))
+        return _step_result(self._call(frame, "observation", closes, reopen=True))
 
     def step(self, action: ActionLike) -> StepResult:
-        """Take one action; raises ``InvalidRequestError`` if the server refuses it."""
-        return _step_result(self._call(_step_frame(action), "observation"))
+        """Take one action; raises ``InvalidRequestError`` if the server refuses it, ``EnvConnectionError``
+        after ``close()``."""
+        return _step_result(self._call(_step_frame(action), "observation", self._closes))
 
     def state(self) -> DrugTargetState:
-        """Visible bookkeeping of the current episode."""
-        return _state_result(self._call('{"type":"state"}', "state"))
+        """Visible bookkeeping of the current episode (``EnvConnectionError`` after ``close()``)."""
+        return _state_result(self._call('{"type":"state"}', "state", self._closes))
 
     def close(self) -> None:
-        """End the session (the server frees its slot); idempotent."""
+        """End the session (the server frees its slot); a call waiting for the client's lock raises instead of
+        reconnecting. Idempotent."""
+        self._mark_closed()
         if self._ws is None:
             return
         ws, stack, self._ws, self._stack = self._ws, self._stack, None, None
@@ -359,9 +391,14 @@ class DrugTargetEnv(_ClientBase):
             except Exception:  # noqa: BLE001
                 pass
 
-    def _call(self, frame: str, expected: str) -> dict[str, Any]:
+    def _call(self, frame: str, expected: str, closes: int, reopen: bool = False) -> dict[str, Any]:
+        """Send ``frame`` and read its reply, for a call that began when ``close()`` had run ``closes`` times."""
         with self._lock:  # one frame and its reply at a time: threads sharing a client would read each other's
-            self.connect()
+            self._check_open(closes, reopen)
+            self._open()
+            if self._closes != closes:  # close() ran while the socket was opening, and found none to close
+                self._drop()
+                self._check_open(closes, reopen)
             ws = self._ws
             try:
                 ws.send(frame)
@@ -375,7 +412,8 @@ class DrugTargetEnv(_ClientBase):
                 self._drop()
                 if pending is not None:
                     _result(pending, expected)
-                raise EnvConnectionError(f"connection to {self._opt.ws_url} closed: {e} (reset() to start again)") from e
+                how = "closed by close() during the call" if self._closes != closes else f"closed: {e}"
+                raise EnvConnectionError(f"connection to {self._opt.ws_url} {how} (reset() to start again)") from e
             except BaseException:  # KeyboardInterrupt between send and reply: the reply would be read by the next call
                 self._drop()
                 raise
@@ -411,7 +449,11 @@ class AsyncDrugTargetEnv(_ClientBase):
     """asyncio twin of ``DrugTargetEnv`` (same arguments; ``await`` every call, ``async with``)."""
 
     async def connect(self) -> "AsyncDrugTargetEnv":
-        """Open the WebSocket now (otherwise the first call opens it)."""
+        """Open the WebSocket now (otherwise the first call opens it); after ``close()``, a new session."""
+        self._closed = False
+        return await self._open()
+
+    async def _open(self) -> "AsyncDrugTargetEnv":
         if self._ws is not None:
             return self
         try:
@@ -433,25 +475,28 @@ class AsyncDrugTargetEnv(_ClientBase):
                     difficulty: Optional[str] = None) -> StepResult:
         """Start an episode; returns the first observation (on a session that had ended, a new one:
         see ``DrugTargetEnv.reset``)."""
-        frame = _reset_frame(seed, episode_id, scenario, difficulty)
+        frame, closes = _reset_frame(seed, episode_id, scenario, difficulty), self._closes
         reused = self._ws is not None
         try:
-            return _step_result(await self._call(frame, "observation"))
+            return _step_result(await self._call(frame, "observation", closes, reopen=True))
         except EnvConnectionError as e:
-            if not (reused and _session_gone(e)):
+            if not (reused and _session_gone(e)) or self._closes != closes:
                 raise
-        return _step_result(await self._call(frame, "observation"))
+        return _step_result(await self._call(frame, "observation", closes, reopen=True))
 
     async def step(self, action: ActionLike) -> StepResult:
-        """Take one action; raises ``InvalidRequestError`` if the server refuses it."""
-        return _step_result(await self._call(_step_frame(action), "observation"))
+        """Take one action; raises ``InvalidRequestError`` if the server refuses it, ``EnvConnectionError``
+        after ``close()``."""
+        return _step_result(await self._call(_step_frame(action), "observation", self._closes))
 
     async def state(self) -> DrugTargetState:
-        """Visible bookkeeping of the current episode."""
-        return _state_result(await self._call('{"type":"state"}', "state"))
+        """Visible bookkeeping of the current episode (``EnvConnectionError`` after ``close()``)."""
+        return _state_result(await self._call('{"type":"state"}', "state", self._closes))
 
     async def close(self) -> None:
-        """End the session (the server frees its slot); idempotent."""
+        """End the session (the server frees its slot); a call waiting for the client's lock raises instead of
+        reconnecting. Idempotent."""
+        self._mark_closed()
         if self._ws is None:
             return
         ws, stack, self._ws, self._stack = self._ws, self._stack, None, None
@@ -474,13 +519,18 @@ class AsyncDrugTargetEnv(_ClientBase):
             except Exception:  # noqa: BLE001
                 pass
 
-    async def _call(self, frame: str, expected: str) -> dict[str, Any]:
+    async def _call(self, frame: str, expected: str, closes: int, reopen: bool = False) -> dict[str, Any]:
+        """Send ``frame`` and read its reply, for a call that began when ``close()`` had run ``closes`` times."""
         import asyncio
 
         if self._alock is None:
             self._alock = asyncio.Lock()
         async with self._alock:  # one frame and its reply at a time: concurrent tasks would read each other's
-            await self.connect()
+            self._check_open(closes, reopen)
+            await self._open()
+            if self._closes != closes:  # close() ran while the socket was opening, and found none to close
+                await self._drop()
+                self._check_open(closes, reopen)
             ws = self._ws
             try:
                 await ws.send(frame)
@@ -494,7 +544,8 @@ class AsyncDrugTargetEnv(_ClientBase):
                 await self._drop()
                 if pending is not None:
                     _result(pending, expected)
-                raise EnvConnectionError(f"connection to {self._opt.ws_url} closed: {e} (reset() to start again)") from e
+                how = "closed by close() during the call" if self._closes != closes else f"closed: {e}"
+                raise EnvConnectionError(f"connection to {self._opt.ws_url} {how} (reset() to start again)") from e
             except BaseException:
                 # Cancelled between send and reply (the caller's own wait_for, a task group): the reply
                 # is still coming, and the next call would take it for its own. Drop the socket.

@@ -1,0 +1,123 @@
+"""The client's life: ``close()`` ends its session for good, for calls that were waiting on it too (a call
+queued behind another thread's or task's reconnected once close() had returned, holding a server slot)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from drugenv.client import AsyncDrugTargetEnv, DrugTargetEnv, EnvConnectionError
+from drugenv.server.app import create_app
+from drugenv.server.serve import serve_in_thread
+from drugenv.simulator.environment import DrugTargetEnvironment
+
+LITERATURE = {"action_type": "literature_search"}
+
+
+class SlowStep(DrugTargetEnvironment):
+    """A step whose reply is surely still on its way when close() runs."""
+
+    def step(self, action: Any, **kwargs: Any) -> Any:
+        time.sleep(2.0)
+        return super().step(action, **kwargs)
+
+
+def _wait_active(url: str, n: int, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while (active := httpx.get(url + "/health").json()["active_sessions"]) != n:
+        assert time.monotonic() < deadline, f"active_sessions stuck at {active}, expected {n}"
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def slow_url():
+    with serve_in_thread(create_app(env_factory=SlowStep, max_sessions=8)) as url:
+        yield url
+
+
+def test_step_and_state_after_close_raise_and_open_no_session(slow_url: str) -> None:
+    """``state()`` after close() reconnected and answered step_count 0 for a new, empty session."""
+    env = DrugTargetEnv(base_url=slow_url)
+    env.reset(seed=0, scenario="egfr_nsclc_viable")
+    env.close()
+    _wait_active(slow_url, 0)
+    for call in (env.state, lambda: env.step(LITERATURE)):
+        with pytest.raises(EnvConnectionError, match=r"is closed \(close\(\)\); reset\(\) opens a new session"):
+            call()
+    assert env._ws is None and httpx.get(slow_url + "/health").json()["active_sessions"] == 0
+    env.close()
+
+
+def test_reset_connect_and_with_after_close_open_a_new_session(slow_url: str) -> None:
+    env = DrugTargetEnv(base_url=slow_url)
+    env.reset(seed=0, scenario="egfr_nsclc_viable")
+    env.close()
+    assert env.reset(seed=1, scenario="egfr_nsclc_viable").observation.metadata["seed"] == 1
+    assert env.state().step_count == 0
+    env.close()
+    with env:
+        assert env.reset(seed=2, scenario="egfr_nsclc_viable").observation.metadata["seed"] == 2
+    with pytest.raises(EnvConnectionError):
+        env.state()
+    env.connect()
+    assert env.reset(seed=3, scenario="egfr_nsclc_viable").observation.metadata["seed"] == 3
+    env.close()
+    _wait_active(slow_url, 0)
+
+
+def test_a_call_waiting_for_the_lock_while_close_runs_does_not_reconnect(slow_url: str) -> None:
+    env = DrugTargetEnv(base_url=slow_url)
+    env.reset(seed=1, scenario="egfr_nsclc_viable")
+    outcomes: dict[str, Any] = {}
+
+    def call(name: str, what: Any) -> None:
+        try:
+            outcomes[name] = what()
+        except BaseException as e:  # noqa: BLE001 - collected for the asserts below
+            outcomes[name] = e
+
+    in_flight = threading.Thread(target=call, args=("in_flight", lambda: env.step(LITERATURE)))
+    in_flight.start()
+    time.sleep(0.3)  # the step's frame is sent; its reply is two seconds away
+    queued = [threading.Thread(target=call, args=(name, what)) for name, what in
+              (("step", lambda: env.step(LITERATURE)), ("state", env.state), ("reset", lambda: env.reset(seed=2)))]
+    for t in queued:
+        t.start()
+    time.sleep(0.2)  # all three wait for the lock
+    env.close()
+    for t in (in_flight, *queued):
+        t.join(timeout=30)
+    # The call in flight may still read its own reply (close() waits for the closing handshake), or see the socket close.
+    first = outcomes.pop("in_flight")
+    assert not isinstance(first, BaseException) or "closed by close() during the call" in str(first), first
+    assert sorted(outcomes) == ["reset", "state", "step"], outcomes
+    for name, got in outcomes.items():
+        assert type(got) is EnvConnectionError and "before this call could send its frame" in str(got), (name, got)
+    assert env._ws is None
+    _wait_active(slow_url, 0)
+
+
+def test_an_async_call_waiting_for_the_lock_while_close_runs_does_not_reconnect(slow_url: str) -> None:
+    async def play() -> list[Any]:
+        env = AsyncDrugTargetEnv(base_url=slow_url)
+        await env.reset(seed=1, scenario="egfr_nsclc_viable")
+        calls = [asyncio.create_task(c) for c in (env.step(LITERATURE), env.step(LITERATURE), env.state(), env.reset(seed=2))]
+        await asyncio.sleep(0.3)  # the first step's frame is sent; the other three wait for the lock
+        await env.close()
+        got = await asyncio.gather(*calls, return_exceptions=True)
+        assert env._ws is None
+        with pytest.raises(EnvConnectionError, match="is closed"):
+            await env.step(LITERATURE)
+        assert (await env.reset(seed=3, scenario="egfr_nsclc_viable")).observation.metadata["seed"] == 3
+        await env.close()
+        return got
+
+    first, *queued = asyncio.run(play())
+    assert not isinstance(first, BaseException) or "closed by close() during the call" in str(first), first
+    assert all(type(e) is EnvConnectionError and "before this call could send its frame" in str(e) for e in queued), queued
+    _wait_active(slow_url, 0)
