@@ -23,7 +23,7 @@ __version__ = "0.1.0"
 
 _LAZY = {name: "drugenv.client" for name in (
     "AsyncDrugTargetEnv", "CapacityReachedError", "DrugTargetEnv", "EnvConnectionError", "EnvServerError",
-    "InvalidRequestError", "SessionEndedError", "StepResult")}
+    "InvalidRequestError", "SessionEndedError", "StepResult", "WrongEventLoopError")}
 
 
 def __getattr__(name: str) -> Any:
@@ -40,5 +40,5 @@ __all__ = sorted([
     "DrugTargetEnv", "DrugTargetEnvironment", "DrugTargetState", "EnvConnectionError", "EnvNotResetError", "EnvServerError",
     "EvidenceDimension",
     "EvidenceDossier", "IntermediateOutput", "InvalidRequestError", "RewardConfig", "SessionEndedError", "SimParams", "StepResult", "UnknownScenarioError",
-    "ValidationObservation",
+    "ValidationObservation", "WrongEventLoopError",
 ])

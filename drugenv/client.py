@@ -20,6 +20,8 @@ Exceptions::
      ├── EnvConnectionError (ConnectionError)   could not connect, the socket closed, no reply in time, or the
      │                                          client was closed; the server-side episode is gone: reset()
      │                                          to start again
+     ├── WrongEventLoopError (RuntimeError)     an AsyncDrugTargetEnv was called from another event loop than
+     │                                          the one that opened its socket: one loop per client
      └── EnvServerError                         the server answered with an error frame (.code, .message, .data),
           │                                     or with a reply the client cannot read (code PROTOCOL)
           ├── SessionEndedError                 the server ended the session (IDLE_TIMEOUT, SESSION_ERROR,
@@ -42,6 +44,7 @@ from __future__ import annotations
 
 import json
 import math
+import socket
 import threading
 import urllib.parse
 from contextlib import AsyncExitStack, ExitStack
@@ -112,6 +115,12 @@ class SessionEndedError(EnvServerError, EnvConnectionError):
     """Raised when the server ends the session with an error frame (``IDLE_TIMEOUT``: no frame for its
     idle timeout; ``SESSION_ERROR``, ``FACTORY_ERROR``) and closes the socket. Like any
     ``EnvConnectionError``, the next call opens a new session; ``reset()`` does so by itself."""
+
+
+class WrongEventLoopError(DrugEnvError, RuntimeError):
+    """Raised when an ``AsyncDrugTargetEnv`` is called from another event loop than the one its socket was
+    opened in (an ``asyncio.run`` per call): a socket belongs to one loop. Keep the client's episodes
+    inside one ``asyncio.run(...)``, or make one client per loop."""
 
 
 class CapacityReachedError(EnvServerError):
@@ -281,6 +290,7 @@ class _ClientBase:
         self._ws: Any = None
         self._lock = threading.Lock()  # the sync client's
         self._alock: Any = None  # the async client's asyncio.Lock, made in its event loop
+        self._loop: Any = None  # the async client's event loop: its lock's and its socket's
         self._closed = False  # close() ran, and no reset()/connect() since: step() and state() are refused
         self._closes = 0  # close() calls so far: a call that began before one must not reconnect after it
 
@@ -446,12 +456,58 @@ def _pending_frame_sync(ws: Any) -> Optional[str]:
 
 # ============================================================================================ async
 class AsyncDrugTargetEnv(_ClientBase):
-    """asyncio twin of ``DrugTargetEnv`` (same arguments; ``await`` every call, ``async with``)."""
+    """asyncio twin of ``DrugTargetEnv`` (same arguments; ``await`` every call, ``async with``).
+
+    Its socket belongs to the event loop that opened it: call the client from that loop only, e.g. play
+    the whole episode inside one ``asyncio.run(...)``, not one ``asyncio.run`` per call. A call from
+    another loop raises ``WrongEventLoopError`` before it touches the socket; if the socket's loop has
+    closed, its session is gone, and the socket is let go of (the server frees the slot), so a
+    ``reset()`` in the new loop starts again. ``close()`` works from any loop. Once the client has no
+    socket (closed, or never opened), the next call's loop becomes its loop.
+    """
 
     async def connect(self) -> "AsyncDrugTargetEnv":
         """Open the WebSocket now (otherwise the first call opens it); after ``close()``, a new session."""
+        self._bind_loop()
         self._closed = False
         return await self._open()
+
+    def _bind_loop(self) -> None:
+        """Make the running event loop this client's, or raise ``WrongEventLoopError`` if its socket (or a
+        call holding its lock) belongs to another; a socket whose loop has closed is let go of first."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        if loop is self._loop:
+            return
+        if self._ws is None and not (self._alock is not None and self._alock.locked()):
+            # No socket and no call in progress: nothing ties the client to its old loop (an asyncio.Lock
+            # does, once a task has waited on it, so it is made anew).
+            self._loop, self._alock = loop, asyncio.Lock()
+            return
+        if self._loop is not None and self._loop.is_closed():
+            self._let_go()
+            raise WrongEventLoopError(
+                f"this AsyncDrugTargetEnv's socket to {self._opt.ws_url} was opened in another event loop, which has "
+                "closed since (an asyncio.run() per call?), so its session is gone. A client belongs to the event "
+                "loop that opened its socket: keep the episode inside one asyncio.run(...), or make one client per "
+                "loop (a reset() now starts a new session in this loop)")
+        raise WrongEventLoopError(
+            f"this AsyncDrugTargetEnv's socket to {self._opt.ws_url} belongs to another event loop, which is still "
+            "open: call it from that loop, or close() it and reset() in this one. A client belongs to the event "
+            "loop that opened its socket: make one client per loop")
+
+    def _let_go(self) -> None:
+        """Forget the socket without its event loop (closed, or another thread's): shut the TCP connection down,
+        so the server sees it end and frees the slot (the loop cannot run the closing handshake)."""
+        ws, self._ws, self._stack = self._ws, None, None
+        transport = getattr(ws, "transport", None)
+        sock = transport.get_extra_info("socket") if transport is not None else None
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:  # already shut down, or reset by the server
+                pass
 
     async def _open(self) -> "AsyncDrugTargetEnv":
         if self._ws is not None:
@@ -495,9 +551,14 @@ class AsyncDrugTargetEnv(_ClientBase):
 
     async def close(self) -> None:
         """End the session (the server frees its slot); a call waiting for the client's lock raises instead of
-        reconnecting. Idempotent."""
+        reconnecting. Idempotent; works from any event loop."""
+        import asyncio
+
         self._mark_closed()
         if self._ws is None:
+            return
+        if self._loop is not asyncio.get_running_loop():  # the socket's loop cannot be awaited from this one
+            self._let_go()
             return
         ws, stack, self._ws, self._stack = self._ws, self._stack, None, None
         try:
@@ -523,8 +584,7 @@ class AsyncDrugTargetEnv(_ClientBase):
         """Send ``frame`` and read its reply, for a call that began when ``close()`` had run ``closes`` times."""
         import asyncio
 
-        if self._alock is None:
-            self._alock = asyncio.Lock()
+        self._bind_loop()  # before the lock, which may be the other loop's too
         async with self._alock:  # one frame and its reply at a time: concurrent tasks would read each other's
             self._check_open(closes, reopen)
             await self._open()
@@ -590,4 +650,5 @@ __all__ = [
     "InvalidRequestError",
     "SessionEndedError",
     "StepResult",
+    "WrongEventLoopError",
 ]

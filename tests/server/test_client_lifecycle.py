@@ -4,6 +4,7 @@ queued behind another thread's or task's reconnected once close() had returned, 
 from __future__ import annotations
 
 import asyncio
+import pickle
 import threading
 import time
 from typing import Any
@@ -121,3 +122,50 @@ def test_an_async_call_waiting_for_the_lock_while_close_runs_does_not_reconnect(
     assert not isinstance(first, BaseException) or "closed by close() during the call" in str(first), first
     assert all(type(e) is EnvConnectionError and "before this call could send its frame" in str(e) for e in queued), queued
     _wait_active(slow_url, 0)
+
+
+def test_a_call_from_another_event_loop_says_so_and_lets_the_dead_session_go(slow_url: str) -> None:
+    """An ``asyncio.run`` per call failed as "EnvConnectionError: connection ... closed: ... attached to a
+    different loop", a socket it could never use again left open (and its server slot held)."""
+    from drugenv.client import WrongEventLoopError
+
+    env = AsyncDrugTargetEnv(base_url=slow_url)
+    asyncio.run(env.reset(seed=0, scenario="egfr_nsclc_viable"))
+    for call in (lambda: env.step(LITERATURE), env.state, lambda: env.reset(seed=1)):
+        with pytest.raises(WrongEventLoopError, match=r"another event loop, which has closed .*one asyncio\.run") as err:
+            asyncio.run(call())
+        assert not isinstance(err.value, EnvConnectionError)
+        assert str(pickle.loads(pickle.dumps(err.value))) == str(err.value)  # as every DrugEnvError
+        _wait_active(slow_url, 0)  # the socket was let go of: the server freed the slot
+        asyncio.run(env.reset(seed=0, scenario="egfr_nsclc_viable"))  # a socket in this loop, the next call's trouble
+
+    async def episode() -> int:  # the right way: one loop for the whole episode
+        await env.reset(seed=2, scenario="egfr_nsclc_viable")
+        await env.step(LITERATURE)
+        return (await env.state()).step_count
+
+    asyncio.run(env.close())  # from another loop than its socket's: the slot is freed all the same
+    _wait_active(slow_url, 0)
+    assert asyncio.run(episode()) == 1  # a closed client's next loop is its loop
+    asyncio.run(env.close())
+    _wait_active(slow_url, 0)
+
+
+def test_a_call_from_another_event_loop_leaves_a_socket_whose_loop_still_runs(slow_url: str) -> None:
+    from drugenv.client import WrongEventLoopError
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        env = AsyncDrugTargetEnv(base_url=slow_url)
+        asyncio.run_coroutine_threadsafe(env.reset(seed=0, scenario="egfr_nsclc_viable"), loop).result(30)
+        with pytest.raises(WrongEventLoopError, match="which is still open: call it from that loop"):
+            asyncio.run(env.state())
+        assert asyncio.run_coroutine_threadsafe(env.state(), loop).result(30).seed == 0  # its own loop: intact
+        asyncio.run(env.close())
+        _wait_active(slow_url, 0)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
