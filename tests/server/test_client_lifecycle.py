@@ -21,10 +21,10 @@ LITERATURE = {"action_type": "literature_search"}
 
 
 class SlowStep(DrugTargetEnvironment):
-    """A step whose reply is surely still on its way when close() runs."""
+    """A step whose reply is surely still on its way when close() runs (the margins are seconds, for a loaded CI box)."""
 
     def step(self, action: Any, **kwargs: Any) -> Any:
-        time.sleep(2.0)
+        time.sleep(3.0)
         return super().step(action, **kwargs)
 
 
@@ -84,12 +84,12 @@ def test_a_call_waiting_for_the_lock_while_close_runs_does_not_reconnect(slow_ur
 
     in_flight = threading.Thread(target=call, args=("in_flight", lambda: env.step(LITERATURE)))
     in_flight.start()
-    time.sleep(0.3)  # the step's frame is sent; its reply is two seconds away
+    time.sleep(1.0)  # the step's frame is sent; its reply is two seconds away
     queued = [threading.Thread(target=call, args=(name, what)) for name, what in
               (("step", lambda: env.step(LITERATURE)), ("state", env.state), ("reset", lambda: env.reset(seed=2)))]
     for t in queued:
         t.start()
-    time.sleep(0.2)  # all three wait for the lock
+    time.sleep(1.0)  # all three wait for the lock
     env.close()
     for t in (in_flight, *queued):
         t.join(timeout=30)
