@@ -12,19 +12,30 @@ The contract TRL expects, and how this class meets it:
 
 - zero-argument constructor: the backend is chosen from ``DrugTargetToolEnv.base_url``, else the
   ``DRUGENV_ENV_URL`` environment variable, else a local in-process ``DrugTargetEnvironment``.
-  Remote mode holds one ``/ws`` session per instance (TRL pools one instance per rollout), so start
-  the server with ``--max-sessions`` at least the generation batch size.
+  TRL builds one instance at start to find the tools, then keeps a pool of one instance per rollout
+  of a generation batch (that first one included), reused across steps and never closed. Remote mode
+  holds one ``/ws`` session per instance, so start the server with ``--max-sessions`` at least the
+  generation batch size.
 - ``reset(**row) -> str``: reads the dataset row's ``seed``, ``scenario`` and ``difficulty``
-  columns (others are ignored) and returns the task text TRL appends to the prompt.
+  columns (others are ignored) and returns the task text. TRL appends it to the content of the
+  prompt's last message as is, with no separator: end a ``prompt`` column with a newline, or leave
+  its message empty (without a ``prompt`` column TRL uses one empty user message). TRL does not
+  catch an exception from ``reset``: a bad row (``ConfigError``) stops training.
 - one public method per action of ``drugenv.actions.ACTION_TABLE`` (22 tools, named like the
   action types). Their signatures, types, defaults and Google-style docstrings are generated from
   the action's parameter model, so the tool schema TRL builds (``transformers.utils.get_json_schema``)
   has the same choices, defaults and descriptions as the server's ``/schema``. Each returns the
-  readout as text. Invalid arguments, or a call after the episode ended, raise ``ValueError``,
-  which TRL returns to the model as a tool error (no step is taken).
+  readout as text. Invalid arguments, or a call after the episode ended, raise ``ValueError``
+  (no step is taken); TRL catches any exception a tool raises and gives the model
+  ``{'error': '<message>'}`` as the tool's result, counted in ``tools/failure_frequency``.
+  ``max_completion_length`` counts every turn and tool result: TRL drops a result that would
+  overflow it (or the model's context) from the conversation, although the tool ran and its step
+  was taken.
 - ``get_reward() -> float``: the episode return (sum of step rewards). An episode the model left
   without submitting a report also gets ``-unfinished_penalty`` (default: the environment's
-  ``no_report_penalty``), so stopping early never pays.
+  ``no_report_penalty``), so stopping early never pays. TRL calls it once per rollout, when the
+  rollout is over: a reward source of weight 1 beside any ``reward_funcs``, logged as
+  ``rewards/<class name>/mean``.
 
 No other public method may be added: TRL would expose it as a tool.
 """
