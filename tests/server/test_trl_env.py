@@ -1,12 +1,15 @@
 """The TRL ``environment_factory`` adapter: TRL's tool discovery finds one tool per action, the tool
 schemas TRL builds (``transformers.utils.get_json_schema``) match the action parameter models, a
-tool-calling chat template renders them, and local and remote episodes are identical."""
+tool-calling chat template renders them, local and remote episodes are identical, and TRL's own
+``GRPOTrainer`` plays episodes through the tools and trains on ``get_reward``."""
 
 from __future__ import annotations
 
 import inspect
+import math
 import typing
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -133,3 +136,129 @@ def test_tool_calls_with_bad_arguments_raise_value_error_and_take_no_step(call: 
     with pytest.raises(ValueError):  # the module's promise (TRL returns it to the model as a tool error)
         call(env)
     assert env.observation is not None and env.observation.step_count == 0
+
+
+def teach(model: Any, lessons: list[tuple[list[int], list[int]]], *, slack: float, max_steps: int = 500) -> float:
+    """Fit ``model`` by cross-entropy on each lesson's continuation after its context (AdamW, one batch of all
+    lessons) until the summed loss is within ``slack`` nats of the ``ln 2`` per lesson a 50/50 choice costs;
+    returns that loss. Contexts and continuations are token ids."""
+    import torch
+
+    end = max(len(c) + len(t) for c, t in lessons)
+    ids = torch.zeros(len(lessons), end, dtype=torch.long)
+    labels = torch.full_like(ids, -100)
+    for i, (context, target) in enumerate(lessons):
+        ids[i, :len(context) + len(target)] = torch.tensor(context + target)
+        labels[i, len(context):len(context) + len(target)] = torch.tensor(target)
+    floor = 2 * math.log(2)  # two lessons share a context and differ from their first token: at best 50/50 each
+    n = int(labels.ne(-100).sum())
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for _ in range(max_steps):
+        loss = model(input_ids=ids, labels=labels).loss * n  # the mean over label tokens, summed back
+        if loss.item() < floor + slack:
+            break
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    return loss.item()
+
+
+@pytest.mark.slow  # trains a tiny model, then one GRPO step on four ~4.5k-token rollouts: ~20-40 s on 2 cores
+def test_grpo_trainer_plays_episodes_through_the_tools(tmp_path: Path) -> None:
+    """TRL's own GRPOTrainer with ``environment_factory=DrugTargetToolEnv``: it resets each pooled instance with its
+    dataset row, parses the model's ``<tool_call>``, calls the tool, scores the rollout with ``get_reward`` and
+    updates the model.
+
+    The tiny random model is first taught, in a few seconds, what to say after the prompt TRL renders: half the
+    time the report tool call, half the time nothing (so a group's rewards differ and GRPO has an advantage to
+    follow), and nothing after a tool's result. Its attention is limited to the last 16 tokens (a sliding window),
+    so a lesson taught on the end of the ~4.4k-token prompt (22 tool schemas) holds for the whole prompt."""
+    torch = pytest.importorskip("torch")
+    trl = pytest.importorskip("trl", minversion="1.8")  # 1.8: environment-owned reward (get_reward)
+    datasets = pytest.importorskip("datasets")
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    from drugenv.llm.tiny import cached_tiny_model
+
+    path = cached_tiny_model()
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    config = AutoConfig.from_pretrained(path)
+    config.use_sliding_window, config.sliding_window = True, 16
+    config.layer_types = ["sliding_attention"] * config.num_hidden_layers
+    # Room for prompt + call + result: at 4096 TRL would drop the tool's result (the call still ran).
+    config.max_position_embeddings = 8192
+    model = AutoModelForCausalLM.from_pretrained(path, config=config)
+
+    instances: list[DrugTargetToolEnv] = []
+
+    class RecordedToolEnv(DrugTargetToolEnv):
+        def __init__(self) -> None:
+            super().__init__()
+            instances.append(self)
+
+    seeds = (3, 4)  # two dataset rows, two episodes with different targets
+    rows = [{"prompt": [{"role": "user", "content": ""}], "seed": seed} for seed in seeds]
+    args = trl.GRPOConfig(output_dir=str(tmp_path), max_steps=1, per_device_train_batch_size=4, num_generations=2,
+                          max_completion_length=160, max_tool_calling_iterations=1, use_cpu=True, report_to=[],
+                          logging_steps=1, save_strategy="no", seed=0)
+    trainer = trl.GRPOTrainer(model=model, args=args, train_dataset=datasets.Dataset.from_list(rows),
+                              processing_class=tokenizer, environment_factory=RecordedToolEnv)
+
+    # The lessons, in the tokens TRL's chat template renders: prompt -> report call | end; tool result -> end.
+    def render(messages: list[dict[str, Any]], generation_prompt: bool) -> list[int]:
+        return tokenizer.apply_chat_template(messages, tools=trainer.tools, chat_template=trainer.chat_template,
+                                             add_generation_prompt=generation_prompt, tokenize=True, return_dict=False)
+
+    env = DrugTargetToolEnv()
+    report = {"final_decision": "go", "confidence": 0.7}
+    user = [{"role": "user", "content": env.reset(seed=seeds[0])}]
+    call = [{"role": "assistant", "content": "", "tool_calls": [
+        {"type": "function", "function": {"name": "submit_validation_report", "arguments": report}}]}]
+    result = [{"role": "tool", "name": "submit_validation_report", "content": env.submit_validation_report(**report)}]
+    prompt, with_call, with_result = render(user, True), render(user + call, False), render(user + call + result, True)
+    end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    said = with_call[len(prompt):]
+    said = said[:said.index(end) + 1]  # '<tool_call>\n{"name": ...}\n</tool_call><|im_end|>'
+    context = 2 * config.sliding_window  # what two layers of 16-token windows can see
+    loss = teach(model, [(prompt[-context:], said), (prompt[-context:], [end]), (with_result[-context:], [end])],
+                 slack=0.15)
+    assert loss < 2 * math.log(2) + 0.15, loss
+
+    before = [p.detach().clone() for p in model.parameters()]
+    torch.manual_seed(0)
+    trainer.train()
+
+    # TRL probed one instance at init and made it the first of the pool: one instance per rollout, all played.
+    assert len(instances) == args.per_device_train_batch_size
+    targets = {seed: DrugTargetEnvironment().reset(seed=seed).target_gene for seed in seeds}
+    assert sorted(e.observation.target_gene for e in instances if e.observation) == sorted(
+        targets[s] for s in seeds for _ in range(args.num_generations))  # reset got each rollout's dataset row
+    reported = [e for e in instances if e.done]
+    assert reported, "no rollout's tool call reached the environment"
+    for e in reported:  # the tool ran with the arguments the model wrote
+        assert e.observation.metadata["termination_reason"] == "report_submitted"
+        assert e.observation.latest_output.summary == "Report submitted: go (confidence 0.70)."
+        assert e.observation.step_count == 1
+    for e in instances:
+        if not e.done:  # said nothing: the episode is unfinished, and get_reward says so
+            assert e.observation.step_count == 0
+
+    log = trainer.state.log_history[0]
+    assert log["tools/call_frequency"] == pytest.approx(len(reported) / len(instances))
+    assert log["tools/failure_frequency"] == 0
+    # The environment's own reward is the trainer's reward column, named after the class: the report step's
+    # reward as the simulator gives it, or the unfinished penalty.
+    from drugenv.simulator.params import RewardConfig
+
+    def report_reward(seed: int) -> float:
+        local = DrugTargetEnvironment()
+        local.reset(seed=seed)
+        return local.step({"action_type": "submit_validation_report", **report}).reward
+
+    by_target = {targets[s]: report_reward(s) for s in seeds}
+    rewards = [e.get_reward() for e in instances]
+    unfinished = -RewardConfig().no_report_penalty
+    assert rewards == pytest.approx([by_target[e.observation.target_gene] if e.done else unfinished for e in instances])
+    assert log[f"rewards/{RecordedToolEnv.__name__}/mean"] == pytest.approx(sum(rewards) / len(rewards), abs=1e-6)
+    assert log["grad_norm"] > 0 and log["loss"] != 0
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
