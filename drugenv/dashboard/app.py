@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import html
 import json
-import math
 import re
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -30,6 +29,7 @@ from drugenv.dashboard import runs as runs_mod
 from drugenv.dashboard.episodes import BookFull, EpisodeBook, EpisodeRequest, snapshot_view
 from drugenv.dashboard.sweeps import load_sweep
 from drugenv.errors import DrugEnvError
+from drugenv.evaluation.evaluate import results_json
 from drugenv.server.app import harden_json_api
 
 STATIC = Path(__file__).parent / "static"
@@ -206,18 +206,6 @@ def _local_path(request: Request) -> str:
     return path[len(root):] if root and path.startswith(root) else path
 
 
-def _finite(value: Any) -> Any:
-    """``value`` with every NaN or infinity as None: what the HTTP API sends (strict JSON), which the
-    browser's ``JSON.parse`` needs; an SSE frame with ``NaN`` in it was dropped, and the page stopped updating."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
-
-
 async def _events(request: Request, fn: Callable[[], dict[str, Any]], first: dict[str, Any], poll_s: float) -> AsyncIterator[str]:
     """SSE: the payload now, then again each time it changes; a comment line keeps idle streams alive."""
     last: Optional[str] = None
@@ -225,7 +213,9 @@ async def _events(request: Request, fn: Callable[[], dict[str, Any]], first: dic
     idle = 0.0
     while not await request.is_disconnected():
         if payload is not None:
-            text = json.dumps(_finite(payload), default=str, allow_nan=False)
+            # Strict JSON (a NaN as null), which the browser's JSON.parse needs: an SSE frame with NaN in it
+            # was dropped, and the page stopped updating.
+            text = results_json(payload)
             if text != last:
                 last, idle = text, 0.0
                 yield f"data: {text}\n\n"

@@ -109,7 +109,8 @@ def results_json(payload: Any, **dumps: Any) -> str:
     """``json.dumps(payload, default=str, **dumps)`` as strict JSON: a float that is not a number (the ECE of
     episodes without a report, a metric of no episode) is written ``null``. ``json.dumps`` writes ``NaN``,
     which JavaScript's ``JSON.parse`` and most languages' JSON readers refuse, so a results file could
-    be read back only by Python. Python reads ``null`` as None."""
+    be read back only by Python. Python reads ``null`` as None. Results files and the dashboard's event
+    stream are written with it."""
 
     def finite(value: Any) -> Any:
         if isinstance(value, float):
