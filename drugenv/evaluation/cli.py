@@ -18,6 +18,7 @@ Results to expect (measured, README "Baseline scores"): oracle accuracy 1.0, heu
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
@@ -81,12 +82,13 @@ _SHORT = {"decision_accuracy": "acc", "mean_return": "return", "terminal_reward"
 
 
 def format_table(rows: dict[str, dict[str, float]], keys: tuple[str, ...] = METRIC_KEYS) -> str:
-    """Plain-text table: one row per name, one column per metric (headers: see metrics module)."""
+    """Plain-text table: one row per name, one column per metric (headers: see metrics module). A metric
+    that is not a number prints ``nan``, read back from a results file (``null``) or not."""
     name_w = max([len("name")] + [len(n) for n in rows])
     head = "name".ljust(name_w) + " " + " ".join(_SHORT.get(k, k)[:9].rjust(9) for k in keys)
     lines = [head, "-" * len(head)]
     for name, m in rows.items():
-        lines.append(name.ljust(name_w) + " " + " ".join(f"{m[k]:9.3f}" for k in keys))
+        lines.append(name.ljust(name_w) + " " + " ".join(f"{math.nan if m[k] is None else m[k]:9.3f}" for k in keys))
     return "\n".join(lines)
 
 

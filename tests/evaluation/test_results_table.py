@@ -430,3 +430,15 @@ def test_results_files_are_strict_json(tmp_path):
     assert len(files) > 20
     for path in files:
         _strict(path.read_text())
+
+
+def test_a_metric_read_back_as_null_prints_as_nan():
+    """A resumed GRPO run prints the report it read back from its results file, where the untrained model's
+    ECE is null: format_table raised TypeError on it (CI on 29abde3, test_train_checkpoint_resume_and_adapter)."""
+    from drugenv.evaluation.cli import format_table
+    from drugenv.evaluation.evaluate import results_json
+    from drugenv.evaluation.metrics import summarize
+
+    fresh = {"before": summarize([])}
+    assert format_table(json.loads(results_json(fresh))) == format_table(fresh)
+    assert "nan" in format_table(fresh)
