@@ -164,7 +164,7 @@ def teach(model: Any, lessons: list[tuple[list[int], list[int]]], *, slack: floa
 
 
 @pytest.mark.slow  # trains a tiny model, then one GRPO step on four ~4.5k-token rollouts: ~20-40 s on 2 cores
-def test_grpo_trainer_plays_episodes_through_the_tools(tmp_path: Path) -> None:
+def test_grpo_trainer_plays_episodes_through_the_tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """TRL's own GRPOTrainer with ``environment_factory=DrugTargetToolEnv``: it resets each pooled instance with its
     dataset row, parses the model's ``<tool_call>``, calls the tool, scores the rollout with ``get_reward`` and
     updates the model.
@@ -174,6 +174,7 @@ def test_grpo_trainer_plays_episodes_through_the_tools(tmp_path: Path) -> None:
     follow), and nothing after a tool's result. Its attention is limited to the last 16 tokens (a sliding window),
     so a lesson taught on the end of the ~4.4k-token prompt (22 tool schemas) holds for the whole prompt."""
     torch = pytest.importorskip("torch")
+    monkeypatch.setenv("TRL_EXPERIMENTAL_SILENCE", "1")  # environment_factory is experimental in TRL: known, documented
     trl = pytest.importorskip("trl", minversion="1.8")  # 1.8: environment-owned reward (get_reward)
     datasets = pytest.importorskip("datasets")
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
