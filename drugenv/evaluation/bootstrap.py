@@ -61,10 +61,12 @@ PER_EPISODE: dict[str, Callable[[EpisodeRecord], float]] = {
 
 
 def paired_bootstrap(records: Sequence[EpisodeRecord], reference: Sequence[EpisodeRecord], *, n_boot: int = 2000,
-                     seed: int = 0, level: float = 0.95) -> dict[str, dict[str, float | list[float]]]:
+                     seed: int = 0, level: float = 0.95,
+                     min_episodes: int = MIN_INTERVAL_EPISODES) -> dict[str, dict[str, float | list[float] | None]]:
     """Per metric of ``PER_EPISODE``: the agent's mean with its interval and the paired difference to
     ``reference`` with its interval. ``records[i]`` and ``reference[i]`` must be the same episode.
-    Fewer than ``MIN_INTERVAL_EPISODES`` episodes: the means and the difference, with None intervals."""
+    Fewer than ``min_episodes`` episodes: the means and the difference, with None intervals (the
+    simulation of ``interval_coverage`` alone asks for intervals below ``MIN_INTERVAL_EPISODES``)."""
     if len(records) != len(reference) or not records:
         raise ValueError(f"paired_bootstrap needs two equal, non-empty lists ({len(records)} vs {len(reference)})")
     for a, b in zip(records, reference):
@@ -73,7 +75,7 @@ def paired_bootstrap(records: Sequence[EpisodeRecord], reference: Sequence[Episo
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(records), size=(n_boot, len(records)))  # (B, N)
     lo, hi = 100 * (1 - level) / 2, 100 * (1 + level) / 2
-    interval = has_interval(len(records))
+    interval = len(records) >= min_episodes
     out: dict[str, dict[str, float | list[float] | None]] = {}
     for name, f in PER_EPISODE.items():
         x = np.array([f(r) for r in records])
@@ -105,11 +107,10 @@ def interval_coverage(episodes: int, repeats: int = 2000, seed: int = 7) -> dict
         conf, right, ref_right = rng.uniform(0.5, 1.0, episodes), rng.random(episodes) < 0.8, rng.random(episodes) < 0.8
         mine = [record(i, base[i] + delta[i], right[i], conf[i]) for i in range(episodes)]
         ref = [record(i, base[i], ref_right[i], 0.9) for i in range(episodes)]
-        idx = np.random.default_rng(k).integers(0, episodes, size=(1000, episodes))
+        intervals = paired_bootstrap(mine, ref, n_boot=1000, seed=k, min_episodes=1)
         for name, value in truth.items():
-            x, y = (np.array([PER_EPISODE[name](r) for r in recs]) for recs in (mine, ref))
-            d = x[idx].mean(axis=1) - y[idx].mean(axis=1)
-            held[name] += np.percentile(d, 2.5) <= value <= np.percentile(d, 97.5)
+            lo, hi = intervals[name]["diff_ci"]
+            held[name] += lo <= value <= hi
     return {name: n / repeats for name, n in held.items()}
 
 

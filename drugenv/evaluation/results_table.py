@@ -63,10 +63,7 @@ third decimal, which 2 decimals would print as 0.00 either way."""
 
 
 def _num(v: Optional[float], key: str) -> str:
-    if v is None or v != v:  # not a number (the ECE of no report), written null in a results file
-        return "–"
-    s = f"{v:.3f}" if key in ("brier", SCENARIO_DIFF) else f"{v:.2f}"
-    return s.replace("-", "−")
+    return _fixed(v, 3 if key in ("brier", SCENARIO_DIFF) else 2).replace("-", "−")
 
 
 def _interval(d: Mapping[str, Any], field: str, episodes: Optional[int]) -> Optional[list[float]]:
@@ -77,7 +74,8 @@ def _interval(d: Mapping[str, Any], field: str, episodes: Optional[int]) -> Opti
 
 
 def _fixed(v: Optional[float], digits: int) -> str:
-    """``v`` to ``digits`` decimals, or "–" for a metric that is not a number (null in a results file)."""
+    """``v`` to ``digits`` decimals, or "–" for a metric that is not a number (the ECE of no report: NaN
+    in memory, null in a results file)."""
     return "–" if v is None or v != v else f"{v:.{digits}f}"
 
 
