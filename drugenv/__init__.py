@@ -2,6 +2,7 @@
 
     from drugenv import DrugTargetEnvironment, DrugTargetAction      # in-process
     from drugenv import DrugTargetEnv                                 # OpenEnv client (needs drugenv[server])
+    from drugenv import Policy                                        # your own agent, for drugenv eval
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from drugenv.actions import ACTION_TABLE, ActionType, EvidenceDimension
+from drugenv.agents.base import Policy
 from drugenv.errors import ConfigError, DependencyNotInstalled, DrugEnvError, EnvNotResetError, UnknownScenarioError
 from drugenv.models import DrugTargetAction, DrugTargetState, EvidenceDossier, IntermediateOutput, ValidationObservation
 from drugenv.simulator.environment import DrugTargetEnvironment
@@ -39,6 +41,6 @@ __all__ = sorted([
     "ACTION_TABLE", "ActionType", "AsyncDrugTargetEnv", "CapacityReachedError", "ConfigError", "DependencyNotInstalled", "DrugEnvError", "DrugTargetAction",
     "DrugTargetEnv", "DrugTargetEnvironment", "DrugTargetState", "EnvConnectionError", "EnvNotResetError", "EnvServerError",
     "EvidenceDimension",
-    "EvidenceDossier", "IntermediateOutput", "InvalidRequestError", "RewardConfig", "SessionEndedError", "SimParams", "StepResult", "UnknownScenarioError",
+    "EvidenceDossier", "IntermediateOutput", "InvalidRequestError", "Policy", "RewardConfig", "SessionEndedError", "SimParams", "StepResult", "UnknownScenarioError",
     "ValidationObservation", "WrongEventLoopError",
 ])

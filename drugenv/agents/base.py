@@ -13,10 +13,14 @@ from drugenv.models import DrugTargetAction, ValidationObservation
 
 
 class Policy(ABC):
-    """A batched policy.
+    """A batched policy: subclass it to bring your own agent (``drugenv eval --agent FILE.py:NAME``).
 
     ``reset(batch_size, seeds)`` starts new episodes for each slot of the batch; ``act`` maps one
-    observation per slot to one action per slot. Slots are independent episodes.
+    observation per slot to one action per slot, in order. Slots are independent episodes. A slot
+    whose episode has ended stays in the batch (its observation's ``done`` is True) until the whole
+    batch has: return any action for it, which is ignored. ``seeds`` are the episodes' seeds, for a
+    policy that draws at random and should replay. An action may be a ``DrugTargetAction`` or a dict
+    (a malformed one is a penalised, blocked step, as in ``DrugTargetEnvironment.step``).
     """
 
     name: str = "policy"

@@ -8,18 +8,30 @@ by string go through ``make_policy``:
 | ``random``, ``heuristic``, ``expression_only``, ``oracle`` | the baselines (``agents.baselines.BASELINES``) |
 | ``hf``             | ``HFPolicy`` of ``--model`` / ``$RUN_AGENT_MODEL_ID`` (``llm.run_agent.make_hf_policy``) |
 | ``checkpoint:PATH``| a GRPO checkpoint (``llm.checkpoint``) or a PPO checkpoint (``training.ppo``)    |
+| ``MODULE:NAME``, ``FILE.py:NAME`` | your own ``Policy`` (``import_policy``; only where ``allow_import``) |
 
 This module sits above ``agents/``, ``llm/`` and ``training/`` and imports each lazily, so a
 baseline needs neither torch nor Ray.
+
+Your own agent is imported only where the caller says so (``allow_import=True``: ``drugenv eval``,
+whose user runs their own code anyway). The dashboard's "play an episode" form takes an agent name
+over HTTP and leaves it False: a name from a request never imports a module.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import inspect
+import sys
 from pathlib import Path
 from typing import Any, Optional
 
 from drugenv.agents.base import Policy
 from drugenv.errors import ConfigError
+
+BUILTIN_PREFIXES = ("checkpoint:",)
+"""``--agent`` strings with a colon that name no import (``checkpoint:PATH``)."""
 
 
 def load_checkpoint_policy(path: str | Path, **kwargs: Any) -> Policy:
@@ -37,8 +49,109 @@ def load_checkpoint_policy(path: str | Path, **kwargs: Any) -> Policy:
                       "pass a checkpoint_* directory of a drugenv train run")
 
 
-def make_policy(spec: str, *, model: Optional[str] = None, adapter: Optional[str] = None, seed: int = 0, **kwargs: Any) -> Policy:
-    """Build a policy from an ``--agent`` string (see the module docstring); ``UnknownScenarioError`` for others."""
+def is_import_spec(spec: str) -> bool:
+    """``MODULE:NAME`` or ``FILE.py:NAME`` (a colon, and not ``checkpoint:PATH``)."""
+    return ":" in spec and not spec.startswith(BUILTIN_PREFIXES)
+
+
+def _import_module(target: str, spec: str) -> Any:
+    """The module ``target`` names: a ``.py`` file (its folder goes first on ``sys.path``, as when it is
+    run as a script, so it imports its neighbours) or a dotted module, looked up from the current folder
+    first, as ``python -m`` and ``uvicorn module:app`` do."""
+    if target.endswith(".py") or "/" in target:
+        path = Path(target).expanduser().resolve()
+        if not path.is_file():
+            raise ConfigError(f"--agent {spec}: no such file {target!r} (FILE.py:NAME names a Python file)")
+        folder = str(path.parent)
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+        name = f"drugenv_agent_{path.stem}"  # not the file's own name: agent.py must not shadow another 'agent'
+        module_spec = importlib.util.spec_from_file_location(name, path)
+        if module_spec is None or module_spec.loader is None:
+            raise ConfigError(f"--agent {spec}: {target!r} cannot be imported as a Python module")
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[name] = module  # before it runs: dataclasses and pickle look classes up by module
+        try:
+            module_spec.loader.exec_module(module)
+        except BaseException:
+            sys.modules.pop(name, None)
+            raise
+        return module
+    if "" not in sys.path and str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    try:
+        return importlib.import_module(target)
+    except ModuleNotFoundError as e:
+        # Only the module the spec names (or a package above it) is the user's mistake; a module that
+        # *their* code imports and lacks is a defect in it, and keeps its traceback.
+        if e.name is None or not (target == e.name or target.startswith(e.name + ".")):
+            raise
+        raise ConfigError(f"--agent {spec}: no module named {e.name!r} (from {Path.cwd()}); run from the folder "
+                          "that holds it, or name the file: --agent path/to/agent.py:NAME") from None
+
+
+def _takes(fn: Any, kwargs: dict[str, Any], spec: str) -> None:
+    """``kwargs`` fit ``fn``'s signature, or ``ConfigError`` (checked before the call, so a ``TypeError``
+    raised inside the user's own constructor keeps its traceback)."""
+    try:
+        inspect.signature(fn).bind(**kwargs)
+    except TypeError as e:
+        given = f" --extra {', '.join(sorted(kwargs))}" if kwargs else " no arguments"
+        raise ConfigError(f"--agent {spec} cannot be called with{given}: {e}") from None
+    except ValueError:  # no signature to read (a builtin): let the call say
+        pass
+
+
+def import_policy(spec: str, *, seed: int = 0, **kwargs: Any) -> Policy:
+    """Your own agent: ``MODULE:NAME`` or ``FILE.py:NAME``, where ``NAME`` (dots reach into it) is
+
+    - a ``Policy`` subclass: built with ``kwargs`` (``--extra``), and ``seed=seed`` if it takes a ``seed``;
+    - a function returning a ``Policy``: called the same way;
+    - a ``Policy`` instance: used as it is (it takes no ``kwargs``).
+
+    Every mistake in the spec is a one-line ``ConfigError``; an exception raised by the agent's own code
+    (importing it, building it) is the agent's, and propagates with its traceback.
+    """
+    target, _, attr = spec.rpartition(":")
+    if not target or not attr:
+        raise ConfigError(f"--agent {spec}: expected MODULE:NAME or FILE.py:NAME, e.g. my_agents:MyPolicy")
+    obj = _import_module(target, spec)
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            public = sorted(n for n in dir(obj) if not n.startswith("_"))[:20]
+            raise ConfigError(f"--agent {spec}: {target} has no {attr!r} (it has: {', '.join(public) or 'nothing public'})")
+        obj = getattr(obj, part)
+    if isinstance(obj, Policy):
+        if kwargs:
+            raise ConfigError(f"--agent {spec} is a Policy instance, built already: it takes no --extra {', '.join(sorted(kwargs))}")
+        return obj
+    is_class = isinstance(obj, type)
+    if not callable(obj) or (is_class and not issubclass(obj, Policy)):
+        raise ConfigError(f"--agent {spec} is {type(obj).__name__ if not is_class else 'the class ' + obj.__name__}, "
+                          "not a drugenv Policy: subclass drugenv.Policy (reset and act), or name a function that returns one")
+    if is_class and inspect.isabstract(obj):
+        missing = ", ".join(sorted(getattr(obj, "__abstractmethods__", ())))
+        raise ConfigError(f"--agent {spec}: {obj.__name__} does not define {missing} (abstract in drugenv.Policy)")
+    try:
+        takes_seed = "seed" in inspect.signature(obj).parameters
+    except ValueError:
+        takes_seed = False
+    if takes_seed and "seed" not in kwargs:
+        kwargs = {"seed": seed, **kwargs}
+    _takes(obj, kwargs, spec)
+    policy = obj(**kwargs)
+    if not isinstance(policy, Policy):
+        raise ConfigError(f"--agent {spec} returned {type(policy).__name__}, not a drugenv Policy")
+    return policy
+
+
+def make_policy(spec: str, *, model: Optional[str] = None, adapter: Optional[str] = None, seed: int = 0,
+                allow_import: bool = False, **kwargs: Any) -> Policy:
+    """Build a policy from an ``--agent`` string (see the module docstring); ``UnknownScenarioError`` for others.
+
+    ``allow_import`` lets ``MODULE:NAME`` / ``FILE.py:NAME`` import and build your own agent (``import_policy``);
+    without it such a string is an unknown agent, and nothing is imported.
+    """
     from drugenv.agents.baselines import BASELINES
 
     if spec in BASELINES:
@@ -67,9 +180,12 @@ def make_policy(spec: str, *, model: Optional[str] = None, adapter: Optional[str
         return make_hf_policy(model, adapter, seed=seed, **kwargs)  # a model that cannot be loaded is a ConfigError there
     if spec.startswith("checkpoint:"):
         return load_checkpoint_policy(spec.split(":", 1)[1], **kwargs)
+    if allow_import and is_import_spec(spec):
+        return import_policy(spec, seed=seed, **kwargs)
     from drugenv.errors import UnknownScenarioError
 
-    raise UnknownScenarioError(spec, [*BASELINES, "hf", "checkpoint:PATH"], kind="agent")
+    raise UnknownScenarioError(spec, [*BASELINES, "hf", "checkpoint:PATH", *(["MODULE:NAME", "FILE.py:NAME"] if allow_import else [])],
+                               kind="agent")
 
 
-__all__ = ["load_checkpoint_policy", "make_policy"]
+__all__ = ["BUILTIN_PREFIXES", "import_policy", "is_import_spec", "load_checkpoint_policy", "make_policy"]

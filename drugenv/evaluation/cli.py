@@ -6,6 +6,7 @@ How to run::
     drugenv eval --agent oracle --suite procedural-test --episodes 200 --out runs/eval/oracle.json
     drugenv eval --agent hf --model Qwen/Qwen2.5-0.5B-Instruct --suite curated --episodes 10
     drugenv eval --agent checkpoint:runs/grpo_tiny_cpu/checkpoint_final
+    drugenv eval --agent my_agent.py:ThreeReadouts --suite procedural-test --episodes 300 --paired heuristic  # your own
     drugenv eval --agent heuristic --suite procedural-test --episodes 3000 --reliability
     drugenv eval --agent checkpoint:runs/grpo_tiny_cpu_long/checkpoint_best --suite curated --episodes 100 \
         --seed 2000 --max-steps 12 --by-belief          # where the agent departs from its evidence table
@@ -35,7 +36,9 @@ class EvalArgs:
     """Evaluate an agent with the standard metrics."""
 
     agent: str = "heuristic"
-    """random | heuristic | expression_only | oracle | hf | checkpoint:PATH (a GRPO or PPO checkpoint)."""
+    """random | heuristic | expression_only | oracle | hf | checkpoint:PATH (a GRPO or PPO checkpoint) | your own
+    agent as MODULE:NAME or FILE.py:NAME (a `drugenv.Policy` subclass, instance or a function returning one;
+    built with `--extra` and `--seed` if it takes a `seed`)."""
     suite: Literal[SUITES] = "curated"
     """Which episodes: the five curated scenarios, procedural train / held-out test seeds, or held-out
     counterfactual twin pairs (adds pair accuracy: does the verdict follow the evidence, not the gene?)."""
@@ -165,9 +168,11 @@ def extra_value(text: Any) -> Any:
 def eval_main(args: EvalArgs) -> dict:
     check_args(args)
     extra = {k: extra_value(v) for k, v in args.extra.items()}
-    policy = make_policy(args.agent, model=args.model, adapter=args.adapter, seed=args.seed, **extra)
+    # Your own agent (MODULE:NAME) too: the command line runs its user's code, as `python my_agent.py` would.
+    policy = make_policy(args.agent, model=args.model, adapter=args.adapter, seed=args.seed, allow_import=True, **extra)
     # Built before any episode runs, so a wrong name fails at once.
-    reference = make_policy(args.paired, model=args.model, adapter=args.adapter, seed=args.seed) if args.paired else None
+    reference = (make_policy(args.paired, model=args.model, adapter=args.adapter, seed=args.seed, allow_import=True)
+                 if args.paired else None)
     cfg = RewardConfig(decision_scoring=args.decision_scoring)
     summary, records = evaluate(policy, args.suite, args.episodes, args.seed, reward_config=cfg, max_steps=args.max_steps,
                                 batch_size=args.batch_size, progress=args.progress)

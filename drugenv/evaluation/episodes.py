@@ -216,6 +216,11 @@ def _play_batch(policy: Policy, chunk: Sequence[EpisodeSpec], start: int, envs: 
         t0 = time.perf_counter()
         actions = policy.act(seen)
         act_s = time.perf_counter() - t0
+        count = len(actions) if hasattr(actions, "__len__") and hasattr(actions, "__getitem__") else None
+        if count != n:  # e.g. one action per running episode: the slots would be misaligned
+            got = f"{count} actions" if count is not None else f"a {type(actions).__name__}"
+            raise ConfigError(f"policy {policy.name!r} returned {got} for {n} observations: act() returns one action "
+                              "per observation, in order, finished episodes' slots included (their actions are ignored)")
         records = getattr(policy, "last_steps", None)
         for i in live:
             a = actions[i]
