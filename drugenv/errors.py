@@ -6,6 +6,7 @@
      ├── EpisodeNotFinishedError   outcome() while the episode is still running
      ├── DependencyNotInstalled    an optional extra (torch, ray, fastapi, ...) is missing
      ├── SourceMismatchError       a worker process imported other DrugEnv source than its driver
+     ├── RemoteAgentError          an agent over HTTP (serve:URL) did not answer, or not as POST /act answers
      └── ConfigError (ValueError)  a configuration value clashes with another or is out of range
 
 Every error pickles (``__reduce__``), so it crosses Ray task, actor and Serve handle boundaries intact.
@@ -84,9 +85,21 @@ class SourceMismatchError(DrugEnvError, RuntimeError):
         return type(self), (self.expected, self.found, self.location)
 
 
+class RemoteAgentError(DrugEnvError, RuntimeError):
+    """Raised when an agent over HTTP (``serve:URL``, ``drugenv.agents.remote``) cannot be reached, refuses an
+    observation, or answers outside the ``POST /act`` contract; ``reason`` says which."""
+
+    def __init__(self, url: str, reason: str):
+        self.url, self.reason = url, reason
+        super().__init__(f"the agent at {url}: {reason}")
+
+    def __reduce__(self) -> tuple:
+        return type(self), (self.url, self.reason)
+
+
 class ConfigError(DrugEnvError, ValueError):
     """Raised when configuration values clash or are out of range."""
 
 
 __all__ = ["ConfigError", "DependencyNotInstalled", "DrugEnvError", "EnvNotResetError", "EpisodeNotFinishedError",
-           "SourceMismatchError", "UnknownScenarioError"]
+           "RemoteAgentError", "SourceMismatchError", "UnknownScenarioError"]

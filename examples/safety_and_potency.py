@@ -10,11 +10,13 @@ enough. The thresholds were picked on procedural-train episodes; the suite above
 
 Copy it to start your own agent: ``act`` gets one observation per episode of the batch and returns
 one action for each, in order (``drugenv.Policy``); ``--extra NAME VALUE`` sets a constructor argument.
+It keeps no state between steps: the observation's dossier holds every finding so far, which is
+also what lets ``examples/http_agent.py`` serve it one request at a time.
 """
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Sequence
 
 from drugenv import ACTION_TABLE, ActionType, DrugTargetAction, Policy, ValidationObservation
 
@@ -34,21 +36,17 @@ class SafetyAndPotency(Policy):
                  confidence: float = 0.8):
         self.max_toxicity, self.min_selectivity, self.max_ic50_nm = max_toxicity, min_selectivity, max_ic50_nm
         self.confidence = confidence
-        self.readouts: list[dict] = []
-
-    def reset(self, batch_size: int = 1, seeds: Optional[Sequence[int]] = None) -> None:
-        self.readouts = [{} for _ in range(batch_size)]  # what each episode of the batch has read so far
 
     def act(self, observations: Sequence[ValidationObservation]) -> list[DrugTargetAction]:
-        return [self.act_one(obs, seen) for obs, seen in zip(observations, self.readouts)]
+        return [self.act_one(obs) for obs in observations]
 
-    def act_one(self, obs: ValidationObservation, seen: dict) -> DrugTargetAction:
-        seen.update(obs.latest_output.data)
+    def act_one(self, obs: ValidationObservation) -> DrugTargetAction:
         taken = len(obs.pipeline_history)
         if taken < len(PLAN):
             action_type, parameters = PLAN[taken]
             if ACTION_TABLE[action_type].cost < obs.credits_remaining:  # keep a credit for the report
                 return DrugTargetAction(action_type=action_type, parameters=parameters, reasoning="the next planned readout")
+        seen = {key: value for finding in obs.dossier.all_findings() for key, value in finding.data.items()}
         go = (seen.get("toxicity_risk", 1.0) < self.max_toxicity
               and seen.get("selectivity_ratio", 0.0) >= self.min_selectivity
               and seen.get("ic50_nm", float("inf")) < self.max_ic50_nm)

@@ -26,12 +26,11 @@ from drugenv.dashboard.runs import SNAPSHOT_NAME
 from drugenv.evaluation.episodes import PlayedEpisode, StepEvent
 from drugenv.errors import ConfigError, DrugEnvError, UnknownScenarioError
 from drugenv.llm.run_agent import DashboardState, run_agent_episodes
-from drugenv.models import DrugTargetAction, ValidationObservation
+from drugenv.models import ValidationObservation
 from drugenv.scenarios import SINGLE_SCENARIOS
 from drugenv.server.protocol import MAX_SEED
 from drugenv.simulator.episode import EpisodeOutcome
 from drugenv.simulator.params import Difficulty
-from drugenv.simulator.rules import utf8_text
 
 
 class EpisodeRequest(BaseModel):
@@ -43,7 +42,7 @@ class EpisodeRequest(BaseModel):
     # surrogate), which the episode list would otherwise fail to send until the episode is evicted.
     agent: str = Field("heuristic", min_length=1, max_length=1000,
                        description="random | heuristic | expression_only | oracle | checkpoint:PATH | serve:URL "
-                                   "(a Serve agent app, e.g. serve:http://127.0.0.1:8001).")
+                                   "(an agent over HTTP: the Serve agent app, e.g. serve:http://127.0.0.1:8001, or yours).")
     scenario: Optional[str] = Field(None, min_length=1, max_length=100, description="Curated scenario name, or None / 'procedural'.")
     difficulty: Optional[Difficulty] = Field(None, description="Procedural tier: easy, medium, hard, very_hard.")
     seed: int = Field(0, ge=0, le=MAX_SEED, description="Episode seed.")
@@ -65,25 +64,6 @@ class EpisodeView(BaseModel):
     red_flags: list[str] = Field(default_factory=list)
     outcome: Optional[EpisodeOutcome] = Field(None, description="The truth; set only once the episode has ended.")
     error: Optional[str] = None
-
-
-class ServeAgentPolicy(Policy):
-    """The Serve agent app (``serve.apps``, ``POST /act``) as a Policy, one observation per request."""
-
-    name = "serve"
-
-    def __init__(self, url: str, timeout: float = 120.0):
-        self.url, self.timeout = url.rstrip("/"), timeout
-
-    def act(self, observations: Sequence[ValidationObservation]) -> list[DrugTargetAction | dict[str, Any]]:
-        import httpx
-
-        out = []
-        for obs in observations:
-            resp = httpx.post(f"{self.url}/act", json=obs.model_dump(mode="json"), timeout=self.timeout)
-            resp.raise_for_status()
-            out.append(resp.json()["action"])
-        return out
 
 
 class _Stopped(Exception):
@@ -117,14 +97,9 @@ class _Paced(Policy):
 
 
 def make_policy(agent: str) -> Policy:
-    """``serve:URL`` for the Serve agent app; anything else as ``drugenv eval --agent`` takes it (``hf``: the
-    model ``$RUN_AGENT_MODEL_ID`` names, the page having no ``--model``)."""
-    if agent.startswith("serve:"):
-        url = agent.split(":", 1)[1]
-        if not url.startswith(("http://", "https://")):  # else a 201, then the error only in the episode's view
-            raise ConfigError(f"serve:URL needs the Serve agent app's http(s) address, e.g. serve:http://127.0.0.1:8001; "
-                              f"got {utf8_text(url, 80)!r}")
-        return ServeAgentPolicy(url)
+    """An agent as ``drugenv eval --agent`` takes it (``serve:URL`` for the Serve agent app or another agent over
+    HTTP; ``hf``: the model ``$RUN_AGENT_MODEL_ID`` names, the page having no ``--model``), but never your own
+    module: a name from a request imports nothing (``evaluation.agents``, ``allow_import``)."""
     import os
 
     from drugenv.agents.baselines import BASELINES
@@ -136,7 +111,7 @@ def make_policy(agent: str) -> Policy:
                           "play a trained agent as checkpoint:PATH, or the Serve agent app as serve:URL")
     try:
         return eval_policy(agent)
-    except UnknownScenarioError:  # eval's list, which names hf and not serve:URL
+    except UnknownScenarioError:  # eval's list, which names hf without saying the page reads it from the environment
         raise UnknownScenarioError(agent, [*BASELINES, "checkpoint:PATH", "serve:URL", f"hf (with ${MODEL_ENV_VAR} set)"],
                                    kind="agent") from None
 
@@ -248,4 +223,4 @@ class EpisodeBook:
         self._tmp.cleanup()
 
 
-__all__ = ["BookFull", "EpisodeBook", "EpisodeRequest", "EpisodeView", "LiveEpisode", "ServeAgentPolicy", "make_policy", "snapshot_view"]
+__all__ = ["BookFull", "EpisodeBook", "EpisodeRequest", "EpisodeView", "LiveEpisode", "make_policy", "snapshot_view"]

@@ -8,6 +8,7 @@ by string go through ``make_policy``:
 | ``random``, ``heuristic``, ``expression_only``, ``oracle`` | the baselines (``agents.baselines.BASELINES``) |
 | ``hf``             | ``HFPolicy`` of ``--model`` / ``$RUN_AGENT_MODEL_ID`` (``llm.run_agent.make_hf_policy``) |
 | ``checkpoint:PATH``| a GRPO checkpoint (``llm.checkpoint``) or a PPO checkpoint (``training.ppo``)    |
+| ``serve:URL``      | an agent over HTTP answering ``POST URL/act``: the Serve agent app, or yours (``agents.remote``) |
 | ``MODULE:NAME``, ``FILE.py:NAME`` | your own ``Policy`` (``import_policy``; only where ``allow_import``) |
 
 This module sits above ``agents/``, ``llm/`` and ``training/`` and imports each lazily, so a
@@ -27,11 +28,12 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
+from drugenv.agents import remote
 from drugenv.agents.base import Policy
 from drugenv.errors import ConfigError
 
-BUILTIN_PREFIXES = ("checkpoint:",)
-"""``--agent`` strings with a colon that name no import (``checkpoint:PATH``)."""
+BUILTIN_PREFIXES = ("checkpoint:", remote.PREFIX)
+"""``--agent`` strings with a colon that name no import (``checkpoint:PATH``, ``serve:URL``)."""
 
 
 def load_checkpoint_policy(path: str | Path, **kwargs: Any) -> Policy:
@@ -50,7 +52,7 @@ def load_checkpoint_policy(path: str | Path, **kwargs: Any) -> Policy:
 
 
 def is_import_spec(spec: str) -> bool:
-    """``MODULE:NAME`` or ``FILE.py:NAME`` (a colon, and not ``checkpoint:PATH``)."""
+    """``MODULE:NAME`` or ``FILE.py:NAME`` (a colon, and not ``checkpoint:PATH`` or ``serve:URL``)."""
     return ":" in spec and not spec.startswith(BUILTIN_PREFIXES)
 
 
@@ -169,8 +171,6 @@ def make_policy(spec: str, *, model: Optional[str] = None, adapter: Optional[str
         if not (model or os.environ.get(MODEL_ENV_VAR)):
             raise ConfigError(f"--agent hf needs a model: pass --model PATH_OR_HUB_ID (or set ${MODEL_ENV_VAR}), "
                               "e.g. --model tiny for the offline tiny model")
-        import inspect
-
         takes = [n for n, p in inspect.signature(make_hf_policy).parameters.items() if p.kind is p.KEYWORD_ONLY and n != "seed"]
         unknown = sorted(set(kwargs) - set(takes))
         if unknown:
@@ -180,11 +180,17 @@ def make_policy(spec: str, *, model: Optional[str] = None, adapter: Optional[str
         return make_hf_policy(model, adapter, seed=seed, **kwargs)  # a model that cannot be loaded is a ConfigError there
     if spec.startswith("checkpoint:"):
         return load_checkpoint_policy(spec.split(":", 1)[1], **kwargs)
+    if spec.startswith(remote.PREFIX):
+        try:
+            inspect.signature(remote.RemoteAgentPolicy).bind(spec, **kwargs)
+        except TypeError as e:
+            raise ConfigError(f"agent serve:URL does not take --extra {', '.join(sorted(kwargs))}: {e}") from None
+        return remote.RemoteAgentPolicy(spec, **kwargs)
     if allow_import and is_import_spec(spec):
         return import_policy(spec, seed=seed, **kwargs)
     from drugenv.errors import UnknownScenarioError
 
-    raise UnknownScenarioError(spec, [*BASELINES, "hf", "checkpoint:PATH", *(["MODULE:NAME", "FILE.py:NAME"] if allow_import else [])],
+    raise UnknownScenarioError(spec, [*BASELINES, "hf", "checkpoint:PATH", "serve:URL", *(["MODULE:NAME", "FILE.py:NAME"] if allow_import else [])],
                                kind="agent")
 
 

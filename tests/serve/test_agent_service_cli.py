@@ -1,6 +1,7 @@
 """The agent service as a user starts it: `drugenv serve --checkpoint PATH` and `serve run CONFIG.yaml` (the
 README's Serve section), each in its own process on loopback, answering /health and /episodes, stopped by SIGTERM."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +36,14 @@ def test_drugenv_serve_checkpoint(tiny_checkpoint, tmp_path):
         assert health["adapter"] == str((tiny_checkpoint / "adapter").resolve())
         ep = _play(f"http://127.0.0.1:{port}")
         assert ep["target_gene"] == "EGFR" and len(ep["steps"]) == 2
+        # drugenv eval scores the served agent through POST /act, on episodes of its own simulator
+        out = tmp_path / "served.json"
+        scored = subprocess.run([sys.executable, "-m", "drugenv.cli", "eval", "--agent", f"serve:http://127.0.0.1:{port}",
+                                 "--suite", "curated", "--episodes", "2", "--max-steps", "2", "--no-progress", "--out", str(out)],
+                                cwd=ROOT, env=serve_process_env(), capture_output=True, text=True, timeout=300)
+        assert scored.returncode == 0, scored.stderr[-2000:]
+        records = json.loads(out.read_text())["records"]
+        assert [r["steps"] for r in records] == [2, 2]
     finally:
         rc = stop_serve_process(proc)
     assert rc == 0
