@@ -87,12 +87,18 @@ class DrugEnvText(DrugEnvBase):
         return self._render(obs)
 
     def _decode(self, action: Any) -> Union[DrugTargetAction, dict[str, Any]]:
-        if isinstance(action, str) or action is None:
-            return to_env_action(parse_action(action))
-        # Not text at all (bytes, a dict, a number): the core's invalid_action violation, saying so (it was
-        # reported as an empty reply).
-        return {"action_type": UNPARSEABLE_ACTION_TYPE,
-                "reasoning": f"the action is of type {type(action).__name__}, not text: send one JSON action object as a str"}
+        return decode_text_action(action)
 
 
-__all__ = ["DrugEnvText", "MAX_ACTION_CHARS", "MAX_OBSERVATION_CHARS"]
+def decode_text_action(action: Any) -> Union[DrugTargetAction, dict[str, Any]]:
+    """The text env's action decoder: text parsed by ``parse_action`` (an unparseable text is the core's
+    ``invalid_action`` violation); anything but text too, saying so."""
+    if isinstance(action, str) or action is None:
+        return to_env_action(parse_action(action))
+    # Not text at all (bytes, a dict, a number): the core's invalid_action violation, saying so (it was
+    # reported as an empty reply).
+    return {"action_type": UNPARSEABLE_ACTION_TYPE,
+            "reasoning": f"the action is of type {type(action).__name__}, not text: send one JSON action object as a str"}
+
+
+__all__ = ["DrugEnvText", "MAX_ACTION_CHARS", "MAX_OBSERVATION_CHARS", "decode_text_action"]

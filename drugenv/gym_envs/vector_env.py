@@ -2,7 +2,8 @@
 
 The features and the action catalogue are pure functions of the visible observation
 (``vector_features``, ``VECTOR_ACTIONS``), so a trained policy can be evaluated on the core
-environment directly (``drugenv.training.ppo.RLlibCheckpointPolicy``).
+environment directly (``drugenv.training.ppo.RLModulePolicy``; any agent of this env through
+``drugenv.gym_envs.policies.GymAgentPolicy``).
 """
 
 from __future__ import annotations
@@ -340,20 +341,25 @@ class DrugEnvVector(DrugEnvBase):
         return self._features(obs)
 
     def _decode(self, action: Any) -> Union[DrugTargetAction, dict[str, Any]]:
-        """``VECTOR_ACTIONS[action]`` for an integer in the action space (a Python or numpy integer, or a
-        0-d integer array, as RLlib sends); anything else is the core's ``invalid_action`` violation,
-        a penalised, blocked step, as a malformed action is in every DrugEnv interface. (``int()`` took
-        3.7 as 3 and ``"3"`` as 3, and an assert let -1 submit a report under ``python -O``.)"""
-        try:
-            # integers only: never a float, a string, a 1-element array, or a bool (True played action 1)
-            i = -1 if isinstance(action, (bool, np.bool_)) else operator.index(action)
-        except TypeError:
-            i = -1
-        if 0 <= i < len(VECTOR_ACTIONS):
-            return _DECODED[i]
-        n = len(VECTOR_ACTIONS)
-        return {"action_type": UNPARSEABLE_ACTION_TYPE,
-                "reasoning": f"action {utf8_text(repr(action), 80)} is not in Discrete({n}): send an integer 0-{n - 1}"}
+        return decode_vector_action(action)
+
+
+def decode_vector_action(action: Any) -> Union[DrugTargetAction, dict[str, Any]]:
+    """The vector env's action decoder: ``VECTOR_ACTIONS[action]`` for an integer in the action space (a
+    Python or numpy integer, or a 0-d integer array, as RLlib sends); anything else is the core's
+    ``invalid_action`` violation, a penalised, blocked step, as a malformed action is in every DrugEnv
+    interface. (``int()`` took 3.7 as 3 and ``"3"`` as 3, and an assert let -1 submit a report under
+    ``python -O``.)"""
+    try:
+        # integers only: never a float, a string, a 1-element array, or a bool (True played action 1)
+        i = -1 if isinstance(action, (bool, np.bool_)) else operator.index(action)
+    except TypeError:
+        i = -1
+    if 0 <= i < len(VECTOR_ACTIONS):
+        return _DECODED[i]
+    n = len(VECTOR_ACTIONS)
+    return {"action_type": UNPARSEABLE_ACTION_TYPE,
+            "reasoning": f"action {utf8_text(repr(action), 80)} is not in Discrete({n}): send an integer 0-{n - 1}"}
 
 
 __all__ = [
@@ -366,5 +372,6 @@ __all__ = [
     "SUBMIT_VECTOR_ACTIONS",
     "VECTOR_ACTIONS",
     "VectorAction",
+    "decode_vector_action",
     "vector_features",
 ]
