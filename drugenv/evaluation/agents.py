@@ -9,6 +9,7 @@ by string go through ``make_policy``:
 | ``hf``             | ``HFPolicy`` of ``--model`` / ``$RUN_AGENT_MODEL_ID`` (``llm.run_agent.make_hf_policy``) |
 | ``checkpoint:PATH``| a GRPO checkpoint (``llm.checkpoint``) or a PPO checkpoint (``training.ppo``)    |
 | ``serve:URL``      | an agent over HTTP answering ``POST URL/act``: the Serve agent app, or yours (``agents.remote``) |
+| ``trl:PATH``       | a model trained through TRL's ``GRPOTrainer`` with ``DrugTargetToolEnv`` (``integrations.trl_policy``) |
 | ``MODULE:NAME``, ``FILE.py:NAME`` | your own ``Policy`` (``import_policy``; only where ``allow_import``) |
 
 This module sits above ``agents/``, ``llm/`` and ``training/`` and imports each lazily, so a
@@ -32,8 +33,10 @@ from drugenv.agents import remote
 from drugenv.agents.base import Policy
 from drugenv.errors import ConfigError
 
-BUILTIN_PREFIXES = ("checkpoint:", remote.PREFIX)
-"""``--agent`` strings with a colon that name no import (``checkpoint:PATH``, ``serve:URL``)."""
+TRL_PREFIX = "trl:"
+"""``--agent trl:PATH``."""
+BUILTIN_PREFIXES = ("checkpoint:", remote.PREFIX, TRL_PREFIX)
+"""``--agent`` strings with a colon that name no import (``checkpoint:PATH``, ``serve:URL``, ``trl:PATH``)."""
 
 
 def load_checkpoint_policy(path: str | Path, **kwargs: Any) -> Policy:
@@ -51,8 +54,26 @@ def load_checkpoint_policy(path: str | Path, **kwargs: Any) -> Policy:
                       "pass a checkpoint_* directory of a drugenv train run")
 
 
+def load_trl_policy(path: str, *, seed: int = 0, **kwargs: Any) -> Policy:
+    """``--agent trl:PATH``: a model TRL trained through ``DrugTargetToolEnv`` (a model folder, or a peft adapter's,
+    whose base its ``adapter_config.json`` names), as ``ToolCallingPolicy`` plays it; ``--extra`` sets its
+    keywords (``max_completion_length``, ``max_tool_calling_iterations``, ``temperature``, ``device``...)."""
+    if not str(path).strip() or not Path(path).expanduser().is_dir():
+        raise ConfigError(f"trl:PATH: {path!r} is not a folder; pass the output folder (or a checkpoint-N folder in it) "
+                          "that TRL's GRPOTrainer saved")
+    from drugenv.integrations.trl_policy import ToolCallingPolicy
+
+    takes = {name for fn, skip in ((ToolCallingPolicy.from_pretrained, {"model", "kwargs"}),
+                                   (ToolCallingPolicy.__init__, {"self", "model", "tokenizer"}))
+             for name in inspect.signature(fn).parameters if name not in skip}
+    unknown = sorted(set(kwargs) - takes)
+    if unknown:
+        raise ConfigError(f"agent trl:PATH does not take --extra {', '.join(unknown)}; it takes {', '.join(sorted(takes - {'seed'}))}")
+    return ToolCallingPolicy.from_pretrained(path, seed=seed, **kwargs)
+
+
 def is_import_spec(spec: str) -> bool:
-    """``MODULE:NAME`` or ``FILE.py:NAME`` (a colon, and not ``checkpoint:PATH`` or ``serve:URL``)."""
+    """``MODULE:NAME`` or ``FILE.py:NAME`` (a colon, and none of ``BUILTIN_PREFIXES``)."""
     return ":" in spec and not spec.startswith(BUILTIN_PREFIXES)
 
 
@@ -186,12 +207,15 @@ def make_policy(spec: str, *, model: Optional[str] = None, adapter: Optional[str
         except TypeError as e:
             raise ConfigError(f"agent serve:URL does not take --extra {', '.join(sorted(kwargs))}: {e}") from None
         return remote.RemoteAgentPolicy(spec, **kwargs)
+    if spec.startswith(TRL_PREFIX):
+        return load_trl_policy(spec[len(TRL_PREFIX):], seed=seed, **kwargs)
     if allow_import and is_import_spec(spec):
         return import_policy(spec, seed=seed, **kwargs)
     from drugenv.errors import UnknownScenarioError
 
-    raise UnknownScenarioError(spec, [*BASELINES, "hf", "checkpoint:PATH", "serve:URL", *(["MODULE:NAME", "FILE.py:NAME"] if allow_import else [])],
+    raise UnknownScenarioError(spec, [*BASELINES, "hf", "checkpoint:PATH", "serve:URL", "trl:PATH", *(["MODULE:NAME", "FILE.py:NAME"] if allow_import else [])],
                                kind="agent")
 
 
-__all__ = ["BUILTIN_PREFIXES", "import_policy", "is_import_spec", "load_checkpoint_policy", "make_policy"]
+__all__ = ["BUILTIN_PREFIXES", "TRL_PREFIX", "import_policy", "is_import_spec", "load_checkpoint_policy", "load_trl_policy",
+           "make_policy"]

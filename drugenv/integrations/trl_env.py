@@ -38,6 +38,9 @@ The contract TRL expects, and how this class meets it:
   ``rewards/<class name>/mean``.
 
 No other public method may be added: TRL would expose it as a tool.
+
+What TRL trained is scored by ``drugenv eval --agent trl:OUTPUT_DIR`` (``integrations.trl_policy.ToolCallingPolicy``:
+it plays the model as TRL's trainer rolled it out).
 """
 
 from __future__ import annotations
@@ -125,13 +128,7 @@ class DrugTargetToolEnv:
             raise ValueError("No episode: reset() must be called before any tool.")
         if self.done:
             raise ValueError("The episode is over: no more tool calls.")
-        decision = {k: arguments.pop(k) for k in ("final_decision", "confidence") if k in arguments}
-        try:
-            action = DrugTargetAction(action_type=action_type, parameters=arguments, **decision)
-        except ValidationError as err:
-            problems = "; ".join(f"{'.'.join(str(x) for x in e['loc']) or action_type.value}: {e['msg']}"
-                                 for e in err.errors(include_url=False)[:5])
-            raise ValueError(f"invalid arguments for {action_type.value}: {problems}") from None
+        action = _tool_action(action_type, arguments)
         obs = self._client.step(action).observation if self._client is not None else self._env.step(action)
         self.observation, self.done = obs, obs.done
         self.total_reward += float(obs.reward or 0.0)
@@ -147,6 +144,36 @@ class DrugTargetToolEnv:
 
 
 # ============================================================================================ tools
+def _tool_action(action_type: ActionType, arguments: dict[str, Any]) -> DrugTargetAction:
+    """The action a tool call with these (bound) arguments takes; ``ValueError`` for invalid ones."""
+    arguments = dict(arguments)
+    decision = {k: arguments.pop(k) for k in ("final_decision", "confidence") if k in arguments}
+    try:
+        return DrugTargetAction(action_type=action_type, parameters=arguments, **decision)
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(str(x) for x in e['loc']) or action_type.value}: {e['msg']}"
+                             for e in err.errors(include_url=False)[:5])
+        raise ValueError(f"invalid arguments for {action_type.value}: {problems}") from None
+
+
+def tool_call_action(name: str, arguments: Any) -> DrugTargetAction:
+    """The action a model's tool call ``name(**arguments)`` takes in ``DrugTargetToolEnv``, checked as the tool
+    checks it, without a step: ``ValueError`` where the tool (or TRL, for a tool it does not have) would refuse
+    the call, with the message the model is shown."""
+    if name not in TOOL_NAMES:
+        raise ValueError(f"Tool {name} not found.")  # TRL's own words for a tool it does not have
+    if not isinstance(arguments, dict):
+        raise ValueError(f"{name}: the arguments must be an object, got {type(arguments).__name__}")
+    tool = getattr(DrugTargetToolEnv, name)
+    try:
+        bound = tool.__signature__.bind(None, **arguments)
+    except TypeError as err:
+        raise ValueError(f"{name}: {err}") from None
+    found = dict(bound.arguments)
+    found.pop("self")
+    return _tool_action(ActionType(name), found)
+
+
 _SUBMIT_ARGS = {
     "final_decision": (Literal["go", "no_go"], "'go' to advance the target, 'no_go' to drop it."),
     "confidence": (float, "Probability, between 0 and 1, that the decision is right."),
@@ -213,4 +240,4 @@ del _action_type
 TOOL_NAMES: tuple[str, ...] = tuple(a.value for a in ACTION_TABLE)
 """The tools ``DrugTargetToolEnv`` exposes, in action-table order."""
 
-__all__ = ["DrugTargetToolEnv", "ENV_URL_VAR", "TOOL_NAMES", "render_result", "render_task"]
+__all__ = ["DrugTargetToolEnv", "ENV_URL_VAR", "TOOL_NAMES", "render_result", "render_task", "tool_call_action"]

@@ -10,7 +10,6 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-import drugenv.gym_envs  # noqa: F401  (registers the ids)
 from drugenv.errors import ConfigError
 from drugenv.evaluation.episodes import play_episodes
 from drugenv.gym_envs import TEXT_ENV_ID, VECTOR_ENV_ID
