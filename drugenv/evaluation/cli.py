@@ -6,7 +6,9 @@ How to run::
     drugenv eval --agent oracle --suite procedural-test --episodes 200 --out runs/eval/oracle.json
     drugenv eval --agent hf --model Qwen/Qwen2.5-0.5B-Instruct --suite curated --episodes 10
     drugenv eval --agent checkpoint:runs/grpo_tiny_cpu/checkpoint_final
-    drugenv eval --agent my_agent.py:ThreeReadouts --suite procedural-test --episodes 300 --paired heuristic  # your own
+    drugenv eval --agent examples/safety_and_potency.py:SafetyAndPotency --suite procedural-test --paired heuristic  # yours
+    drugenv eval --agent serve:http://127.0.0.1:8000 --suite curated      # the Serve agent app, or any POST /act server
+    drugenv eval --agent trl:outputs/checkpoint-500 --max-steps 12        # a model TRL trained through DrugTargetToolEnv
     drugenv eval --agent heuristic --suite procedural-test --episodes 3000 --reliability
     drugenv eval --agent checkpoint:runs/grpo_tiny_cpu_long/checkpoint_best --suite curated --episodes 100 \
         --seed 2000 --max-steps 12 --by-belief          # where the agent departs from its evidence table
@@ -36,9 +38,10 @@ class EvalArgs:
     """Evaluate an agent with the standard metrics."""
 
     agent: str = "heuristic"
-    """random | heuristic | expression_only | oracle | hf | checkpoint:PATH (a GRPO or PPO checkpoint) | your own
-    agent as MODULE:NAME or FILE.py:NAME (a `drugenv.Policy` subclass, instance or a function returning one;
-    built with `--extra` and `--seed` if it takes a `seed`)."""
+    """random | heuristic | expression_only | oracle | hf | checkpoint:PATH (a GRPO or PPO checkpoint) |
+    serve:URL (an agent over HTTP answering POST URL/act) | trl:PATH (a model TRL trained through
+    DrugTargetToolEnv) | your own agent as MODULE:NAME or FILE.py:NAME (a `drugenv.Policy` subclass, instance
+    or a function returning one; built with `--extra` and `--seed` if it takes a `seed`)."""
     suite: Literal[SUITES] = "curated"
     """Which episodes: the five curated scenarios, procedural train / held-out test seeds, or held-out
     counterfactual twin pairs (adds pair accuracy: does the verdict follow the evidence, not the gene?)."""
