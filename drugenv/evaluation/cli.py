@@ -75,6 +75,11 @@ class EvalArgs:
     `--agent` minus it per metric, with paired bootstrap 95% intervals (`evaluation.bootstrap`), overall
     and per curated scenario or procedural tier (`--out` keeps both, as `paired`); a group of fewer than
     20 episodes gets its difference without an interval, which would be too narrow to be 95%."""
+    seal: Optional[str] = None
+    """Play sealed episodes, as `drugenv serve-env --seal` serves them: the seeds name worlds no public seed
+    names and observations carry no seed, so an agent that runs code cannot look its episodes up (your own,
+    best over serve:URL, where it sees only observations). Default: $DRUGENV_SEAL, else unsealed. Prefer the
+    variable: a secret on the command line shows in the process list."""
     progress: bool = True
     """Show a progress bar."""
     extra: dict = field(default_factory=dict)
@@ -170,6 +175,9 @@ def extra_value(text: Any) -> Any:
 
 def eval_main(args: EvalArgs) -> dict:
     check_args(args)
+    from drugenv.simulator.environment import configured_seal
+
+    seal = configured_seal(args.seal, unsealed="play public episodes")
     extra = {k: extra_value(v) for k, v in args.extra.items()}
     # Your own agent (MODULE:NAME) too: the command line runs its user's code, as `python my_agent.py` would.
     policy = make_policy(args.agent, model=args.model, adapter=args.adapter, seed=args.seed, allow_import=True, **extra)
@@ -178,12 +186,12 @@ def eval_main(args: EvalArgs) -> dict:
                  if args.paired else None)
     cfg = RewardConfig(decision_scoring=args.decision_scoring)
     summary, records = evaluate(policy, args.suite, args.episodes, args.seed, reward_config=cfg, max_steps=args.max_steps,
-                                batch_size=args.batch_size, progress=args.progress)
+                                batch_size=args.batch_size, progress=args.progress, seal=seal)
     per = by_scenario(records)
-    print(f"\n{shown(args.agent)} on {args.suite} ({args.episodes} episodes, seed {args.seed})")
+    print(f"\n{shown(args.agent)} on {args.suite} ({args.episodes} episodes, seed {args.seed}{', sealed' if seal else ''})")
     print(format_table({**per, "ALL": summary}))
     payload = {"agent": shown(args.agent), "suite": args.suite, "episodes": args.episodes, "seed": args.seed,
-               "max_steps": args.max_steps, "decision_scoring": args.decision_scoring,
+               "max_steps": args.max_steps, "decision_scoring": args.decision_scoring, "sealed": seal is not None,
                "summary": summary, "by_scenario": per, "records": [r.__dict__ for r in records]}
     if args.suite == "procedural-test-twins":
         payload["twins"] = twin_metrics(records)
@@ -195,7 +203,7 @@ def eval_main(args: EvalArgs) -> dict:
         payload["belief_agreement"] = belief_agreement(records)
         print(format_belief_agreement(payload["belief_agreement"]))
     if reference is not None:
-        payload["paired"] = _paired(args, reference, cfg, records)
+        payload["paired"] = _paired(args, reference, cfg, records, seal)
     if args.out:
         print(f"wrote {write_results(args.out, payload)}")
     return payload
@@ -207,12 +215,13 @@ def _difference(d: dict) -> str:
     return f"{d['diff']:+.3f}" + (f" [{iv[0]:+.3f}, {iv[1]:+.3f}]" if iv is not None else "")
 
 
-def _paired(args: EvalArgs, reference, cfg: RewardConfig, records: list) -> dict:
+def _paired(args: EvalArgs, reference, cfg: RewardConfig, records: list, seal: Optional[str]) -> dict:
     """``reference`` (``--paired``) on the same episodes, and ``--agent`` minus it with paired bootstrap intervals."""
     from drugenv.evaluation.bootstrap import MIN_INTERVAL_EPISODES, has_interval, paired_bootstrap
 
     ref_summary, ref_records = evaluate(reference, args.suite, args.episodes, args.seed, reward_config=cfg,
-                                        max_steps=args.max_steps, batch_size=args.batch_size, progress=args.progress)
+                                        max_steps=args.max_steps, batch_size=args.batch_size, progress=args.progress,
+                                        seal=seal)
     diff = paired_bootstrap(records, ref_records)
     print(f"{shown(args.agent)} − {shown(args.paired)} on the same episodes (paired bootstrap, 95% interval):")
     for key, d in diff.items():

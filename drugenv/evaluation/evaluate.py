@@ -52,13 +52,14 @@ def run_episodes(
     desc: str = "eval",
     on_step: Optional[Callable[[StepEvent], None]] = None,
     env_factory: Optional[EnvFactory] = None,
+    seal: Optional[str] = None,
 ) -> list[EpisodeRecord]:
     """Play each (scenario, seed) episode to the end; returns one record per episode, in order.
 
-    ``env_factory`` defaults to ``DrugTargetEnvironment(reward_config=..., sim_params=...)``; ``on_step``
+    ``env_factory`` defaults to ``DrugTargetEnvironment(reward_config=..., sim_params=..., seal=...)``; ``on_step``
     receives every step (``episodes.StepEvent``).
     """
-    factory = env_factory or (lambda: DrugTargetEnvironment(reward_config=reward_config, sim_params=sim_params))
+    factory = env_factory or (lambda: DrugTargetEnvironment(reward_config=reward_config, sim_params=sim_params, seal=seal))
     played = play_episodes(policy, episodes, env_factory=factory, batch_size=batch_size, on_step=on_step,
                            progress=progress, desc=desc)
     return [episode_record(ep) for ep in played]
@@ -74,16 +75,19 @@ def evaluate(
     max_steps: Optional[int] = None,
     batch_size: int = 8,
     progress: bool = True,
+    seal: Optional[str] = None,
 ) -> tuple[dict[str, float], list[EpisodeRecord]]:
     """Evaluate ``policy`` on ``episodes`` episodes of ``suite``; returns (summary, records).
 
     ``max_steps`` lowers the environment's step cap (an LLM that never submits then costs
-    ``max_steps`` generations per episode instead of the default 30).
+    ``max_steps`` generations per episode instead of the default 30). ``seal``: play sealed episodes
+    (``DrugTargetEnvironment(seal=...)``): the suite's seeds name other worlds, which no public seed
+    names, and observations carry no seed, so an agent cannot look its episodes' truth up.
     """
     eps = suite_episodes(suite, episodes, seed)
     sim = SimParams(max_steps=max_steps) if max_steps else None
     records = run_episodes(policy, eps, reward_config=reward_config, sim_params=sim, batch_size=batch_size,
-                           progress=progress, desc=f"eval {policy.name} on {suite}")
+                           progress=progress, desc=f"eval {policy.name} on {suite}", seal=seal)
     return summarize(records), records
 
 

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Literal, Optional, Sequence
 
 from drugenv.errors import ConfigError, DependencyNotInstalled
+from drugenv.simulator.environment import SEAL_ENV_VAR
+from drugenv.simulator.environment import configured_seal as environment_seal
 from drugenv.server.app import (
     DEFAULT_ENV_THREADS,
     DEFAULT_IDLE_TIMEOUT_S,
@@ -119,20 +121,10 @@ def build_server(app: Any, args: Args) -> Any:
     return _PortTellingServer(config)
 
 
-SEAL_ENV_VAR = "DRUGENV_SEAL"
-
-
 def configured_seal(args: Args) -> Optional[str]:
-    """The server's secret: ``--seal``, else ``DRUGENV_SEAL``, else None (unsealed). Empty is a ``ConfigError``
-    either way: ``DRUGENV_SEAL=$SECRET`` with ``SECRET`` unset would otherwise serve a benchmark unsealed."""
-    if args.seal is not None:
-        if not args.seal:
-            raise ConfigError("--seal is empty: give the secret (better: set DRUGENV_SEAL), or leave it out to serve unsealed")
-        return args.seal
-    seal = os.environ.get(SEAL_ENV_VAR)
-    if seal is not None and not seal:
-        raise ConfigError(f"{SEAL_ENV_VAR} is set but empty: give the secret, or unset it to serve unsealed")
-    return seal
+    """The server's secret: ``--seal``, else ``DRUGENV_SEAL``, else None (unsealed); an empty one is refused
+    (``simulator.environment.configured_seal``)."""
+    return environment_seal(args.seal)
 
 
 def make_app(args: Args) -> Any:

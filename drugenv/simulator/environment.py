@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import operator
+import os
 import uuid
 from typing import Any, Mapping, Optional, TypeVar, Union
 
@@ -99,6 +100,24 @@ def sealed_seed(seed: int, secret: str) -> int:
     digest = hashlib.blake2b(str(int(seed)).encode(), key=secret.encode("utf-8")[:64], digest_size=8).digest()
     h = int.from_bytes(digest, "big") % SEALED_WORLDS
     return (SEALED_TRAIN_WORLDS_START if seed < TEST_SEED_OFFSET else TEST_SEED_OFFSET) + h
+
+
+SEAL_ENV_VAR = "DRUGENV_SEAL"
+"""The environment variable that holds the secret of sealed episodes (``drugenv serve-env``, ``drugenv eval``)."""
+
+
+def configured_seal(flag: Optional[str], *, unsealed: str = "serve unsealed") -> Optional[str]:
+    """The secret a command seals its episodes with: its ``--seal`` value, else ``$DRUGENV_SEAL``, else None
+    (unsealed). An empty secret is a ``ConfigError`` either way: ``DRUGENV_SEAL=$SECRET`` with ``SECRET`` unset
+    would otherwise run a benchmark unsealed. ``unsealed`` says what leaving it out does, in the message."""
+    if flag is not None:
+        if not flag:
+            raise ConfigError(f"--seal is empty: give the secret (better: set {SEAL_ENV_VAR}), or leave it out to {unsealed}")
+        return flag
+    seal = os.environ.get(SEAL_ENV_VAR)
+    if seal is not None and not seal:
+        raise ConfigError(f"{SEAL_ENV_VAR} is set but empty: give the secret, or unset it to {unsealed}")
+    return seal
 
 
 def sealed_noise_key(seed: int, secret: str) -> bytes:
@@ -463,4 +482,5 @@ def _episode_uuid(rng: np.random.Generator) -> str:
     bits.state = start
     return str(uuid.UUID(bytes=int(raw[0]).to_bytes(8, "little") + int(raw[1]).to_bytes(8, "little"), version=4))
 
-__all__ = ["DrugTargetEnvironment", "MAX_SEED", "SEALED_TRAIN_WORLDS_START", "SEALED_WORLDS", "config_model", "sealed_seed", "validated_seed"]
+__all__ = ["DrugTargetEnvironment", "MAX_SEED", "SEALED_TRAIN_WORLDS_START", "SEALED_WORLDS", "SEAL_ENV_VAR", "config_model",
+           "configured_seal", "sealed_seed", "validated_seed"]

@@ -161,3 +161,37 @@ def test_a_spec_that_is_no_http_address_or_takes_another_extra():
             make_policy(spec)
     with pytest.raises(ConfigError, match="agent serve:URL does not take --extra colour"):
         make_policy("serve:http://127.0.0.1:9", colour="red")
+
+
+def test_sealed_episodes_send_an_http_agent_no_seed(agent_server, monkeypatch, tmp_path):
+    """Sealed, the agent over HTTP gets observations without a seed (it cannot regenerate its world), and
+    the same secret replays the same episodes, other than the public ones."""
+    from drugenv.agents.baselines import HeuristicPolicy
+    from drugenv.models import ValidationObservation
+
+    metadata = []
+
+    def answer(observation: dict) -> tuple[int, str]:
+        metadata.append(observation["metadata"])
+        action = HeuristicPolicy().act([ValidationObservation.model_validate(observation)])[0]
+        return 200, json.dumps({"action": action.model_dump(mode="json")})
+
+    url = agent_server(answer)
+    sealed, sealed_records = evaluate(make_policy(f"serve:{url}"), "procedural-test", 6, 0, progress=False, seal="s3cret")
+    assert metadata and all(m.get("sealed") is True and "seed" not in m for m in metadata)
+    again, _ = evaluate(make_policy(f"serve:{url}"), "procedural-test", 6, 0, progress=False, seal="s3cret")
+    public, public_records = evaluate(make_policy(f"serve:{url}"), "procedural-test", 6, 0, progress=False)
+    assert again == sealed and public != sealed
+    assert [r.seed for r in sealed_records] == [r.seed for r in public_records]  # the same public seeds, other worlds
+    # drugenv eval reads the secret from DRUGENV_SEAL, says it played sealed episodes, and refuses an empty one
+    out = tmp_path / "sealed.json"
+    res = subprocess.run([sys.executable, "-m", "drugenv.cli", "eval", "--no-progress", "--agent", "heuristic", "--suite",
+                          "procedural-test", "--episodes", "6", "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT), "DRUGENV_SEAL": "s3cret"}, timeout=300)
+    assert res.returncode == 0 and "(6 episodes, seed 0, sealed)" in res.stdout, res.stderr
+    payload = json.loads(out.read_text())
+    assert payload["sealed"] is True and payload["summary"] == pytest.approx(sealed)
+    res = subprocess.run([sys.executable, "-m", "drugenv.cli", "eval", "--no-progress", "--episodes", "1"], cwd=ROOT,
+                         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT), "DRUGENV_SEAL": ""}, timeout=300)
+    assert res.returncode == 2 and res.stderr.strip() == (
+        "drugenv eval: error: DRUGENV_SEAL is set but empty: give the secret, or unset it to play public episodes")
