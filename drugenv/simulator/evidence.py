@@ -22,7 +22,7 @@ import numpy as np
 
 from drugenv.actions import ACTION_TABLE, ActionType
 from drugenv.models import DrugTargetAction, IntermediateOutput, trusted
-from drugenv.simulator.gates import DEPENDENCY_MAX, POCKET_MIN, TOXICITY_MAX
+from drugenv.simulator.gates import DEPENDENCY_MAX, IC50_MAX, POCKET_MIN, SELECTIVITY_MIN, TGI_MIN, TOXICITY_MAX
 from drugenv.simulator.latent import OTHER_TISSUES, VITAL_TISSUES, DataQualityState, TargetProfile
 from drugenv.simulator.seeding import normal, seeded_generator
 
@@ -406,6 +406,63 @@ def _expert(p: TargetProfile, d: _Draw, params: dict):
     return f"Expert panel viability estimate {v:.2f} ({'leaning go' if v >= 0.5 else 'leaning no-go'}).", {"viability_estimate": _r(v)}
 
 
+READOUTS: dict[str, str] = {
+    "database": "the database queried (a query it holds no data for reads only this key, status no_data)",
+    "tumor_tpm": "tumour expression, TPM",
+    "log2fc_tumor_vs_normal": "tumour vs matched normal expression, log2 fold change",
+    "alteration_frequency": "fraction of the indication's patients with the target altered (0-1)",
+    "max_vital_tissue_tpm": f"highest normal expression in a vital tissue ({', '.join(VITAL_TISSUES)}), TPM",
+    "normal_tpm_by_tissue": "normal expression by tissue, TPM",
+    "normal_level_by_tissue": "normal expression by tissue as HPA's levels (not detected, low, moderate, high)",
+    "cell_line_tpm": "expression in the indication's cell lines, TPM",
+    "log2fc": "tumour vs normal expression, log2 fold change",
+    "log2fc_altered_vs_unaltered": "altered vs unaltered tumours' expression, log2 fold change",
+    "normalized_enrichment_score": "pathway enrichment in the disease, NES (1 = none, 3 = strong)",
+    "fdr": "the enrichment's false discovery rate",
+    "disease_relevance": "how relevant the target's pathways are to the disease (0-1)",
+    "n_partners": "interaction or co-expression partners above min_score",
+    "disease_module_overlap": "overlap of those partners with the disease module (0-1)",
+    "n_structures": "experimental (PDB) structures of the target",
+    "best_resolution_angstrom": "best structure resolution, Å (lower is better)",
+    "mean_plddt": "AlphaFold model confidence, mean pLDDT (0-100)",
+    "orthosteric_pocket_score": f"druggability of the orthosteric pocket (0-1; druggable from {POCKET_MIN})",
+    "allosteric_searched": "whether allosteric or cryptic sites were searched (include_allosteric)",
+    "allosteric_pocket_score": "druggability of the best allosteric or cryptic pocket (0-1)",
+    "best_pocket_score": f"the best pocket's druggability (0-1; the tractability gate's pocket route passes from {POCKET_MIN})",
+    "modality": "the modality screened",
+    "druggability_score": f"tractability for that modality (0-1; tractable from {POCKET_MIN})",
+    "best_pchembl": "best known ligand's potency, pChEMBL (-log10 molar)",
+    "clinical_precedent": "clinical history of drugs on the target: approved, late_clinical, early_clinical, failed or none",
+    "n_trials": "trials at or above min_phase",
+    "notes": "notable clinical findings (a note can be missed)",
+    "toxicity_risk": f"on-target toxicity risk in vital tissues (0-1; the safety gate passes below {TOXICITY_MAX})",
+    "tissue_tpm": "expression in the panel's tissues, TPM",
+    "adverse_knockout_phenotype": "whether knockout animals show an adverse phenotype",
+    "findings": "toxicity findings by organ (a finding can be missed)",
+    "panel": "the off-target panel screened",
+    "selectivity_ratio": f"fold selectivity over the nearest off-target (the selectivity gate passes from {SELECTIVITY_MIN:g})",
+    "off_target_hits": "off-target genes hit (a hit can be missed)",
+    "responder_fraction": "fraction of patients with a responsive biomarker (0-1; sharper when the right biomarker is named)",
+    "biomarker": "the stratifying biomarker",
+    "paper_count": "papers on the target in the indication",
+    "support_fraction": "fraction of them that support the target (0-1)",
+    "recent_inhibitors_reported": f"whether recent clinical-grade inhibitors are reported (a search with since_year {RECENT_FROM} or later finds them more often)",
+    "consistency": "how consistent the literature is (0-1)",
+    "programs_phase2_plus": "competing programmes at phase 2 or later",
+    "cell_lines": "the cell lines knocked out",
+    "chronos_score": f"gene effect, DepMap Chronos (0 = none, -1 = common-essential median; dependent at {DEPENDENCY_MAX} or below)",
+    "pearson_r": "correlation between the biomarker and response (-1 to 1)",
+    "ic50_nm": f"tool compound's cell IC50, nM (the translation gate passes at {IC50_MAX:g} or below)",
+    "engagement_pct": "target engagement at 100 nM, %",
+    "tgi_pct": f"in-vivo tumour growth inhibition, % (the translation gate passes from {TGI_MIN:g})",
+    "body_weight_loss_pct": "in-vivo body-weight loss, % (a toxicity signal)",
+    "viability_estimate": "an expert panel's estimate of the target's viability (0-1; 0.5 and up leans go)",
+}
+"""Every key a readout's ``data`` can hold, and what it means (units, range, the public gate that reads
+it). ``docs/agents.md`` lists them by action; a test checks that the evidence generators write exactly
+these keys (``tests/agents/test_reference.py``)."""
+
+
 _GENERATORS: dict[ActionType, Callable[[TargetProfile, _Draw, dict], tuple[str, dict]]] = {
     ActionType.QUERY_EXPRESSION: _query_expression,
     ActionType.DIFFERENTIAL_EXPRESSION: _differential_expression,
@@ -430,4 +487,4 @@ _GENERATORS: dict[ActionType, Callable[[TargetProfile, _Draw, dict], tuple[str, 
 }
 
 
-__all__ = ["RECENT_FROM", "generate", "measurement_parameters", "names_marker"]
+__all__ = ["READOUTS", "RECENT_FROM", "generate", "measurement_parameters", "names_marker"]
