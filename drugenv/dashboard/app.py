@@ -107,7 +107,7 @@ def create_app(runs: str | Path = "runs", *, snapshots: tuple[str, ...] = (), po
 
         live = [{"id": k, "agent": e.request.agent, "seed": e.request.seed, "scenario": e.request.scenario,
                  "done": not e.thread.is_alive()} for k, e in list(book.live.items())]
-        return {"live": live, "snapshots": sorted(all_snapshots()), "agents": [*BASELINES, "checkpoint:PATH", "serve:URL"],
+        return {"live": live, "snapshots": sorted(all_snapshots()), "agents": [*BASELINES, "checkpoint:PATH", "trl:PATH", "serve:URL"],
                 "scenarios": list(SINGLE_SCENARIOS)}
 
     @app.exception_handler(NotFound)

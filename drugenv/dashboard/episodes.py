@@ -41,7 +41,7 @@ class EpisodeRequest(BaseModel):
     # Lengths bound the strings, and a bounded str field refuses text UTF-8 cannot encode (a lone
     # surrogate), which the episode list would otherwise fail to send until the episode is evicted.
     agent: str = Field("heuristic", min_length=1, max_length=1000,
-                       description="random | heuristic | expression_only | oracle | checkpoint:PATH | serve:URL "
+                       description="random | heuristic | expression_only | oracle | checkpoint:PATH | trl:PATH | serve:URL "
                                    "(an agent over HTTP: the Serve agent app, e.g. serve:http://127.0.0.1:8001, or yours).")
     scenario: Optional[str] = Field(None, min_length=1, max_length=100, description="Curated scenario name, or None / 'procedural'.")
     difficulty: Optional[Difficulty] = Field(None, description="Procedural tier: easy, medium, hard, very_hard.")
@@ -112,7 +112,7 @@ def make_policy(agent: str) -> Policy:
     try:
         return eval_policy(agent)
     except UnknownScenarioError:  # eval's list, which names hf without saying the page reads it from the environment
-        raise UnknownScenarioError(agent, [*BASELINES, "checkpoint:PATH", "serve:URL", f"hf (with ${MODEL_ENV_VAR} set)"],
+        raise UnknownScenarioError(agent, [*BASELINES, "checkpoint:PATH", "serve:URL", "trl:PATH", f"hf (with ${MODEL_ENV_VAR} set)"],
                                    kind="agent") from None
 
 

@@ -32,6 +32,7 @@ from typing import Any, Optional
 from drugenv.agents import remote
 from drugenv.agents.base import Policy
 from drugenv.errors import ConfigError
+from drugenv.extras import missing_extra
 
 TRL_PREFIX = "trl:"
 """``--agent trl:PATH``."""
@@ -58,9 +59,20 @@ def load_trl_policy(path: str, *, seed: int = 0, **kwargs: Any) -> Policy:
     """``--agent trl:PATH``: a model TRL trained through ``DrugTargetToolEnv`` (a model folder, or a peft adapter's,
     whose base its ``adapter_config.json`` names), as ``ToolCallingPolicy`` plays it; ``--extra`` sets its
     keywords (``max_completion_length``, ``max_tool_calling_iterations``, ``temperature``, ``device``...)."""
-    if not str(path).strip() or not Path(path).expanduser().is_dir():
+    folder = Path(path).expanduser()
+    if not str(path).strip() or not folder.is_dir():
         raise ConfigError(f"trl:PATH: {path!r} is not a folder; pass the output folder (or a checkpoint-N folder in it) "
                           "that TRL's GRPOTrainer saved")
+    if not ((folder / "config.json").is_file() or (folder / "adapter_config.json").is_file()):
+        raise ConfigError(f"trl:PATH: {path!r} holds no model (no config.json, no adapter_config.json); pass the folder "
+                          "TRL's GRPOTrainer saved the model or its adapter in")
+    try:
+        importlib.import_module("trl")  # ToolCallingPolicy plays the model with TRL's own parser and templates
+    except ModuleNotFoundError as e:  # a DrugEnvError: one line from the CLI, a 400 from the dashboard's form
+        missing = missing_extra(e, "train")
+        if missing is None:
+            raise
+        raise missing from None
     from drugenv.integrations.trl_policy import ToolCallingPolicy
 
     takes = {name for fn, skip in ((ToolCallingPolicy.from_pretrained, {"model", "kwargs"}),

@@ -14,12 +14,21 @@ from drugenv.integrations.trl_env import DrugTargetToolEnv, tool_call_action
 from tests.server.test_trl_env import teach
 
 
-def test_trl_specs_that_cannot_load_are_one_line(tmp_path: Path) -> None:
-    from drugenv.errors import ConfigError
+def test_trl_specs_that_cannot_load_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from drugenv.errors import ConfigError, DependencyNotInstalled
     from drugenv.evaluation.agents import make_policy
 
     with pytest.raises(ConfigError, match="is not a folder"):
         make_policy(f"trl:{tmp_path / 'nope'}")
+    with pytest.raises(ConfigError, match="holds no model"):  # a folder, but not one a trainer saved a model in
+        make_policy(f"trl:{tmp_path}")
+    (tmp_path / "config.json").write_text("{}")
+    with monkeypatch.context() as m:  # an install without TRL (the dashboard's form answers it with a 400)
+        m.setitem(sys.modules, "trl", None)
+        with pytest.raises(DependencyNotInstalled, match=r"pip install 'drugenv\[train\]'"):
+            make_policy(f"trl:{tmp_path}")
     pytest.importorskip("trl")
     with pytest.raises(ConfigError, match="does not take --extra colour; it takes .*max_completion_length"):
         make_policy(f"trl:{tmp_path}", colour="red")
