@@ -61,13 +61,9 @@ class RemoteAgentPolicy(Policy):
         if not running:
             return actions
         with httpx.Client(timeout=self.timeout) as client:
-            if len(running) == 1:
-                actions[running[0]] = self._ask(client, observations[running[0]])
-            else:
-                with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(running))) as pool:
-                    answers = pool.map(lambda i: self._ask(client, observations[i]), running)
-                    for i, action in zip(running, answers):
-                        actions[i] = action
+            with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(running))) as pool:
+                for i, action in zip(running, pool.map(lambda i: self._ask(client, observations[i]), running)):
+                    actions[i] = action
         return actions
 
     def _ask(self, client: Any, observation: ValidationObservation) -> dict[str, Any]:

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional, Sequence
 
+import numpy as np
+
 from drugenv.agents.base import Policy
 from drugenv.errors import ConfigError
 from drugenv.gym_envs import TEXT_ENV_ID, VECTOR_ENV_ID
@@ -70,7 +72,7 @@ class GymAgentPolicy(Policy):
         running = [i for i, obs in enumerate(observations) if not obs.done]
         shown = [self._encoders[i](observations[i]) for i in running]
         if self.batched and running:
-            answers = self.predict(_stack(shown) if self.env_id == VECTOR_ENV_ID else shown)
+            answers = self.predict(np.stack(shown) if self.env_id == VECTOR_ENV_ID else shown)
             if len(answers) != len(running):
                 raise ConfigError(f"predict (batched) returned {len(answers)} actions for {len(running)} observations")
         else:
@@ -79,12 +81,6 @@ class GymAgentPolicy(Policy):
         for i, answer in zip(running, answers):
             actions[i] = self._decode(answer)
         return actions
-
-
-def _stack(vectors: list[Any]) -> Any:
-    import numpy as np
-
-    return np.stack(vectors)
 
 
 __all__ = ["GymAgentPolicy"]
