@@ -25,7 +25,7 @@ from drugenv.models import (
     trusted,
     trusted_from,
 )
-from drugenv.scenarios import Scenario, make_scenario
+from drugenv.scenarios import TWIN_SCENARIO, Scenario, make_scenario
 from drugenv.scenarios.procedural import TEST_SEED_OFFSET, TRAINING_SEEDS_END
 from drugenv.simulator import reward as reward_engine
 from drugenv.simulator import rules, transitions
@@ -120,8 +120,9 @@ def configured_seal(flag: Optional[str], *, unsealed: str = "serve unsealed") ->
     return seal
 
 
-def sealed_noise_key(seed: int, secret: str) -> bytes:
-    """The key of a sealed episode's readout noise: a keyed hash (BLAKE2b, 32 bytes) of the public seed.
+def sealed_noise_key(seed: int, secret: str, twin: bool = False) -> bytes:
+    """The key of a sealed episode's readout noise: a keyed hash (BLAKE2b, 32 bytes) of the public seed (and of
+    ``twin``, the reset asking for the seed's counterfactual twin).
 
     Unsealed, a query's noise is seeded by a CRC-32 of (world seed, query), which is cheap and, the
     seed being public, hides nothing. Sealed, that would hide little: CRC-32 is a 32-bit state
@@ -129,9 +130,20 @@ def sealed_noise_key(seed: int, secret: str) -> bytes:
     that one 32-bit value can be searched for by checking two readouts of one quantity against each
     other (GTEx against the toxicity panel's tissue levels), no truth needed; with the noise known the
     readouts are exact. So a sealed episode keys its noise with this key instead (``evidence``).
+
+    A sealed counterfactual twin shares its original's world but not its noise: with the same noise every
+    readout the twin's edit leaves alone would read byte for byte as its original's, and an agent shown
+    both (``procedural-test-twins``) could pair them by that and give each pair one go.
     """
-    return hashlib.blake2b(str(int(seed)).encode(), key=secret.encode("utf-8")[:64], digest_size=32,
+    return hashlib.blake2b(f"{int(seed)}{' twin' if twin else ''}".encode(), key=secret.encode("utf-8")[:64], digest_size=32,
                            person=b"drugenv noise").digest()
+
+
+def _sealed_episode_uuid(noise_key: bytes) -> str:
+    """A sealed episode's id: a version-4 UUID hashed from its secret noise key (one-way, so the id tells
+    nothing of the key). Not from the world seed, as an unsealed id is: a twin shares its original's world
+    seed, and a shared id would pair them (``sealed_noise_key``)."""
+    return str(uuid.UUID(bytes=hashlib.blake2b(noise_key, digest_size=16, person=b"drugenv episode").digest(), version=4))
 
 
 class DrugTargetEnvironment:
@@ -186,7 +198,8 @@ class DrugTargetEnvironment:
     with a keyed hash, one of 2^62 world seeds (``sealed_seed``): the public generator can no longer map a
     seed to its truth, nor can an episode be looked up among generated worlds, the same (seed, SECRET)
     still replays exactly, and neither observation metadata nor ``state`` carries the seed. Curated scenarios are public by name; a sealed benchmark uses
-    procedural ones.
+    procedural ones. A counterfactual twin, which shares its original's world and has the opposite
+    answer, reads noise and carries an episode id of its own (``sealed_noise_key``).
 
     ## Outcome
     ``outcome()`` (after the episode ends) returns an ``EpisodeOutcome``: the correct decision,
@@ -219,6 +232,10 @@ class DrugTargetEnvironment:
     - v0.3: a sealed episode keys its readouts' noise with a secret key (``sealed_noise_key``; was: a
       CRC-32 of the world seed, one 32-bit state that readouts alone could be searched for), so every
       sealed episode reads other noise than v0.2's. Unsealed episodes are unchanged.
+    - v0.4: a sealed twin reads noise of its own (was: its original's), and a sealed episode's id is
+      hashed from its noise key (was: from the world seed, which a twin shares), so that nothing but the
+      evidence pairs a twin with its original. Sealed worlds, and the noise of sealed episodes that are not
+      twins, are v0.3's; unsealed episodes are unchanged.
 
     >>> env = DrugTargetEnvironment()
     >>> obs = env.reset(seed=0, scenario="egfr_nsclc_viable")
@@ -265,19 +282,22 @@ class DrugTargetEnvironment:
         seed = validated_seed(seed)
         if episode_id is not None:
             _check_episode_id(episode_id)
-        world_seed = seed if self._seal is None else sealed_seed(seed, self._seal)
+        if self._seal is None:
+            world_seed = noise_key = seed
+        else:  # a twin shares its original's world, not its noise (sealed_noise_key)
+            world_seed = sealed_seed(seed, self._seal)
+            noise_key = sealed_noise_key(seed, self._seal, twin=scenario == TWIN_SCENARIO)
         # One generator of the world seed serves the episode id (its first two words, read without
         # consuming them) and a procedural scenario (the same stream from its start): seeding a PCG64
         # costs ~7 us, and the id and the scenario each seeded their own before. (seeded_generator is
         # default_rng's stream, built a little cheaper.)
         rng = seeded_generator(world_seed)
-        # Derived from the world seed, which sealed is one of 2^62 (``sealed_seed``): too many worlds to generate
-        # and look a sealed episode's id up among.
-        new_episode_id = episode_id or _episode_uuid(rng)
+        # A sealed id comes from the secret noise key: the world seed, one of 2^62 (``sealed_seed``), would
+        # hide it as well from a lookup among generated worlds, but a twin shares its original's.
+        new_episode_id = episode_id or (_episode_uuid(rng) if self._seal is None else _sealed_episode_uuid(noise_key))
         sc = make_scenario(scenario, world_seed, difficulty, self.sim_params, rng=rng)
         # Trusted: the scenario is a validated Scenario (or built as one), world_seed an int, scenario_id its str;
         # the fields counted as set are the five that FullLatentState(...) would have been given.
-        noise_key = world_seed if self._seal is None else sealed_noise_key(seed, self._seal)
         self._latent = latent = trusted(FullLatentState, profile=sc.profile, quality=sc.quality, world_seed=world_seed,
                                         scenario_id=sc.scenario_id, noise_key=noise_key, covered_key_dimensions=set())
         object.__setattr__(latent, "__pydantic_fields_set__", {"profile", "quality", "world_seed", "scenario_id", "noise_key"})

@@ -224,6 +224,37 @@ def test_a_sealed_episode_plays_its_world_with_noise_of_its_own_and_replays_it()
     assert play(DrugTargetEnvironment(seal="k"), seed) == (world, sealed_outputs)
 
 
+def _answer(env, seed, **reset):
+    env.reset(seed=seed, **reset)
+    env.step(DrugTargetAction(action_type=A.SUBMIT_VALIDATION_REPORT, reasoning="x", final_decision="go", confidence=0.5))
+    return env.outcome().correct_decision
+
+
+def test_a_sealed_twin_shares_its_originals_world_but_not_its_noise_or_its_id():
+    """``procedural-test-twins`` shows an agent both worlds of a pair, one go and one no_go. Sealed, nothing but the
+    evidence may pair them: a shared episode id did, and so did shared noise (every readout the twin's edit leaves
+    alone read byte for byte as its original's), and a pair known is an answer known (one go each)."""
+    probe = [DrugTargetAction(action_type=a, parameters=p, reasoning="x") for a, p in PROBE]
+
+    def play(env, s, scenario):
+        first = env.reset(seed=s, scenario=scenario)
+        outputs = [env.step(a).latest_output for a in probe]
+        outputs = [o.data if o.status == "ok" else None for o in outputs]  # no_data reads alike in any noise
+        return (first.target_gene, first.indication, first.credits_remaining), first.metadata["episode_id"], outputs
+
+    same_readouts = {"open": 0, "sealed": 0}
+    for s in procedural_test_seeds(30, start=70):
+        for key, env in (("open", DrugTargetEnvironment()), ("sealed", DrugTargetEnvironment(seal="k"))):
+            world, ident, outputs = play(env, s, "procedural")
+            twin_world, twin_ident, twin_outputs = play(env, s, "procedural-twin")
+            assert world == twin_world  # the same gene, indication and budget...
+            assert _answer(env, s) != _answer(env, s, scenario="procedural-twin")  # ...and the opposite answer
+            assert (ident == twin_ident) == (key == "open")
+            same_readouts[key] += sum(a == b for a, b in zip(outputs, twin_outputs) if a is not None)
+    assert same_readouts["open"] > 60  # of 180 (74 when written): unsealed twins read the same noise, by design
+    assert same_readouts["sealed"] <= 2  # a value at its floor reads alike in any noise (1 when written)
+
+
 def test_sealed_worlds_are_drawn_from_2_62_each_apart_from_the_train_split_and_each_other():
     from drugenv.scenarios.procedural import TEST_SEED_OFFSET
     from drugenv.simulator.environment import SEALED_TRAIN_WORLDS_START, SEALED_WORLDS, sealed_seed
