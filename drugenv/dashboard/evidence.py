@@ -18,6 +18,9 @@ BEFORE_AFTER_COLUMNS: tuple[tuple[str, str], ...] = (
 """before_after_metrics.json keys, in card order, with their labels."""
 REFERENCE_AGENTS = ("heuristic", "oracle")
 """Agents drawn as reference lines on the training curve."""
+MAX_REFERENCE_EPISODES = 1_000
+"""The most held-out episodes the page plays the reference agents on while a run trains (inside a request: a few
+seconds at this count); a run that evaluates on more gets its lines from its final report."""
 
 
 @functools.lru_cache(maxsize=16)
@@ -35,9 +38,12 @@ def references(report: Optional[dict[str, Any]], run_cfg: dict[str, Any], kind: 
         return refs
     suite = HELDOUT_SUITE if kind == "ppo" else run_cfg.get("eval_suite", HELDOUT_SUITE)
     try:
-        cap = run_cfg.get("eval_max_steps")
-        found = _baselines(str(suite), int(run_cfg["eval_episodes"]), int(run_cfg.get("eval_seed", 0)),
-                           None if cap is None else int(cap))
+        cap, episodes = run_cfg.get("eval_max_steps"), int(run_cfg["eval_episodes"])
+        if episodes > MAX_REFERENCE_EPISODES:
+            problems.append(f"heuristic / oracle reference lines: settings.json's {episodes} held-out episodes are more than "
+                            f"the page plays while a run trains ({MAX_REFERENCE_EPISODES}); they come with the final report.")
+            return {}
+        found = _baselines(str(suite), episodes, int(run_cfg.get("eval_seed", 0)), None if cap is None else int(cap))
     except Exception as e:  # a bad suite name or count in settings.json must not take the page down
         problems.append(f"heuristic / oracle reference lines: could not evaluate on settings.json's held-out suite ({e}).")
         return {}
@@ -76,4 +82,4 @@ def before_after(report: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
     return {"columns": [{"key": k, "label": label} for k, label in cols], "rows": rows, "meta": report.get("_meta")}
 
 
-__all__ = ["BEFORE_AFTER_COLUMNS", "REFERENCE_AGENTS", "before_after", "checkpoints", "references"]
+__all__ = ["BEFORE_AFTER_COLUMNS", "MAX_REFERENCE_EPISODES", "REFERENCE_AGENTS", "before_after", "checkpoints", "references"]

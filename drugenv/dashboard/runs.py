@@ -18,6 +18,7 @@ missing file becomes a sentence in ``problems``, which the page shows.
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any, Literal, Optional
@@ -78,6 +79,42 @@ class RunDetail(RunSummary):
     references: dict[str, dict[str, float]] = Field(default_factory=dict, description="heuristic / oracle held-out metrics.")
     checkpoints: list[dict[str, Any]] = Field(default_factory=list)
     before_after: Optional[dict[str, Any]] = None
+
+
+def finite_number(value: Any) -> Optional[float]:
+    """``value`` as a float where a file holds a finite number (not a bool, a string, an integer too large for a
+    float, NaN or an infinity), else None: what the page can draw."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an integer of 309 digits or more
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _reference_numbers(refs: dict[str, dict[str, Any]], problems: list[str]) -> dict[str, dict[str, float]]:
+    """The reference lines' metrics that are numbers; any other value (a damaged report) is left out and named."""
+    out: dict[str, dict[str, float]] = {}
+    for agent, table in refs.items():
+        out[agent] = {}
+        for key, value in table.items():
+            number = finite_number(value)
+            if number is not None:
+                out[agent][key] = number
+            elif value is not None:
+                problems.append(f"evidence/before_after_metrics.json: {agent}'s {str(key)[:60]!r} is not a finite number; "
+                                "left off its reference line.")
+    return out
+
+
+def _iterations_total(run_cfg: dict[str, Any], problems: list[str]) -> Optional[int]:
+    """settings.json's ``run.iterations``, where it is a count of iterations."""
+    total = run_cfg.get("iterations")
+    if total is None or (isinstance(total, int) and not isinstance(total, bool) and 0 < total < MAX_ITERATION):
+        return total
+    problems.append(f"settings.json: run.iterations is {str(total)[:40]!r}, not a count of iterations; ignored.")
+    return None
 
 
 def read_json(path: Path, problems: list[str], root: Path) -> Optional[Any]:
@@ -254,11 +291,12 @@ def load_run(root: Path, path: Path, *, stale_after: float, with_references: boo
     end = time.time() if status == "running" else updated
     return RunDetail(
         id=path.relative_to(root).as_posix(), kind=kind, status=status, status_reason=reason,
-        iteration=curve[-1]["iteration"] if curve else None, iterations_total=run_cfg.get("iterations"),
+        iteration=curve[-1]["iteration"] if curve else None, iterations_total=_iterations_total(run_cfg, problems),
         elapsed_s=round(end - first, 1) if first and end else None, updated_at=updated,
         config=summary_config(settings or {}),
         problems=problems, settings=settings, curve=curve, checkpoints=checkpoints(path, curve, report),
-        references=references(report, run_cfg, kind, problems) if with_references else {}, before_after=before_after(report),
+        references=_reference_numbers(references(report, run_cfg, kind, problems), problems) if with_references else {},
+        before_after=before_after(report),
     )
 
 
@@ -277,5 +315,5 @@ def summary_config(settings: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-__all__ = ["CURVE_PANELS", "RunDetail", "RunSummary", "SNAPSHOT_NAME", "discover", "kind_of", "load_run", "read_json",
+__all__ = ["CURVE_PANELS", "RunDetail", "RunSummary", "SNAPSHOT_NAME", "discover", "finite_number", "kind_of", "load_run", "read_json",
            "read_jsonl", "resolve", "snapshots", "summary_config"]

@@ -18,7 +18,7 @@ from typing import Any, Optional
 
 from pydantic import BaseModel, Field
 
-from drugenv.dashboard.runs import read_json
+from drugenv.dashboard.runs import finite_number, read_json
 from drugenv.training.metrics import HELDOUT_PREFIX
 from drugenv.tuning.sweep import HELDOUT_COLUMNS, flatten
 
@@ -135,9 +135,9 @@ def load_sweep(root: Path, path: Path) -> SweepDetail:
     metric = _text(best.get("metric")) or next((HELDOUT_PREFIX + k for k in HELDOUT_COLUMNS if HELDOUT_PREFIX + k in columns), None)
     mode = "min" if best.get("mode") == "min" else "max"
     best_id = _text(best.get("trial_id"))
-    scored = [r for r in trials if isinstance(r.get(metric), (int, float)) and math.isfinite(r[metric])]
+    scored = [r for r in trials if finite_number(r.get(metric)) is not None]
     if best_id is None and scored:
-        best_id = (min if mode == "min" else max)(scored, key=lambda r: r[metric])["trial_id"]
+        best_id = (min if mode == "min" else max)(scored, key=lambda r: finite_number(r[metric]))["trial_id"]
     return SweepDetail(
         id=path.relative_to(root).as_posix(), status=status, metric=metric, mode=mode, best_trial_id=best_id,
         params=[c for c in columns if c.startswith("config.")], columns=columns,

@@ -311,6 +311,60 @@ def test_one_damaged_file_is_a_problem_line_not_a_500(client, runs_root, damage)
     assert r.status_code == 200 and r.json()["problems"], r.text
 
 
+@pytest.mark.parametrize("iterations", ["four", 4.5, 10**30, True])
+def test_a_settings_value_of_the_wrong_kind_is_a_problem_line_not_a_500(client, runs_root, iterations):
+    """Files that parse but hold the wrong kind of value: ``run.iterations`` once went into the page's model
+    unchecked, and one such run took the whole runs list down."""
+    make_grpo_run(runs_root, "healthy")
+    run = make_grpo_run(runs_root, "damaged", finished=False)
+    settings = json.loads((run / "settings.json").read_text())
+    settings["run"]["iterations"] = iterations
+    (run / "settings.json").write_text(json.dumps(settings))
+    assert client.get("/api/runs").status_code == 200
+    r = client.get("/api/runs/damaged")
+    assert r.status_code == 200 and r.json()["iterations_total"] is None
+    assert any("run.iterations" in p for p in r.json()["problems"]), r.text
+
+
+def test_a_report_value_that_is_no_number_is_left_off_the_reference_lines(client, runs_root):
+    run = make_grpo_run(runs_root, "damaged")
+    path = run / "evidence" / "before_after_metrics.json"
+    report = json.loads(path.read_text())
+    report["heuristic"].update(decision_accuracy="high", brier=10**400)
+    report["oracle"]["decision_accuracy"] = {"x": 1}
+    path.write_text(json.dumps(report))
+    r = client.get("/api/runs/damaged")
+    assert r.status_code == 200, r.text
+    refs = r.json()["references"]
+    assert "decision_accuracy" not in refs["heuristic"] and "brier" not in refs["heuristic"]
+    assert refs["heuristic"]["mean_return"] == report["heuristic"]["mean_return"]  # the rest of its line stays
+    assert len([p for p in r.json()["problems"] if "not a finite number" in p]) == 3
+
+
+def test_a_sweep_value_too_large_for_a_float_does_not_take_the_page_down(client, runs_root):
+    trial = runs_root / "sweeps" / "huge" / "tune" / "t0"
+    trial.mkdir(parents=True)
+    (trial / "result.json").write_text('{"trial_id": "t0", "training_iteration": 1, "heldout/decision_accuracy": '
+                                       + "9" * 400 + "}\n")
+    r = client.get("/api/runs/sweeps/huge")
+    assert r.status_code == 200 and r.json()["best_trial_id"] is None, r.text
+
+
+def test_reference_lines_are_not_played_on_more_episodes_than_a_request_can_wait_for(client, runs_root):
+    """While a run trains, the page plays the heuristic and oracle on its held-out episodes inside the request; a
+    settings.json asking for a billion held the request for as long as that takes."""
+    from drugenv.dashboard.evidence import MAX_REFERENCE_EPISODES
+
+    run = make_grpo_run(runs_root, "huge", finished=False)
+    (run / "evidence" / "before_after_metrics.json").unlink()
+    settings = json.loads((run / "settings.json").read_text())
+    settings["run"]["eval_episodes"] = 10**9
+    (run / "settings.json").write_text(json.dumps(settings))
+    r = client.get("/api/runs/huge")
+    assert r.status_code == 200 and r.json()["references"] == {}
+    assert any(f"({MAX_REFERENCE_EPISODES})" in p for p in r.json()["problems"]), r.text
+
+
 def test_sweep_trial_ids_stay_names_and_damaged_tune_files_are_problems(client, runs_root):
     import csv
 
