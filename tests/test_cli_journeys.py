@@ -103,7 +103,11 @@ JOURNEYS = [
     (["eval", "--agent", "checkpoint:CORRUPT_CHECKPOINT", "--episodes", "1"], "drugenv_checkpoint.json is not readable JSON"),
     (["eval", "--agent", "checkpoint:LIST_CHECKPOINT", "--episodes", "1"], "holds a JSON list, not the object"),
     (["serve", "--checkpoint", "CORRUPT_ADAPTER"], "adapter_config.json is not readable JSON"),
-    (["dashboard", "--stale-after", "-5"], "--stale-after -5.0 must be > 0"),
+    (["dashboard", "--stale-after", "-5"], "--stale-after must be > 0 seconds (and finite), got -5.0"),
+    # NaN passed every comparison: the live views' streams died on it, every run read as stopped
+    (["dashboard", "--poll", "nan"], "--poll must be > 0 and at most 3600 seconds, got nan"),
+    (["dashboard", "--stale-after", "nan"], "--stale-after must be > 0 seconds (and finite), got nan"),
+    (["dashboard", "--step-delay", "inf"], "--step-delay must be >= 0 and at most 3600 seconds, got inf"),
     (["run-agent", "--episodes", "0"], "--episodes 0 is out of range"),
     (["run-agent", "--model", "tiny", "--temperature", "-1"], "temperature >= 0"),
     (["run-agent", "--model", "/nope/model", "--quiet"], "model path '/nope/model' does not exist"),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import html
 import json
+import math
 import re
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -28,7 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from drugenv.dashboard import runs as runs_mod
 from drugenv.dashboard.episodes import BookFull, EpisodeBook, EpisodeRequest, snapshot_view
 from drugenv.dashboard.sweeps import load_sweep
-from drugenv.errors import DrugEnvError
+from drugenv.errors import ConfigError, DrugEnvError
 from drugenv.evaluation.evaluate import results_json
 from drugenv.server.app import harden_json_api
 
@@ -48,6 +49,27 @@ class NotFound(Exception):
         super().__init__(f"Unknown {what} '{name}'. Known {what}s: {listing}.")
 
 
+MAX_WAIT_S = 3600.0
+"""The longest poll interval and step delay: an hour (an infinite one overflowed the event loop's timer)."""
+
+
+def check_timings(*, poll_s: float, stale_after_s: float, step_delay_s: float, spell: Callable[[str], str] = str) -> None:
+    """Refuse ``create_app``'s timings out of range, each error naming the timing as ``spell`` writes it
+    (``drugenv dashboard`` checks them under its flags' names). NaN is refused too: it passed every comparison,
+    then every live view's stream died on it (poll), every run read as stopped (stale_after) or every
+    episode played from the page failed (step_delay, infinite).
+
+    Raises:
+        ConfigError: a timing is out of range.
+    """
+    if not 0 < poll_s <= MAX_WAIT_S:
+        raise ConfigError(f"{spell('poll_s')} must be > 0 and at most {MAX_WAIT_S:.0f} seconds, got {poll_s}")
+    if not 0 <= step_delay_s <= MAX_WAIT_S:
+        raise ConfigError(f"{spell('step_delay_s')} must be >= 0 and at most {MAX_WAIT_S:.0f} seconds, got {step_delay_s}")
+    if not (stale_after_s > 0 and math.isfinite(stale_after_s)):
+        raise ConfigError(f"{spell('stale_after_s')} must be > 0 seconds (and finite), got {stale_after_s}")
+
+
 def create_app(runs: str | Path = "runs", *, snapshots: tuple[str, ...] = (), poll_s: float = 1.0,
                stale_after_s: float = 1800.0, step_delay_s: float = 0.4) -> FastAPI:
     """The dashboard over the runs folder ``runs``.
@@ -58,7 +80,11 @@ def create_app(runs: str | Path = "runs", *, snapshots: tuple[str, ...] = (), po
         poll_s: seconds between file checks of an open live view.
         stale_after_s: an unfinished run with no write for this long is shown as failed.
         step_delay_s: pause before each action of a live episode, so a person can follow it.
+
+    Raises:
+        ConfigError: a timing out of range (``check_timings``).
     """
+    check_timings(poll_s=poll_s, stale_after_s=stale_after_s, step_delay_s=step_delay_s)
     root = Path(runs).resolve()
     book = EpisodeBook(step_delay_s)
 

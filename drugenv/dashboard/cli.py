@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from drugenv.errors import ConfigError
-
 
 @dataclass
 class DashboardArgs:
@@ -40,10 +38,11 @@ class DashboardArgs:
 
 def dashboard_main(args: DashboardArgs) -> int:
     """Check the arguments, then run uvicorn until interrupted."""
-    if args.poll <= 0 or args.step_delay < 0 or args.stale_after <= 0:
-        raise ConfigError(f"--poll {args.poll} and --stale-after {args.stale_after} must be > 0 and --step-delay "
-                          f"{args.step_delay} >= 0 (seconds)")
+    from drugenv.dashboard.app import check_timings
     from drugenv.server.serve import check_port
+
+    check_timings(poll_s=args.poll, stale_after_s=args.stale_after, step_delay_s=args.step_delay,
+                  spell=lambda name: "--" + name.removesuffix("_s").replace("_", "-"))
 
     check_port(args.host, args.port)  # before the URL is printed: a taken port was uvicorn's own error line, exit code 3
     import uvicorn
