@@ -190,9 +190,10 @@ def test_bad_episode_requests(client, runs_root):
     assert r.status_code == 400 and "no_such_scenario" in r.json()["detail"]
     for body in ({"seed": -1}, {"difficulty": "brutal"}, {"agent": ""}):
         assert client.post("/api/episodes", json=body).status_code == 422, body
-    for agent in ("serve:ftp://x", "serve:"):  # a 201, then UnsupportedProtocol only in the episode's view
+    for agent, why in (("serve:ftp://x", "http(s) address"), ("serve:", "http(s) address"),
+                       ("serve:http://[::1", "is not an agent's address")):  # a 201, then UnsupportedProtocol / InvalidURL in the episode
         r = client.post("/api/episodes", json={"agent": agent})
-        assert r.status_code == 400 and "http(s) address" in r.json()["detail"], r.text
+        assert r.status_code == 400 and why in r.json()["detail"], r.text
     # A checkpoint whose metadata is not the JSON object a run writes (a 500 before)
     for name, meta in (("corrupt_ckpt", "{bad"), ("list_ckpt", "[1]")):
         (runs_root / name).mkdir()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -161,6 +162,20 @@ def test_a_spec_that_is_no_http_address_or_takes_another_extra():
             make_policy(spec)
     with pytest.raises(ConfigError, match="agent serve:URL does not take --extra colour"):
         make_policy("serve:http://127.0.0.1:9", colour="red")
+
+
+@pytest.mark.parametrize("url,problem", [
+    ("http://127.0.0.1:abc", "Invalid port: 'abc'"),  # a typo'd port: httpx's InvalidURL traceback at the first request
+    ("http://[::1", "Invalid port: ':1'"),
+    ("http://", "it names no host"),
+    ("http://127.0.0.1:99999", "port 99999 is out of range"),
+    ("http://127.0.0.1:8011/?key=1", "it has a query or fragment"),
+])
+def test_an_address_httpx_cannot_send_to_is_refused_before_any_episode(url, problem):
+    with pytest.raises(ConfigError, match=re.escape(f"serve:URL {url!r} is not an agent's address: {problem}")):
+        make_policy(f"serve:{url}")
+    res = _cli("--agent", f"serve:{url}", "--episodes", "1")
+    assert res.returncode == 2 and res.stderr.count("\n") == 1 and "Traceback" not in res.stderr, res.stderr
 
 
 def test_sealed_episodes_send_an_http_agent_no_seed(agent_server, monkeypatch, tmp_path):
