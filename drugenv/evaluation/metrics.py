@@ -209,7 +209,8 @@ def twin_metrics(records: Sequence[EpisodeRecord], twin_scenario: str = TWIN_SCE
     - ``twin_pairs``: how many pairs were found.
 
     Records without a partner (other suites, an odd episode count) are ignored; with no pair every
-    rate is NaN. A seed seen several times pairs its originals and twins in order.
+    rate is NaN. A seed seen several times pairs its originals and twins in order. Records may come in
+    any order: a sealed run plays the twins apart from their originals (``evaluate.sealed_order``).
     """
     originals: dict[int, list[EpisodeRecord]] = {}
     twins: dict[int, list[EpisodeRecord]] = {}
