@@ -54,7 +54,7 @@ from typing import Any, Mapping, Optional, Union
 import numpy as np
 from pydantic import ValidationError
 
-from drugenv.errors import DependencyNotInstalled, DrugEnvError
+from drugenv.errors import ConfigError, DependencyNotInstalled, DrugEnvError
 from drugenv.models import DrugTargetAction, DrugTargetState, ValidationObservation
 from drugenv.server.protocol import ErrorCode, loads_json, parse_step_data
 
@@ -104,8 +104,9 @@ def _error_details(data: dict[str, Any], shown: int = 3) -> str:
     parts = []
     for e in errors[:shown]:
         if isinstance(e, dict):
-            where = e.get("loc") or ()
-            loc = where if isinstance(where, str) else ".".join(str(x) for x in where) or "frame"
+            where = e.get("loc") or ()  # pydantic's is a list; a server may send a string, or a bare number
+            loc = ".".join(str(x) for x in where) if isinstance(where, (list, tuple)) else str(where)
+            loc = loc or "frame"
             parts.append(f"{loc}: {e.get('msg', '?')}")
     more = len(errors) - shown
     return (": " + "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")) if parts else ""
@@ -157,19 +158,27 @@ def _raise_for_error(frame: dict[str, Any]) -> None:
 _WS_SCHEMES = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
 
 
-def _ws_url(base_url: str) -> str:
+def server_ws_url(base_url: str) -> str:
     """The WebSocket URL of the server at ``base_url``: ``http``/``https`` become ``ws``/``wss`` (schemes in any
     case), ``/ws`` goes at the end of the path (after a prefix such as a proxy's ``/drugenv``; a path that already
     ends in ``/ws`` is kept), and a query (a proxy's ``?token=...``) is kept after it. A ``#`` is refused: a
-    fragment is never sent, so it is most likely part of a token that was not percent-encoded (``%23``)."""
-    parts = urllib.parse.urlsplit(base_url)
+    fragment is never sent, so it is most likely part of a token that was not percent-encoded (``%23``).
+
+    Raises:
+        ConfigError (a ``ValueError``): a URL the client cannot connect to, named.
+    """
+    try:
+        parts = urllib.parse.urlsplit(base_url)
+        parts.port  # noqa: B018 - parsed on access: a port that is no number (or out of range) raises here
+    except ValueError as e:  # an unclosed IPv6 bracket, a port that is no number: a bare ValueError traceback
+        raise ConfigError(f"base_url={base_url!r} is not a URL the client can connect to ({e})") from None
     scheme = _WS_SCHEMES.get(parts.scheme.lower())
     if scheme is None:
-        raise ValueError(f"base_url={base_url!r} must start with http://, https://, ws:// or wss://")
+        raise ConfigError(f"base_url={base_url!r} must start with http://, https://, ws:// or wss://")
     if not parts.netloc:
-        raise ValueError(f"base_url={base_url!r} has no host; expected e.g. http://127.0.0.1:8000")
+        raise ConfigError(f"base_url={base_url!r} has no host; expected e.g. http://127.0.0.1:8000")
     if "#" in base_url:
-        raise ValueError(f"base_url={base_url!r} has a fragment ('#...'), which is never sent to the server; "
+        raise ConfigError(f"base_url={base_url!r} has a fragment ('#...'), which is never sent to the server; "
                          "write a '#' inside a query value as %23")
     path = parts.path.rstrip("/")
     if not path.endswith("/ws"):
@@ -275,7 +284,7 @@ def _session_gone(err: EnvConnectionError) -> bool:
 class _Options:
     def __init__(self, base_url: str, connect_timeout_s: float, message_timeout_s: float, max_message_bytes: int,
                  ping_interval_s: Optional[float]):
-        self.base_url, self.ws_url = base_url, _ws_url(base_url)
+        self.base_url, self.ws_url = base_url, server_ws_url(base_url)
         self.connect_timeout_s, self.message_timeout_s = connect_timeout_s, message_timeout_s
         self.max_message_bytes, self.ping_interval_s = max_message_bytes, ping_interval_s
 
@@ -651,4 +660,5 @@ __all__ = [
     "SessionEndedError",
     "StepResult",
     "WrongEventLoopError",
+    "server_ws_url",
 ]

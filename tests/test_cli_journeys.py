@@ -111,6 +111,9 @@ JOURNEYS = [
     (["run-agent", "--episodes", "0"], "--episodes 0 is out of range"),
     (["run-agent", "--model", "tiny", "--temperature", "-1"], "temperature >= 0"),
     (["run-agent", "--model", "/nope/model", "--quiet"], "model path '/nope/model' does not exist"),
+    # urllib's ValueError traceback, after the model had loaded
+    (["run-agent", "--model", "/nope/model", "--base-url", "http://[::1"],
+     "--base-url: base_url='http://[::1' is not a URL the client can connect to (Invalid IPv6 URL)"),
     # from the bad-input audit: each was a traceback, a hang, or a check after the model loaded
     (["serve-env", "--workers", "2", "--max-sessions", "0"], "--max-sessions must be >= 1"),  # uvicorn respawned workers for ever
     (["serve-env", "--max-message-bytes", "10"], "--max-message-bytes must be >= 1024"),

@@ -423,8 +423,13 @@ def check_args(args: RunAgentArgs) -> None:
     if args.seed + args.episodes - 1 > MAX_SEED:  # the episodes' seeds (seed + i) are the environment's; checked before the model
         raise ConfigError(f"--seed {args.seed} with --episodes {args.episodes} runs past the last seed, 2**63 - 1 "
                           f"(= {MAX_SEED}): lower --seed")
-    if args.base_url and not args.base_url.startswith(("http://", "https://", "ws://", "wss://")):
-        raise ConfigError(f"--base-url {args.base_url!r} is not a server URL; e.g. http://127.0.0.1:8000")
+    if args.base_url:  # the client's own check (scheme, host, port, fragment), before the model loads
+        from drugenv.client import server_ws_url
+
+        try:
+            server_ws_url(args.base_url)
+        except ConfigError as e:
+            raise ConfigError(f"--base-url: {e}") from None
     # Before the model loads (a typo cost a 0.5B model's load): the names the environment would refuse.
     from drugenv.scenarios import check_scenario_request
 

@@ -662,6 +662,9 @@ def test_an_error_frames_reasons_are_read_whatever_their_shape() -> None:
     errors = [{"loc": "seed", "msg": "bad"}, "junk", {"loc": ["a", 1], "msg": "m2"}, {"msg": "no place"}, {"loc": ["x"], "msg": "4th"}]
     assert str(EnvServerError("X", "m", {"errors": errors})) == "m: seed: bad; a.1: m2 (+2 more) (code: X)"
     assert str(EnvServerError("X", "m", {"errors": [{"msg": "no place"}]})) == "m: frame: no place (code: X)"
+    # a bare number was a TypeError from the client, in place of the error the frame stood for
+    assert str(EnvServerError("X", "m", {"errors": [{"loc": 5, "msg": "bad"}, {"loc": True, "msg": "b"}]})) == \
+        "m: 5: bad; True: b (code: X)"
     for data in ({}, {"errors": "text"}, {"errors": []}, {"errors": ["junk"]}):
         assert str(EnvServerError("X", "m", data)) == "m (code: X)", data
 

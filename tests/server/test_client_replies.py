@@ -21,6 +21,7 @@ from drugenv.client import (
     InvalidRequestError,
     SessionEndedError,
 )
+from drugenv.errors import ConfigError
 from drugenv.server.protocol import ErrorCode
 from drugenv.simulator.environment import DrugTargetEnvironment
 
@@ -167,17 +168,20 @@ def test_every_non_finite_real_number_in_a_dict_action_is_sent_as_text():
     ("https://h/p/?a=1&b=2", "wss://h/p/ws?a=1&b=2"),
 ])
 def test_the_websocket_url_puts_ws_on_the_path_and_keeps_the_query(base_url: str, expected: str) -> None:
-    from drugenv.client import _ws_url
+    from drugenv.client import server_ws_url
 
-    assert _ws_url(base_url) == expected
+    assert server_ws_url(base_url) == expected
 
 
 @pytest.mark.parametrize("base_url, words", [
     ("ftp://h:1", "must start with"), ("127.0.0.1:8000", "must start with"), ("http://", "has no host"),
     ("http://h:1#frag", "fragment"), ("http://h:1/?token=a#b", "%23"),
+    # urllib's own ValueErrors, once a bare traceback from drugenv run-agent --base-url (after the model loaded)
+    ("http://[::1", "not a URL the client can connect to \\(Invalid IPv6 URL\\)"),
+    ("http://h:abc", "Port could not be cast to integer"), ("http://h:99999", "Port out of range"),
 ])
 def test_a_base_url_the_client_cannot_use_is_refused_when_the_client_is_made(base_url: str, words: str) -> None:
-    with pytest.raises(ValueError, match=words):
+    with pytest.raises(ConfigError, match=words):  # a ValueError too, as it always was
         DrugTargetEnv(base_url)
 
 
