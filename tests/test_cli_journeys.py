@@ -111,6 +111,12 @@ JOURNEYS = [
     (["run-agent", "--episodes", "0"], "--episodes 0 is out of range"),
     (["run-agent", "--model", "tiny", "--temperature", "-1"], "temperature >= 0"),
     (["run-agent", "--model", "/nope/model", "--quiet"], "model path '/nope/model' does not exist"),
+    # nested past the JSON decoder's recursion limit: a RecursionError traceback (no ValueError)
+    (["train", "rllib_configs/ppo_vector.py", "--overrides", "DEEP_JSON"], "is not valid JSON (nested too deeply)"),
+    (["train", "rllib_configs/ppo_vector.py", "--set", "run.iterations=" + "[" * 5000],
+     "--set run.iterations=...: the value is nested too deeply"),
+    (["eval", "--episodes", "1", "--agent", "random", "--extra", "submit_prob", "[" * 5000],
+     "submit_prob must be a number in [0, 1], got '[[["),
     # urllib's ValueError traceback, after the model had loaded
     (["run-agent", "--model", "/nope/model", "--base-url", "http://[::1"],
      "--base-url: base_url='http://[::1' is not a URL the client can connect to (Invalid IPv6 URL)"),
@@ -171,7 +177,8 @@ def broken_files(tmp_path_factory) -> dict[str, str]:
     (root / "gone_base" / "drugenv_checkpoint.json").write_text('{"algo": "grpo", "model": "/nonexistent/sft_model"}')
     (root / "adapter").mkdir()
     (root / "adapter" / "adapter_config.json").write_text("{bad")
-    return {"BAD_PY": str(root / "bad.py"), "RAISING_PY": str(root / "raising.py"), "CORRUPT_CHECKPOINT": str(root / "corrupt"),
+    (root / "deep.json").write_text("[" * 5000)  # nested past the JSON decoder's recursion limit
+    return {"DEEP_JSON": str(root / "deep.json"), "BAD_PY": str(root / "bad.py"), "RAISING_PY": str(root / "raising.py"), "CORRUPT_CHECKPOINT": str(root / "corrupt"),
             "LIST_CHECKPOINT": str(root / "list"), "GRPO_CHECKPOINT": str(root / "grpo"), "GRPO_RUN": str(root / "grpo_run"), "CORRUPT_ADAPTER": str(root / "adapter"),
             "GONE_BASE_CHECKPOINT": str(root / "gone_base")}
 

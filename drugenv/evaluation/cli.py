@@ -168,7 +168,7 @@ def extra_value(text: Any) -> Any:
         return text
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: a text of thousands of "[" (was a traceback)
         return text
     return value if value is None or isinstance(value, (bool, int, float)) else text
 

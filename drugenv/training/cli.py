@@ -76,10 +76,12 @@ def parse_set(items: list[str]) -> dict[str, Any]:
         key, raw = item.split("=", 1)
         try:
             value: Any = json.loads(raw)
+        except RecursionError:  # was a traceback
+            raise ConfigError(f"--set {key.strip()}=...: the value is nested too deeply") from None
         except ValueError:
             try:
                 value = ast.literal_eval(raw)
-            except (ValueError, SyntaxError):
+            except (ValueError, SyntaxError, RecursionError, MemoryError):  # the last two: nested too deeply
                 value = raw
         node = out
         parts = key.strip().split(".")

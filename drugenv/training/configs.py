@@ -212,8 +212,9 @@ def load_overrides(path: Optional[str | Path]) -> dict[str, Any]:
         raise ConfigError(f"overrides file {str(path)!r} {what}; e.g. runs/sweeps/reward_weights/best_config.json")
     try:
         data = json.loads(p.read_text())
-    except ValueError as e:
-        raise ConfigError(f"overrides file {path} is not valid JSON ({e}); it must hold one JSON object") from None
+    except (ValueError, RecursionError) as e:  # RecursionError: nested too deeply for the decoder (a traceback)
+        why = "nested too deeply" if isinstance(e, RecursionError) else str(e)
+        raise ConfigError(f"overrides file {path} is not valid JSON ({why}); it must hold one JSON object") from None
     if not isinstance(data, dict):
         raise ConfigError(f"overrides file {path} must hold a JSON object")
     return data
