@@ -353,13 +353,16 @@ def decode_vector_action(action: Any) -> Union[DrugTargetAction, dict[str, Any]]
     try:
         # integers only: never a float, a string, a 1-element array, or a bool (True played action 1)
         i = -1 if isinstance(action, (bool, np.bool_)) else operator.index(action)
-    except TypeError:
+    except Exception:  # noqa: BLE001 - TypeError, or whatever an object's own __index__ raises: not an action either way
         i = -1
     if 0 <= i < len(VECTOR_ACTIONS):
         return _DECODED[i]
     n = len(VECTOR_ACTIONS)
-    return {"action_type": UNPARSEABLE_ACTION_TYPE,
-            "reasoning": f"action {utf8_text(repr(action), 80)} is not in Discrete({n}): send an integer 0-{n - 1}"}
+    try:
+        shown = utf8_text(repr(action), 80)
+    except Exception:  # noqa: BLE001 - an object whose __repr__ raises is named by its type
+        shown = f"of type {type(action).__name__}"
+    return {"action_type": UNPARSEABLE_ACTION_TYPE, "reasoning": f"action {shown} is not in Discrete({n}): send an integer 0-{n - 1}"}
 
 
 __all__ = [

@@ -142,7 +142,18 @@ def test_vector_step_cap_truncates():
     assert info["reward_terms"]["terminal/no_report_penalty"] < 0
 
 
-@pytest.mark.parametrize("action", [-1, 34, 3.7, -0.5, float("nan"), "3", b"1", None, [1], np.array([3]), np.float64(2.0)])
+class _IndexRaises:
+    def __index__(self):
+        raise ValueError("no index here")
+
+
+class _ReprRaises:
+    def __repr__(self):
+        raise RuntimeError("no repr here")
+
+
+@pytest.mark.parametrize("action", [-1, 34, 3.7, -0.5, float("nan"), "3", b"1", None, [1], np.array([3]), np.float64(2.0),
+                                    _IndexRaises(), _ReprRaises()])  # the last two escaped as their own errors
 def test_vector_actions_outside_the_space_are_violations_not_crashes(action):
     """Only integers in [0, 34) are actions (int() read 3.7 as 3 and "3" as 3; -1 submitted a report
     under python -O); anything else is a blocked, penalised step and the episode goes on."""
