@@ -45,7 +45,7 @@ class EpisodeRequest(BaseModel):
                                    "(an agent over HTTP: the Serve agent app, e.g. serve:http://127.0.0.1:8001, or yours).")
     scenario: Optional[str] = Field(None, min_length=1, max_length=100, description="Curated scenario name, or None / 'procedural'.")
     difficulty: Optional[Difficulty] = Field(None, description="Procedural tier: easy, medium, hard, very_hard.")
-    seed: int = Field(0, ge=0, le=MAX_SEED, description="Episode seed.")
+    seed: int = Field(0, ge=0, le=MAX_SEED, strict=True, description="Episode seed.")  # as the environment server takes it: "3" and true are not 3 and 1
 
 
 class BookFull(DrugEnvError):

@@ -188,7 +188,7 @@ def test_bad_episode_requests(client, runs_root):
     # Checked before an episode starts (they were accepted, 201, and failed in the episode's view)
     r = client.post("/api/episodes", json={"agent": "heuristic", "scenario": "no_such_scenario"})
     assert r.status_code == 400 and "no_such_scenario" in r.json()["detail"]
-    for body in ({"seed": -1}, {"difficulty": "brutal"}, {"agent": ""}):
+    for body in ({"seed": -1}, {"seed": "3"}, {"seed": True}, {"seed": 1.5}, {"difficulty": "brutal"}, {"agent": ""}):
         assert client.post("/api/episodes", json=body).status_code == 422, body
     for agent, why in (("serve:ftp://x", "http(s) address"), ("serve:", "http(s) address"),
                        ("serve:http://[::1", "is not an agent's address")):  # a 201, then UnsupportedProtocol / InvalidURL in the episode
