@@ -238,6 +238,15 @@ def test_python_m_entry_points_report_mistakes_as_the_cli_does(module, argv, mes
     assert last.startswith(f"python -m {module}: error: ") and message in last, run.stderr
 
 
+def test_the_sft_demo_answers_help_without_training():
+    """``python -m drugenv.llm.sft --help`` took no arguments at all: it built the tiny model and started its
+    300-step demo."""
+    pytest.importorskip("torch")
+    run = subprocess.run([sys.executable, "-m", "drugenv.llm.sft", "--help"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert run.returncode == 0 and "--steps INT" in run.stdout and "--suite STR" in run.stdout, run.stderr[-2000:]
+
+
 def test_cuda_asked_for_where_there_is_none_is_one_line():
     torch = pytest.importorskip("torch")
     if torch.cuda.is_available():

@@ -245,3 +245,19 @@ def test_the_grpo_page_names_every_metric_and_metrics_jsonl_column():
     keys |= {*M.HELDOUT_EPISODE_MEANS, *M.CURVE_COLUMNS, *M.HELDOUT_CURVE_COLUMNS}
     missing = sorted(k for k in keys if f"`{k}`" not in page)
     assert missing == []
+
+
+@pytest.mark.parametrize("spec", ["drugenv.simulator.environment:DrugTargetEnvironment",
+                                  "drugenv.gym_envs.vector_env:DrugEnvVector", "drugenv.gym_envs.text_env:DrugEnvText"])
+def test_the_environments_docstring_examples_run_as_doctests(spec):
+    """The environments' docstrings are their spec (cartpole's habit), and their ``>>>`` examples are doctests: the
+    gym envs' once ended in a Markdown fence, which doctest read as part of the expected output and failed."""
+    import doctest
+    import importlib
+
+    module_name, name = spec.split(":")
+    module = importlib.import_module(module_name)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    for test in doctest.DocTestFinder(recurse=False).find(getattr(module, name), name, globs=dict(vars(module))):  # as testmod
+        runner.run(test)
+    assert runner.summarize(verbose=False) == (0, runner.tries) and runner.tries >= 3

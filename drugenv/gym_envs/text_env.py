@@ -61,17 +61,15 @@ class DrugEnvText(DrugEnvBase):
 
     ## Arguments
     As ``DrugEnvVector`` (see ``drugenv.gym_envs.base``): ``suite``, ``scenario``, ``difficulty``,
-    ``curriculum``, ``reward_config``, ``sim_params``; ``reset(options=...)`` may override
+    ``curriculum``, ``reward_config``, ``sim_params``, ``seal``; ``reset(options=...)`` may override
     ``suite``, ``scenario``, ``difficulty`` and ``episode_seed``.
 
-    ```python
     >>> import gymnasium as gym
     >>> import drugenv.gym_envs
     >>> env = gym.make("DrugEnv/Text-v0", scenario="egfr_nsclc_viable")
     >>> obs, info = env.reset(seed=123)
     >>> obs.splitlines()[0]
     'Target: EGFR | Indication: non-small cell lung cancer (NSCLC), East-Asian adenocarcinoma cohort (oncology / solid tumour)'
-    ```
 
     ## Version History
     * v0: initial version.

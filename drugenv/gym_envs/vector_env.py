@@ -315,17 +315,15 @@ class DrugEnvVector(DrugEnvBase):
     ## Arguments
     Constructor config dict (RLlib's ``env_config``) or keyword arguments; see
     ``drugenv.gym_envs.base`` for the table: ``suite``, ``scenario``, ``difficulty``,
-    ``curriculum``, ``reward_config``, ``sim_params``. ``reset(options=...)`` may override
+    ``curriculum``, ``reward_config``, ``sim_params``, ``seal``. ``reset(options=...)`` may override
     ``suite``, ``scenario``, ``difficulty`` and ``episode_seed`` for one episode.
 
-    ```python
     >>> import gymnasium as gym
     >>> import drugenv.gym_envs
     >>> env = gym.make("DrugEnv/Vector-v0", scenario="egfr_nsclc_viable")
     >>> obs, info = env.reset(seed=123)
     >>> obs.shape, env.action_space
     ((59,), Discrete(34))
-    ```
 
     ## Version History
     * v0: initial version.

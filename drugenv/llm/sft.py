@@ -516,8 +516,10 @@ def main(steps: int = 300, episodes: int = 40, samples: int = 50, seed: int = 0,
     return res
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # the flags are main's arguments (--steps, --episodes, ...); --help lists them
+    import tyro
+
+    tyro.cli(main)
 
 
 __all__ = [
