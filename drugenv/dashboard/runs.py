@@ -94,7 +94,8 @@ def finite_number(value: Any) -> Optional[float]:
 
 
 def _reference_numbers(refs: dict[str, dict[str, Any]], problems: list[str]) -> dict[str, dict[str, float]]:
-    """The reference lines' metrics that are numbers; any other value (a damaged report) is left out and named."""
+    """The reference lines' metrics that are finite numbers. A value of another kind (a damaged report) is left
+    out and named; null, NaN and infinities (a metric of no episode) are left out as nothing to draw."""
     out: dict[str, dict[str, float]] = {}
     for agent, table in refs.items():
         out[agent] = {}
@@ -102,7 +103,7 @@ def _reference_numbers(refs: dict[str, dict[str, Any]], problems: list[str]) -> 
             number = finite_number(value)
             if number is not None:
                 out[agent][key] = number
-            elif value is not None:
+            elif value is not None and not isinstance(value, float):
                 problems.append(f"evidence/before_after_metrics.json: {agent}'s {str(key)[:60]!r} is not a finite number; "
                                 "left off its reference line.")
     return out
