@@ -29,6 +29,7 @@ as a service").
 # No ``from __future__ import annotations``: FastAPI must resolve the endpoint types at import.
 import asyncio
 import collections
+import math
 import threading
 import uuid
 from pathlib import Path
@@ -107,14 +108,31 @@ def resolve_agent(args: AgentServiceArgs) -> tuple[str, Optional[str], int, Opti
     return model, adapter, int(args.max_new_tokens or max_new_tokens), (max_prompt_tokens if meta else None)
 
 
+def non_finite_at(value: Any, path: str = "observation") -> Optional[str]:
+    """The path of a float in ``value`` (dicts and lists, nested to any depth) that is NaN or infinite, or None. No
+    observation the environment writes holds one."""
+    stack = [(path, value)]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return where
+        if isinstance(item, dict):
+            stack.extend((f"{where}.{k}", v) for k, v in item.items())
+        elif isinstance(item, (list, tuple)):
+            stack.extend((f"{where}.{i}", v) for i, v in enumerate(item))
+    return None
+
+
 def episode_for(gene: str, indication: Optional[str], seed: int) -> int:
-    """The first procedural seed >= ``seed`` whose target / indication pair is ``gene`` / ``indication``."""
+    """The first procedural seed >= ``seed`` whose target / indication pair is ``gene`` / ``indication``. ``gene``
+    is a target record (``KRAS_G12D``) or the gene an episode names (``KRAS``: any of its records), in any case."""
     from drugenv.scenarios.procedural import pair_of
     from drugenv.scenarios.target_data import load_target_data
 
-    pairs = [p["id"] for p in load_target_data()["pairs"]]
-    want = [p for p in pairs if p.split("/")[0].upper() == gene.upper()
-            and (indication is None or p.split("/")[1].upper() == indication.upper())]
+    data = load_target_data()
+    pairs = [p["id"] for p in data["pairs"]]
+    want = [p["id"] for p in data["pairs"] if gene.upper() in (p["target"].upper(), data["targets"][p["target"]]["gene"].upper())
+            and (indication is None or p["indication"].upper() == indication.upper())]
     if not want:
         raise UnknownScenarioError(f"{gene}/{indication or '*'}", pairs, kind="gene/indication pair")
     end = min(seed + GENE_SEARCH_SEEDS, MAX_SEED + 1)  # a seed past MAX_SEED could not be replayed anywhere
@@ -194,6 +212,9 @@ class Agent:
             self.policy.prompt_ids(observation)
         except (ValueError, TypeError, OverflowError) as e:  # OverflowError: a readout of 1e400 (inf) or 400 digits
             raise ConfigError(f"no prompt can be built for this observation: {' '.join(str(e).split())[:300]}") from None
+        where = non_finite_at(observation.model_dump())
+        if where is not None:  # JSON reads 1e400 as inf; in a readout no field types, the prompt would have said "inf"
+            raise ConfigError(f"no prompt can be built for this observation: {where} is not a finite number")
 
     async def act(self, observation: ValidationObservation) -> dict[str, Any]:
         # Tokenizing runs off the event loop: on it, one large observation held up every request to this
@@ -298,12 +319,12 @@ class EpisodeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     scenario: Optional[str] = Field(None, max_length=100, description="Curated scenario name, or None / 'procedural'.")
-    gene: Optional[str] = Field(None, min_length=1, max_length=100, description="Target gene, e.g. 'EGFR' (instead of scenario).")
+    gene: Optional[str] = Field(None, min_length=1, max_length=100, description="Target gene, e.g. 'EGFR' or 'KRAS' (any of its records), or a record such as 'KRAS_G12D' (instead of scenario).")
     indication: Optional[str] = Field(None, min_length=1, max_length=100, description="Indication with gene, e.g. 'NSCLC' (None: any).")
     difficulty: Optional[str] = Field(None, description="Procedural tier: easy, medium, hard, very_hard.")
     seed: int = Field(0, ge=0, le=MAX_SEED, strict=True,  # as the environment server's reset takes it: true is not 1
                       description="Episode seed (with gene: the first seed searched).")
-    max_steps: Optional[int] = Field(None, ge=1, le=EPISODE_STEP_CAP, description=(
+    max_steps: Optional[int] = Field(None, ge=1, le=EPISODE_STEP_CAP, strict=True, description=(  # as seed: true is not 1
         f"The episode's step cap, 1-{EPISODE_STEP_CAP} (default: the environment's, {SimParams().max_steps})."))
 
     @model_validator(mode="after")

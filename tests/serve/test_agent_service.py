@@ -103,6 +103,10 @@ def test_bad_bodies_get_422_never_500_and_a_bad_observation_fails_alone(service)
         body = re.sub(r'"druggability_score":[-0-9.e]+', f'"druggability_score":{value}', screened)
         r = httpx.post(f"{service}/act", content=body, headers={"content-type": "application/json"}, timeout=60)
         assert r.status_code == 422 and "no prompt can be built" in r.text, (value[:10], r.status_code, r.text[:300])
+    # ... and in a readout no field types, where the prompt said "inf" (a 200)
+    body = screened.replace('"druggability_score":', '"extra_readout":1e400,"druggability_score":', 1)
+    r = httpx.post(f"{service}/act", content=body, headers={"content-type": "application/json"}, timeout=60)
+    assert r.status_code == 422 and "extra_readout is not a finite number" in r.text, (r.status_code, r.text[:300])
 
 
 def test_episode_plays_to_the_end_without_truth(service):

@@ -55,6 +55,10 @@ def test_episode_for_gene_and_indication():
     assert pair_of(episode_for("EGFR", None, 0)).startswith("EGFR/")
     with pytest.raises(UnknownScenarioError, match="NOPE"):
         episode_for("NOPE", None, 0)
+    # The gene an episode names asks for any of its records (KRAS was refused: the records are KRAS_G12C/D)
+    assert pair_of(episode_for("KRAS", "PDAC", 0)) in ("KRAS_G12C/PDAC", "KRAS_G12D/PDAC")
+    assert pair_of(episode_for("kras_g12d", "pdac", 0)) == "KRAS_G12D/PDAC"
+    assert pair_of(episode_for("CDK4/6", None, 0)).startswith("CDK4_6/")
     # The search stops at the largest seed: it returned 2**63 + 24 for EGFR, which every reset refuses.
     from drugenv.server.protocol import MAX_SEED
 
@@ -64,6 +68,25 @@ def test_episode_for_gene_and_indication():
     other = "TP53" if pair_of(MAX_SEED).startswith("EGFR/") else "EGFR"  # a gene the last seed does not draw
     with pytest.raises(ConfigError, match=f"no procedural seed in \\[{MAX_SEED}, {MAX_SEED + 1}\\)"):
         episode_for(other, None, MAX_SEED)
+
+
+def test_a_readout_that_is_no_finite_number_is_found_wherever_it_sits():
+    """JSON reads 1e400 as inf: in a readout no field types, /act's prompt said "inf" (a 200); now it is a 422."""
+    from serve.agent_service import EpisodeRequest, non_finite_at
+
+    from drugenv.simulator.environment import DrugTargetEnvironment
+
+    obs = DrugTargetEnvironment().reset(seed=0)
+    assert non_finite_at(obs.model_dump()) is None
+    odd = obs.model_copy(update={"latest_output": obs.latest_output.model_copy(update={"data": {"extra": [1.0, float("inf")]}})})
+    assert non_finite_at(odd.model_dump()) == "observation.latest_output.data.extra.1"
+    deep: list = [float("nan")]
+    for _ in range(5_000):
+        deep = [deep]
+    assert non_finite_at(deep, "x") == "x" + ".0" * 5_000 + ".0"
+    for cap in (True, "2", 2.0):  # read loosely as 1 and 2, where the seed was already strict
+        with pytest.raises(ValueError, match="max_steps"):
+            EpisodeRequest(max_steps=cap)
 
 
 def test_nesting_depth_is_measured_level_by_level():
