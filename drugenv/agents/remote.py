@@ -34,23 +34,31 @@ def agent_url(spec: str) -> str:
     """The http(s) address of a ``serve:URL`` spec, or ``ConfigError``: a scheme other than http(s), or an
     address httpx cannot send to (a typo'd port was its ``InvalidURL`` traceback at the first request) or
     that ``/act`` cannot be appended to (no host; a query or fragment)."""
-    import httpx
-
     url = spec[len(PREFIX):] if spec.startswith(PREFIX) else spec
     if not url.startswith(("http://", "https://")):
         raise ConfigError(f"serve:URL needs the agent's http(s) address (the Serve agent app's, or a server answering "
                           f"POST /act), e.g. serve:http://127.0.0.1:8001; got {url[:80]!r}")
-    try:
-        parsed = httpx.URL(url)
-        problem = ("it names no host" if not parsed.host else "it has a query or fragment, which /act cannot follow"
-                   if parsed.query or parsed.fragment or "?" in url or "#" in url else None)
-        if parsed.port is not None and not 0 < parsed.port < 65536:
-            problem = f"port {parsed.port} is out of range"
-    except httpx.InvalidURL as e:
-        problem = str(e)
+    problem = _address_problem(url)
     if problem:
         raise ConfigError(f"serve:URL {url[:80]!r} is not an agent's address: {problem}")
     return url.rstrip("/")
+
+
+def _address_problem(url: str) -> Optional[str]:
+    """Why ``POST {url}/act`` cannot be sent, or None."""
+    import httpx
+
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as e:
+        return str(e)
+    if not parsed.host:
+        return "it names no host"
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        return f"port {parsed.port} is out of range"
+    if "?" in url or "#" in url:  # an empty one too ("...:8011/?"), which httpx parses away
+        return "it has a query or fragment, which /act cannot follow"
+    return None
 
 
 class RemoteAgentPolicy(Policy):
