@@ -22,6 +22,8 @@ from drugenv.server.app import create_app
 from drugenv.server.serve import serve_in_thread
 from drugenv.simulator import latent
 
+from tests.simulator.test_integrity import without_the_evidence
+
 from .conftest import SCENARIOS, random_action, ws_url
 
 # Readouts that the evidence engine names like a hidden field: they carry a *noisy* public
@@ -135,6 +137,41 @@ def test_no_hidden_truth_in_any_payload(strict: bool) -> None:
     assert {"observation", "state", "error", "mcp"} <= kinds
     for i, text in enumerate(texts):
         assert_clean(text, f"payload {i}")
+
+
+def play_twin(url: str, seed: int, scenario: str) -> list[dict]:
+    """Every observation and state frame of one episode, with the evidence taken out, under a random plan
+    that reads only what both twins share (legal actions, step count)."""
+    rng, frames = random.Random(seed), []
+    with connect(ws_url(url)) as ws:
+        ws.send(json.dumps({"type": "reset", "data": {"seed": seed, "scenario": scenario}}))
+        frame = json.loads(ws.recv())
+        while True:
+            data = frame["data"]
+            frames.append({**data, "observation": without_the_evidence(data["observation"], done=data["done"])})
+            if data["done"]:
+                frames[-1].pop("reward", None)  # the terminal reward pays for the truth, as the spec's formula says
+                break
+            ws.send('{"type":"state"}')
+            frames.append(without_the_evidence(json.loads(ws.recv())["data"]))
+            ws.send(json.dumps({"type": "step", "data": random_action(rng, data["observation"])}))
+            frame = json.loads(ws.recv())
+    return frames
+
+
+def test_nothing_but_the_evidence_differs_between_twins_over_the_wire() -> None:
+    """A frame field computed from the truth leaks whatever its name: a counterfactual twin
+    (``procedural-twin``, the same world with the opposite answer) played the same way must receive the
+    same frames once the evidence (and, at the end, the terms paid for the truth) is taken out."""
+    if importlib.util.find_spec("drugenv.scenarios.procedural") is None:
+        pytest.skip("needs the procedural generator")
+    frames = 0
+    with serve_in_thread(create_app()) as url:
+        for seed in range(16):
+            original, twin = play_twin(url, seed, "procedural"), play_twin(url, seed, "procedural-twin")
+            assert original == twin, f"seed {seed}: a frame differs between twins beyond the evidence"
+            frames += len(original)
+    assert frames > 100
 
 
 def test_scan_catches_a_leak() -> None:

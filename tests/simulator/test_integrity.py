@@ -7,13 +7,14 @@ readouts it does predict the decision.
 """
 
 import ast
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import drugenv
-from drugenv.actions import ActionType as A
+from drugenv.actions import EVIDENCE_ACTIONS, ActionType as A
 from drugenv.agents.baselines import HeuristicPolicy, OraclePolicy, RandomPolicy
 from drugenv.errors import EpisodeNotFinishedError
 from drugenv.models import DrugTargetAction
@@ -140,6 +141,70 @@ def test_step_rewards_do_not_depend_on_the_hidden_truth():
                 row.append(obs.step_reward_breakdown)
             rewards.append(row)
         assert rewards[0] == rewards[1], f"seed {seed}: step rewards differ between twins"
+
+
+EVIDENCE = {a.value for a in EVIDENCE_ACTIONS}
+
+
+def without_the_evidence(payload: dict, done: bool = False) -> dict:
+    """A payload (observation, state or info, as JSON) with the evidence taken out: the dossier, the latest
+    evidence output's status, summary and readouts, the history's summaries of evidence actions. At the end, also what the spec's terminal reward
+    pays for knowing the truth: decision accuracy and key-evidence coverage, and the rewards that sum them."""
+    out = json.loads(json.dumps(payload))
+    out.pop("dossier", None)
+    latest = out.get("latest_output")
+    if latest and latest["action_type"] in EVIDENCE and latest["status"] in ("ok", "no_data"):
+        # Whether a database holds data is evidence too (ChEMBL covers tractable targets better: docs/agents.md).
+        del latest["summary"], latest["data"], latest["status"]
+    for entry in out.get("pipeline_history", []):
+        if entry["action_type"] in EVIDENCE and not entry["violations"][:1] == ["invalid_action"]:
+            del entry["summary"]
+    if done or out.get("done") or out.get("termination_reason") is not None:  # done: a wire frame says so beside it
+        for terms in (out.get("step_reward_breakdown"), out.get("reward_terms")):
+            for k in ("terminal/decision_accuracy", "terminal/evidence_coverage"):
+                (terms or {}).pop(k, None)
+        out.pop("reward", None)
+        out.pop("cumulative_reward", None)
+    return out
+
+
+def _twin_payloads(seed: int, twin: bool) -> list[dict]:
+    env = DrugTargetEnvironment()
+    obs = env.reset(seed=seed, scenario=generate_scenario(seed, twin=twin))
+    policy = RandomPolicy()  # reads credits and legal actions only: the same plan in both worlds while they agree
+    policy.reset(seeds=[seed])
+    rows = [obs.model_dump(mode="json"), env.state.model_dump(mode="json")]
+    while not obs.done:
+        obs = env.step(policy.act([obs])[0])
+        rows += [obs.model_dump(mode="json"), env.state.model_dump(mode="json"), env.last_info]
+    return [without_the_evidence(r) for r in rows]
+
+
+def test_nothing_but_the_evidence_differs_between_twins():
+    """What a client receives, beside the evidence, may not depend on the truth: a counterfactual twin has the
+    opposite answer in the same world, so every observation, state and info of the same play must match once
+    the readouts are taken out (and, at the end, the terms that pay for the truth). A field computed from the
+    truth (say a verdict or the true viability in ``metadata``) is caught whatever its name."""
+    checked = 0
+    for seed in procedural_train_seeds(150):
+        original, twin = _twin_payloads(seed, twin=False), _twin_payloads(seed, twin=True)
+        assert original == twin, f"seed {seed}: a payload differs between twins beyond the evidence"
+        checked += len(original)
+    assert checked > 1500
+
+
+def test_the_twin_comparison_sees_a_truth_dependent_field(monkeypatch):
+    """Control: the same comparison fails when an observation carries a value computed from the truth."""
+    real = DrugTargetEnvironment._finish_step
+
+    def leaky(self, *args, **kwargs):
+        obs = real(self, *args, **kwargs)
+        obs.metadata["p"] = round(self._latent.profile.true_viability_score, 1)
+        return obs
+
+    monkeypatch.setattr(DrugTargetEnvironment, "_finish_step", leaky)
+    seed = procedural_train_seeds(1)[0]
+    assert _twin_payloads(seed, twin=False) != _twin_payloads(seed, twin=True)
 
 
 # ---------------------------------------------------------------------------------------- sealed mode
