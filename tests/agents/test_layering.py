@@ -3,23 +3,17 @@ and the remote adapter need no LLM code; ``llm.tiny`` builds models and does not
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import drugenv
+from tests.imports import imported_modules
 
 PKG = Path(drugenv.__file__).parent
 
 
 def _imports(path: Path) -> set[str]:
-    """Every module a file imports (top level or inside functions)."""
-    out: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            out.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            out.add(node.module)
-    return out
+    """Every module a file imports (top level or inside functions; relative imports resolved)."""
+    return imported_modules(path, PKG.parent)
 
 
 def _offenders(files, forbidden) -> list[str]:
