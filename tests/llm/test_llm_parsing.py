@@ -87,14 +87,18 @@ def test_broken_outputs_become_typed_failures(text, kind):
     assert sent["action_type"] == UNPARSEABLE_ACTION_TYPE
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.text(max_size=300))
+# derandomize: the same examples every run, so a parser bug fails every run rather than one in a few.
+JSONISH = '{}[]":,.-+eE0123456789 \n_abcdefghijklmnopqrstuvwxyz'
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.text(max_size=300) | st.text(alphabet=JSONISH, max_size=300))
 def test_parser_never_raises_on_arbitrary_text(text):
     result = parse_action(text)
     assert isinstance(result, (DrugTargetAction, ParseFailure))
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, derandomize=True)
 @given(st.recursive(st.none() | st.booleans() | st.floats(allow_nan=False) | st.text(max_size=20),
                     lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=12), c, max_size=4),
                     max_leaves=10))

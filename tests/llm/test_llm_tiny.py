@@ -82,7 +82,6 @@ def test_offline_hub_id_fails_fast(monkeypatch):
     """Offline, an uncached hub id is an OSError at once, without a single connection attempt (a network
     failure after retries raised the same OSError, so only the attempt tells them apart)."""
     import socket
-    import time
 
     attempts = []
 
@@ -96,10 +95,9 @@ def test_offline_hub_id_fails_fast(monkeypatch):
     importlib.reload(huggingface_hub.constants)
     try:
         monkeypatch.setattr(socket.socket, "connect", refuse)
-        t0 = time.monotonic()
-        with pytest.raises(OSError):
+        with pytest.raises(OSError):  # "at once": no attempt, so no retry to wait out (a hang is the suite's timeout)
             loading.load_model_and_tokenizer("drugenv-test/definitely-not-cached-model", device="cpu")
-        assert attempts == [] and time.monotonic() - t0 < 30
+        assert attempts == []
     finally:
         monkeypatch.undo()
         importlib.reload(huggingface_hub.constants)

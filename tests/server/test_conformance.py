@@ -245,19 +245,23 @@ def test_spec_example_runs_as_written(server_url: str) -> None:
 
 def test_env_threads_mode_replays_exactly_and_one_slow_session_blocks_no_other() -> None:
     """--env-threads N steps environments in a pool of N threads: frames equal the in-process replay, and
-    while one session's step sleeps, another session is served."""
+    while one session's step is held, another session is served (no clock: the held step waits for the other
+    session's reply, so a server that made it wait would answer it only after the hold gave up, 30 s on)."""
     import threading
-    import time
 
     from drugenv.server.app import create_app
     from drugenv.server.serve import serve_in_thread
     from drugenv.simulator.environment import DrugTargetEnvironment
 
+    entered, release, hold_over = threading.Event(), threading.Event(), threading.Event()
+
     class SlowOnRequest(DrugTargetEnvironment):
         def step(self, action, **kwargs):
             reasoning = action.get("reasoning") if isinstance(action, dict) else getattr(action, "reasoning", None)
             if reasoning == "slow":
-                time.sleep(3.0)  # a fast step that waited for it takes >= 2.8 s; one that did not has 2 s to spare
+                entered.set()
+                release.wait(timeout=30)
+                hold_over.set()
             return super().step(action, **kwargs)
 
     with serve_in_thread(create_app(env_factory=SlowOnRequest, env_threads=2)) as url:
@@ -269,10 +273,10 @@ def test_env_threads_mode_replays_exactly_and_one_slow_session_blocks_no_other()
         fast.reset(seed=2, scenario="egfr_nsclc_viable")
         t = threading.Thread(target=slow.step, args=({"action_type": "literature_search", "reasoning": "slow"},))
         t.start()
-        time.sleep(0.2)
-        t0 = time.monotonic()
+        assert entered.wait(timeout=30), "the slow step never reached the environment"
         fast.step({"action_type": "literature_search"})
-        assert time.monotonic() - t0 < 2.0, "the other session waited for the slow step"
+        assert not hold_over.is_set(), "the other session waited for the slow step"
+        release.set()
         t.join()
         slow.close()
         fast.close()
