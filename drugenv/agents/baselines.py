@@ -67,6 +67,12 @@ def _random_action(action_type: ActionType, parameters: dict[str, Any]) -> DrugT
 
 _WORD = 0xFFFFFFFF
 
+FOLLOW_UP_BELOW = 0.4
+"""A gate whose pass probability is below this is failing: the heuristic's follow-up rule (``follow_ups``),
+and what the LLM prompt's evidence table marks ``FAIL`` (``llm.prompts``)."""
+STOP_LOGIT = 4.0
+"""The protocol policies stop investigating once ``|log-odds of P(go)|`` reaches this (the prompt's ``decisive``)."""
+
 
 class RandomPolicy(Policy):
     """Uniform over affordable actions with random valid parameters; submits with probability
@@ -138,7 +144,7 @@ class ProtocolPolicy(Policy):
 
     name = "protocol"
     protocol: tuple[tuple[ActionType, dict], ...] = ()
-    stop_logit: float = 4.0
+    stop_logit: float = STOP_LOGIT
     min_steps: int = 4
 
     def act(self, observations: Sequence[ValidationObservation]) -> list[DrugTargetAction]:
@@ -188,7 +194,7 @@ class HeuristicPolicy(ProtocolPolicy):
         """When exactly one gate fails, it gets its second, independent readout: one assay can
         mislead (IC50 misses differentiation and immune mechanisms; expression is not dependency)."""
         b = assess(obs.dossier)
-        failing = [g for g, p in b.pass_prob.items() if p < 0.4]
+        failing = [g for g, p in b.pass_prob.items() if p < FOLLOW_UP_BELOW]
         second = {"translation": (A.IN_VIVO_MODEL, {"model": "PDX"}),
                   "linkage": (A.DIFFERENTIAL_EXPRESSION, {"comparison": "altered_vs_unaltered"}),
                   "tractability": (A.DRUGGABILITY_SCREEN, {"modality": "antibody"})}

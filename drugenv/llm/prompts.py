@@ -24,6 +24,7 @@ from functools import lru_cache
 from typing import Any, Callable, Optional, Sequence
 
 from drugenv.actions import ACTION_TABLE, ActionType
+from drugenv.agents.baselines import FOLLOW_UP_BELOW, STOP_LOGIT
 from drugenv.agents.belief import Belief
 from drugenv.agents.findings_fold import FindingsFold
 from drugenv.errors import ConfigError
@@ -307,11 +308,11 @@ the gate uses). ``chronos_score`` of unaltered cell lines is not shown (the gate
 
 READOUT_NAMES: dict[str, str] = {k: n for _, pairs in GATE_READOUTS for k, n in pairs}
 _ALL_READINGS = frozenset({"druggability_score", "best_pocket_score"})
-FAIL_BELOW = 0.4
+FAIL_BELOW = FOLLOW_UP_BELOW
 """A hard gate whose pass probability is below this is marked ``FAIL`` (the heuristic's follow-up rule)."""
 PASS_FROM = 0.6
 """... and from this one up ``pass``; in between ``?``."""
-DECISIVE_LOGIT = 4.0
+DECISIVE_LOGIT = STOP_LOGIT
 """``decisive`` is shown when |log-odds of P(go)| reaches this (the heuristic's stopping threshold)."""
 
 
