@@ -28,8 +28,8 @@ Everything else (rule engine, evidence generator, prompts, vector env, docs) rea
 | 20 | request_expert_review       | 1    | expert          | literature   | any evidence                                  |
 | 21 | submit_validation_report    | 0    | -               | -            | -  (terminal; needs final_decision+confidence)|
 
-(The spec's table counts 21 actions including the terminal one; ``flag_red_flag`` and
-``request_expert_review`` share its "Meta" row, so the list above has 22 ids.)
+(The spec's table lists the same 22 actions in fewer rows: ``flag_red_flag`` and
+``request_expert_review``, for one, share its "Meta" row.)
 
 A soft prerequisite that is unmet does not block the action; it costs a rule-violation penalty
 and lowers the episode's reasoning-coherence score.

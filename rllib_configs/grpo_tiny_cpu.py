@@ -6,9 +6,9 @@ How to run::
     drugenv train rllib_configs/grpo_tiny_cpu.py --set run.iterations=4 --set training.group_size=2
     drugenv eval --agent checkpoint:runs/grpo_tiny_cpu/checkpoint_final --suite procedural-test
 
-Results to expect (2 CPU cores): ~15-17 min for ``drugenv train`` (SFT ~5-6 min, 56 GRPO iterations
-of ~6-9 s, ~15-24 s with RLlib's held-out evaluation every 8, final evaluations ~2 min; the committed
-seed 0, 1 and 2 runs took 990, 927 and 876 s). What it reaches
+Results to expect (2 CPU cores): ~14 min for ``drugenv train`` (SFT ~5 min, 56 GRPO iterations
+of ~6-8 s, ~14-22 s with RLlib's held-out evaluation every 8, final evaluations ~2 min; the committed
+seed 0, 1 and 2 runs took 814, 858 and 835 s, ``_timing.train_seconds`` in their records). What it reaches
 depends on the seed, and on the host CPU: the README's "What the main job measures" (seed 0) and
 "Seeds" (seeds 0, 1, 2; a paragraph of "What the main job measures") tables are generated from the committed runs, ``docs/results/grpo_tiny_cpu*.json``,
 on 300 held-out procedural-test episodes (greedy, step cap 12) with the heuristic on the same

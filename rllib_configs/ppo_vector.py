@@ -7,7 +7,8 @@ How to run::
     python -m drugenv.training.ppo --config rllib_configs/ppo_vector --iterations 60   # same, without the CLI
     drugenv eval --agent checkpoint:runs/ppo_vector/checkpoint_final --suite procedural-test --episodes 200
 
-Results to expect (2 idle CPU cores): ~1.2 s per iteration (1000 env steps), 150 iterations in ~3 min.
+Results to expect (2 idle CPU cores): ~1.0 s per iteration (1000 env steps; the committed run's 150 took
+149 s, its curve's ``time_s``), ~3 min with the held-out evaluations.
 The held-out curve (procedural-test, 200 episodes), the heuristic on the same episodes and the paired
 check on 500 other test episodes are the tables of ``docs/ppo_and_sweeps.md``, generated from the
 committed runs (``docs/results/ppo_vector*.json``). Deterministic for a seed.

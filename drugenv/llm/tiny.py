@@ -15,7 +15,7 @@ How to run::
 
     python -c "from drugenv.llm.tiny import cached_tiny_model; print(cached_tiny_model())"
 
-Results to expect: a 0.6M-parameter L2 H128 model with the BPE tokenizer builds and saves in ~1 s
+Results to expect: a 0.7M-parameter L2 H128 model with the BPE tokenizer builds and saves in ~1 s
 (directory ~2.5 MB); the Qwen-vocab version builds in ~3-5 s (~90 MB) after a one-off ``pip download``.
 """
 
@@ -460,7 +460,7 @@ def build_tiny_model(
         save_dir: output directory (created). Loadable with ``AutoModelForCausalLM.from_pretrained``.
         layers: decoder layers.
         hidden: hidden size; intermediate size is ``4*hidden``; head dim 32 by default.
-        tokenizer: ``"bpe"`` (fast, ~1k vocab) or ``"qwen"`` (exact Qwen2.5, 151,936 embedding rows).
+        tokenizer: ``"bpe"`` (fast, ~1.6k vocab) or ``"qwen"`` (exact Qwen2.5, 151,936 embedding rows).
         seed: torch seed for the weights and the BPE corpus.
         heads: attention heads (default ``max(1, hidden // 32)``).
         kv_heads: key/value heads for GQA (default ``heads // 2`` when even, else ``heads``).
