@@ -109,13 +109,21 @@ def _reference_numbers(refs: dict[str, dict[str, Any]], problems: list[str]) -> 
     return out
 
 
-def _iterations_total(run_cfg: dict[str, Any], problems: list[str]) -> Optional[int]:
-    """settings.json's ``run.iterations``, where it is a count of iterations."""
+def _iterations_total(settings: dict[str, Any], run_cfg: dict[str, Any], problems: list[str]) -> Optional[int]:
+    """The iteration the run ends at: settings.json's ``run.iterations``, where it is a count of iterations,
+    after the iteration a ``--resume`` run started from (``resumed_at_iteration``: it counts the iterations
+    after its checkpoint, so a run resumed at 30 for 8 more ends at 38, not "30 / 8")."""
     total = run_cfg.get("iterations")
-    if total is None or (isinstance(total, int) and not isinstance(total, bool) and 0 < total < MAX_ITERATION):
-        return total
-    problems.append(f"settings.json: run.iterations is {str(total)[:40]!r}, not a count of iterations; ignored.")
-    return None
+    if total is None:
+        return None
+    if not (isinstance(total, int) and not isinstance(total, bool) and 0 < total < MAX_ITERATION):
+        problems.append(f"settings.json: run.iterations is {str(total)[:40]!r}, not a count of iterations; ignored.")
+        return None
+    start = settings.get("resumed_at_iteration", 0)
+    if not (isinstance(start, int) and not isinstance(start, bool) and 0 <= start < MAX_ITERATION):
+        problems.append(f"settings.json: resumed_at_iteration is {str(start)[:40]!r}, not an iteration; ignored.")
+        start = 0
+    return start + total
 
 
 def read_json(path: Path, problems: list[str], root: Path) -> Optional[Any]:
@@ -233,13 +241,23 @@ def _mtime(path: Path) -> Optional[float]:
         return None
 
 
+def _ctime(path: Path) -> Optional[float]:
+    try:
+        return path.stat().st_ctime
+    except OSError:
+        return None
+
+
 def _times(path: Path) -> tuple[Optional[float], Optional[float]]:
-    """(start, last write): settings.json is written first, so its time is the start when it exists."""
+    """(start, last write): settings.json is written first, so its time is the start when it exists. Else
+    (a sweep) the earliest time an entry was made here: not its modification time, which a copy keeps (a
+    sweep's copied base model once dated the sweep from when the model was first built)."""
     files = [path, *path.iterdir(), *((path / "evidence").iterdir() if (path / "evidence").is_dir() else ())]
     stamps = [t for t in map(_mtime, files) if t is not None]
     if not stamps:
         return None, None
-    return _mtime(path / "settings.json") or min(stamps), max(stamps)
+    made = [t for t in map(_ctime, files[1:]) if t is not None]
+    return _mtime(path / "settings.json") or min(made or stamps), max(stamps)
 
 
 def _status(finished: bool, updated: Optional[float], stale_after: float, done_note: str) -> tuple[str, str]:
@@ -292,7 +310,7 @@ def load_run(root: Path, path: Path, *, stale_after: float, with_references: boo
     end = time.time() if status == "running" else updated
     return RunDetail(
         id=path.relative_to(root).as_posix(), kind=kind, status=status, status_reason=reason,
-        iteration=curve[-1]["iteration"] if curve else None, iterations_total=_iterations_total(run_cfg, problems),
+        iteration=curve[-1]["iteration"] if curve else None, iterations_total=_iterations_total(settings or {}, run_cfg, problems),
         elapsed_s=round(end - first, 1) if first and end else None, updated_at=updated,
         config=summary_config(settings or {}),
         problems=problems, settings=settings, curve=curve, checkpoints=checkpoints(path, curve, report),

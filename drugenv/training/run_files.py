@@ -2,7 +2,7 @@
 
 | file                               | written                       | holds                                             |
 |------------------------------------|-------------------------------|---------------------------------------------------|
-| ``settings.json``                  | first, before training        | ``{"algo": ..., "code": ..., **settings}``: everything the run used, and which source ran it (``drugenv.provenance.describe``) |
+| ``settings.json``                  | first, before training        | ``{"algo": ..., "code": ..., **settings}``: everything the run used, and which source ran it (``drugenv.provenance.describe``); a ``--resume`` run adds ``resumed_from``, ``resumed_at_iteration`` and ``resumed_run`` (the settings of the run that wrote the checkpoint) |
 | ``metrics.jsonl``                  | one line per iteration        | the curve: training metrics, ``heldout/*`` when evaluated |
 | ``evidence/training_curve.png``    | at the end                    | the curve, drawn                                   |
 | ``summary.json``                   | at the end                    | final held-out metrics, the heuristic on the same episodes, the checkpoint |
@@ -43,6 +43,7 @@ class RunFiles:
         self.use_wandb = wandb
         self.storage = storage
         self._wandb_run: Any = None
+        self._settings: Optional[dict[str, Any]] = None  # settings.json as start() wrote it
 
     def sync(self) -> None:
         """Mirror the folder to the run's storage, if it has one (files changed since the last call); a copy
@@ -52,12 +53,22 @@ class RunFiles:
 
     def start(self, algo: str, settings: Mapping[str, Any], *, resumed_from: Optional[str | Path] = None) -> None:
         """``settings.json`` (with the source digest, the git commit and the checkpoint a ``--resume`` run
-        continues, ``resumed_from``); a fresh run also starts a fresh ``metrics.jsonl``."""
+        continues, ``resumed_from``); a fresh run also starts a fresh ``metrics.jsonl``.
+
+        A resumed run keeps, as ``resumed_run``, the ``settings.json`` of the run folder its checkpoint lies in:
+        what trained the checkpoint (its SFT warm start, its first iterations), which this run's own settings
+        do not describe, and which a resume into the same folder would otherwise overwrite."""
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "evidence").mkdir(exist_ok=True)
         record = {"algo": algo, "code": provenance.describe(), **settings}
         if resumed_from is not None:
-            record["resumed_from"] = str(Path(resumed_from).resolve())
+            checkpoint = Path(resumed_from).resolve()
+            record["resumed_from"] = str(checkpoint)
+            try:
+                record["resumed_run"] = json.loads((checkpoint.parent / SETTINGS).read_text())
+            except (OSError, ValueError):  # a checkpoint copied out of its run folder: nothing to keep
+                pass
+        self._settings = record
         write_text_atomic(self.out / SETTINGS, json.dumps(record, indent=2, default=str))
         if resumed_from is None:
             (self.out / METRICS).unlink(missing_ok=True)
@@ -100,7 +111,11 @@ class RunFiles:
 
     def resume_after(self, iteration: int) -> None:
         """Keep only the rows up to ``iteration`` (the checkpoint a run resumes from): resumed from an
-        earlier checkpoint than its last, a run would log the iterations after it a second time."""
+        earlier checkpoint than its last, a run would log the iterations after it a second time. And say in
+        ``settings.json`` where the run starts (``resumed_at_iteration``): its ``run.iterations`` count after it."""
+        if self._settings is not None:
+            self._settings["resumed_at_iteration"] = int(iteration)
+            write_text_atomic(self.out / SETTINGS, json.dumps(self._settings, indent=2, default=str))
         rows = [r for r in self.history() if not isinstance(r.get("iteration"), int) or r["iteration"] <= iteration]
         write_text_atomic(self.out / METRICS, "".join(results_json(r) + "\n" for r in rows))
 

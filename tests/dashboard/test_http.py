@@ -327,6 +327,31 @@ def test_a_settings_value_of_the_wrong_kind_is_a_problem_line_not_a_500(client, 
     assert any("run.iterations" in p for p in r.json()["problems"]), r.text
 
 
+def test_a_resumed_run_counts_its_iterations_after_its_checkpoint(client, runs_root):
+    """``--resume`` with ``run.iterations=2`` from iteration 4 ends at 6: the page said "4 / 2"."""
+    run = make_grpo_run(runs_root, "resumed", finished=False)
+    settings = json.loads((run / "settings.json").read_text())
+    settings["run"]["iterations"], settings["resumed_at_iteration"] = 2, 4
+    (run / "settings.json").write_text(json.dumps(settings))
+    assert client.get("/api/runs/resumed").json()["iterations_total"] == 6
+    settings["resumed_at_iteration"] = "four"
+    (run / "settings.json").write_text(json.dumps(settings))
+    r = client.get("/api/runs/resumed").json()
+    assert r["iterations_total"] == 2 and any("resumed_at_iteration" in p for p in r["problems"])
+
+
+def test_a_sweeps_elapsed_time_is_not_dated_by_a_copied_model(client, runs_root):
+    """A sweep folder has no settings.json: its start was its oldest modification time, which a base model
+    copied in with its times kept put a 6-minute sweep at 20 minutes."""
+    out = make_sweep(runs_root)
+    (out / "base_model").mkdir()
+    (out / "base_model" / "config.json").write_text("{}")
+    a_day_ago = time.time() - 86_400
+    os.utime(out / "base_model", (a_day_ago, a_day_ago))
+    (row,) = client.get("/api/runs").json()["runs"]
+    assert row["id"] == "sweeps/reward_weights" and row["elapsed_s"] < 3_600
+
+
 def test_a_report_value_that_is_no_number_is_left_off_the_reference_lines(client, runs_root):
     run = make_grpo_run(runs_root, "damaged")
     path = run / "evidence" / "before_after_metrics.json"

@@ -39,14 +39,37 @@ def test_run_files_rewrites_are_atomic(tmp_path):
     files.start("ppo", {"seed": 1})
     for i in (1, 2, 3):
         files.log({"iteration": i})
-    before = {p: (tmp_path / p).stat().st_ino for p in ("settings.json", "metrics.jsonl")}
+    settings_inode = (tmp_path / "settings.json").stat().st_ino
     files.start("ppo", {"seed": 1}, resumed_from=tmp_path)
-    files.resume_after(2)
+    assert (tmp_path / "settings.json").stat().st_ino != settings_inode
+    metrics_inode = (tmp_path / "metrics.jsonl").stat().st_ino
+    files.resume_after(2)  # (rewrites settings.json once more: a freed inode number may come back, so not compared)
     assert [r["iteration"] for r in files.history()] == [1, 2]
-    assert all((tmp_path / p).stat().st_ino != ino for p, ino in before.items())
+    assert (tmp_path / "metrics.jsonl").stat().st_ino != metrics_inode
     summary = files.finish({"decision_utility": 0.5})
     assert json.loads(summary.read_text())["final"] == {"decision_utility": 0.5}
     assert sorted(os.listdir(tmp_path)) == ["evidence", "metrics.jsonl", "settings.json", "summary.json"]
+
+
+def test_a_resumed_run_keeps_the_settings_that_trained_its_checkpoint(tmp_path):
+    """An in-place ``--resume`` rewrote settings.json with the resume command's settings: a run warm-started
+    with 60 SFT steps then said 700 (the config's default), and its first iterations were gone from it."""
+    first = RunFiles(tmp_path)
+    first.start("grpo", {"sft": {"steps": 60}, "run": {"iterations": 3}})
+    for i in (1, 2, 3):
+        first.log({"iteration": i})
+    (tmp_path / "checkpoint_final").mkdir()
+    again = RunFiles(tmp_path)
+    again.start("grpo", {"sft": {"steps": 700}, "run": {"iterations": 1}}, resumed_from=tmp_path / "checkpoint_final")
+    again.resume_after(3)
+    s = json.loads((tmp_path / "settings.json").read_text())
+    assert s["run"] == {"iterations": 1} and s["resumed_at_iteration"] == 3
+    assert s["resumed_from"] == str((tmp_path / "checkpoint_final").resolve())
+    assert s["resumed_run"]["sft"] == {"steps": 60} and s["resumed_run"]["run"] == {"iterations": 3}
+    assert "resumed_run" not in s["resumed_run"]  # the first run was fresh
+    elsewhere = RunFiles(tmp_path / "continued")  # into a new folder: the same lineage
+    elsewhere.start("grpo", {"run": {"iterations": 2}}, resumed_from=tmp_path / "checkpoint_final")
+    assert json.loads((tmp_path / "continued" / "settings.json").read_text())["resumed_run"]["resumed_run"]["sft"] == {"steps": 60}
 
 
 def test_with_wandb_the_settings_and_every_row_go_to_an_offline_wandb_run(tmp_path, monkeypatch):
