@@ -101,6 +101,21 @@ def _report_missing_extra(prog: str, error: ModuleNotFoundError, extra: Optional
     return 2
 
 
+def quiet_library_progress_bars() -> None:
+    """``--no-progress`` for the libraries too: transformers' "Loading weights" and "Writing model shards" bars
+    and the hub's read ``HF_HUB_DISABLE_PROGRESS_BARS`` when imported, here and in the Ray workers a local
+    Ray started afterwards (they inherit the environment); one already imported is told directly."""
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    if "huggingface_hub" in sys.modules:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+
+
 def check_output_path(path: str | Path, flag: str, *, directory: bool = False) -> None:
     """Refuse an output path that cannot be written (``ConfigError``), before the work that fills it:
     a file where a directory is wanted or the reverse, or a file in the way of the folders to create."""

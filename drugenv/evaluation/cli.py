@@ -178,6 +178,10 @@ def eval_main(args: EvalArgs) -> dict:
     from drugenv.simulator.environment import configured_seal
 
     seal = configured_seal(args.seal, unsealed="play public episodes")
+    if not args.progress:  # a model's own loading bars too (--agent hf, checkpoint:)
+        from drugenv.cli import quiet_library_progress_bars
+
+        quiet_library_progress_bars()
     extra = {k: extra_value(v) for k, v in args.extra.items()}
     # Your own agent (MODULE:NAME) too: the command line runs its user's code, as `python my_agent.py` would.
     policy = make_policy(args.agent, model=args.model, adapter=args.adapter, seed=args.seed, allow_import=True, **extra)

@@ -597,6 +597,10 @@ def train_main(args: TrainArgs) -> dict[str, Any]:
 
         storage = RunStorage.open(args.storage, out.resolve().name)
         print(f"run folder {out} mirrored to {shown(storage.uri)}")
+    if not args.progress:
+        from drugenv.cli import quiet_library_progress_bars
+
+        quiet_library_progress_bars()
     started = _start_ray(args.num_cpus)
     try:
         if started == RAY_STARTED_LOCAL:  # a cluster's autoscaler may yet add the nodes the run asks for

@@ -1,6 +1,7 @@
 import hashlib
 import importlib
 import json
+import os
 
 import pytest
 
@@ -123,3 +124,21 @@ def test_qwen_vocab_tiny_model(tmp_path, qwen_tokenizer):
 def test_build_tokenizer_rejects_unknown_kind():
     with pytest.raises(ValueError, match="'bpe' or 'qwen'"):
         tiny.build_tokenizer("gpt2")
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_no_progress_quiets_the_libraries_bars_too(tiny_model_dir, quiet):
+    """``drugenv train --no-progress`` still printed transformers' "Loading weights" bar for every model it
+    loaded (and "Writing model shards" for every save): ``quiet_library_progress_bars`` turns those off, in
+    this process and, through the environment, in the Ray workers started after it."""
+    import subprocess
+    import sys
+
+    script = ("from drugenv.cli import quiet_library_progress_bars\n"
+              "import transformers\n"
+              f"{'quiet_library_progress_bars()' if quiet else ''}\n"
+              f"transformers.AutoModelForCausalLM.from_pretrained({str(tiny_model_dir)!r})\n")
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_DISABLE_PROGRESS_BARS"}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert ("Loading weights" in out.stderr) is not quiet, out.stderr[-2000:]
