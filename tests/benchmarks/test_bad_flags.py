@@ -29,6 +29,9 @@ CASES = [
     ("bench_ppo.py", ["--config", "/nonexistent/ppo.py"], "not found"),
     ("bench_grpo.py", ["--iterations", "0"], "--iterations must be >= 1, got 0"),
     ("bench_agent_service.py", ["--clients", "1", "0"], "--clients must be >= 1, got 0"),
+    ("bench_agent_service.py", ["--write", "docs/server.md"], "--write needs --table"),
+    ("bench_agent_service.py", ["--table", "/nonexistent/agent_service.json"], "cannot be read as JSON"),
+    ("bench_agent_service.py", ["--table", str(ROOT / "docs/results/baselines.json")], "not a record of bench_agent_service.py"),
     ("goals.py", ["--records", "/nonexistent"], "is not a folder of benchmark records"),
 ]
 
