@@ -33,6 +33,8 @@ def no_algo_overrides(tmp_path_factory) -> str:
 
 JOURNEYS = [
     (["train", "rllib_configs/nope.py"], "not found"),
+    (["train", "rllib_configs/grpo_tiny.py"], "did you mean rllib_configs/grpo_tiny_cpu?"),
+    (["sweep", "tune_sweeps/curriculum", "--algo", "grpo_tiny"], "is no algorithm's name; expected one of ppo_vector, grpo_tiny_cpu (did you mean grpo_tiny_cpu?)"),
     (["train", "rllib_configs/grpo_tiny_cpu.py", "--set", "run.iteratons=1"], "did you mean run.iterations"),
     (["train", "rllib_configs/grpo_tiny_cpu.py", "--set", "training.lr=abc"], "training.lr='abc' has the wrong type"),
     (["train", "rllib_configs/ppo_vector.py", "--set", "model=3"], "must be a mapping"),

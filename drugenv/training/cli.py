@@ -321,6 +321,11 @@ def check_resume(module: Any, resume: Optional[str], settings: Mapping[str, Any]
     p = resolve_checkpoint_dir(require_existing(resume, "--resume checkpoint"))
     if module.ALGO == "grpo":
         if not (p / CHECKPOINT_META).is_file():
+            from drugenv.training.ppo import is_ppo_checkpoint
+
+            if is_ppo_checkpoint(p) and (p / "algorithm_state.pkl").is_file():  # as the PPO branch says of GRPO's
+                raise ConfigError(f"--resume {resume} is a PPO checkpoint; resume it with its own config, e.g. "
+                                  "drugenv train rllib_configs/ppo_vector.py --resume ...")
             raise ConfigError(f"--resume {resume} is not a GRPO checkpoint (no {CHECKPOINT_META} in it); "
                               "pass a checkpoint_* directory of an earlier run, e.g. runs/grpo_tiny_cpu/checkpoint_final")
         from drugenv.llm.checkpoint import read_checkpoint_meta

@@ -163,16 +163,26 @@ _REPO_ROOT = Path(__file__).resolve().parents[2]
 
 def import_file(path: str | Path, *, namespace: str, required: Sequence[str], example: str) -> ModuleType:
     """Import a config-like Python file by path (``.py`` optional; relative paths also tried from the
-    repository root) and check it defines ``required``; ``example`` names a file to copy from."""
+    repository root, and a bare name in ``example``'s folder: ``grpo_tiny_cpu`` is
+    ``rllib_configs/grpo_tiny_cpu.py``, as ``drugenv sweep --algo`` names it) and check it defines
+    ``required``; ``example`` names a file to copy from."""
     p = Path(path)
     if p.suffix != ".py":
         if p.is_file() or (_REPO_ROOT / p).is_file():  # "README.md not found (looked for README.py)" misled
             raise ConfigError(f"{str(path)!r} is not a Python config file (a .py file); e.g. {example}")
         p = p.with_suffix(".py")
-    if not p.is_file() and (_REPO_ROOT / p).is_file():
-        p = _REPO_ROOT / p
-    if not p.is_file():
-        raise ConfigError(f"{str(path)!r} not found (looked for {p}); e.g. {example}")
+    folder = Path(example).parent  # where such files live: rllib_configs/, tune_sweeps/
+    candidates = [p, _REPO_ROOT / p, *((folder / p, _REPO_ROOT / folder / p) if len(p.parts) == 1 else ())]
+    found = next((c for c in candidates if c.is_file()), None)
+    if found is None:
+        import difflib
+
+        known = sorted({f.stem for d in (folder, _REPO_ROOT / folder) if d.is_dir() for f in d.glob("*.py")
+                        if not f.name.startswith("_")})
+        close = difflib.get_close_matches(p.stem, known, n=1, cutoff=0.6)
+        hint = f"did you mean {(folder / close[0]).as_posix()}?" if close else f"e.g. {example}"
+        raise ConfigError(f"{str(path)!r} not found (looked for {p}); {hint}")
+    p = found
     name = f"drugenv_{namespace}_{p.stem}"
     spec = importlib.util.spec_from_file_location(name, p.resolve())
     assert spec is not None and spec.loader is not None

@@ -77,7 +77,13 @@ def load_sweep(path: str | Path) -> ModuleType:
 
 def algo_config_path(algo: str) -> Path:
     if algo not in ALGO_CONFIGS:
-        raise ConfigError(f"--algo {algo!r} is not supported by sweeps yet; expected one of {', '.join(ALGO_CONFIGS)}")
+        import difflib
+
+        if (_REPO_ROOT / "rllib_configs" / f"{algo}.py").is_file():
+            raise ConfigError(f"--algo {algo!r} is not supported by sweeps yet; expected one of {', '.join(ALGO_CONFIGS)}")
+        close = difflib.get_close_matches(algo, list(ALGO_CONFIGS), n=1, cutoff=0.6)
+        raise ConfigError(f"--algo {algo!r} is no algorithm's name; expected one of {', '.join(ALGO_CONFIGS)}"
+                          + (f" (did you mean {close[0]}?)" if close else ""))
     return config_file(ALGO_CONFIGS[algo])
 
 

@@ -46,6 +46,19 @@ def test_overrides_file_names_the_algo(tmp_path):
         check_args(TrainArgs(config=PPO, overrides=str(best)))
 
 
+def test_a_config_is_found_by_its_bare_name_and_a_typo_gets_a_suggestion(tmp_path, monkeypatch):
+    """``drugenv train grpo_tiny_cpu`` said "not found (looked for grpo_tiny_cpu.py)", where ``drugenv sweep
+    --algo`` takes that very name; a near miss suggested ppo_vector, whatever it was near."""
+    from drugenv.training.configs import load_rllib_config
+
+    monkeypatch.chdir(tmp_path)  # not the repository: the names are found from it all the same
+    assert Path(load_rllib_config("grpo_tiny_cpu").__file__) == Path(GRPO)
+    with pytest.raises(ConfigError, match=r"did you mean rllib_configs/grpo_tiny_cpu\?"):
+        load_rllib_config("rllib_configs/grpo_tiny")
+    with pytest.raises(ConfigError, match=r"not found \(looked for zzz.py\); e.g. rllib_configs/ppo_vector"):
+        load_rllib_config("zzz")
+
+
 def test_resume_is_checked_first(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         check_args(TrainArgs(config=GRPO, resume=str(tmp_path / "nope")))
@@ -80,6 +93,12 @@ def test_resume_keeps_the_checkpoints_adapter_and_algo(tmp_path):
     for path in (ckpt, tmp_path):
         with pytest.raises(ConfigError, match="is a GRPO checkpoint; resume it with its own config"):
             check_args(TrainArgs(config=PPO, resume=str(path)))
+    ppo = tmp_path / "ppo_run" / "checkpoint_final"  # the layout train_ppo writes (ppo.module_path reads it)
+    (ppo / "learner_group").mkdir(parents=True)
+    (ppo / "algorithm_state.pkl").write_bytes(b"")
+    for path in (ppo, ppo.parent):  # the same answer the other way round (it said "no drugenv_checkpoint.json")
+        with pytest.raises(ConfigError, match="is a PPO checkpoint; resume it with its own config"):
+            check_args(TrainArgs(config=GRPO, resume=str(path)))
 
 
 def test_rllib_knobs_a_config_leaves_out_get_a_type_check():

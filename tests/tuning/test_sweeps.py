@@ -53,6 +53,9 @@ def test_sweep_files_and_budget_flags():
         assert sweep.METRIC.startswith("heldout/") and sweep.MODE in ("min", "max") and sweep.search_space()
     with pytest.raises(ConfigError, match="not found"):
         load_sweep("tune_sweeps/nope")
+    assert load_sweep("curriculum").NAME == load_sweep(REPO / "tune_sweeps" / "curriculum").NAME  # a bare name, as --algo
+    with pytest.raises(ConfigError, match=r"did you mean tune_sweeps/reward_weights\?"):
+        load_sweep("reward_weight")
     args = SweepArgs(sweep="tune_sweeps/curriculum", iterations=3, eval_episodes=10, train_batch_size=400)
     assert budget_overrides(args) == {"run": {"iterations": 3, "eval_episodes": 10},
                                       "training": {"train_batch_size_per_learner": 400, "minibatch_size": 250}}
