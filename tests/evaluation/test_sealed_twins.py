@@ -1,10 +1,10 @@
 """Sealed counterfactual twins: nothing but the evidence pairs a twin with its original.
 
 A pair holds one go world and one no_go world. An agent that can tell which two episodes form a pair needs
-to read only which of the two looks better, then give each pair one go: on the sealed suite that lifted the
-heuristic's pair accuracy from 0.75 to 0.92 (300 pairs), by the twins' shared episode id, their shared
-noise, or (once those were gone) by the one episode of the same lockstep batch with the same gene,
-indication and tier. The environment keeps the first two apart (``tests/simulator/test_integrity.py``),
+to read only which of the two looks better, then give each pair one go. On the sealed suite, before v0.4, an
+agent could pair them by the twins' shared episode id, their shared noise, or (once those were gone) by the
+one episode of the same lockstep batch with the same gene, indication and tier (an audit's scripts, not
+kept here, measured the heuristic's pair accuracy going from 0.75 to 0.92 that way on 300 pairs). The environment keeps the first two apart (``tests/simulator/test_integrity.py``),
 ``evaluate`` the third (``sealed_order``).
 """
 
