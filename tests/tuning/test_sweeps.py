@@ -29,7 +29,9 @@ def test_sweep_writes_table_plot_and_best_config(local_ray, tmp_path, name, tiny
         assert len(list(csv.DictReader(f))) == 4
     md = (out / "results.md").read_text()
     assert md.startswith(f"sorted by {sweep.METRIC}\n")
-    assert "| decision_accuracy | brier |" in md and md.count("\n| ") == 4 + 1  # the header and a row a trial
+    header = next(line for line in md.splitlines() if line.startswith("| trial_id |"))
+    assert {"decision_accuracy", "brier", sweep.METRIC.removeprefix("heldout/")} <= {c.strip() for c in header.strip("|").split("|")}
+    assert md.count("\n| ") == 4 + 1  # the header and a row a trial
     assert (out / "metric_vs_params.png").read_bytes()[:4] == b"\x89PNG"
     best = json.loads((out / "best_config.json").read_text())
     assert best["algo"] == "ppo_vector" and flatten(best["env_config"])
