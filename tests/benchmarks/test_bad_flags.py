@@ -33,6 +33,9 @@ CASES = [
     ("bench_agent_service.py", ["--table", "/nonexistent/agent_service.json"], "cannot be read as JSON"),
     ("bench_agent_service.py", ["--table", str(ROOT / "docs/results/baselines.json")], "not a record of bench_agent_service.py"),
     ("goals.py", ["--records", "/nonexistent"], "is not a folder of benchmark records"),
+    ("real_size_cpu.py", ["--sample-s", "0"], "--sample-s must be > 0"),
+    ("real_size_cpu.py", ["--write", "docs/gpu.md"], "--write needs --table"),
+    ("real_size_cpu.py", ["--table", str(ROOT / "docs/results/baselines.json")], "not a record of real_size_cpu.py"),
 ]
 
 

@@ -1,6 +1,7 @@
 """`drugenv train` at real size on CPU: the exact Qwen2.5-0.5B architecture, random weights, one iteration.
 
-Opt-in (minutes on 2 cores, ~12 GB RAM: 8.8 GB in the driver and 3.2 in the env runner, measured; ~1 GB cache): ``DRUGENV_REAL_SIZE=1 pytest -m slow tests/training/test_train_random_qwen.py``
+Opt-in (minutes on 2 cores, ~12 GB RAM: 8.0 GB in the driver and 3.3 in the env runner,
+``docs/results/real_size_cpu/qwen25_05b.json``; ~1 GB cache): ``DRUGENV_REAL_SIZE=1 pytest -m slow tests/training/test_train_random_qwen.py``
 (docs/gpu.md). The default run and ``scripts/test.sh`` skip it.
 """
 
