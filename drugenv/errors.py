@@ -2,7 +2,7 @@
 
     DrugEnvError
      ├── UnknownScenarioError      a name that does not exist: a scenario, suite, agent or gene/indication pair
-     ├── EnvNotResetError          step()/state before reset()
+     ├── EnvNotResetError          step(), outcome() or oracle_view() before reset() (state is then empty)
      ├── EpisodeNotFinishedError   outcome() while the episode is still running
      ├── DependencyNotInstalled    an optional extra (torch, ray, fastapi, ...) is missing
      ├── SourceMismatchError       a worker process imported other DrugEnv source than its driver
@@ -39,13 +39,14 @@ class UnknownScenarioError(DrugEnvError, KeyError):
 
 
 class EnvNotResetError(DrugEnvError, RuntimeError):
-    """Raised when the environment is used before ``reset()``."""
+    """Raised when the environment is used before ``reset()``; ``call`` names what was called."""
 
-    def __init__(self) -> None:
-        super().__init__("call reset() before step() or state")
+    def __init__(self, call: str = "step()") -> None:
+        self.call = call
+        super().__init__(f"call reset() before {call}")
 
     def __reduce__(self) -> tuple:
-        return type(self), ()
+        return type(self), (self.call,)
 
 
 class EpisodeNotFinishedError(DrugEnvError, RuntimeError):
@@ -101,5 +102,22 @@ class ConfigError(DrugEnvError, ValueError):
     """Raised when configuration values clash or are out of range."""
 
 
+def whole_number(value: object, name: str, *, at_least: int = 1) -> int:
+    """``value`` as a count: a Python or numpy integer (not a bool) of at least ``at_least``, else a
+    ``ConfigError`` naming ``name`` (a batch size of -1 played no episode and reported NaN, 2.5 was a bare
+    TypeError, 0 a ZeroDivisionError)."""
+    import operator
+
+    try:
+        if isinstance(value, bool) or type(value).__name__ == "bool_":
+            raise TypeError
+        number = operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise ConfigError(f"{name} must be a whole number >= {at_least}, got {value!r:.60} ({type(value).__name__})") from None
+    if number < at_least:
+        raise ConfigError(f"{name} must be a whole number >= {at_least}, got {number}")
+    return number
+
+
 __all__ = ["ConfigError", "DependencyNotInstalled", "DrugEnvError", "EnvNotResetError", "EpisodeNotFinishedError",
-           "RemoteAgentError", "SourceMismatchError", "UnknownScenarioError"]
+           "RemoteAgentError", "SourceMismatchError", "UnknownScenarioError", "whole_number"]

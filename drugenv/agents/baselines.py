@@ -11,7 +11,7 @@ import numpy as np
 from drugenv.actions import ACTION_TABLE, EVIDENCE_ACTIONS, ActionType, EvidenceDimension
 from drugenv.agents.base import Policy
 from drugenv.agents.belief import Assessment, assess
-from drugenv.errors import ConfigError
+from drugenv.errors import ConfigError, whole_number
 from drugenv.models import DrugTargetAction, ValidationObservation, _canonical_parameters, trusted
 
 A = ActionType
@@ -89,8 +89,12 @@ class RandomPolicy(Policy):
         self._rngs: list[np.random.Generator] = [np.random.default_rng(seed)]
 
     def reset(self, batch_size: int = 1, seeds: Optional[Sequence[int]] = None) -> None:
+        batch_size = whole_number(batch_size, "batch_size")  # 0 was a ZeroDivisionError at the next act
         seeds = list(seeds) if seeds is not None else list(range(batch_size))
-        self._rngs = [self.episode_rng(s) for s in seeds]
+        if len(seeds) != batch_size:
+            raise ConfigError(f"reset got {len(seeds)} seeds for a batch of {batch_size}: one a slot")
+        # whole numbers >= 0 of any size: a twin's policy seed runs past 64 bits (episodes.policy_seed)
+        self._rngs = [self.episode_rng(whole_number(s, "an episode's seed", at_least=0)) for s in seeds]
 
     def episode_rng(self, episode_seed: int) -> np.random.Generator:
         """The generator of one episode: a function of the episode's seed and the policy's ``seed``.
@@ -281,7 +285,10 @@ class OraclePolicy(Policy):
     def act(self, observations: Sequence[ValidationObservation]) -> list[DrugTargetAction]:
         out = []
         for i, obs in enumerate(observations):
-            plan = self._plans[i]
+            plan = self._plans[i] if i < len(self._plans) else []
+            if not plan:  # an IndexError before: the episode loops brief it after each reset, a hand-made loop may not
+                raise ConfigError(f"the oracle has no truth for slot {i}: call drugenv.agents.base.brief(policy, {i}, env) "
+                                  "after each reset (the episode loops do)")
             out.append(plan[min(obs.step_count, len(plan) - 1)])
         return out
 

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Optional, Sequence
 
 from drugenv.agents.base import Policy
-from drugenv.errors import ConfigError, RemoteAgentError
+from drugenv.errors import ConfigError, RemoteAgentError, whole_number
 from drugenv.models import ValidationObservation
 
 PREFIX = "serve:"
@@ -34,6 +34,8 @@ def agent_url(spec: str) -> str:
     """The http(s) address of a ``serve:URL`` spec, or ``ConfigError``: a scheme other than http(s), or an
     address httpx cannot send to (a typo'd port was its ``InvalidURL`` traceback at the first request) or
     that ``/act`` cannot be appended to (no host; a query or fragment)."""
+    if not isinstance(spec, str):  # None was an AttributeError ('startswith')
+        raise ConfigError(f"serve:URL needs the agent's address as text, got {type(spec).__name__}")
     url = spec[len(PREFIX):] if spec.startswith(PREFIX) else spec
     if not url.startswith(("http://", "https://")):
         raise ConfigError(f"serve:URL needs the agent's http(s) address (the Serve agent app's, or a server answering "
@@ -73,7 +75,11 @@ class RemoteAgentPolicy(Policy):
     name = "serve"
 
     def __init__(self, url: str, timeout: float = 120.0, max_concurrency: int = 8):
-        self.url, self.timeout, self.max_concurrency = agent_url(url), timeout, max_concurrency
+        # Checked here, not at the first act mid-episode (httpx's and the thread pool's own errors, then)
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < float("inf"):
+            raise ConfigError(f"timeout must be a number of seconds > 0, got {timeout!r:.40}")
+        self.url, self.timeout = agent_url(url), float(timeout)
+        self.max_concurrency = whole_number(max_concurrency, "max_concurrency")
 
     def act(self, observations: Sequence[ValidationObservation]) -> list[Optional[dict[str, Any]]]:
         import httpx

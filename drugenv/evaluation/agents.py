@@ -189,6 +189,8 @@ def make_policy(spec: str, *, model: Optional[str] = None, adapter: Optional[str
     """
     from drugenv.agents.baselines import BASELINES
 
+    if not isinstance(spec, str):  # None and 5 were AttributeErrors ('startswith')
+        raise ConfigError(f"an agent is named by a string (e.g. 'heuristic', 'checkpoint:PATH'), got {spec!r:.40}")
     if spec in BASELINES:
         cls = BASELINES[spec]
         try:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 
 from drugenv.agents.base import Policy, brief
-from drugenv.errors import ConfigError
+from drugenv.errors import ConfigError, whole_number
 from drugenv.models import DrugTargetAction, ValidationObservation
 from drugenv.scenarios import TWIN_SCENARIO
 from drugenv.simulator.reward import terminal_reward
@@ -141,6 +141,9 @@ def play_episodes(
         on_episode_end: called with each ``PlayedEpisode`` once its batch has finished, in order.
         progress: show a tqdm bar (``desc``) over episodes.
     """
+    batch_size = whole_number(batch_size, "batch_size")  # -1 played nothing, 0 was range()'s ValueError
+    if max_steps is not None:
+        max_steps = whole_number(max_steps, "max_steps")
     specs = [EpisodeSpec(*e) for e in episodes]
     make_env = env_factory or _default_env
     envs: list[Any] = []

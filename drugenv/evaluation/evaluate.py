@@ -17,11 +17,11 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from drugenv.agents.base import Policy
-from drugenv.errors import ConfigError
+from drugenv.errors import ConfigError, whole_number
 from drugenv.evaluation.episodes import EnvFactory, EpisodeLike, PlayedEpisode, StepEvent, play_episodes
 from drugenv.evaluation.metrics import EpisodeRecord, summarize
 from drugenv.scenarios import TWIN_SCENARIO, suite_episodes
-from drugenv.simulator.environment import DrugTargetEnvironment
+from drugenv.simulator.environment import DrugTargetEnvironment, seal_key
 from drugenv.simulator.params import RewardConfig, SimParams
 
 
@@ -80,7 +80,7 @@ def sealed_order(episodes: Sequence[tuple[str, int]], secret: str) -> list[tuple
     """
     if not any(scenario == TWIN_SCENARIO for scenario, _ in episodes):
         return list(episodes)
-    digest = hashlib.blake2b(b"drugenv suite order", key=secret.encode("utf-8")[:64], digest_size=16).digest()
+    digest = hashlib.blake2b(b"drugenv suite order", key=seal_key(secret), digest_size=16).digest()
     rng = np.random.default_rng(int.from_bytes(digest, "big"))
     originals = [ep for ep in episodes if ep[0] != TWIN_SCENARIO]
     twins = [ep for ep in episodes if ep[0] == TWIN_SCENARIO]
@@ -107,10 +107,14 @@ def evaluate(
     names, and observations carry no seed, so an agent cannot look its episodes' truth up; a suite of
     counterfactual twins is played in ``sealed_order``, its twins apart from their originals.
     """
-    eps = suite_episodes(suite, episodes, seed)
+    if isinstance(policy, type) or not callable(getattr(policy, "act", None)):
+        raise ConfigError(f"policy must be a Policy instance (with act and reset), got {policy!r:.60}")
+    whole_number(batch_size, "batch_size")
+    eps = suite_episodes(suite, whole_number(episodes, "episodes"), seed)
     if seal is not None:
         eps = sealed_order(eps, seal)
-    sim = SimParams(max_steps=max_steps) if max_steps else None
+    # None: the environment's own cap; 0 was taken as None, -1 was pydantic's error about SimParams
+    sim = SimParams(max_steps=whole_number(max_steps, "max_steps")) if max_steps is not None else None
     records = run_episodes(policy, eps, reward_config=reward_config, sim_params=sim, batch_size=batch_size,
                            progress=progress, desc=f"eval {policy.name} on {suite}", seal=seal)
     return summarize(records), records

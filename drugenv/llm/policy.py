@@ -63,6 +63,10 @@ class SamplingConfig:
                 f"max_new_tokens={self.max_new_tokens!r}): need finite numbers, temperature >= 0, 0 < top_p <= 1, "
                 "whole numbers top_k >= 0 and max_new_tokens >= 1."
             )
+        if self.seed is not None:  # an episode seed's rule: 1.5 sampled as seed 1, 2**70 overflowed torch.manual_seed
+            from drugenv.simulator.seeding import validated_seed
+
+            validated_seed(self.seed, "SamplingConfig.seed")
 
 
 @dataclass

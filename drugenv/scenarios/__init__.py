@@ -20,11 +20,12 @@ from typing import Optional
 
 import numpy as np
 
-from drugenv.errors import ConfigError, UnknownScenarioError
+from drugenv.errors import ConfigError, UnknownScenarioError, whole_number
 from drugenv.scenarios.base import Scenario
 from drugenv.scenarios.curated import CURATED_NAMES, curated_scenarios
 from drugenv.scenarios.procedural import generate_scenario
 from drugenv.simulator.params import DIFFICULTIES, SimParams
+from drugenv.simulator.seeding import validated_seed
 
 SUITES: tuple[str, ...] = ("curated", "procedural-train", "procedural-test", "procedural-test-twins")
 HELDOUT_SUITES: tuple[str, ...] = ("procedural-test", "procedural-test-twins")
@@ -66,6 +67,7 @@ def make_scenario(
     if the caller has built one (see ``generate_scenario``); only procedural scenarios draw from it.
     """
     if isinstance(scenario, Scenario):
+        check_difficulty(difficulty)  # ignored for a ready scenario, but a typo is a typo
         return scenario
     # generate_scenario is imported at the top: an import statement here cost ~0.6 us a reset.
     if scenario is None or scenario == "procedural":
@@ -85,7 +87,19 @@ def suite_episodes(suite: str, episodes: int, seed: int = 0) -> list[tuple[str, 
     ``procedural-test-twins`` gives adjacent pairs ``("procedural", s)``, ``("procedural-twin", s)``
     over the test seeds ``procedural_test_seeds(ceil(episodes / 2), start=seed)`` (a twin of a test
     seed is a test scenario): ``episodes // 2`` pairs, and an odd ``episodes`` ends with one unpaired original.
+
+    ``episodes`` is a whole number >= 0 and ``seed`` an episode seed (``validated_seed``) whose suite's last
+    seed is one too: anything else is a ``ConfigError`` here, where the curated suite returned [] for -3
+    episodes and seeds 1.5, 2.5, 3.5 for a seed of 1.5, and failed at a reset far from the mistake.
     """
+    episodes = whole_number(episodes, "episodes", at_least=0)
+    seed = validated_seed(seed)
+    if suite not in SUITES:
+        raise UnknownScenarioError(suite, SUITES, kind="suite")
+    from drugenv.scenarios.procedural import TEST_SEED_OFFSET
+
+    last = seed + max(episodes, 1) - 1 + (TEST_SEED_OFFSET if suite.startswith("procedural-test") else 0)
+    validated_seed(last, name=f"the suite's last seed (seed {seed} + {episodes} episodes)")
     if suite == "curated":
         return [(CURATED_NAMES[i % len(CURATED_NAMES)], seed + i) for i in range(episodes)]
     from drugenv.scenarios.procedural import procedural_test_seeds, procedural_train_seeds

@@ -63,6 +63,10 @@ class CurriculumSpec:
     def __post_init__(self) -> None:
         # Types first: a dataclass checks none, and a wrong one surfaced episodes later (a window of
         # 2.5 never promoted; a NaN weight failed in numpy at the first reset; "10" was a TypeError).
+        # A list is the tuple it lists (the message said "a list" and then refused one).
+        for name in ("tiers", "weights"):
+            if isinstance(getattr(self, name), list):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
         for name in ("schedule_episodes", "window"):
             value = getattr(self, name)
             if not _is_int(value):
@@ -80,9 +84,10 @@ class CurriculumSpec:
         bad = [t for t in self.tiers if t not in DIFFICULTIES]
         if not self.tiers or bad:
             raise ConfigError(f"curriculum tiers {self.tiers!r} must be a non-empty subset of {DIFFICULTIES}")
-        if self.weights is not None and (len(self.weights) != len(self.tiers) or min(self.weights) < 0 or sum(self.weights) <= 0):
+        if self.weights is not None and (len(self.weights) != len(self.tiers) or min(self.weights) < 0
+                                         or not 0 < sum(float(w) for w in self.weights) < float("inf")):
             raise ConfigError(f"curriculum weights {self.weights!r} need one non-negative weight per tier {self.tiers!r}, "
-                              "with a positive sum")
+                              "with a positive, finite sum (three weights of 1e308 sum to inf: numpy refused them at the first reset)")
         if self.schedule_episodes < 1 or self.window < 1 or not 0 <= self.promote_threshold <= 1 or not 0 <= self.review_prob <= 1:
             raise ConfigError("curriculum needs schedule_episodes >= 1, window >= 1, promote_threshold and review_prob in [0, 1]; "
                               f"got {self!r}")

@@ -75,7 +75,7 @@ from drugenv.simulator.gates import (
 )
 from drugenv.simulator.latent import VITAL_TISSUES, DataQualityState, MisleadingSignal, TargetProfile
 from drugenv.simulator.params import DIFFICULTIES, SimParams
-from drugenv.simulator.seeding import child_entropy, seeded_generator, spawned_child, uniform
+from drugenv.simulator.seeding import child_entropy, seeded_generator, spawned_child, uniform, validated_seed
 
 TEST_SEED_OFFSET = 1_000_000
 """Seeds below this are train seeds; seeds from it on are test seeds."""
@@ -213,11 +213,9 @@ def procedural_test_seeds(n: int, start: int = 0) -> list[int]:
 
 
 def split_of(seed: int) -> Literal["train", "test"]:
-    """Which split a seed belongs to."""
-    if isinstance(seed, (bool, np.bool_)):  # True would be seed 1 (and a scenario id "proc-True-...")
-        raise ConfigError(f"procedural seeds are integers >= 0; got {seed!r} (a bool).")
-    if seed < 0:
-        raise ConfigError(f"procedural seeds are >= 0; got {seed}.")
+    """Which split a seed belongs to (a seed is ``validated_seed``'s: 1.5 was "train", 2**64 a world no
+    episode could reset to, "3" a TypeError)."""
+    seed = validated_seed(seed, "procedural seed")  # True would be seed 1 (and a scenario id "proc-True-...")
     return "train" if seed < TEST_SEED_OFFSET else "test"
 
 
@@ -720,7 +718,7 @@ def _draw_pair_and_tier(rng: np.random.Generator) -> tuple[dict, str]:
 
 def pair_of(seed: int) -> str:
     """The pair id (e.g. ``"EGFR/NSCLC"``) a seed draws; the same for its twin and every tier."""
-    return _draw_pair_and_tier(seeded_generator(seed))[0]["id"]
+    return _draw_pair_and_tier(seeded_generator(validated_seed(seed, "procedural seed")))[0]["id"]
 
 
 def generate_scenario(seed: int, difficulty: str | None = None, *, twin: bool = False,
@@ -739,7 +737,13 @@ def generate_scenario(seed: int, difficulty: str | None = None, *, twin: bool = 
     if difficulty is not None and difficulty not in DIFFICULTIES:
         raise ConfigError(f"difficulty={difficulty!r} is not one of {DIFFICULTIES} (or None to draw one).")
     split_of(seed)  # validates the seed
+    if type(twin) is not bool:  # "yes" was a twin, as any truthy value
+        raise ConfigError(f"twin must be True or False, got {twin!r:.40}")
+    if params is not None and not isinstance(params, SimParams):  # a dict was an AttributeError far inside
+        raise ConfigError(f"params must be a SimParams (SimParams(**fields)), got {type(params).__name__}")
     params = params or SimParams()
+    if rng is not None and not isinstance(rng, np.random.Generator):
+        raise ConfigError(f"rng must be np.random.default_rng({seed}) or None, got {type(rng).__name__}")
     if rng is None:
         rng = seeded_generator(seed)
     else:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import operator
 import os
 import uuid
 from typing import Any, Mapping, Optional, TypeVar, Union
@@ -32,7 +31,7 @@ from drugenv.simulator import rules, transitions
 from drugenv.simulator.episode import CreditState, EpisodeBook, EpisodeOutcome
 from drugenv.simulator.latent import FullLatentState, OracleView
 from drugenv.simulator.params import RewardConfig, SimParams
-from drugenv.simulator.seeding import seeded_generator
+from drugenv.simulator.seeding import MAX_SEED, seeded_generator, validated_seed  # (both were defined here)
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -49,34 +48,14 @@ def config_model(value: Any, cls: type[M], name: str) -> M:
         try:
             return cls(**dict(value))
         except ValidationError as e:
-            raise ConfigError(f"{name}: " + "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())) from None
+            raise ConfigError(f"{name}: " + "; ".join(
+                (f"{'.'.join(map(str, x['loc']))}: " if x["loc"] else "") + x["msg"].removeprefix("Value error, ")
+                for x in e.errors())) from None
     raise ConfigError(f"{name} must be a {cls.__name__} or a dict of its fields, got {type(value).__name__}")
 
 
-MAX_SEED = 2**63 - 1
-"""The largest episode seed, everywhere: a signed 64-bit integer, what the server's protocol and its
-clients in other languages carry. The core refuses above it too, so every episode played in process
-replays over the server."""
-
 MAX_EPISODE_ID_CHARS = 255
 """The longest episode id, everywhere: the server's ``ResetRequest`` and the core's ``reset`` read this one limit."""
-
-
-def validated_seed(seed: Any, name: str = "seed") -> int:
-    """``seed`` as the int an episode is seeded with: a Python or numpy integer in ``[0, MAX_SEED]``.
-    Anything else is a ``ConfigError`` naming it (``int()`` took 1.9 as 1, ``True`` as 1 and ``"7"`` as
-    7, so a wrong column in a dataset of episodes played other episodes than it listed, without a word)."""
-    if isinstance(seed, (bool, np.bool_)):
-        raise ConfigError(f"{name} must be an integer >= 0, got {seed!r} (a bool)")
-    try:
-        value = operator.index(seed)
-    except TypeError:
-        raise ConfigError(f"{name} must be an integer >= 0, got {seed!r:.60} ({type(seed).__name__})") from None
-    if value < 0:
-        raise ConfigError(f"{name} must be an integer >= 0, got {value}")
-    if value > MAX_SEED:
-        raise ConfigError(f"{name} must be at most 2**63 - 1 (the server's range), got {value:.3e}")
-    return value
 
 
 SEALED_WORLDS = 2**62
@@ -84,6 +63,14 @@ SEALED_WORLDS = 2**62
 SEALED_TRAIN_WORLDS_START = TEST_SEED_OFFSET + SEALED_WORLDS
 """Sealed train seeds map into ``[SEALED_TRAIN_WORLDS_START, + SEALED_WORLDS)``, sealed test seeds into
 ``[TEST_SEED_OFFSET, + SEALED_WORLDS)``: two ranges apart from each other and from every train seed."""
+
+
+def seal_key(secret: str) -> bytes:
+    """The BLAKE2b key a secret seals with: its UTF-8 bytes, or a 64-byte hash of them when they are longer than
+    the 64 bytes a BLAKE2b key holds (they were cut to their first 64, so two secrets alike that far sealed the
+    very same worlds and noise). Every secret of up to 64 bytes keys as it did."""
+    raw = secret.encode("utf-8")
+    return raw if len(raw) <= 64 else hashlib.blake2b(raw, digest_size=64, person=b"drugenv seal").digest()
 
 
 def sealed_seed(seed: int, secret: str) -> int:
@@ -97,7 +84,7 @@ def sealed_seed(seed: int, secret: str) -> int:
     not a world of the train split (none that training plays), only one apart from the sealed test
     worlds, so a sealed benchmark's train and test seeds still never share a world.
     """
-    digest = hashlib.blake2b(str(int(seed)).encode(), key=secret.encode("utf-8")[:64], digest_size=8).digest()
+    digest = hashlib.blake2b(str(int(seed)).encode(), key=seal_key(secret), digest_size=8).digest()
     h = int.from_bytes(digest, "big") % SEALED_WORLDS
     return (SEALED_TRAIN_WORLDS_START if seed < TEST_SEED_OFFSET else TEST_SEED_OFFSET) + h
 
@@ -135,7 +122,7 @@ def sealed_noise_key(seed: int, secret: str, twin: bool = False) -> bytes:
     readout the twin's edit leaves alone would read byte for byte as its original's, and an agent shown
     both (``procedural-test-twins``) could pair them by that and give each pair one go.
     """
-    return hashlib.blake2b(f"{int(seed)}{' twin' if twin else ''}".encode(), key=secret.encode("utf-8")[:64], digest_size=32,
+    return hashlib.blake2b(f"{int(seed)}{' twin' if twin else ''}".encode(), key=seal_key(secret), digest_size=32,
                            person=b"drugenv noise").digest()
 
 
@@ -255,6 +242,11 @@ class DrugTargetEnvironment:
         self.sim_params = config_model(sim_params, SimParams, "sim_params")
         if seal is not None and not (isinstance(seal, str) and seal):
             raise ConfigError("seal must be a non-empty secret string (or None for an unsealed environment)")
+        if seal is not None:
+            try:
+                seal.encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate (an undecodable byte in $DRUGENV_SEAL): it failed at reset
+                raise ConfigError("seal is not text UTF-8 can encode (an undecodable byte in the secret?)") from None
         self._seal = seal
         self._latent: Optional[FullLatentState] = None
         self._book: Optional[EpisodeBook] = None
@@ -347,7 +339,8 @@ class DrugTargetEnvironment:
 
     @property
     def state(self) -> DrugTargetState:
-        """Visible bookkeeping only (never the hidden profile; no seed when sealed)."""
+        """Visible bookkeeping only (never the hidden profile; no seed when sealed). Before the first reset, an
+        empty ``DrugTargetState`` (as OpenEnv servers answer ``/state`` for a session not yet reset)."""
         if self._book is None or self._obs is None:
             return DrugTargetState()
         return trusted(
@@ -362,7 +355,7 @@ class DrugTargetEnvironment:
         """How the finished episode turned out, truth included (the documented channel for
         evaluation and SFT). Raises ``EpisodeNotFinishedError`` while the episode runs."""
         if self._latent is None or self._book is None or self._obs is None:
-            raise EnvNotResetError()
+            raise EnvNotResetError("outcome()")
         if self._termination is None:
             raise EpisodeNotFinishedError()
         report = self._report
@@ -381,7 +374,7 @@ class DrugTargetEnvironment:
         """The slice of the truth the oracle agent plans from. For ``drugenv.agents.base.brief`` only:
         any other caller would be an agent that wins without reading the evidence."""
         if self._latent is None:
-            raise EnvNotResetError()
+            raise EnvNotResetError("oracle_view()")
         p = self._latent.profile
         return OracleView(key_evidence_dimensions=p.key_evidence_dimensions, required_parameters=p.required_parameters,
                           correct_decision=p.correct_decision)

@@ -8,10 +8,14 @@ from __future__ import annotations
 import math
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Difficulty = Literal["easy", "medium", "hard", "very_hard"]
 DIFFICULTIES: tuple[str, ...] = get_args(Difficulty)
+
+
+MAX_WEIGHT = 1e6
+"""The largest reward weight or penalty: far above any a sweep tries, far below what makes a return overflow."""
 
 
 class RewardConfig(BaseModel):
@@ -37,7 +41,8 @@ class RewardConfig(BaseModel):
     prerequisite, whose prerequisite was met (1 with none): the spec's "fraction of actions whose soft
     prerequisites were satisfied" read literally counts every call without one as satisfied, so
     cheap queries would dilute a skipped prerequisite.
-    Every weight and penalty is a finite number ≥ 0 (a NaN or an infinity made every reward NaN).
+    Every weight and penalty is a finite number in [0, ``MAX_WEIGHT``] (a NaN or an infinity made every reward
+    NaN; a weight of 1e308 is finite, but the sums it enters overflowed to an infinite return).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
@@ -62,6 +67,13 @@ class RewardConfig(BaseModel):
     missing_decision_penalty: float = Field(0.5, ge=0, description="A report without final_decision or confidence (refused: "
                                               "added to the blocked action's hard_violation_penalty).")
     no_report_penalty: float = Field(1.0, ge=0, description="Episode ended (credits exhausted or step limit) with no report.")
+
+    @model_validator(mode="after")
+    def _weights_fit_a_sum(self) -> "RewardConfig":
+        big = {name: value for name, value in self if isinstance(value, float) and value > MAX_WEIGHT}
+        if big:
+            raise ValueError(f"reward weights must be at most {MAX_WEIGHT:g} (a return sums them); got {big}")
+        return self
 
 
 class SimParams(BaseModel):
@@ -106,4 +118,4 @@ class SimParams(BaseModel):
         return value
 
 
-__all__ = ["DIFFICULTIES", "Difficulty", "RewardConfig", "SimParams"]
+__all__ = ["DIFFICULTIES", "Difficulty", "MAX_WEIGHT", "RewardConfig", "SimParams"]

@@ -92,16 +92,20 @@ def parse_action(raw: Union[DrugTargetAction, Mapping[str, Any]]) -> tuple[DrugT
     """Turn a raw action into a validated one, or an ``invalid_action`` violation (never raises)."""
     if isinstance(raw, DrugTargetAction):
         return raw, None
-    if isinstance(raw, Mapping) and isinstance(raw.get("action_type"), str) and raw["action_type"] == UNPARSEABLE_ACTION_TYPE:
-        # An LLM policy's text that did not parse: its reasoning carries the parse error, which is
-        # what the model needs to read next turn (not the list of valid action names).
-        return None, RuleViolation(rule="invalid_action", severity="hard",
-                                   message=utf8_text(raw.get("reasoning") or "unparseable model output", 300))
     if not isinstance(raw, Mapping):
         return None, RuleViolation(rule="invalid_action", severity="hard",
                                    message=f"an action must be an object with action_type, got {type(raw).__name__}")
     try:
-        return DrugTargetAction.model_validate(dict(raw)), None
+        raw = dict(raw)  # a caller's Mapping: whatever its own methods raise is a violation too, not the step's crash
+    except Exception as err:  # noqa: BLE001
+        return None, RuleViolation(rule="invalid_action", severity="hard", message="invalid action: " + utf8_text(err, 300))
+    if isinstance(raw.get("action_type"), str) and raw["action_type"] == UNPARSEABLE_ACTION_TYPE:
+        # An LLM policy's text that did not parse: its reasoning carries the parse error, which is
+        # what the model needs to read next turn (not the list of valid action names).
+        return None, RuleViolation(rule="invalid_action", severity="hard",
+                                   message=utf8_text(raw.get("reasoning") or "unparseable model output", 300))
+    try:
+        return DrugTargetAction.model_validate(raw), None
     except ValidationError as err:
         return None, RuleViolation(rule="invalid_action", severity="hard",
                                    message=f"invalid action: {_describe_validation_error(err)}")

@@ -19,7 +19,35 @@ never change (``tests/simulator/test_golden.py`` pins them).
 
 from __future__ import annotations
 
+import operator
+from typing import Any
+
 import numpy as np
+
+from drugenv.errors import ConfigError
+
+MAX_SEED = 2**63 - 1
+"""The largest episode seed, everywhere: a signed 64-bit integer, what the server's protocol and its
+clients in other languages carry. The core refuses above it too, so every episode played in process
+replays over the server."""
+
+
+def validated_seed(seed: Any, name: str = "seed") -> int:
+    """``seed`` as the int an episode is seeded with: a Python or numpy integer in ``[0, MAX_SEED]``.
+    Anything else is a ``ConfigError`` naming it (``int()`` took 1.9 as 1, ``True`` as 1 and ``"7"`` as
+    7, so a wrong column in a dataset of episodes played other episodes than it listed, without a word)."""
+    if isinstance(seed, (bool, np.bool_)):
+        raise ConfigError(f"{name} must be an integer >= 0, got {seed!r} (a bool)")
+    try:
+        value = operator.index(seed)
+    except TypeError:
+        raise ConfigError(f"{name} must be an integer >= 0, got {seed!r:.60} ({type(seed).__name__})") from None
+    if value < 0:
+        raise ConfigError(f"{name} must be an integer >= 0, got {value}")
+    if value > MAX_SEED:
+        raise ConfigError(f"{name} must be at most 2**63 - 1 (the server's range), got {str(value)[:40]}")  # 9.223e+18 read as the limit itself
+    return value
+
 
 _SeedSequence, _PCG64, _Generator = np.random.SeedSequence, np.random.PCG64, np.random.Generator
 
