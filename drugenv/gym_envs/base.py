@@ -11,7 +11,7 @@ Episode selection (constructor config, overridable per episode by ``reset(option
 | scenario      | None               | a curated name or "procedural": overrides the suite's choice            |
 | difficulty    | None               | a fixed procedural tier ("easy" … "very_hard"); overrides the curriculum |
 | curriculum    | None               | a ``CurriculumSpec`` (or its kind / dict) drawing the tier per episode  |
-| episode_seed  | None               | the core environment's seed (options only; None: drawn from np_random)  |
+| episode_seed  | None               | the core environment's seed (options only; None: drawn from np_random); a procedural world's must be one of the suite's |
 | reward_config | RewardConfig()     | ``RewardConfig`` or a dict of its fields                                |
 | sim_params    | SimParams()        | ``SimParams`` or a dict of its fields                                   |
 | seal          | None               | a secret that seals the core environment (``DrugTargetEnvironment(seal=...)``): ``info["episode_seed"]`` no longer names a public world |
@@ -50,6 +50,19 @@ GYM_SUITES: tuple[str, ...] = ("procedural-train", "procedural-test", "curated")
 """The suites a gym env draws single episodes from (``procedural-test-twins`` is an evaluation suite of
 ordered pairs: ``drugenv eval --suite procedural-test-twins``)."""
 RESET_OPTION_KEYS: tuple[str, ...] = ("suite", "scenario", "difficulty", "episode_seed")
+_SUITE_SEEDS = {"procedural-train": f"procedural seeds below {TRAINING_SEEDS_END:,}, the ones training may draw",
+                "procedural-test": f"procedural seeds from {TEST_SEED_OFFSET:,}, the held-out test split"}
+
+
+def _in_suite(suite: str, seed: int) -> bool:
+    """Whether a procedural world's seed belongs to ``suite`` (the curated suite's seeds are only noise)."""
+    if suite == "procedural-train":
+        return seed < TRAINING_SEEDS_END
+    if suite == "procedural-test":
+        return seed >= TEST_SEED_OFFSET
+    return True
+
+
 _NO_OPTIONS: Mapping[str, Any] = MappingProxyType({})  # what ``reset`` without options looks keys up in
 _SEED_DRAW_HIGH = {"procedural-train": TRAINING_SEEDS_END, "procedural-test": TEST_SEED_OFFSET, "curated": TEST_SEED_OFFSET}
 """Episode indices into a suite are drawn from [0, _SEED_DRAW_HIGH[suite]): training never draws the train
@@ -134,6 +147,10 @@ class DrugEnvBase(gym.Env):
             episode_seed = suite_episodes(suite, 1, seed=k)[0][1] if (scenario == "procedural" and suite != "curated") else k
         else:
             episode_seed = validated_seed(episode_seed, "reset option episode_seed")
+            if scenario == "procedural" and not _in_suite(suite, episode_seed):
+                # A training loop passing its own seeds played held-out worlds without a word: the suite says whose
+                raise ConfigError(f"reset option episode_seed {episode_seed} is not a seed of suite {suite!r} "
+                                  f"({_SUITE_SEEDS[suite]}); pass suite='procedural-test' (or the seed's own suite) to play it")
         if scenario == "procedural" and difficulty is None and self.curriculum is not None:
             difficulty = self.curriculum.sample(rng)
         self._episode_recorded = False

@@ -578,3 +578,21 @@ def test_finding_sections_are_the_dossiers_finding_lists():
     assert sorted(map(id, d.all_findings())) == sorted(id(f) for name in FINDING_SECTIONS for f in getattr(d, name))
     assert sum(1 for name in FINDING_SECTIONS if getattr(d, name)) >= 3
 
+
+
+def test_an_explicit_episode_seed_must_belong_to_the_suite():
+    """``episode_seed`` from a training loop's own list played a held-out world in a procedural-train env without a
+    word (``info['episode_seed']`` 2000000): the suite now says whose seeds it plays."""
+    from drugenv.errors import ConfigError
+    from drugenv.scenarios.procedural import TEST_SEED_OFFSET, TRAINING_SEEDS_END
+
+    env = DrugEnvVector(suite="procedural-train")
+    assert env.reset(seed=0, options={"episode_seed": TRAINING_SEEDS_END - 1})[1]["episode_seed"] == TRAINING_SEEDS_END - 1
+    for seed in (TRAINING_SEEDS_END, 2_000_000):
+        with pytest.raises(ConfigError, match=f"episode_seed {seed} is not a seed of suite 'procedural-train'"):
+            env.reset(seed=0, options={"episode_seed": seed})
+    assert env.reset(seed=0, options={"suite": "procedural-test", "episode_seed": 2_000_000})[1]["episode_seed"] == 2_000_000
+    with pytest.raises(ConfigError, match="not a seed of suite 'procedural-test'"):
+        env.reset(seed=0, options={"suite": "procedural-test", "episode_seed": TEST_SEED_OFFSET - 1})
+    curated = DrugEnvVector(suite="curated")  # a curated scenario's seed only keys its noise
+    assert curated.reset(seed=0, options={"episode_seed": 2_000_000})[1]["episode_seed"] == 2_000_000
