@@ -180,3 +180,36 @@ def test_whole_number():
     for bad in (True, 2.0, "3", None):
         with pytest.raises(ConfigError, match="n must be a whole number >= 1"):
             whole_number(bad, "n")
+
+
+def test_metrics_refuse_arguments_that_made_a_perfect_score_or_reversed_bounds():
+    from drugenv.evaluation.bootstrap import paired_bootstrap
+    from drugenv.evaluation.metrics import expected_calibration_error
+
+    for bins in (0, -3):  # 0.0 read as perfect calibration
+        with pytest.raises(ConfigError, match="bins must be a whole number >= 1"):
+            expected_calibration_error([0.9, 0.6], [1, 0], bins=bins)
+    with pytest.raises(ConfigError, match="confidences must be numbers in \\[0, 1\\]"):
+        expected_calibration_error([float("nan"), 0.6], [1, 0])
+    with pytest.raises(ConfigError, match="one outcome per confidence"):
+        expected_calibration_error([0.9, 0.6], [1])
+    _, records = evaluate(RandomPolicy(), "curated", 4, progress=False)
+    for kwargs, message in (({"level": 1.5}, "level must be a number in \\(0, 1\\)"),
+                            ({"level": -0.1}, "level must be a number in \\(0, 1\\)"),  # reversed the bounds
+                            ({"n_boot": 0}, "n_boot must be a whole number >= 1"),
+                            ({"seed": -1}, "seed must be a whole number >= 0")):
+        with pytest.raises(ConfigError, match=message):
+            paired_bootstrap(records, records, min_episodes=1, **kwargs)
+
+
+def test_prompt_helpers_refuse_a_level_or_budget_that_is_no_count():
+    pytest.importorskip("torch")
+    from drugenv.llm.prompts import DETAIL_LEVELS, build_messages, render_observation
+
+    obs = DrugTargetEnvironment().reset(seed=1)
+    for level in (len(DETAIL_LEVELS), -1, 1.5):  # an IndexError, the last level, a TypeError
+        with pytest.raises(ConfigError, match="level must be a whole number from 0"):
+            render_observation(obs, level)
+    for budget in (float("nan"), "100", None):
+        with pytest.raises(ConfigError, match="max_prompt_tokens must be a whole number >= 1"):
+            build_messages(obs, max_prompt_tokens=budget)

@@ -32,6 +32,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from drugenv.errors import ConfigError, whole_number
+
 from drugenv.evaluation.metrics import (
     BRIER,
     DECISION_ACCURACY,
@@ -67,6 +69,9 @@ def paired_bootstrap(records: Sequence[EpisodeRecord], reference: Sequence[Episo
     ``reference`` with its interval. ``records[i]`` and ``reference[i]`` must be the same episode.
     Fewer than ``min_episodes`` episodes: the means and the difference, with None intervals (the
     simulation of ``interval_coverage`` alone asks for intervals below ``MIN_INTERVAL_EPISODES``)."""
+    n_boot, seed = whole_number(n_boot, "n_boot"), whole_number(seed, "seed", at_least=0)
+    if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:  # -0.1 reversed the bounds
+        raise ConfigError(f"level must be a number in (0, 1), e.g. 0.95; got {level!r:.40}")
     if len(records) != len(reference) or not records:
         raise ValueError(f"paired_bootstrap needs two equal, non-empty lists ({len(records)} vs {len(reference)})")
     for a, b in zip(records, reference):

@@ -40,6 +40,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from drugenv.errors import ConfigError, whole_number
 from drugenv.scenarios import TWIN_SCENARIO
 
 DECISION_ACCURACY = "decision_accuracy"
@@ -106,10 +107,15 @@ class EpisodeRecord:
 def expected_calibration_error(confidences: Sequence[float], correct: Sequence[bool], bins: int = 10) -> float:
     """ECE = Σ_b (n_b / n)·|acc_b − conf_b| over equal-width confidence bins; NaN without a single
     confidence (an agent that never reports is not calibrated, and 0.0 ranked it best)."""
+    bins = whole_number(bins, "bins")  # 0 bins or fewer returned 0.0, which reads as perfect calibration
     c = np.asarray(confidences, dtype=float)
     y = np.asarray(correct, dtype=float)
+    if len(c) != len(y):
+        raise ConfigError(f"expected_calibration_error needs one outcome per confidence ({len(c)} vs {len(y)})")
     if len(c) == 0:
         return float("nan")
+    if not np.all((c >= 0) & (c <= 1)):  # NaN too: it fell in no bin and the ECE read 0.0
+        raise ConfigError("confidences must be numbers in [0, 1] (a NaN or one outside fell in no bin)")
     idx = np.minimum((c * bins).astype(int), bins - 1)
     ece = 0.0
     for b in range(bins):

@@ -27,7 +27,7 @@ from drugenv.actions import ACTION_TABLE, ActionType
 from drugenv.agents.baselines import FOLLOW_UP_BELOW, STOP_LOGIT
 from drugenv.agents.belief import Belief
 from drugenv.agents.findings_fold import FindingsFold
-from drugenv.errors import ConfigError
+from drugenv.errors import ConfigError, whole_number
 from drugenv.models import FINDING_SECTIONS, EvidenceDossier, Finding, HistoryEntry, ValidationObservation
 
 CHARS_PER_TOKEN = 3.0
@@ -685,6 +685,8 @@ def _render_parts(obs: ValidationObservation, level: int) -> tuple[list[str], li
 def render_observation(obs: ValidationObservation, level: int = 0) -> str:
     """The full user turn for ``obs`` at ``DETAIL_LEVELS[level]``: state, the evidence table
     (``evidence_table``), the dossier, recent history, the last output and violations."""
+    if type(level) is not int or not 0 <= level < len(DETAIL_LEVELS):  # 99 was an IndexError, -1 the last level
+        raise ConfigError(f"level must be a whole number from 0 to {len(DETAIL_LEVELS) - 1} (DETAIL_LEVELS), got {level!r:.40}")
     head, body, tail = _render_parts(obs, level)
     return "\n".join(head + body + tail)
 
@@ -850,6 +852,8 @@ def build_messages(
     When the full system prompt, the evidence table and the violations leave no room for the dossier,
     the compact prompt is used instead. Raises ``ConfigError`` (a ``ValueError``) when even that does not fit.
     """
+    if type(max_prompt_tokens) is not int:  # NaN was a ValueError from int(), "100" and None a TypeError
+        max_prompt_tokens = whole_number(max_prompt_tokens, "max_prompt_tokens")
     count = make_token_counter(tokenizer)
 
     def compact() -> list[dict[str, str]]:
