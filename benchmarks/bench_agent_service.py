@@ -38,6 +38,8 @@ from typing import Any, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from records import read_records, table_mode, write_block
+
 
 @dataclass
 class Args:
@@ -83,29 +85,12 @@ def table(records: list[dict[str, Any]]) -> str:
 
 
 def load_table_records(paths: list[str]) -> list[dict[str, Any]]:
-    from drugenv.errors import ConfigError
-
-    records = []
-    for p in paths:
-        try:
-            rec = json.loads(Path(p).read_text())
-        except (OSError, ValueError) as e:
-            raise ConfigError(f"--table {p}: cannot be read as JSON ({type(e).__name__}: {e})") from None
-        if not (isinstance(rec, dict) and rec.get("benchmark") == "bench_agent_service"):
-            raise ConfigError(f"--table {p}: not a record of bench_agent_service.py (written by its --out)")
-        records.append({**rec, "file": Path(p).name})
-    return records
+    return read_records(paths, "bench_agent_service", "its --out")
 
 
 def write_table(page: Path, block: str) -> bool:
     """Replace ``page``'s generated block with ``block``; True if the text changed."""
-    from drugenv.errors import ConfigError
-    from drugenv.evaluation.results_table import replace_block
-
-    text = page.read_text()
-    if not replace_block("bench", "agent_service", f"{BEGIN}\n{block}\n{END}", page):
-        raise ConfigError(f"{page} has no generated block (a line {BEGIN!r}, then one {END!r})")
-    return page.read_text() != text
+    return write_block(page, "agent_service", BEGIN, END, block)
 
 
 def _tiny_checkpoint(folder: Path) -> Path:
@@ -162,17 +147,7 @@ def main(args: Args) -> list[dict[str, Any]]:
 
     check_args(args, at_least={"clients": 1, "act_rounds": 1, "max_steps": 1, "max_new_tokens": 1, "torch_threads": 1, "num_cpus": 1}, outputs=("out",))
     if args.table or args.write:
-        from drugenv.errors import ConfigError
-
-        if not args.table:
-            raise ConfigError("--write needs --table: the records whose table it writes")
-        block = table(load_table_records(args.table))
-        if args.write is None:
-            print(block)
-        elif not Path(args.write).is_file():
-            raise ConfigError(f"--write {args.write} is not a file: it rewrites the generated block of a page that has one")
-        else:
-            print(f"{args.write}: {'updated' if write_table(Path(args.write), block) else 'unchanged'}")
+        table_mode(args, load_table_records, table, write_table)
         return []
     from records import write_record
     import httpx

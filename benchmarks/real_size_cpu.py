@@ -34,6 +34,8 @@ from typing import Any, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from records import read_records, table_mode, write_block
+
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "gpu.md"
 COMMAND_START = "drugenv train rllib_configs/grpo_qwen25_05b.py --no-sft"
@@ -107,28 +109,12 @@ def table(records: list[dict[str, Any]]) -> str:
 
 
 def load_table_records(paths: list[str]) -> list[dict[str, Any]]:
-    from drugenv.errors import ConfigError
-
-    records = []
-    for p in paths:
-        try:
-            rec = json.loads(Path(p).read_text())
-        except (OSError, ValueError) as e:
-            raise ConfigError(f"--table {p}: cannot be read as JSON ({type(e).__name__}: {e})") from None
-        if not (isinstance(rec, dict) and rec.get("benchmark") == "real_size_cpu"):
-            raise ConfigError(f"--table {p}: not a record of real_size_cpu.py (written by its --json-out)")
-        records.append({**rec, "file": Path(p).name})
-    return records
+    return read_records(paths, "real_size_cpu", "its --json-out")
 
 
 def write_table(page: Path, block: str) -> bool:
-    from drugenv.errors import ConfigError
-    from drugenv.evaluation.results_table import replace_block
-
-    text = page.read_text()
-    if not replace_block("bench", "real_size_cpu", f"{BEGIN}\n{block}\n{END}", page):
-        raise ConfigError(f"{page} has no generated block (a line {BEGIN!r}, then one {END!r})")
-    return page.read_text() != text
+    """Replace ``page``'s generated block with ``block``; True if the text changed."""
+    return write_block(page, "real_size_cpu", BEGIN, END, block)
 
 
 def main(args: Args) -> Optional[dict[str, Any]]:
@@ -138,15 +124,7 @@ def main(args: Args) -> Optional[dict[str, Any]]:
 
     check_args(args)
     if args.table or args.write:
-        if not args.table:
-            raise ConfigError("--write needs --table: the records whose table it writes")
-        block = table(load_table_records(args.table))
-        if args.write is None:
-            print(block)
-        elif not Path(args.write).is_file():
-            raise ConfigError(f"--write {args.write} is not a file: it rewrites the generated block of a page that has one")
-        else:
-            print(f"{args.write}: {'updated' if write_table(Path(args.write), block) else 'unchanged'}")
+        table_mode(args, load_table_records, table, write_table)
         return None
     if not args.sample_s > 0:
         raise ConfigError(f"--sample-s must be > 0, got {args.sample_s}")

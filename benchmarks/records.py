@@ -104,6 +104,52 @@ def write_record(path: str, benchmark: str, config: dict[str, Any], results: dic
     return record
 
 
+def read_records(paths: list[str], benchmark: str, written_by: str) -> list[dict[str, Any]]:
+    """The records at ``paths`` (``--table``'s), each with its file name as ``file``: a ``ConfigError`` for a file
+    that is no JSON, or no record of ``benchmark`` (``written_by`` says which flag writes one)."""
+    from drugenv.errors import ConfigError
+
+    records = []
+    for p in paths:
+        try:
+            rec = json.loads(Path(p).read_text())
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"--table {p}: cannot be read as JSON ({type(e).__name__}: {e})") from None
+        if not (isinstance(rec, dict) and rec.get("benchmark") == benchmark):
+            raise ConfigError(f"--table {p}: not a record of {benchmark}.py (written by {written_by})")
+        records.append({**rec, "file": Path(p).name})
+    return records
+
+
+def write_block(page: Path, name: str, begin: str, end: str, block: str) -> bool:
+    """Replace ``page``'s generated block ``<!-- bench:NAME ... -->`` with ``block`` between the markers ``begin``
+    and ``end``; True if the text changed (the README's results blocks' machinery)."""
+    from drugenv.errors import ConfigError
+    from drugenv.evaluation.results_table import replace_block
+
+    text = page.read_text()
+    if not replace_block("bench", name, f"{begin}\n{block}\n{end}", page):
+        raise ConfigError(f"{page} has no generated block (a line {begin!r}, then one {end!r})")
+    return page.read_text() != text
+
+
+def table_mode(args: Any, load: Callable[[list[str]], list[dict[str, Any]]], render: Callable[[list[dict[str, Any]]], str],
+               write: Callable[[Path, str], bool]) -> None:
+    """A benchmark's ``--table PATHS [--write PAGE]``: print the table of committed records, or rewrite the
+    page's generated block with it; measures nothing."""
+    from drugenv.errors import ConfigError
+
+    if not args.table:
+        raise ConfigError("--write needs --table: the records whose table it writes")
+    block = render(load(args.table))
+    if args.write is None:
+        print(block)
+    elif not Path(args.write).is_file():
+        raise ConfigError(f"--write {args.write} is not a file: it rewrites the generated block of a page that has one")
+    else:
+        print(f"{args.write}: {'updated' if write(Path(args.write), block) else 'unchanged'}")
+
+
 def check_args(args: Any, *, at_least: Optional[dict[str, int]] = None, outputs: tuple[str, ...] = ("json_out",)) -> None:
     """Refuse bad flag values before any work is done, as drugenv's own commands do: a ``ConfigError`` that
     ``cli`` prints as one line (exit 2). Each ``at_least`` field must be at least its minimum (a list field:
