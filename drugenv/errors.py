@@ -17,6 +17,7 @@ Malformed *actions* never raise: they become ``invalid_action`` rule violations 
 
 from __future__ import annotations
 
+import operator
 from typing import Iterable
 
 
@@ -106,10 +107,8 @@ def whole_number(value: object, name: str, *, at_least: int = 1) -> int:
     """``value`` as a count: a Python or numpy integer (not a bool) of at least ``at_least``, else a
     ``ConfigError`` naming ``name`` (a batch size of -1 played no episode and reported NaN, 2.5 was a bare
     TypeError, 0 a ZeroDivisionError)."""
-    import operator
-
     try:
-        if isinstance(value, bool) or type(value).__name__ == "bool_":
+        if isinstance(value, bool) or type(value).__name__ == "bool_":  # numpy's bool, without importing numpy here
             raise TypeError
         number = operator.index(value)  # type: ignore[arg-type]
     except TypeError:

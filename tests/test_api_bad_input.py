@@ -112,6 +112,9 @@ def test_policies_check_their_state_calls():
     with pytest.raises(ConfigError, match="2 seeds for a batch of 3"):
         p.reset(3, [1, 2])
     p.reset(1, [2**64 + 5])  # a counterfactual twin's policy seed runs past 64 bits
+    for seed in (-1, True, 1.5):
+        with pytest.raises(ConfigError, match="seed must be a whole number >= 0"):
+            RandomPolicy(seed=seed)
     oracle = OraclePolicy()
     oracle.reset(1)
     with pytest.raises(ConfigError, match="has no truth for slot 0: call drugenv.agents.base.brief"):

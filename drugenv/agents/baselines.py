@@ -83,10 +83,8 @@ class RandomPolicy(Policy):
     def __init__(self, seed: int = 0, submit_prob: float = 0.15):
         if isinstance(submit_prob, bool) or not isinstance(submit_prob, (int, float)) or not 0.0 <= submit_prob <= 1.0:
             raise ConfigError(f"submit_prob must be a number in [0, 1], got {submit_prob!r:.60}")
-        if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ConfigError(f"seed must be a whole number >= 0, got {seed!r}")
-        self.seed, self.submit_prob = seed, submit_prob
-        self._rngs: list[np.random.Generator] = [np.random.default_rng(seed)]
+        self.seed, self.submit_prob = whole_number(seed, "seed", at_least=0), submit_prob
+        self._rngs: list[np.random.Generator] = [np.random.default_rng(self.seed)]
 
     def reset(self, batch_size: int = 1, seeds: Optional[Sequence[int]] = None) -> None:
         batch_size = whole_number(batch_size, "batch_size")  # 0 was a ZeroDivisionError at the next act

@@ -234,17 +234,10 @@ def resolve(root: Path, run_id: str) -> Optional[Path]:
     return path if kind_of(path) is not None else None
 
 
-def _mtime(path: Path) -> Optional[float]:
+def _mtime(path: Path, field: str = "st_mtime") -> Optional[float]:
     try:
-        return path.stat().st_mtime
+        return getattr(path.stat(), field)
     except OSError:  # deleted between listing and stat
-        return None
-
-
-def _ctime(path: Path) -> Optional[float]:
-    try:
-        return path.stat().st_ctime
-    except OSError:
         return None
 
 
@@ -256,7 +249,7 @@ def _times(path: Path) -> tuple[Optional[float], Optional[float]]:
     stamps = [t for t in map(_mtime, files) if t is not None]
     if not stamps:
         return None, None
-    made = [t for t in map(_ctime, files[1:]) if t is not None]
+    made = [t for t in (_mtime(f, "st_ctime") for f in files[1:]) if t is not None]
     return _mtime(path / "settings.json") or min(made or stamps), max(stamps)
 
 

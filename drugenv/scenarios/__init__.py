@@ -23,7 +23,7 @@ import numpy as np
 from drugenv.errors import ConfigError, UnknownScenarioError, whole_number
 from drugenv.scenarios.base import Scenario
 from drugenv.scenarios.curated import CURATED_NAMES, curated_scenarios
-from drugenv.scenarios.procedural import generate_scenario
+from drugenv.scenarios.procedural import TEST_SEED_OFFSET, generate_scenario, procedural_test_seeds, procedural_train_seeds
 from drugenv.simulator.params import DIFFICULTIES, SimParams
 from drugenv.simulator.seeding import validated_seed
 
@@ -96,23 +96,17 @@ def suite_episodes(suite: str, episodes: int, seed: int = 0) -> list[tuple[str, 
     seed = validated_seed(seed)
     if suite not in SUITES:
         raise UnknownScenarioError(suite, SUITES, kind="suite")
-    from drugenv.scenarios.procedural import TEST_SEED_OFFSET
-
     last = seed + max(episodes, 1) - 1 + (TEST_SEED_OFFSET if suite.startswith("procedural-test") else 0)
     validated_seed(last, name=f"the suite's last seed (seed {seed} + {episodes} episodes)")
     if suite == "curated":
         return [(CURATED_NAMES[i % len(CURATED_NAMES)], seed + i) for i in range(episodes)]
-    from drugenv.scenarios.procedural import procedural_test_seeds, procedural_train_seeds
-
     if suite == "procedural-train":
         return [("procedural", s) for s in procedural_train_seeds(episodes, start=seed)]
     if suite == "procedural-test":
         return [("procedural", s) for s in procedural_test_seeds(episodes, start=seed)]
-    if suite == "procedural-test-twins":
-        pairs = [ep for s in procedural_test_seeds((episodes + 1) // 2, start=seed)
-                 for ep in (("procedural", s), (TWIN_SCENARIO, s))]
-        return pairs[:episodes]
-    raise UnknownScenarioError(suite, SUITES, kind="suite")
+    pairs = [ep for s in procedural_test_seeds((episodes + 1) // 2, start=seed)  # procedural-test-twins
+             for ep in (("procedural", s), (TWIN_SCENARIO, s))]
+    return pairs[:episodes]
 
 
 __all__ = ["CURATED_NAMES", "HELDOUT_SUITES", "SCENARIO_NAMES", "SINGLE_SCENARIOS", "SUITES", "Scenario", "TWIN_SCENARIO", "check_difficulty",
