@@ -18,7 +18,7 @@ import math
 import re
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Optional
+from typing import Any, AsyncIterator, Callable, Optional, Sequence
 
 import anyio
 from fastapi import FastAPI, Request
@@ -27,7 +27,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from drugenv.dashboard import runs as runs_mod
-from drugenv.dashboard.episodes import BookFull, EpisodeBook, EpisodeRequest, snapshot_view
+from drugenv.dashboard.episodes import AgentAccess, BookFull, EpisodeBook, EpisodeRequest, snapshot_view
 from drugenv.dashboard.sweeps import load_sweep
 from drugenv.errors import ConfigError, DrugEnvError
 from drugenv.evaluation.evaluate import results_json
@@ -71,7 +71,8 @@ def check_timings(*, poll_s: float, stale_after_s: float, step_delay_s: float, s
 
 
 def create_app(runs: str | Path = "runs", *, snapshots: tuple[str, ...] = (), poll_s: float = 1.0,
-               stale_after_s: float = 1800.0, step_delay_s: float = 0.4) -> FastAPI:
+               stale_after_s: float = 1800.0, step_delay_s: float = 0.4, checkpoint_dirs: Sequence[str | Path] = (),
+               agent_urls: Sequence[str] = ()) -> FastAPI:
     """The dashboard over the runs folder ``runs``.
 
     Args:
@@ -80,13 +81,16 @@ def create_app(runs: str | Path = "runs", *, snapshots: tuple[str, ...] = (), po
         poll_s: seconds between file checks of an open live view.
         stale_after_s: an unfinished run with no write for this long is shown as failed.
         step_delay_s: pause before each action of a live episode, so a person can follow it.
+        checkpoint_dirs: folders besides ``runs`` whose checkpoints the episode form may play (``AgentAccess``).
+        agent_urls: agents over HTTP the episode form may play as ``serve:URL`` (none by default).
 
     Raises:
-        ConfigError: a timing out of range (``check_timings``).
+        ConfigError: a timing out of range (``check_timings``), an agent address that is not one.
     """
     check_timings(poll_s=poll_s, stale_after_s=stale_after_s, step_delay_s=step_delay_s)
     root = Path(runs).resolve()
-    book = EpisodeBook(step_delay_s)
+    access = AgentAccess(checkpoint_roots=(root, *checkpoint_dirs), agent_urls=tuple(agent_urls))
+    book = EpisodeBook(step_delay_s, access=access)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -128,12 +132,11 @@ def create_app(runs: str | Path = "runs", *, snapshots: tuple[str, ...] = (), po
         raise NotFound("episode", episode_id, [*book.live, *files])
 
     def episodes_index() -> dict[str, Any]:
-        from drugenv.agents.baselines import BASELINES
         from drugenv.scenarios import SINGLE_SCENARIOS
 
         live = [{"id": k, "agent": e.request.agent, "seed": e.request.seed, "scenario": e.request.scenario,
                  "done": not e.thread.is_alive()} for k, e in list(book.live.items())]
-        return {"live": live, "snapshots": sorted(all_snapshots()), "agents": [*BASELINES, "checkpoint:PATH", "trl:PATH", "serve:URL"],
+        return {"live": live, "snapshots": sorted(all_snapshots()), "agents": access.agents(),
                 "scenarios": list(SINGLE_SCENARIOS)}
 
     @app.exception_handler(NotFound)

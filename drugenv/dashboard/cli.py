@@ -34,6 +34,12 @@ class DashboardArgs:
     """An unfinished run with no new output for this many seconds is shown as failed."""
     step_delay: float = 0.4
     """Seconds before each action of an episode played from the page, so a person can follow it."""
+    checkpoint_dir: tuple[str, ...] = ()
+    """Folders besides --runs whose checkpoints the episode form may play (checkpoint:PATH, trl:PATH): loading a
+    checkpoint runs the code pickled in it, so the form plays none from elsewhere."""
+    agent_url: tuple[str, ...] = ()
+    """Agents over HTTP the episode form may play as serve:URL (e.g. http://127.0.0.1:8001); none by default, so
+    the page cannot be made to post to any other address."""
 
 
 def dashboard_main(args: DashboardArgs) -> int:
@@ -50,7 +56,7 @@ def dashboard_main(args: DashboardArgs) -> int:
     from drugenv.dashboard.app import create_app
 
     app = create_app(args.runs, snapshots=args.snapshot, poll_s=args.poll, stale_after_s=args.stale_after,
-                     step_delay_s=args.step_delay)
+                     step_delay_s=args.step_delay, checkpoint_dirs=args.checkpoint_dir, agent_urls=args.agent_url)
     print(f"dashboard: http://{args.host}:{args.port}  (runs: {args.runs})")
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=3)
     return 0

@@ -14,8 +14,10 @@ run-agent snapshot never carries the truth (schema v1 has no field for it).
 from __future__ import annotations
 
 import itertools
+import shutil
 import tempfile
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional, Sequence
 
@@ -41,8 +43,9 @@ class EpisodeRequest(BaseModel):
     # Lengths bound the strings, and a bounded str field refuses text UTF-8 cannot encode (a lone
     # surrogate), which the episode list would otherwise fail to send until the episode is evicted.
     agent: str = Field("heuristic", min_length=1, max_length=1000,
-                       description="random | heuristic | expression_only | oracle | checkpoint:PATH | trl:PATH | serve:URL "
-                                   "(an agent over HTTP: the Serve agent app, e.g. serve:http://127.0.0.1:8001, or yours).")
+                       description="random | heuristic | expression_only | oracle | checkpoint:PATH | trl:PATH (inside the "
+                                   "folders the dashboard serves) | serve:URL (an agent over HTTP at an address the "
+                                   "dashboard was started with, --agent-url).")
     scenario: Optional[str] = Field(None, min_length=1, max_length=100, description="Curated scenario name, or None / 'procedural'.")
     difficulty: Optional[Difficulty] = Field(None, description="Procedural tier: easy, medium, hard, very_hard.")
     seed: int = Field(0, ge=0, le=MAX_SEED, strict=True, description="Episode seed.")  # as the environment server takes it: "3" and true are not 3 and 1
@@ -96,19 +99,77 @@ class _Paced(Policy):
         return actions
 
 
-def make_policy(agent: str) -> Policy:
+@dataclass(frozen=True)
+class AgentAccess:
+    """The agents beyond the baselines that the form may name. The dashboard has no authentication and
+    any process on the host (or a web page, through a DNS name rebound to 127.0.0.1) can post to it, so
+    it loads a checkpoint only from inside the folders it was started over (restoring a PPO checkpoint
+    unpickles code: a checkpoint anywhere else would run whatever a request points at), and posts to an
+    agent over HTTP only at the addresses it was started with (any other would make it a proxy that
+    posts to, and echoes part of the answer from, whatever a request names)."""
+
+    checkpoint_roots: tuple[Path, ...] = ()
+    """``checkpoint:PATH`` / ``trl:PATH`` must resolve (links followed) inside one of these."""
+    agent_urls: tuple[str, ...] = ()
+    """``serve:URL`` must be one of these (compared as ``remote.agent_url`` writes them)."""
+
+    def __post_init__(self) -> None:
+        from drugenv.agents.remote import agent_url
+
+        object.__setattr__(self, "checkpoint_roots", tuple(Path(r).expanduser().resolve() for r in self.checkpoint_roots))
+        object.__setattr__(self, "agent_urls", tuple(dict.fromkeys(agent_url(u) for u in self.agent_urls)))
+
+    def agents(self) -> list[str]:
+        """What the form offers: the baselines, a checkpoint by path, and each agent address allowed."""
+        from drugenv.agents.baselines import BASELINES
+
+        return [*BASELINES, "checkpoint:PATH", "trl:PATH", *(f"serve:{u}" for u in self.agent_urls)]
+
+    def check(self, agent: str) -> None:
+        """``ConfigError`` for a checkpoint outside ``checkpoint_roots`` or an address not in ``agent_urls``."""
+        from drugenv.agents.remote import PREFIX, agent_url
+        from drugenv.evaluation.agents import TRL_PREFIX
+
+        for prefix in ("checkpoint:", TRL_PREFIX):
+            if agent.startswith(prefix):
+                path = agent[len(prefix):]
+                roots = " or ".join(str(r) for r in self.checkpoint_roots) or "(none)"
+                if "://" in path:
+                    raise ConfigError(f"the dashboard plays checkpoints from the folders it serves ({roots}), not from an "
+                                      f"address: {agent[:120]!r}; copy it under them, or score it with drugenv eval")
+                try:
+                    where = Path(path).expanduser().resolve()
+                except (OSError, RuntimeError, ValueError) as e:  # a link loop, a NUL
+                    raise ConfigError(f"{prefix}PATH {path[:120]!r} cannot be resolved: {e}") from None
+                if not any(where == r or r in where.parents for r in self.checkpoint_roots):
+                    raise ConfigError(f"the dashboard plays checkpoints only from inside the folders it serves ({roots}; "
+                                      f"start it with --checkpoint-dir DIR for another): {path[:120]!r} is outside them "
+                                      "(loading a checkpoint runs the code pickled in it)")
+                return
+        if agent.startswith(PREFIX):
+            url = agent_url(agent)  # a malformed address is named as such first
+            if url not in self.agent_urls:
+                allowed = ", ".join(self.agent_urls) or "none"
+                raise ConfigError(f"the dashboard plays agents over HTTP only at the addresses it was started with "
+                                  f"(--agent-url URL; now: {allowed}), not {url[:120]!r}")
+
+
+def make_policy(agent: str, access: Optional[AgentAccess] = None) -> Policy:
     """An agent as ``drugenv eval --agent`` takes it (``serve:URL`` for the Serve agent app or another agent over
     HTTP; ``hf``: the model ``$RUN_AGENT_MODEL_ID`` names, the page having no ``--model``), but never your own
-    module: a name from a request imports nothing (``evaluation.agents``, ``allow_import``)."""
+    module: a name from a request imports nothing (``evaluation.agents``, ``allow_import``), and checkpoints and
+    agent addresses are only those ``access`` allows (None: none)."""
     import os
 
     from drugenv.agents.baselines import BASELINES
     from drugenv.evaluation.agents import make_policy as eval_policy
     from drugenv.llm.run_agent import MODEL_ENV_VAR
 
+    access = AgentAccess() if access is None else access
     if agent == "hf" and not os.environ.get(MODEL_ENV_VAR):  # eval's message asks for its --model flag, which the form lacks
         raise ConfigError(f"agent 'hf' plays the model ${MODEL_ENV_VAR} names, and the dashboard's environment sets none: "
-                          "play a trained agent as checkpoint:PATH, or the Serve agent app as serve:URL")
+                          "play a trained agent as checkpoint:PATH, or an agent over HTTP as serve:URL (--agent-url)")
+    access.check(agent)
     try:
         return eval_policy(agent)
     except UnknownScenarioError:  # eval's list, which names hf without saying the page reads it from the environment
@@ -181,8 +242,9 @@ def snapshot_view(episode_id: str, path: Path) -> EpisodeView:
 class EpisodeBook:
     """The live episodes of one dashboard, each in its own folder of a temporary directory."""
 
-    def __init__(self, step_delay: float, max_live: int = 32):
+    def __init__(self, step_delay: float, max_live: int = 32, access: Optional[AgentAccess] = None):
         self.step_delay, self.max_live = step_delay, max_live
+        self.access = AgentAccess() if access is None else access
         self._tmp = tempfile.TemporaryDirectory(prefix="drugenv-dashboard-")
         self._ids = itertools.count(1)
         self._stop = threading.Event()
@@ -199,7 +261,7 @@ class EpisodeBook:
         check_scenario_request(request.scenario, names=SINGLE_SCENARIOS)
         with self._lock:
             self._make_room()  # a full book fails before the (maybe slow) policy is built
-        policy = make_policy(request.agent)
+        policy = make_policy(request.agent, self.access)
         with self._lock:
             self._make_room()
             episode_id = f"live-{next(self._ids)}"
@@ -209,12 +271,13 @@ class EpisodeBook:
             return self.live[episode_id]
 
     def _make_room(self) -> None:
-        """Bounded memory: at ``max_live`` forget the oldest finished episode, or raise ``BookFull``."""
+        """Bounded memory and disk: at ``max_live`` forget the oldest finished episode and remove its folder,
+        or raise ``BookFull``."""
         if len(self.live) >= self.max_live:
             oldest = next((k for k, e in self.live.items() if not e.thread.is_alive()), None)
             if oldest is None:
                 raise BookFull(f"{self.max_live} episodes are still playing; start another when one has finished")
-            del self.live[oldest]
+            shutil.rmtree(self.live.pop(oldest).path.parent, ignore_errors=True)
 
     def close(self) -> None:
         self._stop.set()
@@ -223,4 +286,4 @@ class EpisodeBook:
         self._tmp.cleanup()
 
 
-__all__ = ["BookFull", "EpisodeBook", "EpisodeRequest", "EpisodeView", "LiveEpisode", "make_policy", "snapshot_view"]
+__all__ = ["AgentAccess", "BookFull", "EpisodeBook", "EpisodeRequest", "EpisodeView", "LiveEpisode", "make_policy", "snapshot_view"]

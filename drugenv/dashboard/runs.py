@@ -126,8 +126,27 @@ def _iterations_total(settings: dict[str, Any], run_cfg: dict[str, Any], problem
     return start + total
 
 
+def leads_out(path: Path, root: Path) -> bool:
+    """Whether ``path`` is a link (or lies under one) whose target is outside ``root``: such a file is never
+    read, or a run folder holding a link to any file the dashboard's user can read would serve it."""
+    try:
+        return not path.resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError, ValueError):  # a link loop, a NUL
+        return True
+
+
+def skipped_link(path: Path, problems: list[str], root: Path) -> bool:
+    """Whether ``path`` ``leads_out`` of ``root``, adding the problem line that says why it is not shown."""
+    if leads_out(path, root):
+        problems.append(f"{path.relative_to(root)}: a link leading out of the runs folder; not read.")
+        return True
+    return False
+
+
 def read_json(path: Path, problems: list[str], root: Path) -> Optional[Any]:
     """The parsed file, or None with a sentence in ``problems`` (a missing file is the caller's call)."""
+    if skipped_link(path, problems, root):
+        return None
     try:
         return json.loads(path.read_text())
     except (OSError, UnicodeDecodeError) as e:
@@ -142,6 +161,8 @@ def read_json(path: Path, problems: list[str], root: Path) -> Optional[Any]:
 def read_jsonl(path: Path, problems: list[str], root: Path) -> list[dict[str, Any]]:
     """Rows of a JSON-lines file; a bad line is skipped and reported. An unterminated last line that
     does not parse is a write in progress, so it is skipped silently and read on the next poll."""
+    if skipped_link(path, problems, root):
+        return []
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as e:
@@ -220,14 +241,20 @@ def discover(root: Path) -> dict[str, Path]:
 def snapshots(root: Path) -> dict[str, Path]:
     """``_dashboard_state.json`` files under ``root`` (run-agent snapshots), by id."""
     dirs = [root, *_folders(root)] if root.is_dir() else []
-    return {(p / SNAPSHOT_NAME).relative_to(root).as_posix(): p / SNAPSHOT_NAME for p in dirs if (p / SNAPSHOT_NAME).is_file()}
+    return {(p / SNAPSHOT_NAME).relative_to(root).as_posix(): p / SNAPSHOT_NAME for p in dirs
+            if (p / SNAPSHOT_NAME).is_file() and not leads_out(p / SNAPSHOT_NAME, root)}
 
 
 def resolve(root: Path, run_id: str) -> Optional[Path]:
-    """The folder of ``run_id`` if it is a run inside ``root`` (ids from the page are never trusted)."""
+    """The folder of ``run_id`` if it is a run inside ``root`` that ``discover`` lists: not hidden, not a
+    checkpoint or a run's own subfolder (ids from the page are never trusted)."""
     try:
+        inside = root.resolve()
         path = (root / run_id).resolve()
-        if not path.is_relative_to(root.resolve()) or not path.is_dir():
+        if not path.is_relative_to(inside) or not path.is_dir():
+            return None
+        parts = path.relative_to(inside).parts
+        if len(parts) > MAX_DEPTH or any(p.startswith(".") or p in _NOT_RUNS or p.startswith("checkpoint_") for p in parts):
             return None
     except (ValueError, OSError, RuntimeError):  # a NUL in the id, a name too long, a symlink loop (RuntimeError
         return None                                  # before Python 3.13): no such run

@@ -18,7 +18,7 @@ from typing import Any, Optional
 
 from pydantic import BaseModel, Field
 
-from drugenv.dashboard.runs import finite_number, read_json
+from drugenv.dashboard.runs import finite_number, read_json, skipped_link
 from drugenv.training.metrics import HELDOUT_PREFIX
 from drugenv.tuning.sweep import HELDOUT_COLUMNS, flatten
 
@@ -88,7 +88,7 @@ def _tune_trials(tune_dir: Path, problems: list[str], root: Path) -> list[dict[s
         params = read_json(trial / "params.json", problems, root) if (trial / "params.json").exists() else None
         result = trial / "result.json"
         try:
-            text = result.read_text() if result.exists() else ""
+            text = result.read_text() if result.exists() and not skipped_link(result, problems, root) else ""
         except (OSError, UnicodeDecodeError) as e:
             problems.append(f"{result.relative_to(root)}: cannot be read ({e}); trial shown without results.")
             text = ""
@@ -120,13 +120,14 @@ def load_sweep(root: Path, path: Path) -> SweepDetail:
     status = "running"
     if (path / "results.csv").exists():
         status = "finished"
-        try:
-            with open(path / "results.csv", newline="") as f:
-                # a trial id is a name, whatever it looks like ("12345_00002", "00042")
-                trials = [{k: v if k == "trial_id" else _number(v) for k, v in r.items() if k is not None}
-                          for r in csv.DictReader(f)]
-        except (OSError, csv.Error, UnicodeDecodeError) as e:
-            problems.append(f"results.csv cannot be read ({e}).")
+        if not skipped_link(path / "results.csv", problems, root):
+            try:
+                with open(path / "results.csv", newline="") as f:
+                    # a trial id is a name, whatever it looks like ("12345_00002", "00042")
+                    trials = [{k: v if k == "trial_id" else _number(v) for k, v in r.items() if k is not None}
+                              for r in csv.DictReader(f)]
+            except (OSError, csv.Error, UnicodeDecodeError) as e:
+                problems.append(f"results.csv cannot be read ({e}).")
     elif (path / "tune").is_dir():
         trials = _tune_trials(path / "tune", problems, root)
     if not trials:

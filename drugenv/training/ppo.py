@@ -165,7 +165,14 @@ class RLlibCheckpointPolicy(RLModulePolicy):
         from ray.rllib.core.rl_module.rl_module import RLModule
 
         self.checkpoint = Path(checkpoint)
-        super().__init__(RLModule.from_checkpoint(str(module_path(checkpoint).resolve())))
+        try:
+            module = RLModule.from_checkpoint(str(module_path(checkpoint).resolve()))
+        except ConfigError:
+            raise
+        except Exception as e:  # a truncated or damaged pickle: EOFError, UnpicklingError, a missing class...
+            raise ConfigError(f"{checkpoint} looks like an RLlib PPO checkpoint but cannot be restored "
+                              f"({type(e).__name__}: {str(e)[:200]}); is it damaged or written by another RLlib?") from e
+        super().__init__(module)
         self.name = f"checkpoint:{checkpoint}"
 
 

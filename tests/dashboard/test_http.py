@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -448,6 +449,97 @@ def test_links_out_of_the_runs_folder_are_neither_listed_nor_served(client, runs
     assert {"inside", "alias"} <= ids and client.get("/api/runs/alias").status_code == 200
 
 
+def test_files_linked_out_of_a_run_and_hidden_folders_are_not_served(client, runs_root, tmp_path):
+    """A run folder's file that is a link to a file outside the runs folder was served (any file the
+    dashboard's user can read, as a run's settings or curve), and a hidden folder was served by its id."""
+    secret = tmp_path / "outside"
+    secret.mkdir()
+    (secret / "settings.json").write_text('{"secret": "TOPSECRET-settings"}')
+    (secret / "metrics.jsonl").write_text('{"iteration": 1, "secret": "TOPSECRET-metrics"}\n')
+    run = make_grpo_run(runs_root, "linked_files")
+    for name in ("settings.json", "metrics.jsonl"):
+        (run / name).unlink()
+        (run / name).symlink_to(secret / name)
+    r = client.get("/api/runs/linked_files")
+    assert r.status_code == 200 and "TOPSECRET" not in r.text
+    assert any("link leading out of the runs folder" in p for p in r.json()["problems"])
+    make_grpo_run(runs_root, ".hidden")
+    make_grpo_run(runs_root / "r1", "nested")
+    for run_id in (".hidden", "r1/..%2F.hidden", "r1/../.hidden", "linked_files/checkpoint_000002", "linked_files/evidence"):
+        assert client.get(f"/api/runs/{run_id}").status_code == 404, run_id
+    assert client.get("/api/runs/r1/nested").status_code == 200  # the control: a nested run is still served
+
+
+def test_the_form_loads_no_checkpoint_from_outside_the_served_folders(runs_root, tmp_path):
+    """Restoring a PPO checkpoint unpickles its module: the form played a checkpoint at any path or address a
+    request named, so any process on the host could make the dashboard run code (a pickle that touches a
+    file, here). It plays checkpoints from inside --runs and --checkpoint-dir only."""
+    import pickle
+
+    mark = tmp_path / "PWNED"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {mark}",))
+
+    def evil_checkpoint(folder):
+        folder.mkdir(parents=True)
+        (folder / "class_and_ctor_args.pkl").write_bytes(pickle.dumps({"class": Evil(), "ctor_args_and_kwargs": ((), {})}))
+        (folder / "module_state.pkl").write_bytes(b"")
+        return folder
+
+    outside = evil_checkpoint(tmp_path / "elsewhere" / "ckpt")
+    (runs_root / "link_out").symlink_to(outside, target_is_directory=True)
+    with TestClient(create_app(runs_root, step_delay_s=0.02, stale_after_s=600)) as c:
+        for agent in (f"checkpoint:{outside}", f"checkpoint:file://{outside}", f"checkpoint:{runs_root}/../elsewhere/ckpt",
+                      f"checkpoint:{runs_root / 'link_out'}", f"trl:{outside}"):
+            r = c.post("/api/episodes", json={"agent": agent})
+            detail = r.json()["detail"]
+            assert r.status_code == 400 and ("only from inside the folders" in detail or "not from an address" in detail), (agent, r.text)
+        assert not mark.exists()
+        # Inside the runs folder a damaged PPO checkpoint is a 400 that names it (a 500 before: EOFError)
+        damaged = runs_root / "damaged_ckpt"
+        damaged.mkdir()
+        (damaged / "class_and_ctor_args.pkl").write_bytes(b"")
+        (damaged / "module_state.pkl").write_bytes(b"")
+        r = c.post("/api/episodes", json={"agent": f"checkpoint:{damaged}"})
+        assert r.status_code == 400 and "cannot be restored" in r.json()["detail"], r.text
+    with TestClient(create_app(runs_root, step_delay_s=0.02, stale_after_s=600, checkpoint_dirs=[outside.parent])) as c:
+        c.post("/api/episodes", json={"agent": f"checkpoint:{outside}"})  # the control: a folder the dashboard was given
+    assert mark.exists()
+
+
+def test_the_form_posts_only_to_the_agent_addresses_it_was_started_with(runs_root):
+    """serve:URL made the dashboard post to any address a request named and show part of the answer (a
+    proxy into the host's loopback services); only --agent-url addresses are played now."""
+    with TestClient(create_app(runs_root, step_delay_s=0.02, stale_after_s=600)) as c:
+        r = c.post("/api/episodes", json={"agent": "serve:http://127.0.0.1:9/internal"})
+        assert r.status_code == 400 and "--agent-url" in r.json()["detail"]
+        assert not any(a.startswith("serve:") for a in c.get("/api/episodes").json()["agents"])
+    with TestClient(create_app(runs_root, step_delay_s=0.02, stale_after_s=600,
+                               agent_urls=["http://127.0.0.1:9/"])) as c:
+        assert "serve:http://127.0.0.1:9" in c.get("/api/episodes").json()["agents"]
+        assert c.post("/api/episodes", json={"agent": "serve:http://127.0.0.1:9"}).status_code == 201
+        assert c.post("/api/episodes", json={"agent": "serve:http://127.0.0.1:10"}).status_code == 400
+    with pytest.raises(ConfigError, match="http"):
+        create_app(runs_root, agent_urls=["ftp://x"])
+
+
+def test_an_evicted_episode_leaves_no_folder_behind():
+    """The book forgot an evicted episode but kept its folder: the temporary directory grew ~5 KB an episode
+    for as long as the dashboard ran."""
+    from drugenv.dashboard.episodes import EpisodeBook, EpisodeRequest
+
+    book = EpisodeBook(step_delay=0.0, max_live=1)
+    try:
+        for seed in range(3):
+            ep = book.start(EpisodeRequest(agent="heuristic", seed=seed))
+            ep.thread.join(timeout=60)
+        assert [p.name for p in Path(book._tmp.name).iterdir()] == [ep.id]
+    finally:
+        book.close()
+
+
 def test_concurrent_starts_never_exceed_max_live(monkeypatch):
     # The count was checked, then the (slow) policy built, then the episode added: 4 starts at once
     # with max_live 2 gave 4 live episodes.
@@ -457,7 +549,7 @@ def test_concurrent_starts_never_exceed_max_live(monkeypatch):
     from drugenv.dashboard.episodes import BookFull, EpisodeBook, EpisodeRequest
 
     real = ep.make_policy
-    monkeypatch.setattr(ep, "make_policy", lambda agent: (time.sleep(0.3), real(agent))[1])
+    monkeypatch.setattr(ep, "make_policy", lambda agent, access=None: (time.sleep(0.3), real(agent, access))[1])
     book = EpisodeBook(step_delay=5.0, max_live=2)
     results, barrier = [], threading.Barrier(4)
 

@@ -190,7 +190,7 @@ function renderEpisodes(d) {
     const agent = el("select", { id: "agent", name: "agent" }, d.agents.map((a) => el("option", { value: a }, a)));
     const scenario = el("select", { id: "scenario", name: "scenario" }, d.scenarios.map((s) => el("option", { value: s }, s)));
     const seed = el("input", { id: "seed", name: "seed", type: "number", value: "0", min: "0" });
-    const custom = el("input", { id: "agent-spec", placeholder: "checkpoint:runs/…/checkpoint_final or serve:http://127.0.0.1:8001", size: "48" });
+    const custom = el("input", { id: "agent-spec", placeholder: "checkpoint:runs/…/checkpoint_final (under the runs folder)", size: "48" });
     const form = el("form", { id: "play" }, el("label", {}, "agent ", agent), el("label", {}, custom),
       el("label", {}, "scenario ", scenario), el("label", {}, "seed ", seed), el("button", { type: "submit" }, "Play"));
     form.addEventListener("submit", async (ev) => {
