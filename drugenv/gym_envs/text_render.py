@@ -11,7 +11,7 @@ import string
 import unicodedata
 from typing import Optional
 
-from drugenv.llm.prompts import DETAIL_LEVELS, EpisodeUserTurn, render_observation
+from drugenv.llm.prompts import DETAIL_LEVELS, EpisodeUserTurn, _render_parts, render_observation
 from drugenv.models import ValidationObservation
 
 TEXT_CHARSET: str = "".join(sorted(set(string.printable) - set("\t\r\x0b\x0c")))
@@ -58,15 +58,21 @@ def to_charset(text: str) -> str:
 
 
 def render_text(obs: ValidationObservation, max_chars: Optional[int] = MAX_OBSERVATION_CHARS) -> str:
-    """The most detailed rendering of ``obs`` with at most ``max_chars`` characters (cut if even the
-    most compact level is longer; ``None``: no limit)."""
+    """The most detailed rendering of ``obs`` with at most ``max_chars`` characters (``None``: no limit).
+    If even the most compact level is longer, its body (dossier, history) is cut from its end and marked
+    ``[truncated]``, keeping the state, the evidence table, the last output, the violations and the request
+    (as ``build_messages`` cuts a prompt); only a head and tail longer than ``max_chars`` are cut themselves."""
     text = ""
     for level in range(len(DETAIL_LEVELS)):
         text = to_charset(render_observation(obs, level))
         if max_chars is None or len(text) <= max_chars:
             return text
-    marker = "\n[truncated]"
-    return text[: max(0, max_chars - len(marker))] + marker
+    marker = "[truncated]"
+    head, body, tail = (to_charset("\n".join(part)) for part in _render_parts(obs, len(DETAIL_LEVELS) - 1))
+    room = max_chars - len(head) - len(marker) - len(tail) - 3  # three newlines join the four parts
+    if room >= 0:
+        return "\n".join([head, body[:room], marker, tail])
+    return text[: max(0, max_chars - len(marker) - 1)] + "\n" + marker
 
 
 class EpisodeText:

@@ -61,19 +61,20 @@ class DetailLevel:
     """Most recent pipeline-history entries shown."""
     summary_chars: int
     """Summaries are cut to this many characters."""
-    latest_data: bool
-    """Show the last output's readouts."""
 
 
 DETAIL_LEVELS: tuple[DetailLevel, ...] = (
-    DetailLevel(None, True, 8, 240, True),
-    DetailLevel(None, False, 6, 160, True),
-    DetailLevel(3, False, 4, 120, True),
-    DetailLevel(2, False, 3, 90, False),
-    DetailLevel(1, False, 2, 70, False),
-    DetailLevel(0, False, 1, 60, False),
+    DetailLevel(None, True, 8, 240),
+    DetailLevel(None, False, 6, 160),
+    DetailLevel(3, False, 4, 120),
+    DetailLevel(2, False, 3, 90),
+    DetailLevel(1, False, 2, 70),
+    DetailLevel(0, False, 1, 60),
 )
-"""From most to least detailed; the first that fits the budget is used."""
+"""From most to least detailed; the first that fits the budget is used. Every level shows the last
+output with its readouts (the evidence just paid for: the levels that dropped them showed those values
+nowhere, the finding's dossier line being cut to its summary) and every red flag up to the section's
+finding count (``findings_per_section``; the flags are the agent's own text, as many as it files)."""
 
 
 def _param_doc(name: str, field: Any) -> str:
@@ -151,15 +152,22 @@ def _fmt_value(v: Any) -> str:
     return str(v)
 
 
+def _float_text(v: float) -> str:
+    """A float readout in every part of the prompt: 3 significant digits, whole numbers from 100 up (an IC50
+    of 1226 nM was ``1.23e+03`` in the dossier and ``1226`` in the evidence table)."""
+    return str(round(v)) if 100 <= abs(v) < math.inf else f"{v:.3g}"
+
+
 _AS_STR = frozenset({str, int, bool})
 """Types whose ``_fmt_value`` is ``str(v)``, what an f-string writes for them."""
 
 
 def _data_items(data: dict[str, Any], max_items: int) -> list[str]:
     """``k=v`` of the first ``max_items`` readouts of ``data`` in key order."""
-    # Floats and the ``_AS_STR`` types (nearly every readout) are written here as ``_fmt_value`` writes
-    # them: a call per readout was half the cost of a finding's or the last output's line.
-    return [f"{k}={v:.3g}" if v.__class__ is float else f"{k}={v}" if v.__class__ in _AS_STR else f"{k}={_fmt_value(v)}"
+    # Floats and the ``_AS_STR`` types (nearly every readout) are written here as ``_float_text`` and
+    # ``_fmt_value`` write them: a call per readout was half the cost of a finding's or the last output's line.
+    return [(f"{k}={v:.3g}" if -100.0 < v < 100.0 else f"{k}={_float_text(v)}") if v.__class__ is float
+            else f"{k}={v}" if v.__class__ in _AS_STR else f"{k}={_fmt_value(v)}"
             for k, v in sorted(data.items())[:max_items]]
 
 
@@ -254,7 +262,14 @@ def _finding_text(f: Finding, lvl: DetailLevel, data: Optional[str] = None) -> s
 
 
 def _red_flags_line(flags: Sequence[str], lvl: DetailLevel) -> str:
-    return " red flags: " + "; ".join(_cut(r, lvl.summary_chars) for r in flags)
+    """The dossier's red flags: all of them, or at a level that shows only the newest findings of a section,
+    as many of the newest flags, after a count of the others."""
+    keep = lvl.findings_per_section
+    earlier = 0 if keep is None else max(0, len(flags) - keep)
+    shown = "; ".join(_cut(r, lvl.summary_chars) for r in flags[earlier:])
+    if not earlier:
+        return " red flags: " + shown
+    return f" red flags: ({earlier} earlier)" + (f" {shown}" if shown else "")
 
 
 def _section_block(sec: str, n: int, shown: Sequence[str]) -> str:
@@ -321,10 +336,10 @@ def fmt_readout(v: Any) -> str:
     (integers from 100 up), text as is."""
     if isinstance(v, bool):
         return "yes" if v else "no"
-    if isinstance(v, (int, float)):
-        if abs(v) >= 100:
-            return str(int(round(v)))
-        return f"{v:.3g}"
+    if isinstance(v, float):
+        return _float_text(v)
+    if isinstance(v, int):
+        return str(v) if abs(v) >= 100 else f"{v:.3g}"
     return str(v)
 
 
@@ -584,21 +599,22 @@ def report_confidence(conf: float) -> float:
     return min(0.999, max(0.5, round(conf, 3)))
 
 
-def render_compact(obs: ValidationObservation, keep_done: Optional[int] = None) -> str:
+def render_compact(obs: ValidationObservation, keep_done: Optional[int] = None, lean: bool = False) -> str:
     """The user turn for small budgets: state, what was done (the last ``keep_done`` steps; None:
-    all), the last step's violations, the evidence table (its belief line last) and the request."""
+    all), the last step's violations, the evidence table (its belief line last) and the request.
+    ``lean``: without the affordable-actions and violations lines (``build_messages``' last resort)."""
     lines = [
         f"Target: {obs.target_gene} | Indication: {obs.indication}",
         f"Step: {obs.step_count}/{obs.max_steps} | Credits: {obs.credits_remaining}/{obs.credits_total}",
     ]
-    if obs.legal_actions and len(obs.legal_actions) < len(ACTION_TABLE):
+    if obs.legal_actions and len(obs.legal_actions) < len(ACTION_TABLE) and not lean:
         legal = {a.value for a in obs.legal_actions}
         if 2 * len(legal) < len(ACTION_TABLE):
             lines.append("Affordable only: " + " ".join(a.value for a in ACTION_TABLE if a.value in legal))
         else:
             lines.append("Not affordable: " + " ".join(a.value for a in ACTION_TABLE if a.value not in legal))
     lines.append("Done: " + _done_list(obs, keep_done))
-    if obs.rule_violations:
+    if obs.rule_violations and not lean:
         lines.append("Violations last step: " + " ".join(f"{v.rule}({v.severity})" for v in obs.rule_violations))
     # The belief line is the table's last line and sits right before the request, at a fixed distance
     # from the reply's decision and confidence: a small model copies them by position.
@@ -653,14 +669,15 @@ def _assemble(obs: ValidationObservation, lvl: DetailLevel, target: str, table: 
     body = [dossier]
     if recent:
         body.append(f"Recent steps (last {len(recent)} of {len(obs.pipeline_history)}):\n" + "\n".join(recent))
+    tail = []
     lo = obs.latest_output
     if lo.action_type is not None or lo.summary:
-        name = lo.action_type.value if lo.action_type else "reset"
+        # An output without an action is the reset's, or a refused action's (one that is no action at all)
+        name = lo.action_type.value if lo.action_type else "reset" if lo.status == "info" else "invalid action"
         line = f"Last output ({name}, {lo.status}): {_cut(lo.summary, 2 * lvl.summary_chars)}"
-        if lvl.latest_data and lo.data:
+        if lo.data:
             line += f" {{{_fmt_data(lo.data, 12) if latest_data is None else latest_data}}}"
-        body.append(clean(line))
-    tail = []
+        tail.append(clean(line))
     if obs.rule_violations:
         tail.append("Violations last step:")
         tail += [clean(f"  - {v.rule} ({v.severity}): {_cut(v.message, 200)}") for v in obs.rule_violations]
@@ -671,8 +688,8 @@ def _assemble(obs: ValidationObservation, lvl: DetailLevel, target: str, table: 
 def _render_parts(obs: ValidationObservation, level: int) -> tuple[list[str], list[str], list[str]]:
     """(head, body, tail) of the full user turn, each a list of blocks of lines (every block holds
     at least one line; the text is all blocks joined by newlines). The head (state and evidence
-    table) and tail (violations, the request) are always kept; only the body (dossier, history,
-    last output) is shortened by ``DETAIL_LEVELS`` or cut.
+    table) and tail (last output, violations, the request) are always kept; only the body (dossier,
+    history) is shortened by ``DETAIL_LEVELS`` or cut, from its end.
 
     The evidence table and each finding's line are kept per sequence of findings (``_DOSSIERS``), so a
     step formats its new finding, history entry and output, and joins."""
@@ -858,8 +875,10 @@ def build_messages(
 
     def compact() -> list[dict[str, str]]:
         n = 0
-        for keep in (None, 8, 4, 0):  # a long history shrinks first; the evidence table is never cut
-            msgs = _messages(render_compact(obs, keep), True)
+        # A long history shrinks first, then the lines that grow late in an episode go (a budget that fit the
+        # first turns failed the run steps later); the evidence table is never cut.
+        for keep, lean in ((None, False), (8, False), (4, False), (0, False), (0, True)):
+            msgs = _messages(render_compact(obs, keep, lean), True)
             n = count(msgs)
             if n <= max_prompt_tokens:
                 return msgs
@@ -872,7 +891,8 @@ def build_messages(
         msgs = _messages(render_observation(obs, level))
         if count(msgs) <= max_prompt_tokens:
             return msgs
-    # Most compact level still too long: cut the body (dossier, history), keep the head and tail.
+    # Most compact level still too long: cut the body (dossier, history), keep the head and the tail (the last
+    # output, the violations, the request).
     head, body, tail = _render_parts(obs, len(DETAIL_LEVELS) - 1)
     marker = "[truncated]"
     fixed = "\n".join(head + [marker] + tail)

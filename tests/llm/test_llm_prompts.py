@@ -257,3 +257,91 @@ def test_compact_turn_names_the_shorter_of_the_affordable_and_unaffordable_lists
             break
         obs = env.step({"action_type": dearest.value, "parameters": {}, "reasoning": "spend"})
     assert kinds == {"affordable", "unaffordable"}
+
+
+def _flagged_then_queried(flags: int = 20):
+    """An observation after two queries, ``flags`` long red flags (the agent's own text, free) and a query
+    with numeric readouts: the newest evidence is the ``in_vitro_assay``'s IC50."""
+    env = DrugTargetEnvironment()
+    env.reset(seed=0, scenario="tp53_solid_tumors_clear_fail")
+    env.step({"action_type": "query_expression"})
+    env.step({"action_type": "toxicity_panel"})
+    for i in range(flags):
+        env.step({"action_type": "flag_red_flag",
+                  "parameters": {"description": f"flag {i}: " + "marrow toxicity seen in the panel, grade 3 " * 8}})
+    return env.step({"action_type": "in_vitro_assay"})
+
+
+def test_a_cut_prompt_keeps_the_newest_evidence_and_the_request():
+    """The last-resort cut took the body from its end, where the last output sat: the readouts just paid
+    for went first while every red flag (text the agent writes, as much as it likes) stayed; and the
+    detail levels from the fourth on dropped the last output's readouts, which were then nowhere."""
+    from drugenv.llm.prompts import DETAIL_LEVELS
+
+    obs = _flagged_then_queried()
+    ic50 = obs.latest_output.data["ic50_nm"]
+    assert ic50 >= 1000  # written whole everywhere (it was 1.23e+03 in the dossier, 1226 in the table)
+    for level in range(len(DETAIL_LEVELS)):
+        text = render_observation(obs, level)
+        assert "Last output (in_vitro_assay, ok)" in text and f"ic50_nm={round(ic50)}" in text, level
+        assert "e+0" not in text, level
+    tail = render_observation(obs, len(DETAIL_LEVELS) - 1)
+    assert "red flags: (20 earlier)" in tail and "flag 19" not in tail  # the most compact level counts them
+    cut = 0
+    for budget in range(3000, 900, -50):
+        user = build_messages(obs, max_prompt_tokens=budget)[1]["content"]
+        if "[truncated]" in user:
+            cut += 1
+            assert f"ic50_nm={round(ic50)}" in user and user.endswith("Your next action (one JSON object):"), budget
+            assert user.index("[truncated]") < user.index("Last output (in_vitro_assay"), budget
+    assert cut >= 1  # the flags counted at the compact levels, few budgets are left to cut at
+
+
+def test_a_refused_action_is_not_called_the_reset():
+    env = DrugTargetEnvironment()
+    assert "Last output (reset, info)" in render_observation(env.reset(seed=0, scenario="egfr_nsclc_viable"))
+    text = render_observation(env.step({"action_type": "__unparseable__", "reasoning": "unparseable model output"}))
+    assert "Last output (invalid action, blocked)" in text and "(reset," not in text
+
+
+def test_a_budget_that_fits_the_first_turns_does_not_fail_the_episode_later():
+    """The compact prompt grows with the episode (the affordable-actions line, the violations); a budget
+    that fitted the first turns raised ConfigError steps later, losing the run. Those lines go before it raises."""
+    from drugenv.llm.prompts import _messages
+
+    env = DrugTargetEnvironment()
+    obs = env.reset(seed=0, scenario="egfr_nsclc_viable")
+    first = make_token_counter(None)(build_messages(obs, max_prompt_tokens=700))
+    while len(obs.legal_actions) == len(ACTION_TABLE):  # spend until some action is no longer affordable
+        obs = env.step({"action_type": "in_vivo_model"})
+    obs = env.step({"action_type": "__unparseable__"})
+    assert obs.rule_violations and len(obs.legal_actions) < len(ACTION_TABLE)
+    count = make_token_counter(None)
+    lean = count(_messages(render_compact(obs, 0, lean=True), True))
+    assert lean < count(_messages(render_compact(obs, 0), True))
+    budget = max(lean, first)
+    msgs = build_messages(obs, max_prompt_tokens=budget)
+    assert count(msgs) <= budget and "Violations last step" not in msgs[1]["content"]
+    with pytest.raises(ValueError, match="raise max_prompt_tokens"):
+        build_messages(obs, max_prompt_tokens=lean - 1)
+
+
+def test_the_text_env_cuts_its_body_not_the_request():
+    """The text env cut its observation from the end: with many red flags the request line, the
+    violation and the last output were gone."""
+    from drugenv.gym_envs.text_render import render_text, to_charset
+    from drugenv.llm.prompts import DETAIL_LEVELS, _render_parts
+
+    env = DrugTargetEnvironment(sim_params={"max_steps": 300})
+    env.reset(seed=0, scenario="egfr_nsclc_viable")
+    env.step({"action_type": "literature_search"})
+    for i in range(150):
+        env.step({"action_type": "flag_red_flag", "parameters": {"description": f"flag number {i} about hepatotoxicity in the liver panel"}})
+    obs = env.step({"action_type": "__unparseable__", "reasoning": "unparseable model output"})
+    most_compact = len(to_charset(render_observation(obs, len(DETAIL_LEVELS) - 1)))
+    head, _, tail = _render_parts(obs, len(DETAIL_LEVELS) - 1)
+    for max_chars in (most_compact - 1, len("\n".join(head + tail)) + 40):
+        text = render_text(obs, max_chars)
+        assert len(text) <= max_chars and "[truncated]" in text
+        assert "Last output (invalid action, blocked)" in text and "Violations last step:" in text
+        assert text.endswith("Your next action (one JSON object):") and "Credits:" in text
