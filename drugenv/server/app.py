@@ -20,7 +20,9 @@ Sessions. At most ``max_sessions`` sockets hold an environment; the next one get
 ``CAPACITY_REACHED`` frame and is closed. A session ends, and its slot frees, when the client sends
 ``close``, disconnects (cleanly or not: uvicorn's keepalive pings detect half-open sockets), or
 sends nothing for ``idle_timeout_s`` (an ``IDLE_TIMEOUT`` frame, then the socket closes: the slot
-and the socket always go together). Frames are parsed and environments stepped inline on the event loop by
+and the socket always go together), or stops reading: a reply that cannot be sent for ``SEND_TIMEOUT_S``
+(a client that sends frames and never reads the replies fills the socket's buffers) frees the slot and
+drops the socket without its closing handshake. Frames are parsed and environments stepped inline on the event loop by
 default: a step is ~0.1 ms of pure Python, and handing it to a thread and back cost more CPU than
 the overlap saved (``env_threads`` > 0 runs them in a thread pool instead, one call at a time per
 session; see ``docs/performance_history.md``, "Sixth round").
@@ -47,6 +49,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -92,6 +95,11 @@ DEFAULT_MAX_SESSIONS = 256
 """Default session cap: above TRL's usual generation batch (one socket per rollout)."""
 DEFAULT_IDLE_TIMEOUT_S = 3600.0
 """Default idle timeout, seconds: longer than any optimizer step between two rollout phases."""
+SEND_TIMEOUT_S = 30.0
+"""A reply that cannot be sent for this long ends its session. A client reads each reply before it sends
+its next frame, so its replies never fill the socket's buffers (hundreds of KB): a send that waits at all
+is a peer that has stopped reading, which would otherwise hold its slot forever (the idle timeout and
+the keepalive wait on reads and pings, not on a send)."""
 DEFAULT_ENV_THREADS = 0
 """Default worker threads for frame handling, 0: inline on the event loop (see ``create_app``'s ``env_threads``).
 Inline served more steps/s than 8 threads at 32 and 128 sessions, with a lower p99 (``docs/performance_history.md``, "Sixth round")."""
@@ -257,6 +265,7 @@ def create_app(
     strict_actions: bool = True,
     env_threads: int = DEFAULT_ENV_THREADS,
     env_name: str = "drugenv",
+    send_timeout_s: float = SEND_TIMEOUT_S,
 ) -> FastAPI:
     """Build the FastAPI app serving ``env_factory()`` environments, one per WebSocket.
 
@@ -276,12 +285,15 @@ def create_app(
             loop; N > 0 hands each frame to a pool of N threads (calls of one session stay in
             order), which only pays when one step takes far longer than the hand-off (~0.1 ms).
         env_name: ``name`` served by ``/metadata``.
+        send_timeout_s: end a session whose reply cannot be sent for this many seconds (``SEND_TIMEOUT_S``).
 
     Raises:
         ConfigError: a limit is out of range.
     """
     check_limits(max_sessions=max_sessions, idle_timeout_s=idle_timeout_s, max_message_bytes=max_message_bytes,
                  env_threads=env_threads)
+    if not (isinstance(send_timeout_s, (int, float)) and not isinstance(send_timeout_s, bool) and 0 < send_timeout_s < math.inf):
+        raise ConfigError(f"send_timeout_s must be a finite number of seconds > 0, got {send_timeout_s!r:.40}")
 
     registry = SessionRegistry(max_sessions)
     handle = FrameHandler(max_message_bytes=max_message_bytes, strict_actions=strict_actions)
@@ -329,18 +341,15 @@ def create_app(
                                                        f"could not create the environment ({type(err).__name__})"))
             await _close_quietly(websocket, 1011)
             return
-        idle = None
+        watch, stalled = None, False
         try:  # everything after open() inside: the finally frees the slot whatever fails
-            idle = _IdleWatch(idle_timeout_s) if idle_timeout_s is not None else None
+            watch = _SessionWatch(idle_timeout_s, send_timeout_s)
             while True:
-                if idle is None:
-                    message = await websocket.receive()
-                else:
-                    message = await idle.receive(websocket)
-                    if message is None:
-                        await _send_quietly(websocket, error_frame(
-                            ErrorCode.IDLE_TIMEOUT, f"no frame for {idle_timeout_s} s; the session is closed"))
-                        break
+                message = await watch.receive(websocket)
+                if message is None:
+                    await _send_quietly(websocket, error_frame(
+                        ErrorCode.IDLE_TIMEOUT, f"no frame for {idle_timeout_s} s; the session is closed"))
+                    break
                 if message["type"] == "websocket.disconnect":
                     break
                 text = message.get("text")
@@ -354,8 +363,9 @@ def create_app(
                     reply, keep = handle(session, text)
                 else:
                     reply, keep = await asyncio.get_running_loop().run_in_executor(pool, handle, session, text)
-                if reply is not None:
-                    await websocket.send_text(reply)
+                if reply is not None and not await watch.send(websocket, reply):
+                    stalled = True
+                    break
                 if not keep:
                     break
         except (WebSocketDisconnect, ConnectionError, RuntimeError):
@@ -364,10 +374,14 @@ def create_app(
             logger.exception("session %s failed", session.id)
             await _send_quietly(websocket, error_frame(ErrorCode.SESSION_ERROR, "session failed on the server"))
         finally:
-            if idle is not None:
-                idle.stop()
+            if watch is not None:
+                watch.stop()
             registry.close(session)
-            await _close_quietly(websocket, 1000)
+            if stalled:  # its closing frame would wait behind the replies it never read
+                logger.warning("session %s: a reply waited %.0f s to be sent (the client stopped reading); dropped",
+                               session.id, send_timeout_s)
+            else:
+                await _close_quietly(websocket, 1000)
 
     # ------------------------------------------------------------------------------ HTTP
     @app.post("/reset", response_model=StepResponse, tags=["Environment Control"],
@@ -439,49 +453,61 @@ def create_app(
     return app
 
 
-class _IdleWatch:
-    """A session's idle timeout, at the cost of one clock read per frame.
+class _SessionWatch:
+    """A session's timeouts, at the cost of one clock read per frame: a read that waits ``read_timeout_s``
+    (the idle timeout; None: none) and a send that waits ``send_timeout_s`` (a peer that stopped reading).
 
     ``asyncio.wait_for`` around every read made a task, a timer and two callbacks per frame (the
-    largest asyncio cost of a step). Here one timer per session stays armed: each read only stamps
-    when it began, and when the timer fires it either cancels a read that has waited ``timeout_s``
-    (the same silence ``wait_for`` measured: from the start of the read) or re-arms itself for the
-    earliest moment the current or next read could reach it.
+    largest asyncio cost of a step). Here one timer per session stays armed: each read or send only
+    stamps when it began, and when the timer fires it either cancels a wait that has lasted its limit
+    (the same silence ``wait_for`` measured: from the start of the wait) or re-arms itself for the
+    earliest moment the current or next wait could reach it.
     """
 
-    def __init__(self, timeout_s: float):
-        self.timeout_s = timeout_s
+    def __init__(self, read_timeout_s: Optional[float], send_timeout_s: float):
+        self._limits = {"read": math.inf if read_timeout_s is None else read_timeout_s, "send": send_timeout_s}
+        self._period = min(self._limits.values())  # the soonest any wait that starts from now can expire
         self._loop = asyncio.get_running_loop()
         self._task = asyncio.current_task()
-        self._read_since = self._loop.time()
-        self._reading = False
+        self._since = self._loop.time()
+        self._waiting: Optional[str] = None  # "read" / "send" while one is in progress
         self._expired = False
-        self._timer: Optional[asyncio.TimerHandle] = self._loop.call_at(self._read_since + timeout_s, self._check)
+        self._timer: Optional[asyncio.TimerHandle] = self._loop.call_at(self._since + self._period, self._check)
 
     def _check(self) -> None:
         now = self._loop.time()
-        if not self._reading:  # busy with a frame: the next read starts later than now
-            self._timer = self._loop.call_at(now + self.timeout_s, self._check)
-        elif now < self._read_since + self.timeout_s:
-            self._timer = self._loop.call_at(self._read_since + self.timeout_s, self._check)
+        if self._waiting is None:  # busy with a frame: the next wait starts later than now
+            self._timer = self._loop.call_at(now + self._period, self._check)
+            return
+        deadline = self._since + self._limits[self._waiting]
+        if now < deadline:  # this wait may end and a shorter-lived one begin before its deadline
+            self._timer = self._loop.call_at(min(deadline, now + self._period), self._check)
         else:
             self._timer, self._expired = None, True
             assert self._task is not None
             self._task.cancel()
 
-    async def receive(self, websocket: WebSocket) -> Optional[dict[str, Any]]:
-        """The next ASGI message, or None once this read has waited ``timeout_s``."""
-        self._read_since, self._reading = self._loop.time(), True
+    async def _wait(self, kind: str, awaitable: Any) -> tuple[bool, Any]:
+        """(True, its result), or (False, None) once it has waited its limit."""
+        self._since, self._waiting = self._loop.time(), kind
         try:
-            return await websocket.receive()
+            return True, await awaitable
         except asyncio.CancelledError:
             if not self._expired:
                 raise  # the server is shutting down: not ours
             if hasattr(self._task, "uncancel"):  # Python >= 3.11 counts cancellations
                 self._task.uncancel()  # type: ignore[union-attr]
-            return None
+            return False, None
         finally:
-            self._reading = False
+            self._waiting = None
+
+    async def receive(self, websocket: WebSocket) -> Optional[dict[str, Any]]:
+        """The next ASGI message, or None once this read has waited the idle timeout."""
+        return (await self._wait("read", websocket.receive()))[1]
+
+    async def send(self, websocket: WebSocket, text: str) -> bool:
+        """Send ``text``; False once the send has waited ``send_timeout_s``."""
+        return (await self._wait("send", websocket.send_text(text)))[0]
 
     def stop(self) -> None:
         if self._timer is not None:
@@ -510,5 +536,6 @@ __all__ = [
     "DEFAULT_IDLE_TIMEOUT_S",
     "DEFAULT_MAX_MESSAGE_BYTES",
     "DEFAULT_MAX_SESSIONS",
+    "SEND_TIMEOUT_S",
     "create_app",
 ]

@@ -475,6 +475,55 @@ def test_oversized_frames() -> None:
             assert client.reset(seed=0, scenario="egfr_nsclc_viable").observation.step_count == 0
 
 
+def _masked_frame(text: str) -> bytes:
+    """A client's text frame as RFC 6455 writes it (masked), for a socket driven by hand."""
+    import os
+    import struct
+
+    payload, mask = text.encode(), os.urandom(4)
+    n = len(payload)
+    size = bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + struct.pack("!H", n)
+    return bytes([0x81]) + size + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def test_a_client_that_never_reads_its_replies_loses_its_slot() -> None:
+    """A client that sent frames and never read a reply held its slot for as long as the server ran: the
+    session waited in a send that never ended (the idle timeout and the keepalive wait on reads and pings,
+    so neither freed it), and 256 such sockets locked every other client out. A reply that cannot be sent
+    for send_timeout_s now ends the session."""
+    import base64
+    import os
+    from urllib.parse import urlsplit
+
+    with serve_in_thread(create_app(max_sessions=1, idle_timeout_s=None, send_timeout_s=1.0)) as url:
+        where = urlsplit(url)
+        sock = socket.create_connection((where.hostname, where.port))
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            key = base64.b64encode(os.urandom(16)).decode()
+            sock.sendall((f"GET /ws HTTP/1.1\r\nHost: {where.netloc}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                          f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+            _wait_active(url, 1)
+            sock.setblocking(False)
+            reset = _masked_frame(json.dumps({"type": "reset", "data": {"seed": 1}}))
+            refused_since = None  # the kernel takes no more: the server has stopped reading, stuck in a send
+            while refused_since is None or time.monotonic() - refused_since < 0.5:
+                try:
+                    sock.send(reset)
+                    refused_since = None
+                except BlockingIOError:
+                    refused_since = refused_since or time.monotonic()
+                    time.sleep(0.02)
+            _wait_active(url, 0, timeout_s=15.0)
+            with DrugTargetEnv(base_url=url) as client:  # the slot is free for a client that reads
+                assert client.reset(seed=0, scenario="egfr_nsclc_viable").observation.step_count == 0
+        finally:
+            sock.close()
+    for bad in (0, -1.0, float("nan"), float("inf"), "30", True):
+        with pytest.raises(ConfigError, match="send_timeout_s"):
+            create_app(send_timeout_s=bad)
+
+
 def test_capacity() -> None:
     with serve_in_thread(create_app(max_sessions=3, idle_timeout_s=None)) as url:
         clients = [DrugTargetEnv(base_url=url) for _ in range(3)]
