@@ -46,7 +46,14 @@ class DrugEnvText(DrugEnvBase):
     | last output      | status, summary and readouts of the latest step             |
     | violations       | rule violations of the last step                            |
 
-    The most detailed rendering that fits 8192 characters is used.
+    The most detailed rendering that fits 8192 characters is used; if even the most compact is longer, its
+    dossier and history are cut (``[truncated]``), never the budget, the last output, the violations or
+    the request.
+
+    Vectorised: ``SyncVectorEnv`` as is; ``AsyncVectorEnv`` (``gym.make_vec(..., vectorization_mode="async")``)
+    only with ``shared_memory=False`` (``vector_kwargs={"shared_memory": False}``): gymnasium 1.2's
+    ``AsyncVectorEnv`` reads a ``Text`` space's shared memory once, at construction, so every observation
+    would be the blank text it held then (gymnasium issue #1164).
 
     ## Rewards
     The core environment's reward (``RewardConfig``); ``info["reward_terms"]`` holds the breakdown.

@@ -596,3 +596,25 @@ def test_an_explicit_episode_seed_must_belong_to_the_suite():
         env.reset(seed=0, options={"suite": "procedural-test", "episode_seed": TEST_SEED_OFFSET - 1})
     curated = DrugEnvVector(suite="curated")  # a curated scenario's seed only keys its noise
     assert curated.reset(seed=0, options={"episode_seed": 2_000_000})[1]["episode_seed"] == 2_000_000
+
+
+def test_the_text_env_vectorised_asynchronously_as_its_docstring_says():
+    """gymnasium 1.2's AsyncVectorEnv with shared memory returns a Text space's initial blank text at every
+    step (gymnasium #1164): the docstring and README name shared_memory=False, which plays what one env plays."""
+    import json
+
+    action = json.dumps({"action_type": "query_expression"})
+    single = gym.make(TEXT_ENV_ID)
+    expected = [single.reset(seed=s)[0] for s in (3, 4)]
+    stepped = []
+    for s in (3, 4):
+        single.reset(seed=s)
+        stepped.append(single.step(action)[0])
+    envs = gym.make_vec(TEXT_ENV_ID, num_envs=2, vectorization_mode="async", vector_kwargs={"shared_memory": False})
+    try:
+        obs, _ = envs.reset(seed=3)  # env i is seeded 3 + i
+        assert list(obs) == expected
+        obs, *_ = envs.step([action, action])
+        assert list(obs) == stepped and all(o.startswith("Target: ") for o in obs)
+    finally:
+        envs.close()
