@@ -76,7 +76,8 @@ def run_command(prog: str, command_main: Callable[[Any], Any], args: Any, *, ext
     as ``PROG: error: <message>`` on stderr and gives exit code 2, without a traceback, and so is an
     optional dependency that is not installed (``extra``: the extra the command needs; see
     ``drugenv.extras.missing_extra``). The ``python -m`` entry points (``drugenv.server``,
-    ``drugenv.llm.run_agent``, ``drugenv.training.ppo``) run through it too."""
+    ``drugenv.llm.run_agent``, ``drugenv.training.ppo``) run through it too. Ctrl-C is one line and exit code
+    130 (SIGTERM, where the command turns it into ``KeyboardInterrupt``: 143), not a traceback."""
     from drugenv.errors import DrugEnvError
 
     try:
@@ -86,6 +87,10 @@ def run_command(prog: str, command_main: Callable[[Any], Any], args: Any, *, ext
         return 2
     except ModuleNotFoundError as e:
         return _report_missing_extra(prog, e, extra)
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM where the command turned it into one (training.configs.Terminated)
+        terminated = type(e).__name__ == "Terminated"
+        print(f"{prog}: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        return 143 if terminated else 130  # 128 + the signal's number, as a shell reports a process it ended
     return result if isinstance(result, int) else 0
 
 
@@ -129,7 +134,8 @@ def check_output_path(path: str | Path, flag: str, *, directory: bool = False) -
         if p.exists() and p.is_dir() != directory:
             want = "a directory" if directory else "a file path, e.g. " + str(p / "results.json")
             raise ConfigError(f"{flag} {path} is {'a file' if directory else 'a directory'}; pass {want}")
-        parent = p.parent
+        # An existing directory is written into itself (a run folder again): test it, not the folder above.
+        parent = p if directory and p.is_dir() else p.parent
         while not parent.exists():
             parent = parent.parent
         if not parent.is_dir():

@@ -321,6 +321,11 @@ def load_run(root: Path, path: Path, *, stale_after: float, with_references: boo
         settings = None
     first, updated = _times(path)
     status, reason = _status(finished, updated, stale_after, note)
+    stopped = path / "stopped.json"  # drugenv train writes it when a run ends unfinished (training.run_files)
+    if not finished and kind != "sweep" and stopped.exists():
+        why = read_json(stopped, problems, root)
+        why = why.get("why") if isinstance(why, dict) else None
+        status, reason = "failed", f"stopped before finishing: {why if isinstance(why, str) else 'see stopped.json'}"
     if kind not in ("ppo", "sweep") and not (path / "metrics.jsonl").exists():
         if status == "running" and settings is not None:  # normal: base-model evaluation and SFT come first
             reason += "; no iteration has finished yet (the base-model evaluation and SFT come first)"

@@ -54,8 +54,22 @@ def resolve_checkpoint_dir(path: str | Path) -> Path:
     """``path``, or its ``checkpoint_final`` when ``path`` is a run's folder rather than a checkpoint: the
     one place ``--resume RUN``, ``--agent checkpoint:RUN`` and a PPO module's lookup read a folder."""
     p = Path(path)
-    is_checkpoint = (p / CHECKPOINT_META).is_file() or (p / "algorithm_state.pkl").is_file()
-    return p / CHECKPOINT_FINAL if not is_checkpoint and (p / CHECKPOINT_FINAL).is_dir() else p
+    return p / CHECKPOINT_FINAL if not is_checkpoint_dir(p) and (p / CHECKPOINT_FINAL).is_dir() else p
+
+
+def is_checkpoint_dir(path: Path) -> bool:
+    """Whether ``path`` holds a checkpoint a run wrote (GRPO's metadata, or RLlib's algorithm state)."""
+    return (path / CHECKPOINT_META).is_file() or (path / "algorithm_state.pkl").is_file()
+
+
+def newest_checkpoint(run: str | Path) -> Optional[Path]:
+    """The checkpoint that continues the run in folder ``run``: its ``checkpoint_final``, else its latest
+    ``checkpoint_iter_*`` (a run stopped before it finished); None when it wrote none."""
+    run = Path(run)
+    if is_checkpoint_dir(run / CHECKPOINT_FINAL):
+        return run / CHECKPOINT_FINAL
+    found = [c for c in run.glob("checkpoint_iter_*") if c.is_dir() and is_checkpoint_dir(c)]
+    return max(found, key=lambda c: c.name, default=None)
 
 
 def read_json_object(path: Path) -> dict[str, Any]:
@@ -201,8 +215,10 @@ __all__ = [
     "GRPO_POLICY_OPTIONS",
     "checkpoint_budgets",
     "follow_moved_run",
+    "is_checkpoint_dir",
     "is_grpo_checkpoint",
     "load_grpo_checkpoint_policy",
+    "newest_checkpoint",
     "read_checkpoint_meta",
     "require_existing",
     "resolve_adapter_checkpoint",

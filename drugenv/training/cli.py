@@ -25,13 +25,15 @@ import contextlib
 import difflib
 import json
 import math
+import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Callable, Iterator, Mapping, Optional
 
 import tyro
 
-from drugenv.cli import check_output_path
+from drugenv.cli import check_output_path, one_line
 from drugenv.errors import ConfigError
 from drugenv.simulator.environment import validated_seed
 from drugenv.training.configs import META_KEYS, RAY_STARTED_LOCAL
@@ -316,9 +318,20 @@ def check_resume(module: Any, resume: Optional[str], settings: Mapping[str, Any]
     ``drugenv eval --agent checkpoint:RUN`` reads it)."""
     if resume is None:
         return None
-    from drugenv.llm.checkpoint import CHECKPOINT_META, require_existing, resolve_checkpoint_dir
+    from drugenv.llm.checkpoint import (
+        CHECKPOINT_FINAL,
+        CHECKPOINT_META,
+        is_checkpoint_dir,
+        newest_checkpoint,
+        require_existing,
+        resolve_checkpoint_dir,
+    )
 
     p = resolve_checkpoint_dir(require_existing(resume, "--resume checkpoint"))
+    if not is_checkpoint_dir(p) and (p / "settings.json").is_file():  # a run's folder with no checkpoint_final
+        newest = newest_checkpoint(p)
+        raise ConfigError(f"--resume {resume}: the run in this folder did not finish (no {CHECKPOINT_FINAL}); " + (
+            f"continue it from its newest checkpoint: --resume {newest}" if newest else "it wrote no checkpoint to continue"))
     if module.ALGO == "grpo":
         if not (p / CHECKPOINT_META).is_file():
             from drugenv.training.ppo import is_ppo_checkpoint
@@ -606,28 +619,57 @@ def train_main(args: TrainArgs) -> dict[str, Any]:
         from drugenv.cli import quiet_library_progress_bars
 
         quiet_library_progress_bars()
+    began = time.time()
     started = _start_ray(args.num_cpus)
     try:
         if started == RAY_STARTED_LOCAL:  # a cluster's autoscaler may yet add the nodes the run asks for
             check_fits_local_ray(module, overrides)
-        if module.ALGO == "grpo":
-            from drugenv.training.grpo_train import run_grpo
-
-            return run_grpo(module, overrides, out, resume=args.resume, progress=args.progress, use_wandb=args.wandb,
-                            storage=storage)
-        if module.ALGO == "ppo_vector":
-            from drugenv.training.ppo import format_curve, train_ppo
-
-            result = train_ppo(module, overrides, out, progress=args.progress, resume_from=args.resume, use_wandb=args.wandb,
-                               storage=storage)
-            print(format_curve(result["curve"]))
-            return result
-        raise ConfigError(f"{module.__file__}: ALGO={module.ALGO!r} is not trainable here (grpo | ppo_vector)")
+        return _train(module, overrides, out, args, storage)
+    except BaseException as e:
+        _stopped(out, began, e)
+        raise
     finally:
         if started:
             import ray
 
             ray.shutdown()
+
+
+def _stopped(out: Path, began: float, error: BaseException) -> None:
+    """Mark the run folder as stopped unfinished (``RunFiles.mark_stopped``) if this command's run started in it, and
+    after Ctrl-C or SIGTERM say which checkpoint continues it."""
+    from drugenv.llm.checkpoint import newest_checkpoint
+    from drugenv.training.run_files import SETTINGS, RunFiles
+
+    try:
+        ours = (out / SETTINGS).stat().st_mtime >= began - 1.0  # a run this command started, not an earlier one
+    except OSError:
+        ours = False
+    interrupted = isinstance(error, KeyboardInterrupt)
+    if ours:
+        why = ("terminated (SIGTERM)" if type(error).__name__ == "Terminated" else "interrupted (Ctrl-C)") if interrupted \
+            else f"{type(error).__name__}: {one_line(error)[:200]}"
+        RunFiles.mark_stopped(out, why)
+    if interrupted:
+        newest = newest_checkpoint(out)
+        print(f"{out}: the run stopped before it finished; " + (f"continue it with --resume {newest}" if newest else
+              "it wrote no checkpoint yet"), file=sys.stderr)
+
+
+def _train(module: Any, overrides: Mapping[str, Any], out: Path, args: TrainArgs, storage: Any) -> dict[str, Any]:
+    if module.ALGO == "grpo":
+        from drugenv.training.grpo_train import run_grpo
+
+        return run_grpo(module, overrides, out, resume=args.resume, progress=args.progress, use_wandb=args.wandb,
+                        storage=storage)
+    if module.ALGO == "ppo_vector":
+        from drugenv.training.ppo import format_curve, train_ppo
+
+        result = train_ppo(module, overrides, out, progress=args.progress, resume_from=args.resume, use_wandb=args.wandb,
+                           storage=storage)
+        print(format_curve(result["curve"]))
+        return result
+    raise ConfigError(f"{module.__file__}: ALGO={module.ALGO!r} is not trainable here (grpo | ppo_vector)")
 
 
 __all__ = [

@@ -145,6 +145,7 @@ def init_ray(num_cpus: int = 2) -> Optional[str]:
         return None
     if os.environ.get("RAY_ADDRESS"):
         ray.init(address="auto", log_to_driver=False)
+        stop_on_sigterm()
         return RAY_JOINED_CLUSTER
     if os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] == "0":
         # Ray reads the variable once, when ray_constants is first imported: building an RLlib config
@@ -155,7 +156,27 @@ def init_ray(num_cpus: int = 2) -> Optional[str]:
     provenance.export_to_workers()
     # address="local": always a fresh local Ray, never a stale cluster file left by an earlier head.
     ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    stop_on_sigterm()
     return RAY_STARTED_LOCAL
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler's or ``kill``'s stop), raised in the main thread like Ctrl-C's KeyboardInterrupt."""
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    raise Terminated
+
+
+def stop_on_sigterm() -> None:
+    """Make SIGTERM stop the driver as Ctrl-C does, through its ``finally`` blocks (the run's files, ``ray.shutdown``),
+    in place of the handler ``ray.init`` installs (``sys.exit(15)``, after which the process aborted: exit 134 and a
+    native stack trace, read as a crash)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminated)
 
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]

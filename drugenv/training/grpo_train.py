@@ -40,7 +40,7 @@ from drugenv.llm.checkpoint import ADAPTER_DIR, CHECKPOINT_META, follow_moved_ru
 from drugenv.llm.prompts import DEFAULT_MAX_PROMPT_TOKENS
 from drugenv.simulator.params import SimParams
 from drugenv.training import metrics as M
-from drugenv.training.run_files import CHECKPOINT_BEST, CHECKPOINT_FINAL, RunFiles
+from drugenv.training.run_files import CHECKPOINT_BEST, CHECKPOINT_FINAL, RunFiles, restore_or_refuse, write_dir_atomically
 from drugenv.storage import RunStorage
 
 
@@ -388,12 +388,14 @@ def resumed_model(checkpoint: str | Path) -> str:
 
 
 def save_checkpoint(algo: Any, path: Path, meta: Mapping[str, Any]) -> Path:
-    """RLlib checkpoint (resumable) + peft adapter + metadata that ``checkpoint:PATH`` agents read."""
-    path.mkdir(parents=True, exist_ok=True)
-    algo.save_to_path(str(path.resolve()))
-    export_adapter(algo, path / ADAPTER_DIR)
-    (path / CHECKPOINT_META).write_text(json.dumps({**meta, "iteration": int(algo.iteration)}, indent=2, default=str))
-    return path
+    """RLlib checkpoint (resumable) + peft adapter + metadata that ``checkpoint:PATH`` agents read, written
+    whole or not at all (``run_files.write_dir_atomically``)."""
+    def write(folder: Path) -> None:
+        algo.save_to_path(str(folder.resolve()))
+        export_adapter(algo, folder / ADAPTER_DIR)
+        (folder / CHECKPOINT_META).write_text(json.dumps({**meta, "iteration": int(algo.iteration)}, indent=2, default=str))
+
+    return write_dir_atomically(path, write)
 
 
 # ------------------------------------------------------------------------------------- main loop
@@ -517,7 +519,7 @@ def run_grpo(
     algo = config_module.build_config(overrides, model_path=model).build_algo()
     first = 1
     if resume:
-        algo.restore_from_path(str(Path(resume).resolve()))
+        restore_or_refuse(algo, resume)
         first = int(algo.iteration) + 1
         files.resume_after(int(algo.iteration))
     meta = {"algo": "grpo", "model": model, "base_model": base, "config": getattr(config_module, "__file__", None), "settings": s}
@@ -551,7 +553,6 @@ def run_grpo(
             if every and algo.iteration % every == 0:  # RLlib evaluated in this train() call (its result repeats the last one otherwise)
                 row.update({col: _number(flat.get(path)) for col, path in M.HELDOUT_CURVE_COLUMNS.items()})
                 if selection is not None and selection.improved(it, row.get(M.HELDOUT_PREFIX + selection.metric)):
-                    shutil.rmtree(out_dir / CHECKPOINT_BEST, ignore_errors=True)
                     save_checkpoint(algo, out_dir / CHECKPOINT_BEST, {**meta, "selection": selection.record()})
             if it % ckpt_every == 0:
                 save_checkpoint(algo, out_dir / f"checkpoint_iter_{it:04d}", meta)

@@ -37,7 +37,7 @@ from drugenv.models import DrugTargetAction, ValidationObservation
 from drugenv.training.configs import RAY_STARTED_LOCAL, init_ray, load_overrides, load_rllib_config  # noqa: F401  (re-exported)
 from drugenv.llm.checkpoint import CHECKPOINT_FINAL, CHECKPOINT_META, resolve_checkpoint_dir
 from drugenv.training.metrics import HELDOUT_PREFIX  # noqa: F401  (re-exported: the dashboard and tables read it here)
-from drugenv.training.run_files import RunFiles
+from drugenv.training.run_files import RunFiles, restore_or_refuse, write_dir_atomically
 from drugenv.storage import RunStorage
 
 HELDOUT_SUITE = "procedural-test"
@@ -244,7 +244,7 @@ def train_ppo(
     algo = config_module.build_config(overrides).build_algo()
     first = 1
     if resume_from is not None:
-        algo.restore_from_path(str(Path(resume_from).resolve()))
+        restore_or_refuse(algo, resume_from)
         push_weights(algo.env_runner_group, algo.learner_group)  # RLlib's own push may be skipped
         first = int(algo.iteration) + 1
     curve: list[dict[str, Any]] = []
@@ -271,7 +271,7 @@ def train_ppo(
             if files is not None:
                 files.log(row)
         if files is not None:
-            ckpt = str(Path(algo.save_to_path(str((files.out / CHECKPOINT_NAME).resolve()))))
+            ckpt = str(write_dir_atomically(files.out / CHECKPOINT_NAME, lambda folder: algo.save_to_path(str(folder.resolve()))).resolve())
     finally:
         algo.stop()
         if files is not None:

@@ -7,6 +7,13 @@
 | ``evidence/training_curve.png``    | at the end                    | the curve, drawn                                   |
 | ``summary.json``                   | at the end                    | final held-out metrics, the heuristic on the same episodes, the checkpoint |
 | ``checkpoint_final/``              | at the end                    | ``Algorithm.save_to_path`` (resume with ``--resume``) |
+| ``stopped.json``                   | when a run stops unfinished   | why (interrupted, terminated, an error) and when; removed when a run starts here |
+
+A fresh run (no ``--resume``) in a folder that holds another run's files removes that run's results first:
+its ``summary.json``, ``evidence/`` and ``checkpoint_*`` folders would otherwise sit beside this run's
+``settings.json`` (an interrupted rerun read as finished, and ``--resume`` of the folder continued the
+old run's weights). GRPO's ``base_model/`` and ``sft_model/`` stay: they are caches, reused only when
+the settings that made them match.
 
 GRPO adds ``evidence/before_after_metrics.json`` (base, SFT, GRPO and baselines with intervals) and
 its SFT model. The dashboard (``drugenv.dashboard.runs``) reads this layout. With ``wandb=True``
@@ -19,11 +26,14 @@ its SFT model. The dashboard (``drugenv.dashboard.runs``) reads this layout. Wit
 from __future__ import annotations
 
 import json
+import shutil
+import time
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from drugenv import provenance
 from drugenv.cli import write_text_atomic  # the dashboard polls run folders while runs write them
+from drugenv.errors import ConfigError
 from drugenv.evaluation.evaluate import results_json  # strict JSON: a metric that is not a number is null
 from drugenv.llm.checkpoint import CHECKPOINT_FINAL  # a run's last checkpoint, named where checkpoints are read
 from drugenv.storage import RunStorage
@@ -31,8 +41,36 @@ from drugenv.storage import RunStorage
 SETTINGS = "settings.json"
 METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
+STOPPED = "stopped.json"
 CURVE_PNG = "evidence/training_curve.png"
 CHECKPOINT_BEST = "checkpoint_best"  # GRPO with validation selection (run.select_suite)
+
+
+def write_dir_atomically(path: Path, write: Any) -> Path:
+    """``write(folder)`` into a temporary sibling of ``path``, then put it in ``path``'s place: a run stopped while a
+    checkpoint is written leaves the previous one whole (or none), never pickles of two iterations beside one
+    another's metadata. The old folder is moved aside before the new one is renamed in and removed after."""
+    path = Path(path)
+    tmp, old = path.with_name(path.name + ".tmp"), path.with_name(path.name + ".old")
+    for leftover in (tmp, old):
+        shutil.rmtree(leftover, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    write(tmp)
+    if path.exists():
+        path.rename(old)
+    tmp.rename(path)
+    shutil.rmtree(old, ignore_errors=True)
+    return path
+
+
+def restore_or_refuse(algo: Any, checkpoint: str | Path) -> None:
+    """``algo.restore_from_path(checkpoint)``; a checkpoint that cannot be restored (a file deleted or cut short)
+    is a ``ConfigError`` naming it, not a traceback from RLlib's pickles or Arrow's file system."""
+    try:
+        algo.restore_from_path(str(Path(checkpoint).resolve()))
+    except Exception as e:  # FileNotFoundError, UnpicklingError, EOFError, KeyError... from RLlib's readers
+        raise ConfigError(f"--resume {checkpoint} cannot be restored ({type(e).__name__}: {str(e)[:200]}); the checkpoint "
+                          "is damaged or incomplete: resume from another checkpoint_* of the run") from None
 
 
 class RunFiles:
@@ -59,6 +97,11 @@ class RunFiles:
         what trained the checkpoint (its SFT warm start, its first iterations), which this run's own settings
         do not describe, and which a resume into the same folder would otherwise overwrite."""
         self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / STOPPED).unlink(missing_ok=True)
+        if resumed_from is None:
+            removed = self._remove_previous_results()
+            if removed:
+                print(f"{self.out}: a fresh run; removed the previous run's {', '.join(removed)} (--resume continues a run)")
         (self.out / "evidence").mkdir(exist_ok=True)
         record = {"algo": algo, "code": provenance.describe(), **settings}
         if resumed_from is not None:
@@ -83,6 +126,28 @@ class RunFiles:
             self._wandb_run = wandb.init(project="drugenv", dir=str(self.out), config=record, resume="allow",
                                          reinit="create_new")
         self.sync()
+
+    def _remove_previous_results(self) -> list[str]:
+        """Remove another run's summary, evidence and checkpoints from the folder (see the module docstring);
+        the names of what was removed."""
+        removed = []
+        for path in sorted(self.out.iterdir()):
+            if path.name == SUMMARY or (path.name.startswith("checkpoint_") and path.is_dir()):
+                shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+                removed.append(path.name + ("/" if path.name != SUMMARY else ""))
+        evidence = self.out / "evidence"
+        if evidence.is_dir() and not evidence.is_symlink() and any(evidence.iterdir()):
+            shutil.rmtree(evidence)
+            removed.append("evidence/")
+        return removed
+
+    @staticmethod
+    def mark_stopped(out: str | Path, why: str) -> None:
+        """``stopped.json`` in a run folder whose run ended unfinished (``drugenv train`` calls it), so the dashboard
+        shows it as stopped at once rather than as running until its files go stale."""
+        out = Path(out)
+        if (out / SETTINGS).exists():
+            write_text_atomic(out / STOPPED, json.dumps({"why": why, "at": time.time()}))
 
     def log(self, row: Mapping[str, Any]) -> None:
         """Append one iteration's row to ``metrics.jsonl`` (readable while the run goes on)."""
@@ -124,7 +189,18 @@ class RunFiles:
         path = self.out / METRICS
         if not path.exists():
             return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        rows, lines = [], path.read_text().split("\n")
+        for n, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except ValueError:
+                if n < len(lines):  # a damaged row inside the file: not this module's writing
+                    raise ConfigError(f"{path} line {n} is not JSON: the file was changed by hand; repair or remove it") from None
+                # An unterminated last line: the append a kill interrupted. The row is lost with it.
+                print(f"{path}: its last line was cut off (a run stopped while writing it); dropped")
+        return rows
 
     def finish(self, final: Mapping[str, Any], *, heuristic: Optional[Mapping[str, Any]] = None,
                checkpoint: Optional[str] = None, **extra: Any) -> Path:

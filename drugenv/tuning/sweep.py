@@ -34,6 +34,8 @@ from __future__ import annotations
 import inspect
 import json
 import math
+import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -175,8 +177,7 @@ def run_sweep(
     scheduler = ASHAScheduler(time_attr="training_iteration", max_t=rounds,
                               grace_period=min(int(asha["grace_period"]), rounds),
                               reduction_factor=float(asha["reduction_factor"]))
-    out_dir = Path(out).resolve() / sweep.NAME
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = _fresh_sweep_dir(Path(out).resolve() / sweep.NAME)
     param_space = {"algo_config": str(cfg_path), "base": base, "overrides": sweep.search_space()}
     tuner = tune.Tuner(
         tune.with_resources(_trainable, {"cpu": 1}),
@@ -215,8 +216,7 @@ def _run_grpo_sweep(sweep: ModuleType, mod: ModuleType, *, algo: str, num_sample
     space = grpo_search_space(sweep, algo)
     base = merge(getattr(sweep, "GRPO_BASE_OVERRIDES", {}), base_overrides or {})
     s = mod.settings(base)
-    out_dir = Path(out).resolve() / sweep.NAME
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = _fresh_sweep_dir(Path(out).resolve() / sweep.NAME)
     model = resolve_base_model(str(s["model"]), out_dir)
     # A trial asks Ray for the driver's bundle and its actors': more than the cluster has and Tune waits
     # for ever, after the SFT warm start. Said here, before it.
@@ -290,10 +290,40 @@ def grpo_search_space(sweep: ModuleType, algo: str) -> dict[str, Any]:
     return space
 
 
+OUTPUTS = ("results.csv", "results.md", "metric_vs_params.png", "best_config.json", "best_trial.json", "tune")
+"""What a sweep writes into its folder (``tune``: Tune's experiment)."""
+
+
+def _fresh_sweep_dir(out_dir: Path) -> Path:
+    """``out_dir``, made, without an earlier sweep's outputs: a sweep stopped early left the last one's results
+    looking current (the dashboard showed it finished), and Tune's folder mixed the two experiments' trials.
+    A base model kept there (a GRPO sweep's cache) stays."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    removed = []
+    for name in OUTPUTS:
+        path = out_dir / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+        else:
+            continue
+        removed.append(name)
+    if removed:
+        print(f"{out_dir}: a new sweep; removed the previous one's {', '.join(removed)}")
+    return out_dir
+
+
 def _finish(sweep: ModuleType, algo: str, rows: list[dict[str, Any]], results: Any, out_dir: Path,
             metric: str) -> dict[str, Any]:
-    """Sort the trials by the sweep's metric (NaN last), write the outputs and return the summary."""
+    """Sort the trials by the sweep's metric (NaN last), write the outputs and return the summary. A sweep whose
+    trials did not all end (Ctrl-C: Tune stops them and returns) writes nothing and stops as interrupted."""
     errors = [str(e) for e in results.errors]
+    unfinished = len(results) - results.num_terminated - results.num_errors
+    if unfinished > 0:
+        print(f"sweep {sweep.NAME}: stopped with {unfinished} of {len(results)} trials unfinished; no results written "
+              f"(Tune's files: {out_dir / 'tune'})", file=sys.stderr)
+        raise KeyboardInterrupt
     if not rows:
         raise RuntimeError(f"sweep {sweep.NAME}: no trial reported {metric}; errors: {errors[:2]}")
     rows.sort(key=lambda r: (math.isnan(r[sweep.METRIC]), r[sweep.METRIC] if sweep.MODE == "min" else -r[sweep.METRIC]))

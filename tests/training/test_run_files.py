@@ -10,7 +10,8 @@ import psutil  # a dependency of wandb's (and Ray's): present wherever the wandb
 import pytest
 
 from drugenv.cli import write_text_atomic
-from drugenv.training.run_files import RunFiles
+from drugenv.errors import ConfigError
+from drugenv.training.run_files import RunFiles, write_dir_atomically
 
 
 def test_a_rewrite_replaces_the_file_whole_and_leaves_no_temporary(tmp_path):
@@ -118,3 +119,69 @@ def test_closing_the_wandb_run_leaves_another_wandb_run_in_the_process_going(tmp
         wandb.teardown()
     (log,) = (tmp_path / "wandb").glob("offline-run-*/run-*.wandb")
     assert b"their_metric" in log.read_bytes()
+
+
+def test_a_fresh_run_removes_the_previous_runs_results_and_a_resumed_one_keeps_them(tmp_path, capsys):
+    """A fresh run into a folder that held a finished run removed only metrics.jsonl: the old summary, evidence and
+    checkpoints stayed beside the new settings, so an interrupted rerun read as finished and --resume of the
+    folder continued the old run's weights."""
+    out = tmp_path / "run"
+    for folder in ("checkpoint_final", "checkpoint_iter_0002", "evidence", "sft_model", "base_model"):
+        (out / folder).mkdir(parents=True)
+        (out / folder / "x").write_text("old")
+    (out / "summary.json").write_text("{}")
+    (out / "metrics.jsonl").write_text('{"iteration": 1}\n')
+    RunFiles(out).start("grpo", {"seed": 0}, resumed_from=out / "checkpoint_final")  # a resume keeps everything
+    assert (out / "summary.json").exists() and (out / "checkpoint_iter_0002" / "x").exists()
+    RunFiles(out).start("grpo", {"seed": 0})
+    assert sorted(p.name for p in out.iterdir()) == ["base_model", "evidence", "settings.json", "sft_model"]
+    assert not any((out / "evidence").iterdir()) and (out / "sft_model" / "x").exists()  # caches stay
+    assert "removed the previous run's checkpoint_final/, checkpoint_iter_0002/, summary.json, evidence/" in capsys.readouterr().out
+
+
+def test_a_row_cut_off_by_a_kill_is_dropped_and_a_damaged_row_is_named(tmp_path):
+    """A run killed while it appended a row left an unterminated line, and --resume failed on it after Ray started
+    (the dashboard skips it)."""
+    files = RunFiles(tmp_path)
+    (tmp_path / "metrics.jsonl").write_text('{"iteration": 1}\n{"iteration": 2, "env/ret')
+    assert files.history() == [{"iteration": 1}]
+    (tmp_path / "metrics.jsonl").write_text('{"iteration": 1}\n{bad\n{"iteration": 3}\n')
+    with pytest.raises(ConfigError, match="line 2 is not JSON"):
+        files.history()
+
+
+def test_a_checkpoint_is_written_whole_or_not_at_all(tmp_path):
+    """Checkpoints were written in place: a run stopped mid-write left new pickles beside the old metadata."""
+    target = tmp_path / "checkpoint_iter_0001"
+
+    def write(text):
+        def into(folder):
+            (folder / "a").write_text(text)
+            if text == "boom":
+                raise KeyboardInterrupt
+            (folder / "meta").write_text(text)
+        return into
+
+    write_dir_atomically(target, write("one"))
+    assert (target / "meta").read_text() == "one"
+    with pytest.raises(KeyboardInterrupt):
+        write_dir_atomically(target, write("boom"))
+    assert (target / "a").read_text() == (target / "meta").read_text() == "one"
+    write_dir_atomically(target, write("two"))
+    assert (target / "meta").read_text() == "two" and sorted(p.name for p in tmp_path.iterdir()) == [target.name]
+
+
+def test_a_stopped_run_is_shown_as_stopped_at_once(tmp_path):
+    """An interrupted run was shown as running for 30 minutes (until its files went stale)."""
+    from drugenv.dashboard.runs import load_run
+
+    out = tmp_path / "run"
+    files = RunFiles(out)
+    files.start("ppo_vector", {"run": {"iterations": 5}})
+    files.log({"iteration": 1})
+    assert load_run(tmp_path, out, stale_after=1800).status == "running"
+    RunFiles.mark_stopped(out, "interrupted (Ctrl-C)")
+    run = load_run(tmp_path, out, stale_after=1800)
+    assert run.status == "failed" and run.status_reason == "stopped before finishing: interrupted (Ctrl-C)"
+    RunFiles(out).start("ppo_vector", {"run": {"iterations": 5}}, resumed_from=out / "checkpoint_final")
+    assert not (out / "stopped.json").exists()  # a resumed run is running again

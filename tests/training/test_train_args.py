@@ -73,6 +73,38 @@ def test_resume_is_checked_first(tmp_path):
         check_args(TrainArgs(config=GRPO, resume=str(tmp_path)))
 
 
+def test_resume_of_an_unfinished_run_names_its_newest_checkpoint(tmp_path):
+    """A run stopped before checkpoint_final: --resume of its folder said it was 'not a GRPO checkpoint'."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "settings.json").write_text("{}")
+    with pytest.raises(ConfigError, match="did not finish .* it wrote no checkpoint to continue"):
+        check_args(TrainArgs(config=GRPO, resume=str(run)))
+    for it in (1, 2):
+        (run / f"checkpoint_iter_000{it}").mkdir()
+        (run / f"checkpoint_iter_000{it}" / "drugenv_checkpoint.json").write_text("{}")
+    (run / "checkpoint_iter_0003.tmp").mkdir()  # a checkpoint being written when the run stopped
+    with pytest.raises(ConfigError, match=f"continue it from its newest checkpoint: --resume {run / 'checkpoint_iter_0002'}$"):
+        check_args(TrainArgs(config=PPO, resume=str(run)))
+
+
+def test_an_existing_output_folder_that_cannot_be_written_is_refused_before_ray(tmp_path, monkeypatch):
+    """--out naming an existing read-only folder passed (its parent was tested), and the run failed after Ray
+    started, in a PermissionError traceback."""
+    import os
+
+    from drugenv.cli import check_output_path
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == folder else real(p, mode))
+    with pytest.raises(ConfigError, match=f"{folder} is not writable"):
+        check_output_path(folder, "--out", directory=True)
+    (tmp_path / "rw").mkdir()
+    check_output_path(tmp_path / "rw", "--out", directory=True)  # the control: an existing writable folder
+
+
 def test_resume_keeps_the_checkpoints_adapter_and_algo(tmp_path):
     """Another LoRA rank on --resume was a tensor-size traceback after Ray started (another alpha or target
     list changed the policy silently); a GRPO checkpoint given to the PPO config was an optimizer traceback."""

@@ -324,3 +324,55 @@ def test_a_resumed_run_continues_on_its_checkpoints_model_and_curve(tmp_path):
     files.resume_after(2)
     files.log({"iteration": 3})
     assert [r["iteration"] for r in files.history()] == [1, 2, 3]
+
+
+def test_ctrl_c_is_one_line_and_exit_code_130(capsys):
+    """Ctrl-C printed a 35-60-line KeyboardInterrupt traceback."""
+    from drugenv.cli import run_command
+    from drugenv.training.configs import Terminated
+
+    def interrupted(_):
+        raise KeyboardInterrupt
+
+    def terminated(_):
+        raise Terminated
+
+    assert run_command("drugenv x", interrupted, None) == 130
+    assert run_command("drugenv x", terminated, None) == 143
+    assert capsys.readouterr().err.splitlines() == ["drugenv x: interrupted", "drugenv x: terminated"]
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_ray_driver_through_its_finally_blocks(tmp_path):
+    """SIGTERM (a scheduler's stop) went to the handler ray.init installs (sys.exit(15)), and drugenv train then
+    died by SIGABRT: exit 134 and a native stack dump, read as a crash. It now stops as Ctrl-C does."""
+    import signal
+    import time
+
+    code = ("import sys, time\n"
+            "from drugenv.cli import run_command\n"
+            "from drugenv.training.configs import init_ray\n"
+            "def main(_):\n"
+            "    import ray\n"
+            "    init_ray(1)\n"
+            "    try:\n"
+            "        print('ready', flush=True)\n"
+            "        time.sleep(300)\n"
+            "    finally:\n"
+            "        open('finally_ran', 'w').close()\n"
+            "        ray.shutdown()\n"
+            "sys.exit(run_command('drugenv x', main, None))\n")
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready", proc.stderr.read()[-2000:]
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 143, err[-2000:]
+    assert err.strip().splitlines()[-1] == "drugenv x: terminated" and (tmp_path / "finally_ran").exists()

@@ -15,6 +15,14 @@ from drugenv.training.configs import merge  # noqa: E402
 from drugenv.tuning.sweep import _finish, load_rllib_config_for  # noqa: E402
 
 
+class _Results(list):
+    """What ``_finish`` reads of Tune's ResultGrid: its trials, how many ended and how many failed."""
+
+    def __init__(self, trials: int, ended: int, errors: int = 0):
+        super().__init__(range(trials))
+        self.num_terminated, self.num_errors, self.errors = ended, errors, []
+
+
 def _row(value: float, w: float, iterations: int) -> dict:
     overrides = {"env_config": {"reward_config": {"w_decision": w}}}
     return {"trial_id": f"t{w}", "eval_rounds": 2, "ppo_iterations": iterations, "heldout/brier": value,
@@ -25,7 +33,7 @@ def _row(value: float, w: float, iterations: int) -> dict:
 def test_trials_rank_by_the_sweeps_mode_with_nan_last_and_the_best_is_retrainable(tmp_path, mode, order):
     sweep = SimpleNamespace(NAME="ranking", METRIC="heldout/brier", MODE=mode, KEY_PARAMS=())
     rows = [_row(0.20, 0.5, 6), _row(float("nan"), 0.7, 6), _row(0.10, 0.3, 4), _row(0.30, 0.9, 6)]
-    out = _finish(sweep, "ppo_vector", rows, SimpleNamespace(errors=[]), tmp_path, "heldout/brier")
+    out = _finish(sweep, "ppo_vector", rows, _Results(4, 4), tmp_path, "heldout/brier")
     ranked = [r["config.env_config.reward_config.w_decision"] for r in out["table"]]
     assert ranked[:3] == order and ranked[3] == 0.7 and math.isnan(out["table"][3]["heldout/brier"])
     best = json.loads((tmp_path / "best_config.json").read_text())
@@ -35,3 +43,19 @@ def test_trials_rank_by_the_sweeps_mode_with_nan_last_and_the_best_is_retrainabl
     assert {k: v for k, v in best.items() if k not in ("algo", "config")} == json.loads(json.dumps(expected))
     assert best["algo"] == mod.ALGO and best["env_config"]["reward_config"]["w_decision"] == order[0]
     assert json.loads((tmp_path / "best_trial.json").read_text())["mode"] == mode
+
+
+def test_an_interrupted_sweep_writes_nothing_and_a_new_one_clears_the_last(tmp_path, capsys):
+    """Ctrl-C: Tune stops its trials and returns, and the sweep wrote its partial results as if complete (or, with
+    none, raised 'no trial reported'); the last sweep's files stayed beside them, read as current."""
+    from drugenv.tuning.sweep import OUTPUTS, _fresh_sweep_dir
+
+    sweep = SimpleNamespace(NAME="ranking", METRIC="heldout/brier", MODE="min", KEY_PARAMS=())
+    with pytest.raises(KeyboardInterrupt):
+        _finish(sweep, "ppo_vector", [_row(0.2, 0.5, 6)], _Results(3, 1), tmp_path, "heldout/brier")
+    assert "2 of 3 trials unfinished" in capsys.readouterr().err and not (tmp_path / "results.csv").exists()
+    _finish(sweep, "ppo_vector", [_row(0.2, 0.5, 6)], _Results(1, 1), tmp_path, "heldout/brier")
+    (tmp_path / "tune").mkdir()
+    (tmp_path / "base_model").mkdir()
+    assert _fresh_sweep_dir(tmp_path) == tmp_path
+    assert not any((tmp_path / name).exists() for name in OUTPUTS) and (tmp_path / "base_model").is_dir()
