@@ -17,6 +17,7 @@ import json
 import math
 import re
 from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Optional, Sequence
 
@@ -72,7 +73,7 @@ def check_timings(*, poll_s: float, stale_after_s: float, step_delay_s: float, s
 
 def create_app(runs: str | Path = "runs", *, snapshots: tuple[str, ...] = (), poll_s: float = 1.0,
                stale_after_s: float = 1800.0, step_delay_s: float = 0.4, checkpoint_dirs: Sequence[str | Path] = (),
-               agent_urls: Sequence[str] = ()) -> FastAPI:
+               agent_urls: Sequence[str] = (), allowed_hosts: Optional[Sequence[str]] = None) -> FastAPI:
     """The dashboard over the runs folder ``runs``.
 
     Args:
@@ -83,6 +84,9 @@ def create_app(runs: str | Path = "runs", *, snapshots: tuple[str, ...] = (), po
         step_delay_s: pause before each action of a live episode, so a person can follow it.
         checkpoint_dirs: folders besides ``runs`` whose checkpoints the episode form may play (``AgentAccess``).
         agent_urls: agents over HTTP the episode form may play as ``serve:URL`` (none by default).
+        allowed_hosts: the names a request's ``Host`` may give (None: any). ``drugenv dashboard`` bound to loopback
+            allows only loopback names, so a web page whose own name a DNS server points at 127.0.0.1 (DNS
+            rebinding) cannot read the runs or start episodes: the browser sends that name as the host.
 
     Raises:
         ConfigError: a timing out of range (``check_timings``), an agent address that is not one.
@@ -98,6 +102,15 @@ def create_app(runs: str | Path = "runs", *, snapshots: tuple[str, ...] = (), po
         book.close()
 
     app = harden_json_api(FastAPI(title="DrugEnv dashboard", lifespan=lifespan), max_body_bytes=MAX_BODY_BYTES)
+    if allowed_hosts is not None:
+        hosts = frozenset(h.lower().strip("[]") for h in allowed_hosts)
+
+        @app.middleware("http")
+        async def known_host(request: Request, call_next: Callable[[Request], Any]) -> Response:
+            name = urlsplit("//" + request.headers.get("host", "")).hostname or ""
+            if name not in hosts:
+                return JSONResponse({"detail": f"the dashboard answers to {', '.join(sorted(hosts))} only"}, status_code=421)
+            return await call_next(request)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     def run_path(run_id: str) -> Path:

@@ -22,7 +22,8 @@ Sessions. At most ``max_sessions`` sockets hold an environment; the next one get
 sends nothing for ``idle_timeout_s`` (an ``IDLE_TIMEOUT`` frame, then the socket closes: the slot
 and the socket always go together), or stops reading: a reply that cannot be sent for ``SEND_TIMEOUT_S``
 (a client that sends frames and never reads the replies fills the socket's buffers) frees the slot and
-drops the socket without its closing handshake. Frames are parsed and environments stepped inline on the event loop by
+drops the socket without its closing handshake. A handshake whose ``Origin`` (a web page's address, which
+browsers send) is not this server's own is refused (``same_origin``). Frames are parsed and environments stepped inline on the event loop by
 default: a step is ~0.1 ms of pure Python, and handing it to a thread and back cost more CPU than
 the overlap saved (``env_threads`` > 0 runs them in a thread pool instead, one call at a time per
 session; see ``docs/performance_history.md``, "Sixth round").
@@ -55,7 +56,8 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from importlib import metadata as importlib_metadata
-from typing import Any, AsyncIterator, Callable, Optional
+from typing import Any, AsyncIterator, Callable, Mapping, Optional
+from urllib.parse import urlsplit
 
 from fastapi import Body, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -228,6 +230,18 @@ def harden_json_api(app: FastAPI, max_body_bytes: int) -> FastAPI:
     return app
 
 
+def same_origin(headers: Mapping[str, str]) -> bool:
+    """Whether a WebSocket handshake comes from no web page, or from a page of this very server. A browser names
+    the page in ``Origin`` and lets any page open a socket anywhere (the same-origin policy does not cover
+    WebSockets), so without this check any site a user visits could hold this server's sessions and play
+    episodes; programs (the client, TRL, OpenEnv's) send no ``Origin`` or their own address."""
+    origin = headers.get("origin")
+    if origin is None:
+        return True
+    netloc = urlsplit(origin).netloc.lower() if "://" in origin else None  # "null": a sandboxed or file:// page
+    return netloc is not None and netloc == headers.get("host", "").lower()
+
+
 def _execution_error(err: Exception, what: str) -> JSONResponse:
     # The message of an unexpected environment error may quote hidden values: log it, send the type.
     ref = uuid.uuid4().hex[:8]
@@ -326,6 +340,9 @@ def create_app(
     # ------------------------------------------------------------------------------ WebSocket
     @app.websocket("/ws")
     async def ws_session(websocket: WebSocket) -> None:
+        if not same_origin(websocket.headers):
+            await websocket.close(code=1008)  # before accept(): the handshake is refused (HTTP 403)
+            return
         await websocket.accept()
         try:
             session = registry.open(env_factory)

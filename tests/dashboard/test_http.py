@@ -525,6 +525,22 @@ def test_the_form_posts_only_to_the_agent_addresses_it_was_started_with(runs_roo
         create_app(runs_root, agent_urls=["ftp://x"])
 
 
+def test_a_dashboard_bound_to_loopback_answers_to_loopback_names_only(runs_root):
+    """A page whose own name a DNS server points at 127.0.0.1 (DNS rebinding) could read the runs and start
+    episodes: the browser sends that name as the Host. drugenv dashboard on loopback answers to loopback names."""
+    from drugenv.dashboard.cli import LOOPBACK_NAMES, is_loopback
+
+    assert all(map(is_loopback, ("127.0.0.1", "localhost", "::1", "[::1]", "127.0.0.2")))
+    assert not any(map(is_loopback, ("0.0.0.0", "10.0.0.1", "example.org", "")))
+    with TestClient(create_app(runs_root, allowed_hosts=LOOPBACK_NAMES)) as c:
+        for host in ("127.0.0.1:8050", "localhost:8050", "[::1]:8050", "LOCALHOST"):
+            assert c.get("/api/runs", headers={"host": host}).status_code == 200, host
+        for host in ("rebound.example:8050", "testserver", ""):
+            r = c.get("/api/runs", headers={"host": host})
+            assert r.status_code == 421 and "runs" not in r.json(), host
+            assert c.post("/api/episodes", json={"agent": "heuristic"}, headers={"host": host}).status_code == 421
+
+
 def test_an_evicted_episode_leaves_no_folder_behind():
     """The book forgot an evicted episode but kept its folder: the temporary directory grew ~5 KB an episode
     for as long as the dashboard ran."""

@@ -524,6 +524,26 @@ def test_a_client_that_never_reads_its_replies_loses_its_slot() -> None:
             create_app(send_timeout_s=bad)
 
 
+def test_a_web_page_of_another_origin_cannot_open_a_session() -> None:
+    """Browsers let any page open a WebSocket to 127.0.0.1 (the same-origin policy does not cover them), so any
+    site a user visited could hold this server's sessions and play episodes."""
+    from urllib.parse import urlsplit
+
+    from websockets.exceptions import InvalidStatus
+
+    with serve_in_thread(create_app(max_sessions=2)) as url:
+        host = urlsplit(url).netloc
+        for origin in ("http://evil.example", "null", f"http://{host}.evil.example"):
+            with pytest.raises(InvalidStatus) as refused:
+                connect(ws_url(url), origin=origin, open_timeout=10)
+            assert refused.value.response.status_code == 403, origin
+        for origin in (None, f"http://{host}"):  # a program's handshake, and a page of the server itself
+            with connect(ws_url(url), origin=origin, open_timeout=10) as ws:
+                ws.send(json.dumps({"type": "reset", "data": {"seed": 0, "scenario": "egfr_nsclc_viable"}}))
+                assert json.loads(ws.recv(timeout=10))["type"] == "observation"
+        _wait_active(url, 0)
+
+
 def test_capacity() -> None:
     with serve_in_thread(create_app(max_sessions=3, idle_timeout_s=None)) as url:
         clients = [DrugTargetEnv(base_url=url) for _ in range(3)]
