@@ -68,7 +68,8 @@ def newest_checkpoint(run: str | Path) -> Optional[Path]:
     run = Path(run)
     if is_checkpoint_dir(run / CHECKPOINT_FINAL):
         return run / CHECKPOINT_FINAL
-    found = [c for c in run.glob("checkpoint_iter_*") if c.is_dir() and is_checkpoint_dir(c)]
+    # Not a checkpoint_iter_N.tmp / .old: one being written, or replaced, when the run stopped
+    found = [c for c in run.glob("checkpoint_iter_*") if c.name.rpartition("_")[2].isdigit() and c.is_dir() and is_checkpoint_dir(c)]
     return max(found, key=lambda c: c.name, default=None)
 
 

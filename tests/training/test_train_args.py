@@ -84,6 +84,7 @@ def test_resume_of_an_unfinished_run_names_its_newest_checkpoint(tmp_path):
         (run / f"checkpoint_iter_000{it}").mkdir()
         (run / f"checkpoint_iter_000{it}" / "drugenv_checkpoint.json").write_text("{}")
     (run / "checkpoint_iter_0003.tmp").mkdir()  # a checkpoint being written when the run stopped
+    (run / "checkpoint_iter_0003.tmp" / "drugenv_checkpoint.json").write_text("{}")
     with pytest.raises(ConfigError, match=f"continue it from its newest checkpoint: --resume {run / 'checkpoint_iter_0002'}$"):
         check_args(TrainArgs(config=PPO, resume=str(run)))
 
