@@ -328,7 +328,9 @@ def check_resume(module: Any, resume: Optional[str], settings: Mapping[str, Any]
     )
 
     p = resolve_checkpoint_dir(require_existing(resume, "--resume checkpoint"))
-    if not is_checkpoint_dir(p) and (p / "settings.json").is_file():  # a run's folder with no checkpoint_final
+    from drugenv.training.run_files import SETTINGS
+
+    if not is_checkpoint_dir(p) and (p / SETTINGS).is_file():  # a run's folder with no checkpoint_final
         newest = newest_checkpoint(p)
         raise ConfigError(f"--resume {resume}: the run in this folder did not finish (no {CHECKPOINT_FINAL}); " + (
             f"continue it from its newest checkpoint: --resume {newest}" if newest else "it wrote no checkpoint to continue"))
