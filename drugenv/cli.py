@@ -78,7 +78,7 @@ def run_command(prog: str, command_main: Callable[[Any], Any], args: Any, *, ext
     ``drugenv.extras.missing_extra``). The ``python -m`` entry points (``drugenv.server``,
     ``drugenv.llm.run_agent``, ``drugenv.training.ppo``) run through it too. Ctrl-C is one line and exit code
     130 (SIGTERM, where the command turns it into ``KeyboardInterrupt``: 143), not a traceback."""
-    from drugenv.errors import DrugEnvError
+    from drugenv.errors import DrugEnvError, Terminated
 
     try:
         result = command_main(args)
@@ -87,8 +87,8 @@ def run_command(prog: str, command_main: Callable[[Any], Any], args: Any, *, ext
         return 2
     except ModuleNotFoundError as e:
         return _report_missing_extra(prog, e, extra)
-    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM where the command turned it into one (training.configs.Terminated)
-        terminated = type(e).__name__ == "Terminated"
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM where the command turned it into Terminated
+        terminated = isinstance(e, Terminated)
         print(f"{prog}: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
         return 143 if terminated else 130  # 128 + the signal's number, as a shell reports a process it ended
     return result if isinstance(result, int) else 0

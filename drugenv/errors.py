@@ -9,6 +9,9 @@
      ├── RemoteAgentError          an agent over HTTP (serve:URL) did not answer, or not as POST /act answers
      └── ConfigError (ValueError)  a configuration value clashes with another or is out of range
 
+    KeyboardInterrupt
+     └── Terminated                SIGTERM, raised in a Ray driver's main thread as Ctrl-C raises KeyboardInterrupt
+
 Every error pickles (``__reduce__``), so it crosses Ray task, actor and Serve handle boundaries intact.
 
 Malformed *actions* never raise: they become ``invalid_action`` rule violations (see
@@ -103,6 +106,11 @@ class ConfigError(DrugEnvError, ValueError):
     """Raised when configuration values clash or are out of range."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler's or ``kill``'s stop) in a driver that asked for it (``training.configs.stop_on_sigterm``):
+    it unwinds through the ``finally`` blocks as Ctrl-C does, and the CLI exits 143 where Ctrl-C exits 130."""
+
+
 def whole_number(value: object, name: str, *, at_least: int = 1) -> int:
     """``value`` as a count: a Python or numpy integer (not a bool) of at least ``at_least``, else a
     ``ConfigError`` naming ``name`` (a batch size of -1 played no episode and reported NaN, 2.5 was a bare
@@ -119,4 +127,4 @@ def whole_number(value: object, name: str, *, at_least: int = 1) -> int:
 
 
 __all__ = ["ConfigError", "DependencyNotInstalled", "DrugEnvError", "EnvNotResetError", "EpisodeNotFinishedError",
-           "RemoteAgentError", "SourceMismatchError", "UnknownScenarioError", "whole_number"]
+           "RemoteAgentError", "SourceMismatchError", "Terminated", "UnknownScenarioError", "whole_number"]

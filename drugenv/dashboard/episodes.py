@@ -141,7 +141,7 @@ class AgentAccess:
                     where = Path(path).expanduser().resolve()
                 except (OSError, RuntimeError, ValueError) as e:  # a link loop, a NUL
                     raise ConfigError(f"{prefix}PATH {path[:120]!r} cannot be resolved: {e}") from None
-                if not any(where == r or r in where.parents for r in self.checkpoint_roots):
+                if not any(where.is_relative_to(r) for r in self.checkpoint_roots):
                     raise ConfigError(f"the dashboard plays checkpoints only from inside the folders it serves ({roots}; "
                                       f"start it with --checkpoint-dir DIR for another): {path[:120]!r} is outside them "
                                       "(loading a checkpoint runs the code pickled in it)")

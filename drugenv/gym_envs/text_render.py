@@ -11,7 +11,7 @@ import string
 import unicodedata
 from typing import Optional
 
-from drugenv.llm.prompts import DETAIL_LEVELS, EpisodeUserTurn, _render_parts, render_observation
+from drugenv.llm.prompts import DETAIL_LEVELS, EpisodeUserTurn, render_parts, render_observation
 from drugenv.models import ValidationObservation
 
 TEXT_CHARSET: str = "".join(sorted(set(string.printable) - set("\t\r\x0b\x0c")))
@@ -68,7 +68,7 @@ def render_text(obs: ValidationObservation, max_chars: Optional[int] = MAX_OBSER
         if max_chars is None or len(text) <= max_chars:
             return text
     marker = "[truncated]"
-    head, body, tail = (to_charset("\n".join(part)) for part in _render_parts(obs, len(DETAIL_LEVELS) - 1))
+    head, body, tail = (to_charset("\n".join(part)) for part in render_parts(obs, len(DETAIL_LEVELS) - 1))
     room = max_chars - len(head) - len(marker) - len(tail) - 3  # three newlines join the four parts
     if room >= 0:
         return "\n".join([head, body[:room], marker, tail])

@@ -685,7 +685,7 @@ def _assemble(obs: ValidationObservation, lvl: DetailLevel, target: str, table: 
     return head, body, tail
 
 
-def _render_parts(obs: ValidationObservation, level: int) -> tuple[list[str], list[str], list[str]]:
+def render_parts(obs: ValidationObservation, level: int) -> tuple[list[str], list[str], list[str]]:
     """(head, body, tail) of the full user turn, each a list of blocks of lines (every block holds
     at least one line; the text is all blocks joined by newlines). The head (state and evidence
     table) and tail (last output, violations, the request) are always kept; only the body (dossier,
@@ -704,7 +704,7 @@ def render_observation(obs: ValidationObservation, level: int = 0) -> str:
     (``evidence_table``), the dossier, recent history, the last output and violations."""
     if type(level) is not int or not 0 <= level < len(DETAIL_LEVELS):  # 99 was an IndexError, -1 the last level
         raise ConfigError(f"level must be a whole number from 0 to {len(DETAIL_LEVELS) - 1} (DETAIL_LEVELS), got {level!r:.40}")
-    head, body, tail = _render_parts(obs, level)
+    head, body, tail = render_parts(obs, level)
     return "\n".join(head + body + tail)
 
 
@@ -893,7 +893,7 @@ def build_messages(
             return msgs
     # Most compact level still too long: cut the body (dossier, history), keep the head and the tail (the last
     # output, the violations, the request).
-    head, body, tail = _render_parts(obs, len(DETAIL_LEVELS) - 1)
+    head, body, tail = render_parts(obs, len(DETAIL_LEVELS) - 1)
     marker = "[truncated]"
     fixed = "\n".join(head + [marker] + tail)
     overhead = count(_messages(fixed))
@@ -951,6 +951,7 @@ __all__ = [
     "prompt_token_ids",
     "render_compact",
     "render_observation",
+    "render_parts",
     "report_confidence",
     "system_prompt",
 ]

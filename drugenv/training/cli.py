@@ -34,7 +34,7 @@ from typing import Annotated, Any, Callable, Iterator, Mapping, Optional
 import tyro
 
 from drugenv.cli import check_output_path, one_line
-from drugenv.errors import ConfigError
+from drugenv.errors import ConfigError, Terminated
 from drugenv.simulator.environment import validated_seed
 from drugenv.training.configs import META_KEYS, RAY_STARTED_LOCAL
 from drugenv.storage import download_run, is_uri
@@ -649,7 +649,7 @@ def _stopped(out: Path, began: float, error: BaseException) -> None:
         ours = False
     interrupted = isinstance(error, KeyboardInterrupt)
     if ours:
-        why = ("terminated (SIGTERM)" if type(error).__name__ == "Terminated" else "interrupted (Ctrl-C)") if interrupted \
+        why = ("terminated (SIGTERM)" if isinstance(error, Terminated) else "interrupted (Ctrl-C)") if interrupted \
             else f"{type(error).__name__}: {one_line(error)[:200]}"
         RunFiles.mark_stopped(out, why)
     if interrupted:

@@ -27,7 +27,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Mapping, Optional, Sequence
 
-from drugenv.errors import ConfigError, DrugEnvError
+from drugenv.errors import ConfigError, DrugEnvError, Terminated
 from drugenv.extras import missing_extra
 from drugenv import provenance
 
@@ -158,10 +158,6 @@ def init_ray(num_cpus: int = 2) -> Optional[str]:
     ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
     stop_on_sigterm()
     return RAY_STARTED_LOCAL
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (a scheduler's or ``kill``'s stop), raised in the main thread like Ctrl-C's KeyboardInterrupt."""
 
 
 def _terminated(signum: int, frame: Any) -> None:

@@ -29,7 +29,7 @@ import json
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Iterable, Mapping, Optional
 
 from drugenv import provenance
 from drugenv.cli import write_text_atomic  # the dashboard polls run folders while runs write them
@@ -46,7 +46,22 @@ CURVE_PNG = "evidence/training_curve.png"
 CHECKPOINT_BEST = "checkpoint_best"  # GRPO with validation selection (run.select_suite)
 
 
-def write_dir_atomically(path: Path, write: Any) -> Path:
+def remove_paths(paths: Iterable[Path]) -> list[str]:
+    """Remove each of ``paths`` that exists (a folder with its contents; a link, not what it points at); the names
+    removed, a folder's with a trailing ``/``. A fresh run clears the last run's results with it, a new sweep
+    the last sweep's."""
+    removed = []
+    for path in paths:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+            removed.append(path.name + "/")
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+            removed.append(path.name)
+    return removed
+
+
+def write_dir_atomically(path: Path, write: Callable[[Path], Any]) -> Path:
     """``write(folder)`` into a temporary sibling of ``path``, then put it in ``path``'s place: a run stopped while a
     checkpoint is written leaves the previous one whole (or none), never pickles of two iterations beside one
     another's metadata. The old folder is moved aside before the new one is renamed in and removed after."""
@@ -130,16 +145,12 @@ class RunFiles:
     def _remove_previous_results(self) -> list[str]:
         """Remove another run's summary, evidence and checkpoints from the folder (see the module docstring);
         the names of what was removed."""
-        removed = []
-        for path in sorted(self.out.iterdir()):
-            if path.name == SUMMARY or (path.name.startswith("checkpoint_") and path.is_dir()):
-                shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
-                removed.append(path.name + ("/" if path.name != SUMMARY else ""))
+        previous = [p for p in sorted(self.out.iterdir())
+                    if p.name == SUMMARY or (p.name.startswith("checkpoint_") and p.is_dir())]
         evidence = self.out / "evidence"
-        if evidence.is_dir() and not evidence.is_symlink() and any(evidence.iterdir()):
-            shutil.rmtree(evidence)
-            removed.append("evidence/")
-        return removed
+        if evidence.is_dir() and any(evidence.iterdir()):
+            previous.append(evidence)
+        return remove_paths(previous)
 
     @staticmethod
     def mark_stopped(out: str | Path, why: str) -> None:

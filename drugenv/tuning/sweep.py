@@ -34,7 +34,6 @@ from __future__ import annotations
 import inspect
 import json
 import math
-import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -298,17 +297,10 @@ def _fresh_sweep_dir(out_dir: Path) -> Path:
     """``out_dir``, made, without an earlier sweep's outputs: a sweep stopped early left the last one's results
     looking current (the dashboard showed it finished), and Tune's folder mixed the two experiments' trials.
     A base model kept there (a GRPO sweep's cache) stays."""
+    from drugenv.training.run_files import remove_paths
+
     out_dir.mkdir(parents=True, exist_ok=True)
-    removed = []
-    for name in OUTPUTS:
-        path = out_dir / name
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        elif path.exists() or path.is_symlink():
-            path.unlink()
-        else:
-            continue
-        removed.append(name)
+    removed = remove_paths(out_dir / name for name in OUTPUTS)
     if removed:
         print(f"{out_dir}: a new sweep; removed the previous one's {', '.join(removed)}")
     return out_dir

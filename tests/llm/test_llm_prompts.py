@@ -330,7 +330,7 @@ def test_the_text_env_cuts_its_body_not_the_request():
     """The text env cut its observation from the end: with many red flags the request line, the
     violation and the last output were gone."""
     from drugenv.gym_envs.text_render import render_text, to_charset
-    from drugenv.llm.prompts import DETAIL_LEVELS, _render_parts
+    from drugenv.llm.prompts import DETAIL_LEVELS, render_parts
 
     env = DrugTargetEnvironment(sim_params={"max_steps": 300})
     env.reset(seed=0, scenario="egfr_nsclc_viable")
@@ -339,7 +339,7 @@ def test_the_text_env_cuts_its_body_not_the_request():
         env.step({"action_type": "flag_red_flag", "parameters": {"description": f"flag number {i} about hepatotoxicity in the liver panel"}})
     obs = env.step({"action_type": "__unparseable__", "reasoning": "unparseable model output"})
     most_compact = len(to_charset(render_observation(obs, len(DETAIL_LEVELS) - 1)))
-    head, _, tail = _render_parts(obs, len(DETAIL_LEVELS) - 1)
+    head, _, tail = render_parts(obs, len(DETAIL_LEVELS) - 1)
     for max_chars in (most_compact - 1, len("\n".join(head + tail)) + 40):
         text = render_text(obs, max_chars)
         assert len(text) <= max_chars and "[truncated]" in text

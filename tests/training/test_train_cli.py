@@ -329,7 +329,7 @@ def test_a_resumed_run_continues_on_its_checkpoints_model_and_curve(tmp_path):
 def test_ctrl_c_is_one_line_and_exit_code_130(capsys):
     """Ctrl-C printed a 35-60-line KeyboardInterrupt traceback."""
     from drugenv.cli import run_command
-    from drugenv.training.configs import Terminated
+    from drugenv.errors import Terminated
 
     def interrupted(_):
         raise KeyboardInterrupt
