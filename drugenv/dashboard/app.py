@@ -11,7 +11,6 @@ exists; damaged files are listed on the page by ``drugenv.dashboard.runs``.
 
 from __future__ import annotations
 
-import asyncio
 import html
 import json
 import math
@@ -29,6 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from drugenv.dashboard import runs as runs_mod
 from drugenv.dashboard.episodes import AgentAccess, BookFull, EpisodeBook, EpisodeRequest, snapshot_view
+from drugenv.dashboard.live import MAX_FOLLOWERS, LiveViews, TooManyFollowers
 from drugenv.dashboard.sweeps import load_sweep
 from drugenv.errors import ConfigError, DrugEnvError
 from drugenv.evaluation.evaluate import results_json
@@ -36,8 +36,6 @@ from drugenv.server.app import harden_json_api
 
 STATIC = Path(__file__).parent / "static"
 _PLACEHOLDER = re.compile(r"__(BASE|VIEW|ARG|MESSAGE)__")
-HEARTBEAT_S = 15.0
-"""Seconds between SSE keep-alive comments (proxies drop silent connections)."""
 MAX_BODY_BYTES = 64 * 1024
 """Cap on a request body (the only body is the play-an-episode form's, well under 1 KB)."""
 
@@ -73,7 +71,8 @@ def check_timings(*, poll_s: float, stale_after_s: float, step_delay_s: float, s
 
 def create_app(runs: str | Path = "runs", *, snapshots: tuple[str, ...] = (), poll_s: float = 1.0,
                stale_after_s: float = 1800.0, step_delay_s: float = 0.4, checkpoint_dirs: Sequence[str | Path] = (),
-               agent_urls: Sequence[str] = (), allowed_hosts: Optional[Sequence[str]] = None) -> FastAPI:
+               agent_urls: Sequence[str] = (), allowed_hosts: Optional[Sequence[str]] = None,
+               max_live_views: int = MAX_FOLLOWERS) -> FastAPI:
     """The dashboard over the runs folder ``runs``.
 
     Args:
@@ -87,6 +86,8 @@ def create_app(runs: str | Path = "runs", *, snapshots: tuple[str, ...] = (), po
         allowed_hosts: the names a request's ``Host`` may give (None: any). ``drugenv dashboard`` bound to loopback
             allows only loopback names, so a web page whose own name a DNS server points at 127.0.0.1 (DNS
             rebinding) cannot read the runs or start episodes: the browser sends that name as the host.
+        max_live_views: live-update streams open at once, over all pages (``drugenv.dashboard.live``); one more is a
+            503, and the page it was for shows what it read without updating.
 
     Raises:
         ConfigError: a timing out of range (``check_timings``), an agent address that is not one.
@@ -95,10 +96,12 @@ def create_app(runs: str | Path = "runs", *, snapshots: tuple[str, ...] = (), po
     root = Path(runs).resolve()
     access = AgentAccess(checkpoint_roots=(root, *checkpoint_dirs), agent_urls=tuple(agent_urls))
     book = EpisodeBook(step_delay_s, access=access)
+    live_views = LiveViews(poll_s, max_followers=max_live_views)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        live_views.close()
         book.close()
 
     app = harden_json_api(FastAPI(title="DrugEnv dashboard", lifespan=lifespan), max_body_bytes=MAX_BODY_BYTES)
@@ -229,15 +232,32 @@ def create_app(runs: str | Path = "runs", *, snapshots: tuple[str, ...] = (), po
         "runs": lambda _: runs_index(), "run": run_detail, "episode": episode, "episodes": lambda _: episodes_index()}
 
     @app.get("/api/stream/{what}/{arg:path}")
-    async def api_stream(request: Request, what: str, arg: str) -> Response:
+    async def api_stream(what: str, arg: str) -> Response:
         if what not in streams:
             raise NotFound("stream", what, sorted(streams))
+        try:
+            live_views.check_room()
+        except TooManyFollowers as e:
+            return JSONResponse({"detail": str(e)}, status_code=503)
         fn = streams[what]
-        first = await anyio.to_thread.run_sync(fn, arg)  # an unknown id fails here, as a 404, not mid-stream
-        return StreamingResponse(_events(request, lambda: fn(arg), first, poll_s), media_type="text/event-stream",
+        key = (what, arg if what in ("run", "episode") else "")
+
+        def fetch() -> str:
+            try:
+                payload = fn(arg)
+            except NotFound as e:  # the run folder was deleted while watched
+                payload = {"gone": str(e)}
+            # Strict JSON (a NaN as null), which the browser's JSON.parse needs: an SSE frame with NaN in it
+            # was dropped, and the page stopped updating.
+            return results_json(payload)
+
+        # An unknown id fails here, as a 404, not mid-stream; an open view needs no read.
+        first = None if live_views.is_open(key) else results_json(await anyio.to_thread.run_sync(fn, arg))
+        return StreamingResponse(live_views.follow(key, fetch, first), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     app.state.book = book
+    app.state.live_views = live_views
     return app
 
 
@@ -246,30 +266,6 @@ def _local_path(request: Request) -> str:
     root = request.scope.get("root_path", "")
     path = request.url.path
     return path[len(root):] if root and path.startswith(root) else path
-
-
-async def _events(request: Request, fn: Callable[[], dict[str, Any]], first: dict[str, Any], poll_s: float) -> AsyncIterator[str]:
-    """SSE: the payload now, then again each time it changes; a comment line keeps idle streams alive."""
-    last: Optional[str] = None
-    payload: Optional[dict[str, Any]] = first
-    idle = 0.0
-    while not await request.is_disconnected():
-        if payload is not None:
-            # Strict JSON (a NaN as null), which the browser's JSON.parse needs: an SSE frame with NaN in it
-            # was dropped, and the page stopped updating.
-            text = results_json(payload)
-            if text != last:
-                last, idle = text, 0.0
-                yield f"data: {text}\n\n"
-        if idle >= HEARTBEAT_S:
-            idle = 0.0
-            yield ": keep-alive\n\n"
-        await asyncio.sleep(poll_s)
-        idle += poll_s
-        try:
-            payload = await anyio.to_thread.run_sync(fn)
-        except NotFound as e:  # the run folder was deleted while watched
-            payload = {"gone": str(e)}
 
 
 __all__ = ["NotFound", "create_app"]

@@ -14,6 +14,7 @@ page draws its training curve, checkpoint progression and before/after card, and
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass
@@ -74,8 +75,22 @@ def dashboard_main(args: DashboardArgs) -> int:
                      step_delay_s=args.step_delay, checkpoint_dirs=args.checkpoint_dir, agent_urls=args.agent_url,
                      allowed_hosts=LOOPBACK_NAMES if is_loopback(args.host) else None)
     print(f"dashboard: http://{args.host}:{args.port}  (runs: {args.runs})")
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=3)
+    _server_class()(uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=3)).run()
     return 0
+
+
+def _server_class():
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, ending the live views' streams when told to stop: it waits for open responses to
+        finish, and a page's stream never does (it waited its 3 s graceful timeout, then logged each stream's
+        cancellation)."""
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            self.config.app.state.live_views.close()
+            super().handle_exit(sig, frame)
+    return Server
 
 
 __all__ = ["DashboardArgs", "dashboard_main"]

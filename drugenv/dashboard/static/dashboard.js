@@ -61,7 +61,9 @@ async function follow(api, stream, render) {
   render(body);
   const es = new EventSource(BASE + stream);
   es.onopen = () => { liveBadge.textContent = "● live"; };
-  es.onerror = () => { liveBadge.textContent = "reconnecting…"; };
+  // CLOSED: the server refused the stream (a 503 when it serves as many live views as it may), and the browser
+  // does not retry; otherwise the connection dropped and the browser reconnects.
+  es.onerror = () => { liveBadge.textContent = es.readyState === EventSource.CLOSED ? "not live (reload to retry)" : "reconnecting…"; };
   es.onmessage = (e) => {
     const data = JSON.parse(e.data);
     if (data.gone) { showError(data.gone); es.close(); return; }
