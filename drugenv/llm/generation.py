@@ -10,11 +10,12 @@ stop rule and one log-prob convention:
   ``generate`` stops a row at any of them; the completion keeps the stop token and is cut there
   (``cut_at_stop``); a row with none within ``max_new_tokens`` is ``truncated``.
 - **Decoding**: ``temperature == 0`` is greedy; otherwise sampling at ``temperature`` with
-  optional ``top_k`` (0 = off) / ``top_p`` (1.0 = off), and no other warper (a ``min_p`` or
-  ``typical_p`` in the model's generation config is turned off). A repetition penalty in the model's own
-  generation config (Qwen2.5-Instruct ships 1.05-1.1) is turned off: it reshapes the distribution a
-  token is drawn from, which the recorded log-prob below would not be, so GRPO's ratio would be 1 for
-  data drawn off-policy, and greedy evaluation would not pick the policy's own argmax.
+  optional ``top_k`` (0 = off) / ``top_p`` (1.0 = off), and nothing else. Whatever else the model's own
+  generation config carries that reshapes or forbids tokens is turned off (``_NEUTRAL``): other warpers
+  (``min_p``, ``typical_p``...), a repetition penalty (Qwen2.5-Instruct ships 1.05-1.1), a minimum length,
+  suppressed or banned tokens, n-gram blocking, beams. Each reshapes the distribution a token is drawn
+  from, which the recorded log-prob below would not be, so GRPO's ratio would be 1 for data drawn
+  off-policy, and greedy evaluation would not pick the policy's own argmax.
 - **Log-probs**: ``log_softmax(raw logits / temperature)`` of each emitted token (greedy: of the raw
   logits), before any top-k/top-p truncation, i.e. what ``training.logprobs.completion_logprobs``
   recomputes for the importance ratio.
@@ -99,12 +100,12 @@ def generate_completions(
     greedy = temperature == 0
     kwargs: dict[str, Any] = dict(
         max_new_tokens=int(max_new_tokens), do_sample=not greedy, pad_token_id=pad_id, eos_token_id=stops,
-        return_dict_in_generate=True, output_logits=True, repetition_penalty=1.0,  # 1.0: none (module docstring)
+        return_dict_in_generate=True, output_logits=True,
     )
-    # Other warpers a model's generation config may carry (min_p, typical_p...) are turned off, so a sampled
-    # token comes from temperature / top-k / top-p alone, the three the row-seeded path builds.
+    # generate() fills every setting not passed from the model's generation config: pass the neutral value
+    # of each that config sets otherwise, so a sampled token comes from temperature / top-k / top-p alone.
     config = getattr(model, "generation_config", None)
-    kwargs.update({k: None for k in _OTHER_WARPERS if getattr(config, k, None) is not None})
+    kwargs.update({k: v for k, v in _NEUTRAL.items() if getattr(config, k, v) != v})
     if row_seeds is not None and len(row_seeds) != len(prompts):
         raise ValueError(f"row_seeds: {len(row_seeds)} seeds for {len(prompts)} prompts")
     if greedy or row_seeds is not None:  # None: no sampling warpers (the model's generation config would otherwise supply them)
@@ -129,8 +130,20 @@ def generate_completions(
     return Completions(comps, lps, trunc)
 
 
-_OTHER_WARPERS = ("min_p", "typical_p", "epsilon_cutoff", "eta_cutoff", "top_h")
-"""Sampling warpers of transformers' ``GenerationConfig`` beyond temperature, top-k and top-p."""
+_NEUTRAL: dict[str, Any] = {
+    # sampling warpers beyond temperature, top-k and top-p (the three the row-seeded path builds)
+    "min_p": None, "typical_p": None, "epsilon_cutoff": None, "eta_cutoff": None, "top_h": None,
+    # logits processors that reshape or forbid tokens
+    "repetition_penalty": 1.0, "encoder_repetition_penalty": 1.0, "no_repeat_ngram_size": None,
+    "encoder_no_repeat_ngram_size": None, "bad_words_ids": None, "sequence_bias": None, "suppress_tokens": None,
+    "begin_suppress_tokens": None, "min_length": 0, "min_new_tokens": None, "forced_bos_token_id": None,
+    "forced_eos_token_id": None, "exponential_decay_length_penalty": None, "guidance_scale": None,
+    "watermarking_config": None,
+    # one sequence per prompt, ended by the stop ids alone
+    "num_beams": 1, "num_return_sequences": 1, "stop_strings": None,
+}
+"""transformers' ``GenerationConfig`` settings that change which token is drawn or where a completion ends,
+each at the value that turns it off (the module docstring says why)."""
 
 
 def _row_seeded_sampling(row_seeds: Sequence[int], device: Any, temperature: float, top_p: float, top_k: int) -> Any:

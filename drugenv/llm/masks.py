@@ -54,6 +54,10 @@ def assistant_token_mask(tokenizer: Any, messages: Sequence[dict[str, Any]]) -> 
 
     Tokens are those of ``tokenizer(text, add_special_tokens=False)`` for the rendered text, so
     ``input_ids`` equals what the model sees. Needs a fast tokenizer (offset mappings).
+
+    A token that starts before a span is not in it: a reply that begins with a newline loses that newline,
+    which BPE merges with the template's own into one token (``check_assistant_mask`` says so). SFT's
+    replies are JSON actions, which begin with ``{``.
     """
     text, spans = assistant_char_spans(tokenizer, messages)
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)

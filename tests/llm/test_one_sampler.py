@@ -115,21 +115,53 @@ def test_logprobs_are_raw_logits_over_temperature(tiny_model):
     assert torch.allclose(want, torch.tensor(out.logprobs[0]), atol=1e-4)
 
 
+def _reshaping_settings(eos: int) -> dict[str, dict]:
+    """Generation-config settings a model may ship that change which token ``generate`` draws or where it stops."""
+    return {
+        "repetition_penalty": {"repetition_penalty": 50.0},  # Qwen2.5-Instruct ships 1.05-1.1
+        "min_new_tokens": {"min_new_tokens": MAX_NEW},
+        "min_length": {"min_length": 10_000},
+        "suppress_tokens": {"suppress_tokens": [eos]},
+        "begin_suppress_tokens": {"begin_suppress_tokens": [eos]},
+        "bad_words_ids": {"bad_words_ids": [[eos]]},
+        "sequence_bias": {"sequence_bias": {(eos,): 50.0}},
+        "no_repeat_ngram_size": {"no_repeat_ngram_size": 1},
+        "forced_eos_token_id": {"forced_eos_token_id": eos},
+        "exponential_decay_length_penalty": {"exponential_decay_length_penalty": (1, 50.0)},
+        "min_p": {"min_p": 0.5},
+        "typical_p": {"typical_p": 0.2},
+        "num_beams": {"num_beams": 2},
+    }
+
+
 @pytest.mark.parametrize("temperature", [0.0, 1.0])
-def test_a_repetition_penalty_in_the_model_config_does_not_change_what_is_sampled(tiny_model, prompts, temperature):
-    """Qwen2.5-Instruct's generation config carries a repetition penalty; ``generate`` applied it, so tokens
-    came from a distribution other than the one whose log-probs were recorded (and greedy was not the argmax)."""
+@pytest.mark.parametrize("setting", sorted(_reshaping_settings(0)))
+def test_what_the_model_config_carries_does_not_change_what_is_sampled(tiny_model, prompts, temperature, setting):
+    """``generate`` applies every logits processor the model's generation config names (Qwen2.5-Instruct's
+    carries a repetition penalty; another model may carry a minimum length, suppressed tokens...), so tokens
+    came from a distribution other than the one whose log-probs were recorded (and greedy was not the argmax):
+    GRPO's ratio was 1 for data drawn off-policy."""
     model, tok = tiny_model
-    stops = stop_token_ids(tok, model)
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    runs, kept = [], model.generation_config.repetition_penalty
-    for penalty in (kept, 50.0):
-        model.generation_config.repetition_penalty = penalty
+    torch.manual_seed(7)
+    probe = generate_completions(model, prompts, stop_ids=stop_token_ids(tok, model), pad_id=pad,
+                                 max_new_tokens=MAX_NEW, temperature=temperature)
+    # Stop at the token the first row draws first: the tiny model rarely draws its eos, and a setting that
+    # holds back or forbids the stop token changes nothing where it is never drawn.
+    stops = [probe.completion_ids[0][0]]
+    changes = _reshaping_settings(stops[0])[setting]
+    kept = {k: getattr(model.generation_config, k) for k in changes}
+    runs = []
+    for values in (kept, changes):
+        for k, v in values.items():
+            setattr(model.generation_config, k, v)
         try:
             torch.manual_seed(7)
             runs.append(generate_completions(model, prompts, stop_ids=stops, pad_id=pad, max_new_tokens=MAX_NEW,
                                              temperature=temperature))
         finally:
-            model.generation_config.repetition_penalty = kept
-    plain, penalised = runs
-    assert penalised.completion_ids == plain.completion_ids and penalised.logprobs == plain.logprobs
+            for k, v in kept.items():
+                setattr(model.generation_config, k, v)
+    plain, reshaped = runs
+    assert reshaped.completion_ids == plain.completion_ids and reshaped.logprobs == plain.logprobs
+    assert reshaped.truncated == plain.truncated and not plain.truncated[0]
