@@ -67,8 +67,30 @@ def main(argv: list[str] | None = None) -> int:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as e:
         return _report_missing_extra(prog, e, extra)
-    args = tyro.cli(getattr(module, args_name), args=rest, prog=prog)
+    args = tyro.cli(getattr(module, args_name), args=join_repeated_flag(rest, "--extra"), prog=prog)
     return run_command(prog, getattr(module, main_name), args, extra=extra)
+
+
+def join_repeated_flag(argv: list[str], flag: str) -> list[str]:
+    """``argv`` with every repeat of the dict flag ``flag`` joined into its first: ``--extra a 1 --extra b 2``
+    reads as ``--extra a 1 b 2``. tyro keeps only a dict flag's last use, so ``drugenv eval`` dropped every
+    ``--extra`` pair but the last without a word."""
+    out: list[str] = []
+    values: list[str] = []
+    first = None
+    i = 0
+    while i < len(argv):
+        if argv[i] == flag:
+            i += 1
+            while i < len(argv) and not argv[i].startswith("--"):
+                values.append(argv[i])
+                i += 1
+            if first is None:
+                first = len(out)
+            continue
+        out.append(argv[i])
+        i += 1
+    return argv if first is None else [*out[:first], flag, *values, *out[first:]]
 
 
 def run_command(prog: str, command_main: Callable[[Any], Any], args: Any, *, extra: Optional[str] = None) -> int:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
@@ -83,8 +84,9 @@ class EvalArgs:
     progress: bool = True
     """Show a progress bar."""
     extra: dict = field(default_factory=dict)
-    """Extra keyword arguments for the policy constructor (`--extra submit_prob 0.5 device cpu`): a value that
-    reads as a JSON number, `true`, `false` or `null` is passed as that, any other as text."""
+    """Extra keyword arguments for the policy constructor (`--extra submit_prob 0.5 device cpu`, or the flag
+    once per pair): a value that reads as a JSON number, `true`, `false` or `null` is passed as that, any other
+    as text."""
 
 
 _SHORT = {"decision_accuracy": "acc", "mean_return": "return", "terminal_reward": "terminal", "brier": "brier",
@@ -253,4 +255,6 @@ __all__ = [
 if __name__ == "__main__":  # pragma: no cover
     import tyro
 
-    print(json.dumps(eval_main(tyro.cli(EvalArgs))["summary"], indent=2))
+    from drugenv.cli import join_repeated_flag
+
+    print(json.dumps(eval_main(tyro.cli(EvalArgs, args=join_repeated_flag(sys.argv[1:], "--extra")))["summary"], indent=2))

@@ -47,6 +47,13 @@ class NotAPolicy:
 class NoAct(Policy):
     pass
 
+class Sure(Decides):
+    def __init__(self, decision="go", confidence=0.6):
+        super().__init__(decision)
+        self.confidence = confidence
+    def act(self, observations):
+        return [a.model_copy(update={"confidence": self.confidence}) for a in super().act(observations)]
+
 class OneActionOnly(Decides):
     def act(self, observations):
         return super().act(observations)[:1]
@@ -98,6 +105,16 @@ def test_a_module_is_found_from_the_current_folder(tmp_path):
     res = _cli("--agent", "my_lab_agents:make", "--extra", "decision", "go", "--episodes", "5", "--out", str(out), cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert [r["decision"] for r in json.loads(out.read_text())["records"]] == ["go"] * 5
+
+
+def test_every_extra_flag_reaches_the_constructor(tmp_path):
+    # tyro keeps a dict flag's last use only: the first pair was dropped without a word.
+    (tmp_path / "my_lab_agents.py").write_text(AGENTS)
+    out = tmp_path / "own.json"
+    res = _cli("--agent", "my_lab_agents:Sure", "--extra", "decision", "no_go", "--episodes", "3", "--extra", "confidence",
+               "0.9", "--out", str(out), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert {(r["decision"], r["confidence"]) for r in json.loads(out.read_text())["records"]} == {("no_go", 0.9)}
 
 
 def test_a_class_a_factory_and_an_instance(agents_module):
