@@ -44,6 +44,8 @@ class ValidationProgress:
     investigated: set[EvidenceDimension] = field(default_factory=set)
     calls: set[tuple[str, str]] = field(default_factory=set)
     """(action, canonical params) of executed actions."""
+    measurements: set[tuple[str, str]] = field(default_factory=set)
+    """``evidence.public_measurement`` of each evidence step: what coherence counts once."""
     redundant_calls: int = 0
     prereq_checked: int = 0
     prereq_satisfied: int = 0

@@ -21,7 +21,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from drugenv.actions import ACTION_TABLE, ActionType
-from drugenv.models import DrugTargetAction, IntermediateOutput, trusted
+from drugenv.models import DrugTargetAction, IntermediateOutput, parameters_key, trusted
 from drugenv.simulator.gates import DEPENDENCY_MAX, IC50_MAX, POCKET_MIN, SELECTIVITY_MIN, TGI_MIN, TOXICITY_MAX
 from drugenv.simulator.latent import OTHER_TISSUES, VITAL_TISSUES, DataQualityState, TargetProfile
 from drugenv.simulator.seeding import normal, seeded_generator
@@ -226,6 +226,24 @@ def measurement_parameters(action_type: ActionType, params: dict, profile: Targe
                 for k, v in params.items()}
     same = all(measured[k] is v or (type(measured[k]) is type(v) and measured[k] == v) for k, v in params.items())
     return params if same else measured
+
+
+def public_measurement(action_type: ActionType, params: dict) -> tuple[str, str]:
+    """What a query measures as an agent can tell it from the query alone: the action and its parameters in
+    their measured form (``measurement_parameters``), but for a stratification's biomarker, which is a
+    sharper assay when it names the target's own, which only the hidden profile tells: this key takes every
+    biomarker as the default one, so that it never reads the profile. The reward's coherence terms count a
+    measurement once by it (``transitions.apply``)."""
+    as_measured = _MEASURED_AS.get(action_type)
+    if as_measured is not None:
+        defaults = _DEFAULTS[action_type]
+        params = {k: v if k not in as_measured else defaults[k] if (action_type, k) in _READS_PROFILE or as_measured[k] is None
+                  else as_measured[k](v, None) for k, v in params.items()}
+    return action_type.value, parameters_key(params)
+
+
+_READS_PROFILE = {(ActionType.PATIENT_STRATIFICATION, "biomarker")}
+"""The ``_MEASURED_AS`` parameters whose measured form reads the hidden profile."""
 
 
 # --- one generator per action: (profile, draw, params) -> (summary, data) --------------------------

@@ -21,7 +21,7 @@ MAX_WEIGHT = 1e6
 class RewardConfig(BaseModel):
     """Every reward weight. Step reward (summed; penalties enter with a minus sign)::
 
-        r_t = novelty_bonus·[new dimension] + coherence_bonus·[soft prerequisites met]
+        r_t = novelty_bonus·[new dimension] + coherence_bonus·[new measurement, soft prerequisites met]
               − credit_cost_weight·cost/credits_total − Σ violation penalties
               + shaping_weight·(Φ(s_{t+1}) − Φ(s_t)),   Φ = fraction of the 5 public gates inspected
 
@@ -37,10 +37,11 @@ class RewardConfig(BaseModel):
 
     credit_efficiency = 1 − redundant / calls over the calls that gather evidence (0 with none): the
     spec's "total calls" would count red-flag notes, the report and blocked steps, which gather
-    nothing. reasoning_coherence = the fraction, among the evidence calls that have a soft
-    prerequisite, whose prerequisite was met (1 with none): the spec's "fraction of actions whose soft
-    prerequisites were satisfied" read literally counts every call without one as satisfied, so
-    cheap queries would dilute a skipped prerequisite.
+    nothing. reasoning_coherence = the fraction, among the measurements made by evidence calls that have
+    a soft prerequisite, whose prerequisite was met (1 with none): the spec's "fraction of actions whose
+    soft prerequisites were satisfied" read literally counts every call without one as satisfied, so
+    cheap queries would dilute a skipped prerequisite; a measurement (``evidence.public_measurement``)
+    counts once, and earns the step's coherence bonus once, however it is worded.
     Every weight and penalty is a finite number in [0, ``MAX_WEIGHT``] (a NaN or an infinity made every reward
     NaN; a weight of 1e308 is finite, but the sums it enters overflowed to an infinite return).
     """
@@ -48,7 +49,7 @@ class RewardConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     novelty_bonus: float = Field(0.05, ge=0, description="Per step that investigates a dimension for the first time.")
-    coherence_bonus: float = Field(0.02, ge=0, description="Per evidence step whose soft prerequisites were met.")
+    coherence_bonus: float = Field(0.02, ge=0, description="Per evidence step making a new measurement whose soft prerequisites were met.")
     credit_cost_weight: float = Field(0.1, ge=0, description="Penalty per fraction of the budget spent (cost / credits_total).")
     soft_violation_penalty: float = Field(0.05, ge=0, description="Per soft-rule violation (redundant, prerequisite).")
     hard_violation_penalty: float = Field(0.1, ge=0, description="Per blocked action (unaffordable, invalid, after done, a report without a decision).")

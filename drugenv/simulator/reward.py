@@ -75,9 +75,10 @@ def step_terms(
     hard = check.hard
     terms = {
         "reward/novelty": cfg.novelty_bonus if tr.new_dimension else 0.0,
-        # Only evidence steps earn coherence: a free meta action (flag_red_flag) must not farm it.
+        # Only a new measurement earns coherence: a free meta action (flag_red_flag), or a query asked again
+        # in other words, must not farm it (``transitions.apply``).
         "reward/coherence": cfg.coherence_bonus if (check.prereq_applicable and check.prereq_met and not check.blocked
-                                                    and tr.output.dimension is not None) else 0.0,
+                                                    and tr.new_measurement) else 0.0,
         "reward/credit_cost": -cfg.credit_cost_weight * tr.cost / book.credits.total,
         "reward/violations": -(cfg.hard_violation_penalty * (len(hard) + extra_violations)
                                + cfg.soft_violation_penalty * (len(check.violations) - len(hard))),

@@ -12,6 +12,7 @@ from typing import Optional
 from drugenv.actions import ACTION_TABLE, ActionType, EvidenceDimension
 from drugenv.models import DrugTargetAction, IntermediateOutput, trusted
 from drugenv.simulator import evidence
+from drugenv.simulator.evidence import public_measurement
 from drugenv.simulator.episode import EpisodeBook
 from drugenv.simulator.latent import FullLatentState, TargetProfile
 from drugenv.simulator.rules import RuleCheck
@@ -25,6 +26,9 @@ class Transition:
     cost: int
     new_dimension: bool
     submitted: bool
+    new_measurement: bool = False
+    """An evidence step that measured what no earlier step of the episode did (``evidence.public_measurement``):
+    only such a step counts for coherence."""
 
 
 def covers_key_dimension(profile: TargetProfile, action: DrugTargetAction) -> Optional[EvidenceDimension]:
@@ -67,9 +71,14 @@ def apply(latent: FullLatentState, book: EpisodeBook, action: DrugTargetAction, 
         out = _output(action, "info", f"Red flag recorded: {action.parameters['description']}")
         progress.calls.add(check.key)
         return Transition(out, cost=spec.cost, new_dimension=False, submitted=False)
-    # Coherence counts evidence steps only: a flag costs nothing, so counting its prerequisite let an
-    # agent raise the terminal coherence term by flagging (0.0 -> 0.095 with 20 flags after one slip).
-    if check.prereq_applicable:
+    # Coherence counts each measurement once, made by an evidence step: a flag costs nothing, and counting
+    # its prerequisite let an agent raise the terminal coherence term by flagging (0.0 -> 0.095 with 20 flags
+    # after one slip); asking the expert panel again in other words reads the same measurement for a credit,
+    # and counting each let it do the same, and earn the step's coherence bonus (+0.02) above its cost.
+    measurement = public_measurement(action.action_type, action.parameters)
+    new_measurement = measurement not in progress.measurements
+    progress.measurements.add(measurement)
+    if check.prereq_applicable and new_measurement:
         progress.prereq_checked += 1
         progress.prereq_satisfied += int(check.prereq_met)
 
@@ -82,7 +91,7 @@ def apply(latent: FullLatentState, book: EpisodeBook, action: DrugTargetAction, 
     if key_dim is not None:
         latent.covered_key_dimensions.add(key_dim)
     out = evidence.generate(latent.profile, latent.quality, action, latent.noise_key, params_json=check.key[1])
-    return Transition(out, cost=spec.cost, new_dimension=new_dim, submitted=False)
+    return Transition(out, cost=spec.cost, new_dimension=new_dim, submitted=False, new_measurement=new_measurement)
 
 
 __all__ = ["Transition", "apply", "covers_key_dimension"]

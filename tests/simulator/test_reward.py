@@ -122,6 +122,31 @@ def test_free_red_flags_do_not_raise_the_terminal_coherence():
     assert play(0) == play(5) == play(20) == 0.0
 
 
+@pytest.mark.parametrize("action_type,reworded", [
+    ("request_expert_review", "question"), ("biomarker_correlation", "biomarker"),
+    ("patient_stratification", "biomarker")])
+def test_a_query_asked_again_in_other_words_earns_no_coherence(action_type, reworded):
+    """Asked with another question or biomarker, a query reads the same measurement; each was paid
+    the coherence bonus (+0.02 against a 1-credit cost of 0.0033) and counted in the terminal coherence, so an
+    agent farmed reward by re-asking the expert panel (20 re-asks took the terminal coherence after one slip
+    from 0.0 to 0.095)."""
+    values = {"question": ["Is it viable?", "Any safety concerns?", "Would you fund it?"],
+              "biomarker": ["PD-L1", "TMB", "MSI"]}[reworded]
+    env = DrugTargetEnvironment()
+    env.reset(seed=4, scenario="egfr_nsclc_viable")
+    env.step({"action_type": "toxicity_panel"})  # before any expression evidence: a prerequisite unmet
+    env.step({"action_type": "query_expression"})
+    first = env.step({"action_type": action_type, "parameters": {reworded: values[0]}})
+    assert first.step_reward_breakdown["reward/coherence"] == RewardConfig().coherence_bonus
+    for value in values[1:]:
+        again = env.step({"action_type": action_type, "parameters": {reworded: value}})
+        assert not again.rule_violations  # not redundant: the README's "its price is its cost"
+        assert again.step_reward_breakdown["reward/coherence"] == 0.0 and again.reward < 0
+    obs = env.step({"action_type": "submit_validation_report", "final_decision": "go", "confidence": 0.6})
+    # toxicity (unmet), expression (no prerequisite), the one measurement (met): one of two.
+    assert obs.step_reward_breakdown["terminal/reasoning_coherence"] == pytest.approx(RewardConfig().w_coherence / 2)
+
+
 @pytest.mark.parametrize("fields", [{"final_decision": "go", "confidence": 0.9}, {"final_decision": "no_go"}, {"confidence": 0.9}])
 def test_report_fields_on_another_action_are_a_soft_violation(fields):
     """They were accepted and ignored without a word: an LLM could believe it had reported. Either one alone
