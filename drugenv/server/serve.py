@@ -37,6 +37,7 @@ from drugenv.server.app import (
     check_limits,
     create_app,
 )
+from drugenv.server.hosts import ANY_HOST, allowed_hosts_for
 
 logger = logging.getLogger("drugenv.server")
 
@@ -63,6 +64,10 @@ class Args:
     """True: schema-invalid actions get a VALIDATION_ERROR frame (OpenEnv). False: they get the environment's penalised observation."""
     env_threads: int = DEFAULT_ENV_THREADS
     """Worker threads that parse frames and step environments (0: inline on the event loop)."""
+    allowed_hosts: Optional[tuple[str, ...]] = None
+    """Host names an HTTP request or /ws handshake may give in its Host header; any other gets 421 (guards against
+    DNS rebinding: a web page whose own name points at this machine). None: 127.0.0.1, localhost and ::1 when
+    --host is loopback, any name otherwise. '*': any name (behind a reverse proxy that forwards its public name)."""
     ws_ping_interval_s: float = 20.0
     """Keepalive ping interval, seconds; a peer silent for interval + timeout is dropped and its slot freed."""
     ws_ping_timeout_s: float = 20.0
@@ -134,7 +139,7 @@ def make_app(args: Args) -> Any:
     factory = functools.partial(DrugTargetEnvironment, seal=seal) if seal else DrugTargetEnvironment
     return create_app(env_factory=factory, max_sessions=args.max_sessions, idle_timeout_s=args.idle_timeout_s,
                       max_message_bytes=args.max_message_bytes, strict_actions=args.strict_actions,
-                      env_threads=args.env_threads)
+                      env_threads=args.env_threads, allowed_hosts=allowed_hosts_for(args.host, args.allowed_hosts))
 
 
 WORKER_ARGS_ENV_VAR = "DRUGENV_SERVER_ARGS"
@@ -146,7 +151,9 @@ def settings_from_environment() -> Args:
     """The settings of a server process that imports the app by name (a ``--workers`` worker, a Ray Serve
     replica, ``uvicorn drugenv.server.asgi:app``): ``DRUGENV_SERVER_ARGS`` if set, else OpenEnv's conventional
     variables ``MAX_CONCURRENT_ENVS`` (sessions, default 256) and ``SESSION_IDLE_TIMEOUT_S`` (seconds, default
-    3600; ``none`` disables it). The seal always comes from ``DRUGENV_SEAL`` (``make_app``).
+    3600; ``none`` disables it), and any ``Host`` is answered (the process manager bound the port: which interface
+    is not known here, and a container's server is reached under names it cannot know). The seal always comes
+    from ``DRUGENV_SEAL`` (``make_app``).
 
     Raises:
         ConfigError: a variable that is no number, or out of range (named as the variable).
@@ -165,7 +172,7 @@ def settings_from_environment() -> Args:
         idle_timeout_s = None if idle.lower() == "none" else float(idle)
     except ValueError:
         raise ConfigError(f"SESSION_IDLE_TIMEOUT_S must be a number of seconds > 0, or none, got {idle!r}") from None
-    args = Args(max_sessions=max_sessions, idle_timeout_s=idle_timeout_s)
+    args = Args(max_sessions=max_sessions, idle_timeout_s=idle_timeout_s, allowed_hosts=(ANY_HOST,))
     variables = {"max_sessions": "MAX_CONCURRENT_ENVS", "idle_timeout_s": "SESSION_IDLE_TIMEOUT_S"}
     check_limits(max_sessions=args.max_sessions, idle_timeout_s=args.idle_timeout_s, max_message_bytes=args.max_message_bytes,
                  env_threads=args.env_threads, spell=lambda name: variables.get(name, name))
@@ -186,6 +193,8 @@ def check_args(args: Args) -> None:
     check_port_range(args.port, any_free=True)
     if args.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {args.workers}")
+    if args.allowed_hosts is not None and not args.allowed_hosts:
+        raise ConfigError(f"--allowed-hosts needs at least one name ('{ANY_HOST}': any name)")
     if args.log_level.lower() not in LOG_LEVELS:
         raise ConfigError(f"--log-level must be one of {', '.join(LOG_LEVELS)}, got {args.log_level!r}")
     for name in ("ws_ping_interval_s", "ws_ping_timeout_s"):
