@@ -524,6 +524,45 @@ def test_a_client_that_never_reads_its_replies_loses_its_slot() -> None:
             create_app(send_timeout_s=bad)
 
 
+@pytest.mark.skipif(not hasattr(socket, "TCP_USER_TIMEOUT"), reason="TCP_USER_TIMEOUT is Linux's")
+def test_the_connection_of_a_client_that_never_reads_is_reset_too() -> None:
+    """Under uvicorn the session of a client that stopped reading ended after send_timeout_s, but its connection
+    stayed open for good (ESTABLISHED, MBs queued): each kept a file descriptor and kernel buffers, which
+    --max-sessions no longer bounded. The listening socket's TCP_USER_TIMEOUT now makes the kernel reset it."""
+    import base64
+    import os
+
+    from drugenv.server.serve import Args
+
+    tcp_state_established = 1  # tcpi_state, the first byte of struct tcp_info
+    with serve_in_thread(create_app(max_sessions=1, idle_timeout_s=None, send_timeout_s=1.0),
+                         Args(port=0, send_timeout_s=1.0)) as url:
+        port = int(url.rsplit(":", 1)[1])
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: the window it offers stays small
+        try:
+            sock.connect(("127.0.0.1", port))
+            key = base64.b64encode(os.urandom(16)).decode()
+            sock.sendall((f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                          f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+            _wait_active(url, 1)
+            sock.setblocking(False)
+            reset = _masked_frame(json.dumps({"type": "reset", "data": {"seed": 1}}))
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:  # until the kernel takes no more (the server is stuck in a send)
+                try:
+                    sock.send(reset)
+                except OSError:  # BlockingIOError, or a reset already
+                    break
+            state = tcp_state_established
+            while state == tcp_state_established and time.monotonic() < deadline:
+                time.sleep(0.1)
+                state = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0]
+            assert state != tcp_state_established, "the server kept the stalled connection open"
+        finally:
+            sock.close()
+
+
 def test_a_web_page_of_another_origin_cannot_open_a_session() -> None:
     """Browsers let any page open a WebSocket to 127.0.0.1 (the same-origin policy does not cover them), so any
     site a user visited could hold this server's sessions and play episodes."""
