@@ -45,6 +45,7 @@ from drugenv.evaluation.episodes import LLM_EPISODE_STEP_CAP
 from drugenv.llm.checkpoint import DEFAULT_CHECKPOINT_MAX_NEW_TOKENS
 from drugenv.models import DrugTargetAction, ValidationObservation
 from drugenv.server.app import harden_json_api
+from drugenv.server.hosts import LOOPBACK_NAMES, KnownHosts, allowed_hosts_for
 from drugenv.simulator.reward import terminal_reward
 from drugenv.server.protocol import MAX_SEED
 from drugenv.simulator.params import SimParams
@@ -81,6 +82,11 @@ class AgentServiceArgs(BaseModel):
     num_gpus: float = Field(0.0, ge=0.0, description="GPUs the Agent replica reserves (1 on a GPU node: Ray then places it "
                                                      "there and sets CUDA_VISIBLE_DEVICES; with 0 the model still picks "
                                                      "CUDA where the replica sees one, unreserved).")
+    allowed_hosts: Optional[list[str]] = Field(None, min_length=1, description=(
+        "Host names a request may give in its Host header; any other gets 421, so a web page whose name a DNS server "
+        "points at 127.0.0.1 (DNS rebinding) cannot play episodes or read the answers. None: the loopback names, for "
+        "Serve's HTTP proxy on 127.0.0.1 (the shipped config's, drugenv serve's default); ['*']: any name, for a proxy "
+        "on another interface (drugenv serve --host passes it then)."))
 
 
 def resolve_agent(args: AgentServiceArgs) -> tuple[str, Optional[str], int, Optional[int]]:
@@ -459,10 +465,21 @@ def _unprocessable(e: Exception) -> HTTPException:
 @serve.deployment(ray_actor_options={"num_cpus": 0.1}, max_ongoing_requests=256)
 @serve.ingress(agent_service_api)
 class AgentService:
-    """HTTP in front of the Agent and Environment deployments (DeploymentHandles, no HTTP between them)."""
+    """HTTP in front of the Agent and Environment deployments (DeploymentHandles, no HTTP between them); a request
+    whose ``Host`` names none of ``allowed_hosts`` (None: any) gets 421 (``drugenv.server.hosts.KnownHosts``)."""
 
-    def __init__(self, agent: Any, env: Any, strict_actions: bool = False):
+    def __init__(self, agent: Any, env: Any, strict_actions: bool = False,
+                 allowed_hosts: Optional[tuple[str, ...]] = LOOPBACK_NAMES):
         self.agent, self.env, self.strict_actions = agent, env, strict_actions
+        self.allowed_hosts = allowed_hosts
+
+    def __serve_build_asgi_app__(self) -> Any:
+        # Serve calls this in the replica after __init__, with this replica's own copy of the ingress app (not yet
+        # started): its routes are declared at import, so the middleware that needs this deployment's
+        # allowed_hosts is added here.
+        if self.allowed_hosts is not None:
+            self.app.add_middleware(KnownHosts, allowed_hosts=self.allowed_hosts, server="the agent service")
+        return self.app
 
     @agent_service_api.get("/health")
     async def health(self) -> dict[str, Any]:
@@ -502,7 +519,9 @@ def build_agent_service(args: dict[str, Any]) -> Any:
     agent = Agent.options(ray_actor_options={**Agent.ray_actor_options, "num_gpus": a.num_gpus}).bind(
         model, adapter, a.temperature, max_new_tokens, a.max_batch_size, a.batch_wait_timeout_s, a.torch_threads,
         max_prompt_tokens, uri, a.model)
-    return AgentService.bind(agent, Environment.bind(a.strict_actions), a.strict_actions)
+    # Serve's HTTP proxy is taken to be on loopback unless allowed_hosts says otherwise (AgentServiceArgs).
+    return AgentService.bind(agent, Environment.bind(a.strict_actions), a.strict_actions,
+                             allowed_hosts_for("127.0.0.1", a.allowed_hosts))
 
 
 __all__ = ["Agent", "AgentService", "AgentServiceArgs", "Environment", "EpisodeRequest", "EpisodeResult",

@@ -43,6 +43,7 @@ from ray import serve
 
 from drugenv.errors import ConfigError
 from drugenv.server.app import DEFAULT_MAX_SESSIONS
+from drugenv.server.hosts import ANY_HOST, LOOPBACK_NAMES, allowed_hosts_for
 from drugenv.server.serve import (SEAL_ENV_VAR, WORKER_ARGS_ENV_VAR, check_port, configured_seal, make_app,
                                   settings_from_environment)
 from drugenv.server.serve import Args as ServerArgs
@@ -81,7 +82,10 @@ def _build_env_asgi_app() -> Any:
     # seal in DRUGENV_SEAL (sealed evaluation), which the replica inherits from the environment of the
     # process that started Ray (a secret kept out of the runtime_env, which Ray's dashboard shows).
     check_replica_seal()
-    return make_app(settings_from_environment())
+    settings = settings_from_environment()
+    if WORKER_ARGS_ENV_VAR not in os.environ:  # env_app, bound without settings: Serve's proxy on loopback, as by default
+        settings = dataclasses.replace(settings, allowed_hosts=LOOPBACK_NAMES)
+    return make_app(settings)
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0.5}, max_ongoing_requests=DEFAULT_MAX_SESSIONS + HTTP_HEADROOM)
@@ -102,12 +106,17 @@ class EnvAppArgs(BaseModel):
                                                "on one, and Serve's router spreads new ones over them.")
     max_sessions: int = Field(DEFAULT_MAX_SESSIONS, ge=1, description="Most concurrent /ws sessions per replica "
                                                                       "(drugenv serve-env --max-sessions).")
+    allowed_hosts: Optional[list[str]] = Field(None, min_length=1, description=(
+        "Host names a request or /ws handshake may give in its Host header; any other gets 421 (DNS rebinding). "
+        "None: the loopback names, for Serve's HTTP proxy on 127.0.0.1 (the shipped configs'); ['*']: any name, "
+        "for a proxy on another interface (python -m serve.apps passes it then)."))
 
 
 def build_env_app(args: dict[str, Any]) -> Any:
     """The environment app with ``replicas`` replicas of ``max_sessions`` sessions each."""
     a = EnvAppArgs.model_validate(args)
-    settings = dataclasses.replace(ServerArgs(), max_sessions=a.max_sessions)
+    settings = dataclasses.replace(ServerArgs(), max_sessions=a.max_sessions,
+                                   allowed_hosts=tuple(a.allowed_hosts) if a.allowed_hosts else LOOPBACK_NAMES)
     sealed = configured_seal(settings) is not None  # an empty DRUGENV_SEAL is refused here, before any replica starts
     env_vars = {WORKER_ARGS_ENV_VAR: json.dumps(dataclasses.asdict(settings)), EXPECT_SEAL_ENV_VAR: "1" if sealed else "0"}
     return EnvServer.options(
@@ -116,14 +125,19 @@ def build_env_app(args: dict[str, Any]) -> Any:
     ).bind()
 
 
+DASHBOARD_HOSTS_ENV_VAR = "DRUGENV_DASHBOARD_ALLOWED_HOSTS"
+"""How ``build_dashboard_app`` passes its ``allowed_hosts`` to the replica (a JSON list; unset: the loopback names)."""
+
+
 def _build_dashboard_asgi_app() -> Any:
     # Built inside the replica, like the env app. The runs folder is read from the replica's
-    # environment: pass it with ``runtime_env={"env_vars": {"DRUGENV_DASHBOARD_RUNS": "/abs/runs"}}``.
-    import os
-
+    # environment: pass it with ``runtime_env={"env_vars": {"DRUGENV_DASHBOARD_RUNS": "/abs/runs"}}``,
+    # and the host names it answers to in DRUGENV_DASHBOARD_ALLOWED_HOSTS.
     from drugenv.dashboard import create_app
 
-    return create_app(os.environ.get("DRUGENV_DASHBOARD_RUNS", "runs"))
+    hosts = json.loads(os.environ.get(DASHBOARD_HOSTS_ENV_VAR, "null"))
+    # Unset: Serve's proxy is taken to be on loopback (the default), so the loopback names, as drugenv dashboard's.
+    return create_app(os.environ.get("DRUGENV_DASHBOARD_RUNS", "runs"), allowed_hosts=allowed_hosts_for("127.0.0.1", hosts))
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0.25})
@@ -135,11 +149,12 @@ class DashboardServer:
 dashboard_app = DashboardServer.bind()
 
 
-def build_dashboard_app(runs: str = "runs") -> Any:
-    """The dashboard app over the runs folder ``runs`` (passed to the replica as an absolute path)."""
-    import os
-
-    env = {"env_vars": {"DRUGENV_DASHBOARD_RUNS": os.path.abspath(runs)}}
+def build_dashboard_app(runs: str = "runs", allowed_hosts: Optional[list[str]] = None) -> Any:
+    """The dashboard app over the runs folder ``runs`` (passed to the replica as an absolute path), answering to
+    ``allowed_hosts`` (``EnvAppArgs.allowed_hosts``: None, the loopback names; ``['*']``, any name)."""
+    env: dict[str, Any] = {"env_vars": {"DRUGENV_DASHBOARD_RUNS": os.path.abspath(runs)}}
+    if allowed_hosts is not None:
+        env["env_vars"][DASHBOARD_HOSTS_ENV_VAR] = json.dumps(list(allowed_hosts))
     return DashboardServer.options(ray_actor_options={**DashboardServer.ray_actor_options, "runtime_env": env}).bind()
 
 
@@ -323,7 +338,7 @@ def serve_main(args: ServeArgs) -> int:
                               "Face cache (offline mode downloads nothing); pass a model directory, a cached hub id or 'tiny'")
     check_port(args.host, args.port)
     app_args = AgentServiceArgs(checkpoint=args.checkpoint, model=args.model, max_batch_size=args.max_batch_size,
-                                strict_actions=args.strict_actions, num_gpus=args.num_gpus)
+                                strict_actions=args.strict_actions, num_gpus=args.num_gpus, allowed_hosts=hosts_behind(args.host))
     app = build_agent_service(app_args.model_dump())
     _run_blocking(app, "agent", args.host, args.port, args.num_cpus)
     return 0
@@ -344,15 +359,23 @@ def check_app_settings(args: Args) -> None:
                 raise ConfigError(f"{flag} is a setting of --app {app}; --app {args.app} does not read it")
 
 
+def hosts_behind(bind_host: str) -> list[str]:
+    """The ``allowed_hosts`` of an app behind Serve's proxy on ``bind_host``: the loopback names on loopback, so a
+    web page whose name a DNS server points at 127.0.0.1 is refused (DNS rebinding), else any name (``ANY_HOST``)."""
+    return list(allowed_hosts_for(bind_host) or [ANY_HOST])
+
+
 def main(args: Args) -> None:
     check_app_settings(args)
+    hosts = hosts_behind(args.host)
     if args.app == "dashboard":
-        app = build_dashboard_app(args.runs)
+        app = build_dashboard_app(args.runs, allowed_hosts=hosts)
     elif args.app == "agent":
-        app = build_agent_service({"checkpoint": args.checkpoint, "model": args.model, "adapter": args.adapter})
+        app = build_agent_service({"checkpoint": args.checkpoint, "model": args.model, "adapter": args.adapter,
+                                   "allowed_hosts": hosts})
     else:
         try:
-            app = build_env_app({"replicas": args.replicas, "max_sessions": args.max_sessions})
+            app = build_env_app({"replicas": args.replicas, "max_sessions": args.max_sessions, "allowed_hosts": hosts})
         except ValidationError as e:
             bad = "; ".join(f"--{'-'.join(map(str, err['loc'])).replace('_', '-')}: {err['msg']}" for err in e.errors())
             raise ConfigError(f"bad environment app settings: {bad}") from None

@@ -16,7 +16,6 @@ import json
 import math
 import re
 from contextlib import asynccontextmanager
-from urllib.parse import urlsplit
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Optional, Sequence
 
@@ -33,6 +32,7 @@ from drugenv.dashboard.sweeps import load_sweep
 from drugenv.errors import ConfigError, DrugEnvError
 from drugenv.evaluation.evaluate import results_json
 from drugenv.server.app import harden_json_api
+from drugenv.server.hosts import KnownHosts
 
 STATIC = Path(__file__).parent / "static"
 _PLACEHOLDER = re.compile(r"__(BASE|VIEW|ARG|MESSAGE)__")
@@ -83,8 +83,9 @@ def create_app(runs: str | Path = "runs", *, snapshots: tuple[str, ...] = (), po
         step_delay_s: pause before each action of a live episode, so a person can follow it.
         checkpoint_dirs: folders besides ``runs`` whose checkpoints the episode form may play (``AgentAccess``).
         agent_urls: agents over HTTP the episode form may play as ``serve:URL`` (none by default).
-        allowed_hosts: the names a request's ``Host`` may give (None: any). ``drugenv dashboard`` bound to loopback
-            allows only loopback names, so a web page whose own name a DNS server points at 127.0.0.1 (DNS
+        allowed_hosts: the names a request's ``Host`` may give (None: any); any other gets 421
+            (``drugenv.server.hosts.KnownHosts``). ``drugenv dashboard`` and the Serve dashboard app bound to loopback
+            allow only loopback names, so a web page whose own name a DNS server points at 127.0.0.1 (DNS
             rebinding) cannot read the runs or start episodes: the browser sends that name as the host.
         max_live_views: live-update streams open at once, over all pages (``drugenv.dashboard.live``); one more is a
             503, and the page it was for shows what it read without updating.
@@ -106,14 +107,7 @@ def create_app(runs: str | Path = "runs", *, snapshots: tuple[str, ...] = (), po
 
     app = harden_json_api(FastAPI(title="DrugEnv dashboard", lifespan=lifespan), max_body_bytes=MAX_BODY_BYTES)
     if allowed_hosts is not None:
-        hosts = frozenset(h.lower().strip("[]") for h in allowed_hosts)
-
-        @app.middleware("http")
-        async def known_host(request: Request, call_next: Callable[[Request], Any]) -> Response:
-            name = urlsplit("//" + request.headers.get("host", "")).hostname or ""
-            if name not in hosts:
-                return JSONResponse({"detail": f"the dashboard answers to {', '.join(sorted(hosts))} only"}, status_code=421)
-            return await call_next(request)
+        app.add_middleware(KnownHosts, allowed_hosts=allowed_hosts, server="the dashboard")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     def run_path(run_id: str) -> Path:

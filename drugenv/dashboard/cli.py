@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from drugenv.server.hosts import allowed_hosts_for
+
 
 @dataclass
 class DashboardArgs:
@@ -43,21 +45,6 @@ class DashboardArgs:
     the page cannot be made to post to any other address."""
 
 
-LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
-"""The host names a dashboard bound to loopback answers to (``create_app``'s ``allowed_hosts``)."""
-
-
-def is_loopback(host: str) -> bool:
-    import ipaddress
-
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def dashboard_main(args: DashboardArgs) -> int:
     """Check the arguments, then run uvicorn until interrupted."""
     from drugenv.dashboard.app import check_timings
@@ -73,7 +60,7 @@ def dashboard_main(args: DashboardArgs) -> int:
 
     app = create_app(args.runs, snapshots=args.snapshot, poll_s=args.poll, stale_after_s=args.stale_after,
                      step_delay_s=args.step_delay, checkpoint_dirs=args.checkpoint_dir, agent_urls=args.agent_url,
-                     allowed_hosts=LOOPBACK_NAMES if is_loopback(args.host) else None)
+                     allowed_hosts=allowed_hosts_for(args.host))  # loopback: loopback names only (DNS rebinding)
     print(f"dashboard: http://{args.host}:{args.port}  (runs: {args.runs})")
     _server_class()(uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=3)).run()
     return 0

@@ -4,6 +4,7 @@
 - ``drugenv.server.serve.serve_env_main(Args(...))``: run it with uvicorn (``drugenv serve-env``).
 - ``drugenv.server.session``: session registry and the I/O-free frame handler behind ``/ws``.
 - ``drugenv.server.protocol``: frames and error codes, shared with ``drugenv.client``.
+- ``drugenv.server.hosts``: the ``Host`` allowlist against DNS rebinding, shared by every DrugEnv HTTP app.
 
 Importing this package does not import FastAPI; the names below load on first use.
 """

@@ -23,7 +23,11 @@ sends nothing for ``idle_timeout_s`` (an ``IDLE_TIMEOUT`` frame, then the socket
 and the socket always go together), or stops reading: a reply that cannot be sent for ``SEND_TIMEOUT_S``
 (a client that sends frames and never reads the replies fills the socket's buffers) frees the slot and
 drops the socket without its closing handshake. A handshake whose ``Origin`` (a web page's address, which
-browsers send) is not this server's own is refused (``same_origin``). Frames are parsed and environments stepped inline on the event loop by
+browsers send) is not this server's own is refused (``same_origin``, HTTP 403). With ``allowed_hosts`` (what
+``drugenv serve-env`` bound to loopback passes: the loopback names), an HTTP request or handshake whose ``Host``
+names another host is refused too (421): a page whose own name a DNS server
+points at 127.0.0.1 (DNS rebinding) is of the same origin as the server to the browser, so only its ``Host``
+tells it apart (``drugenv.server.hosts``). Frames are parsed and environments stepped inline on the event loop by
 default: a step is ~0.1 ms of pure Python, and handing it to a thread and back cost more CPU than
 the overlap saved (``env_threads`` > 0 runs them in a thread pool instead, one call at a time per
 session; see ``docs/performance_history.md``, "Sixth round").
@@ -56,7 +60,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from importlib import metadata as importlib_metadata
-from typing import Any, AsyncIterator, Callable, Mapping, Optional
+from typing import Any, AsyncIterator, Callable, Mapping, Optional, Sequence
 from urllib.parse import urlsplit
 
 from fastapi import Body, FastAPI, Request
@@ -68,6 +72,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from drugenv.errors import ConfigError, EnvNotResetError, UnknownScenarioError
 from drugenv.models import DrugTargetAction, DrugTargetState, ValidationObservation
+from drugenv.server.hosts import KnownHosts
 from drugenv.server.protocol import (
     EnvironmentMetadata,
     ErrorCode,
@@ -234,7 +239,9 @@ def same_origin(headers: Mapping[str, str]) -> bool:
     """Whether a WebSocket handshake comes from no web page, or from a page of this very server. A browser names
     the page in ``Origin`` and lets any page open a socket anywhere (the same-origin policy does not cover
     WebSockets), so without this check any site a user visits could hold this server's sessions and play
-    episodes; programs (the client, TRL, OpenEnv's) send no ``Origin`` or their own address."""
+    episodes; programs (the client, TRL, OpenEnv's) send no ``Origin`` or their own address. A page that DNS
+    rebinding put under a name pointing here sends that name as both ``Origin`` and ``Host`` and passes: only
+    ``create_app``'s ``allowed_hosts`` refuses it."""
     origin = headers.get("origin")
     if origin is None:
         return True
@@ -280,6 +287,7 @@ def create_app(
     env_threads: int = DEFAULT_ENV_THREADS,
     env_name: str = "drugenv",
     send_timeout_s: float = SEND_TIMEOUT_S,
+    allowed_hosts: Optional[Sequence[str]] = None,
 ) -> FastAPI:
     """Build the FastAPI app serving ``env_factory()`` environments, one per WebSocket.
 
@@ -300,6 +308,10 @@ def create_app(
             order), which only pays when one step takes far longer than the hand-off (~0.1 ms).
         env_name: ``name`` served by ``/metadata``.
         send_timeout_s: end a session whose reply cannot be sent for this many seconds (``SEND_TIMEOUT_S``).
+        allowed_hosts: the names a request's or handshake's ``Host`` may give (None: any); any other gets 421
+            (``drugenv.server.hosts.KnownHosts``). ``drugenv serve-env`` bound to loopback passes
+            ``LOOPBACK_NAMES``, so a web page whose own name a DNS server points at 127.0.0.1 (DNS rebinding)
+            can neither call the HTTP routes nor open sessions: the browser sends that name as the host.
 
     Raises:
         ConfigError: a limit is out of range.
@@ -322,6 +334,8 @@ def create_app(
     app = FastAPI(title="DrugEnv environment server", version=_version(), lifespan=lifespan,
                   description="Drug-target validation POMDP over the OpenEnv 0.10 wire protocol.")
     harden_json_api(app, max_message_bytes)  # before the routes below are declared
+    if allowed_hosts is not None:  # added last: the outermost layer, before the body cap reads a byte
+        app.add_middleware(KnownHosts, allowed_hosts=allowed_hosts, server="the environment server")
     app.state.sessions = registry
     app.state.strict_actions = strict_actions
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import math
 import os
 import socket
 import sys
@@ -34,9 +35,11 @@ from drugenv.server.app import (
     DEFAULT_IDLE_TIMEOUT_S,
     DEFAULT_MAX_MESSAGE_BYTES,
     DEFAULT_MAX_SESSIONS,
+    SEND_TIMEOUT_S,
     check_limits,
     create_app,
 )
+from drugenv.server.hosts import ANY_HOST, allowed_hosts_for
 
 logger = logging.getLogger("drugenv.server")
 
@@ -63,6 +66,13 @@ class Args:
     """True: schema-invalid actions get a VALIDATION_ERROR frame (OpenEnv). False: they get the environment's penalised observation."""
     env_threads: int = DEFAULT_ENV_THREADS
     """Worker threads that parse frames and step environments (0: inline on the event loop)."""
+    send_timeout_s: float = SEND_TIMEOUT_S
+    """A /ws session whose reply cannot be sent for this many seconds (a client that stopped reading) is ended,
+    and under uvicorn the kernel resets its connection after as long (TCP_USER_TIMEOUT, Linux)."""
+    allowed_hosts: Optional[tuple[str, ...]] = None
+    """Host names an HTTP request or /ws handshake may give in its Host header; any other gets 421 (guards against
+    DNS rebinding: a web page whose own name points at this machine). None: 127.0.0.1, localhost and ::1 when
+    --host is loopback, any name otherwise. '*': any name (behind a reverse proxy that forwards its public name)."""
     ws_ping_interval_s: float = 20.0
     """Keepalive ping interval, seconds; a peer silent for interval + timeout is dropped and its slot freed."""
     ws_ping_timeout_s: float = 20.0
@@ -96,7 +106,9 @@ class Args:
 
 
 def build_server(app: Any, args: Args) -> Any:
-    """A ``uvicorn.Server`` for ``app`` with ``args``' limits (frames above 4x the app cap, or 1 MiB if larger, are cut at the protocol level)."""
+    """A ``uvicorn.Server`` for ``app`` with ``args``' limits (frames above 4x the app cap, or 1 MiB if larger, are
+    cut at the protocol level); the connections it accepts are reset by the kernel once data it sent has waited
+    ``args.send_timeout_s`` unacknowledged (``drop_stalled_connections``)."""
     try:
         import uvicorn
     except ImportError as e:  # pragma: no cover - the server extra is missing
@@ -107,18 +119,38 @@ def build_server(app: Any, args: Args) -> Any:
         ws_ping_interval=args.ws_ping_interval_s, ws_ping_timeout=args.ws_ping_timeout_s,
         ws_per_message_deflate=args.ws_compression, timeout_graceful_shutdown=5,
     )
-    if args.port != 0:
-        return uvicorn.Server(config)
 
-    class _PortTellingServer(uvicorn.Server):
-        """Says which port ``--port 0`` got once it listens (uvicorn says it only at ``--log-level info``)."""
+    class _Server(uvicorn.Server):
+        """uvicorn's server, which sets TCP_USER_TIMEOUT on the sockets it listens on, and says which port
+        ``--port 0`` got once it listens (uvicorn says it only at ``--log-level info``)."""
 
         async def startup(self, sockets: Optional[list[socket.socket]] = None) -> None:
+            if sockets is not None:
+                for sock in sockets:
+                    drop_stalled_connections(sock, args.send_timeout_s)
             await super().startup(sockets)
-            if self.servers and not self.should_exit:
+            if sockets is None:  # uvicorn bound them itself: set as it starts listening (a connection that
+                # was already waiting then, accepted in the same turn of the loop, may miss it)
+                for server in self.servers:
+                    for sock in server.sockets:
+                        drop_stalled_connections(sock, args.send_timeout_s)
+            if args.port == 0 and self.servers and not self.should_exit:
                 _announce_port(args.host, self.servers[0].sockets[0].getsockname()[1])
 
-    return _PortTellingServer(config)
+    return _Server(config)
+
+
+def drop_stalled_connections(sock: Any, send_timeout_s: float) -> None:
+    """Set ``TCP_USER_TIMEOUT`` to ``send_timeout_s`` on a listening socket (the connections it accepts inherit it;
+    Linux only, elsewhere nothing): the kernel then resets a connection whose sent data has waited that long
+    unacknowledged, a peer that stopped reading among them.
+
+    The app ends such a session after ``send_timeout_s`` (``create_app``'s), but under uvicorn that freed only its
+    slot: the connection stayed open, with MBs queued in its buffers, and each one kept a file descriptor and
+    kernel memory that ``--max-sessions`` no longer bounded. granian closes it itself.
+    """
+    if hasattr(socket, "TCP_USER_TIMEOUT") and getattr(sock, "family", None) in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, max(1, math.ceil(send_timeout_s * 1000)))
 
 
 def configured_seal(args: Args) -> Optional[str]:
@@ -134,7 +166,8 @@ def make_app(args: Args) -> Any:
     factory = functools.partial(DrugTargetEnvironment, seal=seal) if seal else DrugTargetEnvironment
     return create_app(env_factory=factory, max_sessions=args.max_sessions, idle_timeout_s=args.idle_timeout_s,
                       max_message_bytes=args.max_message_bytes, strict_actions=args.strict_actions,
-                      env_threads=args.env_threads)
+                      env_threads=args.env_threads, send_timeout_s=args.send_timeout_s,
+                      allowed_hosts=allowed_hosts_for(args.host, args.allowed_hosts))
 
 
 WORKER_ARGS_ENV_VAR = "DRUGENV_SERVER_ARGS"
@@ -146,7 +179,9 @@ def settings_from_environment() -> Args:
     """The settings of a server process that imports the app by name (a ``--workers`` worker, a Ray Serve
     replica, ``uvicorn drugenv.server.asgi:app``): ``DRUGENV_SERVER_ARGS`` if set, else OpenEnv's conventional
     variables ``MAX_CONCURRENT_ENVS`` (sessions, default 256) and ``SESSION_IDLE_TIMEOUT_S`` (seconds, default
-    3600; ``none`` disables it). The seal always comes from ``DRUGENV_SEAL`` (``make_app``).
+    3600; ``none`` disables it), and any ``Host`` is answered (the process manager bound the port: which interface
+    is not known here, and a container's server is reached under names it cannot know). The seal always comes
+    from ``DRUGENV_SEAL`` (``make_app``).
 
     Raises:
         ConfigError: a variable that is no number, or out of range (named as the variable).
@@ -165,7 +200,7 @@ def settings_from_environment() -> Args:
         idle_timeout_s = None if idle.lower() == "none" else float(idle)
     except ValueError:
         raise ConfigError(f"SESSION_IDLE_TIMEOUT_S must be a number of seconds > 0, or none, got {idle!r}") from None
-    args = Args(max_sessions=max_sessions, idle_timeout_s=idle_timeout_s)
+    args = Args(max_sessions=max_sessions, idle_timeout_s=idle_timeout_s, allowed_hosts=(ANY_HOST,))
     variables = {"max_sessions": "MAX_CONCURRENT_ENVS", "idle_timeout_s": "SESSION_IDLE_TIMEOUT_S"}
     check_limits(max_sessions=args.max_sessions, idle_timeout_s=args.idle_timeout_s, max_message_bytes=args.max_message_bytes,
                  env_threads=args.env_threads, spell=lambda name: variables.get(name, name))
@@ -186,6 +221,10 @@ def check_args(args: Args) -> None:
     check_port_range(args.port, any_free=True)
     if args.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {args.workers}")
+    if not 0 < args.send_timeout_s < math.inf:
+        raise ConfigError(f"--send-timeout-s must be a finite number of seconds > 0, got {args.send_timeout_s}")
+    if args.allowed_hosts is not None and not args.allowed_hosts:
+        raise ConfigError(f"--allowed-hosts needs at least one name ('{ANY_HOST}': any name)")
     if args.log_level.lower() not in LOG_LEVELS:
         raise ConfigError(f"--log-level must be one of {', '.join(LOG_LEVELS)}, got {args.log_level!r}")
     for name in ("ws_ping_interval_s", "ws_ping_timeout_s"):
@@ -233,7 +272,11 @@ def serve_env_main(args: Args) -> None:
                             log_level=args.log_level, ws_max_size=max(4 * args.max_message_bytes, 1 << 20),
                             ws_ping_interval=args.ws_ping_interval_s, ws_ping_timeout=args.ws_ping_timeout_s,
                             ws_per_message_deflate=args.ws_compression, timeout_graceful_shutdown=5)
-    sockets = [ReusePortListener.reserve(config) if KERNEL_SPREADS_CONNECTIONS else config.bind_socket()]
+    if KERNEL_SPREADS_CONNECTIONS:
+        sockets: list[Any] = [ReusePortListener.reserve(config, args.send_timeout_s)]
+    else:
+        sockets = [config.bind_socket()]
+        drop_stalled_connections(sockets[0], args.send_timeout_s)
     if args.port == 0:
         bound = sockets[0]
         _announce_port(args.host, bound.address[1] if isinstance(bound, ReusePortListener) else bound.getsockname()[1])
@@ -305,19 +348,19 @@ class ReusePortListener:
     port (and resolves port 0) while workers come and go, and takes no connections.
     """
 
-    def __init__(self, family: int, address: tuple[Any, ...], backlog: int) -> None:
-        self.family, self.address, self.backlog = family, address, backlog
+    def __init__(self, family: int, address: tuple[Any, ...], backlog: int, send_timeout_s: float = SEND_TIMEOUT_S) -> None:
+        self.family, self.address, self.backlog, self.send_timeout_s = family, address, backlog, send_timeout_s
         self.reservation: Optional[socket.socket] = None
 
     @classmethod
-    def reserve(cls, config: Any) -> "ReusePortListener":
+    def reserve(cls, config: Any, send_timeout_s: float = SEND_TIMEOUT_S) -> "ReusePortListener":
         family = _family(config.host)
         if config.port:
             # SO_REUSEPORT would let this server join another one already on the port (any process of the
             # same user that set it), and the two would split the sessions: bind plainly first, as uvicorn does.
             check_port_free(config.host, config.port)
         sock = _reuseport_socket(family, (config.host, config.port))
-        listener = cls(family, sock.getsockname(), config.backlog)
+        listener = cls(family, sock.getsockname(), config.backlog, send_timeout_s)
         listener.reservation = sock
         # The line uvicorn logs once it is bound (tools wait for it, as benchmarks/bench_server.py does).
         host = f"[{config.host}]" if family == socket.AF_INET6 else config.host
@@ -326,7 +369,7 @@ class ReusePortListener:
         return listener
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return _listening_socket, (self.family, self.address, self.backlog)
+        return _listening_socket, (self.family, self.address, self.backlog, self.send_timeout_s)
 
 
 def check_port_range(port: int, *, any_free: bool = False) -> None:
@@ -382,9 +425,11 @@ def _reuseport_socket(family: int, address: tuple[Any, ...]) -> socket.socket:
     return sock
 
 
-def _listening_socket(family: int, address: tuple[Any, ...], backlog: int) -> socket.socket:
+def _listening_socket(family: int, address: tuple[Any, ...], backlog: int,
+                      send_timeout_s: float = SEND_TIMEOUT_S) -> socket.socket:
     """A worker's own listening socket in the port's ``SO_REUSEPORT`` group (run where it unpickles)."""
     sock = _reuseport_socket(family, address)
+    drop_stalled_connections(sock, send_timeout_s)
     sock.listen(backlog)
     return sock
 
@@ -448,4 +493,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return run_command("python -m drugenv.server", serve_env_main, tyro.cli(Args, args=argv), extra="server")
 
 
-__all__ = ["ASGI_SERVERS", "Args", "AsgiServer", "KERNEL_SPREADS_CONNECTIONS", "ReusePortListener", "SEAL_ENV_VAR", "WORKER_ARGS_ENV_VAR", "build_server", "check_port", "check_port_free", "check_port_range", "configured_seal", "free_port", "main", "make_app", "serve_env_main", "serve_in_thread"]
+__all__ = ["ASGI_SERVERS", "Args", "AsgiServer", "KERNEL_SPREADS_CONNECTIONS", "ReusePortListener", "SEAL_ENV_VAR", "WORKER_ARGS_ENV_VAR", "build_server", "check_port", "check_port_free", "check_port_range", "configured_seal", "drop_stalled_connections", "free_port", "main", "make_app", "serve_env_main", "serve_in_thread"]

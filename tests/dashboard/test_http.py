@@ -528,7 +528,7 @@ def test_the_form_posts_only_to_the_agent_addresses_it_was_started_with(runs_roo
 def test_a_dashboard_bound_to_loopback_answers_to_loopback_names_only(runs_root):
     """A page whose own name a DNS server points at 127.0.0.1 (DNS rebinding) could read the runs and start
     episodes: the browser sends that name as the Host. drugenv dashboard on loopback answers to loopback names."""
-    from drugenv.dashboard.cli import LOOPBACK_NAMES, is_loopback
+    from drugenv.server.hosts import LOOPBACK_NAMES, is_loopback
 
     assert all(map(is_loopback, ("127.0.0.1", "localhost", "::1", "[::1]", "127.0.0.2")))
     assert not any(map(is_loopback, ("::", "10.0.0.1", "example.org", "")))

@@ -66,6 +66,20 @@ def replay(seed: int, scenario: Optional[str], actions: list[dict[str, Any]], ep
     return payloads, states
 
 
+def handshake_status(url: str, host: str, origin: Optional[str] = None) -> int:
+    """The HTTP status a ``/ws`` handshake to ``url`` gets when it names ``host`` in ``Host`` (and ``origin`` in
+    ``Origin``): what a browser sends from a page whose name a DNS server pointed at the server (DNS rebinding)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    where = urlsplit(url)
+    with socket.create_connection((where.hostname, where.port), timeout=10) as sock:
+        sock.sendall((f"GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                      + (f"Origin: {origin}\r\n" if origin else "") + "\r\n").encode())
+        return int(sock.recv(4096).split(b"\r\n", 1)[0].split()[1])
+
+
 @contextmanager
 def serve_in_process(*cli_args: str, start_timeout_s: float = 60.0) -> Iterator[tuple[str, subprocess.Popen]]:
     """``drugenv serve-env --host 127.0.0.1 --port <free> *cli_args`` in a process of its own; yields

@@ -28,7 +28,7 @@ from drugenv.server.protocol import ErrorCode
 from drugenv.server.serve import serve_in_thread
 from drugenv.simulator.environment import DrugTargetEnvironment
 
-from .conftest import SCENARIOS, ws_url
+from .conftest import SCENARIOS, handshake_status, ws_url
 
 CODES = {c.value for c in ErrorCode}
 HAS_PROCEDURAL = importlib.util.find_spec("drugenv.scenarios.procedural") is not None
@@ -524,6 +524,45 @@ def test_a_client_that_never_reads_its_replies_loses_its_slot() -> None:
             create_app(send_timeout_s=bad)
 
 
+@pytest.mark.skipif(not hasattr(socket, "TCP_USER_TIMEOUT"), reason="TCP_USER_TIMEOUT is Linux's")
+def test_the_connection_of_a_client_that_never_reads_is_reset_too() -> None:
+    """Under uvicorn the session of a client that stopped reading ended after send_timeout_s, but its connection
+    stayed open for good (ESTABLISHED, MBs queued): each kept a file descriptor and kernel buffers, which
+    --max-sessions no longer bounded. The listening socket's TCP_USER_TIMEOUT now makes the kernel reset it."""
+    import base64
+    import os
+
+    from drugenv.server.serve import Args
+
+    tcp_state_established = 1  # tcpi_state, the first byte of struct tcp_info
+    with serve_in_thread(create_app(max_sessions=1, idle_timeout_s=None, send_timeout_s=1.0),
+                         Args(port=0, send_timeout_s=1.0)) as url:
+        port = int(url.rsplit(":", 1)[1])
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: the window it offers stays small
+        try:
+            sock.connect(("127.0.0.1", port))
+            key = base64.b64encode(os.urandom(16)).decode()
+            sock.sendall((f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                          f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+            _wait_active(url, 1)
+            sock.setblocking(False)
+            reset = _masked_frame(json.dumps({"type": "reset", "data": {"seed": 1}}))
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:  # until the kernel takes no more (the server is stuck in a send)
+                try:
+                    sock.send(reset)
+                except OSError:  # BlockingIOError, or a reset already
+                    break
+            state = tcp_state_established
+            while state == tcp_state_established and time.monotonic() < deadline:
+                time.sleep(0.1)
+                state = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0]
+            assert state != tcp_state_established, "the server kept the stalled connection open"
+        finally:
+            sock.close()
+
+
 def test_a_web_page_of_another_origin_cannot_open_a_session() -> None:
     """Browsers let any page open a WebSocket to 127.0.0.1 (the same-origin policy does not cover them), so any
     site a user visited could hold this server's sessions and play episodes."""
@@ -542,6 +581,45 @@ def test_a_web_page_of_another_origin_cannot_open_a_session() -> None:
                 ws.send(json.dumps({"type": "reset", "data": {"seed": 0, "scenario": "egfr_nsclc_viable"}}))
                 assert json.loads(ws.recv(timeout=10))["type"] == "observation"
         _wait_active(url, 0)
+
+
+def test_a_page_rebound_to_a_loopback_server_is_refused_by_its_host_name(monkeypatch) -> None:
+    """DNS rebinding: a page whose own name a DNS server points at 127.0.0.1 is, to the browser, of the server's
+    origin, so its handshake (Origin and Host both evil.example:PORT) passed the Origin check, and its HTTP calls
+    were answered. A server bound to loopback now answers to loopback names only, over HTTP and /ws."""
+    from urllib.parse import urlsplit
+
+    from fastapi.testclient import TestClient
+
+    from drugenv.server.hosts import LOOPBACK_NAMES
+    from drugenv.server.serve import WORKER_ARGS_ENV_VAR, Args, make_app, settings_from_environment
+
+    with serve_in_thread(create_app(max_sessions=2, allowed_hosts=LOOPBACK_NAMES)) as url:
+        port = urlsplit(url).port
+        for host in (f"evil.example:{port}", f"127.0.0.1.evil.example:{port}", "testserver", ""):
+            assert handshake_status(url, host, origin=f"http://{host}") == 421, host
+            for reply in (httpx.get(url + "/health", headers={"host": host}),
+                          httpx.post(url + "/reset", json={"seed": 0}, headers={"host": host})):
+                assert reply.status_code == 421 and "127.0.0.1, ::1, localhost" in reply.json()["detail"], host
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", "LOCALHOST"):
+            assert handshake_status(url, host, origin=f"http://{host}") == 101, host
+            assert httpx.get(url + "/health", headers={"host": host}).status_code == 200, host
+        _wait_active(url, 0)
+
+    def answers(app: Any, host: str) -> bool:
+        with TestClient(app) as c:
+            return c.get("/health", headers={"host": host}).status_code == 200
+
+    assert not answers(make_app(Args(host="127.0.0.1")), "evil.example")
+    assert answers(make_app(Args(host="0.0.0.0")), "evil.example")  # reached under names it cannot know
+    assert answers(make_app(Args(host="127.0.0.1", allowed_hosts=("*",))), "evil.example")  # behind a reverse proxy
+    named = make_app(Args(host="0.0.0.0", allowed_hosts=("drugenv.lan",)))
+    assert answers(named, "drugenv.lan:8000") and not answers(named, "evil.example")
+    # --workers N: each worker reads the settings from the environment, the host among them.
+    monkeypatch.setenv(WORKER_ARGS_ENV_VAR, json.dumps({"host": "127.0.0.1", "port": 8000}))
+    assert not answers(make_app(settings_from_environment()), "evil.example")
+    monkeypatch.delenv(WORKER_ARGS_ENV_VAR)  # uvicorn drugenv.server.asgi:app: the bound interface is unknown here
+    assert answers(make_app(settings_from_environment()), "evil.example")
 
 
 def test_capacity() -> None:

@@ -16,7 +16,7 @@ import pytest
 from drugenv.client import DrugTargetEnv
 from drugenv.server.protocol import observation_data
 
-from .conftest import replay, serve_in_process
+from .conftest import handshake_status, replay, serve_in_process
 
 
 @pytest.fixture(params=["uvicorn", "granian"])
@@ -51,6 +51,17 @@ def test_sessions_across_workers_replay_exactly(two_worker_server):
         assert wire == local
     health = httpx.get(url + "/health").json()
     assert health["status"] == "healthy" and health["max_sessions"] == 8  # the cap holds per worker
+
+
+def test_workers_answer_to_loopback_names_only(two_worker_server):
+    """DNS rebinding: a page whose name a DNS server points at 127.0.0.1 opened sessions in every server mode (its
+    Origin matched its Host). Each worker, bound to loopback, now refuses that Host: 421."""
+    url, _ = two_worker_server
+    port = url.rsplit(":", 1)[1]
+    for _ in range(4):  # new connections, so both workers answer
+        assert handshake_status(url, f"evil.example:{port}", origin=f"http://evil.example:{port}") == 421
+        assert httpx.get(url + "/health", headers={"host": f"evil.example:{port}"}).status_code == 421
+        assert handshake_status(url, f"localhost:{port}", origin=f"http://localhost:{port}") == 101
 
 
 def test_workers_must_be_positive():
