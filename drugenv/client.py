@@ -405,7 +405,9 @@ class DrugTargetEnv(_ClientBase):
         ws, stack, self._ws, self._stack = self._ws, self._stack, None, None
         if stack is not None:
             try:
-                ws.close()
+                # Shut the socket, not close it: a server that stopped answering never answers the closing
+                # handshake either, and waiting for it (close_timeout) made a 3 s message timeout a 5 s one.
+                ws.close_socket()
                 stack.close()
             except Exception:  # noqa: BLE001
                 pass

@@ -169,3 +169,49 @@ def test_a_call_from_another_event_loop_leaves_a_socket_whose_loop_still_runs(sl
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
         loop.close()
+
+
+def _server_that_stops_answering() -> tuple[str, Any]:
+    """A WebSocket server on 127.0.0.1 that accepts the handshake, then reads nothing and answers nothing (a
+    process stopped with SIGSTOP, a host gone): ``(base_url, close)``."""
+    import base64
+    import hashlib
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        conn, _ = listener.accept()
+        held.append(conn)
+        request = b""
+        while b"\r\n\r\n" not in request:
+            request += conn.recv(4096)
+        key = next(line.split(b":", 1)[1].strip() for line in request.split(b"\r\n") if line.lower().startswith(b"sec-websocket-key"))
+        accept_key = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+        conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     b"Sec-WebSocket-Accept: " + accept_key + b"\r\n\r\n")
+
+    threading.Thread(target=accept, daemon=True).start()
+
+    def close() -> None:
+        for sock in (*held, listener):
+            sock.close()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}", close
+
+
+def test_a_reply_timeout_is_raised_when_it_expires_not_after_a_closing_handshake() -> None:
+    # The client waited for a closing handshake the silent server never answers (2 s more): a 3 s message
+    # timeout raised after 5 s.
+    url, close = _server_that_stops_answering()
+    env = DrugTargetEnv(base_url=url, message_timeout_s=1.0)
+    try:
+        started = time.monotonic()
+        with pytest.raises(EnvConnectionError, match="no reply .* within 1.0 s"):
+            env.reset(seed=0)
+        assert time.monotonic() - started < 2.5
+    finally:
+        env.close()
+        close()
