@@ -609,8 +609,17 @@ def check_fits_local_ray(module: Any, overrides: Mapping[str, Any]) -> None:
 
 
 def train_main(args: TrainArgs) -> dict[str, Any]:
+    """``drugenv train``: check the arguments, lock the run folder (``run_files.lock_folder``: another run
+    writing there is refused before Ray starts), start or join Ray, train."""
+    from drugenv.training.run_files import lock_folder
+
     module, overrides = check_args(args)
     out = run_dir(args, module)
+    with lock_folder(out, "--out"):
+        return _locked_train_main(args, module, overrides, out)
+
+
+def _locked_train_main(args: TrainArgs, module: Any, overrides: Mapping[str, Any], out: Path) -> dict[str, Any]:
     storage = None
     if args.storage is not None:  # reachable and writable before Ray or a model starts
         from drugenv.storage import RunStorage, shown

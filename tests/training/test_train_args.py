@@ -250,3 +250,25 @@ def test_evaluation_plays_trainings_game_unless_a_run_says_otherwise(config):
     check_args(TrainArgs(config=f"rllib_configs/{config}.py", set=[*model, "run.eval_max_steps=7", "training.max_turns=4"]))
     with pytest.raises(ConfigError, match="run.eval_max_steps"):  # None in the file, still range-checked
         check_args(TrainArgs(config=f"rllib_configs/{config}.py", set=[*model, "run.eval_max_steps=0"]))
+
+
+def test_a_second_run_into_an_out_another_writes_is_one_line_before_ray(tmp_path, monkeypatch, capsys, held_elsewhere):
+    """Two drugenv train into one --out both ran and exited 0, the second's clean-up deleting the first's files."""
+    import drugenv.training.cli as train_cli
+    from drugenv.cli import main
+
+    def no_ray(num_cpus):
+        raise AssertionError("Ray started")
+
+    monkeypatch.setattr(train_cli, "_start_ray", no_ray)
+    # (a PPO checkpoint is made by a run: its checks have their own tests; here the folder is what is resumed)
+    monkeypatch.setattr(train_cli, "check_resume", lambda module, resume, settings: resume and Path(resume))
+    out = tmp_path / "run"
+    pid = held_elsewhere(out)
+    for resume in ([], ["--resume", str(out)]):
+        assert main(["train", PPO, "--out", str(out), *resume]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"drugenv train: error: --out {out} is being written by another run "
+                                                   f"or sweep (process {pid},"), err
+    assert not (out / "stopped.json").exists()  # the other run's folder is not marked stopped
+    assert [json.loads(line)["iteration"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [1]
