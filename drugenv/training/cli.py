@@ -650,7 +650,7 @@ def _stopped(out: Path, began: float, error: BaseException) -> None:
     """Mark the run folder as stopped unfinished (``RunFiles.mark_stopped``) if this command's run started in it, and
     after Ctrl-C or SIGTERM say which checkpoint continues it."""
     from drugenv.llm.checkpoint import newest_checkpoint
-    from drugenv.training.run_files import SETTINGS, RunFiles
+    from drugenv.training.run_files import SETTINGS, STOPPED, RunFiles
 
     try:
         ours = (out / SETTINGS).stat().st_mtime >= began - 1.0  # a run this command started, not an earlier one
@@ -660,7 +660,10 @@ def _stopped(out: Path, began: float, error: BaseException) -> None:
     if ours:
         why = ("terminated (SIGTERM)" if isinstance(error, Terminated) else "interrupted (Ctrl-C)") if interrupted \
             else f"{type(error).__name__}: {one_line(error)[:200]}"
-        RunFiles.mark_stopped(out, why)
+        try:
+            RunFiles.mark_stopped(out, why)
+        except OSError as e:  # the disk that stopped the run is full still: the caller re-raises what stopped it
+            print(f"{out}: warning: could not write {STOPPED} ({e.strerror or e})", file=sys.stderr)
     if interrupted:
         newest = newest_checkpoint(out)
         print(f"{out}: the run stopped before it finished; " + (f"continue it with --resume {newest}" if newest else

@@ -151,7 +151,11 @@ def write_dir_atomically(path: Path, write: Callable[[Path], Any]) -> Path:
     for leftover in (tmp, old):
         shutil.rmtree(leftover, ignore_errors=True)
     tmp.mkdir(parents=True)
-    write(tmp)
+    try:
+        write(tmp)
+    except BaseException:  # a full disk, a kill: a half-written folder would go on filling the disk
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if path.exists():
         path.rename(old)
     tmp.rename(path)
@@ -311,6 +315,16 @@ class RunFiles:
             self._lock.release()
             self._lock = None
         return path
+
+    def draw(self, plot: Callable[[], Any]) -> None:
+        """``plot()``, evidence the run can do without (its curve): an ``OSError`` writing it (a full disk, a
+        folder made read-only) is a one-line warning, so that ``summary.json`` is still written after it (it
+        was lost with the run's result when the curve failed)."""
+        try:
+            plot()
+        except OSError as e:
+            print(f"{self.out}: warning: the training curve could not be written ({e.strerror or e}); "
+                  f"the run's results go to {SUMMARY}")
 
     @property
     def curve_png(self) -> Path:

@@ -232,3 +232,34 @@ def test_a_folder_lock_goes_with_its_process_and_survives_a_fresh_runs_clean_up(
     assert other.returncode == 1 and f"(process {os.getpid()}," in other.stderr
     files.finish({})
     assert subprocess.run([sys.executable, "-c", take, str(out)], timeout=120).returncode == 0
+
+
+def test_a_failed_checkpoint_write_leaves_no_partial_folder_filling_the_disk(tmp_path):
+    """A disk that filled while checkpoint_final was written left checkpoint_final.tmp/, and its bytes, behind."""
+    import errno
+
+    def full(folder):
+        (folder / "module_state.pkl").write_bytes(b"x" * 1000)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError):
+        write_dir_atomically(tmp_path / "checkpoint_final", full)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_curve_that_cannot_be_drawn_is_a_warning_and_the_summary_is_written(tmp_path, capsys):
+    """A PPO run that finished training lost summary.json when drawing its curve hit a full disk."""
+    import errno
+
+    files = RunFiles(tmp_path)
+    files.start("ppo_vector", {})
+
+    def full():
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    files.draw(full)
+    files.finish({"decision_accuracy": 1.0})
+    assert json.loads((tmp_path / "summary.json").read_text())["final"] == {"decision_accuracy": 1.0}
+    assert "warning: the training curve could not be written (No space left on device)" in capsys.readouterr().out
+    with pytest.raises(ZeroDivisionError):  # a defect in the plot is not hidden
+        files.draw(lambda: 1 / 0)

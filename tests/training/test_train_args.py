@@ -272,3 +272,38 @@ def test_a_second_run_into_an_out_another_writes_is_one_line_before_ray(tmp_path
                                                    f"or sweep (process {pid},"), err
     assert not (out / "stopped.json").exists()  # the other run's folder is not marked stopped
     assert [json.loads(line)["iteration"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [1]
+
+
+def test_a_full_disk_is_one_line_and_stopped_json_failing_does_not_hide_it(tmp_path, monkeypatch, capsys):
+    """A disk that filled during a run printed ~60 lines of chained traceback, ending in the failure to write
+    stopped.json (which hid the error that stopped the run)."""
+    import errno
+    import time
+
+    import drugenv.training.cli as train_cli
+    import drugenv.training.run_files as run_files
+    from drugenv.cli import run_command
+
+    out = tmp_path / "run"
+    run_files.RunFiles(out).start("ppo_vector", {})
+    full = OSError(errno.ENOSPC, "No space left on device", str(out / "checkpoint_final.tmp" / "x.pkl"))
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def training(_):
+        try:
+            raise full
+        except BaseException as e:
+            train_cli._stopped(out, time.time() - 5, e)
+            raise
+
+    monkeypatch.setattr(run_files, "write_text_atomic", no_space)
+    assert run_command("drugenv train", training, None) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"{out}: warning: could not write stopped.json (No space left on device)",
+                   f"drugenv train: error: No space left on device: {full.filename} (free space there, or write to "
+                   "another disk)"]
+    for bug in (ConnectionRefusedError(errno.ECONNREFUSED, "refused"), FileNotFoundError(errno.ENOENT, "gone", "x")):
+        with pytest.raises(type(bug)):  # not a full or forbidden disk: may be a defect, keeps its traceback
+            run_command("drugenv train", lambda _: (_ for _ in ()).throw(bug), None)
