@@ -144,7 +144,14 @@ def init_ray(num_cpus: int = 2) -> Optional[str]:
     if ray.is_initialized():
         return None
     if os.environ.get("RAY_ADDRESS"):
-        ray.init(address="auto", log_to_driver=False)
+        try:
+            ray.init(address="auto", log_to_driver=False)
+        except ConnectionError as e:  # a raw traceback after Ray's retries, which did not say where it looked or why
+            raise ConfigError(
+                f"RAY_ADDRESS={os.environ['RAY_ADDRESS']} names a Ray cluster this process cannot join "
+                f"({' '.join(str(e).split())[:200]}): start that head (ray start --head), correct RAY_ADDRESS, or unset it "
+                "to start a local Ray; a head started with RAY_AUTH_MODE=token needs RAY_AUTH_MODE=token and its "
+                "token here too") from None
         stop_on_sigterm()
         return RAY_JOINED_CLUSTER
     if os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] == "0":

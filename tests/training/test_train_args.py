@@ -307,3 +307,19 @@ def test_a_full_disk_is_one_line_and_stopped_json_failing_does_not_hide_it(tmp_p
     for bug in (ConnectionRefusedError(errno.ECONNREFUSED, "refused"), FileNotFoundError(errno.ENOENT, "gone", "x")):
         with pytest.raises(type(bug)):  # not a full or forbidden disk: may be a defect, keeps its traceback
             run_command("drugenv train", lambda _: (_ for _ in ()).throw(bug), None)
+
+
+def test_a_ray_address_that_refuses_is_a_config_error_naming_it(monkeypatch):
+    """RAY_ADDRESS naming a head that is not there gave ~18 retry lines and a raw ConnectionError traceback."""
+    import ray
+
+    from drugenv.training.configs import init_ray
+
+    def refused(**kwargs):
+        raise ConnectionError("Could not find any running Ray instance. Please specify the one to connect to")
+
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:1")
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", refused)
+    with pytest.raises(ConfigError, match=r"RAY_ADDRESS=127\.0\.0\.1:1 names a Ray cluster .*RAY_AUTH_MODE=token"):
+        init_ray(1)
