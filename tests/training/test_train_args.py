@@ -323,3 +323,12 @@ def test_a_ray_address_that_refuses_is_a_config_error_naming_it(monkeypatch):
     monkeypatch.setattr(ray, "init", refused)
     with pytest.raises(ConfigError, match=r"RAY_ADDRESS=127\.0\.0\.1:1 names a Ray cluster .*RAY_AUTH_MODE=token"):
         init_ray(1)
+
+
+def test_a_grpo_row_says_how_many_groups_came_back():
+    """docs/grpo.md sent readers of a run with a lost env runner to env_runners/num_groups_sampled, which no
+    metrics.jsonl row held: its iterations showed as nulls only."""
+    from drugenv.training import metrics as M
+
+    assert M.CURVE_COLUMNS[M.CURVE_NUM_GROUPS_SAMPLED] == "env_runners/" + M.NUM_GROUPS_SAMPLED
+    assert "`reward/num_groups_sampled`" in (ROOT / "docs" / "grpo.md").read_text()
