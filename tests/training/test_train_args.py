@@ -310,19 +310,34 @@ def test_a_full_disk_is_one_line_and_stopped_json_failing_does_not_hide_it(tmp_p
 
 
 def test_a_ray_address_that_refuses_is_a_config_error_naming_it(monkeypatch):
-    """RAY_ADDRESS naming a head that is not there gave ~18 retry lines and a raw ConnectionError traceback."""
+    """RAY_ADDRESS naming a head that is not there: Ray retried it for some 14 minutes, then gave a raw
+    ConnectionError traceback. A port that refuses connections is said at once; a cluster that Ray cannot join
+    is a ConfigError naming RAY_ADDRESS."""
+    import socket
+
     import ray
 
     from drugenv.training.configs import init_ray
 
-    def refused(**kwargs):
-        raise ConnectionError("Could not find any running Ray instance. Please specify the one to connect to")
+    calls = []
 
-    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:1")
+    def refused(**kwargs):
+        calls.append(kwargs)
+        raise ConnectionError("Failed to connect to Ray cluster at 10.0.0.1:6379")
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]  # closed with the socket: the port refuses
+    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{closed}")
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", refused)
-    with pytest.raises(ConfigError, match=r"RAY_ADDRESS=127\.0\.0\.1:1 names a Ray cluster .*RAY_AUTH_MODE=token"):
+    with pytest.raises(ConfigError, match=rf"RAY_ADDRESS=127\.0\.0\.1:{closed}: nothing listens there .*RAY_AUTH_MODE=token"):
         init_ray(1)
+    assert calls == []  # said before Ray's retries
+    monkeypatch.setenv("RAY_ADDRESS", "auto")  # (an address Ray reads from its own files: for Ray to try)
+    with pytest.raises(ConfigError, match=r"RAY_ADDRESS=auto names a Ray cluster this process cannot join \(Failed to connect"):
+        init_ray(1)
+    assert len(calls) == 1
 
 
 def test_a_grpo_row_says_how_many_groups_came_back():
