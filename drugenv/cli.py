@@ -14,11 +14,14 @@ Mistakes are one line: a ``DrugEnvError`` (bad path, unknown key, value out of r
 printed as ``drugenv COMMAND: error: <what, why, fix>`` on stderr with exit code 2, no traceback.
 Each command checks its arguments before Ray or a model starts. So is a missing optional extra:
 ``drugenv train`` on an install without Ray says ``ray[rllib,serve,tune] is not installed; install it
-with: pip install 'drugenv[train]'`` (``drugenv.extras`` reads which extra provides what).
+with: pip install 'drugenv[train]'`` (``drugenv.extras`` reads which extra provides what). A file that
+could not be written for a reason outside the program (a full disk, a read-only folder: ``DISK_ERRORS``) is
+one line too, with exit code 1.
 """
 
 from __future__ import annotations
 
+import errno
 import importlib
 import importlib.util
 import os
@@ -93,13 +96,28 @@ def join_repeated_flag(argv: list[str], flag: str) -> list[str]:
     return argv if first is None else [*out[:first], flag, *values, *out[first:]]
 
 
+DISK_ERRORS: dict[int, str] = {
+    errno.ENOSPC: "free space there, or write to another disk",
+    errno.EDQUOT: "free space within the quota, or write to another disk",
+    errno.EFBIG: "a file grew past what the file system takes; write to another disk",
+    errno.EROFS: "the file system is read-only; write to another folder",
+    errno.EACCES: "this user may not use that file; use another folder",
+    errno.EPERM: "this user may not use that file; use another folder",
+}
+"""``OSError`` numbers that ``run_command`` reports as one line, each with its likely fix (a permission error
+only on a named file: one on a signal or a socket option is no disk's)."""
+
+
 def run_command(prog: str, command_main: Callable[[Any], Any], args: Any, *, extra: Optional[str] = None) -> int:
     """``command_main(args)`` with the command line's handling of mistakes: a ``DrugEnvError`` is printed
     as ``PROG: error: <message>`` on stderr and gives exit code 2, without a traceback, and so is an
     optional dependency that is not installed (``extra``: the extra the command needs; see
     ``drugenv.extras.missing_extra``). The ``python -m`` entry points (``drugenv.server``,
     ``drugenv.llm.run_agent``, ``drugenv.training.ppo``) run through it too. Ctrl-C is one line and exit code
-    130 (SIGTERM, where the command turns it into ``KeyboardInterrupt``: 143), not a traceback."""
+    130 (SIGTERM, where the command turns it into ``KeyboardInterrupt``: 143), not a traceback. So is a file
+    the command could not write for a reason outside the program (``DISK_ERRORS``: a full disk, a read-only
+    or forbidden folder), with exit code 1: a disk that filled during a run printed some 60 lines of chained
+    traceback. Any other ``OSError`` may be a defect, and keeps its traceback."""
     from drugenv.errors import DrugEnvError, Terminated
 
     try:
@@ -107,6 +125,12 @@ def run_command(prog: str, command_main: Callable[[Any], Any], args: Any, *, ext
     except DrugEnvError as e:
         print(f"{prog}: error: {one_line(e)}", file=sys.stderr)
         return 2
+    except OSError as e:
+        if e.errno not in DISK_ERRORS or (e.errno in (errno.EACCES, errno.EPERM) and not e.filename):
+            raise
+        where = f": {e.filename}" if e.filename else ""
+        print(f"{prog}: error: {e.strerror or one_line(e)}{where} ({DISK_ERRORS[e.errno]})", file=sys.stderr)
+        return 1
     except ModuleNotFoundError as e:
         return _report_missing_extra(prog, e, extra)
     except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM where the command turned it into Terminated
@@ -197,7 +221,7 @@ def one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 
 
-__all__ = ["COMMANDS", "check_output_path", "main", "one_line", "run_command", "write_text_atomic"]
+__all__ = ["COMMANDS", "DISK_ERRORS", "check_output_path", "main", "one_line", "run_command", "write_text_atomic"]
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -74,3 +74,30 @@ def stored_tree(uri: str) -> dict[str, bytes]:
             with filesystem.open_input_stream(info.path) as f:
                 tree[info.path[len(root) + 1:]] = f.read()
     return tree
+
+
+@pytest.fixture
+def held_elsewhere():
+    """``held_elsewhere(folder)``: another process (a child of this one) starts a run in ``folder``
+    (``RunFiles.start``, which takes the folder's lock, ``run_files.lock_folder``) and logs its first row, and
+    keeps it until the test ends, as a run going on there does; its process id."""
+    import subprocess
+    import sys
+
+    holders: list[subprocess.Popen] = []
+
+    def hold(folder) -> int:
+        code = ("import sys; from drugenv.training.run_files import RunFiles; files = RunFiles(sys.argv[1]); "
+                "files.start('ppo_vector', {'seed': 1}); files.log({'iteration': 1}); print('held', flush=True); "
+                "sys.stdin.read()")
+        child = subprocess.Popen([sys.executable, "-c", code, str(folder)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 text=True)
+        holders.append(child)
+        lines = iter(child.stdout.readline, "")  # what the run prints before it, to its end if it failed
+        assert "held" in (line.strip() for line in lines), "the other run did not start"
+        return child.pid
+
+    yield hold
+    for child in holders:
+        child.stdin.close()  # it reads to the end of its input, then exits, which lets the lock go
+        child.wait(timeout=30)

@@ -609,8 +609,17 @@ def check_fits_local_ray(module: Any, overrides: Mapping[str, Any]) -> None:
 
 
 def train_main(args: TrainArgs) -> dict[str, Any]:
+    """``drugenv train``: check the arguments, lock the run folder (``run_files.lock_folder``: another run
+    writing there is refused before Ray starts), start or join Ray, train."""
+    from drugenv.training.run_files import lock_folder
+
     module, overrides = check_args(args)
     out = run_dir(args, module)
+    with lock_folder(out, "--out"):
+        return _locked_train_main(args, module, overrides, out)
+
+
+def _locked_train_main(args: TrainArgs, module: Any, overrides: Mapping[str, Any], out: Path) -> dict[str, Any]:
     storage = None
     if args.storage is not None:  # reachable and writable before Ray or a model starts
         from drugenv.storage import RunStorage, shown
@@ -641,7 +650,7 @@ def _stopped(out: Path, began: float, error: BaseException) -> None:
     """Mark the run folder as stopped unfinished (``RunFiles.mark_stopped``) if this command's run started in it, and
     after Ctrl-C or SIGTERM say which checkpoint continues it."""
     from drugenv.llm.checkpoint import newest_checkpoint
-    from drugenv.training.run_files import SETTINGS, RunFiles
+    from drugenv.training.run_files import SETTINGS, STOPPED, RunFiles
 
     try:
         ours = (out / SETTINGS).stat().st_mtime >= began - 1.0  # a run this command started, not an earlier one
@@ -651,7 +660,10 @@ def _stopped(out: Path, began: float, error: BaseException) -> None:
     if ours:
         why = ("terminated (SIGTERM)" if isinstance(error, Terminated) else "interrupted (Ctrl-C)") if interrupted \
             else f"{type(error).__name__}: {one_line(error)[:200]}"
-        RunFiles.mark_stopped(out, why)
+        try:
+            RunFiles.mark_stopped(out, why)
+        except OSError as e:  # the disk that stopped the run is full still: the caller re-raises what stopped it
+            print(f"{out}: warning: could not write {STOPPED} ({e.strerror or e})", file=sys.stderr)
     if interrupted:
         newest = newest_checkpoint(out)
         print(f"{out}: the run stopped before it finished; " + (f"continue it with --resume {newest}" if newest else

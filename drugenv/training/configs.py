@@ -144,7 +144,16 @@ def init_ray(num_cpus: int = 2) -> Optional[str]:
     if ray.is_initialized():
         return None
     if os.environ.get("RAY_ADDRESS"):
-        ray.init(address="auto", log_to_driver=False)
+        address = os.environ["RAY_ADDRESS"]
+        fix = ("start that head (ray start --head), correct RAY_ADDRESS, or unset it to start a local Ray; a head "
+               "started with RAY_AUTH_MODE=token needs RAY_AUTH_MODE=token and its token here too")
+        if _refuses_connections(address):  # Ray would retry it for some 14 minutes (20 tries of ~40 s)
+            raise ConfigError(f"RAY_ADDRESS={address}: nothing listens there (the connection was refused): {fix}")
+        try:
+            ray.init(address="auto", log_to_driver=False)
+        except ConnectionError as e:  # a raw traceback after Ray's retries, which did not say where it looked or why
+            raise ConfigError(f"RAY_ADDRESS={address} names a Ray cluster this process cannot join "
+                              f"({' '.join(str(e).split())[:200]}): {fix}") from None
         stop_on_sigterm()
         return RAY_JOINED_CLUSTER
     if os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] == "0":
@@ -158,6 +167,24 @@ def init_ray(num_cpus: int = 2) -> Optional[str]:
     ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
     stop_on_sigterm()
     return RAY_STARTED_LOCAL
+
+
+def _refuses_connections(address: str) -> bool:
+    """``address`` is a ``host:port`` (a GCS address, as ``ray start`` prints it) at which the host refuses a TCP
+    connection, so no Ray head listens there. Any other answer, or form (``auto``, ``ray://...``), is for
+    ``ray.init`` to try."""
+    import socket
+
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "/" in host:
+        return False
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except ConnectionRefusedError:
+        return True
+    except OSError:  # a timeout, a name that does not resolve yet: Ray's own retries decide
+        return False
+    return False
 
 
 def _terminated(signum: int, frame: Any) -> None:

@@ -592,8 +592,8 @@ def run_grpo(
     write_text_atomic(before_path, results_json(report, indent=2))
     history = files.history()  # the whole history, including iterations before a --resume
     if history:
-        plot_curve(history, files.curve_png, baselines={k: report[k] for k in ("heuristic", "oracle")},
-                   start=report.get("after_sft") or report.get("before"))
+        files.draw(lambda: plot_curve(history, files.curve_png, baselines={k: report[k] for k in ("heuristic", "oracle")},
+                                      start=report.get("after_sft") or report.get("before")))
     files.finish(report["after_grpo"], heuristic=report["heuristic"], checkpoint=str(final),
                  suite=run["eval_suite"], episodes=run["eval_episodes"])
     print_report(report)

@@ -54,6 +54,7 @@ CURVE_RETURN = "env/episode_return_mean"
 CURVE_PARSE_FAILURE_RATE = "env/parse_failure_rate"
 CURVE_REPORT_RATE = "env/report_rate"
 CURVE_FRAC_ZERO_STD_GROUPS = "reward/frac_zero_std_groups"
+CURVE_NUM_GROUPS_SAMPLED = "reward/num_groups_sampled"  # fewer than groups_per_iteration: a runner was lost
 CURVE_TIMER_ROLLOUT = "timers/rollout"
 CURVE_TIMER_LEARNER = "timers/learner"
 CURVE_TIMER_SYNC = "timers/sync"
@@ -64,6 +65,7 @@ CURVE_COLUMNS = {
     CURVE_PARSE_FAILURE_RATE: f"env_runners/{PARSE_FAILURE_RATE}",
     CURVE_REPORT_RATE: f"env_runners/{REPORT_RATE}",
     CURVE_FRAC_ZERO_STD_GROUPS: f"env_runners/{FRAC_ZERO_STD_GROUPS}",
+    CURVE_NUM_GROUPS_SAMPLED: f"env_runners/{NUM_GROUPS_SAMPLED}",
     LOSS: f"learners/default_policy/{LOSS}",
     KL: f"learners/default_policy/{KL}",
     CLIP_FRACTION: f"learners/default_policy/{CLIP_FRACTION}",

@@ -282,7 +282,8 @@ def train_ppo(
         from drugenv.agents.baselines import HeuristicPolicy
 
         result["heuristic"] = heldout_eval(HeuristicPolicy(), int(run["eval_episodes"]), int(run["eval_seed"]))
-        plot_ppo_curve(files.history(), files.curve_png, heuristic=result["heuristic"])
+        history = files.history()
+        files.draw(lambda: plot_ppo_curve(history, files.curve_png, heuristic=result["heuristic"]))
         files.finish(final, heuristic=result["heuristic"], checkpoint=ckpt, suite=HELDOUT_SUITE,
                      episodes=int(run["eval_episodes"]))
     return result

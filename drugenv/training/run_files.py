@@ -8,6 +8,15 @@
 | ``summary.json``                   | at the end                    | final held-out metrics, the heuristic on the same episodes, the checkpoint |
 | ``checkpoint_final/``              | at the end                    | ``Algorithm.save_to_path`` (resume with ``--resume``) |
 | ``stopped.json``                   | when a run stops unfinished   | why (interrupted, terminated, an error) and when; removed when a run starts here |
+| ``.drugenv.lock``                  | first                         | the process id of the run writing here (``lock_folder``); hidden, never removed |
+
+One process writes a folder at a time: a run (and a sweep, ``drugenv.tuning.sweep``) holds an exclusive
+lock on ``.drugenv.lock`` (``fcntl.flock``, non-blocking) from before it removes anything until it ends, and
+a second run or sweep into the same folder, fresh or ``--resume``, is refused with a ``ConfigError`` naming the
+process that holds it. (Two runs into one ``--out`` deleted each other's ``metrics.jsonl``, appended to one
+curve, and left settings of one beside checkpoints of the other, both exiting 0.) The kernel lets the lock go
+when the holder's process ends, however it ends, so a killed run never leaves its folder locked. Where
+``fcntl`` is missing (Windows) folders are not locked: do not start two runs into one folder there.
 
 A fresh run (no ``--resume``) in a folder that holds another run's files removes that run's results first:
 its ``summary.json``, ``evidence/`` and ``checkpoint_*`` folders would otherwise sit beside this run's
@@ -26,6 +35,7 @@ its SFT model. The dashboard (``drugenv.dashboard.runs``) reads this layout. Wit
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from pathlib import Path
@@ -44,6 +54,77 @@ SUMMARY = "summary.json"
 STOPPED = "stopped.json"
 CURVE_PNG = "evidence/training_curve.png"
 CHECKPOINT_BEST = "checkpoint_best"  # GRPO with validation selection (run.select_suite)
+LOCK_FILE = ".drugenv.lock"  # hidden: the dashboard lists no hidden entry
+
+# Folders this process holds (resolved path -> [the open lock file, how many FolderLocks hold it]): a process
+# may lock a folder it holds again (drugenv train holds --out from before Ray starts, and its RunFiles
+# takes it too); flock would refuse a second open file of the same process.
+_HELD: dict[Path, list[Any]] = {}
+
+
+class FolderLock:
+    """A hold on a folder's ``LOCK_FILE`` (``lock_folder``). ``release()`` gives it back (again: nothing); the
+    lock itself goes when the last hold of this process is released or dropped, or the process ends."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self._held = folder in _HELD
+
+    def release(self) -> None:
+        if not self._held:
+            return
+        self._held = False
+        entry = _HELD.get(self.folder)
+        if entry is None:  # pragma: no cover - the interpreter's shutdown cleared the module first
+            return
+        entry[1] -= 1
+        if entry[1] == 0:
+            del _HELD[self.folder]
+            entry[0].close()  # closing the file gives the lock back
+
+    def __enter__(self) -> "FolderLock":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+    def __del__(self) -> None:
+        self.release()
+
+
+def lock_folder(folder: str | Path, flag: str = "--out") -> FolderLock:
+    """Make ``folder`` and hold its ``LOCK_FILE`` (see the module docstring); ``ConfigError`` naming the folder,
+    ``flag`` and the process that holds it when another process does. Taken before anything in the folder is
+    removed or written: a fresh run's clean-up, and ``write_dir_atomically``'s fixed ``.tmp``/``.old`` names,
+    are safe only with no other writer. Without ``fcntl`` (Windows) it holds nothing and refuses nothing."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    key = folder.resolve()
+    if key in _HELD:
+        _HELD[key][1] += 1
+        return FolderLock(key)
+    try:
+        import fcntl
+    except ImportError:  # Windows: no flock; documented as unguarded
+        return FolderLock(key)
+    f = open(key / LOCK_FILE, "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        holder = f.read().strip()
+        f.close()
+        raise ConfigError(f"{flag} {folder} is being written by another run or sweep (process {holder or 'unknown'}, "
+                          f"which holds {LOCK_FILE} there): wait for it to end, or pass another {flag}") from None
+    except BaseException:
+        f.close()
+        raise
+    f.seek(0)
+    f.truncate()
+    f.write(f"{os.getpid()}\n")
+    f.flush()
+    _HELD[key] = [f, 1]
+    return FolderLock(key)
 
 
 def remove_paths(paths: Iterable[Path]) -> list[str]:
@@ -70,7 +151,11 @@ def write_dir_atomically(path: Path, write: Callable[[Path], Any]) -> Path:
     for leftover in (tmp, old):
         shutil.rmtree(leftover, ignore_errors=True)
     tmp.mkdir(parents=True)
-    write(tmp)
+    try:
+        write(tmp)
+    except BaseException:  # a full disk, a kill: a half-written folder would go on filling the disk
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if path.exists():
         path.rename(old)
     tmp.rename(path)
@@ -97,6 +182,7 @@ class RunFiles:
         self.storage = storage
         self._wandb_run: Any = None
         self._settings: Optional[dict[str, Any]] = None  # settings.json as start() wrote it
+        self._lock: Optional[FolderLock] = None  # the folder's, from start() to finish()
 
     def sync(self) -> None:
         """Mirror the folder to the run's storage, if it has one (files changed since the last call); a copy
@@ -110,8 +196,12 @@ class RunFiles:
 
         A resumed run keeps, as ``resumed_run``, the ``settings.json`` of the run folder its checkpoint lies in:
         what trained the checkpoint (its SFT warm start, its first iterations), which this run's own settings
-        do not describe, and which a resume into the same folder would otherwise overwrite."""
-        self.out.mkdir(parents=True, exist_ok=True)
+        do not describe, and which a resume into the same folder would otherwise overwrite.
+
+        First it locks the folder (``lock_folder``): a ``ConfigError`` while another process writes there. The
+        lock is held until ``finish()``, or until this object is dropped or the process ends."""
+        if self._lock is None:
+            self._lock = lock_folder(self.out)
         (self.out / STOPPED).unlink(missing_ok=True)
         if resumed_from is None:
             removed = self._remove_previous_results()
@@ -215,16 +305,31 @@ class RunFiles:
 
     def finish(self, final: Mapping[str, Any], *, heuristic: Optional[Mapping[str, Any]] = None,
                checkpoint: Optional[str] = None, **extra: Any) -> Path:
-        """``summary.json``: the final held-out metrics and what to compare them with."""
+        """``summary.json``: the final held-out metrics and what to compare them with. The run's last file: the
+        folder's lock is given back."""
         path = self.out / SUMMARY
         write_text_atomic(path, results_json({"final": dict(final), "heuristic": dict(heuristic or {}),
                                               "checkpoint": checkpoint, **extra}, indent=2))
         self.sync()  # the run's last files: the summary, and the evidence written before it
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
         return path
+
+    def draw(self, plot: Callable[[], Any]) -> None:
+        """``plot()``, evidence the run can do without (its curve): an ``OSError`` writing it (a full disk, a
+        folder made read-only) is a one-line warning, so that ``summary.json`` is still written after it (it
+        was lost with the run's result when the curve failed)."""
+        try:
+            plot()
+        except OSError as e:
+            print(f"{self.out}: warning: the training curve could not be written ({e.strerror or e}); "
+                  f"the run's results go to {SUMMARY}")
 
     @property
     def curve_png(self) -> Path:
         return self.out / CURVE_PNG
 
 
-__all__ = ["CHECKPOINT_BEST", "CHECKPOINT_FINAL", "CURVE_PNG", "METRICS", "RunFiles", "SETTINGS", "SUMMARY"]
+__all__ = ["CHECKPOINT_BEST", "CHECKPOINT_FINAL", "CURVE_PNG", "FolderLock", "LOCK_FILE", "METRICS", "RunFiles", "SETTINGS",
+           "SUMMARY", "lock_folder"]

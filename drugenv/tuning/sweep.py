@@ -157,7 +157,19 @@ def run_sweep(
     ``cluster_may_grow``: Ray is a cluster whose autoscaler may add nodes, so a GRPO trial bigger than it is
     now is not refused (``drugenv sweep`` inside a Ray job).
     Returns ``{"table": rows, "best": row, "files": {...}}``.
+
+    The sweep's folder is locked while it runs (``run_files.lock_folder``, as a run's is): a second sweep into
+    it is a ``ConfigError`` (two mixed their trials in one Tune experiment, and each wrote its results over the other's).
     """
+    from drugenv.training.run_files import lock_folder
+
+    with lock_folder(Path(out).resolve() / sweep.NAME, "--out"):
+        return _run_sweep(sweep, algo=algo, num_samples=num_samples, out=out, max_concurrent_trials=max_concurrent_trials,
+                          base_overrides=base_overrides, seed=seed, cluster_may_grow=cluster_may_grow)
+
+
+def _run_sweep(sweep: ModuleType, *, algo: str, num_samples: Optional[int], out: str | Path, max_concurrent_trials: int,
+               base_overrides: Optional[Mapping[str, Any]], seed: int, cluster_may_grow: bool) -> dict[str, Any]:
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search import BasicVariantGenerator
@@ -498,13 +510,20 @@ def check_args(args: SweepArgs) -> None:
 
 def sweep_main(args: SweepArgs) -> dict[str, Any]:
     """CLI entry: run the sweep on a local loopback Ray, print the table and where the files are."""
-    from drugenv.training.configs import RAY_JOINED_CLUSTER, init_ray
+    from drugenv.training.run_files import lock_folder
 
     check_args(args)
     sweep = load_sweep(args.sweep)
     if load_rllib_config_for(args.algo).ALGO == "grpo":
         grpo_search_space(sweep, args.algo)  # before Ray starts
     storage = RunStorage.open(args.storage, sweep.NAME) if args.storage is not None else None
+    with lock_folder(Path(args.out).resolve() / sweep.NAME, "--out"):  # another sweep there: refused before Ray starts
+        return _locked_sweep_main(args, sweep, storage)
+
+
+def _locked_sweep_main(args: SweepArgs, sweep: ModuleType, storage: Optional[RunStorage]) -> dict[str, Any]:
+    from drugenv.training.configs import RAY_JOINED_CLUSTER, init_ray
+
     started = init_ray(args.num_cpus)
     try:
         res = run_sweep(sweep, algo=args.algo, num_samples=args.num_samples, out=args.out,

@@ -11,7 +11,7 @@ import pytest
 
 from drugenv.cli import write_text_atomic
 from drugenv.errors import ConfigError
-from drugenv.training.run_files import RunFiles, write_dir_atomically
+from drugenv.training.run_files import LOCK_FILE, RunFiles, lock_folder, write_dir_atomically
 
 
 def test_a_rewrite_replaces_the_file_whole_and_leaves_no_temporary(tmp_path):
@@ -49,7 +49,7 @@ def test_run_files_rewrites_are_atomic(tmp_path):
     assert (tmp_path / "metrics.jsonl").stat().st_ino != metrics_inode
     summary = files.finish({"decision_utility": 0.5})
     assert json.loads(summary.read_text())["final"] == {"decision_utility": 0.5}
-    assert sorted(os.listdir(tmp_path)) == ["evidence", "metrics.jsonl", "settings.json", "summary.json"]
+    assert sorted(os.listdir(tmp_path)) == [LOCK_FILE, "evidence", "metrics.jsonl", "settings.json", "summary.json"]
 
 
 def test_a_resumed_run_keeps_the_settings_that_trained_its_checkpoint(tmp_path):
@@ -134,7 +134,7 @@ def test_a_fresh_run_removes_the_previous_runs_results_and_a_resumed_one_keeps_t
     RunFiles(out).start("grpo", {"seed": 0}, resumed_from=out / "checkpoint_final")  # a resume keeps everything
     assert (out / "summary.json").exists() and (out / "checkpoint_iter_0002" / "x").exists()
     RunFiles(out).start("grpo", {"seed": 0})
-    assert sorted(p.name for p in out.iterdir()) == ["base_model", "evidence", "settings.json", "sft_model"]
+    assert sorted(p.name for p in out.iterdir()) == [".drugenv.lock", "base_model", "evidence", "settings.json", "sft_model"]
     assert not any((out / "evidence").iterdir()) and (out / "sft_model" / "x").exists()  # caches stay
     assert "removed the previous run's checkpoint_final/, checkpoint_iter_0002/, summary.json, evidence/" in capsys.readouterr().out
 
@@ -185,3 +185,81 @@ def test_a_stopped_run_is_shown_as_stopped_at_once(tmp_path):
     assert run.status == "failed" and run.status_reason == "stopped before finishing: interrupted (Ctrl-C)"
     RunFiles(out).start("ppo_vector", {"run": {"iterations": 5}}, resumed_from=out / "checkpoint_final")
     assert not (out / "stopped.json").exists()  # a resumed run is running again
+
+
+def test_a_run_folder_another_process_writes_is_refused_before_anything_is_removed(tmp_path, held_elsewhere):
+    """A second drugenv train into the same --out deleted the first's metrics.jsonl and checkpoints, both appended
+    to one curve, and both exited 0."""
+    from drugenv.dashboard.runs import discover
+
+    out = tmp_path / "run"
+    first = RunFiles(out)
+    first.start("ppo_vector", {"seed": 1})
+    again = RunFiles(out)  # this process holds the folder already: its own RunFiles share the lock
+    again.start("ppo_vector", {"seed": 1}, resumed_from=out / "checkpoint_iter_0001")
+    first.finish({})
+    again.finish({})  # both gave it back: another process may take it now
+
+    pid = held_elsewhere(out)  # a run going on there, with its first row
+    (out / "checkpoint_iter_0001").mkdir()  # and its first checkpoint
+    for resumed_from in (None, out / "checkpoint_iter_0001"):  # --resume into a folder being written too
+        with pytest.raises(ConfigError, match=rf"--out {out} is being written by another run or sweep \(process {pid},"):
+            RunFiles(out).start("ppo_vector", {"seed": 2}, resumed_from=resumed_from)
+    assert (out / "checkpoint_iter_0001").is_dir() and json.loads((out / "settings.json").read_text())["seed"] == 1
+    assert [r["iteration"] for r in RunFiles(out).history()] == [1]
+    assert (out / LOCK_FILE).read_text().strip() == str(pid)
+    assert discover(tmp_path) == {"run": out}  # the lock file is no run
+
+
+def test_a_folder_lock_goes_with_its_process_and_survives_a_fresh_runs_clean_up(tmp_path):
+    """The kernel lets a killed run's lock go; a fresh run's clean-up never removes the lock it holds."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    take = ("import sys; from drugenv.training.run_files import RunFiles; files = RunFiles(sys.argv[1]); "
+            "files.start('grpo', {}); ")
+    killed = subprocess.run([sys.executable, "-c", take + "import os; os._exit(9)", str(out)], timeout=120)
+    assert killed.returncode == 9  # ended without giving anything back
+    files = RunFiles(out)
+    files.start("grpo", {})
+    (out / "summary.json").write_text("{}")
+    files.start("grpo", {})
+    assert (out / LOCK_FILE).read_text().strip() == str(os.getpid()) and not (out / "summary.json").exists()
+    with lock_folder(out):  # held twice in this process, given back once: still held
+        pass
+    other = subprocess.run([sys.executable, "-c", take, str(out)], capture_output=True, text=True, timeout=120)
+    assert other.returncode == 1 and f"(process {os.getpid()}," in other.stderr
+    files.finish({})
+    assert subprocess.run([sys.executable, "-c", take, str(out)], timeout=120).returncode == 0
+
+
+def test_a_failed_checkpoint_write_leaves_no_partial_folder_filling_the_disk(tmp_path):
+    """A disk that filled while checkpoint_final was written left checkpoint_final.tmp/, and its bytes, behind."""
+    import errno
+
+    def full(folder):
+        (folder / "module_state.pkl").write_bytes(b"x" * 1000)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError):
+        write_dir_atomically(tmp_path / "checkpoint_final", full)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_curve_that_cannot_be_drawn_is_a_warning_and_the_summary_is_written(tmp_path, capsys):
+    """A PPO run that finished training lost summary.json when drawing its curve hit a full disk."""
+    import errno
+
+    files = RunFiles(tmp_path)
+    files.start("ppo_vector", {})
+
+    def full():
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    files.draw(full)
+    files.finish({"decision_accuracy": 1.0})
+    assert json.loads((tmp_path / "summary.json").read_text())["final"] == {"decision_accuracy": 1.0}
+    assert "warning: the training curve could not be written (No space left on device)" in capsys.readouterr().out
+    with pytest.raises(ZeroDivisionError):  # a defect in the plot is not hidden
+        files.draw(lambda: 1 / 0)

@@ -250,3 +250,100 @@ def test_evaluation_plays_trainings_game_unless_a_run_says_otherwise(config):
     check_args(TrainArgs(config=f"rllib_configs/{config}.py", set=[*model, "run.eval_max_steps=7", "training.max_turns=4"]))
     with pytest.raises(ConfigError, match="run.eval_max_steps"):  # None in the file, still range-checked
         check_args(TrainArgs(config=f"rllib_configs/{config}.py", set=[*model, "run.eval_max_steps=0"]))
+
+
+def test_a_second_run_into_an_out_another_writes_is_one_line_before_ray(tmp_path, monkeypatch, capsys, held_elsewhere):
+    """Two drugenv train into one --out both ran and exited 0, the second's clean-up deleting the first's files."""
+    import drugenv.training.cli as train_cli
+    from drugenv.cli import main
+
+    def no_ray(num_cpus):
+        raise AssertionError("Ray started")
+
+    monkeypatch.setattr(train_cli, "_start_ray", no_ray)
+    # (a PPO checkpoint is made by a run: its checks have their own tests; here the folder is what is resumed)
+    monkeypatch.setattr(train_cli, "check_resume", lambda module, resume, settings: resume and Path(resume))
+    out = tmp_path / "run"
+    pid = held_elsewhere(out)
+    for resume in ([], ["--resume", str(out)]):
+        assert main(["train", PPO, "--out", str(out), *resume]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"drugenv train: error: --out {out} is being written by another run "
+                                                   f"or sweep (process {pid},"), err
+    assert not (out / "stopped.json").exists()  # the other run's folder is not marked stopped
+    assert [json.loads(line)["iteration"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [1]
+
+
+def test_a_full_disk_is_one_line_and_stopped_json_failing_does_not_hide_it(tmp_path, monkeypatch, capsys):
+    """A disk that filled during a run printed ~60 lines of chained traceback, ending in the failure to write
+    stopped.json (which hid the error that stopped the run)."""
+    import errno
+    import time
+
+    import drugenv.training.cli as train_cli
+    import drugenv.training.run_files as run_files
+    from drugenv.cli import run_command
+
+    out = tmp_path / "run"
+    run_files.RunFiles(out).start("ppo_vector", {})
+    full = OSError(errno.ENOSPC, "No space left on device", str(out / "checkpoint_final.tmp" / "x.pkl"))
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def training(_):
+        try:
+            raise full
+        except BaseException as e:
+            train_cli._stopped(out, time.time() - 5, e)
+            raise
+
+    monkeypatch.setattr(run_files, "write_text_atomic", no_space)
+    assert run_command("drugenv train", training, None) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"{out}: warning: could not write stopped.json (No space left on device)",
+                   f"drugenv train: error: No space left on device: {full.filename} (free space there, or write to "
+                   "another disk)"]
+    for bug in (ConnectionRefusedError(errno.ECONNREFUSED, "refused"), FileNotFoundError(errno.ENOENT, "gone", "x")):
+        with pytest.raises(type(bug)):  # not a full or forbidden disk: may be a defect, keeps its traceback
+            run_command("drugenv train", lambda _: (_ for _ in ()).throw(bug), None)
+
+
+def test_a_ray_address_that_refuses_is_a_config_error_naming_it(monkeypatch):
+    """RAY_ADDRESS naming a head that is not there: Ray retried it for some 14 minutes, then gave a raw
+    ConnectionError traceback. A port that refuses connections is said at once; a cluster that Ray cannot join
+    is a ConfigError naming RAY_ADDRESS."""
+    import socket
+
+    import ray
+
+    from drugenv.training.configs import init_ray
+
+    calls = []
+
+    def refused(**kwargs):
+        calls.append(kwargs)
+        raise ConnectionError("Failed to connect to Ray cluster at 10.0.0.1:6379")
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]  # closed with the socket: the port refuses
+    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{closed}")
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", refused)
+    with pytest.raises(ConfigError, match=rf"RAY_ADDRESS=127\.0\.0\.1:{closed}: nothing listens there .*RAY_AUTH_MODE=token"):
+        init_ray(1)
+    assert calls == []  # said before Ray's retries
+    monkeypatch.setenv("RAY_ADDRESS", "auto")  # (an address Ray reads from its own files: for Ray to try)
+    with pytest.raises(ConfigError, match=r"RAY_ADDRESS=auto names a Ray cluster this process cannot join \(Failed to connect"):
+        init_ray(1)
+    assert len(calls) == 1
+
+
+def test_a_grpo_row_says_how_many_groups_came_back():
+    """docs/grpo.md sent readers of a run with a lost env runner to env_runners/num_groups_sampled, which no
+    metrics.jsonl row held: its iterations showed as nulls only."""
+    from drugenv.training import metrics as M
+
+    assert M.CURVE_COLUMNS[M.CURVE_NUM_GROUPS_SAMPLED] == "env_runners/" + M.NUM_GROUPS_SAMPLED
+    assert "`reward/num_groups_sampled`" in (ROOT / "docs" / "grpo.md").read_text()

@@ -145,3 +145,21 @@ def test_ray_workers_run_the_drivers_source(local_ray):
 
     exported, own = ray.get(worker_view.remote())
     assert exported == own == provenance.source_digest()
+
+
+def test_a_run_whose_curve_cannot_be_drawn_still_writes_its_summary(local_ray, tmp_path, tiny, monkeypatch, capsys):
+    """A PPO run that had trained lost summary.json (the results the dashboard shows) when drawing its curve hit a
+    full disk: the plot ran first and its OSError ended the run."""
+    import errno
+
+    import drugenv.training.ppo as ppo
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ppo, "plot_ppo_curve", full)
+    mod = load_rllib_config(REPO / "rllib_configs" / "ppo_vector")
+    result = train_ppo(mod, tiny, tmp_path / "ppo", progress=False)
+    summary = json.loads((tmp_path / "ppo" / "summary.json").read_text())
+    assert summary["final"] == result["final"] and summary["checkpoint"] == result["checkpoint"]
+    assert "the training curve could not be written (No space left on device)" in capsys.readouterr().out

@@ -11,6 +11,7 @@ import pytest
 
 pytest.importorskip("ray.rllib")
 
+from drugenv.errors import ConfigError  # noqa: E402
 from drugenv.training.configs import merge  # noqa: E402
 from drugenv.tuning.sweep import _finish, load_rllib_config_for  # noqa: E402
 
@@ -59,3 +60,26 @@ def test_an_interrupted_sweep_writes_nothing_and_a_new_one_clears_the_last(tmp_p
     (tmp_path / "base_model").mkdir()
     assert _fresh_sweep_dir(tmp_path) == tmp_path
     assert not any((tmp_path / name).exists() for name in OUTPUTS) and (tmp_path / "base_model").is_dir()
+
+
+def test_a_second_sweep_into_a_folder_another_sweep_writes_is_refused_before_ray(tmp_path, monkeypatch, capsys,
+                                                                                held_elsewhere):
+    """Two drugenv sweep into one --out mixed their trials in one Tune experiment and wrote each other's results."""
+    import drugenv.training.configs as configs
+    from drugenv.cli import main
+    from drugenv.tuning.sweep import load_sweep, run_sweep
+
+    def no_ray(num_cpus):
+        raise AssertionError("Ray started")
+
+    monkeypatch.setattr(configs, "init_ray", no_ray)
+    folder = tmp_path / "reward_weights"
+    (folder / "tune").mkdir(parents=True)
+    pid = held_elsewhere(folder)
+    assert main(["sweep", "tune_sweeps/reward_weights", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"drugenv sweep: error: --out {folder} is being written by another run or sweep (process {pid}, "
+                   f"which holds .drugenv.lock there): wait for it to end, or pass another --out"]
+    with pytest.raises(ConfigError, match=f"process {pid}"):
+        run_sweep(load_sweep("tune_sweeps/reward_weights"), out=tmp_path)
+    assert (folder / "tune").is_dir()  # the other sweep's experiment stays
