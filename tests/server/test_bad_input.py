@@ -486,25 +486,33 @@ def _masked_frame(text: str) -> bytes:
     return bytes([0x81]) + size + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
 
+def _session_that_reads_nothing(url: str) -> socket.socket:
+    """A raw, non-blocking socket holding a /ws session of the server at ``url``, with a receive buffer small
+    enough (set before connecting, so the window it offers stays small) to fill with a few replies."""
+    import base64
+    import os
+    from urllib.parse import urlsplit
+
+    where = urlsplit(url)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((where.hostname, where.port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall((f"GET /ws HTTP/1.1\r\nHost: {where.netloc}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+    _wait_active(url, 1)
+    sock.setblocking(False)
+    return sock
+
+
 def test_a_client_that_never_reads_its_replies_loses_its_slot() -> None:
     """A client that sent frames and never read a reply held its slot for as long as the server ran: the
     session waited in a send that never ended (the idle timeout and the keepalive wait on reads and pings,
     so neither freed it), and 256 such sockets locked every other client out. A reply that cannot be sent
     for send_timeout_s now ends the session."""
-    import base64
-    import os
-    from urllib.parse import urlsplit
-
     with serve_in_thread(create_app(max_sessions=1, idle_timeout_s=None, send_timeout_s=1.0)) as url:
-        where = urlsplit(url)
-        sock = socket.create_connection((where.hostname, where.port))
+        sock = _session_that_reads_nothing(url)
         try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            key = base64.b64encode(os.urandom(16)).decode()
-            sock.sendall((f"GET /ws HTTP/1.1\r\nHost: {where.netloc}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                          f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
-            _wait_active(url, 1)
-            sock.setblocking(False)
             reset = _masked_frame(json.dumps({"type": "reset", "data": {"seed": 1}}))
             refused_since = None  # the kernel takes no more: the server has stopped reading, stuck in a send
             while refused_since is None or time.monotonic() - refused_since < 0.5:
@@ -529,24 +537,13 @@ def test_the_connection_of_a_client_that_never_reads_is_reset_too() -> None:
     """Under uvicorn the session of a client that stopped reading ended after send_timeout_s, but its connection
     stayed open for good (ESTABLISHED, MBs queued): each kept a file descriptor and kernel buffers, which
     --max-sessions no longer bounded. The listening socket's TCP_USER_TIMEOUT now makes the kernel reset it."""
-    import base64
-    import os
-
     from drugenv.server.serve import Args
 
     tcp_state_established = 1  # tcpi_state, the first byte of struct tcp_info
     with serve_in_thread(create_app(max_sessions=1, idle_timeout_s=None, send_timeout_s=1.0),
                          Args(port=0, send_timeout_s=1.0)) as url:
-        port = int(url.rsplit(":", 1)[1])
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: the window it offers stays small
+        sock = _session_that_reads_nothing(url)
         try:
-            sock.connect(("127.0.0.1", port))
-            key = base64.b64encode(os.urandom(16)).decode()
-            sock.sendall((f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                          f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
-            _wait_active(url, 1)
-            sock.setblocking(False)
             reset = _masked_frame(json.dumps({"type": "reset", "data": {"seed": 1}}))
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline:  # until the kernel takes no more (the server is stuck in a send)
