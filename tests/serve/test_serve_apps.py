@@ -113,7 +113,7 @@ def test_each_replica_app_answers_to_the_names_it_was_built_for(monkeypatch, tmp
     for build, path in ((_build_dashboard_asgi_app, "/api/runs"), (_build_env_asgi_app, "/health")):
         app = build()
         assert answers(app, "localhost:8000", path) and not answers(app, "evil.example", path), build
-    assert hosts_behind("127.0.0.1") == ["127.0.0.1", "localhost", "::1"] and hosts_behind("0.0.0.0") == ["*"]
+    assert hosts_behind("127.0.0.1") == ["127.0.0.1", "localhost", "::1"] and hosts_behind("192.0.2.1") == ["*"]
     monkeypatch.setenv(DASHBOARD_HOSTS_ENV_VAR, '["*"]')
     assert answers(_build_dashboard_asgi_app(), "evil.example", "/api/runs")
     env_vars = build_env_app({"allowed_hosts": ["*"]})._bound_deployment.ray_actor_options["runtime_env"]["env_vars"]

@@ -608,9 +608,9 @@ def test_a_page_rebound_to_a_loopback_server_is_refused_by_its_host_name(monkeyp
             return c.get("/health", headers={"host": host}).status_code == 200
 
     assert not answers(make_app(Args(host="127.0.0.1")), "evil.example")
-    assert answers(make_app(Args(host="0.0.0.0")), "evil.example")  # reached under names it cannot know
+    assert answers(make_app(Args(host="192.0.2.1")), "evil.example")  # a shared interface (TEST-NET): reached under names it cannot know
     assert answers(make_app(Args(host="127.0.0.1", allowed_hosts=("*",))), "evil.example")  # behind a reverse proxy
-    named = make_app(Args(host="0.0.0.0", allowed_hosts=("drugenv.lan",)))
+    named = make_app(Args(host="192.0.2.1", allowed_hosts=("drugenv.lan",)))
     assert answers(named, "drugenv.lan:8000") and not answers(named, "evil.example")
     # --workers N: each worker reads the settings from the environment, the host among them.
     monkeypatch.setenv(WORKER_ARGS_ENV_VAR, json.dumps({"host": "127.0.0.1", "port": 8000}))
