@@ -140,4 +140,4 @@ class LiveViews:
         loop.call_soon_threadsafe(wake_all)
 
 
-__all__ = ["HEARTBEAT_S", "MAX_FOLLOWERS", "LiveViews", "TooManyFollowers"]
+__all__ = ["HEARTBEAT_S", "LiveViews", "MAX_FOLLOWERS", "TooManyFollowers"]

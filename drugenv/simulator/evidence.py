@@ -505,4 +505,4 @@ _GENERATORS: dict[ActionType, Callable[[TargetProfile, _Draw, dict], tuple[str, 
 }
 
 
-__all__ = ["READOUTS", "RECENT_FROM", "generate", "measurement_parameters", "names_marker"]
+__all__ = ["READOUTS", "RECENT_FROM", "generate", "measurement_parameters", "names_marker", "public_measurement"]
