@@ -109,7 +109,9 @@ def test_stopping_the_dashboard_ends_open_streams_cleanly(tmp_path):
             rest = list(lines)  # the stream ends, whole: an httpx.RemoteProtocolError if it was cut
         assert all(not line.startswith("data:") or json.loads(line[5:]) for line in rest)
         _, err = proc.communicate(timeout=30)
-        assert proc.returncode == 130, err  # Ctrl-C's exit status, as every drugenv command gives it
+        # 130 is Ctrl-C's exit status; uvicorn re-raises the signal it caught once it has stopped, and where the
+        # parent ignores SIGINT (a background job of a non-interactive shell, as a CI script runs) that is 0.
+        assert proc.returncode in (130, 0), err
         assert "Cancel" not in err and "Traceback" not in err, err
     finally:
         if proc.poll() is None:
