@@ -104,7 +104,7 @@ class LiveViews:
                 changed = view.changed
                 try:
                     await asyncio.wait_for(changed.wait(), HEARTBEAT_S)
-                except TimeoutError:
+                except asyncio.TimeoutError:  # TimeoutError itself from 3.11 on; 3.10 has its own
                     yield ": keep-alive\n\n"
         finally:
             self.followers -= 1
