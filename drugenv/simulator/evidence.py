@@ -207,7 +207,8 @@ _MEASURED_AS: dict[ActionType, dict[str, Optional[Callable[[Any, TargetProfile],
     ActionType.LITERATURE_SEARCH: {"query": None,  # free text
                                    "since_year": lambda v, p: RECENT_FROM if v is not None and v >= RECENT_FROM else None},
     ActionType.PATIENT_STRATIFICATION: {  # naming the biomarker is a sharper assay; any other name, the default one
-        "biomarker": lambda v, p: p.stratification_biomarker if names_marker(v, p.stratification_biomarker) else None},
+        # Without a profile (``public_measurement``), every name is the default one.
+        "biomarker": lambda v, p: p.stratification_biomarker if p is not None and names_marker(v, p.stratification_biomarker) else None},
     ActionType.BIOMARKER_CORRELATION: {"biomarker": None},  # not read by the readout
     ActionType.REQUEST_EXPERT_REVIEW: {"question": None},  # free text
 }
@@ -215,9 +216,10 @@ _DEFAULTS = {at: {name: ACTION_TABLE[at].params.model_fields[name].default for n
              for at, names in _MEASURED_AS.items()}
 
 
-def measurement_parameters(action_type: ActionType, params: dict, profile: TargetProfile) -> dict:
+def measurement_parameters(action_type: ActionType, params: dict, profile: Optional[TargetProfile]) -> dict:
     """The parameters a query's noise is keyed on: ``params`` itself (the same object) when none of them
-    only filters or annotates the readout, else a copy with those in their measured form."""
+    only filters or annotates the readout, else a copy with those in their measured form (``profile`` None: as
+    an agent can tell it, ``public_measurement``)."""
     as_measured = _MEASURED_AS.get(action_type)
     if as_measured is None:
         return params
@@ -230,20 +232,10 @@ def measurement_parameters(action_type: ActionType, params: dict, profile: Targe
 
 def public_measurement(action_type: ActionType, params: dict) -> tuple[str, str]:
     """What a query measures as an agent can tell it from the query alone: the action and its parameters in
-    their measured form (``measurement_parameters``), but for a stratification's biomarker, which is a
-    sharper assay when it names the target's own, which only the hidden profile tells: this key takes every
-    biomarker as the default one, so that it never reads the profile. The reward's coherence terms count a
-    measurement once by it (``transitions.apply``)."""
-    as_measured = _MEASURED_AS.get(action_type)
-    if as_measured is not None:
-        defaults = _DEFAULTS[action_type]
-        params = {k: v if k not in as_measured else defaults[k] if (action_type, k) in _READS_PROFILE or as_measured[k] is None
-                  else as_measured[k](v, None) for k, v in params.items()}
-    return action_type.value, parameters_key(params)
-
-
-_READS_PROFILE = {(ActionType.PATIENT_STRATIFICATION, "biomarker")}
-"""The ``_MEASURED_AS`` parameters whose measured form reads the hidden profile."""
+    their measured form (``measurement_parameters``) without the hidden profile, which alone tells whether a
+    stratification names the target's own biomarker (a sharper assay): here every name is the default one.
+    The reward's coherence terms count a measurement once by it (``transitions.apply``)."""
+    return action_type.value, parameters_key(measurement_parameters(action_type, params, None))
 
 
 # --- one generator per action: (profile, draw, params) -> (summary, data) --------------------------
