@@ -139,12 +139,12 @@ def test_no_hidden_truth_in_any_payload(strict: bool) -> None:
         assert_clean(text, f"payload {i}")
 
 
-def play_twin(url: str, seed: int, scenario: str) -> list[dict]:
+def play_twin(url: str, seed: int, scenario: str, difficulty: str) -> list[dict]:
     """Every observation and state frame of one episode, with the evidence taken out, under a random plan
     that reads only what both twins share (legal actions, step count)."""
     rng, frames = random.Random(seed), []
     with connect(ws_url(url)) as ws:
-        ws.send(json.dumps({"type": "reset", "data": {"seed": seed, "scenario": scenario}}))
+        ws.send(json.dumps({"type": "reset", "data": {"seed": seed, "scenario": scenario, "difficulty": difficulty}}))
         frame = json.loads(ws.recv())
         while True:
             data = frame["data"]
@@ -168,8 +168,9 @@ def test_nothing_but_the_evidence_differs_between_twins_over_the_wire() -> None:
     frames = 0
     with serve_in_thread(create_app()) as url:
         for seed in range(16):
-            original, twin = play_twin(url, seed, "procedural"), play_twin(url, seed, "procedural-twin")
-            assert original == twin, f"seed {seed}: a frame differs between twins beyond the evidence"
+            tier = ("easy", "medium", "hard", "very_hard")[seed % 4]
+            original, twin = play_twin(url, seed, "procedural", tier), play_twin(url, seed, "procedural-twin", tier)
+            assert original == twin, f"seed {seed} ({tier}): a frame differs between twins beyond the evidence"
             frames += len(original)
     assert frames > 100
 

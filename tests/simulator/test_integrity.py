@@ -52,9 +52,10 @@ def _readout_features(obs) -> list[float]:
     return [float(v) for _, v in sorted(obs.latest_output.data.items()) if isinstance(v, (int, float))][:6]
 
 
-def _episode(seed: int, rng: np.random.Generator, cfg: RewardConfig, random_probe: bool) -> tuple[list[float], list[float], int]:
+def _episode(seed: int, rng: np.random.Generator, cfg: RewardConfig, random_probe: bool,
+             difficulty: str) -> tuple[list[float], list[float], int]:
     env = DrugTargetEnvironment(reward_config=cfg)
-    obs = env.reset(seed=seed)
+    obs = env.reset(seed=seed, scenario="procedural", difficulty=difficulty)
     side, evidence = _non_evidence_features(obs), []
     probe = [PROBE[i] for i in rng.permutation(len(PROBE))] if random_probe else PROBE
     for at, params in probe:
@@ -67,8 +68,9 @@ def _episode(seed: int, rng: np.random.Generator, cfg: RewardConfig, random_prob
 
 
 def _dataset(seeds, cfg, random_probe=False, seed=0):
+    """Every tier in turn: a default reset draws easy, medium or hard only, and very_hard is played too."""
     rng = np.random.default_rng(seed)
-    rows = [_episode(s, rng, cfg, random_probe) for s in seeds]
+    rows = [_episode(s, rng, cfg, random_probe, DIFFICULTY[i % len(DIFFICULTY)]) for i, s in enumerate(seeds)]
     return (np.array([r[0] for r in rows]), np.array([r[1] for r in rows]), np.array([r[2] for r in rows]))
 
 
@@ -124,11 +126,11 @@ def test_shaping_covers_exactly_the_public_gates():
 def test_step_rewards_do_not_depend_on_the_hidden_truth():
     """Counterfactual twins share gene, tier and perturbation but have opposite decisions and
     different key dimensions: the same actions must earn the same step rewards."""
-    for seed in procedural_train_seeds(30):
+    for i, seed in enumerate(procedural_train_seeds(32)):
         rewards = []
         for twin in (False, True):
             env = DrugTargetEnvironment()
-            env.reset(seed=seed, scenario=generate_scenario(seed, twin=twin))
+            env.reset(seed=seed, scenario=generate_scenario(seed, DIFFICULTY[i % len(DIFFICULTY)], twin=twin))
             rng = np.random.default_rng(seed)
             row = []
             for _ in range(8):
@@ -168,9 +170,9 @@ def without_the_evidence(payload: dict, done: bool = False) -> dict:
     return out
 
 
-def _twin_payloads(seed: int, twin: bool) -> list[dict]:
+def _twin_payloads(seed: int, twin: bool, difficulty: str | None = None) -> list[dict]:
     env = DrugTargetEnvironment()
-    obs = env.reset(seed=seed, scenario=generate_scenario(seed, twin=twin))
+    obs = env.reset(seed=seed, scenario=generate_scenario(seed, difficulty, twin=twin))
     policy = RandomPolicy()  # reads credits and legal actions only: the same plan in both worlds while they agree
     policy.reset(seeds=[seed])
     rows = [obs.model_dump(mode="json"), env.state.model_dump(mode="json")]
@@ -186,9 +188,10 @@ def test_nothing_but_the_evidence_differs_between_twins():
     the readouts are taken out (and, at the end, the terms that pay for the truth). A field computed from the
     truth (say a verdict or the true viability in ``metadata``) is caught whatever its name."""
     checked = 0
-    for seed in procedural_train_seeds(150):
-        original, twin = _twin_payloads(seed, twin=False), _twin_payloads(seed, twin=True)
-        assert original == twin, f"seed {seed}: a payload differs between twins beyond the evidence"
+    for i, seed in enumerate(procedural_train_seeds(160)):
+        tier = DIFFICULTY[i % len(DIFFICULTY)]  # every tier, very_hard included (a default draw never plays it)
+        original, twin = _twin_payloads(seed, False, tier), _twin_payloads(seed, True, tier)
+        assert original == twin, f"seed {seed} ({tier}): a payload differs between twins beyond the evidence"
         checked += len(original)
     assert checked > 1500
 
@@ -204,7 +207,8 @@ def test_the_twin_comparison_sees_a_truth_dependent_field(monkeypatch):
 
     monkeypatch.setattr(DrugTargetEnvironment, "_finish_step", leaky)
     seed = procedural_train_seeds(1)[0]
-    assert _twin_payloads(seed, twin=False) != _twin_payloads(seed, twin=True)
+    for tier in DIFFICULTY:
+        assert _twin_payloads(seed, False, tier) != _twin_payloads(seed, True, tier), tier
 
 
 # ---------------------------------------------------------------------------------------- sealed mode
