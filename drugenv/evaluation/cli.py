@@ -10,6 +10,7 @@ How to run::
     drugenv eval --agent serve:http://127.0.0.1:8000 --suite curated      # the Serve agent app, or any POST /act server
     drugenv eval --agent trl:outputs/checkpoint-500 --max-steps 12        # a model TRL trained through DrugTargetToolEnv
     drugenv eval --agent heuristic --suite procedural-test --episodes 3000 --reliability
+    drugenv eval --agent heuristic --suite procedural-test --difficulty very_hard --episodes 300   # one tier
     drugenv eval --agent checkpoint:runs/grpo_tiny_cpu_long/checkpoint_best --suite curated --episodes 100 \
         --seed 2000 --max-steps 12 --by-belief          # where the agent departs from its evidence table
     drugenv eval --agent checkpoint:runs/ppo_vector/checkpoint_final --suite procedural-test --episodes 500 \
@@ -30,7 +31,7 @@ from drugenv.evaluation.agents import make_policy
 from drugenv.evaluation.evaluate import by_scenario, evaluate, group_of, write_results
 from drugenv.evaluation.metrics import METRIC_KEYS, belief_agreement, reliability, twin_metrics
 from drugenv.scenarios import HELDOUT_SUITES, SUITES
-from drugenv.simulator.params import RewardConfig
+from drugenv.simulator.params import Difficulty, RewardConfig
 from drugenv.storage import shown
 
 
@@ -46,6 +47,10 @@ class EvalArgs:
     suite: Literal[SUITES] = "curated"
     """Which episodes: the five curated scenarios, procedural train / held-out test seeds, or held-out
     counterfactual twin pairs (adds pair accuracy: does the verdict follow the evidence, not the gene?)."""
+    difficulty: Optional[Difficulty] = None
+    """Play a procedural suite's seeds in one tier (easy | medium | hard | very_hard; very_hard, five key
+    dimensions and up to three misleading signals, is played only when asked for). Default: each seed's own
+    tier, one of easy / medium / hard. Not for the curated suite, whose scenarios have their own."""
     episodes: int = 50
     """Number of episodes."""
     seed: int = 0
@@ -142,6 +147,9 @@ def check_args(args: EvalArgs) -> None:
         flag = "--model" if args.model else "--adapter"  # taken without a word, and the agent played without them
         raise ConfigError(f"{flag} is read by --agent hf only; --agent {args.agent} loads no model "
                           "(a checkpoint: agent names its own)")
+    if args.difficulty is not None and args.suite == "curated":
+        raise ConfigError(f"--difficulty {args.difficulty} is for the procedural suites: each curated scenario has its "
+                          "own tier (--suite procedural-test plays held-out seeds)")
     if args.out == "":
         raise ConfigError("--out is empty: pass a file path for the results, or leave --out out")
     if args.episodes > MAX_EPISODES:  # the episode list is built up front: 10^20 of them took every byte of memory
@@ -192,11 +200,12 @@ def eval_main(args: EvalArgs) -> dict:
                  if args.paired else None)
     cfg = RewardConfig(decision_scoring=args.decision_scoring)
     summary, records = evaluate(policy, args.suite, args.episodes, args.seed, reward_config=cfg, max_steps=args.max_steps,
-                                batch_size=args.batch_size, progress=args.progress, seal=seal)
+                                batch_size=args.batch_size, progress=args.progress, seal=seal, difficulty=args.difficulty)
     per = by_scenario(records)
-    print(f"\n{shown(args.agent)} on {args.suite} ({args.episodes} episodes, seed {args.seed}{', sealed' if seal else ''})")
+    tier = f" in the {args.difficulty} tier" if args.difficulty else ""
+    print(f"\n{shown(args.agent)} on {args.suite}{tier} ({args.episodes} episodes, seed {args.seed}{', sealed' if seal else ''})")
     print(format_table({**per, "ALL": summary}))
-    payload = {"agent": shown(args.agent), "suite": args.suite, "episodes": args.episodes, "seed": args.seed,
+    payload = {"agent": shown(args.agent), "suite": args.suite, "difficulty": args.difficulty, "episodes": args.episodes, "seed": args.seed,
                "max_steps": args.max_steps, "decision_scoring": args.decision_scoring, "sealed": seal is not None,
                "summary": summary, "by_scenario": per, "records": [r.__dict__ for r in records]}
     if args.suite == "procedural-test-twins":
@@ -227,7 +236,7 @@ def _paired(args: EvalArgs, reference, cfg: RewardConfig, records: list, seal: O
 
     ref_summary, ref_records = evaluate(reference, args.suite, args.episodes, args.seed, reward_config=cfg,
                                         max_steps=args.max_steps, batch_size=args.batch_size, progress=args.progress,
-                                        seal=seal)
+                                        seal=seal, difficulty=args.difficulty)
     diff = paired_bootstrap(records, ref_records)
     print(f"{shown(args.agent)} − {shown(args.paired)} on the same episodes (paired bootstrap, 95% interval):")
     for key, d in diff.items():

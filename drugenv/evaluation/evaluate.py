@@ -2,7 +2,7 @@
 
 Episodes are played by the one episode loop (``evaluation.episodes.play_episodes``): environments
 are stepped in lockstep batches so batched policies (LLMs) generate for many episodes at once;
-every episode is fully determined by its (scenario, seed). Scoring reads each episode's
+every episode is fully determined by its (scenario, seed, difficulty). Scoring reads each episode's
 ``outcome()``, so it needs environments with the truth in-process (the simulator).
 """
 
@@ -18,9 +18,9 @@ import numpy as np
 
 from drugenv.agents.base import Policy
 from drugenv.errors import ConfigError, whole_number
-from drugenv.evaluation.episodes import EnvFactory, EpisodeLike, PlayedEpisode, StepEvent, play_episodes
+from drugenv.evaluation.episodes import EnvFactory, EpisodeLike, EpisodeSpec, PlayedEpisode, StepEvent, play_episodes
 from drugenv.evaluation.metrics import EpisodeRecord, summarize
-from drugenv.scenarios import TWIN_SCENARIO, suite_episodes
+from drugenv.scenarios import TWIN_SCENARIO, check_difficulty, suite_episodes
 from drugenv.simulator.environment import DrugTargetEnvironment, seal_key
 from drugenv.simulator.params import RewardConfig, SimParams
 
@@ -98,6 +98,7 @@ def evaluate(
     batch_size: int = 8,
     progress: bool = True,
     seal: Optional[str] = None,
+    difficulty: Optional[str] = None,
 ) -> tuple[dict[str, float], list[EpisodeRecord]]:
     """Evaluate ``policy`` on ``episodes`` episodes of ``suite``; returns (summary, records).
 
@@ -105,14 +106,21 @@ def evaluate(
     ``max_steps`` generations per episode instead of the default 30). ``seal``: play sealed episodes
     (``DrugTargetEnvironment(seal=...)``): the suite's seeds name other worlds, which no public seed
     names, and observations carry no seed, so an agent cannot look its episodes' truth up; a suite of
-    counterfactual twins is played in ``sealed_order``, its twins apart from their originals.
+    counterfactual twins is played in ``sealed_order``, its twins apart from their originals. ``difficulty``
+    plays a procedural suite's seeds in that tier (``very_hard`` is played only when asked for): the same
+    seeds, gene and indication, the tier's key dimensions, misleading signals, noise and budget; twins
+    stay pairs of one tier. A curated scenario has its own tier, so the curated suite takes none.
     """
     if isinstance(policy, type) or not callable(getattr(policy, "act", None)):
         raise ConfigError(f"policy must be a Policy instance (with act and reset), got {policy!r:.60}")
     whole_number(batch_size, "batch_size")
     eps = suite_episodes(suite, whole_number(episodes, "episodes"), seed)
+    check_difficulty(difficulty)
+    if difficulty is not None and suite == "curated":
+        raise ConfigError(f"difficulty {difficulty!r} is for the procedural suites: each curated scenario has its own tier")
     if seal is not None:
         eps = sealed_order(eps, seal)
+    eps = [EpisodeSpec(scenario, s, difficulty) for scenario, s in eps]
     # None: the environment's own cap; 0 was taken as None, -1 was pydantic's error about SimParams
     sim = SimParams(max_steps=whole_number(max_steps, "max_steps")) if max_steps is not None else None
     records = run_episodes(policy, eps, reward_config=reward_config, sim_params=sim, batch_size=batch_size,
