@@ -6,7 +6,8 @@ How to run::
 
 Scores each baseline agent, writes the numbers to ``docs/results/baselines.json`` (committed, so
 anyone can check the README against them) and prints a markdown table: accuracy / Brier / mean
-return per curated scenario and on the procedural test split. ``--readme`` rewrites the table
+return per curated scenario, on the procedural test split, and on the same test seeds in the very_hard
+tier (which the split's own draw never plays). ``--readme`` rewrites the table
 between the README's ``baseline-table`` markers from that JSON; ``tests/evaluation`` checks that
 the README's table is the one the committed JSON renders.
 """
@@ -40,13 +41,14 @@ class Args:
     """Rewrite the table between this file's ``<!-- baseline-table:start/end -->`` markers."""
 
 MARK_START, MARK_END = "<!-- baseline-table:start -->", "<!-- baseline-table:end -->"
+VERY_HARD_ROW = "procedural-test, very_hard"
 
 
 def render_table(payload: dict) -> str:
     """The markdown table of a ``baselines.json`` payload (cells: accuracy / Brier / mean return)."""
     rows, agents = payload["results"], payload["agents"]
     lines = ["| scenario | " + " | ".join(agents) + " |", "|" + "---|" * (len(agents) + 1)]
-    for b in [*CURATED_NAMES, "procedural-test"]:
+    for b in [*CURATED_NAMES, "procedural-test", VERY_HARD_ROW]:
         cells = [f"{rows[a][b]['decision_accuracy']:.2f} / {rows[a][b]['brier']:.2f} / {rows[a][b]['mean_return']:.2f}"
                  for a in agents]
         lines.append(f"| {b} | " + " | ".join(cells) + " |")
@@ -62,13 +64,15 @@ def splice_readme(readme: str, table: str) -> str:
 
 
 def baseline_results(episodes: int, seed: int, agents: tuple[str, ...], progress: bool = True) -> dict[str, dict[str, dict[str, float]]]:
-    """The ``results`` of ``baselines.json``: per agent, the metrics of each curated scenario and of procedural-test."""
+    """The ``results`` of ``baselines.json``: per agent, the metrics of each curated scenario, of procedural-test
+    and of its seeds in the very_hard tier."""
     rows: dict[str, dict[str, dict[str, float]]] = {}
     for name in agents:
         policy = BASELINES[name](seed=seed) if name == "random" else BASELINES[name]()
         _, curated = evaluate(policy, "curated", episodes, seed, progress=progress)
         test, _ = evaluate(policy, "procedural-test", episodes, seed, progress=progress)
-        rows[name] = {**by_scenario(curated), "procedural-test": test}
+        very_hard, _ = evaluate(policy, "procedural-test", episodes, seed, difficulty="very_hard", progress=progress)
+        rows[name] = {**by_scenario(curated), "procedural-test": test, VERY_HARD_ROW: very_hard}
     return rows
 
 
@@ -108,7 +112,7 @@ def main(args: Args) -> str:
     return table
 
 
-__all__ = ["Args", "baseline_results", "check_args", "main", "render_table", "splice_readme"]
+__all__ = ["Args", "VERY_HARD_ROW", "baseline_results", "check_args", "main", "render_table", "splice_readme"]
 
 
 if __name__ == "__main__":
