@@ -50,10 +50,24 @@ CHECKPOINT_FINAL = "checkpoint_final"
 """The checkpoint a training run writes last (``runs/NAME/checkpoint_final``)."""
 
 
+PARTIAL_SUFFIXES = (".tmp", ".old")
+"""A checkpoint folder being written (``checkpoint_*.tmp``) or being replaced (``.old``) when its run stopped
+(``training.run_files.write_dir_atomically``): it may hold part of a checkpoint."""
+
+
 def resolve_checkpoint_dir(path: str | Path) -> Path:
     """``path``, or its ``checkpoint_final`` when ``path`` is a run's folder rather than a checkpoint: the
-    one place ``--resume RUN``, ``--agent checkpoint:RUN`` and a PPO module's lookup read a folder."""
+    one place ``--resume RUN``, ``--agent checkpoint:RUN`` and a PPO module's lookup read a folder.
+
+    A ``checkpoint_*.tmp`` / ``.old`` folder is a ``ConfigError`` naming the run's newest whole checkpoint: a
+    kill while a GRPO checkpoint was written left RLlib's state without the adapter or metadata, which read as a
+    PPO checkpoint (and evaluated to a ``KeyError`` traceback)."""
     p = Path(path)
+    if p.name.startswith("checkpoint_") and p.name.endswith(PARTIAL_SUFFIXES):
+        newest = newest_checkpoint(p.parent)
+        raise ConfigError(f"{path} is a checkpoint its run was writing or replacing when it stopped, and may be "
+                          "incomplete; " + (f"pass the run's newest whole checkpoint, {newest}" if newest else
+                                            "its run left no whole checkpoint"))
     return p / CHECKPOINT_FINAL if not is_checkpoint_dir(p) and (p / CHECKPOINT_FINAL).is_dir() else p
 
 
@@ -62,15 +76,34 @@ def is_checkpoint_dir(path: Path) -> bool:
     return (path / CHECKPOINT_META).is_file() or (path / "algorithm_state.pkl").is_file()
 
 
+def checkpoint_iteration(path: Path) -> Optional[int]:
+    """The training iteration checkpoint ``path`` holds: its metadata's (GRPO), else its ``checkpoint_iter_N``
+    name's; None when neither says (a PPO ``checkpoint_final``)."""
+    try:
+        iteration = (read_checkpoint_meta(path) or {}).get("iteration")
+    except ConfigError:  # unreadable metadata: the name may still say
+        iteration = None
+    if isinstance(iteration, int) and not isinstance(iteration, bool):
+        return iteration
+    digits = path.name.rpartition("_")[2]
+    return int(digits) if path.name.startswith("checkpoint_iter_") and digits.isdigit() else None
+
+
 def newest_checkpoint(run: str | Path) -> Optional[Path]:
-    """The checkpoint that continues the run in folder ``run``: its ``checkpoint_final``, else its latest
-    ``checkpoint_iter_*`` (a run stopped before it finished); None when it wrote none."""
+    """The checkpoint that continues the run in folder ``run``: the whole one of the latest iteration, its
+    ``checkpoint_final`` on a tie (or when the final does not say its iteration: PPO writes no other); None when it
+    wrote none. A run resumed into its own folder and stopped leaves the earlier run's ``checkpoint_final`` beside
+    newer ``checkpoint_iter_*``: the final was taken, and the iterations after it lost."""
     run = Path(run)
-    if is_checkpoint_dir(run / CHECKPOINT_FINAL):
-        return run / CHECKPOINT_FINAL
     # Not a checkpoint_iter_N.tmp / .old: one being written, or replaced, when the run stopped
     found = [c for c in run.glob("checkpoint_iter_*") if c.name.rpartition("_")[2].isdigit() and c.is_dir() and is_checkpoint_dir(c)]
-    return max(found, key=lambda c: c.name, default=None)
+    latest = max(found, key=lambda c: (checkpoint_iteration(c) or -1, c.name), default=None)
+    final = run / CHECKPOINT_FINAL
+    if is_checkpoint_dir(final):
+        at = checkpoint_iteration(final)
+        if latest is None or at is None or at >= (checkpoint_iteration(latest) or -1):
+            return final
+    return latest
 
 
 def read_json_object(path: Path) -> dict[str, Any]:
@@ -214,7 +247,9 @@ __all__ = [
     "CHECKPOINT_META",
     "DEFAULT_CHECKPOINT_MAX_NEW_TOKENS",
     "GRPO_POLICY_OPTIONS",
+    "PARTIAL_SUFFIXES",
     "checkpoint_budgets",
+    "checkpoint_iteration",
     "follow_moved_run",
     "is_checkpoint_dir",
     "is_grpo_checkpoint",

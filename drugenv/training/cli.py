@@ -327,13 +327,23 @@ def check_resume(module: Any, resume: Optional[str], settings: Mapping[str, Any]
         resolve_checkpoint_dir,
     )
 
-    p = resolve_checkpoint_dir(require_existing(resume, "--resume checkpoint"))
+    named = require_existing(resume, "--resume checkpoint")
+    p = resolve_checkpoint_dir(named)
     from drugenv.training.run_files import SETTINGS
 
     if not is_checkpoint_dir(p) and (p / SETTINGS).is_file():  # a run's folder with no checkpoint_final
         newest = newest_checkpoint(p)
         raise ConfigError(f"--resume {resume}: the run in this folder did not finish (no {CHECKPOINT_FINAL}); " + (
             f"continue it from its newest checkpoint: --resume {newest}" if newest else "it wrote no checkpoint to continue"))
+    if p != named and newest_checkpoint(named) not in (None, p):
+        # A run resumed into this folder and stopped: its checkpoint_final is the earlier run's, and newer
+        # iterations lie beside it. Continuing from the final lost them without a word.
+        from drugenv.llm.checkpoint import checkpoint_iteration
+
+        newest = newest_checkpoint(named)
+        raise ConfigError(f"--resume {resume}: its {CHECKPOINT_FINAL} holds iteration {checkpoint_iteration(p)}, and a run "
+                          f"resumed there went on to iteration {checkpoint_iteration(newest)} before it stopped; continue "
+                          f"that one with --resume {newest}, or go back with --resume {p}")
     if module.ALGO == "grpo":
         if not (p / CHECKPOINT_META).is_file():
             from drugenv.training.ppo import is_ppo_checkpoint

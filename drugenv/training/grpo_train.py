@@ -478,6 +478,24 @@ def _number(v: Any) -> Optional[float]:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
+FINAL_REPORT_KEYS = ("after_grpo", "_meta", "_evidence", "_timing")
+"""What ``evidence/before_after_metrics.json`` gains when a run finishes (the evaluation after GRPO, and what it was
+made of); a run resumed in that folder keeps the rest (the base and SFT evaluations) and drops these until its own end."""
+
+
+def resumed_report(path: Path) -> dict[str, Any]:
+    """The evidence file a resumed run starts from (``path``, its folder's ``before_after_metrics.json``; {} when there
+    is none): the base and SFT evaluations are kept, not made again. What a finished run added
+    (``FINAL_REPORT_KEYS``) is removed from the file at once: the dashboard read its final evaluation as the
+    resumed run's, which showed as finished while it ran and after it was killed."""
+    if not path.exists():
+        return {}
+    report = json.loads(path.read_text())
+    if any([report.pop(k, None) is not None for k in FINAL_REPORT_KEYS]):
+        write_text_atomic(path, results_json(report, indent=2))
+    return report
+
+
 def run_grpo(
     config_module: ModuleType,
     overrides: Optional[Mapping[str, Any]],
@@ -501,7 +519,7 @@ def run_grpo(
 
     base = resolve_base_model(str(s["model"]), out_dir)
     before_path = out_dir / "evidence" / "before_after_metrics.json"
-    report: dict[str, Any] = json.loads(before_path.read_text()) if (resume and before_path.exists()) else {}
+    report = resumed_report(before_path) if resume else {}
     if "before" not in report:  # the random-init model never reports: the short curve set is enough
         report["before"] = evaluate_model(base, None, run, progress=progress, episodes=run.get("curve_eval_episodes"))
     sft_choice = None
@@ -554,10 +572,14 @@ def run_grpo(
                 row.update({col: _number(flat.get(path)) for col, path in M.HELDOUT_CURVE_COLUMNS.items()})
                 if selection is not None and selection.improved(it, row.get(M.HELDOUT_PREFIX + selection.metric)):
                     save_checkpoint(algo, out_dir / CHECKPOINT_BEST, {**meta, "selection": selection.record()})
-            if it % ckpt_every == 0:
-                save_checkpoint(algo, out_dir / f"checkpoint_iter_{it:04d}", meta)
             curve.append(row)
             files.log(row)  # and to Weights & Biases with --wandb
+            # The row before its checkpoint: a kill between the two resumes from the checkpoint before, which drops
+            # this row and plays the iteration again. The other order lost the row for good (resume_after kept rows
+            # up to the checkpoint's iteration, and this one was never written).
+            if it % ckpt_every == 0:
+                save_checkpoint(algo, out_dir / f"checkpoint_iter_{it:04d}", meta)
+                files.sync()
             bar.set_postfix(ret=f"{row[M.CURVE_RETURN] or 0:.2f}", parse_fail=f"{row[M.CURVE_PARSE_FAILURE_RATE] or 0:.2f}",
                             acc=f"{_or_nan(row.get(M.HELDOUT_PREFIX + 'decision_accuracy')):.2f}")
         final = save_checkpoint(algo, out_dir / CHECKPOINT_FINAL, meta)
@@ -680,8 +702,8 @@ def print_report(report: Mapping[str, Any]) -> None:
 
 
 __all__ = [
-    "SFT_CANDIDATE_SEED_STRIDE", "SFT_SETTINGS", "Selection", "baseline_metrics", "better", "candidate_selection",
+    "FINAL_REPORT_KEYS", "SFT_CANDIDATE_SEED_STRIDE", "SFT_SETTINGS", "Selection", "baseline_metrics", "better", "candidate_selection",
     "curve_figure", "evaluate_model", "export_adapter", "final_evidence", "per_scenario_intervals", "plot_curve",
-    "print_report", "resolve_base_model", "resumed_model", "run_grpo", "save_checkpoint", "sft_choose_start",
+    "print_report", "resolve_base_model", "resumed_model", "resumed_report", "run_grpo", "save_checkpoint", "sft_choose_start",
     "sft_settings_for", "sft_warm_start",
 ]

@@ -5,7 +5,7 @@
 | ``settings.json``                  | first, before training        | ``{"algo": ..., "code": ..., **settings}``: everything the run used, and which source ran it (``drugenv.provenance.describe``); a ``--resume`` run adds ``resumed_from``, ``resumed_at_iteration`` and ``resumed_run`` (the settings of the run that wrote the checkpoint) |
 | ``metrics.jsonl``                  | one line per iteration        | the curve: training metrics, ``heldout/*`` when evaluated |
 | ``evidence/training_curve.png``    | at the end                    | the curve, drawn                                   |
-| ``summary.json``                   | at the end                    | final held-out metrics, the heuristic on the same episodes, the checkpoint |
+| ``summary.json``                   | at the end                    | final held-out metrics, the heuristic on the same episodes, the checkpoint; removed when a run starts here, ``--resume`` too |
 | ``checkpoint_final/``              | at the end                    | ``Algorithm.save_to_path`` (resume with ``--resume``) |
 | ``stopped.json``                   | when a run stops unfinished   | why (interrupted, terminated, an error) and when; removed when a run starts here |
 | ``.drugenv.lock``                  | first                         | the process id of the run writing here (``lock_folder``); hidden, never removed |
@@ -207,6 +207,8 @@ class RunFiles:
             removed = self._remove_previous_results()
             if removed:
                 print(f"{self.out}: a fresh run; removed the previous run's {', '.join(removed)} (--resume continues a run)")
+        else:  # resumed into the folder of a run that finished: its summary is not this run's end (the dashboard
+            (self.out / SUMMARY).unlink(missing_ok=True)  # showed the resumed run as finished, and again once it was killed)
         (self.out / "evidence").mkdir(exist_ok=True)
         record = {"algo": algo, "code": provenance.describe(), **settings}
         if resumed_from is not None:

@@ -121,7 +121,7 @@ def test_closing_the_wandb_run_leaves_another_wandb_run_in_the_process_going(tmp
     assert b"their_metric" in log.read_bytes()
 
 
-def test_a_fresh_run_removes_the_previous_runs_results_and_a_resumed_one_keeps_them(tmp_path, capsys):
+def test_a_fresh_run_removes_the_previous_runs_results_and_a_resumed_one_keeps_all_but_the_summary(tmp_path, capsys):
     """A fresh run into a folder that held a finished run removed only metrics.jsonl: the old summary, evidence and
     checkpoints stayed beside the new settings, so an interrupted rerun read as finished and --resume of the
     folder continued the old run's weights."""
@@ -131,8 +131,11 @@ def test_a_fresh_run_removes_the_previous_runs_results_and_a_resumed_one_keeps_t
         (out / folder / "x").write_text("old")
     (out / "summary.json").write_text("{}")
     (out / "metrics.jsonl").write_text('{"iteration": 1}\n')
-    RunFiles(out).start("grpo", {"seed": 0}, resumed_from=out / "checkpoint_final")  # a resume keeps everything
-    assert (out / "summary.json").exists() and (out / "checkpoint_iter_0002" / "x").exists()
+    RunFiles(out).start("grpo", {"seed": 0}, resumed_from=out / "checkpoint_final")  # a resume keeps its checkpoints...
+    assert (out / "checkpoint_iter_0002" / "x").exists() and (out / "evidence" / "x").exists()
+    # ... but not the finished run's summary, which read as this run's end (finished while it ran, and once it was killed)
+    assert not (out / "summary.json").exists()
+    (out / "summary.json").write_text("{}")
     RunFiles(out).start("grpo", {"seed": 0})
     assert sorted(p.name for p in out.iterdir()) == [".drugenv.lock", "base_model", "evidence", "settings.json", "sft_model"]
     assert not any((out / "evidence").iterdir()) and (out / "sft_model" / "x").exists()  # caches stay
