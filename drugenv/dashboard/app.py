@@ -79,7 +79,8 @@ def create_app(runs: str | Path = "runs", *, snapshots: tuple[str, ...] = (), po
         runs: folder holding run folders (``drugenv train`` / ``drugenv sweep`` outputs); may not exist yet.
         snapshots: extra ``_dashboard_state.json`` files to list (those under ``runs`` are found anyway).
         poll_s: seconds between file checks of an open live view.
-        stale_after_s: an unfinished run with no write for this long is shown as failed.
+        stale_after_s: an unfinished run with no write for this long is shown as failed (sooner with
+            ``stopped.json``, or when the process its lock file names on this host has ended: ``runs._ended_holder``).
         step_delay_s: pause before each action of a live episode, so a person can follow it.
         checkpoint_dirs: folders besides ``runs`` whose checkpoints the episode form may play (``AgentAccess``).
         agent_urls: agents over HTTP the episode form may play as ``serve:URL`` (none by default).

@@ -34,7 +34,8 @@ class DashboardArgs:
     poll: float = 1.0
     """Seconds between file checks of an open live view."""
     stale_after: float = 1800.0
-    """An unfinished run with no new output for this many seconds is shown as failed."""
+    """An unfinished run with no new output for this many seconds is shown as failed (sooner when it wrote
+    stopped.json, or when the process its .drugenv.lock names on this host has ended)."""
     step_delay: float = 0.4
     """Seconds before each action of an episode played from the page, so a person can follow it."""
     checkpoint_dir: tuple[str, ...] = ()

@@ -10,6 +10,11 @@ docstrings of ``drugenv.training.grpo_train`` and ``drugenv.training.ppo``):
 
 (Both are ``drugenv.training.run_files``' layout.)
 
+An unfinished run is running while it writes, and failed (stopped) when it wrote ``stopped.json`` (an
+interrupted or failed run's clean-up), when the process its ``.drugenv.lock`` names on this host no longer
+exists (a killed run: ``_ended_holder``), or when nothing was written for ``stale_after`` seconds (a run on
+another host, or one whose lock file names no host: those an earlier version wrote).
+
 Sweeps (``drugenv.dashboard.sweeps``) and run-agent snapshots (``drugenv.dashboard.episodes``) are
 found by the same walk. Nothing here raises on bad input: every unreadable file, corrupt line or
 missing file becomes a sentence in ``problems``, which the page shows.
@@ -19,6 +24,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import socket
 import time
 from pathlib import Path
 from typing import Any, Literal, Optional
@@ -30,6 +37,7 @@ from drugenv.llm.run_agent import DASHBOARD_STATE_FILE
 from drugenv.training import metrics as m
 from drugenv.training.metrics import HELDOUT_PREFIX
 from drugenv.training.ppo import TRAIN_RETURN
+from drugenv.training.run_files import LOCK_FILE, lock_holder
 
 SNAPSHOT_NAME = DASHBOARD_STATE_FILE
 GRPO_MARKERS = ("settings.json", "metrics.jsonl")
@@ -290,6 +298,32 @@ def _status(finished: bool, updated: Optional[float], stale_after: float, done_n
                       f"finishing (no write for {stale_after / 60:.0f} min counts as stopped)")
 
 
+def _ended_holder(path: Path) -> Optional[int]:
+    """The process id that ``path``'s lock file (``run_files.lock_folder``) names when that process ran on this
+    host and exists no more: the run, or sweep, was killed before its clean-up. None when it exists, when it
+    ran on another host or the file names none (an earlier version's bare process id), or when there is no
+    file to read. The file is only read: taking its lock to probe would race with a run starting there."""
+    if os.name != "posix":  # os.kill(pid, 0) would end the process elsewhere; no lock files there anyway
+        return None
+    lock = path / LOCK_FILE
+    try:
+        if lock.is_symlink():  # lock_folder makes none: not a run's
+            return None
+        with open(lock, "rb") as f:
+            holder = lock_holder(f.read(4096).decode())
+    except (OSError, UnicodeDecodeError):
+        return None
+    if holder is None or holder.host != socket.gethostname():
+        return None
+    try:
+        os.kill(holder.pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return holder.pid
+    except (OSError, OverflowError, ValueError):  # PermissionError: it exists, another user's
+        return None
+    return None
+
+
 def load_run(root: Path, path: Path, *, stale_after: float, with_references: bool = False) -> RunDetail:
     """Everything known about the run in ``path``; bad or missing files become ``problems``.
 
@@ -326,6 +360,9 @@ def load_run(root: Path, path: Path, *, stale_after: float, with_references: boo
         why = read_json(stopped, problems, root)
         why = why.get("why") if isinstance(why, dict) else None
         status, reason = "failed", f"stopped before finishing: {why if isinstance(why, str) else 'see stopped.json'}"
+    elif not finished and (pid := _ended_holder(path)) is not None:
+        status, reason = "failed", (f"stopped before finishing: its process {pid} on this host ended without writing "
+                                    + ("results.csv (interrupted or killed)" if kind == "sweep" else "stopped.json (killed?)"))
     if kind not in ("ppo", "sweep") and not (path / "metrics.jsonl").exists():
         if status == "running" and settings is not None:  # normal: base-model evaluation and SFT come first
             reason += "; no iteration has finished yet (the base-model evaluation and SFT come first)"

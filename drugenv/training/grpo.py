@@ -22,6 +22,8 @@ raises the held-out greedy return from −0.13 to 0.69 in 20 iterations of ~30 s
 
 from __future__ import annotations
 
+import sys
+import time
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
@@ -43,6 +45,9 @@ from drugenv.training.connectors import by_group, has_signal
 from drugenv.training.env_runner import group_tasks
 from drugenv.training.grpo_config import DrugGRPOConfig
 from drugenv.training.model_files import share_model
+
+RESTORE_POLL_S = 1.0
+"""Seconds between tries to bring env runners back while none is healthy (``DrugGRPO._await_env_runners``)."""
 
 
 class DrugGRPO(Algorithm):
@@ -82,7 +87,11 @@ class DrugGRPO(Algorithm):
            plays ``group_size`` episodes per seed and returns ``SingleAgentEpisode`` s and its
            ``MetricsLogger`` results. A runner that dies loses its groups for this iteration;
            RLlib restarts it (``restart_failed_env_runners``) and ``restore_env_runners`` gives it
-           the current adapter before the next one. Groups whose turns all have zero advantage
+           the current adapter before the next one. With no healthy runner at all the iteration
+           first waits for one (``_await_env_runners``, at most about
+           ``env_runner_health_probe_timeout_s``); an iteration that lost groups says so on stderr
+           in one line (``_warn_lost_groups``), since its row shows only fewer groups (none: no
+           losses). Groups whose turns all have zero advantage
            are dropped here (DAPO's dynamic-sampling filter; they add no gradient).
         2. learn (``learner_update_timer``): ``learner_group.update(episodes_refs=...)``, one
            reference per group (a group never splits across learners); the learner connector
@@ -92,9 +101,12 @@ class DrugGRPO(Algorithm):
         """
         cfg: DrugGRPOConfig = self.config
         with self.metrics.log_time((TIMERS, ENV_RUNNER_SAMPLING_TIMER), reduce="mean", window=1):
-            episodes, runner_metrics = self._sample(self.sample_tasks(self.iteration))
+            self._await_env_runners()
+            tasks = self.sample_tasks(self.iteration)
+            episodes, runner_metrics = self._sample(tasks)
             self.metrics.aggregate(runner_metrics, key=ENV_RUNNER_RESULTS)
             groups = [g for g in by_group(episodes) if len(g) == cfg.group_size]
+            self._warn_lost_groups(len(groups), len(tasks))
             informative = [g for g in groups
                            if has_signal(g, advantage=cfg.advantage, loss_type=cfg.loss_type, gamma=cfg.gamma)]
             self.metrics.log_value((ENV_RUNNER_RESULTS, M.NUM_GROUPS_SAMPLED), len(groups), reduce="sum")
@@ -143,6 +155,49 @@ class DrugGRPO(Algorithm):
     def sample_tasks(self, iteration: int) -> List[Dict[str, Any]]:
         """The scenario seeds of one iteration (``env_runner.group_tasks``)."""
         return group_tasks(self.config, iteration)
+
+    def _runners_down(self) -> str:
+        """``"U of M env runners unhealthy"`` ("" without remote runners: the local one samples)."""
+        group = self.env_runner_group
+        total = group.num_remote_env_runners()
+        return f"{total - group.num_healthy_remote_workers()} of {total} env runners unhealthy" if total else ""
+
+    def _await_env_runners(self) -> None:
+        """With remote env runners and none healthy (all died, e.g. killed, and Ray is restarting them), wait for
+        RLlib to bring one back before sampling: ``restore_env_runners`` (which probes the unhealthy runners and
+        gives the restored ones the current adapter, as RLlib does before each step) every ``RESTORE_POLL_S``
+        until one is healthy or ``env_runner_health_probe_timeout_s`` has passed (each probe may take up to that
+        long itself). Without it the iteration sampled nothing, its row read ``num_groups_sampled`` 0, and the run
+        went on as if nothing happened (an audit killed both runners of a run: the iteration after the kill sampled
+        nothing too, RLlib's own probe before the step had not brought them back). Nothing is drawn from any
+        random stream, and with a healthy runner nothing is done at all."""
+        group = self.env_runner_group
+        if group.num_remote_env_runners() == 0 or group.num_healthy_remote_workers() > 0:
+            return
+        bound = float(self.config.env_runner_health_probe_timeout_s)
+        print(f"grpo iteration {self.iteration + 1}: warning: no env runner is healthy ({self._runners_down()}; RLlib is "
+              f"restarting them): waiting up to {bound:.0f} s for one before sampling", file=sys.stderr, flush=True)
+        deadline = time.monotonic() + bound
+        while True:
+            restored = self.restore_env_runners(group)
+            if restored:
+                self._make_on_env_runners_recreated_callbacks(config=self.config, env_runner_group=group,
+                                                              restored_env_runner_indices=restored)
+            left = deadline - time.monotonic()
+            if group.num_healthy_remote_workers() > 0 or left <= 0:
+                return
+            time.sleep(min(RESTORE_POLL_S, left))
+
+    def _warn_lost_groups(self, came_back: int, asked: int) -> None:
+        """One line on stderr when fewer episode groups came back than were asked for (runners died while
+        sampling): the row shows it only as a smaller ``num_groups_sampled``, null metrics when none came back."""
+        if came_back >= asked:
+            return
+        down = self._runners_down()
+        why = f" ({down}; RLlib is restarting them)" if down else ""
+        what = ("no episode groups came back" + why + ": this iteration trained nothing" if came_back == 0 else
+                f"only {came_back} of {asked} episode groups came back{why}: the others are lost for this iteration")
+        print(f"grpo iteration {self.iteration + 1}: warning: {what}", file=sys.stderr, flush=True)
 
     def _sample(self, tasks: List[Dict[str, Any]]) -> tuple[list, list]:
         """Episodes (ordered by group, then index) and per-runner metrics, from every healthy runner."""

@@ -8,7 +8,7 @@
 | ``summary.json``                   | at the end                    | final held-out metrics, the heuristic on the same episodes, the checkpoint; removed when a run starts here, ``--resume`` too |
 | ``checkpoint_final/``              | at the end                    | ``Algorithm.save_to_path`` (resume with ``--resume``) |
 | ``stopped.json``                   | when a run stops unfinished   | why (interrupted, terminated, an error) and when; removed when a run starts here |
-| ``.drugenv.lock``                  | first                         | the process id of the run writing here (``lock_folder``); hidden, never removed |
+| ``.drugenv.lock``                  | first                         | ``{"pid": ..., "host": ...}``: the process id and host name of the run writing here (``lock_folder``, read by ``lock_holder``); hidden, never removed |
 
 One process writes a folder at a time: a run (and a sweep, ``drugenv.tuning.sweep``) holds an exclusive
 lock on ``.drugenv.lock`` (``fcntl.flock``, non-blocking) from before it removes anything until it ends, and
@@ -17,6 +17,11 @@ process that holds it. (Two runs into one ``--out`` deleted each other's ``metri
 curve, and left settings of one beside checkpoints of the other, both exiting 0.) The kernel lets the lock go
 when the holder's process ends, however it ends, so a killed run never leaves its folder locked. Where
 ``fcntl`` is missing (Windows) folders are not locked: do not start two runs into one folder there.
+
+The dashboard reads the lock file, never takes the lock (a probe would race with a run starting): an
+unfinished run whose lock names this host and a process that no longer exists was killed (SIGKILL, the OOM
+killer: nothing wrote ``stopped.json``), and is shown as stopped at once rather than after
+its files go stale. Earlier versions wrote the process id alone; such a file names no host.
 
 A fresh run (no ``--resume``) in a folder that holds another run's files removes that run's results first:
 its ``summary.json``, ``evidence/`` and ``checkpoint_*`` folders would otherwise sit beside this run's
@@ -37,9 +42,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Optional
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Optional
 
 from drugenv import provenance
 from drugenv.cli import write_text_atomic  # the dashboard polls run folders while runs write them
@@ -60,6 +66,41 @@ LOCK_FILE = ".drugenv.lock"  # hidden: the dashboard lists no hidden entry
 # may lock a folder it holds again (drugenv train holds --out from before Ray starts, and its RunFiles
 # takes it too); flock would refuse a second open file of the same process.
 _HELD: dict[Path, list[Any]] = {}
+
+
+class LockHolder(NamedTuple):
+    """What a folder's ``LOCK_FILE`` says of the process that last took it: its id, and its host's name
+    (None in a file an earlier version wrote, which held the process id alone)."""
+
+    pid: int
+    host: Optional[str]
+
+
+def lock_holder(text: str) -> Optional[LockHolder]:
+    """The holder a ``LOCK_FILE``'s text names (``lock_folder`` writes ``{"pid": N, "host": NAME}``; earlier
+    versions the bare process id); None for an empty file (a lock being taken) or one that is neither."""
+    text = text.strip()
+    try:
+        record = json.loads(text) if text else None
+    except ValueError:
+        return None
+    if isinstance(record, int) and not isinstance(record, bool):
+        return LockHolder(record, None) if record > 0 else None
+    if not isinstance(record, dict):
+        return None
+    pid, host = record.get("pid"), record.get("host")
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return None
+    return LockHolder(pid, host if isinstance(host, str) and host else None)
+
+
+def _describe_holder(text: str) -> str:
+    """``process N`` (``on host H`` when it is another host's), for the error that refuses a locked folder."""
+    holder = lock_holder(text)
+    if holder is None:
+        return f"process {text.strip() or 'unknown'}"
+    elsewhere = f" on host {holder.host}" if holder.host not in (None, socket.gethostname()) else ""
+    return f"process {holder.pid}{elsewhere}"
 
 
 class FolderLock:
@@ -112,16 +153,16 @@ def lock_folder(folder: str | Path, flag: str = "--out") -> FolderLock:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         f.seek(0)
-        holder = f.read().strip()
+        holder = _describe_holder(f.read())
         f.close()
-        raise ConfigError(f"{flag} {folder} is being written by another run or sweep (process {holder or 'unknown'}, "
+        raise ConfigError(f"{flag} {folder} is being written by another run or sweep ({holder}, "
                           f"which holds {LOCK_FILE} there): wait for it to end, or pass another {flag}") from None
     except BaseException:
         f.close()
         raise
     f.seek(0)
     f.truncate()
-    f.write(f"{os.getpid()}\n")
+    f.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}) + "\n")  # lock_holder reads it
     f.flush()
     _HELD[key] = [f, 1]
     return FolderLock(key)
@@ -333,5 +374,5 @@ class RunFiles:
         return self.out / CURVE_PNG
 
 
-__all__ = ["CHECKPOINT_BEST", "CHECKPOINT_FINAL", "CURVE_PNG", "FolderLock", "LOCK_FILE", "METRICS", "RunFiles", "SETTINGS",
-           "SUMMARY", "lock_folder"]
+__all__ = ["CHECKPOINT_BEST", "CHECKPOINT_FINAL", "CURVE_PNG", "FolderLock", "LOCK_FILE", "LockHolder", "METRICS", "RunFiles",
+           "SETTINGS", "SUMMARY", "lock_folder", "lock_holder"]

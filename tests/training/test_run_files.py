@@ -190,6 +190,62 @@ def test_a_stopped_run_is_shown_as_stopped_at_once(tmp_path):
     assert not (out / "stopped.json").exists()  # a resumed run is running again
 
 
+def test_a_killed_run_is_shown_as_stopped_at_once_when_its_process_ran_on_this_host(tmp_path):
+    """A SIGKILLed drugenv train (no stopped.json) was shown as running for 30 minutes, until its files went stale:
+    the dashboard now reads the process id and host its lock file names (never taking the lock itself)."""
+    import socket
+    import subprocess
+    import sys
+
+    from drugenv.dashboard.runs import load_run
+
+    out = tmp_path / "run"
+    run = ("import os, sys; from drugenv.training.run_files import RunFiles; files = RunFiles(sys.argv[1]); "
+           "files.start('grpo', {'run': {'iterations': 5}}); files.log({'iteration': 1}); os._exit(9)")
+    killed = subprocess.Popen([sys.executable, "-c", run, str(out)])
+    assert killed.wait(timeout=120) == 9  # ended as a kill ends it: no clean-up, no stopped.json
+    assert (out / "metrics.jsonl").exists() and not (out / "stopped.json").exists()
+    shown = load_run(tmp_path, out, stale_after=1800)  # its files are seconds old
+    assert (shown.status, shown.status_reason) == ("failed", f"stopped before finishing: its process {killed.pid} on this "
+                                                             "host ended without writing stopped.json (killed?)")
+    assert json.loads((out / LOCK_FILE).read_text()) == {"pid": killed.pid, "host": socket.gethostname()}
+
+    def status(lock_text):
+        (out / LOCK_FILE).write_text(lock_text)
+        return load_run(tmp_path, out, stale_after=1800).status
+
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()  # reaped: its process id names no process now
+    host = socket.gethostname()
+    assert status(json.dumps({"pid": ended.pid, "host": host})) == "failed"
+    assert status(json.dumps({"pid": os.getpid(), "host": host})) == "running"  # alive: a run going on
+    assert status(json.dumps({"pid": ended.pid, "host": host + "-elsewhere"})) == "running"  # not this host's: stale time decides
+    assert status(f"{ended.pid}\n") == "running"  # an earlier version's bare process id names no host
+    for damaged in ("", "not a lock", '{"pid": "x"}', '{"pid": 0, "host": "%s"}' % host, "\xff"):
+        assert status(damaged) == "running"
+    assert load_run(tmp_path, out, stale_after=0).status_reason.startswith("no new output for")  # staleness still applies
+    RunFiles.mark_stopped(out, "interrupted (Ctrl-C)")  # stopped.json says more: it wins
+    assert load_run(tmp_path, out, stale_after=1800).status_reason == "stopped before finishing: interrupted (Ctrl-C)"
+    sweep = tmp_path / "sweep"  # a sweep holds its folder's lock too (drugenv.tuning.sweep) and writes no stopped.json
+    (sweep / "tune").mkdir(parents=True)
+    (sweep / LOCK_FILE).write_text(json.dumps({"pid": ended.pid, "host": host}))
+    shown = load_run(tmp_path, sweep, stale_after=1800)
+    assert (shown.kind, shown.status, shown.status_reason) == ("sweep", "failed", (
+        f"stopped before finishing: its process {ended.pid} on this host ended without writing results.csv (interrupted or killed)"))
+
+
+def test_a_lock_held_on_another_host_is_named_with_that_host(tmp_path, held_elsewhere):
+    """The refusal names the holder's process, and its host when that is not this one (a folder on a shared disk)."""
+    out = tmp_path / "run"
+    pid = held_elsewhere(out)
+    (out / LOCK_FILE).write_text(json.dumps({"pid": pid, "host": "node-7"}))  # flock is advisory: the child still holds it
+    with pytest.raises(ConfigError, match=rf"\(process {pid} on host node-7, which holds {LOCK_FILE} there\)"):
+        lock_folder(out)
+    (out / LOCK_FILE).write_text(f"{pid}\n")  # an earlier version's file
+    with pytest.raises(ConfigError, match=rf"\(process {pid}, which holds"):
+        lock_folder(out)
+
+
 def test_a_run_folder_another_process_writes_is_refused_before_anything_is_removed(tmp_path, held_elsewhere):
     """A second drugenv train into the same --out deleted the first's metrics.jsonl and checkpoints, both appended
     to one curve, and both exited 0."""
@@ -210,7 +266,9 @@ def test_a_run_folder_another_process_writes_is_refused_before_anything_is_remov
             RunFiles(out).start("ppo_vector", {"seed": 2}, resumed_from=resumed_from)
     assert (out / "checkpoint_iter_0001").is_dir() and json.loads((out / "settings.json").read_text())["seed"] == 1
     assert [r["iteration"] for r in RunFiles(out).history()] == [1]
-    assert (out / LOCK_FILE).read_text().strip() == str(pid)
+    from drugenv.training.run_files import lock_holder
+
+    assert lock_holder((out / LOCK_FILE).read_text()).pid == pid
     assert discover(tmp_path) == {"run": out}  # the lock file is no run
 
 
@@ -228,7 +286,9 @@ def test_a_folder_lock_goes_with_its_process_and_survives_a_fresh_runs_clean_up(
     files.start("grpo", {})
     (out / "summary.json").write_text("{}")
     files.start("grpo", {})
-    assert (out / LOCK_FILE).read_text().strip() == str(os.getpid()) and not (out / "summary.json").exists()
+    from drugenv.training.run_files import lock_holder
+
+    assert lock_holder((out / LOCK_FILE).read_text()).pid == os.getpid() and not (out / "summary.json").exists()
     with lock_folder(out):  # held twice in this process, given back once: still held
         pass
     other = subprocess.run([sys.executable, "-c", take, str(out)], capture_output=True, text=True, timeout=120)
