@@ -75,7 +75,8 @@ class AgentServiceArgs(BaseModel):
     max_new_tokens: Optional[int] = Field(None, ge=1, description="Completion cap (default: the checkpoint's, as its run "
                                                                  "evaluated it: drugenv.llm.checkpoint.checkpoint_budgets).")
     max_batch_size: int = Field(16, ge=1, description="Most observations in one batched generate.")
-    batch_wait_timeout_s: float = Field(0.01, ge=0.0, description="How long a batch waits to fill, seconds.")
+    batch_wait_timeout_s: float = Field(0.01, ge=0.0, allow_inf_nan=False,  # inf: a batch short of full waited forever
+                                        description="How long a batch waits to fill, seconds.")
     strict_actions: bool = Field(False, description="Refuse (HTTP 422) an action that is not a valid DrugTargetAction "
                                                     "instead of playing it as a penalised step.")
     torch_threads: Optional[int] = Field(None, ge=1, description="torch CPU threads in the Agent replica.")

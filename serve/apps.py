@@ -42,7 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ray import serve
 
 from drugenv.errors import ConfigError
-from drugenv.server.app import DEFAULT_MAX_SESSIONS
+from drugenv.server.app import DEFAULT_IDLE_TIMEOUT_S, DEFAULT_MAX_SESSIONS, check_limits
 from drugenv.server.hosts import ANY_HOST, LOOPBACK_NAMES, allowed_hosts_for
 from drugenv.server.serve import (SEAL_ENV_VAR, WORKER_ARGS_ENV_VAR, check_port, configured_seal, make_app,
                                   settings_from_environment)
@@ -110,12 +110,19 @@ class EnvAppArgs(BaseModel):
         "Host names a request or /ws handshake may give in its Host header; any other gets 421 (DNS rebinding). "
         "None: the loopback names, for Serve's HTTP proxy on 127.0.0.1 (the shipped configs'); ['*']: any name, "
         "for a proxy on another interface (python -m serve.apps passes it then)."))
+    idle_timeout_s: Optional[float] = Field(DEFAULT_IDLE_TIMEOUT_S, description=(
+        "Close a /ws session that sends no frame for this many seconds (drugenv serve-env --idle-timeout-s; None: "
+        "never). Behind Serve's proxy it is also what frees the slot of a client that stopped reading: the "
+        "replica hands each reply to the proxy at once, so the send timeout that drugenv serve-env ends such a "
+        "session with never fires here (docs/server.md)."))
 
 
 def build_env_app(args: dict[str, Any]) -> Any:
     """The environment app with ``replicas`` replicas of ``max_sessions`` sessions each."""
     a = EnvAppArgs.model_validate(args)
-    settings = dataclasses.replace(ServerArgs(), max_sessions=a.max_sessions,
+    check_limits(max_sessions=a.max_sessions, idle_timeout_s=a.idle_timeout_s, max_message_bytes=ServerArgs().max_message_bytes,
+                 env_threads=ServerArgs().env_threads)  # refused here, not in every replica
+    settings = dataclasses.replace(ServerArgs(), max_sessions=a.max_sessions, idle_timeout_s=a.idle_timeout_s,
                                    allowed_hosts=tuple(a.allowed_hosts) if a.allowed_hosts else LOOPBACK_NAMES)
     sealed = configured_seal(settings) is not None  # an empty DRUGENV_SEAL is refused here, before any replica starts
     env_vars = {WORKER_ARGS_ENV_VAR: json.dumps(dataclasses.asdict(settings)), EXPECT_SEAL_ENV_VAR: "1" if sealed else "0"}
@@ -174,6 +181,9 @@ class Args:
     """--app env: replicas of the environment deployment (each /ws session lives on one)."""
     max_sessions: int = DEFAULT_MAX_SESSIONS
     """--app env: most concurrent /ws sessions per replica."""
+    idle_timeout_s: Optional[float] = DEFAULT_IDLE_TIMEOUT_S
+    """--app env: close a /ws session that sends no frame for this many seconds (None: never); behind Serve's
+    proxy also what frees the slot of a client that stopped reading its replies."""
     host: str = "127.0.0.1"
     """Interface Serve's HTTP proxy binds."""
     port: int = 8000
@@ -375,7 +385,8 @@ def main(args: Args) -> None:
                                    "allowed_hosts": hosts})
     else:
         try:
-            app = build_env_app({"replicas": args.replicas, "max_sessions": args.max_sessions, "allowed_hosts": hosts})
+            app = build_env_app({"replicas": args.replicas, "max_sessions": args.max_sessions, "allowed_hosts": hosts,
+                                 "idle_timeout_s": args.idle_timeout_s})
         except ValidationError as e:
             bad = "; ".join(f"--{'-'.join(map(str, err['loc'])).replace('_', '-')}: {err['msg']}" for err in e.errors())
             raise ConfigError(f"bad environment app settings: {bad}") from None

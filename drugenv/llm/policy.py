@@ -192,6 +192,14 @@ class HFPolicy(Policy):
             torch.manual_seed(sampling.seed)
         if model_obj is None:
             model_obj, tokenizer_obj = load_model_and_tokenizer(model, adapter=adapter, device=device, dtype=dtype)
+        context = getattr(getattr(model_obj, "config", None), "max_position_embeddings", None)
+        if isinstance(context, int) and sampling.max_new_tokens > context:
+            from drugenv.errors import ConfigError
+
+            # A completion cannot outgrow the model's context: max_new_tokens=10**9 ran for as long as anyone let it,
+            # holding an agent service's replica and growing its key-value cache (an audit).
+            raise ConfigError(f"max_new_tokens {sampling.max_new_tokens} exceeds the model's context length ({context} "
+                              "tokens): a reply is a few hundred tokens, pass at most that many")
         self.backend: GenerationBackend = HFGenerateBackend(model_obj, tokenizer_obj, batch_size=batch_size)
         self.model_id = str(model) if model is not None else type(model_obj).__name__
         self.adapter = str(adapter) if adapter is not None else None

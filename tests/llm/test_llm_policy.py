@@ -121,3 +121,23 @@ def test_sampling_config_validates(kwargs):
 def test_policy_needs_a_model():
     with pytest.raises(ValueError, match="needs model"):
         HFPolicy()
+
+
+def test_a_completion_longer_than_the_models_context_is_refused(tiny_model):
+    """max_new_tokens=10**9 was taken: a policy (an agent service's replica among them) generated for as long as
+    anyone let it (an audit's call ran past 300 s); a completion cannot outgrow the model's context."""
+    from drugenv.errors import ConfigError
+
+    model, tok = tiny_model
+    context = model.config.max_position_embeddings
+    with pytest.raises(ConfigError, match=f"max_new_tokens {10**9} exceeds the model's context length \\({context} tokens\\)"):
+        HFPolicy(model_obj=model, tokenizer_obj=tok, sampling=SamplingConfig(max_new_tokens=10**9))
+    assert HFPolicy(model_obj=model, tokenizer_obj=tok, sampling=SamplingConfig(max_new_tokens=context)).sampling.max_new_tokens == context
+
+
+def test_the_agent_services_batch_wait_is_finite():
+    from pydantic import ValidationError
+
+    serve_agent = pytest.importorskip("serve.agent_service")
+    with pytest.raises(ValidationError, match="finite number"):
+        serve_agent.AgentServiceArgs(checkpoint="x", batch_wait_timeout_s=float("inf"))

@@ -6,6 +6,7 @@ import os
 import httpx
 import pytest
 
+from drugenv.errors import ConfigError
 from drugenv.server.serve import free_port
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -119,3 +120,21 @@ def test_each_replica_app_answers_to_the_names_it_was_built_for(monkeypatch, tmp
     env_vars = build_env_app({"allowed_hosts": ["*"]})._bound_deployment.ray_actor_options["runtime_env"]["env_vars"]
     monkeypatch.setenv(WORKER_ARGS_ENV_VAR, env_vars[WORKER_ARGS_ENV_VAR])
     assert answers(_build_env_asgi_app(), "evil.example", "/health")
+
+
+def test_the_env_apps_idle_timeout_is_a_setting_and_reaches_its_replicas(monkeypatch):
+    """Behind Serve's proxy a client that stops reading is freed by the idle timeout only (a replica hands each
+    reply to the proxy at once, so the send timeout never fires: an audit held 4 of 4 slots for the default hour
+    while drugenv serve-env freed them in 30 s), and the Serve app offered no way to set it."""
+    from fastapi.testclient import TestClient
+
+    from serve.apps import WORKER_ARGS_ENV_VAR, _build_env_asgi_app, build_env_app
+
+    monkeypatch.delenv("DRUGENV_SEAL", raising=False)
+    with pytest.raises(ConfigError, match="idle_timeout_s must be > 0 seconds"):
+        build_env_app({"idle_timeout_s": 0})
+    env_vars = build_env_app({"idle_timeout_s": 0.3})._bound_deployment.ray_actor_options["runtime_env"]["env_vars"]
+    monkeypatch.setenv(WORKER_ARGS_ENV_VAR, env_vars[WORKER_ARGS_ENV_VAR])
+    with TestClient(_build_env_asgi_app()) as c, c.websocket_connect("/ws", headers={"host": "localhost"}) as ws:
+        frame = ws.receive_json()  # nothing sent: the replica's session times out after 0.3 s
+    assert frame["type"] == "error" and frame["data"]["code"] == "IDLE_TIMEOUT"
