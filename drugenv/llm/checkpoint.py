@@ -97,11 +97,12 @@ def newest_checkpoint(run: str | Path) -> Optional[Path]:
     run = Path(run)
     # Not a checkpoint_iter_N.tmp / .old: one being written, or replaced, when the run stopped
     found = [c for c in run.glob("checkpoint_iter_*") if c.name.rpartition("_")[2].isdigit() and c.is_dir() and is_checkpoint_dir(c)]
-    latest = max(found, key=lambda c: (checkpoint_iteration(c) or -1, c.name), default=None)
+    at = {c: checkpoint_iteration(c) for c in found}  # a checkpoint_iter_N always has one: its name's N at least
+    latest = max(found, key=lambda c: (at[c], c.name), default=None)
     final = run / CHECKPOINT_FINAL
     if is_checkpoint_dir(final):
-        at = checkpoint_iteration(final)
-        if latest is None or at is None or at >= (checkpoint_iteration(latest) or -1):
+        final_at = checkpoint_iteration(final)
+        if latest is None or final_at is None or final_at >= at[latest]:
             return final
     return latest
 
