@@ -114,6 +114,13 @@ DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024
 """Default frame / request-body cap, bytes (an action with its longest strings is under 4 KiB)."""
 MIN_MESSAGE_BYTES = 1024
 """The smallest frame / request-body cap a server takes: a reset or step frame needs that much."""
+BODY_TIMEOUT_S = 10.0
+"""Seconds an HTTP request body may take to arrive in full, counted from the request's head; a body still short
+then gets 408 and its connection is closed. Without it a client that declared a ``Content-Length`` and stalled
+mid-body held its request open for as long as its socket lived: under uvicorn a task and a file descriptor each,
+under Ray Serve one of the replica's ``max_ongoing_requests`` each (~20 such requests locked an environment replica's
+``/health`` and new sessions out). A body of the sizes these APIs take (64-256 KiB at most) arrives in well under
+a second on any link a client would use."""
 
 _NOT_RESET_HTTP = ("HTTP /step is stateless (OpenEnv 0.10): each request gets a fresh environment that was never "
                    "reset. Play episodes over the WebSocket /ws (drugenv.DrugTargetEnv does).")
@@ -128,10 +135,13 @@ def _version() -> str:
 
 # ============================================================================================ HTTP body cap
 class _BodyLimit:
-    """ASGI middleware: HTTP request bodies over ``max_bytes`` get 413 before the app reads them."""
+    """ASGI middleware: HTTP request bodies over ``max_bytes`` get 413 before the app reads them, and a body not
+    fully arrived ``timeout_s`` seconds after the request reached it (None: no deadline) gets 408 with
+    ``Connection: close`` (its unread rest would otherwise be read as the next request's head), which ends the
+    request and frees what it held. The body is read whole here and replayed to the app."""
 
-    def __init__(self, app: Any, max_bytes: int):
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: Any, max_bytes: int, timeout_s: Optional[float] = BODY_TIMEOUT_S):
+        self.app, self.max_bytes, self.timeout_s = app, max_bytes, timeout_s
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http" or scope.get("method") not in ("POST", "PUT", "PATCH"):
@@ -141,18 +151,20 @@ class _BodyLimit:
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await self._too_large(scope, receive, send)
             return
-        chunks, size, more = [], 0, True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await self._too_large(scope, receive, send)
-                return
-            chunks.append(chunk)
-            more = message.get("more_body", False)
+        chunks: list[bytes] = []
+        try:
+            if self.timeout_s is None:
+                complete = await self._read(receive, chunks)
+            else:  # one deadline for the whole body (asyncio.timeout is 3.11+; wait_for raises asyncio.TimeoutError)
+                complete = await asyncio.wait_for(self._read(receive, chunks), self.timeout_s)
+        except asyncio.TimeoutError:
+            await self._too_slow(scope, receive, send, sum(map(len, chunks)), declared)
+            return
+        if complete is None:  # the client disconnected mid-body
+            return
+        if not complete:
+            await self._too_large(scope, receive, send)
+            return
         body, replayed = b"".join(chunks), False
 
         async def replay() -> dict:
@@ -164,8 +176,30 @@ class _BodyLimit:
 
         await self.app(scope, replay, send)
 
+    async def _read(self, receive: Callable, chunks: list[bytes]) -> Optional[bool]:
+        """Read the body into ``chunks``: True once whole, False past ``max_bytes``, None on a disconnect."""
+        size, more = 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                return False
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        return True
+
     async def _too_large(self, scope: dict, receive: Callable, send: Callable) -> None:
         resp = JSONResponse({"detail": f"request body exceeds the server's {self.max_bytes}-byte cap"}, status_code=413)
+        await resp(scope, receive, send)
+
+    async def _too_slow(self, scope: dict, receive: Callable, send: Callable, received: int, declared: Optional[bytes]) -> None:
+        of = f" of the {int(declared)} declared" if declared is not None and declared.isdigit() else ""
+        resp = JSONResponse({"detail": f"request body did not arrive within the server's {self.timeout_s:g}-second limit "
+                                       f"({received}{of} bytes received): send the whole body at once"},
+                            status_code=408, headers={"Connection": "close"})
         await resp(scope, receive, send)
 
 
@@ -218,15 +252,24 @@ def _request_errors(exc: RequestValidationError, content_type: Optional[str] = N
     return error_items(items)
 
 
-def harden_json_api(app: FastAPI, max_body_bytes: int) -> FastAPI:
+def harden_json_api(app: FastAPI, max_body_bytes: int, *, body_timeout_s: Optional[float] = BODY_TIMEOUT_S) -> FastAPI:
     """What every DrugEnv HTTP API does with bad bodies (this server, the dashboard, the Serve agent
     service): JSON decoded strictly (``loads_json``: no NaN / Infinity, UTF-8), bodies over
-    ``max_body_bytes`` answered 413 before they are read, and request-model errors answered 422 with
-    ``{loc, msg, type}`` items that never echo the client's value (FastAPI's own handler echoes it,
-    and answered 500 where it could not be encoded back: NaN, a lone surrogate). Call it before the
-    routes are declared: their class is set here."""
+    ``max_body_bytes`` answered 413 before they are read, bodies not whole ``body_timeout_s`` seconds after
+    the request arrived (``BODY_TIMEOUT_S``; None: no deadline) answered 408 and their connection closed, and
+    request-model errors answered 422 with ``{loc, msg, type}`` items that never echo the client's value
+    (FastAPI's own handler echoes it, and answered 500 where it could not be encoded back: NaN, a lone
+    surrogate). Call it before the routes are declared: their class is set here.
+
+    Raises:
+        ConfigError: ``body_timeout_s`` is not None or a finite number of seconds > 0.
+    """
+    if body_timeout_s is not None and not (isinstance(body_timeout_s, (int, float)) and not isinstance(body_timeout_s, bool)
+                                           and 0 < body_timeout_s < math.inf):
+        raise ConfigError(f"body_timeout_s must be a finite number of seconds > 0, or None for no deadline, "
+                          f"got {body_timeout_s!r:.40}")
     app.router.route_class = _StrictJSONRoute
-    app.add_middleware(_BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(_BodyLimit, max_bytes=max_body_bytes, timeout_s=body_timeout_s)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -288,6 +331,7 @@ def create_app(
     env_name: str = "drugenv",
     send_timeout_s: float = SEND_TIMEOUT_S,
     allowed_hosts: Optional[Sequence[str]] = None,
+    body_timeout_s: Optional[float] = BODY_TIMEOUT_S,
 ) -> FastAPI:
     """Build the FastAPI app serving ``env_factory()`` environments, one per WebSocket.
 
@@ -312,6 +356,9 @@ def create_app(
             (``drugenv.server.hosts.KnownHosts``). ``drugenv serve-env`` bound to loopback passes
             ``LOOPBACK_NAMES``, so a web page whose own name a DNS server points at 127.0.0.1 (DNS rebinding)
             can neither call the HTTP routes nor open sessions: the browser sends that name as the host.
+        body_timeout_s: seconds an HTTP request body may take to arrive whole (``BODY_TIMEOUT_S``; None: no
+            deadline); a body still short then gets 408 and its connection is closed, so a client that stalls
+            mid-body holds no task, socket or Serve request slot beyond it.
 
     Raises:
         ConfigError: a limit is out of range.
@@ -333,7 +380,7 @@ def create_app(
 
     app = FastAPI(title="DrugEnv environment server", version=_version(), lifespan=lifespan,
                   description="Drug-target validation POMDP over the OpenEnv 0.10 wire protocol.")
-    harden_json_api(app, max_message_bytes)  # before the routes below are declared
+    harden_json_api(app, max_message_bytes, body_timeout_s=body_timeout_s)  # before the routes below are declared
     if allowed_hosts is not None:  # added last: the outermost layer, before the body cap reads a byte
         app.add_middleware(KnownHosts, allowed_hosts=allowed_hosts, server="the environment server")
     app.state.sessions = registry
@@ -563,6 +610,7 @@ async def _close_quietly(websocket: WebSocket, code: int) -> None:
 
 
 __all__ = [
+    "BODY_TIMEOUT_S",
     "DEFAULT_ENV_THREADS",
     "DEFAULT_IDLE_TIMEOUT_S",
     "DEFAULT_MAX_MESSAGE_BYTES",
