@@ -31,7 +31,7 @@ from drugenv.dashboard.live import MAX_FOLLOWERS, LiveViews, TooManyFollowers
 from drugenv.dashboard.sweeps import load_sweep
 from drugenv.errors import ConfigError, DrugEnvError
 from drugenv.evaluation.evaluate import results_json
-from drugenv.server.app import harden_json_api
+from drugenv.server.app import BODY_TIMEOUT_S, harden_json_api
 from drugenv.server.hosts import KnownHosts
 
 STATIC = Path(__file__).parent / "static"
@@ -72,7 +72,7 @@ def check_timings(*, poll_s: float, stale_after_s: float, step_delay_s: float, s
 def create_app(runs: str | Path = "runs", *, snapshots: tuple[str, ...] = (), poll_s: float = 1.0,
                stale_after_s: float = 1800.0, step_delay_s: float = 0.4, checkpoint_dirs: Sequence[str | Path] = (),
                agent_urls: Sequence[str] = (), allowed_hosts: Optional[Sequence[str]] = None,
-               max_live_views: int = MAX_FOLLOWERS) -> FastAPI:
+               max_live_views: int = MAX_FOLLOWERS, body_timeout_s: Optional[float] = BODY_TIMEOUT_S) -> FastAPI:
     """The dashboard over the runs folder ``runs``.
 
     Args:
@@ -90,6 +90,8 @@ def create_app(runs: str | Path = "runs", *, snapshots: tuple[str, ...] = (), po
             rebinding) cannot read the runs or start episodes: the browser sends that name as the host.
         max_live_views: live-update streams open at once, over all pages (``drugenv.dashboard.live``); one more is a
             503, and the page it was for shows what it read without updating.
+        body_timeout_s: seconds a request body may take to arrive whole (``drugenv.server.app.BODY_TIMEOUT_S``;
+            None: no deadline); a body still short then gets 408 and its connection is closed.
 
     Raises:
         ConfigError: a timing out of range (``check_timings``), an agent address that is not one.
@@ -106,7 +108,8 @@ def create_app(runs: str | Path = "runs", *, snapshots: tuple[str, ...] = (), po
         live_views.close()
         book.close()
 
-    app = harden_json_api(FastAPI(title="DrugEnv dashboard", lifespan=lifespan), max_body_bytes=MAX_BODY_BYTES)
+    app = harden_json_api(FastAPI(title="DrugEnv dashboard", lifespan=lifespan), max_body_bytes=MAX_BODY_BYTES,
+                          body_timeout_s=body_timeout_s)
     if allowed_hosts is not None:
         app.add_middleware(KnownHosts, allowed_hosts=allowed_hosts, server="the dashboard")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -137,6 +137,15 @@ def test_a_slow_body_that_arrives_in_time_is_served_and_the_cap_and_disconnects_
         assert httpx.get(url + "/health", timeout=5).status_code == 200
 
 
+def test_the_dashboard_api_answers_a_stalled_body_408(tmp_path) -> None:
+    from drugenv.dashboard import create_app as dashboard_app
+
+    with serve_in_thread(dashboard_app(tmp_path, body_timeout_s=0.5)) as url:
+        with _stalled(url, b"/api/episodes") as sock:
+            _check_408(*_read_until_closed(sock, 5), "0.5")
+        assert httpx.get(url + "/api/episodes", timeout=5).status_code == 200
+
+
 def test_the_agent_service_api_has_the_body_deadline() -> None:
     """The agent service's ingress app (served by Serve, 256 ongoing requests a replica) reads its bodies
     through the same middleware, with the default deadline."""
