@@ -133,6 +133,7 @@ JOURNEYS = [
     (["serve-env", "--port", "0", "--host", ""], "--host is empty"),
     (["serve-env", "--send-timeout-s", "0"], "--send-timeout-s must be a finite number of seconds > 0"),
     (["serve-env", "--send-timeout-s", "inf"], "--send-timeout-s must be a finite number of seconds > 0"),
+    (["serve-env", "--body-timeout-s", "0"], "--body-timeout-s must be a finite number of seconds > 0"),
     (["serve-env", "--allowed-hosts"], "--allowed-hosts needs at least one name"),
     (["eval", "--episodes", "99999999999999999999"], "at most 1,000,000 per run"),  # the episode list took every byte
     (["eval", "--suite", "procedural-test", "--seed", "9223372036854775000", "--episodes", "1"], "runs past the last seed"),

@@ -31,6 +31,7 @@ from drugenv.errors import ConfigError, DependencyNotInstalled
 from drugenv.simulator.environment import SEAL_ENV_VAR
 from drugenv.simulator.environment import configured_seal as environment_seal
 from drugenv.server.app import (
+    BODY_TIMEOUT_S,
     DEFAULT_ENV_THREADS,
     DEFAULT_IDLE_TIMEOUT_S,
     DEFAULT_MAX_MESSAGE_BYTES,
@@ -69,6 +70,9 @@ class Args:
     send_timeout_s: float = SEND_TIMEOUT_S
     """A /ws session whose reply cannot be sent for this many seconds (a client that stopped reading) is ended,
     and under uvicorn the kernel resets its connection after as long (TCP_USER_TIMEOUT, Linux)."""
+    body_timeout_s: Optional[float] = BODY_TIMEOUT_S
+    """An HTTP request body not whole this many seconds after the request arrived gets 408 and its connection is
+    closed (None: no deadline); a client that declares a body and stalls holds nothing beyond it."""
     allowed_hosts: Optional[tuple[str, ...]] = None
     """Host names an HTTP request or /ws handshake may give in its Host header; any other gets 421 (guards against
     DNS rebinding: a web page whose own name points at this machine). None: 127.0.0.1, localhost and ::1 when
@@ -166,7 +170,7 @@ def make_app(args: Args) -> Any:
     factory = functools.partial(DrugTargetEnvironment, seal=seal) if seal else DrugTargetEnvironment
     return create_app(env_factory=factory, max_sessions=args.max_sessions, idle_timeout_s=args.idle_timeout_s,
                       max_message_bytes=args.max_message_bytes, strict_actions=args.strict_actions,
-                      env_threads=args.env_threads, send_timeout_s=args.send_timeout_s,
+                      env_threads=args.env_threads, send_timeout_s=args.send_timeout_s, body_timeout_s=args.body_timeout_s,
                       allowed_hosts=allowed_hosts_for(args.host, args.allowed_hosts))
 
 
@@ -223,6 +227,9 @@ def check_args(args: Args) -> None:
         raise ConfigError(f"--workers must be >= 1, got {args.workers}")
     if not 0 < args.send_timeout_s < math.inf:
         raise ConfigError(f"--send-timeout-s must be a finite number of seconds > 0, got {args.send_timeout_s}")
+    if args.body_timeout_s is not None and not 0 < args.body_timeout_s < math.inf:
+        raise ConfigError(f"--body-timeout-s must be a finite number of seconds > 0, or None for no deadline, "
+                          f"got {args.body_timeout_s}")
     if args.allowed_hosts is not None and not args.allowed_hosts:
         raise ConfigError(f"--allowed-hosts needs at least one name ('{ANY_HOST}': any name)")
     if args.log_level.lower() not in LOG_LEVELS:

@@ -194,3 +194,30 @@ def test_a_bad_body_timeout_is_refused(bad: Any) -> None:
 
 def test_no_deadline_when_asked() -> None:
     create_app(body_timeout_s=None)
+
+
+@pytest.mark.parametrize("asgi_server", ["uvicorn", "granian"])
+def test_serve_env_body_timeout_flag(asgi_server: str) -> None:
+    """``drugenv serve-env --body-timeout-s`` reaches the app, and granian closes the connection after the 408 too."""
+    if asgi_server == "granian":
+        pytest.importorskip("granian")
+    from .conftest import serve_in_process
+
+    with serve_in_process("--asgi-server", asgi_server, "--body-timeout-s", "0.5") as (url, _):
+        with _stalled(url) as sock:
+            _check_408(*_read_until_closed(sock, 5), "0.5")
+        r = httpx.post(url + "/reset", json={"seed": 0, "scenario": "egfr_nsclc_viable"}, timeout=10)
+        assert r.status_code == 200 and r.json()["observation"]["step_count"] == 0
+
+
+def test_the_flag_travels_to_workers_and_serve_replicas() -> None:
+    """``--workers`` and the Serve env app hand ``Args`` to each process as JSON (``DRUGENV_SERVER_ARGS``)."""
+    import dataclasses
+    import os
+    from unittest import mock
+
+    from drugenv.server.serve import WORKER_ARGS_ENV_VAR, Args, settings_from_environment
+
+    with mock.patch.dict(os.environ, {WORKER_ARGS_ENV_VAR: json.dumps(dataclasses.asdict(Args(body_timeout_s=2.5)))}):
+        assert settings_from_environment().body_timeout_s == 2.5
+    assert Args().body_timeout_s == BODY_TIMEOUT_S
