@@ -52,7 +52,9 @@ from serve.agent_service import AgentServiceArgs, build_agent_service
 HTTP_HEADROOM = 16
 """Ongoing requests a replica admits beyond its ``max_sessions`` WebSockets: HTTP calls (``/health``,
 ``/schema``, the stateless ``/reset`` and ``/step``) still get through with every session slot taken, and a
-session beyond the cap reaches the app, which answers ``CAPACITY_REACHED`` instead of leaving it waiting."""
+session beyond the cap reaches the app, which answers ``CAPACITY_REACHED`` instead of leaving it waiting. An HTTP
+request holds its place until the app answers it; one whose body stalls is answered 408 after
+``drugenv.server.app.BODY_TIMEOUT_S`` (before, it held its place as long as its socket lived)."""
 
 
 EXPECT_SEAL_ENV_VAR = "DRUGENV_EXPECT_SEAL"

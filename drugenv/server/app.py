@@ -37,7 +37,9 @@ session reads on; HTTP answers 4xx. A body that is not strict JSON (``NaN``, ``I
 UTF-8; see ``protocol.loads_json``) or fails the request model gets 422 with
 ``{"detail": [{"loc": [...], "msg": "...", "type": "..."}]}``: the shape of FastAPI's 422, minus
 its ``input`` and ``ctx``, which echo the client's value (FastAPI's own handler answered 500 when
-that value could not be encoded back: ``NaN``, a lone surrogate). Other HTTP errors are
+that value could not be encoded back: ``NaN``, a lone surrogate). A body over ``max_message_bytes`` gets 413, and
+one not whole ``body_timeout_s`` after the request arrived 408 with its connection closed (``BODY_TIMEOUT_S``: a
+client that stalls mid-body holds no task, socket or Ray Serve request slot beyond it). Other HTTP errors are
 ``{"detail": "<what, and the fix>"}``.
 
 Hidden truth cannot leave: the server only serializes ``ValidationObservation`` and
