@@ -58,6 +58,7 @@ import json
 import logging
 import math
 import re
+import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -136,6 +137,16 @@ def _version() -> str:
 
 
 # ============================================================================================ HTTP body cap
+if sys.version_info >= (3, 11):
+    async def _within(aw: Any, timeout_s: float) -> Any:
+        """``await aw``, or ``asyncio.TimeoutError`` after ``timeout_s``: ``asyncio.timeout`` cancels the current
+        task, ~5 us a request where ``wait_for`` (a task of its own on 3.11) cost ~13."""
+        async with asyncio.timeout(timeout_s):
+            return await aw
+else:  # pragma: no cover - Python 3.10: asyncio.timeout is 3.11+
+    _within = asyncio.wait_for
+
+
 class _BodyLimit:
     """ASGI middleware: HTTP request bodies over ``max_bytes`` get 413 before the app reads them, and a body not
     fully arrived ``timeout_s`` seconds after the request reached it (None: no deadline) gets 408 with
@@ -157,8 +168,8 @@ class _BodyLimit:
         try:
             if self.timeout_s is None:
                 complete = await self._read(receive, chunks)
-            else:  # one deadline for the whole body (asyncio.timeout is 3.11+; wait_for raises asyncio.TimeoutError)
-                complete = await asyncio.wait_for(self._read(receive, chunks), self.timeout_s)
+            else:  # one deadline for the whole body
+                complete = await _within(self._read(receive, chunks), self.timeout_s)
         except asyncio.TimeoutError:
             await self._too_slow(scope, receive, send, sum(map(len, chunks)), declared)
             return

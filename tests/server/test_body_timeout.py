@@ -156,9 +156,16 @@ def test_the_agent_service_api_has_the_body_deadline() -> None:
     assert len(layers) == 1 and layers[0].kwargs == {"max_bytes": MAX_BODY_BYTES, "timeout_s": BODY_TIMEOUT_S}
 
 
-def test_the_middleware_answers_408_on_its_own_and_frees_the_request() -> None:
-    """The layer alone, as Serve's replica runs it: a receive that never yields the rest of the body."""
+@pytest.mark.parametrize("within", ["default", "wait_for"])
+def test_the_middleware_answers_408_on_its_own_and_frees_the_request(within: str, monkeypatch) -> None:
+    """The layer alone, as Serve's replica runs it: a receive that never yields the rest of the body (and with
+    ``asyncio.wait_for``, what Python 3.10 uses)."""
     from fastapi import FastAPI
+
+    import drugenv.server.app as app_mod
+
+    if within == "wait_for":
+        monkeypatch.setattr(app_mod, "_within", asyncio.wait_for)
 
     app = harden_json_api(FastAPI(), 1024, body_timeout_s=0.2)
 
