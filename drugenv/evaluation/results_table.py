@@ -99,7 +99,8 @@ def table(results: Mapping[str, Any]) -> str:
             metrics = {"before": results["before"], **metrics}
         n = block.get("episodes", meta.get("episodes"))
         out.append(f"**{suite}** — {n} held-out episodes, seed {block.get('seed', meta.get('seed'))}, step cap "
-                   f"{block.get('max_steps', meta.get('max_steps'))}, greedy decoding; [95% bootstrap interval]:")
+                   f"{block.get('max_steps', meta.get('max_steps'))}, greedy decoding, mean return scored with the "
+                   "default (linear) decision reward; [95% bootstrap interval]:")
         out.append("")
         out.append("| agent | " + " | ".join(c for _, c in COLUMNS) + " |")
         out.append("|---|" + "---|" * len(COLUMNS))
@@ -357,8 +358,10 @@ def ppo_table(results: Mapping[str, Any]) -> str:
     fresh = results.get("fresh_check")
     if fresh:
         diff = fresh["paired"]["diff"]
-        parts = [f"{label} {diff[k]['mean']:.3f} vs {diff[k]['ref_mean']:.3f} ({diff[k]['diff']:+.3f} "
-                 f"[{diff[k]['diff_ci'][0]:+.3f}, {diff[k]['diff_ci'][1]:+.3f}])"
+        # An interval only where the check had one: below bootstrap.MIN_INTERVAL_EPISODES drugenv eval writes None
+        # (indexing it raised TypeError after this run's record had been written).
+        parts = [f"{label} {diff[k]['mean']:.3f} vs {diff[k]['ref_mean']:.3f} ({diff[k]['diff']:+.3f}"
+                 + (f" [{diff[k]['diff_ci'][0]:+.3f}, {diff[k]['diff_ci'][1]:+.3f}]" if diff[k].get("diff_ci") else "") + ")"
                  for k, label in (("decision_accuracy", "accuracy"), ("decision_utility", "decision utility"),
                                   ("brier", "Brier"), ("mean_return", "return"))]
         lines += ["", f"On {fresh['episodes']} other `{fresh['suite']}` episodes (seed {fresh['seed']}) against the "

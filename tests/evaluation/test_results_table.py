@@ -442,3 +442,65 @@ def test_a_metric_read_back_as_null_prints_as_nan():
     fresh = {"before": summarize([])}
     assert format_table(json.loads(results_json(fresh))) == format_table(fresh)
     assert "nan" in format_table(fresh)
+
+
+def test_a_fresh_check_too_small_for_intervals_is_tabled_without_them(tmp_path):
+    """drugenv eval --paired writes no interval for fewer than 20 episodes: ppo_table indexed it (TypeError) after
+    publish_ppo had written the run's record (an audit)."""
+    from drugenv.evaluation.results_table import ppo_table, publish_ppo
+
+    run = tmp_path / "runs" / "p1"
+    _ppo_run(run)
+    d = {"mean": 0.8, "ci": None, "ref_mean": 0.78, "diff": 0.02, "diff_ci": None}
+    fresh = tmp_path / "fresh.json"
+    fresh.write_text(json.dumps({"agent": "x", "suite": "procedural-test", "episodes": 10, "seed": 1000, "summary": {"credits_used": 21.9},
+                                 "paired": {"agent": "heuristic", "summary": {"credits_used": 24.0},
+                                            "diff": {k: d for k in ("decision_accuracy", "decision_utility", "brier", "mean_return")}}}))
+    line = ppo_table(json.loads(publish_ppo(run, "p1", root=tmp_path, fresh=fresh).read_text())).splitlines()[-1]
+    assert "accuracy 0.800 vs 0.780 (+0.020); decision utility 0.800 vs 0.780 (+0.020);" in line and "[" not in line
+
+
+# Every metric and agent its own value: a renderer reading the wrong field (terminal reward for mean return, the SFT
+# row for the trained one, accuracy for coverage) changes a cell these tests pin (an audit's mutations passed before).
+AGENT_M = {"after_sft": {"decision_accuracy": 0.71, "report_rate": 0.93, "brier": 0.171, "mean_return": 1.11,
+                         "evidence_coverage": 0.31, "decision_utility": 0.41, "terminal_reward": 0.51},
+           "after_grpo": {"decision_accuracy": 0.82, "report_rate": 0.96, "brier": 0.122, "mean_return": 1.32,
+                          "evidence_coverage": 0.42, "decision_utility": 0.62, "terminal_reward": 0.72},
+           "heuristic": {"decision_accuracy": 0.86, "report_rate": 0.99, "brier": 0.104, "mean_return": 1.37,
+                         "evidence_coverage": 0.57, "decision_utility": 0.66, "terminal_reward": 0.77}}
+
+
+def test_each_table_cell_reads_its_own_metric_and_agent():
+    r = _results()
+    r["_evidence"]["procedural-test"]["metrics"] = dict(AGENT_M)
+    r["_evidence"]["procedural-test"]["vs_heuristic"] = {}
+    t = table(r)
+    assert "| after SFT warm-start | 0.71 | 0.93 | 0.171 | 1.11 | 0.31 |" in t
+    assert "| after SFT + GRPO | 0.82 | 0.96 | 0.122 | 1.32 | 0.42 |" in t
+    assert "| heuristic | 0.86 | 0.99 | 0.104 | 1.37 | 0.57 |" in t
+
+
+def test_each_seeds_table_cell_reads_the_trained_agents_curated_and_twins_results():
+    r = {**_results(), **{k: v for k, v in AGENT_M.items() if k != "heuristic"}}
+    tw = {"twin_pairs": 50, "original_accuracy": 0.8, "twin_accuracy": 0.9, "same_decision_rate": 0.3}
+    r["_evidence"]["curated"] = {"episodes": 20, "metrics": {**AGENT_M, "after_sft": {**AGENT_M["after_sft"], "decision_accuracy": 0.55}}}
+    r["_evidence"]["procedural-test-twins"] = {"twins": {"after_sft": {**tw, "pair_accuracy": 0.44},
+                                                         "after_grpo": {**tw, "pair_accuracy": 0.66},
+                                                         "heuristic": {**tw, "pair_accuracy": 0.77}}}
+    row = seeds_table([r]).splitlines()[2].split(" | ")
+    assert row[2:4] == ["0.71 / 0.93 / 0.171 / 0.41", "0.82 / 0.96 / 0.122 / 0.62"]
+    assert row[6] == "0.82 / 0.122" and row[-1] == "0.66 |"
+
+
+def test_the_baseline_table_cells_are_accuracy_brier_and_mean_return():
+    from drugenv.evaluation.baseline_table import VERY_HARD_ROW, render_table
+    from drugenv.scenarios import CURATED_NAMES
+
+    rows = {name: {"decision_accuracy": 0.1 + i / 100, "brier": 0.2 + i / 100, "mean_return": 0.3 + i / 100,
+                   "terminal_reward": 0.4 + i / 100, "evidence_coverage": 0.5 + i / 100}
+            for i, name in enumerate([*CURATED_NAMES, "procedural-test", VERY_HARD_ROW])}
+    table_md = render_table({"agents": ["heuristic", "oracle"], "results": {
+        "heuristic": rows, "oracle": {k: {**v, "mean_return": 0.9} for k, v in rows.items()}}}).splitlines()
+    assert table_md[0] == "| scenario | heuristic | oracle |"
+    assert table_md[-2] == "| procedural-test | 0.15 / 0.25 / 0.35 | 0.15 / 0.25 / 0.90 |"
+    assert table_md[-1] == f"| {VERY_HARD_ROW} | 0.16 / 0.26 / 0.36 | 0.16 / 0.26 / 0.90 |"
