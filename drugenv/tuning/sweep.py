@@ -34,6 +34,8 @@ from __future__ import annotations
 import inspect
 import json
 import math
+import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +45,7 @@ from typing import Annotated, Any, Mapping, Optional
 import tyro
 
 from drugenv.cli import check_output_path, write_text_atomic  # (the dashboard reads the sweep's files while it writes them)
-from drugenv.errors import ConfigError
+from drugenv.errors import ConfigError, DrugEnvError, Terminated
 from drugenv.evaluation.metrics import HELDOUT_TABLE_KEYS
 from drugenv.training.metrics import HELDOUT_PREFIX
 from drugenv.storage import RunStorage
@@ -73,6 +75,9 @@ def load_sweep(path: str | Path) -> ModuleType:
                       example="tune_sweeps/reward_weights")
     if mod.MODE not in ("min", "max"):
         raise ConfigError(f"{path}: MODE must be 'min' or 'max', got {mod.MODE!r}")
+    known = [HELDOUT_PREFIX + k for k in HELDOUT_COLUMNS]  # what every trial reports (a PPO trial's heldout_eval, GRPO's RLlib)
+    if mod.METRIC not in known:  # else Ray started, and the first trial trained, before Tune refused it
+        raise ConfigError(f"{path}: METRIC must be one of {', '.join(known)}, got {mod.METRIC!r}")
     return mod
 
 
@@ -179,7 +184,7 @@ def _run_sweep(sweep: ModuleType, *, algo: str, num_samples: Optional[int], out:
 
     mod = load_rllib_config(cfg_path)
     if mod.ALGO == "grpo":
-        return _run_grpo_sweep(sweep, mod, algo=algo, num_samples=num_samples, out=out,
+        return _run_grpo_sweep(sweep, mod, algo=algo, num_samples=num_samples, out=out, max_concurrent_trials=max_concurrent_trials,
                                base_overrides=base_overrides, seed=seed, cluster_may_grow=cluster_may_grow)
     base = mod.merge(getattr(sweep, "BASE_OVERRIDES", {}), base_overrides or {})
     settings = mod.settings(base)
@@ -202,12 +207,13 @@ def _run_sweep(sweep: ModuleType, *, algo: str, num_samples: Optional[int], out:
         run_config=tune.RunConfig(name="tune", storage_path=str(out_dir), verbose=0,
                                   failure_config=tune.FailureConfig(max_failures=0)),
     )
-    results = tuner.fit()
+    results = _fit(tuner)
     return _finish(sweep, algo, _rows(results, sweep.METRIC), results, out_dir, sweep.METRIC)
 
 
 def _run_grpo_sweep(sweep: ModuleType, mod: ModuleType, *, algo: str, num_samples: Optional[int], out: str | Path,
-                    base_overrides: Optional[Mapping[str, Any]], seed: int, cluster_may_grow: bool = False) -> dict[str, Any]:
+                    base_overrides: Optional[Mapping[str, Any]], seed: int, cluster_may_grow: bool = False,
+                    max_concurrent_trials: int = 1) -> dict[str, Any]:
     """``Tuner(DrugGRPO, param_space=DrugGRPOConfig)`` over the sweep's GRPO search space."""
     import ray
     from ray import tune
@@ -253,12 +259,12 @@ def _run_grpo_sweep(sweep: ModuleType, mod: ModuleType, *, algo: str, num_sample
         param_space=config,
         tune_config=tune.TuneConfig(metric=metric, mode=sweep.MODE, scheduler=scheduler,
                                     num_samples=int(num_samples or getattr(sweep, "NUM_SAMPLES", 4)),
-                                    search_alg=BasicVariantGenerator(random_state=seed, max_concurrent=1)),
+                                    search_alg=BasicVariantGenerator(random_state=seed, max_concurrent=max_concurrent_trials)),
         run_config=tune.RunConfig(name="tune", storage_path=str(out_dir), verbose=0,
                                   stop={"training_iteration": iterations},
                                   failure_config=tune.FailureConfig(max_failures=0)),
     )
-    results = tuner.fit()
+    results = _fit(tuner)
     searched = list(flatten(space))
     rows = []
     for res in results:
@@ -269,7 +275,7 @@ def _run_grpo_sweep(sweep: ModuleType, mod: ModuleType, *, algo: str, num_sample
         last = evals.iloc[-1]
         # RLlib repeats the last evaluation's metrics on the iterations between two: count the rounds.
         rounds = int((evals["training_iteration"] % every == 0).sum()) if "training_iteration" in evals else len(evals)
-        row: dict[str, Any] = {"trial_id": res.metrics.get("trial_id", ""), "eval_rounds": rounds,
+        row: dict[str, Any] = {"trial_id": res.metrics.get("trial_id", ""), "status": _status(res), "eval_rounds": rounds,
                                "iterations": int(last.get("training_iteration", 0)), sweep.METRIC: float(last[metric])}
         for k in HELDOUT_COLUMNS:  # RLlib's names for them; ECE is not one it reports (left blank)
             v = last.get(HELDOUT_CURVE_COLUMNS.get(HELDOUT_PREFIX + k, ""))
@@ -318,20 +324,80 @@ def _fresh_sweep_dir(out_dir: Path) -> Path:
     return out_dir
 
 
+class SweepFailedError(DrugEnvError):
+    """Every trial of a sweep failed: nothing to rank (one line: how many, and the first error's last line)."""
+
+
+def _fit(tuner: Any) -> Any:
+    """``tuner.fit()``, stopped by Ctrl-C or SIGTERM as any drugenv command is. Tune's own Ctrl-C handler ends the
+    experiment and returns, its running trial marked TERMINATED and the trials not started yet absent, so an
+    interrupted sweep wrote its partial results as a finished one's with exit code 0 (an audit: 3 of 8 trials), and
+    a SIGTERM read as a Ctrl-C. Here Tune's handler is off (``TUNE_DISABLE_SIGINT_HANDLER``); either signal raises
+    in this thread, and is raised again after ``fit`` should Tune have caught it."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        return tuner.fit()
+    caught: list[int] = []
+
+    def stop(signum: int, frame: Any) -> None:
+        caught.append(signum)
+        raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    tune_handler = os.environ.get("TUNE_DISABLE_SIGINT_HANDLER")
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+    try:
+        results = tuner.fit()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if tune_handler is None:
+            os.environ.pop("TUNE_DISABLE_SIGINT_HANDLER", None)
+        else:
+            os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = tune_handler
+    if caught:
+        raise Terminated if caught[0] == signal.SIGTERM else KeyboardInterrupt
+    return results
+
+
+def _status(result: Any) -> str:
+    """A trial's status in the results table: ``error`` (it raised: its metrics, if any, are from before) or ``ok``."""
+    return "error" if getattr(result, "error", None) is not None else "ok"
+
+
+def _last_line(error: Any) -> str:
+    """An error's last non-empty line, without the terminal colours Ray's remote tracebacks carry."""
+    lines = [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", str(error)).splitlines() if line.strip()]
+    return lines[-1][:300] if lines else type(error).__name__
+
+
 def _finish(sweep: ModuleType, algo: str, rows: list[dict[str, Any]], results: Any, out_dir: Path,
             metric: str) -> dict[str, Any]:
-    """Sort the trials by the sweep's metric (NaN last), write the outputs and return the summary. A sweep whose
-    trials did not all end (Ctrl-C: Tune stops them and returns) writes nothing and stops as interrupted."""
-    errors = [str(e) for e in results.errors]
+    """Sort the trials by the sweep's metric (NaN last; a trial that failed after it reported, after every one that
+    did not), write the outputs and return the summary. A sweep whose trials did not all end writes nothing and stops
+    as interrupted. Each failed trial is one line on stderr (Tune's traceback is in its log), and is never the best:
+    one that raised after reporting was ranked first and written to ``best_config.json`` (an audit)."""
+    errors = [_last_line(e) for e in results.errors]
     unfinished = len(results) - results.num_terminated - results.num_errors
     if unfinished > 0:
         print(f"sweep {sweep.NAME}: stopped with {unfinished} of {len(results)} trials unfinished; no results written "
               f"(Tune's files: {out_dir / 'tune'})", file=sys.stderr)
         raise KeyboardInterrupt
-    if not rows:
-        raise RuntimeError(f"sweep {sweep.NAME}: no trial reported {metric}; errors: {errors[:2]}")
-    rows.sort(key=lambda r: (math.isnan(r[sweep.METRIC]), r[sweep.METRIC] if sweep.MODE == "min" else -r[sweep.METRIC]))
+    for error in errors:
+        print(f"sweep {sweep.NAME}: a trial failed: {error}", file=sys.stderr)
+    ranked = [r for r in rows if r.get("status") != "error"]
+    if not ranked:
+        raise SweepFailedError(f"sweep {sweep.NAME}: every trial failed ({len(errors)} of {len(results)}), none reported "
+                               f"{metric}" + (f"; the first: {errors[0]}" if errors else "")
+                               + f" (Tune's logs: {out_dir / 'tune'})")
+    rows.sort(key=lambda r: (r.get("status") == "error", math.isnan(r[sweep.METRIC]),
+                             r[sweep.METRIC] if sweep.MODE == "min" else -r[sweep.METRIC]))
     files = _write_outputs(sweep, algo, rows, out_dir)
+    if errors:
+        print(f"sweep {sweep.NAME}: {len(errors)} of {len(results)} trials failed; the results rank the others "
+              "(a failed trial that reported is listed last, status error)", file=sys.stderr)
     return {"table": rows, "best": rows[0], "files": files, "errors": errors}
 
 
@@ -344,6 +410,7 @@ def _rows(results: Any, metric: str) -> list[dict[str, Any]]:
         m = res.metrics
         row: dict[str, Any] = {
             "trial_id": m.get("trial_id", ""),
+            "status": _status(res),
             "eval_rounds": int(m.get("training_iteration", 0)),
             "ppo_iterations": int(m.get("ppo_iteration", 0)),
             metric: float(m[metric]),
@@ -366,7 +433,8 @@ def _fmt(v: Any) -> str:
 def format_table(rows: list[dict[str, Any]], metric: str) -> str:
     """The sorted results as a Markdown table (metric first, then held-out metrics, then config)."""
     counts = [c for c in ("ppo_iterations", "iterations") if any(c in r for r in rows)]
-    cols = ["trial_id", "eval_rounds", *counts] + [HELDOUT_PREFIX + k for k in HELDOUT_COLUMNS]
+    status = ["status"] if any(r.get("status") == "error" for r in rows) else []  # shown where a trial failed
+    cols = ["trial_id", *status, "eval_rounds", *counts] + [HELDOUT_PREFIX + k for k in HELDOUT_COLUMNS]
     cols += sorted({k for r in rows for k in r if k.startswith("config.")})
     head = [c.replace("config.env_config.", "").replace("config.training.", "").replace(HELDOUT_PREFIX, "") for c in cols]
     lines = [f"sorted by {metric}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(cols)]
@@ -513,6 +581,7 @@ def sweep_main(args: SweepArgs) -> dict[str, Any]:
     from drugenv.training.run_files import lock_folder
 
     check_args(args)
+    budget_overrides(args)  # --train-batch-size with a GRPO algo: refused before Ray starts
     sweep = load_sweep(args.sweep)
     if load_rllib_config_for(args.algo).ALGO == "grpo":
         grpo_search_space(sweep, args.algo)  # before Ray starts
@@ -541,9 +610,12 @@ def _locked_sweep_main(args: SweepArgs, sweep: ModuleType, storage: Optional[Run
     return res
 
 
-__all__ = ["ALGO_CONFIGS", "HELDOUT_COLUMNS", "PPO_TRIAL_ASHA", "PPO_TRIAL_BUDGET", "SweepArgs", "budget_overrides", "flatten", "format_table",
+__all__ = ["ALGO_CONFIGS", "HELDOUT_COLUMNS", "PPO_TRIAL_ASHA", "PPO_TRIAL_BUDGET", "SweepArgs", "SweepFailedError", "budget_overrides", "flatten", "format_table",
            "load_sweep", "run_sweep", "sweep_main"]
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sweep_main(tyro.cli(SweepArgs))
+    from drugenv.cli import run_command
+
+    # Mistakes one line, Ctrl-C exit 130 and SIGTERM 143, as `drugenv sweep` (it printed tracebacks)
+    sys.exit(run_command("python -m drugenv.tuning.sweep", sweep_main, tyro.cli(SweepArgs), extra="train"))

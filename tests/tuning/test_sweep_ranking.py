@@ -83,3 +83,93 @@ def test_a_second_sweep_into_a_folder_another_sweep_writes_is_refused_before_ray
     with pytest.raises(ConfigError, match=f"process {pid}"):
         run_sweep(load_sweep("tune_sweeps/reward_weights"), out=tmp_path)
     assert (folder / "tune").is_dir()  # the other sweep's experiment stays
+
+
+def test_a_failed_trial_is_named_never_ranked_best_and_a_sweep_of_failures_is_one_line(tmp_path, capsys):
+    """A trial that raised after it reported was ranked first and written to best_config.json, and failed trials were
+    otherwise silent (Tune's 90-line traceback aside); with every trial failed, a RuntimeError holding two tracebacks
+    with terminal colours (an audit)."""
+    from drugenv.tuning.sweep import SweepFailedError
+
+    sweep = SimpleNamespace(NAME="ranking", METRIC="heldout/brier", MODE="min", KEY_PARAMS=())
+    crashed = {**_row(0.05, 0.6, 2), "status": "error"}
+    results = _Results(3, 2, errors=1)
+    results.errors = [RuntimeError("Traceback ...\n  File x\n\x1b[36mRuntimeError: injected crash after round 2\x1b[0m\n")]
+    out = _finish(sweep, "ppo_vector", [crashed, {**_row(0.2, 0.5, 6), "status": "ok"}, {**_row(0.1, 0.3, 6), "status": "ok"}],
+                  results, tmp_path, "heldout/brier")
+    assert [r["config.env_config.reward_config.w_decision"] for r in out["table"]] == [0.3, 0.5, 0.6]
+    assert json.loads((tmp_path / "best_config.json").read_text())["env_config"]["reward_config"]["w_decision"] == 0.3
+    err = capsys.readouterr().err
+    assert "sweep ranking: a trial failed: RuntimeError: injected crash after round 2\n" in err
+    assert "1 of 3 trials failed" in err and "\x1b" not in err
+    md = (tmp_path / "results.md").read_text()
+    assert "| trial_id | status |" in md and md.rstrip().splitlines()[-1].startswith("| t0.6 | error |")
+    with pytest.raises(SweepFailedError, match=r"every trial failed \(1 of 1\), none reported heldout/brier; the first: "
+                                               r"RuntimeError: injected crash after round 2 \(Tune's logs"):
+        failed = _Results(1, 0, errors=1)
+        failed.errors = results.errors
+        _finish(sweep, "ppo_vector", [], failed, tmp_path, "heldout/brier")
+
+
+def test_a_sweep_file_names_a_metric_its_trials_report(tmp_path):
+    """METRIC = "heldout/accuracy" was found out by Tune after Ray started and the first trial trained (a traceback)."""
+    from drugenv.tuning.sweep import load_sweep
+
+    f = tmp_path / "bad_metric.py"
+    f.write_text('NAME = "bad"\nMETRIC = "heldout/accuracy"\nMODE = "max"\n\ndef search_space():\n    return {}\n')
+    with pytest.raises(ConfigError, match="METRIC must be one of heldout/decision_accuracy, .*got 'heldout/accuracy'"):
+        load_sweep(f)
+
+
+def test_ctrl_c_and_sigterm_during_tunes_fit_stop_the_sweep_even_where_tune_catches_them(monkeypatch):
+    """Tune's own Ctrl-C handler ended the experiment and returned its trials as if finished (an audit: 3 of 8 trials
+    written as the results, exit 0), and a SIGTERM read as Ctrl-C (exit 130, not 143)."""
+    import os
+    import signal
+
+    from drugenv.errors import Terminated
+    from drugenv.tuning.sweep import _fit
+
+    class Tuner:
+        def __init__(self, signum, swallow):
+            self.signum, self.swallow, self.env = signum, swallow, None
+
+        def fit(self):
+            self.env = os.environ.get("TUNE_DISABLE_SIGINT_HANDLER")
+            try:
+                os.kill(os.getpid(), self.signum)
+                signal.sigtimedwait([], 0.01) if hasattr(signal, "sigtimedwait") else None
+            except BaseException:
+                if not self.swallow:
+                    raise
+            return "partial results"
+
+    monkeypatch.delenv("TUNE_DISABLE_SIGINT_HANDLER", raising=False)
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    for signum, raised in ((signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, Terminated)):
+        for swallow in (False, True):
+            tuner = Tuner(signum, swallow)
+            with pytest.raises(raised) as e:
+                _fit(tuner)
+            assert (type(e.value) is Terminated) == (signum == signal.SIGTERM)
+            assert tuner.env == "1" and "TUNE_DISABLE_SIGINT_HANDLER" not in os.environ
+            assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+    assert _fit(SimpleNamespace(fit=lambda: "all trials")) == "all trials"
+
+
+def test_sweep_flags_refused_before_ray_and_the_module_entry_point_is_one_line(monkeypatch):
+    """--train-batch-size with a GRPO algo was refused after Ray had started; python -m drugenv.tuning.sweep, which the
+    docs give as the same command, printed tracebacks for a mistake."""
+    import subprocess
+    import sys
+
+    import drugenv.training.configs as configs
+    from drugenv.tuning.sweep import SweepArgs, sweep_main
+
+    monkeypatch.setattr(configs, "init_ray", lambda *a, **k: pytest.fail("Ray started"))
+    with pytest.raises(ConfigError, match="--train-batch-size is PPO's"):
+        sweep_main(SweepArgs(sweep="tune_sweeps/curriculum", algo="grpo_tiny_cpu", train_batch_size=100))
+    proc = subprocess.run([sys.executable, "-m", "drugenv.tuning.sweep", "tune_sweeps/nope"], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("python -m drugenv.tuning.sweep: error: 'tune_sweeps/nope' not found")
