@@ -248,6 +248,17 @@ def test_user_callback_sees_episodes_and_evaluation_runs_through_rllib(ray_local
         algo.stop()
 
 
+class _Learners:
+    """A stand-in learner group: keeps what each update was given."""
+
+    def __init__(self):
+        self.calls = []
+
+    def update(self, episodes_refs, **kwargs):
+        self.calls.append(episodes_refs)
+        return []
+
+
 def test_training_step_drops_groups_without_signal_and_incomplete_ones(monkeypatch):
     """DAPO's dynamic-sampling filter in DrugGRPO.training_step, without Ray: a group of equal returns
     and a group missing an episode never reach the learner; the metrics count them; an iteration with
@@ -261,14 +272,6 @@ def test_training_step_drops_groups_without_signal_and_incomplete_ones(monkeypat
     def group(gid, returns):
         return [make_episode(gid, i, [([1, 2], [3, 4], [-0.5, -0.5], r)]) for i, r in enumerate(returns)]
 
-    class Learners:
-        def __init__(self):
-            self.calls = []
-
-        def update(self, episodes_refs, **kwargs):
-            self.calls.append(episodes_refs)
-            return []
-
     pushed = []
     monkeypatch.setattr(grpo_mod, "push_weights", lambda runners, learners: pushed.append(1))
     monkeypatch.setattr(grpo_mod.ray, "put", lambda value: value)
@@ -276,7 +279,7 @@ def test_training_step_drops_groups_without_signal_and_incomplete_ones(monkeypat
     def step(episodes):
         algo = grpo_mod.DrugGRPO.__new__(grpo_mod.DrugGRPO)
         algo.config = DrugGRPOConfig().training(group_size=3, advantage="episode", loss_type="dapo")
-        algo.metrics, algo.learner_group = MetricsLogger(), Learners()
+        algo.metrics, algo.learner_group = MetricsLogger(), _Learners()
         algo.env_runner_group = SimpleNamespace(num_remote_env_runners=lambda: 0)  # the local runner samples
         algo.sample_tasks = lambda iteration: []
         algo._sample = lambda tasks: (episodes, [])
@@ -343,14 +346,6 @@ def test_an_iteration_without_healthy_env_runners_waits_for_them_and_says_what_i
 
     from drugenv.training import grpo as grpo_mod
 
-    class Learners:
-        def __init__(self):
-            self.calls = []
-
-        def update(self, episodes_refs, **kwargs):
-            self.calls.append(episodes_refs)
-            return []
-
     monkeypatch.setattr(grpo_mod, "push_weights", lambda runners, learners: None)
     monkeypatch.setattr(grpo_mod.ray, "put", lambda value: value)
     monkeypatch.setattr(grpo_mod, "RESTORE_POLL_S", 0.01, raising=False)
@@ -360,7 +355,7 @@ def test_an_iteration_without_healthy_env_runners_waits_for_them_and_says_what_i
         algo = grpo_mod.DrugGRPO.__new__(grpo_mod.DrugGRPO)
         algo.config = (DrugGRPOConfig().training(group_size=2, groups_per_iteration=2, advantage="episode")
                        .fault_tolerance(env_runner_health_probe_timeout_s=bound))
-        algo.metrics, algo.learner_group, algo.env_runner_group = MetricsLogger(), Learners(), runners
+        algo.metrics, algo.learner_group, algo.env_runner_group = MetricsLogger(), _Learners(), runners
         algo.sample_tasks = lambda iteration: [{"group_id": 0}, {"group_id": 1}]
         algo.restore_env_runners = lambda group: group.restore()
         recreated = []
