@@ -1,6 +1,8 @@
 """Sweep -> retrain: best_config.json holds the best trial's full settings, and `drugenv train --overrides
-best_config.json` (no config file: the file names its algo) reproduces the trial's held-out metrics."""
+best_config.json` (no config file: the file names its algo) reproduces the trial's held-out metrics; the same
+sweep run again samples the same configs and gives the same table, but for Tune's trial ids."""
 
+import csv
 import json
 import os
 import subprocess
@@ -27,6 +29,19 @@ def test_retrain_from_best_config_reproduces_the_trial(local_ray, tmp_path, tiny
     assert best["algo"] == "ppo_vector"
     assert best["training"]["lr"] == 1e-3 and best["run"] == {**tiny["run"]}  # base and budget are in the file
     assert best["env_config"]["reward_config"] == res["best"]["_overrides"]["env_config"]["reward_config"]
+
+    # docs/ppo_and_sweeps.md: run again, a sweep gives the same rows in the same order; only trial ids differ.
+    again = run_sweep(sweep, num_samples=2, out=tmp_path / "again", max_concurrent_trials=2, base_overrides=base, seed=0)
+
+    def table(folder: Path) -> list[dict[str, str]]:
+        with open(folder / sweep.NAME / "results.csv", newline="") as f:
+            return list(csv.DictReader(f))
+
+    first, second = table(tmp_path), table(tmp_path / "again")
+    for row in first + second:
+        del row["trial_id"]  # Tune's own, random per run
+    assert first == second and len(first) == 2
+    assert [r["_overrides"] for r in again["table"]] == [r["_overrides"] for r in res["table"]]
 
     env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
     run = subprocess.run([sys.executable, "-m", "drugenv.cli", "train", "--overrides", str(out / "best_config.json"),
