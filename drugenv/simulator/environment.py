@@ -321,17 +321,17 @@ class DrugTargetEnvironment:
             raise EnvNotResetError()
         latent, book, obs, cfg = self._latent, self._book, self._obs, self.reward_config
 
+        if obs.done:  # stepping a finished episode changes nothing but reports the violation, whatever was sent
+            return self._finish_step(None, [rules.episode_done()], IntermediateOutput(status="blocked", summary="Blocked: episode has ended"),
+                                     reward_engine.blocked_terms(cfg), submitted=False, cost=0, frozen=True)
         parsed, invalid = rules.parse_action(action)
         if parsed is None:
             return self._finish_step(None, [invalid], IntermediateOutput(status="blocked", summary=f"Blocked: {invalid.message}"),
-                                     reward_engine.blocked_terms(cfg), submitted=False, cost=0, frozen=obs.done)
+                                     reward_engine.blocked_terms(cfg), submitted=False, cost=0)
 
-        check = rules.check(parsed, done=obs.done, credits_remaining=book.credits.remaining,
+        check = rules.check(parsed, credits_remaining=book.credits.remaining,
                             investigated=book.progress.investigated, past_calls=book.progress.calls,
                             any_evidence=book.progress.evidence_calls > 0)
-        if obs.done:  # stepping a finished episode changes nothing but reports the violation
-            return self._finish_step(parsed, check.violations, IntermediateOutput(status="blocked", summary="Blocked: episode has ended"),
-                                     reward_engine.blocked_terms(cfg), submitted=False, cost=0, frozen=True)
         phi_before = reward_engine.potential(book, cfg)
         tr = transitions.apply(latent, book, parsed, check)
         terms = reward_engine.step_terms(book, check, tr, phi_before, cfg)

@@ -117,22 +117,23 @@ def _violation(rule: str, severity: str, message: str) -> RuleViolation:
     return trusted(RuleViolation, rule=rule, severity=severity, message=message)
 
 
+def episode_done() -> RuleViolation:
+    """The first hard rule: any action after the episode ended, parseable or not, is this one violation."""
+    return _violation("episode_done", "hard", "the episode has ended; call reset() to start a new one")
+
+
 def check(
     action: DrugTargetAction,
     *,
-    done: bool,
     credits_remaining: int,
     investigated: Collection[EvidenceDimension],
     past_calls: Collection[tuple[str, str]],
     any_evidence: bool,
 ) -> RuleCheck:
-    """Apply the hard rules, then (if not blocked) the soft rules."""
+    """Apply the hard rules, then (if not blocked) the soft rules, to an action of a running episode (the
+    environment answers any action after the end with ``episode_done()`` alone, before parsing it)."""
     spec = ACTION_TABLE[action.action_type]
     out = RuleCheck()
-    if done:
-        out.violations.append(_violation("episode_done", "hard", "the episode has ended; call reset() to start a new one"))
-        out.blocked = True
-        return out
     if spec.cost > credits_remaining:
         out.violations.append(_violation(
             "unaffordable", "hard", f"{action.action_type.value} costs {spec.cost} credits but only {credits_remaining} remain"))

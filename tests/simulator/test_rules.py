@@ -44,6 +44,19 @@ def test_after_done_is_blocked_and_changes_nothing():
     assert again.credits_remaining == done.credits_remaining and len(again.pipeline_history) == len(done.pipeline_history)
 
 
+@pytest.mark.parametrize("sent", [{"action_type": "literature_serch"}, "garbage", None,
+                                  {"action_type": "__unparseable__", "reasoning": "no JSON object in the reply"}])
+def test_anything_sent_after_done_is_told_the_episode_ended(sent):
+    # An LLM loop whose output stops parsing after the report must hear that the episode is over, not be
+    # told to fix its JSON.
+    env, _ = fresh()
+    done = env.step({"action_type": "submit_validation_report", "final_decision": "no_go", "confidence": 0.6})
+    again = env.step(sent)
+    assert rules_of(again) == ["episode_done"] and again.latest_output.summary == "Blocked: episode has ended"
+    assert again.reward == -CFG.hard_violation_penalty and again.done and again.step_count == done.step_count
+    assert again.pipeline_history == done.pipeline_history
+
+
 def test_missing_decision_is_blocked_with_penalty():
     env, obs = fresh()
     obs = env.step({"action_type": "submit_validation_report", "confidence": 0.8})
@@ -114,7 +127,7 @@ def test_legal_actions_are_exactly_what_the_hard_rules_let_through():
             extra = ({"final_decision": "go", "confidence": 0.9} if action_type.value == "submit_validation_report" else
                      {"parameters": {"description": "x"}} if action_type.value == "flag_red_flag" else {})
             action = DrugTargetAction(action_type=action_type, **extra)
-            out = check(action, done=False, credits_remaining=credits, investigated=(), past_calls=(), any_evidence=True)
+            out = check(action, credits_remaining=credits, investigated=(), past_calls=(), any_evidence=True)
             if not out.blocked:
                 allowed.append(action_type)
         assert set(legal_actions(done=False, credits_remaining=credits)) == set(allowed), credits
