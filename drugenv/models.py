@@ -6,6 +6,7 @@ descriptions are the single source for the server's JSON schema, the LLM prompt 
 
 from __future__ import annotations
 
+import copy
 import json
 import operator
 from typing import Any, Literal, Optional, TypeVar
@@ -43,6 +44,67 @@ def trusted_from(cls: type[M], values: dict[str, Any]) -> M:
     _set(obj, "__pydantic_extra__", None)
     _set(obj, "__pydantic_private__", None)
     return obj
+
+
+_READ_ONLY = ("is read-only: the environment shares its findings, history entries and outputs with every later "
+              "observation; edit a copy (dict(...), list(...), or obs.model_copy(deep=True))")
+
+
+class ReadOnlyDict(dict):
+    """A dict that refuses changes (``TypeError``): an observation's readouts and parameters.
+
+    A step hands out fresh observation containers over records it shares between observations
+    (copying them all was ~75% of a step); an edit to a shared readout would have reached every later
+    observation. Reading, equality, ``json`` and pydantic serialization are a dict's. ``copy.copy`` and
+    ``copy.deepcopy`` (so ``model_copy(deep=True)``) give plain, editable dicts; pickling keeps it read-only.
+    """
+
+    __slots__ = ()
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(f"this {type(self).__name__} {_READ_ONLY}")
+
+    __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _refuse
+
+    def __copy__(self) -> dict[str, Any]:
+        return dict(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[str, Any]:
+        return {k: copy.deepcopy(v, memo) for k, v in self.items()}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return ReadOnlyDict, (dict(self),)
+
+
+class ReadOnlyList(list):
+    """A list that refuses changes (``TypeError``): a list inside an observation's readouts (see ``ReadOnlyDict``)."""
+
+    __slots__ = ()
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(f"this {type(self).__name__} {_READ_ONLY}")
+
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = append = clear = extend = insert = pop = remove = reverse = sort = _refuse
+
+    def __copy__(self) -> list[Any]:
+        return list(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> list[Any]:
+        return [copy.deepcopy(v, memo) for v in self]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return ReadOnlyList, (list(self),)
+
+
+def read_only(value: Any) -> Any:
+    """``value`` with every dict and list in it, at any depth, made ``ReadOnlyDict`` / ``ReadOnlyList`` (a copy;
+    other values as they are)."""
+    cls = value.__class__
+    if cls is dict:
+        return ReadOnlyDict({k: read_only(v) for k, v in value.items()})
+    if cls is list:
+        return ReadOnlyList([read_only(v) for v in value])
+    return value
 
 
 _PARAMS_JSON = json.JSONEncoder(sort_keys=True)
@@ -162,6 +224,8 @@ class DrugTargetAction(_Model):
 class IntermediateOutput(_Model):
     """Typed result of the latest step."""
 
+    model_config = ConfigDict(extra="forbid", frozen=True)  # shared between observations: see ReadOnlyDict
+
     action_type: Optional[ActionType] = Field(None, description="Action that produced it (None after reset).")
     dimension: Optional[str] = Field(None, description="Evidence dimension investigated.")
     status: Literal["ok", "no_data", "blocked", "info"] = Field(
@@ -174,6 +238,8 @@ class IntermediateOutput(_Model):
 
 class Finding(_Model):
     """One filed result in the dossier."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)  # shared between observations: see ReadOnlyDict
 
     step: int
     action_type: ActionType
@@ -207,6 +273,8 @@ class EvidenceDossier(_Model):
 class HistoryEntry(_Model):
     """One past step, summarised."""
 
+    model_config = ConfigDict(extra="forbid", frozen=True)  # shared between observations: see ReadOnlyDict
+
     step: int
     action_type: str
     parameters: dict[str, Any] = Field(default_factory=dict)
@@ -217,6 +285,8 @@ class HistoryEntry(_Model):
 
 class RuleViolation(_Model):
     """A broken rule. Hard violations block the action; soft ones penalise but execute it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)  # shared between observations: see ReadOnlyDict
 
     rule: str = Field(..., description="Rule id, e.g. 'unaffordable', 'redundant', 'prerequisite'.")
     severity: Literal["hard", "soft"]
@@ -269,9 +339,12 @@ __all__ = [
     "HistoryEntry",
     "IntermediateOutput",
     "MAX_REASONING_CHARS",
+    "ReadOnlyDict",
+    "ReadOnlyList",
     "RuleViolation",
     "ValidationObservation",
     "parameters_key",
+    "read_only",
     "trusted",
     "trusted_from",
 ]

@@ -19,8 +19,11 @@ from drugenv.models import (
     Finding,
     HistoryEntry,
     IntermediateOutput,
+    ReadOnlyDict,
+    ReadOnlyList,
     RuleViolation,
     ValidationObservation,
+    read_only,
     trusted,
     trusted_from,
 )
@@ -306,7 +309,7 @@ class DrugTargetEnvironment:
             credits_remaining=sc.credits, credits_total=sc.credits, step_count=0, max_steps=self.sim_params.max_steps,
             dossier=_empty_dossier(), pipeline_history=[],
             latest_output=trusted(IntermediateOutput, action_type=None, dimension=None, status="info",
-                                  summary=f"New validation task: {p.gene} in {p.indication}.", data={}, cost=0),
+                                  summary=f"New validation task: {p.gene} in {p.indication}.", data=ReadOnlyDict(), cost=0),
             rule_violations=[], step_reward_breakdown={},
             legal_actions=rules.legal_actions(done=False, credits_remaining=sc.credits), done=False, reward=None,
             metadata={"episode_id": self._episode_id, "difficulty": sc.difficulty,
@@ -391,6 +394,8 @@ class DrugTargetEnvironment:
     ) -> ValidationObservation:
         latent, book, obs = self._latent, self._book, self._obs
         assert latent is not None and book is not None and obs is not None
+        # Shared by this and every later observation (see _snapshot), so read-only to whoever holds one.
+        data = output.__dict__["data"] = read_only(output.data)
         if frozen:
             out = self._snapshot(obs)
             breakdown = {k: round(v, 6) for k, v in terms.items()}
@@ -400,18 +405,19 @@ class DrugTargetEnvironment:
             return out
 
         step = obs.step_count + 1
+        parameters = read_only(action.parameters) if action is not None else ReadOnlyDict()
         if action is not None and output.status in ("ok", "no_data"):
             section = ACTION_TABLE[action.action_type].section
             if section is not None:
                 getattr(obs.dossier, section).append(trusted(
-                    Finding, step=step, action_type=action.action_type, parameters=dict(action.parameters),
-                    summary=output.summary, data=dict(output.data)))
+                    Finding, step=step, action_type=action.action_type, parameters=parameters,
+                    summary=output.summary, data=data))
         if action is not None and action.action_type == ActionType.FLAG_RED_FLAG and output.status == "info":
             obs.dossier.flagged_red_flags.append(action.parameters["description"])
         obs.pipeline_history.append(trusted(
             HistoryEntry, step=step, action_type=action.action_type.value if action else "invalid",
-            parameters=dict(action.parameters) if action else {}, summary=output.summary, cost=cost,
-            violations=[v.rule for v in violations]))
+            parameters=parameters, summary=output.summary, cost=cost,
+            violations=ReadOnlyList([v.rule for v in violations])))
 
         truncated = False
         if submitted:
@@ -449,9 +455,9 @@ class DrugTargetEnvironment:
         """The observation handed out: fresh containers over the environment's own records.
 
         Why not ``model_copy(deep=True)``: the dossier and history grow every step, and deep-copying
-        them was ~75% of a step. Findings, history entries and outputs are written once and never
-        changed afterwards, so the copy shares them and copies only the lists and dicts a caller might
-        append to. Nothing is re-validated (``trusted``): the simulator built every value itself; the
+        them was ~75% of a step. Findings, history entries, outputs and violations are written once and
+        frozen, their dicts and lists read-only (``models.ReadOnlyDict``), so the copy shares them and
+        copies only the containers a caller may change. Nothing is re-validated (``trusted``): the simulator built every value itself; the
         boundary where outside input arrives, ``rules.parse_action``, validates.
         """
         d = obs.dossier

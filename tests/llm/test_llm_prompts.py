@@ -115,6 +115,12 @@ def test_compact_prompt_keeps_the_evidence_table_in_the_longest_episode(bpe_toke
         assert f"Step: {obs.step_count}/{obs.max_steps}" in msgs[1]["content"]
 
 
+def _replace(record, field, value):
+    """Set a field of a frozen record (findings and outputs are shared between observations, so frozen):
+    the renderer's kept texts must still notice code that goes round that."""
+    object.__setattr__(record, field, value)
+
+
 def test_kept_finding_text_follows_a_replaced_field():
     """Rendering keeps each finding's text; a field replaced on the finding must show, not the kept text."""
     from drugenv.agents.baselines import HeuristicPolicy
@@ -128,11 +134,11 @@ def test_kept_finding_text_follows_a_replaced_field():
     before = render_observation(obs)
     finding = obs.dossier.all_findings()[0]
     old_summary = finding.summary
-    finding.summary = "a replaced summary"
+    _replace(finding, "summary", "a replaced summary")
     try:
         assert "a replaced summary" in render_observation(obs)
     finally:
-        finding.summary = old_summary
+        _replace(finding, "summary", old_summary)
     assert render_observation(obs) == before
 
 
@@ -151,13 +157,13 @@ def test_kept_evidence_table_and_belief_follow_a_replaced_field():
     before = (evidence_table(obs), gate_readouts(obs.dossier), assess(obs.dossier))
     finding = next(f for f in obs.dossier.all_findings() if "toxicity_risk" in f.data)
     old_data = finding.data
-    finding.data = {**old_data, "toxicity_risk": 0.99, "adverse_knockout_phenotype": True}
+    _replace(finding, "data", {**old_data, "toxicity_risk": 0.99, "adverse_knockout_phenotype": True})
     try:
         assert " tox=0.99 ko=yes" in "\n".join(evidence_table(obs))
         assert ("toxicity_risk", 0.99) in gate_readouts(obs.dossier)["safety"]
         assert assess(obs.dossier).pass_prob["safety"] < before[2].pass_prob["safety"]
     finally:
-        finding.data = old_data
+        _replace(finding, "data", old_data)
     assert (evidence_table(obs), gate_readouts(obs.dossier), assess(obs.dossier)) == before
 
 
@@ -199,8 +205,8 @@ def test_episode_user_turn_rewrites_a_repeated_finding_whose_values_are_written_
     for tox_value, extra_value in zip(tox, extra):
         obs = env.step({"action_type": "toxicity_panel", "parameters": {}})
         finding = obs.dossier.safety[-1]  # replaced before any rendering reads it
-        finding.data = {**finding.data, "toxicity_risk": tox_value, "extra": extra_value}
-        obs.latest_output.data = dict(finding.data)
+        _replace(finding, "data", {**finding.data, "toxicity_risk": tox_value, "extra": extra_value})
+        _replace(obs.latest_output, "data", dict(finding.data))
         text = render_observation(obs)
         assert turn(obs) == text
         assert f" tox={fmt_readout(tox_value)}" in text

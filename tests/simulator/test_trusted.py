@@ -3,19 +3,24 @@
 The hot path constructs observations, findings, history entries, outputs and violations from values
 it made itself; these tests pin that each one is exactly the model pydantic would have validated:
 same values, same types, fields in declaration order (serialization follows it), and independent
-containers (a caller mutating one observation cannot reach the environment or another observation).
+containers (a caller mutating one observation cannot reach the environment or another observation): the
+records observations share (findings, history entries, outputs, violations) are frozen, their dicts and
+lists read-only.
 """
 
 from __future__ import annotations
 
+import copy
+import json
 import math
+import pickle
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from drugenv.actions import ActionType, NetworkParams
 from drugenv.agents.baselines import RandomPolicy
-from drugenv.models import DrugTargetAction, ValidationObservation, parameters_key, trusted
+from drugenv.models import DrugTargetAction, ReadOnlyDict, ReadOnlyList, ValidationObservation, parameters_key, read_only, trusted
 from drugenv.simulator.environment import DrugTargetEnvironment
 
 
@@ -104,3 +109,73 @@ def test_memoised_parameters_are_fresh_dicts():
 def test_observation_json_round_trips():
     for _, obs in _episodes(4):
         assert ValidationObservation.model_validate_json(obs.model_dump_json()) == obs
+
+
+def _refused(change) -> None:
+    with pytest.raises((TypeError, ValidationError)) as err:
+        change()
+    assert "read-only" in str(err.value) or "frozen" in str(err.value)
+
+
+def test_a_caller_cannot_edit_what_later_observations_share():
+    """The invariant audit's case: an edited readout or history parameter showed in every later observation."""
+    env = DrugTargetEnvironment()
+    env.reset(seed=0, scenario="egfr_nsclc_viable")
+    first = env.step({"action_type": "query_expression", "parameters": {"database": "GTEx"}})
+    finding, entry, output = first.dossier.expression[0], first.pipeline_history[0], first.latest_output
+    tissues = finding.data["normal_tpm_by_tissue"]
+    _refused(lambda: tissues.__setitem__("liver", -1.0))
+    _refused(lambda: finding.data.update(x=1))
+    _refused(lambda: finding.data.pop("normal_tpm_by_tissue"))
+    _refused(lambda: entry.parameters.__setitem__("database", "HPA"))
+    _refused(lambda: entry.violations.append("x"))
+    _refused(lambda: output.data.clear())
+    _refused(lambda: setattr(finding, "summary", "x"))
+    _refused(lambda: setattr(entry, "parameters", {}))
+    _refused(lambda: setattr(output, "data", {}))
+    later = env.step({"action_type": "literature_search"})
+    assert later.dossier.expression[0].data == finding.data and later.pipeline_history[0].parameters == {"database": "GTEx"}
+    assert later.dossier.expression[0] is finding  # shared, which is why it is read-only
+
+
+def test_every_shared_container_of_an_episode_is_read_only():
+    def containers(value):
+        if isinstance(value, dict):
+            yield value
+            for v in value.values():
+                yield from containers(v)
+        elif isinstance(value, list):
+            yield value
+            for v in value:
+                yield from containers(v)
+
+    seen = 0
+    for _, obs in _episodes(8):
+        records = [*obs.dossier.all_findings(), *obs.pipeline_history, obs.latest_output]
+        for record in records:
+            for name in ("data", "parameters", "violations"):
+                for c in containers(getattr(record, name, None)):
+                    assert type(c) in (ReadOnlyDict, ReadOnlyList), (type(record).__name__, name, c)
+                    seen += 1
+    assert seen > 500
+
+
+def test_read_only_containers_serialise_copy_and_pickle_like_their_values():
+    value = {"a": [1, {"b": 2.5}], "c": {"d": "µ"}, "e": None}
+    ro = read_only(value)
+    assert ro == value and type(ro["a"]) is ReadOnlyList and type(ro["a"][1]) is ReadOnlyDict
+    assert json.dumps(ro) == json.dumps(value)
+    deep = copy.deepcopy(ro)  # what obs.model_copy(deep=True) does: an editable copy
+    assert type(deep) is dict and type(deep["a"]) is list and type(deep["a"][1]) is dict and deep == value
+    deep["a"][1]["b"] = 0.0
+    assert ro["a"][1]["b"] == 2.5
+    assert type(copy.copy(ro)) is dict and copy.copy(ro["a"]) == value["a"]
+    back = pickle.loads(pickle.dumps(ro))
+    assert back == value and type(back) is ReadOnlyDict and type(back["a"]) is ReadOnlyList
+    env = DrugTargetEnvironment()
+    env.reset(seed=1)
+    obs = env.step({"action_type": "query_expression"})
+    editable = obs.model_copy(deep=True)
+    editable.dossier.expression[0].data["x"] = 1
+    assert "x" not in env.step({"action_type": "literature_search"}).dossier.expression[0].data
+    assert pickle.loads(pickle.dumps(obs)) == obs
