@@ -220,20 +220,23 @@ def _remove_orphaned_copies(root: Path, host: str) -> None:
     """Remove the copies under ``root`` that processes of this machine made and that have ended without
     removing them (killed: a Serve replica a redeploy stopped, a run ended by SIGKILL). A copy is named
     ``run.<pid>.<host>.*``; another machine's (a shared cache folder) is left alone, as its process is not
-    ours to see."""
+    ours to see. POSIX only: elsewhere (Windows) ``os.kill(pid, 0)`` ends the process instead of asking about it,
+    so a killed process's copy stays there."""
     import os
     import shutil
 
+    if os.name != "posix":
+        return
     for copy in root.glob(f"run.*.{host}.*"):
         pid = copy.name.split(".", 2)[1]
-        if not pid.isdigit() or not copy.name.startswith(f"run.{pid}.{host}."):
+        if not pid.isdigit() or not copy.name.startswith(f"run.{pid}.{host}.") or int(pid) == os.getpid():
             continue
         try:
             os.kill(int(pid), 0)  # signal 0: only asks whether the process exists
         except ProcessLookupError:
             shutil.rmtree(copy, ignore_errors=True)
-        except PermissionError:
-            pass  # another user's process, alive
+        except (OSError, OverflowError):
+            pass  # PermissionError: another user's process, alive; OverflowError: no process has that id
 
 
 def fetch_checkpoint(uri: str, *, weights: bool = True) -> Path:
@@ -289,7 +292,7 @@ def fetch_checkpoint(uri: str, *, weights: bool = True) -> Path:
     pyarrow.fs.copy_files(path, str(local_run / name), source_filesystem=filesystem)
     meta = local_run / name / CHECKPOINT_META
     try:
-        model = json.loads(meta.read_text()).get("model") if meta.is_file() else None
+        model = json.loads(meta.read_text(encoding="utf-8")).get("model") if meta.is_file() else None
     except ValueError:
         model = None  # the reader that follows reports a corrupt metadata file
     if isinstance(model, str) and Path(model).is_absolute() and run:

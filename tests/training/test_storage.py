@@ -26,18 +26,18 @@ def test_the_folder_is_mirrored_file_for_file_and_only_what_changed_is_copied(tm
     storage = RunStorage.open(store.as_uri() if form == "uri" else str(store), run.name)
     assert storage.uri.endswith("/runs/ppo_vector") and os.listdir(store / "ppo_vector") == []  # the probe is gone
     (run / "checkpoint_best").mkdir(parents=True)
-    (run / "settings.json").write_text('{"seed": 0}')
-    (run / "metrics.jsonl").write_text('{"iteration": 1}\n')
+    (run / "settings.json").write_text('{"seed": 0}', encoding="utf-8")
+    (run / "metrics.jsonl").write_text('{"iteration": 1}\n', encoding="utf-8")
     (run / "checkpoint_best" / "state.pkl").write_bytes(b"\x00\x01" * 1000)
     assert storage.mirror(run) == 3
     assert _tree(store / "ppo_vector") == _tree(run)
     assert storage.mirror(run) == 0  # nothing changed, nothing copied
 
-    with open(run / "metrics.jsonl", "a") as f:  # a row appended, a better checkpoint replacing the best one
+    with open(run / "metrics.jsonl", "a", encoding="utf-8") as f:  # a row appended, a better checkpoint replacing the best one
         f.write('{"iteration": 2}\n')
     (run / "checkpoint_best" / "state.pkl").unlink()
     (run / "checkpoint_best" / "module.pt").write_bytes(b"weights")
-    (store / "ppo_vector" / "notes.txt").write_text("the user's")  # never written by the run: left alone
+    (store / "ppo_vector" / "notes.txt").write_text("the user's", encoding="utf-8")  # never written by the run: left alone
     assert storage.mirror(run) == 2
     assert _tree(store / "ppo_vector") == {**_tree(run), "notes.txt": b"the user's"}
 
@@ -46,7 +46,7 @@ def test_run_files_mirror_each_write_and_a_run_stopped_by_an_error_keeps_what_it
     store, run = tmp_path / "store", tmp_path / "runs" / "grpo_tiny_cpu"
     files = RunFiles(run, storage=RunStorage.open(store.as_uri(), run.name))
     files.start("grpo", {"seed": 0})
-    assert json.loads((store / run.name / "settings.json").read_text())["seed"] == 0
+    assert json.loads((store / run.name / "settings.json").read_text(encoding="utf-8"))["seed"] == 0
     with pytest.raises(KeyboardInterrupt):
         try:
             files.log({"iteration": 1})
@@ -64,8 +64,8 @@ def test_a_storage_that_fails_while_closing_warns_and_leaves_the_runs_own_error_
     files = RunFiles(run, storage=RunStorage.open(str(store), run.name))
     files.start("ppo", {"seed": 0})
     (store / run.name).rename(tmp_path / "gone")
-    (store / run.name).write_text("a file where the run's folder was")
-    (run / "metrics.jsonl").write_text('{"iteration": 1}\n')
+    (store / run.name).write_text("a file where the run's folder was", encoding="utf-8")
+    (run / "metrics.jsonl").write_text('{"iteration": 1}\n', encoding="utf-8")
     with pytest.warns(UserWarning, match=f"could not copy {run}"):
         files.close()
 
@@ -75,13 +75,13 @@ def test_a_copy_that_fails_mid_run_warns_the_run_goes_on_and_the_next_copy_catch
     files = RunFiles(run, storage=RunStorage.open(str(store), run.name))
     files.start("grpo", {"seed": 0})
     (store / run.name).rename(tmp_path / "away")  # the storage unreachable for a while
-    (store / run.name).write_text("not a folder")
+    (store / run.name).write_text("not a folder", encoding="utf-8")
     with pytest.warns(UserWarning, match="the next copy tries again"):
         files.log({"iteration": 1})
     (store / run.name).unlink()
     (tmp_path / "away").rename(store / run.name)  # back
     files.log({"iteration": 2})
-    assert _tree(store / run.name) == _tree(run) and len((run / "metrics.jsonl").read_text().splitlines()) == 2
+    assert _tree(store / run.name) == _tree(run) and len((run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()) == 2
 
 
 @pytest.mark.parametrize("uri, says", [
@@ -95,7 +95,7 @@ def test_a_uri_pyarrow_cannot_open_is_one_config_error(uri, says):
 
 
 def test_a_place_it_cannot_write_to_is_one_config_error_naming_it(tmp_path):
-    (tmp_path / "a_file").write_text("not a folder")
+    (tmp_path / "a_file").write_text("not a folder", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"cannot write to .*a_file/sub/run"):
         RunStorage.open(str(tmp_path / "a_file" / "sub"), "run")
 
@@ -105,7 +105,7 @@ def test_drugenv_train_refuses_a_bad_storage_before_ray_starts(tmp_path, monkeyp
     from drugenv.training import cli
 
     monkeypatch.setattr(cli, "_start_ray", lambda n: pytest.fail("Ray started before --storage was checked"))
-    (tmp_path / "a_file").write_text("")
+    (tmp_path / "a_file").write_text("", encoding="utf-8")
     args = cli.TrainArgs(config="rllib_configs/ppo_vector.py", out=str(tmp_path / "run"), storage=str(tmp_path / "a_file"))
     with pytest.raises(ConfigError, match="--storage"):
         cli.train_main(args)
@@ -114,10 +114,10 @@ def test_drugenv_train_refuses_a_bad_storage_before_ray_starts(tmp_path, monkeyp
 def _stored_run(root: Path) -> Path:
     run = root / "grpo_x"
     (run / "checkpoint_iter_0002").mkdir(parents=True)
-    (run / "checkpoint_iter_0002" / "drugenv_checkpoint.json").write_text('{"iteration": 2}')
+    (run / "checkpoint_iter_0002" / "drugenv_checkpoint.json").write_text('{"iteration": 2}', encoding="utf-8")
     (run / "sft_model").mkdir()
-    (run / "sft_model" / "config.json").write_text("{}")
-    (run / "metrics.jsonl").write_text('{"iteration": 1}\n{"iteration": 2}\n')
+    (run / "sft_model" / "config.json").write_text("{}", encoding="utf-8")
+    (run / "metrics.jsonl").write_text('{"iteration": 1}\n{"iteration": 2}\n', encoding="utf-8")
     return run
 
 
@@ -138,7 +138,7 @@ def test_resume_from_storage_refuses_a_full_out_and_an_empty_place(tmp_path):
 
     run = _stored_run(tmp_path / "bucket")
     (tmp_path / "full").mkdir()
-    (tmp_path / "full" / "settings.json").write_text("{}")  # another run's: never overwritten
+    (tmp_path / "full" / "settings.json").write_text("{}", encoding="utf-8")  # another run's: never overwritten
     with pytest.raises(ConfigError, match="already holds files; give an --out that is empty or new"):
         download_run(run.as_uri(), tmp_path / "full")
     assert os.listdir(tmp_path / "full") == ["settings.json"]
@@ -155,9 +155,9 @@ def test_a_resumed_checkpoint_trains_on_the_model_beside_it_once_its_run_moved(t
 
     run = _stored_run(tmp_path / "copied_back")
     meta = run / "checkpoint_iter_0002" / "drugenv_checkpoint.json"
-    meta.write_text(json.dumps({"model": "/home/ubuntu/gone/grpo_x/sft_model", "iteration": 2}))
+    meta.write_text(json.dumps({"model": "/home/ubuntu/gone/grpo_x/sft_model", "iteration": 2}), encoding="utf-8")
     assert resumed_model(run / "checkpoint_iter_0002") == str(run / "sft_model")
-    meta.write_text(json.dumps({"model": "/home/ubuntu/gone/base_model", "iteration": 2}))
+    meta.write_text(json.dumps({"model": "/home/ubuntu/gone/base_model", "iteration": 2}), encoding="utf-8")
     with pytest.raises(ConfigError, match="is gone"):  # nothing of that name beside it: said, as before
         resumed_model(run / "checkpoint_iter_0002")
 
@@ -171,7 +171,7 @@ def test_a_checkpoint_named_by_uri_is_read_from_a_copy_with_the_model_beside_it(
     monkeypatch.setenv(CHECKPOINT_CACHE_ENV, str(tmp_path / "copies"))
     run = _stored_run(tmp_path / "bucket")
     (run / "checkpoint_final").mkdir()
-    (run / "checkpoint_final" / "drugenv_checkpoint.json").write_text(json.dumps({"model": "/old/node/grpo_x/sft_model"}))
+    (run / "checkpoint_final" / "drugenv_checkpoint.json").write_text(json.dumps({"model": "/old/node/grpo_x/sft_model"}), encoding="utf-8")
     got = require_existing((run / "checkpoint_final").as_uri())
     assert got.name == "checkpoint_final" and got.is_relative_to(tmp_path / "copies")
     assert sorted(p.name for p in got.parent.iterdir()) == ["checkpoint_final", "sft_model"]  # not checkpoint_iter_0002
@@ -181,7 +181,7 @@ def test_a_checkpoint_named_by_uri_is_read_from_a_copy_with_the_model_beside_it(
     with pytest.raises(ConfigError, match="no checkpoint is there"):
         require_existing((tmp_path / "bucket" / "nothing").as_uri())
     (run / "checkpoint_final" / "adapter").mkdir()
-    (run / "checkpoint_final" / "adapter" / "adapter_config.json").write_text("{}")
+    (run / "checkpoint_final" / "adapter" / "adapter_config.json").write_text("{}", encoding="utf-8")
     (run / "checkpoint_final" / "adapter" / "adapter_model.safetensors").write_bytes(b"weights")
     described = fetch_checkpoint(run.as_uri(), weights=False)  # what the agent service's builder reads
     assert sorted(str(p.relative_to(described.parent)) for p in described.parent.rglob("*") if p.is_file()) == [
@@ -233,6 +233,32 @@ def test_a_checkpoint_copy_is_removed_when_its_process_ends_or_by_the_next_read_
     assert not served.parent.exists() and copies.exists()
 
 
+def test_clearing_killed_copies_never_signals_a_process_it_may_end(tmp_path, monkeypatch):
+    """``os.kill(pid, 0)`` asks whether a process exists on POSIX only; on Windows it ends the process (the
+    types audit: a second fetch in one process would end that process). Nor may a folder's name crash a fetch."""
+    import socket
+
+    from drugenv import storage
+
+    host = socket.gethostname()
+    for pid in (os.getpid(), 99999999999999999999999, 4194305):
+        (tmp_path / f"run.{pid}.{host}.x").mkdir()
+    sent = []
+
+    def kill(pid: int, sig: int) -> None:  # as POSIX answers: no such process, or an id too large for one
+        sent.append(pid)
+        raise OverflowError("signed integer is greater than maximum") if pid > 2**31 else ProcessLookupError()
+
+    monkeypatch.setattr(os, "kill", kill)
+    storage._remove_orphaned_copies(tmp_path, host)
+    assert os.getpid() not in sent and 4194305 in sent  # never its own process
+    assert sorted(p.name.split(".")[1] for p in tmp_path.iterdir()) == sorted([str(os.getpid()), "99999999999999999999999"])
+    sent.clear()
+    monkeypatch.setattr(os, "name", "nt")
+    storage._remove_orphaned_copies(tmp_path, host)
+    assert sent == []
+
+
 # --- S3: a real S3 API on 127.0.0.1 (tests/conftest.py's s3_bucket), the store cluster.yaml's submit line names ---
 
 
@@ -267,7 +293,7 @@ def test_a_run_is_resumed_and_its_checkpoint_read_back_from_an_s3_bucket(tmp_pat
 
     run = _stored_run(tmp_path / "gone_node")
     (run / "checkpoint_final").mkdir()
-    (run / "checkpoint_final" / "drugenv_checkpoint.json").write_text(json.dumps({"model": str(run / "sft_model")}))
+    (run / "checkpoint_final" / "drugenv_checkpoint.json").write_text(json.dumps({"model": str(run / "sft_model")}), encoding="utf-8")
     pyarrow.fs.copy_files(str(run), f"{s3_bucket}/drugenv-runs/grpo_x")  # as the run's --storage left it
 
     got = download_run(f"{s3_bucket}/drugenv-runs/grpo_x/checkpoint_iter_0002", tmp_path / "new_node" / "run")
