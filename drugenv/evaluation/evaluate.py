@@ -35,7 +35,7 @@ def episode_record(ep: PlayedEpisode) -> EpisodeRecord:
 
     belief, belief_conf = assess(ep.last_observation.dossier).decision()  # public: what the agent's last prompt showed
     return EpisodeRecord(
-        scenario=ep.spec.scenario, seed=ep.spec.seed, difficulty=out.difficulty,
+        scenario=ep.spec.scenario or "procedural", seed=ep.spec.seed, difficulty=out.difficulty,  # None: procedural
         decision=out.decision, confidence=out.confidence,
         correct_decision=out.correct_decision, episode_return=ep.episode_return, terminal_reward=ep.terminal_reward,
         coverage=out.key_evidence_coverage,
@@ -169,7 +169,7 @@ def write_results(path: str | Path, payload: dict) -> Path:
     """``payload`` as strict JSON (``results_json``) at ``path``, its folder made if missing."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(results_json(payload, indent=2, sort_keys=True))
+    path.write_text(results_json(payload, indent=2, sort_keys=True), encoding="utf-8")
     return path
 
 

@@ -179,3 +179,14 @@ def test_remote_environment_turns_a_strict_refusal_into_a_violation(server):
             env.reset(seed=0, scenario="egfr_nsclc_viable")
             with pytest.raises(InvalidRequestError):
                 env.step(garbage)
+
+
+def test_a_spec_without_a_scenario_is_recorded_as_procedural():
+    """``EpisodeSpec(None, seed)`` plays a procedural episode (its docstring); its record and the per-scenario
+    summary group it by its tier (the types audit: ``by_scenario`` raised TypeError comparing None with a name)."""
+    from drugenv.evaluation.evaluate import by_scenario
+
+    records = run_episodes(HeuristicPolicy(), [EpisodeSpec(None, 5), EpisodeSpec("procedural", 6)], progress=False)
+    assert [r.scenario for r in records] == ["procedural", "procedural"]
+    groups = by_scenario(records)  # procedural episodes group by their tier
+    assert set(groups) == {r.difficulty for r in records} and all("decision_accuracy" in g for g in groups.values())
