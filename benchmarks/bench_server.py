@@ -454,7 +454,7 @@ def process_tree(pid: int) -> list[int]:
         pids.append(p)
         try:
             for task in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{task}/children") as f:
+                with open(f"/proc/{p}/task/{task}/children", encoding="utf-8") as f:
                     todo += [int(c) for c in f.read().split()]
         except OSError:
             continue
@@ -467,7 +467,7 @@ def sessions_per_process(pid: int, port: int) -> Optional[list[int]]:
     established, listening = set(), set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
-            with open(table) as f:
+            with open(table, encoding="utf-8") as f:
                 next(f)
                 for row in f:
                     cols = row.split()  # local address, remote address, state (01 established, 0A listen), ..., inode
@@ -493,7 +493,7 @@ def rss_bytes(pid: int) -> int:
     total = 0
     for p in process_tree(pid):
         try:
-            with open(f"/proc/{p}/status") as f:
+            with open(f"/proc/{p}/status", encoding="utf-8") as f:
                 total += next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
         except (OSError, StopIteration):
             continue

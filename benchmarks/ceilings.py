@@ -158,7 +158,7 @@ def build_compiled(modules: tuple[str, ...], into: Path) -> Path:
     shutil.copytree(ROOT / "drugenv", into / "drugenv", ignore=shutil.ignore_patterns("__pycache__"))
     (into / "setup_compiled.py").write_text(
         "from setuptools import setup\nfrom Cython.Build import cythonize\n"
-        f"setup(ext_modules=cythonize({list(modules)!r}, language_level=3, quiet=True))\n")
+        f"setup(ext_modules=cythonize({list(modules)!r}, language_level=3, quiet=True))\n", encoding="utf-8")
     build = subprocess.run([sys.executable, "setup_compiled.py", "build_ext", "--inplace", "-j", "2"], cwd=into,
                            capture_output=True, text=True)
     if build.returncode != 0:

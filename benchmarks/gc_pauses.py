@@ -93,14 +93,14 @@ def main(args: Args) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         probe_dir, record = Path(tmp) / "probe", Path(tmp) / "run.json"
         probe_dir.mkdir()
-        (Path(tmp) / "sitecustomize.py").write_text(_PROBE)
+        (Path(tmp) / "sitecustomize.py").write_text(_PROBE, encoding="utf-8")
         env = {**os.environ, "DRUGENV_GC_PROBE_DIR": str(probe_dir),
                "PYTHONPATH": os.pathsep.join(filter(None, [tmp, os.environ.get("PYTHONPATH")]))}
         flags = [f"--{k.replace('_', '-')}={v}" for k, v in asdict(args).items() if k != "json_out"]
         subprocess.run([sys.executable, str(Path(__file__).with_name("bench_server.py")), *flags, "--json-out", str(record)],
                        env=env, check=True)
-        runs = json.loads(record.read_text())["results"]["runs"]
-        processes = [json.loads(p.read_text()) for p in sorted(probe_dir.glob("*.json"))]
+        runs = json.loads(record.read_text(encoding="utf-8"))["results"]["runs"]
+        processes = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(probe_dir.glob("*.json"))]
     print("\ncollections inside each measured window (gen: count, total ms, longest ms)")
     results: dict[str, list[dict[str, Any]]] = {}
     for kind, kind_runs in runs.items():

@@ -34,7 +34,7 @@ Records = list[dict[str, Any]]
 
 def load_records(folder: Path = RECORDS) -> Records:
     """Every record in ``folder``, in file-name order, each with its file name under ``"file"``."""
-    return [{**json.loads(p.read_text()), "file": p.name} for p in sorted(folder.glob("*.json"))]
+    return [{**json.loads(p.read_text(encoding="utf-8")), "file": p.name} for p in sorted(folder.glob("*.json"))]
 
 
 def _find(records: Records, benchmark: str, **config: Any) -> Optional[dict[str, Any]]:
@@ -302,10 +302,10 @@ def rewrite(page: Path, block: str) -> bool:
     from drugenv.errors import ConfigError
     from drugenv.evaluation.results_table import replace_block
 
-    text = page.read_text()
+    text = page.read_text(encoding="utf-8")
     if not replace_block("goals", "issue14", f"{BEGIN}\n{block}\n{END}", page):
         raise ConfigError(f"{page} has no generated block (a line {BEGIN!r}, then one {END!r})")
-    return page.read_text() != text
+    return page.read_text(encoding="utf-8") != text
 
 
 @dataclass

@@ -78,7 +78,7 @@ def check_dependencies() -> None:
 
 def config_settings(path: Path) -> dict[str, Any]:
     """``DEFAULTS`` of an ``rllib_configs`` file, read as a literal (the file is not imported)."""
-    tree = ast.parse(path.read_text())
+    tree = ast.parse(path.read_text(encoding="utf-8"))
     for node in tree.body:
         target = node.targets[0] if isinstance(node, ast.Assign) else getattr(node, "target", None)
         if isinstance(target, ast.Name) and target.id == "DEFAULTS" and node.value is not None:
@@ -481,7 +481,7 @@ def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
         report["wall_seconds"] = round(time.perf_counter() - start, 1)
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkstemp(dir=out.parent, suffix=".json.tmp")[1])
-        tmp.write_text(json.dumps(report, indent=2))
+        tmp.write_text(json.dumps(report, indent=2), encoding="utf-8")
         os.replace(tmp, out)
         print(f"[{report['wall_seconds']:.0f}s] {name}: written {out}", flush=True)
     return report

@@ -57,7 +57,7 @@ class Args:
 
 def documented_command(out: Path) -> list[str]:
     """docs/gpu.md's command as an argv, its run folder moved to ``out``."""
-    page = PAGE.read_text()
+    page = PAGE.read_text(encoding="utf-8")
     text = page[page.index(COMMAND_START):]
     argv = shlex.split(text[:text.index("```")].replace("\\\n", " "))
     argv[argv.index("--out") + 1] = str(out)
@@ -152,7 +152,7 @@ def main(args: Args) -> Optional[dict[str, Any]]:
         sampler.join()
         if code != 0:
             raise ConfigError(f"the documented command exited with code {code} after {wall:.0f} s (its output is above)")
-        rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
+        rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
         adapter = out / "checkpoint_final" / "adapter" / "adapter_model.safetensors"
         results = {"wall_s": round(wall, 1), "exit_code": code, "model_built": bool(cached_models() - before_models),
                    "peak_rss_mb": {k: round(v, 1) for k, v in sorted(peaks.items())},

@@ -61,7 +61,7 @@ def host_info() -> dict[str, Any]:
 
     cpu = platform.processor() or ""
     try:
-        with open("/proc/cpuinfo") as f:  # Linux: platform.processor() is often empty or just the arch
+        with open("/proc/cpuinfo", encoding="utf-8") as f:  # Linux: platform.processor() is often empty or just the arch
             cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
     except OSError:
         pass
@@ -100,7 +100,7 @@ def write_record(path: str, benchmark: str, config: dict[str, Any], results: dic
               "load_average": {"before": round(load_before, 2), "after": round(load_after, 2)},
               "config": config, "results": results}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(record, indent=2) + "\n")
+    Path(path).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return record
 
 
@@ -112,7 +112,7 @@ def read_records(paths: list[str], benchmark: str, written_by: str) -> list[dict
     records = []
     for p in paths:
         try:
-            rec = json.loads(Path(p).read_text())
+            rec = json.loads(Path(p).read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
             raise ConfigError(f"--table {p}: cannot be read as JSON ({type(e).__name__}: {e})") from None
         if not (isinstance(rec, dict) and rec.get("benchmark") == benchmark):
@@ -127,10 +127,10 @@ def write_block(page: Path, name: str, begin: str, end: str, block: str) -> bool
     from drugenv.errors import ConfigError
     from drugenv.evaluation.results_table import replace_block
 
-    text = page.read_text()
+    text = page.read_text(encoding="utf-8")
     if not replace_block("bench", name, f"{begin}\n{block}\n{end}", page):
         raise ConfigError(f"{page} has no generated block (a line {begin!r}, then one {end!r})")
-    return page.read_text() != text
+    return page.read_text(encoding="utf-8") != text
 
 
 def table_mode(args: Any, load: Callable[[list[str]], list[dict[str, Any]]], render: Callable[[list[dict[str, Any]]], str],

@@ -47,7 +47,24 @@ def _usage() -> str:
     return "\n".join(lines)
 
 
+def tolerate_any_console_encoding() -> None:
+    """Let standard output and error write any text. Where their encoding is not UTF-8 (Windows with output
+    redirected or piped, a Latin-1 locale), a character it lacks (``−``, ``→``, ``µ``, a model's stray
+    token) is written as an escape (``\\u2212``) instead of ending the command with ``UnicodeEncodeError``
+    after its work is done and before its results are written. Called by the command-line entry points only."""
+    import codecs
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            utf8 = codecs.lookup(stream.encoding or "ascii").name == "utf-8"
+        except (AttributeError, LookupError):
+            utf8 = False
+        if not utf8 and getattr(stream, "errors", None) in ("strict", "surrogateescape") and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+
+
 def main(argv: list[str] | None = None) -> int:
+    tolerate_any_console_encoding()
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(_usage())
@@ -120,6 +137,7 @@ def run_command(prog: str, command_main: Callable[[Any], Any], args: Any, *, ext
     traceback. Any other ``OSError`` may be a defect, and keeps its traceback."""
     from drugenv.errors import DrugEnvError, Terminated
 
+    tolerate_any_console_encoding()
     try:
         result = command_main(args)
     except DrugEnvError as e:
@@ -207,7 +225,7 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as f:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
         os.chmod(tmp, 0o666 & ~_UMASK)  # what write_text gives (mkstemp makes it 0600)
         os.replace(tmp, path)
@@ -221,7 +239,8 @@ def one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 
 
-__all__ = ["COMMANDS", "DISK_ERRORS", "check_output_path", "main", "one_line", "run_command", "write_text_atomic"]
+__all__ = ["COMMANDS", "DISK_ERRORS", "check_output_path", "main", "one_line", "run_command", "tolerate_any_console_encoding",
+           "write_text_atomic"]
 
 
 if __name__ == "__main__":  # pragma: no cover

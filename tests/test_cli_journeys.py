@@ -27,7 +27,7 @@ def drugenv(*argv: str, timeout: float = 120) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def no_algo_overrides(tmp_path_factory) -> str:
     p = tmp_path_factory.mktemp("overrides") / "best.json"
-    p.write_text(json.dumps({"training": {"lr": 1e-3}}))
+    p.write_text(json.dumps({"training": {"lr": 1e-3}}), encoding="utf-8")
     return str(p)
 
 
@@ -163,7 +163,7 @@ JOURNEYS = [
 @pytest.fixture(scope="module")
 def a_file(tmp_path_factory) -> str:
     p = tmp_path_factory.mktemp("outputs") / "a_file"
-    p.write_text("")
+    p.write_text("", encoding="utf-8")
     return str(p)
 
 
@@ -172,18 +172,18 @@ def broken_files(tmp_path_factory) -> dict[str, str]:
     """Files a user can get wrong: a config that does not parse, one that raises, checkpoints whose JSON is not
     what a run writes (each was a traceback)."""
     root = tmp_path_factory.mktemp("broken")
-    (root / "bad.py").write_text("x = (\n")
-    (root / "raising.py").write_text("import os\nraise RuntimeError('boom')\n")
+    (root / "bad.py").write_text("x = (\n", encoding="utf-8")
+    (root / "raising.py").write_text("import os\nraise RuntimeError('boom')\n", encoding="utf-8")
     for name, meta in (("corrupt", "{bad"), ("list", "[1]"), ("grpo", '{"algo": "grpo"}')):
         (root / name).mkdir()
-        (root / name / "drugenv_checkpoint.json").write_text(meta)
+        (root / name / "drugenv_checkpoint.json").write_text(meta, encoding="utf-8")
     (root / "grpo_run" / "checkpoint_final" / "learner_group").mkdir(parents=True)
-    (root / "grpo_run" / "checkpoint_final" / "drugenv_checkpoint.json").write_text('{"algo": "grpo"}')
+    (root / "grpo_run" / "checkpoint_final" / "drugenv_checkpoint.json").write_text('{"algo": "grpo"}', encoding="utf-8")
     (root / "gone_base").mkdir()  # a run whose sft_model/ was deleted
-    (root / "gone_base" / "drugenv_checkpoint.json").write_text('{"algo": "grpo", "model": "/nonexistent/sft_model"}')
+    (root / "gone_base" / "drugenv_checkpoint.json").write_text('{"algo": "grpo", "model": "/nonexistent/sft_model"}', encoding="utf-8")
     (root / "adapter").mkdir()
-    (root / "adapter" / "adapter_config.json").write_text("{bad")
-    (root / "deep.json").write_text("[" * 5000)  # nested past the JSON decoder's recursion limit
+    (root / "adapter" / "adapter_config.json").write_text("{bad", encoding="utf-8")
+    (root / "deep.json").write_text("[" * 5000, encoding="utf-8")  # nested past the JSON decoder's recursion limit
     return {"DEEP_JSON": str(root / "deep.json"), "BAD_PY": str(root / "bad.py"), "RAISING_PY": str(root / "raising.py"), "CORRUPT_CHECKPOINT": str(root / "corrupt"),
             "LIST_CHECKPOINT": str(root / "list"), "GRPO_CHECKPOINT": str(root / "grpo"), "GRPO_RUN": str(root / "grpo_run"), "CORRUPT_ADAPTER": str(root / "adapter"),
             "GONE_BASE_CHECKPOINT": str(root / "gone_base")}
@@ -268,7 +268,7 @@ def test_extra_values_reach_the_agent_as_numbers(tmp_path):
     out = tmp_path / "eval.json"
     run = drugenv("eval", "--agent", "random", "--extra", "submit_prob", "1", "--episodes", "3", "--no-progress", "--out", str(out))
     assert run.returncode == 0, run.stderr[-2000:]
-    assert [r["steps"] for r in json.loads(out.read_text())["records"]] == [1, 1, 1]  # submits at once, every time
+    assert [r["steps"] for r in json.loads(out.read_text(encoding="utf-8"))["records"]] == [1, 1, 1]  # submits at once, every time
 
 
 def test_port_0_is_told_at_the_default_log_level():

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_cluster_yaml_validates():
     util = pytest.importorskip("ray.autoscaler._private.util")
-    cfg = yaml.safe_load((ROOT / "cluster.yaml").read_text())
+    cfg = yaml.safe_load((ROOT / "cluster.yaml").read_text(encoding="utf-8"))
     full = util.prepare_config(copy.deepcopy(cfg))
     util.validate_config(full)
     assert full["head_node_type"] == "head"
@@ -23,7 +23,7 @@ def test_cluster_yaml_rejects_unknown_keys():
     util = pytest.importorskip("ray.autoscaler._private.util")
     import jsonschema
 
-    cfg = yaml.safe_load((ROOT / "cluster.yaml").read_text())
+    cfg = yaml.safe_load((ROOT / "cluster.yaml").read_text(encoding="utf-8"))
     cfg["not_a_key"] = 1
     with pytest.raises(jsonschema.ValidationError):
         util.validate_config(util.prepare_config(cfg))

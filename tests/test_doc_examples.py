@@ -33,7 +33,7 @@ def _examples() -> list[tuple[str, Optional[str], str]]:
     """(``file:line``, the reason it is not run or None, code) for every ```python block."""
     found = []
     for path in DOCS:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
         for m in EXAMPLE.finditer(text):
             line = text.count("\n", 0, m.start("code"))
             found.append((f"{path.relative_to(ROOT)}:{line}", m.group("why"), m.group("code")))
@@ -44,7 +44,7 @@ EXAMPLES = _examples()
 
 
 def test_every_example_runs_or_says_why_not():
-    fences = sum(p.read_text().count("```python\n") for p in DOCS)
+    fences = sum(p.read_text(encoding="utf-8").count("```python\n") for p in DOCS)
     assert len(EXAMPLES) == fences > 0, "a ```python block the pattern missed"
     assert all(why is None or why.strip() for _, why, _ in EXAMPLES)
     assert sum(why is None for _, why, _ in EXAMPLES) >= len(EXAMPLES) // 2, "most examples should run"
@@ -56,7 +56,7 @@ def test_every_code_fence_is_a_fence_of_its_own():
     a bare closer, and they alternate."""
     for path in DOCS:
         inside = False
-        for number, line in enumerate(path.read_text().splitlines(), 1):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             if line.lstrip().startswith("```"):
                 assert re.fullmatch(r"\s*```[\w+-]*\s*", line), f"{path.relative_to(ROOT)}:{number}: {line[:60]!r}"
                 opener = line.strip() != "```"
@@ -167,7 +167,7 @@ def _doc_commands() -> list[tuple[str, str]]:
     """(``file:line``, the command line as written, continuation lines joined) of every command in a ```bash block."""
     found = []
     for path in DOCS:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
         for m in re.finditer(r"^```bash\n(.*?)^```", text, re.S | re.M):
             first = text.count("\n", 0, m.start(1)) + 1
             lines, i = m.group(1).split("\n"), 0
@@ -223,7 +223,7 @@ def test_the_protocol_example_replays():
     from drugenv.models import DrugTargetAction
     from drugenv.simulator.environment import DrugTargetEnvironment
 
-    text = (ROOT / "docs" / "server.md").read_text()
+    text = (ROOT / "docs" / "server.md").read_text(encoding="utf-8")
     sent = [json.loads(m) for m in re.findall(r'^-> (\{"type":"(?:reset|step)".*\})$', text, re.M)]
     reset, step = (next(f["data"] for f in sent if f["type"] == kind) for kind in ("reset", "step"))
     shown = [float(r) for r in re.findall(r'^<- \{"type":"observation".*"reward":([-0-9.]+),', text, re.M)]
@@ -239,7 +239,7 @@ def test_the_grpo_page_names_every_metric_and_metrics_jsonl_column():
     held-out evaluation metrics, and none of the columns)."""
     from drugenv.training import metrics as M
 
-    page = (ROOT / "docs" / "grpo.md").read_text()
+    page = (ROOT / "docs" / "grpo.md").read_text(encoding="utf-8")
     keys = {v for k, v in vars(M).items() if k in M.__all__ and isinstance(v, str) and k != "TRAINING_ITERATION"
             and k != "HELDOUT_PREFIX"}
     keys |= {*M.HELDOUT_EPISODE_MEANS, *M.CURVE_COLUMNS, *M.HELDOUT_CURVE_COLUMNS}

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _pyproject_extras() -> dict[str, list[str]]:
     tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
-    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["optional-dependencies"]
 
 
 def test_every_optional_dependency_is_found_under_the_first_extra_that_lists_it():

@@ -44,7 +44,7 @@ def test_digest_covers_every_file_and_ignores_bytecode(tmp_path, monkeypatch):
         provenance.source_digest.cache_clear()
         assert provenance.source_digest() == same, "bytecode is not source"
         belief = copy / "agents" / "belief.py"
-        belief.write_text(belief.read_text() + "\n# an edit made during a run\n")
+        belief.write_text(belief.read_text(encoding="utf-8") + "\n# an edit made during a run\n", encoding="utf-8")
         provenance.source_digest.cache_clear()
         assert provenance.source_digest() != same
     finally:
@@ -53,7 +53,7 @@ def test_digest_covers_every_file_and_ignores_bytecode(tmp_path, monkeypatch):
 
 def test_a_child_importing_another_checkout_stops_with_a_clear_error(tmp_path):
     copy = _copy_package(tmp_path)
-    (copy / "agents" / "belief.py").write_text((copy / "agents" / "belief.py").read_text() + "\n# older belief\n")
+    (copy / "agents" / "belief.py").write_text((copy / "agents" / "belief.py").read_text(encoding="utf-8") + "\n# older belief\n", encoding="utf-8")
     driver_digest = provenance.source_digest()
     mixed = _import_in_child(tmp_path, driver_digest)
     assert mixed.returncode != 0
@@ -78,7 +78,7 @@ def test_every_run_records_its_source(tmp_path):
     import json
 
     RunFiles(tmp_path).start("grpo", {"seed": 3})
-    recorded = json.loads((tmp_path / "settings.json").read_text())
+    recorded = json.loads((tmp_path / "settings.json").read_text(encoding="utf-8"))
     assert recorded["seed"] == 3 and recorded["code"]["source_digest"] == provenance.source_digest()
     assert "commit" in recorded["code"]
 
@@ -89,6 +89,6 @@ def test_the_version_is_the_same_in_the_package_its_metadata_and_the_openenv_man
 
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     root = PACKAGE.parent
-    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]["version"]
-    manifest = re.search(r"^version:\s*(\S+)\s*$", (root / "openenv.yaml").read_text(), re.M)
+    project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
+    manifest = re.search(r"^version:\s*(\S+)\s*$", (root / "openenv.yaml").read_text(encoding="utf-8"), re.M)
     assert manifest and drugenv.__version__ == project == manifest.group(1)

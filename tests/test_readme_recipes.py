@@ -21,7 +21,7 @@ TINY = ("--no-sft --no-progress --set run.iterations=1 --set run.eval_episodes=2
 
 
 def readme_block(marker: str) -> str:
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
     match = re.search(rf"<!-- {marker}:.*?-->\n```bash\n(.*?)```", text, re.S)
     assert match, f"README.md has no ```bash block after <!-- {marker}: ... -->"
     return match.group(1)
@@ -49,7 +49,7 @@ def test_readme_job_recipe(tmp_path):
         if _group_alive(proc.pid):  # a timeout or a failure: end the head this test started, nothing else
             os.killpg(proc.pid, signal.SIGKILL)
     assert "succeeded" in log.lower(), log[-3000:]
-    assert json.loads((out / "checkpoint_final" / "drugenv_checkpoint.json").read_text())["iteration"] == 1
+    assert json.loads((out / "checkpoint_final" / "drugenv_checkpoint.json").read_text(encoding="utf-8"))["iteration"] == 1
 
 
 def _group_alive(pgid: int) -> bool:

@@ -111,16 +111,19 @@ def reference() -> str:
 
 def write(path: Path) -> bool:
     """Put ``reference()`` between the markers of ``path``; True if the file changed."""
-    text = path.read_text()
+    text = path.read_text(encoding="utf-8")
     pattern = re.compile(re.escape(MARKERS[0]) + ".*?" + re.escape(MARKERS[1]), re.S)
     if not pattern.search(text):
         raise SystemExit(f"{path} has no {MARKERS[0]!r} ... {MARKERS[1]!r} block")
     new = pattern.sub(lambda _: reference(), text)
-    path.write_text(new)
+    path.write_text(new, encoding="utf-8")
     return new != text
 
 
 def main(argv: Optional[list[str]] = None) -> None:
+    from drugenv.cli import tolerate_any_console_encoding
+
+    tolerate_any_console_encoding()
     parser = argparse.ArgumentParser(description="Print (or write into docs/agents.md) the actions and readouts reference.")
     parser.add_argument("--write", type=Path, help="a markdown file with the reference's markers")
     args = parser.parse_args(argv)

@@ -171,7 +171,7 @@ def create_app(runs: str | Path = "runs", *, snapshots: tuple[str, ...] = (), po
                  for key, value in (("BASE", request.scope.get("root_path", "")), ("VIEW", view), ("ARG", arg))}
         fills["MESSAGE"] = f'<p class="error">{html.escape(message)}</p>' if message else ""
         # One pass: a value that holds a placeholder's name (a run called x__MESSAGE__y) is never filled again.
-        text = _PLACEHOLDER.sub(lambda m: fills[m.group(1)], (STATIC / "index.html").read_text())
+        text = _PLACEHOLDER.sub(lambda m: fills[m.group(1)], (STATIC / "index.html").read_text(encoding="utf-8"))
         return HTMLResponse(text, status_code=status)
 
     @app.get("/", response_class=HTMLResponse)

@@ -213,7 +213,7 @@ class LiveEpisode:
         # _end, so an outcome seen here always pairs with a done state. Read the other way round, an episode
         # ending between the two reads gave a not-done view carrying the truth (a CI run caught it).
         outcome, error = self.outcome, self.error
-        state = DashboardState.model_validate_json(self.path.read_text()) if self.path.exists() else None
+        state = DashboardState.model_validate_json(self.path.read_text(encoding="utf-8")) if self.path.exists() else None
         obs = self.last  # after the snapshot: on_step sets it first, so the dossier is never behind the state
         dossier = None
         if obs is not None:
@@ -228,7 +228,7 @@ class LiveEpisode:
 def snapshot_view(episode_id: str, path: Path) -> EpisodeView:
     """A ``_dashboard_state.json`` written by run-agent; a damaged one becomes ``error``."""
     try:
-        state = DashboardState.model_validate_json(path.read_text())
+        state = DashboardState.model_validate_json(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as e:
         return EpisodeView(id=episode_id, source="snapshot", agent="?", error=f"{path.name} cannot be read ({e}).")
     except ValidationError as e:

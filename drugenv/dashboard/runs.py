@@ -156,7 +156,7 @@ def read_json(path: Path, problems: list[str], root: Path) -> Optional[Any]:
     if skipped_link(path, problems, root):
         return None
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as e:
         problems.append(f"{path.relative_to(root)}: cannot be read ({e}).")
     except json.JSONDecodeError as e:
@@ -172,7 +172,7 @@ def read_jsonl(path: Path, problems: list[str], root: Path) -> list[dict[str, An
     if skipped_link(path, problems, root):
         return []
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         problems.append(f"{path.relative_to(root)}: cannot be read ({e}).")
         return []
@@ -199,7 +199,7 @@ def read_jsonl(path: Path, problems: list[str], root: Path) -> list[dict[str, An
 def _settings_algo(path: Path) -> str:
     """``settings.json``'s ``algo`` ("" when absent or unreadable: GRPO runs made before it was written)."""
     try:
-        algo = json.loads((path / "settings.json").read_text()).get("algo", "")
+        algo = json.loads((path / "settings.json").read_text(encoding="utf-8")).get("algo", "")
     except (OSError, ValueError, AttributeError, RecursionError):
         return ""
     return algo if isinstance(algo, str) else ""

@@ -88,7 +88,7 @@ def _tune_trials(tune_dir: Path, problems: list[str], root: Path) -> list[dict[s
         params = read_json(trial / "params.json", problems, root) if (trial / "params.json").exists() else None
         result = trial / "result.json"
         try:
-            text = result.read_text() if result.exists() and not skipped_link(result, problems, root) else ""
+            text = result.read_text(encoding="utf-8") if result.exists() and not skipped_link(result, problems, root) else ""
         except (OSError, UnicodeDecodeError) as e:
             problems.append(f"{result.relative_to(root)}: cannot be read ({e}); trial shown without results.")
             text = ""
@@ -122,7 +122,7 @@ def load_sweep(root: Path, path: Path) -> SweepDetail:
         status = "finished"
         if not skipped_link(path / "results.csv", problems, root):
             try:
-                with open(path / "results.csv", newline="") as f:
+                with open(path / "results.csv", newline="", encoding="utf-8") as f:
                     # a trial id is a name, whatever it looks like ("12345_00002", "00042")
                     trials = [{k: v if k == "trial_id" else _number(v) for k, v in r.items() if k is not None}
                               for r in csv.DictReader(f)]

@@ -108,7 +108,7 @@ def main(args: Args) -> str:
     write_results(args.out, payload)
     print("cells: decision accuracy / Brier / mean return\n" + table)
     if args.readme:
-        Path(args.readme).write_text(splice_readme(Path(args.readme).read_text(), table))
+        Path(args.readme).write_text(splice_readme(Path(args.readme).read_text(encoding="utf-8"), table), encoding="utf-8")
     return table
 
 

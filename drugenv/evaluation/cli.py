@@ -264,6 +264,7 @@ __all__ = [
 if __name__ == "__main__":  # pragma: no cover
     import tyro
 
-    from drugenv.cli import join_repeated_flag
+    from drugenv.cli import join_repeated_flag, tolerate_any_console_encoding
 
+    tolerate_any_console_encoding()
     print(json.dumps(eval_main(tyro.cli(EvalArgs, args=join_repeated_flag(sys.argv[1:], "--extra")))["summary"], indent=2))

@@ -125,7 +125,7 @@ class ToolCallingPolicy(Policy):
 
         adapter_config = Path(model).expanduser() / "adapter_config.json"
         if adapter is None and adapter_config.is_file():
-            base = json.loads(adapter_config.read_text()).get("base_model_name_or_path")
+            base = json.loads(adapter_config.read_text(encoding="utf-8")).get("base_model_name_or_path")
             if not base:
                 raise ConfigError(f"{adapter_config} names no base_model_name_or_path: pass the base model and adapter= apart")
             model, adapter = base, model

@@ -229,7 +229,7 @@ def build_random_model_dir(name: str, save_dir: Path | str, *, seed: int = 0, dt
     (save_dir / "drugenv_random.json").write_text(json.dumps(
         {"architecture": name, "seed": seed, "dtype": dtype, "random_init": True,
          "params": sum(p.numel() for p in model.parameters()),
-         "source": f"drugenv/llm/{ARCHITECTURES_RESOURCE}"}, indent=2))
+         "source": f"drugenv/llm/{ARCHITECTURES_RESOURCE}"}, indent=2), encoding="utf-8")
     return save_dir
 
 

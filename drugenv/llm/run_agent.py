@@ -186,7 +186,7 @@ def make_hf_policy(
 def _adapter_base(adapter_id: str) -> Optional[str]:
     """The base model an adapter's ``adapter_config.json`` names, if it can be read."""
     try:
-        return str(json.loads((Path(adapter_id) / "adapter_config.json").read_text())["base_model_name_or_path"])
+        return str(json.loads((Path(adapter_id) / "adapter_config.json").read_text(encoding="utf-8"))["base_model_name_or_path"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -397,13 +397,13 @@ def run_agent_episodes(
         if dashboard_path and Path(dashboard_path).exists():
             from drugenv.cli import one_line
 
-            state = DashboardState.model_validate_json(Path(dashboard_path).read_text())
+            state = DashboardState.model_validate_json(Path(dashboard_path).read_text(encoding="utf-8"))
             state.status, state.error, state.completed = "error", one_line(e)[:500], completed
             state.updated_at = datetime.now(timezone.utc).isoformat()
             write_dashboard(state, dashboard_path)
         raise
     if dashboard_path and Path(dashboard_path).exists():
-        state = DashboardState.model_validate_json(Path(dashboard_path).read_text())
+        state = DashboardState.model_validate_json(Path(dashboard_path).read_text(encoding="utf-8"))
         state.status, state.completed, state.updated_at = "finished", completed, datetime.now(timezone.utc).isoformat()
         write_dashboard(state, dashboard_path)
     return completed

@@ -519,6 +519,9 @@ def main(steps: int = 300, episodes: int = 40, samples: int = 50, seed: int = 0,
 if __name__ == "__main__":  # the flags are main's arguments (--steps, --episodes, ...); --help lists them
     import tyro
 
+    from drugenv.cli import tolerate_any_console_encoding
+
+    tolerate_any_console_encoding()
     tyro.cli(main)
 
 

@@ -411,10 +411,10 @@ def _save_tokenizer(tok, save_dir: Path, *, tokenizer_class: str) -> None:
     save_dir.mkdir(parents=True, exist_ok=True)
     tok.save_pretrained(save_dir)
     cfg_path = save_dir / "tokenizer_config.json"
-    cfg = json.loads(cfg_path.read_text())
+    cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
     cfg["tokenizer_class"] = tokenizer_class
     cfg.setdefault("chat_template", tok.chat_template)
-    cfg_path.write_text(json.dumps(cfg, indent=2, ensure_ascii=False))
+    cfg_path.write_text(json.dumps(cfg, indent=2, ensure_ascii=False), encoding="utf-8")
 
 
 def build_tokenizer(kind: TokenizerKind = "bpe", save_dir: Optional[Path] = None, *, seed: int = 0):
@@ -498,7 +498,7 @@ def build_tiny_model(
     model.save_pretrained(save_dir)
     (save_dir / "drugenv_tiny.json").write_text(json.dumps(
         {"layers": layers, "hidden": hidden, "tokenizer": tokenizer, "seed": seed, "heads": nh, "kv_heads": nkv,
-         "params": sum(p.numel() for p in model.parameters())}, indent=2))
+         "params": sum(p.numel() for p in model.parameters())}, indent=2), encoding="utf-8")
     return save_dir
 
 

@@ -265,7 +265,7 @@ def load_overrides(path: Optional[str | Path]) -> dict[str, Any]:
         what = "is a directory, not a JSON file" if p.is_dir() else "does not exist"
         raise ConfigError(f"overrides file {str(path)!r} {what}; e.g. runs/sweeps/reward_weights/best_config.json")
     try:
-        data = json.loads(p.read_text())
+        data = json.loads(p.read_text(encoding="utf-8"))
     except (ValueError, RecursionError) as e:  # RecursionError: nested too deeply for the decoder (a traceback)
         why = "nested too deeply" if isinstance(e, RecursionError) else str(e)
         raise ConfigError(f"overrides file {path} is not valid JSON ({why}); it must hold one JSON object") from None

@@ -100,7 +100,7 @@ def sft_warm_start(base_model: str, sft: Mapping[str, Any], out_dir: Path, *, se
     dst = dst or out_dir / "sft_model"
     made = dst / "drugenv_sft.json"
     if (dst / "config.json").exists() and made.exists():
-        prev = json.loads(made.read_text())
+        prev = json.loads(made.read_text(encoding="utf-8"))
         if (prev.get("base_model") == base_model and prev.get("settings") == json.loads(json.dumps(dict(sft)))
                 and prev.get("seed") == seed):
             return str(dst.resolve())
@@ -168,7 +168,7 @@ def sft_warm_start(base_model: str, sft: Mapping[str, Any], out_dir: Path, *, se
         "base_model": base_model, "seed": seed, "examples": len(examples), "train_rows": len(train), "episodes": len(episodes),
         "settings": dict(sft), "loss_first": losses[0], "loss_last": losses[-1], "selection": eval_log,
         "selected_step": max(eval_log, key=lambda r: r["score"])["step"] if eval_log else int(sft["steps"]),
-        "seconds": round(time.perf_counter() - t0, 1)}, indent=2))
+        "seconds": round(time.perf_counter() - t0, 1)}, indent=2), encoding="utf-8")
     os.replace(tmp, dst)
     del model
     if torch.cuda.is_available():  # the driver's cached blocks would otherwise starve the learner and runner actors
@@ -376,7 +376,7 @@ def resumed_model(checkpoint: str | Path) -> str:
     from drugenv.llm.run_agent import missing_local_path
 
     try:
-        model = json.loads((Path(checkpoint) / CHECKPOINT_META).read_text())["model"]
+        model = json.loads((Path(checkpoint) / CHECKPOINT_META).read_text(encoding="utf-8"))["model"]
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ConfigError(f"--resume {checkpoint}: its {CHECKPOINT_META} names no model ({e})") from None
     if isinstance(model, str):  # a run moved (or copied back from its --storage) keeps its model beside its checkpoints
@@ -393,7 +393,7 @@ def save_checkpoint(algo: Any, path: Path, meta: Mapping[str, Any]) -> Path:
     def write(folder: Path) -> None:
         algo.save_to_path(str(folder.resolve()))
         export_adapter(algo, folder / ADAPTER_DIR)
-        (folder / CHECKPOINT_META).write_text(json.dumps({**meta, "iteration": int(algo.iteration)}, indent=2, default=str))
+        (folder / CHECKPOINT_META).write_text(json.dumps({**meta, "iteration": int(algo.iteration)}, indent=2, default=str), encoding="utf-8")
 
     return write_dir_atomically(path, write)
 
@@ -490,7 +490,7 @@ def resumed_report(path: Path) -> dict[str, Any]:
     resumed run's, which showed as finished while it ran and after it was killed."""
     if not path.exists():
         return {}
-    report = json.loads(path.read_text())
+    report = json.loads(path.read_text(encoding="utf-8"))
     if any([report.pop(k, None) is not None for k in FINAL_REPORT_KEYS]):
         write_text_atomic(path, results_json(report, indent=2))
     return report
@@ -548,7 +548,7 @@ def run_grpo(
     selection = Selection.from_run(run)
     best_meta = out_dir / CHECKPOINT_BEST / CHECKPOINT_META
     if selection is not None and resume and best_meta.exists():  # a resumed run keeps its best so far
-        selection.restore(json.loads(best_meta.read_text()).get("selection") or {})
+        selection.restore(json.loads(best_meta.read_text(encoding="utf-8")).get("selection") or {})
     elif selection is not None and first == 1:
         # Iteration 0 is a candidate too: the LoRA adapter starts at zero, so this is the SFT model
         # itself, and a run whose GRPO iterations never beat it on validation keeps it. The
@@ -607,7 +607,7 @@ def run_grpo(
     sft_made = Path(model) / "drugenv_sft.json"
     report["_timing"] = {
         "train_seconds": round(time.perf_counter() - t_start, 1),
-        "sft": json.loads(sft_made.read_text()) if sft_made.exists() else None,
+        "sft": json.loads(sft_made.read_text(encoding="utf-8")) if sft_made.exists() else None,
         "iteration_seconds": [r["seconds"] for r in curve],
         "torch_threads": __import__("torch").get_num_threads(), "cpu_count": os.cpu_count(),
     }

@@ -148,7 +148,7 @@ def lock_folder(folder: str | Path, flag: str = "--out") -> FolderLock:
         import fcntl
     except ImportError:  # Windows: no flock; documented as unguarded
         return FolderLock(key)
-    f = open(key / LOCK_FILE, "a+")
+    f = open(key / LOCK_FILE, "a+", encoding="utf-8")
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -256,7 +256,7 @@ class RunFiles:
             checkpoint = Path(resumed_from).resolve()
             record["resumed_from"] = str(checkpoint)
             try:
-                record["resumed_run"] = json.loads((checkpoint.parent / SETTINGS).read_text())
+                record["resumed_run"] = json.loads((checkpoint.parent / SETTINGS).read_text(encoding="utf-8"))
             except (OSError, ValueError):  # a checkpoint copied out of its run folder: nothing to keep
                 pass
         self._settings = record
@@ -295,7 +295,7 @@ class RunFiles:
 
     def log(self, row: Mapping[str, Any]) -> None:
         """Append one iteration's row to ``metrics.jsonl`` (readable while the run goes on)."""
-        with open(self.out / METRICS, "a") as f:
+        with open(self.out / METRICS, "a", encoding="utf-8") as f:
             f.write(results_json(dict(row)) + "\n")
         if self._wandb_run is not None:
             numbers = {k: v for k, v in row.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
@@ -333,7 +333,7 @@ class RunFiles:
         path = self.out / METRICS
         if not path.exists():
             return []
-        rows, lines = [], path.read_text().split("\n")
+        rows, lines = [], path.read_text(encoding="utf-8").split("\n")
         for n, line in enumerate(lines, 1):
             if not line.strip():
                 continue

@@ -14,7 +14,7 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "agents.md"
 
 
 def test_the_committed_reference_is_the_generated_one():
-    text = DOC.read_text()
+    text = DOC.read_text(encoding="utf-8")
     start, end = text.index(reference.MARKERS[0]), text.index(reference.MARKERS[1]) + len(reference.MARKERS[1])
     assert text[start:end] == reference.reference(), "run: python -m drugenv.agents.reference --write docs/agents.md"
 

@@ -17,7 +17,7 @@ def test_the_docs_table_is_the_committed_records():
     assert RECORDS, "no committed agent-service record"
     records = bench.load_table_records([str(p) for p in RECORDS])
     block = f"{bench.BEGIN}\n{bench.table(records)}\n{bench.END}"
-    assert block in (ROOT / "docs" / "server.md").read_text(), (
+    assert block in (ROOT / "docs" / "server.md").read_text(encoding="utf-8"), (
         "regenerate: python benchmarks/bench_agent_service.py --table docs/results/agent_service/*.json --write docs/server.md")
 
 
@@ -29,9 +29,9 @@ def test_each_record_names_its_machine_load_and_commit():
 
 def test_write_replaces_only_its_block(tmp_path):
     page = tmp_path / "page.md"
-    page.write_text(f"before\n{bench.BEGIN}\nold\n{bench.END}\nafter\n")
+    page.write_text(f"before\n{bench.BEGIN}\nold\n{bench.END}\nafter\n", encoding="utf-8")
     records = bench.load_table_records([str(p) for p in RECORDS])
     assert bench.write_table(page, bench.table(records)) is True
-    text = page.read_text()
+    text = page.read_text(encoding="utf-8")
     assert text.startswith("before\n") and text.endswith("after\n") and "old" not in text
     assert bench.write_table(page, bench.table(records)) is False

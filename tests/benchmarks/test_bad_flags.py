@@ -42,7 +42,7 @@ CASES = [
 @pytest.mark.parametrize("script,flags,message", CASES, ids=[f"{c[0]} {' '.join(c[1])}" for c in CASES])
 def test_a_bad_flag_is_one_line_and_exit_2(script, flags, message, tmp_path, tmp_path_factory):
     a_file = tmp_path_factory.mktemp("in_the_way") / "a_file"  # a file where --json-out needs a folder
-    a_file.write_text("")
+    a_file.write_text("", encoding="utf-8")
     flags = [f.replace("{FILE}", str(a_file)) for f in flags]
     run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *flags], cwd=tmp_path, capture_output=True,
                          text=True, timeout=120, env={**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"})

@@ -83,7 +83,7 @@ def test_the_serve_app_behind_haproxy_gets_the_same_load_as_serve_env(bench, tmp
                f"--json-out {shlex.quote(str(record))}")
     run = subprocess.run(["unshare", "--net", "sh", "-c", command], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
-    through_haproxy = json.loads(record.read_text())
+    through_haproxy = json.loads(record.read_text(encoding="utf-8"))
     assert through_haproxy["results"]["load_sha256"] == direct["load_sha256"]
     assert through_haproxy["results"]["drugenv"]["steps"] == direct["steps"] > 0
     # The direct path: HAProxy handed every session to a replica's own server, none to its backup (Serve's proxy).

@@ -39,9 +39,9 @@ def test_a_compiled_core_that_plays_other_steps_is_refused(ceilings, tmp_path):
     # A copy whose transition charges one credit more per action plays other steps: refused.
     compiled = ceilings.build_compiled(("drugenv/simulator/rules.py",), tmp_path)
     transitions = tmp_path / "drugenv" / "simulator" / "transitions.py"
-    source = transitions.read_text()
+    source = transitions.read_text(encoding="utf-8")
     assert "book.credits.used += spec.cost\n" in source
-    transitions.write_text(source.replace("book.credits.used += spec.cost\n", "book.credits.used += spec.cost + 1\n", 1))
+    transitions.write_text(source.replace("book.credits.used += spec.cost\n", "book.credits.used += spec.cost + 1\n", 1), encoding="utf-8")
     with pytest.raises(RuntimeError, match="other steps"):
         ceilings.ceilings(steps=200, turn=100, seed=0, compiled_root=compiled)
 

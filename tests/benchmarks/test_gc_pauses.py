@@ -27,7 +27,7 @@ def test_a_run_reports_the_processes_of_the_server_it_measured(tmp_path):
     run = subprocess.run([sys.executable, "benchmarks/gc_pauses.py", "--clients", "4", "--episodes", "3", "--repeats", "1",
                           "--workers", "2", "--json-out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
-    results = json.loads(out.read_text())["results"]
+    results = json.loads(out.read_text(encoding="utf-8"))["results"]
     # the load generator, the server's manager and both its workers each timed their collections
     probed = [who.rsplit(" ", 1)[0] for who in results["probed"]]
     assert probed.count("load generator") == 1 and probed.count("server drugenv") == 3, probed

@@ -96,7 +96,7 @@ def test_the_latest_record_of_a_configuration_wins():
 
 
 def test_the_committed_page_shows_the_committed_records():
-    page = (ROOT / "docs" / "performance.md").read_text()
+    page = (ROOT / "docs" / "performance.md").read_text(encoding="utf-8")
     assert goals.BEGIN in page and goals.END in page
     block = page.split(goals.BEGIN + "\n", 1)[1].split("\n" + goals.END, 1)[0]
     assert block == goals.scoreboard(goals.load_records()), "regenerate: python benchmarks/goals.py --write docs/performance.md"
@@ -104,11 +104,11 @@ def test_the_committed_page_shows_the_committed_records():
 
 def test_rewrite_replaces_only_the_block(tmp_path):
     page = tmp_path / "page.md"
-    page.write_text(f"intro\n{goals.BEGIN}\nold\n{goals.END}\noutro\n")
+    page.write_text(f"intro\n{goals.BEGIN}\nold\n{goals.END}\noutro\n", encoding="utf-8")
     assert goals.rewrite(page, "new") is True
-    assert page.read_text() == f"intro\n{goals.BEGIN}\nnew\n{goals.END}\noutro\n"
+    assert page.read_text(encoding="utf-8") == f"intro\n{goals.BEGIN}\nnew\n{goals.END}\noutro\n"
     assert goals.rewrite(page, "new") is False
-    (tmp_path / "bare.md").write_text("no block here\n")
+    (tmp_path / "bare.md").write_text("no block here\n", encoding="utf-8")
     with pytest.raises(ValueError, match="no generated block"):
         goals.rewrite(tmp_path / "bare.md", "new")
 
@@ -117,7 +117,7 @@ def test_a_record_carries_its_context_and_no_machine_paths(tmp_path):
     out = tmp_path / "sub" / "r.json"
     rec = records.write_record(str(out), "bench_x", {"config": str(ROOT / "rllib_configs" / "ppo_vector.py"), "n": 3},
                                {"value": 1.5}, 0.5, 0.75)
-    assert json.loads(out.read_text()) == rec
+    assert json.loads(out.read_text(encoding="utf-8")) == rec
     assert rec["config"] == {"config": "rllib_configs/ppo_vector.py", "n": 3}
     assert rec["results"] == {"value": 1.5} and rec["load_average"] == {"before": 0.5, "after": 0.75}
     assert rec["host"]["cores"] >= 1 and rec["host"]["python"] and rec["measured_at"].endswith("+00:00")

@@ -43,7 +43,7 @@ def test_tiny_run_writes_the_report_without_ray(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == []  # none of FORBIDDEN was imported
-    report = json.loads(out.read_text())
+    report = json.loads(out.read_text(encoding="utf-8"))
     assert [r["architecture"] for r in report["results"]] == ["Qwen/Qwen2.5-0.5B-Instruct", "Qwen/Qwen2.5-3B-Instruct"]
     for r in report["results"]:
         assert "error" not in r, r.get("traceback")

@@ -17,7 +17,7 @@ bench = load("real_size_cpu")
 def test_the_docs_table_is_the_committed_record():
     assert RECORDS, "no committed real-size CPU record"
     block = f"{bench.BEGIN}\n{bench.table(bench.load_table_records([str(p) for p in RECORDS]))}\n{bench.END}"
-    assert block in (ROOT / "docs" / "gpu.md").read_text(), (
+    assert block in (ROOT / "docs" / "gpu.md").read_text(encoding="utf-8"), (
         "regenerate: python benchmarks/real_size_cpu.py --table docs/results/real_size_cpu/*.json --write docs/gpu.md")
 
 

@@ -50,18 +50,18 @@ def make_grpo_run(root: Path, name: str = "grpo_tiny_cpu", iterations: int = 4, 
     mod = load_rllib_config(REPO / "rllib_configs" / "grpo_tiny_cpu.py")
     s = mod.settings({"run": {"iterations": iterations, "eval_interval": 2, "checkpoint_interval": 2,
                               "eval_episodes": EVAL_EPISODES}})
-    (out / "settings.json").write_text(json.dumps(s, indent=2, default=str))
-    with open(out / "metrics.jsonl", "w") as f:
+    (out / "settings.json").write_text(json.dumps(s, indent=2, default=str), encoding="utf-8")
+    with open(out / "metrics.jsonl", "w", encoding="utf-8") as f:
         for it in range(1, iterations + 1):
             f.write(json.dumps(metrics_row(it, heldout=it % 2 == 0)) + "\n")
     for it in range(2, iterations + 1, 2):
         (out / f"checkpoint_iter_{it:04d}").mkdir()
-        (out / f"checkpoint_iter_{it:04d}" / CHECKPOINT_META).write_text(json.dumps({"algo": "grpo", "iteration": it}))
+        (out / f"checkpoint_iter_{it:04d}" / CHECKPOINT_META).write_text(json.dumps({"algo": "grpo", "iteration": it}), encoding="utf-8")
     report: dict[str, Any] = {"before": metrics(0), "after_sft": metrics(1)}
     if finished:
         report.update({"after_grpo": metrics(2), "random": metrics(3), "heuristic": metrics(4), "oracle": metrics(5),
                        "_meta": {"suite": "procedural-test", "episodes": EVAL_EPISODES, "seed": 0}})
-    (out / "evidence" / "before_after_metrics.json").write_text(json.dumps(report, indent=2))
+    (out / "evidence" / "before_after_metrics.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
     return out
 
 

@@ -53,7 +53,7 @@ def test_curve_equals_metrics_jsonl_and_follows_appends(page, runs_root, serve_d
     base = serve_dashboard(runs_root)
     page.goto(base + "/runs/grpo_live")
     page.wait_for_function("() => document.getElementById('chart-return')?.data", timeout=TIMEOUT_MS)
-    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
     for chart, key in (("chart-return", "env/episode_return_mean"), ("chart-decisions", "heldout/decision_accuracy"),
                        ("chart-time", "timers/rollout"), ("chart-credits", "heldout/credits_used")):
         t = trace(page, chart, key)
@@ -62,7 +62,7 @@ def test_curve_equals_metrics_jsonl_and_follows_appends(page, runs_root, serve_d
     page.wait_for_function("() => document.getElementById('chart-return').data.some(t => t.meta === 'reference/heuristic')",
                            timeout=TIMEOUT_MS)
     page.evaluate("() => { window.notReloaded = true; }")
-    with open(run / "metrics.jsonl", "a") as f:
+    with open(run / "metrics.jsonl", "a", encoding="utf-8") as f:
         f.write(json.dumps(metrics_row(5, heldout=False)) + "\n")
     page.wait_for_function("() => document.getElementById('iteration').textContent === '5'", timeout=TIMEOUT_MS)
     t = trace(page, "chart-return", "env/episode_return_mean")
@@ -108,11 +108,11 @@ def test_sweep_names_are_text_in_the_charts(page, runs_root, serve_dashboard):
     import csv
 
     out = make_sweep(runs_root)
-    with open(out / "results.csv", newline="") as f:
+    with open(out / "results.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     old, new = "config.env_config.reward.novelty_weight", 'config.<b style="font-size:90px">HUGE</b>'
     rows = [{(new if k == old else k): v for k, v in r.items()} for r in rows]
-    with open(out / "results.csv", "w", newline="") as f:
+    with open(out / "results.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
@@ -167,7 +167,7 @@ def test_run_agent_snapshot(page, runs_root, serve_dashboard):
     path = runs_root / "agent" / "_dashboard_state.json"
     run_agent_episodes(HeuristicPolicy(), seed=1, scenario="egfr_nsclc_viable", dashboard_path=path,
                        model_id="heuristic", echo=False)
-    steps = json.loads(path.read_text())["steps"]
+    steps = json.loads(path.read_text(encoding="utf-8"))["steps"]
     base = serve_dashboard(runs_root)
     page.goto(base + "/episodes/agent/_dashboard_state.json")
     page.wait_for_selector("#steps", timeout=TIMEOUT_MS)
@@ -178,7 +178,7 @@ def test_run_agent_snapshot(page, runs_root, serve_dashboard):
 
 def test_bad_input_shows_a_message(page, runs_root, serve_dashboard):
     run = make_grpo_run(runs_root, "corrupt", finished=False)
-    with open(run / "metrics.jsonl", "a") as f:
+    with open(run / "metrics.jsonl", "a", encoding="utf-8") as f:
         f.write("{not json\n")
     (runs_root / "half").mkdir()
     (runs_root / "half" / "evidence").mkdir()

@@ -48,16 +48,16 @@ def test_hidden_folders_and_a_runs_checkpoints_are_not_listed_as_runs(client, ru
     run = make_grpo_run(runs_root)
     for folder in (runs_root / ".cache", run / "checkpoint_000001"):
         folder.mkdir()
-        (folder / "settings.json").write_text((run / "settings.json").read_text())
+        (folder / "settings.json").write_text((run / "settings.json").read_text(encoding="utf-8"), encoding="utf-8")
     assert [r["id"] for r in client.get("/api/runs").json()["runs"]] == [run.name]
 
 
 def test_corrupt_line_is_reported_and_the_rest_is_drawn(client, runs_root):
     run = make_grpo_run(runs_root, finished=False)
-    lines = (run / "metrics.jsonl").read_text().splitlines()
+    lines = (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
     lines.insert(1, '{"iteration": 2, "env/episode_return_mean": 0.')  # a torn write in the middle of the file
     lines.insert(2, "[1, 2, 3]")
-    (run / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+    (run / "metrics.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     r = client.get("/api/runs/grpo_tiny_cpu")
     assert r.status_code == 200
     d = r.json()
@@ -68,7 +68,7 @@ def test_corrupt_line_is_reported_and_the_rest_is_drawn(client, runs_root):
 
 def test_an_unterminated_last_line_is_a_write_in_progress(client, runs_root):
     run = make_grpo_run(runs_root, finished=False)
-    with open(run / "metrics.jsonl", "a") as f:
+    with open(run / "metrics.jsonl", "a", encoding="utf-8") as f:
         f.write('{"iteration": 5, "env/episode')
     d = client.get("/api/runs/grpo_tiny_cpu").json()
     assert d["iteration"] == 4 and d["problems"] == []
@@ -77,11 +77,11 @@ def test_an_unterminated_last_line_is_a_write_in_progress(client, runs_root):
 def test_missing_and_damaged_files(client, runs_root):
     run = make_grpo_run(runs_root, "no_metrics", finished=False)
     (run / "metrics.jsonl").unlink()
-    (run / "evidence" / "before_after_metrics.json").write_text("{oops")
-    (run / "settings.json").write_text("[]")
+    (run / "evidence" / "before_after_metrics.json").write_text("{oops", encoding="utf-8")
+    (run / "settings.json").write_text("[]", encoding="utf-8")
     bare = runs_root / "only_metrics"
     bare.mkdir()
-    (bare / "metrics.jsonl").write_text('{"iteration": 1}\n')
+    (bare / "metrics.jsonl").write_text('{"iteration": 1}\n', encoding="utf-8")
     early = make_grpo_run(runs_root, "early", finished=False)
     (early / "metrics.jsonl").unlink()
     d = client.get("/api/runs/early").json()
@@ -161,7 +161,7 @@ def test_an_episode_ending_while_its_view_is_read_sends_no_truth_with_an_unfinis
         ep = book.start(EpisodeRequest(agent="oracle", scenario="kras_pdac_borderline", seed=0))
         ep.thread.join(timeout=60)
         assert not ep.thread.is_alive() and ep.outcome is not None
-        unfinished = json.loads(ep.path.read_text())
+        unfinished = json.loads(ep.path.read_text(encoding="utf-8"))
     finally:
         book.close()
     unfinished["done"] = False
@@ -173,7 +173,7 @@ def test_an_episode_ending_while_its_view_is_read_sends_no_truth_with_an_unfinis
             return json.dumps(unfinished)
 
     ep.path, ep.outcome = EndsWhileRead(tmp_path / "snapshot.json"), None
-    ep.path.write_text("{}")  # exists; what a read returns is the unfinished snapshot
+    ep.path.write_text("{}", encoding="utf-8")  # exists; what a read returns is the unfinished snapshot
     v = ep.view()
     assert v.state is not None and not v.state.done and v.outcome is None
     assert ep.view().outcome is not None  # the next read shows the end
@@ -198,7 +198,7 @@ def test_bad_episode_requests(client, runs_root):
     # A checkpoint whose metadata is not the JSON object a run writes (a 500 before)
     for name, meta in (("corrupt_ckpt", "{bad"), ("list_ckpt", "[1]")):
         (runs_root / name).mkdir()
-        (runs_root / name / "drugenv_checkpoint.json").write_text(meta)
+        (runs_root / name / "drugenv_checkpoint.json").write_text(meta, encoding="utf-8")
         r = client.post("/api/episodes", json={"agent": f"checkpoint:{runs_root / name}"})
         assert r.status_code == 400 and "drugenv_checkpoint.json" in r.json()["detail"], r.text
     # Bodies FastAPI's own 422 handler answered with a 500 (it echoes the value), and a lone surrogate
@@ -212,7 +212,7 @@ def test_bad_episode_requests(client, runs_root):
         assert client.get(f"/api/runs/{run_id}").status_code == 404
     snap = runs_root / "agent" / "_dashboard_state.json"
     snap.parent.mkdir()
-    snap.write_text('{"schema_version": 1}')
+    snap.write_text('{"schema_version": 1}', encoding="utf-8")
     v = client.get("/api/episodes/agent/_dashboard_state.json").json()
     assert "not a schema-v1 run-agent snapshot" in v["error"]
     assert client.get("/episodes/agent/_dashboard_state.json").status_code == 200
@@ -305,7 +305,7 @@ def test_one_damaged_file_is_a_problem_line_not_a_500(client, runs_root, damage)
     make_grpo_run(runs_root, "healthy")
     run = make_grpo_run(runs_root, "damaged", finished=False)
     name, text = damage
-    with open(run / name, "a" if name == "metrics.jsonl" else "w") as f:
+    with open(run / name, "a" if name == "metrics.jsonl" else "w", encoding="utf-8") as f:
         f.write(text if name != "metrics.jsonl" else "\n" + text)
     assert client.get("/api/runs").status_code == 200
     assert client.get("/api/runs/healthy").status_code == 200
@@ -319,9 +319,9 @@ def test_a_settings_value_of_the_wrong_kind_is_a_problem_line_not_a_500(client, 
     unchecked, and one such run took the whole runs list down."""
     make_grpo_run(runs_root, "healthy")
     run = make_grpo_run(runs_root, "damaged", finished=False)
-    settings = json.loads((run / "settings.json").read_text())
+    settings = json.loads((run / "settings.json").read_text(encoding="utf-8"))
     settings["run"]["iterations"] = iterations
-    (run / "settings.json").write_text(json.dumps(settings))
+    (run / "settings.json").write_text(json.dumps(settings), encoding="utf-8")
     assert client.get("/api/runs").status_code == 200
     r = client.get("/api/runs/damaged")
     assert r.status_code == 200 and r.json()["iterations_total"] is None
@@ -331,12 +331,12 @@ def test_a_settings_value_of_the_wrong_kind_is_a_problem_line_not_a_500(client, 
 def test_a_resumed_run_counts_its_iterations_after_its_checkpoint(client, runs_root):
     """``--resume`` with ``run.iterations=2`` from iteration 4 ends at 6: the page said "4 / 2"."""
     run = make_grpo_run(runs_root, "resumed", finished=False)
-    settings = json.loads((run / "settings.json").read_text())
+    settings = json.loads((run / "settings.json").read_text(encoding="utf-8"))
     settings["run"]["iterations"], settings["resumed_at_iteration"] = 2, 4
-    (run / "settings.json").write_text(json.dumps(settings))
+    (run / "settings.json").write_text(json.dumps(settings), encoding="utf-8")
     assert client.get("/api/runs/resumed").json()["iterations_total"] == 6
     settings["resumed_at_iteration"] = "four"
-    (run / "settings.json").write_text(json.dumps(settings))
+    (run / "settings.json").write_text(json.dumps(settings), encoding="utf-8")
     r = client.get("/api/runs/resumed").json()
     assert r["iterations_total"] == 2 and any("resumed_at_iteration" in p for p in r["problems"])
 
@@ -346,7 +346,7 @@ def test_a_sweeps_elapsed_time_is_not_dated_by_a_copied_model(client, runs_root)
     copied in with its times kept put a 6-minute sweep at 20 minutes."""
     out = make_sweep(runs_root)
     (out / "base_model").mkdir()
-    (out / "base_model" / "config.json").write_text("{}")
+    (out / "base_model" / "config.json").write_text("{}", encoding="utf-8")
     a_day_ago = time.time() - 86_400
     os.utime(out / "base_model", (a_day_ago, a_day_ago))
     (row,) = client.get("/api/runs").json()["runs"]
@@ -356,10 +356,10 @@ def test_a_sweeps_elapsed_time_is_not_dated_by_a_copied_model(client, runs_root)
 def test_a_report_value_that_is_no_number_is_left_off_the_reference_lines(client, runs_root):
     run = make_grpo_run(runs_root, "damaged")
     path = run / "evidence" / "before_after_metrics.json"
-    report = json.loads(path.read_text())
+    report = json.loads(path.read_text(encoding="utf-8"))
     report["heuristic"].update(decision_accuracy="high", brier=10**400, ece=float("nan"))  # NaN: a metric of no episode
     report["oracle"]["decision_accuracy"] = {"x": 1}
-    path.write_text(json.dumps(report))
+    path.write_text(json.dumps(report), encoding="utf-8")
     r = client.get("/api/runs/damaged")
     assert r.status_code == 200, r.text
     refs = r.json()["references"]
@@ -372,7 +372,7 @@ def test_a_sweep_value_too_large_for_a_float_does_not_take_the_page_down(client,
     trial = runs_root / "sweeps" / "huge" / "tune" / "t0"
     trial.mkdir(parents=True)
     (trial / "result.json").write_text('{"trial_id": "t0", "training_iteration": 1, "heldout/decision_accuracy": '
-                                       + "9" * 400 + "}\n")
+                                       + "9" * 400 + "}\n", encoding="utf-8")
     r = client.get("/api/runs/sweeps/huge")
     assert r.status_code == 200 and r.json()["best_trial_id"] is None, r.text
 
@@ -384,9 +384,9 @@ def test_reference_lines_are_not_played_on_more_episodes_than_a_request_can_wait
 
     run = make_grpo_run(runs_root, "huge", finished=False)
     (run / "evidence" / "before_after_metrics.json").unlink()
-    settings = json.loads((run / "settings.json").read_text())
+    settings = json.loads((run / "settings.json").read_text(encoding="utf-8"))
     settings["run"]["eval_episodes"] = 10**9
-    (run / "settings.json").write_text(json.dumps(settings))
+    (run / "settings.json").write_text(json.dumps(settings), encoding="utf-8")
     r = client.get("/api/runs/huge")
     assert r.status_code == 200 and r.json()["references"] == {}
     assert any(f"({MAX_REFERENCE_EPISODES})" in p for p in r.json()["problems"]), r.text
@@ -396,22 +396,22 @@ def test_sweep_trial_ids_stay_names_and_damaged_tune_files_are_problems(client, 
     import csv
 
     out = make_sweep(runs_root)
-    with open(out / "results.csv", newline="") as f:
+    with open(out / "results.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     for i, row in enumerate(rows):  # the form of Tune's ids: 5 hex digits, which can all be digits
         row["trial_id"] = f"12345_0000{2 - i}" if i < 2 else "1e234_00000"
-    with open(out / "results.csv", "w", newline="") as f:
+    with open(out / "results.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
     (out / "best_trial.json").write_text(json.dumps({"metric": "heldout/decision_utility", "mode": "max",
-                                                     "trial_id": "12345_00002"}))
+                                                     "trial_id": "12345_00002"}), encoding="utf-8")
     d = client.get("/api/runs/sweeps/reward_weights").json()
     assert [t["trial_id"] for t in d["trials"]] == ["12345_00002", "12345_00001", "1e234_00000"]
     assert d["best_trial_id"] == "12345_00002"
     (out / "best_trial.json").unlink()  # the writer has not written it yet: the best is computed
     assert client.get("/api/runs/sweeps/reward_weights").json()["best_trial_id"] == "12345_00002"
-    (out / "best_trial.json").write_text(json.dumps({"metric": ["x"], "mode": "max", "trial_id": 7}))
+    (out / "best_trial.json").write_text(json.dumps({"metric": ["x"], "mode": "max", "trial_id": 7}), encoding="utf-8")
     assert client.get("/api/runs/sweeps/reward_weights").status_code == 200
 
     running = runs_root / "sweeps" / "running" / "tune"
@@ -424,7 +424,7 @@ def test_sweep_trial_ids_stay_names_and_damaged_tune_files_are_problems(client, 
     appending = runs_root / "sweeps" / "appending" / "tune" / "t0"  # Tune is mid-way through its second row
     appending.mkdir(parents=True)
     (appending / "result.json").write_text(json.dumps({"trial_id": "t0", "training_iteration": 1,
-                                                       "heldout/decision_utility": 0.5}) + '\n{"trial_id": "t0", "trai')
+                                                       "heldout/decision_utility": 0.5}) + '\n{"trial_id": "t0", "trai', encoding="utf-8")
     d = client.get("/api/runs/sweeps/appending").json()
     assert d["problems"] == [] and [(t["eval_rounds"], t["heldout/decision_utility"]) for t in d["trials"]] == [(1, 0.5)]
     old = time.time() - 3600  # written an hour ago and never finished: a trial that died mid-row, reported
@@ -454,8 +454,8 @@ def test_files_linked_out_of_a_run_and_hidden_folders_are_not_served(client, run
     dashboard's user can read, as a run's settings or curve), and a hidden folder was served by its id."""
     secret = tmp_path / "outside"
     secret.mkdir()
-    (secret / "settings.json").write_text('{"secret": "TOPSECRET-settings"}')
-    (secret / "metrics.jsonl").write_text('{"iteration": 1, "secret": "TOPSECRET-metrics"}\n')
+    (secret / "settings.json").write_text('{"secret": "TOPSECRET-settings"}', encoding="utf-8")
+    (secret / "metrics.jsonl").write_text('{"iteration": 1, "secret": "TOPSECRET-metrics"}\n', encoding="utf-8")
     run = make_grpo_run(runs_root, "linked_files")
     for name in ("settings.json", "metrics.jsonl"):
         (run / name).unlink()
@@ -589,8 +589,8 @@ def test_concurrent_starts_never_exceed_max_live(monkeypatch):
 
 def test_a_short_results_row_and_a_link_loop_are_pages_not_500s(client, runs_root):
     out = make_sweep(runs_root)
-    header = (out / "results.csv").read_text().splitlines()[0]
-    (out / "results.csv").write_text(header + "\nt_short\n")  # a row with fewer cells than the header
+    header = (out / "results.csv").read_text(encoding="utf-8").splitlines()[0]
+    (out / "results.csv").write_text(header + "\nt_short\n", encoding="utf-8")  # a row with fewer cells than the header
     r = client.get("/api/runs/sweeps/reward_weights")
     assert r.status_code == 200 and r.json()["trials"][0]["trial_id"] == "t_short", r.text
     (runs_root / "loop").symlink_to(runs_root / "loop")  # Path.resolve raises RuntimeError on it before Python 3.13
@@ -608,7 +608,7 @@ def test_every_chart_series_is_a_column_a_committed_run_wrote():
     results = Path(__file__).resolve().parents[2] / "docs" / "results"
     written: set[str] = set()
     for name in ("grpo_tiny_cpu.json", "ppo_vector.json"):
-        run = json.loads((results / name).read_text())
+        run = json.loads((results / name).read_text(encoding="utf-8"))
         curve = run.get("_curve") or run["curve"]
         written.update(k for row in curve for k in row)
     series = {key for panel in CURVE_PANELS for key, _ in panel["series"]}

@@ -41,7 +41,7 @@ def test_grpo_checkpoint_is_a_greedy_hf_policy(tmp_path):
     get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
                    ).save_pretrained(ckpt / "adapter")
     settings = {"run": {"eval_max_new_tokens": 7, "eval_max_prompt_tokens": 1500}, "training": {"max_prompt_tokens": 1400}}
-    (ckpt / "drugenv_checkpoint.json").write_text(json.dumps({"algo": "grpo", "settings": settings}))  # no "model":
+    (ckpt / "drugenv_checkpoint.json").write_text(json.dumps({"algo": "grpo", "settings": settings}), encoding="utf-8")  # no "model":
     policy = make_policy(f"checkpoint:{ckpt}", device="cpu")  # the adapter's base model is used
     assert isinstance(policy, HFPolicy) and policy.adapter == str(ckpt / "adapter")
     assert make_policy(f"checkpoint:{tmp_path}", device="cpu").adapter == str(ckpt / "adapter")  # the run's folder

@@ -11,8 +11,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_readme_table_is_the_committed_json_rendered():
-    payload = json.loads((ROOT / "docs/results/baselines.json").read_text())
-    readme = (ROOT / "README.md").read_text()
+    payload = json.loads((ROOT / "docs/results/baselines.json").read_text(encoding="utf-8"))
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert readme == splice_readme(readme, render_table(payload))
     # The table says what the environment claims: the heuristic and oracle separate from random.
     rows = payload["results"]
@@ -24,7 +24,7 @@ def test_the_committed_json_is_what_the_baselines_score_today():
     """The table's numbers come from today's simulator and baselines: a change to either that forgot to
     regenerate ``baselines.json`` (``python -m drugenv.evaluation.baseline_table --episodes 100 --readme
     README.md``) fails here. The 800 episodes take about a second."""
-    payload = json.loads((ROOT / "docs/results/baselines.json").read_text())
+    payload = json.loads((ROOT / "docs/results/baselines.json").read_text(encoding="utf-8"))
     now = baseline_results(payload["episodes"], payload["seed"], tuple(payload["agents"]), progress=False)
     assert now.keys() == payload["results"].keys()
     for agent, rows in payload["results"].items():
@@ -51,7 +51,7 @@ def test_a_bad_flag_is_one_line_and_writes_nothing(flags, message, tmp_path):
     import subprocess
     import sys
 
-    (tmp_path / "README.md").write_text("no table here\n")
+    (tmp_path / "README.md").write_text("no table here\n", encoding="utf-8")
     out = tmp_path / "baselines.json"
     flags = [f.replace("{NOMARKERS}", str(tmp_path / "README.md")) for f in flags]
     proc = subprocess.run([sys.executable, "-m", "drugenv.evaluation.baseline_table", *flags, "--out", str(out)],

@@ -11,7 +11,7 @@ def test_eval_cli_writes_json(tmp_path):
                           "--episodes", "5", "--no-progress", "--out", str(out)], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert "egfr_nsclc_viable" in res.stdout and "ALL" in res.stdout
-    payload = json.loads(out.read_text())
+    payload = json.loads(out.read_text(encoding="utf-8"))
     assert payload["summary"]["decision_accuracy"] == 1.0 and len(payload["records"]) == 5
 
 
@@ -21,7 +21,7 @@ def test_eval_cli_reliability_table_counts_every_report(tmp_path):
                           "--episodes", "40", "--no-progress", "--reliability", "--out", str(out)], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert "mean confidence  accuracy" in res.stdout
-    payload = json.loads(out.read_text())
+    payload = json.loads(out.read_text(encoding="utf-8"))
     reported = sum(r["decision"] is not None for r in payload["records"])
     assert sum(row["reports"] for row in payload["reliability"]) == reported > 0
 
@@ -35,7 +35,7 @@ def test_eval_cli_by_belief_shows_the_heuristic_following_its_belief(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert "agent no_go  followed" in res.stdout
-    payload = json.loads(out.read_text())
+    payload = json.loads(out.read_text(encoding="utf-8"))
     rows = payload["belief_agreement"]
     assert sum(row["reports"] for row in rows) == sum(r["decision"] is not None for r in payload["records"]) > 0
     assert {row["belief"] for row in rows} == {"go", "no_go"} and all(row["followed"] == 1.0 for row in rows)
@@ -56,7 +56,7 @@ def _random_paired_with_heuristic(tmp_path, suite: str, episodes: int, seed: int
                          capture_output=True, text=True, timeout=180)
     assert res.returncode == 0, res.stderr
     assert "random − heuristic on the same episodes" in res.stdout
-    return res.stdout, json.loads(out.read_text())
+    return res.stdout, json.loads(out.read_text(encoding="utf-8"))
 
 
 def test_eval_cli_paired_plays_the_reference_on_the_same_episodes(tmp_path):

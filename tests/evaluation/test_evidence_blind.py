@@ -18,7 +18,7 @@ AGENT = "examples/evidence_blind.py:EvidenceBlind"
 
 @pytest.mark.parametrize("record,scoring,max_steps", [("evidence_blind", "linear", None), ("evidence_blind_brier12", "brier", 12)])
 def test_the_blind_agents_records_replay_and_the_readme_quotes_them(record, scoring, max_steps):
-    committed = json.loads((ROOT / "docs" / "results" / f"{record}.json").read_text())
+    committed = json.loads((ROOT / "docs" / "results" / f"{record}.json").read_text(encoding="utf-8"))
     assert (committed["agent"], committed["suite"], committed["episodes"], committed["seed"], committed["max_steps"],
             committed["decision_scoring"]) == (AGENT, "procedural-test", 300, 0, max_steps, scoring)
     cfg = RewardConfig(decision_scoring=scoring)
@@ -35,7 +35,7 @@ def test_the_blind_agents_records_replay_and_the_readme_quotes_them(record, scor
     ret = diff["mean_return"]
     quoted = (f"{summary['mean_return']:.2f} against {ref_summary['mean_return']:.2f} ({'paired difference ' if max_steps is None else ''}"
               f"{ret['diff']:+.2f} [{ret['diff_ci'][0]:.2f}, {ret['diff_ci'][1]:.2f}])").replace("-", "−")
-    readme = " ".join((ROOT / "README.md").read_text().split())
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
     assert quoted in readme
     if max_steps is None:
         assert (f"right in {summary['decision_accuracy']:.2f} of them against the heuristic's "

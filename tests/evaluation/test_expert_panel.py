@@ -20,7 +20,7 @@ AGENT = "examples/expert_panel.py:ExpertPanel"
 
 @pytest.mark.parametrize("record,difficulty", [("expert_panel", None), ("expert_panel_very_hard", "very_hard")])
 def test_the_panel_agents_records_replay_and_the_agents_page_quotes_them(record, difficulty):
-    committed = json.loads((ROOT / "docs" / "results" / f"{record}.json").read_text())
+    committed = json.loads((ROOT / "docs" / "results" / f"{record}.json").read_text(encoding="utf-8"))
     assert (committed["agent"], committed["suite"], committed["difficulty"], committed["episodes"], committed["seed"],
             committed["max_steps"], committed["decision_scoring"]) == (AGENT, "procedural-test", difficulty, 300, 0, None, "linear")
     summary, records = evaluate(import_policy(str(ROOT / AGENT)), "procedural-test", 300, 0, difficulty=difficulty, progress=False)
@@ -33,7 +33,7 @@ def test_the_panel_agents_records_replay_and_the_agents_page_quotes_them(record,
     # What the page says: well above chance on two credits, short of the heuristic's investigation, in every tier.
     assert summary["decision_accuracy"] > 0.65 and diff["decision_accuracy"]["diff_ci"][1] < 0
     assert diff["decision_utility"]["diff_ci"][1] < 0 and diff["mean_return"]["diff_ci"][1] < 0
-    page = " ".join((ROOT / "docs" / "agents.md").read_text().split())
+    page = " ".join((ROOT / "docs" / "agents.md").read_text(encoding="utf-8").split())
     acc = (f"right in {summary['decision_accuracy']:.2f} of 300 held-out episodes against the heuristic's "
            f"{ref_summary['decision_accuracy']:.2f}" if difficulty is None else
            f"in {summary['decision_accuracy']:.2f} against {ref_summary['decision_accuracy']:.2f} in the {difficulty} tier")

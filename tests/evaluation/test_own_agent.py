@@ -74,7 +74,7 @@ def agents_module(tmp_path, monkeypatch):
     """``AGENTS`` as a module of a fresh name in a folder of its own, made the current folder; ``sys.path``
     and ``sys.modules`` come back as they were."""
     name = "own_agents_" + re.sub(r"\W", "_", tmp_path.name)  # pytest's folder names are unique in a run
-    (tmp_path / f"{name}.py").write_text(AGENTS)
+    (tmp_path / f"{name}.py").write_text(AGENTS, encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", ".")])
     monkeypatch.setattr(sys, "modules", dict(sys.modules))
@@ -85,7 +85,7 @@ def test_the_example_agent_is_scored_against_the_heuristic_on_the_same_episodes(
     out = tmp_path / "own.json"
     res = _cli("--agent", EXAMPLE, "--suite", "procedural-test", "--episodes", "20", "--paired", "heuristic", "--out", str(out))
     assert res.returncode == 0, res.stderr
-    payload = json.loads(out.read_text())
+    payload = json.loads(out.read_text(encoding="utf-8"))
     records = payload["records"]
     assert payload["agent"] == EXAMPLE and len(records) == 20
     # It plays its plan (five readouts, then the report), respecting every prerequisite, and decides by its rule.
@@ -96,25 +96,25 @@ def test_the_example_agent_is_scored_against_the_heuristic_on_the_same_episodes(
     res = _cli("--agent", EXAMPLE, "--suite", "procedural-test", "--episodes", "20", "--extra", "max_ic50_nm", "0",
                "--out", str(out))
     assert res.returncode == 0, res.stderr
-    assert {r["decision"] for r in json.loads(out.read_text())["records"]} == {"no_go"}
+    assert {r["decision"] for r in json.loads(out.read_text(encoding="utf-8"))["records"]} == {"no_go"}
 
 
 def test_a_module_is_found_from_the_current_folder(tmp_path):
-    (tmp_path / "my_lab_agents.py").write_text(AGENTS)
+    (tmp_path / "my_lab_agents.py").write_text(AGENTS, encoding="utf-8")
     out = tmp_path / "own.json"
     res = _cli("--agent", "my_lab_agents:make", "--extra", "decision", "go", "--episodes", "5", "--out", str(out), cwd=tmp_path)
     assert res.returncode == 0, res.stderr
-    assert [r["decision"] for r in json.loads(out.read_text())["records"]] == ["go"] * 5
+    assert [r["decision"] for r in json.loads(out.read_text(encoding="utf-8"))["records"]] == ["go"] * 5
 
 
 def test_every_extra_flag_reaches_the_constructor(tmp_path):
     # tyro keeps a dict flag's last use only: the first pair was dropped without a word.
-    (tmp_path / "my_lab_agents.py").write_text(AGENTS)
+    (tmp_path / "my_lab_agents.py").write_text(AGENTS, encoding="utf-8")
     out = tmp_path / "own.json"
     res = _cli("--agent", "my_lab_agents:Sure", "--extra", "decision", "no_go", "--episodes", "3", "--extra", "confidence",
                "0.9", "--out", str(out), cwd=tmp_path)
     assert res.returncode == 0, res.stderr
-    assert {(r["decision"], r["confidence"]) for r in json.loads(out.read_text())["records"]} == {("no_go", 0.9)}
+    assert {(r["decision"], r["confidence"]) for r in json.loads(out.read_text(encoding="utf-8"))["records"]} == {("no_go", 0.9)}
 
 
 def test_a_class_a_factory_and_an_instance(agents_module):
@@ -152,11 +152,11 @@ def test_an_extra_the_agent_does_not_take_is_named(agents_module):
 
 def test_an_error_in_the_agents_own_code_keeps_its_traceback(agents_module, tmp_path):
     """A module the agent imports and lacks is the agent's defect, not a mistake in --agent."""
-    (tmp_path / "broken_agent.py").write_text("import a_dependency_nobody_installed\n")
+    (tmp_path / "broken_agent.py").write_text("import a_dependency_nobody_installed\n", encoding="utf-8")
     with pytest.raises(ModuleNotFoundError, match="a_dependency_nobody_installed"):
         make_policy("broken_agent:Agent", allow_import=True)
     (tmp_path / "raising_agent.py").write_text(AGENTS + "\nclass Fails(Decides):\n    def __init__(self):\n"
-                                               "        raise RuntimeError('my bug')\n")
+                                               "        raise RuntimeError('my bug')\n", encoding="utf-8")
     with pytest.raises(RuntimeError, match="my bug"):
         make_policy("raising_agent:Fails", allow_import=True)
 
@@ -180,7 +180,7 @@ def test_a_name_from_anywhere_else_imports_nothing(tmp_path):
     never runs (it would leave a mark)."""
     mark = tmp_path / "imported"
     agent = tmp_path / "evil_agent.py"
-    agent.write_text(f"open({str(mark)!r}, 'w').close()\n" + AGENTS)
+    agent.write_text(f"open({str(mark)!r}, 'w').close()\n" + AGENTS, encoding="utf-8")
     spec = f"{agent}:Decides"
     assert is_import_spec(spec) and not is_import_spec("checkpoint:runs/x")
     with pytest.raises(UnknownScenarioError, match="unknown agent"):
@@ -211,7 +211,7 @@ def test_the_committed_example_record_replays_and_the_readme_quotes_it():
     from drugenv.evaluation.agents import import_policy
     from drugenv.evaluation.bootstrap import paired_bootstrap
 
-    committed = json.loads((ROOT / "docs" / "results" / "example_agent.json").read_text())
+    committed = json.loads((ROOT / "docs" / "results" / "example_agent.json").read_text(encoding="utf-8"))
     assert (committed["agent"], committed["suite"], committed["episodes"], committed["seed"]) == (EXAMPLE, "procedural-test", 300, 0)
     summary, records = evaluate(import_policy(str(ROOT / EXAMPLE)), "procedural-test", 300, 0, progress=False)
     assert summary == pytest.approx(committed["summary"], rel=1e-9)  # last bits may differ on another CPU's numpy
@@ -221,7 +221,7 @@ def test_the_committed_example_record_replays_and_the_readme_quotes_it():
     assert ref_summary == pytest.approx(committed["paired"]["summary"], rel=1e-9)
     diff = paired_bootstrap(records, ref_records)
     acc, brier = diff["decision_accuracy"], diff["brier"]
-    readme = " ".join((ROOT / "README.md").read_text().split())
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
     quoted = (f"right in {summary['decision_accuracy']:.2f} of them against the heuristic's {ref_summary['decision_accuracy']:.2f} "
               f"(paired difference {acc['diff']:+.2f} [{acc['diff_ci'][0]:.2f}, {acc['diff_ci'][1]:.2f}]), with Brier "
               f"{summary['brier']:.3f} against {ref_summary['brier']:.3f} ({brier['diff']:+.2f} [{brier['diff_ci'][0]:.2f}, "

@@ -84,7 +84,7 @@ def test_the_example_http_agent_scores_exactly_as_in_process(example_agent, tmp_
     res = _cli("--agent", f"serve:{example_agent}", "--paired", EXAMPLE, "--suite", "procedural-test", "--episodes", "30",
                "--out", str(out))
     assert res.returncode == 0, res.stderr
-    payload = json.loads(out.read_text())
+    payload = json.loads(out.read_text(encoding="utf-8"))
     for metric, d in payload["paired"]["diff"].items():
         assert d["diff"] == 0 and d["mean"] == d["ref_mean"], metric
     assert {r["decision"] for r in payload["records"]} == {"go", "no_go"}
@@ -204,7 +204,7 @@ def test_sealed_episodes_send_an_http_agent_no_seed(agent_server, monkeypatch, t
                           "procedural-test", "--episodes", "6", "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": str(ROOT), "DRUGENV_SEAL": "s3cret"}, timeout=300)
     assert res.returncode == 0 and "(6 episodes, seed 0, sealed)" in res.stdout, res.stderr
-    payload = json.loads(out.read_text())
+    payload = json.loads(out.read_text(encoding="utf-8"))
     assert payload["sealed"] is True and payload["summary"] == pytest.approx(sealed)
     res = subprocess.run([sys.executable, "-m", "drugenv.cli", "eval", "--no-progress", "--episodes", "1"], cwd=ROOT,
                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT), "DRUGENV_SEAL": ""}, timeout=300)

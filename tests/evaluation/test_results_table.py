@@ -82,9 +82,9 @@ def test_groups_too_small_for_an_interval_are_tabled_without_one():
 
 def test_update_readme_rewrites_only_its_block(tmp_path):
     readme = tmp_path / "README.md"
-    readme.write_text("intro\n<!-- results:x (old) -->\nstale\n<!-- /results:x -->\nrest\n")
+    readme.write_text("intro\n<!-- results:x (old) -->\nstale\n<!-- /results:x -->\nrest\n", encoding="utf-8")
     assert update_readme("x", _results(), readme)
-    text = readme.read_text()
+    text = readme.read_text(encoding="utf-8")
     assert text.startswith("intro\n") and text.endswith("\nrest\n") and "stale" not in text and "0.80 [0.70, 0.90]" in text
     assert not update_readme("y", _results(), readme)
 
@@ -94,7 +94,7 @@ def test_readme_tables_match_the_committed_json(name):
     committed = ROOT / "docs" / "results" / f"{name}.json"
     if not committed.exists():
         pytest.skip(f"no committed {name} results yet")
-    assert readme_block(name, json.loads(committed.read_text())) in (ROOT / "README.md").read_text()
+    assert readme_block(name, json.loads(committed.read_text(encoding="utf-8"))) in (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def test_seeds_table_rows_sorted_by_seed_with_mean_and_sample_sd():
@@ -138,7 +138,7 @@ def test_seed_tables_match_the_committed_json(doc):
     """Every seeds block in the README and the GRPO page is what its own header's command generates today."""
     from drugenv.evaluation.results_table import generated_blocks
 
-    text = (ROOT / doc).read_text()
+    text = (ROOT / doc).read_text(encoding="utf-8")
     headers = [(name, files) for kind, name, files in generated_blocks(text) if kind == "seeds"]
     assert headers, f"{doc} has no seeds block"
     for name, files in headers:
@@ -154,7 +154,7 @@ def test_published_results_carry_no_machine_paths(tmp_path):
     out = portable_paths(raw, tmp_path)
     assert out == {"model": "runs/r1/sft_model", "_timing": {"sft": {"base_model": "runs/r1/base_model"}},
                    "list": ["runs/r1/x", "/elsewhere/y", 1.5], "checkpoint": "runs/r1/checkpoint_final"}
-    committed = (ROOT / "docs/results/grpo_tiny_cpu.json").read_text()
+    committed = (ROOT / "docs/results/grpo_tiny_cpu.json").read_text(encoding="utf-8")
     assert str(ROOT) not in committed and '"/tmp/' not in committed and '"/home/' not in committed
 
 
@@ -169,11 +169,11 @@ def test_publish_writes_the_readme_block_the_committed_json_regenerates(tmp_path
                                                   for name in ("egfr_nsclc_viable", "cd33_aml_misleading")}}
     run = tmp_path / "runs" / "r1"
     (run / "evidence").mkdir(parents=True)
-    (run / "evidence" / "before_after_metrics.json").write_text(json.dumps(r))
-    (tmp_path / "README.md").write_text("intro\n<!-- results:r1 (old) -->\nstale\n<!-- /results:r1 -->\n")
+    (run / "evidence" / "before_after_metrics.json").write_text(json.dumps(r), encoding="utf-8")
+    (tmp_path / "README.md").write_text("intro\n<!-- results:r1 (old) -->\nstale\n<!-- /results:r1 -->\n", encoding="utf-8")
     dst = publish(run, "r1", root=tmp_path)
-    readme = (tmp_path / "README.md").read_text()
-    assert readme_block("r1", json.loads(dst.read_text())) in readme
+    readme = (tmp_path / "README.md").read_text(encoding="utf-8")
+    assert readme_block("r1", json.loads(dst.read_text(encoding="utf-8"))) in readme
     assert readme.index("| cd33_aml_misleading |") < readme.index("| egfr_nsclc_viable |")
 
 
@@ -181,14 +181,14 @@ def _ppo_run(run: Path) -> None:
     H = {"decision_accuracy": 0.83, "decision_utility": 0.52, "brier": 0.146, "ece": 0.08, "credits_used": 25.7,
          "mean_return": 1.28}
     run.mkdir(parents=True)
-    (run / "settings.json").write_text(json.dumps({"seed": 0, "run": {"iterations": 20, "eval_interval": 10, "eval_seed": 0}}))
+    (run / "settings.json").write_text(json.dumps({"seed": 0, "run": {"iterations": 20, "eval_interval": 10, "eval_seed": 0}}), encoding="utf-8")
     rows = [{"iteration": i, "env_steps": 1000 * i, "train/episode_return_mean": 0.1 * i, "time_s": 1.5 * i} for i in range(1, 21)]
     for i in (10, 20):
         rows[i - 1].update({f"heldout/{k}": v * i / 20 for k, v in H.items()}, eval_time_s=3.0)
-    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     (run / "summary.json").write_text(json.dumps({"final": {k: rows[-1][f"heldout/{k}"] for k in H}, "heuristic": H,
                                                   "checkpoint": str(run / "checkpoint_final"), "suite": "procedural-test",
-                                                  "episodes": 200}))
+                                                  "episodes": 200}), encoding="utf-8")
 
 
 def test_ppo_publish_writes_the_curve_table_the_committed_json_regenerates(tmp_path):
@@ -197,12 +197,12 @@ def test_ppo_publish_writes_the_curve_table_the_committed_json_regenerates(tmp_p
     run = tmp_path / "runs" / "p1"
     _ppo_run(run)
     (tmp_path / "docs").mkdir()
-    (tmp_path / "docs" / "ppo_and_sweeps.md").write_text("intro\n<!-- ppo:p1 (old) -->\nstale\n<!-- /ppo:p1 -->\nrest\n")
+    (tmp_path / "docs" / "ppo_and_sweeps.md").write_text("intro\n<!-- ppo:p1 (old) -->\nstale\n<!-- /ppo:p1 -->\nrest\n", encoding="utf-8")
     dst = publish_ppo(run, "p1", root=tmp_path)
-    published = json.loads(dst.read_text())
+    published = json.loads(dst.read_text(encoding="utf-8"))
     assert published["final"]["decision_accuracy"] == pytest.approx(0.83) and published["suite"] == "procedural-test"
-    assert str(tmp_path) not in dst.read_text()  # the run's paths are written relative to its parent folder
-    doc = (tmp_path / "docs" / "ppo_and_sweeps.md").read_text()
+    assert str(tmp_path) not in dst.read_text(encoding="utf-8")  # the run's paths are written relative to its parent folder
+    doc = (tmp_path / "docs" / "ppo_and_sweeps.md").read_text(encoding="utf-8")
     assert doc.startswith("intro\n") and doc.endswith("\nrest\n") and "stale" not in doc
     assert ppo_block("p1", published) in doc
     lines = doc.splitlines()
@@ -222,12 +222,12 @@ def test_ppo_publish_of_a_resumed_run_names_the_checkpoint_it_continued(tmp_path
 
     run = tmp_path / "runs" / "p2"
     _ppo_run(run)
-    settings = json.loads((run / "settings.json").read_text())
+    settings = json.loads((run / "settings.json").read_text(encoding="utf-8"))
     settings["resumed_from"] = str(tmp_path / "runs" / "p1" / "checkpoint_final")
-    (run / "settings.json").write_text(json.dumps(settings))
+    (run / "settings.json").write_text(json.dumps(settings), encoding="utf-8")
     (tmp_path / "docs").mkdir()
-    (tmp_path / "docs" / "ppo_and_sweeps.md").write_text("")
-    published = json.loads(publish_ppo(run, "p2", root=tmp_path).read_text())
+    (tmp_path / "docs" / "ppo_and_sweeps.md").write_text("", encoding="utf-8")
+    published = json.loads(publish_ppo(run, "p2", root=tmp_path).read_text(encoding="utf-8"))
     assert ppo_table(published).rstrip().endswith(
         "held-out evaluation. The run continued `runs/p1/checkpoint_final` (`drugenv train --resume`).")
 
@@ -242,15 +242,15 @@ def test_ppo_publish_keeps_a_fresh_paired_check_without_its_records(tmp_path):
     fresh = tmp_path / "fresh.json"
     fresh.write_text(json.dumps({"agent": "checkpoint:runs/p1/checkpoint_final", "suite": "procedural-test", "episodes": 500,
                                  "seed": 1000, "summary": {"credits_used": 21.9}, "records": [{"big": 1}] * 3,
-                                 "paired": {"agent": "heuristic", "summary": {"credits_used": 24.0}, "diff": diff}}))
+                                 "paired": {"agent": "heuristic", "summary": {"credits_used": 24.0}, "diff": diff}}), encoding="utf-8")
     dst = publish_ppo(run, "p1", root=tmp_path, fresh=fresh)
-    published = json.loads(dst.read_text())
+    published = json.loads(dst.read_text(encoding="utf-8"))
     assert "records" not in published["fresh_check"] and published["fresh_check"]["episodes"] == 500
     line = ppo_table(published).splitlines()[-1]
     assert line.startswith("On 500 other `procedural-test` episodes (seed 1000) against the heuristic")
     assert "`drugenv eval --agent checkpoint:runs/p1/checkpoint_final --suite procedural-test --episodes 500 --seed 1000 --paired heuristic`" in line
     assert "accuracy 0.800 vs 0.780 (+0.020 [-0.030, +0.070])" in line and line.endswith("credits used 21.9 vs 24.0.")
-    fresh.write_text(json.dumps({"agent": "x", "suite": "procedural-test", "episodes": 5, "seed": 0, "summary": {}}))
+    fresh.write_text(json.dumps({"agent": "x", "suite": "procedural-test", "episodes": 5, "seed": 0, "summary": {}}), encoding="utf-8")
     with pytest.raises(ValueError, match="no paired comparison"):
         publish_ppo(run, "p1", root=tmp_path, fresh=fresh)
 
@@ -261,7 +261,7 @@ def test_ppo_doc_table_matches_the_committed_json():
     committed = ROOT / "docs" / "results" / "ppo_vector.json"
     if not committed.exists():
         pytest.skip("no committed PPO results yet")
-    assert ppo_block("ppo_vector", json.loads(committed.read_text())) in (ROOT / "docs" / "ppo_and_sweeps.md").read_text()
+    assert ppo_block("ppo_vector", json.loads(committed.read_text(encoding="utf-8"))) in (ROOT / "docs" / "ppo_and_sweeps.md").read_text(encoding="utf-8")
 
 
 def test_sweep_publish_copies_the_table_into_its_block(tmp_path):
@@ -269,13 +269,13 @@ def test_sweep_publish_copies_the_table_into_its_block(tmp_path):
 
     sweep = tmp_path / "runs" / "rl" / "sweeps" / "s1"
     sweep.mkdir(parents=True)
-    (sweep / "results.md").write_text("| trial | accuracy |\n|---|---:|\n| 00001 | 0.700 |\n")
+    (sweep / "results.md").write_text("| trial | accuracy |\n|---|---:|\n| 00001 | 0.700 |\n", encoding="utf-8")
     (tmp_path / "docs").mkdir()
-    (tmp_path / "docs" / "ppo_and_sweeps.md").write_text("a\n<!-- sweep:s1 (old) -->\nstale\n<!-- /sweep:s1 -->\nb\n")
+    (tmp_path / "docs" / "ppo_and_sweeps.md").write_text("a\n<!-- sweep:s1 (old) -->\nstale\n<!-- /sweep:s1 -->\nb\n", encoding="utf-8")
     dst = publish_sweep(sweep, "s1", root=tmp_path)
-    doc = (tmp_path / "docs" / "ppo_and_sweeps.md").read_text()
-    assert dst.read_text() == (sweep / "results.md").read_text()
-    assert sweep_block("s1", dst.read_text()) in doc and "stale" not in doc and "| 00001 | 0.700 |" in doc
+    doc = (tmp_path / "docs" / "ppo_and_sweeps.md").read_text(encoding="utf-8")
+    assert dst.read_text(encoding="utf-8") == (sweep / "results.md").read_text(encoding="utf-8")
+    assert sweep_block("s1", dst.read_text(encoding="utf-8")) in doc and "stale" not in doc and "| 00001 | 0.700 |" in doc
 
 
 @pytest.mark.parametrize("name", ["reward_weights", "curriculum"])
@@ -285,7 +285,7 @@ def test_sweep_doc_tables_match_the_committed_tables(name):
     committed = ROOT / "docs" / "results" / "sweeps" / f"{name}.md"
     if not committed.exists():
         pytest.skip(f"no committed {name} sweep yet")
-    assert sweep_block(name, committed.read_text()) in (ROOT / "docs" / "ppo_and_sweeps.md").read_text()
+    assert sweep_block(name, committed.read_text(encoding="utf-8")) in (ROOT / "docs" / "ppo_and_sweeps.md").read_text(encoding="utf-8")
 
 
 def test_ppo_seeds_table_rows_then_mean_and_sd_per_setting():
@@ -313,7 +313,7 @@ def test_ppo_seeds_table_rows_then_mean_and_sd_per_setting():
 def test_ppo_seed_tables_in_the_doc_match_the_committed_json():
     from drugenv.evaluation.results_table import PPO_DOC, ppo_seeds_block
 
-    doc = PPO_DOC.read_text()
+    doc = PPO_DOC.read_text(encoding="utf-8")
     blocks = re.findall(r"<!-- ppo-seeds:(\S+) \(generated by `python -m drugenv.evaluation.results_table ppo-seeds \S+ ([^`]+)`", doc)
     assert blocks or not (ROOT / "docs" / "results" / "ppo_vector_seed1.json").exists()
     for name, files in blocks:
@@ -324,11 +324,11 @@ def test_readme_quotes_the_committed_ppo_fresh_check():
     committed = ROOT / "docs" / "results" / "ppo_vector.json"
     if not committed.exists():
         pytest.skip("no committed PPO results yet")
-    diff = json.loads(committed.read_text())["fresh_check"]["paired"]["diff"]
+    diff = json.loads(committed.read_text(encoding="utf-8"))["fresh_check"]["paired"]["diff"]
     acc, brier = diff["decision_accuracy"], diff["brier"]
     quoted = (f"accuracy {acc['mean']:.3f} vs {acc['ref_mean']:.3f} ({acc['diff']:+.3f} [{acc['diff_ci'][0]:.3f}, "
               f"{acc['diff_ci'][1]:.3f}], paired 95% interval) and Brier {brier['mean']:.3f} vs {brier['ref_mean']:.3f}")
-    assert quoted in " ".join((ROOT / "README.md").read_text().split())  # line breaks are the README's own
+    assert quoted in " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())  # line breaks are the README's own
 
 
 def _eval_file(path, agent, suite, seed_of_episodes, utility_diff, scenarios):
@@ -340,7 +340,7 @@ def _eval_file(path, agent, suite, seed_of_episodes, utility_diff, scenarios):
                                 "seed": seed_of_episodes, "max_steps": 12, "decision_scoring": "brier", "summary": summary,
                                 "records": [{"big": 1}] * 3,
                                 "paired": {"agent": "heuristic", "summary": {**summary, "decision_utility": 0.58},
-                                           "diff": diff, "by_scenario": {n: {"episodes": 50, **diff} for n in scenarios}}}))
+                                           "diff": diff, "by_scenario": {n: {"episodes": 50, **diff} for n in scenarios}}}), encoding="utf-8")
     return path
 
 
@@ -351,15 +351,15 @@ def test_confirm_gathers_fresh_checks_of_checkpoints_into_one_table(tmp_path):
     for seed, name in ((1, "long_seed1"), (0, "long")):  # given out of order: rows come by run seed
         ckpt = tmp_path / "work" / "runs" / name / "checkpoint_best"
         ckpt.mkdir(parents=True)
-        (ckpt / "drugenv_checkpoint.json").write_text(json.dumps({"algo": "grpo", "iteration": 100 + seed, "settings": {"seed": seed}}))
-        (ckpt.parent / "settings.json").write_text(json.dumps({"code": {"commit": "abc"}}))
+        (ckpt / "drugenv_checkpoint.json").write_text(json.dumps({"algo": "grpo", "iteration": 100 + seed, "settings": {"seed": seed}}), encoding="utf-8")
+        (ckpt.parent / "settings.json").write_text(json.dumps({"code": {"commit": "abc"}}), encoding="utf-8")
         files += [_eval_file(tmp_path / f"{name}_test.json", f"checkpoint:{ckpt}", "procedural-test", 3000, 0.01 * (seed + 1), []),
                   _eval_file(tmp_path / f"{name}_cur.json", f"checkpoint:{ckpt}", "curated", 3000, 0.05, SEED_SCENARIOS)]
-    (tmp_path / "README.md").write_text("a\n<!-- confirm:fresh -->old<!-- /confirm:fresh -->\nb\n")
+    (tmp_path / "README.md").write_text("a\n<!-- confirm:fresh -->old<!-- /confirm:fresh -->\nb\n", encoding="utf-8")
     dst = publish_confirmation("fresh", files, root=tmp_path)
-    published = json.loads(dst.read_text())
+    published = json.loads(dst.read_text(encoding="utf-8"))
     assert all("records" not in e for e in published["evaluations"])
-    assert str(tmp_path) not in dst.read_text()  # checkpoints as runs/<run>/checkpoint_best
+    assert str(tmp_path) not in dst.read_text(encoding="utf-8")  # checkpoints as runs/<run>/checkpoint_best
     assert published["evaluations"][0]["agent"] == "checkpoint:runs/long/checkpoint_best"
     rows = [line for line in confirm_table(published).splitlines() if line.startswith("| 0") or line.startswith("| 1")]
     assert rows == ["| 0 | 100 | 0.85 / 1.00 / 0.100 / 0.60 | 0.85 / 1.00 / 0.100 / 0.58 | +0.01 [−0.02, 0.04] "
@@ -367,12 +367,12 @@ def test_confirm_gathers_fresh_checks_of_checkpoints_into_one_table(tmp_path):
                     "| 1 | 101 | 0.85 / 1.00 / 0.100 / 0.60 | 0.85 / 1.00 / 0.100 / 0.58 | +0.02 [−0.01, 0.05] "
                     "| +0.004 [−0.026, 0.034] | +0.00 [−0.03, 0.03] | +0.05 [0.02, 0.08] | +0.050 [0.020, 0.080] / +0.050 [0.020, 0.080] |"]
     assert (tmp_path / "docs" / "images" / "fresh.png").stat().st_size > 10_000
-    readme = (tmp_path / "README.md").read_text()
+    readme = (tmp_path / "README.md").read_text(encoding="utf-8")
     assert "1,000 `procedural-test` episodes from seed 3000 and 250 curated from seed 3000" in readme and "old" not in readme
-    _eval_file(files[2], json.loads(files[2].read_text())["agent"], "procedural-test", 2000, 0.0, [])
+    _eval_file(files[2], json.loads(files[2].read_text(encoding="utf-8"))["agent"], "procedural-test", 2000, 0.0, [])
     with pytest.raises(ValueError, match="do not share their episodes"):  # one seed's test on other episodes
         publish_confirmation("fresh", files, root=tmp_path)
-    files[0].write_text(json.dumps({"agent": "x", "suite": "procedural-test", "paired": {"diff": {}}}))
+    files[0].write_text(json.dumps({"agent": "x", "suite": "procedural-test", "paired": {"diff": {}}}), encoding="utf-8")
     with pytest.raises(ValueError, match="no per-scenario paired comparison"):
         publish_confirmation("fresh", files, root=tmp_path)
 
@@ -381,9 +381,9 @@ def test_confirm_gathers_fresh_checks_of_checkpoints_into_one_table(tmp_path):
 def test_confirm_blocks_match_the_committed_json(doc):
     from drugenv.evaluation.results_table import confirm_block, generated_blocks
 
-    text = (ROOT / doc).read_text()
+    text = (ROOT / doc).read_text(encoding="utf-8")
     for name in [name for kind, name, _ in generated_blocks(text) if kind == "confirm"]:
-        assert confirm_block(name, json.loads((ROOT / "docs" / "results" / f"{name}.json").read_text())) in text
+        assert confirm_block(name, json.loads((ROOT / "docs" / "results" / f"{name}.json").read_text(encoding="utf-8"))) in text
 
 
 def test_refresh_rewrites_every_generated_block_from_its_json(tmp_path):
@@ -397,16 +397,16 @@ def test_refresh_rewrites_every_generated_block_from_its_json(tmp_path):
     shutil.copytree(ROOT / "docs" / "results", tmp_path / "docs" / "results")
     for doc in ("README.md", "docs/grpo.md"):
         shutil.copy(ROOT / doc, tmp_path / doc)
-    readme = (tmp_path / "README.md").read_text()
+    readme = (tmp_path / "README.md").read_text(encoding="utf-8")
     # The main job's block, emptied by hand: whatever its numbers are, refresh must bring them back.
     start = readme.index("\n", readme.index("<!-- results:grpo_tiny_cpu ")) + 1
     edited = readme[:start] + "stale\n" + readme[readme.index("<!-- /results:grpo_tiny_cpu -->"):]
     assert edited != readme
-    (tmp_path / "README.md").write_text(edited)
+    (tmp_path / "README.md").write_text(edited, encoding="utf-8")
     done = refresh(tmp_path)
     assert "results:grpo_tiny_cpu" in done and {d.split(":")[0] for d in done} == {"results", "seeds", "confirm"}
-    assert (tmp_path / "README.md").read_text() == readme
-    assert (tmp_path / "docs/grpo.md").read_text() == (ROOT / "docs/grpo.md").read_text()
+    assert (tmp_path / "README.md").read_text(encoding="utf-8") == readme
+    assert (tmp_path / "docs/grpo.md").read_text(encoding="utf-8") == (ROOT / "docs/grpo.md").read_text(encoding="utf-8")
 
 
 def _strict(text: str):
@@ -423,13 +423,13 @@ def test_results_files_are_strict_json(tmp_path):
     from drugenv.evaluation.metrics import summarize
 
     payload = {"summary": summarize([]), "nested": [float("inf"), {"x": float("-inf")}], "path": tmp_path}
-    back = _strict(write_results(tmp_path / "r.json", payload).read_text())
+    back = _strict(write_results(tmp_path / "r.json", payload).read_text(encoding="utf-8"))
     assert back["summary"]["ece"] is None and back["nested"] == [None, {"x": None}] and back["path"] == str(tmp_path)
     assert _strict(results_json({"a": 1.5}, indent=2)) == {"a": 1.5}
     files = sorted((ROOT / "docs" / "results").rglob("*.json"))
     assert len(files) > 20
     for path in files:
-        _strict(path.read_text())
+        _strict(path.read_text(encoding="utf-8"))
 
 
 def test_a_metric_read_back_as_null_prints_as_nan():
@@ -455,8 +455,8 @@ def test_a_fresh_check_too_small_for_intervals_is_tabled_without_them(tmp_path):
     fresh = tmp_path / "fresh.json"
     fresh.write_text(json.dumps({"agent": "x", "suite": "procedural-test", "episodes": 10, "seed": 1000, "summary": {"credits_used": 21.9},
                                  "paired": {"agent": "heuristic", "summary": {"credits_used": 24.0},
-                                            "diff": {k: d for k in ("decision_accuracy", "decision_utility", "brier", "mean_return")}}}))
-    line = ppo_table(json.loads(publish_ppo(run, "p1", root=tmp_path, fresh=fresh).read_text())).splitlines()[-1]
+                                            "diff": {k: d for k in ("decision_accuracy", "decision_utility", "brier", "mean_return")}}}), encoding="utf-8")
+    line = ppo_table(json.loads(publish_ppo(run, "p1", root=tmp_path, fresh=fresh).read_text(encoding="utf-8"))).splitlines()[-1]
     assert "accuracy 0.800 vs 0.780 (+0.020); decision utility 0.800 vs 0.780 (+0.020);" in line and "[" not in line
 
 

@@ -88,7 +88,7 @@ def test_eval_cli_prints_and_writes_twin_metrics(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert "pair_accuracy 1.000" in res.stdout and "twin_pairs 3" in res.stdout
-    payload = json.loads(out.read_text())
+    payload = json.loads(out.read_text(encoding="utf-8"))
     assert payload["twins"][PAIR_ACCURACY] == 1.0 and payload["twins"][SAME_DECISION_RATE] == 0.0
     assert [r["scenario"] for r in payload["records"]] == ["procedural", "procedural-twin"] * 3
 

@@ -20,7 +20,7 @@ CARD = {
 
 
 def test_data_file_has_a_source_and_the_four_architectures():
-    data = json.loads(resources.files("drugenv.llm").joinpath(A.ARCHITECTURES_RESOURCE).read_text())
+    data = json.loads(resources.files("drugenv.llm").joinpath(A.ARCHITECTURES_RESOURCE).read_text(encoding="utf-8"))
     assert "config.json" in data["_source"]
     assert A.architecture_names() == sorted(CARD)
     for name in CARD:

@@ -19,8 +19,8 @@ def _run(root, name):
     ckpt = run / "checkpoint_best"
     (ckpt / "adapter").mkdir(parents=True)
     sft = str((run / "sft_model").resolve())
-    (ckpt / "adapter" / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": sft}))
-    (ckpt / "drugenv_checkpoint.json").write_text(json.dumps({"algo": "grpo", "model": sft}))
+    (ckpt / "adapter" / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": sft}), encoding="utf-8")
+    (ckpt / "drugenv_checkpoint.json").write_text(json.dumps({"algo": "grpo", "model": sft}), encoding="utf-8")
     return ckpt
 
 
@@ -30,7 +30,7 @@ def test_a_renamed_run_loads_its_own_sft_model_not_the_one_now_at_its_old_path(t
     shutil.move(tmp_path / "grpo_tiny_cpu_long", tmp_path / "grpo_tiny_cpu_long_seed1")
     _run(tmp_path, "grpo_tiny_cpu_long")  # the next run of the config, at the old path
     kept = tmp_path / "grpo_tiny_cpu_long_seed1" / "checkpoint_best"
-    recorded = json.loads((kept / "drugenv_checkpoint.json").read_text())["model"]
+    recorded = json.loads((kept / "drugenv_checkpoint.json").read_text(encoding="utf-8"))["model"]
     assert recorded == str(tmp_path.resolve() / "grpo_tiny_cpu_long" / "sft_model")  # stale: the other run's model
     own = str(tmp_path.resolve() / "grpo_tiny_cpu_long_seed1" / "sft_model")
     assert follow_moved_run(recorded, kept) == own

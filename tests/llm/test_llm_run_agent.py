@@ -40,7 +40,7 @@ def test_snapshot_written_and_valid_after_every_step(tmp_path, monkeypatch, bpe_
 
     def spy(state, p):
         real_write(state, p)
-        snapshots.append(DashboardState.model_validate_json(open(p).read()))
+        snapshots.append(DashboardState.model_validate_json(open(p, encoding="utf-8").read()))
 
     monkeypatch.setattr(run_agent, "write_dashboard", spy)
     done = run_agent_episodes(policy, lambda: env, episodes=1, seed=0, scenario="egfr_nsclc_viable", dashboard_path=path,
@@ -54,7 +54,7 @@ def test_snapshot_written_and_valid_after_every_step(tmp_path, monkeypatch, bpe_
     assert first.last_step.violations and first.last_step.violations[0].startswith("invalid_action (hard)")
     assert final.status == "finished" and final.done and final.completed[0].final_decision in ("go", "no_go")
     assert final.valid_action_rate == pytest.approx((steps - 1) / steps)
-    assert json.loads(path.read_text())["schema_version"] == 1
+    assert json.loads(path.read_text(encoding="utf-8"))["schema_version"] == 1
     assert not [p for p in path.parent.iterdir() if p.name != path.name]  # atomic writes leave no temp files
 
 
@@ -77,7 +77,7 @@ def test_a_run_that_fails_says_so_on_its_dashboard(tmp_path, bpe_tokenizer):
     with pytest.raises(RuntimeError, match="CUDA"):
         run_agent_episodes(policy, lambda: env, episodes=1, seed=0, scenario="egfr_nsclc_viable", dashboard_path=path,
                            model_id="scripted", echo=False)
-    state = DashboardState.model_validate_json(path.read_text())
+    state = DashboardState.model_validate_json(path.read_text(encoding="utf-8"))
     assert state.status == "error" and state.error == "CUDA out of memory"
 
 
@@ -127,7 +127,7 @@ def test_run_agent_main_with_tiny_model_from_env(tmp_path, monkeypatch, tiny_mod
     out = run_agent_main(RunAgentArgs(scenario="cd33_aml_misleading", max_steps=3, max_new_tokens=8, device="cpu",
                               dashboard_path=str(path)))
     assert len(out) == 1 and out[0].steps == 3
-    state = DashboardState.model_validate_json(path.read_text())
+    state = DashboardState.model_validate_json(path.read_text(encoding="utf-8"))
     assert state.model_id == str(tiny_model_dir) and state.target_gene == "CD33" and state.status == "finished"
     assert len(state.steps) == 3 and all(s.raw_output is not None for s in state.steps)
     printed = capsys.readouterr().out
@@ -174,7 +174,7 @@ def test_run_episodes_against_a_server(tmp_path, bpe_tokenizer, strict):
         path = tmp_path / "remote.json"
         done = run_agent_episodes(policy, lambda: env, scenario="kras_pdac_borderline", dashboard_path=path, env_name=url,
                                   echo=False)  # the loop closes env
-    state = DashboardState.model_validate_json(path.read_text())
+    state = DashboardState.model_validate_json(path.read_text(encoding="utf-8"))
     assert state.env == url and state.target_gene == "KRAS" and state.status == "finished"
     assert done[0].final_decision in ("go", "no_go") and done[0].termination_reason == "report_submitted"
     first = state.steps[0]

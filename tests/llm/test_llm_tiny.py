@@ -59,7 +59,7 @@ def test_qwen_tiktoken_sha_is_checked(tmp_path, monkeypatch):
 def test_tiny_model_save_load_generate_offline(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     d = tiny.build_tiny_model(tmp_path / "m", layers=2, hidden=64, seed=3)
-    meta = json.loads((d / "drugenv_tiny.json").read_text())
+    meta = json.loads((d / "drugenv_tiny.json").read_text(encoding="utf-8"))
     assert meta["layers"] == 2 and meta["hidden"] == 64 and meta["tokenizer"] == "bpe"
     model, tok = loading.load_model_and_tokenizer(d, device="cpu")
     assert model.config.model_type == "qwen2" and model.config.vocab_size % 64 == 0

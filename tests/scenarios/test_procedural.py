@@ -82,7 +82,7 @@ def global_random_uses(path, rel: str) -> list[str]:
     """Where a module reaches numpy's or the standard library's global random state, or builds a
     generator without a seed: ``np.random.random()``, ``numpy.random.seed``, ``import random``,
     ``from numpy.random import ...``, ``default_rng()``."""
-    found, tree = [], ast.parse(path.read_text())
+    found, tree = [], ast.parse(path.read_text(encoding="utf-8"))
     scopes = {id(n): f.name for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
               for n in ast.walk(f)}
     for node in ast.walk(tree):
@@ -122,10 +122,10 @@ def test_the_global_random_scan_sees_each_spelling(tmp_path):
            "import numpy as np\ng = np.random.default_rng()", "from numpy.random import default_rng"]
     for i, source in enumerate(bad):
         path = tmp_path / f"m{i}.py"
-        path.write_text(source + "\n")
+        path.write_text(source + "\n", encoding="utf-8")
         assert global_random_uses(path, path.name), source
     ok = tmp_path / "ok.py"
-    ok.write_text("import numpy as np\ng = np.random.default_rng(3)\nh: np.random.Generator = g\n")
+    ok.write_text("import numpy as np\ng = np.random.default_rng(3)\nh: np.random.Generator = g\n", encoding="utf-8")
     assert global_random_uses(ok, "ok.py") == []
 
 

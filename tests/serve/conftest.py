@@ -65,7 +65,7 @@ def make_tiny_checkpoint(folder: Path) -> Path:
     ckpt = folder / "checkpoint_final"
     peft_model.save_pretrained(ckpt / "adapter")
     (ckpt / "drugenv_checkpoint.json").write_text(json.dumps(
-        {"algo": "grpo", "iteration": 1, "settings": {"run": {"eval_max_new_tokens": 16}}}))
+        {"algo": "grpo", "iteration": 1, "settings": {"run": {"eval_max_new_tokens": 16}}}), encoding="utf-8")
     return ckpt
 
 

@@ -42,7 +42,7 @@ def test_drugenv_serve_checkpoint(tiny_checkpoint, tmp_path):
                                  "--suite", "curated", "--episodes", "2", "--max-steps", "2", "--no-progress", "--out", str(out)],
                                 cwd=ROOT, env=serve_process_env(), capture_output=True, text=True, timeout=300)
         assert scored.returncode == 0, scored.stderr[-2000:]
-        records = json.loads(out.read_text())["records"]
+        records = json.loads(out.read_text(encoding="utf-8"))["records"]
         assert [r["steps"] for r in records] == [2, 2]
     finally:
         rc = stop_serve_process(proc)
@@ -53,10 +53,10 @@ def test_serve_run_config_file(tiny_checkpoint, tmp_path):
     import yaml
 
     port = free_port()
-    config = yaml.safe_load((ROOT / "serve" / "agent_service.yaml").read_text())
+    config = yaml.safe_load((ROOT / "serve" / "agent_service.yaml").read_text(encoding="utf-8"))
     config["http_options"]["port"] = port
     config["applications"][0]["args"]["checkpoint"] = str(tiny_checkpoint)
-    (tmp_path / "agent.yaml").write_text(yaml.safe_dump(config))
+    (tmp_path / "agent.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
     serve_bin = Path(sys.executable).parent / "serve"
     proc = subprocess.Popen([str(serve_bin), "run", "--address", "local", str(tmp_path / "agent.yaml")], cwd=ROOT, env=serve_process_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)

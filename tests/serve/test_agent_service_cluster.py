@@ -44,15 +44,15 @@ def test_the_cluster_config_serves_the_agent_from_a_bucket_on_a_worker_node(tiny
     monkeypatch.delenv("PYTHONPATH", raising=False)
     monkeypatch.chdir(tmp_path)
 
-    config = yaml.safe_load((ROOT / "serve" / "agent_service_cluster.yaml").read_text())
+    config = yaml.safe_load((ROOT / "serve" / "agent_service_cluster.yaml").read_text(encoding="utf-8"))
     port = free_port()
     app = config["applications"][0]
     assert app["runtime_env"]["env_vars"]["PYTHONPATH"] == "/home/ubuntu/drugenv"  # cluster.yaml's file_mounts
-    assert yaml.safe_load((ROOT / "cluster.yaml").read_text())["file_mounts"] == {"/home/ubuntu/drugenv": "."}
+    assert yaml.safe_load((ROOT / "cluster.yaml").read_text(encoding="utf-8"))["file_mounts"] == {"/home/ubuntu/drugenv": "."}
     app["runtime_env"]["env_vars"]["PYTHONPATH"] = str(ROOT)  # this machine's copy of the repository
     app["args"].update(checkpoint=stored, num_gpus=0, torch_threads=1)  # one machine, no GPU
     config["http_options"]["port"] = port
-    (tmp_path / "agent.yaml").write_text(yaml.safe_dump(config))
+    (tmp_path / "agent.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
 
     dashboard_port = free_port()
     cluster = Cluster(initialize_head=True, head_node_args={

@@ -14,11 +14,11 @@ from serve.agent_service import AgentServiceArgs, Environment, episode_for, reso
 def test_base_model_comes_from_adapter_config(tmp_path):
     adapter = tmp_path / "checkpoint_final" / "adapter"
     adapter.mkdir(parents=True)
-    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "some/base"}))
-    (adapter.parent / "drugenv_checkpoint.json").write_text(json.dumps({"settings": {"run": {"eval_max_new_tokens": 24}}}))
+    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "some/base"}), encoding="utf-8")
+    (adapter.parent / "drugenv_checkpoint.json").write_text(json.dumps({"settings": {"run": {"eval_max_new_tokens": 24}}}), encoding="utf-8")
     assert resolve_agent(AgentServiceArgs(checkpoint=str(adapter.parent))) == ("some/base", str(adapter.resolve()), 24, 2048)
     assert resolve_agent(AgentServiceArgs(checkpoint=str(adapter), model="other"))[:2] == ("other", str(adapter.resolve()))
-    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": ""}))
+    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": ""}), encoding="utf-8")
     with pytest.raises(ConfigError, match="--model"):
         resolve_agent(AgentServiceArgs(checkpoint=str(adapter.parent)))
 
@@ -34,9 +34,9 @@ def test_the_service_decodes_a_checkpoint_with_the_budgets_eval_gives_it(tmp_pat
 
     adapter = tmp_path / "checkpoint_final" / "adapter"
     adapter.mkdir(parents=True)
-    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "some/base"}))
+    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "some/base"}), encoding="utf-8")
     meta = {"algo": "grpo", "settings": settings}
-    (adapter.parent / "drugenv_checkpoint.json").write_text(json.dumps(meta))
+    (adapter.parent / "drugenv_checkpoint.json").write_text(json.dumps(meta), encoding="utf-8")
     assert resolve_agent(AgentServiceArgs(checkpoint=str(adapter.parent)))[2:] == checkpoint_budgets(meta) == budgets
 
 

@@ -22,9 +22,9 @@ def test_serve_run_env_config_file(tmp_path):
     yaml = pytest.importorskip("yaml")
 
     port = free_port()
-    config = yaml.safe_load((ROOT / "serve" / "env_service.yaml").read_text())
+    config = yaml.safe_load((ROOT / "serve" / "env_service.yaml").read_text(encoding="utf-8"))
     config["http_options"]["port"] = port
-    (tmp_path / "env.yaml").write_text(yaml.safe_dump(config))
+    (tmp_path / "env.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
     serve_bin = Path(sys.executable).parent / "serve"
     proc = subprocess.Popen([str(serve_bin), "run", "--address", "local", str(tmp_path / "env.yaml")], cwd=ROOT,
                             env=serve_process_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -88,7 +88,7 @@ def serve_in_process(*cli_args: str, start_timeout_s: float = 60.0) -> Iterator[
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("DRUGENV_SEAL", None)
     # The server's log goes to a file, not a pipe: a pipe nobody reads would stall a chatty server once full.
-    log = tempfile.TemporaryFile(mode="w+")
+    log = tempfile.TemporaryFile(mode="w+", encoding="utf-8")
     proc = subprocess.Popen([sys.executable, "-m", "drugenv.cli", "serve-env", "--host", "127.0.0.1", "--port", str(port),
                              *cli_args], env=env, stdout=subprocess.DEVNULL, stderr=log, text=True)
     url = f"http://127.0.0.1:{port}"

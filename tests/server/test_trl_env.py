@@ -65,7 +65,7 @@ def test_tools_render_in_a_tool_calling_chat_template() -> None:
     asset = resources.files("drugenv.llm").joinpath("assets/qwen25_chat_template.jinja")
     if not asset.is_file():
         pytest.skip("the Qwen2.5 chat template asset is not in this checkout")
-    template = asset.read_text()
+    template = asset.read_text(encoding="utf-8")
     env = DrugTargetToolEnv()
     _, _, tools = trl_discovery(env)
     rendered, _ = render(conversations=[[{"role": "user", "content": env.reset(seed=0, scenario="egfr_nsclc_viable")}]],

@@ -24,7 +24,7 @@ def test_trl_specs_that_cannot_load_are_one_line(tmp_path: Path, monkeypatch: py
         make_policy(f"trl:{tmp_path / 'nope'}")
     with pytest.raises(ConfigError, match="holds no model"):  # a folder, but not one a trainer saved a model in
         make_policy(f"trl:{tmp_path}")
-    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "config.json").write_text("{}", encoding="utf-8")
     with monkeypatch.context() as m:  # an install without TRL (the dashboard's form answers it with a 400)
         m.setitem(sys.modules, "trl", None)
         with pytest.raises(DependencyNotInstalled, match=r"pip install 'drugenv\[train\]'"):

@@ -20,7 +20,7 @@ CONSUMERS = {"agents/belief.py": belief, "scenarios/procedural.py": procedural}
 
 
 def _tree(rel: str) -> ast.Module:
-    return ast.parse((PKG / rel).read_text())
+    return ast.parse((PKG / rel).read_text(encoding="utf-8"))
 
 
 @pytest.mark.parametrize("rel", sorted(CONSUMERS))
@@ -37,7 +37,7 @@ def test_no_module_but_gates_defines_a_threshold_or_the_verdict():
         rel = path.relative_to(PKG).as_posix()
         if rel == "simulator/gates.py":
             continue
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
                 node, (ast.AnnAssign, ast.AugAssign)) else []
             names = {t.id for t in targets if isinstance(t, ast.Name)}

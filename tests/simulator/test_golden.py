@@ -57,7 +57,7 @@ def compute() -> dict[str, str]:
 
 
 def test_trajectories_match_the_golden_file():
-    golden = json.loads(GOLDEN.read_text())
+    golden = json.loads(GOLDEN.read_text(encoding="utf-8"))
     now = compute()
     assert len(now) == len(golden) >= 150
     changed = sorted(k for k in golden if now.get(k) != golden[k])
@@ -73,5 +73,5 @@ if __name__ == "__main__":
     if "--write" not in sys.argv:
         pytest.main([__file__, "-q"])
     else:
-        GOLDEN.write_text(json.dumps(compute(), indent=0, sort_keys=True) + "\n")
+        GOLDEN.write_text(json.dumps(compute(), indent=0, sort_keys=True) + "\n", encoding="utf-8")
         print(f"wrote {GOLDEN}")

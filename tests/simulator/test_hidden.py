@@ -66,5 +66,5 @@ def test_the_import_scan_resolves_relative_imports(tmp_path):
     sim.mkdir(parents=True)
     for i, line in enumerate(["from .latent import FullLatentState", "from . import latent",
                               "def f():\n    from ..simulator.latent import TargetProfile"]):
-        (sim / f"m{i}.py").write_text(line + "\n")
+        (sim / f"m{i}.py").write_text(line + "\n", encoding="utf-8")
         assert "drugenv.simulator.latent" in imported_modules(sim / f"m{i}.py", tmp_path), line

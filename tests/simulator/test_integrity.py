@@ -411,7 +411,7 @@ def test_only_the_oracle_briefing_reads_the_truth():
     offenders = []
     for path in PKG.rglob("*.py"):
         rel = path.relative_to(PKG).as_posix()
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Attribute):
                 if node.attr == "oracle_view" and rel not in ("agents/base.py", "simulator/environment.py"):
                     offenders.append(f"{rel}: oracle_view")

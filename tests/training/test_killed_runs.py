@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _grpo_checkpoint(folder: Path, iteration: int) -> Path:
     folder.mkdir(parents=True)
-    (folder / CHECKPOINT_META).write_text(json.dumps({"algo": "grpo", "iteration": iteration}))
+    (folder / CHECKPOINT_META).write_text(json.dumps({"algo": "grpo", "iteration": iteration}), encoding="utf-8")
     (folder / "algorithm_state.pkl").write_bytes(b"")
     return folder
 
@@ -46,7 +46,7 @@ def test_resuming_a_folder_whose_final_is_older_names_both_checkpoints(tmp_path)
 
     run = tmp_path / "run"
     (run).mkdir()
-    (run / "settings.json").write_text("{}")
+    (run / "settings.json").write_text("{}", encoding="utf-8")
     _grpo_checkpoint(run / "checkpoint_final", 6)
     _grpo_checkpoint(run / "checkpoint_iter_0008", 8)
     for algo in ("grpo", "ppo_vector"):
@@ -69,7 +69,7 @@ def test_a_partial_checkpoint_folder_is_refused_and_the_whole_one_named(tmp_path
         partial = run / name
         partial.mkdir()
         (partial / "algorithm_state.pkl").write_bytes(b"")
-        (partial / "rllib_checkpoint.json").write_text("{}")
+        (partial / "rllib_checkpoint.json").write_text("{}", encoding="utf-8")
         expected = f"is a checkpoint its run was writing or replacing when it stopped, and may be incomplete; " \
                    f"pass the run's newest whole checkpoint, {run / 'checkpoint_iter_0001'}"
         for call in (lambda: resolve_checkpoint_dir(partial), lambda: make_policy(f"checkpoint:{partial}"),
@@ -89,9 +89,9 @@ def test_a_resumed_run_drops_the_finished_runs_final_evaluation_at_once(tmp_path
     assert resumed_report(path) == {}
     path.parent.mkdir()
     kept = {"before": {"decision_accuracy": 0.5}, "after_sft": {"decision_accuracy": 0.8}}
-    path.write_text(json.dumps({**kept, **{k: {"x": 1} for k in FINAL_REPORT_KEYS}}))
+    path.write_text(json.dumps({**kept, **{k: {"x": 1} for k in FINAL_REPORT_KEYS}}), encoding="utf-8")
     assert resumed_report(path) == kept
-    assert json.loads(path.read_text()) == kept  # on disk, before the resumed run trains
+    assert json.loads(path.read_text(encoding="utf-8")) == kept  # on disk, before the resumed run trains
 
 
 @pytest.mark.slow
@@ -120,7 +120,7 @@ def test_every_checkpoint_has_its_row_when_a_run_dies_after_writing_it(tmp_path,
     with pytest.raises(Killed):
         train_main(TrainArgs(config=str(ROOT / "rllib_configs/grpo_tiny_cpu.py"), set=[*TINY, "run.iterations=3"],
                              out=str(out), no_sft=True, progress=False))
-    rows = [json.loads(r)["iteration"] for r in (out / "metrics.jsonl").read_text().splitlines()]
+    rows = [json.loads(r)["iteration"] for r in (out / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
     checkpoints = sorted(int(p.name[-4:]) for p in out.glob("checkpoint_iter_????"))
     assert checkpoints == [1, 2] and rows == [1, 2]
     assert newest_checkpoint(out) == out / "checkpoint_iter_0002"

@@ -125,7 +125,7 @@ def test_a_run_across_nodes_is_the_single_node_run_and_its_checkpoint_moves(thre
     assert fetched == curve and all(np.array_equal(fetched_adapter[k], adapter[k]) for k in adapter)
     assert [p.name for p in (tmp_path / "fetched_models").iterdir()] == [_digest(tiny_model_dir)]
     # The adapter names the model as the run does, not the node's copy, and is the same adapter.
-    saved = json.loads((tmp_path / "adapter_fetched" / "adapter_config.json").read_text())
+    saved = json.loads((tmp_path / "adapter_fetched" / "adapter_config.json").read_text(encoding="utf-8"))
     assert saved["base_model_name_or_path"] == str(only_driver)
     assert ((tmp_path / "adapter_fetched" / "adapter_model.safetensors").read_bytes()
             == (tmp_path / "adapter" / "adapter_model.safetensors").read_bytes())
@@ -204,12 +204,12 @@ def test_the_model_holder_reads_when_asked_rereads_a_changed_folder_and_costs_no
 
     folder = tmp_path / "sft_model"
     folder.mkdir()
-    (folder / "config.json").write_text('{"layers": 2}')
+    (folder / "config.json").write_text('{"layers": 2}', encoding="utf-8")
     assert share_model(str(folder)) is None  # one node: every actor reads the folder where it is
     holder = ModelFolder(str(folder))  # the actor's class, called in this process
     digest, (ref,) = holder.get()
     assert ray.get(ref) == {"config.json": b'{"layers": 2}'} and holder.get()[0] == digest
-    (folder / "config.json").write_text('{"layers": 4}')  # a new warm start under the same path
+    (folder / "config.json").write_text('{"layers": 4}', encoding="utf-8")  # a new warm start under the same path
     new_digest, (new_ref,) = holder.get()
     assert new_digest != digest and ray.get(new_ref) == {"config.json": b'{"layers": 4}'}
     shutil.rmtree(folder)  # gone since it was read: what was read stays served, never an empty folder

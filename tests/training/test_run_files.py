@@ -16,10 +16,10 @@ from drugenv.training.run_files import LOCK_FILE, RunFiles, lock_folder, write_d
 
 def test_a_rewrite_replaces_the_file_whole_and_leaves_no_temporary(tmp_path):
     path = tmp_path / "settings.json"
-    path.write_text('{"old": 1}')
+    path.write_text('{"old": 1}', encoding="utf-8")
     inode = path.stat().st_ino
     write_text_atomic(path, '{"new": 2}')
-    assert json.loads(path.read_text()) == {"new": 2}
+    assert json.loads(path.read_text(encoding="utf-8")) == {"new": 2}
     assert path.stat().st_ino != inode  # a new file renamed over the old one, never the old one truncated
     umask = os.umask(0o022)
     os.umask(umask)
@@ -29,10 +29,10 @@ def test_a_rewrite_replaces_the_file_whole_and_leaves_no_temporary(tmp_path):
 
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
     path = tmp_path / "summary.json"
-    path.write_text('{"old": 1}')
+    path.write_text('{"old": 1}', encoding="utf-8")
     with pytest.raises(TypeError):
         write_text_atomic(path, None)  # type: ignore[arg-type]  # fails after the temporary exists
-    assert json.loads(path.read_text()) == {"old": 1} and os.listdir(tmp_path) == ["summary.json"]
+    assert json.loads(path.read_text(encoding="utf-8")) == {"old": 1} and os.listdir(tmp_path) == ["summary.json"]
 
 
 def test_run_files_rewrites_are_atomic(tmp_path):
@@ -48,7 +48,7 @@ def test_run_files_rewrites_are_atomic(tmp_path):
     assert [r["iteration"] for r in files.history()] == [1, 2]
     assert (tmp_path / "metrics.jsonl").stat().st_ino != metrics_inode
     summary = files.finish({"decision_utility": 0.5})
-    assert json.loads(summary.read_text())["final"] == {"decision_utility": 0.5}
+    assert json.loads(summary.read_text(encoding="utf-8"))["final"] == {"decision_utility": 0.5}
     assert sorted(os.listdir(tmp_path)) == [LOCK_FILE, "evidence", "metrics.jsonl", "settings.json", "summary.json"]
 
 
@@ -63,14 +63,14 @@ def test_a_resumed_run_keeps_the_settings_that_trained_its_checkpoint(tmp_path):
     again = RunFiles(tmp_path)
     again.start("grpo", {"sft": {"steps": 700}, "run": {"iterations": 1}}, resumed_from=tmp_path / "checkpoint_final")
     again.resume_after(3)
-    s = json.loads((tmp_path / "settings.json").read_text())
+    s = json.loads((tmp_path / "settings.json").read_text(encoding="utf-8"))
     assert s["run"] == {"iterations": 1} and s["resumed_at_iteration"] == 3
     assert s["resumed_from"] == str((tmp_path / "checkpoint_final").resolve())
     assert s["resumed_run"]["sft"] == {"steps": 60} and s["resumed_run"]["run"] == {"iterations": 3}
     assert "resumed_run" not in s["resumed_run"]  # the first run was fresh
     elsewhere = RunFiles(tmp_path / "continued")  # into a new folder: the same lineage
     elsewhere.start("grpo", {"run": {"iterations": 2}}, resumed_from=tmp_path / "checkpoint_final")
-    assert json.loads((tmp_path / "continued" / "settings.json").read_text())["resumed_run"]["resumed_run"]["sft"] == {"steps": 60}
+    assert json.loads((tmp_path / "continued" / "settings.json").read_text(encoding="utf-8"))["resumed_run"]["resumed_run"]["sft"] == {"steps": 60}
 
 
 def test_with_wandb_the_settings_and_every_row_go_to_an_offline_wandb_run(tmp_path, monkeypatch):
@@ -93,7 +93,7 @@ def test_with_wandb_the_settings_and_every_row_go_to_an_offline_wandb_run(tmp_pa
     (log,) = runs[0].glob("run-*.wandb")
     data = log.read_bytes()
     assert b"heldout/decision_accuracy" in data and b"0.7" in data and b"text is not logged" not in data
-    assert json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[1])["iteration"] == 2  # the files as ever
+    assert json.loads((tmp_path / "metrics.jsonl").read_text(encoding="utf-8").splitlines()[1])["iteration"] == 2  # the files as ever
 
 
 def _wandb_services() -> list[psutil.Process]:
@@ -128,14 +128,14 @@ def test_a_fresh_run_removes_the_previous_runs_results_and_a_resumed_one_keeps_a
     out = tmp_path / "run"
     for folder in ("checkpoint_final", "checkpoint_iter_0002", "evidence", "sft_model", "base_model"):
         (out / folder).mkdir(parents=True)
-        (out / folder / "x").write_text("old")
-    (out / "summary.json").write_text("{}")
-    (out / "metrics.jsonl").write_text('{"iteration": 1}\n')
+        (out / folder / "x").write_text("old", encoding="utf-8")
+    (out / "summary.json").write_text("{}", encoding="utf-8")
+    (out / "metrics.jsonl").write_text('{"iteration": 1}\n', encoding="utf-8")
     RunFiles(out).start("grpo", {"seed": 0}, resumed_from=out / "checkpoint_final")  # a resume keeps its checkpoints...
     assert (out / "checkpoint_iter_0002" / "x").exists() and (out / "evidence" / "x").exists()
     # ... but not the finished run's summary, which read as this run's end (finished while it ran, and once it was killed)
     assert not (out / "summary.json").exists()
-    (out / "summary.json").write_text("{}")
+    (out / "summary.json").write_text("{}", encoding="utf-8")
     RunFiles(out).start("grpo", {"seed": 0})
     assert sorted(p.name for p in out.iterdir()) == [".drugenv.lock", "base_model", "evidence", "settings.json", "sft_model"]
     assert not any((out / "evidence").iterdir()) and (out / "sft_model" / "x").exists()  # caches stay
@@ -146,9 +146,9 @@ def test_a_row_cut_off_by_a_kill_is_dropped_and_a_damaged_row_is_named(tmp_path)
     """A run killed while it appended a row left an unterminated line, and --resume failed on it after Ray started
     (the dashboard skips it)."""
     files = RunFiles(tmp_path)
-    (tmp_path / "metrics.jsonl").write_text('{"iteration": 1}\n{"iteration": 2, "env/ret')
+    (tmp_path / "metrics.jsonl").write_text('{"iteration": 1}\n{"iteration": 2, "env/ret', encoding="utf-8")
     assert files.history() == [{"iteration": 1}]
-    (tmp_path / "metrics.jsonl").write_text('{"iteration": 1}\n{bad\n{"iteration": 3}\n')
+    (tmp_path / "metrics.jsonl").write_text('{"iteration": 1}\n{bad\n{"iteration": 3}\n', encoding="utf-8")
     with pytest.raises(ConfigError, match="line 2 is not JSON"):
         files.history()
 
@@ -159,19 +159,19 @@ def test_a_checkpoint_is_written_whole_or_not_at_all(tmp_path):
 
     def write(text):
         def into(folder):
-            (folder / "a").write_text(text)
+            (folder / "a").write_text(text, encoding="utf-8")
             if text == "boom":
                 raise KeyboardInterrupt
-            (folder / "meta").write_text(text)
+            (folder / "meta").write_text(text, encoding="utf-8")
         return into
 
     write_dir_atomically(target, write("one"))
-    assert (target / "meta").read_text() == "one"
+    assert (target / "meta").read_text(encoding="utf-8") == "one"
     with pytest.raises(KeyboardInterrupt):
         write_dir_atomically(target, write("boom"))
-    assert (target / "a").read_text() == (target / "meta").read_text() == "one"
+    assert (target / "a").read_text(encoding="utf-8") == (target / "meta").read_text(encoding="utf-8") == "one"
     write_dir_atomically(target, write("two"))
-    assert (target / "meta").read_text() == "two" and sorted(p.name for p in tmp_path.iterdir()) == [target.name]
+    assert (target / "meta").read_text(encoding="utf-8") == "two" and sorted(p.name for p in tmp_path.iterdir()) == [target.name]
 
 
 def test_a_stopped_run_is_shown_as_stopped_at_once(tmp_path):
@@ -208,10 +208,10 @@ def test_a_killed_run_is_shown_as_stopped_at_once_when_its_process_ran_on_this_h
     shown = load_run(tmp_path, out, stale_after=1800)  # its files are seconds old
     assert (shown.status, shown.status_reason) == ("failed", f"stopped before finishing: its process {killed.pid} on this "
                                                              "host ended without writing stopped.json (killed?)")
-    assert json.loads((out / LOCK_FILE).read_text()) == {"pid": killed.pid, "host": socket.gethostname()}
+    assert json.loads((out / LOCK_FILE).read_text(encoding="utf-8")) == {"pid": killed.pid, "host": socket.gethostname()}
 
     def status(lock_text):
-        (out / LOCK_FILE).write_text(lock_text)
+        (out / LOCK_FILE).write_text(lock_text, encoding="utf-8")
         return load_run(tmp_path, out, stale_after=1800).status
 
     ended = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -228,7 +228,7 @@ def test_a_killed_run_is_shown_as_stopped_at_once_when_its_process_ran_on_this_h
     assert load_run(tmp_path, out, stale_after=1800).status_reason == "stopped before finishing: interrupted (Ctrl-C)"
     sweep = tmp_path / "sweep"  # a sweep holds its folder's lock too (drugenv.tuning.sweep) and writes no stopped.json
     (sweep / "tune").mkdir(parents=True)
-    (sweep / LOCK_FILE).write_text(json.dumps({"pid": ended.pid, "host": host}))
+    (sweep / LOCK_FILE).write_text(json.dumps({"pid": ended.pid, "host": host}), encoding="utf-8")
     shown = load_run(tmp_path, sweep, stale_after=1800)
     assert (shown.kind, shown.status, shown.status_reason) == ("sweep", "failed", (
         f"stopped before finishing: its process {ended.pid} on this host ended without writing results.csv (interrupted or killed)"))
@@ -238,10 +238,10 @@ def test_a_lock_held_on_another_host_is_named_with_that_host(tmp_path, held_else
     """The refusal names the holder's process, and its host when that is not this one (a folder on a shared disk)."""
     out = tmp_path / "run"
     pid = held_elsewhere(out)
-    (out / LOCK_FILE).write_text(json.dumps({"pid": pid, "host": "node-7"}))  # flock is advisory: the child still holds it
+    (out / LOCK_FILE).write_text(json.dumps({"pid": pid, "host": "node-7"}), encoding="utf-8")  # flock is advisory: the child still holds it
     with pytest.raises(ConfigError, match=rf"\(process {pid} on host node-7, which holds {LOCK_FILE} there\)"):
         lock_folder(out)
-    (out / LOCK_FILE).write_text(f"{pid}\n")  # an earlier version's file
+    (out / LOCK_FILE).write_text(f"{pid}\n", encoding="utf-8")  # an earlier version's file
     with pytest.raises(ConfigError, match=rf"\(process {pid}, which holds"):
         lock_folder(out)
 
@@ -264,11 +264,11 @@ def test_a_run_folder_another_process_writes_is_refused_before_anything_is_remov
     for resumed_from in (None, out / "checkpoint_iter_0001"):  # --resume into a folder being written too
         with pytest.raises(ConfigError, match=rf"--out {out} is being written by another run or sweep \(process {pid},"):
             RunFiles(out).start("ppo_vector", {"seed": 2}, resumed_from=resumed_from)
-    assert (out / "checkpoint_iter_0001").is_dir() and json.loads((out / "settings.json").read_text())["seed"] == 1
+    assert (out / "checkpoint_iter_0001").is_dir() and json.loads((out / "settings.json").read_text(encoding="utf-8"))["seed"] == 1
     assert [r["iteration"] for r in RunFiles(out).history()] == [1]
     from drugenv.training.run_files import lock_holder
 
-    assert lock_holder((out / LOCK_FILE).read_text()).pid == pid
+    assert lock_holder((out / LOCK_FILE).read_text(encoding="utf-8")).pid == pid
     assert discover(tmp_path) == {"run": out}  # the lock file is no run
 
 
@@ -284,11 +284,11 @@ def test_a_folder_lock_goes_with_its_process_and_survives_a_fresh_runs_clean_up(
     assert killed.returncode == 9  # ended without giving anything back
     files = RunFiles(out)
     files.start("grpo", {})
-    (out / "summary.json").write_text("{}")
+    (out / "summary.json").write_text("{}", encoding="utf-8")
     files.start("grpo", {})
     from drugenv.training.run_files import lock_holder
 
-    assert lock_holder((out / LOCK_FILE).read_text()).pid == os.getpid() and not (out / "summary.json").exists()
+    assert lock_holder((out / LOCK_FILE).read_text(encoding="utf-8")).pid == os.getpid() and not (out / "summary.json").exists()
     with lock_folder(out):  # held twice in this process, given back once: still held
         pass
     other = subprocess.run([sys.executable, "-c", take, str(out)], capture_output=True, text=True, timeout=120)
@@ -322,7 +322,7 @@ def test_a_curve_that_cannot_be_drawn_is_a_warning_and_the_summary_is_written(tm
 
     files.draw(full)
     files.finish({"decision_accuracy": 1.0})
-    assert json.loads((tmp_path / "summary.json").read_text())["final"] == {"decision_accuracy": 1.0}
+    assert json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))["final"] == {"decision_accuracy": 1.0}
     assert "warning: the training curve could not be written (No space left on device)" in capsys.readouterr().out
     with pytest.raises(ZeroDivisionError):  # a defect in the plot is not hidden
         files.draw(lambda: 1 / 0)

@@ -35,13 +35,13 @@ def test_check_args_accepts_rllib_knobs_and_reward_fields():
 
 def test_overrides_file_names_the_algo(tmp_path):
     best = tmp_path / "best.json"
-    best.write_text(json.dumps({"algo": "ppo_vector", "training": {"lr": 1e-3}}))
+    best.write_text(json.dumps({"algo": "ppo_vector", "training": {"lr": 1e-3}}), encoding="utf-8")
     module, overrides = check_args(TrainArgs(overrides=str(best)))
     assert module.ALGO == "ppo_vector" and overrides["training"]["lr"] == 1e-3
-    best.write_text(json.dumps({"algo": "grpo", "training": {}}))
+    best.write_text(json.dumps({"algo": "grpo", "training": {}}), encoding="utf-8")
     with pytest.raises(ConfigError, match="pass the config file"):
         check_args(TrainArgs(overrides=str(best)))
-    best.write_text("{not json")
+    best.write_text("{not json", encoding="utf-8")
     with pytest.raises(ConfigError, match="not valid JSON"):
         check_args(TrainArgs(config=PPO, overrides=str(best)))
 
@@ -68,7 +68,7 @@ def test_resume_is_checked_first(tmp_path):
         check_args(TrainArgs(config=PPO, resume=str(tmp_path)))
     # A run's folder stands for its checkpoint_final (tests/tuning/test_ppo_train_eval.py for PPO's).
     (tmp_path / "checkpoint_final").mkdir()
-    (tmp_path / "checkpoint_final" / "drugenv_checkpoint.json").write_text("{}")
+    (tmp_path / "checkpoint_final" / "drugenv_checkpoint.json").write_text("{}", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"checkpoint_final: its drugenv_checkpoint.json names no model"):
         check_args(TrainArgs(config=GRPO, resume=str(tmp_path)))
 
@@ -77,14 +77,14 @@ def test_resume_of_an_unfinished_run_names_its_newest_checkpoint(tmp_path):
     """A run stopped before checkpoint_final: --resume of its folder said it was 'not a GRPO checkpoint'."""
     run = tmp_path / "run"
     run.mkdir()
-    (run / "settings.json").write_text("{}")
+    (run / "settings.json").write_text("{}", encoding="utf-8")
     with pytest.raises(ConfigError, match="did not finish .* it wrote no checkpoint to continue"):
         check_args(TrainArgs(config=GRPO, resume=str(run)))
     for it in (1, 2):
         (run / f"checkpoint_iter_000{it}").mkdir()
-        (run / f"checkpoint_iter_000{it}" / "drugenv_checkpoint.json").write_text("{}")
+        (run / f"checkpoint_iter_000{it}" / "drugenv_checkpoint.json").write_text("{}", encoding="utf-8")
     (run / "checkpoint_iter_0003.tmp").mkdir()  # a checkpoint being written when the run stopped
-    (run / "checkpoint_iter_0003.tmp" / "drugenv_checkpoint.json").write_text("{}")
+    (run / "checkpoint_iter_0003.tmp" / "drugenv_checkpoint.json").write_text("{}", encoding="utf-8")
     with pytest.raises(ConfigError, match=f"continue it from its newest checkpoint: --resume {run / 'checkpoint_iter_0002'}$"):
         check_args(TrainArgs(config=PPO, resume=str(run)))
 
@@ -112,7 +112,7 @@ def test_resume_keeps_the_checkpoints_adapter_and_algo(tmp_path):
     ckpt = tmp_path / "checkpoint_final"
     ckpt.mkdir()
     (ckpt / "drugenv_checkpoint.json").write_text(json.dumps({
-        "algo": "grpo", "model": "tiny", "settings": {"training": {"lora_r": 16, "lora_alpha": 32, "lora_target_modules": ["q_proj"]}}}))
+        "algo": "grpo", "model": "tiny", "settings": {"training": {"lora_r": 16, "lora_alpha": 32, "lora_target_modules": ["q_proj"]}}}), encoding="utf-8")
     check_args(TrainArgs(config=GRPO, resume=str(ckpt), set=["training.lora_target_modules=['q_proj']"]))
     for bad, match in (("training.lora_r=8", r"training.lora_r=8 \(the checkpoint's: 16\)"),
                        ("training.lora_alpha=64", r"training.lora_alpha=64 \(the checkpoint's: 32\)")):
@@ -121,7 +121,7 @@ def test_resume_keeps_the_checkpoints_adapter_and_algo(tmp_path):
     with pytest.raises(ConfigError, match="lora_target_modules"):  # the config's default list is not the checkpoint's
         check_args(TrainArgs(config=GRPO, resume=str(ckpt)))
     (ckpt / "drugenv_checkpoint.json").write_text(json.dumps({
-        "algo": "grpo", "model": "tiny", "settings": {"training": {"lora_target_modules": ["k_proj", "q_proj"]}}}))
+        "algo": "grpo", "model": "tiny", "settings": {"training": {"lora_target_modules": ["k_proj", "q_proj"]}}}), encoding="utf-8")
     check_args(TrainArgs(config=GRPO, resume=str(ckpt), set=["training.lora_target_modules=['q_proj','k_proj']"]))  # a set
     for path in (ckpt, tmp_path):
         with pytest.raises(ConfigError, match="is a GRPO checkpoint; resume it with its own config"):
@@ -204,7 +204,7 @@ def test_sft_settings_list_every_key_the_sft_code_reads():
 
     from drugenv.training import grpo_train
 
-    source = Path(grpo_train.__file__).read_text()
+    source = Path(grpo_train.__file__).read_text(encoding="utf-8")
     read = set(re.findall(r"""\bsft(?:\.get\(|\[)["']([a-z_]+)["']""", source))
     read |= set(re.findall(r"""s\["sft"\](?:\.get\(|\[)["']([a-z_]+)["']""", source))
     assert read, "the pattern no longer finds the reads"
@@ -224,9 +224,9 @@ def test_hub_id_missing_offline_is_refused_before_ray(tmp_path, monkeypatch):
             check_args(TrainArgs(config=GRPO, set=[f"model={name}"]))
     repo = tmp_path / "hub" / "models--org--cached"
     (repo / "snapshots" / "abc").mkdir(parents=True)
-    (repo / "snapshots" / "abc" / "config.json").write_text("{}")
+    (repo / "snapshots" / "abc" / "config.json").write_text("{}", encoding="utf-8")
     (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text("abc")
+    (repo / "refs" / "main").write_text("abc", encoding="utf-8")
     check_args(TrainArgs(config=GRPO, set=["model=org/cached"]))
     monkeypatch.setattr(hub, "HF_HUB_OFFLINE", False)
     check_args(TrainArgs(config=GRPO, set=["model=nonexistent/model"]))
@@ -271,7 +271,7 @@ def test_a_second_run_into_an_out_another_writes_is_one_line_before_ray(tmp_path
         assert len(err) == 1 and err[0].startswith(f"drugenv train: error: --out {out} is being written by another run "
                                                    f"or sweep (process {pid},"), err
     assert not (out / "stopped.json").exists()  # the other run's folder is not marked stopped
-    assert [json.loads(line)["iteration"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [1]
+    assert [json.loads(line)["iteration"] for line in (out / "metrics.jsonl").read_text(encoding="utf-8").splitlines()] == [1]
 
 
 def test_a_full_disk_is_one_line_and_stopped_json_failing_does_not_hide_it(tmp_path, monkeypatch, capsys):
@@ -346,4 +346,4 @@ def test_a_grpo_row_says_how_many_groups_came_back():
     from drugenv.training import metrics as M
 
     assert M.CURVE_COLUMNS[M.CURVE_NUM_GROUPS_SAMPLED] == "env_runners/" + M.NUM_GROUPS_SAMPLED
-    assert "`reward/num_groups_sampled`" in (ROOT / "docs" / "grpo.md").read_text()
+    assert "`reward/num_groups_sampled`" in (ROOT / "docs" / "grpo.md").read_text(encoding="utf-8")

@@ -81,10 +81,10 @@ def test_train_checkpoint_resume_and_adapter(tmp_path, monkeypatch):
                          out=str(resumed), no_sft=True, progress=False,
                          resume=(tmp_path / "bucket" / "run" / "checkpoint_final").as_uri()))
     final = resumed / "checkpoint_final"
-    meta = json.loads((final / "drugenv_checkpoint.json").read_text())
+    meta = json.loads((final / "drugenv_checkpoint.json").read_text(encoding="utf-8"))
     assert meta["iteration"] == 3 and _optimizer_step(final) == 3.0  # counted on, optimizer state carried
-    assert [json.loads(r)["iteration"] for r in (resumed / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3]
-    assert json.loads((resumed / "settings.json").read_text())["resumed_from"] == str(final)
+    assert [json.loads(r)["iteration"] for r in (resumed / "metrics.jsonl").read_text(encoding="utf-8").splitlines()] == [1, 2, 3]
+    assert json.loads((resumed / "settings.json").read_text(encoding="utf-8"))["resumed_from"] == str(final)
 
     # The peft adapter loads into HFPolicy through --agent checkpoint:PATH, and plays.
     from drugenv.evaluation.cli import make_policy
@@ -127,12 +127,12 @@ def test_validation_selection_run_evaluates_the_chosen_checkpoint(tmp_path):
     out = tmp_path / "run"
     train_main(TrainArgs(config=str(ROOT / "rllib_configs/grpo_tiny_cpu_long.py"), out=str(out), no_sft=True, progress=False,
                          set=[*TINY, "run.iterations=2", "run.curated_episodes=5", "run.select_episodes=2"]))
-    report = json.loads((out / "evidence" / "before_after_metrics.json").read_text())
+    report = json.loads((out / "evidence" / "before_after_metrics.json").read_text(encoding="utf-8"))
     sel = report["_meta"]["selection"]
     # Iteration 0 (the SFT start, here the bare model) is evaluated before GRPO and is a candidate.
     assert sel["suite"] == "procedural-train" and sel["seed"] >= 500_000 and [r[0] for r in sel["history"]] == [0, 1, 2]
     assert report["_meta"]["checkpoint"] == str(out / "checkpoint_best") and sel["iteration"] in (0, 1, 2)
-    best = json.loads((out / "checkpoint_best" / "drugenv_checkpoint.json").read_text())
+    best = json.loads((out / "checkpoint_best" / "drugenv_checkpoint.json").read_text(encoding="utf-8"))
     assert best["iteration"] == sel["iteration"] and (out / "checkpoint_final").exists()
     per = report["_evidence"]["curated"]["per_scenario"]
     assert len(per) == 5 and all(v["episodes"] == 1 and "decision_utility" in v["after_grpo"] for v in per.values())
@@ -156,7 +156,7 @@ def test_sft_candidates_keep_the_start_best_on_validation(tmp_path):
     train_main(TrainArgs(config=str(ROOT / "rllib_configs/grpo_tiny_cpu_long.py"), out=str(out), progress=False,
                          set=[*TINY, "run.iterations=1", "run.curated_episodes=1", "run.select_episodes=2", "sft.candidates=2",
                               "sft.steps=4", "sft.episodes=2", "sft.select_episodes=0", "sft.batch_size=4"]))
-    report = json.loads((out / "evidence" / "before_after_metrics.json").read_text())
+    report = json.loads((out / "evidence" / "before_after_metrics.json").read_text(encoding="utf-8"))
     choice = report["_meta"]["sft_choice"]
     assert [c["seed"] for c in choice["candidates"]] == [0, 1000] and choice["episodes"] == 2
     chosen = next(c for c in choice["candidates"] if c["seed"] == choice["chosen_seed"])
@@ -239,7 +239,7 @@ def test_ray_job_submit_against_local_head(tmp_path):
     assert job is not None, "no Ray head's jobs API came up in 3 tries"
     assert job.returncode == 0, (job.stdout + job.stderr)[-3000:]
     assert "succeeded" in (job.stdout + job.stderr).lower()
-    assert json.loads((out / "checkpoint_final" / "drugenv_checkpoint.json").read_text())["iteration"] == 1
+    assert json.loads((out / "checkpoint_final" / "drugenv_checkpoint.json").read_text(encoding="utf-8"))["iteration"] == 1
 
 
 def test_sft_warm_start_is_reused_only_with_the_same_settings(tiny_model_dir, tmp_path):
@@ -248,7 +248,7 @@ def test_sft_warm_start_is_reused_only_with_the_same_settings(tiny_model_dir, tm
     sft = {"suite": "curated", "episodes": 1, "steps": 1, "lr": 1e-3, "batch_size": 2, "mode": "full",
            "expert": "heuristic", "max_prompt_tokens": 512}
     path = Path(sft_warm_start(tiny_model_dir, sft, tmp_path, progress=False))
-    made = json.loads((path / "drugenv_sft.json").read_text())
+    made = json.loads((path / "drugenv_sft.json").read_text(encoding="utf-8"))
     assert made["settings"] == sft and made["base_model"] == tiny_model_dir and made["seed"] == 0
     weights = next(path.glob("*.safetensors"))
     stamp = weights.stat().st_mtime_ns
@@ -256,10 +256,10 @@ def test_sft_warm_start_is_reused_only_with_the_same_settings(tiny_model_dir, tm
     assert weights.stat().st_mtime_ns == stamp  # same settings: the warm start is kept
     changed = {**sft, "expert": "oracle"}
     sft_warm_start(tiny_model_dir, changed, tmp_path, progress=False)
-    assert json.loads((path / "drugenv_sft.json").read_text())["settings"] == changed  # redone
+    assert json.loads((path / "drugenv_sft.json").read_text(encoding="utf-8"))["settings"] == changed  # redone
     stamp = weights.stat().st_mtime_ns
     sft_warm_start(tiny_model_dir, changed, tmp_path, seed=1, progress=False)  # another seed: other episodes
-    assert json.loads((path / "drugenv_sft.json").read_text())["seed"] == 1 and weights.stat().st_mtime_ns != stamp
+    assert json.loads((path / "drugenv_sft.json").read_text(encoding="utf-8"))["seed"] == 1 and weights.stat().st_mtime_ns != stamp
 
 
 def test_sft_selection_by_the_models_own_episodes(tiny_model_dir, tmp_path):
@@ -271,7 +271,7 @@ def test_sft_selection_by_the_models_own_episodes(tiny_model_dir, tmp_path):
            "expert": "heuristic", "max_prompt_tokens": 512, "max_steps": 3, "select_episodes": 2, "select_every": 2,
            "select_by": "rollouts", "select_metric": "brier"}
     path = Path(sft_warm_start(tiny_model_dir, sft, tmp_path, progress=False))
-    made = json.loads((path / "drugenv_sft.json").read_text())
+    made = json.loads((path / "drugenv_sft.json").read_text(encoding="utf-8"))
     assert [r["step"] for r in made["selection"]] == [2, 4]
     for r in made["selection"]:
         assert r["n"] == 2 and 0.0 <= r["report_rate"] <= 1.0
@@ -308,12 +308,12 @@ def test_a_resumed_run_continues_on_its_checkpoints_model_and_curve(tmp_path):
     ckpt.mkdir()
     model = tmp_path / "sft_model"
     model.mkdir()
-    (ckpt / "drugenv_checkpoint.json").write_text(json.dumps({"algo": "grpo", "model": str(model), "iteration": 2}))
+    (ckpt / "drugenv_checkpoint.json").write_text(json.dumps({"algo": "grpo", "model": str(model), "iteration": 2}), encoding="utf-8")
     assert resumed_model(ckpt) == str(model)
     shutil.rmtree(model)
     with pytest.raises(ConfigError, match="is gone"):
         resumed_model(ckpt)
-    (ckpt / "drugenv_checkpoint.json").write_text("{}")
+    (ckpt / "drugenv_checkpoint.json").write_text("{}", encoding="utf-8")
     with pytest.raises(ConfigError, match="names no model"):
         resumed_model(ckpt)
 

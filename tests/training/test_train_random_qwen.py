@@ -29,7 +29,7 @@ Evaluation plays training's game: its run.eval_* step cap and token budgets are 
 def test_the_documented_cpu_command_is_the_one_tested():
     import re
 
-    page = (ROOT / "docs" / "gpu.md").read_text()
+    page = (ROOT / "docs" / "gpu.md").read_text(encoding="utf-8")
     command = page[page.index("drugenv train rllib_configs/grpo_qwen25_05b.py --no-sft"):]
     command = command[:command.index("```")]
     assert re.findall(r"--set (\S+)", command) == CPU_05B
@@ -46,9 +46,9 @@ def test_train_one_iteration_of_random_qwen25_05b(tmp_path):
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3000)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     final = out / "checkpoint_final"
-    meta = json.loads((final / "drugenv_checkpoint.json").read_text())
+    meta = json.loads((final / "drugenv_checkpoint.json").read_text(encoding="utf-8"))
     assert meta["iteration"] == 1
-    made = json.loads((Path(meta["model"]) / "drugenv_random.json").read_text())
+    made = json.loads((Path(meta["model"]) / "drugenv_random.json").read_text(encoding="utf-8"))
     assert made["architecture"] == "Qwen/Qwen2.5-0.5B-Instruct" and made["params"] == 494_032_768
-    adapter = json.loads((final / "adapter" / "adapter_config.json").read_text())
+    adapter = json.loads((final / "adapter" / "adapter_config.json").read_text(encoding="utf-8"))
     assert sorted(adapter["target_modules"]) == ["k_proj", "o_proj", "q_proj", "v_proj"]

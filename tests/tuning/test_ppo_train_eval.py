@@ -42,10 +42,10 @@ def test_train_checkpoint_and_eval(local_ray, tmp_path, tiny, s3_bucket, monkeyp
     assert set(METRIC_KEYS) <= set(res["final"]) and 0.0 <= res["final"]["decision_accuracy"] <= 1.0
     # The run files every `drugenv train` run writes (training.run_files), as for GRPO.
     out = tmp_path / "ppo"
-    lines = (out / "metrics.jsonl").read_text().splitlines()
+    lines = (out / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(lines) == 2 and "heldout/brier" in json.loads(lines[-1])
-    assert json.loads((out / "settings.json").read_text())["algo"] == "ppo_vector"
-    summary = json.loads((out / "summary.json").read_text())
+    assert json.loads((out / "settings.json").read_text(encoding="utf-8"))["algo"] == "ppo_vector"
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["final"] == pytest.approx(res["final"], nan_ok=True) and summary["heuristic"]["decision_accuracy"] > 0.5
     assert (out / "evidence" / "training_curve.png").read_bytes()[:4] == b"\x89PNG"
     ckpt = Path(res["checkpoint"])
@@ -72,7 +72,7 @@ def test_train_checkpoint_and_eval(local_ray, tmp_path, tiny, s3_bucket, monkeyp
     agent = f"checkpoint:s3://drugenv-test:hunter2@{s3_bucket.removeprefix('s3://')}/runs/ppo"
     payload = eval_main(EvalArgs(agent=agent, episodes=2, out=str(tmp_path / "eval.json")))
     assert payload["agent"] == agent.replace("hunter2", "***") and len(payload["records"]) == 2
-    assert "hunter2" not in capsys.readouterr().out + (tmp_path / "eval.json").read_text()
+    assert "hunter2" not in capsys.readouterr().out + (tmp_path / "eval.json").read_text(encoding="utf-8")
 
 
 def test_resume_from_a_run_folder_keeps_its_network_and_records_the_checkpoint(local_ray, tmp_path, tiny):
@@ -93,8 +93,8 @@ def test_resume_from_a_run_folder_keeps_its_network_and_records_the_checkpoint(l
     assert Path(args.resume) == ckpt
     more = train_ppo(mod, tiny, tmp_path / "more", progress=False, resume_from=args.resume)
     assert [r["iteration"] for r in more["curve"]] == [2]
-    assert json.loads((tmp_path / "more" / "settings.json").read_text())["resumed_from"] == str(ckpt.resolve())
-    assert "resumed_from" not in json.loads((tmp_path / "ppo" / "settings.json").read_text())
+    assert json.loads((tmp_path / "more" / "settings.json").read_text(encoding="utf-8"))["resumed_from"] == str(ckpt.resolve())
+    assert "resumed_from" not in json.loads((tmp_path / "ppo" / "settings.json").read_text(encoding="utf-8"))
 
 
 def test_a_run_asking_for_more_than_the_local_ray_has_is_refused(local_ray):
@@ -160,6 +160,6 @@ def test_a_run_whose_curve_cannot_be_drawn_still_writes_its_summary(local_ray, t
     monkeypatch.setattr(ppo, "plot_ppo_curve", full)
     mod = load_rllib_config(REPO / "rllib_configs" / "ppo_vector")
     result = train_ppo(mod, tiny, tmp_path / "ppo", progress=False)
-    summary = json.loads((tmp_path / "ppo" / "summary.json").read_text())
+    summary = json.loads((tmp_path / "ppo" / "summary.json").read_text(encoding="utf-8"))
     assert summary["final"] == result["final"] and summary["checkpoint"] == result["checkpoint"]
     assert "the training curve could not be written (No space left on device)" in capsys.readouterr().out

@@ -37,13 +37,13 @@ def test_trials_rank_by_the_sweeps_mode_with_nan_last_and_the_best_is_retrainabl
     out = _finish(sweep, "ppo_vector", rows, _Results(4, 4), tmp_path, "heldout/brier")
     ranked = [r["config.env_config.reward_config.w_decision"] for r in out["table"]]
     assert ranked[:3] == order and ranked[3] == 0.7 and math.isnan(out["table"][3]["heldout/brier"])
-    best = json.loads((tmp_path / "best_config.json").read_text())
+    best = json.loads((tmp_path / "best_config.json").read_text(encoding="utf-8"))
     mod = load_rllib_config_for("ppo_vector")
     expected = mod.settings(merge({}, out["best"]["_overrides"]))
     expected["run"]["iterations"] = out["best"]["ppo_iterations"]  # what the trial ran (ASHA may cut it short)
     assert {k: v for k, v in best.items() if k not in ("algo", "config")} == json.loads(json.dumps(expected))
     assert best["algo"] == mod.ALGO and best["env_config"]["reward_config"]["w_decision"] == order[0]
-    assert json.loads((tmp_path / "best_trial.json").read_text())["mode"] == mode
+    assert json.loads((tmp_path / "best_trial.json").read_text(encoding="utf-8"))["mode"] == mode
 
 
 def test_an_interrupted_sweep_writes_nothing_and_a_new_one_clears_the_last(tmp_path, capsys):
@@ -98,11 +98,11 @@ def test_a_failed_trial_is_named_never_ranked_best_and_a_sweep_of_failures_is_on
     out = _finish(sweep, "ppo_vector", [crashed, {**_row(0.2, 0.5, 6), "status": "ok"}, {**_row(0.1, 0.3, 6), "status": "ok"}],
                   results, tmp_path, "heldout/brier")
     assert [r["config.env_config.reward_config.w_decision"] for r in out["table"]] == [0.3, 0.5, 0.6]
-    assert json.loads((tmp_path / "best_config.json").read_text())["env_config"]["reward_config"]["w_decision"] == 0.3
+    assert json.loads((tmp_path / "best_config.json").read_text(encoding="utf-8"))["env_config"]["reward_config"]["w_decision"] == 0.3
     err = capsys.readouterr().err
     assert "sweep ranking: a trial failed: RuntimeError: injected crash after round 2\n" in err
     assert "1 of 3 trials failed" in err and "\x1b" not in err
-    md = (tmp_path / "results.md").read_text()
+    md = (tmp_path / "results.md").read_text(encoding="utf-8")
     assert "| trial_id | status |" in md and md.rstrip().splitlines()[-1].startswith("| t0.6 | error |")
     with pytest.raises(SweepFailedError, match=r"every trial failed \(1 of 1\), none reported heldout/brier; the first: "
                                                r"RuntimeError: injected crash after round 2 \(Tune's logs"):
@@ -116,7 +116,7 @@ def test_a_sweep_file_names_a_metric_its_trials_report(tmp_path):
     from drugenv.tuning.sweep import load_sweep
 
     f = tmp_path / "bad_metric.py"
-    f.write_text('NAME = "bad"\nMETRIC = "heldout/accuracy"\nMODE = "max"\n\ndef search_space():\n    return {}\n')
+    f.write_text('NAME = "bad"\nMETRIC = "heldout/accuracy"\nMODE = "max"\n\ndef search_space():\n    return {}\n', encoding="utf-8")
     with pytest.raises(ConfigError, match="METRIC must be one of heldout/decision_accuracy, .*got 'heldout/accuracy'"):
         load_sweep(f)
 

@@ -24,8 +24,8 @@ def test_retrain_from_best_config_reproduces_the_trial(local_ray, tmp_path, tiny
     res = run_sweep(sweep, num_samples=2, out=tmp_path, max_concurrent_trials=2, base_overrides=base, seed=0)
     assert not res["errors"]
     out = tmp_path / sweep.NAME
-    best = json.loads((out / "best_config.json").read_text())
-    trial = json.loads((out / "best_trial.json").read_text())
+    best = json.loads((out / "best_config.json").read_text(encoding="utf-8"))
+    trial = json.loads((out / "best_trial.json").read_text(encoding="utf-8"))
     assert best["algo"] == "ppo_vector"
     assert best["training"]["lr"] == 1e-3 and best["run"] == {**tiny["run"]}  # base and budget are in the file
     assert best["env_config"]["reward_config"] == res["best"]["_overrides"]["env_config"]["reward_config"]
@@ -34,7 +34,7 @@ def test_retrain_from_best_config_reproduces_the_trial(local_ray, tmp_path, tiny
     again = run_sweep(sweep, num_samples=2, out=tmp_path / "again", max_concurrent_trials=2, base_overrides=base, seed=0)
 
     def table(folder: Path) -> list[dict[str, str]]:
-        with open(folder / sweep.NAME / "results.csv", newline="") as f:
+        with open(folder / sweep.NAME / "results.csv", newline="", encoding="utf-8") as f:
             return list(csv.DictReader(f))
 
     first, second = table(tmp_path), table(tmp_path / "again")
@@ -48,6 +48,6 @@ def test_retrain_from_best_config_reproduces_the_trial(local_ray, tmp_path, tiny
                           "--out", str(tmp_path / "retrain"), "--no-progress", "--num-cpus", "1"],
                          env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
-    last = json.loads((tmp_path / "retrain" / "metrics.jsonl").read_text().splitlines()[-1])
+    last = json.loads((tmp_path / "retrain" / "metrics.jsonl").read_text(encoding="utf-8").splitlines()[-1])
     for k in HELDOUT_COLUMNS:
         assert last[f"heldout/{k}"] == pytest.approx(trial[f"heldout/{k}"], abs=1e-9, nan_ok=True), k

@@ -25,15 +25,15 @@ def test_sweep_writes_table_plot_and_best_config(local_ray, tmp_path, name, tiny
     searched = "config.env_config.reward_config." if name == "reward_weights" else "config.env_config.curriculum."
     assert all(any(k.startswith(searched) for k in r) for r in rows)
     out = tmp_path / sweep.NAME
-    with open(out / "results.csv") as f:
+    with open(out / "results.csv", encoding="utf-8") as f:
         assert len(list(csv.DictReader(f))) == 4
-    md = (out / "results.md").read_text()
+    md = (out / "results.md").read_text(encoding="utf-8")
     assert md.startswith(f"sorted by {sweep.METRIC}\n")
     header = next(line for line in md.splitlines() if line.startswith("| trial_id |"))
     assert {"decision_accuracy", "brier", sweep.METRIC.removeprefix("heldout/")} <= {c.strip() for c in header.strip("|").split("|")}
     assert md.count("\n| ") == 4 + 1  # the header and a row a trial
     assert (out / "metric_vs_params.png").read_bytes()[:4] == b"\x89PNG"
-    best = json.loads((out / "best_config.json").read_text())
+    best = json.loads((out / "best_config.json").read_text(encoding="utf-8"))
     assert best["algo"] == "ppo_vector" and flatten(best["env_config"])
     # The exported file is accepted by the trainer's settings (what `drugenv train --overrides` does).
     from drugenv.training.configs import load_rllib_config
@@ -83,7 +83,7 @@ def test_grpo_curriculum_sweep_runs_drug_grpo_under_tune(local_ray, tmp_path):
         # RLlib names the return episode_return_mean: the column was NaN; ECE it does not report (blank)
         assert isinstance(r["heldout/mean_return"], float) and r["heldout/mean_return"] == r["heldout/mean_return"]
         assert "heldout/ece" not in r
-    best = json.loads((tmp_path / sweep.NAME / "best_config.json").read_text())
+    best = json.loads((tmp_path / sweep.NAME / "best_config.json").read_text(encoding="utf-8"))
     assert best["training"]["curriculum"]["kind"] == rows[0]["config.training.curriculum.kind"]
     # What `drugenv train --overrides best_config.json` does: find the config file, take the settings
     # as they are (the file said algo 'grpo_tiny_cpu' and the trainer refused it: "not 'grpo'").
