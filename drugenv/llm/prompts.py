@@ -28,7 +28,7 @@ from drugenv.agents.baselines import FOLLOW_UP_BELOW, STOP_LOGIT
 from drugenv.agents.belief import Belief
 from drugenv.agents.findings_fold import FindingsFold
 from drugenv.errors import ConfigError, whole_number
-from drugenv.models import FINDING_SECTIONS, EvidenceDossier, Finding, HistoryEntry, ValidationObservation
+from drugenv.models import FINDING_SECTIONS, EvidenceDossier, Finding, HistoryEntry, ReadOnlyDict, ReadOnlyList, ValidationObservation
 
 CHARS_PER_TOKEN = 3.0
 """Token estimate when no tokenizer is given (English + JSON with a BPE tokenizer, conservative)."""
@@ -195,9 +195,9 @@ def _same_text(a: Any, b: Any) -> bool:
         return False
     if cls in _SCALARS:
         return a == b and (a != 0 or cls is not float)
-    if cls is list:
+    if cls is ReadOnlyList or cls is list:  # an observation's readouts are read-only (models.ReadOnlyDict)
         return len(a) == len(b) and all(map(_same_text, a, b))
-    if cls is dict:
+    if cls is ReadOnlyDict or cls is dict:
         return len(a) == len(b) and all(map(_same_text, a, b)) and all(map(_same_text, a.values(), b.values()))
     return False
 
