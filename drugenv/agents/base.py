@@ -7,9 +7,13 @@ server demo and GRPO rollouts treat them alike.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence, Union
 
 from drugenv.models import DrugTargetAction, ValidationObservation
+
+PolicyAction = Union[DrugTargetAction, Mapping[str, Any], None]
+"""What ``Policy.act`` may return for a slot: an action, a dict of its fields (validated by the environment),
+or anything (None) for a slot whose episode has ended."""
 
 
 class Policy(ABC):
@@ -34,7 +38,7 @@ class Policy(ABC):
         raise NotImplementedError(f"{type(self).__name__} does not read the hidden truth")
 
     @abstractmethod
-    def act(self, observations: Sequence[ValidationObservation]) -> list[DrugTargetAction]:
+    def act(self, observations: Sequence[ValidationObservation]) -> Sequence[PolicyAction]:
         """One action per observation."""
 
 
@@ -48,4 +52,4 @@ def brief(policy: Policy, slot: int, env: Any) -> None:
         policy.observe_truth(slot, env.oracle_view())
 
 
-__all__ = ["Policy", "brief"]
+__all__ = ["Policy", "PolicyAction", "brief"]
