@@ -124,6 +124,7 @@ def play_episodes(
     on_episode_end: Optional[Callable[[PlayedEpisode], None]] = None,
     progress: bool = False,
     desc: str = "episodes",
+    keep: bool = True,
 ) -> list[PlayedEpisode]:
     """Play each episode to the end, ``batch_size`` at a time in lockstep; one ``PlayedEpisode`` per episode, in order.
 
@@ -140,6 +141,9 @@ def play_episodes(
         on_step: called with a ``StepEvent`` after every step.
         on_episode_end: called with each ``PlayedEpisode`` once its batch has finished, in order.
         progress: show a tqdm bar (``desc``) over episodes.
+        keep: return the played episodes; False returns none and lets each go once ``on_episode_end`` has seen
+            it. A played episode holds its first and last observations (~35 KB): a long evaluation that kept
+            them all grew without end (20,000 episodes, 0.76 GB), where its results need a few KB each.
     """
     batch_size = whole_number(batch_size, "batch_size")  # -1 played nothing, 0 was range()'s ValueError
     if max_steps is not None:
@@ -158,10 +162,12 @@ def play_episodes(
             chunk = specs[start:start + batch_size]
             while len(envs) < len(chunk):
                 envs.append(make_env())
-            played += _play_batch(policy, chunk, start, envs[:len(chunk)], max_steps, on_reset, on_step)
-            for ep in played[start:]:
+            batch = _play_batch(policy, chunk, start, envs[:len(chunk)], max_steps, on_reset, on_step)
+            for ep in batch:
                 if on_episode_end is not None:
                     on_episode_end(ep)
+            if keep:
+                played += batch
             if bar is not None:
                 bar.update(len(chunk))
     finally:

@@ -63,9 +63,11 @@ def run_episodes(
     receives every step (``episodes.StepEvent``).
     """
     factory = env_factory or (lambda: DrugTargetEnvironment(reward_config=reward_config, sim_params=sim_params, seal=seal))
-    played = play_episodes(policy, episodes, env_factory=factory, batch_size=batch_size, on_step=on_step,
-                           progress=progress, desc=desc)
-    return [episode_record(ep) for ep in played]
+    records: list[EpisodeRecord] = []
+    # Each episode becomes its record as its batch ends: only the records are kept (see play_episodes' keep).
+    play_episodes(policy, episodes, env_factory=factory, batch_size=batch_size, on_step=on_step, progress=progress,
+                  desc=desc, on_episode_end=lambda ep: records.append(episode_record(ep)), keep=False)
+    return records
 
 
 def sealed_order(episodes: Sequence[tuple[str, int]], secret: str) -> list[tuple[str, int]]:

@@ -190,3 +190,32 @@ def test_a_spec_without_a_scenario_is_recorded_as_procedural():
     assert [r.scenario for r in records] == ["procedural", "procedural"]
     groups = by_scenario(records)  # procedural episodes group by their tier
     assert set(groups) == {r.difficulty for r in records} and all("decision_accuracy" in g for g in groups.values())
+
+
+def test_an_evaluation_keeps_only_its_records_while_it_plays():
+    """``run_episodes`` turns each episode into its record as its batch ends and lets the episode go: it kept
+    every played episode (first and last observations, ~35 KB) until the suite ended, so a long ``drugenv eval``
+    grew without end (the soak audit: 0.76 GB at 20,000 episodes)."""
+    import gc
+    import weakref
+
+    last_of_first: list = []
+    alive_later: list[bool] = []
+
+    def on_step(ev):
+        if ev.episode == 0 and ev.observation.done:
+            last_of_first.append(weakref.ref(ev.observation))
+        if ev.episode == 5 and ev.step == 1:  # a later batch: episode 0's batch has ended
+            gc.collect()
+            alive_later.append(last_of_first[0]() is not None)
+
+    records = run_episodes(HeuristicPolicy(), EPISODES, batch_size=2, progress=False, on_step=on_step)
+    assert len(records) == len(EPISODES) and alive_later == [False]
+    assert [r.seed for r in records] == [EpisodeSpec(*e).seed for e in EPISODES]
+
+
+def test_play_episodes_without_keeping_them_hands_each_to_its_callback_in_order():
+    seen = []
+    kept = play_episodes(HeuristicPolicy(), EPISODES, batch_size=3, keep=False, on_episode_end=seen.append)
+    assert kept == [] and [ep.index for ep in seen] == list(range(len(EPISODES)))
+    assert _summary(seen) == _summary(play_episodes(HeuristicPolicy(), EPISODES, batch_size=3))
