@@ -34,6 +34,8 @@ TWIN_SCENARIO = "procedural-twin"
 """The scenario request for a procedural seed's counterfactual twin (``env.reset(seed=s, scenario=TWIN_SCENARIO)``)."""
 SCENARIO_NAMES: tuple[str, ...] = ("procedural", TWIN_SCENARIO, *CURATED_NAMES)
 """Every scenario request by name that ``make_scenario`` resolves."""
+if len(set(SCENARIO_NAMES)) != len(SCENARIO_NAMES):  # a repeated name would replace a scenario without a word
+    raise ValueError(f"scenario names must be unique (drugenv/scenarios/curated.py, SPECS): {list(SCENARIO_NAMES)}")
 SINGLE_SCENARIOS: tuple[str, ...] = ("procedural", *CURATED_NAMES)
 """The requests that stand alone, which the gym envs, the dashboard and the agent service take: a twin is
 one half of ``procedural-test-twins``' pairs, scored against its original."""

@@ -33,7 +33,7 @@ from drugenv.scenarios.base import Scenario
 from drugenv.scenarios.target_data import base_fields, load_target_data, pair_record
 from drugenv.simulator.gates import GO_VIABILITY_MIN, NO_GO_VIABILITY_MAX, Decision, decide
 from drugenv.simulator.latent import DataQualityState, MisleadingSignal, TargetProfile
-from drugenv.simulator.params import Difficulty, SimParams
+from drugenv.simulator.params import DIFFICULTIES, Difficulty, SimParams
 
 
 @dataclass(frozen=True)
@@ -191,6 +191,24 @@ def _profile(spec: CuratedSpec) -> TargetProfile:
     )
 
 
+def check_spec(spec: CuratedSpec) -> None:
+    """Build ``spec``'s profile once, refusing a spec that would fail at a reset: a ``ValueError`` naming the
+    scenario. Every spec of ``SPECS`` is checked when the module is imported (a quarter of a millisecond),
+    because a curated scenario is otherwise built at the first curated reset, where one bad spec failed
+    every curated scenario with a bare ``KeyError`` (a 500 from the server)."""
+    where = f"curated scenario {spec.name!r} (drugenv/scenarios/curated.py, SPECS)"
+    if spec.difficulty not in DIFFICULTIES:
+        raise ValueError(f"{where}: difficulty {spec.difficulty!r} is not one of {list(DIFFICULTIES)}")
+    if not spec.key_evidence_dimensions:
+        raise ValueError(f"{where}: key_evidence_dimensions is empty, so evidence coverage would be 0 for every agent")
+    try:
+        _profile(spec)
+    except ValueError as e:
+        raise ValueError(f"{where}: {' '.join(str(e).split())}") from e
+    except (KeyError, TypeError) as e:
+        raise ValueError(f"{where}: {type(e).__name__}: {e}") from e
+
+
 def _quality(difficulty: str, params: SimParams) -> DataQualityState:
     rate = params.false_rate[difficulty]
     return DataQualityState(noise_level=params.noise_level[difficulty], false_positive_rate=rate,
@@ -221,4 +239,8 @@ def curated_scenarios(params: SimParams | None = None) -> dict[str, Scenario]:
     return dict(built)
 
 
-__all__ = ["CURATED_NAMES", "CuratedSpec", "SPECS", "curated_overrides", "curated_pair", "curated_scenarios"]
+for _spec in SPECS:
+    check_spec(_spec)
+del _spec
+
+__all__ = ["CURATED_NAMES", "CuratedSpec", "SPECS", "check_spec", "curated_overrides", "curated_pair", "curated_scenarios"]

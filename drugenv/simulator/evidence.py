@@ -20,7 +20,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from drugenv.actions import ACTION_TABLE, ActionType
+from drugenv.actions import ACTION_TABLE, EVIDENCE_ACTIONS, ActionType
 from drugenv.models import DrugTargetAction, IntermediateOutput, parameters_key, trusted
 from drugenv.simulator.gates import DEPENDENCY_MAX, IC50_MAX, POCKET_MIN, SELECTIVITY_MIN, TGI_MIN, TOXICITY_MAX
 from drugenv.simulator.latent import OTHER_TISSUES, VITAL_TISSUES, DataQualityState, TargetProfile
@@ -495,6 +495,15 @@ _GENERATORS: dict[ActionType, Callable[[TargetProfile, _Draw, dict], tuple[str, 
     ActionType.IN_VIVO_MODEL: _in_vivo,
     ActionType.REQUEST_EXPERT_REVIEW: _expert,
 }
+# An evidence action of the action table without a generator would be offered to agents (legal actions, the
+# prompt, the TRL tools) and then fail every step that takes it: say so when the package is imported.
+if set(_GENERATORS) != set(EVIDENCE_ACTIONS):
+    raise RuntimeError(
+        "drugenv/simulator/evidence.py: _GENERATORS must hold one readout generator per evidence action of "
+        f"drugenv.actions.ACTION_TABLE; missing {sorted(a.value for a in set(EVIDENCE_ACTIONS) - set(_GENERATORS))}, "
+        f"not evidence actions {sorted(a.value for a in set(_GENERATORS) - set(EVIDENCE_ACTIONS))} "
+        "(a new action also needs its readout keys in READOUTS, and docs/agents.md regenerated: "
+        "python -m drugenv.agents.reference --write docs/agents.md)")
 
 
 __all__ = ["READOUTS", "RECENT_FROM", "generate", "measurement_parameters", "names_marker", "public_measurement"]

@@ -154,3 +154,53 @@ def test_key_dimensions_carry_the_verdict(name):
             obs = env.step(action)
         right += assess(obs.dossier).decision()[0] == plan[-1].final_decision
     assert right >= 0.9 * len(SEEDS), f"{right} of {len(SEEDS)} seeds"
+
+
+# --- A researcher adding a curated scenario (the extension audit): mistakes are named when the package imports ---
+
+
+@pytest.mark.parametrize("change, said", [
+    ({"difficulty": "moderate"}, "difficulty 'moderate' is not one of"),
+    ({"pair": "EGFR/Nsclc"}, "KeyError"),
+    ({"overrides": {"toxicity_risk": ("low", "a string where a number goes")}}, "TypeError"),
+    ({"key_evidence_dimensions": ()}, "key_evidence_dimensions is empty"),
+    ({"decision": "no_go"}, "promises no_go but its values decide go"),
+])
+def test_a_malformed_spec_is_refused_naming_its_scenario(change, said):
+    """Before, a bad spec failed at the first curated reset, as a bare KeyError or TypeError that took every
+    curated scenario down (a 500 from the server)."""
+    import dataclasses
+
+    from drugenv.scenarios.curated import SPECS, check_spec
+
+    spec = dataclasses.replace(SPECS[0], name="my_new_scenario", **change)
+    with pytest.raises(ValueError, match="curated scenario 'my_new_scenario'") as err:
+        check_spec(spec)
+    assert said in str(err.value)
+
+
+@pytest.mark.parametrize("name", ["egfr_nsclc_viable", "procedural", "procedural-twin"])
+def test_a_scenario_name_used_twice_is_refused(name):
+    """A second spec named like another replaced it without a word (the eval's row of that name played the
+    new one); one named like a procedural request could never be reached."""
+    import subprocess
+    import sys
+
+    code = ("import importlib, drugenv.scenarios as s, drugenv.scenarios.curated as c\n"
+            f"c.CURATED_NAMES = c.CURATED_NAMES + ({name!r},)\n"
+            "try:\n    importlib.reload(s)\nexcept ValueError as e:\n    print('refused:', e)\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and run.stdout.startswith("refused: scenario names must be unique"), run.stdout + run.stderr
+
+
+def test_an_evidence_action_without_a_readout_generator_is_refused_at_import():
+    """An action added to the table but not to the evidence generator was offered to agents (legal actions,
+    the prompt, the TRL tools) and then raised KeyError at every step that took it."""
+    import subprocess
+    import sys
+
+    code = ("import importlib, drugenv.actions as a, drugenv.simulator.evidence as e\n"
+            "a.EVIDENCE_ACTIONS = a.EVIDENCE_ACTIONS + (a.ActionType.FLAG_RED_FLAG,)\n"
+            "try:\n    importlib.reload(e)\nexcept RuntimeError as err:\n    print('refused:', err)\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and "missing ['flag_red_flag']" in run.stdout and "READOUTS" in run.stdout, run.stdout + run.stderr
