@@ -15,7 +15,7 @@ from typing import Any, Mapping, Optional, Union
 import numpy as np
 from gymnasium import spaces
 
-from drugenv.actions import ACTION_TABLE, ActionType, EvidenceDimension
+from drugenv.actions import ACTION_TABLE, EVIDENCE_ACTIONS, ActionType, EvidenceDimension
 from drugenv.agents.belief import GATES, Assessment, Belief
 from drugenv.agents.findings_fold import FindingsFold
 from drugenv.gym_envs.base import DrugEnvBase
@@ -86,6 +86,10 @@ EVIDENCE_VECTOR_ACTIONS: tuple[VectorAction, ...] = (
 )
 """Evidence actions (default parameters plus the variants that change what is learned).
 ``flag_red_flag`` is left out: it gathers no evidence."""
+_UNLISTED = sorted(a.value for a in set(EVIDENCE_ACTIONS) - {v.action_type for v in EVIDENCE_VECTOR_ACTIONS})
+if _UNLISTED:  # a new action of the table would be one PPO can never take, without a word
+    raise RuntimeError(f"drugenv/gym_envs/vector_env.py: EVIDENCE_VECTOR_ACTIONS lists no entry for {_UNLISTED}, evidence "
+                       "actions of drugenv.actions.ACTION_TABLE; add one (a new id: the vector env's version changes)")
 
 SUBMIT_VECTOR_ACTIONS: tuple[VectorAction, ...] = tuple(
     VectorAction(f"submit({d}, {c:.2f})", A.SUBMIT_VALIDATION_REPORT, (), d, c)

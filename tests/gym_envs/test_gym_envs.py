@@ -619,3 +619,16 @@ def test_the_text_env_vectorised_asynchronously_as_its_docstring_says():
         assert list(obs) == stepped and all(o.startswith("Target: ") for o in obs)
     finally:
         envs.close()
+
+
+def test_an_evidence_action_missing_from_the_vector_catalogue_is_refused_at_import():
+    """The vector env's catalogue is written by hand (parameter variants have their own ids): an action added to
+    the table was left out of it, and PPO could never take it, without a word (the extension audit)."""
+    import subprocess
+    import sys
+
+    code = ("import importlib, drugenv.actions as a, drugenv.gym_envs.vector_env as v\n"
+            "a.EVIDENCE_ACTIONS = a.EVIDENCE_ACTIONS + (a.ActionType.FLAG_RED_FLAG,)\n"
+            "try:\n    importlib.reload(v)\nexcept RuntimeError as err:\n    print('refused:', err)\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and "no entry for ['flag_red_flag']" in run.stdout, run.stdout + run.stderr
