@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 
 from drugenv.agents.base import Policy, brief
@@ -99,8 +100,14 @@ class PlayedEpisode:
 
     @property
     def report(self) -> Optional[DrugTargetAction]:
-        """The submitted report (the last action, when it was ``submit_validation_report``), else None."""
+        """The submitted report (the last action, when it was ``submit_validation_report``), else None. A dict
+        action (what ``serve:`` agents send) counts as the action it validates into."""
         a = self.last_action
+        if isinstance(a, Mapping) and a.get("action_type") == "submit_validation_report":
+            try:
+                a = DrugTargetAction.model_validate(a)
+            except ValueError:  # pydantic's ValidationError: the environment refused it too
+                return None
         if isinstance(a, DrugTargetAction) and a.action_type.value == "submit_validation_report":
             return a
         return None

@@ -346,8 +346,8 @@ def run_agent_episodes(
             else:
                 counts["valid"] += 1
                 current["valid"] += 1
-        elif isinstance(action, DrugTargetAction):
-            current["valid"] += 1
+        elif action is not None and not any(v.rule == "invalid_action" for v in obs.rule_violations):
+            current["valid"] += 1  # an action object, or a dict (a serve: agent's) the environment took as one
         a = action.model_dump(mode="json") if isinstance(action, DrugTargetAction) else dict(action)
         ds = DashboardStep(
             step=ev.step, action_type=str(a.get("action_type")), parameters=a.get("parameters") or {},

@@ -219,3 +219,28 @@ def test_play_episodes_without_keeping_them_hands_each_to_its_callback_in_order(
     kept = play_episodes(HeuristicPolicy(), EPISODES, batch_size=3, keep=False, on_episode_end=seen.append)
     assert kept == [] and [ep.index for ep in seen] == list(range(len(EPISODES)))
     assert _summary(seen) == _summary(play_episodes(HeuristicPolicy(), EPISODES, batch_size=3))
+
+
+def test_a_report_sent_as_a_dict_is_the_episode_report():
+    """``serve:`` agents send dicts: their report was dropped from episode summaries, and their actions were
+    not counted valid (the dashboard showed no decision and 0 valid actions for an agent that reported go;
+    the extension audit)."""
+    from drugenv.llm.run_agent import run_agent_episodes
+
+    class DictAgent(Policy):
+        def act(self, observations):
+            return [{"action_type": "query_expression"} if o.step_count == 0 else
+                    {"action_type": "submit_validation_report", "final_decision": "go", "confidence": 0.7}
+                    for o in observations]
+
+    class BadReport(Policy):
+        def act(self, observations):
+            return [{"action_type": "submit_validation_report", "final_decision": "maybe", "confidence": 0.7}] * len(observations)
+
+    played = play_episodes(DictAgent(), [("egfr_nsclc_viable", 0)])
+    assert played[0].report is not None and (played[0].report.final_decision, played[0].report.confidence) == ("go", 0.7)
+    assert play_episodes(BadReport(), [("egfr_nsclc_viable", 0)], max_steps=2)[0].report is None
+    summary = run_agent_episodes(DictAgent(), scenario="egfr_nsclc_viable", dashboard_path=None, echo=False)[0]
+    assert (summary.final_decision, summary.confidence, summary.valid_actions, summary.steps) == ("go", 0.7, 2, 2)
+    bad = run_agent_episodes(BadReport(), scenario="egfr_nsclc_viable", dashboard_path=None, echo=False, max_steps=2)[0]
+    assert bad.valid_actions == 0 and bad.final_decision is None
