@@ -32,8 +32,10 @@ The contract TRL expects, and how this class meets it:
   overflow it (or the model's context) from the conversation, although the tool ran and its step
   was taken.
 - ``get_reward() -> float``: the episode return (sum of step rewards). An episode the model left
-  without submitting a report also gets ``-unfinished_penalty`` (default: the environment's
-  ``no_report_penalty``), so stopping early never pays. TRL calls it once per rollout, when the
+  without submitting a report also gets ``-unfinished_penalty`` (default: the default ``RewardConfig``'s
+  ``no_report_penalty``, what the local environment and a default ``drugenv serve-env`` use; a subclass
+  sets it to match a server built with another reward config, which the adapter cannot read), so stopping
+  early never pays. TRL calls it once per rollout, when the
   rollout is over: a reward source of weight 1 beside any ``reward_funcs``, logged as
   ``rewards/<class name>/mean``.
 
@@ -88,7 +90,8 @@ class DrugTargetToolEnv:
     base_url: Optional[str] = None
     """Server URL; None: ``$DRUGENV_ENV_URL``, and when that is unset too, a local environment."""
     unfinished_penalty: float = RewardConfig().no_report_penalty
-    """Subtracted by ``get_reward`` when the episode has not ended (no report submitted)."""
+    """Subtracted by ``get_reward`` when the episode has not ended (no report submitted): the default reward
+    config's penalty, fixed here (a server's own reward config is not visible to its clients)."""
 
     def __init__(self) -> None:
         url = self.base_url or os.environ.get(ENV_URL_VAR) or None
