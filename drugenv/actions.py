@@ -34,6 +34,13 @@ Everything else (rule engine, evidence generator, prompts, vector env, docs) rea
 A soft prerequisite that is unmet does not block the action; it costs a rule-violation penalty
 and lowers the episode's reasoning-coherence score.
 
+To add an action: a member of ``ActionType`` and a row of ``ACTION_TABLE`` (and of the table above, which
+``tests/test_stated_facts.py`` compares); for an evidence action also its readout generator in
+``drugenv/simulator/evidence.py`` (``_GENERATORS``, its keys in ``READOUTS``) and an entry of
+``drugenv/gym_envs/vector_env.py``'s ``EVIDENCE_VECTOR_ACTIONS`` (the package refuses to import without
+either); then ``python -m drugenv.agents.reference --write docs/agents.md`` and, as behaviour changes,
+``python tests/simulator/test_golden.py --write``.
+
 Numeric and boolean parameters are strictly typed (pydantic ``strict=True``): a number field takes
 a JSON number (an int where the field is an int; any number where it is a float), a flag takes
 ``true``/``false``. ``"0.5"``, ``"true"``, ``1`` for a flag or ``true`` for a number are refused, not
