@@ -314,20 +314,17 @@ def parse_parameters(action_type: ActionType | str, parameters: dict[str, Any] |
     Raises pydantic ``ValidationError`` (unknown keys, wrong types, out-of-range values).
     """
     spec = ACTION_TABLE[ActionType(action_type)]
-    try:
-        return spec.params.model_validate(parameters or {})
-    except ValidationError:
-        plain = _numpy_scalars_as_python(parameters)
-        if plain is None:
-            raise
-        return spec.params.model_validate(plain)
+    plain = _numpy_scalars_as_python(parameters)
+    return spec.params.model_validate(plain if plain is not None else parameters or {})
 
 
 def _numpy_scalars_as_python(parameters: Any) -> Optional[dict[str, Any]]:
     """``parameters`` with each numpy scalar replaced by the Python value it holds, or None when it holds none.
-    Strict fields refuse ``np.int64`` as not an ``int``; a policy's numpy output is meant as its value (and the
-    client sends it as that value, so in process and over the wire play alike). Tried only after validation
-    failed, so the usual step pays nothing for it."""
+    A policy's numpy output is meant as its value, and the client sends it as that value (JSON), so in process
+    and over the wire play alike only if validation sees that value: strict fields refuse ``np.int64`` as not
+    an ``int``, and a strict float took ``np.True_`` as 1.0 where the wire's ``true`` is refused (the wire
+    audit). Validation runs only when the memo of canonical parameters misses (``models``), so a step
+    seldom pays for the scan."""
     if not isinstance(parameters, dict) or not any(isinstance(v, np.generic) for v in parameters.values()):
         return None
     return {k: v.item() if isinstance(v, np.generic) else v for k, v in parameters.items()}

@@ -11,6 +11,7 @@ import json
 import operator
 from typing import Any, Literal, Optional, TypeVar
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from drugenv.actions import ActionType, parse_parameters
@@ -204,6 +205,13 @@ class DrugTargetAction(_Model):
     @classmethod
     def _none_is_empty(cls, v: Any) -> Any:
         return {} if v is None else v
+
+    @field_validator("confidence", mode="before")
+    @classmethod
+    def _numpy_scalar_as_python(cls, v: Any) -> Any:
+        # What the client sends over the wire (JSON): np.float64(0.7) is 0.7, and np.True_ is true, which a
+        # JSON number field refuses (strict float validation took np.True_ as 1.0; the wire audit).
+        return v.item() if isinstance(v, np.generic) else v
 
     @field_validator("parameters")
     @classmethod

@@ -107,6 +107,27 @@ def test_numpy_scalars_are_the_values_they_hold():
         DrugTargetAction.model_validate({"action_type": "binding_site_analysis", "parameters": {"include_allosteric": np.int64(1)}})
 
 
+def test_a_numpy_bool_is_not_a_number_in_process_as_over_the_wire():
+    """The client sends ``np.True_`` as JSON ``true``, which a number field refuses; in process a strict float
+    took it as 1.0, so the same seed and actions played another episode, a report ended one episode and not the
+    other (the wire audit). A numpy float is its value in both."""
+    env = DrugTargetEnvironment()
+
+    def step(action):
+        env.reset(seed=0, scenario="egfr_nsclc_viable")
+        obs = env.step(action)
+        return obs.done, [v.rule for v in obs.rule_violations], obs.latest_output.summary
+
+    report = {"action_type": "submit_validation_report", "final_decision": "go"}
+    assert step({**report, "confidence": np.True_})[:2] == (False, ["invalid_action"])
+    assert step({"action_type": "coexpression_network", "parameters": {"min_score": np.True_}})[1] == ["invalid_action"]
+    assert step({**report, "confidence": np.float64(0.7)}) == step({**report, "confidence": 0.7})
+    assert step({"action_type": "coexpression_network", "parameters": {"min_score": np.float32(0.5)}}) == \
+        step({"action_type": "coexpression_network", "parameters": {"min_score": 0.5}})
+    with pytest.raises(ValidationError):
+        DrugTargetAction(action_type="submit_validation_report", final_decision="go", confidence=np.True_)
+
+
 def test_parameter_errors_are_reported_with_the_other_fields():
     env = DrugTargetEnvironment()
     env.reset(seed=1, scenario="egfr_nsclc_viable")
