@@ -214,26 +214,34 @@ def _step_frame(action: ActionLike) -> str:
             if "Out of range float" not in str(e):  # a cycle ("Circular reference detected"): no JSON for it
                 raise TypeError(f"the action cannot be sent as JSON: {e}") from None
             # a NaN or an infinity: JSON has none, and the server refuses the frame unread
-            return json.dumps(_non_finite_as_text(frame), default=_json_value, allow_nan=False)
+            text = json.dumps(_non_finite_as_marker(frame), default=_json_value, allow_nan=False)
+            return text.replace(_MARKER_JSON["+"], "1e400").replace(_MARKER_JSON["-"], "-1e400")
         except RecursionError:
             raise TypeError("the action is nested too deeply to send as JSON") from None
     raise TypeError(f"action must be a DrugTargetAction or a dict, got {type(action).__name__}")
 
 
-def _non_finite_as_text(value: Any) -> Any:
-    """``value`` with every NaN or infinite real number (a Python float, any numpy floating scalar, an
-    element of a numpy array) written as text ("nan", "inf", "-inf"). A parsed LLM reply may hold one
-    (``json.loads`` reads ``NaN``), a policy's output a ``np.float32`` one; sent as text, the field fails
-    the action's schema on the server as the number fails it in process (with ``--no-strict-actions``, a
-    penalised step in both), where a bare ``NaN`` was an ``INVALID_JSON`` refusal that took no step."""
+_MARKER = {"+": "\x00drugenv:+1e400\x00", "-": "\x00drugenv:-1e400\x00"}
+_MARKER_JSON = {sign: json.dumps(marker) for sign, marker in _MARKER.items()}
+
+
+def _non_finite_as_marker(value: Any) -> Any:
+    """``value`` with every NaN or infinite real number (a Python float, any numpy floating scalar, an element
+    of a numpy array) replaced by a marker string that ``_step_frame`` then writes as the number ``1e400`` or
+    ``-1e400``: valid JSON, which the server reads as an infinity. A parsed LLM reply may hold one (``json.loads``
+    reads ``NaN``), a policy's output a ``np.float32`` one. The server then judges the field as the in-process
+    environment judges the NaN or infinity (pydantic says the same of both), so the episode is the same step
+    for step (with ``--no-strict-actions``, a penalised step in both); a bare ``NaN`` was an ``INVALID_JSON``
+    refusal that took no step, and the text "nan" was judged as a string, a different violation message that
+    stayed in the episode's history (the wire audit)."""
     if isinstance(value, (float, np.floating)) and not math.isfinite(value):
-        return str(float(value))
+        return _MARKER["-" if value < 0 else "+"]
     if isinstance(value, np.ndarray):
-        return _non_finite_as_text(value.tolist())
+        return _non_finite_as_marker(value.tolist())
     if isinstance(value, Mapping):
-        return {k: _non_finite_as_text(v) for k, v in value.items()}
+        return {k: _non_finite_as_marker(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_non_finite_as_text(v) for v in value]
+        return [_non_finite_as_marker(v) for v in value]
     return value
 
 

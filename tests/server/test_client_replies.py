@@ -133,20 +133,22 @@ def test_an_action_json_cannot_hold_is_a_type_error_before_anything_is_sent():
         assert "nested too deeply" in str(e)
     else:
         assert frame.startswith('{"type": "step"')
-    assert '"confidence": "nan"' in _step_frame({"action_type": "submit_validation_report", "confidence": float("nan")})
+    assert '"confidence": 1e400' in _step_frame({"action_type": "submit_validation_report", "confidence": float("nan")})
 
 
-def test_every_non_finite_real_number_in_a_dict_action_is_sent_as_text():
+def test_every_non_finite_real_number_in_a_dict_action_is_sent_as_an_overflowing_number():
     """A numpy NaN (float32, float16: not Python floats) went out as a bare ``NaN``, which the server refuses
-    unread (INVALID_JSON) where the in-process environment judges the field; nested ones too."""
+    unread (INVALID_JSON) where the in-process environment judges the field; nested ones too. Sent as the text
+    "nan" it was judged as a string, another violation message than in process (the wire audit)."""
     from drugenv.client import _step_frame
 
     action = {"action_type": "submit_validation_report", "confidence": np.float32("nan"),
               "parameters": {"a": [np.float16("inf"), {"b": np.float32("-inf")}], "c": np.array([0.5, np.nan]),
                              "d": np.longdouble("nan"), "e": np.float32(0.25)}}
     sent = json.loads(_step_frame(action))["data"]  # json.loads would read a bare NaN: the text is checked too
-    assert sent == {"action_type": "submit_validation_report", "confidence": "nan",
-                    "parameters": {"a": ["inf", {"b": "-inf"}], "c": [0.5, "nan"], "d": "nan", "e": 0.25}}
+    inf = float("inf")
+    assert sent == {"action_type": "submit_validation_report", "confidence": inf,
+                    "parameters": {"a": [inf, {"b": -inf}], "c": [0.5, inf], "d": inf, "e": 0.25}}
     assert "NaN" not in _step_frame(action) and "Infinity" not in _step_frame(action)
 
 
