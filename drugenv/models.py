@@ -189,7 +189,8 @@ class DrugTargetAction(_Model):
     action_type: ActionType = Field(..., description="Which action to take (see the action table).")
     # validate_default: omitted parameters get their defaults filled in too (see _typed_parameters).
     parameters: dict[str, Any] = Field(
-        default_factory=dict, validate_default=True, description="Action-specific parameters; unknown keys are rejected."
+        default_factory=dict, validate_default=True, description="Action-specific parameters; unknown keys are rejected.",
+        json_schema_extra={"type": ["object", "null"]},  # null is taken as {} (_none_is_empty): the schema says so
     )
     reasoning: str = Field("", max_length=MAX_REASONING_CHARS, description="Why this action, in a sentence or two.")
     final_decision: Optional[Decision] = Field(

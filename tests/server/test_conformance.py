@@ -280,3 +280,18 @@ def test_env_threads_mode_replays_exactly_and_one_slow_session_blocks_no_other()
         t.join()
         slow.close()
         fast.close()
+
+
+def test_the_schema_accepts_every_action_the_server_accepts(server_url: str) -> None:
+    """``parameters: null`` is taken as ``{}`` in process and over the wire, and the schema refused it, so a
+    client validating against ``/schema`` refused a legal action (the wire audit)."""
+    import jsonschema
+
+    with httpx.Client(base_url=server_url, timeout=10) as http:
+        schema = http.get("/schema").json()["action"]
+    for action in ({"action_type": "crispr_knockout", "parameters": None}, {"action_type": "crispr_knockout"},
+                   {"action_type": "crispr_knockout", "parameters": {"cell_lines": "panel"}}):
+        jsonschema.validate(action, schema)
+        DrugTargetAction.model_validate(action)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"action_type": "crispr_knockout", "parameters": []}, schema)
