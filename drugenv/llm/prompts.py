@@ -399,8 +399,10 @@ class _DossierReading:
         return cls({}, {}, Belief.start(), {}, {}, None, None, set())
 
     def copy(self) -> "_DossierReading":
+        # A kept reading is shared by every thread and filled in lazily (``_table``, ``_DossierView.lines``):
+        # each container is copied in one C call, which another thread cannot interleave, never by a Python loop.
         return _DossierReading(dict(self.values), dict(self.shown), self.belief.copy(),
-                               {level: dict(line_of) for level, line_of in self.lines.items()}, dict(self.gate_lines),
+                               {level: dict(line_of) for level, line_of in tuple(self.lines.items())}, dict(self.gate_lines),
                                self.belief_line, self.table, set(self.changed))
 
 
@@ -455,7 +457,7 @@ def _table(r: _DossierReading) -> tuple[str, ...]:
         return r.table
     b = r.belief.assessment
     kept_lines = r.gate_lines
-    for gate in (r.changed if r.table is not None else _PAIRS_OF):
+    for gate in (tuple(r.changed) if r.table is not None else _PAIRS_OF):  # a snapshot: another thread may clear it
         vals = r.shown.get(gate, "")
         p, seen = b.pass_prob.get(gate), b.seen.get(gate)
         kept = kept_lines.get(gate)
