@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from drugenv.actions import ACTION_TABLE, ActionType, EvidenceDimension
 from drugenv.agents.base import Policy
@@ -22,6 +22,12 @@ from drugenv import provenance as _provenance
 _provenance.check_same_source()
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:  # what __getattr__ returns, for type checkers (at run time the client is imported on first use)
+    from drugenv.client import (
+        AsyncDrugTargetEnv, CapacityReachedError, DrugTargetEnv, EnvConnectionError, EnvServerError, InvalidRequestError,
+        SessionEndedError, StepResult, WrongEventLoopError,
+    )
 
 _LAZY = {name: "drugenv.client" for name in (
     "AsyncDrugTargetEnv", "CapacityReachedError", "DrugTargetEnv", "EnvConnectionError", "EnvServerError",

@@ -143,7 +143,9 @@ _SESSION_ENDED = {ErrorCode.IDLE_TIMEOUT.value, ErrorCode.SESSION_ERROR.value, E
 
 
 def _raise_for_error(frame: dict[str, Any]) -> None:
-    data = frame.get("data") if isinstance(frame.get("data"), dict) else {}
+    data = frame.get("data")
+    if not isinstance(data, dict):
+        data = {}
     code, message = str(data.get("code", "UNKNOWN")), str(data.get("message", "unknown error"))
     if code == ErrorCode.CAPACITY_REACHED.value:
         raise CapacityReachedError(code, message, data)

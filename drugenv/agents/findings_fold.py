@@ -50,12 +50,12 @@ def _unchanged(findings: tuple[Finding, ...], fields: tuple[_Fields, ...]) -> bo
 class FindingsFold(Generic[S, R]):
     """``finish(state, findings)`` of the fold ``read(state, f)`` over ``findings`` from ``start()``.
 
-    ``read`` updates a state in place; it only ever gets a fresh ``copy`` of a kept state. ``finish``
+    ``read`` updates a state in place (what it returns is ignored); it only ever gets a fresh ``copy`` of a kept state. ``finish``
     may also keep what it made in the state (the next extension's copy starts from it). Neither the
     state nor the result handed out may be changed by the caller.
     """
 
-    def __init__(self, start: Callable[[], S], read: Callable[[S, Finding], None], copy: Callable[[S], S],
+    def __init__(self, start: Callable[[], S], read: Callable[[S, Finding], object], copy: Callable[[S], S],
                  finish: Callable[[S, Sequence[Finding]], R], max_entries: int = 256):
         self._start, self._read, self._copy, self._finish = start, read, copy, finish
         self._entries: dict[tuple[int, ...], _Entry] = {}

@@ -74,8 +74,8 @@ def _parameter(name: str, f: Any) -> str:
     if values:
         kind = "\\|".join(_shown(v) for v in values)
     else:
-        kind = {int: "integer", float: "number"}.get(next((a for a in (f.annotation, *typing.get_args(f.annotation))
-                                                             if a in (int, float)), None), "text")
+        number = next((a for a in (f.annotation, *typing.get_args(f.annotation)) if a in (int, float)), None)
+        kind = "integer" if number is int else "number" if number is float else "text"
     default = "" if f.is_required() else f" ({_shown(f.default)})"
     return f"`{name}`: {kind}{default}"
 

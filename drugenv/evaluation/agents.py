@@ -187,14 +187,15 @@ def make_policy(spec: str, *, model: Optional[str] = None, adapter: Optional[str
     ``allow_import`` lets ``MODULE:NAME`` / ``FILE.py:NAME`` import and build your own agent (``import_policy``);
     without it such a string is an unknown agent, and nothing is imported.
     """
-    from drugenv.agents.baselines import BASELINES
+    from drugenv.agents.baselines import BASELINES, RandomPolicy
 
     if not isinstance(spec, str):  # None and 5 were AttributeErrors ('startswith')
         raise ConfigError(f"an agent is named by a string (e.g. 'heuristic', 'checkpoint:PATH'), got {spec!r:.40}")
     if spec in BASELINES:
         cls = BASELINES[spec]
         try:
-            return cls(seed=seed, **kwargs) if spec == "random" else cls(**kwargs)
+            # BASELINES maps to type[Policy], whose constructor takes no seed: the random baseline is named as itself
+            return RandomPolicy(seed=seed, **kwargs) if spec == "random" else cls(**kwargs)
         except TypeError as e:  # an --extra key the agent does not take (or takes from another flag)
             raise ConfigError(f"agent {spec!r} does not take --extra {', '.join(sorted(kwargs))}: {e}") from None
     if spec == "hf":

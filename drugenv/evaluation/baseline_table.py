@@ -22,7 +22,7 @@ from typing import Optional
 
 import tyro
 
-from drugenv.agents.baselines import BASELINES
+from drugenv.agents.baselines import BASELINES, RandomPolicy
 from drugenv.evaluation.evaluate import by_scenario, evaluate, write_results
 from drugenv.scenarios import CURATED_NAMES
 
@@ -68,7 +68,7 @@ def baseline_results(episodes: int, seed: int, agents: tuple[str, ...], progress
     and of its seeds in the very_hard tier."""
     rows: dict[str, dict[str, dict[str, float]]] = {}
     for name in agents:
-        policy = BASELINES[name](seed=seed) if name == "random" else BASELINES[name]()
+        policy = RandomPolicy(seed=seed) if name == "random" else BASELINES[name]()  # BASELINES["random"] (a type[Policy] takes no seed)
         _, curated = evaluate(policy, "curated", episodes, seed, progress=progress)
         test, _ = evaluate(policy, "procedural-test", episodes, seed, progress=progress)
         very_hard, _ = evaluate(policy, "procedural-test", episodes, seed, difficulty="very_hard", progress=progress)

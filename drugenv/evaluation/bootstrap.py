@@ -41,6 +41,7 @@ from drugenv.evaluation.metrics import (
     MEAN_RETURN,
     REPORT_RATE,
     EpisodeRecord,
+    _decision_utility,
 )
 
 MIN_INTERVAL_EPISODES = 20
@@ -57,7 +58,7 @@ PER_EPISODE: dict[str, Callable[[EpisodeRecord], float]] = {
     BRIER: lambda r: (r.p_go - (1.0 if r.correct_decision == "go" else 0.0)) ** 2,
     REPORT_RATE: lambda r: float(r.decision is not None),
     MEAN_RETURN: lambda r: float(r.episode_return),
-    DECISION_UTILITY: lambda r: (2 * abs(r.confidence - 0.5)) * (1 if r.correct else -1) if r.decision else 0.0,
+    DECISION_UTILITY: _decision_utility,
 }
 """Per-episode terms whose mean is ``metrics.summarize``'s value of the same key (tested)."""
 
@@ -114,7 +115,9 @@ def interval_coverage(episodes: int, repeats: int = 2000, seed: int = 7) -> dict
         ref = [record(i, base[i], ref_right[i], 0.9) for i in range(episodes)]
         intervals = paired_bootstrap(mine, ref, n_boot=1000, seed=k, min_episodes=1)
         for name, value in truth.items():
-            lo, hi = intervals[name]["diff_ci"]
+            ci = intervals[name]["diff_ci"]
+            assert isinstance(ci, list)  # min_episodes=1: every group has its intervals (paired_bootstrap)
+            lo, hi = ci
             held[name] += lo <= value <= hi
     return {name: n / repeats for name, n in held.items()}
 

@@ -30,7 +30,7 @@ from typing import Any, Literal, Optional
 from drugenv.evaluation.agents import make_policy
 from drugenv.evaluation.evaluate import by_scenario, evaluate, group_of, write_results
 from drugenv.evaluation.metrics import METRIC_KEYS, belief_agreement, reliability, twin_metrics
-from drugenv.scenarios import HELDOUT_SUITES, SUITES
+from drugenv.scenarios import HELDOUT_SUITES, Suite
 from drugenv.simulator.params import Difficulty, RewardConfig
 from drugenv.storage import shown
 
@@ -44,7 +44,7 @@ class EvalArgs:
     serve:URL (an agent over HTTP answering POST URL/act) | trl:PATH (a model TRL trained through
     DrugTargetToolEnv) | your own agent as MODULE:NAME or FILE.py:NAME (a `drugenv.Policy` subclass, instance
     or a function returning one; built with `--extra` and `--seed` if it takes a `seed`)."""
-    suite: Literal[SUITES] = "curated"
+    suite: Suite = "curated"
     """Which episodes: the five curated scenarios, procedural train / held-out test seeds, or held-out
     counterfactual twin pairs (adds pair accuracy: does the verdict follow the evidence, not the gene?)."""
     difficulty: Optional[Difficulty] = None
@@ -205,9 +205,10 @@ def eval_main(args: EvalArgs) -> dict:
     tier = f" in the {args.difficulty} tier" if args.difficulty else ""
     print(f"\n{shown(args.agent)} on {args.suite}{tier} ({args.episodes} episodes, seed {args.seed}{', sealed' if seal else ''})")
     print(format_table({**per, "ALL": summary}))
-    payload = {"agent": shown(args.agent), "suite": args.suite, "difficulty": args.difficulty, "episodes": args.episodes, "seed": args.seed,
-               "max_steps": args.max_steps, "decision_scoring": args.decision_scoring, "sealed": seal is not None,
-               "summary": summary, "by_scenario": per, "records": [r.__dict__ for r in records]}
+    payload: dict[str, Any] = {
+        "agent": shown(args.agent), "suite": args.suite, "difficulty": args.difficulty, "episodes": args.episodes, "seed": args.seed,
+        "max_steps": args.max_steps, "decision_scoring": args.decision_scoring, "sealed": seal is not None,
+        "summary": summary, "by_scenario": per, "records": [r.__dict__ for r in records]}
     if args.suite == "procedural-test-twins":
         payload["twins"] = twin_metrics(records)
         print("twins: " + "  ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in payload["twins"].items()))
@@ -232,13 +233,17 @@ def _difference(d: dict) -> str:
 
 def _paired(args: EvalArgs, reference, cfg: RewardConfig, records: list, seal: Optional[str]) -> dict:
     """``reference`` (``--paired``) on the same episodes, and ``--agent`` minus it with paired bootstrap intervals."""
+    from drugenv.errors import ConfigError
     from drugenv.evaluation.bootstrap import MIN_INTERVAL_EPISODES, has_interval, paired_bootstrap
 
+    paired = args.paired
+    if paired is None:  # eval_main builds a reference only from --paired
+        raise ConfigError("a paired comparison needs --paired")
     ref_summary, ref_records = evaluate(reference, args.suite, args.episodes, args.seed, reward_config=cfg,
                                         max_steps=args.max_steps, batch_size=args.batch_size, progress=args.progress,
                                         seal=seal, difficulty=args.difficulty)
     diff = paired_bootstrap(records, ref_records)
-    print(f"{shown(args.agent)} − {shown(args.paired)} on the same episodes (paired bootstrap, 95% interval):")
+    print(f"{shown(args.agent)} − {shown(paired)} on the same episodes (paired bootstrap, 95% interval):")
     for key, d in diff.items():
         print(f"  {key:<18} {d['mean']:8.3f} vs {d['ref_mean']:8.3f}   {_difference(d)}")
     groups: dict[str, tuple[list, list]] = {}  # the same pairs, per scenario (curated) or tier (procedural)
@@ -246,13 +251,13 @@ def _paired(args: EvalArgs, reference, cfg: RewardConfig, records: list, seal: O
         mine_list, ref_list = groups.setdefault(group_of(mine), ([], []))
         mine_list.append(mine)
         ref_list.append(ref)
-    per = {name: {"episodes": len(mine_list), **paired_bootstrap(mine_list, ref_list)}
+    per: dict[str, dict[str, Any]] = {name: {"episodes": len(mine_list), **paired_bootstrap(mine_list, ref_list)}
            for name, (mine_list, ref_list) in sorted(groups.items())}
     print("  decision_utility by " + ("scenario: " if args.suite == "curated" else "tier: ") + "  ".join(
         f"{name} {_difference(d['decision_utility'])}" for name, d in per.items()))
     if not all(has_interval(d["episodes"]) for d in per.values()):
         print(f"  (no interval for a group of fewer than {MIN_INTERVAL_EPISODES} episodes: a bootstrap's would fall short of 95%)")
-    return {"agent": shown(args.paired), "summary": ref_summary, "diff": diff, "by_scenario": per}
+    return {"agent": shown(paired), "summary": ref_summary, "diff": diff, "by_scenario": per}
 
 
 __all__ = [

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from collections.abc import Mapping
 from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 
-from drugenv.agents.base import Policy, brief
+from drugenv.agents.base import Policy, PolicyAction, brief
 from drugenv.errors import ConfigError, whole_number
 from drugenv.models import DrugTargetAction, ValidationObservation
 from drugenv.scenarios import TWIN_SCENARIO
@@ -61,8 +61,9 @@ class StepEvent:
     spec: EpisodeSpec
     step: int
     """1-based step of the episode."""
-    action: DrugTargetAction | dict[str, Any]
-    """The action played (a dict for output that did not parse into an action)."""
+    action: PolicyAction
+    """The action played, as the policy returned it (a dict for output that did not parse into an action; whatever
+    a policy returned, None included, which the environment judged as a malformed action)."""
     observation: ValidationObservation
     """The observation after the step."""
     reward: float
@@ -83,7 +84,8 @@ class PlayedEpisode:
     spec: EpisodeSpec
     first_observation: ValidationObservation
     last_observation: ValidationObservation
-    last_action: Optional[DrugTargetAction | dict[str, Any]]
+    last_action: PolicyAction
+    """The episode's last action, as the policy returned it (None where no step was played)."""
     steps: int
     episode_return: float
     terminal_reward: float

@@ -122,10 +122,10 @@ def evaluate(
         raise ConfigError(f"difficulty {difficulty!r} is for the procedural suites: each curated scenario has its own tier")
     if seal is not None:
         eps = sealed_order(eps, seal)
-    eps = [EpisodeSpec(scenario, s, difficulty) for scenario, s in eps]
+    specs = [EpisodeSpec(scenario, s, difficulty) for scenario, s in eps]
     # None: the environment's own cap; 0 was taken as None, -1 was pydantic's error about SimParams
     sim = SimParams(max_steps=whole_number(max_steps, "max_steps")) if max_steps is not None else None
-    records = run_episodes(policy, eps, reward_config=reward_config, sim_params=sim, batch_size=batch_size,
+    records = run_episodes(policy, specs, reward_config=reward_config, sim_params=sim, batch_size=batch_size,
                            progress=progress, desc=f"eval {policy.name} on {suite}", seal=seal)
     return summarize(records), records
 

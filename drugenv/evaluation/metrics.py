@@ -79,6 +79,8 @@ class EpisodeRecord:
     difficulty: str
     decision: Optional[str]
     confidence: Optional[float]
+    """The report's confidence: set whenever ``decision`` is (the environment's missing_decision rule refuses a
+    report without either, and ``EpisodeOutcome`` carries both or neither)."""
     correct_decision: str
     episode_return: float
     terminal_reward: float
@@ -102,6 +104,18 @@ class EpisodeRecord:
         if self.decision is None or self.confidence is None:
             return 0.5
         return self.confidence if self.decision == "go" else 1.0 - self.confidence
+
+
+def _stated_confidence(r: EpisodeRecord) -> float:
+    """The confidence of a reported episode (``decision`` set), which has one (``EpisodeRecord.confidence``)."""
+    if r.confidence is None:  # a hand-made record: arithmetic on None was this TypeError's bare form
+        raise TypeError(f"episode {r.scenario!r} seed {r.seed} reports {r.decision!r} without a confidence")
+    return r.confidence
+
+
+def _decision_utility(r: EpisodeRecord) -> float:
+    """``decision_utility``'s per-episode term: 2·|confidence − 0.5|, signed by correctness; 0 without a report."""
+    return (2 * abs(_stated_confidence(r) - 0.5)) * (1 if r.correct else -1) if r.decision else 0.0
 
 
 def expected_calibration_error(confidences: Sequence[float], correct: Sequence[bool], bins: int = 10) -> float:
@@ -137,14 +151,14 @@ def reliability(records: Sequence[EpisodeRecord], edges: Sequence[float] = RELIA
     an empty bin has no row."""
     rows = []
     for decision in ("go", "no_go"):
-        stated = [r for r in records if r.decision == decision and r.confidence is not None]
+        stated = [(r, r.confidence) for r in records if r.decision == decision and r.confidence is not None]
         for i, (low, high) in enumerate(zip(edges[:-1], edges[1:])):
             last = i == len(edges) - 2
-            inside = [r for r in stated if low <= r.confidence < high or (last and r.confidence == high)]
+            inside = [(r, c) for r, c in stated if low <= c < high or (last and c == high)]
             if inside:
                 rows.append({"decision": decision, "low": low, "high": high, "reports": len(inside),
-                             "confidence": float(np.mean([r.confidence for r in inside])),
-                             "accuracy": float(np.mean([r.correct for r in inside]))})
+                             "confidence": float(np.mean([c for _, c in inside])),
+                             "accuracy": float(np.mean([r.correct for r, _ in inside]))})
     return rows
 
 
@@ -161,10 +175,11 @@ def belief_agreement(records: Sequence[EpisodeRecord], edges: Sequence[float] = 
     departs from its evidence table, and whether departing paid (``accuracy``). An empty band has no row."""
     rows = []
     for belief in ("go", "no_go"):
-        held = [r for r in records if r.decision is not None and r.belief_decision == belief and r.belief_confidence is not None]
+        held = [(r, r.belief_confidence) for r in records
+                if r.decision is not None and r.belief_decision == belief and r.belief_confidence is not None]
         for i, (low, high) in enumerate(zip(edges[:-1], edges[1:])):
             last = i == len(edges) - 2
-            inside = [r for r in held if low <= r.belief_confidence < high or (last and r.belief_confidence == high)]
+            inside = [r for r, c in held if low <= c < high or (last and c == high)]
             if inside:
                 rows.append({"belief": belief, "low": low, "high": high, "reports": len(inside),
                              "go": sum(r.decision == "go" for r in inside), "no_go": sum(r.decision == "no_go" for r in inside),
@@ -180,14 +195,14 @@ def summarize(records: Sequence[EpisodeRecord]) -> dict[str, float]:
     reported = [r for r in records if r.decision is not None]
     y = np.array([1.0 if r.correct_decision == "go" else 0.0 for r in records])
     p = np.array([r.p_go for r in records])
-    util = [(2 * abs(r.confidence - 0.5)) * (1 if r.correct else -1) if r.decision else 0.0 for r in records]
+    util = [_decision_utility(r) for r in records]
     steps = sum(r.steps for r in records)
     return {
         DECISION_ACCURACY: float(np.mean([r.correct for r in records])),
         MEAN_RETURN: float(np.mean([r.episode_return for r in records])),
         TERMINAL_REWARD: float(np.mean([r.terminal_reward for r in records])),
         BRIER: float(np.mean((p - y) ** 2)),
-        ECE: expected_calibration_error([r.confidence for r in reported], [r.correct for r in reported]),
+        ECE: expected_calibration_error([_stated_confidence(r) for r in reported], [r.correct for r in reported]),
         EVIDENCE_COVERAGE: float(np.mean([r.coverage for r in records])),
         CREDITS_USED: float(np.mean([r.credits_used for r in records])),
         STEPS: float(np.mean([r.steps for r in records])),

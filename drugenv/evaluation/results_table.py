@@ -454,7 +454,9 @@ def _checkpoint_facts(agent: str) -> dict[str, Any]:
     from drugenv.llm.checkpoint import read_checkpoint_meta
 
     path = Path(agent.split(":", 1)[1]) if agent.startswith("checkpoint:") else None
-    meta = read_checkpoint_meta(path) if path is not None and path.is_dir() else None
+    if path is None or not path.is_dir():
+        return {}
+    meta = read_checkpoint_meta(path)
     if not meta:
         return {}
     facts = {"run_seed": int(meta.get("settings", {}).get("seed", 0)), "iteration": meta.get("iteration")}
@@ -543,7 +545,8 @@ def confirm_figure(results: Mapping[str, Any]) -> Any:
     curated = [e for e in evals if e["suite"] == "curated"]
     ref = procedural[0]["paired"]["agent"]
     label = lambda e: f"seed {e.get('run_seed', '?')}"  # noqa: E731
-    colors = dict(zip((label(e) for e in procedural), plt.get_cmap("tab10").colors))
+    # tab10 is a ListedColormap; matplotlib types get_cmap as the base Colormap, which has no colors
+    colors = dict(zip((label(e) for e in procedural), plt.get_cmap("tab10").colors))  # type: ignore[attr-defined]
     fig, ax = plt.subplots(1, 3, figsize=(15, 3.2 + 0.25 * len(procedural)))
     panels = ((ax[0], procedural, "decision_utility", f"procedural decision utility − {ref}"),
               (ax[1], procedural, "brier", f"procedural Brier − {ref} (lower is better)"))

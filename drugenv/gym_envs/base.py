@@ -157,7 +157,7 @@ class DrugEnvBase(gym.Env):
         self._obs = self.core.reset(seed=int(episode_seed), scenario=scenario, difficulty=difficulty)
         # The tier played: a curated scenario has its own, whatever ``difficulty`` asked for.
         self._tier = self._obs.metadata.get("difficulty") or difficulty
-        info = {"reward_terms": {}, "episode_seed": int(episode_seed), "difficulty": self._obs.metadata.get("difficulty")}
+        info: dict[str, Any] = {"reward_terms": {}, "episode_seed": int(episode_seed), "difficulty": self._obs.metadata.get("difficulty")}
         return self._encode(self._obs), info
 
     def step(self, action: Any):
@@ -172,13 +172,15 @@ class DrugEnvBase(gym.Env):
             self._episode_recorded = True  # steps after the end are refused; they finish no episode
             if self.curriculum is not None:
                 self._record_curriculum(obs)
-        info = {"reward_terms": dict(self.core.last_info.get("reward_terms", {})),
+        info: dict[str, Any] = {"reward_terms": dict(self.core.last_info.get("reward_terms", {})),
                 "violations": [v.rule for v in obs.rule_violations]}
         if obs.done:
             info["termination_reason"] = obs.metadata.get("termination_reason")
         return self._encode(obs), float(obs.reward or 0.0), terminated, truncated, info
 
-    def render(self) -> Optional[str]:
+    # gymnasium types render's result with a TypeVar of the method alone (RenderFrame), which no override can
+    # name: the "ansi" mode's frame is a str
+    def render(self) -> Optional[str]:  # type: ignore[override]
         if self.render_mode != "ansi" or self._obs is None:
             return None
         from drugenv.gym_envs.text_render import render_text

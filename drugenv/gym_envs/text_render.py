@@ -31,9 +31,8 @@ class _CharMap(dict):
         if ch in _CHARSET:
             rep = ch
         else:
-            rep = _TRANSLIT.get(ch)
-            if rep is None:
-                rep = unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode("ascii")
+            known = _TRANSLIT.get(ch)
+            rep = known if known is not None else unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode("ascii")
             rep = "".join(c if c in _CHARSET else "?" for c in rep) or "?"
         self[code] = rep
         return rep
@@ -62,10 +61,12 @@ def render_text(obs: ValidationObservation, max_chars: Optional[int] = MAX_OBSER
     If even the most compact level is longer, its body (dossier, history) is cut from its end and marked
     ``[truncated]``, keeping the state, the evidence table, the last output, the violations and the request
     (as ``build_messages`` cuts a prompt); only a head and tail longer than ``max_chars`` are cut themselves."""
+    if max_chars is None:  # the most detailed level
+        return to_charset(render_observation(obs, 0))
     text = ""
     for level in range(len(DETAIL_LEVELS)):
         text = to_charset(render_observation(obs, level))
-        if max_chars is None or len(text) <= max_chars:
+        if len(text) <= max_chars:
             return text
     marker = "[truncated]"
     head, body, tail = (to_charset("\n".join(part)) for part in render_parts(obs, len(DETAIL_LEVELS) - 1))

@@ -115,14 +115,14 @@ FEATURE_NAMES: tuple[str, ...] = (
 OBS_DIM = len(FEATURE_NAMES)
 
 
-_DIMENSION_OF = {a: spec.dimension for a, spec in ACTION_TABLE.items()}
-
 # Where each part of the dossier's features sits in ``_DossierFeatures.x`` (entry 5 of the observation
 # is its entry 0): tanh(belief logit / LOGIT_SCALE), P(go), each gate's log-odds, each gate's seen flag,
 # then the dimension and call flags.
 _LOG_ODDS_INDEX = {g: 2 + i for i, g in enumerate(GATES)}
 _SEEN_INDEX = {g: 2 + len(GATES) + i for i, g in enumerate(GATES)}
 _DIM_INDEX = {d: 2 + 2 * len(GATES) + i for i, d in enumerate(_DIMS)}
+_DIM_INDEX_OF_ACTION = {a: _DIM_INDEX[spec.dimension] for a, spec in ACTION_TABLE.items() if spec.dimension in _DIM_INDEX}
+"""The dimension flag an action's finding sets (none for an action of no dimension, or of one not shown)."""
 _CALL_INDEX = {k: 2 + 2 * len(GATES) + len(_DIMS) + i for i, k in enumerate(_EVIDENCE_KEYS)}
 _DOSSIER_DIM = 2 + 2 * len(GATES) + len(_DIMS) + len(_EVIDENCE_KEYS)
 assert len(_CALL_INDEX) == len(_EVIDENCE_KEYS), "two evidence actions with one call key"
@@ -171,7 +171,7 @@ class _DossierFeatures:
         d = f.__dict__
         at = d["action_type"]
         x = self.x
-        dim = _DIM_INDEX.get(_DIMENSION_OF[at])
+        dim = _DIM_INDEX_OF_ACTION.get(at)
         if dim is not None:
             x[dim] = 1.0
         call = _CALL_INDEX.get((at.value, parameters_key(d["parameters"])))

@@ -16,7 +16,7 @@ has the same gene, indication, tier and perturbation and opposite correct decisi
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Literal, Optional, get_args
 
 import numpy as np
 
@@ -27,7 +27,9 @@ from drugenv.scenarios.procedural import TEST_SEED_OFFSET, generate_scenario, pr
 from drugenv.simulator.params import DIFFICULTIES, SimParams
 from drugenv.simulator.seeding import validated_seed
 
-SUITES: tuple[str, ...] = ("curated", "procedural-train", "procedural-test", "procedural-test-twins")
+Suite = Literal["curated", "procedural-train", "procedural-test", "procedural-test-twins"]
+"""A suite's name, as a type (``drugenv eval --suite``'s choices)."""
+SUITES: tuple[str, ...] = get_args(Suite)
 HELDOUT_SUITES: tuple[str, ...] = ("procedural-test", "procedural-test-twins")
 """The suites of held-out test seeds: evaluation plays them, training and model selection never do."""
 TWIN_SCENARIO = "procedural-twin"
@@ -111,5 +113,5 @@ def suite_episodes(suite: str, episodes: int, seed: int = 0) -> list[tuple[str, 
     return pairs[:episodes]
 
 
-__all__ = ["CURATED_NAMES", "HELDOUT_SUITES", "SCENARIO_NAMES", "SINGLE_SCENARIOS", "SUITES", "Scenario", "TWIN_SCENARIO", "check_difficulty",
+__all__ = ["CURATED_NAMES", "HELDOUT_SUITES", "SCENARIO_NAMES", "SINGLE_SCENARIOS", "SUITES", "Scenario", "Suite", "TWIN_SCENARIO", "check_difficulty",
            "check_scenario_request", "curated_scenarios", "make_scenario", "suite_episodes"]

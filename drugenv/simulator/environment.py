@@ -277,11 +277,13 @@ class DrugTargetEnvironment:
         seed = validated_seed(seed)
         if episode_id is not None:
             _check_episode_id(episode_id)
+        noise_key: int | bytes  # FullLatentState.noise_key: the world seed unsealed, a secret key sealed
+        sealed_key: Optional[bytes] = None
         if self._seal is None:
             world_seed = noise_key = seed
         else:  # a twin shares its original's world, not its noise (sealed_noise_key)
             world_seed = sealed_seed(seed, self._seal)
-            noise_key = sealed_noise_key(seed, self._seal, twin=scenario == TWIN_SCENARIO)
+            noise_key = sealed_key = sealed_noise_key(seed, self._seal, twin=scenario == TWIN_SCENARIO)
         # One generator of the world seed serves the episode id (its first two words, read without
         # consuming them) and a procedural scenario (the same stream from its start): seeding a PCG64
         # costs ~7 us, and the id and the scenario each seeded their own before. (seeded_generator is
@@ -289,7 +291,7 @@ class DrugTargetEnvironment:
         rng = seeded_generator(world_seed)
         # A sealed id comes from the secret noise key: the world seed, one of 2^62 (``sealed_seed``), would
         # hide it as well from a lookup among generated worlds, but a twin shares its original's.
-        new_episode_id = episode_id or (_episode_uuid(rng) if self._seal is None else _sealed_episode_uuid(noise_key))
+        new_episode_id = episode_id or (_episode_uuid(rng) if sealed_key is None else _sealed_episode_uuid(sealed_key))
         sc = make_scenario(scenario, world_seed, difficulty, self.sim_params, rng=rng)
         # Trusted: the scenario is a validated Scenario (or built as one), world_seed an int, scenario_id its str;
         # the fields counted as set are the five that FullLatentState(...) would have been given.
@@ -329,6 +331,7 @@ class DrugTargetEnvironment:
                                      reward_engine.blocked_terms(cfg), submitted=False, cost=0, frozen=True)
         parsed, invalid = rules.parse_action(action)
         if parsed is None:
+            assert invalid is not None  # parse_action gives an action or the violation that refused it, never neither
             return self._finish_step(None, [invalid], IntermediateOutput(status="blocked", summary=f"Blocked: {invalid.message}"),
                                      reward_engine.blocked_terms(cfg), submitted=False, cost=0)
 
@@ -362,11 +365,16 @@ class DrugTargetEnvironment:
         if self._termination is None:
             raise EpisodeNotFinishedError()
         report = self._report
+        confidence: Optional[float] = None
+        if report is not None:
+            # A kept report passed the missing_decision rule (rules.py): it has both a decision and a confidence.
+            assert report.confidence is not None
+            confidence = float(report.confidence)
         correct = self._latent.profile.correct_decision
         return EpisodeOutcome(
             termination_reason=self._termination,
             decision=report.final_decision if report else None,
-            confidence=float(report.confidence) if report else None,
+            confidence=confidence,
             correct_decision=correct,
             decision_correct=(report.final_decision == correct) if report else None,
             key_evidence_coverage=self._latent.key_coverage,
