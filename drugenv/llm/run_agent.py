@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -348,7 +349,8 @@ def run_agent_episodes(
                 current["valid"] += 1
         elif action is not None and not any(v.rule == "invalid_action" for v in obs.rule_violations):
             current["valid"] += 1  # an action object, or a dict (a serve: agent's) the environment took as one
-        a = action.model_dump(mode="json") if isinstance(action, DrugTargetAction) else dict(action)
+        # a dict, or anything a policy returned (None: the environment judged it a malformed action)
+        a = action.model_dump(mode="json") if isinstance(action, DrugTargetAction) else dict(action) if isinstance(action, Mapping) else {}
         ds = DashboardStep(
             step=ev.step, action_type=str(a.get("action_type")), parameters=a.get("parameters") or {},
             reasoning=str(a.get("reasoning", ""))[:MAX_REASONING_CHARS], final_decision=a.get("final_decision"),

@@ -244,3 +244,18 @@ def test_a_report_sent_as_a_dict_is_the_episode_report():
     assert (summary.final_decision, summary.confidence, summary.valid_actions, summary.steps) == ("go", 0.7, 2, 2)
     bad = run_agent_episodes(BadReport(), scenario="egfr_nsclc_viable", dashboard_path=None, echo=False, max_steps=2)[0]
     assert bad.valid_actions == 0 and bad.final_decision is None
+
+
+def test_run_agent_plays_a_policy_that_returns_none_for_a_running_episode():
+    """``None`` for a running slot is a malformed action the environment penalises; run-agent's step record
+    called ``dict(None)`` on it and ended the run with a TypeError."""
+    from drugenv.llm.run_agent import run_agent_episodes
+
+    class Silent(Policy):
+        def act(self, observations):
+            return [None if o.step_count == 0 else
+                    {"action_type": "submit_validation_report", "final_decision": "go", "confidence": 0.6}
+                    for o in observations]
+
+    summary = run_agent_episodes(Silent(), scenario="egfr_nsclc_viable", dashboard_path=None, echo=False)[0]
+    assert (summary.steps, summary.valid_actions, summary.final_decision) == (2, 1, "go")
