@@ -26,8 +26,8 @@ environment with the truth in-process.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 
 from drugenv.agents.base import Policy, PolicyAction, brief
@@ -35,6 +35,7 @@ from drugenv.errors import ConfigError, whole_number
 from drugenv.models import DrugTargetAction, ValidationObservation
 from drugenv.scenarios import TWIN_SCENARIO
 from drugenv.simulator.reward import terminal_reward
+from drugenv.simulator.rules import parse_action
 
 
 class EpisodeSpec(NamedTuple):
@@ -103,13 +104,10 @@ class PlayedEpisode:
     @property
     def report(self) -> Optional[DrugTargetAction]:
         """The submitted report (the last action, when it was ``submit_validation_report``), else None. A dict
-        action (what ``serve:`` agents send) counts as the action it validates into."""
+        action (what ``serve:`` agents send) counts as the action the environment parsed it into."""
         a = self.last_action
-        if isinstance(a, Mapping) and a.get("action_type") == "submit_validation_report":
-            try:
-                a = DrugTargetAction.model_validate(a)
-            except ValueError:  # pydantic's ValidationError: the environment refused it too
-                return None
+        if isinstance(a, Mapping):
+            a, _ = parse_action(a)  # the environment's own parsing: None where it refused the dict
         if isinstance(a, DrugTargetAction) and a.action_type.value == "submit_validation_report":
             return a
         return None
