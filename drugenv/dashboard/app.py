@@ -169,7 +169,8 @@ def create_app(runs: str | Path = "runs", *, snapshots: tuple[str, ...] = (), po
     def page(request: Request, view: str, arg: str, message: str = "", status: int = 200) -> HTMLResponse:
         fills = {key: html.escape(value, quote=True)
                  for key, value in (("BASE", request.scope.get("root_path", "")), ("VIEW", view), ("ARG", arg))}
-        fills["MESSAGE"] = f'<p class="error">{html.escape(message)}</p>' if message else ""
+        heading = "Not found" if status == 404 else "Not available"
+        fills["MESSAGE"] = f'<h1>{heading}</h1><p class="error">{html.escape(message)}</p>' if message else ""
         # One pass: a value that holds a placeholder's name (a run called x__MESSAGE__y) is never filled again.
         text = _PLACEHOLDER.sub(lambda m: fills[m.group(1)], (STATIC / "index.html").read_text(encoding="utf-8"))
         return HTMLResponse(text, status_code=status)
