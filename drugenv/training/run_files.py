@@ -43,6 +43,7 @@ import json
 import os
 import shutil
 import socket
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, NamedTuple, Optional
@@ -52,7 +53,7 @@ from drugenv.cli import write_text_atomic  # the dashboard polls run folders whi
 from drugenv.errors import ConfigError
 from drugenv.evaluation.evaluate import results_json  # strict JSON: a metric that is not a number is null
 from drugenv.llm.checkpoint import CHECKPOINT_FINAL  # a run's last checkpoint, named where checkpoints are read
-from drugenv.storage import RunStorage
+from drugenv.storage import RunStorage, shown
 
 SETTINGS = "settings.json"
 METRICS = "metrics.jsonl"
@@ -270,9 +271,16 @@ class RunFiles:
 
             # Offline by default: nothing leaves the machine unless the user asks (WANDB_MODE=online).
             os.environ.setdefault("WANDB_MODE", "offline")
-            # create_new: a W&B run the calling script already has stays open beside this one.
-            self._wandb_run = wandb.init(project="drugenv", dir=str(self.out), config=record, resume="allow",
-                                         reinit="create_new")
+            # W&B records the command line in its run file (which the run's storage mirrors and `wandb sync`
+            # uploads): it reads sys.argv, so for init it sees the line with any URI's secret key as `***`.
+            argv = sys.argv
+            sys.argv = [shown(arg) for arg in argv]
+            try:
+                # create_new: a W&B run the calling script already has stays open beside this one.
+                self._wandb_run = wandb.init(project="drugenv", dir=str(self.out), config=record, resume="allow",
+                                             reinit="create_new")
+            finally:
+                sys.argv = argv
         self.sync()
 
     def _remove_previous_results(self) -> list[str]:

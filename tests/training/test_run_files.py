@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import sys
 
 import psutil  # a dependency of wandb's (and Ray's): present wherever the wandb tests run
 import pytest
@@ -94,6 +95,23 @@ def test_with_wandb_the_settings_and_every_row_go_to_an_offline_wandb_run(tmp_pa
     data = log.read_bytes()
     assert b"heldout/decision_accuracy" in data and b"0.7" in data and b"text is not logged" not in data
     assert json.loads((tmp_path / "metrics.jsonl").read_text(encoding="utf-8").splitlines()[1])["iteration"] == 2  # the files as ever
+
+
+def test_the_wandb_run_file_holds_the_command_line_without_a_storage_secret(tmp_path, monkeypatch):
+    """W&B records the command line in its run file, which --storage mirrors and `wandb sync` uploads: a URI's secret
+    key (`--storage s3://KEY_ID:SECRET@bucket/...`) was written there in clear."""
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    argv = ["drugenv", "train", "rllib_configs/ppo_vector.py", "--storage", "s3://AKIDFAKE:fakeurisecret@bucket/runs", "--wandb"]
+    monkeypatch.setattr(sys, "argv", argv)
+    files = RunFiles(tmp_path, wandb=True)
+    files.start("ppo", {"seed": 1})
+    files.close()
+    assert sys.argv == argv  # the process's own arguments are left as they were
+    (log,) = (tmp_path / "wandb").glob("offline-run-*/run-*.wandb")
+    data = log.read_bytes()
+    assert b"s3://AKIDFAKE:***@bucket/runs" in data and b"fakeurisecret" not in data
 
 
 def _wandb_services() -> list[psutil.Process]:
