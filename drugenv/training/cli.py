@@ -283,7 +283,10 @@ def _rllib_knob(module: Any) -> Callable[[str], bool]:
 
 def resolve_config(args: "TrainArgs", overrides: Mapping[str, Any]) -> str:
     """The config file to train: ``args.config``, else the one the overrides file names (``config``, as a
-    sweep's ``best_config.json`` writes it), else the default one for its algo."""
+    sweep's ``best_config.json`` writes it: one of the configs sweeps train), else the default one for its algo.
+
+    An overrides file is settings, and a config file is code that ``drugenv train`` runs: a JSON file from
+    someone else must not name a Python file of its choosing, so it may name only a config a sweep writes."""
     if args.config:
         return args.config
     from drugenv.tuning.sweep import ALGO_CONFIGS, algo_config_path, config_file
@@ -292,6 +295,11 @@ def resolve_config(args: "TrainArgs", overrides: Mapping[str, Any]) -> str:
     if named is not None:
         if not isinstance(named, str) or not named:
             raise ConfigError(f"the overrides' 'config' must name a config file, got {named!r}")
+        if named not in ALGO_CONFIGS.values():
+            raise ConfigError(f"the overrides name config {named!r}, which is none of those a sweep writes "
+                              f"({', '.join(ALGO_CONFIGS.values())}): an overrides file is settings, and a config "
+                              f"file is code that runs; to train a config of your own, name it: "
+                              f"drugenv train {named} --overrides FILE")
         return str(config_file(named))
     algo = overrides.get("algo")
     if algo is None:
@@ -399,6 +407,7 @@ def check_args(args: "TrainArgs") -> tuple[Any, dict[str, Any]]:
                           "drugenv train does not take it (training reads no info['episode_seed'] to hide)")
     check_overrides(defaults, overrides, extra_ok=_sft_setting(module, _rllib_knob(module)), nullable=_nullable(module))
     check_knob_types(module, defaults, overrides)
+    check_agent_io(file_overrides, overrides)
     if module.ALGO == "grpo" and isinstance(overrides.get("sft"), Mapping):
         check_sft_types(overrides["sft"])
     try:
@@ -413,6 +422,29 @@ def check_args(args: "TrainArgs") -> tuple[Any, dict[str, Any]]:
         args.resume = str(resume)
     check_output_path(run_dir(args, module), "--out", directory=True)
     return module, overrides
+
+
+def check_agent_io(file_overrides: Mapping[str, Any], overrides: Mapping[str, Any]) -> None:
+    """``training.agent_io`` names code (``"module:Name"``, imported in every env runner): it may come from the
+    command line (``--set``), not from an overrides file, which is settings; and it must import, here, rather than
+    in the env runners once Ray and the model have started."""
+
+    def agent_io(o: Mapping[str, Any]) -> Any:
+        training = o.get("training")
+        return training.get("agent_io") if isinstance(training, Mapping) else None
+
+    if agent_io(file_overrides) is not None:
+        raise ConfigError("the overrides file sets training.agent_io, which names code to import: an overrides file "
+                          "is settings; pass it on the command line (--set training.agent_io=MODULE:NAME)")
+    spec = agent_io(overrides)
+    if isinstance(spec, str):
+        from drugenv.training.env_runner import _load_object  # as the env runners will import it
+
+        try:
+            _load_object(spec)
+        except (ImportError, AttributeError, ValueError) as e:
+            raise ConfigError(f"training.agent_io {spec!r} does not import ({type(e).__name__}: {e}); "
+                              "expected package.module:Name") from None
 
 
 def run_dir(args: "TrainArgs", module: Any) -> Path:

@@ -46,6 +46,40 @@ def test_overrides_file_names_the_algo(tmp_path):
         check_args(TrainArgs(config=PPO, overrides=str(best)))
 
 
+def test_an_overrides_file_names_only_a_config_a_sweep_writes(tmp_path):
+    """An overrides file is settings (a colleague's best_config.json), and its ``config`` was imported whatever
+    Python file it named: the file ran before any check."""
+    ran = tmp_path / "ran"
+    code = tmp_path / "helper.py"
+    code.write_text(f"open({str(ran)!r}, 'w').close()\n", encoding="utf-8")
+    best = tmp_path / "best_config.json"
+    best.write_text(json.dumps({"algo": "ppo_vector", "config": str(code), "training": {"lr": 1e-3}}), encoding="utf-8")
+    with pytest.raises(ConfigError, match="an overrides file is settings, and a config file is code"):
+        check_args(TrainArgs(overrides=str(best)))
+    assert not ran.exists()
+    best.write_text(json.dumps({"algo": "ppo_vector", "config": "rllib_configs/ppo_vector.py", "training": {"lr": 1e-3}}),
+                    encoding="utf-8")  # as a sweep writes it
+    assert check_args(TrainArgs(overrides=str(best)))[0].ALGO == "ppo_vector"
+    with pytest.raises(ConfigError, match="must define ALGO"):  # a config named on the command line is code, and runs
+        check_args(TrainArgs(config=str(code), overrides=str(best)))
+    assert ran.exists()
+
+
+def test_agent_io_comes_from_the_command_line_and_must_import(tmp_path):
+    """``training.agent_io`` names code every env runner imports: an overrides file (settings) set it unchecked, and a
+    name that did not import failed in the env runners, after Ray and the model had started."""
+    best = tmp_path / "best.json"
+    best.write_text(json.dumps({"training": {"agent_io": "drugenv.training.env_runner:ChatAgentIO"}}), encoding="utf-8")
+    with pytest.raises(ConfigError, match="overrides file sets training.agent_io"):
+        check_args(TrainArgs(config=GRPO, overrides=str(best)))
+    with pytest.raises(ConfigError, match="training.agent_io 'no_such_mod:X' does not import"):
+        check_args(TrainArgs(config=GRPO, set=["training.agent_io=no_such_mod:X"]))
+    with pytest.raises(ConfigError, match="does not import .AttributeError"):
+        check_args(TrainArgs(config=GRPO, set=["training.agent_io=drugenv.training.env_runner:NoSuchIO"]))
+    _, overrides = check_args(TrainArgs(config=GRPO, set=["training.agent_io=drugenv.training.env_runner:ChatAgentIO"]))
+    assert overrides["training"]["agent_io"] == "drugenv.training.env_runner:ChatAgentIO"
+
+
 def test_a_config_is_found_by_its_bare_name_and_a_typo_gets_a_suggestion(tmp_path, monkeypatch):
     """``drugenv train grpo_tiny_cpu`` said "not found (looked for grpo_tiny_cpu.py)", where ``drugenv sweep
     --algo`` takes that very name; a near miss suggested ppo_vector, whatever it was near."""
