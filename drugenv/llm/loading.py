@@ -10,10 +10,11 @@ build cached offline models); ``HF_HUB_OFFLINE=1`` restricts hub ids to the loca
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
-from drugenv.errors import DependencyNotInstalled
+from drugenv.errors import ConfigError, DependencyNotInstalled
 
 DTYPES = ("float32", "bfloat16", "float16")
 """The dtypes a model loads in (``dtype=``; None picks float32 on CPU, bfloat16 on CUDA)."""
@@ -70,11 +71,28 @@ def require_peft() -> Any:
     return PeftModel
 
 
+@contextlib.contextmanager
+def _plain_weights_only(source: str | Path) -> Iterator[None]:
+    """A ``.bin`` weights file that is more than tensors (a pickle whose loading would run code) is refused by torch's
+    ``weights_only`` loader with a long traceback that suggests turning the protection off: a ``ConfigError``
+    instead, which says so."""
+    import pickle
+
+    try:
+        yield
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(f"{source}: its weights are not plain tensors (torch loads .bin files with weights_only=True "
+                          f"and refused this one: {first[:200]}); use safetensors weights (save_pretrained writes them)") from None
+
+
 def load_tokenizer(path_or_id: str | Path):
     """Tokenizer with left padding and a pad token (generation-ready)."""
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(str(path_or_id))
+    # trust_remote_code=False: a model folder's own Python (config.json's auto_map) is refused, not offered at a
+    # [y/N] prompt that a terminal could answer and a server would wait on.
+    tok = AutoTokenizer.from_pretrained(str(path_or_id), trust_remote_code=False)
     tok.padding_side = "left"
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
@@ -112,10 +130,12 @@ def load_model_and_tokenizer(
     dev = pick_device(device)
     torch_dtype = getattr(torch, dtype) if dtype else (torch.bfloat16 if dev.startswith("cuda") else torch.float32)
     tok = load_tokenizer(path_or_id)
-    model = AutoModelForCausalLM.from_pretrained(str(path_or_id), dtype=torch_dtype)
+    with _plain_weights_only(path_or_id):
+        model = AutoModelForCausalLM.from_pretrained(str(path_or_id), dtype=torch_dtype, trust_remote_code=False)
     if adapter is not None:
         PeftModel = require_peft()
-        model = PeftModel.from_pretrained(model, str(adapter), is_trainable=trainable_adapter)
+        with _plain_weights_only(adapter):
+            model = PeftModel.from_pretrained(model, str(adapter), is_trainable=trainable_adapter)
     if model.generation_config.pad_token_id is None:
         model.generation_config.pad_token_id = tok.pad_token_id
     model.to(dev)

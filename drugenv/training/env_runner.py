@@ -277,7 +277,8 @@ class DrugEnvRunner(EnvRunner, Checkpointable):
 
         from drugenv.training.model_files import model_on_this_node
 
-        self.tokenizer = AutoTokenizer.from_pretrained(model_on_this_node(self.config.model_name_or_path))
+        self.tokenizer = AutoTokenizer.from_pretrained(model_on_this_node(self.config.model_name_or_path),
+                                                       trust_remote_code=False)
         self._space = token_space(len(self.tokenizer))
         spec = self.config.get_rl_module_spec(spaces=self.get_spaces(), inference_only=True)
         self.module = spec.build()

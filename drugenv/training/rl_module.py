@@ -63,7 +63,8 @@ class DrugLLMRLModule(TorchRLModule):
         self.temperature = float(cfg.get("temperature", 1.0))
         self.beta = float(cfg.get("beta", 0.0))
         dtype = resolve_dtype(cfg.get("dtype", "float32"))
-        base = AutoModelForCausalLM.from_pretrained(model_on_this_node(cfg["model_name_or_path"]), dtype=dtype)
+        base = AutoModelForCausalLM.from_pretrained(model_on_this_node(cfg["model_name_or_path"]), dtype=dtype,
+                                                    trust_remote_code=False)
         if cfg.get("gradient_checkpointing") and not self.inference_only:
             enable_activation_checkpointing(base)
         lora = LoraConfig(
