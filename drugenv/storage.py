@@ -40,6 +40,7 @@ the whole, on its own node.
 from __future__ import annotations
 
 import re
+import shutil
 import uuid
 import warnings
 from pathlib import Path
@@ -186,9 +187,26 @@ def download_run(uri: str, local: str | Path) -> Path:
         raise ConfigError(f"{said} copies that run into --out {local}, which already holds files; "
                           "give an --out that is empty or new")
     local.mkdir(parents=True, exist_ok=True)
-    pyarrow.fs.copy_files(run, str(local), source_filesystem=filesystem)
+    try:
+        _copy_files(run, local, filesystem, said)
+    except ConfigError:  # nothing half-copied stays behind to be refused as "already holds files" next time
+        for child in list(local.iterdir()):
+            shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+        raise
     print(f"{said}: copied its run folder to {local}")
     return local / name if name else local
+
+
+def _copy_files(source: str, destination: str | Path, filesystem: Any, said: str) -> None:
+    """``pyarrow.fs.copy_files`` from the store to a local path; a failure midway (a file gone, the network down, a
+    name that is no local path) is a ``ConfigError`` naming the URI as DrugEnv shows it."""
+    import pyarrow
+    import pyarrow.fs
+
+    try:
+        pyarrow.fs.copy_files(source, str(destination), source_filesystem=filesystem)
+    except (OSError, pyarrow.ArrowException) as e:
+        raise ConfigError(f"{said}: copying it here failed ({_one_line(e)})") from None
 
 
 CHECKPOINT_CACHE_ENV = "DRUGENV_CHECKPOINT_CACHE"
@@ -208,7 +226,6 @@ def remove_copy(path: str | Path) -> None:
     """Remove the copy this process's ``fetch_checkpoint`` made that holds ``path`` (nothing, when no copy of
     this process holds it): for a process that may be killed, not exit, once done with it (a Serve replica at
     its graceful shutdown)."""
-    import shutil
 
     for copy in list(_own_copies):
         if Path(path).is_relative_to(copy):
@@ -223,7 +240,6 @@ def _remove_orphaned_copies(root: Path, host: str) -> None:
     ours to see. POSIX only: elsewhere (Windows) ``os.kill(pid, 0)`` ends the process instead of asking about it,
     so a killed process's copy stays there."""
     import os
-    import shutil
 
     if os.name != "posix":
         return
@@ -252,7 +268,6 @@ def fetch_checkpoint(uri: str, *, weights: bool = True) -> Path:
     ``adapter_config.json``), none of the weights nor the model beside it: what a process that sets up, but
     does not load, the agent reads (the agent service's builder)."""
     import atexit
-    import json
     import os
     import socket
     import tempfile
@@ -261,7 +276,7 @@ def fetch_checkpoint(uri: str, *, weights: bool = True) -> Path:
     filesystem, path = _open_uri(uri, said)
     import pyarrow.fs
 
-    from drugenv.llm.checkpoint import ADAPTER_DIR, CHECKPOINT_FINAL, CHECKPOINT_META
+    from drugenv.llm.checkpoint import CHECKPOINT_FINAL
 
     try:
         info = filesystem.get_file_info(path)
@@ -282,14 +297,29 @@ def fetch_checkpoint(uri: str, *, weights: bool = True) -> Path:
     atexit.unregister(_remove_own_copies)  # registered once, however many copies come and go
     atexit.register(_remove_own_copies)
     _own_copies.append(local_run)
+    try:
+        return _copy_checkpoint(filesystem, path, run, name, local_run, said, weights=weights)
+    except ConfigError:
+        remove_copy(local_run)  # not a half copy for the next reader
+        raise
+
+
+def _copy_checkpoint(filesystem: Any, path: str, run: str, name: str, local_run: Path, said: str, *, weights: bool) -> Path:
+    """``fetch_checkpoint``'s copy into ``local_run``, made there."""
+    import json
+
+    import pyarrow.fs
+
+    from drugenv.llm.checkpoint import ADAPTER_DIR, CHECKPOINT_META
+
     (local_run / name).mkdir()
     if not weights:
         for file in (CHECKPOINT_META, "adapter_config.json", f"{ADAPTER_DIR}/adapter_config.json"):
             if filesystem.get_file_info(f"{path}/{file}").type == pyarrow.fs.FileType.File:
                 (local_run / name / file).parent.mkdir(exist_ok=True)
-                pyarrow.fs.copy_files(f"{path}/{file}", str(local_run / name / file), source_filesystem=filesystem)
+                _copy_files(f"{path}/{file}", local_run / name / file, filesystem, said)
         return local_run / name
-    pyarrow.fs.copy_files(path, str(local_run / name), source_filesystem=filesystem)
+    _copy_files(path, local_run / name, filesystem, said)
     meta = local_run / name / CHECKPOINT_META
     try:
         model = json.loads(meta.read_text(encoding="utf-8")).get("model") if meta.is_file() else None
@@ -299,7 +329,7 @@ def fetch_checkpoint(uri: str, *, weights: bool = True) -> Path:
         beside = f"{run}/{Path(model).name}"
         if filesystem.get_file_info(beside).type == pyarrow.fs.FileType.Directory:
             (local_run / Path(model).name).mkdir()
-            pyarrow.fs.copy_files(beside, str(local_run / Path(model).name), source_filesystem=filesystem)
+            _copy_files(beside, local_run / Path(model).name, filesystem, said)
     return local_run / name
 
 

@@ -124,12 +124,18 @@ def module_path(checkpoint: str | Path) -> Path:
 
 
 def checkpoint_model_config(checkpoint: str | Path) -> dict[str, Any]:
-    """The network settings (``DefaultModelConfig`` fields) a PPO checkpoint's RLModule was built with."""
+    """The network settings (``DefaultModelConfig`` fields) a PPO checkpoint's RLModule was built with. Reading them
+    unpickles the file, as restoring the checkpoint does (docs/ppo_and_sweeps.md: a PPO checkpoint is code)."""
     import pickle
 
-    with open(module_path(checkpoint) / "class_and_ctor_args.pkl", "rb") as f:
-        _, kwargs = pickle.load(f)["ctor_args_and_kwargs"]
-    return dict(kwargs.get("model_config") or {})
+    path = module_path(checkpoint) / "class_and_ctor_args.pkl"
+    try:
+        with open(path, "rb") as f:
+            _, kwargs = pickle.load(f)["ctor_args_and_kwargs"]
+        return dict(kwargs.get("model_config") or {})
+    except Exception as e:  # a truncated or damaged pickle: EOFError, UnpicklingError, a missing key or class...
+        raise ConfigError(f"{checkpoint} looks like an RLlib PPO checkpoint but {path.name} cannot be read "
+                          f"({type(e).__name__}: {str(e)[:200]}); is it damaged or written by another RLlib?") from None
 
 
 def resume_mismatch(checkpoint: str | Path, model: Mapping[str, Any]) -> Optional[str]:

@@ -148,6 +148,33 @@ def test_resume_from_storage_refuses_a_full_out_and_an_empty_place(tmp_path):
         download_run("nosuchscheme://bucket/grpo_x", tmp_path / "new")
 
 
+def test_a_copy_from_storage_that_fails_midway_is_one_error_and_leaves_no_half_copy(tmp_path, monkeypatch):
+    """A copy cut off midway (a file gone from the store, the network down) was pyarrow's traceback, and the half-filled
+    --out was then refused by the next --resume as holding files; a half checkpoint copy stayed in the cache."""
+    import pyarrow.fs
+
+    from drugenv.storage import CHECKPOINT_CACHE_ENV, download_run, fetch_checkpoint
+
+    run = _stored_run(tmp_path / "bucket")
+    real = pyarrow.fs.copy_files
+
+    def cut_off(source, destination, **kwargs):
+        real(source, destination, **kwargs)  # the files arrive, then the connection drops
+        raise OSError("When reading information for key 'runs/x': AWS Error NETWORK_CONNECTION")
+
+    monkeypatch.setattr(pyarrow.fs, "copy_files", cut_off)
+    with pytest.raises(ConfigError, match=r"--resume file://.*: copying it here failed \(When reading .*NETWORK_CONNECTION\)"):
+        download_run(run.as_uri(), tmp_path / "out")
+    assert os.listdir(tmp_path / "out") == []
+    monkeypatch.setenv(CHECKPOINT_CACHE_ENV, str(tmp_path / "cache"))
+    with pytest.raises(ConfigError, match="copying it here failed"):
+        fetch_checkpoint(run.as_uri())
+    assert os.listdir(tmp_path / "cache") == []
+    monkeypatch.setattr(pyarrow.fs, "copy_files", real)
+    assert download_run(run.as_uri(), tmp_path / "out") == (tmp_path / "out").resolve()  # the next try is not refused
+    assert _tree(tmp_path / "out") == _tree(run)
+
+
 def test_a_resumed_checkpoint_trains_on_the_model_beside_it_once_its_run_moved(tmp_path):
     """A run copied back from its storage (or moved) records its SFT model at the old place: the copy beside
     the checkpoint is the one it continues on, where the old place is gone or holds another run's."""

@@ -381,3 +381,20 @@ def test_a_grpo_row_says_how_many_groups_came_back():
 
     assert M.CURVE_COLUMNS[M.CURVE_NUM_GROUPS_SAMPLED] == "env_runners/" + M.NUM_GROUPS_SAMPLED
     assert "`reward/num_groups_sampled`" in (ROOT / "docs" / "grpo.md").read_text(encoding="utf-8")
+
+
+def test_a_damaged_ppo_checkpoint_to_resume_is_one_error(tmp_path):
+    """``--resume`` of a PPO checkpoint whose module file is truncated was an 8-frame UnpicklingError traceback from the
+    argument check (``drugenv eval`` of the same folder already said it in one line)."""
+    import pickle
+
+    from drugenv.training.ppo import _MODULE_SUBPATH, checkpoint_model_config
+
+    module = tmp_path.joinpath("checkpoint_final", *_MODULE_SUBPATH)
+    module.mkdir(parents=True)
+    whole = pickle.dumps({"ctor_args_and_kwargs": ((), {"model_config": {"fcnet_hiddens": [64]}})})
+    (module / "class_and_ctor_args.pkl").write_bytes(whole)
+    assert checkpoint_model_config(tmp_path / "checkpoint_final") == {"fcnet_hiddens": [64]}
+    (module / "class_and_ctor_args.pkl").write_bytes(whole[:20])
+    with pytest.raises(ConfigError, match=r"class_and_ctor_args.pkl cannot be read \((UnpicklingError|EOFError)"):
+        checkpoint_model_config(tmp_path / "checkpoint_final")
