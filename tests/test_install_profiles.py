@@ -10,7 +10,10 @@ configured with) and use them as a user would:
   and every command that needs an extra saying which one in one line;
 - the ``server`` install on each other supported Python found (``python3.10``, ``python3.12``,
   ``python3.13`` on ``PATH``, or installed by pyenv): the environment's part of the suite (simulator, scenarios, gym
-  envs, server, agents, errors), whose tests for packages that install lacks skip (``conftest.py``).
+  envs, server, agents, errors), whose tests for packages that install lacks skip (``conftest.py``);
+- the same at the lowest versions ``pyproject.toml`` allows (uv's ``--resolution lowest-direct``: pydantic 2.6,
+  numpy 1.26, gymnasium 1.0, fastapi 0.132...) on the lowest supported Python, so that a lower bound is a fact: a
+  user whose environment already holds an old release gets it.
 
 A Python that is not found is skipped, and says so.
 """
@@ -36,6 +39,8 @@ SUITE_PART = ["tests/simulator", "tests/scenarios", "tests/gym_envs", "tests/ser
               "tests/test_errors.py", "tests/test_extras.py"]
 """The environment's part of the suite: what a ``server`` install can run."""
 TEST_TOOLS = ["pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6.100"]
+LOWEST_PYTHON = "3.10"
+"""``requires-python``'s lowest, where the lowest numpy (1.26) has wheels."""
 
 
 def _find_python(version: str) -> Optional[str]:
@@ -116,13 +121,28 @@ def test_the_core_install_plays_episodes_and_names_the_extra_each_command_needs(
         assert cmd.returncode == 2 and cmd.stderr.strip().splitlines() == [line], (argv, cmd.stderr[-3000:])
 
 
-def _suite_part_on(version: str, where: Path) -> Optional[subprocess.CompletedProcess]:
-    """The environment's part of the suite, run by a ``server`` install on Python ``version`` (None: no such Python)."""
-    python = _find_python(version)
+def _lowest_venv(python: str, where: Path, project: Path, spec: str, *extra_packages: str) -> Path:
+    """``_venv``, but every requirement listed (``spec``'s and ``extra_packages``) at the lowest version it allows,
+    as uv resolves them (pip has no such resolution): uv is installed into the environment to do it."""
+    subprocess.run([python, "-m", "venv", str(where)], check=True, timeout=300)
+    py = where / "bin" / "python"
+    for argv in ([str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", "uv"],
+                 [str(py), "-m", "uv", "pip", "install", "-q", "--python", str(py), "--resolution", "lowest-direct",
+                  spec, *extra_packages]):
+        run = subprocess.run(argv, cwd=project, capture_output=True, text=True, timeout=900)
+        assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    return py
+
+
+def _suite_part_on(profile: str, where: Path) -> Optional[subprocess.CompletedProcess]:
+    """The environment's part of the suite, run by a ``server`` install of ``profile`` (a Python version, or
+    ``lowest``: the lowest versions of everything on the lowest Python); None: no such Python."""
+    python = _find_python(LOWEST_PYTHON if profile == "lowest" else profile)
     if python is None:
         return None
     project = _copy_checkout(where / "src")
-    py = _venv(python, where / "venv", project, ".[server]", *TEST_TOOLS)
+    make = _lowest_venv if profile == "lowest" else _venv
+    py = make(python, where / "venv", project, ".[server]", *TEST_TOOLS)
     return subprocess.run([str(py), "-m", "pytest", "-q", "-p", "no:cacheprovider", *SUITE_PART], cwd=project,
                           capture_output=True, text=True, env=_env(), timeout=1500)
 
@@ -135,6 +155,8 @@ def suite_part_runs(request, tmp_path_factory) -> Iterator[dict[str, Future]]:
     117 s side by side against 282 s one after another."""
     versions = [item.callspec.params["version"] for item in request.session.items
                 if item.originalname == "test_the_environments_part_of_the_suite_passes_on_another_python"]
+    versions += ["lowest"] * any(item.originalname == "test_the_environments_part_of_the_suite_passes_at_the_lowest_versions"
+                                 for item in request.session.items)
     with ThreadPoolExecutor(max_workers=max(1, len(versions))) as pool:
         yield {v: pool.submit(_suite_part_on, v, tmp_path_factory.mktemp(f"python{v}")) for v in versions}
 
@@ -145,5 +167,16 @@ def test_the_environments_part_of_the_suite_passes_on_another_python(version, su
     run = suite_part_runs[version].result()
     if run is None:
         pytest.skip(f"no working python{version} on PATH or under pyenv")
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+    assert " passed" in run.stdout.splitlines()[-1], run.stdout[-2000:]
+
+
+@pytest.mark.slow
+def test_the_environments_part_of_the_suite_passes_at_the_lowest_versions(suite_part_runs):
+    """At the lowest-direct resolution, fastapi 0.110-0.131 read a body with no Content-Type as JSON (the server
+    promises a 422) and pydantic before 2.10 printed a warning before run-agent's one-line error."""
+    run = suite_part_runs["lowest"].result()
+    if run is None:
+        pytest.skip(f"no working python{LOWEST_PYTHON} on PATH or under pyenv")
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     assert " passed" in run.stdout.splitlines()[-1], run.stdout[-2000:]

@@ -198,7 +198,9 @@ def _adapter_base(adapter_id: str) -> Optional[str]:
 
 
 class _Snap(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # protected_namespaces=(): ``model_id`` is a field, and pydantic before 2.10 warned of it on every import
+    # (a warning line before `drugenv run-agent`'s one-line errors).
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
 
 class DashboardStep(_Snap):
