@@ -21,13 +21,14 @@ one line too, with exit code 1.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import importlib
 import importlib.util
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 # name -> (module, Args dataclass, main function, one-line help, the extra it needs: None for the core install)
 COMMANDS: dict[str, tuple[str, str, str, str, Optional[str]]] = {
@@ -75,8 +76,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     module_name, args_name, main_name, _, extra = COMMANDS[name]
     prog = f"drugenv {name}"
-    import tyro
-
     if module_name.startswith("serve."):  # serve/ sits beside the package, in the repository root
         sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
         if importlib.util.find_spec("serve") is None:
@@ -87,8 +86,44 @@ def main(argv: list[str] | None = None) -> int:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as e:
         return _report_missing_extra(prog, e, extra)
-    args = tyro.cli(getattr(module, args_name), args=join_repeated_flag(rest, "--extra"), prog=prog)
+    args = parse_args(getattr(module, args_name), args=join_repeated_flag(rest, "--extra"), prog=prog)
     return run_command(prog, getattr(module, main_name), args, extra=extra)
+
+
+def parse_args(kind: Any, args: Optional[list[str]] = None, prog: Optional[str] = None) -> Any:
+    """``tyro.cli(kind, args=, prog=)``, with each field's help written as the paragraph its docstring is (every
+    command line of DrugEnv's parses through here)."""
+    import tyro
+
+    with _help_as_paragraphs():
+        return tyro.cli(kind, args=args, prog=prog)
+
+
+@contextlib.contextmanager
+def _help_as_paragraphs() -> Iterator[None]:
+    """tyro (1.0.17, the newest) keeps every line break of a field docstring written over several source lines: it
+    joins single line breaks before it dedents, so each indented continuation line reads as a new paragraph, and
+    ``--help`` broke lines where the source does, inside its own wrapping (ragged at 80 columns). While a command
+    line is parsed, tyro's docstring reader hands it the docstrings dedented (``inspect.cleandoc``); a tyro
+    without that reader is left as it is."""
+    import inspect
+
+    try:
+        from tyro import _docstrings
+
+        read = _docstrings.parse_docstring_from_object
+    except (ImportError, AttributeError):
+        yield
+        return
+
+    def dedented(obj: object) -> dict[str, str]:
+        return {name: inspect.cleandoc(text) for name, text in read(obj).items()}
+
+    _docstrings.parse_docstring_from_object = dedented
+    try:
+        yield
+    finally:
+        _docstrings.parse_docstring_from_object = read
 
 
 def join_repeated_flag(argv: list[str], flag: str) -> list[str]:
@@ -239,7 +274,7 @@ def one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 
 
-__all__ = ["COMMANDS", "DISK_ERRORS", "check_output_path", "main", "one_line", "run_command", "tolerate_any_console_encoding",
+__all__ = ["COMMANDS", "DISK_ERRORS", "check_output_path", "main", "one_line", "parse_args", "run_command", "tolerate_any_console_encoding",
            "write_text_atomic"]
 
 

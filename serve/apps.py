@@ -208,7 +208,7 @@ class Args:
 
 @dataclass
 class ServeArgs:
-    """Serve a trained agent over HTTP: GET /health, POST /act, POST /episodes (`drugenv serve`)."""
+    """Serve a trained agent over HTTP: GET /health, POST /act, POST /episodes."""
 
     checkpoint: Optional[str] = None
     """A GRPO run's checkpoint directory (e.g. runs/grpo_tiny_cpu/checkpoint_final) or a peft adapter directory."""
@@ -400,8 +400,7 @@ def main(args: Args) -> None:
 if __name__ == "__main__":  # pragma: no cover
     import sys
 
-    import tyro
 
-    from drugenv.cli import run_command
+    from drugenv.cli import parse_args, run_command
 
-    sys.exit(run_command("python -m serve.apps", main, tyro.cli(Args, prog="python -m serve.apps"), extra="train"))
+    sys.exit(run_command("python -m serve.apps", main, parse_args(Args, prog="python -m serve.apps"), extra="train"))

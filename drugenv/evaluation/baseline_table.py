@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-import tyro
-
 from drugenv.agents.baselines import BASELINES, RandomPolicy
 from drugenv.evaluation.evaluate import by_scenario, evaluate, write_results
 from drugenv.scenarios import CURATED_NAMES
@@ -118,6 +116,6 @@ __all__ = ["Args", "VERY_HARD_ROW", "baseline_results", "check_args", "main", "r
 if __name__ == "__main__":
     import sys
 
-    from drugenv.cli import run_command
+    from drugenv.cli import parse_args, run_command
 
-    sys.exit(run_command("python -m drugenv.evaluation.baseline_table", main, tyro.cli(Args)))
+    sys.exit(run_command("python -m drugenv.evaluation.baseline_table", main, parse_args(Args)))

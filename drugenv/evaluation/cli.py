@@ -267,9 +267,8 @@ __all__ = [
 
 
 if __name__ == "__main__":  # pragma: no cover
-    import tyro
 
-    from drugenv.cli import join_repeated_flag, tolerate_any_console_encoding
+    from drugenv.cli import join_repeated_flag, parse_args, tolerate_any_console_encoding
 
     tolerate_any_console_encoding()
-    print(json.dumps(eval_main(tyro.cli(EvalArgs, args=join_repeated_flag(sys.argv[1:], "--extra")))["summary"], indent=2))
+    print(json.dumps(eval_main(parse_args(EvalArgs, args=join_repeated_flag(sys.argv[1:], "--extra")))["summary"], indent=2))

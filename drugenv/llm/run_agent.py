@@ -61,8 +61,9 @@ files of this name under its runs folder."""
 
 @dataclass
 class RunAgentArgs:
-    """An LLM plays DrugEnv episodes (in process, or against a server with --base-url), printing each step and
-    writing a live dashboard snapshot."""
+    """An LLM plays DrugEnv episodes, printing each step and a live dashboard snapshot.
+
+    In process, or against a server with --base-url."""
 
     model: Optional[str] = None
     """HF model id or local directory; 'tiny' / 'tiny-qwen' = offline tiny model (default: $RUN_AGENT_MODEL_ID, else Qwen/Qwen2.5-0.5B-Instruct)."""
@@ -97,6 +98,8 @@ class RunAgentArgs:
     """Where the live snapshot is written after every step ('' disables it)."""
     quiet: bool = False
     """Do not print per-step lines (each episode's header and summary still print)."""
+    progress: bool = True
+    """Show the model's loading bars (--no-progress for a log: no carriage-return lines)."""
     torch_threads: Optional[int] = None
     """torch intra-op CPU threads (None: torch's default). On a busy shared CPU, 1 avoids OpenMP oversubscription (measured 10x faster)."""
 
@@ -451,6 +454,10 @@ def run_agent_main(args: RunAgentArgs) -> list[EpisodeSummary]:
         import torch
 
         torch.set_num_threads(args.torch_threads)
+    if not args.progress:
+        from drugenv.cli import quiet_library_progress_bars
+
+        quiet_library_progress_bars()
     policy = make_hf_policy(model_id, adapter, temperature=args.temperature, top_p=args.top_p,
                             max_new_tokens=args.max_new_tokens, max_prompt_tokens=args.max_prompt_tokens,
                             device=args.device, dtype=args.dtype, seed=args.seed, batch_size=1)
@@ -464,11 +471,9 @@ def run_agent_main(args: RunAgentArgs) -> list[EpisodeSummary]:
 
 def main(argv: Optional[list[str]] = None) -> int:
     """``python -m drugenv.llm.run_agent``: tyro-parsed ``RunAgentArgs``, with ``drugenv``'s handling of mistakes."""
-    import tyro
+    from drugenv.cli import parse_args, run_command
 
-    from drugenv.cli import run_command
-
-    return run_command("python -m drugenv.llm.run_agent", run_agent_main, tyro.cli(RunAgentArgs, args=argv), extra="llm")
+    return run_command("python -m drugenv.llm.run_agent", run_agent_main, parse_args(RunAgentArgs, args=argv), extra="llm")
 
 
 if __name__ == "__main__":

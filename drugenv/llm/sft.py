@@ -517,12 +517,10 @@ def main(steps: int = 300, episodes: int = 40, samples: int = 50, seed: int = 0,
 
 
 if __name__ == "__main__":  # the flags are main's arguments (--steps, --episodes, ...); --help lists them
-    import tyro
-
-    from drugenv.cli import tolerate_any_console_encoding
+    from drugenv.cli import parse_args, tolerate_any_console_encoding
 
     tolerate_any_console_encoding()
-    tyro.cli(main)
+    parse_args(main)
 
 
 __all__ = [

@@ -51,7 +51,9 @@ ASGI_SERVERS: tuple[str, ...] = typing.get_args(AsgiServer)
 
 @dataclass
 class Args:
-    """Serve DrugEnv environments over HTTP and WebSocket (OpenEnv 0.10's wire protocol), one per /ws session."""
+    """Serve DrugEnv environments over HTTP and WebSocket (OpenEnv 0.10's protocol).
+
+    One environment per /ws session."""
 
     host: str = "127.0.0.1"
     """Interface to bind. Keep 127.0.0.1 unless the server must be reachable from other machines."""
@@ -493,11 +495,10 @@ def serve_in_thread(app: Any, args: Optional[Args] = None, *, start_timeout_s: f
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """``python -m drugenv.server``: ``drugenv serve-env``, with its handling of mistakes."""
-    import tyro
 
-    from drugenv.cli import run_command
+    from drugenv.cli import parse_args, run_command
 
-    return run_command("python -m drugenv.server", serve_env_main, tyro.cli(Args, args=argv), extra="server")
+    return run_command("python -m drugenv.server", serve_env_main, parse_args(Args, args=argv), extra="server")
 
 
 __all__ = ["ASGI_SERVERS", "Args", "AsgiServer", "KERNEL_SPREADS_CONNECTIONS", "ReusePortListener", "SEAL_ENV_VAR", "WORKER_ARGS_ENV_VAR", "build_server", "check_port", "check_port_free", "check_port_range", "configured_seal", "drop_stalled_connections", "free_port", "main", "make_app", "serve_env_main", "serve_in_thread"]

@@ -55,8 +55,8 @@ class TrainArgs:
     """Output directory (default runs/<config name>)."""
     resume: Optional[str] = None
     """A checkpoint directory (or a run's folder: its checkpoint_final) to continue from, with its iteration count, optimizer state and network; run.iterations then counts the iterations after it. GRPO replays the run that never stopped, PPO continues it on fresh episodes (docs/grpo.md, docs/ppo_and_sweeps.md). A URI (one a run's --storage kept, e.g. s3://bucket/drugenv-runs/grpo_x/checkpoint_iter_0008) first copies that run's folder into --out, which must be empty."""
-    no_sft: bool = False
-    """GRPO: skip the SFT warm-start."""
+    sft: bool = True
+    """GRPO: warm-start with SFT first (--no-sft skips it)."""
     storage: Optional[str] = None
     """Also keep the run folder at STORAGE/<folder name> as it is written, e.g. s3://bucket/drugenv-runs: on a
     cluster the driver's node may be gone once the run ends (any URI pyarrow opens, as Ray's storage_path, or
@@ -399,7 +399,7 @@ def check_args(args: "TrainArgs") -> tuple[Any, dict[str, Any]]:
     file_overrides = load_overrides(args.overrides)
     module = load_rllib_config(resolve_config(args, file_overrides))
     overrides = merge(file_overrides, parse_set(args.set))
-    if args.no_sft:
+    if not args.sft:
         overrides = merge(overrides, {"sft": {"enabled": False}})
     defaults = module.settings(None)
     if isinstance(overrides.get("env_config"), Mapping) and "seal" in overrides["env_config"]:

@@ -420,8 +420,7 @@ __all__ = [
 if __name__ == "__main__":  # pragma: no cover
     import sys
 
-    import tyro
 
-    from drugenv.cli import run_command
+    from drugenv.cli import parse_args, run_command
 
-    sys.exit(run_command("python -m drugenv.training.ppo", train_ppo_main, tyro.cli(PPOTrainArgs), extra="train"))
+    sys.exit(run_command("python -m drugenv.training.ppo", train_ppo_main, parse_args(PPOTrainArgs), extra="train"))

@@ -615,7 +615,7 @@ __all__ = ["ALGO_CONFIGS", "HELDOUT_COLUMNS", "PPO_TRIAL_ASHA", "PPO_TRIAL_BUDGE
 
 
 if __name__ == "__main__":  # pragma: no cover
-    from drugenv.cli import run_command
+    from drugenv.cli import parse_args, run_command
 
     # Mistakes one line, Ctrl-C exit 130 and SIGTERM 143, as `drugenv sweep` (it printed tracebacks)
-    sys.exit(run_command("python -m drugenv.tuning.sweep", sweep_main, tyro.cli(SweepArgs), extra="train"))
+    sys.exit(run_command("python -m drugenv.tuning.sweep", sweep_main, parse_args(SweepArgs), extra="train"))

@@ -134,6 +134,25 @@ def test_run_agent_main_with_tiny_model_from_env(tmp_path, monkeypatch, tiny_mod
     assert "[ep 0 step  3]" in printed
 
 
+def test_no_progress_silences_the_models_loading_bars(tiny_model_dir):
+    """`run-agent` had no --no-progress, and its log held transformers' carriage-return "Loading weights" bars."""
+    import os
+    import subprocess
+    import sys
+
+    def stderr(*flags: str) -> str:
+        argv = [sys.executable, "-m", "drugenv.cli", "run-agent", "--model", str(tiny_model_dir), "--episodes", "1",
+                "--max-steps", "1", "--max-new-tokens", "4", "--device", "cpu", "--dashboard-path", "", "--quiet", *flags]
+        env = {k: v for k, v in os.environ.items() if k != "HF_HUB_DISABLE_PROGRESS_BARS"}
+        run = subprocess.run(argv, capture_output=True, text=True, timeout=300, env=env)
+        assert run.returncode == 0, run.stderr[-2000:]
+        return run.stderr
+
+    assert "Loading weights" in stderr()
+    quiet = stderr("--no-progress")
+    assert "Loading weights" not in quiet and "\r" not in quiet, quiet[-1000:]
+
+
 def test_quiet_drops_the_step_lines_only(capsys):
     from drugenv.agents.baselines import HeuristicPolicy
 

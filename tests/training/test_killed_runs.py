@@ -119,7 +119,7 @@ def test_every_checkpoint_has_its_row_when_a_run_dies_after_writing_it(tmp_path,
     out = tmp_path / "run"
     with pytest.raises(Killed):
         train_main(TrainArgs(config=str(ROOT / "rllib_configs/grpo_tiny_cpu.py"), set=[*TINY, "run.iterations=3"],
-                             out=str(out), no_sft=True, progress=False))
+                             out=str(out), sft=False, progress=False))
     rows = [json.loads(r)["iteration"] for r in (out / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
     checkpoints = sorted(int(p.name[-4:]) for p in out.glob("checkpoint_iter_????"))
     assert checkpoints == [1, 2] and rows == [1, 2]

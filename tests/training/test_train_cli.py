@@ -60,7 +60,7 @@ def test_train_checkpoint_resume_and_adapter(tmp_path, monkeypatch):
     monkeypatch.setenv("DRUGENV_CHECKPOINT_CACHE", str(tmp_path / "checkpoint_copies"))  # drugenv.storage.CHECKPOINT_CACHE_ENV
     out = tmp_path / "run"
     train_main(TrainArgs(config=str(ROOT / "rllib_configs/grpo_tiny_cpu.py"), set=[*TINY, "run.iterations=2"],
-                         out=str(out), no_sft=True, progress=False, storage=(tmp_path / "bucket").as_uri()))
+                         out=str(out), sft=False, progress=False, storage=(tmp_path / "bucket").as_uri()))
     # --storage: the run folder, file for file, at STORAGE/<its name> (checkpoints, metrics, evidence).
     tree = lambda root: {p.relative_to(root): p.read_bytes() for p in root.rglob("*") if p.is_file()}  # noqa: E731
     assert tree(tmp_path / "bucket" / "run") == tree(out)
@@ -78,7 +78,7 @@ def test_train_checkpoint_resume_and_adapter(tmp_path, monkeypatch):
     # Resumed elsewhere from what --storage kept (a fresh node): the run's folder is copied into the new --out first.
     resumed = tmp_path / "resumed"
     train_main(TrainArgs(config=str(ROOT / "rllib_configs/grpo_tiny_cpu.py"), set=[*TINY, "run.iterations=1"],
-                         out=str(resumed), no_sft=True, progress=False,
+                         out=str(resumed), sft=False, progress=False,
                          resume=(tmp_path / "bucket" / "run" / "checkpoint_final").as_uri()))
     final = resumed / "checkpoint_final"
     meta = json.loads((final / "drugenv_checkpoint.json").read_text(encoding="utf-8"))
@@ -125,7 +125,7 @@ def test_validation_selection_run_evaluates_the_chosen_checkpoint(tmp_path):
     """run.select_*: RLlib's evaluation plays the validation episodes, checkpoint_best is what the
     test suite sees, and curated results come per scenario."""
     out = tmp_path / "run"
-    train_main(TrainArgs(config=str(ROOT / "rllib_configs/grpo_tiny_cpu_long.py"), out=str(out), no_sft=True, progress=False,
+    train_main(TrainArgs(config=str(ROOT / "rllib_configs/grpo_tiny_cpu_long.py"), out=str(out), sft=False, progress=False,
                          set=[*TINY, "run.iterations=2", "run.curated_episodes=5", "run.select_episodes=2"]))
     report = json.loads((out / "evidence" / "before_after_metrics.json").read_text(encoding="utf-8"))
     sel = report["_meta"]["selection"]
