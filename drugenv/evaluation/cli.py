@@ -40,7 +40,8 @@ class EvalArgs:
     """Evaluate an agent with the standard metrics."""
 
     agent: str = "heuristic"
-    """random | heuristic | expression_only | oracle | hf | checkpoint:PATH (a GRPO or PPO checkpoint) |
+    """random | heuristic | expression_only | oracle | hf | checkpoint:PATH (a GRPO or PPO checkpoint; a PPO one is
+    RLlib's pickle, which runs code as it loads) |
     serve:URL (an agent over HTTP answering POST URL/act) | trl:PATH (a model TRL trained through
     DrugTargetToolEnv) | your own agent as MODULE:NAME or FILE.py:NAME (a `drugenv.Policy` subclass, instance
     or a function returning one; built with `--extra` and `--seed` if it takes a `seed`)."""

@@ -54,7 +54,7 @@ class TrainArgs:
     out: Optional[str] = None
     """Output directory (default runs/<config name>)."""
     resume: Optional[str] = None
-    """A checkpoint directory (or a run's folder: its checkpoint_final) to continue from, with its iteration count, optimizer state and network; run.iterations then counts the iterations after it. GRPO replays the run that never stopped, PPO continues it on fresh episodes (docs/grpo.md, docs/ppo_and_sweeps.md). A URI (one a run's --storage kept, e.g. s3://bucket/drugenv-runs/grpo_x/checkpoint_iter_0008) first copies that run's folder into --out, which must be empty."""
+    """A checkpoint directory (or a run's folder: its checkpoint_final) to continue from, with its iteration count, optimizer state and network; run.iterations then counts the iterations after it. GRPO replays the run that never stopped, PPO continues it on fresh episodes (docs/grpo.md, docs/ppo_and_sweeps.md). A URI (one a run's --storage kept, e.g. s3://bucket/drugenv-runs/grpo_x/checkpoint_iter_0008) first copies that run's folder into --out, which must be empty. A checkpoint is RLlib's pickles, and restoring it runs their code: resume only checkpoints you would run as code."""
     sft: bool = True
     """GRPO: warm-start with SFT first (--no-sft skips it)."""
     storage: Optional[str] = None
