@@ -520,7 +520,9 @@ class AsyncDrugTargetEnv(_ClientBase):
 
     def _let_go(self) -> None:
         """Forget the socket without its event loop (closed, or another thread's): shut the TCP connection down,
-        so the server sees it end and frees the slot (the loop cannot run the closing handshake)."""
+        so the server sees it end and frees the slot (the loop cannot run the closing handshake). A closed loop
+        will never close the socket itself: it is closed here (it held a file descriptor until garbage collection,
+        then warned of an unclosed transport); an open loop's transport is left for that loop to close."""
         ws, self._ws, self._stack = self._ws, None, None
         transport = getattr(ws, "transport", None)
         sock = transport.get_extra_info("socket") if transport is not None else None
@@ -529,6 +531,13 @@ class AsyncDrugTargetEnv(_ClientBase):
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError:  # already shut down, or reset by the server
                 pass
+            if self._loop is not None and self._loop.is_closed():
+                # transport.abort() needs the loop; asyncio's selector transports keep the socket as _sock, and
+                # one whose _sock is None is closed as far as its finaliser goes
+                raw = getattr(transport, "_sock", None)
+                if raw is not None:
+                    raw.close()
+                    transport._sock = None
 
     async def _open(self) -> "AsyncDrugTargetEnv":
         if self._ws is not None:

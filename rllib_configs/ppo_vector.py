@@ -82,5 +82,7 @@ def build_config(overrides: Optional[Mapping[str, Any]] = None):
         .learners(num_learners=0)  # the learner runs in the driver (or Tune trial) process
         .training(**s["training"])
         .rl_module(model_config=DefaultModelConfig(**s["model"]))
-        .debugging(seed=s["seed"])
+        # log_sys_usage: Tune's CPU/GPU monitor, whose numbers DrugEnv never reads and which asked every run to
+        # "Install gputil for GPU system monitoring"
+        .debugging(seed=s["seed"], log_sys_usage=False)
     )

@@ -260,8 +260,9 @@ def serve_env_main(args: Args) -> None:
     # Port 0 still checks the host.
     check_port_free(args.host, args.port)
     logging.basicConfig(level=args.log_level.upper())
-    # Log every setting but never the secret itself.
-    logger.warning("drugenv server config: %s", {**dataclasses.asdict(args), "seal": "<set>" if configured_seal(args) else None})
+    # Every setting but never the secret itself, as information (a WARNING line read as trouble where there was none);
+    # shown at --log-level info.
+    logger.info("drugenv server config: %s", {**dataclasses.asdict(args), "seal": "<set>" if configured_seal(args) else None})
     if args.asgi_server == "granian":
         if args.port == 0:  # granian binds inside its own process: pick the free port here, to say which it is
             args = dataclasses.replace(args, port=free_port(args.host))

@@ -103,7 +103,9 @@ def build_config(s: Mapping[str, Any], model_path: str):
                     evaluation_duration=curve_n, evaluation_duration_unit="episodes", evaluation_num_env_runners=0,
                     evaluation_suite=curve_suite, evaluation_seed=curve_seed,
                     evaluation_config=game)
-        .debugging(seed=s["seed"])
+        # log_sys_usage: Tune's CPU/GPU monitor, whose numbers DrugEnv never reads and which asked every run to
+        # "Install gputil for GPU system monitoring"
+        .debugging(seed=s["seed"], log_sys_usage=False)
     )
 
 

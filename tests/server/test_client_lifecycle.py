@@ -4,9 +4,11 @@ queued behind another thread's or task's reconnected once close() had returned, 
 from __future__ import annotations
 
 import asyncio
+import os
 import pickle
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -124,6 +126,25 @@ def test_an_async_call_waiting_for_the_lock_while_close_runs_does_not_reconnect(
     _wait_active(slow_url, 0)
 
 
+def _open_sockets() -> set[str]:
+    """This process's open sockets, as /proc names them (``socket:[inode]``); empty where there is no /proc."""
+    fds = Path("/proc/self/fd")
+    found = set()
+    for fd in fds.iterdir() if fds.is_dir() else ():
+        try:
+            link = os.readlink(fd)
+        except OSError:  # the listing's own descriptor, gone already
+            continue
+        if link.startswith("socket:"):
+            found.add(link)
+    return found
+
+
+def _client_socket(env: AsyncDrugTargetEnv) -> str:
+    fd = env._ws.transport.get_extra_info("socket").fileno()
+    return os.readlink(f"/proc/self/fd/{fd}") if Path("/proc/self/fd").is_dir() else ""
+
+
 def test_a_call_from_another_event_loop_says_so_and_lets_the_dead_session_go(slow_url: str) -> None:
     """An ``asyncio.run`` per call failed as "EnvConnectionError: connection ... closed: ... attached to a
     different loop", a socket it could never use again left open (and its server slot held)."""
@@ -132,8 +153,10 @@ def test_a_call_from_another_event_loop_says_so_and_lets_the_dead_session_go(slo
     env = AsyncDrugTargetEnv(base_url=slow_url)
     asyncio.run(env.reset(seed=0, scenario="egfr_nsclc_viable"))
     for call in (lambda: env.step(LITERATURE), env.state, lambda: env.reset(seed=1)):
+        client_socket = _client_socket(env)
         with pytest.raises(WrongEventLoopError, match=r"another event loop, which has closed .*one asyncio\.run") as err:
             asyncio.run(call())
+        assert client_socket not in _open_sockets()  # closed, not held until garbage collection (its loop never will)
         assert not isinstance(err.value, EnvConnectionError)
         assert str(pickle.loads(pickle.dumps(err.value))) == str(err.value)  # as every DrugEnvError
         _wait_active(slow_url, 0)  # the socket was let go of: the server freed the slot

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,40 @@ def test_an_empty_seal_variable_is_refused_as_an_empty_flag_is(monkeypatch):
     lines = run.stderr.strip().splitlines()
     assert run.returncode == 2 and len(lines) == 1 and "Traceback" not in run.stderr, run.stderr[-2000:]
     assert lines[0] == "drugenv serve-env: error: DRUGENV_SEAL is set but empty: give the secret, or unset it to serve unsealed"
+
+
+def test_the_startup_line_names_the_settings_as_information_and_never_the_seal(tmp_path):
+    """`serve-env` logged its settings as a WARNING on every start (a line that read as trouble where there was none)."""
+    from tests.server.conftest import free_port
+
+    def started_log(*flags: str) -> str:
+        port = free_port()
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env.pop(SEAL_ENV_VAR, None)
+        with open(tmp_path / "log", "w+", encoding="utf-8") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "drugenv.cli", "serve-env", "--host", "127.0.0.1", "--port",
+                                     str(port), "--seal", "s3cret-value", *flags], env=env, stdout=log, stderr=log)
+            try:
+                deadline = time.monotonic() + 60
+                while not _answers(f"http://127.0.0.1:{port}/health"):
+                    assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "log").read_text(encoding="utf-8")
+                    time.sleep(0.2)
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+        return (tmp_path / "log").read_text(encoding="utf-8")
+
+    quiet = started_log()
+    assert "drugenv server config" not in quiet and "WARNING" not in quiet, quiet
+    told = started_log("--log-level", "info")
+    line = next(line for line in told.splitlines() if "drugenv server config" in line)
+    assert line.startswith("INFO:drugenv.server:") and "'seal': '<set>'" in line and "s3cret-value" not in told
+
+
+def _answers(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -398,3 +398,14 @@ def test_a_damaged_ppo_checkpoint_to_resume_is_one_error(tmp_path):
     (module / "class_and_ctor_args.pkl").write_bytes(whole[:20])
     with pytest.raises(ConfigError, match=r"class_and_ctor_args.pkl cannot be read \((UnpicklingError|EOFError)"):
         checkpoint_model_config(tmp_path / "checkpoint_final")
+
+
+def test_runs_start_no_system_usage_monitor():
+    """Tune's CPU/GPU usage monitor (RLlib's default) logged "Install gputil for GPU system monitoring" on every
+    `drugenv train`; DrugEnv never reads its numbers."""
+    from drugenv.training.configs import load_rllib_config
+
+    for config in (PPO, GRPO):
+        module = load_rllib_config(config)
+        built = module.build_config(None, model_path="unused") if module.ALGO == "grpo" else module.build_config(None)
+        assert built.log_sys_usage is False, config
