@@ -86,6 +86,19 @@ def _plain_weights_only(source: str | Path) -> Iterator[None]:
                           f"and refused this one: {first[:200]}); use safetensors weights (save_pretrained writes them)") from None
 
 
+@contextlib.contextmanager
+def peft_without_its_own_deprecation() -> Iterator[None]:
+    """Around peft's ``get_peft_model`` / ``PeftModel.from_pretrained``: peft (0.21) reads the model's
+    ``is_gradient_checkpointing``, which transformers 5 deprecates, so every adapter DrugEnv loads or makes printed a
+    FutureWarning about a call DrugEnv does not make (it calls ``is_activation_checkpointing``). Only that warning
+    is hidden."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", r"`is_gradient_checkpointing` is deprecated", FutureWarning)
+        yield
+
+
 def load_tokenizer(path_or_id: str | Path):
     """Tokenizer with left padding and a pad token (generation-ready)."""
     from transformers import AutoTokenizer
@@ -134,7 +147,7 @@ def load_model_and_tokenizer(
         model = AutoModelForCausalLM.from_pretrained(str(path_or_id), dtype=torch_dtype, trust_remote_code=False)
     if adapter is not None:
         PeftModel = require_peft()
-        with _plain_weights_only(adapter):
+        with _plain_weights_only(adapter), peft_without_its_own_deprecation():
             model = PeftModel.from_pretrained(model, str(adapter), is_trainable=trainable_adapter)
     if model.generation_config.pad_token_id is None:
         model.generation_config.pad_token_id = tok.pad_token_id

@@ -135,9 +135,12 @@ def sft_warm_start(base_model: str, sft: Mapping[str, Any], out_dir: Path, *, se
     if sft.get("mode", "lora") == "lora":
         from peft import LoraConfig, get_peft_model
 
-        model = get_peft_model(model, LoraConfig(r=int(sft.get("lora_r", 16)), lora_alpha=int(sft.get("lora_alpha", 32)),
-                                                 target_modules=list(sft.get("target_modules", ["q_proj", "k_proj", "v_proj", "o_proj"])),
-                                                 lora_dropout=0.0, task_type="CAUSAL_LM"))
+        from drugenv.llm.loading import peft_without_its_own_deprecation
+
+        with peft_without_its_own_deprecation():
+            model = get_peft_model(model, LoraConfig(r=int(sft.get("lora_r", 16)), lora_alpha=int(sft.get("lora_alpha", 32)),
+                                                     target_modules=list(sft.get("target_modules", ["q_proj", "k_proj", "v_proj", "o_proj"])),
+                                                     lora_dropout=0.0, task_type="CAUSAL_LM"))
     eval_fn, eval_log = None, []
     if int(sft.get("select_episodes", 0)) > 0:
         # Checkpoint selection on training-split seeds disjoint from the SFT episodes (offset), never

@@ -54,6 +54,8 @@ class DrugLLMRLModule(TorchRLModule):
         from peft import LoraConfig, get_peft_model
         from transformers import AutoModelForCausalLM
 
+        from drugenv.llm.loading import peft_without_its_own_deprecation
+
         cfg = dict(self.model_config or {})
         if not cfg.get("model_name_or_path"):
             raise ValueError(
@@ -76,7 +78,7 @@ class DrugLLMRLModule(TorchRLModule):
         )
         # Same seed everywhere so learner and runners start from the same adapter even before
         # the first sync (the sync makes them identical regardless).
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), peft_without_its_own_deprecation():
             torch.manual_seed(int(cfg.get("seed", 0)))
             self.lm = get_peft_model(base, lora)
         self._adapter_names = tuple(n for n, p in self.named_parameters() if p.requires_grad)

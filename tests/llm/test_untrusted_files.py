@@ -60,3 +60,19 @@ def test_an_adapter_pickled_with_code_is_a_config_error(tiny_model_dir, tmp_path
     with pytest.raises(ConfigError, match="weights are not plain tensors .* use safetensors weights"):
         load_model_and_tokenizer(tiny_model_dir, adapter=adapter, device="cpu")
     assert not ran.exists()
+
+
+def test_an_adapter_loads_without_peft_s_deprecation_notice(tiny_model_dir, tmp_path):
+    """peft reads transformers' deprecated ``is_gradient_checkpointing``, so every adapter load printed a FutureWarning
+    about a call DrugEnv does not make."""
+    import warnings
+
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    adapter = tmp_path / "adapter"
+    get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir), LoraConfig(r=2, target_modules=["q_proj"])).save_pretrained(adapter)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        load_model_and_tokenizer(tiny_model_dir, adapter=adapter, device="cpu")
+    assert [str(w.message) for w in seen if "is_gradient_checkpointing" in str(w.message)] == []
