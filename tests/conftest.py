@@ -101,3 +101,4 @@ def held_elsewhere():
     for child in holders:
         child.stdin.close()  # it reads to the end of its input, then exits, which lets the lock go
         child.wait(timeout=30)
+        child.stdout.close()

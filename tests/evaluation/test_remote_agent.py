@@ -46,6 +46,8 @@ def example_agent() -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+        proc.stdout.close()
+        proc.stderr.close()
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 
@@ -40,7 +41,7 @@ def test_snapshot_written_and_valid_after_every_step(tmp_path, monkeypatch, bpe_
 
     def spy(state, p):
         real_write(state, p)
-        snapshots.append(DashboardState.model_validate_json(open(p, encoding="utf-8").read()))
+        snapshots.append(DashboardState.model_validate_json(Path(p).read_text(encoding="utf-8")))
 
     monkeypatch.setattr(run_agent, "write_dashboard", spy)
     done = run_agent_episodes(policy, lambda: env, episodes=1, seed=0, scenario="egfr_nsclc_viable", dashboard_path=path,

@@ -92,3 +92,4 @@ def test_asgi_module_and_python_m_entry_point() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=15)
+        proc.stderr.close()

@@ -236,6 +236,7 @@ def test_a_checkpoint_copy_is_removed_when_its_process_ends_or_by_the_next_read_
 
     ended, ended_copy = start()
     ended.stdin.close()
+    ended.stdout.close()
     assert ended.wait() == 0 and ended_copy.parent == copies and not ended_copy.exists()  # removed at its exit
 
     killed, killed_copy = start()
@@ -243,6 +244,8 @@ def test_a_checkpoint_copy_is_removed_when_its_process_ends_or_by_the_next_read_
     try:
         killed.kill()  # no exit of its own: its copy stays behind...
         killed.wait()
+        killed.stdin.close()
+        killed.stdout.close()
         assert killed_copy.exists()
         elsewhere = copies / f"run.{killed.pid}.another-{socket.gethostname()}.x"  # a shared cache: another machine's
         elsewhere.mkdir()
@@ -251,6 +254,7 @@ def test_a_checkpoint_copy_is_removed_when_its_process_ends_or_by_the_next_read_
     finally:
         alive.stdin.close()
         alive.wait()
+        alive.stdout.close()
     assert not alive_copy.exists()
 
     monkeypatch.chdir(tmp_path)
