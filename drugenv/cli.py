@@ -21,13 +21,14 @@ one line too, with exit code 1.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import importlib
 import importlib.util
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 # name -> (module, Args dataclass, main function, one-line help, the extra it needs: None for the core install)
 COMMANDS: dict[str, tuple[str, str, str, str, Optional[str]]] = {
@@ -216,22 +217,63 @@ def check_output_path(path: str | Path, flag: str, *, directory: bool = False) -
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # the process's umask, read once at import (os.umask can only be read by setting it)
 
+_TEMP_NAME_KEEPS = 32
+"""How much of a file's name its temporary sibling (``replacing``) keeps: the whole name plus a suffix went past
+the file system's 255-byte limit for a legal 250-character name."""
 
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename, so a reader never sees an empty or half
-    file (``Path.write_text`` truncates first): run files and snapshots the dashboard polls while they are written."""
+
+@contextlib.contextmanager
+def replacing(path: str | Path) -> Iterator[Path]:
+    """A temporary file beside ``path`` for any writer to fill (text, a figure, a copied file), put in ``path``'s place
+    by one rename when the block ends without error, and removed when it raises: a full disk or a kill midway leaves
+    the previous file whole (``Path.write_text``, ``savefig`` and ``shutil.copyfile`` truncate it first), and a
+    reader polling the file never sees half of one. A symbolic link is written through, as ``open(path, "w")``
+    writes: the file it points to is replaced and the link stays (a rename over the link replaced the link with a
+    file, and the file it named kept the old text). The temporary name is ``<first 32 characters>.<random>.tmp``.
+    A writer that picks a format by the name's suffix (matplotlib's ``savefig``) must be told the format."""
     import tempfile
 
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    target = Path(os.path.realpath(path))
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # what write_text gives (mkstemp makes it 0600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=target.name[:_TEMP_NAME_KEEPS] + ".", suffix=".tmp", dir=target.parent)
+    except OSError as e:  # a read-only or forbidden folder: the error names the file asked for, not a random one
+        e.filename = str(path)
         raise
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # what open(path, "w") gives (mkstemp makes it 0600)
+        os.replace(tmp, target)
+    except BaseException as e:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.filename in (None, tmp):  # a failed write names no file, or a gone one
+            e.filename = str(path)
+        raise
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` through ``replacing``: never an empty or half file, and the previous one
+    whole if the write fails. Every result file a user keeps is written with it (run files and snapshots the
+    dashboard polls, evaluation results, the README's generated tables)."""
+    with replacing(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def save_figure(fig: Any, path: str | Path, **savefig: Any) -> Path:
+    """``fig.savefig(path, **savefig)`` through ``replacing`` (the format from ``path``'s suffix, PNG without one)."""
+    fmt = Path(path).suffix.lstrip(".").lower() or "png"
+    with replacing(path) as tmp:
+        fig.savefig(tmp, format=fmt, **savefig)
+    return Path(path)
+
+
+def copy_file_atomic(src: str | Path, dst: str | Path) -> Path:
+    """``shutil.copyfile(src, dst)`` through ``replacing``."""
+    import shutil
+
+    with replacing(dst) as tmp:
+        shutil.copyfile(src, tmp)
+    return Path(dst)
 
 
 def one_line(error: BaseException) -> str:
@@ -239,8 +281,8 @@ def one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 
 
-__all__ = ["COMMANDS", "DISK_ERRORS", "check_output_path", "main", "one_line", "run_command", "tolerate_any_console_encoding",
-           "write_text_atomic"]
+__all__ = ["COMMANDS", "DISK_ERRORS", "check_output_path", "copy_file_atomic", "main", "one_line", "replacing",
+           "run_command", "save_figure", "tolerate_any_console_encoding", "write_text_atomic"]
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -32,7 +32,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Mapping, Optional
 
-from drugenv.cli import write_text_atomic
+from drugenv.cli import save_figure, write_text_atomic
 from drugenv.errors import ConfigError
 from drugenv.evaluation.evaluate import results_json
 from drugenv.evaluation.metrics import LOWER_IS_BETTER
@@ -628,7 +628,7 @@ def plot_curve(curve: list[Mapping[str, Any]], path: Path, baselines: Optional[M
     import matplotlib.pyplot as plt
 
     fig = curve_figure(curve, baselines=baselines, start=start)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    save_figure(fig, path, dpi=110, bbox_inches="tight")  # a failed write leaves the previous curve whole
     plt.close(fig)
     return path
 

@@ -44,7 +44,7 @@ from typing import Annotated, Any, Mapping, Optional
 
 import tyro
 
-from drugenv.cli import check_output_path, write_text_atomic  # (the dashboard reads the sweep's files while it writes them)
+from drugenv.cli import check_output_path, save_figure, write_text_atomic  # (the dashboard reads the sweep's files while it writes them)
 from drugenv.errors import ConfigError, DrugEnvError, Terminated
 from drugenv.evaluation.metrics import HELDOUT_TABLE_KEYS
 from drugenv.training.metrics import HELDOUT_PREFIX
@@ -477,7 +477,7 @@ def _plot(rows: list[dict[str, Any]], metric: str, key_params: tuple[str, ...], 
         ax.axis("off")
     fig.suptitle(f"{metric} (held-out procedural-test) vs. swept parameters, {len(rows)} trials", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return path
 
