@@ -26,6 +26,7 @@ import errno
 import importlib
 import importlib.util
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
@@ -134,8 +135,8 @@ def run_command(prog: str, command_main: Callable[[Any], Any], args: Any, *, ext
     ``drugenv.llm.run_agent``, ``drugenv.training.ppo``) run through it too. Ctrl-C is one line and exit code
     130 (SIGTERM, where the command turns it into ``KeyboardInterrupt``: 143), not a traceback. So is a file
     the command could not write for a reason outside the program (``DISK_ERRORS``: a full disk, a read-only
-    or forbidden folder), with exit code 1: a disk that filled during a run printed some 60 lines of chained
-    traceback. Any other ``OSError`` may be a defect, and keeps its traceback."""
+    or forbidden folder; ``disk_error``), with exit code 1: a disk that filled during a run printed some 60 lines of
+    chained traceback. Any other error may be a defect, and keeps its traceback."""
     from drugenv.errors import DrugEnvError, Terminated
 
     tolerate_any_console_encoding()
@@ -144,19 +145,52 @@ def run_command(prog: str, command_main: Callable[[Any], Any], args: Any, *, ext
     except DrugEnvError as e:
         print(f"{prog}: error: {one_line(e)}", file=sys.stderr)
         return 2
-    except OSError as e:
-        if e.errno not in DISK_ERRORS or (e.errno in (errno.EACCES, errno.EPERM) and not e.filename):
-            raise
-        where = f": {e.filename}" if e.filename else ""
-        print(f"{prog}: error: {e.strerror or one_line(e)}{where} ({DISK_ERRORS[e.errno]})", file=sys.stderr)
-        return 1
     except ModuleNotFoundError as e:
         return _report_missing_extra(prog, e, extra)
     except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM where the command turned it into Terminated
         terminated = isinstance(e, Terminated)
         print(f"{prog}: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
         return 143 if terminated else 130  # 128 + the signal's number, as a shell reports a process it ended
+    except Exception as e:
+        disk = disk_error(e)
+        if disk is None:
+            raise
+        code, message, filename = disk
+        where = f": {filename}" if filename else ""
+        print(f"{prog}: error: {message}{where} ({DISK_ERRORS[code]})", file=sys.stderr)
+        return 1
     return result if isinstance(result, int) else 0
+
+
+_ERRNO_IN_TEXT = re.compile(r"\[Errno (\d+)\] ([^:'\]]+)|\((?:os error|errno) (\d+)\)")
+
+
+def disk_error(error: BaseException) -> Optional[tuple[int, str, Optional[str]]]:
+    """``(errno, what happened, the file)`` when ``error`` is a disk's (``DISK_ERRORS``), else None. An ``OSError``
+    says so by its ``errno`` (a permission error only on a named file: one on a signal or a socket option is no
+    disk's). Two carry the number in their text only: ``shutil.Error``, ``copytree``'s list of the files it could
+    not copy (``[Errno 28] No space left on device``), and safetensors' ``SafetensorError`` (``No space left on
+    device (os error 28)``), which is no ``OSError``; both printed a traceback for a full disk."""
+    import shutil
+
+    if isinstance(error, shutil.Error):
+        failures = error.args[0] if error.args and isinstance(error.args[0], list) else []
+        for failure in failures:
+            if isinstance(failure, tuple) and len(failure) == 3:
+                found = _ERRNO_IN_TEXT.search(str(failure[2]))
+                if found and found.group(1) and int(found.group(1)) in DISK_ERRORS:
+                    return int(found.group(1)), found.group(2).strip(), str(failure[1])
+        return None
+    if isinstance(error, OSError):
+        if error.errno not in DISK_ERRORS or (error.errno in (errno.EACCES, errno.EPERM) and not error.filename):
+            return None
+        return error.errno, error.strerror or one_line(error), error.filename
+    if type(error).__name__ == "SafetensorError":  # not imported here: the core install has no safetensors
+        found = _ERRNO_IN_TEXT.search(str(error))
+        code = int(found.group(3)) if found and found.group(3) else None
+        if code in DISK_ERRORS and code not in (errno.EACCES, errno.EPERM):  # no file named: see above
+            return code, os.strerror(code), None
+    return None
 
 
 def _report_missing_extra(prog: str, error: ModuleNotFoundError, extra: Optional[str]) -> int:
@@ -281,7 +315,7 @@ def one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 
 
-__all__ = ["COMMANDS", "DISK_ERRORS", "check_output_path", "copy_file_atomic", "main", "one_line", "replacing",
+__all__ = ["COMMANDS", "DISK_ERRORS", "check_output_path", "copy_file_atomic", "disk_error", "main", "one_line", "replacing",
            "run_command", "save_figure", "tolerate_any_console_encoding", "write_text_atomic"]
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from drugenv.cli import replacing, save_figure, write_text_atomic
+from drugenv.cli import replacing, run_command, save_figure, write_text_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 LIMIT = 1024
@@ -171,3 +171,34 @@ def test_a_name_as_long_as_the_file_system_takes_is_written(tmp_path):
         assert len(tmp.name) < 64
         tmp.write_text("{ }", encoding="utf-8")
     assert os.listdir(tmp_path) == [path.name] and path.read_text(encoding="utf-8") == "{ }"
+
+
+@pytest.mark.parametrize("kind", ["copytree", "safetensors"])
+def test_a_full_disk_inside_a_library_is_the_same_one_line(tmp_path, kind):
+    """``shutil.copytree`` gathers its failures into a ``shutil.Error`` (an OSError with no errno), and safetensors
+    raises ``SafetensorError`` ("... (os error 27)", no OSError): both were long tracebacks."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "weights.bin").write_bytes(b"w" * 4 * LIMIT)
+    if kind == "copytree":
+        work = f"shutil.copytree({str(src)!r}, {str(tmp_path / 'dst')!r})"
+        where = f": {tmp_path / 'dst' / 'weights.bin'}"
+    else:
+        pytest.importorskip("safetensors")
+        pytest.importorskip("numpy")
+        work = f"save_file({{'w': numpy.zeros(4096, dtype=numpy.float32)}}, {str(tmp_path / 'w.safetensors')!r})"
+        where = ""
+    script = ("import shutil, sys, numpy; from drugenv.cli import run_command\n"
+              "try:\n    from safetensors.numpy import save_file\nexcept ImportError:\n    pass\n"
+              f"sys.exit(run_command('prog', lambda _: {work}, None))")
+    run = run_limited(["-c", script], tmp_path)
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr[-3000:]
+    assert run.stderr.strip() == (f"prog: error: File too large{where} (a file grew past what the file system takes; "
+                                  "write to another disk)"), run.stderr
+
+
+def test_an_error_that_is_no_disks_keeps_its_traceback(tmp_path):
+    import shutil
+
+    with pytest.raises(shutil.Error):
+        run_command("prog", lambda _: (_ for _ in ()).throw(shutil.Error([("a", "b", "[Errno 2] No such file")])), None)
