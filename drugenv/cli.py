@@ -222,20 +222,33 @@ def quiet_library_progress_bars() -> None:
 
 def check_output_path(path: str | Path, flag: str, *, directory: bool = False) -> None:
     """Refuse an output path that cannot be written (``ConfigError``), before the work that fills it:
-    a file where a directory is wanted or the reverse, or a file in the way of the folders to create."""
-    import os
+    an empty one (an unset shell variable: ``--out ""`` read as "the default" wiped the default run), a file where
+    a directory is wanted or the reverse, a file in the way of the folders to create, or a symbolic link that
+    points nowhere the output can go (checked on the link's target: the writer writes through it)."""
     import tempfile
 
     from drugenv.errors import ConfigError
 
+    if not str(path).strip():  # a str: Path("") is "."
+        raise ConfigError(f"{flag} is empty: pass {'a folder' if directory else 'a file path'}, or leave {flag} out")
     p = Path(path)
     try:
+        if p.is_symlink() and not p.exists():  # dangling: the checks below would test the link's own folder
+            target = Path(os.path.realpath(p))
+            if directory or not target.parent.is_dir():
+                missing = target if directory else target.parent
+                raise ConfigError(f"{flag} {path} is a symbolic link to {target}, and {missing} does not exist: "
+                                  "make it, or pass another path")
+            p = target
         if p.exists() and p.is_dir() != directory:
             want = "a directory" if directory else "a file path, e.g. " + str(p / "results.json")
             raise ConfigError(f"{flag} {path} is {'a file' if directory else 'a directory'}; pass {want}")
         # An existing directory is written into itself (a run folder again): test it, not the folder above.
         parent = p if directory and p.is_dir() else p.parent
         while not parent.exists():
+            if parent.is_symlink():  # a dangling link among the folders to make: mkdir fails on it
+                raise ConfigError(f"{flag} {path}: {parent} is a symbolic link to {os.path.realpath(parent)}, which "
+                                  "does not exist: make it, or pass another path")
             parent = parent.parent
         if not parent.is_dir():
             raise ConfigError(f"{flag} {path}: {parent} is a file, so no folder can be made under it")

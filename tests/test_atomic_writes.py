@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from drugenv.cli import replacing, run_command, save_figure, write_text_atomic
+from drugenv.cli import check_output_path, replacing, run_command, save_figure, write_text_atomic
+from drugenv.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 LIMIT = 1024
@@ -202,3 +203,25 @@ def test_an_error_that_is_no_disks_keeps_its_traceback(tmp_path):
 
     with pytest.raises(shutil.Error):
         run_command("prog", lambda _: (_ for _ in ()).throw(shutil.Error([("a", "b", "[Errno 2] No such file")])), None)
+
+
+@pytest.mark.parametrize("out", ["", "  "])
+@pytest.mark.parametrize("directory", [False, True])
+def test_an_empty_output_path_is_refused(out, directory):
+    """An unset shell variable: ``drugenv train --out ""`` trained into (and first wiped) the default run folder."""
+    with pytest.raises(ConfigError, match=f"--out is empty: pass {'a folder' if directory else 'a file path'}"):
+        check_output_path(out, "--out", directory=directory)
+
+
+def test_a_dangling_symbolic_link_is_refused_before_the_work(tmp_path):
+    """``eval --out`` ran the whole evaluation and then failed with a traceback; ``train --out`` a FileExistsError."""
+    (tmp_path / "to_file").symlink_to(tmp_path / "nowhere" / "r.json")
+    (tmp_path / "to_dir").symlink_to(tmp_path / "nowhere" / "deeper")
+    with pytest.raises(ConfigError, match=r"is a symbolic link to .*nowhere/r\.json, and .*nowhere does not exist"):
+        check_output_path(tmp_path / "to_file", "--out")
+    with pytest.raises(ConfigError, match=r"is a symbolic link to .*nowhere/deeper, and .*deeper does not exist"):
+        check_output_path(tmp_path / "to_dir", "--out", directory=True)
+    with pytest.raises(ConfigError, match=r"to_dir is a symbolic link to .*deeper, which does not exist"):
+        check_output_path(tmp_path / "to_dir" / "run", "--out", directory=True)
+    (tmp_path / "later").symlink_to(tmp_path / "r.json")  # a file to come, in a folder that is there: written through
+    check_output_path(tmp_path / "later", "--out")

@@ -414,13 +414,15 @@ def check_args(args: "TrainArgs") -> tuple[Any, dict[str, Any]]:
         check_values(module, module.settings(overrides), overrides)
     except (ValueError, TypeError) as e:  # pydantic's ValidationError (a reward_config field) is a ValueError too
         raise ConfigError(" ".join(str(e).split())) from None
+    # --out as given: an empty one (an unset shell variable) is refused, not read as "the default" (that wiped the
+    # default run's folder); and before a checkpoint in --storage is copied into it.
+    check_output_path(run_dir(args, module) if args.out is None else args.out, "--out", directory=True)
     if args.resume is not None and is_uri(args.resume):  # a checkpoint kept in --storage: copied here first
         args.resume = str(download_run(args.resume, run_dir(args, module)))
     resume = check_resume(module, args.resume, module.settings(overrides))
     if resume is not None and str(resume) != args.resume:
         print(f"--resume {args.resume}: continuing from {resume}")
         args.resume = str(resume)
-    check_output_path(run_dir(args, module), "--out", directory=True)
     return module, overrides
 
 
@@ -449,7 +451,7 @@ def check_agent_io(file_overrides: Mapping[str, Any], overrides: Mapping[str, An
 
 def run_dir(args: "TrainArgs", module: Any) -> Path:
     """Where the run writes its files: ``--out``, else ``runs/<config name>``."""
-    return Path(args.out or Path("runs") / Path(module.__file__).stem)
+    return Path(args.out) if args.out is not None else Path("runs") / Path(module.__file__).stem
 
 
 def check_values(module: Any, s: Mapping[str, Any], overrides: Mapping[str, Any]) -> None:
