@@ -652,7 +652,7 @@ def check_fits_local_ray(module: Any, overrides: Mapping[str, Any]) -> None:
                               f"ask the local Ray for {n:g} {kind}{'s' if n != 1 else ''} and it has {got:g}: {fix}")
 
 
-def train_main(args: TrainArgs) -> dict[str, Any]:
+def train_main(args: TrainArgs) -> dict[str, Any] | int:
     """``drugenv train``: check the arguments, lock the run folder (``run_files.lock_folder``: another run
     writing there is refused before Ray starts), start or join Ray, train."""
     from drugenv.training.run_files import lock_folder
@@ -663,7 +663,7 @@ def train_main(args: TrainArgs) -> dict[str, Any]:
         return _locked_train_main(args, module, overrides, out)
 
 
-def _locked_train_main(args: TrainArgs, module: Any, overrides: Mapping[str, Any], out: Path) -> dict[str, Any]:
+def _locked_train_main(args: TrainArgs, module: Any, overrides: Mapping[str, Any], out: Path) -> dict[str, Any] | int:
     storage = None
     if args.storage is not None:  # reachable and writable before Ray or a model starts
         from drugenv.storage import RunStorage, shown
@@ -679,7 +679,7 @@ def _locked_train_main(args: TrainArgs, module: Any, overrides: Mapping[str, Any
     try:
         if started == RAY_STARTED_LOCAL:  # a cluster's autoscaler may yet add the nodes the run asks for
             check_fits_local_ray(module, overrides)
-        return _train(module, overrides, out, args, storage)
+        result = _train(module, overrides, out, args, storage)
     except BaseException as e:
         _stopped(out, began, e)
         raise
@@ -688,6 +688,13 @@ def _locked_train_main(args: TrainArgs, module: Any, overrides: Mapping[str, Any
             import ray
 
             ray.shutdown()
+    # The run finished, but its folder is not all in --storage (the last copy failed): the last line, and exit 1 as
+    # for any file that could not be written, not a warning amid the output and exit 0 for a copy a user counts on.
+    failed = storage.incomplete_copy(out, "drugenv train") if storage is not None else None
+    if failed is not None:
+        print(failed, file=sys.stderr)
+        return 1
+    return result
 
 
 def _stopped(out: Path, began: float, error: BaseException) -> None:
