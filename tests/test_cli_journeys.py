@@ -265,6 +265,17 @@ def test_the_sft_demo_answers_help_without_training():
     assert run.returncode == 0 and "--steps INT" in run.stdout and "--suite STR" in run.stdout, run.stderr[-2000:]
 
 
+def test_the_sft_demo_refuses_an_out_it_cannot_make_before_training(tmp_path):
+    """``--out afile/model`` trained for minutes, then failed with NotADirectoryError."""
+    pytest.importorskip("torch")
+    (tmp_path / "afile").write_text("", encoding="utf-8")
+    run = subprocess.run([sys.executable, "-m", "drugenv.llm.sft", "--out", str(tmp_path / "afile" / "model")], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr[-2000:]
+    assert run.stderr.strip() == (f"python -m drugenv.llm.sft: error: --out {tmp_path / 'afile' / 'model'}: "
+                                  f"{tmp_path / 'afile'} is a file, so no folder can be made under it"), run.stderr
+
+
 def test_cuda_asked_for_where_there_is_none_is_one_line():
     torch = pytest.importorskip("torch")
     if torch.cuda.is_available():

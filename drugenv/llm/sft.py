@@ -482,6 +482,10 @@ def main(steps: int = 300, episodes: int = 40, samples: int = 50, seed: int = 0,
     """
     import time
 
+    from drugenv.cli import check_output_path
+
+    if out is not None:  # before the training, not after it (a file in the way was a NotADirectoryError at the end)
+        check_output_path(out, "--out", directory=True)
     from drugenv.llm.policy import HFPolicy, SamplingConfig
     from drugenv.llm.loading import load_model_and_tokenizer
     from drugenv.llm.tiny import cached_tiny_model
@@ -517,12 +521,14 @@ def main(steps: int = 300, episodes: int = 40, samples: int = 50, seed: int = 0,
 
 
 if __name__ == "__main__":  # the flags are main's arguments (--steps, --episodes, ...); --help lists them
+    import sys
+
     import tyro
 
-    from drugenv.cli import tolerate_any_console_encoding
+    from drugenv.cli import run_command
 
-    tolerate_any_console_encoding()
-    tyro.cli(main)
+    # A mistake (--out where no folder can be made) or a full disk is one line, as for the drugenv commands.
+    sys.exit(run_command("python -m drugenv.llm.sft", lambda _: tyro.cli(main), None))
 
 
 __all__ = [
