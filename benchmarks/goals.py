@@ -319,7 +319,7 @@ class Args:
 
 
 def main(args: Args) -> None:
-    from drugenv.cli import check_output_path
+    from drugenv.cli import check_output_path, save_figure  # a failed write keeps the previous plot whole
     from drugenv.errors import ConfigError
 
     if not args.records.is_dir():
@@ -340,7 +340,7 @@ def main(args: Args) -> None:
         fig = figure(records)
         args.plot.parent.mkdir(parents=True, exist_ok=True)
         # The bars' numbers ride in the PNG's text, so a test can tell a stale image from the records.
-        fig.savefig(args.plot, dpi=110, bbox_inches="tight", metadata={"Description": figure_data(records)})
+        save_figure(fig, args.plot, dpi=110, bbox_inches="tight", metadata={"Description": figure_data(records)})
         plt.close(fig)
         print(f"{args.plot}: drawn")
 

@@ -99,8 +99,10 @@ def write_record(path: str, benchmark: str, config: dict[str, Any], results: dic
               "commit": commit(), "host": host_info(),
               "load_average": {"before": round(load_before, 2), "after": round(load_after, 2)},
               "config": config, "results": results}
+    from drugenv.cli import write_text_atomic  # a failed write keeps the previous record whole
+
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    write_text_atomic(path, json.dumps(record, indent=2) + "\n")
     return record
 
 

@@ -26,6 +26,7 @@ import errno
 import importlib
 import importlib.util
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
@@ -168,8 +169,8 @@ def run_command(prog: str, command_main: Callable[[Any], Any], args: Any, *, ext
     ``drugenv.llm.run_agent``, ``drugenv.training.ppo``) run through it too. Ctrl-C is one line and exit code
     130 (SIGTERM, where the command turns it into ``KeyboardInterrupt``: 143), not a traceback. So is a file
     the command could not write for a reason outside the program (``DISK_ERRORS``: a full disk, a read-only
-    or forbidden folder), with exit code 1: a disk that filled during a run printed some 60 lines of chained
-    traceback. Any other ``OSError`` may be a defect, and keeps its traceback."""
+    or forbidden folder; ``disk_error``), with exit code 1: a disk that filled during a run printed some 60 lines of
+    chained traceback. Any other error may be a defect, and keeps its traceback."""
     from drugenv.errors import DrugEnvError, Terminated
 
     tolerate_any_console_encoding()
@@ -178,19 +179,52 @@ def run_command(prog: str, command_main: Callable[[Any], Any], args: Any, *, ext
     except DrugEnvError as e:
         print(f"{prog}: error: {one_line(e)}", file=sys.stderr)
         return 2
-    except OSError as e:
-        if e.errno not in DISK_ERRORS or (e.errno in (errno.EACCES, errno.EPERM) and not e.filename):
-            raise
-        where = f": {e.filename}" if e.filename else ""
-        print(f"{prog}: error: {e.strerror or one_line(e)}{where} ({DISK_ERRORS[e.errno]})", file=sys.stderr)
-        return 1
     except ModuleNotFoundError as e:
         return _report_missing_extra(prog, e, extra)
     except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM where the command turned it into Terminated
         terminated = isinstance(e, Terminated)
         print(f"{prog}: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
         return 143 if terminated else 130  # 128 + the signal's number, as a shell reports a process it ended
+    except Exception as e:
+        disk = disk_error(e)
+        if disk is None:
+            raise
+        code, message, filename = disk
+        where = f": {filename}" if filename else ""
+        print(f"{prog}: error: {message}{where} ({DISK_ERRORS[code]})", file=sys.stderr)
+        return 1
     return result if isinstance(result, int) else 0
+
+
+_ERRNO_IN_TEXT = re.compile(r"\[Errno (\d+)\] ([^:'\]]+)|\((?:os error|errno) (\d+)\)")
+
+
+def disk_error(error: BaseException) -> Optional[tuple[int, str, Optional[str]]]:
+    """``(errno, what happened, the file)`` when ``error`` is a disk's (``DISK_ERRORS``), else None. An ``OSError``
+    says so by its ``errno`` (a permission error only on a named file: one on a signal or a socket option is no
+    disk's). Two carry the number in their text only: ``shutil.Error``, ``copytree``'s list of the files it could
+    not copy (``[Errno 28] No space left on device``), and safetensors' ``SafetensorError`` (``No space left on
+    device (os error 28)``), which is no ``OSError``; both printed a traceback for a full disk."""
+    import shutil
+
+    if isinstance(error, shutil.Error):
+        failures = error.args[0] if error.args and isinstance(error.args[0], list) else []
+        for failure in failures:
+            if isinstance(failure, tuple) and len(failure) == 3:
+                found = _ERRNO_IN_TEXT.search(str(failure[2]))
+                if found and found.group(1) and int(found.group(1)) in DISK_ERRORS:
+                    return int(found.group(1)), found.group(2).strip(), str(failure[1])
+        return None
+    if isinstance(error, OSError):
+        if error.errno not in DISK_ERRORS or (error.errno in (errno.EACCES, errno.EPERM) and not error.filename):
+            return None
+        return error.errno, error.strerror or one_line(error), error.filename
+    if type(error).__name__ == "SafetensorError":  # not imported here: the core install has no safetensors
+        found = _ERRNO_IN_TEXT.search(str(error))
+        code = int(found.group(3)) if found and found.group(3) else None
+        if code in DISK_ERRORS and code not in (errno.EACCES, errno.EPERM):  # no file named: see above
+            return code, os.strerror(code), None
+    return None
 
 
 def _report_missing_extra(prog: str, error: ModuleNotFoundError, extra: Optional[str]) -> int:
@@ -222,20 +256,33 @@ def quiet_library_progress_bars() -> None:
 
 def check_output_path(path: str | Path, flag: str, *, directory: bool = False) -> None:
     """Refuse an output path that cannot be written (``ConfigError``), before the work that fills it:
-    a file where a directory is wanted or the reverse, or a file in the way of the folders to create."""
-    import os
+    an empty one (an unset shell variable: ``--out ""`` read as "the default" wiped the default run), a file where
+    a directory is wanted or the reverse, a file in the way of the folders to create, or a symbolic link that
+    points nowhere the output can go (checked on the link's target: the writer writes through it)."""
     import tempfile
 
     from drugenv.errors import ConfigError
 
+    if not str(path).strip():  # a str: Path("") is "."
+        raise ConfigError(f"{flag} is empty: pass {'a folder' if directory else 'a file path'}, or leave {flag} out")
     p = Path(path)
     try:
+        if p.is_symlink() and not p.exists():  # dangling: the checks below would test the link's own folder
+            target = Path(os.path.realpath(p))
+            if directory or not target.parent.is_dir():
+                missing = target if directory else target.parent
+                raise ConfigError(f"{flag} {path} is a symbolic link to {target}, and {missing} does not exist: "
+                                  "make it, or pass another path")
+            p = target
         if p.exists() and p.is_dir() != directory:
             want = "a directory" if directory else "a file path, e.g. " + str(p / "results.json")
             raise ConfigError(f"{flag} {path} is {'a file' if directory else 'a directory'}; pass {want}")
         # An existing directory is written into itself (a run folder again): test it, not the folder above.
         parent = p if directory and p.is_dir() else p.parent
         while not parent.exists():
+            if parent.is_symlink():  # a dangling link among the folders to make: mkdir fails on it
+                raise ConfigError(f"{flag} {path}: {parent} is a symbolic link to {os.path.realpath(parent)}, which "
+                                  "does not exist: make it, or pass another path")
             parent = parent.parent
         if not parent.is_dir():
             raise ConfigError(f"{flag} {path}: {parent} is a file, so no folder can be made under it")
@@ -251,22 +298,63 @@ def check_output_path(path: str | Path, flag: str, *, directory: bool = False) -
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # the process's umask, read once at import (os.umask can only be read by setting it)
 
+_TEMP_NAME_KEEPS = 32
+"""How much of a file's name its temporary sibling (``replacing``) keeps: the whole name plus a suffix went past
+the file system's 255-byte limit for a legal 250-character name."""
 
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename, so a reader never sees an empty or half
-    file (``Path.write_text`` truncates first): run files and snapshots the dashboard polls while they are written."""
+
+@contextlib.contextmanager
+def replacing(path: str | Path) -> Iterator[Path]:
+    """A temporary file beside ``path`` for any writer to fill (text, a figure, a copied file), put in ``path``'s place
+    by one rename when the block ends without error, and removed when it raises: a full disk or a kill midway leaves
+    the previous file whole (``Path.write_text``, ``savefig`` and ``shutil.copyfile`` truncate it first), and a
+    reader polling the file never sees half of one. A symbolic link is written through, as ``open(path, "w")``
+    writes: the file it points to is replaced and the link stays (a rename over the link replaced the link with a
+    file, and the file it named kept the old text). The temporary name is ``<first 32 characters>.<random>.tmp``.
+    A writer that picks a format by the name's suffix (matplotlib's ``savefig``) must be told the format."""
     import tempfile
 
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    target = Path(os.path.realpath(path))
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # what write_text gives (mkstemp makes it 0600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=target.name[:_TEMP_NAME_KEEPS] + ".", suffix=".tmp", dir=target.parent)
+    except OSError as e:  # a read-only or forbidden folder: the error names the file asked for, not a random one
+        e.filename = str(path)
         raise
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # what open(path, "w") gives (mkstemp makes it 0600)
+        os.replace(tmp, target)
+    except BaseException as e:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.filename in (None, tmp):  # a failed write names no file, or a gone one
+            e.filename = str(path)
+        raise
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` through ``replacing``: never an empty or half file, and the previous one
+    whole if the write fails. Every result file a user keeps is written with it (run files and snapshots the
+    dashboard polls, evaluation results, the README's generated tables)."""
+    with replacing(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def save_figure(fig: Any, path: str | Path, **savefig: Any) -> Path:
+    """``fig.savefig(path, **savefig)`` through ``replacing`` (the format from ``path``'s suffix, PNG without one)."""
+    fmt = Path(path).suffix.lstrip(".").lower() or "png"
+    with replacing(path) as tmp:
+        fig.savefig(tmp, format=fmt, **savefig)
+    return Path(path)
+
+
+def copy_file_atomic(src: str | Path, dst: str | Path) -> Path:
+    """``shutil.copyfile(src, dst)`` through ``replacing``."""
+    import shutil
+
+    with replacing(dst) as tmp:
+        shutil.copyfile(src, tmp)
+    return Path(dst)
 
 
 def one_line(error: BaseException) -> str:
@@ -274,8 +362,8 @@ def one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 
 
-__all__ = ["COMMANDS", "DISK_ERRORS", "check_output_path", "main", "one_line", "parse_args", "run_command", "tolerate_any_console_encoding",
-           "write_text_atomic"]
+__all__ = ["COMMANDS", "DISK_ERRORS", "check_output_path", "copy_file_atomic", "disk_error", "main", "one_line", "parse_args",
+           "replacing", "run_command", "save_figure", "tolerate_any_console_encoding", "write_text_atomic"]
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,10 +19,14 @@ goes, as Ray Train and Tune keep trials under their ``storage_path``:
   the first one after a GRPO run's SFT warm start, which holds that model, takes as long as the model
   takes to upload; later ones copy a row and a checkpoint (a LoRA adapter and its optimizer state). A copy
   that fails (the storage briefly unreachable) is a warning, not the run's end: what it did not copy, the
-  next one does.
+  next one does. When the last one, at the run's end, fails, the command says so in its last line and
+  exits 1 (``RunStorage.incomplete_copy``): the run's files are whole on its own disk only.
 - What: the folder, file for file, mirrored: a file the run rewrote is copied again, and one it
   removed (a validation-selected checkpoint replaced by a better one) is removed there too. A file
   the run never wrote is never touched, so two runs may share a prefix, each under its own name.
+  Each file arrives whole or not at all (on a disk, through a temporary name and a rename; an object
+  store shows an upload only once it is complete), and a checkpoint's marker file comes after the
+  files it vouches for: a copy cut off midway leaves nothing cut short under its own name.
 
 ``drugenv train`` opens the storage before Ray or a model starts (``RunStorage.open``): a URI pyarrow
 cannot open, or a place it cannot write to, is one ``ConfigError`` line.
@@ -39,12 +43,13 @@ the whole, on its own node.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import uuid
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from drugenv.errors import ConfigError
 
@@ -93,6 +98,19 @@ def _joined(uri: str, name: str) -> str:
     return urlunsplit(parts._replace(path=f"{parts.path.rstrip('/')}/{name}"))
 
 
+CHECKPOINT_MARKERS = frozenset({"rllib_checkpoint.json", "drugenv_checkpoint.json"})
+"""The files that make a folder a checkpoint to its readers: RLlib's and DrugEnv's (``llm.checkpoint.CHECKPOINT_META``,
+named here because that module imports this one). ``RunStorage.mirror`` copies them last."""
+
+_WHOLE_ON_UPLOAD = frozenset({"s3", "gcs", "abfs"})
+"""pyarrow file systems (``type_name``) that show an object only once its upload is complete: a file is copied
+straight to its name there (a move is a second copy on an object store)."""
+
+
+def _is_marker(rel: str) -> bool:
+    return rel.rpartition("/")[2] in CHECKPOINT_MARKERS
+
+
 class RunStorage:
     """Mirrors one run folder to ``uri/<name>`` (``mirror``). Make one with ``RunStorage.open``."""
 
@@ -102,6 +120,8 @@ class RunStorage:
         self.uri = uri
         """Where the run's files go: the ``--storage`` URI joined with the run folder's name."""
         self._sent: dict[str, tuple[int, int]] = {}  # relative path -> (size, mtime_ns) of the copy sent
+        self.failure: Optional[str] = None
+        """Why the last ``try_mirror`` did not copy everything; None when it did."""
 
     @classmethod
     def open(cls, uri: str, name: str) -> "RunStorage":
@@ -126,7 +146,11 @@ class RunStorage:
     def mirror(self, local: str | Path) -> int:
         """Copy the files under ``local`` that changed since the last call (by size and modification
         time), and remove there the ones this storage sent that ``local`` no longer has. Returns the
-        number of files copied."""
+        number of files copied.
+
+        Each file arrives whole under its name or not at all (``_put``), and a checkpoint's marker file
+        (``CHECKPOINT_MARKERS``), which says a folder is a checkpoint, is copied after every other file and
+        removed before them: a copy cut off midway leaves no checkpoint that looks whole and is not."""
         import pyarrow.fs
 
         local = Path(local).resolve()  # pyarrow takes absolute paths only
@@ -134,30 +158,68 @@ class RunStorage:
         for path in sorted(p for p in local.rglob("*") if p.is_file()):
             st = path.stat()
             now[path.relative_to(local).as_posix()] = (st.st_size, st.st_mtime_ns)
-        changed = [rel for rel, sig in now.items() if self._sent.get(rel) != sig]
+        changed = sorted((rel for rel, sig in now.items() if self._sent.get(rel) != sig), key=_is_marker)
         for rel in changed:
             dst = f"{self._root}/{rel}"
             self._fs.create_dir(dst.rsplit("/", 1)[0], recursive=True)
-            pyarrow.fs.copy_files(str(local / rel), dst, destination_filesystem=self._fs)
+            self._put(local / rel, dst)
             self._sent[rel] = now[rel]
-        for rel in sorted(set(self._sent) - set(now)):
+        for rel in sorted(set(self._sent) - set(now), key=lambda rel: not _is_marker(rel)):
             info = self._fs.get_file_info(f"{self._root}/{rel}")
             if info.type == pyarrow.fs.FileType.File:
                 self._fs.delete_file(info.path)
             del self._sent[rel]
         return len(changed)
 
+    def _put(self, source: Path, dst: str) -> None:
+        """Copy the local file ``source`` to ``dst`` so that it is never there cut short: an object store
+        (``_WHOLE_ON_UPLOAD``) shows an object only once its upload completes; elsewhere (a local or shared disk,
+        HDFS) the file is copied to a temporary name beside ``dst`` and then moved onto it (a rename), and the
+        temporary is removed if the copy fails. (A copy straight to ``dst`` left it truncated under its own name.)"""
+        import pyarrow.fs
+
+        if self._fs.type_name in _WHOLE_ON_UPLOAD:
+            pyarrow.fs.copy_files(str(source), dst, destination_filesystem=self._fs)
+            return
+        folder, _, name = dst.rpartition("/")
+        tmp = f"{folder}/.{name[:32]}.{uuid.uuid4().hex[:8]}.tmp"  # short: a long name plus a suffix can pass 255 bytes
+        try:
+            pyarrow.fs.copy_files(str(source), tmp, destination_filesystem=self._fs)
+            try:
+                self._fs.move(tmp, dst)  # a rename: it replaces dst on a local disk
+            except OSError:
+                if self._fs.get_file_info(dst).type != pyarrow.fs.FileType.File:
+                    raise
+                self._fs.delete_file(dst)  # HDFS's rename does not replace a file: the old copy goes first
+                self._fs.move(tmp, dst)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self._fs.delete_file(tmp)
+            raise
+
     def try_mirror(self, local: str | Path) -> bool:
         """``mirror``, where a failure to copy must not stop the run: it is a warning, and the files it did not
         copy are copied by the next call. In a training loop, a storage that is briefly unreachable costs a
         late copy, not hours of training; in a ``finally``, the error that stopped the run stays the one
-        raised. Returns whether everything was copied."""
+        raised. Returns whether everything was copied; ``failure`` keeps why the last call did not (None when
+        it did), for the command to say at its end that the copy is incomplete (``incomplete_copy``)."""
         try:
             self.mirror(local)
+            self.failure = None
             return True
         except Exception as e:  # noqa: BLE001 - see the docstring
-            warnings.warn(f"could not copy {local} to {shown(self.uri)} (the next copy tries again): {_one_line(e)}", stacklevel=2)
+            self.failure = _one_line(e)
+            warnings.warn(f"could not copy {local} to {shown(self.uri)} (the next copy tries again): {self.failure}", stacklevel=2)
             return False
+
+    def incomplete_copy(self, local: str | Path, prog: str) -> Optional[str]:
+        """The line a command prints last, and exits 1 with, when its final copy to this storage failed (``None``
+        when it did not): the run's files are whole in ``local``, but not in the storage, which a user counting on
+        it (the node's disk goes with the node) must be told at the end, not by a warning amid the run's output."""
+        if self.failure is None:
+            return None
+        return (f"{prog}: error: the last copy of {local} to {shown(self.uri)} failed ({self.failure}); the files are "
+                f"whole in {local} only: copy them there yourself")
 
 
 def is_uri(text: str) -> bool:
@@ -333,4 +395,4 @@ def _copy_checkpoint(filesystem: Any, path: str, run: str, name: str, local_run:
     return local_run / name
 
 
-__all__ = ["CHECKPOINT_CACHE_ENV", "RunStorage", "download_run", "fetch_checkpoint", "is_uri", "remove_copy", "shown"]
+__all__ = ["CHECKPOINT_CACHE_ENV", "CHECKPOINT_MARKERS", "RunStorage", "download_run", "fetch_checkpoint", "is_uri", "remove_copy", "shown"]

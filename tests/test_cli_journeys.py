@@ -147,6 +147,13 @@ JOURNEYS = [
     (["serve", "--model", "/nonexistent/model"], "is not a model directory here"),
     (["eval", "--agent", "heuristic", "--adapter", "/nonexistent", "--episodes", "1"], "--adapter is read by --agent hf only"),
     (["eval", "--episodes", "1", "--out", ""], "--out is empty"),
+    # an unset shell variable: train fell back to runs/<config> and wiped that run, sweep wrote into the current folder
+    (["train", "rllib_configs/ppo_vector.py", "--out", ""], "--out is empty: pass a folder, or leave --out out"),
+    (["train", "rllib_configs/ppo_vector.py", "--out", " "], "--out is empty: pass a folder, or leave --out out"),
+    (["sweep", "tune_sweeps/reward_weights", "--out", ""], "--out is empty: pass a folder, or leave --out out"),
+    # a symbolic link to nowhere: eval played every episode and then failed, train a FileExistsError traceback
+    (["eval", "--episodes", "1", "--out", "DANGLING_FILE"], "and DANGLING_TARGET does not exist: make it, or pass another path"),
+    (["train", "rllib_configs/ppo_vector.py", "--out", "DANGLING_DIR"], "does not exist: make it, or pass another path"),
     (["train", "README.md"], "is not a Python config file"),
     # settings read only minutes into a run (after Ray and the "before" evaluation), or never failing at all
     (["train", "rllib_configs/grpo_tiny_cpu.py", "--set", "sft.schedule=bogus"], "sft.schedule='bogus' must be 'constant' or 'cosine'"),
@@ -184,9 +191,12 @@ def broken_files(tmp_path_factory) -> dict[str, str]:
     (root / "adapter").mkdir()
     (root / "adapter" / "adapter_config.json").write_text("{bad", encoding="utf-8")
     (root / "deep.json").write_text("[" * 5000, encoding="utf-8")  # nested past the JSON decoder's recursion limit
+    (root / "dangling_file").symlink_to(root / "nowhere" / "r.json")
+    (root / "dangling_dir").symlink_to(root / "nowhere" / "run")
     return {"DEEP_JSON": str(root / "deep.json"), "BAD_PY": str(root / "bad.py"), "RAISING_PY": str(root / "raising.py"), "CORRUPT_CHECKPOINT": str(root / "corrupt"),
             "LIST_CHECKPOINT": str(root / "list"), "GRPO_CHECKPOINT": str(root / "grpo"), "GRPO_RUN": str(root / "grpo_run"), "CORRUPT_ADAPTER": str(root / "adapter"),
-            "GONE_BASE_CHECKPOINT": str(root / "gone_base")}
+            "GONE_BASE_CHECKPOINT": str(root / "gone_base"), "DANGLING_FILE": str(root / "dangling_file"),
+            "DANGLING_TARGET": str(root / "nowhere"), "DANGLING_DIR": str(root / "dangling_dir")}
 
 
 def _uninstalled_extra_named(line: str) -> bool:
@@ -213,8 +223,10 @@ def journey_runs(request, no_algo_overrides, a_file, broken_files) -> Iterator[d
 
 
 @pytest.mark.parametrize("argv,message", JOURNEYS, ids=[" ".join(a)[:60] for a, _ in JOURNEYS])
-def test_mistake_is_one_line_and_exit_code_2(argv, message, journey_runs):
+def test_mistake_is_one_line_and_exit_code_2(argv, message, journey_runs, broken_files):
     run = journey_runs[tuple(argv)].result()
+    for name, value in broken_files.items():  # a message may name a file too
+        message = message.replace(name, value)
     lines = run.stderr.strip().splitlines()
     assert run.returncode == 2, run.stderr[-2000:]
     assert "Traceback" not in run.stderr and len(lines) == 1, run.stderr[-2000:]
@@ -251,6 +263,17 @@ def test_the_sft_demo_answers_help_without_training():
     run = subprocess.run([sys.executable, "-m", "drugenv.llm.sft", "--help"], cwd=ROOT, capture_output=True, text=True,
                          timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert run.returncode == 0 and "--steps INT" in run.stdout and "--suite STR" in run.stdout, run.stderr[-2000:]
+
+
+def test_the_sft_demo_refuses_an_out_it_cannot_make_before_training(tmp_path):
+    """``--out afile/model`` trained for minutes, then failed with NotADirectoryError."""
+    pytest.importorskip("torch")
+    (tmp_path / "afile").write_text("", encoding="utf-8")
+    run = subprocess.run([sys.executable, "-m", "drugenv.llm.sft", "--out", str(tmp_path / "afile" / "model")], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr[-2000:]
+    assert run.stderr.strip() == (f"python -m drugenv.llm.sft: error: --out {tmp_path / 'afile' / 'model'}: "
+                                  f"{tmp_path / 'afile'} is a file, so no folder can be made under it"), run.stderr
 
 
 def test_cuda_asked_for_where_there_is_none_is_one_line():

@@ -110,23 +110,37 @@ def reference() -> str:
 
 
 def write(path: Path) -> bool:
-    """Put ``reference()`` between the markers of ``path``; True if the file changed."""
-    text = path.read_text(encoding="utf-8")
+    """Put ``reference()`` between the markers of ``path``; True if the file changed. The file is rewritten only
+    when it changes, and then whole or not at all (``write_text_atomic``: a full disk emptied the page). A file
+    that cannot be read, or has no markers, is a ``ConfigError``."""
+    from drugenv.cli import write_text_atomic
+    from drugenv.errors import ConfigError
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"--write {path} cannot be read ({getattr(e, 'strerror', None) or e}); pass a markdown file "
+                          f"with the reference's markers, e.g. docs/agents.md") from None
     pattern = re.compile(re.escape(MARKERS[0]) + ".*?" + re.escape(MARKERS[1]), re.S)
     if not pattern.search(text):
-        raise SystemExit(f"{path} has no {MARKERS[0]!r} ... {MARKERS[1]!r} block")
+        raise ConfigError(f"--write {path} has no {MARKERS[0]!r} ... {MARKERS[1]!r} block")
     new = pattern.sub(lambda _: reference(), text)
-    path.write_text(new, encoding="utf-8")
+    if new != text:
+        write_text_atomic(path, new)
     return new != text
 
 
-def main(argv: Optional[list[str]] = None) -> None:
-    from drugenv.cli import tolerate_any_console_encoding
+def main(argv: Optional[list[str]] = None) -> int:
+    """The command line; a mistake or a full disk is one line (``drugenv.cli.run_command``), not a traceback."""
+    from drugenv.cli import run_command
 
-    tolerate_any_console_encoding()
     parser = argparse.ArgumentParser(description="Print (or write into docs/agents.md) the actions and readouts reference.")
     parser.add_argument("--write", type=Path, help="a markdown file with the reference's markers")
     args = parser.parse_args(argv)
+    return run_command("python -m drugenv.agents.reference", _main, args)
+
+
+def _main(args: argparse.Namespace) -> None:
     if args.write:
         print(f"{args.write}: {'updated' if write(args.write) else 'unchanged'}")
     else:
@@ -137,4 +151,6 @@ __all__ = ["MARKERS", "PROCEDURAL_SEEDS", "actions_table", "glossary_table", "re
 
 
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    import sys
+
+    sys.exit(main())

@@ -106,7 +106,9 @@ def main(args: Args) -> str:
     write_results(args.out, payload)
     print("cells: decision accuracy / Brier / mean return\n" + table)
     if args.readme:
-        Path(args.readme).write_text(splice_readme(Path(args.readme).read_text(encoding="utf-8"), table), encoding="utf-8")
+        from drugenv.cli import write_text_atomic  # a failed write leaves the README as it was, not emptied
+
+        write_text_atomic(args.readme, splice_readme(Path(args.readme).read_text(encoding="utf-8"), table))
     return table
 
 

@@ -151,8 +151,6 @@ def check_args(args: EvalArgs) -> None:
     if args.difficulty is not None and args.suite == "curated":
         raise ConfigError(f"--difficulty {args.difficulty} is for the procedural suites: each curated scenario has its "
                           "own tier (--suite procedural-test plays held-out seeds)")
-    if args.out == "":
-        raise ConfigError("--out is empty: pass a file path for the results, or leave --out out")
     if args.episodes > MAX_EPISODES:  # the episode list is built up front: 10^20 of them took every byte of memory
         raise ConfigError(f"--episodes {args.episodes} is out of range: at most {MAX_EPISODES:,} per run")
     from drugenv.simulator.environment import MAX_SEED
@@ -165,7 +163,7 @@ def check_args(args: EvalArgs) -> None:
         raise ConfigError(f"--seed {args.seed} with --episodes {args.episodes} runs past the train seeds: procedural-train plays "
                           f"seeds --seed to --seed + episodes - 1, all below {TEST_SEED_OFFSET:,}; lower --seed, or use "
                           "--suite procedural-test")
-    if args.out:
+    if args.out is not None:  # "" or blanks too: an unset shell variable is refused, not taken as no --out
         check_output_path(args.out, "--out")
     taken = sorted({"seed", "model", "adapter"} & set(args.extra))
     if taken:

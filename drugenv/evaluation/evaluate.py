@@ -168,10 +168,13 @@ def results_json(payload: Any, **dumps: Any) -> str:
 
 
 def write_results(path: str | Path, payload: dict) -> Path:
-    """``payload`` as strict JSON (``results_json``) at ``path``, its folder made if missing."""
+    """``payload`` as strict JSON (``results_json``) at ``path``, its folder made if missing; written whole or not
+    at all (``write_text_atomic``: a full disk truncated the previous results and left them empty)."""
+    from drugenv.cli import write_text_atomic
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(results_json(payload, indent=2, sort_keys=True), encoding="utf-8")
+    write_text_atomic(path, results_json(payload, indent=2, sort_keys=True))
     return path
 
 

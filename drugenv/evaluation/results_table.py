@@ -33,11 +33,11 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import shutil
 import statistics
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
+from drugenv.cli import copy_file_atomic, save_figure, write_text_atomic  # a failed write keeps the committed file whole
 from drugenv.evaluation.bootstrap import MIN_INTERVAL_EPISODES, has_interval
 from drugenv.evaluation.evaluate import results_json
 from drugenv.evaluation.metrics import HELDOUT_TABLE_KEYS
@@ -256,8 +256,6 @@ def replace_block(kind: str, name: str, block: str, readme: Path) -> bool:
     pat = re.compile(rf"<!-- {kind}:{re.escape(name)}[ (].*?<!-- /{kind}:{re.escape(name)} -->", re.DOTALL)
     if not pat.search(text):
         return False
-    from drugenv.cli import write_text_atomic
-
     write_text_atomic(readme, pat.sub(lambda _: block, text))  # a failed write leaves the page as it was
     return True
 
@@ -299,11 +297,11 @@ def _write_evidence(results: Mapping[str, Any], run_dir: Path, name: str, root: 
     """``docs/results/<name>.json`` (sorted keys) and the run's curve as ``docs/images/<name>_curve.png``."""
     dst = root / "docs" / "results" / f"{name}.json"
     dst.parent.mkdir(parents=True, exist_ok=True)
-    dst.write_text(results_json(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    write_text_atomic(dst, results_json(results, indent=2, sort_keys=True) + "\n")  # the committed file kept whole on a failure
     png = run_dir / "evidence" / "training_curve.png"
     if png.exists():
         (root / "docs" / "images").mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(png, root / "docs" / "images" / f"{name}_curve.png")
+        copy_file_atomic(png, root / "docs" / "images" / f"{name}_curve.png")
     return dst
 
 
@@ -586,13 +584,13 @@ def publish_confirmation(name: str, paths: list[Path], root: Path = ROOT) -> Pat
     results = gather_confirmation(paths)
     dst = root / "docs" / "results" / f"{name}.json"
     dst.parent.mkdir(parents=True, exist_ok=True)
-    dst.write_text(results_json(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    write_text_atomic(dst, results_json(results, indent=2, sort_keys=True) + "\n")  # the committed file kept whole on a failure
     block = confirm_block(name, json.loads(dst.read_text(encoding="utf-8")))
     import matplotlib.pyplot as plt
 
     fig = confirm_figure(json.loads(dst.read_text(encoding="utf-8")))
     (root / "docs" / "images").mkdir(parents=True, exist_ok=True)
-    fig.savefig(root / "docs" / "images" / f"{name}.png", dpi=110, bbox_inches="tight")
+    save_figure(fig, root / "docs" / "images" / f"{name}.png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     docs = [root / d.relative_to(ROOT) for d in CONFIRM_DOCS]
     if not any(d.exists() and replace_block("confirm", name, block, d) for d in docs):
@@ -610,11 +608,11 @@ def publish_sweep(sweep_dir: Path, name: str, root: Path = ROOT) -> Path:
     ``docs/images/sweep_<name>.png``) and put the table into ``docs/ppo_and_sweeps.md``'s block."""
     dst = root / "docs" / "results" / "sweeps" / f"{name}.md"
     dst.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(sweep_dir / "results.md", dst)
+    copy_file_atomic(sweep_dir / "results.md", dst)
     png = sweep_dir / "metric_vs_params.png"
     if png.exists():
         (root / "docs" / "images").mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(png, root / "docs" / "images" / f"sweep_{name}.png")
+        copy_file_atomic(png, root / "docs" / "images" / f"sweep_{name}.png")
     doc = root / PPO_DOC.relative_to(ROOT)
     if not replace_block("sweep", name, sweep_block(name, dst.read_text(encoding="utf-8")), doc):
         print(f"({doc} has no <!-- sweep:{name} --> block; the table is written)")

@@ -482,6 +482,10 @@ def main(steps: int = 300, episodes: int = 40, samples: int = 50, seed: int = 0,
     """
     import time
 
+    from drugenv.cli import check_output_path
+
+    if out is not None:  # before the training, not after it (a file in the way was a NotADirectoryError at the end)
+        check_output_path(out, "--out", directory=True)
     from drugenv.llm.policy import HFPolicy, SamplingConfig
     from drugenv.llm.loading import load_model_and_tokenizer
     from drugenv.llm.tiny import cached_tiny_model
@@ -517,10 +521,12 @@ def main(steps: int = 300, episodes: int = 40, samples: int = 50, seed: int = 0,
 
 
 if __name__ == "__main__":  # the flags are main's arguments (--steps, --episodes, ...); --help lists them
-    from drugenv.cli import parse_args, tolerate_any_console_encoding
+    import sys
 
-    tolerate_any_console_encoding()
-    parse_args(main)
+    from drugenv.cli import parse_args, run_command
+
+    # A mistake (--out where no folder can be made) or a full disk is one line, as for the drugenv commands.
+    sys.exit(run_command("python -m drugenv.llm.sft", lambda _: parse_args(main), None))
 
 
 __all__ = [

@@ -414,13 +414,15 @@ def check_args(args: "TrainArgs") -> tuple[Any, dict[str, Any]]:
         check_values(module, module.settings(overrides), overrides)
     except (ValueError, TypeError) as e:  # pydantic's ValidationError (a reward_config field) is a ValueError too
         raise ConfigError(" ".join(str(e).split())) from None
+    # --out as given: an empty one (an unset shell variable) is refused, not read as "the default" (that wiped the
+    # default run's folder); and before a checkpoint in --storage is copied into it.
+    check_output_path(run_dir(args, module) if args.out is None else args.out, "--out", directory=True)
     if args.resume is not None and is_uri(args.resume):  # a checkpoint kept in --storage: copied here first
         args.resume = str(download_run(args.resume, run_dir(args, module)))
     resume = check_resume(module, args.resume, module.settings(overrides))
     if resume is not None and str(resume) != args.resume:
         print(f"--resume {args.resume}: continuing from {resume}")
         args.resume = str(resume)
-    check_output_path(run_dir(args, module), "--out", directory=True)
     return module, overrides
 
 
@@ -449,7 +451,7 @@ def check_agent_io(file_overrides: Mapping[str, Any], overrides: Mapping[str, An
 
 def run_dir(args: "TrainArgs", module: Any) -> Path:
     """Where the run writes its files: ``--out``, else ``runs/<config name>``."""
-    return Path(args.out or Path("runs") / Path(module.__file__).stem)
+    return Path(args.out) if args.out is not None else Path("runs") / Path(module.__file__).stem
 
 
 def check_values(module: Any, s: Mapping[str, Any], overrides: Mapping[str, Any]) -> None:
@@ -650,7 +652,7 @@ def check_fits_local_ray(module: Any, overrides: Mapping[str, Any]) -> None:
                               f"ask the local Ray for {n:g} {kind}{'s' if n != 1 else ''} and it has {got:g}: {fix}")
 
 
-def train_main(args: TrainArgs) -> dict[str, Any]:
+def train_main(args: TrainArgs) -> dict[str, Any] | int:
     """``drugenv train``: check the arguments, lock the run folder (``run_files.lock_folder``: another run
     writing there is refused before Ray starts), start or join Ray, train."""
     from drugenv.training.run_files import lock_folder
@@ -661,7 +663,7 @@ def train_main(args: TrainArgs) -> dict[str, Any]:
         return _locked_train_main(args, module, overrides, out)
 
 
-def _locked_train_main(args: TrainArgs, module: Any, overrides: Mapping[str, Any], out: Path) -> dict[str, Any]:
+def _locked_train_main(args: TrainArgs, module: Any, overrides: Mapping[str, Any], out: Path) -> dict[str, Any] | int:
     storage = None
     if args.storage is not None:  # reachable and writable before Ray or a model starts
         from drugenv.storage import RunStorage, shown
@@ -677,7 +679,7 @@ def _locked_train_main(args: TrainArgs, module: Any, overrides: Mapping[str, Any
     try:
         if started == RAY_STARTED_LOCAL:  # a cluster's autoscaler may yet add the nodes the run asks for
             check_fits_local_ray(module, overrides)
-        return _train(module, overrides, out, args, storage)
+        result = _train(module, overrides, out, args, storage)
     except BaseException as e:
         _stopped(out, began, e)
         raise
@@ -686,6 +688,13 @@ def _locked_train_main(args: TrainArgs, module: Any, overrides: Mapping[str, Any
             import ray
 
             ray.shutdown()
+    # The run finished, but its folder is not all in --storage (the last copy failed): the last line, and exit 1 as
+    # for any file that could not be written, not a warning amid the output and exit 0 for a copy a user counts on.
+    failed = storage.incomplete_copy(out, "drugenv train") if storage is not None else None
+    if failed is not None:
+        print(failed, file=sys.stderr)
+        return 1
+    return result
 
 
 def _stopped(out: Path, began: float, error: BaseException) -> None:

@@ -32,7 +32,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Mapping, Optional
 
-from drugenv.cli import write_text_atomic
+from drugenv.cli import save_figure, write_text_atomic
 from drugenv.errors import ConfigError
 from drugenv.evaluation.evaluate import results_json
 from drugenv.evaluation.metrics import LOWER_IS_BETTER
@@ -57,9 +57,21 @@ def resolve_base_model(spec: str, out_dir: Path) -> str:
         return src
 
     dst = out_dir / "base_model"
-    if not (dst / "config.json").exists():
-        shutil.copytree(src, dst, dirs_exist_ok=True)
+    # Copied whole or not at all, and copied again unless every file is there at its size: a full disk once left
+    # base_model/ with empty or cut-off weights beside a whole config.json, which every later run here then loaded.
+    if not _same_files(Path(src), dst):
+        write_dir_atomically(dst, lambda folder: shutil.copytree(src, folder, dirs_exist_ok=True))
     return str(dst.resolve())
+
+
+def _same_files(src: Path, dst: Path) -> bool:
+    """Whether ``dst`` holds every file of ``src`` at the same size (a tiny model's files: a few stats)."""
+    for file in src.rglob("*"):
+        if file.is_file():
+            copy = dst / file.relative_to(src)
+            if not copy.is_file() or copy.stat().st_size != file.stat().st_size:
+                return False
+    return (dst / "config.json").is_file()
 
 
 SFT_SETTINGS: dict[str, tuple[type, ...]] = {
@@ -631,7 +643,7 @@ def plot_curve(curve: list[Mapping[str, Any]], path: Path, baselines: Optional[M
     import matplotlib.pyplot as plt
 
     fig = curve_figure(curve, baselines=baselines, start=start)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    save_figure(fig, path, dpi=110, bbox_inches="tight")  # a failed write leaves the previous curve whole
     plt.close(fig)
     return path
 

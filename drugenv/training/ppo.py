@@ -317,7 +317,9 @@ def plot_ppo_curve(curve: Sequence[Mapping[str, Any]], path: Path, heuristic: Op
     for a in ax:
         a.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     fig.tight_layout()
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    from drugenv.cli import save_figure  # a failed write leaves the previous curve whole
+
+    save_figure(fig, path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
 

@@ -44,7 +44,7 @@ from typing import Annotated, Any, Mapping, Optional
 
 import tyro
 
-from drugenv.cli import check_output_path, write_text_atomic  # (the dashboard reads the sweep's files while it writes them)
+from drugenv.cli import check_output_path, save_figure, write_text_atomic  # (the dashboard reads the sweep's files while it writes them)
 from drugenv.errors import ConfigError, DrugEnvError, Terminated
 from drugenv.evaluation.metrics import HELDOUT_TABLE_KEYS
 from drugenv.training.metrics import HELDOUT_PREFIX
@@ -477,7 +477,7 @@ def _plot(rows: list[dict[str, Any]], metric: str, key_params: tuple[str, ...], 
         ax.axis("off")
     fig.suptitle(f"{metric} (held-out procedural-test) vs. swept parameters, {len(rows)} trials", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return path
 
@@ -576,7 +576,7 @@ def check_args(args: SweepArgs) -> None:
     check_output_path(args.out, "--out", directory=True)
 
 
-def sweep_main(args: SweepArgs) -> dict[str, Any]:
+def sweep_main(args: SweepArgs) -> dict[str, Any] | int:
     """CLI entry: run the sweep on a local loopback Ray, print the table and where the files are."""
     from drugenv.training.run_files import lock_folder
 
@@ -590,7 +590,7 @@ def sweep_main(args: SweepArgs) -> dict[str, Any]:
         return _locked_sweep_main(args, sweep, storage)
 
 
-def _locked_sweep_main(args: SweepArgs, sweep: ModuleType, storage: Optional[RunStorage]) -> dict[str, Any]:
+def _locked_sweep_main(args: SweepArgs, sweep: ModuleType, storage: Optional[RunStorage]) -> dict[str, Any] | int:
     from drugenv.training.configs import RAY_JOINED_CLUSTER, init_ray
 
     started = init_ray(args.num_cpus)
@@ -607,6 +607,10 @@ def _locked_sweep_main(args: SweepArgs, sweep: ModuleType, storage: Optional[Run
             ray.shutdown()
     print(format_table(res["table"], sweep.METRIC))
     print("\n" + "\n".join(f"{k}: {v}" for k, v in res["files"].items()))
+    failed = storage.incomplete_copy(Path(args.out).resolve() / sweep.NAME, "drugenv sweep") if storage is not None else None
+    if failed is not None:  # the last line, and exit 1: see drugenv train
+        print(failed, file=sys.stderr)
+        return 1
     return res
 
 

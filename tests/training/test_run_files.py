@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import sys
+from pathlib import Path
 
 import psutil  # a dependency of wandb's (and Ray's): present wherever the wandb tests run
 import pytest
@@ -344,3 +346,37 @@ def test_a_curve_that_cannot_be_drawn_is_a_warning_and_the_summary_is_written(tm
     assert "warning: the training curve could not be written (No space left on device)" in capsys.readouterr().out
     with pytest.raises(ZeroDivisionError):  # a defect in the plot is not hidden
         files.draw(lambda: 1 / 0)
+
+
+def test_the_base_model_copy_is_whole_or_absent_and_a_broken_one_is_copied_again(tmp_path):
+    """A full disk while a GRPO run copied the tiny model into its folder left base_model/ with a whole config.json
+    and cut-off weights, and every later run into that folder loaded it (only config.json was looked at)."""
+    import resource
+    import subprocess
+
+    pytest.importorskip("transformers")
+    from drugenv.llm.architectures import resolve_model_spec
+    from drugenv.training.grpo_train import resolve_base_model
+
+    src = Path(resolve_model_spec("tiny"))  # built here, outside the limited process
+    script = ("import sys; from pathlib import Path; from drugenv.cli import run_command; "
+              "from drugenv.training.grpo_train import resolve_base_model; "
+              "sys.exit(run_command('prog', lambda _: resolve_base_model('tiny', Path(sys.argv[1])), None))")
+    limit = 64 * 1024  # the config fits, the weights do not
+
+    def limited():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "PYTHONDONTWRITEBYTECODE": "1",
+           "GIT_OPTIONAL_LOCKS": "0"}  # git killed by SIGXFSZ would leave the repository's index.lock behind
+    run = subprocess.run([sys.executable, "-c", script, str(tmp_path)], env=env, capture_output=True, text=True,
+                         timeout=300, preexec_fn=limited)
+    assert run.returncode == 1 and "File too large" in run.stderr and "Traceback" not in run.stderr, run.stderr[-3000:]
+    assert os.listdir(tmp_path) == []  # neither base_model/ nor its temporary
+
+    broken = tmp_path / "base_model"  # as an earlier version left it
+    shutil.copytree(src, broken)
+    (broken / "model.safetensors").write_bytes(b"")
+    assert resolve_base_model("tiny", tmp_path) == str(broken.resolve())
+    assert {p.name: p.read_bytes() for p in broken.iterdir()} == {p.name: p.read_bytes() for p in src.iterdir()}
+    assert sorted(os.listdir(tmp_path)) == ["base_model"]

@@ -84,6 +84,137 @@ def test_a_copy_that_fails_mid_run_warns_the_run_goes_on_and_the_next_copy_catch
     assert _tree(store / run.name) == _tree(run) and len((run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()) == 2
 
 
+@pytest.mark.parametrize("cut", ["a rewritten file", "a checkpoint"])
+def test_a_copy_cut_off_midway_leaves_no_file_cut_short_and_no_checkpoint_marker_there(tmp_path, cut):
+    """The store's disk fails while a file is copied (a file size limit on the copying process: EFBIG). The copy went
+    straight to the file's name: a metrics.jsonl cut short replaced the whole one there, and a checkpoint's marker
+    (rllib_checkpoint.json, sorted before its state) said "checkpoint" over a folder missing its state."""
+    import resource
+    import subprocess
+    import sys
+
+    store, run = tmp_path / "store", tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text('{"iteration": 1}\n', encoding="utf-8")
+    RunStorage.open(str(store), run.name).mirror(run)  # the copy as it was before the failed one
+    if cut == "a rewritten file":
+        (run / "metrics.jsonl").write_text('{"iteration": 1}\n' * 1000, encoding="utf-8")
+    else:
+        (run / "checkpoint_final").mkdir()
+        (run / "checkpoint_final" / "rllib_checkpoint.json").write_text("{}", encoding="utf-8")
+        (run / "checkpoint_final" / "state.pkl").write_bytes(b"s" * 16384)
+    script = ("import sys; from drugenv.storage import RunStorage; "
+              "RunStorage.open(sys.argv[1], 'run').mirror(sys.argv[2])")
+
+    def limited():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "PYTHONDONTWRITEBYTECODE": "1"}
+    copy = subprocess.run([sys.executable, "-c", script, str(store), str(run)], env=env, capture_output=True, text=True,
+                          timeout=120, preexec_fn=limited)
+    assert copy.returncode != 0 and "File too large" in copy.stderr, copy.stderr[-2000:]
+    assert _tree(store / "run") == {"metrics.jsonl": b'{"iteration": 1}\n'}  # as it was: nothing cut, no marker
+    assert not [p for p in (store / "run").rglob("*.tmp")]  # the temporary went with the failure
+    assert RunStorage.open(str(store), run.name).mirror(run) and _tree(store / "run") == _tree(run)  # the next copy
+
+
+def test_the_checkpoint_marker_is_copied_after_the_files_it_vouches_for_and_removed_before_them(tmp_path):
+    import shutil
+
+    import pyarrow.fs
+
+    store, run = tmp_path / "store", tmp_path / "run"
+    for name in ("drugenv_checkpoint.json", "rllib_checkpoint.json", "state.pkl", "zz.bin"):
+        (run / "checkpoint_iter_0001" / "sub").mkdir(parents=True, exist_ok=True)
+        (run / "checkpoint_iter_0001" / name).write_text(name, encoding="utf-8")
+    (run / "checkpoint_iter_0001" / "sub" / "metadata.json").write_text("{}", encoding="utf-8")
+    storage = RunStorage.open(str(store), run.name)
+    moved, deleted = [], []
+
+    class Watched(pyarrow.fs.LocalFileSystem):  # the files it moves into place and deletes, noted in order
+        def move(self, src, dst):
+            moved.append(Path(dst).name)
+            super().move(src, dst)
+
+        def delete_file(self, path):
+            deleted.append(Path(path).name)
+            super().delete_file(path)
+
+    storage._fs = Watched()
+    storage.mirror(run)
+    assert sorted(moved[-2:]) == ["drugenv_checkpoint.json", "rllib_checkpoint.json"] and len(moved) == 5
+    shutil.rmtree(run / "checkpoint_iter_0001")  # replaced by a later checkpoint: removed there too, marker first
+    storage.mirror(run)
+    assert sorted(deleted[:2]) == ["drugenv_checkpoint.json", "rllib_checkpoint.json"] and len(deleted) == 5
+
+
+def test_the_markers_are_the_checkpoint_files_readers_look_for():
+    from drugenv.llm.checkpoint import CHECKPOINT_META
+    from drugenv.storage import CHECKPOINT_MARKERS
+
+    assert CHECKPOINT_META in CHECKPOINT_MARKERS and "rllib_checkpoint.json" in CHECKPOINT_MARKERS
+
+
+def test_a_run_whose_last_copy_failed_says_so_last_and_exits_1(tmp_path, monkeypatch, capsys):
+    """The run exited 0, with the failure a UserWarning amid its output: a user who counted on the copy (the node's
+    disk goes with the node) learnt nothing. (A copy that fails mid-run is caught up by the next one: a warning.)"""
+    from drugenv.cli import run_command
+    from drugenv.training import cli
+
+    store, out = tmp_path / "store", tmp_path / "run"
+    store_goes = [True]
+
+    def train(module, overrides, run_dir, args, storage):
+        files = RunFiles(run_dir, storage=storage)
+        files.start("ppo_vector", {"seed": 0})
+        if store_goes.pop():
+            (store / run_dir.name).rename(tmp_path / "away")  # the store gone before the run's last copy
+            (store / run_dir.name).write_text("not a folder", encoding="utf-8")
+        files.close()
+        files.finish({"decision_accuracy": 1.0})
+        return {"final": {}}
+
+    monkeypatch.setattr(cli, "_start_ray", lambda n: None)
+    monkeypatch.setattr(cli, "_train", train)
+    args = cli.TrainArgs(config="rllib_configs/ppo_vector.py", out=str(out), storage=str(store), progress=False)
+    with pytest.warns(UserWarning, match="the next copy tries again"):
+        assert run_command("drugenv train", cli.train_main, args) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"drugenv train: error: the last copy of {out} to {store / out.name} failed (") and \
+        err[-1].endswith(f"the files are whole in {out} only: copy them there yourself"), err
+    assert json.loads((out / "summary.json").read_text(encoding="utf-8"))["final"] == {"decision_accuracy": 1.0}
+
+    (store / out.name).unlink()  # the store back: the same run, copied whole, exits 0
+    (tmp_path / "away").rename(store / out.name)
+    store_goes.append(False)
+    assert run_command("drugenv train", cli.train_main, args) == 0
+    assert _tree(store / out.name) == {k: v for k, v in _tree(out).items() if k != ".drugenv.lock"} | \
+        {".drugenv.lock": (out / ".drugenv.lock").read_bytes()}
+
+
+def test_a_sweep_whose_last_copy_failed_says_so_last_and_exits_1(tmp_path, monkeypatch, capsys):
+    from drugenv.cli import run_command
+    from drugenv.training import configs
+    from drugenv.tuning import sweep
+
+    store, out = tmp_path / "store", tmp_path / "sweeps"
+
+    def run_sweep(swept, *, out, **kwargs):
+        (Path(out) / swept.NAME / "results.md").write_text("| trial |", encoding="utf-8")
+        (store / swept.NAME).rename(tmp_path / "away")  # the store gone before the sweep's copy
+        (store / swept.NAME).write_text("not a folder", encoding="utf-8")
+        return {"table": [], "files": {}}
+
+    monkeypatch.setattr(configs, "init_ray", lambda n: None)
+    monkeypatch.setattr(sweep, "run_sweep", run_sweep)
+    monkeypatch.setattr(sweep, "format_table", lambda table, metric: "")
+    args = sweep.SweepArgs(sweep="tune_sweeps/reward_weights", out=str(out), storage=str(store))
+    with pytest.warns(UserWarning, match="could not copy"):
+        assert run_command("drugenv sweep", sweep.sweep_main, args) == 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith(f"drugenv sweep: error: the last copy of {out.resolve()}/") and last.endswith("copy them there yourself")
+
+
 @pytest.mark.parametrize("uri, says", [
     ("nosuchscheme://bucket/runs", "pyarrow cannot open it"),
     ("relative/path", "pyarrow cannot open it"),
