@@ -350,6 +350,12 @@ def _fit(tuner: Any) -> Any:
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
     try:
         results = tuner.fit()
+    except KeyboardInterrupt:
+        # Raised inside Ray's C++ wait (ray.wait), the handler's Terminated comes out as a plain KeyboardInterrupt:
+        # a SIGTERM still ends the sweep as terminated (exit 143), not as a Ctrl-C
+        if caught and caught[0] == signal.SIGTERM:
+            raise Terminated from None
+        raise
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
