@@ -174,6 +174,7 @@ def run_command(prog: str, command_main: Callable[[Any], Any], args: Any, *, ext
     from drugenv.errors import DrugEnvError, Terminated
 
     tolerate_any_console_encoding()
+    stop_on_sigterm()
     try:
         result = command_main(args)
     except DrugEnvError as e:
@@ -194,6 +195,25 @@ def run_command(prog: str, command_main: Callable[[Any], Any], args: Any, *, ext
         print(f"{prog}: error: {message}{where} ({DISK_ERRORS[code]})", file=sys.stderr)
         return 1
     return result if isinstance(result, int) else 0
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    from drugenv.errors import Terminated
+
+    raise Terminated
+
+
+def stop_on_sigterm() -> None:
+    """Make SIGTERM stop the command as Ctrl-C does, through its ``finally`` blocks and exit hooks, with exit code 143
+    and one line: a checkpoint ``drugenv eval`` copied from --storage stayed in the temporary folder, weights and all,
+    under the default handler (which ends the process at once). Every command calls it (``run_command``); a driver
+    calls it again after ``ray.init``, whose own handler (``sys.exit(15)``, after which the process aborted: exit 134
+    and a native stack trace) replaces it. A server (uvicorn, granian) puts its own in place while it serves."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminated)
 
 
 _ERRNO_IN_TEXT = re.compile(r"\[Errno (\d+)\] ([^:'\]]+)|\((?:os error|errno) (\d+)\)")
@@ -363,7 +383,8 @@ def one_line(error: BaseException) -> str:
 
 
 __all__ = ["COMMANDS", "DISK_ERRORS", "check_output_path", "copy_file_atomic", "disk_error", "main", "one_line", "parse_args",
-           "replacing", "run_command", "save_figure", "tolerate_any_console_encoding", "write_text_atomic"]
+           "replacing", "run_command", "save_figure", "stop_on_sigterm", "tolerate_any_console_encoding",
+           "write_text_atomic"]
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -107,8 +107,8 @@ class ConfigError(DrugEnvError, ValueError):
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM (a scheduler's or ``kill``'s stop) in a driver that asked for it (``training.configs.stop_on_sigterm``):
-    it unwinds through the ``finally`` blocks as Ctrl-C does, and the CLI exits 143 where Ctrl-C exits 130."""
+    """SIGTERM (a scheduler's or ``kill``'s stop) in a command (``drugenv.cli.stop_on_sigterm``, which ``run_command``
+    calls): it unwinds through the ``finally`` blocks as Ctrl-C does, and the CLI exits 143 where Ctrl-C exits 130."""
 
 
 def whole_number(value: object, name: str, *, at_least: int = 1) -> int:

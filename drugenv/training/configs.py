@@ -27,7 +27,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Mapping, Optional, Sequence
 
-from drugenv.errors import ConfigError, DrugEnvError, Terminated
+from drugenv.cli import stop_on_sigterm  # again after ray.init, whose own SIGTERM handler replaces the command's
+from drugenv.errors import ConfigError, DrugEnvError
 from drugenv.extras import missing_extra
 from drugenv import provenance
 
@@ -187,21 +188,6 @@ def _refuses_connections(address: str) -> bool:
     except OSError:  # a timeout, a name that does not resolve yet: Ray's own retries decide
         return False
     return False
-
-
-def _terminated(signum: int, frame: Any) -> None:
-    raise Terminated
-
-
-def stop_on_sigterm() -> None:
-    """Make SIGTERM stop the driver as Ctrl-C does, through its ``finally`` blocks (the run's files, ``ray.shutdown``),
-    in place of the handler ``ray.init`` installs (``sys.exit(15)``, after which the process aborted: exit 134 and a
-    native stack trace, read as a crash)."""
-    import signal
-    import threading
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _terminated)
 
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -306,6 +306,34 @@ def test_a_copy_from_storage_that_fails_midway_is_one_error_and_leaves_no_half_c
     assert _tree(tmp_path / "out") == _tree(run)
 
 
+def test_a_command_stopped_by_sigterm_removes_its_checkpoint_copy(tmp_path):
+    """`drugenv eval --agent checkpoint:URI` ended by SIGTERM left its copy of the checkpoint (a 3B run's model is GBs)
+    in the temporary folder: no command but the Ray drivers turned SIGTERM into an unwinding stop."""
+    import signal
+    import subprocess
+    import sys
+
+    uri = (_stored_run(tmp_path / "bucket") / "checkpoint_iter_0002").as_uri()
+    code = ("import sys, time; from drugenv.cli import run_command; from drugenv.storage import fetch_checkpoint\n"
+            "def main(_):\n    print(fetch_checkpoint(sys.argv[1]), flush=True)\n    time.sleep(120)\n"
+            "sys.exit(run_command('drugenv eval', main, None))")
+    env = {**os.environ, "DRUGENV_CHECKPOINT_CACHE": str(tmp_path / "copies")}
+    proc = subprocess.Popen([sys.executable, "-c", code, uri], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        copy = Path(proc.stdout.readline().strip())
+        assert copy.is_dir(), proc.stderr.read() if proc.poll() is not None else copy
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 143
+        assert proc.stderr.read().strip().splitlines()[-1] == "drugenv eval: terminated"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    assert not copy.parent.exists() and list((tmp_path / "copies").iterdir()) == []
+
+
 def test_a_resumed_checkpoint_trains_on_the_model_beside_it_once_its_run_moved(tmp_path):
     """A run copied back from its storage (or moved) records its SFT model at the old place: the copy beside
     the checkpoint is the one it continues on, where the old place is gone or holds another run's."""
