@@ -172,6 +172,22 @@ def init_ray(num_cpus: int = 2) -> Optional[str]:
     return RAY_STARTED_LOCAL
 
 
+def stop_algorithm(algo: Any) -> None:
+    """``algo.stop()``, and the folder Tune's ``Trainable`` made for it removed when it is still empty: an Algorithm
+    built outside Tune (``drugenv train``) gets a new ``~/ray_results/<time><random>/`` it never writes to (Ray 2.60
+    takes no logger_creator any more), one a run, some 500 on a machine that ran the suite. A Tune trial's own
+    folder, or one something was written to, stays."""
+    from ray.tune.trainable import trainable
+
+    logdir = getattr(algo, "logdir", None)
+    algo.stop()
+    if logdir and Path(logdir).parent == Path(trainable.DEFAULT_STORAGE_PATH):
+        try:
+            os.rmdir(logdir)  # only an empty folder goes
+        except OSError:
+            pass
+
+
 def _refuses_connections(address: str) -> bool:
     """``address`` is a ``host:port`` (a GCS address, as ``ray start`` prints it) at which the host refuses a TCP
     connection, so no Ray head listens there. Any other answer, or form (``auto``, ``ray://...``), is for

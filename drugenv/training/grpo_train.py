@@ -40,6 +40,7 @@ from drugenv.llm.checkpoint import ADAPTER_DIR, CHECKPOINT_META, follow_moved_ru
 from drugenv.llm.prompts import DEFAULT_MAX_PROMPT_TOKENS
 from drugenv.simulator.params import SimParams
 from drugenv.training import metrics as M
+from drugenv.training.configs import stop_algorithm
 from drugenv.training.run_files import CHECKPOINT_BEST, CHECKPOINT_FINAL, RunFiles, restore_or_refuse, write_dir_atomically
 from drugenv.storage import RunStorage
 
@@ -599,7 +600,7 @@ def run_grpo(
                             acc=f"{_or_nan(row.get(M.HELDOUT_PREFIX + 'decision_accuracy')):.2f}")
         final = save_checkpoint(algo, out_dir / CHECKPOINT_FINAL, meta)
     finally:
-        algo.stop()
+        stop_algorithm(algo)
         files.close()
     if selection is not None and selection.iteration is not None:
         final = out_dir / CHECKPOINT_BEST  # the test suite sees only the validation-selected checkpoint

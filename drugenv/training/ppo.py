@@ -35,6 +35,7 @@ from drugenv.errors import ConfigError
 from drugenv.gym_envs.vector_env import VECTOR_ACTIONS, vector_features
 from drugenv.models import DrugTargetAction, ValidationObservation
 from drugenv.training.configs import RAY_STARTED_LOCAL, init_ray, load_overrides, load_rllib_config  # noqa: F401  (re-exported)
+from drugenv.training.configs import stop_algorithm
 from drugenv.llm.checkpoint import CHECKPOINT_FINAL, CHECKPOINT_META, resolve_checkpoint_dir
 from drugenv.training.metrics import HELDOUT_PREFIX  # noqa: F401  (re-exported: the dashboard and tables read it here)
 from drugenv.training.run_files import RunFiles, restore_or_refuse, write_dir_atomically
@@ -279,7 +280,7 @@ def train_ppo(
         if files is not None:
             ckpt = str(write_dir_atomically(files.out / CHECKPOINT_NAME, lambda folder: algo.save_to_path(str(folder.resolve()))).resolve())
     finally:
-        algo.stop()
+        stop_algorithm(algo)
         if files is not None:
             files.close()
     final = {k[len(HELDOUT_PREFIX):]: v for k, v in curve[-1].items() if k.startswith(HELDOUT_PREFIX)}

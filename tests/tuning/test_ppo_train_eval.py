@@ -34,10 +34,15 @@ def test_train_checkpoint_and_eval(local_ray, tmp_path, tiny, s3_bucket, monkeyp
     from drugenv.storage import CHECKPOINT_CACHE_ENV, RunStorage
     from tests.conftest import stored_tree
 
+    from ray.tune.trainable import trainable
+
     mod = load_rllib_config(REPO / "rllib_configs" / "ppo_vector")
     overrides = {**tiny, "run": {**tiny["run"], "iterations": 2}}
     storage = RunStorage.open(f"{s3_bucket}/runs", "ppo")  # drugenv train --storage s3://BUCKET/runs
+    # Tune's ~/ray_results, here: each run left an empty folder of its own there (some 500 on a machine)
+    monkeypatch.setattr(trainable, "DEFAULT_STORAGE_PATH", str(tmp_path / "ray_results"))
     res = train_ppo(mod, overrides, tmp_path / "ppo", progress=False, storage=storage)
+    assert list((tmp_path / "ray_results").iterdir()) == []
     assert [r["iteration"] for r in res["curve"]] == [1, 2]
     assert set(METRIC_KEYS) <= set(res["final"]) and 0.0 <= res["final"]["decision_accuracy"] <= 1.0
     # The run files every `drugenv train` run writes (training.run_files), as for GRPO.
