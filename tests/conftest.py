@@ -15,6 +15,25 @@ import pytest
 
 from drugenv.extras import uninstalled_extra
 
+try:
+    from hypothesis import configuration as hypothesis_configuration
+    from hypothesis import settings as hypothesis_settings
+except ImportError:  # a smaller install: its Hypothesis tests skip themselves
+    pass
+else:
+    # Hypothesis kept its example database and a cache of the source's constants in .hypothesis/ in the checkout;
+    # tests write nowhere but temporary folders. Its home is one, removed at exit, and there is no database: the
+    # suite's Hypothesis tests are derandomized, so it would hold nothing they need.
+    import atexit
+    import shutil
+    import tempfile
+
+    _hypothesis_home = tempfile.mkdtemp(prefix="drugenv-hypothesis-")
+    atexit.register(shutil.rmtree, _hypothesis_home, True)
+    hypothesis_configuration.set_hypothesis_home_dir(_hypothesis_home)
+    hypothesis_settings.register_profile("drugenv", database=None)
+    hypothesis_settings.load_profile("drugenv")
+
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
