@@ -423,7 +423,8 @@ READOUTS: dict[str, str] = {
     "alteration_frequency": "fraction of the indication's patients with the target altered (0-1)",
     "max_vital_tissue_tpm": f"highest normal expression in a vital tissue ({', '.join(VITAL_TISSUES)}), TPM",
     "normal_tpm_by_tissue": "normal expression by tissue, TPM",
-    "normal_level_by_tissue": "normal expression by tissue as HPA's levels (not detected, low, moderate, high)",
+    "normal_level_by_tissue": "normal expression by tissue as levels: off (below 1 TPM), low, moderate, high (HPA's "
+                              "not detected, low, medium, high)",
     "cell_line_tpm": "expression in the indication's cell lines, TPM",
     "log2fc": "tumour vs normal expression, log2 fold change",
     "log2fc_altered_vs_unaltered": "altered vs unaltered tumours' expression, log2 fold change",
