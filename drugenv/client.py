@@ -537,7 +537,7 @@ class AsyncDrugTargetEnv(_ClientBase):
                 raw = getattr(transport, "_sock", None)
                 if raw is not None:
                     raw.close()
-                    transport._sock = None
+                    setattr(transport, "_sock", None)
 
     async def _open(self) -> "AsyncDrugTargetEnv":
         if self._ws is not None:
