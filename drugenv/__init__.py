@@ -43,6 +43,12 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'drugenv' has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    # What tab completion offers: the public names, the lazily imported client's among them (a module's own dir()
+    # lists only what is loaded, and its imports: Any, TYPE_CHECKING).
+    return sorted({*__all__, "__version__"} | {name for name in globals() if name.startswith("__")})
+
+
 __all__ = sorted([
     "ACTION_TABLE", "ActionType", "AsyncDrugTargetEnv", "CapacityReachedError", "ConfigError", "DependencyNotInstalled", "DrugEnvError", "DrugTargetAction",
     "DrugTargetEnv", "DrugTargetEnvironment", "DrugTargetState", "EnvConnectionError", "EnvNotResetError", "EnvServerError",

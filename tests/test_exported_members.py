@@ -24,3 +24,16 @@ def test_every_all_is_sorted_and_resolves():
             problems.append(f"{name}.__all__ is not sorted")
         problems += [f"{name}.__all__ names {s}, which it lacks" for s in exported if not hasattr(mod, s)]
     assert checked >= 80 and problems == [], problems
+
+
+def test_tab_completion_offers_the_public_names_the_client_included():
+    """``drugenv.__getattr__`` imports the client on first use, and dir() listed only what was loaded (not
+    ``DrugTargetEnv``, the README's network client) and the package's own imports (``Any``, ``TYPE_CHECKING``)."""
+    import rlcompleter
+
+    listed = set(dir(drugenv))
+    assert set(drugenv.__all__) <= listed and "__version__" in listed
+    assert not {"Any", "TYPE_CHECKING", "annotations"} & listed
+    completer = rlcompleter.Completer({"drugenv": drugenv})
+    offered = {completer.complete("drugenv.DrugT", i) for i in range(10)} - {None}
+    assert {"drugenv.DrugTargetEnv(", "drugenv.DrugTargetEnvironment("} <= offered, offered

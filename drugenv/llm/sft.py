@@ -8,7 +8,7 @@ How to run (tiny model, CPU, ~1 min)::
     python -m drugenv.llm.sft
 
 Results to expect: the untrained tiny model's valid-action rate is ~0; after a few hundred steps
-on oracle steps from the curated and procedural-train suites it emits parseable actions.
+on oracle steps from the curated suite (``--suite``) it emits parseable actions.
 """
 
 from __future__ import annotations

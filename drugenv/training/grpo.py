@@ -4,7 +4,9 @@ How to run (tiny offline model, CPU)::
 
     from drugenv.llm.tiny import cached_tiny_model
     from drugenv.training import DrugGRPOConfig
+    from drugenv.training.configs import init_ray
 
+    init_ray(num_cpus=2)  # a fresh loopback Ray (build_algo alone joins any cluster left running on the machine)
     algo = (DrugGRPOConfig()
             .training(model_name_or_path=str(cached_tiny_model()), group_size=4, groups_per_iteration=2,
                       max_turns=4, max_new_tokens=48, lr=1e-3)

@@ -1,6 +1,7 @@
 """``DrugGRPOConfig``: every knob of multi-turn LoRA-GRPO on DrugEnv, in RLlib's AlgorithmConfig style.
 
-Example (tiny local model, one env-runner actor, learner in the driver)::
+Example (tiny local model, one env-runner actor, learner in the driver; ``training.configs.init_ray()`` first, as
+``drugenv train`` does, or ``build_algo`` joins any Ray cluster left running on the machine)::
 
     config = (
         DrugGRPOConfig()
