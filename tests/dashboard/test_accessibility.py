@@ -36,6 +36,15 @@ def charts_drawn(page: Any) -> None:
     page.wait_for_function("() => Array.from(document.querySelectorAll('.chart')).every(c => c.data)", timeout=TIMEOUT_MS)
 
 
+def open_finished_run(page: Any, runs_root: Any, serve_dashboard: Any) -> Any:
+    """A finished GRPO run's page, its charts drawn; the run's folder."""
+    run = make_grpo_run(runs_root)
+    page.goto(serve_dashboard(runs_root) + "/runs/grpo_tiny_cpu")
+    page.wait_for_selector("#before-after table", timeout=TIMEOUT_MS)
+    charts_drawn(page)
+    return run
+
+
 def test_every_page_and_state_passes_axe(page, runs_root, serve_dashboard):
     base = serve_dashboard(runs_root, step_delay_s=0.3)
     found: dict[str, list[str]] = {}
@@ -101,10 +110,7 @@ def test_keyboard_focus_survives_live_updates(page, runs_root, serve_dashboard):
 
 
 def test_chart_toolbar_is_short_and_shown_to_the_keyboard(page, runs_root, serve_dashboard):
-    make_grpo_run(runs_root)
-    page.goto(serve_dashboard(runs_root) + "/runs/grpo_tiny_cpu")
-    page.wait_for_selector("#before-after table", timeout=TIMEOUT_MS)
-    charts_drawn(page)
+    open_finished_run(page, runs_root, serve_dashboard)
     buttons = page.locator("#chart-return .modebar-btn")
     assert buttons.count() <= 2  # save as PNG, reset the zoom: not ten tab stops a chart
     buttons.first.focus()
@@ -115,10 +121,7 @@ def test_chart_toolbar_is_short_and_shown_to_the_keyboard(page, runs_root, serve
 
 
 def test_charts_have_words_and_numbers(page, runs_root, serve_dashboard):
-    run = make_grpo_run(runs_root)
-    page.goto(serve_dashboard(runs_root) + "/runs/grpo_tiny_cpu")
-    page.wait_for_selector("#before-after table", timeout=TIMEOUT_MS)
-    charts_drawn(page)
+    run = open_finished_run(page, runs_root, serve_dashboard)
     last = [json.loads(line) for line in (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()][-1]
     value = last["env/episode_return_mean"]
     shown = str(int(value)) if float(value).is_integer() else f"{value:.3f}"  # as the page writes numbers (fmt)
@@ -133,10 +136,7 @@ def test_charts_have_words_and_numbers(page, runs_root, serve_dashboard):
 
 
 def test_series_are_told_apart_without_colour(page, runs_root, serve_dashboard):
-    make_grpo_run(runs_root)
-    page.goto(serve_dashboard(runs_root) + "/runs/grpo_tiny_cpu")
-    page.wait_for_selector("#before-after table", timeout=TIMEOUT_MS)
-    charts_drawn(page)
+    open_finished_run(page, runs_root, serve_dashboard)
     looks = page.evaluate("""() => Array.from(document.querySelectorAll('.chart')).map(c => c.data.map(t => ({
         meta: t.meta, color: t.line && t.line.color, dash: t.line && t.line.dash, symbol: t.marker && t.marker.symbol })))""")
     references: dict[str, set[tuple[Any, Any]]] = {}
