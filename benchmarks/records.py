@@ -177,7 +177,6 @@ def check_args(args: Any, *, at_least: Optional[dict[str, int]] = None, outputs:
 def cli(main: Callable[[Any], Any], args_type: type, prog: str) -> int:
     """Parse the command line into ``args_type`` and run ``main`` with ``drugenv.cli.run_command``'s handling
     of mistakes (a ``DrugEnvError``: one line on stderr, exit 2)."""
-
     from drugenv.cli import parse_args, run_command
 
     return run_command(f"benchmarks/{prog}", main, parse_args(args_type))

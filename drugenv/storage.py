@@ -288,7 +288,6 @@ def remove_copy(path: str | Path) -> None:
     """Remove the copy this process's ``fetch_checkpoint`` made that holds ``path`` (nothing, when no copy of
     this process holds it): for a process that may be killed, not exit, once done with it (a Serve replica at
     its graceful shutdown)."""
-
     for copy in list(_own_copies):
         if Path(path).is_relative_to(copy):
             shutil.rmtree(copy, ignore_errors=True)

@@ -155,8 +155,9 @@ def suite_part_runs(request, tmp_path_factory) -> Iterator[dict[str, Future]]:
     117 s side by side against 282 s one after another."""
     versions = [item.callspec.params["version"] for item in request.session.items
                 if item.originalname == "test_the_environments_part_of_the_suite_passes_on_another_python"]
-    versions += ["lowest"] * any(item.originalname == "test_the_environments_part_of_the_suite_passes_at_the_lowest_versions"
-                                 for item in request.session.items)
+    if any(item.originalname == "test_the_environments_part_of_the_suite_passes_at_the_lowest_versions"
+           for item in request.session.items):
+        versions.append("lowest")
     with ThreadPoolExecutor(max_workers=max(1, len(versions))) as pool:
         yield {v: pool.submit(_suite_part_on, v, tmp_path_factory.mktemp(f"python{v}")) for v in versions}
 

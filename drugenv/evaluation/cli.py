@@ -266,7 +266,6 @@ __all__ = [
 
 
 if __name__ == "__main__":  # pragma: no cover
-
     from drugenv.cli import join_repeated_flag, parse_args, tolerate_any_console_encoding
 
     tolerate_any_console_encoding()

@@ -1,8 +1,10 @@
 """``DrugGRPOConfig``: every knob of multi-turn LoRA-GRPO on DrugEnv, in RLlib's AlgorithmConfig style.
 
-Example (tiny local model, one env-runner actor, learner in the driver; ``training.configs.init_ray()`` first, as
-``drugenv train`` does, or ``build_algo`` joins any Ray cluster left running on the machine)::
+Example (tiny local model, one env-runner actor, learner in the driver)::
 
+    from drugenv.training.configs import init_ray
+
+    init_ray(num_cpus=2)  # a fresh loopback Ray (build_algo alone joins any cluster left running on the machine)
     config = (
         DrugGRPOConfig()
         .training(model_name_or_path="path/to/tiny-qwen", group_size=4, groups_per_iteration=2,
